@@ -1,0 +1,55 @@
+"""geo: do science & technology parks coincide with industrial clusters of firms?
+
+The public API is re-exported here lazily (PEP 562), so ``import geo`` is cheap and a
+command-line run pays only for the stages it uses.  Names and signatures are the contract
+in ``DESIGN.md``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+__version__ = "0.1.0"
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+#: public name -> module that defines it
+_API = {
+    "read_firms": "geo.io",
+    "read_parks": "geo.io",
+    "to_metric": "geo.crs",
+    "aggregate": "geo.grid",
+    "weights": "geo.weights",
+    "global_moran": "geo.autocorr",
+    "local_moran": "geo.autocorr",
+    "local_g": "geo.autocorr",
+    "hotspots": "geo.autocorr",
+    "incremental_moran": "geo.autocorr",
+    "park_overlay": "geo.parks",
+    "cluster_polygons": "geo.parks",
+    "ripley_k": "geo.pointpattern",
+    "kd": "geo.pointpattern",
+    "compare_valleys": "geo.compare",
+    "run": "geo.pipeline",
+    "Results": "geo.pipeline",
+    "GeoError": "geo.errors",
+}
+
+__all__ = sorted([*_API, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _API[name]
+    except KeyError:
+        msg = f"module 'geo' has no attribute {name!r}"
+        raise AttributeError(msg) from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

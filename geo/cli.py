@@ -1,0 +1,129 @@
+"""The ``geo`` command: ``geo demo``, ``geo run CONFIG``, ``geo check CONFIG``.
+
+Thin by design: it configures logging, calls the library, and turns a :class:`GeoError`
+into a one-line message with exit code 2 (no traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+__all__ = ["main", "cli"]
+
+_out_option = click.option(
+    "--out", "-o", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("geo-output"),
+    show_default=True, help="Folder to write the outputs into.",
+)
+_verbose = click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+_quiet = click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose + 1, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _summary_lines(res, written) -> list[str]:
+    lr = res.load_report
+    lines = [
+        f"firms: {lr['rows_read']:,} rows read, {lr['rows_kept']:,} kept, {lr['rows_rejected']:,} rejected"
+        + (f" ({', '.join(f'{k}: {v}' for k, v in lr['rejected_by_reason'].items())})" if lr["rejected_by_reason"] else ""),
+    ]
+    if lr.get("fixed_swapped"):
+        lines.append(f"fixed: {lr['fixed_swapped']} rows with latitude/longitude swapped")
+    if lr.get("stacked_rows"):
+        lines.append(f"stacked geocodes: {lr['stacked_rows']} firms on {lr['stacked_sites']} shared coordinate(s) (flagged)")
+    if lr.get("converted"):
+        lines.append("converted to WGS84: " + ", ".join(f"{v:,} from {k}" for k, v in lr["converted"].items()))
+    pr = res.parks_report
+    if pr.get("file"):
+        lines.append(f"parks: {pr['parks_kept']} kept, {pr.get('features_rejected', 0)} rejected, {pr.get('geometries_repaired', 0)} repaired")
+    for name, vr in res.valleys.items():
+        lines.append(f"valley {name}: {len(vr.firms):,} firms, {len(vr.parks)} park(s), metric CRS {vr.metric_crs}")
+    for w in res.warnings:
+        lines.append(f"warning: {w}")
+    if written:
+        lines.append("wrote: " + ", ".join(str(p) for p in written.values()))
+    return lines
+
+
+def _run_and_write(config, out: Path, quiet: bool) -> None:
+    from geo.pipeline import run
+
+    res = run(config)
+    written = res.write(out)
+    if not quiet:
+        for line in _summary_lines(res, written):
+            click.echo(line)
+        click.echo(f"done: open {out / 'maps' / 'index.html'} in a browser")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="geo-clusters", prog_name="geo")
+def cli() -> None:
+    """Do science & technology parks coincide with industrial clusters of firms?"""
+
+
+@cli.command()
+@_out_option
+@_verbose
+@_quiet
+def demo(out: Path, verbose: int, quiet: bool) -> None:
+    """Run the whole analysis on the bundled (synthetic) demo data."""
+    _setup_logging(verbose, quiet)
+    from geo.datasets import demo_files
+
+    _run_and_write(demo_files()["config"], out, quiet)
+
+
+@cli.command(name="run")
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@_out_option
+@_verbose
+@_quiet
+def run_cmd(config: Path, out: Path, verbose: int, quiet: bool) -> None:
+    """Run the analysis described by the TOML file CONFIG."""
+    _setup_logging(verbose, quiet)
+    _run_and_write(config, out, quiet)
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@_verbose
+def check(config: Path, verbose: int) -> None:
+    """Validate CONFIG and load its data without running the analysis."""
+    _setup_logging(verbose, False)
+    from geo.pipeline import run
+
+    res = run(config)
+    for line in _summary_lines(res, {}):
+        click.echo(line)
+    click.echo("config OK")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``geo`` console script."""
+    from geo.errors import GeoError
+
+    try:
+        cli.main(args=argv, prog_name="geo", standalone_mode=False)
+    except GeoError as exc:
+        click.echo(f"geo: error: {exc}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("geo: aborted", err=True)
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:  # pragma: no cover
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

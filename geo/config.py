@@ -1,0 +1,224 @@
+"""The TOML run configuration: schema, defaults and validation.
+
+Only this module parses configuration.  Unknown keys are errors that list the valid ones;
+relative paths are resolved against the config file's folder.
+
+A complete example (``data/demo.toml`` is the demo's)::
+
+    [run]
+    title = "Optical valleys"
+    seed = 0
+    synthetic = false           # true puts the "synthetic demo data" banner on the outputs
+
+    [firms]
+    path = "firms.csv"          # CSV/TSV, Excel, Parquet, GeoPackage, Shapefile, GeoJSON
+    lon = "lon"                 # optional: found automatically
+    lat = "lat"
+    crs = "gcj02"               # wgs84 | gcj02 | bd09 | EPSG code
+    valley_column = "valley"    # which valley a firm belongs to (or give valleys a bbox)
+    sector_column = "sector"
+    founded_column = "founded"
+
+    [parks]
+    path = "parks.gpkg"
+    name = "name"
+    designated = "designated"
+
+    [analysis]
+    target_sector = "optics"
+
+    [[valleys]]
+    name = "Wuhan"
+    title = "Wuhan Optics Valley (East Lake)"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from geo.errors import ConfigError
+
+__all__ = ["Config", "FirmsConfig", "ParksConfig", "AnalysisConfig", "ValleyConfig", "RunConfig", "load_config", "config_from_dict"]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    title: str = "Parks and industrial clusters"
+    seed: int = 0
+    synthetic: bool = False
+    engine: str = "pandas"
+
+
+@dataclass(frozen=True)
+class FirmsConfig:
+    path: Path | None = None
+    lon: str | None = None
+    lat: str | None = None
+    crs: Any = "wgs84"
+    encoding: str | None = None
+    sheet: str | int | None = None
+    id: str | None = None
+    drop_stacked: bool = False
+    stacked_min: int = 10
+    valley_column: str = "valley"
+    sector_column: str = "sector"
+    subsector_column: str = "subsector"
+    founded_column: str = "founded"
+    name_column: str = "name"
+    employees_column: str = "employees"
+
+
+@dataclass(frozen=True)
+class ParksConfig:
+    path: Path | None = None
+    name: str | None = None
+    valley: str | None = None
+    designated: str | None = None
+    crs: Any = None
+    layer: str | None = None
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    target_sector: str | None = None
+    cell: str = "hex"
+    cell_size: Any = "auto"
+    weights: str = "queen"
+    permutations: int = 999
+    alpha: float = 0.05
+    fdr: bool = True
+
+
+@dataclass(frozen=True)
+class ValleyConfig:
+    name: str
+    title: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    firms: Path | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    run: RunConfig = field(default_factory=RunConfig)
+    firms: FirmsConfig = field(default_factory=FirmsConfig)
+    parks: ParksConfig = field(default_factory=ParksConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    valleys: tuple[ValleyConfig, ...] = ()
+    source: Path | None = None
+
+    def to_dict(self) -> dict:
+        """Plain-data view (for summary.json and the report's parameter table)."""
+        def conv(v: Any) -> Any:
+            if isinstance(v, Path):
+                return str(v)
+            if isinstance(v, tuple):
+                return [conv(x) for x in v]
+            if hasattr(v, "__dataclass_fields__"):
+                return {f.name: conv(getattr(v, f.name)) for f in fields(v)}
+            return v
+
+        return conv(self)
+
+
+_SECTIONS = {"run": RunConfig, "firms": FirmsConfig, "parks": ParksConfig, "analysis": AnalysisConfig}
+_PATH_KEYS = {("firms", "path"), ("parks", "path"), ("valleys", "firms")}
+
+
+def _check_keys(table: dict, allowed: list[str], where: str) -> None:
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        msg = f"Unknown key(s) {unknown} in [{where}]; valid keys are {sorted(allowed)}."
+        raise ConfigError(msg)
+
+
+def _typed(section: str, key: str, value: Any, default: Any) -> Any:
+    if default is not None and not isinstance(default, (Path,)) and key not in ("crs", "cell_size", "sheet"):
+        expected = type(default)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if expected is bool and not isinstance(value, bool) or (expected is not bool and isinstance(value, bool)) or not isinstance(value, expected):
+            msg = f"[{section}] {key} must be {expected.__name__}; {type(value).__name__} {value!r} was given."
+            raise ConfigError(msg)
+    return value
+
+
+def config_from_dict(data: dict, *, base: Path | None = None, source: Path | None = None) -> Config:
+    """Validate a parsed config mapping and build a :class:`Config`."""
+    base = Path(".") if base is None else base
+    _check_keys(data, [*_SECTIONS, "valleys"], "top level")
+    built: dict[str, Any] = {}
+    for section, cls in _SECTIONS.items():
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            msg = f"[{section}] must be a table; {type(table).__name__} was given."
+            raise ConfigError(msg)
+        names = [f.name for f in fields(cls)]
+        _check_keys(table, names, section)
+        defaults = cls()
+        kwargs = {}
+        for k, v in table.items():
+            v = _typed(section, k, v, getattr(defaults, k))
+            if (section, k) in _PATH_KEYS:
+                v = (base / v).resolve() if not Path(v).is_absolute() else Path(v)
+            kwargs[k] = v
+        built[section] = cls(**kwargs)
+    run = built["run"]
+    if run.engine not in ("pandas", "dask"):
+        msg = f"[run] engine must be 'pandas' or 'dask'; {run.engine!r} was given."
+        raise ConfigError(msg)
+    an = built["analysis"]
+    if an.cell not in ("hex", "square", "h3"):
+        msg = f"[analysis] cell must be 'hex', 'square' or 'h3'; {an.cell!r} was given."
+        raise ConfigError(msg)
+    if not (0 < an.alpha < 1):
+        msg = f"[analysis] alpha must be between 0 and 1; {an.alpha} was given."
+        raise ConfigError(msg)
+    if an.permutations < 0:
+        msg = f"[analysis] permutations must be >= 0; {an.permutations} was given."
+        raise ConfigError(msg)
+    valleys = []
+    raw_valleys = data.get("valleys", [])
+    if not isinstance(raw_valleys, list):
+        msg = "`valleys` must be an array of tables: write each as [[valleys]] with name = \"...\"."
+        raise ConfigError(msg)
+    vnames = [f.name for f in fields(ValleyConfig)]
+    for i, v in enumerate(raw_valleys):
+        _check_keys(v, vnames, f"valleys #{i + 1}")
+        if "name" not in v:
+            msg = f"[[valleys]] #{i + 1} has no name; add name = \"...\"."
+            raise ConfigError(msg)
+        kw = dict(v)
+        if "bbox" in kw:
+            bb = kw["bbox"]
+            if not (isinstance(bb, list) and len(bb) == 4 and all(isinstance(b, (int, float)) for b in bb)):
+                msg = f"[[valleys]] {v['name']!r}: bbox must be [min_lon, min_lat, max_lon, max_lat]; {bb!r} was given."
+                raise ConfigError(msg)
+            kw["bbox"] = tuple(float(b) for b in bb)
+        if "firms" in kw:
+            kw["firms"] = (base / kw["firms"]).resolve()
+        valleys.append(ValleyConfig(**kw))
+    names = [v.name for v in valleys]
+    if len(set(names)) != len(names):
+        msg = f"Valley names must be unique; {names} was given."
+        raise ConfigError(msg)
+    if built["firms"].path is None:
+        msg = "[firms] path is required: the firm table to analyse."
+        raise ConfigError(msg)
+    return Config(**built, valleys=tuple(valleys), source=source)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML run configuration."""
+    p = Path(path)
+    if not p.is_file():
+        msg = f"Config file not found: '{p}'. Copy data/demo.toml as a starting point."
+        raise ConfigError(msg)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"'{p}' is not valid TOML: {exc}."
+        raise ConfigError(msg) from None
+    return config_from_dict(data, base=p.resolve().parent, source=p.resolve())

@@ -1,0 +1,340 @@
+"""read_firms / read_parks: formats, encodings, coordinate systems, every rejection reason."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+import geo
+from geo import crs as gcrs
+from geo.errors import ColumnError, CRSError, DataFileError, InputError
+
+HEADER = "firm_id,name,lon,lat,sector,founded,industry_code\n"
+
+
+def _base_rows(n=30, lon0=114.40, lat0=30.50):
+    rng = np.random.default_rng(1)
+    lons = lon0 + rng.uniform(-0.1, 0.1, n)
+    lats = lat0 + rng.uniform(-0.1, 0.1, n)
+    return [f"F{i:03d},Firm {i},{lons[i]:.6f},{lats[i]:.6f},optics,{1990 + i % 30},0{3976 + i % 3}" for i in range(n)]
+
+
+def _write(tmp_path, lines, name="firms.csv", encoding="utf-8", header=HEADER):
+    p = tmp_path / name
+    p.write_bytes((header + "\n".join(lines) + "\n").encode(encoding))
+    return p
+
+
+def _check_invariant(firms):
+    r = firms.attrs["load_report"]
+    assert r["rows_read"] == r["rows_kept"] + r["rows_rejected"]
+    assert r["rows_kept"] == len(firms)
+    assert r["rows_rejected"] == len(firms.attrs["rejects"])
+    rows = set(firms.index) | set(firms.attrs["rejects"]["row"])
+    assert rows == set(range(1, r["rows_read"] + 1))
+
+
+def test_clean_csv_roundtrip(tmp_path):
+    p = _write(tmp_path, _base_rows())
+    firms = geo.read_firms(p)
+    assert len(firms) == 30
+    assert firms.crs.to_epsg() == 4326
+    assert firms.index.name == "row" and list(firms.index[:3]) == [1, 2, 3]
+    assert firms["founded"].dtype.kind == "i"
+    # codes keep their leading zero, ids stay text
+    assert firms["industry_code"].iloc[0] == "03976"
+    assert firms["firm_id"].iloc[0] == "F000"
+    assert np.allclose(firms.geometry.x, firms["lon"]) and not firms["stacked"].any()
+    _check_invariant(firms)
+
+
+def test_every_rejection_reason(tmp_path):
+    rows = _base_rows()
+    bad = [
+        "B1,missing lon,,30.5,optics,2000,3976",
+        "B2,missing lat,114.4,,optics,2000,3976",
+        "B3,nan text,n/a,30.5,optics,2000,3976",
+        "B4,letters,114.4,abc,optics,2000,3976",
+        "B5,out of range,200.0,30.5,optics,2000,3976",
+        "B6,zero,0,0,optics,2000,3976",
+        rows[0],  # exact duplicate of row 1
+        ",no id,114.41,30.51,optics,2000,3976",
+        "B9,too many,114.4,30.5,optics,2000,3976,extra,fields",
+    ]
+    p = _write(tmp_path, rows + bad)
+    firms = geo.read_firms(p)
+    rej = firms.attrs["rejects"].set_index("row")
+    reasons = rej["reason"].to_dict()
+    assert reasons == {
+        31: "missing_coordinate", 32: "missing_coordinate", 33: "not_a_number", 34: "not_a_number",
+        35: "out_of_range", 36: "zero_zero", 37: "duplicate", 38: "missing_id", 39: "malformed_row",
+    }
+    assert rej.loc[37, "detail"] == "exact duplicate of row 1"
+    # raw values are kept in the rejects table
+    assert rej.loc[33, "lon"] == "n/a" and rej.loc[34, "lat"] == "abc"
+    report = firms.attrs["load_report"]
+    assert report["rejected_by_reason"] == {
+        "duplicate": 1, "malformed_row": 1, "missing_coordinate": 2, "missing_id": 1,
+        "not_a_number": 2, "out_of_range": 1, "zero_zero": 1,
+    }
+    _check_invariant(firms)
+
+
+def test_swapped_rows_are_fixed_not_rejected(tmp_path):
+    rows = _base_rows()
+    rows.append("S1,swapped,30.512345,114.412345,optics,2001,3976")
+    p = _write(tmp_path, rows)
+    firms = geo.read_firms(p)
+    assert len(firms) == 31
+    fixed = firms.loc[31]
+    assert fixed["swapped"] and fixed["lon"] == pytest.approx(114.412345) and fixed["lat"] == pytest.approx(30.512345)
+    assert firms.attrs["load_report"]["fixed_swapped"] == 1
+    _check_invariant(firms)
+
+
+def test_swap_not_applied_when_other_rows_disagree(tmp_path):
+    # a valid-looking pair far from the data is not "fixed": it stays as given
+    rows = _base_rows()
+    rows.append("S2,elsewhere,30.5,50.1,optics,2001,3976")
+    firms = geo.read_firms(_write(tmp_path, rows))
+    assert not firms.loc[31, "swapped"] and firms.loc[31, "lon"] == pytest.approx(30.5)
+
+
+def test_stacked_geocodes_flagged_and_droppable(tmp_path):
+    rows = _base_rows()
+    rows += [f"ST{i},Stacked {i},114.300000,30.600000,optics,2005,3976" for i in range(12)]
+    p = _write(tmp_path, rows)
+    firms = geo.read_firms(p)
+    assert firms["stacked"].sum() == 12
+    assert firms.attrs["load_report"]["stacked_sites"] == 1
+    dropped = geo.read_firms(p, drop_stacked=True)
+    assert len(dropped) == 30
+    assert (dropped.attrs["rejects"]["reason"] == "stacked").sum() == 12
+    _check_invariant(dropped)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030"])
+def test_encodings_detected(tmp_path, encoding):
+    rows = [r.replace("Firm 1,", "武汉光谷激光有限公司,") for r in _base_rows()]
+    header = "firm_id,name,经度,纬度,sector,founded,industry_code\n"
+    p = _write(tmp_path, rows, encoding=encoding, header=header)
+    firms = geo.read_firms(p)
+    assert "武汉光谷激光有限公司" in set(firms["name"])
+    assert firms.attrs["load_report"]["lon_column"] == "经度"
+    expected = {"utf-8": "utf-8", "utf-8-sig": "utf-8-sig", "gbk": "gb18030", "gb18030": "gb18030"}[encoding]
+    assert firms.attrs["load_report"]["encoding"] == expected
+
+
+def test_encoding_override_and_bad_encoding(tmp_path):
+    p = _write(tmp_path, _base_rows(), encoding="gbk")
+    assert len(geo.read_firms(p, encoding="gbk")) == 30
+    with pytest.raises(DataFileError, match="Unknown encoding"):
+        geo.read_firms(p, encoding="no-such-codec")
+
+
+@pytest.mark.parametrize("sep,suffix", [("\t", "tsv"), (";", "csv"), ("|", "txt")])
+def test_delimiters_sniffed(tmp_path, sep, suffix):
+    lines = [r.replace(",", sep) for r in _base_rows()]
+    p = _write(tmp_path, lines, name=f"f.{suffix}", header=HEADER.replace(",", sep))
+    firms = geo.read_firms(p)
+    assert len(firms) == 30 and firms.attrs["load_report"]["delimiter"] == sep
+
+
+def _frame():
+    rng = np.random.default_rng(2)
+    return pd.DataFrame(
+        {
+            "firm_id": [f"F{i}" for i in range(40)],
+            "name": [f"Firm {i}" for i in range(40)],
+            "Longitude": 125.3 + rng.uniform(-0.05, 0.05, 40),
+            "Latitude": 43.86 + rng.uniform(-0.05, 0.05, 40),
+            "sector": ["optics"] * 40,
+        }
+    )
+
+
+def test_excel_and_parquet(tmp_path):
+    df = _frame()
+    df.loc[3, "Longitude"] = np.nan
+    xl = tmp_path / "firms.xlsx"
+    with pd.ExcelWriter(xl) as w:
+        pd.DataFrame({"a": [1]}).to_excel(w, sheet_name="notes", index=False)
+        df.to_excel(w, sheet_name="firms", index=False)
+    firms = geo.read_firms(xl, sheet="firms")
+    assert len(firms) == 39 and firms.attrs["rejects"]["reason"].tolist() == ["missing_coordinate"]
+    assert np.allclose(firms["lon"].to_numpy(), df["Longitude"].drop(3).to_numpy())
+    with pytest.raises(DataFileError, match="no sheet 'nope'"):
+        geo.read_firms(xl, sheet="nope")
+    pq = tmp_path / "firms.parquet"
+    df.to_parquet(pq)
+    firms = geo.read_firms(pq)
+    assert len(firms) == 39
+    _check_invariant(firms)
+
+
+@pytest.mark.parametrize("suffix", ["gpkg", "shp", "geojson"])
+def test_point_layers(tmp_path, suffix):
+    df = _frame()
+    gdf = gpd.GeoDataFrame(df.drop(columns=["Longitude", "Latitude"]), geometry=gpd.points_from_xy(df.Longitude, df.Latitude), crs=4326)
+    # one non-point feature (a Shapefile cannot hold one: a feature without geometry) is rejected
+    gdf.loc[5, "geometry"] = None if suffix == "shp" else shapely.box(125.3, 43.8, 125.31, 43.81)
+    path = tmp_path / f"firms.{suffix}"
+    gdf.to_file(path)
+    firms = geo.read_firms(path)
+    assert len(firms) == 39
+    rej = firms.attrs["rejects"]
+    expected = "missing_coordinate" if suffix == "shp" else "not_a_point"
+    assert rej["reason"].tolist() == [expected] and rej["row"].tolist() == [6]
+    assert np.allclose(firms["lon"], df["Longitude"].drop(5))
+
+
+def test_projected_point_layer_is_transformed(tmp_path):
+    df = _frame()
+    gdf = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df.Longitude, df.Latitude), crs=4326).to_crs(32651)
+    path = tmp_path / "utm.gpkg"
+    gdf.drop(columns=["Longitude", "Latitude"]).to_file(path)
+    firms = geo.read_firms(path)
+    assert np.allclose(firms["lon"], df["Longitude"], atol=1e-9)
+
+
+def test_epsg_xy_columns(tmp_path):
+    df = _frame()
+    pts = gpd.GeoSeries(gpd.points_from_xy(df.Longitude, df.Latitude), crs=4326).to_crs(32651)
+    table = pd.DataFrame({"firm_id": df.firm_id, "x": pts.x, "y": pts.y})
+    p = tmp_path / "xy.csv"
+    table.to_csv(p, index=False)
+    firms = geo.read_firms(p, crs=32651)
+    assert np.allclose(firms["lon"], df["Longitude"], atol=1e-9)
+    assert firms["coord_sys"].iloc[0] == "EPSG:32651"
+
+
+@pytest.mark.parametrize("system", ["gcj02", "bd09"])
+def test_chinese_coordinates_converted(tmp_path, system):
+    df = _frame()
+    fwd = gcrs.wgs84_to_gcj02 if system == "gcj02" else gcrs.wgs84_to_bd09
+    x, y = fwd(df.Longitude.to_numpy(), df.Latitude.to_numpy())
+    table = pd.DataFrame({"firm_id": df.firm_id, "lng": x, "lat": y})
+    p = tmp_path / "c.csv"
+    table.to_csv(p, index=False, float_format="%.9f")
+    firms = geo.read_firms(p, crs=system)
+    dlon = firms["lon"].to_numpy() - df.Longitude.to_numpy()
+    dlat = firms["lat"].to_numpy() - df.Latitude.to_numpy()
+    err = np.hypot(dlon * 111320 * np.cos(np.radians(43.86)), dlat * 110540)
+    assert err.max() < 0.01  # metres
+    assert firms.attrs["load_report"]["converted"] == {system: 40}
+
+
+def test_per_row_coord_sys_overrides(tmp_path):
+    df = _frame()
+    gx, gy = gcrs.wgs84_to_gcj02(df.Longitude.to_numpy(), df.Latitude.to_numpy())
+    systems = np.where(np.arange(40) % 2 == 0, "gcj02", "wgs84")
+    lon = np.where(systems == "gcj02", gx, df.Longitude)
+    lat = np.where(systems == "gcj02", gy, df.Latitude)
+    table = pd.DataFrame({"firm_id": df.firm_id, "lon": lon, "lat": lat, "coord_sys": systems})
+    table.loc[7, "coord_sys"] = "mercator??"
+    p = tmp_path / "mixed.csv"
+    table.to_csv(p, index=False, float_format="%.9f")
+    firms = geo.read_firms(p)
+    assert firms.attrs["rejects"]["reason"].tolist() == ["unknown_coord_sys"]
+    assert np.allclose(firms["lon"], df.Longitude.drop(7), atol=1e-7)
+    assert firms.attrs["load_report"]["converted"] == {"gcj02": 20}
+
+
+def test_column_detection_errors(tmp_path):
+    p = _write(tmp_path, ["F1,a,114.4,30.5,114.4"], header="firm_id,name,lon,lat,longitude\n")
+    with pytest.raises(ColumnError, match=r"Several columns .* \['lon', 'longitude'\]"):
+        geo.read_firms(p)
+    assert len(geo.read_firms(p, lon="longitude")) == 1
+    p2 = _write(tmp_path, ["F1,a,114.4,30.5"], name="n.csv", header="firm_id,name,east,north\n")
+    with pytest.raises(ColumnError, match="No longitude column"):
+        geo.read_firms(p2)
+    with pytest.raises(ColumnError, match="'nope'"):
+        geo.read_firms(p2, lon="nope", lat="north")
+
+
+def test_load_errors_name_the_file(tmp_path):
+    with pytest.raises(DataFileError, match="not found: 'missing.csv'"):
+        geo.read_firms("missing.csv")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(InputError, match="empty"):
+        geo.read_firms(empty)
+    header_only = tmp_path / "h.csv"
+    header_only.write_text(HEADER)
+    with pytest.raises(InputError, match="no data rows"):
+        geo.read_firms(header_only)
+    weird = tmp_path / "f.xyz"
+    weird.write_text("a")
+    with pytest.raises(DataFileError, match="Unknown firm table format"):
+        geo.read_firms(weird)
+    with pytest.raises(CRSError):
+        geo.read_firms(_write(tmp_path, _base_rows()), crs="martian")
+
+
+# ----------------------------------------------------------------------------- parks
+def _parks_gdf():
+    bow = shapely.Polygon([(114.40, 30.45), (114.45, 30.50), (114.45, 30.45), (114.40, 30.50)])  # bow-tie
+    ok = shapely.box(125.2, 43.8, 125.3, 43.9)
+    return gpd.GeoDataFrame({"NAME": ["East Lake", "CC Park"], "city": ["Wuhan", "Changchun"], "year": [1991, None]}, geometry=[bow, ok], crs=4326)
+
+
+def test_read_parks_repairs_and_maps_columns(tmp_path):
+    path = tmp_path / "parks.gpkg"
+    _parks_gdf().to_file(path)
+    parks = geo.read_parks(path)
+    assert list(parks.columns[:3]) == ["name", "valley", "designated"]
+    assert parks["name"].tolist() == ["East Lake", "CC Park"]
+    assert parks["valley"].tolist() == ["Wuhan", "Changchun"]
+    assert parks["designated"].iloc[0] == 1991 and pd.isna(parks["designated"].iloc[1])
+    assert parks.geometry.is_valid.all()
+    rep = parks.attrs["repairs"]
+    assert rep["name"].tolist() == ["East Lake"] and "Self-intersection" in rep["problem"].iloc[0]
+    # the repaired bow-tie keeps its area (two triangles)
+    assert parks.geometry.iloc[0].area == pytest.approx(0.05 * 0.05 / 2, rel=1e-9)
+    assert parks.attrs["load_report"]["missing_designation_year"] == 1
+
+
+def test_read_parks_rejects_non_polygons(tmp_path):
+    gdf = _parks_gdf()
+    gdf = pd.concat([gdf, gpd.GeoDataFrame({"NAME": ["a road"], "city": ["Wuhan"], "year": [2000]}, geometry=[shapely.LineString([(114, 30), (114.1, 30.1)])], crs=4326)])
+    path = tmp_path / "parks.geojson"
+    gdf.to_file(path)
+    parks = geo.read_parks(path)
+    assert len(parks) == 2
+    assert parks.attrs["rejects"]["reason"].tolist() == ["not_a_polygon"]
+
+
+def test_read_parks_crs(tmp_path):
+    gdf = _parks_gdf()
+    path = tmp_path / "nocrs.shp"
+    gdf.set_crs(None, allow_override=True).to_file(path)
+    with pytest.raises(CRSError, match="no coordinate reference system"):
+        geo.read_parks(path)
+    assert len(geo.read_parks(path, crs="wgs84")) == 2
+    # GCJ-02 digitised polygons are shifted back to WGS84
+    g = gdf.copy()
+    g["geometry"] = shapely.transform(gdf.geometry.values, lambda c: np.column_stack(gcrs.wgs84_to_gcj02(c[:, 0], c[:, 1])))
+    p2 = tmp_path / "gcj.gpkg"
+    g.to_file(p2)
+    parks = geo.read_parks(p2, crs="gcj02")
+    assert parks.geometry.iloc[1].equals_exact(gdf.geometry.iloc[1], tolerance=1e-7)
+    with pytest.raises(ColumnError, match="No park name column"):
+        geo.read_parks(_rename(tmp_path, gdf), crs="wgs84")
+
+
+def _rename(tmp_path, gdf):
+    p = tmp_path / "noname.gpkg"
+    gdf.rename(columns={"NAME": "label"}).to_file(p)
+    return p
+
+
+def test_write_json_is_strict(tmp_path):
+    from geo.io import write_json
+
+    p = write_json({"a": np.float64("nan"), "b": np.int64(3), "c": pd.NA}, tmp_path / "x.json")
+    assert json.loads(p.read_text()) == {"a": None, "b": 3, "c": None}
