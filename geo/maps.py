@@ -51,7 +51,6 @@ def _base_map(bounds, m=None):
     lon0, lat0, lon1, lat1 = bounds
     m = folium.Map(location=[(lat0 + lat1) / 2, (lon0 + lon1) / 2], zoom_start=11, tiles=None, control_scale=True)
     folium.TileLayer("OpenStreetMap", name="OpenStreetMap").add_to(m)
-    folium.TileLayer("CartoDB positron", name="Light (CartoDB)").add_to(m)
     m.fit_bounds([[lat0, lon0], [lat1, lon1]])
     plugins.Fullscreen().add_to(m)
     plugins.MiniMap(toggle_display=True).add_to(m)

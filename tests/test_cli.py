@@ -1,0 +1,86 @@
+"""The geo command on a small self-made study: outputs, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from click.testing import CliRunner
+
+from geo.cli import cli, main
+
+
+@pytest.fixture()
+def study(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 400
+    valley = np.where(np.arange(n) < 250, "A", "B")
+    lon = np.where(valley == "A", 114.4, 125.3) + rng.normal(0, 0.03, n)
+    lat = np.where(valley == "A", 30.5, 43.86) + rng.normal(0, 0.03, n)
+    df = pd.DataFrame({
+        "firm_id": [f"F{i}" for i in range(n)],
+        "name": [f"Firm <b>{i}</b>" for i in range(n)],
+        "lon": lon.round(6), "lat": lat.round(6), "valley": valley,
+        "sector": rng.choice(["optics", "food"], n), "founded": rng.integers(1980, 2024, n),
+    })
+    df.loc[5, "lon"] = np.nan
+    df.loc[6, "valley"] = "C"
+    firms = tmp_path / "firms.csv"
+    df.to_csv(firms, index=False)
+    parks = gpd.GeoDataFrame(
+        {"name": ["Park A", "Park B"], "valley": ["A", "B"], "designated": [1991, 1995]},
+        geometry=[shapely.box(114.38, 30.48, 114.42, 30.52), shapely.box(125.28, 43.84, 125.32, 43.88)], crs=4326,
+    )
+    parks.to_file(tmp_path / "parks.gpkg")
+    cfg = tmp_path / "study.toml"
+    cfg.write_text(
+        '[run]\ntitle = "test"\n[firms]\npath = "firms.csv"\n[parks]\npath = "parks.gpkg"\n'
+        '[[valleys]]\nname = "A"\n[[valleys]]\nname = "B"\n'
+    )
+    return cfg
+
+
+def test_run_writes_outputs(study, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["run", str(study), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "400 rows read, 398 kept, 2 rejected" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["load"]["rows_read"] == 400
+    assert summary["load"]["rejected_by_reason"] == {"missing_coordinate": 1, "outside_valleys": 1}
+    assert summary["valleys"]["A"]["n_firms"] + summary["valleys"]["B"]["n_firms"] == 398
+    assert summary["valleys"]["A"]["metric_crs"] == "EPSG:32650"
+    rejects = pd.read_csv(out / "rejects.csv", encoding="utf-8-sig")
+    assert rejects["row"].tolist() == [6, 7] and rejects["reason"].tolist() == ["missing_coordinate", "outside_valleys"]
+    layers = gpd.list_layers(out / "layers.gpkg")["name"].tolist()
+    assert {"firms", "parks", "rejects"} <= set(layers)
+    firms = gpd.read_file(out / "layers.gpkg", layer="firms")
+    assert len(firms) == 398
+    for name in ("index", "A", "B"):
+        html = (out / "maps" / f"{name}.html").read_text()
+        assert "leaflet" in html.lower()
+    # names from the data are escaped in the map
+    assert "Firm <b>1</b>" not in (out / "maps" / "A.html").read_text()
+
+
+def test_check_command(study):
+    result = CliRunner().invoke(cli, ["check", str(study)])
+    assert result.exit_code == 0 and "config OK" in result.output
+
+
+def test_user_errors_are_one_line_exit_2(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[firms]\npath = "nope.csv"\nextra = 1\n')
+    assert main(["run", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("geo: error: Unknown key(s) ['extra'] in [firms]")
+    ok = tmp_path / "ok.toml"
+    ok.write_text('[firms]\npath = "nope.csv"\n')
+    assert main(["run", str(ok)]) == 2
+    err = capsys.readouterr().err
+    assert "Firm table not found" in err and "Traceback" not in err
+    assert main(["run", str(tmp_path / "missing.toml")]) == 2

@@ -1,0 +1,62 @@
+"""Config parsing: defaults, types, unknown keys, relative paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from geo.config import config_from_dict, load_config
+from geo.errors import ConfigError
+
+
+def test_demo_config_loads():
+    cfg = load_config(Path(__file__).resolve().parent.parent / "data" / "demo.toml")
+    assert cfg.run.synthetic is True
+    assert [v.name for v in cfg.valleys] == ["Wuhan", "Changchun", "Shenzhen"]
+    assert cfg.firms.path.name == "firms_demo.csv" and cfg.firms.path.is_absolute()
+    assert cfg.analysis.target_sector == "optics"
+
+
+def test_unknown_keys_list_valid_ones():
+    with pytest.raises(ConfigError, match=r"Unknown key\(s\) \['pth'\] in \[firms\]; valid keys are .*'path'"):
+        config_from_dict({"firms": {"pth": "x.csv"}})
+    with pytest.raises(ConfigError, match=r"Unknown key\(s\) \['colour'\] in \[top level\]"):
+        config_from_dict({"firms": {"path": "x"}, "colour": 1})
+    with pytest.raises(ConfigError, match=r"valleys #1"):
+        config_from_dict({"firms": {"path": "x"}, "valleys": [{"name": "a", "area": 3}]})
+
+
+def test_types_and_values_checked():
+    with pytest.raises(ConfigError, match=r"\[analysis\] permutations must be int; str '999'"):
+        config_from_dict({"firms": {"path": "x"}, "analysis": {"permutations": "999"}})
+    with pytest.raises(ConfigError, match="cell must be"):
+        config_from_dict({"firms": {"path": "x"}, "analysis": {"cell": "triangle"}})
+    with pytest.raises(ConfigError, match="alpha must be between"):
+        config_from_dict({"firms": {"path": "x"}, "analysis": {"alpha": 5}})
+    with pytest.raises(ConfigError, match=r"\[firms\] path is required"):
+        config_from_dict({})
+    with pytest.raises(ConfigError, match="bbox must be"):
+        config_from_dict({"firms": {"path": "x"}, "valleys": [{"name": "a", "bbox": [1, 2]}]})
+    with pytest.raises(ConfigError, match="unique"):
+        config_from_dict({"firms": {"path": "x"}, "valleys": [{"name": "a"}, {"name": "a"}]})
+    cfg = config_from_dict({"firms": {"path": "x"}, "analysis": {"alpha": 0.1, "permutations": 99}})
+    assert cfg.analysis.alpha == 0.1 and cfg.analysis.permutations == 99
+
+
+def test_paths_relative_to_config(tmp_path):
+    p = tmp_path / "sub" / "c.toml"
+    p.parent.mkdir()
+    p.write_text('[firms]\npath = "../f.csv"\n[parks]\npath = "p.gpkg"\n')
+    cfg = load_config(p)
+    assert cfg.firms.path == (tmp_path / "f.csv").resolve()
+    assert cfg.parks.path == (tmp_path / "sub" / "p.gpkg").resolve()
+
+
+def test_bad_toml_and_missing_file(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text("[firms\npath=")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(p)
+    with pytest.raises(ConfigError, match="Config file not found"):
+        load_config(tmp_path / "none.toml")
