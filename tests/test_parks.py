@@ -1,0 +1,197 @@
+"""Parks vs clusters: cluster polygons, overlay metrics, the three tests, verdicts."""
+
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from scipy.stats import hypergeom
+
+from geo import parks as gp
+
+CRS = "EPSG:32650"
+
+
+def _square_cells(nx=30, ny=30, size=500.0, x0=500000.0, y0=3370000.0):
+    i, j = np.meshgrid(np.arange(nx), np.arange(ny), indexing="xy")
+    i, j = i.ravel(), j.ravel()
+    geoms = shapely.box(x0 + i * size, y0 + j * size, x0 + (i + 1) * size, y0 + (j + 1) * size)
+    return gpd.GeoDataFrame({"i": i, "j": j}, geometry=geoms, crs=CRS)
+
+
+def _bump_field(cells, cx, cy, sigma=1500.0, height=6.0):
+    c = cells.geometry.centroid
+    d2 = (c.x - cx) ** 2 + (c.y - cy) ** 2
+    return height * np.exp(-d2 / (2 * sigma**2))
+
+
+# ----------------------------------------------------------------------------- clusters
+def test_cluster_polygons_components_and_ids():
+    cells = _square_cells(10, 10)
+    bins = np.zeros(100, dtype=int)
+    block_a = (cells.i.between(1, 3) & cells.j.between(1, 3)).to_numpy()  # 9 cells
+    block_b = (cells.i.between(7, 8) & cells.j.between(7, 8)).to_numpy()  # 4 cells
+    diag = ((cells.i == 4) & (cells.j == 4)).to_numpy()  # touches block_a at a corner only
+    bins[block_a | block_b | diag] = 3
+    cells["gi_bin"] = bins
+    cells["gi_z"] = np.where(bins > 0, 3.5, 0.1)
+    cells["n_firms"] = np.where(block_b, 50, np.where(bins > 0, 2, 0))
+    cells["n_optics"] = np.where(bins > 0, 1, 0)
+    cl = gp.cluster_polygons(cells, sector="optics")
+    assert len(cl) == 2
+    # ids ordered by firms: block B (4 cells x 50 firms) first
+    assert cl.cluster_id.tolist() == [1, 2]
+    assert cl.n_cells.tolist() == [4, 10]
+    assert cl.n_firms.tolist() == [200, 20]
+    assert cl.n_target.tolist() == [4, 10]
+    assert cl.area_km2.iloc[0] == pytest.approx(4 * 0.25)
+    assert cl.attrs["cell_cluster"].value_counts().to_dict() == {2: 10, 1: 4}
+    none = gp.cluster_polygons(cells.assign(gi_bin=0))
+    assert len(none) == 0
+
+
+def test_cluster_polygons_lisa_and_bad_input():
+    cells = _square_cells(5, 5)
+    cells["lisa_label"] = np.where(cells.i < 2, "HH", "ns")
+    cells["n_firms"] = 1
+    cl = gp.cluster_polygons(cells, by="lisa")
+    assert len(cl) == 1 and cl.n_cells.iloc[0] == 10
+    with pytest.raises(ValueError, match="no `gi_bin` column"):
+        gp.cluster_polygons(cells)
+    with pytest.raises(ValueError, match="'gi' or 'lisa'"):
+        gp.cluster_polygons(cells, by="kde")
+
+
+# ----------------------------------------------------------------------------- labelling test
+@pytest.mark.parametrize("n_in,t_in,N,K", [(50, 20, 1000, 100), (10, 0, 500, 50), (30, 30, 200, 40), (5, 2, 20, 6)])
+def test_labelling_test_is_exact_hypergeometric(n_in, t_in, N, K):
+    # by hand: P(X >= t) = sum_k C(K,k) C(N-K, n-k) / C(N, n)
+    hand = sum(math.comb(K, k) * math.comb(N - K, n_in - k) for k in range(t_in, min(n_in, K) + 1)) / math.comb(N, n_in)
+    assert gp.labelling_test(n_in, t_in, N, K) == pytest.approx(hand, rel=1e-9)
+    assert gp.labelling_test(n_in, t_in, N, K) == pytest.approx(hypergeom(N, K, n_in).sf(t_in - 1), rel=1e-12)
+    two = gp.labelling_test(n_in, t_in, N, K, alternative="two-sided")
+    low = gp.labelling_test(n_in, t_in, N, K, alternative="less")
+    assert two == pytest.approx(min(1, 2 * min(hand, low)))
+
+
+# ----------------------------------------------------------------------------- entry rate ratio
+def test_entry_rate_ratio_hand_example():
+    # inside: 10 entries 1980-1990 (11 years before 1991), 40 after; outside: 100 and 100
+    founded = np.r_[np.full(10, 1985), np.full(40, 2000), np.full(100, 1985), np.full(100, 2000)]
+    inside = np.r_[np.ones(50, bool), np.zeros(200, bool)]
+    rr = gp.entry_rate_ratio(founded, inside, 1991, first=1980, last=2024)
+    assert rr["rate_ratio"] == pytest.approx((40 * 100) / (10 * 100))
+    se = math.sqrt(1 / 10 + 1 / 40 + 1 / 100 + 1 / 100)
+    assert rr["rr_lo"] == pytest.approx(4 * math.exp(-1.959963984540054 * se))
+    assert rr["rr_hi"] == pytest.approx(4 * math.exp(1.959963984540054 * se))
+    assert rr["years_before"] == 11 and rr["years_after"] == 34
+    assert rr["rate_in_before"] == pytest.approx(10 / 11)
+    # a zero count gets the 0.5 correction, stated
+    rr0 = gp.entry_rate_ratio(np.r_[2000, 2001, 1985, 2000], np.r_[True, True, False, False], 1991)
+    assert "0.5 added" in rr0["correction"] and rr0["rate_ratio"] == pytest.approx((2.5 * 1.5) / (0.5 * 1.5))
+
+
+def test_ring_buffer_has_equal_area():
+    s = 2000.0
+    park = shapely.box(0, 0, s, s)
+    ring, d = gp._ring_buffer(park)
+    # closed form for a square: 4 s d + pi d^2 = s^2 (round joins)
+    d_exact = (-4 * s + math.sqrt(16 * s * s + 4 * math.pi * s * s)) / (2 * math.pi)
+    assert d == pytest.approx(d_exact, rel=2e-3)
+    assert ring.area == pytest.approx(park.area, rel=5e-3)
+
+
+# ----------------------------------------------------------------------------- placement test
+def _field_cells():
+    cells = _square_cells(30, 30)
+    cx, cy = 500000 + 7500, 3370000 + 7500
+    z = _bump_field(cells, cx, cy)
+    cells["gi_z"] = z
+    cells["gi_bin"] = np.where(z > 2.58, 3, np.where(z > 1.96, 2, 0))
+    cells["n_firms"] = np.round(z * 5).astype(int)
+    return cells, (cx, cy)
+
+
+def test_placement_test_power_on_planted_cluster():
+    cells, (cx, cy) = _field_cells()
+    park = shapely.box(cx - 1200, cy - 800, cx + 1200, cy + 800)
+    area = shapely.union_all(cells.geometry.values)
+    res = gp.placement_test(park, cells, study_area=area, permutations=199, seed=1)
+    assert res["p_placement"] <= 0.02
+    assert res["hot_share_cells"] == 1.0 and res["permutations_done"] == 199
+    # same seed, same answer
+    assert gp.placement_test(park, cells, study_area=area, permutations=199, seed=1) == res
+
+
+def test_placement_test_size_under_independence():
+    """A park placed at random (independently of the field) is rejected ~5 % of the time."""
+    cells, _ = _field_cells()
+    area = shapely.union_all(cells.geometry.values)
+    shape = shapely.box(0, 0, 2000, 1200)
+    rng = np.random.default_rng(42)
+    reps = 120
+    parks, _ = gp._random_placements(shape, area, None, reps, rng, max_tries=100000)
+    p = np.array([gp.placement_test(pk, cells, study_area=area, permutations=99, seed=k)["p_placement"] for k, pk in enumerate(parks)])
+    rate = np.mean(p <= 0.05)
+    # binomial MC error: sd = sqrt(.05*.95/120) = 0.02; allow 3 sd
+    assert abs(rate - 0.05) < 3 * math.sqrt(0.05 * 0.95 / reps)
+    # and p is roughly uniform: mean 0.5
+    assert abs(p.mean() - 0.5) < 3 * math.sqrt(1 / 12 / reps) + 0.01
+
+
+def test_placements_lie_inside_area_and_mask():
+    area = shapely.box(0, 0, 10000, 10000)
+    mask = shapely.box(0, 0, 5000, 10000)
+    park = shapely.Polygon([(0, 0), (1000, 0), (1000, 300), (0, 300)])
+    sims, _ = gp._random_placements(park, area, mask, 50, np.random.default_rng(0), 10000)
+    assert len(sims) == 50
+    assert all(shapely.contains(mask, s) for s in sims)
+    assert all(s.area == pytest.approx(park.area) for s in sims)
+
+
+def test_precedence_with_given_before_hotspots():
+    cells, (cx, cy) = _field_cells()
+    park = shapely.box(cx - 1000, cy - 1000, cx + 1000, cy + 1000)
+    rng = np.random.default_rng(5)
+    n = 400
+    xy = np.column_stack([rng.uniform(500000, 515000, n), rng.uniform(3370000, 3385000, n)])
+    firms = gpd.GeoDataFrame({"sector": "optics", "founded": rng.integers(1980, 2024, n)}, geometry=shapely.points(xy), crs=CRS)
+    before_cold = cells.assign(gi_z=0.0, gi_bin=0)
+    res = gp.precedence_test(park, cells, firms, year=1991, sector="optics", hot_before=before_cold)
+    assert res["cluster_before"] is False and res["hot_share_now"] == 1.0
+    res2 = gp.precedence_test(park, cells, firms, year=1991, sector="optics", hot_before=cells)
+    assert res2["cluster_before"] is True and res2["hot_share_before"] == 1.0
+    inside = gp._inside(park, xy[:, 0], xy[:, 1])
+    assert res["entries_in_before"] + res["entries_in_after"] == inside.sum()
+
+
+@pytest.mark.parametrize(
+    "row,expected",
+    [
+        ({"park_hot_share": 0.6, "p_placement_fdr": 0.01, "cluster_before": True, "hot_share_before": 0.5, "designated": 1991}, "park on a pre-existing cluster"),
+        ({"park_hot_share": 0.6, "p_placement_fdr": 0.01, "cluster_before": False, "hot_share_before": 0.0, "designated": 1991}, "cluster formed after designation"),
+        ({"park_hot_share": 0.6, "p_placement_fdr": 0.30, "cluster_before": True, "designated": 1991}, "park without a cluster"),
+        ({"park_hot_share": 0.02, "p_placement_fdr": 0.001, "cluster_before": False, "designated": 1991}, "park without a cluster"),
+        ({"park_hot_share": 0.6, "p_placement_fdr": 0.01, "cluster_before": None, "precedence_skipped": "no designation year"}, "undetermined"),
+    ],
+)
+def test_verdict_rules(row, expected):
+    v, reason = gp.verdict(row)
+    assert v == expected
+    assert "%" in reason
+
+
+def test_clusters_outside_parks():
+    cells = _square_cells(10, 10)
+    cells["gi_bin"] = np.where((cells.i < 3) & (cells.j < 3) | (cells.i > 6) & (cells.j > 6), 3, 0)
+    cells["gi_z"] = cells["gi_bin"].astype(float)
+    cells["n_firms"] = 1
+    cl = gp.cluster_polygons(cells)
+    x0, y0 = 500000.0, 3370000.0
+    parks = gpd.GeoDataFrame({"name": ["P"]}, geometry=[shapely.box(x0, y0, x0 + 1500, y0 + 1500)], crs=CRS)
+    out = gp.clusters_outside_parks(cl, parks)
+    assert len(out) == 1 and out.share_in_parks.iloc[0] == 0.0
