@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["valley_map", "overview_map", "write_maps", "SECTOR_COLOURS", "escape"]
+__all__ = ["valley_map", "overview_map", "write_maps", "save_map", "inline_assets", "SECTOR_COLOURS", "escape"]
 
 #: qualitative palette (ColorBrewer Set1 + Dark2) for sectors, assigned in sorted order
 SECTOR_COLOURS = [
@@ -25,6 +26,57 @@ SECTOR_COLOURS = [
 
 #: above this many firms a valley map shows a heat map instead of individual points
 POINTS_MAX = 3000
+
+
+#: folium's default assets that our maps do not use (icons, Bootstrap): left out to keep maps small
+_UNUSED_ASSETS = {"bootstrap", "bootstrap_css", "glyphicons_css", "awesome_markers", "awesome_markers_css",
+                  "awesome_markers_font_css", "awesome_rotate_css"}
+
+
+def _asset_cache() -> dict[str, str]:
+    """URL -> content of the Leaflet assets, from the folium-offline package (no network)."""
+    global _ASSETS
+    if _ASSETS is None:
+        try:
+            from offlinefolium.elements import _res
+        except ImportError:  # pragma: no cover - declared dependency
+            _res = {}
+        _ASSETS = dict(_res)
+    return _ASSETS
+
+
+_ASSETS: dict[str, str] | None = None
+_SCRIPT = re.compile(r'<script src="(https?://[^"]+)"></script>')
+_LINK = re.compile(r'<link rel="stylesheet" href="(https?://[^"]+)"/>')
+
+
+def inline_assets(page: str) -> str:
+    """Replace CDN <script>/<link> tags by the assets' content, so the map opens offline.
+
+    Analysts in mainland China often cannot reach the CDNs folium links to; an inlined
+    map opens at once anywhere.  Only the basemap tiles still need the network.
+    """
+    cache = _asset_cache()
+
+    def script(mt):
+        body = cache.get(mt.group(1))
+        return mt.group(0) if body is None else "<script>" + body.replace("</script", "<\\/script") + "</script>"
+
+    def link(mt):
+        body = cache.get(mt.group(1))
+        return mt.group(0) if body is None else "<style>" + body.replace("</style", "<\\/style") + "</style>"
+
+    return _LINK.sub(link, _SCRIPT.sub(script, page))
+
+
+def save_map(m, path: str | Path) -> Path:
+    """Render ``m`` with its assets inlined and write it atomically."""
+    from geo.io import atomic_path
+
+    page = inline_assets(m.get_root().render())
+    with atomic_path(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return Path(path)
 
 
 def escape(value: Any) -> str:
@@ -50,6 +102,8 @@ def _base_map(bounds, m=None):
         return m
     lon0, lat0, lon1, lat1 = bounds
     m = folium.Map(location=[(lat0 + lat1) / 2, (lon0 + lon1) / 2], zoom_start=11, tiles=None, control_scale=True)
+    m.default_js = [(k, v) for k, v in m.default_js if k not in _UNUSED_ASSETS]
+    m.default_css = [(k, v) for k, v in m.default_css if k not in _UNUSED_ASSETS]
     folium.TileLayer("OpenStreetMap", name="OpenStreetMap").add_to(m)
     m.fit_bounds([[lat0, lon0], [lat1, lon1]])
     plugins.Fullscreen().add_to(m)
@@ -166,8 +220,8 @@ def overview_map(results, *, m=None):
         popup = f'<b>{escape(vr.title)}</b><br>{len(vr.firms):,} firms, {len(vr.parks)} park(s)<br><a href="{escape(link)}" target="_self">open the valley map</a>'
         folium.Rectangle([[y0, x0], [y1, x1]], color="#d7301f", weight=2, fill=True, fill_opacity=0.05,
                          tooltip=escape(vr.title), popup=folium.Popup(popup, max_width=300)).add_to(fg)
-        folium.Marker([(y0 + y1) / 2, (x0 + x1) / 2], tooltip=escape(vr.title),
-                      popup=folium.Popup(popup, max_width=300)).add_to(fg)
+        folium.CircleMarker([(y0 + y1) / 2, (x0 + x1) / 2], radius=9, color="#d7301f", fill=True, fill_opacity=0.8,
+                            tooltip=escape(vr.title), popup=folium.Popup(popup, max_width=300)).add_to(fg)
     fg.add_to(m)
     if len(results.parks):
         _parks_layer(results.parks).add_to(m)
@@ -177,19 +231,13 @@ def overview_map(results, *, m=None):
 
 def write_maps(results, out_dir: str | Path) -> dict[str, Path]:
     """Write ``index.html`` and one ``<valley>.html`` per valley into ``out_dir``."""
-    from geo.io import atomic_path, safe_name
+    from geo.io import safe_name
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = {}
-    with atomic_path(out / "index.html") as tmp:
-        overview_map(results).save(str(tmp))
-    written["map_index"] = out / "index.html"
+    written = {"map_index": save_map(overview_map(results), out / "index.html")}
     for name in results.valleys:
         if not len(results.valleys[name].firms):
             continue
-        path = out / f"{safe_name(name)}.html"
-        with atomic_path(path) as tmp:
-            valley_map(results, name).save(str(tmp))
-        written[f"map_{name}"] = path
+        written[f"map_{name}"] = save_map(valley_map(results, name), out / f"{safe_name(name)}.html")
     return written
