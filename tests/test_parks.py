@@ -164,7 +164,12 @@ def test_precedence_with_given_before_hotspots():
     res = gp.precedence_test(park, cells, firms, year=1991, sector="optics", hot_before=before_cold)
     assert res["cluster_before"] is False and res["hot_share_now"] == 1.0
     res2 = gp.precedence_test(park, cells, firms, year=1991, sector="optics", hot_before=cells)
-    assert res2["cluster_before"] is True and res2["hot_share_before"] == 1.0
+    n_pre = int(((firms.founded < 1991) & gp._inside(shapely.union_all(cells[cells.gi_bin >= 2].geometry.values), xy[:, 0], xy[:, 1])).sum())
+    assert res2["firms_in_cluster_before"] == n_pre
+    assert res2["cluster_before"] is (n_pre >= 10) and res2["hot_share_before"] == 1.0
+    # a hot spot made of too few early firms is not a cluster
+    res3 = gp.precedence_test(park, cells, firms, year=1991, sector="optics", hot_before=cells, min_cluster_firms=n_pre + 1)
+    assert res3["cluster_before"] is False
     inside = gp._inside(park, xy[:, 0], xy[:, 1])
     assert res["entries_in_before"] + res["entries_in_after"] == inside.sum()
 
