@@ -494,7 +494,7 @@ class _Ctx:
 def park_overlay(hotspots, parks, firms, *, sector: str | None = None, permutations: int = 999, seed=0,
                  study_area=None, mask=None, graph=None, clusters=None, sector_column: str = "sector",
                  founded_column: str = "founded", alpha: float = 0.05, min_bin: int = 2,
-                 coincide_min_share: float = 0.1):
+                 coincide_min_share: float = 0.25, min_cluster_firms: int = 10):
     """One row per park: overlay metrics, the three tests, and a verdict.
 
     Parameters
@@ -535,8 +535,12 @@ def park_overlay(hotspots, parks, firms, *, sector: str | None = None, permutati
     Notes
     -----
     Verdict rules (also in ``attrs["rules"]``): the park *coincides* with a cluster when
-    at least ``coincide_min_share`` of its area is covered by hot cells (Gi* bin ≥
-    ``min_bin``) and the random-placement test rejects at ``alpha`` after FDR.  A
+    they overlap substantially — at least ``coincide_min_share`` of some cluster's area lies
+    inside the park, or at least that share of the park is covered by hot cells (Gi* bin ≥
+    ``min_bin``) — and the association is significant: the random-placement test or the
+    random-labelling test rejects at ``alpha`` after FDR.  (The placement test alone has
+    little power for a park that covers a large part of the study area: random copies of a
+    big park overlap the cluster often.)  A
     coinciding park whose location was already hot before designation is "park on a
     pre-existing cluster"; one that was not is "cluster formed after designation"; a park
     that does not coincide is "park without a cluster".  Without a designation year a
@@ -593,14 +597,16 @@ def park_overlay(hotspots, parks, firms, *, sector: str | None = None, permutati
             row["hot_area_in_park"] = inter / union.area
             row["jaccard"] = inter / shapely.union(g, union).area
             row["dice"] = 2 * inter / (area + union.area)
-            row["cluster_shares"] = {int(c.cluster_id): shapely.intersection(c.geometry, g).area / c.geometry.area for c in clusters.itertuples()}
+            shares = {int(c.cluster_id): shapely.intersection(c.geometry, g).area / c.geometry.area for c in clusters.itertuples()}
+            row["cluster_shares"] = {k: v for k, v in shares.items() if v > 0}
+            row["max_cluster_share"] = max(shares.values(), default=0.0)
             d_edge = [shapely.distance(g, c) for c in clusters.geometry.values]
             d_cent = [shapely.distance(g, shapely.centroid(c)) for c in clusters.geometry.values]
             row["dist_cluster_edge_m"] = float(min(d_edge))
             row["dist_cluster_centroid_m"] = float(min(d_cent))
             row["nearest_cluster"] = int(clusters.cluster_id.iloc[int(np.argmin(d_edge))])
         else:
-            row.update(park_hot_share=0.0, hot_area_in_park=np.nan, jaccard=0.0, dice=0.0, cluster_shares={},
+            row.update(park_hot_share=0.0, hot_area_in_park=np.nan, jaccard=0.0, dice=0.0, cluster_shares={}, max_cluster_share=0.0,
                        dist_cluster_edge_m=np.nan, dist_cluster_centroid_m=np.nan, nearest_cluster=None)
         row["p_labelling"] = labelling_test(n_in, t_in, N, K) if sector is not None else np.nan
         notes = []
@@ -623,7 +629,8 @@ def park_overlay(hotspots, parks, firms, *, sector: str | None = None, permutati
             row["precedence_skipped"] = "park outside the study area"
         else:
             pr = precedence_test(g, hotspots, firms_m, year=int(year), graph=graph, sector=sector, sector_column=sector_column,
-                                 founded_column=founded_column, permutations=permutations, seed=rng, alpha=alpha, min_bin=min_bin)
+                                 founded_column=founded_column, permutations=permutations, seed=rng, alpha=alpha, min_bin=min_bin,
+                                 min_cluster_firms=min_cluster_firms)
             extra[idx] = pr.pop("_hot_before", None)
             row.update(pr)
             row["precedence_skipped"] = pr.get("skipped", "")
@@ -642,7 +649,10 @@ def park_overlay(hotspots, parks, firms, *, sector: str | None = None, permutati
     out["verdict"] = [x[0] for x in v]
     out["verdict_reason"] = [x[1] for x in v]
     out.attrs["rules"] = {
-        "coincides": f"park_hot_share >= {coincide_min_share} and p_placement_fdr < {alpha}",
+        "coincides": (
+            f"(max_cluster_share >= {coincide_min_share} or park_hot_share >= {coincide_min_share}) "
+            f"and (p_placement_fdr < {alpha} or p_labelling_fdr < {alpha})"
+        ),
         "pre-existing": "coincides and the park's location was hot (Gi* bin >= 2) before designation",
         "after": "coincides and the park's location was not hot before designation",
         "none": "does not coincide",
@@ -652,20 +662,34 @@ def park_overlay(hotspots, parks, firms, *, sector: str | None = None, permutati
     return out
 
 
-def verdict(row: dict, *, alpha: float = 0.05, min_share: float = 0.1) -> tuple[str, str]:
-    """The verdict for one park from its overlay row, with the numbers behind it."""
-    share = row.get("park_hot_share", 0.0) or 0.0
-    p = row.get("p_placement_fdr", row.get("p_placement", np.nan))
-    coincides = share >= min_share and p is not None and np.isfinite(p) and p < alpha
-    nums = f"{share:.0%} of the park is hot (Gi* ≥ 95 %), random-placement p = {p:.3g} (FDR)" if p is not None and np.isfinite(p) else f"{share:.0%} of the park is hot"
-    if not coincides:
-        return VERDICTS["none"], f"{nums}: no significant cluster on the park."
+def verdict(row: dict, *, alpha: float = 0.05, min_share: float = 0.25) -> tuple[str, str]:
+    """The verdict for one park from its overlay row, with the numbers behind it (see park_overlay)."""
+
+    def num(key):
+        v = row.get(key)
+        return float(v) if v is not None and not (isinstance(v, float) and np.isnan(v)) else np.nan
+
+    share = num("park_hot_share")
+    share = 0.0 if np.isnan(share) else share
+    cshare = num("max_cluster_share")
+    cshare = 0.0 if np.isnan(cshare) else cshare
+    p_pl = num("p_placement_fdr") if "p_placement_fdr" in row else num("p_placement")
+    p_lab = num("p_labelling_fdr") if "p_labelling_fdr" in row else num("p_labelling")
+    overlap = cshare >= min_share or share >= min_share
+    significant = (p_pl < alpha) or (p_lab < alpha)
+    nums = (
+        f"{cshare:.0%} of the most-overlapping cluster's area lies in the park and {share:.0%} of the park is hot "
+        f"(Gi* ≥ 95 %); random placement p = {p_pl:.3g}, random labelling p = {p_lab:.3g} (FDR)"
+    )
+    if not (overlap and significant):
+        why = "no cluster overlaps the park substantially" if not overlap else "the overlap is not significant"
+        return VERDICTS["none"], f"{nums}: {why}."
     before = row.get("cluster_before")
     if before is None or (isinstance(before, float) and np.isnan(before)):
         return VERDICTS["undetermined"], f"{nums}; {row.get('precedence_skipped') or 'precedence test not run'}."
-    hb = row.get("hot_share_before", np.nan)
     y = int(row["designated"])
     nb = row.get("firms_in_cluster_before", np.nan)
+    hb = num("hot_share_before")
     if before:
         return VERDICTS["pre-existing"], (
             f"{nums}; before {y} a significant cluster of {nb} target firms already covered the park "

@@ -177,17 +177,22 @@ def test_precedence_with_given_before_hotspots():
 @pytest.mark.parametrize(
     "row,expected",
     [
-        ({"park_hot_share": 0.6, "p_placement_fdr": 0.01, "cluster_before": True, "hot_share_before": 0.5, "designated": 1991}, "park on a pre-existing cluster"),
-        ({"park_hot_share": 0.6, "p_placement_fdr": 0.01, "cluster_before": False, "hot_share_before": 0.0, "designated": 1991}, "cluster formed after designation"),
-        ({"park_hot_share": 0.6, "p_placement_fdr": 0.30, "cluster_before": True, "designated": 1991}, "park without a cluster"),
-        ({"park_hot_share": 0.02, "p_placement_fdr": 0.001, "cluster_before": False, "designated": 1991}, "park without a cluster"),
-        ({"park_hot_share": 0.6, "p_placement_fdr": 0.01, "cluster_before": None, "precedence_skipped": "no designation year"}, "undetermined"),
+        ({"max_cluster_share": 0.6, "park_hot_share": 0.1, "p_placement_fdr": 0.01, "p_labelling_fdr": 0.2, "cluster_before": True,
+          "hot_share_before": 0.5, "firms_in_cluster_before": 50, "designated": 1991}, "park on a pre-existing cluster"),
+        ({"max_cluster_share": 0.9, "park_hot_share": 0.05, "p_placement_fdr": 0.3, "p_labelling_fdr": 1e-9, "cluster_before": False,
+          "hot_share_before": 0.0, "designated": 1991}, "cluster formed after designation"),
+        ({"max_cluster_share": 0.6, "park_hot_share": 0.6, "p_placement_fdr": 0.30, "p_labelling_fdr": 0.4, "cluster_before": True,
+          "designated": 1991}, "park without a cluster"),
+        ({"max_cluster_share": 0.05, "park_hot_share": 0.02, "p_placement_fdr": 0.001, "p_labelling_fdr": 0.001, "cluster_before": False,
+          "designated": 1991}, "park without a cluster"),
+        ({"max_cluster_share": 0.3, "park_hot_share": 0.6, "p_placement_fdr": 0.01, "p_labelling_fdr": 0.01, "cluster_before": None,
+          "precedence_skipped": "no designation year"}, "undetermined"),
     ],
 )
 def test_verdict_rules(row, expected):
     v, reason = gp.verdict(row)
     assert v == expected
-    assert "%" in reason
+    assert "%" in reason and "p = " in reason
 
 
 def test_clusters_outside_parks():
