@@ -34,6 +34,7 @@ class ValleyResult:
     firms: Any  # GeoDataFrame, EPSG:4326
     parks: Any  # GeoDataFrame, EPSG:4326
     metric_crs: str | None = None
+    seed: int | None = None
     stages: dict[str, Any] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
 
@@ -46,8 +47,10 @@ class ValleyResult:
             "n_parks": int(len(self.parks)),
             "parks": self.parks["name"].tolist(),
             "metric_crs": self.metric_crs,
+            "seed": self.seed,
             "bounds_wgs84": [float(b) for b in bounds],
             "skipped": dict(self.skipped),
+            **_stage_summary(self),
         }
 
 
@@ -99,6 +102,13 @@ class Results:
             "parks": _layer_frame(self.parks),
             "rejects": self.rejects,
         }
+        for kind in ("cells", "hotspots", "clusters"):
+            frames = [vr.stages[kind].to_crs("EPSG:4326").assign(valley=name) for name, vr in self.valleys.items() if kind in vr.stages]
+            if frames:
+                layers[kind] = _concat(frames)
+        ov = [_overlay_layer(vr) for vr in self.valleys.values() if "parks_overlay" in vr.stages]
+        if ov:
+            layers["parks_overlay"] = _concat(ov)
         written["layers"] = gio.write_layers(layers, out / "layers.gpkg")
         written.update(maps.write_maps(self, out / "maps"))
         self.timings["write"] = time.perf_counter() - t0
@@ -106,10 +116,158 @@ class Results:
         return written
 
 
+def _stage_summary(vr: ValleyResult) -> dict:
+    """JSON-ready summary of the statistics stages of one valley."""
+    from dataclasses import asdict
+
+    st = vr.stages
+    out: dict[str, Any] = {}
+    cells = st.get("cells")
+    if cells is not None:
+        a = cells.attrs
+        out["grid"] = {k: a.get(k) for k in ("cell", "size", "size_m", "cell_area_m2", "size_rule", "metric_crs", "extent",
+                                                  "extent_area_m2", "n_counted", "n_outside")}
+        out["grid"]["n_cells"] = int(len(cells))
+    if "global_moran" in st:
+        out["global_moran"] = {k: asdict(v) for k, v in st["global_moran"].items()}
+    hot = st.get("hotspots")
+    if hot is not None:
+        bins = hot["gi_bin"].value_counts().sort_index()
+        out["hotspots"] = {
+            "variable": st.get("focus_column"),
+            "gi_bins": {str(int(k)): int(v) for k, v in bins.items()},
+            "lisa_labels": {str(k): int(v) for k, v in hot["lisa_label"].value_counts().items()},
+            "parameters": {k: v for k, v in hot.attrs.get("hotspots", {}).items() if not isinstance(v, (pd.DataFrame,))},
+        }
+    cl = st.get("clusters")
+    if cl is not None:
+        out["clusters"] = pd.DataFrame(cl.drop(columns="geometry")).to_dict(orient="records")
+        out["clusters_definition"] = cl.attrs.get("definition")
+    ov = st.get("parks_overlay")
+    if ov is not None and len(ov):
+        out["parks"] = ov.to_dict(orient="records")
+        out["park_rules"] = ov.attrs.get("rules")
+        out["park_nulls"] = ov.attrs.get("nulls")
+    outside = st.get("clusters_outside_parks")
+    if outside is not None:
+        out["clusters_outside_parks"] = [int(c) for c in outside["cluster_id"]] if len(outside) else []
+    return out
+
+
+def _concat(frames):
+    import geopandas as gpd
+
+    clean = []
+    for f in frames:
+        f = f.copy()
+        f.attrs = {}
+        clean.append(f)
+    return gpd.GeoDataFrame(pd.concat(clean, ignore_index=True), crs=clean[0].crs)
+
+
+def _overlay_layer(vr: ValleyResult):
+    """Park polygons with their overlay metrics, tests and verdict (dict columns as JSON)."""
+    import json
+
+    import geopandas as gpd
+
+    ov = vr.stages["parks_overlay"].copy()
+    ov.attrs = {}
+    for c in ov.columns:
+        if ov[c].map(lambda v: isinstance(v, dict)).any():
+            ov[c] = ov[c].map(lambda v: json.dumps(v) if isinstance(v, dict) else v)
+    geo = vr.parks.geometry.reindex(ov.index)
+    out = gpd.GeoDataFrame(ov.drop(columns=[c for c in ("name", "designated") if c in ov]).join(vr.parks[["name", "designated"]]),
+                           geometry=geo.values, crs=vr.parks.crs)
+    out["valley"] = vr.name
+    return out
+
+
 def _layer_frame(gdf):
     frame = gdf.copy()
     frame.attrs = {}
     return frame
+
+
+def _sector_column(cells, value: str | None) -> str | None:
+    if value is None:
+        return None
+    mapping = cells.attrs.get("by_columns", {})
+    return mapping.get(value) or mapping.get(str(value))
+
+
+def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]) -> None:
+    """Grid, weights, global and local autocorrelation, clusters and the park tests."""
+    from geo import crs as gcrs
+    from geo import parks as gparks
+    from geo.autocorr import global_moran, hotspots
+    from geo.errors import GeoError
+    from geo.grid import aggregate
+    from geo.weights import weights
+
+    an = cfg.analysis
+    fc = cfg.firms
+    target = an.target_sector
+    if len(vr.firms) < 30:
+        vr.skipped["statistics"] = f"only {len(vr.firms)} firms: at least 30 are needed for the spatial statistics"
+        return
+    t0 = time.perf_counter()
+    fm = gcrs.to_metric(vr.firms)
+    by = fc.sector_column if fc.sector_column in fm.columns else None
+    cells = aggregate(fm, cell=an.cell, size=an.cell_size, by=by)
+    vr.stages["metric_firms"] = fm
+    vr.stages["cells"] = cells
+    graph = weights(cells, kind=an.weights)
+    vr.stages["graph"] = graph
+    vr.stages["timings"] = {"aggregate_weights": time.perf_counter() - t0}
+    tcol = _sector_column(cells, target)
+    if target is not None and tcol is None:
+        vr.skipped["target_sector"] = f"no firms of the target sector {target!r} in this valley"
+    variables = {"all firms": "n_firms"}
+    if tcol is not None:
+        variables[f"{target} firms"] = tcol
+    gm = {}
+    t0 = time.perf_counter()
+    for label, col in variables.items():
+        try:
+            gm[label] = global_moran(cells[col], graph, permutations=an.permutations, seed=seed)
+        except GeoError as exc:
+            vr.skipped[f"global_moran[{label}]"] = str(exc)
+    vr.stages["global_moran"] = gm
+    focus = tcol or "n_firms"
+    try:
+        hot = hotspots(cells, focus, graph=graph, statistic="both", alpha=an.alpha, fdr=an.fdr,
+                       permutations=an.permutations, seed=seed)
+    except GeoError as exc:
+        vr.skipped["hotspots"] = str(exc)
+        return
+    if focus != "n_firms":
+        try:
+            hot_all = hotspots(cells, "n_firms", graph=graph, statistic="gi*", alpha=an.alpha, fdr=an.fdr,
+                               permutations=an.permutations, seed=seed)
+            for c in ("gi_z", "gi_p_fdr", "gi_bin"):
+                hot[f"all_{c}"] = hot_all[c].to_numpy()
+        except GeoError as exc:
+            vr.skipped["hotspots[all firms]"] = str(exc)
+    vr.stages["hotspots"] = hot
+    vr.stages["focus_column"] = focus
+    vr.stages["timings"]["autocorrelation"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sector_key = target if tcol is not None else None
+    hot_named = hot if tcol is None or tcol == f"n_{target}" else hot.assign(**{f"n_{target}": hot[tcol]})
+    clusters = gparks.cluster_polygons(hot_named, sector=sector_key)
+    vr.stages["clusters"] = clusters
+    if len(vr.parks):
+        ov = gparks.park_overlay(
+            hot_named, vr.parks, fm, sector=sector_key, permutations=an.permutations, seed=seed, graph=graph,
+            clusters=clusters, sector_column=fc.sector_column, founded_column=fc.founded_column, alpha=an.alpha,
+        )
+        vr.stages["parks_overlay"] = ov
+        vr.stages["clusters_outside_parks"] = gparks.clusters_outside_parks(clusters, vr.parks)
+    else:
+        vr.skipped["parks"] = "no parks in this valley"
+        vr.stages["clusters_outside_parks"] = clusters
+    vr.stages["timings"]["parks"] = time.perf_counter() - t0
 
 
 def _as_config(config: Config | str | Path | dict) -> Config:
@@ -240,6 +398,12 @@ def run(config: Config | str | Path | dict) -> Results:
         if orphan:
             warnings.append(f"parks of valleys not in the run were left out: {orphan}")
     timings["assign"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    seeds = np.random.SeedSequence(cfg.run.seed).generate_state(max(len(valleys), 1))
+    for (name, vr), s in zip(valleys.items(), seeds):
+        vr.seed = int(s)
+        _analyse_valley(vr, cfg, int(s), warnings)
+    timings["analysis"] = time.perf_counter() - t0
     return Results(
         config=cfg, firms=firms, parks=parks, rejects=rejects, load_report=load_report,
         parks_report=parks_report, valleys=valleys, timings=timings, warnings=warnings,
