@@ -1,0 +1,397 @@
+"""Numba kernels (``cache=True``) for the point-pattern statistics, nothing else.
+
+Plain arrays in, plain arrays out; the statistics, their validation and their
+documentation live in :mod:`geo.pointpattern`.
+
+Pair-distance moments
+    The Duranton–Overman density is evaluated from a fine histogram of pair distances that
+    keeps, per bin of width ``delta``, the weighted count and the first two moments of the
+    offset of each distance from the bin centre (``S0 = sum w``, ``S1 = sum w e``,
+    ``S2 = sum w e^2``).  A second-order Taylor expansion of the kernel around the bin centre
+    then reproduces the exact kernel sum up to a third-order remainder
+    (see :func:`geo.pointpattern.kd`).
+Circle fractions
+    The exact fraction of a circle's circumference inside a polygonal window (any number of
+    rings, holes allowed), for Ripley's isotropic edge correction.
+Marcon–Puech M
+    Cumulative neighbour ratios over a fixed neighbour list, one simulation per mark vector.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = [
+    "OVERFLOW_ROWS",
+    "pair_moments",
+    "pair_moments_cells",
+    "banded_curve",
+    "kd_simulations",
+    "distance_summary",
+    "circle_fractions",
+    "points_in_window",
+    "m_simulations",
+]
+
+_TWO_PI = 2.0 * math.pi
+
+
+# --------------------------------------------------------------------------------------
+# pair-distance moment histograms
+# --------------------------------------------------------------------------------------
+
+
+#: spare histogram rows that take the pairs beyond the last bin, spread over 16 rows so that
+#: consecutive out-of-range pairs do not form one serial chain of additions
+OVERFLOW_ROWS = 16
+
+
+@njit(cache=True, fastmath=True)
+def _accumulate_row(xi, yi, wi, xs, ys, ws, j0, j1, inv_delta, delta, nbins, hist, dbuf, bbuf,
+                    weighted):
+    """Add the pairs (i, j) for j in [j0, j1) to ``hist`` (branch-free)."""
+    n = j1 - j0
+    # pass 1: distances, bins and offsets (vectorisable)
+    for k in range(n):
+        dx = xs[j0 + k] - xi
+        dy = ys[j0 + k] - yi
+        d = math.sqrt(dx * dx + dy * dy)
+        b = min(int(d * inv_delta), nbins)
+        dbuf[k] = d - (b + 0.5) * delta
+        bbuf[k] = b if b < nbins else nbins + (k & (OVERFLOW_ROWS - 1))
+    # pass 2: scatter into the histogram
+    if weighted:
+        for k in range(n):
+            b = bbuf[k]
+            e = dbuf[k]
+            w = wi * ws[j0 + k]
+            hist[b, 0] += w
+            hist[b, 1] += w * e
+            hist[b, 2] += w * e * e
+    else:
+        for k in range(n):
+            b = bbuf[k]
+            e = dbuf[k]
+            hist[b, 0] += 1.0
+            hist[b, 1] += e
+            hist[b, 2] += e * e
+
+
+@njit(cache=True, fastmath=True)
+def pair_moments(xs, ys, ws, delta, nbins, cutoff, hist, weighted=True):
+    """Moment histogram of all pairs i < j, for points sorted by x.
+
+    ``hist`` (shape ``(nbins + OVERFLOW_ROWS, 4)``) is zeroed and filled: column 0 the weight
+    sum, 1 the weighted offset from the bin centre, 2 the weighted squared offset; distances
+    ``>= nbins * delta`` land in the overflow rows (to be ignored), so ``cutoff`` must be
+    ``nbins * delta``.  Because the points are sorted by x, the inner loop stops at the first
+    j with ``x_j - x_i > cutoff`` (a sweep: a one-dimensional cell list).
+    """
+    m = xs.shape[0]
+    hist[:, :] = 0.0
+    inv_delta = 1.0 / delta
+    dbuf = np.empty(m, dtype=np.float64)
+    bbuf = np.empty(m, dtype=np.int64)
+    jend = 0
+    for i in range(m - 1):
+        xi = xs[i]
+        if jend < i + 1:
+            jend = i + 1
+        while jend < m and xs[jend] - xi <= cutoff:
+            jend += 1
+        _accumulate_row(xi, ys[i], ws[i], xs, ys, ws, i + 1, jend, inv_delta, delta, nbins,
+                        hist, dbuf, bbuf, weighted)
+
+
+@njit(cache=True, fastmath=True)
+def pair_moments_cells(xs, ys, ws, delta, nbins, cutoff, hist, weighted=True):
+    """Same as :func:`pair_moments` with a two-dimensional cell list of cell size ``cutoff``.
+
+    Only pairs in the same or in adjacent cells are visited (half stencil); worthwhile when
+    ``cutoff`` is small against the extent of the points.
+    """
+    m = xs.shape[0]
+    hist[:, :] = 0.0
+    inv_delta = 1.0 / delta
+    xmin = xs[0]
+    xmax = xs[0]
+    ymin = ys[0]
+    ymax = ys[0]
+    for i in range(m):
+        xmin = min(xmin, xs[i])
+        xmax = max(xmax, xs[i])
+        ymin = min(ymin, ys[i])
+        ymax = max(ymax, ys[i])
+    nx = max(1, int((xmax - xmin) / cutoff) + 1)
+    ny = max(1, int((ymax - ymin) / cutoff) + 1)
+    ncell = nx * ny
+    cell = np.empty(m, dtype=np.int64)
+    start = np.zeros(ncell + 1, dtype=np.int64)
+    for i in range(m):
+        cx = min(int((xs[i] - xmin) / cutoff), nx - 1)
+        cy = min(int((ys[i] - ymin) / cutoff), ny - 1)
+        cell[i] = cy * nx + cx
+        start[cell[i] + 1] += 1
+    for c in range(ncell):
+        start[c + 1] += start[c]
+    fill = start[:-1].copy()
+    order = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        order[fill[cell[i]]] = i
+        fill[cell[i]] += 1
+    sx = np.empty(m, dtype=np.float64)
+    sy = np.empty(m, dtype=np.float64)
+    sw = np.empty(m, dtype=np.float64)
+    for k in range(m):
+        sx[k] = xs[order[k]]
+        sy[k] = ys[order[k]]
+        sw[k] = ws[order[k]]
+    dbuf = np.empty(m, dtype=np.float64)
+    bbuf = np.empty(m, dtype=np.int64)
+    for cy in range(ny):
+        for cx in range(nx):
+            c = cy * nx + cx
+            a0 = start[c]
+            a1 = start[c + 1]
+            for i in range(a0, a1):
+                # same cell, j > i
+                _accumulate_row(sx[i], sy[i], sw[i], sx, sy, sw, i + 1, a1, inv_delta, delta,
+                                nbins, hist, dbuf, bbuf, weighted)
+                # half stencil: (+1, 0), (-1, +1), (0, +1), (+1, +1)
+                for k in range(4):
+                    if k == 0:
+                        ox, oy = 1, 0
+                    elif k == 1:
+                        ox, oy = -1, 1
+                    elif k == 2:
+                        ox, oy = 0, 1
+                    else:
+                        ox, oy = 1, 1
+                    qx = cx + ox
+                    qy = cy + oy
+                    if qx < 0 or qx >= nx or qy >= ny:
+                        continue
+                    q = qy * nx + qx
+                    _accumulate_row(sx[i], sy[i], sw[i], sx, sy, sw, start[q], start[q + 1],
+                                    inv_delta, delta, nbins, hist, dbuf, bbuf, weighted)
+
+
+@njit(cache=True)
+def banded_curve(hist, band_lo, band_hi, band_off, kvals, out):
+    """``out[g] = sum_b sum_k hist[b, k] * kvals[band_off[g] + b - band_lo[g], k]``."""
+    for g in range(out.shape[0]):
+        acc = 0.0
+        off = band_off[g] - band_lo[g]
+        for b in range(band_lo[g], band_hi[g]):
+            acc += (hist[b, 0] * kvals[off + b, 0] + hist[b, 1] * kvals[off + b, 1]
+                    + hist[b, 2] * kvals[off + b, 2])
+        out[g] = acc
+
+
+@njit(cache=True, parallel=True)
+def kd_simulations(x, y, idx, wmat, weighted, delta, nbins, cutoff, use_cells,
+                   band_lo, band_hi, band_off, kvals, out):
+    """Unnormalised kernel sums for each simulated sample.
+
+    ``idx[s]`` holds the site indices of simulation ``s`` in increasing order (sites are
+    sorted by x, so the sample is too); ``wmat[s]`` their weights when ``weighted``.
+    ``out[s, g]`` receives ``sum_{i<j} w_i w_j [f((d_g - d_ij)/h) + f((d_g + d_ij)/h)]`` in
+    the binned approximation (the caller divides by ``h`` and the weight of all pairs).
+    """
+    nsim, m = idx.shape
+    for s in prange(nsim):
+        xs = np.empty(m, dtype=np.float64)
+        ys = np.empty(m, dtype=np.float64)
+        ws = np.ones(m, dtype=np.float64)
+        for k in range(m):
+            xs[k] = x[idx[s, k]]
+            ys[k] = y[idx[s, k]]
+        if weighted:
+            for k in range(m):
+                ws[k] = wmat[s, k]
+        hist = np.empty((nbins + OVERFLOW_ROWS, 4), dtype=np.float64)
+        if use_cells:
+            pair_moments_cells(xs, ys, ws, delta, nbins, cutoff, hist, weighted)
+        else:
+            pair_moments(xs, ys, ws, delta, nbins, cutoff, hist, weighted)
+        row = np.empty(out.shape[1], dtype=np.float64)
+        banded_curve(hist, band_lo, band_hi, band_off, kvals, row)
+        for g in range(out.shape[1]):
+            out[s, g] = row[g]
+
+
+@njit(cache=True, parallel=True)
+def distance_summary(xs, ys, nq, dmax):
+    """Count, sum, sum of squares and an ``nq``-bin histogram on [0, dmax] of all pair distances.
+
+    Used for Silverman's bandwidth (standard deviation and interquartile range) and for the
+    median pair distance.  Parallel over rows; each row writes its own partial histogram.
+    """
+    m = xs.shape[0]
+    nchunk = 16
+    hist = np.zeros((nchunk, nq), dtype=np.float64)
+    sums = np.zeros((nchunk, 3), dtype=np.float64)
+    scale = nq / dmax
+    for c in prange(nchunk):
+        for i in range(c, m - 1, nchunk):
+            xi = xs[i]
+            yi = ys[i]
+            for j in range(i + 1, m):
+                dx = xs[j] - xi
+                dy = ys[j] - yi
+                d = math.sqrt(dx * dx + dy * dy)
+                sums[c, 0] += 1.0
+                sums[c, 1] += d
+                sums[c, 2] += d * d
+                b = min(int(d * scale), nq - 1)
+                hist[c, b] += 1.0
+    return sums.sum(axis=0), hist.sum(axis=0)
+
+
+# --------------------------------------------------------------------------------------
+# Ripley's isotropic edge correction: fraction of a circle inside a polygon window
+# --------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _inside(px, py, x0, y0, x1, y1):
+    """Even-odd rule over every edge of every ring (valid (multi)polygons, holes allowed)."""
+    inside = False
+    for k in range(x0.shape[0]):
+        ya = y0[k]
+        yb = y1[k]
+        if (ya > py) != (yb > py):
+            xc = x0[k] + (py - ya) * (x1[k] - x0[k]) / (yb - ya)
+            if px < xc:
+                inside = not inside
+    return inside
+
+
+@njit(cache=True)
+def points_in_window(px, py, x0, y0, x1, y1):
+    """Vectorised :func:`_inside` (True inside, boundary points arbitrary)."""
+    out = np.empty(px.shape[0], dtype=np.bool_)
+    for i in range(px.shape[0]):
+        out[i] = _inside(px[i], py[i], x0, y0, x1, y1)
+    return out
+
+
+@njit(cache=True)
+def _circle_fraction(cx, cy, r, x0, y0, x1, y1, buf):
+    """Exact fraction of the circle (cx, cy, r) inside the window given by its edges."""
+    m = 0
+    for k in range(x0.shape[0]):
+        ax = x0[k] - cx
+        ay = y0[k] - cy
+        bx = x1[k] - cx
+        by = y1[k] - cy
+        if max(ax, bx) < -r or min(ax, bx) > r or max(ay, by) < -r or min(ay, by) > r:
+            continue
+        dx = bx - ax
+        dy = by - ay
+        a = dx * dx + dy * dy
+        if a == 0.0:
+            continue
+        b = 2.0 * (ax * dx + ay * dy)
+        c = ax * ax + ay * ay - r * r
+        disc = b * b - 4.0 * a * c
+        if disc <= 0.0:
+            continue  # no crossing, or a tangent (which does not change inside/outside)
+        sq = math.sqrt(disc)
+        t = (-b - sq) / (2.0 * a)
+        if 0.0 <= t <= 1.0:
+            buf[m] = math.atan2(ay + t * dy, ax + t * dx)
+            m += 1
+        t = (-b + sq) / (2.0 * a)
+        if 0.0 <= t <= 1.0:
+            buf[m] = math.atan2(ay + t * dy, ax + t * dx)
+            m += 1
+    if m == 0:
+        return 1.0 if _inside(cx + r, cy, x0, y0, x1, y1) else 0.0
+    # insertion sort of the crossing angles (few of them)
+    for i in range(1, m):
+        v = buf[i]
+        j = i - 1
+        while j >= 0 and buf[j] > v:
+            buf[j + 1] = buf[j]
+            j -= 1
+        buf[j + 1] = v
+    total = 0.0
+    for i in range(m):
+        a0 = buf[i]
+        a1 = buf[i + 1] if i + 1 < m else buf[0] + _TWO_PI
+        span = a1 - a0
+        if span <= 0.0:
+            continue
+        mid = 0.5 * (a0 + a1)
+        if _inside(cx + r * math.cos(mid), cy + r * math.sin(mid), x0, y0, x1, y1):
+            total += span
+    return total / _TWO_PI
+
+
+@njit(cache=True, parallel=True)
+def circle_fractions(cx, cy, r, x0, y0, x1, y1):
+    """:func:`_circle_fraction` for many circles (parallel)."""
+    n = cx.shape[0]
+    out = np.empty(n, dtype=np.float64)
+    nchunk = 64
+    size = (n + nchunk - 1) // nchunk
+    for c in prange(nchunk):
+        buf = np.empty(2 * x0.shape[0] + 2, dtype=np.float64)
+        for i in range(c * size, min(n, (c + 1) * size)):
+            out[i] = _circle_fraction(cx[i], cy[i], r[i], x0, y0, x1, y1, buf)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Marcon–Puech M
+# --------------------------------------------------------------------------------------
+
+
+@njit(cache=True, parallel=True)
+def m_simulations(indptr, indices, rbin, nr, marks, weights, wsec_total, w_total):
+    """M(r) for each mark vector.
+
+    ``marks[s, i]`` is True when site ``i`` belongs to the sector in simulation ``s`` and
+    ``weights[s, i]`` its weight (``weights`` may have a single row shared by all
+    simulations).  ``indptr``/``indices`` list each site's neighbours within the largest
+    distance, ``rbin[k]`` the first grid index whose r covers pair ``k``.  Sector points with
+    no neighbour within r are left out of both sums at that r.
+    """
+    nsim, n = marks.shape
+    out = np.empty((nsim, nr), dtype=np.float64)
+    for s in prange(nsim):
+        num = np.zeros(nr, dtype=np.float64)
+        den = np.zeros(nr, dtype=np.float64)
+        tot = np.empty(nr, dtype=np.float64)
+        sec = np.empty(nr, dtype=np.float64)
+        wr = weights[0]
+        if weights.shape[0] > 1:
+            wr = weights[s]
+        for i in range(n):
+            if not marks[s, i]:
+                continue
+            tot[:] = 0.0
+            sec[:] = 0.0
+            for k in range(indptr[i], indptr[i + 1]):
+                j = indices[k]
+                w = wr[j]
+                tot[rbin[k]] += w
+                if marks[s, j]:
+                    sec[rbin[k]] += w
+            wi = wr[i]
+            ref = (wsec_total - wi) / (w_total - wi)
+            ct = 0.0
+            cs = 0.0
+            for g in range(nr):
+                ct += tot[g]
+                cs += sec[g]
+                if ct > 0.0:
+                    num[g] += cs / ct
+                    den[g] += ref
+        for g in range(nr):
+            out[s, g] = num[g] / den[g] if den[g] > 0.0 else np.nan
+    return out
