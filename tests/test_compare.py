@@ -1,0 +1,77 @@
+"""compare_valleys: the three comparisons, focus line, tiny inputs."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geo.compare import compare_valleys, growth_phase
+
+
+def _firms(seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    centres = {"A": (114.40, 30.50), "B": (125.30, 43.86)}
+    for v, (x0, y0) in centres.items():
+        # background of food firms, plus a tight cluster of optics (lasers in A, fibre in B)
+        n_bg, n_cl = 300, 80
+        sub = "lasers" if v == "A" else "optical_fibre"
+        xs = np.r_[x0 + rng.uniform(-0.1, 0.1, n_bg), x0 + rng.normal(0, 0.004, n_cl)]
+        ys = np.r_[y0 + rng.uniform(-0.1, 0.1, n_bg), y0 + rng.normal(0, 0.004, n_cl)]
+        sector = ["food"] * n_bg + ["optics"] * n_cl
+        subsector = ["food"] * n_bg + [sub] * n_cl
+        founded = np.r_[rng.integers(1980, 2024, n_bg), rng.integers(2015 if v == "A" else 1980, 2024, n_cl)]
+        for i in range(n_bg + n_cl):
+            rows.append({"valley": v, "sector": sector[i], "subsector": subsector[i], "founded": int(founded[i]),
+                         "rd": int(sector[i] == "optics"), "geometry": shapely.Point(xs[i], ys[i])})
+    return gpd.GeoDataFrame(rows, crs=4326)
+
+
+def test_growth_phase_rules():
+    # all firms founded in the last 5 years: emerging
+    assert growth_phase([2020, 2021, 2022, 2023, 2024] * 5)["phase"] == "emerging"
+    # an old stock whose entries stopped: mature (recent rate 0 < half the peak)
+    old = list(range(1980, 2000)) * 3
+    g = growth_phase(old, reference_year=2024)
+    assert g["phase"] == "mature" and g["recent_rate"] == 0.0 and g["peak_rate"] == pytest.approx(3.0)
+    # steady entries over 40 years: growing (median age 20, recent == peak)
+    g = growth_phase(list(range(1985, 2025)) * 2)
+    assert g["phase"] == "growing" and g["median_age"] == pytest.approx(19.5)
+    assert growth_phase([])["phase"] == "undetermined"
+
+
+def test_compare_two_valleys():
+    f = _firms()
+    parks = gpd.GeoDataFrame({"name": ["P"], "valley": ["A"], "designated": [2010]}, geometry=[shapely.box(114.3, 30.4, 114.5, 30.6)], crs=4326)
+    c = compare_valleys(f, parks, target_sector="optics", simulations=39, kd_years=None, seed=1)
+    assert list(c.index) == ["A", "B"]
+    assert c.loc["A", "n_target"] == 80 and c.loc["A", "n_firms"] == 380
+    # sub-sector composition and LQs, by hand: A is all lasers, B all fibre
+    assert c.loc["A", "comp_share_lasers"] == 1.0 and c.loc["B", "comp_share_lasers"] == 0.0
+    assert c.loc["A", "comp_lq_lasers"] == pytest.approx(1 / 0.5)
+    assert c.attrs["krugman"].loc["A", "B"] == pytest.approx(2.0)
+    # development stage: all of A's optics firms founded after its park's designation (2010)
+    assert c.loc["A", "stage_share_after_designation"] == 1.0 and c.loc["A", "stage_designated"] == 2010
+    assert np.isnan(c.loc["B", "stage_share_after_designation"])
+    # technology: R&D share of all firms = 80 / 380
+    assert c.loc["A", "tech_rd_share"] == pytest.approx(80 / 380)
+    assert "tech_patents" in c.attrs["notes"]
+    # the tight clusters are localised, so the focus names each valley's own sub-sector
+    assert c.loc["A", "kd_target"].startswith("localised")
+    assert c.loc["A", "focus"] == "lasers" and c.loc["B", "focus"] == "optical_fibre"
+    stock = c.attrs["stock_by_year"]
+    assert stock[stock.valley == "A"]["stock"].iloc[-1] == 80
+
+
+def test_tiny_inputs_give_reasons_not_crashes():
+    f = _firms()
+    one = f[f.valley == "A"].iloc[list(range(300)) + [300, 301, 302]]  # 3 optics firms only
+    c = compare_valleys(one, None, target_sector="optics", simulations=19, kd_years=None)
+    assert len(c) == 1
+    assert "at least 10" in c.attrs["kd"]["A"]["optics"]
+    assert "one valley only" in c.attrs["notes"]["krugman"]
+    with pytest.raises(ValueError, match="needs a `valley` column"):
+        compare_valleys(f.drop(columns="valley"))
