@@ -90,6 +90,9 @@ class AnalysisConfig:
     permutations: int = 999
     alpha: float = 0.05
     fdr: bool = True
+    kd_simulations: int = 199
+    ripley_simulations: int = 39
+    compare: bool = True
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ class Results:
     valleys: dict[str, ValleyResult]
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    comparison: Any = None
 
     @property
     def synthetic(self) -> bool:
@@ -83,6 +84,7 @@ class Results:
             "load": self.load_report,
             "parks_load": self.parks_report,
             "valleys": {k: v.summary() for k, v in self.valleys.items()},
+            "comparison": _comparison_summary(self.comparison),
             "warnings": list(self.warnings),
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
         }
@@ -106,6 +108,10 @@ class Results:
             frames = [vr.stages[kind].to_crs("EPSG:4326").assign(valley=name) for name, vr in self.valleys.items() if kind in vr.stages]
             if frames:
                 layers[kind] = _concat(frames)
+        if self.comparison is not None:
+            tbl = self.comparison.reset_index()
+            tbl.attrs = {}
+            layers["valleys"] = tbl
         ov = [_overlay_layer(vr) for vr in self.valleys.values() if "parks_overlay" in vr.stages]
         if ov:
             layers["parks_overlay"] = _concat(ov)
@@ -148,6 +154,15 @@ def _stage_summary(vr: ValleyResult) -> dict:
         out["parks"] = ov.to_dict(orient="records")
         out["park_rules"] = ov.attrs.get("rules")
         out["park_nulls"] = ov.attrs.get("nulls")
+    if "kd" in st:
+        k = st["kd"]
+        out["kd"] = {"verdict": k.verdict, "localised_m": [list(map(float, iv)) for iv in k.localised], "gamma": k.gamma,
+                     "psi": k.psi, "n_sector": k.n_sector, "n_sites": k.n_sites, "simulations": k.simulations,
+                     "bandwidth_m": k.bandwidth, "max_distance_m": k.max_distance}
+    if "ripley" in st:
+        rk = st["ripley"]
+        out["ripley"] = {"p_value": rk.attrs.get("p_value"), "correction": rk.attrs.get("correction"),
+                         "r_max_m": float(rk["r"].max())}
     outside = st.get("clusters_outside_parks")
     if outside is not None:
         out["clusters_outside_parks"] = [int(c) for c in outside["cluster_id"]] if len(outside) else []
@@ -181,6 +196,19 @@ def _overlay_layer(vr: ValleyResult):
                            geometry=geo.values, crs=vr.parks.crs)
     out["valley"] = vr.name
     return out
+
+
+def _comparison_summary(cmp) -> dict | None:
+    if cmp is None:
+        return None
+    return {
+        "table": cmp.reset_index().to_dict(orient="records"),
+        "krugman": {str(k): {str(j): v for j, v in row.items()} for k, row in cmp.attrs["krugman"].to_dict(orient="index").items()},
+        "kd": cmp.attrs.get("kd"),
+        "notes": cmp.attrs.get("notes"),
+        "rules": cmp.attrs.get("rules"),
+        "target_sector": cmp.attrs.get("target_sector"),
+    }
 
 
 def _layer_frame(gdf):
@@ -268,6 +296,39 @@ def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str
         vr.skipped["parks"] = "no parks in this valley"
         vr.stages["clusters_outside_parks"] = clusters
     vr.stages["timings"]["parks"] = time.perf_counter() - t0
+    _point_patterns(vr, cfg, seed, fm, target)
+
+
+def _point_patterns(vr: ValleyResult, cfg: Config, seed: int, fm, target) -> None:
+    """Ripley K/L and Duranton–Overman Kd of the target sector (grid-free measures)."""
+    import shapely
+
+    from geo.errors import GeoError
+    from geo.pointpattern import kd, ripley_k
+
+    an = cfg.analysis
+    sc = cfg.firms.sector_column
+    if target is None or sc not in fm.columns:
+        vr.skipped["point_patterns"] = "no target sector configured"
+        return
+    mask = (fm[sc].astype(str) == str(target)).to_numpy()
+    t0 = time.perf_counter()
+    if an.kd_simulations > 0:
+        try:
+            vr.stages["kd"] = kd(fm, sector=mask, simulations=an.kd_simulations, seed=seed)
+        except GeoError as exc:
+            vr.skipped["kd"] = str(exc)
+    else:
+        vr.skipped["kd"] = "kd_simulations = 0"
+    xy = shapely.get_coordinates(fm.geometry.values[mask])
+    try:
+        window = shapely.convex_hull(shapely.multipoints(shapely.get_coordinates(fm.geometry.values)))
+        r = np.linspace(0, min(5000.0, np.sqrt(window.area) / 4), 51)
+        vr.stages["ripley"] = ripley_k(xy, window=window, distances=r, correction="border",
+                                       simulations=an.ripley_simulations, seed=seed)
+    except GeoError as exc:
+        vr.skipped["ripley_k"] = str(exc)
+    vr.stages["timings"]["point_patterns"] = time.perf_counter() - t0
 
 
 def _as_config(config: Config | str | Path | dict) -> Config:
@@ -404,7 +465,22 @@ def run(config: Config | str | Path | dict) -> Results:
         vr.seed = int(s)
         _analyse_valley(vr, cfg, int(s), warnings)
     timings["analysis"] = time.perf_counter() - t0
+    comparison = None
+    if cfg.analysis.compare and len(firms) and cfg.firms.sector_column in firms.columns:
+        from geo.compare import compare_valleys
+        from geo.errors import GeoError
+
+        t0 = time.perf_counter()
+        try:
+            comparison = compare_valleys(
+                firms, parks, valley_column="valley", sector_column=cfg.firms.sector_column,
+                subsector_column=cfg.firms.subsector_column, target_sector=cfg.analysis.target_sector,
+                founded_column=cfg.firms.founded_column, simulations=cfg.analysis.kd_simulations, seed=cfg.run.seed,
+            )
+        except GeoError as exc:
+            warnings.append(f"valley comparison skipped: {exc}")
+        timings["compare"] = time.perf_counter() - t0
     return Results(
         config=cfg, firms=firms, parks=parks, rejects=rejects, load_report=load_report,
-        parks_report=parks_report, valleys=valleys, timings=timings, warnings=warnings,
+        parks_report=parks_report, valleys=valleys, timings=timings, warnings=warnings, comparison=comparison,
     )
