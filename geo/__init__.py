@@ -35,12 +35,24 @@ _API = {
     "run": "geo.pipeline",
     "Results": "geo.pipeline",
     "GeoError": "geo.errors",
+    "marcon_puech_m": "geo.pointpattern",
+    "kernel_density": "geo.raster",
+    "location_quotient": "geo.economics",
 }
 
 __all__ = sorted([*_API, "__version__"])
 
 
+#: submodules reachable as ``geo.<name>`` without an explicit import (loaded on first use)
+_SUBMODULES = {
+    "io", "crs", "datasets", "grid", "weights", "autocorr", "pointpattern", "economics", "parks",
+    "compare", "raster", "maps", "report", "figures", "config", "pipeline", "cli", "errors",
+}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"geo.{name}")
     try:
         module = _API[name]
     except KeyError:
@@ -52,4 +64,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return __all__
+    return sorted({*__all__, *_SUBMODULES})

@@ -1,14 +1,60 @@
-"""Interactive Folium maps: one overview map and one map per valley.
+"""Interactive Folium maps: an overview of all valleys and one map per valley.
 
-Every string that comes from the data (firm, park and sector names) is HTML-escaped before
-it reaches a tooltip, popup or legend.  Maps are built by public functions that return
-``folium.Map`` objects and accept an existing map (``m=``) so analysts can add layers.
+:func:`valley_map` and :func:`overview_map` return ``folium.Map`` objects and accept an
+existing map (``m=``), so analysts can add their own layers before saving;
+:func:`write_maps` (used by ``Results.write``) saves ``index.html`` and one
+``<valley>.html`` per valley with every Leaflet asset inlined (:func:`inline_assets`),
+so the maps open offline; only the basemap tiles need the network.
+
+Layers of a valley map
+----------------------
+Each layer is named in the layer control and has a legend entry, shown while the layer is on.
+A layer appears when the stage that feeds it ran (a valley with fewer than 30 firms has no
+hot spots, so its map has no Gi*, LISA or cluster layers).
+
+* **Parks** -- park polygons coloured by verdict (:data:`VERDICT_COLOURS`); the tooltip
+  gives the name, designation year, verdict and its key numbers, the popup the reasoning.
+* **Gi\\* hot/cold spots (<target> firms)** -- cells coloured by ``gi_bin`` with the ArcGIS
+  Hot Spot Analysis palette (:data:`GI_COLOURS`).  Not significant cells (bin 0) are
+  omitted to keep the file small.  Above :data:`CELLS_MAX` significant cells, cells of
+  equal bin are merged into one polygon (their tooltips then give the bin and cell count).
+* **LISA clusters** -- significant local Moran cells, GeoDa colours (:data:`LISA_COLOURS`):
+  HH red, LL blue, LH light blue, HL pink; "ns" omitted; merged like Gi* above the cap.
+* **Clusters** -- the cluster polygons (contiguous hot cells), outlined; dashed when the
+  cluster lies outside every park.
+* **Firms** -- a target-sector layer and an all-sectors layer.  Each is drawn by count
+  (:func:`firm_layer_mode`): individual circle markers coloured by sector with name
+  tooltips up to :data:`POINTS_MAX` firms, marker clusters (``FastMarkerCluster``, circle
+  markers, sector tooltips) up to :data:`CLUSTER_MAX`, above that a heat map of the firms
+  binned to at most :data:`HEAT_BINS_MAX` weighted cells.
+* **Firm density (KDE)** -- the kernel density of :func:`geo.raster.kernel_density`
+  (Silverman bandwidth) rendered by :func:`geo.raster.density_to_png` as an image overlay
+  (a ``data:`` URI), for all firms and for the target sector.
+* **Founding years (<target> firms)** -- a time slider (Leaflet.timeline): target-sector
+  firms aggregated to (cell, year) counts, drawn as circles sized by the cumulative number
+  of firms founded up to the year shown; park outlines appear in their designation year and
+  the slider names the parks designated in the year shown.  The cell side starts at 250 m
+  and doubles until there are at most :data:`TIMELINE_MAX` features.
+
+Size budget: coordinates are rounded to 6 decimals (about 0.1 m), polygons simplified to
+0.5 m (finer than a screen pixel at zoom 18), and the firm layers are clustered or binned
+above the thresholds, so a valley map with 1,000,000 firms stays well under 10 MB
+(``benchmarks/bench_maps.py``, ``docs/benchmarks.md``).
+
+Safety: every string from the data (firm, park and sector names, verdict text, valley
+titles) goes through :func:`escape` before it reaches a tooltip, popup, legend or layer
+name, and all data embedded in the page's scripts is JSON with ``<``, ``>`` and ``&``
+written as ``\\u003c`` ..., so a name like ``</script>`` cannot close the script element.
 """
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 import json
+import logging
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -16,7 +62,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["valley_map", "overview_map", "write_maps", "save_map", "inline_assets", "SECTOR_COLOURS", "escape"]
+__all__ = [
+    "valley_map",
+    "overview_map",
+    "write_maps",
+    "save_map",
+    "inline_assets",
+    "escape",
+    "firm_layer_mode",
+    "SECTOR_COLOURS",
+    "GI_COLOURS",
+    "GI_LABELS",
+    "LISA_COLOURS",
+    "LISA_LABELS",
+    "VERDICT_COLOURS",
+    "POINTS_MAX",
+    "CLUSTER_MAX",
+    "HEAT_BINS_MAX",
+    "CELLS_MAX",
+    "TIMELINE_MAX",
+]
+
+log = logging.getLogger(__name__)
 
 #: qualitative palette (ColorBrewer Set1 + Dark2) for sectors, assigned in sorted order
 SECTOR_COLOURS = [
@@ -24,15 +91,62 @@ SECTOR_COLOURS = [
     "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
 ]
 
-#: above this many firms a valley map shows a heat map instead of individual points
-POINTS_MAX = 3000
+#: Gi* bins (ArcGIS ``Gi_Bin``) -> colour of the ArcGIS Pro Hot Spot Analysis renderer:
+#: hot 99/95/90 % (214,47,39) (237,117,81) (250,185,132), not significant (255,255,191),
+#: cold 90/95/99 % (192,204,190) (132,158,186) (69,117,181).  Bin 0 is not drawn.
+GI_COLOURS = {3: "#d62f27", 2: "#ed7551", 1: "#fab984", 0: "#ffffbf", -1: "#c0ccbe", -2: "#849eba", -3: "#4575b5"}
+#: legend text of each Gi* bin
+GI_LABELS = {
+    3: "Hot spot, 99 % confidence", 2: "Hot spot, 95 % confidence", 1: "Hot spot, 90 % confidence",
+    0: "Not significant", -1: "Cold spot, 90 % confidence", -2: "Cold spot, 95 % confidence",
+    -3: "Cold spot, 99 % confidence",
+}
+#: LISA labels -> GeoDa's cluster-map colours ("ns" is not drawn)
+LISA_COLOURS = {"HH": "#ff0000", "LL": "#0000ff", "LH": "#a7adf9", "HL": "#f4ada8"}
+#: legend text of each LISA label
+LISA_LABELS = {
+    "HH": "High-High (cluster of high values)", "LL": "Low-Low (cluster of low values)",
+    "LH": "Low-High (low outlier among high)", "HL": "High-Low (high outlier among low)",
+}
+#: park verdicts (``geo.parks.VERDICTS``) -> outline/fill colour of the park
+VERDICT_COLOURS = {
+    "cluster formed after designation": "#1a9641",
+    "park on a pre-existing cluster": "#7b3294",
+    "park without a cluster": "#4d4d4d",
+    "undetermined": "#b8860b",
+}
+_NO_VERDICT_COLOUR = "#0571b0"
 
+#: a firm layer with at most this many firms shows individual markers with name tooltips
+POINTS_MAX = 3000
+#: ... above POINTS_MAX and up to this many, clustered markers; above, a binned heat map
+CLUSTER_MAX = 50_000
+#: a heat map layer holds at most this many weighted points (firms binned to a grid)
+HEAT_BINS_MAX = 25_000
+#: above this many significant cells, cells of equal Gi* bin / LISA label are merged
+CELLS_MAX = 3000
+#: the founding-year slider holds at most this many (cell, year) features
+TIMELINE_MAX = 4000
+#: the longest side of a density image in pixels
+KDE_MAX_PX = 1024
+#: the Matplotlib colormap of the density overlays (light = low, so the basemap shows through)
+KDE_CMAP = "YlGnBu"
+#: the first cell side (metres) of the founding-year aggregation
+TIMELINE_CELL_M = 250.0
+
+#: coordinates are rounded to this many decimals (~0.1 m)
+_PRECISION = 6
+#: polygons are simplified to this tolerance in metres (finer than a pixel at zoom 18)
+_SIMPLIFY_M = 0.5
+_M_PER_DEG = 111_320.0
 
 #: folium's default assets that our maps do not use (icons, Bootstrap): left out to keep maps small
+#: (jQuery stays: folium's popups need it)
 _UNUSED_ASSETS = {"bootstrap", "bootstrap_css", "glyphicons_css", "awesome_markers", "awesome_markers_css",
                   "awesome_markers_font_css", "awesome_rotate_css"}
 
 
+# ----------------------------------------------------------------------------- assets and saving
 def _asset_cache() -> dict[str, str]:
     """URL -> content of the Leaflet assets, from the folium-offline package (no network)."""
     global _ASSETS
@@ -51,26 +165,52 @@ _LINK = re.compile(r'<link rel="stylesheet" href="(https?://[^"]+)"/>')
 
 
 def inline_assets(page: str) -> str:
-    """Replace CDN <script>/<link> tags by the assets' content, so the map opens offline.
+    """Replace CDN ``<script>``/``<link>`` tags by the assets' content, so the map opens offline.
 
     Analysts in mainland China often cannot reach the CDNs folium links to; an inlined
-    map opens at once anywhere.  Only the basemap tiles still need the network.
+    map opens at once anywhere.  Only the basemap tiles still need the network.  Assets
+    missing from the offline cache keep their CDN tag (and are logged).
+
+    Parameters
+    ----------
+    page : str
+        A rendered folium page (``m.get_root().render()``).
+
+    Returns
+    -------
+    str
     """
     cache = _asset_cache()
 
     def script(mt):
         body = cache.get(mt.group(1))
-        return mt.group(0) if body is None else "<script>" + body.replace("</script", "<\\/script") + "</script>"
+        if body is None:
+            log.warning("asset not available offline, left as a link: %s", mt.group(1))
+            return mt.group(0)
+        return "<script>" + body.replace("</script", "<\\/script") + "</script>"
 
     def link(mt):
         body = cache.get(mt.group(1))
-        return mt.group(0) if body is None else "<style>" + body.replace("</style", "<\\/style") + "</style>"
+        if body is None:
+            log.warning("asset not available offline, left as a link: %s", mt.group(1))
+            return mt.group(0)
+        return "<style>" + body.replace("</style", "<\\/style") + "</style>"
 
     return _LINK.sub(link, _SCRIPT.sub(script, page))
 
 
 def save_map(m, path: str | Path) -> Path:
-    """Render ``m`` with its assets inlined and write it atomically."""
+    """Render ``m`` with its assets inlined (:func:`inline_assets`) and write it atomically.
+
+    Parameters
+    ----------
+    m : folium.Map
+    path : str or pathlib.Path
+
+    Returns
+    -------
+    pathlib.Path
+    """
     from geo.io import atomic_path
 
     page = inline_assets(m.get_root().render())
@@ -79,11 +219,321 @@ def save_map(m, path: str | Path) -> Path:
     return Path(path)
 
 
+# ----------------------------------------------------------------------------- escaping
+_JS_TEMPLATE_CHARS = str.maketrans({"`": "&#96;", "$": "&#36;", "\\": "&#92;"})
+
+
 def escape(value: Any) -> str:
-    """HTML-escape a value from the data (quotes too), for tooltips, popups and legends."""
-    return html.escape("" if value is None else str(value), quote=True)
+    """HTML-escape a value from the data for a tooltip, popup, legend or layer name.
+
+    ``& < > " '`` become character references (``html.escape``), and so do the
+    characters that are special inside JavaScript template literals (backtick, ``$`` and
+    backslash), because folium writes tooltip and popup HTML into such literals.  The
+    result renders as the original text.  Missing values (None, NaN, ``pd.NA``) give "".
+
+    Parameters
+    ----------
+    value : Any
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> escape('<img src=x onerror="alert(1)">')
+    '&lt;img src=x onerror=&quot;alert(1)&quot;&gt;'
+    >>> escape("${alert(1)} `x`")
+    '&#36;{alert(1)} &#96;x&#96;'
+    """
+    if _missing(value):
+        return ""
+    return html.escape(str(value), quote=True).translate(_JS_TEMPLATE_CHARS)
 
 
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.api.types.is_scalar(value) and pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _js(obj: Any) -> str:
+    """Compact JSON safe to embed in a ``<script>`` element (``<``, ``>``, ``&`` escaped)."""
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+# ----------------------------------------------------------------------------- formatting
+def _fmt_int(v: Any) -> str:
+    return "–" if _missing(v) else f"{int(round(float(v))):,}"
+
+
+def _fmt_num(v: Any, spec: str = ".2f") -> str:
+    if _missing(v):
+        return "–"
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return escape(v)
+    return "–" if not math.isfinite(x) else format(x, spec)
+
+
+def _fmt_p(v: Any) -> str:
+    if _missing(v):
+        return "–"
+    p = float(v)
+    return "&lt; 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _fmt_pct(v: Any) -> str:
+    return "–" if _missing(v) else f"{100.0 * float(v):.0f} %"
+
+
+def _year(v: Any) -> int | None:
+    if _missing(v):
+        return None
+    try:
+        y = float(v)
+    except (TypeError, ValueError):
+        return None
+    return int(y) if math.isfinite(y) else None
+
+
+# ----------------------------------------------------------------------------- geometry helpers
+def _round_coords(c: np.ndarray) -> np.ndarray:
+    return np.round(c, _PRECISION)
+
+
+def _geometries_json(geoms, *, simplify: float = 0.0) -> list[str]:
+    """GeoJSON geometry strings (rounded to 6 decimals, optionally simplified first)."""
+    import shapely
+
+    arr = np.asarray(geoms)
+    if simplify > 0:
+        arr = shapely.simplify(arr, simplify, preserve_topology=True)
+    arr = shapely.transform(arr, _round_coords)
+    return [shapely.to_geojson(g) for g in arr]
+
+
+def _feature_collection(geom_json: list[str], props: list[dict]) -> str:
+    """A FeatureCollection as script-safe JSON text (geometry strings hold only numbers)."""
+    feats = [f'{{"type":"Feature","geometry":{g},"properties":{_js(p)}}}' for g, p in zip(geom_json, props)]
+    return '{"type":"FeatureCollection","features":[' + ",".join(feats) + "]}"
+
+
+def _to_wgs84(gdf):
+    if gdf.crs is None:
+        from geo.errors import CRSError
+
+        msg = "A layer of the results has no CRS; maps need one to place it (set it with gdf.set_crs(...))."
+        raise CRSError(msg)
+    return gdf if gdf.crs.to_epsg() == 4326 else gdf.to_crs(4326)
+
+
+def _lonlat(gdf) -> np.ndarray:
+    import shapely
+
+    if len(gdf) == 0:
+        return np.empty((0, 2))
+    return shapely.get_coordinates(_to_wgs84(gdf).geometry.values)
+
+
+# ----------------------------------------------------------------------------- custom elements
+def _elements():
+    """Build the Folium element classes lazily (folium is imported only when maps are made)."""
+    global _ELEMENTS
+    if _ELEMENTS is not None:
+        return _ELEMENTS
+    from branca.element import MacroElement
+    from folium.template import Template
+
+    class GeoJsonLayer(MacroElement):
+        """GeoJSON features styled by their ``k`` property, with pre-escaped tooltip ``t`` / popup ``p``."""
+
+        _template = Template(
+            """
+{% macro script(this, kwargs) %}
+var {{ this.get_name() }}_styles = {{ this.styles_js }};
+var {{ this.get_name() }} = L.geoJson({{ this.data_js }}, {
+    {%- if this.pane %}pane: {{ this.pane|tojson }},{% endif %}
+    interactive: {{ this.interactive|tojson }},
+    style: function (f) { return {{ this.get_name() }}_styles[f.properties.k] || {}; },
+    pointToLayer: function (f, latlng) { return L.circleMarker(latlng); },
+    onEachFeature: function (f, layer) {
+        if (f.properties.t) { layer.bindTooltip(f.properties.t, {sticky: true}); }
+        if (f.properties.p) { layer.bindPopup(f.properties.p, {maxWidth: 380}); }
+    }
+}).addTo({{ this._parent.get_name() }});
+{% endmacro %}
+"""
+        )
+
+        def __init__(self, data_js: str, styles: dict, *, pane: str | None = None, interactive: bool = True):
+            super().__init__()
+            self._name = "GeoJsonLayer"
+            self.data_js = data_js
+            self.styles_js = _js({str(k): v for k, v in styles.items()})
+            self.pane = pane
+            self.interactive = interactive
+
+    class PointsLayer(MacroElement):
+        """Circle markers from compact rows ``[lat, lon, style index, tooltip html]``."""
+
+        _template = Template(
+            """
+{% macro script(this, kwargs) %}
+(function () {
+    var styles = {{ this.styles_js }}, rows = {{ this.rows_js }};
+    var parent = {{ this._parent.get_name() }};
+    for (var i = 0; i < rows.length; i++) {
+        var r = rows[i];
+        var mk = L.circleMarker([r[0], r[1]], styles[r[2]]);
+        if (r[3]) { mk.bindTooltip(r[3]); }
+        mk.addTo(parent);
+    }
+})();
+{% endmacro %}
+"""
+        )
+
+        def __init__(self, rows_js: str, styles: list[dict]):
+            super().__init__()
+            self._name = "PointsLayer"
+            self.rows_js = rows_js
+            self.styles_js = _js(styles)
+
+    class Legend(MacroElement):
+        """A legend control (top right, under the layer control); each section shows while its layer is on."""
+
+        _template = Template(
+            """
+{% macro script(this, kwargs) %}
+(function () {
+    var map = {{ this._parent.get_name() }};
+    var ctl = L.control({position: "topright"});
+    ctl.onAdd = function () {
+        var div = L.DomUtil.create("div", "geo-legend leaflet-control");
+        div.innerHTML = {{ this.html_js }};
+        L.DomEvent.disableClickPropagation(div);
+        L.DomEvent.disableScrollPropagation(div);
+        return div;
+    };
+    ctl.addTo(map);
+    var box = ctl.getContainer();
+    function fit() { box.style.maxHeight = Math.max(120, map.getSize().y - box.offsetTop - 40) + "px"; }
+    map.on("resize", fit);
+    var links = [{% for layer, sid in this.links %}[{{ layer }}, {{ sid|tojson }}],{% endfor %}];
+    function sync() {
+        links.forEach(function (l) {
+            var el = document.getElementById(l[1]);
+            if (el) { el.style.display = map.hasLayer(l[0]) ? "" : "none"; }
+        });
+    }
+    map.on("overlayadd overlayremove", sync);
+    sync();
+    fit();
+})();
+{% endmacro %}
+"""
+        )
+
+        def __init__(self, title: str = "Legend"):
+            super().__init__()
+            self._name = "Legend"
+            self.title = title
+            self.sections: list[tuple[Any, str]] = []
+
+        def add(self, layer, section_html: str) -> None:
+            """Add a section (already escaped HTML); ``layer`` None = always shown."""
+            self.sections.append((layer, section_html))
+
+        def render(self, **kwargs):
+            parts, links = [], []
+            for i, (layer, body) in enumerate(self.sections):
+                sid = f"{self.get_name()}-{i}"
+                parts.append(f'<div class="geo-legend-section" id="{sid}">{body}</div>')
+                if layer is not None:
+                    links.append((layer.get_name(), sid))
+            page = f'<details open><summary>{escape(self.title)}</summary>{"".join(parts)}</details>'
+            self.html_js = _js(page)
+            self.links = links
+            super().render(**kwargs)
+
+    class Html(MacroElement):
+        """Raw (already escaped) HTML and CSS added to the page body and header."""
+
+        _template = Template(
+            """
+{% macro header(this, kwargs) %}{{ this.css }}{% endmacro %}
+{% macro html(this, kwargs) %}{{ this.body }}{% endmacro %}
+{% macro script(this, kwargs) %}{{ this.js }}{% endmacro %}
+"""
+        )
+
+        def __init__(self, *, body: str = "", css: str = "", js: str = "", kind: str = "Html"):
+            super().__init__()
+            self._name = kind
+            self.body, self.css, self.js = body, css, js
+
+    _ELEMENTS = {"GeoJsonLayer": GeoJsonLayer, "PointsLayer": PointsLayer, "Legend": Legend, "Html": Html}
+    return _ELEMENTS
+
+
+_ELEMENTS: dict[str, type] | None = None
+
+_CSS = """<style>
+.geo-legend { background: rgba(255,255,255,0.95); padding: 6px 10px; border-radius: 5px;
+  box-shadow: 0 1px 5px rgba(0,0,0,0.4); font: 12px/1.35 "Helvetica Neue", Arial, sans-serif;
+  max-width: 270px; max-height: 45vh; overflow-y: auto; color: #222; }
+.geo-legend summary { font-weight: bold; cursor: pointer; }
+.geo-legend h4 { margin: 7px 0 3px; font-size: 12px; }
+.geo-legend .row { margin: 1px 0; }
+.geo-legend .sw { display: inline-block; width: 14px; height: 11px; margin-right: 5px; vertical-align: middle;
+  border: 1px solid #666; }
+.geo-legend .ln { display: inline-block; width: 18px; height: 0; margin-right: 5px; vertical-align: middle;
+  border-top: 3px solid #000; }
+.geo-legend .dot { display: inline-block; width: 10px; height: 10px; margin: 0 7px 0 2px; border-radius: 50%;
+  vertical-align: middle; border: 1px solid #333; }
+.geo-legend .ramp { height: 11px; width: 200px; border: 1px solid #666; }
+.geo-legend .note { color: #555; font-size: 11px; white-space: normal; }
+.geo-title { position: fixed; top: 10px; left: 54px; z-index: 1000; background: rgba(255,255,255,0.95);
+  padding: 5px 10px; border-radius: 5px; box-shadow: 0 1px 5px rgba(0,0,0,0.4);
+  font: 14px/1.3 "Helvetica Neue", Arial, sans-serif; max-width: calc(100% - 400px); }
+.geo-title .sub { font-size: 12px; color: #555; }
+.geo-title .demo { color: #b2182b; font-weight: bold; }
+.leaflet-container a.geo-valley-link { display: inline-block; white-space: nowrap; background: rgba(255,255,255,0.95);
+  border: 2px solid #d7301f; border-radius: 12px; padding: 2px 8px; font: bold 13px Arial, sans-serif;
+  color: #d7301f; text-decoration: none; box-shadow: 0 1px 4px rgba(0,0,0,0.4); }
+.leaflet-container a.geo-valley-link:hover { background: #d7301f; color: #fff; }
+.leaflet-heatmap-layer { pointer-events: none; }
+.leaflet-bottom.leaflet-left { width: auto !important; }
+.leaflet-control.leaflet-timeline-control { width: min(600px, 60vw) !important; margin: 0 0 12px 10px !important;
+  padding: 4px 8px 22px 8px; }
+.leaflet-control.leaflet-timeline-control .sldr-ctrl-container { width: 90px; }
+.leaflet-control.leaflet-timeline-control input[type="range"] { width: calc(100% - 100px); }
+.leaflet-timeline-control .time-text { font: 13px Arial, sans-serif; }
+.leaflet-timeline-control .geo-des { position: absolute; left: 10px; right: 10px; bottom: 4px; text-align: left;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; font: 12px Arial, sans-serif; color: #333; }
+</style>"""
+
+
+def _ensure_css(m) -> None:
+    """Add the maps' CSS once per map."""
+    for child in m.get_root().header._children.values():
+        if getattr(child, "_geo_css", False):
+            return
+    from branca.element import Element
+
+    el = Element(_CSS)
+    el._geo_css = True
+    m.get_root().header.add_child(el)
+
+
+# ----------------------------------------------------------------------------- the map frame
 def _valley(results, valley: str):
     try:
         return results.valleys[valley]
@@ -94,85 +544,750 @@ def _valley(results, valley: str):
         raise InputError(msg) from None
 
 
-def _base_map(bounds, m=None):
+def _robust_bounds(lonlat: np.ndarray) -> list[float] | None:
+    """(west, south, east, north) of the central 99 % of the points (outliers do not zoom out)."""
+    if len(lonlat) == 0:
+        return None
+    if len(lonlat) < 50:
+        lo, hi = lonlat.min(axis=0), lonlat.max(axis=0)
+    else:
+        lo, hi = np.quantile(lonlat, 0.005, axis=0), np.quantile(lonlat, 0.995, axis=0)
+    return [float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])]
+
+
+def _union_bounds(*boxes) -> list[float]:
+    boxes = [b for b in boxes if b is not None and np.all(np.isfinite(b))]
+    if not boxes:
+        return [73.0, 18.0, 135.0, 53.0]  # China
+    arr = np.asarray(boxes, dtype=float)
+    w, s = arr[:, 0].min(), arr[:, 1].min()
+    e, n = arr[:, 2].max(), arr[:, 3].max()
+    if e - w < 1e-3:
+        w, e = w - 0.005, e + 0.005
+    if n - s < 1e-3:
+        s, n = s - 0.005, n + 0.005
+    return [float(w), float(s), float(e), float(n)]
+
+
+def _gdf_bounds(gdf) -> list[float] | None:
+    if gdf is None or len(gdf) == 0:
+        return None
+    b = _to_wgs84(gdf).total_bounds
+    return [float(x) for x in b] if np.all(np.isfinite(b)) else None
+
+
+def _valley_bounds(vr) -> list[float]:
+    clusters = vr.stages.get("clusters")
+    return _union_bounds(_robust_bounds(_lonlat(vr.firms)), _gdf_bounds(vr.parks), _gdf_bounds(clusters))
+
+
+def _base_map(bounds: list[float], m=None):
+    """A new map fitted to ``bounds`` with fullscreen, minimap and scale bar; or ``m`` as is."""
     import folium
     from folium import plugins
 
     if m is not None:
+        _ensure_css(m)
         return m
-    lon0, lat0, lon1, lat1 = bounds
-    m = folium.Map(location=[(lat0 + lat1) / 2, (lon0 + lon1) / 2], zoom_start=11, tiles=None, control_scale=True)
+    w, s, e, n = bounds
+    m = folium.Map(location=[(s + n) / 2, (w + e) / 2], zoom_start=11, tiles=None, control_scale=True)
     m.default_js = [(k, v) for k, v in m.default_js if k not in _UNUSED_ASSETS]
     m.default_css = [(k, v) for k, v in m.default_css if k not in _UNUSED_ASSETS]
     folium.TileLayer("OpenStreetMap", name="OpenStreetMap").add_to(m)
-    m.fit_bounds([[lat0, lon0], [lat1, lon1]])
-    plugins.Fullscreen().add_to(m)
-    plugins.MiniMap(toggle_display=True).add_to(m)
+    # fit to the bounds, leaving room for the layer control and legend (right) and the slider (bottom)
+    box = _js([[round(s, 6), round(w, 6)], [round(n, 6), round(e, 6)]])
+    _elements()["Html"](kind="FitValley", js=(
+        f"(function () {{ var map = {m.get_name()}, size = map.getSize();"
+        f" map.fitBounds({box}, {{paddingTopLeft: [Math.min(60, size.x * 0.1), Math.min(70, size.y * 0.1)],"
+        " paddingBottomRight: [Math.min(290, size.x * 0.3), Math.min(90, size.y * 0.15)], animate: false}); })();")).add_to(m)
+    plugins.Fullscreen(position="topleft").add_to(m)
+    plugins.MiniMap(toggle_display=True, position="topleft", width=120, height=120, zoom_level_offset=-6).add_to(m)
+    _ensure_css(m)
     return m
 
 
-def _parks_layer(parks, name: str = "Parks"):
+def _pane(m, name: str, z_index: int) -> str:
+    """A custom map pane (created once) without pointer events of its own."""
+    from folium.map import CustomPane
+
+    for child in m._children.values():
+        if isinstance(child, CustomPane) and child.name == name:
+            return name
+    CustomPane(name, z_index=z_index, pointer_events=False).add_to(m)
+    return name
+
+
+def _finish(m, legend, title_html: str | None, own: bool) -> None:
+    """Layer control (once per map), then the legend under it, then the title."""
     import folium
 
-    fg = folium.FeatureGroup(name=name, show=True)
-    for _, park in parks.iterrows():
-        year = park.get("designated")
-        year_txt = "unknown" if pd.isna(year) else str(int(year))
-        tip = f"<b>{escape(park['name'])}</b><br>designated: {escape(year_txt)}"
-        if park.get("verdict") is not None and str(park.get("verdict")) != "nan":
-            tip += f"<br>verdict: {escape(park['verdict'])}"
-        gj = folium.GeoJson(
-            json.loads(_round_geojson(park.geometry)),
-            style_function=lambda _f: {"color": "#222222", "weight": 2, "fillColor": "#ffd92f", "fillOpacity": 0.15, "dashArray": "6 4"},
-            tooltip=folium.Tooltip(tip, sticky=True),
-        )
-        gj.add_to(fg)
+    if not any(isinstance(c, folium.LayerControl) for c in m._children.values()):
+        folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    if legend.sections:
+        legend.add_to(m)
+    if own and title_html:
+        _elements()["Html"](body=title_html, kind="Title").add_to(m)
+
+
+def _title_html(title: str, sub: str, synthetic: bool, link: str | None) -> str:
+    demo = ' · <span class="demo">synthetic demo data</span>' if synthetic else ""
+    back = f' · <a href="{escape(link)}">all valleys</a>' if link else ""
+    return f'<div class="geo-title"><b>{escape(title)}</b><div class="sub">{sub}{demo}{back}</div></div>'
+
+
+def _swatch(colour: str, label: str, *, kind: str = "sw", extra: str = "") -> str:
+    if kind == "ln":
+        style = f"border-top-color:{colour};{extra}"
+    else:
+        style = f"background:{colour};{extra}"
+    return f'<div class="row"><span class="{kind}" style="{style}"></span>{label}</div>'
+
+
+# ----------------------------------------------------------------------------- parks
+def _verdict_colour(verdict: Any) -> str:
+    return VERDICT_COLOURS.get(str(verdict), _NO_VERDICT_COLOUR) if not _missing(verdict) else _NO_VERDICT_COLOUR
+
+
+def _park_rows(parks, overlay):
+    """(index, park row, overlay row or None) for each park."""
+    for idx, park in parks.iterrows():
+        row = None
+        if overlay is not None and idx in overlay.index:
+            row = overlay.loc[idx]
+            if isinstance(row, pd.DataFrame):  # duplicated index: take the first
+                row = row.iloc[0]
+        yield idx, park, row
+
+
+def _park_html(park, row, target: str | None, *, long: bool) -> str:
+    year = _year(park.get("designated"))
+    lines = [f"<b>{escape(park.get('name'))}</b>", f"designated: {year if year is not None else 'unknown'}"]
+    if row is not None:
+        verdict = row.get("verdict")
+        if not _missing(verdict):
+            lines.append(f'verdict: <b style="color:{_verdict_colour(verdict)}">{escape(verdict)}</b>')
+        tgt = escape(target) if target else "target-sector"
+        lines.append(f"{_fmt_int(row.get('n_firms'))} firms, {_fmt_int(row.get('n_target'))} {tgt} · LQ {_fmt_num(row.get('lq'))}")
+        lines.append(f"hot-spot share of the park: {_fmt_pct(row.get('park_hot_share'))}")
+        lines.append(f"placement test p (FDR) {_fmt_p(row.get('p_placement_fdr'))} · "
+                     f"labelling test p (FDR) {_fmt_p(row.get('p_labelling_fdr'))}")
+        before = row.get("cluster_before")
+        if not _missing(before) and year is not None:
+            lines.append(f"cluster before {year}: {'yes' if bool(before) else 'no'}")
+        if long:
+            if not _missing(row.get("rate_ratio")):
+                lines.append(f"entry-rate ratio after/before (in vs out): {_fmt_num(row.get('rate_ratio'))}"
+                             f" [{_fmt_num(row.get('rr_lo'))}, {_fmt_num(row.get('rr_hi'))}], "
+                             f"p (FDR) {_fmt_p(row.get('p_rate_ratio_fdr'))}")
+            if not _missing(row.get("verdict_reason")):
+                lines.append(f'<span style="color:#444">{escape(row.get("verdict_reason"))}</span>')
+    elif long:
+        lines.append('<span style="color:#444">no park statistics for this valley</span>')
+    return "<br>".join(lines)
+
+
+def _parks_layer(m, parks, overlay, target: str | None, legend, *, name: str = "Parks", show: bool = True):
+    """Park polygons coloured by verdict (interactive fill below, crisp outline above)."""
+    import folium
+
+    E = _elements()
+    parks = _to_wgs84(parks)
+    keys, tips, pops, verdicts = [], [], [], []
+    for _, park, row in _park_rows(parks, overlay):
+        verdict = None if row is None else row.get("verdict")
+        verdicts.append(None if _missing(verdict) else str(verdict))
+        keys.append(_verdict_colour(verdict))
+        tips.append(_park_html(park, row, target, long=False))
+        pops.append(_park_html(park, row, target, long=True))
+    geoms = _geometries_json(parks.geometry.values, simplify=_SIMPLIFY_M / _M_PER_DEG)
+    fill_styles = {c: {"color": c, "weight": 0, "fillColor": c, "fillOpacity": 0.12} for c in set(keys)}
+    line_styles = {c: {"color": c, "weight": 3, "fill": False, "dashArray": "8 5", "opacity": 0.95} for c in set(keys)}
+    fg = folium.FeatureGroup(name=name, show=show)
+    props = [{"k": k, "t": t, "p": p} for k, t, p in zip(keys, tips, pops)]
+    E["GeoJsonLayer"](_feature_collection(geoms, props), fill_styles).add_to(fg)
+    lines = _pane(m, "geo-park-lines", 450)
+    E["GeoJsonLayer"](_feature_collection(geoms, [{"k": k} for k in keys]), line_styles, pane=lines,
+                      interactive=False).add_to(fg)
+    fg.add_to(m)
+    rows = []
+    for verdict, colour in VERDICT_COLOURS.items():
+        if verdict in verdicts:
+            rows.append(_swatch(colour, escape(verdict), kind="ln", extra="border-top-style:dashed;"))
+    if any(v is None for v in verdicts):
+        rows.append(_swatch(_NO_VERDICT_COLOUR, "no verdict (park statistics not run)", kind="ln",
+                            extra="border-top-style:dashed;"))
+    legend.add(fg, f"<h4>{escape(name)} (by verdict)</h4>{''.join(rows)}"
+                   '<div class="note">hover a park for its numbers, click for the reasoning</div>')
     return fg
 
 
-def _round_geojson(geom, precision: int = 6) -> str:
-    """GeoJSON of ``geom`` with coordinates rounded to ``precision`` decimals (~0.1 m)."""
+# ----------------------------------------------------------------------------- cells
+def _merge_cells(cells, key: str):
+    """Cells of equal ``key`` merged (coverage union) into one polygon each, in the cells' CRS."""
+    import geopandas as gpd
     import shapely
 
-    return shapely.to_geojson(shapely.transform(geom, lambda c: np.round(c, precision)))
+    geoms, values, counts = [], [], []
+    for value, group in cells.groupby(key, sort=True):
+        arr = np.asarray(group.geometry.values)
+        try:
+            merged = shapely.coverage_union_all(arr)
+        except Exception:  # not a valid coverage (overlapping cells): the general union
+            merged = shapely.union_all(arr)
+        geoms.append(merged)
+        values.append(value)
+        counts.append(len(group))
+    return gpd.GeoDataFrame({key: values, "n_cells": counts}, geometry=geoms, crs=cells.crs)
 
 
-def _firms_layers(firms, sector_column: str = "sector", name_column: str = "name"):
+def _simplify_tolerance(gdf) -> float:
+    """0.5 m in the units of ``gdf``'s CRS."""
+    return _SIMPLIFY_M / _M_PER_DEG if gdf.crs is not None and gdf.crs.is_geographic else _SIMPLIFY_M
+
+
+def _cell_layer(m, cells, key: str, styles: dict, tip, *, name: str, show: bool, merged_tip) -> tuple[Any, int, bool]:
+    """A layer of significant cells; merged by ``key`` when there are more than CELLS_MAX."""
+    import folium
+
+    E = _elements()
+    merged = len(cells) > CELLS_MAX
+    if merged:
+        frame = _merge_cells(cells, key)
+        props = [{"k": str(v), "t": merged_tip(v, n)} for v, n in zip(frame[key], frame["n_cells"])]
+    else:
+        frame = cells
+        props = [{"k": str(r[key]), "t": tip(r)} for _, r in cells.iterrows()]
+    tol = _simplify_tolerance(frame)
+    frame = frame.set_geometry(frame.geometry.simplify(tol, preserve_topology=True)) if len(frame) else frame
+    frame = _to_wgs84(frame) if len(frame) else frame
+    geoms = _geometries_json(frame.geometry.values) if len(frame) else []
+    fg = folium.FeatureGroup(name=name, show=show)
+    E["GeoJsonLayer"](_feature_collection(geoms, props), {str(k): v for k, v in styles.items()}).add_to(fg)
+    fg.add_to(m)
+    return fg, len(cells), merged
+
+
+def _hotspot_layers(m, vr, target_label: str, legend) -> None:
+    hot = vr.stages.get("hotspots")
+    if hot is None:
+        return
+    focus = vr.stages.get("focus_column") or "n_firms"
+    tl = escape(target_label)
+    if "gi_bin" in hot:
+        sig = hot.loc[hot["gi_bin"].fillna(0).astype(int) != 0]
+        sig = sig.assign(gi_bin=sig["gi_bin"].astype(int))
+        styles = {b: {"color": c, "weight": 0.5, "opacity": 0.9, "fillColor": c, "fillOpacity": 0.75}
+                  for b, c in GI_COLOURS.items() if b != 0}
+
+        def tip(r):
+            count = f"{_fmt_int(r.get(focus))} {tl}" if focus != "n_firms" else ""
+            return (f"<b>{GI_LABELS[int(r['gi_bin'])]}</b><br>Gi* z = {_fmt_num(r.get('gi_z'))}, "
+                    f"p (FDR) {_fmt_p(r.get('gi_p_fdr', r.get('gi_p')))}<br>"
+                    f"{count}{', ' if count else ''}{_fmt_int(r.get('n_firms'))} firms in the cell")
+
+        def merged_tip(v, n):
+            return f"<b>{GI_LABELS[int(v)]}</b><br>{n:,} cells (merged)"
+
+        name = f"Gi* hot/cold spots ({tl})"
+        fg, n, merged = _cell_layer(m, sig, "gi_bin", styles, tip, name=name, show=True, merged_tip=merged_tip)
+        present = set(sig["gi_bin"].unique().tolist())
+        rows = [_swatch(GI_COLOURS[b], GI_LABELS[b]) for b in (3, 2, 1, -1, -2, -3) if b in present] or [
+            '<div class="note">no significant cells</div>']
+        note = (f"{n:,} significant cells{' (merged by bin)' if merged else ''}; not significant cells "
+                "are not drawn. Bins from FDR-adjusted p-values when FDR is on; ArcGIS colours.")
+        legend.add(fg, f"<h4>{name}</h4>{''.join(rows)}<div class=\"note\">{note}</div>")
+    if "lisa_label" in hot:
+        sig = hot.loc[hot["lisa_label"].astype(str).isin(list(LISA_COLOURS))]
+        styles = {lab: {"color": c, "weight": 0.5, "opacity": 0.9, "fillColor": c, "fillOpacity": 0.75}
+                  for lab, c in LISA_COLOURS.items()}
+
+        def ltip(r):
+            lab = str(r["lisa_label"])
+            count = f"{_fmt_int(r.get(focus))} {tl}, " if focus != "n_firms" else ""
+            return (f"<b>{LISA_LABELS[lab]}</b><br>local Moran I = {_fmt_num(r.get('lisa_I'), '.3f')}, "
+                    f"p (FDR) {_fmt_p(r.get('lisa_p_fdr', r.get('lisa_p')))}<br>{count}"
+                    f"{_fmt_int(r.get('n_firms'))} firms in the cell")
+
+        def lmerged(v, n):
+            return f"<b>{LISA_LABELS[str(v)]}</b><br>{n:,} cells (merged)"
+
+        fg, n, merged = _cell_layer(m, sig.assign(lisa_label=sig["lisa_label"].astype(str)), "lisa_label", styles,
+                                    ltip, name="LISA clusters", show=False, merged_tip=lmerged)
+        present = set(sig["lisa_label"].astype(str))
+        rows = [_swatch(c, LISA_LABELS[lab]) for lab, c in LISA_COLOURS.items() if lab in present] or [
+            '<div class="note">no significant cells</div>']
+        note = f"local Moran's I of {tl}; {n:,} significant cells{' (merged by label)' if merged else ''}; ns not drawn."
+        legend.add(fg, f"<h4>LISA clusters</h4>{''.join(rows)}<div class=\"note\">{note}</div>")
+
+
+def _clusters_layer(m, vr, target_label: str, legend) -> None:
+    import folium
+
+    clusters = vr.stages.get("clusters")
+    if clusters is None:
+        return
+    outside = vr.stages.get("clusters_outside_parks")
+    out_ids = set(outside["cluster_id"].tolist()) if outside is not None and len(outside) and len(vr.parks) else set()
+    tl = escape(target_label)
+    props = []
+    for _, r in clusters.iterrows():
+        cid = r.get("cluster_id")
+        is_out = cid in out_ids
+        tip = (f"<b>Cluster {escape(cid)}</b>{' — outside every park' if is_out else ''}<br>"
+               f"{_fmt_int(r.get('n_cells'))} cells, {_fmt_num(r.get('area_km2'))} km²<br>"
+               f"{_fmt_int(r.get('n_firms'))} firms, {_fmt_int(r.get('n_target'))} {tl}<br>"
+               f"peak Gi* z {_fmt_num(r.get('peak_z'), '.1f')}, mean z {_fmt_num(r.get('mean_z'), '.1f')}")
+        props.append({"k": "out" if is_out else "in", "t": tip})
+    frame = clusters
+    if len(frame):
+        frame = frame.set_geometry(frame.geometry.simplify(_simplify_tolerance(frame), preserve_topology=True))
+        frame = _to_wgs84(frame)
+    geoms = _geometries_json(frame.geometry.values) if len(frame) else []
+    styles = {"in": {"color": "#111111", "weight": 2.5, "fill": False},
+              "out": {"color": "#111111", "weight": 2.5, "fill": False, "dashArray": "6 4"}}
+    fg = folium.FeatureGroup(name="Clusters", show=True)
+    _elements()["GeoJsonLayer"](_feature_collection(geoms, props), styles).add_to(fg)
+    fg.add_to(m)
+    rows = [_swatch("#111111", f"cluster polygon ({len(clusters)})", kind="ln")]
+    if out_ids:
+        rows.append(_swatch("#111111", f"cluster outside every park ({len(out_ids)})", kind="ln",
+                            extra="border-top-style:dashed;"))
+    definition = clusters.attrs.get("definition")
+    note = escape(definition) if isinstance(definition, str) else "contiguous hot cells (Gi* bin ≥ 2)"
+    legend.add(fg, f"<h4>Clusters of {tl}</h4>{''.join(rows)}<div class=\"note\">{note}</div>")
+
+
+# ----------------------------------------------------------------------------- firms
+def firm_layer_mode(n: int) -> str:
+    """How a firm layer of ``n`` firms is drawn, so that big valleys stay small and fast.
+
+    Parameters
+    ----------
+    n : int
+        Number of firms in the layer.
+
+    Returns
+    -------
+    str
+        ``"points"`` (individual markers with name tooltips) when ``n <= POINTS_MAX``,
+        ``"clusters"`` (``FastMarkerCluster``) when ``n <= CLUSTER_MAX``, else ``"heatmap"``
+        (firms binned to at most ``HEAT_BINS_MAX`` weighted points).
+
+    Examples
+    --------
+    >>> firm_layer_mode(100), firm_layer_mode(10_000), firm_layer_mode(1_000_000)
+    ('points', 'clusters', 'heatmap')
+    """
+    if n <= POINTS_MAX:
+        return "points"
+    if n <= CLUSTER_MAX:
+        return "clusters"
+    return "heatmap"
+
+
+def _heat_bins(lonlat: np.ndarray, *, max_bins: int | None = None) -> tuple[np.ndarray, float]:
+    """Bin points to a square grid (in metres at the mean latitude) with at most ``max_bins`` cells.
+
+    Returns rows ``[lat, lon, count]`` (the mean position of each bin's points) and the
+    cell side in metres.
+    """
+    max_bins = HEAT_BINS_MAX if max_bins is None else max_bins
+    lat0 = float(np.mean(lonlat[:, 1]))
+    kx = _M_PER_DEG * max(math.cos(math.radians(lat0)), 0.05)
+    x, y = lonlat[:, 0] * kx, lonlat[:, 1] * _M_PER_DEG
+    cell = 50.0
+    while True:
+        ix = np.floor(x / cell).astype(np.int64)
+        iy = np.floor(y / cell).astype(np.int64)
+        key = (ix - ix.min()) * (int(iy.max() - iy.min()) + 1) + (iy - iy.min())
+        uniq, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+        if len(uniq) <= max_bins:
+            break
+        cell *= 1.5
+    lat = np.bincount(inv, weights=lonlat[:, 1]) / counts
+    lon = np.bincount(inv, weights=lonlat[:, 0]) / counts
+    return np.column_stack([np.round(lat, 5), np.round(lon, 5), counts.astype(float)]), cell
+
+
+def _firm_layer(m, firms, *, label: str, sectors: list[str], colours: dict, fc, show: bool, legend) -> Any:
+    """One firm layer drawn as points, marker clusters or a heat map by count."""
     import folium
     from folium import plugins
 
-    layers = []
+    E = _elements()
+    n = len(firms)
+    mode = firm_layer_mode(n)
+    lonlat = _round_coords(_lonlat(firms))
+    sec = (firms[fc.sector_column].astype("object").where(firms[fc.sector_column].notna(), "unknown").astype(str)
+           if fc.sector_column in firms else pd.Series("firms", index=firms.index))
+    index = {s: i for i, s in enumerate(sectors)}
+    k = sec.map(index).fillna(0).astype(int).to_numpy()
+    styles = [{"radius": 3.5, "weight": 0.5, "color": "#333333", "opacity": 0.8, "fillColor": colours[s],
+               "fillOpacity": 0.85} for s in sectors]
+    seen = set(sec.unique())
+    present = [s for s in sectors if s in seen]
+    if mode == "points":
+        names = firms[fc.name_column] if fc.name_column in firms else pd.Series("", index=firms.index)
+        years = firms[fc.founded_column] if fc.founded_column in firms else pd.Series(np.nan, index=firms.index)
+        rows = []
+        for (lon, lat), kk, nm, s, y in zip(lonlat, k, names, sec, years):
+            yy = _year(y)
+            tip = f"<b>{escape(nm)}</b><br><i>{escape(s)}</i>{f' · founded {yy}' if yy is not None else ''}"
+            rows.append([float(lat), float(lon), int(kk), tip])
+        fg = folium.FeatureGroup(name=f"Firms: {escape(label)}", show=show)
+        E["PointsLayer"](_js(rows), styles).add_to(fg)
+        fg.add_to(m)
+        layer = fg
+        how = f"{n:,} firms, one marker each; hover for the name"
+    elif mode == "clusters":
+        data = [[float(lat), float(lon), int(kk)] for (lon, lat), kk in zip(lonlat, k)]
+        callback = (
+            "(function () { var S = " + _js(styles) + ", N = " + _js([escape(s) for s in sectors]) + ";"
+            " return function (row) { var mk = L.circleMarker(new L.LatLng(row[0], row[1]), S[row[2]]);"
+            " mk.bindTooltip(N[row[2]]); return mk; }; })()"
+        )
+        # wrapped in a feature group: FastMarkerCluster adds itself to the map even with show=False
+        layer = folium.FeatureGroup(name=f"Firms: {escape(label)} (clustered)", show=show)
+        plugins.FastMarkerCluster(data, callback=callback, control=False,
+                                  options={"chunkedLoading": True, "maxClusterRadius": 50}).add_to(layer)
+        layer.add_to(m)
+        how = f"{n:,} firms in marker clusters (over {POINTS_MAX:,}: no names); zoom in to split them"
+    else:
+        bins, cell = _heat_bins(lonlat)
+        w = bins[:, 2]
+        top = float(np.quantile(w, 0.99)) if len(w) else 1.0
+        data = np.column_stack([bins[:, 0], bins[:, 1], np.round(np.minimum(w / max(top, 1.0), 1.0), 3)]).tolist()
+        layer = folium.FeatureGroup(name=f"Firms: {escape(label)} (heat map)", show=show)
+        plugins.HeatMap(data, control=False, radius=12, blur=14, min_opacity=0.3).add_to(layer)
+        layer.add_to(m)
+        how = (f"heat map of {n:,} firms binned to {len(bins):,} cells of {cell:,.0f} m "
+               f"(over {CLUSTER_MAX:,} firms); weights saturate at the 99th percentile cell")
+    rows_html = "" if mode == "heatmap" else "".join(
+        _swatch(colours[s], escape(s), kind="dot") for s in present)
+    legend.add(layer, f"<h4>Firms: {escape(label)}</h4>{rows_html}<div class=\"note\">{escape(how)}</div>")
+    return layer
+
+
+def _firm_layers(m, vr, results, legend) -> None:
+    fc = results.config.firms
+    target = results.config.analysis.target_sector
+    firms = vr.firms
     if len(firms) == 0:
-        return layers
-    lat = np.round(firms["lat"].to_numpy(float), 6)
-    lon = np.round(firms["lon"].to_numpy(float), 6)
-    if len(firms) > POINTS_MAX:
-        fg = folium.FeatureGroup(name=f"Firm density (heat map, {len(firms):,} firms)", show=True)
-        plugins.HeatMap(np.column_stack([lat, lon]).tolist(), radius=8, blur=10, min_opacity=0.25).add_to(fg)
-        layers.append(fg)
-        return layers
-    sectors = sorted(firms[sector_column].astype(str).unique()) if sector_column in firms else ["firms"]
-    colour = {s: SECTOR_COLOURS[i % len(SECTOR_COLOURS)] for i, s in enumerate(sectors)}
-    fg = folium.FeatureGroup(name=f"Firms ({len(firms):,}, coloured by sector)", show=True)
-    names = firms[name_column].astype(str).to_numpy() if name_column in firms else [""] * len(firms)
-    secs = firms[sector_column].astype(str).to_numpy() if sector_column in firms else ["firms"] * len(firms)
-    for y, x, nm, sec in zip(lat, lon, names, secs):
-        folium.CircleMarker(
-            [float(y), float(x)], radius=3, weight=0, fill=True, fill_opacity=0.8, fill_color=colour[sec],
-            tooltip=folium.Tooltip(f"{escape(nm)}<br><i>{escape(sec)}</i>"),
-        ).add_to(fg)
-    layers.append(fg)
-    return layers
+        return
+    if fc.sector_column in firms:
+        sec = firms[fc.sector_column].astype("object").where(firms[fc.sector_column].notna(), "unknown").astype(str)
+        sectors = set(sec.unique())
+        if fc.sector_column in results.firms:  # the same colour for a sector on every valley's map
+            everywhere = results.firms[fc.sector_column]
+            sectors |= set(everywhere.astype("object").where(everywhere.notna(), "unknown").astype(str).unique())
+        sectors = sorted(sectors)
+    else:
+        sec, sectors = None, ["firms"]
+    colours = {s: SECTOR_COLOURS[i % len(SECTOR_COLOURS)] for i, s in enumerate(sectors)}
+    has_target = target is not None and sec is not None and str(target) in set(sec)
+    if has_target:
+        _firm_layer(m, firms.loc[(sec == str(target)).to_numpy()], label=str(target), sectors=sectors,
+                    colours=colours, fc=fc, show=True, legend=legend)
+    _firm_layer(m, firms, label="all sectors", sectors=sectors, colours=colours, fc=fc, show=not has_target,
+                legend=legend)
+
+
+# ----------------------------------------------------------------------------- density raster
+def _kde_layer(m, points, *, name: str, legend) -> Any:
+    """An image overlay of the kernel density of ``points`` (metric CRS), or None."""
+    import matplotlib
+    from folium.raster_layers import ImageOverlay
+
+    from geo.errors import GeoError
+    from geo.raster import density_to_png, kernel_density
+
+    if len(points) < 2:
+        return None
+    try:
+        grid = kernel_density(points.geometry)
+        buf = io.BytesIO()
+        bounds = density_to_png(grid, buf, cmap=KDE_CMAP, max_size=KDE_MAX_PX)
+    except GeoError as exc:
+        log.info("no density layer %r: %s", name, exc)
+        return None
+    valid = grid.array[~np.isnan(grid.array)]
+    vmax = float(np.percentile(valid, 99.5)) if valid.size else 0.0
+    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    pane = _pane(m, "geo-kde", 350)
+    layer = ImageOverlay(uri, bounds=bounds, opacity=0.6, name=name, show=False, pixelated=False, pane=pane)
+    layer.add_to(m)
+    cmap = matplotlib.colormaps[KDE_CMAP]
+    stops = ", ".join(matplotlib.colors.to_hex(cmap(t)) for t in np.linspace(0, 1, 9))
+    legend.add(layer, (
+        f"<h4>{name}</h4><div class=\"ramp\" style=\"background:linear-gradient(to right, {stops})\"></div>"
+        f"<div class=\"row\">0 <span style=\"float:right\">≥ {vmax:,.1f} firms per km²</span></div>"
+        f"<div class=\"note\">Gaussian kernel, bandwidth {grid.bandwidth_m:,.0f} m ({escape(grid.bandwidth_rule)} rule), "
+        f"{grid.n_points:,} firms; below 2 % of the top value transparent</div>"))
+    return layer
+
+
+def _metric_firms(vr):
+    fm = vr.stages.get("metric_firms")
+    if fm is not None:
+        return fm
+    if len(vr.firms) == 0:
+        return None
+    from geo.crs import to_metric
+    from geo.errors import GeoError
+
+    try:
+        return to_metric(vr.firms)
+    except GeoError as exc:  # pragma: no cover - firms always have a CRS after read_firms
+        log.info("no metric firms for the density layer: %s", exc)
+        return None
+
+
+def _kde_layers(m, vr, results, legend) -> None:
+    fm = _metric_firms(vr)
+    if fm is None:
+        return
+    fc = results.config.firms
+    target = results.config.analysis.target_sector
+    _kde_layer(m, fm, name="Firm density (KDE)", legend=legend)
+    if target is not None and fc.sector_column in fm:
+        sub = fm.loc[(fm[fc.sector_column].astype(str) == str(target)).to_numpy()]
+        if len(sub) >= 2:
+            _kde_layer(m, sub, name=f"Firm density (KDE, {escape(target)})", legend=legend)
+
+
+# ----------------------------------------------------------------------------- founding years
+def _timeline_cells(xy: np.ndarray, years: np.ndarray, *, cell_m: float | None = None,
+                    max_features: int | None = None) -> tuple[pd.DataFrame, float]:
+    """Cumulative firm counts per (cell, year), on a square grid coarsened until it fits.
+
+    Returns a frame with ``x``, ``y`` (cell centre, metres), ``start`` (year),
+    ``end`` (the next year with a change in that cell, exclusive), ``n`` (firms founded in
+    the cell up to ``start``) and the cell side in metres.
+    """
+    cell = TIMELINE_CELL_M if cell_m is None else float(cell_m)
+    cap = TIMELINE_MAX if max_features is None else int(max_features)
+    last = int(years.max())
+    while True:
+        df = pd.DataFrame({"ix": np.floor(xy[:, 0] / cell).astype(np.int64),
+                           "iy": np.floor(xy[:, 1] / cell).astype(np.int64), "year": years.astype(int)})
+        g = df.groupby(["ix", "iy", "year"], sort=True).size().rename("count").reset_index()
+        # stop when it fits, or when one cell holds everything (then only the years are left)
+        if len(g) <= cap or g[["ix", "iy"]].drop_duplicates().shape[0] == 1:
+            break
+        cell *= 2.0
+    g["n"] = g.groupby(["ix", "iy"])["count"].cumsum()
+    g["end"] = g.groupby(["ix", "iy"])["year"].shift(-1).fillna(last + 1).astype(int)
+    out = pd.DataFrame({"x": (g["ix"] + 0.5) * cell, "y": (g["iy"] + 0.5) * cell, "start": g["year"],
+                        "end": g["end"], "n": g["n"]})
+    return out, cell
+
+
+def _timeline_layer(m, vr, results, legend) -> None:
+    import folium
+    import pyproj
+    from folium.plugins import Timeline, TimelineSlider
+    from folium.utilities import JsCode
+
+    fc = results.config.firms
+    target = results.config.analysis.target_sector
+    fm = _metric_firms(vr)
+    if fm is None or fc.founded_column not in fm:
+        return
+    if target is not None and fc.sector_column in fm and (fm[fc.sector_column].astype(str) == str(target)).any():
+        sel = fm.loc[(fm[fc.sector_column].astype(str) == str(target)).to_numpy()]
+        label = f"{target} firms"
+    else:
+        sel, label = fm, "firms"
+    years = pd.to_numeric(sel[fc.founded_column], errors="coerce").to_numpy(float)
+    ok = np.isfinite(years) & (years >= 1800) & (years <= 2100)
+    if not ok.any():
+        return
+    import shapely
+
+    xy = shapely.get_coordinates(sel.geometry.values)[ok]
+    cells, cell_m = _timeline_cells(xy, np.floor(years[ok]))
+    to_ll = pyproj.Transformer.from_crs(fm.crs, 4326, always_xy=True)
+    lon, lat = to_ll.transform(cells["x"].to_numpy(), cells["y"].to_numpy())
+    lon, lat = _round_coords(np.asarray(lon)), _round_coords(np.asarray(lat))
+    first, last = int(cells["start"].min()), int(cells["end"].max()) - 1
+    designations: dict[int, list[str]] = {}
+    parks_feats = []
+    overlay = vr.stages.get("parks_overlay")
+    if len(vr.parks):
+        parks = _to_wgs84(vr.parks)
+        geoms = _geometries_json(parks.geometry.values, simplify=_SIMPLIFY_M / _M_PER_DEG)
+        for (_, park, row), g in zip(_park_rows(parks, overlay), geoms):
+            y = _year(park.get("designated"))
+            if y is None:
+                continue
+            designations.setdefault(y, []).append(escape(park.get("name")))
+            verdict = None if row is None else row.get("verdict")
+            parks_feats.append({"type": "Feature", "geometry": json.loads(g), "properties": {
+                "start": y, "end": max(last, y) + 1, "endExclusive": True, "park": 1,
+                "c": _verdict_colour(verdict), "t": f"<b>{escape(park.get('name'))}</b><br>designated {y}"}})
+    if designations:
+        first = min(first, min(designations))
+        last = max(last, max(designations))
+    feats = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [float(a), float(b)]},
+              "properties": {"start": int(s), "end": int(e) if e <= last else last + 1, "endExclusive": True, "n": int(n)}}
+             for a, b, s, e, n in zip(lon, lat, cells["start"], cells["end"], cells["n"])]
+    for f in parks_feats:
+        f["properties"]["end"] = last + 1
+    lab = escape(label)
+    tl = Timeline(
+        {"type": "FeatureCollection", "features": parks_feats + feats},
+        style=JsCode("function (f) { return f.properties.park ? {color: f.properties.c, weight: 3, dashArray: '2 6',"
+                     " fill: false} : {color: '#49006a', weight: 1, fillColor: '#dd3497', fillOpacity: 0.65}; }"),
+        point_to_layer=JsCode("function (f, latlng) { return L.circleMarker(latlng, {radius: Math.min(3 + 2 *"
+                              " Math.sqrt(f.properties.n), 28)}); }"),
+        on_each_feature=JsCode("function (f, layer) { layer.bindTooltip(f.properties.t || (f.properties.n + "
+                               + _js(f" {lab} founded in this cell up to ") + " + f.properties.start)); }"),
+    )
+    name = f"Founding years ({lab})"
+    fg = folium.FeatureGroup(name=name, show=False)
+    tl.add_to(fg)
+    fg.add_to(m)
+    slider = TimelineSlider(auto_play=False, start=first, end=last, steps=max(last - first, 1), show_ticks=True,
+                            playback_duration=max(150 * (last - first), 1000), enable_keyboard_controls=False)
+    parks_years = sorted(((n, y) for y, names in designations.items() for n in names), key=lambda p: (p[1], p[0]))
+    slider.options["format_output"] = JsCode(
+        "function (t) { var y = Math.round(t), P = " + _js(parks_years) + ", now = [], before = [];"
+        " P.forEach(function (p) { if (p[1] === y) { now.push(p[0]); } else if (p[1] < y) {"
+        " before.push(p[0] + ' (' + p[1] + ')'); } });"
+        " var msg = [];"
+        " if (now.length) { msg.push('&#9733; designated this year: ' + now.join(', ')); }"
+        " if (before.length) { msg.push('after the designation of ' + before.join(', ')); }"
+        " if (P.length && !now.length && !before.length) { msg.push('before any park was designated'); }"
+        " return '<b>' + y + '</b>' + (msg.length ? '<span class=\"geo-des\">' + msg.join('; ') + '</span>' : ''); }")
+    slider.add_timelines(tl)
+    slider.add_to(m)
+    # start at the last year; turning the slider or pressing play shows the layer
+    _elements()["Html"](kind="TimelineStart", js=(
+        f"{slider.get_name()}.setTime({last});"
+        f"(function () {{ var c = {slider.get_name()}.getContainer(), map = {m.get_name()}, fg = {fg.get_name()};"
+        " ['input', 'click'].forEach(function (ev) { c.addEventListener(ev, function () {"
+        " if (!map.hasLayer(fg)) { map.addLayer(fg); } }); }); })();")).add_to(m)
+    parks_txt = ", ".join(f"{names} ({y})" for y, names in sorted((y, ", ".join(v)) for y, v in designations.items()))
+    legend.add(fg, (
+        f"<h4>{name}</h4>"
+        + _swatch("#dd3497", f"{lab} founded up to the year on the slider (circle area ∝ count)", kind="dot")
+        + (_swatch("#111111", "park outline (verdict colour), from its designation year", kind="ln",
+                   extra="border-top-style:dotted;")
+           if parks_feats else "")
+        + f"<div class=\"note\">{int(ok.sum()):,} {lab} with a founding year, counted per "
+        f"{cell_m:,.0f} m cell and year ({len(feats):,} features). "
+        + (f"Parks designated: {parks_txt}." if parks_txt else "") + "</div>"))
+
+
+# ----------------------------------------------------------------------------- public maps
+def _target_label(vr, results) -> str:
+    target = results.config.analysis.target_sector
+    focus = vr.stages.get("focus_column")
+    if target is not None and focus not in (None, "n_firms"):
+        return f"{target} firms"
+    return "all firms"
 
 
 def valley_map(results, valley: str, *, m=None):
-    """The interactive map of one valley: parks and firms (and later stages' layers).
+    """The interactive map of one valley: parks, hot spots, clusters, firms, density, time slider.
+
+    The layers are described in the module docstring; each appears when its stage ran.
+    ``results`` is not modified.
 
     Parameters
     ----------
     results : geo.pipeline.Results
+        The outputs of :func:`geo.run`.
     valley : str
-        A valley name of the run.
+        A valley name of the run (a key of ``results.valleys``).
+    m : folium.Map, optional
+        Draw onto this map instead of a new one (its view, basemap and controls are kept;
+        a layer control is added if it has none).
+
+    Returns
+    -------
+    folium.Map
+
+    Raises
+    ------
+    geo.errors.InputError
+        ``valley`` is not a valley of the run.
+
+    Examples
+    --------
+    >>> import geo
+    >>> from geo.datasets import demo_files
+    >>> res = geo.run(demo_files()["config"])                      # doctest: +SKIP
+    >>> m = geo.maps.valley_map(res, "Wuhan")                      # doctest: +SKIP
+    >>> geo.maps.save_map(m, "wuhan.html")                         # doctest: +SKIP
+    """
+    vr = _valley(results, valley)
+    own = m is None
+    m = _base_map(_valley_bounds(vr), m)
+    before = set(m._children)
+    legend = _elements()["Legend"](title="Legend")
+    target = results.config.analysis.target_sector
+    target_label = _target_label(vr, results)
+    overlay = vr.stages.get("parks_overlay")
+    if len(vr.parks):
+        _parks_layer(m, vr.parks, overlay, target, legend)
+    _hotspot_layers(m, vr, target_label, legend)
+    _clusters_layer(m, vr, target_label, legend)
+    _firm_layers(m, vr, results, legend)
+    _timeline_layer(m, vr, results, legend)
+    _kde_layers(m, vr, results, legend)
+    skipped = "; ".join(f"{escape(k)}: {escape(v)}" for k, v in vr.skipped.items())
+    if skipped:
+        legend.add(None, f'<div class="note"><b>Not shown</b> — {skipped}</div>')
+    _rename_clashes(m, before, escape(vr.name))
+    sub = f"{len(vr.firms):,} firms · {len(vr.parks)} park{'s' if len(vr.parks) != 1 else ''}"
+    _finish(m, legend, _title_html(vr.title, sub, results.synthetic, "index.html"), own)
+    return m
+
+
+def _rename_clashes(m, before: set, suffix: str) -> None:
+    """Give new layers whose name is already used on ``m`` a suffix (the layer control keys by name)."""
+    from folium.map import Layer
+
+    taken = {c.layer_name for k, c in m._children.items() if k in before and isinstance(c, Layer)}
+    for k, c in m._children.items():
+        if k not in before and isinstance(c, Layer) and c.layer_name in taken:
+            c.layer_name = f"{c.layer_name} ({suffix})"
+
+
+def _valley_summary(vr, results) -> str:
+    target = results.config.analysis.target_sector
+    fc = results.config.firms
+    lines = [f"<b>{escape(vr.title)}</b>", f"{len(vr.firms):,} firms"]
+    if target is not None and fc.sector_column in vr.firms:
+        nt = int((vr.firms[fc.sector_column].astype(str) == str(target)).sum())
+        lines[-1] += f", {nt:,} {escape(target)}"
+    hot = vr.stages.get("hotspots")
+    if hot is not None and "gi_bin" in hot:
+        lines.append(f"{int((hot['gi_bin'] > 0).sum()):,} hot cells, {len(vr.stages.get('clusters', [])):,} cluster(s)")
+    overlay = vr.stages.get("parks_overlay")
+    lines.append(f"{len(vr.parks)} park{'s' if len(vr.parks) != 1 else ''}")
+    for _, park, row in _park_rows(_to_wgs84(vr.parks) if len(vr.parks) else vr.parks, overlay):
+        verdict = None if row is None else row.get("verdict")
+        v = escape(verdict) if not _missing(verdict) else "no verdict"
+        lines.append(f'· {escape(park.get("name"))}: <span style="color:{_verdict_colour(verdict)}">{v}</span>')
+    for k, v in vr.skipped.items():
+        if k in ("statistics", "hotspots"):
+            lines.append(f'<span style="color:#666">{escape(v)}</span>')
+    return "<br>".join(lines)
+
+
+def overview_map(results, *, m=None):
+    """All valleys on one map: each an outline and a labelled marker linking to its own map.
+
+    The outline is the convex hull of the valley's firms; the tooltip summarises firms,
+    hot spots, parks and verdicts; the marker's label links to ``<valley>.html`` (as
+    written by :func:`write_maps` into the same folder).  Parks are drawn by verdict.
+    ``results`` is not modified.
+
+    Parameters
+    ----------
+    results : geo.pipeline.Results
     m : folium.Map, optional
         Draw onto this map instead of a new one.
 
@@ -181,63 +1296,78 @@ def valley_map(results, valley: str, *, m=None):
     folium.Map
     """
     import folium
-
-    vr = _valley(results, valley)
-    fc = results.config.firms
-    bounds = vr.firms.total_bounds if len(vr.firms) else vr.parks.total_bounds
-    m = _base_map(bounds, m)
-    for layer in _firms_layers(vr.firms, fc.sector_column, fc.name_column):
-        layer.add_to(m)
-    if len(vr.parks):
-        _parks_layer(vr.parks).add_to(m)
-    title = escape(vr.title)
-    banner = " — synthetic demo data" if results.synthetic else ""
-    m.get_root().html.add_child(
-        folium.Element(
-            f'<div style="position:fixed;top:10px;left:60px;z-index:9999;background:white;padding:4px 10px;'
-            f'border-radius:4px;box-shadow:0 0 4px #888;font:14px sans-serif"><b>{title}</b>{banner}'
-            f' · <a href="index.html">all valleys</a></div>'
-        )
-    )
-    folium.LayerControl(collapsed=False).add_to(m)
-    return m
-
-
-def overview_map(results, *, m=None):
-    """All valleys on one map; each valley's outline links to its own map."""
-    import folium
+    import shapely
 
     from geo.io import safe_name
 
-    b = results.firms.total_bounds if len(results.firms) else [70, 15, 135, 55]
-    m = _base_map(b, m)
-    fg = folium.FeatureGroup(name="Valleys", show=True)
-    for name, vr in results.valleys.items():
-        if not len(vr.firms):
-            continue
-        x0, y0, x1, y1 = vr.firms.total_bounds
-        link = f"{safe_name(name)}.html"
-        popup = f'<b>{escape(vr.title)}</b><br>{len(vr.firms):,} firms, {len(vr.parks)} park(s)<br><a href="{escape(link)}" target="_self">open the valley map</a>'
-        folium.Rectangle([[y0, x0], [y1, x1]], color="#d7301f", weight=2, fill=True, fill_opacity=0.05,
-                         tooltip=escape(vr.title), popup=folium.Popup(popup, max_width=300)).add_to(fg)
-        folium.CircleMarker([(y0 + y1) / 2, (x0 + x1) / 2], radius=9, color="#d7301f", fill=True, fill_opacity=0.8,
-                            tooltip=escape(vr.title), popup=folium.Popup(popup, max_width=300)).add_to(fg)
-    fg.add_to(m)
+    own = m is None
+    boxes = [_robust_bounds(_lonlat(vr.firms)) for vr in results.valleys.values()]
+    boxes.append(_gdf_bounds(results.parks))
+    m = _base_map(_union_bounds(*boxes), m)
+    before = set(m._children)
+    legend = _elements()["Legend"](title="Legend")
+    E = _elements()
     if len(results.parks):
-        _parks_layer(results.parks).add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
+        overlays = [vr.stages["parks_overlay"] for vr in results.valleys.values() if "parks_overlay" in vr.stages]
+        ov = pd.concat(overlays) if overlays else None
+        if ov is not None:
+            ov = ov[~ov.index.duplicated(keep="first")]
+        _parks_layer(m, results.parks, ov, results.config.analysis.target_sector, legend)
+    fg = folium.FeatureGroup(name="Valleys", show=True)
+    geoms, props = [], []
+    n_linked = 0
+    for name, vr in results.valleys.items():
+        ll = _lonlat(vr.firms)
+        if len(ll) == 0:
+            continue
+        link = f"{safe_name(name)}.html"
+        summary = _valley_summary(vr, results)
+        hull = shapely.convex_hull(shapely.multipoints(ll))
+        if hull.geom_type != "Polygon":
+            hull = hull.buffer(0.01)
+        geoms.append(hull)
+        popup = f'{summary}<br><a href="{escape(link)}" target="_self">open the valley map →</a>'
+        props.append({"k": "v", "t": summary, "p": popup})
+        b = _robust_bounds(ll)
+        label = (f'<a class="geo-valley-link" href="{escape(link)}" target="_self" '
+                 f'title="open the map of {escape(vr.title)}">● {escape(vr.title)}</a>')
+        folium.Marker([(b[1] + b[3]) / 2, (b[0] + b[2]) / 2],
+                      icon=folium.DivIcon(html=label, icon_size=(1, 1), icon_anchor=(0, 12), class_name="geo-valley"),
+                      ).add_to(fg)
+        n_linked += 1
+    styles = {"v": {"color": "#d7301f", "weight": 2, "fillColor": "#d7301f", "fillOpacity": 0.06}}
+    E["GeoJsonLayer"](_feature_collection(_geometries_json(geoms, simplify=_SIMPLIFY_M / _M_PER_DEG), props),
+                      styles).add_to(fg)
+    fg.add_to(m)
+    legend.add(fg, "<h4>Valleys</h4>" + _swatch("#d7301f", "study area (hull of its firms)", kind="ln")
+               + '<div class="note">click a valley\'s name to open its map; hover the outline for a summary</div>')
+    _rename_clashes(m, before, "overview")
+    sub = f"{n_linked} valle{'ys' if n_linked != 1 else 'y'} · {len(results.firms):,} firms · {len(results.parks)} parks"
+    _finish(m, legend, _title_html(results.config.run.title, sub, results.synthetic, None), own)
     return m
 
 
 def write_maps(results, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``index.html`` and one ``<valley>.html`` per valley into ``out_dir``."""
+    """Write ``index.html`` and one ``<valley>.html`` per valley (with firms) into ``out_dir``.
+
+    Parameters
+    ----------
+    results : geo.pipeline.Results
+    out_dir : str or pathlib.Path
+        Created if missing.
+
+    Returns
+    -------
+    dict
+        ``{"map_index": path, "map_<valley>": path, ...}``
+    """
     from geo.io import safe_name
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = {"map_index": save_map(overview_map(results), out / "index.html")}
-    for name in results.valleys:
-        if not len(results.valleys[name].firms):
+    for name, vr in results.valleys.items():
+        if not len(vr.firms):
             continue
         written[f"map_{name}"] = save_map(valley_map(results, name), out / f"{safe_name(name)}.html")
     return written

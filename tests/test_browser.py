@@ -1,0 +1,213 @@
+"""The maps as a user sees them: headless Chromium (Playwright) on a small self-made study.
+
+The study is run through ``geo.run`` and ``Results.write``; the index and valley maps are
+opened from disk with every network request aborted (basemap tiles then fail to load,
+which is expected; any other console error or page error fails the test).  Screenshots
+go to ``test-artifacts/`` (not in git).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or (
+    "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
+if CHROMIUM is None:
+    pytest.skip("no Chromium browser installed (make test installs Debian's chromium)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
+
+import geo  # noqa: E402
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+XSS = '<img src=x onerror="window.__xss=1">'
+NASTY = [XSS, "</script><script>window.__xss=2</script>", "`tick` ${window.__xss=3}", "Tom & Jerry <b>Bold</b>"]
+PARK_A = XSS + " Photonics Park"
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """Valley A: 430 firms, an optics cluster inside park A that grew after 1995; valley B: 20 firms."""
+    tmp = tmp_path_factory.mktemp("study")
+    rng = np.random.default_rng(7)
+    n_bg, n_cl = 300, 130
+    lon = np.r_[114.40 + rng.uniform(-0.06, 0.06, n_bg), 114.42 + rng.normal(0, 0.003, n_cl)]
+    lat = np.r_[30.50 + rng.uniform(-0.05, 0.05, n_bg), 30.51 + rng.normal(0, 0.003, n_cl)]
+    sector = np.r_[rng.choice(["optics", "food", "software"], n_bg, p=[0.1, 0.45, 0.45]), ["optics"] * n_cl]
+    founded = np.r_[rng.integers(1980, 2024, n_bg), rng.integers(1996, 2024, n_cl)]
+    names = [f"Firm {i}" for i in range(n_bg + n_cl)]
+    names[n_bg : n_bg + len(NASTY)] = NASTY  # optics firms in the cluster: shown as points with name tooltips
+    names[: len(NASTY)] = NASTY
+    a = pd.DataFrame({"firm_id": [f"A{i}" for i in range(len(names))], "name": names, "lon": lon.round(6),
+                      "lat": lat.round(6), "valley": "A", "sector": sector, "founded": founded})
+    b = pd.DataFrame({"firm_id": [f"B{i}" for i in range(20)], "name": [XSS] + [f"B firm {i}" for i in range(19)],
+                      "lon": (125.3 + rng.normal(0, 0.01, 20)).round(6), "lat": (43.86 + rng.normal(0, 0.01, 20)).round(6),
+                      "valley": "B", "sector": ["optics", "food"] * 10, "founded": rng.integers(1990, 2020, 20)})
+    pd.concat([a, b]).to_csv(tmp / "firms.csv", index=False)
+    parks = gpd.GeoDataFrame(
+        {"name": [PARK_A, "Quiet Park"], "valley": ["A", "B"], "designated": [1995, 2001]},
+        geometry=[shapely.box(114.405, 30.495, 114.435, 30.525), shapely.box(125.29, 43.85, 125.31, 43.87)], crs=4326)
+    parks.to_file(tmp / "parks.gpkg")
+    (tmp / "study.toml").write_text(
+        '[run]\ntitle = "Browser <test> study"\nsynthetic = true\n'
+        '[firms]\npath = "firms.csv"\n[parks]\npath = "parks.gpkg"\n'
+        '[analysis]\ntarget_sector = "optics"\npermutations = 99\n'
+        '[[valleys]]\nname = "A"\ntitle = "Valley A"\n[[valleys]]\nname = "B"\n', encoding="utf-8")
+    res = geo.run(tmp / "study.toml")
+    out = tmp / "out"
+    written = res.write(out)
+    return res, out, written
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+class Page:
+    """A page opened offline that records console errors and page errors."""
+
+    def __init__(self, browser, path: Path):
+        self.page = browser.new_page(viewport={"width": 1280, "height": 800})
+        self.errors: list[str] = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        self.page.route("http*://**", lambda route: route.abort())  # no network: tiles fail, nothing else may
+        self.page.goto(path.as_uri(), wait_until="load")
+        self.page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+    def _console(self, msg):
+        if msg.type == "error" and "Failed to load resource" not in msg.text:
+            self.errors.append(f"console: {msg.text}")
+
+    def overlays(self) -> list[str]:
+        return [t.strip() for t in self.page.locator(".leaflet-control-layers-overlays label").all_inner_texts()]
+
+    def shot(self, name: str) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"maps-{name}.png"))
+
+    def open_everything(self) -> int:
+        """Turn every overlay on, then open every tooltip and popup of every layer on the map."""
+        for box in self.page.locator(".leaflet-control-layers-overlays input[type=checkbox]").all():
+            if not box.is_checked():
+                box.check()
+        return self.page.evaluate("""() => {
+            const map = window[Object.keys(window).find(k => k.startsWith('map_'))];
+            let n = 0;
+            map.eachLayer(l => { if (l.getTooltip && l.getTooltip()) { l.openTooltip(); n++; } });
+            map.eachLayer(l => { if (l.getPopup && l.getPopup()) { l.openPopup(); n++; } });
+            return n;
+        }""")
+
+    def xss(self):
+        self.page.wait_for_timeout(300)  # image error events fire asynchronously
+        return self.page.evaluate("() => window.__xss")
+
+
+VALLEY_A_LAYERS = ["Parks", "Gi* hot/cold spots (optics firms)", "LISA clusters", "Clusters", "Firms: optics",
+                   "Firms: all sectors", "Founding years (optics firms)", "Firm density (KDE)", "Firm density (KDE, optics)"]
+
+
+def test_index_map(study, browser):
+    _, out, _ = study
+    p = Page(browser, out / "maps" / "index.html")
+    p.shot("index")
+    assert p.errors == []
+    assert p.overlays() == ["Parks", "Valleys"]
+    assert p.page.locator(".geo-legend").is_visible()
+    title = p.page.locator(".geo-title").inner_text()
+    assert "Browser <test> study" in title and "synthetic demo data" in title
+    assert p.open_everything() >= 4  # two valley outlines, two parks (tooltip and popup each)
+    assert p.xss() is None
+    tips = " ".join(p.page.locator(".leaflet-tooltip").all_inner_texts())
+    assert PARK_A in tips  # the park's name is shown as text
+    # the valley label links to the valley's own map (relative link)
+    p.page.locator('a.geo-valley-link[href="A.html"]').click()
+    p.page.wait_for_url("**/maps/A.html")
+    assert p.page.locator(".leaflet-control-layers-overlays").count() == 1
+    assert p.errors == []
+    p.page.close()
+
+
+def test_valley_map(study, browser):
+    res, out, _ = study
+    assert "hotspots" in res.valleys["A"].stages  # the study is large enough for every layer
+    p = Page(browser, out / "maps" / "A.html")
+    p.shot("valley-A")
+    assert p.errors == []
+    assert p.overlays() == VALLEY_A_LAYERS
+    assert p.page.locator(".leaflet-control-fullscreen, .leaflet-control-zoom-fullscreen").count() >= 1
+    assert p.page.locator(".leaflet-control-minimap").count() == 1
+    assert p.page.locator(".leaflet-control-scale").count() == 1
+    # the founding-year slider: present, spans founding and designation years, names the park in 1995
+    slider = p.page.locator(".leaflet-timeline-control input.time-slider")
+    assert slider.count() == 1
+    assert int(slider.get_attribute("min")) <= 1995 <= int(slider.get_attribute("max"))
+    slider.fill("1995")
+    text = p.page.locator(".leaflet-timeline-control .time-text").inner_text()
+    assert "1995" in text and "designated this year: " + PARK_A in text
+    # moving the slider turned the founding-years layer on
+    assert p.page.locator(".leaflet-control-layers-overlays label", has_text="Founding years").locator("input").is_checked()
+    # the map is zoomed to the valley (about 0.12 degrees wide), not to the whole world
+    zoom = p.page.evaluate("() => window[Object.keys(window).find(k => k.startsWith('map_'))].getZoom()")
+    assert 11 <= zoom <= 15
+    # the legend follows the layers: the LISA section appears when LISA is turned on
+    legend = p.page.locator(".geo-legend")
+    assert "High-High" not in legend.inner_text()
+    p.page.locator(".leaflet-control-layers-overlays label", has_text="LISA clusters").locator("input").check()
+    assert "LISA clusters" in legend.inner_text()
+    p.shot("valley-A-lisa")
+    assert p.errors == []
+    p.page.close()
+
+
+def test_valley_map_names_render_as_text_and_run_nothing(study, browser):
+    _, out, _ = study
+    p = Page(browser, out / "maps" / "A.html")
+    assert p.xss() is None
+    # hover a real firm marker of the optics layer first, as a user would
+    p.page.evaluate("""() => {
+        const map = window[Object.keys(window).find(k => k.startsWith('map_'))];
+        map.setView([30.51, 114.42], 16);
+    }""")
+    p.page.wait_for_timeout(300)
+    marker = p.page.locator("path.leaflet-interactive").last
+    marker.hover(force=True)
+    assert p.open_everything() > 400  # every firm, cell, cluster, park and founding-year circle
+    for year in range(1990, 2024, 3):  # the slider writes the park names into its label
+        p.page.locator(".leaflet-timeline-control input.time-slider").fill(str(year))
+    assert p.xss() is None
+    tips = p.page.locator(".leaflet-tooltip").all_inner_texts()
+    for name in NASTY:
+        assert any(name in t for t in tips), name  # shown literally
+    assert any(PARK_A in t for t in tips)
+    p.shot("valley-A-tooltips")
+    assert p.errors == []
+    p.page.close()
+
+
+def test_small_valley_map_without_statistics(study, browser):
+    res, out, _ = study
+    assert "hotspots" not in res.valleys["B"].stages
+    p = Page(browser, out / "maps" / "B.html")
+    p.shot("valley-B")
+    assert p.errors == []
+    assert p.overlays() == ["Parks", "Firms: optics", "Firms: all sectors", "Founding years (optics firms)",
+                            "Firm density (KDE)", "Firm density (KDE, optics)"]
+    p.open_everything()
+    assert p.xss() is None
+    assert "only 20 firms" in p.page.locator(".geo-legend").inner_text()
+    p.page.close()

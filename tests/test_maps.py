@@ -1,0 +1,418 @@
+"""geo.maps on small synthetic Results built by hand (no browser; see test_browser.py)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import replace
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from folium import plugins
+
+from geo import maps
+from geo.config import Config
+from geo.crs import to_metric
+from geo.errors import InputError
+from geo.pipeline import Results, ValleyResult
+
+NASTY = [
+    '<img src=x onerror="window.__xss=1">',
+    "</script><script>window.__xss=2</script>",
+    "`tick` ${window.__xss=3}",
+    "back\\slash \\u0041 'quote' \"dq\" & amp",
+]
+BINS = [3, 3, 3, 2, 2, 1, -1, -1, -2, -3]
+LABELS = ["HH", "HH", "HH", "HH", "LL", "LL", "LH", "HL"]
+
+
+def _results(*, names=None, park_name="East <Lake> Park", sector_b="food", target="optics", n_a=240, title="Valley <A>"):
+    """Valley A: firms, 6x6 cells with hot/cold bins and LISA labels, a cluster, a park with a verdict.
+    Valley B: 20 firms, no statistics (too few firms)."""
+    rng = np.random.default_rng(0)
+    lon = 114.40 + rng.normal(0, 0.02, n_a)
+    lat = 30.50 + rng.normal(0, 0.02, n_a)
+    sector = np.where(np.arange(n_a) % 3 == 0, "optics", sector_b)
+    firm_names = [f"Firm {i}" for i in range(n_a)]
+    if names is not None:
+        firm_names[: len(names)] = names  # the first firms are optics firms (i % 3 == 0) or not
+        firm_names[3 : 3 + len(names)] = names
+    firms_a = gpd.GeoDataFrame(
+        {"name": firm_names, "sector": sector, "founded": 1985 + np.arange(n_a) % 35, "valley": "A", "lon": lon, "lat": lat},
+        geometry=gpd.points_from_xy(lon, lat), crs=4326,
+    )
+    fm = to_metric(firms_a)
+    cx, cy = float(fm.geometry.x.mean()), float(fm.geometry.y.mean())
+    boxes = [shapely.box(cx + i * 1000.0, cy + j * 1000.0, cx + (i + 1) * 1000.0, cy + (j + 1) * 1000.0)
+             for j in range(-3, 3) for i in range(-3, 3)]
+    k = len(boxes)
+    hot = gpd.GeoDataFrame({
+        "cell_id": [f"c{i}" for i in range(k)], "n_firms": np.arange(k) + 5, "n_optics": np.arange(k) % 7,
+        "gi_z": np.linspace(4.0, -4.0, k), "gi_p_fdr": np.linspace(0.0001, 0.9, k), "gi_bin": BINS + [0] * (k - len(BINS)),
+        "lisa_I": np.linspace(1, -1, k), "lisa_p_fdr": np.linspace(0.001, 0.9, k),
+        "lisa_label": LABELS + ["ns"] * (k - len(LABELS)),
+    }, geometry=boxes, crs=fm.crs)
+    clusters = gpd.GeoDataFrame({"cluster_id": [1], "n_cells": [3], "area_km2": [3.0], "n_firms": [50], "n_target": [30],
+                                 "peak_z": [5.2], "mean_z": [4.1]}, geometry=[shapely.union_all(boxes[:3])], crs=fm.crs)
+    parks = gpd.GeoDataFrame({"name": [park_name], "valley": ["A"], "designated": [1995]},
+                             geometry=[shapely.box(114.39, 30.49, 114.41, 30.51)], crs=4326, index=[7])
+    overlay = pd.DataFrame({
+        "name": [park_name], "designated": [1995], "n_firms": [120], "n_target": [40], "lq": [1.8], "park_hot_share": [0.4],
+        "p_placement_fdr": [0.01], "p_labelling_fdr": [0.0004], "cluster_before": [False],
+        "verdict": ["cluster formed after designation"], "verdict_reason": ["because <b>the numbers</b> say so"],
+        "rate_ratio": [3.0], "rr_lo": [1.5], "rr_hi": [6.0], "p_rate_ratio_fdr": [0.002],
+    }, index=[7])
+    vr_a = ValleyResult(name="A", title=title, firms=firms_a, parks=parks, metric_crs=str(fm.crs), seed=1)
+    vr_a.stages.update(metric_firms=fm, hotspots=hot, focus_column="n_optics", clusters=clusters, parks_overlay=overlay,
+                       clusters_outside_parks=clusters.iloc[0:0])
+    lon_b = 125.3 + rng.normal(0, 0.01, 20)
+    lat_b = 43.86 + rng.normal(0, 0.01, 20)
+    firms_b = gpd.GeoDataFrame({"name": [f"B{i}" for i in range(20)], "sector": ["optics", "food"] * 10,
+                                "founded": 2000 + np.arange(20), "valley": "B", "lon": lon_b, "lat": lat_b},
+                               geometry=gpd.points_from_xy(lon_b, lat_b), crs=4326)
+    no_parks = parks.iloc[0:0]
+    vr_b = ValleyResult(name="B", title="Valley B", firms=firms_b, parks=no_parks)
+    vr_b.skipped["statistics"] = "only 20 firms: at least 30 are needed for the spatial statistics"
+    base = Config()
+    cfg = replace(base, analysis=replace(base.analysis, target_sector=target), run=replace(base.run, synthetic=True))
+    all_firms = gpd.GeoDataFrame(pd.concat([firms_a, firms_b]), crs=4326)
+    return Results(config=cfg, firms=all_firms, parks=parks, rejects=pd.DataFrame(), load_report={}, parks_report={},
+                   valleys={"A": vr_a, "B": vr_b})
+
+
+@pytest.fixture(scope="module")
+def res():
+    return _results()
+
+
+def _overlays(m) -> list[str]:
+    """The overlay names of the map's layer control (as rendered)."""
+    m.get_root().render()
+    (lc,) = [c for c in m._children.values() if isinstance(c, folium.LayerControl)]
+    return list(lc.overlays)
+
+
+def _group(m, name):
+    (fg,) = [c for c in m._children.values() if getattr(c, "layer_name", None) == name]
+    return fg
+
+
+def _features(fg) -> list[dict]:
+    out = []
+    for child in fg._children.values():
+        if child._name == "GeoJsonLayer":
+            out.extend(json.loads(child.data_js)["features"])
+    return out
+
+
+VALLEY_A_LAYERS = [
+    "Parks", "Gi* hot/cold spots (optics firms)", "LISA clusters", "Clusters", "Firms: optics", "Firms: all sectors",
+    "Founding years (optics firms)", "Firm density (KDE)", "Firm density (KDE, optics)",
+]
+
+
+def test_valley_map_has_every_layer_in_the_layer_control(res):
+    m = maps.valley_map(res, "A")
+    assert isinstance(m, folium.Map)
+    assert _overlays(m) == VALLEY_A_LAYERS
+    kinds = {type(c).__name__ for c in m._children.values()}
+    assert {"Fullscreen", "MiniMap", "TimelineSlider"} <= kinds
+    assert any(getattr(c, "_name", "") == "FitValley" for c in m._children.values())
+    assert m.control_scale is True
+
+
+def test_layers_hold_the_expected_features(res):
+    m = maps.valley_map(res, "A")
+    gi = _features(_group(m, "Gi* hot/cold spots (optics firms)"))
+    assert sorted(int(f["properties"]["k"]) for f in gi) == sorted(BINS)  # bin-0 cells are omitted
+    lisa = _features(_group(m, "LISA clusters"))
+    assert sorted(f["properties"]["k"] for f in lisa) == sorted(LABELS)  # "ns" omitted
+    parks = _features(_group(m, "Parks"))
+    assert len(parks) == 2  # interactive fill + outline above
+    tip = parks[0]["properties"]["t"]
+    assert "East &lt;Lake&gt; Park" in tip and "designated: 1995" in tip and "cluster formed after designation" in tip
+    assert "LQ 1.80" in tip and "40 optics" in tip and "&lt; 0.001" in tip
+    assert "because &lt;b&gt;the numbers&lt;/b&gt; say so" in parks[0]["properties"]["p"]
+    (cl,) = _features(_group(m, "Clusters"))
+    assert "Cluster 1" in cl["properties"]["t"] and "peak Gi* z 5.2" in cl["properties"]["t"]
+    # the parks are coloured by verdict
+    assert cl["properties"]["k"] == "in"
+    assert parks[0]["properties"]["k"] == maps.VERDICT_COLOURS["cluster formed after designation"]
+
+
+def test_legends_present(res):
+    page = maps.valley_map(res, "A").get_root().render()
+    for b in (3, 2, 1, -1, -2, -3):
+        assert maps.GI_LABELS[b] in page and maps.GI_COLOURS[b] in page
+    assert maps.GI_LABELS[0] not in page  # not-significant cells are neither drawn nor in the legend
+    assert "not significant cells are not drawn" in page
+    for lab in ("HH", "LL", "LH", "HL"):
+        assert maps.LISA_LABELS[lab] in page and maps.LISA_COLOURS[lab] in page
+    assert "cluster formed after designation" in page and maps.VERDICT_COLOURS["cluster formed after designation"] in page
+    assert "firms per km" in page  # the density colour ramp
+    # the time slider's legend (legend HTML is JSON in the page: its & is written \u0026)
+    assert maps._js("Parks designated: East &lt;Lake&gt; Park (1995)")[1:-1] in page
+
+
+def test_escape():
+    assert maps.escape('<img src=x onerror="alert(1)">') == "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"
+    assert maps.escape("`a` ${b} c\\d 'e' & f") == "&#96;a&#96; &#36;{b} c&#92;d &#x27;e&#x27; &amp; f"
+    assert maps.escape(None) == "" and maps.escape(float("nan")) == "" and maps.escape(pd.NA) == ""
+    assert maps.escape(12) == "12"
+
+
+def test_embedded_json_cannot_close_a_script():
+    assert maps._js({"a": "</script><!--", "b": "x\u2028y"}) == '{"a":"\\u003c/script\\u003e\\u003c!--","b":"x\\u2028y"}'
+    assert maps._js("Ta & b") == '"Ta \\u0026 b"'
+
+
+def _script_tags(page: str) -> tuple[int, int]:
+    low = page.lower()
+    return low.count("<script"), low.count("</script")
+
+
+def test_data_strings_are_escaped_everywhere():
+    nasty = _results(names=NASTY, park_name=NASTY[0] + " Park", sector_b="</script>food", title=NASTY[1])
+    plain = _results(names=[f"plain {i}" for i in range(len(NASTY))], park_name="plain park", sector_b="food", title="t")
+    for valley in ("A", "B"):
+        page = maps.valley_map(nasty, valley).get_root().render()
+        for raw in ("<img src=x onerror", "</script><script>window.__xss", "${window.__xss", "`tick`", "back\\slash",
+                    "</script>food"):
+            assert raw not in page
+        # same number of script elements as with harmless names: nothing closed or opened a script
+        assert _script_tags(page) == _script_tags(maps.valley_map(plain, valley).get_root().render())
+    page = maps.valley_map(nasty, "A").get_root().render()
+    # the names are there, escaped (inside JSON the escaped text's & is written \u0026)
+    for name in NASTY + [NASTY[0] + " Park", "</script>food"]:
+        assert maps._js(maps.escape(name))[1:-1] in page
+    overview = maps.overview_map(nasty).get_root().render()
+    assert "<img src=x onerror" not in overview and "</script><script>window.__xss" not in overview
+    assert _script_tags(overview) == _script_tags(maps.overview_map(plain).get_root().render())
+
+
+def test_target_sector_name_is_escaped_in_layer_names():
+    res = _results(target="<i>optics</i>", sector_b="<i>optics</i>")
+    names = _overlays(maps.valley_map(res, "A"))
+    assert "Firms: &lt;i&gt;optics&lt;/i&gt;" in names
+    assert not any("<i>" in n for n in names)
+
+
+def test_firm_layer_mode_thresholds(monkeypatch):
+    assert maps.firm_layer_mode(maps.POINTS_MAX) == "points"
+    assert maps.firm_layer_mode(maps.POINTS_MAX + 1) == "clusters"
+    assert maps.firm_layer_mode(maps.CLUSTER_MAX) == "clusters"
+    assert maps.firm_layer_mode(maps.CLUSTER_MAX + 1) == "heatmap"
+    monkeypatch.setattr(maps, "POINTS_MAX", 10)
+    assert maps.firm_layer_mode(11) == "clusters"
+
+
+def _plugin_kinds(fg) -> set[str]:
+    return {type(c).__name__ for c in fg._children.values()}
+
+
+def test_firm_layers_switch_to_clusters_then_heat_map(res, monkeypatch):
+    # 240 firms in valley A, 80 of them optics
+    monkeypatch.setattr(maps, "POINTS_MAX", 100)
+    m = maps.valley_map(res, "A")
+    assert "PointsLayer" in _plugin_kinds(_group(m, "Firms: optics"))
+    assert "FastMarkerCluster" in _plugin_kinds(_group(m, "Firms: all sectors (clustered)"))
+    monkeypatch.setattr(maps, "POINTS_MAX", 50)
+    monkeypatch.setattr(maps, "CLUSTER_MAX", 100)
+    m = maps.valley_map(res, "A")
+    assert "FastMarkerCluster" in _plugin_kinds(_group(m, "Firms: optics (clustered)"))
+    heat_group = _group(m, "Firms: all sectors (heat map)")
+    (heat,) = [c for c in heat_group._children.values() if isinstance(c, plugins.HeatMap)]
+    assert len(heat.data) <= maps.HEAT_BINS_MAX
+    assert "(clustered)" not in " ".join(_overlays(m)).replace("optics (clustered)", "")
+
+
+def test_hidden_firm_clusters_stay_hidden(res, monkeypatch):
+    """FastMarkerCluster adds itself to the map; it must sit in a feature group that honours show=False."""
+    monkeypatch.setattr(maps, "POINTS_MAX", 100)
+    m = maps.valley_map(res, "A")
+    fg = _group(m, "Firms: all sectors (clustered)")
+    assert fg.show is False and isinstance(fg, folium.FeatureGroup)
+
+
+def test_heat_bins_cap_and_conserve_firms():
+    rng = np.random.default_rng(1)
+    ll = np.column_stack([114.3 + rng.random(20_000) * 0.4, 30.4 + rng.random(20_000) * 0.3])
+    bins, cell = maps._heat_bins(ll, max_bins=500)
+    assert len(bins) <= 500 and cell > 50.0
+    assert bins[:, 2].sum() == 20_000
+    assert bins[:, 0].min() >= 30.4 - 1e-5 and bins[:, 0].max() <= 30.7 + 1e-5  # mean positions stay inside
+    fine, cell_fine = maps._heat_bins(ll, max_bins=25_000)
+    assert cell_fine <= cell and fine[:, 2].sum() == 20_000
+
+
+def test_cells_merged_by_bin_above_the_cap(res, monkeypatch):
+    monkeypatch.setattr(maps, "CELLS_MAX", 4)
+    m = maps.valley_map(res, "A")
+    gi = _features(_group(m, "Gi* hot/cold spots (optics firms)"))
+    assert sorted(int(f["properties"]["k"]) for f in gi) == sorted(set(BINS))
+    assert all("cells (merged)" in f["properties"]["t"] for f in gi)
+    # the merged polygons cover exactly the significant cells
+    hot = res.valleys["A"].stages["hotspots"]
+    sig = hot[hot["gi_bin"] != 0].to_crs(4326)
+    for f in gi:
+        b = int(f["properties"]["k"])
+        merged = shapely.from_geojson(json.dumps(f["geometry"]))
+        cells = sig.geometry.values[(sig["gi_bin"] == b).to_numpy()]
+        assert shapely.area(merged) == pytest.approx(shapely.area(cells).sum(), rel=1e-4)
+    assert "merged by bin" in m.get_root().render()
+
+
+def test_coordinates_rounded_to_six_decimals(res):
+    m = maps.valley_map(res, "A")
+    blobs = []
+    for fg in m._children.values():
+        for child in getattr(fg, "_children", {}).values():
+            blobs += [getattr(child, "data_js", ""), getattr(child, "rows_js", "")]
+    text = "".join(blobs)
+    assert len(text) > 1000
+    assert re.search(r"\d\.\d{7,}", text) is None
+
+
+def test_timeline_cells_cumulative_counts():
+    xy = np.array([[50.0, 10.0], [60.0, 20.0], [70.0, 30.0], [150.0, 10.0]])
+    years = np.array([2000, 2000, 2005, 2003])
+    cells, cell = maps._timeline_cells(xy, years, cell_m=100.0, max_features=10)
+    assert cell == 100.0
+    got = cells.sort_values(["x", "start"]).to_dict(orient="records")
+    assert got == [
+        {"x": 50.0, "y": 50.0, "start": 2000, "end": 2005, "n": 2},
+        {"x": 50.0, "y": 50.0, "start": 2005, "end": 2006, "n": 3},
+        {"x": 150.0, "y": 50.0, "start": 2003, "end": 2006, "n": 1},
+    ]
+    # over the cap the grid coarsens (one 200 m cell: three years), and stops when one cell is left
+    cells, cell = maps._timeline_cells(xy, years, cell_m=100.0, max_features=2)
+    assert cell == 200.0 and cells["n"].tolist() == [2, 3, 4]
+
+
+def test_time_slider_spans_founding_and_designation_years(res):
+    m = maps.valley_map(res, "A")
+    (slider,) = [c for c in m._children.values() if isinstance(c, plugins.TimelineSlider)]
+    assert slider.options["start"] == 1985 and slider.options["end"] == 2019
+    (tl,) = [c for c in _group(m, "Founding years (optics firms)")._children.values() if isinstance(c, plugins.Timeline)]
+    feats = tl.data["features"]
+    park = [f for f in feats if f["properties"].get("park")]
+    assert len(park) == 1 and park[0]["properties"]["start"] == 1995
+    firms = [f for f in feats if not f["properties"].get("park")]
+    # the cumulative counts of the last features of each cell add up to the optics firms
+    last = {}
+    for f in firms:
+        key = tuple(f["geometry"]["coordinates"])
+        if f["properties"]["start"] >= last.get(key, (0, 0))[0]:
+            last[key] = (f["properties"]["start"], f["properties"]["n"])
+    assert sum(n for _, n in last.values()) == 80
+
+
+def test_valley_without_statistics_still_renders(res):
+    m = maps.valley_map(res, "B")
+    assert _overlays(m) == ["Firms: optics", "Firms: all sectors", "Founding years (optics firms)",
+                            "Firm density (KDE)", "Firm density (KDE, optics)"]
+    page = m.get_root().render()
+    assert "only 20 firms: at least 30 are needed" in page
+
+
+def test_valley_without_firm_years_or_sectors():
+    res = _results()
+    vr = res.valleys["B"]
+    vr2 = replace(vr, firms=vr.firms.drop(columns=["founded", "sector"]))
+    res2 = replace(res, valleys={"B": vr2})
+    assert _overlays(maps.valley_map(res2, "B")) == ["Firms: all sectors", "Firm density (KDE)"]
+
+
+def test_valley_without_firms_or_parks_renders(res):
+    vr = res.valleys["B"]
+    empty = replace(vr, firms=vr.firms.iloc[0:0], parks=vr.parks.iloc[0:0])
+    res2 = replace(res, valleys={"A": res.valleys["A"], "E": empty})
+    assert _overlays(maps.valley_map(res2, "E")) == []
+    assert _overlays(maps.overview_map(res2)) == ["Parks", "Valleys"]
+
+
+def test_draws_onto_a_given_map(res):
+    m = folium.Map(location=[30.5, 114.4], zoom_start=9)
+    folium.FeatureGroup(name="My layer").add_to(m)
+    out = maps.valley_map(res, "A", m=m)
+    assert out is m
+    assert _overlays(m) == ["My layer", *VALLEY_A_LAYERS]
+    assert not any(getattr(c, "_name", "") == "FitValley" for c in m._children.values())  # the user's view is kept
+    # a second valley on the same map: one layer control, clashing names get the valley's name
+    maps.valley_map(res, "B", m=m)
+    names = _overlays(m)
+    assert sum(isinstance(c, folium.LayerControl) for c in m._children.values()) == 1
+    assert "Firms: optics (B)" in names and len(names) == len(set(names))
+
+
+def test_does_not_mutate_results(res):
+    before = copy.deepcopy(res)
+    maps.valley_map(res, "A")
+    maps.valley_map(res, "B")
+    maps.overview_map(res)
+    for name, vr in res.valleys.items():
+        old = before.valleys[name]
+        pd.testing.assert_frame_equal(pd.DataFrame(vr.firms), pd.DataFrame(old.firms))
+        pd.testing.assert_frame_equal(pd.DataFrame(vr.parks), pd.DataFrame(old.parks))
+        assert set(vr.stages) == set(old.stages) and vr.skipped == old.skipped
+        for key in ("hotspots", "clusters", "metric_firms"):
+            if key in vr.stages:
+                pd.testing.assert_frame_equal(pd.DataFrame(vr.stages[key]), pd.DataFrame(old.stages[key]))
+    pd.testing.assert_frame_equal(pd.DataFrame(res.firms), pd.DataFrame(before.firms))
+
+
+def test_unknown_valley(res):
+    with pytest.raises(InputError, match=r"No valley 'Nowhere' in these results; valleys are \['A', 'B'\]"):
+        maps.valley_map(res, "Nowhere")
+
+
+def test_overview_links_and_summaries(res):
+    m = maps.overview_map(res)
+    assert _overlays(m) == ["Parks", "Valleys"]
+    page = m.get_root().render()
+    assert 'href=\\"A.html\\"' in page and 'href=\\"B.html\\"' in page  # DivIcon html is JSON in the script
+    (valleys,) = [c for c in _group(m, "Valleys")._children.values() if c._name == "GeoJsonLayer"]
+    feats = json.loads(valleys.data_js)["features"]
+    assert len(feats) == 2
+    tip_a = feats[0]["properties"]["t"]
+    assert "Valley &lt;A&gt;" in tip_a and "240 firms, 80 optics" in tip_a and "cluster formed after designation" in tip_a
+    assert "only 20 firms" in feats[1]["properties"]["t"]
+
+
+def test_write_maps_files_are_self_contained(res, tmp_path):
+    written = maps.write_maps(res, tmp_path / "maps")
+    assert sorted(p.name for p in written.values()) == ["A.html", "B.html", "index.html"]
+    for path in written.values():
+        page = path.read_text(encoding="utf-8")
+        assert re.search(r'<script src="https?://', page) is None
+        assert re.search(r'<link rel="stylesheet" href="https?://', page) is None
+        assert "L.map(" in page or "L.map (" in page or "L.map" in page
+    assert written["map_A"].stat().st_size < 5_000_000
+
+
+def test_inline_assets(monkeypatch):
+    url = "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js"
+    page = f'<head><script src="{url}"></script><script src="https://example.invalid/x.js"></script></head>'
+    out = maps.inline_assets(page)
+    assert url not in out and "https://example.invalid/x.js" in out  # unknown assets keep their link
+    assert out.count("<script>") == 1 and "Leaflet 1.9.3" in out
+    # an asset containing "</script" cannot end its inline script element early
+    monkeypatch.setattr(maps, "_asset_cache", lambda: {"https://x.test/a.js": 'var s = "</script><b>";',
+                                                      "https://x.test/a.css": "a::after { content: '</style>'; }"})
+    out = maps.inline_assets('<script src="https://x.test/a.js"></script><link rel="stylesheet" href="https://x.test/a.css"/>')
+    assert out == '<script>var s = "<\\/script><b>";</script><style>a::after { content: \'<\\/style>\'; }</style>'
+
+
+def test_every_plugin_asset_is_available_offline(res, monkeypatch):
+    monkeypatch.setattr(maps, "POINTS_MAX", 10)
+    monkeypatch.setattr(maps, "CLUSTER_MAX", 100)  # points, clusters and heat map all in one map
+    page = maps.valley_map(res, "A").get_root().render()
+    urls = re.findall(r'<script src="(https?://[^"]+)"', page) + re.findall(r'<link rel="stylesheet" href="(https?://[^"]+)"', page)
+    assert urls
+    cache = maps._asset_cache()
+    assert [u for u in urls if u not in cache] == []
