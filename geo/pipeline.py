@@ -89,6 +89,22 @@ class Results:
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
+    def _write_rasters(self, folder: Path) -> dict[str, Path]:
+        from geo.io import safe_name
+
+        written = {}
+        target = self.config.analysis.target_sector
+        for name, vr in self.valleys.items():
+            if "density" in vr.stages:
+                p = folder / f"{safe_name(name)}_density.tif"
+                vr.stages["density"].write(p)
+                written[f"raster_{name}"] = p
+            if "density_target" in vr.stages:
+                p = folder / f"{safe_name(name)}_{safe_name(target)}_density.tif"
+                vr.stages["density_target"].write(p)
+                written[f"raster_{name}_{target}"] = p
+        return written
+
     def write(self, out_dir: str | Path = "geo-output") -> dict[str, Path]:
         """Write every output of the run into ``out_dir``; returns the paths written."""
         from geo import io as gio
@@ -117,6 +133,7 @@ class Results:
             layers["parks_overlay"] = _concat(ov)
         written["layers"] = gio.write_layers(layers, out / "layers.gpkg")
         written.update(maps.write_maps(self, out / "maps"))
+        written.update(self._write_rasters(out / "rasters"))
         self.timings["write"] = time.perf_counter() - t0
         written["summary"] = gio.write_json(self.summary(), out / "summary.json")
         return written
@@ -159,6 +176,12 @@ def _stage_summary(vr: ValleyResult) -> dict:
         out["kd"] = {"verdict": k.verdict, "localised_m": [list(map(float, iv)) for iv in k.localised], "gamma": k.gamma,
                      "psi": k.psi, "n_sector": k.n_sector, "n_sites": k.n_sites, "simulations": k.simulations,
                      "bandwidth_m": k.bandwidth, "max_distance_m": k.max_distance}
+    if "density" in st:
+        g = st["density"]
+        out["density"] = {"bandwidth_m": g.bandwidth_m, "cell_size_m": g.cell_size_m, "units": g.units,
+                          "n_points": g.n_points, "kernel": g.kernel}
+    if "zonal" in st:
+        out["zonal_density"] = st["zonal"].reset_index().to_dict(orient="records")
     if "ripley" in st:
         rk = st["ripley"]
         out["ripley"] = {"p_value": rk.attrs.get("p_value"), "correction": rk.attrs.get("correction"),
@@ -296,7 +319,32 @@ def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str
         vr.skipped["parks"] = "no parks in this valley"
         vr.stages["clusters_outside_parks"] = clusters
     vr.stages["timings"]["parks"] = time.perf_counter() - t0
+    _density(vr, cfg, fm, target)
     _point_patterns(vr, cfg, seed, fm, target)
+
+
+def _density(vr: ValleyResult, cfg: Config, fm, target) -> None:
+    """Kernel density of all firms and of the target sector (one grid), zonal stats per park."""
+    from geo.errors import GeoError
+    from geo.raster import kernel_density, kernel_density_by, zonal_stats
+
+    t0 = time.perf_counter()
+    sc = cfg.firms.sector_column
+    try:
+        if target is not None and sc in fm.columns:
+            grids = kernel_density_by(fm, sc, groups=[target])
+            vr.stages["density_target"] = grids[target]
+        vr.stages["density"] = kernel_density(fm)
+    except GeoError as exc:
+        vr.skipped["density"] = str(exc)
+        return
+    if len(vr.parks):
+        zs = zonal_stats(vr.stages["density"], vr.parks, id_column="name")
+        if "density_target" in vr.stages:
+            zt = zonal_stats(vr.stages["density_target"], vr.parks, id_column="name")
+            zs = zs.join(zt.add_prefix("target_"))
+        vr.stages["zonal"] = zs
+    vr.stages["timings"]["density"] = time.perf_counter() - t0
 
 
 def _point_patterns(vr: ValleyResult, cfg: Config, seed: int, fm, target) -> None:

@@ -63,6 +63,11 @@ def test_run_writes_outputs(study, tmp_path):
     for name in ("index", "A", "B"):
         html = (out / "maps" / f"{name}.html").read_text()
         assert "leaflet" in html.lower()
+    import rasterio
+
+    with rasterio.open(out / "rasters" / "A_density.tif") as src:
+        assert src.crs.to_epsg() == 32650 and src.profile["tiled"]
+    assert "zonal_density" in summary["valleys"]["A"]
     # names from the data are escaped in the map
     assert "Firm <b>1</b>" not in (out / "maps" / "A.html").read_text()
 
