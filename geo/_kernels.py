@@ -1,0 +1,235 @@
+"""Numba kernels (``cache=True``) of the spatial statistics engine, nothing else.
+
+Everything here works on plain arrays: the CSR arrays of a weights matrix (``indptr``,
+``indices``, ``data``; diagonal removed), float64 data vectors and integer seeds.  The
+statistics, their conventions and all p-values are assembled in :mod:`geo.autocorr` and
+:mod:`geo._inference`.
+
+Random numbers
+--------------
+The kernels carry their own generator so that results are reproducible bit for bit
+whatever the number of threads: every focal cell ``i`` (and every global permutation
+``p``) gets its own SplitMix64 stream whose starting state is a hash of the 63-bit base
+seed and ``i``.  Draws are therefore independent across cells (not one shared
+permutation reused for every cell, as in esda) and do not depend on how cells are split
+among threads (the local kernel releases the GIL; :mod:`geo.autocorr` runs chunks of
+cells in a thread pool).  Bounded integers use Lemire's multiply-and-reject method, so they
+are exactly uniform.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+__all__ = [
+    "local_perm_counts",
+    "global_perm_counts",
+    "sum_pmf_without_replacement",
+]
+
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S32 = np.uint64(32)
+_MASK32 = np.uint64(0xFFFFFFFF)
+_TWO32 = np.uint64(1) << np.uint64(32)
+
+
+@njit(cache=True)
+def _mix(z):
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    return z ^ (z >> _S31)
+
+
+@njit(cache=True)
+def _stream_start(seed, i):
+    """Starting state of the SplitMix64 stream of item ``i`` under base ``seed``."""
+    return _mix(np.uint64(seed) ^ _mix(np.uint64(i) * _GAMMA + _GAMMA))
+
+
+@njit(cache=True)
+def _bounded(state, m):
+    """Advance ``state`` and draw an exactly uniform integer in ``[0, m)`` (m < 2**32).
+
+    Returns ``(new_state, value)``.
+    """
+    mm = np.uint64(m)
+    while True:
+        state = state + _GAMMA
+        r = _mix(state) >> _S32
+        prod = r * mm
+        low = prod & _MASK32
+        if low >= mm:
+            return state, np.int64(prod >> _S32)
+        threshold = (_TWO32 - mm) % mm
+        if low >= threshold:
+            return state, np.int64(prod >> _S32)
+
+
+@njit(cache=True, nogil=True)
+def local_perm_counts(indptr, indices, data, x, cells, equal, tol, permutations, seed, upper, lower):
+    """Conditional-randomisation tail counts of the neighbourhood sum of ``cells``.
+
+    For focal cell ``i`` with ``k_i`` neighbours, each permutation draws ``k_i``
+    distinct cells uniformly from the other ``n - 1`` (``x_i`` stays in place) and
+    assigns their values to the neighbour weights in draw order.  The permuted
+    neighbourhood sum ``S'`` (unweighted when ``equal[i]``, so integer data give exact
+    integer sums) is compared with the observed ``S``:
+
+    ``upper = #{S' >= S - tol_i}``, ``lower = #{S' <= S + tol_i}``
+
+    so ties count as "as extreme" on both sides.  Results are written into ``upper`` and
+    ``lower`` (aligned to ``cells``); nothing of size n x permutations is kept.  The GIL
+    is released, so callers may run disjoint chunks of ``cells`` in threads; each cell's
+    stream depends only on ``seed`` and ``i``, so results do not depend on the chunking.
+    """
+    n = x.shape[0]
+    m = cells.shape[0]
+    mark = np.zeros(n, dtype=np.int64)
+    stamp = 0
+    for t in range(m):
+        i = cells[t]
+        start = indptr[i]
+        k = indptr[i + 1] - start
+        if k == 0 or k >= n:
+            upper[t] = permutations
+            lower[t] = permutations
+            continue
+        eq = equal[i]
+        obs = 0.0
+        for p in range(start, start + k):
+            if eq:
+                obs += x[indices[p]]
+            else:
+                obs += data[p] * x[indices[p]]
+        tol_i = tol[i]
+        state = _stream_start(seed, i)
+        up = 0
+        lo = 0
+        for _ in range(permutations):
+            stamp += 1
+            s = 0.0
+            for q in range(k):
+                while True:
+                    state, j = _bounded(state, n - 1)
+                    if j >= i:
+                        j += 1
+                    if mark[j] != stamp:
+                        mark[j] = stamp
+                        break
+                if eq:
+                    s += x[j]
+                else:
+                    s += data[start + q] * x[j]
+            if s >= obs - tol_i:
+                up += 1
+            if s <= obs + tol_i:
+                lo += 1
+        upper[t] = up
+        lower[t] = lo
+
+
+@njit(cache=True)
+def global_perm_counts(indptr, indices, data, z, obs, tol, permutations, seed):
+    """Tail counts of the global cross-product ``Q = sum_ij w_ij z_i z_j`` under full
+    permutation of ``z`` (each permutation has its own seeded stream; serial, since one
+    global statistic is cheap and a parallel kernel costs more to compile).
+
+    Returns ``(upper, lower, sum_q, sum_q2)``: counts of ``Q' >= Q - tol`` and
+    ``Q' <= Q + tol`` and the first two moments of ``Q'``.
+    """
+    n = z.shape[0]
+    up = 0
+    lo = 0
+    s1 = 0.0
+    s2 = 0.0
+    zp = z.copy()
+    for p in range(permutations):
+        state = _stream_start(seed, p)
+        # Fisher-Yates shuffle of zp (any starting order gives a uniform permutation,
+        # but start from z so that each permutation depends on its own stream only)
+        for a in range(n):
+            zp[a] = z[a]
+        for a in range(n - 1, 0, -1):
+            state, b = _bounded(state, a + 1)
+            tmp = zp[a]
+            zp[a] = zp[b]
+            zp[b] = tmp
+        q = 0.0
+        for i in range(n):
+            acc = 0.0
+            for r in range(indptr[i], indptr[i + 1]):
+                acc += data[r] * zp[indices[r]]
+            q += zp[i] * acc
+        if q >= obs - tol:
+            up += 1
+        if q <= obs + tol:
+            lo += 1
+        s1 += q
+        s2 += q * q
+    return up, lo, s1, s2
+
+
+@njit(cache=True)
+def _log_choose(a, b):
+    return math.lgamma(a + 1.0) - math.lgamma(b + 1.0) - math.lgamma(a - b + 1.0)
+
+
+@njit(cache=True)
+def sum_pmf_without_replacement(values, counts, k):
+    """Exact pmf of the sum of ``k`` values drawn without replacement.
+
+    The urn holds ``counts[g]`` items of integer value ``values[g] >= 0``.  Groups are
+    processed one at a time: with ``R`` items left in the urn and ``r`` still to draw,
+    the number taken from a group of size ``c`` is hypergeometric,
+    ``C(c, m) C(R - c, r - m) / C(R, r)``, and the rest is again a uniform draw from
+    the remaining items.  All terms are probabilities (no overflow, no cancellation),
+    so tail probabilities keep full relative precision.
+
+    Returns an array ``pmf`` with ``pmf[s] = P(sum = s)`` for ``s = 0 .. k * max(values)``.
+    """
+    ng = values.shape[0]
+    vmax = 0
+    total = 0
+    for g in range(ng):
+        if values[g] > vmax:
+            vmax = values[g]
+        total += counts[g]
+    smax = k * vmax
+    # f[r, s]: probability that r items remain to be drawn and the sum so far is s
+    f = np.zeros((k + 1, smax + 1))
+    f[k, 0] = 1.0
+    remaining = total
+    reach = 0  # highest sum reached so far
+    for g in range(ng):
+        c = counts[g]
+        v = values[g]
+        if c == 0:
+            continue
+        rest = remaining - c
+        new = np.zeros((k + 1, smax + 1))
+        for r in range(k + 1):
+            # probability of taking m of the r from this group
+            lr = _log_choose(remaining, r)
+            mlo = max(0, r - rest)
+            mhi = min(c, r)
+            for mm in range(mlo, mhi + 1):
+                h = math.exp(_log_choose(c, mm) + _log_choose(rest, r - mm) - lr)
+                if h == 0.0:
+                    continue
+                shift = mm * v
+                for s in range(reach + 1):
+                    val = f[r, s]
+                    if val != 0.0:
+                        new[r - mm, s + shift] += val * h
+        f = new
+        remaining = rest
+        reach = min(smax, reach + min(c, k) * v)
+    return f[0].copy()
