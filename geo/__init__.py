@@ -51,7 +51,8 @@ _SUBMODULES = {
 
 
 def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
+    # public functions win over submodules of the same name (geo.weights is the function)
+    if name not in _API and name in _SUBMODULES:
         return importlib.import_module(f"geo.{name}")
     try:
         module = _API[name]

@@ -526,7 +526,9 @@ def park_overlay(hotspots, parks, firms, *, sector: str | None = None, permutati
         ``lq`` (target-sector location quotient), ``park_hot_share`` (share of the park's
         area covered by hot cells), ``hot_area_in_park`` (share of all hot-cell area inside
         the park), ``cluster_shares`` (per cluster id: share of its area inside the park),
-        ``jaccard``, ``dice``, ``dist_cluster_edge_m``, ``dist_cluster_centroid_m``.
+        ``main_cluster`` (the cluster with the largest overlap) and ``max_cluster_share``
+        (the share of that cluster's area inside the park), ``jaccard``, ``dice``,
+        ``dist_cluster_edge_m``, ``dist_cluster_centroid_m``.
         Tests: ``p_labelling`` (exact hypergeometric, one-sided), ``p_placement``
         (random placement, one-sided pseudo p), ``cluster_before`` and entry-rate ratio
         columns (precedence), each with ``*_fdr`` Benjamini–Hochberg-adjusted across the
@@ -535,8 +537,8 @@ def park_overlay(hotspots, parks, firms, *, sector: str | None = None, permutati
     Notes
     -----
     Verdict rules (also in ``attrs["rules"]``): the park *coincides* with a cluster when
-    they overlap substantially — at least ``coincide_min_share`` of some cluster's area lies
-    inside the park, or at least that share of the park is covered by hot cells (Gi* bin ≥
+    they overlap substantially — at least ``coincide_min_share`` of the area of the cluster
+    overlapping the park most lies inside the park, or at least that share of the park is covered by hot cells (Gi* bin ≥
     ``min_bin``) — and the association is significant: the random-placement test or the
     random-labelling test rejects at ``alpha`` after FDR.  (The placement test alone has
     little power for a park that covers a large part of the study area: random copies of a
@@ -597,16 +599,21 @@ def park_overlay(hotspots, parks, firms, *, sector: str | None = None, permutati
             row["hot_area_in_park"] = inter / union.area
             row["jaccard"] = inter / shapely.union(g, union).area
             row["dice"] = 2 * inter / (area + union.area)
-            shares = {int(c.cluster_id): shapely.intersection(c.geometry, g).area / c.geometry.area for c in clusters.itertuples()}
-            row["cluster_shares"] = {k: v for k, v in shares.items() if v > 0}
-            row["max_cluster_share"] = max(shares.values(), default=0.0)
+            inter_by = {int(c.cluster_id): shapely.intersection(c.geometry, g).area for c in clusters.itertuples()}
+            areas = dict(zip(clusters.cluster_id.astype(int), clusters.geometry.area))
+            row["cluster_shares"] = {k: v / areas[k] for k, v in inter_by.items() if v > 0}
+            # the cluster with the largest overlap (by area) speaks for the park: a tiny
+            # cluster wholly inside must not outweigh the main cluster half outside
+            main = max(inter_by, key=inter_by.get) if inter_by and max(inter_by.values()) > 0 else None
+            row["main_cluster"] = main
+            row["max_cluster_share"] = inter_by[main] / areas[main] if main is not None else 0.0
             d_edge = [shapely.distance(g, c) for c in clusters.geometry.values]
             d_cent = [shapely.distance(g, shapely.centroid(c)) for c in clusters.geometry.values]
             row["dist_cluster_edge_m"] = float(min(d_edge))
             row["dist_cluster_centroid_m"] = float(min(d_cent))
             row["nearest_cluster"] = int(clusters.cluster_id.iloc[int(np.argmin(d_edge))])
         else:
-            row.update(park_hot_share=0.0, hot_area_in_park=np.nan, jaccard=0.0, dice=0.0, cluster_shares={}, max_cluster_share=0.0,
+            row.update(park_hot_share=0.0, hot_area_in_park=np.nan, jaccard=0.0, dice=0.0, cluster_shares={}, max_cluster_share=0.0, main_cluster=None,
                        dist_cluster_edge_m=np.nan, dist_cluster_centroid_m=np.nan, nearest_cluster=None)
         row["p_labelling"] = labelling_test(n_in, t_in, N, K) if sector is not None else np.nan
         notes = []
@@ -678,7 +685,7 @@ def verdict(row: dict, *, alpha: float = 0.05, min_share: float = 0.25) -> tuple
     overlap = cshare >= min_share or share >= min_share
     significant = (p_pl < alpha) or (p_lab < alpha)
     nums = (
-        f"{cshare:.0%} of the most-overlapping cluster's area lies in the park and {share:.0%} of the park is hot "
+        f"{cshare:.0%} of the cluster overlapping it most lies in the park and {share:.0%} of the park is hot "
         f"(Gi* ≥ 95 %); random placement p = {p_pl:.3g}, random labelling p = {p_lab:.3g} (FDR)"
     )
     if not (overlap and significant):
@@ -688,14 +695,17 @@ def verdict(row: dict, *, alpha: float = 0.05, min_share: float = 0.25) -> tuple
     if before is None or (isinstance(before, float) and np.isnan(before)):
         return VERDICTS["undetermined"], f"{nums}; {row.get('precedence_skipped') or 'precedence test not run'}."
     y = int(row["designated"])
-    nb = row.get("firms_in_cluster_before", np.nan)
+    nb = num("firms_in_cluster_before")
+    nb = "?" if np.isnan(nb) else int(nb)
     hb = num("hot_share_before")
     if before:
         return VERDICTS["pre-existing"], (
             f"{nums}; before {y} a significant cluster of {nb} target firms already covered the park "
             f"({hb:.0%} of its cells hot)."
         )
-    return VERDICTS["after"], f"{nums}; no significant cluster (of at least {row.get('min_cluster_firms', 10)} firms) on the park before {y}."
+    floor = row.get("min_cluster_firms", 10)
+    floor = 10 if floor is None or (isinstance(floor, float) and np.isnan(floor)) else int(floor)
+    return VERDICTS["after"], f"{nums}; no significant cluster (of at least {floor} firms) on the park before {y}."
 
 
 def clusters_outside_parks(clusters, parks, *, max_share: float = 0.1):

@@ -134,6 +134,9 @@ class Results:
         written["layers"] = gio.write_layers(layers, out / "layers.gpkg")
         written.update(maps.write_maps(self, out / "maps"))
         written.update(self._write_rasters(out / "rasters"))
+        from geo import report
+
+        written["report"] = report.write_report(self, out)
         self.timings["write"] = time.perf_counter() - t0
         written["summary"] = gio.write_json(self.summary(), out / "summary.json")
         return written
@@ -168,7 +171,7 @@ def _stage_summary(vr: ValleyResult) -> dict:
         out["clusters_definition"] = cl.attrs.get("definition")
     ov = st.get("parks_overlay")
     if ov is not None and len(ov):
-        out["parks"] = ov.to_dict(orient="records")
+        out["park_results"] = ov.to_dict(orient="records")
         out["park_rules"] = ov.attrs.get("rules")
         out["park_nulls"] = ov.attrs.get("nulls")
     if "kd" in st:

@@ -205,3 +205,38 @@ def test_clusters_outside_parks():
     parks = gpd.GeoDataFrame({"name": ["P"]}, geometry=[shapely.box(x0, y0, x0 + 1500, y0 + 1500)], crs=CRS)
     out = gp.clusters_outside_parks(cl, parks)
     assert len(out) == 1 and out.share_in_parks.iloc[0] == 0.0
+
+
+# ----------------------------------------------------------------------------- the demo's truth
+def test_demo_verdicts_equal_truth(demo_results):
+    from geo.datasets import load_truth
+
+    truth = load_truth()
+    seen = {}
+    for name, vr in demo_results.valleys.items():
+        ov = vr.stages["parks_overlay"]
+        for _, row in ov.iterrows():
+            seen[row["name"]] = row["verdict"]
+    assert seen == {p: t["verdict"] for p, t in truth["parks"].items()}
+
+
+def test_demo_clusters_outside_parks_match_truth(demo_results):
+    """Each valley's true outside-park clusters are found as cluster polygons outside every park."""
+    import shapely
+
+    from geo.datasets import load_truth
+
+    truth = load_truth()
+    for name, vr in demo_results.valleys.items():
+        outside = vr.stages["clusters_outside_parks"].to_crs(4326)
+        true_ids = set(truth["valleys"][name]["clusters_outside_parks"])
+        clusters = {c["id"]: c for c in truth["valleys"][name]["clusters"]}
+        for cid in true_ids:
+            x, y = clusters[cid]["centre"]
+            # the true cluster's centre lies in (or within 1 km of) a detected outside-park cluster
+            d = outside.to_crs(vr.stages["hotspots"].crs).distance(
+                gpd.GeoSeries([shapely.Point(x, y)], crs=4326).to_crs(vr.stages["hotspots"].crs).iloc[0])
+            assert len(d) and d.min() < 1000, (name, cid)
+        if not true_ids:
+            # no sizeable target cluster outside the parks (small noise clusters allowed)
+            assert (outside["n_target"].fillna(0) < 50).all(), (name, outside[["cluster_id", "n_target"]])

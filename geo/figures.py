@@ -1,0 +1,960 @@
+"""Static figures for the report: matplotlib (Agg), returned as PNG bytes.
+
+Every figure is drawn on a fresh :class:`matplotlib.figure.Figure` (pyplot's global state is
+never touched), saved at ``dpi=110`` without the ``Software`` metadata entry, so the same
+input gives byte-identical PNGs.  Maps are drawn in the metric CRS of the cells (metres), with
+the park boundaries reprojected to it, equal aspect, kilometre ticks and a scale bar.
+Strings from the data (valley and park names) are drawn as plain text (no mathtext), so a
+name with ``$`` or ``<`` cannot break a figure.
+
+Palettes
+--------
+* Gi* hot/cold spots (:data:`GI_COLOURS`), keyed by the ArcGIS ``Gi_Bin`` convention:
+  +3/+2/+1 = hot spot at 99/95/90 % confidence, −1/−2/−3 = cold spot, 0 = not significant.
+  The six significant classes use the colours of ArcGIS Pro's hot spot renderer
+  (red ``#D62F27`` / ``#ED7551`` / ``#FAB984``, blue ``#C0CCBE`` / ``#849EBA`` / ``#4575B5``);
+  "not significant" is light grey ``#E8E8E8`` instead of ArcGIS's pale yellow, so the
+  significant cells stand out on a neutral background.
+* LISA clusters (:data:`LISA_COLOURS`), GeoDa's colours: HH red ``#FF0000``, LL blue
+  ``#0000FF``, LH light blue ``#A7ADF9``, HL pink ``#F4ADA8``, not significant light grey
+  ``#E8E8E8``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "GI_COLOURS",
+    "GI_LABELS",
+    "LISA_COLOURS",
+    "LISA_LABELS",
+    "DPI",
+    "gi_map",
+    "lisa_map",
+    "density_map",
+    "moran_scatter",
+    "entries_per_year",
+    "entries_chart",
+    "precedence_map",
+    "kd_chart",
+    "l_chart",
+    "stock_chart",
+    "figure_name",
+    "focus_label",
+    "park_entries",
+    "report_figures",
+]
+
+log = logging.getLogger(__name__)
+
+#: resolution of every figure (dots per inch)
+DPI = 110
+
+#: Gi* bin -> colour (ArcGIS Pro hot spot renderer colours; not significant in light grey)
+GI_COLOURS = {
+    3: "#D62F27",
+    2: "#ED7551",
+    1: "#FAB984",
+    0: "#E8E8E8",
+    -1: "#C0CCBE",
+    -2: "#849EBA",
+    -3: "#4575B5",
+}
+#: Gi* bin -> legend text
+GI_LABELS = {
+    3: "Hot spot, 99 % confidence",
+    2: "Hot spot, 95 % confidence",
+    1: "Hot spot, 90 % confidence",
+    0: "Not significant",
+    -1: "Cold spot, 90 % confidence",
+    -2: "Cold spot, 95 % confidence",
+    -3: "Cold spot, 99 % confidence",
+}
+#: LISA label -> colour (GeoDa's cluster-map colours)
+LISA_COLOURS = {"HH": "#FF0000", "LL": "#0000FF", "LH": "#A7ADF9", "HL": "#F4ADA8", "ns": "#E8E8E8"}
+#: LISA label -> legend text
+LISA_LABELS = {
+    "HH": "High-High (cluster)",
+    "LL": "Low-Low (cluster)",
+    "LH": "Low-High (outlier)",
+    "HL": "High-Low (outlier)",
+    "ns": "Not significant",
+}
+
+_PARK_EDGE = "#111111"
+_IN_COLOUR = "#D62F27"
+_OUT_COLOUR = "#4575B5"
+
+
+# ----------------------------------------------------------------------------- plumbing
+def _cjk_fonts() -> list[str]:
+    """CJK-capable font families installed on this machine (fallbacks for Chinese names)."""
+    from matplotlib import font_manager
+
+    wanted = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
+              "Microsoft YaHei", "SimHei", "PingFang SC", "Heiti SC", "AR PL UMing CN")
+    have = {f.name for f in font_manager.fontManager.ttflist}
+    return [w for w in wanted if w in have]
+
+
+@contextmanager
+def _style() -> Iterator[None]:
+    import matplotlib
+
+    rc = {
+        "font.family": ["DejaVu Sans", *_cjk_fonts()],
+        "font.size": 9,
+        "axes.titlesize": 10,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
+    with matplotlib.rc_context(rc), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph .* missing from")
+        warnings.filterwarnings("ignore", message=r".*findfont.*")
+        yield
+
+
+def _new(width: float, height: float, *, ncols: int = 1, nrows: int = 1, **kw):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes
+
+
+def _png(fig, *, dpi: int = DPI) -> bytes:
+    """The figure as PNG bytes, without version metadata (deterministic)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None}, facecolor="white")
+    return buf.getvalue()
+
+
+def _text(value: Any, limit: int = 70) -> str:
+    s = "" if value is None else str(value)
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _polygons(geoms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exterior rings of (multi)polygons: all vertices, ring offsets, and the input row of each ring."""
+    import shapely
+
+    geoms = np.asarray(geoms, dtype=object)
+    if len(geoms) == 0:
+        return np.zeros((0, 2)), np.zeros(1, dtype=int), np.zeros(0, dtype=int)
+    parts, idx = shapely.get_parts(geoms, return_index=True)
+    rings = shapely.get_exterior_ring(parts)
+    coords, ridx = shapely.get_coordinates(rings, return_index=True)
+    if len(ridx) == 0:
+        return np.zeros((0, 2)), np.zeros(1, dtype=int), np.zeros(0, dtype=int)
+    starts = np.flatnonzero(np.r_[True, np.diff(ridx) != 0])
+    offsets = np.r_[starts, len(ridx)]
+    return coords, offsets, idx[ridx[starts]]
+
+
+def _draw_cells(ax, geoms, colours: np.ndarray, order: np.ndarray | None = None) -> None:
+    """Cells as polygon collections (edges in the face colour, so no seams).
+
+    Rings with the same number of vertices go into one collection built from a 3-d array
+    (matplotlib's fast path: ~50,000 hexagons in a fraction of a second); collections are
+    drawn in increasing ``order`` (e.g. significant cells on top).
+    """
+    from matplotlib.collections import PolyCollection
+
+    coords, offsets, rows = _polygons(geoms)
+    if len(rows) == 0:
+        return
+    from matplotlib.colors import to_rgba_array
+
+    names = np.asarray(colours, dtype=object)[rows].astype(str)
+    uniq, inv = np.unique(names, return_inverse=True)
+    rgba = to_rgba_array(list(uniq))[inv]
+    rank = np.asarray(order)[rows] if order is not None else np.zeros(len(rows), dtype=int)
+    sizes = np.diff(offsets)
+    for r in np.unique(rank):
+        for k in np.unique(sizes[rank == r]):
+            sel = np.flatnonzero((rank == r) & (sizes == k))
+            # closed rings: drop the repeated last vertex, matplotlib closes the path (fast path)
+            verts = coords[offsets[sel][:, None] + np.arange(k - 1)[None, :]]
+            c = rgba[sel]
+            pc = PolyCollection(verts, closed=True, facecolors=c, edgecolors=c, linewidths=0.3, zorder=1 + 0.01 * float(r))
+            ax.add_collection(pc)
+
+
+def _geom_path(geom):
+    """A matplotlib Path of a (multi)polygon, holes included."""
+    import shapely
+    from matplotlib.path import Path
+
+    paths = []
+    for poly in shapely.get_parts(geom):
+        for ring in [poly.exterior, *poly.interiors]:
+            xy = np.asarray(ring.coords)
+            if len(xy) >= 4:
+                paths.append(Path(xy[:-1], closed=True))
+    return Path.make_compound_path(*paths) if paths else None
+
+
+def _footprint(cells):
+    """Union of the cells (fast coverage union; None if the cells are not a clean coverage)."""
+    import shapely
+
+    geoms = np.asarray(cells.geometry.values, dtype=object)
+    if len(geoms) == 0:
+        return None
+    try:
+        u = shapely.coverage_union_all(geoms)
+    except Exception:  # noqa: BLE001 - any GEOS failure: fall back to drawing every cell
+        return None
+    total = float(np.sum(shapely.area(geoms)))
+    if u is None or u.is_empty or total <= 0 or abs(u.area - total) > 1e-6 * total:
+        return None
+    return u
+
+
+def _draw_background(ax, cells, colours, order, *, max_cells: int = 5000) -> np.ndarray:
+    """Draw the rank-0 (not significant) cells; returns the mask of cells still to draw.
+
+    With many cells the not-significant ones are drawn as one polygon (their union with the
+    rest, in the background colour) instead of one by one.
+    """
+    from matplotlib.patches import PathPatch
+
+    order = np.asarray(order)
+    base = order == 0
+    if len(cells) > max_cells and base.any():
+        fp = _footprint(cells)
+        path = _geom_path(fp) if fp is not None else None
+        if path is not None:
+            col = np.asarray(colours, dtype=object)[base][0]
+            ax.add_patch(PathPatch(path, facecolor=col, edgecolor=col, lw=0.3, zorder=0.9))
+            return ~base
+    return np.ones(len(cells), dtype=bool)
+
+
+def _park_lines(parks, crs) -> list[tuple[Any, np.ndarray]]:
+    """(park row, list of boundary line coordinate arrays) in ``crs``."""
+    import shapely
+
+    if parks is None or len(parks) == 0:
+        return []
+    pm = parks if crs is None or parks.crs == crs else parks.to_crs(crs)
+    out = []
+    for (_, row), geom in zip(pm.iterrows(), pm.geometry.values):
+        if geom is None or geom.is_empty:
+            continue
+        lines = shapely.get_parts(shapely.boundary(geom))
+        segs = []
+        for ln in lines:
+            for part in shapely.get_parts(ln):
+                segs.append(shapely.get_coordinates(part))
+        out.append((row, geom, segs))
+    return out
+
+
+def _draw_parks(ax, parks, crs, *, labels: bool = True, view=None, bounds=None) -> bool:
+    """Park outlines (and names above them when there are few parks); True if any drawn."""
+    drawn = _park_lines(parks, crs)
+    shown = False
+    for row, geom, segs in drawn:
+        if view is not None:
+            x0, y0, x1, y1 = geom.bounds
+            if x1 < view[0] or x0 > view[2] or y1 < view[1] or y0 > view[3]:
+                continue
+        for xy in segs:
+            ax.plot(xy[:, 0], xy[:, 1], color=_PARK_EDGE, lw=1.3, zorder=5)
+        shown = True
+        if labels and len(drawn) <= 6:
+            x0, y0, x1, y1 = geom.bounds
+            cx = (x0 + x1) / 2
+            ha, lx = "center", cx
+            if bounds is not None:
+                rel = (cx - bounds[0]) / max(bounds[2] - bounds[0], 1.0)
+                ha, lx = ("left", x0) if rel < 0.3 else ("right", x1) if rel > 0.7 else ("center", cx)
+            ax.text(lx, y1, _text(row.get("name", ""), 36), fontsize=7, ha=ha, va="bottom", zorder=6,
+                    parse_math=False, bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8})
+    return shown
+
+
+def _nice(length: float) -> float:
+    """A round scale-bar length (1, 2 or 5 × 10^k metres) not longer than ``length``."""
+    if length <= 0:
+        return 0.0
+    k = 10 ** np.floor(np.log10(length))
+    for m in (5, 2, 1):
+        if m * k <= length:
+            return float(m * k)
+    return float(k)
+
+
+def _map_axes(ax, bounds, crs_label: str | None) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    x0, y0, x1, y1 = bounds
+    dx, dy = x1 - x0, y1 - y0
+    pad = 0.03 * max(dx, dy, 1.0)
+    ax.set_xlim(x0 - pad, x1 + pad)
+    ax.set_ylim(y0 - pad, y1 + pad)
+    ax.set_aspect("equal", adjustable="box")
+    km = FuncFormatter(lambda v, _p: f"{v / 1000:,.6g}")
+    ax.xaxis.set_major_formatter(km)
+    ax.yaxis.set_major_formatter(km)
+    ax.tick_params(labelsize=7)
+    crs_txt = f" ({crs_label})" if crs_label else ""
+    ax.set_xlabel(f"Easting, km{crs_txt}", fontsize=7)
+    ax.set_ylabel("Northing, km", fontsize=7)
+    # scale bar, lower left
+    bar = _nice(0.25 * max(dx, 1.0))
+    if bar > 0:
+        bx, by = x0, y0 - pad * 0.5
+        ax.plot([bx, bx + bar], [by, by], color="black", lw=3, solid_capstyle="butt", zorder=7)
+        txt = f"{bar / 1000:g} km" if bar >= 1000 else f"{bar:g} m"
+        ax.text(bx + bar / 2, by + pad * 0.35, txt, ha="center", va="bottom", fontsize=7, zorder=7,
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
+
+
+def _legend(ax, items: list[tuple[str, str]], *, park: bool, title: str, clusters: bool = False) -> None:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor=c, edgecolor="#999999", lw=0.4, label=lab) for lab, c in items]
+    if park:
+        handles.append(Line2D([0], [0], color=_PARK_EDGE, lw=1.3, label="Park boundary"))
+    if clusters:
+        handles.append(Line2D([0], [0], color="#67001F", lw=0.7, ls=(0, (3, 2)), label="Cluster polygon (C<id>)"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, title=title,
+              title_fontsize=8, frameon=False, borderaxespad=0)
+
+
+def _crs_label(gdf) -> str | None:
+    crs = getattr(gdf, "crs", None)
+    if crs is None:
+        return None
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.name
+
+
+# ----------------------------------------------------------------------------- maps
+def gi_map(hotspots, parks=None, *, clusters=None, column: str = "gi_bin", title: str = "", dpi: int = DPI) -> bytes:
+    """Map of Gi* hot/cold-spot bins with park outlines, as PNG bytes.
+
+    Parameters
+    ----------
+    hotspots : geopandas.GeoDataFrame
+        Cells in a metric CRS with a Gi* bin column (+3 … −3, the ArcGIS ``Gi_Bin``
+        convention; see :data:`GI_COLOURS`).
+    parks : geopandas.GeoDataFrame, optional
+        Park polygons (any CRS; reprojected to the cells' CRS) drawn as outlines.
+    clusters : geopandas.GeoDataFrame, optional
+        Cluster polygons (``cluster_id``) drawn as dashed outlines labelled ``C<id>``.
+    column : str, default "gi_bin"
+
+    When the significant cells fill less than 30 % of the map's width, a second panel
+    zooms on them.
+    title : str, default ""
+        Drawn as plain text.
+    """
+    bins = pd.to_numeric(hotspots[column], errors="coerce").fillna(0).astype(int).clip(-3, 3).to_numpy()
+    colours = np.array([GI_COLOURS[b] for b in bins], dtype=object)
+    counts = {b: int((bins == b).sum()) for b in GI_COLOURS}
+    items = [(f"{GI_LABELS[b]} ({counts[b]:,})", GI_COLOURS[b]) for b in GI_COLOURS]
+    return _class_map(hotspots, parks, colours, np.abs(bins), items, title=title, clusters=clusters, focus=bins >= 2,
+                      legend_title="Gi* (FDR)" if _fdr(hotspots) else "Gi*", dpi=dpi)
+
+
+def lisa_map(hotspots, parks=None, *, clusters=None, column: str = "lisa_label", title: str = "", dpi: int = DPI) -> bytes:
+    """LISA cluster map (HH, LL, LH, HL, not significant) with park outlines, as PNG bytes.
+
+    Colours in :data:`LISA_COLOURS`; parks (any CRS) reprojected to the cells' metric CRS.
+    """
+    labels = hotspots[column].astype(str).where(hotspots[column].astype(str).isin(list(LISA_COLOURS)), "ns").to_numpy()
+    colours = np.array([LISA_COLOURS[x] for x in labels], dtype=object)
+    order = (labels != "ns").astype(int)
+    counts = {k: int((labels == k).sum()) for k in LISA_COLOURS}
+    items = [(f"{LISA_LABELS[k]} ({counts[k]:,})", LISA_COLOURS[k]) for k in ("HH", "LL", "LH", "HL", "ns")]
+    return _class_map(hotspots, parks, colours, order, items, title=title, clusters=clusters, focus=labels == "HH",
+                      legend_title="Local Moran (FDR)" if _fdr(hotspots) else "Local Moran", dpi=dpi)
+
+
+def _fdr(hot) -> bool:
+    return bool(hot.attrs.get("hotspots", {}).get("fdr", False)) if hasattr(hot, "attrs") else False
+
+
+def _zoom_bounds(cells, focus: np.ndarray, *, max_fraction: float = 0.3) -> tuple[float, float, float, float] | None:
+    """Bounding box (with a margin) of the ``focus`` cells when it is small next to the map."""
+    import shapely
+
+    if not focus.any():
+        return None
+    x0, y0, x1, y1 = shapely.total_bounds(np.asarray(cells.geometry.values, dtype=object)[focus])
+    X0, Y0, X1, Y1 = cells.total_bounds
+    size = max(x1 - x0, y1 - y0)
+    full = max(X1 - X0, Y1 - Y0, 1.0)
+    if size > max_fraction * full:
+        return None
+    half = max(size * 0.8, 0.04 * full, 500.0)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    return (cx - half, cy - half, cx + half, cy + half)
+
+
+def _draw_clusters(ax, clusters, crs, *, view=None) -> bool:
+    """Cluster polygons as dashed outlines labelled C<id>."""
+    import shapely
+
+    if clusters is None or len(clusters) == 0:
+        return False
+    cm = clusters if clusters.crs == crs else clusters.to_crs(crs)
+    box = shapely.box(*view) if view is not None else None
+    drawn = False
+    for cid, geom in zip(cm["cluster_id"], cm.geometry.values):
+        if geom is None or geom.is_empty or (box is not None and not shapely.intersects(geom, box)):
+            continue
+        for part in shapely.get_parts(shapely.boundary(geom)):
+            for line in shapely.get_parts(part):
+                xy = shapely.get_coordinates(line)
+                ax.plot(xy[:, 0], xy[:, 1], color="#67001F", lw=0.7, ls=(0, (3, 2)), zorder=4)
+        xy = shapely.get_coordinates(geom)
+        top = xy[int(np.argmax(xy[:, 1]))]
+        ax.text(top[0], top[1], f"C{int(cid)}", fontsize=7, color="#67001F", ha="center", va="bottom", zorder=6, clip_on=True,
+                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7})
+        drawn = True
+    return drawn
+
+
+def _class_map(cells, parks, colours, order, items, *, title: str, legend_title: str, dpi: int, clusters=None,
+               focus: np.ndarray | None = None) -> bytes:
+    from matplotlib.patches import Rectangle
+
+    zoom = _zoom_bounds(cells, focus) if focus is not None else None
+    with _style():
+        if zoom is None:
+            fig, axes = _new(8.2, 6.0)
+        else:
+            fig, axes = _new(11.5, 5.2, ncols=2)
+        ax = axes[0, 0]
+        rest = _draw_background(ax, cells, colours, order)
+        _draw_cells(ax, cells.geometry.values[rest], np.asarray(colours, dtype=object)[rest], np.asarray(order)[rest])
+        has_parks = _draw_parks(ax, parks, cells.crs, bounds=cells.total_bounds)
+        has_cl = _draw_clusters(ax, clusters, cells.crs) if zoom is None else False
+        _map_axes(ax, cells.total_bounds, _crs_label(cells))
+        ax.set_title("Whole valley" if zoom is not None else "", fontsize=9)
+        last = ax
+        if zoom is not None:
+            import shapely
+
+            ax.add_patch(Rectangle((zoom[0], zoom[1]), zoom[2] - zoom[0], zoom[3] - zoom[1], fill=False, ec="#333333",
+                                   lw=0.9, zorder=8))
+            zx = axes[0, 1]
+            sel = shapely.intersects(cells.geometry.values, shapely.box(*zoom))
+            _draw_cells(zx, cells.geometry.values[sel], np.asarray(colours, dtype=object)[sel], np.asarray(order)[sel])
+            _draw_parks(zx, parks, cells.crs, labels=False, view=zoom)
+            has_cl = _draw_clusters(zx, clusters, cells.crs, view=zoom)
+            _map_axes(zx, zoom, _crs_label(cells))
+            zx.set_title("Zoom on the significant cells (box on the left)", fontsize=9)
+            last = zx
+        _legend(last, items, park=has_parks, title=legend_title, clusters=has_cl)
+        fig.suptitle(_text(title, 100), fontsize=10, parse_math=False)
+        return _png(fig, dpi=dpi)
+
+
+def precedence_map(hot_before, hot_now, park, *, year: int, column: str = "gi_bin", title: str = "", margin: float = 0.35,
+                   dpi: int = DPI) -> bytes:
+    """Gi* bins of the cells around one park before ``year`` and with all firms, side by side.
+
+    Parameters
+    ----------
+    hot_before, hot_now : geopandas.GeoDataFrame
+        The same cells (metric CRS) with Gi* bins computed on the firms founded before
+        ``year`` and on all firms.
+    park : geopandas.GeoDataFrame
+        One park (any CRS).
+    margin : float, default 0.35
+        The view extends the park's bounding box by this fraction on each side.
+    """
+    import shapely
+
+    pm = park.to_crs(hot_now.crs) if park.crs != hot_now.crs else park
+    x0, y0, x1, y1 = pm.total_bounds
+    w, h = x1 - x0, y1 - y0
+    m = margin * max(w, h)
+    view = (x0 - m, y0 - m, x1 + m, y1 + m)
+    box = shapely.box(*view)
+    with _style():
+        fig, axes = _new(9.0, 4.0, ncols=2)
+        for ax, hot, sub in ((axes[0, 0], hot_before, f"Firms founded before {year}"), (axes[0, 1], hot_now, "All firms (now)")):
+            sel = shapely.intersects(hot.geometry.values, box)
+            part = hot.loc[sel]
+            bins = pd.to_numeric(part[column], errors="coerce").fillna(0).astype(int).clip(-3, 3).to_numpy()
+            colours = np.array([GI_COLOURS[b] for b in bins], dtype=object)
+            _draw_cells(ax, part.geometry.values, colours, np.abs(bins))
+            _draw_parks(ax, pm, hot_now.crs, labels=False)
+            _map_axes(ax, view, _crs_label(hot_now))
+            n_hot = int((bins >= 2).sum())
+            ax.set_title(f"{sub}: {n_hot} hot cells (≥ 95 %) in view", fontsize=9, parse_math=False)
+        _legend(axes[0, 1], [(GI_LABELS[b], GI_COLOURS[b]) for b in GI_COLOURS], park=True, title="Gi*")
+        fig.suptitle(_text(title, 100), fontsize=10, parse_math=False)
+        return _png(fig, dpi=dpi)
+
+
+def density_map(grids: Mapping[str, Any], parks=None, *, title: str = "", dpi: int = DPI) -> bytes:
+    """Kernel density surfaces (one panel per grid) with park outlines, as PNG bytes.
+
+    Parameters
+    ----------
+    grids : mapping label -> geo.raster.DensityGrid
+        Densities in firms per km² on a north-up grid in a metric CRS.
+    parks : geopandas.GeoDataFrame, optional
+        Park polygons (any CRS), reprojected to each grid's CRS.
+
+    The colour scale is a square-root scale from 0 to the panel's maximum, so both the peaks
+    and the low-density background stay visible.
+    """
+    from matplotlib.colors import PowerNorm
+
+    labels = list(grids)
+    with _style():
+        fig, axes = _new(5.6 * max(len(labels), 1), 5.0, ncols=max(len(labels), 1))
+        for ax, label in zip(axes[0], labels):
+            g = grids[label]
+            arr = np.asarray(g.array, dtype=float)
+            vmax = float(np.nanmax(arr)) if np.isfinite(arr).any() else 1.0
+            x0, y0, x1, y1 = g.bounds
+            im = ax.imshow(np.ma.masked_invalid(arr), extent=(x0, x1, y0, y1), origin="upper", cmap="magma_r",
+                           norm=PowerNorm(0.5, vmin=0.0, vmax=max(vmax, 1e-12)), interpolation="nearest", zorder=1)
+            crs_epsg = g.crs.to_epsg()
+            _draw_parks(ax, parks, g.crs, labels=False)
+            _map_axes(ax, (x0, y0, x1, y1), f"EPSG:{crs_epsg}" if crs_epsg else None)
+            cb = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02)
+            cb.set_label(str(getattr(g, "units", "firms per km²")), fontsize=7)
+            cb.ax.tick_params(labelsize=7)
+            ax.set_title(_text(f"{label}: bandwidth {g.bandwidth_m:,.0f} m", 60), fontsize=9, parse_math=False)
+        if title:
+            fig.suptitle(_text(title, 100), fontsize=10, parse_math=False)
+        return _png(fig, dpi=dpi)
+
+
+# ----------------------------------------------------------------------------- Moran scatter
+def _row_standardised_lag(values: pd.Series, graph) -> tuple[np.ndarray, np.ndarray]:
+    """Standardised values z (in graph id order) and their spatial lag with row-standardised weights."""
+    ids = graph.unique_ids
+    y = values.reindex(ids).to_numpy(dtype=float) if isinstance(values, pd.Series) else np.asarray(values, dtype=float)
+    sd = y.std()
+    z = (y - y.mean()) / sd if sd > 0 else np.zeros_like(y)
+    w = graph.sparse.tocsr().astype(float)
+    w.setdiag(0)
+    w.eliminate_zeros()
+    rs = np.asarray(w.sum(axis=1)).ravel()
+    lag = (w @ z) / np.where(rs > 0, rs, 1.0)
+    return z, lag
+
+
+def moran_scatter(variables: Mapping[str, pd.Series], graph, *, moran: Mapping[str, Any] | None = None, title: str = "",
+                  dpi: int = DPI) -> bytes:
+    """Moran scatterplots (standardised value vs its spatial lag), one panel per variable.
+
+    The spatial lag uses row-standardised weights, so the least-squares slope through the
+    origin of the lag on the value is Moran's I:
+
+    .. math::
+        I = \\frac{\\sum_i z_i (Wz)_i}{\\sum_i z_i^2}
+
+    The line drawn has slope ``moran[label].I`` when given (else this slope is computed);
+    quadrants HH (upper right), LL (lower left), LH, HL are labelled.
+
+    Parameters
+    ----------
+    variables : mapping label -> Series
+        Values per cell, indexed by the graph ids.
+    graph : libpysal.graph.Graph
+    moran : mapping label -> MoranResult, optional
+    """
+    labels = list(variables)
+    with _style():
+        fig, axes = _new(4.2 * max(len(labels), 1), 4.0, ncols=max(len(labels), 1))
+        for ax, label in zip(axes[0], labels):
+            z, lag = _row_standardised_lag(variables[label], graph)
+            res = (moran or {}).get(label)
+            slope = float(res.I) if res is not None else float(z @ lag / (z @ z)) if (z @ z) > 0 else 0.0
+            ax.scatter(z, lag, s=6, c="#444444", alpha=0.45, linewidths=0)
+            lo, hi = (float(np.min(z)), float(np.max(z))) if len(z) else (-1.0, 1.0)
+            xs = np.array([min(lo, -1.0), max(hi, 1.0)])
+            ax.plot(xs, slope * xs, color="#D62F27", lw=1.5, label=f"slope = I = {slope:.3f}")
+            ax.axhline(0, color="#999999", lw=0.7)
+            ax.axvline(0, color="#999999", lw=0.7)
+            for tx, ty, q in ((0.98, 0.98, "HH"), (0.02, 0.02, "LL"), (0.02, 0.98, "LH"), (0.98, 0.02, "HL")):
+                ax.text(tx, ty, q, transform=ax.transAxes, ha="right" if tx > 0.5 else "left",
+                        va="top" if ty > 0.5 else "bottom", fontsize=8, color="#777777")
+            extra = ""
+            if res is not None and np.isfinite(getattr(res, "p_sim", np.nan)):
+                extra = f", p_sim = {res.p_sim:.3g}"
+            ax.set_title(_text(f"{label}: I = {slope:.3f}{extra}", 60), parse_math=False)
+            ax.set_xlabel("standardised value z")
+            ax.set_ylabel("spatial lag Wz (row-standardised)")
+            ax.legend(loc="lower right", fontsize=7, frameon=False, bbox_to_anchor=(1.0, 0.06))
+        if title:
+            fig.suptitle(_text(title, 100), parse_math=False)
+        return _png(fig, dpi=dpi)
+
+
+# ----------------------------------------------------------------------------- entries per year
+def entries_per_year(founded, inside, *, first: int | None = None, last: int | None = None) -> pd.DataFrame:
+    """Firms founded per year inside and outside a park.
+
+    Parameters
+    ----------
+    founded : array-like of year
+        Founding year of each firm (NaN / missing rows are left out).
+    inside : array-like of bool
+        Whether each firm lies in the park.
+    first, last : int, optional
+        Year range (default: the range of ``founded``); years without entries are 0.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``year`` with columns ``inside`` and ``outside`` (counts).
+    """
+    f = pd.to_numeric(pd.Series(np.asarray(founded)), errors="coerce").to_numpy(float)
+    ins = np.asarray(inside, dtype=bool)
+    ok = np.isfinite(f)
+    f, ins = f[ok].astype(int), ins[ok]
+    if len(f) == 0:
+        return pd.DataFrame({"inside": [], "outside": []}, index=pd.Index([], name="year", dtype=int), dtype=int)
+    first = int(f.min()) if first is None else int(first)
+    last = int(f.max()) if last is None else int(last)
+    years = np.arange(first, last + 1)
+    keep = (f >= first) & (f <= last)
+    cin = np.bincount(f[keep & ins] - first, minlength=len(years))
+    cout = np.bincount(f[keep & ~ins] - first, minlength=len(years))
+    return pd.DataFrame({"inside": cin, "outside": cout}, index=pd.Index(years, name="year"))
+
+
+def entries_chart(founded, inside, year: int, *, rate_ratio: Mapping[str, Any] | None = None, title: str = "",
+                  what: str = "firms", dpi: int = DPI) -> bytes:
+    """Entries per year inside (top) and outside (bottom) a park, designation year marked.
+
+    Each panel has its own y scale (inside and outside counts differ by orders of
+    magnitude) and shows the mean entry rate per year before and from the designation year
+    on (dashed), the rates of the difference-in-differences ratio
+    :func:`geo.parks.entry_rate_ratio`.
+
+    Parameters
+    ----------
+    founded, inside : array-like
+        Founding year and park membership of each firm (see :func:`entries_per_year`).
+    year : int
+        Designation year (entries from this year on count as "after").
+    rate_ratio : mapping, optional
+        ``rate_ratio``, ``rr_lo``, ``rr_hi`` for the title.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    table = entries_per_year(founded, inside)
+    with _style():
+        fig, axes = _new(7.6, 4.4, nrows=2, sharex=True)
+        for ax, col, colour, lab in ((axes[0, 0], "inside", _IN_COLOUR, "inside the park"),
+                                     (axes[1, 0], "outside", _OUT_COLOUR, "outside the park")):
+            if len(table):
+                yrs = table.index.to_numpy()
+                ax.bar(yrs, table[col].to_numpy(), width=0.8, color=colour, alpha=0.8, label=f"{what} founded {lab}")
+                pre = yrs < year
+                for mask in (pre, ~pre):
+                    if mask.any():
+                        rate = table[col].to_numpy()[mask].mean()
+                        ax.plot([yrs[mask].min() - 0.4, yrs[mask].max() + 0.4], [rate, rate], color="black", lw=1.2, ls="--")
+                ax.text(0.01, 0.95, f"{lab}: {int(table[col][pre].sum()):,} before, {int(table[col][~pre].sum()):,} from {year} on",
+                        transform=ax.transAxes, ha="left", va="top", fontsize=8,
+                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8})
+            ax.axvline(year - 0.5, color="#333333", lw=1.5)
+            ax.set_ylabel("entries / year", fontsize=8)
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+            top = float(table[col].max()) if len(table) else 1.0
+            ax.set_ylim(0, max(top, 1.0) * 1.3)
+        axes[0, 0].text(year - 0.5, 1.0, f" designated {year}", transform=axes[0, 0].get_xaxis_transform(), ha="left", va="bottom",
+                        fontsize=8, color="#333333")
+        axes[1, 0].set_xlabel("founding year (dashed: mean entries per year before / from designation)", fontsize=8)
+        sub = ""
+        rr = np.nan if rate_ratio is None else pd.to_numeric(pd.Series([rate_ratio.get("rate_ratio")]), errors="coerce").iloc[0]
+        if np.isfinite(rr):
+            sub = (f"\nDiD entry-rate ratio {rr:.3g} (95 % CI {float(rate_ratio['rr_lo']):.3g}–{float(rate_ratio['rr_hi']):.3g}): "
+                   "change inside relative to the change outside")
+        fig.suptitle(_text(title, 90) + sub, fontsize=9, parse_math=False)
+        return _png(fig, dpi=dpi)
+
+
+# ----------------------------------------------------------------------------- point patterns
+def kd_chart(curve: pd.DataFrame, *, title: str = "", dpi: int = DPI) -> bytes:
+    """Duranton–Overman Kd with its local and global confidence bands (distance in km).
+
+    ``curve`` has columns ``r`` (metres), ``kd`` and optionally ``lo``/``hi`` (local bands)
+    and ``global_lo``/``global_hi`` (global bands), as in ``geo.kd(...).curve``.
+    """
+    r = curve["r"].to_numpy(float) / 1000.0
+    with _style():
+        fig, axes = _new(6.4, 3.8)
+        ax = axes[0, 0]
+        if {"lo", "hi"} <= set(curve) and curve["lo"].notna().any():
+            ax.fill_between(r, curve["lo"].to_numpy(float) * 1000, curve["hi"].to_numpy(float) * 1000, color="#cccccc",
+                            label="local 90 % band (random location)")
+        if {"global_lo", "global_hi"} <= set(curve) and curve["global_lo"].notna().any():
+            ax.plot(r, curve["global_lo"].to_numpy(float) * 1000, color="#4575B5", ls="--", lw=1, label="global band")
+            ax.plot(r, curve["global_hi"].to_numpy(float) * 1000, color="#4575B5", ls="--", lw=1)
+        ax.plot(r, curve["kd"].to_numpy(float) * 1000, color="#D62F27", lw=1.6, label="Kd (observed)")
+        ax.set_xlabel("distance between firms, km")
+        ax.set_ylabel("Kd, density per km")
+        ax.legend(fontsize=7, frameon=False)
+        ax.set_title(_text(title, 90), parse_math=False)
+        return _png(fig, dpi=dpi)
+
+
+def l_chart(table: pd.DataFrame, *, title: str = "", dpi: int = DPI) -> bytes:
+    """Besag's L(r) − r with CSR envelopes (pointwise and global when present), r in km.
+
+    ``table`` is ``geo.ripley_k(...)``: ``r``, ``L`` and optionally ``L_lo``/``L_hi`` and
+    ``L_global_lo``/``L_global_hi``.
+    """
+    r = table["r"].to_numpy(float)
+    rk = r / 1000.0
+    with _style():
+        fig, axes = _new(6.4, 3.8)
+        ax = axes[0, 0]
+        if {"L_lo", "L_hi"} <= set(table) and table["L_lo"].notna().any():
+            ax.fill_between(rk, (table["L_lo"].to_numpy(float) - r) / 1000, (table["L_hi"].to_numpy(float) - r) / 1000,
+                            color="#cccccc", label="pointwise CSR envelope")
+        if {"L_global_lo", "L_global_hi"} <= set(table) and table["L_global_lo"].notna().any():
+            ax.plot(rk, (table["L_global_lo"].to_numpy(float) - r) / 1000, color="#4575B5", ls="--", lw=1, label="global envelope")
+            ax.plot(rk, (table["L_global_hi"].to_numpy(float) - r) / 1000, color="#4575B5", ls="--", lw=1)
+        ax.plot(rk, (table["L"].to_numpy(float) - r) / 1000, color="#D62F27", lw=1.6, label="L(r) − r (observed)")
+        ax.axhline(0, color="#777777", lw=0.7)
+        ax.set_xlabel("r, km")
+        ax.set_ylabel("L(r) − r, km")
+        ax.legend(fontsize=7, frameon=False)
+        ax.set_title(_text(title, 90), parse_math=False)
+        return _png(fig, dpi=dpi)
+
+
+# ----------------------------------------------------------------------------- for the report
+def figure_name(valley: str, kind: str, park: Any = None) -> str:
+    """File name of a report figure: ``<valley>_<kind>.png`` or ``<valley>_park<id>_<kind>.png``."""
+    from geo.io import safe_name
+
+    v = safe_name(valley)
+    if park is None:
+        return f"{v}_{safe_name(kind)}.png"
+    return f"{v}_park{safe_name(str(park))}_{safe_name(kind)}.png"
+
+
+def focus_label(vr) -> str:
+    """What the valley's hot spots count, in words: "all firms" or "<sector> firms"."""
+    focus = vr.stages.get("focus_column") or "n_firms"
+    if focus == "n_firms":
+        return "all firms"
+    cells = vr.stages.get("cells")
+    by = cells.attrs.get("by_columns", {}) if cells is not None else {}
+    for value, col in by.items():
+        if col == focus:
+            return f"{value} firms"
+    return (focus[2:] if focus.startswith("n_") else focus) + " firms"
+
+
+def _variable_columns(vr) -> dict[str, str]:
+    """Global-Moran label -> cell column ("all firms" -> n_firms, "<sector> firms" -> n_<sector>)."""
+    cells = vr.stages.get("cells")
+    by = cells.attrs.get("by_columns", {}) if cells is not None else {}
+    out = {}
+    for label in vr.stages.get("global_moran", {}):
+        if label == "all firms":
+            out[label] = "n_firms"
+        elif label.endswith(" firms") and label[: -len(" firms")] in by:
+            out[label] = by[label[: -len(" firms")]]
+        elif vr.stages.get("focus_column"):
+            out[label] = vr.stages["focus_column"]
+    return out
+
+
+def park_entries(results, vr, idx) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """(founded, inside, what) for the entries chart of park ``idx`` of valley ``vr``, or None."""
+    import shapely
+
+    fm = vr.stages.get("metric_firms")
+    fc = results.config.firms
+    if fm is None or fc.founded_column not in fm.columns or len(vr.parks) == 0 or idx not in vr.parks.index:
+        return None
+    target = results.config.analysis.target_sector
+    if target is not None and fc.sector_column in fm.columns and "target_sector" not in vr.skipped:
+        sel = (fm[fc.sector_column].astype(str) == str(target)).to_numpy()
+        what = f"{target} firms"
+    else:
+        sel = np.ones(len(fm), dtype=bool)
+        what = "firms"
+    park = vr.parks.loc[[idx]].to_crs(fm.crs).geometry.values[0]
+    g = fm.geometry.values[sel]
+    inside = shapely.intersects_xy(park, shapely.get_x(g), shapely.get_y(g))
+    founded = pd.to_numeric(fm[fc.founded_column], errors="coerce").to_numpy(float)[sel]
+    return founded, inside, what
+
+
+def report_figures(results, *, errors: dict[str, str] | None = None) -> dict[str, bytes]:
+    """Every figure of the report, file name -> PNG bytes (see :func:`figure_name`).
+
+    Per valley (when its stage ran): ``gi`` (Gi* bins of the focus variable with parks and
+    cluster outlines), ``lisa`` (LISA clusters with parks), ``density`` (kernel density
+    of all firms and of the target sector), ``moran`` (Moran scatterplots),
+    ``kd`` / ``l`` (point patterns, when the results hold them); per park with a
+    designation year: ``entries`` (entries per year in and out of the park) and ``before``
+    (Gi* before designation vs now, around the park); with a valley comparison:
+    ``comparison_stock.png`` (cumulative stock of the target sector per valley).
+
+    Parameters
+    ----------
+    errors : dict, optional
+        When given, a figure that fails is logged and its message stored here under its
+        file name instead of raising.
+    """
+    out: dict[str, bytes] = {}
+
+    def add(fname: str, fn, *args, **kwargs) -> None:
+        if errors is None:
+            out[fname] = fn(*args, **kwargs)
+            return
+        try:
+            out[fname] = fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - one bad figure must not stop the report
+            log.warning("figure %s failed: %s", fname, exc)
+            errors[fname] = f"{type(exc).__name__}: {exc}"
+
+    for name, vr in results.valleys.items():
+        st = vr.stages
+        hot = st.get("hotspots")
+        what = focus_label(vr)
+        if hot is not None:
+            cl = st.get("clusters")
+            add(figure_name(name, "gi"), gi_map, hot, vr.parks, clusters=cl, title=f"{vr.title}: Gi* hot and cold spots of {what}")
+            add(figure_name(name, "lisa"), lisa_map, hot, vr.parks, clusters=cl, title=f"{vr.title}: LISA clusters of {what}")
+        dens = {}
+        if st.get("density") is not None:
+            dens["all firms"] = st["density"]
+        if st.get("density_target") is not None:
+            dens[f"{results.config.analysis.target_sector} firms"] = st["density_target"]
+        if dens:
+            add(figure_name(name, "density"), density_map, dens, vr.parks, title=f"{vr.title}: kernel density of firms")
+        gm = st.get("global_moran")
+        cells = st.get("cells")
+        graph = st.get("graph")
+        if gm and cells is not None and graph is not None:
+            cols = _variable_columns(vr)
+            variables = {lab: cells[c] for lab, c in cols.items() if c in cells}
+            if variables:
+                add(figure_name(name, "moran"), moran_scatter, variables, graph, moran=gm, title=f"{vr.title}: Moran scatterplots")
+        for kd_label, curve in _kd_curves(st.get("kd")).items():
+            kind = "kd" if kd_label == "" else f"kd_{kd_label}"
+            add(figure_name(name, kind), kd_chart, curve, title=f"{vr.title}: Duranton–Overman Kd {kd_label}".strip())
+        for k_label, table in _k_tables(_ripley_stage(st)).items():
+            kind = "l" if k_label == "" else f"l_{k_label}"
+            add(figure_name(name, kind), l_chart, table, title=f"{vr.title}: Ripley L {k_label}".strip())
+        ov = st.get("parks_overlay")
+        if ov is None or len(ov) == 0:
+            continue
+        hb = ov.attrs.get("hot_before", {}) or {}
+        for idx, row in ov.iterrows():
+            year = row.get("designated")
+            if year is None or pd.isna(year):
+                continue
+            pname = _text(row.get("name", idx), 60)
+            ent = park_entries(results, vr, idx)
+            if ent is not None:
+                founded, inside, what_f = ent
+                add(figure_name(name, "entries", idx), entries_chart, founded, inside, int(year), rate_ratio=row.to_dict(),
+                    what=what_f, title=f"{pname}: entries of {what_f} per year")
+            before = hb.get(idx)
+            if before is not None and hot is not None and idx in vr.parks.index and "gi_bin" in before:
+                add(figure_name(name, "before", idx), precedence_map, before, hot, vr.parks.loc[[idx]], year=int(year),
+                    title=f"{pname}: Gi* before designation vs now")
+    cmp = getattr(results, "comparison", None)
+    stock = cmp.attrs.get("stock_by_year") if isinstance(cmp, pd.DataFrame) else None
+    if isinstance(stock, pd.DataFrame) and len(stock) and {"valley", "year", "stock"} <= set(stock.columns):
+        designated = {}
+        if len(results.parks) and "designated" in results.parks:
+            first = results.parks.dropna(subset=["designated"]).groupby("valley")["designated"].min()
+            designated = {str(k): int(v) for k, v in first.items()}
+        target = cmp.attrs.get("target_sector") or results.config.analysis.target_sector
+        add("comparison_stock.png", stock_chart, stock, designated=designated,
+            title=f"Firms of {target} founded so far, by valley" if target else "Firms founded so far, by valley")
+    return out
+
+
+def _kd_items(obj) -> dict[str, tuple[pd.DataFrame, Any]]:
+    """label -> (Kd curve, the object it came from) for a KdResult, a curve DataFrame, or a
+    mapping of label -> either (label "" for a single curve)."""
+    if obj is None:
+        return {}
+    if hasattr(obj, "curve") and isinstance(obj.curve, pd.DataFrame):
+        return {"": (obj.curve, obj)}
+    if isinstance(obj, pd.DataFrame):
+        return {"": (obj, obj)} if {"r", "kd"} <= set(obj.columns) else {}
+    if isinstance(obj, Mapping):
+        out = {}
+        for k, v in obj.items():
+            sub = _kd_items(v)
+            if "" in sub:
+                out[str(k)] = sub[""]
+        return out
+    return {}
+
+
+def _kd_curves(obj) -> dict[str, pd.DataFrame]:
+    """Kd curves from a KdResult, a curve DataFrame, or a mapping of label -> either."""
+    return {k: v[0] for k, v in _kd_items(obj).items()}
+
+
+def _ripley_stage(stages: Mapping[str, Any]):
+    """The Ripley K/L table(s) of a valley's stages (``ripley``; older names accepted)."""
+    for key in ("ripley", "ripley_k", "k"):
+        if stages.get(key) is not None:
+            return stages[key]
+    return None
+
+
+def stock_chart(stock: pd.DataFrame, *, designated: Mapping[str, Any] | None = None, title: str = "", dpi: int = DPI) -> bytes:
+    """Cumulative stock of target-sector firms per valley by year (one line per valley).
+
+    ``stock`` has columns ``valley``, ``year``, ``stock`` (``compare_valleys(...).attrs
+    ["stock_by_year"]``); ``designated`` maps a valley to its first park designation year,
+    marked on its line.
+    """
+    from geo.maps import SECTOR_COLOURS
+
+    with _style():
+        fig, axes = _new(7.6, 3.8)
+        ax = axes[0, 0]
+        for i, (valley, part) in enumerate(stock.groupby("valley", sort=False)):
+            part = part.sort_values("year")
+            colour = SECTOR_COLOURS[i % len(SECTOR_COLOURS)]
+            ax.plot(part["year"], part["stock"], color=colour, lw=1.6, label=_text(valley, 40))
+            year = (designated or {}).get(valley)
+            if year is not None and not pd.isna(year):
+                at = part.loc[part["year"] <= int(year), "stock"]
+                ax.plot([int(year)], [at.iloc[-1] if len(at) else 0], marker="o", color=colour, ms=6, mec="black")
+        ax.set_xlabel("year (dot: first park designation)")
+        ax.set_ylabel("firms founded so far")
+        ax.legend(fontsize=7, frameon=False)
+        ax.set_title(_text(title, 90), parse_math=False)
+        return _png(fig, dpi=dpi)
+
+
+def _k_tables(obj) -> dict[str, pd.DataFrame]:
+    """Ripley K/L tables from a DataFrame or a mapping of label -> DataFrame."""
+    if obj is None:
+        return {}
+    if isinstance(obj, pd.DataFrame):
+        return {"": obj} if {"r", "L"} <= set(obj.columns) else {}
+    if isinstance(obj, Mapping):
+        return {str(k): v for k, v in obj.items() if isinstance(v, pd.DataFrame) and {"r", "L"} <= set(v.columns)}
+    return {}

@@ -1,0 +1,27 @@
+"""Shared fixtures: one run of the whole pipeline on the bundled demo data per test session."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def demo_results():
+    """The demo study as ``geo demo`` runs it (fewer permutations, to keep the suite fast)."""
+    import geo
+    from geo.config import load_config
+    from geo.datasets import demo_files
+
+    cfg = load_config(demo_files()["config"])
+    cfg = dataclasses.replace(cfg, analysis=dataclasses.replace(cfg.analysis, permutations=199, kd_simulations=99, ripley_simulations=19))
+    return geo.run(cfg)
+
+
+@pytest.fixture(scope="session")
+def demo_output(demo_results, tmp_path_factory):
+    """The demo's output folder (report, maps, layers, rasters, summary.json)."""
+    out = tmp_path_factory.mktemp("demo-output")
+    demo_results.write(out)
+    return out

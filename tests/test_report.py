@@ -1,0 +1,463 @@
+"""The HTML report and its figures, on a small self-made study (3 valleys, 3 parks).
+
+The study plants, in valley A, a cluster of target-sector firms founded after its park's
+designation and a second cluster outside any park; in valley B a cluster founded before its
+park's designation; valley C has too few firms for the statistics.  Park, valley, run and
+sector names carry HTML/JS injection attempts.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+import geo
+from geo import figures as gfig
+from geo import report as grep
+from geo.io import REJECT_REASONS, safe_name
+
+XSS_PARK = "<img src=x onerror=alert(1)>"
+XSS_PARK2 = "</script><script>alert(2)</script>"
+XSS_FIRM = "<img src=x onerror=alert(3)> </script>"
+XSS_VALLEY = "<img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">"
+TARGET = "opt<b>ics</b>"
+RUN_TITLE = 'Test <study> & "co"'
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _make_study(tmp: Path) -> Path:
+    rng = np.random.default_rng(7)
+    rows = []
+
+    def add(n, valley, lon0, lat0, spread, sector, years, uniform=False):
+        if uniform:
+            lon, lat = lon0 + rng.uniform(-spread, spread, n), lat0 + rng.uniform(-spread, spread, n)
+        else:
+            lon, lat = lon0 + rng.normal(0, spread, n), lat0 + rng.normal(0, spread, n)
+        sec = np.full(n, sector, dtype=object) if isinstance(sector, str) else rng.choice(sector, n)
+        for i in range(n):
+            rows.append((valley, lon[i], lat[i], sec[i], int(rng.integers(*years))))
+
+    add(300, "A", 114.40, 30.50, 0.06, [TARGET, "food", "textiles"], (1980, 2024), uniform=True)
+    add(90, "A", 114.38, 30.48, 0.003, TARGET, (1995, 2024))  # in park A, after its designation (1991)
+    add(60, "A", 114.44, 30.54, 0.003, TARGET, (1980, 2024))  # outside any park
+    add(250, "B", 125.30, 43.86, 0.06, [TARGET, "food"], (1980, 2024), uniform=True)
+    add(80, "B", 125.30, 43.86, 0.003, TARGET, (1980, 1999))  # in park B, before its designation (2000)
+    add(20, "C", 120.0, 36.0, 0.01, [TARGET, "food"], (1980, 2024))  # too few firms for statistics
+    df = pd.DataFrame(rows, columns=["valley", "lon", "lat", "sector", "founded"])
+    df.insert(0, "firm_id", [f"F{i}" for i in range(len(df))])
+    df.insert(1, "name", [XSS_FIRM if i % 7 == 0 else f"Firm {i}" for i in range(len(df))])
+    df.loc[3, "lon"] = np.nan  # one rejected row
+    df.to_csv(tmp / "firms.csv", index=False)
+    parks = gpd.GeoDataFrame(
+        {"name": [XSS_PARK, XSS_PARK2, "Park B"], "valley": ["A", "A", "B"], "designated": [1991, None, 2000]},
+        geometry=[shapely.box(114.37, 30.47, 114.39, 30.49), shapely.box(114.33, 30.44, 114.35, 30.46),
+                  shapely.box(125.29, 43.85, 125.31, 43.87)],
+        crs=4326,
+    )
+    parks.to_file(tmp / "parks.gpkg")
+    valley_title = XSS_VALLEY.replace('"', '\\"')
+    cfg = tmp / "study.toml"
+    cfg.write_text(
+        f"[run]\ntitle = '{RUN_TITLE}'\nseed = 1\n"
+        "[firms]\npath = 'firms.csv'\n[parks]\npath = 'parks.gpkg'\n"
+        f"[analysis]\ntarget_sector = '{TARGET}'\npermutations = 99\nkd_simulations = 19\nripley_simulations = 19\n"
+        f'[[valleys]]\nname = "A"\ntitle = "{valley_title}"\n[[valleys]]\nname = "B"\n[[valleys]]\nname = "C"\n',
+        encoding="utf-8",
+    )
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("report")
+    res = geo.run(_make_study(tmp))
+    figs = gfig.report_figures(res)
+    out = tmp / "out"
+    path = grep.write_report(res, out, figures=figs)
+    return {"res": res, "figs": figs, "out": out, "path": path, "page": path.read_text(encoding="utf-8")}
+
+
+class _Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _parse(page: str) -> _Tags:
+    p = _Tags()
+    p.feed(page)
+    return p
+
+
+def _with_synthetic(res, flag: bool):
+    cfg = res.config
+    return dataclasses.replace(res, config=dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, synthetic=flag)))
+
+
+# ----------------------------------------------------------------------------- the file
+def test_report_and_figures_written(study):
+    out, path = study["out"], study["path"]
+    assert path == out / "report.html" and path.is_file()
+    written = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert written == sorted(study["figs"])
+    for name in written:
+        assert (out / "figures" / name).read_bytes() == study["figs"][name]
+    assert not [p for p in out.rglob(".*") if p.is_file()], "temporary files left behind"
+    # the figures every valley with statistics must have, and none for the valley without
+    for v in ("A", "B"):
+        for kind in ("gi", "lisa", "moran"):
+            assert gfig.figure_name(v, kind) in study["figs"]
+    assert not [n for n in study["figs"] if n.startswith("C_")]
+    # a park with a designation year has its entries chart and before/after map; one without has none
+    res = study["res"]
+    for name, vr in res.valleys.items():
+        ov = vr.stages.get("parks_overlay")
+        for idx, row in ([] if ov is None else ov.iterrows()):
+            has_year = not pd.isna(row["designated"])
+            assert (gfig.figure_name(name, "entries", idx) in study["figs"]) == has_year
+            assert (gfig.figure_name(name, "before", idx) in study["figs"]) == has_year
+
+
+def test_self_contained(study):
+    page = study["page"]
+    tags = _parse(page).tags
+    for tag, attrs in tags:
+        if tag in ("script", "link", "img", "iframe", "source", "embed", "object", "video", "audio", "image"):
+            for key in ("src", "href", "data"):
+                val = attrs.get(key) or ""
+                assert not re.match(r"\s*(https?:)?//", val), f"external resource in <{tag} {key}={val[:60]}>"
+    assert "<script" not in page.lower()  # no JavaScript at all
+    assert "<link" not in page.lower()
+    assert "@import" not in page and "url(" not in page
+    # links to the maps are relative and point at the files write_maps makes
+    hrefs = {a.get("href") for t, a in tags if t == "a"}
+    expected = {"maps/index.html"} | {f"maps/{safe_name(n)}.html" for n, vr in study["res"].valleys.items() if len(vr.firms)}
+    assert expected <= hrefs
+    assert not [h for h in hrefs if h and "://" in h]
+    # every table-of-contents entry points at an existing anchor, and anchors are unique
+    ids = [a["id"] for _, a in tags if "id" in a]
+    assert len(ids) == len(set(ids))
+    toc = [h[1:] for h in hrefs if h and h.startswith("#")]
+    assert toc and set(toc) <= set(ids)
+
+
+def test_figures_embedded_as_data_uris(study):
+    imgs = [a["src"] for t, a in _parse(study["page"]).tags if t == "img"]
+    assert imgs and all(s.startswith("data:image/png;base64,") for s in imgs)
+    decoded = sorted(base64.b64decode(s.split(",", 1)[1]) for s in imgs)
+    assert decoded == sorted(study["figs"].values())
+    for png in decoded:
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        assert b"matplotlib" not in png.lower()  # no Software/version metadata
+
+
+def test_banner_present_iff_synthetic(study):
+    res, figs = study["res"], study["figs"]
+    assert not res.synthetic
+    assert grep.SYNTHETIC_BANNER not in study["page"]
+    page = grep.render_report(_with_synthetic(res, True), figures=figs)
+    assert page.count(grep.SYNTHETIC_BANNER) == 1
+    assert page.index(grep.SYNTHETIC_BANNER) < page.index("<h1>")
+    assert "synthetic demo data" in " ".join(grep.research_answer(_with_synthetic(res, True))["sentences"]).lower()
+
+
+def test_sections_present(study):
+    page = study["page"]
+    for title in ("Answer to the research question", "Data quality", "Firm table", "Park boundaries", "Warnings",
+                  "Valleys: global and local statistics", "Parks versus clusters", "Tests and their null hypotheses",
+                  "Verdict rules", "Interactive maps and other outputs", "Run and parameters", "Colours and conventions",
+                  "Global Moran's I", "Gi* hot and cold spots (cells per bin)", "Cluster polygons", "Contents"):
+        assert title in page, title
+    # the optional sections appear iff the results hold their data
+    res = study["res"]
+    assert ("Valley comparison" in page) == (res.comparison is not None)
+    has_pp = any(k in vr.stages for vr in res.valleys.values() for k in ("kd", "ripley"))
+    assert ("Point patterns" in page) == has_pp
+
+
+def test_numbers_in_the_report(study):
+    res, page = study["res"], study["page"]
+    lr = res.load_report
+    assert f"<th>rows read</th><td>{lr['rows_read']:,}</td>" in page
+    assert f"<th>rows rejected</th><td>{lr['rows_rejected']:,}</td>" in page
+    for reason, n in lr["rejected_by_reason"].items():
+        assert f"<td>{html.escape(REJECT_REASONS[reason])}</td><td class=\"num\">{n:,}</td>" in page
+    assert f"geo version</th><td>{geo.__version__}" in page
+    assert "/study.toml" in page  # config source path
+    for name, vr in res.valleys.items():
+        if "global_moran" not in vr.stages:
+            continue
+        for label, gm in vr.stages["global_moran"].items():
+            rows = re.findall(rf"<tr><td>{re.escape(html.escape(label))}</td>(.*?)</tr>", page)
+            cells = f'<td class="num">{grep._num(gm.I)}</td><td class="num">{grep._num(gm.EI)}</td>'
+            assert any(r.startswith(cells) and f">{grep._p(gm.p_sim)}<" in r for r in rows), (name, label)
+        hot = vr.stages["hotspots"]
+        n_hot3 = int((hot["gi_bin"] == 3).sum())
+        assert f"<td>Hot spot, 99 % confidence</td><td class=\"num\">{n_hot3:,}</td>" in page
+        assert f"<th>cells</th><td>{len(vr.stages['cells']):,}</td>" in page
+        assert f"<th>metric CRS</th><td>{vr.metric_crs}</td>" in page
+
+
+def test_park_verdicts_numbers_and_nulls(study):
+    res, page = study["res"], study["page"]
+    n = 0
+    for vr in res.valleys.values():
+        ov = vr.stages.get("parks_overlay")
+        if ov is None:
+            continue
+        for _, row in ov.iterrows():
+            n += 1
+            assert html.escape(row["verdict"]) in page
+            assert html.escape(row["verdict_reason"]) in page
+            assert f"<td>{grep._p(row['p_labelling'])}</td>" in page
+            assert f"<td>{grep._p(row['p_placement_fdr'])}</td>" in page
+        for text in ov.attrs["nulls"].values():
+            assert html.escape(text.split(": ", 1)[-1]) in page
+        for rule in ov.attrs["rules"].values():
+            assert html.escape(rule) in page
+    assert n == 3
+    # each verdict in large type inside its park card
+    assert page.count('<div class="verdict ') == n
+
+
+def test_names_from_the_data_are_escaped(study):
+    page = study["page"]
+    for raw in (XSS_PARK, XSS_PARK2, XSS_VALLEY, TARGET, RUN_TITLE):
+        assert raw not in page, raw
+        assert html.escape(raw, quote=True) in page
+    assert not re.search(r"<[^>]*onerror", page, flags=re.I)
+    assert "<b>ics</b>" not in page
+    # the figures draw such names as plain text, and a name with `$` does not break mathtext
+    assert XSS_FIRM not in page  # firm names never reach the report
+
+
+def test_answer_states_the_counts(study):
+    res, page = study["res"], study["page"]
+    ans = grep.research_answer(res)
+    from geo.parks import VERDICTS
+
+    expected = {k: 0 for k in VERDICTS}
+    for vr in res.valleys.values():
+        ov = vr.stages.get("parks_overlay")
+        for v in ([] if ov is None else ov["verdict"]):
+            expected[{t: k for k, t in VERDICTS.items()}[v]] += 1
+    assert {k: len(v) for k, v in ans["verdicts"].items()} == expected
+    assert ans["n_parks"] == len(res.parks)
+    n_clusters = sum(len(vr.stages["clusters"]) for vr in res.valleys.values() if "clusters" in vr.stages)
+    outside = [vr.stages["clusters_outside_parks"] for vr in res.valleys.values() if "clusters_outside_parks" in vr.stages]
+    assert ans["n_clusters"] == n_clusters and ans["n_outside"] == sum(len(o) for o in outside)
+    large = sum(int((o["n_target"] >= ans["min_cluster_firms"]).sum()) for o in outside)
+    assert ans["outside_large"] == large
+    assert (any("not a precondition" in s for s in ans["conclusions"])) == (large > 0)
+    assert f"Of {ans['n_parks']} parks" in page
+    assert f"{ans['n_outside']} of {ans['n_clusters']} cluster" in page
+    for key, lst in ans["verdicts"].items():
+        for _, park in lst:
+            assert html.escape(park) in page
+
+
+def test_missing_stages_explained(study):
+    page, res = study["page"], study["res"]
+    assert res.valleys["C"].skipped["statistics"]
+    assert html.escape(res.valleys["C"].skipped["statistics"]) in page
+    assert "No park tests: no parks in this valley." in page
+    assert "no designation year: precedence test skipped" in page
+    assert 'class="skipped"><b>Stages not run</b>' in page
+
+
+def test_optional_sections_appear_with_their_data(study):
+    res = study["res"]
+    vb = res.valleys["B"]
+    r = np.linspace(0, 5000, 51)
+    kd_curve = pd.DataFrame({"r": r, "kd": np.exp(-r / 1500) / 1500, "lo": np.full(51, 1e-4), "hi": np.full(51, 2e-4),
+                             "global_lo": np.full(51, 5e-5), "global_hi": np.full(51, 3e-4)})
+    l_table = pd.DataFrame({"r": r, "L": r * 1.2, "L_lo": r * 0.9, "L_hi": r * 1.1})
+    bare = {k: v for k, v in vb.stages.items() if k not in ("kd", "ripley")}
+    res0 = dataclasses.replace(res, valleys={"B": dataclasses.replace(vb, stages=bare)}, comparison=None)
+    page0 = grep.render_report(res0, figures={})
+    assert "Valley comparison" not in page0 and "Point patterns" not in page0
+    vb2 = dataclasses.replace(vb, stages={**bare, "kd": {TARGET: kd_curve}, "ripley": l_table})
+    res2 = dataclasses.replace(res, valleys={"B": vb2},
+                               comparison=pd.DataFrame({"valley": ["B", XSS_PARK], "gini": [0.3, 0.4]}))
+    errors: dict[str, str] = {}
+    figs = gfig.report_figures(res2, errors=errors)
+    assert not errors
+    assert gfig.figure_name("B", f"kd_{TARGET}") in figs and gfig.figure_name("B", "l") in figs
+    page = grep.render_report(res2, figures=figs)
+    assert "Valley comparison" in page and "Point patterns" in page
+    assert XSS_PARK not in page and html.escape(XSS_PARK) in page
+    assert "<td class=\"num\">0.4</td>" in page
+
+
+def test_figure_failure_is_reported_not_fatal(study, monkeypatch):
+    res = study["res"]
+    res2 = dataclasses.replace(res, valleys={"A": res.valleys["A"]})
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no <canvas> today")
+
+    monkeypatch.setattr(gfig, "gi_map", broken)
+    errors: dict[str, str] = {}
+    figs = gfig.report_figures(res2, errors=errors)
+    name = gfig.figure_name("A", "gi")
+    assert list(errors) == [name] and name not in figs and gfig.figure_name("A", "lisa") in figs
+    page = grep.render_report(res2, figures=figs, figure_errors=errors)
+    assert "could not be drawn: RuntimeError: no &lt;canvas&gt; today" in page
+    with pytest.raises(RuntimeError, match="canvas"):
+        gfig.report_figures(res2)
+
+
+def test_report_is_deterministic(study, tmp_path):
+    """A second write (figures recomputed) gives byte-identical files."""
+    path = grep.write_report(study["res"], tmp_path)
+    assert path.read_bytes() == study["path"].read_bytes()
+    for name, png in study["figs"].items():
+        assert (tmp_path / "figures" / name).read_bytes() == png
+
+
+# ----------------------------------------------------------------------------- figure helpers
+def test_entries_per_year_by_hand():
+    t = gfig.entries_per_year([2000, 2001, 2001, np.nan, 2003], [True, False, True, True, False])
+    assert t.index.tolist() == [2000, 2001, 2002, 2003]
+    assert t["inside"].tolist() == [1, 1, 0, 0] and t["outside"].tolist() == [0, 1, 0, 1]
+    t = gfig.entries_per_year([1999, 2005], [True, False], first=2000, last=2004)
+    assert t.index.tolist() == list(range(2000, 2005)) and t.to_numpy().sum() == 0
+
+
+def test_entries_chart_counts_match_the_overlay(study):
+    """The chart's yearly counts add up to the entry counts of the precedence test."""
+    res = study["res"]
+    checked = 0
+    for vr in res.valleys.values():
+        ov = vr.stages.get("parks_overlay")
+        for idx, row in ([] if ov is None else ov.iterrows()):
+            if pd.isna(row["designated"]):
+                continue
+            founded, inside, _ = gfig.park_entries(res, vr, idx)
+            t = gfig.entries_per_year(founded, inside)
+            pre = t.index < int(row["designated"])
+            assert t["inside"][pre].sum() == row["entries_in_before"]
+            assert t["inside"][~pre].sum() == row["entries_in_after"]
+            assert t["outside"][pre].sum() == row["entries_out_before"]
+            assert t["outside"][~pre].sum() == row["entries_out_after"]
+            checked += 1
+    assert checked == 2
+
+
+def test_moran_scatter_slope_is_morans_i(study):
+    """The scatterplot's lag: least-squares slope through the origin equals the global Moran's I."""
+    res = study["res"]
+    for vr in res.valleys.values():
+        if "global_moran" not in vr.stages:
+            continue
+        cells, graph = vr.stages["cells"], vr.stages["graph"]
+        for label, col in gfig._variable_columns(vr).items():
+            z, lag = gfig._row_standardised_lag(cells[col], graph)
+            assert float(z @ lag / (z @ z)) == pytest.approx(vr.stages["global_moran"][label].I, rel=1e-9)
+
+
+def test_maps_are_deterministic_and_accept_awkward_names(study):
+    vr = study["res"].valleys["A"]
+    hot = vr.stages["hotspots"]
+    parks = vr.parks.copy()
+    parks["name"] = ["cost $5 & $x^", "a_b $\\frac{1}{"]  # unbalanced mathtext would raise if parsed
+    one = gfig.gi_map(hot, parks, clusters=vr.stages["clusters"], title="$broken {")
+    two = gfig.gi_map(hot, parks, clusters=vr.stages["clusters"], title="$broken {")
+    assert one == two and one[:8] == b"\x89PNG\r\n\x1a\n"
+    assert gfig.lisa_map(hot, parks, title="$") [:8] == b"\x89PNG\r\n\x1a\n"
+    # a map without parks or clusters, and a hotspot table with no significant cell, still draws
+    flat = hot.assign(gi_bin=0, lisa_label="ns")
+    assert gfig.gi_map(flat)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_palettes_are_complete():
+    assert sorted(gfig.GI_COLOURS) == [-3, -2, -1, 0, 1, 2, 3] == sorted(gfig.GI_LABELS)
+    assert set(gfig.LISA_COLOURS) == {"HH", "LL", "LH", "HL", "ns"} == set(gfig.LISA_LABELS)
+    assert len(set(gfig.GI_COLOURS.values())) == 7
+
+
+# ----------------------------------------------------------------------------- summary.json schema doc
+def test_schema_doc_mentions_every_summary_key(study):
+    doc = (ROOT / "docs" / "summary_schema.md").read_text(encoding="utf-8")
+    s = study["res"].summary()
+
+    def missing(keys):
+        return sorted(k for k in keys if f"`{k}`" not in doc)
+
+    assert missing(s) == []
+    assert missing(s["config"]) == []
+    assert missing(s["load"]) == []
+    assert missing(s["parks_load"]) == []
+    assert missing(s["config"]["analysis"]) == []
+    if s["comparison"] is not None:
+        assert missing(s["comparison"]) == []
+        row = s["comparison"]["table"][0]
+        generic = {k for k in row if re.match(r"comp_(share|lq)_|tech_.*_per_firm", k) and k != "comp_lq_target"}
+        assert missing(set(row) - generic) == []
+    for v in s["valleys"].values():
+        assert missing(v) == []
+        if "grid" in v:
+            assert missing(v["grid"]) == [] and missing(v["grid"]["size_rule"]) == []
+            assert missing(v["hotspots"]) == [] and missing(v["hotspots"]["parameters"]) == []
+            for gm in v["global_moran"].values():
+                assert missing(gm) == []
+            for c in v["clusters"]:
+                assert missing(c) == []
+        for key in ("kd", "ripley"):
+            if key in v:
+                assert missing(v[key]) == []
+        if v.get("park_rules"):
+            for p in v["park_results"]:
+                assert missing(p) == []
+            assert missing(v["park_rules"]) == [] and missing(v["park_nulls"]) == []
+
+
+# ----------------------------------------------------------------------------- in a browser
+def test_report_in_headless_chromium(study, tmp_path):
+    """The page renders in Chromium and the injected handlers do not run."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        pytest.skip("no Chromium on this machine: the browser check needs /usr/bin/chromium (apt-get install chromium)")
+    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=3000", "--dump-dom",
+           study["path"].as_uri()]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("Chromium did not finish within 60 s: an injected alert() dialog blocks headless Chromium")
+    dom = done.stdout
+    assert "Answer to the research question" in dom, done.stderr[-2000:]
+    assert 'data-pwned="1"' not in dom  # the valley title's onerror handler did not run
+    assert "&lt;img src=x onerror=alert(1)&gt;" in dom  # shown as text
+    assert "<img src=\"x\"" not in dom
+
+
+def test_relative_links_resolve_next_to_the_other_outputs(study, tmp_path):
+    """Written beside Results.write's outputs, every relative link of the report points at a file."""
+    study["res"].write(tmp_path)
+    path = grep.write_report(study["res"], tmp_path, figures=study["figs"])
+    hrefs = {a["href"] for t, a in _parse(path.read_text(encoding="utf-8")).tags if t == "a" and "href" in a}
+    files = [h for h in hrefs if not h.startswith("#")]
+    assert {"maps/index.html", "summary.json", "rejects.csv"} <= set(files)
+    assert [h for h in files if not (tmp_path / h).is_file()] == []
