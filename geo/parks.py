@@ -641,6 +641,10 @@ def park_overlay(hotspots, parks, firms, *, sector: str | None = None, permutati
             extra[idx] = pr.pop("_hot_before", None)
             row.update(pr)
             row["precedence_skipped"] = pr.get("skipped", "")
+        others = [str(o.get("name", j)) for j, o in parks_m.iterrows()
+                  if j != idx and shapely.intersection(g, o.geometry).area > 0.01 * min(area, o.geometry.area)]
+        if others:
+            notes.append("overlaps " + ", ".join(others) + " (each park is tested on its own)")
         row["notes"] = "; ".join(notes)
         rows.append(row)
     out = pd.DataFrame(rows, index=parks_m.index)

@@ -240,3 +240,48 @@ def test_demo_clusters_outside_parks_match_truth(demo_results):
         if not true_ids:
             # no sizeable target cluster outside the parks (small noise clusters allowed)
             assert (outside["n_target"].fillna(0) < 50).all(), (name, outside[["cluster_id", "n_target"]])
+
+
+# ----------------------------------------------------------------------------- awkward parks
+def test_overlay_handles_awkward_parks():
+    """No firms inside, no designation year, outside the study area, overlapping: clear notes, no crash."""
+    cells, (cx, cy) = _field_cells()
+    rng = np.random.default_rng(8)
+    n = 600
+    xy = np.column_stack([rng.normal(cx, 900, n), rng.normal(cy, 900, n)])
+    firms = gpd.GeoDataFrame({"sector": np.where(rng.random(n) < 0.5, "optics", "food"),
+                              "founded": rng.integers(1980, 2024, n)}, geometry=shapely.points(xy), crs=CRS)
+    x0, y0 = 500000.0, 3370000.0
+    parks = gpd.GeoDataFrame(
+        {"name": ["on cluster, no year", "empty corner", "far away", "overlapping"],
+         "designated": pd.array([pd.NA, 2000, 2000, 1995], dtype="Int64")},
+        geometry=[shapely.box(cx - 1500, cy - 1500, cx + 1500, cy + 1500), shapely.box(x0 + 100, y0 + 100, x0 + 900, y0 + 900),
+                  shapely.box(x0 + 90000, y0, x0 + 91000, y0 + 1000), shapely.box(cx, cy, cx + 2500, cy + 2500)],
+        crs=CRS,
+    )
+    ov = gp.park_overlay(cells, parks, firms, sector="optics", permutations=99, seed=0)
+    assert list(ov["name"]) == list(parks["name"])
+    r = ov.set_index("name")
+    assert r.loc["on cluster, no year", "verdict"] == "undetermined"
+    assert "no designation year" in r.loc["on cluster, no year", "verdict_reason"]
+    assert r.loc["empty corner", "n_firms"] == 0 and "no firms inside the park" in r.loc["empty corner", "notes"]
+    assert r.loc["empty corner", "verdict"] == "park without a cluster"
+    assert r.loc["far away", "outside_study_area"] and "outside the study area" in r.loc["far away", "notes"]
+    assert "overlaps on cluster, no year" in r.loc["overlapping", "notes"]
+    # FDR columns exist and ignore the untestable park
+    assert np.isnan(r.loc["far away", "p_placement_fdr"]) and np.isfinite(r.loc["empty corner", "p_placement_fdr"])
+
+
+def test_labelling_test_size_under_random_labels():
+    """Random labelling: the exact test rejects at most ~5 % of the time (discrete, so conservative)."""
+    rng = np.random.default_rng(11)
+    N, K, n_in, reps = 500, 60, 80, 2000
+    rejections = 0
+    for _ in range(reps):
+        labels = np.zeros(N, bool)
+        labels[rng.choice(N, K, replace=False)] = True
+        t_in = int(labels[:n_in].sum())
+        rejections += gp.labelling_test(n_in, t_in, N, K) <= 0.05
+    rate = rejections / reps
+    assert rate <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / reps)
+    assert rate > 0.02  # not absurdly conservative either
