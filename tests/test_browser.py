@@ -211,3 +211,22 @@ def test_small_valley_map_without_statistics(study, browser):
     assert p.xss() is None
     assert "only 20 firms" in p.page.locator(".geo-legend").inner_text()
     p.page.close()
+
+
+# ----------------------------------------------------------------------------- the demo itself
+def test_demo_report_and_maps_in_browser(demo_output, browser):
+    """The demo's own outputs (firm names with <script>, <img onerror>) open cleanly, offline."""
+    dialogs = []
+    for rel in ("report.html", "maps/index.html", "maps/Wuhan.html"):
+        p = Page(browser, demo_output / rel)
+        p.page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        if rel != "report.html":
+            p.open_everything()
+            assert "Founding years (optics firms)" in p.overlays() or rel.endswith("index.html")
+        p.shot("demo-" + rel.replace("/", "-").replace(".html", ""))
+        assert p.errors == [], (rel, p.errors)
+        assert p.xss() is None
+        p.page.close()
+    assert dialogs == []  # no alert() from a firm name ran
+    page = (demo_output / "report.html").read_text(encoding="utf-8")
+    assert "SYNTHETIC DEMO DATA" in page
