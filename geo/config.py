@@ -93,6 +93,9 @@ class AnalysisConfig:
     kd_simulations: int = 199
     ripley_simulations: int = 39
     compare: bool = True
+    point_clusters: str = "dbscan"
+    dbscan_eps_m: float = 500.0
+    dbscan_min_samples: int = 20
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,9 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
         raise ConfigError(msg)
     if not (0 < an.alpha < 1):
         msg = f"[analysis] alpha must be between 0 and 1; {an.alpha} was given."
+        raise ConfigError(msg)
+    if an.point_clusters not in ("none", "dbscan", "hdbscan"):
+        msg = f"[analysis] point_clusters must be 'none', 'dbscan' or 'hdbscan'; {an.point_clusters!r} was given."
         raise ConfigError(msg)
     if an.permutations < 0:
         msg = f"[analysis] permutations must be >= 0; {an.permutations} was given."

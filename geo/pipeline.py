@@ -120,7 +120,7 @@ class Results:
             "parks": _layer_frame(self.parks),
             "rejects": self.rejects,
         }
-        for kind in ("cells", "hotspots", "clusters"):
+        for kind in ("cells", "hotspots", "clusters", "point_clusters"):
             frames = [vr.stages[kind].to_crs("EPSG:4326").assign(valley=name) for name, vr in self.valleys.items() if kind in vr.stages]
             if frames:
                 layers[kind] = _concat(frames)
@@ -189,6 +189,12 @@ def _stage_summary(vr: ValleyResult) -> dict:
         rk = st["ripley"]
         out["ripley"] = {"p_value": rk.attrs.get("p_value"), "correction": rk.attrs.get("correction"),
                          "r_max_m": float(rk["r"].max())}
+    if "point_clusters" in st:
+        pc = st["point_clusters"]
+        out["point_clusters"] = {"method": pc.attrs.get("method"), "n_clusters": int(len(pc)),
+                                 "clusters": pd.DataFrame(pc.drop(columns="geometry")).to_dict(orient="records")}
+        if "point_cluster_agreement" in st:
+            out["point_clusters"]["parks"] = st["point_cluster_agreement"].to_dict(orient="records")
     outside = st.get("clusters_outside_parks")
     if outside is not None:
         out["clusters_outside_parks"] = [int(c) for c in outside["cluster_id"]] if len(outside) else []
@@ -321,6 +327,12 @@ def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str
     else:
         vr.skipped["parks"] = "no parks in this valley"
         vr.stages["clusters_outside_parks"] = clusters
+    if an.point_clusters != "none" and sector_key is not None:
+        pc = gparks.point_clusters(fm, sector=sector_key, sector_column=fc.sector_column, method=an.point_clusters,
+                                   eps=an.dbscan_eps_m, min_samples=an.dbscan_min_samples)
+        vr.stages["point_clusters"] = pc
+        if "parks_overlay" in vr.stages:
+            vr.stages["point_cluster_agreement"] = gparks.point_cluster_agreement(vr.stages["parks_overlay"], pc, vr.parks)
     vr.stages["timings"]["parks"] = time.perf_counter() - t0
     _density(vr, cfg, fm, target)
     _point_patterns(vr, cfg, seed, fm, target)

@@ -285,3 +285,25 @@ def test_labelling_test_size_under_random_labels():
     rate = rejections / reps
     assert rate <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / reps)
     assert rate > 0.02  # not absurdly conservative either
+
+
+def test_point_clusters_grid_free_definition():
+    rng = np.random.default_rng(4)
+    x0, y0 = 500000.0, 3370000.0
+    tight = np.column_stack([rng.normal(x0 + 3000, 150, 120), rng.normal(y0 + 3000, 150, 120)])
+    loose = np.column_stack([rng.uniform(x0, x0 + 15000, 200), rng.uniform(y0, y0 + 15000, 200)])
+    xy = np.r_[tight, loose]
+    firms = gpd.GeoDataFrame({"sector": ["optics"] * len(xy)}, geometry=shapely.points(xy), crs=CRS)
+    pc = gp.point_clusters(firms, sector="optics", eps=300, min_samples=15)
+    assert len(pc) >= 1 and pc.point_cluster_id.iloc[0] == 1
+    assert 100 <= pc.n_firms.iloc[0] <= 140  # the tight clump (plus a few background firms near it)
+    assert shapely.contains_xy(pc.geometry.iloc[0], x0 + 3000, y0 + 3000)
+    h = gp.point_clusters(firms, sector="optics", method="hdbscan", eps=300, min_samples=30)
+    assert h.n_firms.max() >= 100
+    ov = pd.DataFrame({"name": ["on", "off"], "verdict": ["cluster formed after designation", "park without a cluster"]}, index=[1, 2])
+    parks = gpd.GeoDataFrame({"name": ["on", "off"]}, index=[1, 2],
+                             geometry=[shapely.box(x0 + 2000, y0 + 2000, x0 + 4000, y0 + 4000), shapely.box(x0 + 10000, y0 + 10000, x0 + 11000, y0 + 11000)], crs=CRS)
+    agree = gp.point_cluster_agreement(ov, pc, parks)
+    assert agree.loc[1, "point_cluster_share"] > 0.8 and agree["grid_free_agrees"].all()
+    with pytest.raises(ValueError, match="'dbscan' or 'hdbscan'"):
+        gp.point_clusters(firms, method="kmeans")
