@@ -979,6 +979,19 @@ def _section_parks(results, toc: _Toc, figures, errors) -> str:
                 outside = outside.assign(share_in_parks=0.0)
             out.append(f'<p class="note">Clusters with less than {share:.0%} of their area inside any park.</p>')
             out.append(_clusters_table(outside, share=True))
+        agree = vr.stages.get("point_cluster_agreement")
+        if agree is not None and len(agree):
+            pc = vr.stages.get("point_clusters")
+            method = pc.attrs.get("method", "") if pc is not None else ""
+            out.append(f"<h4>Grid-free check — {_e(vr.title)}</h4>")
+            out.append(
+                f'<p class="note">Density-based clusters of the firm points themselves ({_e(method)}), '
+                "independent of the grid: does a point cluster lie in the park (at least 25 % of its area) "
+                "exactly when the grid verdict says the park has a cluster?</p>"
+            )
+            out.append(_table(["park", "grid verdict", "point-cluster share in park", "agrees"],
+                              [[r["name"], r["verdict"], _pct(r["point_cluster_share"]), _yesno(r["grid_free_agrees"])]
+                               for r in agree.to_dict(orient="records")]))
     return "\n".join(out)
 
 
