@@ -89,3 +89,33 @@ def test_user_errors_are_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Firm table not found" in err and "Traceback" not in err
     assert main(["run", str(tmp_path / "missing.toml")]) == 2
+
+
+def test_geo_demo_end_to_end(tmp_path):
+    """`geo demo` writes every output, consistent with the bundled inputs."""
+    import rasterio
+
+    from geo.datasets import demo_files, load_truth
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "-q"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["synthetic_demo_data"] is True
+    n_rows = len(pd.read_csv(demo_files()["firms"], dtype=str, keep_default_na=False))
+    load = summary["load"]
+    assert load["rows_read"] == n_rows == load_truth()["rows"]
+    assert load["rows_read"] == load["rows_kept"] + load["rows_rejected"]
+    rejects = pd.read_csv(out / "rejects.csv", encoding="utf-8-sig")
+    assert len(rejects) == load["rows_rejected"] and rejects["row"].is_unique
+    firms = gpd.read_file(out / "layers.gpkg", layer="firms")
+    assert len(firms) == load["rows_kept"]
+    layers = set(gpd.list_layers(out / "layers.gpkg")["name"])
+    assert {"firms", "parks", "rejects", "cells", "hotspots", "clusters", "parks_overlay", "valleys"} <= layers
+    for valley in ("Wuhan", "Changchun", "Shenzhen"):
+        assert (out / "maps" / f"{valley}.html").stat().st_size > 10_000
+        with rasterio.open(out / "rasters" / f"{valley}_density.tif") as src:
+            assert src.crs is not None and src.read(1).max() > 0
+        assert summary["valleys"][valley]["n_firms"] == int((firms["valley"] == valley).sum())
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "SYNTHETIC DEMO DATA" in page and "East Lake High-Tech Zone" in page
+    assert any((out / "figures").glob("*.png"))

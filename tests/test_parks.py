@@ -307,3 +307,41 @@ def test_point_clusters_grid_free_definition():
     assert agree.loc[1, "point_cluster_share"] > 0.8 and agree["grid_free_agrees"].all()
     with pytest.raises(ValueError, match="'dbscan' or 'hdbscan'"):
         gp.point_clusters(firms, method="kmeans")
+
+
+def _rr_rejection_rate(reps, seed, ratio=1.0):
+    rng = np.random.default_rng(seed)
+    rej = 0
+    for _ in range(reps):
+        # Poisson entries: inside 4/yr, outside 20/yr before 1991 (11 years) and after (34 years)
+        a, c = rng.poisson(4 * 11), rng.poisson(20 * 11)
+        b, d = rng.poisson(4 * 34 * ratio), rng.poisson(20 * 34)
+        founded = np.r_[np.full(a, 1985), np.full(b, 2000), np.full(c, 1985), np.full(d, 2000)]
+        inside = np.r_[np.ones(a + b, bool), np.zeros(c + d, bool)]
+        rej += gp.entry_rate_ratio(founded, inside, 1991, first=1980, last=2024)["p_rate_ratio"] <= 0.05
+    return rej / reps
+
+
+def test_entry_rate_ratio_size_and_power():
+    reps = 400
+    rate = _rr_rejection_rate(reps, 1)
+    assert abs(rate - 0.05) < 3 * math.sqrt(0.05 * 0.95 / reps)
+    assert _rr_rejection_rate(200, 2, ratio=2.0) > 0.8  # entries inside doubled after designation
+
+
+@pytest.mark.slow
+def test_entry_rate_ratio_size_thorough():
+    reps = 5000
+    rate = _rr_rejection_rate(reps, 3)
+    assert abs(rate - 0.05) < 3 * math.sqrt(0.05 * 0.95 / reps)
+
+
+@pytest.mark.slow
+def test_placement_test_size_thorough():
+    cells, _ = _field_cells()
+    area = shapely.union_all(cells.geometry.values)
+    shape = shapely.Polygon([(0, 0), (2500, 0), (2500, 800), (1200, 1500), (0, 800)])
+    reps = 600
+    parks, _ = gp._random_placements(shape, area, None, reps, np.random.default_rng(99), max_tries=10**6)
+    p = np.array([gp.placement_test(pk, cells, study_area=area, permutations=199, seed=k)["p_placement"] for k, pk in enumerate(parks)])
+    assert abs(np.mean(p <= 0.05) - 0.05) < 3 * math.sqrt(0.05 * 0.95 / reps)
