@@ -32,8 +32,9 @@ def study(tmp_path):
     firms = tmp_path / "firms.csv"
     df.to_csv(firms, index=False)
     parks = gpd.GeoDataFrame(
-        {"name": ["Park A", "Park B"], "valley": ["A", "B"], "designated": [1991, 1995]},
-        geometry=[shapely.box(114.38, 30.48, 114.42, 30.52), shapely.box(125.28, 43.84, 125.32, 43.88)], crs=4326,
+        {"name": ["Park A", "Park B", "Park Z"], "valley": ["A", "B", "Z"], "designated": [1991, 1995, 2000]},
+        geometry=[shapely.box(114.38, 30.48, 114.42, 30.52), shapely.box(125.28, 43.84, 125.32, 43.88),
+                  shapely.box(100.0, 20.0, 100.1, 20.1)], crs=4326,
     )
     parks.to_file(tmp_path / "parks.gpkg")
     cfg = tmp_path / "study.toml"
@@ -54,6 +55,8 @@ def test_run_writes_outputs(study, tmp_path):
     assert summary["load"]["rejected_by_reason"] == {"missing_coordinate": 1, "outside_valleys": 1}
     assert summary["valleys"]["A"]["n_firms"] + summary["valleys"]["B"]["n_firms"] == 398
     assert summary["valleys"]["A"]["metric_crs"] == "EPSG:32650"
+    # a park of a valley that is not in the run is reported, not silently used or crashed on
+    assert any("parks of valleys not in the run were left out: ['Z']" in w for w in summary["warnings"])
     rejects = pd.read_csv(out / "rejects.csv", encoding="utf-8-sig")
     assert rejects["row"].tolist() == [6, 7] and rejects["reason"].tolist() == ["missing_coordinate", "outside_valleys"]
     layers = gpd.list_layers(out / "layers.gpkg")["name"].tolist()
