@@ -10,6 +10,9 @@ docs/benchmarks.md ("Coordinate conversion").
 
 from __future__ import annotations
 
+from pathlib import Path
+import sys
+
 import argparse
 import os
 import platform
@@ -20,6 +23,7 @@ import time
 import numpy as np
 
 from geo.crs import (
+
     bd09_to_gcj02,
     bd09_to_wgs84,
     gcj02_to_bd09,
@@ -27,6 +31,9 @@ from geo.crs import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_model as _cpu_model  # noqa: E402
 
 EARTH_RADIUS_M = 6371008.8
 
@@ -47,15 +54,6 @@ def _median_seconds(func, lon, lat, repeats):
     return statistics.median(times), min(times)
 
 
-def _cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def main() -> None:

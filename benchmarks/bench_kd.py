@@ -22,6 +22,9 @@ Results are recorded by hand in docs/benchmarks.md ("Point patterns (Kd)").
 
 from __future__ import annotations
 
+from pathlib import Path
+import sys
+
 import argparse
 import os
 import platform
@@ -35,18 +38,13 @@ import numba
 
 from geo import pointpattern as pp
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_model as _cpu_model  # noqa: E402
+
+
 WINDOW = 50_000.0
 
 
-def _cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def make_sites(n_sites: int, n_sector: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,8 @@ recorded by hand in docs/benchmarks.md ("Maps").  ``--files`` also times maps al
 
 from __future__ import annotations
 
+import sys
+
 import argparse
 import os
 import platform
@@ -47,6 +49,10 @@ from geo.grid import aggregate
 from geo.parks import cluster_polygons
 from geo.pipeline import Results, ValleyResult
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_model as _cpu_model  # noqa: E402
+
+
 UTM50 = 32650
 X0, Y0 = 220_000.0, 3_350_000.0  # lower-left corner of the window (near Wuhan)
 SIDE = 40_000.0
@@ -56,15 +62,6 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background
         "--disable-component-update", "--disable-sync"]
 
 
-def _cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def synthetic_results(n: int, *, seed: int = 0) -> Results:

@@ -17,6 +17,8 @@ Results are recorded by hand in docs/benchmarks.md ("Density rasters").
 
 from __future__ import annotations
 
+import sys
+
 import argparse
 import io
 import os
@@ -34,20 +36,15 @@ import shapely
 
 from geo.raster import density_to_png, kernel_density, write_geotiff, zonal_stats
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_model as _cpu_model  # noqa: E402
+
+
 UTM50 = 32650
 X0, Y0 = 220_000.0, 3_350_000.0  # lower-left corner of the window (near Wuhan)
 SIDE = 40_000.0
 
 
-def _cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def _points(n: int, seed: int) -> np.ndarray:

@@ -1,0 +1,24 @@
+"""Shared helpers of the benchmark scripts: what machine they ran on."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+
+
+def cpu_model() -> str:
+    """The CPU model name from ``lscpu`` (or the platform's processor string)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return platform.processor() or "unknown"
+    for line in out.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def machine_line() -> str:
+    """One line for docs/benchmarks.md: CPU, cores, Python."""
+    return f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}"
