@@ -10,20 +10,17 @@ docs/benchmarks.md ("Coordinate conversion").
 
 from __future__ import annotations
 
-from pathlib import Path
-import sys
-
 import argparse
 import os
 import platform
 import statistics
-import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from geo.crs import (
-
     bd09_to_gcj02,
     bd09_to_wgs84,
     gcj02_to_bd09,

@@ -22,15 +22,13 @@ Results are recorded by hand in docs/benchmarks.md ("Point patterns (Kd)").
 
 from __future__ import annotations
 
-from pathlib import Path
-import sys
-
 import argparse
 import os
 import platform
 import statistics
-import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 

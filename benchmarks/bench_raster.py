@@ -24,7 +24,6 @@ import io
 import os
 import platform
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
