@@ -73,7 +73,7 @@ logger = logging.getLogger(__name__)
 #: the seed of the committed demo data
 DEMO_SEED = 20261127
 #: bump when the generator's output changes on purpose (recorded in the truth)
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 #: the three park verdicts used in the truth
 VERDICTS = (
     "cluster formed after designation",
@@ -276,6 +276,9 @@ class _Park:
     verdict: str
     target_cluster: str | None
     self_intersecting: bool = False
+    # development models the scenario was built to show (geo.typology.classify_models);
+    # the first is the primary model, () means "none"
+    models: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -346,7 +349,11 @@ _WUHAN = _Valley(
         _Park("East Lake High-Tech Zone (Optics Valley)", 114.415, 30.497,
               ((-4.6, -3.4), (-5.2, 0.8), (-4.0, 3.6), (-1.0, 4.4), (2.6, 4.0), (5.4, 2.2),
                (5.8, -1.2), (3.6, -4.2), (0.2, -4.8)),
-              1991, "cluster formed after designation", "WH-OPT-1"),
+              1991, "cluster formed after designation", "WH-OPT-1",
+              # no optics cluster before 1991, the cluster grew inside the park after it;
+              # the HUST, WRI and WNLO anchors lie 1.4-2 km from the cluster centre, with
+              # R&D more likely within 3 km of them
+              models=("government-led", "research-led")),
         _Park("Wuhan Economic & Technological Development Zone", 114.172, 30.500,
               ((-2.4, -2.0), (2.4, 2.0), (2.4, -2.0), (-2.4, 2.0)),  # a bow-tie on purpose
               1993, "park without a cluster", None, self_intersecting=True),
@@ -393,7 +400,10 @@ _CHANGCHUN = _Valley(
         _Park("Changchun New & High-Tech Industrial Development Zone", 125.292, 43.842,
               ((-7.2, -3.0), (-7.0, 1.8), (-5.0, 3.4), (-1.5, 3.2), (0.2, 2.4), (-0.1, 0.6),
                (0.15, -0.8), (-0.2, -2.6), (-3.0, -3.8)),
-              1991, "park on a pre-existing cluster", "CC-OPT-1"),
+              1991, "park on a pre-existing cluster", "CC-OPT-1",
+              # a third of the cluster founded 1980-1990, about half of it outside the park;
+              # CIOMP sits at the cluster centre, with R&D more likely within 3 km of it
+              models=("market-led", "research-led")),
     ),
     dirt=(("missing_coordinate", 70), ("not_a_number", 30), ("out_of_range", 15),
           ("zero_zero", 20), ("swapped", 0), ("duplicate", 50), ("stacked", 0)),
@@ -937,6 +947,8 @@ def _park_truth(v: _Valley, p: _Park, firms, ledger, geom) -> dict[str, Any]:
         "valley": v.name,
         "designated": p.designated,
         "verdict": p.verdict,
+        "models": list(p.models),
+        "model": p.models[0] if p.models else "none",
         "target_sector": "optics",
         "target_cluster": p.target_cluster,
         "illustrative": True,

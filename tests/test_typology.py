@@ -1,0 +1,634 @@
+"""Sector groups (read/assign), the group comparison, the in-park difference test, and the
+development model of each park–cluster pair (constructed cases and the demo's truth)."""
+
+from __future__ import annotations
+
+import doctest
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from scipy.stats import hypergeom
+
+from geo import typology as ty
+from geo.datasets import demo_path, load_truth
+from geo.errors import ColumnError, DataFileError, InputError
+
+CRS = "EPSG:32650"
+X0, Y0 = 500000.0, 3370000.0
+
+
+def test_doctests():
+    result = doctest.testmod(ty, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 6 and result.failed == 0
+
+
+# ============================================================================ groups table
+def test_read_groups_demo_table():
+    g = ty.read_groups(demo_path("industry_groups"))
+    assert {"industry_code", "sector", "subsector", "group", "description", "group_detail"} <= set(g.columns)
+    assert set(g["group"]) == {"high-tech", "traditional"}
+    assert g["industry_code"].str.fullmatch(r"\d{4}").all()
+    row = g.set_index("industry_code").loc["1711"]
+    assert (row["group"], row["group_detail"]) == ("traditional", "traditional: textiles")
+    assert g.attrs["path"].endswith("industry_groups.csv")
+
+
+def test_read_groups_keeps_its_own_detail_and_rejects_bad_tables(tmp_path):
+    p = tmp_path / "g.csv"
+    p.write_text("industry_code,group,group_detail\n334,high-tech,high-tech: computers\n31,traditional,traditional: food\n",
+                 encoding="utf-8")
+    g = ty.read_groups(p)
+    assert g["group_detail"].tolist() == ["high-tech: computers", "traditional: food"]
+    # no sector column and no detail: the detail is the group
+    p.write_text("industry_code,group\n334,high-tech\n", encoding="utf-8")
+    assert ty.read_groups(p)["group_detail"].tolist() == ["high-tech"]
+    p.write_text("code,group\n334,high-tech\n", encoding="utf-8")
+    with pytest.raises(ColumnError, match="industry_code"):
+        ty.read_groups(p)
+    p.write_text("industry_code,group\n26.7,high-tech\n267,traditional\n", encoding="utf-8")
+    with pytest.raises(InputError, match="same code more than once"):
+        ty.read_groups(p)
+    p.write_text("industry_code,group\n334,\n", encoding="utf-8")
+    with pytest.raises(InputError, match="without a code or a group"):
+        ty.read_groups(p)
+    with pytest.raises(DataFileError, match="not found"):
+        ty.read_groups(tmp_path / "missing.csv")
+
+
+def test_assign_groups_exact_prefix_and_unclassified():
+    table = pd.DataFrame({
+        "industry_code": ["334", "334413", "31", "C26.7", "0111"],
+        "group": ["high-tech", "semiconductors", "traditional", "high-tech", "agriculture"],
+    })
+    codes = ["334413", "334111", "3344", "311811", "541511", None, "", "c26.70", "C2670", "C26.1", "0111", "111"]
+    firms = pd.DataFrame({"industry_code": codes}, index=np.arange(100, 100 + len(codes)))
+    before = firms.copy()
+    g = ty.assign_groups(firms, table)
+    assert g.index.equals(firms.index) and g.name == "group"
+    assert g.tolist() == [
+        "semiconductors",   # exact 6-digit beats the 3-digit prefix
+        "high-tech", "high-tech", "traditional",  # prefixes
+        "unclassified", "unclassified", "unclassified",  # unmatched, missing, empty
+        "high-tech", "high-tech",  # NACE with dots / case / section letter
+        "unclassified",  # C26.1 does not start with C267
+        "agriculture",  # leading zero kept as text
+        "unclassified",  # 111 is not 0111
+    ]
+    a = g.attrs
+    assert a["n_unclassified"] == 5 and a["n_missing_code"] == 2
+    assert a["n_exact"] == 2 and a["n_prefix"] == 5
+    assert a["unclassified_codes"] == {"541511": 1, "C261": 1, "111": 1}
+    assert a["counts"] == {"agriculture": 1, "high-tech": 4, "semiconductors": 1, "traditional": 1, "unclassified": 5}
+    pd.testing.assert_frame_equal(firms, before)  # input untouched
+
+
+def test_assign_groups_numeric_codes_detail_column_and_errors(tmp_path):
+    table = pd.DataFrame({"industry_code": ["3832", "17"], "group": ["high-tech", "traditional"],
+                          "group_detail": ["high-tech: optics", "traditional: textiles"]})
+    firms = pd.DataFrame({"industry_code": [3832.0, 1711.0, np.nan, 9999.0]})  # a float column (NaN present)
+    assert ty.assign_groups(firms, table).tolist() == ["high-tech", "traditional", "unclassified", "unclassified"]
+    assert ty.assign_groups(firms, table, column="group_detail").tolist()[:2] == ["high-tech: optics", "traditional: textiles"]
+    ints = pd.DataFrame({"code": [3832, 1713]})
+    assert ty.assign_groups(ints, table, code_column="code").tolist() == ["high-tech", "traditional"]
+    with pytest.raises(ColumnError, match="no `industry_code` column"):
+        ty.assign_groups(ints, table)
+    with pytest.raises(ColumnError, match="no `sector` column"):
+        ty.assign_groups(firms, table, column="sector")
+    p = tmp_path / "g.csv"
+    table.to_csv(p, index=False)
+    assert ty.assign_groups(firms, p).tolist()[0] == "high-tech"
+
+
+def test_assign_groups_on_the_demo_firms():
+    firms = pd.read_csv(demo_path("firms"), dtype=str, keep_default_na=False)
+    g = ty.assign_groups(firms, ty.read_groups(demo_path("industry_groups")))
+    assert g.attrs["n_unclassified"] == 0 and g.attrs["n_exact"] == len(firms)
+    high = {"optics", "electronics", "software", "biomedicine"}
+    expected = np.where(firms["sector"].isin(high), "high-tech", "traditional")
+    assert (g.to_numpy() == expected).all()
+
+
+# ============================================================================ difference test
+def _points_study(n=600, seed=0, park=None):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(X0, X0 + 10000, n)
+    y = rng.uniform(Y0, Y0 + 10000, n)
+    park = park if park is not None else shapely.box(X0, Y0, X0 + 5500, Y0 + 5500)
+    firms = gpd.GeoDataFrame({"valley": "V"}, geometry=shapely.points(x, y), crs=CRS, index=np.arange(n))
+    parks = gpd.GeoDataFrame({"name": ["P"], "valley": ["V"], "designated": [1991]}, geometry=[park], crs=CRS)
+    inside = shapely.intersects_xy(park, x, y)
+    return firms, parks, inside
+
+
+def test_difference_test_hand_example_and_exact_agreement():
+    firms, parks, inside = _points_study(400, seed=3)
+    rng = np.random.default_rng(1)
+    grp = np.where(rng.random(400) < np.where(inside, 0.6, 0.4), "high-tech", "traditional")
+    firms = firms.assign(group=grp)
+    res = ty.group_difference_test(firms, parks, permutations=4999, seed=2)
+    v = res["per_valley"]["V"]
+    a, b = grp == "high-tech", grp == "traditional"
+    assert (v["n_a"], v["n_b"]) == (a.sum(), b.sum())
+    assert (v["in_park_a"], v["in_park_b"]) == ((a & inside).sum(), (b & inside).sum())
+    assert v["difference"] == pytest.approx(inside[a].mean() - inside[b].mean(), abs=1e-15)
+    dist = hypergeom(400, inside[a | b].sum(), a.sum())
+    xa = (a & inside).sum()
+    exact = min(1.0, 2 * min(dist.sf(xa - 1), dist.cdf(xa)))
+    assert v["p_exact"] == pytest.approx(exact, rel=1e-12)
+    # the permutation p estimates the exact one: MC error of a tail from 4999 draws
+    se = np.sqrt(max(exact, 1e-3) * (1 - exact) / 4999) * 2
+    assert abs(v["p_perm"] - exact) < 4 * se + 2 / 5000
+    # one valley: the pooled difference is the valley's
+    assert res["pooled"]["difference"] == pytest.approx(v["difference"])
+    assert res["pooled"]["p_perm"] == v["p_perm"]
+    assert res["alternative"] == "two-sided" and res["permutations"] == 4999
+
+
+def test_difference_test_equals_explicit_label_shuffling():
+    """Drawing the shuffled in-park count from the hypergeometric is the same test as shuffling labels."""
+    firms, parks, inside = _points_study(300, seed=5)
+    rng = np.random.default_rng(7)
+    grp = np.where(rng.random(300) < np.where(inside, 0.55, 0.45), "high-tech", "traditional")
+    firms = firms.assign(group=grp)
+    R = 3000
+    res = ty.group_difference_test(firms, parks, permutations=R, seed=1)["per_valley"]["V"]
+    is_a = grp == "high-tech"
+    d_obs = inside[is_a].mean() - inside[~is_a].mean()
+    sims = np.empty(R)
+    for k in range(R):
+        lab = rng.permutation(is_a)
+        sims[k] = inside[lab].mean() - inside[~lab].mean()
+    up, lo = np.sum(sims >= d_obs - 1e-12), np.sum(sims <= d_obs + 1e-12)
+    p_shuffle = min(1.0, 2 * min(up + 1, lo + 1) / (R + 1))
+    se = np.sqrt(p_shuffle * (1 - p_shuffle) / R) * 2
+    assert abs(res["p_perm"] - p_shuffle) < 4 * np.sqrt(2) * se + 0.01
+
+
+def _two_valleys_confounded():
+    """Within each valley the groups are equally often in parks; pooled raw shares differ a lot."""
+    frames, parks = [], []
+    for v, (share_in, frac_a) in {"A": (0.8, 0.8), "B": (0.1, 0.2)}.items():
+        n = 500
+        n_in = int(share_in * n)
+        x = np.r_[np.full(n_in, X0 + 100.0), np.full(n - n_in, X0 + 5000.0)] + np.arange(n) * 0.01
+        y = np.full(n, Y0 + 100.0)
+        grp = np.empty(n, dtype=object)
+        n_a_in, n_a_out = int(frac_a * n_in), int(frac_a * (n - n_in))
+        grp[:n_in] = ["high-tech"] * n_a_in + ["traditional"] * (n_in - n_a_in)
+        grp[n_in:] = ["high-tech"] * n_a_out + ["traditional"] * (n - n_in - n_a_out)
+        frames.append(gpd.GeoDataFrame({"valley": v, "group": grp}, geometry=shapely.points(x, y), crs=CRS))
+        parks.append(gpd.GeoDataFrame({"name": [f"P{v}"], "valley": [v], "designated": [1991]},
+                                      geometry=[shapely.box(X0, Y0, X0 + 1000, Y0 + 1000)], crs=CRS))
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=CRS), gpd.GeoDataFrame(pd.concat(parks, ignore_index=True), crs=CRS)
+
+
+def test_difference_test_is_stratified_by_valley():
+    firms, parks = _two_valleys_confounded()
+    res = ty.group_difference_test(firms, parks, permutations=999, seed=0)
+    for v in ("A", "B"):
+        assert res["per_valley"][v]["difference"] == pytest.approx(0.0, abs=1e-12)
+    pooled = res["pooled"]
+    # raw pooled shares differ (Simpson), the Mantel–Haenszel difference does not
+    assert pooled["share_a"] - pooled["share_b"] > 0.3
+    assert pooled["difference"] == pytest.approx(0.0, abs=1e-12)
+    assert pooled["p_perm"] > 0.5
+    # hand check of the MH weights on a valley with a nonzero difference
+    firms2 = firms.copy()
+    flip = firms2.index[(firms2["valley"] == "B") & (firms2["group"] == "traditional")][:30]
+    firms2.loc[flip, "group"] = "high-tech"  # in valley B these are outside-park firms
+    r2 = ty.group_difference_test(firms2, parks, permutations=99, seed=0)
+    w = {v: e["n_a"] * e["n_b"] / (e["n_a"] + e["n_b"]) for v, e in r2["per_valley"].items()}
+    hand = sum(w[v] * r2["per_valley"][v]["difference"] for v in w) / sum(w.values())
+    assert r2["pooled"]["difference"] == pytest.approx(hand)
+
+
+def test_difference_test_skips_and_errors():
+    firms, parks, _ = _points_study(100)
+    only_a = firms.assign(group="high-tech")
+    res = ty.group_difference_test(only_a, parks, permutations=99)
+    assert "no 'traditional' firms" in res["per_valley"]["V"]["skipped"]
+    assert "skipped" in res["pooled"]
+    assert "Not tested" in ty.groups_answer(pd.DataFrame(), res)
+    with pytest.raises(InputError, match="must differ"):
+        ty.group_difference_test(only_a, parks, group_a="x", group_b="x")
+    with pytest.raises(ColumnError, match="`group` column"):
+        ty.group_difference_test(firms, parks)
+    with pytest.raises(InputError, match="positive int"):
+        ty.group_difference_test(only_a, parks, permutations=0)
+    with pytest.raises(InputError, match="alternative"):
+        ty.group_difference_test(only_a, parks, alternative="bigger")
+
+
+def _size_rate(reps: int, permutations: int, seed: int) -> tuple[float, float]:
+    firms, parks, _ = _points_study(600, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    rej_perm = rej_exact = 0
+    for r in range(reps):
+        grp = np.where(rng.random(600) < 0.5, "high-tech", "traditional")  # independent of position
+        res = ty.group_difference_test(firms.assign(group=grp), parks, permutations=permutations, seed=int(rng.integers(2**31)))
+        rej_perm += res["pooled"]["p_perm"] <= 0.05
+        rej_exact += res["per_valley"]["V"]["p_exact"] <= 0.05
+    return rej_perm / reps, rej_exact / reps
+
+
+def test_difference_test_size_fast():
+    reps = 300
+    rate, rate_exact = _size_rate(reps, 199, seed=11)
+    se = np.sqrt(0.05 * 0.95 / reps)
+    # valid (not above alpha beyond MC error); the exact two-sided test is slightly conservative
+    assert rate <= 0.05 + 3 * se
+    assert rate >= 0.05 - 3 * se - 0.01
+    assert abs(rate - rate_exact) <= 0.03
+
+
+@pytest.mark.slow
+def test_difference_test_size_thorough():
+    reps = 3000
+    rate, _ = _size_rate(reps, 499, seed=21)
+    se = np.sqrt(0.05 * 0.95 / reps)
+    assert 0.05 - 3 * se - 0.005 <= rate <= 0.05 + 3 * se
+
+
+def test_difference_test_power_high_tech_planted_in_parks():
+    firms, parks, inside = _points_study(600, seed=4)
+    rng = np.random.default_rng(9)
+    reps, rejections = 30, 0
+    for _ in range(reps):
+        grp = np.where(rng.random(600) < np.where(inside, 0.65, 0.4), "high-tech", "traditional")
+        res = ty.group_difference_test(firms.assign(group=grp), parks, permutations=199, seed=int(rng.integers(2**31)))
+        rejections += res["pooled"]["p_perm"] <= 0.05 and res["pooled"]["difference"] > 0
+    assert rejections / reps >= 0.9
+
+
+# ============================================================================ compare_groups
+def _group_study():
+    """Two valleys: high-tech clustered (inside the park after designation in A; before it in B),
+    traditional spread uniformly."""
+    frames, parks = [], []
+    for v, (dx, before) in {"A": (0.0, False), "B": (100000.0, True)}.items():
+        rng = np.random.default_rng(10 if v == "A" else 20)
+        n_t, n_h = 900, 300
+        tx, ty_ = rng.uniform(X0 + dx, X0 + dx + 15000, n_t), rng.uniform(Y0, Y0 + 15000, n_t)
+        cx, cy = X0 + dx + 7500, Y0 + 7500
+        hx, hy = cx + rng.normal(0, 600, n_h), cy + rng.normal(0, 600, n_h)
+        hf = rng.integers(1980, 1991, n_h) if before else rng.integers(1995, 2025, n_h)
+        tf = rng.integers(1980, 2025, n_t)
+        frames.append(gpd.GeoDataFrame({
+            "valley": v, "group": ["traditional"] * n_t + ["high-tech"] * n_h, "founded": np.r_[tf, hf],
+        }, geometry=shapely.points(np.r_[tx, hx], np.r_[ty_, hy]), crs=CRS))
+        parks.append(gpd.GeoDataFrame({"name": [f"Park {v}"], "valley": [v], "designated": [1991]},
+                                      geometry=[shapely.box(cx - 2500, cy - 2500, cx + 2500, cy + 2500)], crs=CRS))
+    return (gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=CRS),
+            gpd.GeoDataFrame(pd.concat(parks, ignore_index=True), crs=CRS))
+
+
+@pytest.fixture(scope="module")
+def group_study():
+    firms, parks = _group_study()
+    table = ty.compare_groups(firms, parks, permutations=99, kd_simulations=19, size=1000, seed=3)
+    return firms, parks, table
+
+
+def test_compare_groups_table_shape_and_exact_columns(group_study):
+    firms, parks, table = group_study
+    assert list(zip(table["valley"], table["group"])) == [("A", "high-tech"), ("A", "traditional"),
+                                                          ("B", "high-tech"), ("B", "traditional")]
+    ref_year = int(firms["founded"].max())
+    for _, r in table.iterrows():
+        f = firms[(firms["valley"] == r["valley"]) & (firms["group"] == r["group"])]
+        fv = firms[firms["valley"] == r["valley"]]
+        park = parks[parks["valley"] == r["valley"]].geometry.iloc[0]
+        ins = shapely.intersects_xy(park, fv.geometry.x, fv.geometry.y)
+        gi = (fv["group"] == r["group"]).to_numpy()
+        assert r["n_firms"] == len(f)
+        assert r["in_park_share"] == pytest.approx(ins[gi].mean())
+        assert r["park_lq"] == pytest.approx(ins[gi].mean() / ins.mean())
+        assert r["p_labelling"] == pytest.approx(hypergeom(len(fv), gi.sum(), ins.sum()).sf((ins & gi).sum() - 1), rel=1e-9)
+        assert r["median_age"] == np.median(ref_year - f["founded"])
+        assert r["share_after_designation"] == pytest.approx((f["founded"] >= 1991).mean())
+        assert r["designated_ref"] == 1991
+    assert table["p_labelling_fdr"].notna().all()
+    assert set(table.attrs) >= {"rules", "nulls", "parameters"}
+
+
+def test_compare_groups_moran_matches_esda_on_the_group_counts(group_study):
+    import esda
+
+    from geo.grid import aggregate
+    from geo.weights import weights
+
+    firms, _, table = group_study
+    fa = firms[firms["valley"] == "A"]
+    cells = aggregate(fa, cell="hex", size=1000, by="group")
+    w = weights(cells).to_W()
+    w.transform = "r"
+    for g, col in cells.attrs["by_columns"].items():
+        mi = esda.Moran(cells[col].to_numpy(float), w, permutations=0)
+        r = table[(table["valley"] == "A") & (table["group"] == g)].iloc[0]
+        assert r["moran_I"] == pytest.approx(mi.I, rel=1e-9)
+        assert r["n_cells"] == len(cells)
+
+
+def test_compare_groups_clusters_kd_and_precedence(group_study):
+    _, _, table = group_study
+    t = table.set_index(["valley", "group"])
+    for v in ("A", "B"):
+        h, tr = t.loc[(v, "high-tech")], t.loc[(v, "traditional")]
+        assert h["moran_I"] > 0.3 and h["moran_p_sim"] <= 0.02
+        assert h["hot_share"] > 0.5 and h["n_clusters"] >= 1
+        assert h["kd_localised"] and h["kd_from_m"] == 0.0
+        assert h["p_labelling"] < 1e-6
+        assert tr["hot_share"] < 0.2
+        assert h["precedence_park"] == f"Park {v}" and h["precedence_year"] == 1991
+    assert t.loc[("A", "high-tech"), "precedence"] == "formed after designation"
+    assert t.loc[("A", "high-tech"), "cluster_before"] is False or t.loc[("A", "high-tech"), "cluster_before"] == False  # noqa: E712
+    assert t.loc[("B", "high-tech"), "precedence"] == "preceded designation"
+    assert bool(t.loc[("B", "high-tech"), "cluster_before"]) is True
+
+
+def test_compare_groups_answer_and_edge_cases(group_study):
+    firms, parks, table = group_study
+    diff = ty.group_difference_test(firms, parks, permutations=199, seed=0)
+    text = ty.groups_answer(table, diff)
+    assert text.startswith("Yes: high-tech firms lie inside parks more often than traditional firms")
+    assert f"{100 * diff['pooled']['difference']:+.1f} percentage points" in text
+    assert "A: formed after designation (Park A, 1991)" in text and "B: preceded designation (Park B, 1991)" in text
+    # the opposite direction, and no difference
+    rev = ty.group_difference_test(firms, parks, group_a="traditional", group_b="high-tech", permutations=199)
+    assert ty.groups_answer(table, rev).startswith("No — the opposite")
+    flat = dict(diff, pooled=dict(diff["pooled"], p_perm=0.4))
+    assert ty.groups_answer(table, flat).startswith("Not shown")
+    # no parks, a missing group, a tiny group: reasons, no crash
+    tiny = firms.copy()
+    tiny.loc[tiny.index[:5], "group"] = "biotech"
+    t2 = ty.compare_groups(tiny[tiny["valley"] == "A"], None, permutations=19, kd_simulations=0, size=1000,
+                           groups=["biotech", "high-tech", "software"])
+    assert t2["precedence"].tolist() == ["no parks"] * 3
+    assert "no firms of this group" in t2.set_index("group").loc["software", "notes"]
+    assert t2.set_index("group").loc["biotech", "n_firms"] == 5
+    assert t2["kd_verdict"].str.startswith("not computed").all()
+    with pytest.raises(ColumnError, match="`group` column"):
+        ty.compare_groups(firms.drop(columns="group"), parks)
+
+
+# ============================================================================ development models
+def _model_study(kind: str, seed: int = 1):
+    """A 20 x 20 km valley: a Thomas-like optics cluster and a park P designated in 1991.
+
+    market: 60 % of the cluster founded 1980-1990, the park's east edge through the cluster
+    centre (half the cluster outside).  government: the cluster founded 1995-2024, wholly
+    inside the park.  A second park Q far from the cluster holds no cluster."""
+    rng = np.random.default_rng(seed)
+    n_bg, n_c = 2000, 350
+    bx, by = rng.uniform(X0, X0 + 20000, n_bg), rng.uniform(Y0, Y0 + 20000, n_bg)
+    bf = rng.integers(1980, 2025, n_bg)
+    bs = np.where(rng.random(n_bg) < 0.05, "optics", "other")
+    cx, cy = X0 + 10000, Y0 + 10000
+    x, y = cx + rng.normal(0, 700, n_c), cy + rng.normal(0, 700, n_c)
+    if kind == "market":
+        f = np.where(rng.random(n_c) < 0.6, rng.integers(1980, 1991, n_c), rng.integers(1991, 2025, n_c))
+        park = shapely.box(cx - 6000, cy - 3000, cx, cy + 3000)
+    else:
+        f = rng.integers(1995, 2025, n_c)
+        park = shapely.box(cx - 3000, cy - 3000, cx + 3000, cy + 3000)
+    firms = gpd.GeoDataFrame({
+        "name": [f"firm {i}" for i in range(n_bg + n_c)],
+        "sector": np.r_[bs, np.full(n_c, "optics")], "founded": np.r_[bf, f],
+        "in_cluster": np.r_[np.zeros(n_bg, bool), np.ones(n_c, bool)],
+    }, geometry=shapely.points(np.r_[bx, x], np.r_[by, y]), crs=CRS)
+    parks = gpd.GeoDataFrame({"name": ["P", "Q"], "designated": [1991, 1991]},
+                             geometry=[park, shapely.box(X0 + 1000, Y0 + 1000, X0 + 4000, Y0 + 4000)], crs=CRS)
+    return firms, parks, (cx, cy)
+
+
+def _overlay(firms, parks):
+    from geo.autocorr import hotspots
+    from geo.grid import aggregate
+    from geo.parks import cluster_polygons, park_overlay
+    from geo.weights import weights
+
+    cells = aggregate(firms, cell="hex", size=1000, by="sector")
+    g = weights(cells)
+    hot = hotspots(cells, "n_optics", graph=g, permutations=99, seed=0)
+    cl = cluster_polygons(hot, sector="optics")
+    ov = park_overlay(hot, parks, firms, sector="optics", permutations=99, seed=0, graph=g, clusters=cl)
+    return hot, cl, ov
+
+
+@pytest.fixture(scope="module")
+def market_case():
+    firms, parks, c = _model_study("market")
+    return (firms, parks, c, *_overlay(firms, parks))
+
+
+@pytest.fixture(scope="module")
+def government_case():
+    firms, parks, c = _model_study("government")
+    return (firms, parks, c, *_overlay(firms, parks))
+
+
+def _neutral(firms, seed=0):
+    """Attribute columns that favour no model: R&D and foreign shares independent of place, no anchor."""
+    rng = np.random.default_rng(seed)
+    n = len(firms)
+    return firms.assign(rd=(rng.random(n) < 0.2).astype(int), anchor=0,
+                        ownership=np.where(rng.random(n) < 0.1, "foreign", "domestic"))
+
+
+def test_market_led_from_a_pre_existing_cluster_half_outside(market_case):
+    firms, parks, _, hot, cl, ov = market_case
+    assert ov.loc[0, "verdict"] == "park on a pre-existing cluster"  # the construction worked
+    m = ty.classify_models(ov, cl, _neutral(firms), parks, sector="optics", hotspots=hot)
+    p = m.loc[0]
+    assert p["models"] == ["market-led"] and p["primary_model"] == "market-led"
+    assert p["status_government_led"] == "no" and p["status_research_led"] == "no" and p["status_fdi_led"] == "no"
+    # the indicator and its score, recomputed
+    main = cl.set_index("cluster_id").geometry[int(p["main_cluster"])]
+    park = parks.geometry[0]
+    area_out = 1 - shapely.intersection(main, park).area / main.area
+    assert p["cluster_area_outside"] == pytest.approx(area_out)
+    inc = shapely.intersects_xy(main, firms.geometry.x, firms.geometry.y) & (firms["sector"] == "optics").to_numpy()
+    inp = shapely.intersects_xy(park, firms.geometry.x, firms.geometry.y)
+    assert p["cluster_firms_outside"] == pytest.approx((inc & ~inp).sum() / inc.sum())
+    assert p["cluster_outside_share"] == pytest.approx(max(area_out, (inc & ~inp).sum() / inc.sum()))
+    assert p["score_market_led"] == 1.0 and p["score_government_led"] == 0.0
+    assert "lie outside the park" in p["reason_market_led"]
+    # a stricter threshold turns it off, with a partial score
+    strict = ty.classify_models(ov, cl, _neutral(firms), parks, sector="optics", thresholds={"outside_share": 0.9}).loc[0]
+    assert strict["status_market_led"] == "no" and strict["models"] == [] and strict["primary_model"] == "none"
+    assert strict["score_market_led"] == pytest.approx(p["cluster_outside_share"] / 0.9)
+    # park Q has no cluster: every model "no", primary "none"
+    q = m.loc[1]
+    assert q["models"] == [] and q["primary_model"] == "none"
+    assert all(q[f"status_{k}"] == "no" for k in ("market_led", "government_led", "research_led", "fdi_led"))
+    assert "park without a cluster" in q["reason_research_led"]
+
+
+def test_government_led_from_a_cluster_formed_inside_the_park_after_designation(government_case):
+    firms, parks, _, hot, cl, ov = government_case
+    assert ov.loc[0, "verdict"] == "cluster formed after designation"
+    p = ty.classify_models(ov, cl, _neutral(firms), parks, sector="optics", hotspots=hot).loc[0]
+    assert p["models"] == ["government-led"] and p["primary_model"] == "government-led"
+    assert p["score_government_led"] == 1.0 and p["status_market_led"] == "no"
+    assert p["cluster_area_inside"] == pytest.approx(ov.loc[0, "max_cluster_share"])
+
+
+def _with_anchor(firms, at, *, rd_near=0.75, rd_far=0.15, seed=2):
+    rng = np.random.default_rng(seed)
+    d = np.hypot(firms.geometry.x - at[0], firms.geometry.y - at[1]).to_numpy()
+    rd = (rng.random(len(firms)) < np.where(d <= 2000, rd_near, rd_far)).astype(int)
+    anchor_row = gpd.GeoDataFrame({"name": ["Institute of Optics"], "sector": ["optics"], "founded": [1980], "rd": [1],
+                                   "anchor": [1], "ownership": ["domestic"]},
+                                  geometry=[shapely.Point(*at)], crs=firms.crs)
+    out = _neutral(firms).assign(rd=rd)
+    return gpd.GeoDataFrame(pd.concat([out, anchor_row], ignore_index=True), crs=firms.crs)
+
+
+def test_research_led_from_an_anchor_at_the_core_with_rd_firms_around(government_case):
+    firms, parks, (cx, cy), hot, cl, ov = government_case
+    f = _with_anchor(firms, (cx + 150, cy - 100))
+    m = ty.classify_models(ov, cl, f, parks, sector="optics", hotspots=hot)
+    p = m.loc[0]
+    assert p["models"] == ["government-led", "research-led"]
+    assert p["primary_model"] == "government-led"  # the development path leads
+    assert p["nearest_anchor"] == "Institute of Optics" and p["n_anchors"] == 1 and p["n_anchors_at_core"] == 1
+    assert p["anchor_source"] == "firm-table column `anchor`"
+    # the R&D indicator, recomputed (anchor row excluded)
+    firm = f["anchor"].to_numpy() == 0
+    near = firm & (np.hypot(f.geometry.x - (cx + 150), f.geometry.y - (cy - 100)).to_numpy() <= 2000)
+    assert p["n_firms_near_anchor"] == near.sum()
+    assert p["rd_share_near_anchor"] == pytest.approx(f["rd"].to_numpy()[near].mean())
+    assert p["rd_share_elsewhere"] == pytest.approx(f["rd"].to_numpy()[firm & ~near].mean())
+    assert p["rd_share_valley"] == pytest.approx(f["rd"].to_numpy()[firm].mean())
+    assert p["rd_ratio"] == pytest.approx(p["rd_share_near_anchor"] / p["rd_share_elsewhere"])
+    centroid = shapely.centroid(cl.set_index("cluster_id").geometry[int(p["main_cluster"])])
+    assert p["anchor_core_distance_m"] <= np.hypot(centroid.x - cx - 150, centroid.y - cy + 100) + 1e-6
+    assert p["p_rd_near_anchor"] < 1e-6
+    # the same anchor as a separate points layer (in another CRS) gives the same result
+    layer = gpd.GeoDataFrame({"name": ["Institute of Optics"]}, geometry=[shapely.Point(cx + 150, cy - 100)], crs=CRS).to_crs(4326)
+    m2 = ty.classify_models(ov, cl, f.drop(columns="anchor"), parks, sector="optics", hotspots=hot, anchors=layer).loc[0]
+    assert m2["models"] == p["models"] and m2["anchor_source"] == "anchors layer"
+    assert m2["anchor_core_distance_m"] == pytest.approx(p["anchor_core_distance_m"], abs=0.01)
+    # an anchor 6 km away is not at the core: "no", with a partial score radius / distance
+    far = _with_anchor(firms, (cx + 6000, cy))
+    q = ty.classify_models(ov, cl, far, parks, sector="optics", hotspots=hot).loc[0]
+    assert q["status_research_led"] == "no" and "> 2,000 m" in q["reason_research_led"]
+    assert q["score_research_led"] == pytest.approx(2000 / q["anchor_core_distance_m"])
+    # an anchor at the core but without R&D around it: "no"
+    flat = _with_anchor(firms, (cx, cy), rd_near=0.2, rd_far=0.2)
+    r = ty.classify_models(ov, cl, flat, parks, sector="optics").loc[0]
+    assert r["status_research_led"] == "no" and r["rd_ratio"] < 1.5
+    assert r["score_research_led"] == pytest.approx(min(1.0, r["rd_ratio"] / 1.5))
+
+
+def test_fdi_led_from_many_foreign_firms(government_case):
+    firms, parks, _, hot, cl, ov = government_case
+    rng = np.random.default_rng(5)
+    f = _neutral(firms)
+    f["ownership"] = np.where(rng.random(len(f)) < np.where(f["in_cluster"], 0.6, 0.05), "Foreign", "domestic")
+    p = ty.classify_models(ov, cl, f, parks, sector="optics", hotspots=hot).loc[0]
+    assert p["models"] == ["government-led", "FDI-led"] and p["primary_model"] == "government-led"
+    # the indicator, recomputed: target firms in the park or its main cluster
+    main = cl.set_index("cluster_id").geometry[int(p["main_cluster"])]
+    x, y = f.geometry.x.to_numpy(), f.geometry.y.to_numpy()
+    tgt = (f["sector"] == "optics").to_numpy()
+    pair = tgt & (shapely.intersects_xy(parks.geometry[0], x, y) | shapely.intersects_xy(main, x, y))
+    fo = (f["ownership"] == "Foreign").to_numpy()
+    assert p["n_pair_target_firms"] == pair.sum()
+    assert p["foreign_share"] == pytest.approx(fo[pair].mean())
+    assert p["foreign_share_elsewhere"] == pytest.approx(fo[tgt & ~pair].mean())
+    assert p["foreign_share_valley"] == pytest.approx(fo[tgt].mean())
+    # against the whole valley (which the pair dominates) the ratio could not reach 1.5: 1 / share of the pair
+    assert fo[pair].mean() / fo[tgt].mean() < 1.5 <= p["foreign_ratio"]
+    assert p["score_fdi_led"] == 1.0 and p["p_foreign"] < 1e-6
+    # neutral ownership: "no" with the weakest condition as the score
+    n = ty.classify_models(ov, cl, _neutral(firms), parks, sector="optics").loc[0]
+    assert n["status_fdi_led"] == "no"
+    assert n["score_fdi_led"] == pytest.approx(min(1.0, n["foreign_share"] / 0.3, n["foreign_ratio"] / 1.5))
+
+
+def test_missing_indicators_are_undetermined_with_reasons(government_case, market_case):
+    firms, parks, (cx, cy), hot, cl, ov = government_case
+    bare = firms[["name", "sector", "founded", "geometry"]]
+    p = ty.classify_models(ov, cl, bare, parks, sector="optics").loc[0]
+    assert p["status_research_led"] == "undetermined" and "no anchor information" in p["reason_research_led"]
+    assert p["status_fdi_led"] == "undetermined" and "no `ownership` column" in p["reason_fdi_led"]
+    assert np.isnan(p["score_research_led"]) and np.isnan(p["score_fdi_led"])
+    assert p["models"] == ["government-led"] and p["primary_model"] == "government-led"
+    # an anchor at the core but no R&D column: undetermined (never guessed)
+    f = _with_anchor(firms, (cx, cy)).drop(columns="rd")
+    q = ty.classify_models(ov, cl, f, parks, sector="optics").loc[0]
+    assert q["status_research_led"] == "undetermined" and "no `rd` column" in q["reason_research_led"]
+    # too few firms behind a share
+    few = ty.classify_models(ov, cl, _with_anchor(firms, (cx, cy)), parks, sector="optics", thresholds={"min_firms": 10**6}).loc[0]
+    assert few["status_research_led"] == "undetermined" and few["status_fdi_led"] == "undetermined"
+    assert "at least 1000000 needed" in few["reason_fdi_led"]
+    # no designation year: the path models are undetermined; research-led still decides the primary
+    ov2 = ov.copy()
+    ov2["cluster_before"] = ov2["cluster_before"].astype(object)
+    ov2.loc[0, "cluster_before"] = None
+    ov2.loc[0, "verdict"] = "undetermined"
+    ov2.loc[0, "precedence_skipped"] = "no designation year: precedence test skipped"
+    r = ty.classify_models(ov2, cl, _with_anchor(firms, (cx, cy)), parks, sector="optics").loc[0]
+    assert r["status_market_led"] == r["status_government_led"] == "undetermined"
+    assert "no designation year" in r["reason_market_led"]
+    assert r["models"] == ["research-led"] and r["primary_model"] == "research-led"
+    s = ty.classify_models(ov2, cl, bare, parks, sector="optics").loc[0]
+    assert s["models"] == [] and s["primary_model"] == "undetermined"
+    assert s["summary"].startswith("undetermined:")
+
+
+def test_primary_model_without_a_path_is_the_widest_margin(government_case):
+    firms, parks, (cx, cy), hot, cl, ov = government_case
+    ov2 = ov.copy()
+    ov2["cluster_before"] = ov2["cluster_before"].astype(object)
+    ov2.loc[0, "cluster_before"] = None
+    ov2.loc[0, "verdict"] = "undetermined"
+    rng = np.random.default_rng(8)
+    f = _with_anchor(firms, (cx, cy))
+    for p_foreign, expected in ((0.95, "FDI-led"), (0.45, "research-led")):
+        f["ownership"] = np.where(rng.random(len(f)) < np.where(f["in_cluster"].fillna(False).astype(bool), p_foreign, 0.05),
+                                  "foreign", "domestic")
+        r = ty.classify_models(ov2, cl, f, parks, sector="optics").loc[0]
+        assert set(r["models"]) == {"research-led", "FDI-led"}
+        margin_fdi = min(r["foreign_share"] / 0.3, r["foreign_ratio"] / 1.5)
+        margin_rd = min(2000 / r["anchor_core_distance_m"], r["rd_ratio"] / 1.5)
+        assert r["primary_model"] == ("FDI-led" if margin_fdi > margin_rd else "research-led") == expected
+
+
+def test_classify_models_rules_and_errors(government_case):
+    firms, parks, _, hot, cl, ov = government_case
+    m = ty.classify_models(ov, cl, _neutral(firms), parks, sector="optics", radius_m=1500, thresholds={"rd_ratio": 2})
+    assert set(m.attrs["rules"]) >= {"market-led", "government-led", "research-led", "FDI-led", "primary_model", "undetermined"}
+    assert "1500 m" in m.attrs["rules"]["research-led"] and "2 x" in m.attrs["rules"]["research-led"]
+    assert m.attrs["thresholds"]["rd_ratio"] == 2 and m.attrs["radius_m"] == 1500
+    assert m.index.equals(ov.index)
+    with pytest.raises(InputError, match="Unknown threshold"):
+        ty.classify_models(ov, cl, firms, parks, thresholds={"rd": 2})
+    with pytest.raises(InputError, match="non-negative"):
+        ty.classify_models(ov, cl, firms, parks, thresholds={"rd_ratio": -1})
+    with pytest.raises(InputError, match="radius_m"):
+        ty.classify_models(ov, cl, firms, parks, radius_m=0)
+    with pytest.raises(ColumnError, match="park_overlay"):
+        ty.classify_models(ov.drop(columns="cluster_before"), cl, firms, parks)
+    empty = ty.classify_models(ov.iloc[0:0], cl, firms, parks)
+    assert len(empty) == 0 and "primary_model" in empty.columns
+
+
+# ============================================================================ the demo's truth
+def test_demo_models_equal_truth(demo_results):
+    truth = load_truth()["parks"]
+    target = demo_results.config.analysis.target_sector
+    seen = {}
+    for vr in demo_results.valleys.values():
+        st = vr.stages
+        m = ty.classify_models(st["parks_overlay"], st["clusters"], st["metric_firms"], vr.parks, sector=target,
+                               hotspots=st["hotspots"])
+        for _, r in m.iterrows():
+            seen[r["name"]] = (sorted(r["models"]), r["primary_model"])
+            # no model is undetermined on the demo: every indicator is in the data
+            assert "undetermined" not in {r[f"status_{k}"] for k in ("market_led", "government_led", "research_led", "fdi_led")}
+    assert seen == {name: (sorted(t["models"]), t["model"]) for name, t in truth.items()}
