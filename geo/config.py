@@ -41,7 +41,8 @@ from typing import Any
 
 from geo.errors import ConfigError
 
-__all__ = ["Config", "FirmsConfig", "ParksConfig", "AnalysisConfig", "ValleyConfig", "RunConfig", "load_config", "config_from_dict"]
+__all__ = ["Config", "FirmsConfig", "ParksConfig", "AnalysisConfig", "GroupsConfig", "ModelsConfig", "ValleyConfig",
+           "RunConfig", "load_config", "config_from_dict"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,25 @@ class AnalysisConfig:
 
 
 @dataclass(frozen=True)
+class GroupsConfig:
+    path: Path | None = None
+    code_column: str = "industry_code"
+    group_a: str = "high-tech"
+    group_b: str = "traditional"
+    kd_simulations: int = 39
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    anchors: Path | None = None
+    anchor_column: str = "anchor"
+    rd_column: str = "rd"
+    ownership_column: str = "ownership"
+    foreign_value: str = "foreign"
+    radius_m: float = 2000.0
+
+
+@dataclass(frozen=True)
 class ValleyConfig:
     name: str
     title: str | None = None
@@ -112,6 +132,8 @@ class Config:
     firms: FirmsConfig = field(default_factory=FirmsConfig)
     parks: ParksConfig = field(default_factory=ParksConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    groups: GroupsConfig = field(default_factory=GroupsConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
     valleys: tuple[ValleyConfig, ...] = ()
     source: Path | None = None
 
@@ -129,8 +151,9 @@ class Config:
         return conv(self)
 
 
-_SECTIONS = {"run": RunConfig, "firms": FirmsConfig, "parks": ParksConfig, "analysis": AnalysisConfig}
-_PATH_KEYS = {("firms", "path"), ("parks", "path"), ("valleys", "firms")}
+_SECTIONS = {"run": RunConfig, "firms": FirmsConfig, "parks": ParksConfig, "analysis": AnalysisConfig,
+             "groups": GroupsConfig, "models": ModelsConfig}
+_PATH_KEYS = {("firms", "path"), ("parks", "path"), ("valleys", "firms"), ("groups", "path"), ("models", "anchors")}
 
 
 def _check_keys(table: dict, allowed: list[str], where: str) -> None:

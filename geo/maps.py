@@ -721,6 +721,50 @@ def _parks_layer(m, parks, overlay, target: str | None, legend, *, name: str = "
     return fg
 
 
+#: colours of the development models (parks layer "by development model")
+MODEL_COLOURS = {
+    "market-led": "#1b9e77",
+    "government-led": "#7570b3",
+    "research-led": "#d95f02",
+    "FDI-led": "#e7298a",
+    "none": "#999999",
+    "undetermined": "#666666",
+}
+
+
+def _models_layer(m, vr, legend, *, name: str = "Parks by development model"):
+    """Park polygons coloured by their primary development model (from geo.typology)."""
+    import folium
+
+    md = vr.stages.get("models")
+    if md is None or not len(md) or not len(vr.parks):
+        return None
+    E = _elements()
+    parks = _to_wgs84(vr.parks)
+    keys, tips, seen = [], [], []
+    for idx, park in parks.iterrows():
+        row = md.loc[idx] if idx in md.index else None
+        model = "undetermined" if row is None or _missing(row.get("primary_model")) else str(row.get("primary_model"))
+        colour = MODEL_COLOURS.get(model, MODEL_COLOURS["undetermined"])
+        keys.append(colour)
+        seen.append(model)
+        models = [] if row is None else (row.get("models") or [])
+        tip = [f"<b>{escape(park.get('name'))}</b>", f"development model: <b>{escape(model)}</b>"]
+        if models:
+            tip.append("models shown: " + escape(", ".join(map(str, models))))
+        if row is not None and not _missing(row.get("summary")):
+            tip.append(f'<span style="color:#444">{escape(row.get("summary"))}</span>')
+        tips.append("<br>".join(tip))
+    geoms = _geometries_json(parks.geometry.values, simplify=_SIMPLIFY_M / _M_PER_DEG)
+    styles = {c: {"color": c, "weight": 2, "fillColor": c, "fillOpacity": 0.35} for c in set(keys)}
+    fg = folium.FeatureGroup(name=name, show=False)
+    E["GeoJsonLayer"](_feature_collection(geoms, [{"k": k, "t": t, "p": t} for k, t in zip(keys, tips)]), styles).add_to(fg)
+    fg.add_to(m)
+    rows = [_swatch(c, escape(k)) for k, c in MODEL_COLOURS.items() if k in seen]
+    legend.add(fg, f"<h4>{escape(name)}</h4>{''.join(rows)}")
+    return fg
+
+
 # ----------------------------------------------------------------------------- cells
 def _merge_cells(cells, key: str):
     """Cells of equal ``key`` merged (coverage union) into one polygon each, in the cells' CRS."""
@@ -1231,6 +1275,7 @@ def valley_map(results, valley: str, *, m=None):
     overlay = vr.stages.get("parks_overlay")
     if len(vr.parks):
         _parks_layer(m, vr.parks, overlay, target, legend)
+        _models_layer(m, vr, legend)
     _hotspot_layers(m, vr, target_label, legend)
     _clusters_layer(m, vr, target_label, legend)
     _firm_layers(m, vr, results, legend)

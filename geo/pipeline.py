@@ -68,6 +68,7 @@ class Results:
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     comparison: Any = None
+    groups: dict | None = None
 
     @property
     def synthetic(self) -> bool:
@@ -85,6 +86,7 @@ class Results:
             "parks_load": self.parks_report,
             "valleys": {k: v.summary() for k, v in self.valleys.items()},
             "comparison": _comparison_summary(self.comparison),
+            "groups": _groups_summary(self.groups),
             "warnings": list(self.warnings),
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
         }
@@ -124,6 +126,10 @@ class Results:
             frames = [vr.stages[kind].to_crs("EPSG:4326").assign(valley=name) for name, vr in self.valleys.items() if kind in vr.stages]
             if frames:
                 layers[kind] = _concat(frames)
+        if self.groups is not None:
+            gt = self.groups["table"].copy()
+            gt.attrs = {}
+            layers["groups"] = gt
         if self.comparison is not None:
             tbl = self.comparison.reset_index()
             tbl.attrs = {}
@@ -189,6 +195,10 @@ def _stage_summary(vr: ValleyResult) -> dict:
         rk = st["ripley"]
         out["ripley"] = {"p_value": rk.attrs.get("p_value"), "correction": rk.attrs.get("correction"),
                          "r_max_m": float(rk["r"].max())}
+    if "models" in st:
+        md = st["models"]
+        out["models"] = md.to_dict(orient="records")
+        out["model_rules"] = md.attrs.get("rules")
     if "point_clusters" in st:
         pc = st["point_clusters"]
         out["point_clusters"] = {"method": pc.attrs.get("method"), "n_clusters": int(len(pc)),
@@ -220,6 +230,11 @@ def _overlay_layer(vr: ValleyResult):
 
     ov = vr.stages["parks_overlay"].copy()
     ov.attrs = {}
+    if "models" in vr.stages:
+        md = vr.stages["models"]
+        for c in ("primary_model", "models"):
+            if c in md:
+                ov[c] = md[c].map(lambda v: " + ".join(v) if isinstance(v, (list, tuple)) else v).reindex(ov.index)
     for c in ov.columns:
         if ov[c].map(lambda v: isinstance(v, dict)).any():
             ov[c] = ov[c].map(lambda v: json.dumps(v) if isinstance(v, dict) else v)
@@ -228,6 +243,13 @@ def _overlay_layer(vr: ValleyResult):
                            geometry=geo.values, crs=vr.parks.crs)
     out["valley"] = vr.name
     return out
+
+
+def _groups_summary(g) -> dict | None:
+    if g is None:
+        return None
+    return {"table": g["table"].to_dict(orient="records"), "difference": g["difference"], "answer": g["answer"],
+            "assignment": g["assignment"], "group_a": g["group_a"], "group_b": g["group_b"]}
 
 
 def _comparison_summary(cmp) -> dict | None:
@@ -324,6 +346,7 @@ def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str
         )
         vr.stages["parks_overlay"] = ov
         vr.stages["clusters_outside_parks"] = gparks.clusters_outside_parks(clusters, vr.parks)
+        _models(vr, cfg, ov, clusters, fm, hot_named, sector_key)
     else:
         vr.skipped["parks"] = "no parks in this valley"
         vr.stages["clusters_outside_parks"] = clusters
@@ -336,6 +359,57 @@ def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str
     vr.stages["timings"]["parks"] = time.perf_counter() - t0
     _density(vr, cfg, fm, target)
     _point_patterns(vr, cfg, seed, fm, target)
+
+
+def _models(vr: ValleyResult, cfg: Config, ov, clusters, fm, hot, sector) -> None:
+    """Development model of each park–cluster pair (market-, government-, research-, FDI-led)."""
+    from geo import typology
+    from geo.errors import GeoError
+
+    mc = cfg.models
+    anchors = None
+    if mc.anchors is not None:
+        from geo.io import read_firms
+
+        anchors = read_firms(mc.anchors)
+        anchors.attrs = {}
+    try:
+        vr.stages["models"] = typology.classify_models(
+            ov, clusters, fm, vr.parks, anchors=anchors, anchor_column=mc.anchor_column, rd_column=mc.rd_column,
+            ownership_column=mc.ownership_column, foreign_value=mc.foreign_value, radius_m=mc.radius_m,
+            sector=sector, sector_column=cfg.firms.sector_column, hotspots=hot,
+        )
+    except GeoError as exc:
+        vr.skipped["models"] = str(exc)
+
+
+def _groups(firms, parks, cfg: Config, warnings: list[str]) -> dict | None:
+    """High-tech vs traditional: the group × valley table, the difference test, the answer."""
+    from geo import typology
+    from geo.errors import GeoError
+
+    gc = cfg.groups
+    if gc.path is None:
+        return None
+    if gc.code_column not in firms.columns:
+        warnings.append(f"sector groups skipped: no `{gc.code_column}` column in the firm table")
+        return None
+    an = cfg.analysis
+    try:
+        table_groups = typology.read_groups(gc.path)
+        labels = typology.assign_groups(firms, table_groups, code_column=gc.code_column)
+        gf = firms.assign(group=labels.to_numpy())
+        table = typology.compare_groups(gf, parks if len(parks) else None, permutations=an.permutations, seed=cfg.run.seed,
+                                        cell=an.cell, size=an.cell_size, alpha=an.alpha, kd_simulations=gc.kd_simulations,
+                                        groups=[gc.group_a, gc.group_b])
+        diff = typology.group_difference_test(gf, parks, group_a=gc.group_a, group_b=gc.group_b,
+                                              permutations=an.permutations, seed=cfg.run.seed)
+        answer = typology.groups_answer(table, diff, alpha=an.alpha)
+    except GeoError as exc:
+        warnings.append(f"sector groups skipped: {exc}")
+        return None
+    return {"table": table, "difference": diff, "answer": answer, "assignment": dict(labels.attrs),
+            "group_a": gc.group_a, "group_b": gc.group_b}
 
 
 def _density(vr: ValleyResult, cfg: Config, fm, target) -> None:
@@ -427,6 +501,35 @@ def _assign_valleys(firms, config: Config, warnings: list[str]):
     return labels.where(labels.isin(configured), pd.NA), configured
 
 
+def _read_extra_tables(firms, rejects, load_report, extra, fc):
+    """Append the firm tables that reference valleys bring themselves (e.g. Hsinchu)."""
+    from geo.io import read_firms
+
+    frames = [firms.assign(source=str(fc.path.name))]
+    rejects = rejects.assign(source=str(fc.path.name))
+    all_rejects = [rejects]
+    load_report = dict(load_report)
+    load_report["extra_tables"] = []
+    for v in extra:
+        f = read_firms(v.firms, lon=fc.lon, lat=fc.lat, crs=fc.crs, encoding=fc.encoding, id=fc.id,
+                       drop_stacked=fc.drop_stacked, stacked_min=fc.stacked_min)
+        rep = f.attrs["load_report"]
+        all_rejects.append(f.attrs["rejects"].assign(source=str(v.firms.name)))
+        f.attrs = {}
+        f = f.assign(source=str(v.firms.name))
+        f[fc.valley_column] = v.name
+        frames.append(f)
+        load_report["extra_tables"].append({"valley": v.name, **rep})
+        for key in ("rows_read", "rows_kept", "rows_rejected"):
+            load_report[key] += rep[key]
+        for k, n in rep["rejected_by_reason"].items():
+            load_report["rejected_by_reason"][k] = load_report["rejected_by_reason"].get(k, 0) + n
+    import geopandas as gpd
+
+    combined = gpd.GeoDataFrame(pd.concat(frames), crs="EPSG:4326")
+    return combined, pd.concat(all_rejects, ignore_index=True), load_report
+
+
 def _parks_for_valley(parks, name: str, firms_v):
     if parks is None or len(parks) == 0:
         return parks
@@ -492,6 +595,9 @@ def run(config: Config | str | Path | dict) -> Results:
         warnings.append("no park file given: park stages skipped")
     timings["read_parks"] = time.perf_counter() - t0
 
+    extra = [v for v in cfg.valleys if v.firms is not None]
+    if extra:
+        firms, rejects, load_report = _read_extra_tables(firms, rejects, load_report, extra, fc)
     labels, names = _assign_valleys(firms, cfg, warnings)
     outside = labels.isna().to_numpy()
     if outside.any():
@@ -528,6 +634,10 @@ def run(config: Config | str | Path | dict) -> Results:
         vr.seed = int(s)
         _analyse_valley(vr, cfg, int(s), warnings)
     timings["analysis"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    groups = _groups(firms, parks, cfg, warnings)
+    if groups is not None:
+        timings["groups"] = time.perf_counter() - t0
     comparison = None
     if cfg.analysis.compare and len(firms) and cfg.firms.sector_column in firms.columns:
         from geo.compare import compare_valleys
@@ -546,4 +656,5 @@ def run(config: Config | str | Path | dict) -> Results:
     return Results(
         config=cfg, firms=firms, parks=parks, rejects=rejects, load_report=load_report,
         parks_report=parks_report, valleys=valleys, timings=timings, warnings=warnings, comparison=comparison,
+        groups=groups,
     )

@@ -1053,6 +1053,73 @@ def _compare_cell(column: str, v: Any) -> _Html:
     return _Html(_e(v))
 
 
+def _section_groups(results, toc: _Toc) -> str:
+    """High-tech vs traditional clusters: the group × valley table, the difference test, the answer."""
+    g = getattr(results, "groups", None)
+    if g is None:
+        return ""
+    out = [_h(toc, 1, "High-tech versus traditional clusters")]
+    out.append("<p>Do high-tech clusters coincide with parks more than traditional ones?</p>")
+    out.append('<div class="answer">' + "".join(f"<p>{_e(line)}</p>" for line in str(g["answer"]).split("\n") if line.strip()) + "</div>")
+    diff = g["difference"]
+    null = diff.get("null")
+    if null:
+        out.append(f'<p class="note">Null hypothesis of the difference test: {_e(null)}</p>')
+    t = g["table"]
+    cols = [("valley", "valley"), ("group", "group"), ("n_firms", "firms"), ("moran_I", "Moran's I"), ("moran_p_sim", "p (perm.)"),
+            ("hot_share", "in Gi* hot cells"), ("kd_intervals", "Kd localised at"), ("in_park_share", "in parks"),
+            ("park_lq", "park LQ"), ("p_labelling_fdr", "over-represented in parks, p (FDR)"), ("precedence", "cluster vs designation"),
+            ("median_age", "median age"), ("share_after_designation", "founded after designation")]
+    rows = []
+    for r in t.to_dict(orient="records"):
+        row = []
+        for key, _ in cols:
+            v = r.get(key)
+            if key in ("hot_share", "in_park_share", "share_after_designation"):
+                row.append(_pct(v))
+            elif key.startswith("p_") or key == "moran_p_sim":
+                row.append(_p(v))
+            elif isinstance(v, float):
+                row.append(_num(v, 3))
+            else:
+                row.append("" if v is None else v)
+        rows.append(row)
+    out.append(_table([c for _, c in cols], rows, cls="wide"))
+    notes = [f"{r['valley']} / {r['group']}: {r['notes']}" for r in t.to_dict(orient="records") if r.get("notes")]
+    if notes:
+        out.append("<ul class=\"note\">" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
+    return "\n".join(out)
+
+
+def _section_models(results, toc: _Toc) -> str:
+    """Cluster models: the development model of each park–cluster pair, every indicator shown."""
+    tables = [(vr, vr.stages.get("models")) for vr in results.valleys.values()]
+    tables = [(vr, md) for vr, md in tables if md is not None and len(md)]
+    if not tables:
+        return ""
+    from geo.typology import MODELS
+
+    out = [_h(toc, 1, "Cluster models")]
+    out.append("<p>How did each park–cluster pair develop? Each model is scored from measured indicators; "
+               "a pair may show more than one, and a model whose indicator is missing from the data is "
+               "<i>undetermined</i> with the reason, never guessed.</p>")
+    rules = tables[0][1].attrs.get("rules") or {}
+    if rules:
+        out.append(_table(["model", "rule"], [[MODELS.get(k, k), v] for k, v in rules.items() if isinstance(v, str)]))
+    for vr, md in tables:
+        out.append(f"<h3>{_e(vr.title)}</h3>")
+        for r in md.to_dict(orient="records"):
+            models = r.get("models") or []
+            out.append(f"<h4>{_e(r.get('name'))}: {_e(r.get('primary_model'))}</h4>")
+            out.append(f"<p>models shown: {_e(', '.join(models) if models else 'none')}. {_e(r.get('summary', ''))}</p>")
+            rows = []
+            for key, label in (("market_led", "market-led"), ("government_led", "government-led"),
+                               ("research_led", "research-led"), ("fdi_led", "FDI-led")):
+                rows.append([MODELS.get(label, label), r.get(f"status_{key}"), _num(r.get(f"score_{key}"), 2), r.get(f"reason_{key}")])
+            out.append(_table(["model", "status", "score", "indicators and reason"], rows))
+    return "\n".join(out)
+
+
 def _section_maps(results, toc: _Toc) -> str:
     from geo.io import safe_name
 
@@ -1110,6 +1177,8 @@ def render_report(results, *, figures: Mapping[str, bytes] | None = None, figure
         _section_data_quality(results, toc),
         _section_valleys(results, toc, figures, errors),
         _section_parks(results, toc, figures, errors),
+        _section_models(results, toc),
+        _section_groups(results, toc),
         _section_comparison(results, toc, figures, errors),
         _section_maps(results, toc),
         _section_parameters(results, toc),

@@ -117,7 +117,7 @@ class Page:
         return self.page.evaluate("() => window.__xss")
 
 
-VALLEY_A_LAYERS = ["Parks", "Gi* hot/cold spots (optics firms)", "LISA clusters", "Clusters", "Firms: optics",
+VALLEY_A_LAYERS = ["Parks", "Parks by development model", "Gi* hot/cold spots (optics firms)", "LISA clusters", "Clusters", "Firms: optics",
                    "Firms: all sectors", "Founding years (optics firms)", "Firm density (KDE)", "Firm density (KDE, optics)"]
 
 

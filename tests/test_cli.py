@@ -119,6 +119,38 @@ def test_geo_demo_end_to_end(tmp_path):
         with rasterio.open(out / "rasters" / f"{valley}_density.tif") as src:
             assert src.crs is not None and src.read(1).max() > 0
         assert summary["valleys"][valley]["n_firms"] == int((firms["valley"] == valley).sum())
+    # the development model of each park (issue 8) equals the demo's truth, and the groups ran
+    truth = load_truth()["parks"]
+    models = {m["name"]: m["primary_model"] for v in summary["valleys"].values() for m in v.get("models", [])}
+    assert models == {name: t["model"] for name, t in truth.items()}
+    assert {r["group"] for r in summary["groups"]["table"]} == {"high-tech", "traditional"}
+    assert summary["groups"]["difference"]["pooled"]
+    overlay = gpd.read_file(out / "layers.gpkg", layer="parks_overlay")
+    assert "primary_model" in overlay.columns
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "SYNTHETIC DEMO DATA" in page and "East Lake High-Tech Zone" in page
+    assert "Cluster models" in page and "High-tech versus traditional clusters" in page
     assert any((out / "figures").glob("*.png"))
+
+
+def test_reference_valley_with_its_own_firm_table(study, tmp_path):
+    """An extra valley (e.g. Hsinchu) brings its own firm table and joins every comparison."""
+    rng = np.random.default_rng(5)
+    n = 120
+    c = pd.DataFrame({"firm_id": [f"C{i}" for i in range(n)], "name": [f"Hsinchu firm {i}" for i in range(n)],
+                      "lon": (121.0 + rng.normal(0, 0.02, n)).round(6), "lat": (24.78 + rng.normal(0, 0.02, n)).round(6),
+                      "sector": rng.choice(["optics", "food"], n), "founded": rng.integers(1980, 2024, n)})
+    c["lat"] = c["lat"].astype(str)
+    c.loc[3, "lat"] = "abc"
+    c.to_csv(study.parent / "hsinchu.csv", index=False)
+    cfg = study.parent / "with_ref.toml"
+    cfg.write_text(study.read_text() + '[[valleys]]\nname = "Hsinchu"\nfirms = "hsinchu.csv"\n')
+    out = tmp_path / "ref"
+    assert main(["run", str(cfg), "--out", str(out), "-q"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["valleys"]["Hsinchu"]["n_firms"] == n - 1
+    assert s["load"]["rows_read"] == 400 + n and s["load"]["rows_rejected"] == 2 + 1
+    assert [t["valley"] for t in s["load"]["extra_tables"]] == ["Hsinchu"]
+    assert "Hsinchu" in {r["valley"] for r in s["comparison"]["table"]}
+    rejects = pd.read_csv(out / "rejects.csv", encoding="utf-8-sig")
+    assert set(rejects["source"]) == {"firms.csv", "hsinchu.csv"}
