@@ -887,7 +887,38 @@ def report_figures(results, *, errors: dict[str, str] | None = None) -> dict[str
         target = cmp.attrs.get("target_sector") or results.config.analysis.target_sector
         add("comparison_stock.png", stock_chart, stock, designated=designated,
             title=f"Firms of {target} founded so far, by valley" if target else "Firms founded so far, by valley")
+    groups = getattr(results, "groups", None)
+    if groups is not None and len(groups.get("table", [])):
+        add("groups_in_parks.png", groups_chart, groups["table"], groups.get("difference") or {},
+            title=f"Share of firms inside parks: {groups.get('group_a')} vs {groups.get('group_b')}")
     return out
+
+
+def groups_chart(table: pd.DataFrame, diff: Mapping[str, Any], *, title: str = "", dpi: int = DPI) -> bytes:
+    """In-park share of each sector group per valley (grouped bars), with the difference test's p per valley."""
+    with _style():
+        fig, axes = _new(7.6, 3.6)
+        ax = axes[0, 0]
+        valleys = list(dict.fromkeys(table["valley"].astype(str)))
+        groups = list(dict.fromkeys(table["group"].astype(str)))
+        width = 0.8 / max(len(groups), 1)
+        colours = ["#d62f27", "#4575b5", "#999999", "#1b9e77"]
+        x = np.arange(len(valleys))
+        for k, g in enumerate(groups):
+            part = table[table["group"].astype(str) == g].set_index(table[table["group"].astype(str) == g]["valley"].astype(str))
+            vals = [float(part["in_park_share"].get(v, np.nan)) * 100 for v in valleys]
+            ax.bar(x + (k - (len(groups) - 1) / 2) * width, vals, width, color=colours[k % len(colours)], label=_text(g, 30))
+        per = diff.get("per_valley") or {}
+        labels = []
+        for v in valleys:
+            entry = per.get(v) if isinstance(per, Mapping) else None
+            p = entry.get("p_perm", entry.get("p_value")) if isinstance(entry, Mapping) else None
+            labels.append(_text(v, 20) + (f"\np = {p:.3g}" if isinstance(p, (int, float)) and np.isfinite(p) else ""))
+        ax.set_xticks(x, labels)
+        ax.set_ylabel("% of the group's firms inside a park")
+        ax.legend(fontsize=8, frameon=False)
+        ax.set_title(_text(title, 90), parse_math=False)
+        return _png(fig, dpi=dpi)
 
 
 def _kd_items(obj) -> dict[str, tuple[pd.DataFrame, Any]]:

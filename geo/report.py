@@ -1053,7 +1053,7 @@ def _compare_cell(column: str, v: Any) -> _Html:
     return _Html(_e(v))
 
 
-def _section_groups(results, toc: _Toc) -> str:
+def _section_groups(results, toc: _Toc, figures=None, errors=None) -> str:
     """High-tech vs traditional clusters: the group × valley table, the difference test, the answer."""
     g = getattr(results, "groups", None)
     if g is None:
@@ -1085,6 +1085,10 @@ def _section_groups(results, toc: _Toc) -> str:
                 row.append("" if v is None else v)
         rows.append(row)
     out.append(_table([c for _, c in cols], rows, cls="wide"))
+    if figures is not None:
+        out.append(_figure(figures, errors or {}, "groups_in_parks.png",
+                           "Share of each group's firms inside a park, per valley; p of the within-valley permutation test under each valley.",
+                           "in-park share by group and valley"))
     notes = [f"{r['valley']} / {r['group']}: {r['notes']}" for r in t.to_dict(orient="records") if r.get("notes")]
     if notes:
         out.append("<ul class=\"note\">" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
@@ -1178,7 +1182,7 @@ def render_report(results, *, figures: Mapping[str, bytes] | None = None, figure
         _section_valleys(results, toc, figures, errors),
         _section_parks(results, toc, figures, errors),
         _section_models(results, toc),
-        _section_groups(results, toc),
+        _section_groups(results, toc, figures, errors),
         _section_comparison(results, toc, figures, errors),
         _section_maps(results, toc),
         _section_parameters(results, toc),
