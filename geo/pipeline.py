@@ -566,6 +566,12 @@ def run(config: Config | str | Path | dict) -> Results:
     from geo.io import read_firms, read_parks
 
     cfg = _as_config(config)
+    if cfg.run.engine != "pandas":
+        msg = (
+            f"[run] engine = {cfg.run.engine!r} is not available in this version: only the in-memory "
+            "'pandas' engine is (it handles a few million firms); set engine = \"pandas\"."
+        )
+        raise InputError(msg)
     timings: dict[str, float] = {}
     warnings: list[str] = []
     t0 = time.perf_counter()

@@ -60,3 +60,12 @@ def test_bad_toml_and_missing_file(tmp_path):
         load_config(p)
     with pytest.raises(ConfigError, match="Config file not found"):
         load_config(tmp_path / "none.toml")
+
+
+def test_unavailable_engine_is_a_clear_error(tmp_path):
+    import geo
+    from geo.errors import InputError
+
+    cfg = config_from_dict({"run": {"engine": "dask"}, "firms": {"path": str(tmp_path / "x.csv")}})
+    with pytest.raises(InputError, match="engine = 'dask' is not available"):
+        geo.run(cfg)
