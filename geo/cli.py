@@ -59,7 +59,7 @@ def _run_and_write(config, out: Path, quiet: bool) -> None:
     if not quiet:
         for line in _summary_lines(res, written):
             click.echo(line)
-        click.echo(f"done: open {out / 'maps' / 'index.html'} in a browser")
+        click.echo(f"done: open {out / 'report.html'} (the answer) and {out / 'maps' / 'index.html'} (the maps) in a browser")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
