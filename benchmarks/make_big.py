@@ -35,7 +35,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["make_big", "VALLEY", "PARKS"]
+__all__ = ["make_big", "VALLEY", "PARKS", "GENERATOR_VERSION"]
+
+#: bump when the generated files change on purpose (files of another version are rewritten)
+GENERATOR_VERSION = "2"
+_CHUNK_ROWS = 1_000_000  # rows generated and written at a time (bounded memory for 5M+ firms)
+_COLUMNS = ["firm_id", "name", "lon", "lat", "coord_sys", "valley", "industry_code", "sector", "subsector",
+            "founded", "employees", "rd", "ownership", "anchor"]
 
 #: the valley's centre (WGS84) and half-width of the window in metres
 VALLEY = {"name": "Wuhan", "lon0": 114.40, "lat0": 30.50, "half_m": 20_000.0}
@@ -126,8 +132,8 @@ def _fmt(values: np.ndarray) -> np.ndarray:
     return pd.Series(values).map("{:.6f}".format).to_numpy(dtype=object)
 
 
-def _table(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """The clean table (all text) plus the true WGS84 coordinates."""
+def _table(n: int, rng: np.random.Generator, first_id: int = 1) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The clean table (all text) plus the true WGS84 coordinates; ids start at ``first_id``."""
     from geo.crs import wgs84_to_gcj02
 
     x, y, sector = _positions(rng, n)
@@ -151,10 +157,10 @@ def _table(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray, 
     name_sector = np.array([_NAME_SECTOR[s] for s in _SECTORS], dtype=object)[sec_idx]
     name = "武汉" + _NAME_A[rng.integers(0, _NAME_A.size, n)] + _NAME_B[rng.integers(0, _NAME_B.size, n)] + name_sector + "有限公司"
     english = rng.random(n) < 0.05  # some English names with a comma, so the CSV needs quotes
-    name[english] = "Wuhan " + pd.Series(np.flatnonzero(english)).astype(str).to_numpy(dtype=object) + " Photonics Co., Ltd."
+    name[english] = "Wuhan " + pd.Series(np.flatnonzero(english) + first_id).astype(str).to_numpy(dtype=object) + " Photonics Co., Ltd."
     employees = np.maximum(1, np.round(rng.lognormal(2.5, 1.2, n))).astype(np.int64)
     table = pd.DataFrame({
-        "firm_id": ("WH" + pd.Series(np.arange(1, n + 1)).astype(str).str.zfill(8)).to_numpy(dtype=object),
+        "firm_id": ("WH" + pd.Series(np.arange(first_id, first_id + n)).astype(str).str.zfill(8)).to_numpy(dtype=object),
         "name": name,
         "lon": _fmt(lon_in),
         "lat": _fmt(lat_in),
@@ -219,36 +225,42 @@ def _dirty(table: pd.DataFrame, rng: np.random.Generator, share: float) -> dict[
     return {kind: int(v.size) for kind, v in picks.items()}
 
 
-def _write_csv(table: pd.DataFrame, path: Path, rng: np.random.Generator, share: float) -> dict[str, int]:
-    """Write the CSV; insert rows with extra fields and blank lines.  Returns their counts."""
-    text = table.to_csv(index=False, lineterminator="\n")  # quotes only where needed, like Excel
+def _csv_bytes(table: pd.DataFrame, rng: np.random.Generator, share: float, header: bool) -> tuple[bytes, dict[str, int]]:
+    """CSV text of one chunk with rows with extra fields and blank lines inserted; their counts."""
+    text = table.to_csv(index=False, header=header, lineterminator="\n")  # quotes only where needed, like Excel
     lines = text.encode("utf-8").split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
-    n = len(lines) - 1
+    first = 1 if header else 0
+    n = len(lines) - first
     k = max(1, int(round(n * share / 10)))
-    where = np.sort(rng.choice(np.arange(2, n + 1), size=2 * k, replace=False))
+    where = np.sort(rng.choice(np.arange(first + 1, first + n), size=min(2 * k, n - 1), replace=False))
     malformed_at = set(where[:k].tolist())
     blank_at = set(where[k:].tolist())
-    out = [lines[0]]
-    for i in range(1, n + 1):
+    out = lines[:first]
+    for i in range(first, first + n):
         if i in blank_at:
             out.append(b"")
         line = lines[i]
         if i in malformed_at:
             line = line + b",extra,fields"
         out.append(line)
-    path.write_bytes(b"\n".join(out) + b"\n")
-    return {"malformed_row": len(malformed_at), "blank_lines": len(blank_at)}
+    return b"\n".join(out) + b"\n", {"malformed_row": len(malformed_at), "blank_lines": len(blank_at)}
 
 
-def _write_parquet(table: pd.DataFrame, path: Path) -> None:
+def _typed(table: pd.DataFrame):
+    """The chunk as a typed pyarrow table (coordinates float64, counts int64)."""
+    import pyarrow as pa
+
     typed = table.copy()
     for c in ("lon", "lat"):
         typed[c] = pd.to_numeric(typed[c], errors="coerce")
     for c in ("founded", "employees", "rd", "anchor"):
         typed[c] = pd.to_numeric(typed[c]).astype("int64")
-    typed.to_parquet(path, index=False)
+    for c in typed.columns:
+        if typed[c].dtype == object:
+            typed[c] = typed[c].astype(str)
+    return pa.Table.from_pandas(typed, preserve_index=False)
 
 
 def _write_parks(path: Path) -> None:
@@ -280,8 +292,28 @@ def _write_config(path: Path, firms: str, permutations: int) -> None:
     )
 
 
+def _existing(folder: Path, n: int, seed: int, dirt: float, formats, permutations: int) -> dict[str, Path] | None:
+    """The paths of an earlier identical run in ``folder``, or None."""
+    try:
+        truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if [truth.get(k) for k in ("n", "seed", "dirt", "permutations", "generator_version")] != [
+            n, seed, dirt, permutations, GENERATOR_VERSION]:
+        return None
+    if not set(formats) <= set(truth.get("formats", [])):
+        return None
+    paths = {"parks": folder / "parks.gpkg", "truth": folder / "truth.json"}
+    if "csv" in formats:
+        paths.update(csv=folder / "firms.csv", config=folder / "config.toml")
+    if "parquet" in formats:
+        paths.update(parquet=folder / "firms.parquet", config_parquet=folder / "config_parquet.toml")
+    return paths if all(p.exists() for p in paths.values()) else None
+
+
 def make_big(n: int, out_dir: str | Path = "/tmp/geo-big", *, seed: int = 0, dirt: float = 0.003,
-             formats: tuple[str, ...] = ("csv", "parquet"), permutations: int = 999) -> dict[str, Path]:
+             formats: tuple[str, ...] = ("csv", "parquet"), permutations: int = 999,
+             overwrite: bool = False) -> dict[str, Path]:
     """Write ``n`` synthetic firms of one valley (plus parks and configs) into ``out_dir/<n>/``.
 
     Parameters
@@ -298,31 +330,60 @@ def make_big(n: int, out_dir: str | Path = "/tmp/geo-big", *, seed: int = 0, dir
         Which firm tables to write.
     permutations : int, default 999
         ``[analysis] permutations`` in the written configs.
+    overwrite : bool, default False
+        Write the files again even when ``out_dir/<n>/`` already holds them for the same
+        ``n``, ``seed``, ``dirt`` and ``permutations`` (they are reused otherwise).
 
     Returns
     -------
     dict
         Paths: ``csv``, ``parquet`` (as requested), ``parks``, ``config``, ``config_parquet``, ``truth``.
     """
-    rng = np.random.default_rng(seed)
     folder = Path(out_dir) / str(n)
     folder.mkdir(parents=True, exist_ok=True)
-    table, _, _ = _table(n, rng)
-    counts = _dirty(table, rng, dirt)
+    paths = _existing(folder, n, seed, dirt, formats, permutations) if not overwrite else None
+    if paths is not None:
+        return paths
+    import pyarrow.parquet as pq
+
+    counts: dict[str, int] = {}
     paths: dict[str, Path] = {}
+    csv_file = open(folder / "firms.csv", "wb") if "csv" in formats else None  # noqa: SIM115
+    writer = None
+    try:
+        for k, first in enumerate(range(0, n, _CHUNK_ROWS)):
+            rng = np.random.default_rng([seed, k])
+            table, _, _ = _table(min(_CHUNK_ROWS, n - first), rng, first_id=first + 1)
+            for key, v in _dirty(table, rng, dirt).items():
+                counts[key] = counts.get(key, 0) + v
+            if csv_file is not None:
+                data, extra = _csv_bytes(table, rng, dirt, header=k == 0)
+                csv_file.write(data)
+                for key, v in extra.items():
+                    counts[key] = counts.get(key, 0) + v
+            if "parquet" in formats:
+                typed = _typed(table)
+                if writer is None:
+                    writer = pq.ParquetWriter(folder / "firms.parquet", typed.schema)
+                writer.write_table(typed.cast(writer.schema))
+            del table
+    finally:
+        if csv_file is not None:
+            csv_file.close()
+        if writer is not None:
+            writer.close()
     if "csv" in formats:
-        counts.update(_write_csv(table, folder / "firms.csv", rng, dirt))
         paths["csv"] = folder / "firms.csv"
         _write_config(folder / "config.toml", "firms.csv", permutations)
         paths["config"] = folder / "config.toml"
     if "parquet" in formats:
-        _write_parquet(table, folder / "firms.parquet")
         paths["parquet"] = folder / "firms.parquet"
         _write_config(folder / "config_parquet.toml", "firms.parquet", permutations)
         paths["config_parquet"] = folder / "config_parquet.toml"
     _write_parks(folder / "parks.gpkg")
     paths["parks"] = folder / "parks.gpkg"
-    truth = {"n": n, "seed": seed, "dirt": dirt, "counts": counts, "columns": list(table.columns)}
+    truth = {"n": n, "seed": seed, "dirt": dirt, "permutations": permutations, "formats": list(formats),
+             "generator_version": GENERATOR_VERSION, "counts": counts, "columns": _COLUMNS}
     (folder / "truth.json").write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
     paths["truth"] = folder / "truth.json"
     return paths
@@ -335,8 +396,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dirt", type=float, default=0.003)
     ap.add_argument("--formats", default="csv,parquet")
+    ap.add_argument("--overwrite", action="store_true")
     args = ap.parse_args(argv)
-    paths = make_big(args.n, args.out, seed=args.seed, dirt=args.dirt, formats=tuple(args.formats.split(",")))
+    paths = make_big(args.n, args.out, seed=args.seed, dirt=args.dirt, formats=tuple(args.formats.split(",")),
+                     overwrite=args.overwrite)
     for k, v in paths.items():
         print(f"{k}: {v}")
 

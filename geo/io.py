@@ -3,18 +3,29 @@
 Only this module reads data files.  Every input row ends up either in the returned frame
 or in its rejects table with its 1-based row number, its raw values and a reason, so that
 ``rows_read == rows_kept + rows_rejected`` always holds.
+
+Firm tables are validated column by column: CSV is parsed by :mod:`pyarrow.csv` (every
+column as text) and Parquet by pyarrow, every check is vectorised over whole columns, and
+only rejected rows are visited one by one (to write their detail).  When the fast CSV parser
+cannot guarantee the same records as Python's :mod:`csv` module (quoted line breaks, quoting
+the two parsers read differently, NUL bytes, lone carriage returns, a blank first line, a
+one-column header, very long lines ...), the file is read with :mod:`csv` instead; both
+paths give the same rows, row numbers, values and reasons.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io as _io
 import logging
 import os
 import re
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +71,16 @@ _PARQUET_SUFFIXES = {".parquet", ".pq", ".geoparquet"}
 _VECTOR_SUFFIXES = {".gpkg", ".shp", ".geojson", ".json", ".fgb", ".kml", ".gml", ".zip"}
 
 _STACKED_MIN = 10
+
+#: every character ``str.strip()`` removes (``str.isspace``), for pyarrow's ``utf8_trim``
+_WHITESPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+#: numbers pyarrow's cast and pandas' ``to_numeric`` read identically (checked in tests):
+#: integers of at most 15 digits, decimals and exponents of at most 2 digits, 20 characters
+_STRICT_NUMBER = (r"^[+-]?([0-9]{1,15}|([0-9]+\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,2})?|[0-9]+[eE][+-]?[0-9]{1,2})$")
+_DIGITS = r"^[+-]?[0-9]+$"
+_DECIMAL_MAX_CHARS = 20
+_UTF8_BOM = b"\xef\xbb\xbf"
+_CHUNK = 1 << 26  # bytes per step when scanning a file with numpy (bounds temporary memory)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -108,43 +129,6 @@ def _sniff_delimiter(text: str, suffix: str) -> str:
         return "\t" if suffix in {".tsv", ".tab"} else ","
 
 
-def _read_text_table(path: Path, encoding: str | None) -> tuple[pd.DataFrame, dict, list[dict]]:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        msg = f"Cannot read '{path}': {exc.strerror}. Check the file's permissions."
-        raise DataFileError(msg) from None
-    text, used = _decode(data, encoding, path)
-    delimiter = _sniff_delimiter(text, path.suffix.lower())
-    reader = csv.reader(_io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        header = next(reader)
-    except StopIteration:
-        msg = f"'{path}' is empty: no header row and no data. Export the firm table with a header row."
-        raise InputError(msg) from None
-    header = [h.strip() for h in header]
-    width = len(header)
-    rows: list[list[str]] = []
-    malformed: list[dict] = []
-    blank = 0
-    n = 0
-    for fields in reader:
-        if not fields or (len(fields) == 1 and fields[0].strip() == ""):
-            blank += 1
-            continue
-        n += 1
-        if len(fields) > width and any(f.strip() for f in fields[width:]):
-            malformed.append({"row": n, "fields": fields})
-            rows.append([""] * width)
-            continue
-        if len(fields) < width:
-            fields = fields + [""] * (width - len(fields))
-        rows.append(fields[:width])
-    frame = pd.DataFrame(rows, columns=_dedupe(header), dtype=object)
-    meta = {"format": "csv", "encoding": used, "delimiter": delimiter, "blank_lines_skipped": blank}
-    return frame, meta, malformed
-
-
 def _dedupe(names: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
@@ -171,12 +155,591 @@ def _as_text(values: pd.Series) -> pd.Series:
     return values.map(conv).astype(object)
 
 
-def _read_any_table(path: Path, *, encoding: str | None, sheet: str | int | None):
-    """Return (frame of raw values, geometry or None, layer crs or None, meta, malformed)."""
+# ----------------------------------------------------------------------------- text columns
+# A raw table is a dict of columns, each holding every cell *as text* (stripped, "" when
+# missing): a pyarrow large_string array without nulls, or -- for float columns of
+# Parquet/Excel/layers -- a ``_Floats`` whose text is ``repr(v)`` ("" for NaN), kept as
+# numbers so that nothing is formatted unless a row is rejected.
+class _Floats:
+    """A float column whose text is ``repr(v)``, or "" for NaN (what ``_as_text`` makes of it)."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = np.asarray(values, dtype=np.float64)
+
+    def __len__(self) -> int:
+        return int(self.values.size)
+
+
+@dataclass
+class _Raw:
+    """A firm table as text columns, before validation."""
+
+    columns: list[str]
+    cols: dict[str, Any]
+    n: int
+    meta: dict
+    malformed: dict[int, int] = field(default_factory=dict)  # 0-based position -> number of fields
+    geometry: Any = None
+    layer_crs: Any = None
+
+
+def _release_arrow_memory() -> None:
+    """Hand memory pyarrow freed back to the system (its allocator keeps it otherwise)."""
+    pa, _ = _pa()
+    pa.default_memory_pool().release_unused()
+
+
+def _pa():
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pa, pc
+
+
+def _text_array(values: Any):
+    """A pyarrow large_string array (one chunk, no nulls) from an array, chunked array or list."""
+    pa, pc = _pa()
+    if isinstance(values, list):
+        return pa.array(values, type=pa.large_string())
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    if values.type != pa.large_string():
+        values = values.cast(pa.large_string())
+    if values.null_count:
+        values = pc.fill_null(values, "")
+    return values
+
+
+def _strip(arr):
+    """``str.strip()`` of every value, exactly (Python's whitespace set)."""
+    _, pc = _pa()
+    return pc.utf8_trim(arr, characters=_WHITESPACE)
+
+
+def _to_bool(mask) -> np.ndarray:
+    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _col_empty(col) -> np.ndarray:
+    if isinstance(col, _Floats):
+        return np.isnan(col.values)
+    _, pc = _pa()
+    return _to_bool(pc.equal(col, ""))
+
+
+def _float_text(v: float) -> str:
+    return "" if v != v else repr(v)
+
+
+def _col_take_text(col, idx: np.ndarray) -> list[str]:
+    """The text of the rows ``idx`` (Python strings)."""
+    if isinstance(col, _Floats):
+        return [_float_text(v) for v in col.values[idx].tolist()]
+    pa, _ = _pa()
+    return col.take(pa.array(np.asarray(idx, dtype=np.int64))).to_pylist()
+
+
+_NAN_BITS = np.array([np.nan]).view(np.int64)[0]
+
+
+def _col_key(col) -> np.ndarray:
+    """int64 keys with equal key <=> equal text."""
+    if isinstance(col, _Floats):
+        bits = col.values.view(np.int64).copy()
+        bits[np.isnan(col.values)] = _NAN_BITS
+        return bits
+    _, pc = _pa()
+    return pc.dictionary_encode(col).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _col_categories(col) -> tuple[np.ndarray, list[str]]:
+    """(codes, distinct texts) of a column."""
+    if isinstance(col, _Floats):
+        codes, uniq = pd.factorize(_col_key(col))
+        return codes, [_float_text(float(b)) for b in np.asarray(uniq, dtype=np.int64).view(np.float64)]
+    _, pc = _pa()
+    enc = pc.dictionary_encode(col)
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary.to_pylist()
+
+
+def _text_series_values(arr):
+    """pandas "str" values of a text array (what a column of Python strings becomes)."""
+    return arr.to_pandas().array if hasattr(arr, "to_pandas") else pd.array(arr, dtype="str")
+
+
+def _strict_numbers(arr) -> np.ndarray:
+    """Mask of values whose pyarrow cast to float64 equals pandas' ``to_numeric``."""
+    _, pc = _pa()
+    return _to_bool(pc.and_(pc.match_substring_regex(arr, _STRICT_NUMBER),
+                            pc.less_equal(pc.utf8_length(arr), _DECIMAL_MAX_CHARS)))
+
+
+def _all_integers(arr) -> bool:
+    """True when every (strict) value is an integer: pandas then returns int64, not float64."""
+    _, pc = _pa()
+    return not pc.any(pc.match_substring_regex(arr, "[.eE]")).as_py()
+
+
+def _canonical_ints(arr) -> np.ndarray | None:
+    """int64 values when every value is a canonical integer ("0", "-12"; no "+", "-0", "007")."""
+    pa, pc = _pa()
+    try:
+        ints = pc.cast(arr, pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if not pc.all(pc.equal(pc.cast(ints, pa.large_string()), arr)).as_py():
+        return None
+    return ints.to_numpy(zero_copy_only=False)
+
+
+def _cast_float(arr, mask: np.ndarray) -> np.ndarray:
+    pa, pc = _pa()
+    out = np.full(len(arr), np.nan)
+    if mask.any():
+        out[mask] = pc.cast(arr.filter(pa.array(mask)), pa.float64()).to_numpy(zero_copy_only=False)
+    return out
+
+
+def _col_numeric(col) -> np.ndarray:
+    """``pd.to_numeric(text.str.replace("，", "."), errors="coerce")`` as floats, vectorised.
+
+    Values of the strict grammars are cast by pyarrow (identical results); the rest are
+    given to pandas, or the whole column is when a long integer could change pandas' result type.
+    """
+    if isinstance(col, _Floats):
+        return col.values.copy()  # to_numeric(repr(v)) == v; "" (NaN) stays NaN
+    pa, pc = _pa()
+    arr = col
+    if pc.any(pc.match_substring(arr, "，")).as_py():
+        arr = pc.replace_substring(arr, "，", ".")
+    strict = _strict_numbers(arr)
+    out = _cast_float(arr, strict)
+    other = ~strict & _to_bool(pc.not_equal(arr, ""))
+    if other.any():
+        values = arr.filter(pa.array(other))
+        if pc.any(pc.match_substring_regex(values, _DIGITS)).as_py():
+            whole = pd.Series(arr.to_pylist(), dtype=object)
+            return pd.to_numeric(whole, errors="coerce").to_numpy(dtype=float)
+        out[other] = pd.to_numeric(pd.Series(values.to_pylist(), dtype=object), errors="coerce").to_numpy(dtype=float)
+    elif strict.all() and _all_integers(arr):
+        out = out + 0.0  # pandas returns int64 here: "-0" is 0.0, not -0.0
+    return out
+
+
+def _is_textual_name(name: str) -> bool:
+    lname = str(name).lower()
+    return lname == "id" or lname.endswith(("_id", "id")) or "code" in lname
+
+
+def _exact_infer(name: str, texts: list[str]):
+    """The reference ``_infer_types`` on one column (used when the fast rules cannot decide)."""
+    out = _infer_types(pd.DataFrame({name: pd.Series(texts, dtype=object)}))[name]
+    if out.dtype == object:
+        return pd.array(texts, dtype="str")
+    return out.array
+
+
+def _output_column(name: str, col, kept: np.ndarray):
+    """Column ``name`` of the kept rows (boolean mask ``kept``), typed like :func:`_infer_types`.
+
+    Wholly numeric text becomes int64 (Int64 with empty cells) or float64; ids, codes and
+    anything else stay text (pandas "str").
+    """
+    pa, pc = _pa()
+    if isinstance(col, _Floats):
+        v = col.values[kept]
+        nan = np.isnan(v)
+        if _is_textual_name(name) or nan.all():
+            return pd.array([_float_text(x) for x in v.tolist()], dtype="str")
+        good = v[~nan]
+        if not np.isfinite(good).all() or np.abs(good).max() >= 2.0**53:
+            return _exact_infer(name, [_float_text(x) for x in v.tolist()])
+        if np.all(np.mod(good, 1) == 0):
+            if nan.any():
+                return pd.arrays.IntegerArray(np.where(nan, 0, v).astype(np.int64), nan)
+            return v.astype(np.int64)
+        return v
+    sub = col if kept.all() else col.filter(pa.array(kept))
+    if _is_textual_name(name):
+        return _text_series_values(sub)
+    empty = _col_empty(sub)
+    if empty.all():
+        return _text_series_values(sub)
+    ne = sub.filter(pa.array(~empty))
+    # a text column shows itself in its first values: one that pandas cannot read decides
+    if pd.to_numeric(pd.Series(ne.slice(0, 64).to_pylist(), dtype=object), errors="coerce").isna().any():
+        return _text_series_values(sub)
+    ints = _canonical_ints(ne)  # the common case of a count or a year column
+    if ints is not None and (not empty.any() or np.abs(ints).max() < 2**53):
+        return _int_output(ints, empty)
+    if pc.any(pc.match_substring_regex(ne, r"^[+-]?0\d")).as_py():
+        return _text_series_values(sub)
+    strict = _strict_numbers(ne)
+    if not strict.all():
+        others = pc.unique(ne.filter(pa.array(~strict)))
+        witnesses = others.slice(0, 32).to_pylist()
+        if pd.to_numeric(pd.Series(witnesses, dtype=object), errors="coerce").isna().any():
+            return _text_series_values(sub)
+        return _exact_infer(name, sub.to_pylist())
+    vals = _cast_float(ne, strict)
+    if not np.all(np.mod(vals, 1) == 0):
+        out = np.full(len(sub), np.nan)
+        out[~empty] = vals
+        return out
+    if np.abs(vals).max() >= 2.0**53:
+        return _exact_infer(name, sub.to_pylist())
+    return _int_output(vals.astype(np.int64), empty)
+
+
+def _int_output(values: np.ndarray, empty: np.ndarray):
+    """int64 for the kept rows, or Int64 with <NA> at empty cells."""
+    if not empty.any():
+        return values
+    ints = np.zeros(empty.size, dtype=np.int64)
+    ints[~empty] = values
+    return pd.arrays.IntegerArray(ints, empty)
+
+
+# ----------------------------------------------------------------------------- CSV
+def _find_byte(arr: np.ndarray, value: int) -> np.ndarray:
+    """Positions of one byte value, scanned in chunks (bounded temporary memory)."""
+    parts = [np.flatnonzero(arr[i:i + _CHUNK] == value) + i for i in range(0, arr.size, _CHUNK)]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def _utf8_prefix(data: bytes, start: int, chars: int) -> str | None:
+    """The first ``chars`` characters of UTF-8 ``data[start:]`` (None if not UTF-8 there)."""
+    dec = codecs.getincrementaldecoder("utf-8")("strict")
+    stop = start + 4 * chars + 4
+    try:
+        return dec.decode(data[start:stop], final=stop >= len(data))[:chars]
+    except UnicodeDecodeError:
+        return None
+
+
+def _parse_lines(data: bytes, start: int, begins: np.ndarray, ends: np.ndarray, delimiter: str) -> list[list[str]] | None:
+    """Parse single lines with :mod:`csv` (None if a record does not stay on its line)."""
+    if begins.size == 0:
+        return []
+    try:
+        text = b"\n".join([data[start + b:start + e] for b, e in zip(begins.tolist(), ends.tolist())]).decode("utf-8") + "\n"
+    except UnicodeDecodeError:
+        return None
+    records = list(csv.reader(_io.StringIO(text, newline=""), delimiter=delimiter))
+    # as many records as lines means no line break was quoted, except possibly the last one
+    if len(records) != begins.size or any("\n" in f or "\r" in f for f in records[-1]):
+        return None
+    return records
+
+
+def _irregular_quote_lines(arr: np.ndarray, nl: np.ndarray, begins: np.ndarray, ends: np.ndarray, delim: int) -> np.ndarray:
+    """Lines whose quoting is not plain RFC 4180 (and so must be checked against :mod:`csv`).
+
+    A line is regular when it holds an even number of quote characters and, counting them
+    in order, every opening quote (1st, 3rd, ...) starts a field (line start, after a
+    delimiter, or right after a closing quote: a doubled ``""``) and every closing quote
+    ends one (line end, before a delimiter, or right before an opening quote).  Both
+    parsers read such a line the same way: fields split at delimiters outside quotes,
+    quotes removed, ``""`` read as ``"``.  Scanned in slices of whole lines.
+    """
+    out = []
+    n_lines = begins.size
+    step = max(1, int(n_lines * _CHUNK / max(arr.size, 1)))
+    for lo in range(0, n_lines, step):
+        hi = min(n_lines, lo + step)
+        b0, b1 = int(begins[lo]), int(ends[hi - 1])
+        q = np.flatnonzero(arr[b0:b1] == 34) + b0
+        if q.size == 0:
+            continue
+        line = np.searchsorted(nl, q)
+        new_line = np.empty(q.size, dtype=bool)
+        new_line[0] = True
+        new_line[1:] = line[1:] != line[:-1]
+        heads = np.flatnonzero(new_line)
+        rank = np.arange(q.size) - np.repeat(heads, np.diff(np.append(heads, q.size)))
+        opening = rank % 2 == 0
+        prev = arr[np.maximum(q - 1, 0)]
+        nxt = arr[np.minimum(q + 1, arr.size - 1)]
+        ok = np.where(
+            opening,
+            (q == begins[line]) | (prev == delim) | (prev == 34),
+            (q + 1 == ends[line]) | (nxt == delim) | (nxt == 34),
+        )
+        bad_lines = line[~ok]
+        counts = np.bincount(line - lo, minlength=hi - lo)
+        odd = np.flatnonzero(counts % 2 == 1) + lo
+        out.append(np.union1d(bad_lines, odd))
+    return np.unique(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
+
+
+def _decline(why: str) -> None:
+    log.debug("fast CSV parser declined (%s); reading with the csv module", why)
+
+
+def _read_csv_fast(data: bytes, start: int, delimiter: str) -> _Raw | None:
+    """Parse UTF-8 CSV bytes with pyarrow; None when the result might differ from :mod:`csv`.
+
+    Every non-empty physical line must be one record for both parsers; lines holding a
+    quote character are parsed again by :mod:`csv` and must agree field by field; records
+    pyarrow finds with the wrong number of fields (short, long or whitespace-only lines)
+    are parsed by :mod:`csv` and handled like :func:`_read_csv_slow` does.
+    """
+    pa, pc = _pa()
+    import pyarrow.csv as pacsv
+
+    size = len(data) - start
+    if size <= 0 or data.find(b"\x00", start) >= 0 or data.startswith(_UTF8_BOM, start):
+        return _decline("empty file, NUL byte or byte-order mark")
+    n_cr = data.count(b"\r", start)
+    if n_cr and n_cr != data.count(b"\r\n", start):
+        return _decline("carriage return outside CRLF")
+    arr = np.frombuffer(data, dtype=np.uint8, offset=start)
+    nl = _find_byte(arr, 10)
+    begins = np.concatenate([[0], nl + 1])
+    ends = nl
+    if begins[-1] < size:
+        ends = np.append(nl, size)
+    else:
+        begins = begins[:-1]
+    if n_cr:
+        ends = ends - ((ends > begins) & (arr[np.maximum(ends - 1, 0)] == 13))
+    length = ends - begins
+    if length.size == 0 or length[0] == 0 or length.max() > csv.field_size_limit():
+        return _decline("blank first line or a line longer than csv.field_size_limit()")
+    nonempty = np.flatnonzero(length > 0)
+    header = _parse_lines(data, start, begins[:1], ends[:1], delimiter)
+    if not header or len(header[0]) < 2:
+        return _decline("header with fewer than two fields or a quoted line break")
+    width = len(header[0])
+    names = [f"f{i}" for i in range(width)]
+
+    invalid: list[int | None] = []
+
+    def handler(row) -> str:
+        invalid.append(row.number)
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(memoryview(data)[start:]),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True, use_threads=False, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True, escape_char=False,
+                                             newlines_in_values=False, ignore_empty_lines=True, invalid_row_handler=handler),
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in names}, strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False, check_utf8=True, auto_dict_encode=False),
+        )
+    except (pa.ArrowException, ValueError, TypeError) as exc:
+        return _decline(f"pyarrow: {exc}")
+    if table.column_names != names or table.num_rows + len(invalid) != nonempty.size or None in invalid or table.num_rows == 0:
+        return _decline("records are not one per line")
+    inv_rec = np.asarray(invalid, dtype=np.int64) - 1  # 0-based record (= non-empty line) index, header 0
+    if inv_rec.size and (inv_rec.min() < 1 or np.unique(inv_rec).size != inv_rec.size):
+        return _decline("unexpected invalid-row numbers")
+    is_inv = np.zeros(nonempty.size, dtype=bool)
+    is_inv[inv_rec] = True
+    table_pos = np.cumsum(~is_inv) - 1  # row of the pyarrow table holding each valid record
+    # lines holding a quote: csv must read the same fields as pyarrow
+    if data.find(b'"', start) >= 0:
+        q_line = _irregular_quote_lines(arr, nl, begins, ends, ord(delimiter))
+        rank = np.cumsum(length > 0) - 1
+        q_rec = rank[q_line]
+        q_rec = q_rec[~is_inv[q_rec]]
+        q_lines = nonempty[q_rec]
+        parsed = _parse_lines(data, start, begins[q_lines], ends[q_lines], delimiter)
+        if parsed is None:
+            return _decline("a quoted line break")
+        got = table.take(pa.array(table_pos[q_rec])).to_pylist()
+        for fields, row in zip(parsed, got):
+            if fields != [row[c] for c in names]:
+                return _decline("the parsers read a quoted line differently")
+    first = [table.column(c)[0].as_py() for c in names]
+    if first != header[0]:
+        return _decline("the parsers read the header differently")
+
+    # records pyarrow skipped: blank (whitespace-only) lines, short rows, long rows
+    inv_rec.sort()
+    inv_lines = nonempty[inv_rec]
+    inv_fields = _parse_lines(data, start, begins[inv_lines], ends[inv_lines], delimiter)
+    if inv_fields is None:
+        return _decline("a quoted line break in a short or long row")
+    blank_rec: list[int] = []
+    extra_rec: list[int] = []
+    extra_rows: list[list[str]] = []
+    malformed_at: dict[int, int] = {}
+    for rec, fields in zip(inv_rec.tolist(), inv_fields):
+        if not fields or (len(fields) == 1 and fields[0].strip() == ""):
+            blank_rec.append(rec)
+            continue
+        if len(fields) == width:
+            return _decline("the parsers count the fields of a line differently")
+        extra_rec.append(rec)
+        if len(fields) > width and any(f.strip() for f in fields[width:]):
+            malformed_at[rec] = len(fields)
+            extra_rows.append(fields[:width])
+        else:
+            fields = (fields + [""] * (width - len(fields)))[:width]
+            extra_rows.append([f.strip() for f in fields])
+
+    keep = np.ones(nonempty.size, dtype=bool)
+    keep[0] = False
+    keep[np.asarray(blank_rec, dtype=np.int64)] = False
+    kept_rec = np.flatnonzero(keep)
+    # the kept short/long rows go between the valid rows: valid_rec[:at[k]] come before extra k
+    valid_rec = np.flatnonzero(~is_inv)[1:]
+    at = np.searchsorted(valid_rec, np.asarray(extra_rec, dtype=np.int64))
+    position = np.full(nonempty.size, -1, dtype=np.int64)
+    position[kept_rec] = np.arange(kept_rec.size)
+    malformed = {int(position[r]): k for r, k in malformed_at.items()}
+
+    columns = _dedupe([h.strip() for h in header[0]])
+    cols: dict[str, Any] = {}
+    for k, name in enumerate(columns):
+        values = _strip(_text_array(table.column(0).slice(1)))
+        table = table.drop_columns([names[k]])  # frees the parsed column: one column copy at a time
+        if extra_rec:
+            extra = pa.array([row[k] for row in extra_rows], type=pa.large_string())
+            values = _interleave(values, extra, at)
+        cols[name] = values
+    del table
+    _release_arrow_memory()
+    blank = int((length == 0).sum()) + len(blank_rec)
+    meta = {"format": "csv", "delimiter": delimiter, "blank_lines_skipped": blank, "parser": "pyarrow"}
+    n = int(kept_rec.size)
+    return _Raw(columns=columns, cols=cols, n=n, meta=meta, malformed=malformed)
+
+
+def _interleave(values, extra, at: np.ndarray):
+    """``values`` with ``extra[k]`` inserted before ``values[at[k]]`` (``at`` sorted)."""
+    pa, _ = _pa()
+    parts = []
+    start = 0
+    for k, stop in enumerate(at.tolist()):
+        if stop > start:
+            parts.append(values.slice(start, stop - start))
+        parts.append(extra.slice(k, 1))
+        start = stop
+    if start < len(values):
+        parts.append(values.slice(start))
+    return pa.concat_arrays(parts)
+
+
+def _read_csv_slow(text: str, delimiter: str, path: Path) -> _Raw:
+    """Parse decoded CSV text with :mod:`csv` (the reference reader)."""
+    reader = csv.reader(_io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        msg = f"'{path}' is empty: no header row and no data. Export the firm table with a header row."
+        raise InputError(msg) from None
+    header = [h.strip() for h in header]
+    width = len(header)
+    rows: list[list[str]] = []
+    malformed: dict[int, int] = {}
+    blank = 0
+    n = 0
+    for fields in reader:
+        if not fields or (len(fields) == 1 and fields[0].strip() == ""):
+            blank += 1
+            continue
+        n += 1
+        if len(fields) > width and any(f.strip() for f in fields[width:]):
+            malformed[n - 1] = len(fields)
+            rows.append(fields[:width])
+            continue
+        if len(fields) < width:
+            fields = fields + [""] * (width - len(fields))
+        rows.append([f.strip() for f in fields[:width]])
+    columns = _dedupe(header)
+    by_column = list(zip(*rows)) if rows else [() for _ in columns]
+    cols = {name: _text_array(list(values)) for name, values in zip(columns, by_column)}
+    meta = {"format": "csv", "delimiter": delimiter, "blank_lines_skipped": blank, "parser": "csv"}
+    return _Raw(columns=columns, cols=cols, n=n, meta=meta, malformed=malformed)
+
+
+def _utf8_start(data: bytes, encoding: str | None) -> tuple[int | None, str | None]:
+    """(offset, encoding name) when ``data`` is to be read as UTF-8 bytes as they are."""
+    if encoding is not None:
+        try:
+            codec = codecs.lookup(encoding).name
+        except LookupError:
+            return None, None
+        return (0, encoding) if codec == "utf-8" else (None, None)
+    if data.startswith(_UTF8_BOM):
+        return 3, "utf-8-sig"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None, None
+    return 0, "utf-8"
+
+
+def _read_text_table(path: Path, encoding: str | None, *, fast: bool = True) -> _Raw:
+    """Read a CSV/TSV file: decode (BOMs, UTF-8, GB18030), sniff the delimiter, parse.
+
+    UTF-8 bytes go to the fast parser as they are; other encodings are decoded and
+    re-encoded as UTF-8 first.  When the fast parser declines, :mod:`csv` reads the text.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        msg = f"Cannot read '{path}': {exc.strerror}. Check the file's permissions."
+        raise DataFileError(msg) from None
+    suffix = path.suffix.lower()
+    raw = None
+    tried = None
+    if fast:
+        start, used = _utf8_start(data, encoding)
+        sample = _utf8_prefix(data, start, 65536) if start is not None else None
+        if sample is not None:
+            tried = used
+            raw = _read_csv_fast(data, start, _sniff_delimiter(sample, suffix))
+            if raw is not None:
+                raw.meta["encoding"] = used
+    if raw is None:
+        text, used = _decode(data, encoding, path)
+        del data
+        delimiter = _sniff_delimiter(text, suffix)
+        if fast and used != tried:
+            raw = _read_csv_fast(text.encode("utf-8"), 0, delimiter)
+        if raw is None:
+            raw = _read_csv_slow(text, delimiter, path)
+        raw.meta["encoding"] = used
+    log.debug("parsed %s with %s", path, raw.meta["parser"])
+    raw.meta = {"format": "csv", "encoding": raw.meta["encoding"], "delimiter": raw.meta["delimiter"],
+                "blank_lines_skipped": raw.meta["blank_lines_skipped"]}
+    return raw
+
+
+# ----------------------------------------------------------------------------- other formats
+def _column_from_series(values: pd.Series):
+    """One column of a pandas frame as text, exactly as ``_as_text`` makes it."""
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype):
+        if dtype.kind == "f":
+            return _Floats(values.to_numpy(dtype=np.float64))
+        if dtype.kind in "iu":
+            pa, _ = _pa()
+            return _text_array(pa.array(values.to_numpy()))
+        if dtype.kind == "b":
+            arr = values.to_numpy()
+            return _text_array(np.where(arr, "True", "False").tolist())
+    elif isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        pa, _ = _pa()
+        return _strip(_text_array(pa.array(values.array)))
+    return _text_array(_as_text(values).tolist())
+
+
+def _raw_from_frame(frame: pd.DataFrame, meta: dict, geometry=None, layer_crs=None) -> _Raw:
+    columns = [str(c) for c in frame.columns]
+    cols = {name: _column_from_series(frame.iloc[:, k]) for k, name in enumerate(columns)}
+    return _Raw(columns=columns, cols=cols, n=len(frame), meta=meta, geometry=geometry, layer_crs=layer_crs)
+
+
+def _read_any_table(path: Path, *, encoding: str | None, sheet: str | int | None) -> _Raw:
+    """Read any supported firm table into text columns (plus geometry for point layers)."""
     suffix = path.suffix.lower()
     if suffix in _TABLE_SUFFIXES:
-        frame, meta, malformed = _read_text_table(path, encoding)
-        return frame, None, None, meta, malformed
+        return _read_text_table(path, encoding)
     if suffix in _EXCEL_SUFFIXES:
         try:
             import openpyxl  # noqa: F401
@@ -202,7 +765,7 @@ def _read_any_table(path: Path, *, encoding: str | None, sheet: str | int | None
         frame.columns = _dedupe([str(c).strip() for c in frame.columns])
         frame = frame.dropna(how="all")
         frame = frame.reset_index(drop=True)
-        return frame, None, None, {"format": "excel", "sheet": str(chosen)}, []
+        return _raw_from_frame(frame, {"format": "excel", "sheet": str(chosen)})
     if suffix in _PARQUET_SUFFIXES:
         import pyarrow.parquet as pq
 
@@ -217,9 +780,9 @@ def _read_any_table(path: Path, *, encoding: str | None, sheet: str | int | None
             gdf = gpd.read_parquet(path)
             geom = gdf.geometry
             frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-            return frame, geom.values, gdf.crs, {"format": "geoparquet"}, []
+            return _raw_from_frame(frame, {"format": "geoparquet"}, geom.values, gdf.crs)
         frame = pd.read_parquet(path)
-        return frame, None, None, {"format": "parquet"}, []
+        return _raw_from_frame(frame, {"format": "parquet"})
     if suffix in _VECTOR_SUFFIXES:
         import pyogrio
 
@@ -230,9 +793,9 @@ def _read_any_table(path: Path, *, encoding: str | None, sheet: str | int | None
             raise DataFileError(msg) from None
         if "geometry" in gdf and gdf.geometry.notna().any():
             frame = pd.DataFrame(gdf.drop(columns="geometry"))
-            return frame, gdf.geometry.values, gdf.crs, {"format": "vector"}, []
+            return _raw_from_frame(frame, {"format": "vector"}, gdf.geometry.values, gdf.crs)
         frame = pd.DataFrame(gdf.drop(columns="geometry", errors="ignore"))
-        return frame, None, None, {"format": "vector-table"}, []
+        return _raw_from_frame(frame, {"format": "vector-table"})
     msg = (
         f"Unknown firm table format '{suffix}' for '{path}'. Use CSV/TSV, Excel (.xlsx), Parquet, "
         "GeoPackage, Shapefile or GeoJSON."
@@ -265,23 +828,31 @@ def _find_column(columns: list[str], given: str | None, candidates: tuple[str, .
     return hits[0]
 
 
-def _normalise_systems(values: pd.Series, default: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row coordinate systems: (system array, bad-value mask)."""
-    aliases = {
-        "wgs84": "wgs84", "wgs-84": "wgs84", "wgs 84": "wgs84", "epsg:4326": "wgs84", "4326": "wgs84",
-        "gcj02": "gcj02", "gcj-02": "gcj02", "gcj": "gcj02", "mars": "gcj02", "amap": "gcj02",
-        "bd09": "bd09", "bd-09": "bd09", "baidu": "bd09", "bd09ll": "bd09",
-    }
-    text = values.str.strip().str.lower()
-    mapped = text.map(aliases)
-    empty = text == ""
-    bad = (~empty & mapped.isna()).to_numpy()
-    out = mapped.where(~empty, default).fillna(default).to_numpy(dtype=object)
-    return out, bad
+_SYSTEM_ALIASES = {
+    "wgs84": "wgs84", "wgs-84": "wgs84", "wgs 84": "wgs84", "epsg:4326": "wgs84", "4326": "wgs84",
+    "gcj02": "gcj02", "gcj-02": "gcj02", "gcj": "gcj02", "mars": "gcj02", "amap": "gcj02",
+    "bd09": "bd09", "bd-09": "bd09", "baidu": "bd09", "bd09ll": "bd09",
+}
+
+
+def _normalise_systems(col, default: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Per-row coordinate systems: (system array, bad-value mask, codes, distinct texts)."""
+    codes, texts = _col_categories(col)
+    out, bad = [], []
+    for t in texts:
+        key = t.strip().lower()
+        mapped = _SYSTEM_ALIASES.get(key)
+        bad.append(key != "" and mapped is None)
+        out.append(default if mapped is None else mapped)
+    systems = np.array(out, dtype=object)[codes] if len(texts) else np.zeros(0, dtype=object)
+    return systems, np.array(bad, dtype=bool)[codes], codes, texts
 
 
 def _infer_types(frame: pd.DataFrame) -> pd.DataFrame:
-    """Turn text columns that are wholly numeric into numbers (ids and codes stay text)."""
+    """Turn text columns that are wholly numeric into numbers (ids and codes stay text).
+
+    The reference rules; :func:`_output_column` applies them column by column, vectorised.
+    """
     out = {}
     for name in frame.columns:
         col = frame[name]
@@ -299,7 +870,9 @@ def _infer_types(frame: pd.DataFrame) -> pd.DataFrame:
             out[name] = col
             continue
         full = pd.to_numeric(text.where(text != ""), errors="coerce")
-        if np.all(np.mod(num.to_numpy(dtype=float), 1) == 0):
+        with np.errstate(invalid="ignore"):  # inf % 1 is nan: not integral
+            integral = np.all(np.mod(num.to_numpy(dtype=float), 1) == 0)
+        if integral:
             full = full.astype("Int64") if full.isna().any() else full.astype("int64")
         out[name] = full
     return pd.DataFrame(out, index=frame.index)
@@ -320,6 +893,97 @@ def _swap_check(lon: np.ndarray, lat: np.ndarray, ok: np.ndarray) -> np.ndarray:
 
     swapped_ok = ok & (np.abs(lat) <= 180) & (np.abs(lon) <= 90) & inside(lat, lon)
     return swapped_ok & ~inside(lon, lat)
+
+
+def _duplicates(cols: list, n: int, prefilter: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(duplicate mask, index of the first equal row) for rows equal in every column.
+
+    Exact grouping, refined one column at a time: after each column only rows that still
+    share their group with another row stay candidates, so after the first (most distinct)
+    columns the remaining work is on a handful of rows.  ``prefilter``, when given, is a
+    uint64 key per row that is equal for equal rows (e.g. the bits of the parsed
+    coordinates): rows whose key no other row has are dropped first, with one sort.
+    """
+    pa, pc = _pa()
+    idx = np.arange(n)
+    if prefilter is not None and n > 1:
+        ordered = np.sort(prefilter)
+        repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+        if repeated.size:
+            pos = np.minimum(np.searchsorted(repeated, prefilter), repeated.size - 1)
+            idx = np.flatnonzero(repeated[pos] == prefilter)
+        else:
+            idx = idx[:0]
+    group = np.zeros(idx.size, dtype=np.int64)
+    for col in cols:
+        if idx.size == 0:
+            break
+        if isinstance(col, _Floats):
+            key = _col_key(_Floats(col.values[idx]))
+        elif idx.size == n:
+            key = _col_key(col)
+        else:
+            key = _col_key(col.take(pa.array(idx)))
+        kc, uniq = pd.factorize(key)
+        group, _ = pd.factorize(group * np.int64(len(uniq) + 1) + kc)
+        shared = np.bincount(group)[group] > 1
+        idx = idx[shared]
+        group, _ = pd.factorize(group[shared])
+    dup = np.zeros(n, dtype=bool)
+    first = np.arange(n)
+    if idx.size:
+        g, heads = _first_of_groups(group)
+        dup[idx] = heads[g] != np.arange(idx.size)
+        first[idx] = idx[heads[g]]
+    return dup, first
+
+
+def _float_bits(values: np.ndarray) -> np.ndarray:
+    """uint64 bits of floats, every NaN the same."""
+    bits = values.view(np.uint64).copy()
+    bits[np.isnan(values)] = np.uint64(_NAN_BITS)
+    return bits
+
+
+def _first_of_groups(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(group of each row, first row of each group), groups numbered in order of appearance."""
+    group, _ = pd.factorize(key)
+    if group.size == 0:
+        return group, np.zeros(0, dtype=np.int64)
+    running = np.maximum.accumulate(group)
+    new = np.empty(group.size, dtype=bool)
+    new[0] = True
+    new[1:] = running[1:] > running[:-1]
+    return group, np.flatnonzero(new)
+
+
+def _stacked_groups(x: np.ndarray, y: np.ndarray, stacked_min: int) -> tuple[np.ndarray, int]:
+    """Rows sharing an exact (x, y) (rounded to 1e-7 degrees) with >= stacked_min rows; number of sites.
+
+    One sort of a 64-bit hash of each pair finds the candidates (a hash is equal for equal
+    pairs, so no stacked row is missed); the candidates are then grouped exactly.
+    """
+    ok = np.isfinite(x) & np.isfinite(y)
+    hit = np.zeros(x.size, dtype=bool)
+    if not ok.any():
+        return hit, 0
+    rx = np.round(x[ok], 7) + 0.0  # + 0.0: -0.0 and 0.0 are one place
+    ry = np.round(y[ok], 7) + 0.0
+    with np.errstate(over="ignore"):
+        h = (rx.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ ry.view(np.uint64)
+    ordered = np.sort(h)
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    counts = np.diff(np.r_[starts, ordered.size])
+    crowded = ordered[starts[counts >= stacked_min]]
+    if crowded.size == 0:
+        return hit, 0
+    pos = np.minimum(np.searchsorted(crowded, h), crowded.size - 1)
+    cand = np.flatnonzero(crowded[pos] == h)
+    group, _ = pd.factorize(rx[cand] + 1j * ry[cand])
+    size = np.bincount(group)
+    keep = size[group] >= stacked_min
+    hit[np.flatnonzero(ok)[cand[keep]]] = True
+    return hit, int(np.unique(group[keep]).size)
 
 
 # ----------------------------------------------------------------------------- firms
@@ -370,11 +1034,12 @@ def read_firms(
     geopandas.GeoDataFrame
         One row per kept firm in EPSG:4326, indexed by the 1-based input row number
         (``row``; the header is not counted).  Columns: the input's columns (wholly numeric
-        text columns converted to numbers; ids and codes stay text), ``lon`` and ``lat`` in
-        WGS84, ``coord_sys`` (the system the row was read in), ``swapped`` (lat/lon fixed)
-        and ``stacked``.  ``attrs["rejects"]`` is a DataFrame of every rejected row
-        (``row``, ``reason``, ``detail`` and the raw values) and ``attrs["load_report"]``
-        a dict of counts by outcome; ``rows_read == rows_kept + rows_rejected``.
+        text columns converted to numbers; ids, codes and other text as pandas strings),
+        ``lon`` and ``lat`` in WGS84, ``coord_sys`` (the system the row was read in),
+        ``swapped`` (lat/lon fixed) and ``stacked``.  ``attrs["rejects"]`` is a DataFrame of
+        every rejected row (``row``, ``reason``, ``detail`` and the raw values) and
+        ``attrs["load_report"]`` a dict of counts by outcome;
+        ``rows_read == rows_kept + rows_rejected``.
 
     Notes
     -----
@@ -385,6 +1050,10 @@ def read_firms(
     swapped pair is valid and lies within the extent of the other rows (1st–99th
     percentile box widened by half its size) while the pair as given does not.
 
+    Blank lines of a CSV are skipped (and counted in the load report); they get no row
+    number.  Large tables are read column by column (pyarrow) and validated with vectorised
+    checks; 1,000,000 rows take a few seconds (see ``docs/benchmarks.md``).
+
     Examples
     --------
     >>> import geo
@@ -394,51 +1063,75 @@ def read_firms(
     >>> r["rows_read"] == r["rows_kept"] + r["rows_rejected"]
     True
     """
-    import geopandas as gpd
+    import time
 
     p = _check_file(path, "Firm table")
-    raw, geometry, layer_crs, meta, malformed = _read_any_table(p, encoding=encoding, sheet=sheet)
-    n = len(raw)
-    if n == 0:
+    t0 = time.perf_counter()
+    raw = _read_any_table(p, encoding=encoding, sheet=sheet)
+    if raw.n == 0:
         msg = f"'{p}' has a header but no data rows. Check the export."
         raise InputError(msg)
-    columns = [str(c) for c in raw.columns]
-    raw.columns = columns
-    text = pd.DataFrame({c: _as_text(raw[c]) for c in columns})
-    rows = np.arange(1, n + 1)
     system_default = _crs.parse_crs(crs)
+    t1 = time.perf_counter()
+    firms = _validate(raw, p, lon=lon, lat=lat, system_default=system_default, id=id, drop_stacked=drop_stacked,
+                      stacked_min=stacked_min, coord_sys_column=coord_sys_column)
+    log.debug("read_firms %s: parse %.2f s, validate %.2f s", p, t1 - t0, time.perf_counter() - t1)
+    return firms
 
-    reason = np.full(n, None, dtype=object)
+
+def _validate(raw: _Raw, p: Path, *, lon, lat, system_default, id, drop_stacked, stacked_min, coord_sys_column):  # noqa: A002
+    """Validate the rows of a raw table, convert coordinates and build the firm frame."""
+    import geopandas as gpd
+    import shapely
+
+    n = raw.n
+    columns = raw.columns
+    cols = raw.cols
+    meta = dict(raw.meta)
+    geometry = raw.geometry
+    rows = np.arange(1, n + 1)
+    keys = list(REJECT_REASONS) + ["stacked"]
+    code = np.zeros(n, dtype=np.int8)  # 0: kept; k: keys[k - 1]
     detail = np.full(n, "", dtype=object)
 
-    def reject(mask: np.ndarray, key: str, info: np.ndarray | str | None = None) -> None:
-        mask = mask & (reason == None)  # noqa: E711 - elementwise on object array
-        reason[mask] = key
+    def reject(mask: np.ndarray, key: str, info: str | Callable[[np.ndarray], list[str]] | None = None) -> None:
+        idx = np.flatnonzero(mask & (code == 0))
+        if idx.size == 0:
+            return
+        code[idx] = keys.index(key) + 1
         if info is None:
-            detail[mask] = REJECT_REASONS[key]
+            detail[idx] = REJECT_REASONS[key]
         elif isinstance(info, str):
-            detail[mask] = info
+            detail[idx] = info
         else:
-            detail[mask] = info[mask]
+            values = np.empty(idx.size, dtype=object)
+            values[:] = info(idx)
+            detail[idx] = values
 
-    for m in malformed:
-        i = m["row"] - 1
-        reason[i] = "malformed_row"
-        detail[i] = f"{len(m['fields'])} fields, header has {len(columns)}"
-        text.iloc[i] = (m["fields"] + [""] * len(columns))[: len(columns)]
+    for i, k in sorted(raw.malformed.items()):
+        code[i] = keys.index("malformed_row") + 1
+        detail[i] = f"{k} fields, header has {len(columns)}"
 
-    # exact duplicates (every raw field equal, geometry included for layers)
-    key_frame = text.copy()
+    # exact duplicates (every raw field equal, geometry included for layers); equal rows have
+    # equal parsed coordinates, so the (likely) coordinate columns prune the candidates first
+    numeric: dict[str, np.ndarray] = {}
+    coord_like = [c for c in columns if c in (lon, lat) or c.strip().lower() in LON_CANDIDATES + LAT_CANDIDATES][:2]
+    prefilter = None
+    with np.errstate(over="ignore"):
+        for c in coord_like:
+            numeric[c] = _col_numeric(cols[c])
+            bits = _float_bits(numeric[c])
+            prefilter = bits if prefilter is None else (prefilter * np.uint64(0x9E3779B97F4A7C15)) ^ bits
+    preferred = [c for c in columns if c.lower() in ("firm_id", "id")]
+    preferred += [c for c in coord_like if c not in preferred]
+    key_cols = [cols[c] for c in preferred] + [cols[c] for c in columns if c not in preferred]
     if geometry is not None:
-        import shapely
-
-        key_frame["__wkb__"] = [g.wkb_hex if g is not None else "" for g in geometry]
-    dup = key_frame.duplicated(keep="first").to_numpy()
-    if dup.any():
-        first = key_frame.groupby(list(key_frame.columns), sort=False, dropna=False).ngroup().to_numpy()
-        first_row = pd.Series(rows).groupby(first).transform("min").to_numpy()
-        info = np.array([f"exact duplicate of row {r}" for r in first_row], dtype=object)
-        reject(dup, "duplicate", info)
+        wkb = shapely.to_wkb(geometry, hex=True)
+        key_cols.insert(0, _text_array([w if w is not None else "" for w in wkb]))
+    if key_cols:
+        dup, first = _duplicates(key_cols, n, prefilter)
+        reject(dup, "duplicate", lambda idx: [f"exact duplicate of row {r}" for r in rows[first[idx]].tolist()])
+    del key_cols, prefilter
 
     # firm id
     if id is not None:
@@ -446,18 +1139,16 @@ def read_firms(
     else:
         id_col = next((c for c in columns if c.lower() in ("firm_id", "id")), None)
     if id_col is not None:
-        reject((text[id_col] == "").to_numpy(), "missing_id")
+        reject(_col_empty(cols[id_col]), "missing_id")
 
     # coordinates
     systems_given = coord_sys_column in columns
     if geometry is not None and lon is None and lat is None:
-        import shapely
-
         gtype = shapely.get_type_id(geometry)
         missing = shapely.is_missing(geometry) | shapely.is_empty(geometry)
         notpoint = ~missing & (gtype != 0)
-        info = np.array([f"geometry is {shapely.get_type_id(g) if g is None else g.geom_type}, expected Point" for g in geometry], dtype=object)
-        reject(notpoint, "not_a_point", info)
+        reject(notpoint, "not_a_point", lambda idx: [
+            f"geometry is {shapely.get_type_id(g) if g is None else g.geom_type}, expected Point" for g in geometry[idx]])
         reject(missing, "missing_coordinate", "feature has no geometry")
         ok_geom = ~missing & ~notpoint
         x = np.full(n, np.nan)
@@ -467,31 +1158,34 @@ def read_firms(
         lon_col = lat_col = None
         if system_default in ("gcj02", "bd09") or systems_given:
             src = system_default
-        elif layer_crs is not None:
-            src = _crs.parse_crs(layer_crs)
+        elif raw.layer_crs is not None:
+            src = _crs.parse_crs(raw.layer_crs)
         else:
             src = system_default
         meta["geometry"] = "point layer"
     else:
         lon_col = _find_column(columns, lon, LON_CANDIDATES, "longitude", p)
         lat_col = _find_column(columns, lat, LAT_CANDIDATES, "latitude", p)
-        lon_txt = text[lon_col]
-        lat_txt = text[lat_col]
-        missing = ((lon_txt == "") | (lat_txt == "")).to_numpy()
+        missing = _col_empty(cols[lon_col]) | _col_empty(cols[lat_col])
         reject(missing, "missing_coordinate")
-        x = pd.to_numeric(lon_txt.str.replace("，", ".", regex=False), errors="coerce").to_numpy(dtype=float)
-        y = pd.to_numeric(lat_txt.str.replace("，", ".", regex=False), errors="coerce").to_numpy(dtype=float)
+        x = numeric[lon_col] if lon_col in numeric else _col_numeric(cols[lon_col])
+        y = numeric[lat_col] if lat_col in numeric else _col_numeric(cols[lat_col])
+        numeric.clear()
         nan = ~np.isfinite(x) | ~np.isfinite(y)
-        info = np.array([f"lon={a!r}, lat={b!r}" for a, b in zip(lon_txt, lat_txt)], dtype=object)
-        reject(nan & ~missing, "not_a_number", info)
+
+        def nan_info(idx: np.ndarray) -> list[str]:
+            a, b = _col_take_text(cols[lon_col], idx), _col_take_text(cols[lat_col], idx)
+            return [f"lon={u!r}, lat={v!r}" for u, v in zip(a, b)]
+
+        reject(nan & ~missing, "not_a_number", nan_info)
         src = system_default
 
     # per-row coordinate systems
     if isinstance(src, str):
         if systems_given:
-            systems, bad_sys = _normalise_systems(text[coord_sys_column], src)
-            info = np.array([f"coord_sys={v!r}; use wgs84, gcj02 or bd09" for v in text[coord_sys_column]], dtype=object)
-            reject(bad_sys, "unknown_coord_sys", info)
+            systems, bad_sys, sys_codes, sys_texts = _normalise_systems(cols[coord_sys_column], src)
+            reject(bad_sys, "unknown_coord_sys",
+                   lambda idx: [f"coord_sys={sys_texts[c]!r}; use wgs84, gcj02 or bd09" for c in sys_codes[idx].tolist()])
         else:
             systems = np.full(n, src, dtype=object)
     else:
@@ -500,15 +1194,14 @@ def read_firms(
     zero = (x == 0) & (y == 0)
     reject(zero, "zero_zero")
 
-    pending = reason == None  # noqa: E711
+    pending = code == 0
     swapped = np.zeros(n, dtype=bool)
     if isinstance(src, str):
         swapped = _swap_check(x, y, pending)
         x, y = np.where(swapped, y, x), np.where(swapped, x, y)
         out = pending & ((np.abs(x) > 180) | (np.abs(y) > 90))
-        info = np.array([f"lon={a}, lat={b}" for a, b in zip(x, y)], dtype=object)
-        reject(out, "out_of_range", info)
-        pending = reason == None  # noqa: E711
+        reject(out, "out_of_range", lambda idx: [f"lon={a}, lat={b}" for a, b in zip(x[idx], y[idx])])
+        pending = code == 0
         lon_w = np.full(n, np.nan)
         lat_w = np.full(n, np.nan)
         if pending.any():
@@ -526,42 +1219,44 @@ def read_firms(
         systems = np.full(n, src.to_string(), dtype=object)
 
     # stacked geocodes: many different firms on exactly one coordinate
-    pending = reason == None  # noqa: E711
+    pending = code == 0
     stacked = np.zeros(n, dtype=bool)
     stacked_sites = 0
     if pending.any():
-        keys = pd.DataFrame({"x": np.round(lon_w[pending], 7), "y": np.round(lat_w[pending], 7)})
-        size = keys.groupby(["x", "y"])["x"].transform("size").to_numpy()
-        hit = size >= stacked_min
+        hit, stacked_sites = _stacked_groups(lon_w[pending], lat_w[pending], stacked_min)
         stacked[np.flatnonzero(pending)[hit]] = True
-        stacked_sites = int(keys[hit].drop_duplicates().shape[0])
         if drop_stacked:
             reject(stacked, "stacked", "stacked geocode (dropped by drop_stacked=True)")
 
-    kept = reason == None  # noqa: E711
-    rejects = text.loc[~kept].copy()
-    rejects.insert(0, "detail", detail[~kept])
-    rejects.insert(0, "reason", reason[~kept])
-    rejects.insert(0, "row", rows[~kept])
+    kept = code == 0
+    kept_idx = np.flatnonzero(kept)
+    rej_idx = np.flatnonzero(~kept)
+    rejects = pd.DataFrame({c: pd.Series(_col_take_text(cols[c], rej_idx), dtype=object) for c in columns})
+    reason = np.array(keys, dtype=object)[code[rej_idx] - 1] if rej_idx.size else np.zeros(0, dtype=object)
+    rejects.insert(0, "detail", detail[rej_idx])
+    rejects.insert(0, "reason", reason)
+    rejects.insert(0, "row", rows[rej_idx])
     rejects = rejects.reset_index(drop=True)
+    del detail
 
-    body = text.loc[kept].drop(columns=[c for c in (lon_col, lat_col) if c is not None])
-    body = _infer_types(body)
-    body = body.drop(columns=[c for c in ("lon", "lat", "coord_sys", "swapped", "stacked") if c in body.columns])
+    drop = {c for c in (lon_col, lat_col) if c is not None} | {"lon", "lat", "coord_sys", "swapped", "stacked"}
+    index = pd.Index(rows[kept_idx], name="row")
+    # each text column is released once typed: the kept rows are a copy of it
+    body = pd.DataFrame({c: _output_column(c, cols.pop(c), kept) for c in columns if c not in drop}, index=index)
+    cols.clear()
+    _release_arrow_memory()
     if id_col is None:
-        body.insert(0, "firm_id", [str(r) for r in rows[kept]])
-    body["lon"] = lon_w[kept]
-    body["lat"] = lat_w[kept]
-    body["coord_sys"] = systems[kept]
-    body["swapped"] = swapped[kept]
-    body["stacked"] = stacked[kept]
-    body.index = pd.Index(rows[kept], name="row")
-    import shapely
+        pa, pc = _pa()
+        body.insert(0, "firm_id", _text_series_values(pc.cast(pa.array(rows[kept_idx]), pa.large_string())))
+    body["lon"] = lon_w[kept_idx]
+    body["lat"] = lat_w[kept_idx]
+    body["coord_sys"] = systems[kept_idx]
+    body["swapped"] = swapped[kept_idx]
+    body["stacked"] = stacked[kept_idx]
+    firms = gpd.GeoDataFrame(body, geometry=shapely.points(lon_w[kept_idx], lat_w[kept_idx]), crs="EPSG:4326")
 
-    firms = gpd.GeoDataFrame(body, geometry=shapely.points(lon_w[kept], lat_w[kept]), crs="EPSG:4326")
-
-    by_reason = pd.Series(reason[~kept]).value_counts().to_dict()
-    sys_counts = pd.Series(systems[kept]).value_counts().to_dict() if kept.any() else {}
+    by_reason = pd.Series(reason).value_counts().to_dict()
+    sys_counts = pd.Series(systems[kept_idx]).value_counts().to_dict() if kept_idx.size else {}
     report = {
         "file": str(p),
         **meta,
@@ -570,11 +1265,11 @@ def read_firms(
         "id_column": id_col,
         "crs": system_default if isinstance(system_default, str) else system_default.to_string(),
         "rows_read": int(n),
-        "rows_kept": int(kept.sum()),
-        "rows_rejected": int((~kept).sum()),
+        "rows_kept": int(kept_idx.size),
+        "rows_rejected": int(rej_idx.size),
         "rejected_by_reason": {str(k): int(v) for k, v in sorted(by_reason.items())},
-        "fixed_swapped": int(swapped[kept].sum()),
-        "stacked_rows": int(stacked[kept].sum()),
+        "fixed_swapped": int(swapped[kept_idx].sum()),
+        "stacked_rows": int(stacked[kept_idx].sum()),
         "stacked_sites": stacked_sites,
         "converted": {str(k): int(v) for k, v in sorted(sys_counts.items()) if k != "wgs84"},
         "coord_systems": {str(k): int(v) for k, v in sorted(sys_counts.items())},
@@ -821,11 +1516,34 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def write_layers(layers: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write several (Geo)DataFrames as layers of one GeoPackage, atomically."""
+@contextlib.contextmanager
+def _fast_sqlite() -> Iterator[None]:
+    """GDAL settings for writing a GeoPackage that is moved into place only when complete.
+
+    ``OGR_SQLITE_SYNCHRONOUS=OFF`` skips the fsync of every transaction (safe here: a
+    crash leaves only the temporary file) and a larger page cache speeds up the spatial index.
+    """
     import pyogrio
 
-    with atomic_path(path) as tmp:
+    wanted = {"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_CACHE": "512"}
+    before = {k: pyogrio.get_gdal_config_option(k) for k in wanted}
+    pyogrio.set_gdal_config_options(wanted)
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options(before)
+
+
+def write_layers(layers: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write several (Geo)DataFrames as layers of one GeoPackage, atomically.
+
+    Layers go through GDAL's Arrow interface (``use_arrow=True``: columnar, about twice as
+    fast as feature by feature on a million firms).
+    """
+    import geopandas as gpd
+    import pyogrio
+
+    with atomic_path(path) as tmp, _fast_sqlite():
         for name, frame in layers.items():
             if frame is None:
                 continue
@@ -835,11 +1553,10 @@ def write_layers(layers: dict[str, Any], path: str | os.PathLike) -> Path:
                 if c != "geometry" and frame[c].dtype == object:
                     frame[c] = frame[c].astype(str).where(frame[c].notna(), None)
             if hasattr(frame, "geometry") and "geometry" in frame:
-                pyogrio.write_dataframe(frame.reset_index(), tmp, layer=name, driver="GPKG", append=tmp.exists())
+                out = frame.reset_index()
             else:
-                import geopandas as gpd
-
-                pyogrio.write_dataframe(gpd.GeoDataFrame(frame.reset_index(drop=frame.index.name is None)), tmp, layer=name, driver="GPKG", append=tmp.exists())
+                out = gpd.GeoDataFrame(frame.reset_index(drop=frame.index.name is None))
+            pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG", append=tmp.exists(), use_arrow=True)
     return Path(path)
 
 
