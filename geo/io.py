@@ -24,6 +24,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1063,8 +1064,6 @@ def read_firms(
     >>> r["rows_read"] == r["rows_kept"] + r["rows_rejected"]
     True
     """
-    import time
-
     p = _check_file(path, "Firm table")
     t0 = time.perf_counter()
     raw = _read_any_table(p, encoding=encoding, sheet=sheet)
