@@ -302,7 +302,18 @@ def assign_groups(firms: pd.DataFrame, groups: pd.DataFrame | str | Path, *, cod
 
 # ============================================================================ helpers
 def _flag(values: pd.Series) -> np.ndarray:
-    """Truthy flags: numbers != 0, True, or the words 1/true/t/yes/y (missing = False)."""
+    """Truthy flags: numbers != 0, True, or the words 1/true/t/yes/y (missing = False).
+
+    Vectorised by dtype (numeric and boolean columns directly; text by lower-cased lookup),
+    so million-row tables need no Python loop.
+    """
+    values = pd.Series(values)
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.fillna(False).to_numpy(dtype=bool)
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        num = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        return np.isfinite(num) & (num != 0)
+
     def one(v: Any) -> bool:
         if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
             return False
@@ -312,7 +323,13 @@ def _flag(values: pd.Series) -> np.ndarray:
             return v != 0
         return str(v).strip().lower() in _TRUE_WORDS
 
-    return np.fromiter((one(v) for v in values), dtype=bool, count=len(values))
+    # object/text columns: decide once per distinct value, then broadcast
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    table = np.fromiter((one(v) for v in uniques), dtype=bool, count=len(uniques))
+    out = np.zeros(len(values), dtype=bool)
+    ok = codes >= 0
+    out[ok] = table[codes[ok]]
+    return out
 
 
 def _known_flag(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
