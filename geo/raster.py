@@ -516,6 +516,13 @@ def _auto_cell(width: float, height: float, bw: float, kernel: str) -> float:
     return cell
 
 
+def _resolve_bandwidth(xy, w, bandwidth) -> tuple[float, str]:
+    """(bandwidth in metres, rule name): a rule name is applied to the points; a number is the user's."""
+    if isinstance(bandwidth, str):
+        return _rule_bandwidth(xy, w, bandwidth), bandwidth
+    return float(bandwidth), "user"
+
+
 def _grid_spec(xy: np.ndarray, crs: pyproj.CRS, bw: float, kernel: str, cell_size: Any, extent: Any) -> _GridSpec:
     if cell_size is not None:
         try:
@@ -758,10 +765,7 @@ def kernel_density(
     if len(xy) == 0 and extent is None:
         msg = "kernel_density needs at least one point; 0 points were given."
         raise InputError(msg)
-    if isinstance(bandwidth, str):
-        bw, rule = _rule_bandwidth(xy, w, bandwidth), bandwidth
-    else:
-        bw, rule = float(bandwidth), "user"
+    bw, rule = _resolve_bandwidth(xy, w, bandwidth)
     spec = _grid_spec(xy, pcrs, bw, kernel, cell_size, extent)
     dens = _density(xy, w, spec, bw, kernel)
     total = float(len(xy)) if w is None else float(w.sum())
@@ -839,10 +843,7 @@ def kernel_density_by(
     if len(xy) == 0:
         msg = "kernel_density_by needs at least one point; 0 points were given."
         raise InputError(msg)
-    if isinstance(bandwidth, str):
-        bw, rule = _rule_bandwidth(xy, w, bandwidth), bandwidth
-    else:
-        bw, rule = float(bandwidth), "user"
+    bw, rule = _resolve_bandwidth(xy, w, bandwidth)
     spec = _grid_spec(xy, pcrs, bw, kernel, cell_size, extent)
     labels = points[by].to_numpy()
     if groups is None:
