@@ -108,6 +108,7 @@ def compare_valleys(
     kd_results: dict | None = None,
     kd_years: Any = "auto",
     reference_year: int | None = None,
+    kd_target: dict | None = None,
 ) -> pd.DataFrame:
     """Compare valleys side by side: development stage, technology, composition, focus.
 
@@ -131,6 +132,10 @@ def compare_valleys(
         Kd simulations per sub-sector (0 skips Kd: ``focus`` then uses LQ alone, stated).
     kd_results : dict, optional
         Precomputed ``{valley: {subsector: KdResult}}``.
+    kd_target : dict, optional
+        Precomputed ``{valley: KdResult}`` of the whole target sector (e.g. the pipeline's
+        per-valley Kd, same seed and simulations), used instead of computing it again; the
+        sub-sectors are still computed.
     kd_years : "auto", list of int or None
         Years at which to test whether the target sector was already localised ("auto":
         every 5 years); None skips it.
@@ -212,7 +217,10 @@ def compare_valleys(
                 kd_local[v][s] = False
                 continue
             try:
-                res = kd(fm, sector=mask, simulations=simulations, seed=int(vseed))
+                if s == str(target_sector) and kd_target and v in kd_target:
+                    res = kd_target[v]
+                else:
+                    res = kd(fm, sector=mask, simulations=simulations, seed=int(vseed))
                 kd_verdicts[v][s] = res.verdict
                 kd_local[v][s] = _kd_localised(res)
             except GeoError as exc:

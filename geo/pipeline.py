@@ -655,6 +655,7 @@ def run(config: Config | str | Path | dict) -> Results:
                 firms, parks, valley_column="valley", sector_column=cfg.firms.sector_column,
                 subsector_column=cfg.firms.subsector_column, target_sector=cfg.analysis.target_sector,
                 founded_column=cfg.firms.founded_column, simulations=cfg.analysis.kd_simulations, seed=cfg.run.seed,
+                kd_target={n: vr.stages["kd"] for n, vr in valleys.items() if "kd" in vr.stages},
             )
         except GeoError as exc:
             warnings.append(f"valley comparison skipped: {exc}")
