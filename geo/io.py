@@ -879,13 +879,26 @@ def _infer_types(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def _swap_check(lon: np.ndarray, lat: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """Rows whose lon/lat are swapped, judged by the other rows (see read_firms)."""
+def _swap_inputs(lon: np.ndarray, lat: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lon, lat) of the valid, in-range, non-(0, 0) rows: they set the swap-check extent."""
     in_range = ok & (np.abs(lon) <= 180) & (np.abs(lat) <= 90) & ~((lon == 0) & (lat == 0))
-    if in_range.sum() < 5:
+    return lon[in_range], lat[in_range]
+
+
+def _swap_box(lon: np.ndarray, lat: np.ndarray) -> tuple[float, float, float, float] | None:
+    """The 1st and 99th percentiles of lon and lat of the rows of :func:`_swap_inputs`."""
+    if lon.size < 5:
+        return None
+    lo_lon, hi_lon = np.nanpercentile(lon, [1, 99])
+    lo_lat, hi_lat = np.nanpercentile(lat, [1, 99])
+    return float(lo_lon), float(hi_lon), float(lo_lat), float(hi_lat)
+
+
+def _swap_apply(lon: np.ndarray, lat: np.ndarray, ok: np.ndarray, box: tuple[float, float, float, float] | None) -> np.ndarray:
+    """Rows whose lon/lat are swapped, judged by the extent ``box`` of the other rows (see read_firms)."""
+    if box is None:
         return np.zeros_like(ok)
-    lo_lon, hi_lon = np.nanpercentile(lon[in_range], [1, 99])
-    lo_lat, hi_lat = np.nanpercentile(lat[in_range], [1, 99])
+    lo_lon, hi_lon, lo_lat, hi_lat = box
     pad_lon = max(0.5 * (hi_lon - lo_lon), 0.5)
     pad_lat = max(0.5 * (hi_lat - lo_lat), 0.5)
 
@@ -1078,26 +1091,46 @@ def read_firms(
     return firms
 
 
-def _validate(raw: _Raw, p: Path, *, lon, lat, system_default, id, drop_stacked, stacked_min, coord_sys_column):  # noqa: A002
-    """Validate the rows of a raw table, convert coordinates and build the firm frame."""
-    import geopandas as gpd
-    import shapely
+class _Validation:
+    """The validation of one raw table, in steps.
 
-    n = raw.n
-    columns = raw.columns
-    cols = raw.cols
-    meta = dict(raw.meta)
-    geometry = raw.geometry
-    rows = np.arange(1, n + 1)
+    :func:`_validate` runs every step on a whole table.  The steps that depend on other rows
+    (exact duplicates, the swapped-coordinates box, stacked geocodes) take their decision
+    as an argument, so that the dask engine (:mod:`geo.dask_engine`) can run the row-wise
+    steps on each partition and make those decisions over all partitions, with identical
+    results.  ``rows`` are the 1-based row numbers in the whole file.
+    """
+
     keys = list(REJECT_REASONS) + ["stacked"]
-    code = np.zeros(n, dtype=np.int8)  # 0: kept; k: keys[k - 1]
-    detail = np.full(n, "", dtype=object)
 
-    def reject(mask: np.ndarray, key: str, info: str | Callable[[np.ndarray], list[str]] | None = None) -> None:
+    def __init__(self, raw: _Raw, p: Path, *, lon, lat, system_default, id, coord_sys_column, row_offset: int = 0):  # noqa: A002
+        self.raw = raw
+        self.p = p
+        self.lon, self.lat = lon, lat
+        self.system_default = system_default
+        self.id = id
+        self.coord_sys_column = coord_sys_column
+        n = raw.n
+        self.n = n
+        self.rows = np.arange(row_offset + 1, row_offset + n + 1)
+        self.code = np.zeros(n, dtype=np.int8)  # 0: kept; k: keys[k - 1]
+        self.detail = np.full(n, "", dtype=object)
+        self.numeric: dict[str, np.ndarray] = {}
+        self.meta = dict(raw.meta)
+        self.swapped = np.zeros(n, dtype=bool)
+        self.stacked = np.zeros(n, dtype=bool)
+        self.stacked_sites = 0
+        self.lon_col = self.lat_col = self.id_col = None
+        for i, k in sorted(raw.malformed.items()):
+            self.code[i] = self.keys.index("malformed_row") + 1
+            self.detail[i] = f"{k} fields, header has {len(raw.columns)}"
+
+    def reject(self, mask: np.ndarray, key: str, info: str | Callable[[np.ndarray], list[str]] | None = None) -> None:
+        code, detail = self.code, self.detail
         idx = np.flatnonzero(mask & (code == 0))
         if idx.size == 0:
             return
-        code[idx] = keys.index(key) + 1
+        code[idx] = self.keys.index(key) + 1
         if info is None:
             detail[idx] = REJECT_REASONS[key]
         elif isinstance(info, str):
@@ -1107,178 +1140,268 @@ def _validate(raw: _Raw, p: Path, *, lon, lat, system_default, id, drop_stacked,
             values[:] = info(idx)
             detail[idx] = values
 
-    for i, k in sorted(raw.malformed.items()):
-        code[i] = keys.index("malformed_row") + 1
-        detail[i] = f"{k} fields, header has {len(columns)}"
+    # -- duplicates ---------------------------------------------------------------------
+    def duplicate_keys(self) -> tuple[list, np.ndarray | None]:
+        """(key columns, prefilter) of the exact-duplicate check.
 
-    # exact duplicates (every raw field equal, geometry included for layers); equal rows have
-    # equal parsed coordinates, so the (likely) coordinate columns prune the candidates first
-    numeric: dict[str, np.ndarray] = {}
-    coord_like = [c for c in columns if c in (lon, lat) or c.strip().lower() in LON_CANDIDATES + LAT_CANDIDATES][:2]
-    prefilter = None
-    with np.errstate(over="ignore"):
-        for c in coord_like:
-            numeric[c] = _col_numeric(cols[c])
-            bits = _float_bits(numeric[c])
-            prefilter = bits if prefilter is None else (prefilter * np.uint64(0x9E3779B97F4A7C15)) ^ bits
-    preferred = [c for c in columns if c.lower() in ("firm_id", "id")]
-    preferred += [c for c in coord_like if c not in preferred]
-    key_cols = [cols[c] for c in preferred] + [cols[c] for c in columns if c not in preferred]
-    if geometry is not None:
-        wkb = shapely.to_wkb(geometry, hex=True)
-        key_cols.insert(0, _text_array([w if w is not None else "" for w in wkb]))
-    if key_cols:
-        dup, first = _duplicates(key_cols, n, prefilter)
-        reject(dup, "duplicate", lambda idx: [f"exact duplicate of row {r}" for r in rows[first[idx]].tolist()])
-    del key_cols, prefilter
+        Equal rows have equal parsed coordinates, so the (likely) coordinate columns give
+        a uint64 prefilter key that is equal for equal rows.
+        """
+        raw = self.raw
+        columns, cols = raw.columns, raw.cols
+        coord_like = [c for c in columns if c in (self.lon, self.lat) or c.strip().lower() in LON_CANDIDATES + LAT_CANDIDATES][:2]
+        prefilter = None
+        with np.errstate(over="ignore"):
+            for c in coord_like:
+                if c not in self.numeric:
+                    self.numeric[c] = _col_numeric(cols[c])
+                bits = _float_bits(self.numeric[c])
+                prefilter = bits if prefilter is None else (prefilter * np.uint64(0x9E3779B97F4A7C15)) ^ bits
+        preferred = [c for c in columns if c.lower() in ("firm_id", "id")]
+        preferred += [c for c in coord_like if c not in preferred]
+        key_cols = [cols[c] for c in preferred] + [cols[c] for c in columns if c not in preferred]
+        if raw.geometry is not None:
+            import shapely
 
-    # firm id
-    if id is not None:
-        id_col = _find_column(columns, id, (id.lower(),), "firm id", p)
-    else:
-        id_col = next((c for c in columns if c.lower() in ("firm_id", "id")), None)
-    if id_col is not None:
-        reject(_col_empty(cols[id_col]), "missing_id")
+            wkb = shapely.to_wkb(raw.geometry, hex=True)
+            key_cols.insert(0, _text_array([w if w is not None else "" for w in wkb]))
+        return key_cols, prefilter
 
-    # coordinates
-    systems_given = coord_sys_column in columns
-    if geometry is not None and lon is None and lat is None:
-        gtype = shapely.get_type_id(geometry)
-        missing = shapely.is_missing(geometry) | shapely.is_empty(geometry)
-        notpoint = ~missing & (gtype != 0)
-        reject(notpoint, "not_a_point", lambda idx: [
-            f"geometry is {shapely.get_type_id(g) if g is None else g.geom_type}, expected Point" for g in geometry[idx]])
-        reject(missing, "missing_coordinate", "feature has no geometry")
-        ok_geom = ~missing & ~notpoint
-        x = np.full(n, np.nan)
-        y = np.full(n, np.nan)
-        x[ok_geom] = shapely.get_x(geometry[ok_geom])
-        y[ok_geom] = shapely.get_y(geometry[ok_geom])
-        lon_col = lat_col = None
-        if system_default in ("gcj02", "bd09") or systems_given:
-            src = system_default
-        elif raw.layer_crs is not None:
-            src = _crs.parse_crs(raw.layer_crs)
+    def duplicates(self, dup: np.ndarray, first_row: np.ndarray) -> None:
+        """Reject ``dup`` rows as exact duplicates of the rows ``first_row`` (row numbers)."""
+        self.reject(dup, "duplicate", lambda idx: [f"exact duplicate of row {r}" for r in first_row[idx].tolist()])
+
+    # -- row-wise checks ----------------------------------------------------------------
+    def row_checks(self) -> None:
+        """Firm id, coordinates present and numeric, coord_sys values, (0, 0)."""
+        raw, p = self.raw, self.p
+        columns, cols, n = raw.columns, raw.cols, self.n
+        geometry = raw.geometry
+        lon, lat, id = self.lon, self.lat, self.id  # noqa: A001
+        if id is not None:
+            id_col = _find_column(columns, id, (id.lower(),), "firm id", p)
         else:
-            src = system_default
-        meta["geometry"] = "point layer"
-    else:
-        lon_col = _find_column(columns, lon, LON_CANDIDATES, "longitude", p)
-        lat_col = _find_column(columns, lat, LAT_CANDIDATES, "latitude", p)
-        missing = _col_empty(cols[lon_col]) | _col_empty(cols[lat_col])
-        reject(missing, "missing_coordinate")
-        x = numeric[lon_col] if lon_col in numeric else _col_numeric(cols[lon_col])
-        y = numeric[lat_col] if lat_col in numeric else _col_numeric(cols[lat_col])
-        numeric.clear()
-        nan = ~np.isfinite(x) | ~np.isfinite(y)
+            id_col = next((c for c in columns if c.lower() in ("firm_id", "id")), None)
+        self.id_col = id_col
+        if id_col is not None:
+            self.reject(_col_empty(cols[id_col]), "missing_id")
 
-        def nan_info(idx: np.ndarray) -> list[str]:
-            a, b = _col_take_text(cols[lon_col], idx), _col_take_text(cols[lat_col], idx)
-            return [f"lon={u!r}, lat={v!r}" for u, v in zip(a, b)]
+        self.systems_given = self.coord_sys_column in columns
+        if geometry is not None and lon is None and lat is None:
+            import shapely
 
-        reject(nan & ~missing, "not_a_number", nan_info)
-        src = system_default
-
-    # per-row coordinate systems
-    if isinstance(src, str):
-        if systems_given:
-            systems, bad_sys, sys_codes, sys_texts = _normalise_systems(cols[coord_sys_column], src)
-            reject(bad_sys, "unknown_coord_sys",
-                   lambda idx: [f"coord_sys={sys_texts[c]!r}; use wgs84, gcj02 or bd09" for c in sys_codes[idx].tolist()])
+            gtype = shapely.get_type_id(geometry)
+            missing = shapely.is_missing(geometry) | shapely.is_empty(geometry)
+            notpoint = ~missing & (gtype != 0)
+            self.reject(notpoint, "not_a_point", lambda idx: [
+                f"geometry is {shapely.get_type_id(g) if g is None else g.geom_type}, expected Point" for g in geometry[idx]])
+            self.reject(missing, "missing_coordinate", "feature has no geometry")
+            ok_geom = ~missing & ~notpoint
+            x = np.full(n, np.nan)
+            y = np.full(n, np.nan)
+            x[ok_geom] = shapely.get_x(geometry[ok_geom])
+            y[ok_geom] = shapely.get_y(geometry[ok_geom])
+            if self.system_default in ("gcj02", "bd09") or self.systems_given:
+                src = self.system_default
+            elif raw.layer_crs is not None:
+                src = _crs.parse_crs(raw.layer_crs)
+            else:
+                src = self.system_default
+            self.meta["geometry"] = "point layer"
         else:
-            systems = np.full(n, src, dtype=object)
-    else:
-        systems = np.full(n, "epsg", dtype=object)
+            lon_col = _find_column(columns, lon, LON_CANDIDATES, "longitude", p)
+            lat_col = _find_column(columns, lat, LAT_CANDIDATES, "latitude", p)
+            self.lon_col, self.lat_col = lon_col, lat_col
+            missing = _col_empty(cols[lon_col]) | _col_empty(cols[lat_col])
+            self.reject(missing, "missing_coordinate")
+            numeric = self.numeric
+            x = numeric[lon_col] if lon_col in numeric else _col_numeric(cols[lon_col])
+            y = numeric[lat_col] if lat_col in numeric else _col_numeric(cols[lat_col])
+            numeric.clear()
+            nan = ~np.isfinite(x) | ~np.isfinite(y)
 
-    zero = (x == 0) & (y == 0)
-    reject(zero, "zero_zero")
+            def nan_info(idx: np.ndarray) -> list[str]:
+                a, b = _col_take_text(cols[lon_col], idx), _col_take_text(cols[lat_col], idx)
+                return [f"lon={u!r}, lat={v!r}" for u, v in zip(a, b)]
 
-    pending = code == 0
-    swapped = np.zeros(n, dtype=bool)
-    if isinstance(src, str):
-        swapped = _swap_check(x, y, pending)
-        x, y = np.where(swapped, y, x), np.where(swapped, x, y)
-        out = pending & ((np.abs(x) > 180) | (np.abs(y) > 90))
-        reject(out, "out_of_range", lambda idx: [f"lon={a}, lat={b}" for a, b in zip(x[idx], y[idx])])
-        pending = code == 0
+            self.reject(nan & ~missing, "not_a_number", nan_info)
+            src = self.system_default
+        self.src = src
+
+        if isinstance(src, str):
+            if self.systems_given:
+                systems, bad_sys, sys_codes, sys_texts = _normalise_systems(cols[self.coord_sys_column], src)
+                self.reject(bad_sys, "unknown_coord_sys",
+                            lambda idx: [f"coord_sys={sys_texts[c]!r}; use wgs84, gcj02 or bd09" for c in sys_codes[idx].tolist()])
+            else:
+                systems = np.full(n, src, dtype=object)
+        else:
+            systems = np.full(n, "epsg", dtype=object)
+        self.systems = systems
+        self.reject((x == 0) & (y == 0), "zero_zero")
+        self.x, self.y = x, y
+
+    # -- swapped coordinates, range, conversion -----------------------------------------
+    def swap_candidates(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(lon, lat) of the rows that set the extent of the swapped-coordinates check."""
+        if not isinstance(self.src, str):
+            return None
+        return _swap_inputs(self.x, self.y, self.code == 0)
+
+    def convert(self, box: tuple[float, float, float, float] | None) -> None:
+        """Fix swapped pairs (given the extent ``box``), reject out-of-range, convert to WGS84."""
+        x, y, n, src = self.x, self.y, self.n, self.src
+        pending = self.code == 0
         lon_w = np.full(n, np.nan)
         lat_w = np.full(n, np.nan)
-        if pending.any():
-            lon_w[pending], lat_w[pending] = _crs.to_wgs84_per_row(x[pending], y[pending], systems[pending])
-    else:
-        from pyproj import Transformer
+        if isinstance(src, str):
+            swapped = _swap_apply(x, y, pending, box)
+            x, y = np.where(swapped, y, x), np.where(swapped, x, y)
+            out = pending & ((np.abs(x) > 180) | (np.abs(y) > 90))
+            self.reject(out, "out_of_range", lambda idx: [f"lon={a}, lat={b}" for a, b in zip(x[idx], y[idx])])
+            pending = self.code == 0
+            if pending.any():
+                lon_w[pending], lat_w[pending] = _crs.to_wgs84_per_row(x[pending], y[pending], self.systems[pending])
+            self.swapped = swapped
+        else:
+            from pyproj import Transformer
 
-        tr = Transformer.from_crs(src, "EPSG:4326", always_xy=True)
-        lon_w = np.full(n, np.nan)
-        lat_w = np.full(n, np.nan)
-        if pending.any():
-            lon_w[pending], lat_w[pending] = tr.transform(x[pending], y[pending])
-        out = pending & (~np.isfinite(lon_w) | ~np.isfinite(lat_w) | (np.abs(lon_w) > 180) | (np.abs(lat_w) > 90))
-        reject(out, "out_of_range", f"outside the valid area of {src.to_string()}")
-        systems = np.full(n, src.to_string(), dtype=object)
+            tr = Transformer.from_crs(src, "EPSG:4326", always_xy=True)
+            if pending.any():
+                lon_w[pending], lat_w[pending] = tr.transform(x[pending], y[pending])
+            out = pending & (~np.isfinite(lon_w) | ~np.isfinite(lat_w) | (np.abs(lon_w) > 180) | (np.abs(lat_w) > 90))
+            self.reject(out, "out_of_range", f"outside the valid area of {src.to_string()}")
+            self.systems = np.full(n, src.to_string(), dtype=object)
+        self.x = self.y = None
+        self.lon_w, self.lat_w = lon_w, lat_w
 
-    # stacked geocodes: many different firms on exactly one coordinate
-    pending = code == 0
-    stacked = np.zeros(n, dtype=bool)
-    stacked_sites = 0
-    if pending.any():
-        hit, stacked_sites = _stacked_groups(lon_w[pending], lat_w[pending], stacked_min)
-        stacked[np.flatnonzero(pending)[hit]] = True
-        if drop_stacked:
-            reject(stacked, "stacked", "stacked geocode (dropped by drop_stacked=True)")
+    # -- stacked geocodes ---------------------------------------------------------------
+    def set_stacked(self, hit: np.ndarray, sites: int, drop: bool) -> None:
+        """Flag (or with ``drop`` reject) the rows ``hit`` as stacked geocodes."""
+        self.stacked = hit
+        self.stacked_sites = int(sites)
+        if drop:
+            self.reject(hit, "stacked", "stacked geocode (dropped by drop_stacked=True)")
 
-    kept = code == 0
-    kept_idx = np.flatnonzero(kept)
-    rej_idx = np.flatnonzero(~kept)
-    rejects = pd.DataFrame({c: pd.Series(_col_take_text(cols[c], rej_idx), dtype=object) for c in columns})
-    reason = np.array(keys, dtype=object)[code[rej_idx] - 1] if rej_idx.size else np.zeros(0, dtype=object)
-    rejects.insert(0, "detail", detail[rej_idx])
-    rejects.insert(0, "reason", reason)
-    rejects.insert(0, "row", rows[rej_idx])
-    rejects = rejects.reset_index(drop=True)
-    del detail
+    # -- outputs ------------------------------------------------------------------------
+    def rejects(self) -> pd.DataFrame:
+        cols = self.raw.cols
+        rej_idx = np.flatnonzero(self.code != 0)
+        rejects = pd.DataFrame({c: pd.Series(_col_take_text(cols[c], rej_idx), dtype=object) for c in self.raw.columns})
+        reason = np.array(self.keys, dtype=object)[self.code[rej_idx] - 1] if rej_idx.size else np.zeros(0, dtype=object)
+        rejects.insert(0, "detail", self.detail[rej_idx])
+        rejects.insert(0, "reason", reason)
+        rejects.insert(0, "row", self.rows[rej_idx])
+        return rejects.reset_index(drop=True)
 
-    drop = {c for c in (lon_col, lat_col) if c is not None} | {"lon", "lat", "coord_sys", "swapped", "stacked"}
-    index = pd.Index(rows[kept_idx], name="row")
-    # each text column is released once typed: the kept rows are a copy of it
-    body = pd.DataFrame({c: _output_column(c, cols.pop(c), kept) for c in columns if c not in drop}, index=index)
-    cols.clear()
-    _release_arrow_memory()
-    if id_col is None:
-        pa, pc = _pa()
-        body.insert(0, "firm_id", _text_series_values(pc.cast(pa.array(rows[kept_idx]), pa.large_string())))
-    body["lon"] = lon_w[kept_idx]
-    body["lat"] = lat_w[kept_idx]
-    body["coord_sys"] = systems[kept_idx]
-    body["swapped"] = swapped[kept_idx]
-    body["stacked"] = stacked[kept_idx]
-    firms = gpd.GeoDataFrame(body, geometry=shapely.points(lon_w[kept_idx], lat_w[kept_idx]), crs="EPSG:4326")
+    def firms(self, *, geometry: bool = True):
+        """The kept firms (releases the raw columns).  ``geometry=False``: a plain DataFrame."""
+        import geopandas as gpd
+        import shapely
 
-    by_reason = pd.Series(reason).value_counts().to_dict()
-    sys_counts = pd.Series(systems[kept_idx]).value_counts().to_dict() if kept_idx.size else {}
+        raw = self.raw
+        columns, cols = raw.columns, raw.cols
+        kept = self.code == 0
+        kept_idx = np.flatnonzero(kept)
+        drop = {c for c in (self.lon_col, self.lat_col) if c is not None} | {"lon", "lat", "coord_sys", "swapped", "stacked"}
+        index = pd.Index(self.rows[kept_idx], name="row")
+        # each text column is released once typed: the kept rows are a copy of it
+        body = pd.DataFrame({c: _output_column(c, cols.pop(c), kept) for c in columns if c not in drop}, index=index)
+        cols.clear()
+        _release_arrow_memory()
+        if self.id_col is None:
+            pa, pc = _pa()
+            body.insert(0, "firm_id", _text_series_values(pc.cast(pa.array(self.rows[kept_idx]), pa.large_string())))
+        body["lon"] = self.lon_w[kept_idx]
+        body["lat"] = self.lat_w[kept_idx]
+        body["coord_sys"] = self.systems[kept_idx]
+        body["swapped"] = self.swapped[kept_idx]
+        body["stacked"] = self.stacked[kept_idx]
+        if not geometry:
+            return body
+        return gpd.GeoDataFrame(body, geometry=shapely.points(self.lon_w[kept_idx], self.lat_w[kept_idx]), crs="EPSG:4326")
+
+    def counts(self) -> dict:
+        """The additive parts of the load report."""
+        kept = self.code == 0
+        reasons = np.array(self.keys, dtype=object)[self.code[~kept] - 1]
+        by_reason = pd.Series(reasons, dtype=object).value_counts().to_dict()
+        sys_counts = pd.Series(self.systems[kept], dtype=object).value_counts().to_dict() if kept.any() else {}
+        return {
+            "rows_read": int(self.n),
+            "rows_kept": int(kept.sum()),
+            "rows_rejected": int((~kept).sum()),
+            "rejected_by_reason": {str(k): int(v) for k, v in by_reason.items()},
+            "fixed_swapped": int(self.swapped[kept].sum()),
+            "stacked_rows": int(self.stacked[kept].sum()),
+            "coord_systems": {str(k): int(v) for k, v in sys_counts.items()},
+        }
+
+    def columns_used(self) -> dict:
+        return {"lon_column": self.lon_col, "lat_column": self.lat_col, "id_column": self.id_col}
+
+
+def _load_report(p, meta: dict, columns_used: dict, system_default, counts: dict, stacked_sites: int) -> dict:
+    """The load report of a whole table from the summed counts of its parts."""
+    sys_counts = counts["coord_systems"]
     report = {
         "file": str(p),
         **meta,
-        "lon_column": lon_col,
-        "lat_column": lat_col,
-        "id_column": id_col,
+        **columns_used,
         "crs": system_default if isinstance(system_default, str) else system_default.to_string(),
-        "rows_read": int(n),
-        "rows_kept": int(kept_idx.size),
-        "rows_rejected": int(rej_idx.size),
-        "rejected_by_reason": {str(k): int(v) for k, v in sorted(by_reason.items())},
-        "fixed_swapped": int(swapped[kept_idx].sum()),
-        "stacked_rows": int(stacked[kept_idx].sum()),
-        "stacked_sites": stacked_sites,
+        "rows_read": counts["rows_read"],
+        "rows_kept": counts["rows_kept"],
+        "rows_rejected": counts["rows_rejected"],
+        "rejected_by_reason": {str(k): int(v) for k, v in sorted(counts["rejected_by_reason"].items())},
+        "fixed_swapped": counts["fixed_swapped"],
+        "stacked_rows": counts["stacked_rows"],
+        "stacked_sites": int(stacked_sites),
         "converted": {str(k): int(v) for k, v in sorted(sys_counts.items()) if k != "wgs84"},
         "coord_systems": {str(k): int(v) for k, v in sorted(sys_counts.items())},
     }
     if report["rows_read"] != report["rows_kept"] + report["rows_rejected"]:  # pragma: no cover - invariant
         msg = "internal error: rows read != kept + rejected"
         raise AssertionError(msg)
+    return report
+
+
+def _add_counts(total: dict, part: dict) -> dict:
+    """Sum two :meth:`_Validation.counts` dicts."""
+    out = dict(total)
+    for k in ("rows_read", "rows_kept", "rows_rejected", "fixed_swapped", "stacked_rows"):
+        out[k] = total.get(k, 0) + part[k]
+    for k in ("rejected_by_reason", "coord_systems"):
+        d = dict(total.get(k, {}))
+        for key, v in part[k].items():
+            d[key] = d.get(key, 0) + v
+        out[k] = d
+    return out
+
+
+def _validate(raw: _Raw, p: Path, *, lon, lat, system_default, id, drop_stacked, stacked_min, coord_sys_column):  # noqa: A002
+    """Validate the rows of a raw table, convert coordinates and build the firm frame."""
+    v = _Validation(raw, p, lon=lon, lat=lat, system_default=system_default, id=id, coord_sys_column=coord_sys_column)
+    key_cols, prefilter = v.duplicate_keys()
+    if key_cols:
+        dup, first = _duplicates(key_cols, v.n, prefilter)
+        v.duplicates(dup, v.rows[first])
+    del key_cols, prefilter
+    v.row_checks()
+    cand = v.swap_candidates()
+    v.convert(_swap_box(*cand) if cand is not None else None)
+    pending = v.code == 0
+    hit = np.zeros(v.n, dtype=bool)
+    sites = 0
+    if pending.any():
+        h, sites = _stacked_groups(v.lon_w[pending], v.lat_w[pending], stacked_min)
+        hit[np.flatnonzero(pending)[h]] = True
+    v.set_stacked(hit, sites, drop_stacked)
+    rejects = v.rejects()
+    firms = v.firms()
+    report = _load_report(p, v.meta, v.columns_used(), system_default, v.counts(), v.stacked_sites)
     firms.attrs["load_report"] = report
     firms.attrs["rejects"] = rejects
-    log.info("read %s: %d rows, %d kept, %d rejected", p, n, report["rows_kept"], report["rows_rejected"])
+    log.info("read %s: %d rows, %d kept, %d rejected", p, v.n, report["rows_kept"], report["rows_rejected"])
     return firms
 
 
