@@ -1,0 +1,558 @@
+"""The dask engine: read, validate, convert and reduce firm tables partition by partition.
+
+``geo run`` with ``engine = "dask"`` (config) or ``--engine dask --scheduler ADDRESS`` (CLI)
+sends the work that grows with the number of firms to a dask.distributed cluster: reading
+(CSV byte blocks, Parquet row groups, many files), validation and rejects, coordinate
+conversion, valley assignment, park membership and the counts per cell.  The driver (the
+process running ``geo run``) makes the few decisions that need every row -- exact duplicates,
+the extent of the swapped-coordinates check, stacked geocodes -- from small summaries the
+partitions send, and receives back the reduced tables: the rejects, the cell counts, the park
+counts and a bounded, seeded sample of the kept firms.  The statistics then run on the
+driver as in the in-memory engine.
+
+Same answers: each partition runs the same validation steps as :func:`geo.read_firms`
+(:class:`geo.io._Validation`), and the whole-table decisions are exact (hash candidates,
+then exact grouping of the candidates; exact order statistics for the percentile box), so
+the rejects, the load report and the kept firms equal the in-memory engine's on the same
+input (``tests/test_dask_engine.py`` checks it on a 2-worker ``LocalCluster``).
+
+The partition state (the parsed text of the partition and its validation arrays) stays on
+the worker that read it, as a future; only arrays of hashes, candidate rows and counts
+travel.  The driver holds one 8-byte hash per row for the two whole-table checks (160 MB at
+20,000,000 rows).
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geo import io as gio
+from geo.errors import DataFileError, InputError
+
+__all__ = ["connect", "ingest", "partition_specs", "Ingest"]
+
+log = logging.getLogger(__name__)
+
+#: rows per partition aimed at (CSV byte blocks are sized from the mean line length)
+DEFAULT_PARTITION_ROWS = 1_000_000
+
+
+def _require():
+    try:
+        import dask  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError:  # pragma: no cover - declared dependency
+        msg = "The dask engine needs dask.distributed: pip install 'dask[distributed]' dask-geopandas."
+        raise InputError(msg) from None
+
+
+def connect(scheduler: str | None = None, *, n_workers: int | None = None):
+    """A ``distributed.Client``: to the scheduler at ``scheduler``, or a new local cluster.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running dask.distributed scheduler (``tcp://host:8786``).  Without it a
+        ``LocalCluster`` of worker processes is started on this machine (loopback only).
+    n_workers : int, optional
+        Workers of the local cluster (default: the number of CPUs).
+    """
+    _require()
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="20s")
+        except OSError as exc:
+            msg = (f"Cannot reach the dask scheduler at {scheduler!r} ({exc}). Start one with "
+                   "`dask scheduler` and workers with `dask worker ADDRESS`, or leave the address out "
+                   "to run a local cluster.")
+            raise InputError(msg) from None
+    cluster = LocalCluster(n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address=None)
+    return Client(cluster)
+
+
+# ----------------------------------------------------------------------------- partitions
+@dataclass(frozen=True)
+class Spec:
+    """One partition: a byte block of a CSV file or row groups of a Parquet file."""
+
+    path: str
+    kind: str  # "csv" | "parquet"
+    file_index: int
+    start: int = 0  # csv: byte range [start, stop) of data lines; parquet: first row group
+    stop: int = 0
+    header: bytes = b""
+    delimiter: str = ","
+    encoding: str = "utf-8"
+
+
+def _files(path: str | os.PathLike) -> list[Path]:
+    text = str(path)
+    if any(ch in text for ch in "*?["):
+        found = sorted(Path(p) for p in glob.glob(text))
+    elif Path(text).is_dir():
+        found = sorted(p for p in Path(text).iterdir() if p.suffix.lower() in (".csv", ".tsv", ".txt", ".parquet", ".pq"))
+    else:
+        found = [gio._check_file(text, "Firm table")]
+    if not found:
+        msg = f"No firm tables match {text!r}. Give a CSV/Parquet file, a folder of them, or a glob pattern."
+        raise DataFileError(msg)
+    kinds = {_kind(p) for p in found}
+    if len(kinds) > 1:
+        msg = f"{text!r} mixes CSV and Parquet files; give one kind."
+        raise DataFileError(msg)
+    return found
+
+
+def _kind(p: Path) -> str:
+    s = p.suffix.lower()
+    if s in (".csv", ".tsv", ".txt", ".tab"):
+        return "csv"
+    if s in (".parquet", ".pq"):
+        return "parquet"
+    msg = f"The dask engine reads CSV and Parquet firm tables; '{p}' is neither. Convert it, or use engine = \"pandas\"."
+    raise DataFileError(msg)
+
+
+def _csv_specs(p: Path, index: int, rows: int, encoding: str | None) -> list[Spec]:
+    size = p.stat().st_size
+    with open(p, "rb") as fh:
+        head = fh.read(min(size, 1 << 20))
+    start, used = gio._utf8_start(head, encoding)
+    sample = gio._utf8_prefix(head, start, 65536) if start is not None else None
+    if sample is None:
+        msg = (f"'{p}' is not UTF-8 text: the dask engine splits CSV files into byte blocks and reads UTF-8 only. "
+               "Convert it (e.g. `iconv -f GB18030 -t UTF-8`), write it as Parquet, or use engine = \"pandas\".")
+        raise DataFileError(msg)
+    delimiter = gio._sniff_delimiter(sample, p.suffix.lower())
+    nl = head.find(b"\n", start)
+    if nl < 0:
+        msg = f"'{p}' has a header but no data rows. Check the export."
+        raise InputError(msg)
+    header = head[start:nl + 1]
+    body = head[nl + 1:]
+    lines = body.count(b"\n")
+    mean_line = (len(body) / lines) if lines else 100.0
+    block = max(int(mean_line * rows), 256)
+    specs = []
+    pos = nl + 1
+    with open(p, "rb") as fh:
+        while pos < size:
+            stop = min(pos + block, size)
+            if stop < size:
+                fh.seek(stop)
+                rest = fh.read(1 << 20)
+                k = rest.find(b"\n")
+                while k < 0 and len(rest) and stop + len(rest) < size:
+                    stop += len(rest)
+                    rest = fh.read(1 << 20)
+                    k = rest.find(b"\n")
+                stop = size if k < 0 else stop + k + 1
+            specs.append(Spec(str(p), "csv", index, pos, stop, header, delimiter, used or "utf-8"))
+            pos = stop
+    return specs or [Spec(str(p), "csv", index, nl + 1, nl + 1, header, delimiter, used or "utf-8")]
+
+
+def _parquet_specs(p: Path, index: int, rows: int) -> list[Spec]:
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(p).metadata
+    except Exception as exc:
+        msg = f"Cannot read '{p}' as Parquet ({exc}). Check the file is a Parquet file."
+        raise DataFileError(msg) from None
+    specs, first, acc = [], 0, 0
+    for g in range(meta.num_row_groups):
+        acc += meta.row_group(g).num_rows
+        if acc >= rows or g == meta.num_row_groups - 1:
+            specs.append(Spec(str(p), "parquet", index, first, g + 1))
+            first, acc = g + 1, 0
+    return specs
+
+
+def partition_specs(path: str | os.PathLike, *, rows: int = DEFAULT_PARTITION_ROWS, encoding: str | None = None) -> list[Spec]:
+    """The partitions of a firm table (a file, a folder of files or a glob), in row order."""
+    specs: list[Spec] = []
+    for i, p in enumerate(_files(path)):
+        specs += _csv_specs(p, i, rows, encoding) if _kind(p) == "csv" else _parquet_specs(p, i, rows)
+    return specs
+
+
+def _read_spec(spec: Spec) -> gio._Raw:
+    """Parse one partition into text columns, exactly as the whole-file reader would."""
+    p = Path(spec.path)
+    if spec.kind == "parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.ParquetFile(p).read_row_groups(list(range(spec.start, spec.stop)))
+        if table.schema.metadata and b"geo" in table.schema.metadata:
+            msg = f"'{p}' is GeoParquet: the dask engine reads tables with coordinate columns; use engine = \"pandas\"."
+            raise DataFileError(msg)
+        return gio._raw_from_frame(table.to_pandas(), {"format": "parquet"})
+    with open(p, "rb") as fh:
+        fh.seek(spec.start)
+        block = fh.read(spec.stop - spec.start)
+    if block.count(b'"') % 2:
+        msg = (f"'{p}' has a quoted field across lines (or an unbalanced quote) near byte {spec.start}: the dask "
+               "engine cannot split it into blocks. Write the table as Parquet, or use engine = \"pandas\".")
+        raise InputError(msg)
+    data = spec.header + block
+    raw = gio._read_csv_fast(data, 0, spec.delimiter)
+    if raw is None:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            msg = f"'{p}' is not valid UTF-8 near byte {spec.start}. Convert it to UTF-8 or Parquet."
+            raise DataFileError(msg) from None
+        raw = gio._read_csv_slow(text, spec.delimiter, p)
+    raw.meta = {"format": "csv", "encoding": spec.encoding, "delimiter": raw.meta["delimiter"],
+                "blank_lines_skipped": raw.meta["blank_lines_skipped"]}
+    return raw
+
+
+# ----------------------------------------------------------------------------- worker steps
+# Each step takes the partition's _Validation (a future living on a worker), changes it and
+# returns it as a new future; its small result is left in ``v._out`` for ``_w_out``.  The
+# driver only ever uses the newest future of a partition: should the scheduler copy a state
+# to another worker to run a step there, the copy is the one carried on.
+def _w_parse(spec: Spec, opts: dict) -> gio._Validation:
+    raw = _read_spec(spec)
+    v = gio._Validation(raw, Path(spec.path), lon=opts["lon"], lat=opts["lat"], system_default=opts["system_default"],
+                        id=opts["id"], coord_sys_column=opts["coord_sys_column"])
+    v.spec = spec
+    return v
+
+
+def _w_out(v: gio._Validation):
+    return v._out
+
+
+def _w_info(v: gio._Validation) -> gio._Validation:
+    v._out = {"n": v.n, "columns": list(v.raw.columns), "meta": dict(v.raw.meta)}
+    return v
+
+
+def _text_hash(col) -> np.ndarray:
+    if isinstance(col, gio._Floats):
+        return gio._float_bits(col.values)
+    return pd.util.hash_array(np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)).astype(np.uint64)
+
+
+def _w_dup_hash(v: gio._Validation, offset: int) -> gio._Validation:
+    """Set the row numbers; a uint64 per row, equal for rows equal in every field."""
+    v.rows = np.arange(offset + 1, offset + v.n + 1)
+    key_cols, prefilter = v.duplicate_keys()
+    h = np.zeros(v.n, dtype=np.uint64) if prefilter is None else prefilter
+    if key_cols:
+        with np.errstate(over="ignore"):
+            h = (h * np.uint64(0x9E3779B97F4A7C15)) ^ _text_hash(key_cols[0])
+    v._hash = v._out = h
+    return v
+
+
+def _w_dup_candidates(v: gio._Validation, repeated: np.ndarray) -> gio._Validation:
+    """The rows whose hash another row shares: positions and every key field."""
+    h = v._hash
+    pos = np.minimum(np.searchsorted(repeated, h), max(repeated.size - 1, 0))
+    idx = np.flatnonzero(repeated[pos] == h) if repeated.size else np.zeros(0, dtype=np.int64)
+    key_cols, _ = v.duplicate_keys()
+    fields = []
+    for col in key_cols:
+        if isinstance(col, gio._Floats):
+            fields.append(("f", col.values[idx]))
+        else:
+            fields.append(("t", gio._col_take_text(col, idx)))
+    v._out = {"idx": idx, "rows": v.rows[idx], "fields": fields}
+    return v
+
+
+def _w_set_duplicates(v: gio._Validation, idx: np.ndarray, first_rows: list) -> gio._Validation:
+    """Reject the rows ``idx`` as duplicates of ``first_rows`` (row numbers, or "12 of a.csv")."""
+    dup = np.zeros(v.n, dtype=bool)
+    dup[idx] = True
+    first = np.zeros(v.n, dtype=object)
+    first[idx] = first_rows
+    v.duplicates(dup, first)
+    v._hash = v._out = None
+    return v
+
+
+def _w_row_checks(v: gio._Validation, k: int) -> gio._Validation:
+    """Row-wise checks; the k smallest and largest lon and lat of the swap-check rows."""
+    v.row_checks()
+    cand = v.swap_candidates()
+    if cand is None:
+        v._out = {"n": 0, "parts": None}
+        return v
+    lon, lat = cand
+
+    def ends(a):
+        if a.size <= 2 * k:
+            s = np.sort(a)
+            return s, s
+        lo = np.partition(a, k - 1)[:k]
+        hi = np.partition(a, a.size - k)[a.size - k:]
+        return np.sort(lo), np.sort(hi)
+
+    v._out = {"n": int(lon.size), "parts": (ends(lon), ends(lat))}
+    return v
+
+
+def _w_convert(v: gio._Validation, box) -> gio._Validation:
+    """Swap fix, range check, conversion; hashes of the rounded WGS84 pairs of kept rows."""
+    v.convert(box)
+    pending = v.code == 0
+    v._stack_pos = np.flatnonzero(pending)
+    rx, ry = _rounded(v.lon_w[pending], v.lat_w[pending])
+    v._hash = v._out = _pair_hash(rx, ry)
+    return v
+
+
+def _rounded(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # as geo.io._stacked_groups: + 0.0 makes -0.0 and 0.0 one place
+    return np.round(x, 7) + 0.0, np.round(y, 7) + 0.0
+
+
+def _pair_hash(rx: np.ndarray, ry: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return (rx.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ ry.view(np.uint64)
+
+
+def _w_stacked_candidates(v: gio._Validation, crowded: np.ndarray) -> gio._Validation:
+    h = v._hash
+    pos = np.minimum(np.searchsorted(crowded, h), max(crowded.size - 1, 0))
+    sel = np.flatnonzero(crowded[pos] == h) if crowded.size else np.zeros(0, dtype=np.int64)
+    idx = v._stack_pos[sel]
+    rx, ry = _rounded(v.lon_w[idx], v.lat_w[idx])
+    v._out = {"idx": idx, "rx": rx, "ry": ry}
+    return v
+
+
+def _w_set_stacked(v: gio._Validation, idx: np.ndarray, drop: bool) -> gio._Validation:
+    hit = np.zeros(v.n, dtype=bool)
+    hit[idx] = True
+    v.set_stacked(hit, 0, drop)
+    v._hash = v._out = None
+    return v
+
+
+def _w_finish(v: gio._Validation, file_label: str | None) -> gio._Validation:
+    """Rejects and counts of the partition; the kept firms stay on the worker (``v.kept``)."""
+    rejects = v.rejects()
+    if file_label is not None:
+        rejects.insert(1, "file", file_label)
+    counts = v.counts()
+    v.kept = v.firms(geometry=False)
+    if file_label is not None:
+        v.kept["file"] = file_label
+    v.raw = None
+    v._out = {"rejects": rejects, "counts": counts, "columns_used": v.columns_used(), "meta": v.meta}
+    return v
+
+
+def _w_kept(v: gio._Validation) -> pd.DataFrame:
+    return v.kept
+
+
+# ----------------------------------------------------------------------------- driver
+class _Chain:
+    """The newest future of each partition's state; ``step`` runs a worker step on all."""
+
+    def __init__(self, client, states: list) -> None:
+        self.client = client
+        self.states = states
+
+    def step(self, fn, *per_partition: list) -> list:
+        """Run ``fn(state, *args)`` on every partition; return the gathered small results."""
+        self.states = self.client.map(fn, self.states, *per_partition, pure=False)
+        return self.client.gather(self.client.map(_w_out, self.states, pure=False))
+
+
+@dataclass
+class Ingest:
+    """What the ingest leaves: futures of the kept firms per partition, rejects, report."""
+
+    client: Any
+    parts: list  # futures of pandas DataFrames (kept firms, index ``row``; no geometry)
+    rejects: pd.DataFrame
+    load_report: dict
+    n_partitions: int
+
+    def gather_firms(self):
+        """All kept firms as one GeoDataFrame (for tests and small inputs)."""
+        import geopandas as gpd
+
+        frames = self.client.gather(self.parts)
+        df = pd.concat(frames) if frames else pd.DataFrame()
+        return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"]), crs="EPSG:4326")
+
+
+def _box_from_ends(n: int, k: int, parts: list) -> tuple[float, float, float, float] | None:
+    """np.nanpercentile(values, [1, 99]) of lon and lat from each partition's extremes.
+
+    The order statistics the percentiles read lie among the k smallest / largest values of
+    the whole column, which are among the union of each partition's k smallest / largest.
+    A stand-in array with the same values at those ranks gives numpy's exact result.
+    """
+    if n < 5:
+        return None
+    out = []
+    for axis in (0, 1):
+        lo = np.sort(np.concatenate([p[axis][0] for p in parts]))
+        hi = np.sort(np.concatenate([p[axis][1] for p in parts]))
+        if lo.size >= n or n < 2 * k:  # every partition sent all its values
+            stand_in = lo
+        else:
+            stand_in = np.full(n, lo[k - 1])
+            stand_in[:k] = lo[:k]
+            stand_in[n - k:] = hi[hi.size - k:]
+        q1 = np.percentile(stand_in, 1)
+        q99 = np.percentile(stand_in, 99)
+        out += [float(q1), float(q99)]
+    return out[0], out[1], out[2], out[3]
+
+
+def _exact_duplicates(cands: list[dict], labels: list[str | None]) -> tuple[dict[int, np.ndarray], dict[int, list]]:
+    """Group the candidate rows exactly; per partition: duplicate positions and first rows.
+
+    Rows are in partition order (files, then blocks), then position.  The first row is a
+    row number, or "<row> of <file>" when the first row is in another file (``labels``).
+    """
+    if not cands or sum(len(c["idx"]) for c in cands) == 0:
+        return {}, {}
+    part_of = np.concatenate([np.full(len(c["idx"]), i) for i, c in enumerate(cands)])
+    local = np.concatenate([c["idx"] for c in cands])
+    rows = np.concatenate([c["rows"] for c in cands])
+    # global order: partition order (files then blocks), then position
+    sort = np.lexsort((local, part_of))
+    n_fields = len(cands[0]["fields"])
+    key_cols = []
+    for k in range(n_fields):
+        kinds = {c["fields"][k][0] for c in cands if len(c["idx"])}
+        if kinds == {"f"}:
+            key_cols.append(gio._Floats(np.concatenate([c["fields"][k][1] for c in cands])[sort]))
+        else:
+            texts: list[str] = []
+            for c in cands:
+                kind, vals = c["fields"][k]
+                texts += [gio._float_text(x) for x in vals.tolist()] if kind == "f" else list(vals)
+            key_cols.append(gio._text_array([texts[i] for i in sort]))
+    dup, first = gio._duplicates(key_cols, len(sort))
+    dup_sorted = np.flatnonzero(dup)
+    idx_by: dict[int, list] = {}
+    first_by: dict[int, list] = {}
+    for j in dup_sorted:
+        i, f = sort[j], sort[first[j]]
+        pi, pf = int(part_of[i]), int(part_of[f])
+        idx_by.setdefault(pi, []).append(int(local[i]))
+        same_file = labels[pi] == labels[pf]
+        first_by.setdefault(pi, []).append(int(rows[f]) if same_file else f"{int(rows[f])} of {labels[pf]}")
+    return {k: np.asarray(v, dtype=np.int64) for k, v in idx_by.items()}, first_by
+
+
+def ingest(client, path, *, lon=None, lat=None, crs: Any = "wgs84", encoding: str | None = None, id: str | None = None,  # noqa: A002
+           drop_stacked: bool = False, stacked_min: int = gio._STACKED_MIN, coord_sys_column: str = "coord_sys",
+           partition_rows: int = DEFAULT_PARTITION_ROWS) -> Ingest:
+    """Read, validate and convert a firm table on the cluster of ``client``.
+
+    Same rules and results as :func:`geo.read_firms` (see there); the table may also be a
+    folder or glob of CSV/Parquet files (rows are then numbered per file and the rejects
+    carry a ``file`` column).  Returns an :class:`Ingest` whose ``parts`` are futures of the
+    kept firms, partition by partition, on the workers.
+    """
+    from geo import crs as _crs
+
+    system_default = _crs.parse_crs(crs)
+    specs = partition_specs(path, rows=partition_rows, encoding=encoding)
+    files = sorted({s.path for s in specs})
+    multi = len(files) > 1
+    opts = {"lon": lon, "lat": lat, "system_default": system_default, "id": id, "coord_sys_column": coord_sys_column}
+    chain = _Chain(client, client.map(_w_parse, specs, opts=opts, pure=False))
+    infos = chain.step(_w_info)
+    n_total = sum(i["n"] for i in infos)
+    if n_total == 0:
+        msg = f"'{path}' has a header but no data rows. Check the export."
+        raise InputError(msg)
+    columns = infos[0]["columns"]
+    for s, i in zip(specs, infos):
+        if i["columns"] != columns:
+            msg = f"'{s.path}' has columns {i['columns']}, other parts {columns}: all parts must have the same columns."
+            raise DataFileError(msg)
+    offsets, acc, last_file = [], 0, None
+    for s, i in zip(specs, infos):
+        if s.file_index != last_file:
+            acc, last_file = 0, s.file_index
+        offsets.append(acc)
+        acc += i["n"]
+
+    # exact duplicates: hash candidates, exact grouping of the candidates on the driver
+    all_h = np.concatenate(chain.step(_w_dup_hash, offsets))
+    ordered = np.sort(all_h)
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del all_h, ordered
+    idx_by: dict = {}
+    first_by: dict = {}
+    if repeated.size:
+        cands = chain.step(_w_dup_candidates, [client.scatter(repeated, broadcast=True)] * len(specs))
+        idx_by, first_by = _exact_duplicates(cands, [Path(s.path).name for s in specs])
+    empty = np.zeros(0, np.int64)
+    chain.step(_w_set_duplicates, [idx_by.get(i, empty) for i in range(len(specs))],
+               [first_by.get(i, []) for i in range(len(specs))])
+
+    # row-wise checks; the swap box from each partition's extremes
+    k = int(math.floor(0.01 * (n_total - 1))) + 3
+    ends = chain.step(_w_row_checks, [k] * len(specs))
+    n_in = sum(e["n"] for e in ends)
+    box = _box_from_ends(n_in, k, [e["parts"] for e in ends if e["parts"] is not None and e["n"]])
+
+    # conversion; stacked geocodes: hash counts, exact grouping of the crowded candidates
+    all_h = np.concatenate(chain.step(_w_convert, [box] * len(specs)))
+    sites = 0
+    hits: dict = {}
+    if all_h.size:
+        ordered = np.sort(all_h)
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        counts = np.diff(np.r_[starts, ordered.size])
+        crowded = ordered[starts[counts >= stacked_min]]
+        del ordered, starts, counts
+        if crowded.size:
+            cands = chain.step(_w_stacked_candidates, [client.scatter(crowded, broadcast=True)] * len(specs))
+            part_of = np.concatenate([np.full(len(c["idx"]), i) for i, c in enumerate(cands)])
+            local = np.concatenate([c["idx"] for c in cands])
+            rx = np.concatenate([c["rx"] for c in cands])
+            ry = np.concatenate([c["ry"] for c in cands])
+            group, _ = pd.factorize(rx + 1j * ry)
+            size = np.bincount(group)
+            keep = size[group] >= stacked_min
+            sites = int(np.unique(group[keep]).size)
+            hits = {i: local[keep & (part_of == i)] for i in range(len(specs))}
+    del all_h
+    chain.step(_w_set_stacked, [hits.get(i, empty) for i in range(len(specs))], [drop_stacked] * len(specs))
+
+    labels = [Path(s.path).name if multi else None for s in specs]
+    done = chain.step(_w_finish, labels)
+    parts = client.map(_w_kept, chain.states, pure=False)
+    counts: dict = {}
+    for d in done:
+        counts = gio._add_counts(counts, d["counts"])
+    meta = dict(done[0]["meta"])
+    if "blank_lines_skipped" in meta:
+        meta["blank_lines_skipped"] = sum(d["meta"].get("blank_lines_skipped", 0) for d in done)
+    report = gio._load_report(path if not multi else f"{len(files)} files: {path}", meta, done[0]["columns_used"],
+                              system_default, counts, sites)
+    report["partitions"] = len(specs)
+    rejects = pd.concat([d["rejects"] for d in done], ignore_index=True)
+    log.info("dask ingest %s: %d partitions, %d rows, %d kept, %d rejected", path, len(specs), report["rows_read"],
+             report["rows_kept"], report["rows_rejected"])
+    return Ingest(client=client, parts=parts, rejects=rejects, load_report=report, n_partitions=len(specs))

@@ -1,0 +1,142 @@
+"""The dask engine gives the in-memory engine's answers, on a 2-worker LocalCluster."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import geo
+from geo import dask_engine as de
+from geo.errors import DataFileError, InputError
+
+from test_io_fast import _dirty_table
+
+pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two worker processes on loopback, started and stopped here."""
+    c = de.connect(n_workers=2)
+    assert len(c.scheduler_info()["workers"]) == 2
+    yield c
+    cluster = c.cluster
+    c.close()
+    cluster.close()
+
+
+def _assert_same_ingest(mem, ing):
+    """Rejects, load report and kept firms of the two engines are equal."""
+    pd.testing.assert_frame_equal(mem.attrs["rejects"].reset_index(drop=True), ing.rejects.reset_index(drop=True))
+    rep = dict(ing.load_report)
+    assert rep.pop("partitions") == ing.n_partitions
+    assert mem.attrs["load_report"] == rep
+    got = ing.gather_firms()
+    pd.testing.assert_frame_equal(pd.DataFrame(mem.drop(columns="geometry")), pd.DataFrame(got.drop(columns="geometry")))
+    assert got.geometry.geom_equals_exact(mem.geometry, 0).all()
+
+
+def _far_duplicates(text: str) -> str:
+    """Copy some early rows to the end: duplicates in other partitions than their first row."""
+    lines = text.splitlines()
+    return "\n".join(lines + [lines[1], lines[2], lines[5]]) + "\n"
+
+
+@pytest.mark.parametrize("rows", [150, 1000, 10_000])
+def test_csv_partitions_equal_read_firms(tmp_path, client, rows):
+    p = tmp_path / "dirty.csv"
+    p.write_text(_far_duplicates(_dirty_table(3000, 0)), encoding="utf-8")
+    mem = geo.read_firms(p)
+    ing = de.ingest(client, p, partition_rows=rows)
+    if rows < 3000:
+        assert ing.n_partitions > 3
+    _assert_same_ingest(mem, ing)
+    rej = ing.rejects.set_index("row")
+    # the far duplicates were found across partitions
+    last = mem.attrs["load_report"]["rows_read"]
+    assert (rej.loc[[last - 2, last - 1, last], "reason"] == "duplicate").all()
+    reasons = set(ing.rejects["reason"])
+    assert {"duplicate", "missing_coordinate", "not_a_number", "zero_zero", "out_of_range", "missing_id",
+            "malformed_row", "unknown_coord_sys"} <= reasons
+    assert ing.load_report["stacked_sites"] >= 1 and ing.load_report["fixed_swapped"] > 0
+
+
+def test_parquet_row_groups_equal_read_firms(tmp_path, client):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from geo.datasets import demo_files
+
+    frame = pd.read_csv(demo_files()["firms"], dtype=str, keep_default_na=False).head(6000)
+    frame["lon"] = pd.to_numeric(frame["lon"], errors="coerce")
+    frame["lat"] = pd.to_numeric(frame["lat"], errors="coerce")
+    p = tmp_path / "firms.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), p, row_group_size=700)
+    mem = geo.read_firms(p)
+    ing = de.ingest(client, p, partition_rows=1000)
+    assert ing.n_partitions == 5  # row groups of 700 rows gathered to >= 1000 rows
+    _assert_same_ingest(mem, ing)
+
+
+def test_stacked_drop_and_gcj02_default(tmp_path, client):
+    p = tmp_path / "dirty.csv"
+    p.write_text(_dirty_table(2000, 1), encoding="utf-8")
+    mem = geo.read_firms(p, crs="gcj02", drop_stacked=True, stacked_min=5)
+    ing = de.ingest(client, p, crs="gcj02", drop_stacked=True, stacked_min=5, partition_rows=200)
+    _assert_same_ingest(mem, ing)
+    assert (ing.rejects["reason"] == "stacked").any()
+
+
+def test_swap_box_from_partition_extremes_is_numpy_percentile():
+    rng = np.random.default_rng(3)
+    for n in (5, 7, 60, 999, 20_000):
+        values = np.round(rng.normal(114, 0.3, n), 3)  # ties
+        lat = rng.normal(30, 0.2, n)
+        k = int(np.floor(0.01 * (n - 1))) + 3
+        cuts = np.sort(rng.choice(np.arange(1, n), size=min(6, n - 1), replace=False))
+        parts = []
+        for a, b in zip(np.split(values, cuts), np.split(lat, cuts)):
+            def ends(x):
+                if x.size <= 2 * k:
+                    s = np.sort(x)
+                    return s, s
+                return np.sort(np.partition(x, k - 1)[:k]), np.sort(np.partition(x, x.size - k)[x.size - k:])
+            parts.append((ends(a), ends(b)))
+        box = de._box_from_ends(n, k, parts)
+        ref = (*np.nanpercentile(values, [1, 99]), *np.nanpercentile(lat, [1, 99]))
+        assert box == tuple(float(v) for v in ref)
+
+
+def test_many_files_number_rows_per_file(tmp_path, client):
+    d = tmp_path / "parts"
+    d.mkdir()
+    text = _dirty_table(900, 2)
+    lines = text.splitlines()
+    (d / "a.csv").write_text("\n".join(lines[:500]) + "\n", encoding="utf-8")
+    (d / "b.csv").write_text("\n".join([lines[0]] + lines[500:] + [lines[1]]) + "\n", encoding="utf-8")
+    ing = de.ingest(client, d, partition_rows=200)
+    rep = ing.load_report
+    a, b = geo.read_firms(d / "a.csv"), geo.read_firms(d / "b.csv")
+    assert rep["rows_read"] == a.attrs["load_report"]["rows_read"] + b.attrs["load_report"]["rows_read"]
+    assert rep["rows_read"] == rep["rows_kept"] + rep["rows_rejected"]
+    assert set(ing.rejects["file"]) == {"a.csv", "b.csv"}
+    last = ing.rejects[(ing.rejects["file"] == "b.csv")].iloc[-1]
+    assert last["reason"] == "duplicate" and last["detail"] == "exact duplicate of row 1 of a.csv"
+
+
+def test_clear_errors(tmp_path, client):
+    p = tmp_path / "gbk.csv"
+    p.write_bytes("firm_id,lon,lat\n甲,114.3,30.5\n".encode("gb18030"))
+    with pytest.raises(DataFileError, match="UTF-8"):
+        de.ingest(client, p)
+    q = tmp_path / "quoted.csv"
+    q.write_text("firm_id,name,lon,lat\n" + "".join(f'{i},"two\nlines",114.3,30.5\n' for i in range(400)), encoding="utf-8")
+    with pytest.raises(InputError, match="Parquet"):  # some block boundary falls inside a quoted field
+        de.ingest(client, q, partition_rows=10)
+    one = tmp_path / "one.csv"  # a quoted line break inside one block is read like read_firms does
+    one.write_text('firm_id,name,lon,lat\n1,"two\nlines",114.3,30.5\n' + "".join(f"{i},x,114.3,30.5\n" for i in range(2, 400)),
+                   encoding="utf-8")
+    _assert_same_ingest(geo.read_firms(one), de.ingest(client, one, partition_rows=50))
+    with pytest.raises(DataFileError, match="No firm tables"):
+        de.ingest(client, tmp_path / "nothing*.csv")
