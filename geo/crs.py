@@ -816,6 +816,22 @@ def metric_crs_for(
     >>> metric_crs_for(firms).to_epsg()
     32650
     """
+    if epsg is None:
+        import shapely
+
+        src = _gdf_crs(gdf)
+        if src.is_geographic and not src.is_projected:
+            geoms = np.asarray(gdf.geometry.values)
+            kinds = shapely.get_type_id(geoms)
+            if np.all((kinds == 0) | (kinds == -1)):
+                # points (or missing): each point is its own centroid, so the same UTM
+                # zone as _choose_metric_crs without a GEOS centroid per row
+                pts = geoms[kinds == 0]
+                pts = pts[~shapely.is_empty(pts)]
+                x, y = shapely.get_x(pts), shapely.get_y(pts)
+                if not _is_wgs84_lonlat(src):
+                    x, y = pyproj.Transformer.from_crs(src, 4326, always_xy=True).transform(x, y)
+                return utm_crs_for(x, y)
     return _choose_metric_crs(gdf, epsg)[0]
 
 
@@ -854,8 +870,12 @@ def to_metric(
     >>> out.attrs["metric_crs"], out.attrs["metric_crs_rule"]
     ('EPSG:32651', 'UTM zone of the data centroid')
     """
-    crs, rule = _choose_metric_crs(gdf, epsg)
-    out = gdf.copy() if crs == _gdf_crs(gdf) else gdf.to_crs(crs)
+    src = _gdf_crs(gdf)
+    if epsg is None and src.is_geographic and not src.is_projected:
+        crs, rule = metric_crs_for(gdf), _RULE_UTM
+    else:
+        crs, rule = _choose_metric_crs(gdf, epsg)
+    out = gdf.copy() if crs == src else gdf.to_crs(crs)
     out.attrs = dict(out.attrs)
     out.attrs["metric_crs"] = crs.to_string()
     out.attrs["metric_crs_rule"] = rule

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
@@ -21,7 +22,7 @@ from scipy.spatial import cKDTree
 
 from geo.errors import ColumnError, CRSError, InputError
 
-__all__ = ["aggregate", "auto_cell_size", "CELL_KINDS", "MIN_AUTO_CELLS", "MAX_AUTO_CELLS"]
+__all__ = ["aggregate", "auto_cell_size", "cell_positions", "lattice_keys", "plan_lattice", "cells_from_counts", "LatticePlan", "CELL_KINDS", "MIN_AUTO_CELLS", "MAX_AUTO_CELLS"]
 
 logger = logging.getLogger(__name__)
 
@@ -221,8 +222,11 @@ def aggregate(
     n_by_missing = 0
     cat_codes = None
     if by is not None:
-        values = gdf[by].to_numpy()[rows_in]
-        codes, uniques = pd.factorize(pd.Series(values), sort=True)
+        column = gdf[by]
+        if isinstance(column.dtype, pd.StringDtype):  # no round trip through Python objects
+            codes, uniques = pd.factorize(column.take(rows_in), sort=True)
+        else:
+            codes, uniques = pd.factorize(pd.Series(column.to_numpy()[rows_in]), sort=True)
         cat_codes = codes
         n_by_missing = int((codes < 0).sum())
         names = _safe_names(list(uniques))
@@ -294,31 +298,40 @@ def auto_cell_size(
         ``rule``, ``median_nn_m``, ``n_locations``, ``extent_area_m2``, ``raw_size_m``,
         ``min_size_m``, ``max_size_m``, ``clamped``.
     """
+    xy = _unique_xy(x, y)
+    n = int(len(x))
+    med = _median_nn_distance(xy) if n >= 2 and len(xy) >= 2 else None
+    return _auto_size(n, int(len(xy)), med, extent_area=extent_area, cell=cell)
+
+
+def _auto_size(n: int, n_locations: int | None, median_nn: float | None, *, extent_area: float, cell: str) -> tuple[float, dict[str, Any]]:
+    """The rule of :func:`auto_cell_size` from the number of firms and of distinct locations.
+
+    ``n_locations`` and ``median_nn`` (recorded only) are None when not known (the dask
+    engine counts firms, not distinct locations; with one firm or less the coarsest size
+    is used either way).
+    """
     c = _AREA_FACTOR[cell]
     if not extent_area > 0:
         msg = "Cannot choose a cell size automatically: the extent has zero area."
         raise InputError(msg)
     s_min = math.sqrt(extent_area / (MAX_AUTO_CELLS * c))
     s_max = math.sqrt(extent_area / (MIN_AUTO_CELLS * c))
-    xy = np.unique(np.column_stack([x, y]), axis=0)
-    n = int(len(x))
     record: dict[str, Any] = {
         "rule": _AUTO_RULE,
         "n_firms": n,
-        "n_locations": int(len(xy)),
+        "n_locations": n_locations,
         "extent_area_m2": float(extent_area),
         "min_size_m": s_min,
         "max_size_m": s_max,
     }
-    if n < 2 or len(xy) < 2:
+    if n < 2 or (n_locations is not None and n_locations < 2):
         record.update(median_nn_m=None, raw_size_m=None, clamped="max")
         return s_max, record
-    dist, _ = cKDTree(xy).query(xy, k=2)
-    med = float(np.median(dist[:, 1]))
     raw = _round_sig(math.sqrt(2.0 * extent_area / (n * c)), 3)
     size = min(max(raw, s_min), s_max)
     clamped = "min" if raw < s_min else ("max" if raw > s_max else None)
-    record.update(median_nn_m=med, raw_size_m=raw, clamped=clamped)
+    record.update(median_nn_m=median_nn, raw_size_m=raw, clamped=clamped)
     return float(size), record
 
 
@@ -371,6 +384,134 @@ def _check_size(size: Any, cell: str) -> float:
         msg = f"`size` must be 'auto' or a positive number of metres; {size!r} was given."
         raise InputError(msg)
     return float(size)
+
+
+def _unique_xy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The distinct locations among the points, as an (m, 2) array (order unspecified).
+
+    Hashing (x, y) as one complex number is several times faster than
+    ``np.unique(..., axis=0)`` (a sort of structured rows); -0.0 and 0.0 are one location,
+    as there.
+    """
+    if len(x) == 0:
+        return np.empty((0, 2), dtype=float)
+    z = np.empty(len(x), dtype=np.complex128)
+    z.real = x
+    z.imag = y
+    u = pd.unique(z)
+    return np.column_stack([u.real, u.imag])
+
+
+def _median_nn_distance(xy: np.ndarray) -> float:
+    """Median distance from each of the distinct locations ``xy`` to its nearest other one.
+
+    Exactly the median of ``cKDTree(xy).query(xy, k=2)[0][:, 1]``: the distances do not
+    depend on the search structure nor on the order of the points (each is
+    ``sqrt(dx * dx + dy * dy)`` to the nearest point, computed as cKDTree computes it).
+    Many points (at least ``_NN_GRID_MIN``) are searched on a uniform grid by a numba
+    kernel; fewer, or a grid too unbalanced for it, with cKDTree queried in the tree's
+    own (spatially sorted) order, which keeps the search cache-friendly.
+    """
+    d2 = _nn_squared_grid(xy[:, 0], xy[:, 1]) if len(xy) >= _NN_GRID_MIN else None
+    if d2 is not None:
+        return float(np.median(np.sqrt(d2)))
+    tree = cKDTree(xy, balanced_tree=False)
+    dist, _ = tree.query(xy[tree.indices], k=2)
+    return float(np.median(dist[:, 1]))
+
+
+#: from this many distinct locations on, nearest neighbours are searched on a grid
+_NN_GRID_MIN = 400_000
+#: the grid is used only if a search visits, on average, at most this many points per
+#: point in its own cell (the sum of squared cell counts / n; clustered data exceed it)
+_NN_GRID_MAX_LOAD = 32.0
+_NN_KERNEL: Any = None
+
+
+def _nn_squared_grid(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """Squared distance from each point to its nearest other point (distinct points).
+
+    Uniform grid of about one point per cell; each point searches square rings of cells
+    around its own until no unvisited cell can hold a nearer point (a ring ``r + 1``
+    cells away is at least ``r`` cell sizes away; the stop test keeps a margin of 1% of a
+    cell for rounding in the binning).  The distances come in the order of the cells,
+    not of the points.  None if the grid would be unbalanced (too many points per
+    occupied cell), degenerate or too fine for the precision of the coordinates.
+    """
+    n = len(x)
+    if n < 2:
+        return None
+    x0, x1, y0, y1 = float(x.min()), float(x.max()), float(y.min()), float(y.max())
+    wx, wy = x1 - x0, y1 - y0
+    if not (wx > 0 and wy > 0):
+        return None
+    h = math.sqrt(wx * wy / n)
+    if not h > 1e-6 * max(abs(x0), abs(x1), abs(y0), abs(y1)):
+        return None
+    nx, ny = int(wx / h) + 1, int(wy / h) + 1
+    if nx * ny > 4 * n + 64:
+        return None
+    ix = np.minimum(((x - x0) / h).astype(np.int64), nx - 1)
+    iy = np.minimum(((y - y0) / h).astype(np.int64), ny - 1)
+    cell = iy * nx + ix
+    counts = np.bincount(cell, minlength=nx * ny)
+    if float(np.dot(counts, counts.astype(float))) > _NN_GRID_MAX_LOAD * n:
+        return None
+    start = np.zeros(nx * ny + 1, dtype=np.int64)
+    np.cumsum(counts, out=start[1:])
+    x, y = np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64)
+    global _NN_KERNEL
+    if _NN_KERNEL is None:
+        from numba import njit
+
+        _NN_KERNEL = njit(cache=True)(_nn_squared_kernel)
+    out = np.empty(n, dtype=np.float64)
+    _NN_KERNEL(x, y, cell, start, nx, ny, h, out)
+    return out
+
+
+def _nn_squared_kernel(x, y, cell, start, nx, ny, h, out):
+    n = len(x)
+    # counting sort of the points by cell (start: first slot of each cell)
+    fill = start[:-1].copy()
+    xs = np.empty(n, dtype=np.float64)
+    ys = np.empty(n, dtype=np.float64)
+    for p in range(n):
+        c = cell[p]
+        xs[fill[c]] = x[p]
+        ys[fill[c]] = y[p]
+        fill[c] += 1
+    for own in range(nx * ny):
+        cy = own // nx
+        cx = own - cy * nx
+        for k in range(start[own], start[own + 1]):
+            px = xs[k]
+            py = ys[k]
+            best = math.inf
+            r = 0
+            while True:
+                for j in range(max(cy - r, 0), min(cy + r, ny - 1) + 1):
+                    step = 1 if (j == cy - r or j == cy + r) else 2 * r
+                    i = cx - r
+                    while i <= cx + r:
+                        if 0 <= i < nx:
+                            c = j * nx + i
+                            for q in range(start[c], start[c + 1]):
+                                if q != k:
+                                    dx = px - xs[q]
+                                    dy = py - ys[q]
+                                    d = dx * dx + dy * dy
+                                    if d < best:
+                                        best = d
+                        i += step
+                if r >= 1 and best < math.inf:
+                    lim = (r - 0.01) * h
+                    if best < lim * lim:
+                        break
+                if r > nx + ny:
+                    break
+                r += 1
+            out[k] = best
 
 
 def _round_sig(v: float, digits: int) -> float:
@@ -447,23 +588,74 @@ def _hull_extent(x, y, spacing: float | None):
     if len(x) == 0:
         msg = "No firm lies inside the extent; there is nothing to aggregate."
         raise InputError(msg)
-    hull = shapely.convex_hull(shapely.multipoints(np.column_stack([x, y])))
+    hull = _convex_hull(x, y)
     rule = "convex hull of the firms"
     if hull.area <= 0:
         if spacing is None:
-            xy = np.unique(np.column_stack([x, y]), axis=0)
+            xy = _unique_xy(x, y)
             if len(xy) < 2:
                 msg = (
                     "Cannot choose a cell size automatically: all firms share one location. "
                     "Give a numeric `size` (metres) or an `extent` polygon."
                 )
                 raise InputError(msg)
-            dist, _ = cKDTree(xy).query(xy, k=2)
-            spacing = 2.0 * float(np.median(dist[:, 1]))
+            spacing = 2.0 * _median_nn_distance(xy)
         hull = hull.buffer(spacing / 2.0)
         rule = "convex hull of the firms (degenerate), buffered by half a cell"
     shapely.prepare(hull)
     return hull, rule
+
+
+#: below this many points the hull is computed from all of them directly
+_HULL_FILTER_MIN = 2048
+
+
+def _convex_hull(x: np.ndarray, y: np.ndarray):
+    """``shapely.convex_hull`` of the points, computed from those that can lie on it.
+
+    Points strictly inside the polygon spanned by the extreme points in eight directions
+    (the Akl-Toussaint filter) are neither vertices of the hull nor on its boundary, so
+    dropping them leaves the hull, and GEOS's output for it, unchanged; GEOS then sorts
+    only the points near the boundary, and no shapely object is made for the others.
+    """
+    keep = _hull_candidates(x, y)
+    if keep is not None:
+        x, y = x[keep], y[keep]
+    return shapely.convex_hull(shapely.multipoints(np.column_stack([x, y])))
+
+
+def _hull_candidates(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """Mask of the points not strictly inside the extreme-point octagon (None: keep all).
+
+    The test is conservative: a point is dropped only if its cross product with every
+    edge of the counter-clockwise octagon exceeds ``1e-12 * w**2`` (``w`` the larger side
+    of the bounding box), far above the rounding error of the products (< 1e-14 w**2), so
+    a point on or near the boundary is always kept.
+    """
+    n = len(x)
+    if n < _HULL_FILTER_MIN:
+        return None
+    ext = np.unique(
+        [
+            x.argmin(), x.argmax(), y.argmin(), y.argmax(),
+            np.argmin(x + y), np.argmax(x + y), np.argmin(x - y), np.argmax(x - y),
+        ]
+    )
+    octagon = shapely.convex_hull(shapely.multipoints(np.column_stack([x[ext], y[ext]])))
+    if shapely.get_type_id(octagon) != 3 or not octagon.area > 0:
+        return None
+    ring = octagon.exterior
+    c = shapely.get_coordinates(ring)[:-1]
+    if not shapely.is_ccw(ring):
+        c = c[::-1]
+    w = max(float(x.max() - x.min()), float(y.max() - y.min()))
+    tol = 1e-12 * w * w
+    keep = np.zeros(n, dtype=bool)
+    for k in range(len(c)):
+        ax, ay = c[k]
+        bx, by = c[(k + 1) % len(c)]
+        keep |= (bx - ax) * (y - ay) - (by - ay) * (x - ax) <= tol
+    return keep
 
 
 # ---------------------------------------------------------------------------------------
@@ -498,17 +690,78 @@ def _hex_centres(q: np.ndarray, r: np.ndarray, s: float) -> tuple[np.ndarray, np
     return (_SQRT3 / 2.0 * a) * (2 * q + r), (a / 2.0) * (3 * r)
 
 
-def _hex_polygons(q: np.ndarray, r: np.ndarray, s: float) -> np.ndarray:
+def _hex_coords(q: np.ndarray, r: np.ndarray, s: float) -> np.ndarray:
+    """(n, 7, 2) closed rings of the hexagons (q, r), from integer vertex coordinates."""
     a = s / _SQRT3
     vx = (2 * q + r)[:, None] + _HEX_VX[None, :]
     vy = (3 * r)[:, None] + _HEX_VY[None, :]
-    coords = np.stack([(_SQRT3 / 2.0 * a) * vx, (a / 2.0) * vy], axis=-1)
-    return shapely.polygons(coords)
+    return np.stack([(_SQRT3 / 2.0 * a) * vx, (a / 2.0) * vy], axis=-1)
+
+
+def _square_coords(i: np.ndarray, j: np.ndarray, s: float) -> np.ndarray:
+    """(n, 5, 2) closed rings of the squares (i, j)."""
+    return np.stack([(i[:, None] + _SQ_VX) * s, (j[:, None] + _SQ_VY) * s], axis=-1)
+
+
+def _hex_polygons(q: np.ndarray, r: np.ndarray, s: float) -> np.ndarray:
+    return _ring_polygons(_hex_coords(q, r, s))
 
 
 def _square_polygons(i: np.ndarray, j: np.ndarray, s: float) -> np.ndarray:
-    coords = np.stack([(i[:, None] + _SQ_VX) * s, (j[:, None] + _SQ_VY) * s], axis=-1)
-    return shapely.polygons(coords)
+    return _ring_polygons(_square_coords(i, j, s))
+
+
+def _ring_polygons(coords: np.ndarray) -> np.ndarray:
+    """Polygons from (n, k, 2) closed rings: ``shapely.polygons(coords)``, built in one
+    call from flat arrays (a few times faster for many cells, same geometries)."""
+    n, k = coords.shape[:2]
+    offsets = (np.arange(0, n * k + 1, k), np.arange(n + 1))
+    return shapely.from_ragged_array(shapely.GeometryType.POLYGON, coords.reshape(n * k, 2), offsets)
+
+
+def _lattice_index(geoms: np.ndarray, cell: str, s: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Lattice coordinates (a, b) of polygons that are exactly cells of :func:`aggregate`.
+
+    ``(q, r)`` of hexagons or ``(i, j)`` of squares of size ``s``, recovered from each
+    polygon's first vertex and then checked: every polygon must equal, coordinate for
+    coordinate, the cell that :func:`aggregate` builds for its (a, b).  None if any one
+    does not (other polygons, another size, holes, multi-part or edited cells).
+    """
+    if cell not in ("hex", "square") or not (math.isfinite(s) and s > 0) or len(geoms) == 0:
+        return None
+    n_vertices = 7 if cell == "hex" else 5
+    if (
+        not np.all(shapely.get_type_id(geoms) == 3)
+        or not np.all(shapely.get_num_interior_rings(geoms) == 0)
+        or not np.all(shapely.get_num_coordinates(geoms) == n_vertices)
+    ):
+        return None
+    coords = shapely.get_coordinates(geoms).reshape(len(geoms), n_vertices, 2)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if cell == "hex":
+            a_edge = s / _SQRT3
+            vx = np.rint(coords[:, 0, 0] / (_SQRT3 / 2.0 * a_edge))  # 2q + r + 1
+            vy = np.rint(coords[:, 0, 1] / (a_edge / 2.0))  # 3r + 1
+            if not (np.all(np.abs(vx) < 2**52) and np.all(np.abs(vy) < 2**52)):
+                return None
+            vx, vy = vx.astype(np.int64), vy.astype(np.int64)
+            if np.any((vy - 1) % 3 != 0):
+                return None
+            b = (vy - 1) // 3
+            if np.any((vx - 1 - b) % 2 != 0):
+                return None
+            a = (vx - 1 - b) // 2
+            expected = _hex_coords(a, b, s)
+        else:
+            fa = np.rint(coords[:, 0, 0] / s)
+            fb = np.rint(coords[:, 0, 1] / s)
+            if not (np.all(np.abs(fa) < 2**52) and np.all(np.abs(fb) < 2**52)):
+                return None
+            a, b = fa.astype(np.int64), fb.astype(np.int64)
+            expected = _square_coords(a, b, s)
+    if not np.array_equal(expected, coords):
+        return None
+    return a, b
 
 
 def _candidates(ext, cell: str, s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -551,62 +804,104 @@ def _check_count(count: int, s: float) -> None:
         raise InputError(msg)
 
 
-def _lattice_cells(x, y, ext, cell: str, s: float, cat_codes, n_cat: int) -> dict[str, Any]:
-    # points -> integer cell coordinates
+#: largest bounding box (in cells) of the occupied and candidate cells for which firms are
+#: counted with dense per-cell arrays; beyond it, with a sort of the cell codes
+_DENSE_MAX_CELLS = 8_000_000
+
+
+def lattice_keys(x: np.ndarray, y: np.ndarray, cell: str, size_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Integer lattice coordinates (a, b) of the cell holding each point.
+
+    ``(i, j)`` of the squares :math:`[is, (i+1)s) \\times [js, (j+1)s)`, axial ``(q, r)`` of
+    the pointy-top hexagons (cube rounding) of :func:`aggregate`.  The dask engine bins
+    each partition with it; counting the keys with :func:`cells_from_counts` gives exactly
+    the cells :func:`aggregate` makes.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    s = float(size_m)
     if cell == "square":
-        pa = np.floor(x / s).astype(np.int64)
-        pb = np.floor(y / s).astype(np.int64)
-    else:
-        pa, pb = _hex_axial(x, y, s)
+        return np.floor(x / s).astype(np.int64), np.floor(y / s).astype(np.int64)
+    if cell == "hex":
+        return _hex_axial(x, y, s)
+    msg = f"lattice_keys needs cell 'hex' or 'square'; {cell!r} was given."
+    raise InputError(msg)
+
+
+def _lattice_cells(x, y, ext, cell: str, s: float, cat_codes, n_cat: int) -> dict[str, Any]:
+    """Cells of the lattice intersecting ``ext`` or holding a firm, with their counts."""
+    pa, pb = lattice_keys(x, y, cell, s)
+    return _lattice_table(pa, pb, ext, cell, s, cat_codes, n_cat)
+
+
+def _lattice_table(pa, pb, ext, cell: str, s: float, cat_codes, n_cat: int, weights=None) -> dict[str, Any]:
+    """Cells of the lattice intersecting ``ext`` or holding a key (a, b), with their counts.
+
+    Every firm is binned once to integer lattice coordinates (a, b) (``i, j`` of a
+    square, axial ``q, r`` of a hexagon); each cell gets one integer code increasing with
+    (b, a), so the cell table, its order (south to north, then west to east) and the
+    counts come from integer arrays (bincount over the codes), never from row-wise
+    unique or per-firm shapely work.  ``weights`` (int, one per key) counts a key that
+    stands for several firms (the dask engine's reduced keys); keys with weight 0 are
+    not allowed.
+    """
     ca, cb = _candidates(ext, cell, s)
     polys = _square_polygons(ca, cb, s) if cell == "square" else _hex_polygons(ca, cb, s)
-    keep = shapely.intersects(polys, ext) & ~shapely.touches(polys, ext)
+    # keep the cells that intersect the extent but do not merely touch it; a cell in its
+    # interior (prepared containsProperly, fast) does, so the full predicates run only on
+    # the cells along the boundary
+    keep = shapely.contains_properly(ext, polys)
+    edge = ~keep
+    keep[edge] = shapely.intersects(polys[edge], ext) & ~shapely.touches(polys[edge], ext)
     ca, cb, polys = ca[keep], cb[keep], polys[keep]
-    # add any cell holding a firm that the extent test missed (touching cells)
-    key_c = np.column_stack([cb, ca])
-    key_p = np.unique(np.column_stack([pb, pa]), axis=0) if len(pa) else np.empty((0, 2), np.int64)
-    allkeys = np.unique(np.concatenate([key_c, key_p]), axis=0)  # sorted by (b, a): S->N, W->E
-    if len(allkeys) > len(key_c):
-        extra = allkeys[~_rows_in(allkeys, key_c)]
-        ea, eb = extra[:, 1], extra[:, 0]
-        epolys = _square_polygons(ea, eb, s) if cell == "square" else _hex_polygons(ea, eb, s)
-        key_c = np.concatenate([key_c, extra])
-        polys = np.concatenate([polys, epolys])
-    order = np.lexsort((key_c[:, 1], key_c[:, 0]))
-    key_c, polys = key_c[order], polys[order]
-    # counts: position of each firm's cell in the sorted key table
-    pos = _rows_index(np.column_stack([pb, pa]), key_c)
-    n = len(key_c)
-    counts = np.bincount(pos, minlength=n).astype(np.int64)
+    # cell codes: (b - b_lo) * span_a + (a - a_lo), increasing with (b, a)
+    a_lo, a_hi = _min_max(ca, pa)
+    b_lo, b_hi = _min_max(cb, pb)
+    span_a = a_hi - a_lo + 1
+    n_box = span_a * (b_hi - b_lo + 1)
+    code_c = (cb - b_lo) * span_a + (ca - a_lo)
+    code_p = (pb - b_lo) * span_a + (pa - a_lo)
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)  # exact below 2**53
+    if n_box <= _DENSE_MAX_CELLS:
+        dense = np.bincount(code_p, weights=w, minlength=n_box)
+        present = dense > 0
+        present[code_c] = True
+        table = np.flatnonzero(present)  # sorted codes of all cells
+        counts = dense[table].astype(np.int64)
+        where = np.empty(n_box, dtype=np.int64)
+        where[table] = np.arange(len(table))
+        pos = where[code_p]  # row of each firm's cell
+    else:
+        table = np.union1d(code_c, code_p)
+        pos = np.searchsorted(table, code_p)
+        counts = np.bincount(pos, weights=w, minlength=len(table)).astype(np.int64)
+    n = len(table)
     by_counts = np.zeros((n, n_cat), dtype=np.int64)
     if cat_codes is not None and n_cat:
         ok = cat_codes >= 0
-        flat = np.bincount(pos[ok] * n_cat + cat_codes[ok], minlength=n * n_cat)
+        flat = np.bincount(pos[ok] * n_cat + cat_codes[ok], weights=None if w is None else w[ok], minlength=n * n_cat)
         by_counts = flat.reshape(n, n_cat).astype(np.int64)
+    ta = table % span_a + a_lo
+    tb = table // span_a + b_lo
+    # geometries: the kept candidates', plus cells holding a firm that the extent test
+    # missed (touching cells)
+    geoms = np.empty(n, dtype=object)
+    at = np.searchsorted(table, code_c)
+    geoms[at] = polys
+    extra = np.ones(n, dtype=bool)
+    extra[at] = False
+    if extra.any():
+        ea, eb = ta[extra], tb[extra]
+        geoms[extra] = _square_polygons(ea, eb, s) if cell == "square" else _hex_polygons(ea, eb, s)
     prefix = "sq" if cell == "square" else "hex"
-    ids = [f"{prefix}_{a}_{b}" for b, a in key_c]
-    return {"cell_id": ids, "n_firms": counts, "by_counts": by_counts, "geometry": polys}
+    ids = [f"{prefix}_{a}_{b}" for a, b in zip(ta.tolist(), tb.tolist())]
+    return {"cell_id": ids, "n_firms": counts, "by_counts": by_counts, "geometry": geoms}
 
 
-def _row_codes(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    both = np.concatenate([a, b])
-    lo = both.min(axis=0) if len(both) else np.zeros(2, np.int64)
-    span = (both.max(axis=0) - lo + 1) if len(both) else np.ones(2, np.int64)
-    ca = (a[:, 0] - lo[0]) * span[1] + (a[:, 1] - lo[1])
-    cb = (b[:, 0] - lo[0]) * span[1] + (b[:, 1] - lo[1])
-    return ca, cb
-
-
-def _rows_in(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    ca, cb = _row_codes(a, b)
-    return np.isin(ca, cb)
-
-
-def _rows_index(a: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Position in the sorted-by-code ``table`` of each row of ``a`` (all present)."""
-    ca, ct = _row_codes(a, table)
-    order = np.argsort(ct, kind="mergesort")
-    return order[np.searchsorted(ct[order], ca)]
+def _min_max(u: np.ndarray, v: np.ndarray) -> tuple[int, int]:
+    lo = [int(w.min()) for w in (u, v) if len(w)]
+    hi = [int(w.max()) for w in (u, v) if len(w)]
+    return (min(lo), max(hi)) if lo else (0, 0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -691,3 +986,158 @@ def _latlng_poly(poly):
     ext_ring = [(lat, lng) for lng, lat in np.asarray(poly.exterior.coords)[:-1]]
     holes = [[(lat, lng) for lng, lat in np.asarray(r.coords)[:-1]] for r in poly.interiors]
     return h3s.LatLngPoly(ext_ring, *holes)
+
+
+def cell_positions(cells: gpd.GeoDataFrame, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Position (row) in ``cells`` of the cell holding each point, or -1.
+
+    For the hexagon and square lattices of :func:`aggregate` (``attrs["cell"]`` and
+    ``attrs["size_m"]`` set, ids ``hex_<q>_<r>`` / ``sq_<i>_<j>``) the cell is found by the
+    same arithmetic :func:`aggregate` counts with, so that counting the points by these
+    positions gives exactly its counts.  Other cells (H3, user polygons) are found with a
+    spatial index: a point on a shared edge goes to the first cell holding it.
+
+    Parameters
+    ----------
+    cells : geopandas.GeoDataFrame
+        Cells in a metric CRS (e.g. the output of :func:`aggregate`).
+    x, y : ndarray
+        Point coordinates in the CRS of ``cells``.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    out = np.full(len(x), -1, dtype=np.int64)
+    if len(x) == 0 or len(cells) == 0:
+        return out
+    kind = cells.attrs.get("cell")
+    size = cells.attrs.get("size_m")
+    prefix = {"hex": "hex_", "square": "sq_"}.get(kind)
+    ids = cells["cell_id"].astype(str) if "cell_id" in cells else None
+    if prefix is not None and size and ids is not None and ids.str.startswith(prefix).all():
+        parts = ids.str.slice(len(prefix)).str.split("_", expand=True)
+        ka = parts[0].astype(np.int64).to_numpy()
+        kb = parts[1].astype(np.int64).to_numpy()
+        s = float(size)
+        if kind == "square":
+            pa = np.floor(x / s).astype(np.int64)
+            pb = np.floor(y / s).astype(np.int64)
+        else:
+            pa, pb = _hex_axial(x, y, s)
+        lo_a, lo_b = min(ka.min(), pa.min()), min(kb.min(), pb.min())
+        span_b = max(kb.max(), pb.max()) - lo_b + 1
+        kc = (ka - lo_a) * span_b + (kb - lo_b)
+        pc = (pa - lo_a) * span_b + (pb - lo_b)
+        order = np.argsort(kc, kind="mergesort")
+        sk = kc[order]
+        j = np.minimum(np.searchsorted(sk, pc), len(sk) - 1)
+        hit = sk[j] == pc
+        out[hit] = order[j[hit]]
+        return out
+    tree = shapely.STRtree(np.asarray(cells.geometry.values))
+    pi, ci = tree.query(shapely.points(x, y), predicate="intersects")
+    if len(pi):
+        order = np.lexsort((ci, pi))
+        pi, ci = pi[order], ci[order]
+        first = np.unique(pi, return_index=True)[1]
+        out[pi[first]] = ci[first]
+    return out
+
+
+
+@dataclass(frozen=True)
+class LatticePlan:
+    """The lattice :func:`aggregate` would use, chosen from a point set's hull and size."""
+
+    cell: str
+    size_m: float
+    rule: dict
+    extent: Any  # shapely polygon, metric CRS
+    extent_rule: str
+    metric_crs: str
+
+
+def plan_lattice(hull_x: np.ndarray, hull_y: np.ndarray, n: int, *, cell: str = "hex", size: str | float = "auto",
+                 metric: Any) -> LatticePlan:
+    """The extent and cell size :func:`aggregate` chooses for ``n`` points with this hull.
+
+    ``hull_x``/``hull_y`` are any points whose convex hull is that of all the points (e.g.
+    the hull vertices of each partition: the hull of their union is the hull of all
+    points).  With the default extent (the convex hull) and ``size="auto"`` the result is
+    :func:`aggregate`'s; the rule's record lacks ``median_nn_m`` and ``n_locations``
+    (not computed from a hull), and says so in ``note``.
+    """
+    if cell not in ("hex", "square"):
+        msg = f"plan_lattice needs cell 'hex' or 'square'; {cell!r} was given."
+        raise InputError(msg)
+    hx = np.asarray(hull_x, dtype=float)
+    hy = np.asarray(hull_y, dtype=float)
+    if isinstance(size, str):
+        if size != "auto":
+            msg = f"`size` must be 'auto' or a number; {size!r} was given."
+            raise InputError(msg)
+        ext, ext_rule = _hull_extent(hx, hy, None)
+        size_m, rule = _auto_size(int(n), None, None, extent_area=float(ext.area), cell=cell)
+        rule["note"] = "n_locations and median_nn_m are not computed by the dask engine"
+    else:
+        size_m = _check_size(size, cell)
+        rule = {"rule": "given by the user"}
+        ext, ext_rule = _hull_extent(hx, hy, float(size_m))
+    if ext.is_empty or ext.area <= 0:
+        msg = "The study extent has zero area; give a polygon `extent` or more firms."
+        raise InputError(msg)
+    return LatticePlan(cell, float(size_m), rule, ext, ext_rule, pyproj.CRS.from_user_input(metric).to_string())
+
+
+def cells_from_counts(plan: LatticePlan, a: np.ndarray, b: np.ndarray, counts: np.ndarray, codes: np.ndarray | None,
+                      categories: Any = None, *, n_input: int, by: str | None = None) -> gpd.GeoDataFrame:
+    """The cell table of :func:`aggregate` from counted lattice keys.
+
+    Parameters
+    ----------
+    plan : LatticePlan
+        From :func:`plan_lattice`.
+    a, b : ndarray of int
+        Lattice keys (:func:`lattice_keys`), repeated keys allowed.
+    counts : ndarray of int
+        Firms with each key (and category).
+    codes : ndarray of int, optional
+        Category of each key: a position in ``categories``, -1 for a missing value.
+    categories : array-like, optional
+        The sorted distinct values of the ``by`` column.
+    n_input : int
+        Firms counted (all lie in the default extent).
+    by : str, optional
+        The column the categories come from.
+    """
+    cats = list(categories) if categories is not None and by is not None else []
+    names = _safe_names(cats)
+    by_map = {_plain(u): nm for u, nm in zip(cats, names)}
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    w = np.asarray(counts, dtype=np.int64)
+    cat_codes = np.asarray(codes, dtype=np.int64) if codes is not None and by_map else None
+    cells = _lattice_table(a, b, plan.extent, plan.cell, plan.size_m, cat_codes, len(by_map), weights=w)
+    data: dict[str, Any] = {"cell_id": cells["cell_id"], "n_firms": cells["n_firms"]}
+    for j, name in enumerate(by_map.values()):
+        data[name] = cells["by_counts"][:, j]
+    metric = pyproj.CRS.from_user_input(plan.metric_crs)
+    out = gpd.GeoDataFrame(data, geometry=cells["geometry"], crs=metric)
+    n_by_missing = int(w[np.asarray(codes) < 0].sum()) if by is not None and codes is not None else 0
+    out.attrs = {
+        "cell": plan.cell,
+        "size": float(plan.size_m),
+        "size_m": float(plan.size_m),
+        "cell_area_m2": _AREA_FACTOR[plan.cell] * float(plan.size_m) ** 2,
+        "size_rule": dict(plan.rule),
+        "metric_crs": metric.to_string(),
+        "extent": plan.extent_rule,
+        "extent_area_m2": float(plan.extent.area),
+        "n_input": int(n_input),
+        "n_counted": int(out["n_firms"].sum()),
+        "n_outside": 0,
+        "n_missing_geometry": 0,
+        "by": by,
+        "by_columns": by_map,
+        "n_by_missing": n_by_missing,
+    }
+    return out

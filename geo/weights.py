@@ -88,7 +88,9 @@ def weights(
         ``cells.index`` (must be unique).  Not modified.
     kind : {"queen", "rook", "knn", "distance", "kernel"}, default "queen"
         * ``"queen"`` / ``"rook"``: polygons sharing a vertex / an edge
-          (:meth:`Graph.build_contiguity`); polygons only.
+          (:meth:`Graph.build_contiguity`); polygons only.  Hexagon and square cells
+          of :func:`geo.aggregate` (any subset) get the same graph from their lattice
+          coordinates, without comparing vertices (much faster on large grids).
         * ``"knn"``: the ``k`` nearest centroids (:meth:`Graph.build_knn`), default
           ``k=8``.
         * ``"distance"``: binary distance band between centroids
@@ -163,7 +165,9 @@ def weights(
                 "kind='knn' or kind='distance' for points."
             )
             raise GraphError(msg)
-        graph = Graph.build_contiguity(geoms, rook=(kind == "rook"))
+        graph = _lattice_contiguity(cells, geoms, rook=(kind == "rook"))
+        if graph is None:  # not cells of a geo.grid lattice: libpysal's vertex sets
+            graph = Graph.build_contiguity(geoms, rook=(kind == "rook"))
     else:
         xy = _centroids(geoms)
         pts = gpd.GeoSeries(shapely.points(xy), index=geoms.index, crs=geoms.crs)
@@ -248,6 +252,74 @@ def _centroids(geoms: gpd.GeoSeries) -> np.ndarray:
         raise CRSError(msg)
     c = shapely.centroid(np.asarray(geoms.values))
     return np.column_stack([shapely.get_x(c), shapely.get_y(c)])
+
+
+# lattice neighbours (da, db) of a cell (a, b) of geo.grid: axial (q, r) of hexagons (the
+# six sharing an edge; hexagons sharing a vertex share an edge), (i, j) of squares
+_HEX_NEIGHBOURS = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, -1), (-1, 1))
+_SQUARE_ROOK = ((1, 0), (-1, 0), (0, 1), (0, -1))
+_SQUARE_QUEEN = _SQUARE_ROOK + ((1, 1), (1, -1), (-1, 1), (-1, -1))
+
+
+def _lattice_contiguity(cells: Any, geoms: gpd.GeoSeries, *, rook: bool) -> Graph | None:
+    """Queen/rook contiguity of hexagon or square cells of :func:`geo.grid.aggregate`.
+
+    On the lattice, two cells share a vertex (queen) or an edge (rook) exactly when their
+    integer coordinates differ by one of the offsets above, so the neighbours are found
+    from the coordinates in O(n log n) instead of from vertex sets.  Used only when every
+    polygon is, coordinate for coordinate, the lattice cell that ``aggregate`` builds for
+    ``cells.attrs["cell"]`` and ``["size_m"]`` (any subset of the grid, in any order),
+    the cells are distinct and the ids are integers or strings; the result is then the
+    Graph of :meth:`Graph.build_contiguity` (same focal, neighbor and weight arrays, in
+    the same order, isolates as zero-weight self-loops).  Otherwise None.
+    """
+    from geo.grid import _lattice_index
+
+    attrs = getattr(cells, "attrs", None) or {}
+    cell, size = attrs.get("cell"), attrs.get("size_m")
+    if cell not in ("hex", "square") or isinstance(size, bool) or not isinstance(size, (int, float, np.number)):
+        return None
+    ids = geoms.index
+    if not (ids.dtype == np.int64 or (pd.api.types.is_string_dtype(ids) and ids.inferred_type == "string")):
+        return None
+    keys = _lattice_index(np.asarray(geoms.values), cell, float(size))
+    if keys is None:
+        return None
+    a, b = keys
+    n = len(a)
+    a_lo, b_lo = int(a.min()), int(b.min())
+    width = int(a.max()) - a_lo + 3  # a margin of one cell on each side: offsets never wrap
+    if width * (int(b.max()) - b_lo + 3) >= 2**62 or n >= 2**31:
+        return None
+    code = (b - (b_lo - 1)) * width + (a - (a_lo - 1))
+    order = np.argsort(code, kind="stable")
+    srt = code[order]
+    if n > 1 and np.any(srt[1:] == srt[:-1]):  # the same cell twice: leave it to libpysal
+        return None
+    offsets = _HEX_NEIGHBOURS if cell == "hex" else (_SQUARE_ROOK if rook else _SQUARE_QUEEN)
+    focal, neighbor = [], []
+    for da, db in offsets:
+        target = code + (db * width + da)
+        k = np.minimum(np.searchsorted(srt, target), n - 1)
+        hit = srt[k] == target
+        focal.append(np.flatnonzero(hit))
+        neighbor.append(order[k[hit]])
+    f = np.concatenate(focal)
+    j = np.concatenate(neighbor)
+    isolates = np.flatnonzero(np.bincount(f, minlength=n) == 0)
+    # canonical order of a Graph: focal, then neighbor, by position in the ids
+    pair = np.concatenate([f * n + j, isolates * n + isolates])
+    pair.sort()
+    f, j = np.divmod(pair, n)
+    weight = (f != j).astype(int)  # isolates: a self-loop of weight 0, as libpysal
+    level = pd.Index(np.asarray(ids))
+    index = pd.MultiIndex(
+        levels=[level.rename("focal"), level.rename("neighbor")],
+        codes=[f, j],
+        names=["focal", "neighbor"],
+        verify_integrity=False,
+    )
+    return Graph(pd.Series(weight, index=index, name="weight"), is_sorted=True)
 
 
 def _check_k(k: Any, n: int) -> int:

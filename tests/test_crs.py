@@ -490,3 +490,40 @@ def test_docstring_examples_run():
     result = doctest.testmod(geo.crs, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 10
     assert result.failed == 0
+
+
+def test_metric_crs_of_points_equals_the_centroid_rule(monkeypatch):
+    # the points fast path of metric_crs_for/to_metric (no GEOS centroid per row) against
+    # the general rule (_choose_metric_crs: mean of the centroids in EPSG:4326)
+    from geo.crs import _choose_metric_crs
+
+    rng = np.random.default_rng(4)
+    lon = np.concatenate([rng.uniform(113.5, 114.0, 400), rng.uniform(114.0, 114.5, 400)])
+    lat = rng.uniform(22.4, 22.8, 800)
+    pts = list(shapely.points(lon, lat))
+    pts[3], pts[7] = None, shapely.Point()  # missing and empty rows are skipped
+    pts[11] = shapely.Point(114.2, 22.6, 30.0)  # a 3D point
+    frames = [
+        gpd.GeoDataFrame({"firm": np.arange(800)}, geometry=pts, crs=4326),
+        gpd.GeoDataFrame({"firm": np.arange(800)}, geometry=pts, crs=4490),  # CGCS2000
+        gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon[:2], [0.5, -0.7]), crs=4326),  # on the equator
+        gpd.GeoDataFrame(geometry=shapely.buffer(shapely.points(lon, lat), 0.01), crs=4326),  # polygons
+    ]
+    for gdf in frames:
+        ref_crs, ref_rule = _choose_metric_crs(gdf, None)
+        assert metric_crs_for(gdf) == ref_crs
+        out = to_metric(gdf)
+        assert out.crs == ref_crs and out.attrs["metric_crs_rule"] == ref_rule
+        ref = gdf.to_crs(ref_crs)
+        assert out.drop(columns="geometry").equals(ref.drop(columns="geometry"))
+        assert shapely.equals_exact(out.geometry.values, ref.geometry.values, tolerance=0)[~ref.geometry.isna()].all()
+        assert out.geometry.isna().equals(ref.geometry.isna())
+    # the point frames did not need a centroid per row
+    def no_centroid(*args, **kwargs):
+        raise AssertionError("centroid computed")
+
+    monkeypatch.setattr(shapely, "centroid", no_centroid)
+    for gdf in frames[:3]:
+        assert to_metric(gdf).crs == metric_crs_for(gdf)
+    with pytest.raises(AssertionError, match="centroid computed"):
+        metric_crs_for(frames[3])

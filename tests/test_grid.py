@@ -246,3 +246,271 @@ def test_errors(firms):
 
 def _round3(v):
     return float(f"{v:.3g}")
+
+
+# ---------------------------------------------------------------------------------------
+# the fast binning, hull and size rule equal the implementation they replaced
+# ---------------------------------------------------------------------------------------
+# Reference copies of the row-wise versions (np.unique over rows, a shapely point per
+# firm for the hull, cKDTree over np.unique rows); aggregate() run with them patched in
+# must give the same cell table, geometries and attrs as the fast code.
+
+
+def _ref_hull_extent(x, y, spacing):
+    from geo import grid as G
+
+    if len(x) == 0:
+        raise InputError("No firm lies inside the extent; there is nothing to aggregate.")
+    hull = shapely.convex_hull(shapely.multipoints(np.column_stack([x, y])))
+    rule = "convex hull of the firms"
+    if hull.area <= 0:
+        if spacing is None:
+            xy = np.unique(np.column_stack([x, y]), axis=0)
+            if len(xy) < 2:
+                raise InputError("Cannot choose a cell size automatically: all firms share one location.")
+            dist, _ = cKDTree(xy).query(xy, k=2)
+            spacing = 2.0 * float(np.median(dist[:, 1]))
+        hull = hull.buffer(spacing / 2.0)
+        rule = "convex hull of the firms (degenerate), buffered by half a cell"
+    shapely.prepare(hull)
+    return hull, rule
+
+
+def _ref_auto_cell_size(x, y, *, extent_area, cell="hex"):
+    from geo import grid as G
+
+    c = G._AREA_FACTOR[cell]
+    s_min = math.sqrt(extent_area / (G.MAX_AUTO_CELLS * c))
+    s_max = math.sqrt(extent_area / (G.MIN_AUTO_CELLS * c))
+    xy = np.unique(np.column_stack([x, y]), axis=0)
+    n = int(len(x))
+    record = {
+        "rule": G._AUTO_RULE,
+        "n_firms": n,
+        "n_locations": int(len(xy)),
+        "extent_area_m2": float(extent_area),
+        "min_size_m": s_min,
+        "max_size_m": s_max,
+    }
+    if n < 2 or len(xy) < 2:
+        record.update(median_nn_m=None, raw_size_m=None, clamped="max")
+        return s_max, record
+    dist, _ = cKDTree(xy).query(xy, k=2)
+    med = float(np.median(dist[:, 1]))
+    raw = G._round_sig(math.sqrt(2.0 * extent_area / (n * c)), 3)
+    size = min(max(raw, s_min), s_max)
+    clamped = "min" if raw < s_min else ("max" if raw > s_max else None)
+    record.update(median_nn_m=med, raw_size_m=raw, clamped=clamped)
+    return float(size), record
+
+
+def _ref_row_codes(a, b):
+    both = np.concatenate([a, b])
+    lo = both.min(axis=0) if len(both) else np.zeros(2, np.int64)
+    span = (both.max(axis=0) - lo + 1) if len(both) else np.ones(2, np.int64)
+    return (a[:, 0] - lo[0]) * span[1] + (a[:, 1] - lo[1]), (b[:, 0] - lo[0]) * span[1] + (b[:, 1] - lo[1])
+
+
+def _ref_hex_polygons(q, r, s):
+    a = s / math.sqrt(3.0)
+    vx = (2 * q + r)[:, None] + np.array([1, 0, -1, -1, 0, 1, 1])[None, :]
+    vy = (3 * r)[:, None] + np.array([1, 2, 1, -1, -2, -1, 1])[None, :]
+    return shapely.polygons(np.stack([(math.sqrt(3.0) / 2.0 * a) * vx, (a / 2.0) * vy], axis=-1))
+
+
+def _ref_square_polygons(i, j, s):
+    vx, vy = np.array([0, 1, 1, 0, 0]), np.array([0, 0, 1, 1, 0])
+    return shapely.polygons(np.stack([(i[:, None] + vx) * s, (j[:, None] + vy) * s], axis=-1))
+
+
+def _ref_lattice_cells(x, y, ext, cell, s, cat_codes, n_cat):
+    from geo import grid as G
+
+    if cell == "square":
+        pa = np.floor(x / s).astype(np.int64)
+        pb = np.floor(y / s).astype(np.int64)
+    else:
+        pa, pb = G._hex_axial(x, y, s)
+    ca, cb = G._candidates(ext, cell, s)
+    polys = _ref_square_polygons(ca, cb, s) if cell == "square" else _ref_hex_polygons(ca, cb, s)
+    keep = shapely.intersects(polys, ext) & ~shapely.touches(polys, ext)
+    ca, cb, polys = ca[keep], cb[keep], polys[keep]
+    key_c = np.column_stack([cb, ca])
+    key_p = np.unique(np.column_stack([pb, pa]), axis=0) if len(pa) else np.empty((0, 2), np.int64)
+    allkeys = np.unique(np.concatenate([key_c, key_p]), axis=0)
+    if len(allkeys) > len(key_c):
+        c1, c2 = _ref_row_codes(allkeys, key_c)
+        extra = allkeys[~np.isin(c1, c2)]
+        ea, eb = extra[:, 1], extra[:, 0]
+        epolys = _ref_square_polygons(ea, eb, s) if cell == "square" else _ref_hex_polygons(ea, eb, s)
+        key_c = np.concatenate([key_c, extra])
+        polys = np.concatenate([polys, epolys])
+    order = np.lexsort((key_c[:, 1], key_c[:, 0]))
+    key_c, polys = key_c[order], polys[order]
+    cp, ct = _ref_row_codes(np.column_stack([pb, pa]), key_c)
+    srt = np.argsort(ct, kind="mergesort")
+    pos = srt[np.searchsorted(ct[srt], cp)]
+    n = len(key_c)
+    counts = np.bincount(pos, minlength=n).astype(np.int64)
+    by_counts = np.zeros((n, n_cat), dtype=np.int64)
+    if cat_codes is not None and n_cat:
+        ok = cat_codes >= 0
+        by_counts = np.bincount(pos[ok] * n_cat + cat_codes[ok], minlength=n * n_cat).reshape(n, n_cat).astype(np.int64)
+    prefix = "sq" if cell == "square" else "hex"
+    ids = [f"{prefix}_{a}_{b}" for b, a in key_c]
+    return {"cell_id": ids, "n_firms": counts, "by_counts": by_counts, "geometry": polys}
+
+
+def _reference_aggregate(monkeypatch, firms, **kw):
+    from geo import grid as G
+
+    with monkeypatch.context() as m:
+        m.setattr(G, "_hull_extent", _ref_hull_extent)
+        m.setattr(G, "auto_cell_size", _ref_auto_cell_size)
+        m.setattr(G, "_lattice_cells", _ref_lattice_cells)
+        return aggregate(firms, **kw)
+
+
+def _assert_same_cells(got: gpd.GeoDataFrame, ref: gpd.GeoDataFrame) -> None:
+    assert list(got.columns) == list(ref.columns)
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(got.drop(columns="geometry")), pd.DataFrame(ref.drop(columns="geometry"))
+    )
+    assert np.array_equal(shapely.get_num_coordinates(got.geometry.values), shapely.get_num_coordinates(ref.geometry.values))
+    assert np.array_equal(shapely.get_coordinates(got.geometry.values), shapely.get_coordinates(ref.geometry.values))
+    assert shapely.equals_exact(got.geometry.values, ref.geometry.values, tolerance=0).all()
+    assert got.crs == ref.crs
+    assert got.attrs == ref.attrs
+
+
+def _random_firms(pattern: str, n: int, seed: int) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(seed)
+    if pattern == "uniform":
+        x, y = rng.uniform(0, 10_000, n), rng.uniform(0, 10_000, n)
+    elif pattern == "clustered":
+        c = rng.uniform(0, 20_000, (5, 2))
+        k = rng.integers(0, 5, n)
+        x, y = c[k, 0] + rng.normal(0, 500, n), c[k, 1] + rng.normal(0, 300, n)
+    elif pattern == "snapped":  # duplicated locations, many firms on the hull's edges
+        x, y = np.round(rng.uniform(0, 5000, (2, n)) / 100) * 100
+    else:  # UTM-sized coordinates, a skewed elongated valley
+        x = 500_000 + rng.standard_exponential(n) * 2000
+        y = 3_380_000 + rng.normal(0, 3000, n) + 0.3 * x
+    sector = rng.choice(np.array(["optics", "bio", "software", None], dtype=object), n)
+    return gpd.GeoDataFrame({"sector": sector}, geometry=shapely.points(x, y), crs=32650)
+
+
+@pytest.mark.parametrize("pattern", ["uniform", "clustered", "snapped", "valley"])
+@pytest.mark.parametrize("cell", ["hex", "square"])
+def test_fast_aggregate_equals_reference(monkeypatch, pattern, cell):
+    firms = _random_firms(pattern, 4000, seed=len(pattern))
+    x, y = firms.geometry.x.to_numpy(), firms.geometry.y.to_numpy()
+    mx, my = float(np.median(x)), float(np.median(y))
+    # a non-convex study area (an L) that leaves some firms outside
+    ell = shapely.union_all([shapely.box(mx - 3000, my - 3000, mx + 500, my + 3000), shapely.box(mx - 3000, my - 3000, mx + 3000, my)])
+    for kw in ({"size": "auto"}, {"size": 237.5}, {"size": "auto", "extent": ell}, {"size": 400.0, "extent": ell}):
+        got = aggregate(firms, cell=cell, by="sector", **kw)
+        ref = _reference_aggregate(monkeypatch, firms, cell=cell, by="sector", **kw)
+        _assert_same_cells(got, ref)
+    assert got.attrs["n_outside"] > 0 and (got["n_firms"] == 0).any()
+
+
+def test_fast_aggregate_equals_reference_on_demo_data(monkeypatch):
+    import geo
+    from geo.crs import to_metric
+    from geo.datasets import demo_files
+
+    firms = to_metric(geo.read_firms(demo_files()["firms"]))
+    by = "sector" if "sector" in firms.columns else None
+    for cell in ("hex", "square"):
+        got = aggregate(firms, cell=cell, by=by)
+        ref = _reference_aggregate(monkeypatch, firms, cell=cell, by=by)
+        _assert_same_cells(got, ref)
+        assert len(got) > 100
+
+
+def test_hull_from_candidate_points_equals_geos_hull():
+    from geo.grid import _HULL_FILTER_MIN, _convex_hull, _hull_candidates
+
+    rng = np.random.default_rng(7)
+    n = 3 * _HULL_FILTER_MIN
+    t = rng.uniform(0, 1, n)
+    sets = {
+        "uniform": rng.uniform(-1, 1, (2, n)),
+        "gaussian": rng.normal(0, 1, (2, n)) * [[3.0], [0.5]] + [[5e5], [3.4e6]],
+        # a lattice: long runs of collinear points on every hull edge, and duplicates
+        "lattice": np.round(rng.uniform(0, 20, (2, n))),
+        # points exactly on a triangle's edges plus points inside it
+        "triangle": np.vstack([np.concatenate([t[: n // 2] * 4, rng.uniform(1, 2, n - n // 2)]),
+                               np.concatenate([np.zeros(n // 2), rng.uniform(0.1, 0.5, n - n // 2)])]),
+        "thin": np.vstack([t * 1e4, t * 1e4 * 0.5 + rng.normal(0, 1e-6, n)]),
+    }
+    for name, (x, y) in sets.items():
+        x, y = np.ascontiguousarray(x), np.ascontiguousarray(y)
+        keep = _hull_candidates(x, y)
+        if name != "thin":  # (its eight extreme points are the two ends: nothing to filter with)
+            assert keep is not None and keep.sum() < n, name  # the filter does drop points
+        got = _convex_hull(x, y)
+        ref = shapely.convex_hull(shapely.multipoints(np.column_stack([x, y])))
+        assert np.array_equal(shapely.get_coordinates(got), shapely.get_coordinates(ref)), name
+        assert got.area == ref.area
+    # all collinear: no octagon to filter with, same (degenerate) hull
+    x = np.arange(n, dtype=float)
+    assert _hull_candidates(x, 2 * x) is None
+    assert _convex_hull(x, 2 * x).equals_exact(shapely.convex_hull(shapely.multipoints(np.column_stack([x, 2 * x]))), 0)
+
+
+def test_unique_locations_and_median_nn_distance_equal_reference():
+    from geo.grid import _median_nn_distance, _unique_xy
+
+    rng = np.random.default_rng(3)
+    x = np.round(rng.normal(5e5, 300, 5000), 1)
+    y = np.round(rng.normal(3.4e6, 300, 5000), 1)
+    x[:10] = 0.0
+    x[10:20] = -0.0  # the same location as 0.0
+    y[:20] = 1.0
+    ref = np.unique(np.column_stack([x, y]), axis=0)
+    got = _unique_xy(x, y)
+    assert len(got) == len(ref)
+    assert np.array_equal(np.unique(got, axis=0), ref)
+    dist, _ = cKDTree(ref).query(ref, k=2)
+    assert _median_nn_distance(got) == float(np.median(dist[:, 1]))
+
+
+@pytest.mark.parametrize("pattern", ["uniform", "snapped", "valley"])
+def test_grid_nearest_neighbours_equal_cKDTree(pattern):
+    from geo.grid import _nn_squared_grid, _unique_xy
+
+    firms = _random_firms(pattern, 20_000, seed=5)
+    xy = _unique_xy(firms.geometry.x.to_numpy(), firms.geometry.y.to_numpy())
+    d2 = _nn_squared_grid(xy[:, 0], xy[:, 1])
+    assert d2 is not None  # (tight clusters far apart are left to cKDTree: see below)
+    dist, _ = cKDTree(xy).query(xy, k=2)
+    assert np.array_equal(np.sort(np.sqrt(d2)), np.sort(dist[:, 1]))
+
+
+def test_auto_size_with_grid_search_equals_reference(monkeypatch):
+    from geo import grid as G
+
+    firms = _random_firms("valley", 6000, seed=9)
+    x, y = firms.geometry.x.to_numpy(), firms.geometry.y.to_numpy()
+    monkeypatch.setattr(G, "_NN_GRID_MIN", 2)  # the grid search even for few points
+    got = auto_cell_size(x, y, extent_area=4.0e8, cell="hex")
+    assert got == _ref_auto_cell_size(x, y, extent_area=4.0e8, cell="hex")
+    # a grid too unbalanced for the search (all but two points in one spot): cKDTree
+    x2, y2 = np.concatenate([np.full(500, 10.0) + np.arange(500) * 1e-3, [0.0, 5e4]]), np.concatenate([np.full(500, 10.0), [0.0, 5e4]])
+    assert G._nn_squared_grid(*G._unique_xy(x2, y2).T) is None
+    assert auto_cell_size(x2, y2, extent_area=1e8) == _ref_auto_cell_size(x2, y2, extent_area=1e8)
+
+
+def test_string_and_object_category_columns_give_the_same_cells():
+    firms = _random_firms("clustered", 3000, seed=2)
+    firms["sector"] = firms["sector"].astype("str")
+    assert isinstance(firms["sector"].dtype, pd.StringDtype) and firms["sector"].isna().any()
+    as_object = firms.assign(sector=firms["sector"].astype(object))
+    ext = shapely.box(*firms.total_bounds).buffer(-500)  # some firms outside
+    for kw in ({}, {"extent": ext}):
+        a = aggregate(firms, cell="hex", size=300.0, by="sector", **kw)
+        b = aggregate(as_object, cell="hex", size=300.0, by="sector", **kw)
+        _assert_same_cells(a, b)
+    assert a.attrs["n_outside"] > 0 and a.attrs["n_by_missing"] > 0

@@ -158,3 +158,81 @@ def test_errors():
     dup = pd.concat([cells, cells])
     with pytest.raises(InputError, match="unique index"):
         weights(dup)
+
+
+# ---------------------------------------------------------------------------------------
+# contiguity of geo.grid lattices from the cell coordinates equals libpysal's
+# ---------------------------------------------------------------------------------------
+
+
+def _study_cells(cell: str) -> gpd.GeoDataFrame:
+    """Cells of a clustered pattern over a non-convex study area with a hole."""
+    rng = np.random.default_rng(11)
+    centres = np.array([[1000.0, 1000.0], [4200.0, 1200.0], [1200.0, 4300.0], [3000.0, 3000.0]])
+    k = rng.integers(0, len(centres), 1500)
+    xy = centres[k] + rng.normal(0, 350, (1500, 2))
+    firms = gpd.GeoDataFrame(geometry=shapely.points(xy), crs=32650)
+    area = shapely.Polygon(
+        [(0, 0), (5500, 0), (5500, 2500), (2500, 2500), (2500, 5500), (0, 5500)],
+        holes=[[(700, 700), (1300, 700), (1300, 1300), (700, 1300)]],
+    )
+    return aggregate(firms, cell=cell, size=180.0, extent=area)
+
+
+def _assert_same_graph(got: Graph, ref: Graph) -> None:
+    pd.testing.assert_series_equal(got.adjacency, ref.adjacency)
+    for lev in (0, 1):
+        pd.testing.assert_index_equal(got.adjacency.index.levels[lev], ref.adjacency.index.levels[lev], exact=True)
+        assert np.array_equal(got.adjacency.index.codes[lev], ref.adjacency.index.codes[lev])
+    for t in ("r", "b"):
+        a, b = got.transform(t).adjacency, ref.transform(t).adjacency
+        assert np.array_equal(a.index.get_level_values(0), b.index.get_level_values(0))
+        assert np.array_equal(a.index.get_level_values(1), b.index.get_level_values(1))
+        assert np.array_equal(a.to_numpy(), b.to_numpy())
+
+
+@pytest.mark.parametrize("cell,kind", [("hex", "queen"), ("hex", "rook"), ("square", "queen"), ("square", "rook")])
+def test_lattice_contiguity_equals_build_contiguity(cell, kind):
+    from geo.weights import _lattice_contiguity
+
+    cells = _study_cells(cell)
+    occupied = cells[cells["n_firms"] > 0]  # holes and islands; integer ids with gaps
+    variants = {
+        "all cells": cells,
+        "occupied": occupied,
+        "string ids": occupied.set_index("cell_id"),
+        "shuffled": cells.sample(frac=1.0, random_state=3),
+    }
+    n_islands = 0
+    for name, v in variants.items():
+        assert v.attrs["cell"] == cell  # attrs survive the subsetting
+        fast = _lattice_contiguity(v, v.geometry, rook=(kind == "rook"))
+        assert fast is not None, name
+        _assert_same_graph(fast, Graph.build_contiguity(v.geometry, rook=(kind == "rook")))
+        # weights() with its islands policy: the same as through libpysal (no attrs)
+        plain = v.copy()
+        plain.attrs = {}
+        assert _lattice_contiguity(plain, plain.geometry, rook=False) is None
+        for policy in ("knn", "keep"):
+            g, r = weights(v, kind=kind, islands=policy), weights(plain, kind=kind, islands=policy)
+            _assert_same_graph(g, r)
+            assert islands(g) == islands(r)
+        n_islands += islands(g).n
+    assert n_islands > 0
+
+
+def test_cells_not_from_the_lattice_use_libpysal():
+    from geo.weights import _lattice_contiguity
+
+    cells = _study_cells("hex")
+    moved = cells.copy()
+    moved.loc[moved.index[5], "geometry"] = shapely.affinity.translate(moved.geometry.iloc[5], 1e-6, 0)
+    twice = pd.concat([cells, cells.iloc[[3]]], ignore_index=True)  # the same cell twice
+    twice.attrs = dict(cells.attrs)
+    other_size = cells.copy()
+    other_size.attrs = {**cells.attrs, "size_m": 181.0}
+    squares = _lattice(4, 3)
+    squares.attrs = {"cell": "hex", "size_m": 100.0}
+    for v in (moved, twice, other_size, squares):
+        assert _lattice_contiguity(v, v.geometry, rook=False) is None
+        _assert_same_graph(weights(v, kind="queen", islands="keep"), Graph.build_contiguity(v.geometry, rook=False))
