@@ -36,6 +36,8 @@ __all__ = [
     "entry_rate_ratio",
     "verdict",
     "clusters_outside_parks",
+    "firm_counts",
+    "FirmCounts",
     "VERDICTS",
 ]
 
@@ -205,9 +207,33 @@ def cluster_polygons(hot, *, by: str = "gi", min_bin: int = 2, sector: str | Non
     return out
 
 
+#: raster cell side of the point-cluster polygons, as a fraction of ``eps``
+_POLYGON_CELL = 0.1
+
+
+def _disc_union_polygon(x: np.ndarray, y: np.ndarray, radius: float, side: float):
+    """Cells of a raster of side ``side`` (aligned to multiples of ``side``) whose centre lies
+    within ``radius`` of a point, dissolved into a (Multi)Polygon."""
+    import shapely
+    from affine import Affine
+    from rasterio.features import shapes
+
+    from geo._dbscan import disc_raster
+
+    x0 = (math.floor((x.min() - radius) / side) - 1) * side
+    y1 = (math.ceil((y.max() + radius) / side) + 1) * side
+    ncol = int(math.ceil((x.max() + radius - x0) / side)) + 2
+    nrow = int(math.ceil((y1 - (y.min() - radius)) / side)) + 2
+    ras = disc_raster(np.ascontiguousarray(x, dtype=float), np.ascontiguousarray(y, dtype=float),
+                      float(x0), float(y1), float(side), nrow, ncol, float(radius))
+    parts = [shapely.geometry.shape(g)
+             for g, _ in shapes(ras, mask=ras.view(bool), transform=Affine(side, 0.0, x0, 0.0, -side, y1), connectivity=4)]
+    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+
+
 def point_clusters(firms, *, sector: str | None = None, sector_column: str = "sector", method: str = "dbscan",
                    eps: float = 500.0, min_samples: int = 20):
-    """Density-based clusters of the firm points themselves: a grid-free second definition.
+    r"""Density-based clusters of the firm points themselves: a grid-free second definition.
 
     Parameters
     ----------
@@ -216,20 +242,42 @@ def point_clusters(firms, *, sector: str | None = None, sector_column: str = "se
     sector : str, optional
         Only the firms of this sector (the target sector).
     method : {"dbscan", "hdbscan"}, default "dbscan"
-        scikit-learn's DBSCAN (``eps`` metres, ``min_samples`` firms) or HDBSCAN
-        (``min_cluster_size = min_samples``; ``eps`` only sets the polygon buffer).
+        DBSCAN (``eps`` metres, ``min_samples`` firms) or scikit-learn's HDBSCAN
+        (``min_cluster_size = min_samples``; ``eps`` only sets the polygon size).
     eps : float, default 500
         DBSCAN neighbourhood radius in metres.
     min_samples : int, default 20
-        Firms needed within ``eps`` of a core firm (DBSCAN) or in a cluster (HDBSCAN).
+        Firms needed within ``eps`` of a core firm, the firm itself included (DBSCAN), or in
+        a cluster (HDBSCAN).
 
     Returns
     -------
     geopandas.GeoDataFrame
         One row per cluster, ``point_cluster_id`` 1, 2, … by decreasing size: ``n_firms``,
-        ``area_km2`` and a polygon — the union of discs of radius ``eps / 2`` around its
-        firms — so that results can be checked not to hinge on the grid.  Noise firms
-        belong to no cluster.  ``attrs["labels"]`` holds each firm's label (−1 = noise).
+        ``area_km2`` and a polygon, so that results can be checked not to hinge on the grid.
+        Noise firms belong to no cluster.  ``attrs["labels"]`` holds each firm's label
+        (−1 = noise), ``attrs["method"]`` the method and its parameters.
+
+    Notes
+    -----
+    DBSCAN is exact and gives the labels of scikit-learn's
+    ``DBSCAN(eps, min_samples).fit_predict`` on the same points in the same order (before
+    renumbering by size), computed on a grid of cells of side :math:`\varepsilon/\sqrt{2}`
+    in ``O(n)`` memory (:mod:`geo._dbscan`).  A firm is core when at least ``min_samples``
+    firms (itself included) lie at distance :math:`\le \varepsilon`; core firms within
+    :math:`\varepsilon` of each other share a cluster; a border firm (not core, with a core
+    firm within :math:`\varepsilon`) joins, among the clusters with a core firm within
+    :math:`\varepsilon` of it, the one whose first core firm comes first in the input —
+    the cluster scikit-learn's expansion reaches first.
+
+    The polygon of a cluster is the union of the discs of radius :math:`\varepsilon/2`
+    around its firms (two discs meet exactly when their firms are within
+    :math:`\varepsilon`), sampled on a raster of side :math:`\varepsilon/10` aligned to
+    multiples of the side: the union of the raster cells whose centre lies within
+    :math:`\varepsilon/2` of one of the cluster's firms.  Its boundary is within
+    :math:`\varepsilon/(10\sqrt{2})` of the exact union of discs, and ``area_km2`` is the
+    number of such cells times their area.  Polygons of two clusters can overlap where
+    border firms are near another cluster.
     """
     import geopandas as gpd
     import shapely
@@ -237,35 +285,54 @@ def point_clusters(firms, *, sector: str | None = None, sector_column: str = "se
     if method not in ("dbscan", "hdbscan"):
         msg = f"`method` must be 'dbscan' or 'hdbscan'; {method!r} was given."
         raise InputError(msg)
-    sel = firms if sector is None else firms[(firms[sector_column].astype(str) == str(sector)).to_numpy()]
+    if not (isinstance(eps, (int, float, np.number)) and math.isfinite(eps) and eps > 0):
+        msg = f"`eps` must be a positive distance in metres; {eps!r} was given."
+        raise InputError(msg)
+    if isinstance(min_samples, (bool, np.bool_)) or not isinstance(min_samples, (int, np.integer)) or min_samples < 1:
+        msg = f"`min_samples` must be a positive integer; {min_samples!r} was given."
+        raise InputError(msg)
+    geoms = np.asarray(firms.geometry.values)
+    index = firms.index
+    if sector is not None:
+        keep = (firms[sector_column].astype(str) == str(sector)).to_numpy()
+        geoms, index = geoms[keep], index[keep]
     cols = ["point_cluster_id", "n_firms", "area_km2"]
     empty = gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=firms.crs)
-    if len(sel) < min_samples:
-        empty.attrs["labels"] = pd.Series(-1, index=sel.index)
+    if len(index) < min_samples:
+        empty.attrs["labels"] = pd.Series(-1, index=index)
         return empty
-    xy = shapely.get_coordinates(sel.geometry.values)
+    xy = np.column_stack([shapely.get_x(geoms), shapely.get_y(geoms)])
+    if not np.isfinite(xy).all():
+        msg = (f"{int((~np.isfinite(xy).all(axis=1)).sum())} firm(s) have an empty or non-finite point geometry; "
+               "drop them first (firms[~firms.geometry.is_empty]).")
+        raise InputError(msg)
     if method == "dbscan":
-        from sklearn.cluster import DBSCAN
+        from geo._dbscan import dbscan
 
-        labels = DBSCAN(eps=eps, min_samples=min_samples).fit_predict(xy)
+        labels, _ = dbscan(xy[:, 0], xy[:, 1], float(eps), int(min_samples))
     else:
         from sklearn.cluster import HDBSCAN
 
         labels = HDBSCAN(min_cluster_size=min_samples, copy=True).fit_predict(xy)
-    rows = []
-    for lab in sorted(set(labels) - {-1}):
-        pts = xy[labels == lab]
-        geom = shapely.union_all(shapely.buffer(shapely.points(pts), eps / 2, quad_segs=4))
-        rows.append({"label": lab, "n_firms": len(pts), "area_km2": geom.area / 1e6, "geometry": geom,
-                     "_x": float(pts[:, 0].mean()), "_y": float(pts[:, 1].mean())})
-    if not rows:
-        empty.attrs["labels"] = pd.Series(labels, index=sel.index)
+    labels = np.asarray(labels, dtype=np.int64)
+    member = np.flatnonzero(labels >= 0)
+    if not len(member):
+        empty.attrs["labels"] = pd.Series(labels, index=index)
         return empty
+    member = member[np.argsort(labels[member], kind="stable")]
+    uniq, first, counts = np.unique(labels[member], return_index=True, return_counts=True)
+    rows = []
+    for lab, a, m in zip(uniq, first, counts):
+        pts = xy[member[a:a + m]]
+        geom = _disc_union_polygon(pts[:, 0], pts[:, 1], eps / 2, eps * _POLYGON_CELL)
+        rows.append({"label": lab, "n_firms": int(m), "area_km2": geom.area / 1e6, "geometry": geom,
+                     "_x": float(pts[:, 0].mean()), "_y": float(pts[:, 1].mean())})
     df = pd.DataFrame(rows).sort_values(["n_firms", "_x", "_y"], ascending=[False, True, True], kind="stable")
     df["point_cluster_id"] = np.arange(1, len(df) + 1)
-    relabel = dict(zip(df["label"], df["point_cluster_id"]))
+    relabel = np.zeros(int(uniq.max()) + 1, dtype=np.int64)
+    relabel[df["label"].to_numpy()] = df["point_cluster_id"].to_numpy()
     out = gpd.GeoDataFrame(df[cols + ["geometry"]].reset_index(drop=True), geometry="geometry", crs=firms.crs)
-    out.attrs["labels"] = pd.Series([relabel.get(v, -1) for v in labels], index=sel.index)
+    out.attrs["labels"] = pd.Series(np.where(labels >= 0, relabel[np.maximum(labels, 0)], -1), index=index)
     out.attrs["method"] = f"{method} (eps = {eps:g} m, min_samples = {min_samples})"
     return out
 
@@ -274,7 +341,7 @@ def point_cluster_agreement(overlay: pd.DataFrame, pclusters, parks, *, min_shar
     """Does the grid-free definition agree with the grid verdict for each park?
 
     For each park: the largest share of a point cluster's area (the union of discs around
-    its firms) inside the park (``point_cluster_share``) and ``grid_free_agrees``: a point
+    its firms, see :func:`point_clusters`) inside the park (``point_cluster_share``) and ``grid_free_agrees``: a point
     cluster with at least ``min_share`` of its area inside the park exactly when the grid
     verdict says the park has a cluster.
     """
@@ -470,24 +537,9 @@ def entry_rate_ratio(founded: np.ndarray, inside: np.ndarray, year: int, *, firs
     return res
 
 
-def _count_in_cells(cells, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Number of points in each cell (a point on a shared edge counts once)."""
-    import shapely
-
-    counts = np.zeros(len(cells), dtype=np.int64)
-    if len(x) == 0:
-        return counts
-    tree = shapely.STRtree(cells.geometry.values)
-    pts = shapely.points(x, y)
-    pi, ci = tree.query(pts, predicate="intersects")
-    if len(pi):
-        first = np.unique(pi, return_index=True)[1]
-        np.add.at(counts, ci[first], 1)
-    return counts
-
-
-def precedence_test(park, hot, firms, *, year, graph=None, sector=None, sector_column="sector", founded_column="founded",
-                    permutations=999, seed=0, alpha=0.05, fdr=True, min_bin=2, min_cluster_firms=10, hot_before=None) -> dict:
+def precedence_test(park, hot, firms=None, *, year, graph=None, sector=None, sector_column="sector", founded_column="founded",
+                    permutations=999, seed=0, alpha=0.05, fdr=True, min_bin=2, min_cluster_firms=10, hot_before=None,
+                    counts: FirmCounts | None = None, park_index: int = 0) -> dict:
     """Was the park's location already a significant cluster before designation?
 
     Gi* is recomputed on the same cells and weights, counting only the (target-sector)
@@ -506,23 +558,36 @@ def precedence_test(park, hot, firms, *, year, graph=None, sector=None, sector_c
     """
     import shapely
 
-    if founded_column not in firms:
+    if counts is None:
+        if founded_column not in firms:
+            return {"cluster_before": None, "skipped": f"no `{founded_column}` column in the firm table"}
+        import geopandas as gpd
+
+        from geo.grid import cell_positions
+
+        fx, fy = _points_xy(firms)
+        founded = pd.to_numeric(firms[founded_column], errors="coerce").to_numpy(float)
+        is_target = (firms[sector_column].astype(str) == str(sector)).to_numpy() if sector is not None else np.ones(len(firms), bool)
+        one = gpd.GeoDataFrame({"designated": [int(year)]}, geometry=[park], crs=hot.crs)
+        counts = firm_counts(one, fx, fy, is_target, founded, cell_pos=cell_positions(hot, fx, fy), n_cells=len(hot),
+                             rings=[park])
+        park_index = 0
+    if not counts.has_founded:
         return {"cluster_before": None, "skipped": f"no `{founded_column}` column in the firm table"}
-    fx, fy = _points_xy(firms)
-    founded = pd.to_numeric(firms[founded_column], errors="coerce").to_numpy(float)
-    is_target = (firms[sector_column].astype(str) == str(sector)).to_numpy() if sector is not None else np.ones(len(firms), bool)
-    pre = is_target & (founded < year)
-    counts = _count_in_cells(hot, fx[pre], fy[pre])
+    before = counts.years < year
+    n_pre = int(counts.year_all[before].sum())
+    n_pre_in = int(counts.year_in[park_index][before].sum())
+    counts_cells = counts.pre_cells[int(year)]
     if hot_before is None:
         cells = hot[["geometry"]].copy()
-        cells["n_firms"] = counts
-        if int(pre.sum()) < 3 or np.all(counts == counts[0]):
+        cells["n_firms"] = counts_cells
+        if n_pre < 3 or np.all(counts_cells == counts_cells[0]):
             hot_before = cells.assign(gi_z=0.0, gi_bin=0)
         else:
             from geo.autocorr import hotspots
 
             hot_before = hotspots(cells, "n_firms", graph=graph, permutations=permutations, seed=seed, alpha=alpha, fdr=fdr)
-    hb = hot_before.assign(n_firms=counts)
+    hb = hot_before.assign(n_firms=counts_cells)
     cx, cy = _cell_xy(hot)
     z_now = hot["gi_z"].to_numpy(float)
     h_now = (hot["gi_bin"].to_numpy() >= min_bin).astype(float)
@@ -541,16 +606,15 @@ def precedence_test(park, hot, firms, *, year, graph=None, sector=None, sector_c
             if shapely.intersects(cl.geometry, park) or cl.cluster_id == near_id:
                 touching.append((int(cl.cluster_id), int(cl.n_firms)))
     firms_in_clusters = max((n for _, n in touching), default=0)
-    inside = _inside(park, fx, fy)
-    rr = entry_rate_ratio(founded[is_target], inside[is_target], int(year))
+    rr = entry_rate_ratio(*counts.entry_arrays(park_index), int(year))
     return {
         "cluster_before": bool(firms_in_clusters >= min_cluster_firms),
         "hot_share_before": share_pre,
         "hot_share_now": share_now,
         "mean_z_before": mz_pre,
         "mean_z_now": mz_now,
-        "n_target_before": int(pre.sum()),
-        "n_target_before_in_park": int((pre & inside).sum()),
+        "n_target_before": n_pre,
+        "n_target_before_in_park": n_pre_in,
         "firms_in_cluster_before": int(firms_in_clusters),
         "min_cluster_firms": int(min_cluster_firms),
         **rr,
@@ -559,6 +623,107 @@ def precedence_test(park, hot, firms, *, year, graph=None, sector=None, sector_c
 
 
 # ----------------------------------------------------------------------------- overlay
+# ----------------------------------------------------------------------------- firm counts
+@dataclass
+class FirmCounts:
+    """What the park tests need from the firms of a valley: additive counts.
+
+    Made by :func:`firm_counts` from firm coordinates (in memory), or summed over partitions
+    by the dask engine (``a + b``); :func:`park_overlay` takes either, so that both engines
+    give the same park numbers.  Arrays are per park (in the order of the parks), per cell
+    (in the order of the cells) or per founding year of target firms (``years``).
+    """
+
+    n: int  # all firms
+    k: int  # target-sector firms
+    n_in: np.ndarray  # firms inside each park
+    t_in: np.ndarray  # target firms inside each park
+    n_ring: np.ndarray  # firms in the ring of equal area around each park
+    years: np.ndarray  # distinct finite founding years of target firms, sorted
+    year_all: np.ndarray  # target firms founded in each year
+    year_in: np.ndarray  # (parks, years): target firms founded in each year inside each park
+    pre_cells: dict  # designation year -> target firms founded before it, per cell
+    has_founded: bool = True
+
+    def __add__(self, other: FirmCounts) -> FirmCounts:
+        years = np.union1d(self.years, other.years)
+
+        def spread(fc: FirmCounts, arr: np.ndarray) -> np.ndarray:
+            out = np.zeros(arr.shape[:-1] + (years.size,), dtype=np.int64)
+            out[..., np.searchsorted(years, fc.years)] = arr
+            return out
+
+        pre = {y: self.pre_cells[y] + other.pre_cells[y] for y in self.pre_cells}
+        return FirmCounts(
+            self.n + other.n, self.k + other.k, self.n_in + other.n_in, self.t_in + other.t_in,
+            self.n_ring + other.n_ring, years, spread(self, self.year_all) + spread(other, other.year_all),
+            spread(self, self.year_in) + spread(other, other.year_in), pre, self.has_founded and other.has_founded,
+        )
+
+    def entry_arrays(self, p: int) -> tuple[np.ndarray, np.ndarray]:
+        """(founded, inside park ``p``) of the target firms with a founding year (any order)."""
+        n_in_y = self.year_in[p]
+        n_out_y = self.year_all - n_in_y
+        founded = np.concatenate([np.repeat(self.years, n_in_y), np.repeat(self.years, n_out_y)])
+        inside = np.r_[np.ones(int(n_in_y.sum()), bool), np.zeros(int(n_out_y.sum()), bool)]
+        return founded, inside
+
+
+def park_rings(parks_m) -> list:
+    """The ring of equal area around each park (metric CRS), as :func:`park_overlay` uses."""
+    return [_ring_buffer(g)[0] for g in parks_m.geometry.values]
+
+
+def firm_counts(parks_m, x: np.ndarray, y: np.ndarray, target: np.ndarray, founded: np.ndarray | None, *,
+                cell_pos: np.ndarray, n_cells: int, rings: list | None = None) -> FirmCounts:
+    """Count firms for the park tests (see :class:`FirmCounts`).
+
+    Parameters
+    ----------
+    parks_m : GeoDataFrame
+        The parks in the metric CRS of ``x``/``y`` (``designated`` years used when present).
+    x, y : ndarray
+        Firm coordinates (metres).
+    target : ndarray of bool
+        Target-sector firms.
+    founded : ndarray of float, optional
+        Founding years (NaN unknown); None when the table has no founding year.
+    cell_pos : ndarray of int
+        Position of each firm's cell (:func:`geo.grid.cell_positions`), -1 outside.
+    n_cells : int
+    rings : list of geometries, optional
+        :func:`park_rings` of ``parks_m`` (computed when not given).
+    """
+    geoms = list(parks_m.geometry.values)
+    rings = park_rings(parks_m) if rings is None else rings
+    target = np.asarray(target, dtype=bool)
+    n_p = len(geoms)
+    n_in = np.zeros(n_p, dtype=np.int64)
+    t_in = np.zeros(n_p, dtype=np.int64)
+    n_ring = np.zeros(n_p, dtype=np.int64)
+    inside = []
+    for i, (g, r) in enumerate(zip(geoms, rings)):
+        ins = _inside(g, x, y)
+        inside.append(ins)
+        n_in[i] = int(ins.sum())
+        t_in[i] = int((ins & target).sum())
+        n_ring[i] = int(_inside(r, x, y).sum())
+    has_founded = founded is not None
+    f = np.asarray(founded, dtype=float) if has_founded else np.full(len(x), np.nan)
+    ok = target & np.isfinite(f)
+    years, codes = np.unique(f[ok], return_inverse=True)
+    year_all = np.bincount(codes, minlength=years.size).astype(np.int64)
+    year_in = np.zeros((n_p, years.size), dtype=np.int64)
+    for i, ins in enumerate(inside):
+        year_in[i] = np.bincount(codes[ins[ok]], minlength=years.size)
+    pre_cells = {}
+    designated = parks_m["designated"] if "designated" in parks_m else pd.Series([None] * n_p)
+    for yr in pd.unique(pd.to_numeric(designated, errors="coerce").dropna()):
+        pre = target & (f < int(yr)) & (cell_pos >= 0)
+        pre_cells[int(yr)] = np.bincount(cell_pos[pre], minlength=n_cells).astype(np.int64)
+    return FirmCounts(int(len(x)), int(target.sum()), n_in, t_in, n_ring, years, year_all, year_in, pre_cells, has_founded)
+
+
 def _ring_buffer(geom, *, tol: float = 1e-3):
     """The ring around ``geom`` whose area equals the park's (bisection on the distance)."""
     import shapely
@@ -587,10 +752,10 @@ class _Ctx:
     crs: Any
 
 
-def park_overlay(hotspots, parks, firms, *, sector: str | None = None, permutations: int = 999, seed=0,
+def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, permutations: int = 999, seed=0,
                  study_area=None, mask=None, graph=None, clusters=None, sector_column: str = "sector",
                  founded_column: str = "founded", alpha: float = 0.05, min_bin: int = 2,
-                 coincide_min_share: float = 0.25, min_cluster_firms: int = 10):
+                 coincide_min_share: float = 0.25, min_cluster_firms: int = 10, counts: FirmCounts | None = None):
     """One row per park: overlay metrics, the three tests, and a verdict.
 
     Parameters
@@ -613,6 +778,10 @@ def park_overlay(hotspots, parks, firms, *, sector: str | None = None, permutati
         Developable land: random placements must also lie inside it.
     clusters : GeoDataFrame, optional
         Output of :func:`cluster_polygons` (computed when not given).
+    counts : FirmCounts, optional
+        The firm counts of :func:`firm_counts` for ``parks`` in this order and the cells of
+        ``hotspots`` (the dask engine sums them over partitions); made from ``firms`` when
+        not given.  One of ``firms`` and ``counts`` is needed.
 
     Returns
     -------
@@ -653,27 +822,36 @@ def park_overlay(hotspots, parks, firms, *, sector: str | None = None, permutati
     crs = hotspots.crs
     hot_mask = hotspots["gi_bin"].to_numpy() >= min_bin
     parks_m = _metric(parks, crs)
-    firms_m = _metric(firms, crs)
+    rings = [_ring_buffer(g) for g in parks_m.geometry.values]
+    if counts is None:
+        if firms is None:
+            msg = "park_overlay needs `firms` or `counts`."
+            raise InputError(msg)
+        from geo.grid import cell_positions
+
+        firms_m = _metric(firms, crs)
+        fx, fy = _points_xy(firms_m)
+        target = (firms_m[sector_column].astype(str) == str(sector)).to_numpy() if sector is not None and sector_column in firms_m \
+            else np.ones(len(firms_m), bool)
+        founded = pd.to_numeric(firms_m[founded_column], errors="coerce").to_numpy(float) if founded_column in firms_m else None
+        counts = firm_counts(parks_m, fx, fy, target, founded, cell_pos=cell_positions(hotspots, fx, fy), n_cells=len(hotspots),
+                             rings=[r for r, _ in rings])
     if clusters is None:
         clusters = cluster_polygons(hotspots, min_bin=min_bin, sector=sector)
     union = shapely.union_all(hotspots.geometry.values[hot_mask]) if hot_mask.any() else None
     if study_area is None:
         study_area = shapely.union_all(hotspots.geometry.values)
-    fx, fy = _points_xy(firms_m)
-    target = (firms_m[sector_column].astype(str) == str(sector)).to_numpy() if sector is not None and sector_column in firms_m else np.ones(len(firms_m), bool)
-    N, K = len(firms_m), int(target.sum())
+    N, K = counts.n, counts.k
     valley_area = study_area.area
     rng = check_seed(seed)
     rows = []
     extra = {}
-    for idx, park in parks_m.iterrows():
+    for i, (idx, park) in enumerate(parks_m.iterrows()):
         g = park.geometry
         name = park.get("name", str(idx))
-        inside = _inside(g, fx, fy)
-        n_in, t_in = int(inside.sum()), int((inside & target).sum())
+        n_in, t_in = int(counts.n_in[i]), int(counts.t_in[i])
         area = g.area
-        ring, ring_d = _ring_buffer(g)
-        in_ring = _inside(ring, fx, fy)
+        ring, ring_d = rings[i]
         row: dict[str, Any] = {
             "name": name,
             "designated": park.get("designated"),
@@ -682,7 +860,7 @@ def park_overlay(hotspots, parks, firms, *, sector: str | None = None, permutati
             "n_target": t_in,
             "density": n_in / (area / 1e6),
             "density_valley": N / (valley_area / 1e6),
-            "density_ring": int(in_ring.sum()) / (ring.area / 1e6),
+            "density_ring": int(counts.n_ring[i]) / (ring.area / 1e6),
             "ring_width_m": ring_d,
             "outside_study_area": bool(not shapely.intersects(g, study_area)),
         }
@@ -731,9 +909,9 @@ def park_overlay(hotspots, parks, firms, *, sector: str | None = None, permutati
             row["cluster_before"] = None
             row["precedence_skipped"] = "park outside the study area"
         else:
-            pr = precedence_test(g, hotspots, firms_m, year=int(year), graph=graph, sector=sector, sector_column=sector_column,
+            pr = precedence_test(g, hotspots, year=int(year), graph=graph, sector=sector, sector_column=sector_column,
                                  founded_column=founded_column, permutations=permutations, seed=rng, alpha=alpha, min_bin=min_bin,
-                                 min_cluster_firms=min_cluster_firms)
+                                 min_cluster_firms=min_cluster_firms, counts=counts, park_index=i)
             extra[idx] = pr.pop("_hot_before", None)
             row.update(pr)
             row["precedence_skipped"] = pr.get("skipped", "")

@@ -1,0 +1,100 @@
+"""Firm counts for the park tests: one code path for both engines, additive over partitions."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geo import parks as gp
+from geo.autocorr import hotspots
+from geo.grid import aggregate, cell_positions
+
+CRS = "EPSG:32650"
+
+
+def _firms(n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.r_[rng.normal(505_000, 1500, n // 2), rng.uniform(495_000, 515_000, n - n // 2)]
+    y = np.r_[rng.normal(3_380_000, 1500, n // 2), rng.uniform(3_370_000, 3_390_000, n - n // 2)]
+    x[:40] = np.round(x[:40] / 500) * 500  # points on square-cell edges and corners
+    y[:40] = np.round(y[:40] / 500) * 500
+    sector = np.where(rng.random(n) < np.r_[np.full(n // 2, 0.6), np.full(n - n // 2, 0.1)], "optics", "other")
+    founded = rng.integers(1985, 2024, n).astype(float)
+    founded[rng.random(n) < 0.05] = np.nan
+    return gpd.GeoDataFrame({"sector": sector, "founded": founded}, geometry=shapely.points(x, y), crs=CRS)
+
+
+def _parks():
+    return gpd.GeoDataFrame(
+        {"name": ["A", "B"], "designated": pd.array([1995, 2005], dtype="Int64")},
+        geometry=[shapely.box(503_000, 3_378_000, 507_500, 3_382_500),
+                  shapely.Point(498_000, 3_373_000).buffer(1200)],
+        crs=CRS,
+    )
+
+
+@pytest.mark.parametrize("cell,size", [("hex", 700.0), ("square", 500.0), ("hex", "auto")])
+def test_cell_positions_count_like_aggregate(cell, size):
+    firms = _firms()
+    cells = aggregate(firms, cell=cell, size=size, by="sector")
+    x, y = shapely.get_x(firms.geometry.values), shapely.get_y(firms.geometry.values)
+    pos = cell_positions(cells, x, y)
+    assert (pos >= 0).all()
+    assert np.array_equal(np.bincount(pos, minlength=len(cells)), cells["n_firms"].to_numpy())
+    optics = (firms["sector"] == "optics").to_numpy()
+    assert np.array_equal(np.bincount(pos[optics], minlength=len(cells)), cells["n_optics"].to_numpy())
+    # a point far outside: -1; generic polygons use the spatial index with the same answer inside
+    assert cell_positions(cells, np.array([0.0]), np.array([0.0]))[0] == -1
+    plain = gpd.GeoDataFrame(geometry=cells.geometry.values, crs=cells.crs)
+    inner = ~np.isin(np.arange(len(x)), np.arange(40))  # off the shared edges
+    assert np.array_equal(cell_positions(plain, x[inner], y[inner]), pos[inner])
+
+
+def test_firm_counts_add_up_over_partitions():
+    firms = _firms()
+    cells = aggregate(firms, cell="hex", size=800.0)
+    parks = _parks()
+    x, y = shapely.get_x(firms.geometry.values), shapely.get_y(firms.geometry.values)
+    target = (firms["sector"] == "optics").to_numpy()
+    founded = firms["founded"].to_numpy(float)
+    pos = cell_positions(cells, x, y)
+    rings = gp.park_rings(parks)
+    whole = gp.firm_counts(parks, x, y, target, founded, cell_pos=pos, n_cells=len(cells), rings=rings)
+    cuts = [0, 700, 701, 1900, len(x)]
+    parts = [gp.firm_counts(parks, x[a:b], y[a:b], target[a:b], founded[a:b], cell_pos=pos[a:b], n_cells=len(cells), rings=rings)
+             for a, b in zip(cuts[:-1], cuts[1:])]
+    total = parts[0]
+    for p in parts[1:]:
+        total = total + p
+    for name in ("n", "k"):
+        assert getattr(total, name) == getattr(whole, name)
+    for name in ("n_in", "t_in", "n_ring", "years", "year_all", "year_in"):
+        assert np.array_equal(getattr(total, name), getattr(whole, name)), name
+    assert total.pre_cells.keys() == whole.pre_cells.keys() == {1995, 2005}
+    for y_ in whole.pre_cells:
+        assert np.array_equal(total.pre_cells[y_], whole.pre_cells[y_])
+    # hand counts
+    inside_a = shapely.intersects_xy(parks.geometry.iloc[0], x, y)
+    assert whole.n_in[0] == inside_a.sum() and whole.t_in[0] == (inside_a & target).sum()
+    assert whole.pre_cells[1995].sum() == (target & (founded < 1995)).sum()
+    f, ins = whole.entry_arrays(0)
+    ok = target & np.isfinite(founded)
+    assert np.array_equal(np.sort(f), np.sort(founded[ok]))
+    assert ins.sum() == (inside_a & ok).sum()
+
+
+def test_park_overlay_from_counts_equals_from_firms():
+    firms = _firms()
+    cells = aggregate(firms, cell="hex", size=800.0, by="sector")
+    hot = hotspots(cells, "n_optics", permutations=99, seed=1)
+    parks = _parks()
+    a = gp.park_overlay(hot, parks, firms, sector="optics", permutations=99, seed=3)
+    x, y = shapely.get_x(firms.geometry.values), shapely.get_y(firms.geometry.values)
+    counts = gp.firm_counts(parks, x, y, (firms["sector"] == "optics").to_numpy(), firms["founded"].to_numpy(float),
+                            cell_pos=cell_positions(hot, x, y), n_cells=len(hot))
+    b = gp.park_overlay(hot, parks, None, sector="optics", permutations=99, seed=3, counts=counts)
+    pd.testing.assert_frame_equal(a, b)
+    assert a["n_target_before"].notna().all() and a["n_firms"].gt(0).all()
