@@ -42,13 +42,51 @@ def _summary_lines(res, written) -> list[str]:
     pr = res.parks_report
     if pr.get("file"):
         lines.append(f"parks: {pr['parks_kept']} kept, {pr.get('features_rejected', 0)} rejected, {pr.get('geometries_repaired', 0)} repaired")
+    eng = lr.get("engine")
+    if eng:
+        lines.append(f"engine: dask, {eng['workers']} worker(s) at {eng['scheduler']}, {eng['partitions']} partition(s)")
     for name, vr in res.valleys.items():
-        lines.append(f"valley {name}: {len(vr.firms):,} firms, {len(vr.parks)} park(s), metric CRS {vr.metric_crs}")
+        sample = f" ({len(vr.firms):,} sampled for the point-based stages)" if vr.sampled else ""
+        lines.append(f"valley {name}: {vr.n_total:,} firms{sample}, {len(vr.parks)} park(s), metric CRS {vr.metric_crs}")
     for w in res.warnings:
         lines.append(f"warning: {w}")
     if written:
         lines.append("wrote: " + ", ".join(str(p) for p in written.values()))
     return lines
+
+
+def _with_engine(config, engine: str | None, scheduler: str | None):
+    """The config with the command line's --engine / --scheduler applied."""
+    if engine is None and scheduler is None:
+        return config
+    import dataclasses
+
+    from geo.config import load_config
+
+    cfg = load_config(config)
+    run = cfg.run
+    if engine is not None:
+        run = dataclasses.replace(run, engine=engine)
+    if scheduler is not None:
+        if (engine or run.engine) != "dask":
+            raise click.UsageError("--scheduler needs the dask engine: add --engine dask.")
+        run = dataclasses.replace(run, scheduler=scheduler)
+    return dataclasses.replace(cfg, run=run)
+
+
+_engine_options = [
+    click.option("--engine", type=click.Choice(["pandas", "dask"]), default=None,
+                 help="Override [run] engine: pandas (in memory, up to a few million firms) or dask."),
+    click.option("--scheduler", default=None, metavar="ADDRESS",
+                 help="dask engine: address of a running dask.distributed scheduler (tcp://host:8786). "
+                      "Without it a local cluster of worker processes is started."),
+]
+
+
+def _engine(f):
+    for opt in reversed(_engine_options):
+        f = opt(f)
+    return f
 
 
 def _run_and_write(config, out: Path, quiet: bool) -> None:
@@ -83,23 +121,25 @@ def demo(out: Path, verbose: int, quiet: bool) -> None:
 @cli.command(name="run")
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @_out_option
+@_engine
 @_verbose
 @_quiet
-def run_cmd(config: Path, out: Path, verbose: int, quiet: bool) -> None:
+def run_cmd(config: Path, out: Path, engine: str | None, scheduler: str | None, verbose: int, quiet: bool) -> None:
     """Run the analysis described by the TOML file CONFIG."""
     _setup_logging(verbose, quiet)
-    _run_and_write(config, out, quiet)
+    _run_and_write(_with_engine(config, engine, scheduler), out, quiet)
 
 
 @cli.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@_engine
 @_verbose
-def check(config: Path, verbose: int) -> None:
+def check(config: Path, engine: str | None, scheduler: str | None, verbose: int) -> None:
     """Validate CONFIG and load its data without running the analysis."""
     _setup_logging(verbose, False)
     from geo.pipeline import run
 
-    res = run(config)
+    res = run(_with_engine(config, engine, scheduler))
     for line in _summary_lines(res, {}):
         click.echo(line)
     click.echo("config OK")

@@ -9,6 +9,7 @@ A complete example (``data/demo.toml`` is the demo's)::
     title = "Optical valleys"
     seed = 0
     synthetic = false           # true puts the "synthetic demo data" banner on the outputs
+    engine = "pandas"           # or "dask" (see README: "Scale"), with scheduler = "tcp://host:8786"
 
     [firms]
     path = "firms.csv"          # CSV/TSV, Excel, Parquet, GeoPackage, Shapefile, GeoJSON
@@ -50,7 +51,12 @@ class RunConfig:
     title: str = "Parks and industrial clusters"
     seed: int = 0
     synthetic: bool = False
-    engine: str = "pandas"
+    engine: str = "pandas"  # "pandas" (in memory) | "dask" (geo.dask_engine)
+    scheduler: str = ""  # dask engine: scheduler address (tcp://host:8786); "" starts a local cluster
+    workers: int = 0  # dask engine, local cluster: worker processes (0: one per CPU)
+    partition_rows: int = 1_000_000  # dask engine: rows per partition (CSV blocks, Parquet row groups)
+    sample_firms: int = 500_000  # dask engine: firms per valley brought back for the point-based stages
+    max_memory_gb: float = 0.0  # in-memory engine: refuse inputs estimated above this (0: available memory)
 
 
 @dataclass(frozen=True)
@@ -197,6 +203,13 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
     run = built["run"]
     if run.engine not in ("pandas", "dask"):
         msg = f"[run] engine must be 'pandas' or 'dask'; {run.engine!r} was given."
+        raise ConfigError(msg)
+    for key, low in (("workers", 0), ("partition_rows", 1), ("sample_firms", 1000)):
+        if getattr(run, key) < low:
+            msg = f"[run] {key} must be >= {low}; {getattr(run, key)} was given."
+            raise ConfigError(msg)
+    if run.max_memory_gb < 0:
+        msg = f"[run] max_memory_gb must be >= 0 (0: the memory available); {run.max_memory_gb} was given."
         raise ConfigError(msg)
     an = built["analysis"]
     if an.cell not in ("hex", "square", "h3"):

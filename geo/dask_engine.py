@@ -369,14 +369,19 @@ def _w_kept(v: gio._Validation) -> pd.DataFrame:
 class _Chain:
     """The newest future of each partition's state; ``step`` runs a worker step on all."""
 
-    def __init__(self, client, states: list) -> None:
+    def __init__(self, client, states: list, out=None) -> None:
         self.client = client
         self.states = states
+        self.out = out or _w_out
 
     def step(self, fn, *per_partition: list) -> list:
         """Run ``fn(state, *args)`` on every partition; return the gathered small results."""
         self.states = self.client.map(fn, self.states, *per_partition, pure=False)
-        return self.client.gather(self.client.map(_w_out, self.states, pure=False))
+        return self.client.gather(self.client.map(self.out, self.states, pure=False))
+
+    def step_all(self, fn, *shared) -> list:
+        """Like :meth:`step`, with the same arguments for every partition."""
+        return self.step(fn, *[[a] * len(self.states) for a in shared])
 
 
 @dataclass
@@ -388,6 +393,7 @@ class Ingest:
     rejects: pd.DataFrame
     load_report: dict
     n_partitions: int
+    file_index: list  # the file (position in the sorted file list) of each partition
 
     def gather_firms(self):
         """All kept firms as one GeoDataFrame (for tests and small inputs)."""
@@ -555,4 +561,226 @@ def ingest(client, path, *, lon=None, lat=None, crs: Any = "wgs84", encoding: st
     rejects = pd.concat([d["rejects"] for d in done], ignore_index=True)
     log.info("dask ingest %s: %d partitions, %d rows, %d kept, %d rejected", path, len(specs), report["rows_read"],
              report["rows_kept"], report["rows_rejected"])
-    return Ingest(client=client, parts=parts, rejects=rejects, load_report=report, n_partitions=len(specs))
+    return Ingest(client=client, parts=parts, rejects=rejects, load_report=report, n_partitions=len(specs),
+                  file_index=[s.file_index for s in specs])
+
+
+# ----------------------------------------------------------------------------- valleys
+# After the ingest, each partition's kept firms (a pandas DataFrame on a worker) go through
+# the per-valley reductions: labels, metric coordinates, hull, lattice keys, park counts and
+# a sample.  The partition state is a dict, carried from step to step like the validation.
+def _p_out(st: dict):
+    return st["_out"]
+
+
+def _p_label(df: pd.DataFrame, file_index: int, config, seed: int) -> dict:
+    """Valley labels; per valley: firm count, lon/lat sums, sector values; outside rows."""
+    from geo.pipeline import _outside_rejects, _valley_labels
+
+    labels, names, unknown = _valley_labels(df, config)
+    outside = labels.isna().to_numpy()
+    rejects = _outside_rejects(df, outside) if outside.any() else None
+    df = df.loc[~outside].copy()
+    df["valley"] = labels[~outside].astype(str).to_numpy()
+    sc = config.firms.sector_column
+    stats = {}
+    for name, part in df.groupby("valley", sort=False):
+        stats[name] = {
+            "n": len(part), "sum_lon": float(part["lon"].sum()), "sum_lat": float(part["lat"].sum()),
+            "sectors": pd.unique(part[sc].dropna()) if sc in part else None,
+        }
+    # a uniform number per firm from its file and row: the sample does not depend on the partitioning
+    key = df.index.to_numpy(dtype=np.int64) + (np.int64(1) << np.int64(40)) * np.int64(file_index)
+    u = pd.util.hash_array(key, hash_key=f"{int(seed) % 10**16:016d}") / float(2**64)
+    return {"df": df, "u": u, "_out": {"names": names, "unknown": unknown, "rejects": rejects, "stats": stats}}
+
+
+def _p_project(st: dict, valleys: dict, sample_p: dict) -> dict:
+    """Metric x, y per valley (kept on the worker); hull vertices and the sample rows."""
+    import pyproj
+    import shapely
+
+    df = st["df"]
+    xy, hulls, hulls_ll, samples = {}, {}, {}, {}
+    for name, (crs, *_rest) in valleys.items():
+        sel = (df["valley"] == name).to_numpy()
+        if not sel.any():
+            continue
+        tr = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+        x, y = tr.transform(df["lon"].to_numpy()[sel], df["lat"].to_numpy()[sel])
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        xy[name] = (np.flatnonzero(sel), x, y)
+        hull = shapely.convex_hull(shapely.multipoints(np.column_stack([x, y])))
+        hulls[name] = shapely.get_coordinates(hull)
+        lon, lat = df["lon"].to_numpy()[sel], df["lat"].to_numpy()[sel]
+        hulls_ll[name] = shapely.get_coordinates(shapely.convex_hull(shapely.multipoints(np.column_stack([lon, lat]))))
+        take = st["u"][sel] < sample_p[name]
+        samples[name] = df.loc[sel].loc[take]
+    st["xy"] = xy
+    st["_out"] = {"hulls": hulls, "hulls_ll": hulls_ll, "samples": samples}
+    return st
+
+
+def _p_keys(st: dict, plans: dict, categories: dict, sector_column: str) -> dict:
+    """Occupied lattice cells per valley: unique (a, b, category) keys with their counts."""
+    from geo.grid import lattice_keys
+
+    df = st["df"]
+    out = {}
+    st["keys"] = {}
+    for name, (idx, x, y) in st["xy"].items():
+        plan = plans[name]
+        pa, pb = lattice_keys(x, y, plan.cell, plan.size_m)
+        st["keys"][name] = (pa, pb)
+        cats = categories.get(name)
+        if cats is not None and sector_column in df:
+            codes = pd.Categorical(df[sector_column].to_numpy()[idx], categories=cats).codes.astype(np.int64)
+        else:
+            codes = np.full(len(x), -1, dtype=np.int64)
+        table = pd.DataFrame({"a": pa, "b": pb, "c": codes}).value_counts(sort=False).reset_index()
+        out[name] = (table["a"].to_numpy(np.int64), table["b"].to_numpy(np.int64), table["c"].to_numpy(np.int64),
+                     table["count"].to_numpy(np.int64))
+    st["_out"] = out
+    return st
+
+
+def _p_park_counts(st: dict, cells_by: dict, parks_by: dict, sectors: dict, config) -> dict:
+    """FirmCounts of each valley's parks (see geo.parks.firm_counts)."""
+    from geo.grid import cell_positions
+    from geo.parks import firm_counts
+
+    df = st["df"]
+    fc = config.firms
+    out = {}
+    for name, (idx, x, y) in st["xy"].items():
+        if name not in parks_by:
+            continue
+        parks_m, rings = parks_by[name]
+        cells = cells_by[name]
+        part = df.iloc[idx]
+        target = sectors.get(name)
+        tmask = (part[fc.sector_column].astype(str) == str(target)).to_numpy() if target is not None and fc.sector_column in part \
+            else np.ones(len(part), bool)
+        founded = pd.to_numeric(part[fc.founded_column], errors="coerce").to_numpy(float) if fc.founded_column in part else None
+        out[name] = firm_counts(parks_m, x, y, tmask, founded, cell_pos=cell_positions(cells, x, y), n_cells=len(cells), rings=rings)
+    st["_out"] = out
+    return st
+
+
+@dataclass
+class ValleyInputs:
+    """What the driver gets for one valley: exact cells and park counts, and a firm sample."""
+
+    name: str
+    firms: Any  # GeoDataFrame (EPSG:4326): every firm, or a seeded sample of them
+    n_firms: int  # all firms of the valley
+    metric_crs: str
+    cells: Any  # GeoDataFrame: the exact cell table (as geo.grid.aggregate makes it)
+    counts: Any = None  # geo.parks.FirmCounts of the valley's parks (None without parks)
+    parks: Any = None
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.firms) < self.n_firms
+
+
+def _merge_names(outs: list[dict], configured: list[str]) -> list[str]:
+    if configured:
+        return list(configured)
+    names: list[str] = []
+    for o in outs:
+        names += [n for n in o["names"] if n not in names]
+    return names
+
+
+def reduce_valleys(ing: Ingest, config, parks, *, seed: int, sample_firms: int, parks_for_valley) -> tuple:
+    """Per valley on the cluster: labels, cells, park counts; a sample comes back.
+
+    Returns ``(inputs, names, outside_rejects, unknown)``: a dict of :class:`ValleyInputs`,
+    the valley names in order, the rejects of the firms in no valley, and valley labels
+    not in the config.
+    """
+    import geopandas as gpd
+
+    from geo import grid
+    from geo.crs import utm_crs_for
+    from geo.parks import park_rings
+
+    client = ing.client
+    an = config.analysis
+    fc = config.firms
+    if an.cell == "h3":
+        msg = "cell = \"h3\" is not available with the dask engine: use \"hex\" or \"square\", or engine = \"pandas\"."
+        raise InputError(msg)
+    chain = _Chain(client, client.map(_p_label, ing.parts, ing.file_index, config=config, seed=seed, pure=False), out=_p_out)
+    outs = client.gather(client.map(_p_out, chain.states, pure=False))
+    names = _merge_names(outs, [v.name for v in config.valleys])
+    unknown = sorted({u for o in outs for u in o["unknown"]})
+    rejects = [o["rejects"] for o in outs if o["rejects"] is not None]
+    outside = pd.concat(rejects, ignore_index=True) if rejects else None
+    stats: dict[str, dict] = {}
+    for o in outs:
+        for name, s in o["stats"].items():
+            t = stats.setdefault(name, {"n": 0, "sum_lon": 0.0, "sum_lat": 0.0, "sectors": None})
+            t["n"] += s["n"]
+            t["sum_lon"] += s["sum_lon"]
+            t["sum_lat"] += s["sum_lat"]
+            if s["sectors"] is not None:
+                t["sectors"] = (t["sectors"] or []) + [np.asarray(s["sectors"], dtype=object)]
+    valleys = {}
+    sample_p = {}
+    for name in names:
+        s = stats.get(name)
+        if not s:
+            continue
+        crs = utm_crs_for(np.array([s["sum_lon"] / s["n"]]), np.array([s["sum_lat"] / s["n"]]))
+        valleys[name] = (crs.to_string(),)
+        sample_p[name] = 2.0 if s["n"] <= sample_firms else sample_firms / s["n"]
+    res = res_p = chain.step_all(_p_project, valleys, sample_p)
+    by = fc.sector_column
+    plans, categories, samples = {}, {}, {}
+    for name, (crs,) in valleys.items():
+        hull = np.concatenate([r["hulls"][name] for r in res if name in r["hulls"]])
+        plans[name] = grid.plan_lattice(hull[:, 0], hull[:, 1], stats[name]["n"], cell=an.cell, size=an.cell_size, metric=crs)
+        sectors = stats[name]["sectors"]
+        if sectors is not None:
+            values = np.concatenate(sectors) if sectors else np.zeros(0, dtype=object)
+            categories[name] = pd.factorize(pd.Series(values), sort=True)[1]
+        frames = [r["samples"][name] for r in res if name in r["samples"]]
+        samples[name] = pd.concat(frames) if frames else None
+    res = chain.step_all(_p_keys, plans, categories, by)
+    inputs: dict[str, ValleyInputs] = {}
+    target = an.target_sector
+    sectors_key, parks_by, cells_by = {}, {}, {}
+    for name, (crs,) in valleys.items():
+        parts = [r[name] for r in res if name in r]
+        a, b, c, w = (np.concatenate([p[k] for p in parts]) for k in range(4))
+        cells = grid.cells_from_counts(plans[name], a, b, w, c, categories.get(name), n_input=stats[name]["n"],
+                                       by=by if name in categories else None)
+        df = samples[name]
+        firms = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"]), crs="EPSG:4326")
+        vi = ValleyInputs(name=name, firms=firms, n_firms=stats[name]["n"], metric_crs=crs, cells=cells)
+        inputs[name] = vi
+        tcol = cells.attrs.get("by_columns", {}).get(target) if target is not None else None
+        sectors_key[name] = target if tcol is not None else None
+        # the parks of the valley: as the in-memory engine picks them from the firms' hull
+        hull_ll = np.unique(np.concatenate([r["hulls_ll"][name] for r in res_p if name in r["hulls_ll"]]), axis=0)
+        stand_in = firms if not vi.sampled else pd.DataFrame({"lon": hull_ll[:, 0], "lat": hull_ll[:, 1]})
+        pv = parks_for_valley(parks, name, stand_in) if parks is not None else None
+        vi.parks = pv
+        if pv is not None and len(pv):
+            parks_m = pv.to_crs(cells.crs)
+            parks_by[name] = (parks_m, park_rings(parks_m))
+            cells_by[name] = cells[["cell_id", "geometry"]]
+            cells_by[name].attrs = dict(cells.attrs)
+    if parks_by:
+        shared = client.scatter([cells_by, parks_by], broadcast=True)  # a list: one future per object
+        res = chain.step_all(_p_park_counts, shared[0], shared[1], sectors_key, config)
+        for name in parks_by:
+            total = None
+            for r in res:
+                if name in r:
+                    total = r[name] if total is None else total + r[name]
+            inputs[name].counts = total
+    return inputs, names, outside, unknown
+

@@ -37,13 +37,24 @@ class ValleyResult:
     seed: int | None = None
     stages: dict[str, Any] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    n_firms: int | None = None  # all firms of the valley (``firms`` may be a sample: dask engine)
+    prepared: Any = None  # dask engine: exact cells and park counts made on the cluster
+
+    @property
+    def n_total(self) -> int:
+        return int(len(self.firms)) if self.n_firms is None else int(self.n_firms)
+
+    @property
+    def sampled(self) -> bool:
+        return self.n_total > len(self.firms)
 
     def summary(self) -> dict:
         bounds = self.firms.total_bounds if len(self.firms) else [np.nan] * 4
         return {
             "name": self.name,
             "title": self.title,
-            "n_firms": int(len(self.firms)),
+            "n_firms": self.n_total,
+            "n_firms_sample": int(len(self.firms)) if self.sampled else None,
             "n_parks": int(len(self.parks)),
             "parks": self.parks["name"].tolist(),
             "metric_crs": self.metric_crs,
@@ -290,13 +301,18 @@ def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str
     an = cfg.analysis
     fc = cfg.firms
     target = an.target_sector
-    if len(vr.firms) < 30:
-        vr.skipped["statistics"] = f"only {len(vr.firms)} firms: at least 30 are needed for the spatial statistics"
+    if vr.n_total < 30:
+        vr.skipped["statistics"] = f"only {vr.n_total} firms: at least 30 are needed for the spatial statistics"
         return
     t0 = time.perf_counter()
-    fm = gcrs.to_metric(vr.firms)
-    by = fc.sector_column if fc.sector_column in fm.columns else None
-    cells = aggregate(fm, cell=an.cell, size=an.cell_size, by=by)
+    prepared = vr.prepared
+    if prepared is not None:  # dask engine: the cells were counted on the cluster
+        fm = gcrs.to_metric(vr.firms, epsg=prepared.metric_crs)
+        cells = prepared.cells
+    else:
+        fm = gcrs.to_metric(vr.firms)
+        by = fc.sector_column if fc.sector_column in fm.columns else None
+        cells = aggregate(fm, cell=an.cell, size=an.cell_size, by=by)
     vr.stages["metric_firms"] = fm
     vr.stages["cells"] = cells
     graph = weights(cells, kind=an.weights)
@@ -343,6 +359,7 @@ def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str
         ov = gparks.park_overlay(
             hot_named, vr.parks, fm, sector=sector_key, permutations=an.permutations, seed=seed, graph=graph,
             clusters=clusters, sector_column=fc.sector_column, founded_column=fc.founded_column, alpha=an.alpha,
+            counts=prepared.counts if prepared is not None else None,
         )
         vr.stages["parks_overlay"] = ov
         vr.stages["clusters_outside_parks"] = gparks.clusters_outside_parks(clusters, vr.parks)
@@ -476,14 +493,22 @@ def _as_config(config: Config | str | Path | dict) -> Config:
     return load_config(config)
 
 
-def _assign_valleys(firms, config: Config, warnings: list[str]):
-    """Return (valley labels aligned to firms, ordered valley names)."""
+def _valley_labels(firms, config: Config):
+    """(valley label per firm or NA, ordered valley names, unknown labels) of a firm frame.
+
+    Works on any frame with ``lon``/``lat`` (and the valley column): a whole table, or one
+    partition of the dask engine (whose names and unknown labels are then merged in order).
+    """
     col = config.firms.valley_column
     configured = [v.name for v in config.valleys]
     labels = pd.Series(pd.NA, index=firms.index, dtype="object")
     if col in firms.columns:
-        labels = firms[col].astype("object").where(firms[col].notna(), pd.NA)
-        labels = labels.map(lambda v: str(v).strip() if v is not pd.NA else v)
+        s = firms[col]
+        ok = s.notna().to_numpy()
+        vals = np.full(len(s), pd.NA, dtype=object)
+        if ok.any():
+            vals[ok] = s[ok].astype(str).str.strip().to_numpy(dtype=object)
+        labels = pd.Series(vals, index=firms.index, dtype="object")
     boxes = [v for v in config.valleys if v.bbox is not None]
     for v in boxes:
         lo_x, lo_y, hi_x, hi_y = v.bbox
@@ -492,13 +517,35 @@ def _assign_valleys(firms, config: Config, warnings: list[str]):
     if not configured:
         if col not in firms.columns and not boxes:
             labels[:] = "Study area"
-            return labels, ["Study area"]
+            return labels, ["Study area"], []
         names = [str(x) for x in pd.unique(labels.dropna())]
-        return labels, names
+        return labels, names, []
     unknown = sorted(set(labels.dropna()) - set(configured))
+    return labels.where(labels.isin(configured), pd.NA), configured, unknown
+
+
+def _assign_valleys(firms, config: Config, warnings: list[str]):
+    """Return (valley labels aligned to firms, ordered valley names)."""
+    labels, names, unknown = _valley_labels(firms, config)
     if unknown:
         warnings.append(f"firms of valleys not in the config were left out: {unknown}")
-    return labels.where(labels.isin(configured), pd.NA), configured
+    return labels, names
+
+
+def _outside_rejects(firms, outside: np.ndarray) -> pd.DataFrame:
+    """Reject rows for the firms in no valley of the run."""
+    extra = pd.DataFrame(firms.loc[outside].drop(columns="geometry", errors="ignore")).reset_index()
+    extra.insert(1, "reason", "outside_valleys")
+    extra.insert(2, "detail", "firm lies in no valley of the run")
+    return extra
+
+
+def _add_outside(rejects: pd.DataFrame, load_report: dict, extra: pd.DataFrame) -> pd.DataFrame:
+    n = len(extra)
+    load_report["rejected_by_reason"]["outside_valleys"] = n
+    load_report["rows_rejected"] += n
+    load_report["rows_kept"] -= n
+    return pd.concat([rejects, extra], ignore_index=True)
 
 
 def _read_extra_tables(firms, rejects, load_report, extra, fc):
@@ -549,7 +596,9 @@ def run(config: Config | str | Path | dict) -> Results:
     Parameters
     ----------
     config : Config, path to a TOML file, or dict
-        The run configuration (see :mod:`geo.config`).
+        The run configuration (see :mod:`geo.config`).  ``[run] engine = "dask"`` reads,
+        validates and counts the firms on a dask.distributed cluster (``scheduler``); see
+        :mod:`geo.dask_engine`.
 
     Returns
     -------
@@ -562,30 +611,83 @@ def run(config: Config | str | Path | dict) -> Results:
     >>> from geo.datasets import demo_files
     >>> res = geo.run(demo_files()["config"])  # doctest: +SKIP
     """
-    from geo import crs as gcrs
-    from geo.io import read_firms, read_parks
-
     cfg = _as_config(config)
-    if cfg.run.engine != "pandas":
-        msg = (
-            f"[run] engine = {cfg.run.engine!r} is not available in this version: only the in-memory "
-            "'pandas' engine is (it handles a few million firms); set engine = \"pandas\"."
-        )
-        raise InputError(msg)
     timings: dict[str, float] = {}
     warnings: list[str] = []
-    t0 = time.perf_counter()
-    fc = cfg.firms
-    firms = read_firms(
-        fc.path, lon=fc.lon, lat=fc.lat, crs=fc.crs, encoding=fc.encoding, sheet=fc.sheet, id=fc.id,
-        drop_stacked=fc.drop_stacked, stacked_min=fc.stacked_min,
-    )
-    load_report = dict(firms.attrs["load_report"])
-    rejects = firms.attrs["rejects"]
-    firms.attrs = {}
-    timings["read_firms"] = time.perf_counter() - t0
+    if cfg.run.engine == "dask":
+        return _run_dask(cfg, timings, warnings)
+    check_memory(cfg)
+    return _run_memory(cfg, timings, warnings)
 
-    t0 = time.perf_counter()
+
+#: peak memory of the in-memory engine per firm read (measured: docs/benchmarks.md), and the
+#: bytes per firm of a CSV / Parquet row when the table's row count is estimated
+_BYTES_PER_FIRM = 4000
+_CSV_BYTES_PER_ROW_MIN = 8
+
+
+def estimate_rows(path: Path) -> int | None:
+    """Rows of a firm table, read from Parquet metadata or estimated from a CSV's size."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    suffix = p.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        try:
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(p).metadata.num_rows)
+        except Exception:  # noqa: BLE001 - read_firms reports a bad file clearly
+            return None
+    if suffix in (".csv", ".tsv", ".txt", ".tab"):
+        size = p.stat().st_size
+        with open(p, "rb") as fh:
+            head = fh.read(1 << 20)
+        lines = max(head.count(b"\n"), 1)
+        per_row = max(len(head) / lines, _CSV_BYTES_PER_ROW_MIN)
+        return int(size / per_row)
+    return None
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_memory(cfg: Config) -> None:
+    """Refuse an in-memory run that would not fit in this machine's memory.
+
+    The need is estimated from the number of rows (Parquet metadata, or the size of a CSV)
+    times the measured peak bytes per firm; the limit is ``[run] max_memory_gb`` or the
+    memory available now.  The message names the dask engine.
+    """
+    tables = [cfg.firms.path] + [v.firms for v in cfg.valleys if v.firms is not None]
+    rows = [estimate_rows(t) for t in tables if t is not None]
+    n = sum(r for r in rows if r)
+    if not n:
+        return
+    need = n * _BYTES_PER_FIRM
+    limit = cfg.run.max_memory_gb * 2**30 if cfg.run.max_memory_gb > 0 else _available_memory()
+    if limit is None or need <= limit:
+        return
+    msg = (
+        f"About {n:,} firms: the in-memory engine would need about {need / 2**30:.1f} GB, more than the "
+        f"{limit / 2**30:.1f} GB {'allowed by [run] max_memory_gb' if cfg.run.max_memory_gb > 0 else 'available'}. "
+        "Use the dask engine: set engine = \"dask\" in [run] (and scheduler = \"tcp://host:8786\" for a cluster), "
+        "or run `geo run CONFIG --engine dask --scheduler ADDRESS`."
+    )
+    raise InputError(msg)
+
+
+def _read_parks_cfg(cfg: Config, warnings: list[str]):
+    from geo.io import read_parks
+
     if cfg.parks.path is not None:
         pc = cfg.parks
         parks = read_parks(pc.path, name=pc.name, valley=pc.valley, designated=pc.designated, crs=pc.crs, layer=pc.layer)
@@ -599,6 +701,26 @@ def run(config: Config | str | Path | dict) -> Results:
         parks = gpd.GeoDataFrame({"name": [], "valley": [], "designated": pd.array([], dtype="Int64")}, geometry=[], crs="EPSG:4326")
         parks_report = {"file": None, "parks_kept": 0}
         warnings.append("no park file given: park stages skipped")
+    return parks, parks_report
+
+
+def _run_memory(cfg: Config, timings: dict, warnings: list[str]) -> Results:
+    from geo import crs as gcrs
+    from geo.io import read_firms
+
+    t0 = time.perf_counter()
+    fc = cfg.firms
+    firms = read_firms(
+        fc.path, lon=fc.lon, lat=fc.lat, crs=fc.crs, encoding=fc.encoding, sheet=fc.sheet, id=fc.id,
+        drop_stacked=fc.drop_stacked, stacked_min=fc.stacked_min,
+    )
+    load_report = dict(firms.attrs["load_report"])
+    rejects = firms.attrs["rejects"]
+    firms.attrs = {}
+    timings["read_firms"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    parks, parks_report = _read_parks_cfg(cfg, warnings)
     timings["read_parks"] = time.perf_counter() - t0
 
     extra = [v for v in cfg.valleys if v.firms is not None]
@@ -607,13 +729,7 @@ def run(config: Config | str | Path | dict) -> Results:
     labels, names = _assign_valleys(firms, cfg, warnings)
     outside = labels.isna().to_numpy()
     if outside.any():
-        extra_rejects = pd.DataFrame(firms.loc[outside].drop(columns="geometry")).reset_index()
-        extra_rejects.insert(1, "reason", "outside_valleys")
-        extra_rejects.insert(2, "detail", "firm lies in no valley of the run")
-        rejects = pd.concat([rejects, extra_rejects], ignore_index=True)
-        load_report["rejected_by_reason"]["outside_valleys"] = int(outside.sum())
-        load_report["rows_rejected"] += int(outside.sum())
-        load_report["rows_kept"] -= int(outside.sum())
+        rejects = _add_outside(rejects, load_report, _outside_rejects(firms, outside))
     firms = firms.loc[~outside].copy()
     firms["valley"] = labels[~outside].astype(str).to_numpy()
     rejects = rejects.sort_values("row", kind="stable").reset_index(drop=True)
@@ -629,6 +745,77 @@ def run(config: Config | str | Path | dict) -> Results:
         else:
             warnings.append(f"valley {name!r} has no firms")
         valleys[name] = vr
+    return _analyse_all(cfg, firms, parks, rejects, load_report, parks_report, valleys, names, timings, warnings, t0)
+
+
+def _run_dask(cfg: Config, timings: dict, warnings: list[str]) -> Results:
+    """The dask engine: ingest and counts on the cluster, statistics here (see geo.dask_engine)."""
+    import geopandas as gpd
+
+    from geo import dask_engine as de
+
+    fc = cfg.firms
+    extra = [v for v in cfg.valleys if v.firms is not None]
+    if extra:
+        msg = ("[[valleys]] with their own `firms` table are not available with the dask engine: add their firms to the "
+               "main table (with the valley column), or use engine = \"pandas\".")
+        raise InputError(msg)
+    t0 = time.perf_counter()
+    de.partition_specs(fc.path, rows=cfg.run.partition_rows, encoding=fc.encoding)  # bad paths fail before a cluster starts
+    client = de.connect(cfg.run.scheduler or None, n_workers=cfg.run.workers or None)
+    local = not cfg.run.scheduler
+    try:
+        ing = de.ingest(client, fc.path, lon=fc.lon, lat=fc.lat, crs=fc.crs, encoding=fc.encoding, id=fc.id,
+                        drop_stacked=fc.drop_stacked, stacked_min=fc.stacked_min, partition_rows=cfg.run.partition_rows)
+        timings["read_firms"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        parks, parks_report = _read_parks_cfg(cfg, warnings)
+        timings["read_parks"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        inputs, names, outside, unknown = de.reduce_valleys(ing, cfg, parks, seed=cfg.run.seed, sample_firms=cfg.run.sample_firms,
+                                                            parks_for_valley=_parks_for_valley)
+        timings["cluster_counts"] = time.perf_counter() - t0
+        load_report = dict(ing.load_report)
+        load_report["engine"] = {"name": "dask", "scheduler": cfg.run.scheduler or "local cluster",
+                                 "workers": len(client.scheduler_info()["workers"]), "partitions": ing.n_partitions,
+                                 "sample_firms": cfg.run.sample_firms}
+    finally:
+        cluster = getattr(client, "cluster", None)
+        client.close()
+        if local and cluster is not None:
+            cluster.close()
+    rejects = ing.rejects
+    if unknown:
+        warnings.append(f"firms of valleys not in the config were left out: {unknown}")
+    if outside is not None and len(outside):
+        rejects = _add_outside(rejects, load_report, outside)
+    sort_cols = ["file", "row"] if "file" in rejects else ["row"]
+    rejects = rejects.sort_values(sort_cols, kind="stable").reset_index(drop=True)
+    titles = {v.name: (v.title or v.name) for v in cfg.valleys}
+    valleys: dict[str, ValleyResult] = {}
+    frames = []
+    for name in names:
+        vi = inputs.get(name)
+        if vi is None:
+            fv = gpd.GeoDataFrame({"lon": [], "lat": []}, geometry=[], crs="EPSG:4326")
+            vr = ValleyResult(name=name, title=titles.get(name, name), firms=fv, parks=_parks_for_valley(parks, name, fv))
+            warnings.append(f"valley {name!r} has no firms")
+        else:
+            vr = ValleyResult(name=name, title=titles.get(name, name), firms=vi.firms, parks=vi.parks, n_firms=vi.n_firms,
+                              metric_crs=vi.metric_crs, prepared=vi)
+            frames.append(vi.firms)
+            if vi.sampled:
+                warnings.append(
+                    f"valley {name!r}: {vi.n_firms:,} firms; the cell statistics and park tests use all of them, the "
+                    f"point-based stages (point clusters, development models, densities, Kd, Ripley, groups, comparison, "
+                    f"map points) a seeded random sample of {len(vi.firms):,} (dask engine, [run] sample_firms)")
+        valleys[name] = vr
+    firms = pd.concat(frames) if frames else gpd.GeoDataFrame({"valley": []}, geometry=[], crs="EPSG:4326")
+    firms = gpd.GeoDataFrame(firms, geometry="geometry", crs="EPSG:4326")
+    return _analyse_all(cfg, firms, parks, rejects, load_report, parks_report, valleys, names, timings, warnings, t0)
+
+
+def _analyse_all(cfg, firms, parks, rejects, load_report, parks_report, valleys, names, timings, warnings, t0) -> Results:
     if len(parks) and parks["valley"].notna().any():
         orphan = sorted(set(parks["valley"].dropna()) - set(names))
         if orphan:

@@ -62,10 +62,32 @@ def test_bad_toml_and_missing_file(tmp_path):
         load_config(tmp_path / "none.toml")
 
 
-def test_unavailable_engine_is_a_clear_error(tmp_path):
+def test_dask_engine_checks_the_firm_table_first(tmp_path, monkeypatch):
+    import geo
+    from geo import dask_engine
+    from geo.errors import DataFileError
+
+    def no_cluster(*a, **k):
+        raise AssertionError("a cluster was started")
+
+    monkeypatch.setattr(dask_engine, "connect", no_cluster)
+    cfg = config_from_dict({"run": {"engine": "dask"}, "firms": {"path": str(tmp_path / "x.csv")}})
+    with pytest.raises(DataFileError, match="not found"):
+        geo.run(cfg)
+
+
+def test_in_memory_engine_refuses_a_table_too_big(tmp_path):
     import geo
     from geo.errors import InputError
+    from geo.pipeline import estimate_rows
 
-    cfg = config_from_dict({"run": {"engine": "dask"}, "firms": {"path": str(tmp_path / "x.csv")}})
-    with pytest.raises(InputError, match="engine = 'dask' is not available"):
+    p = tmp_path / "firms.csv"
+    p.write_text("firm_id,lon,lat\n" + "".join(f"F{i},114.{i % 1000:03d},30.5\n" for i in range(20_000)), encoding="utf-8")
+    assert 15_000 < estimate_rows(p) < 25_000
+    cfg = config_from_dict({"run": {"max_memory_gb": 0.01}, "firms": {"path": str(p)}})
+    with pytest.raises(InputError, match=r"engine = \"dask\".*--engine dask"):
         geo.run(cfg)
+    with pytest.raises(ConfigError, match="max_memory_gb"):
+        config_from_dict({"run": {"max_memory_gb": -1.0}, "firms": {"path": str(p)}})
+    with pytest.raises(ConfigError, match="sample_firms"):
+        config_from_dict({"run": {"sample_firms": 5}, "firms": {"path": str(p)}})
