@@ -10,6 +10,9 @@ Pair-distance moments
     ``S2 = sum w e^2``).  A second-order Taylor expansion of the kernel around the bin centre
     then reproduces the exact kernel sum up to a third-order remainder
     (see :func:`geo.pointpattern.kd`).
+Ripley pair counts
+    Ordered pairs within the largest distance by distance bin (with Ripley's border
+    correction when asked), from a two-dimensional cell list, without storing the pairs.
 Circle fractions
     The exact fraction of a circle's circumference inside a polygonal window (any number of
     rings, holes allowed), for Ripley's isotropic edge correction.
@@ -31,6 +34,8 @@ __all__ = [
     "banded_curve",
     "kd_simulations",
     "distance_summary",
+    "K_SERIAL_POINTS",
+    "k_pair_counts",
     "circle_fractions",
     "points_in_window",
     "m_simulations",
@@ -249,6 +254,354 @@ def distance_summary(xs, ys, nq, dmax):
                 b = min(int(d * scale), nq - 1)
                 hist[c, b] += 1.0
     return sums.sum(axis=0), hist.sum(axis=0)
+
+
+# --------------------------------------------------------------------------------------
+# Ripley's K: pair counts by distance bin (no pair list)
+# --------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _first_at_least(r, d):
+    """Smallest k with ``r[k] >= d`` (``len(r)`` if none): ``np.searchsorted(r, d, "left")``."""
+    lo = 0
+    hi = r.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if r[mid] < d:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
+def _k_row(xi, yi, si, sx, sy, ss, j0, j1, r, rmax_hi, tab, inv, nt, border, out, buf,
+           jbuf):
+    """Add the pairs (i, j) for j in [j0, j1) to the counts ``out`` (see k_pair_counts)."""
+    nr = r.shape[0]
+    # pass 1: distances, keeping (branch-free) those within reach
+    cnt = 0
+    for j in range(j0, j1):
+        dx = sx[j] - xi
+        dy = sy[j] - yi
+        d = math.sqrt(dx * dx + dy * dy)
+        buf[cnt] = d
+        jbuf[cnt] = j
+        cnt += d <= rmax_hi
+    # pass 2: their grid indices
+    for q in range(cnt):
+        d = buf[q]
+        k = tab[min(int(d * inv), nt)]
+        while k < nr and r[k] < d:
+            k += 1
+        tol = 1e-14 * d
+        if (k < nr and r[k] - d <= tol) or (k > 0 and d - r[k - 1] <= tol):
+            # within rounding of a grid value: decide with hypot, as np.hypot does
+            d = math.hypot(sx[jbuf[q]] - xi, sy[jbuf[q]] - yi)
+            k = _first_at_least(r, d)
+            if k == nr:
+                continue
+        if border:
+            if k < si:
+                out[k] += 1
+                out[si] -= 1
+            sj = ss[jbuf[q]]
+            if k < sj:
+                out[k] += 1
+                out[sj] -= 1
+        else:
+            out[k] += 2
+
+
+@njit(cache=True)
+def _k_grid(xs, ys, r, stop, border):
+    """Cell list for :func:`k_pair_counts`: the points sorted by cell and the lookup tables."""
+    m = xs.shape[0]
+    nr = r.shape[0]
+    rmax = r[nr - 1]
+    xmin = xs[0]
+    xmax = xs[0]
+    ymin = ys[0]
+    ymax = ys[0]
+    for i in range(m):
+        xmin = min(xmin, xs[i])
+        xmax = max(xmax, xs[i])
+        ymin = min(ymin, ys[i])
+        ymax = max(ymax, ys[i])
+    # cells no smaller than rmax (so only adjacent cells hold pairs), at most ~2048 a side
+    size = max(rmax, max(xmax - xmin, ymax - ymin) / 2048.0)
+    if not size > 0.0:
+        size = 1.0
+    nx = int((xmax - xmin) / size) + 1
+    ny = int((ymax - ymin) / size) + 1
+    ncell = nx * ny
+    cell = np.empty(m, dtype=np.int64)
+    start = np.zeros(ncell + 1, dtype=np.int64)
+    for i in range(m):
+        cx = min(int((xs[i] - xmin) / size), nx - 1)
+        cy = min(int((ys[i] - ymin) / size), ny - 1)
+        cell[i] = cy * nx + cx
+        start[cell[i] + 1] += 1
+    biggest = 0
+    for c in range(ncell):
+        biggest = max(biggest, start[c + 1])
+        start[c + 1] += start[c]
+    fill = start[:-1].copy()
+    sx = np.empty(m, dtype=np.float64)
+    sy = np.empty(m, dtype=np.float64)
+    ss = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        k = fill[cell[i]]
+        sx[k] = xs[i]
+        sy[k] = ys[i]
+        ss[k] = stop[i] if border else nr
+        fill[cell[i]] += 1
+    # bucket table for the grid search: tab[t] = first k with r[k] >= t / inv (then step up)
+    nt = 64 * nr
+    inv = nt / rmax if rmax > 0.0 else 0.0
+    tab = np.zeros(nt + 1, dtype=np.int64)
+    if inv > 0.0:
+        for t in range(nt + 1):
+            tab[t] = _first_at_least(r, t / inv)
+    return sx, sy, ss, start, nx, ny, biggest, tab, inv, nt
+
+
+@njit(cache=True)
+def _k_chunk(ch, nchunk, sx, sy, ss, start, nx, ny, biggest, r, tab, inv, nt, border, out):
+    """The pairs of cells ch, ch + nchunk, ... (and their half stencils) into ``out``."""
+    rmax_hi = r[r.shape[0] - 1] * (1.0 + 1e-14)
+    buf = np.empty(biggest, dtype=np.float64)
+    jbuf = np.empty(biggest, dtype=np.int64)
+    for c in range(ch, nx * ny, nchunk):
+        cx = c % nx
+        cy = c // nx
+        for i in range(start[c], start[c + 1]):
+            xi = sx[i]
+            yi = sy[i]
+            si = ss[i]
+            # same cell (j > i)
+            _k_row(xi, yi, si, sx, sy, ss, i + 1, start[c + 1], r, rmax_hi, tab, inv, nt,
+                   border, out, buf, jbuf)
+            # half stencil: (+1, 0), (-1, +1), (0, +1), (+1, +1)
+            for q in range(4):
+                if q == 0:
+                    qx, qy = cx + 1, cy
+                elif q == 1:
+                    qx, qy = cx - 1, cy + 1
+                elif q == 2:
+                    qx, qy = cx, cy + 1
+                else:
+                    qx, qy = cx + 1, cy + 1
+                if qx < 0 or qx >= nx or qy >= ny:
+                    continue
+                p = qy * nx + qx
+                _k_row(xi, yi, si, sx, sy, ss, start[p], start[p + 1], r, rmax_hi, tab, inv,
+                       nt, border, out, buf, jbuf)
+
+
+@njit(cache=True)
+def _k_serial(sx, sy, ss, start, nx, ny, biggest, r, tab, inv, nt, border, acc):
+    for ch in range(acc.shape[0]):
+        _k_chunk(ch, acc.shape[0], sx, sy, ss, start, nx, ny, biggest, r, tab, inv, nt, border,
+                 acc[ch])
+
+
+@njit(cache=True, parallel=True)
+def _k_parallel(sx, sy, ss, start, nx, ny, biggest, r, tab, inv, nt, border, acc):
+    for ch in prange(acc.shape[0]):
+        _k_chunk(ch, acc.shape[0], sx, sy, ss, start, nx, ny, biggest, r, tab, inv, nt, border,
+                 acc[ch])
+
+
+#: below this many points `k_pair_counts` runs on one thread (starting threads costs ~1 ms)
+K_SERIAL_POINTS = 4096
+
+
+def k_pair_counts(xs, ys, r, stop, border):
+    """Ordered pairs (i, j), i != j, with ``d_ij <= r[-1]``, by the first grid index k with
+    ``r[k] >= d_ij`` (``d_ij = hypot(x_i - x_j, y_i - y_j)``, as ``np.hypot`` computes it).
+
+    Returns an int64 array of length ``len(r) + 1``.  Without ``border``, entry k counts the
+    pairs of index k (cumulate for the pairs within ``r[k]``).  With ``border``, pair (i, j)
+    counts at the grid indices ``k .. stop[i] - 1`` only (``stop[i]``: the number of grid
+    values ``<= b_i``, the distance of i to the window boundary), stored as a difference array
+    (+1 at k, -1 at ``stop[i]``; cumulate and drop the last entry).  Pairs are found with a
+    cell list of cell size at least ``r[-1]`` (half stencil, each unordered pair once), in
+    parallel from 4,096 points.  Distances are computed as ``sqrt(dx^2 + dy^2)``; within
+    1e-14 (relative) of a grid value, where the two can round differently, ``hypot`` decides.
+    """
+    acc = np.zeros((16, r.shape[0] + 1), dtype=np.int64)
+    if xs.shape[0] < 2:
+        return acc.sum(axis=0)
+    grid = _k_grid(xs, ys, r, stop, border)
+    run = _k_serial if xs.shape[0] < K_SERIAL_POINTS else _k_parallel
+    sx, sy, ss, start, nx, ny, biggest, tab, inv, nt = grid
+    run(sx, sy, ss, start, nx, ny, biggest, r, tab, inv, nt, border, acc)
+    return acc.sum(axis=0)
+    xmin = xs[0]
+    xmax = xs[0]
+    ymin = ys[0]
+    ymax = ys[0]
+    for i in range(m):
+        xmin = min(xmin, xs[i])
+        xmax = max(xmax, xs[i])
+        ymin = min(ymin, ys[i])
+        ymax = max(ymax, ys[i])
+    # cells no smaller than rmax (so only adjacent cells hold pairs), at most ~2048 a side
+    size = max(rmax, max(xmax - xmin, ymax - ymin) / 2048.0)
+    if not size > 0.0:
+        size = 1.0
+    nx = int((xmax - xmin) / size) + 1
+    ny = int((ymax - ymin) / size) + 1
+    ncell = nx * ny
+    cell = np.empty(m, dtype=np.int64)
+    start = np.zeros(ncell + 1, dtype=np.int64)
+    for i in range(m):
+        cx = min(int((xs[i] - xmin) / size), nx - 1)
+        cy = min(int((ys[i] - ymin) / size), ny - 1)
+        cell[i] = cy * nx + cx
+        start[cell[i] + 1] += 1
+    biggest = 0
+    for c in range(ncell):
+        biggest = max(biggest, start[c + 1])
+        start[c + 1] += start[c]
+    fill = start[:-1].copy()
+    sx = np.empty(m, dtype=np.float64)
+    sy = np.empty(m, dtype=np.float64)
+    ss = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        k = fill[cell[i]]
+        sx[k] = xs[i]
+        sy[k] = ys[i]
+        ss[k] = stop[i] if border else nr
+        fill[cell[i]] += 1
+    # bucket table for the grid search: tab[t] = first k with r[k] >= t / inv (then step up)
+    nt = 64 * nr
+    inv = nt / rmax if rmax > 0.0 else 0.0
+    tab = np.zeros(nt + 1, dtype=np.int64)
+    if inv > 0.0:
+        for t in range(nt + 1):
+            tab[t] = _first_at_least(r, t / inv)
+    rmax_hi = rmax * (1.0 + 1e-14)
+    for ch in prange(nchunk):
+        out = acc[ch]
+        buf = np.empty(biggest, dtype=np.float64)
+        jbuf = np.empty(biggest, dtype=np.int64)
+        for c in range(ch, ncell, nchunk):
+            cx = c % nx
+            cy = c // nx
+            for i in range(start[c], start[c + 1]):
+                xi = sx[i]
+                yi = sy[i]
+                si = ss[i]
+                # same cell (j > i)
+                _k_row(xi, yi, si, sx, sy, ss, i + 1, start[c + 1], r, rmax_hi, tab, inv, nt,
+                       border, out, buf, jbuf)
+                # half stencil: (+1, 0), (-1, +1), (0, +1), (+1, +1)
+                for q in range(4):
+                    if q == 0:
+                        qx, qy = cx + 1, cy
+                    elif q == 1:
+                        qx, qy = cx - 1, cy + 1
+                    elif q == 2:
+                        qx, qy = cx, cy + 1
+                    else:
+                        qx, qy = cx + 1, cy + 1
+                    if qx < 0 or qx >= nx or qy >= ny:
+                        continue
+                    p = qy * nx + qx
+                    _k_row(xi, yi, si, sx, sy, ss, start[p], start[p + 1], r, rmax_hi, tab,
+                           inv, nt, border, out, buf, jbuf)
+    return acc.sum(axis=0)
+    xmin = xs[0]
+    xmax = xs[0]
+    ymin = ys[0]
+    ymax = ys[0]
+    for i in range(m):
+        xmin = min(xmin, xs[i])
+        xmax = max(xmax, xs[i])
+        ymin = min(ymin, ys[i])
+        ymax = max(ymax, ys[i])
+    # cells no smaller than rmax (so only adjacent cells hold pairs) and at most ~2048 a side
+    size = max(rmax, max(xmax - xmin, ymax - ymin) / 2048.0)
+    if not size > 0.0:
+        size = 1.0
+    nx = int((xmax - xmin) / size) + 1
+    ny = int((ymax - ymin) / size) + 1
+    ncell = nx * ny
+    cell = np.empty(m, dtype=np.int64)
+    start = np.zeros(ncell + 1, dtype=np.int64)
+    for i in range(m):
+        cx = min(int((xs[i] - xmin) / size), nx - 1)
+        cy = min(int((ys[i] - ymin) / size), ny - 1)
+        cell[i] = cy * nx + cx
+        start[cell[i] + 1] += 1
+    for c in range(ncell):
+        start[c + 1] += start[c]
+    fill = start[:-1].copy()
+    sx = np.empty(m, dtype=np.float64)
+    sy = np.empty(m, dtype=np.float64)
+    ss = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        k = fill[cell[i]]
+        sx[k] = xs[i]
+        sy[k] = ys[i]
+        ss[k] = stop[i] if border else nr
+        fill[cell[i]] += 1
+    # bucket table for the grid search: tab[t] = first k with r[k] >= t / inv (then step up)
+    nt = 64 * nr
+    inv = nt / rmax if rmax > 0.0 else 0.0
+    tab = np.empty(nt + 1, dtype=np.int64)
+    for t in range(nt + 1):
+        tab[t] = _first_at_least(r, t / inv) if inv > 0.0 else 0
+    for ch in prange(nchunk):
+        out = acc[ch]
+        for c in range(ch, ncell, nchunk):
+            cx = c % nx
+            cy = c // nx
+            for i in range(start[c], start[c + 1]):
+                xi = sx[i]
+                yi = sy[i]
+                si = ss[i]
+                # same cell (j > i), then the half stencil (+1, 0), (-1, +1), (0, +1), (+1, +1)
+                for q in range(5):
+                    if q == 0:
+                        j0 = i + 1
+                        j1 = start[c + 1]
+                    else:
+                        if q == 1:
+                            qx, qy = cx + 1, cy
+                        elif q == 2:
+                            qx, qy = cx - 1, cy + 1
+                        elif q == 3:
+                            qx, qy = cx, cy + 1
+                        else:
+                            qx, qy = cx + 1, cy + 1
+                        if qx < 0 or qx >= nx or qy >= ny:
+                            continue
+                        j0 = start[qy * nx + qx]
+                        j1 = start[qy * nx + qx + 1]
+                    for j in range(j0, j1):
+                        dx = xi - sx[j]
+                        dy = yi - sy[j]
+                        d = math.sqrt(dx * dx + dy * dy)
+                        if d > rmax:
+                            continue
+                        k = tab[min(int(d * inv), nt)]
+                        while r[k] < d:
+                            k += 1
+                        if border:
+                            if k < si:
+                                out[k] += 1
+                                out[si] -= 1
+                            sj = ss[j]
+                            if k < sj:
+                                out[k] += 1
+                                out[sj] -= 1
+                        else:
+                            out[k] += 2
+    return acc.sum(axis=0)
 
 
 # --------------------------------------------------------------------------------------

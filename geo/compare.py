@@ -153,6 +153,11 @@ def compare_valleys(
     -----
     Tiny inputs never crash: a valley with fewer than 10 firms of a sub-sector gets the
     reason in place of a Kd verdict; a single valley gets no Krugman matrix (stated).
+
+    ``attrs["kd"]`` holds the whole target sector under its own name, or under
+    ``"<target> (whole sector)"`` when one of its sub-sectors has the sector's name (each is
+    then tested on its own firms).  Kd subsamples sectors above ``max_sector`` firms (2,000 by
+    default; see :func:`geo.pointpattern.kd`), so each test costs about a second at any size.
     """
     from geo import crs as gcrs
     from geo.economics import hhi, krugman_dissimilarity, location_quotient, sector_mix, shannon_entropy
@@ -175,7 +180,7 @@ def compare_valleys(
         subsector_column = sector_column
     is_target = table[sector_column].astype(str) == str(target_sector)
     tgt = table.loc[is_target]
-    valleys = list(dict.fromkeys(table[valley_column]))
+    valleys = [str(v) for v in pd.unique(table[valley_column])]  # order of appearance
     subs = sorted(tgt[subsector_column].astype(str).unique()) if len(tgt) else []
     high = set(high_tech_subsectors) if high_tech_subsectors is not None else set(subs)
     founded = pd.to_numeric(table[founded_column], errors="coerce") if founded_column in table else None
@@ -192,6 +197,10 @@ def compare_valleys(
     kd_verdicts: dict[str, dict[str, str]] = {}
     kd_local: dict[str, dict[str, bool]] = {}
     first_year: dict[str, Any] = {}
+    # the whole target sector's entry; renamed when a sub-sector has the sector's own name
+    target_key = str(target_sector)
+    if has_sub and target_key in subs:
+        target_key = f"{target_sector} (whole sector)"
     rng_seeds = np.random.SeedSequence(seed if isinstance(seed, int) else 0).generate_state(max(len(valleys), 1))
     for v, vseed in zip(valleys, rng_seeds):
         kd_verdicts[v], kd_local[v] = {}, {}
@@ -207,17 +216,19 @@ def compare_valleys(
         from geo.pointpattern import kd
 
         fm = gcrs.to_metric(fv)
-        groups = {str(target_sector): (fm[sector_column].astype(str) == str(target_sector)).to_numpy()}
+        target_mask = (fm[sector_column].astype(str) == str(target_sector)).to_numpy()
+        groups = {target_key: target_mask}
         if has_sub:
+            sub_v = fm[subsector_column].astype(str).to_numpy()
             for s in subs:
-                groups[s] = ((fm[sector_column].astype(str) == str(target_sector)) & (fm[subsector_column].astype(str) == s)).to_numpy()
+                groups[s] = target_mask & (sub_v == s)
         for s, mask in groups.items():
             if mask.sum() < 10:
                 kd_verdicts[v][s] = f"not tested: {int(mask.sum())} firms (at least 10 needed)"
                 kd_local[v][s] = False
                 continue
             try:
-                if s == str(target_sector) and kd_target and v in kd_target:
+                if s == target_key and kd_target and v in kd_target:
                     res = kd_target[v]
                 else:
                     res = kd(fm, sector=mask, simulations=simulations, seed=int(vseed))
@@ -234,7 +245,7 @@ def compare_valleys(
                     years = list(range(lo + (5 - lo % 5) % 5, ref_year + 1, 5)) if ref_year else []
                 else:
                     years = [int(y) for y in kd_years]
-                first_year[v], _ = _first_localised_year(fm, groups[str(target_sector)], np.nan_to_num(f_v, nan=np.inf),
+                first_year[v], _ = _first_localised_year(fm, target_mask, np.nan_to_num(f_v, nan=np.inf),
                                                          years=years, simulations=max(simulations // 2, 19), seed=int(vseed))
 
     rows = []
@@ -296,7 +307,7 @@ def compare_valleys(
         loc = kd_local.get(v, {})
         focus = [s for s in subs if row.get(f"comp_lq_{s}", 0) > 1 and (loc.get(s, False) or not loc)]
         row["focus"] = ", ".join(focus) if focus else "none"
-        row["kd_target"] = kd_verdicts.get(v, {}).get(str(target_sector), "not computed")
+        row["kd_target"] = kd_verdicts.get(v, {}).get(target_key, "not computed")
         rows.append(row)
     out = pd.DataFrame(rows).set_index("valley")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -75,3 +77,33 @@ def test_tiny_inputs_give_reasons_not_crashes():
     assert "one valley only" in c.attrs["notes"]["krugman"]
     with pytest.raises(ValueError, match="needs a `valley` column"):
         compare_valleys(f.drop(columns="valley"))
+
+
+def test_subsector_named_like_the_target_sector():
+    # target "optics" with sub-sectors "lasers" (a tight cluster founded 1990-1999) and
+    # "optics" (spread evenly, founded 2005-2023): each is tested on its own firms, the whole
+    # sector keeps its own entry, and the first localised year is the whole sector's
+    rng = np.random.default_rng(4)
+    x0, y0 = 114.40, 30.50
+    n_bg, n_cl, n_sp = 300, 80, 80
+    xs = np.r_[x0 + rng.uniform(-0.1, 0.1, n_bg), x0 + rng.normal(0, 0.004, n_cl), x0 + rng.uniform(-0.1, 0.1, n_sp)]
+    ys = np.r_[y0 + rng.uniform(-0.1, 0.1, n_bg), y0 + rng.normal(0, 0.004, n_cl), y0 + rng.uniform(-0.1, 0.1, n_sp)]
+    sector = ["food"] * n_bg + ["optics"] * (n_cl + n_sp)
+    subsector = ["food"] * n_bg + ["lasers"] * n_cl + ["optics"] * n_sp
+    founded = np.r_[rng.integers(1980, 2024, n_bg), rng.integers(1990, 2000, n_cl), rng.integers(2005, 2024, n_sp)]
+    f = gpd.GeoDataFrame({"valley": "A", "sector": sector, "subsector": subsector, "founded": founded},
+                         geometry=gpd.points_from_xy(xs, ys), crs=4326)
+    c = compare_valleys(f, None, target_sector="optics", simulations=39, kd_years=[1995, 2010, 2020], seed=1)
+    kd = c.attrs["kd"]["A"]
+    assert set(kd) == {"optics (whole sector)", "lasers", "optics"}
+    assert kd["optics (whole sector)"].startswith("localised")
+    assert kd["lasers"].startswith("localised")
+    assert not kd["optics"].startswith("localised")  # the spread sub-sector, on its own firms
+    assert c.loc["A", "kd_target"] == kd["optics (whole sector)"]
+    # by 1995 the lasers cluster (about half of the 1990s entrants) makes the sector localised
+    assert c.loc["A", "stage_first_localised_year"] == 1995
+    # a precomputed Kd of the whole sector is used for the whole sector only
+    fake = SimpleNamespace(verdict="precomputed whole-sector verdict", localised=[(0.0, 1.0)])
+    c2 = compare_valleys(f, None, target_sector="optics", simulations=39, kd_years=None, seed=1, kd_target={"A": fake})
+    assert c2.attrs["kd"]["A"]["optics (whole sector)"] == "precomputed whole-sector verdict"
+    assert c2.attrs["kd"]["A"]["optics"] == kd["optics"]
