@@ -366,6 +366,31 @@ def _w_kept(v: gio._Validation) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- driver
+def _empty_like(df: pd.DataFrame) -> pd.DataFrame:
+    return df.iloc[:0]
+
+
+def _replay_partition(spec, opts, offset, dup_idx, dup_first, box, stacked_idx, drop, label) -> pd.DataFrame:
+    """The kept firms of one partition, from the file and the ingest's whole-table decisions."""
+    v = _w_parse(spec, opts)
+    _w_dup_hash(v, offset)
+    _w_set_duplicates(v, dup_idx, dup_first)
+    _w_row_checks(v, 3)
+    _w_convert(v, box)
+    _w_set_stacked(v, stacked_idx, drop)
+    return _w_finish(v, label).kept
+
+
+def _replay_points(args):
+    return _with_points(_replay_partition(*args))
+
+
+def _with_points(df: pd.DataFrame):
+    import geopandas as gpd
+
+    return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"]), crs="EPSG:4326")
+
+
 class _Chain:
     """The newest future of each partition's state; ``step`` runs a worker step on all."""
 
@@ -394,6 +419,27 @@ class Ingest:
     load_report: dict
     n_partitions: int
     file_index: list  # the file (position in the sorted file list) of each partition
+    _replay: dict = None  # the whole-table decisions, to re-make a partition (to_dask_geopandas)
+
+    def to_dask_geopandas(self):
+        """The kept firms as a lazy ``dask_geopandas.GeoDataFrame`` (points, EPSG:4326).
+
+        For work beyond ``geo run`` on the same cluster, e.g.
+        ``ing.to_dask_geopandas().spatial_shuffle(by="hilbert", total_bounds=...)`` before
+        joins with other layers.  Each partition re-reads its part of the table and replays
+        the validation with the whole-table decisions this ingest made, so it holds exactly
+        the kept firms of that part.
+        """
+        import dask.dataframe as dd
+        import dask_geopandas
+
+        args = [(spec, self._replay["opts"], off, self._replay["dup_idx"].get(i, np.zeros(0, np.int64)),
+                 self._replay["dup_first"].get(i, []), self._replay["box"], self._replay["stacked"].get(i, np.zeros(0, np.int64)),
+                 self._replay["drop"], self._replay["labels"][i])
+                for i, (spec, off) in enumerate(zip(self._replay["specs"], self._replay["offsets"]))]
+        meta = _with_points(_replay_partition(*args[0]).iloc[:0])
+        frame = dd.from_map(_replay_points, args, meta=meta, enforce_metadata=False)
+        return dask_geopandas.from_dask_dataframe(frame)
 
     def gather_firms(self):
         """All kept firms as one GeoDataFrame (for tests and small inputs)."""
@@ -545,8 +591,11 @@ def ingest(client, path, *, lon=None, lat=None, crs: Any = "wgs84", encoding: st
             hits = {i: local[keep & (part_of == i)] for i in range(len(specs))}
     del all_h
     chain.step(_w_set_stacked, [hits.get(i, empty) for i in range(len(specs))], [drop_stacked] * len(specs))
+    replay = {"opts": opts, "specs": specs, "offsets": offsets, "dup_idx": idx_by, "dup_first": first_by, "box": box,
+              "stacked": hits, "drop": drop_stacked}
 
     labels = [Path(s.path).name if multi else None for s in specs]
+    replay["labels"] = labels
     done = chain.step(_w_finish, labels)
     parts = client.map(_w_kept, chain.states, pure=False)
     counts: dict = {}
@@ -562,7 +611,7 @@ def ingest(client, path, *, lon=None, lat=None, crs: Any = "wgs84", encoding: st
     log.info("dask ingest %s: %d partitions, %d rows, %d kept, %d rejected", path, len(specs), report["rows_read"],
              report["rows_kept"], report["rows_rejected"])
     return Ingest(client=client, parts=parts, rejects=rejects, load_report=report, n_partitions=len(specs),
-                  file_index=[s.file_index for s in specs])
+                  file_index=[s.file_index for s in specs], _replay=replay)
 
 
 # ----------------------------------------------------------------------------- valleys
@@ -579,8 +628,12 @@ def _p_label(df: pd.DataFrame, file_index: int, config, seed: int) -> dict:
 
     labels, names, unknown = _valley_labels(df, config)
     outside = labels.isna().to_numpy()
-    rejects = _outside_rejects(df, outside) if outside.any() else None
-    df = df.loc[~outside].copy()
+    rejects = None
+    if outside.any():
+        rejects = _outside_rejects(df, outside)
+        df = df.loc[~outside]
+    else:
+        df = df.copy(deep=False)  # a new column without copying (or changing) the ingest's frame
     df["valley"] = labels[~outside].astype(str).to_numpy()
     sc = config.firms.sector_column
     stats = {}
@@ -714,6 +767,7 @@ def reduce_valleys(ing: Ingest, config, parks, *, seed: int, sample_firms: int, 
         raise InputError(msg)
     chain = _Chain(client, client.map(_p_label, ing.parts, ing.file_index, config=config, seed=seed, pure=False), out=_p_out)
     outs = client.gather(client.map(_p_out, chain.states, pure=False))
+    ing.parts = []  # the labelled partitions replace the ingest's (their memory is released)
     names = _merge_names(outs, [v.name for v in config.valleys])
     unknown = sorted({u for o in outs for u in o["unknown"]})
     rejects = [o["rejects"] for o in outs if o["rejects"] is not None]

@@ -217,3 +217,49 @@ def test_dask_run_with_a_sample_keeps_exact_counts(client, engines):
     again = geo.run(_demo_cfg(engine="dask", scheduler=client.scheduler.address, partition_rows=9000, sample_firms=2000))
     for name in mem.valleys:
         assert dsk.valleys[name].firms.index.equals(again.valleys[name].firms.index)
+
+
+def test_kept_firms_as_dask_geopandas(tmp_path, client):
+    import dask_geopandas
+
+    p = tmp_path / "dirty.csv"
+    p.write_text(_dirty_table(1500, 3), encoding="utf-8")
+    ing = de.ingest(client, p, partition_rows=300)
+    dgf = ing.to_dask_geopandas()
+    assert isinstance(dgf, dask_geopandas.GeoDataFrame) and dgf.npartitions == ing.n_partitions
+    got = dgf.compute()
+    mem = geo.read_firms(p)
+    assert got.crs == mem.crs and got.index.equals(mem.index)
+    assert got.geometry.geom_equals_exact(mem.geometry, 0).all()
+    bounds = dgf.total_bounds.compute()
+    hilbert = dgf.spatial_shuffle(by="hilbert", total_bounds=bounds, npartitions=3).compute()  # spatially partitioned
+    assert len(hilbert) == len(mem) and sorted(hilbert["firm_id"]) == sorted(mem["firm_id"])
+
+
+def test_cli_engine_and_scheduler_options(tmp_path, client):
+    import json
+
+    from click.testing import CliRunner
+
+    from geo.cli import cli
+    from geo.datasets import demo_files
+
+    out = tmp_path / "out"
+    args = ["run", str(demo_files()["config"]), "--out", str(out), "--engine", "dask", "--scheduler", client.scheduler.address]
+    cfg_small = tmp_path / "small.toml"
+    text = demo_files()["config"].read_text(encoding="utf-8")
+    text = text.replace("permutations = 999", "permutations = 49\nkd_simulations = 0\nripley_simulations = 0\ncompare = false")
+    text = text.replace('path = "industry_groups.csv"', 'path = "industry_groups.csv"\nkd_simulations = 0')
+    base = demo_files()["config"].parent
+    text = text.replace('path = "firms_demo.csv"', f'path = "{base / "firms_demo.csv"}"')
+    text = text.replace('path = "shapefiles/parks_demo.shp"', f'path = "{base / "shapefiles/parks_demo.shp"}"')
+    text = text.replace('path = "industry_groups.csv"', f'path = "{base / "industry_groups.csv"}"')
+    cfg_small.write_text(text, encoding="utf-8")
+    args[1] = str(cfg_small)
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert "engine: dask, 2 worker(s)" in res.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["load"]["engine"]["name"] == "dask" and summary["config"]["run"]["engine"] == "dask"
+    bad = CliRunner().invoke(cli, ["run", str(cfg_small), "--scheduler", client.scheduler.address])
+    assert bad.exit_code != 0 and "--engine dask" in bad.output
