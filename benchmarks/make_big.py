@@ -11,7 +11,10 @@ Writes, into ``OUT/<n>/`` (default ``/tmp/geo-big/<n>/``, never into the reposit
 * ``firms.parquet``  -- the same rows as typed Parquet (coordinates float64, counts int64);
 * ``parks.gpkg``     -- three park polygons in WGS84 with designation years;
 * ``config.toml`` / ``config_parquet.toml`` -- ``geo run`` configurations for the two tables
-  (one valley, target sector ``optics``, 999 permutations).
+  (one valley, target sector ``optics``, 999 permutations);
+* with ``--formats parts``: ``firms_parts/part-00000.parquet`` ... -- the rows as partitioned
+  Parquet (one file per million rows), and ``config_dask.toml`` (the dask engine on that
+  folder).
 
 The firms are one valley (a 40 km x 40 km window around Wuhan's East Lake): an urban
 background (a Gaussian city centre plus a uniform floor) and Thomas clusters of sectors, one
@@ -279,10 +282,10 @@ def _write_parks(path: Path) -> None:
     gdf.to_file(path, driver="GPKG")
 
 
-def _write_config(path: Path, firms: str, permutations: int) -> None:
+def _write_config(path: Path, firms: str, permutations: int, engine: str = "pandas") -> None:
     path.write_text(
         "# geo run configuration for the synthetic scale benchmark (benchmarks/make_big.py)\n"
-        "[run]\ntitle = \"Scale benchmark (synthetic)\"\nseed = 0\nsynthetic = true\n\n"
+        f"[run]\ntitle = \"Scale benchmark (synthetic)\"\nseed = 0\nsynthetic = true\nengine = \"{engine}\"\n\n"
         f"[firms]\npath = \"{firms}\"\ncrs = \"wgs84\"\nid = \"firm_id\"\nvalley_column = \"valley\"\n"
         "sector_column = \"sector\"\nsubsector_column = \"subsector\"\nfounded_column = \"founded\"\n\n"
         "[parks]\npath = \"parks.gpkg\"\nname = \"name\"\nvalley = \"valley\"\ndesignated = \"designated\"\n\n"
@@ -308,6 +311,8 @@ def _existing(folder: Path, n: int, seed: int, dirt: float, formats, permutation
         paths.update(csv=folder / "firms.csv", config=folder / "config.toml")
     if "parquet" in formats:
         paths.update(parquet=folder / "firms.parquet", config_parquet=folder / "config_parquet.toml")
+    if "parts" in formats:
+        paths.update(parts=folder / "firms_parts", config_dask=folder / "config_dask.toml")
     return paths if all(p.exists() for p in paths.values()) else None
 
 
@@ -366,6 +371,9 @@ def make_big(n: int, out_dir: str | Path = "/tmp/geo-big", *, seed: int = 0, dir
                 if writer is None:
                     writer = pq.ParquetWriter(folder / "firms.parquet", typed.schema)
                 writer.write_table(typed.cast(writer.schema))
+            if "parts" in formats:
+                (folder / "firms_parts").mkdir(exist_ok=True)
+                pq.write_table(_typed(table), folder / "firms_parts" / f"part-{k:05d}.parquet")
             del table
     finally:
         if csv_file is not None:
@@ -380,6 +388,10 @@ def make_big(n: int, out_dir: str | Path = "/tmp/geo-big", *, seed: int = 0, dir
         paths["parquet"] = folder / "firms.parquet"
         _write_config(folder / "config_parquet.toml", "firms.parquet", permutations)
         paths["config_parquet"] = folder / "config_parquet.toml"
+    if "parts" in formats:
+        paths["parts"] = folder / "firms_parts"
+        _write_config(folder / "config_dask.toml", "firms_parts", permutations, engine="dask")
+        paths["config_dask"] = folder / "config_dask.toml"
     _write_parks(folder / "parks.gpkg")
     paths["parks"] = folder / "parks.gpkg"
     truth = {"n": n, "seed": seed, "dirt": dirt, "permutations": permutations, "formats": list(formats),

@@ -109,6 +109,7 @@ def compare_valleys(
     kd_years: Any = "auto",
     reference_year: int | None = None,
     kd_target: dict | None = None,
+    metric_firms: dict | None = None,
 ) -> pd.DataFrame:
     """Compare valleys side by side: development stage, technology, composition, focus.
 
@@ -136,6 +137,9 @@ def compare_valleys(
         Precomputed ``{valley: KdResult}`` of the whole target sector (e.g. the pipeline's
         per-valley Kd, same seed and simulations), used instead of computing it again; the
         sub-sectors are still computed.
+    metric_firms : dict, optional
+        ``{valley: GeoDataFrame}``: the valley's firms already projected to its metric CRS
+        (the rows of ``firms`` of that valley, in order), used instead of projecting again.
     kd_years : "auto", list of int or None
         Years at which to test whether the target sector was already localised ("auto":
         every 5 years); None skips it.
@@ -215,7 +219,8 @@ def compare_valleys(
             continue
         from geo.pointpattern import kd
 
-        fm = gcrs.to_metric(fv)
+        fm = metric_firms[v] if metric_firms is not None and v in metric_firms and len(metric_firms[v]) == len(fv) \
+            else gcrs.to_metric(fv)
         target_mask = (fm[sector_column].astype(str) == str(target_sector)).to_numpy()
         groups = {target_key: target_mask}
         if has_sub:

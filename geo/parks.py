@@ -109,6 +109,33 @@ def _inside(geom, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
+class _Shared(dict):
+    """A dict of large read-only results kept in a frame's ``attrs``.
+
+    pandas deep-copies ``attrs`` on every copy of a frame (and of frames derived from it);
+    this dict is shared instead (the pre-designation hotspot tables of 100,000 cells per
+    park cost seconds per run otherwise).
+    """
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def _union_cells(geoms, attrs: dict):
+    """Union of grid cells: GEOS's coverage union for the lattices of geo.grid.
+
+    Hexagons and squares made by :func:`geo.grid.aggregate` share their vertices bit for
+    bit, so they form a valid coverage and the coverage union (10-20x faster on 100,000
+    cells) gives the same polygon; other cells use the general union.
+    """
+    import shapely
+
+    geoms = np.asarray(geoms)
+    if attrs.get("cell") in ("hex", "square") and len(geoms):
+        return shapely.coverage_union_all(geoms)
+    return shapely.union_all(geoms)
+
+
 def _hot_mask(hot, *, by: str, min_bin: int) -> np.ndarray:
     if by == "gi":
         if "gi_bin" not in hot:
@@ -181,7 +208,7 @@ def cluster_polygons(hot, *, by: str = "gi", min_bin: int = 2, sector: str | Non
     rows = []
     for lab in np.unique(labels):
         part = sel.loc[labels == lab]
-        geom = shapely.union_all(part.geometry.values)
+        geom = _union_cells(part.geometry.values, hot.attrs)
         c = shapely.centroid(geom)
         z = part[z_column].to_numpy(float) if z_column in part else np.full(len(part), np.nan)
         rows.append(
@@ -838,9 +865,9 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
                              rings=[r for r, _ in rings])
     if clusters is None:
         clusters = cluster_polygons(hotspots, min_bin=min_bin, sector=sector)
-    union = shapely.union_all(hotspots.geometry.values[hot_mask]) if hot_mask.any() else None
+    union = _union_cells(hotspots.geometry.values[hot_mask], hotspots.attrs) if hot_mask.any() else None
     if study_area is None:
-        study_area = shapely.union_all(hotspots.geometry.values)
+        study_area = _union_cells(hotspots.geometry.values, hotspots.attrs)
     N, K = counts.n, counts.k
     valley_area = study_area.area
     rng = check_seed(seed)
@@ -943,7 +970,7 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
         "none": "does not coincide",
     }
     out.attrs["nulls"] = dict(NULLS)
-    out.attrs["hot_before"] = extra
+    out.attrs["hot_before"] = _Shared(extra)
     return out
 
 

@@ -668,6 +668,12 @@ def check_memory(cfg: Config) -> None:
     memory available now.  The message names the dask engine.
     """
     tables = [cfg.firms.path] + [v.firms for v in cfg.valleys if v.firms is not None]
+    for t in tables:
+        text = str(t)
+        if t is not None and (Path(text).is_dir() or any(ch in text for ch in "*?[")):
+            msg = (f"[firms] path {text!r} is a folder or a pattern of many files: the in-memory engine reads one "
+                   "file; the dask engine reads many (set engine = \"dask\" in [run], or `--engine dask`).")
+            raise InputError(msg)
     rows = [estimate_rows(t) for t in tables if t is not None]
     n = sum(r for r in rows if r)
     if not n:
@@ -843,6 +849,7 @@ def _analyse_all(cfg, firms, parks, rejects, load_report, parks_report, valleys,
                 subsector_column=cfg.firms.subsector_column, target_sector=cfg.analysis.target_sector,
                 founded_column=cfg.firms.founded_column, simulations=cfg.analysis.kd_simulations, seed=cfg.run.seed,
                 kd_target={n: vr.stages["kd"] for n, vr in valleys.items() if "kd" in vr.stages},
+                metric_firms={n: vr.stages["metric_firms"] for n, vr in valleys.items() if "metric_firms" in vr.stages},
             )
         except GeoError as exc:
             warnings.append(f"valley comparison skipped: {exc}")

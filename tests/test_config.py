@@ -91,3 +91,13 @@ def test_in_memory_engine_refuses_a_table_too_big(tmp_path):
         config_from_dict({"run": {"max_memory_gb": -1.0}, "firms": {"path": str(p)}})
     with pytest.raises(ConfigError, match="sample_firms"):
         config_from_dict({"run": {"sample_firms": 5}, "firms": {"path": str(p)}})
+
+
+def test_in_memory_engine_points_folders_to_the_dask_engine(tmp_path):
+    import geo
+    from geo.errors import InputError
+
+    (tmp_path / "parts").mkdir()
+    cfg = config_from_dict({"firms": {"path": str(tmp_path / "parts")}})
+    with pytest.raises(InputError, match="dask engine reads many"):
+        geo.run(cfg)

@@ -98,3 +98,18 @@ def test_park_overlay_from_counts_equals_from_firms():
     b = gp.park_overlay(hot, parks, None, sector="optics", permutations=99, seed=3, counts=counts)
     pd.testing.assert_frame_equal(a, b)
     assert a["n_target_before"].notna().all() and a["n_firms"].gt(0).all()
+
+
+def test_union_of_lattice_cells_and_shared_attrs():
+    import copy
+
+    firms = _firms()
+    cells = aggregate(firms, cell="hex", size=600.0)
+    u_fast = gp._union_cells(cells.geometry.values, cells.attrs)
+    u_ref = shapely.union_all(cells.geometry.values)
+    assert u_fast.area == pytest.approx(u_ref.area, rel=1e-12)
+    assert shapely.symmetric_difference(u_fast, u_ref).area < 1e-6 * u_ref.area
+    plain = gp._union_cells(cells.geometry.values, {})  # not a geo lattice: the general union
+    assert plain.equals(u_ref)
+    shared = gp._Shared({"a": cells})
+    assert copy.deepcopy(shared) is shared
