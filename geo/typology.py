@@ -352,6 +352,26 @@ def _to(gdf, crs, what: str):
     return gdf if gdf.crs == crs else gdf.to_crs(crs)
 
 
+def _within(x: np.ndarray, y: np.ndarray, ax: np.ndarray, ay: np.ndarray, radius: float) -> np.ndarray:
+    """Points within ``radius`` (squared distance <= radius**2) of any of the anchors (ax, ay).
+
+    A k-d tree finds each point's nearest anchor (a hair beyond the radius); the squared
+    distance to it is then computed as the direct formula does.  O(n log m) time and O(n)
+    memory instead of an n x m array.
+    """
+    from scipy.spatial import cKDTree
+
+    out = np.zeros(len(x), dtype=bool)
+    if len(x) == 0 or len(ax) == 0:
+        return out
+    tree = cKDTree(np.column_stack([ax, ay]))
+    dist, idx = tree.query(np.column_stack([x, y]), k=1, distance_upper_bound=radius * (1 + 1e-9) + 1e-9)
+    hit = np.isfinite(dist)
+    j = idx[hit]
+    out[hit] = (x[hit] - ax[j]) ** 2 + (y[hit] - ay[j]) ** 2 <= radius**2
+    return out
+
+
 def _valid(geom):
     import shapely
 
@@ -1219,8 +1239,7 @@ def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=No
             else:
                 rd, known = _known_flag(fv[rd_column])
                 firm = ~is_anchor & known
-                d2 = np.min([(x - a) ** 2 + (y - b) ** 2 for a, b in zip(ax[at_core], ay[at_core])], axis=0)
-                near = firm & (d2 <= radius_m**2)
+                near = firm & _within(x, y, ax[at_core], ay[at_core], radius_m)
                 rest = firm & ~near
                 n_near, n_rest = int(near.sum()), int(rest.sum())
                 row["n_firms_near_anchor"] = n_near

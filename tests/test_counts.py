@@ -113,3 +113,15 @@ def test_union_of_lattice_cells_and_shared_attrs():
     assert plain.equals(u_ref)
     shared = gp._Shared({"a": cells})
     assert copy.deepcopy(shared) is shared
+
+
+def test_within_radius_of_anchors_equals_the_direct_formula():
+    from geo.typology import _within
+
+    rng = np.random.default_rng(5)
+    x, y = rng.uniform(0, 10_000, 20_000), rng.uniform(0, 10_000, 20_000)
+    ax, ay = rng.uniform(0, 10_000, 40), rng.uniform(0, 10_000, 40)
+    x[:40], y[:40] = ax + 2000.0, ay  # exactly on the radius of an anchor
+    ref = np.min([(x - a) ** 2 + (y - b) ** 2 for a, b in zip(ax, ay)], axis=0) <= 2000.0**2
+    assert np.array_equal(_within(x, y, ax, ay, 2000.0), ref)
+    assert not _within(x, y, ax[:0], ay[:0], 2000.0).any()
