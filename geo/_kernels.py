@@ -27,6 +27,7 @@ from numba import njit
 __all__ = [
     "local_perm_counts",
     "global_perm_counts",
+    "global_perm_range",
     "sum_pmf_without_replacement",
 ]
 
@@ -136,11 +137,12 @@ def local_perm_counts(indptr, indices, data, x, cells, equal, tol, permutations,
         lower[t] = lo
 
 
-@njit(cache=True)
-def global_perm_counts(indptr, indices, data, z, obs, tol, permutations, seed):
+@njit(cache=True, nogil=True)
+def global_perm_range(indptr, indices, data, z, obs, tol, first, last, seed):
     """Tail counts of the global cross-product ``Q = sum_ij w_ij z_i z_j`` under full
-    permutation of ``z`` (each permutation has its own seeded stream; serial, since one
-    global statistic is cheap and a parallel kernel costs more to compile).
+    permutation of ``z``, for permutations ``first .. last - 1`` (each has its own seeded
+    stream, so ranges can run in threads -- the GIL is released -- and the counts do not
+    depend on the split).
 
     Returns ``(upper, lower, sum_q, sum_q2)``: counts of ``Q' >= Q - tol`` and
     ``Q' <= Q + tol`` and the first two moments of ``Q'``.
@@ -151,7 +153,7 @@ def global_perm_counts(indptr, indices, data, z, obs, tol, permutations, seed):
     s1 = 0.0
     s2 = 0.0
     zp = z.copy()
-    for p in range(permutations):
+    for p in range(first, last):
         state = _stream_start(seed, p)
         # Fisher-Yates shuffle of zp (any starting order gives a uniform permutation,
         # but start from z so that each permutation depends on its own stream only)
@@ -175,6 +177,25 @@ def global_perm_counts(indptr, indices, data, z, obs, tol, permutations, seed):
         s1 += q
         s2 += q * q
     return up, lo, s1, s2
+
+
+def global_perm_counts(indptr, indices, data, z, obs, tol, permutations, seed, threads=1):
+    """:func:`global_perm_range` over all ``permutations``, split over ``threads`` threads.
+
+    The tail counts are integers, so the result is the same for any number of threads.
+    """
+    threads = max(1, min(int(threads), permutations))
+    if threads == 1 or len(z) * permutations < 2_000_000:
+        return global_perm_range(indptr, indices, data, z, obs, tol, 0, permutations, seed)
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = np.linspace(0, permutations, threads + 1).astype(np.int64)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        parts = list(pool.map(lambda ab: global_perm_range(indptr, indices, data, z, obs, tol, int(ab[0]), int(ab[1]), seed),
+                              zip(bounds[:-1], bounds[1:])))
+    up = sum(p[0] for p in parts)
+    lo = sum(p[1] for p in parts)
+    return up, lo, sum(p[2] for p in parts), sum(p[3] for p in parts)
 
 
 @njit(cache=True)

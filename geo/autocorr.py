@@ -564,7 +564,8 @@ def global_moran(
     p_sim = np.nan
     if permutations:
         up, lo, _, _ = _kernels.global_perm_counts(
-            w.indptr, w.indices, w.data, st["z"], st["Q"], st["tol"], permutations, seed_int(seed)
+            w.indptr, w.indices, w.data, st["z"], st["Q"], st["tol"], permutations, seed_int(seed),
+            threads=numba.get_num_threads(),
         )
         p_sim = float(_inference.pseudo_p(up, lo, permutations, alternative))
     return MoranResult(

@@ -125,3 +125,20 @@ def test_within_radius_of_anchors_equals_the_direct_formula():
     ref = np.min([(x - a) ** 2 + (y - b) ** 2 for a, b in zip(ax, ay)], axis=0) <= 2000.0**2
     assert np.array_equal(_within(x, y, ax, ay, 2000.0), ref)
     assert not _within(x, y, ax[:0], ay[:0], 2000.0).any()
+
+
+def test_global_permutation_counts_do_not_depend_on_threads():
+    from geo import _kernels
+
+    rng = np.random.default_rng(2)
+    n = 3000
+    indptr = np.arange(0, 4 * n + 1, 4, dtype=np.int64)
+    indices = rng.integers(0, n, 4 * n).astype(np.int64)
+    data = np.full(4 * n, 0.25)
+    z = rng.normal(size=n)
+    obs = float(z @ np.bincount(np.repeat(np.arange(n), 4), weights=data * z[indices], minlength=n))
+    one = _kernels.global_perm_counts(indptr, indices, data, z, obs, 1e-9, 999, 7, threads=1)
+    two = _kernels.global_perm_counts(indptr, indices, data, z, obs, 1e-9, 999, 7, threads=2)
+    three = _kernels.global_perm_counts(indptr, indices, data, z, obs, 1e-9, 999, 7, threads=3)
+    assert one[:2] == two[:2] == three[:2] and one[0] + one[1] >= 999
+    assert two[2] == pytest.approx(one[2], rel=1e-9)
