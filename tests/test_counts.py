@@ -142,3 +142,42 @@ def test_global_permutation_counts_do_not_depend_on_threads():
     three = _kernels.global_perm_counts(indptr, indices, data, z, obs, 1e-9, 999, 7, threads=3)
     assert one[:2] == two[:2] == three[:2] and one[0] + one[1] >= 999
     assert two[2] == pytest.approx(one[2], rel=1e-9)
+
+
+def _placements_one_by_one(park, region, n, rng, max_tries):
+    """The previous implementation: one candidate at a time."""
+    import math
+
+    shapely.prepare(region)
+    c = shapely.centroid(park)
+    coords = shapely.get_coordinates(park) - [c.x, c.y]
+    ax0, ay0, ax1, ay1 = region.bounds
+    out, tries, batch = [], 0, max(64, n)
+    while len(out) < n and tries < max_tries:
+        theta = rng.uniform(0, 2 * np.pi, batch)
+        tx = rng.uniform(ax0, ax1, batch)
+        ty = rng.uniform(ay0, ay1, batch)
+        tries += batch
+        for t, x, y in zip(theta, tx, ty):
+            ct, st = math.cos(t), math.sin(t)
+            rot = np.column_stack([coords[:, 0] * ct - coords[:, 1] * st + x, coords[:, 0] * st + coords[:, 1] * ct + y])
+            cand = shapely.set_coordinates(shapely.from_wkb(shapely.to_wkb(park)), rot)
+            if shapely.contains(region, cand):
+                out.append(cand)
+                if len(out) == n:
+                    break
+    return out, tries
+
+
+def test_random_placements_batch_equals_one_by_one():
+    area = shapely.Polygon(np.column_stack([np.cos(np.linspace(0, 6.28, 50)) * 20000, np.sin(np.linspace(0, 6.28, 50)) * 15000]))
+    park = shapely.Polygon([(-2000, -500), (3000, -800), (2500, 2500), (-1500, 2000)])
+    for n in (300, 999):
+        a, ta = gp._random_placements(park, area, None, n, np.random.default_rng(3), 100_000)
+        b, tb = _placements_one_by_one(park, area, n, np.random.default_rng(3), 100_000)
+        assert ta == tb and len(a) == len(b) == n
+        assert all(shapely.equals_exact(x, y, 0) for x, y in zip(a, b))
+    big = shapely.box(-14000, -10000, 14000, 10000)  # few fit: several batches, fewer than asked
+    a, ta = gp._random_placements(big, area, None, 50, np.random.default_rng(4), 2000)
+    b, tb = _placements_one_by_one(big, area, 50, np.random.default_rng(4), 2000)
+    assert ta == tb and len(a) == len(b) and all(shapely.equals_exact(x, y, 0) for x, y in zip(a, b))
