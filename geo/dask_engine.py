@@ -765,8 +765,18 @@ def reduce_valleys(ing: Ingest, config, parks, *, seed: int, sample_firms: int, 
     if an.cell == "h3":
         msg = "cell = \"h3\" is not available with the dask engine: use \"hex\" or \"square\", or engine = \"pandas\"."
         raise InputError(msg)
+    import time
+
+    clock = [time.perf_counter()]
+
+    def lap(what: str) -> None:
+        now = time.perf_counter()
+        log.info("dask reduce: %s %.2f s", what, now - clock[0])
+        clock[0] = now
+
     chain = _Chain(client, client.map(_p_label, ing.parts, ing.file_index, config=config, seed=seed, pure=False), out=_p_out)
     outs = client.gather(client.map(_p_out, chain.states, pure=False))
+    lap("labels")
     ing.parts = []  # the labelled partitions replace the ingest's (their memory is released)
     names = _merge_names(outs, [v.name for v in config.valleys])
     unknown = sorted({u for o in outs for u in o["unknown"]})
@@ -791,6 +801,7 @@ def reduce_valleys(ing: Ingest, config, parks, *, seed: int, sample_firms: int, 
         valleys[name] = (crs.to_string(),)
         sample_p[name] = 2.0 if s["n"] <= sample_firms else sample_firms / s["n"]
     res = res_p = chain.step_all(_p_project, valleys, sample_p)
+    lap("project, hulls, sample")
     by = fc.sector_column
     plans, categories, samples = {}, {}, {}
     for name, (crs,) in valleys.items():
@@ -802,7 +813,9 @@ def reduce_valleys(ing: Ingest, config, parks, *, seed: int, sample_firms: int, 
             categories[name] = pd.factorize(pd.Series(values), sort=True)[1]
         frames = [r["samples"][name] for r in res if name in r["samples"]]
         samples[name] = pd.concat(frames) if frames else None
+    lap("plans")
     res = chain.step_all(_p_keys, plans, categories, by)
+    lap("lattice keys")
     inputs: dict[str, ValleyInputs] = {}
     target = an.target_sector
     sectors_key, parks_by, cells_by = {}, {}, {}
@@ -825,8 +838,10 @@ def reduce_valleys(ing: Ingest, config, parks, *, seed: int, sample_firms: int, 
         if pv is not None and len(pv):
             parks_m = pv.to_crs(cells.crs)
             parks_by[name] = (parks_m, park_rings(parks_m))
-            cells_by[name] = cells[["cell_id", "geometry"]]
-            cells_by[name].attrs = dict(cells.attrs)
+            ids = pd.DataFrame({"cell_id": cells["cell_id"].to_numpy()})  # the lattice needs no geometry
+            ids.attrs = dict(cells.attrs)
+            cells_by[name] = ids
+    lap("cells")
     if parks_by:
         shared = client.scatter([cells_by, parks_by], broadcast=True)  # a list: one future per object
         res = chain.step_all(_p_park_counts, shared[0], shared[1], sectors_key, config)
@@ -836,5 +851,6 @@ def reduce_valleys(ing: Ingest, config, parks, *, seed: int, sample_firms: int, 
                 if name in r:
                     total = r[name] if total is None else total + r[name]
             inputs[name].counts = total
+        lap("park counts")
     return inputs, names, outside, unknown
 

@@ -818,7 +818,8 @@ def _run_dask(cfg: Config, timings: dict, warnings: list[str]) -> Results:
         valleys[name] = vr
     firms = pd.concat(frames) if frames else gpd.GeoDataFrame({"valley": []}, geometry=[], crs="EPSG:4326")
     firms = gpd.GeoDataFrame(firms, geometry="geometry", crs="EPSG:4326")
-    return _analyse_all(cfg, firms, parks, rejects, load_report, parks_report, valleys, names, timings, warnings, t0)
+    return _analyse_all(cfg, firms, parks, rejects, load_report, parks_report, valleys, names, timings, warnings,
+                        time.perf_counter())
 
 
 def _analyse_all(cfg, firms, parks, rejects, load_report, parks_report, valleys, names, timings, warnings, t0) -> Results:
