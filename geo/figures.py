@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 import warnings
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Iterator, Mapping
 
 import numpy as np
@@ -37,6 +39,7 @@ __all__ = [
     "LISA_COLOURS",
     "LISA_LABELS",
     "DPI",
+    "MAX_WORKERS",
     "gi_map",
     "lisa_map",
     "density_map",
@@ -149,6 +152,14 @@ def _polygons(geoms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     geoms = np.asarray(geoms, dtype=object)
     if len(geoms) == 0:
         return np.zeros((0, 2)), np.zeros(1, dtype=int), np.zeros(0, dtype=int)
+    if np.all((shapely.get_type_id(geoms) == 3) & (shapely.get_num_interior_rings(geoms) == 0)):
+        # only simple polygons (grid cells): their coordinates are the exterior rings; no
+        # intermediate ring objects (100,000 of them cost more than the drawing)
+        coords, ridx = shapely.get_coordinates(geoms, return_index=True)
+        if len(ridx) == 0:
+            return np.zeros((0, 2)), np.zeros(1, dtype=int), np.zeros(0, dtype=int)
+        starts = np.flatnonzero(np.r_[True, np.diff(ridx) != 0])
+        return coords, np.r_[starts, len(ridx)], ridx[starts]
     parts, idx = shapely.get_parts(geoms, return_index=True)
     rings = shapely.get_exterior_ring(parts)
     coords, ridx = shapely.get_coordinates(rings, return_index=True)
@@ -159,33 +170,46 @@ def _polygons(geoms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return coords, offsets, idx[ridx[starts]]
 
 
-def _draw_cells(ax, geoms, colours: np.ndarray, order: np.ndarray | None = None) -> None:
-    """Cells as polygon collections (edges in the face colour, so no seams).
+#: rings per compound path when drawing cells (keeps each path well inside Agg's limits)
+_RINGS_PER_PATH = 20_000
 
-    Rings with the same number of vertices go into one collection built from a 3-d array
-    (matplotlib's fast path: ~50,000 hexagons in a fraction of a second); collections are
-    drawn in increasing ``order`` (e.g. significant cells on top).
+
+def _draw_cells(ax, geoms, colours: np.ndarray, order: np.ndarray | None = None) -> None:
+    """Cells as filled compound paths, one per colour (edges in the face colour, so no seams).
+
+    All the cells of one colour and ``order`` are one path (up to :data:`_RINGS_PER_PATH`
+    rings), built from the coordinate arrays without a Python object per cell, so 100,000
+    cells draw in a fraction of a second; paths are drawn in increasing ``order`` (e.g.
+    significant cells on top).  Cells do not overlap, so this looks like drawing them one by one.
     """
-    from matplotlib.collections import PolyCollection
+    from matplotlib.collections import PathCollection
+    from matplotlib.colors import to_rgba_array
+    from matplotlib.path import Path
 
     coords, offsets, rows = _polygons(geoms)
     if len(rows) == 0:
         return
-    from matplotlib.colors import to_rgba_array
-
-    names = np.asarray(colours, dtype=object)[rows].astype(str)
-    uniq, inv = np.unique(names, return_inverse=True)
-    rgba = to_rgba_array(list(uniq))[inv]
-    rank = np.asarray(order)[rows] if order is not None else np.zeros(len(rows), dtype=int)
     sizes = np.diff(offsets)
+    codes = np.full(len(coords), Path.LINETO, dtype=Path.code_type)
+    codes[offsets[:-1]] = Path.MOVETO
+    codes[offsets[1:] - 1] = Path.CLOSEPOLY
+    inv, uniq = pd.factorize(np.asarray(colours, dtype=object)[rows])
+    rgba = to_rgba_array([str(u) for u in uniq])
+    rank = np.asarray(order)[rows] if order is not None else np.zeros(len(rows), dtype=int)
+    valid = sizes >= 4  # a closed ring has at least 4 coordinates
     for r in np.unique(rank):
-        for k in np.unique(sizes[rank == r]):
-            sel = np.flatnonzero((rank == r) & (sizes == k))
-            # closed rings: drop the repeated last vertex, matplotlib closes the path (fast path)
-            verts = coords[offsets[sel][:, None] + np.arange(k - 1)[None, :]]
-            c = rgba[sel]
-            pc = PolyCollection(verts, closed=True, facecolors=c, edgecolors=c, linewidths=0.3, zorder=1 + 0.01 * float(r))
-            ax.add_collection(pc)
+        for ci in range(len(uniq)):
+            rings = np.flatnonzero((rank == r) & (inv == ci) & valid)
+            for lo in range(0, len(rings), _RINGS_PER_PATH):
+                sel = rings[lo : lo + _RINGS_PER_PATH]
+                lens = sizes[sel]
+                first = np.r_[0, np.cumsum(lens)[:-1]]
+                idx = np.repeat(offsets[sel] - first, lens) + np.arange(int(lens.sum()))
+                path = Path(coords[idx], codes[idx])
+                path.should_simplify = False  # keep every vertex of cells a few pixels wide
+                c = rgba[ci : ci + 1]
+                ax.add_collection(PathCollection([path], facecolors=c, edgecolors=c, linewidths=0.3,
+                                                 zorder=1 + 0.01 * float(r)))
 
 
 def _geom_path(geom):
@@ -219,6 +243,26 @@ def _footprint(cells):
     return u
 
 
+#: within :func:`report_figures`, id(cell geometry array) -> (array, footprint path): the Gi* and
+#: LISA maps of a valley share one footprint (its union is the costliest step of each map)
+_FOOTPRINTS: ContextVar[dict | None] = ContextVar("geo_figures_footprints", default=None)
+
+
+def _footprint_path(cells):
+    """The cells' footprint as a matplotlib Path (None if they are not a clean coverage)."""
+    memo = _FOOTPRINTS.get()
+    geoms = cells.geometry.values
+    if memo is not None:
+        hit = memo.get(id(geoms))
+        if hit is not None and hit[0] is geoms:
+            return hit[1]
+    fp = _footprint(cells)
+    path = _geom_path(fp) if fp is not None else None
+    if memo is not None:
+        memo[id(geoms)] = (geoms, path)  # the array is kept alive, so its id cannot be reused
+    return path
+
+
 def _draw_background(ax, cells, colours, order, *, max_cells: int = 5000) -> np.ndarray:
     """Draw the rank-0 (not significant) cells; returns the mask of cells still to draw.
 
@@ -230,8 +274,7 @@ def _draw_background(ax, cells, colours, order, *, max_cells: int = 5000) -> np.
     order = np.asarray(order)
     base = order == 0
     if len(cells) > max_cells and base.any():
-        fp = _footprint(cells)
-        path = _geom_path(fp) if fp is not None else None
+        path = _footprint_path(cells)
         if path is not None:
             col = np.asarray(colours, dtype=object)[base][0]
             ax.add_patch(PathPatch(path, facecolor=col, edgecolor=col, lw=0.3, zorder=0.9))
@@ -362,7 +405,7 @@ def gi_map(hotspots, parks=None, *, clusters=None, column: str = "gi_bin", title
         Drawn as plain text.
     """
     bins = pd.to_numeric(hotspots[column], errors="coerce").fillna(0).astype(int).clip(-3, 3).to_numpy()
-    colours = np.array([GI_COLOURS[b] for b in bins], dtype=object)
+    colours = np.array([GI_COLOURS[b] for b in range(-3, 4)], dtype=object)[bins + 3]
     counts = {b: int((bins == b).sum()) for b in GI_COLOURS}
     items = [(f"{GI_LABELS[b]} ({counts[b]:,})", GI_COLOURS[b]) for b in GI_COLOURS]
     return _class_map(hotspots, parks, colours, np.abs(bins), items, title=title, clusters=clusters, focus=bins >= 2,
@@ -374,8 +417,10 @@ def lisa_map(hotspots, parks=None, *, clusters=None, column: str = "lisa_label",
 
     Colours in :data:`LISA_COLOURS`; parks (any CRS) reprojected to the cells' metric CRS.
     """
-    labels = hotspots[column].astype(str).where(hotspots[column].astype(str).isin(list(LISA_COLOURS)), "ns").to_numpy()
-    colours = np.array([LISA_COLOURS[x] for x in labels], dtype=object)
+    text = hotspots[column].astype(str)
+    labels = text.where(text.isin(list(LISA_COLOURS)), "ns").to_numpy()
+    keys = list(LISA_COLOURS)
+    colours = np.array([LISA_COLOURS[k] for k in keys], dtype=object)[pd.Categorical(labels, categories=keys).codes]
     order = (labels != "ns").astype(int)
     counts = {k: int((labels == k).sum()) for k in LISA_COLOURS}
     items = [(f"{LISA_LABELS[k]} ({counts[k]:,})", LISA_COLOURS[k]) for k in ("HH", "LL", "LH", "HL", "ns")]
@@ -452,7 +497,7 @@ def _class_map(cells, parks, colours, order, items, *, title: str, legend_title:
             ax.add_patch(Rectangle((zoom[0], zoom[1]), zoom[2] - zoom[0], zoom[3] - zoom[1], fill=False, ec="#333333",
                                    lw=0.9, zorder=8))
             zx = axes[0, 1]
-            sel = shapely.intersects(cells.geometry.values, shapely.box(*zoom))
+            sel = shapely.intersects(np.asarray(cells.geometry.values), shapely.box(*zoom))
             _draw_cells(zx, cells.geometry.values[sel], np.asarray(colours, dtype=object)[sel], np.asarray(order)[sel])
             _draw_parks(zx, parks, cells.crs, labels=False, view=zoom)
             has_cl = _draw_clusters(zx, clusters, cells.crs, view=zoom)
@@ -489,7 +534,7 @@ def precedence_map(hot_before, hot_now, park, *, year: int, column: str = "gi_bi
     with _style():
         fig, axes = _new(9.0, 4.0, ncols=2)
         for ax, hot, sub in ((axes[0, 0], hot_before, f"Firms founded before {year}"), (axes[0, 1], hot_now, "All firms (now)")):
-            sel = shapely.intersects(hot.geometry.values, box)
+            sel = shapely.intersects(np.asarray(hot.geometry.values), box)  # a plain array: no pandas ufunc detour
             part = hot.loc[sel]
             bins = pd.to_numeric(part[column], errors="coerce").fillna(0).astype(int).clip(-3, 3).to_numpy()
             colours = np.array([GI_COLOURS[b] for b in bins], dtype=object)
@@ -555,6 +600,25 @@ def _row_standardised_lag(values: pd.Series, graph) -> tuple[np.ndarray, np.ndar
     return z, lag
 
 
+#: identical points drawn more often than this look the same (0.55 ** 12 < 0.001 of the background shows)
+_STACK_MAX = 12
+
+
+def _stacked_points(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The points to draw for a one-colour, semi-transparent scatter of (x, y).
+
+    Counts of cells give few distinct points (100,000 cells: about 5,000), each repeated many
+    times; a point is kept up to :data:`_STACK_MAX` times (its markers are opaque by then), so
+    the picture is the same with a fraction of the markers.  One colour: the order does not matter.
+    """
+    xy = np.column_stack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)])
+    if len(xy) == 0:
+        return xy[:, 0], xy[:, 1]
+    pts, counts = np.unique(xy, axis=0, return_counts=True)
+    keep = np.repeat(pts, np.minimum(counts, _STACK_MAX), axis=0)
+    return keep[:, 0], keep[:, 1]
+
+
 def moran_scatter(variables: Mapping[str, pd.Series], graph, *, moran: Mapping[str, Any] | None = None, title: str = "",
                   dpi: int = DPI) -> bytes:
     """Moran scatterplots (standardised value vs its spatial lag), one panel per variable.
@@ -582,7 +646,8 @@ def moran_scatter(variables: Mapping[str, pd.Series], graph, *, moran: Mapping[s
             z, lag = _row_standardised_lag(variables[label], graph)
             res = (moran or {}).get(label)
             slope = float(res.I) if res is not None else float(z @ lag / (z @ z)) if (z @ z) > 0 else 0.0
-            ax.scatter(z, lag, s=6, c="#444444", alpha=0.45, linewidths=0)
+            px, py = _stacked_points(z, lag)
+            ax.scatter(px, py, s=6, c="#444444", alpha=0.45, linewidths=0)
             lo, hi = (float(np.min(z)), float(np.max(z))) if len(z) else (-1.0, 1.0)
             xs = np.array([min(lo, -1.0), max(hi, 1.0)])
             ax.plot(xs, slope * xs, color="#D62F27", lw=1.5, label=f"slope = I = {slope:.3f}")
@@ -789,19 +854,21 @@ def park_entries(results, vr, idx) -> tuple[np.ndarray, np.ndarray, str] | None:
         return None
     target = results.config.analysis.target_sector
     if target is not None and fc.sector_column in fm.columns and "target_sector" not in vr.skipped:
-        sel = (fm[fc.sector_column].astype(str) == str(target)).to_numpy()
+        from geo.maps import _str_equals
+
+        sel = _str_equals(fm[fc.sector_column], target)  # astype(str) == target, on the distinct values
         what = f"{target} firms"
     else:
         sel = np.ones(len(fm), dtype=bool)
         what = "firms"
     park = vr.parks.loc[[idx]].to_crs(fm.crs).geometry.values[0]
-    g = fm.geometry.values[sel]
+    g = np.asarray(fm.geometry.values)[sel]  # a plain array: shapely's ufuncs skip pandas' conversion
     inside = shapely.intersects_xy(park, shapely.get_x(g), shapely.get_y(g))
     founded = pd.to_numeric(fm[fc.founded_column], errors="coerce").to_numpy(float)[sel]
     return founded, inside, what
 
 
-def report_figures(results, *, errors: dict[str, str] | None = None) -> dict[str, bytes]:
+def report_figures(results, *, errors: dict[str, str] | None = None, workers: int | None = None) -> dict[str, bytes]:
     """Every figure of the report, file name -> PNG bytes (see :func:`figure_name`).
 
     Per valley (when its stage ran): ``gi`` (Gi* bins of the focus variable with parks and
@@ -812,23 +879,65 @@ def report_figures(results, *, errors: dict[str, str] | None = None) -> dict[str
     (Gi* before designation vs now, around the park); with a valley comparison:
     ``comparison_stock.png`` (cumulative stock of the target sector per valley).
 
+    The figures are independent, so they can be drawn by several processes at once; each is
+    drawn by the same code either way, so the PNGs are byte-identical to a serial run.
+
     Parameters
     ----------
     errors : dict, optional
         When given, a figure that fails is logged and its message stored here under its
         file name instead of raising.
+    workers : int, optional
+        Processes drawing figures at the same time (forked from this one, on Linux only;
+        1 = draw them here, one after the other).  Default 1: forking a process that has
+        run threads (numba's, the thread pools of the statistics, a dask client) can
+        deadlock in the child, and on this 2-core machine two processes gained nothing
+        under load; pass 2 where cores are free.
     """
-    out: dict[str, bytes] = {}
+    token = _FOOTPRINTS.set({})
+    try:
+        return _draw_tasks(_figure_tasks(results), errors, _workers(workers))
+    finally:
+        _FOOTPRINTS.reset(token)
 
-    def add(fname: str, fn, *args, **kwargs) -> None:
-        if errors is None:
-            out[fname] = fn(*args, **kwargs)
-            return
-        try:
-            out[fname] = fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - one bad figure must not stop the report
-            log.warning("figure %s failed: %s", fname, exc)
-            errors[fname] = f"{type(exc).__name__}: {exc}"
+
+#: processes drawing the report's figures are at most this (each forked worker copies the
+#: pages it touches: a few hundred MB with a million firms)
+MAX_WORKERS = 2
+#: fewer figures than this are drawn in this process (forking would not pay)
+_MIN_PARALLEL_TASKS = 4
+
+
+def _workers(workers: int | None) -> int:
+    import multiprocessing
+    import sys
+
+    if not sys.platform.startswith("linux") or multiprocessing.current_process().daemon:
+        return 1  # fork is only safe on Linux; daemonic processes cannot have children
+    if workers is None:
+        return 1
+    return max(1, int(workers))
+
+
+def _entries_figure(results, vr, idx, year: int, row: dict, pname: str) -> bytes | None:
+    """The entries chart of one park (None when its firms have no founding years)."""
+    ent = park_entries(results, vr, idx)
+    if ent is None:
+        return None
+    founded, inside, what_f = ent
+    return entries_chart(founded, inside, year, rate_ratio=row, what=what_f, title=f"{pname}: entries of {what_f} per year")
+
+
+def _figure_tasks(results) -> list[tuple[str, str, Any, tuple, dict]]:
+    """(file name, group, function, args, kwargs) of every figure, in the report's order.
+
+    The figures of one group are drawn one after the other by the same process (the Gi* and
+    LISA maps of a valley share the cells' footprint).
+    """
+    tasks: list[tuple[str, str, Any, tuple, dict]] = []
+
+    def add(fname: str, fn, *args, group: str | None = None, **kwargs) -> None:
+        tasks.append((fname, group or fname, fn, args, kwargs))
 
     for name, vr in results.valleys.items():
         st = vr.stages
@@ -836,8 +945,10 @@ def report_figures(results, *, errors: dict[str, str] | None = None) -> dict[str
         what = focus_label(vr)
         if hot is not None:
             cl = st.get("clusters")
-            add(figure_name(name, "gi"), gi_map, hot, vr.parks, clusters=cl, title=f"{vr.title}: Gi* hot and cold spots of {what}")
-            add(figure_name(name, "lisa"), lisa_map, hot, vr.parks, clusters=cl, title=f"{vr.title}: LISA clusters of {what}")
+            add(figure_name(name, "gi"), gi_map, hot, vr.parks, clusters=cl, title=f"{vr.title}: Gi* hot and cold spots of {what}",
+                group=f"{name}\0cells")
+            add(figure_name(name, "lisa"), lisa_map, hot, vr.parks, clusters=cl, title=f"{vr.title}: LISA clusters of {what}",
+                group=f"{name}\0cells")
         dens = {}
         if st.get("density") is not None:
             dens["all firms"] = st["density"]
@@ -863,16 +974,13 @@ def report_figures(results, *, errors: dict[str, str] | None = None) -> dict[str
         if ov is None or len(ov) == 0:
             continue
         hb = ov.attrs.get("hot_before", {}) or {}
-        for idx, row in ov.iterrows():
+        plain = pd.DataFrame(ov, copy=False)  # without attrs: iterrows would copy the tables in them for every row
+        for idx, row in plain.iterrows():
             year = row.get("designated")
             if year is None or pd.isna(year):
                 continue
             pname = _text(row.get("name", idx), 60)
-            ent = park_entries(results, vr, idx)
-            if ent is not None:
-                founded, inside, what_f = ent
-                add(figure_name(name, "entries", idx), entries_chart, founded, inside, int(year), rate_ratio=row.to_dict(),
-                    what=what_f, title=f"{pname}: entries of {what_f} per year")
+            add(figure_name(name, "entries", idx), _entries_figure, results, vr, idx, int(year), row.to_dict(), pname)
             before = hb.get(idx)
             if before is not None and hot is not None and idx in vr.parks.index and "gi_bin" in before:
                 add(figure_name(name, "before", idx), precedence_map, before, hot, vr.parks.loc[[idx]], year=int(year),
@@ -891,7 +999,90 @@ def report_figures(results, *, errors: dict[str, str] | None = None) -> dict[str
     if groups is not None and len(groups.get("table", [])):
         add("groups_in_parks.png", groups_chart, groups["table"], groups.get("difference") or {},
             title=f"Share of firms inside parks: {groups.get('group_a')} vs {groups.get('group_b')}")
+    return tasks
+
+
+def _draw_one(task) -> tuple[bytes | None, BaseException | None, str | None]:
+    """(PNG or None, exception, its message) of one task."""
+    _fname, _group, fn, args, kwargs = task
+    try:
+        return fn(*args, **kwargs), None, None
+    except Exception as exc:  # noqa: BLE001 - reported by the caller
+        return None, exc, f"{type(exc).__name__}: {exc}"
+
+
+#: the tasks of the running report_figures, read by the forked workers (nothing is pickled)
+_POOL_TASKS: list | None = None
+_POOL_LOCK = threading.Lock()
+#: rough relative cost of a group of figures, to hand out the slow ones first
+_COST = {gi_map: 3.0, lisa_map: 3.0, precedence_map: 2.5, density_map: 1.5, moran_scatter: 1.5, _entries_figure: 1.2}
+
+
+def _pool_draw(indices: list[int]) -> list[tuple[int, bytes | None, BaseException | None, str | None]]:
+    import pickle
+
+    out = []
+    for i in indices:
+        png, exc, msg = _draw_one(_POOL_TASKS[i])
+        if exc is not None:
+            try:
+                pickle.dumps(exc)
+            except Exception:  # noqa: BLE001 - an exception that cannot travel back: keep its text
+                exc = RuntimeError(msg)
+        out.append((i, png, exc, msg))
     return out
+
+
+def _draw_tasks(tasks: list, errors: dict[str, str] | None, workers: int) -> dict[str, bytes]:
+    done: dict[int, tuple[bytes | None, BaseException | None, str | None]] = {}
+    groups: dict[str, list[int]] = {}
+    for i, task in enumerate(tasks):
+        groups.setdefault(task[1], []).append(i)
+    if workers > 1 and len(tasks) >= _MIN_PARALLEL_TASKS and len(groups) > 1:
+        done.update(_draw_forked(tasks, list(groups.values()), min(workers, len(groups))))
+    for i, task in enumerate(tasks):  # in order: whatever the pool did not draw, and the outcome
+        if i not in done:
+            done[i] = _draw_one(task)
+        png, exc, msg = done[i]
+        if exc is not None:
+            if errors is None:
+                raise exc
+            log.warning("figure %s failed: %s", task[0], msg)
+            errors[task[0]] = msg
+    return {tasks[i][0]: done[i][0] for i in range(len(tasks)) if done[i][0] is not None}
+
+
+def _draw_forked(tasks: list, groups: list[list[int]], workers: int) -> dict[int, tuple]:
+    """Draw groups of tasks in forked processes; groups that could not be drawn are left out."""
+    import gc
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    global _POOL_TASKS
+    order = sorted(groups, key=lambda g: -sum(_COST.get(tasks[i][2], 1.0) for i in g))
+    done: dict[int, tuple] = {}
+    with _POOL_LOCK:  # one pool at a time: the workers read _POOL_TASKS as it was when they forked
+        _POOL_TASKS = tasks
+        try:
+            # gc.freeze in the workers: a collection there would touch (and copy) every object of this process
+            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                                     initializer=gc.freeze) as pool:
+                futures = [pool.submit(_pool_draw, g) for g in order]
+                broken = False
+                for fut in futures:
+                    try:
+                        for i, png, exc, msg in fut.result():
+                            done[i] = (png, exc, msg)
+                    except BrokenProcessPool:  # a worker died: the figures it did not return are drawn here
+                        broken = True
+                if broken:
+                    log.warning("a figure worker process died; its figures are drawn in this process")
+        except OSError as exc:  # cannot fork (e.g. out of memory): draw everything here
+            log.warning("cannot start figure worker processes (%s); drawing the figures in this process", exc)
+        finally:
+            _POOL_TASKS = None
+    return done
 
 
 def groups_chart(table: pd.DataFrame, diff: Mapping[str, Any], *, title: str = "", dpi: int = DPI) -> bytes:

@@ -29,7 +29,8 @@ hot spots, so its map has no Gi*, LISA or cluster layers).
   binned to at most :data:`HEAT_BINS_MAX` weighted cells.
 * **Firm density (KDE)** -- the kernel density of :func:`geo.raster.kernel_density`
   (Silverman bandwidth) rendered by :func:`geo.raster.density_to_png` as an image overlay
-  (a ``data:`` URI), for all firms and for the target sector.
+  (a ``data:`` URI), for all firms (the run's ``density`` stage when there is one, the same
+  surface as in the report) and for the target sector (its own bandwidth).
 * **Founding years (<target> firms)** -- a time slider (Leaflet.timeline): target-sector
   firms aggregated to (cell, year) counts, drawn as circles sized by the cumulative number
   of firms founded up to the year shown; park outlines appear in their designation year and
@@ -220,7 +221,7 @@ def save_map(m, path: str | Path) -> Path:
 
 
 # ----------------------------------------------------------------------------- escaping
-_JS_TEMPLATE_CHARS = str.maketrans({"`": "&#96;", "$": "&#36;", "\\": "&#92;"})
+_JS_TEMPLATE_CHARS = str.maketrans({"`": "&#96;", "$": "&#36;", "\\": "&#92;", "{": "&#123;", "}": "&#125;"})
 
 
 def escape(value: Any) -> str:
@@ -228,8 +229,10 @@ def escape(value: Any) -> str:
 
     ``& < > " '`` become character references (``html.escape``), and so do the
     characters that are special inside JavaScript template literals (backtick, ``$`` and
-    backslash), because folium writes tooltip and popup HTML into such literals.  The
-    result renders as the original text.  Missing values (None, NaN, ``pd.NA``) give "".
+    backslash), because folium writes tooltip and popup HTML into such literals, and the
+    braces, because folium parses what its elements render once more as a Jinja template
+    (a name like ``{{ 7*7 }}`` would otherwise be evaluated).  The result renders as the
+    original text.  Missing values (None, NaN, ``pd.NA``) give "".
 
     Parameters
     ----------
@@ -244,7 +247,7 @@ def escape(value: Any) -> str:
     >>> escape('<img src=x onerror="alert(1)">')
     '&lt;img src=x onerror=&quot;alert(1)&quot;&gt;'
     >>> escape("${alert(1)} `x`")
-    '&#36;{alert(1)} &#96;x&#96;'
+    '&#36;&#123;alert(1)&#125; &#96;x&#96;'
     """
     if _missing(value):
         return ""
@@ -348,10 +351,69 @@ def _elements():
     global _ELEMENTS
     if _ELEMENTS is not None:
         return _ELEMENTS
-    from branca.element import MacroElement
+    from branca.element import Element, MacroElement
+    from folium import plugins
     from folium.template import Template
 
-    class GeoJsonLayer(MacroElement):
+    class RawText(Element):
+        """Text added to the page as it is.
+
+        branca wraps what a MacroElement renders in an ``Element``, which parses it once more
+        as a Jinja template: slow for megabytes of GeoJSON, and it would evaluate ``{{ }}`` in
+        the data.  Our elements add their output through this class instead.
+        """
+
+        def __init__(self, text: str):
+            super().__init__()
+            self._text = text
+
+        def render(self, **kwargs):
+            return self._text
+
+    class Macro(MacroElement):
+        """A MacroElement whose rendered header, html and script are added as they are (RawText)."""
+
+        def render(self, **kwargs):
+            figure = self.get_root()
+            macros = self._template.module.__dict__
+            for part, target in (("header", figure.header), ("html", figure.html), ("script", figure.script)):
+                macro = macros.get(part)
+                if macro is not None:
+                    target.add_child(RawText(str(macro(self, kwargs))), name=self.get_name())
+            for child in self._children.values():
+                child.render(**kwargs)
+
+    class DataSwap:
+        """For folium plugins that embed ``self.data`` as JSON: the rows are not validated one
+        by one (ours are finite floats), and the JSON is put into the rendered script after
+        Jinja ran, so the big script is not parsed again as a template."""
+
+        def render(self, **kwargs):
+            data, token = self.data, f"__geo_data_{self.get_name()}__"
+            self.data = token
+            try:
+                super().render(**kwargs)
+            finally:
+                self.data = data
+            script = self.get_root().script
+            text = script._children[self.get_name()].render()
+            script.add_child(RawText(text.replace(json.dumps(token), _js(data), 1)), name=self.get_name())
+
+    class HeatMap(DataSwap, plugins.HeatMap):
+        """folium's HeatMap for rows ``[lat, lon, weight]`` of finite floats."""
+
+        def __init__(self, data: list, **kwargs):
+            super().__init__([], **kwargs)
+            self.data = data
+
+    class FastMarkerCluster(DataSwap, plugins.FastMarkerCluster):
+        """folium's FastMarkerCluster for rows ``[lat, lon, ...]`` with finite float coordinates."""
+
+        def __init__(self, data: list, **kwargs):
+            super().__init__([], **kwargs)
+            self.data = data
+
+    class GeoJsonLayer(Macro):
         """GeoJSON features styled by their ``k`` property, with pre-escaped tooltip ``t`` / popup ``p``."""
 
         _template = Template(
@@ -380,7 +442,7 @@ var {{ this.get_name() }} = L.geoJson({{ this.data_js }}, {
             self.pane = pane
             self.interactive = interactive
 
-    class PointsLayer(MacroElement):
+    class PointsLayer(Macro):
         """Circle markers from compact rows ``[lat, lon, style index, tooltip html]``."""
 
         _template = Template(
@@ -406,7 +468,7 @@ var {{ this.get_name() }} = L.geoJson({{ this.data_js }}, {
             self.rows_js = rows_js
             self.styles_js = _js(styles)
 
-    class Legend(MacroElement):
+    class Legend(Macro):
         """A legend control (top right, under the layer control); each section shows while its layer is on."""
 
         _template = Template(
@@ -463,7 +525,7 @@ var {{ this.get_name() }} = L.geoJson({{ this.data_js }}, {
             self.links = links
             super().render(**kwargs)
 
-    class Html(MacroElement):
+    class Html(Macro):
         """Raw (already escaped) HTML and CSS added to the page body and header."""
 
         _template = Template(
@@ -479,7 +541,8 @@ var {{ this.get_name() }} = L.geoJson({{ this.data_js }}, {
             self._name = kind
             self.body, self.css, self.js = body, css, js
 
-    _ELEMENTS = {"GeoJsonLayer": GeoJsonLayer, "PointsLayer": PointsLayer, "Legend": Legend, "Html": Html}
+    _ELEMENTS = {"GeoJsonLayer": GeoJsonLayer, "PointsLayer": PointsLayer, "Legend": Legend, "Html": Html,
+                 "HeatMap": HeatMap, "FastMarkerCluster": FastMarkerCluster}
     return _ELEMENTS
 
 
@@ -544,6 +607,26 @@ def _valley(results, valley: str):
         raise InputError(msg) from None
 
 
+def _convex_hull(xy: np.ndarray):
+    """``shapely.convex_hull(shapely.multipoints(xy))`` without a Point object per input point.
+
+    Points strictly inside the polygon of the extreme points in eight directions cannot be
+    hull vertices (Akl–Toussaint), so only the others are handed to GEOS; the hull is the same.
+    """
+    import shapely
+
+    xy = np.asarray(xy, dtype=float)
+    if len(xy) > 64:
+        x, y = xy[:, 0], xy[:, 1]
+        picks = []
+        for v in (x, y, x + y, x - y):
+            picks += [int(np.argmin(v)), int(np.argmax(v))]
+        poly = shapely.convex_hull(shapely.multipoints(xy[picks]))
+        if poly.geom_type == "Polygon":
+            xy = xy[~shapely.contains_xy(poly, x, y)]
+    return shapely.convex_hull(shapely.multipoints(xy))
+
+
 def _robust_bounds(lonlat: np.ndarray) -> list[float] | None:
     """(west, south, east, north) of the central 99 % of the points (outliers do not zoom out)."""
     if len(lonlat) == 0:
@@ -551,7 +634,7 @@ def _robust_bounds(lonlat: np.ndarray) -> list[float] | None:
     if len(lonlat) < 50:
         lo, hi = lonlat.min(axis=0), lonlat.max(axis=0)
     else:
-        lo, hi = np.quantile(lonlat, 0.005, axis=0), np.quantile(lonlat, 0.995, axis=0)
+        lo, hi = np.quantile(lonlat, [0.005, 0.995], axis=0)  # one partition for both
     return [float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])]
 
 
@@ -576,9 +659,10 @@ def _gdf_bounds(gdf) -> list[float] | None:
     return [float(x) for x in b] if np.all(np.isfinite(b)) else None
 
 
-def _valley_bounds(vr) -> list[float]:
+def _valley_bounds(vr, lonlat: np.ndarray | None = None) -> list[float]:
     clusters = vr.stages.get("clusters")
-    return _union_bounds(_robust_bounds(_lonlat(vr.firms)), _gdf_bounds(vr.parks), _gdf_bounds(clusters))
+    ll = _lonlat(vr.firms) if lonlat is None else lonlat
+    return _union_bounds(_robust_bounds(ll), _gdf_bounds(vr.parks), _gdf_bounds(clusters))
 
 
 def _base_map(bounds: list[float], m=None):
@@ -648,8 +732,24 @@ def _verdict_colour(verdict: Any) -> str:
     return VERDICT_COLOURS.get(str(verdict), _NO_VERDICT_COLOUR) if not _missing(verdict) else _NO_VERDICT_COLOUR
 
 
+def _no_attrs(frame):
+    """``frame`` without its ``attrs``, sharing its data.
+
+    pandas deep-copies ``attrs`` in every operation; the park overlay's hold the Gi* tables
+    before designation (100,000 cells each), so each row lookup would copy them.
+    """
+    if frame is None or not frame.attrs:
+        return frame
+    if type(frame) is pd.DataFrame:
+        return pd.DataFrame(frame, copy=False)  # the constructor does not carry attrs over
+    out = frame.copy(deep=False)
+    out.attrs = {}
+    return out
+
+
 def _park_rows(parks, overlay):
     """(index, park row, overlay row or None) for each park."""
+    parks, overlay = _no_attrs(parks), _no_attrs(overlay)
     for idx, park in parks.iterrows():
         row = None
         if overlay is not None and idx in overlay.index:
@@ -800,7 +900,9 @@ def _cell_layer(m, cells, key: str, styles: dict, tip, *, name: str, show: bool,
         props = [{"k": str(v), "t": merged_tip(v, n)} for v, n in zip(frame[key], frame["n_cells"])]
     else:
         frame = cells
-        props = [{"k": str(r[key]), "t": tip(r)} for _, r in cells.iterrows()]
+        table = pd.DataFrame(cells.drop(columns=cells.geometry.name))
+        table.attrs = {}  # rows as plain dicts: no per-row Series (and copy of the attrs)
+        props = [{"k": str(r[key]), "t": tip(r)} for r in table.to_dict(orient="records")]
     tol = _simplify_tolerance(frame)
     frame = frame.set_geometry(frame.geometry.simplify(tol, preserve_topology=True)) if len(frame) else frame
     frame = _to_wgs84(frame) if len(frame) else frame
@@ -812,7 +914,7 @@ def _cell_layer(m, cells, key: str, styles: dict, tip, *, name: str, show: bool,
 
 
 def _hotspot_layers(m, vr, target_label: str, legend) -> None:
-    hot = vr.stages.get("hotspots")
+    hot = _no_attrs(vr.stages.get("hotspots"))
     if hot is None:
         return
     focus = vr.stages.get("focus_column") or "n_firms"
@@ -929,6 +1031,35 @@ def firm_layer_mode(n: int) -> str:
     return "heatmap"
 
 
+#: above this key range, :func:`_dense_unique` sorts instead of counting
+_DENSE_KEYS_MAX = 1 << 25
+
+
+def _dense_unique(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(key, return_inverse=True, return_counts=True)[1:]`` for non-negative integer keys.
+
+    Counts with ``np.bincount`` (linear time) when the keys span at most
+    :data:`_DENSE_KEYS_MAX` values; the distinct keys are numbered in increasing order, as
+    ``np.unique`` does.
+    """
+    if len(key) == 0 or int(key.max()) >= _DENSE_KEYS_MAX:
+        _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+        return inv.reshape(-1), counts
+    full = np.bincount(key)
+    used = full > 0
+    rank = np.cumsum(used) - 1
+    return rank[key], full[used]
+
+
+def _n_distinct(key: np.ndarray) -> int:
+    """``len(np.unique(key))`` for non-negative integer keys (counted when their range is small)."""
+    if len(key) == 0:
+        return 0
+    if int(key.max()) >= _DENSE_KEYS_MAX:
+        return len(np.unique(key))
+    return int(np.count_nonzero(np.bincount(key)))
+
+
 def _heat_bins(lonlat: np.ndarray, *, max_bins: int | None = None) -> tuple[np.ndarray, float]:
     """Bin points to a square grid (in metres at the mean latitude) with at most ``max_bins`` cells.
 
@@ -944,47 +1075,92 @@ def _heat_bins(lonlat: np.ndarray, *, max_bins: int | None = None) -> tuple[np.n
         ix = np.floor(x / cell).astype(np.int64)
         iy = np.floor(y / cell).astype(np.int64)
         key = (ix - ix.min()) * (int(iy.max() - iy.min()) + 1) + (iy - iy.min())
-        uniq, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
-        if len(uniq) <= max_bins:
+        if len(key) <= max_bins or _n_distinct(key) <= max_bins:
             break
         cell *= 1.5
+    inv, counts = _dense_unique(key)
     lat = np.bincount(inv, weights=lonlat[:, 1]) / counts
     lon = np.bincount(inv, weights=lonlat[:, 0]) / counts
     return np.column_stack([np.round(lat, 5), np.round(lon, 5), counts.astype(float)]), cell
 
 
-def _firm_layer(m, firms, *, label: str, sectors: list[str], colours: dict, fc, show: bool, legend) -> Any:
-    """One firm layer drawn as points, marker clusters or a heat map by count."""
+def _distinct_as_text(values: pd.Series) -> bool:
+    """Whether values that ``pd.factorize`` tells apart are exactly those whose ``str`` differ.
+
+    True for strings, integers, booleans and categoricals of those; False for floats
+    (``-0.0 == 0.0``) and mixed object columns (``3 == 3.0``), which are converted first.
+    """
+    dt = values.dtype
+    if isinstance(dt, pd.CategoricalDtype):
+        return _distinct_as_text(pd.Series(dt.categories))
+    if dt == object:
+        return pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
+    return bool(pd.api.types.is_string_dtype(dt) or pd.api.types.is_integer_dtype(dt) or pd.api.types.is_bool_dtype(dt))
+
+
+def _sector_codes(values) -> tuple[np.ndarray, list[str]]:
+    """Sector of each firm as a code into a list of names, without a Python object per firm.
+
+    The same labels as ``values.astype(object).where(values.notna(), "unknown").astype(str)``
+    (each distinct value as ``str``, missing values as ``"unknown"``), computed on the
+    distinct values only: ``names[codes[i]]`` is firm ``i``'s label.
+    """
+    values = pd.Series(values)
+    if not _distinct_as_text(values):  # e.g. 3 and 3.0 in one object column: labels "3" and "3.0"
+        values = values.astype("object").where(values.notna(), "unknown").astype(str)
+    codes, uniques = pd.factorize(values)
+    labels = [str(u) for u in uniques] + ["unknown"]  # code -1 (missing) picks the last entry
+    names = list(dict.fromkeys(labels))
+    where = {n: i for i, n in enumerate(names)}
+    remap = np.array([where[label] for label in labels], dtype=np.int64)
+    return remap[codes], names
+
+
+def _str_equals(values, value: Any) -> np.ndarray:
+    """``(values.astype(str) == str(value)).to_numpy()`` on the distinct values only (missing: False)."""
+    values = pd.Series(values)
+    if not _distinct_as_text(values):
+        return (values.astype(str) == str(value)).to_numpy(dtype=bool)
+    codes, uniques = pd.factorize(values)
+    hit = np.array([str(u) == str(value) for u in uniques] + [False], dtype=bool)
+    return hit[codes]
+
+
+def _firm_layer(m, firms, lonlat: np.ndarray, k: np.ndarray, rows: np.ndarray | None, *, label: str, sectors: list[str],
+                colours: dict, fc, show: bool, legend) -> Any:
+    """One firm layer drawn as points, marker clusters or a heat map by count.
+
+    ``lonlat`` (rounded) and ``k`` (index into ``sectors``) are the layer's firms; ``rows``
+    their positions in ``firms`` (None: all of them), read only for the names and years of
+    individual markers.
+    """
     import folium
-    from folium import plugins
 
     E = _elements()
-    n = len(firms)
+    n = len(lonlat)
     mode = firm_layer_mode(n)
-    lonlat = _round_coords(_lonlat(firms))
-    sec = (firms[fc.sector_column].astype("object").where(firms[fc.sector_column].notna(), "unknown").astype(str)
-           if fc.sector_column in firms else pd.Series("firms", index=firms.index))
-    index = {s: i for i, s in enumerate(sectors)}
-    k = sec.map(index).fillna(0).astype(int).to_numpy()
     styles = [{"radius": 3.5, "weight": 0.5, "color": "#333333", "opacity": 0.8, "fillColor": colours[s],
                "fillOpacity": 0.85} for s in sectors]
-    seen = set(sec.unique())
-    present = [s for s in sectors if s in seen]
+    seen = np.unique(k)
+    present = [sectors[i] for i in seen.tolist()]  # sectors is sorted, so this keeps its order
     if mode == "points":
-        names = firms[fc.name_column] if fc.name_column in firms else pd.Series("", index=firms.index)
-        years = firms[fc.founded_column] if fc.founded_column in firms else pd.Series(np.nan, index=firms.index)
-        rows = []
-        for (lon, lat), kk, nm, s, y in zip(lonlat, k, names, sec, years):
+        sub = firms if rows is None else firms.iloc[rows]
+        names = sub[fc.name_column] if fc.name_column in sub else pd.Series("", index=sub.index)
+        years = sub[fc.founded_column] if fc.founded_column in sub else pd.Series(np.nan, index=sub.index)
+        out = []
+        for (lon, lat), kk, nm, y in zip(lonlat, k, names, years):
             yy = _year(y)
-            tip = f"<b>{escape(nm)}</b><br><i>{escape(s)}</i>{f' · founded {yy}' if yy is not None else ''}"
-            rows.append([float(lat), float(lon), int(kk), tip])
+            tip = f"<b>{escape(nm)}</b><br><i>{escape(sectors[kk])}</i>{f' · founded {yy}' if yy is not None else ''}"
+            out.append([float(lat), float(lon), int(kk), tip])
         fg = folium.FeatureGroup(name=f"Firms: {escape(label)}", show=show)
-        E["PointsLayer"](_js(rows), styles).add_to(fg)
+        E["PointsLayer"](_js(out), styles).add_to(fg)
         fg.add_to(m)
         layer = fg
         how = f"{n:,} firms, one marker each; hover for the name"
     elif mode == "clusters":
-        data = [[float(lat), float(lon), int(kk)] for (lon, lat), kk in zip(lonlat, k)]
+        data = np.column_stack([lonlat[:, 1], lonlat[:, 0]]).tolist()
+        for row, kk in zip(data, k.tolist()):
+            row.append(kk)
         callback = (
             "(function () { var S = " + _js(styles) + ", N = " + _js([escape(s) for s in sectors]) + ";"
             " return function (row) { var mk = L.circleMarker(new L.LatLng(row[0], row[1]), S[row[2]]);"
@@ -992,8 +1168,8 @@ def _firm_layer(m, firms, *, label: str, sectors: list[str], colours: dict, fc, 
         )
         # wrapped in a feature group: FastMarkerCluster adds itself to the map even with show=False
         layer = folium.FeatureGroup(name=f"Firms: {escape(label)} (clustered)", show=show)
-        plugins.FastMarkerCluster(data, callback=callback, control=False,
-                                  options={"chunkedLoading": True, "maxClusterRadius": 50}).add_to(layer)
+        E["FastMarkerCluster"](data, callback=callback, control=False,
+                               options={"chunkedLoading": True, "maxClusterRadius": 50}).add_to(layer)
         layer.add_to(m)
         how = f"{n:,} firms in marker clusters (over {POINTS_MAX:,}: no names); zoom in to split them"
     else:
@@ -1002,7 +1178,7 @@ def _firm_layer(m, firms, *, label: str, sectors: list[str], colours: dict, fc, 
         top = float(np.quantile(w, 0.99)) if len(w) else 1.0
         data = np.column_stack([bins[:, 0], bins[:, 1], np.round(np.minimum(w / max(top, 1.0), 1.0), 3)]).tolist()
         layer = folium.FeatureGroup(name=f"Firms: {escape(label)} (heat map)", show=show)
-        plugins.HeatMap(data, control=False, radius=12, blur=14, min_opacity=0.3).add_to(layer)
+        E["HeatMap"](data, control=False, radius=12, blur=14, min_opacity=0.3).add_to(layer)
         layer.add_to(m)
         how = (f"heat map of {n:,} firms binned to {len(bins):,} cells of {cell:,.0f} m "
                f"(over {CLUSTER_MAX:,} firms); weights saturate at the 99th percentile cell")
@@ -1012,33 +1188,58 @@ def _firm_layer(m, firms, *, label: str, sectors: list[str], colours: dict, fc, 
     return layer
 
 
-def _firm_layers(m, vr, results, legend) -> None:
+def _firm_layers(m, vr, results, legend, *, located: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """The target-sector and all-sectors firm layers, from arrays (no per-firm Python objects)."""
     fc = results.config.firms
     target = results.config.analysis.target_sector
     firms = vr.firms
     if len(firms) == 0:
         return
     if fc.sector_column in firms:
-        sec = firms[fc.sector_column].astype("object").where(firms[fc.sector_column].notna(), "unknown").astype(str)
-        sectors = set(sec.unique())
+        codes, names = _sector_codes(firms[fc.sector_column])
+        present = set(np.asarray(names, dtype=object)[np.unique(codes)].tolist())
+        sectors = set(present)
         if fc.sector_column in results.firms:  # the same colour for a sector on every valley's map
-            everywhere = results.firms[fc.sector_column]
-            sectors |= set(everywhere.astype("object").where(everywhere.notna(), "unknown").astype(str).unique())
+            everywhere_codes, everywhere = _sector_codes(results.firms[fc.sector_column])
+            sectors |= set(np.asarray(everywhere, dtype=object)[np.unique(everywhere_codes)].tolist())
         sectors = sorted(sectors)
+        position = {s: i for i, s in enumerate(sectors)}
+        k = np.array([position.get(nm, -1) for nm in names], dtype=np.int64)[codes]  # every used name has a position
     else:
-        sec, sectors = None, ["firms"]
+        present, sectors = set(), ["firms"]
+        k = np.zeros(len(firms), dtype=np.int64)
     colours = {s: SECTOR_COLOURS[i % len(SECTOR_COLOURS)] for i, s in enumerate(sectors)}
-    has_target = target is not None and sec is not None and str(target) in set(sec)
+    lonlat, located = _point_lonlat(firms) if located is None else located
+    lonlat = _round_coords(lonlat)
+    has_target = target is not None and str(target) in present
     if has_target:
-        _firm_layer(m, firms.loc[(sec == str(target)).to_numpy()], label=str(target), sectors=sectors,
+        rows = np.flatnonzero(k[located] == sectors.index(str(target)))
+        _firm_layer(m, firms, lonlat[rows], k[located][rows], located[rows], label=str(target), sectors=sectors,
                     colours=colours, fc=fc, show=True, legend=legend)
-    _firm_layer(m, firms, label="all sectors", sectors=sectors, colours=colours, fc=fc, show=not has_target,
-                legend=legend)
+    _firm_layer(m, firms, lonlat, k[located], None if len(located) == len(firms) else located, label="all sectors",
+                sectors=sectors, colours=colours, fc=fc, show=not has_target, legend=legend)
+
+
+def _point_lonlat(firms) -> tuple[np.ndarray, np.ndarray]:
+    """(lon/lat of each located firm, their positions in ``firms``); firms without a point are left out."""
+    import shapely
+
+    if len(firms) == 0:
+        return np.empty((0, 2)), np.empty(0, dtype=np.int64)
+    coords, idx = shapely.get_coordinates(_to_wgs84(firms).geometry.values, return_index=True)
+    if len(idx) == len(firms) and (len(idx) == 0 or (idx[0] == 0 and np.all(np.diff(idx) == 1))):
+        return coords, np.arange(len(firms))
+    first = np.r_[True, np.diff(idx) != 0] if len(idx) else np.zeros(0, dtype=bool)
+    return coords[first], idx[first]
 
 
 # ----------------------------------------------------------------------------- density raster
-def _kde_layer(m, points, *, name: str, legend) -> Any:
-    """An image overlay of the kernel density of ``points`` (metric CRS), or None."""
+def _kde_layer(m, points, *, name: str, legend, grid=None) -> Any:
+    """An image overlay of the kernel density of ``points`` (a metric GeoSeries), or None.
+
+    ``grid`` is that density when the run already computed it (the ``density`` stage is
+    ``kernel_density`` of the valley's metric firms with the default options).
+    """
     import matplotlib
     from folium.raster_layers import ImageOverlay
 
@@ -1048,7 +1249,8 @@ def _kde_layer(m, points, *, name: str, legend) -> Any:
     if len(points) < 2:
         return None
     try:
-        grid = kernel_density(points.geometry)
+        if grid is None:
+            grid = kernel_density(points)
         buf = io.BytesIO()
         bounds = density_to_png(grid, buf, cmap=KDE_CMAP, max_size=KDE_MAX_PX)
     except GeoError as exc:
@@ -1092,10 +1294,13 @@ def _kde_layers(m, vr, results, legend) -> None:
         return
     fc = results.config.firms
     target = results.config.analysis.target_sector
-    _kde_layer(m, fm, name="Firm density (KDE)", legend=legend)
+    _kde_layer(m, fm.geometry, name="Firm density (KDE)", legend=legend, grid=vr.stages.get("density"))
     if target is not None and fc.sector_column in fm:
-        sub = fm.loc[(fm[fc.sector_column].astype(str) == str(target)).to_numpy()]
-        if len(sub) >= 2:
+        mask = _str_equals(fm[fc.sector_column], target)
+        if mask.sum() >= 2:
+            import geopandas as gpd
+
+            sub = gpd.GeoSeries(fm.geometry.values[mask], crs=fm.crs)
             _kde_layer(m, sub, name=f"Firm density (KDE, {escape(target)})", legend=legend)
 
 
@@ -1137,18 +1342,18 @@ def _timeline_layer(m, vr, results, legend) -> None:
     fm = _metric_firms(vr)
     if fm is None or fc.founded_column not in fm:
         return
-    if target is not None and fc.sector_column in fm and (fm[fc.sector_column].astype(str) == str(target)).any():
-        sel = fm.loc[(fm[fc.sector_column].astype(str) == str(target)).to_numpy()]
+    mask = _str_equals(fm[fc.sector_column], target) if target is not None and fc.sector_column in fm else None
+    if mask is not None and mask.any():
         label = f"{target} firms"
     else:
-        sel, label = fm, "firms"
-    years = pd.to_numeric(sel[fc.founded_column], errors="coerce").to_numpy(float)
+        mask, label = np.ones(len(fm), dtype=bool), "firms"
+    years = pd.to_numeric(fm[fc.founded_column], errors="coerce").to_numpy(float)[mask]
     ok = np.isfinite(years) & (years >= 1800) & (years <= 2100)
     if not ok.any():
         return
     import shapely
 
-    xy = shapely.get_coordinates(sel.geometry.values)[ok]
+    xy = shapely.get_coordinates(fm.geometry.values[mask])[ok]
     cells, cell_m = _timeline_cells(xy, np.floor(years[ok]))
     to_ll = pyproj.Transformer.from_crs(fm.crs, 4326, always_xy=True)
     lon, lat = to_ll.transform(cells["x"].to_numpy(), cells["y"].to_numpy())
@@ -1267,7 +1472,8 @@ def valley_map(results, valley: str, *, m=None):
     """
     vr = _valley(results, valley)
     own = m is None
-    m = _base_map(_valley_bounds(vr), m)
+    located = _point_lonlat(vr.firms)  # the firms' lon/lat, read once for the view and the firm layers
+    m = _base_map(_valley_bounds(vr, located[0]), m)
     before = set(m._children)
     legend = _elements()["Legend"](title="Legend")
     target = results.config.analysis.target_sector
@@ -1278,7 +1484,7 @@ def valley_map(results, valley: str, *, m=None):
         _models_layer(m, vr, legend)
     _hotspot_layers(m, vr, target_label, legend)
     _clusters_layer(m, vr, target_label, legend)
-    _firm_layers(m, vr, results, legend)
+    _firm_layers(m, vr, results, legend, located=located)
     _timeline_layer(m, vr, results, legend)
     _kde_layers(m, vr, results, legend)
     skipped = "; ".join(f"{escape(k)}: {escape(v)}" for k, v in vr.skipped.items())
@@ -1305,7 +1511,7 @@ def _valley_summary(vr, results) -> str:
     fc = results.config.firms
     lines = [f"<b>{escape(vr.title)}</b>", f"{len(vr.firms):,} firms"]
     if target is not None and fc.sector_column in vr.firms:
-        nt = int((vr.firms[fc.sector_column].astype(str) == str(target)).sum())
+        nt = int(_str_equals(vr.firms[fc.sector_column], target).sum())
         lines[-1] += f", {nt:,} {escape(target)}"
     hot = vr.stages.get("hotspots")
     if hot is not None and "gi_bin" in hot:
@@ -1346,7 +1552,9 @@ def overview_map(results, *, m=None):
     from geo.io import safe_name
 
     own = m is None
-    boxes = [_robust_bounds(_lonlat(vr.firms)) for vr in results.valleys.values()]
+    lonlats = {name: _lonlat(vr.firms) for name, vr in results.valleys.items()}
+    robust = {name: _robust_bounds(ll) for name, ll in lonlats.items()}
+    boxes = list(robust.values())
     boxes.append(_gdf_bounds(results.parks))
     m = _base_map(_union_bounds(*boxes), m)
     before = set(m._children)
@@ -1362,18 +1570,18 @@ def overview_map(results, *, m=None):
     geoms, props = [], []
     n_linked = 0
     for name, vr in results.valleys.items():
-        ll = _lonlat(vr.firms)
+        ll = lonlats[name]
         if len(ll) == 0:
             continue
         link = f"{safe_name(name)}.html"
         summary = _valley_summary(vr, results)
-        hull = shapely.convex_hull(shapely.multipoints(ll))
+        hull = _convex_hull(ll)
         if hull.geom_type != "Polygon":
             hull = hull.buffer(0.01)
         geoms.append(hull)
         popup = f'{summary}<br><a href="{escape(link)}" target="_self">open the valley map →</a>'
         props.append({"k": "v", "t": summary, "p": popup})
-        b = _robust_bounds(ll)
+        b = robust[name]
         label = (f'<a class="geo-valley-link" href="{escape(link)}" target="_self" '
                  f'title="open the map of {escape(vr.title)}">● {escape(vr.title)}</a>')
         folium.Marker([(b[1] + b[3]) / 2, (b[0] + b[2]) / 2],

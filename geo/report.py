@@ -1205,7 +1205,8 @@ def render_report(results, *, figures: Mapping[str, bytes] | None = None, figure
     return head + banner + intro + toc.render() + "\n" + "\n".join(b for b in body if b) + "\n</main>\n</body>\n</html>\n"
 
 
-def write_report(results, out_dir: str | Path, *, figures: Mapping[str, bytes] | None = None) -> Path:
+def write_report(results, out_dir: str | Path, *, figures: Mapping[str, bytes] | None = None,
+                 workers: int | None = None) -> Path:
     """Write ``out_dir/report.html`` (atomically) and ``out_dir/figures/*.png``.
 
     A figure that fails to draw is logged and reported in the page instead of stopping the
@@ -1219,6 +1220,8 @@ def write_report(results, out_dir: str | Path, *, figures: Mapping[str, bytes] |
         ``summary.json``, ``layers.gpkg`` and ``rejects.csv`` beside it.
     figures : mapping file name -> PNG bytes, optional
         Precomputed :func:`geo.figures.report_figures` (computed when not given).
+    workers : int, optional
+        Processes drawing the figures (see :func:`geo.figures.report_figures`).
 
     Returns
     -------
@@ -1240,7 +1243,7 @@ def write_report(results, out_dir: str | Path, *, figures: Mapping[str, bytes] |
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     errors: dict[str, str] = {}
-    figs = report_figures(results, errors=errors) if figures is None else dict(figures)
+    figs = report_figures(results, errors=errors, workers=workers) if figures is None else dict(figures)
     fig_dir = out / "figures"
     for name, png in figs.items():
         with atomic_path(fig_dir / name) as tmp:

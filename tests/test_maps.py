@@ -161,7 +161,7 @@ def test_legends_present(res):
 
 def test_escape():
     assert maps.escape('<img src=x onerror="alert(1)">') == "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"
-    assert maps.escape("`a` ${b} c\\d 'e' & f") == "&#96;a&#96; &#36;{b} c&#92;d &#x27;e&#x27; &amp; f"
+    assert maps.escape("`a` ${b} c\\d 'e' & f") == "&#96;a&#96; &#36;&#123;b&#125; c&#92;d &#x27;e&#x27; &amp; f"
     assert maps.escape(None) == "" and maps.escape(float("nan")) == "" and maps.escape(pd.NA) == ""
     assert maps.escape(12) == "12"
 
@@ -193,6 +193,108 @@ def test_data_strings_are_escaped_everywhere():
     overview = maps.overview_map(nasty).get_root().render()
     assert "<img src=x onerror" not in overview and "</script><script>window.__xss" not in overview
     assert _script_tags(overview) == _script_tags(maps.overview_map(plain).get_root().render())
+
+
+def test_template_syntax_in_the_data_is_shown_not_evaluated(tmp_path):
+    """folium parses what its elements render as a Jinja template: names must reach the page as text."""
+    jinja = ["{{ 6*7 }}", "{% raw %}", "{# open comment", "{{ self }}"]
+    res = _results(names=jinja, park_name="{{ 7*7 }} Park", sector_b="{{ 8*8 }}", target="{{ 8*8 }}", title="{% if %}")
+    maps_ = [maps.valley_map(res, v) for v in ("A", "B")] + [maps.overview_map(res)]
+    pages = [m.get_root().render() for m in maps_]
+    for page in pages:
+        for raw in (*jinja, "{{ 7*7 }}", "{{ 8*8 }}", "{% if %}"):
+            assert raw not in page
+    page = pages[0]
+    for name in (*jinja, "{{ 7*7 }} Park", "{{ 8*8 }}"):
+        assert maps._js(maps.escape(name))[1:-1] in page  # tooltips, sector names (JSON)
+    assert "Firms: &#123;&#123; 8*8 &#125;&#125;" in _overlays(maps_[0])  # the target sector in a layer name
+    assert "Firms: 64" not in page and "49 Park" not in page
+    maps.write_maps(res, tmp_path)  # the whole files render too
+
+
+def test_big_layers_are_not_reparsed_and_keep_their_data(res, monkeypatch):
+    monkeypatch.setattr(maps, "POINTS_MAX", 50)
+    monkeypatch.setattr(maps, "CLUSTER_MAX", 100)  # optics (80 firms): clusters; all sectors (240): heat map
+    m = maps.valley_map(res, "A")
+    page = m.get_root().render()
+    assert "__geo_data_" not in page
+    (heat,) = [c for c in _group(m, "Firms: all sectors (heat map)")._children.values() if isinstance(c, plugins.HeatMap)]
+    (cl,) = [c for c in _group(m, "Firms: optics (clustered)")._children.values()
+             if isinstance(c, plugins.FastMarkerCluster)]
+    got = re.search(rf"var {heat.get_name()} = L\.heatLayer\(\s*(\[.*?\]\]),", page, re.S).group(1)
+    assert json.loads(got) == heat.data and len(heat.data) > 10
+    got = re.search(r"var data = (\[.*?\]\]);", page, re.S).group(1)
+    assert json.loads(got) == cl.data and len(cl.data) == 80
+
+
+def test_firm_layer_rows_match_the_firms(res, monkeypatch):
+    """The vectorised sector codes give each marker its firm's position and sector."""
+    monkeypatch.setattr(maps, "POINTS_MAX", 10)
+    m = maps.valley_map(res, "A")
+    (cl,) = [c for c in _group(m, "Firms: all sectors (clustered)")._children.values()
+             if isinstance(c, plugins.FastMarkerCluster)]
+    firms = res.valleys["A"].firms
+    sectors = sorted(set(res.firms["sector"].astype(str)))
+    assert [[r[0], r[1]] for r in cl.data] == np.round(np.column_stack([firms.geometry.y, firms.geometry.x]), 6).tolist()
+    assert [sectors[r[2]] for r in cl.data] == firms["sector"].astype(str).tolist()
+
+
+def test_firms_without_a_location_are_left_out():
+    res = _results()
+    vr = res.valleys["A"]
+    firms = vr.firms.copy()
+    firms.loc[firms.index[:5], "geometry"] = None
+    firms.loc[firms.index[5], "geometry"] = shapely.Point()
+    m = maps.valley_map(replace(res, valleys={"A": replace(vr, firms=firms)}), "A")
+    (pts,) = [c for c in _group(m, "Firms: all sectors")._children.values() if c._name == "PointsLayer"]
+    rows = json.loads(pts.rows_js)
+    assert len(rows) == 234  # 240 firms, 6 without a point
+    assert rows[0][3].startswith("<b>Firm 6</b>") and not any(r[3].startswith("<b>Firm 0</b>") for r in rows)
+    located = firms.iloc[6:]
+    assert [[r[0], r[1]] for r in rows] == np.round(np.column_stack([located.geometry.y, located.geometry.x]), 6).tolist()
+
+
+def _messy_sectors() -> list[pd.Series]:
+    base = ["optics", None, "food", np.nan, "unknown", "optics", pd.NA, "3", 3, 3.0, "food"]
+    return [
+        pd.Series(base, dtype=object),
+        pd.Series(["b", "a", None, "b"], dtype="str"),
+        pd.Series(["b", "a", None, "b"], dtype="string[pyarrow]"),
+        pd.Series(pd.Categorical(["x", None, "y", "x"])),
+        pd.Series([1.0, np.nan, 2.0, 1.0]),
+        pd.Series([5, 7, 5]),
+        pd.Series([], dtype=object),
+    ]
+
+
+def test_sector_codes_match_the_string_labels():
+    for s in _messy_sectors():
+        codes, names = maps._sector_codes(s)
+        expected = s.astype("object").where(s.notna(), "unknown").astype(str).tolist()
+        assert [names[c] for c in codes] == expected
+        assert len(set(names)) == len(names)
+        for value in ("optics", "3", 3, "unknown", "nan", "b", 1.0, 5):
+            assert maps._str_equals(s, value).tolist() == (s.astype(str) == str(value)).tolist()
+
+
+def test_dense_unique_matches_numpy(monkeypatch):
+    rng = np.random.default_rng(3)
+    for keys in (rng.integers(0, 50, 1000), rng.integers(0, 10**6, 5000), np.array([7]), np.array([0, 0, 0])):
+        ref = np.unique(keys, return_inverse=True, return_counts=True)
+        for dense_max in (maps._DENSE_KEYS_MAX, 10):  # counting, and the sorting fallback
+            monkeypatch.setattr(maps, "_DENSE_KEYS_MAX", dense_max)
+            inv, counts = maps._dense_unique(keys)
+            assert inv.tolist() == ref[1].ravel().tolist() and counts.tolist() == ref[2].tolist()
+
+
+def test_convex_hull_matches_shapely():
+    rng = np.random.default_rng(5)
+    cases = [rng.normal(0, 1, (3000, 2)), np.round(rng.uniform(0, 10, (2000, 2))),
+             np.column_stack([rng.uniform(0, 1, 500), np.full(500, 2.0)]), rng.normal(0, 1, (10, 2)),
+             np.array([[1.0, 1.0]] * 100), np.column_stack([114 + rng.normal(0, 0.05, 5000), 30 + rng.normal(0, 0.05, 5000)])]
+    for xy in cases:
+        ref = shapely.convex_hull(shapely.multipoints(xy))
+        assert shapely.equals_exact(maps._convex_hull(xy), ref, tolerance=0)
 
 
 def test_target_sector_name_is_escaped_in_layer_names():

@@ -327,6 +327,29 @@ def test_figure_failure_is_reported_not_fatal(study, monkeypatch):
         gfig.report_figures(res2)
 
 
+def test_figures_drawn_by_worker_processes_are_identical(study, monkeypatch):
+    import os
+
+    res = dataclasses.replace(study["res"], valleys={"A": study["res"].valleys["A"]})
+    every = gfig._figure_tasks
+    keep = {gfig.figure_name("A", k) for k in ("gi", "kd", "l")} | {"comparison_stock.png"}  # four, to be quick
+    monkeypatch.setattr(gfig, "_figure_tasks", lambda r: [t for t in every(r) if t[0] in keep])
+    serial = gfig.report_figures(res, workers=1)
+    parallel = gfig.report_figures(res, workers=2)
+    assert list(parallel) == list(serial) and parallel == serial and len(serial) >= 4
+    # failures are reported alike; and the figures really are drawn by other processes
+    monkeypatch.setattr(gfig, "gi_map", lambda *a, **k: (_ for _ in ()).throw(ValueError("bad <gi>")))
+    monkeypatch.setattr(gfig, "kd_chart", lambda *a, **k: str(os.getpid()).encode())
+    errs1, errs2 = {}, {}
+    one, two = gfig.report_figures(res, errors=errs1, workers=1), gfig.report_figures(res, errors=errs2, workers=2)
+    assert errs1 == errs2 == {gfig.figure_name("A", "gi"): "ValueError: bad <gi>"}
+    kd = gfig.figure_name("A", "kd")
+    assert one[kd] == str(os.getpid()).encode() and two[kd] != one[kd]
+    assert {k: v for k, v in one.items() if k != kd} == {k: v for k, v in two.items() if k != kd}
+    with pytest.raises(ValueError, match="bad <gi>"):
+        gfig.report_figures(res, workers=2)
+
+
 def test_report_is_deterministic(study, tmp_path):
     """A second write (figures recomputed) gives byte-identical files."""
     path = grep.write_report(study["res"], tmp_path)
