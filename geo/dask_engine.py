@@ -653,6 +653,8 @@ def _p_project(st: dict, valleys: dict, sample_p: dict) -> dict:
     import pyproj
     import shapely
 
+    from geo.grid import _convex_hull
+
     df = st["df"]
     xy, hulls, hulls_ll, samples = {}, {}, {}, {}
     for name, (crs, *_rest) in valleys.items():
@@ -663,10 +665,10 @@ def _p_project(st: dict, valleys: dict, sample_p: dict) -> dict:
         x, y = tr.transform(df["lon"].to_numpy()[sel], df["lat"].to_numpy()[sel])
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         xy[name] = (np.flatnonzero(sel), x, y)
-        hull = shapely.convex_hull(shapely.multipoints(np.column_stack([x, y])))
-        hulls[name] = shapely.get_coordinates(hull)
+        # the hull of the partition's points (only candidates near the boundary become shapely points)
+        hulls[name] = shapely.get_coordinates(_convex_hull(x, y))
         lon, lat = df["lon"].to_numpy()[sel], df["lat"].to_numpy()[sel]
-        hulls_ll[name] = shapely.get_coordinates(shapely.convex_hull(shapely.multipoints(np.column_stack([lon, lat]))))
+        hulls_ll[name] = shapely.get_coordinates(_convex_hull(lon, lat))
         take = st["u"][sel] < sample_p[name]
         samples[name] = df.loc[sel].loc[take]
     st["xy"] = xy
