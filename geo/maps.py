@@ -1491,7 +1491,9 @@ def valley_map(results, valley: str, *, m=None):
     if skipped:
         legend.add(None, f'<div class="note"><b>Not shown</b> — {skipped}</div>')
     _rename_clashes(m, before, escape(vr.name))
-    sub = f"{len(vr.firms):,} firms · {len(vr.parks)} park{'s' if len(vr.parks) != 1 else ''}"
+    n_all = getattr(vr, "n_total", len(vr.firms))
+    sample = f" (points: a sample of {len(vr.firms):,})" if n_all > len(vr.firms) else ""
+    sub = f"{n_all:,} firms{sample} · {len(vr.parks)} park{'s' if len(vr.parks) != 1 else ''}"
     _finish(m, legend, _title_html(vr.title, sub, results.synthetic, "index.html"), own)
     return m
 
@@ -1509,7 +1511,7 @@ def _rename_clashes(m, before: set, suffix: str) -> None:
 def _valley_summary(vr, results) -> str:
     target = results.config.analysis.target_sector
     fc = results.config.firms
-    lines = [f"<b>{escape(vr.title)}</b>", f"{len(vr.firms):,} firms"]
+    lines = [f"<b>{escape(vr.title)}</b>", f"{getattr(vr, 'n_total', len(vr.firms)):,} firms"]
     if target is not None and fc.sector_column in vr.firms:
         nt = int(_str_equals(vr.firms[fc.sector_column], target).sum())
         lines[-1] += f", {nt:,} {escape(target)}"

@@ -495,6 +495,17 @@ def _section_data_quality(results, toc: _Toc) -> str:
         ("rows kept", lr.get("rows_kept")),
         ("rows rejected", lr.get("rows_rejected")),
     ]))
+    eng = lr.get("engine")
+    if eng:
+        sampled = [vr for vr in results.valleys.values() if getattr(vr, "sampled", False)]
+        text = (f"Read, validated and counted on a dask cluster ({_e(eng.get('scheduler'))}, {_num(eng.get('workers'))} "
+                f"worker(s), {_num(eng.get('partitions'))} partition(s)). The rejects, the cell counts, the statistics "
+                "and the park tests use every firm.")
+        if sampled:
+            text += (" The point-based stages (point clusters, development models, density rasters, Kd, Ripley K, groups, "
+                     "valley comparison, map points) use a seeded random sample of the firms of "
+                     + ", ".join(f"{_e(vr.name)} ({_num(len(vr.firms))} of {_num(vr.n_total)})" for vr in sampled) + ".")
+        out.append(f'<p class="note">{text}</p>')
     rej = dict(lr.get("rejected_by_reason") or {})
     if rej:
         order = [k for k in REJECT_REASONS if k in rej] + sorted(k for k in rej if k not in REJECT_REASONS)
@@ -524,7 +535,7 @@ def _section_data_quality(results, toc: _Toc) -> str:
         out.append("<p>No coordinate conversion was needed.</p>")
     handled = {"file", "format", "encoding", "delimiter", "lon_column", "lat_column", "id_column", "crs", "rows_read", "rows_kept",
                "rows_rejected", "rejected_by_reason", "fixed_swapped", "stacked_rows", "stacked_sites", "blank_lines_skipped",
-               "converted", "coord_systems"}
+               "converted", "coord_systems", "engine", "partitions"}
     other = [(k, _value_text(v) if not isinstance(v, Mapping) else "; ".join(f"{a}: {b}" for a, b in v.items()))
              for k, v in lr.items() if k not in handled]
     if other:
@@ -745,7 +756,8 @@ def _section_valleys(results, toc: _Toc, figures, errors) -> str:
         st = vr.stages
         out.append(_h(toc, 2, f"{vr.title}" + (f" ({name})" if vr.title != name else "")))
         facts = [
-            ("firms", len(vr.firms)),
+            ("firms", getattr(vr, "n_total", len(vr.firms))),
+            *([("firms in the sample of the point-based stages", len(vr.firms))] if getattr(vr, "sampled", False) else []),
             ("parks", _Html(", ".join(_e(p) for p in vr.parks["name"]) if len(vr.parks) else "none")),
             ("metric CRS", vr.metric_crs or "—"),
             ("seed of this valley", _Html(_plain(vr.seed))),

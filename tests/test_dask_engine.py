@@ -201,7 +201,7 @@ def test_dask_run_equals_in_memory_run(engines):
         assert diff <= {"grid"}, diff
 
 
-def test_dask_run_with_a_sample_keeps_exact_counts(client, engines):
+def test_dask_run_with_a_sample_keeps_exact_counts(client, engines, tmp_path):
     mem, _ = engines
     dsk = geo.run(_demo_cfg(engine="dask", scheduler=client.scheduler.address, partition_rows=6000, sample_firms=2000))
     for name, vm in mem.valleys.items():
@@ -213,6 +213,11 @@ def test_dask_run_with_a_sample_keeps_exact_counts(client, engines):
                     "n_target_before_in_park", "entries_in_before", "entries_in_after", "rate_ratio", "verdict"]
             pd.testing.assert_frame_equal(vm.stages["parks_overlay"][cols], vd.stages["parks_overlay"][cols])
     assert any("seeded random sample" in w for w in dsk.warnings)
+    dsk.write(tmp_path)  # the report and the maps say what was sampled
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "counted on a dask cluster" in html and "seeded random sample of the firms of" in html
+    n = dsk.valleys["Wuhan"].n_total
+    assert f"{n:,} firms (points: a sample of" in (tmp_path / "maps" / "Wuhan.html").read_text(encoding="utf-8")
     # the same seed gives the same sample
     again = geo.run(_demo_cfg(engine="dask", scheduler=client.scheduler.address, partition_rows=9000, sample_firms=2000))
     for name in mem.valleys:
