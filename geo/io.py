@@ -1656,11 +1656,18 @@ def _fast_sqlite() -> Iterator[None]:
         pyogrio.set_gdal_config_options(before)
 
 
+#: layers with more features than this are written without a spatial index (building the
+#: R-tree costs more than writing the features: 1M points 6.1 s -> 2.8 s); QGIS offers to
+#: create it, or: ogrinfo layers.gpkg -sql "SELECT CreateSpatialIndex('firms', 'geom')"
+SPATIAL_INDEX_MAX_FEATURES = 250_000
+
+
 def write_layers(layers: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write several (Geo)DataFrames as layers of one GeoPackage, atomically.
 
     Layers go through GDAL's Arrow interface (``use_arrow=True``: columnar, about twice as
-    fast as feature by feature on a million firms).
+    fast as feature by feature on a million firms).  A layer of more than
+    :data:`SPATIAL_INDEX_MAX_FEATURES` features gets no spatial index.
     """
     import geopandas as gpd
     import pyogrio
@@ -1678,7 +1685,9 @@ def write_layers(layers: dict[str, Any], path: str | os.PathLike) -> Path:
                 out = frame.reset_index()
             else:
                 out = gpd.GeoDataFrame(frame.reset_index(drop=frame.index.name is None))
-            pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG", append=tmp.exists(), use_arrow=True)
+            big = hasattr(out, "geometry") and len(out) > SPATIAL_INDEX_MAX_FEATURES
+            pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG", append=tmp.exists(), use_arrow=True,
+                                    layer_options={"SPATIAL_INDEX": "NO"} if big else None)
     return Path(path)
 
 

@@ -338,3 +338,20 @@ def test_write_json_is_strict(tmp_path):
 
     p = write_json({"a": np.float64("nan"), "b": np.int64(3), "c": pd.NA}, tmp_path / "x.json")
     assert json.loads(p.read_text()) == {"a": None, "b": 3, "c": None}
+
+
+def test_big_layers_are_written_without_spatial_index(tmp_path, monkeypatch):
+    import geopandas as gpd
+    import pyogrio
+    import shapely
+
+    from geo import io as gio
+
+    monkeypatch.setattr(gio, "SPATIAL_INDEX_MAX_FEATURES", 10)
+    small = gpd.GeoDataFrame({"a": range(5)}, geometry=shapely.points(range(5), range(5)), crs=4326)
+    big = gpd.GeoDataFrame({"a": range(50)}, geometry=shapely.points(range(50), range(50)), crs=4326)
+    p = gio.write_layers({"small": small, "big": big}, tmp_path / "l.gpkg")
+    info = {name: pyogrio.read_info(p, layer=name) for name in ("small", "big")}
+    assert info["small"]["features"] == 5 and info["big"]["features"] == 50
+    idx = pyogrio.read_dataframe(p, sql="SELECT table_name FROM gpkg_extensions WHERE extension_name = 'gpkg_rtree_index'")
+    assert set(idx["table_name"]) == {"small"}
