@@ -114,11 +114,11 @@ def main(argv: list[str] | None = None) -> None:
     cluster.close()
 
     # the in-memory engine on the same table: refused before reading, naming the dask engine
-    from geo.pipeline import _BYTES_PER_FIRM, _available_memory, estimate_rows
+    from geo.pipeline import _BASE_BYTES, _BYTES_PER_FIRM, _available_memory, estimate_rows
 
     rows = sum(estimate_rows(f) or 0 for f in files)
     avail = _available_memory()
-    refusal = f"{rows:,} rows in the parts, estimated need {rows * _BYTES_PER_FIRM / 2**30:.1f} GB" + (
+    refusal = f"{rows:,} rows in the parts, estimated need {(_BASE_BYTES + rows * _BYTES_PER_FIRM) / 2**30:.1f} GB" + (
         f", {avail / 2**30:.1f} GB available" if avail is not None else "")
     try:
         geo.run(dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, engine="pandas")))

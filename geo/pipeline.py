@@ -474,9 +474,12 @@ def _point_patterns(vr: ValleyResult, cfg: Config, seed: int, fm, target) -> Non
             vr.skipped["kd"] = str(exc)
     else:
         vr.skipped["kd"] = "kd_simulations = 0"
-    xy = shapely.get_coordinates(fm.geometry.values[mask])
+    from geo.grid import _convex_hull
+
+    all_xy = shapely.get_coordinates(fm.geometry.values)
+    xy = all_xy[mask]
     try:
-        window = shapely.convex_hull(shapely.multipoints(shapely.get_coordinates(fm.geometry.values)))
+        window = _convex_hull(all_xy[:, 0], all_xy[:, 1])  # = convex_hull(multipoints(all)), from boundary candidates
         r = np.linspace(0, min(5000.0, np.sqrt(window.area) / 4), 51)
         vr.stages["ripley"] = ripley_k(xy, window=window, distances=r, correction="border",
                                        simulations=an.ripley_simulations, seed=seed)
@@ -620,9 +623,11 @@ def run(config: Config | str | Path | dict) -> Results:
     return _run_memory(cfg, timings, warnings)
 
 
-#: peak memory of the in-memory engine per firm read (measured: docs/benchmarks.md), and the
-#: bytes per firm of a CSV / Parquet row when the table's row count is estimated
-_BYTES_PER_FIRM = 4000
+#: peak memory of the in-memory engine: a base plus so much per firm read (measured peaks:
+#: 1.85 GB at 1M firms, 5.9 GB at 5M; docs/benchmarks.md), and the least bytes per CSV row
+#: assumed when the row count is estimated from the file size
+_BYTES_PER_FIRM = 1500
+_BASE_BYTES = 500 * 2**20
 _CSV_BYTES_PER_ROW_MIN = 8
 
 
@@ -678,7 +683,7 @@ def check_memory(cfg: Config) -> None:
     n = sum(r for r in rows if r)
     if not n:
         return
-    need = n * _BYTES_PER_FIRM
+    need = _BASE_BYTES + n * _BYTES_PER_FIRM
     limit = cfg.run.max_memory_gb * 2**30 if cfg.run.max_memory_gb > 0 else _available_memory()
     if limit is None or need <= limit:
         return
