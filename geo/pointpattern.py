@@ -446,7 +446,7 @@ def ripley_k(
         top = float(np.max(ls_sub[0, ok])) if ok.any() else 0.0
         subsample_error = (float(np.max(np.std(ls_sub[:, ok], axis=0, ddof=1))) / top
                            if top > 0 else float("nan"))
-        logger.warning("Ripley's K: %.3g ordered pairs of %d points within %g m exceed "
+        logger.info("Ripley's K: %.3g ordered pairs of %d points within %g m exceed "
                        "max_pairs=%d; analysed a random subsample of %d points (estimated "
                        "relative error of L %.2g).", npairs, n, r[-1], max_pairs, m,
                        subsample_error)
@@ -956,7 +956,7 @@ def kd(
             extra = engine.curves(reps, None)
         subsample_error = float(np.max(np.std(np.vstack([kd_obs, extra]), axis=0, ddof=1))
                                 / np.max(kd_obs))
-        logger.warning("Kd: sector %r has %d firms > max_sector=%d; analysed a random subsample "
+        logger.info("Kd: sector %r has %d firms > max_sector=%d; analysed a random subsample "
                        "of %d (estimated relative error of the curve %.2g).", label, n_sector,
                        max_sector, m, subsample_error)
         notes.append(f"subsample of {m} of {n_sector} sector firms")
