@@ -1597,7 +1597,8 @@ def overview_map(results, *, m=None):
     legend.add(fg, "<h4>Valleys</h4>" + _swatch("#d7301f", "study area (hull of its firms)", kind="ln")
                + '<div class="note">click a valley\'s name to open its map; hover the outline for a summary</div>')
     _rename_clashes(m, before, "overview")
-    sub = f"{n_linked} valle{'ys' if n_linked != 1 else 'y'} · {len(results.firms):,} firms · {len(results.parks)} parks"
+    n_firms = sum(getattr(v, "n_total", len(v.firms)) for v in results.valleys.values())
+    sub = f"{n_linked} valle{'ys' if n_linked != 1 else 'y'} · {n_firms:,} firms · {len(results.parks)} parks"
     _finish(m, legend, _title_html(results.config.run.title, sub, results.synthetic, None), own)
     return m
 

@@ -1208,10 +1208,11 @@ def render_report(results, *, figures: Mapping[str, bytes] | None = None, figure
         f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
     )
     banner = f'<div class="banner" role="alert">{_e(SYNTHETIC_BANNER)}</div>\n' if results.synthetic else ""
+    n_firms = sum(getattr(v, "n_total", len(v.firms)) for v in results.valleys.values())
     intro = (
         f"<main>\n<h1>{_e(title)}</h1>\n"
         f'<p class="meta">Report of geo {_e(__version__)} · {len(results.valleys)} valley(s) · '
-        f"{_num(len(results.firms))} firms · {_num(len(results.parks))} parks · seed {_plain(results.config.run.seed)} · "
+        f"{_num(n_firms)} firms · {_num(len(results.parks))} parks · seed {_plain(results.config.run.seed)} · "
         f"config {_e(results.config.source or '(Python object)')}</p>\n"
     )
     return head + banner + intro + toc.render() + "\n" + "\n".join(b for b in body if b) + "\n</main>\n</body>\n</html>\n"
