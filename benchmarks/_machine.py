@@ -1,4 +1,4 @@
-"""Shared helpers of the benchmark scripts: what machine they ran on."""
+"""Shared helpers of the benchmark scripts: what machine they ran on, process memory."""
 
 from __future__ import annotations
 
@@ -22,3 +22,15 @@ def cpu_model() -> str:
 def machine_line() -> str:
     """One line for docs/benchmarks.md: CPU, cores, Python."""
     return f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` in MB (``VmRSS`` of /proc), 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0

@@ -43,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from _machine import cpu_model, machine_line  # noqa: E402
+from _machine import cpu_model, machine_line, rss_mb  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -54,14 +54,7 @@ def _maxrss_mb() -> float:
 
 
 def _rss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
+    return rss_mb(pid)
 
 
 def _child(args: list[str], timeout: float, mem_limit_gb: float = 14.0) -> dict:

@@ -111,6 +111,21 @@ def pair_moments(xs, ys, ws, delta, nbins, cutoff, hist, weighted=True):
                         hist, dbuf, bbuf, weighted)
 
 
+
+@njit(cache=True)
+def _bounds(xs, ys):
+    """(xmin, xmax, ymin, ymax) of the points (at least one)."""
+    xmin = xs[0]
+    xmax = xs[0]
+    ymin = ys[0]
+    ymax = ys[0]
+    for i in range(xs.shape[0]):
+        xmin = min(xmin, xs[i])
+        xmax = max(xmax, xs[i])
+        ymin = min(ymin, ys[i])
+        ymax = max(ymax, ys[i])
+    return xmin, xmax, ymin, ymax
+
 @njit(cache=True, fastmath=True)
 def pair_moments_cells(xs, ys, ws, delta, nbins, cutoff, hist, weighted=True):
     """Same as :func:`pair_moments` with a two-dimensional cell list of cell size ``cutoff``.
@@ -121,15 +136,7 @@ def pair_moments_cells(xs, ys, ws, delta, nbins, cutoff, hist, weighted=True):
     m = xs.shape[0]
     hist[:, :] = 0.0
     inv_delta = 1.0 / delta
-    xmin = xs[0]
-    xmax = xs[0]
-    ymin = ys[0]
-    ymax = ys[0]
-    for i in range(m):
-        xmin = min(xmin, xs[i])
-        xmax = max(xmax, xs[i])
-        ymin = min(ymin, ys[i])
-        ymax = max(ymax, ys[i])
+    xmin, xmax, ymin, ymax = _bounds(xs, ys)
     nx = max(1, int((xmax - xmin) / cutoff) + 1)
     ny = max(1, int((ymax - ymin) / cutoff) + 1)
     ncell = nx * ny
@@ -320,15 +327,7 @@ def _k_grid(xs, ys, r, stop, border):
     m = xs.shape[0]
     nr = r.shape[0]
     rmax = r[nr - 1]
-    xmin = xs[0]
-    xmax = xs[0]
-    ymin = ys[0]
-    ymax = ys[0]
-    for i in range(m):
-        xmin = min(xmin, xs[i])
-        xmax = max(xmax, xs[i])
-        ymin = min(ymin, ys[i])
-        ymax = max(ymax, ys[i])
+    xmin, xmax, ymin, ymax = _bounds(xs, ys)
     # cells no smaller than rmax (so only adjacent cells hold pairs), at most ~2048 a side
     size = max(rmax, max(xmax - xmin, ymax - ymin) / 2048.0)
     if not size > 0.0:

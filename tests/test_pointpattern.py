@@ -347,9 +347,9 @@ def test_do_global_band_by_brute_force():
         assert 0 < crossed <= allowed
 
 
-def test_kd_large_sector_subsample_warns(sites, caplog):
+def test_kd_large_sector_subsample_is_logged(sites, caplog):
     r = np.linspace(0, 5_000, 26)
-    with caplog.at_level(logging.WARNING, logger="geo.pointpattern"):
+    with caplog.at_level(logging.INFO, logger="geo.pointpattern"):
         res = pp.kd(sites, sector="optics", distances=r, simulations=19, seed=0,
                     max_sector=60)
     assert res.subsample == 60 and res.n_sector == 150
