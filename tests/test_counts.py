@@ -181,18 +181,3 @@ def test_random_placements_batch_equals_one_by_one():
     a, ta = gp._random_placements(big, area, None, 50, np.random.default_rng(4), 2000)
     b, tb = _placements_one_by_one(big, area, 50, np.random.default_rng(4), 2000)
     assert ta == tb and len(a) == len(b) and all(shapely.equals_exact(x, y, 0) for x, y in zip(a, b))
-
-
-def test_under_many_equals_under_one_by_one():
-    rng = np.random.default_rng(8)
-    cx, cy = rng.uniform(0, 10_000, 5000), rng.uniform(0, 10_000, 5000)
-    cx[:50] = np.round(cx[:50] / 1000) * 1000  # centroids on polygon edges
-    cy[:50] = np.round(cy[:50] / 1000) * 1000
-    z, hot = rng.normal(size=5000), (rng.random(5000) < 0.2).astype(float)
-    xs, ys = rng.integers(0, 9, 30) * 1000.0, rng.integers(0, 9, 30) * 1000.0  # edges on the rounded centroids
-    geoms = [shapely.box(x, y, x + w, y + w) for x, y, w in zip(xs, ys, rng.choice([1000.0, 2000.0, 3.0], 30))]
-    geoms.append(shapely.box(20_000, 20_000, 20_001, 20_001))  # no centroid inside: the nearest cell
-    mz, hs = gp._under_many(geoms, cx, cy, z, hot)
-    for k, g in enumerate(geoms):
-        a, b, _ = gp._under(g, cx, cy, z, hot)
-        assert mz[k] == a and hs[k] == b
