@@ -108,14 +108,15 @@ def cli() -> None:
 
 @cli.command()
 @_out_option
+@_engine
 @_verbose
 @_quiet
-def demo(out: Path, verbose: int, quiet: bool) -> None:
+def demo(out: Path, engine: str | None, scheduler: str | None, verbose: int, quiet: bool) -> None:
     """Run the whole analysis on the bundled (synthetic) demo data."""
     _setup_logging(verbose, quiet)
     from geo.datasets import demo_files
 
-    _run_and_write(demo_files()["config"], out, quiet)
+    _run_and_write(_with_engine(demo_files()["config"], engine, scheduler), out, quiet)
 
 
 @cli.command(name="run")

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 #: rows per partition aimed at (CSV byte blocks are sized from the mean line length)
 DEFAULT_PARTITION_ROWS = 1_000_000
+#: how long to try to reach a scheduler before the run stops with a message
+CONNECT_TIMEOUT = "10s"
 
 
 def _require():
@@ -71,7 +73,7 @@ def connect(scheduler: str | None = None, *, n_workers: int | None = None):
 
     if scheduler:
         try:
-            return Client(scheduler, timeout="20s")
+            return Client(scheduler, timeout=CONNECT_TIMEOUT)
         except OSError as exc:
             msg = (f"Cannot reach the dask scheduler at {scheduler!r} ({exc}). Start one with "
                    "`dask scheduler` and workers with `dask worker ADDRESS`, or leave the address out "

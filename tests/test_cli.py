@@ -154,3 +154,19 @@ def test_reference_valley_with_its_own_firm_table(study, tmp_path):
     assert "Hsinchu" in {r["valley"] for r in s["comparison"]["table"]}
     rejects = pd.read_csv(out / "rejects.csv", encoding="utf-8-sig")
     assert set(rejects["source"]) == {"firms.csv", "hsinchu.csv"}
+
+
+def test_demo_takes_the_engine_options(monkeypatch, tmp_path):
+    from geo import cli as gcli
+
+    seen = {}
+
+    def fake(config, out, quiet):
+        seen["config"] = config
+
+    monkeypatch.setattr(gcli, "_run_and_write", fake)
+    res = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path), "--engine", "dask", "--scheduler", "tcp://127.0.0.1:1"])
+    assert res.exit_code == 0, res.output
+    assert seen["config"].run.engine == "dask" and seen["config"].run.scheduler == "tcp://127.0.0.1:1"
+    CliRunner().invoke(cli, ["demo", "--out", str(tmp_path)])
+    assert not hasattr(seen["config"], "run")  # no override: the demo config file as it is

@@ -268,3 +268,9 @@ def test_cli_engine_and_scheduler_options(tmp_path, client):
     assert summary["load"]["engine"]["name"] == "dask" and summary["config"]["run"]["engine"] == "dask"
     bad = CliRunner().invoke(cli, ["run", str(cfg_small), "--scheduler", client.scheduler.address])
     assert bad.exit_code != 0 and "--engine dask" in bad.output
+
+
+def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(de, "CONNECT_TIMEOUT", "1s")
+    with pytest.raises(InputError, match="Cannot reach the dask scheduler at 'tcp://127.0.0.1:1'.*dask scheduler"):
+        de.connect("tcp://127.0.0.1:1")
