@@ -684,11 +684,9 @@ def _p_keys(st: dict, plans: dict, categories: dict, sector_column: str) -> dict
 
     df = st["df"]
     out = {}
-    st["keys"] = {}
     for name, (idx, x, y) in st["xy"].items():
         plan = plans[name]
         pa, pb = lattice_keys(x, y, plan.cell, plan.size_m)
-        st["keys"][name] = (pa, pb)
         cats = categories.get(name)
         if cats is not None and sector_column in df:
             codes = pd.Categorical(df[sector_column].to_numpy()[idx], categories=cats).codes.astype(np.int64)
