@@ -47,6 +47,7 @@ __all__ = sorted([*_API, "__version__"])
 _SUBMODULES = {
     "io", "crs", "datasets", "grid", "weights", "autocorr", "pointpattern", "economics", "parks",
     "compare", "raster", "maps", "report", "figures", "config", "pipeline", "cli", "errors",
+    "typology", "dask_engine",
 }
 
 
