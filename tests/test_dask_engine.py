@@ -274,3 +274,11 @@ def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(de, "CONNECT_TIMEOUT", "1s")
     with pytest.raises(InputError, match="Cannot reach the dask scheduler at 'tcp://127.0.0.1:1'.*dask scheduler"):
         de.connect("tcp://127.0.0.1:1")
+
+
+def test_engine_module_imports_dask_only_when_used():
+    import subprocess
+    import sys
+
+    code = "import sys, geo; geo.dask_engine; geo.pipeline; assert 'dask' not in sys.modules and 'distributed' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
