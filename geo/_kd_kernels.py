@@ -111,7 +111,6 @@ def pair_moments(xs, ys, ws, delta, nbins, cutoff, hist, weighted=True):
                         hist, dbuf, bbuf, weighted)
 
 
-
 @njit(cache=True)
 def _bounds(xs, ys):
     """(xmin, xmax, ymin, ymax) of the points (at least one)."""
@@ -126,6 +125,30 @@ def _bounds(xs, ys):
         ymax = max(ymax, ys[i])
     return xmin, xmax, ymin, ymax
 
+
+@njit(cache=True)
+def _cell_order(xs, ys, xmin, ymin, size, nx, ny):
+    """A cell list: ``(order, start)`` with the points of cell ``c`` (row-major, cells of
+    side ``size`` from ``(xmin, ymin)``) at ``order[start[c]:start[c + 1]]``, in input order."""
+    m = xs.shape[0]
+    ncell = nx * ny
+    cell = np.empty(m, dtype=np.int64)
+    start = np.zeros(ncell + 1, dtype=np.int64)
+    for i in range(m):
+        cx = min(int((xs[i] - xmin) / size), nx - 1)
+        cy = min(int((ys[i] - ymin) / size), ny - 1)
+        cell[i] = cy * nx + cx
+        start[cell[i] + 1] += 1
+    for c in range(ncell):
+        start[c + 1] += start[c]
+    fill = start[:-1].copy()
+    order = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        order[fill[cell[i]]] = i
+        fill[cell[i]] += 1
+    return order, start
+
+
 @njit(cache=True, fastmath=True)
 def pair_moments_cells(xs, ys, ws, delta, nbins, cutoff, hist, weighted=True):
     """Same as :func:`pair_moments` with a two-dimensional cell list of cell size ``cutoff``.
@@ -139,21 +162,7 @@ def pair_moments_cells(xs, ys, ws, delta, nbins, cutoff, hist, weighted=True):
     xmin, xmax, ymin, ymax = _bounds(xs, ys)
     nx = max(1, int((xmax - xmin) / cutoff) + 1)
     ny = max(1, int((ymax - ymin) / cutoff) + 1)
-    ncell = nx * ny
-    cell = np.empty(m, dtype=np.int64)
-    start = np.zeros(ncell + 1, dtype=np.int64)
-    for i in range(m):
-        cx = min(int((xs[i] - xmin) / cutoff), nx - 1)
-        cy = min(int((ys[i] - ymin) / cutoff), ny - 1)
-        cell[i] = cy * nx + cx
-        start[cell[i] + 1] += 1
-    for c in range(ncell):
-        start[c + 1] += start[c]
-    fill = start[:-1].copy()
-    order = np.empty(m, dtype=np.int64)
-    for i in range(m):
-        order[fill[cell[i]]] = i
-        fill[cell[i]] += 1
+    order, start = _cell_order(xs, ys, xmin, ymin, cutoff, nx, ny)
     sx = np.empty(m, dtype=np.float64)
     sy = np.empty(m, dtype=np.float64)
     sw = np.empty(m, dtype=np.float64)
@@ -334,28 +343,18 @@ def _k_grid(xs, ys, r, stop, border):
         size = 1.0
     nx = int((xmax - xmin) / size) + 1
     ny = int((ymax - ymin) / size) + 1
-    ncell = nx * ny
-    cell = np.empty(m, dtype=np.int64)
-    start = np.zeros(ncell + 1, dtype=np.int64)
-    for i in range(m):
-        cx = min(int((xs[i] - xmin) / size), nx - 1)
-        cy = min(int((ys[i] - ymin) / size), ny - 1)
-        cell[i] = cy * nx + cx
-        start[cell[i] + 1] += 1
+    order, start = _cell_order(xs, ys, xmin, ymin, size, nx, ny)
     biggest = 0
-    for c in range(ncell):
-        biggest = max(biggest, start[c + 1])
-        start[c + 1] += start[c]
-    fill = start[:-1].copy()
+    for c in range(nx * ny):
+        biggest = max(biggest, start[c + 1] - start[c])
     sx = np.empty(m, dtype=np.float64)
     sy = np.empty(m, dtype=np.float64)
     ss = np.empty(m, dtype=np.int64)
-    for i in range(m):
-        k = fill[cell[i]]
+    for k in range(m):
+        i = order[k]
         sx[k] = xs[i]
         sy[k] = ys[i]
         ss[k] = stop[i] if border else nr
-        fill[cell[i]] += 1
     # bucket table for the grid search: tab[t] = first k with r[k] >= t / inv (then step up)
     nt = 64 * nr
     inv = nt / rmax if rmax > 0.0 else 0.0
