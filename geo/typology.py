@@ -352,6 +352,18 @@ def _to(gdf, crs, what: str):
     return gdf if gdf.crs == crs else gdf.to_crs(crs)
 
 
+def _share_contrast(flag: np.ndarray, grp: np.ndarray, rest: np.ndarray, pop: np.ndarray) -> tuple:
+    """Share of ``flag`` in the group, in the rest and in the population; their ratio; and the
+    one-sided hypergeometric p-value of the group's count (:func:`geo.parks.labelling_test`)."""
+    from geo.parks import labelling_test
+
+    s_grp = float(flag[grp].mean())
+    s_rest = float(flag[rest].mean())
+    ratio = s_grp / s_rest if s_rest > 0 else (float("inf") if s_grp > 0 else np.nan)
+    p = labelling_test(int(grp.sum()), int(flag[grp].sum()), int(pop.sum()), int(flag[pop].sum()))
+    return s_grp, s_rest, float(flag[pop].mean()), ratio, p
+
+
 def _within(x: np.ndarray, y: np.ndarray, ax: np.ndarray, ay: np.ndarray, radius: float) -> np.ndarray:
     """Points within ``radius`` (squared distance <= radius**2) of any of the anchors (ax, ay).
 
@@ -1103,8 +1115,6 @@ def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=No
     """
     import shapely
 
-    from geo.parks import labelling_test
-
     th = _thresholds(thresholds)
     radius_m = _num(radius_m)
     if not (math.isfinite(radius_m) and radius_m > 0):
@@ -1248,13 +1258,12 @@ def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=No
                                            f"`{rd_column}` lie within {radius_m:,.0f} m of it and {n_rest} farther away "
                                            f"(at least {th['min_firms']:.0f} needed for each share)", np.nan)
                 else:
-                    s_near = float(rd[near].mean())
-                    s_rest = float(rd[rest].mean())
+                    s_near, s_rest, s_all, ratio, p = _share_contrast(rd, near, rest, firm)
                     row["rd_share_near_anchor"] = s_near
                     row["rd_share_elsewhere"] = s_rest
-                    row["rd_share_valley"] = float(rd[firm].mean())
-                    row["rd_ratio"] = s_near / s_rest if s_rest > 0 else (float("inf") if s_near > 0 else np.nan)
-                    row["p_rd_near_anchor"] = labelling_test(n_near, int(rd[near].sum()), int(firm.sum()), int(rd[firm].sum()))
+                    row["rd_share_valley"] = s_all
+                    row["rd_ratio"] = ratio
+                    row["p_rd_near_anchor"] = p
                     r_rd = _cond(row["rd_ratio"], th["rd_ratio"]) if not _isnan(row["rd_ratio"]) else 0.0
                     ok = r_rd >= 1
                     res["research-led"] = (
@@ -1283,13 +1292,12 @@ def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=No
                                   f"park and its cluster and {n_rest} elsewhere in the valley (at least "
                                   f"{th['min_firms']:.0f} needed for each share)", np.nan)
             else:
-                s_grp = float(foreign[grp].mean())
-                s_rest = float(foreign[rest].mean())
+                s_grp, s_rest, s_all, ratio, p = _share_contrast(foreign, grp, rest, pop)
                 row["foreign_share"] = s_grp
                 row["foreign_share_elsewhere"] = s_rest
-                row["foreign_share_valley"] = float(foreign[pop].mean())
-                row["foreign_ratio"] = s_grp / s_rest if s_rest > 0 else (float("inf") if s_grp > 0 else np.nan)
-                row["p_foreign"] = labelling_test(n_grp, int(foreign[grp].sum()), int(pop.sum()), int(foreign[pop].sum()))
+                row["foreign_share_valley"] = s_all
+                row["foreign_ratio"] = ratio
+                row["p_foreign"] = p
                 r1 = _cond(s_grp, th["foreign_share"])
                 r2 = _cond(row["foreign_ratio"], th["foreign_ratio"]) if not _isnan(row["foreign_ratio"]) else 0.0
                 ok = r1 >= 1 and r2 >= 1
