@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     print(json.dumps(record, indent=2))
     print()
-    print(f"| firms | files | workers | geo run (s) | write (s) | peak RSS driver (MB) | peak RSS per worker (MB) |")
+    print("| firms | files | workers | geo run (s) | write (s) | peak RSS driver (MB) | peak RSS per worker (MB) |")
     print("|---:|---:|---:|---:|---:|---:|---|")
     workers = ", ".join(f"{v:,}" for k, v in record["peak_rss_mb"].items() if k != "driver")
     print(f"| {args.n:,} | {len(files)} | {args.workers} | {t_run:.1f} | {t_write:.1f} | "

@@ -1549,7 +1549,6 @@ def overview_map(results, *, m=None):
     folium.Map
     """
     import folium
-    import shapely
 
     from geo.io import safe_name
 

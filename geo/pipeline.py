@@ -18,7 +18,7 @@ import pandas as pd
 
 from geo import __version__
 from geo.config import Config, config_from_dict, load_config
-from geo.errors import ColumnError, InputError
+from geo.errors import InputError
 
 __all__ = ["run", "Results", "ValleyResult"]
 

@@ -9,7 +9,6 @@ import io
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pytest
 import shapely
 from matplotlib.path import Path

@@ -257,7 +257,6 @@ def _round3(v):
 
 
 def _ref_hull_extent(x, y, spacing):
-    from geo import grid as G
 
     if len(x) == 0:
         raise InputError("No firm lies inside the extent; there is nothing to aggregate.")

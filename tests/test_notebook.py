@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-import pytest
 from nbclient import NotebookClient
 
 NB = Path(__file__).resolve().parent.parent / "notebooks" / "optical_valleys.ipynb"
