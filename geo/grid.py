@@ -248,20 +248,34 @@ def aggregate(
         cell_area = area_factor * float(size_m) ** 2
 
     # ---- assemble ----
+    out = _cell_frame(cells, by_map, metric, cell=cell, size=size_value, size_m=float(size_m), cell_area=cell_area,
+                      rule=rule, ext_rule=ext_rule, ext_area=float(ext_geom.area), n_input=int(len(gdf)),
+                      n_outside=n_outside, n_missing=n_missing, by=by, n_by_missing=n_by_missing)
+    logger.info(
+        "aggregate: %d %s cells of %s (%s), %d firms counted",
+        len(out), cell, size_value, rule.get("rule"), out.attrs["n_counted"],
+    )
+    return out
+
+
+def _cell_frame(cells: dict, by_map: dict, metric: pyproj.CRS, *, cell: str, size, size_m: float, cell_area: float,
+                rule: dict, ext_rule: str, ext_area: float, n_input: int, n_outside: int, n_missing: int, by: str | None,
+                n_by_missing: int) -> gpd.GeoDataFrame:
+    """The cell table (``cell_id``, ``n_firms``, ``n_<value>``, geometry) and its ``attrs``."""
     data: dict[str, Any] = {"cell_id": cells["cell_id"], "n_firms": cells["n_firms"]}
     for j, name in enumerate(by_map.values()):
         data[name] = cells["by_counts"][:, j]
     out = gpd.GeoDataFrame(data, geometry=cells["geometry"], crs=metric)
     out.attrs = {
         "cell": cell,
-        "size": size_value,
-        "size_m": float(size_m),
+        "size": size,
+        "size_m": size_m,
         "cell_area_m2": cell_area,
         "size_rule": rule,
         "metric_crs": metric.to_string(),
         "extent": ext_rule,
-        "extent_area_m2": float(ext_geom.area),
-        "n_input": int(len(gdf)),
+        "extent_area_m2": ext_area,
+        "n_input": n_input,
         "n_counted": int(out["n_firms"].sum()),
         "n_outside": n_outside,
         "n_missing_geometry": n_missing,
@@ -269,10 +283,6 @@ def aggregate(
         "by_columns": by_map,
         "n_by_missing": n_by_missing,
     }
-    logger.info(
-        "aggregate: %d %s cells of %s (%s), %d firms counted",
-        len(out), cell, size_value, rule.get("rule"), out.attrs["n_counted"],
-    )
     return out
 
 
@@ -1117,27 +1127,9 @@ def cells_from_counts(plan: LatticePlan, a: np.ndarray, b: np.ndarray, counts: n
     w = np.asarray(counts, dtype=np.int64)
     cat_codes = np.asarray(codes, dtype=np.int64) if codes is not None and by_map else None
     cells = _lattice_table(a, b, plan.extent, plan.cell, plan.size_m, cat_codes, len(by_map), weights=w)
-    data: dict[str, Any] = {"cell_id": cells["cell_id"], "n_firms": cells["n_firms"]}
-    for j, name in enumerate(by_map.values()):
-        data[name] = cells["by_counts"][:, j]
-    metric = pyproj.CRS.from_user_input(plan.metric_crs)
-    out = gpd.GeoDataFrame(data, geometry=cells["geometry"], crs=metric)
     n_by_missing = int(w[np.asarray(codes) < 0].sum()) if by is not None and codes is not None else 0
-    out.attrs = {
-        "cell": plan.cell,
-        "size": float(plan.size_m),
-        "size_m": float(plan.size_m),
-        "cell_area_m2": _AREA_FACTOR[plan.cell] * float(plan.size_m) ** 2,
-        "size_rule": dict(plan.rule),
-        "metric_crs": metric.to_string(),
-        "extent": plan.extent_rule,
-        "extent_area_m2": float(plan.extent.area),
-        "n_input": int(n_input),
-        "n_counted": int(out["n_firms"].sum()),
-        "n_outside": 0,
-        "n_missing_geometry": 0,
-        "by": by,
-        "by_columns": by_map,
-        "n_by_missing": n_by_missing,
-    }
-    return out
+    size = float(plan.size_m)
+    return _cell_frame(cells, by_map, pyproj.CRS.from_user_input(plan.metric_crs), cell=plan.cell, size=size, size_m=size,
+                       cell_area=_AREA_FACTOR[plan.cell] * size**2, rule=dict(plan.rule), ext_rule=plan.extent_rule,
+                       ext_area=float(plan.extent.area), n_input=int(n_input), n_outside=0, n_missing=0, by=by,
+                       n_by_missing=n_by_missing)
