@@ -517,18 +517,20 @@ def _exact_duplicates(cands: list[dict], labels: list[str | None]) -> tuple[dict
 
 def ingest(client, path, *, lon=None, lat=None, crs: Any = "wgs84", encoding: str | None = None, id: str | None = None,  # noqa: A002
            drop_stacked: bool = False, stacked_min: int = gio._STACKED_MIN, coord_sys_column: str = "coord_sys",
-           partition_rows: int = DEFAULT_PARTITION_ROWS) -> Ingest:
+           partition_rows: int = DEFAULT_PARTITION_ROWS, specs: list[Spec] | None = None) -> Ingest:
     """Read, validate and convert a firm table on the cluster of ``client``.
 
     Same rules and results as :func:`geo.read_firms` (see there); the table may also be a
     folder or glob of CSV/Parquet files (rows are then numbered per file and the rejects
     carry a ``file`` column).  Returns an :class:`Ingest` whose ``parts`` are futures of the
-    kept firms, partition by partition, on the workers.
+    kept firms, partition by partition, on the workers.  ``specs``: the table's
+    :func:`partition_specs` when already made.
     """
     from geo import crs as _crs
 
     system_default = _crs.parse_crs(crs)
-    specs = partition_specs(path, rows=partition_rows, encoding=encoding)
+    if specs is None:
+        specs = partition_specs(path, rows=partition_rows, encoding=encoding)
     files = sorted({s.path for s in specs})
     multi = len(files) > 1
     opts = {"lon": lon, "lat": lat, "system_default": system_default, "id": id, "coord_sys_column": coord_sys_column}
@@ -764,9 +766,6 @@ def reduce_valleys(ing: Ingest, config, parks, *, seed: int, sample_firms: int, 
     client = ing.client
     an = config.analysis
     fc = config.firms
-    if an.cell == "h3":
-        msg = "cell = \"h3\" is not available with the dask engine: use \"hex\" or \"square\", or engine = \"pandas\"."
-        raise InputError(msg)
     import time
 
     clock = [time.perf_counter()]

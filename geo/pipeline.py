@@ -771,13 +771,17 @@ def _run_dask(cfg: Config, timings: dict, warnings: list[str]) -> Results:
         msg = ("[[valleys]] with their own `firms` table are not available with the dask engine: add their firms to the "
                "main table (with the valley column), or use engine = \"pandas\".")
         raise InputError(msg)
+    if cfg.analysis.cell == "h3":
+        msg = "cell = \"h3\" is not available with the dask engine: use \"hex\" or \"square\", or engine = \"pandas\"."
+        raise InputError(msg)
     t0 = time.perf_counter()
-    de.partition_specs(fc.path, rows=cfg.run.partition_rows, encoding=fc.encoding)  # bad paths fail before a cluster starts
+    # the partitions first: a bad path or encoding fails before a cluster starts
+    specs = de.partition_specs(fc.path, rows=cfg.run.partition_rows, encoding=fc.encoding)
     client = de.connect(cfg.run.scheduler or None, n_workers=cfg.run.workers or None)
     local = not cfg.run.scheduler
     try:
         ing = de.ingest(client, fc.path, lon=fc.lon, lat=fc.lat, crs=fc.crs, encoding=fc.encoding, id=fc.id,
-                        drop_stacked=fc.drop_stacked, stacked_min=fc.stacked_min, partition_rows=cfg.run.partition_rows)
+                        drop_stacked=fc.drop_stacked, stacked_min=fc.stacked_min, specs=specs)
         timings["read_firms"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         parks, parks_report = _read_parks_cfg(cfg, warnings)

@@ -282,3 +282,28 @@ def test_engine_module_imports_dask_only_when_used():
 
     code = "import sys, geo; geo.dask_engine; geo.pipeline; assert 'dask' not in sys.modules and 'distributed' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_dask_engine_refuses_what_it_cannot_do_before_starting(tmp_path, monkeypatch):
+    import dataclasses
+
+    monkeypatch.setattr(de, "connect", lambda *a, **k: (_ for _ in ()).throw(AssertionError("a cluster was started")))
+    cfg = _demo_cfg(engine="dask")
+    with pytest.raises(InputError, match="h3"):
+        geo.run(dataclasses.replace(cfg, analysis=dataclasses.replace(cfg.analysis, cell="h3")))
+    extra = dataclasses.replace(cfg.valleys[0], firms=cfg.firms.path)
+    with pytest.raises(InputError, match="own `firms` table"):
+        geo.run(dataclasses.replace(cfg, valleys=(extra, *cfg.valleys[1:])))
+
+
+def test_parts_with_other_columns_are_an_error(tmp_path, client):
+    d = tmp_path / "parts"
+    d.mkdir()
+    (d / "a.csv").write_text("firm_id,lon,lat\n1,114.3,30.5\n2,114.31,30.51\n", encoding="utf-8")
+    (d / "b.csv").write_text("firm_id,lon,lat,sector\n3,114.3,30.5,optics\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match="same columns"):
+        de.ingest(client, d)
+    (d / "b.csv").unlink()
+    (d / "c.parquet").write_bytes(b"")
+    with pytest.raises(DataFileError, match="mixes CSV and Parquet"):
+        de.ingest(client, d)
