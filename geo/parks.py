@@ -598,6 +598,9 @@ def precedence_test(park, hot, firms=None, *, year, graph=None, sector=None, sec
     import shapely
 
     if counts is None:
+        if firms is None:
+            msg = "precedence_test needs `firms` or `counts`."
+            raise InputError(msg)
         if founded_column not in firms:
             return {"cluster_before": None, "skipped": f"no `{founded_column}` column in the firm table"}
         import geopandas as gpd

@@ -181,3 +181,15 @@ def test_random_placements_batch_equals_one_by_one():
     a, ta = gp._random_placements(big, area, None, 50, np.random.default_rng(4), 2000)
     b, tb = _placements_one_by_one(big, area, 50, np.random.default_rng(4), 2000)
     assert ta == tb and len(a) == len(b) and all(shapely.equals_exact(x, y, 0) for x, y in zip(a, b))
+
+
+def test_park_tests_need_firms_or_counts():
+    from geo.errors import InputError
+
+    firms = _firms(300)
+    cells = aggregate(firms, cell="hex", size=800.0, by="sector")
+    hot = hotspots(cells, "n_optics", permutations=19, seed=1)
+    with pytest.raises(InputError, match="`firms` or `counts`"):
+        gp.park_overlay(hot, _parks(), None, sector="optics", permutations=9)
+    with pytest.raises(InputError, match="`firms` or `counts`"):
+        gp.precedence_test(_parks().geometry.iloc[0], hot, year=1995, sector="optics", permutations=9)
