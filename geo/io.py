@@ -22,6 +22,8 @@ import io as _io
 import logging
 import os
 import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -1582,14 +1584,20 @@ def _polygonal(geom):
 
 
 # ----------------------------------------------------------------------------- writers
+def _temp_beside(target: Path) -> Path:
+    """A free temporary file name in ``target``'s folder (hidden, same suffix)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    os.unlink(tmp)
+    return Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only on success."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    os.unlink(tmp)
+    tmp = _temp_beside(target)
     try:
         yield Path(tmp)
         os.replace(tmp, target)
@@ -1661,34 +1669,137 @@ def _fast_sqlite() -> Iterator[None]:
 #: create it, or: ogrinfo layers.gpkg -sql "SELECT CreateSpatialIndex('firms', 'geom')"
 SPATIAL_INDEX_MAX_FEATURES = 250_000
 
+#: with more rows than this in all layers together, :class:`LayerJob` writes the GeoPackage
+#: in a child process while the caller goes on (maps, report): SQLite inserts hold the GIL,
+#: so a thread would not overlap; below it the child's start-up (~0.5 s) is not worth it.
+CHILD_MIN_ROWS = 200_000
+
+
+def _prepare_layer(frame: Any) -> tuple[Any, bool]:
+    """The frame as it is written (attributes dropped, objects as text) and whether it has geometry."""
+    import geopandas as gpd
+
+    frame = frame.copy()
+    frame.attrs = {}
+    for c in frame.columns:
+        if c != "geometry" and frame[c].dtype == object:
+            frame[c] = frame[c].astype(str).where(frame[c].notna(), None)
+    if hasattr(frame, "geometry") and "geometry" in frame:
+        return frame.reset_index(), True
+    return gpd.GeoDataFrame(frame.reset_index(drop=frame.index.name is None)), False
+
+
+def _write_prepared(prepared: list[tuple[str, Any]], target: Path) -> None:
+    """Write prepared layers, in order, into the GeoPackage ``target`` (the one writer)."""
+    import pyogrio
+
+    with _fast_sqlite():
+        for name, out in prepared:
+            big = "geometry" in out and len(out) > SPATIAL_INDEX_MAX_FEATURES
+            pyogrio.write_dataframe(out, target, layer=name, driver="GPKG", append=target.exists(), use_arrow=True,
+                                    layer_options={"SPATIAL_INDEX": "NO"} if big else None)
+
 
 def write_layers(layers: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write several (Geo)DataFrames as layers of one GeoPackage, atomically.
 
     Layers go through GDAL's Arrow interface (``use_arrow=True``: columnar, about twice as
     fast as feature by feature on a million firms).  A layer of more than
-    :data:`SPATIAL_INDEX_MAX_FEATURES` features gets no spatial index.
+    :data:`SPATIAL_INDEX_MAX_FEATURES` features gets no spatial index.  ``None`` layers are
+    skipped.  :class:`LayerJob` writes the same file in the background.
     """
-    import geopandas as gpd
-    import pyogrio
+    return LayerJob(layers, path, child=False).wait()
 
-    with atomic_path(path) as tmp, _fast_sqlite():
-        for name, frame in layers.items():
-            if frame is None:
-                continue
-            frame = frame.copy()
-            frame.attrs = {}
-            for c in frame.columns:
-                if c != "geometry" and frame[c].dtype == object:
-                    frame[c] = frame[c].astype(str).where(frame[c].notna(), None)
-            if hasattr(frame, "geometry") and "geometry" in frame:
-                out = frame.reset_index()
-            else:
-                out = gpd.GeoDataFrame(frame.reset_index(drop=frame.index.name is None))
-            big = hasattr(out, "geometry") and len(out) > SPATIAL_INDEX_MAX_FEATURES
-            pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG", append=tmp.exists(), use_arrow=True,
-                                    layer_options={"SPATIAL_INDEX": "NO"} if big else None)
-    return Path(path)
+
+class LayerJob:
+    """A GeoPackage of layers being written, in a child process when it is big.
+
+    ``LayerJob(layers, path)`` prepares the layers, and when they hold more than
+    :data:`CHILD_MIN_ROWS` rows hands them (as uncompressed Arrow files beside ``path``)
+    to ``python -m geo._layers_child``, which writes them with the same
+    :func:`_write_prepared` as :func:`write_layers`; :meth:`wait` returns ``path`` once
+    the file is complete and moved into place.  Used as a context manager, an exception
+    before :meth:`wait` stops the child and leaves no partial file.  ``child`` forces the
+    choice (tests).
+    """
+
+    def __init__(self, layers: dict[str, Any], path: str | os.PathLike, *, child: bool | None = None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = _temp_beside(self.path)
+        self._proc: subprocess.Popen | None = None
+        self._work: Path | None = None
+        self._log = None
+        try:
+            prepared = [(name, _prepare_layer(frame)) for name, frame in layers.items() if frame is not None]
+            rows = sum(len(out) for _, (out, _geo) in prepared)
+            if not (rows > CHILD_MIN_ROWS if child is None else child):
+                _write_prepared([(name, out) for name, (out, _geo) in prepared], self._tmp)
+                return
+            self._start_child(prepared)
+            log.debug("write_layers: %d rows handed to child process %d", rows, self._proc.pid)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start_child(self, prepared: list[tuple[str, tuple[Any, bool]]]) -> None:
+        import json
+
+        self._work = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
+        spec: dict[str, Any] = {"target": str(self._tmp), "layers": []}
+        for i, (name, (out, geo)) in enumerate(prepared):
+            file = self._work / f"{i}.arrow"
+            (out if geo else pd.DataFrame(out)).to_feather(file, compression="uncompressed")
+            spec["layers"].append({"name": name, "file": str(file), "geometry": geo})
+        spec_path = self._work / "spec.json"
+        spec_path.write_text(json.dumps(spec), encoding="utf-8")
+        self._log = open(self._work / "child.log", "w+b")  # noqa: SIM115 - closed in _cleanup
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self._proc = subprocess.Popen([sys.executable, "-m", "geo._layers_child", str(spec_path)],
+                                      stdout=self._log, stderr=subprocess.STDOUT, env=env)
+
+    def wait(self) -> Path:
+        """Block until the GeoPackage is complete; move it into place and return its path.
+
+        Raises :class:`~geo.errors.DataFileError` with the child's last output if it failed.
+        """
+        try:
+            if self._proc is not None:
+                rc = self._proc.wait()
+                if rc != 0:
+                    self._log.seek(0)
+                    tail = self._log.read().decode("utf-8", "replace")[-2000:].strip()
+                    raise DataFileError(f"writing {self.path} failed in the layer writer process "
+                                        f"(exit code {rc}):\n{tail}")
+            os.replace(self._tmp, self.path)
+        finally:
+            self._cleanup()
+        return self.path
+
+    def close(self) -> None:
+        """Stop the child if it runs and remove every temporary file; nothing is put in place."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._work is not None:
+            shutil.rmtree(self._work, ignore_errors=True)
+            self._work = None
+        with contextlib.suppress(FileNotFoundError):
+            self._tmp.unlink()
+
+    def __enter__(self) -> LayerJob:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close()
 
 
 _SAFE = re.compile(r"[^0-9A-Za-z_\-]+")

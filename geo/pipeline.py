@@ -148,12 +148,14 @@ class Results:
         ov = [_overlay_layer(vr) for vr in self.valleys.values() if "parks_overlay" in vr.stages]
         if ov:
             layers["parks_overlay"] = _concat(ov)
-        written["layers"] = gio.write_layers(layers, out / "layers.gpkg")
-        written.update(maps.write_maps(self, out / "maps"))
-        written.update(self._write_rasters(out / "rasters"))
         from geo import report
 
-        written["report"] = report.write_report(self, out)
+        # a big GeoPackage is written by a child process meanwhile (SQLite holds the GIL)
+        with gio.LayerJob(layers, out / "layers.gpkg") as job:
+            written.update(maps.write_maps(self, out / "maps"))
+            written.update(self._write_rasters(out / "rasters"))
+            written["report"] = report.write_report(self, out)
+            written["layers"] = job.wait()
         self.timings["write"] = time.perf_counter() - t0
         written["summary"] = gio.write_json(self.summary(), out / "summary.json")
         return written

@@ -355,3 +355,79 @@ def test_big_layers_are_written_without_spatial_index(tmp_path, monkeypatch):
     assert info["small"]["features"] == 5 and info["big"]["features"] == 50
     idx = pyogrio.read_dataframe(p, sql="SELECT table_name FROM gpkg_extensions WHERE extension_name = 'gpkg_rtree_index'")
     assert set(idx["table_name"]) == {"small"}
+
+
+def _layer_set():
+    poly = shapely.box(0, 0, 1, 1)
+    multi = shapely.MultiPolygon([shapely.box(2, 2, 3, 3), shapely.box(4, 4, 5, 5)])
+    firms = gpd.GeoDataFrame(
+        {"firm_id": ["a", "b", None], "n": [1, 2, 3], "share": [0.5, np.nan, 1.0],
+         "founded": pd.array([1999, None, 2005], dtype="Int64"), "flag": [True, False, True],
+         "label": pd.Series(["光谷", None, "x"], dtype=object)},
+        geometry=shapely.points([114.4, 114.5, 114.6], [30.5, 30.4, 30.6]), crs=4326)
+    cells = gpd.GeoDataFrame({"cell_id": [7, 8]}, geometry=[poly, multi], crs=32650,
+                             index=pd.Index([3, 4], name="cell"))
+    table = pd.DataFrame({"valley": ["Wuhan", "Changchun"], "n_firms": [10, 20], "note": [None, {"k": 1}]})
+    return {"firms": firms, "cells": cells, "nothing": None, "valleys": table}
+
+
+def test_layer_job_child_writes_what_write_layers_writes(tmp_path):
+    import pyogrio
+
+    from geo import io as gio
+
+    inproc = gio.write_layers(_layer_set(), tmp_path / "a.gpkg")
+    job = gio.LayerJob(_layer_set(), tmp_path / "b.gpkg", child=True)
+    assert job._proc is not None  # really a child process
+    child = job.wait()
+    assert child == tmp_path / "b.gpkg"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gpkg", "b.gpkg"]  # no temporary files left
+    assert [tuple(x) for x in pyogrio.list_layers(inproc)] == [tuple(x) for x in pyogrio.list_layers(child)]
+    for name, _ in pyogrio.list_layers(inproc):
+        ia, ib = pyogrio.read_info(inproc, layer=name), pyogrio.read_info(child, layer=name)
+        for key in ("features", "fields", "dtypes", "geometry_type", "crs"):
+            assert np.array_equal(np.asarray(ia[key]), np.asarray(ib[key])), (name, key)
+        a, b = pyogrio.read_dataframe(inproc, layer=name), pyogrio.read_dataframe(child, layer=name)
+        pd.testing.assert_frame_equal(pd.DataFrame(a), pd.DataFrame(b))
+    got = pyogrio.read_dataframe(child, layer="firms")
+    assert got["label"].tolist()[0] == "光谷" and got["founded"].isna().tolist() == [False, True, False]
+    assert pyogrio.read_info(child, layer="cells")["geometry_type"] == "MultiPolygon"
+
+
+def test_layer_job_failure_is_clear_and_leaves_nothing(tmp_path):
+    from geo import io as gio
+
+    job = gio.LayerJob(_layer_set(), tmp_path / "m.gpkg", child=True)
+    job._proc.kill()  # the child dies before it is done
+    with pytest.raises(DataFileError, match=r"layer writer process \(exit code -9\)"):
+        job.wait()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_layer_job_error_in_the_block_leaves_no_file(tmp_path):
+    from geo import io as gio
+
+    with pytest.raises(RuntimeError, match="report failed"), gio.LayerJob(_layer_set(), tmp_path / "l.gpkg", child=True):
+        raise RuntimeError("report failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_results_write_hands_big_layers_to_the_child(demo_results, demo_output, tmp_path, monkeypatch):
+    import pyogrio
+
+    from geo import io as gio
+    from geo import maps, report
+
+    monkeypatch.setattr(gio, "CHILD_MIN_ROWS", 0)  # the demo's layers count as big
+    children = []
+    start = gio.LayerJob._start_child
+    monkeypatch.setattr(gio.LayerJob, "_start_child", lambda self, prepared: (children.append(1), start(self, prepared)))
+    monkeypatch.setattr(maps, "write_maps", lambda results, folder: {})
+    monkeypatch.setattr(report, "write_report", lambda results, out: out / "report.html")
+    written = demo_results.write(tmp_path)
+    assert children == [1]
+    ref = demo_output / "layers.gpkg"
+    assert [tuple(x) for x in pyogrio.list_layers(written["layers"])] == [tuple(x) for x in pyogrio.list_layers(ref)]
+    for name, _ in pyogrio.list_layers(ref):
+        pd.testing.assert_frame_equal(pd.DataFrame(pyogrio.read_dataframe(written["layers"], layer=name)),
+                                      pd.DataFrame(pyogrio.read_dataframe(ref, layer=name)))

@@ -1,0 +1,35 @@
+"""Child process of :class:`geo.io.LayerJob`: write prepared layers into one GeoPackage.
+
+``python -m geo._layers_child SPEC.json`` where the spec names the target file and, in
+order, each layer's name, its uncompressed Arrow (Feather) file and whether it has a
+geometry column.  The layers go through :func:`geo.io._write_prepared`, the same writer
+:func:`geo.io.write_layers` uses in process.  Exit code 0 only when every layer is written.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str]) -> int:
+    import geopandas as gpd
+    import pandas as pd
+
+    from geo.io import _write_prepared
+
+    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    prepared = []
+    for layer in spec["layers"]:
+        if layer["geometry"]:
+            frame = gpd.read_feather(layer["file"])
+        else:
+            frame = gpd.GeoDataFrame(pd.read_feather(layer["file"]))
+        prepared.append((layer["name"], frame))
+    _write_prepared(prepared, Path(spec["target"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
