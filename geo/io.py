@@ -1679,7 +1679,7 @@ def _prepare_layer(frame: Any) -> tuple[Any, bool]:
     """The frame as it is written (attributes dropped, objects as text) and whether it has geometry."""
     import geopandas as gpd
 
-    frame = frame.copy()
+    frame = frame.copy(deep=False)  # copy-on-write: the columns replaced below are new arrays
     frame.attrs = {}
     for c in frame.columns:
         if c != "geometry" and frame[c].dtype == object:
@@ -1687,6 +1687,25 @@ def _prepare_layer(frame: Any) -> tuple[Any, bool]:
     if hasattr(frame, "geometry") and "geometry" in frame:
         return frame.reset_index(), True
     return gpd.GeoDataFrame(frame.reset_index(drop=frame.index.name is None)), False
+
+
+def _plain_points(frame: Any) -> np.ndarray | None:
+    """The (n, 2) coordinates when every geometry is a non-empty 2-D Point, else None."""
+    import shapely
+
+    geoms = np.asarray(frame.geometry.values)
+    if len(geoms) == 0 or not (shapely.get_type_id(geoms) == 0).all():
+        return None
+    if shapely.is_empty(geoms).any() or shapely.has_z(geoms).any():
+        return None
+    return shapely.get_coordinates(geoms)
+
+
+def _free_name(frame: pd.DataFrame, base: str) -> str:
+    name = f"__{base}"
+    while name in frame.columns:
+        name += "_"
+    return name
 
 
 def _write_prepared(prepared: list[tuple[str, Any]], target: Path) -> None:
@@ -1749,8 +1768,17 @@ class LayerJob:
         spec: dict[str, Any] = {"target": str(self._tmp), "layers": []}
         for i, (name, (out, geo)) in enumerate(prepared):
             file = self._work / f"{i}.arrow"
-            (out if geo else pd.DataFrame(out)).to_feather(file, compression="uncompressed")
-            spec["layers"].append({"name": name, "file": str(file), "geometry": geo})
+            layer: dict[str, Any] = {"name": name, "file": str(file), "geometry": geo}
+            xy = _plain_points(out) if geo else None
+            if xy is not None:  # points travel as two float columns: no WKB made twice
+                table = pd.DataFrame(out, copy=False).drop(columns=out.geometry.name)
+                layer["points"] = {"x": _free_name(table, "x"), "y": _free_name(table, "y"),
+                                   "geometry": out.geometry.name, "crs": out.crs.to_json() if out.crs else None}
+                table[layer["points"]["x"]], table[layer["points"]["y"]] = xy[:, 0], xy[:, 1]
+                table.to_feather(file, compression="uncompressed")
+            else:
+                (out if geo else pd.DataFrame(out)).to_feather(file, compression="uncompressed")
+            spec["layers"].append(layer)
         spec_path = self._work / "spec.json"
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
         self._log = open(self._work / "child.log", "w+b")  # noqa: SIM115 - closed in _cleanup
