@@ -133,8 +133,10 @@ class Results:
             "parks": _layer_frame(self.parks),
             "rejects": self.rejects,
         }
+        done: dict[str, list] = {name: [] for name in self.valleys}
         for kind in ("cells", "hotspots", "clusters", "point_clusters"):
-            frames = [vr.stages[kind].to_crs("EPSG:4326").assign(valley=name) for name, vr in self.valleys.items() if kind in vr.stages]
+            frames = [_wgs84_layer(vr.stages[kind], done[name]).assign(valley=name)
+                      for name, vr in self.valleys.items() if kind in vr.stages]
             if frames:
                 layers[kind] = _concat(frames)
         if self.groups is not None:
@@ -221,6 +223,20 @@ def _stage_summary(vr: ValleyResult) -> dict:
     outside = st.get("clusters_outside_parks")
     if outside is not None:
         out["clusters_outside_parks"] = [int(c) for c in outside["cluster_id"]] if len(outside) else []
+    return out
+
+
+def _wgs84_layer(frame, done: list):
+    """``frame`` in EPSG:4326; the geometry of a frame in ``done`` with the same index and
+    exactly the same geometries (the cells and the hot-spot cells) is reused, not reprojected."""
+    import shapely
+
+    for src, out in done:
+        if (src.crs == frame.crs and src.index.equals(frame.index)
+                and shapely.equals_exact(np.asarray(src.geometry.values), np.asarray(frame.geometry.values), tolerance=0).all()):
+            return frame.set_geometry(out.geometry.to_numpy(), crs=out.crs)
+    out = frame.to_crs("EPSG:4326")
+    done.append((frame, out))
     return out
 
 

@@ -431,3 +431,25 @@ def test_results_write_hands_big_layers_to_the_child(demo_results, demo_output, 
     for name, _ in pyogrio.list_layers(ref):
         pd.testing.assert_frame_equal(pd.DataFrame(pyogrio.read_dataframe(written["layers"], layer=name)),
                                       pd.DataFrame(pyogrio.read_dataframe(ref, layer=name)))
+
+
+def test_cells_layer_reuses_the_hotspot_reprojection_exactly(demo_results):
+    import shapely
+
+    from geo.pipeline import _wgs84_layer
+
+    vr = next(iter(demo_results.valleys.values()))
+    done: list = []
+    hot = _wgs84_layer(vr.stages["hotspots"], done)
+    cells = _wgs84_layer(vr.stages["cells"], done)
+    assert len(done) == 1  # the cells reused the hot-spot geometry
+    ref = vr.stages["cells"].to_crs("EPSG:4326")
+    assert cells.geometry.name == ref.geometry.name and cells.crs == ref.crs
+    assert list(cells.columns) == list(ref.columns)
+    assert shapely.equals_exact(np.asarray(cells.geometry.values), np.asarray(ref.geometry.values), tolerance=0).all()
+    pd.testing.assert_frame_equal(pd.DataFrame(cells.drop(columns="geometry")), pd.DataFrame(ref.drop(columns="geometry")))
+    moved = vr.stages["cells"].copy()
+    moved["geometry"] = moved.geometry.translate(1.0, 0.0)
+    assert not shapely.equals_exact(np.asarray(_wgs84_layer(moved, done).geometry.values),
+                                    np.asarray(hot.geometry.values), tolerance=0).all()
+    assert len(done) == 2  # other geometry: reprojected, not reused
