@@ -453,3 +453,11 @@ def test_cells_layer_reuses_the_hotspot_reprojection_exactly(demo_results):
     assert not shapely.equals_exact(np.asarray(_wgs84_layer(moved, done).geometry.values),
                                     np.asarray(hot.geometry.values), tolerance=0).all()
     assert len(done) == 2  # other geometry: reprojected, not reused
+
+
+def test_whitespace_set_is_pythons():
+    import sys
+
+    from geo.io import _WHITESPACE
+
+    assert _WHITESPACE == "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
