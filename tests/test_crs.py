@@ -527,3 +527,18 @@ def test_metric_crs_of_points_equals_the_centroid_rule(monkeypatch):
         assert to_metric(gdf).crs == metric_crs_for(gdf)
     with pytest.raises(AssertionError, match="centroid computed"):
         metric_crs_for(frames[3])
+
+
+def test_to_metric_equals_to_crs_and_leaves_the_input_alone():
+    from geopandas.testing import assert_geodataframe_equal
+
+    rng = np.random.default_rng(3)
+    g = gpd.GeoDataFrame({"firm_id": [f"f{i}" for i in range(50)], "n": np.arange(50)},
+                         geometry=shapely.points(114 + rng.random(50), 30 + rng.random(50)), crs=4326)
+    before = g.copy()
+    out = to_metric(g)
+    ref = g.to_crs(out.attrs["metric_crs"])
+    assert_geodataframe_equal(out, ref)
+    out.loc[0, "n"] = -1
+    out.loc[1, "firm_id"] = "changed"
+    assert_geodataframe_equal(g, before)  # shared columns are copy-on-write
