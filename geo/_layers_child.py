@@ -2,7 +2,8 @@
 
 ``python -m geo._layers_child SPEC.json`` where the spec names the target file and, in
 order, each layer's name, its uncompressed Arrow (Feather) file and whether it has a
-geometry column; a layer of plain points comes as two coordinate columns instead of WKB.  The layers go through :func:`geo.io._write_prepared`, the same writer
+geometry column; a layer of plain points comes as two coordinate columns instead of WKB,
+in record batches that are read and written one at a time (bounded memory).  The layers go through :func:`geo.io._write_prepared`, the same writer
 :func:`geo.io.write_layers` uses in process.  Exit code 0 only when every layer is written.
 """
 
@@ -10,32 +11,36 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 
-def main(argv: list[str]) -> int:
+def _chunks(layer: dict) -> Iterator:
+    """The layer's frames, in row order: batch by batch for a point layer, else whole."""
     import geopandas as gpd
     import pandas as pd
 
+    points = layer.get("points")
+    if points:
+        import pyarrow as pa
+        import shapely
+
+        reader = pa.ipc.open_file(pa.memory_map(layer["file"]))
+        for i in range(reader.num_record_batches):
+            table = reader.get_batch(i).to_pandas()
+            geometry = shapely.points(table.pop(points["x"]).to_numpy(), table.pop(points["y"]).to_numpy())
+            yield gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geometry, name=points["geometry"]), crs=points["crs"])
+    elif layer["geometry"]:
+        yield gpd.read_feather(layer["file"])
+    else:
+        yield gpd.GeoDataFrame(pd.read_feather(layer["file"]))
+
+
+def main(argv: list[str]) -> int:
     from geo.io import _write_prepared
 
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    prepared = []
-    for layer in spec["layers"]:
-        points = layer.get("points")
-        if points:
-            import shapely
-
-            table = pd.read_feather(layer["file"])
-            geometry = shapely.points(table.pop(points["x"]).to_numpy(), table.pop(points["y"]).to_numpy())
-            frame = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geometry, name=points["geometry"]),
-                                     crs=points["crs"])
-        elif layer["geometry"]:
-            frame = gpd.read_feather(layer["file"])
-        else:
-            frame = gpd.GeoDataFrame(pd.read_feather(layer["file"]))
-        prepared.append((layer["name"], frame))
-    _write_prepared(prepared, Path(spec["target"]))
+    _write_prepared(((layer["name"], _chunks(layer), layer["rows"]) for layer in spec["layers"]), Path(spec["target"]))
     return 0
 
 

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -1703,6 +1703,26 @@ def _plain_points(frame: Any) -> np.ndarray | None:
     return shapely.get_coordinates(geoms)
 
 
+#: rows per record batch of a point layer handed to the layer writer child: the parent
+#: converts, and the child reads and writes, one batch at a time (bounded memory)
+CHILD_CHUNK_ROWS = 250_000
+
+
+def _write_arrow_chunks(table: pd.DataFrame, file: Path) -> None:
+    """``table`` as an uncompressed Arrow IPC file of record batches of :data:`CHILD_CHUNK_ROWS` rows."""
+    pa, _ = _pa()
+    schema = None
+    with pa.OSFile(str(file), "wb") as sink:
+        writer = None
+        for start in range(0, max(len(table), 1), CHILD_CHUNK_ROWS):
+            batch = pa.Table.from_pandas(table.iloc[start:start + CHILD_CHUNK_ROWS], schema=schema, preserve_index=False)
+            if writer is None:
+                schema = batch.schema
+                writer = pa.ipc.new_file(sink, schema)
+            writer.write_table(batch)
+        writer.close()
+
+
 def _free_name(frame: pd.DataFrame, base: str) -> str:
     name = f"__{base}"
     while name in frame.columns:
@@ -1710,15 +1730,21 @@ def _free_name(frame: pd.DataFrame, base: str) -> str:
     return name
 
 
-def _write_prepared(prepared: list[tuple[str, Any]], target: Path) -> None:
-    """Write prepared layers, in order, into the GeoPackage ``target`` (the one writer)."""
+def _write_prepared(prepared: Iterable[tuple[str, Iterable[Any], int]], target: Path) -> None:
+    """Write prepared layers, in order, into the GeoPackage ``target`` (the one writer).
+
+    Each layer comes as ``(name, chunks, rows)``: its frames in row order (one frame, or
+    slices of a point layer) and its total number of rows, which decides the spatial index.
+    """
     import pyogrio
 
     with _fast_sqlite():
-        for name, out in prepared:
-            big = "geometry" in out and len(out) > SPATIAL_INDEX_MAX_FEATURES
-            pyogrio.write_dataframe(out, target, layer=name, driver="GPKG", append=target.exists(), use_arrow=True,
-                                    layer_options={"SPATIAL_INDEX": "NO"} if big else None)
+        for name, chunks, rows in prepared:
+            for i, out in enumerate(chunks):
+                big = "geometry" in out and rows > SPATIAL_INDEX_MAX_FEATURES
+                options = ({"SPATIAL_INDEX": "NO"} if big else None) if i == 0 else None
+                pyogrio.write_dataframe(out, target, layer=name, driver="GPKG", append=target.exists(), use_arrow=True,
+                                        layer_options=options)
 
 
 def write_layers(layers: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -1755,7 +1781,7 @@ class LayerJob:
             prepared = [(name, _prepare_layer(frame)) for name, frame in layers.items() if frame is not None]
             rows = sum(len(out) for _, (out, _geo) in prepared)
             if not (rows > CHILD_MIN_ROWS if child is None else child):
-                _write_prepared([(name, out) for name, (out, _geo) in prepared], self._tmp)
+                _write_prepared([(name, [out], len(out)) for name, (out, _geo) in prepared], self._tmp)
                 return
             self._start_child(prepared)
             log.debug("write_layers: %d rows handed to child process %d", rows, self._proc.pid)
@@ -1777,9 +1803,10 @@ class LayerJob:
                 layer["points"] = {"x": _free_name(table, "x"), "y": _free_name(table, "y"),
                                    "geometry": out.geometry.name, "crs": out.crs.to_json() if out.crs else None}
                 table[layer["points"]["x"]], table[layer["points"]["y"]] = xy[:, 0], xy[:, 1]
-                table.to_feather(file, compression="uncompressed")
+                _write_arrow_chunks(table, file)
             else:
                 (out if geo else pd.DataFrame(out)).to_feather(file, compression="uncompressed")
+            layer["rows"] = len(out)
             spec["layers"].append(layer)
         spec_path = self._work / "spec.json"
         spec_path.write_text(json.dumps(spec), encoding="utf-8")

@@ -371,10 +371,13 @@ def _layer_set():
     return {"firms": firms, "cells": cells, "nothing": None, "valleys": table}
 
 
-def test_layer_job_child_writes_what_write_layers_writes(tmp_path):
+@pytest.mark.parametrize("chunk_rows", [250_000, 2])
+def test_layer_job_child_writes_what_write_layers_writes(tmp_path, monkeypatch, chunk_rows):
     import pyogrio
 
     from geo import io as gio
+
+    monkeypatch.setattr(gio, "CHILD_CHUNK_ROWS", chunk_rows)  # 2: the 3 firms travel in 2 batches
 
     inproc = gio.write_layers(_layer_set(), tmp_path / "a.gpkg")
     job = gio.LayerJob(_layer_set(), tmp_path / "b.gpkg", child=True)
