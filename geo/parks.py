@@ -197,27 +197,42 @@ def cluster_polygons(hot, *, by: str = "gi", min_bin: int = 2, sector: str | Non
     import shapely
 
     mask = _hot_mask(hot, by=by, min_bin=min_bin)
-    sel = hot.loc[mask]
+    pos = np.flatnonzero(mask)
     cols = ["cluster_id", "n_cells", "area_km2", "n_firms", "n_target", "peak_z", "mean_z"]
-    if len(sel) == 0:
+    if len(pos) == 0:
         out = gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=hot.crs)
         out.attrs["cell_cluster"] = pd.Series(dtype=int)
         return out
-    labels = _components(sel.geometry.values)
+    geoms = np.asarray(hot.geometry.values)[pos]
+    labels = _components(geoms)
     target = f"n_{sector}" if sector is not None else None
+    z_all = hot[z_column].to_numpy(float)[pos] if z_column in hot else np.full(len(pos), np.nan)
+
+    def summer(column: str):
+        # sum of a column over the cells of one cluster (numpy for plain integer columns)
+        col = hot[column]
+        if isinstance(col.dtype, np.dtype) and col.dtype.kind in "biu":
+            values = col.to_numpy()[pos]
+            return lambda idx: int(values[idx].sum())
+        return lambda idx: int(col.iloc[pos[idx]].sum())
+
+    n_firms = summer("n_firms") if "n_firms" in hot else (lambda idx: 0)
+    n_target = summer(target) if target and target in hot else (lambda idx: None)
+    # the cells of each cluster, in the order of the cells
+    by_label = np.argsort(labels, kind="stable")
+    uniq, first = np.unique(labels[by_label], return_index=True)
     rows = []
-    for lab in np.unique(labels):
-        part = sel.loc[labels == lab]
-        geom = _union_cells(part.geometry.values, hot.attrs)
+    for lab, idx in zip(uniq, np.split(by_label, first[1:])):
+        geom = _union_cells(geoms[idx], hot.attrs)
         c = shapely.centroid(geom)
-        z = part[z_column].to_numpy(float) if z_column in part else np.full(len(part), np.nan)
+        z = z_all[idx]
         rows.append(
             {
                 "label": lab,
-                "n_cells": len(part),
+                "n_cells": len(idx),
                 "area_km2": geom.area / 1e6,
-                "n_firms": int(part["n_firms"].sum()) if "n_firms" in part else 0,
-                "n_target": int(part[target].sum()) if target and target in part else None,
+                "n_firms": n_firms(idx),
+                "n_target": n_target(idx),
                 "peak_z": float(np.nanmax(z)) if np.isfinite(z).any() else np.nan,
                 "mean_z": float(np.nanmean(z)) if np.isfinite(z).any() else np.nan,
                 "_x": c.x,
@@ -229,7 +244,7 @@ def cluster_polygons(hot, *, by: str = "gi", min_bin: int = 2, sector: str | Non
     df["cluster_id"] = np.arange(1, len(df) + 1)
     relabel = dict(zip(df["label"], df["cluster_id"]))
     out = gpd.GeoDataFrame(df[cols + ["geometry"]].reset_index(drop=True), geometry="geometry", crs=hot.crs)
-    out.attrs["cell_cluster"] = pd.Series([relabel[v] for v in labels], index=sel.index, name="cluster_id")
+    out.attrs["cell_cluster"] = pd.Series([relabel[v] for v in labels], index=hot.index[pos], name="cluster_id")
     out.attrs["definition"] = f"Gi* bin >= {min_bin}" if by == "gi" else "LISA HH"
     return out
 
@@ -433,8 +448,10 @@ def _random_placements(park, area, mask, n: int, rng: np.random.Generator, max_t
     c = shapely.centroid(park)
     coords = shapely.get_coordinates(park) - [c.x, c.y]
     ax0, ay0, ax1, ay1 = region.bounds
-    # a polygon without holes: the copies are built from coordinate arrays in one call
+    # a polygon without holes: the copies are built from coordinate arrays in one call;
+    # other shapes (holes, several parts): copies of the park given the new coordinates
     simple = shapely.get_type_id(park) == 3 and shapely.get_num_interior_rings(park) == 0
+    wkb = None if simple else shapely.to_wkb(park)
     out = []
     tries = 0
     batch = max(64, n)
@@ -443,42 +460,134 @@ def _random_placements(park, area, mask, n: int, rng: np.random.Generator, max_t
         tx = rng.uniform(ax0, ax1, batch)
         ty = rng.uniform(ay0, ay1, batch)
         tries += batch
-        if simple:  # the whole batch at once: same candidates, same order, vectorised
-            # math.cos/sin as the loop below (numpy's may differ in the last bit)
-            ct = np.array([math.cos(t) for t in theta.tolist()])[:, None]
-            st = np.array([math.sin(t) for t in theta.tolist()])[:, None]
-            rx = coords[None, :, 0] * ct - coords[None, :, 1] * st + tx[:, None]
-            ry = coords[None, :, 0] * st + coords[None, :, 1] * ct + ty[:, None]
+        # the whole batch at once (the same candidates, in the same order, as one by one);
+        # math.cos/sin as the one-by-one loop had (numpy's may differ in the last bit)
+        ct = np.array([math.cos(t) for t in theta.tolist()])[:, None]
+        st = np.array([math.sin(t) for t in theta.tolist()])[:, None]
+        rx = coords[None, :, 0] * ct - coords[None, :, 1] * st + tx[:, None]
+        ry = coords[None, :, 0] * st + coords[None, :, 1] * ct + ty[:, None]
+        if simple:
             cands = shapely.polygons(np.stack([rx, ry], axis=-1))
-            ok = np.flatnonzero(shapely.contains(region, cands))
-            out.extend(cands[ok[: n - len(out)]])
-            continue
-        for t, x, y in zip(theta, tx, ty):
-            ct, st = math.cos(t), math.sin(t)
-            rot = np.column_stack([coords[:, 0] * ct - coords[:, 1] * st + x, coords[:, 0] * st + coords[:, 1] * ct + y])
-            cand = shapely.set_coordinates(shapely.from_wkb(shapely.to_wkb(park)), rot)
-            if shapely.contains(region, cand):
-                out.append(cand)
-                if len(out) == n:
-                    break
+        else:
+            cands = shapely.set_coordinates(shapely.from_wkb(np.full(batch, wkb, dtype=object)),
+                                            np.stack([rx, ry], axis=-1).reshape(-1, 2))
+        ok = np.flatnonzero(shapely.contains(region, cands))
+        out.extend(cands[ok[: n - len(out)]])
     return out, tries
 
 
-def _under(geom, cx, cy, z, hot):
-    """Mean z and hot share of the cells whose centroids lie in ``geom``.
+@dataclass(frozen=True)
+class _CellGrid:
+    """Cell centroids in rows, for the point-in-polygon kernel.
 
-    A park smaller than a cell may contain no centroid: then the cell nearest to the
-    park's centroid stands for it.
+    The cells with finite centroids, sorted by row and by x within a row (ties by
+    position): ``order`` their positions in the cell table, ``ox``/``oy`` their
+    coordinates.  A row is a run of centroids whose sorted y values are less than
+    ``delta`` apart (a row of a hexagon or square lattice, whose centroids differ by
+    rounding only); row ``r`` holds the slots ``row_start[r]:row_start[r + 1]`` and
+    spans ``row_lo[r]..row_hi[r]`` in y.  ``identity``: the slots are the positions.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    order: np.ndarray
+    ox: np.ndarray
+    oy: np.ndarray
+    row_start: np.ndarray
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    identity: bool
+
+
+def _cell_grid(cx: np.ndarray, cy: np.ndarray) -> _CellGrid:
+    """The rows of cell centroids (see :class:`_CellGrid`)."""
+    cx = np.ascontiguousarray(cx, dtype=np.float64)
+    cy = np.ascontiguousarray(cy, dtype=np.float64)
+    ok = np.flatnonzero(np.isfinite(cx) & np.isfinite(cy))
+    by_y = ok[np.argsort(cy[ok], kind="stable")]
+    ys = cy[by_y]
+    delta = 1e-9 * float(np.abs(ys).max()) if len(ys) else 0.0
+    new_row = np.r_[True, np.diff(ys) > delta] if len(ys) else np.zeros(0, bool)
+    row = np.empty(len(cx), dtype=np.int64)
+    row[by_y] = np.cumsum(new_row) - 1
+    order = ok[np.lexsort((cx[ok], row[ok]))].astype(np.int64)
+    heads = np.flatnonzero(new_row)
+    row_start = np.r_[heads, len(ys)].astype(np.int64)
+    row_lo = ys[heads] if len(ys) else np.zeros(0)
+    row_hi = ys[row_start[1:] - 1] if len(ys) else np.zeros(0)
+    identity = len(order) == len(cx) and bool(np.array_equal(order, np.arange(len(cx))))
+    return _CellGrid(cx, cy, order, cx[order], cy[order], row_start, np.ascontiguousarray(row_lo),
+                     np.ascontiguousarray(row_hi), identity)
+
+
+#: relative size of the band around an edge where the point-in-polygon kernel does not
+#: trust its floating-point side test (the rounding errors are below 1e-15 of it)
+_ORIENT_TOL = 1e-12
+
+#: polygons per call of the kernel: its output stays small (a few MB) and is reused
+_UNDER_CHUNK = 64
+
+
+def _cells_in(geoms, grid: _CellGrid):
+    """Sorted positions of the cells whose centroid lies in each geometry (boundary included).
+
+    Yields, geometry by geometry, the same cells as
+    ``np.flatnonzero(_inside(geom, grid.x, grid.y))``: valid (Multi)Polygons go through
+    :func:`geo._parks_kernels.under_kernel` (GEOS decides the few cells the kernel is unsure of); other
+    geometries through :func:`_inside` itself.
     """
     import shapely
 
-    inside = _inside(geom, cx, cy)
-    if not inside.any():
-        c = shapely.centroid(geom)
-        i = int(np.argmin((cx - c.x) ** 2 + (cy - c.y) ** 2))
-        inside = np.zeros(len(cx), dtype=bool)
-        inside[i] = True
-    return float(np.mean(z[inside])), float(np.mean(hot[inside])), int(inside.sum())
+    from geo._parks_kernels import under_kernel
+
+    geoms = np.asarray(geoms, dtype=object)
+    cap = 4096
+    for c0 in range(0, len(geoms), _UNDER_CHUNK):
+        chunk = geoms[c0:c0 + _UNDER_CHUNK]
+        fast = np.isin(shapely.get_type_id(chunk), (3, 6)) & ~shapely.is_empty(chunk) & shapely.is_valid(chunk)
+        sel = np.flatnonzero(fast)
+        if len(sel):
+            parts, part_of = shapely.get_parts(chunk[sel], return_index=True)
+            rings, ring_of = shapely.get_rings(parts, return_index=True)
+            coords, coord_of = shapely.get_coordinates(rings, return_index=True)
+            ring_start = np.searchsorted(part_of[ring_of], np.arange(len(sel) + 1)).astype(np.int64)
+            coord_start = np.searchsorted(coord_of, np.arange(len(rings) + 1)).astype(np.int64)
+            ins, ins_start, uns, uns_start = under_kernel(
+                ring_start, coord_start, np.ascontiguousarray(coords[:, 0]), np.ascontiguousarray(coords[:, 1]), len(grid.x),
+                grid.order, grid.ox, grid.oy, grid.row_start, grid.row_lo, grid.row_hi, grid.identity, _ORIENT_TOL, cap)
+            cap = max(cap, int(1.25 * len(ins)))
+        j = 0
+        for k, g in enumerate(chunk):
+            if not fast[k]:
+                yield np.flatnonzero(_inside(g, grid.x, grid.y))
+                continue
+            idx = ins[ins_start[j]:ins_start[j + 1]]
+            unsure = uns[uns_start[j]:uns_start[j + 1]]
+            if len(unsure):
+                idx = np.sort(np.concatenate([idx, unsure[shapely.intersects_xy(g, grid.x[unsure], grid.y[unsure])]]))
+            j += 1
+            yield idx
+
+
+def _under_many(geoms, grid: _CellGrid, values: list[np.ndarray]) -> list[tuple]:
+    """For each geometry: the mean of each array of ``values`` over the cells whose centroids
+    lie in it, and the number of those cells.
+
+    A park smaller than a cell may contain no centroid: then the cell nearest to the
+    park's centroid stands for it.  The means are ``np.mean`` of the cells' values in the
+    order of the cells, as with a boolean mask.
+    """
+    import shapely
+
+    out = []
+    for g, idx in zip(geoms, _cells_in(geoms, grid)):
+        if len(idx) == 0:
+            c = shapely.centroid(g)
+            idx = np.array([int(np.argmin((grid.x - c.x) ** 2 + (grid.y - c.y) ** 2))])
+        n = len(idx)
+        # np.mean's own steps (np.add.reduce, then / n) without its overhead: the same floats
+        out.append(tuple(float(np.add.reduce(v[idx]) / n) for v in values) + (n,))
+    return out
 
 
 def placement_test(park, hot, *, study_area, mask=None, permutations: int = 999, seed=0, min_bin: int = 2) -> dict:
@@ -497,16 +606,19 @@ def placement_test(park, hot, *, study_area, mask=None, permutations: int = 999,
     positions fit, fewer placements are made (``permutations_done``) and the p-value uses
     that number.
     """
-    rng = check_seed(seed)
-    cx, cy = _cell_xy(hot)
+    return _placement(park, hot, _cell_grid(*_cell_xy(hot)), study_area=study_area, mask=mask, permutations=permutations,
+                      rng=check_seed(seed), min_bin=min_bin)
+
+
+def _placement(park, hot, grid: _CellGrid, *, study_area, mask, permutations: int, rng: np.random.Generator, min_bin: int) -> dict:
+    """:func:`placement_test` on the cell centroids of ``grid`` (made once per overlay)."""
     z = hot["gi_z"].to_numpy(float)
     h = (hot["gi_bin"].to_numpy() >= min_bin).astype(float)
-    obs_z, obs_hot, n_cells = _under(park, cx, cy, z, h)
+    (obs_z, obs_hot, n_cells), = _under_many([park], grid, [z, h])
     sims, tries = _random_placements(park, study_area, mask, permutations, rng, max_tries=200 * max(permutations, 1))
-    sim_z = np.empty(len(sims))
-    sim_hot = np.empty(len(sims))
-    for k, g in enumerate(sims):
-        sim_z[k], sim_hot[k], _ = _under(g, cx, cy, z, h)
+    under = _under_many(sims, grid, [z, h])
+    sim_z = np.array([u[0] for u in under], dtype=float)
+    sim_hot = np.array([u[1] for u in under], dtype=float)
     K = len(sims)
     # ties count as "as extreme"; z values are floats: compare with a relative tolerance
     tol = 1e-9 * max(1.0, abs(obs_z))
@@ -595,8 +707,6 @@ def precedence_test(park, hot, firms=None, *, year, graph=None, sector=None, sec
     difference-in-differences entry-rate ratio of :func:`entry_rate_ratio`.
     Null hypothesis: ``NULLS["precedence"]``; Gi* p-values are two-sided.
     """
-    import shapely
-
     if counts is None:
         if firms is None:
             msg = "precedence_test needs `firms` or `counts`."
@@ -614,6 +724,16 @@ def precedence_test(park, hot, firms=None, *, year, graph=None, sector=None, sec
         counts = firm_counts(one, fx, fy, is_target, founded, cell_pos=cell_positions(hot, fx, fy), n_cells=len(hot),
                              rings=[park])
         park_index = 0
+    return _precedence(park, hot, _cell_grid(*_cell_xy(hot)), year=year, graph=graph, founded_column=founded_column,
+                       permutations=permutations, seed=seed, alpha=alpha, fdr=fdr, min_bin=min_bin,
+                       min_cluster_firms=min_cluster_firms, hot_before=hot_before, counts=counts, park_index=park_index)
+
+
+def _precedence(park, hot, grid: _CellGrid, *, year, graph, founded_column, permutations, seed, alpha, fdr, min_bin,
+                min_cluster_firms, hot_before, counts: FirmCounts, park_index: int) -> dict:
+    """:func:`precedence_test` from the firm counts, on the cell centroids of ``grid``."""
+    import shapely
+
     if not counts.has_founded:
         return {"cluster_before": None, "skipped": f"no `{founded_column}` column in the firm table"}
     before = counts.years < year
@@ -630,18 +750,16 @@ def precedence_test(park, hot, firms=None, *, year, graph=None, sector=None, sec
 
             hot_before = hotspots(cells, "n_firms", graph=graph, permutations=permutations, seed=seed, alpha=alpha, fdr=fdr)
     hb = hot_before.assign(n_firms=counts_cells)
-    cx, cy = _cell_xy(hot)
     z_now = hot["gi_z"].to_numpy(float)
     h_now = (hot["gi_bin"].to_numpy() >= min_bin).astype(float)
     z_pre = hb["gi_z"].to_numpy(float)
     h_pre = (hb["gi_bin"].to_numpy() >= min_bin).astype(float)
-    mz_now, share_now, n_cells = _under(park, cx, cy, z_now, h_now)
-    mz_pre, share_pre, _ = _under(park, cx, cy, z_pre, h_pre)
+    (mz_now, share_now, mz_pre, share_pre, _), = _under_many([park], grid, [z_now, h_now, z_pre, h_pre])
     clusters = cluster_polygons(hb, min_bin=min_bin)
     touching = []
     if len(clusters):
         c = shapely.centroid(park)
-        near = int(np.argmin((cx - c.x) ** 2 + (cy - c.y) ** 2))
+        near = int(np.argmin((grid.x - c.x) ** 2 + (grid.y - c.y) ** 2))
         cell_cluster = clusters.attrs["cell_cluster"]
         near_id = cell_cluster.get(hb.index[near])
         for cl in clusters.itertuples():
@@ -766,6 +884,27 @@ def firm_counts(parks_m, x: np.ndarray, y: np.ndarray, target: np.ndarray, found
     return FirmCounts(int(len(x)), int(target.sum()), n_in, t_in, n_ring, years, year_all, year_in, pre_cells, has_founded)
 
 
+def _overlay_counts(parks_m, firms_m, hot, *, rings: list, sector, sector_column: str, founded_column: str) -> FirmCounts:
+    """:func:`firm_counts` of the firms for :func:`park_overlay` (all in the metric CRS of ``hot``).
+
+    The cells are only looked up for the target firms founded before the last designation
+    year: the only firms :attr:`FirmCounts.pre_cells` counts (the others keep -1, "no
+    cell", which nothing else reads).
+    """
+    from geo.grid import cell_positions
+
+    fx, fy = _points_xy(firms_m)
+    target = (firms_m[sector_column].astype(str) == str(sector)).to_numpy() if sector is not None and sector_column in firms_m \
+        else np.ones(len(firms_m), bool)
+    founded = pd.to_numeric(firms_m[founded_column], errors="coerce").to_numpy(float) if founded_column in firms_m else None
+    cell_pos = np.full(len(fx), -1, dtype=np.int64)
+    years = pd.to_numeric(parks_m["designated"], errors="coerce").dropna() if "designated" in parks_m else []
+    if founded is not None and len(years):
+        need = np.flatnonzero(target & (founded < max(int(y) for y in years)))
+        cell_pos[need] = cell_positions(hot, fx[need], fy[need])
+    return firm_counts(parks_m, fx, fy, target, founded, cell_pos=cell_pos, n_cells=len(hot), rings=rings)
+
+
 def _ring_buffer(geom, *, tol: float = 1e-3):
     """The ring around ``geom`` whose area equals the park's (bisection on the distance)."""
     import shapely
@@ -869,15 +1008,8 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
         if firms is None:
             msg = "park_overlay needs `firms` or `counts`."
             raise InputError(msg)
-        from geo.grid import cell_positions
-
-        firms_m = _metric(firms, crs)
-        fx, fy = _points_xy(firms_m)
-        target = (firms_m[sector_column].astype(str) == str(sector)).to_numpy() if sector is not None and sector_column in firms_m \
-            else np.ones(len(firms_m), bool)
-        founded = pd.to_numeric(firms_m[founded_column], errors="coerce").to_numpy(float) if founded_column in firms_m else None
-        counts = firm_counts(parks_m, fx, fy, target, founded, cell_pos=cell_positions(hotspots, fx, fy), n_cells=len(hotspots),
-                             rings=[r for r, _ in rings])
+        counts = _overlay_counts(parks_m, _metric(firms, crs), hotspots, rings=[r for r, _ in rings], sector=sector,
+                                 sector_column=sector_column, founded_column=founded_column)
     if clusters is None:
         clusters = cluster_polygons(hotspots, min_bin=min_bin, sector=sector)
     union = _union_cells(hotspots.geometry.values[hot_mask], hotspots.attrs) if hot_mask.any() else None
@@ -886,6 +1018,7 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
     N, K = counts.n, counts.k
     valley_area = study_area.area
     rng = check_seed(seed)
+    grid = _cell_grid(*_cell_xy(hotspots))
     rows = []
     extra = {}
     for i, (idx, park) in enumerate(parks_m.iterrows()):
@@ -939,7 +1072,7 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
             notes.append("park lies outside the study area")
             row.update(mean_z=np.nan, p_placement=np.nan, permutations_done=0)
         else:
-            pt = placement_test(g, hotspots, study_area=study_area, mask=mask, permutations=permutations, seed=rng, min_bin=min_bin)
+            pt = _placement(g, hotspots, grid, study_area=study_area, mask=mask, permutations=permutations, rng=rng, min_bin=min_bin)
             row.update(pt)
             if pt["permutations_done"] < permutations:
                 notes.append(f"only {pt['permutations_done']} random placements fit in the study area")
@@ -951,9 +1084,9 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
             row["cluster_before"] = None
             row["precedence_skipped"] = "park outside the study area"
         else:
-            pr = precedence_test(g, hotspots, year=int(year), graph=graph, sector=sector, sector_column=sector_column,
-                                 founded_column=founded_column, permutations=permutations, seed=rng, alpha=alpha, min_bin=min_bin,
-                                 min_cluster_firms=min_cluster_firms, counts=counts, park_index=i)
+            pr = _precedence(g, hotspots, grid, year=int(year), graph=graph, founded_column=founded_column, permutations=permutations,
+                             seed=rng, alpha=alpha, fdr=True, min_bin=min_bin, min_cluster_firms=min_cluster_firms, hot_before=None,
+                             counts=counts, park_index=i)
             extra[idx] = pr.pop("_hot_before", None)
             row.update(pr)
             row["precedence_skipped"] = pr.get("skipped", "")

@@ -96,7 +96,7 @@ def test_park_overlay_from_counts_equals_from_firms():
     counts = gp.firm_counts(parks, x, y, (firms["sector"] == "optics").to_numpy(), firms["founded"].to_numpy(float),
                             cell_pos=cell_positions(hot, x, y), n_cells=len(hot))
     b = gp.park_overlay(hot, parks, None, sector="optics", permutations=99, seed=3, counts=counts)
-    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
     assert a["n_target_before"].notna().all() and a["n_firms"].gt(0).all()
 
 
@@ -181,6 +181,14 @@ def test_random_placements_batch_equals_one_by_one():
     a, ta = gp._random_placements(big, area, None, 50, np.random.default_rng(4), 2000)
     b, tb = _placements_one_by_one(big, area, 50, np.random.default_rng(4), 2000)
     assert ta == tb and len(a) == len(b) and all(shapely.equals_exact(x, y, 0) for x, y in zip(a, b))
+    # parks with a hole or several parts: copies of the park given the new coordinates
+    holed = shapely.Polygon([(-2000, -1500), (2000, -1500), (2000, 1500), (-2000, 1500)], holes=[[(-500, -500), (500, -500), (0, 700)]])
+    multi = shapely.MultiPolygon([shapely.box(-3000, -1000, -1000, 1000), holed])
+    for shape in (holed, multi):
+        a, ta = gp._random_placements(shape, area, None, 200, np.random.default_rng(5), 100_000)
+        b, tb = _placements_one_by_one(shape, area, 200, np.random.default_rng(5), 100_000)
+        assert ta == tb and len(a) == len(b) == 200
+        assert all(x.geom_type == shape.geom_type and shapely.equals_exact(x, y, 0) for x, y in zip(a, b))
 
 
 def test_park_tests_need_firms_or_counts():
@@ -193,3 +201,23 @@ def test_park_tests_need_firms_or_counts():
         gp.park_overlay(hot, _parks(), None, sector="optics", permutations=9)
     with pytest.raises(InputError, match="`firms` or `counts`"):
         gp.precedence_test(_parks().geometry.iloc[0], hot, year=1995, sector="optics", permutations=9)
+
+
+def test_overlay_counts_equal_firm_counts_of_all_cells():
+    """park_overlay looks up the cells of the early target firms only: the same counts."""
+    firms = _firms()
+    cells = aggregate(firms, cell="hex", size=800.0)
+    x, y = shapely.get_x(firms.geometry.values), shapely.get_y(firms.geometry.values)
+    target = (firms["sector"] == "optics").to_numpy()
+    founded = firms["founded"].to_numpy(float)
+    for parks in (_parks(), _parks().assign(designated=pd.array([pd.NA, 2001], dtype="Int64")), _parks().drop(columns="designated")):
+        rings = gp.park_rings(parks)
+        whole = gp.firm_counts(parks, x, y, target, founded, cell_pos=cell_positions(cells, x, y), n_cells=len(cells), rings=rings)
+        part = gp._overlay_counts(parks, firms, cells, rings=rings, sector="optics", sector_column="sector", founded_column="founded")
+        for name in ("n", "k", "has_founded"):
+            assert getattr(part, name) == getattr(whole, name)
+        for name in ("n_in", "t_in", "n_ring", "years", "year_all", "year_in"):
+            assert np.array_equal(getattr(part, name), getattr(whole, name)), name
+        assert part.pre_cells.keys() == whole.pre_cells.keys()
+        assert all(np.array_equal(part.pre_cells[k], whole.pre_cells[k]) for k in whole.pre_cells)
+    assert part.pre_cells == {} == whole.pre_cells  # the last parks have no designation year

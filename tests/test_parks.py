@@ -345,3 +345,192 @@ def test_placement_test_size_thorough():
     parks, _ = gp._random_placements(shape, area, None, reps, np.random.default_rng(99), max_tries=10**6)
     p = np.array([gp.placement_test(pk, cells, study_area=area, permutations=199, seed=k)["p_placement"] for k, pk in enumerate(parks)])
     assert abs(np.mean(p <= 0.05) - 0.05) < 3 * math.sqrt(0.05 * 0.95 / reps)
+
+
+# ----------------------------------------------------------------------------- cells under a polygon
+def _inside_reference(geom, x, y):
+    """The previous ``_inside``: a bounding-box prefilter, then GEOS on the points in the box."""
+    x0, y0, x1, y1 = geom.bounds
+    box = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+    out = np.zeros(len(x), dtype=bool)
+    if box.any():
+        idx = np.flatnonzero(box)
+        out[idx] = shapely.intersects_xy(geom, x[idx], y[idx])
+    return out
+
+
+def _under_reference(geom, cx, cy, z, hot):
+    """The previous per-placement ``_under``: means over a boolean mask, one geometry at a time."""
+    inside = _inside_reference(geom, cx, cy)
+    if not inside.any():
+        c = shapely.centroid(geom)
+        i = int(np.argmin((cx - c.x) ** 2 + (cy - c.y) ** 2))
+        inside = np.zeros(len(cx), dtype=bool)
+        inside[i] = True
+    return float(np.mean(z[inside])), float(np.mean(hot[inside])), int(inside.sum())
+
+
+def _hex_cells(n=400, seed=2, size=350.0):
+    from geo.grid import aggregate
+
+    rng = np.random.default_rng(seed)
+    xy = np.column_stack([rng.normal(505_000, 2500, n), rng.normal(3_378_000, 2500, n)])
+    firms = gpd.GeoDataFrame(geometry=shapely.points(xy), crs=CRS)
+    return aggregate(firms, cell="hex", size=size)
+
+
+def _shapes():
+    """Parks of every kind the kernel takes (centred on 0, 0) and a few it leaves to GEOS."""
+    ring = [(-1500, -900), (1800, -600), (600, 200), (1500, 1300), (-1200, 1000)]  # concave
+    holed = shapely.Polygon([(-2000, -1500), (2000, -1500), (2000, 1500), (-2000, 1500)],
+                            holes=[[(-800, -600), (900, -500), (700, 800), (-900, 500)]])
+    multi = shapely.MultiPolygon([shapely.box(-2500, -1000, -500, 1000),
+                                  shapely.Polygon([(0, -1500), (2500, -1500), (2500, 1500), (0, 1500)],
+                                                  holes=[[(800, -500), (1800, -500), (1800, 500), (800, 500)]])])
+    return {
+        "concave": shapely.Polygon(ring),
+        "holed": holed,
+        "multi": multi,
+        "round": shapely.Point(0, 0).buffer(1800, 64),  # many vertices
+        "tiny": shapely.box(-5, -5, 5, 5),  # often no centroid inside: the nearest cell
+        "bowtie": shapely.Polygon([(-1500, -1500), (1500, 1500), (1500, -1500), (-1500, 1500)]),  # invalid: GEOS
+    }
+
+
+def _exact_cases(cx, cy):
+    """Polygons with edges and vertices exactly on cell centroids (on the boundary: inside)."""
+    xs, ys = np.unique(cx), np.unique(np.round(cy, 6))
+    i, j = len(xs) // 3, len(ys) // 3
+    a, b, c = (xs[i], ys[j]), (xs[2 * i], ys[j]), (xs[i], ys[2 * j])
+    k = np.argsort((cx - cx.mean()) ** 2 + (cy - cy.mean()) ** 2)[:3]  # three centroids near the middle
+    return [
+        shapely.box(xs[i], ys[j], xs[2 * i], ys[2 * j]),  # edges along rows and columns of centroids
+        shapely.Polygon([a, b, c]),  # a slanted edge through centroids
+        shapely.Polygon([(cx[k[0]], cy[k[0]]), (cx[k[1]], cy[k[1]]), (cx[k[2]], cy[k[2]])]),  # vertices on centroids
+        shapely.Polygon([(cx[k[0]], cy[k[0]]), (cx[k[0]] + 900, cy[k[0]]), (cx[k[0]] + 900, cy[k[0]] + 0.5),
+                         (cx[k[0]], cy[k[0]] + 1e-9)]),  # a sliver along a row
+    ]
+
+
+@pytest.mark.parametrize("cells", ["square", "hex", "hex shuffled", "scattered"])
+@pytest.mark.parametrize("tol", [None, 1e-3])
+def test_cells_under_equal_geos_one_by_one(cells, tol, monkeypatch):
+    """The row kernel gives GEOS's cells and the same means as the one-polygon-at-a-time code."""
+    near = shapely.Polygon([(501_234.567, 3_375_012.345), (508_765.4321, 3_376_543.21), (504_321.0987, 3_381_987.654)])
+    if cells == "square":
+        cx, cy = gp._cell_xy(_square_cells(40, 40, size=250.0, x0=502_500.0, y0=3_375_500.0))
+    elif cells.startswith("hex"):
+        cx, cy = gp._cell_xy(_hex_cells())
+        if cells == "hex shuffled":  # cell order not row by row: positions sorted by marks
+            perm = np.random.default_rng(0).permutation(len(cx))
+            cx, cy = cx[perm], cy[perm]
+    else:  # no lattice: (nearly) every centroid its own row
+        rng = np.random.default_rng(1)
+        cx, cy = rng.uniform(500_000, 510_000, 3000), rng.uniform(3_373_000, 3_383_000, 3000)
+        cy[:300] = cy[300:600]  # shared rows
+        # centroids on (up to rounding) and within 1e-9 m of the slanted edges of `near`
+        xy = shapely.get_coordinates(near)
+        t = rng.random((len(xy) - 1, 60))
+        ex = (1 - t) * xy[:-1, :1] + t * xy[1:, :1] + rng.choice([0.0, 0.0, 1e-9, -1e-9], t.shape)
+        ey = (1 - t) * xy[:-1, 1:] + t * xy[1:, 1:]
+        cx, cy = np.r_[cx, ex.ravel()], np.r_[cy, ey.ravel()]
+    if tol is not None:  # most cells near an edge: the point-by-point test and GEOS decide
+        monkeypatch.setattr(gp, "_ORIENT_TOL", tol)
+    grid = gp._cell_grid(cx, cy)
+    assert grid.identity == (cells in ("square", "hex"))
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=len(cx))
+    h = (rng.random(len(cx)) < 0.3).astype(float)
+    area = shapely.box(cx.min(), cy.min(), cx.max(), cy.max())
+    geoms = _exact_cases(cx, cy) + [near]
+    for shape in _shapes().values():
+        placed, _ = gp._random_placements(shape, area, None, 40, rng, 100_000)
+        geoms += [shape] + placed  # the shape itself lies outside the cells: nearest cell
+    assert sum(bool(shapely.intersects_xy(shapely.boundary(g), cx, cy).any()) for g in geoms) >= 2
+    under = gp._under_many(geoms, grid, [z, h])
+    for g, idx, (mz, hs, n) in zip(geoms, gp._cells_in(geoms, grid), under):
+        assert np.array_equal(idx, np.flatnonzero(_inside_reference(g, cx, cy)))
+        assert (mz, hs, n) == _under_reference(g, cx, cy, z, h)  # exact: same floats
+
+
+def test_cell_grid_rows_and_nonfinite_centroids():
+    cx = np.array([3.0, 1.0, np.nan, 2.0, 1.0, 5.0])
+    cy = np.array([0.0, 0.0, 1.0, 7.0, 7.0 + 1e-12, 0.0])
+    grid = gp._cell_grid(cx, cy)
+    assert grid.order.tolist() == [1, 0, 5, 4, 3]  # by row, then x; the NaN cell left out
+    assert grid.row_start.tolist() == [0, 3, 5] and not grid.identity
+    assert next(gp._cells_in([shapely.box(0, -1, 10, 10)], grid)).tolist() == [0, 1, 3, 4, 5]
+
+
+def test_placement_test_equals_one_by_one():
+    """placement_test gives the numbers of the previous code (one placement at a time)."""
+    for cells in (_field_cells()[0], _hex_cells(size=500.0)):
+        c = shapely.centroid(shapely.union_all(cells.geometry.values))
+        if "gi_z" not in cells:
+            z = _bump_field(cells, c.x + 800, c.y - 300, sigma=2000.0)
+            cells = cells.assign(gi_z=z, gi_bin=np.where(z > 2.58, 3, np.where(z > 1.96, 2, 0)))
+        area = shapely.union_all(cells.geometry.values)
+        cx, cy = gp._cell_xy(cells)
+        z = cells["gi_z"].to_numpy(float)
+        h = (cells["gi_bin"].to_numpy() >= 2).astype(float)
+        for shape in (_shapes()["concave"], _shapes()["multi"], _shapes()["holed"]):
+            park = shapely.affinity.translate(shape, c.x, c.y)
+            res = gp.placement_test(park, cells, study_area=area, permutations=99, seed=7)
+            sims, tries = gp._random_placements(park, area, None, 99, np.random.default_rng(7), 200 * 99)
+            obs_z, obs_hot, n_cells = _under_reference(park, cx, cy, z, h)
+            sim = np.array([_under_reference(g, cx, cy, z, h)[:2] for g in sims])
+            K = len(sims)
+            assert K > 10
+            assert res == {
+                "mean_z": obs_z, "hot_share_cells": obs_hot, "n_cells_under": n_cells,
+                "p_placement": float((np.sum(sim[:, 0] >= obs_z - 1e-9 * max(1.0, abs(obs_z))) + 1) / (K + 1)),
+                "p_placement_hot": float((np.sum(sim[:, 1] >= obs_hot - 1e-12) + 1) / (K + 1)),
+                "sim_mean_z": float(np.mean(sim[:, 0])), "permutations_done": K, "placement_acceptance": K / tries,
+            }
+
+
+def _cluster_polygons_reference(hot, *, by="gi", min_bin=2, sector=None, z_column="gi_z"):
+    """The previous cluster_polygons: one pandas selection per cluster."""
+    mask = gp._hot_mask(hot, by=by, min_bin=min_bin)
+    sel = hot.loc[mask]
+    cols = ["cluster_id", "n_cells", "area_km2", "n_firms", "n_target", "peak_z", "mean_z"]
+    labels = gp._components(sel.geometry.values)
+    target = f"n_{sector}" if sector is not None else None
+    rows = []
+    for lab in np.unique(labels):
+        part = sel.loc[labels == lab]
+        geom = gp._union_cells(part.geometry.values, hot.attrs)
+        c = shapely.centroid(geom)
+        z = part[z_column].to_numpy(float) if z_column in part else np.full(len(part), np.nan)
+        rows.append({"label": lab, "n_cells": len(part), "area_km2": geom.area / 1e6,
+                     "n_firms": int(part["n_firms"].sum()) if "n_firms" in part else 0,
+                     "n_target": int(part[target].sum()) if target and target in part else None,
+                     "peak_z": float(np.nanmax(z)) if np.isfinite(z).any() else np.nan,
+                     "mean_z": float(np.nanmean(z)) if np.isfinite(z).any() else np.nan,
+                     "_x": c.x, "_y": c.y, "geometry": geom})
+    df = pd.DataFrame(rows).sort_values(["n_firms", "_x", "_y"], ascending=[False, True, True], kind="stable")
+    df["cluster_id"] = np.arange(1, len(df) + 1)
+    relabel = dict(zip(df["label"], df["cluster_id"]))
+    out = gpd.GeoDataFrame(df[cols + ["geometry"]].reset_index(drop=True), geometry="geometry", crs=hot.crs)
+    return out, pd.Series([relabel[v] for v in labels], index=sel.index, name="cluster_id")
+
+
+def test_cluster_polygons_equal_previous_code():
+    from geo.autocorr import hotspots
+
+    cells = _hex_cells(n=3000, size=300.0)
+    rng = np.random.default_rng(3)
+    cells["n_optics"] = rng.binomial(cells["n_firms"].to_numpy(), 0.4)
+    hot = hotspots(cells, "n_firms", statistic="both", permutations=99, seed=2)
+    hot.index = hot.index * 3 + 10  # not a range index
+    odd = hot.assign(n_firms=hot["n_firms"].astype(float).where(rng.random(len(hot)) > 0.1),  # NaN counts: pandas sums
+                     n_optics=pd.array(hot["n_optics"], dtype="Int64"), gi_z=hot["gi_z"].where(rng.random(len(hot)) > 0.1))
+    n = 0
+    for frame in (hot, odd):
+        for kw in ({"sector": "optics"}, {"by": "lisa"}, {"min_bin": 1, "sector": "optics"}, {"z_column": "missing"}):
+            new = gp.cluster_polygons(frame, **kw)
+            ref, cell_cluster = _cluster_polygons_reference(frame, **kw)
+            pd.testing.assert_frame_equal(new, ref, check_exact=True)
+            pd.testing.assert_series_equal(new.attrs["cell_cluster"], cell_cluster, check_exact=True)
+            n += len(new)
+    assert n > 20  # several clusters in each case
