@@ -196,6 +196,20 @@ def out_of_china(lon, lat) -> np.ndarray:
 
 
 def _delta(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The GCJ-02 offset (degrees) at WGS84 points (compiled; :func:`_delta_numpy` is the reference).
+
+    Always the kernel, whatever the batch size, so that a point's result never depends on
+    the batch it is converted in (the dask engine converts partition by partition).
+    """
+    from geo._crs_kernels import gcj_delta
+
+    lon, lat = np.broadcast_arrays(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+    dlon, dlat = gcj_delta(np.ascontiguousarray(lon).ravel(), np.ascontiguousarray(lat).ravel(), _EE, _A)
+    return dlon.reshape(lon.shape), dlat.reshape(lat.shape)
+
+
+def _delta_numpy(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The published GCJ-02 offset formulas in numpy (reference of the kernel)."""
     x = lon - 105.0
     y = lat - 35.0
     sqrt_abs_x = np.sqrt(np.abs(x))

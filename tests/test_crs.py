@@ -542,3 +542,19 @@ def test_to_metric_equals_to_crs_and_leaves_the_input_alone():
     out.loc[0, "n"] = -1
     out.loc[1, "firm_id"] = "changed"
     assert_geodataframe_equal(g, before)  # shared columns are copy-on-write
+
+
+def test_compiled_gcj_offset_matches_the_numpy_formulas(china_points):
+    from geo.crs import _delta, _delta_numpy
+
+    lon, lat = china_points
+    got = _delta(lon, lat)
+    ref = _delta_numpy(lon, lat)
+    for g, r in zip(got, ref):
+        assert np.abs(g - r).max() <= 1e-15  # degrees: libm vs numpy sin, last bits only
+        assert np.abs(g).mean() > 1e-3  # a real offset (hundreds of metres), not zeros
+    # a point's offset does not depend on its batch
+    one = _delta(lon[7:8], lat[7:8])
+    assert one[0][0] == got[0][7] and one[1][0] == got[1][7]
+    scalar = _delta(np.float64(lon[7]), np.float64(lat[7]))
+    assert np.shape(scalar[0]) == () and float(scalar[0]) == got[0][7]
