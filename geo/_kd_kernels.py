@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 __all__ = [
     "OVERFLOW_ROWS",
@@ -34,10 +34,13 @@ __all__ = [
     "banded_curve",
     "kd_simulations",
     "distance_summary",
+    "stable_argsort",
     "K_SERIAL_POINTS",
     "k_pair_counts",
+    "k_pair_counts_many",
     "circle_fractions",
     "points_in_window",
+    "boundary_distances",
     "m_simulations",
 ]
 
@@ -55,48 +58,62 @@ OVERFLOW_ROWS = 16
 
 
 @njit(cache=True, fastmath=True)
-def _accumulate_row(xi, yi, wi, xs, ys, ws, j0, j1, inv_delta, delta, nbins, hist, dbuf, bbuf,
+def _accumulate_row(xi, yi, wi, xs, ys, ws, j0, j1, inv_delta, delta, nbins, flat, dbuf, bbuf,
                     weighted):
-    """Add the pairs (i, j) for j in [j0, j1) to ``hist`` (branch-free)."""
+    """Add the pairs (i, j) for j in [j0, j1) to the histogram (branch-free).
+
+    ``flat`` is the histogram as one C-ordered vector (4 values a row).  The row is read
+    through slices indexed from 0 and the histogram through unsigned offsets, so that
+    neither needs negative-index handling: pass 1 compiles to contiguous vector loads (not
+    gathers) and pass 2 to plain scalar updates.  The arithmetic, and the order in which
+    the pairs reach each bin, are those of the plain two-dimensional indexing.
+    """
     n = j1 - j0
-    # pass 1: distances, bins and offsets (vectorisable)
+    xr = xs[j0:j1]
+    yr = ys[j0:j1]
+    # pass 1: distances, bins and offsets (vectorised)
     for k in range(n):
-        dx = xs[j0 + k] - xi
-        dy = ys[j0 + k] - yi
+        dx = xr[k] - xi
+        dy = yr[k] - yi
         d = math.sqrt(dx * dx + dy * dy)
         b = min(int(d * inv_delta), nbins)
         dbuf[k] = d - (b + 0.5) * delta
         bbuf[k] = b if b < nbins else nbins + (k & (OVERFLOW_ROWS - 1))
     # pass 2: scatter into the histogram
+    one = np.uint64(1)
+    two = np.uint64(2)
     if weighted:
+        wr = ws[j0:j1]
         for k in range(n):
-            b = bbuf[k]
+            b = np.uint64(bbuf[k]) << two
             e = dbuf[k]
-            w = wi * ws[j0 + k]
-            hist[b, 0] += w
-            hist[b, 1] += w * e
-            hist[b, 2] += w * e * e
+            w = wi * wr[k]
+            flat[b] += w
+            flat[b + one] += w * e
+            flat[b + two] += w * e * e
     else:
         for k in range(n):
-            b = bbuf[k]
+            b = np.uint64(bbuf[k]) << two
             e = dbuf[k]
-            hist[b, 0] += 1.0
-            hist[b, 1] += e
-            hist[b, 2] += e * e
+            flat[b] += 1.0
+            flat[b + one] += e
+            flat[b + two] += e * e
 
 
 @njit(cache=True, fastmath=True)
 def pair_moments(xs, ys, ws, delta, nbins, cutoff, hist, weighted=True):
     """Moment histogram of all pairs i < j, for points sorted by x.
 
-    ``hist`` (shape ``(nbins + OVERFLOW_ROWS, 4)``) is zeroed and filled: column 0 the weight
-    sum, 1 the weighted offset from the bin centre, 2 the weighted squared offset; distances
+    ``hist`` (shape ``(nbins + OVERFLOW_ROWS, 4)``, C-contiguous) is zeroed and filled:
+    column 0 the weight sum, 1 the weighted offset from the bin centre, 2 the weighted
+    squared offset; distances
     ``>= nbins * delta`` land in the overflow rows (to be ignored), so ``cutoff`` must be
     ``nbins * delta``.  Because the points are sorted by x, the inner loop stops at the first
     j with ``x_j - x_i > cutoff`` (a sweep: a one-dimensional cell list).
     """
     m = xs.shape[0]
     hist[:, :] = 0.0
+    flat = hist.reshape(hist.size)
     inv_delta = 1.0 / delta
     dbuf = np.empty(m, dtype=np.float64)
     bbuf = np.empty(m, dtype=np.int64)
@@ -108,7 +125,7 @@ def pair_moments(xs, ys, ws, delta, nbins, cutoff, hist, weighted=True):
         while jend < m and xs[jend] - xi <= cutoff:
             jend += 1
         _accumulate_row(xi, ys[i], ws[i], xs, ys, ws, i + 1, jend, inv_delta, delta, nbins,
-                        hist, dbuf, bbuf, weighted)
+                        flat, dbuf, bbuf, weighted)
 
 
 @njit(cache=True)
@@ -158,6 +175,7 @@ def pair_moments_cells(xs, ys, ws, delta, nbins, cutoff, hist, weighted=True):
     """
     m = xs.shape[0]
     hist[:, :] = 0.0
+    flat = hist.reshape(hist.size)
     inv_delta = 1.0 / delta
     xmin, xmax, ymin, ymax = _bounds(xs, ys)
     nx = max(1, int((xmax - xmin) / cutoff) + 1)
@@ -180,7 +198,7 @@ def pair_moments_cells(xs, ys, ws, delta, nbins, cutoff, hist, weighted=True):
             for i in range(a0, a1):
                 # same cell, j > i
                 _accumulate_row(sx[i], sy[i], sw[i], sx, sy, sw, i + 1, a1, inv_delta, delta,
-                                nbins, hist, dbuf, bbuf, weighted)
+                                nbins, flat, dbuf, bbuf, weighted)
                 # half stencil: (+1, 0), (-1, +1), (0, +1), (+1, +1)
                 for k in range(4):
                     if k == 0:
@@ -197,7 +215,7 @@ def pair_moments_cells(xs, ys, ws, delta, nbins, cutoff, hist, weighted=True):
                         continue
                     q = qy * nx + qx
                     _accumulate_row(sx[i], sy[i], sw[i], sx, sy, sw, start[q], start[q + 1],
-                                    inv_delta, delta, nbins, hist, dbuf, bbuf, weighted)
+                                    inv_delta, delta, nbins, flat, dbuf, bbuf, weighted)
 
 
 @njit(cache=True)
@@ -245,31 +263,102 @@ def kd_simulations(x, y, idx, wmat, weighted, delta, nbins, cutoff, use_cells,
 
 
 @njit(cache=True, parallel=True)
-def distance_summary(xs, ys, nq, dmax):
+def _distance_summary(xs, ys, nq, dmax, moments, nblock):
+    m = xs.shape[0]
+    nchunk = 16
+    cnt = np.zeros((nblock, nq), dtype=np.int64)
+    sums = np.zeros((nchunk, 3), dtype=np.float64)
+    scale = nq / dmax
+    for blk in prange(nblock):
+        buf = np.empty(max(m, 1), dtype=np.float64)
+        cb = cnt[blk]
+        for c in range(blk, nchunk, nblock):
+            s0 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            for i in range(c, m - 1, nchunk):
+                xi = xs[i]
+                yi = ys[i]
+                n = m - 1 - i
+                # pass 1: the row's distances (slices from 0: contiguous vector loads)
+                xr = xs[i + 1:m]
+                yr = ys[i + 1:m]
+                for k in range(n):
+                    dx = xr[k] - xi
+                    dy = yr[k] - yi
+                    buf[k] = math.sqrt(dx * dx + dy * dy)
+                # pass 2: the sums in pair order, the histogram (unsigned bins)
+                if moments:
+                    for k in range(n):
+                        d = buf[k]
+                        s1 += d
+                        s2 += d * d
+                for k in range(n):
+                    cb[np.uint64(min(int(buf[k] * scale), nq - 1))] += 1
+                s0 += n
+            sums[c, 0] = s0
+            sums[c, 1] = s1
+            sums[c, 2] = s2
+    return sums.sum(axis=0), cnt.sum(axis=0).astype(np.float64)
+
+
+def distance_summary(xs, ys, nq, dmax, moments=True):
     """Count, sum, sum of squares and an ``nq``-bin histogram on [0, dmax] of all pair distances.
 
     Used for Silverman's bandwidth (standard deviation and interquartile range) and for the
-    median pair distance.  Parallel over rows; each row writes its own partial histogram.
+    median pair distance.  The rows are dealt to 16 interleaved groups; each group sums its
+    pairs in row order (the sums depend on that order: it is fixed, whatever the number of
+    threads) and the groups are shared among the threads, each counting into its own
+    histogram (counts do not depend on the order).  Without ``moments`` only the count and the
+    histogram are computed (the sums are returned as 0).
     """
-    m = xs.shape[0]
-    nchunk = 16
-    hist = np.zeros((nchunk, nq), dtype=np.float64)
-    sums = np.zeros((nchunk, 3), dtype=np.float64)
-    scale = nq / dmax
-    for c in prange(nchunk):
-        for i in range(c, m - 1, nchunk):
-            xi = xs[i]
-            yi = ys[i]
-            for j in range(i + 1, m):
-                dx = xs[j] - xi
-                dy = ys[j] - yi
-                d = math.sqrt(dx * dx + dy * dy)
-                sums[c, 0] += 1.0
-                sums[c, 1] += d
-                sums[c, 2] += d * d
-                b = min(int(d * scale), nq - 1)
-                hist[c, b] += 1.0
-    return sums.sum(axis=0), hist.sum(axis=0)
+    nblock = max(1, min(16, get_num_threads()))
+    return _distance_summary(xs, ys, nq, dmax, moments, nblock)
+
+
+@njit(cache=True)
+def stable_argsort(x):
+    """``np.argsort(x, kind="stable")`` for finite float64 ``x``, by an LSD radix sort.
+
+    The keys are the IEEE bit patterns mapped to order-preserving unsigned integers (-0.0 is
+    first made +0.0, so that it ties with 0.0 as in NumPy); 11-bit digits, passes whose digit
+    is the same for every key skipped.  Each pass is stable, so equal values keep their input
+    order: the permutation is NumPy's, about 3-4 times faster for a million values.
+    """
+    n = x.shape[0]
+    bits = (x + 0.0).view(np.uint64)
+    top = np.uint64(1) << np.uint64(63)
+    key = np.empty(n, dtype=np.uint64)
+    for i in range(n):
+        u = bits[i]
+        key[i] = ~u if u & top else u | top
+    idx = np.arange(n)
+    key2 = np.empty(n, dtype=np.uint64)
+    idx2 = np.empty(n, dtype=np.int64)
+    nb = 2048
+    mask = np.uint64(nb - 1)
+    cnt = np.empty(nb, dtype=np.int64)
+    for p in range(6):
+        shift = np.uint64(11 * p)
+        cnt[:] = 0
+        for i in range(n):
+            cnt[(key[i] >> shift) & mask] += 1
+        if cnt.max() == n:
+            continue
+        acc = 0
+        for b in range(nb):
+            c = cnt[b]
+            cnt[b] = acc
+            acc += c
+        for i in range(n):
+            b = (key[i] >> shift) & mask
+            j = cnt[b]
+            key2[j] = key[i]
+            idx2[j] = idx[i]
+            cnt[b] = j + 1
+        key, key2 = key2, key
+        idx, idx2 = idx2, idx
+    return idx
 
 
 # --------------------------------------------------------------------------------------
@@ -296,16 +385,24 @@ def _k_row(xi, yi, si, sx, sy, ss, j0, j1, r, rmax_hi, tab, inv, nt, border, out
            jbuf):
     """Add the pairs (i, j) for j in [j0, j1) to the counts ``out`` (see k_pair_counts)."""
     nr = r.shape[0]
-    # pass 1: distances, keeping (branch-free) those within reach
+    n = j1 - j0
+    # pass 1: distances (slices from 0: contiguous vector loads and a vector square root)
+    xr = sx[j0:j1]
+    yr = sy[j0:j1]
+    for k in range(n):
+        dx = xr[k] - xi
+        dy = yr[k] - yi
+        buf[k] = math.sqrt(dx * dx + dy * dy)
+    # keep (branch-free, in place) those within reach
     cnt = 0
-    for j in range(j0, j1):
-        dx = sx[j] - xi
-        dy = sy[j] - yi
-        d = math.sqrt(dx * dx + dy * dy)
+    for k in range(n):
+        d = buf[k]
         buf[cnt] = d
-        jbuf[cnt] = j
+        jbuf[cnt] = j0 + k
         cnt += d <= rmax_hi
     # pass 2: their grid indices
+    ends_i = 0
+    ends_nr = 0
     for q in range(cnt):
         d = buf[q]
         k = tab[min(int(d * inv), nt)]
@@ -321,13 +418,21 @@ def _k_row(xi, yi, si, sx, sy, ss, j0, j1, r, rmax_hi, tab, inv, nt, border, out
         if border:
             if k < si:
                 out[k] += 1
-                out[si] -= 1
+                ends_i += 1
             sj = ss[jbuf[q]]
             if k < sj:
                 out[k] += 1
-                out[sj] -= 1
+                if sj < nr:
+                    out[sj] -= 1
+                else:
+                    ends_nr += 1
         else:
             out[k] += 2
+    # the -1 entries at the stops of i and of the points deepest inside (stop = len(r)),
+    # summed in registers rather than one serial update of the same counter per pair
+    if border:
+        out[si] -= ends_i
+        out[nr] -= ends_nr
 
 
 @njit(cache=True)
@@ -439,6 +544,37 @@ def k_pair_counts(xs, ys, r, stop, border):
     return acc.sum(axis=0)
 
 
+@njit(cache=True, parallel=True)
+def _k_many(xs, ys, starts, r, stop, border, out):
+    for p in prange(starts.shape[0] - 1):
+        a0 = starts[p]
+        a1 = starts[p + 1]
+        if a1 - a0 < 2:
+            out[p, :] = 0
+            continue
+        grid = _k_grid(xs[a0:a1], ys[a0:a1], r, stop[a0:a1], border)
+        sx, sy, ss, start, nx, ny, biggest, tab, inv, nt = grid
+        acc = np.zeros((1, r.shape[0] + 1), dtype=np.int64)
+        _k_serial(sx, sy, ss, start, nx, ny, biggest, r, tab, inv, nt, border, acc)
+        out[p, :] = acc[0]
+
+
+def k_pair_counts_many(xs, ys, starts, r, stop, border):
+    """:func:`k_pair_counts` of several patterns at once, one row per pattern.
+
+    Pattern ``p`` is ``xs[starts[p]:starts[p + 1]]`` (same for ``ys`` and, with ``border``,
+    ``stop``).  The patterns are shared among the threads (each counted on one thread), which
+    pays when they are many and small; the counts are integers, so they equal the
+    one-at-a-time counts exactly.
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    out = np.zeros((starts.shape[0] - 1, r.shape[0] + 1), dtype=np.int64)
+    if not border:
+        stop = np.zeros(xs.shape[0], dtype=np.int64)
+    _k_many(xs, ys, starts, r, stop, border, out)
+    return out
+
+
 # --------------------------------------------------------------------------------------
 # Ripley's isotropic edge correction: fraction of a circle inside a polygon window
 # --------------------------------------------------------------------------------------
@@ -518,6 +654,57 @@ def _circle_fraction(cx, cy, r, x0, y0, x1, y1, buf):
         if _inside(cx + r * math.cos(mid), cy + r * math.sin(mid), x0, y0, x1, y1):
             total += span
     return total / _TWO_PI
+
+
+@njit(cache=True)
+def _point_segment(px, py, ax, ay, bx, by):
+    """Distance from a point to a segment, in GEOS's arithmetic (``Distance::pointToSegment``),
+    so that the result equals ``shapely.distance`` bit for bit."""
+    if ax == bx and ay == by:
+        dx = px - ax
+        dy = py - ay
+        return math.sqrt(dx * dx + dy * dy)
+    len2 = (bx - ax) * (bx - ax) + (by - ay) * (by - ay)
+    t = ((px - ax) * (bx - ax) + (py - ay) * (by - ay)) / len2
+    if t <= 0.0:
+        dx = px - ax
+        dy = py - ay
+        return math.sqrt(dx * dx + dy * dy)
+    if t >= 1.0:
+        dx = px - bx
+        dy = py - by
+        return math.sqrt(dx * dx + dy * dy)
+    s = ((ay - py) * (bx - ax) - (ax - px) * (by - ay)) / len2
+    return abs(s) * math.sqrt(len2)
+
+
+@njit(cache=True)
+def _boundary_chunk(px, py, x0, y0, x1, y1, i0, i1, out):
+    for i in range(i0, i1):
+        best = np.inf
+        for k in range(x0.shape[0]):
+            best = min(best, _point_segment(px[i], py[i], x0[k], y0[k], x1[k], y1[k]))
+        out[i] = best
+
+
+@njit(cache=True, parallel=True)
+def _boundary_parallel(px, py, x0, y0, x1, y1, out):
+    n = px.shape[0]
+    nchunk = 64
+    size = (n + nchunk - 1) // nchunk
+    for c in prange(nchunk):
+        _boundary_chunk(px, py, x0, y0, x1, y1, c * size, min(n, (c + 1) * size), out)
+
+
+def boundary_distances(px, py, x0, y0, x1, y1):
+    """Distance from each point to the nearest edge (``shapely.distance(points, boundary)``);
+    in parallel from 4,096 points."""
+    out = np.empty(px.shape[0], dtype=np.float64)
+    if px.shape[0] < K_SERIAL_POINTS:
+        _boundary_chunk(px, py, x0, y0, x1, y1, 0, px.shape[0], out)
+    else:
+        _boundary_parallel(px, py, x0, y0, x1, y1, out)
+    return out
 
 
 @njit(cache=True, parallel=True)

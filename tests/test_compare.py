@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
@@ -106,3 +107,50 @@ def test_subsector_named_like_the_target_sector():
     c2 = compare_valleys(f, None, target_sector="optics", simulations=39, kd_years=None, seed=1, kd_target={"A": fake})
     assert c2.attrs["kd"]["A"]["optics (whole sector)"] == "precomputed whole-sector verdict"
     assert c2.attrs["kd"]["A"]["optics"] == kd["optics"]
+
+
+def test_kd_verdicts_are_kds_own():
+    # every group's verdict is what kd gives for that group's firms (same seed per valley),
+    # though the groups of a valley share one reading and sorting of its sites
+    from geo.crs import to_metric
+    from geo.pointpattern import kd
+
+    f = _firms(3)
+    f.loc[f.index[::7], "subsector"] = "lasers"  # a second sub-sector in both valleys
+    f.loc[f.sector != "optics", "subsector"] = "food"
+    c = compare_valleys(f, None, target_sector="optics", simulations=19, kd_years=None, seed=2)
+    seeds = np.random.SeedSequence(2).generate_state(2)
+    for v, vseed in zip(["A", "B"], seeds):
+        fm = to_metric(f[f.valley == v])
+        target = (fm["sector"] == "optics").to_numpy()
+        groups = {"optics": target}
+        for s in sorted(f.loc[f.sector == "optics", "subsector"].unique()):
+            groups[s] = target & (fm["subsector"] == s).to_numpy()
+        want = {}
+        for s, mask in groups.items():
+            if mask.sum() < 10:
+                want[s] = f"not tested: {int(mask.sum())} firms (at least 10 needed)"
+            else:
+                want[s] = kd(fm, sector=mask, simulations=19, seed=int(vseed)).verdict
+        assert c.attrs["kd"][v] == want
+
+
+def test_counts_table_gives_the_row_level_lq_and_mix():
+    # the comparison feeds the economics measures one row per (valley, sector) with its
+    # firm count: the same tables as from one row per firm (missing labels left out)
+    from geo.compare import _N, _firm_counts
+    from geo.economics import location_quotient, sector_mix
+
+    rng = np.random.default_rng(5)
+    t = pd.DataFrame({"valley": rng.choice(["A", "B", "C"], 500),
+                      "sector": rng.choice(["x", "y", "z", "w"], 500, p=[0.5, 0.3, 0.15, 0.05])})
+    t.loc[t.index[:7], "sector"] = None
+    t.loc[t.index[7:9], "valley"] = None
+    agg = _firm_counts(t, "valley", "sector")
+    assert agg[_N].sum() == 491
+    pd.testing.assert_frame_equal(
+        location_quotient(agg, region_column="valley", sector_column="sector", weights=_N),
+        location_quotient(t, region_column="valley", sector_column="sector"))
+    pd.testing.assert_frame_equal(
+        sector_mix(agg, region_column="valley", sector_column="sector", weights=_N),
+        sector_mix(t, region_column="valley", sector_column="sector"))

@@ -386,6 +386,15 @@ def test_kd_errors(sites):
         pp.kd(sites.set_crs(4326, allow_override=True), sector="optics")
     with pytest.raises(InputError, match="non-negative"):
         pp.kd(sites, sector="optics", weights=-sites["emp"].to_numpy())
+    # a point with NaN coordinates (not empty to GEOS) is refused, not fed to the kernels
+    nan = sites.copy()
+    nan.loc[nan.index[3], "geometry"] = shapely.Point(np.nan, np.nan)
+    with pytest.raises(InputError, match="NaN or infinite coordinates"):
+        pp.kd(nan, sector="optics")
+    empty = sites.copy()
+    empty.loc[empty.index[3], "geometry"] = shapely.Point()
+    with pytest.raises(InputError, match="1 of .* rows are missing, empty or not points"):
+        pp.kd(empty, sector="optics")
 
 
 # --------------------------------------------------------------------------------------

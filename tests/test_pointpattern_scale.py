@@ -7,15 +7,17 @@ lists); below the thresholds the results must not move.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
 from geo import _kd_kernels
 from geo import pointpattern as pp
-from geo.errors import InputError
+from geo.errors import CRSError, InputError, StatisticsError
 
 UNIT = shapely.box(0.0, 0.0, 1.0, 1.0)
 L_BIG = shapely.Polygon([(0, 0), (10_000, 0), (10_000, 4_000), (4_000, 4_000), (4_000, 10_000),
@@ -116,6 +118,58 @@ def test_kd_subsampled_test_keeps_its_size():
         disp += bool(res.dispersed)
     # nominal 5 % each; 30 draws: P(Bin(30, .05) > 6) < 0.001
     assert loc <= 6 and disp <= 6
+
+
+def _same_kd(a, b):
+    for f in dataclasses.fields(a):
+        va, vb = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(va, pd.DataFrame):
+            assert va.equals(vb) and va.attrs == vb.attrs, f.name
+        elif isinstance(va, float) and np.isnan(va):
+            assert np.isnan(vb), f.name
+        elif isinstance(va, tuple) and f.name == "global_percentiles":
+            np.testing.assert_array_equal(va, vb)
+        else:
+            assert va == vb, f.name
+
+
+def test_kd_sectors_equal_separate_calls():
+    """The comparison's Kd of several sectors (sites read and sorted once) is kd's, number
+    for number, errors included."""
+    import geopandas as gpd
+
+    xy, mask = _kd_case()
+    rng = np.random.default_rng(1)
+    pts = gpd.GeoDataFrame({"sector": np.where(mask, "a", "b")},
+                           geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=32650)
+    other = np.zeros(len(xy), bool)
+    other[rng.choice(len(xy), 300, replace=False)] = True
+    sectors = {"big": mask, "other": other, "few": np.arange(len(xy)) < 5, "b": "b"}
+    got = pp._kd_sectors(pts, sectors, simulations=19, seed=4)
+    assert list(got) == list(sectors)
+    for key, sector in sectors.items():
+        if key == "few":
+            with pytest.raises(StatisticsError, match="at least 10 firms") as err:
+                pp.kd(pts, sector=sector, simulations=19, seed=4)
+            assert isinstance(got[key], StatisticsError) and str(got[key]) == str(err.value)
+            continue
+        _same_kd(got[key], pp.kd(pts, sector=sector, simulations=19, seed=4))
+    with pytest.raises(CRSError):  # a problem of the sites themselves is raised at once
+        pp._kd_sectors(pts.set_crs(4326, allow_override=True), sectors, simulations=19)
+
+
+def test_median_pair_distance_is_remembered_by_content():
+    rng = np.random.default_rng(2)
+    xs, ys = rng.uniform(0, 1_000, 300), rng.uniform(0, 1_000, 300)
+    want = pp._pair_summary(xs, ys)[4]
+    assert pp._median_pair_distance(xs, ys) == want
+    assert pp._median_pair_distance(xs.copy(), ys.copy()) == want  # same content: reused
+    ys2 = ys.copy()
+    ys2[0] += 400.0  # one point moved: not reused
+    assert pp._median_pair_distance(xs, ys2) == pp._pair_summary(xs, ys2)[4] != want
+    for k in range(40):
+        pp._median_pair_distance(xs[: 20 + k], ys[: 20 + k])
+    assert len(pp._MEDIAN_MEMO) <= pp._MEDIAN_MEMO_SIZE
 
 
 # --------------------------------------------------------------------------------------
@@ -249,3 +303,37 @@ def test_k_max_pairs_errors():
     for bad in (0, 50, True, 1.5e6):
         with pytest.raises(InputError, match="`max_pairs` must be an int"):
             pp.ripley_k(xy, window=UNIT, max_pairs=bad)
+
+
+@pytest.mark.parametrize("correction", ["border", "none"])
+def test_k_curves_batched_equal_one_at_a_time(correction):
+    rng = np.random.default_rng(8)
+    edges = pp._edges(L_BIG)
+    r = np.linspace(0, 1_500, 16)
+    pats = [pp._csr(L_BIG, n, rng) for n in (400, 250, 400, 12)] + [_k_case(600)]
+    got = pp._k_curves(pats, r, L_BIG.area, correction, edges)
+    for p, pat in enumerate(pats):
+        np.testing.assert_array_equal(got[p], pp._k_curve(pat, r, L_BIG.area, correction, edges))
+
+
+def test_k_points_on_the_window_boundary_are_inside():
+    verts = shapely.get_coordinates(L_BIG.exterior)[:-1]
+    mids = (verts + np.roll(verts, -1, axis=0)) / 2
+    pts = np.vstack([verts, mids, _k_case(200)])
+    k = pp.ripley_k(pts, window=L_BIG, distances=[0.0, 500.0], correction="border")
+    assert k.attrs["n"] == len(pts)
+    # a millimetre out: beyond the tolerance (1e-9 of the window scale, about 1e-5 m)
+    outside = np.vstack([pts, [[10_000.0 + 1e-3, 10.0]]])
+    with pytest.raises(InputError, match="1 of .* points lie outside `window`"):
+        pp.ripley_k(outside, window=L_BIG, distances=[0.0, 500.0], correction="border")
+
+
+def test_kd_sites_sort_is_numpys_stable_order():
+    xy = np.random.default_rng(3).uniform(0, 100, (500, 2))
+    xy[10:20, 0] = xy[9, 0]  # ties in x
+    order, sx, sy = pp._kd_sites(xy)
+    ref = np.argsort(xy[:, 0], kind="stable")
+    np.testing.assert_array_equal(order, ref)
+    np.testing.assert_array_equal(sx, xy[ref, 0])
+    np.testing.assert_array_equal(sy, xy[ref, 1])
+    assert not sx.flags.writeable

@@ -1,0 +1,179 @@
+"""The compiled kernels of geo._kd_kernels against plain NumPy / shapely references.
+
+The kernels were rewritten for speed (sliced rows, unsigned histogram offsets, per-thread
+histograms, a radix sort, batched pair counts, a compiled boundary distance) with the same
+numbers: sorts, counts and histograms are compared exactly, sums within rounding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import pytest
+import shapely
+
+from geo import _kd_kernels as K
+from geo import pointpattern as pp
+
+L_HOLE = shapely.Polygon([(0, 0), (10, 0), (10, 4), (4, 4), (4, 10), (0, 10)],
+                         holes=[[(1, 1), (2, 1), (2, 2), (1, 2)]])
+TWO = shapely.MultiPolygon([shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3.5, 1.3)])
+
+
+# --------------------------------------------------------------------------------------
+# stable argsort
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", [
+    np.random.default_rng(0).normal(0, 1e5, 5_000),
+    np.random.default_rng(1).integers(0, 7, 3_000).astype(float),  # many ties
+    np.array([0.0, -0.0, 3.0, -0.0, -1e300, 1e300, 5e-324, -5e-324, 0.0, -2.5, -2.5]),
+    np.array([2.0]),
+    np.empty(0),
+], ids=["normal", "ties", "signed-zero-and-extremes", "one", "empty"])
+def test_stable_argsort_is_numpys(values):
+    np.testing.assert_array_equal(K.stable_argsort(values), np.argsort(values, kind="stable"))
+
+
+# --------------------------------------------------------------------------------------
+# pair-distance summary (bandwidth, median)
+# --------------------------------------------------------------------------------------
+
+
+def _brute_summary(xs, ys, nq, dmax):
+    i, j = np.triu_indices(len(xs), 1)
+    d = np.sqrt((xs[j] - xs[i]) ** 2 + (ys[j] - ys[i]) ** 2)
+    b = np.minimum((d * (nq / dmax)).astype(np.int64), nq - 1)
+    return np.array([d.size, d.sum(), (d * d).sum()]), np.bincount(b, minlength=nq)
+
+
+def test_distance_summary_matches_brute_force_whatever_the_threads():
+    rng = np.random.default_rng(3)
+    xs = np.sort(rng.uniform(0, 1_000, 700))
+    ys = rng.normal(0, 300, 700)
+    xs[5:9] = xs[4]  # ties and a duplicate point
+    ys[8] = ys[7]
+    nq, dmax = 4_096, 3_000.0
+    sums, hist = _brute_summary(xs, ys, nq, dmax)
+    before = numba.get_num_threads()
+    got = []
+    try:
+        for threads in sorted({1, before}):
+            numba.set_num_threads(threads)
+            got.append(K.distance_summary(xs, ys, nq, dmax))
+            got.append(K.distance_summary(xs, ys, nq, dmax, False))
+    finally:
+        numba.set_num_threads(before)
+    for s, h in got:
+        np.testing.assert_array_equal(h, hist)  # counts: exact
+        assert s[0] == sums[0]
+    for s, _h in got[::2]:
+        np.testing.assert_allclose(s, sums, rtol=1e-12)
+        # the sums are taken in a fixed order: the same bits on any number of threads
+        np.testing.assert_array_equal(s, got[0][0])
+    for s, _h in got[1::2]:
+        assert s[1] == 0.0 and s[2] == 0.0  # moments not computed
+
+
+# --------------------------------------------------------------------------------------
+# moment histograms of the Kd kernel
+# --------------------------------------------------------------------------------------
+
+
+def _brute_moments(xs, ys, ws, delta, nbins, weighted):
+    i, j = np.triu_indices(len(xs), 1)
+    d = np.sqrt((xs[j] - xs[i]) ** 2 + (ys[j] - ys[i]) ** 2)
+    b = np.minimum((d * (1.0 / delta)).astype(np.int64), nbins)
+    e = d - (b + 0.5) * delta
+    w = ws[i] * ws[j] if weighted else np.ones(d.size)
+    keep = b < nbins
+    out = np.zeros((nbins, 3))
+    for c, v in enumerate((w, w * e, w * e * e)):
+        out[:, c] = np.bincount(b[keep], weights=v[keep], minlength=nbins)
+    return out
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("cells", [False, True])
+def test_pair_moments_match_brute_force(weighted, cells):
+    rng = np.random.default_rng(4)
+    xy = np.vstack([rng.uniform(0, 5_000, (400, 2)), rng.normal(2_500, 150, (200, 2))])
+    xy = xy[np.argsort(xy[:, 0], kind="stable")]
+    xs, ys = xy[:, 0].copy(), xy[:, 1].copy()
+    ws = rng.gamma(2.0, 5.0, len(xs))
+    delta = 12.5
+    nbins = 80  # reach 1 km: many pairs fall in the overflow rows
+    hist = np.full((nbins + K.OVERFLOW_ROWS, 4), np.nan)
+    run = K.pair_moments_cells if cells else K.pair_moments
+    run(xs, ys, ws, delta, nbins, nbins * delta, hist, weighted)
+    want = _brute_moments(xs, ys, ws, delta, nbins, weighted)
+    if not weighted:
+        np.testing.assert_array_equal(hist[:nbins, 0], want[:, 0])  # pair counts: exact
+    np.testing.assert_allclose(hist[:nbins, :3], want, rtol=1e-10, atol=1e-9 * delta**2)
+
+
+def test_kernel_band_is_the_loop_it_replaced():
+    def loop(r, h, delta, nbins):  # the former one-grid-point-at-a-time construction
+        reach = 6.0 * h
+        lo = np.clip(np.floor((r - reach) / delta), 0, nbins).astype(np.int64)
+        hi = np.maximum(np.clip(np.ceil((r + reach) / delta) + 1, 0, nbins).astype(np.int64), lo)
+        widths = hi - lo
+        off = np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(np.int64)
+        kv = np.empty((int(widths.sum()), 3))
+        for g in range(len(r)):
+            c = (np.arange(lo[g], hi[g]) + 0.5) * delta
+            u = (r[g] - c) / h
+            v = (r[g] + c) / h
+            pu = np.exp(-0.5 * u * u) / math.sqrt(2.0 * math.pi)
+            pv = np.exp(-0.5 * v * v) / math.sqrt(2.0 * math.pi)
+            sl = slice(off[g], off[g] + widths[g])
+            kv[sl, 0] = pu + pv
+            kv[sl, 1] = (u * pu - v * pv) / h
+            kv[sl, 2] = ((u * u - 1.0) * pu + (v * v - 1.0) * pv) / (2.0 * h * h)
+        return lo, hi, off, kv
+
+    for r, h, nbins in [(np.linspace(0, 14_500, 201), 341.2, 974),
+                        (np.array([0.0, 1.0, 2.0, 2.5]), 0.3, 400),
+                        (np.sort(np.random.default_rng(5).uniform(0, 1e4, 57)), 120.0, 1_900)]:
+        got = pp._kernel_band(r, h, h / 20, nbins)
+        for a, b in zip(got, loop(r, h, h / 20, nbins)):
+            np.testing.assert_array_equal(a, b)
+
+
+# --------------------------------------------------------------------------------------
+# Ripley: batched pair counts, boundary distances
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("border", [False, True])
+def test_k_pair_counts_many_equal_one_at_a_time(border):
+    rng = np.random.default_rng(6)
+    r = np.linspace(0.0, 2.0, 9)
+    pats = [rng.uniform(0, 10, (n, 2)) for n in (300, 0, 1, 2, 150)]
+    pats.append(np.array([(x, y) for x in range(6) for y in range(6)], dtype=float))  # ties
+    stops = [rng.integers(0, len(r) + 1, len(p)).astype(np.int64) for p in pats]
+    xy = np.concatenate(pats)
+    starts = np.concatenate([[0], np.cumsum([len(p) for p in pats])])
+    got = K.k_pair_counts_many(xy[:, 0].copy(), xy[:, 1].copy(), starts, r,
+                               np.concatenate(stops), border)
+    for p, (pat, stop) in enumerate(zip(pats, stops)):
+        want = K.k_pair_counts(pat[:, 0].copy(), pat[:, 1].copy(), r, stop, border)
+        np.testing.assert_array_equal(got[p], want)
+    assert not got[1].any() and not got[2].any()  # no pair among fewer than two points
+
+
+@pytest.mark.parametrize("window", [L_HOLE, TWO, shapely.box(0, 0, 1, 1)],
+                         ids=["L-with-hole", "two-parts", "square"])
+def test_boundary_distances_are_shapelys(window):
+    rng = np.random.default_rng(7)
+    xmin, ymin, xmax, ymax = window.bounds
+    pts = rng.uniform([xmin - 1, ymin - 1], [xmax + 1, ymax + 1], (20_000, 2))
+    verts = shapely.get_coordinates(window.boundary)
+    pts = np.vstack([pts, verts, (verts[:-1] + verts[1:]) / 2])  # on vertices and edges
+    got = K.boundary_distances(pts[:, 0].copy(), pts[:, 1].copy(), *pp._edges(window))
+    want = shapely.distance(shapely.points(pts), window.boundary)
+    # GEOS's point-to-segment arithmetic, reproduced: the same numbers, bit for bit
+    np.testing.assert_array_equal(got, want)
