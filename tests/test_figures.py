@@ -154,25 +154,25 @@ def test_gi_and_lisa_maps_share_one_footprint_within_the_report(monkeypatch):
     calls = []
     real = gfig._footprint
     monkeypatch.setattr(gfig, "_footprint", lambda cells: calls.append(len(cells)) or real(cells))
-    token = gfig._FOOTPRINTS.set({})
+    token = gfig._MEMO.set({})
     try:
         shared = (gfig.gi_map(hot, title="t"), gfig.lisa_map(hot, title="t"))
         other = hot.copy()  # another table: its own footprint
         gfig.gi_map(other, title="t")
     finally:
-        gfig._FOOTPRINTS.reset(token)
+        gfig._MEMO.reset(token)
     assert shared == alone  # byte-identical PNGs
     assert calls == [len(hot), len(hot)]  # once for hot, once for its copy
     gfig.gi_map(hot, title="t")
     assert len(calls) == 3  # outside report_figures nothing is kept
-    assert gfig._FOOTPRINTS.get() is None
+    assert gfig._MEMO.get() is None
 
 
 def test_footprint_memo_is_dropped_after_report_figures(monkeypatch):
     seen = []
-    monkeypatch.setattr(gfig, "_figure_tasks", lambda results: seen.append(gfig._FOOTPRINTS.get()) or [])
+    monkeypatch.setattr(gfig, "_figure_tasks", lambda results: seen.append(gfig._MEMO.get()) or [])
     assert gfig.report_figures(object()) == {}
-    assert seen == [{}] and gfig._FOOTPRINTS.get() is None
+    assert seen == [{}] and gfig._MEMO.get() is None
 
     def boom(results):
         raise ZeroDivisionError
@@ -180,7 +180,7 @@ def test_footprint_memo_is_dropped_after_report_figures(monkeypatch):
     monkeypatch.setattr(gfig, "_figure_tasks", boom)
     with pytest.raises(ZeroDivisionError):
         gfig.report_figures(object())
-    assert gfig._FOOTPRINTS.get() is None
+    assert gfig._MEMO.get() is None
 
 
 def _scatter_png(x, y) -> np.ndarray:
@@ -244,3 +244,244 @@ def test_draw_tasks_in_workers_match_drawing_here_even_when_a_worker_dies(caplog
     with caplog.at_level("WARNING", logger="geo.figures"):
         assert gfig._draw_tasks(dying, {}, 2) == {**want, "die.png": _fake_png(9)}
     assert "a figure worker process died" in caplog.text
+
+
+# ----------------------------------------------------------------------------- layout and PNG
+def _boxes_around(fig, ax):
+    """Pixel boxes of what is drawn around ``ax`` (tick labels, axis labels, title, texts, legend)."""
+    r = fig.canvas.get_renderer()
+    out = [ax.get_window_extent(r)]
+    for axis in (ax.xaxis, ax.yaxis):
+        bb = axis.get_tightbbox(r)
+        if bb is not None:
+            out.append(bb)
+    if ax.title.get_text():
+        out.append(ax.title.get_window_extent(r))
+    out += [t.get_window_extent(r) for t in ax.texts]
+    if ax.get_legend() is not None:
+        out.append(ax.get_legend().get_window_extent(r))
+    return out
+
+
+def _laid_out(fig, **kw):
+    from PIL import Image
+
+    png = gfig._png(fig, **kw)
+    fig.canvas.draw()  # the positions as drawn (equal-aspect axes shrunk into their places)
+    return np.asarray(Image.open(io.BytesIO(png)))
+
+
+def test_arrange_keeps_decorations_in_the_figure_and_apart():
+    from matplotlib.transforms import Bbox
+
+    with gfig._style():
+        # two panels: wide y tick labels, titles wider than their axes, a legend outside the second
+        fig, axes = gfig._new(6.0, 3.0, ncols=2)
+        for i, ax in enumerate(axes[0]):
+            ax.plot([0, 1e6 * (i + 1)], [0, 12345678.0])
+            ax.set_ylabel("a long label of the y axis")
+            ax.set_xlabel("x")
+            ax.set_title("a title wider than its axes" + ", much wider" * (3 * i), fontsize=8)
+        leg = axes[0, 1].legend(["a line with a long name"], loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        st = fig.suptitle("Suptitle of the figure")
+        img = _laid_out(fig, suptitle=st, outside=[leg])
+        assert img.shape[:2] == (330, 660)
+        W, H = fig.bbox.width, fig.bbox.height
+        boxes = [_boxes_around(fig, ax) for ax in axes[0]]
+        for bbs in boxes:
+            u = Bbox.union(bbs)
+            assert u.x0 >= -0.5 and u.y0 >= -0.5 and u.x1 <= W + 0.5 and u.y1 <= H + 0.5, u
+        left, right = Bbox.union(boxes[0]), Bbox.union(boxes[1])
+        assert left.x1 <= right.x0  # the panels' decorations do not overlap
+        stb = st.get_window_extent(fig.canvas.get_renderer())
+        assert stb.y1 <= H and all(ax.title.get_window_extent().y1 <= stb.y0 for ax in axes[0])
+        assert all(ax.get_window_extent().width > 0.12 * W for ax in axes[0])  # and the axes are not squeezed away
+
+        # two rows sharing x, a text above the top axes (the entries chart)
+        fig, axes = gfig._new(5.0, 4.0, nrows=2, sharex=True)
+        for ax in axes[:, 0]:
+            ax.bar(np.arange(1990, 2020), np.arange(30) * 1000.0)
+            ax.set_ylabel("entries")
+        axes[0, 0].text(2000, 1.0, "designated 2000", transform=axes[0, 0].get_xaxis_transform(), va="bottom")
+        axes[1, 0].set_xlabel("year")
+        st = fig.suptitle("Two lines\nof suptitle", fontsize=9)
+        _laid_out(fig, suptitle=st)
+        top, bottom = (Bbox.union(_boxes_around(fig, ax)) for ax in axes[:, 0])
+        assert bottom.y1 <= top.y0 and bottom.y0 >= -0.5 and top.y1 <= st.get_window_extent().y0
+
+
+def test_arrange_puts_colorbars_beside_equal_aspect_maps():
+    from matplotlib.transforms import Bbox
+
+    with gfig._style():
+        fig, axes = gfig._new(8.0, 3.5, ncols=2)
+        bars = {}
+        for ax, shape in zip(axes[0], [(50, 30), (20, 60)]):  # a wide and a tall map
+            im = ax.imshow(np.arange(np.prod(shape), dtype=float).reshape(shape))
+            gfig._map_axes(ax, (0, 0, shape[1], shape[0]), "EPSG:32650")
+            bars[ax] = fig.add_axes((0, 0, 0.01, 0.01))
+            fig.colorbar(im, cax=bars[ax]).set_label("firms per km²")
+        _laid_out(fig, suptitle=fig.suptitle("maps"), colorbars=bars)
+        W = fig.bbox.width
+        previous = 0.0
+        for ax in axes[0]:
+            box, cb = ax.get_window_extent(), bars[ax].get_window_extent()
+            place = ax.get_position(original=True).transformed(fig.transFigure)
+            assert box.x1 < cb.x0 and place.y0 < cb.y0 < cb.y1 < place.y1  # right of its map, as high as its place allows
+            assert abs((cb.y0 + cb.y1) - (box.y0 + box.y1)) < 1  # and level with it
+            u = Bbox.union(_boxes_around(fig, ax) + [bars[ax].get_tightbbox()])
+            assert u.x0 >= previous - 0.5 and u.x1 <= W + 0.5
+            previous = u.x1
+        assert not axes[0, 0].get_xticks().size and not axes[0, 0].get_yticks().size  # maps carry no ticks
+
+
+def test_png_is_the_figure_savefig_draws_without_its_alpha_channel():
+    from PIL import Image
+
+    with gfig._style():
+        fig, axes = gfig._new(4.0, 3.0)
+        axes[0, 0].plot([0, 1, 2], [2, 0, 1], color="#D62F27", alpha=0.6, lw=3)
+        axes[0, 0].fill_between([0, 2], [0, 0], [1, 2], color="#4575B5", alpha=0.3)
+        st = fig.suptitle("t")
+        png = gfig._png(fig, suptitle=st)
+        ref = io.BytesIO()
+        fig.savefig(ref, format="png", dpi=gfig.DPI, facecolor="white")  # same figure, same positions
+    got, want = Image.open(io.BytesIO(png)), Image.open(ref)
+    assert got.mode == "RGB" and want.mode == "RGBA"
+    rgba = np.asarray(want)
+    assert (rgba[..., 3] == 255).all()  # opaque: nothing is lost with the alpha channel
+    np.testing.assert_array_equal(np.asarray(got), rgba[..., :3])
+    assert round(got.info["dpi"][0]) == gfig.DPI and b"Software" not in png and b"tEXt" not in png
+
+
+def test_bars_draw_what_ax_bar_draws(monkeypatch):
+    rng = np.random.default_rng(3)
+    founded = rng.integers(1980, 2025, 5000).astype(float)
+    founded[:7] = np.nan
+    inside = rng.random(5000) < 0.2
+    fast = gfig.entries_chart(founded, inside, 2001, title="t")
+
+    def with_ax_bar(ax, x, height, *, width, color, alpha, label=""):
+        return ax.bar(x, height, width=width, color=color, alpha=alpha, label=label)
+
+    monkeypatch.setattr(gfig, "_bars", with_ax_bar)
+    assert gfig.entries_chart(founded, inside, 2001, title="t") == fast  # byte-identical PNGs
+
+
+def test_stacked_points_keeps_np_unique_order_with_ties_nans_and_signed_zeros():
+    x = np.array([1.0, np.nan, 0.0, -0.0, 1.0, 1.0, 2.0, np.nan, -1.0, 1.0])
+    y = np.array([2.0, 1.0, 3.0, 3.0, 2.0, 0.5, 2.0, 1.0, 5.0, 2.0])
+    x, y = np.tile(x, 3), np.tile(y, 3)
+    pts, counts = np.unique(np.column_stack([x, y]), axis=0, return_counts=True)  # the former implementation
+    ref = np.repeat(pts, np.minimum(counts, gfig._STACK_MAX), axis=0)
+    px, py = gfig._stacked_points(x, y)
+    np.testing.assert_array_equal(np.column_stack([px, py]), ref)  # NaN rows equal, and in the same places
+
+
+# ----------------------------------------------------------------------------- shared work in a report
+def _entries_setup(n: int = 3000):
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(11)
+    edges = [(100, 200), (300, 150), (200, 100), (300, 300), (400, 450), (500, 550), (600, 600), (0, 850), (1000, 0)]
+    xy = np.vstack([rng.uniform(0, 1000, (n, 2)), edges])  # and firms on the parks' edges (in them)
+    sector = np.r_[rng.choice(["optics", "food"], n), ["optics"] * len(edges)]
+    firms = gpd.GeoDataFrame({"sector": sector, "founded": rng.integers(1980, 2024, len(xy))},
+                             geometry=shapely.points(xy), crs=32650)
+    parks = gpd.GeoDataFrame({"name": ["square", "holed", "two parts"]}, geometry=[
+        shapely.box(100, 100, 300, 300),
+        shapely.box(400, 400, 700, 700).difference(shapely.box(500, 500, 600, 600)),
+        shapely.MultiPolygon([shapely.box(0, 800, 50, 900), shapely.box(900, 0, 1000, 50)]),
+    ], index=[4, 7, 9], crs=32650)
+    config = SimpleNamespace(firms=SimpleNamespace(founded_column="founded", sector_column="sector"),
+                             analysis=SimpleNamespace(target_sector="optics"))
+    vr = SimpleNamespace(stages={"metric_firms": firms}, parks=parks, skipped={})
+    return SimpleNamespace(config=config), vr, firms
+
+
+def test_park_entries_tests_every_firm_and_reads_the_firms_once_per_report(monkeypatch):
+    results, vr, firms = _entries_setup()
+    optics = (firms["sector"] == "optics").to_numpy()
+    g = firms.geometry.values[optics]
+    expected = {}
+    for idx in vr.parks.index:  # the straightforward way: every firm tested against the park
+        park = vr.parks.loc[[idx]].to_crs(firms.crs).geometry.values[0]
+        expected[idx] = shapely.intersects_xy(park, shapely.get_x(g), shapely.get_y(g))
+        assert expected[idx].any()
+    calls = []
+    real = gfig._entry_firms
+    monkeypatch.setattr(gfig, "_entry_firms", lambda *a: calls.append(1) or real(*a))
+    token = gfig._MEMO.set({})
+    try:
+        for idx in vr.parks.index:
+            founded, inside, what = gfig.park_entries(results, vr, idx)
+            np.testing.assert_array_equal(inside, expected[idx])
+            np.testing.assert_array_equal(founded, firms["founded"].to_numpy(float)[optics])
+            assert what == "optics firms"
+    finally:
+        gfig._MEMO.reset(token)
+    assert len(calls) == 1  # one read of the firms for the three parks
+    gfig.park_entries(results, vr, 4)
+    assert len(calls) == 2  # outside report_figures nothing is kept
+
+
+def test_precedence_map_draws_the_background_once_and_like_every_cell(monkeypatch):
+    from PIL import Image
+
+    cells = _hexes(40, 36, size=10.0)
+    rng = np.random.default_rng(5)
+    before, now = np.zeros(len(cells), dtype=int), np.zeros(len(cells), dtype=int)
+    now[rng.choice(len(cells), 120, replace=False)] = rng.choice([3, 2, 1, -2], 120)
+    hot_now = gpd.GeoDataFrame({"gi_bin": now}, geometry=cells, crs=32650)
+    hot_before = gpd.GeoDataFrame({"gi_bin": before}, geometry=shapely.from_wkb(shapely.to_wkb(cells)), crs=32650)
+    park = gpd.GeoDataFrame({"name": ["p"]}, geometry=[shapely.box(150, 150, 450, 400)], crs=32650)
+    calls = []
+    real = gfig._footprint
+    monkeypatch.setattr(gfig, "_footprint", lambda g: calls.append(len(g)) or real(g))
+    monkeypatch.setattr(gfig, "_BACKGROUND_MIN_CELLS", 100)
+    fast = gfig.precedence_map(hot_before, hot_now, park, year=2000, title="t")
+    assert len(calls) == 1  # the same cells in both panels (equal, not the same objects): one footprint
+    other = hot_before.copy()
+    other.geometry = other.geometry.translate(1e-3, 0)
+    gfig.precedence_map(other, hot_now, park, year=2000, title="t")
+    assert len(calls) == 3  # other cells: their own footprint
+    monkeypatch.setattr(gfig, "_BACKGROUND_MIN_CELLS", 10**9)
+    every = gfig.precedence_map(hot_before, hot_now, park, year=2000, title="t")
+    new, old = (np.asarray(Image.open(io.BytesIO(p))).astype(int) for p in (fast, every))
+    assert new.shape == old.shape
+    diff = np.abs(new - old).max(axis=2)
+    # the same picture but for anti-aliasing along the cells' edges
+    assert np.mean(diff > 8) < 0.01 and np.abs(new.mean(axis=(0, 1)) - old.mean(axis=(0, 1))).max() < 0.5
+
+
+def test_report_figures_freezes_the_objects_it_found_and_only_those(monkeypatch):
+    import gc
+
+    seen, calls = [], []
+    monkeypatch.setattr(gfig, "_figure_tasks", lambda results: seen.append(gc.get_freeze_count()) or [])
+    for name in ("freeze", "unfreeze"):
+        real = getattr(gc, name)
+        monkeypatch.setattr(gc, name, lambda real=real, name=name: calls.append(name) or real())
+    assert gc.get_freeze_count() == 0
+    gfig.report_figures(object())
+    assert seen[-1] > 0 and gc.get_freeze_count() == 0  # frozen while drawing, thawed after
+    assert calls == ["freeze", "unfreeze"]
+    draw_tasks = gfig._draw_tasks
+    monkeypatch.setattr(gfig, "_draw_tasks", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        gfig.report_figures(object())
+    monkeypatch.setattr(gfig, "_draw_tasks", draw_tasks)
+    assert gc.get_freeze_count() == 0 and calls == ["freeze", "unfreeze"] * 2  # thawed after a failure too
+    gc.freeze()  # the caller's own frozen objects stay frozen
+    try:
+        gfig.report_figures(object())
+        assert seen[-1] > 0 and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+    gc.disable()
+    try:
+        gfig.report_figures(object())
+        assert seen[-1] == 0 and not gc.isenabled()
+    finally:
+        gc.enable()
+    assert calls == ["freeze", "unfreeze"] * 3  # the test's own pair; none by report_figures
