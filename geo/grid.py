@@ -153,23 +153,33 @@ def aggregate(
 
     # ---- coordinates in the metric CRS (arrays only) ----
     geoms = np.asarray(gdf.geometry.values)
-    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    kinds = shapely.get_type_id(geoms[~missing])
-    if kinds.size and not np.all(kinds == 0):
-        bad = sorted({shapely.GeometryType(int(t)).name for t in np.unique(kinds) if t != 0})
-        msg = (
-            f"`firms` must contain Point geometries; found {', '.join(bad)}. Use "
-            "firms.representative_point() or firms.centroid to get one point per firm."
-        )
-        raise InputError(msg)
+    # get_x/get_y are NaN for a missing or non-point geometry (and NaN or an error for an
+    # empty point): without any NaN, every geometry is a point, none missing or empty
+    try:
+        x_src, y_src = shapely.get_x(geoms), shapely.get_y(geoms)
+        all_points = not (np.isnan(x_src).any() or np.isnan(y_src).any())
+    except shapely.errors.GEOSException:
+        all_points = False
+    if not all_points:
+        kinds = shapely.get_type_id(geoms)  # -1: missing
+        missing = (kinds < 0) | shapely.is_empty(geoms)
+        not_point = (kinds != 0) & ~missing
+        if not_point.any():
+            bad = sorted({shapely.GeometryType(int(t)).name for t in np.unique(kinds[not_point])})
+            msg = (
+                f"`firms` must contain Point geometries; found {', '.join(bad)}. Use "
+                "firms.representative_point() or firms.centroid to get one point per firm."
+            )
+            raise InputError(msg)
+        x_src, y_src = shapely.get_x(geoms[~missing]), shapely.get_y(geoms[~missing])
+    else:
+        missing = np.zeros(len(geoms), dtype=bool)
     n_missing = int(missing.sum())
     if n_missing:
         logger.warning("aggregate: %d firms have missing or empty geometry and are not counted", n_missing)
     src_crs = pyproj.CRS.from_user_input(gdf.crs)
     metric = _metric_crs(gdf, src_crs, epsg)
     keep = ~missing
-    x_src = shapely.get_x(geoms[keep])
-    y_src = shapely.get_y(geoms[keep])
     if metric == src_crs:
         x, y = x_src, y_src
     else:
@@ -195,7 +205,8 @@ def aggregate(
     n_outside = int((~inside).sum())
     if n_outside:
         logger.warning("aggregate: %d firms fall outside the extent and are not counted", n_outside)
-    xi, yi, rows_in = x[inside], y[inside], rows[inside]
+    all_rows = not (n_missing or n_outside)  # every firm is counted
+    xi, yi, rows_in = (x, y, rows) if all_rows else (x[inside], y[inside], rows[inside])
 
     # ---- size ----
     area_factor = _AREA_FACTOR[cell]
@@ -224,9 +235,10 @@ def aggregate(
     if by is not None:
         column = gdf[by]
         if isinstance(column.dtype, pd.StringDtype):  # no round trip through Python objects
-            codes, uniques = pd.factorize(column.take(rows_in), sort=True)
+            codes, uniques = pd.factorize(column if all_rows else column.take(rows_in), sort=True)
         else:
-            codes, uniques = pd.factorize(pd.Series(column.to_numpy()[rows_in]), sort=True)
+            values = column.to_numpy()
+            codes, uniques = pd.factorize(pd.Series(values if all_rows else values[rows_in]), sort=True)
         cat_codes = codes
         n_by_missing = int((codes < 0).sum())
         names = _safe_names(list(uniques))
@@ -308,10 +320,17 @@ def auto_cell_size(
         ``rule``, ``median_nn_m``, ``n_locations``, ``extent_area_m2``, ``raw_size_m``,
         ``min_size_m``, ``max_size_m``, ``clamped``.
     """
-    xy = _unique_xy(x, y)
     n = int(len(x))
-    med = _median_nn_distance(xy) if n >= 2 and len(xy) >= 2 else None
-    return _auto_size(n, int(len(xy)), med, extent_area=extent_area, cell=cell)
+    # many points: one grid pass finds the distinct locations and their nearest neighbours
+    d2 = _nn_squared_grid(np.asarray(x, dtype=float), np.asarray(y, dtype=float)) if n >= _NN_GRID_MIN else None
+    if d2 is not None:
+        n_locations = len(d2)
+        med = _median_sqrt(d2) if n_locations >= 2 else None
+    else:
+        xy = _unique_xy(x, y)
+        n_locations = len(xy)
+        med = _median_nn_distance(xy) if n >= 2 and n_locations >= 2 else None
+    return _auto_size(n, n_locations, med, extent_area=extent_area, cell=cell)
 
 
 def _auto_size(n: int, n_locations: int | None, median_nn: float | None, *, extent_area: float, cell: str) -> tuple[float, dict[str, Any]]:
@@ -424,28 +443,58 @@ def _median_nn_distance(xy: np.ndarray) -> float:
     """
     d2 = _nn_squared_grid(xy[:, 0], xy[:, 1]) if len(xy) >= _NN_GRID_MIN else None
     if d2 is not None:
-        return float(np.median(np.sqrt(d2)))
+        return _median_sqrt(d2)
     tree = cKDTree(xy, balanced_tree=False)
     dist, _ = tree.query(xy[tree.indices], k=2)
     return float(np.median(dist[:, 1]))
 
 
-#: from this many distinct locations on, nearest neighbours are searched on a grid
+def _median_sqrt(d2: np.ndarray) -> float:
+    """``np.median(np.sqrt(d2))``, taking the square roots of the middle values only.
+
+    The square root is increasing, so the middle values of ``sqrt(d2)`` are the square
+    roots of those of ``d2``; np.median averages them the same way.
+    """
+    n = len(d2)
+    mid = [(n - 1) // 2, n // 2]
+    part = np.partition(d2, mid)
+    return float(np.median(np.sqrt(part[mid[0] : mid[1] + 1])))
+
+
+#: from this many points on, nearest neighbours are searched on a grid
 _NN_GRID_MIN = 400_000
 #: the grid is used only if a search visits, on average, at most this many points per
 #: point in its own cell (the sum of squared cell counts / n; clustered data exceed it)
 _NN_GRID_MAX_LOAD = 32.0
-_NN_KERNEL: Any = None
+#: from this many points on, binning and the hull filter run in compiled loops (the same
+#: floating point operations per point as the numpy code, without temporary arrays)
+_KERNEL_MIN = 50_000
+_KERNELS: dict[str, Any] = {}
+
+
+def _compiled(fn: Any) -> Any:
+    """``numba.njit(cache=True)(fn)``, compiled on first use (numba is imported then)."""
+    kernel = _KERNELS.get(fn.__name__)
+    if kernel is None:
+        from numba import njit
+
+        kernel = _KERNELS[fn.__name__] = njit(cache=True)(fn)
+    return kernel
 
 
 def _nn_squared_grid(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
-    """Squared distance from each point to its nearest other point (distinct points).
+    """Squared distance from each distinct location to its nearest other location.
 
-    Uniform grid of about one point per cell; each point searches square rings of cells
-    around its own until no unvisited cell can hold a nearer point (a ring ``r + 1``
-    cells away is at least ``r`` cell sizes away; the stop test keeps a margin of 1% of a
-    cell for rounding in the binning).  The distances come in the order of the cells,
-    not of the points.  None if the grid would be unbalanced (too many points per
+    The points may repeat a location: each location is searched once, and its length is
+    the number of distinct locations (-0.0 and 0.0 are one location, as in
+    :func:`_unique_xy`).  Uniform grid of about one point per cell; each location is
+    compared with the others of the 3 x 3 cells around it (three contiguous cells per
+    row), then with square rings of cells farther out, skipping a row or cell that cannot
+    hold a nearer point, until the nearest unvisited cell is farther than the nearest
+    point found.  Cell bounds are taken with a margin of 1% of a cell for rounding in the
+    binning, so the result is exact: each value is ``dx * dx + dy * dy`` to the nearest
+    other location, as cKDTree computes it.  The distances come in the order of the
+    cells, not of the points.  None if the grid would be unbalanced (too many points per
     occupied cell), degenerate or too fine for the precision of the coordinates.
     """
     n = len(x)
@@ -470,18 +519,14 @@ def _nn_squared_grid(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
     start = np.zeros(nx * ny + 1, dtype=np.int64)
     np.cumsum(counts, out=start[1:])
     x, y = np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64)
-    global _NN_KERNEL
-    if _NN_KERNEL is None:
-        from numba import njit
-
-        _NN_KERNEL = njit(cache=True)(_nn_squared_kernel)
     out = np.empty(n, dtype=np.float64)
-    _NN_KERNEL(x, y, cell, start, nx, ny, h, out)
-    return out
+    m = _compiled(_nn_squared_kernel)(x, y, cell, start, nx, ny, h, x0, y0, out)
+    return out[:m]
 
 
-def _nn_squared_kernel(x, y, cell, start, nx, ny, h, out):
+def _nn_squared_kernel(x, y, cell, start, nx, ny, h, x0, y0, out):
     n = len(x)
+    n_cells = nx * ny
     # counting sort of the points by cell (start: first slot of each cell)
     fill = start[:-1].copy()
     xs = np.empty(n, dtype=np.float64)
@@ -491,37 +536,95 @@ def _nn_squared_kernel(x, y, cell, start, nx, ny, h, out):
         xs[fill[c]] = x[p]
         ys[fill[c]] = y[p]
         fill[c] += 1
-    for own in range(nx * ny):
-        cy = own // nx
-        cx = own - cy * nx
-        for k in range(start[own], start[own + 1]):
+    # one entry per distinct location (a location lies in one cell), compacted in place;
+    # ustart: first slot of each cell among the locations
+    ustart = np.empty(n_cells + 1, dtype=np.int64)
+    m = 0
+    for c in range(n_cells):
+        ustart[c] = m
+        first = m
+        for k in range(start[c], start[c + 1]):
             px = xs[k]
             py = ys[k]
-            best = math.inf
-            r = 0
-            while True:
-                for j in range(max(cy - r, 0), min(cy + r, ny - 1) + 1):
-                    step = 1 if (j == cy - r or j == cy + r) else 2 * r
-                    i = cx - r
-                    while i <= cx + r:
-                        if 0 <= i < nx:
-                            c = j * nx + i
-                            for q in range(start[c], start[c + 1]):
-                                if q != k:
-                                    dx = px - xs[q]
-                                    dy = py - ys[q]
-                                    d = dx * dx + dy * dy
-                                    if d < best:
-                                        best = d
-                        i += step
-                if r >= 1 and best < math.inf:
-                    lim = (r - 0.01) * h
-                    if best < lim * lim:
-                        break
-                if r > nx + ny:
+            seen = False
+            for q in range(first, m):
+                if xs[q] == px and ys[q] == py:
+                    seen = True
                     break
-                r += 1
-            out[k] = best
+            if not seen:
+                xs[m] = px
+                ys[m] = py
+                m += 1
+    ustart[n_cells] = m
+    margin = 0.01 * h
+    for cy in range(ny):
+        for cx in range(nx):
+            own = cy * nx + cx
+            i0, i1 = max(cx - 1, 0), min(cx + 1, nx - 1)
+            for k in range(ustart[own], ustart[own + 1]):
+                px = xs[k]
+                py = ys[k]
+                best = math.inf
+                # ring 1, a row of three contiguous cells at a time: the own row (less the
+                # point itself), then the rows below and above unless farther than the best
+                lo, hi = ustart[cy * nx + i0], ustart[cy * nx + i1 + 1]
+                for q in range(lo, k):
+                    dx = px - xs[q]
+                    dy = py - ys[q]
+                    best = min(best, dx * dx + dy * dy)
+                for q in range(k + 1, hi):
+                    dx = px - xs[q]
+                    dy = py - ys[q]
+                    best = min(best, dx * dx + dy * dy)
+                for j in (cy - 1, cy + 1):
+                    if j < 0 or j >= ny:
+                        continue
+                    gy = max(y0 + j * h - py, py - (y0 + (j + 1) * h)) - margin
+                    if gy > 0 and gy * gy >= best:
+                        continue
+                    for q in range(ustart[j * nx + i0], ustart[j * nx + i1 + 1]):
+                        dx = px - xs[q]
+                        dy = py - ys[q]
+                        best = min(best, dx * dx + dy * dy)
+                r = 1
+                while True:
+                    # distance from the point to the nearest cell outside rings 0..r (less
+                    # the margin); none left: done
+                    lim = math.inf
+                    if cx - r > 0:
+                        lim = min(lim, px - (x0 + (cx - r) * h))
+                    if cx + r < nx - 1:
+                        lim = min(lim, x0 + (cx + r + 1) * h - px)
+                    if cy - r > 0:
+                        lim = min(lim, py - (y0 + (cy - r) * h))
+                    if cy + r < ny - 1:
+                        lim = min(lim, y0 + (cy + r + 1) * h - py)
+                    if lim == math.inf:
+                        break
+                    lim -= margin
+                    if lim > 0 and best < lim * lim:
+                        break
+                    r += 1
+                    for j in range(max(cy - r, 0), min(cy + r, ny - 1) + 1):
+                        gy = max(y0 + j * h - py, py - (y0 + (j + 1) * h), 0.0) - margin
+                        gy2 = gy * gy if gy > 0 else 0.0
+                        if gy2 >= best:
+                            continue
+                        step = 1 if (j == cy - r or j == cy + r) else 2 * r
+                        i = cx - r
+                        while i <= cx + r:
+                            if 0 <= i < nx:
+                                gx = max(x0 + i * h - px, px - (x0 + (i + 1) * h), 0.0) - margin
+                                gx2 = gx * gx if gx > 0 else 0.0
+                                if gx2 + gy2 < best:  # the cell may hold a nearer point
+                                    c = j * nx + i
+                                    for q in range(ustart[c], ustart[c + 1]):
+                                        dx = px - xs[q]
+                                        dy = py - ys[q]
+                                        best = min(best, dx * dx + dy * dy)
+                            i += step
+                out[k] = best
+    return m
 
 
 def _round_sig(v: float, digits: int) -> float:
@@ -660,12 +763,31 @@ def _hull_candidates(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         c = c[::-1]
     w = max(float(x.max() - x.min()), float(y.max() - y.min()))
     tol = 1e-12 * w * w
+    ring = np.ascontiguousarray(np.vstack([c, c[:1]]), dtype=np.float64)
+    if n >= _KERNEL_MIN:
+        keep = np.empty(n, dtype=np.bool_)
+        _compiled(_octagon_outside_kernel)(np.ascontiguousarray(x, dtype=np.float64),
+                                           np.ascontiguousarray(y, dtype=np.float64), ring, tol, keep)
+        return keep
     keep = np.zeros(n, dtype=bool)
     for k in range(len(c)):
-        ax, ay = c[k]
-        bx, by = c[(k + 1) % len(c)]
+        ax, ay = ring[k]
+        bx, by = ring[k + 1]
         keep |= (bx - ax) * (y - ay) - (by - ay) * (x - ax) <= tol
     return keep
+
+
+def _octagon_outside_kernel(x, y, ring, tol, keep):
+    """The mask of :func:`_hull_candidates`, one point at a time (same arithmetic)."""
+    for i in range(len(x)):
+        out = False
+        for k in range(len(ring) - 1):
+            ax, ay = ring[k, 0], ring[k, 1]
+            bx, by = ring[k + 1, 0], ring[k + 1, 1]
+            if (bx - ax) * (y[i] - ay) - (by - ay) * (x[i] - ax) <= tol:
+                out = True
+                break
+        keep[i] = out
 
 
 # ---------------------------------------------------------------------------------------
@@ -680,7 +802,37 @@ _SQ_VY = np.array([0, 0, 1, 1, 0])
 
 
 def _hex_axial(x: np.ndarray, y: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Axial (q, r) of the pointy-top hexagon containing each point (cube rounding)."""
+    """Axial (q, r) of the pointy-top hexagon containing each point (cube rounding).
+
+    Many points are binned by :func:`_hex_axial_kernel`: the same floating point
+    operations in the same order per point (rounding half to even, as ``np.round``).
+    """
+    if len(x) >= _KERNEL_MIN:
+        q = np.empty(len(x), dtype=np.int64)
+        r = np.empty(len(x), dtype=np.int64)
+        xc, yc = np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64)
+        _compiled(_hex_axial_kernel)(xc, yc, s / _SQRT3, _SQRT3 / 3.0, 2.0 / 3.0, q, r)
+        return q, r
+    return _hex_axial_numpy(x, y, s)
+
+
+def _hex_axial_kernel(x, y, a, c_q, c_r, q_out, r_out):
+    """:func:`_hex_axial_numpy` one point at a time (``c_q = sqrt(3) / 3``, ``c_r = 2 / 3``)."""
+    for i in range(len(x)):
+        xf = (c_q * x[i] - y[i] / 3.0) / a
+        zf = (c_r * y[i]) / a
+        yf = -xf - zf
+        rx, ry, rz = np.rint(xf), np.rint(yf), np.rint(zf)
+        dx, dy, dz = abs(rx - xf), abs(ry - yf), abs(rz - zf)
+        if dx > dy and dx > dz:
+            rx = -ry - rz
+        elif dz >= dy:
+            rz = -rx - ry
+        q_out[i] = np.int64(rx)
+        r_out[i] = np.int64(rz)
+
+
+def _hex_axial_numpy(x: np.ndarray, y: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray]:
     a = s / _SQRT3
     qf = (_SQRT3 / 3.0 * x - y / 3.0) / a
     rf = (2.0 / 3.0 * y) / a
@@ -805,6 +957,39 @@ def _candidates(ext, cell: str, s: float) -> tuple[np.ndarray, np.ndarray]:
     return a[near].astype(np.int64), b[near].astype(np.int64)
 
 
+#: the extent's boundary is compared with an inner buffer of it up to this many vertices
+_INTERIOR_MAX_VERTICES = 5_000
+
+
+def _interior_cells(ext, a: np.ndarray, b: np.ndarray, polys: np.ndarray, cell: str, s: float) -> np.ndarray:
+    """``shapely.contains_properly(ext, polys)`` for the lattice cells (a, b).
+
+    A cell whose centre lies in ``inner``, the extent shrunk by 1.1 circumradius, is in the
+    extent's interior when ``inner`` is (properly) in ``ext`` and its boundary is more
+    than a circumradius from the extent's: the segment from the centre to the nearest
+    point of the extent's boundary leaves ``inner``, so it is longer than that distance,
+    and the cell lies within a circumradius of its centre.  Those cells skip the GEOS
+    predicate (a point-in-polygon test each instead); the others, along the boundary,
+    are tested with it.  Extents with many vertices are all tested with it.
+    """
+    radius = s / math.sqrt(2.0) if cell == "square" else s / _SQRT3
+    deep = np.zeros(len(polys), dtype=bool)
+    if len(polys) > 1000 and shapely.get_num_coordinates(ext) <= _INTERIOR_MAX_VERTICES:
+        inner = ext.buffer(-1.1 * radius)
+        if (
+            not inner.is_empty
+            and shapely.contains_properly(ext, inner)
+            and shapely.distance(inner.boundary, ext.boundary) > 1.0001 * radius
+        ):
+            cx, cy = ((a + 0.5) * s, (b + 0.5) * s) if cell == "square" else _hex_centres(a, b, s)
+            shapely.prepare(inner)
+            deep = shapely.intersects_xy(inner, cx, cy)
+    keep = deep.copy()
+    rest = ~deep
+    keep[rest] = shapely.contains_properly(ext, polys[rest])
+    return keep
+
+
 def _check_count(count: int, s: float) -> None:
     if count > MAX_CANDIDATE_CELLS:
         msg = (
@@ -860,7 +1045,7 @@ def _lattice_table(pa, pb, ext, cell: str, s: float, cat_codes, n_cat: int, weig
     # keep the cells that intersect the extent but do not merely touch it; a cell in its
     # interior (prepared containsProperly, fast) does, so the full predicates run only on
     # the cells along the boundary
-    keep = shapely.contains_properly(ext, polys)
+    keep = _interior_cells(ext, ca, cb, polys, cell, s)
     edge = ~keep
     keep[edge] = shapely.intersects(polys[edge], ext) & ~shapely.touches(polys[edge], ext)
     ca, cb, polys = ca[keep], cb[keep], polys[keep]
@@ -904,8 +1089,25 @@ def _lattice_table(pa, pb, ext, cell: str, s: float, cat_codes, n_cat: int, weig
         ea, eb = ta[extra], tb[extra]
         geoms[extra] = _square_polygons(ea, eb, s) if cell == "square" else _hex_polygons(ea, eb, s)
     prefix = "sq" if cell == "square" else "hex"
-    ids = [f"{prefix}_{a}_{b}" for a, b in zip(ta.tolist(), tb.tolist())]
-    return {"cell_id": ids, "n_firms": counts, "by_counts": by_counts, "geometry": geoms}
+    return {"cell_id": _lattice_ids(prefix, ta, tb), "n_firms": counts, "by_counts": by_counts, "geometry": geoms}
+
+
+def _lattice_ids(prefix: str, a: np.ndarray, b: np.ndarray) -> Any:
+    """The ids ``f"{prefix}_{a}_{b}"`` of lattice cells, for a column of strings.
+
+    Joined by pyarrow when pandas' default dtype for strings is stored in pyarrow: the
+    same strings, dtype and storage as from the list of Python strings, several times
+    faster.  Otherwise the list.
+    """
+    dtype = pd.Series(["a"]).dtype  # pandas' default (it depends on pandas' options)
+    if len(a) and isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        a_str = pa.array(a, type=pa.int64()).cast(pa.string())
+        b_str = pa.array(b, type=pa.int64()).cast(pa.string())
+        return pd.array(pc.binary_join_element_wise(prefix, a_str, b_str, "_"), dtype=dtype)
+    return [f"{prefix}_{u}_{v}" for u, v in zip(a.tolist(), b.tolist())]
 
 
 def _min_max(u: np.ndarray, v: np.ndarray) -> tuple[int, int]:
@@ -1024,9 +1226,11 @@ def cell_positions(cells: gpd.GeoDataFrame, x: np.ndarray, y: np.ndarray) -> np.
     prefix = {"hex": "hex_", "square": "sq_"}.get(kind)
     ids = cells["cell_id"].astype(str) if "cell_id" in cells else None
     if prefix is not None and size and ids is not None and ids.str.startswith(prefix).all():
-        parts = ids.str.slice(len(prefix)).str.split("_", expand=True)
-        ka = parts[0].astype(np.int64).to_numpy()
-        kb = parts[1].astype(np.int64).to_numpy()
+        keys = _parse_lattice_ids(ids, prefix)
+        if keys is None:  # (not two plain integers each: as before, or its error)
+            parts = ids.str.slice(len(prefix)).str.split("_", expand=True)
+            keys = parts[0].astype(np.int64).to_numpy(), parts[1].astype(np.int64).to_numpy()
+        ka, kb = keys
         s = float(size)
         if kind == "square":
             pa = np.floor(x / s).astype(np.int64)
@@ -1052,6 +1256,30 @@ def cell_positions(cells: gpd.GeoDataFrame, x: np.ndarray, y: np.ndarray) -> np.
         out[pi[first]] = ci[first]
     return out
 
+
+def _parse_lattice_ids(ids: pd.Series, prefix: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The integers (a, b) of ids ``f"{prefix}{a}_{b}"``, parsed by pyarrow; None unless
+    every id is the prefix and two decimal integers (pyarrow's integer parsing accepts
+    only ``-?[0-9]+``, which Python and numpy read the same)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except ImportError:
+        return None
+    try:
+        arr = pa.array(ids.array) if isinstance(ids.dtype, pd.StringDtype) and ids.dtype.storage == "pyarrow" \
+            else pa.array(ids.to_numpy(dtype=object), type=pa.large_string())
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        if arr.null_count or not pc.all(pc.starts_with(arr, prefix)).as_py():
+            return None
+        parts = pc.split_pattern(pc.utf8_slice_codeunits(arr, len(prefix)), "_")
+        if not pc.all(pc.equal(pc.list_value_length(parts), 2)).as_py():
+            return None
+        values = pc.cast(pc.list_flatten(parts), pa.int64()).to_numpy()
+    except (TypeError, ValueError, pa.ArrowException):
+        return None
+    return values[0::2].copy(), values[1::2].copy()
 
 
 @dataclass(frozen=True)

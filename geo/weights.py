@@ -292,25 +292,29 @@ def _lattice_contiguity(cells: Any, geoms: gpd.GeoSeries, *, rook: bool) -> Grap
     if width * (int(b.max()) - b_lo + 3) >= 2**62 or n >= 2**31:
         return None
     code = (b - (b_lo - 1)) * width + (a - (a_lo - 1))
-    order = np.argsort(code, kind="stable")
-    srt = code[order]
-    if n > 1 and np.any(srt[1:] == srt[:-1]):  # the same cell twice: leave it to libpysal
-        return None
     offsets = _HEX_NEIGHBOURS if cell == "hex" else (_SQUARE_ROOK if rook else _SQUARE_QUEEN)
-    focal, neighbor = [], []
-    for da, db in offsets:
-        target = code + (db * width + da)
-        k = np.minimum(np.searchsorted(srt, target), n - 1)
-        hit = srt[k] == target
-        focal.append(np.flatnonzero(hit))
-        neighbor.append(order[k[hit]])
-    f = np.concatenate(focal)
-    j = np.concatenate(neighbor)
-    isolates = np.flatnonzero(np.bincount(f, minlength=n) == 0)
-    # canonical order of a Graph: focal, then neighbor, by position in the ids
-    pair = np.concatenate([f * n + j, isolates * n + isolates])
-    pair.sort()
-    f, j = np.divmod(pair, n)
+    shifts = sorted(db * width + da for da, db in offsets)
+    if n > 1 and np.all(code[1:] > code[:-1]):
+        f, j = _sorted_lattice_pairs(code, shifts)
+    else:
+        order = np.argsort(code, kind="stable")
+        srt = code[order]
+        if n > 1 and np.any(srt[1:] == srt[:-1]):  # the same cell twice: leave it to libpysal
+            return None
+        focal, neighbor = [], []
+        for shift in shifts:
+            target = code + shift
+            k = np.minimum(np.searchsorted(srt, target), n - 1)
+            hit = srt[k] == target
+            focal.append(np.flatnonzero(hit))
+            neighbor.append(order[k[hit]])
+        f = np.concatenate(focal)
+        j = np.concatenate(neighbor)
+        isolates = np.flatnonzero(np.bincount(f, minlength=n) == 0)
+        # canonical order of a Graph: focal, then neighbor, by position in the ids
+        pair = np.concatenate([f * n + j, isolates * n + isolates])
+        pair.sort()
+        f, j = np.divmod(pair, n)
     weight = (f != j).astype(int)  # isolates: a self-loop of weight 0, as libpysal
     level = pd.Index(np.asarray(ids))
     index = pd.MultiIndex(
@@ -320,6 +324,34 @@ def _lattice_contiguity(cells: Any, geoms: gpd.GeoSeries, *, rook: bool) -> Grap
         verify_integrity=False,
     )
     return Graph(pd.Series(weight, index=index, name="weight"), is_sorted=True)
+
+
+def _sorted_lattice_pairs(code: np.ndarray, shifts: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(focal, neighbor) positions of the lattice neighbours of cells whose codes increase.
+
+    With ``code`` strictly increasing (the order of :func:`geo.grid.aggregate`), the
+    neighbours at the ``shifts`` taken in increasing order are at increasing positions, so
+    reading a table of neighbours row by row gives the canonical order of a Graph (focal,
+    then neighbor) without sorting; a cell without any neighbour gets its self-loop.
+    """
+    n = len(code)
+    lo, span = int(code[0]) + min(shifts), int(code[-1]) - int(code[0]) + max(shifts) - min(shifts) + 1
+    table = np.full((n, len(shifts) + 1), -1, dtype=np.int64)
+    if span <= 8 * n + 1024:  # a dense lookup of positions by code
+        where = np.full(span, -1, dtype=np.int64)
+        where[code - lo] = np.arange(n)
+        for col, shift in enumerate(shifts):
+            table[:, col] = where[code + (shift - lo)]
+    else:
+        for col, shift in enumerate(shifts):
+            target = code + shift
+            k = np.minimum(np.searchsorted(code, target), n - 1)
+            table[:, col] = np.where(code[k] == target, k, -1)
+    alone = (table[:, :-1] < 0).all(axis=1)
+    table[alone, -1] = np.flatnonzero(alone)
+    hit = table >= 0
+    f = np.repeat(np.arange(n), hit.sum(axis=1))
+    return f, table[hit]
 
 
 def _check_k(k: Any, n: int) -> int:

@@ -513,3 +513,207 @@ def test_string_and_object_category_columns_give_the_same_cells():
         b = aggregate(as_object, cell="hex", size=300.0, by="sector", **kw)
         _assert_same_cells(a, b)
     assert a.attrs["n_outside"] > 0 and a.attrs["n_by_missing"] > 0
+
+
+# ---------------------------------------------------------------------------------------
+# compiled kernels, arrow ids and the interior shortcut equal the code they replaced
+# ---------------------------------------------------------------------------------------
+
+
+def _compiled_everywhere(m) -> None:
+    """Route even small inputs through the compiled paths of geo.grid."""
+    from geo import grid as G
+
+    m.setattr(G, "_NN_GRID_MIN", 2)
+    m.setattr(G, "_KERNEL_MIN", 0)
+
+
+@pytest.mark.parametrize("pattern", ["uniform", "clustered", "snapped", "valley"])
+def test_compiled_paths_give_the_reference_cells(monkeypatch, pattern):
+    firms = _random_firms(pattern, 3000, seed=len(pattern) + 1)
+    ref = {c: _reference_aggregate(monkeypatch, firms, cell=c, by="sector") for c in ("hex", "square")}
+    with monkeypatch.context() as m:
+        _compiled_everywhere(m)
+        for c in ("hex", "square"):
+            _assert_same_cells(aggregate(firms, cell=c, by="sector"), ref[c])
+
+
+def _ref_nn(xy: np.ndarray) -> np.ndarray:
+    u = np.unique(xy, axis=0)
+    return np.sort(cKDTree(u).query(u, k=2)[0][:, 1]), len(u)
+
+
+@pytest.mark.parametrize("pattern", ["uniform", "valley", "clustered"])
+def test_grid_nearest_neighbours_of_repeated_locations_equal_cKDTree(pattern):
+    from geo.grid import _nn_squared_grid
+
+    firms = _random_firms(pattern, 8000, seed=8)
+    xy = np.round(_xy(firms) - _xy(firms).min(axis=0), 0)  # metre grid: some locations shared
+    rng = np.random.default_rng(1)
+    xy = np.concatenate([xy, xy[rng.integers(0, len(xy), 3000)]])  # and repeats
+    xy[:5] = [0.0, 1e3]
+    xy[5:9] = [-0.0, 1e3]  # the same location as 0.0
+    xy = xy[rng.permutation(len(xy))]
+    d2 = _nn_squared_grid(np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1]))
+    assert d2 is not None
+    dist, n_loc = _ref_nn(np.where(xy == 0.0, 0.0, xy))
+    assert len(d2) == n_loc < len(xy)
+    assert np.array_equal(np.sort(np.sqrt(d2)), dist)
+
+
+def test_auto_size_on_repeated_locations_equals_reference(monkeypatch):
+    from geo import grid as G
+
+    firms = _random_firms("clustered", 5000, seed=4)
+    x, y = np.round(firms.geometry.x.to_numpy(), -1), np.round(firms.geometry.y.to_numpy(), -1)
+    again = np.random.default_rng(0).integers(0, len(x), 1000)
+    x, y = np.concatenate([x, x[again]]), np.concatenate([y, y[again]])
+    assert len(np.unique(np.column_stack([x, y]), axis=0)) < len(x) * 0.9
+    assert G._nn_squared_grid(x, y) is not None
+    monkeypatch.setattr(G, "_NN_GRID_MIN", 2)
+    for cell in ("hex", "square"):
+        assert auto_cell_size(x, y, extent_area=3.0e8, cell=cell) == _ref_auto_cell_size(x, y, extent_area=3.0e8, cell=cell)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 10, 1001])
+def test_median_of_square_roots(n):
+    from geo.grid import _median_sqrt
+
+    d2 = np.random.default_rng(n).uniform(0, 1e4, n) ** 3
+    assert _median_sqrt(d2) == float(np.median(np.sqrt(d2)))
+
+
+@pytest.mark.parametrize("s", [136.21543777735002, 100.0, 1.0, 0.37])
+def test_hex_binning_kernel_equals_numpy(monkeypatch, s):
+    from geo import grid as G
+
+    rng = np.random.default_rng(2)
+    x, y = rng.uniform(-1e6, 1e6, 20_000), rng.uniform(3e6, 4e6, 20_000)
+    # points on ties of the cube rounding: vertices, edge midpoints and centres of cells
+    q, r = rng.integers(-500, 500, 3000), rng.integers(-500, 500, 3000)
+    a = s / math.sqrt(3.0)
+    vx = np.array([1, 0, -1, 1, 0, 2, 1, 3, 2])
+    vy = np.array([1, 2, 1, 0, 0, 0, -1, 0, 3])
+    tx = (math.sqrt(3.0) / 2.0 * a) * ((2 * q + r)[:, None] + vx)
+    ty = (a / 2.0) * ((3 * r)[:, None] + vy)
+    x = np.concatenate([x, tx.ravel(), np.arange(-500, 500) * (s / 2.0)])
+    y = np.concatenate([y, ty.ravel(), np.zeros(1000)])
+    ref = G._hex_axial_numpy(x, y, s)
+    monkeypatch.setattr(G, "_KERNEL_MIN", 0)
+    got = G._hex_axial(x, y, s)
+    assert got[0].dtype == ref[0].dtype == np.int64
+    assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])
+
+
+def test_hull_filter_kernel_equals_numpy(monkeypatch):
+    from geo import grid as G
+
+    rng = np.random.default_rng(5)
+    for x, y in (rng.normal(0, 1, (2, 10_000)) * [[3.0], [0.5]] + [[5e5], [3.4e6]], np.round(rng.uniform(0, 20, (2, 10_000)))):
+        x, y = np.ascontiguousarray(x), np.ascontiguousarray(y)
+        ref = G._hull_candidates(x, y)
+        monkeypatch.setattr(G, "_KERNEL_MIN", 0)
+        got = G._hull_candidates(x, y)
+        monkeypatch.undo()
+        assert ref is not None and ref.sum() < len(x)
+        assert np.array_equal(got, ref)
+
+
+@pytest.mark.parametrize("cell", ["hex", "square"])
+def test_interior_cells_equal_contains_properly(cell):
+    from geo import grid as G
+
+    ell = shapely.union_all([shapely.box(0, 0, 9000, 3000), shapely.box(0, 0, 3000, 9000)])
+    holed = shapely.Polygon(shapely.box(0, 0, 8000, 8000).exterior.coords, holes=[shapely.box(3000, 3000, 5000, 4000).exterior.coords])
+    two = shapely.union_all([shapely.box(0, 0, 4000, 4000), shapely.box(4700, 0, 9000, 6000)])
+    disc = shapely.Point(2e5, 3.4e6).buffer(5000)
+    thin = shapely.box(0, 0, 9000, 150)  # thinner than two cells: no interior shortcut
+    used = 0
+    for ext in (ell, holed, two, disc, thin):
+        shapely.prepare(ext)
+        a, b = G._candidates(ext, cell, 97.3)
+        polys = G._square_polygons(a, b, 97.3) if cell == "square" else G._hex_polygons(a, b, 97.3)
+        ref = shapely.contains_properly(ext, polys)
+        assert np.array_equal(G._interior_cells(ext, a, b, polys, cell, 97.3), ref)
+        inner = ext.buffer(-1.1 * 97.3)
+        used += not inner.is_empty
+    assert used == 4
+
+
+def test_lattice_ids_equal_python_strings():
+    from geo.grid import _lattice_ids
+
+    a = np.array([-12283, 0, 5, -1, 2**40], dtype=np.int64)
+    b = np.array([28454, -0, -7, 0, -(2**40)], dtype=np.int64)
+    ref = pd.Series([f"hex_{u}_{v}" for u, v in zip(a.tolist(), b.tolist())])
+    got = pd.Series(_lattice_ids("hex", a, b))
+    pd.testing.assert_series_equal(got, ref)
+    assert got.dtype == ref.dtype and type(got.array) is type(ref.array)
+    assert _lattice_ids("sq", a[:0], b[:0]) == []
+
+
+def _ref_cell_positions(cells, x, y):
+    """cell_positions as it was: the ids split by pandas."""
+    from geo.grid import _hex_axial
+
+    prefix = {"hex": "hex_", "square": "sq_"}[cells.attrs["cell"]]
+    parts = cells["cell_id"].astype(str).str.slice(len(prefix)).str.split("_", expand=True)
+    ka, kb = parts[0].astype(np.int64).to_numpy(), parts[1].astype(np.int64).to_numpy()
+    s = float(cells.attrs["size_m"])
+    if cells.attrs["cell"] == "square":
+        pa, pb = np.floor(x / s).astype(np.int64), np.floor(y / s).astype(np.int64)
+    else:
+        pa, pb = _hex_axial(x, y, s)
+    out = np.full(len(x), -1, dtype=np.int64)
+    lo_a, lo_b = min(ka.min(), pa.min()), min(kb.min(), pb.min())
+    span_b = max(kb.max(), pb.max()) - lo_b + 1
+    kc, pc = (ka - lo_a) * span_b + (kb - lo_b), (pa - lo_a) * span_b + (pb - lo_b)
+    order = np.argsort(kc, kind="mergesort")
+    j = np.minimum(np.searchsorted(kc[order], pc), len(kc) - 1)
+    hit = kc[order][j] == pc
+    out[hit] = order[j[hit]]
+    return out
+
+
+@pytest.mark.parametrize("cell", ["hex", "square"])
+def test_cell_positions_from_parsed_ids_equal_reference(cell):
+    from geo.grid import _parse_lattice_ids, cell_positions
+
+    firms = _random_firms("valley", 4000, seed=3)
+    cells = aggregate(firms, cell=cell, size=150.0)
+    x, y = _xy(firms).T
+    x, y = np.ascontiguousarray(x) + 1000.0, np.ascontiguousarray(y)  # some fall outside
+    ref = _ref_cell_positions(cells, x, y)
+    assert (ref >= 0).any() and (ref < 0).any()
+    shuffled = cells.sample(frac=1.0, random_state=1)
+    as_object = cells.assign(cell_id=cells["cell_id"].astype(object))
+    for v in (cells, shuffled, as_object):
+        assert np.array_equal(cell_positions(v, x, y), _ref_cell_positions(v, x, y))
+    prefix = "hex_" if cell == "hex" else "sq_"
+    # ids the parser does not take: pandas splits them, as before
+    extra = cells.assign(cell_id=cells["cell_id"] + "_9")
+    assert _parse_lattice_ids(extra["cell_id"], prefix) is None
+    assert np.array_equal(cell_positions(extra, x, y), ref)
+    plus = cells.assign(cell_id=cells["cell_id"].str.replace(f"{prefix}", f"{prefix}+", regex=False))
+    assert _parse_lattice_ids(plus["cell_id"], prefix) is None
+    with pytest.raises(ValueError):  # "+12_-3" -> ["+12", "-3"] parses; a word does not
+        cell_positions(cells.assign(cell_id=cells["cell_id"].str.replace(prefix, f"{prefix}x", regex=False)), x, y)
+
+
+def test_missing_empty_and_non_point_geometries():
+    firms = _random_firms("uniform", 2000, seed=6)
+    holed = firms.copy()
+    holed.loc[holed.index[:4], "geometry"] = None
+    holed.loc[holed.index[4:7], "geometry"] = shapely.Point()
+    got = aggregate(holed, cell="hex", size=400.0, by="sector", extent=shapely.box(0, 0, 10_000, 10_000))
+    ref = aggregate(firms.iloc[7:], cell="hex", size=400.0, by="sector", extent=shapely.box(0, 0, 10_000, 10_000))
+    assert got.attrs["n_missing_geometry"] == 7 and got.attrs["n_input"] == len(firms)
+    pd.testing.assert_frame_equal(pd.DataFrame(got.drop(columns="geometry")), pd.DataFrame(ref.drop(columns="geometry")))
+    lines = holed.copy()
+    lines.loc[lines.index[10], "geometry"] = shapely.LineString([(0, 0), (1, 1)])
+    with pytest.raises(InputError, match="found LINESTRING"):
+        aggregate(lines, cell="hex", size=400.0)
+    nan_y = firms.copy()
+    nan_y.loc[nan_y.index[0], "geometry"] = shapely.Point(1.0, np.nan)
+    with pytest.raises(CRSError, match="non-finite"):
+        aggregate(nan_y, cell="hex", size=400.0)

@@ -236,3 +236,46 @@ def test_cells_not_from_the_lattice_use_libpysal():
     for v in (moved, twice, other_size, squares):
         assert _lattice_contiguity(v, v.geometry, rook=False) is None
         _assert_same_graph(weights(v, kind="queen", islands="keep"), Graph.build_contiguity(v.geometry, rook=False))
+
+
+@pytest.mark.parametrize("cell", ["hex", "square"])
+def test_lattice_contiguity_of_distant_cell_groups_equals_build_contiguity(cell):
+    from geo.weights import _lattice_contiguity
+
+    # two small groups of cells 60 km apart: a sparse bounding box of the cell codes
+    rng = np.random.default_rng(4)
+    xy = np.concatenate([rng.uniform(0, 1000, (300, 2)), rng.uniform(0, 1000, (300, 2)) + [60_000, 20_000]])
+    firms = gpd.GeoDataFrame(geometry=shapely.points(xy), crs=32650)
+    area = shapely.union_all([shapely.box(0, 0, 1000, 1000), shapely.box(60_000, 20_000, 61_000, 21_000)])
+    cells = aggregate(firms, cell=cell, size=150.0, extent=area)
+    occupied = cells[cells["n_firms"] > 1]
+    sparse = cells.iloc[::3]  # with cells that have no neighbour
+    assert len(cells) < 200
+    for v in (cells, occupied, occupied.set_index("cell_id"), sparse, cells.iloc[::-1]):
+        for rook in (False, True):
+            fast = _lattice_contiguity(v, v.geometry, rook=rook)
+            assert fast is not None
+            _assert_same_graph(fast, Graph.build_contiguity(v.geometry, rook=rook))
+    assert islands(weights(sparse, kind="queen", islands="keep")).n > 0
+
+
+def test_sorted_lattice_pairs_dense_and_sparse_lookups_agree():
+    from geo.weights import _sorted_lattice_pairs
+
+    rng = np.random.default_rng(6)
+    width = 40
+    code = np.unique(rng.integers(width, 30 * width, 500))
+    shifts = sorted([-width, -width + 1, -1, 1, width - 1, width])
+    dense = _sorted_lattice_pairs(code, shifts)
+    far = np.concatenate([code, code[-60:] + 10**7])  # beyond the dense table's limit
+    sparse = _sorted_lattice_pairs(far, shifts)
+    f_far, j_far = sparse
+    head = f_far < len(code)
+    assert np.array_equal(f_far[head], dense[0]) and np.array_equal(j_far[head], dense[1])
+    # every pair is a lattice neighbour (or an isolate's self-loop), in canonical order
+    for f, j, c in (dense + (code,), sparse + (far,)):
+        d = c[j] - c[f]
+        assert np.all(np.isin(d, shifts) | ((f == j) & (d == 0)))
+        assert np.all(np.diff(f * len(c) + j) > 0)
+        both = set(zip(f.tolist(), j.tolist()))
+        assert all((b, a) in both for a, b in both)
