@@ -1151,8 +1151,8 @@ def _h3_resolution(size, size_m: float, rule: dict, extent_area: float) -> tuple
 
 
 def _h3_cells(x, y, metric: pyproj.CRS, ext, res: int, cat_codes, n_cat: int) -> dict[str, Any]:
-    import h3.api.basic_int as h3i
     import h3 as h3s
+    import h3.api.basic_int as h3i
 
     to_ll = pyproj.Transformer.from_crs(metric, 4326, always_xy=True)
     from_ll = pyproj.Transformer.from_crs(4326, metric, always_xy=True)
