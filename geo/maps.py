@@ -51,6 +51,7 @@ written as ``\\u003c`` ..., so a name like ``</script>`` cannot close the script
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import json
@@ -257,15 +258,24 @@ def escape(value: Any) -> str:
 def _missing(value: Any) -> bool:
     if value is None:
         return True
+    kind = type(value)
+    if kind is float:  # the common cases first: pd.isna is NaN for a float, False for these
+        return value != value
+    if kind is int or kind is str or kind is bool:
+        return False
     try:
         return bool(pd.api.types.is_scalar(value) and pd.isna(value))
     except (TypeError, ValueError):
         return False
 
 
+#: ``json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)``, made once
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _js(obj: Any) -> str:
     """Compact JSON safe to embed in a ``<script>`` element (``<``, ``>``, ``&`` escaped)."""
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    text = _JSON.encode(obj)
     return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
@@ -319,7 +329,7 @@ def _geometries_json(geoms, *, simplify: float = 0.0) -> list[str]:
     if simplify > 0:
         arr = shapely.simplify(arr, simplify, preserve_topology=True)
     arr = shapely.transform(arr, _round_coords)
-    return [shapely.to_geojson(g) for g in arr]
+    return shapely.to_geojson(arr).tolist() if len(arr) else []
 
 
 def _feature_collection(geom_json: list[str], props: list[dict]) -> str:
@@ -335,14 +345,6 @@ def _to_wgs84(gdf):
         msg = "A layer of the results has no CRS; maps need one to place it (set it with gdf.set_crs(...))."
         raise CRSError(msg)
     return gdf if gdf.crs.to_epsg() == 4326 else gdf.to_crs(4326)
-
-
-def _lonlat(gdf) -> np.ndarray:
-    import shapely
-
-    if len(gdf) == 0:
-        return np.empty((0, 2))
-    return shapely.get_coordinates(_to_wgs84(gdf).geometry.values)
 
 
 # ----------------------------------------------------------------------------- custom elements
@@ -607,6 +609,152 @@ def _valley(results, valley: str):
         raise InputError(msg) from None
 
 
+class _ValleyData:
+    """What the maps read from one valley's firms, each computed once when first needed.
+
+    :func:`write_maps` makes one per valley and hands it to both the overview and the
+    valley map; :func:`valley_map` and :func:`overview_map` called alone make their own.
+    """
+
+    def __init__(self, vr, results, run: _RunData | None = None):
+        self.vr, self.results = vr, results
+        self.run = _RunData(results) if run is None else run
+
+    @functools.cached_property
+    def _coords(self) -> tuple[np.ndarray, np.ndarray]:
+        return _firm_coords(self.vr.firms)
+
+    @functools.cached_property
+    def lonlat(self) -> np.ndarray:
+        """Every lon/lat of the firms' geometries."""
+        return self._coords[0]
+
+    @functools.cached_property
+    def located(self) -> tuple[np.ndarray, np.ndarray]:
+        """``_located`` of the firms: the lon/lat of each firm with a point, and its position."""
+        return _located(*self._coords, len(self.vr.firms))
+
+    @functools.cached_property
+    def bounds(self) -> list[float] | None:
+        """``_robust_bounds`` of :attr:`lonlat`."""
+        return _robust_bounds(self.lonlat)
+
+    @functools.cached_property
+    def located_bounds(self) -> list[float] | None:
+        """``_robust_bounds`` of the located firms (:attr:`bounds` when they are the same array)."""
+        ll = self.located[0]
+        return self.bounds if ll is self.lonlat else _robust_bounds(ll)
+
+    @functools.cached_property
+    def sectors(self) -> tuple[np.ndarray, list] | None:
+        """``_text_factorize`` of the firms' sector column (None: no such column, or not text)."""
+        sc = self.results.config.firms.sector_column
+        return _text_factorize(self.vr.firms[sc]) if sc in self.vr.firms else None
+
+    @functools.cached_property
+    def metric_firms(self):
+        return _metric_firms(self.vr)
+
+    @functools.cached_property
+    def target_mask(self) -> np.ndarray | None:
+        """Which metric firms are of the target sector (None: no target or no sector column)."""
+        fm, sc = self.metric_firms, self.results.config.firms.sector_column
+        target = self.results.config.analysis.target_sector
+        if fm is None or target is None or sc not in fm:
+            return None
+        if sc in self.vr.firms and _same_values(fm[sc], self.vr.firms[sc]):  # to_metric shares the columns
+            return _str_equals(fm[sc], target, factorized=self.sectors)
+        return _str_equals(fm[sc], target)
+
+    @functools.cached_property
+    def target_xy(self) -> tuple[np.ndarray, bool]:
+        """(``get_coordinates`` of the target-sector metric firms, whether each is one point).
+
+        When every metric firm is a point, the coordinates of all of them are read (in
+        memory order, several times faster than of a scattered subset) and then selected.
+        """
+        import shapely
+
+        geoms = np.asarray(self.metric_firms.geometry.values)
+        mask = self.target_mask
+        if (shapely.get_type_id(geoms) == 0).all():  # then reading every point in order is faster
+            xy = shapely.get_coordinates(geoms)
+            if len(xy) == len(geoms):  # no empty point
+                return xy[mask], True
+        sub = geoms[mask]
+        xy = shapely.get_coordinates(sub)
+        return xy, bool(len(xy) == len(sub) and (shapely.get_type_id(sub) == 0).all())
+
+
+class _RunData:
+    """What the maps of every valley read from the whole run, computed once."""
+
+    def __init__(self, results):
+        self.results = results
+        self._sectors: set[str] | None = None
+
+    def sectors(self, data: _ValleyData) -> set[str]:
+        """The sector labels (``_sector_codes``) present among all the run's firms.
+
+        ``data`` is the valley asking: when its firms' sector column is the run's (one
+        valley), its factorization is used.
+        """
+        if self._sectors is None:
+            sc = self.results.config.firms.sector_column
+            if sc not in self.results.firms:
+                self._sectors = set()
+                return self._sectors
+            values = self.results.firms[sc]
+            same = sc in data.vr.firms and _same_values(values, data.vr.firms[sc])
+            codes, names = _sector_codes(values, factorized=data.sectors if same else None)
+            self._sectors = set(np.asarray(names, dtype=object)[_used_codes(codes)].tolist())
+        return self._sectors
+
+
+def _same_values(a: pd.Series, b: pd.Series) -> bool:
+    """Whether two columns are views of the same memory, so that their values are equal.
+
+    Cheap and conservative (False when unsure): the same array, NumPy arrays at the same
+    address with the same layout, or Arrow arrays whose chunks have the same type, offset,
+    length and buffers, as the columns of a copy-on-write copy or of a slice of all rows are.
+    """
+    if len(a) != len(b) or a.dtype != b.dtype:
+        return False
+    ea, eb = a.array, b.array
+    if ea is eb:
+        return True
+    if isinstance(ea, pd.arrays.NumpyExtensionArray) and isinstance(eb, pd.arrays.NumpyExtensionArray):
+        na, nb = np.asarray(ea), np.asarray(eb)  # the arrays themselves, not copies
+        return (na.dtype == nb.dtype and na.shape == nb.shape and na.strides == nb.strides
+                and na.__array_interface__["data"][0] == nb.__array_interface__["data"][0])
+    if not (hasattr(ea, "__arrow_array__") and hasattr(eb, "__arrow_array__")):
+        return False
+    try:
+        ca, cb = ea.__arrow_array__(), eb.__arrow_array__()
+    except Exception:  # an extension array that cannot give Arrow data: unsure
+        return False
+    if ca is cb:
+        return True
+    chunks_a, chunks_b = getattr(ca, "chunks", [ca]), getattr(cb, "chunks", [cb])
+    if len(chunks_a) != len(chunks_b):
+        return False
+    for x, y in zip(chunks_a, chunks_b):
+        if x.type != y.type or x.offset != y.offset or len(x) != len(y):
+            return False
+        bx, by = x.buffers(), y.buffers()
+        if len(bx) != len(by):
+            return False
+        for p, q in zip(bx, by):
+            if (p is None) != (q is None) or (p is not None and (p.address != q.address or p.size != q.size)):
+                return False
+    return True
+
+
+def _used_codes(codes: np.ndarray) -> np.ndarray:
+    """``np.unique(codes)`` of non-negative integer codes, by counting."""
+    return np.flatnonzero(np.bincount(codes)) if len(codes) else np.empty(0, dtype=np.int64)
+
+
 def _convex_hull(xy: np.ndarray):
     """``shapely.convex_hull(shapely.multipoints(xy))`` without a Point object per input point.
 
@@ -623,8 +771,30 @@ def _convex_hull(xy: np.ndarray):
             picks += [int(np.argmin(v)), int(np.argmax(v))]
         poly = shapely.convex_hull(shapely.multipoints(xy[picks]))
         if poly.geom_type == "Polygon":
-            xy = xy[~shapely.contains_xy(poly, x, y)]
+            # points inside a box inside the polygon are inside it: only the others are tested
+            inside = _inside_box(poly, x, y)
+            rest = np.flatnonzero(~inside)
+            inside[rest] = shapely.contains_xy(poly, x[rest], y[rest])
+            xy = xy[~inside]
     return shapely.convex_hull(shapely.multipoints(xy))
+
+
+def _inside_box(poly, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Which points are strictly inside an axis-aligned box that lies inside the convex ``poly``.
+
+    The box is the polygon's bounding box shrunk about its centroid until its four corners
+    are inside the polygon (then, the polygon being convex, all of the box is).
+    """
+    import shapely
+
+    minx, miny, maxx, maxy = poly.bounds
+    c = poly.centroid
+    for f in (0.7, 0.5, 0.35, 0.25):
+        hw, hh = f * (maxx - minx) / 2.0, f * (maxy - miny) / 2.0
+        x0, x1, y0, y1 = c.x - hw, c.x + hw, c.y - hh, c.y + hh
+        if shapely.contains_xy(poly, [x0, x1, x1, x0], [y0, y0, y1, y1]).all():
+            return (x > x0) & (x < x1) & (y > y0) & (y < y1)
+    return np.zeros(len(x), dtype=bool)
 
 
 def _robust_bounds(lonlat: np.ndarray) -> list[float] | None:
@@ -657,12 +827,6 @@ def _gdf_bounds(gdf) -> list[float] | None:
         return None
     b = _to_wgs84(gdf).total_bounds
     return [float(x) for x in b] if np.all(np.isfinite(b)) else None
-
-
-def _valley_bounds(vr, lonlat: np.ndarray | None = None) -> list[float]:
-    clusters = vr.stages.get("clusters")
-    ll = _lonlat(vr.firms) if lonlat is None else lonlat
-    return _union_bounds(_robust_bounds(ll), _gdf_bounds(vr.parks), _gdf_bounds(clusters))
 
 
 def _base_map(bounds: list[float], m=None):
@@ -889,8 +1053,12 @@ def _simplify_tolerance(gdf) -> float:
     return _SIMPLIFY_M / _M_PER_DEG if gdf.crs is not None and gdf.crs.is_geographic else _SIMPLIFY_M
 
 
-def _cell_layer(m, cells, key: str, styles: dict, tip, *, name: str, show: bool, merged_tip) -> tuple[Any, int, bool]:
-    """A layer of significant cells; merged by ``key`` when there are more than CELLS_MAX."""
+def _cell_layer(m, cells, key: str, styles: dict, tip, *, name: str, show: bool, merged_tip,
+                columns: list[str] | None = None) -> tuple[Any, int, bool]:
+    """A layer of significant cells; merged by ``key`` when there are more than CELLS_MAX.
+
+    ``tip`` makes a cell's tooltip from its row (a dict) and reads only ``columns`` (None: any).
+    """
     import folium
 
     E = _elements()
@@ -900,13 +1068,14 @@ def _cell_layer(m, cells, key: str, styles: dict, tip, *, name: str, show: bool,
         props = [{"k": str(v), "t": merged_tip(v, n)} for v, n in zip(frame[key], frame["n_cells"])]
     else:
         frame = cells
-        table = pd.DataFrame(cells.drop(columns=cells.geometry.name))
+        keep = [c for c in cells.columns if c != cells.geometry.name and (columns is None or c in columns)]
+        table = pd.DataFrame(cells[keep])
         table.attrs = {}  # rows as plain dicts: no per-row Series (and copy of the attrs)
         props = [{"k": str(r[key]), "t": tip(r)} for r in table.to_dict(orient="records")]
-    tol = _simplify_tolerance(frame)
-    frame = frame.set_geometry(frame.geometry.simplify(tol, preserve_topology=True)) if len(frame) else frame
-    frame = _to_wgs84(frame) if len(frame) else frame
-    geoms = _geometries_json(frame.geometry.values) if len(frame) else []
+    geoms = []
+    if len(frame):  # only the geometry column is simplified and reprojected
+        outline = frame.geometry.simplify(_simplify_tolerance(frame), preserve_topology=True)
+        geoms = _geometries_json(_to_wgs84(outline).values)
     fg = folium.FeatureGroup(name=name, show=show)
     E["GeoJsonLayer"](_feature_collection(geoms, props), {str(k): v for k, v in styles.items()}).add_to(fg)
     fg.add_to(m)
@@ -935,7 +1104,8 @@ def _hotspot_layers(m, vr, target_label: str, legend) -> None:
             return f"<b>{GI_LABELS[int(v)]}</b><br>{n:,} cells (merged)"
 
         name = f"Gi* hot/cold spots ({tl})"
-        fg, n, merged = _cell_layer(m, sig, "gi_bin", styles, tip, name=name, show=True, merged_tip=merged_tip)
+        fg, n, merged = _cell_layer(m, sig, "gi_bin", styles, tip, name=name, show=True, merged_tip=merged_tip,
+                                    columns=["gi_bin", "gi_z", "gi_p_fdr", "gi_p", "n_firms", focus])
         present = set(sig["gi_bin"].unique().tolist())
         rows = [_swatch(GI_COLOURS[b], GI_LABELS[b]) for b in (3, 2, 1, -1, -2, -3) if b in present] or [
             '<div class="note">no significant cells</div>']
@@ -958,7 +1128,8 @@ def _hotspot_layers(m, vr, target_label: str, legend) -> None:
             return f"<b>{LISA_LABELS[str(v)]}</b><br>{n:,} cells (merged)"
 
         fg, n, merged = _cell_layer(m, sig.assign(lisa_label=sig["lisa_label"].astype(str)), "lisa_label", styles,
-                                    ltip, name="LISA clusters", show=False, merged_tip=lmerged)
+                                    ltip, name="LISA clusters", show=False, merged_tip=lmerged,
+                                    columns=["lisa_label", "lisa_I", "lisa_p_fdr", "lisa_p", "n_firms", focus])
         present = set(sig["lisa_label"].astype(str))
         rows = [_swatch(c, LISA_LABELS[lab]) for lab, c in LISA_COLOURS.items() if lab in present] or [
             '<div class="note">no significant cells</div>']
@@ -1060,6 +1231,13 @@ def _n_distinct(key: np.ndarray) -> int:
     return int(np.count_nonzero(np.bincount(key)))
 
 
+def _cell_keys(x: np.ndarray, y: np.ndarray, cell: float) -> np.ndarray:
+    """A non-negative integer per point, one per square cell of side ``cell`` (row-major)."""
+    ix = np.floor(x / cell).astype(np.int64)
+    iy = np.floor(y / cell).astype(np.int64)
+    return (ix - ix.min()) * (int(iy.max() - iy.min()) + 1) + (iy - iy.min())
+
+
 def _heat_bins(lonlat: np.ndarray, *, max_bins: int | None = None) -> tuple[np.ndarray, float]:
     """Bin points to a square grid (in metres at the mean latitude) with at most ``max_bins`` cells.
 
@@ -1070,11 +1248,16 @@ def _heat_bins(lonlat: np.ndarray, *, max_bins: int | None = None) -> tuple[np.n
     lat0 = float(np.mean(lonlat[:, 1]))
     kx = _M_PER_DEG * max(math.cos(math.radians(lat0)), 0.05)
     x, y = lonlat[:, 0] * kx, lonlat[:, 1] * _M_PER_DEG
+    # every k-th point: the cells they occupy are a subset of all points' cells, so a cell
+    # size at which they alone fill more than max_bins cells is too small for all of them
+    step = len(x) // (4 * max_bins)
+    sample = (x[::step], y[::step]) if step >= 2 else None
     cell = 50.0
     while True:
-        ix = np.floor(x / cell).astype(np.int64)
-        iy = np.floor(y / cell).astype(np.int64)
-        key = (ix - ix.min()) * (int(iy.max() - iy.min()) + 1) + (iy - iy.min())
+        if len(x) > max_bins and sample is not None and _n_distinct(_cell_keys(*sample, cell)) > max_bins:
+            cell *= 1.5
+            continue
+        key = _cell_keys(x, y, cell)
         if len(key) <= max_bins or _n_distinct(key) <= max_bins:
             break
         cell *= 1.5
@@ -1098,17 +1281,30 @@ def _distinct_as_text(values: pd.Series) -> bool:
     return bool(pd.api.types.is_string_dtype(dt) or pd.api.types.is_integer_dtype(dt) or pd.api.types.is_bool_dtype(dt))
 
 
-def _sector_codes(values) -> tuple[np.ndarray, list[str]]:
+def _text_factorize(values) -> tuple[np.ndarray, list] | None:
+    """``pd.factorize(values)`` (codes, distinct values) when :func:`_distinct_as_text`, else None."""
+    values = pd.Series(values)
+    if not _distinct_as_text(values):
+        return None
+    codes, uniques = pd.factorize(values)
+    return codes, list(uniques)
+
+
+def _sector_codes(values, *, factorized: tuple[np.ndarray, list] | None = None) -> tuple[np.ndarray, list[str]]:
     """Sector of each firm as a code into a list of names, without a Python object per firm.
 
     The same labels as ``values.astype(object).where(values.notna(), "unknown").astype(str)``
     (each distinct value as ``str``, missing values as ``"unknown"``), computed on the
-    distinct values only: ``names[codes[i]]`` is firm ``i``'s label.
+    distinct values only: ``names[codes[i]]`` is firm ``i``'s label.  ``factorized`` is
+    ``_text_factorize(values)`` when it was already computed.
     """
-    values = pd.Series(values)
-    if not _distinct_as_text(values):  # e.g. 3 and 3.0 in one object column: labels "3" and "3.0"
+    if factorized is None:
+        factorized = _text_factorize(values)
+    if factorized is None:  # e.g. 3 and 3.0 in one object column: labels "3" and "3.0"
+        values = pd.Series(values)
         values = values.astype("object").where(values.notna(), "unknown").astype(str)
-    codes, uniques = pd.factorize(values)
+        factorized = pd.factorize(values)
+    codes, uniques = factorized
     labels = [str(u) for u in uniques] + ["unknown"]  # code -1 (missing) picks the last entry
     names = list(dict.fromkeys(labels))
     where = {n: i for i, n in enumerate(names)}
@@ -1116,12 +1312,16 @@ def _sector_codes(values) -> tuple[np.ndarray, list[str]]:
     return remap[codes], names
 
 
-def _str_equals(values, value: Any) -> np.ndarray:
-    """``(values.astype(str) == str(value)).to_numpy()`` on the distinct values only (missing: False)."""
-    values = pd.Series(values)
-    if not _distinct_as_text(values):
-        return (values.astype(str) == str(value)).to_numpy(dtype=bool)
-    codes, uniques = pd.factorize(values)
+def _str_equals(values, value: Any, *, factorized: tuple[np.ndarray, list] | None = None) -> np.ndarray:
+    """``(values.astype(str) == str(value)).to_numpy()`` on the distinct values only (missing: False).
+
+    ``factorized`` is ``_text_factorize(values)`` when it was already computed.
+    """
+    if factorized is None:
+        factorized = _text_factorize(values)
+    if factorized is None:
+        return (pd.Series(values).astype(str) == str(value)).to_numpy(dtype=bool)
+    codes, uniques = factorized
     hit = np.array([str(u) == str(value) for u in uniques] + [False], dtype=bool)
     return hit[codes]
 
@@ -1141,7 +1341,7 @@ def _firm_layer(m, firms, lonlat: np.ndarray, k: np.ndarray, rows: np.ndarray | 
     mode = firm_layer_mode(n)
     styles = [{"radius": 3.5, "weight": 0.5, "color": "#333333", "opacity": 0.8, "fillColor": colours[s],
                "fillOpacity": 0.85} for s in sectors]
-    seen = np.unique(k)
+    seen = _used_codes(k)
     present = [sectors[i] for i in seen.tolist()]  # sectors is sorted, so this keeps its order
     if mode == "points":
         sub = firms if rows is None else firms.iloc[rows]
@@ -1188,54 +1388,65 @@ def _firm_layer(m, firms, lonlat: np.ndarray, k: np.ndarray, rows: np.ndarray | 
     return layer
 
 
-def _firm_layers(m, vr, results, legend, *, located: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+def _firm_layers(m, vr, results, legend, *, data: _ValleyData | None = None) -> None:
     """The target-sector and all-sectors firm layers, from arrays (no per-firm Python objects)."""
     fc = results.config.firms
     target = results.config.analysis.target_sector
     firms = vr.firms
     if len(firms) == 0:
         return
+    data = _ValleyData(vr, results) if data is None else data
     if fc.sector_column in firms:
-        codes, names = _sector_codes(firms[fc.sector_column])
-        present = set(np.asarray(names, dtype=object)[np.unique(codes)].tolist())
-        sectors = set(present)
-        if fc.sector_column in results.firms:  # the same colour for a sector on every valley's map
-            everywhere_codes, everywhere = _sector_codes(results.firms[fc.sector_column])
-            sectors |= set(np.asarray(everywhere, dtype=object)[np.unique(everywhere_codes)].tolist())
-        sectors = sorted(sectors)
+        codes, names = _sector_codes(firms[fc.sector_column], factorized=data.sectors)
+        present = set(np.asarray(names, dtype=object)[_used_codes(codes)].tolist())
+        # the same colour for a sector on every valley's map
+        sectors = sorted(present | data.run.sectors(data))
         position = {s: i for i, s in enumerate(sectors)}
         k = np.array([position.get(nm, -1) for nm in names], dtype=np.int64)[codes]  # every used name has a position
     else:
         present, sectors = set(), ["firms"]
         k = np.zeros(len(firms), dtype=np.int64)
     colours = {s: SECTOR_COLOURS[i % len(SECTOR_COLOURS)] for i, s in enumerate(sectors)}
-    lonlat, located = _point_lonlat(firms) if located is None else located
+    lonlat, located = data.located
     lonlat = _round_coords(lonlat)
+    all_located = len(located) == len(firms)  # then located is arange(len(firms))
+    kl = k if all_located else k[located]
     has_target = target is not None and str(target) in present
     if has_target:
-        rows = np.flatnonzero(k[located] == sectors.index(str(target)))
-        _firm_layer(m, firms, lonlat[rows], k[located][rows], located[rows], label=str(target), sectors=sectors,
+        rows = np.flatnonzero(kl == sectors.index(str(target)))
+        _firm_layer(m, firms, lonlat[rows], kl[rows], located[rows], label=str(target), sectors=sectors,
                     colours=colours, fc=fc, show=True, legend=legend)
-    _firm_layer(m, firms, lonlat, k[located], None if len(located) == len(firms) else located, label="all sectors",
+    _firm_layer(m, firms, lonlat, kl, None if all_located else located, label="all sectors",
                 sectors=sectors, colours=colours, fc=fc, show=not has_target, legend=legend)
 
 
-def _point_lonlat(firms) -> tuple[np.ndarray, np.ndarray]:
-    """(lon/lat of each located firm, their positions in ``firms``); firms without a point are left out."""
+def _firm_coords(firms) -> tuple[np.ndarray, np.ndarray]:
+    """Every lon/lat of the firms' geometries and the position of its firm (``get_coordinates``)."""
     import shapely
 
     if len(firms) == 0:
         return np.empty((0, 2)), np.empty(0, dtype=np.int64)
-    coords, idx = shapely.get_coordinates(_to_wgs84(firms).geometry.values, return_index=True)
-    if len(idx) == len(firms) and (len(idx) == 0 or (idx[0] == 0 and np.all(np.diff(idx) == 1))):
-        return coords, np.arange(len(firms))
+    return shapely.get_coordinates(_to_wgs84(firms).geometry.values, return_index=True)
+
+
+def _located(coords: np.ndarray, idx: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(lon/lat of each located firm, their positions) from :func:`_firm_coords` of ``n`` firms.
+
+    Firms without a point are left out; ``coords`` itself is returned when each firm has one.
+    """
+    if n == 0:
+        return np.empty((0, 2)), np.empty(0, dtype=np.int64)
+    if len(idx) == n and (len(idx) == 0 or (idx[0] == 0 and np.all(np.diff(idx) == 1))):
+        return coords, np.arange(n)
     first = np.r_[True, np.diff(idx) != 0] if len(idx) else np.zeros(0, dtype=bool)
     return coords[first], idx[first]
 
 
 # ----------------------------------------------------------------------------- density raster
-def _kde_layer(m, points, *, name: str, legend, grid=None) -> Any:
-    """An image overlay of the kernel density of ``points`` (a metric GeoSeries), or None.
+def _kde_layer(m, points, *, name: str, legend, grid=None, crs=None) -> Any:
+    """An image overlay of the kernel density of ``points``, or None.
+
+    ``points`` is a metric GeoSeries, or an (n, 2) array of coordinates in ``crs``.
 
     ``grid`` is that density when the run already computed it (the ``density`` stage is
     ``kernel_density`` of the valley's metric firms with the default options).
@@ -1250,7 +1461,7 @@ def _kde_layer(m, points, *, name: str, legend, grid=None) -> Any:
         return None
     try:
         if grid is None:
-            grid = kernel_density(points)
+            grid = kernel_density(points, crs=crs)
         buf = io.BytesIO()
         bounds = density_to_png(grid, buf, cmap=KDE_CMAP, max_size=KDE_MAX_PX)
     except GeoError as exc:
@@ -1288,20 +1499,23 @@ def _metric_firms(vr):
         return None
 
 
-def _kde_layers(m, vr, results, legend) -> None:
-    fm = _metric_firms(vr)
+def _kde_layers(m, vr, results, legend, *, data: _ValleyData | None = None) -> None:
+    data = _ValleyData(vr, results) if data is None else data
+    fm = data.metric_firms
     if fm is None:
         return
-    fc = results.config.firms
     target = results.config.analysis.target_sector
     _kde_layer(m, fm.geometry, name="Firm density (KDE)", legend=legend, grid=vr.stages.get("density"))
-    if target is not None and fc.sector_column in fm:
-        mask = _str_equals(fm[fc.sector_column], target)
-        if mask.sum() >= 2:
+    mask = data.target_mask
+    if mask is not None and mask.sum() >= 2:
+        xy, points_only = data.target_xy
+        name = f"Firm density (KDE, {escape(target)})"
+        if points_only:  # their coordinates: the same density as of the points, without reading them again
+            _kde_layer(m, xy, name=name, legend=legend, crs=fm.crs)
+        else:
             import geopandas as gpd
 
-            sub = gpd.GeoSeries(fm.geometry.values[mask], crs=fm.crs)
-            _kde_layer(m, sub, name=f"Firm density (KDE, {escape(target)})", legend=legend)
+            _kde_layer(m, gpd.GeoSeries(fm.geometry.values[mask], crs=fm.crs), name=name, legend=legend)
 
 
 # ----------------------------------------------------------------------------- founding years
@@ -1311,39 +1525,67 @@ def _timeline_cells(xy: np.ndarray, years: np.ndarray, *, cell_m: float | None =
 
     Returns a frame with ``x``, ``y`` (cell centre, metres), ``start`` (year),
     ``end`` (the next year with a change in that cell, exclusive), ``n`` (firms founded in
-    the cell up to ``start``) and the cell side in metres.
+    the cell up to ``start``) and the cell side in metres.  Rows are sorted by cell
+    (column, then row) and year.
+
+    The cell side doubles, so the cell of a point at side ``c · 2^k`` is its cell at side
+    ``c`` shifted right by ``k`` bits (``floor(floor(x / c) / 2^k) = floor(x / (c · 2^k))``,
+    and dividing by a power of two is exact in floating point): the coordinates are
+    divided once, and each (cell, year) is counted with one integer key.
     """
     cell = TIMELINE_CELL_M if cell_m is None else float(cell_m)
     cap = TIMELINE_MAX if max_features is None else int(max_features)
     last = int(years.max())
+    year = years.astype(int)
+    ix0 = np.floor(xy[:, 0] / cell).astype(np.int64)
+    iy0 = np.floor(xy[:, 1] / cell).astype(np.int64)
+    y0, ny = int(year.min()), int(year.max() - year.min()) + 1
+    shift = 0
     while True:
-        df = pd.DataFrame({"ix": np.floor(xy[:, 0] / cell).astype(np.int64),
-                           "iy": np.floor(xy[:, 1] / cell).astype(np.int64), "year": years.astype(int)})
-        g = df.groupby(["ix", "iy", "year"], sort=True).size().rename("count").reset_index()
-        # stop when it fits, or when one cell holds everything (then only the years are left)
-        if len(g) <= cap or g[["ix", "iy"]].drop_duplicates().shape[0] == 1:
+        ix, iy = ix0 >> shift, iy0 >> shift
+        x0, nx = int(ix.min()), int(ix.max() - ix.min()) + 1
+        yy0, nyy = int(iy.min()), int(iy.max() - iy.min()) + 1
+        if nx * nyy * ny >= 1 << 62:  # pragma: no cover - a key would overflow (a continent of 250 m cells)
+            msg = f"the founding-year grid of {nx} x {nyy} cells and {ny} years is too large"
+            raise OverflowError(msg)
+        # (column, row, year) in lexicographic order, as one integer
+        key = ((ix - x0) * nyy + (iy - yy0)) * ny + (year - y0)
+        # stop when it fits, or when one cell holds everything (then only the years are left),
+        # or when coarsening changes nothing more (points on both sides of 0 end in cells -1 and 0)
+        settled = x0 >= -1 and x0 + nx <= 1 and yy0 >= -1 and yy0 + nyy <= 1
+        if _n_distinct(key) <= cap or nx * nyy == 1 or settled:
             break
+        shift += 1
         cell *= 2.0
-    g["n"] = g.groupby(["ix", "iy"])["count"].cumsum()
-    g["end"] = g.groupby(["ix", "iy"])["year"].shift(-1).fillna(last + 1).astype(int)
-    out = pd.DataFrame({"x": (g["ix"] + 0.5) * cell, "y": (g["iy"] + 0.5) * cell, "start": g["year"],
-                        "end": g["end"], "n": g["n"]})
+    inv, count = _dense_unique(key)
+    first = np.zeros(len(count), dtype=np.int64)
+    first[inv] = np.arange(len(key))  # any point of each (cell, year): decode its cell and year
+    gx, gy, start = ix[first], iy[first], year[first]
+    same_cell = np.r_[(gx[1:] == gx[:-1]) & (gy[1:] == gy[:-1]), False]  # the next row is the same cell
+    total = np.cumsum(count)
+    cell_start = np.r_[True, ~same_cell[:-1]] if len(count) else np.zeros(0, dtype=bool)
+    n = total - np.maximum.accumulate(np.where(cell_start, total - count, 0)) if len(count) else total
+    end = np.where(same_cell, np.r_[start[1:], 0], last + 1)
+    out = pd.DataFrame({"x": (gx + 0.5) * cell, "y": (gy + 0.5) * cell, "start": start.astype(np.int64),
+                        "end": end.astype(np.int64), "n": n.astype(np.int64)})
     return out, cell
 
 
-def _timeline_layer(m, vr, results, legend) -> None:
+def _timeline_layer(m, vr, results, legend, *, data: _ValleyData | None = None) -> None:
     import folium
     import pyproj
     from folium.plugins import Timeline, TimelineSlider
     from folium.utilities import JsCode
 
+    data = _ValleyData(vr, results) if data is None else data
     fc = results.config.firms
     target = results.config.analysis.target_sector
-    fm = _metric_firms(vr)
+    fm = data.metric_firms
     if fm is None or fc.founded_column not in fm:
         return
-    mask = _str_equals(fm[fc.sector_column], target) if target is not None and fc.sector_column in fm else None
-    if mask is not None and mask.any():
+    mask = data.target_mask
+    is_target = mask is not None and bool(mask.any())
+    if is_target:
         label = f"{target} firms"
     else:
         mask, label = np.ones(len(fm), dtype=bool), "firms"
@@ -1353,7 +1595,7 @@ def _timeline_layer(m, vr, results, legend) -> None:
         return
     import shapely
 
-    xy = shapely.get_coordinates(fm.geometry.values[mask])[ok]
+    xy = (data.target_xy[0] if is_target else shapely.get_coordinates(fm.geometry.values[mask]))[ok]
     cells, cell_m = _timeline_cells(xy, np.floor(years[ok]))
     to_ll = pyproj.Transformer.from_crs(fm.crs, 4326, always_xy=True)
     lon, lat = to_ll.transform(cells["x"].to_numpy(), cells["y"].to_numpy())
@@ -1470,10 +1712,15 @@ def valley_map(results, valley: str, *, m=None):
     >>> m = geo.maps.valley_map(res, "Wuhan")                      # doctest: +SKIP
     >>> geo.maps.save_map(m, "wuhan.html")                         # doctest: +SKIP
     """
+    return _valley_map(results, valley, m=m)
+
+
+def _valley_map(results, valley: str, *, m=None, data: _ValleyData | None = None):
     vr = _valley(results, valley)
     own = m is None
-    located = _point_lonlat(vr.firms)  # the firms' lon/lat, read once for the view and the firm layers
-    m = _base_map(_valley_bounds(vr, located[0]), m)
+    data = _ValleyData(vr, results) if data is None else data
+    clusters = vr.stages.get("clusters")
+    m = _base_map(_union_bounds(data.located_bounds, _gdf_bounds(vr.parks), _gdf_bounds(clusters)), m)
     before = set(m._children)
     legend = _elements()["Legend"](title="Legend")
     target = results.config.analysis.target_sector
@@ -1484,9 +1731,9 @@ def valley_map(results, valley: str, *, m=None):
         _models_layer(m, vr, legend)
     _hotspot_layers(m, vr, target_label, legend)
     _clusters_layer(m, vr, target_label, legend)
-    _firm_layers(m, vr, results, legend, located=located)
-    _timeline_layer(m, vr, results, legend)
-    _kde_layers(m, vr, results, legend)
+    _firm_layers(m, vr, results, legend, data=data)
+    _timeline_layer(m, vr, results, legend, data=data)
+    _kde_layers(m, vr, results, legend, data=data)
     skipped = "; ".join(f"{escape(k)}: {escape(v)}" for k, v in vr.skipped.items())
     if skipped:
         legend.add(None, f'<div class="note"><b>Not shown</b> — {skipped}</div>')
@@ -1508,12 +1755,13 @@ def _rename_clashes(m, before: set, suffix: str) -> None:
             c.layer_name = f"{c.layer_name} ({suffix})"
 
 
-def _valley_summary(vr, results) -> str:
+def _valley_summary(vr, results, data: _ValleyData | None = None) -> str:
     target = results.config.analysis.target_sector
     fc = results.config.firms
     lines = [f"<b>{escape(vr.title)}</b>", f"{getattr(vr, 'n_total', len(vr.firms)):,} firms"]
     if target is not None and fc.sector_column in vr.firms:
-        nt = int(_str_equals(vr.firms[fc.sector_column], target).sum())
+        factorized = None if data is None else data.sectors
+        nt = int(_str_equals(vr.firms[fc.sector_column], target, factorized=factorized).sum())
         lines[-1] += f", {nt:,} {escape(target)}"
     hot = vr.stages.get("hotspots")
     if hot is not None and "gi_bin" in hot:
@@ -1548,13 +1796,20 @@ def overview_map(results, *, m=None):
     -------
     folium.Map
     """
+    return _overview_map(results, m=m)
+
+
+def _overview_map(results, *, m=None, data: dict[str, _ValleyData] | None = None):
     import folium
 
     from geo.io import safe_name
 
     own = m is None
-    lonlats = {name: _lonlat(vr.firms) for name, vr in results.valleys.items()}
-    robust = {name: _robust_bounds(ll) for name, ll in lonlats.items()}
+    if data is None:
+        run = _RunData(results)
+        data = {name: _ValleyData(vr, results, run) for name, vr in results.valleys.items()}
+    lonlats = {name: data[name].lonlat for name in results.valleys}
+    robust = {name: data[name].bounds for name in results.valleys}
     boxes = list(robust.values())
     boxes.append(_gdf_bounds(results.parks))
     m = _base_map(_union_bounds(*boxes), m)
@@ -1575,7 +1830,7 @@ def overview_map(results, *, m=None):
         if len(ll) == 0:
             continue
         link = f"{safe_name(name)}.html"
-        summary = _valley_summary(vr, results)
+        summary = _valley_summary(vr, results, data[name])
         hull = _convex_hull(ll)
         if hull.geom_type != "Polygon":
             hull = hull.buffer(0.01)
@@ -1620,9 +1875,12 @@ def write_maps(results, out_dir: str | Path) -> dict[str, Path]:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = {"map_index": save_map(overview_map(results), out / "index.html")}
+    run = _RunData(results)  # what both maps of a valley read from its firms is read once
+    data = {name: _ValleyData(vr, results, run) for name, vr in results.valleys.items()}
+    written = {"map_index": save_map(_overview_map(results, data=data), out / "index.html")}
     for name, vr in results.valleys.items():
         if not len(vr.firms):
             continue
-        written[f"map_{name}"] = save_map(valley_map(results, name), out / f"{safe_name(name)}.html")
+        written[f"map_{name}"] = save_map(_valley_map(results, name, data=data[name]), out / f"{safe_name(name)}.html")
+        del data[name]  # its arrays are no longer needed
     return written

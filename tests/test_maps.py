@@ -273,8 +273,12 @@ def test_sector_codes_match_the_string_labels():
         expected = s.astype("object").where(s.notna(), "unknown").astype(str).tolist()
         assert [names[c] for c in codes] == expected
         assert len(set(names)) == len(names)
+        factorized = maps._text_factorize(s)  # computed once, handed to both (None: not text-like)
+        assert maps._sector_codes(s, factorized=factorized)[0].tolist() == codes.tolist()
         for value in ("optics", "3", 3, "unknown", "nan", "b", 1.0, 5):
-            assert maps._str_equals(s, value).tolist() == (s.astype(str) == str(value)).tolist()
+            expected = (s.astype(str) == str(value)).tolist()
+            assert maps._str_equals(s, value).tolist() == expected
+            assert maps._str_equals(s, value, factorized=factorized).tolist() == expected
 
 
 def test_dense_unique_matches_numpy(monkeypatch):
@@ -518,3 +522,125 @@ def test_every_plugin_asset_is_available_offline(res, monkeypatch):
     assert urls
     cache = maps._asset_cache()
     assert [u for u in urls if u not in cache] == []
+
+
+# ----------------------------------------------------------------------------- fast paths equal the plain ones
+def _reference_timeline_cells(xy, years, cell, cap):
+    """The (cell, year) counts as first written: one groupby per cell size."""
+    last = int(years.max())
+    while True:
+        df = pd.DataFrame({"ix": np.floor(xy[:, 0] / cell).astype(np.int64),
+                           "iy": np.floor(xy[:, 1] / cell).astype(np.int64), "year": years.astype(int)})
+        g = df.groupby(["ix", "iy", "year"], sort=True).size().rename("count").reset_index()
+        if len(g) <= cap or g[["ix", "iy"]].drop_duplicates().shape[0] == 1:
+            break
+        cell *= 2.0
+    g["n"] = g.groupby(["ix", "iy"])["count"].cumsum()
+    g["end"] = g.groupby(["ix", "iy"])["year"].shift(-1).fillna(last + 1).astype(int)
+    out = pd.DataFrame({"x": (g["ix"] + 0.5) * cell, "y": (g["iy"] + 0.5) * cell, "start": g["year"],
+                        "end": g["end"], "n": g["n"]})
+    return out, cell
+
+
+def test_timeline_cells_equal_the_groupby_reference():
+    rng = np.random.default_rng(8)
+    for trial in range(60):
+        n = int(rng.integers(1, 600))
+        xy = np.abs(rng.normal(rng.uniform(0.0, 8e5, 2), rng.choice([20.0, 400.0, 6000.0]), (n, 2)))
+        if trial % 5 == 0:
+            xy = np.round(xy / 250.0) * 250.0  # points on cell edges
+        years = rng.integers(1950, 2021, n).astype(float)
+        cell, cap = float(rng.choice([37.5, 100.0, 250.0])), int(rng.choice([1, 3, 40, 4000]))
+        got, got_cell = maps._timeline_cells(xy, years, cell_m=cell, max_features=cap)
+        ref, ref_cell = _reference_timeline_cells(xy, years, cell, cap)
+        assert got_cell == ref_cell
+        pd.testing.assert_frame_equal(got, ref, check_exact=True)
+
+
+def test_timeline_cells_stop_when_coarser_cells_change_nothing():
+    # points on both sides of 0 never share one cell (cells -1 and 0): stop instead of doubling forever
+    xy = np.array([[-10.0, -10.0], [10.0, 10.0], [-10.0, 10.0]])
+    cells, cell = maps._timeline_cells(xy, np.array([2000.0, 2001.0, 2002.0]), cell_m=100.0, max_features=1)
+    assert cell == 100.0 and len(cells) == 3 and cells["n"].sum() == 3
+
+
+def _reference_heat_bins(lonlat, max_bins):
+    """The heat-map binning as first written: every cell size tried on all points."""
+    lat0 = float(np.mean(lonlat[:, 1]))
+    kx = maps._M_PER_DEG * max(np.cos(np.radians(lat0)), 0.05)
+    x, y = lonlat[:, 0] * kx, lonlat[:, 1] * maps._M_PER_DEG
+    cell = 50.0
+    while True:
+        ix, iy = np.floor(x / cell).astype(np.int64), np.floor(y / cell).astype(np.int64)
+        key = (ix - ix.min()) * (int(iy.max() - iy.min()) + 1) + (iy - iy.min())
+        if len(key) <= max_bins or len(np.unique(key)) <= max_bins:
+            break
+        cell *= 1.5
+    _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+    lat = np.bincount(inv, weights=lonlat[:, 1]) / counts
+    lon = np.bincount(inv, weights=lonlat[:, 0]) / counts
+    return np.column_stack([np.round(lat, 5), np.round(lon, 5), counts.astype(float)]), cell
+
+
+def test_heat_bins_equal_trying_every_cell_size_on_all_points():
+    rng = np.random.default_rng(9)
+    cases = ((30_000, 500, 0.05), (30_000, 2000, 0.2), (12_000, 100, 0.01), (5_000, 25_000, 0.05), (400, 50, 0.3))
+    for n, max_bins, sd in cases:
+        ll = np.column_stack([114.3 + rng.normal(0, sd, n), 30.5 + rng.normal(0, sd, n)])
+        got, cell = maps._heat_bins(ll, max_bins=max_bins)  # with a sample first when n > 8 * max_bins
+        ref, ref_cell = _reference_heat_bins(ll, max_bins)
+        assert cell == ref_cell and np.array_equal(got, ref)
+
+
+def test_same_values_only_for_shared_memory():
+    s = pd.Series(["a", "b", None, "a"] * 5, dtype="str")
+    assert maps._same_values(s, s) and maps._same_values(s, s.copy(deep=False))
+    assert maps._same_values(s, s.iloc[0:len(s)])  # a slice of every row shares the buffers
+    assert not maps._same_values(s, s.iloc[1:])
+    assert not maps._same_values(s, pd.Series(s.tolist(), dtype="str"))  # equal, but other memory: unsure
+    assert not maps._same_values(s, s.astype(object))
+    o = pd.Series(["a", "b"], dtype=object)
+    assert maps._same_values(o, o) and not maps._same_values(o, o.copy())
+    firms = _results().valleys["A"].firms
+    assert not maps._same_values(_results().valleys["A"].firms["sector"], firms["sector"])
+    shallow = firms.copy(deep=False)  # as geo.crs.to_metric copies the columns besides the geometry
+    assert maps._same_values(shallow["sector"], firms["sector"])
+
+
+def test_target_coordinates_are_those_of_the_target_points():
+    res = _results()
+    vr = res.valleys["A"]
+    data = maps._ValleyData(vr, res)
+    fm = vr.stages["metric_firms"]
+    mask = (fm["sector"] == "optics").to_numpy()
+    xy, points_only = data.target_xy
+    assert points_only and np.array_equal(xy, shapely.get_coordinates(fm.geometry.values[mask]))
+    # an empty point or a multi-point among them: coordinates as read, flagged (the density then reads the points)
+    for odd in (shapely.Point(), shapely.MultiPoint([(1.0, 2.0)])):
+        geoms = fm.geometry.copy()
+        geoms.iloc[0] = odd  # firm 0 is an optics firm
+        data = maps._ValleyData(replace(vr, stages={**vr.stages, "metric_firms": fm.set_geometry(geoms)}), res)
+        xy, points_only = data.target_xy
+        assert not points_only and np.array_equal(xy, shapely.get_coordinates(geoms.values[mask]))
+
+
+def _normalised(page: str) -> str:
+    """A page with folium's random element ids numbered in order of appearance."""
+    seen: dict[str, str] = {}
+    return re.sub(r"[0-9a-f]{32}", lambda mt: seen.setdefault(mt.group(0), f"id{len(seen)}"), page)
+
+
+def test_write_maps_writes_the_maps_of_the_public_functions(tmp_path):
+    # write_maps reads each valley's firms once for both maps; the pages are those of
+    # overview_map / valley_map, also with firms that have no point (fewer located firms)
+    res = _results()
+    vr = res.valleys["A"]
+    firms = vr.firms.copy()
+    firms.loc[firms.index[:3], "geometry"] = None
+    res = replace(res, valleys={**res.valleys, "A": replace(vr, firms=firms)})
+    written = maps.write_maps(res, tmp_path / "maps")
+    expected = {"map_index": maps.overview_map(res), "map_A": maps.valley_map(res, "A"),
+                "map_B": maps.valley_map(res, "B")}
+    for key, m in expected.items():
+        page = maps.save_map(m, tmp_path / f"{key}.html").read_text(encoding="utf-8")
+        assert _normalised(written[key].read_text(encoding="utf-8")) == _normalised(page), key

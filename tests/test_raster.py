@@ -546,3 +546,94 @@ def test_bad_inputs_give_clear_errors():
 def test_doctests():
     result = doctest.testmod(geo.raster, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 5 and result.failed == 0
+
+
+# ----------------------------------------------------------------------------- exactness of the fast paths
+def _reference_silverman(xy: np.ndarray, w: np.ndarray | None) -> float:
+    """The Silverman rule as first written, on an (n, 2) array."""
+    ww = np.ones(len(xy)) if w is None else w
+    total = float(ww.sum())
+    centre = (ww[:, None] * xy).sum(axis=0) / total
+    d2 = ((xy - centre) ** 2).sum(axis=1)
+    sd = math.sqrt(float((ww * d2).sum()) / total)
+    dm = geo.raster._weighted_median(np.sqrt(d2), w)
+    n = float(len(xy)) if w is None else total
+    return 0.9 * min(sd, math.sqrt(1.0 / math.log(2.0)) * dm) * n**-0.2
+
+
+def _reference_linear_bin(xy, w, left, top, cell, rows, cols):
+    """Linear binning as first written (every corner masked), on an (n, 2) array."""
+    fx = (xy[:, 0] - left) / cell - 0.5
+    fy = (top - xy[:, 1]) / cell - 0.5
+    j0, i0 = np.floor(fx), np.floor(fy)
+    tx, ty = fx - j0, fy - i0
+    j0, i0 = j0.astype(np.int64), i0.astype(np.int64)
+    base = np.ones(len(xy)) if w is None else w
+    out = np.zeros(rows * cols)
+    for di, wy in ((0, 1.0 - ty), (1, ty)):
+        for dj, wx in ((0, 1.0 - tx), (1, tx)):
+            i, j = i0 + di, j0 + dj
+            ok = (i >= 0) & (i < rows) & (j >= 0) & (j < cols)
+            out += np.bincount(i[ok] * cols + j[ok], weights=(base * wy * wx)[ok], minlength=rows * cols)
+    return out.reshape(rows, cols)
+
+
+@pytest.mark.parametrize("n", [2, 3, 17, 1000, 50_000])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_bandwidth_rules_on_coordinate_rows_are_bit_identical(n, weighted):
+    # the mean centre is summed point after point, as numpy sums the rows of an (n, 2) array
+    rng = np.random.default_rng(n)
+    xy = rng.normal([X0, Y0], [3000.0, 800.0], (n, 2))
+    w = rng.integers(0, 50, n).astype(float) if weighted else None
+    if weighted:
+        w[:2] = 1.0
+    rows = np.ascontiguousarray(xy.T)
+    for v in rows:
+        assert geo.raster._sequential_sum(v) == np.column_stack([v, v]).sum(axis=0)[0]
+    assert geo.raster._rule_bandwidth(rows, w, "silverman") == _reference_silverman(xy, w)
+    cov = np.atleast_2d(np.cov(xy.T, aweights=w))  # Scott's rule as first written
+    n_eff = float(n) if w is None else float(w.sum() ** 2 / (w**2).sum())
+    scott = math.sqrt(max(float(np.trace(cov)) / 2.0, 0.0)) * n_eff ** (-1.0 / 6.0)
+    assert geo.raster._rule_bandwidth(rows, w, "scott") == scott
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_linear_binning_is_bit_identical_inside_and_at_the_edges(weighted):
+    rng = np.random.default_rng(11)
+    xy = rng.uniform(0.0, 1000.0, (5000, 2))
+    w = rng.uniform(0.0, 3.0, len(xy)) if weighted else None
+    rows = np.ascontiguousarray(xy.T)
+    # a grid around every point (the fast path: no point needs masking), then grids that
+    # cut points off on each side (the masked path)
+    for left, top, nrow, ncol in ((-100.0, 1100.0, 60, 60), (200.0, 1100.0, 60, 60), (-100.0, 700.0, 60, 60),
+                                  (-100.0, 1100.0, 30, 60), (-100.0, 1100.0, 60, 30)):
+        got = geo.raster._linear_bin(rows, w, left, top, 20.0, nrow, ncol)
+        assert np.array_equal(got, _reference_linear_bin(xy, w, left, top, 20.0, nrow, ncol))
+
+
+def test_group_selection_equals_comparing_the_labels():
+    base = ["b", "a", None, "b", "a"]
+    columns = [pd.Series(base, dtype="str"), pd.Series(base, dtype="string[pyarrow]"), pd.Series(base, dtype=object),
+               pd.Series(pd.Categorical(base)), pd.Series([1, 2, 3, 1, 2]), pd.Series([1.0, np.nan, 2.0, 1.0, 0.0])]
+    for col in columns:
+        select = geo.raster._group_selector(col)
+        for g in ("a", "b", "c", 1, 1.0, 0, None):
+            # labels == g, a missing label (NaN, None, pd.NA) equalling nothing
+            expected = [not pd.isna(v) and bool(v == g) for v in col.to_numpy()]
+            assert np.asarray(select(g), dtype=bool).tolist() == expected, (col.dtype, g)
+
+
+def test_geoseries_and_coordinate_array_give_the_same_grid():
+    xy = clustered_xy(4)
+    a = kernel_density(as_gdf(xy))
+    b = kernel_density(xy, crs=UTM50)
+    assert np.array_equal(a.array, b.array) and a.bandwidth_m == b.bandwidth_m and a.transform == b.transform
+
+
+def test_empty_and_nan_points_are_refused():
+    with pytest.raises(InputError, match="1 of 3 are missing or empty"):
+        kernel_density(gpd.GeoSeries([shapely.Point(X0, Y0), shapely.Point(), shapely.Point(X0 + 5, Y0)], crs=UTM50))
+    with pytest.raises(InputError, match="2 of 3 are missing or empty"):
+        kernel_density(gpd.GeoSeries([shapely.box(0, 0, 1, 1), None, shapely.Point()], crs=UTM50))
+    with pytest.raises(InputError, match="finite coordinates; 1 of 2"):
+        kernel_density(gpd.GeoSeries([shapely.Point(X0, Y0), shapely.Point(np.nan, Y0)], crs=UTM50))
