@@ -34,3 +34,16 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def children_rss_mb(pid: int) -> float:
+    """Resident memory of the direct children of ``pid`` in MB (e.g. the layer writer)."""
+    total = 0.0
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as fh:
+            kids = [int(k) for k in fh.read().split()]
+    except OSError:
+        return 0.0
+    for k in kids:
+        total += rss_mb(k)
+    return total

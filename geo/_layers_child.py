@@ -3,7 +3,9 @@
 ``python -m geo._layers_child SPEC.json`` where the spec names the target file and, in
 order, each layer's name, its uncompressed Arrow (Feather) file and whether it has a
 geometry column; a layer of plain points comes as two coordinate columns instead of WKB,
-in record batches that are read and written one at a time (bounded memory).  The layers go through :func:`geo.io._write_prepared`, the same writer
+in record batches that are read and written one at a time (bounded memory).  Then each
+line of standard input names one more spec (more layers, appended in order) until the
+input ends.  The layers go through :func:`geo.io._write_prepared`, the same writer
 :func:`geo.io.write_layers` uses in process.  Exit code 0 only when every layer is written.
 """
 
@@ -39,8 +41,12 @@ def _chunks(layer: dict) -> Iterator:
 def main(argv: list[str]) -> int:
     from geo.io import _write_prepared
 
-    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    _write_prepared(((layer["name"], _chunks(layer), layer["rows"]) for layer in spec["layers"]), Path(spec["target"]))
+    spec_path = argv[0]
+    while spec_path:
+        spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+        _write_prepared(((layer["name"], _chunks(layer), layer["rows"]) for layer in spec["layers"]),
+                        Path(spec["target"]))
+        spec_path = sys.stdin.readline().strip()  # the next spec, or end of input: done
     return 0
 
 

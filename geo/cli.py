@@ -92,8 +92,8 @@ def _engine(f):
 def _run_and_write(config, out: Path, quiet: bool) -> None:
     from geo.pipeline import run
 
-    res = run(config)
-    written = res.write(out)
+    res = run(config, out=out)  # the big layers are written while the analysis runs
+    written = res.written
     if not quiet:
         for line in _summary_lines(res, written):
             click.echo(line)

@@ -1691,6 +1691,10 @@ def _prepare_layer(frame: Any) -> tuple[Any, bool]:
     return gpd.GeoDataFrame(frame.reset_index(drop=frame.index.name is None)), False
 
 
+def _prepare_layers(layers: dict[str, Any]) -> list[tuple[str, tuple[Any, bool]]]:
+    return [(name, _prepare_layer(frame)) for name, frame in layers.items() if frame is not None]
+
+
 def _plain_points(frame: Any) -> np.ndarray | None:
     """The (n, 2) coordinates when every geometry is a non-empty 2-D Point, else None."""
     import shapely
@@ -1764,10 +1768,11 @@ class LayerJob:
     ``LayerJob(layers, path)`` prepares the layers, and when they hold more than
     :data:`CHILD_MIN_ROWS` rows hands them (as uncompressed Arrow files beside ``path``)
     to ``python -m geo._layers_child``, which writes them with the same
-    :func:`_write_prepared` as :func:`write_layers`; :meth:`wait` returns ``path`` once
-    the file is complete and moved into place.  Used as a context manager, an exception
-    before :meth:`wait` stops the child and leaves no partial file.  ``child`` forces the
-    choice (tests).
+    :func:`_write_prepared` as :func:`write_layers`; :meth:`add` hands over more layers
+    (written after the first ones, in order); :meth:`wait` returns ``path`` once the file
+    is complete and moved into place.  Used as a context manager, an exception before
+    :meth:`wait` stops the child and leaves no partial file.  ``child`` forces the choice
+    (tests).
     """
 
     def __init__(self, layers: dict[str, Any], path: str | os.PathLike, *, child: bool | None = None):
@@ -1777,25 +1782,49 @@ class LayerJob:
         self._proc: subprocess.Popen | None = None
         self._work: Path | None = None
         self._log = None
+        self._specs = 0
         try:
-            prepared = [(name, _prepare_layer(frame)) for name, frame in layers.items() if frame is not None]
+            prepared = _prepare_layers(layers)
             rows = sum(len(out) for _, (out, _geo) in prepared)
             if not (rows > CHILD_MIN_ROWS if child is None else child):
                 _write_prepared([(name, [out], len(out)) for name, (out, _geo) in prepared], self._tmp)
                 return
-            self._start_child(prepared)
+            self._work = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
+            spec_path = self._spec(prepared)
+            self._log = open(self._work / "child.log", "w+b")  # noqa: SIM115 - closed in _cleanup
+            env = dict(os.environ)
+            root = str(Path(__file__).resolve().parent.parent)
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+            self._proc = subprocess.Popen([sys.executable, "-m", "geo._layers_child", str(spec_path)],
+                                          stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT, env=env)
             log.debug("write_layers: %d rows handed to child process %d", rows, self._proc.pid)
         except BaseException:
             self.close()
             raise
 
-    def _start_child(self, prepared: list[tuple[str, tuple[Any, bool]]]) -> None:
+    def add(self, layers: dict[str, Any]) -> None:
+        """Write more layers after the ones given so far (the child gets them at once)."""
+        try:
+            prepared = _prepare_layers(layers)
+            if self._proc is None:
+                _write_prepared([(name, [out], len(out)) for name, (out, _geo) in prepared], self._tmp)
+                return
+            spec_path = self._spec(prepared)
+            self._proc.stdin.write(str(spec_path).encode("utf-8") + b"\n")
+            self._proc.stdin.flush()
+        except BrokenPipeError:
+            self.wait()  # the child died: raise with its output
+        except BaseException:
+            self.close()
+            raise
+
+    def _spec(self, prepared: list[tuple[str, tuple[Any, bool]]]) -> Path:
+        """Arrow files and a spec file (JSON) for the child; returns the spec's path."""
         import json
 
-        self._work = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
         spec: dict[str, Any] = {"target": str(self._tmp), "layers": []}
-        for i, (name, (out, geo)) in enumerate(prepared):
-            file = self._work / f"{i}.arrow"
+        for name, (out, geo) in prepared:
+            file = self._work / f"{self._specs}_{len(spec['layers'])}.arrow"
             layer: dict[str, Any] = {"name": name, "file": str(file), "geometry": geo}
             xy = _plain_points(out) if geo else None
             if xy is not None:  # points travel as two float columns: no WKB made twice
@@ -1808,14 +1837,10 @@ class LayerJob:
                 (out if geo else pd.DataFrame(out)).to_feather(file, compression="uncompressed")
             layer["rows"] = len(out)
             spec["layers"].append(layer)
-        spec_path = self._work / "spec.json"
+        spec_path = self._work / f"spec_{self._specs}.json"
+        self._specs += 1
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
-        self._log = open(self._work / "child.log", "w+b")  # noqa: SIM115 - closed in _cleanup
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        self._proc = subprocess.Popen([sys.executable, "-m", "geo._layers_child", str(spec_path)],
-                                      stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        return spec_path
 
     def wait(self) -> Path:
         """Block until the GeoPackage is complete; move it into place and return its path.
@@ -1824,6 +1849,8 @@ class LayerJob:
         """
         try:
             if self._proc is not None:
+                with contextlib.suppress(BrokenPipeError):
+                    self._proc.stdin.close()  # no more layers
                 rc = self._proc.wait()
                 if rc != 0:
                     self._log.seek(0)
@@ -1837,9 +1864,12 @@ class LayerJob:
 
     def close(self) -> None:
         """Stop the child if it runs and remove every temporary file; nothing is put in place."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+                self._proc.wait()
+            with contextlib.suppress(BrokenPipeError):
+                self._proc.stdin.close()
         self._cleanup()
 
     def _cleanup(self) -> None:

@@ -81,6 +81,8 @@ class Results:
     warnings: list[str] = field(default_factory=list)
     comparison: Any = None
     groups: dict | None = None
+    #: the paths of the last :meth:`write` (or ``run(config, out=...)``), by output
+    written: dict[str, Path] = field(default_factory=dict)
 
     @property
     def synthetic(self) -> bool:
@@ -121,6 +123,11 @@ class Results:
 
     def write(self, out_dir: str | Path = "geo-output") -> dict[str, Path]:
         """Write every output of the run into ``out_dir``; returns the paths written."""
+        return self._write(out_dir, None)
+
+    def _write(self, out_dir: str | Path, started: Any) -> dict[str, Path]:
+        """:meth:`write`; ``started`` is a :class:`geo.io.LayerJob` of ``out_dir/layers.gpkg``
+        that already has the first layers (``run(config, out=...)``), or None."""
         from geo import io as gio
         from geo import maps
 
@@ -129,11 +136,7 @@ class Results:
         written: dict[str, Path] = {}
         t0 = time.perf_counter()
         written["rejects"] = gio.write_csv(self.rejects, out / "rejects.csv")
-        layers = {
-            "firms": _layer_frame(self.firms),
-            "parks": _layer_frame(self.parks),
-            "rejects": self.rejects,
-        }
+        layers = {} if started is not None else _first_layers(self.firms, self.parks, self.rejects)
         done: dict[str, list] = {name: [] for name in self.valleys}
         for kind in ("cells", "hotspots", "clusters", "point_clusters"):
             frames = [_wgs84_layer(vr.stages[kind], done[name]).assign(valley=name)
@@ -154,7 +157,9 @@ class Results:
         from geo import report
 
         # a big GeoPackage is written by a child process meanwhile (SQLite holds the GIL)
-        with _QuietGC() as quiet, gio.LayerJob(layers, out / "layers.gpkg") as job:
+        with _QuietGC() as quiet, (started or gio.LayerJob(layers, out / "layers.gpkg")) as job:
+            if started is not None:
+                job.add(layers)
             quiet.freeze()
             written.update(maps.write_maps(self, out / "maps"))
             written.update(self._write_rasters(out / "rasters"))
@@ -162,6 +167,7 @@ class Results:
             written["layers"] = job.wait()
         self.timings["write"] = time.perf_counter() - t0
         written["summary"] = gio.write_json(self.summary(), out / "summary.json")
+        self.written = written
         return written
 
 
@@ -334,6 +340,11 @@ def _comparison_summary(cmp) -> dict | None:
         "rules": cmp.attrs.get("rules"),
         "target_sector": cmp.attrs.get("target_sector"),
     }
+
+
+def _first_layers(firms, parks, rejects) -> dict:
+    """The layers of ``layers.gpkg`` known once the firms are read: firms, parks, rejects."""
+    return {"firms": _layer_frame(firms), "parks": _layer_frame(parks), "rejects": rejects}
 
 
 def _layer_frame(gdf):
@@ -655,7 +666,7 @@ def _parks_for_valley(parks, name: str, firms_v):
     return parks[parks.intersects(hull)]
 
 
-def run(config: Config | str | Path | dict) -> Results:
+def run(config: Config | str | Path | dict, *, out: str | Path | None = None) -> Results:
     """Run every stage of the analysis described by ``config``.
 
     Parameters
@@ -664,6 +675,10 @@ def run(config: Config | str | Path | dict) -> Results:
         The run configuration (see :mod:`geo.config`).  ``[run] engine = "dask"`` reads,
         validates and counts the firms on a dask.distributed cluster (``scheduler``); see
         :mod:`geo.dask_engine`.
+    out : str or Path, optional
+        Also write every output there, as ``results.write(out)`` does (what ``geo run``
+        does).  The firm, park and reject layers of ``layers.gpkg`` are then written while
+        the analysis runs (in a child process for big tables), not after it.
 
     Returns
     -------
@@ -680,10 +695,13 @@ def run(config: Config | str | Path | dict) -> Results:
     timings: dict[str, float] = {}
     warnings: list[str] = []
     if cfg.run.engine == "dask":
-        return _run_dask(cfg, timings, warnings)
+        res = _run_dask(cfg, timings, warnings)
+        if out is not None:
+            res.write(out)
+        return res
     check_memory(cfg)
     with _QuietGC() as quiet:
-        return _run_memory(cfg, timings, warnings, quiet)
+        return _run_memory(cfg, timings, warnings, quiet, out=out)
 
 
 #: peak memory of the in-memory engine: a base plus so much per firm read (measured peaks:
@@ -778,7 +796,8 @@ def _read_parks_cfg(cfg: Config, warnings: list[str]):
     return parks, parks_report
 
 
-def _run_memory(cfg: Config, timings: dict, warnings: list[str], quiet: _QuietGC | None = None) -> Results:
+def _run_memory(cfg: Config, timings: dict, warnings: list[str], quiet: _QuietGC | None = None,
+                out: str | Path | None = None) -> Results:
     from geo import crs as gcrs
     from geo.io import read_firms
 
@@ -821,8 +840,18 @@ def _run_memory(cfg: Config, timings: dict, warnings: list[str], quiet: _QuietGC
         else:
             warnings.append(f"valley {name!r} has no firms")
         valleys[name] = vr
-    return _analyse_all(cfg, firms, parks, rejects, load_report, parks_report, valleys, names, timings, warnings, t0,
-                        quiet=quiet)
+    if out is None:
+        return _analyse_all(cfg, firms, parks, rejects, load_report, parks_report, valleys, names, timings, warnings,
+                            t0, quiet=quiet)
+    # the big layers are final now: write them while the analysis runs
+    from geo import io as gio
+
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with gio.LayerJob(_first_layers(firms, parks, rejects), Path(out) / "layers.gpkg") as job:
+        res = _analyse_all(cfg, firms, parks, rejects, load_report, parks_report, valleys, names, timings, warnings,
+                           t0, quiet=quiet)
+        res._write(out, job)
+    return res
 
 
 def _run_dask(cfg: Config, timings: dict, warnings: list[str]) -> Results:

@@ -423,8 +423,8 @@ def test_results_write_hands_big_layers_to_the_child(demo_results, demo_output, 
 
     monkeypatch.setattr(gio, "CHILD_MIN_ROWS", 0)  # the demo's layers count as big
     children = []
-    start = gio.LayerJob._start_child
-    monkeypatch.setattr(gio.LayerJob, "_start_child", lambda self, prepared: (children.append(1), start(self, prepared)))
+    spec = gio.LayerJob._spec
+    monkeypatch.setattr(gio.LayerJob, "_spec", lambda self, prepared: (children.append(1), spec(self, prepared))[1])
     monkeypatch.setattr(maps, "write_maps", lambda results, folder: {})
     monkeypatch.setattr(report, "write_report", lambda results, out: out / "report.html")
     written = demo_results.write(tmp_path)
@@ -464,3 +464,36 @@ def test_whitespace_set_is_pythons():
     from geo.io import _WHITESPACE
 
     assert _WHITESPACE == "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+
+
+@pytest.mark.parametrize("child", [True, False])
+def test_layer_job_add_appends_in_order(tmp_path, child):
+    import pyogrio
+
+    from geo import io as gio
+
+    layers = _layer_set()
+    ref = gio.write_layers(layers, tmp_path / "ref.gpkg")
+    names = list(layers)
+    job = gio.LayerJob({n: layers[n] for n in names[:1]}, tmp_path / "a.gpkg", child=child)
+    job.add({n: layers[n] for n in names[1:3]})
+    job.add({n: layers[n] for n in names[3:]})
+    got = job.wait()
+    assert [tuple(x) for x in pyogrio.list_layers(got)] == [tuple(x) for x in pyogrio.list_layers(ref)]
+    for name, _ in pyogrio.list_layers(ref):
+        pd.testing.assert_frame_equal(pd.DataFrame(pyogrio.read_dataframe(got, layer=name)),
+                                      pd.DataFrame(pyogrio.read_dataframe(ref, layer=name)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gpkg", "ref.gpkg"]
+
+
+def test_layer_job_add_to_a_dead_child_raises_its_error(tmp_path):
+    from geo import io as gio
+
+    layers = _layer_set()
+    job = gio.LayerJob({"firms": layers["firms"]}, tmp_path / "a.gpkg", child=True)
+    job._proc.kill()
+    job._proc.wait()
+    with pytest.raises(DataFileError, match="layer writer process"):
+        job.add({"cells": layers["cells"]})
+        job.wait()
+    assert list(tmp_path.iterdir()) == []

@@ -58,3 +58,30 @@ def test_run_leaves_nothing_frozen(demo_results):
     import gc
 
     assert gc.get_freeze_count() == 0
+
+
+def test_run_with_out_writes_what_write_writes(demo_results, demo_output, tmp_path, monkeypatch):
+    """``run(config, out=...)`` (the CLI) starts layers.gpkg during the analysis: same files."""
+    import json
+
+    import pyogrio
+
+    import geo
+    from geo import io as gio
+
+    monkeypatch.setattr(gio, "CHILD_MIN_ROWS", 0)  # the demo's layers go to the child, as a big run's
+    added = []
+    add = gio.LayerJob.add
+    monkeypatch.setattr(gio.LayerJob, "add", lambda self, layers: (added.append(list(layers)), add(self, layers)))
+    res = geo.run(demo_results.config, out=tmp_path)
+    assert len(added) == 1 and added[0][:2] == ["cells", "hotspots"]  # firms, parks, rejects went first
+    assert set(res.written) == set(demo_results.written) and res.written["layers"] == tmp_path / "layers.gpkg"
+    ref = demo_output / "layers.gpkg"
+    assert [tuple(x) for x in pyogrio.list_layers(tmp_path / "layers.gpkg")] == [tuple(x) for x in pyogrio.list_layers(ref)]
+    for name, _ in pyogrio.list_layers(ref):
+        pd.testing.assert_frame_equal(pd.DataFrame(pyogrio.read_dataframe(tmp_path / "layers.gpkg", layer=name)),
+                                      pd.DataFrame(pyogrio.read_dataframe(ref, layer=name)))
+    a = json.loads((tmp_path / "summary.json").read_text())
+    b = json.loads((demo_output / "summary.json").read_text())
+    a.pop("timings_s"), b.pop("timings_s")
+    assert a == b
