@@ -558,3 +558,17 @@ def test_compiled_gcj_offset_matches_the_numpy_formulas(china_points):
     assert one[0][0] == got[0][7] and one[1][0] == got[1][7]
     scalar = _delta(np.float64(lon[7]), np.float64(lat[7]))
     assert np.shape(scalar[0]) == () and float(scalar[0]) == got[0][7]
+
+
+def test_points_to_crs_is_to_crs_bit_for_bit():
+    from geo.crs import _points_to_crs
+
+    rng = np.random.default_rng(5)
+    pts = gpd.GeoSeries(shapely.points(73 + 60 * rng.random(2000), 18 + 35 * rng.random(2000)), crs=4326,
+                        index=np.arange(2000) * 3, name="geometry")
+    got, ref = _points_to_crs(pts, pyproj.CRS(32650)), pts.to_crs(32650)
+    assert got.crs == ref.crs and got.index.equals(ref.index)
+    np.testing.assert_array_equal(shapely.get_coordinates(got.values), shapely.get_coordinates(ref.values))
+    polys = gpd.GeoSeries([shapely.box(114, 30, 114.1, 30.1), shapely.Point(114, 30)], crs=4326)
+    mixed = _points_to_crs(polys, pyproj.CRS(32650))  # not all points: geopandas' to_crs
+    assert shapely.equals_exact(mixed.values, polys.to_crs(32650).values, tolerance=0).all()
