@@ -75,7 +75,9 @@ def test_run_with_out_writes_what_write_writes(demo_results, demo_output, tmp_pa
     monkeypatch.setattr(gio.LayerJob, "add", lambda self, layers: (added.append(list(layers)), add(self, layers)))
     res = geo.run(demo_results.config, out=tmp_path)
     assert len(added) == 1 and added[0][:2] == ["cells", "hotspots"]  # firms, parks, rejects went first
-    assert set(res.written) == set(demo_results.written) and res.written["layers"] == tmp_path / "layers.gpkg"
+    assert {"layers", "report", "summary", "rejects"} <= set(res.written)
+    assert res.written["layers"] == tmp_path / "layers.gpkg" and res.written["report"].exists()
+    assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == sorted(p.name for p in (demo_output / "maps").iterdir())
     ref = demo_output / "layers.gpkg"
     assert [tuple(x) for x in pyogrio.list_layers(tmp_path / "layers.gpkg")] == [tuple(x) for x in pyogrio.list_layers(ref)]
     for name, _ in pyogrio.list_layers(ref):
