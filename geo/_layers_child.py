@@ -39,7 +39,14 @@ def _chunks(layer: dict) -> Iterator:
 
 
 def main(argv: list[str]) -> int:
+    import os
+
     from geo.io import _write_prepared
+
+    if hasattr(os, "nice"):
+        # below the analysis it runs beside: the parent's parallel kernels keep both cores
+        # and the writer takes the cycles they leave
+        os.nice(10)
 
     spec_path = argv[0]
     while spec_path:
