@@ -25,12 +25,13 @@ def _chunks(layer: dict) -> Iterator:
     points = layer.get("points")
     if points:
         import pyarrow as pa
-        import shapely
+
+        from geo import _gc
 
         reader = pa.ipc.open_file(pa.memory_map(layer["file"]))
         for i in range(reader.num_record_batches):
             table = reader.get_batch(i).to_pandas()
-            geometry = shapely.points(table.pop(points["x"]).to_numpy(), table.pop(points["y"]).to_numpy())
+            geometry = _gc.points(table.pop(points["x"]).to_numpy(), table.pop(points["y"]).to_numpy())
             yield gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geometry, name=points["geometry"]), crs=points["crs"])
     elif layer["geometry"]:
         yield gpd.read_feather(layer["file"])

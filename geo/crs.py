@@ -19,6 +19,7 @@ import numpy as np
 import pyproj
 from pyproj.exceptions import CRSError as _PyprojCRSError
 
+from geo import _gc
 from geo.errors import CRSError, InputError
 
 if TYPE_CHECKING:
@@ -862,7 +863,7 @@ def _points_to_crs(geoms: gpd.GeoSeries, crs: pyproj.CRS) -> gpd.GeoSeries:
     xy = shapely.get_coordinates(values)
     tr = pyproj.Transformer.from_crs(geoms.crs, crs, always_xy=True)
     x, y = tr.transform(xy[:, 0], xy[:, 1])
-    return gpd.GeoSeries(shapely.points(x, y), index=geoms.index, crs=crs, name=geoms.name)
+    return gpd.GeoSeries(_gc.points(x, y), index=geoms.index, crs=crs, name=geoms.name)
 
 
 def to_metric(

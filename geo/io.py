@@ -35,6 +35,7 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
+from geo import _gc
 from geo import crs as _crs
 from geo.errors import ColumnError, CRSError, DataFileError, InputError
 
@@ -1301,7 +1302,6 @@ class _Validation:
     def firms(self, *, geometry: bool = True):
         """The kept firms (releases the raw columns).  ``geometry=False``: a plain DataFrame."""
         import geopandas as gpd
-        import shapely
 
         raw = self.raw
         columns, cols = raw.columns, raw.cols
@@ -1323,7 +1323,7 @@ class _Validation:
         body["stacked"] = self.stacked[kept_idx]
         if not geometry:
             return body
-        return gpd.GeoDataFrame(body, geometry=shapely.points(self.lon_w[kept_idx], self.lat_w[kept_idx]), crs="EPSG:4326")
+        return gpd.GeoDataFrame(body, geometry=_gc.points(self.lon_w[kept_idx], self.lat_w[kept_idx]), crs="EPSG:4326")
 
     def counts(self) -> dict:
         """The additive parts of the load report."""

@@ -87,3 +87,24 @@ def test_run_with_out_writes_what_write_writes(demo_results, demo_output, tmp_pa
     b = json.loads((demo_output / "summary.json").read_text())
     a.pop("timings_s"), b.pop("timings_s")
     assert a == b
+
+
+def test_gc_paused_points_are_shapely_points_and_restore_the_collector():
+    import gc
+
+    import shapely
+
+    from geo import _gc
+
+    x, y = np.array([1.0, 2.5, np.nan]), np.array([3.0, -1.0, 4.0])
+    got = _gc.points(x, y)
+    assert shapely.equals_exact(got[:2], shapely.points(x, y)[:2], tolerance=0).all() and gc.isenabled()
+    gc.disable()
+    try:
+        _gc.points(x, y)
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
+    with pytest.raises(ValueError), _gc.paused():
+        raise ValueError("inside")
+    assert gc.isenabled()
