@@ -850,17 +850,26 @@ def metric_crs_for(
     return _choose_metric_crs(gdf, epsg)[0]
 
 
+def plain_point_coords(geoms: Any) -> np.ndarray | None:
+    """The (n, 2) coordinates when every geometry is a non-empty 2-D Point, else None."""
+    import shapely
+
+    values = np.asarray(geoms)
+    if len(values) == 0 or not (shapely.get_type_id(values) == 0).all():
+        return None
+    if shapely.is_empty(values).any() or shapely.has_z(values).any():
+        return None
+    return shapely.get_coordinates(values)
+
+
 def _points_to_crs(geoms: gpd.GeoSeries, crs: pyproj.CRS) -> gpd.GeoSeries:
     """``geoms.to_crs(crs)``; for non-empty 2-D points, from coordinate arrays and new points
     (the same transformer, the same coordinates; ~0.25 s less per million firms)."""
     import geopandas as gpd
-    import shapely
 
-    values = np.asarray(geoms.values)
-    if (len(values) == 0 or not (shapely.get_type_id(values) == 0).all() or shapely.is_empty(values).any()
-            or shapely.has_z(values).any()):
+    xy = plain_point_coords(geoms.values)
+    if xy is None:
         return geoms.to_crs(crs)
-    xy = shapely.get_coordinates(values)
     tr = pyproj.Transformer.from_crs(geoms.crs, crs, always_xy=True)
     x, y = tr.transform(xy[:, 0], xy[:, 1])
     return gpd.GeoSeries(_gc.points(x, y), index=geoms.index, crs=crs, name=geoms.name)

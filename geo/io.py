@@ -1695,18 +1695,6 @@ def _prepare_layers(layers: dict[str, Any]) -> list[tuple[str, tuple[Any, bool]]
     return [(name, _prepare_layer(frame)) for name, frame in layers.items() if frame is not None]
 
 
-def _plain_points(frame: Any) -> np.ndarray | None:
-    """The (n, 2) coordinates when every geometry is a non-empty 2-D Point, else None."""
-    import shapely
-
-    geoms = np.asarray(frame.geometry.values)
-    if len(geoms) == 0 or not (shapely.get_type_id(geoms) == 0).all():
-        return None
-    if shapely.is_empty(geoms).any() or shapely.has_z(geoms).any():
-        return None
-    return shapely.get_coordinates(geoms)
-
-
 #: rows per record batch of a point layer handed to the layer writer child: the parent
 #: converts, and the child reads and writes, one batch at a time (bounded memory)
 CHILD_CHUNK_ROWS = 250_000
@@ -1826,7 +1814,7 @@ class LayerJob:
         for name, (out, geo) in prepared:
             file = self._work / f"{self._specs}_{len(spec['layers'])}.arrow"
             layer: dict[str, Any] = {"name": name, "file": str(file), "geometry": geo}
-            xy = _plain_points(out) if geo else None
+            xy = _crs.plain_point_coords(out.geometry.values) if geo else None
             if xy is not None:  # points travel as two float columns: no WKB made twice
                 table = pd.DataFrame(out, copy=False).drop(columns=out.geometry.name)
                 layer["points"] = {"x": _free_name(table, "x"), "y": _free_name(table, "y"),
