@@ -1148,23 +1148,18 @@ def report_figures(results, *, errors: dict[str, str] | None = None, workers: in
 
 @contextmanager
 def _old_objects_frozen() -> Iterator[None]:
-    """Keep the garbage collector off the objects that exist now (``gc.freeze``) until the end.
+    """Keep the garbage collector off the objects that exist now until the end.
 
     The figures make many short-lived objects; each full collection triggered by them would
     walk every object of the run (millions with a million firms: a third of a second each).
     Young garbage is still collected.  Nothing is done when objects are already frozen (the
-    caller's) or the collector is off.
+    caller's) or the collector is off (see :class:`geo._gc.QuietGC`).
     """
-    import gc
+    from geo._gc import QuietGC
 
-    if gc.get_freeze_count() or not gc.isenabled():
+    with QuietGC() as quiet:
+        quiet.freeze()
         yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 #: processes drawing the report's figures are at most this (each forked worker copies the

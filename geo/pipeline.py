@@ -7,7 +7,6 @@ failing the run.
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from geo import __version__
+from geo._gc import QuietGC
 from geo.config import Config, config_from_dict, load_config
 from geo.errors import InputError
 
@@ -157,7 +157,7 @@ class Results:
         from geo import report
 
         # a big GeoPackage is written by a child process meanwhile (SQLite holds the GIL)
-        with _QuietGC() as quiet, (started or gio.LayerJob(layers, out / "layers.gpkg")) as job:
+        with QuietGC() as quiet, (started or gio.LayerJob(layers, out / "layers.gpkg")) as job:
             if started is not None:
                 job.add(layers)
             quiet.freeze()
@@ -248,37 +248,6 @@ def _wgs84_layer(frame, done: list):
     return out
 
 
-class _QuietGC:
-    """Keep full garbage collections off the run's long-lived objects (``gc.freeze``).
-
-    A million firms are millions of shapely and Python objects; every full collection walks
-    them all (a third of a second each; ~1.3 s per run at 1M).  :meth:`freeze` moves the
-    objects alive now out of the collector's view (call it after big, lasting allocations:
-    the firm table, the metric frames); :meth:`close` gives them back.  Nothing is done when
-    the collector is off or the caller has frozen objects already (then they are theirs).
-    Reference counting still frees everything as usual; only cycles among frozen objects
-    wait for :meth:`close`.
-    """
-
-    def __init__(self) -> None:
-        self.active = gc.isenabled() and gc.get_freeze_count() == 0
-
-    def freeze(self) -> None:
-        if self.active:
-            gc.freeze()
-
-    def close(self) -> None:
-        if self.active:
-            gc.unfreeze()
-            self.active = False
-
-    def __enter__(self) -> _QuietGC:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
 def _valley_rows(firms, name: str):
     """The firms of one valley, sharing the columns (copy-on-write) when they are one block
     of rows (a registry sorted by city) instead of copying them (a million firms: ~0.2 GB)."""
@@ -360,7 +329,7 @@ def _sector_column(cells, value: str | None) -> str | None:
     return mapping.get(value) or mapping.get(str(value))
 
 
-def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str], quiet: _QuietGC | None = None) -> None:
+def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str], quiet: QuietGC | None = None) -> None:
     """Grid, weights, global and local autocorrelation, clusters and the park tests."""
     from geo import crs as gcrs
     from geo import parks as gparks
@@ -700,7 +669,7 @@ def run(config: Config | str | Path | dict, *, out: str | Path | None = None) ->
             res.write(out)
         return res
     check_memory(cfg)
-    with _QuietGC() as quiet:
+    with QuietGC() as quiet:
         return _run_memory(cfg, timings, warnings, quiet, out=out)
 
 
@@ -796,7 +765,7 @@ def _read_parks_cfg(cfg: Config, warnings: list[str]):
     return parks, parks_report
 
 
-def _run_memory(cfg: Config, timings: dict, warnings: list[str], quiet: _QuietGC | None = None,
+def _run_memory(cfg: Config, timings: dict, warnings: list[str], quiet: QuietGC | None = None,
                 out: str | Path | None = None) -> Results:
     from geo import crs as gcrs
     from geo.io import read_firms
@@ -927,7 +896,7 @@ def _run_dask(cfg: Config, timings: dict, warnings: list[str]) -> Results:
 
 
 def _analyse_all(cfg, firms, parks, rejects, load_report, parks_report, valleys, names, timings, warnings, t0,
-                 quiet: _QuietGC | None = None) -> Results:
+                 quiet: QuietGC | None = None) -> Results:
     if len(parks) and parks["valley"].notna().any():
         orphan = sorted(set(parks["valley"].dropna()) - set(names))
         if orphan:

@@ -27,7 +27,7 @@ def test_valley_rows_equal_the_boolean_selection(valleys):
 def test_quiet_gc_freezes_and_gives_back():
     import gc
 
-    from geo.pipeline import _QuietGC
+    from geo._gc import QuietGC as _QuietGC
 
     assert gc.get_freeze_count() == 0
     keep = [[i] for i in range(1000)]
