@@ -11,6 +11,32 @@ import numpy as np
 from numba import njit
 
 
+# binary searches written out (np.searchsorted in the kernel, or a closure, costs seconds
+# to compile)
+@njit(cache=True)
+def _left(a, lo, hi, v):
+    """``lo + np.searchsorted(a[lo:hi], v, "left")``: the first k in [lo, hi) with a[k] >= v."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] < v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
+def _right(a, lo, hi, v):
+    """``lo + np.searchsorted(a[lo:hi], v, "right")``: the first k in [lo, hi) with a[k] > v."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] <= v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 @njit(cache=True)
 def under_kernel(ring_start, coord_start, xs, ys, n_cells, order, ox, oy, row_start, row_lo, row_hi, identity, tol, cap):
     """Cells whose centroid lies in each polygon (boundary included), as GEOS decides it.
@@ -93,43 +119,14 @@ def under_kernel(ring_start, coord_start, xs, ys, n_cells, order, ox, oy, row_st
         zlo = np.empty(cnt[nb] + 1)
         zhi = np.empty(cnt[nb] + 1)
         zn = np.empty(cnt[nb] + 1, dtype=np.int64)
-        # binary searches written out (np.searchsorted, or a closure, costs seconds to compile):
         # the rows meeting [y0, y1], then the slots of a row in [x0, x1]
-        ra = 0
-        hi = len(row_hi)
-        while ra < hi:
-            mid = (ra + hi) >> 1
-            if row_hi[mid] < y0:
-                ra = mid + 1
-            else:
-                hi = mid
-        rb = ra
-        hi = len(row_lo)
-        while rb < hi:
-            mid = (rb + hi) >> 1
-            if row_lo[mid] <= y1:
-                rb = mid + 1
-            else:
-                hi = mid
+        ra = _left(row_hi, 0, len(row_hi), y0)
+        rb = _right(row_lo, ra, len(row_lo), y1)
         for row in range(ra, rb):
             rlo = row_lo[row]
             rhi = row_hi[row]
-            a = row_start[row]
-            hi = row_start[row + 1]
-            while a < hi:
-                mid = (a + hi) >> 1
-                if ox[mid] < x0:
-                    a = mid + 1
-                else:
-                    hi = mid
-            b = a
-            hi = row_start[row + 1]
-            while b < hi:
-                mid = (b + hi) >> 1
-                if ox[mid] <= x1:
-                    b = mid + 1
-                else:
-                    hi = mid
+            a = _left(ox, row_start[row], row_start[row + 1], x0)
+            b = _right(ox, a, row_start[row + 1], x1)
             if a >= b:
                 continue
             if n_ins + b - a > len(ins):
@@ -189,22 +186,8 @@ def under_kernel(ring_start, coord_start, xs, ys, n_cells, order, ox, oy, row_st
                 if hard and z == 0:
                     zq = a
                 elif z < n_zone:
-                    zq = p
-                    hi = b
-                    while zq < hi:
-                        mid = (zq + hi) >> 1
-                        if ox[mid] < zlo[z]:
-                            zq = mid + 1
-                        else:
-                            hi = mid
-                    zr = zq
-                    hi = b
-                    while zr < hi:
-                        mid = (zr + hi) >> 1
-                        if ox[mid] <= zhi[z]:
-                            zr = mid + 1
-                        else:
-                            hi = mid
+                    zq = _left(ox, p, b, zlo[z])
+                    zr = _right(ox, zq, b, zhi[z])
                 # cells before the zone: inside when an odd number of intervals lie to
                 # their right; cells in the zone: GEOS's test point by point
                 for s in range(p if right % 2 == 1 else zq, zr):
