@@ -675,12 +675,13 @@ class _ValleyData:
         """
         import shapely
 
+        from geo.crs import plain_point_coords
+
         geoms = np.asarray(self.metric_firms.geometry.values)
         mask = self.target_mask
-        if (shapely.get_type_id(geoms) == 0).all():  # then reading every point in order is faster
-            xy = shapely.get_coordinates(geoms)
-            if len(xy) == len(geoms):  # no empty point
-                return xy[mask], True
+        xy = plain_point_coords(geoms)  # all plain points: reading all in order is faster
+        if xy is not None:
+            return xy[mask], True
         sub = geoms[mask]
         xy = shapely.get_coordinates(sub)
         return xy, bool(len(xy) == len(sub) and (shapely.get_type_id(sub) == 0).all())
