@@ -38,6 +38,7 @@ _API = {
     "marcon_puech_m": "geo.pointpattern",
     "kernel_density": "geo.raster",
     "location_quotient": "geo.economics",
+    "PointFrame": "geo.points",
 }
 
 __all__ = sorted([*_API, "__version__"])
@@ -47,7 +48,7 @@ __all__ = sorted([*_API, "__version__"])
 _SUBMODULES = {
     "io", "crs", "datasets", "grid", "weights", "autocorr", "pointpattern", "economics", "parks",
     "compare", "raster", "maps", "report", "figures", "config", "pipeline", "cli", "errors",
-    "typology", "dask_engine",
+    "typology", "dask_engine", "points",
 }
 
 

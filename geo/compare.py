@@ -130,7 +130,7 @@ def compare_valleys(
 
     Parameters
     ----------
-    firms : geopandas.GeoDataFrame
+    firms : geopandas.GeoDataFrame or geo.points.PointFrame
         Firms of all valleys (any CRS; each valley is projected to its own UTM zone for Kd).
     parks : geopandas.GeoDataFrame, optional
         Parks with ``valley`` and ``designated``: the earliest designation year of a valley
@@ -197,7 +197,10 @@ def compare_valleys(
         raise InputError(msg)
     # only the attribute columns compared (not a copy of every column of a large table)
     wanted = [valley_column, sector_column, subsector_column, founded_column, rd_column, *tech_columns]
-    keep = [c for c in dict.fromkeys(wanted) if c in firms.columns and c != firms.geometry.name]
+    from geo.points import PointFrame
+
+    geometry = None if isinstance(firms, PointFrame) else firms.geometry.name
+    keep = [c for c in dict.fromkeys(wanted) if c in firms.columns and c != geometry]
     table = pd.DataFrame(firms[keep])
     table[valley_column] = table[valley_column].astype(str)
     if target_sector is None:

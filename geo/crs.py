@@ -834,7 +834,18 @@ def metric_crs_for(
     if epsg is None:
         import shapely
 
+        from geo.points import PointFrame
+
         src = _gdf_crs(gdf)
+        if isinstance(gdf, PointFrame):
+            if src.is_projected:
+                return src
+            if not src.is_geographic:
+                return _choose_metric_crs(gdf, epsg)[0]  # the error of a CRS that is neither
+            x, y = gdf.coords()
+            if not _is_wgs84_lonlat(src):
+                x, y = pyproj.Transformer.from_crs(src, 4326, always_xy=True).transform(x, y)
+            return utm_crs_for(x, y)
         if src.is_geographic and not src.is_projected:
             geoms = np.asarray(gdf.geometry.values)
             kinds = shapely.get_type_id(geoms)
@@ -888,14 +899,15 @@ def to_metric(
 
     Parameters
     ----------
-    gdf : geopandas.GeoDataFrame
-        Data with a CRS; not modified.
+    gdf : geopandas.GeoDataFrame or geo.points.PointFrame
+        Data with a CRS; not modified.  A PointFrame gets new coordinate columns ``x`` and
+        ``y`` (the same transformation as ``to_crs`` of its points) and shares its other columns.
     epsg : int, str or pyproj.CRS, optional
         A projected CRS to use instead of the automatic UTM zone.
 
     Returns
     -------
-    geopandas.GeoDataFrame
+    geopandas.GeoDataFrame or geo.points.PointFrame
 
     Raises
     ------
@@ -910,11 +922,20 @@ def to_metric(
     >>> out.attrs["metric_crs"], out.attrs["metric_crs_rule"]
     ('EPSG:32651', 'UTM zone of the data centroid')
     """
+    from geo.points import PointFrame
+
     src = _gdf_crs(gdf)
     if epsg is None and src.is_geographic and not src.is_projected:
         crs, rule = metric_crs_for(gdf), _RULE_UTM
     else:
         crs, rule = _choose_metric_crs(gdf, epsg)
+    if isinstance(gdf, PointFrame):  # new coordinate columns x, y (named apart from the other columns)
+        out = gdf.to_crs(crs) if crs != src else gdf.copy(deep=False)
+        out.attrs = dict(out.attrs)
+        out.attrs["metric_crs"] = crs.to_string()
+        out.attrs["metric_crs_rule"] = rule
+        logger.info("to_metric: %s (%s)", out.attrs["metric_crs"], rule)
+        return out
     # a shallow copy (copy-on-write) with only the geometry column replaced: the other
     # columns are shared, not duplicated (a million firms: ~0.15 GB and ~0.2 s less)
     out = gdf.copy(deep=False)

@@ -1107,8 +1107,13 @@ def _entry_firms(fm, fc, target) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         sel = _str_equals(fm[fc.sector_column], target)  # astype(str) == target, on the distinct values
     else:
         sel = np.ones(len(fm), dtype=bool)
-    g = np.asarray(fm.geometry.values)[sel]  # a plain array: shapely's ufuncs skip pandas' conversion
     founded = pd.to_numeric(fm[fc.founded_column], errors="coerce").to_numpy(float)[sel]
+    from geo.points import PointFrame
+
+    if isinstance(fm, PointFrame):
+        x, y = fm.coords()
+        return founded, x[sel], y[sel]
+    g = np.asarray(fm.geometry.values)[sel]  # a plain array: shapely's ufuncs skip pandas' conversion
     return founded, shapely.get_x(g), shapely.get_y(g)
 
 

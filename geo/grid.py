@@ -21,6 +21,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from geo.errors import ColumnError, CRSError, InputError
+from geo.points import PointFrame
 
 __all__ = ["aggregate", "auto_cell_size", "cell_positions", "lattice_keys", "plan_lattice", "cells_from_counts", "LatticePlan", "CELL_KINDS", "MIN_AUTO_CELLS", "MAX_AUTO_CELLS"]
 
@@ -61,7 +62,7 @@ def aggregate(
 
     Parameters
     ----------
-    firms : geopandas.GeoDataFrame
+    firms : geopandas.GeoDataFrame or geo.points.PointFrame
         Firm points with a CRS (geographic input is projected to the local metric CRS of
         :func:`geo.crs.metric_crs_for`; projected input in metres is used as is).  Rows
         with missing or empty geometry are not counted (their number is recorded in
@@ -147,19 +148,26 @@ def aggregate(
     if by is not None and by not in gdf.columns:
         msg = (
             f"`by` must be a column of `firms`; {by!r} was given. Available columns: "
-            f"{', '.join(map(str, gdf.columns.drop(gdf.geometry.name)))}."
+            f"{', '.join(map(str, gdf.columns.drop(gdf.xy if isinstance(gdf, PointFrame) else gdf.geometry.name)))}."
         )
         raise ColumnError(msg)
 
     # ---- coordinates in the metric CRS (arrays only) ----
-    geoms = np.asarray(gdf.geometry.values)
-    # get_x/get_y are NaN for a missing or non-point geometry (and NaN or an error for an
-    # empty point): without any NaN, every geometry is a point, none missing or empty
-    try:
-        x_src, y_src = shapely.get_x(geoms), shapely.get_y(geoms)
-        all_points = not (np.isnan(x_src).any() or np.isnan(y_src).any())
-    except shapely.errors.GEOSException:
-        all_points = False
+    if isinstance(gdf, PointFrame):  # coordinate columns: a NaN coordinate is a missing point
+        x_src, y_src = gdf.coords()
+        missing = np.isnan(x_src) | np.isnan(y_src)
+        all_points = True
+        if missing.any():
+            x_src, y_src = x_src[~missing], y_src[~missing]
+    else:
+        geoms = np.asarray(gdf.geometry.values)
+        # get_x/get_y are NaN for a missing or non-point geometry (and NaN or an error for an
+        # empty point): without any NaN, every geometry is a point, none missing or empty
+        try:
+            x_src, y_src = shapely.get_x(geoms), shapely.get_y(geoms)
+            all_points = not (np.isnan(x_src).any() or np.isnan(y_src).any())
+        except shapely.errors.GEOSException:
+            all_points = False
     if not all_points:
         kinds = shapely.get_type_id(geoms)  # -1: missing
         missing = (kinds < 0) | shapely.is_empty(geoms)
@@ -172,7 +180,7 @@ def aggregate(
             )
             raise InputError(msg)
         x_src, y_src = shapely.get_x(geoms[~missing]), shapely.get_y(geoms[~missing])
-    else:
+    elif not isinstance(gdf, PointFrame):
         missing = np.zeros(len(geoms), dtype=bool)
     n_missing = int(missing.sum())
     if n_missing:
@@ -369,11 +377,11 @@ def _auto_size(n: int, n_locations: int | None, median_nn: float | None, *, exte
 # ---------------------------------------------------------------------------------------
 
 
-def _check_firms(firms: Any) -> gpd.GeoDataFrame:
+def _check_firms(firms: Any) -> gpd.GeoDataFrame | PointFrame:
     if isinstance(firms, gpd.GeoSeries):
         firms = gpd.GeoDataFrame(geometry=firms)
-    if not isinstance(firms, gpd.GeoDataFrame):
-        msg = f"`firms` must be a GeoDataFrame of points; {type(firms).__name__} was given."
+    if not isinstance(firms, (gpd.GeoDataFrame, PointFrame)):
+        msg = f"`firms` must be a GeoDataFrame of points (or a geo.points.PointFrame); {type(firms).__name__} was given."
         raise InputError(msg)
     if firms.crs is None:
         msg = "`firms` has no CRS; set it with firms.set_crs(4326) for longitude/latitude."

@@ -1018,6 +1018,7 @@ def read_firms(
     drop_stacked: bool = False,
     stacked_min: int = _STACKED_MIN,
     coord_sys_column: str = "coord_sys",
+    geometry: bool = True,
 ):
     """Read a geocoded firm table, validate every row and return firms in WGS84.
 
@@ -1047,10 +1048,14 @@ def read_firms(
     stacked_min : int, default 10
         A coordinate shared exactly by at least this many different firms is a stacked
         geocode (typically a geocoder's fallback to a district or city centre).
+    geometry : bool, default True
+        False: return a :class:`geo.points.PointFrame` (the same table, its points the
+        ``lon``/``lat`` columns) instead of a GeoDataFrame, without a shapely point per firm
+        (about 200 bytes each; what ``geo run`` does).  Every stage accepts either.
 
     Returns
     -------
-    geopandas.GeoDataFrame
+    geopandas.GeoDataFrame or geo.points.PointFrame
         One row per kept firm in EPSG:4326, indexed by the 1-based input row number
         (``row``; the header is not counted).  Columns: the input's columns (wholly numeric
         text columns converted to numbers; ids, codes and other text as pandas strings),
@@ -1091,7 +1096,7 @@ def read_firms(
     system_default = _crs.parse_crs(crs)
     t1 = time.perf_counter()
     firms = _validate(raw, p, lon=lon, lat=lat, system_default=system_default, id=id, drop_stacked=drop_stacked,
-                      stacked_min=stacked_min, coord_sys_column=coord_sys_column)
+                      stacked_min=stacked_min, coord_sys_column=coord_sys_column, geometry=geometry)
     log.debug("read_firms %s: parse %.2f s, validate %.2f s", p, t1 - t0, time.perf_counter() - t1)
     return firms
 
@@ -1382,7 +1387,8 @@ def _add_counts(total: dict, part: dict) -> dict:
     return out
 
 
-def _validate(raw: _Raw, p: Path, *, lon, lat, system_default, id, drop_stacked, stacked_min, coord_sys_column):  # noqa: A002
+def _validate(raw: _Raw, p: Path, *, lon, lat, system_default, id, drop_stacked, stacked_min, coord_sys_column,  # noqa: A002
+              geometry: bool = True):
     """Validate the rows of a raw table, convert coordinates and build the firm frame."""
     v = _Validation(raw, p, lon=lon, lat=lat, system_default=system_default, id=id, coord_sys_column=coord_sys_column)
     key_cols, prefilter = v.duplicate_keys()
@@ -1401,7 +1407,12 @@ def _validate(raw: _Raw, p: Path, *, lon, lat, system_default, id, drop_stacked,
         hit[np.flatnonzero(pending)[h]] = True
     v.set_stacked(hit, sites, drop_stacked)
     rejects = v.rejects()
-    firms = v.firms()
+    if geometry:
+        firms = v.firms()
+    else:
+        from geo.points import PointFrame
+
+        firms = PointFrame(v.firms(geometry=False), crs="EPSG:4326", xy=("lon", "lat"))
     report = _load_report(p, v.meta, v.columns_used(), system_default, v.counts(), v.stacked_sites)
     firms.attrs["load_report"] = report
     firms.attrs["rejects"] = rejects
@@ -1678,15 +1689,20 @@ CHILD_MIN_ROWS = 200_000
 
 
 def _prepare_layer(frame: Any) -> tuple[Any, bool]:
-    """The frame as it is written (attributes dropped, objects as text) and whether it has geometry."""
+    """The frame as it is written (attributes dropped, objects as text) and whether it has geometry.
+
+    A :class:`geo.points.PointFrame` stays one: its points are made where it is written.
+    """
     import geopandas as gpd
+
+    from geo.points import PointFrame
 
     frame = frame.copy(deep=False)  # copy-on-write: the columns replaced below are new arrays
     frame.attrs = {}
     for c in frame.columns:
         if c != "geometry" and frame[c].dtype == object:
             frame[c] = frame[c].astype(str).where(frame[c].notna(), None)
-    if hasattr(frame, "geometry") and "geometry" in frame:
+    if isinstance(frame, PointFrame) or (hasattr(frame, "geometry") and "geometry" in frame):
         return frame.reset_index(), True
     return gpd.GeoDataFrame(frame.reset_index(drop=frame.index.name is None)), False
 
@@ -1730,9 +1746,12 @@ def _write_prepared(prepared: Iterable[tuple[str, Iterable[Any], int]], target: 
     """
     import pyogrio
 
+    from geo.points import as_geodataframe
+
     with _fast_sqlite():
         for name, chunks, rows in prepared:
             for i, out in enumerate(chunks):
+                out = as_geodataframe(out)
                 big = "geometry" in out and rows > SPATIAL_INDEX_MAX_FEATURES
                 options = ({"SPATIAL_INDEX": "NO"} if big else None) if i == 0 else None
                 pyogrio.write_dataframe(out, target, layer=name, driver="GPKG", append=target.exists(), use_arrow=True,
@@ -1810,15 +1829,22 @@ class LayerJob:
         """Arrow files and a spec file (JSON) for the child; returns the spec's path."""
         import json
 
+        from geo.points import PointFrame
+
         spec: dict[str, Any] = {"target": str(self._tmp), "layers": []}
         for name, (out, geo) in prepared:
             file = self._work / f"{self._specs}_{len(spec['layers'])}.arrow"
             layer: dict[str, Any] = {"name": name, "file": str(file), "geometry": geo}
-            xy = _crs.plain_point_coords(out.geometry.values) if geo else None
-            if xy is not None:  # points travel as two float columns: no WKB made twice
-                table = pd.DataFrame(out, copy=False).drop(columns=out.geometry.name)
+            if isinstance(out, PointFrame):  # points travel as two float columns: no WKB made twice
+                xy = np.column_stack(out.coords())
+                table, geometry_name = pd.DataFrame(out, copy=False), "geometry"
+            else:
+                xy = _crs.plain_point_coords(out.geometry.values) if geo else None
+                if xy is not None:
+                    table, geometry_name = pd.DataFrame(out, copy=False).drop(columns=out.geometry.name), out.geometry.name
+            if xy is not None:
                 layer["points"] = {"x": _free_name(table, "x"), "y": _free_name(table, "y"),
-                                   "geometry": out.geometry.name, "crs": out.crs.to_json() if out.crs else None}
+                                   "geometry": geometry_name, "crs": out.crs.to_json() if out.crs else None}
                 table[layer["points"]["x"]], table[layer["points"]["y"]] = xy[:, 0], xy[:, 1]
                 _write_arrow_chunks(table, file)
             else:

@@ -676,9 +676,13 @@ class _ValleyData:
         import shapely
 
         from geo.crs import plain_point_coords
+        from geo.points import PointFrame
 
-        geoms = np.asarray(self.metric_firms.geometry.values)
         mask = self.target_mask
+        if isinstance(self.metric_firms, PointFrame):
+            xy = np.column_stack(self.metric_firms.coords())[mask]
+            return xy, bool(np.isfinite(xy).all())
+        geoms = np.asarray(self.metric_firms.geometry.values)
         xy = plain_point_coords(geoms)  # all plain points: reading all in order is faster
         if xy is not None:
             return xy[mask], True
@@ -1425,8 +1429,14 @@ def _firm_coords(firms) -> tuple[np.ndarray, np.ndarray]:
     """Every lon/lat of the firms' geometries and the position of its firm (``get_coordinates``)."""
     import shapely
 
+    from geo.points import PointFrame
+
     if len(firms) == 0:
         return np.empty((0, 2)), np.empty(0, dtype=np.int64)
+    if isinstance(firms, PointFrame):  # a NaN coordinate is a firm without a point
+        xy = np.column_stack(_to_wgs84(firms).coords())
+        ok = np.isfinite(xy).all(axis=1)
+        return (xy, np.arange(len(xy))) if ok.all() else (xy[ok], np.flatnonzero(ok))
     return shapely.get_coordinates(_to_wgs84(firms).geometry.values, return_index=True)
 
 
@@ -1501,12 +1511,15 @@ def _metric_firms(vr):
 
 
 def _kde_layers(m, vr, results, legend, *, data: _ValleyData | None = None) -> None:
+    from geo.points import PointFrame
+
     data = _ValleyData(vr, results) if data is None else data
     fm = data.metric_firms
     if fm is None:
         return
     target = results.config.analysis.target_sector
-    _kde_layer(m, fm.geometry, name="Firm density (KDE)", legend=legend, grid=vr.stages.get("density"))
+    _kde_layer(m, fm if isinstance(fm, PointFrame) else fm.geometry, name="Firm density (KDE)", legend=legend,
+               grid=vr.stages.get("density"))
     mask = data.target_mask
     if mask is not None and mask.sum() >= 2:
         xy, points_only = data.target_xy
@@ -1596,7 +1609,14 @@ def _timeline_layer(m, vr, results, legend, *, data: _ValleyData | None = None) 
         return
     import shapely
 
-    xy = (data.target_xy[0] if is_target else shapely.get_coordinates(fm.geometry.values[mask]))[ok]
+    from geo.points import PointFrame
+
+    if is_target:
+        xy = data.target_xy[0][ok]
+    elif isinstance(fm, PointFrame):
+        xy = np.column_stack(fm.coords())[mask][ok]
+    else:
+        xy = shapely.get_coordinates(fm.geometry.values[mask])[ok]
     cells, cell_m = _timeline_cells(xy, np.floor(years[ok]))
     to_ll = pyproj.Transformer.from_crs(fm.crs, 4326, always_xy=True)
     lon, lat = to_ll.transform(cells["x"].to_numpy(), cells["y"].to_numpy())

@@ -90,10 +90,10 @@ def _cell_xy(cells) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _points_xy(firms) -> tuple[np.ndarray, np.ndarray]:
-    import shapely
+    """x and y of a GeoDataFrame of points or a :class:`geo.points.PointFrame`."""
+    from geo.points import point_xy
 
-    g = firms.geometry.values
-    return shapely.get_x(g), shapely.get_y(g)
+    return point_xy(firms)
 
 
 def _inside(geom, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -279,7 +279,7 @@ def point_clusters(firms, *, sector: str | None = None, sector_column: str = "se
 
     Parameters
     ----------
-    firms : geopandas.GeoDataFrame
+    firms : geopandas.GeoDataFrame or geo.points.PointFrame
         Firms in a metric CRS.
     sector : str, optional
         Only the firms of this sector (the target sector).
@@ -322,7 +322,6 @@ def point_clusters(firms, *, sector: str | None = None, sector_column: str = "se
     border firms are near another cluster.
     """
     import geopandas as gpd
-    import shapely
 
     if method not in ("dbscan", "hdbscan"):
         msg = f"`method` must be 'dbscan' or 'hdbscan'; {method!r} was given."
@@ -333,17 +332,17 @@ def point_clusters(firms, *, sector: str | None = None, sector_column: str = "se
     if isinstance(min_samples, (bool, np.bool_)) or not isinstance(min_samples, (int, np.integer)) or min_samples < 1:
         msg = f"`min_samples` must be a positive integer; {min_samples!r} was given."
         raise InputError(msg)
-    geoms = np.asarray(firms.geometry.values)
+    x, y = _points_xy(firms)
     index = firms.index
     if sector is not None:
         keep = (firms[sector_column].astype(str) == str(sector)).to_numpy()
-        geoms, index = geoms[keep], index[keep]
+        x, y, index = x[keep], y[keep], index[keep]
     cols = ["point_cluster_id", "n_firms", "area_km2"]
     empty = gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=firms.crs)
     if len(index) < min_samples:
         empty.attrs["labels"] = pd.Series(-1, index=index)
         return empty
-    xy = np.column_stack([shapely.get_x(geoms), shapely.get_y(geoms)])
+    xy = np.column_stack([x, y])
     if not np.isfinite(xy).all():
         msg = (f"{int((~np.isfinite(xy).all(axis=1)).sum())} firm(s) have an empty or non-finite point geometry; "
                "drop them first (firms[~firms.geometry.is_empty]).")
@@ -946,7 +945,7 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
         ``n_firms``).
     parks : geopandas.GeoDataFrame
         Parks of the valley (``name``, ``designated``), any CRS.
-    firms : geopandas.GeoDataFrame
+    firms : geopandas.GeoDataFrame or geo.points.PointFrame
         The valley's firms (any CRS; ``sector`` and ``founded`` columns used when present).
     sector : str, optional
         Target sector (e.g. "optics"); None uses all firms.

@@ -32,7 +32,7 @@ class ValleyResult:
 
     name: str
     title: str
-    firms: Any  # GeoDataFrame, EPSG:4326
+    firms: Any  # geo.points.PointFrame (lon/lat) or, from the dask engine, a GeoDataFrame; EPSG:4326
     parks: Any  # GeoDataFrame, EPSG:4326
     metric_crs: str | None = None
     seed: int | None = None
@@ -497,10 +497,9 @@ def _density(vr: ValleyResult, cfg: Config, fm, target) -> None:
 
 def _point_patterns(vr: ValleyResult, cfg: Config, seed: int, fm, target) -> None:
     """Ripley K/L and Duranton–Overman Kd of the target sector (grid-free measures)."""
-    import shapely
-
     from geo.errors import GeoError
     from geo.pointpattern import kd, ripley_k
+    from geo.points import point_xy
 
     an = cfg.analysis
     sc = cfg.firms.sector_column
@@ -518,7 +517,7 @@ def _point_patterns(vr: ValleyResult, cfg: Config, seed: int, fm, target) -> Non
         vr.skipped["kd"] = "kd_simulations = 0"
     from geo.grid import _convex_hull
 
-    all_xy = shapely.get_coordinates(fm.geometry.values)
+    all_xy = np.column_stack(point_xy(fm))
     xy = all_xy[mask]
     try:
         window = _convex_hull(all_xy[:, 0], all_xy[:, 1])  # = convex_hull(multipoints(all)), from boundary candidates
@@ -604,7 +603,7 @@ def _read_extra_tables(firms, rejects, load_report, extra, fc):
     load_report["extra_tables"] = []
     for v in extra:
         f = read_firms(v.firms, lon=fc.lon, lat=fc.lat, crs=fc.crs, encoding=fc.encoding, id=fc.id,
-                       drop_stacked=fc.drop_stacked, stacked_min=fc.stacked_min)
+                       drop_stacked=fc.drop_stacked, stacked_min=fc.stacked_min, geometry=False)
         rep = f.attrs["load_report"]
         all_rejects.append(f.attrs["rejects"].assign(source=str(v.firms.name)))
         f.attrs = {}
@@ -616,9 +615,9 @@ def _read_extra_tables(firms, rejects, load_report, extra, fc):
             load_report[key] += rep[key]
         for k, n in rep["rejected_by_reason"].items():
             load_report["rejected_by_reason"][k] = load_report["rejected_by_reason"].get(k, 0) + n
-    import geopandas as gpd
+    from geo.points import PointFrame
 
-    combined = gpd.GeoDataFrame(pd.concat(frames), crs="EPSG:4326")
+    combined = PointFrame(pd.concat(frames), crs="EPSG:4326", xy=("lon", "lat"))
     return combined, pd.concat(all_rejects, ignore_index=True), load_report
 
 
@@ -673,11 +672,12 @@ def run(config: Config | str | Path | dict, *, out: str | Path | None = None) ->
         return _run_memory(cfg, timings, warnings, quiet, out=out)
 
 
-#: peak memory of the in-memory engine: a base plus so much per firm read (measured peaks:
-#: 1.85 GB at 1M firms, 5.9 GB at 5M; docs/benchmarks.md), and the least bytes per CSV row
+#: peak memory of the in-memory engine: a base plus so much per firm read (measured peaks,
+#: the run and its layer writer together: 1.5 GB at 1M firms, 3.3 GB at 5M, i.e. ~1 GB plus
+#: ~470 bytes per firm; docs/benchmarks.md, with a margin), and the least bytes per CSV row
 #: assumed when the row count is estimated from the file size
-_BYTES_PER_FIRM = 1500
-_BASE_BYTES = 500 * 2**20
+_BYTES_PER_FIRM = 700
+_BASE_BYTES = 2**30
 _CSV_BYTES_PER_ROW_MIN = 8
 
 
@@ -772,9 +772,10 @@ def _run_memory(cfg: Config, timings: dict, warnings: list[str], quiet: QuietGC 
 
     t0 = time.perf_counter()
     fc = cfg.firms
+    # the points stay two coordinate columns (a PointFrame): no shapely point per firm
     firms = read_firms(
         fc.path, lon=fc.lon, lat=fc.lat, crs=fc.crs, encoding=fc.encoding, sheet=fc.sheet, id=fc.id,
-        drop_stacked=fc.drop_stacked, stacked_min=fc.stacked_min,
+        drop_stacked=fc.drop_stacked, stacked_min=fc.stacked_min, geometry=False,
     )
     load_report = dict(firms.attrs["load_report"])
     rejects = firms.attrs["rejects"]

@@ -65,6 +65,24 @@ def _coords(points: Any, name: str = "points") -> tuple[np.ndarray, Any]:
         import geopandas as gpd
     except ImportError:  # pragma: no cover - geopandas is a dependency
         gpd = None
+    from geo.points import PointFrame
+
+    if isinstance(points, PointFrame):
+        crs = points.crs
+        if crs is None:
+            msg = (f"`{name}` has no CRS; distances need a projected CRS in metres. "
+                   "Set the CRS and call geo.to_metric first.")
+            raise CRSError(msg)
+        if crs.is_geographic:
+            msg = (f"`{name}` is in a geographic CRS ({crs.to_string()}), so distances would be "
+                   "in degrees; call geo.to_metric(...) first to project it to metres.")
+            raise CRSError(msg)
+        xy = np.column_stack(points.coords())
+        if not np.isfinite(xy).all():
+            msg = (f"`{name}` holds points with NaN or infinite coordinates; drop those rows "
+                   "first.")
+            raise InputError(msg)
+        return xy, crs
     if gpd is not None and isinstance(points, (gpd.GeoDataFrame, gpd.GeoSeries)):
         geoms = points.geometry
         crs = geoms.crs
@@ -846,7 +864,7 @@ def kd(
 
     Parameters
     ----------
-    points : GeoDataFrame of points or (n, 2) array
+    points : GeoDataFrame of points, geo.points.PointFrame or (n, 2) array
         All firm sites (every sector), projected, metres.
     sector : object or boolean mask
         The sector's value in ``sector_column``, or a boolean mask over the sites.  At least 10
@@ -1181,7 +1199,7 @@ def marcon_puech_m(
 
     Parameters
     ----------
-    points : GeoDataFrame of points or (n, 2) array
+    points : GeoDataFrame of points, geo.points.PointFrame or (n, 2) array
         All firm sites, projected, metres.
     sector : object or boolean mask
         Sector value in ``sector_column`` or a boolean mask over the sites (≥ 10 firms).

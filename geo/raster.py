@@ -242,12 +242,15 @@ def _points_xy(points: Any, crs: Any, weights: Any) -> tuple[np.ndarray, np.ndar
     import geopandas as gpd
     import shapely
 
-    if isinstance(points, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        geoms = points.geometry
-        if geoms.crs is None:
+    from geo.points import PointFrame
+
+    if isinstance(points, (gpd.GeoDataFrame, gpd.GeoSeries, PointFrame)):
+        frame = isinstance(points, PointFrame)
+        geoms = None if frame else points.geometry
+        if (points.crs if frame else geoms.crs) is None:
             msg = "`points` has no CRS; set it (gdf.set_crs(...)) and reproject with geo.to_metric(...)."
             raise CRSError(msg)
-        pcrs = pyproj.CRS.from_user_input(geoms.crs)
+        pcrs = pyproj.CRS.from_user_input(points.crs if frame else geoms.crs)
         if crs is not None and _as_crs(crs, "`crs`") != pcrs:
             msg = (
                 f"`crs` ({_as_crs(crs, '`crs`').to_string()}) differs from the CRS of `points` "
@@ -255,7 +258,7 @@ def _points_xy(points: Any, crs: Any, weights: Any) -> tuple[np.ndarray, np.ndar
             )
             raise CRSError(msg)
         _check_metric(pcrs, "`points`")
-        values = np.asarray(geoms.values)
+        values = np.asarray(geoms.values) if not frame else np.zeros(0, dtype=object)
         kinds = shapely.get_type_id(values)  # -1: missing
         if len(values) and (kinds != 0).any():
             _check_missing_or_empty(values)
@@ -277,16 +280,20 @@ def _points_xy(points: Any, crs: Any, weights: Any) -> tuple[np.ndarray, np.ndar
             raise InputError(msg)
         # every geometry is a Point: get_x/get_y give the coordinates of get_coordinates
         # (GEOS refuses an empty point, which is looked for only then)
-        xy = np.empty((2, len(values)))
-        try:
-            xy[0] = shapely.get_x(values)
-            xy[1] = shapely.get_y(values)
-        except shapely.errors.GEOSException:
-            _check_missing_or_empty(values)
-            raise
+        if frame:  # coordinate columns (a NaN is refused below with the others)
+            xy = np.empty((2, len(points)))
+            xy[0], xy[1] = points.coords()
+        else:
+            xy = np.empty((2, len(values)))
+            try:
+                xy[0] = shapely.get_x(values)
+                xy[1] = shapely.get_y(values)
+            except shapely.errors.GEOSException:
+                _check_missing_or_empty(values)
+                raise
         if isinstance(weights, str):
-            if not isinstance(points, gpd.GeoDataFrame) or weights not in points.columns:
-                cols = list(points.columns) if isinstance(points, gpd.GeoDataFrame) else []
+            if not isinstance(points, (gpd.GeoDataFrame, PointFrame)) or weights not in points.columns:
+                cols = list(points.columns) if isinstance(points, (gpd.GeoDataFrame, PointFrame)) else []
                 msg = f"`weights` column {weights!r} is not in `points`; the columns are {cols}."
                 raise ColumnError(msg)
             weights = points[weights].to_numpy()
@@ -456,7 +463,7 @@ def bandwidth(
 
     Parameters
     ----------
-    points : GeoDataFrame, GeoSeries or array of shape (n, 2)
+    points : GeoDataFrame, GeoSeries, geo.points.PointFrame or array of shape (n, 2)
         Points in a projected CRS in metres.
     rule : {"silverman", "scott"}, default "silverman"
     weights : array-like or str, optional
@@ -759,7 +766,7 @@ def kernel_density(
 
     Parameters
     ----------
-    points : GeoDataFrame, GeoSeries or array of shape (n, 2)
+    points : GeoDataFrame, GeoSeries, geo.points.PointFrame or array of shape (n, 2)
         Point locations in a projected CRS in metres (use :func:`geo.to_metric` first);
         not modified.
     bandwidth : {"silverman", "scott"} or float, default "silverman"
@@ -856,7 +863,7 @@ def kernel_density_by(
 
     Parameters
     ----------
-    points : geopandas.GeoDataFrame
+    points : geopandas.GeoDataFrame or geo.points.PointFrame
         Points in a projected CRS in metres, with the column ``by``.
     by : str
         The grouping column (e.g. ``"sector"``).
@@ -884,7 +891,9 @@ def kernel_density_by(
     """
     import geopandas as gpd
 
-    if not isinstance(points, gpd.GeoDataFrame):
+    from geo.points import PointFrame
+
+    if not isinstance(points, (gpd.GeoDataFrame, PointFrame)):
         msg = f"`points` must be a GeoDataFrame with the column {by!r}; {type(points).__name__} was given."
         raise InputError(msg)
     if by not in points.columns:

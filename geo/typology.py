@@ -339,10 +339,10 @@ def _known_flag(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _xy(gdf) -> tuple[np.ndarray, np.ndarray]:
-    import shapely
+    """x and y of a GeoDataFrame of points or a :class:`geo.points.PointFrame`."""
+    from geo.points import point_xy
 
-    g = gdf.geometry.values
-    return shapely.get_x(g), shapely.get_y(g)
+    return point_xy(gdf)
 
 
 def _to(gdf, crs, what: str):
@@ -453,7 +453,7 @@ def compare_groups(firms, parks=None, *, group_column: str = "group", valley_col
 
     Parameters
     ----------
-    firms : geopandas.GeoDataFrame
+    firms : geopandas.GeoDataFrame or geo.points.PointFrame
         Firm points of one or more valleys (any CRS; each valley is projected to its own
         UTM zone with :func:`geo.crs.to_metric`) with a ``group_column`` (from
         :func:`assign_groups`).  Not modified.
@@ -771,7 +771,7 @@ def group_difference_test(firms, parks, *, group_a: str = "high-tech", group_b: 
 
     Parameters
     ----------
-    firms : geopandas.GeoDataFrame
+    firms : geopandas.GeoDataFrame or geo.points.PointFrame
         Firms with ``group_column`` and ``valley_column`` (any CRS).
     parks : geopandas.GeoDataFrame
         Parks (``valley`` column used to match valleys when present).
@@ -1011,7 +1011,7 @@ def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=No
         like ``parks``.
     clusters : geopandas.GeoDataFrame
         Output of :func:`geo.cluster_polygons` (the same clusters as the overlay), metric CRS.
-    firms : geopandas.GeoDataFrame
+    firms : geopandas.GeoDataFrame or geo.points.PointFrame
         The valley's firms (any CRS).  Columns used when present: ``sector_column``,
         ``anchor_column``, ``rd_column``, ``ownership_column``, ``name``.
     parks : geopandas.GeoDataFrame
