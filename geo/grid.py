@@ -148,40 +148,12 @@ def aggregate(
     if by is not None and by not in gdf.columns:
         msg = (
             f"`by` must be a column of `firms`; {by!r} was given. Available columns: "
-            f"{', '.join(map(str, gdf.columns.drop(gdf.xy if isinstance(gdf, PointFrame) else gdf.geometry.name)))}."
+            f"{', '.join(map(str, gdf.columns if isinstance(gdf, PointFrame) else gdf.columns.drop(gdf.geometry.name)))}."
         )
         raise ColumnError(msg)
 
     # ---- coordinates in the metric CRS (arrays only) ----
-    if isinstance(gdf, PointFrame):  # coordinate columns: a NaN coordinate is a missing point
-        x_src, y_src = gdf.coords()
-        missing = np.isnan(x_src) | np.isnan(y_src)
-        all_points = True
-        if missing.any():
-            x_src, y_src = x_src[~missing], y_src[~missing]
-    else:
-        geoms = np.asarray(gdf.geometry.values)
-        # get_x/get_y are NaN for a missing or non-point geometry (and NaN or an error for an
-        # empty point): without any NaN, every geometry is a point, none missing or empty
-        try:
-            x_src, y_src = shapely.get_x(geoms), shapely.get_y(geoms)
-            all_points = not (np.isnan(x_src).any() or np.isnan(y_src).any())
-        except shapely.errors.GEOSException:
-            all_points = False
-    if not all_points:
-        kinds = shapely.get_type_id(geoms)  # -1: missing
-        missing = (kinds < 0) | shapely.is_empty(geoms)
-        not_point = (kinds != 0) & ~missing
-        if not_point.any():
-            bad = sorted({shapely.GeometryType(int(t)).name for t in np.unique(kinds[not_point])})
-            msg = (
-                f"`firms` must contain Point geometries; found {', '.join(bad)}. Use "
-                "firms.representative_point() or firms.centroid to get one point per firm."
-            )
-            raise InputError(msg)
-        x_src, y_src = shapely.get_x(geoms[~missing]), shapely.get_y(geoms[~missing])
-    elif not isinstance(gdf, PointFrame):
-        missing = np.zeros(len(geoms), dtype=bool)
+    x_src, y_src, missing = _located_xy(gdf)
     n_missing = int(missing.sum())
     if n_missing:
         logger.warning("aggregate: %d firms have missing or empty geometry and are not counted", n_missing)
@@ -375,6 +347,38 @@ def _auto_size(n: int, n_locations: int | None, median_nn: float | None, *, exte
 # ---------------------------------------------------------------------------------------
 # checks and CRS
 # ---------------------------------------------------------------------------------------
+
+
+def _located_xy(gdf: gpd.GeoDataFrame | PointFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y) of the firms that have a point, and the mask of those that have none.
+
+    A PointFrame's firm has none when a coordinate is NaN; a GeoDataFrame's when its
+    geometry is missing or empty (a geometry that is not a point is an error).
+    """
+    if isinstance(gdf, PointFrame):
+        x, y = gdf.coords()
+        missing = np.isnan(x) | np.isnan(y)
+        return (x[~missing], y[~missing], missing) if missing.any() else (x, y, missing)
+    geoms = np.asarray(gdf.geometry.values)
+    # get_x/get_y are NaN for a missing or non-point geometry (and NaN or an error for an
+    # empty point): without any NaN, every geometry is a point, none missing or empty
+    try:
+        x, y = shapely.get_x(geoms), shapely.get_y(geoms)
+        if not (np.isnan(x).any() or np.isnan(y).any()):
+            return x, y, np.zeros(len(geoms), dtype=bool)
+    except shapely.errors.GEOSException:
+        pass
+    kinds = shapely.get_type_id(geoms)  # -1: missing
+    missing = (kinds < 0) | shapely.is_empty(geoms)
+    not_point = (kinds != 0) & ~missing
+    if not_point.any():
+        bad = sorted({shapely.GeometryType(int(t)).name for t in np.unique(kinds[not_point])})
+        msg = (
+            f"`firms` must contain Point geometries; found {', '.join(bad)}. Use "
+            "firms.representative_point() or firms.centroid to get one point per firm."
+        )
+        raise InputError(msg)
+    return shapely.get_x(geoms[~missing]), shapely.get_y(geoms[~missing]), missing
 
 
 def _check_firms(firms: Any) -> gpd.GeoDataFrame | PointFrame:
