@@ -68,7 +68,13 @@ class ValleyResult:
 
 @dataclass
 class Results:
-    """The outputs of :func:`run`; :meth:`write` saves them to a folder."""
+    """The outputs of :func:`run`; :meth:`write` saves them to a folder.
+
+    ``firms`` (and each valley's ``firms`` and ``stages["metric_firms"]``) is a
+    :class:`geo.points.PointFrame`: the validated table with its points as coordinate
+    columns (``lon``/``lat`` in EPSG:4326; ``x``/``y`` in the valley's UTM zone), which
+    every stage accepts; ``results.firms.to_geodataframe()`` gives shapely points.
+    """
 
     config: Config
     firms: Any
