@@ -37,6 +37,7 @@ import pandas as pd
 
 from geo import io as gio
 from geo.errors import DataFileError, InputError
+from geo.points import PointFrame
 
 __all__ = ["connect", "ingest", "partition_specs", "Ingest"]
 
@@ -729,7 +730,7 @@ class ValleyInputs:
     """What the driver gets for one valley: exact cells and park counts, and a firm sample."""
 
     name: str
-    firms: Any  # GeoDataFrame (EPSG:4326): every firm, or a seeded sample of them
+    firms: Any  # geo.points.PointFrame (lon/lat, EPSG:4326): every firm, or a seeded sample of them
     n_firms: int  # all firms of the valley
     metric_crs: str
     cells: Any  # GeoDataFrame: the exact cell table (as geo.grid.aggregate makes it)
@@ -757,8 +758,6 @@ def reduce_valleys(ing: Ingest, config, parks, *, seed: int, sample_firms: int, 
     the valley names in order, the rejects of the firms in no valley, and valley labels
     not in the config.
     """
-    import geopandas as gpd
-
     from geo import grid
     from geo.crs import utm_crs_for
     from geo.parks import park_rings
@@ -826,7 +825,7 @@ def reduce_valleys(ing: Ingest, config, parks, *, seed: int, sample_firms: int, 
         cells = grid.cells_from_counts(plans[name], a, b, w, c, categories.get(name), n_input=stats[name]["n"],
                                        by=by if name in categories else None)
         df = samples[name]
-        firms = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"]), crs="EPSG:4326")
+        firms = PointFrame(df, crs="EPSG:4326", xy=("lon", "lat"))  # as the in-memory engine's firms
         vi = ValleyInputs(name=name, firms=firms, n_firms=stats[name]["n"], metric_crs=crs, cells=cells)
         inputs[name] = vi
         tcol = cells.attrs.get("by_columns", {}).get(target) if target is not None else None

@@ -832,9 +832,8 @@ def _run_memory(cfg: Config, timings: dict, warnings: list[str], quiet: QuietGC 
 
 def _run_dask(cfg: Config, timings: dict, warnings: list[str]) -> Results:
     """The dask engine: ingest and counts on the cluster, statistics here (see geo.dask_engine)."""
-    import geopandas as gpd
-
     from geo import dask_engine as de
+    from geo.points import PointFrame
 
     fc = cfg.firms
     extra = [v for v in cfg.valleys if v.firms is not None]
@@ -883,7 +882,7 @@ def _run_dask(cfg: Config, timings: dict, warnings: list[str]) -> Results:
     for name in names:
         vi = inputs.get(name)
         if vi is None:
-            fv = gpd.GeoDataFrame({"lon": [], "lat": []}, geometry=[], crs="EPSG:4326")
+            fv = PointFrame(pd.DataFrame({"lon": [], "lat": []}), crs="EPSG:4326", xy=("lon", "lat"))
             vr = ValleyResult(name=name, title=titles.get(name, name), firms=fv, parks=_parks_for_valley(parks, name, fv))
             warnings.append(f"valley {name!r} has no firms")
         else:
@@ -896,8 +895,8 @@ def _run_dask(cfg: Config, timings: dict, warnings: list[str]) -> Results:
                     f"point-based stages (point clusters, development models, densities, Kd, Ripley, groups, comparison, "
                     f"map points) a seeded random sample of {len(vi.firms):,} (dask engine, [run] sample_firms)")
         valleys[name] = vr
-    firms = pd.concat(frames) if frames else gpd.GeoDataFrame({"valley": []}, geometry=[], crs="EPSG:4326")
-    firms = gpd.GeoDataFrame(firms, geometry="geometry", crs="EPSG:4326")
+    firms = pd.concat(frames) if frames else pd.DataFrame({"valley": [], "lon": [], "lat": []})
+    firms = PointFrame(firms, crs="EPSG:4326", xy=("lon", "lat"))
     return _analyse_all(cfg, firms, parks, rejects, load_report, parks_report, valleys, names, timings, warnings,
                         time.perf_counter())
 

@@ -187,6 +187,7 @@ def test_dask_run_equals_in_memory_run(engines):
     for name, vm in mem.valleys.items():
         vd = dsk.valleys[name]
         assert not vd.sampled and vd.n_total == vm.n_total
+        assert type(vd.firms) is type(vm.firms) and vd.firms.xy == vm.firms.xy  # PointFrames of lon/lat, both engines
         _cells_equal(vm.stages["cells"], vd.stages["cells"])
         pd.testing.assert_frame_equal(vm.stages["hotspots"].drop(columns="geometry"), vd.stages["hotspots"].drop(columns="geometry"))
         if "parks_overlay" in vm.stages:
