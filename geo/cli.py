@@ -24,7 +24,17 @@ _quiet = click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    root = logging.getLogger()
+    before = set(root.handlers)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for handler in set(root.handlers) - before:
+        handler.setLevel(level)  # also for loggers that set their own level (dask's are at INFO)
+        if verbose < 2:  # dask.distributed's start-up and shut-down chatter (dozens of lines) only with -vv
+            handler.addFilter(_quiet_dask)
+
+
+def _quiet_dask(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING or not record.name.startswith(("distributed", "tornado", "bokeh"))
 
 
 def _summary_lines(res, written) -> list[str]:

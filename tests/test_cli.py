@@ -170,3 +170,19 @@ def test_demo_takes_the_engine_options(monkeypatch, tmp_path):
     assert seen["config"].run.engine == "dask" and seen["config"].run.scheduler == "tcp://127.0.0.1:1"
     CliRunner().invoke(cli, ["demo", "--out", str(tmp_path)])
     assert not hasattr(seen["config"], "run")  # no override: the demo config file as it is
+
+
+@pytest.mark.parametrize(("verbose", "quiet", "shown"), [(0, False, {"geo warning"}), (0, True, set()),
+                                                          (1, False, {"geo warning", "geo info"}),
+                                                          (2, False, {"geo warning", "geo info", "dask info"})])
+def test_log_levels_hold_for_dask_loggers_too(verbose, quiet, shown):
+    """dask.distributed sets its loggers to INFO: its chatter shows only with -vv, nothing but errors with -q."""
+    import subprocess
+    import sys
+
+    code = ("import logging; from geo.cli import _setup_logging; "
+            f"logging.getLogger('distributed.scheduler').setLevel(logging.INFO); _setup_logging({verbose}, {quiet}); "
+            "logging.getLogger('geo.x').warning('geo warning'); logging.getLogger('geo.x').info('geo info'); "
+            "logging.getLogger('distributed.scheduler').info('dask info')")
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+    assert {m for m in ("geo warning", "geo info", "dask info") if m in err} == shown
