@@ -67,25 +67,10 @@ def _coords(points: Any, name: str = "points") -> tuple[np.ndarray, Any]:
         gpd = None
     from geo.points import PointFrame
 
-    if isinstance(points, PointFrame):
-        crs = points.crs
-        if crs is None:
-            msg = (f"`{name}` has no CRS; distances need a projected CRS in metres. "
-                   "Set the CRS and call geo.to_metric first.")
-            raise CRSError(msg)
-        if crs.is_geographic:
-            msg = (f"`{name}` is in a geographic CRS ({crs.to_string()}), so distances would be "
-                   "in degrees; call geo.to_metric(...) first to project it to metres.")
-            raise CRSError(msg)
-        xy = np.column_stack(points.coords())
-        if not np.isfinite(xy).all():
-            msg = (f"`{name}` holds points with NaN or infinite coordinates; drop those rows "
-                   "first.")
-            raise InputError(msg)
-        return xy, crs
-    if gpd is not None and isinstance(points, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        geoms = points.geometry
-        crs = geoms.crs
+    frame = isinstance(points, PointFrame)
+    if frame or (gpd is not None and isinstance(points, (gpd.GeoDataFrame, gpd.GeoSeries))):
+        geoms = None if frame else points.geometry
+        crs = points.crs if frame else geoms.crs
         if crs is None:
             msg = (f"`{name}` has no CRS; distances need a projected CRS in metres. "
                    "Set the CRS (`.set_crs(...)`) and call geo.to_metric first.")
@@ -94,16 +79,19 @@ def _coords(points: Any, name: str = "points") -> tuple[np.ndarray, Any]:
             msg = (f"`{name}` is in a geographic CRS ({crs.to_string()}), so distances would be "
                    "in degrees; call geo.to_metric(...) first to project it to metres.")
             raise CRSError(msg)
-        values = np.asarray(geoms.values)
-        xy = shapely.get_coordinates(values)
-        # every row a Point (type 0; missing is -1) with one coordinate pair: none is empty
-        if len(xy) != len(values) or (shapely.get_type_id(values) != 0).any():
-            bad = ((shapely.get_type_id(values) != 0) | geoms.isna().to_numpy()
-                   | geoms.is_empty.to_numpy())
-            msg = (f"`{name}` must hold non-empty Point geometries; {int(bad.sum())} of "
-                   f"{len(geoms)} rows are missing, empty or not points. Drop them or take "
-                   "representative points first.")
-            raise InputError(msg)
+        if frame:  # coordinate columns
+            xy = np.column_stack(points.coords())
+        else:
+            values = np.asarray(geoms.values)
+            xy = shapely.get_coordinates(values)
+            # every row a Point (type 0; missing is -1) with one coordinate pair: none is empty
+            if len(xy) != len(values) or (shapely.get_type_id(values) != 0).any():
+                bad = ((shapely.get_type_id(values) != 0) | geoms.isna().to_numpy()
+                       | geoms.is_empty.to_numpy())
+                msg = (f"`{name}` must hold non-empty Point geometries; {int(bad.sum())} of "
+                       f"{len(geoms)} rows are missing, empty or not points. Drop them or take "
+                       "representative points first.")
+                raise InputError(msg)
         if not np.isfinite(xy).all():
             msg = (f"`{name}` holds points with NaN or infinite coordinates; drop those rows "
                    "first.")

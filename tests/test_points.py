@@ -140,6 +140,12 @@ def test_park_and_point_pattern_stages_are_equal(wuhan_pair):
     pd.testing.assert_frame_equal(da.curve, db.curve)
     with pytest.raises(CRSError, match="geographic"):
         geo.kd(pm.to_crs(4326, xy=("lon", "lat")), sector=mask, simulations=19, seed=2)
+    bad = pm.copy()
+    bad.loc[bad.index[0], bad.xy[1]] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        geo.kd(bad, sector=mask, simulations=19, seed=2)
+    with pytest.raises(InputError, match="NaN"):
+        kernel_density(bad)
 
 
 def test_comparison_and_typology_are_equal(demo_pair):
