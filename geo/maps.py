@@ -1526,6 +1526,8 @@ def _kde_layers(m, vr, results, legend, *, data: _ValleyData | None = None) -> N
         name = f"Firm density (KDE, {escape(target)})"
         if points_only:  # their coordinates: the same density as of the points, without reading them again
             _kde_layer(m, xy, name=name, legend=legend, crs=fm.crs)
+        elif isinstance(fm, PointFrame):  # a NaN coordinate: a firm without a point
+            _kde_layer(m, xy[np.isfinite(xy).all(axis=1)], name=name, legend=legend, crs=fm.crs)
         else:
             import geopandas as gpd
 
@@ -1617,7 +1619,11 @@ def _timeline_layer(m, vr, results, legend, *, data: _ValleyData | None = None) 
         xy = np.column_stack(fm.coords())[mask][ok]
     else:
         xy = shapely.get_coordinates(fm.geometry.values[mask])[ok]
-    cells, cell_m = _timeline_cells(xy, np.floor(years[ok]))
+    years = years[ok]
+    if isinstance(fm, PointFrame) and not np.isfinite(xy).all():  # a NaN coordinate: a firm without a point
+        located = np.isfinite(xy).all(axis=1)
+        xy, years = xy[located], years[located]
+    cells, cell_m = _timeline_cells(xy, np.floor(years))
     to_ll = pyproj.Transformer.from_crs(fm.crs, 4326, always_xy=True)
     lon, lat = to_ll.transform(cells["x"].to_numpy(), cells["y"].to_numpy())
     lon, lat = _round_coords(np.asarray(lon)), _round_coords(np.asarray(lat))
@@ -1686,7 +1692,7 @@ def _timeline_layer(m, vr, results, legend, *, data: _ValleyData | None = None) 
         + (_swatch("#111111", "park outline (verdict colour), from its designation year", kind="ln",
                    extra="border-top-style:dotted;")
            if parks_feats else "")
-        + f"<div class=\"note\">{int(ok.sum()):,} {lab} with a founding year, counted per "
+        + f"<div class=\"note\">{len(years):,} {lab} with a founding year, counted per "
         f"{cell_m:,.0f} m cell and year ({len(feats):,} features). "
         + (f"Parks designated: {parks_txt}." if parks_txt else "") + "</div>"))
 

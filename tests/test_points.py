@@ -189,3 +189,25 @@ def test_the_pipeline_carries_point_frames(demo_results):
     for vr in demo_results.valleys.values():
         assert isinstance(vr.firms, PointFrame) and isinstance(vr.stages["metric_firms"], PointFrame)
         assert vr.stages["metric_firms"].crs.to_string() == vr.metric_crs
+
+
+def test_maps_leave_out_firms_without_a_point(demo_results):
+    """A NaN coordinate in a PointFrame is a firm without a point: the map layers skip it."""
+    import dataclasses
+    import re
+
+    from geo import maps
+
+    vr = demo_results.valleys["Wuhan"]
+    fm = vr.stages["metric_firms"].copy()
+    rows = fm.index[np.flatnonzero((fm["sector"] == "optics").to_numpy())[:3]]
+    fm.loc[rows, fm.xy[0]] = np.nan
+    firms = vr.firms.copy()
+    firms.loc[rows, "lon"] = np.nan
+    v2 = dataclasses.replace(vr, firms=firms, stages={**vr.stages, "metric_firms": fm})
+    html = maps.valley_map(dataclasses.replace(demo_results, valleys={"Wuhan": v2}), "Wuhan").get_root().render()
+    ref = maps.valley_map(dataclasses.replace(demo_results, valleys={"Wuhan": vr}), "Wuhan").get_root().render()
+    assert "Firm density (KDE, optics)" in html and "Founding years" in html
+    count = re.compile(r"([\d,]+) optics firms with a founding year")
+    n_ref, n_new = (int(count.search(h).group(1).replace(",", "")) for h in (ref, html))
+    assert n_new == n_ref - 3
