@@ -1099,7 +1099,7 @@ def park_entries(results, vr, idx) -> tuple[np.ndarray, np.ndarray, str] | None:
 
 def _entry_firms(fm, fc, target) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Founding year, x and y of the firms of ``target`` (None: all firms) of a valley."""
-    import shapely
+    from geo.points import point_xy
 
     if target is not None:
         from geo.maps import _str_equals
@@ -1108,13 +1108,8 @@ def _entry_firms(fm, fc, target) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     else:
         sel = np.ones(len(fm), dtype=bool)
     founded = pd.to_numeric(fm[fc.founded_column], errors="coerce").to_numpy(float)[sel]
-    from geo.points import PointFrame
-
-    if isinstance(fm, PointFrame):
-        x, y = fm.coords()
-        return founded, x[sel], y[sel]
-    g = np.asarray(fm.geometry.values)[sel]  # a plain array: shapely's ufuncs skip pandas' conversion
-    return founded, shapely.get_x(g), shapely.get_y(g)
+    x, y = point_xy(fm)
+    return founded, x[sel], y[sel]
 
 
 def report_figures(results, *, errors: dict[str, str] | None = None, workers: int | None = None) -> dict[str, bytes]:

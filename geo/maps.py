@@ -1518,8 +1518,7 @@ def _kde_layers(m, vr, results, legend, *, data: _ValleyData | None = None) -> N
     if fm is None:
         return
     target = results.config.analysis.target_sector
-    _kde_layer(m, fm if isinstance(fm, PointFrame) else fm.geometry, name="Firm density (KDE)", legend=legend,
-               grid=vr.stages.get("density"))
+    _kde_layer(m, fm, name="Firm density (KDE)", legend=legend, grid=vr.stages.get("density"))
     mask = data.target_mask
     if mask is not None and mask.sum() >= 2:
         xy, points_only = data.target_xy
@@ -1609,19 +1608,12 @@ def _timeline_layer(m, vr, results, legend, *, data: _ValleyData | None = None) 
     ok = np.isfinite(years) & (years >= 1800) & (years <= 2100)
     if not ok.any():
         return
-    import shapely
+    from geo.points import point_xy
 
-    from geo.points import PointFrame
-
-    if is_target:
-        xy = data.target_xy[0][ok]
-    elif isinstance(fm, PointFrame):
-        xy = np.column_stack(fm.coords())[mask][ok]
-    else:
-        xy = shapely.get_coordinates(fm.geometry.values[mask])[ok]
+    xy = (data.target_xy[0] if is_target else np.column_stack(point_xy(fm))[mask])[ok]
     years = years[ok]
-    if isinstance(fm, PointFrame) and not np.isfinite(xy).all():  # a NaN coordinate: a firm without a point
-        located = np.isfinite(xy).all(axis=1)
+    located = np.isfinite(xy).all(axis=1)  # NaN: a firm without a point
+    if not located.all():
         xy, years = xy[located], years[located]
     cells, cell_m = _timeline_cells(xy, np.floor(years))
     to_ll = pyproj.Transformer.from_crs(fm.crs, 4326, always_xy=True)

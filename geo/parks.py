@@ -24,6 +24,7 @@ import pandas as pd
 
 from geo._random import check_seed
 from geo.errors import InputError
+from geo.points import point_xy
 
 __all__ = [
     "cluster_polygons",
@@ -87,13 +88,6 @@ def _cell_xy(cells) -> tuple[np.ndarray, np.ndarray]:
 
     c = shapely.centroid(cells.geometry.values)
     return shapely.get_x(c), shapely.get_y(c)
-
-
-def _points_xy(firms) -> tuple[np.ndarray, np.ndarray]:
-    """x and y of a GeoDataFrame of points or a :class:`geo.points.PointFrame`."""
-    from geo.points import point_xy
-
-    return point_xy(firms)
 
 
 def _inside(geom, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -332,7 +326,7 @@ def point_clusters(firms, *, sector: str | None = None, sector_column: str = "se
     if isinstance(min_samples, (bool, np.bool_)) or not isinstance(min_samples, (int, np.integer)) or min_samples < 1:
         msg = f"`min_samples` must be a positive integer; {min_samples!r} was given."
         raise InputError(msg)
-    x, y = _points_xy(firms)
+    x, y = point_xy(firms)
     index = firms.index
     if sector is not None:
         keep = (firms[sector_column].astype(str) == str(sector)).to_numpy()
@@ -716,7 +710,7 @@ def precedence_test(park, hot, firms=None, *, year, graph=None, sector=None, sec
 
         from geo.grid import cell_positions
 
-        fx, fy = _points_xy(firms)
+        fx, fy = point_xy(firms)
         founded = pd.to_numeric(firms[founded_column], errors="coerce").to_numpy(float)
         is_target = (firms[sector_column].astype(str) == str(sector)).to_numpy() if sector is not None else np.ones(len(firms), bool)
         one = gpd.GeoDataFrame({"designated": [int(year)]}, geometry=[park], crs=hot.crs)
@@ -892,7 +886,7 @@ def _overlay_counts(parks_m, firms_m, hot, *, rings: list, sector, sector_column
     """
     from geo.grid import cell_positions
 
-    fx, fy = _points_xy(firms_m)
+    fx, fy = point_xy(firms_m)
     target = (firms_m[sector_column].astype(str) == str(sector)).to_numpy() if sector is not None and sector_column in firms_m \
         else np.ones(len(firms_m), bool)
     founded = pd.to_numeric(firms_m[founded_column], errors="coerce").to_numpy(float) if founded_column in firms_m else None

@@ -24,7 +24,7 @@ import pyproj
 
 from geo.errors import CRSError, InputError
 
-__all__ = ["PointFrame", "is_point_frame", "point_xy", "as_geodataframe"]
+__all__ = ["PointFrame", "point_xy", "as_geodataframe"]
 
 
 class PointFrame(pd.DataFrame):
@@ -121,13 +121,9 @@ class PointFrame(pd.DataFrame):
             raise
 
 
-_GEO_ONLY = frozenset({"geometry", "explore", "plot", "to_file", "set_crs", "sjoin", "cx", "to_parquet", "buffer",
-                       "within", "intersects", "distance", "x", "y", "area", "centroid"})
-
-
-def is_point_frame(obj: Any) -> bool:
-    """Whether ``obj`` is a :class:`PointFrame`."""
-    return isinstance(obj, PointFrame)
+#: GeoDataFrame attributes a PointFrame lacks: asking for one says how to get a GeoDataFrame
+_GEO_ONLY = frozenset({"geometry", "explore", "to_file", "set_crs", "sjoin", "cx", "buffer", "within", "intersects",
+                       "distance", "area", "centroid"})
 
 
 def point_xy(points: Any) -> tuple[np.ndarray, np.ndarray]:

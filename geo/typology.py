@@ -35,6 +35,7 @@ import pandas as pd
 
 from geo._random import check_seed
 from geo.errors import ColumnError, CRSError, GeoError, InputError
+from geo.points import point_xy
 
 __all__ = [
     "UNCLASSIFIED",
@@ -338,13 +339,6 @@ def _known_flag(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return _flag(values) & known, known
 
 
-def _xy(gdf) -> tuple[np.ndarray, np.ndarray]:
-    """x and y of a GeoDataFrame of points or a :class:`geo.points.PointFrame`."""
-    from geo.points import point_xy
-
-    return point_xy(gdf)
-
-
 def _to(gdf, crs, what: str):
     if gdf.crs is None:
         msg = f"The {what} layer has no CRS; set it with gdf.set_crs(...)."
@@ -574,7 +568,7 @@ def compare_groups(firms, parks=None, *, group_column: str = "group", valley_col
         gv = np.where(fm[group_column].isna().to_numpy(), "", fm[group_column].astype(str).to_numpy()).astype(object)
         pv = _valley_parks(parks, v if valley_column is not None else None)
         pv_m = _to(pv, fm.crs, "parks") if pv is not None and len(pv) else None
-        x, y = _xy(fm)
+        x, y = point_xy(fm)
         if pv_m is not None:
             union = shapely.union_all([_valid(g) for g in pv_m.geometry.values])
             in_parks = _inside(union, x, y)
@@ -732,7 +726,7 @@ def _in_valley_parks(firms, parks, valley_column: str | None) -> tuple[np.ndarra
             continue
         pm = _to(pv, fm.crs, "parks")
         union = shapely.union_all([_valid(g) for g in pm.geometry.values])
-        x, y = _xy(fm)
+        x, y = point_xy(fm)
         inside[sel] = _inside(union, x, y)
     return labels, inside
 
@@ -984,13 +978,13 @@ def _anchor_points(firms_v, anchors, anchor_column: str, crs):
     """(x, y, names, source) of the anchors, or a reason string when there is no anchor information."""
     if anchors is not None:
         am = _to(anchors, crs, "anchors")
-        ax, ay = _xy(am)
+        ax, ay = point_xy(am)
         names = am["name"].astype(str).tolist() if "name" in am.columns else [f"anchor {i}" for i in am.index]
         return ax, ay, names, "anchors layer"
     if anchor_column in firms_v.columns:
         flag = _flag(firms_v[anchor_column])
         sub = firms_v.loc[flag]
-        ax, ay = _xy(sub)
+        ax, ay = point_xy(sub)
         names = sub["name"].astype(str).tolist() if "name" in sub.columns else [str(i) for i in sub.index]
         return ax, ay, names, f"firm-table column `{anchor_column}`"
     return (f"no anchor information: give a points layer of research institutes/universities (anchors=) or an "
@@ -1153,7 +1147,7 @@ def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=No
         fv = fm_all
         if valley is not None and not _isnan(valley) and valley_column in fm_all.columns:
             fv = fm_all[fm_all[valley_column].astype(str) == str(valley)]
-        x, y = _xy(fv)
+        x, y = point_xy(fv)
         target = (fv[sector_column].astype(str) == str(sector)).to_numpy() if sector is not None and sector_column in fv.columns \
             else np.ones(len(fv), bool)
         is_anchor = _flag(fv[anchor_column]) if anchor_column in fv.columns else np.zeros(len(fv), bool)
