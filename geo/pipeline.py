@@ -32,7 +32,7 @@ class ValleyResult:
 
     name: str
     title: str
-    firms: Any  # geo.points.PointFrame (lon/lat) or, from the dask engine, a GeoDataFrame; EPSG:4326
+    firms: Any  # geo.points.PointFrame (lon/lat, EPSG:4326): the valley's firms (dask engine: maybe a sample)
     parks: Any  # GeoDataFrame, EPSG:4326
     metric_crs: str | None = None
     seed: int | None = None
@@ -318,14 +318,9 @@ def _comparison_summary(cmp) -> dict | None:
 
 
 def _first_layers(firms, parks, rejects) -> dict:
-    """The layers of ``layers.gpkg`` known once the firms are read: firms, parks, rejects."""
-    return {"firms": _layer_frame(firms), "parks": _layer_frame(parks), "rejects": rejects}
-
-
-def _layer_frame(gdf):
-    frame = gdf.copy()
-    frame.attrs = {}
-    return frame
+    """The layers of ``layers.gpkg`` known once the firms are read: firms, parks, rejects
+    (as they are: the layer writer drops their ``attrs`` on its own shallow copies)."""
+    return {"firms": firms, "parks": parks, "rejects": rejects}
 
 
 def _sector_column(cells, value: str | None) -> str | None:
@@ -362,7 +357,7 @@ def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str
     vr.stages["metric_firms"] = fm
     vr.stages["cells"] = cells
     if quiet is not None:
-        quiet.freeze()  # the metric geometries live as long as the results
+        quiet.freeze()  # the metric firms and the cells live as long as the results
     graph = weights(cells, kind=an.weights)
     vr.stages["graph"] = graph
     vr.stages["timings"] = {"aggregate_weights": time.perf_counter() - t0}
