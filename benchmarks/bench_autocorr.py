@@ -117,7 +117,7 @@ import pandas as pd
 import libpysal.graph
 t1 = time.perf_counter()
 import geo
-from geo.autocorr import local_moran, local_g
+from geo.stats.autocorr import local_moran, local_g
 t2 = time.perf_counter()
 side = {side}
 g = queen_graph(side)
@@ -154,7 +154,7 @@ COMPILE = """
 import time, json
 import numpy as np, pandas as pd
 import libpysal.graph
-import geo.autocorr as A
+import geo.stats.autocorr as A
 side = 40
 g = queen_graph(side)
 y = pd.Series(counts(side))
@@ -190,7 +190,7 @@ def bench_size(side: int, repeats: int, esda_repeats: int) -> dict:
     import pandas as pd
     from libpysal.graph import Graph
 
-    from geo.autocorr import hotspots, local_g, local_moran
+    from geo.stats.autocorr import hotspots, local_g, local_moran
 
     n = side * side
     g = queen_graph(side)
@@ -239,7 +239,7 @@ def bench_weights(side: int, repeats: int, esda_repeats: int) -> list[dict]:
     import pandas as pd
     from libpysal.graph import Graph
 
-    from geo.autocorr import local_g, local_moran
+    from geo.stats.autocorr import local_g, local_moran
 
     n = side * side
     i, j = np.meshgrid(np.arange(side), np.arange(side))

@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     cluster.close()
 
     # the in-memory engine on the same table: refused before reading, naming the dask engine
-    from geo.pipeline import _BASE_BYTES, _BYTES_PER_FIRM, _available_memory, estimate_rows
+    from geo.pipeline._memory import _BASE_BYTES, _BYTES_PER_FIRM, _available_memory, estimate_rows
 
     rows = sum(estimate_rows(f) or 0 for f in files)
     avail = _available_memory()

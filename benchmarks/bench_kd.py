@@ -1,4 +1,4 @@
-"""Benchmark of the Duranton–Overman Kd in geo.pointpattern against the naive version.
+"""Benchmark of the Duranton–Overman Kd in geo.stats.pointpattern against the naive version.
 
 Run by hand:  .venv/bin/python benchmarks/bench_kd.py [--sites 50000] [--sector 2000]
               [--simulations 999] [--repeats 3] [--naive-sims 3]
@@ -7,7 +7,7 @@ Data (seeded): ``sites`` firm sites in a 50 km x 50 km window, 60 % uniform and 
 Gaussian clusters (sd 0.5–3 km); the sector has ``sector`` firms, 60 % of them taken from the
 sites of 3 clusters and 40 % from all sites (a localised sector).
 
-* fast: ``geo.pointpattern.kd`` with the defaults (Silverman bandwidth, 201 distances up to
+* fast: ``geo.stats.pointpattern.kd`` with the defaults (Silverman bandwidth, 201 distances up to
   the median site distance) and ``simulations`` random-location draws; median wall time of
   ``repeats`` runs after one warm-up run (the warm-up loads or compiles the numba kernels).
 * naive: the Gaussian kernel over every pair for every distance (``_kd_exact``) on
@@ -34,7 +34,7 @@ import numpy as np
 
 import numba
 
-from geo import pointpattern as pp
+from geo.stats import pointpattern as pp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import cpu_model as _cpu_model  # noqa: E402
@@ -87,7 +87,7 @@ def main() -> None:
     args = parser.parse_args()
 
     xy, mask = make_sites(args.sites, args.sector, args.seed)
-    print(f"# geo.pointpattern.kd benchmark: {args.sites:,} sites in a 50 km window, sector of "
+    print(f"# geo.stats.pointpattern.kd benchmark: {args.sites:,} sites in a 50 km window, sector of "
           f"{args.sector:,}, {args.simulations} simulations")
     print(f"# CPU: {_cpu_model()}; nproc: {os.cpu_count()}; numba threads: "
           f"{numba.get_num_threads()}; numba {numba.__version__}; numpy {np.__version__}; "

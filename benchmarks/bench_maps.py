@@ -1,20 +1,20 @@
-"""Benchmark of geo.maps: HTML size and browser open time of a valley map with many firms.
+"""Benchmark of geo.outputs.maps: HTML size and browser open time of a valley map with many firms.
 
 Run by hand:  .venv/bin/python benchmarks/bench_maps.py [--n 10000 100000 1000000] [--repeats 3]
               [--files geo-output/maps/*.html]
 
-For each size, a synthetic valley is built directly as a :class:`geo.pipeline.Results`
+For each size, a synthetic valley is built directly as a :class:`geo.pipeline.results.Results`
 (running :func:`geo.run` on a million-row CSV would time the statistics, not the maps):
 ``n`` seeded firms in a 40 km x 40 km window in UTM zone 50N (60 % in 25 Gaussian clusters
 with standard deviations of 200-2,000 m, 40 % uniform), 9 sectors, 15 % of them "optics"
 (the target sector), founding years 1980-2024; hexagonal cells of 250 m
 (:func:`geo.aggregate`), Gi* and LISA hot spots of the optics counts
 (:func:`geo.hotspots`, 99 permutations, no FDR correction, so that there are many
-significant cells), cluster polygons (:func:`geo.parks.cluster_polygons`),
+significant cells), cluster polygons (:func:`geo.parks.overlay.cluster_polygons`),
 and three parks with made-up verdicts (the park statistics are not what is measured).
 
-It prints, per size: the time to build the map (:func:`geo.maps.valley_map`) and to save it
-(:func:`geo.maps.save_map`), the HTML size, how the firm layers were drawn, and the median
+It prints, per size: the time to build the map (:func:`geo.outputs.maps.valley_map`) and to save it
+(:func:`geo.outputs.maps.save_map`), the HTML size, how the firm layers were drawn, and the median
 open time in headless Chromium (Playwright; navigation to the ``load`` event plus two
 animation frames, so the first render is done; tile requests are aborted).  Results are
 recorded by hand in docs/benchmarks.md ("Maps").  ``--files`` also times maps already written
@@ -41,12 +41,12 @@ import pandas as pd
 import shapely
 
 import geo
-from geo import maps
-from geo.autocorr import hotspots
+from geo.outputs import maps
+from geo.stats.autocorr import hotspots
 from geo.config import Config
-from geo.grid import aggregate
-from geo.parks import cluster_polygons
-from geo.pipeline import Results, ValleyResult
+from geo.cells.grid import aggregate
+from geo.parks.overlay import cluster_polygons
+from geo.pipeline.results import Results, ValleyResult
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import cpu_model as _cpu_model  # noqa: E402

@@ -14,7 +14,7 @@ What it does, in one run:
    each in a fresh process, median of ``--read-repeats``; with ``--baseline-io FILE`` (an
    older ``geo/io.py``, e.g. ``git show dc2622d:geo/io.py > /tmp/io_old.py``) the same for
    that implementation ("before").
-3. **geo**: the whole ``geo run`` (``geo.pipeline.run(config)`` then ``Results.write``, as
+3. **geo**: the whole ``geo run`` (``geo.pipeline.runner.run(config)`` then ``Results.write``, as
    the CLI does) with 999 permutations, in a fresh process: wall time, ``Results.timings``,
    the per-valley ``stages["timings"]`` and peak memory (``ru_maxrss``).
 4. **plain**: :func:`plain_script` -- the same steps written the usual way with pandas,
@@ -105,7 +105,7 @@ def child_read(path: str, module: str | None) -> dict:
         spec.loader.exec_module(mod)
         read_firms = mod.read_firms
     else:
-        from geo.io import read_firms
+        from geo.io.firms import read_firms
     import geopandas  # noqa: F401 - imported by read_firms; not part of the timing
 
     t0, c0 = time.perf_counter(), time.process_time()
@@ -126,7 +126,7 @@ def child_geo(config: str, out: str) -> dict:
     import logging
     import threading
 
-    from geo.pipeline import run
+    from geo.pipeline.runner import run
 
     t0 = time.perf_counter()
     events: list[tuple[float, str]] = []

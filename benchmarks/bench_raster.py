@@ -6,9 +6,9 @@ The points are seeded: 60 % in 25 Gaussian clusters (standard deviations 200-2,0
 40 % uniform over a 40 km x 40 km window in UTM zone 50N.  For each kernel at default
 settings (Silverman/ArcGIS bandwidth, cell = kernel standard deviation / 4), and for a
 fixed 100 m Gaussian bandwidth (a 2.6-million-cell grid), it prints the
-median wall time of ``repeats`` runs of :func:`geo.raster.kernel_density`, of
-:func:`geo.raster.write_geotiff` (to a temporary folder), of
-:func:`geo.raster.zonal_stats` (10 parks) and of :func:`geo.raster.density_to_png`, the
+median wall time of ``repeats`` runs of :func:`geo.stats.density.kernel_density`, of
+:func:`geo.outputs.raster.write_geotiff` (to a temporary folder), of
+:func:`geo.stats.density.zonal_stats` (10 parks) and of :func:`geo.outputs.raster.density_to_png`, the
 grid size and file size, and, as a reference, the estimated time of the direct sum of
 Gaussians (vectorised NumPy over the points, timed on a sample of cells and extrapolated
 to the grid).
@@ -33,7 +33,8 @@ import numpy as np
 import scipy
 import shapely
 
-from geo.raster import density_to_png, kernel_density, write_geotiff, zonal_stats
+from geo.outputs.raster import density_to_png, write_geotiff
+from geo.stats.density import kernel_density, zonal_stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import cpu_model as _cpu_model  # noqa: E402

@@ -17,27 +17,27 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 #: public name -> module that defines it
 _API = {
-    "read_firms": "geo.io",
-    "read_parks": "geo.io",
+    "read_firms": "geo.io.firms",
+    "read_parks": "geo.io.parks",
     "to_metric": "geo.crs",
-    "aggregate": "geo.grid",
-    "weights": "geo.weights",
-    "global_moran": "geo.autocorr",
-    "local_moran": "geo.autocorr",
-    "local_g": "geo.autocorr",
-    "hotspots": "geo.autocorr",
-    "incremental_moran": "geo.autocorr",
-    "park_overlay": "geo.parks",
-    "cluster_polygons": "geo.parks",
-    "ripley_k": "geo.pointpattern",
-    "kd": "geo.pointpattern",
-    "compare_valleys": "geo.compare",
-    "run": "geo.pipeline",
-    "Results": "geo.pipeline",
+    "aggregate": "geo.cells.grid",
+    "weights": "geo.cells.graph",
+    "global_moran": "geo.stats.autocorr",
+    "local_moran": "geo.stats.autocorr",
+    "local_g": "geo.stats.autocorr",
+    "hotspots": "geo.stats.autocorr",
+    "incremental_moran": "geo.stats.autocorr",
+    "park_overlay": "geo.parks.overlay",
+    "cluster_polygons": "geo.parks.overlay",
+    "ripley_k": "geo.stats.pointpattern",
+    "kd": "geo.stats.pointpattern",
+    "compare_valleys": "geo.parks.compare",
+    "run": "geo.pipeline.runner",
+    "Results": "geo.pipeline.results",
     "GeoError": "geo.errors",
-    "marcon_puech_m": "geo.pointpattern",
-    "kernel_density": "geo.raster",
-    "location_quotient": "geo.economics",
+    "marcon_puech_m": "geo.stats.pointpattern",
+    "kernel_density": "geo.stats.density",
+    "location_quotient": "geo.stats.economics",
     "PointFrame": "geo.points",
 }
 
@@ -46,9 +46,7 @@ __all__ = sorted([*_API, "__version__"])
 
 #: submodules reachable as ``geo.<name>`` without an explicit import (loaded on first use)
 _SUBMODULES = {
-    "io", "crs", "datasets", "grid", "weights", "autocorr", "pointpattern", "economics", "parks",
-    "compare", "raster", "maps", "report", "figures", "config", "pipeline", "cli", "errors",
-    "typology", "dask_engine", "points",
+    "io", "cells", "stats", "parks", "pipeline", "outputs", "crs", "points", "config", "datasets", "cli", "errors",
 }
 
 

@@ -100,7 +100,7 @@ def _engine(f):
 
 
 def _run_and_write(config, out: Path, quiet: bool) -> None:
-    from geo.pipeline import run
+    from geo.pipeline.runner import run
 
     res = run(config, out=out)  # the big layers are written while the analysis runs
     written = res.written
@@ -148,7 +148,7 @@ def run_cmd(config: Path, out: Path, engine: str | None, scheduler: str | None, 
 def check(config: Path, engine: str | None, scheduler: str | None, verbose: int) -> None:
     """Validate CONFIG and load its data without running the analysis."""
     _setup_logging(verbose, False)
-    from geo.pipeline import run
+    from geo.pipeline.runner import run
 
     res = run(_with_engine(config, engine, scheduler))
     for line in _summary_lines(res, {}):

@@ -51,7 +51,7 @@ class RunConfig:
     title: str = "Parks and industrial clusters"
     seed: int = 0
     synthetic: bool = False
-    engine: str = "pandas"  # "pandas" (in memory) | "dask" (geo.dask_engine)
+    engine: str = "pandas"  # "pandas" (in memory) | "dask" (geo.pipeline.dask_engine)
     scheduler: str = ""  # dask engine: scheduler address (tcp://host:8786); "" starts a local cluster
     workers: int = 0  # dask engine, local cluster: worker processes (0: one per CPU)
     partition_rows: int = 1_000_000  # dask engine: rows per partition (CSV blocks, Parquet row groups)

@@ -1,4 +1,4 @@
-"""Tests of geo.autocorr and geo._inference: statistics, moments, p-values, ties, exact
+"""Tests of geo.stats.autocorr and geo.stats._inference: statistics, moments, p-values, ties, exact
 distributions, FDR, seeds, hot spots, incremental autocorrelation, errors."""
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ import scipy.stats
 import shapely
 from libpysal.graph import Graph
 
-from geo import _inference, _kernels, autocorr
-from geo.autocorr import global_moran, hotspots, incremental_moran, local_g, local_moran
+from geo.stats import _inference
+from geo.stats import _kernels
+from geo.stats import autocorr
+from geo.stats.autocorr import global_moran, hotspots, incremental_moran, local_g, local_moran
 from geo.errors import GraphError, InputError, StatisticsError
 
 warnings.filterwarnings("ignore", category=FutureWarning)
@@ -580,7 +582,7 @@ def test_islands_get_nan_and_ns():
     cells, _ = lattice(6, 6)
     extra = gpd.GeoDataFrame({"i": [99], "j": [99]}, geometry=[shapely.box(5000, 5000, 5100, 5100)], crs=32650)
     cells = pd.concat([cells, extra], ignore_index=True)
-    from geo.weights import weights
+    from geo.cells.graph import weights
 
     g = weights(cells, kind="queen", islands="keep")
     y = pd.Series(np.random.default_rng(1).poisson(2, len(cells)))

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo.compare import compare_valleys, growth_phase
+from geo.parks.compare import compare_valleys, growth_phase
 
 
 def _firms(seed=0):
@@ -113,7 +113,7 @@ def test_kd_verdicts_are_kds_own():
     # every group's verdict is what kd gives for that group's firms (same seed per valley),
     # though the groups of a valley share one reading and sorting of its sites
     from geo.crs import to_metric
-    from geo.pointpattern import kd
+    from geo.stats.pointpattern import kd
 
     f = _firms(3)
     f.loc[f.index[::7], "subsector"] = "lasers"  # a second sub-sector in both valleys
@@ -138,8 +138,8 @@ def test_kd_verdicts_are_kds_own():
 def test_counts_table_gives_the_row_level_lq_and_mix():
     # the comparison feeds the economics measures one row per (valley, sector) with its
     # firm count: the same tables as from one row per firm (missing labels left out)
-    from geo.compare import _N, _firm_counts
-    from geo.economics import location_quotient, sector_mix
+    from geo.parks.compare import _N, _firm_counts
+    from geo.stats.economics import location_quotient, sector_mix
 
     rng = np.random.default_rng(5)
     t = pd.DataFrame({"valley": rng.choice(["A", "B", "C"], 500),

@@ -64,7 +64,7 @@ def test_bad_toml_and_missing_file(tmp_path):
 
 def test_dask_engine_checks_the_firm_table_first(tmp_path, monkeypatch):
     import geo
-    from geo import dask_engine
+    from geo.pipeline import dask_engine
     from geo.errors import DataFileError
 
     def no_cluster(*a, **k):
@@ -79,7 +79,7 @@ def test_dask_engine_checks_the_firm_table_first(tmp_path, monkeypatch):
 def test_in_memory_engine_refuses_a_table_too_big(tmp_path):
     import geo
     from geo.errors import InputError
-    from geo.pipeline import estimate_rows
+    from geo.pipeline._memory import estimate_rows
 
     p = tmp_path / "firms.csv"
     p.write_text("firm_id,lon,lat\n" + "".join(f"F{i},114.{i % 1000:03d},30.5\n" for i in range(20_000)), encoding="utf-8")

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo import parks as gp
-from geo.autocorr import hotspots
-from geo.grid import aggregate, cell_positions
+from geo.parks import overlay as gp
+from geo.stats.autocorr import hotspots
+from geo.cells.grid import aggregate, cell_positions
 
 CRS = "EPSG:32650"
 
@@ -116,7 +116,7 @@ def test_union_of_lattice_cells_and_shared_attrs():
 
 
 def test_within_radius_of_anchors_equals_the_direct_formula():
-    from geo.typology import _within
+    from geo.parks.typology import _within
 
     rng = np.random.default_rng(5)
     x, y = rng.uniform(0, 10_000, 20_000), rng.uniform(0, 10_000, 20_000)
@@ -128,7 +128,7 @@ def test_within_radius_of_anchors_equals_the_direct_formula():
 
 
 def test_global_permutation_counts_do_not_depend_on_threads():
-    from geo import _kernels
+    from geo.stats import _kernels
 
     rng = np.random.default_rng(2)
     n = 3000

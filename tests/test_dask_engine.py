@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import geo
-from geo import dask_engine as de
+from geo.pipeline import dask_engine as de
 from geo.errors import DataFileError, InputError
 
 from test_io_fast import _dirty_table
@@ -194,7 +194,7 @@ def test_dask_run_equals_in_memory_run(engines):
             pd.testing.assert_frame_equal(vm.stages["parks_overlay"], vd.stages["parks_overlay"])
     import json
 
-    from geo.io import _jsonable
+    from geo.outputs._write import _jsonable
 
     sm, sd = _jsonable(mem.summary()["valleys"]), _jsonable(dsk.summary()["valleys"])
     for name in sm:  # every number of every valley (NaN written as null); the grid record differs by its note
@@ -281,7 +281,7 @@ def test_engine_module_imports_dask_only_when_used():
     import subprocess
     import sys
 
-    code = "import sys, geo; geo.dask_engine; geo.pipeline; assert 'dask' not in sys.modules and 'distributed' not in sys.modules"
+    code = "import sys, geo, geo.pipeline.dask_engine; assert 'dask' not in sys.modules and 'distributed' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

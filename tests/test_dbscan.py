@@ -1,4 +1,4 @@
-"""Grid DBSCAN (geo._dbscan) against scikit-learn's DBSCAN, and the point-cluster polygons."""
+"""Grid DBSCAN (geo.stats._dbscan) against scikit-learn's DBSCAN, and the point-cluster polygons."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import shapely
 from sklearn.cluster import DBSCAN
 
-from geo import parks as gp
-from geo._dbscan import dbscan
+from geo.parks import overlay as gp
+from geo.stats._dbscan import dbscan
 from geo.errors import InputError
 
 CRS = "EPSG:32650"

@@ -1,4 +1,4 @@
-"""Tests of geo.economics against hand-computed examples (arithmetic written out)."""
+"""Tests of geo.stats.economics against hand-computed examples (arithmetic written out)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo.economics import (
+from geo.stats.economics import (
     ellison_glaeser,
     hhi,
     krugman_dissimilarity,

@@ -1,4 +1,4 @@
-"""geo.figures drawing helpers: the fast paths against the straightforward implementations.
+"""geo.outputs.figures drawing helpers: the fast paths against the straightforward implementations.
 
 (The report's figures as a whole are tested in test_report.py.)
 """
@@ -14,7 +14,7 @@ import shapely
 from matplotlib.path import Path
 from PIL import Image
 
-from geo import figures as gfig
+from geo.outputs import figures as gfig
 
 
 def _hexes(nx: int, ny: int, size: float = 100.0) -> np.ndarray:
@@ -241,7 +241,7 @@ def test_draw_tasks_in_workers_match_drawing_here_even_when_a_worker_dies(caplog
         with pytest.raises(ValueError, match="figure 7"):
             gfig._draw_tasks(tasks, None, workers)
     dying = tasks[:6] + [("die.png", "die", dies_in_a_worker, (9,), {})]
-    with caplog.at_level("WARNING", logger="geo.figures"):
+    with caplog.at_level("WARNING", logger="geo.outputs.figures"):
         assert gfig._draw_tasks(dying, {}, 2) == {**want, "die.png": _fake_png(9)}
     assert "a figure worker process died" in caplog.text
 

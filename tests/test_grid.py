@@ -1,4 +1,4 @@
-"""Tests of geo.grid.aggregate: binning, empty cells, extent, categories, auto size, H3."""
+"""Tests of geo.cells.grid.aggregate: binning, empty cells, extent, categories, auto size, H3."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from geo.errors import ColumnError, CRSError, InputError
-from geo.grid import MAX_AUTO_CELLS, MIN_AUTO_CELLS, aggregate, auto_cell_size
+from geo.cells.grid import MAX_AUTO_CELLS, MIN_AUTO_CELLS, aggregate, auto_cell_size
 
 
 @pytest.fixture
@@ -276,7 +276,7 @@ def _ref_hull_extent(x, y, spacing):
 
 
 def _ref_auto_cell_size(x, y, *, extent_area, cell="hex"):
-    from geo import grid as G
+    from geo.cells import grid as G
 
     c = G._AREA_FACTOR[cell]
     s_min = math.sqrt(extent_area / (G.MAX_AUTO_CELLS * c))
@@ -323,7 +323,7 @@ def _ref_square_polygons(i, j, s):
 
 
 def _ref_lattice_cells(x, y, ext, cell, s, cat_codes, n_cat):
-    from geo import grid as G
+    from geo.cells import grid as G
 
     if cell == "square":
         pa = np.floor(x / s).astype(np.int64)
@@ -361,7 +361,7 @@ def _ref_lattice_cells(x, y, ext, cell, s, cat_codes, n_cat):
 
 
 def _reference_aggregate(monkeypatch, firms, **kw):
-    from geo import grid as G
+    from geo.cells import grid as G
 
     with monkeypatch.context() as m:
         m.setattr(G, "_hull_extent", _ref_hull_extent)
@@ -429,7 +429,7 @@ def test_fast_aggregate_equals_reference_on_demo_data(monkeypatch):
 
 
 def test_hull_from_candidate_points_equals_geos_hull():
-    from geo.grid import _HULL_FILTER_MIN, _convex_hull, _hull_candidates
+    from geo.cells.grid import _HULL_FILTER_MIN, _convex_hull, _hull_candidates
 
     rng = np.random.default_rng(7)
     n = 3 * _HULL_FILTER_MIN
@@ -460,7 +460,7 @@ def test_hull_from_candidate_points_equals_geos_hull():
 
 
 def test_unique_locations_and_median_nn_distance_equal_reference():
-    from geo.grid import _median_nn_distance, _unique_xy
+    from geo.cells.grid import _median_nn_distance, _unique_xy
 
     rng = np.random.default_rng(3)
     x = np.round(rng.normal(5e5, 300, 5000), 1)
@@ -478,7 +478,7 @@ def test_unique_locations_and_median_nn_distance_equal_reference():
 
 @pytest.mark.parametrize("pattern", ["uniform", "snapped", "valley"])
 def test_grid_nearest_neighbours_equal_cKDTree(pattern):
-    from geo.grid import _nn_squared_grid, _unique_xy
+    from geo.cells.grid import _nn_squared_grid, _unique_xy
 
     firms = _random_firms(pattern, 20_000, seed=5)
     xy = _unique_xy(firms.geometry.x.to_numpy(), firms.geometry.y.to_numpy())
@@ -489,7 +489,7 @@ def test_grid_nearest_neighbours_equal_cKDTree(pattern):
 
 
 def test_auto_size_with_grid_search_equals_reference(monkeypatch):
-    from geo import grid as G
+    from geo.cells import grid as G
 
     firms = _random_firms("valley", 6000, seed=9)
     x, y = firms.geometry.x.to_numpy(), firms.geometry.y.to_numpy()
@@ -522,7 +522,7 @@ def test_string_and_object_category_columns_give_the_same_cells():
 
 def _compiled_everywhere(m) -> None:
     """Route even small inputs through the compiled paths of geo.grid."""
-    from geo import grid as G
+    from geo.cells import grid as G
 
     m.setattr(G, "_NN_GRID_MIN", 2)
     m.setattr(G, "_KERNEL_MIN", 0)
@@ -545,7 +545,7 @@ def _ref_nn(xy: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("pattern", ["uniform", "valley", "clustered"])
 def test_grid_nearest_neighbours_of_repeated_locations_equal_cKDTree(pattern):
-    from geo.grid import _nn_squared_grid
+    from geo.cells.grid import _nn_squared_grid
 
     firms = _random_firms(pattern, 8000, seed=8)
     xy = np.round(_xy(firms) - _xy(firms).min(axis=0), 0)  # metre grid: some locations shared
@@ -562,7 +562,7 @@ def test_grid_nearest_neighbours_of_repeated_locations_equal_cKDTree(pattern):
 
 
 def test_auto_size_on_repeated_locations_equals_reference(monkeypatch):
-    from geo import grid as G
+    from geo.cells import grid as G
 
     firms = _random_firms("clustered", 5000, seed=4)
     x, y = np.round(firms.geometry.x.to_numpy(), -1), np.round(firms.geometry.y.to_numpy(), -1)
@@ -577,7 +577,7 @@ def test_auto_size_on_repeated_locations_equals_reference(monkeypatch):
 
 @pytest.mark.parametrize("n", [1, 2, 7, 10, 1001])
 def test_median_of_square_roots(n):
-    from geo.grid import _median_sqrt
+    from geo.cells.grid import _median_sqrt
 
     d2 = np.random.default_rng(n).uniform(0, 1e4, n) ** 3
     assert _median_sqrt(d2) == float(np.median(np.sqrt(d2)))
@@ -585,7 +585,7 @@ def test_median_of_square_roots(n):
 
 @pytest.mark.parametrize("s", [136.21543777735002, 100.0, 1.0, 0.37])
 def test_hex_binning_kernel_equals_numpy(monkeypatch, s):
-    from geo import grid as G
+    from geo.cells import grid as G
 
     rng = np.random.default_rng(2)
     x, y = rng.uniform(-1e6, 1e6, 20_000), rng.uniform(3e6, 4e6, 20_000)
@@ -606,7 +606,7 @@ def test_hex_binning_kernel_equals_numpy(monkeypatch, s):
 
 
 def test_hull_filter_kernel_equals_numpy(monkeypatch):
-    from geo import grid as G
+    from geo.cells import grid as G
 
     rng = np.random.default_rng(5)
     for x, y in (rng.normal(0, 1, (2, 10_000)) * [[3.0], [0.5]] + [[5e5], [3.4e6]], np.round(rng.uniform(0, 20, (2, 10_000)))):
@@ -621,7 +621,7 @@ def test_hull_filter_kernel_equals_numpy(monkeypatch):
 
 @pytest.mark.parametrize("cell", ["hex", "square"])
 def test_interior_cells_equal_contains_properly(cell):
-    from geo import grid as G
+    from geo.cells import grid as G
 
     ell = shapely.union_all([shapely.box(0, 0, 9000, 3000), shapely.box(0, 0, 3000, 9000)])
     holed = shapely.Polygon(shapely.box(0, 0, 8000, 8000).exterior.coords, holes=[shapely.box(3000, 3000, 5000, 4000).exterior.coords])
@@ -641,7 +641,7 @@ def test_interior_cells_equal_contains_properly(cell):
 
 
 def test_lattice_ids_equal_python_strings():
-    from geo.grid import _lattice_ids
+    from geo.cells.grid import _lattice_ids
 
     a = np.array([-12283, 0, 5, -1, 2**40], dtype=np.int64)
     b = np.array([28454, -0, -7, 0, -(2**40)], dtype=np.int64)
@@ -654,7 +654,7 @@ def test_lattice_ids_equal_python_strings():
 
 def _ref_cell_positions(cells, x, y):
     """cell_positions as it was: the ids split by pandas."""
-    from geo.grid import _hex_axial
+    from geo.cells.grid import _hex_axial
 
     prefix = {"hex": "hex_", "square": "sq_"}[cells.attrs["cell"]]
     parts = cells["cell_id"].astype(str).str.slice(len(prefix)).str.split("_", expand=True)
@@ -677,7 +677,7 @@ def _ref_cell_positions(cells, x, y):
 
 @pytest.mark.parametrize("cell", ["hex", "square"])
 def test_cell_positions_from_parsed_ids_equal_reference(cell):
-    from geo.grid import _parse_lattice_ids, cell_positions
+    from geo.cells.grid import _parse_lattice_ids, cell_positions
 
     firms = _random_firms("valley", 4000, seed=3)
     cells = aggregate(firms, cell=cell, size=150.0)

@@ -334,7 +334,7 @@ def _rename(tmp_path, gdf):
 
 
 def test_write_json_is_strict(tmp_path):
-    from geo.io import write_json
+    from geo.outputs._write import write_json
 
     p = write_json({"a": np.float64("nan"), "b": np.int64(3), "c": pd.NA}, tmp_path / "x.json")
     assert json.loads(p.read_text()) == {"a": None, "b": 3, "c": None}
@@ -345,12 +345,12 @@ def test_big_layers_are_written_without_spatial_index(tmp_path, monkeypatch):
     import pyogrio
     import shapely
 
-    from geo import io as gio
+    from geo.outputs import layers as glayers
 
-    monkeypatch.setattr(gio, "SPATIAL_INDEX_MAX_FEATURES", 10)
+    monkeypatch.setattr(glayers, "SPATIAL_INDEX_MAX_FEATURES", 10)
     small = gpd.GeoDataFrame({"a": range(5)}, geometry=shapely.points(range(5), range(5)), crs=4326)
     big = gpd.GeoDataFrame({"a": range(50)}, geometry=shapely.points(range(50), range(50)), crs=4326)
-    p = gio.write_layers({"small": small, "big": big}, tmp_path / "l.gpkg")
+    p = glayers.write_layers({"small": small, "big": big}, tmp_path / "l.gpkg")
     info = {name: pyogrio.read_info(p, layer=name) for name in ("small", "big")}
     assert info["small"]["features"] == 5 and info["big"]["features"] == 50
     idx = pyogrio.read_dataframe(p, sql="SELECT table_name FROM gpkg_extensions WHERE extension_name = 'gpkg_rtree_index'")
@@ -375,12 +375,12 @@ def _layer_set():
 def test_layer_job_child_writes_what_write_layers_writes(tmp_path, monkeypatch, chunk_rows):
     import pyogrio
 
-    from geo import io as gio
+    from geo.outputs import layers as glayers
 
-    monkeypatch.setattr(gio, "CHILD_CHUNK_ROWS", chunk_rows)  # 2: the 3 firms travel in 2 batches
+    monkeypatch.setattr(glayers, "CHILD_CHUNK_ROWS", chunk_rows)  # 2: the 3 firms travel in 2 batches
 
-    inproc = gio.write_layers(_layer_set(), tmp_path / "a.gpkg")
-    job = gio.LayerJob(_layer_set(), tmp_path / "b.gpkg", child=True)
+    inproc = glayers.write_layers(_layer_set(), tmp_path / "a.gpkg")
+    job = glayers.LayerJob(_layer_set(), tmp_path / "b.gpkg", child=True)
     assert job._proc is not None  # really a child process
     child = job.wait()
     assert child == tmp_path / "b.gpkg"
@@ -398,9 +398,9 @@ def test_layer_job_child_writes_what_write_layers_writes(tmp_path, monkeypatch, 
 
 
 def test_layer_job_failure_is_clear_and_leaves_nothing(tmp_path):
-    from geo import io as gio
+    from geo.outputs import layers as glayers
 
-    job = gio.LayerJob(_layer_set(), tmp_path / "m.gpkg", child=True)
+    job = glayers.LayerJob(_layer_set(), tmp_path / "m.gpkg", child=True)
     job._proc.kill()  # the child dies before it is done
     with pytest.raises(DataFileError, match=r"layer writer process \(exit code -9\)"):
         job.wait()
@@ -408,9 +408,9 @@ def test_layer_job_failure_is_clear_and_leaves_nothing(tmp_path):
 
 
 def test_layer_job_error_in_the_block_leaves_no_file(tmp_path):
-    from geo import io as gio
+    from geo.outputs import layers as glayers
 
-    with pytest.raises(RuntimeError, match="report failed"), gio.LayerJob(_layer_set(), tmp_path / "l.gpkg", child=True):
+    with pytest.raises(RuntimeError, match="report failed"), glayers.LayerJob(_layer_set(), tmp_path / "l.gpkg", child=True):
         raise RuntimeError("report failed")
     assert list(tmp_path.iterdir()) == []
 
@@ -418,13 +418,14 @@ def test_layer_job_error_in_the_block_leaves_no_file(tmp_path):
 def test_results_write_hands_big_layers_to_the_child(demo_results, demo_output, tmp_path, monkeypatch):
     import pyogrio
 
-    from geo import io as gio
-    from geo import maps, report
+    from geo.outputs import layers as glayers
+    from geo.outputs import maps
+    from geo.outputs import report
 
-    monkeypatch.setattr(gio, "CHILD_MIN_ROWS", 0)  # the demo's layers count as big
+    monkeypatch.setattr(glayers, "CHILD_MIN_ROWS", 0)  # the demo's layers count as big
     children = []
-    spec = gio.LayerJob._spec
-    monkeypatch.setattr(gio.LayerJob, "_spec", lambda self, prepared: (children.append(1), spec(self, prepared))[1])
+    spec = glayers.LayerJob._spec
+    monkeypatch.setattr(glayers.LayerJob, "_spec", lambda self, prepared: (children.append(1), spec(self, prepared))[1])
     monkeypatch.setattr(maps, "write_maps", lambda results, folder: {})
     monkeypatch.setattr(report, "write_report", lambda results, out: out / "report.html")
     written = demo_results.write(tmp_path)
@@ -439,7 +440,7 @@ def test_results_write_hands_big_layers_to_the_child(demo_results, demo_output, 
 def test_cells_layer_reuses_the_hotspot_reprojection_exactly(demo_results):
     import shapely
 
-    from geo.pipeline import _wgs84_layer
+    from geo.pipeline.results import _wgs84_layer
 
     vr = next(iter(demo_results.valleys.values()))
     done: list = []
@@ -461,7 +462,7 @@ def test_cells_layer_reuses_the_hotspot_reprojection_exactly(demo_results):
 def test_whitespace_set_is_pythons():
     import sys
 
-    from geo.io import _WHITESPACE
+    from geo.io._text import _WHITESPACE
 
     assert _WHITESPACE == "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
 
@@ -470,12 +471,12 @@ def test_whitespace_set_is_pythons():
 def test_layer_job_add_appends_in_order(tmp_path, child):
     import pyogrio
 
-    from geo import io as gio
+    from geo.outputs import layers as glayers
 
     layers = _layer_set()
-    ref = gio.write_layers(layers, tmp_path / "ref.gpkg")
+    ref = glayers.write_layers(layers, tmp_path / "ref.gpkg")
     names = list(layers)
-    job = gio.LayerJob({n: layers[n] for n in names[:1]}, tmp_path / "a.gpkg", child=child)
+    job = glayers.LayerJob({n: layers[n] for n in names[:1]}, tmp_path / "a.gpkg", child=child)
     job.add({n: layers[n] for n in names[1:3]})
     job.add({n: layers[n] for n in names[3:]})
     got = job.wait()
@@ -487,10 +488,10 @@ def test_layer_job_add_appends_in_order(tmp_path, child):
 
 
 def test_layer_job_add_to_a_dead_child_raises_its_error(tmp_path):
-    from geo import io as gio
+    from geo.outputs import layers as glayers
 
     layers = _layer_set()
-    job = gio.LayerJob({"firms": layers["firms"]}, tmp_path / "a.gpkg", child=True)
+    job = glayers.LayerJob({"firms": layers["firms"]}, tmp_path / "a.gpkg", child=True)
     job._proc.kill()
     job._proc.wait()
     with pytest.raises(DataFileError, match="layer writer process"):

@@ -1,4 +1,4 @@
-"""The compiled kernels of geo._kd_kernels against plain NumPy / shapely references.
+"""The compiled kernels of geo.stats._kd_kernels against plain NumPy / shapely references.
 
 The kernels were rewritten for speed (sliced rows, unsigned histogram offsets, per-thread
 histograms, a radix sort, batched pair counts, a compiled boundary distance) with the same
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import shapely
 
-from geo import _kd_kernels as K
-from geo import pointpattern as pp
+from geo.stats import _kd_kernels as K
+from geo.stats import pointpattern as pp
 
 L_HOLE = shapely.Polygon([(0, 0), (10, 0), (10, 4), (4, 4), (4, 10), (0, 10)],
                          holes=[[(1, 1), (2, 1), (2, 2), (1, 2)]])

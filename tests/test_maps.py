@@ -1,4 +1,4 @@
-"""geo.maps on small synthetic Results built by hand (no browser; see test_browser.py)."""
+"""geo.outputs.maps on small synthetic Results built by hand (no browser; see test_browser.py)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ import pytest
 import shapely
 from folium import plugins
 
-from geo import maps
+from geo.outputs import maps
 from geo.config import Config
 from geo.crs import to_metric
 from geo.errors import InputError
-from geo.pipeline import Results, ValleyResult
+from geo.pipeline.results import Results, ValleyResult
 
 NASTY = [
     '<img src=x onerror="window.__xss=1">',

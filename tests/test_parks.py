@@ -11,7 +11,7 @@ import pytest
 import shapely
 from scipy.stats import hypergeom
 
-from geo import parks as gp
+from geo.parks import overlay as gp
 
 CRS = "EPSG:32650"
 
@@ -371,7 +371,7 @@ def _under_reference(geom, cx, cy, z, hot):
 
 
 def _hex_cells(n=400, seed=2, size=350.0):
-    from geo.grid import aggregate
+    from geo.cells.grid import aggregate
 
     rng = np.random.default_rng(seed)
     xy = np.column_stack([rng.normal(505_000, 2500, n), rng.normal(3_378_000, 2500, n)])
@@ -516,7 +516,7 @@ def _cluster_polygons_reference(hot, *, by="gi", min_bin=2, sector=None, z_colum
 
 
 def test_cluster_polygons_equal_previous_code():
-    from geo.autocorr import hotspots
+    from geo.stats.autocorr import hotspots
 
     cells = _hex_cells(n=3000, size=300.0)
     rng = np.random.default_rng(3)

@@ -10,7 +10,7 @@ import pytest
 @pytest.mark.parametrize("valleys", [["A"] * 6, ["B", "A", "A", "A", "B", "B"], ["A", "B", "A", "B", "A", "B"],
                                      ["B"] * 6])
 def test_valley_rows_equal_the_boolean_selection(valleys):
-    from geo.pipeline import _valley_rows
+    from geo.pipeline._valleys import _valley_rows
 
     firms = pd.DataFrame({"valley": valleys, "n": np.arange(6), "name": [f"f{i}" for i in range(6)]},
                          index=np.arange(10, 16))
@@ -67,12 +67,12 @@ def test_run_with_out_writes_what_write_writes(demo_results, demo_output, tmp_pa
     import pyogrio
 
     import geo
-    from geo import io as gio
+    from geo.outputs import layers as glayers
 
-    monkeypatch.setattr(gio, "CHILD_MIN_ROWS", 0)  # the demo's layers go to the child, as a big run's
+    monkeypatch.setattr(glayers, "CHILD_MIN_ROWS", 0)  # the demo's layers go to the child, as a big run's
     added = []
-    add = gio.LayerJob.add
-    monkeypatch.setattr(gio.LayerJob, "add", lambda self, layers: (added.append(list(layers)), add(self, layers)))
+    add = glayers.LayerJob.add
+    monkeypatch.setattr(glayers.LayerJob, "add", lambda self, layers: (added.append(list(layers)), add(self, layers)))
     res = geo.run(demo_results.config, out=tmp_path)
     assert len(added) == 1 and added[0][:2] == ["cells", "hotspots"]  # firms, parks, rejects went first
     assert {"layers", "report", "summary", "rejects"} <= set(res.written)

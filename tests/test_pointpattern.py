@@ -1,4 +1,4 @@
-"""Tests of geo.pointpattern: Ripley K/L, Duranton–Overman Kd, Marcon–Puech M.
+"""Tests of geo.stats.pointpattern: Ripley K/L, Duranton–Overman Kd, Marcon–Puech M.
 
 References: pointpats (K, L without edge correction), closed forms (E K = pi r^2 under CSR,
 the fraction of a circle inside a rectangle), shapely (circle fractions in a polygon with a
@@ -17,8 +17,8 @@ import pointpats
 import pytest
 import shapely
 
-from geo import _kd_kernels
-from geo import pointpattern as pp
+from geo.stats import _kd_kernels
+from geo.stats import pointpattern as pp
 from geo.errors import ColumnError, CRSError, InputError, StatisticsError
 
 UNIT = shapely.box(0.0, 0.0, 1.0, 1.0)
@@ -349,7 +349,7 @@ def test_do_global_band_by_brute_force():
 
 def test_kd_large_sector_subsample_is_logged(sites, caplog):
     r = np.linspace(0, 5_000, 26)
-    with caplog.at_level(logging.INFO, logger="geo.pointpattern"):
+    with caplog.at_level(logging.INFO, logger="geo.stats.pointpattern"):
         res = pp.kd(sites, sector="optics", distances=r, simulations=19, seed=0,
                     max_sector=60)
     assert res.subsample == 60 and res.n_sector == 150

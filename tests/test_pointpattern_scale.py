@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo import _kd_kernels
-from geo import pointpattern as pp
+from geo.stats import _kd_kernels
+from geo.stats import pointpattern as pp
 from geo.errors import CRSError, InputError, StatisticsError
 
 UNIT = shapely.box(0.0, 0.0, 1.0, 1.0)
@@ -82,7 +82,7 @@ def test_kd_default_max_sector_subsamples_and_reports_error(caplog):
     mask[rng.choice(4000, 1000, replace=False)] = True
     mask[4000 + rng.choice(2000, 1400, replace=False)] = True  # 2,400 firms, partly clustered
     r = np.linspace(0, 10_000, 51)
-    with caplog.at_level(logging.INFO, logger="geo.pointpattern"):
+    with caplog.at_level(logging.INFO, logger="geo.stats.pointpattern"):
         sub = pp.kd(xy, sector=mask, distances=r, bandwidth=400.0, simulations=0, seed=0)
     assert sub.subsample == 2000 and sub.n_sector == 2400
     assert "subsample of 2000 of 2400 sector firms" in sub.notes
@@ -256,7 +256,7 @@ def test_k_subsamples_above_pair_budget(correction, caplog, monkeypatch):
     sizes = []
     csr = pp._csr
     monkeypatch.setattr(pp, "_csr", lambda w, k, rng: sizes.append(k) or csr(w, k, rng))
-    with caplog.at_level(logging.INFO, logger="geo.pointpattern"):
+    with caplog.at_level(logging.INFO, logger="geo.stats.pointpattern"):
         sub = pp.ripley_k(pts, window=L_BIG, distances=r, correction=correction,
                           simulations=19, seed=2, max_pairs=budget)
     assert sub.attrs["subsample"] == m and sub.attrs["n"] == n

@@ -112,8 +112,8 @@ def test_a_nan_coordinate_is_a_missing_point_in_aggregate(wuhan_pair):
 
 
 def test_park_and_point_pattern_stages_are_equal(wuhan_pair):
-    from geo import parks as gparks
-    from geo.raster import kernel_density, kernel_density_by
+    from geo.parks import overlay as gparks
+    from geo.stats.density import kernel_density, kernel_density_by
 
     gm, pm = wuhan_pair
     cells = geo.aggregate(gm, by="sector")
@@ -149,7 +149,7 @@ def test_park_and_point_pattern_stages_are_equal(wuhan_pair):
 
 
 def test_comparison_and_typology_are_equal(demo_pair):
-    from geo import typology
+    from geo.parks import typology
     from geo.datasets import demo_files
 
     gdf, pf = demo_pair
@@ -172,7 +172,7 @@ def test_comparison_and_typology_are_equal(demo_pair):
 def test_the_layer_writer_writes_a_point_frame_as_points(demo_pair, tmp_path):
     import pyogrio
 
-    from geo.io import LayerJob, write_layers
+    from geo.outputs.layers import LayerJob, write_layers
 
     gdf, pf = demo_pair
     ref = write_layers({"firms": gdf}, tmp_path / "ref.gpkg")
@@ -196,7 +196,7 @@ def test_maps_leave_out_firms_without_a_point(demo_results):
     import dataclasses
     import re
 
-    from geo import maps
+    from geo.outputs import maps
 
     vr = demo_results.valleys["Wuhan"]
     fm = vr.stages["metric_firms"].copy()

@@ -19,19 +19,11 @@ from affine import Affine
 from rasterio.crs import CRS as RioCRS
 from scipy import stats
 
-import geo.raster
+import geo.stats.density
+import geo.outputs.raster
 from geo.errors import ColumnError, CRSError, InputError, StatisticsError
-from geo.raster import (
-    NODATA,
-    UNITS,
-    DensityGrid,
-    bandwidth,
-    density_to_png,
-    kernel_density,
-    kernel_density_by,
-    write_geotiff,
-    zonal_stats,
-)
+from geo.outputs.raster import NODATA, density_to_png, write_geotiff
+from geo.stats.density import UNITS, DensityGrid, bandwidth, kernel_density, kernel_density_by, zonal_stats
 
 UTM50 = 32650
 # a point near Wuhan Optics Valley in UTM 50N, metres
@@ -180,7 +172,7 @@ def test_density_integrates_to_the_number_of_points(kernel, tmp_path):
     grid = kernel_density(xy, crs=UTM50, kernel=kernel)
     assert grid.total() == pytest.approx(len(xy), rel=0.01)
     # the same from the GeoTIFF read back
-    path = grid.write(tmp_path / "d.tif")
+    path = geo.outputs.raster.write_geotiff(grid, tmp_path / "d.tif")
     with rasterio.open(path) as src:
         data = src.read(1, masked=True)
         area_km2 = abs(src.transform.a * src.transform.e) / 1e6
@@ -252,7 +244,7 @@ def test_auto_cell_size_is_capped(caplog):
     xy = np.array([[X0, Y0], [X0 + 600_000.0, Y0 + 600_000.0]])
     with caplog.at_level(logging.WARNING, logger="geo.raster"):
         grid = kernel_density(xy, crs=UTM50, bandwidth=100.0)
-    assert grid.shape[0] * grid.shape[1] <= geo.raster.MAX_AUTO_CELLS
+    assert grid.shape[0] * grid.shape[1] <= geo.stats.density.MAX_AUTO_CELLS
     assert grid.cell_size_m > 100.0 / 3.0
     assert "coarse approximation" in caplog.text
     assert grid.total() == pytest.approx(2.0, rel=1e-3)
@@ -322,7 +314,7 @@ def test_geotiff_overviews_and_overwrite(tmp_path):
     assert 1024 <= max(grid.shape) < 2048
     path = tmp_path / "d.tif"
     path.write_bytes(b"old")
-    grid.write(path, overviews=True)
+    geo.outputs.raster.write_geotiff(grid, path, overviews=True)
     with rasterio.open(path) as src:
         assert src.overviews(1) == [2, 4]
         assert src.tags(ns="rio_overview")["resampling"] == "average"
@@ -544,7 +536,7 @@ def test_bad_inputs_give_clear_errors():
 
 
 def test_doctests():
-    result = doctest.testmod(geo.raster, optionflags=doctest.ELLIPSIS)
+    result = doctest.testmod(geo.stats.density, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 5 and result.failed == 0
 
 
@@ -556,7 +548,7 @@ def _reference_silverman(xy: np.ndarray, w: np.ndarray | None) -> float:
     centre = (ww[:, None] * xy).sum(axis=0) / total
     d2 = ((xy - centre) ** 2).sum(axis=1)
     sd = math.sqrt(float((ww * d2).sum()) / total)
-    dm = geo.raster._weighted_median(np.sqrt(d2), w)
+    dm = geo.stats.density._weighted_median(np.sqrt(d2), w)
     n = float(len(xy)) if w is None else total
     return 0.9 * min(sd, math.sqrt(1.0 / math.log(2.0)) * dm) * n**-0.2
 
@@ -589,12 +581,12 @@ def test_bandwidth_rules_on_coordinate_rows_are_bit_identical(n, weighted):
         w[:2] = 1.0
     rows = np.ascontiguousarray(xy.T)
     for v in rows:
-        assert geo.raster._sequential_sum(v) == np.column_stack([v, v]).sum(axis=0)[0]
-    assert geo.raster._rule_bandwidth(rows, w, "silverman") == _reference_silverman(xy, w)
+        assert geo.stats.density._sequential_sum(v) == np.column_stack([v, v]).sum(axis=0)[0]
+    assert geo.stats.density._rule_bandwidth(rows, w, "silverman") == _reference_silverman(xy, w)
     cov = np.atleast_2d(np.cov(xy.T, aweights=w))  # Scott's rule as first written
     n_eff = float(n) if w is None else float(w.sum() ** 2 / (w**2).sum())
     scott = math.sqrt(max(float(np.trace(cov)) / 2.0, 0.0)) * n_eff ** (-1.0 / 6.0)
-    assert geo.raster._rule_bandwidth(rows, w, "scott") == scott
+    assert geo.stats.density._rule_bandwidth(rows, w, "scott") == scott
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -607,7 +599,7 @@ def test_linear_binning_is_bit_identical_inside_and_at_the_edges(weighted):
     # cut points off on each side (the masked path)
     for left, top, nrow, ncol in ((-100.0, 1100.0, 60, 60), (200.0, 1100.0, 60, 60), (-100.0, 700.0, 60, 60),
                                   (-100.0, 1100.0, 30, 60), (-100.0, 1100.0, 60, 30)):
-        got = geo.raster._linear_bin(rows, w, left, top, 20.0, nrow, ncol)
+        got = geo.stats.density._linear_bin(rows, w, left, top, 20.0, nrow, ncol)
         assert np.array_equal(got, _reference_linear_bin(xy, w, left, top, 20.0, nrow, ncol))
 
 
@@ -616,7 +608,7 @@ def test_group_selection_equals_comparing_the_labels():
     columns = [pd.Series(base, dtype="str"), pd.Series(base, dtype="string[pyarrow]"), pd.Series(base, dtype=object),
                pd.Series(pd.Categorical(base)), pd.Series([1, 2, 3, 1, 2]), pd.Series([1.0, np.nan, 2.0, 1.0, 0.0])]
     for col in columns:
-        select = geo.raster._group_selector(col)
+        select = geo.stats.density._group_selector(col)
         for g in ("a", "b", "c", 1, 1.0, 0, None):
             # labels == g, a missing label (NaN, None, pd.NA) equalling nothing
             expected = [not pd.isna(v) and bool(v == g) for v in col.to_numpy()]

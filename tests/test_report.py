@@ -24,9 +24,10 @@ import pytest
 import shapely
 
 import geo
-from geo import figures as gfig
-from geo import report as grep
-from geo.io import REJECT_REASONS, safe_name
+from geo.outputs import figures as gfig
+from geo.outputs import report as grep
+from geo.io.firms import REJECT_REASONS
+from geo.outputs._write import safe_name
 
 XSS_PARK = "<img src=x onerror=alert(1)>"
 XSS_PARK2 = "</script><script>alert(2)</script>"
@@ -254,7 +255,7 @@ def test_names_from_the_data_are_escaped(study):
 def test_answer_states_the_counts(study):
     res, page = study["res"], study["page"]
     ans = grep.research_answer(res)
-    from geo.parks import VERDICTS
+    from geo.parks.overlay import VERDICTS
 
     expected = {k: 0 for k in VERDICTS}
     for vr in res.valleys.values():

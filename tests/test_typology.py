@@ -12,7 +12,7 @@ import pytest
 import shapely
 from scipy.stats import hypergeom
 
-from geo import typology as ty
+from geo.parks import typology as ty
 from geo.datasets import demo_path, load_truth
 from geo.errors import ColumnError, DataFileError, InputError
 
@@ -317,8 +317,8 @@ def test_compare_groups_table_shape_and_exact_columns(group_study):
 def test_compare_groups_moran_matches_esda_on_the_group_counts(group_study):
     import esda
 
-    from geo.grid import aggregate
-    from geo.weights import weights
+    from geo.cells.grid import aggregate
+    from geo.cells.graph import weights
 
     firms, _, table = group_study
     fa = firms[firms["valley"] == "A"]
@@ -405,10 +405,10 @@ def _model_study(kind: str, seed: int = 1):
 
 
 def _overlay(firms, parks):
-    from geo.autocorr import hotspots
-    from geo.grid import aggregate
-    from geo.parks import cluster_polygons, park_overlay
-    from geo.weights import weights
+    from geo.stats.autocorr import hotspots
+    from geo.cells.grid import aggregate
+    from geo.parks.overlay import cluster_polygons, park_overlay
+    from geo.cells.graph import weights
 
     cells = aggregate(firms, cell="hex", size=1000, by="sector")
     g = weights(cells)

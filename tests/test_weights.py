@@ -12,8 +12,8 @@ import shapely
 from libpysal.graph import Graph
 
 from geo.errors import CRSError, GraphError, InputError
-from geo.grid import aggregate
-from geo.weights import IslandReport, islands, weights
+from geo.cells.grid import aggregate
+from geo.cells.graph import IslandReport, islands, weights
 
 
 def _lattice(nx: int, ny: int, size: float = 100.0, index=None) -> gpd.GeoDataFrame:
@@ -161,7 +161,7 @@ def test_errors():
 
 
 # ---------------------------------------------------------------------------------------
-# contiguity of geo.grid lattices from the cell coordinates equals libpysal's
+# contiguity of geo.cells.grid lattices from the cell coordinates equals libpysal's
 # ---------------------------------------------------------------------------------------
 
 
@@ -193,7 +193,7 @@ def _assert_same_graph(got: Graph, ref: Graph) -> None:
 
 @pytest.mark.parametrize("cell,kind", [("hex", "queen"), ("hex", "rook"), ("square", "queen"), ("square", "rook")])
 def test_lattice_contiguity_equals_build_contiguity(cell, kind):
-    from geo.weights import _lattice_contiguity
+    from geo.cells.graph import _lattice_contiguity
 
     cells = _study_cells(cell)
     occupied = cells[cells["n_firms"] > 0]  # holes and islands; integer ids with gaps
@@ -222,7 +222,7 @@ def test_lattice_contiguity_equals_build_contiguity(cell, kind):
 
 
 def test_cells_not_from_the_lattice_use_libpysal():
-    from geo.weights import _lattice_contiguity
+    from geo.cells.graph import _lattice_contiguity
 
     cells = _study_cells("hex")
     moved = cells.copy()
@@ -240,7 +240,7 @@ def test_cells_not_from_the_lattice_use_libpysal():
 
 @pytest.mark.parametrize("cell", ["hex", "square"])
 def test_lattice_contiguity_of_distant_cell_groups_equals_build_contiguity(cell):
-    from geo.weights import _lattice_contiguity
+    from geo.cells.graph import _lattice_contiguity
 
     # two small groups of cells 60 km apart: a sparse bounding box of the cell codes
     rng = np.random.default_rng(4)
@@ -260,7 +260,7 @@ def test_lattice_contiguity_of_distant_cell_groups_equals_build_contiguity(cell)
 
 
 def test_sorted_lattice_pairs_dense_and_sparse_lookups_agree():
-    from geo.weights import _sorted_lattice_pairs
+    from geo.cells.graph import _sorted_lattice_pairs
 
     rng = np.random.default_rng(6)
     width = 40

@@ -2,8 +2,8 @@
 
 Everything here works on plain arrays: the CSR arrays of a weights matrix (``indptr``,
 ``indices``, ``data``; diagonal removed), float64 data vectors and integer seeds.  The
-statistics, their conventions and all p-values are assembled in :mod:`geo.autocorr` and
-:mod:`geo._inference`.
+statistics, their conventions and all p-values are assembled in :mod:`geo.stats.autocorr` and
+:mod:`geo.stats._inference`.
 
 Random numbers
 --------------
@@ -12,7 +12,7 @@ whatever the number of threads: every focal cell ``i`` (and every global permuta
 ``p``) gets its own SplitMix64 stream whose starting state is a hash of the 63-bit base
 seed and ``i``.  Draws are therefore independent across cells (not one shared
 permutation reused for every cell, as in esda) and do not depend on how cells are split
-among threads (the local kernel releases the GIL; :mod:`geo.autocorr` runs chunks of
+among threads (the local kernel releases the GIL; :mod:`geo.stats.autocorr` runs chunks of
 cells in a thread pool).  Bounded integers use Lemire's multiply-and-reject method, so they
 are exactly uniform.
 """

@@ -1,7 +1,7 @@
 """Numba kernels (``cache=True``) for the point-pattern statistics, nothing else.
 
 Plain arrays in, plain arrays out; the statistics, their validation and their
-documentation live in :mod:`geo.pointpattern`.
+documentation live in :mod:`geo.stats.pointpattern`.
 
 Pair-distance moments
     The Duranton–Overman density is evaluated from a fine histogram of pair distances that
@@ -9,7 +9,7 @@ Pair-distance moments
     offset of each distance from the bin centre (``S0 = sum w``, ``S1 = sum w e``,
     ``S2 = sum w e^2``).  A second-order Taylor expansion of the kernel around the bin centre
     then reproduces the exact kernel sum up to a third-order remainder
-    (see :func:`geo.pointpattern.kd`).
+    (see :func:`geo.stats.pointpattern.kd`).
 Ripley pair counts
     Ordered pairs within the largest distance by distance bin (with Ripley's border
     correction when asked), from a two-dimensional cell list, without storing the pairs.

@@ -27,8 +27,8 @@ import numpy as np
 from scipy import fft as sp_fft
 from scipy import stats
 
-from geo import _kernels
 from geo.errors import InputError
+from geo.stats import _kernels
 
 __all__ = [
     "ALTERNATIVES",

@@ -10,7 +10,7 @@
 
 Coordinates are metres: an ``(n, 2)`` array, or a GeoDataFrame / GeoSeries of points in a
 projected CRS (a geographic CRS is an error; call :func:`geo.to_metric` first).  The compiled
-kernels live in :mod:`geo._kd_kernels`.
+kernels live in :mod:`geo.stats._kd_kernels`.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
-from geo import _kd_kernels as _kern
 from geo._random import check_seed
 from geo.errors import ColumnError, CRSError, GeoError, InputError, StatisticsError
+from geo.stats import _kd_kernels as _kern
 
 __all__ = ["ripley_k", "kd", "KdResult", "marcon_puech_m", "MIN_POINTS"]
 

@@ -86,7 +86,7 @@ def _kd_localised(result) -> bool:
 
 def _first_localised_year(points, target_mask, founded, *, years, simulations, seed) -> tuple[int | None, dict]:
     """The first year in ``years`` at which the target sector was localised (Kd, sites then)."""
-    from geo.pointpattern import kd
+    from geo.stats.pointpattern import kd
 
     trace = {}
     for y in years:
@@ -176,11 +176,11 @@ def compare_valleys(
     ``attrs["kd"]`` holds the whole target sector under its own name, or under
     ``"<target> (whole sector)"`` when one of its sub-sectors has the sector's name (each is
     then tested on its own firms).  Kd subsamples sectors above ``max_sector`` firms (2,000 by
-    default; see :func:`geo.pointpattern.kd`), so each test costs about half a second of CPU
+    default; see :func:`geo.stats.pointpattern.kd`), so each test costs about half a second of CPU
     at any size; the groups of a valley share one reading and sorting of its sites.
     """
     from geo import crs as gcrs
-    from geo.economics import (
+    from geo.stats.economics import (
         hhi,
         krugman_dissimilarity,
         location_quotient,
@@ -249,7 +249,7 @@ def compare_valleys(
         if simulations <= 0:
             notes["kd"] = "simulations = 0: Kd not computed; focus uses LQ alone"
             continue
-        from geo.pointpattern import _kd_sectors
+        from geo.stats.pointpattern import _kd_sectors
 
         in_v = (valley_of == v).to_numpy()
         if metric_firms is not None and v in metric_firms and len(metric_firms[v]) == int(in_v.sum()):

@@ -118,7 +118,7 @@ class _Shared(dict):
 def _union_cells(geoms, attrs: dict):
     """Union of grid cells: GEOS's coverage union for the lattices of geo.grid.
 
-    Hexagons and squares made by :func:`geo.grid.aggregate` share their vertices bit for
+    Hexagons and squares made by :func:`geo.cells.grid.aggregate` share their vertices bit for
     bit, so they form a valid coverage and the coverage union (10-20x faster on 100,000
     cells) gives the same polygon; other cells use the general union.
     """
@@ -254,7 +254,7 @@ def _disc_union_polygon(x: np.ndarray, y: np.ndarray, radius: float, side: float
     from affine import Affine
     from rasterio.features import shapes
 
-    from geo._dbscan import disc_raster
+    from geo.stats._dbscan import disc_raster
 
     x0 = (math.floor((x.min() - radius) / side) - 1) * side
     y1 = (math.ceil((y.max() + radius) / side) + 1) * side
@@ -299,7 +299,7 @@ def point_clusters(firms, *, sector: str | None = None, sector_column: str = "se
     DBSCAN is exact and gives the labels of scikit-learn's
     ``DBSCAN(eps, min_samples).fit_predict`` on the same points in the same order (before
     renumbering by size), computed on a grid of cells of side :math:`\varepsilon/\sqrt{2}`
-    in ``O(n)`` memory (:mod:`geo._dbscan`).  A firm is core when at least ``min_samples``
+    in ``O(n)`` memory (:mod:`geo.stats._dbscan`).  A firm is core when at least ``min_samples``
     firms (itself included) lie at distance :math:`\le \varepsilon`; core firms within
     :math:`\varepsilon` of each other share a cluster; a border firm (not core, with a core
     firm within :math:`\varepsilon`) joins, among the clusters with a core firm within
@@ -342,7 +342,7 @@ def point_clusters(firms, *, sector: str | None = None, sector_column: str = "se
                "drop them first (firms[~firms.geometry.is_empty]).")
         raise InputError(msg)
     if method == "dbscan":
-        from geo._dbscan import dbscan
+        from geo.stats._dbscan import dbscan
 
         labels, _ = dbscan(xy[:, 0], xy[:, 1], float(eps), int(min_samples))
     else:
@@ -526,12 +526,12 @@ def _cells_in(geoms, grid: _CellGrid):
 
     Yields, geometry by geometry, the same cells as
     ``np.flatnonzero(_inside(geom, grid.x, grid.y))``: valid (Multi)Polygons go through
-    :func:`geo._parks_kernels.under_kernel` (GEOS decides the few cells the kernel is unsure of); other
+    :func:`geo.parks._kernels.under_kernel` (GEOS decides the few cells the kernel is unsure of); other
     geometries through :func:`_inside` itself.
     """
     import shapely
 
-    from geo._parks_kernels import under_kernel
+    from geo.parks._kernels import under_kernel
 
     geoms = np.asarray(geoms, dtype=object)
     cap = 4096
@@ -708,7 +708,7 @@ def precedence_test(park, hot, firms=None, *, year, graph=None, sector=None, sec
             return {"cluster_before": None, "skipped": f"no `{founded_column}` column in the firm table"}
         import geopandas as gpd
 
-        from geo.grid import cell_positions
+        from geo.cells.grid import cell_positions
 
         fx, fy = point_xy(firms)
         founded = pd.to_numeric(firms[founded_column], errors="coerce").to_numpy(float)
@@ -739,7 +739,7 @@ def _precedence(park, hot, grid: _CellGrid, *, year, graph, founded_column, perm
         if n_pre < 3 or np.all(counts_cells == counts_cells[0]):
             hot_before = cells.assign(gi_z=0.0, gi_bin=0)
         else:
-            from geo.autocorr import hotspots
+            from geo.stats.autocorr import hotspots
 
             hot_before = hotspots(cells, "n_firms", graph=graph, permutations=permutations, seed=seed, alpha=alpha, fdr=fdr)
     hb = hot_before.assign(n_firms=counts_cells)
@@ -842,7 +842,7 @@ def firm_counts(parks_m, x: np.ndarray, y: np.ndarray, target: np.ndarray, found
     founded : ndarray of float, optional
         Founding years (NaN unknown); None when the table has no founding year.
     cell_pos : ndarray of int
-        Position of each firm's cell (:func:`geo.grid.cell_positions`), -1 outside.
+        Position of each firm's cell (:func:`geo.cells.grid.cell_positions`), -1 outside.
     n_cells : int
     rings : list of geometries, optional
         :func:`park_rings` of ``parks_m`` (computed when not given).
@@ -884,7 +884,7 @@ def _overlay_counts(parks_m, firms_m, hot, *, rings: list, sector, sector_column
     year: the only firms :attr:`FirmCounts.pre_cells` counts (the others keep -1, "no
     cell", which nothing else reads).
     """
-    from geo.grid import cell_positions
+    from geo.cells.grid import cell_positions
 
     fx, fy = point_xy(firms_m)
     target = (firms_m[sector_column].astype(str) == str(sector)).to_numpy() if sector is not None and sector_column in firms_m \
@@ -989,7 +989,7 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
     """
     import shapely
 
-    from geo._inference import fdr_bh
+    from geo.stats._inference import fdr_bh
 
     if len(parks) == 0:
         return pd.DataFrame()

@@ -11,7 +11,7 @@ counts and a bounded, seeded sample of the kept firms.  The statistics then run 
 driver as in the in-memory engine.
 
 Same answers: each partition runs the same validation steps as :func:`geo.read_firms`
-(:class:`geo.io._Validation`), and the whole-table decisions are exact (hash candidates,
+(:class:`geo.io.firms._Validation`), and the whole-table decisions are exact (hash candidates,
 then exact grouping of the candidates; exact order statistics for the percentile box), so
 the rejects, the load report and the kept firms equal the in-memory engine's on the same
 input (``tests/test_dask_engine.py`` checks it on a 2-worker ``LocalCluster``).
@@ -35,8 +35,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo import io as gio
 from geo.errors import DataFileError, InputError
+from geo.io import _text as gtext
+from geo.io import firms as gio
 from geo.points import PointFrame
 
 __all__ = ["connect", "ingest", "partition_specs", "Ingest"]
@@ -107,7 +108,7 @@ def _files(path: str | os.PathLike) -> list[Path]:
     elif Path(text).is_dir():
         found = sorted(p for p in Path(text).iterdir() if p.suffix.lower() in (".csv", ".tsv", ".txt", ".parquet", ".pq"))
     else:
-        found = [gio._check_file(text, "Firm table")]
+        found = [gtext._check_file(text, "Firm table")]
     if not found:
         msg = f"No firm tables match {text!r}. Give a CSV/Parquet file, a folder of them, or a glob pattern."
         raise DataFileError(msg)
@@ -132,13 +133,13 @@ def _csv_specs(p: Path, index: int, rows: int, encoding: str | None) -> list[Spe
     size = p.stat().st_size
     with open(p, "rb") as fh:
         head = fh.read(min(size, 1 << 20))
-    start, used = gio._utf8_start(head, encoding)
-    sample = gio._utf8_prefix(head, start, 65536) if start is not None else None
+    start, used = gtext._utf8_start(head, encoding)
+    sample = gtext._utf8_prefix(head, start, 65536) if start is not None else None
     if sample is None:
         msg = (f"'{p}' is not UTF-8 text: the dask engine splits CSV files into byte blocks and reads UTF-8 only. "
                "Convert it (e.g. `iconv -f GB18030 -t UTF-8`), write it as Parquet, or use engine = \"pandas\".")
         raise DataFileError(msg)
-    delimiter = gio._sniff_delimiter(sample, p.suffix.lower())
+    delimiter = gtext._sniff_delimiter(sample, p.suffix.lower())
     nl = head.find(b"\n", start)
     if nl < 0:
         msg = f"'{p}' has a header but no data rows. Check the export."
@@ -192,7 +193,7 @@ def partition_specs(path: str | os.PathLike, *, rows: int = DEFAULT_PARTITION_RO
     return specs
 
 
-def _read_spec(spec: Spec) -> gio._Raw:
+def _read_spec(spec: Spec) -> gtext._Raw:
     """Parse one partition into text columns, exactly as the whole-file reader would."""
     p = Path(spec.path)
     if spec.kind == "parquet":
@@ -202,7 +203,7 @@ def _read_spec(spec: Spec) -> gio._Raw:
         if table.schema.metadata and b"geo" in table.schema.metadata:
             msg = f"'{p}' is GeoParquet: the dask engine reads tables with coordinate columns; use engine = \"pandas\"."
             raise DataFileError(msg)
-        return gio._raw_from_frame(table.to_pandas(), {"format": "parquet"})
+        return gtext._raw_from_frame(table.to_pandas(), {"format": "parquet"})
     with open(p, "rb") as fh:
         fh.seek(spec.start)
         block = fh.read(spec.stop - spec.start)
@@ -211,14 +212,14 @@ def _read_spec(spec: Spec) -> gio._Raw:
                "engine cannot split it into blocks. Write the table as Parquet, or use engine = \"pandas\".")
         raise InputError(msg)
     data = spec.header + block
-    raw = gio._read_csv_fast(data, 0, spec.delimiter)
+    raw = gtext._read_csv_fast(data, 0, spec.delimiter)
     if raw is None:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             msg = f"'{p}' is not valid UTF-8 near byte {spec.start}. Convert it to UTF-8 or Parquet."
             raise DataFileError(msg) from None
-        raw = gio._read_csv_slow(text, spec.delimiter, p)
+        raw = gtext._read_csv_slow(text, spec.delimiter, p)
     raw.meta = {"format": "csv", "encoding": spec.encoding, "delimiter": raw.meta["delimiter"],
                 "blank_lines_skipped": raw.meta["blank_lines_skipped"]}
     return raw
@@ -247,7 +248,7 @@ def _w_info(v: gio._Validation) -> gio._Validation:
 
 
 def _text_hash(col) -> np.ndarray:
-    if isinstance(col, gio._Floats):
+    if isinstance(col, gtext._Floats):
         return gio._float_bits(col.values)
     return pd.util.hash_array(np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)).astype(np.uint64)
 
@@ -272,10 +273,10 @@ def _w_dup_candidates(v: gio._Validation, repeated: np.ndarray) -> gio._Validati
     key_cols, _ = v.duplicate_keys()
     fields = []
     for col in key_cols:
-        if isinstance(col, gio._Floats):
+        if isinstance(col, gtext._Floats):
             fields.append(("f", col.values[idx]))
         else:
-            fields.append(("t", gio._col_take_text(col, idx)))
+            fields.append(("t", gtext._col_take_text(col, idx)))
     v._out = {"idx": idx, "rows": v.rows[idx], "fields": fields}
     return v
 
@@ -323,7 +324,7 @@ def _w_convert(v: gio._Validation, box) -> gio._Validation:
 
 
 def _rounded(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    # as geo.io._stacked_groups: + 0.0 makes -0.0 and 0.0 one place
+    # as geo.io.firms._stacked_groups: + 0.0 makes -0.0 and 0.0 one place
     return np.round(x, 7) + 0.0, np.round(y, 7) + 0.0
 
 
@@ -496,13 +497,13 @@ def _exact_duplicates(cands: list[dict], labels: list[str | None]) -> tuple[dict
     for k in range(n_fields):
         kinds = {c["fields"][k][0] for c in cands if len(c["idx"])}
         if kinds == {"f"}:
-            key_cols.append(gio._Floats(np.concatenate([c["fields"][k][1] for c in cands])[sort]))
+            key_cols.append(gtext._Floats(np.concatenate([c["fields"][k][1] for c in cands])[sort]))
         else:
             texts: list[str] = []
             for c in cands:
                 kind, vals = c["fields"][k]
-                texts += [gio._float_text(x) for x in vals.tolist()] if kind == "f" else list(vals)
-            key_cols.append(gio._text_array([texts[i] for i in sort]))
+                texts += [gtext._float_text(x) for x in vals.tolist()] if kind == "f" else list(vals)
+            key_cols.append(gtext._text_array([texts[i] for i in sort]))
     dup, first = gio._duplicates(key_cols, len(sort))
     dup_sorted = np.flatnonzero(dup)
     idx_by: dict[int, list] = {}
@@ -629,7 +630,7 @@ def _p_out(st: dict):
 
 def _p_label(df: pd.DataFrame, file_index: int, config, seed: int) -> dict:
     """Valley labels; per valley: firm count, lon/lat sums, sector values; outside rows."""
-    from geo.pipeline import _outside_rejects, _valley_labels
+    from geo.pipeline._valleys import _outside_rejects, _valley_labels
 
     labels, names, unknown = _valley_labels(df, config)
     outside = labels.isna().to_numpy()
@@ -658,7 +659,7 @@ def _p_project(st: dict, valleys: dict, sample_p: dict) -> dict:
     import pyproj
     import shapely
 
-    from geo.grid import _convex_hull
+    from geo.cells.grid import _convex_hull
 
     df = st["df"]
     xy, hulls, hulls_ll, samples = {}, {}, {}, {}
@@ -683,7 +684,7 @@ def _p_project(st: dict, valleys: dict, sample_p: dict) -> dict:
 
 def _p_keys(st: dict, plans: dict, categories: dict, sector_column: str) -> dict:
     """Occupied lattice cells per valley: unique (a, b, category) keys with their counts."""
-    from geo.grid import lattice_keys
+    from geo.cells.grid import lattice_keys
 
     df = st["df"]
     out = {}
@@ -703,9 +704,9 @@ def _p_keys(st: dict, plans: dict, categories: dict, sector_column: str) -> dict
 
 
 def _p_park_counts(st: dict, cells_by: dict, parks_by: dict, sectors: dict, config) -> dict:
-    """FirmCounts of each valley's parks (see geo.parks.firm_counts)."""
-    from geo.grid import cell_positions
-    from geo.parks import firm_counts
+    """FirmCounts of each valley's parks (see geo.parks.overlay.firm_counts)."""
+    from geo.cells.grid import cell_positions
+    from geo.parks.overlay import firm_counts
 
     df = st["df"]
     fc = config.firms
@@ -733,8 +734,8 @@ class ValleyInputs:
     firms: Any  # geo.points.PointFrame (lon/lat, EPSG:4326): every firm, or a seeded sample of them
     n_firms: int  # all firms of the valley
     metric_crs: str
-    cells: Any  # GeoDataFrame: the exact cell table (as geo.grid.aggregate makes it)
-    counts: Any = None  # geo.parks.FirmCounts of the valley's parks (None without parks)
+    cells: Any  # GeoDataFrame: the exact cell table (as geo.cells.grid.aggregate makes it)
+    counts: Any = None  # geo.parks.overlay.FirmCounts of the valley's parks (None without parks)
     parks: Any = None
 
     @property
@@ -758,9 +759,9 @@ def reduce_valleys(ing: Ingest, config, parks, *, seed: int, sample_firms: int, 
     the valley names in order, the rejects of the firms in no valley, and valley labels
     not in the config.
     """
-    from geo import grid
+    from geo.cells import grid
     from geo.crs import utm_crs_for
-    from geo.parks import park_rings
+    from geo.parks.overlay import park_rings
 
     client = ing.client
     an = config.analysis

@@ -753,7 +753,7 @@ def density_map(grids: Mapping[str, Any], parks=None, *, title: str = "", dpi: i
 
     Parameters
     ----------
-    grids : mapping label -> geo.raster.DensityGrid
+    grids : mapping label -> geo.stats.density.DensityGrid
         Densities in firms per km² on a north-up grid in a metric CRS.
     parks : geopandas.GeoDataFrame, optional
         Park polygons (any CRS), reprojected to each grid's CRS.
@@ -921,7 +921,7 @@ def entries_chart(founded, inside, year: int, *, rate_ratio: Mapping[str, Any] |
     Each panel has its own y scale (inside and outside counts differ by orders of
     magnitude) and shows the mean entry rate per year before and from the designation year
     on (dashed), the rates of the difference-in-differences ratio
-    :func:`geo.parks.entry_rate_ratio`.
+    :func:`geo.parks.overlay.entry_rate_ratio`.
 
     Parameters
     ----------
@@ -1040,7 +1040,7 @@ def l_chart(table: pd.DataFrame, *, title: str = "", dpi: int = DPI) -> bytes:
 # ----------------------------------------------------------------------------- for the report
 def figure_name(valley: str, kind: str, park: Any = None) -> str:
     """File name of a report figure: ``<valley>_<kind>.png`` or ``<valley>_park<id>_<kind>.png``."""
-    from geo.io import safe_name
+    from geo.outputs._write import safe_name
 
     v = safe_name(valley)
     if park is None:
@@ -1102,7 +1102,7 @@ def _entry_firms(fm, fc, target) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from geo.points import point_xy
 
     if target is not None:
-        from geo.maps import _str_equals
+        from geo.outputs.maps import _str_equals
 
         sel = _str_equals(fm[fc.sector_column], target)  # astype(str) == target, on the distinct values
     else:
@@ -1414,7 +1414,7 @@ def stock_chart(stock: pd.DataFrame, *, designated: Mapping[str, Any] | None = N
     ["stock_by_year"]``); ``designated`` maps a valley to its first park designation year,
     marked on its line.
     """
-    from geo.maps import SECTOR_COLOURS
+    from geo.outputs.maps import SECTOR_COLOURS
 
     with _style():
         fig, axes = _new(7.6, 3.8, dpi=dpi)

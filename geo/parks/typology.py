@@ -348,8 +348,8 @@ def _to(gdf, crs, what: str):
 
 def _share_contrast(flag: np.ndarray, grp: np.ndarray, rest: np.ndarray, pop: np.ndarray) -> tuple:
     """Share of ``flag`` in the group, in the rest and in the population; their ratio; and the
-    one-sided hypergeometric p-value of the group's count (:func:`geo.parks.labelling_test`)."""
-    from geo.parks import labelling_test
+    one-sided hypergeometric p-value of the group's count (:func:`geo.parks.overlay.labelling_test`)."""
+    from geo.parks.overlay import labelling_test
 
     s_grp = float(flag[grp].mean())
     s_rest = float(flag[rest].mean())
@@ -473,7 +473,7 @@ def compare_groups(firms, parks=None, *, group_column: str = "group", valley_col
         The year ages are measured to (default: the latest founding year in ``firms``).
     min_cluster_firms : int, default 10
         Fewest group firms founded before designation for a pre-designation cluster
-        (:func:`geo.parks.precedence_test`).
+        (:func:`geo.parks.overlay.precedence_test`).
 
     Returns
     -------
@@ -496,7 +496,7 @@ def compare_groups(firms, parks=None, *, group_column: str = "group", valley_col
         * ``precedence`` — did the group's park cluster precede designation?  Of the
           group's Gi* cluster polygons (hot cells at 95 % after FDR, dissolved) and the
           valley's parks, the (cluster, park) pair with the largest overlap area is tested
-          with :func:`geo.parks.precedence_test` (Gi* recomputed on the group's firms
+          with :func:`geo.parks.overlay.precedence_test` (Gi* recomputed on the group's firms
           founded before the park's designation year): "preceded designation",
           "formed after designation", or the reason it is not tested ("no cluster",
           "clusters outside every park", "no designation year", "no founding years");
@@ -532,15 +532,20 @@ def compare_groups(firms, parks=None, *, group_column: str = "group", valley_col
     import shapely
 
     from geo import crs as gcrs
-    from geo._inference import fdr_bh
-    from geo.autocorr import global_moran, hotspots
-    from geo.grid import aggregate
-    from geo.parks import NULLS, cluster_polygons, labelling_test, precedence_test
-    from geo.weights import weights
+    from geo.cells.graph import weights
+    from geo.cells.grid import aggregate
+    from geo.parks.overlay import (
+        NULLS,
+        cluster_polygons,
+        labelling_test,
+        precedence_test,
+    )
+    from geo.stats._inference import fdr_bh
+    from geo.stats.autocorr import global_moran, hotspots
 
     if group_column not in firms.columns:
         msg = (f"compare_groups needs a `{group_column}` column; add it with "
-               "firms.assign(group=geo.typology.assign_groups(firms, read_groups(path))).")
+               "firms.assign(group=geo.parks.typology.assign_groups(firms, read_groups(path))).")
         raise ColumnError(msg)
     if valley_column is not None and valley_column not in firms.columns:
         msg = f"compare_groups: no `{valley_column}` column in the firm table; pass valley_column=None for one study area."
@@ -621,7 +626,7 @@ def compare_groups(firms, parks=None, *, group_column: str = "group", valley_col
             # Kd
             row.update(kd_localised=None, kd_from_m=np.nan, kd_to_m=np.nan, kd_intervals="", kd_verdict="not computed")
             if kd_simulations > 0 and mask.sum() >= 10:
-                from geo.pointpattern import kd
+                from geo.stats.pointpattern import kd
 
                 try:
                     row.update(_kd_summary(kd(fm, sector=mask, simulations=kd_simulations, seed=s)))
@@ -793,7 +798,7 @@ def group_difference_test(firms, parks, *, group_a: str = "high-tech", group_b: 
     """
     from scipy.stats import hypergeom
 
-    from geo._inference import check_alternative, pseudo_p
+    from geo.stats._inference import check_alternative, pseudo_p
 
     check_alternative(alternative)
     if not isinstance(permutations, (int, np.integer)) or isinstance(permutations, bool) or permutations < 1:

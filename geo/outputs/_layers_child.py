@@ -1,12 +1,12 @@
-"""Child process of :class:`geo.io.LayerJob`: write prepared layers into one GeoPackage.
+"""Child process of :class:`geo.outputs.layers.LayerJob`: write prepared layers into one GeoPackage.
 
-``python -m geo._layers_child SPEC.json`` where the spec names the target file and, in
+``python -m geo.outputs._layers_child SPEC.json`` where the spec names the target file and, in
 order, each layer's name, its uncompressed Arrow (Feather) file and whether it has a
 geometry column; a layer of plain points comes as two coordinate columns instead of WKB,
 in record batches that are read and written one at a time (bounded memory).  Then each
 line of standard input names one more spec (more layers, appended in order) until the
-input ends.  The layers go through :func:`geo.io._write_prepared`, the same writer
-:func:`geo.io.write_layers` uses in process.  Exit code 0 only when every layer is written.
+input ends.  The layers go through :func:`geo.outputs.layers._write_prepared`, the same writer
+:func:`geo.outputs.layers.write_layers` uses in process.  Exit code 0 only when every layer is written.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def _chunks(layer: dict) -> Iterator:
 def main(argv: list[str]) -> int:
     import os
 
-    from geo.io import _write_prepared
+    from geo.outputs.layers import _write_prepared
 
     if hasattr(os, "nice"):
         # below the analysis it runs beside: the parent's parallel kernels keep both cores

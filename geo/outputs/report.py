@@ -6,7 +6,7 @@ external CSS, JavaScript or fonts, figures embedded as ``data:image/png;base64``
 deterministic (no run date or timings), so the same results give the same bytes.
 
 Every string that comes from the data or the configuration (firm, park and valley names,
-sectors, reasons, paths) is HTML-escaped with :func:`geo.maps.escape` before it reaches the
+sectors, reasons, paths) is HTML-escaped with :func:`geo.outputs.maps.escape` before it reaches the
 page; ids and anchors are generated from counters, never from data.
 """
 
@@ -21,7 +21,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from geo.maps import escape
+from geo.outputs.maps import escape
 
 __all__ = ["write_report", "render_report", "research_answer", "SYNTHETIC_BANNER"]
 
@@ -213,14 +213,14 @@ def _skipped_box(items: Mapping[str, str]) -> str:
 
 # ----------------------------------------------------------------------------- the answer
 def _verdict_key(text: Any) -> str:
-    from geo.parks import VERDICTS
+    from geo.parks.overlay import VERDICTS
 
     inv = {v: k for k, v in VERDICTS.items()}
     return inv.get(str(text), "undetermined")
 
 
 def _outside_share_default() -> float:
-    from geo.parks import clusters_outside_parks
+    from geo.parks.overlay import clusters_outside_parks
 
     return float(inspect.signature(clusters_outside_parks).parameters["max_share"].default)
 
@@ -413,7 +413,7 @@ def _h(toc: _Toc, level: int, title: str) -> str:
 def _section_answer(results, toc: _Toc) -> str:
     ans = research_answer(results)
     rows = []
-    from geo.parks import VERDICTS
+    from geo.parks.overlay import VERDICTS
 
     for k, lst in ans["verdicts"].items():
         rows.append([VERDICTS[k], len(lst), "; ".join(f"{p} ({v})" for v, p in lst) or "—"])
@@ -479,7 +479,7 @@ def _section_parameters(results, toc: _Toc) -> str:
 
 
 def _section_data_quality(results, toc: _Toc) -> str:
-    from geo.io import REJECT_REASONS
+    from geo.io.firms import REJECT_REASONS
 
     lr = dict(results.load_report or {})
     out = [_h(toc, 1, "Data quality")]
@@ -616,7 +616,7 @@ def _grid_block(cells) -> str:
 
 
 def _counts_table(hot, what: str) -> str:
-    from geo.figures import GI_LABELS, LISA_LABELS
+    from geo.outputs.figures import GI_LABELS, LISA_LABELS
 
     out = []
     gi_cols = [(c, lab) for c, lab in (("gi_bin", what), ("all_gi_bin", "all firms")) if c in hot]
@@ -654,7 +654,7 @@ def _clusters_table(cl, *, share: bool = False) -> str:
 
 
 def _point_patterns(vr, figures, errors, name: str, target: str | None = None) -> str:
-    from geo.figures import _k_tables, _kd_items, _ripley_stage, figure_name
+    from geo.outputs.figures import _k_tables, _kd_items, _ripley_stage, figure_name
 
     st = vr.stages
     kd = st.get("kd")
@@ -704,8 +704,8 @@ def _point_patterns(vr, figures, errors, name: str, target: str | None = None) -
 
 
 def _density_block(results, vr, name: str, figures, errors) -> str:
-    from geo.figures import figure_name
-    from geo.io import safe_name
+    from geo.outputs._write import safe_name
+    from geo.outputs.figures import figure_name
 
     st = vr.stages
     g = st.get("density")
@@ -746,8 +746,8 @@ def _density_block(results, vr, name: str, figures, errors) -> str:
 
 
 def _section_valleys(results, toc: _Toc, figures, errors) -> str:
-    from geo.figures import figure_name, focus_label
-    from geo.io import safe_name
+    from geo.outputs._write import safe_name
+    from geo.outputs.figures import figure_name, focus_label
 
     out = [_h(toc, 1, "Valleys: global and local statistics")]
     if not results.valleys:
@@ -902,7 +902,7 @@ def _rate_ratio(row: Mapping[str, Any]) -> str:
 
 
 def _park_card(vname: str, idx: Any, row: Mapping[str, Any], nulls: Mapping[str, str], figures, errors, toc: _Toc) -> str:
-    from geo.figures import figure_name
+    from geo.outputs.figures import figure_name
 
     key = _verdict_key(row.get("verdict"))
     anchor = toc.add(3, str(row.get("name", idx)))
@@ -956,7 +956,7 @@ def _section_parks(results, toc: _Toc, figures, errors) -> str:
             if r and r not in rules:
                 rules.append(r)
     if not nulls:
-        from geo.parks import NULLS
+        from geo.parks.overlay import NULLS
 
         nulls = dict(NULLS)
     out.append(_h(toc, 2, "Tests and their null hypotheses"))
@@ -1113,7 +1113,7 @@ def _section_models(results, toc: _Toc) -> str:
     tables = [(vr, md) for vr, md in tables if md is not None and len(md)]
     if not tables:
         return ""
-    from geo.typology import MODELS
+    from geo.parks.typology import MODELS
 
     out = [_h(toc, 1, "Cluster models")]
     out.append("<p>How did each park–cluster pair develop? Each model is scored from measured indicators; "
@@ -1137,7 +1137,7 @@ def _section_models(results, toc: _Toc) -> str:
 
 
 def _section_maps(results, toc: _Toc) -> str:
-    from geo.io import safe_name
+    from geo.outputs._write import safe_name
 
     out = [_h(toc, 1, "Interactive maps and other outputs")]
     items = ['<li><a href="maps/index.html">maps/index.html</a> — all valleys</li>']
@@ -1153,7 +1153,7 @@ def _section_maps(results, toc: _Toc) -> str:
 
 
 def _section_methods(toc: _Toc) -> str:
-    from geo.figures import GI_COLOURS, GI_LABELS, LISA_COLOURS, LISA_LABELS
+    from geo.outputs.figures import GI_COLOURS, GI_LABELS, LISA_COLOURS, LISA_LABELS
 
     out = [_h(toc, 1, "Colours and conventions")]
     sw = '<span style="display:inline-block;width:1.1em;height:.9em;border:1px solid #999;background:{c};vertical-align:middle"></span>'
@@ -1170,9 +1170,9 @@ def render_report(results, *, figures: Mapping[str, bytes] | None = None, figure
 
     Parameters
     ----------
-    results : geo.pipeline.Results
+    results : geo.pipeline.results.Results
     figures : mapping file name -> PNG bytes, optional
-        From :func:`geo.figures.report_figures` (computed when not given).
+        From :func:`geo.outputs.figures.report_figures` (computed when not given).
     figure_errors : mapping file name -> message, optional
         Figures that could not be drawn; the report says so where they would be.
 
@@ -1181,7 +1181,7 @@ def render_report(results, *, figures: Mapping[str, bytes] | None = None, figure
     str
         The HTML text (deterministic: no date, no timings).
     """
-    from geo.figures import report_figures
+    from geo.outputs.figures import report_figures
 
     errors: dict[str, str] = dict(figure_errors or {})
     if figures is None:
@@ -1227,14 +1227,14 @@ def write_report(results, out_dir: str | Path, *, figures: Mapping[str, bytes] |
 
     Parameters
     ----------
-    results : geo.pipeline.Results
+    results : geo.pipeline.results.Results
     out_dir : str or Path
         Output folder (created if missing); the report links to ``maps/``, ``rasters/``,
         ``summary.json``, ``layers.gpkg`` and ``rejects.csv`` beside it.
     figures : mapping file name -> PNG bytes, optional
-        Precomputed :func:`geo.figures.report_figures` (computed when not given).
+        Precomputed :func:`geo.outputs.figures.report_figures` (computed when not given).
     workers : int, optional
-        Processes drawing the figures (see :func:`geo.figures.report_figures`).
+        Processes drawing the figures (see :func:`geo.outputs.figures.report_figures`).
 
     Returns
     -------
@@ -1245,13 +1245,13 @@ def write_report(results, out_dir: str | Path, *, figures: Mapping[str, bytes] |
     --------
     >>> import geo
     >>> from geo.datasets import demo_files
-    >>> from geo.report import write_report
+    >>> from geo.outputs.report import write_report
     >>> res = geo.run(demo_files()["config"])  # doctest: +SKIP
     >>> write_report(res, "geo-output")  # doctest: +SKIP
     PosixPath('geo-output/report.html')
     """
-    from geo.figures import report_figures
-    from geo.io import atomic_path
+    from geo.outputs._write import atomic_path
+    from geo.outputs.figures import report_figures
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

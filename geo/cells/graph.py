@@ -8,8 +8,6 @@ Inputs are never mutated.
 from __future__ import annotations
 
 import logging
-import sys
-import types
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,7 +164,7 @@ def weights(
             )
             raise GraphError(msg)
         graph = _lattice_contiguity(cells, geoms, rook=(kind == "rook"))
-        if graph is None:  # not cells of a geo.grid lattice: libpysal's vertex sets
+        if graph is None:  # not cells of a geo.cells.grid lattice: libpysal's vertex sets
             graph = Graph.build_contiguity(geoms, rook=(kind == "rook"))
     else:
         xy = _centroids(geoms)
@@ -254,7 +252,7 @@ def _centroids(geoms: gpd.GeoSeries) -> np.ndarray:
     return np.column_stack([shapely.get_x(c), shapely.get_y(c)])
 
 
-# lattice neighbours (da, db) of a cell (a, b) of geo.grid: axial (q, r) of hexagons (the
+# lattice neighbours (da, db) of a cell (a, b) of geo.cells.grid: axial (q, r) of hexagons (the
 # six sharing an edge; hexagons sharing a vertex share an edge), (i, j) of squares
 _HEX_NEIGHBOURS = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, -1), (-1, 1))
 _SQUARE_ROOK = ((1, 0), (-1, 0), (0, 1), (0, -1))
@@ -262,7 +260,7 @@ _SQUARE_QUEEN = _SQUARE_ROOK + ((1, 1), (1, -1), (-1, 1), (-1, -1))
 
 
 def _lattice_contiguity(cells: Any, geoms: gpd.GeoSeries, *, rook: bool) -> Graph | None:
-    """Queen/rook contiguity of hexagon or square cells of :func:`geo.grid.aggregate`.
+    """Queen/rook contiguity of hexagon or square cells of :func:`geo.cells.grid.aggregate`.
 
     On the lattice, two cells share a vertex (queen) or an edge (rook) exactly when their
     integer coordinates differ by one of the offsets above, so the neighbours are found
@@ -273,7 +271,7 @@ def _lattice_contiguity(cells: Any, geoms: gpd.GeoSeries, *, rook: bool) -> Grap
     Graph of :meth:`Graph.build_contiguity` (same focal, neighbor and weight arrays, in
     the same order, isolates as zero-weight self-loops).  Otherwise None.
     """
-    from geo.grid import _lattice_index
+    from geo.cells.grid import _lattice_index
 
     attrs = getattr(cells, "attrs", None) or {}
     cell, size = attrs.get("cell"), attrs.get("size_m")
@@ -329,7 +327,7 @@ def _lattice_contiguity(cells: Any, geoms: gpd.GeoSeries, *, rook: bool) -> Grap
 def _sorted_lattice_pairs(code: np.ndarray, shifts: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """(focal, neighbor) positions of the lattice neighbours of cells whose codes increase.
 
-    With ``code`` strictly increasing (the order of :func:`geo.grid.aggregate`), the
+    With ``code`` strictly increasing (the order of :func:`geo.cells.grid.aggregate`), the
     neighbours at the ``shifts`` taken in increasing order are at increasing positions, so
     reading a table of neighbours row by row gives the canonical order of a Graph (focal,
     then neighbor) without sorting; a cell without any neighbour gets its self-loop.
@@ -476,14 +474,3 @@ def _record(graph: Graph, report: IslandReport) -> None:
     key = id(graph)
     _RECORDS[key] = report
     weakref.finalize(graph, _RECORDS.pop, key, None)
-
-
-class _CallableModule(types.ModuleType):
-    """``geo.weights`` is both this module and the public function: whichever the package
-    attribute resolves to, ``geo.weights(cells, ...)`` builds weights."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Graph:
-        return weights(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -7,320 +7,26 @@ failing the run.
 
 from __future__ import annotations
 
-import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from geo import __version__
 from geo._gc import QuietGC
 from geo.config import Config, config_from_dict, load_config
 from geo.errors import InputError
+from geo.pipeline._memory import check_memory
+from geo.pipeline._valleys import (
+    _add_outside,
+    _assign_valleys,
+    _outside_rejects,
+    _parks_for_valley,
+    _valley_rows,
+)
+from geo.pipeline.results import Results, ValleyResult, _first_layers
 
-__all__ = ["run", "Results", "ValleyResult"]
-
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class ValleyResult:
-    """Everything computed for one valley (study area)."""
-
-    name: str
-    title: str
-    firms: Any  # geo.points.PointFrame (lon/lat, EPSG:4326): the valley's firms (dask engine: maybe a sample)
-    parks: Any  # GeoDataFrame, EPSG:4326
-    metric_crs: str | None = None
-    seed: int | None = None
-    stages: dict[str, Any] = field(default_factory=dict)
-    skipped: dict[str, str] = field(default_factory=dict)
-    n_firms: int | None = None  # all firms of the valley (``firms`` may be a sample: dask engine)
-    prepared: Any = None  # dask engine: exact cells and park counts made on the cluster
-
-    @property
-    def n_total(self) -> int:
-        return int(len(self.firms)) if self.n_firms is None else int(self.n_firms)
-
-    @property
-    def sampled(self) -> bool:
-        return self.n_total > len(self.firms)
-
-    def summary(self) -> dict:
-        bounds = self.firms.total_bounds if len(self.firms) else [np.nan] * 4
-        return {
-            "name": self.name,
-            "title": self.title,
-            "n_firms": self.n_total,
-            "n_firms_sample": int(len(self.firms)) if self.sampled else None,
-            "n_parks": int(len(self.parks)),
-            "parks": self.parks["name"].tolist(),
-            "metric_crs": self.metric_crs,
-            "seed": self.seed,
-            "bounds_wgs84": [float(b) for b in bounds],
-            "skipped": dict(self.skipped),
-            **_stage_summary(self),
-        }
-
-
-@dataclass
-class Results:
-    """The outputs of :func:`run`; :meth:`write` saves them to a folder.
-
-    ``firms`` (and each valley's ``firms`` and ``stages["metric_firms"]``) is a
-    :class:`geo.points.PointFrame`: the validated table with its points as coordinate
-    columns (``lon``/``lat`` in EPSG:4326; ``x``/``y`` in the valley's UTM zone), which
-    every stage accepts; ``results.firms.to_geodataframe()`` gives shapely points.
-    """
-
-    config: Config
-    firms: Any
-    parks: Any
-    rejects: pd.DataFrame
-    load_report: dict
-    parks_report: dict
-    valleys: dict[str, ValleyResult]
-    timings: dict[str, float] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    comparison: Any = None
-    groups: dict | None = None
-    #: the paths of the last :meth:`write` (or ``run(config, out=...)``), by output
-    written: dict[str, Path] = field(default_factory=dict)
-
-    @property
-    def synthetic(self) -> bool:
-        return bool(self.config.run.synthetic)
-
-    def summary(self) -> dict:
-        """Machine-readable results (the content of ``summary.json``)."""
-        return {
-            "geo_version": __version__,
-            "title": self.config.run.title,
-            "synthetic_demo_data": self.synthetic,
-            "seed": self.config.run.seed,
-            "config": self.config.to_dict(),
-            "load": self.load_report,
-            "parks_load": self.parks_report,
-            "valleys": {k: v.summary() for k, v in self.valleys.items()},
-            "comparison": _comparison_summary(self.comparison),
-            "groups": _groups_summary(self.groups),
-            "warnings": list(self.warnings),
-            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
-        }
-
-    def _write_rasters(self, folder: Path) -> dict[str, Path]:
-        from geo.io import safe_name
-
-        written = {}
-        target = self.config.analysis.target_sector
-        for name, vr in self.valleys.items():
-            if "density" in vr.stages:
-                p = folder / f"{safe_name(name)}_density.tif"
-                vr.stages["density"].write(p)
-                written[f"raster_{name}"] = p
-            if "density_target" in vr.stages:
-                p = folder / f"{safe_name(name)}_{safe_name(target)}_density.tif"
-                vr.stages["density_target"].write(p)
-                written[f"raster_{name}_{target}"] = p
-        return written
-
-    def write(self, out_dir: str | Path = "geo-output") -> dict[str, Path]:
-        """Write every output of the run into ``out_dir``; returns the paths written."""
-        return self._write(out_dir, None)
-
-    def _write(self, out_dir: str | Path, started: Any) -> dict[str, Path]:
-        """:meth:`write`; ``started`` is a :class:`geo.io.LayerJob` of ``out_dir/layers.gpkg``
-        that already has the first layers (``run(config, out=...)``), or None."""
-        from geo import io as gio
-        from geo import maps
-
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        written: dict[str, Path] = {}
-        t0 = time.perf_counter()
-        written["rejects"] = gio.write_csv(self.rejects, out / "rejects.csv")
-        layers = {} if started is not None else _first_layers(self.firms, self.parks, self.rejects)
-        done: dict[str, list] = {name: [] for name in self.valleys}
-        for kind in ("cells", "hotspots", "clusters", "point_clusters"):
-            frames = [_wgs84_layer(vr.stages[kind], done[name]).assign(valley=name)
-                      for name, vr in self.valleys.items() if kind in vr.stages]
-            if frames:
-                layers[kind] = _concat(frames)
-        if self.groups is not None:
-            gt = self.groups["table"].copy()
-            gt.attrs = {}
-            layers["groups"] = gt
-        if self.comparison is not None:
-            tbl = self.comparison.reset_index()
-            tbl.attrs = {}
-            layers["valleys"] = tbl
-        ov = [_overlay_layer(vr) for vr in self.valleys.values() if "parks_overlay" in vr.stages]
-        if ov:
-            layers["parks_overlay"] = _concat(ov)
-        from geo import report
-
-        # a big GeoPackage is written by a child process meanwhile (SQLite holds the GIL)
-        with QuietGC() as quiet, (started or gio.LayerJob(layers, out / "layers.gpkg")) as job:
-            if started is not None:
-                job.add(layers)
-            quiet.freeze()
-            written.update(maps.write_maps(self, out / "maps"))
-            written.update(self._write_rasters(out / "rasters"))
-            written["report"] = report.write_report(self, out)
-            written["layers"] = job.wait()
-        self.timings["write"] = time.perf_counter() - t0
-        written["summary"] = gio.write_json(self.summary(), out / "summary.json")
-        self.written = written
-        return written
-
-
-def _stage_summary(vr: ValleyResult) -> dict:
-    """JSON-ready summary of the statistics stages of one valley."""
-    from dataclasses import asdict
-
-    st = vr.stages
-    out: dict[str, Any] = {}
-    cells = st.get("cells")
-    if cells is not None:
-        a = cells.attrs
-        out["grid"] = {k: a.get(k) for k in ("cell", "size", "size_m", "cell_area_m2", "size_rule", "metric_crs", "extent",
-                                                  "extent_area_m2", "n_counted", "n_outside")}
-        out["grid"]["n_cells"] = int(len(cells))
-    if "global_moran" in st:
-        out["global_moran"] = {k: asdict(v) for k, v in st["global_moran"].items()}
-    hot = st.get("hotspots")
-    if hot is not None:
-        bins = hot["gi_bin"].value_counts().sort_index()
-        out["hotspots"] = {
-            "variable": st.get("focus_column"),
-            "gi_bins": {str(int(k)): int(v) for k, v in bins.items()},
-            "lisa_labels": {str(k): int(v) for k, v in hot["lisa_label"].value_counts().items()},
-            "parameters": {k: v for k, v in hot.attrs.get("hotspots", {}).items() if not isinstance(v, (pd.DataFrame,))},
-        }
-    cl = st.get("clusters")
-    if cl is not None:
-        out["clusters"] = pd.DataFrame(cl.drop(columns="geometry")).to_dict(orient="records")
-        out["clusters_definition"] = cl.attrs.get("definition")
-    ov = st.get("parks_overlay")
-    if ov is not None and len(ov):
-        out["park_results"] = ov.to_dict(orient="records")
-        out["park_rules"] = ov.attrs.get("rules")
-        out["park_nulls"] = ov.attrs.get("nulls")
-    if "kd" in st:
-        k = st["kd"]
-        out["kd"] = {"verdict": k.verdict, "localised_m": [list(map(float, iv)) for iv in k.localised], "gamma": k.gamma,
-                     "psi": k.psi, "n_sector": k.n_sector, "n_sites": k.n_sites, "simulations": k.simulations,
-                     "bandwidth_m": k.bandwidth, "max_distance_m": k.max_distance}
-    if "density" in st:
-        g = st["density"]
-        out["density"] = {"bandwidth_m": g.bandwidth_m, "cell_size_m": g.cell_size_m, "units": g.units,
-                          "n_points": g.n_points, "kernel": g.kernel}
-    if "zonal" in st:
-        out["zonal_density"] = st["zonal"].reset_index().to_dict(orient="records")
-    if "ripley" in st:
-        rk = st["ripley"]
-        out["ripley"] = {"p_value": rk.attrs.get("p_value"), "correction": rk.attrs.get("correction"),
-                         "r_max_m": float(rk["r"].max())}
-    if "models" in st:
-        md = st["models"]
-        out["models"] = md.to_dict(orient="records")
-        out["model_rules"] = md.attrs.get("rules")
-    if "point_clusters" in st:
-        pc = st["point_clusters"]
-        out["point_clusters"] = {"method": pc.attrs.get("method"), "n_clusters": int(len(pc)),
-                                 "clusters": pd.DataFrame(pc.drop(columns="geometry")).to_dict(orient="records")}
-        if "point_cluster_agreement" in st:
-            out["point_clusters"]["parks"] = st["point_cluster_agreement"].to_dict(orient="records")
-    outside = st.get("clusters_outside_parks")
-    if outside is not None:
-        out["clusters_outside_parks"] = [int(c) for c in outside["cluster_id"]] if len(outside) else []
-    return out
-
-
-def _wgs84_layer(frame, done: list):
-    """``frame`` in EPSG:4326; the geometry of a frame in ``done`` with the same index and
-    exactly the same geometries (the cells and the hot-spot cells) is reused, not reprojected."""
-    import shapely
-
-    for src, out in done:
-        if (src.crs == frame.crs and src.index.equals(frame.index)
-                and shapely.equals_exact(np.asarray(src.geometry.values), np.asarray(frame.geometry.values), tolerance=0).all()):
-            return frame.set_geometry(out.geometry.to_numpy(), crs=out.crs)
-    out = frame.to_crs("EPSG:4326")
-    done.append((frame, out))
-    return out
-
-
-def _valley_rows(firms, name: str):
-    """The firms of one valley, sharing the columns (copy-on-write) when they are one block
-    of rows (a registry sorted by city) instead of copying them (a million firms: ~0.2 GB)."""
-    idx = np.flatnonzero((firms["valley"] == name).to_numpy())
-    if len(idx) and idx[-1] - idx[0] + 1 == len(idx):
-        return firms.iloc[idx[0]:idx[-1] + 1]
-    return firms.iloc[idx]
-
-
-def _concat(frames):
-    import geopandas as gpd
-
-    clean = []
-    for f in frames:
-        f = f.copy()
-        f.attrs = {}
-        clean.append(f)
-    return gpd.GeoDataFrame(pd.concat(clean, ignore_index=True), crs=clean[0].crs)
-
-
-def _overlay_layer(vr: ValleyResult):
-    """Park polygons with their overlay metrics, tests and verdict (dict columns as JSON)."""
-    import json
-
-    import geopandas as gpd
-
-    ov = vr.stages["parks_overlay"].copy()
-    ov.attrs = {}
-    if "models" in vr.stages:
-        md = vr.stages["models"]
-        for c in ("primary_model", "models"):
-            if c in md:
-                ov[c] = md[c].map(lambda v: " + ".join(v) if isinstance(v, (list, tuple)) else v).reindex(ov.index)
-    for c in ov.columns:
-        if ov[c].map(lambda v: isinstance(v, dict)).any():
-            ov[c] = ov[c].map(lambda v: json.dumps(v) if isinstance(v, dict) else v)
-    geo = vr.parks.geometry.reindex(ov.index)
-    out = gpd.GeoDataFrame(ov.drop(columns=[c for c in ("name", "designated") if c in ov]).join(vr.parks[["name", "designated"]]),
-                           geometry=geo.values, crs=vr.parks.crs)
-    out["valley"] = vr.name
-    return out
-
-
-def _groups_summary(g) -> dict | None:
-    if g is None:
-        return None
-    return {"table": g["table"].to_dict(orient="records"), "difference": g["difference"], "answer": g["answer"],
-            "assignment": g["assignment"], "group_a": g["group_a"], "group_b": g["group_b"]}
-
-
-def _comparison_summary(cmp) -> dict | None:
-    if cmp is None:
-        return None
-    return {
-        "table": cmp.reset_index().to_dict(orient="records"),
-        "krugman": {str(k): {str(j): v for j, v in row.items()} for k, row in cmp.attrs["krugman"].to_dict(orient="index").items()},
-        "kd": cmp.attrs.get("kd"),
-        "notes": cmp.attrs.get("notes"),
-        "rules": cmp.attrs.get("rules"),
-        "target_sector": cmp.attrs.get("target_sector"),
-    }
-
-
-def _first_layers(firms, parks, rejects) -> dict:
-    """The layers of ``layers.gpkg`` known once the firms are read: firms, parks, rejects
-    (as they are: the layer writer drops their ``attrs`` on its own shallow copies)."""
-    return {"firms": firms, "parks": parks, "rejects": rejects}
+__all__ = ["run"]
 
 
 def _sector_column(cells, value: str | None) -> str | None:
@@ -333,11 +39,11 @@ def _sector_column(cells, value: str | None) -> str | None:
 def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str], quiet: QuietGC | None = None) -> None:
     """Grid, weights, global and local autocorrelation, clusters and the park tests."""
     from geo import crs as gcrs
-    from geo import parks as gparks
-    from geo.autocorr import global_moran, hotspots
+    from geo.cells.graph import weights
+    from geo.cells.grid import aggregate
     from geo.errors import GeoError
-    from geo.grid import aggregate
-    from geo.weights import weights
+    from geo.parks import overlay as gparks
+    from geo.stats.autocorr import global_moran, hotspots
 
     an = cfg.analysis
     fc = cfg.firms
@@ -423,13 +129,13 @@ def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str
 
 def _models(vr: ValleyResult, cfg: Config, ov, clusters, fm, hot, sector) -> None:
     """Development model of each park–cluster pair (market-, government-, research-, FDI-led)."""
-    from geo import typology
     from geo.errors import GeoError
+    from geo.parks import typology
 
     mc = cfg.models
     anchors = None
     if mc.anchors is not None:
-        from geo.io import read_firms
+        from geo.io.firms import read_firms
 
         anchors = read_firms(mc.anchors)
         anchors.attrs = {}
@@ -445,8 +151,8 @@ def _models(vr: ValleyResult, cfg: Config, ov, clusters, fm, hot, sector) -> Non
 
 def _groups(firms, parks, cfg: Config, warnings: list[str]) -> dict | None:
     """High-tech vs traditional: the group × valley table, the difference test, the answer."""
-    from geo import typology
     from geo.errors import GeoError
+    from geo.parks import typology
 
     gc = cfg.groups
     if gc.path is None:
@@ -475,7 +181,7 @@ def _groups(firms, parks, cfg: Config, warnings: list[str]) -> dict | None:
 def _density(vr: ValleyResult, cfg: Config, fm, target) -> None:
     """Kernel density of all firms and of the target sector (one grid), zonal stats per park."""
     from geo.errors import GeoError
-    from geo.raster import kernel_density, kernel_density_by, zonal_stats
+    from geo.stats.density import kernel_density, kernel_density_by, zonal_stats
 
     t0 = time.perf_counter()
     sc = cfg.firms.sector_column
@@ -499,8 +205,8 @@ def _density(vr: ValleyResult, cfg: Config, fm, target) -> None:
 def _point_patterns(vr: ValleyResult, cfg: Config, seed: int, fm, target) -> None:
     """Ripley K/L and Duranton–Overman Kd of the target sector (grid-free measures)."""
     from geo.errors import GeoError
-    from geo.pointpattern import kd, ripley_k
     from geo.points import point_xy
+    from geo.stats.pointpattern import kd, ripley_k
 
     an = cfg.analysis
     sc = cfg.firms.sector_column
@@ -516,7 +222,7 @@ def _point_patterns(vr: ValleyResult, cfg: Config, seed: int, fm, target) -> Non
             vr.skipped["kd"] = str(exc)
     else:
         vr.skipped["kd"] = "kd_simulations = 0"
-    from geo.grid import _convex_hull
+    from geo.cells.grid import _convex_hull
 
     all_xy = np.column_stack(point_xy(fm))
     xy = all_xy[mask]
@@ -538,64 +244,9 @@ def _as_config(config: Config | str | Path | dict) -> Config:
     return load_config(config)
 
 
-def _valley_labels(firms, config: Config):
-    """(valley label per firm or NA, ordered valley names, unknown labels) of a firm frame.
-
-    Works on any frame with ``lon``/``lat`` (and the valley column): a whole table, or one
-    partition of the dask engine (whose names and unknown labels are then merged in order).
-    """
-    col = config.firms.valley_column
-    configured = [v.name for v in config.valleys]
-    labels = pd.Series(pd.NA, index=firms.index, dtype="object")
-    if col in firms.columns:
-        s = firms[col]
-        ok = s.notna().to_numpy()
-        vals = np.full(len(s), pd.NA, dtype=object)
-        if ok.any():
-            vals[ok] = s[ok].astype(str).str.strip().to_numpy(dtype=object)
-        labels = pd.Series(vals, index=firms.index, dtype="object")
-    boxes = [v for v in config.valleys if v.bbox is not None]
-    for v in boxes:
-        lo_x, lo_y, hi_x, hi_y = v.bbox
-        inside = firms["lon"].between(lo_x, hi_x) & firms["lat"].between(lo_y, hi_y)
-        labels = labels.where(~(labels.isna() & inside), v.name)
-    if not configured:
-        if col not in firms.columns and not boxes:
-            labels[:] = "Study area"
-            return labels, ["Study area"], []
-        names = [str(x) for x in pd.unique(labels.dropna())]
-        return labels, names, []
-    unknown = sorted(set(labels.dropna()) - set(configured))
-    return labels.where(labels.isin(configured), pd.NA), configured, unknown
-
-
-def _assign_valleys(firms, config: Config, warnings: list[str]):
-    """Return (valley labels aligned to firms, ordered valley names)."""
-    labels, names, unknown = _valley_labels(firms, config)
-    if unknown:
-        warnings.append(f"firms of valleys not in the config were left out: {unknown}")
-    return labels, names
-
-
-def _outside_rejects(firms, outside: np.ndarray) -> pd.DataFrame:
-    """Reject rows for the firms in no valley of the run."""
-    extra = pd.DataFrame(firms.loc[outside].drop(columns="geometry", errors="ignore")).reset_index()
-    extra.insert(1, "reason", "outside_valleys")
-    extra.insert(2, "detail", "firm lies in no valley of the run")
-    return extra
-
-
-def _add_outside(rejects: pd.DataFrame, load_report: dict, extra: pd.DataFrame) -> pd.DataFrame:
-    n = len(extra)
-    load_report["rejected_by_reason"]["outside_valleys"] = n
-    load_report["rows_rejected"] += n
-    load_report["rows_kept"] -= n
-    return pd.concat([rejects, extra], ignore_index=True)
-
-
 def _read_extra_tables(firms, rejects, load_report, extra, fc):
     """Append the firm tables that reference valleys bring themselves (e.g. Hsinchu)."""
-    from geo.io import read_firms
+    from geo.io.firms import read_firms
 
     frames = [firms.assign(source=str(fc.path.name))]
     rejects = rejects.assign(source=str(fc.path.name))
@@ -622,19 +273,6 @@ def _read_extra_tables(firms, rejects, load_report, extra, fc):
     return combined, pd.concat(all_rejects, ignore_index=True), load_report
 
 
-def _parks_for_valley(parks, name: str, firms_v):
-    if parks is None or len(parks) == 0:
-        return parks
-    if parks["valley"].notna().any():
-        return parks[parks["valley"] == name]
-    if len(firms_v) < 3:
-        return parks.iloc[0:0]
-    import shapely
-
-    hull = shapely.convex_hull(shapely.multipoints(np.column_stack([firms_v["lon"], firms_v["lat"]])))
-    return parks[parks.intersects(hull)]
-
-
 def run(config: Config | str | Path | dict, *, out: str | Path | None = None) -> Results:
     """Run every stage of the analysis described by ``config``.
 
@@ -643,7 +281,7 @@ def run(config: Config | str | Path | dict, *, out: str | Path | None = None) ->
     config : Config, path to a TOML file, or dict
         The run configuration (see :mod:`geo.config`).  ``[run] engine = "dask"`` reads,
         validates and counts the firms on a dask.distributed cluster (``scheduler``); see
-        :mod:`geo.dask_engine`.
+        :mod:`geo.pipeline.dask_engine`.
     out : str or Path, optional
         Also write every output there, as ``results.write(out)`` does (what ``geo run``
         does).  The firm, park and reject layers of ``layers.gpkg`` are then written while
@@ -673,82 +311,8 @@ def run(config: Config | str | Path | dict, *, out: str | Path | None = None) ->
         return _run_memory(cfg, timings, warnings, quiet, out=out)
 
 
-#: peak memory of the in-memory engine: a base plus so much per firm read (measured peaks,
-#: the run and its layer writer together: 1.5 GB at 1M firms, 3.3 GB at 5M, i.e. ~1 GB plus
-#: ~470 bytes per firm; docs/benchmarks.md, with a margin), and the least bytes per CSV row
-#: assumed when the row count is estimated from the file size
-_BYTES_PER_FIRM = 700
-_BASE_BYTES = 2**30
-_CSV_BYTES_PER_ROW_MIN = 8
-
-
-def estimate_rows(path: Path) -> int | None:
-    """Rows of a firm table, read from Parquet metadata or estimated from a CSV's size."""
-    p = Path(path)
-    if not p.is_file():
-        return None
-    suffix = p.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        try:
-            import pyarrow.parquet as pq
-
-            return int(pq.ParquetFile(p).metadata.num_rows)
-        except Exception:  # noqa: BLE001 - read_firms reports a bad file clearly
-            return None
-    if suffix in (".csv", ".tsv", ".txt", ".tab"):
-        size = p.stat().st_size
-        with open(p, "rb") as fh:
-            head = fh.read(1 << 20)
-        lines = max(head.count(b"\n"), 1)
-        per_row = max(len(head) / lines, _CSV_BYTES_PER_ROW_MIN)
-        return int(size / per_row)
-    return None
-
-
-def _available_memory() -> int | None:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-def check_memory(cfg: Config) -> None:
-    """Refuse an in-memory run that would not fit in this machine's memory.
-
-    The need is estimated from the number of rows (Parquet metadata, or the size of a CSV)
-    times the measured peak bytes per firm; the limit is ``[run] max_memory_gb`` or the
-    memory available now.  The message names the dask engine.
-    """
-    tables = [cfg.firms.path] + [v.firms for v in cfg.valleys if v.firms is not None]
-    for t in tables:
-        text = str(t)
-        if t is not None and (Path(text).is_dir() or any(ch in text for ch in "*?[")):
-            msg = (f"[firms] path {text!r} is a folder or a pattern of many files: the in-memory engine reads one "
-                   "file; the dask engine reads many (set engine = \"dask\" in [run], or `--engine dask`).")
-            raise InputError(msg)
-    rows = [estimate_rows(t) for t in tables if t is not None]
-    n = sum(r for r in rows if r)
-    if not n:
-        return
-    need = _BASE_BYTES + n * _BYTES_PER_FIRM
-    limit = cfg.run.max_memory_gb * 2**30 if cfg.run.max_memory_gb > 0 else _available_memory()
-    if limit is None or need <= limit:
-        return
-    msg = (
-        f"About {n:,} firms: the in-memory engine would need about {need / 2**30:.1f} GB, more than the "
-        f"{limit / 2**30:.1f} GB {'allowed by [run] max_memory_gb' if cfg.run.max_memory_gb > 0 else 'available'}. "
-        "Use the dask engine: set engine = \"dask\" in [run] (and scheduler = \"tcp://host:8786\" for a cluster), "
-        "or run `geo run CONFIG --engine dask --scheduler ADDRESS`."
-    )
-    raise InputError(msg)
-
-
 def _read_parks_cfg(cfg: Config, warnings: list[str]):
-    from geo.io import read_parks
+    from geo.io.parks import read_parks
 
     if cfg.parks.path is not None:
         pc = cfg.parks
@@ -769,7 +333,7 @@ def _read_parks_cfg(cfg: Config, warnings: list[str]):
 def _run_memory(cfg: Config, timings: dict, warnings: list[str], quiet: QuietGC | None = None,
                 out: str | Path | None = None) -> Results:
     from geo import crs as gcrs
-    from geo.io import read_firms
+    from geo.io.firms import read_firms
 
     t0 = time.perf_counter()
     fc = cfg.firms
@@ -815,10 +379,10 @@ def _run_memory(cfg: Config, timings: dict, warnings: list[str], quiet: QuietGC 
         return _analyse_all(cfg, firms, parks, rejects, load_report, parks_report, valleys, names, timings, warnings,
                             t0, quiet=quiet)
     # the big layers are final now: write them while the analysis runs
-    from geo import io as gio
+    from geo.outputs import layers as glayers
 
     Path(out).mkdir(parents=True, exist_ok=True)
-    with gio.LayerJob(_first_layers(firms, parks, rejects), Path(out) / "layers.gpkg") as job:
+    with glayers.LayerJob(_first_layers(firms, parks, rejects), Path(out) / "layers.gpkg") as job:
         res = _analyse_all(cfg, firms, parks, rejects, load_report, parks_report, valleys, names, timings, warnings,
                            t0, quiet=quiet)
         res._write(out, job)
@@ -826,8 +390,8 @@ def _run_memory(cfg: Config, timings: dict, warnings: list[str], quiet: QuietGC 
 
 
 def _run_dask(cfg: Config, timings: dict, warnings: list[str]) -> Results:
-    """The dask engine: ingest and counts on the cluster, statistics here (see geo.dask_engine)."""
-    from geo import dask_engine as de
+    """The dask engine: ingest and counts on the cluster, statistics here (see geo.pipeline.dask_engine)."""
+    from geo.pipeline import dask_engine as de
     from geo.points import PointFrame
 
     fc = cfg.firms
@@ -915,8 +479,8 @@ def _analyse_all(cfg, firms, parks, rejects, load_report, parks_report, valleys,
         timings["groups"] = time.perf_counter() - t0
     comparison = None
     if cfg.analysis.compare and len(firms) and cfg.firms.sector_column in firms.columns:
-        from geo.compare import compare_valleys
         from geo.errors import GeoError
+        from geo.parks.compare import compare_valleys
 
         t0 = time.perf_counter()
         try:

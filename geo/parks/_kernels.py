@@ -1,4 +1,4 @@
-"""Compiled point-in-polygon kernel of :mod:`geo.parks` (cells under random park placements).
+"""Compiled point-in-polygon kernel of :mod:`geo.parks.overlay` (cells under random park placements).
 
 In its own module so that numba's on-disk cache survives edits to ``parks.py``.
 """

@@ -27,8 +27,8 @@ hot spots, so its map has no Gi*, LISA or cluster layers).
   tooltips up to :data:`POINTS_MAX` firms, marker clusters (``FastMarkerCluster``, circle
   markers, sector tooltips) up to :data:`CLUSTER_MAX`, above that a heat map of the firms
   binned to at most :data:`HEAT_BINS_MAX` weighted cells.
-* **Firm density (KDE)** -- the kernel density of :func:`geo.raster.kernel_density`
-  (Silverman bandwidth) rendered by :func:`geo.raster.density_to_png` as an image overlay
+* **Firm density (KDE)** -- the kernel density of :func:`geo.stats.density.kernel_density`
+  (Silverman bandwidth) rendered by :func:`geo.outputs.raster.density_to_png` as an image overlay
   (a ``data:`` URI), for all firms (the run's ``density`` stage when there is one, the same
   surface as in the report) and for the target sector (its own bandwidth).
 * **Founding years (<target> firms)** -- a time slider (Leaflet.timeline): target-sector
@@ -110,7 +110,7 @@ LISA_LABELS = {
     "HH": "High-High (cluster of high values)", "LL": "Low-Low (cluster of low values)",
     "LH": "Low-High (low outlier among high)", "HL": "High-Low (high outlier among low)",
 }
-#: park verdicts (``geo.parks.VERDICTS``) -> outline/fill colour of the park
+#: park verdicts (``geo.parks.overlay.VERDICTS``) -> outline/fill colour of the park
 VERDICT_COLOURS = {
     "cluster formed after designation": "#1a9641",
     "park on a pre-existing cluster": "#7b3294",
@@ -213,7 +213,7 @@ def save_map(m, path: str | Path) -> Path:
     -------
     pathlib.Path
     """
-    from geo.io import atomic_path
+    from geo.outputs._write import atomic_path
 
     page = inline_assets(m.get_root().render())
     with atomic_path(path) as tmp:
@@ -1002,7 +1002,7 @@ MODEL_COLOURS = {
 
 
 def _models_layer(m, vr, legend, *, name: str = "Parks by development model"):
-    """Park polygons coloured by their primary development model (from geo.typology)."""
+    """Park polygons coloured by their primary development model (from geo.parks.typology)."""
     import folium
 
     md = vr.stages.get("models")
@@ -1466,7 +1466,8 @@ def _kde_layer(m, points, *, name: str, legend, grid=None, crs=None) -> Any:
     from folium.raster_layers import ImageOverlay
 
     from geo.errors import GeoError
-    from geo.raster import density_to_png, kernel_density
+    from geo.outputs.raster import density_to_png
+    from geo.stats.density import kernel_density
 
     if len(points) < 2:
         return None
@@ -1706,7 +1707,7 @@ def valley_map(results, valley: str, *, m=None):
 
     Parameters
     ----------
-    results : geo.pipeline.Results
+    results : geo.pipeline.results.Results
         The outputs of :func:`geo.run`.
     valley : str
         A valley name of the run (a key of ``results.valleys``).
@@ -1728,8 +1729,8 @@ def valley_map(results, valley: str, *, m=None):
     >>> import geo
     >>> from geo.datasets import demo_files
     >>> res = geo.run(demo_files()["config"])                      # doctest: +SKIP
-    >>> m = geo.maps.valley_map(res, "Wuhan")                      # doctest: +SKIP
-    >>> geo.maps.save_map(m, "wuhan.html")                         # doctest: +SKIP
+    >>> m = geo.outputs.maps.valley_map(res, "Wuhan")                      # doctest: +SKIP
+    >>> geo.outputs.maps.save_map(m, "wuhan.html")                         # doctest: +SKIP
     """
     return _valley_map(results, valley, m=m)
 
@@ -1807,7 +1808,7 @@ def overview_map(results, *, m=None):
 
     Parameters
     ----------
-    results : geo.pipeline.Results
+    results : geo.pipeline.results.Results
     m : folium.Map, optional
         Draw onto this map instead of a new one.
 
@@ -1821,7 +1822,7 @@ def overview_map(results, *, m=None):
 def _overview_map(results, *, m=None, data: dict[str, _ValleyData] | None = None):
     import folium
 
-    from geo.io import safe_name
+    from geo.outputs._write import safe_name
 
     own = m is None
     if data is None:
@@ -1881,7 +1882,7 @@ def write_maps(results, out_dir: str | Path) -> dict[str, Path]:
 
     Parameters
     ----------
-    results : geo.pipeline.Results
+    results : geo.pipeline.results.Results
     out_dir : str or pathlib.Path
         Created if missing.
 
@@ -1890,7 +1891,7 @@ def write_maps(results, out_dir: str | Path) -> dict[str, Path]:
     dict
         ``{"map_index": path, "map_<valley>": path, ...}``
     """
-    from geo.io import safe_name
+    from geo.outputs._write import safe_name
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

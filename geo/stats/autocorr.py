@@ -2,8 +2,8 @@
 
 All statistics take a variable ``y`` (a Series aligned to the graph ids, or an array in
 graph order) and a :class:`libpysal.graph.Graph`, and are computed from the graph's CSR
-arrays by the numba kernels of :mod:`geo._kernels`.  Every p-value comes from
-:mod:`geo._inference`; the default is **two-sided** everywhere (``alternative=`` gives
+arrays by the numba kernels of :mod:`geo.stats._kernels`.  Every p-value comes from
+:mod:`geo.stats._inference`; the default is **two-sided** everywhere (``alternative=`` gives
 ``"greater"`` or ``"less"``).
 
 Conditional randomisation and ties
@@ -26,7 +26,7 @@ Exact p-values (``exact="auto"``)
 For integer data and rows whose off-diagonal weights are all equal (binary, or
 row-standardised binary weights), :math:`S_i` is a multiple of the sum of :math:`k_i`
 values drawn without replacement from the other cells, whose distribution is computed
-exactly (see :func:`geo._inference.exact_tails`): the exact without-replacement
+exactly (see :func:`geo.stats._inference.exact_tails`): the exact without-replacement
 distribution for ``n <= 5000``, the with-replacement approximation (``k_i``-fold
 convolution of the other cells' value distribution) where ``n`` is larger and
 :math:`k_i/(n-1) \\le 1\\%`.  Other cells use Monte Carlo with ``permutations``
@@ -52,9 +52,9 @@ from libpysal.graph import Graph
 from scipy import sparse
 from scipy.spatial import cKDTree
 
-from geo import _inference, _kernels
 from geo._random import seed_int
 from geo.errors import ColumnError, CRSError, GraphError, InputError, StatisticsError
+from geo.stats import _inference, _kernels
 
 __all__ = [
     "global_moran",
@@ -995,7 +995,7 @@ def hotspots(
         raise InputError(msg)
     permutations = _check_common(permutations, alternative, alpha, exact)
     if graph is None:
-        from geo.weights import weights as _build
+        from geo.cells.graph import weights as _build
 
         graph = _build(cells, kind=kind)
         kind_used = kind

@@ -1,0 +1,199 @@
+"""Reading park boundaries: columns found, geometries repaired, unusable features rejected."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geo import crs as _crs
+from geo.errors import ColumnError, CRSError, DataFileError, InputError
+from geo.io._text import _check_file, _find_column
+
+__all__ = ["read_parks"]
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- parks
+_PARK_NAME = ("name", "park", "park_name", "parkname", "名称", "园区", "园区名称")
+
+
+_PARK_VALLEY = ("valley", "city", "region", "城市")
+
+
+_PARK_YEAR = ("designated", "designation_year", "year", "established", "设立年份", "批准年份")
+
+
+def _pick(columns: list[str], given: str | None, candidates: tuple[str, ...], what: str, path: Path, *, required: bool):
+    if given is not None:
+        return _find_column(columns, given, candidates, what, path)
+    hits = [c for c in columns if c.strip().lower() in candidates]
+    if len(hits) > 1:
+        msg = f"Several columns in '{path}' could hold the park {what}: {hits}. Say which with {what}=<column>."
+        raise ColumnError(msg)
+    if not hits:
+        if required:
+            msg = f"No park {what} column in '{path}': looked for {list(candidates)} among {columns}. Name it with {what}=<column>."
+            raise ColumnError(msg)
+        return None
+    return hits[0]
+
+
+def read_parks(
+    path: str | os.PathLike,
+    *,
+    name: str | None = None,
+    valley: str | None = None,
+    designated: str | None = None,
+    crs: Any = None,
+    layer: str | int | None = None,
+):
+    """Read science & technology park boundaries.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Any polygon layer GDAL reads: Shapefile, GeoPackage, GeoJSON, KML.
+    name, valley, designated : str, optional
+        Columns holding the park name, its valley (study area) and the year it was
+        designated.  Found automatically when not given (``name``/``park``/``名称``,
+        ``valley``/``city``, ``designated``/``year``/``established``).  ``valley`` and
+        ``designated`` are optional: without a year the precedence test is skipped.
+    crs : str, int or pyproj.CRS, optional
+        The layer's coordinate system when the file has none (an error otherwise), or
+        "gcj02"/"bd09" when the polygons were digitised on a Chinese web map.
+    layer : str or int, optional
+        Layer of a multi-layer source (GeoPackage).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``name``, ``valley``, ``designated`` (nullable Int64), the other input
+        attributes, and polygon ``geometry`` in EPSG:4326.  Invalid geometries are repaired
+        with :func:`shapely.make_valid` and listed in ``attrs["repairs"]``; features that
+        are not polygons are rejected and listed in ``attrs["rejects"]``;
+        ``attrs["load_report"]`` counts both.
+    """
+    import geopandas as gpd
+    import pyogrio
+    import shapely
+
+    p = _check_file(path, "Park boundary file")
+    try:
+        kwargs = {} if layer is None else {"layer": layer}
+        gdf = pyogrio.read_dataframe(p, **kwargs)
+    except Exception as exc:
+        msg = f"Cannot read '{p}' as a polygon layer ({exc}). Check the file opens in QGIS."
+        raise DataFileError(msg) from None
+    if "geometry" not in gdf or len(gdf) == 0:
+        msg = f"'{p}' holds no features with geometry; park boundaries must be polygons."
+        raise InputError(msg)
+    columns = [c for c in gdf.columns if c != "geometry"]
+    name_col = _pick(columns, name, _PARK_NAME, "name", p, required=True)
+    valley_col = _pick(columns, valley, _PARK_VALLEY, "valley", p, required=False)
+    year_col = _pick(columns, designated, _PARK_YEAR, "designated", p, required=False)
+
+    system = None if crs is None else _crs.parse_crs(crs)
+    if gdf.crs is None and system is None:
+        msg = f"'{p}' has no coordinate reference system (no .prj?). Pass crs= (e.g. crs='wgs84', 'gcj02' or an EPSG code)."
+        raise CRSError(msg)
+
+    geoms = gdf.geometry.values
+    n = len(gdf)
+    rows = np.arange(1, n + 1)
+    gtype = np.asarray(shapely.get_type_id(geoms))
+    missing = np.asarray(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    is_poly = np.isin(gtype, (3, 6)) & ~missing
+    reject_rows = []
+    for i in np.flatnonzero(~is_poly):
+        reject_rows.append(
+            {
+                "row": int(rows[i]),
+                "name": str(gdf[name_col].iloc[i]),
+                "reason": "not_a_polygon" if not missing[i] else "missing_geometry",
+                "detail": "feature has no geometry" if missing[i] else f"geometry is {geoms[i].geom_type}; parks must be polygons",
+            }
+        )
+    keep = is_poly
+    out = gdf.loc[keep].copy()
+    out.index = pd.Index(rows[keep], name="row")
+    geoms = out.geometry.values
+
+    valid = np.asarray(shapely.is_valid(geoms))
+    repairs = []
+    if (~valid).any():
+        reasons = shapely.is_valid_reason(geoms)
+        fixed = shapely.make_valid(geoms[~valid])
+        fixed = np.array([_polygonal(g) for g in fixed], dtype=object)
+        for r, nm, why in zip(out.index[~valid], out[name_col].to_numpy()[~valid], np.asarray(reasons)[~valid]):
+            repairs.append({"row": int(r), "name": str(nm), "problem": str(why), "action": "repaired with shapely.make_valid"})
+        geoms = geoms.copy()
+        geoms[~valid] = fixed
+
+    if isinstance(system, str) and system in ("gcj02", "bd09"):
+        geoms = _crs.transform_geometries(geoms, system)
+        src_crs = "EPSG:4326"
+    elif system is not None and gdf.crs is None:
+        src_crs = "EPSG:4326" if system == "wgs84" else system
+    else:
+        src_crs = gdf.crs
+
+    result = gpd.GeoDataFrame(
+        {
+            "name": out[name_col].astype(str).str.strip().to_numpy(),
+            "valley": (out[valley_col].astype(str).str.strip().to_numpy() if valley_col else pd.array([pd.NA] * len(out), dtype="string")),
+        },
+        index=out.index,
+        geometry=gpd.GeoSeries(geoms, index=out.index, crs=src_crs).to_crs("EPSG:4326").values,
+        crs="EPSG:4326",
+    )
+    year_problems = []
+    if year_col is not None:
+        yr = pd.to_numeric(out[year_col], errors="coerce")
+        bad = yr.notna() & ((yr < 1900) | (yr > 2100) | (yr % 1 != 0))
+        for r, v in zip(out.index[bad | (yr.isna() & out[year_col].notna())], out[year_col][bad | (yr.isna() & out[year_col].notna())]):
+            year_problems.append({"row": int(r), "value": str(v)})
+        result["designated"] = yr.where(~bad).astype("Int64").to_numpy()
+    else:
+        result["designated"] = pd.array([pd.NA] * len(out), dtype="Int64")
+    for c in columns:
+        if c not in (name_col, valley_col, year_col) and c not in result.columns:
+            result[c] = out[c].to_numpy()
+    result = result[["name", "valley", "designated", *[c for c in result.columns if c not in ("name", "valley", "designated", "geometry")], "geometry"]]
+
+    dup_names = result["name"][result["name"].duplicated()].tolist()
+    report = {
+        "file": str(p),
+        "name_column": name_col,
+        "valley_column": valley_col,
+        "designated_column": year_col,
+        "crs_in": str(system) if system is not None else (gdf.crs.to_string() if gdf.crs else None),
+        "features_read": int(n),
+        "parks_kept": int(len(result)),
+        "features_rejected": len(reject_rows),
+        "geometries_repaired": len(repairs),
+        "missing_designation_year": int(result["designated"].isna().sum()),
+        "bad_designation_year": year_problems,
+        "duplicate_names": dup_names,
+    }
+    result.attrs["load_report"] = report
+    result.attrs["rejects"] = pd.DataFrame(reject_rows, columns=["row", "name", "reason", "detail"])
+    result.attrs["repairs"] = pd.DataFrame(repairs, columns=["row", "name", "problem", "action"])
+    if repairs:
+        log.warning("repaired %d invalid park geometries in %s", len(repairs), p)
+    return result
+
+
+def _polygonal(geom):
+    """Keep the polygonal part of a make_valid result (drops stray lines/points)."""
+    import shapely
+
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else geom

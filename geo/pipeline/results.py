@@ -1,0 +1,308 @@
+"""The results of a run (:class:`Results`, one :class:`ValleyResult` per valley), their
+``summary.json`` form and their writing into an output folder."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geo import __version__
+from geo._gc import QuietGC
+from geo.config import Config
+
+__all__ = ["Results", "ValleyResult"]
+
+
+@dataclass
+class ValleyResult:
+    """Everything computed for one valley (study area)."""
+
+    name: str
+    title: str
+    firms: Any  # geo.points.PointFrame (lon/lat, EPSG:4326): the valley's firms (dask engine: maybe a sample)
+    parks: Any  # GeoDataFrame, EPSG:4326
+    metric_crs: str | None = None
+    seed: int | None = None
+    stages: dict[str, Any] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    n_firms: int | None = None  # all firms of the valley (``firms`` may be a sample: dask engine)
+    prepared: Any = None  # dask engine: exact cells and park counts made on the cluster
+
+    @property
+    def n_total(self) -> int:
+        return int(len(self.firms)) if self.n_firms is None else int(self.n_firms)
+
+    @property
+    def sampled(self) -> bool:
+        return self.n_total > len(self.firms)
+
+    def summary(self) -> dict:
+        bounds = self.firms.total_bounds if len(self.firms) else [np.nan] * 4
+        return {
+            "name": self.name,
+            "title": self.title,
+            "n_firms": self.n_total,
+            "n_firms_sample": int(len(self.firms)) if self.sampled else None,
+            "n_parks": int(len(self.parks)),
+            "parks": self.parks["name"].tolist(),
+            "metric_crs": self.metric_crs,
+            "seed": self.seed,
+            "bounds_wgs84": [float(b) for b in bounds],
+            "skipped": dict(self.skipped),
+            **_stage_summary(self),
+        }
+
+
+@dataclass
+class Results:
+    """The outputs of :func:`run`; :meth:`write` saves them to a folder.
+
+    ``firms`` (and each valley's ``firms`` and ``stages["metric_firms"]``) is a
+    :class:`geo.points.PointFrame`: the validated table with its points as coordinate
+    columns (``lon``/``lat`` in EPSG:4326; ``x``/``y`` in the valley's UTM zone), which
+    every stage accepts; ``results.firms.to_geodataframe()`` gives shapely points.
+    """
+
+    config: Config
+    firms: Any
+    parks: Any
+    rejects: pd.DataFrame
+    load_report: dict
+    parks_report: dict
+    valleys: dict[str, ValleyResult]
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    comparison: Any = None
+    groups: dict | None = None
+    #: the paths of the last :meth:`write` (or ``run(config, out=...)``), by output
+    written: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def synthetic(self) -> bool:
+        return bool(self.config.run.synthetic)
+
+    def summary(self) -> dict:
+        """Machine-readable results (the content of ``summary.json``)."""
+        return {
+            "geo_version": __version__,
+            "title": self.config.run.title,
+            "synthetic_demo_data": self.synthetic,
+            "seed": self.config.run.seed,
+            "config": self.config.to_dict(),
+            "load": self.load_report,
+            "parks_load": self.parks_report,
+            "valleys": {k: v.summary() for k, v in self.valleys.items()},
+            "comparison": _comparison_summary(self.comparison),
+            "groups": _groups_summary(self.groups),
+            "warnings": list(self.warnings),
+            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+    def _write_rasters(self, folder: Path) -> dict[str, Path]:
+        from geo.outputs._write import safe_name
+        from geo.outputs.raster import write_geotiff
+
+        written = {}
+        target = self.config.analysis.target_sector
+        for name, vr in self.valleys.items():
+            if "density" in vr.stages:
+                p = folder / f"{safe_name(name)}_density.tif"
+                write_geotiff(vr.stages["density"], p)
+                written[f"raster_{name}"] = p
+            if "density_target" in vr.stages:
+                p = folder / f"{safe_name(name)}_{safe_name(target)}_density.tif"
+                write_geotiff(vr.stages["density_target"], p)
+                written[f"raster_{name}_{target}"] = p
+        return written
+
+    def write(self, out_dir: str | Path = "geo-output") -> dict[str, Path]:
+        """Write every output of the run into ``out_dir``; returns the paths written."""
+        return self._write(out_dir, None)
+
+    def _write(self, out_dir: str | Path, started: Any) -> dict[str, Path]:
+        """:meth:`write`; ``started`` is a :class:`geo.outputs.layers.LayerJob` of ``out_dir/layers.gpkg``
+        that already has the first layers (``run(config, out=...)``), or None."""
+        from geo.outputs import _write as gwrite
+        from geo.outputs import layers as glayers
+        from geo.outputs import maps
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written: dict[str, Path] = {}
+        t0 = time.perf_counter()
+        written["rejects"] = gwrite.write_csv(self.rejects, out / "rejects.csv")
+        layers = {} if started is not None else _first_layers(self.firms, self.parks, self.rejects)
+        done: dict[str, list] = {name: [] for name in self.valleys}
+        for kind in ("cells", "hotspots", "clusters", "point_clusters"):
+            frames = [_wgs84_layer(vr.stages[kind], done[name]).assign(valley=name)
+                      for name, vr in self.valleys.items() if kind in vr.stages]
+            if frames:
+                layers[kind] = _concat(frames)
+        if self.groups is not None:
+            gt = self.groups["table"].copy()
+            gt.attrs = {}
+            layers["groups"] = gt
+        if self.comparison is not None:
+            tbl = self.comparison.reset_index()
+            tbl.attrs = {}
+            layers["valleys"] = tbl
+        ov = [_overlay_layer(vr) for vr in self.valleys.values() if "parks_overlay" in vr.stages]
+        if ov:
+            layers["parks_overlay"] = _concat(ov)
+        from geo.outputs import report
+
+        # a big GeoPackage is written by a child process meanwhile (SQLite holds the GIL)
+        with QuietGC() as quiet, (started or glayers.LayerJob(layers, out / "layers.gpkg")) as job:
+            if started is not None:
+                job.add(layers)
+            quiet.freeze()
+            written.update(maps.write_maps(self, out / "maps"))
+            written.update(self._write_rasters(out / "rasters"))
+            written["report"] = report.write_report(self, out)
+            written["layers"] = job.wait()
+        self.timings["write"] = time.perf_counter() - t0
+        written["summary"] = gwrite.write_json(self.summary(), out / "summary.json")
+        self.written = written
+        return written
+
+
+def _stage_summary(vr: ValleyResult) -> dict:
+    """JSON-ready summary of the statistics stages of one valley."""
+    from dataclasses import asdict
+
+    st = vr.stages
+    out: dict[str, Any] = {}
+    cells = st.get("cells")
+    if cells is not None:
+        a = cells.attrs
+        out["grid"] = {k: a.get(k) for k in ("cell", "size", "size_m", "cell_area_m2", "size_rule", "metric_crs", "extent",
+                                                  "extent_area_m2", "n_counted", "n_outside")}
+        out["grid"]["n_cells"] = int(len(cells))
+    if "global_moran" in st:
+        out["global_moran"] = {k: asdict(v) for k, v in st["global_moran"].items()}
+    hot = st.get("hotspots")
+    if hot is not None:
+        bins = hot["gi_bin"].value_counts().sort_index()
+        out["hotspots"] = {
+            "variable": st.get("focus_column"),
+            "gi_bins": {str(int(k)): int(v) for k, v in bins.items()},
+            "lisa_labels": {str(k): int(v) for k, v in hot["lisa_label"].value_counts().items()},
+            "parameters": {k: v for k, v in hot.attrs.get("hotspots", {}).items() if not isinstance(v, (pd.DataFrame,))},
+        }
+    cl = st.get("clusters")
+    if cl is not None:
+        out["clusters"] = pd.DataFrame(cl.drop(columns="geometry")).to_dict(orient="records")
+        out["clusters_definition"] = cl.attrs.get("definition")
+    ov = st.get("parks_overlay")
+    if ov is not None and len(ov):
+        out["park_results"] = ov.to_dict(orient="records")
+        out["park_rules"] = ov.attrs.get("rules")
+        out["park_nulls"] = ov.attrs.get("nulls")
+    if "kd" in st:
+        k = st["kd"]
+        out["kd"] = {"verdict": k.verdict, "localised_m": [list(map(float, iv)) for iv in k.localised], "gamma": k.gamma,
+                     "psi": k.psi, "n_sector": k.n_sector, "n_sites": k.n_sites, "simulations": k.simulations,
+                     "bandwidth_m": k.bandwidth, "max_distance_m": k.max_distance}
+    if "density" in st:
+        g = st["density"]
+        out["density"] = {"bandwidth_m": g.bandwidth_m, "cell_size_m": g.cell_size_m, "units": g.units,
+                          "n_points": g.n_points, "kernel": g.kernel}
+    if "zonal" in st:
+        out["zonal_density"] = st["zonal"].reset_index().to_dict(orient="records")
+    if "ripley" in st:
+        rk = st["ripley"]
+        out["ripley"] = {"p_value": rk.attrs.get("p_value"), "correction": rk.attrs.get("correction"),
+                         "r_max_m": float(rk["r"].max())}
+    if "models" in st:
+        md = st["models"]
+        out["models"] = md.to_dict(orient="records")
+        out["model_rules"] = md.attrs.get("rules")
+    if "point_clusters" in st:
+        pc = st["point_clusters"]
+        out["point_clusters"] = {"method": pc.attrs.get("method"), "n_clusters": int(len(pc)),
+                                 "clusters": pd.DataFrame(pc.drop(columns="geometry")).to_dict(orient="records")}
+        if "point_cluster_agreement" in st:
+            out["point_clusters"]["parks"] = st["point_cluster_agreement"].to_dict(orient="records")
+    outside = st.get("clusters_outside_parks")
+    if outside is not None:
+        out["clusters_outside_parks"] = [int(c) for c in outside["cluster_id"]] if len(outside) else []
+    return out
+
+
+def _wgs84_layer(frame, done: list):
+    """``frame`` in EPSG:4326; the geometry of a frame in ``done`` with the same index and
+    exactly the same geometries (the cells and the hot-spot cells) is reused, not reprojected."""
+    import shapely
+
+    for src, out in done:
+        if (src.crs == frame.crs and src.index.equals(frame.index)
+                and shapely.equals_exact(np.asarray(src.geometry.values), np.asarray(frame.geometry.values), tolerance=0).all()):
+            return frame.set_geometry(out.geometry.to_numpy(), crs=out.crs)
+    out = frame.to_crs("EPSG:4326")
+    done.append((frame, out))
+    return out
+
+
+def _concat(frames):
+    import geopandas as gpd
+
+    clean = []
+    for f in frames:
+        f = f.copy()
+        f.attrs = {}
+        clean.append(f)
+    return gpd.GeoDataFrame(pd.concat(clean, ignore_index=True), crs=clean[0].crs)
+
+
+def _overlay_layer(vr: ValleyResult):
+    """Park polygons with their overlay metrics, tests and verdict (dict columns as JSON)."""
+    import json
+
+    import geopandas as gpd
+
+    ov = vr.stages["parks_overlay"].copy()
+    ov.attrs = {}
+    if "models" in vr.stages:
+        md = vr.stages["models"]
+        for c in ("primary_model", "models"):
+            if c in md:
+                ov[c] = md[c].map(lambda v: " + ".join(v) if isinstance(v, (list, tuple)) else v).reindex(ov.index)
+    for c in ov.columns:
+        if ov[c].map(lambda v: isinstance(v, dict)).any():
+            ov[c] = ov[c].map(lambda v: json.dumps(v) if isinstance(v, dict) else v)
+    geo = vr.parks.geometry.reindex(ov.index)
+    out = gpd.GeoDataFrame(ov.drop(columns=[c for c in ("name", "designated") if c in ov]).join(vr.parks[["name", "designated"]]),
+                           geometry=geo.values, crs=vr.parks.crs)
+    out["valley"] = vr.name
+    return out
+
+
+def _groups_summary(g) -> dict | None:
+    if g is None:
+        return None
+    return {"table": g["table"].to_dict(orient="records"), "difference": g["difference"], "answer": g["answer"],
+            "assignment": g["assignment"], "group_a": g["group_a"], "group_b": g["group_b"]}
+
+
+def _comparison_summary(cmp) -> dict | None:
+    if cmp is None:
+        return None
+    return {
+        "table": cmp.reset_index().to_dict(orient="records"),
+        "krugman": {str(k): {str(j): v for j, v in row.items()} for k, row in cmp.attrs["krugman"].to_dict(orient="index").items()},
+        "kd": cmp.attrs.get("kd"),
+        "notes": cmp.attrs.get("notes"),
+        "rules": cmp.attrs.get("rules"),
+        "target_sector": cmp.attrs.get("target_sector"),
+    }
+
+
+def _first_layers(firms, parks, rejects) -> dict:
+    """The layers of ``layers.gpkg`` known once the firms are read: firms, parks, rejects
+    (as they are: the layer writer drops their ``attrs`` on its own shallow copies)."""
+    return {"firms": firms, "parks": parks, "rejects": rejects}
