@@ -1,4 +1,4 @@
-"""Tests of geo._dates.parse_dates: every form of founding date, the column-wide decisions
+"""Tests of geo.io._dates.parse_dates: every form of founding date, the column-wide decisions
 (day/month order, years or Excel serials), missing and unparseable values, pandas dtypes.
 
 Expected values are written out by hand; Excel serials are also checked against
@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from geo._dates import PRECISIONS, ParsedDates, excel_serial_to_date, parse_dates
+from geo.io._dates import PRECISIONS, ParsedDates, excel_serial_to_date, parse_dates
 from geo.errors import InputError
 
 NaT = np.datetime64("NaT", "D")
