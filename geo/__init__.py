@@ -33,6 +33,7 @@ _API = {
     "kd": "geo.stats.pointpattern",
     "compare_valleys": "geo.parks.compare",
     "run": "geo.pipeline.runner",
+    "check": "geo.pipeline.runner",
     "Results": "geo.pipeline.results",
     "GeoError": "geo.errors",
     "marcon_puech_m": "geo.stats.pointpattern",

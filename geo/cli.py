@@ -37,11 +37,11 @@ def _quiet_dask(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.WARNING or not record.name.startswith(("distributed", "tornado", "bokeh"))
 
 
-def _summary_lines(res, written) -> list[str]:
-    lr = res.load_report
+def _load_lines(lr: dict, pr: dict) -> list[str]:
+    """What was read: rows kept and rejected by reason, fixes, flags, parks."""
     lines = [
         f"firms: {lr['rows_read']:,} rows read, {lr['rows_kept']:,} kept, {lr['rows_rejected']:,} rejected"
-        + (f" ({', '.join(f'{k}: {v}' for k, v in lr['rejected_by_reason'].items())})" if lr["rejected_by_reason"] else ""),
+        + (f" ({', '.join(f'{k}: {v:,}' for k, v in lr['rejected_by_reason'].items())})" if lr["rejected_by_reason"] else ""),
     ]
     if lr.get("fixed_swapped"):
         lines.append(f"fixed: {lr['fixed_swapped']} rows with latitude/longitude swapped")
@@ -49,12 +49,18 @@ def _summary_lines(res, written) -> list[str]:
         lines.append(f"stacked geocodes: {lr['stacked_rows']} firms on {lr['stacked_sites']} shared coordinate(s) (flagged)")
     if lr.get("converted"):
         lines.append("converted to WGS84: " + ", ".join(f"{v:,} from {k}" for k, v in lr["converted"].items()))
-    pr = res.parks_report
     if pr.get("file"):
-        lines.append(f"parks: {pr['parks_kept']} kept, {pr.get('features_rejected', 0)} rejected, {pr.get('geometries_repaired', 0)} repaired")
+        lines.append(f"parks: {pr['parks_kept']} kept, {pr.get('features_rejected', 0)} rejected, {pr.get('geometries_repaired', 0)} repaired"
+                     + (f"; designation year from column {pr['designated_column']!r}" if pr.get("designated_column") else
+                        "; no designation year column"))
     eng = lr.get("engine")
     if eng:
         lines.append(f"engine: dask, {eng['workers']} worker(s) at {eng['scheduler']}, {eng['partitions']} partition(s)")
+    return lines
+
+
+def _summary_lines(res, written) -> list[str]:
+    lines = _load_lines(res.load_report, res.parks_report)
     for name, vr in res.valleys.items():
         sample = f" ({len(vr.firms):,} sampled for the point-based stages)" if vr.sampled else ""
         lines.append(f"valley {name}: {vr.n_total:,} firms{sample}, {len(vr.parks)} park(s), metric CRS {vr.metric_crs}")
@@ -62,6 +68,22 @@ def _summary_lines(res, written) -> list[str]:
         lines.append(f"warning: {w}")
     if written:
         lines.append("wrote: " + ", ".join(str(p) for p in written.values()))
+    return lines
+
+
+def _check_lines(chk) -> list[str]:
+    lines = _load_lines(chk.load_report, chk.parks_report)
+    target = chk.config.analysis.target_sector
+    for f in chk.valleys:
+        parts = [f"{f.n_firms:,} firms"]
+        if f.n_target is not None:
+            parts.append(f"{f.n_target:,} {target} firms ({f.n_target / f.n_firms:.0%})" if f.n_firms else f"0 {target} firms")
+        parts.append(f"{f.n_parks} park(s)" + (f" ({f.parks_without_year} without a designation year)" if f.parks_without_year else ""))
+        if f.n_for_founded:
+            parts.append(f"founding year for {f.n_founded:,} of {f.n_for_founded:,}")
+        lines.append(f"valley {f.name}: " + ", ".join(parts))
+    for w in chk.warnings:
+        lines.append(f"warning: {w}")
     return lines
 
 
@@ -144,16 +166,26 @@ def run_cmd(config: Path, out: Path, engine: str | None, scheduler: str | None, 
 @cli.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @_engine
+@click.option("--strict", is_flag=True, help="Exit with code 1 when there are warnings.")
 @_verbose
-def check(config: Path, engine: str | None, scheduler: str | None, verbose: int) -> None:
-    """Validate CONFIG and load its data without running the analysis."""
-    _setup_logging(verbose, False)
-    from geo.pipeline.runner import run
+def check(config: Path, engine: str | None, scheduler: str | None, strict: bool, verbose: int) -> None:
+    """Check CONFIG and its data without computing any statistic.
 
-    res = run(_with_engine(config, engine, scheduler))
-    for line in _summary_lines(res, {}):
+    Reads the firm table and the parks, checks every column, valley and sector the config
+    names against them, and prints what it found.  Exit code 2 on an error, 1 with
+    --strict when there are warnings, 0 otherwise.
+    """
+    _setup_logging(verbose, False)
+    from geo.pipeline.runner import check as check_study
+
+    chk = check_study(_with_engine(config, engine, scheduler))
+    for line in _check_lines(chk):
         click.echo(line)
-    click.echo("config OK")
+    n = len(chk.warnings)
+    click.echo(f"check: {'OK' if not n else f'OK with {n} warning(s)'}; no statistic was computed "
+               f"(`geo run {config}` runs the analysis)")
+    if strict and n:
+        raise click.exceptions.Exit(1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,10 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     from geo.errors import GeoError
 
     try:
-        cli.main(args=argv, prog_name="geo", standalone_mode=False)
+        rc = cli.main(args=argv, prog_name="geo", standalone_mode=False)
     except GeoError as exc:
         click.echo(f"geo: error: {exc}", err=True)
         return 2
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
     except click.exceptions.Abort:
         click.echo("geo: aborted", err=True)
         return 1
@@ -173,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:  # pragma: no cover
         return 130
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

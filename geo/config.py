@@ -76,6 +76,7 @@ class FirmsConfig:
     founded_column: str = "founded"
     name_column: str = "name"
     employees_column: str = "employees"
+    max_rejected_share: float = 0.5  # stop when more of the rows than this are rejected (a wrong crs, wrong columns)
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,12 @@ class Config:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     valleys: tuple[ValleyConfig, ...] = ()
     source: Path | None = None
+    #: the (section, key) pairs the TOML (or dict) set itself, as opposed to defaults
+    given: frozenset = frozenset()
+
+    def is_given(self, section: str, key: str) -> bool:
+        """Whether ``[section] key`` was set by the user (not a default)."""
+        return (section, key) in self.given
 
     def to_dict(self) -> dict:
         """Plain-data view (for summary.json and the report's parameter table)."""
@@ -154,7 +161,9 @@ class Config:
                 return {f.name: conv(getattr(v, f.name)) for f in fields(v)}
             return v
 
-        return conv(self)
+        out = conv(self)
+        out.pop("given", None)
+        return out
 
 
 _SECTIONS = {"run": RunConfig, "firms": FirmsConfig, "parks": ParksConfig, "analysis": AnalysisConfig,
@@ -185,6 +194,7 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
     base = Path(".") if base is None else base
     _check_keys(data, [*_SECTIONS, "valleys"], "top level")
     built: dict[str, Any] = {}
+    given: set[tuple[str, str]] = set()
     for section, cls in _SECTIONS.items():
         table = data.get(section, {})
         if not isinstance(table, dict):
@@ -199,6 +209,7 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
             if (section, k) in _PATH_KEYS:
                 v = (base / v).resolve() if not Path(v).is_absolute() else Path(v)
             kwargs[k] = v
+            given.add((section, k))
         built[section] = cls(**kwargs)
     run = built["run"]
     if run.engine not in ("pandas", "dask"):
@@ -252,7 +263,10 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
     if built["firms"].path is None:
         msg = "[firms] path is required: the firm table to analyse."
         raise ConfigError(msg)
-    return Config(**built, valleys=tuple(valleys), source=source)
+    if not (0 < built["firms"].max_rejected_share <= 1):
+        msg = f"[firms] max_rejected_share must be in (0, 1]; {built['firms'].max_rejected_share} was given."
+        raise ConfigError(msg)
+    return Config(**built, valleys=tuple(valleys), source=source, given=frozenset(given))
 
 
 def load_config(path: str | Path) -> Config:

@@ -77,7 +77,7 @@ def test_run_writes_outputs(study, tmp_path):
 
 def test_check_command(study):
     result = CliRunner().invoke(cli, ["check", str(study)])
-    assert result.exit_code == 0 and "config OK" in result.output
+    assert result.exit_code == 0 and "check: OK" in result.output and "no statistic was computed" in result.output
 
 
 def test_user_errors_are_one_line_exit_2(tmp_path, capsys):

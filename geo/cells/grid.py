@@ -651,11 +651,12 @@ def _plain(v: Any) -> Any:
 
 
 def _safe_names(values: list[Any]) -> list[str]:
-    """Column names ``n_<value>``: lower case, [a-z0-9_], unique, never ``n_firms``."""
+    """Column names ``n_<value>``: lower case, letters and digits of any script (``n_光电``) and ``_``,
+    unique, never ``n_firms``."""
     taken = {"n_firms", "cell_id", "geometry"}
     out = []
     for v in values:
-        base = re.sub(r"[^0-9a-z]+", "_", str(v).strip().lower()).strip("_") or "value"
+        base = re.sub(r"\W+", "_", str(v).strip().lower()).strip("_") or "value"
         name = f"n_{base}"
         cand, j = name, 2
         while cand in taken:

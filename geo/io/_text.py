@@ -836,3 +836,54 @@ def _infer_types(frame: pd.DataFrame) -> pd.DataFrame:
             full = full.astype("Int64") if full.isna().any() else full.astype("int64")
         out[name] = full
     return pd.DataFrame(out, index=frame.index)
+
+
+# ----------------------------------------------------------------------------- header only
+_HEADER_BYTES = 1 << 20
+
+
+def table_columns(path: str | os.PathLike, *, encoding: str | None = None, sheet: str | int | None = None) -> list[str]:
+    """The column names of a firm table, as :func:`geo.read_firms` will read them, without
+    reading the rows (the first MB of a CSV; the schema of Parquet and vector files).
+
+    Lets a run check the columns a config names before it reads millions of rows.
+    """
+    p = _check_file(path, "Firm table")
+    suffix = p.suffix.lower()
+    if suffix in _TABLE_SUFFIXES:
+        with open(p, "rb") as fh:
+            data = fh.read(_HEADER_BYTES)
+        if len(data) == _HEADER_BYTES:  # cut at a line end, never inside a character
+            cut = data.rfind(b"\n")
+            data = data[:cut + 1] if cut > 0 else data
+        text, _ = _decode(data, encoding, p)
+        if not text.strip():
+            msg = f"'{p}' is empty: no header row and no data. Export the firm table with a header row."
+            raise InputError(msg)
+        delimiter = _sniff_delimiter(text, suffix)
+        header = next(csv.reader(_io.StringIO(text, newline=""), delimiter=delimiter), [])
+        return _dedupe([h.strip() for h in header])
+    if suffix in _PARQUET_SUFFIXES:
+        import pyarrow.parquet as pq
+
+        try:
+            schema = pq.read_schema(p)
+        except Exception as exc:
+            msg = f"Cannot read '{p}' as Parquet ({exc}). Check the file is a Parquet file."
+            raise DataFileError(msg) from None
+        names = list(schema.names)
+        if schema.metadata and b"geo" in schema.metadata:
+            import json
+
+            geo_meta = json.loads(schema.metadata[b"geo"])
+            names = [n for n in names if n not in geo_meta.get("columns", {})]
+        return [str(n) for n in names if not str(n).startswith("__index_level_")]
+    if suffix in _VECTOR_SUFFIXES:
+        import pyogrio
+
+        try:
+            return [str(f) for f in pyogrio.read_info(p)["fields"]]
+        except Exception as exc:
+            msg = f"Cannot read '{p}' as a vector layer ({exc}). Check the file opens in QGIS."
+            raise DataFileError(msg) from None
+    return list(_read_any_table(p, encoding=encoding, sheet=sheet).columns)  # Excel: small enough to read

@@ -224,6 +224,7 @@ def read_firms(
     stacked_min: int = _STACKED_MIN,
     coord_sys_column: str = "coord_sys",
     geometry: bool = True,
+    select: Any = None,
 ):
     """Read a geocoded firm table, validate every row and return firms in WGS84.
 
@@ -257,6 +258,11 @@ def read_firms(
         False: return a :class:`geo.points.PointFrame` (the same table, its points the
         ``lon``/``lat`` columns) instead of a GeoDataFrame, without a shapely point per firm
         (about 200 bytes each; what ``geo run`` does).  Every stage accepts either.
+    select : callable, optional
+        Keeps only the firms of a study area: called once with a DataFrame of the valid rows
+        (``lon``/``lat`` in WGS84 and the typed columns named by ``select.columns``), it
+        returns a boolean array; the rows it does not keep are rejected as
+        ``outside_valleys`` (detail: ``select.detail``), their raw values kept verbatim.
 
     Returns
     -------
@@ -301,7 +307,7 @@ def read_firms(
     system_default = _crs.parse_crs(crs)
     t1 = time.perf_counter()
     firms = _validate(raw, p, lon=lon, lat=lat, system_default=system_default, id=id, drop_stacked=drop_stacked,
-                      stacked_min=stacked_min, coord_sys_column=coord_sys_column, geometry=geometry)
+                      stacked_min=stacked_min, coord_sys_column=coord_sys_column, geometry=geometry, select=select)
     log.debug("read_firms %s: parse %.2f s, validate %.2f s", p, t1 - t0, time.perf_counter() - t1)
     return firms
 
@@ -498,6 +504,24 @@ class _Validation:
         if drop:
             self.reject(hit, "stacked", "stacked geocode (dropped by drop_stacked=True)")
 
+    # -- selection ----------------------------------------------------------------------
+    def select(self, select: Any) -> None:
+        """Reject the valid rows ``select`` does not keep as ``outside_valleys`` (see :func:`read_firms`)."""
+        pending = self.code == 0
+        idx = np.flatnonzero(pending)
+        cols = self.raw.cols
+        frame = pd.DataFrame({"lon": self.lon_w[idx], "lat": self.lat_w[idx]})
+        for c in getattr(select, "columns", ()):
+            if c in cols and c not in ("lon", "lat"):
+                frame[c] = np.asarray(_output_column(c, cols[c], pending), dtype=object)
+        keep = np.asarray(select(frame), dtype=bool)
+        if keep.shape != idx.shape:
+            msg = f"select returned {keep.shape[0]} values for {idx.size} rows."
+            raise InputError(msg)
+        out = np.zeros(self.n, dtype=bool)
+        out[idx[~keep]] = True
+        self.reject(out, "outside_valleys", getattr(select, "detail", None))
+
     # -- outputs ------------------------------------------------------------------------
     def rejects(self) -> pd.DataFrame:
         cols = self.raw.cols
@@ -593,7 +617,7 @@ def _add_counts(total: dict, part: dict) -> dict:
 
 
 def _validate(raw: _Raw, p: Path, *, lon, lat, system_default, id, drop_stacked, stacked_min, coord_sys_column,  # noqa: A002
-              geometry: bool = True):
+              geometry: bool = True, select: Any = None):
     """Validate the rows of a raw table, convert coordinates and build the firm frame."""
     v = _Validation(raw, p, lon=lon, lat=lat, system_default=system_default, id=id, coord_sys_column=coord_sys_column)
     key_cols, prefilter = v.duplicate_keys()
@@ -611,6 +635,8 @@ def _validate(raw: _Raw, p: Path, *, lon, lat, system_default, id, drop_stacked,
         h, sites = _stacked_groups(v.lon_w[pending], v.lat_w[pending], stacked_min)
         hit[np.flatnonzero(pending)[h]] = True
     v.set_stacked(hit, sites, drop_stacked)
+    if select is not None:
+        v.select(select)
     rejects = v.rejects()
     if geometry:
         firms = v.firms()

@@ -26,7 +26,12 @@ _PARK_NAME = ("name", "park", "park_name", "parkname", "名称", "园区", "园�
 _PARK_VALLEY = ("valley", "city", "region", "城市")
 
 
-_PARK_YEAR = ("designated", "designation_year", "year", "established", "设立年份", "批准年份")
+_PARK_YEAR = ("designated", "designation_year", "year_designated", "designated_year", "designation", "year",
+              "approved_year", "approval_year", "year_approved", "approved", "approval_date", "approved_date",
+              "established", "established_year", "year_established", "establishment_year",
+              "设立年份", "批准年份", "批准时间", "设立时间", "获批年份", "获批时间", "成立年份", "成立时间", "批准设立时间")
+#: words in a column name that suggest a year or a date (for the warning when no year column is found)
+_YEARISH = ("year", "yr", "date", "approv", "design", "establish", "found", "年", "时间", "日期")
 
 
 def _pick(columns: list[str], given: str | None, candidates: tuple[str, ...], what: str, path: Path, *, required: bool):
@@ -90,13 +95,14 @@ def read_parks(
     except Exception as exc:
         msg = f"Cannot read '{p}' as a polygon layer ({exc}). Check the file opens in QGIS."
         raise DataFileError(msg) from None
-    if "geometry" not in gdf or len(gdf) == 0:
+    if "geometry" not in gdf or len(gdf) == 0 or gdf.geometry.isna().all():
         msg = f"'{p}' holds no features with geometry; park boundaries must be polygons."
         raise InputError(msg)
     columns = [c for c in gdf.columns if c != "geometry"]
     name_col = _pick(columns, name, _PARK_NAME, "name", p, required=True)
     valley_col = _pick(columns, valley, _PARK_VALLEY, "valley", p, required=False)
-    year_col = _pick(columns, designated, _PARK_YEAR, "designated", p, required=False)
+    year_hits = [c for c in columns if c.strip().lower() in _PARK_YEAR] if designated is None else []
+    year_col = _pick(columns, designated, _PARK_YEAR, "designated", p, required=False) if len(year_hits) < 2 else None
 
     system = None if crs is None else _crs.parse_crs(crs)
     if gdf.crs is None and system is None:
@@ -119,6 +125,12 @@ def read_parks(
                 "detail": "feature has no geometry" if missing[i] else f"geometry is {geoms[i].geom_type}; parks must be polygons",
             }
         )
+    if not is_poly.any():
+        kinds = pd.Series([("no geometry" if m else g.geom_type) for g, m in zip(geoms, missing)]).value_counts()
+        found = ", ".join(f"{k} ({v})" for k, v in kinds.items())
+        msg = (f"'{p.name}' holds no polygon, so no park can be tested: its {n} feature(s) are {found}. Park boundaries "
+               "must be polygons (a table of park points or lines has no area to overlay with the clusters).")
+        raise InputError(msg)
     keep = is_poly
     out = gdf.loc[keep].copy()
     out.index = pd.Index(rows[keep], name="row")
@@ -153,14 +165,24 @@ def read_parks(
         crs="EPSG:4326",
     )
     year_problems = []
+    notes = []
     if year_col is not None:
-        yr = pd.to_numeric(out[year_col], errors="coerce")
-        bad = yr.notna() & ((yr < 1900) | (yr > 2100) | (yr % 1 != 0))
-        for r, v in zip(out.index[bad | (yr.isna() & out[year_col].notna())], out[year_col][bad | (yr.isna() & out[year_col].notna())]):
-            year_problems.append({"row": int(r), "value": str(v)})
-        result["designated"] = yr.where(~bad).astype("Int64").to_numpy()
+        from geo.io._dates import parse_dates
+
+        parsed = parse_dates(out[year_col], min_year=1900, max_year=2100, label="designation years")
+        for r, v, why in zip(out.index[parsed.bad], out[year_col][parsed.bad], parsed.reasons[parsed.bad]):
+            year_problems.append({"row": int(r), "value": str(v), "reason": str(why)})
+            notes.append(f"park {str(out.loc[r, name_col])!r} (row {int(r)} of {p.name}): designation year {str(v)!r} "
+                         f"not understood ({why}); its precedence test is skipped")
+        result["designated"] = pd.array([int(y) if np.isfinite(y) else pd.NA for y in parsed.year], dtype="Int64")
     else:
         result["designated"] = pd.array([pd.NA] * len(out), dtype="Int64")
+        yearish = year_hits or [c for c in columns if c not in (name_col, valley_col) and any(w in c.lower() for w in _YEARISH)]
+        notes.append(f"{p.name}: {'several columns could hold the designation year' if year_hits else 'no designation year column found'}"
+                     + (f"; candidates: {yearish}: name one with [parks] designated = \"...\"" if yearish else
+                        " (looked for designated, year, approved_year, 批准年份 …)")
+                     + "; without a year the precedence test is skipped")
+        log.warning(notes[-1])
     for c in columns:
         if c not in (name_col, valley_col, year_col) and c not in result.columns:
             result[c] = out[c].to_numpy()
@@ -180,6 +202,7 @@ def read_parks(
         "missing_designation_year": int(result["designated"].isna().sum()),
         "bad_designation_year": year_problems,
         "duplicate_names": dup_names,
+        "notes": notes,
     }
     result.attrs["load_report"] = report
     result.attrs["rejects"] = pd.DataFrame(reject_rows, columns=["row", "name", "reason", "detail"])

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["atomic_path", "write_csv", "write_json", "safe_name"]
+__all__ = ["atomic_path", "write_csv", "write_json", "safe_name", "url_name"]
 
 
 # ----------------------------------------------------------------------------- writers
@@ -79,9 +79,37 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-_SAFE = re.compile(r"[^0-9A-Za-z_\-]+")
+_UNSAFE = re.compile(r"[^\w\-]+")  # \w is Unicode: letters and digits of any script (武汉, Zürich) stay
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+_MAX_STEM = 60
 
 
-def safe_name(text: str) -> str:
-    """A file-name-safe slug of ``text`` (valley names in output paths)."""
-    return _SAFE.sub("_", str(text)).strip("_") or "valley"
+def safe_name(text: Any) -> str:
+    """A readable file-name stem for ``text`` (valley, sector and park names in output paths).
+
+    Letters and digits of any script, ``_`` and ``-`` are kept (``武汉`` stays ``武汉``); every
+    other run of characters becomes ``_``.  When that loses anything (spaces, punctuation, a
+    name over 60 characters, a name Windows reserves), a short stable hash of the name is
+    appended, so different names never share a file: ``"East Lake (Optics Valley)"`` ->
+    ``East_Lake_Optics_Valley-3b8c0e``.  The same name always gives the same stem.
+    """
+    import hashlib
+    import unicodedata
+
+    name = unicodedata.normalize("NFC", str(text))
+    stem = _UNSAFE.sub("_", name).strip("_")
+    lossy = stem != name
+    if len(stem) > _MAX_STEM:
+        stem, lossy = stem[:_MAX_STEM].rstrip("_"), True
+    if not stem or stem.lower() in _RESERVED:
+        stem, lossy = stem or "name", True
+    if not lossy:
+        return stem
+    return f"{stem}-{hashlib.sha1(name.encode('utf-8')).hexdigest()[:6]}"
+
+
+def url_name(path: str) -> str:
+    """A relative path percent-encoded for a link in HTML (``maps/武汉.html`` -> ``maps/%E6%AD%A6%E6%B1%89.html``)."""
+    from urllib.parse import quote
+
+    return quote(path)

@@ -1822,7 +1822,7 @@ def overview_map(results, *, m=None):
 def _overview_map(results, *, m=None, data: dict[str, _ValleyData] | None = None):
     import folium
 
-    from geo.outputs._write import safe_name
+    from geo.outputs._write import safe_name, url_name
 
     own = m is None
     if data is None:
@@ -1849,7 +1849,7 @@ def _overview_map(results, *, m=None, data: dict[str, _ValleyData] | None = None
         ll = lonlats[name]
         if len(ll) == 0:
             continue
-        link = f"{safe_name(name)}.html"
+        link = url_name(f"{safe_name(name)}.html")
         summary = _valley_summary(vr, results, data[name])
         hull = _convex_hull(ll)
         if hull.geom_type != "Polygon":

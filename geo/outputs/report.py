@@ -704,7 +704,7 @@ def _point_patterns(vr, figures, errors, name: str, target: str | None = None) -
 
 
 def _density_block(results, vr, name: str, figures, errors) -> str:
-    from geo.outputs._write import safe_name
+    from geo.outputs._write import safe_name, url_name
     from geo.outputs.figures import figure_name
 
     st = vr.stages
@@ -713,10 +713,11 @@ def _density_block(results, vr, name: str, figures, errors) -> str:
         return ""
     target = results.config.analysis.target_sector
     out = ["<h4>Kernel density</h4>"]
-    files = [f'<a href="rasters/{_e(safe_name(name))}_density.tif">rasters/{_e(safe_name(name))}_density.tif</a> (all firms)']
+    f = f"rasters/{safe_name(name)}_density.tif"
+    files = [f'<a href="{_e(url_name(f))}">{_e(f)}</a> (all firms)']
     if st.get("density_target") is not None and target is not None:
         f = f"rasters/{safe_name(name)}_{safe_name(target)}_density.tif"
-        files.append(f'<a href="{_e(f)}">{_e(f)}</a> ({_e(target)} firms)')
+        files.append(f'<a href="{_e(url_name(f))}">{_e(f)}</a> ({_e(target)} firms)')
     out.append(_kv([
         ("kernel", getattr(g, "kernel", "—")),
         ("bandwidth", _Html(_dist(getattr(g, "bandwidth_m", None)) + f" ({_e(getattr(g, 'bandwidth_rule', '—'))} rule)")),
@@ -746,7 +747,7 @@ def _density_block(results, vr, name: str, figures, errors) -> str:
 
 
 def _section_valleys(results, toc: _Toc, figures, errors) -> str:
-    from geo.outputs._write import safe_name
+    from geo.outputs._write import safe_name, url_name
     from geo.outputs.figures import figure_name, focus_label
 
     out = [_h(toc, 1, "Valleys: global and local statistics")]
@@ -763,7 +764,8 @@ def _section_valleys(results, toc: _Toc, figures, errors) -> str:
             ("seed of this valley", _Html(_plain(vr.seed))),
         ]
         if len(vr.firms):
-            facts.append(("interactive map", _Html(f'<a href="maps/{_e(safe_name(name))}.html">maps/{_e(safe_name(name))}.html</a>')))
+            f = f"maps/{safe_name(name)}.html"
+            facts.append(("interactive map", _Html(f'<a href="{_e(url_name(f))}">{_e(f)}</a>')))
         out.append(_kv(facts))
         out.append(_skipped_box(vr.skipped))
         cells = st.get("cells")
@@ -1137,14 +1139,14 @@ def _section_models(results, toc: _Toc) -> str:
 
 
 def _section_maps(results, toc: _Toc) -> str:
-    from geo.outputs._write import safe_name
+    from geo.outputs._write import safe_name, url_name
 
     out = [_h(toc, 1, "Interactive maps and other outputs")]
     items = ['<li><a href="maps/index.html">maps/index.html</a> — all valleys</li>']
     for name, vr in results.valleys.items():
         if len(vr.firms):
-            f = safe_name(name)
-            items.append(f'<li><a href="maps/{_e(f)}.html">maps/{_e(f)}.html</a> — {_e(vr.title)}</li>')
+            f = f"maps/{safe_name(name)}.html"
+            items.append(f'<li><a href="{_e(url_name(f))}">{_e(f)}</a> — {_e(vr.title)}</li>')
     out.append("<ul>" + "".join(items) + "</ul>")
     out.append('<p>Also in this folder: <a href="summary.json">summary.json</a> (the same numbers, machine-readable), '
                '<a href="layers.gpkg">layers.gpkg</a> (firms, cells, hot spots, clusters, park overlay), '

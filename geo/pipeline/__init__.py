@@ -1,6 +1,7 @@
 """Running a study: the pipeline that chains the stages, its results, and the dask engine."""
 
+from geo.pipeline.inputs import StudyCheck
 from geo.pipeline.results import Results, ValleyResult
-from geo.pipeline.runner import run
+from geo.pipeline.runner import check, run
 
-__all__ = ["run", "Results", "ValleyResult"]
+__all__ = ["run", "check", "Results", "ValleyResult", "StudyCheck"]

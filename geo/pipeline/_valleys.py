@@ -19,27 +19,37 @@ def _valley_rows(firms, name: str):
     return firms.iloc[idx]
 
 
-def _valley_labels(firms, config: Config):
+def _column_labels(frame, col: str) -> pd.Series:
+    """The valley column as stripped text (NA where empty), aligned to ``frame``."""
+    s = frame[col]
+    ok = s.notna().to_numpy()
+    vals = np.full(len(s), pd.NA, dtype=object)
+    if ok.any():
+        vals[ok] = pd.Series(s[ok]).astype(str).str.strip().to_numpy(dtype=object)
+        vals[ok & (vals == "")] = pd.NA
+    return pd.Series(vals, index=frame.index, dtype="object")
+
+
+def _valley_labels(firms, config: Config, *, fill: str | None = None):
     """(valley label per firm or NA, ordered valley names, unknown labels) of a firm frame.
 
     Works on any frame with ``lon``/``lat`` (and the valley column): a whole table, or one
     partition of the dask engine (whose names and unknown labels are then merged in order).
+    The valley column decides first, then the valleys' bboxes; ``fill`` names the valley of
+    every firm still without one (a one-valley study whose table has no valley column).
     """
     col = config.firms.valley_column
     configured = [v.name for v in config.valleys]
     labels = pd.Series(pd.NA, index=firms.index, dtype="object")
     if col in firms.columns:
-        s = firms[col]
-        ok = s.notna().to_numpy()
-        vals = np.full(len(s), pd.NA, dtype=object)
-        if ok.any():
-            vals[ok] = s[ok].astype(str).str.strip().to_numpy(dtype=object)
-        labels = pd.Series(vals, index=firms.index, dtype="object")
+        labels = _column_labels(firms, col)
     boxes = [v for v in config.valleys if v.bbox is not None]
     for v in boxes:
         lo_x, lo_y, hi_x, hi_y = v.bbox
         inside = firms["lon"].between(lo_x, hi_x) & firms["lat"].between(lo_y, hi_y)
         labels = labels.where(~(labels.isna() & inside), v.name)
+    if fill is not None:
+        labels = labels.where(labels.notna(), fill)
     if not configured:
         if col not in firms.columns and not boxes:
             labels[:] = "Study area"
@@ -48,6 +58,44 @@ def _valley_labels(firms, config: Config):
         return labels, names, []
     unknown = sorted(set(labels.dropna()) - set(configured))
     return labels.where(labels.isin(configured), pd.NA), configured, unknown
+
+
+def fill_valley(config: Config, columns) -> str | None:
+    """The valley of every firm of a table without a valley column, when the study has one
+    valley told by that column (``[[valleys]] name`` without a bbox), else None."""
+    by_column = [v.name for v in config.valleys if v.bbox is None and v.firms is None]
+    if config.firms.valley_column in columns or len(by_column) != 1:
+        return None
+    return by_column[0]
+
+
+class ValleySelector:
+    """:func:`geo.read_firms`'s ``select``: keeps the firms of the run's valleys.
+
+    After the call: ``labels`` (the valley of each kept firm, in order), ``names`` (the
+    run's valleys in order), ``unknown`` (valley labels not in the config) and ``counts``
+    (value counts of the valley column over the valid rows; None without the column).
+    """
+
+    detail = "firm lies in no valley of the run"
+
+    def __init__(self, config: Config, *, fill: str | None = None) -> None:
+        self.config = config
+        self.fill = fill
+        self.columns = [config.firms.valley_column]
+        self.labels = None
+        self.names: list[str] = []
+        self.unknown: list[str] = []
+        self.counts: pd.Series | None = None
+
+    def __call__(self, frame: pd.DataFrame) -> np.ndarray:
+        col = self.config.firms.valley_column
+        if col in frame.columns:
+            self.counts = _column_labels(frame, col).value_counts()
+        labels, self.names, self.unknown = _valley_labels(frame, self.config, fill=self.fill)
+        keep = labels.notna().to_numpy()
+        self.labels = labels[keep].astype(str).to_numpy()
+        return keep
 
 
 def _assign_valleys(firms, config: Config, warnings: list[str]):

@@ -628,11 +628,13 @@ def _p_out(st: dict):
     return st["_out"]
 
 
-def _p_label(df: pd.DataFrame, file_index: int, config, seed: int) -> dict:
+def _p_label(df: pd.DataFrame, file_index: int, config, seed: int, fill: str | None = None) -> dict:
     """Valley labels; per valley: firm count, lon/lat sums, sector values; outside rows."""
-    from geo.pipeline._valleys import _outside_rejects, _valley_labels
+    from geo.pipeline._valleys import _column_labels, _outside_rejects, _valley_labels
 
-    labels, names, unknown = _valley_labels(df, config)
+    vc = config.firms.valley_column
+    valley_counts = _column_labels(df, vc).value_counts() if vc in df.columns else None
+    labels, names, unknown = _valley_labels(df, config, fill=fill)
     outside = labels.isna().to_numpy()
     rejects = None
     if outside.any():
@@ -642,6 +644,7 @@ def _p_label(df: pd.DataFrame, file_index: int, config, seed: int) -> dict:
         df = df.copy(deep=False)  # a new column without copying (or changing) the ingest's frame
     df["valley"] = labels[~outside].astype(str).to_numpy()
     sc = config.firms.sector_column
+    sector_counts = df.loc[df[sc].notna(), sc].astype(str).str.strip().value_counts() if sc in df.columns else None
     stats = {}
     for name, part in df.groupby("valley", sort=False):
         stats[name] = {
@@ -651,7 +654,8 @@ def _p_label(df: pd.DataFrame, file_index: int, config, seed: int) -> dict:
     # a uniform number per firm from its file and row: the sample does not depend on the partitioning
     key = df.index.to_numpy(dtype=np.int64) + (np.int64(1) << np.int64(40)) * np.int64(file_index)
     u = pd.util.hash_array(key, hash_key=f"{int(seed) % 10**16:016d}") / float(2**64)
-    return {"df": df, "u": u, "_out": {"names": names, "unknown": unknown, "rejects": rejects, "stats": stats}}
+    return {"df": df, "u": u, "_out": {"names": names, "unknown": unknown, "rejects": rejects, "stats": stats,
+                                       "valley_counts": valley_counts, "sector_counts": sector_counts}}
 
 
 def _p_project(st: dict, valleys: dict, sample_p: dict) -> dict:
@@ -752,12 +756,15 @@ def _merge_names(outs: list[dict], configured: list[str]) -> list[str]:
     return names
 
 
-def reduce_valleys(ing: Ingest, config, parks, *, seed: int, sample_firms: int, parks_for_valley) -> tuple:
+def reduce_valleys(ing: Ingest, config, parks, *, seed: int, sample_firms: int, parks_for_valley,
+                   fill: str | None = None) -> tuple:
     """Per valley on the cluster: labels, cells, park counts; a sample comes back.
 
-    Returns ``(inputs, names, outside_rejects, unknown)``: a dict of :class:`ValleyInputs`,
-    the valley names in order, the rejects of the firms in no valley, and valley labels
-    not in the config.
+    Returns ``(inputs, names, outside_rejects, unknown, counts)``: a dict of
+    :class:`ValleyInputs`, the valley names in order, the rejects of the firms in no valley,
+    valley labels not in the config, and ``counts`` (``"valley"``: value counts of the
+    valley column over all firms, ``"sector"``: of the sector column over the firms of the
+    run's valleys; None without the column).  ``fill``: see :func:`geo.pipeline._valleys._valley_labels`.
     """
     from geo.cells import grid
     from geo.crs import utm_crs_for
@@ -775,8 +782,15 @@ def reduce_valleys(ing: Ingest, config, parks, *, seed: int, sample_firms: int, 
         log.info("dask reduce: %s %.2f s", what, now - clock[0])
         clock[0] = now
 
-    chain = _Chain(client, client.map(_p_label, ing.parts, ing.file_index, config=config, seed=seed, pure=False), out=_p_out)
+    chain = _Chain(client, client.map(_p_label, ing.parts, ing.file_index, config=config, seed=seed, fill=fill, pure=False),
+                   out=_p_out)
     outs = client.gather(client.map(_p_out, chain.states, pure=False))
+
+    def merged(key: str) -> pd.Series | None:
+        parts = [o[key] for o in outs if o[key] is not None]
+        return pd.concat(parts).groupby(level=0, sort=False).sum() if parts else None
+
+    counts = {"valley": merged("valley_counts"), "sector": merged("sector_counts")}
     lap("labels")
     ing.parts = []  # the labelled partitions replace the ingest's (their memory is released)
     names = _merge_names(outs, [v.name for v in config.valleys])
@@ -853,5 +867,5 @@ def reduce_valleys(ing: Ingest, config, parks, *, seed: int, sample_firms: int, 
                     total = r[name] if total is None else total + r[name]
             inputs[name].counts = total
         lap("park counts")
-    return inputs, names, outside, unknown
+    return inputs, names, outside, unknown, counts
 

@@ -81,6 +81,8 @@ class Results:
     groups: dict | None = None
     #: the paths of the last :meth:`write` (or ``run(config, out=...)``), by output
     written: dict[str, Path] = field(default_factory=dict)
+    #: every park feature that was not used (row, name, reason, detail): ``parks_rejects.csv``
+    parks_rejects: pd.DataFrame | None = None
 
     @property
     def synthetic(self) -> bool:
@@ -136,6 +138,10 @@ class Results:
         written: dict[str, Path] = {}
         t0 = time.perf_counter()
         written["rejects"] = gwrite.write_csv(self.rejects, out / "rejects.csv")
+        if self.parks_report.get("file"):
+            empty = pd.DataFrame({"row": [], "name": [], "reason": [], "detail": []})
+            pr = self.parks_rejects if self.parks_rejects is not None else empty
+            written["parks_rejects"] = gwrite.write_csv(pr, out / "parks_rejects.csv")
         layers = {} if started is not None else _first_layers(self.firms, self.parks, self.rejects)
         done: dict[str, list] = {name: [] for name in self.valleys}
         for kind in ("cells", "hotspots", "clusters", "point_clusters"):

@@ -16,17 +16,25 @@ import pandas as pd
 from geo._gc import QuietGC
 from geo.config import Config, config_from_dict, load_config
 from geo.errors import InputError
+from geo.pipeline import checks
 from geo.pipeline._memory import check_memory
 from geo.pipeline._valleys import (
     _add_outside,
-    _assign_valleys,
-    _outside_rejects,
     _parks_for_valley,
     _valley_rows,
+    fill_valley,
+)
+from geo.pipeline.inputs import (
+    Prepared,
+    StudyCheck,
+    check_parks,
+    load_inputs,
+    read_parks_config,
+    valley_facts,
 )
 from geo.pipeline.results import Results, ValleyResult, _first_layers
 
-__all__ = ["run"]
+__all__ = ["run", "check"]
 
 
 def _sector_column(cells, value: str | None) -> str | None:
@@ -244,35 +252,6 @@ def _as_config(config: Config | str | Path | dict) -> Config:
     return load_config(config)
 
 
-def _read_extra_tables(firms, rejects, load_report, extra, fc):
-    """Append the firm tables that reference valleys bring themselves (e.g. Hsinchu)."""
-    from geo.io.firms import read_firms
-
-    frames = [firms.assign(source=str(fc.path.name))]
-    rejects = rejects.assign(source=str(fc.path.name))
-    all_rejects = [rejects]
-    load_report = dict(load_report)
-    load_report["extra_tables"] = []
-    for v in extra:
-        f = read_firms(v.firms, lon=fc.lon, lat=fc.lat, crs=fc.crs, encoding=fc.encoding, id=fc.id,
-                       drop_stacked=fc.drop_stacked, stacked_min=fc.stacked_min, geometry=False)
-        rep = f.attrs["load_report"]
-        all_rejects.append(f.attrs["rejects"].assign(source=str(v.firms.name)))
-        f.attrs = {}
-        f = f.assign(source=str(v.firms.name))
-        f[fc.valley_column] = v.name
-        frames.append(f)
-        load_report["extra_tables"].append({"valley": v.name, **rep})
-        for key in ("rows_read", "rows_kept", "rows_rejected"):
-            load_report[key] += rep[key]
-        for k, n in rep["rejected_by_reason"].items():
-            load_report["rejected_by_reason"][k] = load_report["rejected_by_reason"].get(k, 0) + n
-    from geo.points import PointFrame
-
-    combined = PointFrame(pd.concat(frames), crs="EPSG:4326", xy=("lon", "lat"))
-    return combined, pd.concat(all_rejects, ignore_index=True), load_report
-
-
 def run(config: Config | str | Path | dict, *, out: str | Path | None = None) -> Results:
     """Run every stage of the analysis described by ``config``.
 
@@ -302,95 +281,74 @@ def run(config: Config | str | Path | dict, *, out: str | Path | None = None) ->
     timings: dict[str, float] = {}
     warnings: list[str] = []
     if cfg.run.engine == "dask":
-        res = _run_dask(cfg, timings, warnings)
+        res = _analyse_all(_prepare_dask(cfg, timings, warnings), timings, warnings)
         if out is not None:
             res.write(out)
         return res
     check_memory(cfg)
     with QuietGC() as quiet:
-        return _run_memory(cfg, timings, warnings, quiet, out=out)
+        prep = _prepare_memory(cfg, timings, warnings, quiet)
+        if out is None:
+            return _analyse_all(prep, timings, warnings, quiet=quiet)
+        # the big layers are final now: write them while the analysis runs
+        from geo.outputs import layers as glayers
+
+        Path(out).mkdir(parents=True, exist_ok=True)
+        with glayers.LayerJob(_first_layers(prep.firms, prep.parks, prep.rejects), Path(out) / "layers.gpkg") as job:
+            res = _analyse_all(prep, timings, warnings, quiet=quiet)
+            res._write(out, job)
+        return res
 
 
-def _read_parks_cfg(cfg: Config, warnings: list[str]):
-    from geo.io.parks import read_parks
+def check(config: Config | str | Path | dict) -> StudyCheck:
+    """Read and check every input of ``config`` without computing any statistic (``geo check``).
 
-    if cfg.parks.path is not None:
-        pc = cfg.parks
-        parks = read_parks(pc.path, name=pc.name, valley=pc.valley, designated=pc.designated, crs=pc.crs, layer=pc.layer)
-        parks_report = dict(parks.attrs["load_report"])
-        parks_report["repairs"] = parks.attrs["repairs"].to_dict(orient="records")
-        parks_report["rejects"] = parks.attrs["rejects"].to_dict(orient="records")
-        parks.attrs = {}
+    Stops with :class:`geo.errors.InputError` (one sentence naming the problem and what the
+    data hold) on every slip :func:`run` would stop on: a column, valley or target sector
+    that is not in the data, a table of which most rows are rejected, parks that are not
+    polygons or belong to no valley of the run.
+
+    Returns
+    -------
+    StudyCheck
+        The load reports, the warnings the run would give, and per valley the firms,
+        target-sector firms, parks and founding-year coverage (:class:`ValleyFacts`).
+    """
+    cfg = _as_config(config)
+    timings: dict[str, float] = {}
+    warnings: list[str] = []
+    if cfg.run.engine == "dask":
+        prep = _prepare_dask(cfg, timings, warnings)
     else:
-        import geopandas as gpd
+        check_memory(cfg)
+        prep = _prepare_memory(cfg, timings, warnings)
+    return StudyCheck(config=prep.config, load_report=prep.load_report, parks_report=prep.parks_report,
+                      parks_rejects=prep.parks_rejects, valleys=tuple(valley_facts(prep.config, prep.valleys)),
+                      warnings=tuple(warnings))
 
-        parks = gpd.GeoDataFrame({"name": [], "valley": [], "designated": pd.array([], dtype="Int64")}, geometry=[], crs="EPSG:4326")
-        parks_report = {"file": None, "parks_kept": 0}
-        warnings.append("no park file given: park stages skipped")
-    return parks, parks_report
 
-
-def _run_memory(cfg: Config, timings: dict, warnings: list[str], quiet: QuietGC | None = None,
-                out: str | Path | None = None) -> Results:
+def _prepare_memory(cfg: Config, timings: dict, warnings: list[str], quiet: QuietGC | None = None) -> Prepared:
+    """The in-memory engine's inputs (:func:`geo.pipeline.inputs.load_inputs`), one :class:`ValleyResult` per valley."""
     from geo import crs as gcrs
-    from geo.io.firms import read_firms
 
-    t0 = time.perf_counter()
-    fc = cfg.firms
-    # the points stay two coordinate columns (a PointFrame): no shapely point per firm
-    firms = read_firms(
-        fc.path, lon=fc.lon, lat=fc.lat, crs=fc.crs, encoding=fc.encoding, sheet=fc.sheet, id=fc.id,
-        drop_stacked=fc.drop_stacked, stacked_min=fc.stacked_min, geometry=False,
-    )
-    load_report = dict(firms.attrs["load_report"])
-    rejects = firms.attrs["rejects"]
-    firms.attrs = {}
-    timings["read_firms"] = time.perf_counter() - t0
-    if quiet is not None:
-        quiet.freeze()
-
-    t0 = time.perf_counter()
-    parks, parks_report = _read_parks_cfg(cfg, warnings)
-    timings["read_parks"] = time.perf_counter() - t0
-
-    extra = [v for v in cfg.valleys if v.firms is not None]
-    if extra:
-        firms, rejects, load_report = _read_extra_tables(firms, rejects, load_report, extra, fc)
-    labels, names = _assign_valleys(firms, cfg, warnings)
-    outside = labels.isna().to_numpy()
-    if outside.any():
-        rejects = _add_outside(rejects, load_report, _outside_rejects(firms, outside))
-    firms = firms.loc[~outside] if outside.any() else firms.copy(deep=False)  # copy-on-write either way
-    firms["valley"] = labels[~outside].astype(str).to_numpy()
-    rejects = rejects.sort_values("row", kind="stable").reset_index(drop=True)
-
+    inputs = load_inputs(cfg, warnings=warnings, quiet=quiet)
+    timings.update(inputs.timings)
+    cfg, firms, parks = inputs.config, inputs.firms, inputs.parks
     titles = {v.name: (v.title or v.name) for v in cfg.valleys}
     valleys: dict[str, ValleyResult] = {}
-    for name in names:
+    for name in inputs.names:
         fv = _valley_rows(firms, name)
         pv = _parks_for_valley(parks, name, fv)
         vr = ValleyResult(name=name, title=titles.get(name, name), firms=fv, parks=pv)
         if len(fv):
             vr.metric_crs = gcrs.metric_crs_for(fv).to_string()
-        else:
-            warnings.append(f"valley {name!r} has no firms")
         valleys[name] = vr
-    if out is None:
-        return _analyse_all(cfg, firms, parks, rejects, load_report, parks_report, valleys, names, timings, warnings,
-                            t0, quiet=quiet)
-    # the big layers are final now: write them while the analysis runs
-    from geo.outputs import layers as glayers
-
-    Path(out).mkdir(parents=True, exist_ok=True)
-    with glayers.LayerJob(_first_layers(firms, parks, rejects), Path(out) / "layers.gpkg") as job:
-        res = _analyse_all(cfg, firms, parks, rejects, load_report, parks_report, valleys, names, timings, warnings,
-                           t0, quiet=quiet)
-        res._write(out, job)
-    return res
+    return Prepared(cfg, firms, parks, inputs.rejects, inputs.load_report, inputs.parks_report, inputs.parks_rejects,
+                    valleys, inputs.names)
 
 
-def _run_dask(cfg: Config, timings: dict, warnings: list[str]) -> Results:
-    """The dask engine: ingest and counts on the cluster, statistics here (see geo.pipeline.dask_engine)."""
+def _prepare_dask(cfg: Config, timings: dict, warnings: list[str]) -> Prepared:
+    """The dask engine's inputs: ingest and counts on the cluster (see geo.pipeline.dask_engine)."""
     from geo.pipeline import dask_engine as de
     from geo.points import PointFrame
 
@@ -406,18 +364,30 @@ def _run_dask(cfg: Config, timings: dict, warnings: list[str]) -> Results:
     t0 = time.perf_counter()
     # the partitions first: a bad path or encoding fails before a cluster starts
     specs = de.partition_specs(fc.path, rows=cfg.run.partition_rows, encoding=fc.encoding)
+    from geo.io._text import table_columns
+
+    columns = table_columns(specs[0].path, encoding=fc.encoding)
+    cfg = checks.resolve_columns(cfg, columns, table=fc.path)
+    fc = cfg.firms
     client = de.connect(cfg.run.scheduler or None, n_workers=cfg.run.workers or None)
     local = not cfg.run.scheduler
     try:
         ing = de.ingest(client, fc.path, lon=fc.lon, lat=fc.lat, crs=fc.crs, encoding=fc.encoding, id=fc.id,
                         drop_stacked=fc.drop_stacked, stacked_min=fc.stacked_min, specs=specs)
+        checks.check_rejections(ing.load_report, ing.rejects, limit=fc.max_rejected_share, table=fc.path)
         timings["read_firms"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        parks, parks_report = _read_parks_cfg(cfg, warnings)
+        parks, parks_report, parks_rejects = read_parks_config(cfg, warnings)
         timings["read_parks"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        inputs, names, outside, unknown = de.reduce_valleys(ing, cfg, parks, seed=cfg.run.seed, sample_firms=cfg.run.sample_firms,
-                                                            parks_for_valley=_parks_for_valley)
+        inputs, names, outside, unknown, counts = de.reduce_valleys(
+            ing, cfg, parks, seed=cfg.run.seed, sample_firms=cfg.run.sample_firms, parks_for_valley=_parks_for_valley,
+            fill=fill_valley(cfg, columns))
+        checks.check_valleys(cfg, {n: vi.n_firms for n, vi in inputs.items()}, counts["valley"], table=fc.path)
+        if cfg.analysis.target_sector is not None:
+            checks.check_target(cfg, counts["sector"], table=fc.path)
+        check_parks(cfg, parks, names, {n: len(vi.parks) if vi.parks is not None else 0 for n, vi in inputs.items()},
+                    warnings)
         timings["cluster_counts"] = time.perf_counter() - t0
         load_report = dict(ing.load_report)
         load_report["engine"] = {"name": "dask", "scheduler": cfg.run.scheduler or "local cluster",
@@ -443,7 +413,6 @@ def _run_dask(cfg: Config, timings: dict, warnings: list[str]) -> Results:
         if vi is None:
             fv = PointFrame(pd.DataFrame({"lon": [], "lat": []}), crs="EPSG:4326", xy=("lon", "lat"))
             vr = ValleyResult(name=name, title=titles.get(name, name), firms=fv, parks=_parks_for_valley(parks, name, fv))
-            warnings.append(f"valley {name!r} has no firms")
         else:
             vr = ValleyResult(name=name, title=titles.get(name, name), firms=vi.firms, parks=vi.parks, n_firms=vi.n_firms,
                               metric_crs=vi.metric_crs, prepared=vi)
@@ -456,17 +425,15 @@ def _run_dask(cfg: Config, timings: dict, warnings: list[str]) -> Results:
         valleys[name] = vr
     firms = pd.concat(frames) if frames else pd.DataFrame({"valley": [], "lon": [], "lat": []})
     firms = PointFrame(firms, crs="EPSG:4326", xy=("lon", "lat"))
-    return _analyse_all(cfg, firms, parks, rejects, load_report, parks_report, valleys, names, timings, warnings,
-                        time.perf_counter())
+    return Prepared(cfg, firms, parks, rejects, load_report, parks_report, parks_rejects, valleys, tuple(names))
 
 
-def _analyse_all(cfg, firms, parks, rejects, load_report, parks_report, valleys, names, timings, warnings, t0,
-                 quiet: QuietGC | None = None) -> Results:
-    if len(parks) and parks["valley"].notna().any():
-        orphan = sorted(set(parks["valley"].dropna()) - set(names))
-        if orphan:
-            warnings.append(f"parks of valleys not in the run were left out: {orphan}")
-    timings["assign"] = time.perf_counter() - t0
+def _analyse_all(prep: Prepared, timings: dict, warnings: list[str], quiet: QuietGC | None = None) -> Results:
+    """Every statistic of every valley, the groups and the comparison."""
+    cfg, firms, parks, valleys = prep.config, prep.firms, prep.parks, prep.valleys
+    for name, vr in valleys.items():
+        if not len(vr.firms):
+            warnings.append(f"valley {name!r} has no firms")
     t0 = time.perf_counter()
     seeds = np.random.SeedSequence(cfg.run.seed).generate_state(max(len(valleys), 1))
     for (name, vr), s in zip(valleys.items(), seeds):
@@ -495,7 +462,7 @@ def _analyse_all(cfg, firms, parks, rejects, load_report, parks_report, valleys,
             warnings.append(f"valley comparison skipped: {exc}")
         timings["compare"] = time.perf_counter() - t0
     return Results(
-        config=cfg, firms=firms, parks=parks, rejects=rejects, load_report=load_report,
-        parks_report=parks_report, valleys=valleys, timings=timings, warnings=warnings, comparison=comparison,
-        groups=groups,
+        config=cfg, firms=firms, parks=parks, rejects=prep.rejects, load_report=prep.load_report,
+        parks_report=prep.parks_report, valleys=valleys, timings=timings, warnings=warnings, comparison=comparison,
+        groups=groups, parks_rejects=prep.parks_rejects,
     )

@@ -1,0 +1,322 @@
+"""Checking a study's configuration against its data before anything is computed.
+
+A GIS analyst cannot tell a report computed on the wrong column from a right one, so every
+slip that would silently change what is analysed stops the run here with one sentence that
+names what was wrong and what the data holds: a column the config names that the table
+lacks, a target sector or a valley that matches no firm, a table of which most rows were
+rejected (a wrong ``crs``, wrong coordinate columns).  Both engines and ``geo check`` call
+these functions; none of them computes a statistic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geo.config import Config
+from geo.errors import ColumnError, InputError
+
+__all__ = [
+    "resolve_columns",
+    "valleys_from_column",
+    "check_rejections",
+    "check_valleys",
+    "check_target",
+    "founding_coverage",
+]
+
+#: the [firms] keys that name a column of the firm table
+FIRM_COLUMN_KEYS = ("valley_column", "sector_column", "subsector_column", "founded_column", "name_column",
+                    "employees_column")
+#: the [models] keys that name a column of the firm table
+MODEL_COLUMN_KEYS = ("anchor_column", "rd_column", "ownership_column")
+
+_SHOW = 30  # columns or values listed in a message at most
+
+
+# ----------------------------------------------------------------------------- wording
+def listing(items: Sequence[Any], *, limit: int = _SHOW) -> str:
+    """``a, b, c`` (``… and 12 more`` past ``limit``)."""
+    items = [str(i) for i in items]
+    head = ", ".join(items[:limit])
+    return head + (f" … and {len(items) - limit:,} more" if len(items) > limit else "")
+
+
+def counted(counts: pd.Series, *, limit: int = 10) -> str:
+    """``optics (3,026), software (2,641)`` for the most frequent values of ``counts``."""
+    top = counts.sort_values(ascending=False, kind="stable")
+    text = ", ".join(f"{k} ({int(v):,})" for k, v in top.iloc[:limit].items())
+    return text + (f" … and {len(top) - limit:,} more values" if len(top) > limit else "")
+
+
+def suggest(value: Any, choices: Sequence[Any]) -> str:
+    """`` Did you mean 'optics'?`` when one of ``choices`` is close to ``value`` (any case), else ``""``."""
+    by_lower: dict[str, str] = {}
+    for c in choices:
+        by_lower.setdefault(str(c).strip().lower(), str(c))
+    want = str(value).strip().lower()
+    if want in by_lower and by_lower[want] != str(value):
+        return f" Did you mean {by_lower[want]!r}?"
+    close = difflib.get_close_matches(want, list(by_lower), n=1, cutoff=0.6)
+    return f" Did you mean {by_lower[close[0]]!r}?" if close else ""
+
+
+def _table_name(path: Any) -> str:
+    return Path(str(path)).name if path is not None else "the firm table"
+
+
+# ----------------------------------------------------------------------------- columns
+def valleys_from_column(cfg: Config) -> list[str]:
+    """The configured valleys whose firms are told by the valley column (no bbox, no own table)."""
+    return [v.name for v in cfg.valleys if v.bbox is None and v.firms is None]
+
+
+def _find(name: str | None, columns: Sequence[str]) -> str | None:
+    """``name`` as it is spelled among ``columns``: exactly, else the one column equal in any case."""
+    if name is None:
+        return None
+    if name in columns:
+        return name
+    hits = [c for c in columns if c.strip().lower() == name.strip().lower()]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _missing(label: str, name: str, columns: Sequence[str], table: str, why: str = "") -> ColumnError:
+    msg = (f"{label} {name!r} is not a column of {table}{why}; its columns are: {listing(columns)}."
+           f"{suggest(name, columns)}")
+    return ColumnError(msg)
+
+
+def resolve_columns(cfg: Config, columns: Sequence[str], *, table: Any = None, own_valley: bool = False) -> Config:
+    """``cfg`` with every column it names matched to the firm table's ``columns``.
+
+    A column the user named (``sector_column = "sektor"``) must exist; so must the sector
+    column when there is a ``target_sector``, the valley column when two or more
+    ``[[valleys]]`` are told apart by it, and the code column when ``[groups]`` is set.
+    A column that differs only in case (``Sector``) is taken as it is spelled in the table.
+    Optional columns left at their defaults may be absent (their stages are skipped).
+    ``own_valley``: the table is a reference valley's own (its valley column is not needed).
+
+    Raises
+    ------
+    ColumnError
+        Naming the config key, the column, the table's columns and the closest one.
+    """
+    columns = list(columns)
+    name = _table_name(table)
+    firms_changes: dict[str, str] = {}
+    for key in FIRM_COLUMN_KEYS:
+        if key == "valley_column" and own_valley:
+            continue
+        wanted = getattr(cfg.firms, key)
+        found = _find(wanted, columns)
+        if found is not None:
+            if found != wanted:
+                firms_changes[key] = found
+            continue
+        label = f"[firms] {key}"
+        if cfg.is_given("firms", key):
+            raise _missing(label, wanted, columns, name)
+        if key == "sector_column" and cfg.analysis.target_sector is not None:
+            raise _missing(label, wanted, columns, name,
+                           f" (target_sector = {cfg.analysis.target_sector!r} needs each firm's sector: set {label} to the "
+                           "column that holds it)")
+        by_column = valleys_from_column(cfg)
+        if key == "valley_column" and len(by_column) >= 2:
+            raise _missing(label, wanted, columns, name,
+                           f" (the study's valleys {listing(by_column)} are told apart by it: set {label} to the column that "
+                           "names each firm's city or zone, or give each [[valleys]] a bbox)")
+    models_changes: dict[str, str] = {}
+    for key in MODEL_COLUMN_KEYS:
+        wanted = getattr(cfg.models, key)
+        found = _find(wanted, columns)
+        if found is None and cfg.is_given("models", key):
+            raise _missing(f"[models] {key}", wanted, columns, name)
+        if found is not None and found != wanted:
+            models_changes[key] = found
+    groups_changes: dict[str, str] = {}
+    if cfg.groups.path is not None:
+        wanted = cfg.groups.code_column
+        found = _find(wanted, columns)
+        if found is None:
+            raise _missing("[groups] code_column", wanted, columns, name,
+                           " (the high-tech vs traditional comparison reads each firm's industry code from it)")
+        if found != wanted:
+            groups_changes["code_column"] = found
+    if not (firms_changes or models_changes or groups_changes):
+        return cfg
+    return dataclasses.replace(
+        cfg,
+        firms=dataclasses.replace(cfg.firms, **firms_changes),
+        models=dataclasses.replace(cfg.models, **models_changes),
+        groups=dataclasses.replace(cfg.groups, **groups_changes),
+    )
+
+
+# ----------------------------------------------------------------------------- rejected rows
+def _numbers(values: pd.Series) -> np.ndarray:
+    return pd.to_numeric(pd.Series(values, dtype=object).astype(str).str.strip(), errors="coerce").to_numpy(float)
+
+
+def _range(v: np.ndarray) -> str:
+    v = v[np.isfinite(v)]
+    lo, hi = np.quantile(v, [0.01, 0.99]) if len(v) else (np.nan, np.nan)
+    return f"{lo:.3g}–{hi:.3g}"
+
+
+def _diagnose_range(rejects: pd.DataFrame, lon_col: str | None, lat_col: str | None) -> str:
+    """Why coordinates are out of range: projected metres, Gauss–Krüger with a zone prefix, scaled degrees."""
+    if lon_col is None or lat_col is None or lon_col not in rejects or lat_col not in rejects:
+        return ""
+    bad = rejects[rejects["reason"] == "out_of_range"]
+    x, y = _numbers(bad[lon_col]), _numbers(bad[lat_col])
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() == 0:
+        return ""
+    x, y = x[ok], y[ok]
+    mx, my = np.median(np.abs(x)), np.median(np.abs(y))
+    ranges = f"x {_range(x)}, y {_range(y)}"
+    if 1e7 <= mx < 1e8 and 1e6 <= my < 1e7:
+        zone = int(np.median(x) // 1e6)
+        if 25 <= zone <= 45:
+            epsg = 4513 + zone - 25
+            return (f"; the values look like CGCS2000 3-degree Gauss–Krüger metres with the zone number in front ({ranges}, "
+                    f"zone {zone}): set [firms] crs = 'EPSG:{epsg}'")
+        if 13 <= zone <= 23:
+            epsg = 4491 + zone - 13
+            return (f"; the values look like CGCS2000 6-degree Gauss–Krüger metres with the zone number in front ({ranges}, "
+                    f"zone {zone}): set [firms] crs = 'EPSG:{epsg}'")
+    if 1e6 <= mx < 2e9 and (np.abs(x) / 10 ** np.round(np.log10(mx / 100))).max() <= 180 and 1e5 <= my:
+        scale = 10 ** np.round(np.log10(mx / 100))
+        if np.all(np.abs(y) / scale <= 90) and np.median(np.abs(y)) / scale >= 1:
+            return (f"; the values look like degrees multiplied by {scale:,.0f} ({ranges}): divide both columns by "
+                    f"{scale:,.0f} before reading")
+    if 1e4 <= mx < 1e7 and 1e4 <= my < 1e7:
+        lat = np.median(y) / 110_950.0
+        hint = f" (a northing of {np.median(y):,.0f} m is about {lat:.0f}° from the equator)" if 0 < lat < 90 else ""
+        return (f"; the values look like projected metres, not degrees ({ranges}){hint}: set [firms] crs to the system "
+                "they were made in, e.g. crs = 'EPSG:32650' for UTM zone 50N or 'EPSG:4547' for CGCS2000 3-degree "
+                "Gauss–Krüger CM 114E")
+    return f"; the coordinates span {ranges}"
+
+
+def _examples(rejects: pd.DataFrame, reason: str, columns: Sequence[str | None], k: int = 3) -> str:
+    rows = rejects[rejects["reason"] == reason]
+    cols = [c for c in columns if c is not None and c in rows]
+    if not cols or not len(rows):
+        return ""
+    pairs = rows[cols].astype(str).drop_duplicates().head(k)
+    return "; values such as " + ", ".join("(" + ", ".join(repr(v) for v in r) + ")" for r in pairs.itertuples(index=False))
+
+
+def _diagnosis(reasons: Mapping[str, int], rejects: pd.DataFrame, report: Mapping[str, Any]) -> str:
+    """One clause on the likely cause of mass rejection, from the most frequent reason."""
+    if not reasons:
+        return ""
+    top = max(reasons, key=lambda k: reasons[k])
+    lon_col, lat_col = report.get("lon_column"), report.get("lat_column")
+    if top == "out_of_range":
+        return _diagnose_range(rejects, lon_col, lat_col)
+    if top == "missing_coordinate":
+        return f"; the coordinate columns {lon_col!r} and {lat_col!r} are empty in most rows: are they the right columns?"
+    if top == "not_a_number":
+        return (_examples(rejects, "not_a_number", [lon_col, lat_col])
+                + ": coordinates must be decimal degrees with a point as the decimal mark (or numbers in the crs's units)")
+    if top == "malformed_row":
+        return "; rows have more fields than the header: a wrong delimiter, or commas inside unquoted names"
+    if top == "unknown_coord_sys":
+        return _examples(rejects, "unknown_coord_sys", ["coord_sys"]) + ": the coord_sys column may hold wgs84, gcj02 or bd09"
+    if top == "missing_id":
+        return f"; the id column {report.get('id_column')!r} is empty in most rows: is it the right column?"
+    if top == "duplicate":
+        return "; most rows are exact copies of other rows: was the table exported twice, or joined with another?"
+    if top == "zero_zero":
+        return "; most coordinates are (0, 0): the geocoding failed for them"
+    return ""
+
+
+def check_rejections(report: Mapping[str, Any], rejects: pd.DataFrame, *, limit: float = 0.5, table: Any = None) -> None:
+    """Stop when every row, or more than ``limit`` of them, was rejected while reading.
+
+    Results from the few rows left would not describe the table; the usual cause is a
+    setting (``crs``, the coordinate columns) rather than the data.  The message gives the
+    reasons with their counts and, where the values show it, the likely cause
+    ("the values look like projected metres …: set [firms] crs = …").
+    """
+    n = int(report.get("rows_read", 0))
+    kept = int(report.get("rows_kept", 0))
+    reasons = {k: int(v) for k, v in report.get("rejected_by_reason", {}).items() if k != "outside_valleys"}
+    bad = sum(reasons.values())
+    if n == 0 or (kept > 0 and bad <= limit * n):
+        return
+    why = ", ".join(f"{k}: {v:,}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    share = "every row" if kept == 0 else f"{bad:,} of the {n:,} rows ({bad / n:.0%})"
+    msg = (f"{share} of {_table_name(table or report.get('file'))} {'was' if kept == 0 else 'were'} rejected ({why})"
+           f"{_diagnosis(reasons, rejects, report)}. Nothing was computed"
+           + ("" if kept == 0 else f" (results from the {kept:,} rows left would not describe the table); "
+              f"see rejects.csv, or raise [firms] max_rejected_share (now {limit}) if these rows are really unusable")
+           + ".")
+    raise InputError(msg)
+
+
+# ----------------------------------------------------------------------------- values
+def check_valleys(cfg: Config, n_by_valley: Mapping[str, int], labels: pd.Series | None, *, table: Any = None) -> None:
+    """Stop when a configured valley matches no firm, naming what the valley column holds.
+
+    ``n_by_valley``: firms per configured valley after the assignment; ``labels``: the
+    value counts of the valley column over the table (None when it has none).
+    """
+    col = cfg.firms.valley_column
+    for v in cfg.valleys:
+        if n_by_valley.get(v.name, 0):
+            continue
+        if v.firms is not None:
+            msg = f"Valley {v.name!r}: its own firm table {_table_name(v.firms)} has no usable firm (see rejects.csv)."
+        elif v.bbox is not None and labels is None:
+            msg = f"Valley {v.name!r}: no firm lies in its bbox {list(v.bbox)} (min_lon, min_lat, max_lon, max_lat)."
+        elif labels is None or not len(labels):
+            msg = (f"Valley {v.name!r} matches no firm: {_table_name(table)} has no valley column {col!r} "
+                   "([firms] valley_column) to match it against.")
+        else:
+            msg = (f"Valley {v.name!r} matches no firm: the valley column {col!r} of {_table_name(table)} holds "
+                   f"{counted(labels)}.{suggest(v.name, list(labels.index))} Set [[valleys]] name to one of these values"
+                   + (" (or correct its bbox)." if v.bbox is not None else "."))
+        raise InputError(msg)
+
+
+def check_target(cfg: Config, counts: pd.Series | None, *, table: Any = None) -> None:
+    """Stop when ``target_sector`` is not a value of the sector column of the run's firms.
+
+    ``counts``: value counts of the sector column over the firms of the run's valleys
+    (index as text), or None when the table has no sector column.
+    """
+    target = cfg.analysis.target_sector
+    if target is None:
+        return
+    col = cfg.firms.sector_column
+    if counts is None:
+        msg = f"target_sector = {target!r}, but {_table_name(table)} has no sector column {col!r} ([firms] sector_column)."
+        raise ColumnError(msg)
+    if int(counts.get(str(target), 0)):
+        return
+    if not len(counts):
+        msg = f"target_sector = {target!r}, but the sector column {col!r} is empty for every firm of the run's valleys."
+    else:
+        msg = (f"target_sector = {target!r} is not a value of the sector column {col!r} of the run's firms; its most "
+               f"frequent values are: {counted(counts)}.{suggest(target, list(counts.index))}")
+    raise InputError(msg)
+
+
+def founding_coverage(founded: pd.Series | None, target: np.ndarray | None) -> tuple[int, int]:
+    """(target firms with a founding year, target firms): what the precedence test can use."""
+    if founded is None:
+        return 0, int(target.sum()) if target is not None else 0
+    years = pd.to_numeric(founded, errors="coerce").to_numpy(float)
+    sel = np.ones(len(years), dtype=bool) if target is None else np.asarray(target, dtype=bool)
+    return int(np.isfinite(years[sel]).sum()), int(sel.sum())

@@ -1,0 +1,279 @@
+"""Reading a study's inputs and checking them against its configuration (in memory).
+
+:func:`load_inputs` is the first stage of :func:`geo.run` and all of :func:`check` (what
+``geo check`` runs): it reads the firm table(s) and the parks, assigns each firm its valley,
+and stops with a clear message on every slip :mod:`geo.pipeline.checks` knows.  It computes
+no statistic.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from geo.config import Config
+from geo.errors import InputError
+from geo.pipeline import checks
+from geo.pipeline._valleys import (
+    ValleySelector,
+    _parks_for_valley,
+    _valley_rows,
+    fill_valley,
+)
+
+__all__ = ["StudyInputs", "StudyCheck", "Prepared", "ValleyFacts", "load_inputs", "read_parks_config", "check_parks",
+           "valley_facts"]
+
+
+@dataclass(frozen=True)
+class ValleyFacts:
+    """What the data hold for one valley (what ``geo check`` prints)."""
+
+    name: str
+    n_firms: int
+    n_target: int | None  # firms of the target sector (None: no target sector)
+    n_parks: int
+    n_founded: int  # target firms (all firms without a target) with a founding year
+    n_for_founded: int  # the firms counted by n_founded's denominator
+    parks_without_year: int
+
+
+@dataclass(frozen=True)
+class StudyInputs:
+    """The validated inputs of a run: the firms of its valleys, the parks, what was rejected."""
+
+    config: Config  # with every column matched as the table spells it
+    firms: Any  # geo.points.PointFrame (lon/lat, EPSG:4326) with a ``valley`` column
+    parks: Any  # GeoDataFrame, EPSG:4326
+    rejects: pd.DataFrame
+    load_report: dict
+    parks_report: dict
+    parks_rejects: pd.DataFrame
+    names: tuple[str, ...]  # the run's valleys, in order
+    warnings: tuple[str, ...] = ()
+    timings: dict = field(default_factory=dict)
+
+
+def read_parks_config(cfg: Config, warnings: list[str]):
+    """The parks of ``[parks]`` (or an empty layer), their load report and their rejects."""
+    import geopandas as gpd
+
+    from geo.io.parks import read_parks
+
+    empty_rejects = pd.DataFrame({"row": [], "name": [], "reason": [], "detail": []})
+    if cfg.parks.path is None:
+        parks = gpd.GeoDataFrame({"name": [], "valley": [], "designated": pd.array([], dtype="Int64")}, geometry=[],
+                                 crs="EPSG:4326")
+        warnings.append("no park file given: park stages skipped")
+        return parks, {"file": None, "parks_kept": 0}, empty_rejects
+    pc = cfg.parks
+    parks = read_parks(pc.path, name=pc.name, valley=pc.valley, designated=pc.designated, crs=pc.crs, layer=pc.layer)
+    report = dict(parks.attrs["load_report"])
+    rejects = parks.attrs["rejects"]
+    report["repairs"] = parks.attrs["repairs"].to_dict(orient="records")
+    report["rejects"] = rejects.to_dict(orient="records")
+    parks.attrs = {}
+    name = Path(str(pc.path)).name
+    for r in report["rejects"]:
+        warnings.append(f"park rejected: row {r['row']} of {name} ({r['name']!r}): {r['detail']}")
+    for note in report.get("notes", []):
+        warnings.append(note)
+    return parks, report, rejects
+
+
+def _read_table(path, cfg: Config, *, select=None):
+    from geo.io.firms import read_firms
+
+    fc = cfg.firms
+    firms = read_firms(path, lon=fc.lon, lat=fc.lat, crs=fc.crs, encoding=fc.encoding, sheet=fc.sheet, id=fc.id,
+                       drop_stacked=fc.drop_stacked, stacked_min=fc.stacked_min, geometry=False, select=select)
+    report, rejects = dict(firms.attrs["load_report"]), firms.attrs["rejects"]
+    firms.attrs = {}
+    checks.check_rejections(report, rejects, limit=fc.max_rejected_share, table=path)
+    return firms, report, rejects
+
+
+def _extra_tables(firms, rejects, load_report, cfg: Config):
+    """Append the firm tables that reference valleys bring themselves (e.g. Hsinchu)."""
+    from geo.points import PointFrame
+
+    fc = cfg.firms
+    frames = [firms.assign(source=str(fc.path.name))]
+    all_rejects = [rejects.assign(source=str(fc.path.name))]
+    load_report = dict(load_report)
+    load_report["extra_tables"] = []
+    for v in cfg.valleys:
+        if v.firms is None:
+            continue
+        f, rep, rej = _read_table(v.firms, cfg)
+        all_rejects.append(rej.assign(source=str(v.firms.name)))
+        f = f.assign(source=str(v.firms.name), valley=v.name)
+        frames.append(f)
+        load_report["extra_tables"].append({"valley": v.name, **rep})
+        for key in ("rows_read", "rows_kept", "rows_rejected"):
+            load_report[key] += rep[key]
+        for k, n in rep["rejected_by_reason"].items():
+            load_report["rejected_by_reason"][k] = load_report["rejected_by_reason"].get(k, 0) + n
+    combined = PointFrame(pd.concat(frames), crs="EPSG:4326", xy=("lon", "lat"))
+    return combined, pd.concat(all_rejects, ignore_index=True), load_report
+
+
+def check_parks(cfg: Config, parks, names: list[str], n_parks: dict[str, int], warnings: list[str]) -> None:
+    """Stop when the parks' valley labels match none of the run's valleys; warn for a valley without a park."""
+    if cfg.parks.path is None or not len(parks):
+        return
+    labelled = parks["valley"].notna().any()
+    if labelled:
+        found = parks["valley"].dropna().astype(str).value_counts()
+        if not set(found.index) & set(names):
+            msg = (f"No park of {Path(str(cfg.parks.path)).name} belongs to a valley of the run: their valley column holds "
+                   f"{checks.counted(found)}, the run's valleys are {checks.listing(names)}."
+                   f"{checks.suggest(names[0], list(found.index)) if len(names) == 1 else ''} "
+                   "Make the parks' valley values equal to the [[valleys]] names (or set [parks] valley to another column).")
+            raise InputError(msg)
+        orphan = sorted(set(found.index) - set(names))
+        if orphan:
+            warnings.append(f"parks of valleys not in the run were left out: {orphan}")
+    for name in names:
+        if not n_parks.get(name, 0):
+            warnings.append(f"valley {name!r} has no park in {Path(str(cfg.parks.path)).name}: its park tests are skipped")
+
+
+def _check_values(cfg: Config, firms, names: list[str], warnings: list[str]) -> None:
+    """The target sector exists; per valley: target firms present, founding years present."""
+    target = cfg.analysis.target_sector
+    sc, fcol = cfg.firms.sector_column, cfg.firms.founded_column
+    sectors = firms[sc].astype(str).str.strip() if sc in firms.columns else None
+    if target is not None:
+        counts = sectors[firms[sc].notna()].value_counts() if sectors is not None else None
+        checks.check_target(cfg, counts, table=cfg.firms.path)
+    founded = firms[fcol] if fcol in firms.columns else None
+    for name in names:
+        sel = (firms["valley"] == name).to_numpy()
+        if not sel.any():
+            continue
+        is_target = (sectors[sel] == str(target)).to_numpy() if target is not None and sectors is not None else None
+        if is_target is not None and not is_target.any():
+            warnings.append(f"valley {name!r} has no firm of the target sector {target!r}: its hot spots, clusters and park "
+                            "verdicts are those of all its firms")
+            is_target = None
+        if founded is None:
+            continue
+        have, of = checks.founding_coverage(founded[sel], is_target)
+        what = f"{target!r} firms" if is_target is not None else "firms"
+        if of and have == 0:
+            warnings.append(f"valley {name!r}: no founding year for any of its {of:,} {what} (column {fcol!r} is empty): "
+                            "the precedence test and the market-/government-led models are undetermined")
+        elif of and have < of:
+            warnings.append(f"valley {name!r}: {of - have:,} of its {of:,} {what} ({(of - have) / of:.0%}) have no founding "
+                            f"year (column {fcol!r}); the precedence test uses the {have:,} that have one")
+
+
+def load_inputs(cfg: Config, *, warnings: list[str], quiet: Any = None) -> StudyInputs:
+    """Read and check every input of ``cfg`` (the in-memory engine); no statistic is computed.
+
+    Stops (:class:`geo.errors.InputError`) on a column the config names that the table lacks,
+    a table of which most rows were rejected, a valley or a target sector that matches no
+    firm, and parks that belong to none of the run's valleys; everything the run survives
+    becomes a line of ``warnings``.
+    """
+    from geo.io._text import table_columns
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    fc = cfg.firms
+    columns = table_columns(fc.path, encoding=fc.encoding, sheet=fc.sheet)
+    cfg = checks.resolve_columns(cfg, columns, table=fc.path)
+    for v in cfg.valleys:
+        if v.firms is not None:
+            checks.resolve_columns(cfg, table_columns(v.firms, encoding=fc.encoding), table=v.firms, own_valley=True)
+    selector = ValleySelector(cfg, fill=fill_valley(cfg, columns))
+    # the points stay two coordinate columns (a PointFrame): no shapely point per firm
+    firms, load_report, rejects = _read_table(fc.path, cfg, select=selector)
+    names = list(selector.names)
+    firms["valley"] = selector.labels
+    if selector.unknown:
+        warnings.append(f"firms of valleys not in the config were left out: {selector.unknown}")
+    timings["read_firms"] = time.perf_counter() - t0
+    if quiet is not None:
+        quiet.freeze()
+    if any(v.firms is not None for v in cfg.valleys):
+        firms, rejects, load_report = _extra_tables(firms, rejects, load_report, cfg)
+    n_by_valley = firms["valley"].value_counts().to_dict()
+    checks.check_valleys(cfg, n_by_valley, selector.counts, table=fc.path)
+    rejects = rejects.sort_values("row", kind="stable").reset_index(drop=True)
+    _check_values(cfg, firms, names, warnings)
+
+    t0 = time.perf_counter()
+    parks, parks_report, parks_rejects = read_parks_config(cfg, warnings)
+    n_parks = {n: len(_parks_for_valley(parks, n, _valley_rows(firms, n))) for n in names} if len(parks) else {}
+    check_parks(cfg, parks, names, n_parks, warnings)
+    timings["read_parks"] = time.perf_counter() - t0
+    return StudyInputs(config=cfg, firms=firms, parks=parks, rejects=rejects, load_report=load_report,
+                       parks_report=parks_report, parks_rejects=parks_rejects, names=tuple(names),
+                       warnings=tuple(warnings), timings=timings)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What either engine hands the analysis: the checked inputs and one result per valley."""
+
+    config: Config
+    firms: Any
+    parks: Any
+    rejects: pd.DataFrame
+    load_report: dict
+    parks_report: dict
+    parks_rejects: pd.DataFrame
+    valleys: dict  # name -> geo.pipeline.results.ValleyResult (no statistics yet)
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StudyCheck:
+    """What :func:`geo.pipeline.check` found: the inputs as read, per-valley facts, warnings."""
+
+    config: Config
+    load_report: dict
+    parks_report: dict
+    parks_rejects: pd.DataFrame
+    valleys: tuple[ValleyFacts, ...]
+    warnings: tuple[str, ...]
+
+
+def valley_facts(cfg: Config, valleys: dict) -> list[ValleyFacts]:
+    """Per valley: firms, target-sector firms, parks and founding-year coverage (for ``geo check``).
+
+    With the dask engine the target count comes from the exact cell counts, the founding
+    years from the valley's sample.
+    """
+    target = cfg.analysis.target_sector
+    sc, fcol = cfg.firms.sector_column, cfg.firms.founded_column
+    out = []
+    for name, vr in valleys.items():
+        fv = vr.firms
+        is_target = None
+        n_target = None
+        if target is not None and sc in fv.columns:
+            is_target = (fv[sc].astype(str).str.strip() == str(target)).to_numpy()
+            n_target = int(is_target.sum())
+            cells = getattr(vr.prepared, "cells", None)
+            if cells is not None:
+                tcol = cells.attrs.get("by_columns", {}).get(str(target))
+                n_target = int(cells[tcol].sum()) if tcol is not None else 0
+        use = is_target if is_target is not None and is_target.any() else None
+        if fcol in fv.columns:
+            have, of = checks.founding_coverage(fv[fcol], use)
+        else:
+            have, of = 0, len(fv) if use is None else int(use.sum())
+        pv = vr.parks
+        out.append(ValleyFacts(
+            name=name, n_firms=vr.n_total, n_target=n_target, n_parks=0 if pv is None else int(len(pv)),
+            n_founded=have, n_for_founded=of,
+            parks_without_year=int(pv["designated"].isna().sum()) if pv is not None and len(pv) else 0,
+        ))
+    return out
