@@ -24,7 +24,7 @@ import pyproj
 
 from geo.errors import CRSError, InputError
 
-__all__ = ["PointFrame", "point_xy", "as_geodataframe"]
+__all__ = ["PointFrame", "point_xy", "as_geodataframe", "sector_mask"]
 
 
 class PointFrame(pd.DataFrame):
@@ -140,3 +140,33 @@ def point_xy(points: Any) -> tuple[np.ndarray, np.ndarray]:
 def as_geodataframe(points: Any):
     """``points`` as a GeoDataFrame: a PointFrame is converted, anything else returned as is."""
     return points.to_geodataframe() if isinstance(points, PointFrame) else points
+
+
+def sector_mask(frame: Any, sector: Any, column: str) -> np.ndarray:
+    """Which rows of ``frame`` are of ``sector`` (the text of ``frame[column]``, stripped).
+
+    Raises
+    ------
+    ColumnError
+        ``column`` is not a column of ``frame`` (the columns are listed).
+    InputError
+        No row has the value (the most frequent values are listed, with the closest one):
+        a sector that matches nothing is a slip, never "all firms".
+    """
+    from geo._words import counted, listing, suggest
+    from geo.errors import ColumnError
+
+    if column not in frame.columns:
+        cols = [str(c) for c in frame.columns]
+        msg = (f"The sector column {column!r} is not a column of the firms; their columns are: {listing(cols)}."
+               f"{suggest(column, cols)} Set `sector_column=`.")
+        raise ColumnError(msg)
+    values = frame[column]
+    text = values.astype(str).str.strip()
+    mask = (text == str(sector).strip()).to_numpy() & values.notna().to_numpy()
+    if not mask.any():
+        counts = text[values.notna()].value_counts()
+        msg = (f"No firm has {column} == {sector!r}; the most frequent values are: {counted(counts)}."
+               f"{suggest(sector, list(counts.index))}")
+        raise InputError(msg)
+    return mask

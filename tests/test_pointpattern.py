@@ -376,9 +376,9 @@ def test_kd_errors(sites):
     few.loc[few.index[:9], "sector"] = "tiny"
     with pytest.raises(StatisticsError, match="at least 10 firms"):
         pp.kd(few, sector="tiny")
-    with pytest.raises(StatisticsError, match="No site has"):
+    with pytest.raises(InputError, match="No firm has sector == 'biotech'; the most frequent values are: other"):
         pp.kd(sites, sector="biotech")
-    with pytest.raises(ColumnError, match="'industry' not found"):
+    with pytest.raises(ColumnError, match="'industry' is not a column"):
         pp.kd(sites, sector="optics", sector_column="industry")
     with pytest.raises(InputError, match="`sector` is required"):
         pp.kd(sites)

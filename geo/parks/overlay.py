@@ -24,7 +24,7 @@ import pandas as pd
 
 from geo._random import check_seed
 from geo.errors import InputError
-from geo.points import point_xy
+from geo.points import point_xy, sector_mask
 
 __all__ = [
     "cluster_polygons",
@@ -722,6 +722,11 @@ def precedence_test(park, hot, firms=None, *, year, graph=None, sector=None, sec
                        min_cluster_firms=min_cluster_firms, hot_before=hot_before, counts=counts, park_index=park_index)
 
 
+#: the precedence test needs founding years for at least this share of the target firms: a test on
+#: the few dated firms of a registry that mostly lacks them says little about what was there before
+MIN_DATED_SHARE = 0.5
+
+
 def _precedence(park, hot, grid: _CellGrid, *, year, graph, founded_column, permutations, seed, alpha, fdr, min_bin,
                 min_cluster_firms, hot_before, counts: FirmCounts, park_index: int) -> dict:
     """:func:`precedence_test` from the firm counts, on the cell centroids of ``grid``."""
@@ -729,6 +734,16 @@ def _precedence(park, hot, grid: _CellGrid, *, year, graph, founded_column, perm
 
     if not counts.has_founded:
         return {"cluster_before": None, "skipped": f"no `{founded_column}` column in the firm table"}
+    dated = int(counts.year_all.sum())  # target firms with a founding year
+    coverage = {"n_target_dated": dated, "n_target_undated": int(counts.k) - dated}
+    if dated == 0:
+        return {"cluster_before": None, **coverage,
+                "skipped": f"no founding year for any of the {counts.k:,} target firms (column `{founded_column}` is empty): "
+                           "no evidence of what was there before designation"}
+    if dated < MIN_DATED_SHARE * counts.k:
+        return {"cluster_before": None, **coverage,
+                "skipped": f"founding years for only {dated:,} of the {counts.k:,} target firms ({dated / counts.k:.0%}; "
+                           f"column `{founded_column}`): too few to tell what was there before designation"}
     before = counts.years < year
     n_pre = int(counts.year_all[before].sum())
     n_pre_in = int(counts.year_in[park_index][before].sum())
@@ -770,6 +785,7 @@ def _precedence(park, hot, grid: _CellGrid, *, year, graph, founded_column, perm
         "n_target_before_in_park": n_pre_in,
         "firms_in_cluster_before": int(firms_in_clusters),
         "min_cluster_firms": int(min_cluster_firms),
+        **coverage,
         **rr,
         "_hot_before": hb,
     }
@@ -887,8 +903,7 @@ def _overlay_counts(parks_m, firms_m, hot, *, rings: list, sector, sector_column
     from geo.cells.grid import cell_positions
 
     fx, fy = point_xy(firms_m)
-    target = (firms_m[sector_column].astype(str) == str(sector)).to_numpy() if sector is not None and sector_column in firms_m \
-        else np.ones(len(firms_m), bool)
+    target = sector_mask(firms_m, sector, sector_column) if sector is not None else np.ones(len(firms_m), bool)
     founded = pd.to_numeric(firms_m[founded_column], errors="coerce").to_numpy(float) if founded_column in firms_m else None
     cell_pos = np.full(len(fx), -1, dtype=np.int64)
     years = pd.to_numeric(parks_m["designated"], errors="coerce").dropna() if "designated" in parks_m else []
@@ -1141,6 +1156,10 @@ def verdict(row: dict, *, alpha: float = 0.05, min_share: float = 0.25) -> tuple
     if before is None or (isinstance(before, float) and np.isnan(before)):
         return VERDICTS["undetermined"], f"{nums}; {row.get('precedence_skipped') or 'precedence test not run'}."
     y = int(row["designated"])
+    undated = num("n_target_undated")
+    if not np.isnan(undated) and undated > 0:
+        dated = num("n_target_dated")
+        nums += f"; founding years missing for {int(undated):,} of {int(undated + dated):,} target firms"
     nb = num("firms_in_cluster_before")
     nb = "?" if np.isnan(nb) else int(nb)
     hb = num("hot_share_before")

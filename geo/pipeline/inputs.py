@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from geo._words import counted, listing, suggest
 from geo.config import Config
 from geo.errors import InputError
 from geo.pipeline import checks
@@ -131,8 +132,8 @@ def check_parks(cfg: Config, parks, names: list[str], n_parks: dict[str, int], w
         found = parks["valley"].dropna().astype(str).value_counts()
         if not set(found.index) & set(names):
             msg = (f"No park of {Path(str(cfg.parks.path)).name} belongs to a valley of the run: their valley column holds "
-                   f"{checks.counted(found)}, the run's valleys are {checks.listing(names)}."
-                   f"{checks.suggest(names[0], list(found.index)) if len(names) == 1 else ''} "
+                   f"{counted(found)}, the run's valleys are {listing(names)}."
+                   f"{suggest(names[0], list(found.index)) if len(names) == 1 else ''} "
                    "Make the parks' valley values equal to the [[valleys]] names (or set [parks] valley to another column).")
             raise InputError(msg)
         orphan = sorted(set(found.index) - set(names))

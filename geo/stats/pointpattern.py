@@ -29,6 +29,7 @@ from scipy.spatial import cKDTree
 
 from geo._random import check_seed
 from geo.errors import ColumnError, CRSError, GeoError, InputError, StatisticsError
+from geo.points import sector_mask
 from geo.stats import _kd_kernels as _kern
 
 __all__ = ["ripley_k", "kd", "KdResult", "marcon_puech_m", "MIN_POINTS"]
@@ -746,17 +747,7 @@ def _sector_mask(points: Any, sector: Any, sector_column: str, n: int) -> tuple[
                f"per site; {type(sector).__name__} was given. Pass a GeoDataFrame with a "
                f"'{sector_column}' column to select by name.")
         raise InputError(msg)
-    if sector_column not in points.columns:
-        msg = (f"Column '{sector_column}' not found; available columns: "
-               f"{', '.join(map(str, points.columns))}. Set `sector_column=`.")
-        raise ColumnError(msg)
-    mask = (points[sector_column] == sector).to_numpy(dtype=bool)
-    if not mask.any():
-        vals = pd.unique(points[sector_column].dropna())
-        shown = ", ".join(map(repr, vals[:10])) + (" ..." if len(vals) > 10 else "")
-        msg = f"No site has {sector_column} == {sector!r}; values present: {shown}."
-        raise StatisticsError(msg)
-    return mask, sector
+    return sector_mask(points, sector, sector_column), sector
 
 
 def _site_weights(points: Any, weights: Any, n: int) -> np.ndarray | None:

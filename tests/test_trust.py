@@ -1,0 +1,293 @@
+"""A new user's slips on their own data: each stops with one sentence naming what was wrong and
+what the data hold (exit 2), in ``geo check``, in ``geo run`` and in the Python API.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import geo
+from geo.cli import main
+from geo.errors import InputError
+from tests.study import make_study
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    return make_study(tmp_path_factory.mktemp("trust"))
+
+
+def _cli(capsys, command: str, config) -> tuple[int, str, str]:
+    code = main([command, str(config)] + (["--out", str(config.parent / "out"), "-q"] if command == "run" else []))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+# each slip: config changes, what the one-line message must name
+SLIPS = {
+    "sector column misspelt": (dict(firms={"sector_column": "sektor"}),
+                               ["[firms] sector_column 'sektor' is not a column of firms.csv", "industry", "city"]),
+    "target sector not in the data": (dict(analysis={"target_sector": "optic"}),
+                                      ["target_sector = 'optic'", "optics (332)", "software (", "Did you mean 'optics'?"]),
+    "valley column misspelt": (dict(firms={"valley_column": "cty"}),
+                               ["[firms] valley_column 'cty' is not a column", "Did you mean 'city'?"]),
+    "valley name matches no firm": (dict(valleys=[{"name": "Wuhn"}, {"name": "Changchun"}]),
+                                    ["Valley 'Wuhn' matches no firm", "Wuhan (500)", "Changchun (500)",
+                                     "Did you mean 'Wuhan'?"]),
+    "founded column misspelt": (dict(firms={"founded_column": "founding_year"}),
+                                ["[firms] founded_column 'founding_year' is not a column", "year_founded"]),
+}
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+@pytest.mark.parametrize("slip", list(SLIPS))
+def test_a_slip_stops_the_cli_with_one_sentence(study, capsys, command, slip):
+    changes, expected = SLIPS[slip]
+    cfg = study.write_config(**changes, name=f"{slip.replace(' ', '_')}.toml")
+    code, out, err = _cli(capsys, command, cfg)
+    assert code == 2
+    assert err.startswith("geo: error: ") and err.count("\n") == 1  # one line, no traceback
+    for text in expected:
+        assert text in err
+    assert not (cfg.parent / "out" / "report.html").exists()
+
+
+@pytest.mark.parametrize("api", ["check", "run"])
+@pytest.mark.parametrize("slip", list(SLIPS))
+def test_a_slip_raises_the_same_error_in_the_api(study, api, slip):
+    changes, expected = SLIPS[slip]
+    cfg = study.write_config(**changes, name=f"api_{slip.replace(' ', '_')}.toml")
+    with pytest.raises(InputError) as err:
+        getattr(geo, api)(cfg)
+    for text in expected:
+        assert text in str(err.value)
+
+
+def test_the_study_without_slips_checks_clean(study, capsys):
+    code, out, _ = _cli(capsys, "check", study.write_config(name="clean.toml"))
+    assert code == 0
+    assert "valley Wuhan: 500 firms, 166 optics firms (33%), 1 park(s), founding year for 166 of 166" in out
+    assert "valley Changchun: 500 firms" in out
+    assert "check: OK; no statistic was computed" in out
+
+
+def test_one_valley_without_a_valley_column_analyses_every_firm(tmp_path, capsys):
+    s = make_study(tmp_path, valleys={"Wuhan": "Wuhan"})
+    s.frame.drop(columns=s.columns["valley"]).to_csv(s.firms, index=False)
+    cfg = s.write_config(firms={"valley_column": None})
+    code, out, _ = _cli(capsys, "check", cfg)
+    assert code == 0 and "valley Wuhan: 500 firms" in out
+    res = geo.run(cfg)
+    assert res.valleys["Wuhan"].n_total == 500 and res.load_report["rows_rejected"] == 0
+
+
+def test_two_valleys_without_a_valley_column_say_how_to_tell_them_apart(study, tmp_path):
+    study.frame.drop(columns=study.columns["valley"]).to_csv(tmp_path / "firms.csv", index=False)
+    cfg = study.write_config(firms={"valley_column": None, "path": str(tmp_path / "firms.csv")}, name="novalley.toml")
+    with pytest.raises(InputError, match="valley_column 'valley' is not a column .*told apart by it.*bbox"):
+        geo.check(cfg)
+
+
+def _utm(study, tmp_path):
+    from pyproj import Transformer
+
+    f = study.frame[study.frame[study.columns["valley"]] == "Wuhan"].copy()
+    x, y = Transformer.from_crs(4326, 32650, always_xy=True).transform(f["lng"].to_numpy(), f["lat"].to_numpy())
+    f["lng"], f["lat"] = np.round(x, 1), np.round(y, 1)
+    path = tmp_path / "utm.csv"
+    f.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_projected_metres_read_as_degrees_are_diagnosed(study, tmp_path, capsys, command):
+    path = _utm(study, tmp_path)
+    cfg = study.write_config(firms={"path": str(path)}, valleys=[{"name": "Wuhan"}], name="utm.toml")
+    code, _, err = _cli(capsys, command, cfg)
+    assert code == 2
+    assert "every row of utm.csv was rejected (out_of_range: 500)" in err
+    assert "look like projected metres" in err and "x 2." in err and "y 3.3" in err and "crs" in err
+    # the fix the message gives works
+    fixed = study.write_config(firms={"path": str(path), "crs": "EPSG:32650"}, valleys=[{"name": "Wuhan"}], name="utm_ok.toml")
+    assert geo.check(fixed).valleys[0].n_firms == 500
+
+
+def test_most_rows_rejected_stops_but_a_few_do_not(study, tmp_path):
+    f = study.frame.astype({"lng": object})
+    f.loc[f.index % 5 < 3, "lng"] = "n/a"  # 60 % of the rows of each valley
+    f.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(InputError, match=r"600 of the 1,000 rows \(60%\) of bad.csv were rejected \(not_a_number: 600\)"):
+        geo.check(study.write_config(firms={"path": str(tmp_path / "bad.csv")}, name="bad.toml"))
+    # a limit the user raised lets the run go on
+    chk = geo.check(study.write_config(firms={"path": str(tmp_path / "bad.csv"), "max_rejected_share": 0.7}, name="bad2.toml"))
+    assert chk.load_report["rows_kept"] == 400
+
+
+def test_a_valley_without_founding_years_is_undetermined_not_government_led(study, tmp_path):
+    f = study.frame.copy()
+    f.loc[f["city"] == "Changchun", "year_founded"] = None  # a blank export for one valley
+    f.to_csv(tmp_path / "blank.csv", index=False)
+    res = geo.run(study.write_config(firms={"path": str(tmp_path / "blank.csv")}, name="blank.toml"))
+    assert any("valley 'Changchun': no founding year for any of its 166 'optics' firms" in w for w in res.warnings)
+    cc = res.valleys["Changchun"].stages["parks_overlay"].iloc[0]
+    assert cc["cluster_before"] is None and "no founding year" in cc["precedence_skipped"]
+    assert cc["verdict"] == "undetermined" and "no founding year" in cc["verdict_reason"]
+    models = res.valleys["Changchun"].stages["models"].iloc[0]
+    assert models["status_market_led"] == "undetermined" and models["status_government_led"] == "undetermined"
+    # the valley with its years keeps a verdict
+    wh = res.valleys["Wuhan"].stages["parks_overlay"].iloc[0]
+    assert bool(wh["cluster_before"]) and wh["verdict"] == "park on a pre-existing cluster"
+
+
+def test_partly_missing_founding_years_are_named_in_the_verdict(study, tmp_path):
+    f = study.frame.copy()
+    wuhan_target = f.index[(f["city"] == "Wuhan") & (f["industry"] == "optics")]
+    f.loc[wuhan_target[:40], "year_founded"] = None
+    f.to_csv(tmp_path / "some.csv", index=False)
+    res = geo.run(study.write_config(firms={"path": str(tmp_path / "some.csv")}, name="some.toml"))
+    wh = res.valleys["Wuhan"].stages["parks_overlay"].iloc[0]
+    assert wh["n_target_undated"] == 40
+    assert "founding years missing for 40 of 166 target firms" in wh["verdict_reason"]
+    assert any("40 of its 166 'optics' firms (24%) have no founding year" in w for w in res.warnings)
+
+
+def test_a_park_file_of_points_stops(study, tmp_path, capsys):
+    import geopandas as gpd
+
+    p = gpd.read_file(study.parks)
+    p["geometry"] = p.geometry.to_crs(32650).centroid.to_crs(4326)
+    p.to_file(tmp_path / "points.gpkg")
+    cfg = study.write_config(parks={"path": str(tmp_path / "points.gpkg")}, name="points.toml")
+    code, _, err = _cli(capsys, "check", cfg)
+    assert code == 2 and "'points.gpkg' holds no polygon" in err and "Point (2)" in err
+
+
+def test_rejected_parks_are_listed_on_the_console_and_in_parks_rejects_csv(study, tmp_path, capsys):
+    import geopandas as gpd
+    import shapely
+
+    p = gpd.read_file(study.parks)
+    line = gpd.GeoDataFrame({"name": ["Road park"], "valley": ["Wuhan"], "designated": [2005]},
+                            geometry=[shapely.LineString([(114.3, 30.4), (114.5, 30.6)])], crs=4326)
+    pd.concat([p, line]).to_file(tmp_path / "mixed.gpkg")
+    cfg = study.write_config(parks={"path": str(tmp_path / "mixed.gpkg")}, name="mixed.toml")
+    code, out, _ = _cli(capsys, "check", cfg)
+    assert code == 0
+    assert "parks: 2 kept, 1 rejected" in out
+    assert "warning: park rejected: row 3 of mixed.gpkg ('Road park'): geometry is LineString" in out
+    assert _cli(capsys, "run", cfg)[0] == 0
+    rejects = pd.read_csv(cfg.parent / "out" / "parks_rejects.csv")
+    assert rejects.to_dict(orient="records") == [
+        {"row": 3, "name": "Road park", "reason": "not_a_polygon", "detail": "geometry is LineString; parks must be polygons"}]
+
+
+def test_park_year_columns_are_recognised_or_named(study, tmp_path, capsys):
+    import geopandas as gpd
+
+    p = gpd.read_file(study.parks)
+    p.rename(columns={"designated": "approved_year"}).to_file(tmp_path / "approved.gpkg")
+    code, out, _ = _cli(capsys, "check", study.write_config(parks={"path": str(tmp_path / "approved.gpkg")}, name="ap.toml"))
+    assert code == 0 and "designation year from column 'approved_year'" in out and "without a designation year" not in out
+    p.rename(columns={"designated": "yr_ok"}).to_file(tmp_path / "yr.gpkg")
+    code, out, _ = _cli(capsys, "check", study.write_config(parks={"path": str(tmp_path / "yr.gpkg")}, name="yr.toml"))
+    assert code == 0 and "no designation year column found; candidates: ['yr_ok']" in out
+    assert "(1 without a designation year)" in out
+
+
+def test_parks_of_no_valley_of_the_run_stop(study, tmp_path):
+    import geopandas as gpd
+
+    p = gpd.read_file(study.parks)
+    p["valley"] = p["valley"].map({"Wuhan": "武汉", "Changchun": "长春"})
+    p.to_file(tmp_path / "zh.gpkg")
+    with pytest.raises(InputError, match=r"No park of zh.gpkg belongs to a valley of the run: .*武汉 \(1\).*Wuhan, Changchun"):
+        geo.check(study.write_config(parks={"path": str(tmp_path / "zh.gpkg")}, name="zh.toml"))
+
+
+def test_check_runs_no_statistic(study, monkeypatch, capsys):
+    import geo.cells.graph
+    import geo.parks.overlay
+    import geo.stats.autocorr
+
+    def boom(*a, **k):
+        raise AssertionError("geo check computed a statistic")
+
+    for mod, name in [(geo.stats.autocorr, "global_moran"), (geo.stats.autocorr, "hotspots"), (geo.stats.autocorr, "local_g"),
+                      (geo.stats.autocorr, "local_moran"), (geo.parks.overlay, "park_overlay"), (geo.cells.graph, "weights")]:
+        monkeypatch.setattr(mod, name, boom)
+    code, out, _ = _cli(capsys, "check", study.write_config(name="nostat.toml"))
+    assert code == 0 and "no statistic was computed" in out
+
+
+def test_check_strict_turns_warnings_into_exit_1(study, tmp_path, capsys):
+    import geopandas as gpd
+
+    p = gpd.read_file(study.parks)
+    p.drop(columns="designated").to_file(tmp_path / "noyear.gpkg")
+    cfg = study.write_config(parks={"path": str(tmp_path / "noyear.gpkg")}, name="strict.toml")
+    assert main(["check", str(cfg)]) == 0
+    assert main(["check", "--strict", str(cfg)]) == 1
+    assert "warning: noyear.gpkg: no designation year column found" in capsys.readouterr().out
+
+
+def test_a_study_in_chinese_writes_one_set_of_outputs_per_valley(tmp_path, capsys):
+    s = make_study(tmp_path, valleys={"Wuhan": "武汉", "Changchun": "长春"}, target="光电", other=("软件", "食品"),
+                   columns={"name": "企业名称", "lon": "经度", "lat": "纬度", "valley": "城市", "sector": "行业",
+                            "founded": "成立年份"},
+                   park_names={"Wuhan": "东湖高新区", "Changchun": "长春高新区"})
+    cfg = s.write_config(analysis={"compare": True, "kd_simulations": 19})
+    code, out, _ = _cli(capsys, "check", cfg)
+    assert code == 0 and "valley 武汉: 500 firms, 166 光电 firms" in out
+    assert main(["run", str(cfg), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    out_dir = tmp_path / "out"
+    for v in ("武汉", "长春"):
+        assert (out_dir / "maps" / f"{v}.html").is_file()
+        assert (out_dir / "rasters" / f"{v}_density.tif").is_file()
+        assert (out_dir / "rasters" / f"{v}_光电_density.tif").is_file()
+        assert (out_dir / "figures" / f"{v}_gi.png").is_file()
+        assert f"maps/{v}.html" in printed
+    wuhan, changchun = ((out_dir / "maps" / f"{v}.html").read_bytes() for v in ("武汉", "长春"))
+    assert wuhan != changchun
+    index = (out_dir / "maps" / "index.html").read_text(encoding="utf-8")
+    from urllib.parse import quote
+
+    assert quote("武汉.html") in index and quote("长春.html") in index
+    summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+    assert set(summary["valleys"]) == {"武汉", "长春"}
+    assert summary["valleys"]["武汉"]["hotspots"]["variable"] == "n_光电"
+
+
+def test_file_names_are_unique_and_readable_for_any_name():
+    from geo.outputs._write import safe_name
+
+    assert safe_name("武汉") == "武汉" and safe_name("Wuhan") == "Wuhan" and safe_name("光电") == "光电"
+    names = ["East Lake (Optics Valley)", "East Lake Optics Valley", "East_Lake_Optics_Valley", "a/b", "a_b", "a b", "", "CON"]
+    stems = [safe_name(n) for n in names]
+    assert len(set(stems)) == len(names)
+    assert stems[0].startswith("East_Lake_Optics_Valley-") and stems[2] == "East_Lake_Optics_Valley"
+    assert safe_name("East Lake (Optics Valley)") == stems[0]  # stable
+    assert all("/" not in s and s and not s.startswith(".") for s in stems)
+
+
+def test_api_functions_refuse_a_missing_column_or_value(study):
+    from geo.crs import to_metric
+
+    firms = to_metric(geo.read_firms(study.firms).query("city == 'Wuhan'"))
+    with pytest.raises(InputError, match="'sektor'"):
+        geo.aggregate(firms, by="sektor")
+    cells = geo.aggregate(firms, by="industry")
+    hot = geo.hotspots(cells, "n_optics", permutations=99)
+    parks = geo.read_parks(study.parks).query("valley == 'Wuhan'")
+    with pytest.raises(InputError, match="'optic'.*optics"):
+        geo.park_overlay(hot, parks, firms, sector="optic", sector_column="industry", permutations=9)
+    with pytest.raises(InputError, match="'sector'.*industry"):
+        geo.park_overlay(hot, parks, firms, sector="optics", permutations=9)
+    with pytest.raises(InputError, match="'optic'"):
+        geo.kd(firms, sector="optic", sector_column="industry", simulations=9)
+    with pytest.raises(InputError, match="sector_column"):
+        geo.kd(firms, sector="optics", simulations=9)
