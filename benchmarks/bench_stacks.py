@@ -32,7 +32,7 @@ from geo._stacks import M_PER_DEGREE, find_stacks
 from geo.io import _stacked_groups
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine_line  # noqa: E402
+from _machine import machine_line
 
 LON0, LAT0 = 116.4, 39.9
 HALF_M = 15_000.0

@@ -72,7 +72,7 @@ from numba import njit, prange
 
 from geo.errors import InputError
 
-__all__ = ["Stacks", "find_stacks", "M_PER_DEGREE"]
+__all__ = ["M_PER_DEGREE", "Stacks", "find_stacks"]
 
 #: Metres per degree of latitude (and of longitude at the equator) of the local metric.
 M_PER_DEGREE = 111_320.0
@@ -94,9 +94,9 @@ class Stacks:
         One row per site, ordered by ``site`` (``0, 1, ...``, by decreasing ``n``).
         Columns: ``site``; ``lon``, ``lat`` the site's centre, the densest location (the
         coordinate, rounded to 1e-7 degrees, with the most rows within the radius; the
-        most central of equally dense ones);
-        ``n`` its rows; ``spread_m`` the largest distance of a member from the centre in
-        metres (``<= radius_m``; 0 for an exact stack).
+        most central of equally dense ones); ``n`` its rows; ``spread_m`` the largest
+        distance of a member from the centre in metres (``<= radius_m``; 0 when every
+        member has the centre's coordinate).
     """
 
     site: np.ndarray
@@ -161,7 +161,7 @@ def _count_cells(lon, lat, lon0, lat0, ihx, ihy, ncols, shift, size):
         x = lon[i]
         y = lat[i]
         if math.isfinite(x) and math.isfinite(y):
-            cx, cy, sx, sy = _cell(x, y, lon0, lat0, ihx, ihy)
+            cx, cy, _sx, _sy = _cell(x, y, lon0, lat0, ihx, ihy)
             counts[_slot(cx, cy, ncols, shift)] += 1
     return counts
 
@@ -196,7 +196,7 @@ def _select(lon, lat, lon0, lat0, ihx, ihy, ncols, shift, need):
         x = lon[i]
         y = lat[i]
         if math.isfinite(x) and math.isfinite(y):
-            cx, cy, sx, sy = _cell(x, y, lon0, lat0, ihx, ihy)
+            cx, cy, _sx, _sy = _cell(x, y, lon0, lat0, ihx, ihy)
             if need[_slot(cx, cy, ncols, shift)]:
                 out[k] = i
                 k += 1
@@ -443,8 +443,7 @@ def _greedy(llon, llat, w, rank, cx, cy, sx, sy, ncols, cell_keys, cell_start, r
                 if d2 <= r2:
                     wa[q] = 0
                     site[q] = nsite
-                    if d2 > spread2:
-                        spread2 = d2
+                    spread2 = max(spread2, d2)
             _cell_moments(c, llon, llat, wa, cell_start, mom)
         c_loc[nsite] = p
         c_n[nsite] = total
@@ -496,9 +495,8 @@ def find_stacks(lon: np.ndarray, lat: np.ndarray, *, radius_m: float = 5.0, min_
         with ``site``, the centre ``lon``/``lat`` (the densest location, i.e. the rounded
         coordinate with the most rows within ``radius_m``; ties go to the one with the
         smallest sum of squared distances to those rows, then the smaller latitude, then
-        the smaller longitude), ``n``
-        and ``spread_m`` (largest member distance from the centre, metres).  Sites are
-        numbered by decreasing ``n``.
+        the smaller longitude), ``n`` and ``spread_m`` (largest member distance from the
+        centre, metres).  Sites are numbered by decreasing ``n``.
 
     Raises
     ------
@@ -540,8 +538,8 @@ def find_stacks(lon: np.ndarray, lat: np.ndarray, *, radius_m: float = 5.0, min_
     hy = max(2.0 * half_lat, _MIN_CELL_DEG)
     cos_max = math.cos(math.radians(min(amax + 1e-6, 90.0)))
     hx = 360.0 if cos_max * 360.0 <= hy else min(hy / cos_max, 360.0)  # one column near a pole
-    ncols = int(math.floor((lon1 - lon0) / hx)) + 6  # columns from 2, rounding, neighbours
-    bits = max(10, int(math.ceil(math.log2(cnt))) + 1)
+    ncols = math.floor((lon1 - lon0) / hx) + 6  # columns from 2, rounding, neighbours
+    bits = max(10, math.ceil(math.log2(cnt)) + 1)
     shift = 64 - bits
     ihx = 1.0 / hx
     ihy = 1.0 / hy
