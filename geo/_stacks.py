@@ -68,7 +68,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from numba import njit, prange
+from numba import njit
 
 from geo.errors import InputError
 
@@ -166,11 +166,11 @@ def _count_cells(lon, lat, lon0, lat0, ihx, ihy, ncols, shift, size):
     return counts
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _mark_blocks(lon, lat, lon0, lat0, ihx, ihy, ncols, shift, counts, min_size):
     """Slots of the 2 x 2 blocks holding >= min_size rows around a row (possible centres)."""
     need = np.zeros(counts.shape[0], dtype=np.bool_)
-    for i in prange(lon.shape[0]):
+    for i in range(lon.shape[0]):
         x = lon[i]
         y = lat[i]
         if math.isfinite(x) and math.isfinite(y):
