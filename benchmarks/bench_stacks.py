@@ -11,8 +11,8 @@ Timed, after one warm-up run each (the warm-up loads or compiles the numba kerne
 interleaved rounds so that load from other processes hits all three alike:
 
 * exact: ``geo.io._stacked_groups`` (rows sharing a coordinate rounded to 1e-7 degrees);
-* radius 5 m: ``geo._stacks.find_stacks(radius_m=5)``;
-* radius 0: ``geo._stacks.find_stacks(radius_m=0)`` (the exact rule by the same code).
+* radius 5 m: ``geo.io._stacks.find_stacks(radius_m=5)``;
+* radius 0: ``geo.io._stacks.find_stacks(radius_m=0)`` (the exact rule by the same code).
 
 Prints the median (and range) wall time of ``repeats`` runs and the sites found.
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geo._stacks import M_PER_DEGREE, find_stacks
+from geo.io._stacks import M_PER_DEGREE, find_stacks
 from geo.io import _stacked_groups
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -1,4 +1,4 @@
-"""Tests of geo._stacks.find_stacks: stacked geocodes within a radius."""
+"""Tests of geo.io._stacks.find_stacks: stacked geocodes within a radius."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from geo._stacks import M_PER_DEGREE, Stacks, find_stacks
+from geo.io._stacks import M_PER_DEGREE, Stacks, find_stacks
 from geo.errors import InputError
 
 LON0, LAT0 = 116.4, 39.9  # a city centre (Beijing)

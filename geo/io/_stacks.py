@@ -472,7 +472,7 @@ def find_stacks(lon: np.ndarray, lat: np.ndarray, *, radius_m: float = 5.0, min_
     when it has at least ``min_size`` of them, and those rows are its members; repeat
     until no location has ``min_size`` unassigned rows within ``radius_m``.  Every member
     is within ``radius_m`` of its centre, so a stack never chains across a dense
-    neighbourhood.  See :mod:`geo._stacks` for the full definition and the method.
+    neighbourhood.  See :mod:`geo.io._stacks` for the full definition and the method.
 
     Parameters
     ----------
