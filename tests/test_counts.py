@@ -145,7 +145,8 @@ def test_global_permutation_counts_do_not_depend_on_threads():
 
 
 def _placements_one_by_one(park, region, n, rng, max_tries):
-    """The previous implementation: one candidate at a time."""
+    """The previous implementation: one candidate at a time (the same draws), counting the
+    candidates tried up to the last one kept."""
     import math
 
     shapely.prepare(region)
@@ -157,8 +158,8 @@ def _placements_one_by_one(park, region, n, rng, max_tries):
         theta = rng.uniform(0, 2 * np.pi, batch)
         tx = rng.uniform(ax0, ax1, batch)
         ty = rng.uniform(ay0, ay1, batch)
-        tries += batch
         for t, x, y in zip(theta, tx, ty):
+            tries += 1
             ct, st = math.cos(t), math.sin(t)
             rot = np.column_stack([coords[:, 0] * ct - coords[:, 1] * st + x, coords[:, 0] * st + coords[:, 1] * ct + y])
             cand = shapely.set_coordinates(shapely.from_wkb(shapely.to_wkb(park)), rot)

@@ -153,6 +153,123 @@ def test_placements_lie_inside_area_and_mask():
     assert all(s.area == pytest.approx(park.area) for s in sims)
 
 
+def _square_acceptance(s, L):
+    """Exact share of placements of a square park of side ``s`` (uniform angle about its
+    centre, centre uniform in the square study area of side ``L >= s * sqrt(2)``) that fit.
+
+    At angle t the park's half-width is w = s/2 (|cos t| + |sin t|) and it fits when its
+    centre lies in a square of side L - 2w; E|cos t| + |sin t| = 4/pi and
+    E(|cos t| + |sin t|)^2 = 1 + 2/pi, so E(L - 2w)^2 / L^2 = 1 - 8s/(pi L) + (s/L)^2 (1 + 2/pi).
+    """
+    return 1 - 8 * s / (math.pi * L) + (s / L) ** 2 * (1 + 2 / math.pi)
+
+
+def _square_centre_cdf(x, s, L):
+    """CDF of the accepted centres' x in the same setting: a mixture over the angle of
+    uniforms on [w, L - w], weighted by the area (L - 2w)^2 of the feasible centres."""
+    t = (np.arange(4096) + 0.5) * (math.pi / 2) / 4096  # w has period pi/2: midpoint rule
+    w = s / 2 * (np.abs(np.cos(t)) + np.abs(np.sin(t)))
+    side = L - 2 * w
+    x = np.atleast_1d(np.asarray(x, dtype=float))
+    return (side * np.clip(x[:, None] - w, 0, side)).mean(axis=1) / (side**2).mean()
+
+
+def _placements_one_by_one(park, area, mask, n, rng, max_tries=10**7):
+    """The reference sampler: one candidate at a time (a uniform angle about the centroid,
+    the centroid moved to a uniform point of the bounding box of the study area within the
+    mask), kept if it lies inside; returns the placements and the candidates tried."""
+    region = area if mask is None else shapely.intersection(area, mask)
+    x0, y0, x1, y1 = region.bounds
+    c = shapely.centroid(park)
+    out, tries = [], 0
+    while len(out) < n and tries < max_tries:
+        theta = rng.uniform(0, 2 * math.pi)
+        tx, ty = rng.uniform(x0, x1), rng.uniform(y0, y1)
+        tries += 1
+        cand = shapely.affinity.rotate(park, theta, origin=c, use_radians=True)
+        cand = shapely.affinity.translate(cand, tx - c.x, ty - c.y)
+        if region.contains(cand):
+            out.append(cand)
+    return out, tries
+
+
+def _acceptance_sd(a, k):
+    """Standard error of k / tries with tries the candidates drawn until k fitted
+    (negative binomial tries: var(tries) = k (1 - a) / a^2, then the delta method)."""
+    return a * math.sqrt((1 - a) / k)
+
+
+@pytest.mark.parametrize("side", [1500.0, 4500.0])
+def test_placement_acceptance_equals_closed_form(side):
+    """The reported acceptance is the share of candidates that fitted (was 0.5 for every park:
+    whole batches were counted as tried)."""
+    cells = _square_cells(30, 30)  # a 15 km square
+    cells["gi_z"] = 0.0
+    cells["gi_bin"] = 0
+    L = 15000.0
+    area = shapely.box(500000.0, 3370000.0, 500000.0 + L, 3370000.0 + L)
+    park = shapely.box(0, 0, side, side)
+    k = 1999
+    res = gp.placement_test(park, cells, study_area=area, permutations=k, seed=11)
+    exact = _square_acceptance(side, L)  # 0.762 and 0.383
+    assert res["permutations_done"] == k
+    assert abs(res["placement_acceptance"] - exact) < 4 * _acceptance_sd(exact, k)
+    # the tries are whole candidates: k / acceptance is an integer
+    assert k / res["placement_acceptance"] == pytest.approx(round(k / res["placement_acceptance"]), abs=1e-6)
+
+
+def test_batched_placements_equal_one_by_one_in_distribution():
+    """The batched sampler keeps uniform placements: the accepted centres follow the exact
+    distribution (square park, square study area) and that of the one-at-a-time reference
+    sampler, and both samplers' acceptance rates agree with each other and the closed form."""
+    from scipy.stats import ks_2samp, kstest
+
+    L, s, n = 10000.0, 3000.0, 2000
+    area = shapely.box(0, 0, L, L)
+    park = shapely.box(20000, 20000, 20000 + s, 20000 + s)  # anywhere: only its shape matters
+    fast, fast_tries = gp._random_placements(park, area, None, n, np.random.default_rng(1), 10**6)
+    slow, slow_tries = _placements_one_by_one(park, area, None, n, np.random.default_rng(2))
+    assert len(fast) == len(slow) == n
+    exact = _square_acceptance(s, L)  # 0.498: several batches
+    sd = _acceptance_sd(exact, n)
+    assert abs(n / fast_tries - exact) < 4 * sd and abs(n / slow_tries - exact) < 4 * sd
+    assert abs(n / fast_tries - n / slow_tries) < 4 * math.sqrt(2) * sd
+    fc, sc = shapely.centroid(fast), shapely.centroid(slow)
+    for get in (shapely.get_x, shapely.get_y):
+        assert kstest(get(fc), lambda x: _square_centre_cdf(x, s, L)).pvalue > 0.01
+        assert ks_2samp(get(fc), get(sc)).pvalue > 0.01
+    # the tests have power: centres uniform in the box (no rejection) are told apart
+    uniform = np.random.default_rng(3).uniform(0, L, n)
+    assert kstest(uniform, lambda x: _square_centre_cdf(x, s, L)).pvalue < 1e-6
+    assert ks_2samp(uniform, shapely.get_x(sc)).pvalue < 1e-6
+
+
+def test_batched_placements_with_mask_and_holes_equal_one_by_one():
+    """A holed, asymmetric park in an L-shaped study area cut by a mask: the batched sampler
+    (the path for holes) and the reference give the same centres, angles and acceptance."""
+    from scipy.stats import ks_2samp
+
+    area = shapely.union_all([shapely.box(0, 0, 20000, 14000), shapely.box(0, 0, 14000, 20000)])
+    mask = shapely.Point(0, 0).buffer(21000, 64)  # cuts the outer corner
+    park = shapely.affinity.scale(_shapes()["holed"], 0.5, 0.5)
+    n = 1500
+    fast, fast_tries = gp._random_placements(park, area, mask, n, np.random.default_rng(4), 10**6)
+    slow, slow_tries = _placements_one_by_one(park, area, mask, n, np.random.default_rng(5))
+    assert len(fast) == len(slow) == n
+    a = n / slow_tries  # 0.65: one batch and a part of the next
+    assert abs(n / fast_tries - a) < 4 * math.sqrt(2) * _acceptance_sd(a, n)
+
+    def angles(geoms):  # the angle of the first vertex about the centroid (the park's starts at -143 deg)
+        xy = shapely.get_coordinates(shapely.get_exterior_ring(geoms))[::5]
+        c = shapely.centroid(geoms)
+        return np.arctan2(xy[:, 1] - shapely.get_y(c), xy[:, 0] - shapely.get_x(c))
+
+    fc, sc = shapely.centroid(fast), shapely.centroid(slow)
+    for f, r in ((shapely.get_x(fc), shapely.get_x(sc)), (shapely.get_y(fc), shapely.get_y(sc)),
+                 (angles(np.asarray(fast)), angles(np.asarray(slow)))):
+        assert ks_2samp(f, r).pvalue > 0.01
+
+
 def test_precedence_with_given_before_hotspots():
     cells, (cx, cy) = _field_cells()
     park = shapely.box(cx - 1000, cy - 1000, cx + 1000, cy + 1000)

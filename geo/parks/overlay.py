@@ -433,7 +433,16 @@ def labelling_test(n_in: int, target_in: int, n_total: int, target_total: int, *
 
 
 def _random_placements(park, area, mask, n: int, rng: np.random.Generator, max_tries: int):
-    """Yield up to n rotated + translated copies of ``park`` lying inside ``area`` (and ``mask``)."""
+    """Up to n rotated + translated copies of ``park`` lying inside ``area`` (and ``mask``).
+
+    Candidates (a uniform angle about the park's centroid, the centroid moved to a uniform
+    point of the bounding box of the region) are drawn and tested in batches, and kept in
+    the order drawn until ``n`` fit: the same placements as drawing and testing one
+    candidate at a time from the same sequence of candidates.  Returns the placements and
+    the number of candidates that sequential sampler would have tried: every candidate up
+    to and including the last one kept (the rest of the last batch is not counted), or all
+    candidates drawn when fewer than ``n`` fitted within ``max_tries``.
+    """
     import shapely
 
     region = area if mask is None else shapely.intersection(area, mask)
@@ -452,7 +461,6 @@ def _random_placements(park, area, mask, n: int, rng: np.random.Generator, max_t
         theta = rng.uniform(0, 2 * np.pi, batch)
         tx = rng.uniform(ax0, ax1, batch)
         ty = rng.uniform(ay0, ay1, batch)
-        tries += batch
         # the whole batch at once (the same candidates, in the same order, as one by one);
         # math.cos/sin as the one-by-one loop had (numpy's may differ in the last bit)
         ct = np.array([math.cos(t) for t in theta.tolist()])[:, None]
@@ -465,7 +473,10 @@ def _random_placements(park, area, mask, n: int, rng: np.random.Generator, max_t
             cands = shapely.set_coordinates(shapely.from_wkb(np.full(batch, wkb, dtype=object)),
                                             np.stack([rx, ry], axis=-1).reshape(-1, 2))
         ok = np.flatnonzero(shapely.contains(region, cands))
-        out.extend(cands[ok[: n - len(out)]])
+        need = n - len(out)
+        # a batch that completes the n placements counts only up to the last one kept
+        tries += int(ok[need - 1]) + 1 if len(ok) >= need else batch
+        out.extend(cands[ok[:need]])
     return out, tries
 
 
@@ -597,7 +608,9 @@ def placement_test(park, hot, *, study_area, mask=None, permutations: int = 999,
 
     Null hypothesis: see ``NULLS["placement"]``.  If the park is so large that few random
     positions fit, fewer placements are made (``permutations_done``) and the p-value uses
-    that number.
+    that number.  ``placement_acceptance`` is the share of candidate placements (angle and
+    position drawn uniformly, the position in the bounding box of the study area within
+    the mask) that fitted: ``permutations_done`` over the candidates tried.
     """
     return _placement(park, hot, _cell_grid(*_cell_xy(hot)), study_area=study_area, mask=mask, permutations=permutations,
                       rng=check_seed(seed), min_bin=min_bin)
