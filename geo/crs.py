@@ -81,6 +81,11 @@ _RULE_UTM = "UTM zone of the data centroid"
 _RULE_USER = "user EPSG"
 _RULE_INPUT = "input CRS (already projected)"
 
+#: the farthest a point may lie from the central meridian of the automatic UTM zone, in
+#: degrees of longitude: 3 degrees beyond the zone's edge (a city on a zone border), where
+#: the scale error is at most 0.5 % (at the equator; 0.4 % at 30 degrees north)
+_MAX_MERIDIAN_OFFSET = 6.0
+
 
 # --------------------------------------------------------------------------------------
 # helpers
@@ -746,6 +751,56 @@ def utm_crs_for(lon, lat) -> pyproj.CRS:
     return pyproj.CRS.from_epsg((32600 if clat >= 0.0 else 32700) + zone)
 
 
+def _utm_zone(lon: np.ndarray) -> np.ndarray:
+    """UTM zone numbers of longitudes, as :func:`utm_crs_for` numbers the centroid's."""
+    return np.minimum(np.floor((lon + 180.0) / 6.0).astype(np.int64) + 1, 60)
+
+
+def _check_zone_span(lon: np.ndarray, lat: np.ndarray, crs: pyproj.CRS) -> None:
+    """Refuse one automatic UTM zone for points far outside it.
+
+    Points all in the zone of ``crs`` pass silently.  Points in other zones pass with a
+    logged note as long as every one lies within :data:`_MAX_MERIDIAN_OFFSET` degrees of
+    the zone's central meridian (a city across a zone border); farther ones raise.
+    """
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    if not ok.all():
+        lon, lat = lon[ok], lat[ok]
+    lo, hi = float(lon.min()), float(lon.max())
+    zone = crs.to_epsg() % 100
+    if _utm_zone(np.array([lo, hi])).tolist() == [zone, zone]:
+        return
+    meridian = -183.0 + 6.0 * zone
+    offset = max(abs(lo - meridian), abs(hi - meridian))
+    counts = np.bincount(np.clip(_utm_zone(lon), 1, 60), minlength=61)
+    found = ", ".join(f"{z} ({counts[z]:,} points)" for z in np.flatnonzero(counts))
+    where = (
+        f"The points span UTM zones {found}: longitudes {lo:.2f} to {hi:.2f} degrees. "
+        f"The UTM zone of their centroid, {zone} ({crs.to_string()}, central meridian "
+        f"{meridian:g} degrees), has the farthest point {offset:.1f} degrees from its central meridian"
+    )
+    if offset <= _MAX_MERIDIAN_OFFSET:
+        logger.info("%s, within the %g degrees accepted; using it for all.", where, _MAX_MERIDIAN_OFFSET)
+        return
+    # the scale factor of the transverse Mercator on the sphere: k0 / sqrt(1 - (cos phi sin dlambda)^2)
+    b = np.cos(np.radians(lat)) * np.sin(np.radians(lon - meridian))
+    error = float(np.max(np.abs(0.9996 / np.sqrt(np.maximum(1.0 - b * b, 1e-12)) - 1.0)))
+    msg = (
+        f"{where}, where distances and areas are off by up to {100 * error:.2f} % (at most "
+        f"{_MAX_MERIDIAN_OFFSET:g} degrees, 3 beyond the zone's edge, are accepted). Split the "
+        "table by valley or city and project each part on its own (as geo run does per valley), "
+        f"or pass a projected CRS explicitly to accept one for all (e.g. epsg={crs.to_epsg()})."
+    )
+    raise CRSError(msg)
+
+
+def _utm_for(lon, lat) -> pyproj.CRS:
+    """:func:`utm_crs_for`, refusing points far outside the chosen zone (:func:`_check_zone_span`)."""
+    crs = utm_crs_for(lon, lat)
+    _check_zone_span(*_as_lonlat(lon, lat), crs)
+    return crs
+
+
 def _gdf_crs(gdf: gpd.GeoDataFrame) -> pyproj.CRS:
     crs = getattr(gdf, "crs", None)
     if crs is None:
@@ -798,7 +853,7 @@ def _choose_metric_crs(
     if not _is_wgs84_lonlat(src):
         to_4326 = pyproj.Transformer.from_crs(src, 4326, always_xy=True)
         x, y = to_4326.transform(x, y)
-    return utm_crs_for(x, y), _RULE_UTM
+    return _utm_for(x, y), _RULE_UTM
 
 
 def metric_crs_for(
@@ -822,7 +877,12 @@ def metric_crs_for(
     Raises
     ------
     geo.errors.CRSError
-        If ``gdf`` has no CRS, ``epsg`` is not projected, or no geometry has coordinates.
+        If ``gdf`` has no CRS, ``epsg`` is not projected, no geometry has coordinates, or
+        the geometries' centroids span several UTM zones and one lies more than 6 degrees
+        of longitude from the central meridian of the centroid's zone (places far apart:
+        split the table, or pass ``epsg`` to accept one zone for all).  Data across a zone
+        border within those 6 degrees (a city on the border) get the centroid's zone, with
+        a note in the log.
 
     Examples
     --------
@@ -845,7 +905,7 @@ def metric_crs_for(
             x, y = gdf.coords()
             if not _is_wgs84_lonlat(src):
                 x, y = pyproj.Transformer.from_crs(src, 4326, always_xy=True).transform(x, y)
-            return utm_crs_for(x, y)
+            return _utm_for(x, y)
         if src.is_geographic and not src.is_projected:
             geoms = np.asarray(gdf.geometry.values)
             kinds = shapely.get_type_id(geoms)
@@ -857,7 +917,7 @@ def metric_crs_for(
                 x, y = shapely.get_x(pts), shapely.get_y(pts)
                 if not _is_wgs84_lonlat(src):
                     x, y = pyproj.Transformer.from_crs(src, 4326, always_xy=True).transform(x, y)
-                return utm_crs_for(x, y)
+                return _utm_for(x, y)
     return _choose_metric_crs(gdf, epsg)[0]
 
 
@@ -897,6 +957,12 @@ def to_metric(
     (e.g. "EPSG:32650") and ``attrs["metric_crs_rule"]`` how it was chosen ("UTM zone of
     the data centroid", "user EPSG" or "input CRS (already projected)").
 
+    One UTM zone serves data within a few degrees of its central meridian: data across a
+    zone border (a city on the border) get the centroid's zone with a note in the log, and
+    data farther than 6 degrees of longitude from it (places far apart, such as Wuhan and
+    Changchun together) are refused: project each valley or city on its own, or pass
+    ``epsg`` to accept one CRS for all.
+
     Parameters
     ----------
     gdf : geopandas.GeoDataFrame or geo.points.PointFrame
@@ -912,7 +978,9 @@ def to_metric(
     Raises
     ------
     geo.errors.CRSError
-        If ``gdf`` has no CRS, ``epsg`` is not projected, or no geometry has coordinates.
+        If ``gdf`` has no CRS, ``epsg`` is not projected, no geometry has coordinates, or
+        ``epsg`` is not given and the data lie more than 6 degrees of longitude from the
+        central meridian of their centroid's UTM zone (see :func:`metric_crs_for`).
 
     Examples
     --------

@@ -572,3 +572,104 @@ def test_points_to_crs_is_to_crs_bit_for_bit():
     polys = gpd.GeoSeries([shapely.box(114, 30, 114.1, 30.1), shapely.Point(114, 30)], crs=4326)
     mixed = _points_to_crs(polys, pyproj.CRS(32650))  # not all points: geopandas' to_crs
     assert shapely.equals_exact(mixed.values, polys.to_crs(32650).values, tolerance=0).all()
+
+
+# --------------------------------------------------------------------------------------
+# data across UTM zones
+# --------------------------------------------------------------------------------------
+
+
+def _city(lon, lat, n, seed, spread=0.2):
+    rng = np.random.default_rng(seed)
+    return lon + spread * rng.uniform(-1, 1, n), lat + spread * rng.uniform(-1, 1, n)
+
+
+def _crs_notes(caplog):
+    return [r.getMessage() for r in caplog.records if r.name == "geo.crs" and not r.getMessage().startswith("to_metric:")]
+
+
+def test_far_apart_cities_are_refused_with_the_zones_named():
+    """Wuhan (zone 50) and Changchun (zone 51) together: one zone would be 8 degrees off."""
+    from geo.points import PointFrame
+
+    wx, wy = _city(114.4, 30.5, 300, 1)
+    cx, cy = _city(125.3, 43.9, 200, 2)
+    lon, lat = np.r_[wx, cx], np.r_[wy, cy]
+    gdf = _frame(lon, lat)
+    polys = gpd.GeoDataFrame(geometry=shapely.buffer(shapely.points(lon, lat), 0.01), crs=4326)
+    pf = PointFrame({"lon": lon, "lat": lat}, xy=("lon", "lat"), crs=4326)
+    expected = (r"The points span UTM zones 50 \(300 points\), 51 \(200 points\): longitudes 114\.2\d to 125\.4\d degrees\. "
+                r"The UTM zone of their centroid, 50 \(EPSG:32650, central meridian 117 degrees\), has the farthest point "
+                r"8\.\d degrees from its central meridian, where distances and areas are off by up to 0\.[5-9]\d %.*"
+                r"Split the table by valley or city.*or pass a projected CRS explicitly.*\(e\.g\. epsg=32650\)")
+    for data in (gdf, gdf.to_crs(4490), polys, pf):
+        with pytest.raises(CRSError, match=expected):
+            to_metric(data)
+        with pytest.raises(CRSError, match=expected):
+            metric_crs_for(data)
+    with pytest.raises(CRSError, match=r"UTM zones 50 \(300 points\), 51 \(200 points\)"):
+        geo.aggregate(gdf, size=1000.0)  # the grid chooses its CRS the same way
+
+
+def test_explicit_epsg_accepts_far_apart_cities():
+    lon, lat = np.r_[_city(114.4, 30.5, 30, 1)[0], 125.3], np.r_[_city(114.4, 30.5, 30, 1)[1], 43.9]
+    gdf = _frame(lon, lat)
+    out = to_metric(gdf, epsg=32650)
+    assert out.crs.to_epsg() == 32650 and out.attrs["metric_crs_rule"] == "user EPSG"
+    assert metric_crs_for(gdf, epsg="EPSG:32651").to_epsg() == 32651
+    assert to_metric(out).crs.to_epsg() == 32650  # projected input is kept as is
+
+
+@pytest.mark.parametrize(("lon", "lat", "epsg"), [(114.4, 30.5, 32650), (125.3, 43.9, 32651), (116.4, 39.9, 32650)])
+def test_single_city_tables_pass_silently(lon, lat, epsg, caplog):
+    gdf = _frame(*_city(lon, lat, 500, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with caplog.at_level(logging.DEBUG, logger="geo.crs"):
+            out = to_metric(gdf)
+            crs = metric_crs_for(gdf)
+    assert out.crs.to_epsg() == crs.to_epsg() == epsg
+    assert _crs_notes(caplog) == []
+    # the same zone and the same coordinates as before: the centroid's zone, pyproj's projection
+    assert crs == utm_crs_for(gdf.geometry.x, gdf.geometry.y)
+    ref = gdf.to_crs(crs)
+    np.testing.assert_array_equal(shapely.get_coordinates(out.geometry.values), shapely.get_coordinates(ref.geometry.values))
+
+
+def test_city_across_a_zone_border_is_accepted_with_a_note(caplog):
+    """Shenzhen (113.75-114.6 east) straddles the 114 degree border of zones 49 and 50."""
+    for centre, zone in ((114.2, 50), (113.95, 49)):
+        gdf = _frame(*_city(centre, 22.6, 400, 4, spread=0.4))
+        assert gdf.geometry.x.min() < 114 < gdf.geometry.x.max()
+        caplog.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with caplog.at_level(logging.INFO, logger="geo.crs"):
+                out = to_metric(gdf)
+        assert out.crs.to_epsg() == 32600 + zone
+        assert out.crs == utm_crs_for(gdf.geometry.x, gdf.geometry.y)  # the centroid's zone, as before
+        (note,) = _crs_notes(caplog)
+        assert "UTM zones 49" in note and ", 50 (" in note and "within the 6 degrees accepted" in note
+
+
+def test_zone_offset_limit_is_six_degrees_from_the_central_meridian():
+    # zone 50 (central meridian 117): 900 points at 117 keep the centroid there
+    for far, ok in ((111.05, True), (110.95, False), (122.95, True), (123.05, False)):
+        gdf = _frame(np.r_[np.full(900, 117.0), far], np.full(901, 30.0))
+        if ok:
+            assert metric_crs_for(gdf).to_epsg() == 32650
+        else:
+            with pytest.raises(CRSError, match=r"6\.0 degrees from its central meridian"):
+                metric_crs_for(gdf)
+
+
+def test_pipeline_valleys_keep_their_own_zones(demo_results):
+    """geo run projects each valley on its own: the demo's three cities, three zones (the whole
+    table together would be refused)."""
+    crs = {name: vr.metric_crs for name, vr in demo_results.valleys.items()}
+    assert crs == {"Wuhan": "EPSG:32650", "Changchun": "EPSG:32651", "Shenzhen": "EPSG:32649"}
+    for vr in demo_results.valleys.values():
+        assert vr.stages["metric_firms"].crs.to_string() == vr.metric_crs
+    firms = demo_results.firms
+    with pytest.raises(CRSError, match=r"UTM zones 49 .*, 50 .*, 51 "):
+        to_metric(firms)
