@@ -68,8 +68,10 @@ class FirmsConfig:
     encoding: str | None = None
     sheet: str | int | None = None
     id: str | None = None
-    drop_stacked: bool = False
+    drop_stacked: Any = False  # False | True | "sensitivity" (both, and the verdicts that change)
     stacked_min: int = 10
+    stack_radius_m: float = 5.0  # firms within this distance of one point count as one stack
+    duplicates: str = "auto"  # exact duplicate rows: "auto" | "drop" | "flag" | "keep" (see geo.read_firms)
     valley_column: str = "valley"
     sector_column: str = "sector"
     subsector_column: str = "subsector"
@@ -179,7 +181,7 @@ def _check_keys(table: dict, allowed: list[str], where: str) -> None:
 
 
 def _typed(section: str, key: str, value: Any, default: Any) -> Any:
-    if default is not None and not isinstance(default, (Path,)) and key not in ("crs", "cell_size", "sheet"):
+    if default is not None and not isinstance(default, (Path,)) and key not in ("crs", "cell_size", "sheet", "drop_stacked"):
         expected = type(default)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
@@ -262,6 +264,16 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
         raise ConfigError(msg)
     if built["firms"].path is None:
         msg = "[firms] path is required: the firm table to analyse."
+        raise ConfigError(msg)
+    fc = built["firms"]
+    if fc.drop_stacked not in (True, False, "sensitivity"):
+        msg = f"[firms] drop_stacked must be true, false or \"sensitivity\"; {fc.drop_stacked!r} was given."
+        raise ConfigError(msg)
+    if fc.duplicates not in ("auto", "drop", "flag", "keep"):
+        msg = f"[firms] duplicates must be \"auto\", \"drop\", \"flag\" or \"keep\"; {fc.duplicates!r} was given."
+        raise ConfigError(msg)
+    if fc.stack_radius_m < 0:
+        msg = f"[firms] stack_radius_m must be >= 0 (0: exactly equal coordinates); {fc.stack_radius_m} was given."
         raise ConfigError(msg)
     if not (0 < built["firms"].max_rejected_share <= 1):
         msg = f"[firms] max_rejected_share must be in (0, 1]; {built['firms'].max_rejected_share} was given."

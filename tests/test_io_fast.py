@@ -317,13 +317,16 @@ def test_columns_from_frames_are_the_reference_text():
         assert gtext._col_take_text(col, np.arange(5)) == gtext._as_text(frame[name]).tolist(), name
 
 
-def test_stacked_groups_equal_groupby():
+def test_exact_stacks_equal_groupby():
+    from geo.io._stacks import find_stacks
+
     rng = np.random.default_rng(5)
     x = rng.choice([114.1, 114.2, 114.30000001, 114.30000004, -0.0, 0.0, np.nan], 3000)
     y = rng.choice([30.1, 30.2, 0.0], 3000)
     x[:40] = rng.uniform(110, 120, 40)  # singletons
     for k in (2, 10, 200, 500):
-        hit, sites = gio._stacked_groups(x, y, k)
+        st = find_stacks(x, y, radius_m=0, min_size=k)
+        hit, sites = st.stacked, len(st.sites)
         keys = pd.DataFrame({"x": np.round(x, 7), "y": np.round(y, 7)})
         size = keys.groupby(["x", "y"])["x"].transform("size").to_numpy()
         ref = size >= k  # NaN sizes (NaN keys) compare False

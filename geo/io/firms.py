@@ -62,11 +62,19 @@ REJECT_REASONS = {
     "out_of_range": "longitude outside [-180, 180] or latitude outside [-90, 90]",
     "not_a_point": "the feature's geometry is not a single point",
     "missing_id": "the firm id is empty",
+    "bad_date": "the founding date is not a date",
     "outside_valleys": "the firm lies in no valley of the run",
 }
 
+#: columns that name a firm: with one (or an id column) an exact duplicate row is the same firm twice
+NAME_CANDIDATES = ("name", "firm_name", "company", "company_name", "enterprise", "enterprise_name", "企业名称", "公司名称",
+                   "名称", "企业名")
+#: what to do with exact duplicate rows: see :func:`read_firms`
+DUPLICATES = ("auto", "drop", "flag", "keep")
+
 
 _STACKED_MIN = 10
+_STACKS_LISTED = 50  # stacks listed in the load report (all of them are in the firm table's ``stack`` column)
 
 
 _SYSTEM_ALIASES = {
@@ -181,35 +189,6 @@ def _first_of_groups(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return group, np.flatnonzero(new)
 
 
-def _stacked_groups(x: np.ndarray, y: np.ndarray, stacked_min: int) -> tuple[np.ndarray, int]:
-    """Rows sharing an exact (x, y) (rounded to 1e-7 degrees) with >= stacked_min rows; number of sites.
-
-    One sort of a 64-bit hash of each pair finds the candidates (a hash is equal for equal
-    pairs, so no stacked row is missed); the candidates are then grouped exactly.
-    """
-    ok = np.isfinite(x) & np.isfinite(y)
-    hit = np.zeros(x.size, dtype=bool)
-    if not ok.any():
-        return hit, 0
-    rx = np.round(x[ok], 7) + 0.0  # + 0.0: -0.0 and 0.0 are one place
-    ry = np.round(y[ok], 7) + 0.0
-    with np.errstate(over="ignore"):
-        h = (rx.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ ry.view(np.uint64)
-    ordered = np.sort(h)
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    counts = np.diff(np.r_[starts, ordered.size])
-    crowded = ordered[starts[counts >= stacked_min]]
-    if crowded.size == 0:
-        return hit, 0
-    pos = np.minimum(np.searchsorted(crowded, h), crowded.size - 1)
-    cand = np.flatnonzero(crowded[pos] == h)
-    group, _ = pd.factorize(rx[cand] + 1j * ry[cand])
-    size = np.bincount(group)
-    keep = size[group] >= stacked_min
-    hit[np.flatnonzero(ok)[cand[keep]]] = True
-    return hit, int(np.unique(group[keep]).size)
-
-
 # ----------------------------------------------------------------------------- firms
 def read_firms(
     path: str | os.PathLike,
@@ -225,6 +204,10 @@ def read_firms(
     coord_sys_column: str = "coord_sys",
     geometry: bool = True,
     select: Any = None,
+    name: str | None = None,
+    duplicates: str = "auto",
+    founded: str | None = None,
+    stack_radius_m: float = 5.0,
 ):
     """Read a geocoded firm table, validate every row and return firms in WGS84.
 
@@ -252,12 +235,30 @@ def read_firms(
     drop_stacked : bool, default False
         Reject stacked geocodes instead of flagging them.
     stacked_min : int, default 10
-        A coordinate shared exactly by at least this many different firms is a stacked
-        geocode (typically a geocoder's fallback to a district or city centre).
+        At least this many firms within ``stack_radius_m`` of one point are a stacked geocode
+        (typically a geocoder's fallback to a district or city centre).
+    stack_radius_m : float, default 5.0
+        Radius of a stack (:func:`geo.io._stacks.find_stacks`): geocoder fallbacks jitter by
+        decimetres; 0 asks for exactly equal coordinates.
     geometry : bool, default True
         False: return a :class:`geo.points.PointFrame` (the same table, its points the
         ``lon``/``lat`` columns) instead of a GeoDataFrame, without a shapely point per firm
         (about 200 bytes each; what ``geo run`` does).  Every stage accepts either.
+    name : str, optional
+        Firm name column (default: the first of ``name``, ``company``, ``企业名称`` … present).
+    duplicates : {"auto", "drop", "flag", "keep"}, default "auto"
+        Exact duplicate rows (every field equal): "drop" rejects the later copies
+        (``duplicate``); "flag" keeps them with ``duplicate_unverifiable`` True; "keep"
+        keeps them unflagged.  "auto" drops them when the table has an id or a name column
+        (then an identical row is the same firm twice) and flags them otherwise (without
+        either, identical rows are more likely different firms registered at one geocoded
+        address, e.g. a year-only export of a registry).
+    founded : str, optional
+        Founding (registration) date column: years, dates in any common form (1999-03-11,
+        11/03/1999 with the day/month order decided from the whole column, 1999年3月11日,
+        19990311, Excel serial numbers; :func:`geo.io._dates.parse_dates`) become the year
+        (Int64); a ``<founded>_date`` column keeps full dates when there are any.  An
+        unparseable value rejects its row (``bad_date``); an empty one is kept.
     select : callable, optional
         Keeps only the firms of a study area: called once with a DataFrame of the valid rows
         (``lon``/``lat`` in WGS84 and the typed columns named by ``select.columns``), it
@@ -306,8 +307,12 @@ def read_firms(
         raise InputError(msg)
     system_default = _crs.parse_crs(crs)
     t1 = time.perf_counter()
+    if duplicates not in DUPLICATES:
+        msg = f"duplicates must be one of {DUPLICATES}; {duplicates!r} was given."
+        raise InputError(msg)
     firms = _validate(raw, p, lon=lon, lat=lat, system_default=system_default, id=id, drop_stacked=drop_stacked,
-                      stacked_min=stacked_min, coord_sys_column=coord_sys_column, geometry=geometry, select=select)
+                      stacked_min=stacked_min, coord_sys_column=coord_sys_column, geometry=geometry, select=select,
+                      name=name, duplicates=duplicates, founded=founded, stack_radius_m=stack_radius_m)
     log.debug("read_firms %s: parse %.2f s, validate %.2f s", p, t1 - t0, time.perf_counter() - t1)
     return firms
 
@@ -324,8 +329,15 @@ class _Validation:
 
     keys = list(REJECT_REASONS) + ["stacked"]
 
-    def __init__(self, raw: _Raw, p: Path, *, lon, lat, system_default, id, coord_sys_column, row_offset: int = 0):  # noqa: A002
+    def __init__(self, raw: _Raw, p: Path, *, lon, lat, system_default, id, coord_sys_column, row_offset: int = 0,  # noqa: A002
+                 name: str | None = None, duplicates: str = "auto", founded: str | None = None):
         self.raw = raw
+        self.name, self.duplicate_rule, self.founded = name, duplicates, founded
+        self.dup_flag = np.zeros(raw.n, dtype=bool)
+        self.years = self.dates = None
+        self.dates_report: dict | None = None
+        self.stack_site = np.full(raw.n, -1, dtype=np.int64)
+        self.stacks: pd.DataFrame | None = None
         self.p = p
         self.lon, self.lat = lon, lat
         self.system_default = system_default
@@ -388,9 +400,24 @@ class _Validation:
             key_cols.insert(0, _text_array([w if w is not None else "" for w in wkb]))
         return key_cols, prefilter
 
+    def duplicate_mode(self) -> str:
+        """What the exact duplicates become: "drop", "flag" or "keep" (see :func:`read_firms`)."""
+        if self.duplicate_rule != "auto":
+            return self.duplicate_rule
+        columns = self.raw.columns
+        lowered = {c.strip().lower() for c in columns}
+        has_id = (self.id is not None and self.id.lower() in lowered) or bool(lowered & {"firm_id", "id"})
+        has_name = (self.name is not None and self.name.lower() in lowered) or bool(lowered & set(NAME_CANDIDATES))
+        return "drop" if has_id or has_name else "flag"
+
     def duplicates(self, dup: np.ndarray, first_row: np.ndarray) -> None:
-        """Reject ``dup`` rows as exact duplicates of the rows ``first_row`` (row numbers)."""
-        self.reject(dup, "duplicate", lambda idx: [f"exact duplicate of row {r}" for r in first_row[idx].tolist()])
+        """Exact duplicates of the rows ``first_row`` (row numbers): rejected, or flagged/kept (:meth:`duplicate_mode`)."""
+        mode = self.duplicate_mode()
+        self.meta["duplicates"] = mode
+        if mode == "drop":
+            self.reject(dup, "duplicate", lambda idx: [f"exact duplicate of row {r}" for r in first_row[idx].tolist()])
+        else:
+            self.dup_flag = np.asarray(dup, dtype=bool).copy()
 
     # -- row-wise checks ----------------------------------------------------------------
     def row_checks(self) -> None:
@@ -496,11 +523,42 @@ class _Validation:
         self.x = self.y = None
         self.lon_w, self.lat_w = lon_w, lat_w
 
+    # -- founding dates -----------------------------------------------------------------
+    def parse_founded(self) -> None:
+        """Founding dates to years; an unparseable value rejects its row (``bad_date``)."""
+        col = self.founded
+        if col is None or col not in self.raw.cols:
+            return
+        from geo.io._dates import parse_dates
+
+        cols = self.raw.cols
+        pending = self.code == 0
+        values = np.full(self.n, None, dtype=object)
+        idx = np.flatnonzero(pending)
+        values[idx] = _col_take_text(cols[col], idx)
+        parsed = parse_dates(values[idx], label=f"founding dates ({col!r})")
+        bad = np.zeros(self.n, dtype=bool)
+        bad[idx[parsed.bad]] = True
+        reasons = np.full(self.n, None, dtype=object)
+        reasons[idx[parsed.bad]] = parsed.reasons[parsed.bad]
+        self.reject(bad, "bad_date", lambda rows: [f"{col}: {r}" for r in reasons[rows]])
+        years = np.full(self.n, np.nan)
+        years[idx] = parsed.year
+        dates = np.full(self.n, np.datetime64("NaT"), dtype="datetime64[D]")
+        dates[idx] = parsed.date
+        self.years, self.dates = years, dates
+        self.dates_report = {"column": col, "formats": dict(parsed.formats), "day_first": parsed.day_first,
+                             "missing": int(parsed.missing.sum()), "unparseable": int(parsed.bad.sum()), "note": parsed.note}
+
     # -- stacked geocodes ---------------------------------------------------------------
-    def set_stacked(self, hit: np.ndarray, sites: int, drop: bool) -> None:
-        """Flag (or with ``drop`` reject) the rows ``hit`` as stacked geocodes."""
+    def set_stacked(self, hit: np.ndarray, sites: int, drop: bool, site: np.ndarray | None = None,
+                    table: pd.DataFrame | None = None) -> None:
+        """Flag (or with ``drop`` reject) the rows ``hit`` as stacked geocodes (``site``: their stack ids)."""
         self.stacked = hit
         self.stacked_sites = int(sites)
+        if site is not None:
+            self.stack_site = site
+            self.stacks = table
         if drop:
             self.reject(hit, "stacked", "stacked geocode (dropped by drop_stacked=True)")
 
@@ -541,7 +599,8 @@ class _Validation:
         columns, cols = raw.columns, raw.cols
         kept = self.code == 0
         kept_idx = np.flatnonzero(kept)
-        drop = {c for c in (self.lon_col, self.lat_col) if c is not None} | {"lon", "lat", "coord_sys", "swapped", "stacked"}
+        drop = {c for c in (self.lon_col, self.lat_col) if c is not None} | {"lon", "lat", "coord_sys", "swapped", "stacked",
+                                                                              "stack", "duplicate_unverifiable"}
         index = pd.Index(self.rows[kept_idx], name="row")
         # each text column is released once typed: the kept rows are a copy of it
         body = pd.DataFrame({c: _output_column(c, cols.pop(c), kept) for c in columns if c not in drop}, index=index)
@@ -555,6 +614,17 @@ class _Validation:
         body["coord_sys"] = self.systems[kept_idx]
         body["swapped"] = self.swapped[kept_idx]
         body["stacked"] = self.stacked[kept_idx]
+        if self.stacks is not None:
+            body["stack"] = self.stack_site[kept_idx]
+        if self.meta.get("duplicates") == "flag":
+            body["duplicate_unverifiable"] = self.dup_flag[kept_idx]
+        if self.years is not None and self.founded in body.columns:
+            y = self.years[kept_idx]
+            ok = np.isfinite(y)
+            body[self.founded] = pd.arrays.IntegerArray(np.where(ok, y, 0).astype(np.int64), ~ok)
+            d = self.dates[kept_idx]
+            if (~np.isnat(d)).any():
+                body[f"{self.founded}_date"] = d
         if not geometry:
             return body
         return gpd.GeoDataFrame(body, geometry=_gc.points(self.lon_w[kept_idx], self.lat_w[kept_idx]), crs="EPSG:4326")
@@ -572,6 +642,7 @@ class _Validation:
             "rejected_by_reason": {str(k): int(v) for k, v in by_reason.items()},
             "fixed_swapped": int(self.swapped[kept].sum()),
             "stacked_rows": int(self.stacked[kept].sum()),
+            "duplicates_kept": int(self.dup_flag[kept].sum()),
             "coord_systems": {str(k): int(v) for k, v in sys_counts.items()},
         }
 
@@ -594,6 +665,7 @@ def _load_report(p, meta: dict, columns_used: dict, system_default, counts: dict
         "fixed_swapped": counts["fixed_swapped"],
         "stacked_rows": counts["stacked_rows"],
         "stacked_sites": int(stacked_sites),
+        "duplicates_kept": counts.get("duplicates_kept", 0),
         "converted": {str(k): int(v) for k, v in sorted(sys_counts.items()) if k != "wgs84"},
         "coord_systems": {str(k): int(v) for k, v in sorted(sys_counts.items())},
     }
@@ -606,7 +678,7 @@ def _load_report(p, meta: dict, columns_used: dict, system_default, counts: dict
 def _add_counts(total: dict, part: dict) -> dict:
     """Sum two :meth:`_Validation.counts` dicts."""
     out = dict(total)
-    for k in ("rows_read", "rows_kept", "rows_rejected", "fixed_swapped", "stacked_rows"):
+    for k in ("rows_read", "rows_kept", "rows_rejected", "fixed_swapped", "stacked_rows", "duplicates_kept"):
         out[k] = total.get(k, 0) + part[k]
     for k in ("rejected_by_reason", "coord_systems"):
         d = dict(total.get(k, {}))
@@ -617,9 +689,13 @@ def _add_counts(total: dict, part: dict) -> dict:
 
 
 def _validate(raw: _Raw, p: Path, *, lon, lat, system_default, id, drop_stacked, stacked_min, coord_sys_column,  # noqa: A002
-              geometry: bool = True, select: Any = None):
+              geometry: bool = True, select: Any = None, name: str | None = None, duplicates: str = "auto",
+              founded: str | None = None, stack_radius_m: float = 0.0):
     """Validate the rows of a raw table, convert coordinates and build the firm frame."""
-    v = _Validation(raw, p, lon=lon, lat=lat, system_default=system_default, id=id, coord_sys_column=coord_sys_column)
+    from geo.io._stacks import find_stacks
+
+    v = _Validation(raw, p, lon=lon, lat=lat, system_default=system_default, id=id, coord_sys_column=coord_sys_column,
+                    name=name, duplicates=duplicates, founded=founded)
     key_cols, prefilter = v.duplicate_keys()
     if key_cols:
         dup, first = _duplicates(key_cols, v.n, prefilter)
@@ -628,13 +704,13 @@ def _validate(raw: _Raw, p: Path, *, lon, lat, system_default, id, drop_stacked,
     v.row_checks()
     cand = v.swap_candidates()
     v.convert(_swap_box(*cand) if cand is not None else None)
-    pending = v.code == 0
-    hit = np.zeros(v.n, dtype=bool)
-    sites = 0
-    if pending.any():
-        h, sites = _stacked_groups(v.lon_w[pending], v.lat_w[pending], stacked_min)
-        hit[np.flatnonzero(pending)[h]] = True
-    v.set_stacked(hit, sites, drop_stacked)
+    v.parse_founded()
+    pending = np.flatnonzero(v.code == 0)
+    st = find_stacks(v.lon_w[pending], v.lat_w[pending], radius_m=stack_radius_m, min_size=stacked_min)
+    site = np.full(v.n, -1, dtype=np.int64)
+    site[pending] = st.site
+    v.set_stacked(site >= 0, len(st.sites), drop_stacked, site, st.sites)
+    v.meta["stack_radius_m"] = float(stack_radius_m)
     if select is not None:
         v.select(select)
     rejects = v.rejects()
@@ -645,6 +721,10 @@ def _validate(raw: _Raw, p: Path, *, lon, lat, system_default, id, drop_stacked,
 
         firms = PointFrame(v.firms(geometry=False), crs="EPSG:4326", xy=("lon", "lat"))
     report = _load_report(p, v.meta, v.columns_used(), system_default, v.counts(), v.stacked_sites)
+    if v.stacks is not None:
+        report["stacks"] = v.stacks.head(_STACKS_LISTED).to_dict(orient="records")
+    if v.dates_report is not None:
+        report["founded"] = v.dates_report
     firms.attrs["load_report"] = report
     firms.attrs["rejects"] = rejects
     log.info("read %s: %d rows, %d kept, %d rejected", p, v.n, report["rows_kept"], report["rows_rejected"])

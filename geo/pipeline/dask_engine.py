@@ -233,7 +233,8 @@ def _read_spec(spec: Spec) -> gtext._Raw:
 def _w_parse(spec: Spec, opts: dict) -> gio._Validation:
     raw = _read_spec(spec)
     v = gio._Validation(raw, Path(spec.path), lon=opts["lon"], lat=opts["lat"], system_default=opts["system_default"],
-                        id=opts["id"], coord_sys_column=opts["coord_sys_column"])
+                        id=opts["id"], coord_sys_column=opts["coord_sys_column"], name=opts.get("name"),
+                        duplicates=opts.get("duplicates", "auto"), founded=opts.get("founded"))
     v.spec = spec
     return v
 
@@ -314,8 +315,9 @@ def _w_row_checks(v: gio._Validation, k: int) -> gio._Validation:
 
 
 def _w_convert(v: gio._Validation, box) -> gio._Validation:
-    """Swap fix, range check, conversion; hashes of the rounded WGS84 pairs of kept rows."""
+    """Swap fix, range check, conversion, founding dates; hashes of the rounded WGS84 pairs of kept rows."""
     v.convert(box)
+    v.parse_founded()
     pending = v.code == 0
     v._stack_pos = np.flatnonzero(pending)
     rx, ry = _rounded(v.lon_w[pending], v.lat_w[pending])
@@ -324,7 +326,7 @@ def _w_convert(v: gio._Validation, box) -> gio._Validation:
 
 
 def _rounded(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    # as geo.io.firms._stacked_groups: + 0.0 makes -0.0 and 0.0 one place
+    # as geo.io._stacks.find_stacks at radius 0: + 0.0 makes -0.0 and 0.0 one place
     return np.round(x, 7) + 0.0, np.round(y, 7) + 0.0
 
 
@@ -343,10 +345,14 @@ def _w_stacked_candidates(v: gio._Validation, crowded: np.ndarray) -> gio._Valid
     return v
 
 
-def _w_set_stacked(v: gio._Validation, idx: np.ndarray, drop: bool) -> gio._Validation:
+def _w_set_stacked(v: gio._Validation, idx: np.ndarray, drop: bool, site_ids: np.ndarray | None = None,
+                   table: pd.DataFrame | None = None) -> gio._Validation:
     hit = np.zeros(v.n, dtype=bool)
     hit[idx] = True
-    v.set_stacked(hit, 0, drop)
+    site = np.full(v.n, -1, dtype=np.int64)
+    site[idx] = site_ids if site_ids is not None else 0
+    v.set_stacked(hit, 0, drop, site, table)
+    v.meta["stack_radius_m"] = 0.0
     v._hash = v._out = None
     return v
 
@@ -361,8 +367,20 @@ def _w_finish(v: gio._Validation, file_label: str | None) -> gio._Validation:
     if file_label is not None:
         v.kept["file"] = file_label
     v.raw = None
-    v._out = {"rejects": rejects, "counts": counts, "columns_used": v.columns_used(), "meta": v.meta}
+    v._out = {"rejects": rejects, "counts": counts, "columns_used": v.columns_used(), "meta": v.meta, "dates": v.dates_report}
     return v
+
+
+def _merge_dates(parts: list[dict]) -> dict:
+    """The founding-date report of the whole table from its partitions' (each decides its own day/month order)."""
+    formats: dict[str, int] = {}
+    for d in parts:
+        for k, n in d["formats"].items():
+            formats[k] = formats.get(k, 0) + n
+    orders = {d["day_first"] for d in parts if d["day_first"] is not None}
+    return {"column": parts[0]["column"], "formats": formats, "day_first": orders.pop() if len(orders) == 1 else None,
+            "missing": sum(d["missing"] for d in parts), "unparseable": sum(d["unparseable"] for d in parts),
+            "note": "; ".join(sorted({d["note"] for d in parts}))[:500]}
 
 
 def _w_kept(v: gio._Validation) -> pd.DataFrame:
@@ -374,14 +392,15 @@ def _empty_like(df: pd.DataFrame) -> pd.DataFrame:
     return df.iloc[:0]
 
 
-def _replay_partition(spec, opts, offset, dup_idx, dup_first, box, stacked_idx, drop, label) -> pd.DataFrame:
+def _replay_partition(spec, opts, offset, dup_idx, dup_first, box, stacked_idx, drop, label, site_ids=None,
+                      table=None) -> pd.DataFrame:
     """The kept firms of one partition, from the file and the ingest's whole-table decisions."""
     v = _w_parse(spec, opts)
     _w_dup_hash(v, offset)
     _w_set_duplicates(v, dup_idx, dup_first)
     _w_row_checks(v, 3)
     _w_convert(v, box)
-    _w_set_stacked(v, stacked_idx, drop)
+    _w_set_stacked(v, stacked_idx, drop, site_ids, table)
     return _w_finish(v, label).kept
 
 
@@ -439,7 +458,8 @@ class Ingest:
 
         args = [(spec, self._replay["opts"], off, self._replay["dup_idx"].get(i, np.zeros(0, np.int64)),
                  self._replay["dup_first"].get(i, []), self._replay["box"], self._replay["stacked"].get(i, np.zeros(0, np.int64)),
-                 self._replay["drop"], self._replay["labels"][i])
+                 self._replay["drop"], self._replay["labels"][i],
+                 self._replay["site_ids"].get(i, np.zeros(0, np.int64)), self._replay["table"])
                 for i, (spec, off) in enumerate(zip(self._replay["specs"], self._replay["offsets"]))]
         meta = _with_points(_replay_partition(*args[0]).iloc[:0])
         frame = dd.from_map(_replay_points, args, meta=meta, enforce_metadata=False)
@@ -519,14 +539,16 @@ def _exact_duplicates(cands: list[dict], labels: list[str | None]) -> tuple[dict
 
 def ingest(client, path, *, lon=None, lat=None, crs: Any = "wgs84", encoding: str | None = None, id: str | None = None,  # noqa: A002
            drop_stacked: bool = False, stacked_min: int = gio._STACKED_MIN, coord_sys_column: str = "coord_sys",
-           partition_rows: int = DEFAULT_PARTITION_ROWS, specs: list[Spec] | None = None) -> Ingest:
+           partition_rows: int = DEFAULT_PARTITION_ROWS, specs: list[Spec] | None = None, name: str | None = None,
+           duplicates: str = "auto", founded: str | None = None) -> Ingest:
     """Read, validate and convert a firm table on the cluster of ``client``.
 
     Same rules and results as :func:`geo.read_firms` (see there); the table may also be a
     folder or glob of CSV/Parquet files (rows are then numbered per file and the rejects
     carry a ``file`` column).  Returns an :class:`Ingest` whose ``parts`` are futures of the
     kept firms, partition by partition, on the workers.  ``specs``: the table's
-    :func:`partition_specs` when already made.
+    :func:`partition_specs` when already made.  Stacked geocodes are exact (radius 0); founding
+    dates decide their day/month order per partition.
     """
     from geo import crs as _crs
 
@@ -535,7 +557,8 @@ def ingest(client, path, *, lon=None, lat=None, crs: Any = "wgs84", encoding: st
         specs = partition_specs(path, rows=partition_rows, encoding=encoding)
     files = sorted({s.path for s in specs})
     multi = len(files) > 1
-    opts = {"lon": lon, "lat": lat, "system_default": system_default, "id": id, "coord_sys_column": coord_sys_column}
+    opts = {"lon": lon, "lat": lat, "system_default": system_default, "id": id, "coord_sys_column": coord_sys_column,
+            "name": name, "duplicates": duplicates, "founded": founded}
     chain = _Chain(client, client.map(_w_parse, specs, opts=opts, pure=False))
     infos = chain.step(_w_info)
     n_total = sum(i["n"] for i in infos)
@@ -576,8 +599,12 @@ def ingest(client, path, *, lon=None, lat=None, crs: Any = "wgs84", encoding: st
 
     # conversion; stacked geocodes: hash counts, exact grouping of the crowded candidates
     all_h = np.concatenate(chain.step(_w_convert, [box] * len(specs)))
+    from geo.io._stacks import find_stacks
+
     sites = 0
     hits: dict = {}
+    site_ids: dict = {}
+    table = find_stacks(np.zeros(0), np.zeros(0), radius_m=0.0, min_size=stacked_min).sites
     if all_h.size:
         ordered = np.sort(all_h)
         starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
@@ -590,15 +617,16 @@ def ingest(client, path, *, lon=None, lat=None, crs: Any = "wgs84", encoding: st
             local = np.concatenate([c["idx"] for c in cands])
             rx = np.concatenate([c["rx"] for c in cands])
             ry = np.concatenate([c["ry"] for c in cands])
-            group, _ = pd.factorize(rx + 1j * ry)
-            size = np.bincount(group)
-            keep = size[group] >= stacked_min
-            sites = int(np.unique(group[keep]).size)
+            st = find_stacks(rx, ry, radius_m=0.0, min_size=stacked_min)  # the candidates hold every stack whole
+            keep = st.stacked
+            sites, table = len(st.sites), st.sites
             hits = {i: local[keep & (part_of == i)] for i in range(len(specs))}
+            site_ids = {i: st.site[keep & (part_of == i)] for i in range(len(specs))}
     del all_h
-    chain.step(_w_set_stacked, [hits.get(i, empty) for i in range(len(specs))], [drop_stacked] * len(specs))
+    chain.step(_w_set_stacked, [hits.get(i, empty) for i in range(len(specs))], [drop_stacked] * len(specs),
+               [site_ids.get(i, empty) for i in range(len(specs))], [table] * len(specs))
     replay = {"opts": opts, "specs": specs, "offsets": offsets, "dup_idx": idx_by, "dup_first": first_by, "box": box,
-              "stacked": hits, "drop": drop_stacked}
+              "stacked": hits, "site_ids": site_ids, "table": table, "drop": drop_stacked}
 
     labels = [Path(s.path).name if multi else None for s in specs]
     replay["labels"] = labels
@@ -612,6 +640,10 @@ def ingest(client, path, *, lon=None, lat=None, crs: Any = "wgs84", encoding: st
         meta["blank_lines_skipped"] = sum(d["meta"].get("blank_lines_skipped", 0) for d in done)
     report = gio._load_report(path if not multi else f"{len(files)} files: {path}", meta, done[0]["columns_used"],
                               system_default, counts, sites)
+    report["stacks"] = table.head(gio._STACKS_LISTED).to_dict(orient="records")
+    dates = [d["dates"] for d in done if d.get("dates")]
+    if dates:
+        report["founded"] = _merge_dates(dates)
     report["partitions"] = len(specs)
     rejects = pd.concat([d["rejects"] for d in done], ignore_index=True)
     log.info("dask ingest %s: %d partitions, %d rows, %d kept, %d rejected", path, len(specs), report["rows_read"],

@@ -91,7 +91,9 @@ def _read_table(path, cfg: Config, *, select=None):
 
     fc = cfg.firms
     firms = read_firms(path, lon=fc.lon, lat=fc.lat, crs=fc.crs, encoding=fc.encoding, sheet=fc.sheet, id=fc.id,
-                       drop_stacked=fc.drop_stacked, stacked_min=fc.stacked_min, geometry=False, select=select)
+                       drop_stacked=fc.drop_stacked is True, stacked_min=fc.stacked_min, geometry=False, select=select,
+                       name=fc.name_column if cfg.is_given("firms", "name_column") else None, duplicates=fc.duplicates,
+                       founded=fc.founded_column, stack_radius_m=fc.stack_radius_m)
     report, rejects = dict(firms.attrs["load_report"]), firms.attrs["rejects"]
     firms.attrs = {}
     checks.check_rejections(report, rejects, limit=fc.max_rejected_share, table=path)
