@@ -46,7 +46,17 @@ def _load_lines(lr: dict, pr: dict) -> list[str]:
     if lr.get("fixed_swapped"):
         lines.append(f"fixed: {lr['fixed_swapped']} rows with latitude/longitude swapped")
     if lr.get("stacked_rows"):
-        lines.append(f"stacked geocodes: {lr['stacked_rows']} firms on {lr['stacked_sites']} shared coordinate(s) (flagged)")
+        radius = lr.get("stack_radius_m", 0) or 0
+        where = f"within {radius:g} m of one point" if radius else "on one coordinate"
+        big = ", ".join(f"{s['n']:,} at {s['lon']:.5f}, {s['lat']:.5f}" for s in (lr.get("stacks") or [])[:3])
+        lines.append(f"stacked geocodes: {lr['stacked_rows']:,} firms in {lr['stacked_sites']:,} stack(s) of firms {where} "
+                     f"({'dropped' if lr.get('rejected_by_reason', {}).get('stacked') else 'flagged'})"
+                     + (f"; biggest: {big}" if big else ""))
+    if lr.get("duplicates_kept"):
+        lines.append(f"exact duplicate rows kept: {lr['duplicates_kept']:,} (flagged duplicate_unverifiable: no id or name column)"
+                     if lr.get("duplicates") == "flag" else f"exact duplicate rows kept: {lr['duplicates_kept']:,}")
+    if lr.get("founded"):
+        lines.append(lr["founded"]["note"])
     if lr.get("converted"):
         lines.append("converted to WGS84: " + ", ".join(f"{v:,} from {k}" for k, v in lr["converted"].items()))
     if pr.get("file"):

@@ -1159,6 +1159,8 @@ def _clusters_layer(m, vr, target_label: str, legend) -> None:
                f"{_fmt_int(r.get('n_cells'))} cells, {_fmt_num(r.get('area_km2'))} km²<br>"
                f"{_fmt_int(r.get('n_firms'))} firms, {_fmt_int(r.get('n_target'))} {tl}<br>"
                f"peak Gi* z {_fmt_num(r.get('peak_z'), '.1f')}, mean z {_fmt_num(r.get('mean_z'), '.1f')}")
+        if r.get("artefact"):
+            tip += f"<br><b>Caution:</b> {escape(r.get('artefact'))}"
         props.append({"k": "out" if is_out else "in", "t": tip})
     frame = clusters
     if len(frame):
@@ -1177,6 +1179,37 @@ def _clusters_layer(m, vr, target_label: str, legend) -> None:
     definition = clusters.attrs.get("definition")
     note = escape(definition) if isinstance(definition, str) else "contiguous hot cells (Gi* bin ≥ 2)"
     legend.add(fg, f"<h4>Clusters of {tl}</h4>{''.join(rows)}<div class=\"note\">{note}</div>")
+
+
+def _stacks_layer(m, vr, results, legend) -> None:
+    """The stacked geocodes of the valley: one circle per stack, its area proportional to its firms."""
+    import folium
+
+    firms = vr.firms
+    if "stack" not in firms.columns:
+        return
+    ids = firms["stack"].to_numpy()
+    ids = ids[ids >= 0]
+    if not len(ids):
+        return
+    counts = pd.Series(ids).value_counts()
+    sites = {int(s_["site"]): s_ for s_ in (results.load_report.get("stacks") or [])}
+    radius = results.load_report.get("stack_radius_m") or 0
+    where = f"within {radius:g} m of this point" if radius else "on this exact point"
+    fg = folium.FeatureGroup(name="Stacked geocodes", show=True)
+    for sid, n in counts.items():
+        site = sites.get(int(sid))
+        if site is None:  # beyond the listed stacks: the mean of its firms
+            sel = firms["stack"].to_numpy() == sid
+            site = {"lon": float(firms["lon"].to_numpy()[sel].mean()), "lat": float(firms["lat"].to_numpy()[sel].mean())}
+        text = (f"<b>Stacked geocode</b><br>{int(n):,} firms {where}: probably a geocoder's fallback to a district or "
+                "city centre, not a cluster. Hot cells made of it are flagged.")
+        folium.CircleMarker([site["lat"], site["lon"]], radius=float(min(30, 4 + 2 * np.sqrt(n))), color="#b2182b", weight=2,
+                            fill=True, fill_color="#ffffff", fill_opacity=0.6, tooltip=text, popup=folium.Popup(text, max_width=260),
+                            ).add_to(fg)
+    fg.add_to(m)
+    legend.add(fg, f"<h4>Stacked geocodes</h4>{_swatch('#b2182b', f'stack of firms at one point ({len(counts)})', kind='ln')}"
+                   "<div class=\"note\">circle area ∝ firms; see the report's registry checks</div>")
 
 
 # ----------------------------------------------------------------------------- firms
@@ -1751,6 +1784,7 @@ def _valley_map(results, valley: str, *, m=None, data: _ValleyData | None = None
         _models_layer(m, vr, legend)
     _hotspot_layers(m, vr, target_label, legend)
     _clusters_layer(m, vr, target_label, legend)
+    _stacks_layer(m, vr, results, legend)
     _firm_layers(m, vr, results, legend, data=data)
     _timeline_layer(m, vr, results, legend, data=data)
     _kde_layers(m, vr, results, legend, data=data)

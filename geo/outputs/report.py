@@ -519,7 +519,7 @@ def _section_data_quality(results, toc: _Toc) -> str:
         ("swapped latitude/longitude fixed", lr.get("fixed_swapped", 0)),
         ("stacked geocodes: rows", lr.get("stacked_rows", 0)),
         ("stacked geocodes: sites", lr.get("stacked_sites", 0)),
-        ("stacked rows", "dropped" if results.config.firms.drop_stacked else "kept (flagged in the column stacked)"),
+        ("stacked rows", "dropped" if results.config.firms.drop_stacked is True else "kept (flagged in the column stacked)"),
         ("blank lines skipped", lr.get("blank_lines_skipped", 0)),
     ]
     out.append("<h4>Fixes and flags</h4>")
@@ -535,7 +535,8 @@ def _section_data_quality(results, toc: _Toc) -> str:
         out.append("<p>No coordinate conversion was needed.</p>")
     handled = {"file", "format", "encoding", "delimiter", "lon_column", "lat_column", "id_column", "crs", "rows_read", "rows_kept",
                "rows_rejected", "rejected_by_reason", "fixed_swapped", "stacked_rows", "stacked_sites", "blank_lines_skipped",
-               "converted", "coord_systems", "engine", "partitions"}
+               "converted", "coord_systems", "engine", "partitions", "stacks", "stack_radius_m", "duplicates",
+               "duplicates_kept", "founded"}
     other = [(k, _value_text(v) if not isinstance(v, Mapping) else "; ".join(f"{a}: {b}" for a, b in v.items()))
              for k, v in lr.items() if k not in handled]
     if other:
@@ -572,6 +573,60 @@ def _section_data_quality(results, toc: _Toc) -> str:
         out.append("<ul>" + "".join(f"<li>{_e(w)}</li>" for w in results.warnings) + "</ul>")
     else:
         out.append("<p>None.</p>")
+    return "\n".join(out)
+
+
+def _section_registry(results, toc: _Toc) -> str:
+    """Duplicates without an id, stacked geocodes (and the hot spots they make), founding dates."""
+    lr = dict(results.load_report or {})
+    stacks = lr.get("stacks") or []
+    founded = lr.get("founded") or {}
+    sens = getattr(results, "stack_sensitivity", None)
+    flagged = [(vr.name, r) for vr in results.valleys.values() for _, r in
+               (vr.stages.get("parks_overlay").iterrows() if vr.stages.get("parks_overlay") is not None else [])
+               if r.get("artefact")]
+    if not (stacks or lr.get("duplicates_kept") or founded or sens):
+        return ""
+    out = [_h(toc, 1, "Registry checks: duplicates, stacked geocodes, dates")]
+    if lr.get("duplicates_kept"):
+        if lr.get("duplicates") == "flag":
+            out.append(f"<p>{_num(lr['duplicates_kept'])} rows are exact copies of another row. The table has no id or name "
+                       "column, so an identical row is more likely a different firm registered at the same geocoded "
+                       "address than the same firm twice: they are <b>kept</b> and flagged "
+                       "<code>duplicate_unverifiable</code>. Set <code>[firms] duplicates = \"drop\"</code> to reject "
+                       "them.</p>")
+        else:
+            out.append(f"<p>{_num(lr['duplicates_kept'])} exact duplicate rows are kept (<code>duplicates = \"keep\"</code>).</p>")
+    if founded:
+        out.append(f"<p>Founding dates: {_e(founded.get('note', ''))}.</p>")
+    if stacks:
+        radius = lr.get("stack_radius_m") or 0
+        out.append(f"<p>{_num(lr.get('stacked_rows'))} firms sit in {_num(lr.get('stacked_sites'))} stacked geocode(s): at "
+                   f"least {_num(results.config.firms.stacked_min)} firms "
+                   + (f"within {_num(radius)} m of one point" if radius else "on exactly one coordinate")
+                   + ", typically a geocoder's fallback to a district or city centre. They are "
+                   + ("dropped" if results.config.firms.drop_stacked is True else "kept and flagged (column <code>stacked</code>)")
+                   + ". The biggest:</p>")
+        rows = [[s_.get("site"), s_.get("n"), f"{s_.get('lon'):.6f}, {s_.get('lat'):.6f}", _dist(s_.get("spread_m"))]
+                for s_ in stacks[:10]]
+        out.append(_table(["stack", "firms", "location (lon, lat)", "spread"], rows, num_cols=[0, 1]))
+    notes = [(vr.name, c) for vr in results.valleys.values() if vr.stages.get("clusters") is not None
+             for c in vr.stages["clusters"].to_dict(orient="records") if c.get("artefact")]
+    if notes or flagged:
+        out.append("<h4>Hot spots that may be geocoding artefacts</h4><ul>"
+                   + "".join(f"<li>{_e(v)}, cluster {_e(c['cluster_id'])}: {_e(c['artefact'])}</li>" for v, c in notes)
+                   + "".join(f"<li>{_e(v)}, park {_e(r.get('name'))}: {_e(r.get('artefact'))}</li>" for v, r in flagged)
+                   + "</ul>")
+    if sens:
+        changed = sens.get("changed") or []
+        out.append("<h4>The verdicts without the stacked firms</h4>")
+        out.append(f"<p>The cell and park stages were run again without the {_num(sens.get('dropped'))} stacked firms "
+                   "(<code>drop_stacked = \"sensitivity\"</code>). A stack can make a hot spot, and it can also hide a real "
+                   "one: one cell of hundreds of firms inflates the variance every other cell is compared with. "
+                   + (f"<b>{len(changed)} verdict(s) change.</b>" if changed else "No verdict changes.") + "</p>")
+        rows = [[r["valley"], r["park"], r["verdict"], r["verdict_without_stacked"], "yes" if r["changed"] else "no"]
+                for r in sens.get("parks", [])]
+        out.append(_table(["valley", "park", "verdict", "without stacked firms", "changed"], rows))
     return "\n".join(out)
 
 
@@ -1193,6 +1248,7 @@ def render_report(results, *, figures: Mapping[str, bytes] | None = None, figure
     body = [
         _section_answer(results, toc),
         _section_data_quality(results, toc),
+        _section_registry(results, toc),
         _section_valleys(results, toc, figures, errors),
         _section_parks(results, toc, figures, errors),
         _section_models(results, toc),

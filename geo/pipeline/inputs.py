@@ -26,7 +26,7 @@ from geo.pipeline._valleys import (
     fill_valley,
 )
 
-__all__ = ["StudyInputs", "StudyCheck", "Prepared", "ValleyFacts", "load_inputs", "read_parks_config", "check_parks",
+__all__ = ["StudyInputs", "StudyCheck", "Prepared", "ValleyFacts", "load_inputs", "read_parks_config", "check_parks", "registry_warnings",
            "valley_facts"]
 
 
@@ -98,6 +98,26 @@ def _read_table(path, cfg: Config, *, select=None):
     firms.attrs = {}
     checks.check_rejections(report, rejects, limit=fc.max_rejected_share, table=path)
     return firms, report, rejects
+
+
+def registry_warnings(report: dict, table: Any) -> list[str]:
+    """What a registry's load report asks the analyst to know: duplicates kept, dates not understood."""
+    out = []
+    n = max(int(report.get("rows_read", 0)), 1)
+    kept = int(report.get("duplicates_kept", 0))
+    if kept and report.get("duplicates") == "flag":
+        out.append(f"{kept:,} of the {n:,} rows of {Path(str(table)).name} ({kept / n:.1%}) are exact copies of another row; "
+                   "without an id or a name column they are kept as different firms at one address and flagged "
+                   "duplicate_unverifiable ([firms] duplicates = \"drop\" rejects them)")
+    founded = report.get("founded") or {}
+    if founded.get("unparseable"):
+        out.append(f"{founded['unparseable']:,} founding dates of {Path(str(table)).name} were not understood and their rows "
+                   f"rejected (bad_date, see rejects.csv): {founded.get('note', '')}")
+    if founded.get("formats") and founded.get("day_first") is None and any("/" in f or "-" in f for f in founded["formats"]
+                                                                          if f.startswith(("DD", "MM"))):
+        out.append(f"the day/month order of the founding dates of {Path(str(table)).name} could not be decided; their "
+                   "years are used, not their days")
+    return out
 
 
 def _extra_tables(firms, rejects, load_report, cfg: Config):
@@ -197,6 +217,7 @@ def load_inputs(cfg: Config, *, warnings: list[str], quiet: Any = None) -> Study
     selector = ValleySelector(cfg, fill=fill_valley(cfg, columns))
     # the points stay two coordinate columns (a PointFrame): no shapely point per firm
     firms, load_report, rejects = _read_table(fc.path, cfg, select=selector)
+    warnings.extend(registry_warnings(load_report, fc.path))
     names = list(selector.names)
     firms["valley"] = selector.labels
     if selector.unknown:

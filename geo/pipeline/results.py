@@ -83,6 +83,8 @@ class Results:
     written: dict[str, Path] = field(default_factory=dict)
     #: every park feature that was not used (row, name, reason, detail): ``parks_rejects.csv``
     parks_rejects: pd.DataFrame | None = None
+    #: ``[firms] drop_stacked = "sensitivity"``: the park verdicts without the stacked firms
+    stack_sensitivity: dict | None = None
 
     @property
     def synthetic(self) -> bool:
@@ -102,6 +104,7 @@ class Results:
             "comparison": _comparison_summary(self.comparison),
             "groups": _groups_summary(self.groups),
             "warnings": list(self.warnings),
+            "stack_sensitivity": self.stack_sensitivity,
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
         }
 

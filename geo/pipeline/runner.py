@@ -7,6 +7,7 @@ failing the run.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from geo.pipeline.inputs import (
     check_parks,
     load_inputs,
     read_parks_config,
+    registry_warnings,
     valley_facts,
 )
 from geo.pipeline.results import Results, ValleyResult, _first_layers
@@ -112,12 +114,15 @@ def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str
     hot_named = hot if tcol is None or tcol == f"n_{target}" else hot.assign(**{f"n_{target}": hot[tcol]})
     clusters = gparks.cluster_polygons(hot_named, sector=sector_key)
     vr.stages["clusters"] = clusters
+    ov = None
     if len(vr.parks):
         ov = gparks.park_overlay(
             hot_named, vr.parks, fm, sector=sector_key, permutations=an.permutations, seed=seed, graph=graph,
             clusters=clusters, sector_column=fc.sector_column, founded_column=fc.founded_column, alpha=an.alpha,
             counts=prepared.counts if prepared is not None else None,
         )
+    _stack_artefacts(vr, cfg, fm, hot, clusters, ov, sector_key, warnings)
+    if ov is not None:
         vr.stages["parks_overlay"] = ov
         vr.stages["clusters_outside_parks"] = gparks.clusters_outside_parks(clusters, vr.parks)
         _models(vr, cfg, ov, clusters, fm, hot_named, sector_key)
@@ -133,6 +138,37 @@ def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str
     vr.stages["timings"]["parks"] = time.perf_counter() - t0
     _density(vr, cfg, fm, target)
     _point_patterns(vr, cfg, seed, fm, target)
+
+
+def _stack_artefacts(vr: ValleyResult, cfg: Config, fm, hot, clusters, ov, sector, warnings: list[str]) -> None:
+    """Flag the hot cells, clusters and park verdicts that rest on one stacked geocode (:mod:`geo.parks.stacks`)."""
+    from geo.parks import stacks
+    from geo.points import sector_mask
+
+    if "stack" not in fm.columns or not (fm["stack"].to_numpy() >= 0).any():
+        return
+    if vr.sampled:
+        vr.skipped["stack_artefacts"] = "the point sample of the dask engine cannot tell which hot cells rest on a stack"
+        return
+    counted = sector_mask(fm, sector, cfg.firms.sector_column) if sector is not None else None
+    shares = stacks.stack_shares(hot, fm, counted)
+    for c in ("stack_id", "stack_share", "artefact"):
+        hot[c] = shares[c].to_numpy()
+    vr.stages["stack_shares"] = shares
+    notes = stacks.cluster_artefacts(clusters, shares)
+    clusters["artefact"] = notes.to_numpy()
+    for cid, note in zip(clusters["cluster_id"], notes):
+        if note:
+            warnings.append(f"valley {vr.name!r}, cluster {cid}: {note}")
+    if ov is None or not len(ov):
+        return
+    parks_m = vr.parks.to_crs(hot.crs)
+    pnotes = stacks.park_artefacts(ov, parks_m, hot, shares, clusters, notes)
+    ov["artefact"] = pnotes.to_numpy()
+    flagged = pnotes != ""
+    ov.loc[flagged, "verdict_reason"] = ov.loc[flagged, "verdict_reason"] + " Caution: " + pnotes[flagged] + "."
+    for name, note in zip(ov.loc[flagged].get("name", ov.index[flagged]), pnotes[flagged]):
+        warnings.append(f"valley {vr.name!r}, park {name!r}: {note}")
 
 
 def _models(vr: ValleyResult, cfg: Config, ov, clusters, fm, hot, sector) -> None:
@@ -380,6 +416,7 @@ def _prepare_dask(cfg: Config, timings: dict, warnings: list[str]) -> Prepared:
             warnings.append(f"the dask engine finds stacked geocodes on exactly equal coordinates only ([firms] "
                             f"stack_radius_m = {fc.stack_radius_m} applies to the in-memory engine)")
         checks.check_rejections(ing.load_report, ing.rejects, limit=fc.max_rejected_share, table=fc.path)
+        warnings.extend(registry_warnings(ing.load_report, fc.path))
         timings["read_firms"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         parks, parks_report, parks_rejects = read_parks_config(cfg, warnings)
@@ -445,6 +482,11 @@ def _analyse_all(prep: Prepared, timings: dict, warnings: list[str], quiet: Quie
         vr.seed = int(s)
         _analyse_valley(vr, cfg, int(s), warnings, quiet)
     timings["analysis"] = time.perf_counter() - t0
+    sensitivity = None
+    if cfg.firms.drop_stacked == "sensitivity":
+        t0 = time.perf_counter()
+        sensitivity = _stack_sensitivity(valleys, cfg, warnings)
+        timings["stack_sensitivity"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     groups = _groups(firms, parks, cfg, warnings)
     if groups is not None:
@@ -469,5 +511,42 @@ def _analyse_all(prep: Prepared, timings: dict, warnings: list[str], quiet: Quie
     return Results(
         config=cfg, firms=firms, parks=parks, rejects=prep.rejects, load_report=prep.load_report,
         parks_report=prep.parks_report, valleys=valleys, timings=timings, warnings=warnings, comparison=comparison,
-        groups=groups, parks_rejects=prep.parks_rejects,
+        groups=groups, parks_rejects=prep.parks_rejects, stack_sensitivity=sensitivity,
     )
+
+
+def _stack_sensitivity(valleys: dict, cfg: Config, warnings: list[str]) -> dict:
+    """The cell and park stages again without the stacked firms; the verdicts side by side.
+
+    Each valley keeps its seed, grid size rule and parks; only the firms on stacked geocodes
+    are left out.  Returns ``{"dropped": firms left out, "parks": [one record per park],
+    "changed": the records whose verdict changes}``.
+    """
+    from geo.points import PointFrame
+
+    records, dropped = [], 0
+    quiet_cfg = dataclasses.replace(cfg, analysis=dataclasses.replace(cfg.analysis, point_clusters="none",
+                                                                      kd_simulations=0, ripley_simulations=0))
+    for name, vr in valleys.items():
+        ov = vr.stages.get("parks_overlay")
+        if "stacked" not in vr.firms.columns or ov is None or not len(ov) or vr.sampled:
+            continue
+        keep = ~vr.firms["stacked"].to_numpy(dtype=bool)
+        dropped += int((~keep).sum())
+        fv = PointFrame(vr.firms.loc[keep], crs="EPSG:4326", xy=("lon", "lat"))
+        alt = ValleyResult(name=name, title=vr.title, firms=fv, parks=vr.parks, metric_crs=vr.metric_crs, seed=vr.seed)
+        notes: list[str] = []
+        _analyse_valley(alt, quiet_cfg, int(vr.seed), notes)
+        alt_ov = alt.stages.get("parks_overlay")
+        for idx, row in ov.iterrows():
+            other = alt_ov.loc[idx] if alt_ov is not None and idx in alt_ov.index else None
+            after = str(other["verdict"]) if other is not None else (alt.skipped.get("statistics") or "not computed")
+            records.append({"valley": name, "park": str(row.get("name", idx)), "verdict": str(row["verdict"]),
+                            "verdict_without_stacked": after, "changed": after != str(row["verdict"]),
+                            "park_hot_share": row.get("park_hot_share"),
+                            "park_hot_share_without_stacked": other.get("park_hot_share") if other is not None else None})
+    changed = [r for r in records if r["changed"]]
+    for r in changed:
+        warnings.append(f"valley {r['valley']!r}, park {r['park']!r}: the verdict changes without the stacked geocodes "
+                        f"({r['verdict']!r} -> {r['verdict_without_stacked']!r})")
+    return {"dropped": dropped, "parks": records, "changed": changed}
