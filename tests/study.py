@@ -10,6 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+#: the repository (README.md is read by a test)
+ROOT = Path(__file__).resolve().parents[1]
+
 #: the valleys of the default study: centre (lon, lat) of the cluster and its park
 CENTRES = {"Wuhan": (114.40, 30.50), "Changchun": (125.30, 43.85)}
 #: canonical field -> column name in the default study's CSV

@@ -291,3 +291,29 @@ def test_api_functions_refuse_a_missing_column_or_value(study):
         geo.kd(firms, sector="optic", sector_column="industry", simulations=9)
     with pytest.raises(InputError, match="sector_column"):
         geo.kd(firms, sector="optics", simulations=9)
+
+
+def test_the_readme_example_of_your_own_data_checks(tmp_path, capsys):
+    """The 5-row firm table and the config of README's "Your own data", as written there."""
+    import re
+
+    import geopandas as gpd
+    import shapely
+
+    from tests.study import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Your own data"):readme.index("### When something is wrong")]
+    csv = re.search(r"```csv\n(.*?)```", section, re.S).group(1)
+    toml = re.search(r"```toml\n(\[run\].*?)```", section, re.S).group(1)
+    (tmp_path / "firms.csv").write_text(csv, encoding="utf-8")
+    (tmp_path / "study.toml").write_text(toml, encoding="utf-8")
+    gpd.GeoDataFrame({"name": ["东湖高新区", "长春高新区"], "城市": ["武汉", "长春"], "批准年份": [1991, 1991]},
+                     geometry=[shapely.box(114.38, 30.46, 114.45, 30.52), shapely.box(125.27, 43.83, 125.33, 43.88)],
+                     crs=4326).to_file(tmp_path / "parks.gpkg")
+    assert main(["check", str(tmp_path / "study.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "firms: 5 rows read, 5 kept, 0 rejected" in out
+    assert "valley 武汉: 3 firms, 2 光电 firms (67%), 1 park(s), founding year for 2 of 2" in out
+    assert "valley 长春: 2 firms, 1 光电 firms (50%), 1 park(s)" in out
+    assert "designation year from column '批准年份'" in out
