@@ -501,6 +501,28 @@ def test_write_maps_files_are_self_contained(res, tmp_path):
     assert written["map_A"].stat().st_size < 5_000_000
 
 
+#: a reference to a local file: an attribute (also inside JSON: ``href=\\"A.html\\"``) or a CSS url()
+_LOCAL_REF = re.compile(r"""(?:\b(?:src|href)=\\?["']|url\(\s*["']?)([^"'()\\\s>]+)""")
+
+
+def _local_refs(page: str) -> set[str]:
+    """Every relative URL of a page: not a data: URI, not on the network, not an anchor."""
+    refs = set(_LOCAL_REF.findall(page))
+    return {r for r in refs if not re.match(r"(?i)(data:|https?:|//|#|javascript:|mailto:|about:)", r)}
+
+
+def test_written_maps_reference_no_missing_local_file(res, tmp_path):
+    """Opened from disk, a map loads nothing that is not there (the minimap's toggle icon was a 404)."""
+    written = maps.write_maps(res, tmp_path / "maps")
+    for path in written.values():
+        page = path.read_text(encoding="utf-8")
+        missing = sorted(r for r in _local_refs(page) if not (path.parent / r.split("?")[0].split("#")[0]).is_file())
+        assert missing == [], (path.name, missing)
+    page = written["map_A"].read_text(encoding="utf-8")
+    assert "leaflet-control-minimap-toggle-display" in page  # the minimap (and its toggle) is there
+    assert "index.html" in _local_refs(page)  # the check does see relative links
+
+
 def test_inline_assets(monkeypatch):
     url = "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js"
     page = f'<head><script src="{url}"></script><script src="https://example.invalid/x.js"></script></head>'

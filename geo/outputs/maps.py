@@ -164,6 +164,33 @@ def _asset_cache() -> dict[str, str]:
 _ASSETS: dict[str, str] | None = None
 _SCRIPT = re.compile(r'<script src="(https?://[^"]+)"></script>')
 _LINK = re.compile(r'<link rel="stylesheet" href="(https?://[^"]+)"/>')
+#: a ``url(...)`` in a stylesheet
+_CSS_URL = re.compile(r"""url\(\s*(["']?)([^"')]*)\1\s*\)""")
+
+#: the minimap's toggle button (an arrow to the bottom right; the control rotates it), drawn for geo
+_TOGGLE_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 18 18">'
+               '<path d="M5 5L12 12" stroke="#333" stroke-width="2.2" stroke-linecap="round"/>'
+               '<path d="M14 8v6H8z" fill="#333"/></svg>')
+_TOGGLE_URI = "data:image/svg+xml;base64," + base64.b64encode(_TOGGLE_SVG.encode("ascii")).decode("ascii")
+#: files that inlined stylesheets refer to relative to their CDN folder -> a data: URI standing in
+#: for them (inlined, a relative url() would point next to the map, where there is no such file)
+_CSS_FILES = {"images/toggle.svg": _TOGGLE_URI, "images/toggle.png": _TOGGLE_URI}
+
+
+def _css_urls(css: str, url: str) -> str:
+    """``css`` with its relative ``url()`` references to files replaced by :data:`_CSS_FILES`."""
+
+    def sub(mt):
+        ref = mt.group(2)
+        if re.match(r"(?i)(data:|https?:|//|#)", ref):
+            return mt.group(0)
+        uri = _CSS_FILES.get(ref)
+        if uri is None:
+            log.warning("file %r of stylesheet %s not available offline: left as it is", ref, url)
+            return mt.group(0)
+        return f'url("{uri}")'
+
+    return _CSS_URL.sub(sub, css)
 
 
 def inline_assets(page: str) -> str:
@@ -171,7 +198,9 @@ def inline_assets(page: str) -> str:
 
     Analysts in mainland China often cannot reach the CDNs folium links to; an inlined
     map opens at once anywhere.  Only the basemap tiles still need the network.  Assets
-    missing from the offline cache keep their CDN tag (and are logged).
+    missing from the offline cache keep their CDN tag (and are logged).  Files that an
+    inlined stylesheet refers to by a relative ``url()`` (the minimap's toggle icon) become
+    ``data:`` URIs, since no such file lies next to the map.
 
     Parameters
     ----------
@@ -196,6 +225,7 @@ def inline_assets(page: str) -> str:
         if body is None:
             log.warning("asset not available offline, left as a link: %s", mt.group(1))
             return mt.group(0)
+        body = _css_urls(body, mt.group(1))
         return "<style>" + body.replace("</style", "<\\/style") + "</style>"
 
     return _LINK.sub(link, _SCRIPT.sub(script, page))
