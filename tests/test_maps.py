@@ -136,7 +136,7 @@ def test_layers_hold_the_expected_features(res):
     assert len(parks) == 2  # interactive fill + outline above
     tip = parks[0]["properties"]["t"]
     assert "East &lt;Lake&gt; Park" in tip and "designated: 1995" in tip and "cluster formed after designation" in tip
-    assert "LQ 1.80" in tip and "40 optics" in tip and "&lt; 0.001" in tip
+    assert "LQ 1.8" in tip and "40 optics" in tip and "labelling test p = 0.0004 (FDR)" in tip
     assert "because &lt;b&gt;the numbers&lt;/b&gt; say so" in parks[0]["properties"]["p"]
     (cl,) = _features(_group(m, "Clusters"))
     assert "Cluster 1" in cl["properties"]["t"] and "peak Gi* z 5.2" in cl["properties"]["t"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import geopandas as gpd
 import numpy as np
@@ -310,6 +311,18 @@ def test_verdict_rules(row, expected):
     v, reason = gp.verdict(row)
     assert v == expected
     assert "%" in reason and "p = " in reason
+
+
+def test_verdict_writes_an_underflowed_p_as_below_1e_300():
+    """An exact test can underflow to p = 0: the sentence says p < 1e-300, as the report's tables do."""
+    row = {"max_cluster_share": 0.9, "park_hot_share": 0.1, "p_placement_fdr": 0.022, "p_labelling_fdr": 0.0,
+           "cluster_before": False, "hot_share_before": 0.0, "designated": 1991}
+    v, reason = gp.verdict(row)
+    assert v == "cluster formed after designation"
+    assert "random placement p = 0.022, random labelling p < 1e-300 (FDR)" in reason
+    assert not re.search(r"p = 0(?![.\d])", reason)
+    _, reason = gp.verdict({**row, "p_labelling_fdr": 2e-5, "p_placement_fdr": np.nan})
+    assert "random placement p not computed, random labelling p = 2.00e-05 (FDR)" in reason
 
 
 def test_clusters_outside_parks():

@@ -35,6 +35,8 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
+from geo.outputs._style import format_number, p_phrase
+
 __all__ = [
     "GI_COLOURS",
     "GI_LABELS",
@@ -864,7 +866,7 @@ def moran_scatter(variables: Mapping[str, pd.Series], graph, *, moran: Mapping[s
             ax.scatter(px, py, s=6, c="#444444", alpha=0.45, linewidths=0)
             lo, hi = (float(np.min(z)), float(np.max(z))) if len(z) else (-1.0, 1.0)
             xs = np.array([min(lo, -1.0), max(hi, 1.0)])
-            ax.plot(xs, slope * xs, color="#D62F27", lw=1.5, label=f"slope = I = {slope:.3f}")
+            ax.plot(xs, slope * xs, color="#D62F27", lw=1.5, label=f"slope = I = {format_number(slope, decimals=3)}")
             ax.axhline(0, color="#999999", lw=0.7)
             ax.axvline(0, color="#999999", lw=0.7)
             for tx, ty, q in ((0.98, 0.98, "HH"), (0.02, 0.02, "LL"), (0.02, 0.98, "LH"), (0.98, 0.02, "HL")):
@@ -872,8 +874,8 @@ def moran_scatter(variables: Mapping[str, pd.Series], graph, *, moran: Mapping[s
                         va="top" if ty > 0.5 else "bottom", fontsize=8, color="#777777")
             extra = ""
             if res is not None and np.isfinite(getattr(res, "p_sim", np.nan)):
-                extra = f", p_sim = {res.p_sim:.3g}"
-            ax.set_title(_text(f"{label}: I = {slope:.3f}{extra}", 60), parse_math=False)
+                extra = ", " + p_phrase(res.p_sim, name="p_sim")
+            ax.set_title(_text(f"{label}: I = {format_number(slope, decimals=3)}{extra}", 60), parse_math=False)
             ax.set_xlabel("standardised value z")
             ax.set_ylabel("spatial lag Wz (row-standardised)")
             ax.legend(loc="lower right", fontsize=7, frameon=False, bbox_to_anchor=(1.0, 0.06))
@@ -961,7 +963,8 @@ def entries_chart(founded, inside, year: int, *, rate_ratio: Mapping[str, Any] |
         sub = ""
         rr = np.nan if rate_ratio is None else pd.to_numeric(pd.Series([rate_ratio.get("rate_ratio")]), errors="coerce").iloc[0]
         if np.isfinite(rr):
-            sub = (f"\nDiD entry-rate ratio {rr:.3g} (95 % CI {float(rate_ratio['rr_lo']):.3g}–{float(rate_ratio['rr_hi']):.3g}): "
+            ci = f"{format_number(float(rate_ratio['rr_lo']), digits=3)}–{format_number(float(rate_ratio['rr_hi']), digits=3)}"
+            sub = (f"\nDiD entry-rate ratio {format_number(float(rr), digits=3)} (95 % CI {ci}): "
                    "change inside relative to the change outside")
         st = fig.suptitle(_text(title, 90) + sub, fontsize=9, parse_math=False)
         return _png(fig, dpi=dpi, suptitle=st)
@@ -1367,7 +1370,7 @@ def groups_chart(table: pd.DataFrame, diff: Mapping[str, Any], *, title: str = "
         for v in valleys:
             entry = per.get(v) if isinstance(per, Mapping) else None
             p = entry.get("p_perm", entry.get("p_value")) if isinstance(entry, Mapping) else None
-            labels.append(_text(v, 20) + (f"\np = {p:.3g}" if isinstance(p, (int, float)) and np.isfinite(p) else ""))
+            labels.append(_text(v, 20) + ("\n" + p_phrase(p) if isinstance(p, (int, float)) and np.isfinite(p) else ""))
         ax.set_xticks(x, labels)
         ax.set_ylabel("% of the group's firms inside a park")
         ax.legend(fontsize=8, frameon=False)

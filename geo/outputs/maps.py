@@ -64,6 +64,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geo.outputs._style import format_distance, format_number, format_pct, p_phrase
+
 __all__ = [
     "valley_map",
     "overview_map",
@@ -311,29 +313,14 @@ def _js(obj: Any) -> str:
 
 
 # ----------------------------------------------------------------------------- formatting
-def _fmt_int(v: Any) -> str:
-    return "–" if _missing(v) else f"{int(round(float(v))):,}"
+def _num(v: Any) -> str:
+    """A number for a tooltip (:func:`geo.outputs._style.format_number`, escaped)."""
+    return escape(format_number(v))
 
 
-def _fmt_num(v: Any, spec: str = ".2f") -> str:
-    if _missing(v):
-        return "–"
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return escape(v)
-    return "–" if not math.isfinite(x) else format(x, spec)
-
-
-def _fmt_p(v: Any) -> str:
-    if _missing(v):
-        return "–"
-    p = float(v)
-    return "&lt; 0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def _fmt_pct(v: Any) -> str:
-    return "–" if _missing(v) else f"{100.0 * float(v):.0f} %"
+def _p(v: Any) -> str:
+    """``p = 0.032`` / ``p < 1e-300`` for a tooltip (:func:`geo.outputs._style.p_phrase`, escaped)."""
+    return escape(p_phrase(v))
 
 
 def _year(v: Any) -> int | None:
@@ -966,18 +953,18 @@ def _park_html(park, row, target: str | None, *, long: bool) -> str:
         if not _missing(verdict):
             lines.append(f'verdict: <b style="color:{_verdict_colour(verdict)}">{escape(verdict)}</b>')
         tgt = escape(target) if target else "target-sector"
-        lines.append(f"{_fmt_int(row.get('n_firms'))} firms, {_fmt_int(row.get('n_target'))} {tgt} · LQ {_fmt_num(row.get('lq'))}")
-        lines.append(f"hot-spot share of the park: {_fmt_pct(row.get('park_hot_share'))}")
-        lines.append(f"placement test p (FDR) {_fmt_p(row.get('p_placement_fdr'))} · "
-                     f"labelling test p (FDR) {_fmt_p(row.get('p_labelling_fdr'))}")
+        lines.append(f"{_num(row.get('n_firms'))} firms, {_num(row.get('n_target'))} {tgt} · LQ {_num(row.get('lq'))}")
+        lines.append(f"hot-spot share of the park: {format_pct(row.get('park_hot_share'))}")
+        lines.append(f"placement test {_p(row.get('p_placement_fdr'))} (FDR) · "
+                     f"labelling test {_p(row.get('p_labelling_fdr'))} (FDR)")
         before = row.get("cluster_before")
         if not _missing(before) and year is not None:
             lines.append(f"cluster before {year}: {'yes' if bool(before) else 'no'}")
         if long:
             if not _missing(row.get("rate_ratio")):
-                lines.append(f"entry-rate ratio after/before (in vs out): {_fmt_num(row.get('rate_ratio'))}"
-                             f" [{_fmt_num(row.get('rr_lo'))}, {_fmt_num(row.get('rr_hi'))}], "
-                             f"p (FDR) {_fmt_p(row.get('p_rate_ratio_fdr'))}")
+                lines.append(f"entry-rate ratio after/before (in vs out): {_num(row.get('rate_ratio'))}"
+                             f" [{_num(row.get('rr_lo'))}, {_num(row.get('rr_hi'))}], "
+                             f"{_p(row.get('p_rate_ratio_fdr'))} (FDR)")
             if not _missing(row.get("verdict_reason")):
                 lines.append(f'<span style="color:#444">{escape(row.get("verdict_reason"))}</span>')
     elif long:
@@ -1130,10 +1117,10 @@ def _hotspot_layers(m, vr, target_label: str, legend) -> None:
                   for b, c in GI_COLOURS.items() if b != 0}
 
         def tip(r):
-            count = f"{_fmt_int(r.get(focus))} {tl}" if focus != "n_firms" else ""
-            return (f"<b>{GI_LABELS[int(r['gi_bin'])]}</b><br>Gi* z = {_fmt_num(r.get('gi_z'))}, "
-                    f"p (FDR) {_fmt_p(r.get('gi_p_fdr', r.get('gi_p')))}<br>"
-                    f"{count}{', ' if count else ''}{_fmt_int(r.get('n_firms'))} firms in the cell")
+            count = f"{_num(r.get(focus))} {tl}" if focus != "n_firms" else ""
+            return (f"<b>{GI_LABELS[int(r['gi_bin'])]}</b><br>Gi* z = {_num(r.get('gi_z'))}, "
+                    f"{_p(r.get('gi_p_fdr', r.get('gi_p')))} (FDR)<br>"
+                    f"{count}{', ' if count else ''}{_num(r.get('n_firms'))} firms in the cell")
 
         def merged_tip(v, n):
             return f"<b>{GI_LABELS[int(v)]}</b><br>{n:,} cells (merged)"
@@ -1154,10 +1141,10 @@ def _hotspot_layers(m, vr, target_label: str, legend) -> None:
 
         def ltip(r):
             lab = str(r["lisa_label"])
-            count = f"{_fmt_int(r.get(focus))} {tl}, " if focus != "n_firms" else ""
-            return (f"<b>{LISA_LABELS[lab]}</b><br>local Moran I = {_fmt_num(r.get('lisa_I'), '.3f')}, "
-                    f"p (FDR) {_fmt_p(r.get('lisa_p_fdr', r.get('lisa_p')))}<br>{count}"
-                    f"{_fmt_int(r.get('n_firms'))} firms in the cell")
+            count = f"{_num(r.get(focus))} {tl}, " if focus != "n_firms" else ""
+            return (f"<b>{LISA_LABELS[lab]}</b><br>local Moran I = {_num(r.get('lisa_I'))}, "
+                    f"{_p(r.get('lisa_p_fdr', r.get('lisa_p')))} (FDR)<br>{count}"
+                    f"{_num(r.get('n_firms'))} firms in the cell")
 
         def lmerged(v, n):
             return f"<b>{LISA_LABELS[str(v)]}</b><br>{n:,} cells (merged)"
@@ -1186,9 +1173,9 @@ def _clusters_layer(m, vr, target_label: str, legend) -> None:
         cid = r.get("cluster_id")
         is_out = cid in out_ids
         tip = (f"<b>Cluster {escape(cid)}</b>{' — outside every park' if is_out else ''}<br>"
-               f"{_fmt_int(r.get('n_cells'))} cells, {_fmt_num(r.get('area_km2'))} km²<br>"
-               f"{_fmt_int(r.get('n_firms'))} firms, {_fmt_int(r.get('n_target'))} {tl}<br>"
-               f"peak Gi* z {_fmt_num(r.get('peak_z'), '.1f')}, mean z {_fmt_num(r.get('mean_z'), '.1f')}")
+               f"{_num(r.get('n_cells'))} cells, {_num(r.get('area_km2'))} km²<br>"
+               f"{_num(r.get('n_firms'))} firms, {_num(r.get('n_target'))} {tl}<br>"
+               f"peak Gi* z {_num(r.get('peak_z'))}, mean z {_num(r.get('mean_z'))}")
         if r.get("artefact"):
             tip += f"<br><b>Caution:</b> {escape(r.get('artefact'))}"
         props.append({"k": "out" if is_out else "in", "t": tip})
@@ -1448,7 +1435,7 @@ def _firm_layer(m, firms, lonlat: np.ndarray, k: np.ndarray, rows: np.ndarray | 
         layer = folium.FeatureGroup(name=f"Firms: {escape(label)} (heat map)", show=show)
         E["HeatMap"](data, control=False, radius=12, blur=14, min_opacity=0.3).add_to(layer)
         layer.add_to(m)
-        how = (f"heat map of {n:,} firms binned to {len(bins):,} cells of {cell:,.0f} m "
+        how = (f"heat map of {n:,} firms binned to {len(bins):,} cells of {format_distance(cell)} "
                f"(over {CLUSTER_MAX:,} firms); weights saturate at the 99th percentile cell")
     rows_html = "" if mode == "heatmap" else "".join(
         _swatch(colours[s], escape(s), kind="dot") for s in present)
@@ -1552,8 +1539,8 @@ def _kde_layer(m, points, *, name: str, legend, grid=None, crs=None) -> Any:
     stops = ", ".join(matplotlib.colors.to_hex(cmap(t)) for t in np.linspace(0, 1, 9))
     legend.add(layer, (
         f"<h4>{name}</h4><div class=\"ramp\" style=\"background:linear-gradient(to right, {stops})\"></div>"
-        f"<div class=\"row\">0 <span style=\"float:right\">≥ {vmax:,.1f} firms per km²</span></div>"
-        f"<div class=\"note\">Gaussian kernel, bandwidth {grid.bandwidth_m:,.0f} m ({escape(grid.bandwidth_rule)} rule), "
+        f"<div class=\"row\">0 <span style=\"float:right\">≥ {format_number(vmax)} firms per km²</span></div>"
+        f"<div class=\"note\">Gaussian kernel, bandwidth {format_distance(grid.bandwidth_m)} ({escape(grid.bandwidth_rule)} rule), "
         f"{grid.n_points:,} firms; below 2 % of the top value transparent</div>"))
     return layer
 
@@ -1749,7 +1736,7 @@ def _timeline_layer(m, vr, results, legend, *, data: _ValleyData | None = None) 
                    extra="border-top-style:dotted;")
            if parks_feats else "")
         + f"<div class=\"note\">{len(years):,} {lab} with a founding year, counted per "
-        f"{cell_m:,.0f} m cell and year ({len(feats):,} features). "
+        f"{format_distance(cell_m)} cell and year ({len(feats):,} features). "
         + (f"Parks designated: {parks_txt}." if parks_txt else "") + "</div>"))
 
 

@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from geo.outputs._style import format_distance, format_number, format_p, format_pct, p_phrase
 from geo.outputs.maps import escape
 
 __all__ = ["write_report", "render_report", "research_answer", "SYNTHETIC_BANNER"]
@@ -86,35 +87,13 @@ def _missing(v: Any) -> bool:
 
 
 def _num(v: Any, digits: int = 4) -> str:
-    """A number for a table (escaped; ``—`` when missing)."""
-    if _missing(v):
-        return "—"
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "no"
-    if isinstance(v, (int, np.integer)):
-        return f"{int(v):,}"
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
-        if not np.isfinite(f):
-            return "—" if np.isnan(f) else ("∞" if f > 0 else "−∞")
-        if f == int(f) and abs(f) < 1e15:
-            return f"{int(f):,}"
-        if abs(f) >= 1e15 or abs(f) < 1e-3:
-            return f"{f:.{digits - 1}e}"
-        return f"{f:,.{digits}g}" if abs(f) < 1000 else f"{f:,.1f}" if abs(f) < 1e5 else f"{f:,.0f}"
-    return _e(v)
+    """A number for a table (:func:`geo.outputs._style.format_number`, escaped)."""
+    return _e(format_number(v, digits=digits))
 
 
 def _p(v: Any) -> str:
-    """A p-value: 3 significant digits, ``< 1e-300`` for an underflowed 0."""
-    if _missing(v):
-        return "—"
-    f = float(v)
-    if f == 0.0:
-        return "&lt; 1e-300"
-    if f < 1e-4:
-        return f"{f:.2e}"
-    return f"{f:.3g}"
+    """A p-value (:func:`geo.outputs._style.format_p`, escaped: ``&lt; 1e-300`` for an underflowed 0)."""
+    return _e(format_p(v))
 
 
 def _plain(v: Any) -> str:
@@ -128,16 +107,11 @@ def _plain(v: Any) -> str:
 
 
 def _pct(v: Any) -> str:
-    if _missing(v):
-        return "—"
-    return f"{100 * float(v):.1f} %"
+    return format_pct(v)
 
 
 def _dist(v: Any) -> str:
-    if _missing(v):
-        return "—"
-    f = float(v)
-    return f"{f / 1000:,.2f} km" if abs(f) >= 1000 else f"{f:,.0f} m"
+    return format_distance(v)
 
 
 def _yesno(v: Any) -> str:
@@ -743,7 +717,7 @@ def _point_patterns(vr, figures, errors, name: str, target: str | None = None) -
         at = table.attrs if hasattr(table, "attrs") else {}
         bits = []
         if at.get("p_value") is not None:
-            bits.append(f"global envelope test of complete spatial randomness: p = {_p(at['p_value'])}")
+            bits.append(f"global envelope test of complete spatial randomness: {_e(p_phrase(at['p_value']))}")
         if at.get("simulations") is not None:
             bits.append(f"{_num(at['simulations'])} simulations")
         if at.get("correction"):

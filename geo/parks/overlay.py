@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geo._format import p_phrase
 from geo._random import check_seed
 from geo.errors import InputError
 from geo.points import point_xy, sector_mask
@@ -1160,7 +1161,7 @@ def verdict(row: dict, *, alpha: float = 0.05, min_share: float = 0.25) -> tuple
     significant = (p_pl < alpha) or (p_lab < alpha)
     nums = (
         f"{cshare:.0%} of the cluster overlapping it most lies in the park and {share:.0%} of the park is hot "
-        f"(Gi* ≥ 95 %); random placement p = {p_pl:.3g}, random labelling p = {p_lab:.3g} (FDR)"
+        f"(Gi* ≥ 95 %); random placement {p_phrase(p_pl)}, random labelling {p_phrase(p_lab)} (FDR)"
     )
     if not (overlap and significant):
         why = "no cluster overlaps the park substantially" if not overlap else "the overlap is not significant"

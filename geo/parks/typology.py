@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geo._format import p_phrase
 from geo._random import check_seed
 from geo.errors import ColumnError, CRSError, GeoError, InputError
 from geo.points import point_xy
@@ -911,14 +912,14 @@ def groups_answer(table: pd.DataFrame, diff: dict, *, alpha: float = 0.05) -> st
     lines.append(
         f"{head} ({where}: {_pct(pooled['share_a'])} of {pooled['n_a']:,} {a} firms vs {_pct(pooled['share_b'])} of "
         f"{pooled['n_b']:,} {b} firms inside a park; within-valley difference {100 * d:+.1f} percentage points, "
-        f"stratified permutation p = {p:.3g}, {diff['alternative']}, {diff['permutations']} permutations)."
+        f"stratified permutation {p_phrase(p)}, {diff['alternative']}, {diff['permutations']} permutations)."
     )
     parts = []
     for v, e in diff["per_valley"].items():
         if "skipped" in e:
             parts.append(f"{v}: not tested ({e['skipped']})")
         else:
-            parts.append(f"{v} {_pct(e['share_a'])} vs {_pct(e['share_b'])} (p = {e['p_perm']:.3g})")
+            parts.append(f"{v} {_pct(e['share_a'])} vs {_pct(e['share_b'])} ({p_phrase(e['p_perm'])})")
     lines.append("By valley, in-park share of " + a + " vs " + b + ": " + "; ".join(parts) + ".")
     if table is not None and len(table):
         over = []
