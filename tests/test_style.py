@@ -74,3 +74,69 @@ def test_one_p_value_text_in_every_output(demo_results, demo_output):
             assert maps._js(f"labelling test {html.escape(_style.p_phrase(p))} (FDR)")[1:-1] in map_page
             assert not re.search(r"\bp = 0(?![.\d])", row["verdict_reason"])
     assert n_zero >= 1  # the demo has an exact test that underflows
+
+
+# ----------------------------------------------------------------------------- one palette
+def _palette_of_labels() -> dict[str, str]:
+    """Legend text or verdict -> its colour in the palette."""
+    out = dict(_style.VERDICT_COLOURS)
+    out.update({_style.GI_LABELS[b]: c for b, c in _style.GI_COLOURS.items()})
+    out.update({_style.LISA_LABELS[k]: c for k, c in _style.LISA_COLOURS.items()})
+    return out
+
+
+def _unjson(page: str) -> str:
+    """The maps' HTML held in JSON strings (``\\u003c``, ``\\"``) as plain HTML."""
+    return (page.replace("\\u003c", "<").replace("\\u003e", ">").replace("\\u0026", "&").replace('\\"', '"'))
+
+
+def _report_colours(page: str) -> list[tuple[str, str]]:
+    """(colour, text) of every verdict card and every colour-table row of the report."""
+    css = dict(re.findall(r"\.(v-[a-z]+)\{color:(#(?:[0-9a-fA-F]{3}){1,2})\}", page))
+    found = [(css[cls], html.unescape(text)) for cls, text in re.findall(r'<div class="verdict (v-[a-z]+)">([^<]+)</div>', page)]
+    for row in re.findall(r"<tr>(.*?)</tr>", page):
+        swatch = re.search(r"background:(#(?:[0-9a-fA-F]{3}){1,2})", row)
+        if swatch:
+            found += [(swatch.group(1), html.unescape(t)) for t in re.findall(r"<td>([^<]+)</td>", row)]
+    return found
+
+
+def _map_colours(page: str) -> list[tuple[str, str]]:
+    """(colour, text) of every coloured verdict in a tooltip and every legend swatch of a map."""
+    page = _unjson(page)
+    found = re.findall(r'style="color:(#(?:[0-9a-fA-F]{3}){1,2})">([^<]+)</', page)
+    found += re.findall(r'<span class="(?:sw|ln|dot)" style="(?:background|border-top-color):(#(?:[0-9a-fA-F]{3}){1,2});[^"]*"></span>([^<]+)</div>',
+                        page)
+    return [(c, html.unescape(t)) for c, t in found]
+
+
+def test_every_output_colours_a_verdict_and_a_class_with_the_palette(demo_results, demo_output):
+    palette = _palette_of_labels()
+    seen: dict[str, set[str]] = {}
+    outputs = {"report.html": _report_colours((demo_output / "report.html").read_text(encoding="utf-8"))}
+    for path in sorted((demo_output / "maps").glob("*.html")):
+        outputs[f"maps/{path.name}"] = _map_colours(path.read_text(encoding="utf-8"))
+    for where, pairs in outputs.items():
+        for colour, text in pairs:
+            if text in palette:
+                seen.setdefault(text, set()).add(colour.lower())
+                assert colour.lower() == palette[text], (where, text, colour)
+    verdicts = {v for vr in demo_results.valleys.values() if "parks_overlay" in vr.stages for v in vr.stages["parks_overlay"]["verdict"]}
+    assert verdicts and verdicts <= set(seen)  # every verdict of the demo was found coloured
+    assert all(len(c) == 1 for c in seen.values()), seen  # one colour per verdict and class across the outputs
+    assert {_style.GI_LABELS[3], _style.LISA_LABELS["HH"]} <= set(seen)
+
+
+def test_outputs_use_the_palette_objects():
+    from geo.outputs import figures as gfig
+
+    for name in ("GI_COLOURS", "GI_LABELS", "LISA_COLOURS", "LISA_LABELS", "SECTOR_COLOURS"):
+        assert getattr(gfig, name) is getattr(_style, name)
+    for name in ("GI_COLOURS", "GI_LABELS", "LISA_COLOURS", "LISA_LABELS", "VERDICT_COLOURS", "SECTOR_COLOURS"):
+        assert getattr(maps, name) is getattr(_style, name)
+    from geo.parks.overlay import VERDICTS
+
+    assert set(_style.VERDICT_COLOURS) == set(VERDICTS.values())
+    assert _style.verdict_colour(None) == _style.verdict_colour("?") == _style.NO_VERDICT_COLOUR
+    colours = [*_style.VERDICT_COLOURS.values(), _style.NO_VERDICT_COLOUR]
+    assert len(set(colours)) == len(colours)

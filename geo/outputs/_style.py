@@ -1,11 +1,30 @@
-"""One style for every output: how numbers and p-values are written.
+"""One style for every output: the palette, and how numbers and p-values are written.
 
 The report (:mod:`geo.outputs.report`), the maps (:mod:`geo.outputs.maps`) and the figures
-(:mod:`geo.outputs.figures`) format through these functions, so a number reads the same in
-a table, a tooltip and a figure title.  The functions return plain text (not HTML-escaped);
-the HTML outputs escape it.  The p-value formatter lives at the ground floor
-(:mod:`geo._format`), because the park verdicts write p-values into sentences too; it is
-re-exported here.
+(:mod:`geo.outputs.figures`) take their colours from here and format through these
+functions, so a verdict has one colour and a number reads the same in a table, a tooltip
+and a figure title.  The functions return plain text (not HTML-escaped); the HTML outputs
+escape it.  The p-value formatter lives at the ground floor (:mod:`geo._format`), because
+the park verdicts write p-values into sentences too; it is re-exported here.
+
+Palette
+-------
+* Park verdicts (:data:`VERDICT_COLOURS`): pre-existing cluster purple ``#7b3294``, cluster
+  formed after designation green ``#1a9641``, no cluster grey ``#4d4d4d``, undetermined dark
+  gold ``#b8860b``; a park without statistics blue ``#0571b0`` (:data:`NO_VERDICT_COLOUR`).
+* Gi* hot/cold spots (:data:`GI_COLOURS`), keyed by the ArcGIS ``Gi_Bin`` convention:
+  +3/+2/+1 = hot spot at 99/95/90 % confidence, −1/−2/−3 = cold spot, 0 = not significant.
+  The six significant classes use the colours of ArcGIS Pro's hot spot renderer
+  (red ``#d62f27`` / ``#ed7551`` / ``#fab984``, blue ``#c0ccbe`` / ``#849eba`` / ``#4575b5``);
+  "not significant" is light grey ``#e8e8e8`` instead of ArcGIS's pale yellow, so the
+  significant cells stand out on a neutral background (the maps do not draw them).
+* LISA clusters (:data:`LISA_COLOURS`), GeoDa's colours: HH red ``#ff0000``, LL blue
+  ``#0000ff``, LH light blue ``#a7adf9``, HL pink ``#f4ada8``, not significant light grey
+  ``#e8e8e8`` (not drawn on the maps).
+* Target-sector firms where they are drawn apart from the sector palette (the maps'
+  founding-years layer): pink ``#dd3497`` (:data:`TARGET_COLOUR`).
+* Sectors (:data:`SECTOR_COLOURS`, assigned in sorted order) and development models
+  (:data:`MODEL_COLOURS`).
 """
 
 from __future__ import annotations
@@ -16,8 +35,19 @@ from typing import Any
 import numpy as np
 
 from geo._format import MISSING, format_p, is_missing, p_phrase
+from geo.parks.overlay import VERDICTS
 
 __all__ = [
+    "VERDICT_COLOURS",
+    "NO_VERDICT_COLOUR",
+    "verdict_colour",
+    "GI_COLOURS",
+    "GI_LABELS",
+    "LISA_COLOURS",
+    "LISA_LABELS",
+    "TARGET_COLOUR",
+    "SECTOR_COLOURS",
+    "MODEL_COLOURS",
     "MISSING",
     "is_missing",
     "format_p",
@@ -26,6 +56,76 @@ __all__ = [
     "format_pct",
     "format_distance",
 ]
+
+# ----------------------------------------------------------------------------- palette
+#: park verdict (the text of ``geo.parks.overlay.VERDICTS``) -> colour of the park on the maps
+#: and of the verdict in the report
+VERDICT_COLOURS = {
+    VERDICTS["pre-existing"]: "#7b3294",
+    VERDICTS["after"]: "#1a9641",
+    VERDICTS["none"]: "#4d4d4d",
+    VERDICTS["undetermined"]: "#b8860b",
+}
+#: a park without a verdict (its valley's park statistics did not run)
+NO_VERDICT_COLOUR = "#0571b0"
+
+#: Gi* bin (ArcGIS ``Gi_Bin``) -> colour (ArcGIS Pro hot spot renderer; not significant in light grey)
+GI_COLOURS = {3: "#d62f27", 2: "#ed7551", 1: "#fab984", 0: "#e8e8e8", -1: "#c0ccbe", -2: "#849eba", -3: "#4575b5"}
+#: Gi* bin -> legend text
+GI_LABELS = {
+    3: "Hot spot, 99 % confidence",
+    2: "Hot spot, 95 % confidence",
+    1: "Hot spot, 90 % confidence",
+    0: "Not significant",
+    -1: "Cold spot, 90 % confidence",
+    -2: "Cold spot, 95 % confidence",
+    -3: "Cold spot, 99 % confidence",
+}
+#: LISA label -> colour (GeoDa's cluster-map colours)
+LISA_COLOURS = {"HH": "#ff0000", "LL": "#0000ff", "LH": "#a7adf9", "HL": "#f4ada8", "ns": "#e8e8e8"}
+#: LISA label -> legend text
+LISA_LABELS = {
+    "HH": "High-High (cluster)",
+    "LL": "Low-Low (cluster)",
+    "LH": "Low-High (outlier)",
+    "HL": "High-Low (outlier)",
+    "ns": "Not significant",
+}
+
+#: target-sector firms drawn apart from the sector palette (the maps' founding-years layer)
+TARGET_COLOUR = "#dd3497"
+
+#: qualitative palette (ColorBrewer Set1 + Dark2) for sectors (and valleys), assigned in sorted order
+SECTOR_COLOURS = [
+    "#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf", "#999999",
+    "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
+]
+
+#: development model (``geo.parks.typology.MODELS``) -> colour of the park on the maps
+MODEL_COLOURS = {
+    "market-led": "#1b9e77",
+    "government-led": "#7570b3",
+    "research-led": "#d95f02",
+    "FDI-led": "#e7298a",
+    "none": "#999999",
+    "undetermined": "#666666",
+}
+
+
+def verdict_colour(verdict: Any) -> str:
+    """The colour of a park verdict (its text); :data:`NO_VERDICT_COLOUR` for a missing or unknown one.
+
+    Examples
+    --------
+    >>> verdict_colour("cluster formed after designation"), verdict_colour(None)
+    ('#1a9641', '#0571b0')
+    """
+    if is_missing(verdict):
+        return NO_VERDICT_COLOUR
+    return VERDICT_COLOURS.get(str(verdict), NO_VERDICT_COLOUR)
+
+
+# ----------------------------------------------------------------------------- numbers
 
 
 def format_number(value: Any, *, digits: int = 4, decimals: int | None = None) -> str:

@@ -11,15 +11,9 @@ name with ``$`` or ``<`` cannot break a figure.
 
 Palettes
 --------
-* Gi* hot/cold spots (:data:`GI_COLOURS`), keyed by the ArcGIS ``Gi_Bin`` convention:
-  +3/+2/+1 = hot spot at 99/95/90 % confidence, −1/−2/−3 = cold spot, 0 = not significant.
-  The six significant classes use the colours of ArcGIS Pro's hot spot renderer
-  (red ``#D62F27`` / ``#ED7551`` / ``#FAB984``, blue ``#C0CCBE`` / ``#849EBA`` / ``#4575B5``);
-  "not significant" is light grey ``#E8E8E8`` instead of ArcGIS's pale yellow, so the
-  significant cells stand out on a neutral background.
-* LISA clusters (:data:`LISA_COLOURS`), GeoDa's colours: HH red ``#FF0000``, LL blue
-  ``#0000FF``, LH light blue ``#A7ADF9``, HL pink ``#F4ADA8``, not significant light grey
-  ``#E8E8E8``.
+The colours are those of the maps and the report (:mod:`geo.outputs._style`): Gi* hot/cold
+spots (:data:`GI_COLOURS`, ArcGIS Pro's hot spot renderer, not significant in light grey),
+LISA clusters (:data:`LISA_COLOURS`, GeoDa's), sectors and valleys (``SECTOR_COLOURS``).
 """
 
 from __future__ import annotations
@@ -35,7 +29,15 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-from geo.outputs._style import format_number, p_phrase
+from geo.outputs._style import (
+    GI_COLOURS,
+    GI_LABELS,
+    LISA_COLOURS,
+    LISA_LABELS,
+    SECTOR_COLOURS,
+    format_number,
+    p_phrase,
+)
 
 __all__ = [
     "GI_COLOURS",
@@ -65,40 +67,9 @@ log = logging.getLogger(__name__)
 #: resolution of every figure (dots per inch)
 DPI = 110
 
-#: Gi* bin -> colour (ArcGIS Pro hot spot renderer colours; not significant in light grey)
-GI_COLOURS = {
-    3: "#D62F27",
-    2: "#ED7551",
-    1: "#FAB984",
-    0: "#E8E8E8",
-    -1: "#C0CCBE",
-    -2: "#849EBA",
-    -3: "#4575B5",
-}
-#: Gi* bin -> legend text
-GI_LABELS = {
-    3: "Hot spot, 99 % confidence",
-    2: "Hot spot, 95 % confidence",
-    1: "Hot spot, 90 % confidence",
-    0: "Not significant",
-    -1: "Cold spot, 90 % confidence",
-    -2: "Cold spot, 95 % confidence",
-    -3: "Cold spot, 99 % confidence",
-}
-#: LISA label -> colour (GeoDa's cluster-map colours)
-LISA_COLOURS = {"HH": "#FF0000", "LL": "#0000FF", "LH": "#A7ADF9", "HL": "#F4ADA8", "ns": "#E8E8E8"}
-#: LISA label -> legend text
-LISA_LABELS = {
-    "HH": "High-High (cluster)",
-    "LL": "Low-Low (cluster)",
-    "LH": "Low-High (outlier)",
-    "HL": "High-Low (outlier)",
-    "ns": "Not significant",
-}
-
 _PARK_EDGE = "#111111"
-_IN_COLOUR = "#D62F27"
-_OUT_COLOUR = "#4575B5"
+_IN_COLOUR = GI_COLOURS[3]
+_OUT_COLOUR = GI_COLOURS[-3]
 
 
 # ----------------------------------------------------------------------------- plumbing
@@ -1417,7 +1388,6 @@ def stock_chart(stock: pd.DataFrame, *, designated: Mapping[str, Any] | None = N
     ["stock_by_year"]``); ``designated`` maps a valley to its first park designation year,
     marked on its line.
     """
-    from geo.outputs.maps import SECTOR_COLOURS
 
     with _style():
         fig, axes = _new(7.6, 3.8, dpi=dpi)

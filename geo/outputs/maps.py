@@ -64,7 +64,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo.outputs._style import format_distance, format_number, format_pct, p_phrase
+from geo.outputs._style import (
+    GI_COLOURS,
+    GI_LABELS,
+    LISA_COLOURS,
+    LISA_LABELS,
+    MODEL_COLOURS,
+    NO_VERDICT_COLOUR,
+    SECTOR_COLOURS,
+    TARGET_COLOUR,
+    VERDICT_COLOURS,
+    format_distance,
+    format_number,
+    format_pct,
+    p_phrase,
+    verdict_colour,
+)
 
 __all__ = [
     "valley_map",
@@ -89,37 +104,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: qualitative palette (ColorBrewer Set1 + Dark2) for sectors, assigned in sorted order
-SECTOR_COLOURS = [
-    "#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf", "#999999",
-    "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
-]
-
-#: Gi* bins (ArcGIS ``Gi_Bin``) -> colour of the ArcGIS Pro Hot Spot Analysis renderer:
-#: hot 99/95/90 % (214,47,39) (237,117,81) (250,185,132), not significant (255,255,191),
-#: cold 90/95/99 % (192,204,190) (132,158,186) (69,117,181).  Bin 0 is not drawn.
-GI_COLOURS = {3: "#d62f27", 2: "#ed7551", 1: "#fab984", 0: "#ffffbf", -1: "#c0ccbe", -2: "#849eba", -3: "#4575b5"}
-#: legend text of each Gi* bin
-GI_LABELS = {
-    3: "Hot spot, 99 % confidence", 2: "Hot spot, 95 % confidence", 1: "Hot spot, 90 % confidence",
-    0: "Not significant", -1: "Cold spot, 90 % confidence", -2: "Cold spot, 95 % confidence",
-    -3: "Cold spot, 99 % confidence",
-}
-#: LISA labels -> GeoDa's cluster-map colours ("ns" is not drawn)
-LISA_COLOURS = {"HH": "#ff0000", "LL": "#0000ff", "LH": "#a7adf9", "HL": "#f4ada8"}
-#: legend text of each LISA label
-LISA_LABELS = {
-    "HH": "High-High (cluster of high values)", "LL": "Low-Low (cluster of low values)",
-    "LH": "Low-High (low outlier among high)", "HL": "High-Low (high outlier among low)",
-}
-#: park verdicts (``geo.parks.overlay.VERDICTS``) -> outline/fill colour of the park
-VERDICT_COLOURS = {
-    "cluster formed after designation": "#1a9641",
-    "park on a pre-existing cluster": "#7b3294",
-    "park without a cluster": "#4d4d4d",
-    "undetermined": "#b8860b",
-}
-_NO_VERDICT_COLOUR = "#0571b0"
+#: LISA labels drawn on the maps ("ns" is not drawn)
+_LISA_DRAWN = {k: c for k, c in LISA_COLOURS.items() if k != "ns"}
 
 #: a firm layer with at most this many firms shows individual markers with name tooltips
 POINTS_MAX = 3000
@@ -914,10 +900,6 @@ def _swatch(colour: str, label: str, *, kind: str = "sw", extra: str = "") -> st
 
 
 # ----------------------------------------------------------------------------- parks
-def _verdict_colour(verdict: Any) -> str:
-    return VERDICT_COLOURS.get(str(verdict), _NO_VERDICT_COLOUR) if not _missing(verdict) else _NO_VERDICT_COLOUR
-
-
 def _no_attrs(frame):
     """``frame`` without its ``attrs``, sharing its data.
 
@@ -951,7 +933,7 @@ def _park_html(park, row, target: str | None, *, long: bool) -> str:
     if row is not None:
         verdict = row.get("verdict")
         if not _missing(verdict):
-            lines.append(f'verdict: <b style="color:{_verdict_colour(verdict)}">{escape(verdict)}</b>')
+            lines.append(f'verdict: <b style="color:{verdict_colour(verdict)}">{escape(verdict)}</b>')
         tgt = escape(target) if target else "target-sector"
         lines.append(f"{_num(row.get('n_firms'))} firms, {_num(row.get('n_target'))} {tgt} · LQ {_num(row.get('lq'))}")
         lines.append(f"hot-spot share of the park: {format_pct(row.get('park_hot_share'))}")
@@ -982,7 +964,7 @@ def _parks_layer(m, parks, overlay, target: str | None, legend, *, name: str = "
     for _, park, row in _park_rows(parks, overlay):
         verdict = None if row is None else row.get("verdict")
         verdicts.append(None if _missing(verdict) else str(verdict))
-        keys.append(_verdict_colour(verdict))
+        keys.append(verdict_colour(verdict))
         tips.append(_park_html(park, row, target, long=False))
         pops.append(_park_html(park, row, target, long=True))
     geoms = _geometries_json(parks.geometry.values, simplify=_SIMPLIFY_M / _M_PER_DEG)
@@ -1000,22 +982,11 @@ def _parks_layer(m, parks, overlay, target: str | None, legend, *, name: str = "
         if verdict in verdicts:
             rows.append(_swatch(colour, escape(verdict), kind="ln", extra="border-top-style:dashed;"))
     if any(v is None for v in verdicts):
-        rows.append(_swatch(_NO_VERDICT_COLOUR, "no verdict (park statistics not run)", kind="ln",
+        rows.append(_swatch(NO_VERDICT_COLOUR, "no verdict (park statistics not run)", kind="ln",
                             extra="border-top-style:dashed;"))
     legend.add(fg, f"<h4>{escape(name)} (by verdict)</h4>{''.join(rows)}"
                    '<div class="note">hover a park for its numbers, click for the reasoning</div>')
     return fg
-
-
-#: colours of the development models (parks layer "by development model")
-MODEL_COLOURS = {
-    "market-led": "#1b9e77",
-    "government-led": "#7570b3",
-    "research-led": "#d95f02",
-    "FDI-led": "#e7298a",
-    "none": "#999999",
-    "undetermined": "#666666",
-}
 
 
 def _models_layer(m, vr, legend, *, name: str = "Parks by development model"):
@@ -1135,9 +1106,9 @@ def _hotspot_layers(m, vr, target_label: str, legend) -> None:
                 "are not drawn. Bins from FDR-adjusted p-values when FDR is on; ArcGIS colours.")
         legend.add(fg, f"<h4>{name}</h4>{''.join(rows)}<div class=\"note\">{note}</div>")
     if "lisa_label" in hot:
-        sig = hot.loc[hot["lisa_label"].astype(str).isin(list(LISA_COLOURS))]
+        sig = hot.loc[hot["lisa_label"].astype(str).isin(list(_LISA_DRAWN))]
         styles = {lab: {"color": c, "weight": 0.5, "opacity": 0.9, "fillColor": c, "fillOpacity": 0.75}
-                  for lab, c in LISA_COLOURS.items()}
+                  for lab, c in _LISA_DRAWN.items()}
 
         def ltip(r):
             lab = str(r["lisa_label"])
@@ -1153,7 +1124,7 @@ def _hotspot_layers(m, vr, target_label: str, legend) -> None:
                                     ltip, name="LISA clusters", show=False, merged_tip=lmerged,
                                     columns=["lisa_label", "lisa_I", "lisa_p_fdr", "lisa_p", "n_firms", focus])
         present = set(sig["lisa_label"].astype(str))
-        rows = [_swatch(c, LISA_LABELS[lab]) for lab, c in LISA_COLOURS.items() if lab in present] or [
+        rows = [_swatch(c, LISA_LABELS[lab]) for lab, c in _LISA_DRAWN.items() if lab in present] or [
             '<div class="note">no significant cells</div>']
         note = f"local Moran's I of {tl}; {n:,} significant cells{' (merged by label)' if merged else ''}; ns not drawn."
         legend.add(fg, f"<h4>LISA clusters</h4>{''.join(rows)}<div class=\"note\">{note}</div>")
@@ -1685,7 +1656,7 @@ def _timeline_layer(m, vr, results, legend, *, data: _ValleyData | None = None) 
             verdict = None if row is None else row.get("verdict")
             parks_feats.append({"type": "Feature", "geometry": json.loads(g), "properties": {
                 "start": y, "end": max(last, y) + 1, "endExclusive": True, "park": 1,
-                "c": _verdict_colour(verdict), "t": f"<b>{escape(park.get('name'))}</b><br>designated {y}"}})
+                "c": verdict_colour(verdict), "t": f"<b>{escape(park.get('name'))}</b><br>designated {y}"}})
     if designations:
         first = min(first, min(designations))
         last = max(last, max(designations))
@@ -1698,7 +1669,7 @@ def _timeline_layer(m, vr, results, legend, *, data: _ValleyData | None = None) 
     tl = Timeline(
         {"type": "FeatureCollection", "features": parks_feats + feats},
         style=JsCode("function (f) { return f.properties.park ? {color: f.properties.c, weight: 3, dashArray: '2 6',"
-                     " fill: false} : {color: '#49006a', weight: 1, fillColor: '#dd3497', fillOpacity: 0.65}; }"),
+                     " fill: false} : {color: '#49006a', weight: 1, fillColor: '" + TARGET_COLOUR + "', fillOpacity: 0.65}; }"),
         point_to_layer=JsCode("function (f, latlng) { return L.circleMarker(latlng, {radius: Math.min(3 + 2 *"
                               " Math.sqrt(f.properties.n), 28)}); }"),
         on_each_feature=JsCode("function (f, layer) { layer.bindTooltip(f.properties.t || (f.properties.n + "
@@ -1731,7 +1702,7 @@ def _timeline_layer(m, vr, results, legend, *, data: _ValleyData | None = None) 
     parks_txt = ", ".join(f"{names} ({y})" for y, names in sorted((y, ", ".join(v)) for y, v in designations.items()))
     legend.add(fg, (
         f"<h4>{name}</h4>"
-        + _swatch("#dd3497", f"{lab} founded up to the year on the slider (circle area ∝ count)", kind="dot")
+        + _swatch(TARGET_COLOUR, f"{lab} founded up to the year on the slider (circle area ∝ count)", kind="dot")
         + (_swatch("#111111", "park outline (verdict colour), from its designation year", kind="ln",
                    extra="border-top-style:dotted;")
            if parks_feats else "")
@@ -1842,7 +1813,7 @@ def _valley_summary(vr, results, data: _ValleyData | None = None) -> str:
     for _, park, row in _park_rows(_to_wgs84(vr.parks) if len(vr.parks) else vr.parks, overlay):
         verdict = None if row is None else row.get("verdict")
         v = escape(verdict) if not _missing(verdict) else "no verdict"
-        lines.append(f'· {escape(park.get("name"))}: <span style="color:{_verdict_colour(verdict)}">{v}</span>')
+        lines.append(f'· {escape(park.get("name"))}: <span style="color:{verdict_colour(verdict)}">{v}</span>')
     for k, v in vr.skipped.items():
         if k in ("statistics", "hotspots"):
             lines.append(f'<span style="color:#666">{escape(v)}</span>')

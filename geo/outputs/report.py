@@ -21,7 +21,18 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from geo.outputs._style import format_distance, format_number, format_p, format_pct, p_phrase
+from geo.outputs._style import (
+    GI_COLOURS,
+    GI_LABELS,
+    LISA_COLOURS,
+    LISA_LABELS,
+    VERDICT_COLOURS,
+    format_distance,
+    format_number,
+    format_p,
+    format_pct,
+    p_phrase,
+)
 from geo.outputs.maps import escape
 
 __all__ = ["write_report", "render_report", "research_answer", "SYNTHETIC_BANNER"]
@@ -37,6 +48,13 @@ _VERDICT_CLASS = {
     "none": "v-none",
     "undetermined": "v-und",
 }
+
+def _verdict_css() -> str:
+    """The colour of each verdict class, from the palette the maps use too."""
+    from geo.parks.overlay import VERDICTS
+
+    return "".join(f".{cls}{{color:{VERDICT_COLOURS[VERDICTS[key]]}}}" for key, cls in _VERDICT_CLASS.items()) + "\n"
+
 
 _CSS = """
 *{box-sizing:border-box}
@@ -62,13 +80,13 @@ figure img{max-width:100%;height:auto;display:block}figcaption{font-size:.85em;c
 .card{background:#fff;border:1px solid #ccc;border-radius:8px;padding:12px 18px;margin:14px 0}
 .card h4{font-size:1.15em;margin:.2em 0}
 .verdict{font-size:1.55em;font-weight:700;margin:.25em 0}
-.v-pre{color:#6a3d9a}.v-after{color:#d95f02}.v-none{color:#555}.v-und{color:#000}
 .grid2{display:flex;flex-wrap:wrap;gap:6px 24px}.grid2>div{flex:1 1 440px;min-width:0}
 .card table.kv{width:100%}.card table.kv th{width:62%;font-weight:500}
 code{background:#eee;padding:0 3px;border-radius:3px}
 .wide{overflow-x:auto;max-width:100%}
 ul.nulls li{margin:.2em 0}
 """
+_CSS += _verdict_css()
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -645,8 +663,6 @@ def _grid_block(cells) -> str:
 
 
 def _counts_table(hot, what: str) -> str:
-    from geo.outputs.figures import GI_LABELS, LISA_LABELS
-
     out = []
     gi_cols = [(c, lab) for c, lab in (("gi_bin", what), ("all_gi_bin", "all firms")) if c in hot]
     rows = []
@@ -1184,10 +1200,12 @@ def _section_maps(results, toc: _Toc) -> str:
 
 
 def _section_methods(toc: _Toc) -> str:
-    from geo.outputs.figures import GI_COLOURS, GI_LABELS, LISA_COLOURS, LISA_LABELS
+    from geo.parks.overlay import VERDICTS
 
     out = [_h(toc, 1, "Colours and conventions")]
     sw = '<span style="display:inline-block;width:1.1em;height:.9em;border:1px solid #999;background:{c};vertical-align:middle"></span>'
+    out.append(_table(["colour", "park verdict"], [[_Html(sw.format(c=VERDICT_COLOURS[VERDICTS[k]])), VERDICTS[k]] for k in _VERDICT_CLASS]))
+    out.append('<p class="note">Park verdicts: the same colours as the parks on the maps.</p>')
     out.append(_table(["colour", "Gi* bin", "meaning"], [[_Html(sw.format(c=c)), f"{b:+d}" if b else "0", GI_LABELS[b]] for b, c in GI_COLOURS.items()]))
     out.append('<p class="note">Gi* colours: ArcGIS Pro hot spot renderer colours for the six significant classes; '
                "not significant in light grey. LISA colours: GeoDa's cluster map.</p>")
