@@ -485,3 +485,41 @@ def test_relative_links_resolve_next_to_the_other_outputs(study, tmp_path):
     files = [h for h in hrefs if not h.startswith("#")]
     assert {"maps/index.html", "summary.json", "rejects.csv"} <= set(files)
     assert [h for h in files if not (tmp_path / h).is_file()] == []
+
+
+# ----------------------------------------------------------------------------- glitches seen in the demo report
+def _visible_text(page: str) -> str:
+    return " ".join(t for t in _parse(page).text if t.strip())
+
+
+def test_groups_table_shows_a_kd_value_wherever_the_summary_has_one(demo_results, demo_output):
+    """The demo's Changchun "traditional" group is not localised: its Kd cell was blank."""
+    page = (demo_output / "report.html").read_text(encoding="utf-8")
+    section = page.split("High-tech versus traditional clusters</h2>", 1)[1]
+    table = re.search(r'<table class="wide">(.*?)</table>', section, re.S).group(1)
+    rows = [[html.unescape(c) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", r, re.S)] for r in re.findall(r"<tr>(.*?)</tr>", table, re.S)]
+    head, body = rows[0], rows[1:]
+    kd = next(i for i, h in enumerate(head) if h.startswith("Kd"))
+    summary = demo_results.summary()["groups"]["table"]
+    assert len(body) == len(summary)
+    assert any(not r["kd_intervals"] for r in summary)  # the case that was blank
+    for cells, r in zip(body, summary):
+        assert cells[:2] == [r["valley"], r["group"]]
+        cell = cells[kd]
+        assert cell.strip() and cell != "—", (r["valley"], r["group"])
+        assert cell == r["kd_intervals"] if r["kd_intervals"] else r["kd_verdict"] in cell
+
+
+def test_no_double_parentheses_in_the_demo_report(demo_output):
+    """Titles already ending in a parenthesis are not followed by a second one ("… (East Lake High-Tech Zone) (Wuhan)")."""
+    text = _visible_text((demo_output / "report.html").read_text(encoding="utf-8"))
+    assert "East Lake High-Tech Zone" in text
+    assert re.findall(r"[^()]{0,40}\)\s*\([^()]{0,40}", text) == []
+
+
+def test_valley_heading():
+    assert grep._valley_heading("Wuhan Optics Valley (East Lake High-Tech Zone)", "Wuhan") == "Wuhan Optics Valley (East Lake High-Tech Zone)"
+    assert grep._valley_heading("Optics Valley (East Lake High-Tech Zone)", "WH") == "Optics Valley (East Lake High-Tech Zone) — WH"
+    assert grep._valley_heading("Valley A", "A") == "Valley A"
+    assert grep._valley_heading("Photonics cluster", "A") == "Photonics cluster (A)"
+    assert grep._valley_heading("B", "B") == "B"

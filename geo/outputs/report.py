@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import inspect
 import logging
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -315,7 +316,7 @@ def research_answer(results) -> dict:
             (kd_before if int(first) < int(design) else kd_after).append(str(valley))
         if parts:
             s.append(f"The grid-free Duranton–Overman test first finds {what} localised in " + _join(parts)
-                     + " (years checked: multiples of 5).")
+                     + "; the years checked are multiples of 5.")
     n_facts = len(s)
     # conclusions: only what the counts say
     if outside_large:
@@ -408,16 +409,16 @@ def _section_answer(results, toc: _Toc) -> str:
     from geo.parks.overlay import VERDICTS
 
     for k, lst in ans["verdicts"].items():
-        rows.append([VERDICTS[k], len(lst), "; ".join(f"{p} ({v})" for v, p in lst) or "—"])
+        rows.append([VERDICTS[k], len(lst), "; ".join(f"{v}: {p}" for v, p in lst) or "—"])
     if ans["not_assessed"]:
-        rows.append(["not assessed", len(ans["not_assessed"]), "; ".join(f"{p} ({v}): {r}" for v, p, r in ans["not_assessed"])])
+        rows.append(["not assessed", len(ans["not_assessed"]), "; ".join(f"{v}: {p} — {r}" for v, p, r in ans["not_assessed"])])
     out = [_h(toc, 1, "Answer to the research question")]
     out.append('<p class="note">Do science &amp; technology parks coincide with industrial clusters of firms, or do clusters '
                "form on their own, before or outside the parks?</p>")
     concl = "".join(f"<li>{_e(x)}</li>" for x in ans["conclusions"])
     out.append('<div class="answer"><p>' + " ".join(_e(x) for x in ans["facts"]) + "</p>"
                + (f"<ul>{concl}</ul>" if concl else "") + "</div>")
-    out.append(_table(["verdict", "parks", "which (valley)"], rows, num_cols=[1]))
+    out.append(_table(["verdict", "parks", "which (valley: park)"], rows, num_cols=[1]))
     return "\n".join(out)
 
 
@@ -800,7 +801,7 @@ def _section_valleys(results, toc: _Toc, figures, errors) -> str:
         out.append('<p class="skipped">No valley in this run.</p>')
     for name, vr in results.valleys.items():
         st = vr.stages
-        out.append(_h(toc, 2, f"{vr.title}" + (f" ({name})" if vr.title != name else "")))
+        out.append(_h(toc, 2, _valley_heading(vr.title, name)))
         facts = [
             ("firms", getattr(vr, "n_total", len(vr.firms))),
             *([("firms in the sample of the point-based stages", len(vr.firms))] if getattr(vr, "sampled", False) else []),
@@ -854,6 +855,18 @@ def _section_valleys(results, toc: _Toc, figures, errors) -> str:
             out.append(_clusters_table(cl) if len(cl) else "<p>No cluster.</p>")
         out.append(_point_patterns(vr, figures, errors, name, results.config.analysis.target_sector))
     return "\n".join(out)
+
+
+def _valley_heading(title: str, name: str) -> str:
+    """The valley's title, followed by its name when the title does not already hold it.
+
+    A title that ends in a parenthesis gets the name after a dash, not a second parenthesis:
+    ``"Optics Valley (East Lake) — Wuhan"``, never ``"Optics Valley (East Lake) (Wuhan)"``.
+    """
+    title, name = str(title), str(name)
+    if title == name or re.search(rf"(?<!\w){re.escape(name)}(?!\w)", title):
+        return title
+    return f"{title} — {name}" if title.rstrip().endswith(")") else f"{title} ({name})"
 
 
 # park card: (column, label, formatter)
@@ -1126,7 +1139,7 @@ def _section_groups(results, toc: _Toc, figures=None, errors=None) -> str:
         out.append(f'<p class="note">Null hypothesis of the difference test: {_e(null)}</p>')
     t = g["table"]
     cols = [("valley", "valley"), ("group", "group"), ("n_firms", "firms"), ("moran_I", "Moran's I"), ("moran_p_sim", "p (perm.)"),
-            ("hot_share", "in Gi* hot cells"), ("kd_intervals", "Kd localised at"), ("in_park_share", "in parks"),
+            ("hot_share", "in Gi* hot cells"), ("kd_intervals", "Kd: localised at"), ("in_park_share", "in parks"),
             ("park_lq", "park LQ"), ("p_labelling_fdr", "over-represented in parks, p (FDR)"), ("precedence", "cluster vs designation"),
             ("median_age", "median age"), ("share_after_designation", "founded after designation")]
     rows = []
@@ -1136,6 +1149,8 @@ def _section_groups(results, toc: _Toc, figures=None, errors=None) -> str:
             v = r.get(key)
             if key in ("hot_share", "in_park_share", "share_after_designation"):
                 row.append(_pct(v))
+            elif key == "kd_intervals":
+                row.append(_kd_cell(r))
             elif key.startswith("p_") or key == "moran_p_sim":
                 row.append(_p(v))
             elif isinstance(v, float):
@@ -1152,6 +1167,21 @@ def _section_groups(results, toc: _Toc, figures=None, errors=None) -> str:
     if notes:
         out.append("<ul class=\"note\">" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
     return "\n".join(out)
+
+
+def _kd_cell(row: Mapping[str, Any]) -> str:
+    """The Kd cell of the groups table: the distances where the group is localised, else the
+    Kd verdict (dispersed, neither, or why Kd was not computed), so that it is never blank."""
+    intervals = row.get("kd_intervals")
+    if isinstance(intervals, str) and intervals.strip():
+        return intervals
+    verdict = row.get("kd_verdict")
+    if _missing(verdict) or not str(verdict).strip():
+        return "—"
+    verdict = str(verdict)
+    if verdict.startswith(("not ", "neither ")):
+        return verdict
+    return f"not localised: {verdict}"
 
 
 def _section_models(results, toc: _Toc) -> str:
