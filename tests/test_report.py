@@ -179,7 +179,8 @@ def test_banner_present_iff_synthetic(study):
     page = grep.render_report(_with_synthetic(res, True), figures=figs)
     assert page.count(grep.SYNTHETIC_BANNER) == 1
     assert page.index(grep.SYNTHETIC_BANNER) < page.index("<h1>")
-    assert "synthetic demo data" in " ".join(grep.research_answer(_with_synthetic(res, True))["sentences"]).lower()
+    assert "synthetic demo data" in " ".join(_with_synthetic(res, True).answer.sentences).lower()
+    assert "synthetic demo data" not in " ".join(res.answer.sentences).lower()
 
 
 def test_sections_present(study):
@@ -254,25 +255,25 @@ def test_names_from_the_data_are_escaped(study):
 
 def test_answer_states_the_counts(study):
     res, page = study["res"], study["page"]
-    ans = grep.research_answer(res)
+    ans = res.answer
     from geo.parks.overlay import VERDICTS
 
-    expected = {k: 0 for k in VERDICTS}
+    expected = {v: 0 for v in VERDICTS.values()}
     for vr in res.valleys.values():
         ov = vr.stages.get("parks_overlay")
         for v in ([] if ov is None else ov["verdict"]):
-            expected[{t: k for k, t in VERDICTS.items()}[v]] += 1
-    assert {k: len(v) for k, v in ans["verdicts"].items()} == expected
-    assert ans["n_parks"] == len(res.parks)
+            expected[v] += 1
+    assert ans.verdict_counts == expected and list(ans.verdicts) == list(VERDICTS.values())
+    assert ans.n_parks == len(res.parks)
     n_clusters = sum(len(vr.stages["clusters"]) for vr in res.valleys.values() if "clusters" in vr.stages)
     outside = [vr.stages["clusters_outside_parks"] for vr in res.valleys.values() if "clusters_outside_parks" in vr.stages]
-    assert ans["n_clusters"] == n_clusters and ans["n_outside"] == sum(len(o) for o in outside)
-    large = sum(int((o["n_target"] >= ans["min_cluster_firms"]).sum()) for o in outside)
-    assert ans["outside_large"] == large
-    assert (any("not a precondition" in s for s in ans["conclusions"])) == (large > 0)
-    assert f"Of {ans['n_parks']} parks" in page
-    assert f"{ans['n_outside']} of {ans['n_clusters']} cluster" in page
-    for key, lst in ans["verdicts"].items():
+    assert ans.n_clusters == n_clusters and ans.n_clusters_outside_parks == sum(len(o) for o in outside)
+    large = sum(int((o["n_target"] >= ans.min_cluster_firms).sum()) for o in outside)
+    assert ans.n_large_clusters_outside_parks == large
+    assert (any("not a precondition" in s for s in ans.conclusions)) == (large > 0)
+    assert f"Of {ans.n_parks} parks" in page
+    assert f"{ans.n_clusters_outside_parks} of {ans.n_clusters} cluster" in page
+    for lst in ans.verdicts.values():
         for _, park in lst:
             assert html.escape(park) in page
 
@@ -429,6 +430,8 @@ def test_schema_doc_mentions_every_summary_key(study):
         return sorted(k for k in keys if f"`{k}`" not in doc)
 
     assert missing(s) == []
+    assert missing(s["answer"]) == []
+    assert "## `answer`" in doc
     assert missing(s["config"]) == []
     assert missing(s["load"]) == []
     assert missing(s["parks_load"]) == []
@@ -485,6 +488,47 @@ def test_relative_links_resolve_next_to_the_other_outputs(study, tmp_path):
     files = [h for h in hrefs if not h.startswith("#")]
     assert {"maps/index.html", "summary.json", "rejects.csv"} <= set(files)
     assert [h for h in files if not (tmp_path / h).is_file()] == []
+
+
+def _answer_block(page: str) -> tuple[str, list[str], list[list[str]]]:
+    """The report's opening answer: the paragraph of facts, the conclusions, the verdict table's rows."""
+    section = page.split("Answer to the research question</h2>", 1)[1]
+    block = re.search(r'<div class="answer"><p>(.*?)</p>(?:<ul>(.*?)</ul>)?</div>', section, re.S)
+    facts = html.unescape(block.group(1))
+    conclusions = [html.unescape(x) for x in re.findall(r"<li>(.*?)</li>", block.group(2) or "", re.S)]
+    table = re.search(r"<table>(.*?)</table>", section, re.S).group(1)
+    rows = [[html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)] for r in re.findall(r"<tr>(.*?)</tr>", table, re.S)]
+    return facts, conclusions, [r for r in rows if r]
+
+
+def test_report_opens_with_the_answer_of_summary_json(demo_output):
+    """The report and summary.json read the same answer: sentences, verdict counts and park lists."""
+    import json
+
+    answer = json.loads((demo_output / "summary.json").read_text(encoding="utf-8"))["answer"]
+    facts, conclusions, rows = _answer_block((demo_output / "report.html").read_text(encoding="utf-8"))
+    assert facts == " ".join(answer["facts"])
+    assert conclusions == answer["conclusions"]
+    assert answer["sentences"] == answer["facts"] + answer["conclusions"]
+    assert {r[0]: int(r[1]) for r in rows} == answer["verdict_counts"]
+    for verdict, parks in answer["verdicts"].items():
+        (row,) = [r for r in rows if r[0] == verdict]
+        assert row[2] == ("; ".join(f"{p['valley']}: {p['park']}" for p in parks) or "—")
+    assert answer["n_parks"] == sum(answer["verdict_counts"].values()) + len(answer["not_assessed"])
+    assert answer["verdict_counts"]["cluster formed after designation"] == 1  # the demo's truth
+
+
+def test_answer_lists_parks_that_could_not_be_assessed(study):
+    """Valley C has too few firms for the statistics; a park there is "not assessed" with the reason."""
+    res = study["res"]
+    vr = res.valleys["C"]
+    park = res.parks.iloc[[0]].assign(name="Park C")
+    changed = dataclasses.replace(res, valleys={**res.valleys, "C": dataclasses.replace(vr, parks=park)})
+    ans = changed.answer
+    assert ans.not_assessed == (("C", "Park C", vr.skipped["statistics"]),)
+    assert ans.n_parks == res.answer.n_parks + 1
+    assert changed.summary()["answer"]["not_assessed"] == [{"valley": "C", "park": "Park C", "reason": vr.skipped["statistics"]}]
+    assert "1 could not be assessed" in ans.facts[0]
 
 
 # ----------------------------------------------------------------------------- glitches seen in the demo report

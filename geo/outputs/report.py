@@ -13,7 +13,6 @@ page; ids and anchors are generated from counters, never from data.
 from __future__ import annotations
 
 import base64
-import inspect
 import logging
 import re
 from pathlib import Path
@@ -36,7 +35,7 @@ from geo.outputs._style import (
 )
 from geo.outputs.maps import escape
 
-__all__ = ["write_report", "render_report", "research_answer", "SYNTHETIC_BANNER"]
+__all__ = ["write_report", "render_report", "SYNTHETIC_BANNER"]
 
 log = logging.getLogger(__name__)
 
@@ -204,166 +203,12 @@ def _skipped_box(items: Mapping[str, str]) -> str:
     return f'<div class="skipped"><b>Stages not run</b><ul>{lis}</ul></div>'
 
 
-# ----------------------------------------------------------------------------- the answer
+# ----------------------------------------------------------------------------- verdicts
 def _verdict_key(text: Any) -> str:
     from geo.parks.overlay import VERDICTS
 
     inv = {v: k for k, v in VERDICTS.items()}
     return inv.get(str(text), "undetermined")
-
-
-def _outside_share_default() -> float:
-    from geo.parks.overlay import clusters_outside_parks
-
-    return float(inspect.signature(clusters_outside_parks).parameters["max_share"].default)
-
-
-def research_answer(results) -> dict:
-    """Counts of verdicts and of clusters outside parks, and a paragraph that states only them.
-
-    Returns
-    -------
-    dict
-        ``n_parks``, ``verdicts`` (verdict key -> list of (valley, park name)),
-        ``not_assessed`` (list of (valley, park, reason)), ``n_clusters``, ``n_outside``,
-        ``outside_large`` (clusters outside parks with at least ``min_cluster_firms`` target
-        firms), ``min_cluster_firms``, ``target``, ``sentences`` (list of plain-text
-        sentences; join them for the paragraph) = ``facts`` (the counts) + ``conclusions``
-        (what the counts imply, and nothing more).
-    """
-    target = results.config.analysis.target_sector
-    verdicts: dict[str, list[tuple[str, str]]] = {k: [] for k in _VERDICT_CLASS}
-    not_assessed: list[tuple[str, str, str]] = []
-    n_clusters = n_outside = outside_firms = 0
-    outside_large = 0
-    min_firms = 10
-    last_years = []
-    for name, vr in results.valleys.items():
-        st = vr.stages
-        ov = st.get("parks_overlay")
-        if ov is not None and len(ov):
-            for _, row in ov.iterrows():
-                verdicts[_verdict_key(row.get("verdict"))].append((name, str(row.get("name"))))
-                if not _missing(row.get("min_cluster_firms")):
-                    min_firms = int(row["min_cluster_firms"])
-        elif len(vr.parks):
-            reason = vr.skipped.get("statistics") or vr.skipped.get("hotspots") or next(iter(vr.skipped.values()), "the park stage did not run")
-            for pname in vr.parks["name"]:
-                not_assessed.append((name, str(pname), reason))
-        cl = st.get("clusters")
-        if cl is not None:
-            n_clusters += len(cl)
-        out = st.get("clusters_outside_parks")
-        if out is not None and len(out):
-            n_outside += len(out)
-            outside_firms += int(pd.to_numeric(out["n_firms"], errors="coerce").fillna(0).sum())
-        fm = st.get("metric_firms")
-        fc = results.config.firms.founded_column
-        if fm is not None and fc in fm:
-            y = pd.to_numeric(fm[fc], errors="coerce").max()
-            if not _missing(y):
-                last_years.append(int(y))
-    for vr in results.valleys.values():
-        out = vr.stages.get("clusters_outside_parks")
-        if out is None or not len(out):
-            continue
-        col = "n_target" if target is not None and "n_target" in out and out["n_target"].notna().any() else "n_firms"
-        outside_large += int((pd.to_numeric(out[col], errors="coerce").fillna(0) >= min_firms).sum())
-    n_assessed = sum(len(v) for v in verdicts.values())
-    n_parks = n_assessed + len(not_assessed)
-    what = f"{target} firms" if target else "firms"
-    s: list[str] = []
-    if n_parks == 0:
-        s.append("No parks were analysed in this run, so it cannot say whether parks coincide with clusters.")
-    else:
-        parts = []
-        phr = {
-            "pre-existing": "{n} {sit} on a cluster that existed before designation",
-            "after": "{n} saw a cluster form after designation",
-            "none": "{n} {have} no cluster",
-            "undetermined": "{n} {coincide} with a cluster but the timing is undetermined (no designation year)",
-        }
-        for k, fmt in phr.items():
-            n = len(verdicts[k])
-            if n:
-                parts.append(fmt.format(n=n, sit="sits" if n == 1 else "sit", have="has" if n == 1 else "have",
-                                        coincide="coincides" if n == 1 else "coincide"))
-        if not_assessed:
-            parts.append(f"{len(not_assessed)} could not be assessed")
-        s.append(f"Of {n_parks} park{'s' if n_parks != 1 else ''}, " + _join(parts) + ".")
-    share = _outside_share_default()
-    if n_clusters == 0:
-        s.append(f"No significant cluster of {what} (contiguous Gi* hot cells at ≥ 95 % confidence) was found.")
-    else:
-        s.append(
-            f"{n_outside} of {n_clusters} cluster{'s' if n_clusters != 1 else ''} of {what} (contiguous Gi* hot cells at ≥ 95 % "
-            f"confidence) lie outside any park (less than {share:.0%} of the cluster's area in a park)"
-            + (f", holding {outside_firms:,} firms; {outside_large} of them hold{'s' if outside_large == 1 else ''} at least "
-               f"{min_firms} {what}." if n_outside else ".")
-        )
-    kd_before, kd_after = [], []
-    cmp = getattr(results, "comparison", None)
-    if isinstance(cmp, pd.DataFrame) and {"stage_first_localised_year", "stage_designated"} <= set(cmp.columns):
-        parts = []
-        for valley, row in cmp.iterrows():
-            first, design = row["stage_first_localised_year"], row["stage_designated"]
-            if _missing(design):
-                continue
-            if _missing(first):
-                parts.append(f"{valley}: not localised in any year checked (first park {int(design)})")
-                continue
-            parts.append(f"{valley} by {int(first)} (first park {int(design)})")
-            (kd_before if int(first) < int(design) else kd_after).append(str(valley))
-        if parts:
-            s.append(f"The grid-free Duranton–Overman test first finds {what} localised in " + _join(parts)
-                     + "; the years checked are multiples of 5.")
-    n_facts = len(s)
-    # conclusions: only what the counts say
-    if outside_large:
-        s.append("Clusters exist without a park, so in these data a park is not a precondition for a cluster.")
-    elif n_outside:
-        s.append(f"Only small clusters (fewer than {min_firms} {what} each) lie outside parks.")
-    elif n_clusters:
-        s.append("Every cluster overlaps a park.")
-    if verdicts["pre-existing"]:
-        names = _join([p for _, p in verdicts["pre-existing"]])
-        s.append(f"Where a park sits on a cluster that predates it ({names}), the cluster came first.")
-    if verdicts["after"]:
-        names = _join([p for _, p in verdicts["after"]])
-        s.append(f"Where the cluster formed after designation ({names}), the timing is consistent with a park effect "
-                 "but does not prove one (other causes are not tested).")
-    if kd_before:
-        s.append(f"By the Kd test, {what} were already localised before the first park was designated in {_join(kd_before)}.")
-    if kd_after:
-        s.append(f"By the Kd test, {what} became localised only from the first park's designation on in {_join(kd_after)} "
-                 "(within the 5-year resolution of the check).")
-    if verdicts["none"]:
-        last = f" by {max(last_years)}" if last_years else ""
-        n = len(verdicts["none"])
-        s.append(f"{n} park{'s' if n != 1 else ''} {'have' if n != 1 else 'has'} no significant cluster of {what}{last}: "
-                 "designation was not followed by a cluster there.")
-    if results.synthetic:
-        s.append("These are synthetic demo data: the statements describe the simulation, not the real valleys.")
-    return {
-        "n_parks": n_parks,
-        "verdicts": verdicts,
-        "not_assessed": not_assessed,
-        "n_clusters": n_clusters,
-        "n_outside": n_outside,
-        "outside_large": outside_large,
-        "min_cluster_firms": min_firms,
-        "target": target,
-        "sentences": s,
-        "facts": s[:n_facts],
-        "conclusions": s[n_facts:],
-    }
-
-
-def _join(items: list[str]) -> str:
-    items = [str(i) for i in items]
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 # ----------------------------------------------------------------------------- sections
@@ -404,19 +249,18 @@ def _h(toc: _Toc, level: int, title: str) -> str:
 
 
 def _section_answer(results, toc: _Toc) -> str:
-    ans = research_answer(results)
+    """The headline answer (``results.answer``, the object ``summary.json["answer"]`` holds)."""
+    ans = results.answer
     rows = []
-    from geo.parks.overlay import VERDICTS
-
-    for k, lst in ans["verdicts"].items():
-        rows.append([VERDICTS[k], len(lst), "; ".join(f"{v}: {p}" for v, p in lst) or "—"])
-    if ans["not_assessed"]:
-        rows.append(["not assessed", len(ans["not_assessed"]), "; ".join(f"{v}: {p} — {r}" for v, p, r in ans["not_assessed"])])
+    for verdict, lst in ans.verdicts.items():
+        rows.append([verdict, len(lst), "; ".join(f"{v}: {p}" for v, p in lst) or "—"])
+    if ans.not_assessed:
+        rows.append(["not assessed", len(ans.not_assessed), "; ".join(f"{v}: {p} — {r}" for v, p, r in ans.not_assessed)])
     out = [_h(toc, 1, "Answer to the research question")]
     out.append('<p class="note">Do science &amp; technology parks coincide with industrial clusters of firms, or do clusters '
                "form on their own, before or outside the parks?</p>")
-    concl = "".join(f"<li>{_e(x)}</li>" for x in ans["conclusions"])
-    out.append('<div class="answer"><p>' + " ".join(_e(x) for x in ans["facts"]) + "</p>"
+    concl = "".join(f"<li>{_e(x)}</li>" for x in ans.conclusions)
+    out.append('<div class="answer"><p>' + " ".join(_e(x) for x in ans.facts) + "</p>"
                + (f"<ul>{concl}</ul>" if concl else "") + "</div>")
     out.append(_table(["verdict", "parks", "which (valley: park)"], rows, num_cols=[1]))
     return "\n".join(out)
@@ -1027,7 +871,7 @@ def _section_parks(results, toc: _Toc, figures, errors) -> str:
             out.append(_table(["verdict", "rule"], [[k, v] for k, v in r.items()]))
     else:
         out.append('<p class="skipped">No park was tested, so no verdict rule was applied.</p>')
-    share = _outside_share_default()
+    share = results.answer.outside_max_share
     for name, vr, ov in overlays:
         out.append(_h(toc, 2, f"Parks of {vr.title}"))
         if ov is None or not len(ov):

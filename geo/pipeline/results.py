@@ -90,6 +90,17 @@ class Results:
     def synthetic(self) -> bool:
         return bool(self.config.run.synthetic)
 
+    @property
+    def answer(self):
+        """The headline answer (:class:`geo.parks.answer.Answer`): verdict counts, park lists
+        and the sentences the report opens with; ``summary.json["answer"]`` is its
+        :meth:`~geo.parks.answer.Answer.to_dict`."""
+        from geo.parks.answer import research_answer
+
+        return research_answer(self.valleys, target_sector=self.config.analysis.target_sector,
+                               founded_column=self.config.firms.founded_column, comparison=self.comparison,
+                               synthetic=self.synthetic)
+
     def summary(self) -> dict:
         """Machine-readable results (the content of ``summary.json``)."""
         return {
@@ -97,6 +108,7 @@ class Results:
             "title": self.config.run.title,
             "synthetic_demo_data": self.synthetic,
             "seed": self.config.run.seed,
+            "answer": self.answer.to_dict(),
             "config": self.config.to_dict(),
             "load": self.load_report,
             "parks_load": self.parks_report,

@@ -1,0 +1,319 @@
+"""The headline answer of a run: how many parks got each verdict, how many clusters lie
+outside every park, and the sentences that state those counts and only what they imply.
+
+:func:`research_answer` summarises the park verdicts (:func:`geo.parks.overlay.park_overlay`),
+the clusters outside parks (:func:`geo.parks.overlay.clusters_outside_parks`) and the valley
+comparison's first Kd-localised year (:func:`geo.parks.compare.compare_valleys`) of every
+valley.  ``Results.answer`` computes it once for the report, which opens with it, and for
+``summary.json``, which holds it under ``"answer"`` (:meth:`Answer.to_dict`): both read the
+same object.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import pandas as pd
+
+from geo._format import is_missing
+from geo.parks.overlay import VERDICTS, clusters_outside_parks
+
+__all__ = ["Answer", "research_answer"]
+
+#: the default minimum of target firms of a "large" cluster (the overlay's ``min_cluster_firms``)
+_MIN_CLUSTER_FIRMS = 10
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The counts that answer the research question, and the sentences that state them.
+
+    Attributes
+    ----------
+    n_parks : int
+        Parks of the run (assessed or not).
+    verdicts : dict
+        Verdict text (``geo.parks.overlay.VERDICTS``, in that order, every verdict present)
+        -> tuple of ``(valley, park name)``.
+    not_assessed : tuple
+        ``(valley, park name, reason)`` of the parks whose valley's park stage did not run.
+    n_clusters : int
+        Clusters (contiguous Gi* hot cells) over all valleys.
+    n_clusters_outside_parks : int
+        Clusters with less than :attr:`outside_max_share` of their area in any park.
+    n_firms_in_clusters_outside_parks : int
+        Firms in those clusters.
+    n_large_clusters_outside_parks : int
+        Those with at least :attr:`min_cluster_firms` target-sector firms (all firms without
+        a target sector).
+    min_cluster_firms : int
+        The park overlay's minimum number of firms of a cluster.
+    outside_max_share : float
+        A cluster with less than this share of its area in a park lies outside parks.
+    target_sector : str or None
+    kd_localised_before_designation, kd_localised_from_designation : tuple of str
+        Valleys whose target sector the Kd test first finds localised before / from the
+        designation year of their first park.
+    facts : tuple of str
+        Sentences that state the counts.
+    conclusions : tuple of str
+        Sentences that state what the counts imply, and nothing more.
+    """
+
+    n_parks: int
+    verdicts: dict[str, tuple[tuple[str, str], ...]]
+    not_assessed: tuple[tuple[str, str, str], ...]
+    n_clusters: int
+    n_clusters_outside_parks: int
+    n_firms_in_clusters_outside_parks: int
+    n_large_clusters_outside_parks: int
+    min_cluster_firms: int
+    outside_max_share: float
+    target_sector: str | None
+    kd_localised_before_designation: tuple[str, ...]
+    kd_localised_from_designation: tuple[str, ...]
+    facts: tuple[str, ...]
+    conclusions: tuple[str, ...]
+
+    @property
+    def sentences(self) -> tuple[str, ...]:
+        """:attr:`facts` then :attr:`conclusions`: the answer in the order the report gives it."""
+        return self.facts + self.conclusions
+
+    @property
+    def verdict_counts(self) -> dict[str, int]:
+        """Verdict text -> number of parks."""
+        return {v: len(parks) for v, parks in self.verdicts.items()}
+
+    def to_dict(self) -> dict:
+        """The JSON-ready form (``summary.json["answer"]``, described in ``docs/summary_schema.md``)."""
+        return {
+            "n_parks": self.n_parks,
+            "verdict_counts": self.verdict_counts,
+            "verdicts": {v: [{"valley": valley, "park": park} for valley, park in parks] for v, parks in self.verdicts.items()},
+            "not_assessed": [{"valley": valley, "park": park, "reason": reason} for valley, park, reason in self.not_assessed],
+            "n_clusters": self.n_clusters,
+            "n_clusters_outside_parks": self.n_clusters_outside_parks,
+            "n_firms_in_clusters_outside_parks": self.n_firms_in_clusters_outside_parks,
+            "n_large_clusters_outside_parks": self.n_large_clusters_outside_parks,
+            "min_cluster_firms": self.min_cluster_firms,
+            "outside_max_share": self.outside_max_share,
+            "target_sector": self.target_sector,
+            "kd_localised_before_designation": list(self.kd_localised_before_designation),
+            "kd_localised_from_designation": list(self.kd_localised_from_designation),
+            "facts": list(self.facts),
+            "conclusions": list(self.conclusions),
+            "sentences": list(self.sentences),
+        }
+
+
+def research_answer(valleys: Mapping[str, Any], *, target_sector: str | None = None, founded_column: str = "founded",
+                    comparison: Any = None, synthetic: bool = False) -> Answer:
+    """Counts of verdicts and of clusters outside parks, and the sentences that state only them.
+
+    Parameters
+    ----------
+    valleys : mapping of str to geo.pipeline.results.ValleyResult
+        Valley name -> its results; read are ``parks`` (a frame with a ``name`` column),
+        ``skipped`` (stage -> reason) and the ``stages`` ``parks_overlay``, ``clusters``,
+        ``clusters_outside_parks`` and ``metric_firms``.
+    target_sector : str, optional
+        The target sector of the run (None: all firms).
+    founded_column : str, default "founded"
+        The firms' founding-year column (the last year is named in a conclusion).
+    comparison : pandas.DataFrame, optional
+        :func:`geo.parks.compare.compare_valleys` (its ``stage_first_localised_year`` and
+        ``stage_designated`` columns), indexed by valley.
+    synthetic : bool, default False
+        Whether the run used synthetic data (a last sentence says so).
+
+    Returns
+    -------
+    Answer
+
+    Examples
+    --------
+    >>> import geo
+    >>> from geo.datasets import demo_files
+    >>> res = geo.run(demo_files()["config"])  # doctest: +SKIP
+    >>> res.answer.verdict_counts["cluster formed after designation"]  # doctest: +SKIP
+    1
+    """
+    verdicts, not_assessed, min_firms = _verdicts(valleys)
+    outside = _outside(valleys, target_sector, min_firms)
+    before, after, kd_text = _kd_timing(comparison)
+    what = f"{target_sector} firms" if target_sector else "firms"
+    n_parks = sum(len(v) for v in verdicts.values()) + len(not_assessed)
+    facts = _facts(verdicts, not_assessed, n_parks, outside, min_firms, what, kd_text)
+    conclusions = _conclusions(verdicts, outside, min_firms, what, before, after, _last_year(valleys, founded_column), synthetic)
+    return Answer(
+        n_parks=n_parks,
+        verdicts={v: tuple(parks) for v, parks in verdicts.items()},
+        not_assessed=tuple(not_assessed),
+        n_clusters=outside["n_clusters"],
+        n_clusters_outside_parks=outside["n_outside"],
+        n_firms_in_clusters_outside_parks=outside["firms"],
+        n_large_clusters_outside_parks=outside["large"],
+        min_cluster_firms=min_firms,
+        outside_max_share=_outside_max_share(),
+        target_sector=target_sector,
+        kd_localised_before_designation=tuple(before),
+        kd_localised_from_designation=tuple(after),
+        facts=tuple(facts),
+        conclusions=tuple(conclusions),
+    )
+
+
+def _outside_max_share() -> float:
+    """The default ``max_share`` of :func:`geo.parks.overlay.clusters_outside_parks` (the pipeline's)."""
+    return float(inspect.signature(clusters_outside_parks).parameters["max_share"].default)
+
+
+def _verdicts(valleys) -> tuple[dict[str, list[tuple[str, str]]], list[tuple[str, str, str]], int]:
+    """(verdict text -> [(valley, park)], [(valley, park, reason)] not assessed, min_cluster_firms)."""
+    verdicts: dict[str, list[tuple[str, str]]] = {v: [] for v in VERDICTS.values()}
+    not_assessed: list[tuple[str, str, str]] = []
+    min_firms = _MIN_CLUSTER_FIRMS
+    for name, vr in valleys.items():
+        ov = vr.stages.get("parks_overlay")
+        if ov is not None and len(ov):
+            for row in pd.DataFrame(ov, copy=False).to_dict(orient="records"):
+                text = str(row.get("verdict"))
+                verdicts[text if text in verdicts else VERDICTS["undetermined"]].append((name, str(row.get("name"))))
+                if not is_missing(row.get("min_cluster_firms")):
+                    min_firms = int(row["min_cluster_firms"])
+        elif len(vr.parks):
+            reason = (vr.skipped.get("statistics") or vr.skipped.get("hotspots")
+                      or next(iter(vr.skipped.values()), "the park stage did not run"))
+            not_assessed.extend((name, str(p), reason) for p in vr.parks["name"])
+    return verdicts, not_assessed, min_firms
+
+
+def _outside(valleys, target_sector: str | None, min_firms: int) -> dict[str, int]:
+    """Clusters, clusters outside parks, their firms, and those with at least ``min_firms`` target firms."""
+    out = {"n_clusters": 0, "n_outside": 0, "firms": 0, "large": 0}
+    for vr in valleys.values():
+        cl = vr.stages.get("clusters")
+        if cl is not None:
+            out["n_clusters"] += len(cl)
+        outside = vr.stages.get("clusters_outside_parks")
+        if outside is None or not len(outside):
+            continue
+        out["n_outside"] += len(outside)
+        out["firms"] += int(pd.to_numeric(outside["n_firms"], errors="coerce").fillna(0).sum())
+        has_target = target_sector is not None and "n_target" in outside and outside["n_target"].notna().any()
+        col = "n_target" if has_target else "n_firms"
+        out["large"] += int((pd.to_numeric(outside[col], errors="coerce").fillna(0) >= min_firms).sum())
+    return out
+
+
+def _last_year(valleys, founded_column: str) -> int | None:
+    """The latest founding year among the valleys' firms (None: no years)."""
+    years = []
+    for vr in valleys.values():
+        fm = vr.stages.get("metric_firms")
+        if fm is not None and founded_column in fm:
+            y = pd.to_numeric(fm[founded_column], errors="coerce").max()
+            if not is_missing(y):
+                years.append(int(y))
+    return max(years) if years else None
+
+
+def _kd_timing(comparison) -> tuple[list[str], list[str], list[str]]:
+    """(valleys localised before their first park, from it on, and the text of each valley)."""
+    before: list[str] = []
+    after: list[str] = []
+    parts: list[str] = []
+    if not (isinstance(comparison, pd.DataFrame) and {"stage_first_localised_year", "stage_designated"} <= set(comparison.columns)):
+        return before, after, parts
+    for valley, row in comparison.iterrows():
+        first, design = row["stage_first_localised_year"], row["stage_designated"]
+        if is_missing(design):
+            continue
+        if is_missing(first):
+            parts.append(f"{valley}: not localised in any year checked (first park {int(design)})")
+            continue
+        parts.append(f"{valley} by {int(first)} (first park {int(design)})")
+        (before if int(first) < int(design) else after).append(str(valley))
+    return before, after, parts
+
+
+_VERDICT_PHRASES = {
+    "pre-existing": "{n} {sit} on a cluster that existed before designation",
+    "after": "{n} saw a cluster form after designation",
+    "none": "{n} {have} no cluster",
+    "undetermined": "{n} {coincide} with a cluster but the timing is undetermined (no designation year)",
+}
+
+
+def _facts(verdicts, not_assessed, n_parks: int, outside: dict[str, int], min_firms: int, what: str,
+           kd_text: list[str]) -> list[str]:
+    """The sentences that state the counts."""
+    s: list[str] = []
+    if n_parks == 0:
+        s.append("No parks were analysed in this run, so it cannot say whether parks coincide with clusters.")
+    else:
+        parts = []
+        for key, fmt in _VERDICT_PHRASES.items():
+            n = len(verdicts[VERDICTS[key]])
+            if n:
+                parts.append(fmt.format(n=n, sit="sits" if n == 1 else "sit", have="has" if n == 1 else "have",
+                                        coincide="coincides" if n == 1 else "coincide"))
+        if not_assessed:
+            parts.append(f"{len(not_assessed)} could not be assessed")
+        s.append(f"Of {n_parks} park{'s' if n_parks != 1 else ''}, " + _join(parts) + ".")
+    n_clusters, n_outside, large = outside["n_clusters"], outside["n_outside"], outside["large"]
+    if n_clusters == 0:
+        s.append(f"No significant cluster of {what} (contiguous Gi* hot cells at ≥ 95 % confidence) was found.")
+    else:
+        s.append(
+            f"{n_outside} of {n_clusters} cluster{'s' if n_clusters != 1 else ''} of {what} (contiguous Gi* hot cells at ≥ 95 % "
+            f"confidence) lie outside any park (less than {_outside_max_share():.0%} of the cluster's area in a park)"
+            + (f", holding {outside['firms']:,} firms; {large} of them hold{'s' if large == 1 else ''} at least "
+               f"{min_firms} {what}." if n_outside else ".")
+        )
+    if kd_text:
+        s.append(f"The grid-free Duranton–Overman test first finds {what} localised in " + _join(kd_text)
+                 + "; the years checked are multiples of 5.")
+    return s
+
+
+def _conclusions(verdicts, outside: dict[str, int], min_firms: int, what: str, kd_before: list[str], kd_after: list[str],
+                 last_year: int | None, synthetic: bool) -> list[str]:
+    """The sentences that state what the counts imply, and nothing more."""
+    s: list[str] = []
+    if outside["large"]:
+        s.append("Clusters exist without a park, so in these data a park is not a precondition for a cluster.")
+    elif outside["n_outside"]:
+        s.append(f"Only small clusters (fewer than {min_firms} {what} each) lie outside parks.")
+    elif outside["n_clusters"]:
+        s.append("Every cluster overlaps a park.")
+    pre, after, none = (verdicts[VERDICTS[k]] for k in ("pre-existing", "after", "none"))
+    if pre:
+        s.append(f"Where a park sits on a cluster that predates it ({_join([p for _, p in pre])}), the cluster came first.")
+    if after:
+        s.append(f"Where the cluster formed after designation ({_join([p for _, p in after])}), the timing is consistent "
+                 "with a park effect but does not prove one (other causes are not tested).")
+    if kd_before:
+        s.append(f"By the Kd test, {what} were already localised before the first park was designated in {_join(kd_before)}.")
+    if kd_after:
+        s.append(f"By the Kd test, {what} became localised only from the first park's designation on in {_join(kd_after)} "
+                 "(within the 5-year resolution of the check).")
+    if none:
+        last = f" by {last_year}" if last_year is not None else ""
+        n = len(none)
+        s.append(f"{n} park{'s' if n != 1 else ''} {'have' if n != 1 else 'has'} no significant cluster of {what}{last}: "
+                 "designation was not followed by a cluster there.")
+    if synthetic:
+        s.append("These are synthetic demo data: the statements describe the simulation, not the real valleys.")
+    return s
+
+
+def _join(items: list[str]) -> str:
+    """``"a"``, ``"a and b"``, ``"a, b and c"``."""
+    items = [str(i) for i in items]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
