@@ -559,6 +559,7 @@ def test_no_double_parentheses_in_the_demo_report(demo_output):
     text = _visible_text((demo_output / "report.html").read_text(encoding="utf-8"))
     assert "East Lake High-Tech Zone" in text
     assert re.findall(r"[^()]{0,40}\)\s*\([^()]{0,40}", text) == []
+    assert re.findall(r"[^()]{0,40}\)\)[^()]{0,40}", text) == []  # nor a name ending in ")" inside parentheses
 
 
 def test_valley_heading():

@@ -901,8 +901,8 @@ def _section_parks(results, toc: _Toc, figures, errors) -> str:
             method = pc.attrs.get("method", "") if pc is not None else ""
             out.append(f"<h4>Grid-free check — {_e(vr.title)}</h4>")
             out.append(
-                f'<p class="note">Density-based clusters of the firm points themselves ({_e(method)}), '
-                "independent of the grid: does a point cluster lie in the park (at least 25 % of its area) "
+                '<p class="note">Density-based clusters of the firm points themselves, independent of the grid. '
+                f"Method: {_e(method)}. Does a point cluster lie in the park (at least 25 % of its area) "
                 "exactly when the grid verdict says the park has a cluster?</p>"
             )
             out.append(_table(["park", "grid verdict", "point-cluster share in park", "agrees"],

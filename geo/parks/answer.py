@@ -12,8 +12,9 @@ same object.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -291,11 +292,12 @@ def _conclusions(verdicts, outside: dict[str, int], min_firms: int, what: str, k
     elif outside["n_clusters"]:
         s.append("Every cluster overlaps a park.")
     pre, after, none = (verdicts[VERDICTS[k]] for k in ("pre-existing", "after", "none"))
+    # the park names end the sentence: a name ending in ")" is not wrapped in a second parenthesis
     if pre:
-        s.append(f"Where a park sits on a cluster that predates it ({_join([p for _, p in pre])}), the cluster came first.")
+        s.append(f"Where a park sits on a cluster that predates it, the cluster came first: {_join([p for _, p in pre])}.")
     if after:
-        s.append(f"Where the cluster formed after designation ({_join([p for _, p in after])}), the timing is consistent "
-                 "with a park effect but does not prove one (other causes are not tested).")
+        s.append("Where the cluster formed after designation, the timing is consistent with a park effect but does not "
+                 f"prove one, as other causes are not tested: {_join([p for _, p in after])}.")
     if kd_before:
         s.append(f"By the Kd test, {what} were already localised before the first park was designated in {_join(kd_before)}.")
     if kd_after:
