@@ -1772,8 +1772,8 @@ def _valley_map(results, valley: str, *, m=None, data: _ValleyData | None = None
         _models_layer(m, vr, legend)
     _hotspot_layers(m, vr, target_label, legend)
     _clusters_layer(m, vr, target_label, legend)
-    _stacks_layer(m, vr, results, legend)
     _firm_layers(m, vr, results, legend, data=data)
+    _stacks_layer(m, vr, results, legend)  # above the firm markers: a stack hides under its own firms otherwise
     _timeline_layer(m, vr, results, legend, data=data)
     _kde_layers(m, vr, results, legend, data=data)
     skipped = "; ".join(f"{escape(k)}: {escape(v)}" for k, v in vr.skipped.items())

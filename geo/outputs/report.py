@@ -435,7 +435,8 @@ def _section_registry(results, toc: _Toc) -> str:
         else:
             out.append(f"<p>{_num(lr['duplicates_kept'])} exact duplicate rows are kept (<code>duplicates = \"keep\"</code>).</p>")
     if founded:
-        out.append(f"<p>Founding dates: {_e(founded.get('note', ''))}.</p>")
+        note = str(founded.get("note", ""))
+        out.append(f"<p>{_e(note[:1].upper() + note[1:])}.</p>")
     if stacks:
         radius = lr.get("stack_radius_m") or 0
         out.append(f"<p>{_num(lr.get('stacked_rows'))} firms sit in {_num(lr.get('stacked_sites'))} stacked geocode(s): at "
@@ -444,7 +445,7 @@ def _section_registry(results, toc: _Toc) -> str:
                    + ", typically a geocoder's fallback to a district or city centre. They are "
                    + ("dropped" if results.config.firms.drop_stacked is True else "kept and flagged (column <code>stacked</code>)")
                    + ". The biggest:</p>")
-        rows = [[s_.get("site"), s_.get("n"), f"{s_.get('lon'):.6f}, {s_.get('lat'):.6f}", _dist(s_.get("spread_m"))]
+        rows = [[s_.get("site"), s_.get("n"), f"{s_.get('lon'):.6f}, {s_.get('lat'):.6f}", f"{s_.get('spread_m', 0):.1f} m"]
                 for s_ in stacks[:10]]
         out.append(_table(["stack", "firms", "location (lon, lat)", "spread"], rows, num_cols=[0, 1]))
     notes = [(vr.name, c) for vr in results.valleys.values() if vr.stages.get("clusters") is not None
