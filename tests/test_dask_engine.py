@@ -312,3 +312,25 @@ def test_parts_with_other_columns_are_an_error(tmp_path, client):
     (d / "c.parquet").write_bytes(b"")
     with pytest.raises(DataFileError, match="mixes CSV and Parquet"):
         de.ingest(client, d)
+
+
+def test_firms_of_no_valley_are_rejected_verbatim_by_both_engines(tmp_path, client):
+    import dataclasses
+
+    from geo.config import load_config
+    from tests.study import make_study
+
+    s = make_study(tmp_path, n=200)
+    frame = s.frame.astype({"lng": object})
+    frame.loc[frame["city"] == "Changchun", "lng"] = frame.loc[frame["city"] == "Changchun", "lng"].map(lambda v: f"{v:.6f}0")
+    frame.to_csv(s.firms, index=False)
+    cfg = load_config(s.write_config(valleys=[{"name": "Wuhan"}], analysis={"permutations": 9}))
+    mem = geo.run(cfg)
+    dsk = geo.run(dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, engine="dask", scheduler=client.scheduler.address,
+                                                                   partition_rows=70)))
+    for res in (mem, dsk):
+        out = res.rejects[res.rejects["reason"] == "outside_valleys"]
+        assert len(out) == 200 and list(out.columns[3:]) == list(s.frame.columns)  # the user's columns, no others
+        assert out["lng"].str.endswith("0").all() and (out["city"] == "Changchun").all()  # as written, trailing zero kept
+        assert res.load_report["rejected_by_reason"]["outside_valleys"] == 200
+    pd.testing.assert_frame_equal(mem.rejects, dsk.rejects)

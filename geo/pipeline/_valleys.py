@@ -98,30 +98,6 @@ class ValleySelector:
         return keep
 
 
-def _assign_valleys(firms, config: Config, warnings: list[str]):
-    """Return (valley labels aligned to firms, ordered valley names)."""
-    labels, names, unknown = _valley_labels(firms, config)
-    if unknown:
-        warnings.append(f"firms of valleys not in the config were left out: {unknown}")
-    return labels, names
-
-
-def _outside_rejects(firms, outside: np.ndarray) -> pd.DataFrame:
-    """Reject rows for the firms in no valley of the run."""
-    extra = pd.DataFrame(firms.loc[outside].drop(columns="geometry", errors="ignore")).reset_index()
-    extra.insert(1, "reason", "outside_valleys")
-    extra.insert(2, "detail", "firm lies in no valley of the run")
-    return extra
-
-
-def _add_outside(rejects: pd.DataFrame, load_report: dict, extra: pd.DataFrame) -> pd.DataFrame:
-    n = len(extra)
-    load_report["rejected_by_reason"]["outside_valleys"] = n
-    load_report["rows_rejected"] += n
-    load_report["rows_kept"] -= n
-    return pd.concat([rejects, extra], ignore_index=True)
-
-
 def _parks_for_valley(parks, name: str, firms_v):
     if parks is None or len(parks) == 0:
         return parks

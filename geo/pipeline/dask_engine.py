@@ -24,11 +24,12 @@ travel.  The driver holds one 8-byte hash per row for the two whole-table checks
 
 from __future__ import annotations
 
+import copy
 import glob
 import logging
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -236,6 +237,7 @@ def _w_parse(spec: Spec, opts: dict) -> gio._Validation:
                         id=opts["id"], coord_sys_column=opts["coord_sys_column"], name=opts.get("name"),
                         duplicates=opts.get("duplicates", "auto"), founded=opts.get("founded"))
     v.spec = spec
+    v.select_fn = opts.get("select")
     return v
 
 
@@ -359,6 +361,11 @@ def _w_set_stacked(v: gio._Validation, idx: np.ndarray, drop: bool, site_ids: np
 
 def _w_finish(v: gio._Validation, file_label: str | None) -> gio._Validation:
     """Rejects and counts of the partition; the kept firms stay on the worker (``v.kept``)."""
+    selected = {}
+    if getattr(v, "select_fn", None) is not None:  # the firms of the run's valleys (geo.read_firms' select)
+        sel = copy.copy(v.select_fn)
+        v.select(sel)
+        selected = {"valley_counts": sel.counts, "unknown": list(sel.unknown)}
     rejects = v.rejects()
     if file_label is not None:
         rejects.insert(1, "file", file_label)
@@ -367,7 +374,8 @@ def _w_finish(v: gio._Validation, file_label: str | None) -> gio._Validation:
     if file_label is not None:
         v.kept["file"] = file_label
     v.raw = None
-    v._out = {"rejects": rejects, "counts": counts, "columns_used": v.columns_used(), "meta": v.meta, "dates": v.dates_report}
+    v._out = {"rejects": rejects, "counts": counts, "columns_used": v.columns_used(), "meta": v.meta, "dates": v.dates_report,
+              **selected}
     return v
 
 
@@ -443,6 +451,9 @@ class Ingest:
     n_partitions: int
     file_index: list  # the file (position in the sorted file list) of each partition
     _replay: dict = None  # the whole-table decisions, to re-make a partition (to_dask_geopandas)
+    #: with ``select``: value counts of the valley column over the valid rows, and labels not in the config
+    valley_counts: pd.Series | None = None
+    unknown: list = field(default_factory=list)
 
     def to_dask_geopandas(self):
         """The kept firms as a lazy ``dask_geopandas.GeoDataFrame`` (points, EPSG:4326).
@@ -540,7 +551,7 @@ def _exact_duplicates(cands: list[dict], labels: list[str | None]) -> tuple[dict
 def ingest(client, path, *, lon=None, lat=None, crs: Any = "wgs84", encoding: str | None = None, id: str | None = None,  # noqa: A002
            drop_stacked: bool = False, stacked_min: int = gio._STACKED_MIN, coord_sys_column: str = "coord_sys",
            partition_rows: int = DEFAULT_PARTITION_ROWS, specs: list[Spec] | None = None, name: str | None = None,
-           duplicates: str = "auto", founded: str | None = None) -> Ingest:
+           duplicates: str = "auto", founded: str | None = None, select: Any = None) -> Ingest:
     """Read, validate and convert a firm table on the cluster of ``client``.
 
     Same rules and results as :func:`geo.read_firms` (see there); the table may also be a
@@ -548,7 +559,8 @@ def ingest(client, path, *, lon=None, lat=None, crs: Any = "wgs84", encoding: st
     carry a ``file`` column).  Returns an :class:`Ingest` whose ``parts`` are futures of the
     kept firms, partition by partition, on the workers.  ``specs``: the table's
     :func:`partition_specs` when already made.  Stacked geocodes are exact (radius 0); founding
-    dates decide their day/month order per partition.
+    dates decide their day/month order per partition.  ``select`` (as in :func:`geo.read_firms`)
+    rejects the firms of no valley of the run with their raw values, partition by partition.
     """
     from geo import crs as _crs
 
@@ -558,7 +570,7 @@ def ingest(client, path, *, lon=None, lat=None, crs: Any = "wgs84", encoding: st
     files = sorted({s.path for s in specs})
     multi = len(files) > 1
     opts = {"lon": lon, "lat": lat, "system_default": system_default, "id": id, "coord_sys_column": coord_sys_column,
-            "name": name, "duplicates": duplicates, "founded": founded}
+            "name": name, "duplicates": duplicates, "founded": founded, "select": select}
     chain = _Chain(client, client.map(_w_parse, specs, opts=opts, pure=False))
     infos = chain.step(_w_info)
     n_total = sum(i["n"] for i in infos)
@@ -645,11 +657,15 @@ def ingest(client, path, *, lon=None, lat=None, crs: Any = "wgs84", encoding: st
     if dates:
         report["founded"] = _merge_dates(dates)
     report["partitions"] = len(specs)
-    rejects = pd.concat([d["rejects"] for d in done], ignore_index=True)
+    # partitions without rejects are left out: their empty columns would make the others' text columns object
+    rejects = pd.concat([d["rejects"] for d in done if len(d["rejects"])] or [done[0]["rejects"]], ignore_index=True)
+    vcounts = [d["valley_counts"] for d in done if d.get("valley_counts") is not None]
+    valley_counts = pd.concat(vcounts).groupby(level=0, sort=False).sum() if vcounts else None
+    unknown = sorted({u for d in done for u in d.get("unknown", [])})
     log.info("dask ingest %s: %d partitions, %d rows, %d kept, %d rejected", path, len(specs), report["rows_read"],
              report["rows_kept"], report["rows_rejected"])
     return Ingest(client=client, parts=parts, rejects=rejects, load_report=report, n_partitions=len(specs),
-                  file_index=[s.file_index for s in specs], _replay=replay)
+                  file_index=[s.file_index for s in specs], _replay=replay, valley_counts=valley_counts, unknown=unknown)
 
 
 # ----------------------------------------------------------------------------- valleys
@@ -661,20 +677,18 @@ def _p_out(st: dict):
 
 
 def _p_label(df: pd.DataFrame, file_index: int, config, seed: int, fill: str | None = None) -> dict:
-    """Valley labels; per valley: firm count, lon/lat sums, sector values; outside rows."""
-    from geo.pipeline._valleys import _column_labels, _outside_rejects, _valley_labels
+    """Valley labels; per valley: firm count, lon/lat sums, sector values.
 
-    vc = config.firms.valley_column
-    valley_counts = _column_labels(df, vc).value_counts() if vc in df.columns else None
-    labels, names, unknown = _valley_labels(df, config, fill=fill)
-    outside = labels.isna().to_numpy()
-    rejects = None
-    if outside.any():
-        rejects = _outside_rejects(df, outside)
-        df = df.loc[~outside]
-    else:
-        df = df.copy(deep=False)  # a new column without copying (or changing) the ingest's frame
-    df["valley"] = labels[~outside].astype(str).to_numpy()
+    The ingest's ``select`` left only the firms of the run's valleys (:class:`ValleySelector`).
+    """
+    from geo.pipeline._valleys import _valley_labels
+
+    labels, names, _ = _valley_labels(df, config, fill=fill)
+    if labels.isna().any():  # pragma: no cover - the ingest selected the rows
+        msg = "internal error: firms in no valley after the ingest's selection"
+        raise AssertionError(msg)
+    df = df.copy(deep=False)  # a new column without copying (or changing) the ingest's frame
+    df["valley"] = labels.astype(str).to_numpy()
     sc = config.firms.sector_column
     sector_counts = df.loc[df[sc].notna(), sc].astype(str).str.strip().value_counts() if sc in df.columns else None
     stats = {}
@@ -686,8 +700,7 @@ def _p_label(df: pd.DataFrame, file_index: int, config, seed: int, fill: str | N
     # a uniform number per firm from its file and row: the sample does not depend on the partitioning
     key = df.index.to_numpy(dtype=np.int64) + (np.int64(1) << np.int64(40)) * np.int64(file_index)
     u = pd.util.hash_array(key, hash_key=f"{int(seed) % 10**16:016d}") / float(2**64)
-    return {"df": df, "u": u, "_out": {"names": names, "unknown": unknown, "rejects": rejects, "stats": stats,
-                                       "valley_counts": valley_counts, "sector_counts": sector_counts}}
+    return {"df": df, "u": u, "_out": {"names": names, "stats": stats, "sector_counts": sector_counts}}
 
 
 def _p_project(st: dict, valleys: dict, sample_p: dict) -> dict:
@@ -792,11 +805,9 @@ def reduce_valleys(ing: Ingest, config, parks, *, seed: int, sample_firms: int, 
                    fill: str | None = None) -> tuple:
     """Per valley on the cluster: labels, cells, park counts; a sample comes back.
 
-    Returns ``(inputs, names, outside_rejects, unknown, counts)``: a dict of
-    :class:`ValleyInputs`, the valley names in order, the rejects of the firms in no valley,
-    valley labels not in the config, and ``counts`` (``"valley"``: value counts of the
-    valley column over all firms, ``"sector"``: of the sector column over the firms of the
-    run's valleys; None without the column).  ``fill``: see :func:`geo.pipeline._valleys._valley_labels`.
+    Returns ``(inputs, names, sector_counts)``: a dict of :class:`ValleyInputs`, the valley
+    names in order, and the value counts of the sector column over the firms of the run's
+    valleys (None without the column).  ``fill``: see :func:`geo.pipeline._valleys._valley_labels`.
     """
     from geo.cells import grid
     from geo.crs import utm_crs_for
@@ -822,13 +833,10 @@ def reduce_valleys(ing: Ingest, config, parks, *, seed: int, sample_firms: int, 
         parts = [o[key] for o in outs if o[key] is not None]
         return pd.concat(parts).groupby(level=0, sort=False).sum() if parts else None
 
-    counts = {"valley": merged("valley_counts"), "sector": merged("sector_counts")}
+    sector_counts = merged("sector_counts")
     lap("labels")
     ing.parts = []  # the labelled partitions replace the ingest's (their memory is released)
     names = _merge_names(outs, [v.name for v in config.valleys])
-    unknown = sorted({u for o in outs for u in o["unknown"]})
-    rejects = [o["rejects"] for o in outs if o["rejects"] is not None]
-    outside = pd.concat(rejects, ignore_index=True) if rejects else None
     stats: dict[str, dict] = {}
     for o in outs:
         for name, s in o["stats"].items():
@@ -899,5 +907,5 @@ def reduce_valleys(ing: Ingest, config, parks, *, seed: int, sample_firms: int, 
                     total = r[name] if total is None else total + r[name]
             inputs[name].counts = total
         lap("park counts")
-    return inputs, names, outside, unknown, counts
+    return inputs, names, sector_counts
 

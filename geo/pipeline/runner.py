@@ -20,7 +20,7 @@ from geo.errors import InputError
 from geo.pipeline import checks
 from geo.pipeline._memory import check_memory
 from geo.pipeline._valleys import (
-    _add_outside,
+    ValleySelector,
     _parks_for_valley,
     _valley_rows,
     fill_valley,
@@ -405,13 +405,14 @@ def _prepare_dask(cfg: Config, timings: dict, warnings: list[str]) -> Prepared:
     columns = table_columns(specs[0].path, encoding=fc.encoding)
     cfg = checks.resolve_columns(cfg, columns, table=fc.path)
     fc = cfg.firms
+    fill = fill_valley(cfg, columns)
     client = de.connect(cfg.run.scheduler or None, n_workers=cfg.run.workers or None)
     local = not cfg.run.scheduler
     try:
         ing = de.ingest(client, fc.path, lon=fc.lon, lat=fc.lat, crs=fc.crs, encoding=fc.encoding, id=fc.id,
                         drop_stacked=fc.drop_stacked is True, stacked_min=fc.stacked_min, specs=specs,
                         name=fc.name_column if cfg.is_given("firms", "name_column") else None, duplicates=fc.duplicates,
-                        founded=fc.founded_column)
+                        founded=fc.founded_column, select=ValleySelector(cfg, fill=fill))
         if fc.stack_radius_m > 0:
             warnings.append(f"the dask engine finds stacked geocodes on exactly equal coordinates only ([firms] "
                             f"stack_radius_m = {fc.stack_radius_m} applies to the in-memory engine)")
@@ -422,12 +423,12 @@ def _prepare_dask(cfg: Config, timings: dict, warnings: list[str]) -> Prepared:
         parks, parks_report, parks_rejects = read_parks_config(cfg, warnings)
         timings["read_parks"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        inputs, names, outside, unknown, counts = de.reduce_valleys(
+        inputs, names, sector_counts = de.reduce_valleys(
             ing, cfg, parks, seed=cfg.run.seed, sample_firms=cfg.run.sample_firms, parks_for_valley=_parks_for_valley,
-            fill=fill_valley(cfg, columns))
-        checks.check_valleys(cfg, {n: vi.n_firms for n, vi in inputs.items()}, counts["valley"], table=fc.path)
+            fill=fill)
+        checks.check_valleys(cfg, {n: vi.n_firms for n, vi in inputs.items()}, ing.valley_counts, table=fc.path)
         if cfg.analysis.target_sector is not None:
-            checks.check_target(cfg, counts["sector"], table=fc.path)
+            checks.check_target(cfg, sector_counts, table=fc.path)
         check_parks(cfg, parks, names, {n: len(vi.parks) if vi.parks is not None else 0 for n, vi in inputs.items()},
                     warnings)
         timings["cluster_counts"] = time.perf_counter() - t0
@@ -441,10 +442,8 @@ def _prepare_dask(cfg: Config, timings: dict, warnings: list[str]) -> Prepared:
         if local and cluster is not None:
             cluster.close()
     rejects = ing.rejects
-    if unknown:
-        warnings.append(f"firms of valleys not in the config were left out: {unknown}")
-    if outside is not None and len(outside):
-        rejects = _add_outside(rejects, load_report, outside)
+    if ing.unknown:
+        warnings.append(f"firms of valleys not in the config were left out: {ing.unknown}")
     sort_cols = ["file", "row"] if "file" in rejects else ["row"]
     rejects = rejects.sort_values(sort_cols, kind="stable").reset_index(drop=True)
     titles = {v.name: (v.title or v.name) for v in cfg.valleys}
