@@ -19,7 +19,13 @@ from contextlib import contextmanager
 
 @contextmanager
 def paused() -> Iterator[None]:
-    """Turn the cyclic collector off for the block (back on after, if it was on)."""
+    """Turn the cyclic collector off for the block (back on after, if it was on), when the
+    run owns its process (:mod:`geo._process`); otherwise leave it alone."""
+    from geo._process import policy
+
+    if not policy().freeze_gc:
+        yield
+        return
     was = gc.isenabled()
     gc.disable()
     try:
@@ -46,11 +52,14 @@ class QuietGC:
     the firm table, the metric frames); :meth:`close` gives them back.  Nothing is done when
     the collector is off or the caller has frozen objects already (then they are theirs).
     Reference counting still frees everything as usual; only cycles among frozen objects
-    wait for :meth:`close`.
+    wait for :meth:`close`.  Only when the run owns its process (``geo run``; see
+    :mod:`geo._process`): called from a notebook it does nothing.
     """
 
     def __init__(self) -> None:
-        self.active = gc.isenabled() and gc.get_freeze_count() == 0
+        from geo._process import policy
+
+        self.active = policy().freeze_gc and gc.isenabled() and gc.get_freeze_count() == 0
 
     def freeze(self) -> None:
         if self.active:

@@ -132,9 +132,11 @@ def _engine(f):
 
 
 def _run_and_write(config, out: Path, quiet: bool) -> None:
+    from geo._process import owned
     from geo.pipeline.runner import run
 
-    res = run(config, out=out)  # the big layers are written while the analysis runs
+    with owned():  # geo run owns its process: gc freezes, a child layer writer, forked figure workers
+        res = run(config, out=out)  # the big layers are written while the analysis runs
     written = res.written
     if not quiet:
         for line in _summary_lines(res, written):

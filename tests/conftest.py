@@ -11,17 +11,31 @@ import pytest
 def demo_results():
     """The demo study as ``geo demo`` runs it (fewer permutations, to keep the suite fast)."""
     import geo
+    from geo._process import owned
     from geo.config import load_config
     from geo.datasets import demo_files
 
     cfg = load_config(demo_files()["config"])
     cfg = dataclasses.replace(cfg, analysis=dataclasses.replace(cfg.analysis, permutations=199, kd_simulations=99, ripley_simulations=19))
-    return geo.run(cfg)
+    with owned():  # as geo demo runs it
+        return geo.run(cfg)
 
 
 @pytest.fixture(scope="session")
 def demo_output(demo_results, tmp_path_factory):
     """The demo's output folder (report, maps, layers, rasters, summary.json)."""
+    from geo._process import owned
+
     out = tmp_path_factory.mktemp("demo-output")
-    demo_results.write(out)
+    with owned():  # as geo demo writes it
+        demo_results.write(out)
     return out
+
+
+@pytest.fixture
+def owner():
+    """The test runs as ``geo run`` does: owning its process (gc freezes, child writer, forked workers)."""
+    from geo._process import owned
+
+    with owned() as policy:
+        yield policy

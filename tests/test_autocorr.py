@@ -21,11 +21,15 @@ import scipy.stats
 import shapely
 from libpysal.graph import Graph
 
-from geo.stats import _inference
-from geo.stats import _kernels
-from geo.stats import autocorr
-from geo.stats.autocorr import global_moran, hotspots, incremental_moran, local_g, local_moran
 from geo.errors import GraphError, InputError, StatisticsError
+from geo.stats import _inference, _kernels, autocorr
+from geo.stats.autocorr import (
+    global_moran,
+    hotspots,
+    incremental_moran,
+    local_g,
+    local_moran,
+)
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 

@@ -64,8 +64,8 @@ def test_bad_toml_and_missing_file(tmp_path):
 
 def test_dask_engine_checks_the_firm_table_first(tmp_path, monkeypatch):
     import geo
-    from geo.pipeline import dask_engine
     from geo.errors import DataFileError
+    from geo.pipeline import dask_engine
 
     def no_cluster(*a, **k):
         raise AssertionError("a cluster was started")

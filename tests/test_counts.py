@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import shapely
 
+from geo.cells.grid import aggregate, cell_positions
 from geo.parks import overlay as gp
 from geo.stats.autocorr import hotspots
-from geo.cells.grid import aggregate, cell_positions
 
 CRS = "EPSG:32650"
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from test_io_fast import _dirty_table
 
 import geo
-from geo.pipeline import dask_engine as de
 from geo.errors import DataFileError, InputError
-
-from test_io_fast import _dirty_table
+from geo.pipeline import dask_engine as de
 
 pytest.importorskip("distributed")
 

@@ -15,8 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from geo.io._dates import PRECISIONS, ParsedDates, excel_serial_to_date, parse_dates
 from geo.errors import InputError
+from geo.io._dates import PRECISIONS, ParsedDates, excel_serial_to_date, parse_dates
 
 NaT = np.datetime64("NaT", "D")
 

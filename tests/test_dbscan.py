@@ -11,9 +11,9 @@ import pytest
 import shapely
 from sklearn.cluster import DBSCAN
 
+from geo.errors import InputError
 from geo.parks import overlay as gp
 from geo.stats._dbscan import dbscan
-from geo.errors import InputError
 
 CRS = "EPSG:32650"
 

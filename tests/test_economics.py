@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from geo.errors import ColumnError, InputError, StatisticsError
 from geo.stats.economics import (
     ellison_glaeser,
     hhi,
@@ -16,7 +17,6 @@ from geo.stats.economics import (
     sector_mix,
     shannon_entropy,
 )
-from geo.errors import ColumnError, InputError, StatisticsError
 
 
 @pytest.fixture

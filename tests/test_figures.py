@@ -217,7 +217,7 @@ def _fake_png(i: int) -> bytes:
     return f"png {i}".encode()
 
 
-def test_draw_tasks_in_workers_match_drawing_here_even_when_a_worker_dies(caplog):
+def test_draw_tasks_in_workers_match_drawing_here_even_when_a_worker_dies(caplog, owner):
     import os
 
     parent = os.getpid()
@@ -454,7 +454,7 @@ def test_precedence_map_draws_the_background_once_and_like_every_cell(monkeypatc
     assert np.mean(diff > 8) < 0.01 and np.abs(new.mean(axis=(0, 1)) - old.mean(axis=(0, 1))).max() < 0.5
 
 
-def test_report_figures_freezes_the_objects_it_found_and_only_those(monkeypatch):
+def test_report_figures_freezes_the_objects_it_found_and_only_those(monkeypatch, owner):
     import gc
 
     seen, calls = [], []

@@ -11,8 +11,8 @@ import pytest
 import shapely
 from scipy.spatial import cKDTree
 
-from geo.errors import ColumnError, CRSError, InputError
 from geo.cells.grid import MAX_AUTO_CELLS, MIN_AUTO_CELLS, aggregate, auto_cell_size
+from geo.errors import ColumnError, CRSError, InputError
 
 
 @pytest.fixture

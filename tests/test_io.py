@@ -415,12 +415,11 @@ def test_layer_job_error_in_the_block_leaves_no_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_results_write_hands_big_layers_to_the_child(demo_results, demo_output, tmp_path, monkeypatch):
+def test_results_write_hands_big_layers_to_the_child(demo_results, demo_output, tmp_path, monkeypatch, owner):
     import pyogrio
 
     from geo.outputs import layers as glayers
-    from geo.outputs import maps
-    from geo.outputs import report
+    from geo.outputs import maps, report
 
     monkeypatch.setattr(glayers, "CHILD_MIN_ROWS", 0)  # the demo's layers count as big
     children = []

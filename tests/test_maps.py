@@ -15,10 +15,10 @@ import pytest
 import shapely
 from folium import plugins
 
-from geo.outputs import maps
 from geo.config import Config
 from geo.crs import to_metric
 from geo.errors import InputError
+from geo.outputs import maps
 from geo.pipeline.results import Results, ValleyResult
 
 NASTY = [

@@ -24,7 +24,7 @@ def test_valley_rows_equal_the_boolean_selection(valleys):
         assert np.shares_memory(_valley_rows(firms, "A")["n"].to_numpy(), firms["n"].to_numpy())  # not copied
 
 
-def test_quiet_gc_freezes_and_gives_back():
+def test_quiet_gc_freezes_and_gives_back(owner):
     import gc
 
     from geo._gc import QuietGC as _QuietGC
@@ -108,3 +108,33 @@ def test_gc_paused_points_are_shapely_points_and_restore_the_collector():
     with pytest.raises(ValueError), _gc.paused():
         raise ValueError("inside")
     assert gc.isenabled()
+
+
+def test_the_library_leaves_the_process_alone(monkeypatch, tmp_path):
+    """geo.run() and Results.write() from a notebook: no gc freeze or pause, no child process, no fork, no GDAL option."""
+    import gc
+    import subprocess
+    from concurrent.futures import ProcessPoolExecutor
+
+    import pyogrio
+
+    import geo
+    from geo.outputs import layers as glayers
+
+    def refuse(what):
+        def f(*a, **k):
+            raise AssertionError(f"library code called {what}")
+        return f
+
+    monkeypatch.setattr(gc, "freeze", refuse("gc.freeze"))
+    monkeypatch.setattr(gc, "disable", refuse("gc.disable"))
+    monkeypatch.setattr(subprocess, "Popen", refuse("subprocess.Popen"))
+    monkeypatch.setattr(ProcessPoolExecutor, "__init__", refuse("ProcessPoolExecutor"))
+    monkeypatch.setattr(pyogrio, "set_gdal_config_options", refuse("pyogrio.set_gdal_config_options"))
+    monkeypatch.setattr(glayers, "CHILD_MIN_ROWS", 0)  # even layers big enough for the child stay in process
+    from tests.study import make_study
+
+    s = make_study(tmp_path / "s", n=200)
+    res = geo.run(s.write_config())
+    res.write(tmp_path / "out")
+    assert (tmp_path / "out" / "layers.gpkg").is_file() and gc.isenabled()

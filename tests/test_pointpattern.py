@@ -17,9 +17,9 @@ import pointpats
 import pytest
 import shapely
 
+from geo.errors import ColumnError, CRSError, InputError, StatisticsError
 from geo.stats import _kd_kernels
 from geo.stats import pointpattern as pp
-from geo.errors import ColumnError, CRSError, InputError, StatisticsError
 
 UNIT = shapely.box(0.0, 0.0, 1.0, 1.0)
 L_SHAPE = shapely.Polygon([(0, 0), (10, 0), (10, 4), (4, 4), (4, 10), (0, 10)],

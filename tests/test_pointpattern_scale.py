@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 import shapely
 
+from geo.errors import CRSError, InputError, StatisticsError
 from geo.stats import _kd_kernels
 from geo.stats import pointpattern as pp
-from geo.errors import CRSError, InputError, StatisticsError
 
 UNIT = shapely.box(0.0, 0.0, 1.0, 1.0)
 L_BIG = shapely.Polygon([(0, 0), (10_000, 0), (10_000, 4_000), (4_000, 4_000), (4_000, 10_000),

@@ -149,8 +149,8 @@ def test_park_and_point_pattern_stages_are_equal(wuhan_pair):
 
 
 def test_comparison_and_typology_are_equal(demo_pair):
-    from geo.parks import typology
     from geo.datasets import demo_files
+    from geo.parks import typology
 
     gdf, pf = demo_pair
     parks = geo.read_parks(demo_files()["parks"])

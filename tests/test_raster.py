@@ -19,11 +19,18 @@ from affine import Affine
 from rasterio.crs import CRS as RioCRS
 from scipy import stats
 
-import geo.stats.density
 import geo.outputs.raster
+import geo.stats.density
 from geo.errors import ColumnError, CRSError, InputError, StatisticsError
 from geo.outputs.raster import NODATA, density_to_png, write_geotiff
-from geo.stats.density import UNITS, DensityGrid, bandwidth, kernel_density, kernel_density_by, zonal_stats
+from geo.stats.density import (
+    UNITS,
+    DensityGrid,
+    bandwidth,
+    kernel_density,
+    kernel_density_by,
+    zonal_stats,
+)
 
 UTM50 = 32650
 # a point near Wuhan Optics Valley in UTM 50N, metres

@@ -24,9 +24,9 @@ import pytest
 import shapely
 
 import geo
+from geo.io.firms import REJECT_REASONS
 from geo.outputs import figures as gfig
 from geo.outputs import report as grep
-from geo.io.firms import REJECT_REASONS
 from geo.outputs._write import safe_name
 
 XSS_PARK = "<img src=x onerror=alert(1)>"
@@ -329,7 +329,7 @@ def test_figure_failure_is_reported_not_fatal(study, monkeypatch):
         gfig.report_figures(res2)
 
 
-def test_figures_drawn_by_worker_processes_are_identical(study, monkeypatch):
+def test_figures_drawn_by_worker_processes_are_identical(study, monkeypatch, owner):
     import os
 
     res = dataclasses.replace(study["res"], valleys={"A": study["res"].valleys["A"]})

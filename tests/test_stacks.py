@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from geo.io._stacks import M_PER_DEGREE, Stacks, find_stacks
 from geo.errors import InputError
+from geo.io._stacks import M_PER_DEGREE, Stacks, find_stacks
 
 LON0, LAT0 = 116.4, 39.9  # a city centre (Beijing)
 KX0 = M_PER_DEGREE * math.cos(math.radians(LAT0))  # metres per degree of longitude there

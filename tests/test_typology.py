@@ -12,9 +12,9 @@ import pytest
 import shapely
 from scipy.stats import hypergeom
 
-from geo.parks import typology as ty
 from geo.datasets import demo_path, load_truth
 from geo.errors import ColumnError, DataFileError, InputError
+from geo.parks import typology as ty
 
 CRS = "EPSG:32650"
 X0, Y0 = 500000.0, 3370000.0
@@ -317,8 +317,8 @@ def test_compare_groups_table_shape_and_exact_columns(group_study):
 def test_compare_groups_moran_matches_esda_on_the_group_counts(group_study):
     import esda
 
-    from geo.cells.grid import aggregate
     from geo.cells.graph import weights
+    from geo.cells.grid import aggregate
 
     firms, _, table = group_study
     fa = firms[firms["valley"] == "A"]
@@ -405,10 +405,10 @@ def _model_study(kind: str, seed: int = 1):
 
 
 def _overlay(firms, parks):
-    from geo.stats.autocorr import hotspots
+    from geo.cells.graph import weights
     from geo.cells.grid import aggregate
     from geo.parks.overlay import cluster_polygons, park_overlay
-    from geo.cells.graph import weights
+    from geo.stats.autocorr import hotspots
 
     cells = aggregate(firms, cell="hex", size=1000, by="sector")
     g = weights(cells)

@@ -11,9 +11,9 @@ import pytest
 import shapely
 from libpysal.graph import Graph
 
-from geo.errors import CRSError, GraphError, InputError
-from geo.cells.grid import aggregate
 from geo.cells.graph import IslandReport, islands, weights
+from geo.cells.grid import aggregate
+from geo.errors import CRSError, GraphError, InputError
 
 
 def _lattice(nx: int, ny: int, size: float = 100.0, index=None) -> gpd.GeoDataFrame:

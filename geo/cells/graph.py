@@ -8,7 +8,6 @@ Inputs are never mutated.
 from __future__ import annotations
 
 import logging
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +30,8 @@ ISLAND_POLICIES = ("knn", "keep", "raise")
 DEFAULT_K = 8
 
 # build records of graphs made by weights(), keyed by id(graph) and dropped with the graph
-_RECORDS: dict[int, IslandReport] = {}
+#: the attribute of a Graph built by :func:`weights` that holds its :class:`IslandReport`
+_ISLANDS_ATTR = "_geo_islands"
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ def islands(graph: Graph) -> IslandReport:
     built, the policy applied and the links added; for any other graph, its current
     isolates (``policy="unknown"``).
     """
-    rec = _RECORDS.get(id(graph))
+    rec = getattr(graph, _ISLANDS_ATTR, None)
     if rec is not None:
         return rec
     iso = tuple(_plain(v) for v in graph.isolates)
@@ -471,6 +471,5 @@ def _reorder(graph: Graph, ids: pd.Index) -> Graph:
 
 
 def _record(graph: Graph, report: IslandReport) -> None:
-    key = id(graph)
-    _RECORDS[key] = report
-    weakref.finalize(graph, _RECORDS.pop, key, None)
+    """Keep the island record on the graph itself (a graph derived from it has its own isolates)."""
+    setattr(graph, _ISLANDS_ATTR, report)

@@ -61,4 +61,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from geo._process import owned
+
+    with owned():  # this process is geo's own: GDAL options and the collector are its to set
+        sys.exit(main(sys.argv[1:]))

@@ -1275,7 +1275,9 @@ def _draw_tasks(tasks: list, errors: dict[str, str] | None, workers: int) -> dic
     groups: dict[str, list[int]] = {}
     for i, task in enumerate(tasks):
         groups.setdefault(task[1], []).append(i)
-    if workers > 1 and len(tasks) >= _MIN_PARALLEL_TASKS and len(groups) > 1:
+    from geo._process import policy
+
+    if workers > 1 and len(tasks) >= _MIN_PARALLEL_TASKS and len(groups) > 1 and policy().fork_workers:
         done.update(_draw_forked(tasks, list(groups.values()), min(workers, len(groups))))
     for i, task in enumerate(tasks):  # in order: whatever the pool did not draw, and the outcome
         if i not in done:

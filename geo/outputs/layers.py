@@ -34,6 +34,11 @@ def _fast_sqlite() -> Iterator[None]:
     """
     import pyogrio
 
+    from geo._process import policy
+
+    if not policy().gdal_options:  # process-wide settings: only when the run owns its process (geo run)
+        yield
+        return
     wanted = {"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_CACHE": "512"}
     before = {k: pyogrio.get_gdal_config_option(k) for k in wanted}
     pyogrio.set_gdal_config_options(wanted)
@@ -160,7 +165,11 @@ class LayerJob:
         try:
             prepared = _prepare_layers(layers)
             rows = sum(len(out) for _, (out, _geo) in prepared)
-            if not (rows > CHILD_MIN_ROWS if child is None else child):
+            from geo._process import policy
+
+            if child is None:  # a child process only when the run owns its process (geo run)
+                child = rows > CHILD_MIN_ROWS and policy().child_writer
+            if not child:
                 _write_prepared([(name, [out], len(out)) for name, (out, _geo) in prepared], self._tmp)
                 return
             self._work = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
