@@ -3,7 +3,7 @@
 Only this module parses configuration.  Unknown keys are errors that list the valid ones;
 relative paths are resolved against the config file's folder.
 
-A complete example (``data/demo.toml`` is the demo's)::
+A complete example (``geo/datasets/data/demo.toml`` is the demo's)::
 
     [run]
     title = "Optical valleys"
@@ -285,7 +285,7 @@ def load_config(path: str | Path) -> Config:
     """Read and validate a TOML run configuration."""
     p = Path(path)
     if not p.is_file():
-        msg = f"Config file not found: '{p}'. Copy data/demo.toml as a starting point."
+        msg = f"Config file not found: '{p}'. Copy geo/datasets/data/demo.toml (the demo's) as a starting point."
         raise ConfigError(msg)
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))

@@ -11,7 +11,7 @@ from geo.errors import ConfigError
 
 
 def test_demo_config_loads():
-    cfg = load_config(Path(__file__).resolve().parent.parent / "data" / "demo.toml")
+    cfg = load_config(Path(__file__).resolve().parent.parent / "geo" / "datasets" / "data" / "demo.toml")
     assert cfg.run.synthetic is True
     assert [v.name for v in cfg.valleys] == ["Wuhan", "Changchun", "Shenzhen"]
     assert cfg.firms.path.name == "firms_demo.csv" and cfg.firms.path.is_absolute()

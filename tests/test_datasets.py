@@ -17,7 +17,7 @@ from geo.crs import wgs84_to_gcj02
 from geo.datasets import DEMO_SEED, demo_files, demo_path, generate_demo, load_truth
 from geo.errors import DataFileError, InputError
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "geo" / "datasets" / "data"
 GENERATED = [
     "firms_demo.csv",
     "industry_groups.csv",
@@ -75,7 +75,7 @@ def test_committed_files_are_what_the_generator_makes(regenerated, rel):
     assert (DATA / rel).is_file(), f"committed demo file {rel} missing"
     assert (out / rel).read_bytes() == (DATA / rel).read_bytes(), (
         f"{rel} differs from a fresh generate_demo(); run "
-        "python -c \"from geo.datasets import generate_demo; generate_demo('data')\""
+        "python -c \"from geo.datasets import generate_demo; generate_demo('geo/datasets/data')\""
     )
 
 
@@ -399,7 +399,7 @@ def test_demo_files_and_truth():
 def test_demo_path_errors(monkeypatch, tmp_path):
     with pytest.raises(InputError, match="Unknown demo file 'nope'"):
         demo_path("nope")
-    monkeypatch.setattr(ds, "_DATA_DIR", tmp_path / "missing")
+    monkeypatch.setattr(ds._demo, "_DATA_DIR", tmp_path / "missing")
     with pytest.raises(DataFileError, match="expected it at .*missing.*firms_demo.csv"):
         demo_path("firms")
     with pytest.raises(DataFileError, match="generate_demo"):

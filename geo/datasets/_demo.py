@@ -3,7 +3,7 @@
 The demo data is **synthetic**: firms are drawn from spatial point processes placed at
 three real cities (China's "optics valleys"), and the park boundaries are **illustrative**,
 not official.  Each valley plays a different scenario whose truth is written beside the data
-(``data/demo_truth.json``) so that the statistics downstream can be checked against it:
+(``geo/datasets/data/demo_truth.json``) so that the statistics downstream can be checked against it:
 
 * **Wuhan** -- the optics cluster grew *inside* the East Lake park *after* it was designated
   (1991); before 1991 the few optics firms are spread like the urban background.
@@ -81,7 +81,7 @@ VERDICTS = (
     "park without a cluster",
 )
 
-_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+_DATA_DIR = Path(__file__).resolve().parent / "data"
 
 #: bundled file name -> path inside the data folder
 _FILES = {
@@ -514,9 +514,9 @@ def demo_path(name: str) -> Path:
     path = _data_dir() / rel
     if not path.is_file():
         msg = (
-            f"Demo data file {rel!r} not found: expected it at '{path}'. The demo data lives in "
-            "the repository's data/ folder; run geo from a clone (pip install -e .) or "
-            "regenerate it with geo.datasets.generate_demo('<repo>/data')."
+            f"Demo data file {rel!r} not found: expected it at '{path}'. The demo data ships inside "
+            "the package (geo/datasets/data/); reinstall geo, or regenerate it with "
+            "geo.datasets.generate_demo('<repo>/geo/datasets/data')."
         )
         raise DataFileError(msg)
     return path
@@ -539,7 +539,7 @@ def demo_files() -> dict[str, Path]:
 
 
 def load_truth() -> dict[str, Any]:
-    """The known truth of the demo scenarios (``data/demo_truth.json``).
+    """The known truth of the demo scenarios (``geo/datasets/data/demo_truth.json``).
 
     Examples
     --------
