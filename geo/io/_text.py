@@ -605,13 +605,13 @@ def _interleave(values, extra, at: np.ndarray):
     return pa.concat_arrays(parts)
 
 
-def _read_csv_slow(text: str, delimiter: str, path: Path) -> _Raw:
-    """Parse decoded CSV text with :mod:`csv` (the reference reader)."""
+def _read_csv_slow(text: str, delimiter: str, path: Path, *, what: str = "firm table") -> _Raw:
+    """Parse decoded CSV text with :mod:`csv` (the reference reader); ``what`` names the table in errors."""
     reader = csv.reader(_io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
-        msg = f"'{path}' is empty: no header row and no data. Export the firm table with a header row."
+        msg = f"'{path}' is empty: no header row and no data. Export the {what} with a header row."
         raise InputError(msg) from None
     header = [h.strip() for h in header]
     width = len(header)
@@ -653,7 +653,7 @@ def _utf8_start(data: bytes, encoding: str | None) -> tuple[int | None, str | No
     return 0, "utf-8"
 
 
-def _read_text_table(path: Path, encoding: str | None, *, fast: bool = True) -> _Raw:
+def _read_text_table(path: Path, encoding: str | None, *, fast: bool = True, what: str = "firm table") -> _Raw:
     """Read a CSV/TSV file: decode (BOMs, UTF-8, GB18030), sniff the delimiter, parse.
 
     UTF-8 bytes go to the fast parser as they are; other encodings are decoded and
@@ -682,7 +682,7 @@ def _read_text_table(path: Path, encoding: str | None, *, fast: bool = True) -> 
         if fast and used != tried:
             raw = _read_csv_fast(text.encode("utf-8"), 0, delimiter)
         if raw is None:
-            raw = _read_csv_slow(text, delimiter, path)
+            raw = _read_csv_slow(text, delimiter, path, what=what)
         raw.meta["encoding"] = used
     log.debug("parsed %s with %s", path, raw.meta["parser"])
     raw.meta = {"format": "csv", "encoding": raw.meta["encoding"], "delimiter": raw.meta["delimiter"],
@@ -715,11 +715,11 @@ def _raw_from_frame(frame: pd.DataFrame, meta: dict, geometry=None, layer_crs=No
     return _Raw(columns=columns, cols=cols, n=len(frame), meta=meta, geometry=geometry, layer_crs=layer_crs)
 
 
-def _read_any_table(path: Path, *, encoding: str | None, sheet: str | int | None) -> _Raw:
-    """Read any supported firm table into text columns (plus geometry for point layers)."""
+def _read_any_table(path: Path, *, encoding: str | None, sheet: str | int | None, what: str = "firm table") -> _Raw:
+    """Read any supported table into text columns (plus geometry for point layers); ``what`` names it in errors."""
     suffix = path.suffix.lower()
     if suffix in _TABLE_SUFFIXES:
-        return _read_text_table(path, encoding)
+        return _read_text_table(path, encoding, what=what)
     if suffix in _EXCEL_SUFFIXES:
         try:
             import openpyxl  # noqa: F401
@@ -777,7 +777,7 @@ def _read_any_table(path: Path, *, encoding: str | None, sheet: str | int | None
         frame = pd.DataFrame(gdf.drop(columns="geometry", errors="ignore"))
         return _raw_from_frame(frame, {"format": "vector-table"})
     msg = (
-        f"Unknown firm table format '{suffix}' for '{path}'. Use CSV/TSV, Excel (.xlsx), Parquet, "
+        f"Unknown {what} format '{suffix}' for '{path}'. Use CSV/TSV, Excel (.xlsx), Parquet, "
         "GeoPackage, Shapefile or GeoJSON."
     )
     raise DataFileError(msg)
