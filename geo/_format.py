@@ -1,7 +1,7 @@
 """How a p-value is written in words: one formatter for every stage and output.
 
 The park verdicts (:mod:`geo.parks.overlay`) and the groups' answer
-(:mod:`geo.parks.typology`) write p-values into sentences; the report, the maps and the
+(:mod:`geo.parks.groups`) write p-values into sentences; the report, the maps and the
 figures print them in tables, tooltips and titles (through :mod:`geo.outputs._style`,
 which re-exports these functions).  This module sits at the ground floor so that every
 stage can import it.

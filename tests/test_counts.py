@@ -116,7 +116,7 @@ def test_union_of_lattice_cells_and_shared_attrs():
 
 
 def test_within_radius_of_anchors_equals_the_direct_formula():
-    from geo.parks.typology import _within
+    from geo.parks.models import _within
 
     rng = np.random.default_rng(5)
     x, y = rng.uniform(0, 10_000, 20_000), rng.uniform(0, 10_000, 20_000)

@@ -148,9 +148,10 @@ def test_park_and_point_pattern_stages_are_equal(wuhan_pair):
         kernel_density(bad)
 
 
-def test_comparison_and_typology_are_equal(demo_pair):
+def test_comparison_and_groups_are_equal(demo_pair):
     from geo.datasets import demo_files
-    from geo.parks import typology
+    from geo.io.groups import read_groups
+    from geo.parks import groups as gs
 
     gdf, pf = demo_pair
     parks = geo.read_parks(demo_files()["parks"])
@@ -159,13 +160,13 @@ def test_comparison_and_typology_are_equal(demo_pair):
     a = geo.compare_valleys(gdf, parks, **kw)
     b = geo.compare_valleys(pf, parks, **kw)
     pd.testing.assert_frame_equal(a, b)
-    groups = typology.read_groups(demo_files()["industry_groups"])
-    la = typology.assign_groups(gdf, groups, code_column="industry_code")
-    lb = typology.assign_groups(pf, groups, code_column="industry_code")
+    groups = read_groups(demo_files()["industry_groups"])
+    la = gs.assign_groups(gdf, groups, code_column="industry_code")
+    lb = gs.assign_groups(pf, groups, code_column="industry_code")
     pd.testing.assert_series_equal(la, lb)
     ga, gb = gdf.assign(group=la.to_numpy()), pf.assign(group=lb.to_numpy())
-    ta = typology.compare_groups(ga, parks, permutations=49, seed=0, kd_simulations=19)
-    tb = typology.compare_groups(gb, parks, permutations=49, seed=0, kd_simulations=19)
+    ta = gs.compare_groups(ga, parks, permutations=49, seed=0, kd_simulations=19)
+    tb = gs.compare_groups(gb, parks, permutations=49, seed=0, kd_simulations=19)
     pd.testing.assert_frame_equal(ta, tb)
 
 

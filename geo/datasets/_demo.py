@@ -276,7 +276,7 @@ class _Park:
     verdict: str
     target_cluster: str | None
     self_intersecting: bool = False
-    # development models the scenario was built to show (geo.parks.typology.classify_models);
+    # development models the scenario was built to show (geo.parks.models.classify_models);
     # the first is the primary model, () means "none"
     models: tuple[str, ...] = ()
 

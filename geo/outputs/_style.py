@@ -101,7 +101,7 @@ SECTOR_COLOURS = [
     "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
 ]
 
-#: development model (``geo.parks.typology.MODELS``) -> colour of the park on the maps
+#: development model (``geo.parks.models.MODELS``) -> colour of the park on the maps
 MODEL_COLOURS = {
     "market-led": "#1b9e77",
     "government-led": "#7570b3",

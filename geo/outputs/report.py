@@ -1035,7 +1035,7 @@ def _section_models(results, toc: _Toc) -> str:
     tables = [(vr, md) for vr, md in tables if md is not None and len(md)]
     if not tables:
         return ""
-    from geo.parks.typology import MODELS
+    from geo.parks.models import MODELS
 
     out = [_h(toc, 1, "Cluster models")]
     out.append("<p>How did each park–cluster pair develop? Each model is scored from measured indicators; "

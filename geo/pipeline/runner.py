@@ -174,7 +174,7 @@ def _stack_artefacts(vr: ValleyResult, cfg: Config, fm, hot, clusters, ov, secto
 def _models(vr: ValleyResult, cfg: Config, ov, clusters, fm, hot, sector) -> None:
     """Development model of each park–cluster pair (market-, government-, research-, FDI-led)."""
     from geo.errors import GeoError
-    from geo.parks import typology
+    from geo.parks.models import classify_models
 
     mc = cfg.models
     anchors = None
@@ -184,7 +184,7 @@ def _models(vr: ValleyResult, cfg: Config, ov, clusters, fm, hot, sector) -> Non
         anchors = read_firms(mc.anchors)
         anchors.attrs = {}
     try:
-        vr.stages["models"] = typology.classify_models(
+        vr.stages["models"] = classify_models(
             ov, clusters, fm, vr.parks, anchors=anchors, anchor_column=mc.anchor_column, rd_column=mc.rd_column,
             ownership_column=mc.ownership_column, foreign_value=mc.foreign_value, radius_m=mc.radius_m,
             sector=sector, sector_column=cfg.firms.sector_column, hotspots=hot,
@@ -196,7 +196,8 @@ def _models(vr: ValleyResult, cfg: Config, ov, clusters, fm, hot, sector) -> Non
 def _groups(firms, parks, cfg: Config, warnings: list[str]) -> dict | None:
     """High-tech vs traditional: the group × valley table, the difference test, the answer."""
     from geo.errors import GeoError
-    from geo.parks import typology
+    from geo.io.groups import read_groups
+    from geo.parks import groups as gs
 
     gc = cfg.groups
     if gc.path is None:
@@ -206,15 +207,15 @@ def _groups(firms, parks, cfg: Config, warnings: list[str]) -> dict | None:
         return None
     an = cfg.analysis
     try:
-        table_groups = typology.read_groups(gc.path)
-        labels = typology.assign_groups(firms, table_groups, code_column=gc.code_column)
+        table_groups = read_groups(gc.path)
+        labels = gs.assign_groups(firms, table_groups, code_column=gc.code_column)
         gf = firms.assign(group=labels.to_numpy())
-        table = typology.compare_groups(gf, parks if len(parks) else None, permutations=an.permutations, seed=cfg.run.seed,
-                                        cell=an.cell, size=an.cell_size, alpha=an.alpha, kd_simulations=gc.kd_simulations,
-                                        groups=[gc.group_a, gc.group_b])
-        diff = typology.group_difference_test(gf, parks, group_a=gc.group_a, group_b=gc.group_b,
-                                              permutations=an.permutations, seed=cfg.run.seed)
-        answer = typology.groups_answer(table, diff, alpha=an.alpha)
+        table = gs.compare_groups(gf, parks if len(parks) else None, permutations=an.permutations, seed=cfg.run.seed,
+                                  cell=an.cell, size=an.cell_size, alpha=an.alpha, kd_simulations=gc.kd_simulations,
+                                  groups=[gc.group_a, gc.group_b])
+        diff = gs.group_difference_test(gf, parks, group_a=gc.group_a, group_b=gc.group_b,
+                                        permutations=an.permutations, seed=cfg.run.seed)
+        answer = gs.groups_answer(table, diff, alpha=an.alpha)
     except GeoError as exc:
         warnings.append(f"sector groups skipped: {exc}")
         return None

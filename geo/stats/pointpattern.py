@@ -650,7 +650,7 @@ _MEMO_LOCK = threading.Lock()
 def _median_pair_distance(xs: np.ndarray, ys: np.ndarray) -> float:
     """Median pair distance of the points, as ``_pair_summary(xs, ys)[4]``, remembered.
 
-    The Kd of several sectors (the pipeline's target sector, the groups of the typology, the
+    The Kd of several sectors (the pipeline's target sector, the groups of :mod:`geo.parks.groups`, the
     sub-sectors of the comparison) over the same sites needs the same median every time;
     it is kept for the 16 most recent point sets, keyed by a digest of the coordinates
     themselves (so a different set of points can never reuse it).

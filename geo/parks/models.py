@@ -1,0 +1,540 @@
+"""The development model of each park–cluster pair: market-led, government-led, research-led, FDI-led.
+
+:func:`classify_models` classifies each park by measured indicators into the models of the
+literature — market-led / spontaneous, government-led / planned, research-led,
+multinational/FDI-led — with every indicator, a score per model and the rule in
+``attrs["rules"]``.  A model whose indicator is missing from the data is "undetermined", with
+the reason: never a guess.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geo.errors import ColumnError, CRSError, InputError
+from geo.parks._common import _inside, _isnan, _pct, _to, _valid
+from geo.points import point_xy
+
+__all__ = ["DEFAULT_THRESHOLDS", "MODELS", "classify_models"]
+
+#: development models: short name -> long name (as the literature calls them)
+MODELS = {
+    "market-led": "market-led / spontaneous",
+    "government-led": "government-led / planned",
+    "research-led": "research-led",
+    "FDI-led": "multinational / FDI-led",
+}
+_KEYS = {"market-led": "market_led", "government-led": "government_led", "research-led": "research_led", "FDI-led": "fdi_led"}
+
+#: thresholds of :func:`classify_models` (override any of them with ``thresholds=``)
+DEFAULT_THRESHOLDS = {
+    "outside_share": 0.4,   # market-led: share of the main cluster (area or firms) outside the park
+    "rd_ratio": 1.5,        # research-led: R&D share near the anchor(s) / the R&D share elsewhere in the valley
+    "foreign_share": 0.3,   # FDI-led: share of foreign-invested target firms of the pair
+    "foreign_ratio": 1.5,   # FDI-led: that share / the share among the valley's other target firms
+    "min_firms": 20,        # fewest firms behind a share (R&D near anchors, FDI) to use it
+}
+
+_NONE_VERDICT = "park without a cluster"
+_AFTER_VERDICT = "cluster formed after designation"
+_TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y"})
+
+
+# ============================================================================ helpers
+def _flag(values: pd.Series) -> np.ndarray:
+    """Truthy flags: numbers != 0, True, or the words 1/true/t/yes/y (missing = False).
+
+    Vectorised by dtype (numeric and boolean columns directly; text by lower-cased lookup),
+    so million-row tables need no Python loop.
+    """
+    values = pd.Series(values)
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.fillna(False).to_numpy(dtype=bool)
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        num = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        return np.isfinite(num) & (num != 0)
+
+    def one(v: Any) -> bool:
+        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+            return False
+        if isinstance(v, (bool, np.bool_)):
+            return bool(v)
+        if isinstance(v, (int, float, np.integer, np.floating)):
+            return v != 0
+        return str(v).strip().lower() in _TRUE_WORDS
+
+    # object/text columns: decide once per distinct value, then broadcast
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    table = np.fromiter((one(v) for v in uniques), dtype=bool, count=len(uniques))
+    out = np.zeros(len(values), dtype=bool)
+    ok = codes >= 0
+    out[ok] = table[codes[ok]]
+    return out
+
+
+def _known_flag(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(flag, known) for a 0/1-like column: missing or empty values are unknown."""
+    known = ~(values.isna() | (values.astype(str).str.strip() == "")).to_numpy()
+    return _flag(values) & known, known
+
+
+def _share_contrast(flag: np.ndarray, grp: np.ndarray, rest: np.ndarray, pop: np.ndarray) -> tuple:
+    """Share of ``flag`` in the group, in the rest and in the population; their ratio; and the
+    one-sided hypergeometric p-value of the group's count (:func:`geo.parks.overlay.labelling_test`)."""
+    from geo.parks.overlay import labelling_test
+
+    s_grp = float(flag[grp].mean())
+    s_rest = float(flag[rest].mean())
+    ratio = s_grp / s_rest if s_rest > 0 else (float("inf") if s_grp > 0 else np.nan)
+    p = labelling_test(int(grp.sum()), int(flag[grp].sum()), int(pop.sum()), int(flag[pop].sum()))
+    return s_grp, s_rest, float(flag[pop].mean()), ratio, p
+
+
+def _within(x: np.ndarray, y: np.ndarray, ax: np.ndarray, ay: np.ndarray, radius: float) -> np.ndarray:
+    """Points within ``radius`` (squared distance <= radius**2) of any of the anchors (ax, ay).
+
+    A k-d tree finds each point's nearest anchor (a hair beyond the radius); the squared
+    distance to it is then computed as the direct formula does.  O(n log m) time and O(n)
+    memory instead of an n x m array.
+    """
+    from scipy.spatial import cKDTree
+
+    out = np.zeros(len(x), dtype=bool)
+    if len(x) == 0 or len(ax) == 0:
+        return out
+    tree = cKDTree(np.column_stack([ax, ay]))
+    dist, idx = tree.query(np.column_stack([x, y]), k=1, distance_upper_bound=radius * (1 + 1e-9) + 1e-9)
+    hit = np.isfinite(dist)
+    j = idx[hit]
+    out[hit] = (x[hit] - ax[j]) ** 2 + (y[hit] - ay[j]) ** 2 <= radius**2
+    return out
+
+def _num(v: Any) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+    return f
+
+
+# ============================================================================ development models
+def _thresholds(thresholds: Mapping[str, float] | None) -> dict[str, float]:
+    th = dict(DEFAULT_THRESHOLDS)
+    if thresholds is None:
+        return th
+    unknown = sorted(set(thresholds) - set(th))
+    if unknown:
+        msg = f"Unknown threshold(s) {unknown}; valid keys are {sorted(th)}."
+        raise InputError(msg)
+    for k, v in thresholds.items():
+        f = _num(v)
+        if not (math.isfinite(f) and f >= 0):
+            msg = f"Threshold {k!r} must be a non-negative number; {v!r} was given."
+            raise InputError(msg)
+        th[k] = f
+    return th
+
+
+def _cond(value: float, threshold: float) -> float:
+    """Fulfilment ratio of ``value >= threshold`` (uncapped; NaN stays NaN)."""
+    if _isnan(value):
+        return float("nan")
+    if threshold <= 0:
+        return float("inf") if value >= 0 else 0.0
+    return float(value) / threshold
+
+
+def _anchor_points(firms_v, anchors, anchor_column: str, crs):
+    """(x, y, names, source) of the anchors, or a reason string when there is no anchor information."""
+    if anchors is not None:
+        am = _to(anchors, crs, "anchors")
+        ax, ay = point_xy(am)
+        names = am["name"].astype(str).tolist() if "name" in am.columns else [f"anchor {i}" for i in am.index]
+        return ax, ay, names, "anchors layer"
+    if anchor_column in firms_v.columns:
+        flag = _flag(firms_v[anchor_column])
+        sub = firms_v.loc[flag]
+        ax, ay = point_xy(sub)
+        names = sub["name"].astype(str).tolist() if "name" in sub.columns else [str(i) for i in sub.index]
+        return ax, ay, names, f"firm-table column `{anchor_column}`"
+    return (f"no anchor information: give a points layer of research institutes/universities (anchors=) or an "
+            f"`{anchor_column}` flag column in the firm table")
+
+
+def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=None, anchor_column: str = "anchor",
+                    rd_column: str = "rd", ownership_column: str = "ownership", foreign_value: str = "foreign",
+                    radius_m: float = 2000.0, thresholds: Mapping[str, float] | None = None, sector: str | None = None,
+                    sector_column: str = "sector", hotspots=None, valley_column: str = "valley") -> pd.DataFrame:
+    """Development model of each park–cluster pair, from measured indicators.
+
+    Parameters
+    ----------
+    overlay : pandas.DataFrame
+        Output of :func:`geo.park_overlay` for one valley (``name``, ``designated``,
+        ``verdict``, ``cluster_before``, ``main_cluster``, ``max_cluster_share``), indexed
+        like ``parks``.
+    clusters : geopandas.GeoDataFrame
+        Output of :func:`geo.cluster_polygons` (the same clusters as the overlay), metric CRS.
+    firms : geopandas.GeoDataFrame or geo.points.PointFrame
+        The valley's firms (any CRS).  Columns used when present: ``sector_column``,
+        ``anchor_column``, ``rd_column``, ``ownership_column``, ``name``.
+    parks : geopandas.GeoDataFrame
+        The parks of the overlay (any CRS).
+    anchors : geopandas.GeoDataFrame, optional
+        Points of research institutes / universities (``name`` used when present).  When
+        given it replaces the firm-table flag ``anchor_column``.
+    anchor_column : str, default "anchor"
+        Firm-table flag (1/true/yes) of research anchors.  Anchor rows are left out of the
+        R&D and foreign-ownership shares (they are institutes, not firms).
+    rd_column : str, default "rd"
+        0/1 flag of firms doing R&D.
+    ownership_column : str, default "ownership"
+        Ownership; a firm is foreign-invested when the value equals ``foreign_value``
+        (case-insensitive).  Missing values are left out of the shares.
+    foreign_value : str, default "foreign"
+    radius_m : float, default 2000
+        "Near": an anchor at the cluster's core, and the firms around an anchor.
+    thresholds : mapping, optional
+        Overrides of :data:`DEFAULT_THRESHOLDS` (``outside_share`` 0.4, ``rd_ratio`` 1.5,
+        ``foreign_share`` 0.3, ``foreign_ratio`` 1.5, ``min_firms`` 20).
+    sector : str, optional
+        The target sector of the overlay (its firms are the "target firms"); None: all firms.
+    sector_column : str, default "sector"
+    hotspots : geopandas.GeoDataFrame, optional
+        The hotspot table the clusters came from: locates each cluster's peak cell (highest
+        Gi* z) as a second core point besides the centroid.
+    valley_column : str, default "valley"
+        When both ``firms`` and ``parks`` have it, each park's shares use its own valley's firms.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per park (index of ``overlay``): ``name``, ``valley``, ``designated``,
+        ``verdict``, ``main_cluster``, ``cluster_before``, every indicator (below), and per
+        model ``status_<m>`` ("yes" / "no" / "undetermined"), ``score_<m>`` (0–1, NaN when
+        undetermined), ``reason_<m>`` (the rule's numbers in words), for ``m`` in
+        ``market_led``, ``government_led``, ``research_led``, ``fdi_led``; ``models`` (list
+        of the models that apply), ``primary_model`` and ``summary``.  ``attrs``:
+        ``rules``, ``thresholds``, ``radius_m``.
+
+    Notes
+    -----
+    A development model describes a **park–cluster pair**: every model needs a cluster
+    that coincides with the park (the overlay verdict is not "park without a cluster");
+    the *main cluster* is the one overlapping the park most (``main_cluster``).  Its
+    *core* is its centroid and, when ``hotspots`` is given, its peak cell's centroid.
+
+    * **market-led / spontaneous** — the park's location was a significant cluster before
+      designation (``cluster_before`` True, the precedence test) and much of the main
+      cluster lies outside the park: the larger of the shares of its area and of its
+      target firms outside the park is at least ``outside_share`` (0.4).
+    * **government-led / planned** — no significant cluster before designation
+      (``cluster_before`` False) and a cluster inside the park after it (verdict "cluster
+      formed after designation").
+    * **research-led** — a research anchor lies within ``radius_m`` of the core, and the
+      R&D share of the firms within ``radius_m`` of those anchors is at least
+      ``rd_ratio`` (1.5) times the R&D share of the valley's other firms:
+
+      .. math:: \\frac{\\#\\{\\text{R\\&D firms near}\\} / \\#\\{\\text{firms near}\\}}
+                      {\\#\\{\\text{R\\&D firms elsewhere}\\} / \\#\\{\\text{firms elsewhere}\\}} \\ge 1.5
+
+    * **multinational / FDI-led** — among the pair's target firms (inside the park or its
+      main cluster), the foreign-invested share is at least ``foreign_share`` (0.3) and at
+      least ``foreign_ratio`` (1.5) times that share among the valley's other target firms.
+
+    The comparison is with the *rest* of the valley, not the whole valley: a cluster that
+    holds a fraction :math:`f` of the valley's target firms can never reach a ratio above
+    :math:`1/f` against the whole valley (a cluster with 80 % of the firms, all of them
+    foreign, would be 1.25 × the valley's share).  The whole-valley shares are reported too
+    (``rd_share_valley``, ``foreign_share_valley``).
+
+    **Undetermined, never guessed.**  Without a designation year (``cluster_before``
+    missing) market- and government-led are undetermined; without anchor information
+    (no ``anchors`` layer and no ``anchor_column``) or without ``rd_column``,
+    research-led is undetermined; without ``ownership_column``, FDI-led is undetermined;
+    a share behind fewer than ``min_firms`` firms is not used (undetermined).  A condition
+    that is measured and fails makes the model "no" even when another is missing.
+
+    **Scores.**  Each condition's fulfilment is its indicator over its threshold (for the
+    anchor distance: ``radius_m`` over the distance), capped at 1; yes/no conditions count
+    1 or 0.  A model's score is its weakest condition's fulfilment, so it applies exactly
+    when its score is 1.  The hypergeometric p-values of the R&D and foreign shares
+    (``p_rd_near_anchor``, ``p_foreign``; one-sided, over-representation) are shown but are
+    not part of the rules.
+
+    **Primary model.**  Every applying model scores 1, so the tie is broken as follows:
+    the development path (market-led or government-led; they exclude each other) when one
+    applies — it answers whether the cluster came before the park; otherwise the applying
+    model whose weakest condition clears its threshold by the widest factor.  "none" when
+    no model applies and none is undetermined, "undetermined" when none applies and at
+    least one is undetermined.
+
+    Examples
+    --------
+    >>> vr = results.valleys["Changchun"]  # doctest: +SKIP
+    >>> m = classify_models(vr.stages["parks_overlay"], vr.stages["clusters"], vr.stages["metric_firms"],
+    ...                     vr.parks, sector="optics", hotspots=vr.stages["hotspots"])  # doctest: +SKIP
+    >>> m["models"].iloc[0]  # doctest: +SKIP
+    ['market-led', 'research-led']
+    """
+    import shapely
+
+    th = _thresholds(thresholds)
+    radius_m = _num(radius_m)
+    if not (math.isfinite(radius_m) and radius_m > 0):
+        msg = f"`radius_m` must be a positive number of metres; {radius_m!r} was given."
+        raise InputError(msg)
+    need = ["verdict", "cluster_before", "main_cluster", "max_cluster_share"]
+    missing = [c for c in need if c not in overlay.columns]
+    if missing:
+        msg = f"`overlay` must be the output of geo.park_overlay; columns {missing} are missing."
+        raise ColumnError(msg)
+    if len(overlay) == 0:
+        out = pd.DataFrame(columns=["name", "models", "primary_model"])
+        out.attrs["rules"] = _model_rules(th, radius_m)
+        return out
+    crs = clusters.crs if clusters is not None and clusters.crs is not None else None
+    if crs is None:
+        msg = "`clusters` must be the GeoDataFrame of geo.cluster_polygons with its (metric) CRS."
+        raise CRSError(msg)
+    fm_all = _to(firms, crs, "firms")
+    pm = _to(parks, crs, "parks")
+    cl_geom = {int(c): g for c, g in zip(clusters["cluster_id"], clusters.geometry.values)} if len(clusters) else {}
+    peaks: dict[int, Any] = {}
+    if hotspots is not None and len(clusters) and "cell_cluster" in clusters.attrs and "gi_z" in hotspots:
+        hm = _to(hotspots, crs, "hotspots")
+        cc = clusters.attrs["cell_cluster"]
+        for cid in cl_geom:
+            idx = cc.index[cc.to_numpy() == cid]
+            idx = idx[idx.isin(hm.index)]
+            if len(idx):
+                peaks[cid] = shapely.centroid(hm.geometry.loc[hm.loc[idx, "gi_z"].astype(float).idxmax()])
+
+    rows = []
+    for idx, ov in overlay.iterrows():
+        park_geom = _valid(pm.geometry.loc[idx]) if idx in pm.index else None
+        valley = pm.loc[idx, valley_column] if idx in pm.index and valley_column in pm.columns else None
+        fv = fm_all
+        if valley is not None and not _isnan(valley) and valley_column in fm_all.columns:
+            fv = fm_all[fm_all[valley_column].astype(str) == str(valley)]
+        x, y = point_xy(fv)
+        target = (fv[sector_column].astype(str) == str(sector)).to_numpy() if sector is not None and sector_column in fv.columns \
+            else np.ones(len(fv), bool)
+        is_anchor = _flag(fv[anchor_column]) if anchor_column in fv.columns else np.zeros(len(fv), bool)
+        in_park = _inside(park_geom, x, y) if park_geom is not None else np.zeros(len(fv), bool)
+        verdict = str(ov.get("verdict"))
+        cb = ov.get("cluster_before")
+        cb = None if _isnan(cb) else bool(cb)
+        mc = ov.get("main_cluster")
+        main = None if _isnan(mc) or (not _isnan(mc) and int(mc) not in cl_geom) else int(mc)
+        pair = verdict != _NONE_VERDICT and main is not None
+        row: dict[str, Any] = {
+            "name": ov.get("name", str(idx)), "valley": valley, "designated": ov.get("designated"), "verdict": verdict,
+            "main_cluster": main, "cluster_before": cb, "pair": pair,
+        }
+        no_pair = (f"no cluster coincides with the park (overlay verdict: {verdict})" if verdict == _NONE_VERDICT
+                   else "no cluster overlaps the park")
+        cg = cl_geom.get(main) if main is not None else None
+        in_cl = _inside(cg, x, y) if cg is not None else np.zeros(len(fv), bool)
+        # ---- indicators: location of the main cluster
+        inside_area = _num(ov.get("max_cluster_share")) if main is not None else np.nan
+        row["cluster_area_inside"] = inside_area
+        row["cluster_area_outside"] = 1.0 - inside_area if not _isnan(inside_area) else np.nan
+        n_cl_t = int((in_cl & target).sum())
+        row["cluster_target_firms"] = n_cl_t
+        row["cluster_firms_outside"] = float((in_cl & target & ~in_park).sum() / n_cl_t) if n_cl_t else np.nan
+        outside = np.nanmax([row["cluster_area_outside"], row["cluster_firms_outside"]]) \
+            if not (_isnan(row["cluster_area_outside"]) and _isnan(row["cluster_firms_outside"])) else np.nan
+        row["cluster_outside_share"] = float(outside) if not _isnan(outside) else np.nan
+        # ---- market-led
+        res: dict[str, tuple[str, float, str, float]] = {}
+        year = ov.get("designated")
+        ytxt = f"{int(year)}" if not _isnan(year) and not pd.isna(year) else "designation"
+        if not pair:
+            res["market-led"] = ("no", 0.0, no_pair, np.nan)
+            res["government-led"] = ("no", 0.0, no_pair, np.nan)
+        elif cb is None:
+            why = str(ov.get("precedence_skipped") or "precedence test not run")
+            res["market-led"] = ("undetermined", np.nan, f"whether the cluster preceded designation is unknown: {why}", np.nan)
+            res["government-led"] = res["market-led"]
+        else:
+            r_out = _cond(row["cluster_outside_share"], th["outside_share"])
+            if cb:
+                ok = r_out >= 1
+                res["market-led"] = (
+                    "yes" if ok else "no", min(1.0, r_out),
+                    f"a significant cluster covered the park before {ytxt}; {_pct(row['cluster_area_outside'])} of the main "
+                    f"cluster's area and {_pct(row['cluster_firms_outside'])} of its target firms lie outside the park "
+                    f"({'≥' if ok else '<'} {_pct(th['outside_share'])})", r_out)
+                res["government-led"] = ("no", 0.0, f"a significant cluster already covered the park before {ytxt}", np.nan)
+            else:
+                res["market-led"] = ("no", 0.0, f"no significant cluster on the park before {ytxt}", np.nan)
+                ok = verdict == _AFTER_VERDICT
+                res["government-led"] = (
+                    "yes" if ok else "no", 1.0 if ok else 0.0,
+                    f"no significant cluster on the park before {ytxt}, and a cluster inside it after "
+                    f"({_pct(inside_area)} of the main cluster's area in the park)" if ok else
+                    f"no significant cluster before {ytxt}, but the verdict is {verdict!r}", 1.0 if ok else np.nan)
+        # ---- research-led
+        row.update(anchor_source=None, n_anchors=0, nearest_anchor=None, anchor_core_distance_m=np.nan, n_anchors_at_core=0,
+                   n_firms_near_anchor=0, rd_share_near_anchor=np.nan, rd_share_elsewhere=np.nan, rd_share_valley=np.nan,
+                   rd_ratio=np.nan, p_rd_near_anchor=np.nan)
+        anc = _anchor_points(fv, anchors, anchor_column, crs)
+        if isinstance(anc, str):
+            anchor_reason = anc
+            ax = ay = np.zeros(0)
+            names: list[str] = []
+        else:
+            ax, ay, names, src = anc
+            anchor_reason = None
+            row["anchor_source"] = src
+            row["n_anchors"] = len(ax)
+        if not pair:
+            res["research-led"] = ("no", 0.0, no_pair, np.nan)
+        elif anchor_reason is not None:
+            res["research-led"] = ("undetermined", np.nan, anchor_reason, np.nan)
+        elif len(ax) == 0:
+            res["research-led"] = ("no", 0.0, f"no research anchor in the data ({row['anchor_source']})", np.nan)
+        else:
+            core = [shapely.centroid(cg)] + ([peaks[main]] if main in peaks else [])
+            dist = np.min([np.hypot(ax - c.x, ay - c.y) for c in core], axis=0)
+            j = int(np.argmin(dist))
+            row["nearest_anchor"] = names[j]
+            row["anchor_core_distance_m"] = float(dist[j])
+            at_core = dist <= radius_m
+            row["n_anchors_at_core"] = int(at_core.sum())
+            r_dist = radius_m / dist[j] if dist[j] > 0 else float("inf")
+            where = f"{names[j]} is {dist[j]:,.0f} m from the cluster's core"
+            if not at_core.any():
+                res["research-led"] = ("no", min(1.0, r_dist), f"{where} (> {radius_m:,.0f} m)", np.nan)
+            elif rd_column not in fv.columns:
+                res["research-led"] = ("undetermined", np.nan, f"{where}, but the firm table has no `{rd_column}` column "
+                                       "(R&D firms near the anchor cannot be counted)", np.nan)
+            else:
+                rd, known = _known_flag(fv[rd_column])
+                firm = ~is_anchor & known
+                near = firm & _within(x, y, ax[at_core], ay[at_core], radius_m)
+                rest = firm & ~near
+                n_near, n_rest = int(near.sum()), int(rest.sum())
+                row["n_firms_near_anchor"] = n_near
+                if n_near < th["min_firms"] or n_rest < th["min_firms"]:
+                    res["research-led"] = ("undetermined", np.nan, f"{where}, but only {n_near} firms with a known "
+                                           f"`{rd_column}` lie within {radius_m:,.0f} m of it and {n_rest} farther away "
+                                           f"(at least {th['min_firms']:.0f} needed for each share)", np.nan)
+                else:
+                    s_near, s_rest, s_all, ratio, p = _share_contrast(rd, near, rest, firm)
+                    row["rd_share_near_anchor"] = s_near
+                    row["rd_share_elsewhere"] = s_rest
+                    row["rd_share_valley"] = s_all
+                    row["rd_ratio"] = ratio
+                    row["p_rd_near_anchor"] = p
+                    r_rd = _cond(row["rd_ratio"], th["rd_ratio"]) if not _isnan(row["rd_ratio"]) else 0.0
+                    ok = r_rd >= 1
+                    res["research-led"] = (
+                        "yes" if ok else "no", min(1.0, min(r_dist, r_rd)),
+                        f"{where} (≤ {radius_m:,.0f} m); {_pct(s_near)} of the {n_near:,} firms within {radius_m:,.0f} m "
+                        f"do R&D, {row['rd_ratio']:.2f} × the {_pct(s_rest)} of the valley's other firms ({'≥' if ok else '<'} "
+                        f"{th['rd_ratio']:g} ×)", min(r_dist, r_rd) if ok else np.nan)
+        # ---- FDI-led
+        row.update(n_pair_target_firms=0, foreign_share=np.nan, foreign_share_elsewhere=np.nan, foreign_share_valley=np.nan,
+                   foreign_ratio=np.nan, p_foreign=np.nan)
+        if not pair:
+            res["FDI-led"] = ("no", 0.0, no_pair, np.nan)
+        elif ownership_column not in fv.columns:
+            res["FDI-led"] = ("undetermined", np.nan, f"the firm table has no `{ownership_column}` column", np.nan)
+        else:
+            own = fv[ownership_column]
+            known = ~(own.isna() | (own.astype(str).str.strip() == "")).to_numpy()
+            foreign = (own.astype(str).str.strip().str.lower() == str(foreign_value).lower()).to_numpy() & known
+            pop = target & ~is_anchor & known
+            grp = pop & (in_park | in_cl)
+            rest = pop & ~grp
+            n_grp, n_rest = int(grp.sum()), int(rest.sum())
+            row["n_pair_target_firms"] = n_grp
+            if n_grp < th["min_firms"] or n_rest < th["min_firms"]:
+                res["FDI-led"] = ("undetermined", np.nan, f"only {n_grp} target firms with a known `{ownership_column}` in the "
+                                  f"park and its cluster and {n_rest} elsewhere in the valley (at least "
+                                  f"{th['min_firms']:.0f} needed for each share)", np.nan)
+            else:
+                s_grp, s_rest, s_all, ratio, p = _share_contrast(foreign, grp, rest, pop)
+                row["foreign_share"] = s_grp
+                row["foreign_share_elsewhere"] = s_rest
+                row["foreign_share_valley"] = s_all
+                row["foreign_ratio"] = ratio
+                row["p_foreign"] = p
+                r1 = _cond(s_grp, th["foreign_share"])
+                r2 = _cond(row["foreign_ratio"], th["foreign_ratio"]) if not _isnan(row["foreign_ratio"]) else 0.0
+                ok = r1 >= 1 and r2 >= 1
+                res["FDI-led"] = (
+                    "yes" if ok else "no", min(1.0, r1, r2),
+                    f"{_pct(s_grp)} of the pair's {n_grp:,} target firms are foreign-invested ({'≥' if r1 >= 1 else '<'} "
+                    f"{_pct(th['foreign_share'])}), {row['foreign_ratio']:.2f} × the {_pct(s_rest)} of the valley's "
+                    f"other target firms "
+                    f"({'≥' if r2 >= 1 else '<'} {th['foreign_ratio']:g} ×)", min(r1, r2) if ok else np.nan)
+        # ---- assemble
+        applying = []
+        undetermined = []
+        for m in MODELS:
+            status, score, reason, margin = res[m]
+            k = _KEYS[m]
+            row[f"status_{k}"] = status
+            row[f"score_{k}"] = float(score) if not _isnan(score) else np.nan
+            row[f"reason_{k}"] = reason
+            if status == "yes":
+                applying.append((m, margin))
+            elif status == "undetermined":
+                undetermined.append(m)
+        row["models"] = [m for m, _ in applying]
+        path = [m for m, _ in applying if m in ("market-led", "government-led")]
+        if path:
+            primary = path[0]
+        elif applying:
+            primary = max(applying, key=lambda t: (-1 if _isnan(t[1]) else t[1]))[0]
+        elif undetermined:
+            primary = "undetermined"
+        else:
+            primary = "none"
+        row["primary_model"] = primary
+        if applying:
+            row["summary"] = " + ".join(row["models"]) + ". " + " ".join(
+                f"{m}: {res[m][2]}." for m in row["models"])
+        elif undetermined:
+            row["summary"] = "undetermined: " + " ".join(f"{m}: {res[m][2]}." for m in undetermined)
+        else:
+            row["summary"] = "none of the models applies: " + (no_pair + "." if not pair else " ".join(
+                f"{m}: {res[m][2]}." for m in MODELS))
+        rows.append(row)
+    out = pd.DataFrame(rows, index=overlay.index)
+    out.attrs["rules"] = _model_rules(th, radius_m)
+    out.attrs["thresholds"] = dict(th)
+    out.attrs["radius_m"] = radius_m
+    return out
+
+
+def _model_rules(th: Mapping[str, float], radius_m: float) -> dict[str, str]:
+    return {
+        "pair": "every model needs a cluster coinciding with the park (overlay verdict other than 'park without a cluster'); "
+                "the main cluster is the one overlapping the park most",
+        "market-led": (f"cluster_before is True (significant cluster on the park before designation) and at least "
+                       f"{th['outside_share']:g} of the main cluster (the larger of its area share and target-firm share) "
+                       f"lies outside the park"),
+        "government-led": "cluster_before is False and the overlay verdict is 'cluster formed after designation'",
+        "research-led": (f"a research anchor within {radius_m:g} m of the main cluster's core (centroid or peak Gi* cell) and "
+                         f"the R&D share of the firms within {radius_m:g} m of those anchors >= {th['rd_ratio']:g} x the "
+                         f"R&D share of the valley's other firms (at least {th['min_firms']:g} firms in each)"),
+        "FDI-led": (f"foreign-invested share of the pair's target firms (in the park or its main cluster) >= "
+                    f"{th['foreign_share']:g} and >= {th['foreign_ratio']:g} x the share among the valley's other target "
+                    f"firms (at least {th['min_firms']:g} firms in each)"),
+        "undetermined": "a model whose indicator is missing from the data (no designation year, no anchor information, "
+                        "no R&D or ownership column, too few firms for a share) is undetermined, with the reason",
+        "score": "each condition's indicator / threshold capped at 1 (yes/no conditions 1 or 0); a model's score is its "
+                 "weakest condition's; it applies when the score is 1",
+        "primary_model": "the development path (market-led or government-led) when one applies; otherwise the applying model "
+                         "whose weakest condition clears its threshold by the widest factor; 'none' if none applies; "
+                         "'undetermined' if none applies and some model is undetermined",
+    }

@@ -1,0 +1,438 @@
+"""The development model of each park–cluster pair (geo.parks.models): constructed cases, the
+demo's truth, and the demo's values captured from the implementation the table of rules replaced."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geo.datasets import load_truth
+from geo.errors import ColumnError, InputError
+from geo.parks.models import classify_models
+
+CRS = "EPSG:32650"
+X0, Y0 = 500000.0, 3370000.0
+
+
+# ============================================================================ development models
+def _model_study(kind: str, seed: int = 1):
+    """A 20 x 20 km valley: a Thomas-like optics cluster and a park P designated in 1991.
+
+    market: 60 % of the cluster founded 1980-1990, the park's east edge through the cluster
+    centre (half the cluster outside).  government: the cluster founded 1995-2024, wholly
+    inside the park.  A second park Q far from the cluster holds no cluster."""
+    rng = np.random.default_rng(seed)
+    n_bg, n_c = 2000, 350
+    bx, by = rng.uniform(X0, X0 + 20000, n_bg), rng.uniform(Y0, Y0 + 20000, n_bg)
+    bf = rng.integers(1980, 2025, n_bg)
+    bs = np.where(rng.random(n_bg) < 0.05, "optics", "other")
+    cx, cy = X0 + 10000, Y0 + 10000
+    x, y = cx + rng.normal(0, 700, n_c), cy + rng.normal(0, 700, n_c)
+    if kind == "market":
+        f = np.where(rng.random(n_c) < 0.6, rng.integers(1980, 1991, n_c), rng.integers(1991, 2025, n_c))
+        park = shapely.box(cx - 6000, cy - 3000, cx, cy + 3000)
+    else:
+        f = rng.integers(1995, 2025, n_c)
+        park = shapely.box(cx - 3000, cy - 3000, cx + 3000, cy + 3000)
+    firms = gpd.GeoDataFrame({
+        "name": [f"firm {i}" for i in range(n_bg + n_c)],
+        "sector": np.r_[bs, np.full(n_c, "optics")], "founded": np.r_[bf, f],
+        "in_cluster": np.r_[np.zeros(n_bg, bool), np.ones(n_c, bool)],
+    }, geometry=shapely.points(np.r_[bx, x], np.r_[by, y]), crs=CRS)
+    parks = gpd.GeoDataFrame({"name": ["P", "Q"], "designated": [1991, 1991]},
+                             geometry=[park, shapely.box(X0 + 1000, Y0 + 1000, X0 + 4000, Y0 + 4000)], crs=CRS)
+    return firms, parks, (cx, cy)
+
+
+def _overlay(firms, parks):
+    from geo.stats.autocorr import hotspots
+    from geo.cells.grid import aggregate
+    from geo.parks.overlay import cluster_polygons, park_overlay
+    from geo.cells.graph import weights
+
+    cells = aggregate(firms, cell="hex", size=1000, by="sector")
+    g = weights(cells)
+    hot = hotspots(cells, "n_optics", graph=g, permutations=99, seed=0)
+    cl = cluster_polygons(hot, sector="optics")
+    ov = park_overlay(hot, parks, firms, sector="optics", permutations=99, seed=0, graph=g, clusters=cl)
+    return hot, cl, ov
+
+
+@pytest.fixture(scope="module")
+def market_case():
+    firms, parks, c = _model_study("market")
+    return (firms, parks, c, *_overlay(firms, parks))
+
+
+@pytest.fixture(scope="module")
+def government_case():
+    firms, parks, c = _model_study("government")
+    return (firms, parks, c, *_overlay(firms, parks))
+
+
+def _neutral(firms, seed=0):
+    """Attribute columns that favour no model: R&D and foreign shares independent of place, no anchor."""
+    rng = np.random.default_rng(seed)
+    n = len(firms)
+    return firms.assign(rd=(rng.random(n) < 0.2).astype(int), anchor=0,
+                        ownership=np.where(rng.random(n) < 0.1, "foreign", "domestic"))
+
+
+def test_market_led_from_a_pre_existing_cluster_half_outside(market_case):
+    firms, parks, _, hot, cl, ov = market_case
+    assert ov.loc[0, "verdict"] == "park on a pre-existing cluster"  # the construction worked
+    m = classify_models(ov, cl, _neutral(firms), parks, sector="optics", hotspots=hot)
+    p = m.loc[0]
+    assert p["models"] == ["market-led"] and p["primary_model"] == "market-led"
+    assert p["status_government_led"] == "no" and p["status_research_led"] == "no" and p["status_fdi_led"] == "no"
+    # the indicator and its score, recomputed
+    main = cl.set_index("cluster_id").geometry[int(p["main_cluster"])]
+    park = parks.geometry[0]
+    area_out = 1 - shapely.intersection(main, park).area / main.area
+    assert p["cluster_area_outside"] == pytest.approx(area_out)
+    inc = shapely.intersects_xy(main, firms.geometry.x, firms.geometry.y) & (firms["sector"] == "optics").to_numpy()
+    inp = shapely.intersects_xy(park, firms.geometry.x, firms.geometry.y)
+    assert p["cluster_firms_outside"] == pytest.approx((inc & ~inp).sum() / inc.sum())
+    assert p["cluster_outside_share"] == pytest.approx(max(area_out, (inc & ~inp).sum() / inc.sum()))
+    assert p["score_market_led"] == 1.0 and p["score_government_led"] == 0.0
+    assert "lie outside the park" in p["reason_market_led"]
+    # a stricter threshold turns it off, with a partial score
+    strict = classify_models(ov, cl, _neutral(firms), parks, sector="optics", thresholds={"outside_share": 0.9}).loc[0]
+    assert strict["status_market_led"] == "no" and strict["models"] == [] and strict["primary_model"] == "none"
+    assert strict["score_market_led"] == pytest.approx(p["cluster_outside_share"] / 0.9)
+    # park Q has no cluster: every model "no", primary "none"
+    q = m.loc[1]
+    assert q["models"] == [] and q["primary_model"] == "none"
+    assert all(q[f"status_{k}"] == "no" for k in ("market_led", "government_led", "research_led", "fdi_led"))
+    assert "park without a cluster" in q["reason_research_led"]
+
+
+def test_government_led_from_a_cluster_formed_inside_the_park_after_designation(government_case):
+    firms, parks, _, hot, cl, ov = government_case
+    assert ov.loc[0, "verdict"] == "cluster formed after designation"
+    p = classify_models(ov, cl, _neutral(firms), parks, sector="optics", hotspots=hot).loc[0]
+    assert p["models"] == ["government-led"] and p["primary_model"] == "government-led"
+    assert p["score_government_led"] == 1.0 and p["status_market_led"] == "no"
+    assert p["cluster_area_inside"] == pytest.approx(ov.loc[0, "max_cluster_share"])
+
+
+def _with_anchor(firms, at, *, rd_near=0.75, rd_far=0.15, seed=2):
+    rng = np.random.default_rng(seed)
+    d = np.hypot(firms.geometry.x - at[0], firms.geometry.y - at[1]).to_numpy()
+    rd = (rng.random(len(firms)) < np.where(d <= 2000, rd_near, rd_far)).astype(int)
+    anchor_row = gpd.GeoDataFrame({"name": ["Institute of Optics"], "sector": ["optics"], "founded": [1980], "rd": [1],
+                                   "anchor": [1], "ownership": ["domestic"]},
+                                  geometry=[shapely.Point(*at)], crs=firms.crs)
+    out = _neutral(firms).assign(rd=rd)
+    return gpd.GeoDataFrame(pd.concat([out, anchor_row], ignore_index=True), crs=firms.crs)
+
+
+def test_research_led_from_an_anchor_at_the_core_with_rd_firms_around(government_case):
+    firms, parks, (cx, cy), hot, cl, ov = government_case
+    f = _with_anchor(firms, (cx + 150, cy - 100))
+    m = classify_models(ov, cl, f, parks, sector="optics", hotspots=hot)
+    p = m.loc[0]
+    assert p["models"] == ["government-led", "research-led"]
+    assert p["primary_model"] == "government-led"  # the development path leads
+    assert p["nearest_anchor"] == "Institute of Optics" and p["n_anchors"] == 1 and p["n_anchors_at_core"] == 1
+    assert p["anchor_source"] == "firm-table column `anchor`"
+    # the R&D indicator, recomputed (anchor row excluded)
+    firm = f["anchor"].to_numpy() == 0
+    near = firm & (np.hypot(f.geometry.x - (cx + 150), f.geometry.y - (cy - 100)).to_numpy() <= 2000)
+    assert p["n_firms_near_anchor"] == near.sum()
+    assert p["rd_share_near_anchor"] == pytest.approx(f["rd"].to_numpy()[near].mean())
+    assert p["rd_share_elsewhere"] == pytest.approx(f["rd"].to_numpy()[firm & ~near].mean())
+    assert p["rd_share_valley"] == pytest.approx(f["rd"].to_numpy()[firm].mean())
+    assert p["rd_ratio"] == pytest.approx(p["rd_share_near_anchor"] / p["rd_share_elsewhere"])
+    centroid = shapely.centroid(cl.set_index("cluster_id").geometry[int(p["main_cluster"])])
+    assert p["anchor_core_distance_m"] <= np.hypot(centroid.x - cx - 150, centroid.y - cy + 100) + 1e-6
+    assert p["p_rd_near_anchor"] < 1e-6
+    # the same anchor as a separate points layer (in another CRS) gives the same result
+    layer = gpd.GeoDataFrame({"name": ["Institute of Optics"]}, geometry=[shapely.Point(cx + 150, cy - 100)], crs=CRS).to_crs(4326)
+    m2 = classify_models(ov, cl, f.drop(columns="anchor"), parks, sector="optics", hotspots=hot, anchors=layer).loc[0]
+    assert m2["models"] == p["models"] and m2["anchor_source"] == "anchors layer"
+    assert m2["anchor_core_distance_m"] == pytest.approx(p["anchor_core_distance_m"], abs=0.01)
+    # an anchor 6 km away is not at the core: "no", with a partial score radius / distance
+    far = _with_anchor(firms, (cx + 6000, cy))
+    q = classify_models(ov, cl, far, parks, sector="optics", hotspots=hot).loc[0]
+    assert q["status_research_led"] == "no" and "> 2,000 m" in q["reason_research_led"]
+    assert q["score_research_led"] == pytest.approx(2000 / q["anchor_core_distance_m"])
+    # an anchor at the core but without R&D around it: "no"
+    flat = _with_anchor(firms, (cx, cy), rd_near=0.2, rd_far=0.2)
+    r = classify_models(ov, cl, flat, parks, sector="optics").loc[0]
+    assert r["status_research_led"] == "no" and r["rd_ratio"] < 1.5
+    assert r["score_research_led"] == pytest.approx(min(1.0, r["rd_ratio"] / 1.5))
+
+
+def test_fdi_led_from_many_foreign_firms(government_case):
+    firms, parks, _, hot, cl, ov = government_case
+    rng = np.random.default_rng(5)
+    f = _neutral(firms)
+    f["ownership"] = np.where(rng.random(len(f)) < np.where(f["in_cluster"], 0.6, 0.05), "Foreign", "domestic")
+    p = classify_models(ov, cl, f, parks, sector="optics", hotspots=hot).loc[0]
+    assert p["models"] == ["government-led", "FDI-led"] and p["primary_model"] == "government-led"
+    # the indicator, recomputed: target firms in the park or its main cluster
+    main = cl.set_index("cluster_id").geometry[int(p["main_cluster"])]
+    x, y = f.geometry.x.to_numpy(), f.geometry.y.to_numpy()
+    tgt = (f["sector"] == "optics").to_numpy()
+    pair = tgt & (shapely.intersects_xy(parks.geometry[0], x, y) | shapely.intersects_xy(main, x, y))
+    fo = (f["ownership"] == "Foreign").to_numpy()
+    assert p["n_pair_target_firms"] == pair.sum()
+    assert p["foreign_share"] == pytest.approx(fo[pair].mean())
+    assert p["foreign_share_elsewhere"] == pytest.approx(fo[tgt & ~pair].mean())
+    assert p["foreign_share_valley"] == pytest.approx(fo[tgt].mean())
+    # against the whole valley (which the pair dominates) the ratio could not reach 1.5: 1 / share of the pair
+    assert fo[pair].mean() / fo[tgt].mean() < 1.5 <= p["foreign_ratio"]
+    assert p["score_fdi_led"] == 1.0 and p["p_foreign"] < 1e-6
+    # neutral ownership: "no" with the weakest condition as the score
+    n = classify_models(ov, cl, _neutral(firms), parks, sector="optics").loc[0]
+    assert n["status_fdi_led"] == "no"
+    assert n["score_fdi_led"] == pytest.approx(min(1.0, n["foreign_share"] / 0.3, n["foreign_ratio"] / 1.5))
+
+
+def test_missing_indicators_are_undetermined_with_reasons(government_case, market_case):
+    firms, parks, (cx, cy), hot, cl, ov = government_case
+    bare = firms[["name", "sector", "founded", "geometry"]]
+    p = classify_models(ov, cl, bare, parks, sector="optics").loc[0]
+    assert p["status_research_led"] == "undetermined" and "no anchor information" in p["reason_research_led"]
+    assert p["status_fdi_led"] == "undetermined" and "no `ownership` column" in p["reason_fdi_led"]
+    assert np.isnan(p["score_research_led"]) and np.isnan(p["score_fdi_led"])
+    assert p["models"] == ["government-led"] and p["primary_model"] == "government-led"
+    # an anchor at the core but no R&D column: undetermined (never guessed)
+    f = _with_anchor(firms, (cx, cy)).drop(columns="rd")
+    q = classify_models(ov, cl, f, parks, sector="optics").loc[0]
+    assert q["status_research_led"] == "undetermined" and "no `rd` column" in q["reason_research_led"]
+    # too few firms behind a share
+    few = classify_models(ov, cl, _with_anchor(firms, (cx, cy)), parks, sector="optics", thresholds={"min_firms": 10**6}).loc[0]
+    assert few["status_research_led"] == "undetermined" and few["status_fdi_led"] == "undetermined"
+    assert "at least 1000000 needed" in few["reason_fdi_led"]
+    # no designation year: the path models are undetermined; research-led still decides the primary
+    ov2 = ov.copy()
+    ov2["cluster_before"] = ov2["cluster_before"].astype(object)
+    ov2.loc[0, "cluster_before"] = None
+    ov2.loc[0, "verdict"] = "undetermined"
+    ov2.loc[0, "precedence_skipped"] = "no designation year: precedence test skipped"
+    r = classify_models(ov2, cl, _with_anchor(firms, (cx, cy)), parks, sector="optics").loc[0]
+    assert r["status_market_led"] == r["status_government_led"] == "undetermined"
+    assert "no designation year" in r["reason_market_led"]
+    assert r["models"] == ["research-led"] and r["primary_model"] == "research-led"
+    s = classify_models(ov2, cl, bare, parks, sector="optics").loc[0]
+    assert s["models"] == [] and s["primary_model"] == "undetermined"
+    assert s["summary"].startswith("undetermined:")
+
+
+def test_primary_model_without_a_path_is_the_widest_margin(government_case):
+    firms, parks, (cx, cy), hot, cl, ov = government_case
+    ov2 = ov.copy()
+    ov2["cluster_before"] = ov2["cluster_before"].astype(object)
+    ov2.loc[0, "cluster_before"] = None
+    ov2.loc[0, "verdict"] = "undetermined"
+    rng = np.random.default_rng(8)
+    f = _with_anchor(firms, (cx, cy))
+    for p_foreign, expected in ((0.95, "FDI-led"), (0.45, "research-led")):
+        f["ownership"] = np.where(rng.random(len(f)) < np.where(f["in_cluster"].fillna(False).astype(bool), p_foreign, 0.05),
+                                  "foreign", "domestic")
+        r = classify_models(ov2, cl, f, parks, sector="optics").loc[0]
+        assert set(r["models"]) == {"research-led", "FDI-led"}
+        margin_fdi = min(r["foreign_share"] / 0.3, r["foreign_ratio"] / 1.5)
+        margin_rd = min(2000 / r["anchor_core_distance_m"], r["rd_ratio"] / 1.5)
+        assert r["primary_model"] == ("FDI-led" if margin_fdi > margin_rd else "research-led") == expected
+
+
+def test_classify_models_rules_and_errors(government_case):
+    firms, parks, _, hot, cl, ov = government_case
+    m = classify_models(ov, cl, _neutral(firms), parks, sector="optics", radius_m=1500, thresholds={"rd_ratio": 2})
+    assert set(m.attrs["rules"]) >= {"market-led", "government-led", "research-led", "FDI-led", "primary_model", "undetermined"}
+    assert "1500 m" in m.attrs["rules"]["research-led"] and "2 x" in m.attrs["rules"]["research-led"]
+    assert m.attrs["thresholds"]["rd_ratio"] == 2 and m.attrs["radius_m"] == 1500
+    assert m.index.equals(ov.index)
+    with pytest.raises(InputError, match="Unknown threshold"):
+        classify_models(ov, cl, firms, parks, thresholds={"rd": 2})
+    with pytest.raises(InputError, match="non-negative"):
+        classify_models(ov, cl, firms, parks, thresholds={"rd_ratio": -1})
+    with pytest.raises(InputError, match="radius_m"):
+        classify_models(ov, cl, firms, parks, radius_m=0)
+    with pytest.raises(ColumnError, match="park_overlay"):
+        classify_models(ov.drop(columns="cluster_before"), cl, firms, parks)
+    empty = classify_models(ov.iloc[0:0], cl, firms, parks)
+    assert len(empty) == 0 and "primary_model" in empty.columns
+
+
+# ============================================================================ the demo's truth
+def test_demo_models_equal_truth(demo_results):
+    truth = load_truth()["parks"]
+    target = demo_results.config.analysis.target_sector
+    seen = {}
+    for vr in demo_results.valleys.values():
+        st = vr.stages
+        m = classify_models(st["parks_overlay"], st["clusters"], st["metric_firms"], vr.parks, sector=target,
+                               hotspots=st["hotspots"])
+        for _, r in m.iterrows():
+            seen[r["name"]] = (sorted(r["models"]), r["primary_model"])
+            # no model is undetermined on the demo: every indicator is in the data
+            assert "undetermined" not in {r[f"status_{k}"] for k in ("market_led", "government_led", "research_led", "fdi_led")}
+    assert seen == {name: (sorted(t["models"]), t["model"]) for name, t in truth.items()}
+
+
+# ============================================================================ the demo, value for value
+# classify_models on the demo run's inputs equals the values captured from the implementation
+# it replaced (the 348-line function of geo/parks/typology.py at commit a73c496): every status,
+# score, reason, indicator, models list, primary model, summary and ``attrs``.
+#
+# The expected values live in ``tests/data/models_demo.json``.  They were written by the capture
+# mode below (``GEO_CAPTURE_MODELS=1 pytest tests/test_models.py -k captured``), run on the old
+# function before the refactor (commit bcbda6f).
+# If an upstream stage changes the demo's overlay, the input check below fails first: the
+# captured values then no longer apply and must be captured again (from a trusted version).
+EXPECTED = Path(__file__).parent / "data" / "models_demo.json"
+
+#: the overlay columns classify_models reads: checked first, so that a change upstream is not
+#: mistaken for a change of the classifier
+_INPUT_COLUMNS = ["name", "designated", "verdict", "cluster_before", "main_cluster", "max_cluster_share",
+                  "precedence_skipped"]
+
+
+def _cell(v):
+    """A value as [type, JSON value]: exact floats (repr round-trips), NaN/inf spelled out."""
+    if v is None or v is getattr(np, "NA", None):
+        return ["none", None]
+    if isinstance(v, (bool, np.bool_)):
+        return ["bool", bool(v)]
+    if isinstance(v, (int, np.integer)):
+        return ["int", int(v)]
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return ["float", f if math.isfinite(f) else repr(f)]
+    if isinstance(v, str):
+        return ["str", v]
+    if isinstance(v, (list, tuple)):
+        return ["list", [_cell(x) for x in v]]
+    return [type(v).__name__, repr(v)]
+
+
+def _dumps(observed: dict) -> str:
+    """JSON with one line per column (diffs stay readable)."""
+    lines = ["{"]
+    for i, (key, entry) in enumerate(sorted(observed.items())):
+        lines.append(f"{json.dumps(key)}: {{")
+        frame = entry["frame"]
+        lines.append(f' "inputs": {json.dumps(entry["inputs"], ensure_ascii=False, sort_keys=True)},')
+        lines.append(f' "attrs": {json.dumps(entry["attrs"], ensure_ascii=False, sort_keys=True)},')
+        lines.append(' "frame": {')
+        for k in ("index", "columns", "dtypes"):
+            lines.append(f"  {json.dumps(k)}: {json.dumps(frame[k], ensure_ascii=False)},")
+        lines.append('  "values": {')
+        cols = list(frame["values"])
+        for j, c in enumerate(cols):
+            comma = "," if j < len(cols) - 1 else ""
+            lines.append(f"   {json.dumps(c)}: {json.dumps(frame['values'][c], ensure_ascii=False)}{comma}")
+        lines.append("  }")
+        lines.append(" }")
+        lines.append("}," if i < len(observed) - 1 else "}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _frame(df) -> dict:
+    return {
+        "index": [_cell(i) for i in df.index],
+        "columns": [str(c) for c in df.columns],
+        "dtypes": [str(t) for t in df.dtypes],
+        "values": {str(c): [_cell(v) for v in df[c].tolist()] for c in df.columns},
+    }
+
+
+def _attrs(attrs: dict) -> dict:
+    return {"rules": dict(attrs["rules"]), "thresholds": {k: _cell(v) for k, v in attrs["thresholds"].items()},
+            "radius_m": _cell(attrs["radius_m"])}
+
+
+def _inputs(vr) -> dict:
+    st = vr.stages
+    ov = st["parks_overlay"]
+    return {
+        "overlay": _frame(ov[[c for c in _INPUT_COLUMNS if c in ov.columns]]),
+        "n_clusters": len(st["clusters"]),
+        "n_firms": len(st["metric_firms"]),
+        "n_parks": len(vr.parks),
+    }
+
+
+def _classify(vr, cfg, *, drop=(), overlay=None, **options):
+    """classify_models called as the pipeline calls it (geo.pipeline.runner._models), with changes."""
+    st = vr.stages
+    mc = cfg.models
+    kwargs = {"anchors": None, "anchor_column": mc.anchor_column, "rd_column": mc.rd_column,
+              "ownership_column": mc.ownership_column, "foreign_value": mc.foreign_value, "radius_m": mc.radius_m,
+              "sector": cfg.analysis.target_sector, "sector_column": cfg.firms.sector_column, "hotspots": st["hotspots"]}
+    kwargs.update(options)
+    firms = st["metric_firms"].drop(columns=list(drop))
+    return classify_models(st["parks_overlay"] if overlay is None else overlay(st["parks_overlay"]), st["clusters"],
+                           firms, vr.parks, **kwargs)
+
+
+def _unknown_precedence(ov):
+    """The overlay without designation years: the path models become undetermined."""
+    ov = ov.copy()
+    ov["cluster_before"] = None
+    ov["precedence_skipped"] = "no designation year: precedence test skipped"
+    return ov
+
+
+#: the pipeline's call, and variants of it on the same inputs that reach every branch of the
+#: rules (undetermined models, zero thresholds, no sector, no hot spots, a far radius)
+VARIANTS = {
+    "pipeline": {},
+    "strict": {"thresholds": {"min_firms": 10**6, "outside_share": 0.9}, "radius_m": 500.0},
+    "bare": {"drop": ("rd", "ownership", "anchor")},
+    "no_rd": {"drop": ("rd",)},
+    "no_precedence": {"overlay": _unknown_precedence},
+    "zero_thresholds": {"thresholds": {"rd_ratio": 0, "foreign_share": 0, "foreign_ratio": 0, "outside_share": 0}},
+    "all_sectors": {"sector": None, "hotspots": None, "radius_m": 10.0, "foreign_value": "FOREIGN"},
+}
+
+
+def _observed(demo_results) -> dict:
+    cfg = demo_results.config
+    out = {}
+    for variant, options in VARIANTS.items():
+        for name, vr in demo_results.valleys.items():
+            m = _classify(vr, cfg, **options)
+            out[f"{variant}/{name}"] = {"inputs": _inputs(vr), "frame": _frame(m), "attrs": _attrs(m.attrs)}
+    return out
+
+
+def test_classify_models_on_the_demo_equals_the_captured_values(demo_results):
+    observed = _observed(demo_results)
+    if os.environ.get("GEO_CAPTURE_MODELS") == "1":
+        EXPECTED.write_text(_dumps(observed), encoding="utf-8")
+        pytest.skip(f"captured {EXPECTED}")
+    expected = json.loads(EXPECTED.read_text(encoding="utf-8"))
+    assert sorted(observed) == sorted(expected)
+    for name, exp in expected.items():
+        got = observed[name]
+        assert got["inputs"] == exp["inputs"], (
+            f"{name}: the demo's overlay/clusters/firms changed upstream; the captured values no longer apply")
+        assert got["frame"]["index"] == exp["frame"]["index"]
+        assert got["frame"]["columns"] == exp["frame"]["columns"]
+        assert got["frame"]["dtypes"] == exp["frame"]["dtypes"]
+        for col in exp["frame"]["columns"]:
+            assert got["frame"]["values"][col] == exp["frame"]["values"][col], f"{name}: column {col!r}"
+        assert got["attrs"] == exp["attrs"]
+
+
+def test_the_pipeline_stores_the_same_models(demo_results):
+    """The run's own stage (runner._models) is the same frame as the direct call."""
+    cfg = demo_results.config
+    for vr in demo_results.valleys.values():
+        direct = _classify(vr, cfg)
+        pd.testing.assert_frame_equal(vr.stages["models"], direct)
+        assert vr.stages["models"].attrs["rules"] == direct.attrs["rules"]
