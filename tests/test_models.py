@@ -266,6 +266,14 @@ def test_classify_models_rules_and_errors(government_case):
     assert len(empty) == 0 and "primary_model" in empty.columns
 
 
+def test_the_rules_table_has_one_rule_per_model_in_order():
+    from geo.parks.models import _RULES, MODELS
+
+    assert [r.model for r in _RULES] == list(MODELS)
+    assert {r.model for r in _RULES if r.path} == {"market-led", "government-led"}
+    assert len({r.key for r in _RULES}) == len(_RULES)
+
+
 # ============================================================================ the demo's truth
 def test_demo_models_equal_truth(demo_results):
     truth = load_truth()["parks"]

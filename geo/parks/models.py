@@ -5,13 +5,19 @@ literature — market-led / spontaneous, government-led / planned, research-led,
 multinational/FDI-led — with every indicator, a score per model and the rule in
 ``attrs["rules"]``.  A model whose indicator is missing from the data is "undetermined", with
 the reason: never a guess.
+
+The models are a table of rules (:data:`_RULES`): each names the indicator columns it reports,
+the function that assesses one park–cluster pair (its condition, score, reason, and when it is
+undetermined), whether it is a development path, and the rule in words.  One loop evaluates
+every rule on every park (:func:`_classify_park`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -29,7 +35,6 @@ MODELS = {
     "research-led": "research-led",
     "FDI-led": "multinational / FDI-led",
 }
-_KEYS = {"market-led": "market_led", "government-led": "government_led", "research-led": "research_led", "FDI-led": "fdi_led"}
 
 #: thresholds of :func:`classify_models` (override any of them with ``thresholds=``)
 DEFAULT_THRESHOLDS = {
@@ -122,7 +127,6 @@ def _num(v: Any) -> float:
     return f
 
 
-# ============================================================================ development models
 def _thresholds(thresholds: Mapping[str, float] | None) -> dict[str, float]:
     th = dict(DEFAULT_THRESHOLDS)
     if thresholds is None:
@@ -165,6 +169,409 @@ def _anchor_points(firms_v, anchors, anchor_column: str, crs):
     return (f"no anchor information: give a points layer of research institutes/universities (anchors=) or an "
             f"`{anchor_column}` flag column in the firm table")
 
+
+# ============================================================================ one park–cluster pair
+@dataclass(frozen=True)
+class _Options:
+    """The options of one :func:`classify_models` call, as the rules read them."""
+
+    th: dict[str, float]
+    radius_m: float
+    anchors: Any
+    anchor_column: str
+    rd_column: str
+    ownership_column: str
+    foreign_value: str
+    sector: str | None
+    sector_column: str
+    valley_column: str
+    crs: Any
+
+
+@dataclass(frozen=True)
+class _Layers:
+    """The layers in the clusters' (metric) CRS: firms, parks, cluster polygons and their peak cells."""
+
+    firms: Any
+    parks: Any
+    clusters: dict[int, Any]  # cluster_id -> polygon
+    peaks: dict[int, Any]  # cluster_id -> centroid of its highest-Gi* cell
+
+
+@dataclass(frozen=True)
+class _Pair:
+    """One park and its main cluster, as the rules see them."""
+
+    opts: _Options
+    idx: Any  # the park's label in the overlay
+    overlay: pd.Series  # the park's overlay row
+    valley: Any
+    verdict: str
+    cluster_before: bool | None
+    main: int | None  # cluster_id of the main cluster
+    cluster: Any  # its polygon (None without one)
+    peak: Any  # its peak cell's centroid (None without hot spots)
+    is_pair: bool  # a cluster coincides with the park: every model needs one
+    no_pair: str  # the reason when it does not
+    year: str  # the designation year as text ("designation" when unknown)
+    firms: Any  # the valley's firms
+    x: np.ndarray
+    y: np.ndarray
+    target: np.ndarray  # firms of the target sector
+    is_anchor: np.ndarray  # rows that are research anchors (institutes, not firms)
+    in_park: np.ndarray
+    in_cluster: np.ndarray  # inside the main cluster
+    anchors: tuple | str  # (x, y, names, source) of the anchors, or why there is no anchor information
+
+
+def _layers(firms, parks, clusters, hotspots, crs) -> _Layers:
+    import shapely
+
+    fm_all = _to(firms, crs, "firms")
+    pm = _to(parks, crs, "parks")
+    cl_geom = {int(c): g for c, g in zip(clusters["cluster_id"], clusters.geometry.values)} if len(clusters) else {}
+    peaks: dict[int, Any] = {}
+    if hotspots is not None and len(clusters) and "cell_cluster" in clusters.attrs and "gi_z" in hotspots:
+        hm = _to(hotspots, crs, "hotspots")
+        cc = clusters.attrs["cell_cluster"]
+        for cid in cl_geom:
+            idx = cc.index[cc.to_numpy() == cid]
+            idx = idx[idx.isin(hm.index)]
+            if len(idx):
+                peaks[cid] = shapely.centroid(hm.geometry.loc[hm.loc[idx, "gi_z"].astype(float).idxmax()])
+    return _Layers(fm_all, pm, cl_geom, peaks)
+
+
+def _valley_firms(idx, layers: _Layers, valley_column: str):
+    """(valley of the park, the firms of that valley): all firms when either layer lacks the column."""
+    pm, fm_all = layers.parks, layers.firms
+    valley = pm.loc[idx, valley_column] if idx in pm.index and valley_column in pm.columns else None
+    if valley is not None and not _isnan(valley) and valley_column in fm_all.columns:
+        return valley, fm_all[fm_all[valley_column].astype(str) == str(valley)]
+    return valley, fm_all
+
+
+def _main_cluster(mc: Any, clusters: dict[int, Any]) -> int | None:
+    return None if _isnan(mc) or (not _isnan(mc) and int(mc) not in clusters) else int(mc)
+
+
+def _year_text(year: Any) -> str:
+    return f"{int(year)}" if not _isnan(year) and not pd.isna(year) else "designation"
+
+
+def _no_pair_reason(verdict: str) -> str:
+    return (f"no cluster coincides with the park (overlay verdict: {verdict})" if verdict == _NONE_VERDICT
+            else "no cluster overlaps the park")
+
+
+def _pair(idx, ov: pd.Series, layers: _Layers, opts: _Options) -> _Pair:
+    pm = layers.parks
+    park_geom = _valid(pm.geometry.loc[idx]) if idx in pm.index else None
+    valley, fv = _valley_firms(idx, layers, opts.valley_column)
+    x, y = point_xy(fv)
+    target = (fv[opts.sector_column].astype(str) == str(opts.sector)).to_numpy() \
+        if opts.sector is not None and opts.sector_column in fv.columns else np.ones(len(fv), bool)
+    is_anchor = _flag(fv[opts.anchor_column]) if opts.anchor_column in fv.columns else np.zeros(len(fv), bool)
+    in_park = _inside(park_geom, x, y) if park_geom is not None else np.zeros(len(fv), bool)
+    verdict = str(ov.get("verdict"))
+    cb = ov.get("cluster_before")
+    main = _main_cluster(ov.get("main_cluster"), layers.clusters)
+    cg = layers.clusters.get(main) if main is not None else None
+    return _Pair(
+        opts=opts, idx=idx, overlay=ov, valley=valley, verdict=verdict, cluster_before=None if _isnan(cb) else bool(cb),
+        main=main, cluster=cg, peak=layers.peaks.get(main) if main is not None else None,
+        is_pair=verdict != _NONE_VERDICT and main is not None, no_pair=_no_pair_reason(verdict),
+        year=_year_text(ov.get("designated")), firms=fv, x=x, y=y, target=target, is_anchor=is_anchor, in_park=in_park,
+        in_cluster=_inside(cg, x, y) if cg is not None else np.zeros(len(fv), bool),
+        anchors=_anchor_points(fv, opts.anchors, opts.anchor_column, opts.crs),
+    )
+
+
+def _describe(p: _Pair) -> dict[str, Any]:
+    """The park, its main cluster, and where that cluster lies (inside or outside the park)."""
+    ov = p.overlay
+    row: dict[str, Any] = {
+        "name": ov.get("name", str(p.idx)), "valley": p.valley, "designated": ov.get("designated"), "verdict": p.verdict,
+        "main_cluster": p.main, "cluster_before": p.cluster_before, "pair": p.is_pair,
+    }
+    inside_area = _num(ov.get("max_cluster_share")) if p.main is not None else np.nan
+    area_outside = 1.0 - inside_area if not _isnan(inside_area) else np.nan
+    n_cl_t = int((p.in_cluster & p.target).sum())
+    firms_outside = float((p.in_cluster & p.target & ~p.in_park).sum() / n_cl_t) if n_cl_t else np.nan
+    outside = np.nanmax([area_outside, firms_outside]) if not (_isnan(area_outside) and _isnan(firms_outside)) else np.nan
+    row.update(cluster_area_inside=inside_area, cluster_area_outside=area_outside, cluster_target_firms=n_cl_t,
+               cluster_firms_outside=firms_outside, cluster_outside_share=float(outside) if not _isnan(outside) else np.nan)
+    return row
+
+
+# ============================================================================ the rules
+class _Outcome(NamedTuple):
+    """A model's assessment of one pair.  ``margin``: the factor by which its weakest condition
+    clears its threshold (breaks the tie between applying models; NaN unless it applies)."""
+
+    status: str  # "yes" / "no" / "undetermined"
+    score: float  # 0-1, NaN when undetermined
+    reason: str
+    margin: float = np.nan
+
+
+def _no(reason: str, score: float = 0.0) -> _Outcome:
+    return _Outcome("no", score, reason)
+
+
+def _undetermined(reason: str) -> _Outcome:
+    return _Outcome("undetermined", np.nan, reason)
+
+
+def _decide(ok: bool, score: float, reason: str, margin: float) -> _Outcome:
+    return _Outcome("yes" if ok else "no", score, reason, margin if ok else np.nan)
+
+
+def _ge(ok: bool) -> str:
+    return "≥" if ok else "<"
+
+
+def _no_indicators(p: _Pair) -> dict[str, Any]:
+    return {}
+
+
+def _precedence_unknown(p: _Pair) -> _Outcome:
+    why = str(p.overlay.get("precedence_skipped") or "precedence test not run")
+    return _undetermined(f"whether the cluster preceded designation is unknown: {why}")
+
+
+def _market_led(p: _Pair, row: dict[str, Any]) -> _Outcome:
+    """A significant cluster before designation, and much of the main cluster outside the park."""
+    if p.cluster_before is None:
+        return _precedence_unknown(p)
+    if not p.cluster_before:
+        return _no(f"no significant cluster on the park before {p.year}")
+    threshold = p.opts.th["outside_share"]
+    r_out = _cond(row["cluster_outside_share"], threshold)
+    ok = r_out >= 1
+    return _decide(ok, min(1.0, r_out),
+                   f"a significant cluster covered the park before {p.year}; {_pct(row['cluster_area_outside'])} of the main "
+                   f"cluster's area and {_pct(row['cluster_firms_outside'])} of its target firms lie outside the park "
+                   f"({_ge(ok)} {_pct(threshold)})", r_out)
+
+
+def _market_text(th: Mapping[str, float], radius_m: float) -> str:
+    return (f"cluster_before is True (significant cluster on the park before designation) and at least "
+            f"{th['outside_share']:g} of the main cluster (the larger of its area share and target-firm share) "
+            f"lies outside the park")
+
+
+def _government_led(p: _Pair, row: dict[str, Any]) -> _Outcome:
+    """No significant cluster before designation, a cluster inside the park after it."""
+    if p.cluster_before is None:
+        return _precedence_unknown(p)
+    if p.cluster_before:
+        return _no(f"a significant cluster already covered the park before {p.year}")
+    if p.verdict != _AFTER_VERDICT:
+        return _no(f"no significant cluster before {p.year}, but the verdict is {p.verdict!r}")
+    return _Outcome("yes", 1.0, f"no significant cluster on the park before {p.year}, and a cluster inside it after "
+                                f"({_pct(row['cluster_area_inside'])} of the main cluster's area in the park)", 1.0)
+
+
+def _government_text(th: Mapping[str, float], radius_m: float) -> str:
+    return "cluster_before is False and the overlay verdict is 'cluster formed after designation'"
+
+
+def _anchor_indicators(p: _Pair) -> dict[str, Any]:
+    """The research-led indicators; the anchors are counted for every park, pair or not."""
+    row: dict[str, Any] = {
+        "anchor_source": None, "n_anchors": 0, "nearest_anchor": None, "anchor_core_distance_m": np.nan,
+        "n_anchors_at_core": 0, "n_firms_near_anchor": 0, "rd_share_near_anchor": np.nan, "rd_share_elsewhere": np.nan,
+        "rd_share_valley": np.nan, "rd_ratio": np.nan, "p_rd_near_anchor": np.nan,
+    }
+    if not isinstance(p.anchors, str):
+        ax, _, _, source = p.anchors
+        row.update(anchor_source=source, n_anchors=len(ax))
+    return row
+
+
+def _research_led(p: _Pair, row: dict[str, Any]) -> _Outcome:
+    """A research anchor at the cluster's core, and R&D firms over-represented around the anchors."""
+    import shapely
+
+    if isinstance(p.anchors, str):
+        return _undetermined(p.anchors)
+    ax, ay, names, _ = p.anchors
+    if len(ax) == 0:
+        return _no(f"no research anchor in the data ({row['anchor_source']})")
+    radius_m = p.opts.radius_m
+    core = [shapely.centroid(p.cluster)] + ([p.peak] if p.peak is not None else [])
+    dist = np.min([np.hypot(ax - c.x, ay - c.y) for c in core], axis=0)
+    j = int(np.argmin(dist))
+    at_core = dist <= radius_m
+    row.update(nearest_anchor=names[j], anchor_core_distance_m=float(dist[j]), n_anchors_at_core=int(at_core.sum()))
+    r_dist = radius_m / dist[j] if dist[j] > 0 else float("inf")
+    where = f"{names[j]} is {dist[j]:,.0f} m from the cluster's core"
+    if not at_core.any():
+        return _no(f"{where} (> {radius_m:,.0f} m)", min(1.0, r_dist))
+    if p.opts.rd_column not in p.firms.columns:
+        return _undetermined(f"{where}, but the firm table has no `{p.opts.rd_column}` column "
+                             "(R&D firms near the anchor cannot be counted)")
+    return _rd_near_anchors(p, row, ax[at_core], ay[at_core], where, r_dist)
+
+
+def _rd_near_anchors(p: _Pair, row: dict[str, Any], ax: np.ndarray, ay: np.ndarray, where: str, r_dist: float) -> _Outcome:
+    """The R&D share of the firms within ``radius_m`` of the core's anchors against the valley's other firms."""
+    th, radius_m, rd_column = p.opts.th, p.opts.radius_m, p.opts.rd_column
+    rd, known = _known_flag(p.firms[rd_column])
+    firm = ~p.is_anchor & known
+    near = firm & _within(p.x, p.y, ax, ay, radius_m)
+    rest = firm & ~near
+    n_near, n_rest = int(near.sum()), int(rest.sum())
+    row["n_firms_near_anchor"] = n_near
+    if n_near < th["min_firms"] or n_rest < th["min_firms"]:
+        return _undetermined(f"{where}, but only {n_near} firms with a known `{rd_column}` lie within {radius_m:,.0f} m "
+                             f"of it and {n_rest} farther away (at least {th['min_firms']:.0f} needed for each share)")
+    s_near, s_rest, s_all, ratio, pval = _share_contrast(rd, near, rest, firm)
+    row.update(rd_share_near_anchor=s_near, rd_share_elsewhere=s_rest, rd_share_valley=s_all, rd_ratio=ratio,
+               p_rd_near_anchor=pval)
+    r_rd = _cond(ratio, th["rd_ratio"]) if not _isnan(ratio) else 0.0
+    ok = r_rd >= 1
+    return _decide(ok, min(1.0, min(r_dist, r_rd)),
+                   f"{where} (≤ {radius_m:,.0f} m); {_pct(s_near)} of the {n_near:,} firms within {radius_m:,.0f} m "
+                   f"do R&D, {ratio:.2f} × the {_pct(s_rest)} of the valley's other firms ({_ge(ok)} "
+                   f"{th['rd_ratio']:g} ×)", min(r_dist, r_rd))
+
+
+def _research_text(th: Mapping[str, float], radius_m: float) -> str:
+    return (f"a research anchor within {radius_m:g} m of the main cluster's core (centroid or peak Gi* cell) and "
+            f"the R&D share of the firms within {radius_m:g} m of those anchors >= {th['rd_ratio']:g} x the "
+            f"R&D share of the valley's other firms (at least {th['min_firms']:g} firms in each)")
+
+
+def _foreign_indicators(p: _Pair) -> dict[str, Any]:
+    return {"n_pair_target_firms": 0, "foreign_share": np.nan, "foreign_share_elsewhere": np.nan,
+            "foreign_share_valley": np.nan, "foreign_ratio": np.nan, "p_foreign": np.nan}
+
+
+def _fdi_led(p: _Pair, row: dict[str, Any]) -> _Outcome:
+    """Many foreign-invested target firms in the park and its cluster, more than elsewhere in the valley."""
+    th, column = p.opts.th, p.opts.ownership_column
+    if column not in p.firms.columns:
+        return _undetermined(f"the firm table has no `{column}` column")
+    own = p.firms[column]
+    known = ~(own.isna() | (own.astype(str).str.strip() == "")).to_numpy()
+    foreign = (own.astype(str).str.strip().str.lower() == str(p.opts.foreign_value).lower()).to_numpy() & known
+    pop = p.target & ~p.is_anchor & known
+    grp = pop & (p.in_park | p.in_cluster)
+    rest = pop & ~grp
+    n_grp, n_rest = int(grp.sum()), int(rest.sum())
+    row["n_pair_target_firms"] = n_grp
+    if n_grp < th["min_firms"] or n_rest < th["min_firms"]:
+        return _undetermined(f"only {n_grp} target firms with a known `{column}` in the park and its cluster and "
+                             f"{n_rest} elsewhere in the valley (at least {th['min_firms']:.0f} needed for each share)")
+    s_grp, s_rest, s_all, ratio, pval = _share_contrast(foreign, grp, rest, pop)
+    row.update(foreign_share=s_grp, foreign_share_elsewhere=s_rest, foreign_share_valley=s_all, foreign_ratio=ratio,
+               p_foreign=pval)
+    r1 = _cond(s_grp, th["foreign_share"])
+    r2 = _cond(ratio, th["foreign_ratio"]) if not _isnan(ratio) else 0.0
+    return _decide(r1 >= 1 and r2 >= 1, min(1.0, r1, r2),
+                   f"{_pct(s_grp)} of the pair's {n_grp:,} target firms are foreign-invested ({_ge(r1 >= 1)} "
+                   f"{_pct(th['foreign_share'])}), {ratio:.2f} × the {_pct(s_rest)} of the valley's other target firms "
+                   f"({_ge(r2 >= 1)} {th['foreign_ratio']:g} ×)", min(r1, r2))
+
+
+def _fdi_text(th: Mapping[str, float], radius_m: float) -> str:
+    return (f"foreign-invested share of the pair's target firms (in the park or its main cluster) >= "
+            f"{th['foreign_share']:g} and >= {th['foreign_ratio']:g} x the share among the valley's other target "
+            f"firms (at least {th['min_firms']:g} firms in each)")
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """One development model."""
+
+    model: str  # its short name (a key of MODELS)
+    key: str  # its column suffix: status_<key>, score_<key>, reason_<key>
+    path: bool  # a development path (market- or government-led): leads the primary model when it applies
+    indicators: Callable[[_Pair], dict[str, Any]]  # its indicator columns, as reported before (or without) assessment
+    assess: Callable[[_Pair, dict[str, Any]], _Outcome]  # on a park–cluster pair: fills its indicators, decides
+    text: Callable[[Mapping[str, float], float], str]  # the rule in words (attrs["rules"])
+
+
+#: the development models, in the order of :data:`MODELS` (and of the output columns)
+_RULES = (
+    _Rule("market-led", "market_led", True, _no_indicators, _market_led, _market_text),
+    _Rule("government-led", "government_led", True, _no_indicators, _government_led, _government_text),
+    _Rule("research-led", "research_led", False, _anchor_indicators, _research_led, _research_text),
+    _Rule("FDI-led", "fdi_led", False, _foreign_indicators, _fdi_led, _fdi_text),
+)
+_PATHS = frozenset(r.model for r in _RULES if r.path)
+
+
+def _classify_park(p: _Pair) -> dict[str, Any]:
+    """Every rule on one park: its row of the output."""
+    row = _describe(p)
+    outcomes: dict[str, _Outcome] = {}
+    for rule in _RULES:
+        row.update(rule.indicators(p))
+        outcomes[rule.model] = rule.assess(p, row) if p.is_pair else _no(p.no_pair)
+    for rule in _RULES:
+        o = outcomes[rule.model]
+        row[f"status_{rule.key}"] = o.status
+        row[f"score_{rule.key}"] = float(o.score) if not _isnan(o.score) else np.nan
+        row[f"reason_{rule.key}"] = o.reason
+    applying = [(m, o.margin) for m, o in outcomes.items() if o.status == "yes"]
+    undetermined = [m for m, o in outcomes.items() if o.status == "undetermined"]
+    row["models"] = [m for m, _ in applying]
+    row["primary_model"] = _primary(applying, undetermined)
+    row["summary"] = _summary(p, outcomes, row["models"], undetermined)
+    return row
+
+
+def _primary(applying: list[tuple[str, float]], undetermined: list[str]) -> str:
+    """The development path when one applies; else the widest margin; else "undetermined" or "none"."""
+    path = [m for m, _ in applying if m in _PATHS]
+    if path:
+        return path[0]
+    if applying:
+        return max(applying, key=lambda t: (-1 if _isnan(t[1]) else t[1]))[0]
+    return "undetermined" if undetermined else "none"
+
+
+def _summary(p: _Pair, outcomes: dict[str, _Outcome], models: list[str], undetermined: list[str]) -> str:
+    def said(names) -> str:
+        return " ".join(f"{m}: {outcomes[m].reason}." for m in names)
+
+    if models:
+        return " + ".join(models) + ". " + said(models)
+    if undetermined:
+        return "undetermined: " + said(undetermined)
+    return "none of the models applies: " + (p.no_pair + "." if not p.is_pair else said(outcomes))
+
+
+def _model_rules(th: Mapping[str, float], radius_m: float) -> dict[str, str]:
+    return {
+        "pair": "every model needs a cluster coinciding with the park (overlay verdict other than 'park without a cluster'); "
+                "the main cluster is the one overlapping the park most",
+        **{rule.model: rule.text(th, radius_m) for rule in _RULES},
+        "undetermined": "a model whose indicator is missing from the data (no designation year, no anchor information, "
+                        "no R&D or ownership column, too few firms for a share) is undetermined, with the reason",
+        "score": "each condition's indicator / threshold capped at 1 (yes/no conditions 1 or 0); a model's score is its "
+                 "weakest condition's; it applies when the score is 1",
+        "primary_model": "the development path (market-led or government-led) when one applies; otherwise the applying model "
+                         "whose weakest condition clears its threshold by the widest factor; 'none' if none applies; "
+                         "'undetermined' if none applies and some model is undetermined",
+    }
+
+
+def _check_inputs(overlay: pd.DataFrame, radius_m: float) -> None:
+    if not (math.isfinite(radius_m) and radius_m > 0):
+        msg = f"`radius_m` must be a positive number of metres; {radius_m!r} was given."
+        raise InputError(msg)
+    need = ["verdict", "cluster_before", "main_cluster", "max_cluster_share"]
+    missing = [c for c in need if c not in overlay.columns]
+    if missing:
+        msg = f"`overlay` must be the output of geo.park_overlay; columns {missing} are missing."
+        raise ColumnError(msg)
+
+
+# ============================================================================ classify_models
 
 def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=None, anchor_column: str = "anchor",
                     rd_column: str = "rd", ownership_column: str = "ownership", foreign_value: str = "foreign",
@@ -282,18 +689,9 @@ def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=No
     >>> m["models"].iloc[0]  # doctest: +SKIP
     ['market-led', 'research-led']
     """
-    import shapely
-
     th = _thresholds(thresholds)
     radius_m = _num(radius_m)
-    if not (math.isfinite(radius_m) and radius_m > 0):
-        msg = f"`radius_m` must be a positive number of metres; {radius_m!r} was given."
-        raise InputError(msg)
-    need = ["verdict", "cluster_before", "main_cluster", "max_cluster_share"]
-    missing = [c for c in need if c not in overlay.columns]
-    if missing:
-        msg = f"`overlay` must be the output of geo.park_overlay; columns {missing} are missing."
-        raise ColumnError(msg)
+    _check_inputs(overlay, radius_m)
     if len(overlay) == 0:
         out = pd.DataFrame(columns=["name", "models", "primary_model"])
         out.attrs["rules"] = _model_rules(th, radius_m)
@@ -302,239 +700,13 @@ def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=No
     if crs is None:
         msg = "`clusters` must be the GeoDataFrame of geo.cluster_polygons with its (metric) CRS."
         raise CRSError(msg)
-    fm_all = _to(firms, crs, "firms")
-    pm = _to(parks, crs, "parks")
-    cl_geom = {int(c): g for c, g in zip(clusters["cluster_id"], clusters.geometry.values)} if len(clusters) else {}
-    peaks: dict[int, Any] = {}
-    if hotspots is not None and len(clusters) and "cell_cluster" in clusters.attrs and "gi_z" in hotspots:
-        hm = _to(hotspots, crs, "hotspots")
-        cc = clusters.attrs["cell_cluster"]
-        for cid in cl_geom:
-            idx = cc.index[cc.to_numpy() == cid]
-            idx = idx[idx.isin(hm.index)]
-            if len(idx):
-                peaks[cid] = shapely.centroid(hm.geometry.loc[hm.loc[idx, "gi_z"].astype(float).idxmax()])
-
-    rows = []
-    for idx, ov in overlay.iterrows():
-        park_geom = _valid(pm.geometry.loc[idx]) if idx in pm.index else None
-        valley = pm.loc[idx, valley_column] if idx in pm.index and valley_column in pm.columns else None
-        fv = fm_all
-        if valley is not None and not _isnan(valley) and valley_column in fm_all.columns:
-            fv = fm_all[fm_all[valley_column].astype(str) == str(valley)]
-        x, y = point_xy(fv)
-        target = (fv[sector_column].astype(str) == str(sector)).to_numpy() if sector is not None and sector_column in fv.columns \
-            else np.ones(len(fv), bool)
-        is_anchor = _flag(fv[anchor_column]) if anchor_column in fv.columns else np.zeros(len(fv), bool)
-        in_park = _inside(park_geom, x, y) if park_geom is not None else np.zeros(len(fv), bool)
-        verdict = str(ov.get("verdict"))
-        cb = ov.get("cluster_before")
-        cb = None if _isnan(cb) else bool(cb)
-        mc = ov.get("main_cluster")
-        main = None if _isnan(mc) or (not _isnan(mc) and int(mc) not in cl_geom) else int(mc)
-        pair = verdict != _NONE_VERDICT and main is not None
-        row: dict[str, Any] = {
-            "name": ov.get("name", str(idx)), "valley": valley, "designated": ov.get("designated"), "verdict": verdict,
-            "main_cluster": main, "cluster_before": cb, "pair": pair,
-        }
-        no_pair = (f"no cluster coincides with the park (overlay verdict: {verdict})" if verdict == _NONE_VERDICT
-                   else "no cluster overlaps the park")
-        cg = cl_geom.get(main) if main is not None else None
-        in_cl = _inside(cg, x, y) if cg is not None else np.zeros(len(fv), bool)
-        # ---- indicators: location of the main cluster
-        inside_area = _num(ov.get("max_cluster_share")) if main is not None else np.nan
-        row["cluster_area_inside"] = inside_area
-        row["cluster_area_outside"] = 1.0 - inside_area if not _isnan(inside_area) else np.nan
-        n_cl_t = int((in_cl & target).sum())
-        row["cluster_target_firms"] = n_cl_t
-        row["cluster_firms_outside"] = float((in_cl & target & ~in_park).sum() / n_cl_t) if n_cl_t else np.nan
-        outside = np.nanmax([row["cluster_area_outside"], row["cluster_firms_outside"]]) \
-            if not (_isnan(row["cluster_area_outside"]) and _isnan(row["cluster_firms_outside"])) else np.nan
-        row["cluster_outside_share"] = float(outside) if not _isnan(outside) else np.nan
-        # ---- market-led
-        res: dict[str, tuple[str, float, str, float]] = {}
-        year = ov.get("designated")
-        ytxt = f"{int(year)}" if not _isnan(year) and not pd.isna(year) else "designation"
-        if not pair:
-            res["market-led"] = ("no", 0.0, no_pair, np.nan)
-            res["government-led"] = ("no", 0.0, no_pair, np.nan)
-        elif cb is None:
-            why = str(ov.get("precedence_skipped") or "precedence test not run")
-            res["market-led"] = ("undetermined", np.nan, f"whether the cluster preceded designation is unknown: {why}", np.nan)
-            res["government-led"] = res["market-led"]
-        else:
-            r_out = _cond(row["cluster_outside_share"], th["outside_share"])
-            if cb:
-                ok = r_out >= 1
-                res["market-led"] = (
-                    "yes" if ok else "no", min(1.0, r_out),
-                    f"a significant cluster covered the park before {ytxt}; {_pct(row['cluster_area_outside'])} of the main "
-                    f"cluster's area and {_pct(row['cluster_firms_outside'])} of its target firms lie outside the park "
-                    f"({'≥' if ok else '<'} {_pct(th['outside_share'])})", r_out)
-                res["government-led"] = ("no", 0.0, f"a significant cluster already covered the park before {ytxt}", np.nan)
-            else:
-                res["market-led"] = ("no", 0.0, f"no significant cluster on the park before {ytxt}", np.nan)
-                ok = verdict == _AFTER_VERDICT
-                res["government-led"] = (
-                    "yes" if ok else "no", 1.0 if ok else 0.0,
-                    f"no significant cluster on the park before {ytxt}, and a cluster inside it after "
-                    f"({_pct(inside_area)} of the main cluster's area in the park)" if ok else
-                    f"no significant cluster before {ytxt}, but the verdict is {verdict!r}", 1.0 if ok else np.nan)
-        # ---- research-led
-        row.update(anchor_source=None, n_anchors=0, nearest_anchor=None, anchor_core_distance_m=np.nan, n_anchors_at_core=0,
-                   n_firms_near_anchor=0, rd_share_near_anchor=np.nan, rd_share_elsewhere=np.nan, rd_share_valley=np.nan,
-                   rd_ratio=np.nan, p_rd_near_anchor=np.nan)
-        anc = _anchor_points(fv, anchors, anchor_column, crs)
-        if isinstance(anc, str):
-            anchor_reason = anc
-            ax = ay = np.zeros(0)
-            names: list[str] = []
-        else:
-            ax, ay, names, src = anc
-            anchor_reason = None
-            row["anchor_source"] = src
-            row["n_anchors"] = len(ax)
-        if not pair:
-            res["research-led"] = ("no", 0.0, no_pair, np.nan)
-        elif anchor_reason is not None:
-            res["research-led"] = ("undetermined", np.nan, anchor_reason, np.nan)
-        elif len(ax) == 0:
-            res["research-led"] = ("no", 0.0, f"no research anchor in the data ({row['anchor_source']})", np.nan)
-        else:
-            core = [shapely.centroid(cg)] + ([peaks[main]] if main in peaks else [])
-            dist = np.min([np.hypot(ax - c.x, ay - c.y) for c in core], axis=0)
-            j = int(np.argmin(dist))
-            row["nearest_anchor"] = names[j]
-            row["anchor_core_distance_m"] = float(dist[j])
-            at_core = dist <= radius_m
-            row["n_anchors_at_core"] = int(at_core.sum())
-            r_dist = radius_m / dist[j] if dist[j] > 0 else float("inf")
-            where = f"{names[j]} is {dist[j]:,.0f} m from the cluster's core"
-            if not at_core.any():
-                res["research-led"] = ("no", min(1.0, r_dist), f"{where} (> {radius_m:,.0f} m)", np.nan)
-            elif rd_column not in fv.columns:
-                res["research-led"] = ("undetermined", np.nan, f"{where}, but the firm table has no `{rd_column}` column "
-                                       "(R&D firms near the anchor cannot be counted)", np.nan)
-            else:
-                rd, known = _known_flag(fv[rd_column])
-                firm = ~is_anchor & known
-                near = firm & _within(x, y, ax[at_core], ay[at_core], radius_m)
-                rest = firm & ~near
-                n_near, n_rest = int(near.sum()), int(rest.sum())
-                row["n_firms_near_anchor"] = n_near
-                if n_near < th["min_firms"] or n_rest < th["min_firms"]:
-                    res["research-led"] = ("undetermined", np.nan, f"{where}, but only {n_near} firms with a known "
-                                           f"`{rd_column}` lie within {radius_m:,.0f} m of it and {n_rest} farther away "
-                                           f"(at least {th['min_firms']:.0f} needed for each share)", np.nan)
-                else:
-                    s_near, s_rest, s_all, ratio, p = _share_contrast(rd, near, rest, firm)
-                    row["rd_share_near_anchor"] = s_near
-                    row["rd_share_elsewhere"] = s_rest
-                    row["rd_share_valley"] = s_all
-                    row["rd_ratio"] = ratio
-                    row["p_rd_near_anchor"] = p
-                    r_rd = _cond(row["rd_ratio"], th["rd_ratio"]) if not _isnan(row["rd_ratio"]) else 0.0
-                    ok = r_rd >= 1
-                    res["research-led"] = (
-                        "yes" if ok else "no", min(1.0, min(r_dist, r_rd)),
-                        f"{where} (≤ {radius_m:,.0f} m); {_pct(s_near)} of the {n_near:,} firms within {radius_m:,.0f} m "
-                        f"do R&D, {row['rd_ratio']:.2f} × the {_pct(s_rest)} of the valley's other firms ({'≥' if ok else '<'} "
-                        f"{th['rd_ratio']:g} ×)", min(r_dist, r_rd) if ok else np.nan)
-        # ---- FDI-led
-        row.update(n_pair_target_firms=0, foreign_share=np.nan, foreign_share_elsewhere=np.nan, foreign_share_valley=np.nan,
-                   foreign_ratio=np.nan, p_foreign=np.nan)
-        if not pair:
-            res["FDI-led"] = ("no", 0.0, no_pair, np.nan)
-        elif ownership_column not in fv.columns:
-            res["FDI-led"] = ("undetermined", np.nan, f"the firm table has no `{ownership_column}` column", np.nan)
-        else:
-            own = fv[ownership_column]
-            known = ~(own.isna() | (own.astype(str).str.strip() == "")).to_numpy()
-            foreign = (own.astype(str).str.strip().str.lower() == str(foreign_value).lower()).to_numpy() & known
-            pop = target & ~is_anchor & known
-            grp = pop & (in_park | in_cl)
-            rest = pop & ~grp
-            n_grp, n_rest = int(grp.sum()), int(rest.sum())
-            row["n_pair_target_firms"] = n_grp
-            if n_grp < th["min_firms"] or n_rest < th["min_firms"]:
-                res["FDI-led"] = ("undetermined", np.nan, f"only {n_grp} target firms with a known `{ownership_column}` in the "
-                                  f"park and its cluster and {n_rest} elsewhere in the valley (at least "
-                                  f"{th['min_firms']:.0f} needed for each share)", np.nan)
-            else:
-                s_grp, s_rest, s_all, ratio, p = _share_contrast(foreign, grp, rest, pop)
-                row["foreign_share"] = s_grp
-                row["foreign_share_elsewhere"] = s_rest
-                row["foreign_share_valley"] = s_all
-                row["foreign_ratio"] = ratio
-                row["p_foreign"] = p
-                r1 = _cond(s_grp, th["foreign_share"])
-                r2 = _cond(row["foreign_ratio"], th["foreign_ratio"]) if not _isnan(row["foreign_ratio"]) else 0.0
-                ok = r1 >= 1 and r2 >= 1
-                res["FDI-led"] = (
-                    "yes" if ok else "no", min(1.0, r1, r2),
-                    f"{_pct(s_grp)} of the pair's {n_grp:,} target firms are foreign-invested ({'≥' if r1 >= 1 else '<'} "
-                    f"{_pct(th['foreign_share'])}), {row['foreign_ratio']:.2f} × the {_pct(s_rest)} of the valley's "
-                    f"other target firms "
-                    f"({'≥' if r2 >= 1 else '<'} {th['foreign_ratio']:g} ×)", min(r1, r2) if ok else np.nan)
-        # ---- assemble
-        applying = []
-        undetermined = []
-        for m in MODELS:
-            status, score, reason, margin = res[m]
-            k = _KEYS[m]
-            row[f"status_{k}"] = status
-            row[f"score_{k}"] = float(score) if not _isnan(score) else np.nan
-            row[f"reason_{k}"] = reason
-            if status == "yes":
-                applying.append((m, margin))
-            elif status == "undetermined":
-                undetermined.append(m)
-        row["models"] = [m for m, _ in applying]
-        path = [m for m, _ in applying if m in ("market-led", "government-led")]
-        if path:
-            primary = path[0]
-        elif applying:
-            primary = max(applying, key=lambda t: (-1 if _isnan(t[1]) else t[1]))[0]
-        elif undetermined:
-            primary = "undetermined"
-        else:
-            primary = "none"
-        row["primary_model"] = primary
-        if applying:
-            row["summary"] = " + ".join(row["models"]) + ". " + " ".join(
-                f"{m}: {res[m][2]}." for m in row["models"])
-        elif undetermined:
-            row["summary"] = "undetermined: " + " ".join(f"{m}: {res[m][2]}." for m in undetermined)
-        else:
-            row["summary"] = "none of the models applies: " + (no_pair + "." if not pair else " ".join(
-                f"{m}: {res[m][2]}." for m in MODELS))
-        rows.append(row)
+    layers = _layers(firms, parks, clusters, hotspots, crs)
+    opts = _Options(th=th, radius_m=radius_m, anchors=anchors, anchor_column=anchor_column, rd_column=rd_column,
+                    ownership_column=ownership_column, foreign_value=foreign_value, sector=sector,
+                    sector_column=sector_column, valley_column=valley_column, crs=crs)
+    rows = [_classify_park(_pair(idx, ov, layers, opts)) for idx, ov in overlay.iterrows()]
     out = pd.DataFrame(rows, index=overlay.index)
     out.attrs["rules"] = _model_rules(th, radius_m)
     out.attrs["thresholds"] = dict(th)
     out.attrs["radius_m"] = radius_m
     return out
-
-
-def _model_rules(th: Mapping[str, float], radius_m: float) -> dict[str, str]:
-    return {
-        "pair": "every model needs a cluster coinciding with the park (overlay verdict other than 'park without a cluster'); "
-                "the main cluster is the one overlapping the park most",
-        "market-led": (f"cluster_before is True (significant cluster on the park before designation) and at least "
-                       f"{th['outside_share']:g} of the main cluster (the larger of its area share and target-firm share) "
-                       f"lies outside the park"),
-        "government-led": "cluster_before is False and the overlay verdict is 'cluster formed after designation'",
-        "research-led": (f"a research anchor within {radius_m:g} m of the main cluster's core (centroid or peak Gi* cell) and "
-                         f"the R&D share of the firms within {radius_m:g} m of those anchors >= {th['rd_ratio']:g} x the "
-                         f"R&D share of the valley's other firms (at least {th['min_firms']:g} firms in each)"),
-        "FDI-led": (f"foreign-invested share of the pair's target firms (in the park or its main cluster) >= "
-                    f"{th['foreign_share']:g} and >= {th['foreign_ratio']:g} x the share among the valley's other target "
-                    f"firms (at least {th['min_firms']:g} firms in each)"),
-        "undetermined": "a model whose indicator is missing from the data (no designation year, no anchor information, "
-                        "no R&D or ownership column, too few firms for a share) is undetermined, with the reason",
-        "score": "each condition's indicator / threshold capped at 1 (yes/no conditions 1 or 0); a model's score is its "
-                 "weakest condition's; it applies when the score is 1",
-        "primary_model": "the development path (market-led or government-led) when one applies; otherwise the applying model "
-                         "whose weakest condition clears its threshold by the widest factor; 'none' if none applies; "
-                         "'undetermined' if none applies and some model is undetermined",
-    }
