@@ -69,7 +69,7 @@ def _read_table(p: Path) -> pd.DataFrame:
 
 
 def read_groups(path: str | os.PathLike) -> pd.DataFrame:
-    """Read the table that maps industry codes to groups (e.g. ``data/industry_groups.csv``).
+    """Read the table that maps industry codes to groups (e.g. ``geo/datasets/data/industry_groups.csv``).
 
     Parameters
     ----------
@@ -124,7 +124,7 @@ def read_groups(path: str | os.PathLike) -> pd.DataFrame:
         msg = (
             f"The industry groups table '{p}' needs the columns industry_code and group; "
             f"{', '.join(missing)} missing (its columns: {list(frame.columns)}). "
-            "See data/industry_groups.csv for the format."
+            "See geo/datasets/data/industry_groups.csv for the format."
         )
         raise ColumnError(msg)
     out = frame.copy()
