@@ -149,8 +149,12 @@ class Config:
     given: frozenset = frozenset()
 
     def is_given(self, section: str, key: str) -> bool:
-        """Whether ``[section] key`` was set by the user (not a default)."""
-        return (section, key) in self.given
+        """Whether ``[section] key`` was set by the user: in the TOML (or dict), or to a value
+        other than its default (a :class:`Config` built in Python)."""
+        if (section, key) in self.given:
+            return True
+        table = getattr(self, section)
+        return getattr(table, key) != getattr(type(table)(), key)
 
     def to_dict(self) -> dict:
         """Plain-data view (for summary.json and the report's parameter table)."""
@@ -225,6 +229,14 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
         msg = f"[run] max_memory_gb must be >= 0 (0: the memory available); {run.max_memory_gb} was given."
         raise ConfigError(msg)
     an = built["analysis"]
+    if an.target_sector is not None and not isinstance(an.target_sector, str):
+        msg = (f"[analysis] target_sector must be one sector value, as text (target_sector = \"optics\"); "
+               f"{an.target_sector!r} was given. One run tests one sector against the parks.")
+        raise ConfigError(msg)
+    cs = an.cell_size
+    if not (cs == "auto" or (isinstance(cs, (int, float)) and not isinstance(cs, bool) and 0 < cs < float("inf"))):
+        msg = f"[analysis] cell_size must be \"auto\" or a number of metres (cell_size = 500); {cs!r} was given."
+        raise ConfigError(msg)
     if an.cell not in ("hex", "square", "h3"):
         msg = f"[analysis] cell must be 'hex', 'square' or 'h3'; {an.cell!r} was given."
         raise ConfigError(msg)
@@ -266,14 +278,17 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
         msg = "[firms] path is required: the firm table to analyse."
         raise ConfigError(msg)
     fc = built["firms"]
-    if fc.drop_stacked not in (True, False, "sensitivity"):
+    if not (isinstance(fc.drop_stacked, bool) or fc.drop_stacked == "sensitivity"):
         msg = f"[firms] drop_stacked must be true, false or \"sensitivity\"; {fc.drop_stacked!r} was given."
         raise ConfigError(msg)
     if fc.duplicates not in ("auto", "drop", "flag", "keep"):
         msg = f"[firms] duplicates must be \"auto\", \"drop\", \"flag\" or \"keep\"; {fc.duplicates!r} was given."
         raise ConfigError(msg)
-    if fc.stack_radius_m < 0:
-        msg = f"[firms] stack_radius_m must be >= 0 (0: exactly equal coordinates); {fc.stack_radius_m} was given."
+    if not (0 <= fc.stack_radius_m < float("inf")):
+        msg = f"[firms] stack_radius_m must be a number >= 0 (0: exactly equal coordinates); {fc.stack_radius_m} was given."
+        raise ConfigError(msg)
+    if fc.stacked_min < 2:
+        msg = f"[firms] stacked_min must be >= 2 (firms at one point that make a stack); {fc.stacked_min} was given."
         raise ConfigError(msg)
     if not (0 < built["firms"].max_rejected_share <= 1):
         msg = f"[firms] max_rejected_share must be in (0, 1]; {built['firms'].max_rejected_share} was given."

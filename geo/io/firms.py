@@ -449,6 +449,7 @@ class _Validation:
             y = np.full(n, np.nan)
             x[ok_geom] = shapely.get_x(geometry[ok_geom])
             y[ok_geom] = shapely.get_y(geometry[ok_geom])
+            self.reject(ok_geom & (~np.isfinite(x) | ~np.isfinite(y)), "missing_coordinate", "the point's coordinates are NaN")
             if self.system_default in ("gcj02", "bd09") or self.systems_given:
                 src = self.system_default
             elif raw.layer_crs is not None:
@@ -515,6 +516,11 @@ class _Validation:
             from pyproj import Transformer
 
             tr = Transformer.from_crs(src, "EPSG:4326", always_xy=True)
+            if pending.any() and src.is_projected:
+                px, py = x[pending], y[pending]
+                if np.all(np.abs(px) <= 180) and np.all(np.abs(py) <= 90):  # metres that all fit in degrees' range
+                    self.meta["projected_values_look_like_degrees"] = [float(px.min()), float(px.max()), float(py.min()),
+                                                                       float(py.max())]
             if pending.any():
                 lon_w[pending], lat_w[pending] = tr.transform(x[pending], y[pending])
             out = pending & (~np.isfinite(lon_w) | ~np.isfinite(lat_w) | (np.abs(lon_w) > 180) | (np.abs(lat_w) > 90))

@@ -169,7 +169,7 @@ def read_parks(
     if year_col is not None:
         from geo.io._dates import parse_dates
 
-        parsed = parse_dates(out[year_col], min_year=1900, max_year=2100, label="designation years")
+        parsed = parse_dates(out[year_col], min_year=1900, label="designation years")  # no year after next year
         for r, v, why in zip(out.index[parsed.bad], out[year_col][parsed.bad], parsed.reasons[parsed.bad]):
             year_problems.append({"row": int(r), "value": str(v), "reason": str(why)})
             notes.append(f"park {str(out.loc[r, name_col])!r} (row {int(r)} of {p.name}): designation year {str(v)!r} "

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from geo._format import is_missing
@@ -194,8 +195,10 @@ def _verdicts(valleys) -> tuple[dict[str, list[tuple[str, str]]], list[tuple[str
 
 def _outside(valleys, target_sector: str | None, min_firms: int) -> dict[str, int]:
     """Clusters, clusters outside parks, their firms, and those with at least ``min_firms`` target firms."""
-    out = {"n_clusters": 0, "n_outside": 0, "firms": 0, "large": 0}
+    out = {"n_clusters": 0, "n_outside": 0, "firms": 0, "large": 0, "artefacts": 0}
     for vr in valleys.values():
+        if target_sector is not None and "target_sector" in vr.skipped:
+            continue  # its clusters are of all firms, not of the target sector
         cl = vr.stages.get("clusters")
         if cl is not None:
             out["n_clusters"] += len(cl)
@@ -206,7 +209,10 @@ def _outside(valleys, target_sector: str | None, min_firms: int) -> dict[str, in
         out["firms"] += int(pd.to_numeric(outside["n_firms"], errors="coerce").fillna(0).sum())
         has_target = target_sector is not None and "n_target" in outside and outside["n_target"].notna().any()
         col = "n_target" if has_target else "n_firms"
-        out["large"] += int((pd.to_numeric(outside[col], errors="coerce").fillna(0) >= min_firms).sum())
+        large = (pd.to_numeric(outside[col], errors="coerce").fillna(0) >= min_firms).to_numpy()
+        artefact = outside["artefact"].fillna("").astype(str).ne("").to_numpy() if "artefact" in outside else np.zeros(len(outside), bool)
+        out["large"] += int((large & ~artefact).sum())  # a cluster that may be a stacked geocode proves nothing
+        out["artefacts"] += int((large & artefact).sum())
     return out
 
 
@@ -244,8 +250,8 @@ def _kd_timing(comparison) -> tuple[list[str], list[str], list[str]]:
 _VERDICT_PHRASES = {
     "pre-existing": "{n} {sit} on a cluster that existed before designation",
     "after": "{n} saw a cluster form after designation",
-    "none": "{n} {have} no cluster",
-    "undetermined": "{n} {coincide} with a cluster but the timing is undetermined (no designation year)",
+    "none": "{n} {do} not coincide with a significant cluster",
+    "undetermined": "{n} {coincide} with a cluster but the timing is undetermined (see each park's reason)",
 }
 
 
@@ -260,7 +266,7 @@ def _facts(verdicts, not_assessed, n_parks: int, outside: dict[str, int], min_fi
         for key, fmt in _VERDICT_PHRASES.items():
             n = len(verdicts[VERDICTS[key]])
             if n:
-                parts.append(fmt.format(n=n, sit="sits" if n == 1 else "sit", have="has" if n == 1 else "have",
+                parts.append(fmt.format(n=n, sit="sits" if n == 1 else "sit", do="does" if n == 1 else "do",
                                         coincide="coincides" if n == 1 else "coincide"))
         if not_assessed:
             parts.append(f"{len(not_assessed)} could not be assessed")
@@ -287,10 +293,10 @@ def _conclusions(verdicts, outside: dict[str, int], min_firms: int, what: str, k
     s: list[str] = []
     if outside["large"]:
         s.append("Clusters exist without a park, so in these data a park is not a precondition for a cluster.")
-    elif outside["n_outside"]:
-        s.append(f"Only small clusters (fewer than {min_firms} {what} each) lie outside parks.")
-    elif outside["n_clusters"]:
-        s.append("Every cluster overlaps a park.")
+    if outside.get("artefacts"):
+        n = outside["artefacts"]
+        what_is = "a geocoding artefact (a stacked geocode) and is" if n == 1 else "geocoding artefacts (stacked geocodes) and are"
+        s.append(f"{n} cluster{'s' if n != 1 else ''} outside parks may be {what_is} not counted as evidence.")
     pre, after, none = (verdicts[VERDICTS[k]] for k in ("pre-existing", "after", "none"))
     # the park names end the sentence: a name ending in ")" is not wrapped in a second parenthesis
     if pre:
@@ -306,8 +312,8 @@ def _conclusions(verdicts, outside: dict[str, int], min_firms: int, what: str, k
     if none:
         last = f" by {last_year}" if last_year is not None else ""
         n = len(none)
-        s.append(f"{n} park{'s' if n != 1 else ''} {'have' if n != 1 else 'has'} no significant cluster of {what}{last}: "
-                 "designation was not followed by a cluster there.")
+        s.append(f"{n} park{'s' if n != 1 else ''} {'do' if n != 1 else 'does'} not coincide with a significant cluster of "
+                 f"{what}{last} (no cluster overlaps {'them' if n != 1 else 'it'}, or the overlap is no larger than chance).")
     if synthetic:
         s.append("These are synthetic demo data: the statements describe the simulation, not the real valleys.")
     return s

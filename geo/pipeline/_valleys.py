@@ -26,7 +26,9 @@ def _column_labels(frame, col: str) -> pd.Series:
     vals = np.full(len(s), pd.NA, dtype=object)
     if ok.any():
         vals[ok] = pd.Series(s[ok]).astype(str).str.strip().to_numpy(dtype=object)
-        vals[ok & (vals == "")] = pd.NA
+        empty = np.zeros(len(s), dtype=bool)
+        empty[ok] = vals[ok] == ""
+        vals[empty] = pd.NA
     return pd.Series(vals, index=frame.index, dtype="object")
 
 

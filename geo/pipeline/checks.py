@@ -24,6 +24,8 @@ from geo.errors import ColumnError, InputError
 
 __all__ = [
     "resolve_columns",
+    "renames",
+    "check_crs",
     "valleys_from_column",
     "check_rejections",
     "check_valleys",
@@ -131,6 +133,17 @@ def resolve_columns(cfg: Config, columns: Sequence[str], *, table: Any = None, o
     )
 
 
+def renames(own: Config, main: Config) -> dict[str, str]:
+    """Column renames that give a table resolved as ``own`` the spelling of ``main`` (``Industry`` -> ``industry``)."""
+    out = {}
+    for section, keys in (("firms", FIRM_COLUMN_KEYS), ("models", MODEL_COLUMN_KEYS), ("groups", ("code_column",))):
+        a, b = getattr(own, section), getattr(main, section)
+        for key in keys:
+            if getattr(a, key) != getattr(b, key):
+                out[getattr(a, key)] = getattr(b, key)
+    return out
+
+
 # ----------------------------------------------------------------------------- rejected rows
 def _numbers(values: pd.Series) -> np.ndarray:
     return pd.to_numeric(pd.Series(values, dtype=object).astype(str).str.strip(), errors="coerce").to_numpy(float)
@@ -169,6 +182,10 @@ def _diagnose_range(rejects: pd.DataFrame, lon_col: str | None, lat_col: str | N
         if np.all(np.abs(y) / scale <= 90) and np.median(np.abs(y)) / scale >= 1:
             return (f"; the values look like degrees multiplied by {scale:,.0f} ({ranges}): divide both columns by "
                     f"{scale:,.0f} before reading")
+    if mx <= 90 < my <= 180:
+        return (f"; the longitude column {lon_col!r} holds values up to {np.max(np.abs(x)):.4g} and the latitude column "
+                f"{lat_col!r} up to {np.max(np.abs(y)):.4g}: the two look swapped: set [firms] lon = {lat_col!r} and "
+                f"lat = {lon_col!r}")
     if 1e4 <= mx < 1e7 and 1e4 <= my < 1e7:
         lat = np.median(y) / 110_950.0
         hint = f" (a northing of {np.median(y):,.0f} m is about {lat:.0f}° from the equator)" if 0 < lat < 90 else ""
@@ -206,11 +223,27 @@ def _diagnosis(reasons: Mapping[str, int], rejects: pd.DataFrame, report: Mappin
         return _examples(rejects, "unknown_coord_sys", ["coord_sys"]) + ": the coord_sys column may hold wgs84, gcj02 or bd09"
     if top == "missing_id":
         return f"; the id column {report.get('id_column')!r} is empty in most rows: is it the right column?"
+    if top == "bad_date":
+        col = (report.get("founded") or {}).get("column")
+        return (_examples(rejects, "bad_date", [col]) + f": is [firms] founded_column = {col!r} the founding (registration) "
+                "date column?")
     if top == "duplicate":
         return "; most rows are exact copies of other rows: was the table exported twice, or joined with another?"
     if top == "zero_zero":
         return "; most coordinates are (0, 0): the geocoding failed for them"
     return ""
+
+
+def check_crs(report: Mapping[str, Any], *, table: Any = None) -> None:
+    """Stop when a projected ``crs`` was given to coordinates that all look like degrees."""
+    box = report.get("projected_values_look_like_degrees")
+    if not box:
+        return
+    msg = (f"[firms] crs = {report.get('crs')!r} is a projected system (metres), but every coordinate of "
+           f"{_table_name(table or report.get('file'))} lies within ±180/±90 (x {box[0]:.4g}–{box[1]:.4g}, y {box[2]:.4g}–"
+           f"{box[3]:.4g}): they look like longitude/latitude degrees. Set crs = \"wgs84\" (or \"gcj02\" for Amap/Tencent, "
+           "\"bd09\" for Baidu).")
+    raise InputError(msg)
 
 
 def check_rejections(report: Mapping[str, Any], rejects: pd.DataFrame, *, limit: float = 0.5, table: Any = None) -> None:
@@ -221,11 +254,12 @@ def check_rejections(report: Mapping[str, Any], rejects: pd.DataFrame, *, limit:
     reasons with their counts and, where the values show it, the likely cause
     ("the values look like projected metres …: set [firms] crs = …").
     """
-    n = int(report.get("rows_read", 0))
+    outside = int(report.get("rejected_by_reason", {}).get("outside_valleys", 0))
+    n = int(report.get("rows_read", 0)) - outside  # rows of the run's valleys (or not assignable yet)
     kept = int(report.get("rows_kept", 0))
     reasons = {k: int(v) for k, v in report.get("rejected_by_reason", {}).items() if k != "outside_valleys"}
     bad = sum(reasons.values())
-    if n == 0 or (kept > 0 and bad <= limit * n):
+    if n <= 0 or bad == 0 or (kept > 0 and bad <= limit * n):
         return
     why = ", ".join(f"{k}: {v:,}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
     share = "every row" if kept == 0 else f"{bad:,} of the {n:,} rows ({bad / n:.0%})"
@@ -238,16 +272,40 @@ def check_rejections(report: Mapping[str, Any], rejects: pd.DataFrame, *, limit:
 
 
 # ----------------------------------------------------------------------------- values
-def check_valleys(cfg: Config, n_by_valley: Mapping[str, int], labels: pd.Series | None, *, table: Any = None) -> None:
-    """Stop when a configured valley matches no firm, naming what the valley column holds.
+def _rejected_of(rejects: pd.DataFrame | None, col: str, name: str) -> pd.Series:
+    """Reasons (with counts) of the rejected rows whose valley column is ``name``."""
+    if rejects is None or col not in rejects or not len(rejects):
+        return pd.Series(dtype=int)
+    values = rejects[col].astype(str).str.strip()
+    return rejects.loc[(values == name).to_numpy() & (rejects["reason"] != "outside_valleys").to_numpy(), "reason"].value_counts()
+
+
+def check_valleys(cfg: Config, n_by_valley: Mapping[str, int], labels: pd.Series | None, *, table: Any = None,
+                  rejects: pd.DataFrame | None = None) -> None:
+    """Stop when a configured valley matches no firm, naming what the valley column holds, or
+    when its name is written in several ways (``Wuhan`` and ``wuhan``: only one would be analysed).
 
     ``n_by_valley``: firms per configured valley after the assignment; ``labels``: the
-    value counts of the valley column over the table (None when it has none).
+    value counts of the valley column over the valid rows (None when it has none);
+    ``rejects``: the rejected rows, to tell a valley whose every row was rejected.
     """
     col = cfg.firms.valley_column
     for v in cfg.valleys:
+        if labels is not None and v.firms is None:
+            variants = [str(k) for k in labels.index if str(k).casefold() == v.name.casefold() and str(k) != v.name]
+            if variants and n_by_valley.get(v.name, 0):
+                msg = (f"Valley {v.name!r}: the valley column {col!r} also holds {listing(repr(x) for x in variants)} "
+                       f"({', '.join(f'{int(labels[x]):,}' for x in variants)} firms), which would be left out: write the "
+                       "valley the same way in every row.")
+                raise InputError(msg)
         if n_by_valley.get(v.name, 0):
             continue
+        lost = _rejected_of(rejects, col, v.name)
+        if len(lost):
+            msg = (f"Valley {v.name!r}: all {int(lost.sum()):,} of its rows were rejected "
+                   f"({', '.join(f'{k}: {int(n):,}' for k, n in lost.items())}); see rejects.csv (a wrong crs or "
+                   "coordinate column for this valley's rows?).")
+            raise InputError(msg)
         if v.firms is not None:
             msg = f"Valley {v.name!r}: its own firm table {_table_name(v.firms)} has no usable firm (see rejects.csv)."
         elif v.bbox is not None and labels is None:
@@ -276,6 +334,13 @@ def check_target(cfg: Config, counts: pd.Series | None, *, table: Any = None) ->
         msg = f"target_sector = {target!r}, but {_table_name(table)} has no sector column {col!r} ([firms] sector_column)."
         raise ColumnError(msg)
     if int(counts.get(str(target), 0)):
+        variants = [str(k) for k in counts.index if str(k).casefold() == str(target).casefold() and str(k) != str(target)]
+        if variants:
+            msg = (f"target_sector = {target!r}, but the sector column {col!r} also holds "
+                   f"{listing(repr(x) for x in variants)} ({', '.join(f'{int(counts[x]):,}' for x in variants)} firms) beside "
+                   f"{target!r} ({int(counts[str(target)]):,}): they would not be counted as the target sector. Write the "
+                   "sector the same way in every row.")
+            raise InputError(msg)
         return
     if not len(counts):
         msg = f"target_sector = {target!r}, but the sector column {col!r} is empty for every firm of the run's valleys."

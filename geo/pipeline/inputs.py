@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from geo._words import counted, listing, suggest
@@ -96,6 +97,7 @@ def _read_table(path, cfg: Config, *, select=None):
                        founded=fc.founded_column, stack_radius_m=fc.stack_radius_m)
     report, rejects = dict(firms.attrs["load_report"]), firms.attrs["rejects"]
     firms.attrs = {}
+    checks.check_crs(report, table=path)
     checks.check_rejections(report, rejects, limit=fc.max_rejected_share, table=path)
     return firms, report, rejects
 
@@ -121,7 +123,12 @@ def registry_warnings(report: dict, table: Any) -> list[str]:
 
 
 def _extra_tables(firms, rejects, load_report, cfg: Config):
-    """Append the firm tables that reference valleys bring themselves (e.g. Hsinchu)."""
+    """Append the firm tables that reference valleys bring themselves (e.g. Hsinchu).
+
+    Each table's columns are matched on their own (``Industry`` in one, ``industry`` in the
+    other) and renamed to the main table's spelling; its stacks get ids after the main table's.
+    """
+    from geo.io._text import table_columns
     from geo.points import PointFrame
 
     fc = cfg.firms
@@ -129,31 +136,47 @@ def _extra_tables(firms, rejects, load_report, cfg: Config):
     all_rejects = [rejects.assign(source=str(fc.path.name))]
     load_report = dict(load_report)
     load_report["extra_tables"] = []
+    load_report["stacks"] = list(load_report.get("stacks") or [])
+    next_site = int(firms["stack"].max()) + 1 if "stack" in firms and len(firms) else 0
     for v in cfg.valleys:
         if v.firms is None:
             continue
-        f, rep, rej = _read_table(v.firms, cfg)
+        own = checks.resolve_columns(cfg, table_columns(v.firms, encoding=fc.encoding), table=v.firms, own_valley=True)
+        f, rep, rej = _read_table(v.firms, own)
+        f = f.rename(columns=checks.renames(own, cfg))
+        if "stack" in f:
+            f["stack"] = np.where(f["stack"].to_numpy() >= 0, f["stack"].to_numpy() + next_site, -1)
+            load_report["stacks"] += [{**st, "site": st["site"] + next_site} for st in rep.get("stacks") or []]
+            next_site += int(rep.get("stacked_sites", 0))
         all_rejects.append(rej.assign(source=str(v.firms.name)))
         f = f.assign(source=str(v.firms.name), valley=v.name)
         frames.append(f)
         load_report["extra_tables"].append({"valley": v.name, **rep})
-        for key in ("rows_read", "rows_kept", "rows_rejected"):
-            load_report[key] += rep[key]
+        for key in ("rows_read", "rows_kept", "rows_rejected", "fixed_swapped", "stacked_rows", "stacked_sites",
+                    "duplicates_kept"):
+            load_report[key] = load_report.get(key, 0) + rep.get(key, 0)
         for k, n in rep["rejected_by_reason"].items():
             load_report["rejected_by_reason"][k] = load_report["rejected_by_reason"].get(k, 0) + n
     combined = PointFrame(pd.concat(frames), crs="EPSG:4326", xy=("lon", "lat"))
     return combined, pd.concat(all_rejects, ignore_index=True), load_report
 
 
-def check_parks(cfg: Config, parks, names: list[str], n_parks: dict[str, int], warnings: list[str]) -> None:
-    """Stop when the parks' valley labels match none of the run's valleys; warn for a valley without a park."""
+def check_parks(cfg: Config, parks, names: list[str], n_parks: dict[str, int], warnings: list[str],
+                bounds: dict[str, tuple[float, float, float, float]] | None = None) -> None:
+    """Stop when the parks' valley labels match none of the run's valleys, or when a valley's
+    parks all lie away from its firms (a wrong ``crs`` of the firms or of the parks); warn
+    for a valley without a park, a park of no valley, a park without a designation year.
+
+    ``bounds``: per valley, the box (min lon, min lat, max lon, max lat) of its firms.
+    """
     if cfg.parks.path is None or not len(parks):
         return
+    file = Path(str(cfg.parks.path)).name
     labelled = parks["valley"].notna().any()
     if labelled:
         found = parks["valley"].dropna().astype(str).value_counts()
         if not set(found.index) & set(names):
-            msg = (f"No park of {Path(str(cfg.parks.path)).name} belongs to a valley of the run: their valley column holds "
+            msg = (f"No park of {file} belongs to a valley of the run: their valley column holds "
                    f"{counted(found)}, the run's valleys are {listing(names)}."
                    f"{suggest(names[0], list(found.index)) if len(names) == 1 else ''} "
                    "Make the parks' valley values equal to the [[valleys]] names (or set [parks] valley to another column).")
@@ -161,9 +184,41 @@ def check_parks(cfg: Config, parks, names: list[str], n_parks: dict[str, int], w
         orphan = sorted(set(found.index) - set(names))
         if orphan:
             warnings.append(f"parks of valleys not in the run were left out: {orphan}")
+        for name in parks.loc[parks["valley"].isna(), "name"]:
+            warnings.append(f"park {name!r} of {file} has no valley: it was left out")
+        for name in names:
+            own = parks[parks["valley"] == name]
+            box = (bounds or {}).get(name)
+            if len(own) and box is not None and not own.intersects(_padded_box(box)).any():
+                pb = own.total_bounds
+                msg = (f"The parks of valley {name!r} lie away from its firms: the firms span lon {box[0]:.3f}–{box[2]:.3f}, "
+                       f"lat {box[1]:.3f}–{box[3]:.3f}; its parks lon {pb[0]:.3f}–{pb[2]:.3f}, lat {pb[1]:.3f}–{pb[3]:.3f}. "
+                       f"Is [firms] crs (now {cfg.firms.crs!r}) or the parks' coordinate system right?")
+                raise InputError(msg)
     for name in names:
         if not n_parks.get(name, 0):
-            warnings.append(f"valley {name!r} has no park in {Path(str(cfg.parks.path)).name}: its park tests are skipped")
+            warnings.append(f"valley {name!r} has no park in {file}: its park tests are skipped")
+    in_run = parks[parks["valley"].isin(names)] if labelled else parks
+    for name in in_run.loc[in_run["designated"].isna(), "name"]:
+        warnings.append(f"park {name!r} has no designation year: its precedence test is skipped")
+
+
+def _padded_box(box, pad: float = 0.05):
+    """The box, widened by ``pad`` degrees on every side (parks at the edge of their firms' spread)."""
+    import shapely
+
+    return shapely.box(box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad)
+
+
+def firm_bounds(firms, names) -> dict[str, tuple[float, float, float, float]]:
+    """Per valley, the box of its firms' lon/lat."""
+    out = {}
+    for name in names:
+        fv = _valley_rows(firms, name)
+        if len(fv):
+            lon, lat = fv["lon"].to_numpy(), fv["lat"].to_numpy()
+            out[name] = (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))
+    return out
 
 
 def _check_values(cfg: Config, firms, names: list[str], warnings: list[str]) -> None:
@@ -211,9 +266,6 @@ def load_inputs(cfg: Config, *, warnings: list[str], quiet: Any = None) -> Study
     fc = cfg.firms
     columns = table_columns(fc.path, encoding=fc.encoding, sheet=fc.sheet)
     cfg = checks.resolve_columns(cfg, columns, table=fc.path)
-    for v in cfg.valleys:
-        if v.firms is not None:
-            checks.resolve_columns(cfg, table_columns(v.firms, encoding=fc.encoding), table=v.firms, own_valley=True)
     selector = ValleySelector(cfg, fill=fill_valley(cfg, columns))
     # the points stay two coordinate columns (a PointFrame): no shapely point per firm
     firms, load_report, rejects = _read_table(fc.path, cfg, select=selector)
@@ -228,14 +280,14 @@ def load_inputs(cfg: Config, *, warnings: list[str], quiet: Any = None) -> Study
     if any(v.firms is not None for v in cfg.valleys):
         firms, rejects, load_report = _extra_tables(firms, rejects, load_report, cfg)
     n_by_valley = firms["valley"].value_counts().to_dict()
-    checks.check_valleys(cfg, n_by_valley, selector.counts, table=fc.path)
+    checks.check_valleys(cfg, n_by_valley, selector.counts, table=fc.path, rejects=rejects)
     rejects = rejects.sort_values("row", kind="stable").reset_index(drop=True)
     _check_values(cfg, firms, names, warnings)
 
     t0 = time.perf_counter()
     parks, parks_report, parks_rejects = read_parks_config(cfg, warnings)
     n_parks = {n: len(_parks_for_valley(parks, n, _valley_rows(firms, n))) for n in names} if len(parks) else {}
-    check_parks(cfg, parks, names, n_parks, warnings)
+    check_parks(cfg, parks, names, n_parks, warnings, firm_bounds(firms, names))
     timings["read_parks"] = time.perf_counter() - t0
     return StudyInputs(config=cfg, firms=firms, parks=parks, rejects=rejects, load_report=load_report,
                        parks_report=parks_report, parks_rejects=parks_rejects, names=tuple(names),

@@ -115,7 +115,10 @@ def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str
     clusters = gparks.cluster_polygons(hot_named, sector=sector_key)
     vr.stages["clusters"] = clusters
     ov = None
-    if len(vr.parks):
+    if target is not None and tcol is None:  # the parks cannot be tested against clusters of a sector it lacks
+        vr.skipped["parks"] = (f"no firm of the target sector {target!r} in this valley: its parks are not tested "
+                               "(the hot spots and clusters shown are those of all its firms)")
+    elif len(vr.parks):
         ov = gparks.park_overlay(
             hot_named, vr.parks, fm, sector=sector_key, permutations=an.permutations, seed=seed, graph=graph,
             clusters=clusters, sector_column=fc.sector_column, founded_column=fc.founded_column, alpha=an.alpha,
@@ -127,7 +130,7 @@ def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str
         vr.stages["clusters_outside_parks"] = gparks.clusters_outside_parks(clusters, vr.parks)
         _models(vr, cfg, ov, clusters, fm, hot_named, sector_key)
     else:
-        vr.skipped["parks"] = "no parks in this valley"
+        vr.skipped.setdefault("parks", "no parks in this valley")
         vr.stages["clusters_outside_parks"] = clusters
     if an.point_clusters != "none" and sector_key is not None:
         pc = gparks.point_clusters(fm, sector=sector_key, sector_column=fc.sector_column, method=an.point_clusters,
@@ -417,6 +420,7 @@ def _prepare_dask(cfg: Config, timings: dict, warnings: list[str]) -> Prepared:
         if fc.stack_radius_m > 0:
             warnings.append(f"the dask engine finds stacked geocodes on exactly equal coordinates only ([firms] "
                             f"stack_radius_m = {fc.stack_radius_m} applies to the in-memory engine)")
+        checks.check_crs(ing.load_report, table=fc.path)
         checks.check_rejections(ing.load_report, ing.rejects, limit=fc.max_rejected_share, table=fc.path)
         warnings.extend(registry_warnings(ing.load_report, fc.path))
         timings["read_firms"] = time.perf_counter() - t0
@@ -427,11 +431,12 @@ def _prepare_dask(cfg: Config, timings: dict, warnings: list[str]) -> Prepared:
         inputs, names, sector_counts = de.reduce_valleys(
             ing, cfg, parks, seed=cfg.run.seed, sample_firms=cfg.run.sample_firms, parks_for_valley=_parks_for_valley,
             fill=fill)
-        checks.check_valleys(cfg, {n: vi.n_firms for n, vi in inputs.items()}, ing.valley_counts, table=fc.path)
+        checks.check_valleys(cfg, {n: vi.n_firms for n, vi in inputs.items()}, ing.valley_counts, table=fc.path,
+                             rejects=ing.rejects)
         if cfg.analysis.target_sector is not None:
             checks.check_target(cfg, sector_counts, table=fc.path)
         check_parks(cfg, parks, names, {n: len(vi.parks) if vi.parks is not None else 0 for n, vi in inputs.items()},
-                    warnings)
+                    warnings, {n: tuple(vi.firms.total_bounds) for n, vi in inputs.items() if len(vi.firms)})
         timings["cluster_counts"] = time.perf_counter() - t0
         load_report = dict(ing.load_report)
         load_report["engine"] = {"name": "dask", "scheduler": cfg.run.scheduler or "local cluster",
