@@ -15,10 +15,14 @@ import pytest
 import shapely
 from folium import plugins
 
+from geo.outputs import maps
+from geo.outputs.maps import _assets, _data, _geometry, _html
+from geo.outputs.maps import firms as map_firms
+from geo.outputs.maps import layers as map_layers
+from geo.outputs.maps import timeline as map_timeline
 from geo.config import Config
 from geo.crs import to_metric
 from geo.errors import InputError
-from geo.outputs import maps
 from geo.pipeline.results import Results, ValleyResult
 
 NASTY = [
@@ -156,7 +160,7 @@ def test_legends_present(res):
     assert "cluster formed after designation" in page and maps.VERDICT_COLOURS["cluster formed after designation"] in page
     assert "firms per km" in page  # the density colour ramp
     # the time slider's legend (legend HTML is JSON in the page: its & is written \u0026)
-    assert maps._js("Parks designated: East &lt;Lake&gt; Park (1995)")[1:-1] in page
+    assert _html._js("Parks designated: East &lt;Lake&gt; Park (1995)")[1:-1] in page
 
 
 def test_escape():
@@ -167,8 +171,8 @@ def test_escape():
 
 
 def test_embedded_json_cannot_close_a_script():
-    assert maps._js({"a": "</script><!--", "b": "x\u2028y"}) == '{"a":"\\u003c/script\\u003e\\u003c!--","b":"x\\u2028y"}'
-    assert maps._js("Ta & b") == '"Ta \\u0026 b"'
+    assert _html._js({"a": "</script><!--", "b": "x\u2028y"}) == '{"a":"\\u003c/script\\u003e\\u003c!--","b":"x\\u2028y"}'
+    assert _html._js("Ta & b") == '"Ta \\u0026 b"'
 
 
 def _script_tags(page: str) -> tuple[int, int]:
@@ -189,7 +193,7 @@ def test_data_strings_are_escaped_everywhere():
     page = maps.valley_map(nasty, "A").get_root().render()
     # the names are there, escaped (inside JSON the escaped text's & is written \u0026)
     for name in NASTY + [NASTY[0] + " Park", "</script>food"]:
-        assert maps._js(maps.escape(name))[1:-1] in page
+        assert _html._js(maps.escape(name))[1:-1] in page
     overview = maps.overview_map(nasty).get_root().render()
     assert "<img src=x onerror" not in overview and "</script><script>window.__xss" not in overview
     assert _script_tags(overview) == _script_tags(maps.overview_map(plain).get_root().render())
@@ -206,15 +210,15 @@ def test_template_syntax_in_the_data_is_shown_not_evaluated(tmp_path):
             assert raw not in page
     page = pages[0]
     for name in (*jinja, "{{ 7*7 }} Park", "{{ 8*8 }}"):
-        assert maps._js(maps.escape(name))[1:-1] in page  # tooltips, sector names (JSON)
+        assert _html._js(maps.escape(name))[1:-1] in page  # tooltips, sector names (JSON)
     assert "Firms: &#123;&#123; 8*8 &#125;&#125;" in _overlays(maps_[0])  # the target sector in a layer name
     assert "Firms: 64" not in page and "49 Park" not in page
     maps.write_maps(res, tmp_path)  # the whole files render too
 
 
 def test_big_layers_are_not_reparsed_and_keep_their_data(res, monkeypatch):
-    monkeypatch.setattr(maps, "POINTS_MAX", 50)
-    monkeypatch.setattr(maps, "CLUSTER_MAX", 100)  # optics (80 firms): clusters; all sectors (240): heat map
+    monkeypatch.setattr(map_firms, "POINTS_MAX", 50)
+    monkeypatch.setattr(map_firms, "CLUSTER_MAX", 100)  # optics (80 firms): clusters; all sectors (240): heat map
     m = maps.valley_map(res, "A")
     page = m.get_root().render()
     assert "__geo_data_" not in page
@@ -229,7 +233,7 @@ def test_big_layers_are_not_reparsed_and_keep_their_data(res, monkeypatch):
 
 def test_firm_layer_rows_match_the_firms(res, monkeypatch):
     """The vectorised sector codes give each marker its firm's position and sector."""
-    monkeypatch.setattr(maps, "POINTS_MAX", 10)
+    monkeypatch.setattr(map_firms, "POINTS_MAX", 10)
     m = maps.valley_map(res, "A")
     (cl,) = [c for c in _group(m, "Firms: all sectors (clustered)")._children.values()
              if isinstance(c, plugins.FastMarkerCluster)]
@@ -269,25 +273,25 @@ def _messy_sectors() -> list[pd.Series]:
 
 def test_sector_codes_match_the_string_labels():
     for s in _messy_sectors():
-        codes, names = maps._sector_codes(s)
+        codes, names = _data._sector_codes(s)
         expected = s.astype("object").where(s.notna(), "unknown").astype(str).tolist()
         assert [names[c] for c in codes] == expected
         assert len(set(names)) == len(names)
-        factorized = maps._text_factorize(s)  # computed once, handed to both (None: not text-like)
-        assert maps._sector_codes(s, factorized=factorized)[0].tolist() == codes.tolist()
+        factorized = _data._text_factorize(s)  # computed once, handed to both (None: not text-like)
+        assert _data._sector_codes(s, factorized=factorized)[0].tolist() == codes.tolist()
         for value in ("optics", "3", 3, "unknown", "nan", "b", 1.0, 5):
             expected = (s.astype(str) == str(value)).tolist()
-            assert maps._str_equals(s, value).tolist() == expected
-            assert maps._str_equals(s, value, factorized=factorized).tolist() == expected
+            assert _data._str_equals(s, value).tolist() == expected
+            assert _data._str_equals(s, value, factorized=factorized).tolist() == expected
 
 
 def test_dense_unique_matches_numpy(monkeypatch):
     rng = np.random.default_rng(3)
     for keys in (rng.integers(0, 50, 1000), rng.integers(0, 10**6, 5000), np.array([7]), np.array([0, 0, 0])):
         ref = np.unique(keys, return_inverse=True, return_counts=True)
-        for dense_max in (maps._DENSE_KEYS_MAX, 10):  # counting, and the sorting fallback
-            monkeypatch.setattr(maps, "_DENSE_KEYS_MAX", dense_max)
-            inv, counts = maps._dense_unique(keys)
+        for dense_max in (_geometry._DENSE_KEYS_MAX, 10):  # counting, and the sorting fallback
+            monkeypatch.setattr(_geometry, "_DENSE_KEYS_MAX", dense_max)
+            inv, counts = _geometry._dense_unique(keys)
             assert inv.tolist() == ref[1].ravel().tolist() and counts.tolist() == ref[2].tolist()
 
 
@@ -298,7 +302,7 @@ def test_convex_hull_matches_shapely():
              np.array([[1.0, 1.0]] * 100), np.column_stack([114 + rng.normal(0, 0.05, 5000), 30 + rng.normal(0, 0.05, 5000)])]
     for xy in cases:
         ref = shapely.convex_hull(shapely.multipoints(xy))
-        assert shapely.equals_exact(maps._convex_hull(xy), ref, tolerance=0)
+        assert shapely.equals_exact(_geometry._convex_hull(xy), ref, tolerance=0)
 
 
 def test_target_sector_name_is_escaped_in_layer_names():
@@ -313,7 +317,7 @@ def test_firm_layer_mode_thresholds(monkeypatch):
     assert maps.firm_layer_mode(maps.POINTS_MAX + 1) == "clusters"
     assert maps.firm_layer_mode(maps.CLUSTER_MAX) == "clusters"
     assert maps.firm_layer_mode(maps.CLUSTER_MAX + 1) == "heatmap"
-    monkeypatch.setattr(maps, "POINTS_MAX", 10)
+    monkeypatch.setattr(map_firms, "POINTS_MAX", 10)
     assert maps.firm_layer_mode(11) == "clusters"
 
 
@@ -323,12 +327,12 @@ def _plugin_kinds(fg) -> set[str]:
 
 def test_firm_layers_switch_to_clusters_then_heat_map(res, monkeypatch):
     # 240 firms in valley A, 80 of them optics
-    monkeypatch.setattr(maps, "POINTS_MAX", 100)
+    monkeypatch.setattr(map_firms, "POINTS_MAX", 100)
     m = maps.valley_map(res, "A")
     assert "PointsLayer" in _plugin_kinds(_group(m, "Firms: optics"))
     assert "FastMarkerCluster" in _plugin_kinds(_group(m, "Firms: all sectors (clustered)"))
-    monkeypatch.setattr(maps, "POINTS_MAX", 50)
-    monkeypatch.setattr(maps, "CLUSTER_MAX", 100)
+    monkeypatch.setattr(map_firms, "POINTS_MAX", 50)
+    monkeypatch.setattr(map_firms, "CLUSTER_MAX", 100)
     m = maps.valley_map(res, "A")
     assert "FastMarkerCluster" in _plugin_kinds(_group(m, "Firms: optics (clustered)"))
     heat_group = _group(m, "Firms: all sectors (heat map)")
@@ -339,7 +343,7 @@ def test_firm_layers_switch_to_clusters_then_heat_map(res, monkeypatch):
 
 def test_hidden_firm_clusters_stay_hidden(res, monkeypatch):
     """FastMarkerCluster adds itself to the map; it must sit in a feature group that honours show=False."""
-    monkeypatch.setattr(maps, "POINTS_MAX", 100)
+    monkeypatch.setattr(map_firms, "POINTS_MAX", 100)
     m = maps.valley_map(res, "A")
     fg = _group(m, "Firms: all sectors (clustered)")
     assert fg.show is False and isinstance(fg, folium.FeatureGroup)
@@ -348,16 +352,16 @@ def test_hidden_firm_clusters_stay_hidden(res, monkeypatch):
 def test_heat_bins_cap_and_conserve_firms():
     rng = np.random.default_rng(1)
     ll = np.column_stack([114.3 + rng.random(20_000) * 0.4, 30.4 + rng.random(20_000) * 0.3])
-    bins, cell = maps._heat_bins(ll, max_bins=500)
+    bins, cell = map_firms._heat_bins(ll, max_bins=500)
     assert len(bins) <= 500 and cell > 50.0
     assert bins[:, 2].sum() == 20_000
     assert bins[:, 0].min() >= 30.4 - 1e-5 and bins[:, 0].max() <= 30.7 + 1e-5  # mean positions stay inside
-    fine, cell_fine = maps._heat_bins(ll, max_bins=25_000)
+    fine, cell_fine = map_firms._heat_bins(ll, max_bins=25_000)
     assert cell_fine <= cell and fine[:, 2].sum() == 20_000
 
 
 def test_cells_merged_by_bin_above_the_cap(res, monkeypatch):
-    monkeypatch.setattr(maps, "CELLS_MAX", 4)
+    monkeypatch.setattr(map_layers, "CELLS_MAX", 4)
     m = maps.valley_map(res, "A")
     gi = _features(_group(m, "Gi* hot/cold spots (optics firms)"))
     assert sorted(int(f["properties"]["k"]) for f in gi) == sorted(set(BINS))
@@ -387,7 +391,7 @@ def test_coordinates_rounded_to_six_decimals(res):
 def test_timeline_cells_cumulative_counts():
     xy = np.array([[50.0, 10.0], [60.0, 20.0], [70.0, 30.0], [150.0, 10.0]])
     years = np.array([2000, 2000, 2005, 2003])
-    cells, cell = maps._timeline_cells(xy, years, cell_m=100.0, max_features=10)
+    cells, cell = map_timeline._timeline_cells(xy, years, cell_m=100.0, max_features=10)
     assert cell == 100.0
     got = cells.sort_values(["x", "start"]).to_dict(orient="records")
     assert got == [
@@ -396,7 +400,7 @@ def test_timeline_cells_cumulative_counts():
         {"x": 150.0, "y": 50.0, "start": 2003, "end": 2006, "n": 1},
     ]
     # over the cap the grid coarsens (one 200 m cell: three years), and stops when one cell is left
-    cells, cell = maps._timeline_cells(xy, years, cell_m=100.0, max_features=2)
+    cells, cell = map_timeline._timeline_cells(xy, years, cell_m=100.0, max_features=2)
     assert cell == 200.0 and cells["n"].tolist() == [2, 3, 4]
 
 
@@ -530,19 +534,19 @@ def test_inline_assets(monkeypatch):
     assert url not in out and "https://example.invalid/x.js" in out  # unknown assets keep their link
     assert out.count("<script>") == 1 and "Leaflet 1.9.3" in out
     # an asset containing "</script" cannot end its inline script element early
-    monkeypatch.setattr(maps, "_asset_cache", lambda: {"https://x.test/a.js": 'var s = "</script><b>";',
+    monkeypatch.setattr(_assets, "_asset_cache", lambda: {"https://x.test/a.js": 'var s = "</script><b>";',
                                                       "https://x.test/a.css": "a::after { content: '</style>'; }"})
     out = maps.inline_assets('<script src="https://x.test/a.js"></script><link rel="stylesheet" href="https://x.test/a.css"/>')
     assert out == '<script>var s = "<\\/script><b>";</script><style>a::after { content: \'<\\/style>\'; }</style>'
 
 
 def test_every_plugin_asset_is_available_offline(res, monkeypatch):
-    monkeypatch.setattr(maps, "POINTS_MAX", 10)
-    monkeypatch.setattr(maps, "CLUSTER_MAX", 100)  # points, clusters and heat map all in one map
+    monkeypatch.setattr(map_firms, "POINTS_MAX", 10)
+    monkeypatch.setattr(map_firms, "CLUSTER_MAX", 100)  # points, clusters and heat map all in one map
     page = maps.valley_map(res, "A").get_root().render()
     urls = re.findall(r'<script src="(https?://[^"]+)"', page) + re.findall(r'<link rel="stylesheet" href="(https?://[^"]+)"', page)
     assert urls
-    cache = maps._asset_cache()
+    cache = _assets._asset_cache()
     assert [u for u in urls if u not in cache] == []
 
 
@@ -573,7 +577,7 @@ def test_timeline_cells_equal_the_groupby_reference():
             xy = np.round(xy / 250.0) * 250.0  # points on cell edges
         years = rng.integers(1950, 2021, n).astype(float)
         cell, cap = float(rng.choice([37.5, 100.0, 250.0])), int(rng.choice([1, 3, 40, 4000]))
-        got, got_cell = maps._timeline_cells(xy, years, cell_m=cell, max_features=cap)
+        got, got_cell = map_timeline._timeline_cells(xy, years, cell_m=cell, max_features=cap)
         ref, ref_cell = _reference_timeline_cells(xy, years, cell, cap)
         assert got_cell == ref_cell
         pd.testing.assert_frame_equal(got, ref, check_exact=True)
@@ -582,15 +586,15 @@ def test_timeline_cells_equal_the_groupby_reference():
 def test_timeline_cells_stop_when_coarser_cells_change_nothing():
     # points on both sides of 0 never share one cell (cells -1 and 0): stop instead of doubling forever
     xy = np.array([[-10.0, -10.0], [10.0, 10.0], [-10.0, 10.0]])
-    cells, cell = maps._timeline_cells(xy, np.array([2000.0, 2001.0, 2002.0]), cell_m=100.0, max_features=1)
+    cells, cell = map_timeline._timeline_cells(xy, np.array([2000.0, 2001.0, 2002.0]), cell_m=100.0, max_features=1)
     assert cell == 100.0 and len(cells) == 3 and cells["n"].sum() == 3
 
 
 def _reference_heat_bins(lonlat, max_bins):
     """The heat-map binning as first written: every cell size tried on all points."""
     lat0 = float(np.mean(lonlat[:, 1]))
-    kx = maps._M_PER_DEG * max(np.cos(np.radians(lat0)), 0.05)
-    x, y = lonlat[:, 0] * kx, lonlat[:, 1] * maps._M_PER_DEG
+    kx = _geometry._M_PER_DEG * max(np.cos(np.radians(lat0)), 0.05)
+    x, y = lonlat[:, 0] * kx, lonlat[:, 1] * _geometry._M_PER_DEG
     cell = 50.0
     while True:
         ix, iy = np.floor(x / cell).astype(np.int64), np.floor(y / cell).astype(np.int64)
@@ -609,30 +613,30 @@ def test_heat_bins_equal_trying_every_cell_size_on_all_points():
     cases = ((30_000, 500, 0.05), (30_000, 2000, 0.2), (12_000, 100, 0.01), (5_000, 25_000, 0.05), (400, 50, 0.3))
     for n, max_bins, sd in cases:
         ll = np.column_stack([114.3 + rng.normal(0, sd, n), 30.5 + rng.normal(0, sd, n)])
-        got, cell = maps._heat_bins(ll, max_bins=max_bins)  # with a sample first when n > 8 * max_bins
+        got, cell = map_firms._heat_bins(ll, max_bins=max_bins)  # with a sample first when n > 8 * max_bins
         ref, ref_cell = _reference_heat_bins(ll, max_bins)
         assert cell == ref_cell and np.array_equal(got, ref)
 
 
 def test_same_values_only_for_shared_memory():
     s = pd.Series(["a", "b", None, "a"] * 5, dtype="str")
-    assert maps._same_values(s, s) and maps._same_values(s, s.copy(deep=False))
-    assert maps._same_values(s, s.iloc[0:len(s)])  # a slice of every row shares the buffers
-    assert not maps._same_values(s, s.iloc[1:])
-    assert not maps._same_values(s, pd.Series(s.tolist(), dtype="str"))  # equal, but other memory: unsure
-    assert not maps._same_values(s, s.astype(object))
+    assert _data._same_values(s, s) and _data._same_values(s, s.copy(deep=False))
+    assert _data._same_values(s, s.iloc[0:len(s)])  # a slice of every row shares the buffers
+    assert not _data._same_values(s, s.iloc[1:])
+    assert not _data._same_values(s, pd.Series(s.tolist(), dtype="str"))  # equal, but other memory: unsure
+    assert not _data._same_values(s, s.astype(object))
     o = pd.Series(["a", "b"], dtype=object)
-    assert maps._same_values(o, o) and not maps._same_values(o, o.copy())
+    assert _data._same_values(o, o) and not _data._same_values(o, o.copy())
     firms = _results().valleys["A"].firms
-    assert not maps._same_values(_results().valleys["A"].firms["sector"], firms["sector"])
+    assert not _data._same_values(_results().valleys["A"].firms["sector"], firms["sector"])
     shallow = firms.copy(deep=False)  # as geo.crs.to_metric copies the columns besides the geometry
-    assert maps._same_values(shallow["sector"], firms["sector"])
+    assert _data._same_values(shallow["sector"], firms["sector"])
 
 
 def test_target_coordinates_are_those_of_the_target_points():
     res = _results()
     vr = res.valleys["A"]
-    data = maps._ValleyData(vr, res)
+    data = _data._ValleyData(vr, res)
     fm = vr.stages["metric_firms"]
     mask = (fm["sector"] == "optics").to_numpy()
     xy, points_only = data.target_xy
@@ -641,7 +645,7 @@ def test_target_coordinates_are_those_of_the_target_points():
     for odd in (shapely.Point(), shapely.MultiPoint([(1.0, 2.0)])):
         geoms = fm.geometry.copy()
         geoms.iloc[0] = odd  # firm 0 is an optics firm
-        data = maps._ValleyData(replace(vr, stages={**vr.stages, "metric_firms": fm.set_geometry(geoms)}), res)
+        data = _data._ValleyData(replace(vr, stages={**vr.stages, "metric_firms": fm.set_geometry(geoms)}), res)
         xy, points_only = data.target_xy
         assert not points_only and np.array_equal(xy, shapely.get_coordinates(geoms.values[mask]))
 

@@ -13,6 +13,7 @@ from geo import _format
 from geo.outputs import _style, maps
 from geo.outputs import report as grep
 from geo.outputs._write import safe_name
+from geo.outputs.maps._html import _js
 
 
 @pytest.mark.parametrize(
@@ -71,7 +72,7 @@ def test_one_p_value_text_in_every_output(demo_results, demo_output):
             assert f"random labelling {_style.p_phrase(p)} (FDR)" in row["verdict_reason"]
             assert html.escape(row["verdict_reason"]) in page
             assert f"<th>random labelling p, FDR-adjusted</th><td>{html.escape(_style.format_p(p))}</td>" in page
-            assert maps._js(f"labelling test {html.escape(_style.p_phrase(p))} (FDR)")[1:-1] in map_page
+            assert _js(f"labelling test {html.escape(_style.p_phrase(p))} (FDR)")[1:-1] in map_page
             assert not re.search(r"\bp = 0(?![.\d])", row["verdict_reason"])
     assert n_zero >= 1  # the demo has an exact test that underflows
 

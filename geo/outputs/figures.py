@@ -1076,7 +1076,7 @@ def _entry_firms(fm, fc, target) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from geo.points import point_xy
 
     if target is not None:
-        from geo.outputs.maps import _str_equals
+        from geo.outputs.maps._data import _str_equals
 
         sel = _str_equals(fm[fc.sector_column], target)  # astype(str) == target, on the distinct values
     else:

@@ -1,0 +1,380 @@
+"""The layers of a valley map drawn from the analysis: parks, development models, Gi* and LISA cells,
+clusters, stacked geocodes, and the density surfaces of the run.
+
+The firm layers are in :mod:`geo.outputs.maps.firms`, the founding-years slider in
+:mod:`geo.outputs.maps.timeline`.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geo.outputs._style import (
+    GI_COLOURS,
+    GI_LABELS,
+    LISA_COLOURS,
+    LISA_LABELS,
+    MODEL_COLOURS,
+    NO_VERDICT_COLOUR,
+    VERDICT_COLOURS,
+    format_distance,
+    format_number,
+    format_pct,
+    verdict_colour,
+)
+from geo.outputs.maps._assets import _elements
+from geo.outputs.maps._data import _no_attrs, _park_rows, _ValleyData
+from geo.outputs.maps._frame import _pane
+from geo.outputs.maps._geometry import (
+    _M_PER_DEG,
+    _SIMPLIFY_M,
+    _feature_collection,
+    _geometries_json,
+    _merge_cells,
+    _simplify_tolerance,
+    _to_wgs84,
+)
+from geo.outputs.maps._html import _missing, _num, _p, _year, escape
+from geo.outputs.maps.legend import _swatch
+
+__all__ = ["CELLS_MAX", "KDE_MAX_PX", "KDE_CMAP"]
+
+log = logging.getLogger(__name__)
+
+
+#: LISA labels drawn on the maps ("ns" is not drawn)
+_LISA_DRAWN = {k: c for k, c in LISA_COLOURS.items() if k != "ns"}
+
+
+#: above this many significant cells, cells of equal Gi* bin / LISA label are merged
+CELLS_MAX = 3000
+
+
+#: the longest side of a density image in pixels
+KDE_MAX_PX = 1024
+
+
+#: the Matplotlib colormap of the density overlays (light = low, so the basemap shows through)
+KDE_CMAP = "YlGnBu"
+
+
+# ----------------------------------------------------------------------------- parks
+def _park_html(park, row, target: str | None, *, long: bool) -> str:
+    year = _year(park.get("designated"))
+    lines = [f"<b>{escape(park.get('name'))}</b>", f"designated: {year if year is not None else 'unknown'}"]
+    if row is not None:
+        verdict = row.get("verdict")
+        if not _missing(verdict):
+            lines.append(f'verdict: <b style="color:{verdict_colour(verdict)}">{escape(verdict)}</b>')
+        tgt = escape(target) if target else "target-sector"
+        lines.append(f"{_num(row.get('n_firms'))} firms, {_num(row.get('n_target'))} {tgt} · LQ {_num(row.get('lq'))}")
+        lines.append(f"hot-spot share of the park: {format_pct(row.get('park_hot_share'))}")
+        lines.append(f"placement test {_p(row.get('p_placement_fdr'))} (FDR) · "
+                     f"labelling test {_p(row.get('p_labelling_fdr'))} (FDR)")
+        before = row.get("cluster_before")
+        if not _missing(before) and year is not None:
+            lines.append(f"cluster before {year}: {'yes' if bool(before) else 'no'}")
+        if long:
+            if not _missing(row.get("rate_ratio")):
+                lines.append(f"entry-rate ratio after/before (in vs out): {_num(row.get('rate_ratio'))}"
+                             f" [{_num(row.get('rr_lo'))}, {_num(row.get('rr_hi'))}], "
+                             f"{_p(row.get('p_rate_ratio_fdr'))} (FDR)")
+            if not _missing(row.get("verdict_reason")):
+                lines.append(f'<span style="color:#444">{escape(row.get("verdict_reason"))}</span>')
+    elif long:
+        lines.append('<span style="color:#444">no park statistics for this valley</span>')
+    return "<br>".join(lines)
+
+
+def _parks_layer(m, parks, overlay, target: str | None, legend, *, name: str = "Parks", show: bool = True):
+    """Park polygons coloured by verdict (interactive fill below, crisp outline above)."""
+    import folium
+
+    E = _elements()
+    parks = _to_wgs84(parks)
+    keys, tips, pops, verdicts = [], [], [], []
+    for _, park, row in _park_rows(parks, overlay):
+        verdict = None if row is None else row.get("verdict")
+        verdicts.append(None if _missing(verdict) else str(verdict))
+        keys.append(verdict_colour(verdict))
+        tips.append(_park_html(park, row, target, long=False))
+        pops.append(_park_html(park, row, target, long=True))
+    geoms = _geometries_json(parks.geometry.values, simplify=_SIMPLIFY_M / _M_PER_DEG)
+    fill_styles = {c: {"color": c, "weight": 0, "fillColor": c, "fillOpacity": 0.12} for c in set(keys)}
+    line_styles = {c: {"color": c, "weight": 3, "fill": False, "dashArray": "8 5", "opacity": 0.95} for c in set(keys)}
+    fg = folium.FeatureGroup(name=name, show=show)
+    props = [{"k": k, "t": t, "p": p} for k, t, p in zip(keys, tips, pops)]
+    E["GeoJsonLayer"](_feature_collection(geoms, props), fill_styles).add_to(fg)
+    lines = _pane(m, "geo-park-lines", 450)
+    E["GeoJsonLayer"](_feature_collection(geoms, [{"k": k} for k in keys]), line_styles, pane=lines,
+                      interactive=False).add_to(fg)
+    fg.add_to(m)
+    rows = []
+    for verdict, colour in VERDICT_COLOURS.items():
+        if verdict in verdicts:
+            rows.append(_swatch(colour, escape(verdict), kind="ln", extra="border-top-style:dashed;"))
+    if any(v is None for v in verdicts):
+        rows.append(_swatch(NO_VERDICT_COLOUR, "no verdict (park statistics not run)", kind="ln",
+                            extra="border-top-style:dashed;"))
+    legend.add(fg, f"<h4>{escape(name)} (by verdict)</h4>{''.join(rows)}"
+                   '<div class="note">hover a park for its numbers, click for the reasoning</div>')
+    return fg
+
+
+def _models_layer(m, vr, legend, *, name: str = "Parks by development model"):
+    """Park polygons coloured by their primary development model (from geo.parks.typology)."""
+    import folium
+
+    md = vr.stages.get("models")
+    if md is None or not len(md) or not len(vr.parks):
+        return None
+    E = _elements()
+    parks = _to_wgs84(vr.parks)
+    keys, tips, seen = [], [], []
+    for idx, park in parks.iterrows():
+        row = md.loc[idx] if idx in md.index else None
+        model = "undetermined" if row is None or _missing(row.get("primary_model")) else str(row.get("primary_model"))
+        colour = MODEL_COLOURS.get(model, MODEL_COLOURS["undetermined"])
+        keys.append(colour)
+        seen.append(model)
+        models = [] if row is None else (row.get("models") or [])
+        tip = [f"<b>{escape(park.get('name'))}</b>", f"development model: <b>{escape(model)}</b>"]
+        if models:
+            tip.append("models shown: " + escape(", ".join(map(str, models))))
+        if row is not None and not _missing(row.get("summary")):
+            tip.append(f'<span style="color:#444">{escape(row.get("summary"))}</span>')
+        tips.append("<br>".join(tip))
+    geoms = _geometries_json(parks.geometry.values, simplify=_SIMPLIFY_M / _M_PER_DEG)
+    styles = {c: {"color": c, "weight": 2, "fillColor": c, "fillOpacity": 0.35} for c in set(keys)}
+    fg = folium.FeatureGroup(name=name, show=False)
+    E["GeoJsonLayer"](_feature_collection(geoms, [{"k": k, "t": t, "p": t} for k, t in zip(keys, tips)]), styles).add_to(fg)
+    fg.add_to(m)
+    rows = [_swatch(c, escape(k)) for k, c in MODEL_COLOURS.items() if k in seen]
+    legend.add(fg, f"<h4>{escape(name)}</h4>{''.join(rows)}")
+    return fg
+
+
+# ----------------------------------------------------------------------------- cells
+def _cell_layer(m, cells, key: str, styles: dict, tip, *, name: str, show: bool, merged_tip,
+                columns: list[str] | None = None) -> tuple[Any, int, bool]:
+    """A layer of significant cells; merged by ``key`` when there are more than CELLS_MAX.
+
+    ``tip`` makes a cell's tooltip from its row (a dict) and reads only ``columns`` (None: any).
+    """
+    import folium
+
+    E = _elements()
+    merged = len(cells) > CELLS_MAX
+    if merged:
+        frame = _merge_cells(cells, key)
+        props = [{"k": str(v), "t": merged_tip(v, n)} for v, n in zip(frame[key], frame["n_cells"])]
+    else:
+        frame = cells
+        keep = [c for c in cells.columns if c != cells.geometry.name and (columns is None or c in columns)]
+        table = pd.DataFrame(cells[keep])
+        table.attrs = {}  # rows as plain dicts: no per-row Series (and copy of the attrs)
+        props = [{"k": str(r[key]), "t": tip(r)} for r in table.to_dict(orient="records")]
+    geoms = []
+    if len(frame):  # only the geometry column is simplified and reprojected
+        outline = frame.geometry.simplify(_simplify_tolerance(frame), preserve_topology=True)
+        geoms = _geometries_json(_to_wgs84(outline).values)
+    fg = folium.FeatureGroup(name=name, show=show)
+    E["GeoJsonLayer"](_feature_collection(geoms, props), {str(k): v for k, v in styles.items()}).add_to(fg)
+    fg.add_to(m)
+    return fg, len(cells), merged
+
+
+def _hotspot_layers(m, vr, target_label: str, legend) -> None:
+    hot = _no_attrs(vr.stages.get("hotspots"))
+    if hot is None:
+        return
+    focus = vr.stages.get("focus_column") or "n_firms"
+    tl = escape(target_label)
+    if "gi_bin" in hot:
+        sig = hot.loc[hot["gi_bin"].fillna(0).astype(int) != 0]
+        sig = sig.assign(gi_bin=sig["gi_bin"].astype(int))
+        styles = {b: {"color": c, "weight": 0.5, "opacity": 0.9, "fillColor": c, "fillOpacity": 0.75}
+                  for b, c in GI_COLOURS.items() if b != 0}
+
+        def tip(r):
+            count = f"{_num(r.get(focus))} {tl}" if focus != "n_firms" else ""
+            return (f"<b>{GI_LABELS[int(r['gi_bin'])]}</b><br>Gi* z = {_num(r.get('gi_z'))}, "
+                    f"{_p(r.get('gi_p_fdr', r.get('gi_p')))} (FDR)<br>"
+                    f"{count}{', ' if count else ''}{_num(r.get('n_firms'))} firms in the cell")
+
+        def merged_tip(v, n):
+            return f"<b>{GI_LABELS[int(v)]}</b><br>{n:,} cells (merged)"
+
+        name = f"Gi* hot/cold spots ({tl})"
+        fg, n, merged = _cell_layer(m, sig, "gi_bin", styles, tip, name=name, show=True, merged_tip=merged_tip,
+                                    columns=["gi_bin", "gi_z", "gi_p_fdr", "gi_p", "n_firms", focus])
+        present = set(sig["gi_bin"].unique().tolist())
+        rows = [_swatch(GI_COLOURS[b], GI_LABELS[b]) for b in (3, 2, 1, -1, -2, -3) if b in present] or [
+            '<div class="note">no significant cells</div>']
+        note = (f"{n:,} significant cells{' (merged by bin)' if merged else ''}; not significant cells "
+                "are not drawn. Bins from FDR-adjusted p-values when FDR is on; ArcGIS colours.")
+        legend.add(fg, f"<h4>{name}</h4>{''.join(rows)}<div class=\"note\">{note}</div>")
+    if "lisa_label" in hot:
+        sig = hot.loc[hot["lisa_label"].astype(str).isin(list(_LISA_DRAWN))]
+        styles = {lab: {"color": c, "weight": 0.5, "opacity": 0.9, "fillColor": c, "fillOpacity": 0.75}
+                  for lab, c in _LISA_DRAWN.items()}
+
+        def ltip(r):
+            lab = str(r["lisa_label"])
+            count = f"{_num(r.get(focus))} {tl}, " if focus != "n_firms" else ""
+            return (f"<b>{LISA_LABELS[lab]}</b><br>local Moran I = {_num(r.get('lisa_I'))}, "
+                    f"{_p(r.get('lisa_p_fdr', r.get('lisa_p')))} (FDR)<br>{count}"
+                    f"{_num(r.get('n_firms'))} firms in the cell")
+
+        def lmerged(v, n):
+            return f"<b>{LISA_LABELS[str(v)]}</b><br>{n:,} cells (merged)"
+
+        fg, n, merged = _cell_layer(m, sig.assign(lisa_label=sig["lisa_label"].astype(str)), "lisa_label", styles,
+                                    ltip, name="LISA clusters", show=False, merged_tip=lmerged,
+                                    columns=["lisa_label", "lisa_I", "lisa_p_fdr", "lisa_p", "n_firms", focus])
+        present = set(sig["lisa_label"].astype(str))
+        rows = [_swatch(c, LISA_LABELS[lab]) for lab, c in _LISA_DRAWN.items() if lab in present] or [
+            '<div class="note">no significant cells</div>']
+        note = f"local Moran's I of {tl}; {n:,} significant cells{' (merged by label)' if merged else ''}; ns not drawn."
+        legend.add(fg, f"<h4>LISA clusters</h4>{''.join(rows)}<div class=\"note\">{note}</div>")
+
+
+def _clusters_layer(m, vr, target_label: str, legend) -> None:
+    import folium
+
+    clusters = vr.stages.get("clusters")
+    if clusters is None:
+        return
+    outside = vr.stages.get("clusters_outside_parks")
+    out_ids = set(outside["cluster_id"].tolist()) if outside is not None and len(outside) and len(vr.parks) else set()
+    tl = escape(target_label)
+    props = []
+    for _, r in clusters.iterrows():
+        cid = r.get("cluster_id")
+        is_out = cid in out_ids
+        tip = (f"<b>Cluster {escape(cid)}</b>{' — outside every park' if is_out else ''}<br>"
+               f"{_num(r.get('n_cells'))} cells, {_num(r.get('area_km2'))} km²<br>"
+               f"{_num(r.get('n_firms'))} firms, {_num(r.get('n_target'))} {tl}<br>"
+               f"peak Gi* z {_num(r.get('peak_z'))}, mean z {_num(r.get('mean_z'))}")
+        if r.get("artefact"):
+            tip += f"<br><b>Caution:</b> {escape(r.get('artefact'))}"
+        props.append({"k": "out" if is_out else "in", "t": tip})
+    frame = clusters
+    if len(frame):
+        frame = frame.set_geometry(frame.geometry.simplify(_simplify_tolerance(frame), preserve_topology=True))
+        frame = _to_wgs84(frame)
+    geoms = _geometries_json(frame.geometry.values) if len(frame) else []
+    styles = {"in": {"color": "#111111", "weight": 2.5, "fill": False},
+              "out": {"color": "#111111", "weight": 2.5, "fill": False, "dashArray": "6 4"}}
+    fg = folium.FeatureGroup(name="Clusters", show=True)
+    _elements()["GeoJsonLayer"](_feature_collection(geoms, props), styles).add_to(fg)
+    fg.add_to(m)
+    rows = [_swatch("#111111", f"cluster polygon ({len(clusters)})", kind="ln")]
+    if out_ids:
+        rows.append(_swatch("#111111", f"cluster outside every park ({len(out_ids)})", kind="ln",
+                            extra="border-top-style:dashed;"))
+    definition = clusters.attrs.get("definition")
+    note = escape(definition) if isinstance(definition, str) else "contiguous hot cells (Gi* bin ≥ 2)"
+    legend.add(fg, f"<h4>Clusters of {tl}</h4>{''.join(rows)}<div class=\"note\">{note}</div>")
+
+
+def _stacks_layer(m, vr, results, legend) -> None:
+    """The stacked geocodes of the valley: one circle per stack, its area proportional to its firms."""
+    import folium
+
+    firms = vr.firms
+    if "stack" not in firms.columns:
+        return
+    ids = firms["stack"].to_numpy()
+    ids = ids[ids >= 0]
+    if not len(ids):
+        return
+    counts = pd.Series(ids).value_counts()
+    sites = {int(s_["site"]): s_ for s_ in (results.load_report.get("stacks") or [])}
+    radius = results.load_report.get("stack_radius_m") or 0
+    where = f"within {radius:g} m of this point" if radius else "on this exact point"
+    fg = folium.FeatureGroup(name="Stacked geocodes", show=True)
+    for sid, n in counts.items():
+        site = sites.get(int(sid))
+        if site is None:  # beyond the listed stacks: the mean of its firms
+            sel = firms["stack"].to_numpy() == sid
+            site = {"lon": float(firms["lon"].to_numpy()[sel].mean()), "lat": float(firms["lat"].to_numpy()[sel].mean())}
+        text = (f"<b>Stacked geocode</b><br>{int(n):,} firms {where}: probably a geocoder's fallback to a district or "
+                "city centre, not a cluster. Hot cells made of it are flagged.")
+        folium.CircleMarker([site["lat"], site["lon"]], radius=float(min(30, 4 + 2 * np.sqrt(n))), color="#b2182b", weight=2,
+                            fill=True, fill_color="#ffffff", fill_opacity=0.6, tooltip=text, popup=folium.Popup(text, max_width=260),
+                            ).add_to(fg)
+    fg.add_to(m)
+    legend.add(fg, f"<h4>Stacked geocodes</h4>{_swatch('#b2182b', f'stack of firms at one point ({len(counts)})', kind='ln')}"
+                   "<div class=\"note\">circle area ∝ firms; see the report's registry checks</div>")
+
+
+# ----------------------------------------------------------------------------- density raster
+def _kde_layer(m, points, *, name: str, legend, grid=None, crs=None) -> Any:
+    """An image overlay of the kernel density of ``points``, or None.
+
+    ``points`` is a metric GeoSeries, or an (n, 2) array of coordinates in ``crs``.
+
+    ``grid`` is that density when the run already computed it (the ``density`` stage is
+    ``kernel_density`` of the valley's metric firms with the default options).
+    """
+    import matplotlib
+    from folium.raster_layers import ImageOverlay
+
+    from geo.errors import GeoError
+    from geo.outputs.raster import density_to_png
+    from geo.stats.density import kernel_density
+
+    if len(points) < 2:
+        return None
+    try:
+        if grid is None:
+            grid = kernel_density(points, crs=crs)
+        buf = io.BytesIO()
+        bounds = density_to_png(grid, buf, cmap=KDE_CMAP, max_size=KDE_MAX_PX)
+    except GeoError as exc:
+        log.info("no density layer %r: %s", name, exc)
+        return None
+    valid = grid.array[~np.isnan(grid.array)]
+    vmax = float(np.percentile(valid, 99.5)) if valid.size else 0.0
+    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    pane = _pane(m, "geo-kde", 350)
+    layer = ImageOverlay(uri, bounds=bounds, opacity=0.6, name=name, show=False, pixelated=False, pane=pane)
+    layer.add_to(m)
+    cmap = matplotlib.colormaps[KDE_CMAP]
+    stops = ", ".join(matplotlib.colors.to_hex(cmap(t)) for t in np.linspace(0, 1, 9))
+    legend.add(layer, (
+        f"<h4>{name}</h4><div class=\"ramp\" style=\"background:linear-gradient(to right, {stops})\"></div>"
+        f"<div class=\"row\">0 <span style=\"float:right\">≥ {format_number(vmax)} firms per km²</span></div>"
+        f"<div class=\"note\">Gaussian kernel, bandwidth {format_distance(grid.bandwidth_m)} ({escape(grid.bandwidth_rule)} rule), "
+        f"{grid.n_points:,} firms; below 2 % of the top value transparent</div>"))
+    return layer
+
+
+def _kde_layers(m, vr, results, legend, *, data: _ValleyData | None = None) -> None:
+    from geo.points import PointFrame
+
+    data = _ValleyData(vr, results) if data is None else data
+    fm = data.metric_firms
+    if fm is None:
+        return
+    target = results.config.analysis.target_sector
+    _kde_layer(m, fm, name="Firm density (KDE)", legend=legend, grid=vr.stages.get("density"))
+    mask = data.target_mask
+    if mask is not None and mask.sum() >= 2:
+        xy, points_only = data.target_xy
+        name = f"Firm density (KDE, {escape(target)})"
+        if points_only:  # their coordinates: the same density as of the points, without reading them again
+            _kde_layer(m, xy, name=name, legend=legend, crs=fm.crs)
+        elif isinstance(fm, PointFrame):  # a NaN coordinate: a firm without a point
+            _kde_layer(m, xy[np.isfinite(xy).all(axis=1)], name=name, legend=legend, crs=fm.crs)
+        else:
+            import geopandas as gpd
+
+            _kde_layer(m, gpd.GeoSeries(fm.geometry.values[mask], crs=fm.crs), name=name, legend=legend)

@@ -1,0 +1,96 @@
+"""The map of one valley (:func:`valley_map`); its layers are listed in :mod:`geo.outputs.maps`."""
+
+from __future__ import annotations
+
+from geo.outputs.maps._data import _valley, _ValleyData
+from geo.outputs.maps._frame import _base_map, _rename_clashes
+from geo.outputs.maps._geometry import _gdf_bounds, _union_bounds
+from geo.outputs.maps._html import escape
+from geo.outputs.maps.firms import _firm_layers
+from geo.outputs.maps.layers import (
+    _clusters_layer,
+    _hotspot_layers,
+    _kde_layers,
+    _models_layer,
+    _parks_layer,
+    _stacks_layer,
+)
+from geo.outputs.maps.legend import _finish, _legend, _title_html
+from geo.outputs.maps.timeline import _timeline_layer
+
+__all__ = ["valley_map"]
+
+
+def _target_label(vr, results) -> str:
+    target = results.config.analysis.target_sector
+    focus = vr.stages.get("focus_column")
+    if target is not None and focus not in (None, "n_firms"):
+        return f"{target} firms"
+    return "all firms"
+
+
+def valley_map(results, valley: str, *, m=None):
+    """The interactive map of one valley: parks, hot spots, clusters, firms, density, time slider.
+
+    The layers are described in :mod:`geo.outputs.maps`; each appears when its stage ran.
+    ``results`` is not modified.
+
+    Parameters
+    ----------
+    results : geo.pipeline.results.Results
+        The outputs of :func:`geo.run`.
+    valley : str
+        A valley name of the run (a key of ``results.valleys``).
+    m : folium.Map, optional
+        Draw onto this map instead of a new one (its view, basemap and controls are kept;
+        a layer control is added if it has none).
+
+    Returns
+    -------
+    folium.Map
+
+    Raises
+    ------
+    geo.errors.InputError
+        ``valley`` is not a valley of the run.
+
+    Examples
+    --------
+    >>> import geo
+    >>> from geo.datasets import demo_files
+    >>> res = geo.run(demo_files()["config"])                      # doctest: +SKIP
+    >>> m = geo.outputs.maps.valley_map(res, "Wuhan")                      # doctest: +SKIP
+    >>> geo.outputs.maps.save_map(m, "wuhan.html")                         # doctest: +SKIP
+    """
+    return _valley_map(results, valley, m=m)
+
+
+def _valley_map(results, valley: str, *, m=None, data: _ValleyData | None = None):
+    vr = _valley(results, valley)
+    own = m is None
+    data = _ValleyData(vr, results) if data is None else data
+    clusters = vr.stages.get("clusters")
+    m = _base_map(_union_bounds(data.located_bounds, _gdf_bounds(vr.parks), _gdf_bounds(clusters)), m)
+    before = set(m._children)
+    legend = _legend("Legend")
+    target = results.config.analysis.target_sector
+    target_label = _target_label(vr, results)
+    overlay = vr.stages.get("parks_overlay")
+    if len(vr.parks):
+        _parks_layer(m, vr.parks, overlay, target, legend)
+        _models_layer(m, vr, legend)
+    _hotspot_layers(m, vr, target_label, legend)
+    _clusters_layer(m, vr, target_label, legend)
+    _firm_layers(m, vr, results, legend, data=data)
+    _stacks_layer(m, vr, results, legend)  # above the firm markers: a stack hides under its own firms otherwise
+    _timeline_layer(m, vr, results, legend, data=data)
+    _kde_layers(m, vr, results, legend, data=data)
+    skipped = "; ".join(f"{escape(k)}: {escape(v)}" for k, v in vr.skipped.items())
+    if skipped:
+        legend.add(None, f'<div class="note"><b>Not shown</b> — {skipped}</div>')
+    _rename_clashes(m, before, escape(vr.name))
+    n_all = getattr(vr, "n_total", len(vr.firms))
+    sample = f" (points: a sample of {len(vr.firms):,})" if n_all > len(vr.firms) else ""
+    sub = f"{n_all:,} firms{sample} · {len(vr.parks)} park{'s' if len(vr.parks) != 1 else ''}"
+    _finish(m, legend, _title_html(vr.title, sub, results.synthetic, "index.html"), own)
+    return m
