@@ -205,11 +205,13 @@ def test_small_valley_map_without_statistics(study, browser):
     p = Page(browser, out / "maps" / "B.html")
     p.shot("valley-B")
     assert p.errors == []
-    assert p.overlays() == ["Parks", "Firms: optics", "Firms: all sectors", "Founding years (optics firms)",
-                            "Firm density (KDE)", "Firm density (KDE, optics)"]
+    # no density stage ran: no density layer (the map computes none of its own), the legend says so
+    assert p.overlays() == ["Parks", "Firms: optics", "Firms: all sectors", "Founding years (optics firms)"]
     p.open_everything()
     assert p.xss() is None
-    assert "only 20 firms" in p.page.locator(".geo-legend").inner_text()
+    legend = p.page.locator(".geo-legend").inner_text()
+    assert "only 20 firms" in legend
+    assert "Firm density (KDE, optics): no density grid in the results" in legend
     p.page.close()
 
 

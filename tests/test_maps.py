@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import io
 import json
 import re
 from dataclasses import replace
@@ -23,7 +25,10 @@ from geo.outputs.maps import timeline as map_timeline
 from geo.config import Config
 from geo.crs import to_metric
 from geo.errors import InputError
+from geo.outputs._style import format_distance
+from geo.outputs.raster import density_to_png
 from geo.pipeline.results import Results, ValleyResult
+from geo.stats.density import kernel_density, kernel_density_by
 
 NASTY = [
     '<img src=x onerror="window.__xss=1">',
@@ -74,6 +79,9 @@ def _results(*, names=None, park_name="East <Lake> Park", sector_b="food", targe
     vr_a = ValleyResult(name="A", title=title, firms=firms_a, parks=parks, metric_crs=str(fm.crs), seed=1)
     vr_a.stages.update(metric_firms=fm, hotspots=hot, focus_column="n_optics", clusters=clusters, parks_overlay=overlay,
                        clusters_outside_parks=clusters.iloc[0:0])
+    # the density stages as the pipeline computes them (geo.pipeline.runner._density)
+    vr_a.stages["density_target"] = kernel_density_by(fm, "sector", groups=[target])[target]
+    vr_a.stages["density"] = kernel_density(fm)
     lon_b = 125.3 + rng.normal(0, 0.01, 20)
     lat_b = 43.86 + rng.normal(0, 0.01, 20)
     firms_b = gpd.GeoDataFrame({"name": [f"B{i}" for i in range(20)], "sector": ["optics", "food"] * 10,
@@ -424,10 +432,12 @@ def test_time_slider_spans_founding_and_designation_years(res):
 
 def test_valley_without_statistics_still_renders(res):
     m = maps.valley_map(res, "B")
-    assert _overlays(m) == ["Firms: optics", "Firms: all sectors", "Founding years (optics firms)",
-                            "Firm density (KDE)", "Firm density (KDE, optics)"]
+    # no density stage ran (20 firms): no density layer, and the legend says why
+    assert _overlays(m) == ["Firms: optics", "Firms: all sectors", "Founding years (optics firms)"]
     page = m.get_root().render()
     assert "only 20 firms: at least 30 are needed" in page
+    for name in ("Firm density (KDE)", "Firm density (KDE, optics)"):
+        assert _html._js(f"{name}: no density grid in the results (the density stage did not run for this valley)")[1:-1] in page
 
 
 def test_valley_without_firm_years_or_sectors():
@@ -435,7 +445,9 @@ def test_valley_without_firm_years_or_sectors():
     vr = res.valleys["B"]
     vr2 = replace(vr, firms=vr.firms.drop(columns=["founded", "sector"]))
     res2 = replace(res, valleys={"B": vr2})
-    assert _overlays(maps.valley_map(res2, "B")) == ["Firms: all sectors", "Firm density (KDE)"]
+    assert _overlays(maps.valley_map(res2, "B")) == ["Firms: all sectors"]
+    page = maps.valley_map(res2, "B").get_root().render()  # no sector column: no target-sector layer to miss
+    assert _html._js("Firm density (KDE): no density grid")[1:-1] in page and "Firm density (KDE, optics)" not in page
 
 
 def test_valley_without_firms_or_parks_renders(res):
@@ -444,6 +456,67 @@ def test_valley_without_firms_or_parks_renders(res):
     res2 = replace(res, valleys={"A": res.valleys["A"], "E": empty})
     assert _overlays(maps.valley_map(res2, "E")) == []
     assert _overlays(maps.overview_map(res2)) == ["Parks", "Valleys"]
+
+
+def _kde_overlays(m) -> dict[str, folium.raster_layers.ImageOverlay]:
+    return {c.layer_name: c for c in m._children.values() if isinstance(c, folium.raster_layers.ImageOverlay)}
+
+
+def _png_uri(grid) -> tuple[str, list]:
+    buf = io.BytesIO()
+    bounds = density_to_png(grid, buf, cmap=map_layers.KDE_CMAP, max_size=map_layers.KDE_MAX_PX)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), bounds
+
+
+def _assert_kde_layers_draw_the_grids(m, vr, target):
+    kde = _kde_overlays(m)
+    assert sorted(kde) == sorted(["Firm density (KDE)", f"Firm density (KDE, {target})"])
+    page = m.get_root().render()
+    for name, stage in (("Firm density (KDE)", "density"), (f"Firm density (KDE, {target})", "density_target")):
+        uri, bounds = _png_uri(vr.stages[stage])
+        assert kde[name].url == uri and kde[name].bounds == bounds, name  # the raster's surface, pixel for pixel
+    # the legend gives the grids' own bandwidths: the target sector's is the all-firms one (one grid)
+    bw = format_distance(vr.stages["density"].bandwidth_m)
+    assert vr.stages["density_target"].bandwidth_m == vr.stages["density"].bandwidth_m
+    assert page.count(f"bandwidth {bw} (silverman rule") == 2
+    assert "(silverman rule on all firms)" in page
+
+
+def test_density_layers_draw_the_runs_grids(res, monkeypatch):
+    """The map draws vr.stages["density"] / ["density_target"] as they are and computes no density."""
+    from geo.stats import density
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the maps must not compute a density")
+
+    monkeypatch.setattr(density, "kernel_density", fail)
+    monkeypatch.setattr(density, "kernel_density_by", fail)
+    _assert_kde_layers_draw_the_grids(maps.valley_map(res, "A"), res.valleys["A"], "optics")
+
+
+def test_demo_density_layers_are_the_rasters_surfaces(demo_results):
+    for name in ("Wuhan", "Shenzhen"):
+        vr = demo_results.valleys[name]
+        _assert_kde_layers_draw_the_grids(maps.valley_map(demo_results, name), vr, "optics")
+
+
+def test_missing_density_grids_are_named_in_the_legend(res):
+    vr = res.valleys["A"]
+    for missing in (["density_target"], ["density", "density_target"]):
+        stages = {k: v for k, v in vr.stages.items() if k not in missing}
+        m = maps.valley_map(replace(res, valleys={"A": replace(vr, stages=stages)}), "A")
+        drawn = sorted(_kde_overlays(m))
+        names = {"density": "Firm density (KDE)", "density_target": "Firm density (KDE, optics)"}
+        assert drawn == sorted(n for k, n in names.items() if k not in missing)
+        page = m.get_root().render()
+        assert _html._js("<b>Not shown</b>")[1:-1] in page
+        for k in missing:
+            assert _html._js(f"{names[k]}: no density grid in the results")[1:-1] in page
+    # a target sector absent from the valley: its grid has no firms and is not drawn
+    empty = replace(vr.stages["density_target"], array=np.zeros(vr.stages["density_target"].shape), n_points=0)
+    m = maps.valley_map(replace(res, valleys={"A": replace(vr, stages={**vr.stages, "density_target": empty})}), "A")
+    assert sorted(_kde_overlays(m)) == ["Firm density (KDE)"]
+    assert _html._js("Firm density (KDE, optics): no firms on its grid")[1:-1] in m.get_root().render()
 
 
 def test_draws_onto_a_given_map(res):
@@ -641,7 +714,7 @@ def test_target_coordinates_are_those_of_the_target_points():
     mask = (fm["sector"] == "optics").to_numpy()
     xy, points_only = data.target_xy
     assert points_only and np.array_equal(xy, shapely.get_coordinates(fm.geometry.values[mask]))
-    # an empty point or a multi-point among them: coordinates as read, flagged (the density then reads the points)
+    # an empty point or a multi-point among them: coordinates as read, flagged (the founding-years layer then reads the points)
     for odd in (shapely.Point(), shapely.MultiPoint([(1.0, 2.0)])):
         geoms = fm.geometry.copy()
         geoms.iloc[0] = odd  # firm 0 is an optics firm

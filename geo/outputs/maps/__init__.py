@@ -36,10 +36,13 @@ hot spots, so its map has no Gi*, LISA or cluster layers).
   tooltips up to :data:`POINTS_MAX` firms, marker clusters (``FastMarkerCluster``, circle
   markers, sector tooltips) up to :data:`CLUSTER_MAX`, above that a heat map of the firms
   binned to at most :data:`HEAT_BINS_MAX` weighted cells.
-* **Firm density (KDE)** -- the kernel density of :func:`geo.stats.density.kernel_density`
-  (Silverman bandwidth) rendered by :func:`geo.outputs.raster.density_to_png` as an image overlay
-  (a ``data:`` URI), for all firms (the run's ``density`` stage when there is one, the same
-  surface as in the report) and for the target sector (its own bandwidth).
+* **Firm density (KDE)** -- the run's kernel density grids rendered by
+  :func:`geo.outputs.raster.density_to_png` as image overlays (``data:`` URIs): all firms
+  (the ``density`` stage) and the target sector (``density_target``: the all-firms
+  bandwidth and grid, :func:`geo.stats.density.kernel_density_by`), the very surfaces of
+  ``rasters/<valley>_density.tif`` and ``rasters/<valley>_<sector>_density.tif`` and of the
+  report.  The maps compute no density of their own: when a grid is missing (the density
+  stage did not run, e.g. a valley of fewer than 30 firms), the legend says so.
 * **Founding years (<target> firms)** -- a time slider (Leaflet.timeline): target-sector
   firms aggregated to (cell, year) counts, drawn as circles sized by the cumulative number
   of firms founded up to the year shown; park outlines appear in their designation year and

@@ -151,7 +151,7 @@ def _metric_firms(vr):
     try:
         return to_metric(vr.firms)
     except GeoError as exc:  # pragma: no cover - firms always have a CRS after read_firms
-        log.info("no metric firms for the density layer: %s", exc)
+        log.info("no metric firms for the maps: %s", exc)
         return None
 
 

@@ -29,7 +29,7 @@ from geo.outputs._style import (
     verdict_colour,
 )
 from geo.outputs.maps._assets import _elements
-from geo.outputs.maps._data import _no_attrs, _park_rows, _ValleyData
+from geo.outputs.maps._data import _no_attrs, _park_rows
 from geo.outputs.maps._frame import _pane
 from geo.outputs.maps._geometry import (
     _M_PER_DEG,
@@ -316,31 +316,27 @@ def _stacks_layer(m, vr, results, legend) -> None:
 
 
 # ----------------------------------------------------------------------------- density raster
-def _kde_layer(m, points, *, name: str, legend, grid=None, crs=None) -> Any:
-    """An image overlay of the kernel density of ``points``, or None.
+def _kde_layer(m, grid, *, name: str, legend, rule_of: str = "") -> tuple[Any, str]:
+    """An image overlay of a density grid of the run; (layer, "") or (None, why it is not drawn).
 
-    ``points`` is a metric GeoSeries, or an (n, 2) array of coordinates in ``crs``.
-
-    ``grid`` is that density when the run already computed it (the ``density`` stage is
-    ``kernel_density`` of the valley's metric firms with the default options).
+    ``grid`` is a :class:`geo.stats.density.DensityGrid` of the run (the surface its GeoTIFF
+    holds), drawn as it is; ``rule_of`` says which points the bandwidth rule was applied to
+    when they are not the grid's own.
     """
     import matplotlib
     from folium.raster_layers import ImageOverlay
 
     from geo.errors import GeoError
     from geo.outputs.raster import density_to_png
-    from geo.stats.density import kernel_density
 
-    if len(points) < 2:
-        return None
+    if grid.n_points == 0:
+        return None, "no firms on its grid (the density is zero everywhere)"
+    buf = io.BytesIO()
     try:
-        if grid is None:
-            grid = kernel_density(points, crs=crs)
-        buf = io.BytesIO()
         bounds = density_to_png(grid, buf, cmap=KDE_CMAP, max_size=KDE_MAX_PX)
     except GeoError as exc:
         log.info("no density layer %r: %s", name, exc)
-        return None
+        return None, str(exc)
     valid = grid.array[~np.isnan(grid.array)]
     vmax = float(np.percentile(valid, 99.5)) if valid.size else 0.0
     uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
@@ -349,32 +345,38 @@ def _kde_layer(m, points, *, name: str, legend, grid=None, crs=None) -> Any:
     layer.add_to(m)
     cmap = matplotlib.colormaps[KDE_CMAP]
     stops = ", ".join(matplotlib.colors.to_hex(cmap(t)) for t in np.linspace(0, 1, 9))
+    rule = f"{escape(grid.bandwidth_rule)} rule{f' {rule_of}' if rule_of and grid.bandwidth_rule != 'user' else ''}"
     legend.add(layer, (
         f"<h4>{name}</h4><div class=\"ramp\" style=\"background:linear-gradient(to right, {stops})\"></div>"
         f"<div class=\"row\">0 <span style=\"float:right\">≥ {format_number(vmax)} firms per km²</span></div>"
-        f"<div class=\"note\">Gaussian kernel, bandwidth {format_distance(grid.bandwidth_m)} ({escape(grid.bandwidth_rule)} rule), "
-        f"{grid.n_points:,} firms; below 2 % of the top value transparent</div>"))
-    return layer
+        f"<div class=\"note\">{escape(grid.kernel.capitalize())} kernel, bandwidth {format_distance(grid.bandwidth_m)} "
+        f"({rule}), {grid.n_points:,} firms; below 2 % of the top value transparent</div>"))
+    return layer, ""
 
 
-def _kde_layers(m, vr, results, legend, *, data: _ValleyData | None = None) -> None:
-    from geo.points import PointFrame
+def _kde_layers(m, vr, results, legend) -> list[str]:
+    """The run's density grids of all firms (``density``) and of the target sector (``density_target``).
 
-    data = _ValleyData(vr, results) if data is None else data
-    fm = data.metric_firms
-    if fm is None:
-        return
+    The map draws the surfaces the rasters hold (``rasters/<valley>_density.tif``,
+    ``rasters/<valley>_<sector>_density.tif``) and computes none of its own.  Returns the
+    "not shown" notes (escaped) of the layers without a grid: the density stage did not
+    run for the valley (too few firms, a failed stage) or the grid cannot be drawn.
+    """
+    if len(vr.firms) == 0:
+        return []
     target = results.config.analysis.target_sector
-    _kde_layer(m, fm, name="Firm density (KDE)", legend=legend, grid=vr.stages.get("density"))
-    mask = data.target_mask
-    if mask is not None and mask.sum() >= 2:
-        xy, points_only = data.target_xy
-        name = f"Firm density (KDE, {escape(target)})"
-        if points_only:  # their coordinates: the same density as of the points, without reading them again
-            _kde_layer(m, xy, name=name, legend=legend, crs=fm.crs)
-        elif isinstance(fm, PointFrame):  # a NaN coordinate: a firm without a point
-            _kde_layer(m, xy[np.isfinite(xy).all(axis=1)], name=name, legend=legend, crs=fm.crs)
-        else:
-            import geopandas as gpd
-
-            _kde_layer(m, gpd.GeoSeries(fm.geometry.values[mask], crs=fm.crs), name=name, legend=legend)
+    density, density_target = vr.stages.get("density"), vr.stages.get("density_target")
+    layers = [("Firm density (KDE)", density, "")]
+    if target is not None and results.config.firms.sector_column in vr.firms:  # no sectors: no target layer
+        # kernel_density_by applies the bandwidth rule to all firms: one grid for both surfaces
+        same = density is not None and density_target is not None and density_target.bandwidth_m == density.bandwidth_m
+        layers.append((f"Firm density (KDE, {escape(target)})", density_target, "on all firms" if same else ""))
+    notes = []
+    for name, grid, rule_of in layers:
+        if grid is None:
+            notes.append(f"{name}: no density grid in the results (the density stage did not run for this valley)")
+            continue
+        _, why = _kde_layer(m, grid, name=name, legend=legend, rule_of=rule_of)
+        if why:
+            notes.append(f"{name}: {escape(why)}")
+    return notes

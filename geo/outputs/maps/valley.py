@@ -84,8 +84,8 @@ def _valley_map(results, valley: str, *, m=None, data: _ValleyData | None = None
     _firm_layers(m, vr, results, legend, data=data)
     _stacks_layer(m, vr, results, legend)  # above the firm markers: a stack hides under its own firms otherwise
     _timeline_layer(m, vr, results, legend, data=data)
-    _kde_layers(m, vr, results, legend, data=data)
-    skipped = "; ".join(f"{escape(k)}: {escape(v)}" for k, v in vr.skipped.items())
+    no_density = _kde_layers(m, vr, results, legend)
+    skipped = "; ".join([f"{escape(k)}: {escape(v)}" for k, v in vr.skipped.items()] + no_density)
     if skipped:
         legend.add(None, f'<div class="note"><b>Not shown</b> — {skipped}</div>')
     _rename_clashes(m, before, escape(vr.name))
