@@ -10,8 +10,9 @@ with standard deviations of 200-2,000 m, 40 % uniform), 9 sectors, 15 % of them 
 (the target sector), founding years 1980-2024; hexagonal cells of 250 m
 (:func:`geo.aggregate`), Gi* and LISA hot spots of the optics counts
 (:func:`geo.hotspots`, 99 permutations, no FDR correction, so that there are many
-significant cells), cluster polygons (:func:`geo.parks.overlay.cluster_polygons`),
-and three parks with made-up verdicts (the park statistics are not what is measured).
+significant cells), cluster polygons (:func:`geo.parks.overlay.cluster_polygons`), the density grids of all
+firms and of the optics firms (as the pipeline computes them; the maps draw them, computing
+none), and three parks with made-up verdicts (the park statistics are not what is measured).
 
 It prints, per size: the time to build the map (:func:`geo.outputs.maps.valley_map`) and to save it
 (:func:`geo.outputs.maps.save_map`), the HTML size, how the firm layers were drawn, and the median
@@ -47,6 +48,7 @@ from geo.config import Config
 from geo.cells.grid import aggregate
 from geo.parks.overlay import cluster_polygons
 from geo.pipeline.results import Results, ValleyResult
+from geo.stats.density import kernel_density, kernel_density_by
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import cpu_model as _cpu_model  # noqa: E402
@@ -105,6 +107,9 @@ def synthetic_results(n: int, *, seed: int = 0) -> Results:
                       metric_crs=f"EPSG:{UTM50}", seed=seed)
     vr.stages.update(metric_firms=fm, cells=cells, hotspots=hot, focus_column="n_optics", clusters=clusters,
                      parks_overlay=overlay, clusters_outside_parks=clusters.iloc[0:0])
+    # the density grids the maps draw, as the pipeline computes them (geo.pipeline.runner._density)
+    vr.stages["density_target"] = kernel_density_by(fm, "sector", groups=["optics"])["optics"]
+    vr.stages["density"] = kernel_density(fm)
     base = Config()
     cfg = replace(base, analysis=replace(base.analysis, target_sector="optics"),
                   run=replace(base.run, title="maps benchmark", synthetic=True))
