@@ -128,7 +128,7 @@ def _parks_layer(m, parks, overlay, target: str | None, legend, *, name: str = "
 
 
 def _models_layer(m, vr, legend, *, name: str = "Parks by development model"):
-    """Park polygons coloured by their primary development model (from geo.parks.typology)."""
+    """Park polygons coloured by their primary development model (from geo.parks.models)."""
     import folium
 
     md = vr.stages.get("models")
