@@ -144,4 +144,5 @@ def test_an_undecidable_day_month_order_is_reported(tmp_path):
     cfg.write_text('[firms]\npath = "f.csv"\n[analysis]\npermutations = 9\n[[valleys]]\nname = "A"\n')
     chk = geo.check(cfg)
     assert chk.load_report["founded"]["day_first"] is None
-    assert any("day/month order of the founding dates of f.csv could not be decided" in w for w in chk.warnings)
+    assert any("day/month order of 20 founding dates of f.csv could not be decided (no date has a day above 12)" in w
+               for w in chk.warnings)

@@ -5,6 +5,7 @@ what the data hold (exit 2), in ``geo check``, in ``geo run`` and in the Python 
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -317,3 +318,118 @@ def test_the_readme_example_of_your_own_data_checks(tmp_path, capsys):
     assert "valley 武汉: 3 firms, 2 光电 firms (67%), 1 park(s), founding year for 2 of 2" in out
     assert "valley 长春: 2 firms, 1 光电 firms (50%), 1 park(s)" in out
     assert "designation year from column '批准年份'" in out
+
+
+# --- slips found by a new user's trial and a review ---------------------------------------------------------------
+
+
+def test_a_few_stray_geocodes_are_rejected_not_spread_over_the_country(tmp_path, capsys):
+    s = make_study(tmp_path, valleys={"Wuhan": "Wuhan"}, n=600)
+    strays = pd.DataFrame({"company": [f"stray {i}" for i in range(5)], "lng": [116.40, 121.47, 113.26, 116.41, 121.48],
+                           "lat": [39.90, 31.23, 23.13, 39.91, 31.22], "city": "Wuhan", "industry": "optics",
+                           "year_founded": 2001})
+    pd.concat([s.frame, strays]).to_csv(s.firms, index=False)
+    cfg = s.write_config(valleys=[{"name": "Wuhan"}])
+    res = geo.run(cfg)
+    assert res.load_report["rejected_by_reason"] == {"far_from_valley": 5}
+    rej = res.rejects[res.rejects["reason"] == "far_from_valley"]
+    assert sorted(rej["row"]) == [601, 602, 603, 604, 605] and rej["detail"].str.contains("km from the centre").all()
+    assert any("5 firm(s) of firms.csv lie far from the other firms of their valley" in w for w in res.warnings)
+    clean = make_study(tmp_path / "clean", valleys={"Wuhan": "Wuhan"}, n=600)
+    ref = geo.run(clean.write_config(valleys=[{"name": "Wuhan"}]))
+    assert res.valleys["Wuhan"].stages["cells"].attrs["size_m"] == ref.valleys["Wuhan"].stages["cells"].attrs["size_m"]
+
+
+def test_degrees_given_a_projected_crs_stop(study):
+    cfg = study.write_config(firms={"crs": "EPSG:32650"}, name="deg_as_utm.toml")
+    with pytest.raises(InputError, match=r"crs = 'EPSG:32650' is a projected system \(metres\), but every coordinate .* look "
+                                         r"like longitude/latitude degrees\. Set crs = \"wgs84\""):
+        geo.check(cfg)
+
+
+def test_parks_away_from_their_firms_stop(study, tmp_path):
+    path = _utm(study, tmp_path)  # Wuhan in UTM 50N, read as UTM 49N: the firms move 6 degrees west
+    cfg = study.write_config(firms={"path": str(path), "crs": "EPSG:32649"}, valleys=[{"name": "Wuhan"}], name="zone.toml")
+    with pytest.raises(InputError, match=r"The parks of valley 'Wuhan' lie away from its firms: the firms span lon 108\..*"
+                                         r"its parks lon 114\..*Is \[firms\] crs \(now 'EPSG:32649'\)"):
+        geo.check(cfg)
+
+
+def test_a_sector_or_a_valley_written_two_ways_stops(study, tmp_path):
+    f = study.frame.copy()
+    f.loc[f.index[::7], "industry"] = f.loc[f.index[::7], "industry"].str.capitalize()
+    f.to_csv(tmp_path / "case.csv", index=False)
+    with pytest.raises(InputError, match=r"target_sector = 'optics', but the sector column 'industry' also holds 'Optics' "
+                                         r"\(\d+ firms\) beside 'optics'"):
+        geo.check(study.write_config(firms={"path": str(tmp_path / "case.csv")}, name="case.toml"))
+    g = study.frame.copy()
+    g.loc[g.index[::9], "city"] = g.loc[g.index[::9], "city"].str.lower()
+    g.to_csv(tmp_path / "vcase.csv", index=False)
+    with pytest.raises(InputError, match=r"Valley 'Wuhan': the valley column 'city' also holds 'wuhan'"):
+        geo.check(study.write_config(firms={"path": str(tmp_path / "vcase.csv")}, name="vcase.toml"))
+
+
+def test_a_valley_whose_rows_were_all_rejected_says_so(study, tmp_path):
+    f = study.frame.astype({"lng": object})
+    f.loc[f["city"] == "Wuhan", "lng"] = "n/a"  # half the rows: under the mass-rejection limit
+    f.to_csv(tmp_path / "halfbad.csv", index=False)
+    with pytest.raises(InputError, match=r"Valley 'Wuhan': all 500 of its rows were rejected \(not_a_number: 500\)"):
+        geo.check(study.write_config(firms={"path": str(tmp_path / "halfbad.csv")}, name="halfbad.toml"))
+
+
+def test_a_numeric_valley_column_with_blanks(tmp_path):
+    s = make_study(tmp_path, n=200)
+    f = s.frame.assign(city=s.frame["city"].map({"Wuhan": 420100, "Changchun": 220100}).astype("Int64"))
+    f.loc[3, "city"] = pd.NA
+    f.to_csv(s.firms, index=False)
+    chk = geo.check(s.write_config(valleys=[{"name": "420100"}, {"name": "220100"}], parks={"path": None}))
+    assert [v.n_firms for v in chk.valleys] == [199, 200]
+
+
+def test_a_reference_valley_table_spelled_otherwise_is_matched(tmp_path):
+    s = make_study(tmp_path, n=200)
+    cc = s.frame[s.frame["city"] == "Changchun"].drop(columns="city").rename(
+        columns={"industry": "Industry", "year_founded": "Year_Founded"})
+    cc.to_csv(tmp_path / "cc.csv", index=False)
+    s.frame[s.frame["city"] == "Wuhan"].to_csv(s.firms, index=False)
+    res = geo.run(s.write_config(valleys=[{"name": "Wuhan"}, {"name": "Changchun", "firms": "cc.csv"}]))
+    facts = {v.name: v for v in geo.check(s.write_config(valleys=[{"name": "Wuhan"},
+                                                                   {"name": "Changchun", "firms": "cc.csv"}])).valleys}
+    assert facts["Changchun"].n_target == 66 and facts["Changchun"].n_founded == 66
+    assert res.valleys["Changchun"].stages["parks_overlay"].iloc[0]["n_target_dated"] == 66
+
+
+def test_a_future_designation_year_is_not_taken(study, tmp_path):
+    import geopandas as gpd
+
+    p = gpd.read_file(study.parks)
+    p["designated"] = p["designated"].astype(object)
+    p.loc[1, "designated"] = "2031"
+    p.to_file(tmp_path / "future.gpkg")
+    chk = geo.check(study.write_config(parks={"path": str(tmp_path / "future.gpkg")}, name="future.toml"))
+    assert any("designation year '2031' not understood (year 2031 is outside" in w for w in chk.warnings)
+    assert any("park 'Changchun High-Tech Park' has no designation year" in w for w in chk.warnings)
+
+
+def test_nan_points_of_a_point_layer_are_rejected(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    s = make_study(tmp_path, valleys={"Wuhan": "Wuhan"}, n=200)
+    pts = gpd.GeoDataFrame(s.frame.drop(columns=["lng", "lat"]),
+                           geometry=shapely.points(s.frame["lng"], s.frame["lat"]), crs=4326)
+    pts.loc[[0, 1, 2], "geometry"] = shapely.points([np.nan] * 3, [np.nan] * 3)
+    pts.to_file(tmp_path / "pts.gpkg")
+    chk = geo.check(s.write_config(firms={"path": "pts.gpkg"}, valleys=[{"name": "Wuhan"}]))
+    assert chk.load_report["rejected_by_reason"] == {"missing_coordinate": 3}
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("cell_size", "500m", r"\[analysis\] cell_size must be \"auto\" or a number of metres"),
+    ("target_sector", ["optics", "lasers"], r"\[analysis\] target_sector must be one sector value, as text"),
+])
+def test_config_values_check_and_run_refuse_alike(study, capsys, key, value, message):
+    cfg = study.write_config(analysis={key: value}, name=f"bad_{key}.toml")
+    for command in ("check", "run"):
+        code, _, err = _cli(capsys, command, cfg)
+        assert code == 2 and re.search(message, err)

@@ -4,6 +4,14 @@ The files live inside the package (``geo/datasets/data/``), so ``geo demo`` work
 installed wheel as from a clone: :func:`demo_files` gives their paths.
 """
 
-from geo.datasets._demo import DEMO_SEED, GENERATOR_VERSION, VERDICTS, demo_files, demo_path, generate_demo, load_truth
+from geo.datasets._demo import (
+    DEMO_SEED,
+    GENERATOR_VERSION,
+    VERDICTS,
+    demo_files,
+    demo_path,
+    generate_demo,
+    load_truth,
+)
 
 __all__ = ["DEMO_SEED", "GENERATOR_VERSION", "VERDICTS", "demo_path", "demo_files", "load_truth", "generate_demo"]

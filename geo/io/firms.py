@@ -63,6 +63,7 @@ REJECT_REASONS = {
     "not_a_point": "the feature's geometry is not a single point",
     "missing_id": "the firm id is empty",
     "bad_date": "the founding date is not a date",
+    "far_from_valley": "the firm lies far from the other firms of its valley (geocoded to another place)",
     "outside_valleys": "the firm lies in no valley of the run",
 }
 
@@ -554,6 +555,7 @@ class _Validation:
         dates[idx] = parsed.date
         self.years, self.dates = years, dates
         self.dates_report = {"column": col, "formats": dict(parsed.formats), "day_first": parsed.day_first,
+                             "dm_order": parsed.dm_order, "ambiguous": int(parsed.ambiguous.sum()),
                              "missing": int(parsed.missing.sum()), "unparseable": int(parsed.bad.sum()), "note": parsed.note}
 
     # -- stacked geocodes ---------------------------------------------------------------
@@ -582,6 +584,13 @@ class _Validation:
         if keep.shape != idx.shape:
             msg = f"select returned {keep.shape[0]} values for {idx.size} rows."
             raise InputError(msg)
+        far = getattr(select, "far", None)
+        if far is not None and far.any():  # strays of a valley: their own reason and distance
+            rows = np.zeros(self.n, dtype=bool)
+            rows[idx[far]] = True
+            details = np.empty(self.n, dtype=object)
+            details[idx[far]] = select.far_detail
+            self.reject(rows, "far_from_valley", lambda r: list(details[r]))
         out = np.zeros(self.n, dtype=bool)
         out[idx[~keep]] = True
         self.reject(out, "outside_valleys", getattr(select, "detail", None))
@@ -711,14 +720,14 @@ def _validate(raw: _Raw, p: Path, *, lon, lat, system_default, id, drop_stacked,
     cand = v.swap_candidates()
     v.convert(_swap_box(*cand) if cand is not None else None)
     v.parse_founded()
+    if select is not None:  # before the stacks: a stack of firms outside the run's valleys is not the run's
+        v.select(select)
     pending = np.flatnonzero(v.code == 0)
     st = find_stacks(v.lon_w[pending], v.lat_w[pending], radius_m=stack_radius_m, min_size=stacked_min)
     site = np.full(v.n, -1, dtype=np.int64)
     site[pending] = st.site
     v.set_stacked(site >= 0, len(st.sites), drop_stacked, site, st.sites)
     v.meta["stack_radius_m"] = float(stack_radius_m)
-    if select is not None:
-        v.select(select)
     rejects = v.rejects()
     if geometry:
         firms = v.firms()

@@ -26,10 +26,12 @@ _PARK_NAME = ("name", "park", "park_name", "parkname", "名称", "园区", "园�
 _PARK_VALLEY = ("valley", "city", "region", "城市")
 
 
-_PARK_YEAR = ("designated", "designation_year", "year_designated", "designated_year", "designation", "year",
+#: park year columns, best first: with several, the first in this order is taken (the others are named in a note)
+_PARK_YEAR = ("designated", "designation_year", "year_designated", "designated_year", "designation",
               "approved_year", "approval_year", "year_approved", "approved", "approval_date", "approved_date",
-              "established", "established_year", "year_established", "establishment_year",
-              "设立年份", "批准年份", "批准时间", "设立时间", "获批年份", "获批时间", "成立年份", "成立时间", "批准设立时间")
+              "批准年份", "批准时间", "批准设立时间", "获批年份", "获批时间", "设立年份", "设立时间",
+              "established", "established_year", "year_established", "establishment_year", "成立年份", "成立时间",
+              "year")
 #: words in a column name that suggest a year or a date (for the warning when no year column is found)
 _YEARISH = ("year", "yr", "date", "approv", "design", "establish", "found", "年", "时间", "日期")
 
@@ -101,8 +103,10 @@ def read_parks(
     columns = [c for c in gdf.columns if c != "geometry"]
     name_col = _pick(columns, name, _PARK_NAME, "name", p, required=True)
     valley_col = _pick(columns, valley, _PARK_VALLEY, "valley", p, required=False)
-    year_hits = [c for c in columns if c.strip().lower() in _PARK_YEAR] if designated is None else []
-    year_col = _pick(columns, designated, _PARK_YEAR, "designated", p, required=False) if len(year_hits) < 2 else None
+    year_hits = sorted((c for c in columns if c.strip().lower() in _PARK_YEAR), key=lambda c: _PARK_YEAR.index(c.strip().lower())) \
+        if designated is None else []
+    year_col = _pick(columns, designated, _PARK_YEAR, "designated", p, required=False) if designated is not None else \
+        (year_hits[0] if year_hits else None)
 
     system = None if crs is None else _crs.parse_crs(crs)
     if gdf.crs is None and system is None:
@@ -166,6 +170,9 @@ def read_parks(
     )
     year_problems = []
     notes = []
+    if len(year_hits) > 1:
+        notes.append(f"{p.name}: designation years read from column {year_col!r}; {year_hits[1:]} could hold them too "
+                     "(name one with [parks] designated = \"...\")")
     if year_col is not None:
         from geo.io._dates import parse_dates
 
@@ -177,8 +184,8 @@ def read_parks(
         result["designated"] = pd.array([int(y) if np.isfinite(y) else pd.NA for y in parsed.year], dtype="Int64")
     else:
         result["designated"] = pd.array([pd.NA] * len(out), dtype="Int64")
-        yearish = year_hits or [c for c in columns if c not in (name_col, valley_col) and any(w in c.lower() for w in _YEARISH)]
-        notes.append(f"{p.name}: {'several columns could hold the designation year' if year_hits else 'no designation year column found'}"
+        yearish = [c for c in columns if c not in (name_col, valley_col) and any(w in c.lower() for w in _YEARISH)]
+        notes.append(f"{p.name}: no designation year column found"
                      + (f"; candidates: {yearish}: name one with [parks] designated = \"...\"" if yearish else
                         " (looked for designated, year, approved_year, 批准年份 …)")
                      + "; without a year the precedence test is skipped")

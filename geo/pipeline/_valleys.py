@@ -75,29 +75,79 @@ class ValleySelector:
     """:func:`geo.read_firms`'s ``select``: keeps the firms of the run's valleys.
 
     After the call: ``labels`` (the valley of each kept firm, in order), ``names`` (the
-    run's valleys in order), ``unknown`` (valley labels not in the config) and ``counts``
-    (value counts of the valley column over the valid rows; None without the column).
+    run's valleys in order), ``unknown`` (valley labels not in the config), ``counts``
+    (value counts of the valley column over the valid rows; None without the column), and
+    with ``strays=True`` the ``far`` rows (a firm geocoded to another city: see
+    :func:`far_from_valley`) with their ``far_detail``.
     """
 
     detail = "firm lies in no valley of the run"
 
-    def __init__(self, config: Config, *, fill: str | None = None) -> None:
+    def __init__(self, config: Config, *, fill: str | None = None, strays: bool = True) -> None:
         self.config = config
         self.fill = fill
+        self.strays = strays
         self.columns = [config.firms.valley_column]
         self.labels = None
         self.names: list[str] = []
         self.unknown: list[str] = []
         self.counts: pd.Series | None = None
+        self.far: np.ndarray | None = None
+        self.far_detail: list[str] = []
 
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
         col = self.config.firms.valley_column
         if col in frame.columns:
             self.counts = _column_labels(frame, col).value_counts()
         labels, self.names, self.unknown = _valley_labels(frame, self.config, fill=self.fill)
-        keep = labels.notna().to_numpy()
+        keep = labels.notna().to_numpy().copy()
+        if self.strays and keep.any():
+            far, detail = far_from_valley(frame["lon"].to_numpy(), frame["lat"].to_numpy(), labels.to_numpy(dtype=object))
+            self.far, self.far_detail = far, detail
+            keep &= ~far
         self.labels = labels[keep].astype(str).to_numpy()
         return keep
+
+
+#: a firm farther than this many times the distance holding 98 % of its valley's firms from their
+#: centre (and at least FAR_MIN_KM beyond it) is a stray geocode: a firm geocoded to another city
+FAR_FACTOR = 3.0
+FAR_MIN_KM = 20.0
+FAR_MIN_FIRMS = 50
+
+
+def far_from_valley(lon: np.ndarray, lat: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Firms geocoded far away from the rest of their valley (to another city, a country centre).
+
+    For each valley of at least :data:`FAR_MIN_FIRMS` firms: the centre is the median
+    lon/lat, ``d98`` the distance within which 98 % of its firms lie; a firm farther than
+    ``max(FAR_FACTOR * d98, d98 + FAR_MIN_KM)`` is a stray.  A handful of strays would
+    otherwise stretch the study area (and the automatic cell size) over a country.
+
+    Returns the mask of strays (aligned to the inputs) and one detail text per stray.
+    """
+    far = np.zeros(len(lon), dtype=bool)
+    detail: list[str] = []
+    km = np.full(len(lon), np.nan)
+    limit_of = {}
+    known = pd.notna(labels)
+    text = np.where(known, labels, "").astype(str)
+    for name in pd.unique(text[known]):
+        sel = np.flatnonzero(known & (text == name))
+        if len(sel) < FAR_MIN_FIRMS:
+            continue
+        cx, cy = np.median(lon[sel]), np.median(lat[sel])
+        d = np.hypot((lon[sel] - cx) * 111.32 * np.cos(np.radians(cy)), (lat[sel] - cy) * 111.32)
+        d98 = float(np.quantile(d, 0.98))
+        limit = max(FAR_FACTOR * d98, d98 + FAR_MIN_KM)
+        out = d > limit
+        far[sel[out]] = True
+        km[sel] = d
+        limit_of[name] = d98
+    for i in np.flatnonzero(far):
+        detail.append(f"{km[i]:,.0f} km from the centre of the valley {text[i]!r}, whose firms lie within "
+                      f"{limit_of[text[i]]:,.0f} km of it (98 %): geocoded to another place?")
+    return far, detail
 
 
 def _parks_for_valley(parks, name: str, firms_v):

@@ -320,6 +320,11 @@ def _w_convert(v: gio._Validation, box) -> gio._Validation:
     """Swap fix, range check, conversion, founding dates; hashes of the rounded WGS84 pairs of kept rows."""
     v.convert(box)
     v.parse_founded()
+    v.selected = {}
+    if getattr(v, "select_fn", None) is not None:  # the firms of the run's valleys (geo.read_firms' select), before the stacks
+        sel = copy.copy(v.select_fn)
+        v.select(sel)
+        v.selected = {"valley_counts": sel.counts, "unknown": list(sel.unknown)}
     pending = v.code == 0
     v._stack_pos = np.flatnonzero(pending)
     rx, ry = _rounded(v.lon_w[pending], v.lat_w[pending])
@@ -361,11 +366,7 @@ def _w_set_stacked(v: gio._Validation, idx: np.ndarray, drop: bool, site_ids: np
 
 def _w_finish(v: gio._Validation, file_label: str | None) -> gio._Validation:
     """Rejects and counts of the partition; the kept firms stay on the worker (``v.kept``)."""
-    selected = {}
-    if getattr(v, "select_fn", None) is not None:  # the firms of the run's valleys (geo.read_firms' select)
-        sel = copy.copy(v.select_fn)
-        v.select(sel)
-        selected = {"valley_counts": sel.counts, "unknown": list(sel.unknown)}
+    selected = getattr(v, "selected", {})
     rejects = v.rejects()
     if file_label is not None:
         rejects.insert(1, "file", file_label)
@@ -386,7 +387,10 @@ def _merge_dates(parts: list[dict]) -> dict:
         for k, n in d["formats"].items():
             formats[k] = formats.get(k, 0) + n
     orders = {d["day_first"] for d in parts if d["day_first"] is not None}
+    dm = {d["dm_order"] for d in parts if d["dm_order"] is not None}
     return {"column": parts[0]["column"], "formats": formats, "day_first": orders.pop() if len(orders) == 1 else None,
+            "dm_order": dm.pop() if len(dm) == 1 else ("conflict" if dm else None),
+            "ambiguous": sum(d["ambiguous"] for d in parts),
             "missing": sum(d["missing"] for d in parts), "unparseable": sum(d["unparseable"] for d in parts),
             "note": "; ".join(sorted({d["note"] for d in parts}))[:500]}
 

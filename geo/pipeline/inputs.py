@@ -19,6 +19,7 @@ import pandas as pd
 from geo._words import counted, listing, suggest
 from geo.config import Config
 from geo.errors import InputError
+from geo.parks.overlay import MIN_DATED_SHARE
 from geo.pipeline import checks
 from geo.pipeline._valleys import (
     ValleySelector,
@@ -111,14 +112,19 @@ def registry_warnings(report: dict, table: Any) -> list[str]:
         out.append(f"{kept:,} of the {n:,} rows of {Path(str(table)).name} ({kept / n:.1%}) are exact copies of another row; "
                    "without an id or a name column they are kept as different firms at one address and flagged "
                    "duplicate_unverifiable ([firms] duplicates = \"drop\" rejects them)")
+    strays = int(report.get("rejected_by_reason", {}).get("far_from_valley", 0))
+    if strays:
+        out.append(f"{strays:,} firm(s) of {Path(str(table)).name} lie far from the other firms of their valley (geocoded to "
+                   "another city?) and were rejected (far_from_valley, with their distance in rejects.csv): left in, they "
+                   "would stretch the study area and the cells over the country")
     founded = report.get("founded") or {}
     if founded.get("unparseable"):
         out.append(f"{founded['unparseable']:,} founding dates of {Path(str(table)).name} were not understood and their rows "
                    f"rejected (bad_date, see rejects.csv): {founded.get('note', '')}")
-    if founded.get("formats") and founded.get("day_first") is None and any("/" in f or "-" in f for f in founded["formats"]
-                                                                          if f.startswith(("DD", "MM"))):
-        out.append(f"the day/month order of the founding dates of {Path(str(table)).name} could not be decided; their "
-                   "years are used, not their days")
+    if founded.get("ambiguous"):
+        why = "dates of both orders occur" if founded.get("dm_order") == "conflict" else "no date has a day above 12"
+        out.append(f"the day/month order of {founded['ambiguous']:,} founding dates of {Path(str(table)).name} could not be "
+                   f"decided ({why}); their years are used, not their days")
     return out
 
 
@@ -246,9 +252,12 @@ def _check_values(cfg: Config, firms, names: list[str], warnings: list[str]) -> 
         if of and have == 0:
             warnings.append(f"valley {name!r}: no founding year for any of its {of:,} {what} (column {fcol!r} is empty): "
                             "the precedence test and the market-/government-led models are undetermined")
+        elif of and have < MIN_DATED_SHARE * of:
+            warnings.append(f"valley {name!r}: only {have:,} of its {of:,} {what} ({have / of:.0%}) have a founding year "
+                            f"(column {fcol!r}): too few for the precedence test, which is skipped (undetermined)")
         elif of and have < of:
             warnings.append(f"valley {name!r}: {of - have:,} of its {of:,} {what} ({(of - have) / of:.0%}) have no founding "
-                            f"year (column {fcol!r}); the precedence test uses the {have:,} that have one")
+                            f"year (column {fcol!r}); the precedence test uses the {have:,} that have one and says so")
 
 
 def load_inputs(cfg: Config, *, warnings: list[str], quiet: Any = None) -> StudyInputs:

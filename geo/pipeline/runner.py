@@ -416,7 +416,7 @@ def _prepare_dask(cfg: Config, timings: dict, warnings: list[str]) -> Prepared:
         ing = de.ingest(client, fc.path, lon=fc.lon, lat=fc.lat, crs=fc.crs, encoding=fc.encoding, id=fc.id,
                         drop_stacked=fc.drop_stacked is True, stacked_min=fc.stacked_min, specs=specs,
                         name=fc.name_column if cfg.is_given("firms", "name_column") else None, duplicates=fc.duplicates,
-                        founded=fc.founded_column, select=ValleySelector(cfg, fill=fill))
+                        founded=fc.founded_column, select=ValleySelector(cfg, fill=fill, strays=False))
         if fc.stack_radius_m > 0:
             warnings.append(f"the dask engine finds stacked geocodes on exactly equal coordinates only ([firms] "
                             f"stack_radius_m = {fc.stack_radius_m} applies to the in-memory engine)")

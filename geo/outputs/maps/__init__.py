@@ -72,7 +72,12 @@ from geo.outputs._style import (
 )
 from geo.outputs.maps._assets import inline_assets, save_map
 from geo.outputs.maps._html import escape
-from geo.outputs.maps.firms import CLUSTER_MAX, HEAT_BINS_MAX, POINTS_MAX, firm_layer_mode
+from geo.outputs.maps.firms import (
+    CLUSTER_MAX,
+    HEAT_BINS_MAX,
+    POINTS_MAX,
+    firm_layer_mode,
+)
 from geo.outputs.maps.layers import CELLS_MAX
 from geo.outputs.maps.overview import overview_map, write_maps
 from geo.outputs.maps.timeline import TIMELINE_MAX

@@ -11,7 +11,13 @@ import pandas as pd
 from geo.outputs._style import SECTOR_COLOURS, format_distance
 from geo.outputs.maps._assets import _elements
 from geo.outputs.maps._data import _sector_codes, _used_codes, _ValleyData
-from geo.outputs.maps._geometry import _M_PER_DEG, _cell_keys, _dense_unique, _n_distinct, _round_coords
+from geo.outputs.maps._geometry import (
+    _M_PER_DEG,
+    _cell_keys,
+    _dense_unique,
+    _n_distinct,
+    _round_coords,
+)
 from geo.outputs.maps._html import _js, _year, escape
 from geo.outputs.maps.legend import _swatch
 
