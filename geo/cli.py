@@ -83,7 +83,13 @@ def _summary_lines(res, written) -> list[str]:
 
 def _check_lines(chk) -> list[str]:
     lines = _load_lines(chk.load_report, chk.parks_report)
+    lr = chk.load_report
+    if not lr.get("converted") and lr.get("crs"):
+        lines.append(f"coordinates read as {lr['crs']} (no conversion): set [firms] crs if they are GCJ-02 (Amap, Tencent), "
+                     "BD-09 (Baidu) or projected")
     target = chk.config.analysis.target_sector
+    if target is None:
+        lines.append("no target sector ([analysis] target_sector): the hot spots and park tests use all firms")
     for f in chk.valleys:
         parts = [f"{f.n_firms:,} firms"]
         if f.n_target is not None:

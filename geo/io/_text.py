@@ -77,6 +77,10 @@ def _check_file(path: str | os.PathLike, what: str) -> Path:
 
 def _decode(data: bytes, encoding: str | None, path: Path) -> tuple[str, str]:
     """Decode CSV bytes: BOMs, then UTF-8, then GB18030 (a superset of GBK/GB2312)."""
+    if data[:4] == b"PK\x03\x04":
+        msg = (f"'{path}' is a zip archive (an Excel .xlsx workbook?), not CSV text: rename it .xlsx, or save it as CSV "
+               "from Excel.")
+        raise DataFileError(msg)
     if encoding is not None:
         try:
             return data.decode(encoding), encoding

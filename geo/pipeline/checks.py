@@ -63,8 +63,20 @@ def _find(name: str | None, columns: Sequence[str]) -> str | None:
 
 def _missing(label: str, name: str, columns: Sequence[str], table: str, why: str = "") -> ColumnError:
     msg = (f"{label} {name!r} is not a column of {table}{why}; its columns are: {listing(columns)}."
-           f"{suggest(name, columns)}")
+           f"{suggest(name, columns)}{_header_hint(columns, table)}")
     return ColumnError(msg)
+
+
+def _header_hint(columns: Sequence[str], table: str) -> str:
+    """A hint when the columns read do not look like a header (a title row above it, another sheet)."""
+    unnamed = [c for c in columns if str(c).startswith(("Unnamed:", "column_"))]
+    hint = ""
+    if columns and len(unnamed) >= len(columns) / 2:
+        hint = (" The header does not seem to be on the first row (columns such as "
+                f"{unnamed[0]!r}): delete the title rows above it.")
+    if table.lower().endswith((".xlsx", ".xlsm", ".xls")):
+        hint += " The columns are those of the workbook's first sheet; [firms] sheet = \"...\" reads another."
+    return hint
 
 
 def resolve_columns(cfg: Config, columns: Sequence[str], *, table: Any = None, own_valley: bool = False) -> Config:

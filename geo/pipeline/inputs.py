@@ -28,7 +28,7 @@ from geo.pipeline._valleys import (
     fill_valley,
 )
 
-__all__ = ["StudyInputs", "StudyCheck", "Prepared", "ValleyFacts", "load_inputs", "read_parks_config", "check_parks", "registry_warnings",
+__all__ = ["StudyInputs", "StudyCheck", "Prepared", "ValleyFacts", "load_inputs", "read_parks_config", "check_parks", "registry_warnings", "check_values",
            "valley_facts"]
 
 
@@ -227,12 +227,17 @@ def firm_bounds(firms, names) -> dict[str, tuple[float, float, float, float]]:
     return out
 
 
-def _check_values(cfg: Config, firms, names: list[str], warnings: list[str]) -> None:
-    """The target sector exists; per valley: target firms present, founding years present."""
+def check_values(cfg: Config, firms, names: list[str], warnings: list[str], *, target_counts: dict | None = None,
+                  sample: bool = False) -> None:
+    """The target sector exists; per valley: target firms present, founding years present.
+
+    ``target_counts``: target firms per valley when ``firms`` is a sample (dask engine: from
+    the exact cell counts); ``sample``: the founding-year shares are the sample's.
+    """
     target = cfg.analysis.target_sector
     sc, fcol = cfg.firms.sector_column, cfg.firms.founded_column
     sectors = firms[sc].astype(str).str.strip() if sc in firms.columns else None
-    if target is not None:
+    if target is not None and target_counts is None:
         counts = sectors[firms[sc].notna()].value_counts() if sectors is not None else None
         checks.check_target(cfg, counts, table=cfg.firms.path)
     founded = firms[fcol] if fcol in firms.columns else None
@@ -240,15 +245,22 @@ def _check_values(cfg: Config, firms, names: list[str], warnings: list[str]) -> 
         sel = (firms["valley"] == name).to_numpy()
         if not sel.any():
             continue
+        if sel.sum() < SMALL_VALLEY:
+            warnings.append(f"valley {name!r} has only {int(sel.sum()):,} firms: hot spots and park tests on so few firms are "
+                            "fragile (a few firms more or less can change a verdict)")
         is_target = (sectors[sel] == str(target)).to_numpy() if target is not None and sectors is not None else None
-        if is_target is not None and not is_target.any():
-            warnings.append(f"valley {name!r} has no firm of the target sector {target!r}: its hot spots, clusters and park "
-                            "verdicts are those of all its firms")
+        n_target = int(is_target.sum()) if is_target is not None else None
+        if target_counts is not None:
+            n_target = int(target_counts.get(name, 0))
+        if n_target == 0:
+            warnings.append(f"valley {name!r} has no firm of the target sector {target!r}: its parks are not tested "
+                            "(its hot spots and clusters are those of all its firms)")
             is_target = None
         if founded is None:
             continue
-        have, of = checks.founding_coverage(founded[sel], is_target)
-        what = f"{target!r} firms" if is_target is not None else "firms"
+        have, of = checks.founding_coverage(founded[sel], is_target if is_target is not None and is_target.any() else None)
+        what = f"{target!r} firms" if is_target is not None and is_target.any() else "firms"
+        what += " (in the sample)" if sample else ""
         if of and have == 0:
             warnings.append(f"valley {name!r}: no founding year for any of its {of:,} {what} (column {fcol!r} is empty): "
                             "the precedence test and the market-/government-led models are undetermined")
@@ -258,6 +270,10 @@ def _check_values(cfg: Config, firms, names: list[str], warnings: list[str]) -> 
         elif of and have < of:
             warnings.append(f"valley {name!r}: {of - have:,} of its {of:,} {what} ({(of - have) / of:.0%}) have no founding "
                             f"year (column {fcol!r}); the precedence test uses the {have:,} that have one and says so")
+
+
+#: a valley with fewer firms than this gets a warning (its statistics are fragile)
+SMALL_VALLEY = 200
 
 
 def load_inputs(cfg: Config, *, warnings: list[str], quiet: Any = None) -> StudyInputs:
@@ -291,7 +307,7 @@ def load_inputs(cfg: Config, *, warnings: list[str], quiet: Any = None) -> Study
     n_by_valley = firms["valley"].value_counts().to_dict()
     checks.check_valleys(cfg, n_by_valley, selector.counts, table=fc.path, rejects=rejects)
     rejects = rejects.sort_values("row", kind="stable").reset_index(drop=True)
-    _check_values(cfg, firms, names, warnings)
+    check_values(cfg, firms, names, warnings)
 
     t0 = time.perf_counter()
     parks, parks_report, parks_rejects = read_parks_config(cfg, warnings)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from geo._gc import QuietGC
 from geo.config import Config, config_from_dict, load_config
-from geo.errors import InputError
+from geo.errors import CRSError, InputError
 from geo.pipeline import checks
 from geo.pipeline._memory import check_memory
 from geo.pipeline._valleys import (
@@ -29,6 +29,7 @@ from geo.pipeline.inputs import (
     Prepared,
     StudyCheck,
     check_parks,
+    check_values,
     load_inputs,
     read_parks_config,
     registry_warnings,
@@ -381,7 +382,14 @@ def _prepare_memory(cfg: Config, timings: dict, warnings: list[str], quiet: Quie
         pv = _parks_for_valley(parks, name, fv)
         vr = ValleyResult(name=name, title=titles.get(name, name), firms=fv, parks=pv)
         if len(fv):
-            vr.metric_crs = gcrs.metric_crs_for(fv).to_string()
+            try:
+                vr.metric_crs = gcrs.metric_crs_for(fv).to_string()
+            except CRSError:  # one valley spread over far-apart places: say it as a study, not as an API call
+                lon = fv["lon"].to_numpy()
+                msg = (f"The firms of valley {name!r} span {lon.min():.2f}–{lon.max():.2f}°E, several UTM zones apart: "
+                       "distances would be distorted. A valley is one city or zone: set [firms] valley_column to the column "
+                       "that tells the cities apart, or give each [[valleys]] a bbox.")
+                raise InputError(msg) from None
         valleys[name] = vr
     return Prepared(cfg, firms, parks, inputs.rejects, inputs.load_report, inputs.parks_report, inputs.parks_rejects,
                     valleys, inputs.names)
@@ -417,7 +425,7 @@ def _prepare_dask(cfg: Config, timings: dict, warnings: list[str]) -> Prepared:
                         drop_stacked=fc.drop_stacked is True, stacked_min=fc.stacked_min, specs=specs,
                         name=fc.name_column if cfg.is_given("firms", "name_column") else None, duplicates=fc.duplicates,
                         founded=fc.founded_column, select=ValleySelector(cfg, fill=fill, strays=False))
-        if fc.stack_radius_m > 0:
+        if fc.stack_radius_m > 0 and cfg.is_given("firms", "stack_radius_m"):
             warnings.append(f"the dask engine finds stacked geocodes on exactly equal coordinates only ([firms] "
                             f"stack_radius_m = {fc.stack_radius_m} applies to the in-memory engine)")
         checks.check_crs(ing.load_report, table=fc.path)
@@ -472,6 +480,14 @@ def _prepare_dask(cfg: Config, timings: dict, warnings: list[str]) -> Prepared:
         valleys[name] = vr
     firms = pd.concat(frames) if frames else pd.DataFrame({"valley": [], "lon": [], "lat": []})
     firms = PointFrame(firms, crs="EPSG:4326", xy=("lon", "lat"))
+    target = cfg.analysis.target_sector
+    if target is not None:
+        tcols = {n: vi.cells.attrs.get("by_columns", {}).get(str(target)) for n, vi in inputs.items()}
+        target_counts = {n: int(inputs[n].cells[c].sum()) if c is not None else 0 for n, c in tcols.items()}
+    else:
+        target_counts = None
+    check_values(cfg, firms, list(names), warnings, target_counts=target_counts,
+                 sample=any(vi.sampled for vi in inputs.values()))
     return Prepared(cfg, firms, parks, rejects, load_report, parks_report, parks_rejects, valleys, tuple(names))
 
 
