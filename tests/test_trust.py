@@ -433,3 +433,22 @@ def test_config_values_check_and_run_refuse_alike(study, capsys, key, value, mes
     for command in ("check", "run"):
         code, _, err = _cli(capsys, command, cfg)
         assert code == 2 and re.search(message, err)
+
+
+def test_a_precedence_answer_that_hangs_on_undated_firms_is_undetermined(study, tmp_path):
+    f = study.frame.copy()
+    cluster = f.index[(f["city"] == "Wuhan") & (f["industry"] == "optics")][:146]  # the firms of the cluster on the park
+    f.loc[cluster[:80], "year_founded"] = 2005  # after the designation (2000)
+    f.loc[cluster[80:140], "year_founded"] = None  # 60 without a year: 36 % of the valley's 166 target firms
+    f.to_csv(tmp_path / "undated.csv", index=False)
+    res = geo.run(study.write_config(firms={"path": str(tmp_path / "undated.csv")}, name="undated.toml"))
+    row = res.valleys["Wuhan"].stages["parks_overlay"].iloc[0]
+    assert row["cluster_before"] is None and row["cluster_before_if_undated_before"]
+    assert "the answer hangs on the 60 target firms without a founding year" in row["precedence_skipped"]
+    assert row["verdict"] == "undetermined"
+    # with the undated firms known to be after, it would have been "formed after designation"
+    g = f.copy()
+    g.loc[cluster[80:140], "year_founded"] = 2006
+    g.to_csv(tmp_path / "dated.csv", index=False)
+    ref = geo.run(study.write_config(firms={"path": str(tmp_path / "dated.csv")}, name="dated.toml"))
+    assert ref.valleys["Wuhan"].stages["parks_overlay"].iloc[0]["verdict"] == "cluster formed after designation"

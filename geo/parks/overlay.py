@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -744,7 +745,6 @@ MIN_DATED_SHARE = 0.5
 def _precedence(park, hot, grid: _CellGrid, *, year, graph, founded_column, permutations, seed, alpha, fdr, min_bin,
                 min_cluster_firms, hot_before, counts: FirmCounts, park_index: int) -> dict:
     """:func:`precedence_test` from the firm counts, on the cell centroids of ``grid``."""
-    import shapely
 
     if not counts.has_founded:
         return {"cluster_before": None, "skipped": f"no `{founded_column}` column in the firm table"}
@@ -762,10 +762,52 @@ def _precedence(park, hot, grid: _CellGrid, *, year, graph, founded_column, perm
     n_pre = int(counts.year_all[before].sum())
     n_pre_in = int(counts.year_in[park_index][before].sum())
     counts_cells = counts.pre_cells[int(year)]
+    state = partial(_before_state, park, hot, grid, graph=graph, permutations=permutations, seed=seed, alpha=alpha, fdr=fdr,
+                    min_bin=min_bin)
+    hb, share_pre, mz_pre, share_now, mz_now, firms_in_clusters = state(counts_cells, hot_before, n_pre)
+    cluster_before = bool(firms_in_clusters >= min_cluster_firms)
+    out = {}
+    undated = counts.undated_cells
+    if coverage["n_target_undated"] and undated is not None and undated.sum():
+        # the same test with the undated firms counted as founded before designation: the answer must not hang on them
+        *_, firms_upper = state(counts_cells + undated, None, n_pre + int(undated.sum()))
+        upper = bool(firms_upper >= min_cluster_firms)
+        out["cluster_before_if_undated_before"] = upper
+        if upper != cluster_before:
+            return {"cluster_before": None, **coverage, "cluster_before_if_undated_before": upper,
+                    "skipped": f"the answer hangs on the {coverage['n_target_undated']:,} target firms without a founding year: "
+                               f"counted as founded before {int(year)} they make a cluster of {firms_upper:,} on the park, "
+                               f"counted as after {'a cluster of ' + format(firms_in_clusters, ',') if cluster_before else 'none'}"
+                               f" (at least {int(min_cluster_firms)} needed)"}
+    rr = entry_rate_ratio(*counts.entry_arrays(park_index), int(year))
+    return {
+        "cluster_before": cluster_before,
+        "hot_share_before": share_pre,
+        "hot_share_now": share_now,
+        "mean_z_before": mz_pre,
+        "mean_z_now": mz_now,
+        "n_target_before": n_pre,
+        "n_target_before_in_park": n_pre_in,
+        "firms_in_cluster_before": int(firms_in_clusters),
+        "min_cluster_firms": int(min_cluster_firms),
+        **coverage,
+        **out,
+        **rr,
+        "_hot_before": hb,
+    }
+
+
+def _before_state(park, hot, grid: _CellGrid, counts_cells: np.ndarray, hot_before, n_before: int, *, graph, permutations,
+                  seed, alpha, fdr, min_bin) -> tuple:
+    """Gi* of the firms founded before designation (per-cell ``counts_cells``) around ``park``:
+    (hot cells before, hot share and mean z under the park before and now, firms of the
+    largest cluster before that touches the park)."""
+    import shapely
+
     if hot_before is None:
         cells = hot[["geometry"]].copy()
         cells["n_firms"] = counts_cells
-        if n_pre < 3 or np.all(counts_cells == counts_cells[0]):
+        if n_before < 3 or np.all(counts_cells == counts_cells[0]):
             hot_before = cells.assign(gi_z=0.0, gi_bin=0)
         else:
             from geo.stats.autocorr import hotspots
@@ -788,21 +830,7 @@ def _precedence(park, hot, grid: _CellGrid, *, year, graph, founded_column, perm
             if shapely.intersects(cl.geometry, park) or cl.cluster_id == near_id:
                 touching.append((int(cl.cluster_id), int(cl.n_firms)))
     firms_in_clusters = max((n for _, n in touching), default=0)
-    rr = entry_rate_ratio(*counts.entry_arrays(park_index), int(year))
-    return {
-        "cluster_before": bool(firms_in_clusters >= min_cluster_firms),
-        "hot_share_before": share_pre,
-        "hot_share_now": share_now,
-        "mean_z_before": mz_pre,
-        "mean_z_now": mz_now,
-        "n_target_before": n_pre,
-        "n_target_before_in_park": n_pre_in,
-        "firms_in_cluster_before": int(firms_in_clusters),
-        "min_cluster_firms": int(min_cluster_firms),
-        **coverage,
-        **rr,
-        "_hot_before": hb,
-    }
+    return hb, share_pre, mz_pre, share_now, mz_now, firms_in_clusters
 
 
 # ----------------------------------------------------------------------------- overlay
@@ -827,6 +855,7 @@ class FirmCounts:
     year_in: np.ndarray  # (parks, years): target firms founded in each year inside each park
     pre_cells: dict  # designation year -> target firms founded before it, per cell
     has_founded: bool = True
+    undated_cells: np.ndarray | None = None  # target firms without a founding year, per cell
 
     def __add__(self, other: FirmCounts) -> FirmCounts:
         years = np.union1d(self.years, other.years)
@@ -841,6 +870,7 @@ class FirmCounts:
             self.n + other.n, self.k + other.k, self.n_in + other.n_in, self.t_in + other.t_in,
             self.n_ring + other.n_ring, years, spread(self, self.year_all) + spread(other, other.year_all),
             spread(self, self.year_in) + spread(other, other.year_in), pre, self.has_founded and other.has_founded,
+            None if self.undated_cells is None or other.undated_cells is None else self.undated_cells + other.undated_cells,
         )
 
     def entry_arrays(self, p: int) -> tuple[np.ndarray, np.ndarray]:
@@ -904,7 +934,12 @@ def firm_counts(parks_m, x: np.ndarray, y: np.ndarray, target: np.ndarray, found
     for yr in pd.unique(pd.to_numeric(designated, errors="coerce").dropna()):
         pre = target & (f < int(yr)) & (cell_pos >= 0)
         pre_cells[int(yr)] = np.bincount(cell_pos[pre], minlength=n_cells).astype(np.int64)
-    return FirmCounts(int(len(x)), int(target.sum()), n_in, t_in, n_ring, years, year_all, year_in, pre_cells, has_founded)
+    undated = None
+    if has_founded:
+        und = target & ~np.isfinite(f) & (cell_pos >= 0)
+        undated = np.bincount(cell_pos[und], minlength=n_cells).astype(np.int64)
+    return FirmCounts(int(len(x)), int(target.sum()), n_in, t_in, n_ring, years, year_all, year_in, pre_cells, has_founded,
+                      undated)
 
 
 def _overlay_counts(parks_m, firms_m, hot, *, rings: list, sector, sector_column: str, founded_column: str) -> FirmCounts:
@@ -922,7 +957,7 @@ def _overlay_counts(parks_m, firms_m, hot, *, rings: list, sector, sector_column
     cell_pos = np.full(len(fx), -1, dtype=np.int64)
     years = pd.to_numeric(parks_m["designated"], errors="coerce").dropna() if "designated" in parks_m else []
     if founded is not None and len(years):
-        need = np.flatnonzero(target & (founded < max(int(y) for y in years)))
+        need = np.flatnonzero(target & ((founded < max(int(y) for y in years)) | ~np.isfinite(founded)))
         cell_pos[need] = cell_positions(hot, fx[need], fy[need])
     return firm_counts(parks_m, fx, fy, target, founded, cell_pos=cell_pos, n_cells=len(hot), rings=rings)
 

@@ -32,6 +32,7 @@ class ValleyResult:
     skipped: dict[str, str] = field(default_factory=dict)
     n_firms: int | None = None  # all firms of the valley (``firms`` may be a sample: dask engine)
     prepared: Any = None  # dask engine: exact cells and park counts made on the cluster
+    extent: Any = None  # the study area, when not the firms' own (the stacks' sensitivity run keeps the main run's)
 
     @property
     def n_total(self) -> int:

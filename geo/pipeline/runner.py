@@ -68,9 +68,9 @@ def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str
         fm = gcrs.to_metric(vr.firms, epsg=prepared.metric_crs)
         cells = prepared.cells
     else:
-        fm = gcrs.to_metric(vr.firms)
+        fm = gcrs.to_metric(vr.firms, epsg=vr.metric_crs) if vr.metric_crs else gcrs.to_metric(vr.firms)
         by = fc.sector_column if fc.sector_column in fm.columns else None
-        cells = aggregate(fm, cell=an.cell, size=an.cell_size, by=by)
+        cells = aggregate(fm, cell=an.cell, size=an.cell_size, by=by, extent=vr.extent)
     vr.stages["metric_firms"] = fm
     vr.stages["cells"] = cells
     if quiet is not None:
@@ -539,25 +539,42 @@ def _analyse_all(prep: Prepared, timings: dict, warnings: list[str], quiet: Quie
 def _stack_sensitivity(valleys: dict, cfg: Config, warnings: list[str]) -> dict:
     """The cell and park stages again without the stacked firms; the verdicts side by side.
 
-    Each valley keeps its seed, grid size rule and parks; only the firms on stacked geocodes
-    are left out.  Returns ``{"dropped": firms left out, "parks": [one record per park],
-    "changed": the records whose verdict changes}``.
+    Each valley keeps its seed, its cells (the same size, study area and CRS) and its parks;
+    only the firms on stacked geocodes are left out (a valley without any is not run again).
+    Returns ``{"dropped": firms left out, "parks": [one record per park], "changed": the
+    records whose verdict changes, "grid": per valley the cell size and cell counts}``.
     """
     from geo.points import PointFrame
 
-    records, dropped = [], 0
-    quiet_cfg = dataclasses.replace(cfg, analysis=dataclasses.replace(cfg.analysis, point_clusters="none",
-                                                                      kd_simulations=0, ripley_simulations=0))
+    import geopandas as gpd
+
+    from geo.cells.grid import _convex_hull
+    from geo.points import point_xy
+
+    records, dropped, grids = [], 0, {}
     for name, vr in valleys.items():
         ov = vr.stages.get("parks_overlay")
         if "stacked" not in vr.firms.columns or ov is None or not len(ov) or vr.sampled:
             continue
         keep = ~vr.firms["stacked"].to_numpy(dtype=bool)
+        if keep.all():
+            continue  # no stacked firm in this valley: nothing to compare
         dropped += int((~keep).sum())
+        # the same grid (cell size, study area, CRS) and seed: only the stacked firms differ
+        cells = vr.stages["cells"]
+        x, y = point_xy(vr.stages["metric_firms"])
+        area = gpd.GeoSeries([_convex_hull(np.asarray(x), np.asarray(y))], crs=cells.crs)
+        same = dataclasses.replace(cfg, analysis=dataclasses.replace(
+            cfg.analysis, point_clusters="none", kd_simulations=0, ripley_simulations=0,
+            cell_size=cells.attrs.get("size") if cfg.analysis.cell == "h3" else cells.attrs["size_m"]))
         fv = PointFrame(vr.firms.loc[keep], crs="EPSG:4326", xy=("lon", "lat"))
-        alt = ValleyResult(name=name, title=vr.title, firms=fv, parks=vr.parks, metric_crs=vr.metric_crs, seed=vr.seed)
+        alt = ValleyResult(name=name, title=vr.title, firms=fv, parks=vr.parks, metric_crs=vr.metric_crs, seed=vr.seed,
+                           extent=area)
         notes: list[str] = []
-        _analyse_valley(alt, quiet_cfg, int(vr.seed), notes)
+        _analyse_valley(alt, same, int(vr.seed), notes)
+        alt_cells = alt.stages.get("cells")
+        grids[name] = {"size_m": cells.attrs.get("size_m"), "n_cells": int(len(cells)),
+                       "n_cells_without_stacked": int(len(alt_cells)) if alt_cells is not None else None}
         alt_ov = alt.stages.get("parks_overlay")
         for idx, row in ov.iterrows():
             other = alt_ov.loc[idx] if alt_ov is not None and idx in alt_ov.index else None
@@ -570,4 +587,4 @@ def _stack_sensitivity(valleys: dict, cfg: Config, warnings: list[str]) -> dict:
     for r in changed:
         warnings.append(f"valley {r['valley']!r}, park {r['park']!r}: the verdict changes without the stacked geocodes "
                         f"({r['verdict']!r} -> {r['verdict_without_stacked']!r})")
-    return {"dropped": dropped, "parks": records, "changed": changed}
+    return {"dropped": dropped, "parks": records, "changed": changed, "grid": grids}
