@@ -417,21 +417,11 @@ def labelling_test(n_in: int, target_in: int, n_total: int, target_total: int, *
     question is directional; ``"two-sided"`` doubles the smaller tail (capped at 1) and
     ``"less"`` gives the lower tail.
     """
-    from scipy.stats import hypergeom
+    from geo.stats._inference import hypergeom_p
 
     if n_in == 0 or target_total == 0:
         return 1.0
-    dist = hypergeom(n_total, target_total, n_in)
-    upper = float(dist.sf(target_in - 1))
-    lower = float(dist.cdf(target_in))
-    if alternative == "greater":
-        return upper
-    if alternative == "less":
-        return lower
-    if alternative == "two-sided":
-        return min(1.0, 2 * min(upper, lower))
-    msg = f"`alternative` must be 'greater', 'less' or 'two-sided'; {alternative!r} was given."
-    raise InputError(msg)
+    return hypergeom_p(target_in, n_total, target_total, n_in, alternative=alternative)
 
 
 def _random_placements(park, area, mask, n: int, rng: np.random.Generator, max_tries: int):
@@ -620,6 +610,8 @@ def placement_test(park, hot, *, study_area, mask=None, permutations: int = 999,
 
 def _placement(park, hot, grid: _CellGrid, *, study_area, mask, permutations: int, rng: np.random.Generator, min_bin: int) -> dict:
     """:func:`placement_test` on the cell centroids of ``grid`` (made once per overlay)."""
+    from geo.stats._inference import simulated_p
+
     z = hot["gi_z"].to_numpy(float)
     h = (hot["gi_bin"].to_numpy() >= min_bin).astype(float)
     (obs_z, obs_hot, n_cells), = _under_many([park], grid, [z, h])
@@ -630,8 +622,8 @@ def _placement(park, hot, grid: _CellGrid, *, study_area, mask, permutations: in
     K = len(sims)
     # ties count as "as extreme"; z values are floats: compare with a relative tolerance
     tol = 1e-9 * max(1.0, abs(obs_z))
-    p_z = (np.sum(sim_z >= obs_z - tol) + 1) / (K + 1) if K else np.nan
-    p_hot = (np.sum(sim_hot >= obs_hot - 1e-12) + 1) / (K + 1) if K else np.nan
+    p_z = simulated_p(obs_z, sim_z, alternative="greater", tol=tol)
+    p_hot = simulated_p(obs_hot, sim_hot, alternative="greater", tol=1e-12)
     return {
         "mean_z": obs_z,
         "hot_share_cells": obs_hot,
@@ -687,11 +679,11 @@ def entry_rate_ratio(founded: np.ndarray, inside: np.ndarray, year: int, *, firs
         res["correction"] = "0.5 added to each count (a zero count)"
     log_rr = math.log(bb * cc / (aa * dd))
     se = math.sqrt(1 / aa + 1 / bb + 1 / cc + 1 / dd)
-    from scipy.stats import norm
+    from geo.stats._inference import normal_p
 
     res.update(
         rate_ratio=math.exp(log_rr), rr_lo=math.exp(log_rr - 1.959963984540054 * se),
-        rr_hi=math.exp(log_rr + 1.959963984540054 * se), p_rate_ratio=float(2 * norm.sf(abs(log_rr / se))),
+        rr_hi=math.exp(log_rr + 1.959963984540054 * se), p_rate_ratio=normal_p(log_rr / se, "two-sided"),
     )
     return res
 
@@ -1156,12 +1148,7 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
     out = pd.DataFrame(rows, index=parks_m.index)
     for col in ("p_labelling", "p_placement", "p_rate_ratio"):
         if col in out:
-            p = out[col].to_numpy(float)
-            ok = np.isfinite(p)
-            adj = np.full(len(p), np.nan)
-            if ok.any():
-                adj[ok] = fdr_bh(p[ok])
-            out[f"{col}_fdr"] = adj
+            out[f"{col}_fdr"] = fdr_bh(out[col].to_numpy(float))
     v = [verdict(r, alpha=alpha, min_share=coincide_min_share) for r in out.to_dict(orient="records")]
     out["verdict"] = [x[0] for x in v]
     out["verdict_reason"] = [x[1] for x in v]

@@ -1,9 +1,13 @@
 """Every p-value of geo comes from here.
 
 * :func:`normal_p` — analytic p-values from z-scores;
-* :func:`pseudo_p` — Monte Carlo pseudo p-values ``(extreme + 1) / (permutations + 1)``;
+* :func:`pseudo_tails` — Monte Carlo tail probabilities ``(extreme + 1) / (permutations + 1)``;
+* :func:`pseudo_p` — Monte Carlo pseudo p-values from tail counts;
+* :func:`simulated_p` — the pseudo p-value of an observed statistic among simulated ones;
 * :func:`tail_p` — p-values from exact tail probabilities;
-* :func:`fdr_bh` — Benjamini–Hochberg adjusted p-values;
+* :func:`hypergeom_p` — exact hypergeometric (random-labelling) p-values;
+* :func:`fdr_bh` — Benjamini–Hochberg adjusted p-values
+  (:func:`scipy.stats.false_discovery_control`, NaN kept);
 * :func:`exact_tails` — exact conditional-randomisation tail probabilities of a
   neighbourhood sum of integer values.
 
@@ -34,8 +38,11 @@ __all__ = [
     "ALTERNATIVES",
     "check_alternative",
     "normal_p",
+    "pseudo_tails",
     "pseudo_p",
+    "simulated_p",
     "tail_p",
+    "hypergeom_p",
     "fdr_bh",
     "exact_tails",
     "convolve_power",
@@ -108,17 +115,55 @@ def tail_p(p_upper, p_lower, alternative: str = "two-sided"):
     return p if p.ndim else float(p)
 
 
+def pseudo_tails(upper, lower, permutations: int) -> tuple[np.ndarray, np.ndarray]:
+    """Monte Carlo tail probabilities ``(upper + 1) / (R + 1)`` and ``(lower + 1) / (R + 1)``.
+
+    ``upper``/``lower`` count permuted statistics at least / at most as large as the
+    observed one (ties count in both); ``R`` is ``permutations``.
+    """
+    r1 = permutations + 1.0
+    return (np.asarray(upper, dtype=float) + 1.0) / r1, (np.asarray(lower, dtype=float) + 1.0) / r1
+
+
 def pseudo_p(upper, lower, permutations: int, alternative: str = "two-sided"):
     """Monte Carlo pseudo p-value from tail counts.
 
     ``upper``/``lower`` count permuted statistics at least / at most as large as the
-    observed one (ties count in both).  Each tail is ``(count + 1) / (R + 1)``; the
-    two-sided p-value doubles the smaller tail and is capped at 1.
+    observed one (ties count in both).  Each tail is ``(count + 1) / (R + 1)``
+    (:func:`pseudo_tails`); the two-sided p-value doubles the smaller tail and is capped at 1.
     """
-    upper = np.asarray(upper, dtype=float)
-    lower = np.asarray(lower, dtype=float)
-    r1 = permutations + 1.0
-    return tail_p((upper + 1.0) / r1, (lower + 1.0) / r1, alternative)
+    return tail_p(*pseudo_tails(upper, lower, permutations), alternative)
+
+
+def simulated_p(observed: float, simulated, *, alternative: str = "two-sided", tol: float = 0.0) -> float:
+    """Pseudo p-value of ``observed`` among the ``R = len(simulated)`` simulated statistics.
+
+    A simulated value counts in the upper tail when it is ``>= observed - tol`` and in the
+    lower tail when it is ``<= observed + tol`` (``tol`` absorbs the rounding of statistics
+    that are equal in exact arithmetic); then :func:`pseudo_p`,
+
+    .. math:: p_{\\text{greater}} = \\frac{\\#\\{T_k \\ge T_{obs} - tol\\} + 1}{R + 1}.
+
+    NaN when there is no simulated statistic.
+    """
+    check_alternative(alternative)
+    sims = np.asarray(simulated, dtype=float)
+    if sims.shape[0] == 0:
+        return float("nan")
+    upper = np.sum(sims >= observed - tol) if alternative != "less" else 0
+    lower = np.sum(sims <= observed + tol) if alternative != "greater" else 0
+    return float(pseudo_p(upper, lower, sims.shape[0], alternative))
+
+
+def hypergeom_p(x: int, population: int, successes: int, draws: int, *, alternative: str = "two-sided") -> float:
+    """Exact p-value of ``x`` successes among ``draws`` drawn without replacement.
+
+    :math:`X \\sim \\mathrm{Hypergeom}(N, K, n)` with ``N = population``, ``K = successes``
+    and ``n = draws``; the tails :math:`P(X \\ge x)` and :math:`P(X \\le x)` combine as in
+    :func:`tail_p`.
+    """
+    dist = stats.hypergeom(population, successes, draws)
+    return float(tail_p(float(dist.sf(x - 1)), float(dist.cdf(x)), alternative))
 
 
 def fdr_bh(p) -> np.ndarray:
@@ -126,24 +171,24 @@ def fdr_bh(p) -> np.ndarray:
 
     With the ``m`` non-missing p-values sorted, :math:`p_{(1)} \\le \\dots \\le p_{(m)}`,
 
-    .. math:: \\tilde p_{(j)} = \\min\\Big(1, \\min_{l \\ge j} \\frac{m\\, p_{(l)}}{l}\\Big).
+    .. math:: \\tilde p_{(j)} = \\min\\Big(1, \\min_{l \\ge j} \\frac{m\\, p_{(l)}}{l}\\Big),
 
+    computed by :func:`scipy.stats.false_discovery_control` (``method="bh"``) on the
+    non-missing values: NaN in gives NaN out, the others are adjusted among themselves.
     A cell is significant at FDR level ``alpha`` iff its adjusted p-value is ``<= alpha``.
     """
     p = np.asarray(p, dtype=float)
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
-    m = int(ok.sum())
-    if m == 0:
-        return out
     pv = p[ok]
-    order = np.argsort(pv, kind="mergesort")
-    ranked = pv[order] * m / np.arange(1, m + 1)
-    adj = np.minimum.accumulate(ranked[::-1])[::-1]
-    adj = np.minimum(adj, 1.0)
-    res = np.empty(m)
-    res[order] = adj
-    out[ok] = res
+    if pv.size == 0:
+        return out
+    if not ((pv >= 0.0) & (pv <= 1.0)).all():
+        bad = pv[(pv < 0.0) | (pv > 1.0)]
+        msg = (f"p-values must lie in [0, 1] (or be NaN); {bad.size} do not, e.g. {float(bad[0])!r}. "
+               "Pass p-values, not statistics.")
+        raise InputError(msg)
+    out[ok] = stats.false_discovery_control(pv, method="bh")
     return out
 
 

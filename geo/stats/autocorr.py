@@ -324,9 +324,7 @@ def _conditional_tails(x: np.ndarray, w: _W, permutations: int, seed: Any, exact
             scale = np.where(w.equal, w.k, absw) * absmax
             tol = np.where(integer & w.equal, 0.0, TIE_RTOL * scale)
             up, lo = _mc_counts(w, xs, cells.astype(np.int64), tol, permutations, seed_int(seed))
-            r1 = permutations + 1.0
-            pu[cells] = (up + 1.0) / r1
-            pl[cells] = (lo + 1.0) / r1
+            pu[cells], pl[cells] = _inference.pseudo_tails(up, lo, permutations)
             method[cells] = "mc"
         else:
             method[cells] = "normal"

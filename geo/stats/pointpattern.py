@@ -30,6 +30,7 @@ from scipy.spatial import cKDTree
 from geo._random import check_seed
 from geo.errors import ColumnError, CRSError, GeoError, InputError, StatisticsError
 from geo.points import sector_mask
+from geo.stats import _inference
 from geo.stats import _kd_kernels as _kern
 
 __all__ = ["ripley_k", "kd", "KdResult", "marcon_puech_m", "MIN_POINTS"]
@@ -526,7 +527,7 @@ def ripley_k(
             t_obs = np.nanmax(np.abs(out["L"].to_numpy()[pos] - centre[pos]))
             kk = math.floor(alpha * (simulations + 1))
             u = np.sort(t_sim)[::-1][kk - 1]
-            p_value = float((1 + np.sum(t_sim >= t_obs)) / (simulations + 1))
+            p_value = _inference.simulated_p(t_obs, t_sim, alternative="greater")
             glo = np.maximum(centre - u, 0.0)
             ghi = centre + u
             out["global_lo"], out["global_hi"] = np.pi * glo**2, np.pi * ghi**2
