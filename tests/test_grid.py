@@ -459,6 +459,33 @@ def test_hull_from_candidate_points_equals_geos_hull():
     assert _convex_hull(x, 2 * x).equals_exact(shapely.convex_hull(shapely.multipoints(np.column_stack([x, 2 * x]))), 0)
 
 
+
+def test_default_window_and_valley_hull_are_geos_hull():
+    """geo.stats.pointpattern's default window and the valley hull that picks a valley's parks
+    (geo.pipeline._valleys) come from grid._convex_hull: the GEOS hull of all points, exactly."""
+    import geopandas as gpd
+
+    from geo.cells.grid import _HULL_FILTER_MIN
+    from geo.pipeline._valleys import _parks_for_valley
+    from geo.stats.pointpattern import _window
+
+    rng = np.random.default_rng(11)
+    n = 3 * _HULL_FILTER_MIN
+    xy = np.ascontiguousarray(rng.normal(0, 1, (n, 2)) * [3e3, 1e3] + [5e5, 3.4e6])
+    ref = shapely.convex_hull(shapely.multipoints(xy))
+    win, how = _window(None, xy, None)
+    assert how == "convex hull of the points"
+    assert np.array_equal(shapely.get_coordinates(win), shapely.get_coordinates(ref))
+
+    ll = rng.normal(0, 1, (n, 2)) * [0.05, 0.03] + [114.4, 30.5]
+    firms_v = pd.DataFrame({"lon": ll[:, 0], "lat": ll[:, 1]})
+    hull = shapely.convex_hull(shapely.multipoints(ll))
+    boxes = [shapely.box(x, y, x + 0.01, y + 0.01) for x, y in rng.normal(0, 1, (200, 2)) * [0.1, 0.06] + [114.4, 30.5]]
+    parks = gpd.GeoDataFrame({"valley": [None] * len(boxes)}, geometry=boxes, crs=4326)
+    picked = _parks_for_valley(parks, "Wuhan", firms_v)
+    assert 0 < len(picked) < len(parks)
+    assert picked.index.equals(parks.index[shapely.intersects(parks.geometry.values, hull)])
+
 def test_unique_locations_and_median_nn_distance_equal_reference():
     from geo.cells.grid import _median_nn_distance, _unique_xy
 

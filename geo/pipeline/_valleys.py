@@ -157,7 +157,7 @@ def _parks_for_valley(parks, name: str, firms_v):
         return parks[parks["valley"] == name]
     if len(firms_v) < 3:
         return parks.iloc[0:0]
-    import shapely
+    from geo.cells.grid import _convex_hull
 
-    hull = shapely.convex_hull(shapely.multipoints(np.column_stack([firms_v["lon"], firms_v["lat"]])))
+    hull = _convex_hull(firms_v["lon"].to_numpy(float), firms_v["lat"].to_numpy(float))
     return parks[parks.intersects(hull)]

@@ -121,7 +121,9 @@ def _coords(points: Any, name: str = "points") -> tuple[np.ndarray, Any]:
 def _window(window: Any, xy: np.ndarray, crs: Any) -> tuple[Any, str]:
     """The study window as one shapely (Multi)Polygon, and how it was obtained."""
     if window is None:
-        hull = shapely.convex_hull(shapely.multipoints(xy))
+        from geo.cells.grid import _convex_hull
+
+        hull = _convex_hull(xy[:, 0], xy[:, 1])
         if hull.geom_type != "Polygon" or hull.area <= 0:
             msg = ("The convex hull of the points has no area (all points collinear); give a "
                    "`window` polygon.")
