@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import geopandas as gpd
 import numpy as np
@@ -744,3 +745,44 @@ def test_missing_empty_and_non_point_geometries():
     nan_y.loc[nan_y.index[0], "geometry"] = shapely.Point(1.0, np.nan)
     with pytest.raises(CRSError, match="non-finite"):
         aggregate(nan_y, cell="hex", size=400.0)
+
+
+@pytest.mark.parametrize("cell", ["hex", "square"])
+@pytest.mark.parametrize("size", ["auto", 400.0])
+def test_plan_lattice_is_aggregates_plan(firms, cell, size):
+    """The dask engine's plan (from hull vertices and a count) is aggregate's: one planner."""
+    from geo.cells.grid import cells_from_counts, lattice_keys, plan_lattice
+
+    xy = _xy(firms)
+    hull = shapely.get_coordinates(shapely.convex_hull(shapely.multipoints(xy)))
+    plan = plan_lattice(hull[:, 0], hull[:, 1], len(xy), cell=cell, size=size, metric=firms.crs)
+    cells = aggregate(firms, cell=cell, size=size)
+    assert plan.size_m == cells.attrs["size_m"]
+    assert plan.extent_rule == cells.attrs["extent"] and plan.extent.area == cells.attrs["extent_area_m2"]
+    rule, ref = dict(plan.rule), dict(cells.attrs["size_rule"])
+    for k in ("median_nn_m", "n_locations"):
+        ref.pop(k, None), rule.pop(k, None)
+    assert rule.pop("note", None) == (None if size != "auto" else "n_locations and median_nn_m are not computed by the dask engine")
+    assert rule == ref
+    a, b = lattice_keys(xy[:, 0], xy[:, 1], cell, plan.size_m)
+    got = cells_from_counts(plan, a, b, np.ones(len(a), dtype=np.int64), None, n_input=len(xy))
+    assert got["cell_id"].tolist() == cells["cell_id"].tolist() and got["n_firms"].tolist() == cells["n_firms"].tolist()
+    assert np.array_equal(got.geometry.values, cells.geometry.values)
+
+
+def test_plan_lattice_and_aggregate_refuse_alike(firms):
+    from geo.cells.grid import plan_lattice
+
+    x = np.array([0.0, 10.0, 20.0])
+    for size, match in (("big", "`size` must be 'auto' or a number; 'big' was given."),
+                        (-5.0, "`size` must be 'auto' or a positive number of metres; -5.0 was given.")):
+        with pytest.raises(InputError, match=re.escape(match)):
+            plan_lattice(x, x, 3, size=size, metric=32650)
+        with pytest.raises(InputError, match=re.escape(match)):
+            aggregate(firms, size=size)
+    # collinear firms with a given size: the hull buffered by half a cell, in both
+    line = gpd.GeoDataFrame(geometry=shapely.points(500_000 + x, 3_380_000 + x), crs=32650)
+    plan = plan_lattice(500_000 + x, 3_380_000 + x, 3, size=100.0, metric=32650)
+    cells = aggregate(line, size=100.0)
+    assert plan.extent_rule == cells.attrs["extent"] == "convex hull of the firms (degenerate), buffered by half a cell"
+    assert plan.extent.area == cells.attrs["extent_area_m2"]

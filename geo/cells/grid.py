@@ -190,23 +190,7 @@ def aggregate(
 
     # ---- size ----
     area_factor = _AREA_FACTOR[cell]
-    rule: dict[str, Any]
-    if isinstance(size, str):
-        if size != "auto":
-            msg = f"`size` must be 'auto' or a number; {size!r} was given."
-            raise InputError(msg)
-        if ext_geom is None:  # default extent: hull (needs a size if degenerate)
-            ext_geom, ext_rule = _hull_extent(xi, yi, None)
-        size_m, rule = auto_cell_size(xi, yi, extent_area=float(ext_geom.area), cell=cell)
-    else:
-        size_m = _check_size(size, cell)
-        rule = {"rule": "given by the user"}
-        if ext_geom is None:
-            spacing = _h3_spacing(int(size)) if cell == "h3" else float(size_m)
-            ext_geom, ext_rule = _hull_extent(xi, yi, spacing)
-    if ext_geom.is_empty or ext_geom.area <= 0:
-        msg = "The study extent has zero area; give a polygon `extent` or more firms."
-        raise InputError(msg)
+    size_m, rule, ext_geom, ext_rule = _plan(xi, yi, cell=cell, size=size, extent=ext_geom, extent_rule=ext_rule)
 
     # ---- categories ----
     by_map: dict[Any, str] = {}
@@ -276,6 +260,43 @@ def _cell_frame(cells: dict, by_map: dict, metric: pyproj.CRS, *, cell: str, siz
         "n_by_missing": n_by_missing,
     }
     return out
+
+
+def _plan(x: np.ndarray, y: np.ndarray, *, cell: str, size: Any, n: int | None = None, extent: Any = None,
+          extent_rule: str = "") -> tuple[float, dict[str, Any], Any, str]:
+    """The cell size and the study extent: the rules of :func:`aggregate` and :func:`plan_lattice`.
+
+    ``size="auto"``: the extent first (``extent``, or the convex hull of the points), then the
+    automatic size for that extent's area; a given size: checked, then the extent (``extent``,
+    or the hull, buffered by half a cell when it is degenerate).  ``n`` None: the automatic size
+    counts the distinct locations of ``x, y`` (:func:`auto_cell_size`); an int: ``x, y`` are
+    only hull points of ``n`` firms and the rule is applied to ``n`` alone.
+
+    Returns
+    -------
+    size_m, rule, extent, extent_rule
+    """
+    rule: dict[str, Any]
+    if isinstance(size, str):
+        if size != "auto":
+            msg = f"`size` must be 'auto' or a number; {size!r} was given."
+            raise InputError(msg)
+        if extent is None:  # default extent: hull (needs a size if degenerate)
+            extent, extent_rule = _hull_extent(x, y, None)
+        if n is None:
+            size_m, rule = auto_cell_size(x, y, extent_area=float(extent.area), cell=cell)
+        else:
+            size_m, rule = _auto_size(int(n), None, None, extent_area=float(extent.area), cell=cell)
+    else:
+        size_m = _check_size(size, cell)
+        rule = {"rule": "given by the user"}
+        if extent is None:
+            spacing = _h3_spacing(int(size)) if cell == "h3" else float(size_m)
+            extent, extent_rule = _hull_extent(x, y, spacing)
+    if extent.is_empty or extent.area <= 0:
+        msg = "The study extent has zero area; give a polygon `extent` or more firms."
+        raise InputError(msg)
+    return size_m, rule, extent, extent_rule
 
 
 def auto_cell_size(
@@ -1322,20 +1343,9 @@ def plan_lattice(hull_x: np.ndarray, hull_y: np.ndarray, n: int, *, cell: str = 
         raise InputError(msg)
     hx = np.asarray(hull_x, dtype=float)
     hy = np.asarray(hull_y, dtype=float)
+    size_m, rule, ext, ext_rule = _plan(hx, hy, cell=cell, size=size, n=int(n))
     if isinstance(size, str):
-        if size != "auto":
-            msg = f"`size` must be 'auto' or a number; {size!r} was given."
-            raise InputError(msg)
-        ext, ext_rule = _hull_extent(hx, hy, None)
-        size_m, rule = _auto_size(int(n), None, None, extent_area=float(ext.area), cell=cell)
         rule["note"] = "n_locations and median_nn_m are not computed by the dask engine"
-    else:
-        size_m = _check_size(size, cell)
-        rule = {"rule": "given by the user"}
-        ext, ext_rule = _hull_extent(hx, hy, float(size_m))
-    if ext.is_empty or ext.area <= 0:
-        msg = "The study extent has zero area; give a polygon `extent` or more firms."
-        raise InputError(msg)
     return LatticePlan(cell, float(size_m), rule, ext, ext_rule, pyproj.CRS.from_user_input(metric).to_string())
 
 
