@@ -71,15 +71,15 @@ import pandas as pd
 from numba import njit
 
 from geo.errors import InputError
+from geo.io._keys import GOLDEN, place
 
 __all__ = ["M_PER_DEGREE", "Stacks", "find_stacks"]
 
 #: Metres per degree of latitude (and of longitude at the equator) of the local metric.
 M_PER_DEGREE = 111_320.0
 
-_ROUND = 7  # decimals of the coordinate rounding, as geo.io's exact rule
 _MIN_CELL_DEG = 1e-6  # smallest cell side in degrees (bounds the cell numbers)
-_HASH = np.uint64(0x9E3779B97F4A7C15)
+_HASH = GOLDEN  # Fibonacci hashing of cell numbers to slots
 
 
 @dataclass(frozen=True, eq=False)
@@ -551,8 +551,7 @@ def find_stacks(lon: np.ndarray, lat: np.ndarray, *, radius_m: float = 5.0, min_
         return _empty(n)
 
     # exact search on the selected rows: their locations in (lat, lon) order ...
-    rx = np.round(x[rows], _ROUND) + 0.0  # + 0.0: -0.0 and 0.0 are one place
-    ry = np.round(y[rows], _ROUND) + 0.0
+    rx, ry = place(x[rows], y[rows])
     order = np.lexsort((rx, ry))
     sx_, sy_ = rx[order], ry[order]
     new = np.empty(order.size, dtype=bool)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import ColumnError, DataFileError, InputError
+from geo.io._keys import float_bits
 
 __all__ = []
 
@@ -225,15 +226,10 @@ def _col_take_text(col, idx: np.ndarray) -> list[str]:
     return col.take(pa.array(np.asarray(idx, dtype=np.int64))).to_pylist()
 
 
-_NAN_BITS = np.array([np.nan]).view(np.int64)[0]
-
-
 def _col_key(col) -> np.ndarray:
     """int64 keys with equal key <=> equal text."""
     if isinstance(col, _Floats):
-        bits = col.values.view(np.int64).copy()
-        bits[np.isnan(col.values)] = _NAN_BITS
-        return bits
+        return float_bits(col.values).view(np.int64)
     _, pc = _pa()
     return pc.dictionary_encode(col).indices.to_numpy(zero_copy_only=False).astype(np.int64)
 

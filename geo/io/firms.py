@@ -21,8 +21,8 @@ import pandas as pd
 from geo import _gc
 from geo import crs as _crs
 from geo.errors import InputError
+from geo.io._keys import float_bits, mix
 from geo.io._text import (
-    _NAN_BITS,
     _check_file,
     _col_categories,
     _col_empty,
@@ -169,13 +169,6 @@ def _duplicates(cols: list, n: int, prefilter: np.ndarray | None = None) -> tupl
         dup[idx] = heads[g] != np.arange(idx.size)
         first[idx] = idx[heads[g]]
     return dup, first
-
-
-def _float_bits(values: np.ndarray) -> np.ndarray:
-    """uint64 bits of floats, every NaN the same."""
-    bits = values.view(np.uint64).copy()
-    bits[np.isnan(values)] = np.uint64(_NAN_BITS)
-    return bits
 
 
 def _first_of_groups(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -385,12 +378,11 @@ class _Validation:
         columns, cols = raw.columns, raw.cols
         coord_like = [c for c in columns if c in (self.lon, self.lat) or c.strip().lower() in LON_CANDIDATES + LAT_CANDIDATES][:2]
         prefilter = None
-        with np.errstate(over="ignore"):
-            for c in coord_like:
-                if c not in self.numeric:
-                    self.numeric[c] = _col_numeric(cols[c])
-                bits = _float_bits(self.numeric[c])
-                prefilter = bits if prefilter is None else (prefilter * np.uint64(0x9E3779B97F4A7C15)) ^ bits
+        for c in coord_like:
+            if c not in self.numeric:
+                self.numeric[c] = _col_numeric(cols[c])
+            bits = float_bits(self.numeric[c])
+            prefilter = bits if prefilter is None else mix(prefilter, bits)
         preferred = [c for c in columns if c.lower() in ("firm_id", "id")]
         preferred += [c for c in coord_like if c not in preferred]
         key_cols = [cols[c] for c in preferred] + [cols[c] for c in columns if c not in preferred]

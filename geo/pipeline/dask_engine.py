@@ -39,6 +39,7 @@ import pandas as pd
 from geo.errors import DataFileError, InputError
 from geo.io import _text as gtext
 from geo.io import firms as gio
+from geo.io._keys import float_bits, mix, place, place_hash
 from geo.points import PointFrame
 
 __all__ = ["connect", "ingest", "partition_specs", "Ingest"]
@@ -252,7 +253,7 @@ def _w_info(v: gio._Validation) -> gio._Validation:
 
 def _text_hash(col) -> np.ndarray:
     if isinstance(col, gtext._Floats):
-        return gio._float_bits(col.values)
+        return float_bits(col.values)
     return pd.util.hash_array(np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)).astype(np.uint64)
 
 
@@ -262,8 +263,7 @@ def _w_dup_hash(v: gio._Validation, offset: int) -> gio._Validation:
     key_cols, prefilter = v.duplicate_keys()
     h = np.zeros(v.n, dtype=np.uint64) if prefilter is None else prefilter
     if key_cols:
-        with np.errstate(over="ignore"):
-            h = (h * np.uint64(0x9E3779B97F4A7C15)) ^ _text_hash(key_cols[0])
+        h = mix(h, _text_hash(key_cols[0]))
     v._hash = v._out = h
     return v
 
@@ -327,19 +327,8 @@ def _w_convert(v: gio._Validation, box) -> gio._Validation:
         v.selected = {"valley_counts": sel.counts, "unknown": list(sel.unknown)}
     pending = v.code == 0
     v._stack_pos = np.flatnonzero(pending)
-    rx, ry = _rounded(v.lon_w[pending], v.lat_w[pending])
-    v._hash = v._out = _pair_hash(rx, ry)
+    v._hash = v._out = place_hash(v.lon_w[pending], v.lat_w[pending])
     return v
-
-
-def _rounded(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    # as geo.io._stacks.find_stacks at radius 0: + 0.0 makes -0.0 and 0.0 one place
-    return np.round(x, 7) + 0.0, np.round(y, 7) + 0.0
-
-
-def _pair_hash(rx: np.ndarray, ry: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return (rx.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ ry.view(np.uint64)
 
 
 def _w_stacked_candidates(v: gio._Validation, crowded: np.ndarray) -> gio._Validation:
@@ -347,7 +336,7 @@ def _w_stacked_candidates(v: gio._Validation, crowded: np.ndarray) -> gio._Valid
     pos = np.minimum(np.searchsorted(crowded, h), max(crowded.size - 1, 0))
     sel = np.flatnonzero(crowded[pos] == h) if crowded.size else np.zeros(0, dtype=np.int64)
     idx = v._stack_pos[sel]
-    rx, ry = _rounded(v.lon_w[idx], v.lat_w[idx])
+    rx, ry = place(v.lon_w[idx], v.lat_w[idx])  # as find_stacks at radius 0
     v._out = {"idx": idx, "rx": rx, "ry": ry}
     return v
 
