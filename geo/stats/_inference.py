@@ -183,12 +183,15 @@ def fdr_bh(p) -> np.ndarray:
     pv = p[ok]
     if pv.size == 0:
         return out
-    if not ((pv >= 0.0) & (pv <= 1.0)).all():
+    try:
+        out[ok] = stats.false_discovery_control(pv, method="bh")
+    except ValueError:  # scipy checks the range once
         bad = pv[(pv < 0.0) | (pv > 1.0)]
+        if bad.size == 0:
+            raise
         msg = (f"p-values must lie in [0, 1] (or be NaN); {bad.size} do not, e.g. {float(bad[0])!r}. "
                "Pass p-values, not statistics.")
-        raise InputError(msg)
-    out[ok] = stats.false_discovery_control(pv, method="bh")
+        raise InputError(msg) from None
     return out
 
 
