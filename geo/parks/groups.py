@@ -523,9 +523,7 @@ def group_difference_test(firms, parks, *, group_a: str = "high-tech", group_b: 
     >>> res = group_difference_test(firms, parks, permutations=999)  # doctest: +SKIP
     >>> res["pooled"]["difference"], res["pooled"]["p_perm"]  # doctest: +SKIP
     """
-    from scipy.stats import hypergeom
-
-    from geo.stats._inference import check_alternative, pseudo_p
+    from geo.stats._inference import check_alternative, hypergeom_p, simulated_p
 
     check_alternative(alternative)
     if not isinstance(permutations, (int, np.integer)) or isinstance(permutations, bool) or permutations < 1:
@@ -564,13 +562,9 @@ def group_difference_test(firms, parks, *, group_a: str = "high-tech", group_b: 
         d = xa / na - xb / nb
         draws = rng.hypergeometric(m, na + nb - m, na, size=permutations) if m > 0 else np.zeros(permutations, dtype=np.int64)
         d_sim = draws / na - (m - draws) / nb
-        up = int(np.sum(d_sim >= d - tol))
-        lo = int(np.sum(d_sim <= d + tol))
-        dist = hypergeom(na + nb, m, na)
-        p_up, p_lo = float(dist.sf(xa - 1)), float(dist.cdf(xa))
-        p_exact = {"two-sided": min(1.0, 2 * min(p_up, p_lo)), "greater": p_up, "less": p_lo}[alternative]
         entry.update(share_a=xa / na, share_b=xb / nb, difference=d,
-                     p_perm=float(pseudo_p(up, lo, permutations, alternative)), p_exact=float(p_exact))
+                     p_perm=simulated_p(d, d_sim, alternative=alternative, tol=tol),
+                     p_exact=hypergeom_p(xa, na + nb, m, na, alternative=alternative))
         per[v] = entry
         w = na * nb / (na + nb)
         strata.append((w, d, d_sim))
@@ -579,14 +573,12 @@ def group_difference_test(firms, parks, *, group_a: str = "high-tech", group_b: 
         wsum = sum(w for w, _, _ in strata)
         D = sum(w * d for w, d, _ in strata) / wsum
         D_sim = sum(w * ds for w, _, ds in strata) / wsum
-        up = int(np.sum(D_sim >= D - tol))
-        lo = int(np.sum(D_sim <= D + tol))
         na = sum(per[v]["n_a"] for v in pooled["valleys"])
         nb = sum(per[v]["n_b"] for v in pooled["valleys"])
         xa = sum(per[v]["in_park_a"] for v in pooled["valleys"])
         xb = sum(per[v]["in_park_b"] for v in pooled["valleys"])
         pooled.update(n_a=na, n_b=nb, share_a=xa / na, share_b=xb / nb, difference=float(D),
-                      p_perm=float(pseudo_p(up, lo, permutations, alternative)))
+                      p_perm=simulated_p(D, D_sim, alternative=alternative, tol=tol))
     else:
         pooled["skipped"] = f"no valley has firms of both {group_a!r} and {group_b!r}"
     return {

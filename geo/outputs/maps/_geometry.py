@@ -76,27 +76,11 @@ def _merge_cells(cells, key: str):
 
 # ----------------------------------------------------------------------------- bounds and hulls
 def _convex_hull(xy: np.ndarray):
-    """``shapely.convex_hull(shapely.multipoints(xy))`` without a Point object per input point.
-
-    Points strictly inside the polygon of the extreme points in eight directions cannot be
-    hull vertices (Akl–Toussaint), so only the others are handed to GEOS; the hull is the same.
-    """
-    import shapely
+    """``shapely.convex_hull(shapely.multipoints(xy))``: the one hull of geo.cells.grid (an (n, 2) array in)."""
+    from geo.cells.grid import _convex_hull as hull
 
     xy = np.asarray(xy, dtype=float)
-    if len(xy) > 64:
-        x, y = xy[:, 0], xy[:, 1]
-        picks = []
-        for v in (x, y, x + y, x - y):
-            picks += [int(np.argmin(v)), int(np.argmax(v))]
-        poly = shapely.convex_hull(shapely.multipoints(xy[picks]))
-        if poly.geom_type == "Polygon":
-            # points inside a box inside the polygon are inside it: only the others are tested
-            inside = _inside_box(poly, x, y)
-            rest = np.flatnonzero(~inside)
-            inside[rest] = shapely.contains_xy(poly, x[rest], y[rest])
-            xy = xy[~inside]
-    return shapely.convex_hull(shapely.multipoints(xy))
+    return hull(xy[:, 0], xy[:, 1])
 
 
 def _inside_box(poly, x: np.ndarray, y: np.ndarray) -> np.ndarray:

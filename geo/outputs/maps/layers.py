@@ -106,8 +106,8 @@ def _parks_layer(m, parks, overlay, target: str | None, legend, *, name: str = "
         tips.append(_park_html(park, row, target, long=False))
         pops.append(_park_html(park, row, target, long=True))
     geoms = _geometries_json(parks.geometry.values, simplify=_SIMPLIFY_M / _M_PER_DEG)
-    fill_styles = {c: {"color": c, "weight": 0, "fillColor": c, "fillOpacity": 0.12} for c in set(keys)}
-    line_styles = {c: {"color": c, "weight": 3, "fill": False, "dashArray": "8 5", "opacity": 0.95} for c in set(keys)}
+    fill_styles = {c: {"color": c, "weight": 0, "fillColor": c, "fillOpacity": 0.12} for c in dict.fromkeys(keys)}
+    line_styles = {c: {"color": c, "weight": 3, "fill": False, "dashArray": "8 5", "opacity": 0.95} for c in dict.fromkeys(keys)}
     fg = folium.FeatureGroup(name=name, show=show)
     props = [{"k": k, "t": t, "p": p} for k, t, p in zip(keys, tips, pops)]
     E["GeoJsonLayer"](_feature_collection(geoms, props), fill_styles).add_to(fg)
@@ -151,7 +151,7 @@ def _models_layer(m, vr, legend, *, name: str = "Parks by development model"):
             tip.append(f'<span style="color:#444">{escape(row.get("summary"))}</span>')
         tips.append("<br>".join(tip))
     geoms = _geometries_json(parks.geometry.values, simplify=_SIMPLIFY_M / _M_PER_DEG)
-    styles = {c: {"color": c, "weight": 2, "fillColor": c, "fillOpacity": 0.35} for c in set(keys)}
+    styles = {c: {"color": c, "weight": 2, "fillColor": c, "fillOpacity": 0.35} for c in dict.fromkeys(keys)}
     fg = folium.FeatureGroup(name=name, show=False)
     E["GeoJsonLayer"](_feature_collection(geoms, [{"k": k, "t": t, "p": t} for k, t in zip(keys, tips)]), styles).add_to(fg)
     fg.add_to(m)
