@@ -333,3 +333,31 @@ def test_firms_of_no_valley_are_rejected_verbatim_by_both_engines(tmp_path, clie
         assert out["lng"].str.endswith("0").all() and (out["city"] == "Changchun").all()  # as written, trailing zero kept
         assert res.load_report["rejected_by_reason"]["outside_valleys"] == 200
     pd.testing.assert_frame_equal(mem.rejects, dsk.rejects)
+
+
+def test_founding_dates_are_decided_over_the_whole_column_as_in_memory(tmp_path, client):
+    """A column read in parts decides its day/month order and Excel serials once, as read_firms does."""
+    rng = np.random.default_rng(3)
+    n = 600
+    lon, lat = 114.3 + rng.uniform(0, 0.1, n), 30.5 + rng.uniform(0, 0.1, n)
+    # the first partitions hold only ambiguous dates (days <= 12); only the last has a day over 12
+    days = np.r_[rng.integers(1, 13, n - 5), [25, 26, 27, 28, 29]]
+    founded = [f"{d:02d}/{m:02d}/{y}" for d, m, y in zip(days, rng.integers(1, 13, n), rng.integers(1990, 2020, n))]
+    # plus a year column with a block of Excel serials in one partition only
+    frame = pd.DataFrame({"firm_id": [f"F{i}" for i in range(n)], "lon": lon, "lat": lat, "founded": founded})
+    p = tmp_path / "dates.csv"
+    frame.to_csv(p, index=False)
+    mem = geo.read_firms(p, founded="founded", stack_radius_m=0)
+    ing = de.ingest(client, p, partition_rows=100, founded="founded")
+    assert ing.n_partitions >= 6
+    kept = pd.concat(client.gather(ing.parts))
+    assert mem.attrs["load_report"]["founded"]["dm_order"] == "day-first"
+    assert ing.load_report["founded"]["dm_order"] == "day-first"
+    assert (kept["founded_date"].to_numpy() == mem["founded_date"].to_numpy()).all()
+    years = ["2003"] * 250 + ["2001"] * 250 + [str(36230 + i) for i in range(100)]  # serials in the last partition only
+    frame.assign(founded=years).to_csv(p, index=False)
+    mem = geo.read_firms(p, founded="founded", stack_radius_m=0)
+    ing = de.ingest(client, p, partition_rows=100, founded="founded")
+    kept = pd.concat(client.gather(ing.parts))
+    assert mem.attrs["load_report"]["rows_rejected"] == ing.load_report["rows_rejected"] == 100  # years: serials rejected
+    assert kept["founded"].tolist() == mem["founded"].tolist()

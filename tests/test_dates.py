@@ -522,3 +522,21 @@ def test_one_million_rows_parse_fast(kind):
     elapsed = time.perf_counter() - t0
     assert not r.bad.any() and not r.missing.any()
     assert elapsed < 2.0, f"{kind}: {elapsed:.2f} s"
+
+
+def test_a_few_five_digit_values_do_not_make_a_year_column_serial():
+    """Two-digit years and one typo (20011) in a column of years: still years, the others rejected."""
+    r = parse_dates(["1995"] * 40 + ["95"] * 50 + ["20011"])
+    assert not r.excel_serial
+    assert (r.year[:40] == 1995).all() and r.bad[40:].all()
+
+
+def test_decisions_from_distinct_values_with_counts_equal_the_whole_column():
+    values = ["03/04/2001"] * 30 + ["25/04/2001"] + ["2001"] * 5
+    whole = parse_dates(values)
+    distinct = parse_dates(["03/04/2001", "25/04/2001", "2001"], counts=[30, 1, 5])
+    assert whole.dm_order == distinct.dm_order == "day-first"
+    part = parse_dates(["03/04/2001"] * 30, dm_order=distinct.dm_order)  # a part without the deciding value
+    assert part.dm_order == "day-first" and (part.date == np.datetime64("2001-04-03")).all()
+    serials = parse_dates(["36230", "2001"], counts=[10, 3])
+    assert serials.excel_serial and parse_dates(["2001"], serial=True).year[0] == 1905  # serial 2001 = 1905-06-23

@@ -200,8 +200,10 @@ def excel_serial_to_date(serial: Any) -> np.ndarray:
 class _Work:
     """Per-distinct-value results; the last slot stands for the missing rows (code -1)."""
 
-    def __init__(self, n_u: int, shown, min_year: int, max_year: int) -> None:
+    def __init__(self, n_u: int, shown, min_year: int, max_year: int, dm_order: str | None = None,
+                 serial: bool | None = None) -> None:
         size = n_u + 1
+        self.forced_dm, self.forced_serial = dm_order, serial
         self.year = np.full(size, np.nan)
         self.month = np.full(size, np.nan)
         self.date = np.full(size, _NAT)
@@ -393,6 +395,9 @@ def parse_dates(
     min_year: int = 1800,
     max_year: int | None = None,
     label: str = "dates",
+    counts: Any = None,
+    dm_order: str | None = None,
+    serial: bool | None = None,
 ) -> ParsedDates:
     """Parse a column of founding / registration dates in any of the usual forms.
 
@@ -409,6 +414,14 @@ def parse_dates(
         documentation for the year / Excel serial decision).
     label : str, optional
         What the column holds, to begin :attr:`ParsedDates.note` (``"founding dates"``).
+    counts : array_like of int, optional
+        How many rows each value stands for (distinct values of a column read in parts:
+        the decisions below are then those of the whole column).
+    dm_order, serial : optional
+        The column-wide decisions taken elsewhere (``ParsedDates.dm_order`` and
+        ``.excel_serial`` of a parse of the whole column's distinct values): the day/month
+        order (``"day-first"``, ``"month-first"``, ``"ambiguous"``, ``"conflict"``) and
+        whether numbers are Excel serials.  Default: decided from ``values``.
 
     Returns
     -------
@@ -439,6 +452,14 @@ def parse_dates(
     codes, uniq = _factorize(values)
     n_u = len(uniq)
     dtype = getattr(uniq, "dtype", None)
+    weights = None
+    if counts is not None:
+        counts = np.asarray(counts, dtype=np.int64)
+        if counts.shape != (len(codes),):
+            raise InputError(f"counts has {counts.shape[0] if counts.ndim else 1} values for {len(codes)} rows")
+        weights = np.bincount(codes[codes >= 0], weights=counts[codes >= 0], minlength=n_u).astype(np.int64)
+    if dm_order not in (None, "day-first", "month-first", "ambiguous", "conflict"):
+        raise InputError(f"dm_order must be 'day-first', 'month-first', 'ambiguous', 'conflict' or None; {dm_order!r} was given")
 
     if dtype is not None and _is_datetime(dtype):
         w = _Work(n_u, lambda idx: [f"'{v}'" for v in np.asarray(uniq, dtype=object)[idx]], min_year, max_year)
@@ -447,13 +468,13 @@ def parse_dates(
               di.day.to_numpy(np.int64), _DAY, w.code("date value"))
     elif dtype is not None and _is_number(dtype):
         nums = np.asarray(pd.array(uniq).to_numpy(dtype=np.float64, na_value=np.nan))
-        w = _Work(n_u, lambda idx: [_show_number(v) for v in nums[idx].tolist()], min_year, max_year)
-        counts = np.bincount(codes[codes >= 0], minlength=n_u)
+        w = _Work(n_u, lambda idx: [_show_number(v) for v in nums[idx].tolist()], min_year, max_year, dm_order, serial)
+        counts = np.bincount(codes[codes >= 0], minlength=n_u) if weights is None else weights
         _parse_numbers(w, np.arange(n_u), nums, counts)
     else:
         objs = np.asarray(uniq, dtype=object)
-        w = _Work(n_u, lambda idx: [_show(v) for v in objs[idx]], min_year, max_year)
-        counts = np.bincount(codes[codes >= 0], minlength=n_u)
+        w = _Work(n_u, lambda idx: [_show(v) for v in objs[idx]], min_year, max_year, dm_order, serial)
+        counts = np.bincount(codes[codes >= 0], minlength=n_u) if weights is None else weights
         _parse_objects(w, objs, counts)
 
     return _finish(w, codes, label)
@@ -657,6 +678,9 @@ def _parse_dm(w: _Work, idx: np.ndarray, a: np.ndarray, b: np.ndarray, y: np.nda
         w.dm_example["df"] = w.shown(idx[np.flatnonzero(only_df)[:1]])[0]
     if has_mf:
         w.dm_example["mf"] = w.shown(idx[np.flatnonzero(only_mf)[:1]])[0]
+    if w.forced_dm is not None:  # the whole column's decision (a column read in parts)
+        has_df = w.forced_dm in ("day-first", "conflict")
+        has_mf = w.forced_dm in ("month-first", "conflict")
 
     w.dm_names.update(f"{o}{s}YYYY" for s in _SEPS for o in (f"DD{s}MM", f"MM{s}DD"))
     df_codes = np.array([w.code(f"DD{s}MM{s}YYYY") for s in _SEPS]) if has_df else None
@@ -700,7 +724,10 @@ def _parse_numbers(w: _Work, idx: np.ndarray, v: np.ndarray, counts: np.ndarray)
     yearlike = whole & (v >= w.lo) & (v <= w.hi)
     in_serial = (v >= 1) & (v < _SERIAL_END)
     evidence = (v >= _SERIAL_MIN_EVIDENCE) & in_serial
-    serial_col = bool(evidence.any()) and int(counts[in_serial & ~yearlike].sum()) > int(counts[yearlike].sum())
+    # serials when there is a five-digit value and the five-digit values outnumber the plausible years
+    serial_col = bool(evidence.any()) and int(counts[evidence & ~yearlike].sum()) > int(counts[yearlike].sum())
+    if w.forced_serial is not None:  # the whole column's decision (a column read in parts)
+        serial_col = bool(w.forced_serial)
     w.excel_serial = serial_col
     vi = np.where(whole, v, 0).astype(np.int64)
     done = np.zeros(idx.size, dtype=bool)
@@ -773,10 +800,10 @@ def _finish(w: _Work, codes: np.ndarray, label: str) -> ParsedDates:
         text = f"{c:,} as {name}"
         if name in w.dm_names and w.dm_order in ("day-first", "month-first"):
             key = "df" if w.dm_order == "day-first" else "mf"
-            text += f" ({w.dm_order.replace('-', ' ')}: values such as {w.dm_example[key]})"
+            text += f" ({w.dm_order.replace('-', ' ')}: values such as {w.dm_example.get(key, 'those of the whole column')})"
         elif " or " in name:
             if w.dm_order == "conflict":
-                text += (f" (day/month order conflicts: both {w.dm_example['df']} and {w.dm_example['mf']} occur;"
+                text += (f" (day/month order conflicts: both {w.dm_example.get('df', 'DD/MM')} and {w.dm_example.get('mf', 'MM/DD')} occur;"
                          f" {n_amb:,} of undecidable order kept as years only)")
             else:
                 text += f" (day/month order ambiguous: no value has a day above 12; {n_amb:,} kept as years only)"
@@ -784,7 +811,7 @@ def _finish(w: _Work, codes: np.ndarray, label: str) -> ParsedDates:
             text += " (1900 date system)"
         parts.append(text)
     if w.dm_order == "conflict" and not any(" or " in n for n in formats):
-        parts.append(f"day/month order conflicts (both {w.dm_example['df']} and {w.dm_example['mf']} occur)")
+        parts.append(f"day/month order conflicts (both {w.dm_example.get('df', 'DD/MM')} and {w.dm_example.get('mf', 'MM/DD')} occur)")
     body = ", ".join(parts) if parts else "none read"
     tail = []
     if n_bad:

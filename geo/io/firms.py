@@ -523,8 +523,20 @@ class _Validation:
         self.lon_w, self.lat_w = lon_w, lat_w
 
     # -- founding dates -----------------------------------------------------------------
-    def parse_founded(self) -> None:
-        """Founding dates to years; an unparseable value rejects its row (``bad_date``)."""
+    def founded_values(self) -> pd.Series | None:
+        """Value counts of the founding-date text of the valid rows (a partition's part of the column)."""
+        col = self.founded
+        if col is None or col not in self.raw.cols:
+            return None
+        idx = np.flatnonzero(self.code == 0)
+        return pd.Series(_col_take_text(self.raw.cols[col], idx), dtype=object).value_counts(dropna=False)
+
+    def parse_founded(self, decided: dict | None = None) -> None:
+        """Founding dates to years; an unparseable value rejects its row (``bad_date``).
+
+        ``decided``: the column-wide decisions (``dm_order``, ``serial``) when the table is
+        read in parts (the dask engine); by default they are this table's.
+        """
         col = self.founded
         if col is None or col not in self.raw.cols:
             return
@@ -535,7 +547,7 @@ class _Validation:
         values = np.full(self.n, None, dtype=object)
         idx = np.flatnonzero(pending)
         values[idx] = _col_take_text(cols[col], idx)
-        parsed = parse_dates(values[idx], label=f"founding dates ({col!r})")
+        parsed = parse_dates(values[idx], label=f"founding dates ({col!r})", **(decided or {}))
         bad = np.zeros(self.n, dtype=bool)
         bad[idx[parsed.bad]] = True
         reasons = np.full(self.n, None, dtype=object)

@@ -317,9 +317,15 @@ def _w_row_checks(v: gio._Validation, k: int) -> gio._Validation:
 
 
 def _w_convert(v: gio._Validation, box) -> gio._Validation:
-    """Swap fix, range check, conversion, founding dates; hashes of the rounded WGS84 pairs of kept rows."""
+    """Swap fix, range check, conversion; the founding dates' distinct values with their counts."""
     v.convert(box)
-    v.parse_founded()
+    v._out = v.founded_values()
+    return v
+
+
+def _w_founded(v: gio._Validation, decided: dict | None) -> gio._Validation:
+    """Founding dates (with the column-wide decisions), the valleys' selection; hashes of the rounded WGS84 pairs of kept rows."""
+    v.parse_founded(decided)
     v.selected = {}
     if getattr(v, "select_fn", None) is not None:  # the firms of the run's valleys (geo.read_firms' select), before the stacks
         sel = copy.copy(v.select_fn)
@@ -369,6 +375,19 @@ def _w_finish(v: gio._Validation, file_label: str | None) -> gio._Validation:
     return v
 
 
+def _date_decisions(parts: list) -> dict | None:
+    """The day/month order and the Excel-serial decision of the whole founding-date column,
+    from each partition's distinct values and counts (as one parse of the whole column decides)."""
+    from geo.io._dates import parse_dates
+
+    parts = [p for p in parts if p is not None and len(p)]
+    if not parts:
+        return None
+    counts = pd.concat(parts).groupby(level=0, dropna=False, sort=False).sum()
+    whole = parse_dates(np.asarray(counts.index, dtype=object), counts=counts.to_numpy())
+    return {"dm_order": whole.dm_order, "serial": bool(whole.excel_serial)}
+
+
 def _merge_dates(parts: list[dict]) -> dict:
     """The founding-date report of the whole table from its partitions' (each decides its own day/month order)."""
     formats: dict[str, int] = {}
@@ -394,13 +413,14 @@ def _empty_like(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _replay_partition(spec, opts, offset, dup_idx, dup_first, box, stacked_idx, drop, label, site_ids=None,
-                      table=None) -> pd.DataFrame:
+                      table=None, decided=None) -> pd.DataFrame:
     """The kept firms of one partition, from the file and the ingest's whole-table decisions."""
     v = _w_parse(spec, opts)
     _w_dup_hash(v, offset)
     _w_set_duplicates(v, dup_idx, dup_first)
     _w_row_checks(v, 3)
     _w_convert(v, box)
+    _w_founded(v, decided)
     _w_set_stacked(v, stacked_idx, drop, site_ids, table)
     return _w_finish(v, label).kept
 
@@ -463,7 +483,7 @@ class Ingest:
         args = [(spec, self._replay["opts"], off, self._replay["dup_idx"].get(i, np.zeros(0, np.int64)),
                  self._replay["dup_first"].get(i, []), self._replay["box"], self._replay["stacked"].get(i, np.zeros(0, np.int64)),
                  self._replay["drop"], self._replay["labels"][i],
-                 self._replay["site_ids"].get(i, np.zeros(0, np.int64)), self._replay["table"])
+                 self._replay["site_ids"].get(i, np.zeros(0, np.int64)), self._replay["table"], self._replay["decided"])
                 for i, (spec, off) in enumerate(zip(self._replay["specs"], self._replay["offsets"]))]
         meta = _with_points(_replay_partition(*args[0]).iloc[:0])
         frame = dd.from_map(_replay_points, args, meta=meta, enforce_metadata=False)
@@ -602,8 +622,10 @@ def ingest(client, path, *, lon=None, lat=None, crs: Any = "wgs84", encoding: st
     n_in = sum(e["n"] for e in ends)
     box = _box_from_ends(n_in, k, [e["parts"] for e in ends if e["parts"] is not None and e["n"]])
 
-    # conversion; stacked geocodes: hash counts, exact grouping of the crowded candidates
-    all_h = np.concatenate(chain.step(_w_convert, [box] * len(specs)))
+    # conversion; the founding dates' column-wide decisions from the distinct values of every partition
+    decided = _date_decisions(chain.step(_w_convert, [box] * len(specs)))
+    # founding dates, the valleys; stacked geocodes: hash counts, exact grouping of the crowded candidates
+    all_h = np.concatenate(chain.step(_w_founded, [decided] * len(specs)))
     from geo.io._stacks import find_stacks
 
     sites = 0
@@ -631,7 +653,7 @@ def ingest(client, path, *, lon=None, lat=None, crs: Any = "wgs84", encoding: st
     chain.step(_w_set_stacked, [hits.get(i, empty) for i in range(len(specs))], [drop_stacked] * len(specs),
                [site_ids.get(i, empty) for i in range(len(specs))], [table] * len(specs))
     replay = {"opts": opts, "specs": specs, "offsets": offsets, "dup_idx": idx_by, "dup_first": first_by, "box": box,
-              "stacked": hits, "site_ids": site_ids, "table": table, "drop": drop_stacked}
+              "stacked": hits, "site_ids": site_ids, "table": table, "drop": drop_stacked, "decided": decided}
 
     labels = [Path(s.path).name if multi else None for s in specs]
     replay["labels"] = labels
