@@ -274,6 +274,13 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
     if len(set(names)) != len(names):
         msg = f"Valley names must be unique; {names} was given."
         raise ConfigError(msg)
+    folded: dict[str, str] = {}
+    for n in names:  # their output files would be one file on Windows and macOS
+        if n.casefold() in folded:
+            msg = (f"Valley names must differ in more than letter case: {folded[n.casefold()]!r} and {n!r} would write the "
+                   "same files on Windows and macOS. Write each valley's name the same way as in the data.")
+            raise ConfigError(msg)
+        folded[n.casefold()] = n
     if built["firms"].path is None:
         msg = "[firms] path is required: the firm table to analyse."
         raise ConfigError(msg)

@@ -452,3 +452,17 @@ def test_a_precedence_answer_that_hangs_on_undated_firms_is_undetermined(study, 
     g.to_csv(tmp_path / "dated.csv", index=False)
     ref = geo.run(study.write_config(firms={"path": str(tmp_path / "dated.csv")}, name="dated.toml"))
     assert ref.valleys["Wuhan"].stages["parks_overlay"].iloc[0]["verdict"] == "cluster formed after designation"
+
+
+def test_valley_names_that_differ_only_in_case_stop(study, tmp_path):
+    from geo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="Valley names must differ in more than letter case: 'Wuhan' and 'WUHAN'"):
+        geo.check(study.write_config(valleys=[{"name": "Wuhan"}, {"name": "WUHAN"}], name="case_names.toml"))
+    f = study.frame.copy()
+    f.loc[f.index[:3], "city"] = "wuhan"
+    f.to_csv(tmp_path / "nocfg.csv", index=False)
+    cfg = tmp_path / "nocfg.toml"
+    cfg.write_text('[firms]\npath = "nocfg.csv"\nvalley_column = "city"\n')
+    with pytest.raises(InputError, match="The valley column 'city' holds 'wuhan' and 'Wuhan'|holds 'Wuhan' and 'wuhan'"):
+        geo.check(cfg)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from geo.config import Config
+from geo.errors import InputError
 
 __all__ = []
 
@@ -57,6 +58,13 @@ def _valley_labels(firms, config: Config, *, fill: str | None = None):
             labels[:] = "Study area"
             return labels, ["Study area"], []
         names = [str(x) for x in pd.unique(labels.dropna())]
+        folded: dict[str, str] = {}
+        for n in names:  # valleys from the data: 'Wuhan' and 'wuhan' would share their output files
+            if n.casefold() in folded:
+                msg = (f"The valley column {col!r} holds {folded[n.casefold()]!r} and {n!r}: one place written two ways? "
+                       "Write it the same way in every row, or list the valleys to analyse with [[valleys]].")
+                raise InputError(msg)
+            folded[n.casefold()] = n
         return labels, names, []
     unknown = sorted(set(labels.dropna()) - set(configured))
     return labels.where(labels.isin(configured), pd.NA), configured, unknown

@@ -544,12 +544,10 @@ def _stack_sensitivity(valleys: dict, cfg: Config, warnings: list[str]) -> dict:
     Returns ``{"dropped": firms left out, "parks": [one record per park], "changed": the
     records whose verdict changes, "grid": per valley the cell size and cell counts}``.
     """
-    from geo.points import PointFrame
-
     import geopandas as gpd
 
     from geo.cells.grid import _convex_hull
-    from geo.points import point_xy
+    from geo.points import PointFrame, point_xy
 
     records, dropped, grids = [], 0, {}
     for name, vr in valleys.items():
