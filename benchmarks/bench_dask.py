@@ -107,7 +107,12 @@ def main(argv: list[str] | None = None) -> None:
     cluster.close()
 
     # the in-memory engine on the same table: refused before reading, naming the dask engine
-    from geo.pipeline._memory import _BASE_BYTES, _BYTES_PER_FIRM, _available_memory, estimate_rows
+    from geo.pipeline._memory import (
+        _BASE_BYTES,
+        _BYTES_PER_FIRM,
+        _available_memory,
+        estimate_rows,
+    )
 
     rows = sum(estimate_rows(f) or 0 for f in files)
     avail = _available_memory()
@@ -130,12 +135,12 @@ def main(argv: list[str] | None = None) -> None:
         "run_s": round(t_run, 1),
         "write_s": round(t_write, 1),
         "timings": {k: round(v, 2) for k, v in res.timings.items()},
-        "valley_timings": {k: round(v, 2) for k, v in vr.stages.get("timings", {}).items()},
+        "valley_timings": {k: round(v, 2) for k, v in vr.analysis.timings or {}.items()},
         "rows_read": res.load_report["rows_read"],
         "rows_kept": res.load_report["rows_kept"],
         "rejected_by_reason": res.load_report["rejected_by_reason"],
         "partitions": res.load_report["engine"]["partitions"],
-        "cells": int(len(vr.stages["cells"])) if "cells" in vr.stages else None,
+        "cells": int(len(vr.analysis.cells)) if vr.analysis.cells is not None else None,
         "sample": int(len(vr.firms)),
         "peak_rss_mb": {k: round(v) for k, v in sampler.peaks.items()},
         "in_memory_engine": refusal,

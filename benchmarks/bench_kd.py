@@ -30,15 +30,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 import numba
+import numpy as np
 
 from geo.stats import pointpattern as pp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import cpu_model as _cpu_model  # noqa: E402
-
 
 WINDOW = 50_000.0
 

@@ -24,13 +24,12 @@ recorded by hand in docs/benchmarks.md ("Maps").  ``--files`` also times maps al
 
 from __future__ import annotations
 
-import sys
-
 import argparse
 import os
 import platform
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -42,17 +41,16 @@ import pandas as pd
 import shapely
 
 import geo
-from geo.outputs import maps
-from geo.stats.autocorr import hotspots
-from geo.config import Config
 from geo.cells.grid import aggregate
+from geo.config import Config
+from geo.outputs import maps
 from geo.parks.overlay import cluster_polygons
-from geo.pipeline.results import Results, ValleyResult
+from geo.pipeline.results import Results, ValleyAnalysis, ValleyResult
+from geo.stats.autocorr import hotspots
 from geo.stats.density import kernel_density, kernel_density_by
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import cpu_model as _cpu_model  # noqa: E402
-
 
 UTM50 = 32650
 X0, Y0 = 220_000.0, 3_350_000.0  # lower-left corner of the window (near Wuhan)
@@ -105,11 +103,11 @@ def synthetic_results(n: int, *, seed: int = 0) -> Results:
     }, index=parks.index)
     vr = ValleyResult(name="Bench", title=f"Benchmark valley ({n:,} firms)", firms=firms, parks=parks,
                       metric_crs=f"EPSG:{UTM50}", seed=seed)
-    vr.stages.update(metric_firms=fm, cells=cells, hotspots=hot, focus_column="n_optics", clusters=clusters,
-                     parks_overlay=overlay, clusters_outside_parks=clusters.iloc[0:0])
     # the density grids the maps draw, as the pipeline computes them (geo.pipeline.runner._density)
-    vr.stages["density_target"] = kernel_density_by(fm, "sector", groups=["optics"])["optics"]
-    vr.stages["density"] = kernel_density(fm)
+    vr.analysis = ValleyAnalysis(metric_firms=fm, cells=cells, hotspots=hot, focus_column="n_optics", clusters=clusters,
+                                 parks_overlay=overlay, clusters_outside_parks=clusters.iloc[0:0],
+                                 density_target=kernel_density_by(fm, "sector", groups=["optics"])["optics"],
+                                 density=kernel_density(fm))
     base = Config()
     cfg = replace(base, analysis=replace(base.analysis, target_sector="optics"),
                   run=replace(base.run, title="maps benchmark", synthetic=True))
@@ -158,7 +156,7 @@ def main() -> None:
             res = synthetic_results(n)
             vr = res.valleys["Bench"]
             n_opt = int((vr.firms["sector"] == "optics").sum())
-            n_sig = int((vr.stages["hotspots"]["gi_bin"] != 0).sum())
+            n_sig = int((vr.analysis.hotspots["gi_bin"] != 0).sum())
             t0 = time.perf_counter()
             m = maps.valley_map(res, "Bench")
             t1 = time.perf_counter()

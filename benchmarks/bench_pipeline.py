@@ -163,10 +163,10 @@ def child_geo(config: str, out: str) -> dict:
     before = [m for t, m in events if t <= peak["t"]]
     valleys = {}
     for name, vr in res.valleys.items():
-        cells = vr.stages.get("cells")
+        cells = vr.analysis.cells
         valleys[name] = {
             "n_firms": int(len(vr.firms)),
-            "timings": {k: float(v) for k, v in vr.stages.get("timings", {}).items()},
+            "timings": {k: float(v) for k, v in vr.analysis.timings or {}.items()},
             "n_cells": None if cells is None else int(len(cells)),
             "cell_size_m": None if cells is None else cells.attrs.get("size_m"),
             "skipped": dict(vr.skipped),

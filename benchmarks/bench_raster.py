@@ -17,13 +17,12 @@ Results are recorded by hand in docs/benchmarks.md ("Density rasters").
 
 from __future__ import annotations
 
-import sys
-
 import argparse
 import io
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,7 +37,6 @@ from geo.stats.density import kernel_density, zonal_stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import cpu_model as _cpu_model  # noqa: E402
-
 
 UTM50 = 32650
 X0, Y0 = 220_000.0, 3_350_000.0  # lower-left corner of the window (near Wuhan)

@@ -144,7 +144,7 @@ def test_index_map(study, browser):
 
 def test_valley_map(study, browser):
     res, out, _ = study
-    assert "hotspots" in res.valleys["A"].stages  # the study is large enough for every layer
+    assert res.valleys["A"].analysis.hotspots is not None  # the study is large enough for every layer
     p = Page(browser, out / "maps" / "A.html")
     p.shot("valley-A")
     assert p.errors == []
@@ -201,7 +201,7 @@ def test_valley_map_names_render_as_text_and_run_nothing(study, browser):
 
 def test_small_valley_map_without_statistics(study, browser):
     res, out, _ = study
-    assert "hotspots" not in res.valleys["B"].stages
+    assert res.valleys["B"].analysis.hotspots is None
     p = Page(browser, out / "maps" / "B.html")
     p.shot("valley-B")
     assert p.errors == []

@@ -669,7 +669,7 @@ def test_pipeline_valleys_keep_their_own_zones(demo_results):
     crs = {name: vr.metric_crs for name, vr in demo_results.valleys.items()}
     assert crs == {"Wuhan": "EPSG:32650", "Changchun": "EPSG:32651", "Shenzhen": "EPSG:32649"}
     for vr in demo_results.valleys.values():
-        assert vr.stages["metric_firms"].crs.to_string() == vr.metric_crs
+        assert vr.analysis.metric_firms.crs.to_string() == vr.metric_crs
     firms = demo_results.firms
     with pytest.raises(CRSError, match=r"UTM zones 49 .*, 50 .*, 51 "):
         to_metric(firms)

@@ -191,10 +191,10 @@ def test_dask_run_equals_in_memory_run(engines):
         vd = dsk.valleys[name]
         assert not vd.sampled and vd.n_total == vm.n_total
         assert type(vd.firms) is type(vm.firms) and vd.firms.xy == vm.firms.xy  # PointFrames of lon/lat, both engines
-        _cells_equal(vm.stages["cells"], vd.stages["cells"])
-        pd.testing.assert_frame_equal(vm.stages["hotspots"].drop(columns="geometry"), vd.stages["hotspots"].drop(columns="geometry"))
-        if "parks_overlay" in vm.stages:
-            pd.testing.assert_frame_equal(vm.stages["parks_overlay"], vd.stages["parks_overlay"])
+        _cells_equal(vm.analysis.cells, vd.analysis.cells)
+        pd.testing.assert_frame_equal(vm.analysis.hotspots.drop(columns="geometry"), vd.analysis.hotspots.drop(columns="geometry"))
+        if vm.analysis.parks_overlay is not None:
+            pd.testing.assert_frame_equal(vm.analysis.parks_overlay, vd.analysis.parks_overlay)
     import json
 
     from geo.outputs._write import _jsonable
@@ -211,11 +211,11 @@ def test_dask_run_with_a_sample_keeps_exact_counts(client, engines, tmp_path):
     for name, vm in mem.valleys.items():
         vd = dsk.valleys[name]
         assert vd.sampled and len(vd.firms) < 3000 and vd.n_total == vm.n_total
-        _cells_equal(vm.stages["cells"], vd.stages["cells"])
-        if "parks_overlay" in vm.stages:
+        _cells_equal(vm.analysis.cells, vd.analysis.cells)
+        if vm.analysis.parks_overlay is not None:
             cols = ["n_firms", "n_target", "density", "density_ring", "lq", "p_labelling", "n_target_before",
                     "n_target_before_in_park", "entries_in_before", "entries_in_after", "rate_ratio", "verdict"]
-            pd.testing.assert_frame_equal(vm.stages["parks_overlay"][cols], vd.stages["parks_overlay"][cols])
+            pd.testing.assert_frame_equal(vm.analysis.parks_overlay[cols], vd.analysis.parks_overlay[cols])
     assert any("seeded random sample" in w for w in dsk.warnings)
     dsk.write(tmp_path)  # the report and the maps say what was sampled
     html = (tmp_path / "report.html").read_text(encoding="utf-8")

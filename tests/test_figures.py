@@ -15,6 +15,7 @@ from matplotlib.path import Path
 from PIL import Image
 
 from geo.outputs import figures as gfig
+from geo.pipeline.results import ValleyAnalysis
 
 
 def _hexes(nx: int, ny: int, size: float = 100.0) -> np.ndarray:
@@ -395,7 +396,7 @@ def _entries_setup(n: int = 3000):
     ], index=[4, 7, 9], crs=32650)
     config = SimpleNamespace(firms=SimpleNamespace(founded_column="founded", sector_column="sector"),
                              analysis=SimpleNamespace(target_sector="optics"))
-    vr = SimpleNamespace(stages={"metric_firms": firms}, parks=parks, skipped={})
+    vr = SimpleNamespace(analysis=ValleyAnalysis(metric_firms=firms), parks=parks, skipped={})
     return SimpleNamespace(config=config), vr, firms
 
 

@@ -346,8 +346,8 @@ def test_compare_groups_table_shape_and_exact_columns(group_study):
 def test_compare_groups_moran_matches_esda_on_the_group_counts(group_study):
     import esda
 
-    from geo.cells.grid import aggregate
     from geo.cells.graph import weights
+    from geo.cells.grid import aggregate
 
     firms, _, table = group_study
     fa = firms[firms["valley"] == "A"]

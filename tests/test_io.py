@@ -443,15 +443,15 @@ def test_cells_layer_reuses_the_hotspot_reprojection_exactly(demo_results):
 
     vr = next(iter(demo_results.valleys.values()))
     done: list = []
-    hot = _wgs84_layer(vr.stages["hotspots"], done)
-    cells = _wgs84_layer(vr.stages["cells"], done)
+    hot = _wgs84_layer(vr.analysis.hotspots, done)
+    cells = _wgs84_layer(vr.analysis.cells, done)
     assert len(done) == 1  # the cells reused the hot-spot geometry
-    ref = vr.stages["cells"].to_crs("EPSG:4326")
+    ref = vr.analysis.cells.to_crs("EPSG:4326")
     assert cells.geometry.name == ref.geometry.name and cells.crs == ref.crs
     assert list(cells.columns) == list(ref.columns)
     assert shapely.equals_exact(np.asarray(cells.geometry.values), np.asarray(ref.geometry.values), tolerance=0).all()
     pd.testing.assert_frame_equal(pd.DataFrame(cells.drop(columns="geometry")), pd.DataFrame(ref.drop(columns="geometry")))
-    moved = vr.stages["cells"].copy()
+    moved = vr.analysis.cells.copy()
     moved["geometry"] = moved.geometry.translate(1.0, 0.0)
     assert not shapely.equals_exact(np.asarray(_wgs84_layer(moved, done).geometry.values),
                                     np.asarray(hot.geometry.values), tolerance=0).all()

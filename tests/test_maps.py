@@ -17,17 +17,17 @@ import pytest
 import shapely
 from folium import plugins
 
+from geo.config import Config
+from geo.crs import to_metric
+from geo.errors import InputError
 from geo.outputs import maps
+from geo.outputs._style import format_distance
 from geo.outputs.maps import _assets, _data, _geometry, _html
 from geo.outputs.maps import firms as map_firms
 from geo.outputs.maps import layers as map_layers
 from geo.outputs.maps import timeline as map_timeline
-from geo.config import Config
-from geo.crs import to_metric
-from geo.errors import InputError
-from geo.outputs._style import format_distance
 from geo.outputs.raster import density_to_png
-from geo.pipeline.results import Results, ValleyResult
+from geo.pipeline.results import Results, ValleyAnalysis, ValleyResult
 from geo.stats.density import kernel_density, kernel_density_by
 
 NASTY = [
@@ -77,11 +77,11 @@ def _results(*, names=None, park_name="East <Lake> Park", sector_b="food", targe
         "rate_ratio": [3.0], "rr_lo": [1.5], "rr_hi": [6.0], "p_rate_ratio_fdr": [0.002],
     }, index=[7])
     vr_a = ValleyResult(name="A", title=title, firms=firms_a, parks=parks, metric_crs=str(fm.crs), seed=1)
-    vr_a.stages.update(metric_firms=fm, hotspots=hot, focus_column="n_optics", clusters=clusters, parks_overlay=overlay,
-                       clusters_outside_parks=clusters.iloc[0:0])
     # the density stages as the pipeline computes them (geo.pipeline.runner._density)
-    vr_a.stages["density_target"] = kernel_density_by(fm, "sector", groups=[target])[target]
-    vr_a.stages["density"] = kernel_density(fm)
+    vr_a.analysis = ValleyAnalysis(metric_firms=fm, hotspots=hot, focus_column="n_optics", clusters=clusters,
+                                   parks_overlay=overlay, clusters_outside_parks=clusters.iloc[0:0],
+                                   density_target=kernel_density_by(fm, "sector", groups=[target])[target],
+                                   density=kernel_density(fm))
     lon_b = 125.3 + rng.normal(0, 0.01, 20)
     lat_b = 43.86 + rng.normal(0, 0.01, 20)
     firms_b = gpd.GeoDataFrame({"name": [f"B{i}" for i in range(20)], "sector": ["optics", "food"] * 10,
@@ -375,7 +375,7 @@ def test_cells_merged_by_bin_above_the_cap(res, monkeypatch):
     assert sorted(int(f["properties"]["k"]) for f in gi) == sorted(set(BINS))
     assert all("cells (merged)" in f["properties"]["t"] for f in gi)
     # the merged polygons cover exactly the significant cells
-    hot = res.valleys["A"].stages["hotspots"]
+    hot = res.valleys["A"].analysis.hotspots
     sig = hot[hot["gi_bin"] != 0].to_crs(4326)
     for f in gi:
         b = int(f["properties"]["k"])
@@ -473,17 +473,17 @@ def _assert_kde_layers_draw_the_grids(m, vr, target):
     assert sorted(kde) == sorted(["Firm density (KDE)", f"Firm density (KDE, {target})"])
     page = m.get_root().render()
     for name, stage in (("Firm density (KDE)", "density"), (f"Firm density (KDE, {target})", "density_target")):
-        uri, bounds = _png_uri(vr.stages[stage])
+        uri, bounds = _png_uri(getattr(vr.analysis, stage))
         assert kde[name].url == uri and kde[name].bounds == bounds, name  # the raster's surface, pixel for pixel
     # the legend gives the grids' own bandwidths: the target sector's is the all-firms one (one grid)
-    bw = format_distance(vr.stages["density"].bandwidth_m)
-    assert vr.stages["density_target"].bandwidth_m == vr.stages["density"].bandwidth_m
+    bw = format_distance(vr.analysis.density.bandwidth_m)
+    assert vr.analysis.density_target.bandwidth_m == vr.analysis.density.bandwidth_m
     assert page.count(f"bandwidth {bw} (silverman rule") == 2
     assert "(silverman rule on all firms)" in page
 
 
 def test_density_layers_draw_the_runs_grids(res, monkeypatch):
-    """The map draws vr.stages["density"] / ["density_target"] as they are and computes no density."""
+    """The map draws vr.analysis.density / ["density_target"] as they are and computes no density."""
     from geo.stats import density
 
     def fail(*args, **kwargs):
@@ -503,8 +503,8 @@ def test_demo_density_layers_are_the_rasters_surfaces(demo_results):
 def test_missing_density_grids_are_named_in_the_legend(res):
     vr = res.valleys["A"]
     for missing in (["density_target"], ["density", "density_target"]):
-        stages = {k: v for k, v in vr.stages.items() if k not in missing}
-        m = maps.valley_map(replace(res, valleys={"A": replace(vr, stages=stages)}), "A")
+        analysis = replace(vr.analysis, **{k: None for k in missing})
+        m = maps.valley_map(replace(res, valleys={"A": replace(vr, analysis=analysis)}), "A")
         drawn = sorted(_kde_overlays(m))
         names = {"density": "Firm density (KDE)", "density_target": "Firm density (KDE, optics)"}
         assert drawn == sorted(n for k, n in names.items() if k not in missing)
@@ -513,8 +513,8 @@ def test_missing_density_grids_are_named_in_the_legend(res):
         for k in missing:
             assert _html._js(f"{names[k]}: no density grid in the results")[1:-1] in page
     # a target sector absent from the valley: its grid has no firms and is not drawn
-    empty = replace(vr.stages["density_target"], array=np.zeros(vr.stages["density_target"].shape), n_points=0)
-    m = maps.valley_map(replace(res, valleys={"A": replace(vr, stages={**vr.stages, "density_target": empty})}), "A")
+    empty = replace(vr.analysis.density_target, array=np.zeros(vr.analysis.density_target.shape), n_points=0)
+    m = maps.valley_map(replace(res, valleys={"A": replace(vr, analysis=replace(vr.analysis, density_target=empty))}), "A")
     assert sorted(_kde_overlays(m)) == ["Firm density (KDE)"]
     assert _html._js("Firm density (KDE, optics): no firms on its grid")[1:-1] in m.get_root().render()
 
@@ -542,10 +542,11 @@ def test_does_not_mutate_results(res):
         old = before.valleys[name]
         pd.testing.assert_frame_equal(pd.DataFrame(vr.firms), pd.DataFrame(old.firms))
         pd.testing.assert_frame_equal(pd.DataFrame(vr.parks), pd.DataFrame(old.parks))
-        assert set(vr.stages) == set(old.stages) and vr.skipped == old.skipped
+        assert vr.skipped == old.skipped
         for key in ("hotspots", "clusters", "metric_firms"):
-            if key in vr.stages:
-                pd.testing.assert_frame_equal(pd.DataFrame(vr.stages[key]), pd.DataFrame(old.stages[key]))
+            assert (getattr(vr.analysis, key) is None) == (getattr(old.analysis, key) is None)
+            if getattr(vr.analysis, key) is not None:
+                pd.testing.assert_frame_equal(pd.DataFrame(getattr(vr.analysis, key)), pd.DataFrame(getattr(old.analysis, key)))
     pd.testing.assert_frame_equal(pd.DataFrame(res.firms), pd.DataFrame(before.firms))
 
 
@@ -710,7 +711,7 @@ def test_target_coordinates_are_those_of_the_target_points():
     res = _results()
     vr = res.valleys["A"]
     data = _data._ValleyData(vr, res)
-    fm = vr.stages["metric_firms"]
+    fm = vr.analysis.metric_firms
     mask = (fm["sector"] == "optics").to_numpy()
     xy, points_only = data.target_xy
     assert points_only and np.array_equal(xy, shapely.get_coordinates(fm.geometry.values[mask]))
@@ -718,7 +719,7 @@ def test_target_coordinates_are_those_of_the_target_points():
     for odd in (shapely.Point(), shapely.MultiPoint([(1.0, 2.0)])):
         geoms = fm.geometry.copy()
         geoms.iloc[0] = odd  # firm 0 is an optics firm
-        data = _data._ValleyData(replace(vr, stages={**vr.stages, "metric_firms": fm.set_geometry(geoms)}), res)
+        data = _data._ValleyData(replace(vr, analysis=replace(vr.analysis, metric_firms=fm.set_geometry(geoms))), res)
         xy, points_only = data.target_xy
         assert not points_only and np.array_equal(xy, shapely.get_coordinates(geoms.values[mask]))
 

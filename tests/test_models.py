@@ -53,10 +53,10 @@ def _model_study(kind: str, seed: int = 1):
 
 
 def _overlay(firms, parks):
-    from geo.stats.autocorr import hotspots
+    from geo.cells.graph import weights
     from geo.cells.grid import aggregate
     from geo.parks.overlay import cluster_polygons, park_overlay
-    from geo.cells.graph import weights
+    from geo.stats.autocorr import hotspots
 
     cells = aggregate(firms, cell="hex", size=1000, by="sector")
     g = weights(cells)
@@ -280,9 +280,9 @@ def test_demo_models_equal_truth(demo_results):
     target = demo_results.config.analysis.target_sector
     seen = {}
     for vr in demo_results.valleys.values():
-        st = vr.stages
-        m = classify_models(st["parks_overlay"], st["clusters"], st["metric_firms"], vr.parks, sector=target,
-                               hotspots=st["hotspots"])
+        st = vr.analysis
+        m = classify_models(st.parks_overlay, st.clusters, st.metric_firms, vr.parks, sector=target,
+                               hotspots=st.hotspots)
         for _, r in m.iterrows():
             seen[r["name"]] = (sorted(r["models"]), r["primary_model"])
             # no model is undetermined on the demo: every indicator is in the data
@@ -364,26 +364,26 @@ def _attrs(attrs: dict) -> dict:
 
 
 def _inputs(vr) -> dict:
-    st = vr.stages
-    ov = st["parks_overlay"]
+    st = vr.analysis
+    ov = st.parks_overlay
     return {
         "overlay": _frame(ov[[c for c in _INPUT_COLUMNS if c in ov.columns]]),
-        "n_clusters": len(st["clusters"]),
-        "n_firms": len(st["metric_firms"]),
+        "n_clusters": len(st.clusters),
+        "n_firms": len(st.metric_firms),
         "n_parks": len(vr.parks),
     }
 
 
 def _classify(vr, cfg, *, drop=(), overlay=None, **options):
     """classify_models called as the pipeline calls it (geo.pipeline.runner._models), with changes."""
-    st = vr.stages
+    st = vr.analysis
     mc = cfg.models
     kwargs = {"anchors": None, "anchor_column": mc.anchor_column, "rd_column": mc.rd_column,
               "ownership_column": mc.ownership_column, "foreign_value": mc.foreign_value, "radius_m": mc.radius_m,
-              "sector": cfg.analysis.target_sector, "sector_column": cfg.firms.sector_column, "hotspots": st["hotspots"]}
+              "sector": cfg.analysis.target_sector, "sector_column": cfg.firms.sector_column, "hotspots": st.hotspots}
     kwargs.update(options)
-    firms = st["metric_firms"].drop(columns=list(drop))
-    return classify_models(st["parks_overlay"] if overlay is None else overlay(st["parks_overlay"]), st["clusters"],
+    firms = st.metric_firms.drop(columns=list(drop))
+    return classify_models(st.parks_overlay if overlay is None else overlay(st.parks_overlay), st.clusters,
                            firms, vr.parks, **kwargs)
 
 
@@ -442,5 +442,5 @@ def test_the_pipeline_stores_the_same_models(demo_results):
     cfg = demo_results.config
     for vr in demo_results.valleys.values():
         direct = _classify(vr, cfg)
-        pd.testing.assert_frame_equal(vr.stages["models"], direct)
-        assert vr.stages["models"].attrs["rules"] == direct.attrs["rules"]
+        pd.testing.assert_frame_equal(vr.analysis.models, direct)
+        assert vr.analysis.models.attrs["rules"] == direct.attrs["rules"]

@@ -344,7 +344,7 @@ def test_demo_verdicts_equal_truth(demo_results):
     truth = load_truth()
     seen = {}
     for name, vr in demo_results.valleys.items():
-        ov = vr.stages["parks_overlay"]
+        ov = vr.analysis.parks_overlay
         for _, row in ov.iterrows():
             seen[row["name"]] = row["verdict"]
     assert seen == {p: t["verdict"] for p, t in truth["parks"].items()}
@@ -358,14 +358,14 @@ def test_demo_clusters_outside_parks_match_truth(demo_results):
 
     truth = load_truth()
     for name, vr in demo_results.valleys.items():
-        outside = vr.stages["clusters_outside_parks"].to_crs(4326)
+        outside = vr.analysis.clusters_outside_parks.to_crs(4326)
         true_ids = set(truth["valleys"][name]["clusters_outside_parks"])
         clusters = {c["id"]: c for c in truth["valleys"][name]["clusters"]}
         for cid in true_ids:
             x, y = clusters[cid]["centre"]
             # the true cluster's centre lies in (or within 1 km of) a detected outside-park cluster
-            d = outside.to_crs(vr.stages["hotspots"].crs).distance(
-                gpd.GeoSeries([shapely.Point(x, y)], crs=4326).to_crs(vr.stages["hotspots"].crs).iloc[0])
+            d = outside.to_crs(vr.analysis.hotspots.crs).distance(
+                gpd.GeoSeries([shapely.Point(x, y)], crs=4326).to_crs(vr.analysis.hotspots.crs).iloc[0])
             assert len(d) and d.min() < 1000, (name, cid)
         if not true_ids:
             # no sizeable target cluster outside the parks (small noise clusters allowed)

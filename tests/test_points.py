@@ -188,8 +188,8 @@ def test_the_layer_writer_writes_a_point_frame_as_points(demo_pair, tmp_path):
 def test_the_pipeline_carries_point_frames(demo_results):
     assert isinstance(demo_results.firms, PointFrame)
     for vr in demo_results.valleys.values():
-        assert isinstance(vr.firms, PointFrame) and isinstance(vr.stages["metric_firms"], PointFrame)
-        assert vr.stages["metric_firms"].crs.to_string() == vr.metric_crs
+        assert isinstance(vr.firms, PointFrame) and isinstance(vr.analysis.metric_firms, PointFrame)
+        assert vr.analysis.metric_firms.crs.to_string() == vr.metric_crs
 
 
 def test_maps_leave_out_firms_without_a_point(demo_results):
@@ -200,12 +200,12 @@ def test_maps_leave_out_firms_without_a_point(demo_results):
     from geo.outputs import maps
 
     vr = demo_results.valleys["Wuhan"]
-    fm = vr.stages["metric_firms"].copy()
+    fm = vr.analysis.metric_firms.copy()
     rows = fm.index[np.flatnonzero((fm["sector"] == "optics").to_numpy())[:3]]
     fm.loc[rows, fm.xy[0]] = np.nan
     firms = vr.firms.copy()
     firms.loc[rows, "lon"] = np.nan
-    v2 = dataclasses.replace(vr, firms=firms, stages={**vr.stages, "metric_firms": fm})
+    v2 = dataclasses.replace(vr, firms=firms, analysis=dataclasses.replace(vr.analysis, metric_firms=fm))
     html = maps.valley_map(dataclasses.replace(demo_results, valleys={"Wuhan": v2}), "Wuhan").get_root().render()
     ref = maps.valley_map(dataclasses.replace(demo_results, valleys={"Wuhan": vr}), "Wuhan").get_root().render()
     assert "Firm density (KDE, optics)" in html and "Founding years" in html

@@ -132,7 +132,7 @@ def test_report_and_figures_written(study):
     # a park with a designation year has its entries chart and before/after map; one without has none
     res = study["res"]
     for name, vr in res.valleys.items():
-        ov = vr.stages.get("parks_overlay")
+        ov = vr.analysis.parks_overlay
         for idx, row in ([] if ov is None else ov.iterrows()):
             has_year = not pd.isna(row["designated"])
             assert (gfig.figure_name(name, "entries", idx) in study["figs"]) == has_year
@@ -193,7 +193,7 @@ def test_sections_present(study):
     # the optional sections appear iff the results hold their data
     res = study["res"]
     assert ("Valley comparison" in page) == (res.comparison is not None)
-    has_pp = any(k in vr.stages for vr in res.valleys.values() for k in ("kd", "ripley"))
+    has_pp = any(getattr(vr.analysis, k) is not None for vr in res.valleys.values() for k in ("kd", "ripley"))
     assert ("Point patterns" in page) == has_pp
 
 
@@ -207,16 +207,16 @@ def test_numbers_in_the_report(study):
     assert f"geo version</th><td>{geo.__version__}" in page
     assert "/study.toml" in page  # config source path
     for name, vr in res.valleys.items():
-        if "global_moran" not in vr.stages:
+        if vr.analysis.global_moran is None:
             continue
-        for label, gm in vr.stages["global_moran"].items():
+        for label, gm in vr.analysis.global_moran.items():
             rows = re.findall(rf"<tr><td>{re.escape(html.escape(label))}</td>(.*?)</tr>", page)
             cells = f'<td class="num">{grep._num(gm.I)}</td><td class="num">{grep._num(gm.EI)}</td>'
             assert any(r.startswith(cells) and f">{grep._p(gm.p_sim)}<" in r for r in rows), (name, label)
-        hot = vr.stages["hotspots"]
+        hot = vr.analysis.hotspots
         n_hot3 = int((hot["gi_bin"] == 3).sum())
         assert f"<td>Hot spot, 99 % confidence</td><td class=\"num\">{n_hot3:,}</td>" in page
-        assert f"<th>cells</th><td>{len(vr.stages['cells']):,}</td>" in page
+        assert f"<th>cells</th><td>{len(vr.analysis.cells):,}</td>" in page
         assert f"<th>metric CRS</th><td>{vr.metric_crs}</td>" in page
 
 
@@ -224,7 +224,7 @@ def test_park_verdicts_numbers_and_nulls(study):
     res, page = study["res"], study["page"]
     n = 0
     for vr in res.valleys.values():
-        ov = vr.stages.get("parks_overlay")
+        ov = vr.analysis.parks_overlay
         if ov is None:
             continue
         for _, row in ov.iterrows():
@@ -260,13 +260,13 @@ def test_answer_states_the_counts(study):
 
     expected = {v: 0 for v in VERDICTS.values()}
     for vr in res.valleys.values():
-        ov = vr.stages.get("parks_overlay")
+        ov = vr.analysis.parks_overlay
         for v in ([] if ov is None else ov["verdict"]):
             expected[v] += 1
     assert ans.verdict_counts == expected and list(ans.verdicts) == list(VERDICTS.values())
     assert ans.n_parks == len(res.parks)
-    n_clusters = sum(len(vr.stages["clusters"]) for vr in res.valleys.values() if "clusters" in vr.stages)
-    outside = [vr.stages["clusters_outside_parks"] for vr in res.valleys.values() if "clusters_outside_parks" in vr.stages]
+    n_clusters = sum(len(vr.analysis.clusters) for vr in res.valleys.values() if vr.analysis.clusters is not None)
+    outside = [vr.analysis.clusters_outside_parks for vr in res.valleys.values() if vr.analysis.clusters_outside_parks is not None]
     assert ans.n_clusters == n_clusters and ans.n_clusters_outside_parks == sum(len(o) for o in outside)
     large = sum(int((o["n_target"] >= ans.min_cluster_firms).sum()) for o in outside)
     assert ans.n_large_clusters_outside_parks == large
@@ -294,11 +294,11 @@ def test_optional_sections_appear_with_their_data(study):
     kd_curve = pd.DataFrame({"r": r, "kd": np.exp(-r / 1500) / 1500, "lo": np.full(51, 1e-4), "hi": np.full(51, 2e-4),
                              "global_lo": np.full(51, 5e-5), "global_hi": np.full(51, 3e-4)})
     l_table = pd.DataFrame({"r": r, "L": r * 1.2, "L_lo": r * 0.9, "L_hi": r * 1.1})
-    bare = {k: v for k, v in vb.stages.items() if k not in ("kd", "ripley")}
-    res0 = dataclasses.replace(res, valleys={"B": dataclasses.replace(vb, stages=bare)}, comparison=None)
+    bare = dataclasses.replace(vb.analysis, kd=None, ripley=None)
+    res0 = dataclasses.replace(res, valleys={"B": dataclasses.replace(vb, analysis=bare)}, comparison=None)
     page0 = grep.render_report(res0, figures={})
     assert "Valley comparison" not in page0 and "Point patterns" not in page0
-    vb2 = dataclasses.replace(vb, stages={**bare, "kd": {TARGET: kd_curve}, "ripley": l_table})
+    vb2 = dataclasses.replace(vb, analysis=dataclasses.replace(bare, kd={TARGET: kd_curve}, ripley=l_table))
     res2 = dataclasses.replace(res, valleys={"B": vb2},
                                comparison=pd.DataFrame({"valley": ["B", XSS_PARK], "gini": [0.3, 0.4]}))
     errors: dict[str, str] = {}
@@ -374,7 +374,7 @@ def test_entries_chart_counts_match_the_overlay(study):
     res = study["res"]
     checked = 0
     for vr in res.valleys.values():
-        ov = vr.stages.get("parks_overlay")
+        ov = vr.analysis.parks_overlay
         for idx, row in ([] if ov is None else ov.iterrows()):
             if pd.isna(row["designated"]):
                 continue
@@ -393,21 +393,21 @@ def test_moran_scatter_slope_is_morans_i(study):
     """The scatterplot's lag: least-squares slope through the origin equals the global Moran's I."""
     res = study["res"]
     for vr in res.valleys.values():
-        if "global_moran" not in vr.stages:
+        if vr.analysis.global_moran is None:
             continue
-        cells, graph = vr.stages["cells"], vr.stages["graph"]
+        cells, graph = vr.analysis.cells, vr.analysis.graph
         for label, col in gfig._variable_columns(vr).items():
             z, lag = gfig._row_standardised_lag(cells[col], graph)
-            assert float(z @ lag / (z @ z)) == pytest.approx(vr.stages["global_moran"][label].I, rel=1e-9)
+            assert float(z @ lag / (z @ z)) == pytest.approx(vr.analysis.global_moran[label].I, rel=1e-9)
 
 
 def test_maps_are_deterministic_and_accept_awkward_names(study):
     vr = study["res"].valleys["A"]
-    hot = vr.stages["hotspots"]
+    hot = vr.analysis.hotspots
     parks = vr.parks.copy()
     parks["name"] = ["cost $5 & $x^", "a_b $\\frac{1}{"]  # unbalanced mathtext would raise if parsed
-    one = gfig.gi_map(hot, parks, clusters=vr.stages["clusters"], title="$broken {")
-    two = gfig.gi_map(hot, parks, clusters=vr.stages["clusters"], title="$broken {")
+    one = gfig.gi_map(hot, parks, clusters=vr.analysis.clusters, title="$broken {")
+    two = gfig.gi_map(hot, parks, clusters=vr.analysis.clusters, title="$broken {")
     assert one == two and one[:8] == b"\x89PNG\r\n\x1a\n"
     assert gfig.lisa_map(hot, parks, title="$") [:8] == b"\x89PNG\r\n\x1a\n"
     # a map without parks or clusters, and a hotspot table with no significant cell, still draws

@@ -62,7 +62,7 @@ def test_one_p_value_text_in_every_output(demo_results, demo_output):
     page = (demo_output / "report.html").read_text(encoding="utf-8")
     n_zero = 0
     for name, vr in demo_results.valleys.items():
-        ov = vr.stages.get("parks_overlay")
+        ov = vr.analysis.parks_overlay
         if ov is None:
             continue
         map_page = (demo_output / "maps" / f"{safe_name(name)}.html").read_text(encoding="utf-8")
@@ -122,7 +122,7 @@ def test_every_output_colours_a_verdict_and_a_class_with_the_palette(demo_result
             if text in palette:
                 seen.setdefault(text, set()).add(colour.lower())
                 assert colour.lower() == palette[text], (where, text, colour)
-    verdicts = {v for vr in demo_results.valleys.values() if "parks_overlay" in vr.stages for v in vr.stages["parks_overlay"]["verdict"]}
+    verdicts = {v for vr in demo_results.valleys.values() if vr.analysis.parks_overlay is not None for v in vr.analysis.parks_overlay["verdict"]}
     assert verdicts and verdicts <= set(seen)  # every verdict of the demo was found coloured
     assert all(len(c) == 1 for c in seen.values()), seen  # one colour per verdict and class across the outputs
     assert {_style.GI_LABELS[3], _style.LISA_LABELS["HH"]} <= set(seen)

@@ -134,13 +134,13 @@ def test_a_valley_without_founding_years_is_undetermined_not_government_led(stud
     f.to_csv(tmp_path / "blank.csv", index=False)
     res = geo.run(study.write_config(firms={"path": str(tmp_path / "blank.csv")}, name="blank.toml"))
     assert any("valley 'Changchun': no founding year for any of its 166 'optics' firms" in w for w in res.warnings)
-    cc = res.valleys["Changchun"].stages["parks_overlay"].iloc[0]
+    cc = res.valleys["Changchun"].analysis.parks_overlay.iloc[0]
     assert cc["cluster_before"] is None and "no founding year" in cc["precedence_skipped"]
     assert cc["verdict"] == "undetermined" and "no founding year" in cc["verdict_reason"]
-    models = res.valleys["Changchun"].stages["models"].iloc[0]
+    models = res.valleys["Changchun"].analysis.models.iloc[0]
     assert models["status_market_led"] == "undetermined" and models["status_government_led"] == "undetermined"
     # the valley with its years keeps a verdict
-    wh = res.valleys["Wuhan"].stages["parks_overlay"].iloc[0]
+    wh = res.valleys["Wuhan"].analysis.parks_overlay.iloc[0]
     assert bool(wh["cluster_before"]) and wh["verdict"] == "park on a pre-existing cluster"
 
 
@@ -150,7 +150,7 @@ def test_partly_missing_founding_years_are_named_in_the_verdict(study, tmp_path)
     f.loc[wuhan_target[:40], "year_founded"] = None
     f.to_csv(tmp_path / "some.csv", index=False)
     res = geo.run(study.write_config(firms={"path": str(tmp_path / "some.csv")}, name="some.toml"))
-    wh = res.valleys["Wuhan"].stages["parks_overlay"].iloc[0]
+    wh = res.valleys["Wuhan"].analysis.parks_overlay.iloc[0]
     assert wh["n_target_undated"] == 40
     assert "founding years missing for 40 of 166 target firms" in wh["verdict_reason"]
     assert any("40 of its 166 'optics' firms (24%) have no founding year" in w for w in res.warnings)
@@ -337,7 +337,7 @@ def test_a_few_stray_geocodes_are_rejected_not_spread_over_the_country(tmp_path,
     assert any("5 firm(s) of firms.csv lie far from the other firms of their valley" in w for w in res.warnings)
     clean = make_study(tmp_path / "clean", valleys={"Wuhan": "Wuhan"}, n=600)
     ref = geo.run(clean.write_config(valleys=[{"name": "Wuhan"}]))
-    assert res.valleys["Wuhan"].stages["cells"].attrs["size_m"] == ref.valleys["Wuhan"].stages["cells"].attrs["size_m"]
+    assert res.valleys["Wuhan"].analysis.cells.attrs["size_m"] == ref.valleys["Wuhan"].analysis.cells.attrs["size_m"]
 
 
 def test_degrees_given_a_projected_crs_stop(study):
@@ -396,7 +396,7 @@ def test_a_reference_valley_table_spelled_otherwise_is_matched(tmp_path):
     facts = {v.name: v for v in geo.check(s.write_config(valleys=[{"name": "Wuhan"},
                                                                    {"name": "Changchun", "firms": "cc.csv"}])).valleys}
     assert facts["Changchun"].n_target == 66 and facts["Changchun"].n_founded == 66
-    assert res.valleys["Changchun"].stages["parks_overlay"].iloc[0]["n_target_dated"] == 66
+    assert res.valleys["Changchun"].analysis.parks_overlay.iloc[0]["n_target_dated"] == 66
 
 
 def test_a_future_designation_year_is_not_taken(study, tmp_path):
@@ -442,7 +442,7 @@ def test_a_precedence_answer_that_hangs_on_undated_firms_is_undetermined(study, 
     f.loc[cluster[80:140], "year_founded"] = None  # 60 without a year: 36 % of the valley's 166 target firms
     f.to_csv(tmp_path / "undated.csv", index=False)
     res = geo.run(study.write_config(firms={"path": str(tmp_path / "undated.csv")}, name="undated.toml"))
-    row = res.valleys["Wuhan"].stages["parks_overlay"].iloc[0]
+    row = res.valleys["Wuhan"].analysis.parks_overlay.iloc[0]
     assert row["cluster_before"] is None and row["cluster_before_if_undated_before"]
     assert "the answer hangs on the 60 target firms without a founding year" in row["precedence_skipped"]
     assert row["verdict"] == "undetermined"
@@ -451,7 +451,7 @@ def test_a_precedence_answer_that_hangs_on_undated_firms_is_undetermined(study, 
     g.loc[cluster[80:140], "year_founded"] = 2006
     g.to_csv(tmp_path / "dated.csv", index=False)
     ref = geo.run(study.write_config(firms={"path": str(tmp_path / "dated.csv")}, name="dated.toml"))
-    assert ref.valleys["Wuhan"].stages["parks_overlay"].iloc[0]["verdict"] == "cluster formed after designation"
+    assert ref.valleys["Wuhan"].analysis.parks_overlay.iloc[0]["verdict"] == "cluster formed after designation"
 
 
 def test_valley_names_that_differ_only_in_case_stop(study, tmp_path):

@@ -1024,10 +1024,10 @@ def figure_name(valley: str, kind: str, park: Any = None) -> str:
 
 def focus_label(vr) -> str:
     """What the valley's hot spots count, in words: "all firms" or "<sector> firms"."""
-    focus = vr.stages.get("focus_column") or "n_firms"
+    focus = vr.analysis.focus_column or "n_firms"
     if focus == "n_firms":
         return "all firms"
-    cells = vr.stages.get("cells")
+    cells = vr.analysis.cells
     by = cells.attrs.get("by_columns", {}) if cells is not None else {}
     for value, col in by.items():
         if col == focus:
@@ -1037,16 +1037,16 @@ def focus_label(vr) -> str:
 
 def _variable_columns(vr) -> dict[str, str]:
     """Global-Moran label -> cell column ("all firms" -> n_firms, "<sector> firms" -> n_<sector>)."""
-    cells = vr.stages.get("cells")
+    cells = vr.analysis.cells
     by = cells.attrs.get("by_columns", {}) if cells is not None else {}
     out = {}
-    for label in vr.stages.get("global_moran", {}):
+    for label in vr.analysis.global_moran or {}:
         if label == "all firms":
             out[label] = "n_firms"
         elif label.endswith(" firms") and label[: -len(" firms")] in by:
             out[label] = by[label[: -len(" firms")]]
-        elif vr.stages.get("focus_column"):
-            out[label] = vr.stages["focus_column"]
+        elif vr.analysis.focus_column:
+            out[label] = vr.analysis.focus_column
     return out
 
 
@@ -1054,7 +1054,7 @@ def park_entries(results, vr, idx) -> tuple[np.ndarray, np.ndarray, str] | None:
     """(founded, inside, what) for the entries chart of park ``idx`` of valley ``vr``, or None."""
     import shapely
 
-    fm = vr.stages.get("metric_firms")
+    fm = vr.analysis.metric_firms
     fc = results.config.firms
     if fm is None or fc.founded_column not in fm.columns or len(vr.parks) == 0 or idx not in vr.parks.index:
         return None
@@ -1176,37 +1176,37 @@ def _figure_tasks(results) -> list[tuple[str, str, Any, tuple, dict]]:
         tasks.append((fname, group or fname, fn, args, kwargs))
 
     for name, vr in results.valleys.items():
-        st = vr.stages
-        hot = st.get("hotspots")
+        st = vr.analysis
+        hot = st.hotspots
         what = focus_label(vr)
         if hot is not None:
-            cl = st.get("clusters")
+            cl = st.clusters
             add(figure_name(name, "gi"), gi_map, hot, vr.parks, clusters=cl, title=f"{vr.title}: Gi* hot and cold spots of {what}",
                 group=f"{name}\0cells")
             add(figure_name(name, "lisa"), lisa_map, hot, vr.parks, clusters=cl, title=f"{vr.title}: LISA clusters of {what}",
                 group=f"{name}\0cells")
         dens = {}
-        if st.get("density") is not None:
-            dens["all firms"] = st["density"]
-        if st.get("density_target") is not None:
-            dens[f"{results.config.analysis.target_sector} firms"] = st["density_target"]
+        if st.density is not None:
+            dens["all firms"] = st.density
+        if st.density_target is not None:
+            dens[f"{results.config.analysis.target_sector} firms"] = st.density_target
         if dens:
             add(figure_name(name, "density"), density_map, dens, vr.parks, title=f"{vr.title}: kernel density of firms")
-        gm = st.get("global_moran")
-        cells = st.get("cells")
-        graph = st.get("graph")
+        gm = st.global_moran
+        cells = st.cells
+        graph = st.graph
         if gm and cells is not None and graph is not None:
             cols = _variable_columns(vr)
             variables = {lab: cells[c] for lab, c in cols.items() if c in cells}
             if variables:
                 add(figure_name(name, "moran"), moran_scatter, variables, graph, moran=gm, title=f"{vr.title}: Moran scatterplots")
-        for kd_label, curve in _kd_curves(st.get("kd")).items():
+        for kd_label, curve in _kd_curves(st.kd).items():
             kind = "kd" if kd_label == "" else f"kd_{kd_label}"
             add(figure_name(name, kind), kd_chart, curve, title=f"{vr.title}: Duranton–Overman Kd {kd_label}".strip())
-        for k_label, table in _k_tables(_ripley_stage(st)).items():
+        for k_label, table in _k_tables(st.ripley).items():
             kind = "l" if k_label == "" else f"l_{k_label}"
             add(figure_name(name, kind), l_chart, table, title=f"{vr.title}: Ripley L {k_label}".strip())
-        ov = st.get("parks_overlay")
+        ov = st.parks_overlay
         if ov is None or len(ov) == 0:
             continue
         hb = ov.attrs.get("hot_before", {}) or {}
@@ -1373,14 +1373,6 @@ def _kd_items(obj) -> dict[str, tuple[pd.DataFrame, Any]]:
 def _kd_curves(obj) -> dict[str, pd.DataFrame]:
     """Kd curves from a KdResult, a curve DataFrame, or a mapping of label -> either."""
     return {k: v[0] for k, v in _kd_items(obj).items()}
-
-
-def _ripley_stage(stages: Mapping[str, Any]):
-    """The Ripley K/L table(s) of a valley's stages (``ripley``; older names accepted)."""
-    for key in ("ripley", "ripley_k", "k"):
-        if stages.get(key) is not None:
-            return stages[key]
-    return None
 
 
 def stock_chart(stock: pd.DataFrame, *, designated: Mapping[str, Any] | None = None, title: str = "", dpi: int = DPI) -> bytes:

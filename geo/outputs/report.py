@@ -420,7 +420,7 @@ def _section_registry(results, toc: _Toc) -> str:
     founded = lr.get("founded") or {}
     sens = getattr(results, "stack_sensitivity", None)
     flagged = [(vr.name, r) for vr in results.valleys.values() for _, r in
-               (vr.stages.get("parks_overlay").iterrows() if vr.stages.get("parks_overlay") is not None else [])
+               (vr.analysis.parks_overlay.iterrows() if vr.analysis.parks_overlay is not None else [])
                if r.get("artefact")]
     if not (stacks or lr.get("duplicates_kept") or founded or sens):
         return ""
@@ -448,8 +448,8 @@ def _section_registry(results, toc: _Toc) -> str:
         rows = [[s_.get("site"), s_.get("n"), f"{s_.get('lon'):.6f}, {s_.get('lat'):.6f}", f"{s_.get('spread_m', 0):.1f} m"]
                 for s_ in stacks[:10]]
         out.append(_table(["stack", "firms", "location (lon, lat)", "spread"], rows, num_cols=[0, 1]))
-    notes = [(vr.name, c) for vr in results.valleys.values() if vr.stages.get("clusters") is not None
-             for c in vr.stages["clusters"].to_dict(orient="records") if c.get("artefact")]
+    notes = [(vr.name, c) for vr in results.valleys.values() if vr.analysis.clusters is not None
+             for c in vr.analysis.clusters.to_dict(orient="records") if c.get("artefact")]
     if notes or flagged:
         out.append("<h4>Hot spots that may be geocoding artefacts</h4><ul>"
                    + "".join(f"<li>{_e(v)}, cluster {_e(c['cluster_id'])}: {_e(c['artefact'])}</li>" for v, c in notes)
@@ -545,11 +545,11 @@ def _clusters_table(cl, *, share: bool = False) -> str:
 
 
 def _point_patterns(vr, figures, errors, name: str, target: str | None = None) -> str:
-    from geo.outputs.figures import _k_tables, _kd_items, _ripley_stage, figure_name
+    from geo.outputs.figures import _k_tables, _kd_items, figure_name
 
-    st = vr.stages
-    kd = st.get("kd")
-    kt = _ripley_stage(st)
+    st = vr.analysis
+    kd = st.kd
+    kt = st.ripley
     if kd is None and kt is None:
         return ""
     out = ["<h4>Point patterns</h4>"]
@@ -598,15 +598,15 @@ def _density_block(results, vr, name: str, figures, errors) -> str:
     from geo.outputs._write import safe_name, url_name
     from geo.outputs.figures import figure_name
 
-    st = vr.stages
-    g = st.get("density")
+    st = vr.analysis
+    g = st.density
     if g is None:
         return ""
     target = results.config.analysis.target_sector
     out = ["<h4>Kernel density</h4>"]
     f = f"rasters/{safe_name(name)}_density.tif"
     files = [f'<a href="{_e(url_name(f))}">{_e(f)}</a> (all firms)']
-    if st.get("density_target") is not None and target is not None:
+    if st.density_target is not None and target is not None:
         f = f"rasters/{safe_name(name)}_{safe_name(target)}_density.tif"
         files.append(f'<a href="{_e(url_name(f))}">{_e(f)}</a> ({_e(target)} firms)')
     out.append(_kv([
@@ -616,7 +616,7 @@ def _density_block(results, vr, name: str, figures, errors) -> str:
         ("units", getattr(g, "units", "—")),
         ("GeoTIFF", _Html("<br>".join(files))),
     ]))
-    zs = st.get("zonal")
+    zs = st.zonal
     if isinstance(zs, pd.DataFrame) and len(zs):
         cols = [c for c in zs.columns if c not in ("name", "target_name")]
         labels = {"mean": "mean density (firms/km²)", "max": "peak density (firms/km²)", "sum": "expected firms (density × area)",
@@ -645,7 +645,7 @@ def _section_valleys(results, toc: _Toc, figures, errors) -> str:
     if not results.valleys:
         out.append('<p class="skipped">No valley in this run.</p>')
     for name, vr in results.valleys.items():
-        st = vr.stages
+        st = vr.analysis
         out.append(_h(toc, 2, _valley_heading(vr.title, name)))
         facts = [
             ("firms", getattr(vr, "n_total", len(vr.firms))),
@@ -659,13 +659,13 @@ def _section_valleys(results, toc: _Toc, figures, errors) -> str:
             facts.append(("interactive map", _Html(f'<a href="{_e(url_name(f))}">{_e(f)}</a>')))
         out.append(_kv(facts))
         out.append(_skipped_box(vr.skipped))
-        cells = st.get("cells")
+        cells = st.cells
         if cells is None:
             out.append('<p class="note">No grid, statistics or park tests for this valley (see the reason above).</p>')
             continue
         out.append("<h4>Grid</h4>")
         out.append(_grid_block(cells))
-        gm = st.get("global_moran")
+        gm = st.global_moran
         out.append("<h4>Global Moran's I</h4>")
         if gm:
             out.append(_moran_table(gm))
@@ -674,7 +674,7 @@ def _section_valleys(results, toc: _Toc, figures, errors) -> str:
                        "smallest possible 2/(permutations + 1).</p>")
         else:
             out.append('<p class="skipped">Not computed (see the stages not run).</p>')
-        hot = st.get("hotspots")
+        hot = st.hotspots
         if hot is None:
             out.append('<p class="skipped">Hot spots not computed: ' + _e(vr.skipped.get("hotspots", "see above")) + "</p>")
         else:
@@ -692,7 +692,7 @@ def _section_valleys(results, toc: _Toc, figures, errors) -> str:
                                "Moran scatterplots: each cell's standardised count against the mean of its neighbours "
                                "(row-standardised spatial lag); the slope of the red line is Moran's I.", "Moran scatterplot"))
         out.append(_density_block(results, vr, name, figures, errors))
-        cl = st.get("clusters")
+        cl = st.clusters
         if cl is not None:
             out.append("<h4>Cluster polygons</h4>")
             out.append(f'<p class="note">Definition: {_e(cl.attrs.get("definition", "contiguous hot cells"))}; '
@@ -851,7 +851,7 @@ def _park_card(vname: str, idx: Any, row: Mapping[str, Any], nulls: Mapping[str,
 
 def _section_parks(results, toc: _Toc, figures, errors) -> str:
     out = [_h(toc, 1, "Parks versus clusters")]
-    overlays = [(n, vr, vr.stages.get("parks_overlay")) for n, vr in results.valleys.items()]
+    overlays = [(n, vr, vr.analysis.parks_overlay) for n, vr in results.valleys.items()]
     nulls: dict[str, str] = {}
     rules: list[dict] = []
     for _, _, ov in overlays:
@@ -885,7 +885,7 @@ def _section_parks(results, toc: _Toc, figures, errors) -> str:
             ov_nulls = ov.attrs.get("nulls") or nulls
             for idx, row in ov.iterrows():
                 out.append(_park_card(name, idx, row.to_dict(), ov_nulls, figures, errors, toc))
-        outside = vr.stages.get("clusters_outside_parks")
+        outside = vr.analysis.clusters_outside_parks
         out.append(f"<h4>Clusters outside any park — {_e(vr.title)}</h4>")
         if outside is None:
             out.append('<p class="skipped">Not computed (no clusters: see the stages not run for this valley).</p>')
@@ -896,9 +896,9 @@ def _section_parks(results, toc: _Toc, figures, errors) -> str:
                 outside = outside.assign(share_in_parks=0.0)
             out.append(f'<p class="note">Clusters with less than {share:.0%} of their area inside any park.</p>')
             out.append(_clusters_table(outside, share=True))
-        agree = vr.stages.get("point_cluster_agreement")
+        agree = vr.analysis.point_cluster_agreement
         if agree is not None and len(agree):
-            pc = vr.stages.get("point_clusters")
+            pc = vr.analysis.point_clusters
             method = pc.attrs.get("method", "") if pc is not None else ""
             out.append(f"<h4>Grid-free check — {_e(vr.title)}</h4>")
             out.append(
@@ -1031,7 +1031,7 @@ def _kd_cell(row: Mapping[str, Any]) -> str:
 
 def _section_models(results, toc: _Toc) -> str:
     """Cluster models: the development model of each park–cluster pair, every indicator shown."""
-    tables = [(vr, vr.stages.get("models")) for vr in results.valleys.values()]
+    tables = [(vr, vr.analysis.models) for vr in results.valleys.values()]
     tables = [(vr, md) for vr, md in tables if md is not None and len(md)]
     if not tables:
         return ""

@@ -119,7 +119,7 @@ def research_answer(valleys: Mapping[str, Any], *, target_sector: str | None = N
     ----------
     valleys : mapping of str to geo.pipeline.results.ValleyResult
         Valley name -> its results; read are ``parks`` (a frame with a ``name`` column),
-        ``skipped`` (stage -> reason) and the ``stages`` ``parks_overlay``, ``clusters``,
+        ``skipped`` (stage -> reason) and the ``analysis`` fields ``parks_overlay``, ``clusters``,
         ``clusters_outside_parks`` and ``metric_firms``.
     target_sector : str, optional
         The target sector of the run (None: all firms).
@@ -179,7 +179,7 @@ def _verdicts(valleys) -> tuple[dict[str, list[tuple[str, str]]], list[tuple[str
     not_assessed: list[tuple[str, str, str]] = []
     min_firms = _MIN_CLUSTER_FIRMS
     for name, vr in valleys.items():
-        ov = vr.stages.get("parks_overlay")
+        ov = vr.analysis.parks_overlay
         if ov is not None and len(ov):
             for row in pd.DataFrame(ov, copy=False).to_dict(orient="records"):
                 text = str(row.get("verdict"))
@@ -199,10 +199,10 @@ def _outside(valleys, target_sector: str | None, min_firms: int) -> dict[str, in
     for vr in valleys.values():
         if target_sector is not None and "target_sector" in vr.skipped:
             continue  # its clusters are of all firms, not of the target sector
-        cl = vr.stages.get("clusters")
+        cl = vr.analysis.clusters
         if cl is not None:
             out["n_clusters"] += len(cl)
-        outside = vr.stages.get("clusters_outside_parks")
+        outside = vr.analysis.clusters_outside_parks
         if outside is None or not len(outside):
             continue
         out["n_outside"] += len(outside)
@@ -220,7 +220,7 @@ def _last_year(valleys, founded_column: str) -> int | None:
     """The latest founding year among the valleys' firms (None: no years)."""
     years = []
     for vr in valleys.values():
-        fm = vr.stages.get("metric_firms")
+        fm = vr.analysis.metric_firms
         if fm is not None and founded_column in fm:
             y = pd.to_numeric(fm[founded_column], errors="coerce").max()
             if not is_missing(y):

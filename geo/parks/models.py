@@ -684,8 +684,8 @@ def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=No
     Examples
     --------
     >>> vr = results.valleys["Changchun"]  # doctest: +SKIP
-    >>> m = classify_models(vr.stages["parks_overlay"], vr.stages["clusters"], vr.stages["metric_firms"],
-    ...                     vr.parks, sector="optics", hotspots=vr.stages["hotspots"])  # doctest: +SKIP
+    >>> m = classify_models(vr.analysis.parks_overlay, vr.analysis.clusters, vr.analysis.metric_firms,
+    ...                     vr.parks, sector="optics", hotspots=vr.analysis.hotspots)  # doctest: +SKIP
     >>> m["models"].iloc[0]  # doctest: +SKIP
     ['market-led', 'research-led']
     """

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, make_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +15,47 @@ from geo import __version__
 from geo._gc import QuietGC
 from geo.config import Config
 
-__all__ = ["Results", "ValleyResult"]
+__all__ = ["Results", "ValleyResult", "ValleyAnalysis"]
+
+
+@dataclass(frozen=True)
+class ValleyAnalysis:
+    """The results of the statistics stages of one valley, one named field per stage.
+
+    ``None``: the stage did not run (``ValleyResult.skipped`` says why).  Made by the
+    pipeline's valley analysis; outputs (maps, figures, report, ``summary.json``) read these
+    fields.  ``dataclasses.replace(analysis, cells=...)`` gives a changed copy.
+    """
+
+    metric_firms: Any = None  # geo.points.PointFrame: the valley's firms in its UTM zone (x/y metres)
+    cells: Any = None  # GeoDataFrame of cells with counts (geo.aggregate)
+    graph: Any = None  # libpysal.graph.Graph of the cells (geo.weights)
+    global_moran: dict | None = None  # variable label -> geo.stats.autocorr.MoranResult
+    hotspots: Any = None  # cells with Gi* and LISA columns (geo.hotspots)
+    focus_column: str | None = None  # the count column the hot spots are of (the target sector's, or n_firms)
+    clusters: Any = None  # cluster polygons (geo.cluster_polygons)
+    parks_overlay: Any = None  # one row per park: metrics, tests, verdict (geo.park_overlay)
+    clusters_outside_parks: Any = None  # the clusters with less than 10 % of their area in a park
+    stack_shares: Any = None  # per cell: firms of its biggest stacked geocode (geo.parks.stacks)
+    models: Any = None  # development model of each park–cluster pair (geo.parks.models)
+    point_clusters: Any = None  # DBSCAN/HDBSCAN clusters of the target firms
+    point_cluster_agreement: Any = None  # parks vs point clusters
+    density: Any = None  # geo.stats.density.DensityGrid of all firms
+    density_target: Any = None  # DensityGrid of the target sector
+    zonal: Any = None  # density statistics per park
+    kd: Any = None  # Duranton–Overman Kd of the target sector
+    ripley: Any = None  # Ripley K/L table of the target sector
+    timings: dict | None = None  # stage -> seconds
+
+
+#: the same fields, mutable, while the stages of a valley run (frozen into a ValleyAnalysis at the end)
+AnalysisDraft = make_dataclass("AnalysisDraft", [(f.name, f.type, field(default=None)) for f in fields(ValleyAnalysis)])
+AnalysisDraft.freeze = lambda self: ValleyAnalysis(**{f.name: getattr(self, f.name) for f in fields(ValleyAnalysis)})
 
 
 @dataclass
 class ValleyResult:
-    """Everything computed for one valley (study area)."""
+    """Everything computed for one valley (study area): its inputs, :attr:`analysis`, what was skipped."""
 
     name: str
     title: str
@@ -28,7 +63,7 @@ class ValleyResult:
     parks: Any  # GeoDataFrame, EPSG:4326
     metric_crs: str | None = None
     seed: int | None = None
-    stages: dict[str, Any] = field(default_factory=dict)
+    analysis: Any = field(default_factory=ValleyAnalysis)  # ValleyAnalysis (an AnalysisDraft while the stages run)
     skipped: dict[str, str] = field(default_factory=dict)
     n_firms: int | None = None  # all firms of the valley (``firms`` may be a sample: dask engine)
     prepared: Any = None  # dask engine: exact cells and park counts made on the cluster
@@ -63,7 +98,7 @@ class ValleyResult:
 class Results:
     """The outputs of :func:`run`; :meth:`write` saves them to a folder.
 
-    ``firms`` (and each valley's ``firms`` and ``stages["metric_firms"]``) is a
+    ``firms`` (and each valley's ``firms`` and ``analysis.metric_firms``) is a
     :class:`geo.points.PointFrame`: the validated table with its points as coordinate
     columns (``lon``/``lat`` in EPSG:4326; ``x``/``y`` in the valley's UTM zone), which
     every stage accepts; ``results.firms.to_geodataframe()`` gives shapely points.
@@ -128,13 +163,13 @@ class Results:
         written = {}
         target = self.config.analysis.target_sector
         for name, vr in self.valleys.items():
-            if "density" in vr.stages:
+            if vr.analysis.density is not None:
                 p = folder / f"{safe_name(name)}_density.tif"
-                write_geotiff(vr.stages["density"], p)
+                write_geotiff(vr.analysis.density, p)
                 written[f"raster_{name}"] = p
-            if "density_target" in vr.stages:
+            if vr.analysis.density_target is not None:
                 p = folder / f"{safe_name(name)}_{safe_name(target)}_density.tif"
-                write_geotiff(vr.stages["density_target"], p)
+                write_geotiff(vr.analysis.density_target, p)
                 written[f"raster_{name}_{target}"] = p
         return written
 
@@ -161,8 +196,8 @@ class Results:
         layers = {} if started is not None else _first_layers(self.firms, self.parks, self.rejects)
         done: dict[str, list] = {name: [] for name in self.valleys}
         for kind in ("cells", "hotspots", "clusters", "point_clusters"):
-            frames = [_wgs84_layer(vr.stages[kind], done[name]).assign(valley=name)
-                      for name, vr in self.valleys.items() if kind in vr.stages]
+            frames = [_wgs84_layer(getattr(vr.analysis, kind), done[name]).assign(valley=name)
+                      for name, vr in self.valleys.items() if getattr(vr.analysis, kind) is not None]
             if frames:
                 layers[kind] = _concat(frames)
         if self.groups is not None:
@@ -173,7 +208,7 @@ class Results:
             tbl = self.comparison.reset_index()
             tbl.attrs = {}
             layers["valleys"] = tbl
-        ov = [_overlay_layer(vr) for vr in self.valleys.values() if "parks_overlay" in vr.stages]
+        ov = [_overlay_layer(vr) for vr in self.valleys.values() if vr.analysis.parks_overlay is not None]
         if ov:
             layers["parks_overlay"] = _concat(ov)
         from geo.outputs import report
@@ -197,60 +232,60 @@ def _stage_summary(vr: ValleyResult) -> dict:
     """JSON-ready summary of the statistics stages of one valley."""
     from dataclasses import asdict
 
-    st = vr.stages
+    st = vr.analysis
     out: dict[str, Any] = {}
-    cells = st.get("cells")
+    cells = st.cells
     if cells is not None:
         a = cells.attrs
         out["grid"] = {k: a.get(k) for k in ("cell", "size", "size_m", "cell_area_m2", "size_rule", "metric_crs", "extent",
                                                   "extent_area_m2", "n_counted", "n_outside")}
         out["grid"]["n_cells"] = int(len(cells))
-    if "global_moran" in st:
-        out["global_moran"] = {k: asdict(v) for k, v in st["global_moran"].items()}
-    hot = st.get("hotspots")
+    if st.global_moran is not None:
+        out["global_moran"] = {k: asdict(v) for k, v in st.global_moran.items()}
+    hot = st.hotspots
     if hot is not None:
         bins = hot["gi_bin"].value_counts().sort_index()
         out["hotspots"] = {
-            "variable": st.get("focus_column"),
+            "variable": st.focus_column,
             "gi_bins": {str(int(k)): int(v) for k, v in bins.items()},
             "lisa_labels": {str(k): int(v) for k, v in hot["lisa_label"].value_counts().items()},
             "parameters": {k: v for k, v in hot.attrs.get("hotspots", {}).items() if not isinstance(v, (pd.DataFrame,))},
         }
-    cl = st.get("clusters")
+    cl = st.clusters
     if cl is not None:
         out["clusters"] = pd.DataFrame(cl.drop(columns="geometry")).to_dict(orient="records")
         out["clusters_definition"] = cl.attrs.get("definition")
-    ov = st.get("parks_overlay")
+    ov = st.parks_overlay
     if ov is not None and len(ov):
         out["park_results"] = ov.to_dict(orient="records")
         out["park_rules"] = ov.attrs.get("rules")
         out["park_nulls"] = ov.attrs.get("nulls")
-    if "kd" in st:
-        k = st["kd"]
+    if st.kd is not None:
+        k = st.kd
         out["kd"] = {"verdict": k.verdict, "localised_m": [list(map(float, iv)) for iv in k.localised], "gamma": k.gamma,
                      "psi": k.psi, "n_sector": k.n_sector, "n_sites": k.n_sites, "simulations": k.simulations,
                      "bandwidth_m": k.bandwidth, "max_distance_m": k.max_distance}
-    if "density" in st:
-        g = st["density"]
+    if st.density is not None:
+        g = st.density
         out["density"] = {"bandwidth_m": g.bandwidth_m, "cell_size_m": g.cell_size_m, "units": g.units,
                           "n_points": g.n_points, "kernel": g.kernel}
-    if "zonal" in st:
-        out["zonal_density"] = st["zonal"].reset_index().to_dict(orient="records")
-    if "ripley" in st:
-        rk = st["ripley"]
+    if st.zonal is not None:
+        out["zonal_density"] = st.zonal.reset_index().to_dict(orient="records")
+    if st.ripley is not None:
+        rk = st.ripley
         out["ripley"] = {"p_value": rk.attrs.get("p_value"), "correction": rk.attrs.get("correction"),
                          "r_max_m": float(rk["r"].max())}
-    if "models" in st:
-        md = st["models"]
+    if st.models is not None:
+        md = st.models
         out["models"] = md.to_dict(orient="records")
         out["model_rules"] = md.attrs.get("rules")
-    if "point_clusters" in st:
-        pc = st["point_clusters"]
+    if st.point_clusters is not None:
+        pc = st.point_clusters
         out["point_clusters"] = {"method": pc.attrs.get("method"), "n_clusters": int(len(pc)),
                                  "clusters": pd.DataFrame(pc.drop(columns="geometry")).to_dict(orient="records")}
-        if "point_cluster_agreement" in st:
-            out["point_clusters"]["parks"] = st["point_cluster_agreement"].to_dict(orient="records")
-    outside = st.get("clusters_outside_parks")
+        if st.point_cluster_agreement is not None:
+            out["point_clusters"]["parks"] = st.point_cluster_agreement.to_dict(orient="records")
+    outside = st.clusters_outside_parks
     if outside is not None:
         out["clusters_outside_parks"] = [int(c) for c in outside["cluster_id"]] if len(outside) else []
     return out
@@ -287,10 +322,10 @@ def _overlay_layer(vr: ValleyResult):
 
     import geopandas as gpd
 
-    ov = vr.stages["parks_overlay"].copy()
+    ov = vr.analysis.parks_overlay.copy()
     ov.attrs = {}
-    if "models" in vr.stages:
-        md = vr.stages["models"]
+    if vr.analysis.models is not None:
+        md = vr.analysis.models
         for c in ("primary_model", "models"):
             if c in md:
                 ov[c] = md[c].map(lambda v: " + ".join(v) if isinstance(v, (list, tuple)) else v).reindex(ov.index)

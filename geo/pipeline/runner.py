@@ -35,7 +35,7 @@ from geo.pipeline.inputs import (
     registry_warnings,
     valley_facts,
 )
-from geo.pipeline.results import Results, ValleyResult, _first_layers
+from geo.pipeline.results import AnalysisDraft, Results, ValleyResult, _first_layers
 
 __all__ = ["run", "check"]
 
@@ -48,6 +48,15 @@ def _sector_column(cells, value: str | None) -> str | None:
 
 
 def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str], quiet: QuietGC | None = None) -> None:
+    """Every statistics stage of one valley; ``vr.analysis`` is a frozen :class:`ValleyAnalysis` after it."""
+    vr.analysis = AnalysisDraft()
+    try:
+        _valley_stages(vr, cfg, seed, warnings, quiet)
+    finally:
+        vr.analysis = vr.analysis.freeze()
+
+
+def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str], quiet: QuietGC | None = None) -> None:
     """Grid, weights, global and local autocorrelation, clusters and the park tests."""
     from geo import crs as gcrs
     from geo.cells.graph import weights
@@ -71,13 +80,13 @@ def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str
         fm = gcrs.to_metric(vr.firms, epsg=vr.metric_crs) if vr.metric_crs else gcrs.to_metric(vr.firms)
         by = fc.sector_column if fc.sector_column in fm.columns else None
         cells = aggregate(fm, cell=an.cell, size=an.cell_size, by=by, extent=vr.extent)
-    vr.stages["metric_firms"] = fm
-    vr.stages["cells"] = cells
+    vr.analysis.metric_firms = fm
+    vr.analysis.cells = cells
     if quiet is not None:
         quiet.freeze()  # the metric firms and the cells live as long as the results
     graph = weights(cells, kind=an.weights)
-    vr.stages["graph"] = graph
-    vr.stages["timings"] = {"aggregate_weights": time.perf_counter() - t0}
+    vr.analysis.graph = graph
+    vr.analysis.timings = {"aggregate_weights": time.perf_counter() - t0}
     tcol = _sector_column(cells, target)
     if target is not None and tcol is None:
         vr.skipped["target_sector"] = f"no firms of the target sector {target!r} in this valley"
@@ -91,7 +100,7 @@ def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str
             gm[label] = global_moran(cells[col], graph, permutations=an.permutations, seed=seed)
         except GeoError as exc:
             vr.skipped[f"global_moran[{label}]"] = str(exc)
-    vr.stages["global_moran"] = gm
+    vr.analysis.global_moran = gm
     focus = tcol or "n_firms"
     try:
         hot = hotspots(cells, focus, graph=graph, statistic="both", alpha=an.alpha, fdr=an.fdr,
@@ -107,14 +116,14 @@ def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str
                 hot[f"all_{c}"] = hot_all[c].to_numpy()
         except GeoError as exc:
             vr.skipped["hotspots[all firms]"] = str(exc)
-    vr.stages["hotspots"] = hot
-    vr.stages["focus_column"] = focus
-    vr.stages["timings"]["autocorrelation"] = time.perf_counter() - t0
+    vr.analysis.hotspots = hot
+    vr.analysis.focus_column = focus
+    vr.analysis.timings["autocorrelation"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     sector_key = target if tcol is not None else None
     hot_named = hot if tcol is None or tcol == f"n_{target}" else hot.assign(**{f"n_{target}": hot[tcol]})
     clusters = gparks.cluster_polygons(hot_named, sector=sector_key)
-    vr.stages["clusters"] = clusters
+    vr.analysis.clusters = clusters
     ov = None
     if target is not None and tcol is None:  # the parks cannot be tested against clusters of a sector it lacks
         vr.skipped["parks"] = (f"no firm of the target sector {target!r} in this valley: its parks are not tested "
@@ -127,19 +136,19 @@ def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str
         )
     _stack_artefacts(vr, cfg, fm, hot, clusters, ov, sector_key, warnings)
     if ov is not None:
-        vr.stages["parks_overlay"] = ov
-        vr.stages["clusters_outside_parks"] = gparks.clusters_outside_parks(clusters, vr.parks)
+        vr.analysis.parks_overlay = ov
+        vr.analysis.clusters_outside_parks = gparks.clusters_outside_parks(clusters, vr.parks)
         _models(vr, cfg, ov, clusters, fm, hot_named, sector_key)
     else:
         vr.skipped.setdefault("parks", "no parks in this valley")
-        vr.stages["clusters_outside_parks"] = clusters
+        vr.analysis.clusters_outside_parks = clusters
     if an.point_clusters != "none" and sector_key is not None:
         pc = gparks.point_clusters(fm, sector=sector_key, sector_column=fc.sector_column, method=an.point_clusters,
                                    eps=an.dbscan_eps_m, min_samples=an.dbscan_min_samples)
-        vr.stages["point_clusters"] = pc
-        if "parks_overlay" in vr.stages:
-            vr.stages["point_cluster_agreement"] = gparks.point_cluster_agreement(vr.stages["parks_overlay"], pc, vr.parks)
-    vr.stages["timings"]["parks"] = time.perf_counter() - t0
+        vr.analysis.point_clusters = pc
+        if vr.analysis.parks_overlay is not None:
+            vr.analysis.point_cluster_agreement = gparks.point_cluster_agreement(vr.analysis.parks_overlay, pc, vr.parks)
+    vr.analysis.timings["parks"] = time.perf_counter() - t0
     _density(vr, cfg, fm, target)
     _point_patterns(vr, cfg, seed, fm, target)
 
@@ -158,7 +167,7 @@ def _stack_artefacts(vr: ValleyResult, cfg: Config, fm, hot, clusters, ov, secto
     shares = stacks.stack_shares(hot, fm, counted)
     for c in ("stack_id", "stack_share", "artefact"):
         hot[c] = shares[c].to_numpy()
-    vr.stages["stack_shares"] = shares
+    vr.analysis.stack_shares = shares
     notes = stacks.cluster_artefacts(clusters, shares)
     clusters["artefact"] = notes.to_numpy()
     for cid, note in zip(clusters["cluster_id"], notes):
@@ -188,7 +197,7 @@ def _models(vr: ValleyResult, cfg: Config, ov, clusters, fm, hot, sector) -> Non
         anchors = read_firms(mc.anchors)
         anchors.attrs = {}
     try:
-        vr.stages["models"] = classify_models(
+        vr.analysis.models = classify_models(
             ov, clusters, fm, vr.parks, anchors=anchors, anchor_column=mc.anchor_column, rd_column=mc.rd_column,
             ownership_column=mc.ownership_column, foreign_value=mc.foreign_value, radius_m=mc.radius_m,
             sector=sector, sector_column=cfg.firms.sector_column, hotspots=hot,
@@ -237,18 +246,18 @@ def _density(vr: ValleyResult, cfg: Config, fm, target) -> None:
     try:
         if target is not None and sc in fm.columns:
             grids = kernel_density_by(fm, sc, groups=[target])
-            vr.stages["density_target"] = grids[target]
-        vr.stages["density"] = kernel_density(fm)
+            vr.analysis.density_target = grids[target]
+        vr.analysis.density = kernel_density(fm)
     except GeoError as exc:
         vr.skipped["density"] = str(exc)
         return
     if len(vr.parks):
-        zs = zonal_stats(vr.stages["density"], vr.parks, id_column="name")
-        if "density_target" in vr.stages:
-            zt = zonal_stats(vr.stages["density_target"], vr.parks, id_column="name")
+        zs = zonal_stats(vr.analysis.density, vr.parks, id_column="name")
+        if vr.analysis.density_target is not None:
+            zt = zonal_stats(vr.analysis.density_target, vr.parks, id_column="name")
             zs = zs.join(zt.add_prefix("target_"))
-        vr.stages["zonal"] = zs
-    vr.stages["timings"]["density"] = time.perf_counter() - t0
+        vr.analysis.zonal = zs
+    vr.analysis.timings["density"] = time.perf_counter() - t0
 
 
 def _point_patterns(vr: ValleyResult, cfg: Config, seed: int, fm, target) -> None:
@@ -266,7 +275,7 @@ def _point_patterns(vr: ValleyResult, cfg: Config, seed: int, fm, target) -> Non
     t0 = time.perf_counter()
     if an.kd_simulations > 0:
         try:
-            vr.stages["kd"] = kd(fm, sector=mask, simulations=an.kd_simulations, seed=seed)
+            vr.analysis.kd = kd(fm, sector=mask, simulations=an.kd_simulations, seed=seed)
         except GeoError as exc:
             vr.skipped["kd"] = str(exc)
     else:
@@ -278,11 +287,11 @@ def _point_patterns(vr: ValleyResult, cfg: Config, seed: int, fm, target) -> Non
     try:
         window = _convex_hull(all_xy[:, 0], all_xy[:, 1])  # = convex_hull(multipoints(all)), from boundary candidates
         r = np.linspace(0, min(5000.0, np.sqrt(window.area) / 4), 51)
-        vr.stages["ripley"] = ripley_k(xy, window=window, distances=r, correction="border",
+        vr.analysis.ripley = ripley_k(xy, window=window, distances=r, correction="border",
                                        simulations=an.ripley_simulations, seed=seed)
     except GeoError as exc:
         vr.skipped["ripley_k"] = str(exc)
-    vr.stages["timings"]["point_patterns"] = time.perf_counter() - t0
+    vr.analysis.timings["point_patterns"] = time.perf_counter() - t0
 
 
 def _as_config(config: Config | str | Path | dict) -> Config:
@@ -523,8 +532,8 @@ def _analyse_all(prep: Prepared, timings: dict, warnings: list[str], quiet: Quie
                 firms, parks, valley_column="valley", sector_column=cfg.firms.sector_column,
                 subsector_column=cfg.firms.subsector_column, target_sector=cfg.analysis.target_sector,
                 founded_column=cfg.firms.founded_column, simulations=cfg.analysis.kd_simulations, seed=cfg.run.seed,
-                kd_target={n: vr.stages["kd"] for n, vr in valleys.items() if "kd" in vr.stages},
-                metric_firms={n: vr.stages["metric_firms"] for n, vr in valleys.items() if "metric_firms" in vr.stages},
+                kd_target={n: vr.analysis.kd for n, vr in valleys.items() if vr.analysis.kd is not None},
+                metric_firms={n: vr.analysis.metric_firms for n, vr in valleys.items() if vr.analysis.metric_firms is not None},
             )
         except GeoError as exc:
             warnings.append(f"valley comparison skipped: {exc}")
@@ -551,7 +560,7 @@ def _stack_sensitivity(valleys: dict, cfg: Config, warnings: list[str]) -> dict:
 
     records, dropped, grids = [], 0, {}
     for name, vr in valleys.items():
-        ov = vr.stages.get("parks_overlay")
+        ov = vr.analysis.parks_overlay
         if "stacked" not in vr.firms.columns or ov is None or not len(ov) or vr.sampled:
             continue
         keep = ~vr.firms["stacked"].to_numpy(dtype=bool)
@@ -559,8 +568,8 @@ def _stack_sensitivity(valleys: dict, cfg: Config, warnings: list[str]) -> dict:
             continue  # no stacked firm in this valley: nothing to compare
         dropped += int((~keep).sum())
         # the same grid (cell size, study area, CRS) and seed: only the stacked firms differ
-        cells = vr.stages["cells"]
-        x, y = point_xy(vr.stages["metric_firms"])
+        cells = vr.analysis.cells
+        x, y = point_xy(vr.analysis.metric_firms)
         area = gpd.GeoSeries([_convex_hull(np.asarray(x), np.asarray(y))], crs=cells.crs)
         same = dataclasses.replace(cfg, analysis=dataclasses.replace(
             cfg.analysis, point_clusters="none", kd_simulations=0, ripley_simulations=0,
@@ -570,10 +579,10 @@ def _stack_sensitivity(valleys: dict, cfg: Config, warnings: list[str]) -> dict:
                            extent=area)
         notes: list[str] = []
         _analyse_valley(alt, same, int(vr.seed), notes)
-        alt_cells = alt.stages.get("cells")
+        alt_cells = alt.analysis.cells
         grids[name] = {"size_m": cells.attrs.get("size_m"), "n_cells": int(len(cells)),
                        "n_cells_without_stacked": int(len(alt_cells)) if alt_cells is not None else None}
-        alt_ov = alt.stages.get("parks_overlay")
+        alt_ov = alt.analysis.parks_overlay
         for idx, row in ov.iterrows():
             other = alt_ov.loc[idx] if alt_ov is not None and idx in alt_ov.index else None
             after = str(other["verdict"]) if other is not None else (alt.skipped.get("statistics") or "not computed")

@@ -140,7 +140,7 @@ class _RunData:
 
 
 def _metric_firms(vr):
-    fm = vr.stages.get("metric_firms")
+    fm = vr.analysis.metric_firms
     if fm is not None:
         return fm
     if len(vr.firms) == 0:

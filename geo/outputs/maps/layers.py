@@ -131,7 +131,7 @@ def _models_layer(m, vr, legend, *, name: str = "Parks by development model"):
     """Park polygons coloured by their primary development model (from geo.parks.models)."""
     import folium
 
-    md = vr.stages.get("models")
+    md = vr.analysis.models
     if md is None or not len(md) or not len(vr.parks):
         return None
     E = _elements()
@@ -191,10 +191,10 @@ def _cell_layer(m, cells, key: str, styles: dict, tip, *, name: str, show: bool,
 
 
 def _hotspot_layers(m, vr, target_label: str, legend) -> None:
-    hot = _no_attrs(vr.stages.get("hotspots"))
+    hot = _no_attrs(vr.analysis.hotspots)
     if hot is None:
         return
-    focus = vr.stages.get("focus_column") or "n_firms"
+    focus = vr.analysis.focus_column or "n_firms"
     tl = escape(target_label)
     if "gi_bin" in hot:
         sig = hot.loc[hot["gi_bin"].fillna(0).astype(int) != 0]
@@ -248,10 +248,10 @@ def _hotspot_layers(m, vr, target_label: str, legend) -> None:
 def _clusters_layer(m, vr, target_label: str, legend) -> None:
     import folium
 
-    clusters = vr.stages.get("clusters")
+    clusters = vr.analysis.clusters
     if clusters is None:
         return
-    outside = vr.stages.get("clusters_outside_parks")
+    outside = vr.analysis.clusters_outside_parks
     out_ids = set(outside["cluster_id"].tolist()) if outside is not None and len(outside) and len(vr.parks) else set()
     tl = escape(target_label)
     props = []
@@ -365,7 +365,7 @@ def _kde_layers(m, vr, results, legend) -> list[str]:
     if len(vr.firms) == 0:
         return []
     target = results.config.analysis.target_sector
-    density, density_target = vr.stages.get("density"), vr.stages.get("density_target")
+    density, density_target = vr.analysis.density, vr.analysis.density_target
     layers = [("Firm density (KDE)", density, "")]
     if target is not None and results.config.firms.sector_column in vr.firms:  # no sectors: no target layer
         # kernel_density_by applies the bandwidth rule to all firms: one grid for both surfaces

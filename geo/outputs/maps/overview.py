@@ -36,10 +36,10 @@ def _valley_summary(vr, results, data: _ValleyData | None = None) -> str:
         factorized = None if data is None else data.sectors
         nt = int(_str_equals(vr.firms[fc.sector_column], target, factorized=factorized).sum())
         lines[-1] += f", {nt:,} {escape(target)}"
-    hot = vr.stages.get("hotspots")
+    hot = vr.analysis.hotspots
     if hot is not None and "gi_bin" in hot:
-        lines.append(f"{int((hot['gi_bin'] > 0).sum()):,} hot cells, {len(vr.stages.get('clusters', [])):,} cluster(s)")
-    overlay = vr.stages.get("parks_overlay")
+        lines.append(f"{int((hot['gi_bin'] > 0).sum()):,} hot cells, {len(vr.analysis.clusters if vr.analysis.clusters is not None else []):,} cluster(s)")
+    overlay = vr.analysis.parks_overlay
     lines.append(f"{len(vr.parks)} park{'s' if len(vr.parks) != 1 else ''}")
     for _, park, row in _park_rows(_to_wgs84(vr.parks) if len(vr.parks) else vr.parks, overlay):
         verdict = None if row is None else row.get("verdict")
@@ -90,7 +90,7 @@ def _overview_map(results, *, m=None, data: dict[str, _ValleyData] | None = None
     legend = _legend("Legend")
     E = _elements()
     if len(results.parks):
-        overlays = [vr.stages["parks_overlay"] for vr in results.valleys.values() if "parks_overlay" in vr.stages]
+        overlays = [vr.analysis.parks_overlay for vr in results.valleys.values() if vr.analysis.parks_overlay is not None]
         ov = pd.concat(overlays) if overlays else None
         if ov is not None:
             ov = ov[~ov.index.duplicated(keep="first")]

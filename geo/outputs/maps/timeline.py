@@ -121,7 +121,7 @@ def _timeline_layer(m, vr, results, legend, *, data: _ValleyData | None = None) 
     first, last = int(cells["start"].min()), int(cells["end"].max()) - 1
     designations: dict[int, list[str]] = {}
     parks_feats = []
-    overlay = vr.stages.get("parks_overlay")
+    overlay = vr.analysis.parks_overlay
     if len(vr.parks):
         parks = _to_wgs84(vr.parks)
         geoms = _geometries_json(parks.geometry.values, simplify=_SIMPLIFY_M / _M_PER_DEG)

@@ -23,7 +23,7 @@ __all__ = ["valley_map"]
 
 def _target_label(vr, results) -> str:
     target = results.config.analysis.target_sector
-    focus = vr.stages.get("focus_column")
+    focus = vr.analysis.focus_column
     if target is not None and focus not in (None, "n_firms"):
         return f"{target} firms"
     return "all firms"
@@ -69,13 +69,13 @@ def _valley_map(results, valley: str, *, m=None, data: _ValleyData | None = None
     vr = _valley(results, valley)
     own = m is None
     data = _ValleyData(vr, results) if data is None else data
-    clusters = vr.stages.get("clusters")
+    clusters = vr.analysis.clusters
     m = _base_map(_union_bounds(data.located_bounds, _gdf_bounds(vr.parks), _gdf_bounds(clusters)), m)
     before = set(m._children)
     legend = _legend("Legend")
     target = results.config.analysis.target_sector
     target_label = _target_label(vr, results)
-    overlay = vr.stages.get("parks_overlay")
+    overlay = vr.analysis.parks_overlay
     if len(vr.parks):
         _parks_layer(m, vr.parks, overlay, target, legend)
         _models_layer(m, vr, legend)
