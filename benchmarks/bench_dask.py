@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         "run_s": round(t_run, 1),
         "write_s": round(t_write, 1),
         "timings": {k: round(v, 2) for k, v in res.timings.items()},
-        "valley_timings": {k: round(v, 2) for k, v in vr.analysis.timings or {}.items()},
+        "valley_timings": {k: round(v, 2) for k, v in (vr.analysis.timings or {}).items()},
         "rows_read": res.load_report["rows_read"],
         "rows_kept": res.load_report["rows_kept"],
         "rejected_by_reason": res.load_report["rejected_by_reason"],

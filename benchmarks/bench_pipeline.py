@@ -126,6 +126,7 @@ def child_geo(config: str, out: str) -> dict:
     import logging
     import threading
 
+    from geo._process import owned
     from geo.pipeline.runner import run
 
     t0 = time.perf_counter()
@@ -155,7 +156,8 @@ def child_geo(config: str, out: str) -> dict:
     logging.getLogger("geo").setLevel(logging.INFO)
     sampler = threading.Thread(target=_poll, daemon=True)
     sampler.start()
-    res = run(config, out=out)
+    with owned():  # as the CLI: gc freezes, the child layer writer, forked figure workers
+        res = run(config, out=out)
     t2 = time.perf_counter()
     t1 = t2 - res.timings.get("write", 0.0)  # the writing after the analysis
     stop.set()
@@ -166,7 +168,7 @@ def child_geo(config: str, out: str) -> dict:
         cells = vr.analysis.cells
         valleys[name] = {
             "n_firms": int(len(vr.firms)),
-            "timings": {k: float(v) for k, v in vr.analysis.timings or {}.items()},
+            "timings": {k: float(v) for k, v in (vr.analysis.timings or {}).items()},
             "n_cells": None if cells is None else int(len(cells)),
             "cell_size_m": None if cells is None else cells.attrs.get("size_m"),
             "skipped": dict(vr.skipped),

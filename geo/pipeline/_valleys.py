@@ -21,31 +21,32 @@ def _valley_rows(firms, name: str):
 
 
 def _column_labels(frame, col: str) -> pd.Series:
-    """The valley column as stripped text (NA where empty), aligned to ``frame``."""
-    s = frame[col]
-    ok = s.notna().to_numpy()
-    vals = np.full(len(s), pd.NA, dtype=object)
-    if ok.any():
-        vals[ok] = pd.Series(s[ok]).astype(str).str.strip().to_numpy(dtype=object)
-        empty = np.zeros(len(s), dtype=bool)
-        empty[ok] = vals[ok] == ""
-        vals[empty] = pd.NA
-    return pd.Series(vals, index=frame.index, dtype="object")
+    """The valley column as stripped text (NA where empty), aligned to ``frame``.
+
+    The distinct values are stripped once (a registry repeats a few city names a million
+    times), then taken back to the rows.
+    """
+    codes, uniques = pd.factorize(frame[col], use_na_sentinel=True)
+    text = pd.Index(uniques).astype(str).str.strip().to_numpy(dtype=object)
+    text[text == ""] = pd.NA
+    table = np.append(text, pd.NA).astype(object)  # code -1 (missing) takes the last slot
+    return pd.Series(table[codes], index=frame.index, dtype="object")
 
 
-def _valley_labels(firms, config: Config, *, fill: str | None = None):
+def _valley_labels(firms, config: Config, *, fill: str | None = None, column: pd.Series | None = None):
     """(valley label per firm or NA, ordered valley names, unknown labels) of a firm frame.
 
     Works on any frame with ``lon``/``lat`` (and the valley column): a whole table, or one
     partition of the dask engine (whose names and unknown labels are then merged in order).
     The valley column decides first, then the valleys' bboxes; ``fill`` names the valley of
     every firm still without one (a one-valley study whose table has no valley column).
+    ``column``: :func:`_column_labels` of the frame when already made.
     """
     col = config.firms.valley_column
     configured = [v.name for v in config.valleys]
     labels = pd.Series(pd.NA, index=firms.index, dtype="object")
     if col in firms.columns:
-        labels = _column_labels(firms, col)
+        labels = _column_labels(firms, col) if column is None else column
     boxes = [v for v in config.valleys if v.bbox is not None]
     for v in boxes:
         lo_x, lo_y, hi_x, hi_y = v.bbox
@@ -66,7 +67,8 @@ def _valley_labels(firms, config: Config, *, fill: str | None = None):
                 raise InputError(msg)
             folded[n.casefold()] = n
         return labels, names, []
-    unknown = sorted(set(labels.dropna()) - set(configured))
+    present = set(pd.unique(labels.to_numpy(dtype=object)[labels.notna().to_numpy()]))
+    unknown = sorted(present - set(configured))
     return labels.where(labels.isin(configured), pd.NA), configured, unknown
 
 
@@ -105,9 +107,10 @@ class ValleySelector:
 
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
         col = self.config.firms.valley_column
-        if col in frame.columns:
-            self.counts = _column_labels(frame, col).value_counts()
-        labels, self.names, self.unknown = _valley_labels(frame, self.config, fill=self.fill)
+        column = _column_labels(frame, col) if col in frame.columns else None
+        if column is not None:
+            self.counts = column.value_counts()
+        labels, self.names, self.unknown = _valley_labels(frame, self.config, fill=self.fill, column=column)
         keep = labels.notna().to_numpy().copy()
         if self.strays and keep.any():
             far, detail = far_from_valley(frame["lon"].to_numpy(), frame["lat"].to_numpy(), labels.to_numpy(dtype=object))
@@ -136,25 +139,27 @@ def far_from_valley(lon: np.ndarray, lat: np.ndarray, labels: np.ndarray) -> tup
     """
     far = np.zeros(len(lon), dtype=bool)
     detail: list[str] = []
+    codes, names = pd.factorize(pd.Series(labels, dtype=object), use_na_sentinel=True)
     km = np.full(len(lon), np.nan)
-    limit_of = {}
-    known = pd.notna(labels)
-    text = np.where(known, labels, "").astype(str)
-    for name in pd.unique(text[known]):
-        sel = np.flatnonzero(known & (text == name))
+    d98_of = {}
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    for k, name in enumerate(names):
+        sel = order[starts[k]:starts[k + 1]]
         if len(sel) < FAR_MIN_FIRMS:
             continue
         cx, cy = np.median(lon[sel]), np.median(lat[sel])
-        d = np.hypot((lon[sel] - cx) * 111.32 * np.cos(np.radians(cy)), (lat[sel] - cy) * 111.32)
+        d = np.hypot((lon[sel] - cx) * (111.32 * np.cos(np.radians(cy))), (lat[sel] - cy) * 111.32)
         d98 = float(np.quantile(d, 0.98))
-        limit = max(FAR_FACTOR * d98, d98 + FAR_MIN_KM)
-        out = d > limit
-        far[sel[out]] = True
-        km[sel] = d
-        limit_of[name] = d98
+        out = d > max(FAR_FACTOR * d98, d98 + FAR_MIN_KM)
+        if out.any():
+            far[sel[out]] = True
+            km[sel[out]] = d[out]
+            d98_of[str(name)] = d98
     for i in np.flatnonzero(far):
-        detail.append(f"{km[i]:,.0f} km from the centre of the valley {text[i]!r}, whose firms lie within "
-                      f"{limit_of[text[i]]:,.0f} km of it (98 %): geocoded to another place?")
+        name = str(names[codes[i]])
+        detail.append(f"{km[i]:,.0f} km from the centre of the valley {name!r}, whose firms lie within "
+                      f"{d98_of[name]:,.0f} km of it (98 %): geocoded to another place?")
     return far, detail
 
 
