@@ -112,6 +112,12 @@ def registry_warnings(report: dict, table: Any) -> list[str]:
         out.append(f"{kept:,} of the {n:,} rows of {Path(str(table)).name} ({kept / n:.1%}) are exact copies of another row; "
                    "without an id or a name column they are kept as different firms at one address and flagged "
                    "duplicate_unverifiable ([firms] duplicates = \"drop\" rejects them)")
+    if report.get("stacked_rows") and not report.get("rejected_by_reason", {}).get("stacked"):
+        top = (report.get("stacks") or [{}])[0]
+        where = f"; the biggest: {top['n']:,} firms at {top['lon']:.5f}, {top['lat']:.5f}" if top else ""
+        out.append(f"{report['stacked_rows']:,} firms of {Path(str(table)).name} sit in {report.get('stacked_sites', 0):,} "
+                   f"stacked geocodes, many firms on one point (a geocoder's fallback?){where}; they are kept and flagged "
+                   "(drop_stacked = \"sensitivity\" shows whether the verdicts depend on them)")
     strays = int(report.get("rejected_by_reason", {}).get("far_from_valley", 0))
     if strays:
         out.append(f"{strays:,} firm(s) of {Path(str(table)).name} lie far from the other firms of their valley (geocoded to "
