@@ -70,6 +70,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from geo._numba_util import search_left
 from geo.errors import InputError
 from geo.io._keys import GOLDEN, place
 
@@ -206,14 +207,7 @@ def _select(lon, lat, lon0, lat0, ihx, ihy, ncols, shift, need):
 @njit(cache=True)
 def _find(keys, key):
     """Index of ``key`` in the sorted unique ``keys``, -1 when absent."""
-    lo = 0
-    hi = keys.shape[0]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if keys[mid] < key:
-            lo = mid + 1
-        else:
-            hi = mid
+    lo = search_left(keys, 0, keys.shape[0], key)
     if lo < keys.shape[0] and keys[lo] == key:
         return lo
     return -1

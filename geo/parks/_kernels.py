@@ -10,31 +10,7 @@ import math
 import numpy as np
 from numba import njit
 
-
-# binary searches written out (np.searchsorted in the kernel, or a closure, costs seconds
-# to compile)
-@njit(cache=True)
-def _left(a, lo, hi, v):
-    """``lo + np.searchsorted(a[lo:hi], v, "left")``: the first k in [lo, hi) with a[k] >= v."""
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if a[mid] < v:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@njit(cache=True)
-def _right(a, lo, hi, v):
-    """``lo + np.searchsorted(a[lo:hi], v, "right")``: the first k in [lo, hi) with a[k] > v."""
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if a[mid] <= v:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+from geo._numba_util import search_left, search_right
 
 
 @njit(cache=True)
@@ -120,13 +96,13 @@ def under_kernel(ring_start, coord_start, xs, ys, n_cells, order, ox, oy, row_st
         zhi = np.empty(cnt[nb] + 1)
         zn = np.empty(cnt[nb] + 1, dtype=np.int64)
         # the rows meeting [y0, y1], then the slots of a row in [x0, x1]
-        ra = _left(row_hi, 0, len(row_hi), y0)
-        rb = _right(row_lo, ra, len(row_lo), y1)
+        ra = search_left(row_hi, 0, len(row_hi), y0)
+        rb = search_right(row_lo, ra, len(row_lo), y1)
         for row in range(ra, rb):
             rlo = row_lo[row]
             rhi = row_hi[row]
-            a = _left(ox, row_start[row], row_start[row + 1], x0)
-            b = _right(ox, a, row_start[row + 1], x1)
+            a = search_left(ox, row_start[row], row_start[row + 1], x0)
+            b = search_right(ox, a, row_start[row + 1], x1)
             if a >= b:
                 continue
             if n_ins + b - a > len(ins):
@@ -186,8 +162,8 @@ def under_kernel(ring_start, coord_start, xs, ys, n_cells, order, ox, oy, row_st
                 if hard and z == 0:
                     zq = a
                 elif z < n_zone:
-                    zq = _left(ox, p, b, zlo[z])
-                    zr = _right(ox, zq, b, zhi[z])
+                    zq = search_left(ox, p, b, zlo[z])
+                    zr = search_right(ox, zq, b, zhi[z])
                 # cells before the zone: inside when an odd number of intervals lie to
                 # their right; cells in the zone: GEOS's test point by point
                 for s in range(p if right % 2 == 1 else zq, zr):

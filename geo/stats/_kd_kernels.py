@@ -27,6 +27,8 @@ import math
 import numpy as np
 from numba import get_num_threads, njit, prange
 
+from geo._numba_util import search_left
+
 __all__ = [
     "OVERFLOW_ROWS",
     "pair_moments",
@@ -367,20 +369,6 @@ def stable_argsort(x):
 
 
 @njit(cache=True)
-def _first_at_least(r, d):
-    """Smallest k with ``r[k] >= d`` (``len(r)`` if none): ``np.searchsorted(r, d, "left")``."""
-    lo = 0
-    hi = r.shape[0]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if r[mid] < d:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@njit(cache=True)
 def _k_row(xi, yi, si, sx, sy, ss, j0, j1, r, rmax_hi, tab, inv, nt, border, out, buf,
            jbuf):
     """Add the pairs (i, j) for j in [j0, j1) to the counts ``out`` (see k_pair_counts)."""
@@ -412,7 +400,7 @@ def _k_row(xi, yi, si, sx, sy, ss, j0, j1, r, rmax_hi, tab, inv, nt, border, out
         if (k < nr and r[k] - d <= tol) or (k > 0 and d - r[k - 1] <= tol):
             # within rounding of a grid value: decide with hypot, as np.hypot does
             d = math.hypot(sx[jbuf[q]] - xi, sy[jbuf[q]] - yi)
-            k = _first_at_least(r, d)
+            k = search_left(r, 0, r.shape[0], d)
             if k == nr:
                 continue
         if border:
@@ -466,7 +454,7 @@ def _k_grid(xs, ys, r, stop, border):
     tab = np.zeros(nt + 1, dtype=np.int64)
     if inv > 0.0:
         for t in range(nt + 1):
-            tab[t] = _first_at_least(r, t / inv)
+            tab[t] = search_left(r, 0, r.shape[0], t / inv)
     return sx, sy, ss, start, nx, ny, biggest, tab, inv, nt
 
 
