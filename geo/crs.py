@@ -201,6 +201,15 @@ def out_of_china(lon, lat) -> np.ndarray:
     return ~((lon >= 72.004) & (lon <= 137.8347) & (lat >= 0.8293) & (lat <= 55.8271))
 
 
+def _unless_outside(
+    lon: np.ndarray, lat: np.ndarray, u: np.ndarray, v: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(u, v)``, the converted ``(lon, lat)``, except at points outside the GCJ-02 box,
+    which every conversion leaves unchanged (:func:`out_of_china`)."""
+    outside = out_of_china(lon, lat)
+    return np.where(outside, lon, u), np.where(outside, lat, v)
+
+
 def _delta(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The GCJ-02 offset (degrees) at WGS84 points (compiled; :func:`_delta_numpy` is the reference).
 
@@ -275,8 +284,7 @@ def wgs84_to_gcj02(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     """
     lon, lat = _as_lonlat(lon, lat)
     dlon, dlat = _delta(lon, lat)
-    outside = out_of_china(lon, lat)
-    return np.where(outside, lon, lon + dlon), np.where(outside, lat, lat + dlat)
+    return _unless_outside(lon, lat, lon + dlon, lat + dlat)
 
 
 def gcj02_to_wgs84(
@@ -324,8 +332,7 @@ def gcj02_to_wgs84(
         wgs84_to_gcj02, lon, lat, lon, lat,
         q=_Q_GCJ, tol=tol, max_iter=max_iter, name="gcj02_to_wgs84",
     )
-    outside = out_of_china(lon, lat)
-    return np.where(outside, lon, u), np.where(outside, lat, v)
+    return _unless_outside(lon, lat, u, v)
 
 
 # --------------------------------------------------------------------------------------
@@ -366,10 +373,7 @@ def gcj02_to_bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     lon, lat = _as_lonlat(lon, lat)
     z = np.hypot(lon, lat) + 0.00002 * np.sin(lat * _X_PI)
     theta = np.arctan2(lat, lon) + 0.000003 * np.cos(lon * _X_PI)
-    bd_lon = z * np.cos(theta) + _BD_DLON
-    bd_lat = z * np.sin(theta) + _BD_DLAT
-    outside = out_of_china(lon, lat)
-    return np.where(outside, lon, bd_lon), np.where(outside, lat, bd_lat)
+    return _unless_outside(lon, lat, z * np.cos(theta) + _BD_DLON, z * np.sin(theta) + _BD_DLAT)
 
 
 def _bd09_to_gcj02_closed_form(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -424,8 +428,7 @@ def bd09_to_gcj02(
         gcj02_to_bd09, lon, lat, x0, y0,
         q=_Q_BD, tol=tol, max_iter=max_iter, name="bd09_to_gcj02",
     )
-    outside = out_of_china(lon, lat)
-    return np.where(outside, lon, u), np.where(outside, lat, v)
+    return _unless_outside(lon, lat, u, v)
 
 
 def wgs84_to_bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:
