@@ -381,6 +381,26 @@ def _counts(values: np.ndarray) -> dict[str, int]:
     return {str(a): int(b) for a, b in sorted(vc.items(), key=lambda kv: str(kv[0]))}
 
 
+def _seed_record(seed: Any) -> Any:
+    """The seed as results record it: the int (or None) given, or "Generator"."""
+    return seed if isinstance(seed, (int, np.integer, type(None))) else "Generator"
+
+
+def _local_options(w: _W, n: int, alternative: str, permutations: int, seed: Any, exact: Any, fdr: bool,
+                   alpha: float) -> dict[str, Any]:
+    """The options both local statistics record in their frame's ``attrs``, in that order."""
+    return {
+        "transform": w.transform,
+        "alternative": alternative,
+        "permutations": permutations,
+        "seed": _seed_record(seed),
+        "exact": exact,
+        "fdr": bool(fdr),
+        "alpha": float(alpha),
+        "n": int(n),
+    }
+
+
 # =======================================================================================
 # global Moran's I
 # =======================================================================================
@@ -577,7 +597,7 @@ def global_moran(
         p_rand=float(_inference.normal_p(st["z_rand"], alternative)),
         p_sim=p_sim,
         permutations=permutations,
-        seed=seed if isinstance(seed, (int, np.integer, type(None))) else "Generator",
+        seed=_seed_record(seed),
         n=int(st["n"]),
         alternative=alternative,
         transform=transform,
@@ -732,14 +752,7 @@ def _local_moran_frame(d, w, tails, permutations, seed, alternative, fdr, alpha,
     out.attrs = {
         "statistic": "local Moran's I (Anselin 1995 / spdep convention; esda Is = I (n-1)/n)",
         "variable": None if d.name is None else str(d.name),
-        "transform": w.transform,
-        "alternative": alternative,
-        "permutations": permutations,
-        "seed": seed if isinstance(seed, (int, np.integer, type(None))) else "Generator",
-        "exact": exact,
-        "fdr": bool(fdr),
-        "alpha": float(alpha),
-        "n": int(n),
+        **_local_options(w, n, alternative, permutations, seed, exact, fdr, alpha),
         "labels": _counts(labels),
         "p_method": _counts(tails.method),
     }
@@ -901,14 +914,7 @@ def _local_g_frame(d, w, tails, star, permutations, seed, alternative, fdr, alph
         "statistic": "Getis-Ord G*" if star else "Getis-Ord G",
         "variable": None if d.name is None else str(d.name),
         "star": star,
-        "transform": w.transform,
-        "alternative": alternative,
-        "permutations": permutations,
-        "seed": seed if isinstance(seed, (int, np.integer, type(None))) else "Generator",
-        "exact": exact,
-        "fdr": bool(fdr),
-        "alpha": float(alpha),
-        "n": int(n),
+        **_local_options(w, n, alternative, permutations, seed, exact, fdr, alpha),
         "bins": {str(b): int(c) for b, c in zip(*np.unique(bins, return_counts=True))},
         "p_method": _counts(tails.method),
     }
@@ -920,6 +926,11 @@ def _local_g_frame(d, w, tails, star, permutations, seed, alternative, fdr, alph
 # =======================================================================================
 
 _HOT_STATISTICS = ("gi*", "gi", "lisa", "both")
+#: the columns :func:`hotspots` adds -> the column of :func:`local_g` / :func:`local_moran` they copy
+_GI_COLUMNS = {"gi_G": "G", "gi_z": "z", "gi_p_norm": "p_norm", "gi_p": "p_sim", "gi_p_fdr": "p_fdr",
+               "gi_bin": "bin", "gi_p_method": "p_method"}
+_LISA_COLUMNS = {"lisa_I": "I", "lisa_z": "z", "lisa_p": "p_sim", "lisa_p_fdr": "p_fdr",
+                 "lisa_quadrant": "quadrant", "lisa_label": "label"}
 
 
 def hotspots(
@@ -1009,7 +1020,7 @@ def hotspots(
         "alpha": float(alpha),
         "fdr": bool(fdr),
         "permutations": permutations,
-        "seed": seed if isinstance(seed, (int, np.integer, type(None))) else "Generator",
+        "seed": _seed_record(seed),
         "alternative": alternative,
         "exact": exact,
     }
@@ -1021,13 +1032,8 @@ def hotspots(
         tg = _conditional_tails(d.y, wg, permutations, base_seed, exact)
         shared = (wg, tg)
         lg = _local_g_frame(d, wg, tg, star, permutations, seed, alternative, fdr, alpha, exact)
-        out["gi_G"] = lg["G"].to_numpy()
-        out["gi_z"] = lg["z"].to_numpy()
-        out["gi_p_norm"] = lg["p_norm"].to_numpy()
-        out["gi_p"] = lg["p_sim"].to_numpy()
-        out["gi_p_fdr"] = lg["p_fdr"].to_numpy()
-        out["gi_bin"] = lg["bin"].to_numpy()
-        out["gi_p_method"] = lg["p_method"].to_numpy()
+        for name, col in _GI_COLUMNS.items():
+            out[name] = lg[col].to_numpy()
         p_use = lg["p_fdr"] if fdr else np.where(lg["p_method"] == "normal", lg["p_norm"], lg["p_sim"])
         sig = np.nan_to_num(np.asarray(p_use, dtype=float), nan=1.0) <= alpha
         info["gi_statistic"] = "G*" if star else "G"
@@ -1042,12 +1048,8 @@ def hotspots(
         else:
             tm = _conditional_tails(d.y, wm, permutations, base_seed, exact)
         lm = _local_moran_frame(d, wm, tm, permutations, seed, alternative, fdr, alpha, exact)
-        out["lisa_I"] = lm["I"].to_numpy()
-        out["lisa_z"] = lm["z"].to_numpy()
-        out["lisa_p"] = lm["p_sim"].to_numpy()
-        out["lisa_p_fdr"] = lm["p_fdr"].to_numpy()
-        out["lisa_quadrant"] = lm["quadrant"].to_numpy()
-        out["lisa_label"] = lm["label"].to_numpy()
+        for name, col in _LISA_COLUMNS.items():
+            out[name] = lm[col].to_numpy()
         info["lisa_labels"] = {k: lm.attrs["labels"].get(k, 0) for k in ("HH", "LL", "HL", "LH", "ns")}
         info["lisa_p_method"] = lm.attrs["p_method"]
     out.attrs = dict(cells.attrs)
