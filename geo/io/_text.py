@@ -715,6 +715,26 @@ def _raw_from_frame(frame: pd.DataFrame, meta: dict, geometry=None, layer_crs=No
     return _Raw(columns=columns, cols=cols, n=len(frame), meta=meta, geometry=geometry, layer_crs=layer_crs)
 
 
+def _parquet_schema(path: Path):
+    """The schema of the Parquet file ``path``; a DataFileError when it is not one."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_schema(path)
+    except Exception as exc:
+        msg = f"Cannot read '{path}' as Parquet ({exc}). Check the file is a Parquet file."
+        raise DataFileError(msg) from None
+
+
+def _read_vector(read, path: Path):
+    """``read(path)`` with a pyogrio reader; a DataFileError when ``path`` is not a vector layer."""
+    try:
+        return read(path)
+    except Exception as exc:
+        msg = f"Cannot read '{path}' as a vector layer ({exc}). Check the file opens in QGIS."
+        raise DataFileError(msg) from None
+
+
 def _read_any_table(path: Path, *, encoding: str | None, sheet: str | int | None, what: str = "firm table") -> _Raw:
     """Read any supported table into text columns (plus geometry for point layers); ``what`` names it in errors."""
     suffix = path.suffix.lower()
@@ -747,13 +767,7 @@ def _read_any_table(path: Path, *, encoding: str | None, sheet: str | int | None
         frame = frame.reset_index(drop=True)
         return _raw_from_frame(frame, {"format": "excel", "sheet": str(chosen)})
     if suffix in _PARQUET_SUFFIXES:
-        import pyarrow.parquet as pq
-
-        try:
-            schema = pq.read_schema(path)
-        except Exception as exc:
-            msg = f"Cannot read '{path}' as Parquet ({exc}). Check the file is a Parquet file."
-            raise DataFileError(msg) from None
+        schema = _parquet_schema(path)
         if schema.metadata and b"geo" in schema.metadata:
             import geopandas as gpd
 
@@ -766,11 +780,7 @@ def _read_any_table(path: Path, *, encoding: str | None, sheet: str | int | None
     if suffix in _VECTOR_SUFFIXES:
         import pyogrio
 
-        try:
-            gdf = pyogrio.read_dataframe(path)
-        except Exception as exc:
-            msg = f"Cannot read '{path}' as a vector layer ({exc}). Check the file opens in QGIS."
-            raise DataFileError(msg) from None
+        gdf = _read_vector(pyogrio.read_dataframe, path)
         if "geometry" in gdf and gdf.geometry.notna().any():
             frame = pd.DataFrame(gdf.drop(columns="geometry"))
             return _raw_from_frame(frame, {"format": "vector"}, gdf.geometry.values, gdf.crs)
@@ -864,13 +874,7 @@ def table_columns(path: str | os.PathLike, *, encoding: str | None = None, sheet
         header = next(csv.reader(_io.StringIO(text, newline=""), delimiter=delimiter), [])
         return _dedupe([h.strip() for h in header])
     if suffix in _PARQUET_SUFFIXES:
-        import pyarrow.parquet as pq
-
-        try:
-            schema = pq.read_schema(p)
-        except Exception as exc:
-            msg = f"Cannot read '{p}' as Parquet ({exc}). Check the file is a Parquet file."
-            raise DataFileError(msg) from None
+        schema = _parquet_schema(p)
         names = list(schema.names)
         if schema.metadata and b"geo" in schema.metadata:
             import json
@@ -881,9 +885,5 @@ def table_columns(path: str | os.PathLike, *, encoding: str | None = None, sheet
     if suffix in _VECTOR_SUFFIXES:
         import pyogrio
 
-        try:
-            return [str(f) for f in pyogrio.read_info(p)["fields"]]
-        except Exception as exc:
-            msg = f"Cannot read '{p}' as a vector layer ({exc}). Check the file opens in QGIS."
-            raise DataFileError(msg) from None
+        return [str(f) for f in _read_vector(pyogrio.read_info, p)["fields"]]
     return list(_read_any_table(p, encoding=encoding, sheet=sheet).columns)  # Excel: small enough to read
