@@ -611,6 +611,13 @@ def _parse_strings(w: _Work, idx: np.ndarray, texts: np.ndarray) -> tuple[np.nda
             w.fail(idx[at[~ok]], [f"{s} is not a valid time" for s in w.shown(idx[at[~ok]])])
         return ok
 
+    def one_separator(at: np.ndarray, g: pa.StructArray) -> tuple[np.ndarray, np.ndarray]:
+        """The code of the first separator, and which values use it twice and have a valid time."""
+        s1, s2 = _sep_code(g.field("s1")), _sep_code(g.field("s2"))
+        same = s1 == s2
+        w.fail(idx[at[~same]], [f"{s} is not a recognised date (mixed separators)" for s in w.shown(idx[at[~same]])])
+        return s1, same & bad_time(at, g)
+
     # year-month, month-year ("1999.03", "03/1999"): before numbers ("1999.0" is a year)
     for pattern, fmt in ((_RE_YM, "YYYY{s}MM"), (_RE_MY, "MM{s}YYYY")):
         at, g = take(pattern)
@@ -625,20 +632,14 @@ def _parse_strings(w: _Work, idx: np.ndarray, texts: np.ndarray) -> tuple[np.nda
     # ISO dates
     at, g = take(_RE_ISO)
     if at.size:
-        s1, s2 = _sep_code(g.field("s1")), _sep_code(g.field("s2"))
-        same = s1 == s2
-        w.fail(idx[at[~same]], [f"{s} is not a recognised date (mixed separators)" for s in w.shown(idx[at[~same]])])
-        ok = same & bad_time(at, g)
+        s1, ok = one_separator(at, g)
         codes = np.array([w.code(f"YYYY{s}MM{s}DD") for s in _SEPS])[s1]
         w.put(idx[at[ok]], _ints(g.field("y"))[ok], _ints(g.field("m"))[ok], _ints(g.field("d"))[ok], _DAY, codes[ok])
 
     # NN/NN/YYYY: the order is decided below, from all such values
     at, g = take(_RE_DMY)
     if at.size:
-        s1, s2 = _sep_code(g.field("s1")), _sep_code(g.field("s2"))
-        same = s1 == s2
-        w.fail(idx[at[~same]], [f"{s} is not a recognised date (mixed separators)" for s in w.shown(idx[at[~same]])])
-        ok = same & bad_time(at, g)
+        s1, ok = one_separator(at, g)
         _parse_dm(w, idx[at[ok]], _ints(g.field("a"))[ok], _ints(g.field("b"))[ok], _ints(g.field("y"))[ok], s1[ok])
 
     # Chinese
