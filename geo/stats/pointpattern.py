@@ -737,7 +737,19 @@ class _KdEngine:
         return out * self.norm
 
 
-def _sector_mask(points: Any, sector: Any, sector_column: str, n: int) -> tuple[np.ndarray, Any]:
+def _sector_mask(points: Any, sector: Any, sector_column: str, n: int, *, statistic: str,
+                 why: str = "") -> tuple[np.ndarray, Any]:
+    """The sector's mask over the ``n`` sites and its label; a StatisticsError that names
+    ``statistic`` (and adds ``why``) when the sector has fewer than MIN_POINTS firms."""
+    mask, label = _sector_mask_label(points, sector, sector_column, n)
+    n_sector = int(mask.sum())
+    if n_sector < MIN_POINTS:
+        msg = f"{statistic} needs at least {MIN_POINTS} firms in the sector; sector {label!r} has {n_sector}.{why}"
+        raise StatisticsError(msg)
+    return mask, label
+
+
+def _sector_mask_label(points: Any, sector: Any, sector_column: str, n: int) -> tuple[np.ndarray, Any]:
     if sector is None:
         msg = ("`sector` is required: a value of the sector column (e.g. sector='lasers') or a "
                "boolean mask with one entry per site.")
@@ -986,12 +998,9 @@ def _kd(points: Any, xy: np.ndarray, sites: tuple | None, *, sector: Any = None,
     """The body of :func:`kd` on the coordinates ``xy`` of ``points``; ``sites`` (or None):
     the result of :func:`_kd_sites` for ``xy``.  Returns the result and the sites."""
     n_sites = len(xy)
-    mask, label = _sector_mask(points, sector, sector_column, n_sites)
+    mask, label = _sector_mask(points, sector, sector_column, n_sites, statistic="Kd",
+                               why=" Too few firms to tell localisation from chance.")
     n_sector = int(mask.sum())
-    if n_sector < MIN_POINTS:
-        msg = (f"Kd needs at least {MIN_POINTS} firms in the sector; sector {label!r} has "
-               f"{n_sector}. Too few firms to tell localisation from chance.")
-        raise StatisticsError(msg)
     if n_sector == n_sites:
         msg = ("The sector holds every site, so random location among the sites cannot differ "
                "from the observed pattern; pass the sites of all sectors in `points`.")
@@ -1220,12 +1229,8 @@ def marcon_puech_m(
     """
     xy, _crs = _coords(points, "points")
     n = len(xy)
-    mask, label = _sector_mask(points, sector, sector_column, n)
+    mask, label = _sector_mask(points, sector, sector_column, n, statistic="The M function")
     n_sector = int(mask.sum())
-    if n_sector < MIN_POINTS:
-        msg = (f"The M function needs at least {MIN_POINTS} firms in the sector; sector "
-               f"{label!r} has {n_sector}.")
-        raise StatisticsError(msg)
     r = _check_grid(distances)
     simulations = _check_simulations(simulations)
     alpha = _check_alpha(alpha)
