@@ -161,11 +161,14 @@ def _models_layer(m, vr, legend, *, name: str = "Parks by development model"):
 
 
 # ----------------------------------------------------------------------------- cells
-def _cell_layer(m, cells, key: str, styles: dict, tip, *, name: str, show: bool, merged_tip,
-                columns: list[str] | None = None) -> tuple[Any, int, bool]:
-    """A layer of significant cells; merged by ``key`` when there are more than CELLS_MAX.
+def _cell_layer(m, legend, cells, key: str, colours: dict, labels: dict, tip, note, *, name: str, show: bool,
+                columns: list[str] | None = None) -> None:
+    """A layer of significant cells coloured by ``key``, and its legend entry; the cells of equal
+    ``key`` are merged when there are more than CELLS_MAX.
 
-    ``tip`` makes a cell's tooltip from its row (a dict) and reads only ``columns`` (None: any).
+    ``colours`` and ``labels`` map each value of ``key`` drawn to its colour and its legend text;
+    ``tip`` makes a cell's tooltip from its row (a dict) and reads only ``columns`` (None: any);
+    ``note(n, merged)`` is the legend's note under the swatches of the values present.
     """
     import folium
 
@@ -173,7 +176,8 @@ def _cell_layer(m, cells, key: str, styles: dict, tip, *, name: str, show: bool,
     merged = len(cells) > CELLS_MAX
     if merged:
         frame = _merge_cells(cells, key)
-        props = [{"k": str(v), "t": merged_tip(v, n)} for v, n in zip(frame[key], frame["n_cells"])]
+        props = [{"k": str(v), "t": f"<b>{labels[v]}</b><br>{n:,} cells (merged)"}
+                 for v, n in zip(frame[key], frame["n_cells"])]
     else:
         frame = cells
         keep = [c for c in cells.columns if c != cells.geometry.name and (columns is None or c in columns)]
@@ -184,10 +188,15 @@ def _cell_layer(m, cells, key: str, styles: dict, tip, *, name: str, show: bool,
     if len(frame):  # only the geometry column is simplified and reprojected
         outline = frame.geometry.simplify(_simplify_tolerance(frame), preserve_topology=True)
         geoms = _geometries_json(_to_wgs84(outline).values)
+    styles = {str(k): {"color": c, "weight": 0.5, "opacity": 0.9, "fillColor": c, "fillOpacity": 0.75}
+              for k, c in colours.items()}
     fg = folium.FeatureGroup(name=name, show=show)
-    E["GeoJsonLayer"](_feature_collection(geoms, props), {str(k): v for k, v in styles.items()}).add_to(fg)
+    E["GeoJsonLayer"](_feature_collection(geoms, props), styles).add_to(fg)
     fg.add_to(m)
-    return fg, len(cells), merged
+    present = set(cells[key].tolist())
+    rows = [_swatch(c, labels[k]) for k, c in colours.items() if k in present] or [
+        '<div class="note">no significant cells</div>']
+    legend.add(fg, f"<h4>{name}</h4>{''.join(rows)}<div class=\"note\">{note(len(cells), merged)}</div>")
 
 
 def _hotspot_layers(m, vr, target_label: str, legend) -> None:
@@ -196,54 +205,32 @@ def _hotspot_layers(m, vr, target_label: str, legend) -> None:
         return
     focus = vr.analysis.focus_column or "n_firms"
     tl = escape(target_label)
+
+    def cell_tip(r: dict, label: str, statistic: str, value: str, p: str) -> str:
+        """A cell's class, its statistic and (FDR-adjusted) p-value, and its firms."""
+        count = f"{_num(r.get(focus))} {tl}, " if focus != "n_firms" else ""
+        return (f"<b>{label}</b><br>{statistic} = {_num(r.get(value))}, {_p(r.get(f'{p}_fdr', r.get(p)))} (FDR)<br>"
+                f"{count}{_num(r.get('n_firms'))} firms in the cell")
+
     if "gi_bin" in hot:
         sig = hot.loc[hot["gi_bin"].fillna(0).astype(int) != 0]
-        sig = sig.assign(gi_bin=sig["gi_bin"].astype(int))
-        styles = {b: {"color": c, "weight": 0.5, "opacity": 0.9, "fillColor": c, "fillOpacity": 0.75}
-                  for b, c in GI_COLOURS.items() if b != 0}
-
-        def tip(r):
-            count = f"{_num(r.get(focus))} {tl}" if focus != "n_firms" else ""
-            return (f"<b>{GI_LABELS[int(r['gi_bin'])]}</b><br>Gi* z = {_num(r.get('gi_z'))}, "
-                    f"{_p(r.get('gi_p_fdr', r.get('gi_p')))} (FDR)<br>"
-                    f"{count}{', ' if count else ''}{_num(r.get('n_firms'))} firms in the cell")
-
-        def merged_tip(v, n):
-            return f"<b>{GI_LABELS[int(v)]}</b><br>{n:,} cells (merged)"
-
-        name = f"Gi* hot/cold spots ({tl})"
-        fg, n, merged = _cell_layer(m, sig, "gi_bin", styles, tip, name=name, show=True, merged_tip=merged_tip,
-                                    columns=["gi_bin", "gi_z", "gi_p_fdr", "gi_p", "n_firms", focus])
-        present = set(sig["gi_bin"].unique().tolist())
-        rows = [_swatch(GI_COLOURS[b], GI_LABELS[b]) for b in (3, 2, 1, -1, -2, -3) if b in present] or [
-            '<div class="note">no significant cells</div>']
-        note = (f"{n:,} significant cells{' (merged by bin)' if merged else ''}; not significant cells "
-                "are not drawn. Bins from FDR-adjusted p-values when FDR is on; ArcGIS colours.")
-        legend.add(fg, f"<h4>{name}</h4>{''.join(rows)}<div class=\"note\">{note}</div>")
+        _cell_layer(m, legend, sig.assign(gi_bin=sig["gi_bin"].astype(int)), "gi_bin",
+                    {b: c for b, c in GI_COLOURS.items() if b != 0}, GI_LABELS,
+                    lambda r: cell_tip(r, GI_LABELS[int(r["gi_bin"])], "Gi* z", "gi_z", "gi_p"),
+                    lambda n, merged: f"{n:,} significant cells{' (merged by bin)' if merged else ''}; not "
+                                      "significant cells are not drawn. Bins from FDR-adjusted p-values when "
+                                      "FDR is on; ArcGIS colours.",
+                    name=f"Gi* hot/cold spots ({tl})", show=True,
+                    columns=["gi_bin", "gi_z", "gi_p_fdr", "gi_p", "n_firms", focus])
     if "lisa_label" in hot:
         sig = hot.loc[hot["lisa_label"].astype(str).isin(list(_LISA_DRAWN))]
-        styles = {lab: {"color": c, "weight": 0.5, "opacity": 0.9, "fillColor": c, "fillOpacity": 0.75}
-                  for lab, c in _LISA_DRAWN.items()}
-
-        def ltip(r):
-            lab = str(r["lisa_label"])
-            count = f"{_num(r.get(focus))} {tl}, " if focus != "n_firms" else ""
-            return (f"<b>{LISA_LABELS[lab]}</b><br>local Moran I = {_num(r.get('lisa_I'))}, "
-                    f"{_p(r.get('lisa_p_fdr', r.get('lisa_p')))} (FDR)<br>{count}"
-                    f"{_num(r.get('n_firms'))} firms in the cell")
-
-        def lmerged(v, n):
-            return f"<b>{LISA_LABELS[str(v)]}</b><br>{n:,} cells (merged)"
-
-        fg, n, merged = _cell_layer(m, sig.assign(lisa_label=sig["lisa_label"].astype(str)), "lisa_label", styles,
-                                    ltip, name="LISA clusters", show=False, merged_tip=lmerged,
-                                    columns=["lisa_label", "lisa_I", "lisa_p_fdr", "lisa_p", "n_firms", focus])
-        present = set(sig["lisa_label"].astype(str))
-        rows = [_swatch(c, LISA_LABELS[lab]) for lab, c in _LISA_DRAWN.items() if lab in present] or [
-            '<div class="note">no significant cells</div>']
-        note = f"local Moran's I of {tl}; {n:,} significant cells{' (merged by label)' if merged else ''}; ns not drawn."
-        legend.add(fg, f"<h4>LISA clusters</h4>{''.join(rows)}<div class=\"note\">{note}</div>")
-
+        _cell_layer(m, legend, sig.assign(lisa_label=sig["lisa_label"].astype(str)), "lisa_label",
+                    _LISA_DRAWN, LISA_LABELS,
+                    lambda r: cell_tip(r, LISA_LABELS[str(r["lisa_label"])], "local Moran I", "lisa_I", "lisa_p"),
+                    lambda n, merged: f"local Moran's I of {tl}; {n:,} significant cells"
+                                      f"{' (merged by label)' if merged else ''}; ns not drawn.",
+                    name="LISA clusters", show=False,
+                    columns=["lisa_label", "lisa_I", "lisa_p_fdr", "lisa_p", "n_firms", focus])
 
 def _clusters_layer(m, vr, target_label: str, legend) -> None:
     import folium
