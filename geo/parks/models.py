@@ -48,6 +48,11 @@ DEFAULT_THRESHOLDS = {
 _NONE_VERDICT = "park without a cluster"
 _AFTER_VERDICT = "cluster formed after designation"
 _TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y"})
+#: the row's entries of the research-led and FDI-led share contrasts (:func:`_group_shares`)
+_RD_KEYS = ("n_firms_near_anchor", "rd_share_near_anchor", "rd_share_elsewhere", "rd_share_valley", "rd_ratio",
+            "p_rd_near_anchor")
+_FOREIGN_KEYS = ("n_pair_target_firms", "foreign_share", "foreign_share_elsewhere", "foreign_share_valley",
+                 "foreign_ratio", "p_foreign")
 
 
 # ============================================================================ helpers
@@ -82,9 +87,14 @@ def _flag(values: pd.Series) -> np.ndarray:
     return out
 
 
+def _known(values: pd.Series) -> np.ndarray:
+    """Rows whose value is known: neither missing nor empty."""
+    return ~(values.isna() | (values.astype(str).str.strip() == "")).to_numpy()
+
+
 def _known_flag(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(flag, known) for a 0/1-like column: missing or empty values are unknown."""
-    known = ~(values.isna() | (values.astype(str).str.strip() == "")).to_numpy()
+    known = _known(values)
     return _flag(values) & known, known
 
 
@@ -98,6 +108,19 @@ def _share_contrast(flag: np.ndarray, grp: np.ndarray, rest: np.ndarray, pop: np
     ratio = s_grp / s_rest if s_rest > 0 else (float("inf") if s_grp > 0 else np.nan)
     p = labelling_test(int(grp.sum()), int(flag[grp].sum()), int(pop.sum()), int(flag[pop].sum()))
     return s_grp, s_rest, float(flag[pop].mean()), ratio, p
+
+
+def _group_shares(row: dict[str, Any], keys: tuple[str, ...], flag: np.ndarray, grp: np.ndarray, rest: np.ndarray,
+                  pop: np.ndarray, min_firms: float) -> tuple[int, int, tuple | None]:
+    """The sizes of the group and of the rest (the first recorded as ``row[keys[0]]``) and, when
+    both have at least ``min_firms`` firms, :func:`_share_contrast`, recorded under ``keys[1:]``."""
+    n_grp, n_rest = int(grp.sum()), int(rest.sum())
+    row[keys[0]] = n_grp
+    if n_grp < min_firms or n_rest < min_firms:
+        return n_grp, n_rest, None
+    shares = _share_contrast(flag, grp, rest, pop)
+    row.update(zip(keys[1:], shares))
+    return n_grp, n_rest, shares
 
 
 def _within(x: np.ndarray, y: np.ndarray, ax: np.ndarray, ay: np.ndarray, radius: float) -> np.ndarray:
@@ -422,14 +445,11 @@ def _rd_near_anchors(p: _Pair, row: dict[str, Any], ax: np.ndarray, ay: np.ndarr
     firm = ~p.is_anchor & known
     near = firm & _within(p.x, p.y, ax, ay, radius_m)
     rest = firm & ~near
-    n_near, n_rest = int(near.sum()), int(rest.sum())
-    row["n_firms_near_anchor"] = n_near
-    if n_near < th["min_firms"] or n_rest < th["min_firms"]:
+    n_near, n_rest, shares = _group_shares(row, _RD_KEYS, rd, near, rest, firm, th["min_firms"])
+    if shares is None:
         return _undetermined(f"{where}, but only {n_near} firms with a known `{rd_column}` lie within {radius_m:,.0f} m "
                              f"of it and {n_rest} farther away (at least {th['min_firms']:.0f} needed for each share)")
-    s_near, s_rest, s_all, ratio, pval = _share_contrast(rd, near, rest, firm)
-    row.update(rd_share_near_anchor=s_near, rd_share_elsewhere=s_rest, rd_share_valley=s_all, rd_ratio=ratio,
-               p_rd_near_anchor=pval)
+    s_near, s_rest, _, ratio, _ = shares
     r_rd = _cond(ratio, th["rd_ratio"]) if not _isnan(ratio) else 0.0
     ok = r_rd >= 1
     return _decide(ok, min(1.0, min(r_dist, r_rd)),
@@ -455,19 +475,16 @@ def _fdi_led(p: _Pair, row: dict[str, Any]) -> _Outcome:
     if column not in p.firms.columns:
         return _undetermined(f"the firm table has no `{column}` column")
     own = p.firms[column]
-    known = ~(own.isna() | (own.astype(str).str.strip() == "")).to_numpy()
+    known = _known(own)
     foreign = (own.astype(str).str.strip().str.lower() == str(p.opts.foreign_value).lower()).to_numpy() & known
     pop = p.target & ~p.is_anchor & known
     grp = pop & (p.in_park | p.in_cluster)
     rest = pop & ~grp
-    n_grp, n_rest = int(grp.sum()), int(rest.sum())
-    row["n_pair_target_firms"] = n_grp
-    if n_grp < th["min_firms"] or n_rest < th["min_firms"]:
+    n_grp, n_rest, shares = _group_shares(row, _FOREIGN_KEYS, foreign, grp, rest, pop, th["min_firms"])
+    if shares is None:
         return _undetermined(f"only {n_grp} target firms with a known `{column}` in the park and its cluster and "
                              f"{n_rest} elsewhere in the valley (at least {th['min_firms']:.0f} needed for each share)")
-    s_grp, s_rest, s_all, ratio, pval = _share_contrast(foreign, grp, rest, pop)
-    row.update(foreign_share=s_grp, foreign_share_elsewhere=s_rest, foreign_share_valley=s_all, foreign_ratio=ratio,
-               p_foreign=pval)
+    s_grp, s_rest, _, ratio, _ = shares
     r1 = _cond(s_grp, th["foreign_share"])
     r2 = _cond(ratio, th["foreign_ratio"]) if not _isnan(ratio) else 0.0
     return _decide(r1 >= 1 and r2 >= 1, min(1.0, r1, r2),
