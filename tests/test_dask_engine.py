@@ -246,26 +246,18 @@ def test_kept_firms_as_dask_geopandas(tmp_path, client):
 
 
 def test_cli_engine_and_scheduler_options(tmp_path, client):
+    """The command line's --engine/--scheduler, on a small study (the demo runs on dask above)."""
     import json
 
     from click.testing import CliRunner
 
     from geo.cli import cli
-    from geo.datasets import demo_files
+    from tests.study import make_study
 
     out = tmp_path / "out"
-    args = ["run", str(demo_files()["config"]), "--out", str(out), "--engine", "dask", "--scheduler", client.scheduler.address]
-    cfg_small = tmp_path / "small.toml"
-    text = demo_files()["config"].read_text(encoding="utf-8")
-    text = text.replace("permutations = 999", "permutations = 49\nkd_simulations = 0\nripley_simulations = 0\ncompare = false")
-    text = text.replace('path = "industry_groups.csv"', 'path = "industry_groups.csv"\nkd_simulations = 0')
-    base = demo_files()["config"].parent
-    text = text.replace('path = "firms_demo.csv"', f'path = "{base / "firms_demo.csv"}"')
-    text = text.replace('path = "shapefiles/parks_demo.shp"', f'path = "{base / "shapefiles/parks_demo.shp"}"')
-    text = text.replace('path = "industry_groups.csv"', f'path = "{base / "industry_groups.csv"}"')
-    cfg_small.write_text(text, encoding="utf-8")
-    args[1] = str(cfg_small)
-    res = CliRunner().invoke(cli, args)
+    cfg_small = make_study(tmp_path / "study", n=200).write_config(analysis={"permutations": 49})
+    res = CliRunner().invoke(cli, ["run", str(cfg_small), "--out", str(out), "--engine", "dask", "--scheduler",
+                                   client.scheduler.address])
     assert res.exit_code == 0, res.output
     assert "engine: dask, 2 worker(s)" in res.output
     summary = json.loads((out / "summary.json").read_text())

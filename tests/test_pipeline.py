@@ -60,20 +60,41 @@ def test_run_leaves_nothing_frozen(demo_results):
     assert gc.get_freeze_count() == 0
 
 
-def test_run_with_out_writes_what_write_writes(demo_results, demo_output, tmp_path, monkeypatch):
-    """``run(config, out=...)`` (the CLI) starts layers.gpkg during the analysis: same files."""
+def test_run_with_out_writes_what_write_writes(demo_results, demo_output, tmp_path, monkeypatch, owner):
+    """``run(config, out=...)`` (the CLI) starts layers.gpkg before the analysis: same files.
+
+    The analysis is the shared demo run's (``demo_results``): ``_analyse_all`` hands it back, so
+    this checks the writing of ``run(out=...)``, not the statistics again.  The firm, park and
+    reject layers are this run's own, read afresh and handed to the layer job first."""
+    import dataclasses
     import json
 
     import pyogrio
 
     import geo
     from geo.outputs import layers as glayers
+    from geo.pipeline import runner
 
     monkeypatch.setattr(glayers, "CHILD_MIN_ROWS", 0)  # the demo's layers go to the child, as a big run's
-    added = []
-    add = glayers.LayerJob.add
+    events, added = [], []
+    add, init = glayers.LayerJob.add, glayers.LayerJob.__init__
     monkeypatch.setattr(glayers.LayerJob, "add", lambda self, layers: (added.append(list(layers)), add(self, layers)))
+
+    def started(self, layers, path, **kw):
+        init(self, layers, path, **kw)
+        events.append(("job", list(layers), self._proc is not None))
+
+    def analysed(prep, timings, warnings, quiet=None):
+        events.append(("analysis",))
+        # the run read the shared run's inputs: its results are the shared run's
+        pd.testing.assert_frame_equal(pd.DataFrame(prep.firms), pd.DataFrame(demo_results.firms))
+        assert list(prep.valleys) == list(demo_results.valleys) and prep.config == demo_results.config
+        return dataclasses.replace(demo_results, timings=dict(demo_results.timings))  # write() records its time there
+
+    monkeypatch.setattr(glayers.LayerJob, "__init__", started)
+    monkeypatch.setattr(runner, "_analyse_all", analysed)
     res = geo.run(demo_results.config, out=tmp_path)
+    assert events == [("job", ["firms", "parks", "rejects"], True), ("analysis",)]  # the child had them first
     assert len(added) == 1 and added[0][:2] == ["cells", "hotspots"]  # firms, parks, rejects went first
     assert {"layers", "report", "summary", "rejects"} <= set(res.written)
     assert res.written["layers"] == tmp_path / "layers.gpkg" and res.written["report"].exists()
