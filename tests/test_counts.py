@@ -190,6 +190,32 @@ def test_random_placements_batch_equals_one_by_one():
         b, tb = _placements_one_by_one(shape, area, 200, np.random.default_rng(5), 100_000)
         assert ta == tb and len(a) == len(b) == 200
         assert all(x.geom_type == shape.geom_type and shapely.equals_exact(x, y, 0) for x, y in zip(a, b))
+        _assert_congruent_and_inside(a, shape, area)
+    _assert_congruent_and_inside(gp._random_placements(park, area, None, 300, np.random.default_rng(3), 100_000)[0], park, area)
+
+
+def _assert_congruent_and_inside(placed, park, region):
+    """What a placement is, checked by GEOS alone: the park moved and turned (same area,
+    perimeter, parts, holes and edge lengths), inside the region, spread over it in place
+    and direction."""
+    placed = np.asarray(placed)
+    assert shapely.contains(region, placed).all()
+    np.testing.assert_allclose(shapely.area(placed), park.area, rtol=1e-9)
+    np.testing.assert_allclose(shapely.length(placed), park.length, rtol=1e-9)
+    assert (shapely.get_num_geometries(placed) == shapely.get_num_geometries(park)).all()
+    first = shapely.get_geometry(placed, 0)
+    assert (shapely.get_num_interior_rings(first) == shapely.get_num_interior_rings(shapely.get_geometry(park, 0))).all()
+
+    def edges(ring):
+        return np.hypot(*np.diff(shapely.get_coordinates(ring), axis=0).T)
+
+    ref = edges(shapely.get_exterior_ring(shapely.get_geometry(park, 0)))
+    for ring in shapely.get_exterior_ring(first):
+        np.testing.assert_allclose(edges(ring), ref, rtol=1e-9, atol=1e-6)
+    x0, _, x1, _ = region.bounds
+    assert np.ptp(shapely.get_x(shapely.centroid(placed))) > 0.2 * (x1 - x0)
+    d = np.array([np.diff(shapely.get_coordinates(ring)[:2], axis=0)[0] for ring in shapely.get_exterior_ring(first)])
+    assert np.ptp(np.arctan2(d[:, 1], d[:, 0])) > np.pi  # turned every way
 
 
 def test_park_tests_need_firms_or_counts():

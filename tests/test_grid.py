@@ -429,6 +429,51 @@ def test_fast_aggregate_equals_reference_on_demo_data(monkeypatch):
         assert len(got) > 100
 
 
+@pytest.mark.parametrize("pattern", ["uniform", "clustered", "valley"])
+@pytest.mark.parametrize("cell", ["hex", "square"])
+def test_aggregate_counts_equal_geos_point_in_polygon(pattern, cell):
+    """Independent of the binning arithmetic: GEOS says which cell polygon holds each firm.
+
+    The cells are congruent regular hexagons (area sqrt(3)/2 s², s across the flats) or
+    squares (s²) that do not overlap and cover the extent; each counted firm lies in exactly
+    one cell (no firm of these patterns lies on an edge), and counting the firms by the cell
+    GEOS puts them in gives ``n_firms``, the ``n_<sector>`` columns, ``n_counted`` and
+    ``n_outside``; :func:`cell_positions` finds the same cells.
+    """
+    from geo.cells.grid import cell_positions
+
+    firms = _random_firms(pattern, 4000, seed=len(pattern))
+    pts = np.asarray(firms.geometry.values)
+    x, y = _xy(firms).T
+    mx, my = float(np.median(x)), float(np.median(y))
+    ell = shapely.union_all([shapely.box(mx - 3000, my - 3000, mx + 500, my + 3000), shapely.box(mx - 3000, my - 3000, mx + 3000, my)])
+    hull = shapely.convex_hull(shapely.multipoints(pts))
+    sector = firms["sector"].to_numpy()
+    for kw, ext in (({"size": "auto"}, hull), ({"size": 237.5}, hull), ({"size": 400.0, "extent": ell}, ell)):
+        got = aggregate(firms, cell=cell, by="sector", **kw)
+        s = float(got.attrs["size_m"])
+        polys = np.asarray(got.geometry.values)
+        area = math.sqrt(3.0) / 2.0 * s * s if cell == "hex" else s * s
+        np.testing.assert_allclose(shapely.area(polys), area, rtol=1e-9)
+        assert shapely.get_num_coordinates(polys).tolist() == [7 if cell == "hex" else 5] * len(polys)
+        union = shapely.union_all(polys)
+        assert union.area == pytest.approx(area * len(polys), rel=1e-9)  # no two cells overlap
+        assert shapely.difference(ext, union).area < 1e-9 * ext.area  # the cells cover the extent
+        inside = shapely.covers(ext, pts)
+        assert got.attrs["n_counted"] == int(inside.sum()) and got.attrs["n_outside"] == int((~inside).sum())
+        firm, held_by = shapely.STRtree(polys).query(pts, predicate="within")
+        counted = inside[firm]
+        assert np.array_equal(np.sort(firm[counted]), np.flatnonzero(inside))  # one cell per counted firm
+        np.testing.assert_array_equal(got["n_firms"].to_numpy(), np.bincount(held_by[counted], minlength=len(got)))
+        for value, column in got.attrs["by_columns"].items():
+            of_value = counted & (sector[firm] == value)
+            np.testing.assert_array_equal(got[column].to_numpy(), np.bincount(held_by[of_value], minlength=len(got)))
+        where = np.full(len(pts), -1)
+        where[firm] = held_by
+        np.testing.assert_array_equal(cell_positions(got, x, y), where)
+    assert got.attrs["n_outside"] > 0
+
+
 def test_hull_from_candidate_points_equals_geos_hull():
     from geo.cells.grid import _HULL_FILTER_MIN, _convex_hull, _hull_candidates
 
