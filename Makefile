@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= geo-output
 
-.PHONY: demo test test-all bench clean venv browser
+.PHONY: demo test test-all bench clean venv browser fonts
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +33,19 @@ browser:
 	        || echo "warning: could not install chromium; browser tests will skip"; \
 	    else echo "note: chromium not found; browser tests will skip"; fi; }
 
-test: $(VENV)/.installed-test browser
+# Chinese park and valley names need a CJK font in the figures (else they are drawn as boxes and
+# the run warns); install Debian's Noto Sans CJK when fontconfig knows none (needs root, as on CI).
+fonts:
+	@fc-list 2>/dev/null | grep -qi -e cjk -e "wenquanyi" -e "source han" || \
+	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null) \
+	        || echo "warning: could not install fonts-noto-cjk; the CJK figure test will skip"; \
+	    else echo "note: no CJK font found (apt-get install fonts-noto-cjk); the CJK figure test will skip"; fi; }
+
+test: $(VENV)/.installed-test browser fonts
 	$(BIN)/python -m pytest
 
-test-all: $(VENV)/.installed-test browser
+test-all: $(VENV)/.installed-test browser fonts
 	$(BIN)/python -m pytest -m ""
 
 bench: $(VENV)/.installed-test

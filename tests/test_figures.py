@@ -486,3 +486,67 @@ def test_report_figures_freezes_the_objects_it_found_and_only_those(monkeypatch,
     finally:
         gc.enable()
     assert calls == ["freeze", "unfreeze"] * 3  # the test's own pair; none by report_figures
+
+
+# ----------------------------------------------------------------------------- CJK fonts
+def _park_named(name: str) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"name": [name]}, geometry=[shapely.box(2000, 2000, 5000, 4500)], crs=32650)
+
+
+def test_chinese_park_names_are_drawn_with_cjk_glyphs(monkeypatch):
+    from geo.outputs import _fonts
+
+    if not _fonts.cjk_families():
+        pytest.skip("no CJK font installed (make test installs Debian's fonts-noto-cjk as root)")
+    hot = _hot(20, 20)
+    # every missing glyph is the same box: two names of the same length then draw the same PNG
+    drawn = {n: gfig.gi_map(hot, _park_named(n), title="Gi*") for n in ("光谷", "谷光", "东湖")}
+    assert len(set(drawn.values())) == 3
+    monkeypatch.setattr(_fonts, "cjk_families", lambda: ())  # no CJK fallback: the boxes (the test can fail)
+    monkeypatch.setattr(_fonts, "_NOTED", True)
+    tofu = {n: gfig.gi_map(hot, _park_named(n), title="Gi*") for n in ("光谷", "谷光")}
+    assert len(set(tofu.values())) == 1
+    assert tofu["光谷"] != drawn["光谷"]
+
+
+def test_the_cjk_font_is_a_fallback_set_inside_the_figures_only():
+    import matplotlib
+
+    from geo.outputs import _fonts
+
+    before = list(matplotlib.rcParams["font.family"])
+    with gfig._style():
+        inside = list(matplotlib.rcParams["font.family"])
+    assert inside == ["DejaVu Sans", *_fonts.cjk_families()]
+    assert list(matplotlib.rcParams["font.family"]) == before  # nothing set process-wide
+    assert _fonts.has_cjk("武汉·光谷") and _fonts.has_cjk("ソフト") and not _fonts.has_cjk("Optics Valley (East Lake)")
+
+
+def test_no_cjk_font_is_said_once_with_the_install_hint(monkeypatch, caplog):
+    from types import SimpleNamespace
+
+    from geo.outputs import _fonts
+    from geo.pipeline import runner
+
+    monkeypatch.setattr(_fonts, "cjk_families", lambda: ())
+    monkeypatch.setattr(_fonts, "_NOTED", False)
+    hot = _hot(20, 20)
+    with caplog.at_level("WARNING", logger="geo.outputs._fonts"):
+        gfig.gi_map(hot, _park_named("Optics Park"), title="Valley A")  # no CJK text: nothing to say
+        assert not caplog.records
+        gfig.gi_map(hot, _park_named("光谷"), title="武汉")
+        gfig.lisa_map(hot, _park_named("光谷"), title="武汉")
+    assert len(caplog.records) == 1
+    assert "no CJK font" in caplog.records[0].getMessage() and "fonts-noto-cjk" in caplog.records[0].getMessage()
+    # a run adds it to its warnings (printed by geo run, listed in the report), whatever was logged before
+    cfg = SimpleNamespace(run=SimpleNamespace(title="Parks"), analysis=SimpleNamespace(target_sector="optics"))
+    prep = SimpleNamespace(config=cfg, valleys={"Wuhan": SimpleNamespace(title="Wuhan")},
+                           parks=gpd.GeoDataFrame({"name": ["Park A", "东湖高新区"]}, geometry=[None, None]))
+    warnings: list[str] = []
+    runner._font_warning(prep, warnings)
+    assert len(warnings) == 1 and "东湖高新区" in warnings[0] and "apt-get install fonts-noto-cjk" in warnings[0]
+    prep.parks = prep.parks.iloc[:1]
+    runner._font_warning(prep, warnings)
+    assert len(warnings) == 1  # English names only: no warning
+    monkeypatch.setattr(_fonts, "cjk_families", lambda: ("Noto Sans CJK SC",))
+    assert _fonts.cjk_font_note(["东湖高新区"]) is None  # a CJK font is installed: no warning

@@ -29,6 +29,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
+from geo.outputs._fonts import font_family, note_missing_cjk
 from geo.outputs._style import (
     GI_COLOURS,
     GI_LABELS,
@@ -73,22 +74,12 @@ _OUT_COLOUR = GI_COLOURS[-3]
 
 
 # ----------------------------------------------------------------------------- plumbing
-def _cjk_fonts() -> list[str]:
-    """CJK-capable font families installed on this machine (fallbacks for Chinese names)."""
-    from matplotlib import font_manager
-
-    wanted = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
-              "Microsoft YaHei", "SimHei", "PingFang SC", "Heiti SC", "AR PL UMing CN")
-    have = {f.name for f in font_manager.fontManager.ttflist}
-    return [w for w in wanted if w in have]
-
-
 @contextmanager
 def _style() -> Iterator[None]:
     import matplotlib
 
     rc = {
-        "font.family": ["DejaVu Sans", *_cjk_fonts()],
+        "font.family": font_family(),  # DejaVu Sans, then the installed CJK fonts as fallbacks
         "font.size": 9,
         "axes.titlesize": 10,
         "axes.spines.top": False,
@@ -268,6 +259,7 @@ def _png(fig, *, dpi: int = DPI, suptitle=None, outside=(), colorbars=None) -> b
 
 def _text(value: Any, limit: int = 70) -> str:
     s = "" if value is None else str(value)
+    note_missing_cjk((s,))  # Chinese text without a CJK font: said once
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 

@@ -372,9 +372,23 @@ def check(config: Config | str | Path | dict) -> StudyCheck:
     else:
         check_memory(cfg)
         prep = _prepare_memory(cfg, timings, warnings)
+    _font_warning(prep, warnings)
     return StudyCheck(config=prep.config, load_report=prep.load_report, parks_report=prep.parks_report,
                       parks_rejects=prep.parks_rejects, valleys=tuple(valley_facts(prep.config, prep.valleys)),
                       warnings=tuple(warnings))
+
+
+def _font_warning(prep: Prepared, warnings: list[str]) -> None:
+    """Chinese names to draw and no CJK font installed: a warning (the figures would show boxes)."""
+    from geo.outputs._fonts import note_missing_cjk
+
+    cfg = prep.config
+    texts = [cfg.run.title, cfg.analysis.target_sector, *prep.valleys, *(vr.title for vr in prep.valleys.values())]
+    if prep.parks is not None and "name" in prep.parks:
+        texts.extend(prep.parks["name"].tolist())
+    note = note_missing_cjk(texts, logged=False)  # the command line prints the run's warnings
+    if note is not None:
+        warnings.append(note)
 
 
 def _prepare_memory(cfg: Config, timings: dict, warnings: list[str], quiet: QuietGC | None = None) -> Prepared:
@@ -503,6 +517,7 @@ def _prepare_dask(cfg: Config, timings: dict, warnings: list[str]) -> Prepared:
 def _analyse_all(prep: Prepared, timings: dict, warnings: list[str], quiet: QuietGC | None = None) -> Results:
     """Every statistic of every valley, the groups and the comparison."""
     cfg, firms, parks, valleys = prep.config, prep.firms, prep.parks, prep.valleys
+    _font_warning(prep, warnings)
     for name, vr in valleys.items():
         if not len(vr.firms):
             warnings.append(f"valley {name!r} has no firms")
