@@ -137,6 +137,33 @@ def _engine(f):
     return f
 
 
+def _with_basemap(config, basemap: str | None):
+    """The config with the command line's --basemap applied (checked as [maps] basemap is)."""
+    if basemap is None:
+        return config
+    import dataclasses
+
+    from geo.config import Config, check_maps, load_config
+    from geo.errors import ConfigError
+
+    cfg = config if isinstance(config, Config) else load_config(config)
+    maps = dataclasses.replace(cfg.maps, basemap=basemap)
+    try:
+        check_maps(maps)
+    except ConfigError as exc:
+        msg = str(exc).removeprefix("[maps] ")
+        msg = msg if msg.startswith("basemap =") else msg.removeprefix("basemap: ").removeprefix("basemap ")
+        raise click.BadParameter(msg, param_hint="--basemap") from None
+    return dataclasses.replace(cfg, maps=maps, given=cfg.given | {("maps", "basemap")})
+
+
+_basemap_option = click.option(
+    "--basemap", default=None, metavar="NAME|URL",
+    help='Override [maps] basemap: osm, amap (Gaode; layers shown shifted to GCJ-02), tianditu (needs '
+         'TIANDITU_KEY or [maps] tianditu_key), none, or a tile URL template with {x}, {y}, {z}. '
+         "Tiles need the internet; the maps fall back to the study areas' outlines offline.")
+
+
 def _run_and_write(config, out: Path, quiet: bool) -> None:
     from geo._process import owned
     from geo.pipeline.runner import run
@@ -159,26 +186,29 @@ def cli() -> None:
 @cli.command()
 @_out_option
 @_engine
+@_basemap_option
 @_verbose
 @_quiet
-def demo(out: Path, engine: str | None, scheduler: str | None, verbose: int, quiet: bool) -> None:
+def demo(out: Path, engine: str | None, scheduler: str | None, basemap: str | None, verbose: int, quiet: bool) -> None:
     """Run the whole analysis on the bundled (synthetic) demo data."""
     _setup_logging(verbose, quiet)
     from geo.datasets import demo_files
 
-    _run_and_write(_with_engine(demo_files()["config"], engine, scheduler), out, quiet)
+    _run_and_write(_with_basemap(_with_engine(demo_files()["config"], engine, scheduler), basemap), out, quiet)
 
 
 @cli.command(name="run")
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @_out_option
 @_engine
+@_basemap_option
 @_verbose
 @_quiet
-def run_cmd(config: Path, out: Path, engine: str | None, scheduler: str | None, verbose: int, quiet: bool) -> None:
+def run_cmd(config: Path, out: Path, engine: str | None, scheduler: str | None, basemap: str | None, verbose: int,
+            quiet: bool) -> None:
     """Run the analysis described by the TOML file CONFIG."""
     _setup_logging(verbose, quiet)
-    _run_and_write(_with_engine(config, engine, scheduler), out, quiet)
+    _run_and_write(_with_basemap(_with_engine(config, engine, scheduler), basemap), out, quiet)
 
 
 @cli.command()

@@ -28,6 +28,10 @@ A complete example (``geo/datasets/data/demo.toml`` is the demo's)::
     [analysis]
     target_sector = "optics"
 
+    [maps]
+    basemap = "osm"             # "amap" (GCJ-02: layers shifted for display), "tianditu" (needs
+                                # tianditu_key or TIANDITU_KEY), "none", or a URL with {x}, {y}, {z}
+
     [[valleys]]
     name = "Wuhan"
     title = "Wuhan Optics Valley (East Lake)"
@@ -43,7 +47,7 @@ from typing import Any
 from geo.errors import ConfigError
 
 __all__ = ["Config", "FirmsConfig", "ParksConfig", "AnalysisConfig", "GroupsConfig", "ModelsConfig", "ValleyConfig",
-           "RunConfig", "load_config", "config_from_dict"]
+           "RunConfig", "MapsConfig", "load_config", "config_from_dict", "check_maps"]
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,49 @@ class ModelsConfig:
 
 
 @dataclass(frozen=True)
+class MapsConfig:
+    basemap: str = "osm"  # "osm" | "amap" | "tianditu" | "none" | a tile URL template with {x}, {y}, {z}
+    tianditu_key: str = ""  # basemap = "tianditu": its key ("" : the TIANDITU_KEY environment variable)
+    attribution: str = ""  # basemap = a URL template: the tiles' credit ("" : the tile server's host name)
+
+
+#: the named basemaps of [maps] basemap (geo.outputs.maps._basemap draws them)
+BASEMAPS = ("osm", "amap", "tianditu", "none")
+
+
+def check_maps(maps: MapsConfig) -> None:
+    """Check ``[maps]``: a known basemap or a tile URL template, and Tianditu's key.
+
+    Raises
+    ------
+    geo.errors.ConfigError
+        An unknown basemap, a URL without ``{x}``, ``{y}`` or ``{z}``, or ``"tianditu"`` with
+        neither ``tianditu_key`` nor the ``TIANDITU_KEY`` environment variable.
+    """
+    import os
+    import re
+
+    b = maps.basemap
+    if b not in BASEMAPS:
+        if not re.match(r"(?i)^(https?:)?//", b):
+            msg = (f"[maps] basemap must be one of {list(BASEMAPS)} or a tile URL template "
+                   f"(https://.../{{z}}/{{x}}/{{y}}.png); {b!r} was given.")
+            raise ConfigError(msg)
+        missing = [p for p in ("{x}", "{y}", "{z}") if p not in b]
+        if missing:
+            msg = f"[maps] basemap: a tile URL template must contain {{x}}, {{y}} and {{z}}; {b!r} lacks {', '.join(missing)}."
+            raise ConfigError(msg)
+        if re.search(r"\{\{|\{%|\{#|[\s\"'<>`\\]", b):
+            msg = f"[maps] basemap: a tile URL template cannot hold spaces, quotes, <, >, backslashes or {{{{; {b!r} was given."
+            raise ConfigError(msg)
+    if b == "tianditu" and not (maps.tianditu_key or os.environ.get("TIANDITU_KEY")):
+        msg = ("[maps] basemap = \"tianditu\" needs a Tianditu key: set [maps] tianditu_key or the TIANDITU_KEY "
+               "environment variable (a free key from console.tianditu.gov.cn), or choose basemap = \"osm\", \"amap\" "
+               "or \"none\".")
+        raise ConfigError(msg)
+
+
+@dataclass(frozen=True)
 class ValleyConfig:
     name: str
     title: str | None = None
@@ -143,6 +190,7 @@ class Config:
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     groups: GroupsConfig = field(default_factory=GroupsConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
+    maps: MapsConfig = field(default_factory=MapsConfig)
     valleys: tuple[ValleyConfig, ...] = ()
     source: Path | None = None
     #: the (section, key) pairs the TOML (or dict) set itself, as opposed to defaults
@@ -169,11 +217,13 @@ class Config:
 
         out = conv(self)
         out.pop("given", None)
+        if out["maps"]["tianditu_key"]:  # a secret: not in summary.json and the report
+            out["maps"]["tianditu_key"] = "(set)"
         return out
 
 
 _SECTIONS = {"run": RunConfig, "firms": FirmsConfig, "parks": ParksConfig, "analysis": AnalysisConfig,
-             "groups": GroupsConfig, "models": ModelsConfig}
+             "groups": GroupsConfig, "models": ModelsConfig, "maps": MapsConfig}
 _PATH_KEYS = {("firms", "path"), ("parks", "path"), ("valleys", "firms"), ("groups", "path"), ("models", "anchors")}
 
 
@@ -297,6 +347,7 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
     if fc.stacked_min < 2:
         msg = f"[firms] stacked_min must be >= 2 (firms at one point that make a stack); {fc.stacked_min} was given."
         raise ConfigError(msg)
+    check_maps(built["maps"])
     if not (0 < built["firms"].max_rejected_share <= 1):
         msg = f"[firms] max_rejected_share must be in (0, 1]; {built['firms'].max_rejected_share} was given."
         raise ConfigError(msg)

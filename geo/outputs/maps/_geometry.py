@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from geo.outputs.maps._basemap import display_lonlat
 from geo.outputs.maps._html import _js
 
 __all__: list[str] = []
@@ -22,7 +23,8 @@ _M_PER_DEG = 111_320.0
 
 # ----------------------------------------------------------------------------- GeoJSON
 def _round_coords(c: np.ndarray) -> np.ndarray:
-    return np.round(c, _PRECISION)
+    """Lon/lat rows ``(n, 2)`` as drawn (shifted to GCJ-02 on Amap's tiles: ``_basemap``), rounded."""
+    return np.round(display_lonlat(c), _PRECISION)
 
 
 def _geometries_json(geoms, *, simplify: float = 0.0) -> list[str]:

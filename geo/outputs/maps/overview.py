@@ -8,6 +8,7 @@ import pandas as pd
 
 from geo.outputs._style import verdict_colour
 from geo.outputs.maps._assets import _elements, save_map
+from geo.outputs.maps._basemap import on_basemap
 from geo.outputs.maps._data import _park_rows, _RunData, _str_equals, _ValleyData
 from geo.outputs.maps._frame import _base_map, _rename_clashes
 from geo.outputs.maps._geometry import (
@@ -72,6 +73,7 @@ def overview_map(results, *, m=None):
     return _overview_map(results, m=m)
 
 
+@on_basemap
 def _overview_map(results, *, m=None, data: dict[str, _ValleyData] | None = None):
     import folium
 

@@ -117,7 +117,7 @@ def _timeline_layer(m, vr, results, legend, *, data: _ValleyData | None = None) 
     cells, cell_m = _timeline_cells(xy, np.floor(years))
     to_ll = pyproj.Transformer.from_crs(fm.crs, 4326, always_xy=True)
     lon, lat = to_ll.transform(cells["x"].to_numpy(), cells["y"].to_numpy())
-    lon, lat = _round_coords(np.asarray(lon)), _round_coords(np.asarray(lat))
+    lon, lat = _round_coords(np.column_stack([lon, lat])).T
     first, last = int(cells["start"].min()), int(cells["end"].max()) - 1
     designations: dict[int, list[str]] = {}
     parks_feats = []

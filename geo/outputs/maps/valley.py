@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from geo.outputs.maps._basemap import on_basemap
 from geo.outputs.maps._data import _valley, _ValleyData
 from geo.outputs.maps._frame import _base_map, _rename_clashes
 from geo.outputs.maps._geometry import _gdf_bounds, _union_bounds
@@ -65,6 +66,7 @@ def valley_map(results, valley: str, *, m=None):
     return _valley_map(results, valley, m=m)
 
 
+@on_basemap
 def _valley_map(results, valley: str, *, m=None, data: _ValleyData | None = None):
     vr = _valley(results, valley)
     own = m is None
