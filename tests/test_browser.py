@@ -184,7 +184,7 @@ def test_valley_map_names_render_as_text_and_run_nothing(study, browser):
         map.setView([30.51, 114.42], 16);
     }""")
     p.page.wait_for_timeout(300)
-    marker = p.page.locator("path.leaflet-interactive").last
+    marker = p.page.locator(".folium-map > .leaflet-map-pane path.leaflet-interactive").last  # not the minimap's
     marker.hover(force=True)
     assert p.open_everything() > 400  # every firm, cell, cluster, park and founding-year circle
     for year in range(1990, 2024, 3):  # the slider writes the park names into its label

@@ -262,7 +262,7 @@ def add_basemap(m) -> Basemap:
               f" note.setAttribute('role', 'status'); note.textContent = {note}; box.appendChild(note);"
               f" [{', '.join(layer.get_name() for layer in layers)}].forEach(function (layer) {{"
               f" layer.on('tileerror', function () {{ n += 1; if (n >= {TILE_ERRORS_NOTE}) {{"
-              " box.classList.add('geo-no-tiles'); }} }}); }}); }})();")
+              " box.classList.add('geo-no-tiles'); } }); }); })();")
         t = spec.tiles[0]
         plugins.MiniMap(tile_layer=folium.TileLayer(t.url, attr=t.attribution, subdomains=t.subdomains or "abc",
                                                     max_zoom=t.max_zoom),
