@@ -550,3 +550,27 @@ def test_no_cjk_font_is_said_once_with_the_install_hint(monkeypatch, caplog):
     assert len(warnings) == 1  # English names only: no warning
     monkeypatch.setattr(_fonts, "cjk_families", lambda: ("Noto Sans CJK SC",))
     assert _fonts.cjk_font_note(["东湖高新区"]) is None  # a CJK font is installed: no warning
+
+
+def test_cjk_fonts_missing_from_matplotlibs_cache_are_found_in_the_font_folders(monkeypatch):
+    """matplotlib's font cache predates a CJK font installed later (apt-get install fonts-noto-cjk)."""
+    import copy
+
+    from matplotlib import font_manager
+
+    from geo.outputs import _fonts
+
+    if not _fonts.cjk_families():
+        pytest.skip("no CJK font installed (make test installs Debian's fonts-noto-cjk as root)")
+    stale = copy.copy(font_manager.fontManager)
+    stale.ttflist = [f for f in font_manager.fontManager.ttflist if not _fonts._CJK_FILES.search(f.fname.rsplit("/", 1)[-1])]
+    assert not {f.name for f in stale.ttflist} & set(_fonts.CJK_FAMILIES)
+    monkeypatch.setattr(font_manager, "fontManager", stale)
+    _fonts.cjk_families.cache_clear()
+    try:
+        found = _fonts.cjk_families()
+        assert found and set(found) <= {f.name for f in stale.ttflist}  # registered with the (stale) manager
+        assert all(_fonts._CJK_FILES.search(f.fname.rsplit("/", 1)[-1]) for f in stale.ttflist if f.name in found)
+    finally:
+        monkeypatch.undo()
+        _fonts.cjk_families.cache_clear()
