@@ -181,3 +181,20 @@ def test_the_fallback_outlines_the_study_area_and_parks_under_the_tiles(res):
         assert np.abs(coords - corner).sum(axis=1).min() < 1e-6
     page = m.get_root().render()
     assert f"n >= {_basemap.TILE_ERRORS_NOTE}" in page and _basemap.TILES_NOTE in page and "tileerror" in page
+
+
+def test_the_overview_fallback_has_the_land_around_the_valleys(res):
+    import shapely
+
+    m = maps.overview_map(res)
+    (layer,) = [el for el in _descendants(m) if getattr(el, "_name", "") == "GeoJsonLayer" and el.pane == "geo-fallback"]
+    feats = json.loads(layer.data_js)["features"]
+    assert [f["properties"]["k"] for f in feats] == ["land", "area", "park", "area"]
+    land = shapely.from_geojson(json.dumps(feats[0]["geometry"]))
+    # Wuhan and Changchun are inland, the East China Sea and the Yellow Sea are not; Japan is land
+    assert shapely.contains_xy(land, [114.4, 125.3, 139.7], [30.5, 43.86, 35.7]).all()
+    assert not shapely.contains_xy(land, [125.0, 123.5], [30.0, 36.0]).any()
+    assert len(layer.data_js) < 60_000  # the land of the region around the valleys only
+    assert "land" not in [f["properties"]["k"] for el in _descendants(maps.valley_map(res, "A"))
+                          if getattr(el, "_name", "") == "GeoJsonLayer" and el.pane == "geo-fallback"
+                          for f in json.loads(el.data_js)["features"]]

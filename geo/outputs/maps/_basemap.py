@@ -16,7 +16,8 @@
 
 Whatever the basemap, the maps carry an offline fallback: each study area's extent (the
 box of its firms) and its park outlines, inlined, in a pane under the tiles, so they show
-where tiles are missing.  When tiles fail to load (offline, or a blocked tile server), a note
+where tiles are missing; the overview also gets the land around the valleys from Natural
+Earth's 1:110m land (``data/land_110m.geojson``, public domain; too coarse for a valley's map).  When tiles fail to load (offline, or a blocked tile server), a note
 "basemap tiles could not be loaded" appears and the minimap is hidden.
 
 The shift is applied while a map is drawn (:func:`on_basemap` wraps the functions that draw
@@ -224,8 +225,8 @@ def on_basemap(draw):
             if spec is not None and spec.gcj02:
                 _shift_elements(out, before)
             if m is None:
-                valleys = [args[0]] if args else [kwargs["valley"]] if "valley" in kwargs else list(results.valleys)
-                _fallback_layer(out, results, valleys)
+                valley = args[0] if args else kwargs.get("valley")
+                _fallback_layer(out, results, list(results.valleys) if valley is None else [valley], overview=valley is None)
             return out
         finally:
             _CURRENT.reset(token)
@@ -240,7 +241,7 @@ _CSS = """<style>
   font: 12px Arial, sans-serif; color: #b2182b; pointer-events: none; white-space: nowrap; }
 .geo-no-tiles .geo-tiles-note { display: block; }
 .geo-no-tiles .leaflet-control-minimap { display: none !important; }
-.leaflet-container.geo-no-tiles, .leaflet-container.geo-basemap-none { background: #f4f3ef; }
+.leaflet-container.geo-no-tiles, .leaflet-container.geo-basemap-none { background: #e9edf0; }
 </style>"""
 
 
@@ -265,7 +266,7 @@ def add_basemap(m) -> Basemap:
         layer.add_to(m)
         layers.append(layer)
     if layers:
-        note = _js(f"{TILES_NOTE} — showing the study areas and parks only")
+        note = _js(f"{TILES_NOTE} — the outlines shown are drawn offline")
         js = (f"(function () {{ var map = {m.get_name()}, box = map.getContainer(), n = 0;"
               " var note = document.createElement('div'); note.className = 'geo-tiles-note';"
               f" note.setAttribute('role', 'status'); note.textContent = {note}; box.appendChild(note);"
@@ -282,8 +283,31 @@ def add_basemap(m) -> Basemap:
     return spec
 
 
-def _fallback_layer(m, results, valleys: list[str]) -> None:
-    """The study areas (the box of each valley's firms) and their parks, in a pane under the tiles."""
+@functools.cache
+def _land():
+    """Natural Earth 1:110m land (one MultiPolygon, lon/lat, 0.01 degree precision), read once."""
+    from importlib.resources import files
+
+    import shapely
+
+    text = files("geo.outputs.maps").joinpath("data", "land_110m.geojson").read_text(encoding="utf-8")
+    return shapely.union_all(shapely.get_parts(shapely.from_geojson(text)))  # its one feature
+
+
+def _land_around(bounds: list[float], *, margin: float = 2.0):
+    """The land within ``bounds`` (west, south, east, north) widened by ``margin`` times its size
+    (at least 5 degrees) on each side: the view and some zooming out."""
+    import shapely
+
+    w, s, e, n = bounds
+    dx, dy = max(e - w, 5.0) * margin, max(n - s, 5.0) * margin
+    clipped = shapely.clip_by_rect(_land(), w - dx, max(s - dy, -85.0), e + dx, min(n + dy, 85.0))
+    return None if clipped.is_empty else clipped
+
+
+def _fallback_layer(m, results, valleys: list[str], *, overview: bool) -> None:
+    """The study areas (the box of each valley's firms) and their parks, in a pane under the tiles;
+    on the overview, the land around them too."""
     import shapely
     from folium.map import CustomPane
 
@@ -298,7 +322,7 @@ def _fallback_layer(m, results, valleys: list[str]) -> None:
         _to_wgs84,
     )
 
-    geoms, props = [], []
+    geoms, props, boxes = [], [], []
     for name in valleys:
         vr = results.valleys.get(name)
         if vr is None or not len(vr.firms):
@@ -307,14 +331,22 @@ def _fallback_layer(m, results, valleys: list[str]) -> None:
         if b is not None:
             geoms.append(shapely.box(*b).buffer(0.01, join_style="mitre"))
             props.append({"k": "area"})
+            boxes.append(b)
         if len(vr.parks):
             for g in _to_wgs84(vr.parks).geometry.values:
                 geoms.append(g)
                 props.append({"k": "park"})
     if not geoms:
         return
+    if overview:
+        arr = np.asarray(boxes, dtype=float)
+        land = _land_around([arr[:, 0].min(), arr[:, 1].min(), arr[:, 2].max(), arr[:, 3].max()])
+        if land is not None:
+            geoms.insert(0, land)
+            props.insert(0, {"k": "land"})
     CustomPane("geo-fallback", z_index=150, pointer_events=False).add_to(m)
-    styles = {"area": {"color": "#8c8c8c", "weight": 1.5, "dashArray": "4 4", "fillColor": "#ffffff", "fillOpacity": 0.5},
+    styles = {"land": {"color": "#a0a0a0", "weight": 0.8, "fillColor": "#fbfaf6", "fillOpacity": 1.0},
+              "area": {"color": "#8c8c8c", "weight": 1.5, "dashArray": "4 4", "fillColor": "#ffffff", "fillOpacity": 0.5},
               "park": {"color": "#5a5a5a", "weight": 1, "fill": False}}
     _elements()["GeoJsonLayer"](_feature_collection(_geometries_json(geoms, simplify=_SIMPLIFY_M / _M_PER_DEG), props),
                                 styles, pane="geo-fallback", interactive=False).add_to(m)
