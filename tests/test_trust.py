@@ -337,7 +337,7 @@ def test_a_few_stray_geocodes_are_rejected_not_spread_over_the_country(tmp_path,
     assert any("5 firm(s) of firms.csv lie far from the other firms of their valley" in w for w in res.warnings)
     clean = make_study(tmp_path / "clean", valleys={"Wuhan": "Wuhan"}, n=600)
     ref = geo.run(clean.write_config(valleys=[{"name": "Wuhan"}]))
-    assert res.valleys["Wuhan"].analysis.cells.attrs["size_m"] == ref.valleys["Wuhan"].analysis.cells.attrs["size_m"]
+    assert res.valleys["Wuhan"].analysis.grid.size_m == ref.valleys["Wuhan"].analysis.grid.size_m
 
 
 def test_degrees_given_a_projected_crs_stop(study):

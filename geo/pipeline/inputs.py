@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from geo._words import counted, listing, suggest
+from geo.cells.grid import GridInfo
 from geo.config import Config
 from geo.errors import InputError
 from geo.parks.overlay import MIN_DATED_SHARE
@@ -370,7 +371,7 @@ def valley_facts(cfg: Config, valleys: dict) -> list[ValleyFacts]:
             n_target = int(is_target.sum())
             cells = getattr(vr.prepared, "cells", None)
             if cells is not None:
-                tcol = cells.attrs.get("by_columns", {}).get(str(target))
+                tcol = GridInfo.of(cells).column(target)
                 n_target = int(cells[tcol].sum()) if tcol is not None else 0
         use = is_target if is_target is not None and is_target.any() else None
         if fcol in fv.columns:

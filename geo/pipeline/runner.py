@@ -40,13 +40,6 @@ from geo.pipeline.results import AnalysisDraft, Results, ValleyResult, _first_la
 __all__ = ["run", "check"]
 
 
-def _sector_column(cells, value: str | None) -> str | None:
-    if value is None:
-        return None
-    mapping = cells.attrs.get("by_columns", {})
-    return mapping.get(value) or mapping.get(str(value))
-
-
 def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str], quiet: QuietGC | None = None) -> None:
     """Every statistics stage of one valley; ``vr.analysis`` is a frozen :class:`ValleyAnalysis` after it."""
     vr.analysis = AnalysisDraft()
@@ -60,7 +53,7 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
     """Grid, weights, global and local autocorrelation, clusters and the park tests."""
     from geo import crs as gcrs
     from geo.cells.graph import weights
-    from geo.cells.grid import aggregate
+    from geo.cells.grid import GridInfo, aggregate
     from geo.errors import GeoError
     from geo.parks import overlay as gparks
     from geo.stats.autocorr import global_moran, hotspots
@@ -87,7 +80,7 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
     graph = weights(cells, kind=an.weights)
     vr.analysis.graph = graph
     vr.analysis.timings = {"aggregate_weights": time.perf_counter() - t0}
-    tcol = _sector_column(cells, target)
+    tcol = GridInfo.of(cells).column(target)
     if target is not None and tcol is None:
         vr.skipped["target_sector"] = f"no firms of the target sector {target!r} in this valley"
     variables = {"all firms": "n_firms"}
@@ -491,7 +484,9 @@ def _prepare_dask(cfg: Config, timings: dict, warnings: list[str]) -> Prepared:
     firms = PointFrame(firms, crs="EPSG:4326", xy=("lon", "lat"))
     target = cfg.analysis.target_sector
     if target is not None:
-        tcols = {n: vi.cells.attrs.get("by_columns", {}).get(str(target)) for n, vi in inputs.items()}
+        from geo.cells.grid import GridInfo
+
+        tcols = {n: GridInfo.of(vi.cells).column(target) for n, vi in inputs.items()}
         target_counts = {n: int(inputs[n].cells[c].sum()) if c is not None else 0 for n, c in tcols.items()}
     else:
         target_counts = None
@@ -573,14 +568,14 @@ def _stack_sensitivity(valleys: dict, cfg: Config, warnings: list[str]) -> dict:
         area = gpd.GeoSeries([_convex_hull(np.asarray(x), np.asarray(y))], crs=cells.crs)
         same = dataclasses.replace(cfg, analysis=dataclasses.replace(
             cfg.analysis, point_clusters="none", kd_simulations=0, ripley_simulations=0,
-            cell_size=cells.attrs.get("size") if cfg.analysis.cell == "h3" else cells.attrs["size_m"]))
+            cell_size=vr.analysis.grid.size if cfg.analysis.cell == "h3" else vr.analysis.grid.size_m))
         fv = PointFrame(vr.firms.loc[keep], crs="EPSG:4326", xy=("lon", "lat"))
         alt = ValleyResult(name=name, title=vr.title, firms=fv, parks=vr.parks, metric_crs=vr.metric_crs, seed=vr.seed,
                            extent=area)
         notes: list[str] = []
         _analyse_valley(alt, same, int(vr.seed), notes)
         alt_cells = alt.analysis.cells
-        grids[name] = {"size_m": cells.attrs.get("size_m"), "n_cells": int(len(cells)),
+        grids[name] = {"size_m": vr.analysis.grid.size_m, "n_cells": int(len(cells)),
                        "n_cells_without_stacked": int(len(alt_cells)) if alt_cells is not None else None}
         alt_ov = alt.analysis.parks_overlay
         for idx, row in ov.iterrows():
