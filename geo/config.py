@@ -27,6 +27,7 @@ A complete example (``geo/datasets/data/demo.toml`` is the demo's)::
 
     [analysis]
     target_sector = "optics"
+    scales = [0.5, 1, 2]        # the park verdicts again at half and double the cell size ([] for none)
 
     [[valleys]]
     name = "Wuhan"
@@ -34,6 +35,8 @@ A complete example (``geo/datasets/data/demo.toml`` is the demo's)::
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -106,6 +109,10 @@ class AnalysisConfig:
     point_clusters: str = "dbscan"
     dbscan_eps_m: float = 500.0
     dbscan_min_samples: int = 20
+    #: cell sizes, relative to the chosen one, at which the cell and park stages run again
+    #: (scale sensitivity of the verdicts; [] turns it off)
+    scales: tuple = (0.5, 1.0, 2.0)
+    scale_h3: bool = False  # also on H3 cells at the resolution nearest the chosen size
 
 
 @dataclass(frozen=True)
@@ -185,7 +192,7 @@ def _check_keys(table: dict, allowed: list[str], where: str) -> None:
 
 
 def _typed(section: str, key: str, value: Any, default: Any) -> Any:
-    if default is not None and not isinstance(default, (Path,)) and key not in ("crs", "cell_size", "sheet", "drop_stacked"):
+    if default is not None and not isinstance(default, (Path,)) and key not in ("crs", "cell_size", "sheet", "drop_stacked", "scales"):
         expected = type(default)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
@@ -249,6 +256,13 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
     if an.permutations < 0:
         msg = f"[analysis] permutations must be >= 0; {an.permutations} was given."
         raise ConfigError(msg)
+    sc = an.scales
+    if not (isinstance(sc, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                  and 0.1 <= v <= 10 for v in sc)):
+        msg = (f"[analysis] scales must be a list of cell-size factors between 0.1 and 10 (scales = [0.5, 1, 2]; "
+               f"[] for none); {sc!r} was given.")
+        raise ConfigError(msg)
+    built["analysis"] = an = dataclasses.replace(an, scales=tuple(sorted({float(v) for v in sc})))
     valleys = []
     raw_valleys = data.get("valleys", [])
     if not isinstance(raw_valleys, list):

@@ -24,7 +24,7 @@ from scipy.spatial import cKDTree
 from geo.errors import ColumnError, CRSError, InputError
 from geo.points import PointFrame
 
-__all__ = ["aggregate", "GridInfo", "auto_cell_size", "cell_positions", "lattice_keys", "plan_lattice", "cells_from_counts", "LatticePlan", "CELL_KINDS", "MIN_AUTO_CELLS", "MAX_AUTO_CELLS"]
+__all__ = ["aggregate", "GridInfo", "auto_cell_size", "cell_positions", "lattice_keys", "plan_lattice", "h3_resolution_for_area", "cells_from_counts", "LatticePlan", "CELL_KINDS", "MIN_AUTO_CELLS", "MAX_AUTO_CELLS"]
 
 logger = logging.getLogger(__name__)
 
@@ -1199,6 +1199,15 @@ def _h3_area(res: int) -> float:
     import h3
 
     return float(h3.average_hexagon_area(res, unit="m^2"))
+
+
+def h3_resolution_for_area(area_m2: float) -> int:
+    """The H3 resolution whose average cell area is closest (log scale) to ``area_m2``.
+
+    >>> h3_resolution_for_area(0.737e6), h3_resolution_for_area(5.16e6)
+    (8, 7)
+    """
+    return min(range(16), key=lambda r: abs(math.log(_h3_area(r) / float(area_m2))))
 
 
 def _h3_spacing(res: int) -> float:

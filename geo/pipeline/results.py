@@ -165,6 +165,8 @@ class Results:
     parks_rejects: pd.DataFrame | None = None
     #: ``[firms] drop_stacked = "sensitivity"``: the park verdicts without the stacked firms
     stack_sensitivity: dict | None = None
+    #: ``[analysis] scales``: each park's verdict at each cell size, and whether it is stable
+    scale_sensitivity: dict | None = None
 
     @property
     def synthetic(self) -> bool:
@@ -179,7 +181,7 @@ class Results:
 
         return research_answer(self.valleys, target_sector=self.config.analysis.target_sector,
                                founded_column=self.config.firms.founded_column, comparison=self.comparison,
-                               synthetic=self.synthetic)
+                               synthetic=self.synthetic, scales=self.scale_sensitivity)
 
     def summary(self) -> dict:
         """Machine-readable results (the content of ``summary.json``)."""
@@ -197,6 +199,7 @@ class Results:
             "groups": _groups_summary(self.groups),
             "warnings": list(self.warnings),
             "stack_sensitivity": self.stack_sensitivity,
+            "scale_sensitivity": self.scale_sensitivity,
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
