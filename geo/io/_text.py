@@ -166,6 +166,7 @@ class _Raw:
     n: int
     meta: dict
     malformed: dict[int, int] = field(default_factory=dict)  # 0-based position -> number of fields
+    prerejected: dict[int, tuple[str, str]] = field(default_factory=dict)  # 0-based position -> (reason, detail)
     geometry: Any = None
     layer_crs: Any = None
 
