@@ -91,7 +91,10 @@ def check_pbf(path: Path) -> None:
         raise DataFileError(msg)
     try:
         reader = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING)
-        reader.close()
+        try:
+            reader.header()  # reads the file's header block: a file that is no OSM data fails here
+        finally:
+            reader.close()
     except Exception as exc:  # noqa: BLE001 - libosmium raises several types
         msg = f"Cannot read '{path.name}' as an OpenStreetMap file ({exc}). Check it is a complete .osm.pbf download."
         raise DataFileError(msg) from None
@@ -201,7 +204,8 @@ def osm_firm_table(path: Path, *, sectors: Any = None) -> _Raw:
         lon.append(x)
         lat.append(y)
     if not ids:
-        msg = (f"'{path.name}' holds no firm: no node or area has a firm tag ({listing(keys)}); it has "
+        msg = (f"'{path.name}' holds no firm: no node or area has a firm key ({listing(FIRM_KEYS)}) or a tag of the sector "
+               f"table; it has "
                f"{_tag_counts(path)}. Is it the right extract, or do its firms need entries in [firms] osm_sectors?")
         raise InputError(msg)
     cols = {"firm_id": _text_array(ids), "name": _text_array(names), "sector": _text_array(found),
