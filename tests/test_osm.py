@@ -196,6 +196,9 @@ def test_osm_study_through_geo_check_and_geo_run(osm_study, tmp_path):
     res = CliRunner().invoke(cli, ["check", str(cfg)])
     assert res.exit_code == 0, res.output
     assert f"{read:,} rows read, {expected['firms']:,} kept, {expected['shops']:,} rejected" in res.output
+    assert "firms from OpenStreetMap: sectors from the config's table: optics (" in res.output
+    assert "parks (OpenStreetMap: named industrial areas and high-tech zones): 2 kept" in res.output
+    assert "no conversion" not in res.output  # OSM points are WGS84: no crs hint
     out = tmp_path / "out"
     res = CliRunner().invoke(cli, ["run", str(cfg), "--out", str(out)])
     assert res.exit_code == 0, res.output

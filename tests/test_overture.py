@@ -78,6 +78,7 @@ def test_places_become_the_firm_frame_of_the_csv_path(tmp_path):
     assert dict(zip(rejects["row"], rejects["reason"])) == EXPECTED_REJECTS
     assert firms["sector"].to_dict() == EXPECTED_SECTORS
     assert report["source"] == "overture" and report["category_column"] == "categories"
+    assert report["places_mapped_by_sector"] == {"electronics": 1, "ict": 1, "manufacturing": 1}
     detail = dict(zip(rejects["row"], rejects["detail"]))
     assert detail[4] == "confidence 0.2 < min_confidence 0.5"
     assert "'restaurant'" in detail[2] and detail[8].startswith("no category")
@@ -186,6 +187,9 @@ def test_overture_study_through_geo_check_and_geo_run(overture_study, tmp_path):
     assert res.exit_code == 0, res.output
     kept = expected["read"] - expected["low"] - expected["food"]
     assert f"{expected['read']:,} rows read, {kept:,} kept, {expected['low'] + expected['food']:,} rejected" in res.output
+    assert "firms from Overture Places (categories from 'categories', min_confidence 0.5): sectors from the config's table: " \
+           "optics (" in res.output
+    assert "no conversion" not in res.output  # Overture points are WGS84: no crs hint
     out = tmp_path / "out"
     res = CliRunner().invoke(cli, ["run", str(cfg), "--out", str(out)])
     assert res.exit_code == 0, res.output

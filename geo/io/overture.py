@@ -199,9 +199,9 @@ def overture_firm_table(path: Path, *, sectors: Any = None, min_confidence: floa
         "lon": _Floats(x),
         "lat": _Floats(y),
     }
-    kept_sectors = {}
-    for s in sector:
-        if s is not None:
+    kept_sectors: dict[str, int] = {}  # the places the reader passes on (not low_confidence, a point), by sector
+    for i, s in enumerate(sector):
+        if s is not None and i not in pre and np.isfinite(x[i]):
             kept_sectors[s] = kept_sectors.get(s, 0) + 1
     meta = {"format": "overture", "source": "overture", "category_column": cat_col, "min_confidence": float(min_confidence),
             "sector_table": "default" if sectors is None else ("config" if isinstance(sectors, Mapping) else str(sectors)),
