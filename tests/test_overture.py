@@ -209,3 +209,18 @@ def test_overture_study_without_categories_stops_in_check(overture_study, tmp_pa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "is not an Overture Places file: it has no 'categories' column; its columns are id, geometry" in err
+
+
+def test_the_readme_example_of_open_map_data_is_a_valid_config(tmp_path):
+    import re
+    import tomllib
+
+    from study import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### OpenStreetMap and Overture"):readme.index("### When something is wrong")]
+    toml = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+    cfg = config_from_dict(tomllib.loads(toml), base=tmp_path)
+    assert cfg.firms.source == "overture" and cfg.firms.min_confidence == 0.6 and cfg.parks.source == "osm"
+    assert cfg.firms.overture_sectors == {"b2b_electronic_equipment": "optics", "software_development": "software"}
+    assert cfg.valleys[0].bbox == (114.2, 30.3, 114.7, 30.7)
