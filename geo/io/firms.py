@@ -418,9 +418,10 @@ class _Validation:
         for i, k in sorted(raw.malformed.items()):
             self.code[i] = self.keys.index("malformed_row") + 1
             self.detail[i] = f"{k} fields, header has {len(raw.columns)}"
-        for i, (reason, why) in sorted(raw.prerejected.items()):  # decided by the source's reader (osm, overture)
-            self.code[i] = self.keys.index(reason) + 1
-            self.detail[i] = why
+        for reason, rows, details in raw.prerejected:  # decided by the source's reader (osm, overture)
+            free = self.code[rows] == 0
+            self.code[rows[free]] = self.keys.index(reason) + 1
+            self.detail[rows[free]] = details[free]
 
     def reject(self, mask: np.ndarray, key: str, info: str | Callable[[np.ndarray], list[str]] | None = None) -> None:
         code, detail = self.code, self.detail

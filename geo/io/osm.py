@@ -216,7 +216,11 @@ def osm_firm_table(path: Path, *, sectors: Any = None) -> _Raw:
             "sector_table": "default" if sectors is None else ("config" if isinstance(sectors, Mapping) else str(sectors)),
             "features_by_sector": dict(by_sector.most_common()), "open_ways_skipped": int(open_ways)}
     log.info("read %s: %d firm features, %d with a sector", path, len(ids), sum(by_sector.values()))
-    return _Raw(columns=list(FIRM_COLUMNS), cols=cols, n=len(ids), meta=meta, prerejected=pre)
+    prerejected = []
+    for reason in ("missing_coordinate", "no_sector_tag"):
+        rows = np.array([i for i, (r, _) in pre.items() if r == reason], dtype=np.int64)
+        prerejected.append((reason, rows, np.array([pre[i][1] for i in rows], dtype=object)))
+    return _Raw(columns=list(FIRM_COLUMNS), cols=cols, n=len(ids), meta=meta, prerejected=prerejected)
 
 
 def _is_park(tags: Mapping[str, str]) -> bool:

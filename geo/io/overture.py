@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from geo._words import listing
 from geo.errors import ColumnError, InputError
 from geo.io._sectors import read_sector_table
-from geo.io._text import _Floats, _parquet_schema, _Raw, _text_array
+from geo.io._text import _parquet_schema, _Raw, _text_array
 
 __all__ = ["DEFAULT_SECTORS", "FIRM_COLUMNS", "check_schema", "overture_firm_table"]
 
@@ -120,6 +121,46 @@ def _alternate_sectors(alternates, table: Mapping[str, str], need: np.ndarray) -
     return out
 
 
+def _number_text(values: np.ndarray):
+    """Floats as the text column of a table ("" for NaN), in pyarrow's shortest round-trip form:
+    what a CSV of them holds, parsed back to the same floats, and cheap to write for rejected rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return _text_array(pc.fill_null(pa.array(values, from_pandas=True).cast(pa.large_string()), ""))
+
+
+#: a little-endian WKB point: byte order (1), geometry type (1), x, y
+_WKB_POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+
+
+def _points(column) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, is a point, geometry kind) of a WKB column: read as packed points when every
+    value is a 21-byte little-endian WKB point (Overture's), else with shapely."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import shapely
+
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    n = len(arr)
+    if n and arr.null_count == 0 and pc.all(pc.equal(pc.binary_length(arr), _WKB_POINT.itemsize)).as_py():
+        wide = pa.types.is_large_binary(arr.type)
+        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if wide else np.int32)[arr.offset:arr.offset + n + 1]
+        raw = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+        pts = raw.view(_WKB_POINT)
+        if (pts["order"] == 1).all() and (pts["type"] == 1).all():
+            return pts["x"].astype(float), pts["y"].astype(float), np.ones(n, dtype=bool), np.full(n, "Point", dtype=object)
+    geoms = shapely.from_wkb(np.asarray(arr.to_pylist(), dtype=object))
+    missing = np.asarray(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    is_point = (np.asarray(shapely.get_type_id(geoms)) == 0) & ~missing
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    x[is_point] = shapely.get_x(geoms[is_point])
+    y[is_point] = shapely.get_y(geoms[is_point])
+    kinds = np.array(["missing" if m else g.geom_type for g, m in zip(geoms, missing)], dtype=object)
+    return x, y, is_point, kinds
+
+
 def overture_firm_table(path: Path, *, sectors: Any = None, min_confidence: float = 0.5) -> _Raw:
     """The raw firm table of an Overture Places GeoParquet (see the module's description).
 
@@ -139,9 +180,9 @@ def overture_firm_table(path: Path, *, sectors: Any = None, min_confidence: floa
         unmapped places marked as rejected; ``meta`` records the source, the category column
         read and the places per sector.
     """
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
-    import shapely
 
     check_schema(path)
     table = read_sector_table(sectors, default=DEFAULT_SECTORS, what="Overture category")
@@ -154,57 +195,52 @@ def overture_firm_table(path: Path, *, sectors: Any = None, min_confidence: floa
         msg = f"'{path.name}' holds no place: the Overture file is empty."
         raise InputError(msg)
     cats = data.column(cat_col)
-    primary = _struct_field(cats, primary_field)
-    primary_text = np.array(pc.fill_null(primary, "").to_pylist(), dtype=object)
-    sector = np.array([table.get(c) for c in primary_text], dtype=object)
-    category = primary_text.copy()
-    unmapped = np.array([s is None for s in sector])
-    import pyarrow as pa
-
-    struct = pa.types.is_struct(cats.type)
-    has_alt = struct and alt_field is not None and cats.type.get_field_index(alt_field) >= 0
-    alternates = _struct_field(cats, alt_field) if has_alt else None
-    alt = _alternate_sectors(alternates, table, unmapped)
-    from_alt = unmapped & np.array([a is not None for a in alt])
+    primary = _text_array(pc.fill_null(_struct_field(cats, primary_field).cast(pa.large_string()), ""))
+    enc = pc.dictionary_encode(primary)
+    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    uniques = enc.dictionary.to_pylist()
+    sector = np.array([table.get(c) for c in uniques] + [None], dtype=object)[codes]  # one look-up per category
+    unmapped = np.array([s is None for s in sector], dtype=bool)
+    has_alt = pa.types.is_struct(cats.type) and alt_field is not None and cats.type.get_field_index(alt_field) >= 0
+    alt = _alternate_sectors(_struct_field(cats, alt_field) if has_alt else None, table, unmapped)
+    from_alt = unmapped & np.array([a is not None for a in alt], dtype=bool)
     sector[from_alt] = alt[from_alt]
+    unmapped &= ~from_alt
 
-    geoms = shapely.from_wkb(np.asarray(data.column("geometry").to_pylist(), dtype=object))
-    is_point = np.asarray(shapely.get_type_id(geoms)) == 0
-    x = np.full(n, np.nan)
-    y = np.full(n, np.nan)
-    x[is_point] = shapely.get_x(geoms[is_point])
-    y[is_point] = shapely.get_y(geoms[is_point])
+    x, y, is_point, kinds = _points(data.column("geometry"))
     if "confidence" in names:
-        conf = np.asarray(pc.fill_null(data.column("confidence").cast("float64"), np.nan).to_numpy(), dtype=float)
+        conf = np.asarray(pc.fill_null(data.column("confidence").cast(pa.float64()), np.nan).to_numpy(), dtype=float)
     else:
         conf = np.full(n, np.nan)
     name = _struct_field(data.column("names"), "primary") if "names" in names else None
 
-    pre: dict[int, tuple[str, str]] = {}
-    notpoint = ~is_point & ~np.asarray(shapely.is_missing(geoms))
-    for i in np.flatnonzero(notpoint):
-        pre[int(i)] = ("not_a_point", f"geometry is {geoms[i].geom_type}, expected Point")
-    for i in np.flatnonzero(conf < min_confidence):
-        pre.setdefault(int(i), ("low_confidence", f"confidence {conf[i]:.3g} < min_confidence {min_confidence:g}"))
-    for i in np.flatnonzero(np.array([s is None for s in sector])):
-        what = f"category {primary_text[i]!r}" if primary_text[i] else "no category"
-        pre.setdefault(int(i), ("no_sector_tag", f"{what} (and its alternates) not in the sector table"))
-    sector_text = [s or "" for s in sector]
+    notpoint = np.flatnonzero(~is_point & (kinds != "missing"))
+    low = np.flatnonzero(conf < min_confidence)
+    nosector = np.flatnonzero(unmapped)
+    what = np.array([f"category {c!r}" if c else "no category" for c in uniques] + [""], dtype=object)
+    pre = [
+        ("not_a_point", notpoint, np.array([f"geometry is {k}, expected Point" for k in kinds[notpoint]], dtype=object)),
+        ("low_confidence", low, np.array([f"confidence {c:.3g} < min_confidence {min_confidence:g}" for c in conf[low]],
+                                         dtype=object)),
+        ("no_sector_tag", nosector, np.char.add(what[codes[nosector]].astype(str),
+                                                " (and its alternates) not in the sector table").astype(object)),
+    ]
     cols = {
-        "firm_id": _text_array(pc.fill_null(data.column("id").cast("large_string"), "")),
-        "name": _text_array(name.cast("large_string") if name is not None else [""] * n),
-        "sector": _text_array(sector_text),
-        "category": _text_array(category.tolist()),
-        "confidence": _Floats(conf),
-        "lon": _Floats(x),
-        "lat": _Floats(y),
+        "firm_id": _text_array(pc.fill_null(data.column("id").cast(pa.large_string()), "")),
+        "name": _text_array(name.cast(pa.large_string()) if name is not None else [""] * n),
+        "sector": _text_array([s or "" for s in sector]),
+        "category": primary,
+        "confidence": _number_text(conf),
+        "lon": _number_text(x),
+        "lat": _number_text(y),
     }
-    kept_sectors: dict[str, int] = {}  # the places the reader passes on (not low_confidence, a point), by sector
-    for i, s in enumerate(sector):
-        if s is not None and i not in pre and np.isfinite(x[i]):
-            kept_sectors[s] = kept_sectors.get(s, 0) + 1
+    passed = np.ones(n, dtype=bool)
+    for _, rows, _ in pre:
+        passed[rows] = False
+    counts = pd.Series(sector[passed & ~unmapped & np.isfinite(x)], dtype=object).value_counts()
+    kept_sectors = {str(k): int(v) for k, v in counts.items()}  # the places passed on (a point, confident), by sector
     meta = {"format": "overture", "source": "overture", "category_column": cat_col, "min_confidence": float(min_confidence),
             "sector_table": "default" if sectors is None else ("config" if isinstance(sectors, Mapping) else str(sectors)),
             "places_mapped_by_sector": dict(sorted(kept_sectors.items(), key=lambda kv: -kv[1]))}
-    log.info("read %s: %d places, %d with a sector", path, n, sum(kept_sectors.values()))
+    log.info("read %s: %d places, %d passed on with a sector", path, n, sum(kept_sectors.values()))
     return _Raw(columns=list(FIRM_COLUMNS), cols=cols, n=n, meta=meta, prerejected=pre)
