@@ -224,3 +224,24 @@ def test_the_readme_example_of_open_map_data_is_a_valid_config(tmp_path):
     assert cfg.firms.source == "overture" and cfg.firms.min_confidence == 0.6 and cfg.parks.source == "osm"
     assert cfg.firms.overture_sectors == {"b2b_electronic_equipment": "optics", "software_development": "software"}
     assert cfg.valleys[0].bbox == (114.2, 30.3, 114.7, 30.7)
+
+
+def test_packed_wkb_points_read_as_shapely_reads_them():
+    """Overture's 21-byte little-endian WKB points are read packed; anything else goes through shapely."""
+    import pyarrow as pa
+
+    from geo.io.overture import _points
+
+    rng = np.random.default_rng(4)
+    pts = shapely.points(rng.uniform(-180, 180, 50), rng.uniform(-90, 90, 50))
+    packed = pa.chunked_array([pa.array(shapely.to_wkb(pts[:20]).tolist(), pa.binary()),
+                               pa.array(shapely.to_wkb(pts[20:]).tolist(), pa.binary())])
+    x, y, ok, kinds = _points(packed)
+    assert ok.all() and (x == shapely.get_x(pts)).all() and (y == shapely.get_y(pts)).all()
+    big_endian = pa.array(shapely.to_wkb(pts, byte_order=0).tolist(), pa.large_binary())
+    x2, y2, ok2, _ = _points(big_endian)
+    assert ok2.all() and (x2 == x).all() and (y2 == y).all()
+    mixed = pa.array([shapely.to_wkb(pts[0]), None, shapely.to_wkb(shapely.box(0, 0, 1, 1))], pa.binary())
+    x3, _, ok3, kinds3 = _points(mixed)
+    assert ok3.tolist() == [True, False, False] and kinds3.tolist() == ["Point", "missing", "Polygon"]
+    assert x3[0] == x[0] and np.isnan(x3[1:]).all()
