@@ -60,7 +60,7 @@ def _square(cx, cy, d):
 def small_extract(path):
     x = PBF()
     x.node(1, 114.40, 30.50, office="it", name="Photon Soft", start_date="1999-03-11")
-    x.node(2, 114.41, 30.51, office="company", name="Holding")
+    x.node(2, 114.41, 30.51, office="company", name="Holding", start_date="~1950")  # OSM's approximate date: left empty
     x.node(3, 114.42, 30.52, shop="bakery", name="Bread")
     x.node(4, 114.43, 30.53, amenity="cafe", name="Not a firm")  # no firm key: not a row
     x.node(5, 114.44, 30.54, office="government", name="Tax office")
@@ -96,6 +96,7 @@ def test_tags_to_sectors_and_rejects(tmp_path):
     way = firms[firms["firm_id"] == "way/101"]
     assert way["lon"].iloc[0] == pytest.approx(114.46, abs=1e-9) and way["lat"].iloc[0] == pytest.approx(30.56, abs=1e-9)
     assert report["source"] == "osm" and report["open_ways_skipped"] == 1
+    assert report["start_dates_not_read"] == {"~1950": 1, "about 1950": 1}  # node 2, way 107
     assert report["features_by_sector"] == {"office": 2, "ict": 1, "industry": 1, "craft": 1}
 
 

@@ -12,7 +12,8 @@ wins over a ``key=*`` one, and among several the first in the table's order.  A 
 with a firm key that no entry matches is rejected as ``no_sector_tag`` (not kept as
 "other": leave ``shop=*`` out of your table and the shops are rejected, with their tags in
 ``rejects.csv``).  ``name`` (else ``name:en``) becomes the firm's name, ``start_date`` its
-founding date (``founded``), ``"node/123"`` / ``"way/45"`` / ``"relation/6"`` its
+founding date (``founded``; a year, ``1999-03`` or ``1999-03-11``: OSM's approximate forms such as
+``~1950`` or ``C18`` are left empty and counted in the load report, not rejected), ``"node/123"`` / ``"way/45"`` / ``"relation/6"`` its
 ``firm_id``.  Open ways (lines) with firm tags are not firms; the load report counts them.
 
 **Parks** (:func:`read_osm_parks`, ``[parks] source = "osm"``).  The named areas tagged
@@ -68,6 +69,10 @@ PARK_NAME_PATTERN = re.compile(
     r"high[-\s]?tech|hi[-\s]?tech|science\s+(and\s+technology\s+)?park|technology\s+park|tech\s+park|innovation\s+park|"
     r"science\s+city|高新|科技园|科学园|软件园|科技城|科学城|开发区|工业园",
     re.IGNORECASE)
+
+#: the ``start_date`` values read as founding dates: a year, a year and month, a day (OSM's own
+#: forms such as ``~1950``, ``C18``, ``before 1900`` or ``1990s`` are left empty, not rejected)
+_START_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 _SUFFIXES = (".pbf", ".osm", ".o5m", ".bz2", ".gz")
 
@@ -172,6 +177,7 @@ def osm_firm_table(path: Path, *, sectors: Any = None) -> _Raw:
     keys = sorted(set(FIRM_KEYS) | set(wild) | {k for k, _ in exact})
     ids, names, found, tags_text, founded, lon, lat, pre = [], [], [], [], [], [], [], {}
     open_ways = 0
+    odd_dates: dict[str, int] = {}
     wkb = osmium.geom.WKBFactory()
     processor = osmium.FileProcessor(str(path)).with_areas().with_filter(osmium.filter.KeyFilter(*keys))
     for obj in processor:
@@ -200,7 +206,11 @@ def osm_firm_table(path: Path, *, sectors: Any = None) -> _Raw:
         names.append(tags.get("name") or tags.get("name:en") or "")
         found.append("" if match is None else match[1])
         tags_text.append(firm_tags if match is None else match[0])
-        founded.append(tags.get("start_date", ""))
+        start = tags.get("start_date", "").strip()
+        if start and not _START_DATE.match(start):
+            odd_dates[start] = odd_dates.get(start, 0) + 1
+            start = ""
+        founded.append(start)
         lon.append(x)
         lat.append(y)
     if not ids:
@@ -214,7 +224,9 @@ def osm_firm_table(path: Path, *, sectors: Any = None) -> _Raw:
     by_sector = Counter(s for s in found if s)
     meta = {"format": "osm", "source": "osm",
             "sector_table": "default" if sectors is None else ("config" if isinstance(sectors, Mapping) else str(sectors)),
-            "features_by_sector": dict(by_sector.most_common()), "open_ways_skipped": int(open_ways)}
+            "features_by_sector": dict(by_sector.most_common()), "open_ways_skipped": int(open_ways),
+            "start_dates_not_read": dict(sorted(odd_dates.items(), key=lambda kv: -kv[1])[:20]),
+            "start_dates_not_read_count": int(sum(odd_dates.values()))}
     log.info("read %s: %d firm features, %d with a sector", path, len(ids), sum(by_sector.values()))
     prerejected = []
     for reason in ("missing_coordinate", "no_sector_tag"):
