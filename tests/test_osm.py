@@ -26,6 +26,7 @@ class PBF:
     def __init__(self) -> None:
         self.nodes: list[tuple[int, float, float, dict]] = []
         self.ways: list[tuple[int, list[int], dict]] = []
+        self.relations: list[tuple[int, list[int], dict]] = []
         self._next = 1_000_000
 
     def node(self, nid: int, lon: float, lat: float, **tags) -> None:
@@ -39,6 +40,10 @@ class PBF:
             ids.append(self._next)
         self.ways.append((wid, ids + ids[:1] if closed else ids, tags))
 
+    def multipolygon(self, rid: int, outer_way: int, **tags) -> None:
+        """A multipolygon relation whose outer ring is the (untagged) way ``outer_way``."""
+        self.relations.append((rid, [outer_way], dict(tags, type="multipolygon")))
+
     def write(self, path):
         if path.exists():
             path.unlink()
@@ -48,6 +53,8 @@ class PBF:
                 w.add_node(osmium.osm.mutable.Node(id=nid, location=(lon, lat), tags=tags))
             for wid, ids, tags in self.ways:
                 w.add_way(osmium.osm.mutable.Way(id=wid, nodes=ids, tags=tags))
+            for rid, ways, tags in self.relations:
+                w.add_relation(osmium.osm.mutable.Relation(id=rid, members=[("w", m, "outer") for m in ways], tags=tags))
         finally:
             w.close()
         return path
@@ -72,6 +79,10 @@ def small_extract(path):
     x.way(105, _square(114.60, 30.70, 0.01), landuse="industrial")  # unnamed: left out
     x.way(106, _square(114.70, 30.80, 0.01), landuse="residential", name="Garden Estate")  # not a park
     x.way(107, _square(114.80, 30.90, 0.01), industrial="factory", name="Works No. 3", start_date="about 1950")
+    x.way(108, _square(114.90, 31.00, 0.002))  # the outline of relation 1: an office campus
+    x.multipolygon(1, 108, office="research", name="Institute of Optics")
+    x.way(109, _square(115.00, 31.10, 0.01))  # the outline of relation 2: a named zone
+    x.multipolygon(2, 109, landuse="industrial", name="东湖高新区")
     return x.write(path)
 
 
@@ -83,11 +94,14 @@ def test_tags_to_sectors_and_rejects(tmp_path):
     firms = read_firms(small_extract(tmp_path / "x.osm.pbf"), source="osm", sectors=TABLE, founded="founded")
     report, rejects = firms.attrs["load_report"], firms.attrs["rejects"]
     # rows: the firm nodes (1, 2, 3, 5, 6) in file order, then the areas of ways 101 and 107 (industrial=factory)
-    assert report["rows_read"] == 7 == report["rows_kept"] + report["rows_rejected"]
-    assert firms["firm_id"].tolist() == ["node/1", "node/2", "node/5", "node/6", "way/101"]
-    assert firms["sector"].tolist() == ["ict", "office", "office", "industry", "craft"]
+    # and of relation 1
+    assert report["rows_read"] == 8 == report["rows_kept"] + report["rows_rejected"]
+    assert firms["firm_id"].tolist() == ["node/1", "node/2", "node/5", "node/6", "way/101", "relation/1"]
+    assert firms["sector"].tolist() == ["ict", "office", "office", "industry", "craft", "office"]
     assert firms["osm_tag"].tolist() == ["office=it", "office=company", "office=government", "man_made=works",
-                                         "craft=optician"]
+                                         "craft=optician", "office=research"]
+    rel = firms[firms["firm_id"] == "relation/1"]
+    assert rel["lon"].iloc[0] == pytest.approx(114.90, abs=1e-9) and rel["lat"].iloc[0] == pytest.approx(31.00, abs=1e-9)
     assert dict(zip(rejects["row"], rejects["reason"])) == {3: "no_sector_tag", 7: "no_sector_tag"}
     assert rejects["detail"].tolist() == ["tags shop=bakery match no entry of the sector table",
                                           "tags industrial=factory match no entry of the sector table"]
@@ -97,7 +111,7 @@ def test_tags_to_sectors_and_rejects(tmp_path):
     assert way["lon"].iloc[0] == pytest.approx(114.46, abs=1e-9) and way["lat"].iloc[0] == pytest.approx(30.56, abs=1e-9)
     assert report["source"] == "osm" and report["open_ways_skipped"] == 1
     assert report["start_dates_not_read"] == {"~1950": 1, "about 1950": 1}  # node 2, way 107
-    assert report["features_by_sector"] == {"office": 2, "ict": 1, "industry": 1, "craft": 1}
+    assert report["features_by_sector"] == {"office": 3, "ict": 1, "industry": 1, "craft": 1}
 
 
 def test_default_table_keeps_every_firm_key(tmp_path):
@@ -105,20 +119,20 @@ def test_default_table_keeps_every_firm_key(tmp_path):
     assert firms.attrs["load_report"]["rows_rejected"] == 0
     assert dict(zip(firms["firm_id"], firms["sector"])) == {"node/1": "ict", "node/2": "office", "node/3": "retail",
                                                            "node/5": "office", "node/6": "industry", "way/101": "craft",
-                                                           "way/107": "industry"}
+                                                           "way/107": "industry", "relation/1": "research"}
 
 
 def test_parks_from_named_industrial_areas_and_high_tech_zones(tmp_path):
     parks = read_parks(small_extract(tmp_path / "x.osm.pbf"), source="osm")
-    assert parks["name"].tolist() == ["Optics Valley Industrial Park", "Donghu High-Tech Zone", "Works No. 3"]
-    assert parks["osm_id"].tolist() == ["way/103", "way/104", "way/107"]
+    assert parks["name"].tolist() == ["Optics Valley Industrial Park", "Donghu High-Tech Zone", "Works No. 3", "东湖高新区"]
+    assert parks["osm_id"].tolist() == ["way/103", "way/104", "way/107", "relation/2"]
     years = parks["designated"]
     assert years.iloc[0] == 1988 and years.iloc[1:].isna().all()
     # the outline is the way's (OSM stores coordinates to 1e-7 degrees)
     square = shapely.Polygon(_square(114.40, 30.50, 0.02))
     assert parks.geometry.iloc[0].symmetric_difference(square).area < 1e-9 * square.area
     report = parks.attrs["load_report"]
-    assert report["source"] == "osm" and report["parks_kept"] == 3
+    assert report["source"] == "osm" and report["parks_kept"] == 4
     assert any("1 industrial areas without a name were left out" in n for n in report["notes"])
     assert any("about 1950" in n for n in report["notes"])  # a start_date that is not a year is said, not guessed
 
