@@ -234,3 +234,15 @@ def test_osm_study_of_roads_only_stops_in_check(osm_study, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "'city.osm.pbf' holds no firm: no node or area has a firm key" in err and "highway (1)" in err
+
+
+def test_a_sector_table_that_maps_no_firm_stops_in_check(osm_study, capsys):
+    cfg, expected = osm_study
+    text = cfg.read_text()
+    start, end = text.index("[firms.osm_sectors]"), text.index("[parks]")
+    cfg.write_text(text[:start] + '[firms.osm_sectors]\n"office=lawyer" = "law"\n' + text[end:])
+    assert main(["check", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    n = expected["firms"] + expected["shops"]
+    assert err.count("\n") == 1
+    assert f"No firm of city.osm.pbf is left (no_sector_tag: {n:,}): their tags or categories match no entry" in err
