@@ -86,8 +86,9 @@ def _source_lines(lr: dict) -> list[str]:
         examples = ", ".join(list(lr.get("start_dates_not_read") or {})[:3])
         return [head + (f"; {skipped:,} open ways (lines) with firm tags are not firms" if skipped else "")
                 + (f"; {odd:,} start_date values that are not dates ({examples}) left empty" if odd else "")]
-    return [f"firms from Overture Places (categories from {lr.get('category_column')!r}, min_confidence "
-            f"{lr.get('min_confidence')}): sectors from {table}: {sectors}"]
+    line = (f"firms from Overture Places (categories from {lr.get('category_column')!r}, min_confidence "
+            f"{lr.get('min_confidence')}): sectors from {table}: {sectors}")
+    return [line]
 
 
 def _summary_lines(res, written) -> list[str]:

@@ -187,8 +187,9 @@ def test_overture_study_through_geo_check_and_geo_run(overture_study, tmp_path):
     assert res.exit_code == 0, res.output
     kept = expected["read"] - expected["low"] - expected["food"]
     assert f"{expected['read']:,} rows read, {kept:,} kept, {expected['low'] + expected['food']:,} rejected" in res.output
-    assert "firms from Overture Places (categories from 'categories', min_confidence 0.5): sectors from the config's table: " \
-           "optics (" in res.output
+    source_line = ("firms from Overture Places (categories from 'categories', min_confidence 0.5): sectors from the "
+                   "config's table: optics (")
+    assert source_line in res.output
     assert "no conversion" not in res.output  # Overture points are WGS84: no crs hint
     out = tmp_path / "out"
     res = CliRunner().invoke(cli, ["run", str(cfg), "--out", str(out)])
@@ -236,7 +237,7 @@ def test_packed_wkb_points_read_as_shapely_reads_them():
     pts = shapely.points(rng.uniform(-180, 180, 50), rng.uniform(-90, 90, 50))
     packed = pa.chunked_array([pa.array(shapely.to_wkb(pts[:20]).tolist(), pa.binary()),
                                pa.array(shapely.to_wkb(pts[20:]).tolist(), pa.binary())])
-    x, y, ok, kinds = _points(packed)
+    x, y, ok, _ = _points(packed)
     assert ok.all() and (x == shapely.get_x(pts)).all() and (y == shapely.get_y(pts)).all()
     big_endian = pa.array(shapely.to_wkb(pts, byte_order=0).tolist(), pa.large_binary())
     x2, y2, ok2, _ = _points(big_endian)
