@@ -51,9 +51,9 @@ class PBF:
         try:
             for nid, lon, lat, tags in sorted(self.nodes, key=lambda n: n[0]):
                 w.add_node(osmium.osm.mutable.Node(id=nid, location=(lon, lat), tags=tags))
-            for wid, ids, tags in self.ways:
+            for wid, ids, tags in sorted(self.ways, key=lambda w: w[0]):
                 w.add_way(osmium.osm.mutable.Way(id=wid, nodes=ids, tags=tags))
-            for rid, ways, tags in self.relations:
+            for rid, ways, tags in sorted(self.relations, key=lambda r: r[0]):
                 w.add_relation(osmium.osm.mutable.Relation(id=rid, members=[("w", m, "outer") for m in ways], tags=tags))
         finally:
             w.close()
@@ -74,6 +74,7 @@ def small_extract(path):
     x.node(6, 114.45, 30.55, man_made="works", name="Steel works")  # an entry of the table, not a firm key
     x.way(101, _square(114.46, 30.56, 0.001), craft="optician", name="Lens Craft", building="yes")
     x.way(102, [(114.47, 30.57), (114.48, 30.58)], closed=False, office="company")  # a line: not a firm
+    x.way(110, [(114.47, 30.57), (114.49, 30.59)], closed=False, man_made="pipeline")  # a line, and not a firm tag either
     x.way(103, _square(114.40, 30.50, 0.02), landuse="industrial", name="Optics Valley Industrial Park", start_date="1988")
     x.way(104, _square(114.50, 30.60, 0.01), landuse="commercial", name="Donghu High-Tech Zone")
     x.way(105, _square(114.60, 30.70, 0.01), landuse="industrial")  # unnamed: left out

@@ -181,11 +181,13 @@ def osm_firm_table(path: Path, *, sectors: Any = None) -> _Raw:
     wkb = osmium.geom.WKBFactory()
     processor = osmium.FileProcessor(str(path)).with_areas().with_filter(osmium.filter.KeyFilter(*keys))
     for obj in processor:
-        if obj.is_way() or obj.is_relation():
-            open_ways += bool(obj.is_way() and not obj.is_closed())
+        if obj.is_relation():
             continue
         tags = {t.k: t.v for t in obj.tags}
         if not _is_candidate(tags, exact, wild):
+            continue
+        if obj.is_way():  # a closed way comes again as an area; an open one (a line) is not a firm
+            open_ways += not obj.is_closed()
             continue
         i = len(ids)
         if obj.is_node():
