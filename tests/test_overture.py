@@ -246,3 +246,15 @@ def test_packed_wkb_points_read_as_shapely_reads_them():
     x3, _, ok3, kinds3 = _points(mixed)
     assert ok3.tolist() == [True, False, False] and kinds3.tolist() == ["Point", "missing", "Polygon"]
     assert x3[0] == x[0] and np.isnan(x3[1:]).all()
+
+
+def test_a_bad_sector_table_is_one_sentence(tmp_path):
+    path = write_places(tmp_path / "places.parquet", PLACES)
+    (tmp_path / "three.csv").write_text("category,sector,note\nbakery,food,x\n", encoding="utf-8")
+    with pytest.raises(ColumnError, match=r"sector table 'three.csv' must have two columns \(the Overture category key, the "
+                                          r"sector\); it has 3: category, sector, note\."):
+        read_firms(path, source="overture", sectors=tmp_path / "three.csv")
+    with pytest.raises(InputError, match=r"sector table has an empty key or sector \('bakery'\)"):
+        read_firms(path, source="overture", sectors={"bakery": " "})
+    with pytest.raises(DataFileError, match="Overture category sector table not found: 'nope.csv'"):
+        read_firms(path, source="overture", sectors="nope.csv")
