@@ -187,7 +187,8 @@ def osm_study(tmp_path):
     x = PBF()
     shops = 0
     for i, r in enumerate(st.frame.to_dict("records"), start=1):
-        x.node(i, r["lng"], r["lat"], name=r["company"], start_date=str(r["year_founded"]), **TAGS[r["industry"]])
+        name = "<b>Lens</b> & Co" if i == 1 else r["company"]  # text from the map data that reaches HTML
+        x.node(i, r["lng"], r["lat"], name=name, start_date=str(r["year_founded"]), **TAGS[r["industry"]])
         if i % 7 == 0:
             shops += 1
             x.node(100_000 + i, r["lng"] + 0.0005, r["lat"], shop="bakery")
@@ -224,6 +225,8 @@ def test_osm_study_through_geo_check_and_geo_run(osm_study, tmp_path):
     assert load["rejected_by_reason"] == {"no_sector_tag": expected["shops"]}
     assert summary["valleys"]["Wuhan"]["n_firms"] + summary["valleys"]["Changchun"]["n_firms"] == expected["firms"]
     assert summary["valleys"]["Wuhan"]["n_parks"] == 1 == summary["valleys"]["Changchun"]["n_parks"]
+    page = (out / "maps" / "Wuhan.html").read_text(encoding="utf-8")
+    assert "Lens" in page and "<b>Lens</b>" not in page  # OSM names are escaped like any firm name
 
 
 def test_osm_study_of_roads_only_stops_in_check(osm_study, tmp_path, capsys):
