@@ -166,6 +166,8 @@ class _Raw:
     n: int
     meta: dict
     malformed: dict[int, int] = field(default_factory=dict)  # 0-based position -> number of fields
+    #: rows a source's reader rejects (osm, overture): (reason, 0-based positions, details), the first reason wins
+    prerejected: list[tuple[str, np.ndarray, np.ndarray]] = field(default_factory=list)
     geometry: Any = None
     layer_crs: Any = None
 
