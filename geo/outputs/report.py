@@ -483,19 +483,18 @@ def _moran_table(gm: Mapping[str, Any]) -> str:
                    "p_sim", "permutations", "cells"], rows, num_cols=range(1, 10))
 
 
-def _grid_block(cells) -> str:
-    a = cells.attrs
-    rule = a.get("size_rule")
-    size_m = a.get("size_m")
+def _grid_block(cells, grid) -> str:
+    """``grid``: the cells' :class:`geo.cells.grid.GridInfo`."""
+    rule = grid.size_rule
     rows = [
-        ("cell kind", a.get("cell", "—")),
-        ("cell size", f"{_num(a.get('size'))}" + (f" (≈ {_num(size_m)} m)" if a.get("cell") == "h3" else " m")),
-        ("cell area", f"{_num((a.get('cell_area_m2') or np.nan) / 1e6)} km²"),
+        ("cell kind", grid.cell or "—"),
+        ("cell size", f"{_num(grid.size)}" + (f" (≈ {_num(grid.size_m)} m)" if grid.cell == "h3" else " m")),
+        ("cell area", f"{_num((grid.cell_area_m2 or np.nan) / 1e6)} km²"),
         ("cells", len(cells)),
-        ("extent", a.get("extent", "—")),
-        ("extent area", f"{_num((a.get('extent_area_m2') or np.nan) / 1e6)} km²"),
-        ("firms counted", a.get("n_counted")),
-        ("firms outside the extent", a.get("n_outside")),
+        ("extent", grid.extent or "—"),
+        ("extent area", f"{_num((grid.extent_area_m2 or np.nan) / 1e6)} km²"),
+        ("firms counted", grid.n_counted),
+        ("firms outside the extent", grid.n_outside),
     ]
     if isinstance(rule, Mapping):
         rows.append(("size rule", rule.get("rule", "—")))
@@ -508,7 +507,8 @@ def _grid_block(cells) -> str:
     return _kv(rows)
 
 
-def _counts_table(hot, what: str) -> str:
+def _counts_table(hot, what: str, pars: Mapping | None) -> str:
+    """``pars``: the hot-spot record (``ValleyAnalysis.hotspot_parameters``)."""
     out = []
     gi_cols = [(c, lab) for c, lab in (("gi_bin", what), ("all_gi_bin", "all firms")) if c in hot]
     rows = []
@@ -522,7 +522,6 @@ def _counts_table(hot, what: str) -> str:
         rows = [[k, LISA_LABELS[k], int((lab == k).sum())] for k in ("HH", "LL", "LH", "HL", "ns")]
         out.append(f"<h4>Local Moran (LISA) clusters and outliers of {_e(what)} (cells)</h4>")
         out.append(_table(["label", "meaning", "cells"], rows, num_cols=[2]))
-    pars = hot.attrs.get("hotspots", {}) if hasattr(hot, "attrs") else {}
     if pars:
         keep = [(k, pars.get(k)) for k in ("column", "alpha", "fdr", "permutations", "alternative", "gi_statistic", "exact") if k in pars]
         if "gi_p_method" in pars and isinstance(pars["gi_p_method"], Mapping):
@@ -576,7 +575,7 @@ def _point_patterns(vr, figures, errors, name: str, target: str | None = None) -
                            "(dashed) under random location among all firm sites.", "Kd curve"))
     for label, table in _k_tables(kt).items():
         kind = "l" if label == "" else f"l_{label}"
-        at = table.attrs if hasattr(table, "attrs") else {}
+        at = st.ripley_test or {}
         bits = []
         if at.get("p_value") is not None:
             bits.append(f"global envelope test of complete spatial randomness: {_e(p_phrase(at['p_value']))}")
@@ -664,7 +663,7 @@ def _section_valleys(results, toc: _Toc, figures, errors) -> str:
             out.append('<p class="note">No grid, statistics or park tests for this valley (see the reason above).</p>')
             continue
         out.append("<h4>Grid</h4>")
-        out.append(_grid_block(cells))
+        out.append(_grid_block(cells, st.grid))
         gm = st.global_moran
         out.append("<h4>Global Moran's I</h4>")
         if gm:
@@ -679,7 +678,7 @@ def _section_valleys(results, toc: _Toc, figures, errors) -> str:
             out.append('<p class="skipped">Hot spots not computed: ' + _e(vr.skipped.get("hotspots", "see above")) + "</p>")
         else:
             what = focus_label(vr)
-            out.append(_counts_table(hot, what))
+            out.append(_counts_table(hot, what, st.hotspot_parameters))
             out.append(_figure(figures, errors, figure_name(name, "gi"),
                                f"Getis–Ord Gi* hot and cold spots of {_e(what)} per cell (bins from FDR-adjusted p-values "
                                "when FDR is on), park boundaries in black, cluster polygons dashed (C&lt;id&gt; as in the table below).",
@@ -695,7 +694,7 @@ def _section_valleys(results, toc: _Toc, figures, errors) -> str:
         cl = st.clusters
         if cl is not None:
             out.append("<h4>Cluster polygons</h4>")
-            out.append(f'<p class="note">Definition: {_e(cl.attrs.get("definition", "contiguous hot cells"))}; '
+            out.append(f'<p class="note">Definition: {_e(st.clusters_definition or "contiguous hot cells")}; '
                        "cells touching at an edge or a vertex form one cluster.</p>")
             out.append(_clusters_table(cl) if len(cl) else "<p>No cluster.</p>")
         out.append(_point_patterns(vr, figures, errors, name, results.config.analysis.target_sector))
@@ -854,10 +853,10 @@ def _section_parks(results, toc: _Toc, figures, errors) -> str:
     overlays = [(n, vr, vr.analysis.parks_overlay) for n, vr in results.valleys.items()]
     nulls: dict[str, str] = {}
     rules: list[dict] = []
-    for _, _, ov in overlays:
+    for _, vr, ov in overlays:
         if ov is not None and len(ov):
-            nulls.update(ov.attrs.get("nulls") or {})
-            r = ov.attrs.get("rules")
+            nulls.update(vr.analysis.park_nulls or {})
+            r = vr.analysis.park_rules
             if r and r not in rules:
                 rules.append(r)
     if not nulls:
@@ -882,7 +881,7 @@ def _section_parks(results, toc: _Toc, figures, errors) -> str:
                 reason = vr.skipped.get("statistics") or vr.skipped.get("hotspots") or vr.skipped.get("parks") or "the park stage did not run"
             out.append(f'<p class="skipped">No park tests: {_e(reason)}.</p>')
         else:
-            ov_nulls = ov.attrs.get("nulls") or nulls
+            ov_nulls = vr.analysis.park_nulls or nulls
             for idx, row in ov.iterrows():
                 out.append(_park_card(name, idx, row.to_dict(), ov_nulls, figures, errors, toc))
         outside = vr.analysis.clusters_outside_parks
@@ -899,7 +898,7 @@ def _section_parks(results, toc: _Toc, figures, errors) -> str:
         agree = vr.analysis.point_cluster_agreement
         if agree is not None and len(agree):
             pc = vr.analysis.point_clusters
-            method = pc.attrs.get("method", "") if pc is not None else ""
+            method = vr.analysis.point_cluster_method or ""
             out.append(f"<h4>Grid-free check — {_e(vr.title)}</h4>")
             out.append(
                 '<p class="note">Density-based clusters of the firm points themselves, independent of the grid. '
@@ -1041,7 +1040,7 @@ def _section_models(results, toc: _Toc) -> str:
     out.append("<p>How did each park–cluster pair develop? Each model is scored from measured indicators; "
                "a pair may show more than one, and a model whose indicator is missing from the data is "
                "<i>undetermined</i> with the reason, never guessed.</p>")
-    rules = tables[0][1].attrs.get("rules") or {}
+    rules = tables[0][0].analysis.model_rules or {}
     if rules:
         out.append(_table(["model", "rule"], [[MODELS.get(k, k), v] for k, v in rules.items() if isinstance(v, str)]))
     for vr, md in tables:
