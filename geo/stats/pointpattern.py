@@ -290,23 +290,13 @@ def _k_curve(xy: np.ndarray, r: np.ndarray, area: float, correction: str,
         return _k_curves([xy], r, area, correction, edges)[0]
     n = len(xy)
     scale = area / (n * (n - 1.0))
-    b = _kern.boundary_distances(np.ascontiguousarray(xy[:, 0]),
-                                 np.ascontiguousarray(xy[:, 1]), *edges)
-    # isotropic: weight 1 / (fraction of the circle centred at the first point inside W)
-    pairs = cKDTree(xy).query_pairs(float(r[-1]), output_type="ndarray")
-    i, j = pairs[:, 0], pairs[:, 1]
-    d = np.hypot(xy[i, 0] - xy[j, 0], xy[i, 1] - xy[j, 1])
-    centre = np.concatenate([i, j])
-    dd = np.concatenate([d, d])
-    w = np.ones(len(dd))
-    need = dd > b[centre]
-    if need.any():
-        c = centre[need]
-        frac = _kern.circle_fractions(xy[c, 0].copy(), xy[c, 1].copy(), dd[need].copy(), *edges)
-        w[need] = np.minimum(1.0 / np.maximum(frac, 1e-300), _MAX_EDGE_WEIGHT)
-    # pair counts at r_k: d <= r_k, i.e. the first grid index with r >= d is at most k
-    first = np.searchsorted(r, dd, side="left")
-    return scale * np.cumsum(np.bincount(first, weights=w, minlength=len(r) + 1))[:len(r)]
+    x = np.ascontiguousarray(xy[:, 0])
+    y = np.ascontiguousarray(xy[:, 1])
+    # isotropic: weight 1 / (fraction of the circle centred at the first point inside W),
+    # summed over the ordered pairs by distance bin in compiled code (no pair list)
+    b = _kern.boundary_distances(x, y, *edges)
+    sums = _kern.k_isotropic_sums(x, y, b, r, _MAX_EDGE_WEIGHT, *edges)
+    return scale * np.cumsum(sums)[:len(r)]
 
 
 def _csr(window: Any, n: int, rng: np.random.Generator) -> np.ndarray:
