@@ -544,6 +544,14 @@ def _clusters_table(cl, *, share: bool = False) -> str:
     return _table(heads, rows, num_cols=range(1, len(cols)))
 
 
+def _analysed(subsample, n, error) -> str:
+    """"all" or "a random subsample of m of n (estimated error e %)" for Kd and Ripley K."""
+    if subsample is None:
+        return "all (exact)"
+    err = f"; estimated relative error {100 * error:.2g} %" if error is not None else ""
+    return f"a random subsample of {_num(subsample)} of {_num(n)}{err}"
+
+
 def _point_patterns(vr, figures, errors, name: str, target: str | None = None) -> str:
     from geo.outputs.figures import _k_tables, _kd_items, figure_name
 
@@ -570,6 +578,8 @@ def _point_patterns(vr, figures, errors, name: str, target: str | None = None) -
                 ("Γ (localisation) / Ψ (dispersion)", f"{_num(getattr(obj, 'gamma', None))} / {_num(getattr(obj, 'psi', None))}"),
                 ("bandwidth", _Html(_dist(getattr(obj, "bandwidth", None)))),
                 ("simulations", getattr(obj, "simulations", None)),
+                ("firms analysed", _analysed(getattr(obj, "subsample", None), getattr(obj, "n_sector", None),
+                                             getattr(obj, "subsample_error", None))),
             ]))
         out.append(_figure(figures, errors, figure_name(name, kind),
                            "Duranton–Overman K-density of bilateral distances (red) with the local band (grey) and global band "
@@ -586,6 +596,8 @@ def _point_patterns(vr, figures, errors, name: str, target: str | None = None) -
             bits.append(f"{_e(at['correction'])} edge correction")
         if at.get("n") is not None:
             bits.append(f"{_num(at['n'])} firms")
+        if at.get("subsample") is not None:
+            bits.append(_e(_analysed(at["subsample"], at.get("n"), at.get("subsample_error"))))
         if bits:
             out.append(f'<p class="note">Ripley K/L{" of " + _e(label) if label else ""}: ' + "; ".join(bits) + ".</p>")
         out.append(_figure(figures, errors, figure_name(name, kind),

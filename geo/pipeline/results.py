@@ -264,7 +264,8 @@ def _stage_summary(vr: ValleyResult) -> dict:
         k = st.kd
         out["kd"] = {"verdict": k.verdict, "localised_m": [list(map(float, iv)) for iv in k.localised], "gamma": k.gamma,
                      "psi": k.psi, "n_sector": k.n_sector, "n_sites": k.n_sites, "simulations": k.simulations,
-                     "bandwidth_m": k.bandwidth, "max_distance_m": k.max_distance}
+                     "bandwidth_m": k.bandwidth, "max_distance_m": k.max_distance, "exact": k.subsample is None,
+                     "subsample": k.subsample, "subsample_error": k.subsample_error, "budget": dict(k.budget)}
     if st.density is not None:
         g = st.density
         out["density"] = {"bandwidth_m": g.bandwidth_m, "cell_size_m": g.cell_size_m, "units": g.units,
@@ -274,7 +275,9 @@ def _stage_summary(vr: ValleyResult) -> dict:
     if st.ripley is not None:
         rk = st.ripley
         out["ripley"] = {"p_value": rk.attrs.get("p_value"), "correction": rk.attrs.get("correction"),
-                         "r_max_m": float(rk["r"].max())}
+                         "r_max_m": float(rk["r"].max()), "n": rk.attrs.get("n"),
+                         "exact": rk.attrs.get("subsample") is None, "subsample": rk.attrs.get("subsample"),
+                         "subsample_error": rk.attrs.get("subsample_error"), "budget": dict(rk.attrs.get("budget") or {})}
     if st.models is not None:
         md = st.models
         out["models"] = md.to_dict(orient="records")
