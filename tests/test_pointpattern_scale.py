@@ -409,6 +409,10 @@ def test_k_default_is_exact_on_a_15650_point_window():
     assert at["subsample_error"] is None
     b = at["budget"]
     assert b["max_pairs"] is None and b["time_budget_s"] == pp.TIME_BUDGET
+    # the pairs within 5 km were counted for the estimate, which fits the budget
+    tree = pp.cKDTree(xy)
+    assert b["pairs"] == tree.count_neighbors(tree, 5_000.0) - len(xy) > 4e7
+    assert b["estimated_s"] == pytest.approx(b["pairs"] * pp._K_SECONDS_PER_PAIR["isotropic"])
     assert b["estimated_s"] <= pp.TIME_BUDGET
 
 
@@ -430,7 +434,7 @@ def test_k_subsamples_beyond_the_time_budget(caplog, monkeypatch):
     n = len(pts)
     r = np.linspace(0, 1500, 16)
     full = pp.ripley_k(pts, window=L_BIG, distances=r)
-    assert full.attrs["exact"] and full.attrs["budget"]["pairs"] is None  # all pairs fit
+    assert full.attrs["exact"] and full.attrs["budget"]["pairs"] is None  # all pairs fit 0.5 s
     pairs = pp._pairs_within(pts, 1500.0)
     # a machine 10,000 times slower: the exact work no longer fits 10 s
     cost = 1e4 * pp._K_SECONDS_PER_PAIR["isotropic"]
