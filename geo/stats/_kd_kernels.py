@@ -735,18 +735,76 @@ def circle_fractions(cx, cy, r, x0, y0, x1, y1):
 
 
 @njit(cache=True)
-def _edge_weight(cx, cy, d, b, cap, x0, y0, x1, y1, fbuf):
+def _convex_fraction(cx, cy, d, lines, buf):
+    """Exact fraction of the circle (cx, cy, d) inside a convex window whose edges lie on the
+    lines ``lines[e] = (nx, ny, c, theta)``: outward unit normal (nx, ny) at angle theta and
+    ``c - nx x - ny y >= 0`` inside.  Outside a convex window is the union of the outer
+    half-planes of its edges, so the circle's part outside is the union of one arc per edge
+    line closer than d: centred on the outward normal, of half-angle ``acos(s / d)`` (s the
+    centre's distance to the line).  No crossing points, no inside tests."""
+    m = 0
+    for e in range(lines.shape[0]):
+        s = lines[e, 2] - lines[e, 0] * cx - lines[e, 1] * cy
+        if s >= d:
+            continue
+        a = math.acos(max(s, 0.0) / d)
+        lo = lines[e, 3] - a
+        if lo < 0.0:
+            lo += _TWO_PI
+        hi = lo + 2.0 * a
+        if hi > _TWO_PI:  # wraps past 2 pi: split in two
+            buf[2 * m] = lo
+            buf[2 * m + 1] = _TWO_PI
+            m += 1
+            lo = 0.0
+            hi -= _TWO_PI
+        buf[2 * m] = lo
+        buf[2 * m + 1] = hi
+        m += 1
+    if m == 0:
+        return 1.0
+    # insertion sort of the arcs by start, then the length of their union
+    for i in range(1, m):
+        s0 = buf[2 * i]
+        s1 = buf[2 * i + 1]
+        j = i - 1
+        while j >= 0 and buf[2 * j] > s0:
+            buf[2 * j + 2] = buf[2 * j]
+            buf[2 * j + 3] = buf[2 * j + 1]
+            j -= 1
+        buf[2 * j + 2] = s0
+        buf[2 * j + 3] = s1
+    covered = 0.0
+    cur0 = buf[0]
+    cur1 = buf[1]
+    for i in range(1, m):
+        if buf[2 * i] > cur1:
+            covered += cur1 - cur0
+            cur0 = buf[2 * i]
+            cur1 = buf[2 * i + 1]
+        elif buf[2 * i + 1] > cur1:
+            cur1 = buf[2 * i + 1]
+    covered += cur1 - cur0
+    return max(0.0, 1.0 - covered / _TWO_PI)
+
+
+@njit(cache=True)
+def _edge_weight(cx, cy, d, b, cap, x0, y0, x1, y1, lines, fbuf):
     """Ripley's isotropic weight of a pair at distance ``d`` seen from the point (cx, cy) at
     distance ``b`` from the window boundary: 1 when the circle lies inside, else the inverse
-    of the fraction of the circle inside the window, capped at ``cap``."""
+    of the fraction of the circle inside the window (from the edge lines when the window is
+    convex, ``lines`` not empty; else from the edges), capped at ``cap``."""
     if d <= b:
         return 1.0
-    frac = _circle_fraction(cx, cy, d, x0, y0, x1, y1, fbuf)
+    if lines.shape[0] > 0:
+        frac = _convex_fraction(cx, cy, d, lines, fbuf)
+    else:
+        frac = _circle_fraction(cx, cy, d, x0, y0, x1, y1, fbuf)
     return min(1.0 / max(frac, 1e-300), cap)
 
 
 @njit(cache=True)
-def _kiso_row(xi, yi, bi, sx, sy, sb, j0, j1, r, rmax_hi, tab, inv, nt, cap, x0, y0, x1, y1,
+def _kiso_row(xi, yi, bi, sx, sy, sb, j0, j1, r, rmax_hi, tab, inv, nt, cap, x0, y0, x1, y1, lines,
               out, buf, jbuf, fbuf):
     """Add the weighted ordered pairs (i, j) and (j, i) for j in [j0, j1) to ``out``."""
     nr = r.shape[0]
@@ -769,49 +827,49 @@ def _kiso_row(xi, yi, bi, sx, sy, sb, j0, j1, r, rmax_hi, tab, inv, nt, cap, x0,
         k = _grid_index(d, xi, yi, sx[j], sy[j], r, tab, inv, nt)
         if k == nr:
             continue
-        out[k] += (_edge_weight(xi, yi, d, bi, cap, x0, y0, x1, y1, fbuf)
-                   + _edge_weight(sx[j], sy[j], d, sb[j], cap, x0, y0, x1, y1, fbuf))
+        out[k] += (_edge_weight(xi, yi, d, bi, cap, x0, y0, x1, y1, lines, fbuf)
+                   + _edge_weight(sx[j], sy[j], d, sb[j], cap, x0, y0, x1, y1, lines, fbuf))
 
 
 @njit(cache=True)
 def _kiso_chunk(ch, nchunk, sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, cap,
-                x0, y0, x1, y1, out):
+                x0, y0, x1, y1, lines, out):
     """The pairs of cells ch, ch + nchunk, ... (and their half stencils) into ``out``."""
     rmax_hi = r[r.shape[0] - 1] * (1.0 + 1e-14)
     buf = np.empty(biggest, dtype=np.float64)
     jbuf = np.empty(biggest, dtype=np.int64)
-    fbuf = np.empty(2 * x0.shape[0] + 2, dtype=np.float64)
+    fbuf = np.empty(max(2 * x0.shape[0] + 2, 4 * lines.shape[0] + 4), dtype=np.float64)
     for c in range(ch, nx * ny, nchunk):
         cx = c % nx
         cy = c // nx
         for i in range(start[c], start[c + 1]):
             _kiso_row(sx[i], sy[i], sb[i], sx, sy, sb, i + 1, start[c + 1], r, rmax_hi, tab,
-                      inv, nt, cap, x0, y0, x1, y1, out, buf, jbuf, fbuf)
+                      inv, nt, cap, x0, y0, x1, y1, lines, out, buf, jbuf, fbuf)
             for q in range(4):
                 p = _half_stencil(cx, cy, q, nx, ny)
                 if p < 0:
                     continue
                 _kiso_row(sx[i], sy[i], sb[i], sx, sy, sb, start[p], start[p + 1], r, rmax_hi,
-                          tab, inv, nt, cap, x0, y0, x1, y1, out, buf, jbuf, fbuf)
+                          tab, inv, nt, cap, x0, y0, x1, y1, lines, out, buf, jbuf, fbuf)
 
 
 @njit(cache=True, parallel=True)
-def _kiso_parallel(sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, cap, x0, y0, x1, y1,
+def _kiso_parallel(sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, cap, x0, y0, x1, y1, lines,
                    acc):
     for ch in prange(acc.shape[0]):
         _kiso_chunk(ch, acc.shape[0], sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, cap,
-                    x0, y0, x1, y1, acc[ch])
+                    x0, y0, x1, y1, lines, acc[ch])
 
 
 @njit(cache=True)
-def _kiso_serial(sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, cap, x0, y0, x1, y1,
+def _kiso_serial(sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, cap, x0, y0, x1, y1, lines,
                  acc):
     for ch in range(acc.shape[0]):
         _kiso_chunk(ch, acc.shape[0], sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, cap,
-                    x0, y0, x1, y1, acc[ch])
+                    x0, y0, x1, y1, lines, acc[ch])
 
 
-def k_isotropic_sums(xs, ys, b, r, cap, x0, y0, x1, y1):
+def k_isotropic_sums(xs, ys, b, r, cap, x0, y0, x1, y1, lines=None):
     """Ripley-isotropic weighted ordered pairs by distance bin, without a pair list.
 
     Returns a float64 array of length ``len(r) + 1``: entry k sums, over the ordered pairs
@@ -820,7 +878,9 @@ def k_isotropic_sums(xs, ys, b, r, cap, x0, y0, x1, y1):
     each point's distance to the window boundary), else ``min(1 / f, cap)`` with ``f`` the
     fraction of the circle of radius ``d_ij`` about point i inside the window (edges
     ``x0, y0, x1, y1``; :func:`circle_fractions`).  Cumulate and drop the last entry for the
-    weighted count within each ``r[k]``.
+    weighted count within each ``r[k]``.  For a convex window pass its edge ``lines``
+    (``(nx, ny, c, theta)`` a row, see :func:`_convex_fraction`): the same fractions from one
+    arc per nearby edge line (no crossing points, no inside tests).
 
     The cells are dealt to 16 interleaved groups, each summing its pairs in a fixed order
     into its own row; the rows are added in order, so the sums do not depend on the number
@@ -833,7 +893,10 @@ def k_isotropic_sums(xs, ys, b, r, cap, x0, y0, x1, y1):
     sx, sy, _ss, start, nx, ny, biggest, tab, inv, nt, order = _k_grid(xs, ys, r, stop, False)
     sb = np.ascontiguousarray(b[order])
     run = _kiso_serial if xs.shape[0] < K_SERIAL_POINTS else _kiso_parallel
-    run(sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, float(cap), x0, y0, x1, y1, acc)
+    if lines is None:
+        lines = np.empty((0, 4), dtype=np.float64)
+    run(sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, float(cap), x0, y0, x1, y1,
+        np.ascontiguousarray(lines, dtype=np.float64), acc)
     out = acc[0].copy()
     for ch in range(1, acc.shape[0]):
         out += acc[ch]

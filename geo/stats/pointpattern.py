@@ -188,6 +188,30 @@ def _edges(window: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
             np.ascontiguousarray(b[:, 0]), np.ascontiguousarray(b[:, 1]))
 
 
+def _convex_lines(edges: tuple[np.ndarray, ...]) -> np.ndarray | None:
+    """The edge lines of a convex window, ``(nx, ny, c, theta)`` a row (outward unit normal,
+    ``c - nx x - ny y >= 0`` inside, the normal's angle in [0, 2 pi)), for
+    :func:`geo.stats._kd_kernels.k_isotropic_sums`; None unless the edges form one ring
+    (no holes, one part) that turns one way only (collinear edges allowed)."""
+    x0, y0, x1, y1 = edges
+    if not (np.array_equal(x1[:-1], x0[1:]) and np.array_equal(y1[:-1], y0[1:])
+            and x1[-1] == x0[0] and y1[-1] == y0[0]):
+        return None
+    dx, dy = x1 - x0, y1 - y0
+    length = np.hypot(dx, dy)
+    keep = length > 0
+    dx, dy, length, ax, ay = dx[keep], dy[keep], length[keep], x0[keep], y0[keep]
+    turn = dx * np.roll(dy, -1) - dy * np.roll(dx, -1)  # cross product of consecutive edges
+    area2 = float(np.sum(x0 * y1 - x1 * y0))  # twice the signed area: > 0 anticlockwise
+    tol = 1e-12 * length * np.roll(length, -1)
+    if area2 == 0 or not (np.all(turn * np.sign(area2) >= -tol)):
+        return None
+    side = 1.0 if area2 > 0 else -1.0  # anticlockwise: the outside is to the right
+    nx, ny = side * dy / length, -side * dx / length
+    theta = np.mod(np.arctan2(ny, nx), 2.0 * np.pi)
+    return np.ascontiguousarray(np.column_stack([nx, ny, nx * ax + ny * ay, theta]))
+
+
 def _check_inside(window: Any, xy: np.ndarray, prepared: Any = None) -> None:
     """Every point covered by the window (inside or on its boundary), within a hair.
 
@@ -311,7 +335,7 @@ def _k_curve(xy: np.ndarray, r: np.ndarray, area: float, correction: str,
     # isotropic: weight 1 / (fraction of the circle centred at the first point inside W),
     # summed over the ordered pairs by distance bin in compiled code (no pair list)
     b = _kern.boundary_distances(x, y, *edges)
-    sums = _kern.k_isotropic_sums(x, y, b, r, _MAX_EDGE_WEIGHT, *edges)
+    sums = _kern.k_isotropic_sums(x, y, b, r, _MAX_EDGE_WEIGHT, *edges, _convex_lines(edges))
     return scale * np.cumsum(sums)[:len(r)]
 
 
