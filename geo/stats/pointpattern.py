@@ -384,7 +384,8 @@ def _k_plan(pts: np.ndarray, r: np.ndarray, area: float, correction: str, simula
 
     With ``max_pairs`` the pattern is subsampled when its ordered pairs within ``r[-1]``
     exceed it (each simulated pattern has as many points).  Without it, the exact work is
-    estimated in seconds, the observed pairs (counted) plus the simulations' (CSR: a share
+    estimated in seconds, the observed pairs (counted when all pairs would take more than
+    :data:`_COUNT_ABOVE_S`) plus the simulations' (CSR: a share
     :math:`\min(1, \pi r^2 / |W|)` of all pairs) times :data:`_K_SECONDS_PER_PAIR`, and
     the pattern is subsampled only when that exceeds ``time_budget``, to fit it (pairs fall
     with the square of the points).
@@ -416,7 +417,8 @@ def _k_plan(pts: np.ndarray, r: np.ndarray, area: float, correction: str, simula
 
 
 def _budget_phrase(record: dict, unit: str) -> str:
-    """The budget in words: ``max_pairs=5000000`` or ``an estimated 25 s > time_budget=10 s``."""
+    """The budget in words: ``max_pairs=5000000``, ``max_sector=2000`` or ``the exact K would
+    take about 25 s > time_budget=10 s``."""
     if record.get("max_pairs") is not None:
         return f"max_pairs={record['max_pairs']}"
     if record.get("max_sector") is not None:
@@ -514,8 +516,9 @@ def ripley_k(
     (nothing stored), about 4 ns a pair for ``"border"`` and ``"none"`` and 40 ns for
     ``"isotropic"``, whose weights cost one pass over the window's edges per pair whose circle
     leaves the window; for the observed pattern and every simulation.  15,650 clustered
-    points in a 20 km square, 51 distances to 5 km (48 million pairs): about 3 s isotropic,
-    0.3 s border (docs/benchmarks.md).
+    points in a 20 km square, 51 distances to 5 km (48 million pairs): about 2 s of CPU
+    isotropic (the weights of a convex window from its edge lines), 0.4 s border
+    (docs/benchmarks.md).
 
     **Large patterns.**  By default the result is exact whenever the exact computation is
     estimated to take at most ``time_budget`` seconds: the ordered pairs within the largest r
