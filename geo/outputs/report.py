@@ -755,7 +755,7 @@ _CARD_GROUPS: list[tuple[str, list[tuple[str, str, Any]]]] = [
     ("Coincidence tests (one-sided)", [
         ("p_labelling", "random labelling p (hypergeometric, exact)", _p),
         ("p_labelling_fdr", "random labelling p, FDR-adjusted", _p),
-        ("p_labelling_mid_fdr", "random labelling mid-p, FDR-adjusted (the verdict's; mid-p corrects the exact test's conservatism)", _p),
+        ("p_labelling_mid_fdr", "random labelling mid-p, FDR-adjusted (the verdict's)", _p),
         ("mean_z", "mean Gi* z of the cells under the park", _num),
         ("sim_mean_z", "mean Gi* z under randomly placed copies", _num),
         ("hot_share_cells", "share of the park's cells that are hot", _pct),
