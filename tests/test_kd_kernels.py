@@ -217,3 +217,29 @@ def test_convex_lines_only_for_convex_single_rings():
     lines = pp._convex_lines(pp._edges(shapely.box(0, 0, 1, 1)))
     rows = {(round(nx), round(ny)): c for nx, ny, c, _t in lines}
     assert rows == {(1, 0): 1.0, (0, 1): 1.0, (-1, 0): 0.0, (0, -1): 0.0}
+
+
+@pytest.mark.parametrize("convex", [True, False])
+def test_isotropic_sums_do_not_depend_on_the_thread_count(convex):
+    """16 fixed chunks, each summed in a fixed order: 1 thread and 2 give the same bits."""
+    from geo.stats import pointpattern as pp
+
+    window = shapely.box(0, 0, 10, 10) if convex else L_HOLE
+    rng = np.random.default_rng(12)
+    xy = pp._csr(window, 6_000, rng)  # above K_SERIAL_POINTS: the parallel kernel
+    edges = pp._edges(window)
+    lines = pp._convex_lines(edges)
+    assert (lines is not None) == convex
+    x, y = xy[:, 0].copy(), xy[:, 1].copy()
+    b = K.boundary_distances(x, y, *edges)
+    r = np.linspace(0, 2.5, 26)
+    before = numba.get_num_threads()
+    try:
+        got = []
+        for t in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(t)
+            got.append(K.k_isotropic_sums(x, y, b, r, 100.0, *edges, lines))
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(got[0], got[1])
+    assert got[0][:-1].sum() > len(xy)  # pairs were counted and weighted
