@@ -134,3 +134,26 @@ def test_hypergeom_p_is_the_old_labelling_arithmetic(x, N, K, n):
 def test_normal_p_is_the_old_rate_ratio_arithmetic():
     for z in (-3.1, -0.2, 0.0, 0.7, 1.959963984540054, 8.0):
         assert _inference.normal_p(z, "two-sided") == float(2 * scipy.stats.norm.sf(abs(z)))
+
+
+def test_hypergeom_mid_p_by_hand():
+    # N = 10, K = 4, n = 3: P(X = k) = C(4, k) C(6, 3 - k) / C(10, 3) = (20, 60, 36, 4) / 120
+    assert _inference.hypergeom_p(2, 10, 4, 3, alternative="greater", mid_p=True) == pytest.approx((4 + 36 / 2) / 120, rel=1e-12)
+    assert _inference.hypergeom_p(2, 10, 4, 3, alternative="less", mid_p=True) == pytest.approx((20 + 60 + 36 / 2) / 120, rel=1e-12)
+    assert _inference.hypergeom_p(2, 10, 4, 3, mid_p=True) == pytest.approx(2 * 22 / 120, rel=1e-12)
+    # the exact p counts the observed value whole
+    assert _inference.hypergeom_p(2, 10, 4, 3, alternative="greater") == pytest.approx(40 / 120, rel=1e-12)
+
+
+@pytest.mark.parametrize("N,K,n", [(10, 4, 3), (500, 60, 80), (2000, 300, 25), (40, 1, 7)])
+def test_hypergeom_mid_p_has_mean_one_half_under_the_null(N, K, n):
+    # closed forms: the two one-sided mid-p values of any count add up to 1, and under the
+    # null the mid-p has mean exactly 1/2 (as a uniform p-value; the exact p's mean is larger)
+    xs = range(max(0, n - (N - K)), min(n, K) + 1)
+    pmf = {x: math.comb(K, x) * math.comb(N - K, n - x) / math.comb(N, n) for x in xs}
+    up = {x: _inference.hypergeom_p(x, N, K, n, alternative="greater", mid_p=True) for x in xs}
+    lo = {x: _inference.hypergeom_p(x, N, K, n, alternative="less", mid_p=True) for x in xs}
+    assert all(up[x] + lo[x] == pytest.approx(1.0, abs=1e-12) for x in xs)
+    assert sum(pmf[x] * up[x] for x in xs) == pytest.approx(0.5, abs=1e-12)
+    exact = sum(pmf[x] * _inference.hypergeom_p(x, N, K, n, alternative="greater") for x in xs)
+    assert exact == pytest.approx(0.5 + 0.5 * sum(p * p for p in pmf.values()), abs=1e-12)

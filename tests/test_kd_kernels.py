@@ -177,3 +177,69 @@ def test_boundary_distances_are_shapelys(window):
     want = shapely.distance(shapely.points(pts), window.boundary)
     # GEOS's point-to-segment arithmetic, reproduced: the same numbers, bit for bit
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("window", [
+    shapely.box(0, 0, 3, 2),
+    shapely.Polygon([(1000 * np.cos(t), 1000 * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 7)[:-1]]),
+    shapely.Polygon([(0, 0), (0, 3), (4, 3), (4, 0), (2, 0)]),  # clockwise, with a collinear vertex
+])
+def test_convex_circle_fractions_equal_the_crossing_algorithm(window):
+    """Convex windows: one arc per edge line (the isotropic kernel's fast path) gives the
+    fractions of the crossing-and-inside-test algorithm, boundary centres and circles larger
+    than the window included."""
+    from geo.stats import pointpattern as pp
+
+    rng = np.random.default_rng(5)
+    edges = pp._edges(window)
+    lines = pp._convex_lines(edges)
+    assert lines is not None and len(lines) == len(edges[0])
+    c = pp._csr(window, 2000, rng)
+    c[:20] = shapely.get_coordinates(window.exterior.interpolate(rng.uniform(0, window.length, 20)))
+    xmin, ymin, xmax, ymax = window.bounds
+    d = rng.uniform(0, 1.2 * max(xmax - xmin, ymax - ymin), len(c))
+    want = K.circle_fractions(c[:, 0].copy(), c[:, 1].copy(), d, *edges)
+    buf = np.empty(4 * len(lines) + 4)
+    got = np.array([K._convex_fraction(x, y, r, lines, buf) for (x, y), r in zip(c, d)])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-11)
+    assert (want == 0).any() and (want == 1).any() and ((want > 0) & (want < 1)).sum() > 1000
+
+
+def test_convex_lines_only_for_convex_single_rings():
+    from geo.stats import pointpattern as pp
+
+    l_shape = shapely.Polygon([(0, 0), (2, 0), (2, 1), (1, 1), (1, 2), (0, 2)])
+    holed = shapely.box(0, 0, 3, 3).difference(shapely.box(1, 1, 2, 2))
+    two = shapely.MultiPolygon([shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 1)])
+    for w in (l_shape, holed, two):
+        assert pp._convex_lines(pp._edges(w)) is None
+    # the unit square: outward normals and offsets by hand (c - n.p >= 0 inside)
+    lines = pp._convex_lines(pp._edges(shapely.box(0, 0, 1, 1)))
+    rows = {(round(nx), round(ny)): c for nx, ny, c, _t in lines}
+    assert rows == {(1, 0): 1.0, (0, 1): 1.0, (-1, 0): 0.0, (0, -1): 0.0}
+
+
+@pytest.mark.parametrize("convex", [True, False])
+def test_isotropic_sums_do_not_depend_on_the_thread_count(convex):
+    """16 fixed chunks, each summed in a fixed order: 1 thread and 2 give the same bits."""
+    from geo.stats import pointpattern as pp
+
+    window = shapely.box(0, 0, 10, 10) if convex else L_HOLE
+    rng = np.random.default_rng(12)
+    xy = pp._csr(window, 6_000, rng)  # above K_SERIAL_POINTS: the parallel kernel
+    edges = pp._edges(window)
+    lines = pp._convex_lines(edges)
+    assert (lines is not None) == convex
+    x, y = xy[:, 0].copy(), xy[:, 1].copy()
+    b = K.boundary_distances(x, y, *edges)
+    r = np.linspace(0, 2.5, 26)
+    before = numba.get_num_threads()
+    try:
+        got = []
+        for t in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(t)
+            got.append(K.k_isotropic_sums(x, y, b, r, 100.0, *edges, lines))
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(got[0], got[1])
+    assert got[0][:-1].sum() > len(xy)  # pairs were counted and weighted

@@ -325,6 +325,28 @@ def test_verdict_writes_an_underflowed_p_as_below_1e_300():
     assert "random placement p not computed, random labelling p = 2.00e-05 (FDR)" in reason
 
 
+def test_verdict_uses_the_labelling_mid_p():
+    """The mid-p decides (the exact p beside it is conservative); without it, the exact p."""
+    row = {"max_cluster_share": 0.9, "park_hot_share": 0.1, "p_placement_fdr": 0.3, "p_labelling_fdr": 0.07,
+           "p_labelling_mid_fdr": 0.04, "cluster_before": False, "hot_share_before": 0.0, "designated": 1991}
+    v, reason = gp.verdict(row)
+    assert v == "cluster formed after designation"
+    assert "random labelling mid-p = 0.04 (FDR)" in reason
+    v, reason = gp.verdict({k: x for k, x in row.items() if k != "p_labelling_mid_fdr"})
+    assert v == "park without a cluster" and "random labelling p = 0.07 (FDR)" in reason
+    v, _ = gp.verdict({**row, "p_labelling_fdr": 0.01, "p_labelling_mid_fdr": 0.06})
+    assert v == "park without a cluster"
+
+
+def test_labelling_mid_p_is_half_the_observed_count_less():
+    for n_in, t_in, N, K in [(50, 20, 1000, 100), (10, 0, 500, 50), (30, 30, 200, 40), (5, 2, 20, 6)]:
+        d = hypergeom(N, K, n_in)
+        mid = gp.labelling_test(n_in, t_in, N, K, mid_p=True)
+        assert mid == pytest.approx(d.sf(t_in) + 0.5 * d.pmf(t_in), rel=1e-12)
+        assert mid == pytest.approx(gp.labelling_test(n_in, t_in, N, K) - 0.5 * d.pmf(t_in), rel=1e-12, abs=1e-300)
+    assert gp.labelling_test(0, 0, 100, 10, mid_p=True) == 1.0  # no firm in the park: nothing to test
+
+
 def test_clusters_outside_parks():
     cells = _square_cells(10, 10)
     cells["gi_bin"] = np.where((cells.i < 3) & (cells.j < 3) | (cells.i > 6) & (cells.j > 6), 3, 0)
@@ -400,6 +422,12 @@ def test_overlay_handles_awkward_parks():
     assert "overlaps on cluster, no year" in r.loc["overlapping", "notes"]
     # FDR columns exist and ignore the untestable park
     assert np.isnan(r.loc["far away", "p_placement_fdr"]) and np.isfinite(r.loc["empty corner", "p_placement_fdr"])
+    # the labelling test's mid-p beside the exact p, each FDR-adjusted; the verdict rule reads the mid-p
+    pmf = [hypergeom(len(firms), int((firms.sector == "optics").sum()), int(n)).pmf(int(t))
+           for n, t in zip(r["n_firms"], r["n_target"])]
+    np.testing.assert_allclose(r["p_labelling_mid"], r["p_labelling"] - 0.5 * np.where(r["n_firms"] > 0, pmf, 0.0),
+                               rtol=1e-12, atol=1e-15)
+    assert r["p_labelling_mid_fdr"].notna().all() and "p_labelling_mid_fdr" in ov.attrs["rules"]["coincides"]
 
 
 def test_labelling_test_size_under_random_labels():
@@ -664,3 +692,79 @@ def test_cluster_polygons_equal_previous_code():
             pd.testing.assert_series_equal(new.attrs["cell_cluster"], cell_cluster, check_exact=True)
             n += len(new)
     assert n > 20  # several clusters in each case
+
+
+# ----------------------------------------------------------------------------- labelling test: size study
+def _null_valley_tests(valleys: int, labellings: int, seed: int) -> dict:
+    """Random labelling in simulated null valleys, through the overlay's own steps.
+
+    Each valley: 800–3,000 firms (half uniform in a 10 km square, half in three clusters),
+    16 square parks of side 1.8–2.5 km (one in each 2.5 km slot of a 4 x 4 grid) and a
+    target sector of 10–30 % of the firms.  Each labelling draws the target firms at random
+    among all firms (the null), counts them with ``firm_counts`` and tests each park with
+    ``labelling_test`` (exact and mid-p; the p-value of a count is computed once per park).
+    Returns the rejection rates at 0.05, the number of tests and the expected rates: the
+    sizes of both tests for each park's (N, K, n_in), from scipy's pmf.
+    """
+    from scipy.stats import hypergeom as hg
+
+    rng = np.random.default_rng(seed)
+    rejected = {"exact": 0, "mid": 0}
+    expected = {"exact": 0.0, "mid": 0.0}
+    tests = 0
+    for _ in range(valleys):
+        N = int(rng.integers(800, 3000))
+        centres = rng.uniform(2_000, 8_000, (3, 2))
+        xy = np.vstack([rng.uniform(0, 10_000, (N - N // 2, 2)),
+                        centres[rng.integers(0, 3, N // 2)] + rng.normal(0, 700, (N // 2, 2))])
+        side = rng.uniform(1_800, 2_500, 16)
+        corner = (np.array([(i, j) for i in range(4) for j in range(4)]) * 2_500.0
+                  + rng.uniform(0, 1, (16, 2)) * (2_500 - side[:, None]))
+        parks = gpd.GeoDataFrame({"name": [f"p{i}" for i in range(16)]}, crs=32650,
+                                 geometry=shapely.box(*corner.T, *(corner + side[:, None]).T))
+        rings = gp.park_rings(parks)
+        K = int(N * rng.uniform(0.1, 0.3))
+        memo: dict = {}
+        for _ in range(labellings):
+            labels = np.zeros(N, bool)
+            labels[rng.choice(N, K, replace=False)] = True
+            c = gp.firm_counts(parks, xy[:, 0], xy[:, 1], labels, None, cell_pos=np.full(N, -1), n_cells=1,
+                               rings=rings)
+            assert (c.n, c.k) == (N, K)
+            for key in zip(c.n_in.tolist(), c.t_in.tolist()):
+                if key not in memo:
+                    memo[key] = (gp.labelling_test(*key, N, K), gp.labelling_test(*key, N, K, mid_p=True))
+                rejected["exact"] += memo[key][0] <= 0.05
+                rejected["mid"] += memo[key][1] <= 0.05
+                tests += 1
+        for n_in in c.n_in.tolist():  # the parks hold the same firms in every labelling
+            x = np.arange(0, min(K, n_in) + 1)
+            pmf = hg.pmf(x, N, K, n_in)
+            expected["exact"] += labellings * pmf[hg.sf(x - 1, N, K, n_in) <= 0.05].sum()
+            expected["mid"] += labellings * pmf[hg.sf(x, N, K, n_in) + pmf / 2 <= 0.05].sum()
+    return {"tests": tests, **{k: v / tests for k, v in rejected.items()},
+            **{f"expected_{k}": v / tests for k, v in expected.items()}}
+
+
+def _check_size_study(s: dict, width: float) -> None:
+    se = math.sqrt(0.05 * 0.95 / s["tests"])
+    # the Monte Carlo rates are the sizes the two tests have for these parks (independent
+    # check of the p-values: scipy's pmf and tails, not geo's code)
+    for k in ("exact", "mid"):
+        assert abs(s[k] - s[f"expected_{k}"]) <= 3 * math.sqrt(s[f"expected_{k}"] / s["tests"])
+    # the mid-p test rejects at about 5 %; the exact test on the same valleys does not
+    assert abs(s["mid"] - 0.05) <= width * se
+    assert s["exact"] < 0.05 - width * se
+
+
+def test_labelling_mid_p_size_in_null_valleys():
+    s = _null_valley_tests(valleys=8, labellings=50, seed=1)
+    assert s["tests"] == 6_400
+    _check_size_study(s, width=2.5)  # 2.5 standard errors of 0.27 %: [4.3 %, 5.7 %]
+
+
+@pytest.mark.slow
+def test_labelling_mid_p_size_in_null_valleys_thorough():
+    s = _null_valley_tests(valleys=40, labellings=60, seed=2)
+    assert s["tests"] == 38_400
+    _check_size_study(s, width=3.0)  # 3 standard errors of 0.11 %: [4.67 %, 5.33 %]

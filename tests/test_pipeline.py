@@ -159,3 +159,36 @@ def test_the_library_leaves_the_process_alone(monkeypatch, tmp_path):
     res = geo.run(s.write_config())
     res.write(tmp_path / "out")
     assert (tmp_path / "out" / "layers.gpkg").is_file() and gc.isenabled()
+
+
+def test_the_run_sets_point_pattern_budgets_and_reports_subsamples(tmp_path, monkeypatch):
+    """geo run passes its fixed budgets to Kd and Ripley K; a subsample becomes a run warning
+    and is recorded (subsample, error, budget) in summary.json; within the budget all is exact."""
+    import json
+
+    import geo
+    from geo.stats import pointpattern as pp
+    from study import make_study
+
+    st = make_study(tmp_path, n=300, valleys={"Wuhan": "Wuhan"})
+    cfg = st.write_config(analysis={"kd_simulations": 19, "ripley_simulations": 19, "permutations": 19})
+    res = geo.run(cfg)
+    s = json.loads(json.dumps(res.summary(), default=str))["valleys"]["Wuhan"]
+    assert s["kd"]["exact"] and s["kd"]["subsample"] is None
+    assert s["kd"]["budget"]["max_sector"] == pp.RUN_MAX_SECTOR
+    assert s["ripley"]["exact"] and s["ripley"]["budget"]["max_pairs"] == pp.RUN_MAX_PAIRS
+    assert not any("random subsample" in w for w in res.warnings)
+
+    monkeypatch.setattr(pp, "RUN_MAX_SECTOR", 40)
+    monkeypatch.setattr(pp, "RUN_MAX_PAIRS", 2_000)
+    res = geo.run(cfg)
+    s = res.summary()["valleys"]["Wuhan"]
+    assert s["kd"]["subsample"] == 40 and not s["kd"]["exact"] and s["kd"]["subsample_error"] > 0
+    assert s["kd"]["budget"] == {"max_sector": 40, "time_budget_s": None, "estimated_s": s["kd"]["budget"]["estimated_s"]}
+    m = s["ripley"]["subsample"]
+    assert m is not None and m < s["ripley"]["n"] and s["ripley"]["subsample_error"] > 0
+    assert s["ripley"]["budget"]["max_pairs"] == 2_000
+    kd_w = [w for w in res.warnings if "Kd analysed a random subsample of 40 of" in w]
+    k_w = [w for w in res.warnings if f"Ripley's K analysed a random subsample of {m} of" in w]
+    assert len(kd_w) == 1 and "max_sector = 40" in kd_w[0] and "valley 'Wuhan'" in kd_w[0]
+    assert len(k_w) == 1 and "max_pairs = 2,000" in k_w[0]

@@ -74,7 +74,7 @@ def test_kd_below_max_sector_unchanged():
     assert res.verdict == "localised at distances 0–3.19 km, 6.45–8.26 km (Γ = 0.00075)"
 
 
-def test_kd_default_max_sector_subsamples_and_reports_error(caplog):
+def test_kd_max_sector_subsamples_and_reports_error(caplog):
     rng = np.random.default_rng(3)
     xy = np.vstack([rng.uniform(0, 20_000, (4000, 2)),
                     np.array([6_000.0, 7_000.0]) + rng.normal(0, 800, (2000, 2))])
@@ -82,22 +82,26 @@ def test_kd_default_max_sector_subsamples_and_reports_error(caplog):
     mask[rng.choice(4000, 1000, replace=False)] = True
     mask[4000 + rng.choice(2000, 1400, replace=False)] = True  # 2,400 firms, partly clustered
     r = np.linspace(0, 10_000, 51)
-    with caplog.at_level(logging.INFO, logger="geo.stats.pointpattern"):
-        sub = pp.kd(xy, sector=mask, distances=r, bandwidth=400.0, simulations=0, seed=0)
-    assert sub.subsample == 2000 and sub.n_sector == 2400
+    with caplog.at_level(logging.WARNING, logger="geo.stats.pointpattern"):
+        sub = pp.kd(xy, sector=mask, distances=r, bandwidth=400.0, simulations=0, seed=0,
+                    max_sector=2000)
+    assert sub.subsample == 2000 and sub.n_sector == 2400 and not sub.exact
+    assert sub.budget["max_sector"] == 2000
     assert "subsample of 2000 of 2400 sector firms" in sub.notes
     assert "max_sector=2000" in caplog.text
     # the error estimate is reported, positive and small (< 5 % of the curve maximum)
     assert 0 < sub.subsample_error < 0.05
-    # the subsampled curve estimates the full sector's (same bandwidth) within that error
-    full = pp.kd(xy, sector=mask, distances=r, bandwidth=400.0, simulations=0, seed=0,
-                 max_sector=2400)
-    assert full.subsample is None
+    # the subsampled curve estimates the full sector's (same bandwidth) within that error;
+    # the default (time budget) analyses all 2,400 firms
+    full = pp.kd(xy, sector=mask, distances=r, bandwidth=400.0, simulations=0, seed=0)
+    assert full.subsample is None and full.exact and full.subsample_error is None
+    assert full.budget["max_sector"] is None and full.budget["estimated_s"] <= pp.TIME_BUDGET
     top = sub.curve["kd"].max()
     gap = np.max(np.abs(sub.curve["kd"] - full.curve["kd"]))
     assert 0 < gap <= 4 * sub.subsample_error * top
     # deterministic with the seed
-    again = pp.kd(xy, sector=mask, distances=r, bandwidth=400.0, simulations=0, seed=0)
+    again = pp.kd(xy, sector=mask, distances=r, bandwidth=400.0, simulations=0, seed=0,
+                  max_sector=2000)
     np.testing.assert_array_equal(again.curve["kd"], sub.curve["kd"])
     assert again.subsample_error == sub.subsample_error
 
@@ -301,7 +305,7 @@ def test_k_pair_count_estimate_for_large_patterns():
 def test_k_max_pairs_errors():
     xy = np.random.default_rng(0).uniform(0, 1, (30, 2))
     for bad in (0, 50, True, 1.5e6):
-        with pytest.raises(InputError, match="`max_pairs` must be an int"):
+        with pytest.raises(InputError, match="`max_pairs` must be None or an int"):
             pp.ripley_k(xy, window=UNIT, max_pairs=bad)
 
 
@@ -337,3 +341,162 @@ def test_kd_sites_sort_is_numpys_stable_order():
     np.testing.assert_array_equal(sx, xy[ref, 0])
     np.testing.assert_array_equal(sy, xy[ref, 1])
     assert not sx.flags.writeable
+
+
+# --------------------------------------------------------------------------------------
+# exact by default: subsample only beyond the time budget
+# --------------------------------------------------------------------------------------
+
+
+def _rect_fraction(px, py, d, w, h):
+    """Fraction of the circle (px, py, d) inside the rectangle [0, w] x [0, h] in closed form
+    (d below half of either side): the circle outside a convex window is the union of the arcs
+    beyond each side's line, 2 acos(s/d) each for a side at distance s < d; the arcs beyond two
+    adjacent sides overlap by acos(s1/d) + acos(s2/d) - pi/2 when the corner is within d."""
+    s = np.stack([px, w - px, py, h - py])  # left, right, bottom, top
+    a = np.arccos(np.clip(s / d, -1.0, 1.0))  # half-angle of each arc (0 when s >= d)
+    outside = 2.0 * a.sum(axis=0)
+    for side_x in (0, 1):
+        for side_y in (2, 3):
+            outside -= np.maximum(a[side_x] + a[side_y] - np.pi / 2, 0.0)
+    return 1.0 - outside / (2.0 * np.pi)
+
+
+def _k_isotropic_numpy(xy, r, w, h):
+    """Plain O(n^2) Ripley isotropic K in the rectangle (independent of geo's kernels)."""
+    n = len(xy)
+    dx = xy[:, None, 0] - xy[None, :, 0]
+    dy = xy[:, None, 1] - xy[None, :, 1]
+    d = np.hypot(dx, dy)
+    i, j = np.nonzero(~np.eye(n, dtype=bool))
+    dij = d[i, j]
+    e = 1.0 / _rect_fraction(xy[i, 0], xy[i, 1], dij, w, h)
+    return np.array([w * h / (n * (n - 1.0)) * e[dij <= rk].sum() for rk in r])
+
+
+def test_k_isotropic_default_equals_a_plain_numpy_k():
+    rng = np.random.default_rng(31)
+    w, h = 3_000.0, 2_000.0
+    xy = np.vstack([rng.uniform(0, [w, h], (250, 2)),
+                    np.clip(np.array([400.0, 300.0]) + rng.normal(0, 150, (150, 2)), 0, [w, h])])
+    r = np.linspace(0, 500, 26)
+    got = pp.ripley_k(xy, window=shapely.box(0, 0, w, h), distances=r)
+    assert got.attrs["exact"] and got.attrs["subsample"] is None
+    want = _k_isotropic_numpy(xy, r, w, h)
+    np.testing.assert_allclose(got["K"], want, rtol=1e-12, atol=0)
+    # the edge correction matters here (else this would not test it): no correction is lower
+    plain = pp.ripley_k(xy, window=shapely.box(0, 0, w, h), distances=r, correction="none")
+    assert plain["K"].iloc[-1] < 0.95 * want[-1]
+
+
+def _valley_15650():
+    """15,650 clustered points in a 20 km square (40 Gaussian clusters of sd 800 m and a
+    uniform fifth), seeded: the size of the issue's registration window."""
+    rng = np.random.default_rng(20)
+    side = 20_000.0
+    parents = rng.uniform(0, side, (40, 2))
+    kids = parents[rng.integers(0, 40, 16_000)] + rng.normal(0, 800.0, (16_000, 2))
+    pts = np.vstack([kids, rng.uniform(0, side, (4_000, 2))])
+    pts = pts[(pts >= 0).all(axis=1) & (pts <= side).all(axis=1)]
+    return pts[rng.permutation(len(pts))[:15_650]], shapely.box(0, 0, side, side)
+
+
+def test_k_default_is_exact_on_a_15650_point_window():
+    xy, win = _valley_15650()
+    k = pp.ripley_k(xy, window=win)  # isotropic, 51 distances to 5 km
+    at = k.attrs
+    assert at["n"] == 15_650 and at["exact"] and at["subsample"] is None
+    assert at["subsample_error"] is None
+    b = at["budget"]
+    assert b["max_pairs"] is None and b["time_budget_s"] == pp.TIME_BUDGET
+    # the pairs within 5 km were counted for the estimate, which fits the budget
+    tree = pp.cKDTree(xy)
+    assert b["pairs"] == tree.count_neighbors(tree, 5_000.0) - len(xy) > 4e7
+    assert b["estimated_s"] == pytest.approx(b["pairs"] * pp._K_SECONDS_PER_PAIR["isotropic"])
+    assert b["estimated_s"] <= pp.TIME_BUDGET
+
+
+@pytest.mark.slow
+def test_k_default_equals_exact_on_a_15650_point_window():
+    xy, win = _valley_15650()
+    default = pp.ripley_k(xy, window=win)
+    exact = pp.ripley_k(xy, window=win, time_budget=None)
+    assert exact.attrs["exact"] and default.attrs["exact"]
+    np.testing.assert_array_equal(default["K"], exact["K"])
+    # a subsample (the old default) is off by a visible amount
+    sub = pp.ripley_k(xy, window=win, max_pairs=5_000_000)
+    assert sub.attrs["subsample"] is not None
+    assert np.nanmax(np.abs(sub["K"][1:] / exact["K"][1:] - 1)) > 1e-3
+
+
+def test_k_subsamples_beyond_the_time_budget(caplog, monkeypatch):
+    pts = _k_case(3000)
+    n = len(pts)
+    r = np.linspace(0, 1500, 16)
+    full = pp.ripley_k(pts, window=L_BIG, distances=r)
+    assert full.attrs["exact"] and full.attrs["budget"]["pairs"] is None  # all pairs fit 0.5 s
+    pairs = pp._pairs_within(pts, 1500.0)
+    # a machine 10,000 times slower: the exact work no longer fits 10 s
+    cost = 1e4 * pp._K_SECONDS_PER_PAIR["isotropic"]
+    monkeypatch.setitem(pp._K_SECONDS_PER_PAIR, "isotropic", cost)
+    with caplog.at_level(logging.WARNING, logger="geo.stats.pointpattern"):
+        sub = pp.ripley_k(pts, window=L_BIG, distances=r, seed=2)
+    at = sub.attrs
+    assert at["budget"]["pairs"] == pairs
+    assert at["budget"]["estimated_s"] == pytest.approx(pairs * cost) and pairs * cost > 10
+    m = int(n * np.sqrt(10.0 / (pairs * cost)))
+    assert at["subsample"] == m and not at["exact"]
+    assert 0 < at["subsample_error"] < 0.05
+    assert f"time_budget=10 s; analysed a random subsample of {m} points" in caplog.text
+    ok = np.isfinite(full["L"]) & (full["r"] > 0)
+    gap = np.max(np.abs(sub["L"][ok] - full["L"][ok]))
+    assert 0 < gap <= 4 * at["subsample_error"] * sub["L"][ok].max()
+    # time_budget=None: exact whatever the estimate
+    again = pp.ripley_k(pts, window=L_BIG, distances=r, time_budget=None)
+    assert again.attrs["exact"]
+    np.testing.assert_array_equal(again["K"], full["K"])
+
+
+def test_k_time_budget_counts_the_simulations(monkeypatch):
+    pts = _k_case(600)
+    r = np.linspace(0, 1000, 11)
+    k0 = pp.ripley_k(pts, window=L_BIG, distances=r, correction="border")
+    est0 = k0.attrs["budget"]["estimated_s"]
+    # each CSR simulation adds the share pi r^2 / |W| of all pairs
+    k = pp.ripley_k(pts, window=L_BIG, distances=r, correction="border", simulations=19)
+    n = len(pts)
+    share = np.pi * 1000.0**2 / L_BIG.area
+    assert k.attrs["budget"]["estimated_s"] == pytest.approx(
+        est0 + 19 * n * (n - 1) * share * pp._K_SECONDS_PER_PAIR["border"])
+
+
+def test_kd_subsamples_beyond_the_time_budget(caplog, monkeypatch):
+    xy, mask = _kd_case()  # 1,500 firms
+    r = np.linspace(0, 8_000, 41)
+    full = pp.kd(xy, sector=mask, distances=r, bandwidth=400.0, simulations=19, seed=1)
+    assert full.exact and full.budget["estimated_s"] == pytest.approx(
+        20 * 1500 * 1499 / 2 * pp._KD_SECONDS_PER_PAIR)
+    monkeypatch.setattr(pp, "_KD_SECONDS_PER_PAIR", 1e-6)  # 1,000 times slower
+    with caplog.at_level(logging.WARNING, logger="geo.stats.pointpattern"):
+        sub = pp.kd(xy, sector=mask, distances=r, bandwidth=400.0, simulations=19, seed=1)
+    # the most firms whose 20 curves and 5 error curves fit 10 s: m (m - 1) / 2 <= 10 / (25e-6)
+    m = int((1 + np.sqrt(1 + 8 * 10.0 / 25e-6)) / 2)
+    assert sub.subsample == m == 894 and not sub.exact
+    assert sub.budget["estimated_s"] == pytest.approx(20 * 1500 * 1499 / 2 * 1e-6)
+    assert 0 < sub.subsample_error < 0.1
+    assert f"would take about 22.5 s > time_budget=10 s; analysed a random subsample of {m}" \
+        in caplog.text
+    top = full.curve["kd"].max()
+    assert np.max(np.abs(sub.curve["kd"] - full.curve["kd"])) <= 4 * sub.subsample_error * top
+
+
+def test_budget_errors():
+    xy = np.random.default_rng(0).uniform(0, 1, (30, 2))
+    mask = np.arange(30) < 12
+    for bad in (0, -1.0, float("nan"), True, "10"):
+        with pytest.raises(InputError, match="`time_budget` must be a positive number"):
+            pp.ripley_k(xy, window=UNIT, time_budget=bad)
+        with pytest.raises(InputError, match="`time_budget` must be a positive number"):
+            pp.kd(xy, sector=mask, simulations=0, time_budget=bad)
+    with pytest.raises(InputError, match="`max_sector` must be None or an int >= 10"):
+        pp.kd(xy, sector=mask, simulations=0, max_sector=5)

@@ -232,6 +232,8 @@ def test_park_verdicts_numbers_and_nulls(study):
             assert html.escape(row["verdict"]) in page
             assert html.escape(row["verdict_reason"]) in page
             assert f"<td>{grep._p(row['p_labelling'])}</td>" in page
+            assert (f"<th>random labelling mid-p, FDR-adjusted (the verdict&#x27;s)</th>"
+                    f"<td>{grep._p(row['p_labelling_mid_fdr'])}</td>") in page
             assert f"<td>{grep._p(row['p_placement_fdr'])}</td>" in page
         for text in vr.analysis.park_nulls.values():
             assert html.escape(text.split(": ", 1)[-1]) in page
@@ -240,6 +242,20 @@ def test_park_verdicts_numbers_and_nulls(study):
     assert n == 3
     # each verdict in large type inside its park card
     assert page.count('<div class="verdict ') == n
+
+
+def test_point_patterns_say_which_firms_were_analysed(study):
+    res, page = study["res"], study["page"]
+    seen = 0
+    for vr in res.valleys.values():
+        kd, rk = vr.analysis.kd, vr.analysis.ripley
+        if kd is not None:
+            assert kd.exact  # the study's sectors fit the run's budget
+            seen += 1
+        if rk is not None:
+            assert rk.attrs["exact"]
+    assert seen and page.count("<th>firms analysed</th><td>all (exact)</td>") == seen
+    assert grep._analysed(2000, 15650, 0.0213) == "a random subsample of 2,000 of 15,650; estimated relative error 2.1 %"
 
 
 def test_names_from_the_data_are_escaped(study):

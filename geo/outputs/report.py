@@ -543,6 +543,14 @@ def _clusters_table(cl, *, share: bool = False) -> str:
     return _table(heads, rows, num_cols=range(1, len(cols)))
 
 
+def _analysed(subsample, n, error) -> str:
+    """"all" or "a random subsample of m of n (estimated error e %)" for Kd and Ripley K."""
+    if subsample is None:
+        return "all (exact)"
+    err = f"; estimated relative error {100 * error:.2g} %" if error is not None else ""
+    return f"a random subsample of {_num(subsample)} of {_num(n)}{err}"
+
+
 def _point_patterns(vr, figures, errors, name: str, target: str | None = None) -> str:
     from geo.outputs.figures import _k_tables, _kd_items, figure_name
 
@@ -569,6 +577,8 @@ def _point_patterns(vr, figures, errors, name: str, target: str | None = None) -
                 ("Γ (localisation) / Ψ (dispersion)", f"{_num(getattr(obj, 'gamma', None))} / {_num(getattr(obj, 'psi', None))}"),
                 ("bandwidth", _Html(_dist(getattr(obj, "bandwidth", None)))),
                 ("simulations", getattr(obj, "simulations", None)),
+                ("firms analysed", _analysed(getattr(obj, "subsample", None), getattr(obj, "n_sector", None),
+                                             getattr(obj, "subsample_error", None))),
             ]))
         out.append(_figure(figures, errors, figure_name(name, kind),
                            "Duranton–Overman K-density of bilateral distances (red) with the local band (grey) and global band "
@@ -585,6 +595,8 @@ def _point_patterns(vr, figures, errors, name: str, target: str | None = None) -
             bits.append(f"{_e(at['correction'])} edge correction")
         if at.get("n") is not None:
             bits.append(f"{_num(at['n'])} firms")
+        if at.get("subsample") is not None:
+            bits.append(_e(_analysed(at["subsample"], at.get("n"), at.get("subsample_error"))))
         if bits:
             out.append(f'<p class="note">Ripley K/L{" of " + _e(label) if label else ""}: ' + "; ".join(bits) + ".</p>")
         out.append(_figure(figures, errors, figure_name(name, kind),
@@ -742,6 +754,7 @@ _CARD_GROUPS: list[tuple[str, list[tuple[str, str, Any]]]] = [
     ("Coincidence tests (one-sided)", [
         ("p_labelling", "random labelling p (hypergeometric, exact)", _p),
         ("p_labelling_fdr", "random labelling p, FDR-adjusted", _p),
+        ("p_labelling_mid_fdr", "random labelling mid-p, FDR-adjusted (the verdict's)", _p),
         ("mean_z", "mean Gi* z of the cells under the park", _num),
         ("sim_mean_z", "mean Gi* z under randomly placed copies", _num),
         ("hot_share_cells", "share of the park's cells that are hot", _pct),

@@ -86,7 +86,7 @@ def _kd_localised(result) -> bool:
 
 def _first_localised_year(points, target_mask, founded, *, years, simulations, seed) -> tuple[int | None, dict]:
     """The first year in ``years`` at which the target sector was localised (Kd, sites then)."""
-    from geo.stats.pointpattern import kd
+    from geo.stats.pointpattern import RUN_MAX_SECTOR, kd
 
     trace = {}
     for y in years:
@@ -96,7 +96,8 @@ def _first_localised_year(points, target_mask, founded, *, years, simulations, s
             trace[int(y)] = "fewer than 10 target firms"
             continue
         try:
-            res = kd(points.loc[alive], sector=tm[alive], simulations=simulations, seed=seed)
+            res = kd(points.loc[alive], sector=tm[alive], simulations=simulations, seed=seed,
+                     max_sector=RUN_MAX_SECTOR)
         except GeoError as exc:
             trace[int(y)] = str(exc)
             continue
@@ -175,8 +176,8 @@ def compare_valleys(
 
     ``attrs["kd"]`` holds the whole target sector under its own name, or under
     ``"<target> (whole sector)"`` when one of its sub-sectors has the sector's name (each is
-    then tested on its own firms).  Kd subsamples sectors above ``max_sector`` firms (2,000 by
-    default; see :func:`geo.stats.pointpattern.kd`), so each test costs about half a second of CPU
+    then tested on its own firms).  Kd subsamples sectors above ``max_sector`` firms (the run's
+    fixed budget ``RUN_MAX_SECTOR``, 2,000; see :func:`geo.stats.pointpattern.kd`), so each test costs about half a second of CPU
     at any size; the groups of a valley share one reading and sorting of its sites.
     """
     from geo import crs as gcrs
@@ -249,7 +250,7 @@ def compare_valleys(
         if simulations <= 0:
             notes["kd"] = "simulations = 0: Kd not computed; focus uses LQ alone"
             continue
-        from geo.stats.pointpattern import _kd_sectors
+        from geo.stats.pointpattern import RUN_MAX_SECTOR, _kd_sectors
 
         in_v = (valley_of == v).to_numpy()
         if metric_firms is not None and v in metric_firms and len(metric_firms[v]) == int(in_v.sum()):
@@ -266,7 +267,8 @@ def compare_valleys(
         todo = {s: mask for s, mask in groups.items()
                 if mask.sum() >= 10 and not (s == target_key and kd_target and v in kd_target)}
         try:
-            done = _kd_sectors(fm, todo, simulations=simulations, seed=int(vseed)) if todo else {}
+            done = (_kd_sectors(fm, todo, simulations=simulations, seed=int(vseed), max_sector=RUN_MAX_SECTOR)
+                    if todo else {})
         except GeoError as exc:
             done = dict.fromkeys(todo, exc)
         for s, mask in groups.items():

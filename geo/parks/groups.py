@@ -354,10 +354,11 @@ def compare_groups(firms, parks=None, *, group_column: str = "group", valley_col
             # Kd
             row.update(kd_localised=None, kd_from_m=np.nan, kd_to_m=np.nan, kd_intervals="", kd_verdict="not computed")
             if kd_simulations > 0 and mask.sum() >= 10:
-                from geo.stats.pointpattern import kd
+                from geo.stats.pointpattern import RUN_MAX_SECTOR, kd
 
                 try:
-                    row.update(_kd_summary(kd(fm, sector=mask, simulations=kd_simulations, seed=s)))
+                    row.update(_kd_summary(kd(fm, sector=mask, simulations=kd_simulations, seed=s,
+                                              max_sector=RUN_MAX_SECTOR)))
                 except GeoError as exc:
                     row["kd_verdict"] = f"not computed: {exc}"
             elif kd_simulations <= 0:

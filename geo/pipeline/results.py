@@ -308,7 +308,8 @@ def _stage_summary(vr: ValleyResult) -> dict:
         k = st.kd
         out["kd"] = {"verdict": k.verdict, "localised_m": [list(map(float, iv)) for iv in k.localised], "gamma": k.gamma,
                      "psi": k.psi, "n_sector": k.n_sector, "n_sites": k.n_sites, "simulations": k.simulations,
-                     "bandwidth_m": k.bandwidth, "max_distance_m": k.max_distance}
+                     "bandwidth_m": k.bandwidth, "max_distance_m": k.max_distance, "exact": k.subsample is None,
+                     "subsample": k.subsample, "subsample_error": k.subsample_error, "budget": dict(k.budget)}
     if st.density is not None:
         g = st.density
         out["density"] = {"bandwidth_m": g.bandwidth_m, "cell_size_m": g.cell_size_m, "units": g.units,
@@ -319,7 +320,9 @@ def _stage_summary(vr: ValleyResult) -> dict:
         rk = st.ripley
         test = st.ripley_test or {}
         out["ripley"] = {"p_value": test.get("p_value"), "correction": test.get("correction"),
-                         "r_max_m": float(rk["r"].max())}
+                         "r_max_m": float(rk["r"].max()), "n": test.get("n"),
+                         "exact": test.get("subsample") is None, "subsample": test.get("subsample"),
+                         "subsample_error": test.get("subsample_error"), "budget": dict(test.get("budget") or {})}
     if st.models is not None:
         md = st.models
         out["models"] = md.to_dict(orient="records")

@@ -157,7 +157,7 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
             vr.analysis.point_cluster_agreement = gparks.point_cluster_agreement(vr.analysis.parks_overlay, pc, vr.parks)
     vr.analysis.timings["parks"] = time.perf_counter() - t0
     _density(vr, cfg, fm, target)
-    _point_patterns(vr, cfg, seed, fm, target)
+    _point_patterns(vr, cfg, seed, fm, target, warnings)
 
 
 def _stack_artefacts(vr: ValleyResult, cfg: Config, fm, hot, clusters, ov, sector, warnings: list[str]) -> None:
@@ -267,11 +267,12 @@ def _density(vr: ValleyResult, cfg: Config, fm, target) -> None:
     vr.analysis.timings["density"] = time.perf_counter() - t0
 
 
-def _point_patterns(vr: ValleyResult, cfg: Config, seed: int, fm, target) -> None:
-    """Ripley K/L and Duranton–Overman Kd of the target sector (grid-free measures)."""
+def _point_patterns(vr: ValleyResult, cfg: Config, seed: int, fm, target, warnings: list[str]) -> None:
+    """Ripley K/L and Duranton–Overman Kd of the target sector (grid-free measures), within the
+    run's fixed budgets (RUN_MAX_SECTOR, RUN_MAX_PAIRS); a subsample is a run warning."""
     from geo.errors import GeoError
     from geo.points import point_xy
-    from geo.stats.pointpattern import kd, ripley_k
+    from geo.stats.pointpattern import RUN_MAX_PAIRS, RUN_MAX_SECTOR, kd, ripley_k
 
     an = cfg.analysis
     sc = cfg.firms.sector_column
@@ -282,9 +283,16 @@ def _point_patterns(vr: ValleyResult, cfg: Config, seed: int, fm, target) -> Non
     t0 = time.perf_counter()
     if an.kd_simulations > 0:
         try:
-            vr.analysis.kd = kd(fm, sector=mask, simulations=an.kd_simulations, seed=seed)
+            vr.analysis.kd = kd(fm, sector=mask, simulations=an.kd_simulations, seed=seed,
+                                max_sector=RUN_MAX_SECTOR)
         except GeoError as exc:
             vr.skipped["kd"] = str(exc)
+        else:
+            k = vr.analysis.kd
+            if k.subsample is not None:
+                warnings.append(f"valley {vr.name!r}: Kd analysed a random subsample of {k.subsample:,} of "
+                                f"{k.n_sector:,} target firms (max_sector = {RUN_MAX_SECTOR:,}; estimated "
+                                f"relative error of the curve {k.subsample_error:.2g})")
     else:
         vr.skipped["kd"] = "kd_simulations = 0"
     from geo.cells.grid import _convex_hull
@@ -295,9 +303,15 @@ def _point_patterns(vr: ValleyResult, cfg: Config, seed: int, fm, target) -> Non
         window = _convex_hull(all_xy[:, 0], all_xy[:, 1])  # = convex_hull(multipoints(all)), from boundary candidates
         r = np.linspace(0, min(5000.0, np.sqrt(window.area) / 4), 51)
         vr.analysis.ripley = ripley_k(xy, window=window, distances=r, correction="border",
-                                       simulations=an.ripley_simulations, seed=seed)
+                                       simulations=an.ripley_simulations, seed=seed, max_pairs=RUN_MAX_PAIRS)
     except GeoError as exc:
         vr.skipped["ripley_k"] = str(exc)
+    else:
+        at = vr.analysis.ripley.attrs
+        if at.get("subsample") is not None:
+            warnings.append(f"valley {vr.name!r}: Ripley's K analysed a random subsample of {at['subsample']:,} of "
+                            f"{at['n']:,} target firms (max_pairs = {RUN_MAX_PAIRS:,}; estimated relative error "
+                            f"of L {at['subsample_error']:.2g})")
     vr.analysis.timings["point_patterns"] = time.perf_counter() - t0
 
 

@@ -155,15 +155,25 @@ def simulated_p(observed: float, simulated, *, alternative: str = "two-sided", t
     return float(pseudo_p(upper, lower, sims.shape[0], alternative))
 
 
-def hypergeom_p(x: int, population: int, successes: int, draws: int, *, alternative: str = "two-sided") -> float:
-    """Exact p-value of ``x`` successes among ``draws`` drawn without replacement.
+def hypergeom_p(x: int, population: int, successes: int, draws: int, *, alternative: str = "two-sided",
+                mid_p: bool = False) -> float:
+    """Exact (or mid-) p-value of ``x`` successes among ``draws`` drawn without replacement.
 
     :math:`X \\sim \\mathrm{Hypergeom}(N, K, n)` with ``N = population``, ``K = successes``
     and ``n = draws``; the tails :math:`P(X \\ge x)` and :math:`P(X \\le x)` combine as in
-    :func:`tail_p`.
+    :func:`tail_p`.  With ``mid_p`` each tail counts the observed value by half,
+    :math:`P(X > x) + \\tfrac12 P(X = x)` and :math:`P(X < x) + \\tfrac12 P(X = x)`
+    (Lancaster 1961; Agresti 2002, section 1.4.5): the standard remedy for the discreteness
+    that makes the exact test conservative (its size can be far below ``alpha`` when the
+    counts are small).  Under the null the mid-p has mean exactly 1/2, like a uniform p-value;
+    its size is close to ``alpha`` on average, not bounded by it.
     """
-    dist = stats.hypergeom(population, successes, draws)
-    return float(tail_p(float(dist.sf(x - 1)), float(dist.cdf(x)), alternative))
+    h = stats.hypergeom  # not frozen: freezing costs ~5 ms a call, the tails ~0.1 ms
+    args = (population, successes, draws)
+    if mid_p:
+        half = 0.5 * float(h.pmf(x, *args))
+        return float(tail_p(float(h.sf(x, *args)) + half, float(h.cdf(x - 1, *args)) + half, alternative))
+    return float(tail_p(float(h.sf(x - 1, *args)), float(h.cdf(x, *args)), alternative))
 
 
 def fdr_bh(p) -> np.ndarray:

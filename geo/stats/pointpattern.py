@@ -33,7 +33,8 @@ from geo.points import sector_mask
 from geo.stats import _inference
 from geo.stats import _kd_kernels as _kern
 
-__all__ = ["ripley_k", "kd", "KdResult", "marcon_puech_m", "MIN_POINTS"]
+__all__ = ["ripley_k", "kd", "KdResult", "marcon_puech_m", "MIN_POINTS", "TIME_BUDGET",
+           "RUN_MAX_PAIRS", "RUN_MAX_SECTOR"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,21 @@ _SUBSAMPLE_REPEATS = 5
 _K_COUNT_SAMPLE = 20_000
 #: neighbour pairs held in memory by `marcon_puech_m`
 _MAX_M_PAIRS = 50_000_000
+#: seconds the exact computation of `ripley_k` or `kd` may take by default before they
+#: subsample (estimated from the pair count and the costs below, not timed)
+TIME_BUDGET = 10.0
+#: wall seconds per ordered pair within the largest distance, per pattern, on the benchmark
+#: machine (2 cores; docs/benchmarks.md, "Exact Ripley K and Kd"): the isotropic weights
+#: (a circle fraction for each pair whose circle leaves the window) and the plain counts
+_K_SECONDS_PER_PAIR = {"isotropic": 4e-8, "border": 4e-9, "none": 4e-9}
+#: `ripley_k` counts the pairs within the largest r (about 0.1 s of CPU for 15,650 points,
+#: 48 million pairs) for its time estimate when all pairs would take longer than this
+_COUNT_ABOVE_S = 0.5
+#: wall seconds per pair of sector firms per Kd curve (observed or simulated), same machine
+_KD_SECONDS_PER_PAIR = 1e-9
+#: the budgets `geo run` passes (many Kd and Ripley calls per run): a fixed size, reported
+RUN_MAX_PAIRS = 5_000_000
+RUN_MAX_SECTOR = 2_000
 
 
 # --------------------------------------------------------------------------------------
@@ -170,6 +186,30 @@ def _edges(window: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     b = np.concatenate([r[1:] for r in rings])
     return (np.ascontiguousarray(a[:, 0]), np.ascontiguousarray(a[:, 1]),
             np.ascontiguousarray(b[:, 0]), np.ascontiguousarray(b[:, 1]))
+
+
+def _convex_lines(edges: tuple[np.ndarray, ...]) -> np.ndarray | None:
+    """The edge lines of a convex window, ``(nx, ny, c, theta)`` a row (outward unit normal,
+    ``c - nx x - ny y >= 0`` inside, the normal's angle in [0, 2 pi)), for
+    :func:`geo.stats._kd_kernels.k_isotropic_sums`; None unless the edges form one ring
+    (no holes, one part) that turns one way only (collinear edges allowed)."""
+    x0, y0, x1, y1 = edges
+    if not (np.array_equal(x1[:-1], x0[1:]) and np.array_equal(y1[:-1], y0[1:])
+            and x1[-1] == x0[0] and y1[-1] == y0[0]):
+        return None
+    dx, dy = x1 - x0, y1 - y0
+    length = np.hypot(dx, dy)
+    keep = length > 0
+    dx, dy, length, ax, ay = dx[keep], dy[keep], length[keep], x0[keep], y0[keep]
+    turn = dx * np.roll(dy, -1) - dy * np.roll(dx, -1)  # cross product of consecutive edges
+    area2 = float(np.sum(x0 * y1 - x1 * y0))  # twice the signed area: > 0 anticlockwise
+    tol = 1e-12 * length * np.roll(length, -1)
+    if area2 == 0 or not (np.all(turn * np.sign(area2) >= -tol)):
+        return None
+    side = 1.0 if area2 > 0 else -1.0  # anticlockwise: the outside is to the right
+    nx, ny = side * dy / length, -side * dx / length
+    theta = np.mod(np.arctan2(ny, nx), 2.0 * np.pi)
+    return np.ascontiguousarray(np.column_stack([nx, ny, nx * ax + ny * ay, theta]))
 
 
 def _check_inside(window: Any, xy: np.ndarray, prepared: Any = None) -> None:
@@ -290,23 +330,13 @@ def _k_curve(xy: np.ndarray, r: np.ndarray, area: float, correction: str,
         return _k_curves([xy], r, area, correction, edges)[0]
     n = len(xy)
     scale = area / (n * (n - 1.0))
-    b = _kern.boundary_distances(np.ascontiguousarray(xy[:, 0]),
-                                 np.ascontiguousarray(xy[:, 1]), *edges)
-    # isotropic: weight 1 / (fraction of the circle centred at the first point inside W)
-    pairs = cKDTree(xy).query_pairs(float(r[-1]), output_type="ndarray")
-    i, j = pairs[:, 0], pairs[:, 1]
-    d = np.hypot(xy[i, 0] - xy[j, 0], xy[i, 1] - xy[j, 1])
-    centre = np.concatenate([i, j])
-    dd = np.concatenate([d, d])
-    w = np.ones(len(dd))
-    need = dd > b[centre]
-    if need.any():
-        c = centre[need]
-        frac = _kern.circle_fractions(xy[c, 0].copy(), xy[c, 1].copy(), dd[need].copy(), *edges)
-        w[need] = np.minimum(1.0 / np.maximum(frac, 1e-300), _MAX_EDGE_WEIGHT)
-    # pair counts at r_k: d <= r_k, i.e. the first grid index with r >= d is at most k
-    first = np.searchsorted(r, dd, side="left")
-    return scale * np.cumsum(np.bincount(first, weights=w, minlength=len(r) + 1))[:len(r)]
+    x = np.ascontiguousarray(xy[:, 0])
+    y = np.ascontiguousarray(xy[:, 1])
+    # isotropic: weight 1 / (fraction of the circle centred at the first point inside W),
+    # summed over the ordered pairs by distance bin in compiled code (no pair list)
+    b = _kern.boundary_distances(x, y, *edges)
+    sums = _kern.k_isotropic_sums(x, y, b, r, _MAX_EDGE_WEIGHT, *edges, _convex_lines(edges))
+    return scale * np.cumsum(sums)[:len(r)]
 
 
 def _csr(window: Any, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -336,6 +366,67 @@ def _pairs_within(xy: np.ndarray, rmax: float) -> float:
     return float(tree.count_neighbors(tree, rmax) - s) * (n * (n - 1.0)) / (s * (s - 1.0))
 
 
+def _check_time_budget(time_budget: Any) -> float | None:
+    if time_budget is None:
+        return None
+    if isinstance(time_budget, bool) or not isinstance(time_budget, (int, float, np.integer,
+                                                                     np.floating)) \
+            or not (math.isfinite(time_budget) and time_budget > 0):
+        msg = ("`time_budget` must be a positive number of seconds or None (always exact); "
+               f"{time_budget!r} was given.")
+        raise InputError(msg)
+    return float(time_budget)
+
+
+def _k_plan(pts: np.ndarray, r: np.ndarray, area: float, correction: str, simulations: int,
+            max_pairs: int | None, time_budget: float | None) -> tuple[int, dict]:
+    r"""How many points `ripley_k` analyses (all, or a random subsample) and the budget record.
+
+    With ``max_pairs`` the pattern is subsampled when its ordered pairs within ``r[-1]``
+    exceed it (each simulated pattern has as many points).  Without it, the exact work is
+    estimated in seconds, the observed pairs (counted when all pairs would take more than
+    :data:`_COUNT_ABOVE_S`) plus the simulations' (CSR: a share
+    :math:`\min(1, \pi r^2 / |W|)` of all pairs) times :data:`_K_SECONDS_PER_PAIR`, and
+    the pattern is subsampled only when that exceeds ``time_budget``, to fit it (pairs fall
+    with the square of the points).
+    """
+    n = len(pts)
+    rmax = float(r[-1])
+    record = {"max_pairs": max_pairs, "time_budget_s": None if max_pairs else time_budget,
+              "pairs": None, "estimated_s": None}
+    all_pairs = n * (n - 1.0)
+    if max_pairs is not None:
+        if all_pairs <= max_pairs:
+            return n, record
+        npairs = _pairs_within(pts, rmax)
+        record["pairs"] = npairs
+        if npairs <= max_pairs:
+            return n, record
+        return min(n, max(MIN_POINTS, int(n * math.sqrt(max_pairs / npairs)))), record
+    cost = _K_SECONDS_PER_PAIR[correction]
+    sim_pairs = simulations * all_pairs * min(1.0, math.pi * rmax * rmax / area)
+    record["estimated_s"] = (all_pairs + sim_pairs) * cost  # an upper bound until counted
+    if time_budget is None or record["estimated_s"] <= min(time_budget, _COUNT_ABOVE_S):
+        return n, record
+    npairs = _pairs_within(pts, rmax)
+    record["pairs"] = npairs
+    record["estimated_s"] = (npairs + sim_pairs) * cost
+    if record["estimated_s"] <= time_budget:
+        return n, record
+    return min(n, max(MIN_POINTS, int(n * math.sqrt(time_budget / record["estimated_s"])))), record
+
+
+def _budget_phrase(record: dict, unit: str) -> str:
+    """The budget in words: ``max_pairs=5000000``, ``max_sector=2000`` or ``the exact K would
+    take about 25 s > time_budget=10 s``."""
+    if record.get("max_pairs") is not None:
+        return f"max_pairs={record['max_pairs']}"
+    if record.get("max_sector") is not None:
+        return f"max_sector={record['max_sector']}"
+    return (f"the exact {unit} would take about {record['estimated_s']:.3g} s > "
+            f"time_budget={record['time_budget_s']:g} s")
+
+
 def ripley_k(
     xy: Any,
     *,
@@ -346,7 +437,8 @@ def ripley_k(
     envelope: str = "both",
     seed: int | np.random.Generator | None = 0,
     alpha: float = 0.05,
-    max_pairs: int = 5_000_000,
+    max_pairs: int | None = None,
+    time_budget: float | None = TIME_BUDGET,
 ) -> pd.DataFrame:
     r"""Ripley's K and Besag's L of a point pattern in a window, with CSR envelopes.
 
@@ -393,9 +485,14 @@ def ripley_k(
     seed : int, numpy.random.Generator or None, default 0
     alpha : float, default 0.05
         Level of both envelopes.
-    max_pairs : int, default 5000000
-        Largest number of ordered pairs within the largest distance analysed in full; see
-        "Large patterns".
+    max_pairs : int, default None
+        A fixed budget: the largest number of ordered pairs within the largest distance
+        analysed in full (``geo run`` passes :data:`RUN_MAX_PAIRS`); None uses
+        ``time_budget``.  See "Large patterns".
+    time_budget : float or None, default 10.0
+        Seconds the exact computation (observed pattern and simulations) may take, as
+        estimated from its pair count; the pattern is subsampled only beyond it.  None: always
+        exact.  Ignored when ``max_pairs`` is given.
 
     Returns
     -------
@@ -407,21 +504,30 @@ def ripley_k(
         four on the L scale (``L_lo``, ``L_hi``, ``L_global_lo``, ``L_global_hi``).
         ``attrs``: ``n``, ``window_area``, ``window``, ``intensity``, ``correction``,
         ``simulations``, ``seed``, ``alpha``, ``pointwise_level``, ``envelope_method``,
-        ``p_value`` (global test; NaN without a global envelope), ``subsample`` (number of
-        points analysed, None when all were) and ``subsample_error``.
+        ``p_value`` (global test; NaN without a global envelope), ``exact`` (True when every
+        point was analysed), ``subsample`` (number of points analysed, None when all were),
+        ``subsample_error`` and ``budget`` (``max_pairs``, ``time_budget_s``, ``pairs``:
+        ordered pairs within the largest r when counted, ``estimated_s``: the estimated
+        seconds of the exact computation).
 
     Notes
     -----
-    Cost: ``"border"`` and ``"none"`` count the pairs within the largest r with a compiled
-    cell list (about 6 ns of CPU a pair, nothing stored); ``"isotropic"`` holds those pairs in
-    memory (about 100 bytes a pair) and its weights cost one pass over the window's edges per
-    pair whose circle crosses the boundary (about 0.2 µs a pair), for the observed pattern
-    and every simulation.  At most ``max_pairs`` pairs per pattern bound both.
+    Cost: the ordered pairs within the largest r are visited in compiled code with a cell list
+    (nothing stored), about 4 ns a pair for ``"border"`` and ``"none"`` and 40 ns for
+    ``"isotropic"``, whose weights cost one pass over the window's edges per pair whose circle
+    leaves the window; for the observed pattern and every simulation.  15,650 clustered
+    points in a 20 km square, 51 distances to 5 km (48 million pairs): about 2 s of CPU
+    isotropic (the weights of a convex window from its edge lines), 0.4 s border
+    (docs/benchmarks.md).
 
-    **Large patterns.**  When the ordered pairs within the largest r exceed ``max_pairs``
-    (counted exactly up to 20,000 points, else estimated from a fixed sample of 20,000), a
-    seeded random subsample of :math:`m = n \sqrt{\text{max\_pairs}/\text{pairs}}`
-    points is analysed (about ``max_pairs`` pairs) and each simulation draws m CSR points.
+    **Large patterns.**  By default the result is exact whenever the exact computation is
+    estimated to take at most ``time_budget`` seconds: the ordered pairs within the largest r
+    (counted exactly up to 20,000 points, else estimated from a fixed sample of 20,000) plus
+    the simulations' (a share :math:`\min(1, \pi r^2/|W|)` of all pairs each), times the
+    cost per pair measured on the benchmark machine (``_K_SECONDS_PER_PAIR``).  Beyond it, or
+    beyond ``max_pairs`` pairs when that is given, a seeded random subsample of
+    :math:`m = n \sqrt{\text{budget}/\text{need}}` points is analysed and each simulation
+    draws m CSR points.
     K is unchanged by random thinning, so the subsample's K estimates the pattern's (for
     ``"none"`` and ``"isotropic"`` the subsample estimator is an unbiased estimate of the
     full one), and the envelopes and the global test remain exact as a test of the random
@@ -477,16 +583,14 @@ def ripley_k(
                f"{simulations} were given. Raise `simulations` or use envelope='pointwise'.")
         raise InputError(msg)
 
-    if isinstance(max_pairs, bool) or not isinstance(max_pairs, (int, np.integer)) \
-            or max_pairs < MIN_POINTS * (MIN_POINTS - 1):
-        msg = (f"`max_pairs` must be an int >= {MIN_POINTS * (MIN_POINTS - 1)} (ordered pairs); "
-               f"{max_pairs!r} was given.")
+    if max_pairs is not None and (
+            isinstance(max_pairs, bool) or not isinstance(max_pairs, (int, np.integer))
+            or max_pairs < MIN_POINTS * (MIN_POINTS - 1)):
+        msg = (f"`max_pairs` must be None or an int >= {MIN_POINTS * (MIN_POINTS - 1)} "
+               f"(ordered pairs); {max_pairs!r} was given.")
         raise InputError(msg)
-    m = n
-    if n * (n - 1.0) > max_pairs:
-        npairs = _pairs_within(pts, float(r[-1]))
-        if npairs > max_pairs:
-            m = min(n, max(MIN_POINTS, int(n * math.sqrt(max_pairs / npairs))))
+    time_budget = _check_time_budget(time_budget)
+    m, budget = _k_plan(pts, r, area, correction, simulations, max_pairs, time_budget)
     rng = check_seed(seed) if (m < n or simulations > 0) else None
     edges = _edges(win)
     subsample_error = None
@@ -499,10 +603,9 @@ def ripley_k(
         top = float(np.max(ls_sub[0, ok])) if ok.any() else 0.0
         subsample_error = (float(np.max(np.std(ls_sub[:, ok], axis=0, ddof=1))) / top
                            if top > 0 else float("nan"))
-        logger.info("Ripley's K: %.3g ordered pairs of %d points within %g m exceed "
-                       "max_pairs=%d; analysed a random subsample of %d points (estimated "
-                       "relative error of L %.2g).", npairs, n, r[-1], max_pairs, m,
-                       subsample_error)
+        logger.warning("Ripley's K of %d points to %g m: %s; analysed a random subsample of "
+                       "%d points (estimated relative error of L %.2g).", n, r[-1],
+                       _budget_phrase(budget, "K"), m, subsample_error)
     else:
         k_obs = _k_curve(pts, r, area, correction, edges)
     out = pd.DataFrame({"r": r, "K": k_obs, "L": np.sqrt(k_obs / np.pi), "K_csr": np.pi * r**2})
@@ -547,8 +650,10 @@ def ripley_k(
         "envelope_method": "global: maximum absolute deviation of L from the simulated mean "
                            "(Diggle 2003; Myllymaki et al. 2017); pointwise: order statistics",
         "p_value": p_value,
+        "exact": m == n,
         "subsample": m if m < n else None,
         "subsample_error": subsample_error,
+        "budget": budget,
     })
     return out
 
@@ -573,6 +678,12 @@ class KdResult:
     gamma, psi : float
         Index of localisation :math:`\\Gamma` and dispersion :math:`\\Psi` (sums over the grid).
     verdict : str
+    subsample, subsample_error : int or None, float or None
+        Firms analysed when the sector was subsampled, and the estimated relative error of
+        the curve; None when every firm was analysed (``exact``).
+    budget : dict
+        ``max_sector``, ``time_budget_s`` and ``estimated_s`` (the estimated seconds of the
+        exact computation); see :func:`kd`, "Large sectors".
     """
 
     curve: pd.DataFrame
@@ -595,6 +706,12 @@ class KdResult:
     subsample: int | None = None
     subsample_error: float | None = None
     notes: tuple = field(default_factory=tuple)
+    budget: dict = field(default_factory=dict)
+
+    @property
+    def exact(self) -> bool:
+        """True when every firm of the sector was analysed (no subsample)."""
+        return self.subsample is None
 
 
 def _phi(u: np.ndarray) -> np.ndarray:
@@ -829,6 +946,28 @@ def _do_global_band(sims: np.ndarray, alpha: float, upper: bool) -> tuple[np.nda
     return band, pct
 
 
+def _kd_plan(n_sector: int, simulations: int, max_sector: int | None,
+             time_budget: float | None) -> tuple[int, dict]:
+    """How many of the sector's firms `kd` analyses, and the budget record.
+
+    With ``max_sector``: at most that many.  Without: all, when the exact computation, the
+    pairs of the sector times its ``1 + simulations`` curves times
+    :data:`_KD_SECONDS_PER_PAIR`, is estimated to fit ``time_budget``; else the largest
+    subsample whose curves (with the 5 that estimate the subsampling error) fit it.
+    """
+    curves = 1 + simulations
+    est = curves * n_sector * (n_sector - 1) / 2.0 * _KD_SECONDS_PER_PAIR
+    record = {"max_sector": max_sector, "time_budget_s": None if max_sector else time_budget,
+              "estimated_s": est}
+    if max_sector is not None:
+        return min(n_sector, int(max_sector)), record
+    if time_budget is None or est <= time_budget:
+        return n_sector, record
+    pairs = time_budget / ((curves + _SUBSAMPLE_REPEATS) * _KD_SECONDS_PER_PAIR)
+    m = int((1.0 + math.sqrt(1.0 + 8.0 * pairs)) / 2.0)
+    return min(n_sector, max(MIN_POINTS, m)), record
+
+
 def kd(
     points: Any,
     *,
@@ -841,7 +980,8 @@ def kd(
     bandwidth: str | float = "silverman",
     alpha: float = 0.05,
     max_distance: float | None = None,
-    max_sector: int = 2_000,
+    max_sector: int | None = None,
+    time_budget: float | None = TIME_BUDGET,
 ) -> KdResult:
     r"""Duranton–Overman Kd: is a sector localised, against random location among all sites?
 
@@ -888,8 +1028,13 @@ def kd(
         Upper end of the default grid.  None: the median distance between all pairs of firm
         sites (DO use the median distance between all pairs of establishments); estimated from
         a seeded random sample of 5,000 sites when there are more.
-    max_sector : int, default 2000
-        Largest sector analysed in full; see "Large sectors".
+    max_sector : int, default None
+        A fixed budget: the largest sector analysed in full (``geo run`` passes
+        :data:`RUN_MAX_SECTOR`); None uses ``time_budget``.  See "Large sectors".
+    time_budget : float or None, default 10.0
+        Seconds the exact computation (observed curve and simulations) may take, as estimated
+        from the sector's pair count; the sector is subsampled only beyond it.  None: always
+        exact.  Ignored when ``max_sector`` is given.
 
     Returns
     -------
@@ -925,10 +1070,12 @@ def kd(
 
     **Large sectors.**  The cost is :math:`O(s \cdot n^2)` for s simulations of a sector of n
     firms (2,000 firms: 2 million pairs, about 2.6 ms of CPU per simulation, half that on 2
-    idle cores; see docs/benchmarks.md).  Above ``max_sector`` firms (default 2,000, so that
-    199 simulations cost about half a second of CPU whatever the sector's size), a seeded
-    random subsample of
-    ``max_sector`` firms is analysed and each simulation draws ``max_sector`` sites: the test
+    idle cores; see docs/benchmarks.md).  By default the sector is analysed in full whenever
+    that is estimated to take at most ``time_budget`` seconds (the pairs times the curves
+    times ``_KD_SECONDS_PER_PAIR``, measured on the benchmark machine: with 999 simulations,
+    sectors up to about 4,500 firms).  Beyond it, or beyond ``max_sector`` firms when that
+    is given, a seeded random subsample of m firms (the most that fit the budget) is
+    analysed and each simulation draws m sites: the test
     remains exact (a random subset of a random-location sector is a random subset of the
     sites), and for a given bandwidth the observed curve is an unbiased estimate of the full
     sector's (each pair is equally likely to be kept); Silverman's bandwidth is computed on
@@ -936,7 +1083,7 @@ def kd(
     error is estimated from 5 further independent subsamples (largest standard deviation over
     the grid, relative to the curve maximum) and reported in ``subsample_error`` and a logged
     warning; on a clustered 200,000-firm sector it was 2–4 % at 2,000 firms (1–2.5 % at
-    5,000).  Pass a larger ``max_sector`` to analyse more firms at quadratic cost.
+    5,000).  Pass a larger ``time_budget`` (or None) to analyse more firms at quadratic cost.
 
     Examples
     --------
@@ -954,7 +1101,7 @@ def kd(
     return _kd(points, xy, None, sector=sector, sector_column=sector_column,
                distances=distances, simulations=simulations, seed=seed, weights=weights,
                bandwidth=bandwidth, alpha=alpha, max_distance=max_distance,
-               max_sector=max_sector)[0]
+               max_sector=max_sector, time_budget=time_budget)[0]
 
 
 def _kd_sectors(points: Any, sectors: dict, **options: Any) -> dict:
@@ -993,8 +1140,8 @@ def _kd(points: Any, xy: np.ndarray, sites: tuple | None, *, sector: Any = None,
         sector_column: str = "sector", distances: Any = None, simulations: int = 999,
         seed: int | np.random.Generator | None = 0, weights: Any = None,
         bandwidth: str | float = "silverman", alpha: float = 0.05,
-        max_distance: float | None = None, max_sector: int = 2_000,
-        ) -> tuple[KdResult, tuple]:
+        max_distance: float | None = None, max_sector: int | None = None,
+        time_budget: float | None = TIME_BUDGET) -> tuple[KdResult, tuple]:
     """The body of :func:`kd` on the coordinates ``xy`` of ``points``; ``sites`` (or None):
     the result of :func:`_kd_sites` for ``xy``.  Returns the result and the sites."""
     n_sites = len(xy)
@@ -1007,9 +1154,12 @@ def _kd(points: Any, xy: np.ndarray, sites: tuple | None, *, sector: Any = None,
         raise StatisticsError(msg)
     simulations = _check_simulations(simulations)
     alpha = _check_alpha(alpha)
-    if not isinstance(max_sector, (int, np.integer)) or max_sector < MIN_POINTS:
-        msg = f"`max_sector` must be an int >= {MIN_POINTS}; {max_sector!r} was given."
+    if max_sector is not None and (isinstance(max_sector, bool)
+                                   or not isinstance(max_sector, (int, np.integer))
+                                   or max_sector < MIN_POINTS):
+        msg = f"`max_sector` must be None or an int >= {MIN_POINTS}; {max_sector!r} was given."
         raise InputError(msg)
+    time_budget = _check_time_budget(time_budget)
     w_all = _site_weights(points, weights, n_sites)
     rng = check_seed(seed)
     notes: list[str] = []
@@ -1022,10 +1172,9 @@ def _kd(points: Any, xy: np.ndarray, sites: tuple | None, *, sector: Any = None,
     sw = None if w_all is None else w_all[order]
     sector_idx = np.nonzero(smask)[0]
 
-    m = n_sector
+    m, budget = _kd_plan(n_sector, simulations, max_sector, time_budget)
     subsample = None
-    if n_sector > max_sector:
-        m = int(max_sector)
+    if m < n_sector:
         subsample = m
         obs_idx = np.sort(rng.choice(sector_idx, size=m, replace=False))
     else:
@@ -1097,9 +1246,9 @@ def _kd(points: Any, xy: np.ndarray, sites: tuple | None, *, sector: Any = None,
             extra = engine.curves(reps, None)
         subsample_error = float(np.max(np.std(np.vstack([kd_obs, extra]), axis=0, ddof=1))
                                 / np.max(kd_obs))
-        logger.info("Kd: sector %r has %d firms > max_sector=%d; analysed a random subsample "
-                       "of %d (estimated relative error of the curve %.2g).", label, n_sector,
-                       max_sector, m, subsample_error)
+        logger.warning("Kd: sector %r has %d firms, %s; analysed a random subsample of %d "
+                       "(estimated relative error of the curve %.2g).", label, n_sector,
+                       _budget_phrase(budget, "Kd"), m, subsample_error)
         notes.append(f"subsample of {m} of {n_sector} sector firms")
 
     nan = np.full(len(r), np.nan)
@@ -1154,7 +1303,7 @@ def _kd(points: Any, xy: np.ndarray, sites: tuple | None, *, sector: Any = None,
         seed=_seed_record(seed), simulations=simulations, bandwidth=h,
         max_distance=max_distance, alpha=alpha, weighted=w_all is not None,
         method=engine.method, global_percentiles=pcts, subsample=subsample,
-        subsample_error=subsample_error, notes=tuple(notes),
+        subsample_error=subsample_error, notes=tuple(notes), budget=budget,
     ), sites
 
 
