@@ -253,7 +253,7 @@ def test_point_patterns_say_which_firms_were_analysed(study):
             assert kd.exact  # the study's sectors fit the run's budget
             seen += 1
         if rk is not None:
-            assert rk.attrs["exact"]
+            assert vr.analysis.ripley_test["exact"]
     assert seen and page.count("<th>firms analysed</th><td>all (exact)</td>") == seen
     assert grep._analysed(2000, 15650, 0.0213) == "a random subsample of 2,000 of 15,650; estimated relative error 2.1 %"
 
