@@ -568,3 +568,63 @@ def test_valley_heading():
     assert grep._valley_heading("Valley A", "A") == "Valley A"
     assert grep._valley_heading("Photonics cluster", "A") == "Photonics cluster (A)"
     assert grep._valley_heading("B", "B") == "B"
+
+
+# ----------------------------------------------------------------------------- labels (geo/outputs/_labels.py) and the schema doc
+def _doc_rows(doc: str, heading: str) -> list[list[str]]:
+    """The table rows (cells) of the section of docs/summary_schema.md under ``heading``."""
+    section = doc.split(heading, 1)[1].split("\n#", 1)[0]
+    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in section.splitlines()
+            if line.startswith("| `")]
+
+
+def test_labels_match_the_schema_doc():
+    """Every park_results and comparison key of the schema doc has a label with the doc's unit, and no label is undocumented."""
+    from geo.outputs import _labels
+
+    doc = (ROOT / "docs" / "summary_schema.md").read_text(encoding="utf-8")
+    documented = {}
+    for cells in _doc_rows(doc, "### `valleys.<name>.park_results`"):
+        for key in re.findall(r"`([^`]+)`", cells[0]):
+            documented[key] = cells[1]
+    assert set(documented) == set(_labels.PARK_RESULTS)
+    assert {k: lab.unit for k, lab in _labels.PARK_RESULTS.items()} == documented
+    (table_row,) = [c for c in _doc_rows(doc, "## `comparison`") if c[0] == "`table`"]
+    keys = set(re.findall(r"`([^`]+)`", table_row[2])) - {"emerging", "growing", "mature"}  # values of stage_phase
+    assert keys == set(_labels.COMPARISON) | {doc_name for _, doc_name, _ in _labels.COMPARISON_PATTERNS}
+    # a label is words, never the key again
+    for lab in [*_labels.PARK_RESULTS.values(), *_labels.COMPARISON.values()]:
+        assert not re.search(r"[a-z]+_[a-z_]+", lab.text), lab
+
+
+def test_labels_cover_every_key_of_the_run(demo_results):
+    """The demo's park rows and comparison columns all have labels (patterned keys by their data name)."""
+    from geo.outputs import _labels
+
+    s = demo_results.summary()
+    rows = [p for v in s["valleys"].values() for p in v.get("park_results", [])]
+    assert rows and {k for r in rows for k in r} <= set(_labels.PARK_RESULTS)
+    cols = {k for r in s["comparison"]["table"] for k in r}
+    assert [k for k in cols if _labels.comparison_label(k) is None] == []
+    assert _labels.label("comp_lq_optical_fibre", table="comparison") == "location quotient of optical fibre"
+    assert _labels.label("tech_patents_per_firm", table="comparison") == "patents per firm"
+    assert _labels.label("comp_lq_target", table="comparison") == "location quotient of the target sector"
+
+
+def test_park_tests_in_words():
+    """Each test's sentence follows its (FDR-adjusted when present) p against alpha, and states the numbers."""
+    from geo.parks.answer import park_tests
+
+    row = {"p_labelling": 0.001, "p_labelling_fdr": 0.06, "n_firms": 50, "n_target": 30, "p_placement": 0.049,
+           "mean_z": 2.5, "sim_mean_z": 0.25, "designated": 1991.0, "cluster_before": True, "hot_share_before": 0.4}
+    (n1, lab), (n2, place), (n3, prec) = park_tests(row, alpha=0.05, what="optics firms")
+    assert (n1, n2, n3) == ("Random labelling", "Random placement", "Precedence")
+    assert lab == "Optics firms are not over-represented inside the park (30 of its 50 firms; p = 0.06 after FDR)."  # the FDR p decides
+    assert place == "The cells under the park are hotter than under randomly placed copies of it (mean Gi* z 2.50 vs 0.25; p = 0.049)."
+    assert prec == "A significant cluster of optics firms already covered the park before 1991 (40% of its cells hot)."
+    (_, lab), (_, place), (_, prec) = park_tests({**row, "p_labelling_fdr": 0.01, "p_placement": 0.05, "cluster_before": False},
+                                                 alpha=0.05, what="optics firms")
+    assert lab.startswith("Optics firms are over-represented") and "no hotter" in place  # p = alpha is not below alpha
+    assert prec == "No significant cluster of optics firms covered the park before 1991."
+    (_, lab), (_, place), (_, prec) = park_tests({"precedence_skipped": "no founding years"})
+    assert lab.startswith("not computed") and place.startswith("not computed") and prec == "not run (no founding years)."
