@@ -699,9 +699,10 @@ def test_comparison_chart():
     """Each dimension draws the measures the table holds numbers for; deterministic PNG; a bad dimension is one sentence."""
     from geo.outputs.compare_figures import comparison_chart, comparison_measures
 
-    t = pd.DataFrame({"valley": ["A", "B<b>"], "stage_median_age": [9.0, 16.0], "stage_entry_rate_5y": [np.nan, np.nan],
+    # a valley or sub-sector name is drawn as text, never as mathtext
+    t = pd.DataFrame({"valley": ["A", r"B<b> $\frac$"], "stage_median_age": [9.0, 16.0], "stage_entry_rate_5y": [np.nan, np.nan],
                       "stage_designated": [1991, 1996], "stage_first_localised_year": [1995, np.nan], "tech_rd_share": [0.2, 0.3],
-                      "tech_patents_per_firm": [1.5, 0.5], "comp_share_lasers": [0.4, 0.1], "comp_share_optical_fibre": [0.6, 0.9],
+                      "tech_patents_per_firm": [1.5, 0.5], "comp_share_lasers": [0.4, 0.1], "comp_share_fibre_$x$": [0.6, 0.9],
                       "comp_lq_target": [0.9, 1.2], "stage_phase": ["growing", "emerging"]})
     assert comparison_measures(t, "stage") == ["stage_median_age"]  # the all-missing rate is left out
     assert comparison_measures(t, "technology") == ["tech_rd_share", "tech_patents_per_firm"]

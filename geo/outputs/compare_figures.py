@@ -91,7 +91,7 @@ def _strip(ax, valleys: list[str], values: np.ndarray, key: str, colours: list[s
         ax.annotate(text, (v if ok else lo, yy), xytext=(-6 if inside else 6, 0), textcoords="offset points", va="center",
                     ha="right" if inside else "left", fontsize=8)
     ax.set_xlim(lo, right)
-    ax.set_yticks(y, valleys)
+    ax.set_yticks(y, valleys, parse_math=False)
     ax.set_ylim(-0.6, len(valleys) - 0.4)
     unit = "%" if share else (lab.unit if lab is not None and lab.unit not in ("–", "ratio") else "")
     title = (lab.text if lab is not None else humanise(key)) + (f" ({unit})" if unit else "")
@@ -111,7 +111,7 @@ def _years(ax, frame: pd.DataFrame, valleys: list[str]):
     if first is not None:
         ax.scatter(first.to_numpy(float), y, marker="D", s=40, color=SECTOR_COLOURS[0], label="first year Kd finds localisation",
                    zorder=3)
-    ax.set_yticks(y, valleys)
+    ax.set_yticks(y, valleys, parse_math=False)
     ax.set_ylim(-0.6, len(valleys) - 0.4)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
     span = np.concatenate([s.to_numpy(float) for s in (design, first) if s is not None])
@@ -131,10 +131,10 @@ def _mix(ax, shares: pd.DataFrame, valleys: list[str]):
     for k, col in enumerate(shares.columns):
         vals = shares[col].reindex(valleys).fillna(0.0).to_numpy(float) * 100
         ax.barh(y, vals, left=left, color=SECTOR_COLOURS[k % len(SECTOR_COLOURS)], edgecolor="white", linewidth=0.5,
-                label=col[:28])
+                label=col[:28].replace("$", r"\$"))
         left += vals
     ax.set_xlim(0, 100)
-    ax.set_yticks(y, valleys)
+    ax.set_yticks(y, valleys, parse_math=False)
     ax.set_ylim(-0.6, len(valleys) - 0.4)
     leg = ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
     ax.set_title("Sub-sector mix of the target firms (%)", fontsize=9, parse_math=False)
@@ -197,5 +197,5 @@ def comparison_chart(table: pd.DataFrame, dimension: str, *, title: str = "", dp
         if not panels:
             axes[0, 0].text(0.5, 0.5, "no measure of this dimension in the data", ha="center", va="center")
             axes[0, 0].set_axis_off()
-        sup = fig.suptitle(_text(title or DIMENSIONS[dimension][0], 60), fontsize=11, fontweight="bold")
+        sup = fig.suptitle(_text(title or DIMENSIONS[dimension][0], 60), fontsize=11, fontweight="bold", parse_math=False)
         return _png(fig, dpi=dpi, suptitle=sup, outside=legends)
