@@ -148,6 +148,7 @@ def _parameters(results) -> str:
 def section_outputs(results, ctx: _Ctx) -> str:
     """The interactive maps and other files, then the run's parameters."""
     return "\n".join([
-        _h(ctx.toc, 1, "Interactive maps and other outputs", short="Outputs"), _maps(results),
-        _h(ctx.toc, 1, "Run and parameters", short="Parameters"), _parameters(results),
+        _h(ctx.toc, 1, "Outputs and parameters", short="Outputs"),
+        _h(ctx.toc, 2, "Interactive maps and other outputs"), _maps(results),
+        _h(ctx.toc, 2, "Run and parameters"), _parameters(results),
     ])

@@ -265,7 +265,7 @@ def section_valleys(results, ctx: _Ctx) -> str:
     and point patterns in collapsible blocks."""
     from geo.outputs.figures import figure_name, focus_label
 
-    out = [_h(ctx.toc, 1, "Valleys: global and local statistics", short="Statistics by valley")]
+    out = [_h(ctx.toc, 1, "Valleys: global and local statistics", short="Valley statistics")]
     if not results.valleys:
         out.append('<p class="skipped">No valley in this run.</p>')
     for name, vr in results.valleys.items():
