@@ -163,6 +163,14 @@ def section_registry(results, ctx: _Ctx) -> str:
     notes = [(vr.name, c) for vr in results.valleys.values() if vr.analysis.clusters is not None
              for c in vr.analysis.clusters.to_dict(orient="records") if c.get("artefact")]
     seen = [_h(ctx.toc, 1, "Registry checks: duplicates, stacked geocodes, dates", short="Registry checks")]
+    line = []
+    if stacks:
+        line.append(f"{_num(lr.get('stacked_rows'))} firms in {_num(lr.get('stacked_sites'))} stacked geocode(s), "
+                    + ("dropped" if results.config.firms.drop_stacked is True else "kept and flagged"))
+    if lr.get("duplicates_kept"):
+        line.append(f"{_num(lr['duplicates_kept'])} exact duplicate rows kept")
+    line.append(f"{len(notes) + len(flagged)} hot spot(s) that may be geocoding artefacts")
+    seen.append("<p>" + "; ".join(line) + ".</p>")
     if notes or flagged:
         seen.append("<h4>Hot spots that may be geocoding artefacts</h4><ul>"
                    + "".join(f"<li>{_e(v)}, cluster {_e(c['cluster_id'])}: {_e(c['artefact'])}</li>" for v, c in notes)
