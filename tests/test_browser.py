@@ -1,4 +1,6 @@
-"""The maps as a user sees them: headless Chromium (Playwright) on a small self-made study.
+"""The maps and the report as a user sees them: headless Chromium (Playwright) on a small self-made study
+and on the shared demo run (the report: the answer on the first screen, no sideways scroll from 360 to
+1600 px, no raw key in the visible text).
 
 The study is run through ``geo.run`` and ``Results.write``; the index and valley maps are
 opened from disk with every network request aborted (basemap tiles then fail to load,
