@@ -43,6 +43,7 @@ def _load_lines(lr: dict, pr: dict) -> list[str]:
         f"firms: {lr['rows_read']:,} rows read, {lr['rows_kept']:,} kept, {lr['rows_rejected']:,} rejected"
         + (f" ({', '.join(f'{k}: {v:,}' for k, v in lr['rejected_by_reason'].items())})" if lr["rejected_by_reason"] else ""),
     ]
+    lines += _source_lines(lr)
     if lr.get("fixed_swapped"):
         lines.append(f"fixed: {lr['fixed_swapped']} rows with latitude/longitude swapped")
     if lr.get("stacked_rows"):
@@ -60,13 +61,34 @@ def _load_lines(lr: dict, pr: dict) -> list[str]:
     if lr.get("converted"):
         lines.append("converted to WGS84: " + ", ".join(f"{v:,} from {k}" for k, v in lr["converted"].items()))
     if pr.get("file"):
-        lines.append(f"parks: {pr['parks_kept']} kept, {pr.get('features_rejected', 0)} rejected, {pr.get('geometries_repaired', 0)} repaired"
+        lines.append(f"parks{' (OpenStreetMap: named industrial areas and high-tech zones)' if pr.get('source') == 'osm' else ''}: "
+                     f"{pr['parks_kept']} kept, {pr.get('features_rejected', 0)} rejected, {pr.get('geometries_repaired', 0)} repaired"
                      + (f"; designation year from column {pr['designated_column']!r}" if pr.get("designated_column") else
                         "; no designation year column"))
     eng = lr.get("engine")
     if eng:
         lines.append(f"engine: dask, {eng['workers']} worker(s) at {eng['scheduler']}, {eng['partitions']} partition(s)")
     return lines
+
+
+def _source_lines(lr: dict) -> list[str]:
+    """Where OSM or Overture firms came from: the sector table and the firms per sector."""
+    source = lr.get("source")
+    if source not in ("osm", "overture"):
+        return []
+    by_sector = lr.get("features_by_sector") if source == "osm" else lr.get("places_mapped_by_sector")
+    sectors = ", ".join(f"{k} ({v:,})" for k, v in list((by_sector or {}).items())[:8]) or "none"
+    table = {"default": "the default table", "config": "the config's table"}.get(lr.get("sector_table"), lr.get("sector_table"))
+    if source == "osm":
+        head = f"firms from OpenStreetMap: sectors from {table}: {sectors}"
+        skipped = lr.get("open_ways_skipped", 0)
+        odd = lr.get("start_dates_not_read_count", 0)
+        examples = ", ".join(list(lr.get("start_dates_not_read") or {})[:3])
+        return [head + (f"; {skipped:,} open ways (lines) with firm tags are not firms" if skipped else "")
+                + (f"; {odd:,} start_date values that are not dates ({examples}) left empty" if odd else "")]
+    line = (f"firms from Overture Places (categories from {lr.get('category_column')!r}, min_confidence "
+            f"{lr.get('min_confidence')}): sectors from {table}: {sectors}")
+    return [line]
 
 
 def _summary_lines(res, written) -> list[str]:
@@ -84,7 +106,7 @@ def _summary_lines(res, written) -> list[str]:
 def _check_lines(chk) -> list[str]:
     lines = _load_lines(chk.load_report, chk.parks_report)
     lr = chk.load_report
-    if not lr.get("converted") and lr.get("crs"):
+    if not lr.get("converted") and lr.get("crs") and lr.get("source") not in ("osm", "overture"):  # those are WGS84
         lines.append(f"coordinates read as {lr['crs']} (no conversion): set [firms] crs if they are GCJ-02 (Amap, Tencent), "
                      "BD-09 (Baidu) or projected")
     target = chk.config.analysis.target_sector

@@ -24,9 +24,21 @@ A complete example (``geo/datasets/data/demo.toml`` is the demo's)::
     path = "parks.gpkg"
     name = "name"
     designated = "designated"
+    # source = "osm"            # with path = "city.osm.pbf": named industrial areas and high-tech zones
+
+An OpenStreetMap extract or Overture Places as the firms (README: "OpenStreetMap and Overture")::
+
+    [firms]
+    source = "osm"              # or "overture" (path = "places.parquet", min_confidence = 0.5)
+    path = "wuhan.osm.pbf"
+
+    [firms.osm_sectors]         # replaces geo.io.osm.DEFAULT_SECTORS; or osm_sectors = "sectors.csv"
+    "office=it" = "ict"
+    "craft=*" = "craft"
 
     [analysis]
     target_sector = "optics"
+    scales = [0.5, 1, 2]        # the park verdicts again at half and double the cell size ([] for none)
 
     [[valleys]]
     name = "Wuhan"
@@ -34,6 +46,8 @@ A complete example (``geo/datasets/data/demo.toml`` is the demo's)::
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -79,6 +93,10 @@ class FirmsConfig:
     name_column: str = "name"
     employees_column: str = "employees"
     max_rejected_share: float = 0.5  # stop when more of the rows than this are rejected (a wrong crs, wrong columns)
+    source: str = "table"  # "table" | "osm" (an .osm.pbf, geo.io.osm) | "overture" (Overture Places GeoParquet)
+    osm_sectors: Any = None  # [firms.osm_sectors] "key=value" = "sector", or a CSV path (default geo.io.osm.DEFAULT_SECTORS)
+    overture_sectors: Any = None  # [firms.overture_sectors] category = "sector", or a CSV path
+    min_confidence: float = 0.5  # Overture places below this confidence are rejected (low_confidence)
 
 
 @dataclass(frozen=True)
@@ -89,6 +107,7 @@ class ParksConfig:
     designated: str | None = None
     crs: Any = None
     layer: str | None = None
+    source: str = "file"  # "file" (any polygon layer) | "osm" (named industrial areas and high-tech zones of an .osm.pbf)
 
 
 @dataclass(frozen=True)
@@ -106,6 +125,10 @@ class AnalysisConfig:
     point_clusters: str = "dbscan"
     dbscan_eps_m: float = 500.0
     dbscan_min_samples: int = 20
+    #: cell sizes, relative to the chosen one, at which the cell and park stages run again
+    #: (scale sensitivity of the verdicts; [] turns it off)
+    scales: tuple = (0.5, 1.0, 2.0)
+    scale_h3: bool = False  # also on H3 cells at the resolution nearest the chosen size
 
 
 @dataclass(frozen=True)
@@ -185,7 +208,7 @@ def _check_keys(table: dict, allowed: list[str], where: str) -> None:
 
 
 def _typed(section: str, key: str, value: Any, default: Any) -> Any:
-    if default is not None and not isinstance(default, (Path,)) and key not in ("crs", "cell_size", "sheet", "drop_stacked"):
+    if default is not None and not isinstance(default, (Path,)) and key not in ("crs", "cell_size", "sheet", "drop_stacked", "scales"):
         expected = type(default)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
@@ -249,6 +272,13 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
     if an.permutations < 0:
         msg = f"[analysis] permutations must be >= 0; {an.permutations} was given."
         raise ConfigError(msg)
+    sc = an.scales
+    if not (isinstance(sc, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                  and 0.1 <= v <= 10 for v in sc)):
+        msg = (f"[analysis] scales must be a list of cell-size factors between 0.1 and 10 (scales = [0.5, 1, 2]; "
+               f"[] for none); {sc!r} was given.")
+        raise ConfigError(msg)
+    built["analysis"] = an = dataclasses.replace(an, scales=tuple(sorted({float(v) for v in sc})))
     valleys = []
     raw_valleys = data.get("valleys", [])
     if not isinstance(raw_valleys, list):
@@ -282,7 +312,7 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
             raise ConfigError(msg)
         folded[n.casefold()] = n
     if built["firms"].path is None:
-        msg = "[firms] path is required: the firm table to analyse."
+        msg = "[firms] path is required: the firm table (or the .osm.pbf / Overture Places file) to analyse."
         raise ConfigError(msg)
     fc = built["firms"]
     if not (isinstance(fc.drop_stacked, bool) or fc.drop_stacked == "sensitivity"):
@@ -297,10 +327,61 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
     if fc.stacked_min < 2:
         msg = f"[firms] stacked_min must be >= 2 (firms at one point that make a stack); {fc.stacked_min} was given."
         raise ConfigError(msg)
+    _check_sources(built, base)
+    fc = built["firms"]
     if not (0 < built["firms"].max_rejected_share <= 1):
         msg = f"[firms] max_rejected_share must be in (0, 1]; {built['firms'].max_rejected_share} was given."
         raise ConfigError(msg)
     return Config(**built, valleys=tuple(valleys), source=source, given=frozenset(given))
+
+
+#: the [firms] keys that read a table and do not apply to an OSM or Overture source
+_TABLE_ONLY_KEYS = ("lon", "lat", "crs", "encoding", "sheet", "id")
+
+
+def _sector_table(value: Any, key: str, base: Path) -> Any:
+    """``[firms] osm_sectors`` / ``overture_sectors``: a table of text -> text, or a CSV path (resolved)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (base / value).resolve() if not Path(value).is_absolute() else Path(value)
+    if isinstance(value, dict) and value and all(isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in value.items()):
+        return dict(value)
+    example = '"office=it" = "ict"' if key == "osm_sectors" else 'software_development = "ict"'
+    msg = (f"[firms] {key} must be a table of sectors ([firms.{key}] with lines such as {example}) or the path of a CSV "
+           f"of two columns; {value!r} was given.")
+    raise ConfigError(msg)
+
+
+def _check_sources(built: dict, base: Path) -> None:
+    """[firms] source and [parks] source: known names, the keys that go with them."""
+    import dataclasses
+
+    fc, pc, run = built["firms"], built["parks"], built["run"]
+    if fc.source not in ("table", "osm", "overture"):
+        msg = f"[firms] source must be \"table\", \"osm\" or \"overture\"; {fc.source!r} was given."
+        raise ConfigError(msg)
+    if pc.source not in ("file", "osm"):
+        msg = f"[parks] source must be \"file\" or \"osm\"; {pc.source!r} was given."
+        raise ConfigError(msg)
+    if pc.source == "osm" and pc.path is None:
+        msg = "[parks] source = \"osm\" needs [parks] path: the .osm.pbf to read the industrial areas and high-tech zones from."
+        raise ConfigError(msg)
+    if fc.source != "table":
+        wrong = [k for k in _TABLE_ONLY_KEYS if getattr(fc, k) != getattr(FirmsConfig(), k)]
+        if wrong:
+            msg = (f"[firms] {', '.join(wrong)} read a table and do not apply to source = {fc.source!r} (its points are "
+                   "longitude/latitude in WGS84, its ids the features' own): remove them.")
+            raise ConfigError(msg)
+        if run.engine == "dask":
+            msg = (f"[firms] source = {fc.source!r} is read by the in-memory engine: set [run] engine = \"pandas\" "
+                   "(an extract of a city or a province fits in memory).")
+            raise ConfigError(msg)
+    if not (0 <= fc.min_confidence <= 1):
+        msg = f"[firms] min_confidence must be between 0 and 1; {fc.min_confidence} was given."
+        raise ConfigError(msg)
+    built["firms"] = dataclasses.replace(fc, osm_sectors=_sector_table(fc.osm_sectors, "osm_sectors", base),
+                                         overture_sectors=_sector_table(fc.overture_sectors, "overture_sectors", base))
 
 
 def load_config(path: str | Path) -> Config:

@@ -443,4 +443,4 @@ def test_the_pipeline_stores_the_same_models(demo_results):
     for vr in demo_results.valleys.values():
         direct = _classify(vr, cfg)
         pd.testing.assert_frame_equal(vr.analysis.models, direct)
-        assert vr.analysis.models.attrs["rules"] == direct.attrs["rules"]
+        assert vr.analysis.model_rules == direct.attrs["rules"]

@@ -95,7 +95,7 @@ def test_the_sensitivity_run_lists_the_verdicts_a_stack_changes(tmp_path):
     assert by_park["Optics Park"]["verdict_without_stacked"] == "park on a pre-existing cluster"
     assert sens["changed"] == [by_park["Optics Park"]]
     grid = sens["grid"]["Wuhan"]  # the same cells: only the stacked firms differ
-    assert grid["size_m"] == res.valleys["Wuhan"].analysis.cells.attrs["size_m"]
+    assert grid["size_m"] == res.valleys["Wuhan"].analysis.grid.size_m
     assert grid["n_cells"] == grid["n_cells_without_stacked"] == len(res.valleys["Wuhan"].analysis.cells)
     assert any("the verdict changes without the stacked geocodes" in w for w in res.warnings)
     out = tmp_path / "out"

@@ -233,9 +233,9 @@ def test_park_verdicts_numbers_and_nulls(study):
             assert html.escape(row["verdict_reason"]) in page
             assert f"<td>{grep._p(row['p_labelling'])}</td>" in page
             assert f"<td>{grep._p(row['p_placement_fdr'])}</td>" in page
-        for text in ov.attrs["nulls"].values():
+        for text in vr.analysis.park_nulls.values():
             assert html.escape(text.split(": ", 1)[-1]) in page
-        for rule in ov.attrs["rules"].values():
+        for rule in vr.analysis.park_rules.values():
             assert html.escape(rule) in page
     assert n == 3
     # each verdict in large type inside its park card

@@ -337,7 +337,7 @@ def test_a_few_stray_geocodes_are_rejected_not_spread_over_the_country(tmp_path,
     assert any("5 firm(s) of firms.csv lie far from the other firms of their valley" in w for w in res.warnings)
     clean = make_study(tmp_path / "clean", valleys={"Wuhan": "Wuhan"}, n=600)
     ref = geo.run(clean.write_config(valleys=[{"name": "Wuhan"}]))
-    assert res.valleys["Wuhan"].analysis.cells.attrs["size_m"] == ref.valleys["Wuhan"].analysis.cells.attrs["size_m"]
+    assert res.valleys["Wuhan"].analysis.grid.size_m == ref.valleys["Wuhan"].analysis.grid.size_m
 
 
 def test_degrees_given_a_projected_crs_stop(study):
@@ -466,3 +466,17 @@ def test_valley_names_that_differ_only_in_case_stop(study, tmp_path):
     cfg.write_text('[firms]\npath = "nocfg.csv"\nvalley_column = "city"\n')
     with pytest.raises(InputError, match="The valley column 'city' holds 'wuhan' and 'Wuhan'|holds 'Wuhan' and 'wuhan'"):
         geo.check(cfg)
+
+
+def test_coordinate_columns_with_other_names_are_suggested(tmp_path):
+    """'X坐标'/'Y坐标' are not taken silently, but named in the message with the setting to use."""
+    from geo.errors import ColumnError
+    from geo.io.firms import read_firms
+
+    path = tmp_path / "企业.csv"
+    path.write_text("公司,X坐标,Y坐标\n甲,117.1,31.8\n乙,117.2,31.9\n", encoding="utf-8")
+    with pytest.raises(ColumnError) as err:
+        read_firms(path)
+    text = str(err.value)
+    assert "No longitude column" in text and "Did you mean 'X坐标'?" in text and 'lon="X坐标"' in text
+    assert read_firms(path, lon="X坐标", lat="Y坐标")["lat"].tolist() == [31.8, 31.9]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import geopandas as gpd
@@ -23,7 +24,7 @@ from scipy.spatial import cKDTree
 from geo.errors import ColumnError, CRSError, InputError
 from geo.points import PointFrame
 
-__all__ = ["aggregate", "auto_cell_size", "cell_positions", "lattice_keys", "plan_lattice", "cells_from_counts", "LatticePlan", "CELL_KINDS", "MIN_AUTO_CELLS", "MAX_AUTO_CELLS"]
+__all__ = ["aggregate", "GridInfo", "auto_cell_size", "cell_positions", "lattice_keys", "plan_lattice", "h3_resolution_for_area", "cells_from_counts", "LatticePlan", "CELL_KINDS", "MIN_AUTO_CELLS", "MAX_AUTO_CELLS"]
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +233,45 @@ def aggregate(
         len(out), cell, size_value, rule.get("rule"), out.attrs["n_counted"],
     )
     return out
+
+
+@dataclass(frozen=True)
+class GridInfo:
+    """How a cell table was made: :func:`aggregate`'s record of its cells, as named fields.
+
+    :func:`aggregate` keeps the same values in the cell table's ``attrs`` (the lattice
+    functions read them there); the pipeline lifts them into a ``GridInfo``
+    (``ValleyAnalysis.grid``) so that later stages and the outputs read fields.
+    """
+
+    cell: str  # "hex", "square" or "h3"
+    size: Any  # metres (hex: side; square: side), or the H3 resolution
+    size_m: float | None  # the size in metres (H3: the mean edge length at that resolution)
+    cell_area_m2: float | None
+    size_rule: Any  # how the size was chosen (a dict with "rule" and its inputs) or None
+    metric_crs: str | None
+    extent: str | None  # how the extent was chosen
+    extent_area_m2: float | None
+    n_counted: int | None  # firms counted in a cell
+    n_outside: int | None  # firms outside the extent
+    by_columns: Mapping[str, str] = field(default_factory=dict)  # category value -> count column
+
+    @classmethod
+    def of(cls, cells) -> GridInfo:
+        """The record of a cell table made by :func:`aggregate` (missing entries are None)."""
+        a = getattr(cells, "attrs", None) or {}
+        names = [f.name for f in fields(cls) if f.name != "by_columns"]
+        return cls(**{k: a.get(k) for k in names}, by_columns=dict(a.get("by_columns") or {}))
+
+    def column(self, value: Any) -> str | None:
+        """The count column of category ``value`` (None when no cell counts it)."""
+        if value is None:
+            return None
+        return self.by_columns.get(value) or self.by_columns.get(str(value))
+
+    def to_dict(self) -> dict:
+        """The JSON-ready record (``summary.json``'s ``grid``, without the column mapping)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "by_columns"}
 
 
 def _cell_frame(cells: dict, by_map: dict, metric: pyproj.CRS, *, cell: str, size, size_m: float, cell_area: float,
@@ -1159,6 +1199,15 @@ def _h3_area(res: int) -> float:
     import h3
 
     return float(h3.average_hexagon_area(res, unit="m^2"))
+
+
+def h3_resolution_for_area(area_m2: float) -> int:
+    """The H3 resolution whose average cell area is closest (log scale) to ``area_m2``.
+
+    >>> h3_resolution_for_area(0.737e6), h3_resolution_for_area(5.16e6)
+    (8, 7)
+    """
+    return min(range(16), key=lambda r: abs(math.log(_h3_area(r) / float(area_m2))))
 
 
 def _h3_spacing(res: int) -> float:

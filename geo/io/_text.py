@@ -166,6 +166,8 @@ class _Raw:
     n: int
     meta: dict
     malformed: dict[int, int] = field(default_factory=dict)  # 0-based position -> number of fields
+    #: rows a source's reader rejects (osm, overture): (reason, 0-based positions, details), the first reason wins
+    prerejected: list[tuple[str, np.ndarray, np.ndarray]] = field(default_factory=list)
     geometry: Any = None
     layer_crs: Any = None
 
@@ -810,12 +812,25 @@ def _find_column(columns: list[str], given: str | None, candidates: tuple[str, .
         )
         raise ColumnError(msg)
     if not hits:
+        key = "lon" if what == "longitude" else "lat"
+        near = _near_candidates(columns, candidates)
+        hint = f'Did you mean {near[0]!r}? ' if near else ""
         msg = (
             f"No {what} column in '{path}': looked for {list(candidates)} (any case) among {columns}. "
-            f"Name it with {'lon' if what == 'longitude' else 'lat'}=<column>."
+            f'{hint}Name it with {key}="{near[0] if near else "<column>"}" (in a config: [firms] {key} = ...).'
         )
         raise ColumnError(msg)
     return hits[0]
+
+
+def _near_candidates(columns: list[str], candidates: tuple[str, ...]) -> list[str]:
+    """Columns whose name starts or ends with a candidate name ("X坐标", "经度(GCJ02)", "wgs_lon")."""
+    out = []
+    for c in columns:
+        name = c.strip().lower()
+        if any(name.startswith(k) or (len(k) > 1 and name.endswith(k)) for k in candidates):
+            out.append(c)
+    return out
 
 
 def _infer_types(frame: pd.DataFrame) -> pd.DataFrame:

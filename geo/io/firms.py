@@ -40,7 +40,7 @@ from geo.io._text import (
     _text_series_values,
 )
 
-__all__ = ["read_firms", "REJECT_REASONS", "LON_CANDIDATES", "LAT_CANDIDATES"]
+__all__ = ["read_firms", "firm_columns", "REJECT_REASONS", "SELECTION_REASONS", "SOURCES", "LON_CANDIDATES", "LAT_CANDIDATES"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ LAT_CANDIDATES = ("lat", "latitude", "y", "纬度")
 #: reason key -> what it means (also documented in docs/ and the report)
 REJECT_REASONS = {
     "malformed_row": "the row has more fields than the header",
+    "low_confidence": "the Overture place's confidence is below [firms] min_confidence",
+    "no_sector_tag": "the OpenStreetMap feature's tags (or the Overture place's categories) match no entry of the sector table",
     "duplicate": "exact duplicate of an earlier row (every field equal)",
     "missing_coordinate": "longitude or latitude is empty",
     "not_a_number": "longitude or latitude is not a number",
@@ -66,6 +68,14 @@ REJECT_REASONS = {
     "far_from_valley": "the firm lies far from the other firms of its valley (geocoded to another place)",
     "outside_valleys": "the firm lies in no valley of the run",
 }
+
+#: reasons that select firms rather than find faults in the data: they do not count towards
+#: ``[firms] max_rejected_share`` (an Overture extract of a city is mostly restaurants and shops)
+SELECTION_REASONS = ("outside_valleys", "no_sector_tag", "low_confidence")
+
+#: where firm points come from: a table (CSV, Excel, Parquet, a point layer), an OpenStreetMap
+#: extract (:mod:`geo.io.osm`) or Overture Places (:mod:`geo.io.overture`)
+SOURCES = ("table", "osm", "overture")
 
 #: columns that name a firm: with one (or an id column) an exact duplicate row is the same firm twice
 NAME_CANDIDATES = ("name", "firm_name", "company", "company_name", "enterprise", "enterprise_name", "企业名称", "公司名称",
@@ -202,6 +212,9 @@ def read_firms(
     duplicates: str = "auto",
     founded: str | None = None,
     stack_radius_m: float = 5.0,
+    source: str = "table",
+    sectors: Any = None,
+    min_confidence: float = 0.5,
 ):
     """Read a geocoded firm table, validate every row and return firms in WGS84.
 
@@ -258,6 +271,20 @@ def read_firms(
         (``lon``/``lat`` in WGS84 and the typed columns named by ``select.columns``), it
         returns a boolean array; the rows it does not keep are rejected as
         ``outside_valleys`` (detail: ``select.detail``), their raw values kept verbatim.
+    source : {"table", "osm", "overture"}, default "table"
+        "osm": ``path`` is an OpenStreetMap extract (``.osm.pbf``), its firms the nodes and
+        areas with firm tags (:func:`geo.io.osm.osm_firm_table`); "overture": ``path`` is an
+        Overture Places GeoParquet (:func:`geo.io.overture.overture_firm_table`).  Both
+        become a table of ``firm_id``, ``name``, ``sector``, ``lon``, ``lat`` … that is
+        validated like any other (``lon``, ``lat``, ``crs``, ``id``, ``encoding`` and
+        ``sheet`` do not apply); features the sector table does not map are rejected as
+        ``no_sector_tag``, Overture places below ``min_confidence`` as ``low_confidence``.
+    sectors : mapping or path, optional
+        The source's tag-to-sector (OSM) or category-to-sector (Overture) table, replacing
+        the default (:data:`geo.io.osm.DEFAULT_SECTORS`, :data:`geo.io.overture.DEFAULT_SECTORS`):
+        a mapping, or a CSV of two columns (tag or category, sector).
+    min_confidence : float, default 0.5
+        Overture places with a lower ``confidence`` are rejected (``low_confidence``).
 
     Returns
     -------
@@ -295,7 +322,10 @@ def read_firms(
     """
     p = _check_file(path, "Firm table")
     t0 = time.perf_counter()
-    raw = _read_any_table(p, encoding=encoding, sheet=sheet)
+    if source != "table":
+        lon = lat = coord_sys_column = None
+        crs, id = "wgs84", "firm_id"  # noqa: A001
+    raw = _read_source(p, source, encoding=encoding, sheet=sheet, sectors=sectors, min_confidence=min_confidence)
     if raw.n == 0:
         msg = f"'{p}' has a header but no data rows. Check the export."
         raise InputError(msg)
@@ -309,6 +339,43 @@ def read_firms(
                       name=name, duplicates=duplicates, founded=founded, stack_radius_m=stack_radius_m)
     log.debug("read_firms %s: parse %.2f s, validate %.2f s", p, t1 - t0, time.perf_counter() - t1)
     return firms
+
+
+def _read_source(p: Path, source: str, *, encoding: str | None, sheet: str | int | None, sectors: Any,
+                 min_confidence: float) -> _Raw:
+    """The raw table of ``p`` read as a firm ``source`` (see :func:`read_firms`)."""
+    if source == "osm":
+        from geo.io.osm import osm_firm_table
+
+        return osm_firm_table(p, sectors=sectors)
+    if source == "overture":
+        from geo.io.overture import overture_firm_table
+
+        return overture_firm_table(p, sectors=sectors, min_confidence=min_confidence)
+    if source != "table":
+        msg = f"source must be one of {list(SOURCES)}; {source!r} was given."
+        raise InputError(msg)
+    return _read_any_table(p, encoding=encoding, sheet=sheet)
+
+
+def firm_columns(path: str | os.PathLike, *, source: str = "table", encoding: str | None = None,
+                 sheet: str | int | None = None) -> list[str]:
+    """The columns :func:`read_firms` will give the firms of ``path`` read as ``source``,
+    without reading the rows (a table's header; the fixed columns of an OSM or Overture source,
+    after checking that an Overture file has the columns it needs)."""
+    from geo.io._text import table_columns
+
+    if source == "osm":
+        from geo.io.osm import FIRM_COLUMNS, check_pbf
+
+        check_pbf(_check_file(path, "OpenStreetMap extract"))
+        return list(FIRM_COLUMNS)
+    if source == "overture":
+        from geo.io.overture import FIRM_COLUMNS, check_schema
+
+        check_schema(_check_file(path, "Overture Places file"))
+        return list(FIRM_COLUMNS)
+    return table_columns(path, encoding=encoding, sheet=sheet)
 
 
 class _Validation:
@@ -351,6 +418,10 @@ class _Validation:
         for i, k in sorted(raw.malformed.items()):
             self.code[i] = self.keys.index("malformed_row") + 1
             self.detail[i] = f"{k} fields, header has {len(raw.columns)}"
+        for reason, rows, details in raw.prerejected:  # decided by the source's reader (osm, overture)
+            free = self.code[rows] == 0
+            self.code[rows[free]] = self.keys.index(reason) + 1
+            self.detail[rows[free]] = details[free]
 
     def reject(self, mask: np.ndarray, key: str, info: str | Callable[[np.ndarray], list[str]] | None = None) -> None:
         code, detail = self.code, self.detail

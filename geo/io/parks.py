@@ -59,6 +59,7 @@ def read_parks(
     designated: str | None = None,
     crs: Any = None,
     layer: str | int | None = None,
+    source: str = "file",
 ):
     """Read science & technology park boundaries.
 
@@ -76,6 +77,10 @@ def read_parks(
         "gcj02"/"bd09" when the polygons were digitised on a Chinese web map.
     layer : str or int, optional
         Layer of a multi-layer source (GeoPackage).
+    source : {"file", "osm"}, default "file"
+        "osm": ``path`` is an OpenStreetMap extract (``.osm.pbf``) and the parks are its named
+        industrial areas and high-tech zones (:func:`geo.io.osm.read_osm_parks`; their
+        ``start_date`` is the designation year).
 
     Returns
     -------
@@ -91,12 +96,22 @@ def read_parks(
     import shapely
 
     p = _check_file(path, "Park boundary file")
-    try:
-        kwargs = {} if layer is None else {"layer": layer}
-        gdf = pyogrio.read_dataframe(p, **kwargs)
-    except Exception as exc:
-        msg = f"Cannot read '{p}' as a polygon layer ({exc}). Check the file opens in QGIS."
-        raise DataFileError(msg) from None
+    unnamed = 0
+    if source == "osm":
+        from geo.io.osm import read_osm_parks
+
+        gdf = read_osm_parks(p)
+        unnamed = gdf.attrs.pop("unnamed", 0)
+    elif source != "file":
+        msg = f"Park source must be \"file\" or \"osm\"; {source!r} was given."
+        raise InputError(msg)
+    else:
+        try:
+            kwargs = {} if layer is None else {"layer": layer}
+            gdf = pyogrio.read_dataframe(p, **kwargs)
+        except Exception as exc:
+            msg = f"Cannot read '{p}' as a polygon layer ({exc}). Check the file opens in QGIS."
+            raise DataFileError(msg) from None
     if "geometry" not in gdf or len(gdf) == 0 or gdf.geometry.isna().all():
         msg = f"'{p}' holds no features with geometry; park boundaries must be polygons."
         raise InputError(msg)
@@ -195,6 +210,8 @@ def read_parks(
             result[c] = out[c].to_numpy()
     result = result[["name", "valley", "designated", *[c for c in result.columns if c not in ("name", "valley", "designated", "geometry")], "geometry"]]
 
+    if unnamed:
+        notes.append(f"{p.name}: {unnamed:,} industrial areas without a name were left out (a park is tested by name)")
     dup_names = result["name"][result["name"].duplicated()].tolist()
     report = {
         "file": str(p),
@@ -210,6 +227,7 @@ def read_parks(
         "bad_designation_year": year_problems,
         "duplicate_names": dup_names,
         "notes": notes,
+        **({"source": "osm"} if source == "osm" else {}),
     }
     result.attrs["load_report"] = report
     result.attrs["rejects"] = pd.DataFrame(reject_rows, columns=["row", "name", "reason", "detail"])

@@ -546,7 +546,8 @@ def _crs_label(gdf) -> str | None:
 
 
 # ----------------------------------------------------------------------------- maps
-def gi_map(hotspots, parks=None, *, clusters=None, column: str = "gi_bin", title: str = "", dpi: int = DPI) -> bytes:
+def gi_map(hotspots, parks=None, *, clusters=None, column: str = "gi_bin", title: str = "", fdr: bool | None = None,
+           dpi: int = DPI) -> bytes:
     """Map of Gi* hot/cold-spot bins with park outlines, as PNG bytes.
 
     Parameters
@@ -559,6 +560,9 @@ def gi_map(hotspots, parks=None, *, clusters=None, column: str = "gi_bin", title
     clusters : geopandas.GeoDataFrame, optional
         Cluster polygons (``cluster_id``) drawn as dashed outlines labelled ``C<id>``.
     column : str, default "gi_bin"
+    fdr : bool, optional
+        Whether the bins come from FDR-adjusted p-values (said in the legend title); by
+        default read from the record :func:`geo.hotspots` keeps in ``hotspots.attrs``.
 
     When the significant cells fill less than 30 % of the map's width, a second panel
     zooms on them.
@@ -570,13 +574,15 @@ def gi_map(hotspots, parks=None, *, clusters=None, column: str = "gi_bin", title
     counts = {b: int((bins == b).sum()) for b in GI_COLOURS}
     items = [(f"{GI_LABELS[b]} ({counts[b]:,})", GI_COLOURS[b]) for b in GI_COLOURS]
     return _class_map(hotspots, parks, colours, np.abs(bins), items, title=title, clusters=clusters, focus=bins >= 2,
-                      legend_title="Gi* (FDR)" if _fdr(hotspots) else "Gi*", dpi=dpi)
+                      legend_title="Gi* (FDR)" if _fdr(hotspots, fdr) else "Gi*", dpi=dpi)
 
 
-def lisa_map(hotspots, parks=None, *, clusters=None, column: str = "lisa_label", title: str = "", dpi: int = DPI) -> bytes:
+def lisa_map(hotspots, parks=None, *, clusters=None, column: str = "lisa_label", title: str = "", fdr: bool | None = None,
+             dpi: int = DPI) -> bytes:
     """LISA cluster map (HH, LL, LH, HL, not significant) with park outlines, as PNG bytes.
 
-    Colours in :data:`LISA_COLOURS`; parks (any CRS) reprojected to the cells' metric CRS.
+    Colours in :data:`LISA_COLOURS`; parks (any CRS) reprojected to the cells' metric CRS;
+    ``fdr`` as in :func:`gi_map`.
     """
     text = hotspots[column].astype(str)
     labels = text.where(text.isin(list(LISA_COLOURS)), "ns").to_numpy()
@@ -586,7 +592,7 @@ def lisa_map(hotspots, parks=None, *, clusters=None, column: str = "lisa_label",
     counts = {k: int((labels == k).sum()) for k in LISA_COLOURS}
     items = [(f"{LISA_LABELS[k]} ({counts[k]:,})", LISA_COLOURS[k]) for k in ("HH", "LL", "LH", "HL", "ns")]
     return _class_map(hotspots, parks, colours, order, items, title=title, clusters=clusters, focus=labels == "HH",
-                      legend_title="Local Moran (FDR)" if _fdr(hotspots) else "Local Moran", dpi=dpi)
+                      legend_title="Local Moran (FDR)" if _fdr(hotspots, fdr) else "Local Moran", dpi=dpi)
 
 
 def _total_bounds(cells) -> np.ndarray:
@@ -594,7 +600,9 @@ def _total_bounds(cells) -> np.ndarray:
     return _memoised("total_bounds", (cells.geometry.values,), lambda: np.asarray(cells.total_bounds))
 
 
-def _fdr(hot) -> bool:
+def _fdr(hot, fdr: bool | None) -> bool:
+    if fdr is not None:
+        return bool(fdr)
     return bool(hot.attrs.get("hotspots", {}).get("fdr", False)) if hasattr(hot, "attrs") else False
 
 
@@ -1027,8 +1035,8 @@ def focus_label(vr) -> str:
     focus = vr.analysis.focus_column or "n_firms"
     if focus == "n_firms":
         return "all firms"
-    cells = vr.analysis.cells
-    by = cells.attrs.get("by_columns", {}) if cells is not None else {}
+    grid = vr.analysis.grid
+    by = grid.by_columns if grid is not None else {}
     for value, col in by.items():
         if col == focus:
             return f"{value} firms"
@@ -1037,8 +1045,8 @@ def focus_label(vr) -> str:
 
 def _variable_columns(vr) -> dict[str, str]:
     """Global-Moran label -> cell column ("all firms" -> n_firms, "<sector> firms" -> n_<sector>)."""
-    cells = vr.analysis.cells
-    by = cells.attrs.get("by_columns", {}) if cells is not None else {}
+    grid = vr.analysis.grid
+    by = grid.by_columns if grid is not None else {}
     out = {}
     for label in vr.analysis.global_moran or {}:
         if label == "all firms":
@@ -1181,10 +1189,11 @@ def _figure_tasks(results) -> list[tuple[str, str, Any, tuple, dict]]:
         what = focus_label(vr)
         if hot is not None:
             cl = st.clusters
+            fdr = bool((st.hotspot_parameters or {}).get("fdr", False))
             add(figure_name(name, "gi"), gi_map, hot, vr.parks, clusters=cl, title=f"{vr.title}: Gi* hot and cold spots of {what}",
-                group=f"{name}\0cells")
+                fdr=fdr, group=f"{name}\0cells")
             add(figure_name(name, "lisa"), lisa_map, hot, vr.parks, clusters=cl, title=f"{vr.title}: LISA clusters of {what}",
-                group=f"{name}\0cells")
+                fdr=fdr, group=f"{name}\0cells")
         dens = {}
         if st.density is not None:
             dens["all firms"] = st.density
@@ -1209,9 +1218,8 @@ def _figure_tasks(results) -> list[tuple[str, str, Any, tuple, dict]]:
         ov = st.parks_overlay
         if ov is None or len(ov) == 0:
             continue
-        hb = ov.attrs.get("hot_before", {}) or {}
-        plain = pd.DataFrame(ov, copy=False)  # without attrs: iterrows would copy the tables in them for every row
-        for idx, row in plain.iterrows():
+        hb = st.hot_before or {}
+        for idx, row in ov.iterrows():
             year = row.get("designated")
             if year is None or pd.isna(year):
                 continue

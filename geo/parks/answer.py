@@ -112,7 +112,7 @@ class Answer:
 
 
 def research_answer(valleys: Mapping[str, Any], *, target_sector: str | None = None, founded_column: str = "founded",
-                    comparison: Any = None, synthetic: bool = False) -> Answer:
+                    comparison: Any = None, synthetic: bool = False, scales: Mapping | None = None) -> Answer:
     """Counts of verdicts and of clusters outside parks, and the sentences that state only them.
 
     Parameters
@@ -130,6 +130,9 @@ def research_answer(valleys: Mapping[str, Any], *, target_sector: str | None = N
         ``stage_designated`` columns), indexed by valley.
     synthetic : bool, default False
         Whether the run used synthetic data (a last sentence says so).
+    scales : mapping, optional
+        The scale sensitivity of the verdicts (``Results.scale_sensitivity``): a conclusion
+        names every park whose verdict changes with the cell size, or says that none does.
 
     Returns
     -------
@@ -150,6 +153,8 @@ def research_answer(valleys: Mapping[str, Any], *, target_sector: str | None = N
     n_parks = sum(len(v) for v in verdicts.values()) + len(not_assessed)
     facts = _facts(verdicts, not_assessed, n_parks, outside, min_firms, what, kd_text)
     conclusions = _conclusions(verdicts, outside, min_firms, what, before, after, _last_year(valleys, founded_column), synthetic)
+    if scales and scales.get("parks"):
+        conclusions.insert(len(conclusions) - int(synthetic), _scale_sentence(scales))
     return Answer(
         n_parks=n_parks,
         verdicts={v: tuple(parks) for v, parks in verdicts.items()},
@@ -317,6 +322,22 @@ def _conclusions(verdicts, outside: dict[str, int], min_firms: int, what: str, k
     if synthetic:
         s.append("These are synthetic demo data: the statements describe the simulation, not the real valleys.")
     return s
+
+
+def _scale_sentence(scales: Mapping) -> str:
+    """Which park verdicts change with the cell size ("scale-dependent"), or that none does."""
+    labels = list(scales["scales"])
+    span = f"{labels[0]}–{labels[-1]}" if len(labels) > 1 else labels[0]
+    moving = list(scales.get("scale_dependent") or [])
+    if not moving:
+        return f"Every park's verdict is the same at cell sizes {span} the chosen size (stable to the scale)."
+    parts = []
+    for r in moving:
+        by = "; ".join(f"{v} at {k}" for k, v in r["verdicts"].items())
+        parts.append(f"{r['park']} ({by})")
+    n = len(moving)
+    return (f"{n} park verdict{'s' if n != 1 else ''} change{'' if n != 1 else 's'} with the cell size, so "
+            f"{'they hold' if n != 1 else 'it holds'} only at the chosen scale: {_join(parts)}.")
 
 
 def _join(items: list[str]) -> str:

@@ -260,7 +260,7 @@ def compare_groups(firms, parks=None, *, group_column: str = "group", valley_col
 
     from geo import crs as gcrs
     from geo.cells.graph import weights
-    from geo.cells.grid import aggregate
+    from geo.cells.grid import GridInfo, aggregate
     from geo.parks.overlay import (
         NULLS,
         cluster_polygons,
@@ -314,6 +314,7 @@ def compare_groups(firms, parks=None, *, group_column: str = "group", valley_col
         try:
             fm_g = fm.assign(**{"_group": np.where(gv == "", None, gv)})
             cells = aggregate(fm_g, cell=cell, size=size, by="_group")
+            grid = GridInfo.of(cells)
             graph = weights(cells)
         except GeoError as exc:
             valley_notes.append(f"grid: {exc}")
@@ -326,13 +327,13 @@ def compare_groups(firms, parks=None, *, group_column: str = "group", valley_col
             notes = list(valley_notes)
             row: dict[str, Any] = {"valley": v, "group": str(g), "n_firms": int(mask.sum())}
             row["n_cells"] = int(len(cells)) if cells is not None else 0
-            row["cell_size_m"] = float(cells.attrs.get("size_m", np.nan)) if cells is not None else np.nan
+            row["cell_size_m"] = float(grid.size_m or np.nan) if cells is not None else np.nan
             row.update(moran_I=np.nan, moran_z=np.nan, moran_p_sim=np.nan, hot_share=np.nan, n_hot_cells=0, n_clusters=0)
             hot_g = clusters = None
             if mask.sum() == 0:
                 notes.append("no firms of this group in the valley")
             elif cells is not None:
-                col = cells.attrs.get("by_columns", {}).get(str(g))
+                col = grid.column(g)
                 counts = cells[col].to_numpy() if col is not None else np.zeros(len(cells), int)
                 try:
                     gm = global_moran(counts, graph, permutations=permutations, seed=s)

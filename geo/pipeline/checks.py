@@ -266,10 +266,20 @@ def check_rejections(report: Mapping[str, Any], rejects: pd.DataFrame, *, limit:
     reasons with their counts and, where the values show it, the likely cause
     ("the values look like projected metres …: set [firms] crs = …").
     """
-    outside = int(report.get("rejected_by_reason", {}).get("outside_valleys", 0))
-    n = int(report.get("rows_read", 0)) - outside  # rows of the run's valleys (or not assignable yet)
+    from geo.io.firms import SELECTION_REASONS
+
+    by_reason = report.get("rejected_by_reason", {})
+    selected_out = sum(int(by_reason.get(k, 0)) for k in SELECTION_REASONS)
+    n = int(report.get("rows_read", 0)) - selected_out  # rows of the run's valleys and sectors (or not assignable yet)
     kept = int(report.get("rows_kept", 0))
-    reasons = {k: int(v) for k, v in report.get("rejected_by_reason", {}).items() if k != "outside_valleys"}
+    reasons = {k: int(v) for k, v in by_reason.items() if k not in SELECTION_REASONS}
+    unmapped = {k: int(by_reason[k]) for k in ("no_sector_tag", "low_confidence") if by_reason.get(k)}
+    if kept == 0 and unmapped:
+        why = ", ".join(f"{k}: {v:,}" for k, v in unmapped.items())
+        msg = (f"No firm of {_table_name(table or report.get('file'))} is left ({why}): their tags or categories match "
+               "no entry of the sector table, or their confidence is below min_confidence. See rejects.csv for the tags "
+               "and categories they have, and map them with [firms.osm_sectors] / [firms.overture_sectors].")
+        raise InputError(msg)
     bad = sum(reasons.values())
     if n <= 0 or bad == 0 or (kept > 0 and bad <= limit * n):
         return

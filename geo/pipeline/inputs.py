@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from geo._words import counted, listing, suggest
+from geo.cells.grid import GridInfo
 from geo.config import Config
 from geo.errors import InputError
 from geo.parks.overlay import MIN_DATED_SHARE
@@ -74,7 +75,8 @@ def read_parks_config(cfg: Config, warnings: list[str]):
         warnings.append("no park file given: park stages skipped")
         return parks, {"file": None, "parks_kept": 0}, empty_rejects
     pc = cfg.parks
-    parks = read_parks(pc.path, name=pc.name, valley=pc.valley, designated=pc.designated, crs=pc.crs, layer=pc.layer)
+    parks = read_parks(pc.path, name=pc.name, valley=pc.valley, designated=pc.designated, crs=pc.crs, layer=pc.layer,
+                       source=pc.source)
     report = dict(parks.attrs["load_report"])
     rejects = parks.attrs["rejects"]
     report["repairs"] = parks.attrs["repairs"].to_dict(orient="records")
@@ -95,7 +97,8 @@ def _read_table(path, cfg: Config, *, select=None):
     firms = read_firms(path, lon=fc.lon, lat=fc.lat, crs=fc.crs, encoding=fc.encoding, sheet=fc.sheet, id=fc.id,
                        drop_stacked=fc.drop_stacked is True, stacked_min=fc.stacked_min, geometry=False, select=select,
                        name=fc.name_column if cfg.is_given("firms", "name_column") else None, duplicates=fc.duplicates,
-                       founded=fc.founded_column, stack_radius_m=fc.stack_radius_m)
+                       founded=fc.founded_column, stack_radius_m=fc.stack_radius_m, source=fc.source,
+                       sectors=fc.osm_sectors if fc.source == "osm" else fc.overture_sectors, min_confidence=fc.min_confidence)
     report, rejects = dict(firms.attrs["load_report"]), firms.attrs["rejects"]
     firms.attrs = {}
     checks.check_crs(report, table=path)
@@ -140,7 +143,7 @@ def _extra_tables(firms, rejects, load_report, cfg: Config):
     Each table's columns are matched on their own (``Industry`` in one, ``industry`` in the
     other) and renamed to the main table's spelling; its stacks get ids after the main table's.
     """
-    from geo.io._text import table_columns
+    from geo.io.firms import firm_columns
     from geo.points import PointFrame
 
     fc = cfg.firms
@@ -153,7 +156,8 @@ def _extra_tables(firms, rejects, load_report, cfg: Config):
     for v in cfg.valleys:
         if v.firms is None:
             continue
-        own = checks.resolve_columns(cfg, table_columns(v.firms, encoding=fc.encoding), table=v.firms, own_valley=True)
+        own = checks.resolve_columns(cfg, firm_columns(v.firms, source=fc.source, encoding=fc.encoding), table=v.firms,
+                                     own_valley=True)
         f, rep, rej = _read_table(v.firms, own)
         f = f.rename(columns=checks.renames(own, cfg))
         if "stack" in f:
@@ -290,12 +294,12 @@ def load_inputs(cfg: Config, *, warnings: list[str], quiet: Any = None) -> Study
     firm, and parks that belong to none of the run's valleys; everything the run survives
     becomes a line of ``warnings``.
     """
-    from geo.io._text import table_columns
+    from geo.io.firms import firm_columns
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     fc = cfg.firms
-    columns = table_columns(fc.path, encoding=fc.encoding, sheet=fc.sheet)
+    columns = firm_columns(fc.path, source=fc.source, encoding=fc.encoding, sheet=fc.sheet)
     cfg = checks.resolve_columns(cfg, columns, table=fc.path)
     selector = ValleySelector(cfg, fill=fill_valley(cfg, columns))
     # the points stay two coordinate columns (a PointFrame): no shapely point per firm
@@ -370,7 +374,7 @@ def valley_facts(cfg: Config, valleys: dict) -> list[ValleyFacts]:
             n_target = int(is_target.sum())
             cells = getattr(vr.prepared, "cells", None)
             if cells is not None:
-                tcol = cells.attrs.get("by_columns", {}).get(str(target))
+                tcol = GridInfo.of(cells).column(target)
                 n_target = int(cells[tcol].sum()) if tcol is not None else 0
         use = is_target if is_target is not None and is_target.any() else None
         if fcol in fv.columns:

@@ -46,11 +46,55 @@ class ValleyAnalysis:
     kd: Any = None  # Duranton–Overman Kd of the target sector
     ripley: Any = None  # Ripley K/L table of the target sector
     timings: dict | None = None  # stage -> seconds
+    # what the stages record about themselves (lifted from their tables' ``attrs`` by the pipeline)
+    grid: Any = None  # geo.cells.grid.GridInfo: how the cells were made (kind, size, extent, count columns)
+    hotspot_parameters: dict | None = None  # the hot-spot options, seed, bin counts and p-value methods
+    clusters_definition: str | None = None  # which cells make a cluster ("Gi* bin >= 2")
+    park_rules: dict | None = None  # verdict -> the rule in words
+    park_nulls: dict | None = None  # park test -> its null hypothesis in words
+    hot_before: dict | None = None  # park -> founding-year hot-spot table (the precedence figure)
+    model_rules: dict | None = None  # development model -> its rule in words
+    point_cluster_method: str | None = None  # "DBSCAN (eps = 300 m, min_samples = 10)"
+    ripley_test: dict | None = None  # Ripley: p_value, simulations, correction ... of the envelope test
+
+
+def _freeze(draft) -> ValleyAnalysis:
+    """The frozen analysis, with what each stage recorded in its table's ``attrs`` lifted into
+    named fields; the tables, but for the cluster polygons, keep no ``attrs`` (pandas would
+    deep-copy them with every copy)."""
+    from geo.cells.grid import GridInfo
+
+    values = {f.name: getattr(draft, f.name) for f in fields(ValleyAnalysis)}
+    lifted = {
+        "grid": ("cells", lambda a: GridInfo.of(draft.cells)),
+        "hotspot_parameters": ("hotspots", lambda a: {k: v for k, v in (a.get("hotspots") or {}).items()
+                                                       if not isinstance(v, pd.DataFrame)}),
+        "clusters_definition": ("clusters", lambda a: a.get("definition")),
+        "park_rules": ("parks_overlay", lambda a: a.get("rules")),
+        "park_nulls": ("parks_overlay", lambda a: a.get("nulls")),
+        "hot_before": ("parks_overlay", lambda a: dict(a.get("hot_before") or {})),
+        "model_rules": ("models", lambda a: a.get("rules")),
+        "point_cluster_method": ("point_clusters", lambda a: a.get("method")),
+        "ripley_test": ("ripley", lambda a: {k: v for k, v in a.items() if not isinstance(v, (pd.DataFrame, pd.Series))}),
+    }
+    for name, (source, read) in lifted.items():
+        frame = values[source]
+        if values[name] is None and frame is not None and hasattr(frame, "attrs"):
+            values[name] = read(frame.attrs)
+    # the cluster polygons keep theirs: ``attrs["cell_cluster"]`` (which cell belongs to which
+    # cluster) is what the park functions take the clusters with
+    kept = values["clusters"]
+    for source in {source for source, _ in lifted.values()} - {"clusters"} | {
+            "stack_shares", "point_cluster_agreement", "zonal", "clusters_outside_parks"}:
+        frame = values[source]
+        if frame is not None and frame is not kept and hasattr(frame, "attrs"):
+            frame.attrs = {}
+    return ValleyAnalysis(**values)
 
 
 #: the same fields, mutable, while the stages of a valley run (frozen into a ValleyAnalysis at the end)
 AnalysisDraft = make_dataclass("AnalysisDraft", [(f.name, f.type, field(default=None)) for f in fields(ValleyAnalysis)])
-AnalysisDraft.freeze = lambda self: ValleyAnalysis(**{f.name: getattr(self, f.name) for f in fields(ValleyAnalysis)})
+AnalysisDraft.freeze = _freeze
 
 
 @dataclass
@@ -121,6 +165,8 @@ class Results:
     parks_rejects: pd.DataFrame | None = None
     #: ``[firms] drop_stacked = "sensitivity"``: the park verdicts without the stacked firms
     stack_sensitivity: dict | None = None
+    #: ``[analysis] scales``: each park's verdict at each cell size, and whether it is stable
+    scale_sensitivity: dict | None = None
 
     @property
     def synthetic(self) -> bool:
@@ -135,7 +181,7 @@ class Results:
 
         return research_answer(self.valleys, target_sector=self.config.analysis.target_sector,
                                founded_column=self.config.firms.founded_column, comparison=self.comparison,
-                               synthetic=self.synthetic)
+                               synthetic=self.synthetic, scales=self.scale_sensitivity)
 
     def summary(self) -> dict:
         """Machine-readable results (the content of ``summary.json``)."""
@@ -153,6 +199,7 @@ class Results:
             "groups": _groups_summary(self.groups),
             "warnings": list(self.warnings),
             "stack_sensitivity": self.stack_sensitivity,
+            "scale_sensitivity": self.scale_sensitivity,
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
@@ -236,10 +283,7 @@ def _stage_summary(vr: ValleyResult) -> dict:
     out: dict[str, Any] = {}
     cells = st.cells
     if cells is not None:
-        a = cells.attrs
-        out["grid"] = {k: a.get(k) for k in ("cell", "size", "size_m", "cell_area_m2", "size_rule", "metric_crs", "extent",
-                                                  "extent_area_m2", "n_counted", "n_outside")}
-        out["grid"]["n_cells"] = int(len(cells))
+        out["grid"] = {**st.grid.to_dict(), "n_cells": int(len(cells))}
     if st.global_moran is not None:
         out["global_moran"] = {k: asdict(v) for k, v in st.global_moran.items()}
     hot = st.hotspots
@@ -249,17 +293,17 @@ def _stage_summary(vr: ValleyResult) -> dict:
             "variable": st.focus_column,
             "gi_bins": {str(int(k)): int(v) for k, v in bins.items()},
             "lisa_labels": {str(k): int(v) for k, v in hot["lisa_label"].value_counts().items()},
-            "parameters": {k: v for k, v in hot.attrs.get("hotspots", {}).items() if not isinstance(v, (pd.DataFrame,))},
+            "parameters": dict(st.hotspot_parameters or {}),
         }
     cl = st.clusters
     if cl is not None:
         out["clusters"] = pd.DataFrame(cl.drop(columns="geometry")).to_dict(orient="records")
-        out["clusters_definition"] = cl.attrs.get("definition")
+        out["clusters_definition"] = st.clusters_definition
     ov = st.parks_overlay
     if ov is not None and len(ov):
         out["park_results"] = ov.to_dict(orient="records")
-        out["park_rules"] = ov.attrs.get("rules")
-        out["park_nulls"] = ov.attrs.get("nulls")
+        out["park_rules"] = st.park_rules
+        out["park_nulls"] = st.park_nulls
     if st.kd is not None:
         k = st.kd
         out["kd"] = {"verdict": k.verdict, "localised_m": [list(map(float, iv)) for iv in k.localised], "gamma": k.gamma,
@@ -273,15 +317,16 @@ def _stage_summary(vr: ValleyResult) -> dict:
         out["zonal_density"] = st.zonal.reset_index().to_dict(orient="records")
     if st.ripley is not None:
         rk = st.ripley
-        out["ripley"] = {"p_value": rk.attrs.get("p_value"), "correction": rk.attrs.get("correction"),
+        test = st.ripley_test or {}
+        out["ripley"] = {"p_value": test.get("p_value"), "correction": test.get("correction"),
                          "r_max_m": float(rk["r"].max())}
     if st.models is not None:
         md = st.models
         out["models"] = md.to_dict(orient="records")
-        out["model_rules"] = md.attrs.get("rules")
+        out["model_rules"] = st.model_rules
     if st.point_clusters is not None:
         pc = st.point_clusters
-        out["point_clusters"] = {"method": pc.attrs.get("method"), "n_clusters": int(len(pc)),
+        out["point_clusters"] = {"method": st.point_cluster_method, "n_clusters": int(len(pc)),
                                  "clusters": pd.DataFrame(pc.drop(columns="geometry")).to_dict(orient="records")}
         if st.point_cluster_agreement is not None:
             out["point_clusters"]["parks"] = st.point_cluster_agreement.to_dict(orient="records")
@@ -310,8 +355,9 @@ def _concat(frames):
 
     clean = []
     for f in frames:
-        f = f.copy()
-        f.attrs = {}
+        if f.attrs:  # the cluster polygons' cell_cluster: pandas would compare the attrs of the frames
+            f = f.copy(deep=False)
+            f.attrs = {}
         clean.append(f)
     return gpd.GeoDataFrame(pd.concat(clean, ignore_index=True), crs=clean[0].crs)
 
@@ -323,7 +369,6 @@ def _overlay_layer(vr: ValleyResult):
     import geopandas as gpd
 
     ov = vr.analysis.parks_overlay.copy()
-    ov.attrs = {}
     if vr.analysis.models is not None:
         md = vr.analysis.models
         for c in ("primary_model", "models"):

@@ -40,27 +40,27 @@ from geo.pipeline.results import AnalysisDraft, Results, ValleyResult, _first_la
 __all__ = ["run", "check"]
 
 
-def _sector_column(cells, value: str | None) -> str | None:
-    if value is None:
-        return None
-    mapping = cells.attrs.get("by_columns", {})
-    return mapping.get(value) or mapping.get(str(value))
+def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str], quiet: QuietGC | None = None, *,
+                    metric=None, cells_only: bool = False) -> None:
+    """Every statistics stage of one valley; ``vr.analysis`` is a frozen :class:`ValleyAnalysis` after it.
 
-
-def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str], quiet: QuietGC | None = None) -> None:
-    """Every statistics stage of one valley; ``vr.analysis`` is a frozen :class:`ValleyAnalysis` after it."""
+    ``metric``: the valley's firms already in its metric CRS (the same firms as ``vr.firms``);
+    ``cells_only``: only the cell and park stages (grid, local autocorrelation, clusters, the
+    park tests and verdicts), as the sensitivity runs need.
+    """
     vr.analysis = AnalysisDraft()
     try:
-        _valley_stages(vr, cfg, seed, warnings, quiet)
+        _valley_stages(vr, cfg, seed, warnings, quiet, metric=metric, cells_only=cells_only)
     finally:
         vr.analysis = vr.analysis.freeze()
 
 
-def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str], quiet: QuietGC | None = None) -> None:
+def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str], quiet: QuietGC | None = None, *,
+                   metric=None, cells_only: bool = False) -> None:
     """Grid, weights, global and local autocorrelation, clusters and the park tests."""
     from geo import crs as gcrs
     from geo.cells.graph import weights
-    from geo.cells.grid import aggregate
+    from geo.cells.grid import GridInfo, aggregate
     from geo.errors import GeoError
     from geo.parks import overlay as gparks
     from geo.stats.autocorr import global_moran, hotspots
@@ -77,7 +77,10 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
         fm = gcrs.to_metric(vr.firms, epsg=prepared.metric_crs)
         cells = prepared.cells
     else:
-        fm = gcrs.to_metric(vr.firms, epsg=vr.metric_crs) if vr.metric_crs else gcrs.to_metric(vr.firms)
+        if metric is not None:
+            fm = metric
+        else:
+            fm = gcrs.to_metric(vr.firms, epsg=vr.metric_crs) if vr.metric_crs else gcrs.to_metric(vr.firms)
         by = fc.sector_column if fc.sector_column in fm.columns else None
         cells = aggregate(fm, cell=an.cell, size=an.cell_size, by=by, extent=vr.extent)
     vr.analysis.metric_firms = fm
@@ -87,7 +90,7 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
     graph = weights(cells, kind=an.weights)
     vr.analysis.graph = graph
     vr.analysis.timings = {"aggregate_weights": time.perf_counter() - t0}
-    tcol = _sector_column(cells, target)
+    tcol = GridInfo.of(cells).column(target)
     if target is not None and tcol is None:
         vr.skipped["target_sector"] = f"no firms of the target sector {target!r} in this valley"
     variables = {"all firms": "n_firms"}
@@ -95,7 +98,7 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
         variables[f"{target} firms"] = tcol
     gm = {}
     t0 = time.perf_counter()
-    for label, col in variables.items():
+    for label, col in variables.items() if not cells_only else ():  # the verdicts do not use global Moran
         try:
             gm[label] = global_moran(cells[col], graph, permutations=an.permutations, seed=seed)
         except GeoError as exc:
@@ -103,12 +106,12 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
     vr.analysis.global_moran = gm
     focus = tcol or "n_firms"
     try:
-        hot = hotspots(cells, focus, graph=graph, statistic="both", alpha=an.alpha, fdr=an.fdr,
+        hot = hotspots(cells, focus, graph=graph, statistic="gi*" if cells_only else "both", alpha=an.alpha, fdr=an.fdr,
                        permutations=an.permutations, seed=seed)
     except GeoError as exc:
         vr.skipped["hotspots"] = str(exc)
         return
-    if focus != "n_firms":
+    if focus != "n_firms" and not cells_only:
         try:
             hot_all = hotspots(cells, "n_firms", graph=graph, statistic="gi*", alpha=an.alpha, fdr=an.fdr,
                                permutations=an.permutations, seed=seed)
@@ -138,10 +141,14 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
     if ov is not None:
         vr.analysis.parks_overlay = ov
         vr.analysis.clusters_outside_parks = gparks.clusters_outside_parks(clusters, vr.parks)
+        if cells_only:
+            return
         _models(vr, cfg, ov, clusters, fm, hot_named, sector_key)
     else:
         vr.skipped.setdefault("parks", "no parks in this valley")
         vr.analysis.clusters_outside_parks = clusters
+    if cells_only:
+        return
     if an.point_clusters != "none" and sector_key is not None:
         pc = gparks.point_clusters(fm, sector=sector_key, sector_column=fc.sector_column, method=an.point_clusters,
                                    eps=an.dbscan_eps_m, min_samples=an.dbscan_min_samples)
@@ -491,7 +498,9 @@ def _prepare_dask(cfg: Config, timings: dict, warnings: list[str]) -> Prepared:
     firms = PointFrame(firms, crs="EPSG:4326", xy=("lon", "lat"))
     target = cfg.analysis.target_sector
     if target is not None:
-        tcols = {n: vi.cells.attrs.get("by_columns", {}).get(str(target)) for n, vi in inputs.items()}
+        from geo.cells.grid import GridInfo
+
+        tcols = {n: GridInfo.of(vi.cells).column(target) for n, vi in inputs.items()}
         target_counts = {n: int(inputs[n].cells[c].sum()) if c is not None else 0 for n, c in tcols.items()}
     else:
         target_counts = None
@@ -518,6 +527,10 @@ def _analyse_all(prep: Prepared, timings: dict, warnings: list[str], quiet: Quie
         sensitivity = _stack_sensitivity(valleys, cfg, warnings)
         timings["stack_sensitivity"] = time.perf_counter() - t0
     t0 = time.perf_counter()
+    scales = _scale_sensitivity(valleys, cfg)
+    if scales is not None:
+        timings["scale_sensitivity"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     groups = _groups(firms, parks, cfg, warnings)
     if groups is not None:
         timings["groups"] = time.perf_counter() - t0
@@ -541,8 +554,95 @@ def _analyse_all(prep: Prepared, timings: dict, warnings: list[str], quiet: Quie
     return Results(
         config=cfg, firms=firms, parks=parks, rejects=prep.rejects, load_report=prep.load_report,
         parks_report=prep.parks_report, valleys=valleys, timings=timings, warnings=warnings, comparison=comparison,
-        groups=groups, parks_rejects=prep.parks_rejects, stack_sensitivity=sensitivity,
+        groups=groups, parks_rejects=prep.parks_rejects, stack_sensitivity=sensitivity, scale_sensitivity=scales,
     )
+
+
+def _rerun(vr: ValleyResult, cfg: Config, *, cell: str, size, firms=None) -> ValleyResult:
+    """The cell and park stages of valley ``vr`` again, on ``cell`` cells of ``size`` (metres,
+    or the H3 resolution) and, when given, other ``firms``; the same study area, CRS, parks and
+    seed as the main run (the sensitivity analyses: only what they vary differs)."""
+    import geopandas as gpd
+
+    from geo.cells.grid import _convex_hull
+    from geo.points import point_xy
+
+    x, y = point_xy(vr.analysis.metric_firms)
+    area = gpd.GeoSeries([_convex_hull(np.asarray(x), np.asarray(y))], crs=vr.analysis.cells.crs)
+    same = dataclasses.replace(cfg, analysis=dataclasses.replace(cfg.analysis, cell=cell, cell_size=size))
+    alt = ValleyResult(name=vr.name, title=vr.title, firms=vr.firms if firms is None else firms, parks=vr.parks,
+                       metric_crs=vr.metric_crs, seed=vr.seed, extent=area)
+    _analyse_valley(alt, same, int(vr.seed), [], metric=vr.analysis.metric_firms if firms is None else None,
+                    cells_only=True)
+    return alt
+
+
+def _scale_label(scale: float) -> str:
+    return f"{scale:g}×"
+
+
+def _scale_sensitivity(valleys: dict, cfg: Config) -> dict | None:
+    """The cell and park stages again at other cell sizes; each park's verdict at each scale.
+
+    ``[analysis] scales`` are factors of each valley's chosen cell size (1 is the main run,
+    not run again); ``scale_h3`` adds H3 cells at the resolution nearest that size.  Each
+    valley keeps its firms (projected once), parks, study area and seed.  A park's verdict is
+    *stable* when it is the same at every scale, else *scale-dependent*.
+
+    Returns ``{"scales": labels, "parks": [per park: valley, park, verdict and hot share per
+    scale, stability], "scale_dependent": those parks, "grid": per valley and scale the cell
+    size and count, "skipped": valley -> reason}``, or None when no scale but 1 is asked.
+    """
+    from geo.cells.grid import h3_resolution_for_area
+
+    an = cfg.analysis
+    runs = [(_scale_label(s), an.cell, s) for s in an.scales]
+    if an.scale_h3 and an.cell != "h3":
+        runs.append(("H3", "h3", 1.0))
+    if not [r for r in runs if not (r[1] == an.cell and r[2] == 1.0)]:
+        return None
+    labels = [label for label, _, _ in runs]
+    if _scale_label(1.0) not in labels:
+        labels.insert(0, _scale_label(1.0))
+        runs.insert(0, (_scale_label(1.0), an.cell, 1.0))
+    records, grids, skipped = [], {}, {}
+    for name, vr in valleys.items():
+        ov = vr.analysis.parks_overlay
+        if ov is None or not len(ov):
+            continue
+        if vr.prepared is not None:
+            skipped[name] = "the dask engine counts the cells on the cluster at one size (engine = \"pandas\" runs the scales)"
+            continue
+        grid = vr.analysis.grid
+        by_label = {}
+        grids[name] = {}
+        for label, cell, s in runs:
+            if cell == an.cell and s == 1.0:
+                alt_ov, alt_grid, n_cells = ov, grid, len(vr.analysis.cells)
+            else:
+                # the cell area scales with s²; H3 takes the resolution nearest that area
+                size = h3_resolution_for_area(grid.cell_area_m2 * s * s) if cell == "h3" else grid.size_m * s
+                alt = _rerun(vr, cfg, cell=cell, size=size)
+                alt_ov, alt_grid = alt.analysis.parks_overlay, alt.analysis.grid
+                n_cells = len(alt.analysis.cells) if alt.analysis.cells is not None else 0
+                if alt_ov is None:
+                    skipped[f"{name} at {label}"] = (alt.skipped.get("statistics") or alt.skipped.get("hotspots")
+                                                     or alt.skipped.get("parks") or "the park stage did not run")
+            by_label[label] = alt_ov
+            grids[name][label] = {"cell": cell, "size": alt_grid.size if alt_grid is not None else None,
+                                  "size_m": alt_grid.size_m if alt_grid is not None else None, "n_cells": int(n_cells)}
+        for idx, row in ov.iterrows():
+            verdicts, shares = {}, {}
+            for label in labels:
+                o = by_label.get(label)
+                r = o.loc[idx] if o is not None and idx in o.index else None
+                verdicts[label] = str(r["verdict"]) if r is not None else "not computed"
+                shares[label] = float(r["park_hot_share"]) if r is not None and "park_hot_share" in r else None
+            stable = len(set(verdicts.values())) == 1
+            records.append({"valley": name, "park": str(row.get("name", idx)), "verdicts": verdicts,
+                            "park_hot_share": shares, "stability": "stable" if stable else "scale-dependent"})
+    return {"scales": labels, "parks": records, "scale_dependent": [r for r in records if r["stability"] != "stable"],
+            "grid": grids, "skipped": skipped}
 
 
 def _stack_sensitivity(valleys: dict, cfg: Config, warnings: list[str]) -> dict:
@@ -553,10 +653,7 @@ def _stack_sensitivity(valleys: dict, cfg: Config, warnings: list[str]) -> dict:
     Returns ``{"dropped": firms left out, "parks": [one record per park], "changed": the
     records whose verdict changes, "grid": per valley the cell size and cell counts}``.
     """
-    import geopandas as gpd
-
-    from geo.cells.grid import _convex_hull
-    from geo.points import PointFrame, point_xy
+    from geo.points import PointFrame
 
     records, dropped, grids = [], 0, {}
     for name, vr in valleys.items():
@@ -569,18 +666,12 @@ def _stack_sensitivity(valleys: dict, cfg: Config, warnings: list[str]) -> dict:
         dropped += int((~keep).sum())
         # the same grid (cell size, study area, CRS) and seed: only the stacked firms differ
         cells = vr.analysis.cells
-        x, y = point_xy(vr.analysis.metric_firms)
-        area = gpd.GeoSeries([_convex_hull(np.asarray(x), np.asarray(y))], crs=cells.crs)
-        same = dataclasses.replace(cfg, analysis=dataclasses.replace(
-            cfg.analysis, point_clusters="none", kd_simulations=0, ripley_simulations=0,
-            cell_size=cells.attrs.get("size") if cfg.analysis.cell == "h3" else cells.attrs["size_m"]))
+        grid = vr.analysis.grid
         fv = PointFrame(vr.firms.loc[keep], crs="EPSG:4326", xy=("lon", "lat"))
-        alt = ValleyResult(name=name, title=vr.title, firms=fv, parks=vr.parks, metric_crs=vr.metric_crs, seed=vr.seed,
-                           extent=area)
-        notes: list[str] = []
-        _analyse_valley(alt, same, int(vr.seed), notes)
+        alt = _rerun(vr, cfg, cell=cfg.analysis.cell, size=grid.size if cfg.analysis.cell == "h3" else grid.size_m,
+                     firms=fv)
         alt_cells = alt.analysis.cells
-        grids[name] = {"size_m": cells.attrs.get("size_m"), "n_cells": int(len(cells)),
+        grids[name] = {"size_m": vr.analysis.grid.size_m, "n_cells": int(len(cells)),
                        "n_cells_without_stacked": int(len(alt_cells)) if alt_cells is not None else None}
         alt_ov = alt.analysis.parks_overlay
         for idx, row in ov.iterrows():

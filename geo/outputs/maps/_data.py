@@ -259,24 +259,8 @@ def _str_equals(values, value: Any, *, factorized: tuple[np.ndarray, list] | Non
     return hit[codes]
 
 
-def _no_attrs(frame):
-    """``frame`` without its ``attrs``, sharing its data.
-
-    pandas deep-copies ``attrs`` in every operation; the park overlay's hold the Gi* tables
-    before designation (100,000 cells each), so each row lookup would copy them.
-    """
-    if frame is None or not frame.attrs:
-        return frame
-    if type(frame) is pd.DataFrame:
-        return pd.DataFrame(frame, copy=False)  # the constructor does not carry attrs over
-    out = frame.copy(deep=False)
-    out.attrs = {}
-    return out
-
-
 def _park_rows(parks, overlay):
     """(index, park row, overlay row or None) for each park."""
-    parks, overlay = _no_attrs(parks), _no_attrs(overlay)
     for idx, park in parks.iterrows():
         row = None
         if overlay is not None and idx in overlay.index:

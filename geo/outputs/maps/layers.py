@@ -29,7 +29,7 @@ from geo.outputs._style import (
     verdict_colour,
 )
 from geo.outputs.maps._assets import _elements
-from geo.outputs.maps._data import _no_attrs, _park_rows
+from geo.outputs.maps._data import _park_rows
 from geo.outputs.maps._frame import _pane
 from geo.outputs.maps._geometry import (
     _M_PER_DEG,
@@ -181,9 +181,7 @@ def _cell_layer(m, legend, cells, key: str, colours: dict, labels: dict, tip, no
     else:
         frame = cells
         keep = [c for c in cells.columns if c != cells.geometry.name and (columns is None or c in columns)]
-        table = pd.DataFrame(cells[keep])
-        table.attrs = {}  # rows as plain dicts: no per-row Series (and copy of the attrs)
-        props = [{"k": str(r[key]), "t": tip(r)} for r in table.to_dict(orient="records")]
+        props = [{"k": str(r[key]), "t": tip(r)} for r in pd.DataFrame(cells[keep]).to_dict(orient="records")]
     geoms = []
     if len(frame):  # only the geometry column is simplified and reprojected
         outline = frame.geometry.simplify(_simplify_tolerance(frame), preserve_topology=True)
@@ -200,7 +198,7 @@ def _cell_layer(m, legend, cells, key: str, colours: dict, labels: dict, tip, no
 
 
 def _hotspot_layers(m, vr, target_label: str, legend) -> None:
-    hot = _no_attrs(vr.analysis.hotspots)
+    hot = vr.analysis.hotspots
     if hot is None:
         return
     focus = vr.analysis.focus_column or "n_firms"
@@ -266,7 +264,7 @@ def _clusters_layer(m, vr, target_label: str, legend) -> None:
     if out_ids:
         rows.append(_swatch("#111111", f"cluster outside every park ({len(out_ids)})", kind="ln",
                             extra="border-top-style:dashed;"))
-    definition = clusters.attrs.get("definition")
+    definition = vr.analysis.clusters_definition
     note = escape(definition) if isinstance(definition, str) else "contiguous hot cells (Gi* bin ≥ 2)"
     legend.add(fg, f"<h4>Clusters of {tl}</h4>{''.join(rows)}<div class=\"note\">{note}</div>")
 

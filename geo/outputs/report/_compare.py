@@ -206,7 +206,7 @@ def section_models(results, ctx: _Ctx) -> str:
     out.append("<p>How did each park–cluster pair develop? Each model is scored from measured indicators; "
                "a pair may show more than one, and a model whose indicator is missing from the data is "
                "<i>undetermined</i> with the reason, never guessed.</p>")
-    rules = tables[0][1].attrs.get("rules") or {}
+    rules = tables[0][0].analysis.model_rules or {}
     if rules:
         out.append(_details("Rules of the models",
                             _table(["model", "rule"], [[MODELS.get(k, k), v] for k, v in rules.items() if isinstance(v, str)])))

@@ -53,8 +53,8 @@ def _nulls_and_rules(results) -> tuple[dict[str, str], list[dict]]:
     for vr in results.valleys.values():
         ov = vr.analysis.parks_overlay
         if ov is not None and len(ov):
-            nulls.update(ov.attrs.get("nulls") or {})
-            r = ov.attrs.get("rules")
+            nulls.update(vr.analysis.park_nulls or {})
+            r = vr.analysis.park_rules
             if r and r not in rules:
                 rules.append(r)
     if not nulls:

@@ -216,8 +216,7 @@ def _grid_free(vr) -> str:
     agree = vr.analysis.point_cluster_agreement
     if agree is None or not len(agree):
         return ""
-    pc = vr.analysis.point_clusters
-    method = pc.attrs.get("method", "") if pc is not None else ""
+    method = vr.analysis.point_cluster_method or ""
     body = ('<p class="note">Density-based clusters of the firm points themselves, independent of the grid. '
             f"Method: {_e(method)}. Does a point cluster lie in the park (at least 25 % of its area) "
             "exactly when the grid verdict says the park has a cluster?</p>"

@@ -44,19 +44,18 @@ def _moran_table(gm: Mapping[str, Any]) -> str:
                    "p (permutations)", "permutations", "cells"], rows, num_cols=range(1, 10))
 
 
-def _grid_block(cells) -> str:
-    a = cells.attrs
-    rule = a.get("size_rule")
-    size_m = a.get("size_m")
+def _grid_block(cells, grid) -> str:
+    """``grid``: the cells' :class:`geo.cells.grid.GridInfo`."""
+    rule = grid.size_rule
     rows = [
-        ("cell kind", a.get("cell", "—")),
-        ("cell size", f"{_num(a.get('size'))}" + (f" (≈ {_num(size_m)} m)" if a.get("cell") == "h3" else " m")),
-        ("cell area", f"{_num((a.get('cell_area_m2') or np.nan) / 1e6)} km²"),
+        ("cell kind", grid.cell or "—"),
+        ("cell size", f"{_num(grid.size)}" + (f" (≈ {_num(grid.size_m)} m)" if grid.cell == "h3" else " m")),
+        ("cell area", f"{_num((grid.cell_area_m2 or np.nan) / 1e6)} km²"),
         ("cells", len(cells)),
-        ("extent", a.get("extent", "—")),
-        ("extent area", f"{_num((a.get('extent_area_m2') or np.nan) / 1e6)} km²"),
-        ("firms counted", a.get("n_counted")),
-        ("firms outside the extent", a.get("n_outside")),
+        ("extent", grid.extent or "—"),
+        ("extent area", f"{_num((grid.extent_area_m2 or np.nan) / 1e6)} km²"),
+        ("firms counted", grid.n_counted),
+        ("firms outside the extent", grid.n_outside),
     ]
     if isinstance(rule, Mapping):
         rows.append(("size rule", rule.get("rule", "—")))
@@ -69,7 +68,8 @@ def _grid_block(cells) -> str:
     return _kv(rows)
 
 
-def _counts_table(hot, what: str) -> str:
+def _counts_table(hot, what: str, pars: Mapping | None) -> str:
+    """``pars``: the hot-spot record (``ValleyAnalysis.hotspot_parameters``)."""
     out = []
     gi_cols = [(c, lab) for c, lab in (("gi_bin", what), ("all_gi_bin", "all firms")) if c in hot]
     rows = []
@@ -83,7 +83,6 @@ def _counts_table(hot, what: str) -> str:
         rows = [[k, LISA_LABELS[k], int((lab == k).sum())] for k in ("HH", "LL", "LH", "HL", "ns")]
         out.append(f"<h4>Local Moran (LISA) clusters and outliers of {_e(what)} (cells)</h4>")
         out.append(_table(["label", "meaning", "cells"], rows, num_cols=[2]))
-    pars = hot.attrs.get("hotspots", {}) if hasattr(hot, "attrs") else {}
     if pars:
         keep = [(k, pars.get(k)) for k in ("column", "alpha", "fdr", "permutations", "alternative", "gi_statistic", "exact") if k in pars]
         if "gi_p_method" in pars and isinstance(pars["gi_p_method"], Mapping):
@@ -137,7 +136,7 @@ def _point_patterns(vr, figures, errors, name: str, target: str | None = None) -
                            "(dashed) under random location among all firm sites.", "Kd curve"))
     for label, table in _k_tables(kt).items():
         kind = "l" if label == "" else f"l_{label}"
-        at = table.attrs if hasattr(table, "attrs") else {}
+        at = st.ripley_test or {}
         bits = []
         if at.get("p_value") is not None:
             bits.append(f"global envelope test of complete spatial randomness: {_e(p_phrase(at['p_value']))}")
@@ -242,7 +241,7 @@ def _statistics_block(results, vr, name: str, ctx: _Ctx, what: str) -> str:
     from geo.outputs.figures import figure_name
 
     st = vr.analysis
-    out = [_valley_facts(vr, name), "<h4>Grid</h4>", _grid_block(st.cells)]
+    out = [_valley_facts(vr, name), "<h4>Grid</h4>", _grid_block(st.cells, st.grid)]
     gm = st.global_moran
     out.append("<h4>Global Moran's I</h4>")
     if gm:
@@ -256,7 +255,7 @@ def _statistics_block(results, vr, name: str, ctx: _Ctx, what: str) -> str:
     else:
         out.append('<p class="skipped">Not computed (see the stages not run).</p>')
     if st.hotspots is not None:
-        out.append(_counts_table(st.hotspots, what))
+        out.append(_counts_table(st.hotspots, what, st.hotspot_parameters))
     return "\n".join(out)
 
 
@@ -295,7 +294,7 @@ def section_valleys(results, ctx: _Ctx) -> str:
         out.append(_details("Kernel density", _density_block(results, vr, name, ctx.figures, ctx.errors)))
         cl = st.clusters
         if cl is not None:
-            body = (f'<h4>Cluster polygons</h4><p class="note">Definition: {_e(cl.attrs.get("definition", "contiguous hot cells"))}; '
+            body = (f'<h4>Cluster polygons</h4><p class="note">Definition: {_e(st.clusters_definition or "contiguous hot cells")}; '
                     "cells touching at an edge or a vertex form one cluster.</p>"
                     + (_clusters_table(cl) if len(cl) else "<p>No cluster.</p>"))
             out.append(_details(f"Cluster polygons ({len(cl)})", body))
