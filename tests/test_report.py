@@ -629,6 +629,12 @@ def test_park_tests_in_words():
     assert prec == "No significant cluster of optics firms covered the park before 1991."
     (_, lab), (_, place), (_, prec) = park_tests({"precedence_skipped": "no founding years"})
     assert lab.startswith("not computed") and place.startswith("not computed") and prec == "not run (no founding years)."
+    stable = {"verdicts": {"0.5×": "park without a cluster", "1×": "park without a cluster", "2×": "park without a cluster"}}
+    assert park_tests(row, scale=stable)[3] == ("Cell size", "The same verdict at 0.5×, 1× and 2× the chosen cell size.")
+    moving = {"verdicts": {"0.5×": "undetermined", "1×": "park without a cluster"}}
+    assert park_tests(row, scale=moving)[3][1] == ("The verdict changes with the cell size (undetermined at 0.5×; park without a cluster "
+                                                   "at 1×): it holds only at the chosen scale.")
+    assert len(park_tests(row, scale={"verdicts": {}})) == 3
 
 
 # ----------------------------------------------------------------------------- the page's order: the answer first
@@ -663,7 +669,9 @@ def test_park_cards_open_with_the_verdict_and_the_tests_in_words(study):
     for card, (valley, row) in zip(cards, rows):
         first = re.match(r'<div class="card (v-[a-z]+)" id="(park-\d+)">\n<div class="verdict (v-[a-z]+)">(.*?)</div>', card)
         assert first and first.group(1) == first.group(3) and html.unescape(first.group(4)) == row["verdict"]
-        sentences = park_tests(row.to_dict(), alpha=res.config.analysis.alpha, what=f"{TARGET} firms")
+        scale = next(r for r in res.scale_sensitivity["parks"] if r["valley"] == valley and r["park"] == row["name"])
+        sentences = park_tests(row.to_dict(), alpha=res.config.analysis.alpha, what=f"{TARGET} firms", scale=scale)
+        assert [name for name, _ in sentences] == ["Random labelling", "Random placement", "Precedence", "Cell size"]
         at = [card.index(html.escape(s)) for _, s in sentences]
         assert at == sorted(at)
         assert f'href="#{first.group(2)}">{html.escape(valley)}: {html.escape(row["name"])}</a>' in page.split("</section>", 1)[0]

@@ -356,7 +356,8 @@ def _fdr_p(row: Mapping[str, Any], key: str) -> tuple[Any, str]:
     return row.get(key), ""
 
 
-def park_tests(row: Mapping[str, Any], *, alpha: float = 0.05, what: str = "target-sector firms") -> tuple[tuple[str, str], ...]:
+def park_tests(row: Mapping[str, Any], *, alpha: float = 0.05, what: str = "target-sector firms",
+               scale: Mapping[str, Any] | None = None) -> tuple[tuple[str, str], ...]:
     """The three park tests of one park in words: random labelling, random placement, precedence.
 
     The report's park cards open with these sentences under the verdict; they state each
@@ -373,12 +374,16 @@ def park_tests(row: Mapping[str, Any], *, alpha: float = 0.05, what: str = "targ
         The significance level of the run (``[analysis] alpha``).
     what : str, default "target-sector firms"
         The firms tested, as words (``"optics firms"``).
+    scale : mapping, optional
+        The park's record of the scale sensitivity (``Results.scale_sensitivity["parks"]``:
+        ``verdicts`` by scale label, ``stability``); a fourth sentence, ``"Cell size"``, says
+        whether the verdict holds at every scale.
 
     Returns
     -------
     tuple of (str, str)
         ``(test name, sentence)`` for ``"Random labelling"``, ``"Random placement"`` and
-        ``"Precedence"``, in that order.
+        ``"Precedence"``, in that order (then ``"Cell size"`` with ``scale``).
 
     Examples
     --------
@@ -416,4 +421,13 @@ def park_tests(row: Mapping[str, Any], *, alpha: float = 0.05, what: str = "targ
                 + ("" if is_missing(share) else f" ({float(share):.0%} of its cells hot)") + ".")
     else:
         prec = f"No significant cluster of {what} covered the park before {int(year)}."
-    return (("Random labelling", lab), ("Random placement", place), ("Precedence", prec))
+    out = (("Random labelling", lab), ("Random placement", place), ("Precedence", prec))
+    verdicts = dict((scale or {}).get("verdicts") or {})
+    if verdicts:
+        labels = _join(list(verdicts))
+        if len(set(verdicts.values())) == 1:
+            out += (("Cell size", f"The same verdict at {labels} the chosen cell size."),)
+        else:
+            by = "; ".join(f"{v} at {k}" for k, v in verdicts.items())
+            out += (("Cell size", f"The verdict changes with the cell size ({by}): it holds only at the chosen scale."),)
+    return out

@@ -174,7 +174,10 @@ def _park_card(results, vname: str, idx: Any, row: Mapping[str, Any], ctx: _Ctx,
             inside += f" ({_num(row.get('n_target'))} {_e(what)})"
         facts.append(inside)
     out.append(f"<h3>{_e(row.get('name', idx))}</h3><div class=\"meta\">{' · '.join(facts)}</div>")
-    tests = park_tests(row, alpha=float(results.config.analysis.alpha), what=what)
+    scales = getattr(results, "scale_sensitivity", None) or {}
+    scale = next((r for r in scales.get("parks") or [] if str(r.get("valley")) == str(vname) and str(r.get("park")) == str(row.get("name"))),
+                 None)
+    tests = park_tests(row, alpha=float(results.config.analysis.alpha), what=what, scale=scale)
     out.append('<ul class="tests">' + "".join(f"<li><b>{_e(name)}</b>: {_e(text)}</li>" for name, text in tests) + "</ul>")
     out.append(f'<p class="note"><b>Why this verdict:</b> {_e(row.get("verdict_reason", ""))}</p>')
     for k, title in (("artefact", "Possible geocoding artefact"), ("notes", "Notes"), ("skipped", "Skipped")):
