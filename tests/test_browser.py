@@ -1,4 +1,6 @@
-"""The maps as a user sees them: headless Chromium (Playwright) on a small self-made study.
+"""The maps and the report as a user sees them: headless Chromium (Playwright) on a small self-made study
+and on the shared demo run (the report: the answer on the first screen, no sideways scroll from 360 to
+1600 px, no raw key in the visible text).
 
 The study is run through ``geo.run`` and ``Results.write``; the index and valley maps are
 opened from disk with every network request aborted (basemap tiles then fail to load,
@@ -232,3 +234,61 @@ def test_demo_report_and_maps_in_browser(demo_output, browser):
     assert dialogs == []  # no alert() from a firm name ran
     page = (demo_output / "report.html").read_text(encoding="utf-8")
     assert "SYNTHETIC DEMO DATA" in page
+
+
+# ----------------------------------------------------------------------------- the demo report: the answer first, no sideways scroll, no raw keys
+#: visible text tokens that look like code keys, outside <code>, <pre> and closed <details> (a summary is visible)
+RAW_KEYS = """() => {
+  const out = [];
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walk.nextNode()) {
+    const el = walk.currentNode.parentElement;
+    if (!el || el.closest('code, pre, script, style') || !el.checkVisibility()) continue;
+    const d = el.closest('details');
+    if (d && !d.open && !el.closest('summary')) continue;
+    for (const m of walk.currentNode.textContent.matchAll(/[a-z]+_[a-z_]+/g)) out.push(m[0]);
+  }
+  return out;
+}"""
+
+
+def _report(browser, path: Path, width: int):
+    page = browser.new_page(viewport={"width": width, "height": 1000})
+    page.route("http*://**", lambda route: route.abort())
+    page.goto(path.as_uri(), wait_until="load")
+    return page
+
+
+def test_demo_report_answer_is_on_the_first_screen(demo_output, browser):
+    """At 1400 px wide the answer (its sentences and the verdict table) ends within the first 1,000 px."""
+    page = _report(browser, demo_output / "report.html", 1400)
+    box = page.evaluate("""() => { const a = document.getElementById('answer'), t = a.querySelector('table.verdicts');
+        return {end: a.getBoundingClientRect().bottom + window.scrollY, table: t.getBoundingClientRect().bottom + window.scrollY,
+                height: document.scrollingElement.scrollHeight}; }""")
+    assert box["table"] <= box["end"] <= 1000, box
+    assert box["height"] > 3 * 1000  # the rest of the report follows
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report-first-screen-1400.png"))
+    page.close()
+
+
+@pytest.mark.parametrize("width", [360, 400, 900, 1600])
+def test_demo_report_does_not_scroll_sideways(demo_output, browser, width):
+    """From 360 to 1600 px the page is never wider than the window; wide tables scroll inside their own container."""
+    page = _report(browser, demo_output / "report.html", width)
+    page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")  # the widest content too
+    size = page.evaluate("() => ({scroll: document.scrollingElement.scrollWidth, inner: window.innerWidth})")
+    assert size["scroll"] <= size["inner"], size
+    if width <= 400:  # not vacuous: some tables are wider than the screen, and scroll in their box
+        wider = page.evaluate("() => [...document.querySelectorAll('.scroll')].filter(e => e.scrollWidth > e.clientWidth).length")
+        assert wider > 0
+    page.close()
+
+
+def test_demo_report_shows_no_raw_key(demo_output, browser):
+    """No snake_case key (stage_median_age, main_cluster, …) in the text a reader sees without opening a details block."""
+    page = _report(browser, demo_output / "report.html", 1400)
+    assert page.evaluate(RAW_KEYS) == []
+    page.evaluate("() => { const p = document.createElement('p'); p.textContent = 'stage_median_age'; document.body.append(p); }")
+    assert page.evaluate(RAW_KEYS) == ["stage_median_age"]  # the scan does see one
+    page.close()

@@ -512,8 +512,9 @@ def _answer_block(page: str) -> tuple[str, list[str], list[list[str]]]:
     block = re.search(r'<div class="answer"><p>(.*?)</p>(?:<ul>(.*?)</ul>)?</div>', section, re.S)
     facts = html.unescape(block.group(1))
     conclusions = [html.unescape(x) for x in re.findall(r"<li>(.*?)</li>", block.group(2) or "", re.S)]
-    table = re.search(r"<table>(.*?)</table>", section, re.S).group(1)
-    rows = [[html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)] for r in re.findall(r"<tr>(.*?)</tr>", table, re.S)]
+    table = re.search(r'<table class="verdicts">(.*?)</table>', section, re.S).group(1)
+    rows = [[html.unescape(re.sub(r"<[^>]+>", "", c)) for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)]
+            for r in re.findall(r"<tr>(.*?)</tr>", table, re.S)]
     return facts, conclusions, [r for r in rows if r]
 
 
@@ -584,3 +585,155 @@ def test_valley_heading():
     assert grep._valley_heading("Valley A", "A") == "Valley A"
     assert grep._valley_heading("Photonics cluster", "A") == "Photonics cluster (A)"
     assert grep._valley_heading("B", "B") == "B"
+
+
+# ----------------------------------------------------------------------------- labels (geo/outputs/_labels.py) and the schema doc
+def _doc_rows(doc: str, heading: str) -> list[list[str]]:
+    """The table rows (cells) of the section of docs/summary_schema.md under ``heading``."""
+    section = doc.split(heading, 1)[1].split("\n#", 1)[0]
+    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in section.splitlines()
+            if line.startswith("| `")]
+
+
+def test_labels_match_the_schema_doc():
+    """Every park_results and comparison key of the schema doc has a label with the doc's unit, and no label is undocumented."""
+    from geo.outputs import _labels
+
+    doc = (ROOT / "docs" / "summary_schema.md").read_text(encoding="utf-8")
+    documented = {}
+    for cells in _doc_rows(doc, "### `valleys.<name>.park_results`"):
+        for key in re.findall(r"`([^`]+)`", cells[0]):
+            documented[key] = cells[1]
+    assert set(documented) == set(_labels.PARK_RESULTS)
+    assert {k: lab.unit for k, lab in _labels.PARK_RESULTS.items()} == documented
+    (table_row,) = [c for c in _doc_rows(doc, "## `comparison`") if c[0] == "`table`"]
+    keys = set(re.findall(r"`([^`]+)`", table_row[2])) - {"emerging", "growing", "mature"}  # values of stage_phase
+    assert keys == set(_labels.COMPARISON) | {doc_name for _, doc_name, _ in _labels.COMPARISON_PATTERNS}
+    # a label is words, never the key again
+    for lab in [*_labels.PARK_RESULTS.values(), *_labels.COMPARISON.values()]:
+        assert not re.search(r"[a-z]+_[a-z_]+", lab.text), lab
+
+
+def test_labels_cover_every_key_of_the_run(demo_results):
+    """The demo's park rows and comparison columns all have labels (patterned keys by their data name)."""
+    from geo.outputs import _labels
+
+    s = demo_results.summary()
+    rows = [p for v in s["valleys"].values() for p in v.get("park_results", [])]
+    assert rows and {k for r in rows for k in r} <= set(_labels.PARK_RESULTS)
+    cols = {k for r in s["comparison"]["table"] for k in r}
+    assert [k for k in cols if _labels.comparison_label(k) is None] == []
+    assert _labels.label("comp_lq_optical_fibre", table="comparison") == "location quotient of optical fibre"
+    assert _labels.label("tech_patents_per_firm", table="comparison") == "patents per firm"
+    assert _labels.label("comp_lq_target", table="comparison") == "location quotient of the target sector"
+
+
+def test_park_tests_in_words():
+    """Each test's sentence follows its (FDR-adjusted when present) p against alpha, and states the numbers."""
+    from geo.parks.answer import park_tests
+
+    row = {"p_labelling": 0.001, "p_labelling_fdr": 0.06, "n_firms": 50, "n_target": 30, "p_placement": 0.049,
+           "mean_z": 2.5, "sim_mean_z": 0.25, "designated": 1991.0, "cluster_before": True, "hot_share_before": 0.4}
+    (n1, lab), (n2, place), (n3, prec) = park_tests(row, alpha=0.05, what="optics firms")
+    assert (n1, n2, n3) == ("Random labelling", "Random placement", "Precedence")
+    assert lab == "Optics firms are not over-represented inside the park (30 of its 50 firms; p = 0.06 after FDR)."  # the FDR p decides
+    assert place == "The cells under the park are hotter than under randomly placed copies of it (mean Gi* z 2.50 vs 0.25; p = 0.049)."
+    assert prec == "A significant cluster of optics firms already covered the park before 1991 (40% of its cells hot)."
+    (_, lab), (_, place), (_, prec) = park_tests({**row, "p_labelling_fdr": 0.01, "p_placement": 0.05, "cluster_before": False},
+                                                 alpha=0.05, what="optics firms")
+    assert lab.startswith("Optics firms are over-represented") and "no hotter" in place  # p = alpha is not below alpha
+    assert prec == "No significant cluster of optics firms covered the park before 1991."
+    (_, lab), (_, place), (_, prec) = park_tests({"precedence_skipped": "no founding years"})
+    assert lab.startswith("not computed") and place.startswith("not computed") and prec == "not run (no founding years)."
+    stable = {"verdicts": {"0.5×": "park without a cluster", "1×": "park without a cluster", "2×": "park without a cluster"}}
+    assert park_tests(row, scale=stable)[3] == ("Cell size", "The same verdict at 0.5×, 1× and 2× the chosen cell size.")
+    moving = {"verdicts": {"0.5×": "undetermined", "1×": "park without a cluster"}}
+    assert park_tests(row, scale=moving)[3][1] == ("The verdict changes with the cell size (undetermined at 0.5×; park without a cluster "
+                                                   "at 1×): it holds only at the chosen scale.")
+    assert len(park_tests(row, scale={"verdicts": {}})) == 3
+
+
+# ----------------------------------------------------------------------------- the page's order: the answer first
+def test_the_page_opens_with_the_answer(study):
+    """Title, contents bar, then the answer and its verdict table before any other section; the bar links every section."""
+    main = study["page"].split("<main>", 1)[1]
+    assert main.index("<h1>") < main.index('<nav class="bar"') < main.index('<section id="answer">')
+    answer_end = main.index("</section>")
+    assert main.index('<table class="verdicts">') < answer_end
+    assert [m.start() for m in re.finditer(r"<h2 ", main) if m.start() < answer_end] == [main.index("<h2 ")]  # only its own
+    bar = re.search(r'<nav class="bar".*?</nav>', main, re.S).group(0)
+    assert re.findall(r'href="#(s\d+)"', bar) == re.findall(r'<h2 id="(s\d+)"', main)
+    assert "Methods" in bar and "Parks" in bar
+
+
+def _cards(page: str) -> list[str]:
+    starts = [m.start() for m in re.finditer(r'<div class="card ', page)]
+    return [page[a:b] for a, b in zip(starts, [*starts[1:], len(page)])]
+
+
+def test_park_cards_open_with_the_verdict_and_the_tests_in_words(study):
+    """Each card's first line is its verdict, then the three tests as geo.parks.answer.park_tests words them; the null
+    hypotheses are stated once (Methods), not per card; the verdict table links each park to its card."""
+    from geo.parks.answer import park_tests
+    from geo.parks.overlay import NULLS
+
+    res, page = study["res"], study["page"]
+    cards = _cards(page)
+    rows = [(name, row) for name, vr in res.valleys.items() if vr.analysis.parks_overlay is not None
+            for _, row in vr.analysis.parks_overlay.iterrows()]
+    assert len(cards) == len(rows) == 3
+    for card, (valley, row) in zip(cards, rows):
+        first = re.match(r'<div class="card (v-[a-z]+)" id="(park-\d+)">\n<div class="verdict (v-[a-z]+)">(.*?)</div>', card)
+        assert first and first.group(1) == first.group(3) and html.unescape(first.group(4)) == row["verdict"]
+        scale = next(r for r in res.scale_sensitivity["parks"] if r["valley"] == valley and r["park"] == row["name"])
+        sentences = park_tests(row.to_dict(), alpha=res.config.analysis.alpha, what=f"{TARGET} firms", scale=scale)
+        assert [name for name, _ in sentences] == ["Random labelling", "Random placement", "Precedence", "Cell size"]
+        at = [card.index(html.escape(s)) for _, s in sentences]
+        assert at == sorted(at)
+        assert f'href="#{first.group(2)}">{html.escape(valley)}: {html.escape(row["name"])}</a>' in page.split("</section>", 1)[0]
+    for text in NULLS.values():
+        assert page.count(html.escape(text.split(": ", 1)[-1])) == 1
+
+
+def test_comparison_is_a_figure_and_a_short_labelled_table(demo_results, demo_output):
+    """The valley comparison: three small-multiple figures (stage, technology, composition) and a short table whose
+    rows are labelled measures with the comparison's own numbers; the full table is collapsed."""
+    from geo.outputs._style import format_number, format_pct
+    from geo.outputs.compare_figures import DIMENSIONS, comparison_figure_name
+
+    page = (demo_output / "report.html").read_text(encoding="utf-8")
+    section = page.split("Valley comparison</h2>", 1)[1].split("<h2 ", 1)[0]
+    for d in DIMENSIONS:
+        assert f"figures/{comparison_figure_name(d)}" in section and (demo_output / "figures" / comparison_figure_name(d)).is_file()
+    shown = section.split("<details>", 1)[0]
+    assert not re.search(r"\b(stage|tech|comp)_[a-z_]+", re.sub(r"<[^>]+>", " ", shown))
+    table = re.search(r"<table>(.*?)</table>", shown, re.S).group(1)
+    rows = {html.unescape(r[0]): r[1:] for r in ([re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", tr, re.S)]
+                                                 for tr in re.findall(r"<tr>(.*?)</tr>", table, re.S))}
+    cmp = demo_results.comparison.set_index("valley") if "valley" in demo_results.comparison else demo_results.comparison
+    assert rows["measure"] == [str(v) for v in cmp.index]
+    assert 8 <= len(rows) - 1 <= 15 < len(cmp.columns)  # short: the full table has every column
+    assert rows["median age of the target firms (years)"] == [format_number(v) for v in cmp["stage_median_age"]]
+    assert rows["share founded after the first park"] == [format_pct(v) for v in cmp["stage_share_after_designation"]]
+    assert rows["first park designated"] == [str(int(v)) for v in cmp["stage_designated"]]
+    assert f"All {len(cmp.columns)} measures of the comparison" in section
+
+
+def test_comparison_chart():
+    """Each dimension draws the measures the table holds numbers for; deterministic PNG; a bad dimension is one sentence."""
+    from geo.outputs.compare_figures import comparison_chart, comparison_measures
+
+    # a valley or sub-sector name is drawn as text, never as mathtext
+    t = pd.DataFrame({"valley": ["A", r"B<b> $\frac$"], "stage_median_age": [9.0, 16.0], "stage_entry_rate_5y": [np.nan, np.nan],
+                      "stage_designated": [1991, 1996], "stage_first_localised_year": [1995, np.nan], "tech_rd_share": [0.2, 0.3],
+                      "tech_patents_per_firm": [1.5, 0.5], "comp_share_lasers": [0.4, 0.1], "comp_share_fibre_$x$": [0.6, 0.9],
+                      "comp_lq_target": [0.9, 1.2], "stage_phase": ["growing", "emerging"]})
+    assert comparison_measures(t, "stage") == ["stage_median_age"]  # the all-missing rate is left out
+    assert comparison_measures(t, "technology") == ["tech_rd_share", "tech_patents_per_firm"]
+    assert comparison_measures(t, "composition") == ["comp_lq_target"]
+    for d in ("stage", "technology", "composition"):
+        png = comparison_chart(t, d)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and comparison_chart(t, d) == png
+    assert comparison_chart(t[["valley", "stage_phase"]], "technology")[:4] == b"\x89PNG"  # nothing to draw: says so
+    with pytest.raises(ValueError, match="dimension must be one of stage, technology, composition; 'size' was given"):
+        comparison_chart(t, "size")

@@ -1232,6 +1232,11 @@ def _figure_tasks(results) -> list[tuple[str, str, Any, tuple, dict]]:
         target = cmp.attrs.get("target_sector") or results.config.analysis.target_sector
         add("comparison_stock.png", stock_chart, stock, designated=designated,
             title=f"Firms of {target} founded so far, by valley" if target else "Firms founded so far, by valley")
+    if isinstance(cmp, pd.DataFrame) and len(cmp):
+        from geo.outputs.compare_figures import DIMENSIONS, comparison_chart, comparison_figure_name
+
+        for dimension in DIMENSIONS:
+            add(comparison_figure_name(dimension), comparison_chart, pd.DataFrame(cmp, copy=False), dimension)
     groups = getattr(results, "groups", None)
     if groups is not None and len(groups.get("table", [])):
         add("groups_in_parks.png", groups_chart, groups["table"], groups.get("difference") or {},

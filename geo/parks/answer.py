@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo._format import is_missing
+from geo._format import is_missing, p_phrase
 from geo.parks.overlay import VERDICTS, clusters_outside_parks
 
-__all__ = ["Answer", "research_answer"]
+__all__ = ["Answer", "research_answer", "park_tests"]
 
 #: the default minimum of target firms of a "large" cluster (the overlay's ``min_cluster_firms``)
 _MIN_CLUSTER_FIRMS = 10
@@ -346,3 +346,91 @@ def _join(items: list[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _fdr_p(row: Mapping[str, Any], key: str) -> tuple[Any, str]:
+    """(p, "after FDR" or "") of a test: the FDR-adjusted p when the row has it, else the raw one."""
+    adjusted = row.get(f"{key}_fdr")
+    if not is_missing(adjusted):
+        return adjusted, " after FDR"
+    return row.get(key), ""
+
+
+def park_tests(row: Mapping[str, Any], *, alpha: float = 0.05, what: str = "target-sector firms",
+               scale: Mapping[str, Any] | None = None) -> tuple[tuple[str, str], ...]:
+    """The three park tests of one park in words: random labelling, random placement, precedence.
+
+    The report's park cards open with these sentences under the verdict; they state each
+    test's outcome at ``alpha`` with its p-value (Benjamini–Hochberg adjusted when the row
+    holds ``p_<test>_fdr``) and nothing more.
+
+    Parameters
+    ----------
+    row : mapping
+        One row of :func:`geo.parks.overlay.park_overlay` (``p_labelling``, ``p_placement``,
+        their ``_fdr`` columns, ``n_firms``, ``n_target``, ``mean_z``, ``sim_mean_z``,
+        ``cluster_before``, ``designated``, ``hot_share_before``, ``precedence_skipped``).
+    alpha : float, default 0.05
+        The significance level of the run (``[analysis] alpha``).
+    what : str, default "target-sector firms"
+        The firms tested, as words (``"optics firms"``).
+    scale : mapping, optional
+        The park's record of the scale sensitivity (``Results.scale_sensitivity["parks"]``:
+        ``verdicts`` by scale label, ``stability``); a fourth sentence, ``"Cell size"``, says
+        whether the verdict holds at every scale.
+
+    Returns
+    -------
+    tuple of (str, str)
+        ``(test name, sentence)`` for ``"Random labelling"``, ``"Random placement"`` and
+        ``"Precedence"``, in that order (then ``"Cell size"`` with ``scale``).
+
+    Examples
+    --------
+    >>> row = {"p_labelling": 0.001, "p_labelling_fdr": 0.002, "n_firms": 50, "n_target": 30,
+    ...        "p_placement": 0.4, "mean_z": 0.2, "sim_mean_z": 0.1, "designated": 1991, "cluster_before": False}
+    >>> [s for _, s in park_tests(row, what="optics firms")][0]
+    'Optics firms are over-represented inside the park (30 of its 50 firms; p = 0.002 after FDR).'
+    """
+    def num(key: str) -> str:
+        v = row.get(key)
+        return "?" if is_missing(v) else f"{float(v):,.0f}" if float(v) == int(float(v)) else f"{float(v):.2f}"
+
+    def significant(p: Any) -> bool:
+        return not is_missing(p) and float(p) < alpha
+
+    mid = not (is_missing(row.get("p_labelling_mid")) and is_missing(row.get("p_labelling_mid_fdr")))
+    p, adj = _fdr_p(row, "p_labelling_mid" if mid else "p_labelling")
+    if mid and not is_missing(p):
+        adj = f" (mid-p){adj}"
+    if is_missing(p):
+        lab = "not computed (no firms inside the park)."
+    else:
+        lab = (f"{what[:1].upper() + what[1:]} {'are' if significant(p) else 'are not'} over-represented inside the park "
+               f"({num('n_target')} of its {num('n_firms')} firms; {p_phrase(p)}{adj}).")
+    p, adj = _fdr_p(row, "p_placement")
+    if is_missing(p):
+        place = "not computed (the park is outside the study area or too large to place at random)."
+    else:
+        place = (f"The cells under the park are {'hotter' if significant(p) else 'no hotter'} than under randomly placed copies "
+                 f"of it (mean Gi* z {num('mean_z')} vs {num('sim_mean_z')}; {p_phrase(p)}{adj}).")
+    before, year = row.get("cluster_before"), row.get("designated")
+    if is_missing(before) or is_missing(year):
+        why = row.get("precedence_skipped")
+        prec = f"not run ({why if not is_missing(why) and str(why) else 'no designation year'})."
+    elif bool(before):
+        share = row.get("hot_share_before")
+        prec = (f"A significant cluster of {what} already covered the park before {int(year)}"
+                + ("" if is_missing(share) else f" ({float(share):.0%} of its cells hot)") + ".")
+    else:
+        prec = f"No significant cluster of {what} covered the park before {int(year)}."
+    out = (("Random labelling", lab), ("Random placement", place), ("Precedence", prec))
+    verdicts = dict((scale or {}).get("verdicts") or {})
+    if verdicts:
+        labels = _join(list(verdicts))
+        if len(set(verdicts.values())) == 1:
+            out += (("Cell size", f"The same verdict at {labels} the chosen cell size."),)
+        else:
+            by = "; ".join(f"{v} at {k}" for k, v in verdicts.items())
+            out += (("Cell size", f"The verdict changes with the cell size ({by}): it holds only at the chosen scale."),)
+    return out

@@ -1,0 +1,183 @@
+"""Readable labels, units and one-line meanings of the result keys a reader sees.
+
+One dictionary per table of results: :data:`PARK_RESULTS` (the columns of
+:func:`geo.parks.overlay.park_overlay`, ``summary.json["valleys"][name]["park_results"]``) and
+:data:`COMPARISON` (the columns of :func:`geo.parks.compare.compare_valleys`,
+``summary.json["comparison"]["table"]``, whose per-sub-sector and per-column keys follow
+:data:`COMPARISON_PATTERNS`).  The report labels every value with them, and
+``docs/summary_schema.md`` lists the same keys with the same units
+(``tests/test_report.py::test_labels_match_the_schema_doc`` keeps them in step).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["Label", "PARK_RESULTS", "COMPARISON", "COMPARISON_PATTERNS", "label", "comparison_label", "humanise"]
+
+
+@dataclass(frozen=True)
+class Label:
+    """How a result key is shown.
+
+    Attributes
+    ----------
+    text : str
+        The label (a few words, no unit).
+    unit : str
+        The unit as ``docs/summary_schema.md`` writes it (``"–"`` for none).
+    meaning : str
+        One line saying what the value is.
+    """
+
+    text: str
+    unit: str
+    meaning: str
+
+
+def _l(text: str, unit: str, meaning: str) -> Label:
+    return Label(text, unit, meaning)
+
+
+#: the columns of the park overlay (one row per park)
+PARK_RESULTS: dict[str, Label] = {
+    "name": _l("park", "–", "park name"),
+    "designated": _l("designation year", "year", "year the park was designated (missing when unknown)"),
+    "area_km2": _l("area", "km²", "park area"),
+    "n_firms": _l("firms inside", "firms", "firms inside the park"),
+    "n_target": _l("target-sector firms inside", "firms", "target-sector firms inside the park"),
+    "density": _l("firms per km² inside", "firms/km²", "firm density inside the park"),
+    "density_valley": _l("firms per km² in the valley", "firms/km²", "firm density of the valley (study area)"),
+    "density_ring": _l("firms per km² in the ring around the park", "firms/km²",
+                       "firm density in a ring around the park of the park's own area"),
+    "ring_width_m": _l("ring width", "m", "width of that ring"),
+    "density_ratio_valley": _l("density ratio park / valley", "ratio", "density inside over density of the valley"),
+    "density_ratio_ring": _l("density ratio park / ring", "ratio", "density inside over density in the ring"),
+    "outside_study_area": _l("outside the study area", "bool", "the park does not touch the valley's cells (tests skipped)"),
+    "lq": _l("location quotient of the target sector", "ratio", "target-sector share inside over its share in the valley"),
+    "park_hot_share": _l("share of the park covered by hot cells (Gi* ≥ 95 %)", "share",
+                         "share of the park's area covered by hot cells (Gi* bin ≥ 2)"),
+    "hot_area_in_park": _l("share of all hot-cell area inside the park", "share", "share of all hot-cell area inside the park"),
+    "jaccard": _l("Jaccard index park vs clusters", "[0, 1]", "overlap of the park and the union of hot cells (Jaccard)"),
+    "dice": _l("Dice coefficient park vs clusters", "[0, 1]", "overlap of the park and the union of hot cells (Dice)"),
+    "cluster_shares": _l("share of each overlapping cluster inside the park", "object id → share",
+                         "for each cluster overlapping the park, the share of its area inside the park"),
+    "main_cluster": _l("cluster overlapping the park most", "id", "the cluster with the largest overlap (by area) with the park"),
+    "max_cluster_share": _l("largest share of one cluster's area inside the park", "share",
+                            "the share of the main cluster's area inside the park (0 if none)"),
+    "dist_cluster_edge_m": _l("distance to the nearest cluster's edge", "m", "0 when overlapping"),
+    "dist_cluster_centroid_m": _l("distance to the nearest cluster's centroid", "m", "0 when overlapping"),
+    "nearest_cluster": _l("nearest cluster", "–", "id of the nearest cluster"),
+    "p_labelling": _l("random labelling p (hypergeometric, exact)", "p",
+                      "are target firms over-represented inside the park? (one-sided)"),
+    "mean_z": _l("mean Gi* z of the cells under the park", "z", "the random placement statistic"),
+    "hot_share_cells": _l("share of the park's cells that are hot", "share", "cells under the park with Gi* bin ≥ 2"),
+    "n_cells_under": _l("cells under the park", "cells", "cells whose centre lies in the park"),
+    "p_placement": _l("random placement p (mean z)", "p", "one-sided pseudo p of the mean Gi* z under random placements"),
+    "p_placement_hot": _l("random placement p (hot-cell coverage)", "p", "the same test on the hot-cell coverage"),
+    "sim_mean_z": _l("mean Gi* z under randomly placed copies", "z", "mean of the statistic over the random placements"),
+    "permutations_done": _l("random placements done", "–", "random placements that fitted in the study area"),
+    "placement_acceptance": _l("share of tried placements inside the study area", "share", "share of tried placements that fitted"),
+    "cluster_before": _l("cluster on the park before designation", "bool or null",
+                         "was the park's location a significant cluster of target firms founded before designation"),
+    "hot_share_before": _l("share of the park's cells hot before designation", "share", "Gi* of the firms founded before"),
+    "hot_share_now": _l("share of the park's cells hot now", "share", "Gi* of all target firms"),
+    "mean_z_before": _l("mean Gi* z under the park before designation", "z", "Gi* of the firms founded before"),
+    "mean_z_now": _l("mean Gi* z under the park now", "z", "Gi* of all target firms"),
+    "n_target_before": _l("target firms founded before designation (valley)", "firms", "in the whole valley"),
+    "n_target_before_in_park": _l("… of them inside the park", "firms", "target firms founded before designation, inside"),
+    "cluster_before_if_undated_before": _l("cluster before, counting undated firms as before", "bool or absent",
+                                           "the precedence test with undated target firms counted as founded before"),
+    "n_target_dated": _l("target firms with a founding year", "firms", "in the valley"),
+    "n_target_undated": _l("target firms without a founding year", "firms", "in the valley"),
+    "firms_in_cluster_before": _l("target firms in the pre-designation cluster touching the park", "firms",
+                                  "the largest pre-designation cluster touching the park"),
+    "min_cluster_firms": _l("minimum firms for a pre-designation cluster", "firms", "the minimum for such a cluster to count"),
+    "entries_in_before": _l("entries inside, before", "firms", "target firms founded inside before designation"),
+    "entries_in_after": _l("entries inside, from designation on", "firms", "target firms founded inside from the designation year on"),
+    "entries_out_before": _l("entries outside, before", "firms", "target firms founded outside before designation"),
+    "entries_out_after": _l("entries outside, from designation on", "firms", "target firms founded outside from the designation year on"),
+    "years_before": _l("years before", "years", "length of the period before designation"),
+    "years_after": _l("years from designation on", "years", "length of the period from designation on"),
+    "rate_in_before": _l("entries per year inside, before", "firms/year", "entry rate"),
+    "rate_in_after": _l("entries per year inside, after", "firms/year", "entry rate"),
+    "rate_out_before": _l("entries per year outside, before", "firms/year", "entry rate"),
+    "rate_out_after": _l("entries per year outside, after", "firms/year", "entry rate"),
+    "rate_ratio": _l("rate ratio (95 % CI)", "ratio", "difference-in-differences entry-rate ratio"),
+    "rr_lo": _l("rate ratio, lower 95 % bound", "ratio", "Wald interval"),
+    "rr_hi": _l("rate ratio, upper 95 % bound", "ratio", "Wald interval"),
+    "p_rate_ratio": _l("p of the rate ratio (two-sided Wald)", "p", "null: ratio = 1"),
+    "correction": _l("correction", "–", "zero-count correction applied to the rate ratio, if any"),
+    "precedence_skipped": _l("precedence test skipped", "–", "why the precedence test did not run"),
+    "notes": _l("notes", "–", "remarks (no firms inside, park outside the study area, fewer placements than asked)"),
+    "artefact": _l("possible geocoding artefact", "–", "why the hot cells under the park may be made by one stacked geocode"),
+    "p_labelling_fdr": _l("random labelling p, FDR-adjusted", "p", "Benjamini–Hochberg across the valley's parks"),
+    "p_labelling_mid": _l("random labelling mid-p", "p", "P(X > x) + P(X = x)/2: the discreteness remedy the verdict uses"),
+    "p_labelling_mid_fdr": _l("random labelling mid-p, FDR-adjusted", "p", "the labelling p the verdict reads"),
+    "p_placement_fdr": _l("random placement p, FDR-adjusted", "p", "Benjamini–Hochberg across the valley's parks"),
+    "p_rate_ratio_fdr": _l("p of the rate ratio, FDR-adjusted", "p", "Benjamini–Hochberg across the valley's parks"),
+    "verdict": _l("verdict", "–", "what the three tests say together"),
+    "verdict_reason": _l("why", "–", "the verdict in plain words with the numbers behind it"),
+}
+
+#: the columns of the valley comparison with a fixed name (the development stage, technology and composition)
+COMPARISON: dict[str, Label] = {
+    "valley": _l("valley", "–", "valley name"),
+    "n_firms": _l("firms", "firms", "firms of the valley"),
+    "n_target": _l("target-sector firms", "firms", "target-sector firms of the valley"),
+    "stage_median_age": _l("median age of the target firms", "years", "half the target firms are younger"),
+    "stage_entry_rate_5y": _l("entries per year, last 5 years", "firms/year", "target firms founded per year lately"),
+    "stage_peak_entry_rate_5y": _l("peak entries per year, 5-year window", "firms/year", "the highest 5-year entry rate"),
+    "stage_phase": _l("development phase", "–", "emerging, growing or mature (see the rules)"),
+    "stage_entry_share_5y": _l("share founded in the last 5 years", "share", "of the target firms"),
+    "stage_designated": _l("first park designated", "year", "designation year of the valley's first park"),
+    "stage_share_after_designation": _l("share founded after the first park", "share", "target firms founded from then on"),
+    "stage_first_localised_year": _l("first year Kd finds the sector localised", "year", "checked every 5 years"),
+    "tech_rd_share": _l("R&D share, all firms", "share", "firms doing R&D"),
+    "tech_rd_share_target": _l("R&D share, target firms", "share", "target firms doing R&D"),
+    "tech_high_tech_share": _l("high-tech share", "share", "share of the firms in the high-tech sub-sectors of the target sector"),
+    "comp_subsector_entropy": _l("sub-sector diversity (entropy)", "0–1", "normalised Shannon entropy of the sub-sector mix"),
+    "comp_subsector_hhi": _l("sub-sector concentration (HHI)", "0–1", "Herfindahl index of the sub-sector mix"),
+    "comp_leading": _l("leading sub-sectors", "–", "the largest sub-sectors"),
+    "comp_lq_target": _l("location quotient of the target sector", "ratio", "against the union of the valleys"),
+    "comp_sector_entropy": _l("sector diversity (entropy)", "0–1", "normalised Shannon entropy of the sector mix"),
+    "comp_sector_hhi": _l("sector concentration (HHI)", "0–1", "Herfindahl index of the sector mix"),
+    "focus": _l("specialisation (LQ > 1 and localised)", "–", "sub-sectors with LQ > 1 that Kd finds localised"),
+    "kd_target": _l("Kd of the target sector", "–", "Duranton–Overman verdict"),
+}
+
+#: keys named after the data: (regular expression, doc spelling, label template with {name})
+COMPARISON_PATTERNS: tuple[tuple[str, str, Label], ...] = (
+    (r"comp_share_(.+)", "comp_share_<sub-sector>", _l("share of {name}", "share", "share of the target firms in this sub-sector")),
+    (r"comp_lq_(.+)", "comp_lq_<sub-sector>", _l("location quotient of {name}", "ratio", "against the union of the valleys")),
+    (r"tech_(.+)_per_firm", "tech_<column>_per_firm", _l("{name} per firm", "per firm", "the column's mean over the firms")),
+)
+
+
+def humanise(code: object) -> str:
+    """A code from the data as words: ``"optical_fibre"`` -> ``"optical fibre"`` (not escaped)."""
+    return re.sub(r"\s+", " ", str(code).replace("_", " ")).strip()
+
+
+def comparison_label(key: str) -> Label | None:
+    """The :class:`Label` of a comparison column (fixed or patterned); None for an unknown key."""
+    if key in COMPARISON:
+        return COMPARISON[key]
+    for pattern, _doc, lab in COMPARISON_PATTERNS:
+        m = re.fullmatch(pattern, key)
+        if m:
+            return Label(lab.text.format(name=humanise(m.group(1))), lab.unit, lab.meaning)
+    return None
+
+
+def label(key: str, *, table: str = "park_results") -> str:
+    """The label of ``key`` in ``table`` (``"park_results"`` or ``"comparison"``); an unknown key as words.
+
+    Examples
+    --------
+    >>> label("outside_study_area"), label("comp_lq_optical_fibre", table="comparison")
+    ('outside the study area', 'location quotient of optical fibre')
+    """
+    found = PARK_RESULTS.get(key) if table == "park_results" else comparison_label(key)
+    return found.text if found is not None else humanise(key)
