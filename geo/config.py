@@ -27,16 +27,18 @@ A complete example (``geo/datasets/data/demo.toml`` is the demo's)::
 
     [analysis]
     target_sector = "optics"
+    study_area = "cells"        # or "hull", or a polygon layer (e.g. "boundaries.gpkg")
 
     [[valleys]]
     name = "Wuhan"
     title = "Wuhan Optics Valley (East Lake)"
+    study_area = "wuhan_boundary.gpkg"   # optional: this valley's own study area
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +108,7 @@ class AnalysisConfig:
     point_clusters: str = "dbscan"
     dbscan_eps_m: float = 500.0
     dbscan_min_samples: int = 20
+    study_area: Any = "cells"  # "cells" | "hull" | a polygon layer (geo.cells.area); [[valleys]] study_area overrides
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ class ValleyConfig:
     title: str | None = None
     bbox: tuple[float, float, float, float] | None = None
     firms: Path | None = None
+    study_area: Any = None  # "cells" | "hull" | a polygon layer of this valley; None: [analysis] study_area
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,7 @@ def _check_keys(table: dict, allowed: list[str], where: str) -> None:
 
 
 def _typed(section: str, key: str, value: Any, default: Any) -> Any:
-    if default is not None and not isinstance(default, (Path,)) and key not in ("crs", "cell_size", "sheet", "drop_stacked"):
+    if default is not None and not isinstance(default, (Path,)) and key not in ("crs", "cell_size", "sheet", "drop_stacked", "study_area"):
         expected = type(default)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
@@ -193,6 +197,23 @@ def _typed(section: str, key: str, value: Any, default: Any) -> Any:
             msg = f"[{section}] {key} must be {expected.__name__}; {type(value).__name__} {value!r} was given."
             raise ConfigError(msg)
     return value
+
+
+#: the study-area rules (geo.cells.area.AREA_RULES); any other text is a polygon layer's path
+_AREA_RULES = ("cells", "hull")
+
+
+def _area_value(value: Any, where: str, base: Path) -> str | Path:
+    """A study-area rule as given, or the path of a polygon layer resolved against ``base``."""
+    if isinstance(value, Path):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        msg = (f"{where} must be \"cells\" (the cells holding firms, buffered by one cell), \"hull\" (the firms' "
+               f"convex hull) or the path of a polygon layer; {value!r} was given.")
+        raise ConfigError(msg)
+    if value in _AREA_RULES:
+        return value
+    return (base / value).resolve() if not Path(value).is_absolute() else Path(value)
 
 
 def config_from_dict(data: dict, *, base: Path | None = None, source: Path | None = None) -> Config:
@@ -249,6 +270,7 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
     if an.permutations < 0:
         msg = f"[analysis] permutations must be >= 0; {an.permutations} was given."
         raise ConfigError(msg)
+    built["analysis"] = an = replace(an, study_area=_area_value(an.study_area, "[analysis] study_area", base))
     valleys = []
     raw_valleys = data.get("valleys", [])
     if not isinstance(raw_valleys, list):
@@ -269,6 +291,8 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
             kw["bbox"] = tuple(float(b) for b in bb)
         if "firms" in kw:
             kw["firms"] = (base / kw["firms"]).resolve()
+        if "study_area" in kw:
+            kw["study_area"] = _area_value(kw["study_area"], f"[[valleys]] {v['name']!r}: study_area", base)
         valleys.append(ValleyConfig(**kw))
     names = [v.name for v in valleys]
     if len(set(names)) != len(names):

@@ -492,10 +492,10 @@ def _grid_block(cells) -> str:
         ("cell size", f"{_num(a.get('size'))}" + (f" (≈ {_num(size_m)} m)" if a.get("cell") == "h3" else " m")),
         ("cell area", f"{_num((a.get('cell_area_m2') or np.nan) / 1e6)} km²"),
         ("cells", len(cells)),
-        ("extent", a.get("extent", "—")),
-        ("extent area", f"{_num((a.get('extent_area_m2') or np.nan) / 1e6)} km²"),
+        ("study area", a.get("extent", "—")),
+        ("study area size", f"{_num((a.get('extent_area_m2') or np.nan) / 1e6)} km²"),
         ("firms counted", a.get("n_counted")),
-        ("firms outside the extent", a.get("n_outside")),
+        ("firms outside the study area", a.get("n_outside")),
     ]
     if isinstance(rule, Mapping):
         rows.append(("size rule", rule.get("rule", "—")))

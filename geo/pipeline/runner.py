@@ -18,6 +18,7 @@ from geo._gc import QuietGC
 from geo.config import Config, config_from_dict, load_config
 from geo.errors import CRSError, InputError
 from geo.pipeline import checks
+from geo.pipeline._area import read_given_areas, refuse_given_areas, valley_area
 from geo.pipeline._memory import check_memory
 from geo.pipeline._valleys import (
     ValleySelector,
@@ -75,12 +76,15 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
     prepared = vr.prepared
     if prepared is not None:  # dask engine: the cells were counted on the cluster
         fm = gcrs.to_metric(vr.firms, epsg=prepared.metric_crs)
+        area = valley_area(vr, cfg, fm)
         cells = prepared.cells
     else:
         fm = gcrs.to_metric(vr.firms, epsg=vr.metric_crs) if vr.metric_crs else gcrs.to_metric(vr.firms)
         by = fc.sector_column if fc.sector_column in fm.columns else None
-        cells = aggregate(fm, cell=an.cell, size=an.cell_size, by=by, extent=vr.extent)
+        area = valley_area(vr, cfg, fm)
+        cells = aggregate(fm, cell=an.cell, size=an.cell_size, by=by, extent=area)
     vr.analysis.metric_firms = fm
+    vr.analysis.study_area = area
     vr.analysis.cells = cells
     if quiet is not None:
         quiet.freeze()  # the metric firms and the cells live as long as the results
@@ -131,7 +135,8 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
     elif len(vr.parks):
         ov = gparks.park_overlay(
             hot_named, vr.parks, fm, sector=sector_key, permutations=an.permutations, seed=seed, graph=graph,
-            clusters=clusters, sector_column=fc.sector_column, founded_column=fc.founded_column, alpha=an.alpha,
+            study_area=area.in_crs(hot_named.crs), clusters=clusters, sector_column=fc.sector_column,
+            founded_column=fc.founded_column, alpha=an.alpha,
             counts=prepared.counts if prepared is not None else None,
         )
     _stack_artefacts(vr, cfg, fm, hot, clusters, ov, sector_key, warnings)
@@ -280,12 +285,9 @@ def _point_patterns(vr: ValleyResult, cfg: Config, seed: int, fm, target) -> Non
             vr.skipped["kd"] = str(exc)
     else:
         vr.skipped["kd"] = "kd_simulations = 0"
-    from geo.cells.grid import _convex_hull
-
-    all_xy = np.column_stack(point_xy(fm))
-    xy = all_xy[mask]
+    xy = np.column_stack(point_xy(fm))[mask]
     try:
-        window = _convex_hull(all_xy[:, 0], all_xy[:, 1])  # = convex_hull(multipoints(all)), from boundary candidates
+        window = vr.analysis.study_area.in_crs(fm.crs)  # the valley's study area (geo.cells.area)
         r = np.linspace(0, min(5000.0, np.sqrt(window.area) / 4), 51)
         vr.analysis.ripley = ripley_k(xy, window=window, distances=r, correction="border",
                                        simulations=an.ripley_simulations, seed=seed)
@@ -400,6 +402,9 @@ def _prepare_memory(cfg: Config, timings: dict, warnings: list[str], quiet: Quie
                        "that tells the cities apart, or give each [[valleys]] a bbox.")
                 raise InputError(msg) from None
         valleys[name] = vr
+    t0 = time.perf_counter()
+    read_given_areas(cfg, valleys)  # polygon layers of the study areas, checked against the firms
+    timings["study_areas"] = time.perf_counter() - t0
     return Prepared(cfg, firms, parks, inputs.rejects, inputs.load_report, inputs.parks_report, inputs.parks_rejects,
                     valleys, inputs.names)
 
@@ -418,6 +423,7 @@ def _prepare_dask(cfg: Config, timings: dict, warnings: list[str]) -> Prepared:
     if cfg.analysis.cell == "h3":
         msg = "cell = \"h3\" is not available with the dask engine: use \"hex\" or \"square\", or engine = \"pandas\"."
         raise InputError(msg)
+    refuse_given_areas(cfg)
     t0 = time.perf_counter()
     # the partitions first: a bad path or encoding fails before a cluster starts
     specs = de.partition_specs(fc.path, rows=cfg.run.partition_rows, encoding=fc.encoding)
@@ -553,10 +559,7 @@ def _stack_sensitivity(valleys: dict, cfg: Config, warnings: list[str]) -> dict:
     Returns ``{"dropped": firms left out, "parks": [one record per park], "changed": the
     records whose verdict changes, "grid": per valley the cell size and cell counts}``.
     """
-    import geopandas as gpd
-
-    from geo.cells.grid import _convex_hull
-    from geo.points import PointFrame, point_xy
+    from geo.points import PointFrame
 
     records, dropped, grids = [], 0, {}
     for name, vr in valleys.items():
@@ -569,8 +572,7 @@ def _stack_sensitivity(valleys: dict, cfg: Config, warnings: list[str]) -> dict:
         dropped += int((~keep).sum())
         # the same grid (cell size, study area, CRS) and seed: only the stacked firms differ
         cells = vr.analysis.cells
-        x, y = point_xy(vr.analysis.metric_firms)
-        area = gpd.GeoSeries([_convex_hull(np.asarray(x), np.asarray(y))], crs=cells.crs)
+        area = vr.analysis.study_area
         same = dataclasses.replace(cfg, analysis=dataclasses.replace(
             cfg.analysis, point_clusters="none", kd_simulations=0, ripley_simulations=0,
             cell_size=cells.attrs.get("size") if cfg.analysis.cell == "h3" else cells.attrs["size_m"]))
