@@ -713,8 +713,10 @@ def _extent(extent: Any, src: pyproj.CRS, metric: pyproj.CRS, x, y):
 
     if extent is None:
         return None, "convex hull of the firms"
-    if isinstance(extent, StudyArea):
-        return _extent(gpd.GeoSeries([extent.geometry], crs=extent.crs), src, metric, x, y)[0], extent.description
+    if isinstance(extent, StudyArea):  # valid and polygonal as made: used as it is (the dask engine's plan too)
+        geom = extent.in_crs(metric)
+        shapely.prepare(geom)
+        return geom, extent.description
     if isinstance(extent, (gpd.GeoDataFrame, gpd.GeoSeries)):
         if extent.crs is None:
             msg = "`extent` has no CRS; set it (e.g. extent.set_crs(4326))."
