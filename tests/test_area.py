@@ -278,3 +278,14 @@ def test_a_study_area_in_another_crs_is_reprojected():
     back = pyproj.Transformer.from_crs(4326, 32650, always_xy=True).transform(*shapely.get_coordinates(ll).T)
     assert np.allclose(np.column_stack(back), shapely.get_coordinates(sa.geometry), atol=1e-6)
     assert sa.in_crs("EPSG:32650") is sa.geometry
+
+
+def test_group_grids_cover_the_study_area():
+    """compare_groups' grid (the groups' hot-spot shares) covers the run's study area, not the hull."""
+    from geo.parks.groups import compare_groups
+
+    firms = _two_blobs().assign(group=["high-tech", "traditional"] * 9)
+    area = study_area(firms, cell="square", size=1000)
+    kw = dict(valley_column=None, permutations=9, kd_simulations=0, cell="square", size=1000)
+    assert set(compare_groups(firms, **kw)["n_cells"]) == {43 * 3}
+    assert set(compare_groups(firms, study_areas={"all": area}, **kw)["n_cells"]) == {2 * 25}

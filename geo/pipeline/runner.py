@@ -211,7 +211,7 @@ def _models(vr: ValleyResult, cfg: Config, ov, clusters, fm, hot, sector) -> Non
         vr.skipped["models"] = str(exc)
 
 
-def _groups(firms, parks, cfg: Config, warnings: list[str]) -> dict | None:
+def _groups(firms, parks, cfg: Config, warnings: list[str], areas: dict | None = None) -> dict | None:
     """High-tech vs traditional: the group × valley table, the difference test, the answer."""
     from geo.errors import GeoError
     from geo.io.groups import read_groups
@@ -230,7 +230,7 @@ def _groups(firms, parks, cfg: Config, warnings: list[str]) -> dict | None:
         gf = firms.assign(group=labels.to_numpy())
         table = gs.compare_groups(gf, parks if len(parks) else None, permutations=an.permutations, seed=cfg.run.seed,
                                   cell=an.cell, size=an.cell_size, alpha=an.alpha, kd_simulations=gc.kd_simulations,
-                                  groups=[gc.group_a, gc.group_b])
+                                  groups=[gc.group_a, gc.group_b], study_areas=areas)
         diff = gs.group_difference_test(gf, parks, group_a=gc.group_a, group_b=gc.group_b,
                                         permutations=an.permutations, seed=cfg.run.seed)
         answer = gs.groups_answer(table, diff, alpha=an.alpha)
@@ -524,7 +524,8 @@ def _analyse_all(prep: Prepared, timings: dict, warnings: list[str], quiet: Quie
         sensitivity = _stack_sensitivity(valleys, cfg, warnings)
         timings["stack_sensitivity"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    groups = _groups(firms, parks, cfg, warnings)
+    areas = {n: vr.analysis.study_area for n, vr in valleys.items() if vr.analysis.study_area is not None}
+    groups = _groups(firms, parks, cfg, warnings, areas)
     if groups is not None:
         timings["groups"] = time.perf_counter() - t0
     comparison = None
