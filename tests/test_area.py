@@ -133,7 +133,8 @@ def test_cells_area_keeps_the_automatic_size_and_holds_every_firm():
     area = study_area(firms)
     cells = aggregate(firms, extent=area)
     assert cells.attrs["size_m"] == area.size_m == aggregate(firms).attrs["size_m"]  # sized on the hull, as before
-    assert cells.attrs["size_rule"] == area.size_rule
+    assert cells.attrs["size_rule"] == area.size_rule and "convex hull" in area.size_rule["sized_on"]
+    assert area.size_rule["extent_area_m2"] == pytest.approx(study_area(firms, rule="hull").area_km2 * 1e6)
     assert shapely.intersects_xy(area.geometry, x, y).all() and cells["n_firms"].sum() == 800
     # the lattice-key form (the dask engine's) draws the same polygon
     a, b = lattice_keys(x, y, "hex", area.size_m)

@@ -33,7 +33,7 @@ import shapely
 from geo.cells import grid
 from geo.errors import InputError
 
-__all__ = ["StudyArea", "study_area", "given_area", "occupied_area", "keys_area", "cells_words", "AREA_RULES"]
+__all__ = ["StudyArea", "study_area", "given_area", "occupied_area", "keys_area", "cells_words", "hull_sized", "AREA_RULES"]
 
 #: the rules :func:`study_area` builds from the firms (a path names a polygon layer instead)
 AREA_RULES = ("cells", "hull")
@@ -138,6 +138,14 @@ def keys_area(a: np.ndarray, b: np.ndarray, *, cell: str, size_m: float) -> Any:
     return shapely.union_all(shapely.polygons(shapely.get_exterior_ring(parts)))
 
 
+def hull_sized(size_rule: dict) -> dict:
+    """The size record of a ``"cells"`` area whose automatic size was chosen on the convex hull
+    (its ``extent_area_m2`` is the hull's): says so in ``sized_on``."""
+    if "extent_area_m2" not in size_rule:  # a size given by the user
+        return dict(size_rule)
+    return {**size_rule, "sized_on": "the convex hull of the firms (extent_area_m2); the cells then cover the study area"}
+
+
 def cells_words(cell: str, spacing: float) -> str:
     """The ``"cells"`` rule in plain words, with its cell size."""
     kind = f"hexagons of {spacing:,.0f} m" if cell == "h3" else f"{cell}, {spacing:,.0f} m"
@@ -196,7 +204,7 @@ def study_area(firms: Any, *, rule: str = "cells", cell: str = "hex", size: str 
     if rule == "hull":
         return StudyArea(hull, crs, "hull", hull_rule, cell, size_value, spacing, size_rule)
     geom = occupied_area(x, y, cell=cell, size_m=spacing)
-    return StudyArea(geom, crs, "cells", cells_words(cell, spacing), cell, size_value, spacing, size_rule)
+    return StudyArea(geom, crs, "cells", cells_words(cell, spacing), cell, size_value, spacing, hull_sized(size_rule))
 
 
 def given_area(layer: Any, *, metric_crs: Any, source: str | None = None) -> StudyArea:

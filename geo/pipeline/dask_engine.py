@@ -815,11 +815,11 @@ def _valley_area(plan, a: np.ndarray, b: np.ndarray, rule: str) -> tuple:
     :class:`geo.cells.area.StudyArea`): the convex hull of the plan, or the ``"cells"`` rule on
     the counted lattice keys (the same polygon :func:`geo.cells.area.study_area` draws around
     the firms themselves)."""
-    from geo.cells.area import StudyArea, cells_words, keys_area
+    from geo.cells.area import StudyArea, cells_words, hull_sized, keys_area
 
     if rule == "cells":
         plan = dataclasses.replace(plan, extent=keys_area(a, b, cell=plan.cell, size_m=plan.size_m),
-                                   extent_rule=cells_words(plan.cell, plan.size_m))
+                                   extent_rule=cells_words(plan.cell, plan.size_m), rule=hull_sized(plan.rule))
     area = StudyArea(plan.extent, plan.metric_crs, rule, plan.extent_rule, plan.cell, plan.size_m, plan.size_m,
                      dict(plan.rule))
     return plan, area
