@@ -290,3 +290,17 @@ def test_group_grids_cover_the_study_area():
     kw = dict(valley_column=None, permutations=9, kd_simulations=0, cell="square", size=1000)
     assert set(compare_groups(firms, **kw)["n_cells"]) == {43 * 3}
     assert set(compare_groups(firms, study_areas={"all": area}, **kw)["n_cells"]) == {2 * 25}
+
+
+def test_h3_cells_keep_the_resolution_the_area_was_drawn_with():
+    rng = np.random.default_rng(11)
+    lon, lat = 114.40 + rng.normal(0, 0.02, 400), 30.50 + rng.normal(0, 0.02, 400)
+    firms = gpd.GeoDataFrame(geometry=shapely.points(lon, lat), crs=4326)
+    area = study_area(firms, cell="h3")
+    res = area.size
+    assert isinstance(res, int) and area.size_rule["h3_resolution"] == res
+    cells = aggregate(firms, cell="h3", extent=area)
+    assert cells.attrs["size"] == res and cells.attrs["size_rule"] == area.size_rule
+    assert cells["n_firms"].sum() == 400 and cells.attrs["extent_area_m2"] == pytest.approx(area.geometry.area)
+    # the area is drawn with the hexagon lattice of the resolution's spacing
+    assert area.size_m == pytest.approx(math.sqrt(cells.attrs["cell_area_m2"] / (math.sqrt(3) / 2)))
