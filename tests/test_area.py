@@ -304,3 +304,14 @@ def test_h3_cells_keep_the_resolution_the_area_was_drawn_with():
     assert cells["n_firms"].sum() == 400 and cells.attrs["extent_area_m2"] == pytest.approx(area.geometry.area)
     # the area is drawn with the hexagon lattice of the resolution's spacing
     assert area.size_m == pytest.approx(math.sqrt(cells.attrs["cell_area_m2"] / (math.sqrt(3) / 2)))
+
+
+def test_the_report_escapes_the_boundary_file_name():
+    from geo.outputs.report import _grid_block
+
+    firms = _two_blobs()
+    sa = StudyArea(shapely.box(X0 - 1000, Y0 - 1000, X0 + 45_000, Y0 + 4000), "EPSG:32650", "file",
+                   "polygon layer <script>x</script>.gpkg (1 polygon)")
+    html = _grid_block(aggregate(firms, cell="square", size=1000, extent=sa))
+    assert "<script>" not in html and "&lt;script&gt;x&lt;/script&gt;.gpkg (1 polygon)" in html
+    assert "study area size</th><td>230" in html  # 46 km x 5 km
