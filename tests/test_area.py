@@ -315,3 +315,57 @@ def test_the_report_escapes_the_boundary_file_name():
     html = _grid_block(aggregate(firms, cell="square", size=1000, extent=sa))
     assert "<script>" not in html and "&lt;script&gt;x&lt;/script&gt;.gpkg (1 polygon)" in html
     assert "study area size</th><td>230" in html  # 46 km x 5 km
+
+
+# ----------------------------------------------------------------------------- a coastal city through geo.run
+BAY = (113.98, 22.52, 114.10, 22.58)  # lon/lat box of the sea, open to the east
+
+
+@pytest.fixture(scope="module")
+def coastal(tmp_path_factory):
+    """Firms all around a bay (a C of land, 20 km across) as in Shenzhen, a cluster of optics
+    firms on a park in the north-west; the run with the default study area and with the hull."""
+    folder = tmp_path_factory.mktemp("coast")
+    rng = np.random.default_rng(21)
+    lon, lat = rng.uniform(113.90, 114.10, 9000), rng.uniform(22.45, 22.65, 9000)
+    land = ~((lon > BAY[0]) & (lat > BAY[1]) & (lat < BAY[3]))
+    lon, lat = lon[land][:3000], lat[land][:3000]
+    clon, clat = 113.93 + rng.normal(0, 0.004, 300), 22.61 + rng.normal(0, 0.004, 300)
+    frame = pd.DataFrame({"lon": np.r_[lon, clon], "lat": np.r_[lat, clat], "valley": "Bay",
+                          "sector": ["food"] * len(lon) + ["optics"] * 300,
+                          "founded": np.r_[rng.integers(1990, 2020, len(lon)), rng.integers(1985, 1995, 300)]})
+    frame.to_csv(folder / "firms.csv", index=False)
+    park = shapely.box(113.915, 22.595, 113.945, 22.625)
+    gpd.GeoDataFrame({"name": ["Coast Park"], "valley": ["Bay"], "designated": [2000]}, geometry=[park],
+                     crs=4326).to_file(folder / "parks.gpkg")
+
+    def run(rule):
+        return geo.run({"firms": {"path": str(folder / "firms.csv")}, "parks": {"path": str(folder / "parks.gpkg")},
+                        "analysis": {"target_sector": "optics", "permutations": 199, "kd_simulations": 0,
+                                     "ripley_simulations": 0, "point_clusters": "none", "compare": False,
+                                     "study_area": rule},
+                        "valleys": [{"name": "Bay"}]}).valleys["Bay"]
+
+    return run("cells"), run("hull")
+
+
+def test_the_default_study_area_leaves_the_sea_out(coastal):
+    cells_run, hull_run = coastal
+    a, h = cells_run.analysis.study_area, hull_run.analysis.study_area
+    sea = gpd.GeoSeries([shapely.box(*BAY)], crs=4326).to_crs(a.crs).iloc[0]
+    size = a.size_m
+    open_sea = shapely.buffer(sea, -2 * size)  # more than a buffered cell from any firm on the shore
+    assert h.rule == "hull" and shapely.intersection(h.geometry, open_sea).area == pytest.approx(open_sea.area)
+    assert a.rule == "cells" and shapely.intersection(a.geometry, open_sea).area == 0.0
+    # and no cell of the grid lies in the open sea
+    centres = shapely.centroid(cells_run.analysis.cells.geometry.values)
+    assert not shapely.intersects(open_sea, centres).any()
+    assert shapely.intersects(open_sea, shapely.centroid(hull_run.analysis.cells.geometry.values)).sum() > 50
+    # the park sits on the cluster either way; fewer candidate placements fit in the C of land
+    pa, ph = cells_run.analysis.parks_overlay.iloc[0], hull_run.analysis.parks_overlay.iloc[0]
+    assert pa["placement_acceptance"] < ph["placement_acceptance"]
+    assert pa["verdict"] == ph["verdict"] == "park on a pre-existing cluster"
+    # the valley density divides by the study area's km² (here the sea left out and a ring of one
+    # cell added around the outer edge: 457 km² against the hull's 454 km²)
+    assert pa["density_valley"] == pytest.approx(3300 / a.area_km2, rel=1e-12)
+    assert ph["density_valley"] == pytest.approx(3300 / h.area_km2, rel=1e-12)
