@@ -33,10 +33,16 @@ import shapely
 from geo.cells import grid
 from geo.errors import InputError
 
-__all__ = ["StudyArea", "study_area", "given_area", "occupied_area", "keys_area", "cells_words", "hull_sized", "AREA_RULES"]
+__all__ = ["StudyArea", "study_area", "given_area", "occupied_area", "keys_area", "cells_words", "hull_sized", "AREA_RULES",
+           "BUFFER_SHARE"]
 
 #: the rules :func:`study_area` builds from the firms (a path names a polygon layer instead)
 AREA_RULES = ("cells", "hull")
+#: the buffer of the ``"cells"`` rule, in cell sizes: one, less a millionth.  The cells two
+#: steps away across a side of an occupied cell lie exactly one cell size from it: at exactly
+#: one size they would touch the area or overlap it by a rounding error (1e-3 m² for hexagons,
+#: whose corners involve sqrt(3)), and whether they join the grid would be decided by rounding
+BUFFER_SHARE = 1.0 - 1e-6
 
 
 @dataclass(frozen=True)
@@ -111,10 +117,11 @@ def occupied_area(x: np.ndarray, y: np.ndarray, *, cell: str, size_m: float) -> 
     Returns
     -------
     shapely Polygon or MultiPolygon
-        :math:`\\big(\\bigcup_{c \\ni p} c\\big) \\oplus B(0, s)` without its holes: a square of side
-        :math:`k s` becomes :math:`(k s)^2 + 4 k s^2 + \\pi s^2` (the buffer's corners are
-        polygons of 8 segments per quarter circle, so :math:`\\pi` is
-        :math:`16 \\sin(\\pi/16) \\approx 3.1214` here).
+        :math:`\\big(\\bigcup_{c \\ni p} c\\big) \\oplus B(0, b s)` without its holes, with
+        :math:`b` = :data:`BUFFER_SHARE` (one, less a millionth): a square of side :math:`k s`
+        becomes :math:`(k s)^2 + 4 k b s^2 + \\pi b^2 s^2` (the buffer's corners are polygons of
+        8 segments per quarter circle, so :math:`\\pi` is :math:`16 \\sin(\\pi/16) \\approx
+        3.1214` here).
     """
     lattice = "square" if cell == "square" else "hex"
     a, b = grid.lattice_keys(np.asarray(x, dtype=float), np.asarray(y, dtype=float), lattice, float(size_m))
@@ -134,7 +141,7 @@ def keys_area(a: np.ndarray, b: np.ndarray, *, cell: str, size_m: float) -> Any:
     # empty patch), only the gaps open to the outside (a bay, the land between two towns) are
     # left out.  Filled before the buffer too (the same polygon: the buffer of a hole's ring
     # lies in the filled buffer), which makes the buffer 30 times faster for 70,000 cells
-    grown = shapely.buffer(_filled(shapely.coverage_union_all(polys)), float(size_m), quad_segs=8)
+    grown = shapely.buffer(_filled(shapely.coverage_union_all(polys)), float(size_m) * BUFFER_SHARE, quad_segs=8)
     return _filled(grown)
 
 
