@@ -349,13 +349,13 @@ def coastal(tmp_path_factory):
                         "analysis": {"target_sector": "optics", "permutations": 199, "kd_simulations": 0,
                                      "ripley_simulations": 0, "point_clusters": "none", "compare": False,
                                      "study_area": rule},
-                        "valleys": [{"name": "Bay"}]}).valleys["Bay"]
+                        "valleys": [{"name": "Bay"}]})
 
     return run("cells"), run("hull")
 
 
 def test_the_default_study_area_leaves_the_sea_out(coastal):
-    cells_run, hull_run = coastal
+    cells_run, hull_run = (r.valleys["Bay"] for r in coastal)
     a, h = cells_run.analysis.study_area, hull_run.analysis.study_area
     sea = gpd.GeoSeries([shapely.box(*BAY)], crs=4326).to_crs(a.crs).iloc[0]
     size = a.size_m
@@ -374,3 +374,24 @@ def test_the_default_study_area_leaves_the_sea_out(coastal):
     # cell added around the outer edge: 457 km² against the hull's 454 km²)
     assert pa["density_valley"] == pytest.approx(3300 / a.area_km2, rel=1e-12)
     assert ph["density_valley"] == pytest.approx(3300 / h.area_km2, rel=1e-12)
+
+
+def test_the_overview_map_outlines_the_study_area(coastal):
+    """The overview's valley outline is the study area (simplified for the map), not the hull."""
+    import folium
+    from shapely.geometry import shape
+
+    from geo.outputs import maps
+
+    res = coastal[0]
+    m = maps.overview_map(res)
+    m.get_root().render()
+    (fg,) = [c for c in m._children.values() if getattr(c, "layer_name", None) == "Valleys"]
+    (layer,) = [c for c in fg._children.values() if c._name == "GeoJsonLayer"]
+    (feature,) = json.loads(layer.data_js)["features"]
+    outline = shape(feature["geometry"])
+    area_ll = res.valleys["Bay"].analysis.study_area.in_crs(4326)
+    assert isinstance(m, folium.Map)
+    assert shapely.area(shapely.symmetric_difference(outline, area_ll)) < 0.01 * area_ll.area
+    open_sea = shapely.buffer(shapely.box(*BAY), -0.02)  # about 2 km off the shore
+    assert shapely.intersection(outline, open_sea).area < 1e-4 * open_sea.area
