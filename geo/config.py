@@ -39,6 +39,7 @@ An OpenStreetMap extract or Overture Places as the firms (README: "OpenStreetMap
     [analysis]
     target_sector = "optics"
     scales = [0.5, 1, 2]        # the park verdicts again at half and double the cell size ([] for none)
+    study_area = "cells"        # or "hull", or a polygon layer (e.g. "boundaries.gpkg")
 
     [maps]
     basemap = "osm"             # "amap" (GCJ-02: layers shifted for display), "tianditu" (needs
@@ -47,14 +48,13 @@ An OpenStreetMap extract or Overture Places as the firms (README: "OpenStreetMap
     [[valleys]]
     name = "Wuhan"
     title = "Wuhan Optics Valley (East Lake)"
+    study_area = "wuhan_boundary.gpkg"   # optional: this valley's own study area
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +133,7 @@ class AnalysisConfig:
     #: (scale sensitivity of the verdicts; [] turns it off)
     scales: tuple = (0.5, 1.0, 2.0)
     scale_h3: bool = False  # also on H3 cells at the resolution nearest the chosen size
+    study_area: Any = "cells"  # "cells" | "hull" | a polygon layer (geo.cells.area); [[valleys]] study_area overrides
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,7 @@ class ValleyConfig:
     title: str | None = None
     bbox: tuple[float, float, float, float] | None = None
     firms: Path | None = None
+    study_area: Any = None  # "cells" | "hull" | a polygon layer of this valley; None: [analysis] study_area
 
 
 @dataclass(frozen=True)
@@ -258,7 +260,7 @@ def _check_keys(table: dict, allowed: list[str], where: str) -> None:
 
 
 def _typed(section: str, key: str, value: Any, default: Any) -> Any:
-    if default is not None and not isinstance(default, (Path,)) and key not in ("crs", "cell_size", "sheet", "drop_stacked", "scales"):
+    if default is not None and not isinstance(default, (Path,)) and key not in ("crs", "cell_size", "sheet", "drop_stacked", "scales", "study_area"):
         expected = type(default)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
@@ -266,6 +268,23 @@ def _typed(section: str, key: str, value: Any, default: Any) -> Any:
             msg = f"[{section}] {key} must be {expected.__name__}; {type(value).__name__} {value!r} was given."
             raise ConfigError(msg)
     return value
+
+
+#: the study-area rules (geo.cells.area.AREA_RULES); any other text is a polygon layer's path
+_AREA_RULES = ("cells", "hull")
+
+
+def _area_value(value: Any, where: str, base: Path) -> str | Path:
+    """A study-area rule as given, or the path of a polygon layer resolved against ``base``."""
+    if isinstance(value, Path):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        msg = (f"{where} must be \"cells\" (the cells holding firms, buffered by one cell), \"hull\" (the firms' "
+               f"convex hull) or the path of a polygon layer; {value!r} was given.")
+        raise ConfigError(msg)
+    if value in _AREA_RULES:
+        return value
+    return (base / value).resolve() if not Path(value).is_absolute() else Path(value)
 
 
 def config_from_dict(data: dict, *, base: Path | None = None, source: Path | None = None) -> Config:
@@ -328,7 +347,8 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
         msg = (f"[analysis] scales must be a list of cell-size factors between 0.1 and 10 (scales = [0.5, 1, 2]; "
                f"[] for none); {sc!r} was given.")
         raise ConfigError(msg)
-    built["analysis"] = an = dataclasses.replace(an, scales=tuple(sorted({float(v) for v in sc})))
+    built["analysis"] = an = replace(an, scales=tuple(sorted({float(v) for v in sc})))
+    built["analysis"] = an = replace(an, study_area=_area_value(an.study_area, "[analysis] study_area", base))
     valleys = []
     raw_valleys = data.get("valleys", [])
     if not isinstance(raw_valleys, list):
@@ -349,6 +369,8 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
             kw["bbox"] = tuple(float(b) for b in bb)
         if "firms" in kw:
             kw["firms"] = (base / kw["firms"]).resolve()
+        if "study_area" in kw:
+            kw["study_area"] = _area_value(kw["study_area"], f"[[valleys]] {v['name']!r}: study_area", base)
         valleys.append(ValleyConfig(**kw))
     names = [v.name for v in valleys]
     if len(set(names)) != len(names):
@@ -431,7 +453,7 @@ def _check_sources(built: dict, base: Path) -> None:
     if not (0 <= fc.min_confidence <= 1):
         msg = f"[firms] min_confidence must be between 0 and 1; {fc.min_confidence} was given."
         raise ConfigError(msg)
-    built["firms"] = dataclasses.replace(fc, osm_sectors=_sector_table(fc.osm_sectors, "osm_sectors", base),
+    built["firms"] = replace(fc, osm_sectors=_sector_table(fc.osm_sectors, "osm_sectors", base),
                                          overture_sectors=_sector_table(fc.overture_sectors, "overture_sectors", base))
 
 

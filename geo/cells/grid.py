@@ -81,12 +81,13 @@ def aggregate(
         are sanitised to safe column names (lower case, ``[a-z0-9_]``, deduplicated); the
         mapping value -> column is in ``attrs["by_columns"]`` and firms with a missing
         category are counted in ``attrs["n_by_missing"]`` (they are in ``n_firms``).
-    extent : shapely geometry, GeoSeries or GeoDataFrame, optional
+    extent : shapely geometry, GeoSeries, GeoDataFrame or geo.cells.area.StudyArea, optional
         The study area (e.g. the valley polygon).  A GeoSeries/GeoDataFrame is
         reprojected from its CRS; a bare shapely geometry is taken to be in the CRS of
-        ``firms``.  Default: the convex hull of the firms (buffered by half a cell if it
-        is degenerate).  Firms outside the extent are not counted; their number is
-        ``attrs["n_outside"]``.
+        ``firms``; a :class:`~geo.cells.area.StudyArea` (:func:`geo.cells.area.study_area`)
+        also brings the cell size it was built with when ``size="auto"``.  Default: the
+        convex hull of the firms (buffered by half a cell if it is degenerate).  Firms
+        outside the extent are not counted; their number is ``attrs["n_outside"]``.
     epsg : int, str or pyproj.CRS, optional
         Projected CRS to use instead of the automatic UTM zone.
 
@@ -154,28 +155,11 @@ def aggregate(
         raise ColumnError(msg)
 
     # ---- coordinates in the metric CRS (arrays only) ----
-    x_src, y_src, missing = _located_xy(gdf)
+    x, y, missing, src_crs, metric = _metric_points(gdf, epsg)
     n_missing = int(missing.sum())
     if n_missing:
         logger.warning("aggregate: %d firms have missing or empty geometry and are not counted", n_missing)
-    src_crs = pyproj.CRS.from_user_input(gdf.crs)
-    metric = _metric_crs(gdf, src_crs, epsg)
-    keep = ~missing
-    if metric == src_crs:
-        x, y = x_src, y_src
-    else:
-        tr = pyproj.Transformer.from_crs(src_crs, metric, always_xy=True)
-        x, y = tr.transform(x_src, y_src)
-        x = np.asarray(x, dtype=float)
-        y = np.asarray(y, dtype=float)
-    finite = np.isfinite(x) & np.isfinite(y)
-    if not finite.all():
-        msg = (
-            f"{int((~finite).sum())} firm coordinates could not be projected to "
-            f"{metric.to_string()} (non-finite result); check the CRS of `firms`."
-        )
-        raise CRSError(msg)
-    rows = np.flatnonzero(keep)  # positions in `firms` of the located firms
+    rows = np.flatnonzero(~missing)  # positions in `firms` of the located firms
 
     # ---- extent ----
     ext_geom, ext_rule = _extent(extent, src_crs, metric, x, y)
@@ -191,7 +175,11 @@ def aggregate(
 
     # ---- size ----
     area_factor = _AREA_FACTOR[cell]
-    size_m, rule, ext_geom, ext_rule = _plan(xi, yi, cell=cell, size=size, extent=ext_geom, extent_rule=ext_rule)
+    planned = _area_plan(extent, cell, size)  # a study area built with the automatic size keeps it
+    if planned is None:
+        size_m, rule, ext_geom, ext_rule = _plan(xi, yi, cell=cell, size=size, extent=ext_geom, extent_rule=ext_rule)
+    else:
+        size, size_m, rule = planned
 
     # ---- categories ----
     by_map: dict[Any, str] = {}
@@ -213,8 +201,10 @@ def aggregate(
 
     # ---- binning ----
     if cell == "h3":
-        res, out_rule = _h3_resolution(size, size_m, rule, float(ext_geom.area))
-        rule = out_rule
+        if planned is None:
+            res, rule = _h3_resolution(size, size_m, rule, float(ext_geom.area))
+        else:
+            res = int(size)
         cells = _h3_cells(xi, yi, metric, ext_geom, res, cat_codes, len(by_map))
         size_value: float | int = res
         cell_area = float(_h3_area(res))
@@ -455,6 +445,30 @@ def _check_firms(firms: Any) -> gpd.GeoDataFrame | PointFrame:
         msg = "`firms` is empty; there is nothing to aggregate."
         raise InputError(msg)
     return firms
+
+
+def _metric_points(gdf: gpd.GeoDataFrame | PointFrame, epsg: Any) -> tuple:
+    """``(x, y, missing, src_crs, metric)``: the located firms' coordinates in the metric CRS
+    (the local UTM zone of :func:`geo.crs.metric_crs_for`, or ``epsg``), the mask of the firms
+    without a point, and both CRSs."""
+    x_src, y_src, missing = _located_xy(gdf)
+    src_crs = pyproj.CRS.from_user_input(gdf.crs)
+    metric = _metric_crs(gdf, src_crs, epsg)
+    if metric == src_crs:
+        x, y = x_src, y_src
+    else:
+        tr = pyproj.Transformer.from_crs(src_crs, metric, always_xy=True)
+        x, y = tr.transform(x_src, y_src)
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+    finite = np.isfinite(x) & np.isfinite(y)
+    if not finite.all():
+        msg = (
+            f"{int((~finite).sum())} firm coordinates could not be projected to "
+            f"{metric.to_string()} (non-finite result); check the CRS of `firms`."
+        )
+        raise CRSError(msg)
+    return x, y, missing, src_crs, metric
 
 
 def _metric_crs(gdf: gpd.GeoDataFrame, src: pyproj.CRS, epsg: Any) -> pyproj.CRS:
@@ -735,8 +749,14 @@ def _safe_names(values: list[Any]) -> list[str]:
 
 def _extent(extent: Any, src: pyproj.CRS, metric: pyproj.CRS, x, y):
     """Return (extent polygon in metric CRS or None for the default hull, description)."""
+    from geo.cells.area import StudyArea
+
     if extent is None:
         return None, "convex hull of the firms"
+    if isinstance(extent, StudyArea):  # valid and polygonal as made: used as it is (the dask engine's plan too)
+        geom = extent.in_crs(metric)
+        shapely.prepare(geom)
+        return geom, extent.description
     if isinstance(extent, (gpd.GeoDataFrame, gpd.GeoSeries)):
         if extent.crs is None:
             msg = "`extent` has no CRS; set it (e.g. extent.set_crs(4326))."
@@ -769,6 +789,19 @@ def _extent(extent: Any, src: pyproj.CRS, metric: pyproj.CRS, x, y):
     geom = shapely.union_all(polys)
     shapely.prepare(geom)
     return geom, rule
+
+
+def _area_plan(extent: Any, cell: str, size: Any) -> tuple[Any, float, dict] | None:
+    """``(size, size_m, rule)`` of a :class:`geo.cells.area.StudyArea` made with the automatic size
+    for this kind of cell (None otherwise): the cells keep the size the area was built with."""
+    from geo.cells.area import StudyArea
+
+    if not (isinstance(extent, StudyArea) and isinstance(size, str) and extent.cell == cell and extent.size is not None):
+        return None
+    if size != "auto":
+        msg = f"`size` must be 'auto' or a number; {size!r} was given."
+        raise InputError(msg)
+    return extent.size, float(extent.size_m), dict(extent.size_rule or {})
 
 
 def _hull_extent(x, y, spacing: float | None):

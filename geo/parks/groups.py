@@ -20,7 +20,7 @@ Examples
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +169,7 @@ def compare_groups(firms, parks=None, *, group_column: str = "group", valley_col
                    founded_column: str = "founded", permutations: int = 999, seed: int | np.random.Generator | None = 0,
                    cell: str = "hex", size: str | float = "auto", alpha: float = 0.05, kd_simulations: int = 99,
                    groups: Sequence[str] | None = None, reference_year: int | None = None,
-                   min_cluster_firms: int = 10) -> pd.DataFrame:
+                   min_cluster_firms: int = 10, study_areas: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Each sector group in each valley: autocorrelation, hot spots, Kd, the park tests, age.
 
     Parameters
@@ -201,6 +201,11 @@ def compare_groups(firms, parks=None, *, group_column: str = "group", valley_col
     min_cluster_firms : int, default 10
         Fewest group firms founded before designation for a pre-designation cluster
         (:func:`geo.parks.overlay.precedence_test`).
+    study_areas : mapping, optional
+        Valley name -> its study area (a :class:`geo.cells.area.StudyArea`, as the run's
+        valleys have, or a polygon GeoSeries): the cells of the valley's grid cover it (and
+        keep its cell size), as in the main analysis.  Default: the convex hull of the
+        valley's firms (``geo.aggregate``'s default extent).
 
     Returns
     -------
@@ -313,7 +318,7 @@ def compare_groups(firms, parks=None, *, group_column: str = "group", valley_col
         cells = graph = None
         try:
             fm_g = fm.assign(**{"_group": np.where(gv == "", None, gv)})
-            cells = aggregate(fm_g, cell=cell, size=size, by="_group")
+            cells = aggregate(fm_g, cell=cell, size=size, by="_group", extent=(study_areas or {}).get(v))
             grid = GridInfo.of(cells)
             graph = weights(cells)
         except GeoError as exc:

@@ -1010,7 +1010,9 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
         Random placements of each park, and permutations of the recomputed Gi*.
     seed : int or numpy.random.Generator, default 0
     study_area : shapely geometry, optional
-        The valley polygon in the metric CRS (default: the union of the cells).
+        The valley's study area in the metric CRS (:mod:`geo.cells.area`; ``geo.run`` passes
+        its valley's): random placements lie inside it, ``density_valley`` divides by its
+        area.  Default: the union of the cells.
     mask : shapely geometry, optional
         Developable land: random placements must also lie inside it.
     clusters : GeoDataFrame, optional

@@ -25,6 +25,7 @@ travel.  The driver holds one 8-byte hash per row for the two whole-table checks
 from __future__ import annotations
 
 import copy
+import dataclasses
 import glob
 import logging
 import math
@@ -40,6 +41,7 @@ from geo.errors import DataFileError, InputError
 from geo.io import _text as gtext
 from geo.io import firms as gio
 from geo.io._keys import float_bits, mix, place, place_hash
+from geo.pipeline._area import area_rule
 from geo.points import PointFrame
 
 __all__ = ["connect", "ingest", "partition_specs", "Ingest"]
@@ -799,12 +801,28 @@ class ValleyInputs:
     n_firms: int  # all firms of the valley
     metric_crs: str
     cells: Any  # GeoDataFrame: the exact cell table (as geo.cells.grid.aggregate makes it)
+    study_area: Any = None  # geo.cells.area.StudyArea: the cells' extent (as geo.cells.area.study_area makes it)
     counts: Any = None  # geo.parks.overlay.FirmCounts of the valley's parks (None without parks)
     parks: Any = None
 
     @property
     def sampled(self) -> bool:
         return len(self.firms) < self.n_firms
+
+
+def _valley_area(plan, a: np.ndarray, b: np.ndarray, rule: str) -> tuple:
+    """The plan with the valley's study area as its extent, and that area (a
+    :class:`geo.cells.area.StudyArea`): the convex hull of the plan, or the ``"cells"`` rule on
+    the counted lattice keys (the same polygon :func:`geo.cells.area.study_area` draws around
+    the firms themselves)."""
+    from geo.cells.area import StudyArea, cells_words, hull_sized, keys_area
+
+    if rule == "cells":
+        plan = dataclasses.replace(plan, extent=keys_area(a, b, cell=plan.cell, size_m=plan.size_m),
+                                   extent_rule=cells_words(plan.cell, plan.size_m), rule=hull_sized(plan.rule))
+    area = StudyArea(plan.extent, plan.metric_crs, rule, plan.extent_rule, plan.cell, plan.size_m, plan.size_m,
+                     dict(plan.rule))
+    return plan, area
 
 
 def _merge_names(outs: list[dict], configured: list[str]) -> list[str]:
@@ -892,11 +910,12 @@ def reduce_valleys(ing: Ingest, config, parks, *, seed: int, sample_firms: int, 
     for name, (crs,) in valleys.items():
         parts = [r[name] for r in res if name in r]
         a, b, c, w = (np.concatenate([p[k] for p in parts]) for k in range(4))
-        cells = grid.cells_from_counts(plans[name], a, b, w, c, categories.get(name), n_input=stats[name]["n"],
+        plan, area = _valley_area(plans[name], a, b, str(area_rule(config, name)))
+        cells = grid.cells_from_counts(plan, a, b, w, c, categories.get(name), n_input=stats[name]["n"],
                                        by=by if name in categories else None)
         df = samples[name]
         firms = PointFrame(df, crs="EPSG:4326", xy=("lon", "lat"))  # as the in-memory engine's firms
-        vi = ValleyInputs(name=name, firms=firms, n_firms=stats[name]["n"], metric_crs=crs, cells=cells)
+        vi = ValleyInputs(name=name, firms=firms, n_firms=stats[name]["n"], metric_crs=crs, cells=cells, study_area=area)
         inputs[name] = vi
         tcol = cells.attrs.get("by_columns", {}).get(target) if target is not None else None
         sectors_key[name] = target if tcol is not None else None

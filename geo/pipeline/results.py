@@ -28,6 +28,7 @@ class ValleyAnalysis:
     """
 
     metric_firms: Any = None  # geo.points.PointFrame: the valley's firms in its UTM zone (x/y metres)
+    study_area: Any = None  # geo.cells.area.StudyArea: the cells' extent, the parks' placement region, Ripley's window
     cells: Any = None  # GeoDataFrame of cells with counts (geo.aggregate)
     graph: Any = None  # libpysal.graph.Graph of the cells (geo.weights)
     global_moran: dict | None = None  # variable label -> geo.stats.autocorr.MoranResult
@@ -111,7 +112,7 @@ class ValleyResult:
     skipped: dict[str, str] = field(default_factory=dict)
     n_firms: int | None = None  # all firms of the valley (``firms`` may be a sample: dask engine)
     prepared: Any = None  # dask engine: exact cells and park counts made on the cluster
-    extent: Any = None  # the study area, when not the firms' own (the stacks' sensitivity run keeps the main run's)
+    extent: Any = None  # geo.cells.area.StudyArea given before the analysis (a polygon layer; the stacks' sensitivity run keeps the main run's)
 
     @property
     def n_total(self) -> int:
@@ -258,6 +259,9 @@ class Results:
         ov = [_overlay_layer(vr) for vr in self.valleys.values() if vr.analysis.parks_overlay is not None]
         if ov:
             layers["parks_overlay"] = _concat(ov)
+        areas = _area_layer(self.valleys)
+        if areas is not None:
+            layers["study_area"] = areas
         from geo.outputs import report
 
         # a big GeoPackage is written by a child process meanwhile (SQLite holds the GIL)
@@ -284,6 +288,8 @@ def _stage_summary(vr: ValleyResult) -> dict:
     cells = st.cells
     if cells is not None:
         out["grid"] = {**st.grid.to_dict(), "n_cells": int(len(cells))}
+    if st.study_area is not None:
+        out["study_area"] = st.study_area.to_dict()
     if st.global_moran is not None:
         out["global_moran"] = {k: asdict(v) for k, v in st.global_moran.items()}
     hot = st.hotspots
@@ -363,6 +369,22 @@ def _concat(frames):
             f.attrs = {}
         clean.append(f)
     return gpd.GeoDataFrame(pd.concat(clean, ignore_index=True), crs=clean[0].crs)
+
+
+def _area_layer(valleys: dict):
+    """One row per valley: its study area's outline (EPSG:4326), rule, description and km²."""
+    import geopandas as gpd
+
+    rows, geoms = [], []
+    for name, vr in valleys.items():
+        sa = vr.analysis.study_area
+        if sa is None:
+            continue
+        rows.append({"valley": name, **{k: v for k, v in sa.to_dict().items() if k != "metric_crs"}})
+        geoms.append(gpd.GeoSeries([sa.geometry], crs=sa.crs).to_crs("EPSG:4326").iloc[0])
+    if not rows:
+        return None
+    return gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geoms, crs="EPSG:4326")
 
 
 def _overlay_layer(vr: ValleyResult):

@@ -18,6 +18,7 @@ from geo._gc import QuietGC
 from geo.config import Config, config_from_dict, load_config
 from geo.errors import CRSError, InputError
 from geo.pipeline import checks
+from geo.pipeline._area import read_given_areas, refuse_given_areas, valley_area
 from geo.pipeline._memory import check_memory
 from geo.pipeline._valleys import (
     ValleySelector,
@@ -75,6 +76,7 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
     prepared = vr.prepared
     if prepared is not None:  # dask engine: the cells were counted on the cluster
         fm = gcrs.to_metric(vr.firms, epsg=prepared.metric_crs)
+        area = valley_area(vr, cfg, fm)
         cells = prepared.cells
     else:
         if metric is not None:
@@ -82,8 +84,10 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
         else:
             fm = gcrs.to_metric(vr.firms, epsg=vr.metric_crs) if vr.metric_crs else gcrs.to_metric(vr.firms)
         by = fc.sector_column if fc.sector_column in fm.columns else None
-        cells = aggregate(fm, cell=an.cell, size=an.cell_size, by=by, extent=vr.extent)
+        area = valley_area(vr, cfg, fm)
+        cells = aggregate(fm, cell=an.cell, size=an.cell_size, by=by, extent=area)
     vr.analysis.metric_firms = fm
+    vr.analysis.study_area = area
     vr.analysis.cells = cells
     if quiet is not None:
         quiet.freeze()  # the metric firms and the cells live as long as the results
@@ -134,7 +138,8 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
     elif len(vr.parks):
         ov = gparks.park_overlay(
             hot_named, vr.parks, fm, sector=sector_key, permutations=an.permutations, seed=seed, graph=graph,
-            clusters=clusters, sector_column=fc.sector_column, founded_column=fc.founded_column, alpha=an.alpha,
+            study_area=area.in_crs(hot_named.crs), clusters=clusters, sector_column=fc.sector_column,
+            founded_column=fc.founded_column, alpha=an.alpha,
             counts=prepared.counts if prepared is not None else None,
         )
     _stack_artefacts(vr, cfg, fm, hot, clusters, ov, sector_key, warnings)
@@ -213,7 +218,7 @@ def _models(vr: ValleyResult, cfg: Config, ov, clusters, fm, hot, sector) -> Non
         vr.skipped["models"] = str(exc)
 
 
-def _groups(firms, parks, cfg: Config, warnings: list[str]) -> dict | None:
+def _groups(firms, parks, cfg: Config, warnings: list[str], areas: dict | None = None) -> dict | None:
     """High-tech vs traditional: the group × valley table, the difference test, the answer."""
     from geo.errors import GeoError
     from geo.io.groups import read_groups
@@ -232,7 +237,7 @@ def _groups(firms, parks, cfg: Config, warnings: list[str]) -> dict | None:
         gf = firms.assign(group=labels.to_numpy())
         table = gs.compare_groups(gf, parks if len(parks) else None, permutations=an.permutations, seed=cfg.run.seed,
                                   cell=an.cell, size=an.cell_size, alpha=an.alpha, kd_simulations=gc.kd_simulations,
-                                  groups=[gc.group_a, gc.group_b])
+                                  groups=[gc.group_a, gc.group_b], study_areas=areas)
         diff = gs.group_difference_test(gf, parks, group_a=gc.group_a, group_b=gc.group_b,
                                         permutations=an.permutations, seed=cfg.run.seed)
         answer = gs.groups_answer(table, diff, alpha=an.alpha)
@@ -295,12 +300,9 @@ def _point_patterns(vr: ValleyResult, cfg: Config, seed: int, fm, target, warnin
                                 f"relative error of the curve {k.subsample_error:.2g})")
     else:
         vr.skipped["kd"] = "kd_simulations = 0"
-    from geo.cells.grid import _convex_hull
-
-    all_xy = np.column_stack(point_xy(fm))
-    xy = all_xy[mask]
+    xy = np.column_stack(point_xy(fm))[mask]
     try:
-        window = _convex_hull(all_xy[:, 0], all_xy[:, 1])  # = convex_hull(multipoints(all)), from boundary candidates
+        window = vr.analysis.study_area.in_crs(fm.crs)  # the valley's study area (geo.cells.area)
         r = np.linspace(0, min(5000.0, np.sqrt(window.area) / 4), 51)
         vr.analysis.ripley = ripley_k(xy, window=window, distances=r, correction="border",
                                        simulations=an.ripley_simulations, seed=seed, max_pairs=RUN_MAX_PAIRS)
@@ -435,6 +437,9 @@ def _prepare_memory(cfg: Config, timings: dict, warnings: list[str], quiet: Quie
                        "that tells the cities apart, or give each [[valleys]] a bbox.")
                 raise InputError(msg) from None
         valleys[name] = vr
+    t0 = time.perf_counter()
+    read_given_areas(cfg, valleys)  # polygon layers of the study areas, checked against the firms
+    timings["study_areas"] = time.perf_counter() - t0
     return Prepared(cfg, firms, parks, inputs.rejects, inputs.load_report, inputs.parks_report, inputs.parks_rejects,
                     valleys, inputs.names)
 
@@ -453,6 +458,7 @@ def _prepare_dask(cfg: Config, timings: dict, warnings: list[str]) -> Prepared:
     if cfg.analysis.cell == "h3":
         msg = "cell = \"h3\" is not available with the dask engine: use \"hex\" or \"square\", or engine = \"pandas\"."
         raise InputError(msg)
+    refuse_given_areas(cfg)
     t0 = time.perf_counter()
     # the partitions first: a bad path or encoding fails before a cluster starts
     specs = de.partition_specs(fc.path, rows=cfg.run.partition_rows, encoding=fc.encoding)
@@ -560,7 +566,8 @@ def _analyse_all(prep: Prepared, timings: dict, warnings: list[str], quiet: Quie
     if scales is not None:
         timings["scale_sensitivity"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    groups = _groups(firms, parks, cfg, warnings)
+    areas = {n: vr.analysis.study_area for n, vr in valleys.items() if vr.analysis.study_area is not None}
+    groups = _groups(firms, parks, cfg, warnings, areas)
     if groups is not None:
         timings["groups"] = time.perf_counter() - t0
     comparison = None
@@ -591,16 +598,9 @@ def _rerun(vr: ValleyResult, cfg: Config, *, cell: str, size, firms=None) -> Val
     """The cell and park stages of valley ``vr`` again, on ``cell`` cells of ``size`` (metres,
     or the H3 resolution) and, when given, other ``firms``; the same study area, CRS, parks and
     seed as the main run (the sensitivity analyses: only what they vary differs)."""
-    import geopandas as gpd
-
-    from geo.cells.grid import _convex_hull
-    from geo.points import point_xy
-
-    x, y = point_xy(vr.analysis.metric_firms)
-    area = gpd.GeoSeries([_convex_hull(np.asarray(x), np.asarray(y))], crs=vr.analysis.cells.crs)
     same = dataclasses.replace(cfg, analysis=dataclasses.replace(cfg.analysis, cell=cell, cell_size=size))
     alt = ValleyResult(name=vr.name, title=vr.title, firms=vr.firms if firms is None else firms, parks=vr.parks,
-                       metric_crs=vr.metric_crs, seed=vr.seed, extent=area)
+                       metric_crs=vr.metric_crs, seed=vr.seed, extent=vr.analysis.study_area)
     _analyse_valley(alt, same, int(vr.seed), [], metric=vr.analysis.metric_firms if firms is None else None,
                     cells_only=True)
     return alt

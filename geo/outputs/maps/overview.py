@@ -106,8 +106,9 @@ def _overview_map(results, *, m=None, data: dict[str, _ValleyData] | None = None
             continue
         link = url_name(f"{safe_name(name)}.html")
         summary = _valley_summary(vr, results, data[name])
-        hull = _convex_hull(ll)
-        if hull.geom_type != "Polygon":
+        area = vr.analysis.study_area  # geo.cells.area.StudyArea (none when the statistics did not run)
+        hull = area.in_crs("EPSG:4326") if area is not None else _convex_hull(ll)
+        if hull.geom_type not in ("Polygon", "MultiPolygon"):
             hull = hull.buffer(0.01)
         geoms.append(hull)
         popup = f'{summary}<br><a href="{escape(link)}" target="_self">open the valley map →</a>'
@@ -123,7 +124,7 @@ def _overview_map(results, *, m=None, data: dict[str, _ValleyData] | None = None
     E["GeoJsonLayer"](_feature_collection(_geometries_json(geoms, simplify=_SIMPLIFY_M / _M_PER_DEG), props),
                       styles).add_to(fg)
     fg.add_to(m)
-    legend.add(fg, "<h4>Valleys</h4>" + _swatch("#d7301f", "study area (hull of its firms)", kind="ln")
+    legend.add(fg, "<h4>Valleys</h4>" + _swatch("#d7301f", "study area (the report's grid section says how it was drawn)", kind="ln")
                + '<div class="note">click a valley\'s name to open its map; hover the outline for a summary</div>')
     _rename_clashes(m, before, "overview")
     n_firms = sum(getattr(v, "n_total", len(v.firms)) for v in results.valleys.values())

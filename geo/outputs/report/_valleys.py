@@ -52,10 +52,10 @@ def _grid_block(cells, grid) -> str:
         ("cell size", f"{_num(grid.size)}" + (f" (≈ {_num(grid.size_m)} m)" if grid.cell == "h3" else " m")),
         ("cell area", f"{_num((grid.cell_area_m2 or np.nan) / 1e6)} km²"),
         ("cells", len(cells)),
-        ("extent", grid.extent or "—"),
-        ("extent area", f"{_num((grid.extent_area_m2 or np.nan) / 1e6)} km²"),
+        ("study area", grid.extent or "—"),
+        ("study area size", f"{_num((grid.extent_area_m2 or np.nan) / 1e6)} km²"),
         ("firms counted", grid.n_counted),
-        ("firms outside the extent", grid.n_outside),
+        ("firms outside the study area", grid.n_outside),
     ]
     if isinstance(rule, Mapping):
         rows.append(("size rule", rule.get("rule", "—")))
