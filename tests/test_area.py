@@ -312,12 +312,14 @@ def test_h3_cells_keep_the_resolution_the_area_was_drawn_with():
 
 
 def test_the_report_escapes_the_boundary_file_name():
-    from geo.outputs.report import _grid_block
+    from geo.cells.grid import GridInfo
+    from geo.outputs.report._valleys import _grid_block
 
     firms = _two_blobs()
     sa = StudyArea(shapely.box(X0 - 1000, Y0 - 1000, X0 + 45_000, Y0 + 4000), "EPSG:32650", "file",
                    "polygon layer <script>x</script>.gpkg (1 polygon)")
-    html = _grid_block(aggregate(firms, cell="square", size=1000, extent=sa))
+    cells = aggregate(firms, cell="square", size=1000, extent=sa)
+    html = _grid_block(cells, GridInfo.of(cells))
     assert "<script>" not in html and "&lt;script&gt;x&lt;/script&gt;.gpkg (1 polygon)" in html
     assert "study area size</th><td>230" in html  # 46 km x 5 km
 

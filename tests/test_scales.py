@@ -34,13 +34,15 @@ def test_the_demo_reports_every_park_at_three_scales(demo_results):
 
 
 def test_a_scale_equals_a_run_at_that_cell_size(tmp_path):
-    """The 0.5× verdicts are those of a whole run with half the cell size (same extent and seed)."""
+    """The 0.5× verdicts are those of a whole run with half the cell size (same study area and
+    seed: the hull, which does not depend on the cell size as the default area does)."""
     study = make_study(tmp_path, n=600, valleys={"Wuhan": "Wuhan"})
-    res = geo.run(study.write_config(analysis={"permutations": 99, "kd_simulations": 0, "scales": [0.5, 1]}))
+    res = geo.run(study.write_config(analysis={"permutations": 99, "kd_simulations": 0, "scales": [0.5, 1],
+                                               "study_area": "hull"}))
     vr = res.valleys["Wuhan"]
     half = vr.analysis.grid.size_m / 2
     ref = geo.run(study.write_config(analysis={"permutations": 99, "kd_simulations": 0, "scales": [],
-                                               "cell_size": half}, name="half.toml"))
+                                               "cell_size": half, "study_area": "hull"}, name="half.toml"))
     assert ref.scale_sensitivity is None
     rov = ref.valleys["Wuhan"].analysis.parks_overlay
     got = {r["park"]: r for r in res.scale_sensitivity["parks"]}
