@@ -147,8 +147,148 @@ class ColocationResult:
 
 
 # --------------------------------------------------------------------------------------
-# neighbourhoods
+# neighbourhoods, by site (distinct coordinate)
 # --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Sites:
+    """The neighbourhoods of the points, held once per site (distinct coordinate).
+
+    All points of a site share one neighbourhood: the other points of their own site (at
+    0 m) and every point of the neighbouring sites ``indices[indptr[s]:indptr[s+1]]`` (at
+    ``dist``), so a stack of ``m`` firms costs ``m`` entries here instead of ``m (m - 1)``.
+    """
+
+    site: np.ndarray  # (n,) site of each point
+    m: np.ndarray  # (S,) points per site
+    indptr: np.ndarray  # (S + 1,) CSR over the neighbouring sites
+    indices: np.ndarray
+    dist: np.ndarray
+    h: np.ndarray  # (S,) the k-th distance of the site's points (the kernel bandwidth)
+
+    @property
+    def size(self) -> np.ndarray:
+        """Neighbourhood size of a point of each site: ``m_s - 1 + sum_t m_t``."""
+        rows = np.repeat(np.arange(len(self.m)), np.diff(self.indptr))
+        return self.m - 1 + np.bincount(rows, weights=self.m[self.indices], minlength=len(self.m)).astype(np.int64)
+
+    def gaussian(self) -> np.ndarray:
+        """``exp(-d^2 / (2 h_s^2))`` of each neighbouring site (``h_s > 0`` wherever a site has one)."""
+        hr = np.repeat(self.h, np.diff(self.indptr))
+        return np.exp(-0.5 * (self.dist / np.where(hr > 0, hr, 1.0)) ** 2)
+
+    def site_sums(self, values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """``sum_t weights_st values_t`` over the neighbouring sites of every site."""
+        rows = np.repeat(np.arange(len(self.m)), np.diff(self.indptr))
+        return np.bincount(rows, weights=weights * values[self.indices], minlength=len(self.m))
+
+
+def _ranks(counts: np.ndarray) -> np.ndarray:
+    """``0 .. c - 1`` for each ``c`` of ``counts``, concatenated."""
+    counts = np.asarray(counts, dtype=np.int64)
+    return np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
+def _sites(xy: np.ndarray, k: int) -> _Sites:
+    """Group the points by coordinate and find each site's neighbouring sites.
+
+    A point of site ``s`` has ``m_s - 1`` neighbours at 0 m; when that is ``k`` or more its
+    neighbourhood is its own site.  Otherwise the k-th distance ``h_s`` is the distance of
+    the nearest other site at which the cumulated point count reaches ``k - (m_s - 1)``,
+    and every site within ``h_s`` (ties kept, relative tolerance 1e-12) belongs to the
+    neighbourhood.  A k-d tree over the sites gives ``k + 2`` candidates per site; a ball
+    query completes the rare rows whose last candidate is still within ``h_s``.
+    """
+    coords, site, m = np.unique(xy + 0.0, axis=0, return_inverse=True, return_counts=True)
+    site = site.ravel().astype(np.int64)
+    m = m.astype(np.int64)
+    n_sites = len(m)
+    need = k - (m - 1)
+    h = np.zeros(n_sites)
+    todo = np.flatnonzero(need > 0)
+    counts = np.zeros(n_sites, dtype=np.int64)
+    indices = dist = np.zeros(0)
+    if todo.size:
+        tree = cKDTree(coords)
+        kq = min(int(need[todo].max()) + 2, n_sites)
+        _, cand = tree.query(coords[todo], k=kq)
+        cand = cand.reshape(len(todo), kq)
+        is_self = cand == todo[:, None]
+        if not (is_self.sum(axis=1) == 1).all():  # pragma: no cover - distinct coordinates find themselves
+            msg = "internal error: a site is not among its own nearest sites"
+            raise RuntimeError(msg)
+        nb = cand[~is_self].reshape(len(todo), kq - 1)
+        d = np.hypot(coords[nb, 0] - coords[todo, 0, None], coords[nb, 1] - coords[todo, 1, None])
+        o = np.argsort(d, axis=1, kind="stable")
+        nb = np.take_along_axis(nb, o, axis=1)
+        d = np.take_along_axis(d, o, axis=1)
+        cum = np.cumsum(m[nb], axis=1)
+        q = (cum < need[todo, None]).sum(axis=1)  # the first candidate at which the count reaches `need`
+        hk = d[np.arange(len(todo)), q]
+        h[todo] = hk
+        within = d <= hk[:, None] * (1.0 + _DIST_RTOL)
+        more = within[:, -1] & (kq < n_sites)  # the last candidate ties: there may be more beyond it
+        balls: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for r in np.flatnonzero(more).tolist():
+            s = int(todo[r])
+            ball = np.asarray(tree.query_ball_point(coords[s], r=hk[r] * (1.0 + 1e-9) + 1e-9), dtype=np.int64)
+            ball = ball[ball != s]
+            db = np.hypot(coords[ball, 0] - coords[s, 0], coords[ball, 1] - coords[s, 1])
+            keep = db <= hk[r] * (1.0 + _DIST_RTOL)
+            ob = np.argsort(db[keep], kind="stable")
+            balls[s] = (ball[keep][ob], db[keep][ob])
+        counts[todo] = within.sum(axis=1)
+        for s, (j, _) in balls.items():
+            counts[s] = len(j)
+    indptr = np.zeros(n_sites + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    indices = np.empty(indptr[-1], dtype=np.int64)
+    dist = np.empty(indptr[-1], dtype=np.float64)
+    if todo.size:
+        plain = ~more
+        rows = np.repeat(todo[plain], counts[todo[plain]])
+        slot = _ranks(counts[todo[plain]])
+        indices[indptr[rows] + slot] = nb[plain][within[plain]]
+        dist[indptr[rows] + slot] = d[plain][within[plain]]
+        for s, (j, dj) in balls.items():
+            indices[indptr[s]:indptr[s + 1]] = j
+            dist[indptr[s]:indptr[s + 1]] = dj
+    return _Sites(site=site, m=m, indptr=indptr, indices=indices, dist=dist, h=h)
+
+
+def _expand(sites: _Sites, points: np.ndarray, weights: np.ndarray | None = None):
+    """Point-level neighbourhoods of ``points``: ``(indptr, indices, dist, w)`` with ``indptr``
+    over all ``n`` points (rows of other points empty); own-site neighbours first (0 m,
+    weight 1), then the points of the neighbouring sites by distance (``weights`` per site
+    edge, or 1)."""
+    n = len(sites.site)
+    order = np.argsort(sites.site, kind="stable")
+    start = np.zeros(len(sites.m) + 1, dtype=np.int64)
+    np.cumsum(sites.m, out=start[1:])
+    ps = sites.site[points]
+    deg = np.diff(sites.indptr)[ps]
+    # blocks: (row, site, distance, weight), the own site first in each row
+    nblk = 1 + deg
+    row = np.repeat(np.arange(len(points)), nblk)
+    pos = _ranks(nblk)  # 0 = own site, then edge pos - 1
+    edge = np.repeat(sites.indptr[ps], nblk) + pos - 1
+    own = pos == 0
+    bsite = np.where(own, np.repeat(ps, nblk), sites.indices[np.where(own, 0, edge)] if sites.indices.size else 0)
+    bdist = np.where(own, 0.0, sites.dist[np.where(own, 0, edge)] if sites.dist.size else 0.0)
+    w_edge = np.ones(sites.indices.size) if weights is None else weights
+    bw = np.where(own, 1.0, w_edge[np.where(own, 0, edge)] if w_edge.size else 1.0)
+    size = sites.m[bsite]
+    eb = np.repeat(np.arange(row.size), size)
+    pt = order[start[bsite][eb] + _ranks(size)]
+    keep = pt != points[row[eb]]
+    prow = points[row[eb]][keep]
+    counts = np.bincount(prow, minlength=n)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    # entries are grouped by row in the order of `points`; place them by row
+    dst = np.argsort(prow, kind="stable")
+    return (indptr, pt[keep][dst].astype(np.int64), bdist[eb][keep][dst], bw[eb][keep][dst])
 
 
 def neighbourhoods(xy: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -165,79 +305,19 @@ def neighbourhoods(xy: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.n
     -------
     indptr, indices, dist : ndarray
         CSR arrays: the neighbours of point ``i`` are ``indices[indptr[i]:indptr[i+1]]``
-        (the point itself excluded, other points at its coordinate included), ``dist`` their
-        distances (:func:`numpy.hypot`), sorted ascending within each row.
+        (the point itself excluded, the other points at its coordinate included at 0 m),
+        ``dist`` their distances (:func:`numpy.hypot`), ascending within each row.
 
     Notes
     -----
-    A k-d tree (:class:`scipy.spatial.cKDTree`) gives ``k + 2`` candidates per point (itself,
-    ``k`` others and one more to see a tie); rows whose ``(k+1)``-th other point is as far as
-    the k-th, or whose own index is not among the candidates (more than ``k + 1`` points on
-    one coordinate), are completed by a ball query at the k-th distance.
+    The statistics never build these lists (a stack of ``m`` firms on one coordinate has
+    ``m (m - 1)`` entries); they work per site (distinct coordinate), where the stack costs
+    ``m``.  This function expands the site neighbourhoods for inspection.
     """
-    n = xy.shape[0]
-    tree = cKDTree(xy)
-    kq = min(k + 2, n)
-    _, cand = tree.query(xy, k=kq)
-    cand = cand.reshape(n, kq)
-    rows = np.arange(n)
-    is_self = cand == rows[:, None]
-    has_self = is_self.any(axis=1)
-    nb = np.empty((n, kq - 1), dtype=np.int64)
-    ok = has_self
-    nb[ok] = cand[ok][~is_self[ok]].reshape(-1, kq - 1)
-    nd = np.hypot(xy[nb[ok], 0] - xy[ok, 0, None], xy[nb[ok], 1] - xy[ok, 1, None])
-    d = np.full((n, kq - 1), np.inf)
-    d[ok] = nd
-    order = np.argsort(d, axis=1, kind="stable")
-    nb = np.take_along_axis(nb, order, axis=1)
-    d = np.take_along_axis(d, order, axis=1)
-    tied = ~has_self
-    if kq - 1 > k:
-        tied |= d[:, k] <= d[:, k - 1] * (1.0 + 1e-9)
-    counts = np.full(n, k, dtype=np.int64)
-    extra: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    if tied.any():
-        ti = np.flatnonzero(tied)
-        # a superset: every point within the k-th distance (the self-less candidates of
-        # rows without self have d = inf, so take the radius from a fresh k-NN query)
-        _, c2 = tree.query(xy[ti], k=min(k + 1, n))
-        c2 = c2.reshape(len(ti), -1)
-        d2 = np.hypot(xy[c2, 0] - xy[ti, 0, None], xy[c2, 1] - xy[ti, 1, None]).max(axis=1)
-        balls = tree.query_ball_point(xy[ti], r=d2 * (1.0 + 1e-9) + 1e-9)
-        for i, ball in zip(ti.tolist(), balls):
-            j = np.asarray(ball, dtype=np.int64)
-            j = j[j != i]
-            dj = np.hypot(xy[j, 0] - xy[i, 0], xy[j, 1] - xy[i, 1])
-            o = np.argsort(dj, kind="stable")
-            j, dj = j[o], dj[o]
-            keep = dj <= dj[k - 1] * (1.0 + _DIST_RTOL)
-            extra[i] = (j[keep], dj[keep])
-            counts[i] = int(keep.sum())
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    indices = np.empty(indptr[-1], dtype=np.int64)
-    dist = np.empty(indptr[-1], dtype=np.float64)
-    plain = ~tied
-    if plain.any():
-        pos = indptr[:-1][plain, None] + np.arange(k)
-        indices[pos] = nb[plain, :k]
-        dist[pos] = d[plain, :k]
-    for i, (j, dj) in extra.items():
-        indices[indptr[i]:indptr[i + 1]] = j
-        dist[indptr[i]:indptr[i + 1]] = dj
+    xy = np.ascontiguousarray(xy, dtype=np.float64)
+    sites = _sites(xy, int(k))
+    indptr, indices, dist, _ = _expand(sites, np.arange(len(xy)))
     return indptr, indices, dist
-
-
-def _gaussian(indptr: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Adaptive Gaussian weights ``exp(-d^2 / (2 h_i^2))``, ``h_i`` the largest distance of
-    row ``i`` (its k-th); 1 where ``h_i = 0``.  Returns (weights, h)."""
-    counts = np.diff(indptr)
-    h = np.maximum.reduceat(dist, indptr[:-1]) if dist.size else np.zeros(0)
-    hr = np.repeat(h, counts)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        w = np.where(hr > 0, np.exp(-0.5 * (dist / np.where(hr > 0, hr, 1.0)) ** 2), 1.0)
-    return w, h
 
 
 # --------------------------------------------------------------------------------------
@@ -289,6 +369,32 @@ def _prepare(points: Any, a: Any, b: Any, column: str | None, k: Any, permutatio
 
 def _seed_record(seed: Any) -> int | None:
     return int(seed) if isinstance(seed, (int, np.integer)) else None
+
+
+def _local_p(sites: _Sites, w_edge: np.ndarray, bm: np.ndarray, cells: np.ndarray, permutations: int,
+             seed: Any, alternative: str) -> np.ndarray:
+    """Conditional random-labelling p-values of the points ``cells`` of A.
+
+    Points of one site with the same membership in B have the same statistic and the same
+    null distribution, so one of them (the first) is tested and its p-value given to all:
+    a stack of firms is one test, not one per firm, and costs one neighbourhood.
+    """
+    from geo.stats.autocorr import _W, _mc_counts
+
+    n = len(bm)
+    _, first, inverse = np.unique(sites.site[cells] * 2 + bm[cells], return_index=True, return_inverse=True)
+    reps = cells[first]
+    indptr, indices, _, w = _expand(sites, reps, w_edge)
+    rows = np.sort(reps)  # the CSR holds their rows in this order, each non-empty, nothing between
+    starts = indptr[rows]
+    equal = np.zeros(n, dtype=bool)
+    equal[rows] = np.minimum.reduceat(w, starts) == np.maximum.reduceat(w, starts)
+    tol = np.zeros(n)
+    tol[rows] = np.where(equal[rows], 0.0, _TIE_RTOL * np.add.reduceat(w, starts))
+    graph = _W(indptr=indptr, indices=indices, data=w, diag=np.zeros(n), k=np.diff(indptr), equal=equal, transform="o")
+    up, lo = _mc_counts(graph, bm.astype(np.float64), reps.astype(np.int64), tol, permutations, seed_int(seed))
+    p_rep = np.asarray(_inference.pseudo_p(up, lo, permutations, alternative), dtype=float)
+    return p_rep[inverse.ravel()]
 
 
 # --------------------------------------------------------------------------------------
@@ -356,25 +462,28 @@ def colocation(
     _inference.check_alternative(alternative)
     xy, am, bm, a_label, b_label = _prepare(points, a, b, column, k, permutations)
     n = len(xy)
-    indptr, indices, _ = neighbourhoods(xy, int(k))
-    counts = np.diff(indptr)
-    w = np.repeat(1.0 / counts, counts)
+    sites = _sites(xy, int(k))
+    n_sites = len(sites.m)
+    size = sites.size
+    a_s = np.bincount(sites.site, weights=am, minlength=n_sites)
+    b_s = np.bincount(sites.site, weights=bm, minlength=n_sites)
+    ab_s = np.bincount(sites.site, weights=am & bm, minlength=n_sites)
     n_b = int(bm.sum())
-    rows = np.repeat(np.arange(n), counts)
-    share = np.bincount(rows, weights=w * bm[indices], minlength=n)
-    observed = float(share[am].sum())
+    # per site: its A points see B_s - b_i at their own site and every B of the neighbouring sites
+    observed = float(((a_s * (b_s + sites.site_sums(b_s, np.ones(sites.indices.size))) - ab_s) / size).sum())
     expected = float(((n_b - bm[am]) / (n - 1.0)).sum())
     clq = observed / expected
     p = float("nan")
     if permutations > 0:
         code = (am.astype(np.int8) | (bm.astype(np.int8) << 1)).astype(np.int8)
         tol = _TIE_RTOL * max(1.0, float(am.sum()))
-        up, lo = _clq_kernels.global_clq_counts(indptr, indices, w, code, observed, tol, int(permutations),
-                                                seed_int(seed), threads=numba.get_num_threads())
+        up, lo = _clq_kernels.global_clq_counts(sites.site, sites.indptr, sites.indices, 1.0 / size, code, observed,
+                                                tol, int(permutations), seed_int(seed),
+                                                threads=numba.get_num_threads())
         p = float(_inference.pseudo_p(up, lo, int(permutations), alternative))
     return ColocationResult(
         a=a_label, b=b_label, clq=clq, p=p, n=n, n_a=int(am.sum()), n_b=n_b, k=int(k),
-        mean_neighbours=float(counts[am].mean()), permutations=int(permutations), alternative=alternative,
+        mean_neighbours=float(size[sites.site[am]].mean()), permutations=int(permutations), alternative=alternative,
         seed=_seed_record(seed),
     )
 
@@ -434,34 +543,26 @@ def local_colocation(
         raise InputError(msg)
     xy, am, bm, a_label, b_label = _prepare(points, a, b, column, k, permutations)
     n = len(xy)
-    indptr, indices, dist = neighbourhoods(xy, int(k))
-    counts = np.diff(indptr)
-    w, h = _gaussian(indptr, dist)
-    rows = np.repeat(np.arange(n), counts)
-    wsum = np.bincount(rows, weights=w, minlength=n)
-    wb = np.bincount(rows, weights=w * bm[indices], minlength=n)
-    n_b = int(bm.sum())
+    sites = _sites(xy, int(k))
+    n_sites = len(sites.m)
+    w_edge = sites.gaussian()
+    b_s = np.bincount(sites.site, weights=bm, minlength=n_sites)
     cells = np.flatnonzero(am)
-    expected = (n_b - bm[cells]) / (n - 1.0)
-    clq = wb[cells] / wsum[cells] / expected
+    cs, cb = sites.site[cells], bm[cells]
+    # own-site neighbours at 0 m weigh exp(0) = 1 each
+    num = b_s[cs] - cb + sites.site_sums(b_s, w_edge)[cs]
+    den = sites.m[cs] - 1 + sites.site_sums(sites.m.astype(np.float64), w_edge)[cs]
+    n_b = int(bm.sum())
+    clq = num / den / ((n_b - cb) / (n - 1.0))
     p = np.full(len(cells), np.nan)
     if permutations > 0 and len(cells):
-        from geo.stats.autocorr import _W, _mc_counts
-
-        wmin = np.minimum.reduceat(w, indptr[:-1])
-        wmax = np.maximum.reduceat(w, indptr[:-1])
-        equal = wmin == wmax
-        tol = np.where(equal, 0.0, _TIE_RTOL * wsum)
-        graph = _W(indptr=indptr, indices=indices, data=w, diag=np.zeros(n), k=counts, equal=equal, transform="o")
-        up, lo = _mc_counts(graph, bm.astype(np.float64), cells.astype(np.int64), tol, int(permutations),
-                            seed_int(seed))
-        p = np.asarray(_inference.pseudo_p(up, lo, int(permutations), alternative), dtype=float)
+        p = _local_p(sites, w_edge, bm, cells, int(permutations), seed, alternative)
     p_fdr = _inference.fdr_bh(p)
     sig = p_fdr <= alpha
     label = np.where(sig & (clq > 1.0), "colocated", np.where(sig & (clq < 1.0), "isolated", "ns"))
     out = pd.DataFrame({
         "clq": clq, "p": p, "p_fdr": p_fdr, "label": label,
-        "n_neighbours": counts[cells], "bandwidth_m": h[cells],
+        "n_neighbours": sites.size[cs], "bandwidth_m": sites.h[cs],
     }, index=points.index[cells])
     out.attrs.update(a=a_label, b=b_label, k=int(k), permutations=int(permutations), alternative=alternative,
                      alpha=float(alpha), seed=_seed_record(seed))
