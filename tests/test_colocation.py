@@ -328,3 +328,83 @@ def test_errors():
         colocation(pts, a="A", b="B", column="s", alternative="bigger")
     with pytest.raises(InputError, match="`points` must be a GeoDataFrame"):
         colocation(np.zeros((6, 2)), a="A", b="B", column="s")
+
+
+# --------------------------------------------------------------------------------------
+# the pipeline: the co-location table, the local layer, summary.json, the models rule
+# --------------------------------------------------------------------------------------
+
+
+def test_the_demo_run_has_a_colocation_table_per_valley(demo_results):
+    from geo.pipeline._colocation import COLOCATION_K, MIN_FIRMS
+
+    cfg = demo_results.config
+    for name, vr in demo_results.valleys.items():
+        fm, t = vr.analysis.metric_firms, vr.analysis.colocation
+        anchor = fm["anchor"].to_numpy() == 1
+        target = (fm["sector"] == "optics").to_numpy() & ~anchor
+        rows = t.set_index(["a", "b"])
+        row = rows.loc[("optics", "research anchors")]
+        assert (row["n"], row["n_a"], row["n_b"], row["k"]) == (len(fm), target.sum(), anchor.sum(), COLOCATION_K)
+        # the public function on the same points and masks gives the same numbers
+        direct = geo.colocation(fm, a=target, b=anchor, k=COLOCATION_K, permutations=cfg.analysis.permutations,
+                                seed=vr.seed)
+        assert row["clq"] == direct.clq and row["p"] == direct.p
+        # composition: the target sector itself and every other sector with enough firms
+        sizes = fm.loc[~anchor, "sector"].value_counts()
+        others = {s for s, c in sizes.items() if c >= MIN_FIRMS and s != "optics"}
+        assert {b for (a, b) in rows.index if a == "optics"} == others | {"optics", "research anchors"}
+        assert rows.loc[("optics", "optics"), "clq"] > 2  # the demo's optics firms are clustered
+        # the local table: every optics firm once per relation, FDR-adjusted
+        loc = vr.analysis.colocation_local
+        for b in ("optics", "research anchors"):
+            part = loc[loc["b"] == b]
+            assert sorted(part.index) == sorted(fm.index[target])
+            assert (part["p_fdr"] >= part["p"] - 1e-12).all()
+    # the demo places research anchors inside the Wuhan and Changchun optics clusters, not in Shenzhen's
+    t = {name: vr.analysis.colocation.set_index(["a", "b"]) for name, vr in demo_results.valleys.items()}
+    for name in ("Wuhan", "Changchun"):
+        assert t[name].loc[("optics", "research anchors"), "clq"] > 2
+        assert t[name].loc[("optics", "research anchors"), "p"] <= 0.05
+    assert t["Shenzhen"].loc[("optics", "research anchors"), "clq"] < 1
+    # the in-park optics firms of Wuhan are far more co-located with optics than those outside
+    assert t["Wuhan"].loc[("optics in parks", "optics"), "clq"] > 3 * t["Wuhan"].loc[("optics outside parks", "optics"), "clq"]
+    assert "colocation[optics in parks]" in demo_results.valleys["Shenzhen"].skipped  # 7 firms in its park
+
+
+def test_the_research_led_rule_uses_the_colocation_quotient_on_the_demo(demo_results):
+    import json
+
+    from geo.datasets import demo_files
+
+    truth = json.loads((demo_files()["config"].parent / "demo_truth.json").read_text(encoding="utf-8"))
+    for vr in demo_results.valleys.values():
+        m = vr.analysis.models
+        assert "co-location quotient" in m.attrs["rules"]["research-led"]
+        for _, row in m.iterrows():
+            expected = truth["parks"][row["name"]]["models"]
+            assert ("research-led" in row["models"]) == ("research-led" in expected), row["name"]
+            if row["pair"]:
+                assert not np.isnan(row["clq_target_anchors"]) and "CLQ(" in row["reason_research_led"]
+
+
+def test_colocation_outputs_on_the_demo(demo_results, demo_output):
+    import json
+
+    summary = json.loads((demo_output / "summary.json").read_text(encoding="utf-8"))
+    for name, vr in demo_results.valleys.items():
+        c = summary["valleys"][name]["colocation"]
+        assert c["k"] == 8 and c["anchor_source"] == "firm-table column `anchor`"
+        assert len(c["table"]) == len(vr.analysis.colocation)
+        assert {(e["a"], e["b"]) for e in c["local"]} == {("optics", "optics"), ("optics", "research anchors")}
+        loc = vr.analysis.colocation_local
+        for e in c["local"]:
+            part = loc[loc["b"] == e["b"]]
+            assert e["n_colocated"] == int((part["label"] == "colocated").sum())
+            assert e["n_points"] == len(part)
+    table = gpd.read_file(demo_output / "layers.gpkg", layer="colocation")
+    assert set(table["valley"]) == set(demo_results.valleys)
+    points = gpd.read_file(demo_output / "layers.gpkg", layer="colocation_local")
+    assert points.crs.to_epsg() == 4326 and set(points["label"]) <= {"colocated", "isolated"}
+    n_sig = sum(int((vr.analysis.colocation_local["label"] != "ns").sum()) for vr in demo_results.valleys.values())
+    assert len(points) == n_sig > 0

@@ -93,7 +93,7 @@ from geo.errors import ColumnError, InputError, StatisticsError
 from geo.points import sector_mask
 from geo.stats import _clq_kernels, _inference
 
-__all__ = ["ColocationResult", "colocation", "local_colocation", "neighbourhoods"]
+__all__ = ["ColocationResult", "colocation", "local_colocation", "neighbourhoods", "neighbours_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -320,6 +320,35 @@ def neighbourhoods(xy: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.n
     return indptr, indices, dist
 
 
+def neighbours_of(xy: np.ndarray, mask: np.ndarray, *, k: int = 8) -> np.ndarray:
+    """Which points are in the neighbourhood of at least one point of ``mask``.
+
+    The neighbourhoods are those of :func:`colocation` (the ``k`` nearest other points, ties
+    at the k-th distance kept): e.g. the research anchors that the co-location quotient of a
+    set of firms towards the anchors counts.
+
+    Parameters
+    ----------
+    xy : ndarray, shape (n, 2)
+        Coordinates in metres.
+    mask : ndarray of bool, shape (n,)
+        The points whose neighbourhoods are taken.
+    k : int, default 8
+
+    Returns
+    -------
+    ndarray of bool, shape (n,)
+    """
+    xy = np.ascontiguousarray(xy, dtype=np.float64)
+    mask = np.asarray(mask, dtype=bool)
+    sites = _sites(xy, int(k))
+    a_s = np.bincount(sites.site, weights=mask, minlength=len(sites.m))
+    reached = np.zeros(len(sites.m), dtype=bool)
+    reached[sites.indices[np.repeat(a_s > 0, np.diff(sites.indptr))]] = True
+    # a point's own site: reached when another point of the mask shares it
+    return reached[sites.site] | (a_s[sites.site] - mask >= 1)
+
+
 # --------------------------------------------------------------------------------------
 # input checks
 # --------------------------------------------------------------------------------------
@@ -511,7 +540,9 @@ def local_colocation(
     with the adaptive bandwidth :math:`h_i` the distance to the k-th nearest other point
     (neighbourhoods, ties and the comparison with ArcGIS / sfdep: see the module notes).
     Tested by conditional random labelling: point ``i`` keeps its label and its neighbours'
-    memberships in ``b`` are drawn without replacement from the other points.
+    memberships in ``b`` are drawn without replacement from the other points.  Points on one
+    coordinate with the same membership in ``b`` have the same statistic and the same null
+    distribution: they are tested once and share the p-value.
 
     Parameters
     ----------
