@@ -408,3 +408,9 @@ def test_colocation_outputs_on_the_demo(demo_results, demo_output):
     assert points.crs.to_epsg() == 4326 and set(points["label"]) <= {"colocated", "isolated"}
     n_sig = sum(int((vr.analysis.colocation_local["label"] != "ns").sum()) for vr in demo_results.valleys.values())
     assert len(points) == n_sig > 0
+    # the map layer (off by default) and the report's table
+    html = (demo_output / "maps" / "Wuhan.html").read_text(encoding="utf-8")
+    assert "Local co-location: optics → optics" in html and "colocated (1," in html
+    assert "Local co-location: optics → research anchors" not in html  # no firm is significant towards 3 anchors
+    report = (demo_output / "report.html").read_text(encoding="utf-8")
+    assert report.count("<h4>Co-location quotients</h4>") == len(demo_results.valleys)

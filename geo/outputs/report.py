@@ -699,7 +699,28 @@ def _section_valleys(results, toc: _Toc, figures, errors) -> str:
                        "cells touching at an edge or a vertex form one cluster.</p>")
             out.append(_clusters_table(cl) if len(cl) else "<p>No cluster.</p>")
         out.append(_point_patterns(vr, figures, errors, name, results.config.analysis.target_sector))
+        out.append(_colocation_block(vr))
     return "\n".join(out)
+
+
+def _colocation_block(vr) -> str:
+    """The valley's co-location quotients (:mod:`geo.pipeline._colocation`): one row per relation."""
+    t = vr.analysis.colocation
+    if t is None or not len(t):
+        return ""
+    local = vr.analysis.colocation_local
+    sig = {} if local is None else {(a, b): int((g["label"] == "colocated").sum())
+                                    for (a, b), g in local.groupby(["a", "b"], sort=False)}
+    rows = [[r["a"], r["b"], _num(r["clq"], 3), _Html(_p(r["p"])), r["n_a"], r["n_b"], sig.get((r["a"], r["b"]), "—")]
+            for r in t.to_dict(orient="records")]
+    return ("<h4>Co-location quotients</h4>"
+            + _table(["a", "b", "CLQ(a → b)", "p", "firms of a", "of b", "firms locally co-located"], rows,
+                     num_cols=(2, 4, 5, 6))
+            + f'<p class="note">CLQ(a → b): the share of b among the {t.attrs.get("k")} nearest neighbours of the firms '
+              "of a over the share of b among all other firms (Leslie &amp; Kronenfeld 2011); 1 is what random "
+              "labelling gives. p: two-sided random-labelling pseudo p-value. Locally co-located: firms whose local "
+              "CLQ (Gaussian kernel, Wang et al. 2017) is above 1 at FDR ≤ alpha; see the map's co-location layers "
+              "and the layers colocation and colocation_local of layers.gpkg.</p>")
 
 
 def _valley_heading(title: str, name: str) -> str:

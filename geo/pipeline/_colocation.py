@@ -169,7 +169,7 @@ def local_summary(local: pd.DataFrame | None) -> list[dict] | None:
     out = []
     for (a, b), grp in local.groupby(["a", "b"], sort=False):
         labels = grp["label"].value_counts()
-        out.append({"a": a, "b": b, "n_points": int(len(grp)), "n_colocated": int(labels.get("colocated", 0)),
+        out.append({"a": a, "b": b, "n_points": len(grp), "n_colocated": int(labels.get("colocated", 0)),
                     "n_isolated": int(labels.get("isolated", 0)), "median_clq": float(grp["clq"].median()),
                     "alpha": local.attrs.get("alpha"), "k": local.attrs.get("k"),
                     "permutations": local.attrs.get("permutations")})
