@@ -480,8 +480,8 @@ def _anchor_colocation(p: _Pair, row: dict[str, Any]) -> np.ndarray | _Outcome:
     return near[len(p.x):] if layer else near[np.flatnonzero(p.is_anchor)]
 
 
-def _rd_near_anchors(p: _Pair, row: dict[str, Any], ax: np.ndarray, ay: np.ndarray, where: str, r_dist: float) -> _Outcome:
-    """The R&D share of the firms within ``radius_m`` of the core's anchors against the valley's other firms."""
+def _rd_near_anchors(p: _Pair, row: dict[str, Any], ax: np.ndarray, ay: np.ndarray, where: str, r_clq: float) -> _Outcome:
+    """The R&D share of the firms within ``radius_m`` of the co-located anchors against the valley's other firms."""
     th, radius_m, rd_column = p.opts.th, p.opts.radius_m, p.opts.rd_column
     rd, known = _known_flag(p.firms[rd_column])
     firm = ~p.is_anchor & known
@@ -490,14 +490,14 @@ def _rd_near_anchors(p: _Pair, row: dict[str, Any], ax: np.ndarray, ay: np.ndarr
     n_near, n_rest, shares = _group_shares(row, _RD_KEYS, rd, near, rest, firm, th["min_firms"])
     if shares is None:
         return _undetermined(f"{where}, but only {n_near} firms with a known `{rd_column}` lie within {radius_m:,.0f} m "
-                             f"of it and {n_rest} farther away (at least {th['min_firms']:.0f} needed for each share)")
+                             f"of the co-located anchors and {n_rest} farther away (at least {th['min_firms']:.0f} needed for each share)")
     s_near, s_rest, _, ratio, _ = shares
     r_rd = _cond(ratio, th["rd_ratio"]) if not _isnan(ratio) else 0.0
     ok = r_rd >= 1
-    return _decide(ok, min(1.0, min(r_dist, r_rd)),
-                   f"{where} (≤ {radius_m:,.0f} m); {_pct(s_near)} of the {n_near:,} firms within {radius_m:,.0f} m "
+    return _decide(ok, min(1.0, min(r_clq, r_rd)),
+                   f"{where}; {_pct(s_near)} of the {n_near:,} firms within {radius_m:,.0f} m of the co-located anchors "
                    f"do R&D, {ratio:.2f} × the {_pct(s_rest)} of the valley's other firms ({_ge(ok)} "
-                   f"{th['rd_ratio']:g} ×)", min(r_dist, r_rd))
+                   f"{th['rd_ratio']:g} ×)", min(r_clq, r_rd))
 
 
 def _research_text(th: Mapping[str, float], radius_m: float) -> str:
