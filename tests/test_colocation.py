@@ -167,6 +167,24 @@ def test_neighbourhoods_exclude_the_point_and_keep_ties():
         assert i not in indices[indptr[i]:indptr[i + 1]]
 
 
+def test_neighbours_of_follows_the_neighbourhoods():
+    from geo.stats.colocation import neighbours_of
+
+    # x = 0 1 2 3 10 11 and three firms on x = 20; k = 1: 0 -> {1}; 1 -> {0, 2}; 10 -> {11};
+    # each firm on x = 20 -> the two others there
+    xy = np.array([[0, 0], [1, 0], [2, 0], [3, 0], [10, 0], [11, 0], [20, 0], [20, 0], [20, 0]], float)
+    mask = np.zeros(9, bool)
+    mask[[0, 1, 4]] = True
+    assert np.flatnonzero(neighbours_of(xy, mask, k=1)).tolist() == [0, 1, 2, 5]
+    one = np.zeros(9, bool)
+    one[6] = True  # a stacked firm reaches the other two of its stack, not itself
+    assert np.flatnonzero(neighbours_of(xy, one, k=1)).tolist() == [7, 8]
+    # the same as the expanded neighbourhoods
+    indptr, indices, _ = neighbourhoods(xy, 2)
+    expected = sorted({int(j) for i in np.flatnonzero(mask) for j in indices[indptr[i]:indptr[i + 1]]})
+    assert np.flatnonzero(neighbours_of(xy, mask, k=2)).tolist() == expected
+
+
 def test_coincident_points_do_not_depend_on_row_order():
     # a stack of 12 firms on one point (7 A, 5 B) among scattered firms; with k = 4 a keep-exactly-k
     # rule would pick 4 of the 11 other stacked firms by row order; geo keeps all 11 (weight 1 each).
