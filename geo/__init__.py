@@ -39,6 +39,8 @@ _API = {
     "marcon_puech_m": "geo.stats.pointpattern",
     "kernel_density": "geo.stats.density",
     "location_quotient": "geo.stats.economics",
+    "colocation": "geo.stats.colocation",
+    "local_colocation": "geo.stats.colocation",
     "PointFrame": "geo.points",
 }
 

@@ -120,7 +120,7 @@ class Page:
 
 
 VALLEY_A_LAYERS = ["Parks", "Parks by development model", "Gi* hot/cold spots (optics firms)", "LISA clusters", "Clusters", "Firms: optics",
-                   "Firms: all sectors", "Founding years (optics firms)", "Firm density (KDE)", "Firm density (KDE, optics)"]
+                   "Firms: all sectors", "Local co-location: optics → optics", "Founding years (optics firms)", "Firm density (KDE)", "Firm density (KDE, optics)"]
 
 
 def test_index_map(study, browser):

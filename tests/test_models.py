@@ -160,11 +160,26 @@ def test_research_led_from_an_anchor_at_the_core_with_rd_firms_around(government
     m2 = classify_models(ov, cl, f.drop(columns="anchor"), parks, sector="optics", hotspots=hot, anchors=layer).loc[0]
     assert m2["models"] == p["models"] and m2["anchor_source"] == "anchors layer"
     assert m2["anchor_core_distance_m"] == pytest.approx(p["anchor_core_distance_m"], abs=0.01)
-    # an anchor 6 km away is not at the core: "no", with a partial score radius / distance
+    # the co-location quotient CLQ(pair's target firms -> anchors), recomputed with a plain k-d tree:
+    # each pair firm's 8 nearest other rows; the anchor's share among them over 1 / (N - 1)
+    from scipy.spatial import cKDTree
+
+    xy = np.column_stack([f.geometry.x, f.geometry.y])
+    main = cl.set_index("cluster_id").geometry[int(p["main_cluster"])]
+    pair = ((f["sector"] == "optics").to_numpy() & firm
+            & (shapely.intersects_xy(parks.geometry[0], xy[:, 0], xy[:, 1]) | shapely.intersects_xy(main, xy[:, 0], xy[:, 1])))
+    _, nb = cKDTree(xy).query(xy[pair], k=9)
+    hits = (nb[:, 1:] == np.flatnonzero(~firm)[0]).sum()
+    assert p["n_clq_target_firms"] == pair.sum() and p["n_anchors_colocated"] == 1
+    assert p["clq_target_anchors"] == pytest.approx(hits / 8 / (pair.sum() / (len(f) - 1)), rel=1e-9)
+    assert p["p_clq_target_anchors"] <= 0.05 and "CLQ(the pair's" in p["reason_research_led"]
+    # an anchor 6 km away: none of the pair's firms has it among its neighbours: "no" (not significant: score 0)
     far = _with_anchor(firms, (cx + 6000, cy))
     q = classify_models(ov, cl, far, parks, sector="optics", hotspots=hot).loc[0]
-    assert q["status_research_led"] == "no" and "> 2,000 m" in q["reason_research_led"]
-    assert q["score_research_led"] == pytest.approx(2000 / q["anchor_core_distance_m"])
+    assert q["status_research_led"] == "no" and q["clq_target_anchors"] == 0.0 and q["n_anchors_colocated"] == 0
+    assert "= 0.00 (< 1.5; one-sided p = 1.000, > 0.05)" in q["reason_research_led"]
+    assert q["score_research_led"] == 0.0
+    assert q["anchor_core_distance_m"] > 2000  # still reported, no longer part of the rule
     # an anchor at the core but without R&D around it: "no"
     flat = _with_anchor(firms, (cx, cy), rd_near=0.2, rd_far=0.2)
     r = classify_models(ov, cl, flat, parks, sector="optics").loc[0]
@@ -243,7 +258,7 @@ def test_primary_model_without_a_path_is_the_widest_margin(government_case):
         r = classify_models(ov2, cl, f, parks, sector="optics").loc[0]
         assert set(r["models"]) == {"research-led", "FDI-led"}
         margin_fdi = min(r["foreign_share"] / 0.3, r["foreign_ratio"] / 1.5)
-        margin_rd = min(2000 / r["anchor_core_distance_m"], r["rd_ratio"] / 1.5)
+        margin_rd = min(r["clq_target_anchors"] / 1.5, r["rd_ratio"] / 1.5)
         assert r["primary_model"] == ("FDI-led" if margin_fdi > margin_rd else "research-led") == expected
 
 
@@ -380,7 +395,8 @@ def _classify(vr, cfg, *, drop=(), overlay=None, **options):
     mc = cfg.models
     kwargs = {"anchors": None, "anchor_column": mc.anchor_column, "rd_column": mc.rd_column,
               "ownership_column": mc.ownership_column, "foreign_value": mc.foreign_value, "radius_m": mc.radius_m,
-              "sector": cfg.analysis.target_sector, "sector_column": cfg.firms.sector_column, "hotspots": st.hotspots}
+              "sector": cfg.analysis.target_sector, "sector_column": cfg.firms.sector_column, "hotspots": st.hotspots,
+              "alpha": cfg.analysis.alpha, "permutations": cfg.analysis.permutations, "seed": vr.seed}
     kwargs.update(options)
     firms = st.metric_firms.drop(columns=list(drop))
     return classify_models(st.parks_overlay if overlay is None else overlay(st.parks_overlay), st.clusters,

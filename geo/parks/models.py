@@ -39,6 +39,7 @@ MODELS = {
 #: thresholds of :func:`classify_models` (override any of them with ``thresholds=``)
 DEFAULT_THRESHOLDS = {
     "outside_share": 0.4,   # market-led: share of the main cluster (area or firms) outside the park
+    "anchor_clq": 1.5,      # research-led: co-location quotient CLQ(the pair's target firms → research anchors)
     "rd_ratio": 1.5,        # research-led: R&D share near the anchor(s) / the R&D share elsewhere in the valley
     "foreign_share": 0.3,   # FDI-led: share of foreign-invested target firms of the pair
     "foreign_ratio": 1.5,   # FDI-led: that share / the share among the valley's other target firms
@@ -46,6 +47,8 @@ DEFAULT_THRESHOLDS = {
 }
 
 _NONE_VERDICT = "park without a cluster"
+#: neighbours per firm of the research-led co-location quotient
+_CLQ_K = 8
 _AFTER_VERDICT = "cluster formed after designation"
 _TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y"})
 #: the row's entries of the research-led and FDI-led share contrasts (:func:`_group_shares`)
@@ -209,6 +212,9 @@ class _Options:
     sector_column: str
     valley_column: str
     crs: Any
+    alpha: float = 0.05
+    permutations: int = 999
+    seed: Any = 0
 
 
 @dataclass(frozen=True)
@@ -404,7 +410,8 @@ def _anchor_indicators(p: _Pair) -> dict[str, Any]:
     """The research-led indicators; the anchors are counted for every park, pair or not."""
     row: dict[str, Any] = {
         "anchor_source": None, "n_anchors": 0, "nearest_anchor": None, "anchor_core_distance_m": np.nan,
-        "n_anchors_at_core": 0, "n_firms_near_anchor": 0, "rd_share_near_anchor": np.nan, "rd_share_elsewhere": np.nan,
+        "n_anchors_at_core": 0, "n_clq_target_firms": 0, "clq_target_anchors": np.nan, "p_clq_target_anchors": np.nan,
+        "n_anchors_colocated": 0, "n_firms_near_anchor": 0, "rd_share_near_anchor": np.nan, "rd_share_elsewhere": np.nan,
         "rd_share_valley": np.nan, "rd_ratio": np.nan, "p_rd_near_anchor": np.nan,
     }
     if not isinstance(p.anchors, str):
@@ -414,7 +421,8 @@ def _anchor_indicators(p: _Pair) -> dict[str, Any]:
 
 
 def _research_led(p: _Pair, row: dict[str, Any]) -> _Outcome:
-    """A research anchor at the cluster's core, and R&D firms over-represented around the anchors."""
+    """The pair's target firms co-located with research anchors, and R&D firms over-represented
+    around those anchors."""
     import shapely
 
     if isinstance(p.anchors, str):
@@ -422,24 +430,58 @@ def _research_led(p: _Pair, row: dict[str, Any]) -> _Outcome:
     ax, ay, names, _ = p.anchors
     if len(ax) == 0:
         return _no(f"no research anchor in the data ({row['anchor_source']})")
-    radius_m = p.opts.radius_m
+    # where the anchors are: reported, not part of the rule
     core = [shapely.centroid(p.cluster)] + ([p.peak] if p.peak is not None else [])
     dist = np.min([np.hypot(ax - c.x, ay - c.y) for c in core], axis=0)
     j = int(np.argmin(dist))
-    at_core = dist <= radius_m
-    row.update(nearest_anchor=names[j], anchor_core_distance_m=float(dist[j]), n_anchors_at_core=int(at_core.sum()))
-    r_dist = radius_m / dist[j] if dist[j] > 0 else float("inf")
-    where = f"{names[j]} is {dist[j]:,.0f} m from the cluster's core"
-    if not at_core.any():
-        return _no(f"{where} (> {radius_m:,.0f} m)", min(1.0, r_dist))
+    row.update(nearest_anchor=names[j], anchor_core_distance_m=float(dist[j]),
+               n_anchors_at_core=int((dist <= p.opts.radius_m).sum()))
+    colocated = _anchor_colocation(p, row)
+    if isinstance(colocated, _Outcome):
+        return colocated
+    th, alpha = p.opts.th, p.opts.alpha
+    clq, pv = row["clq_target_anchors"], row["p_clq_target_anchors"]
+    r_clq = _cond(clq, th["anchor_clq"])
+    sig = pv <= alpha
+    where = (f"CLQ(the pair's {row['n_clq_target_firms']:,} target firms → research anchors) = {clq:.2f} "
+             f"({_ge(r_clq >= 1)} {th['anchor_clq']:g}; one-sided p = {pv:.3f}, {'≤' if sig else '>'} {alpha:g})")
+    if not (r_clq >= 1 and sig):
+        return _no(where, min(1.0, r_clq) if sig else 0.0)
     if p.opts.rd_column not in p.firms.columns:
         return _undetermined(f"{where}, but the firm table has no `{p.opts.rd_column}` column "
-                             "(R&D firms near the anchor cannot be counted)")
-    return _rd_near_anchors(p, row, ax[at_core], ay[at_core], where, r_dist)
+                             "(R&D firms near the anchors cannot be counted)")
+    return _rd_near_anchors(p, row, ax[colocated], ay[colocated], where, r_clq)
 
 
-def _rd_near_anchors(p: _Pair, row: dict[str, Any], ax: np.ndarray, ay: np.ndarray, where: str, r_dist: float) -> _Outcome:
-    """The R&D share of the firms within ``radius_m`` of the core's anchors against the valley's other firms."""
+def _anchor_colocation(p: _Pair, row: dict[str, Any]) -> np.ndarray | _Outcome:
+    """CLQ(the pair's target firms → research anchors) over the valley's firms (and the anchors
+    layer's points), tested by random labelling (one-sided, co-location); the anchors among the
+    neighbours of those firms (:func:`geo.stats.colocation.neighbours_of`) are returned."""
+    from geo.errors import GeoError
+    from geo.points import PointFrame
+    from geo.stats.colocation import colocation, neighbours_of
+
+    ax, ay, _, source = p.anchors
+    layer = source == "anchors layer"
+    x, y = (np.r_[p.x, ax], np.r_[p.y, ay]) if layer else (p.x, p.y)
+    extra = np.ones(len(ax), dtype=bool) if layer else np.zeros(0, dtype=bool)
+    anchor = np.r_[np.zeros(len(p.x), dtype=bool), extra] if layer else p.is_anchor
+    pair = np.r_[p.target & ~p.is_anchor & (p.in_park | p.in_cluster), np.zeros(len(extra), dtype=bool)]
+    row["n_clq_target_firms"] = int(pair.sum())
+    pts = PointFrame(pd.DataFrame({"x": x, "y": y}), crs=p.opts.crs, xy=("x", "y"))
+    try:
+        r = colocation(pts, a=pair, b=anchor, k=_CLQ_K, permutations=p.opts.permutations, seed=p.opts.seed,
+                       alternative="greater")
+    except GeoError as exc:
+        return _undetermined(f"the co-location quotient of the pair's target firms towards the anchors is undefined: {exc}")
+    near = neighbours_of(np.column_stack([x, y]), pair, k=_CLQ_K) & anchor
+    row.update(clq_target_anchors=r.clq, p_clq_target_anchors=r.p, n_anchors_colocated=int(near.sum()))
+    # over the points of p.anchors: the layer's points, or the flagged firm rows in order
+    return near[len(p.x):] if layer else near[np.flatnonzero(p.is_anchor)]
+
+
+def _rd_near_anchors(p: _Pair, row: dict[str, Any], ax: np.ndarray, ay: np.ndarray, where: str, r_clq: float) -> _Outcome:
+    """The R&D share of the firms within ``radius_m`` of the co-located anchors against the valley's other firms."""
     th, radius_m, rd_column = p.opts.th, p.opts.radius_m, p.opts.rd_column
     rd, known = _known_flag(p.firms[rd_column])
     firm = ~p.is_anchor & known
@@ -448,20 +490,24 @@ def _rd_near_anchors(p: _Pair, row: dict[str, Any], ax: np.ndarray, ay: np.ndarr
     n_near, n_rest, shares = _group_shares(row, _RD_KEYS, rd, near, rest, firm, th["min_firms"])
     if shares is None:
         return _undetermined(f"{where}, but only {n_near} firms with a known `{rd_column}` lie within {radius_m:,.0f} m "
-                             f"of it and {n_rest} farther away (at least {th['min_firms']:.0f} needed for each share)")
+                             f"of the co-located anchors and {n_rest} farther away (at least {th['min_firms']:.0f} needed for each share)")
     s_near, s_rest, _, ratio, _ = shares
     r_rd = _cond(ratio, th["rd_ratio"]) if not _isnan(ratio) else 0.0
     ok = r_rd >= 1
-    return _decide(ok, min(1.0, min(r_dist, r_rd)),
-                   f"{where} (≤ {radius_m:,.0f} m); {_pct(s_near)} of the {n_near:,} firms within {radius_m:,.0f} m "
+    return _decide(ok, min(1.0, min(r_clq, r_rd)),
+                   f"{where}; {_pct(s_near)} of the {n_near:,} firms within {radius_m:,.0f} m of the co-located anchors "
                    f"do R&D, {ratio:.2f} × the {_pct(s_rest)} of the valley's other firms ({_ge(ok)} "
-                   f"{th['rd_ratio']:g} ×)", min(r_dist, r_rd))
+                   f"{th['rd_ratio']:g} ×)", min(r_clq, r_rd))
 
 
 def _research_text(th: Mapping[str, float], radius_m: float) -> str:
-    return (f"a research anchor within {radius_m:g} m of the main cluster's core (centroid or peak Gi* cell) and "
-            f"the R&D share of the firms within {radius_m:g} m of those anchors >= {th['rd_ratio']:g} x the "
-            f"R&D share of the valley's other firms (at least {th['min_firms']:g} firms in each)")
+    return (f"the pair's target firms (in the park or its main cluster) are co-located with research anchors: "
+            f"the co-location quotient CLQ(those firms → anchors) over each firm's {_CLQ_K} nearest neighbours "
+            f"(Leslie & Kronenfeld 2011) >= {th['anchor_clq']:g} and significant (one-sided random-labelling "
+            f"p <= alpha) -- it replaces the former rule 'an anchor within {radius_m:g} m of the cluster's core', "
+            f"whose distance is still reported (anchor_core_distance_m); and the R&D share of the firms within "
+            f"{radius_m:g} m of the anchors among those firms' neighbours >= {th['rd_ratio']:g} x the R&D share of "
+            f"the valley's other firms (at least {th['min_firms']:g} firms in each)")
 
 
 def _foreign_indicators(p: _Pair) -> dict[str, Any]:
@@ -593,7 +639,8 @@ def _check_inputs(overlay: pd.DataFrame, radius_m: float) -> None:
 def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=None, anchor_column: str = "anchor",
                     rd_column: str = "rd", ownership_column: str = "ownership", foreign_value: str = "foreign",
                     radius_m: float = 2000.0, thresholds: Mapping[str, float] | None = None, sector: str | None = None,
-                    sector_column: str = "sector", hotspots=None, valley_column: str = "valley") -> pd.DataFrame:
+                    sector_column: str = "sector", hotspots=None, valley_column: str = "valley", alpha: float = 0.05,
+                    permutations: int = 999, seed: Any = 0) -> pd.DataFrame:
     """Development model of each park–cluster pair, from measured indicators.
 
     Parameters
@@ -624,7 +671,7 @@ def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=No
     radius_m : float, default 2000
         "Near": an anchor at the cluster's core, and the firms around an anchor.
     thresholds : mapping, optional
-        Overrides of :data:`DEFAULT_THRESHOLDS` (``outside_share`` 0.4, ``rd_ratio`` 1.5,
+        Overrides of :data:`DEFAULT_THRESHOLDS` (``outside_share`` 0.4, ``anchor_clq`` 1.5, ``rd_ratio`` 1.5,
         ``foreign_share`` 0.3, ``foreign_ratio`` 1.5, ``min_firms`` 20).
     sector : str, optional
         The target sector of the overlay (its firms are the "target firms"); None: all firms.
@@ -634,6 +681,12 @@ def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=No
         Gi* z) as a second core point besides the centroid.
     valley_column : str, default "valley"
         When both ``firms`` and ``parks`` have it, each park's shares use its own valley's firms.
+    alpha : float, default 0.05
+        Level of the research-led co-location test.
+    permutations : int, default 999
+        Random labellings of that test.
+    seed : int, numpy.random.Generator or None, default 0
+        Seed of the random labellings.
 
     Returns
     -------
@@ -660,9 +713,16 @@ def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=No
     * **government-led / planned** — no significant cluster before designation
       (``cluster_before`` False) and a cluster inside the park after it (verdict "cluster
       formed after designation").
-    * **research-led** — a research anchor lies within ``radius_m`` of the core, and the
-      R&D share of the firms within ``radius_m`` of those anchors is at least
-      ``rd_ratio`` (1.5) times the R&D share of the valley's other firms:
+    * **research-led** — the pair's target firms (inside the park or its main cluster)
+      are co-located with the research anchors: the co-location quotient
+      CLQ(those firms → anchors) over each firm's 8 nearest neighbours
+      (:func:`geo.colocation`; the valley's firms, plus the anchors layer's points when
+      given, are the population) is at least ``anchor_clq`` (1.5) and significant
+      (one-sided random-labelling p ≤ ``alpha``); this replaces the former distance rule
+      (an anchor within ``radius_m`` of the core), whose distance is still reported.  And
+      the R&D share of the firms within ``radius_m`` of the anchors among those firms'
+      neighbours is at least ``rd_ratio`` (1.5) times the R&D share of the valley's other
+      firms:
 
       .. math:: \\frac{\\#\\{\\text{R\\&D firms near}\\} / \\#\\{\\text{firms near}\\}}
                       {\\#\\{\\text{R\\&D firms elsewhere}\\} / \\#\\{\\text{firms elsewhere}\\}} \\ge 1.5
@@ -720,7 +780,8 @@ def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=No
     layers = _layers(firms, parks, clusters, hotspots, crs)
     opts = _Options(th=th, radius_m=radius_m, anchors=anchors, anchor_column=anchor_column, rd_column=rd_column,
                     ownership_column=ownership_column, foreign_value=foreign_value, sector=sector,
-                    sector_column=sector_column, valley_column=valley_column, crs=crs)
+                    sector_column=sector_column, valley_column=valley_column, crs=crs, alpha=float(alpha),
+                    permutations=int(permutations), seed=seed)
     rows = [_classify_park(_pair(idx, ov, layers, opts)) for idx, ov in overlay.iterrows()]
     out = pd.DataFrame(rows, index=overlay.index)
     out.attrs["rules"] = _model_rules(th, radius_m)

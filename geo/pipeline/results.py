@@ -46,6 +46,8 @@ class ValleyAnalysis:
     zonal: Any = None  # density statistics per park
     kd: Any = None  # Duranton–Overman Kd of the target sector
     ripley: Any = None  # Ripley K/L table of the target sector
+    colocation: Any = None  # DataFrame: global CLQ(a→b) per relation (geo.pipeline._colocation)
+    colocation_local: Any = None  # DataFrame: local CLQ of the target firms (geo.local_colocation), indexed like the firms
     timings: dict | None = None  # stage -> seconds
     # what the stages record about themselves (lifted from their tables' ``attrs`` by the pipeline)
     grid: Any = None  # geo.cells.grid.GridInfo: how the cells were made (kind, size, extent, count columns)
@@ -256,6 +258,16 @@ class Results:
             tbl = self.comparison.reset_index()
             tbl.attrs = {}
             layers["valleys"] = tbl
+        colo = [vr.analysis.colocation.assign(valley=name) for name, vr in self.valleys.items()
+                if vr.analysis.colocation is not None]
+        if colo:
+            tbl = pd.concat(colo, ignore_index=True)
+            tbl.attrs = {}
+            layers["colocation"] = tbl
+        local = [_colocation_layer(vr) for vr in self.valleys.values() if vr.analysis.colocation_local is not None]
+        local = [f for f in local if len(f)]
+        if local:
+            layers["colocation_local"] = _concat(local)
         ov = [_overlay_layer(vr) for vr in self.valleys.values() if vr.analysis.parks_overlay is not None]
         if ov:
             layers["parks_overlay"] = _concat(ov)
@@ -339,6 +351,13 @@ def _stage_summary(vr: ValleyResult) -> dict:
                                  "clusters": pd.DataFrame(pc.drop(columns="geometry")).to_dict(orient="records")}
         if st.point_cluster_agreement is not None:
             out["point_clusters"]["parks"] = st.point_cluster_agreement.to_dict(orient="records")
+    if st.colocation is not None:
+        from geo.pipeline._colocation import local_summary
+
+        out["colocation"] = {"k": st.colocation.attrs.get("k"), "anchor_source": st.colocation.attrs.get("anchor_source"),
+                             "alternative": st.colocation.attrs.get("alternative"),
+                             "table": st.colocation.to_dict(orient="records"),
+                             "local": local_summary(st.colocation_local)}
     outside = st.clusters_outside_parks
     if outside is not None:
         out["clusters_outside_parks"] = [int(c) for c in outside["cluster_id"]] if len(outside) else []
@@ -385,6 +404,24 @@ def _area_layer(valleys: dict):
     if not rows:
         return None
     return gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geoms, crs="EPSG:4326")
+
+
+def _colocation_layer(vr: ValleyResult):
+    """The target firms whose local co-location quotient is significant (FDR), as WGS84 points."""
+    import geopandas as gpd
+
+    loc = vr.analysis.colocation_local
+    import shapely
+
+    sig = loc[loc["label"] != "ns"]
+    firms = vr.firms.loc[sig.index]  # a firm once per relation in which it is significant
+    x, y = firms.coords()
+    keep = [c for c in ("firm_id", "name") if c in firms.columns]
+    frame = pd.DataFrame(firms[keep]).reset_index(drop=True)
+    for c in sig.columns:
+        frame[c] = sig[c].to_numpy()
+    frame["valley"] = vr.name
+    return gpd.GeoDataFrame(frame, geometry=shapely.points(x, y), crs=vr.firms.crs)
 
 
 def _overlay_layer(vr: ValleyResult):

@@ -148,7 +148,7 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
         vr.analysis.clusters_outside_parks = gparks.clusters_outside_parks(clusters, vr.parks)
         if cells_only:
             return
-        _models(vr, cfg, ov, clusters, fm, hot_named, sector_key)
+        _models(vr, cfg, ov, clusters, fm, hot_named, sector_key, seed)
     else:
         vr.skipped.setdefault("parks", "no parks in this valley")
         vr.analysis.clusters_outside_parks = clusters
@@ -161,6 +161,7 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
         if vr.analysis.parks_overlay is not None:
             vr.analysis.point_cluster_agreement = gparks.point_cluster_agreement(vr.analysis.parks_overlay, pc, vr.parks)
     vr.analysis.timings["parks"] = time.perf_counter() - t0
+    _colocation(vr, cfg, seed, fm, target)
     _density(vr, cfg, fm, target)
     _point_patterns(vr, cfg, seed, fm, target, warnings)
 
@@ -196,26 +197,48 @@ def _stack_artefacts(vr: ValleyResult, cfg: Config, fm, hot, clusters, ov, secto
         warnings.append(f"valley {vr.name!r}, park {name!r}: {note}")
 
 
-def _models(vr: ValleyResult, cfg: Config, ov, clusters, fm, hot, sector) -> None:
+def _models(vr: ValleyResult, cfg: Config, ov, clusters, fm, hot, sector, seed: int) -> None:
     """Development model of each park–cluster pair (market-, government-, research-, FDI-led)."""
     from geo.errors import GeoError
     from geo.parks.models import classify_models
 
     mc = cfg.models
-    anchors = None
-    if mc.anchors is not None:
-        from geo.io.firms import read_firms
-
-        anchors = read_firms(mc.anchors)
-        anchors.attrs = {}
     try:
         vr.analysis.models = classify_models(
-            ov, clusters, fm, vr.parks, anchors=anchors, anchor_column=mc.anchor_column, rd_column=mc.rd_column,
+            ov, clusters, fm, vr.parks, anchors=_read_anchors(cfg), anchor_column=mc.anchor_column, rd_column=mc.rd_column,
             ownership_column=mc.ownership_column, foreign_value=mc.foreign_value, radius_m=mc.radius_m,
-            sector=sector, sector_column=cfg.firms.sector_column, hotspots=hot,
+            sector=sector, sector_column=cfg.firms.sector_column, hotspots=hot, alpha=cfg.analysis.alpha,
+            permutations=cfg.analysis.permutations, seed=seed,
         )
     except GeoError as exc:
         vr.skipped["models"] = str(exc)
+
+
+def _read_anchors(cfg: Config):
+    """The ``[models] anchors`` points layer, or None."""
+    if cfg.models.anchors is None:
+        return None
+    from geo.io.firms import read_firms
+
+    anchors = read_firms(cfg.models.anchors)
+    anchors.attrs = {}
+    return anchors
+
+
+def _colocation(vr: ValleyResult, cfg: Config, seed: int, fm, target) -> None:
+    """Co-location quotients of the target sector: the table and the local CLQ (:mod:`geo.pipeline._colocation`)."""
+    from geo.pipeline._colocation import colocation_stage
+
+    t0 = time.perf_counter()
+    an = cfg.analysis
+    table, local, skipped = colocation_stage(
+        fm, vr.parks, target=target, sector_column=cfg.firms.sector_column, anchors=_read_anchors(cfg),
+        anchor_column=cfg.models.anchor_column, permutations=an.permutations, seed=seed, alpha=an.alpha)
+    vr.analysis.colocation = table
+    vr.analysis.colocation_local = local
+    for what, why in skipped.items():
+        vr.skipped[f"colocation[{what}]"] = why
+    vr.analysis.timings["colocation"] = time.perf_counter() - t0
 
 
 def _groups(firms, parks, cfg: Config, warnings: list[str], areas: dict | None = None) -> dict | None:

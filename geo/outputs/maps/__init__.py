@@ -36,6 +36,10 @@ hot spots, so its map has no Gi*, LISA or cluster layers).
   tooltips up to :data:`POINTS_MAX` firms, marker clusters (``FastMarkerCluster``, circle
   markers, sector tooltips) up to :data:`CLUSTER_MAX`, above that a heat map of the firms
   binned to at most :data:`HEAT_BINS_MAX` weighted cells.
+* **Local co-location: <target> → <b>** -- target firms whose local co-location quotient
+  towards their own sector (and towards the research anchors) is significant after the FDR
+  adjustment (:func:`geo.local_colocation`): red "colocated", blue "isolated"; off by default,
+  at most :data:`~geo.outputs.maps.colocation.COLOCATION_MAX` firms per layer.
 * **Firm density (KDE)** -- the run's kernel density grids rendered by
   :func:`geo.outputs.raster.density_to_png` as image overlays (``data:`` URIs): all firms
   (the ``density`` stage) and the target sector (``density_target``: the all-firms

@@ -7,6 +7,7 @@ from geo.outputs.maps._data import _valley, _ValleyData
 from geo.outputs.maps._frame import _base_map, _rename_clashes
 from geo.outputs.maps._geometry import _gdf_bounds, _union_bounds
 from geo.outputs.maps._html import escape
+from geo.outputs.maps.colocation import _colocation_layers
 from geo.outputs.maps.firms import _firm_layers
 from geo.outputs.maps.layers import (
     _clusters_layer,
@@ -85,6 +86,7 @@ def _valley_map(results, valley: str, *, m=None, data: _ValleyData | None = None
     _clusters_layer(m, vr, target_label, legend)
     _firm_layers(m, vr, results, legend, data=data)
     _stacks_layer(m, vr, results, legend)  # above the firm markers: a stack hides under its own firms otherwise
+    _colocation_layers(m, vr, results, legend)
     _timeline_layer(m, vr, results, legend, data=data)
     no_density = _kde_layers(m, vr, results, legend)
     skipped = "; ".join([f"{escape(k)}: {escape(v)}" for k, v in vr.skipped.items()] + no_density)

@@ -312,7 +312,30 @@ def section_valleys(results, ctx: _Ctx) -> str:
             out.append(_details(f"Cluster polygons ({len(cl)})", body))
         pp = _point_patterns(vr, ctx.figures, ctx.errors, name, results.config.analysis.target_sector)
         out.append(_details("Point patterns: Duranton–Overman Kd and Ripley's L", pp))
+        co = _colocation_block(vr)
+        if co:
+            out.append(_details("Co-location quotients", co))
     return "\n".join(b for b in out if b)
+
+
+def _colocation_block(vr) -> str:
+    """The valley's co-location quotients (:mod:`geo.pipeline._colocation`): one row per relation."""
+    t = vr.analysis.colocation
+    if t is None or not len(t):
+        return ""
+    local = vr.analysis.colocation_local
+    sig = {} if local is None else {(a, b): int((g["label"] == "colocated").sum())
+                                    for (a, b), g in local.groupby(["a", "b"], sort=False)}
+    rows = [[r["a"], r["b"], _num(r["clq"], 3), _Html(_p(r["p"])), r["n_a"], r["n_b"], sig.get((r["a"], r["b"]), "—")]
+            for r in t.to_dict(orient="records")]
+    return ("<h4>Co-location quotients</h4>"
+            + _table(["a", "b", "CLQ(a → b)", "p", "firms of a", "of b", "firms locally co-located"], rows,
+                     num_cols=(2, 4, 5, 6))
+            + f'<p class="note">CLQ(a → b): the share of b among the {_num(t["k"].iloc[0])} nearest neighbours of the '
+              "firms of a over the share of b among all other firms (Leslie &amp; Kronenfeld 2011); 1 is what random "
+              "labelling gives. p: two-sided random-labelling pseudo p-value. Locally co-located: firms whose local "
+              "CLQ (Gaussian kernel, Wang et al. 2017) is above 1 at FDR ≤ alpha; see the map's co-location layers "
+              "and the layers colocation and colocation_local of layers.gpkg.</p>")
 
 
 def _valley_heading(title: str, name: str) -> str:
