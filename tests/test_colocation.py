@@ -398,7 +398,7 @@ def test_the_research_led_rule_uses_the_colocation_quotient_on_the_demo(demo_res
     truth = json.loads((demo_files()["config"].parent / "demo_truth.json").read_text(encoding="utf-8"))
     for vr in demo_results.valleys.values():
         m = vr.analysis.models
-        assert "co-location quotient" in m.attrs["rules"]["research-led"]
+        assert "co-location quotient" in vr.analysis.model_rules["research-led"]
         for _, row in m.iterrows():
             expected = truth["parks"][row["name"]]["models"]
             assert ("research-led" in row["models"]) == ("research-led" in expected), row["name"]
