@@ -115,6 +115,8 @@ MIN_STEPS = 3
 #: comparison windows of the space-time Gi*
 WINDOWS = ("step", "cube")
 _SHARE = 0.9
+#: how a bin's p-value was computed (autocorr's methods, and a window without variation)
+_METHODS = ("exact", "exact_wr", "mc", "normal", "island", "constant")
 
 
 # =======================================================================================
@@ -585,12 +587,12 @@ def _cube_weights(adj: sparse.csr_array, nt: int, time_lag: int) -> _ac._W:
                   np.ones(n * nt, dtype=bool), "b")
 
 
-def _gi_block(x: np.ndarray, w: _ac._W, permutations: int, seed: int, alpha: float) -> pd.DataFrame | None:
-    """Space-time G* of the rows of ``w`` with neighbours, over the universe ``x``;
-    None when ``x`` is constant.  FDR runs over the evaluated rows."""
+def _gi_block(x: np.ndarray, w: _ac._W, permutations: int, seed: int, alpha: float, rows: int) -> pd.DataFrame | None:
+    """Space-time G* of the first ``rows`` bins (the rows of ``w`` with neighbours) over the
+    universe ``x``; None when ``x`` is constant.  FDR runs over the evaluated rows."""
     if np.ptp(x) == 0:
         return None
-    d = _ac._Data(y=x, index=pd.RangeIndex(len(x)), pos=np.arange(len(x)), name=None)
+    d = _ac._Data(y=x, index=pd.RangeIndex(rows), pos=np.arange(rows), name=None)
     tails = _ac._conditional_tails(x, w, permutations, seed, "auto")
     return _ac._local_g_frame(d, w, tails, True, permutations, seed, "two-sided", True, alpha, "auto")
 
@@ -686,23 +688,24 @@ def emerging_hotspots(
     step_seeds = rng.integers(0, 2**62, size=nt)
     cols = {k: np.full((n, nt), np.nan) for k in ("z", "p", "p_fdr")}
     bins = np.zeros((n, nt), dtype=np.int64)
-    method = np.full((n, nt), "constant", dtype=object)
+    method = np.full((n, nt), _METHODS.index("constant"), dtype=np.int8)
     if window == "cube":
         w = _cube_weights(adj, nt, lag)
         x = counts.T.ravel()  # step by step
-        fr = _gi_block(x, w, permutations, int(step_seeds[0]), alpha)
+        fr = _gi_block(x, w, permutations, int(step_seeds[0]), alpha, n * nt)
         if fr is not None:
             for t in range(nt):
                 part = fr.iloc[t * n:(t + 1) * n]
                 _fill(cols, bins, method, t, part, alpha, refdr=True)
     else:
+        weights: dict[int, _ac._W] = {}  # one per window length (at most time_lag + 1)
         for t in range(nt):
             lo = max(0, t - lag)
             x = counts[:, lo:t + 1][:, ::-1].T.ravel()  # focal step first, then t-1, ...
-            w = _window_weights(adj, t - lo)
-            fr = _gi_block(x, w, permutations, int(step_seeds[t]), alpha)
+            w = weights.get(t - lo) or weights.setdefault(t - lo, _window_weights(adj, t - lo))
+            fr = _gi_block(x, w, permutations, int(step_seeds[t]), alpha, n)
             if fr is not None:
-                _fill(cols, bins, method, t, fr.iloc[:n], alpha, refdr=False)
+                _fill(cols, bins, method, t, fr, alpha, refdr=False)
     return _result(cube, cols, bins, method, lag, window, permutations, seed, alpha)
 
 
@@ -722,7 +725,7 @@ def _fill(cols: dict, bins: np.ndarray, method: np.ndarray, t: int, part: pd.Dat
     else:
         cols["p_fdr"][:, t] = part["p_fdr"].to_numpy()
         bins[:, t] = part["bin"].to_numpy()
-    method[:, t] = part["p_method"].to_numpy()
+    method[:, t] = pd.Categorical(part["p_method"], categories=_METHODS).codes
 
 
 def _result(cube: SpacetimeCube, cols: dict, bins: np.ndarray, method: np.ndarray, lag: int, window: str,
@@ -751,5 +754,9 @@ def _result(cube: SpacetimeCube, cols: dict, bins: np.ndarray, method: np.ndarra
     options = {"time_lag": lag, "window": window, "permutations": int(permutations),
                "seed": _ac._seed_record(seed), "alpha": float(alpha), "n_steps": len(steps),
                "step_years": int(cube.step), "closed": bool(cube.closed)}
+    kinds = [_METHODS[c] for c in np.flatnonzero(np.bincount(method.ravel(), minlength=len(_METHODS)))]
+    p_method = pd.DataFrame({s: pd.Categorical.from_codes(method[:, t], categories=_METHODS).remove_unused_categories()
+                             .set_categories(kinds) for t, s in enumerate(steps)}, index=idx)
+    p_method.columns = colx
     return EmergingHotspots(table=table, z=frame(z), p=frame(cols["p"]), p_fdr=frame(q), bins=frame(bins),
-                            p_method=frame(method), steps=steps, options=options)
+                            p_method=p_method, steps=steps, options=options)
