@@ -19,6 +19,7 @@ A complete example (``geo/datasets/data/demo.toml`` is the demo's)::
     valley_column = "valley"    # which valley a firm belongs to (or give valleys a bbox)
     sector_column = "sector"
     founded_column = "founded"
+    closed_column = "closed"    # optional: closing years (without them the space-time history is the survivors')
 
     [parks]
     path = "parks.gpkg"
@@ -27,6 +28,8 @@ A complete example (``geo/datasets/data/demo.toml`` is the demo's)::
 
     [analysis]
     target_sector = "optics"
+    time_step = 1               # emerging hot spots: years per step
+    time_lag = 1                # emerging hot spots: earlier steps in the space-time neighbourhood
 
     [[valleys]]
     name = "Wuhan"
@@ -76,6 +79,7 @@ class FirmsConfig:
     sector_column: str = "sector"
     subsector_column: str = "subsector"
     founded_column: str = "founded"
+    closed_column: str | None = None  # closing (deregistration) year: the space-time cube counts firms alive
     name_column: str = "name"
     employees_column: str = "employees"
     max_rejected_share: float = 0.5  # stop when more of the rows than this are rejected (a wrong crs, wrong columns)
@@ -106,6 +110,8 @@ class AnalysisConfig:
     point_clusters: str = "dbscan"
     dbscan_eps_m: float = 500.0
     dbscan_min_samples: int = 20
+    time_step: int = 1  # emerging hot spots: years per step of the space-time cube
+    time_lag: int = 1  # emerging hot spots: earlier steps in a bin's space-time neighbourhood
 
 
 @dataclass(frozen=True)
@@ -249,6 +255,13 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
     if an.permutations < 0:
         msg = f"[analysis] permutations must be >= 0; {an.permutations} was given."
         raise ConfigError(msg)
+    if an.time_step < 1:
+        msg = f"[analysis] time_step must be a whole number of years >= 1 (time_step = 5 for five-year steps); {an.time_step} was given."
+        raise ConfigError(msg)
+    if an.time_lag < 0:
+        msg = (f"[analysis] time_lag must be >= 0 (the earlier steps in a cell's space-time neighbourhood; 0: each step "
+               f"alone); {an.time_lag} was given.")
+        raise ConfigError(msg)
     valleys = []
     raw_valleys = data.get("valleys", [])
     if not isinstance(raw_valleys, list):
@@ -285,6 +298,10 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
         msg = "[firms] path is required: the firm table to analyse."
         raise ConfigError(msg)
     fc = built["firms"]
+    if fc.closed_column is not None and not (isinstance(fc.closed_column, str) and fc.closed_column.strip()):
+        msg = (f"[firms] closed_column must name the column of closing (deregistration) years, as text "
+               f"(closed_column = \"closed\"); {fc.closed_column!r} was given.")
+        raise ConfigError(msg)
     if not (isinstance(fc.drop_stacked, bool) or fc.drop_stacked == "sensitivity"):
         msg = f"[firms] drop_stacked must be true, false or \"sensitivity\"; {fc.drop_stacked!r} was given."
         raise ConfigError(msg)

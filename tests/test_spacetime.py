@@ -351,3 +351,111 @@ def test_cube_start_end_and_its_errors():
 
 def test_public_api():
     assert geo.spacetime_cube is spacetime_cube and geo.emerging_hotspots is emerging_hotspots
+
+
+# ---------------------------------------------------------------------------------------
+# parks, config, pipeline
+# ---------------------------------------------------------------------------------------
+
+
+def _emerging_lattice():
+    cells, graph, _ = _lattice()
+    rng = np.random.default_rng(1)
+    counts = rng.poisson(1.0, size=(NX * NX, 8))
+    corner = [0, 1, 2, 6, 7, 8, 12, 13, 14]
+    counts[corner, 5:] += np.array([6, 9, 12])
+    return cells, emerging_hotspots(_cube(counts), graph, seed=0)
+
+
+def test_park_categories_under_and_around_and_first_hot_step_by_hand():
+    from geo.parks.emerging import park_emerging
+    from geo.parks.overlay import park_rings
+
+    cells, res = _emerging_lattice()
+    parks = gpd.GeoDataFrame({"name": ["corner", "middle"], "designated": [2003, None]},
+                             geometry=[shapely.box(0, 0, 2, 2), shapely.box(3, 3, 5, 5)], crs=3857)
+    out = park_emerging(parks, cells, res)
+    cx, cy = cells.centroid.x.to_numpy(), cells.centroid.y.to_numpy()
+    rings = park_rings(parks)
+    cats = res.table["category"].to_numpy()
+    first = res.table["first_hot"].to_numpy(dtype=float, na_value=np.nan)
+    final_hot = (res.p_fdr.iloc[:, -1] <= 0.05) & (res.z.iloc[:, -1] > 0)
+    for k in range(2):
+        under = shapely.intersects_xy(parks.geometry.iloc[k], cx, cy)
+        ring = shapely.intersects_xy(rings[k], cx, cy)
+        assert out["ehs_under"].iloc[k] == dict(Counter(cats[under]))
+        assert out["ehs_ring"].iloc[k] == dict(Counter(cats[ring]))
+        assert out["ehs_hot_final_under"].iloc[k] == int(final_hot[under].sum())
+        f = first[under]
+        assert (pd.isna(out["ehs_first_hot"].iloc[k]) if np.isnan(f).all()
+                else out["ehs_first_hot"].iloc[k] == np.nanmin(f))
+    assert out["ehs_main_under"].iloc[0] in ("new hot spot", "consecutive hot spot")
+    assert out["ehs_first_hot_vs_designation"].iloc[0] == out["ehs_first_hot"].iloc[0] - 2003
+    assert pd.isna(out["ehs_first_hot_vs_designation"].iloc[1])
+    assert list(out.index) == list(parks.index)
+
+
+def test_the_config_keys_are_checked():
+    from geo.config import config_from_dict
+    from geo.errors import ConfigError
+
+    cfg = config_from_dict({"firms": {"path": "x.csv", "closed_column": "closed"},
+                            "analysis": {"time_step": 5, "time_lag": 0}})
+    assert (cfg.firms.closed_column, cfg.analysis.time_step, cfg.analysis.time_lag) == ("closed", 5, 0)
+    defaults = config_from_dict({"firms": {"path": "x.csv"}})
+    assert (defaults.firms.closed_column, defaults.analysis.time_step, defaults.analysis.time_lag) == (None, 1, 1)
+    for table, match in (({"analysis": {"time_step": 0}}, "time_step must be a whole number of years >= 1"),
+                         ({"analysis": {"time_step": 2.5}}, "time_step must be int"),
+                         ({"analysis": {"time_lag": -1}}, "time_lag must be >= 0"),
+                         ({"firms": {"closed_column": 3}}, "closed_column must name the column")):
+        table.setdefault("firms", {})["path"] = "x.csv"
+        with pytest.raises(ConfigError, match=match):
+            config_from_dict(table)
+
+
+def test_a_named_closing_column_must_exist():
+    from geo.config import config_from_dict
+    from geo.pipeline.checks import resolve_columns
+
+    cfg = config_from_dict({"firms": {"path": "x.csv", "closed_column": "closed"}})
+    with pytest.raises(ColumnError, match=r"\[firms\] closed_column 'closed' is not a column"):
+        resolve_columns(cfg, ["lon", "lat", "valley", "sector", "founded"], table="x.csv")
+
+
+def test_the_stage_is_skipped_with_a_reason_without_founding_years():
+    from geo.config import config_from_dict
+    from geo.pipeline.results import AnalysisDraft, ValleyResult
+    from geo.pipeline.runner import _emerging
+
+    cells, graph, _ = _lattice()
+    firms, _, _ = _firms(0, closed=False)
+    vr = ValleyResult(name="v", title="v", firms=firms.drop(columns="founded"), parks=firms.iloc[:0])
+    vr.analysis = AnalysisDraft()
+    vr.analysis.cells, vr.analysis.graph = cells, graph
+    cfg = config_from_dict({"firms": {"path": "x.csv"}})
+    _emerging(vr, cfg, 0, firms.drop(columns="founded"), None)
+    assert "no founding years" in vr.skipped["emerging_hotspots"] and vr.analysis.emerging is None
+    _emerging(vr, cfg, 0, firms.assign(founded=2000), None)  # one step: the test cannot run
+    assert "at least 3 time steps" in vr.skipped["emerging_hotspots"]
+
+
+def test_the_demo_run_has_emerging_hot_spots(demo_results, demo_output):
+    import json
+
+    import pyogrio
+
+    summary = json.loads((demo_output / "summary.json").read_text(encoding="utf-8"))
+    for name, vr in demo_results.valleys.items():
+        ehs = vr.analysis.emerging
+        assert ehs is not None and len(ehs.table) == len(vr.analysis.cells)
+        entry = summary["valleys"][name]["emerging_hotspots"]
+        assert sum(entry["categories"].values()) == len(vr.analysis.cells)
+        assert entry["survivorship"] and entry["cube"]["first_step"] == 1980
+        # the cube's last step counts every target firm of the valley with a founding year in a cell
+        assert vr.analysis.spacetime_cube.counts[:, -1].sum() == entry["cube"]["n_firms"]
+        park = summary["valleys"][name]["park_results"][0]
+        assert {"ehs_under", "ehs_ring", "ehs_first_hot", "ehs_first_hot_vs_designation"} <= set(park)
+        assert sum(park["ehs_under"].values()) == park["n_cells_under"]
+    layer = pyogrio.read_dataframe(demo_output / "layers.gpkg", layer="emerging_hotspots")
+    assert len(layer) == sum(len(vr.analysis.cells) for vr in demo_results.valleys.values())
+    assert {"category", "mk_tau", "mk_p", "first_hot", "bin_2024", "valley"} <= set(layer.columns)
