@@ -459,3 +459,17 @@ def test_the_demo_run_has_emerging_hot_spots(demo_results, demo_output):
     layer = pyogrio.read_dataframe(demo_output / "layers.gpkg", layer="emerging_hotspots")
     assert len(layer) == sum(len(vr.analysis.cells) for vr in demo_results.valleys.values())
     assert {"category", "mk_tau", "mk_p", "first_hot", "bin_2024", "valley"} <= set(layer.columns)
+
+
+def test_the_demo_report_map_and_figure_show_them(demo_results, demo_output):
+    from geo.outputs.figures import emerging_chart, figure_name
+
+    page = (demo_output / "report.html").read_text(encoding="utf-8")
+    assert page.count("<h4>Emerging hot spots</h4>") == len(demo_results.valleys)
+    assert "survivorship bias" in page  # the demo has no closing years
+    for name in demo_results.valleys:
+        assert f"figures/{figure_name(name, 'emerging')}" in page
+        html = (demo_output / "maps" / f"{name}.html").read_text(encoding="utf-8")
+        assert "Emerging hot spots (optics firms)" in html
+    counts = demo_results.valleys["Wuhan"].analysis.emerging.step_counts()
+    assert emerging_chart(counts, designated={"<b>park</b>": 1991}, title="$x {")[:8] == b"\x89PNG\r\n\x1a\n"

@@ -520,10 +520,17 @@ class EmergingHotspots:
     steps: np.ndarray
     options: dict[str, Any] = field(default_factory=dict)
 
+    def step_counts(self) -> pd.DataFrame:
+        """Hot and cold bins (significant at ``alpha`` after FDR; z above / below its
+        expectation) per step: columns ``n_hot``, ``n_cold``, indexed by the step labels."""
+        sig = np.nan_to_num(self.p_fdr.to_numpy(), nan=1.0) <= self.options.get("alpha", 0.05)
+        z = self.z.to_numpy()
+        return pd.DataFrame({"n_hot": (sig & (z > 0)).sum(axis=0), "n_cold": (sig & (z < 0)).sum(axis=0)},
+                            index=pd.Index(self.steps, name="step"))
+
     def hot_counts(self) -> pd.Series:
-        """Number of hot bins (significant at ``alpha`` after FDR, z above expectation) per step."""
-        hot = (self.p_fdr.to_numpy() <= self.options.get("alpha", 0.05)) & (self.z.to_numpy() > 0)
-        return pd.Series(hot.sum(axis=0), index=pd.Index(self.steps, name="step"), name="n_hot")
+        """Number of hot bins per step (:meth:`step_counts`' ``n_hot``)."""
+        return self.step_counts()["n_hot"]
 
     def category_counts(self) -> dict[str, int]:
         """Cells per category (categories with none left out)."""
