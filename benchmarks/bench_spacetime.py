@@ -1,6 +1,6 @@
 """Benchmark of the emerging hot spot analysis (run by hand).
 
-    .venv/bin/python benchmarks/bench_spacetime.py [--sides 100 316] [--steps 35] [--esda-steps 3]
+    .venv/bin/python benchmarks/bench_spacetime.py [--sides 100 316] [--steps 35] [--esda-steps 3] [--demo]
 
 On square queen lattices of ``side**2`` cells and ``--steps`` yearly steps of counts of
 firms alive (founding years drawn per cell on a smooth intensity surface that grows,
@@ -13,7 +13,8 @@ plus a cluster that appears half-way, about 60 % zero bins at the start), it tim
   Mann–Kendall test per cell with ``scipy.stats.kendalltau``.  At large sizes esda runs
   ``--esda-steps`` steps and the total is extrapolated (marked so).
 
-Prints a markdown table to paste into docs/benchmarks.md.
+``--demo`` also times the demo's three valleys (optics firms, 1980-2024).  Prints markdown
+tables to paste into docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -103,6 +104,33 @@ def time_esda(counts: np.ndarray, graph, steps: int) -> tuple[float, float, bool
     return gi, mk, run < nt
 
 
+def time_demo(repeats: int) -> None:
+    """The demo's valleys: cube + emerging hot spots of the optics firms (best of ``repeats``)."""
+    import geo
+    from geo.datasets import demo_files
+    from geo.stats.spacetime import emerging_hotspots, spacetime_cube
+
+    firms = geo.read_firms(demo_files()["config"].parent / "firms_demo.csv", founded="founded", geometry=False)
+    print("| valley | cells x steps | cube (s) | emerging_hotspots (s) | total wall (s) | CPU (s) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for valley in ("Wuhan", "Changchun", "Shenzhen"):
+        fm = geo.to_metric(firms[firms["valley"] == valley])
+        cells = geo.aggregate(fm, by="sector")
+        graph = geo.weights(cells)
+        by = ("sector", "optics")
+        emerging_hotspots(spacetime_cube(fm, cells, time_column="founded", by=by), graph)  # warm-up
+        runs = []
+        for _ in range(repeats):
+            t0, c0 = time.perf_counter(), time.process_time()
+            cube = spacetime_cube(fm, cells, time_column="founded", by=by)
+            t1 = time.perf_counter()
+            emerging_hotspots(cube, graph, seed=0)
+            runs.append((time.perf_counter() - t0, t1 - t0, time.process_time() - c0))
+        wall, cube_s, cpu = min(runs)
+        print(f"| {valley} | {cube.shape[0]:,} x {cube.shape[1]} | {cube_s:.2f} | {wall - cube_s:.2f} | {wall:.2f} | {cpu:.2f} |")
+    print()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sides", type=int, nargs="+", default=[100, 316])
@@ -110,10 +138,13 @@ def main() -> None:
     ap.add_argument("--esda-steps", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-esda", action="store_true")
+    ap.add_argument("--demo", action="store_true", help="also time the demo's three valleys")
     a = ap.parse_args()
     from _machine import machine_line
 
     print(f"Machine: {machine_line()}\n")
+    if a.demo:
+        time_demo(a.repeats)
     print(f"load average at the start: {os.getloadavg()[0]:.1f}\n")
     print("| cells | steps | geo emerging_hotspots (s) | its CPU time (s) | esda G_Local loop (s) | scipy MK loop (s) | "
           "hot cells, last step | p-values |")
