@@ -229,7 +229,7 @@ def test_whole_cube_window_against_a_dense_z():
     _cells, graph, nbrs = _lattice()
     counts = _binary_counts(3)
     res = emerging_hotspots(_cube(counts), graph, time_lag=1, window="cube", seed=0)
-    n, _nt = counts.shape
+    n, nt = counts.shape
     x = counts.T.ravel().astype(float)  # bin (c, s) at s * n + c
     xbar, s2, big = x.mean(), x.var(), len(x)
     for t in (0, 3):
@@ -244,6 +244,8 @@ def test_whole_cube_window_against_a_dense_z():
             wi = w.sum()
             z = (w @ x - xbar * wi) / math.sqrt(s2 * (big * wi - wi**2) / (big - 1))
             assert res.z.iloc[c, t] == pytest.approx(z, rel=1e-10)
+    for t in range(nt):  # FDR within each step, not over the cube
+        np.testing.assert_allclose(res.p_fdr.iloc[:, t], stats.false_discovery_control(res.p.iloc[:, t]), rtol=1e-12)
 
 
 def test_an_emerging_cluster_is_found_and_a_flat_field_is_not():
@@ -329,6 +331,27 @@ def test_cube_counts_against_a_direct_count(step, closed):
     np.testing.assert_array_equal(cube.counts, want)
     assert cube.n_no_year == int((opt & np.isnan(f)).sum()) and cube.closed is closed
     assert cube.to_frame().shape == cube.shape
+
+
+def test_closing_dates_as_text_count_by_their_year():
+    cells, _, _ = _lattice()
+    firms, _, _ = _firms(4)
+    years = firms["closed"]
+    as_text = years.map(lambda y: None if np.isnan(y) else f"{int(y)}-06-30")
+    a = spacetime_cube(firms, cells, time_column="founded", closed_column="closed")
+    b = spacetime_cube(firms.assign(closed=as_text), cells, time_column="founded", closed_column="closed")
+    np.testing.assert_array_equal(a.counts, b.counts)
+
+
+def test_monte_carlo_where_exact_p_values_are_out_of_reach_is_seeded():
+    cells, graph, _ = _lattice()
+    rng = np.random.default_rng(7)
+    counts = rng.integers(0, 500_000, size=(NX * NX, 3))  # value range too large for the exact convolution
+    a = emerging_hotspots(_cube(counts), graph, time_lag=0, permutations=99, seed=3)
+    b = emerging_hotspots(_cube(counts), graph, time_lag=0, permutations=99, seed=3)
+    assert set(a.p_method.stack()) == {"mc"}
+    pd.testing.assert_frame_equal(a.p, b.p)
+    assert a.p.min().min() >= 2 / 100  # two-sided pseudo p of 99 draws
 
 
 def test_cube_start_end_and_its_errors():

@@ -178,11 +178,15 @@ class SpacetimeCube:
 
 
 def _years(values: pd.Series, column: str, what: str) -> np.ndarray:
-    """A column of years (numbers, or dates whose year is taken) as float (NaN missing)."""
+    """A column of years (numbers, or dates, also as text, whose year is taken) as float (NaN missing)."""
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.dt.year.to_numpy(dtype=float, na_value=np.nan)
     num = pd.to_numeric(values, errors="coerce")
     bad = num.isna() & values.notna()
+    if bad.any() and bad.sum() == values.notna().sum():  # dates as text: their years
+        dates = pd.to_datetime(values.astype("string").str.strip(), errors="coerce", format="mixed")
+        if dates.notna().sum() == values.notna().sum():
+            return dates.dt.year.to_numpy(dtype=float, na_value=np.nan)
     if bad.any():
         msg = (f"The {what} column {column!r} must hold years (numbers); {int(bad.sum())} values are not, "
                f"e.g. {values[bad].iloc[0]!r}.")
