@@ -460,6 +460,9 @@ def test_the_stage_is_skipped_with_a_reason_without_founding_years():
     assert "no founding years" in vr.skipped["emerging_hotspots"] and vr.analysis.emerging is None
     _emerging(vr, cfg, 0, firms.assign(founded=2000), None)  # one step: the test cannot run
     assert "at least 3 time steps" in vr.skipped["emerging_hotspots"]
+    vr.n_firms = 10 * len(firms)  # the dask engine's sample of a bigger valley
+    _emerging(vr, cfg, 0, firms, None)
+    assert "sample" in vr.skipped["emerging_hotspots"] and vr.analysis.emerging is None
 
 
 def test_the_demo_run_has_emerging_hot_spots(demo_results, demo_output):

@@ -167,6 +167,10 @@ def _emerging(vr: ValleyResult, cfg: Config, seed: int, fm, sector) -> None:
     if founded not in fm.columns or not pd.to_numeric(fm[founded], errors="coerce").notna().any():
         vr.skipped["emerging_hotspots"] = f"no founding years ([firms] founded_column = {founded!r}) in this valley"
         return
+    if vr.sampled:
+        vr.skipped["emerging_hotspots"] = (f"the valley's firms are a sample of {len(vr.firms):,} of {vr.n_total:,} (dask "
+                                           "engine): a space-time cube of a sample is not the valley's history")
+        return
     closed = fc.closed_column if fc.closed_column and fc.closed_column in fm.columns else None
     t0 = time.perf_counter()
     try:
