@@ -416,6 +416,8 @@ def test_park_categories_under_and_around_and_first_hot_step_by_hand():
     assert out["ehs_first_hot_vs_designation"].iloc[0] == out["ehs_first_hot"].iloc[0] - 2003
     assert pd.isna(out["ehs_first_hot_vs_designation"].iloc[1])
     assert list(out.index) == list(parks.index)
+    with pytest.raises(InputError, match="36 rows for 35 cells"):
+        park_emerging(parks, cells.iloc[:35], res)
 
 
 def test_the_config_keys_are_checked():

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geo.errors import InputError
 from geo.parks import overlay as _ov
 
 __all__ = ["park_emerging", "EMERGING_COLUMNS"]
@@ -62,8 +63,9 @@ def park_emerging(parks: Any, cells: Any, emerging: Any) -> pd.DataFrame:
     """
     tab = emerging.table
     if len(tab) != len(cells) or not tab.index.equals(cells.index):
-        msg = "`emerging` must be the emerging hot spots of `cells` (one row per cell, in the same order)."
-        raise ValueError(msg)
+        msg = (f"`emerging` must be the emerging hot spots of `cells` (one row per cell, in the same order); it has "
+               f"{len(tab)} rows for {len(cells)} cells.")
+        raise InputError(msg)
     parks_m = _ov._metric(parks, cells.crs)
     grid = _ov._cell_grid(*_ov._cell_xy(cells))
     cats = tab["category"].to_numpy()
