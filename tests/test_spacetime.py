@@ -344,7 +344,7 @@ def test_closing_dates_as_text_count_by_their_year():
 
 
 def test_monte_carlo_where_exact_p_values_are_out_of_reach_is_seeded():
-    cells, graph, _ = _lattice()
+    _, graph, _ = _lattice()
     rng = np.random.default_rng(7)
     counts = rng.integers(0, 500_000, size=(NX * NX, 3))  # value range too large for the exact convolution
     a = emerging_hotspots(_cube(counts), graph, time_lag=0, permutations=99, seed=3)
