@@ -27,6 +27,8 @@ _API = {
     "local_g": "geo.stats.autocorr",
     "hotspots": "geo.stats.autocorr",
     "incremental_moran": "geo.stats.autocorr",
+    "spacetime_cube": "geo.stats.spacetime",
+    "emerging_hotspots": "geo.stats.spacetime",
     "park_overlay": "geo.parks.overlay",
     "cluster_polygons": "geo.parks.overlay",
     "ripley_k": "geo.stats.pointpattern",

@@ -19,6 +19,7 @@ A complete example (``geo/datasets/data/demo.toml`` is the demo's)::
     valley_column = "valley"    # which valley a firm belongs to (or give valleys a bbox)
     sector_column = "sector"
     founded_column = "founded"
+    closed_column = "closed"    # optional: closing years (without them the space-time history is the survivors')
 
     [parks]
     path = "parks.gpkg"
@@ -40,6 +41,8 @@ An OpenStreetMap extract or Overture Places as the firms (README: "OpenStreetMap
     target_sector = "optics"
     scales = [0.5, 1, 2]        # the park verdicts again at half and double the cell size ([] for none)
     study_area = "cells"        # or "hull", or a polygon layer (e.g. "boundaries.gpkg")
+    time_step = 1               # emerging hot spots: years per step
+    time_lag = 1                # emerging hot spots: earlier steps in the space-time neighbourhood
 
     [maps]
     basemap = "osm"             # "amap" (GCJ-02: layers shifted for display), "tianditu" (needs
@@ -94,6 +97,7 @@ class FirmsConfig:
     sector_column: str = "sector"
     subsector_column: str = "subsector"
     founded_column: str = "founded"
+    closed_column: str | None = None  # closing (deregistration) year: the space-time cube counts firms alive
     name_column: str = "name"
     employees_column: str = "employees"
     max_rejected_share: float = 0.5  # stop when more of the rows than this are rejected (a wrong crs, wrong columns)
@@ -134,6 +138,8 @@ class AnalysisConfig:
     scales: tuple = (0.5, 1.0, 2.0)
     scale_h3: bool = False  # also on H3 cells at the resolution nearest the chosen size
     study_area: Any = "cells"  # "cells" | "hull" | a polygon layer (geo.cells.area); [[valleys]] study_area overrides
+    time_step: int = 1  # emerging hot spots: years per step of the space-time cube
+    time_lag: int = 1  # emerging hot spots: earlier steps in a bin's space-time neighbourhood
 
 
 @dataclass(frozen=True)
@@ -349,6 +355,13 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
         raise ConfigError(msg)
     built["analysis"] = an = replace(an, scales=tuple(sorted({float(v) for v in sc})))
     built["analysis"] = an = replace(an, study_area=_area_value(an.study_area, "[analysis] study_area", base))
+    if an.time_step < 1:
+        msg = f"[analysis] time_step must be a whole number of years >= 1 (time_step = 5 for five-year steps); {an.time_step} was given."
+        raise ConfigError(msg)
+    if an.time_lag < 0:
+        msg = (f"[analysis] time_lag must be >= 0 (the earlier steps in a cell's space-time neighbourhood; 0: each step "
+               f"alone); {an.time_lag} was given.")
+        raise ConfigError(msg)
     valleys = []
     raw_valleys = data.get("valleys", [])
     if not isinstance(raw_valleys, list):
@@ -387,6 +400,10 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
         msg = "[firms] path is required: the firm table (or the .osm.pbf / Overture Places file) to analyse."
         raise ConfigError(msg)
     fc = built["firms"]
+    if fc.closed_column is not None and not (isinstance(fc.closed_column, str) and fc.closed_column.strip()):
+        msg = (f"[firms] closed_column must name the column of closing (deregistration) years, as text "
+               f"(closed_column = \"closed\"); {fc.closed_column!r} was given.")
+        raise ConfigError(msg)
     if not (isinstance(fc.drop_stacked, bool) or fc.drop_stacked == "sensitivity"):
         msg = f"[firms] drop_stacked must be true, false or \"sensitivity\"; {fc.drop_stacked!r} was given."
         raise ConfigError(msg)

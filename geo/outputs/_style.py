@@ -21,6 +21,12 @@ Palette
 * LISA clusters (:data:`LISA_COLOURS`), GeoDa's colours: HH red ``#ff0000``, LL blue
   ``#0000ff``, LH light blue ``#a7adf9``, HL pink ``#f4ada8``, not significant light grey
   ``#e8e8e8`` (not drawn on the maps).
+* Emerging hot spot categories (:data:`EHS_COLOURS`): hot spots in reds from the Gi* ramp
+  (intensifying darkest ``#a50f15``, persistent ``#d62f27``, consecutive ``#ed7551``, new
+  ``#f4a582``, diminishing ``#fab984``, sporadic ``#fcd5b5``, historical greyed ``#d9b8b0``,
+  oscillating magenta ``#c2185b``: it was a cold spot too), cold spots in the mirrored blues;
+  "no pattern" light grey (not drawn on the maps).  ArcGIS Pro's renderer also hatches some
+  classes; the maps use flat fills.
 * Target-sector firms where they are drawn apart from the sector palette (the maps'
   founding-years layer): pink ``#dd3497`` (:data:`TARGET_COLOUR`).
 * Sectors (:data:`SECTOR_COLOURS`, assigned in sorted order) and development models
@@ -43,6 +49,8 @@ __all__ = [
     "verdict_colour",
     "GI_COLOURS",
     "GI_LABELS",
+    "EHS_COLOURS",
+    "EHS_LABELS",
     "LISA_COLOURS",
     "LISA_LABELS",
     "TARGET_COLOUR",
@@ -91,6 +99,19 @@ LISA_LABELS = {
     "HL": "High-Low (outlier)",
     "ns": "Not significant",
 }
+
+#: emerging hot spot category -> colour (geo.stats.spacetime.CATEGORIES)
+EHS_COLOURS = {
+    "intensifying hot spot": "#a50f15", "persistent hot spot": "#d62f27", "consecutive hot spot": "#ed7551",
+    "new hot spot": "#f4a582", "diminishing hot spot": "#fab984", "sporadic hot spot": "#fcd5b5",
+    "oscillating hot spot": "#c2185b", "historical hot spot": "#d9b8b0",
+    "intensifying cold spot": "#08306b", "persistent cold spot": "#4575b5", "consecutive cold spot": "#6f8fbf",
+    "new cold spot": "#849eba", "diminishing cold spot": "#a9bdd6", "sporadic cold spot": "#d0dcea",
+    "oscillating cold spot": "#6a51a3", "historical cold spot": "#b8c4d6",
+    "no pattern": "#e8e8e8",
+}
+#: emerging hot spot category -> legend text
+EHS_LABELS = {c: c[0].upper() + c[1:] for c in EHS_COLOURS}
 
 #: target-sector firms drawn apart from the sector palette (the maps' founding-years layer)
 TARGET_COLOUR = "#dd3497"

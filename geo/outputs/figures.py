@@ -1222,6 +1222,12 @@ def _figure_tasks(results) -> list[tuple[str, str, Any, tuple, dict]]:
             if before is not None and hot is not None and idx in vr.parks.index and "gi_bin" in before:
                 add(figure_name(name, "before", idx), precedence_map, before, hot, vr.parks.loc[[idx]], year=int(year),
                     title=f"{pname}: Gi* before designation vs now")
+    for name, vr in results.valleys.items():
+        if vr.analysis.emerging is not None:
+            dy = pd.to_numeric(vr.parks["designated"], errors="coerce") if "designated" in vr.parks else []
+            years = {_text(n, 40): int(y) for n, y in zip(vr.parks["name"], dy) if pd.notna(y)}
+            add(figure_name(name, "emerging"), emerging_chart, vr.analysis.emerging.step_counts(), designated=years,
+                title=f"{vr.title}: hot and cold cells per step (space-time Gi*) of {focus_label(vr)}")
     cmp = getattr(results, "comparison", None)
     stock = cmp.attrs.get("stock_by_year") if isinstance(cmp, pd.DataFrame) else None
     if isinstance(stock, pd.DataFrame) and len(stock) and {"valley", "year", "stock"} <= set(stock.columns):
@@ -1401,6 +1407,25 @@ def stock_chart(stock: pd.DataFrame, *, designated: Mapping[str, Any] | None = N
                 ax.plot([int(year)], [at.iloc[-1] if len(at) else 0], marker="o", color=colour, ms=6, mec="black")
         ax.set_xlabel("year (dot: first park designation)")
         ax.set_ylabel("firms founded so far")
+        ax.legend(fontsize=7, frameon=False)
+        ax.set_title(_text(title, 90), parse_math=False)
+        return _png(fig, dpi=dpi)
+
+
+def emerging_chart(counts: pd.DataFrame, *, designated: Mapping[str, Any] | None = None, title: str = "",
+                   dpi: int = DPI) -> bytes:
+    """Hot and cold cells per step of the emerging hot spot analysis (``EmergingHotspots.step_counts()``),
+    with the parks' designation years as vertical lines."""
+    with _style():
+        fig, axes = _new(7.6, 3.4, dpi=dpi)
+        ax = axes[0, 0]
+        ax.step(counts.index, counts["n_hot"], where="mid", color=GI_COLOURS[3], lw=1.6, label="hot cells")
+        ax.step(counts.index, counts["n_cold"], where="mid", color=GI_COLOURS[-3], lw=1.6, label="cold cells")
+        for park, year in (designated or {}).items():
+            ax.axvline(int(year), color="#7b3294", lw=0.8, ls="--")
+            ax.annotate(_text(park, 30), (int(year), ax.get_ylim()[1]), fontsize=6, rotation=90, va="top", ha="right")
+        ax.set_xlabel("step (year it ends; dashed: park designation)")
+        ax.set_ylabel("cells (95 % after FDR)")
         ax.legend(fontsize=7, frameon=False)
         ax.set_title(_text(title, 90), parse_math=False)
         return _png(fig, dpi=dpi)

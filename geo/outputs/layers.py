@@ -20,7 +20,7 @@ from geo import crs as _crs
 from geo.errors import DataFileError
 from geo.outputs._write import _temp_beside
 
-__all__ = ["write_layers", "LayerJob", "SPATIAL_INDEX_MAX_FEATURES", "CHILD_MIN_ROWS"]
+__all__ = ["write_layers", "LayerJob", "SPATIAL_INDEX_MAX_FEATURES", "CHILD_MIN_ROWS", "emerging_layer"]
 
 log = logging.getLogger(__name__)
 
@@ -277,3 +277,19 @@ class LayerJob:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.close()
+
+
+def emerging_layer(cells: Any, emerging: Any) -> Any:
+    """The ``emerging_hotspots`` layer: the cells (geometry and ``cell_id`` of ``cells``) with the
+    per-cell columns of :class:`geo.stats.spacetime.EmergingHotspots` (``category``, the
+    Mann–Kendall trend, ``n_hot``, ``first_hot``, ``final_z``, ``final_bin``) and the Gi_Bin of
+    each step as ``bin_<step>``."""
+    import geopandas as gpd
+
+    tab = emerging.table
+    bins = emerging.bins.to_numpy()
+    cols = {f"bin_{int(s)}": bins[:, k] for k, s in enumerate(emerging.steps)}
+    frame = pd.concat([tab.reset_index(drop=True), pd.DataFrame(cols)], axis=1)
+    if "cell_id" in cells:
+        frame.insert(0, "cell_id", cells["cell_id"].to_numpy())
+    return gpd.GeoDataFrame(frame, geometry=np.asarray(cells.geometry.values), crs=cells.crs)

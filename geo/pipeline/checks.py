@@ -35,7 +35,7 @@ __all__ = [
 
 #: the [firms] keys that name a column of the firm table
 FIRM_COLUMN_KEYS = ("valley_column", "sector_column", "subsector_column", "founded_column", "name_column",
-                    "employees_column")
+                    "employees_column", "closed_column")
 #: the [models] keys that name a column of the firm table
 MODEL_COLUMN_KEYS = ("anchor_column", "rd_column", "ownership_column")
 

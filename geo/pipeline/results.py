@@ -48,6 +48,8 @@ class ValleyAnalysis:
     ripley: Any = None  # Ripley K/L table of the target sector
     colocation: Any = None  # DataFrame: global CLQ(a→b) per relation (geo.pipeline._colocation)
     colocation_local: Any = None  # DataFrame: local CLQ of the target firms (geo.local_colocation), indexed like the firms
+    spacetime_cube: Any = None  # geo.stats.spacetime.SpacetimeCube: target firms alive per cell and step
+    emerging: Any = None  # geo.stats.spacetime.EmergingHotspots of the cube
     timings: dict | None = None  # stage -> seconds
     # what the stages record about themselves (lifted from their tables' ``attrs`` by the pipeline)
     grid: Any = None  # geo.cells.grid.GridInfo: how the cells were made (kind, size, extent, count columns)
@@ -268,6 +270,10 @@ class Results:
         local = [f for f in local if len(f)]
         if local:
             layers["colocation_local"] = _concat(local)
+        emerging = [glayers.emerging_layer(_wgs84_layer(vr.analysis.cells, done[name]), vr.analysis.emerging).assign(valley=name)
+                    for name, vr in self.valleys.items() if vr.analysis.emerging is not None]
+        if emerging:
+            layers["emerging_hotspots"] = _concat(emerging)
         ov = [_overlay_layer(vr) for vr in self.valleys.values() if vr.analysis.parks_overlay is not None]
         if ov:
             layers["parks_overlay"] = _concat(ov)
@@ -358,10 +364,26 @@ def _stage_summary(vr: ValleyResult) -> dict:
                              "alternative": st.colocation.attrs.get("alternative"),
                              "table": st.colocation.to_dict(orient="records"),
                              "local": local_summary(st.colocation_local)}
+    if st.emerging is not None:
+        out["emerging_hotspots"] = emerging_summary(st.spacetime_cube, st.emerging)
     outside = st.clusters_outside_parks
     if outside is not None:
         out["clusters_outside_parks"] = [int(c) for c in outside["cluster_id"]] if len(outside) else []
     return out
+
+
+def emerging_summary(cube, emerging) -> dict:
+    """``summary.json``'s ``emerging_hotspots`` entry of a valley (docs/summary_schema.md)."""
+    hot = emerging.hot_counts()
+    return {
+        "cube": cube.to_dict(),
+        "survivorship": None if cube.closed else (
+            "no closing years: the history is that of the firms that survived to the data's date"),
+        "options": dict(emerging.options),
+        "categories": emerging.category_counts(),
+        "hot_cells_per_step": {str(int(k)): int(v) for k, v in hot.items()},
+        "p_methods": {str(k): int(v) for k, v in emerging.p_method.stack().value_counts().items() if v},
+    }
 
 
 def _wgs84_layer(frame, done: list):

@@ -162,8 +162,46 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
             vr.analysis.point_cluster_agreement = gparks.point_cluster_agreement(vr.analysis.parks_overlay, pc, vr.parks)
     vr.analysis.timings["parks"] = time.perf_counter() - t0
     _colocation(vr, cfg, seed, fm, target)
+    _emerging(vr, cfg, seed, fm, sector_key)
     _density(vr, cfg, fm, target)
     _point_patterns(vr, cfg, seed, fm, target, warnings)
+
+
+def _emerging(vr: ValleyResult, cfg: Config, seed: int, fm, sector) -> None:
+    """Emerging hot spots of the target sector (all firms without one): the space-time cube of the
+    firms alive per cell and step, the space-time Gi* and the categories; per park, the categories
+    under and around it and its first hot step (columns added to the overlay table)."""
+    from geo.errors import GeoError
+    from geo.parks.emerging import park_emerging
+    from geo.stats.spacetime import emerging_hotspots, spacetime_cube
+
+    an, fc = cfg.analysis, cfg.firms
+    founded = fc.founded_column
+    if founded not in fm.columns or not pd.to_numeric(fm[founded], errors="coerce").notna().any():
+        vr.skipped["emerging_hotspots"] = f"no founding years ([firms] founded_column = {founded!r}) in this valley"
+        return
+    if vr.sampled:
+        vr.skipped["emerging_hotspots"] = (f"the valley's firms are a sample of {len(vr.firms):,} of {vr.n_total:,} (dask "
+                                           "engine): a space-time cube of a sample is not the valley's history")
+        return
+    closed = fc.closed_column if fc.closed_column and fc.closed_column in fm.columns else None
+    t0 = time.perf_counter()
+    try:
+        cube = spacetime_cube(fm, vr.analysis.cells, time_column=founded, step=an.time_step, closed_column=closed,
+                              by=(fc.sector_column, sector) if sector is not None else None)
+        ehs = emerging_hotspots(cube, vr.analysis.graph, time_lag=an.time_lag, permutations=an.permutations, seed=seed,
+                                alpha=an.alpha)
+    except GeoError as exc:
+        vr.skipped["emerging_hotspots"] = str(exc)
+        return
+    vr.analysis.spacetime_cube = cube
+    vr.analysis.emerging = ehs
+    ov = vr.analysis.parks_overlay
+    if ov is not None and len(ov):
+        joined = ov.join(park_emerging(vr.parks.loc[ov.index], vr.analysis.cells, ehs))
+        joined.attrs = dict(ov.attrs)
+        vr.analysis.parks_overlay = joined
+    vr.analysis.timings["emerging_hotspots"] = time.perf_counter() - t0
 
 
 def _stack_artefacts(vr: ValleyResult, cfg: Config, fm, hot, clusters, ov, sector, warnings: list[str]) -> None:

@@ -29,6 +29,10 @@ hot spots, so its map has no Gi*, LISA or cluster layers).
   equal bin are merged into one polygon (their tooltips then give the bin and cell count).
 * **LISA clusters** -- significant local Moran cells, GeoDa colours (:data:`LISA_COLOURS`):
   HH red, LL blue, LH light blue, HL pink; "ns" omitted; merged like Gi* above the cap.
+* **Emerging hot spots (<target> firms)** -- cells by emerging hot spot category
+  (:data:`EHS_COLOURS`, :func:`geo.emerging_hotspots`), off at first; the tooltip gives the
+  hot and cold steps, the first hot year and the Mann–Kendall trend; "no pattern" omitted,
+  merged like Gi* above the cap.
 * **Clusters** -- the cluster polygons (contiguous hot cells), outlined; dashed when the
   cluster lies outside every park.
 * **Firms** -- a target-sector layer and an all-sectors layer.  Each is drawn by count

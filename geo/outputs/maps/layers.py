@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from geo.outputs._style import (
+    EHS_COLOURS,
+    EHS_LABELS,
     GI_COLOURS,
     GI_LABELS,
     LISA_COLOURS,
@@ -229,6 +231,36 @@ def _hotspot_layers(m, vr, target_label: str, legend) -> None:
                                       f"{' (merged by label)' if merged else ''}; ns not drawn.",
                     name="LISA clusters", show=False,
                     columns=["lisa_label", "lisa_I", "lisa_p_fdr", "lisa_p", "n_firms", focus])
+
+def _emerging_layer(m, vr, target_label: str, legend) -> None:
+    """Cells by emerging hot spot category ("no pattern" not drawn), off at first."""
+    ehs = vr.analysis.emerging
+    if ehs is None:
+        return
+    tl = escape(target_label)
+    tab = ehs.table
+    drawn = (tab["category"] != "no pattern").to_numpy()
+    cells = vr.analysis.cells.loc[drawn, [vr.analysis.cells.geometry.name]]
+    part = tab.loc[drawn]
+    cells = cells.assign(category=part["category"].to_numpy(), mk_tau=part["mk_tau"].to_numpy(),
+                         mk_p=part["mk_p"].to_numpy(), n_hot=part["n_hot"].to_numpy(),
+                         n_cold=part["n_cold"].to_numpy(), first_hot=part["first_hot"].to_numpy(dtype=float, na_value=np.nan))
+    n_steps = len(ehs.steps)
+    first, last = int(ehs.steps[0]), int(ehs.steps[-1])
+
+    def tip(r: dict) -> str:
+        since = f"<br>first hot in {_year(r.get('first_hot'))}" if not _missing(r.get("first_hot")) else ""
+        return (f"<b>{escape(EHS_LABELS[r['category']])}</b><br>hot in {int(r['n_hot'])} and cold in "
+                f"{int(r['n_cold'])} of {n_steps} steps{since}<br>trend of Gi* z: Mann–Kendall tau = "
+                f"{_num(r.get('mk_tau'))}, {_p(r.get('mk_p'))}")
+
+    _cell_layer(m, legend, cells, "category", {c: v for c, v in EHS_COLOURS.items() if c != "no pattern"}, EHS_LABELS,
+                tip, lambda n, merged: (f"space-time Gi* of {tl} alive per year, {first}–{last}; {n:,} cells with a "
+                                        f"pattern{' (merged by category)' if merged else ''}; no pattern not drawn. Hot = "
+                                        "95 % after FDR per step; ArcGIS's categories."),
+                name=f"Emerging hot spots ({tl})", show=False,
+                columns=["category", "mk_tau", "mk_p", "n_hot", "n_cold", "first_hot"])
+
 
 def _clusters_layer(m, vr, target_label: str, legend) -> None:
     import folium

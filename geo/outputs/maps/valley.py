@@ -11,6 +11,7 @@ from geo.outputs.maps.colocation import _colocation_layers
 from geo.outputs.maps.firms import _firm_layers
 from geo.outputs.maps.layers import (
     _clusters_layer,
+    _emerging_layer,
     _hotspot_layers,
     _kde_layers,
     _models_layer,
@@ -83,6 +84,7 @@ def _valley_map(results, valley: str, *, m=None, data: _ValleyData | None = None
         _parks_layer(m, vr.parks, overlay, target, legend)
         _models_layer(m, vr, legend)
     _hotspot_layers(m, vr, target_label, legend)
+    _emerging_layer(m, vr, target_label, legend)
     _clusters_layer(m, vr, target_label, legend)
     _firm_layers(m, vr, results, legend, data=data)
     _stacks_layer(m, vr, results, legend)  # above the firm markers: a stack hides under its own firms otherwise

@@ -315,7 +315,44 @@ def section_valleys(results, ctx: _Ctx) -> str:
         co = _colocation_block(vr)
         if co:
             out.append(_details("Co-location quotients", co))
+        eh = _emerging_block(vr, name, ctx.figures, ctx.errors)
+        if eh:
+            out.append(_details("Emerging hot spots (space-time Gi*)", eh))
     return "\n".join(b for b in out if b)
+
+
+def _emerging_block(vr, name: str, figures, errors) -> str:
+    """Emerging hot spots of a valley: the cube, the survivorship caveat, categories, the parks."""
+    from geo.outputs.figures import figure_name, focus_label
+
+    ehs, cube = vr.analysis.emerging, vr.analysis.spacetime_cube
+    if ehs is None or cube is None:
+        return ""
+    what = _e(focus_label(vr))
+    o = ehs.options
+    out = ["<h4>Emerging hot spots</h4>",
+           (f'<p class="note">{what} alive per cell in {len(ehs.steps)} steps of {o["step_years"]} year(s) ending '
+           f"{int(ehs.steps[0])}–{int(ehs.steps[-1])} ({_num(cube.n_firms)} firms; {_num(cube.n_no_year)} without a "
+           f"founding year left out); space-time Gi* with the {o['time_lag']} step(s) before as neighbours, exact "
+           "conditional-randomisation p-values, hot or cold at 95 % after FDR per step; Mann–Kendall trend of each "
+           "cell's z series; categories as ArcGIS's Emerging Hot Spot Analysis.</p>")]
+    if not cube.closed:
+        out.append('<p class="warn">No closing years ([firms] closed_column): a firm counts from its founding year on '
+                   "to the end, so the history is that of the firms that survived to the data's date (survivorship "
+                   "bias): early clusters of firms that have since closed do not show.</p>")
+    counts = ehs.category_counts()
+    out.append(_table(["category", "cells"], [[c, n] for c, n in counts.items()], num_cols=[1]))
+    ov = vr.analysis.parks_overlay
+    if ov is not None and "ehs_main_under" in ov:
+        rows = [[r.get("name", i), _Html(_plain(r.get("designated"))), r["ehs_main_under"], _Html(_plain(r["ehs_first_hot"])),
+                 _Html(_plain(r["ehs_first_hot_vs_designation"])), r["ehs_hot_final_under"]]
+                for i, r in pd.DataFrame(ov, copy=False).iterrows()]
+        out.append(_table(["park", "designated", "main category under it", "first hot step", "years vs designation",
+                           "hot cells under it now"], rows, num_cols=[4, 5]))
+    out.append(_figure(figures, errors, figure_name(name, "emerging"),
+                       f"Hot and cold cells of {what} per step (space-time Gi*, 95 % after FDR); dashed: park "
+                       "designations.", "Emerging hot spots per step"))
+    return "\n".join(out)
 
 
 def _colocation_block(vr) -> str:
