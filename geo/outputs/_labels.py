@@ -117,6 +117,12 @@ PARK_RESULTS: dict[str, Label] = {
     "p_labelling_mid_fdr": _l("random labelling mid-p, FDR-adjusted", "p", "the labelling p the verdict reads"),
     "p_placement_fdr": _l("random placement p, FDR-adjusted", "p", "Benjamini–Hochberg across the valley's parks"),
     "p_rate_ratio_fdr": _l("p of the rate ratio, FDR-adjusted", "p", "Benjamini–Hochberg across the valley's parks"),
+    "ehs_under": _l("emerging hot spot categories under the park", "category → cells", "space-time Gi* and Mann–Kendall, per cell"),
+    "ehs_ring": _l("emerging hot spot categories in the ring", "category → cells", "the ring of equal area around the park"),
+    "ehs_main_under": _l("main emerging hot spot category under the park", "–", "the most frequent category other than no pattern"),
+    "ehs_first_hot": _l("first year hot under the park", "year", "first step with a hot cell under the park (95 % after FDR)"),
+    "ehs_first_hot_vs_designation": _l("first hot year minus designation year", "years", "negative: hot before designation"),
+    "ehs_hot_final_under": _l("hot cells under the park in the final step", "cells", "space-time Gi*, 95 % after FDR"),
     "verdict": _l("verdict", "–", "what the three tests say together"),
     "verdict_reason": _l("why", "–", "the verdict in plain words with the numbers behind it"),
 }
