@@ -255,7 +255,8 @@ def test_parks_by_development_model_leave_the_hot_cells_readable(demo_results, d
     lat, lon, _ = _inside_park_on_hot_cell(demo_results, "Wuhan")
     p = _open(browser, demo_output, "Wuhan")
     x, y = _centre_on(p, lat, lon)
-    p.page.mouse.move(5, 400)  # no tooltip over the pixel
+    away = p.page.locator(".geo-title")  # the mouse off the map: no tooltip over the pixel
+    away.hover()
 
     def pixel():
         png = p.page.screenshot(clip={"x": x - 1, "y": y - 1, "width": 3, "height": 3})
@@ -263,9 +264,17 @@ def test_parks_by_development_model_leave_the_hot_cells_readable(demo_results, d
 
     before = pixel()
     _toggle(p, "Parks by development model")
-    p.page.mouse.move(5, 400)
+    away.hover()
     p.page.wait_for_timeout(150)
     after = pixel()
     assert np.abs(after - before).max() <= 12, (before, after)
+    # hovered, its tooltip (with the model's long summary) wraps inside the window
+    p.page.mouse.move(x - 2, y - 2)
+    p.page.mouse.move(x, y)
+    p.page.wait_for_timeout(150)
+    tip = p.page.locator(".leaflet-tooltip").filter(has_text="development model")
+    assert tip.count() == 1 and tip.is_visible()
+    box, vw = tip.bounding_box(), p.page.evaluate("() => window.innerWidth")
+    assert 0 <= box["x"] and box["x"] + box["width"] <= vw and box["width"] <= 361, box
     assert p.errors == []
     p.page.close()

@@ -24,8 +24,8 @@ Palette
 * The target sector: one fixed colour in every study, magenta ``#dd3497``
   (:data:`TARGET_COLOUR`), on the firm layers and the founding-years layer of the maps.
 * The other sectors (:data:`SECTOR_COLOURS`, assigned in sorted order by
-  :func:`sector_colours`): ColorBrewer Set1 + Dark2 without their reds, browns, pinks and
-  greys, so that no sector can be taken for the target sector, a hot spot or a marker cluster.
+  :func:`sector_colours`): eight hues without red, brown, pink or grey, so that no sector
+  can be taken for the target sector, a hot spot or a marker cluster.
 * Cluster polygons (contiguous hot cells): dark red ``#67001f`` (:data:`CLUSTER_COLOUR`),
   dashed, on the maps and the figures; the figures outline parks in ``#111111``
   (:data:`PARK_EDGE_COLOUR`), the maps in their verdict's colour.
@@ -108,9 +108,9 @@ LISA_LABELS = {
 TARGET_COLOUR = "#dd3497"
 
 #: qualitative palette for the other sectors (and the valleys of the figures), assigned in sorted
-#: order: ColorBrewer Set1 + Dark2 without reds and browns (hot spots), pinks (the target) and grey
-#: (marker clusters)
-SECTOR_COLOURS = ["#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#1b9e77", "#7570b3", "#66a61e", "#e6ab02"]
+#: order: ColorBrewer Set1's blue, green, purple and orange, Tableau's cyan and olive, a dark
+#: purple and gold; no red or brown (hot spots), pink (the target) or grey (marker clusters)
+SECTOR_COLOURS = ["#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#17becf", "#bcbd22", "#6a3d9a", "#e6ab02"]
 
 #: cluster polygons (contiguous hot cells) on the maps and the figures, drawn dashed
 CLUSTER_COLOUR = "#67001f"

@@ -333,6 +333,7 @@ _CSS = """<style>
 .leaflet-container a.geo-valley-link:hover { background: #d7301f; color: #fff; }
 .leaflet-heatmap-layer { pointer-events: none; }
 .geo-popup-open .leaflet-tooltip-pane { display: none; }
+.leaflet-tooltip-pane .leaflet-tooltip { white-space: normal; width: max-content; max-width: min(360px, 80vw); }
 .leaflet-bottom.leaflet-left { width: auto !important; }
 .leaflet-control.leaflet-timeline-control { width: min(600px, calc(100vw - 40px)) !important; box-sizing: border-box;
   margin: 0 0 12px 10px !important; padding: 4px 8px 5px 8px; display: flex; flex-wrap: wrap; align-items: center;
