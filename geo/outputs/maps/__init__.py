@@ -21,7 +21,7 @@ Each layer is named in the layer control and has a legend entry, shown while the
 A layer appears when the stage that feeds it ran (a valley with fewer than 30 firms has no
 hot spots, so its map has no Gi*, LISA or cluster layers).
 
-The map opens on the finding: only **Parks**, **Gi\* hot/cold spots** and **Clusters** are
+The map opens on the finding: only **Parks**, **Gi\\* hot/cold spots** and **Clusters** are
 on, and the view is fitted to the parks, the clusters and the significant cells (to the firms
 and parks when there are no hot spots).  Every other layer is one click away.  The layers lie
 in fixed map panes (``geo.outputs.maps._frame._PANES``): a park's tint under the cells, its
