@@ -432,3 +432,16 @@ def test_colocation_outputs_on_the_demo(demo_results, demo_output):
     assert "Local co-location: optics → research anchors" not in html  # no firm is significant towards 3 anchors
     report = (demo_output / "report.html").read_text(encoding="utf-8")
     assert report.count("<h4>Co-location quotients</h4>") == len(demo_results.valleys)
+
+
+def test_the_pipeline_stage_keeps_to_its_budget(demo_results, monkeypatch):
+    """Above RUN_MAX_POINTS the stage is skipped with the reason, not run for minutes."""
+    from geo.pipeline import _colocation
+
+    vr = demo_results.valleys["Wuhan"]
+    monkeypatch.setattr(_colocation, "RUN_MAX_POINTS", len(vr.analysis.metric_firms) - 1)
+    table, local, skipped = _colocation.colocation_stage(
+        vr.analysis.metric_firms, vr.parks, target="optics", sector_column="sector", anchors=None,
+        anchor_column="anchor", permutations=9, seed=0, alpha=0.05)
+    assert table is None and local is None
+    assert "above the run's budget" in skipped["colocation"] and f"{len(vr.analysis.metric_firms):,} firms" in skipped["colocation"]

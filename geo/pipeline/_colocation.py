@@ -26,10 +26,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["COLOCATION_K", "MIN_FIRMS", "colocation_stage"]
+__all__ = ["COLOCATION_K", "MIN_FIRMS", "RUN_MAX_POINTS", "colocation_stage"]
 
 #: neighbours per firm of every co-location quotient of the run
 COLOCATION_K = 8
+#: the stage's budget: a global test costs about 6 s per relation at 100,000 points and 999
+#: permutations on this project's 2-core machine (docs/benchmarks.md), and a valley has up to
+#: a dozen relations; above this many points the stage is skipped with the reason (the
+#: functions themselves have no limit)
+RUN_MAX_POINTS = 200_000
 #: fewest firms of a category for a row of the table
 MIN_FIRMS = 20
 
@@ -107,6 +112,10 @@ def colocation_stage(fm, parks, *, target: str | None, sector_column: str, ancho
         return None, None, {"colocation": "no target sector configured"}
     pts, n_firms, anchor, source = _population(fm, anchors, anchor_column)
     n = len(pts)
+    if n > RUN_MAX_POINTS:
+        return None, None, {"colocation": (
+            f"{n:,} firms: above the run's budget of {RUN_MAX_POINTS:,} for the co-location stage (each relation's "
+            "permutation test would take minutes); call geo.colocation on the firms of interest")}
     sector = np.r_[fm[sector_column].astype(str).str.strip().to_numpy(dtype=object), np.full(n - n_firms, None, object)]
     known = np.r_[fm[sector_column].notna().to_numpy(), np.zeros(n - n_firms, bool)]
     firm = ~anchor
