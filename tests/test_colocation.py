@@ -437,11 +437,26 @@ def test_colocation_outputs_on_the_demo(demo_results, demo_output):
 def test_the_pipeline_stage_keeps_to_its_budget(demo_results, monkeypatch):
     """Above RUN_MAX_POINTS the stage is skipped with the reason, not run for minutes."""
     from geo.pipeline import _colocation
+    from geo.stats import colocation as gcol
 
     vr = demo_results.valleys["Wuhan"]
-    monkeypatch.setattr(_colocation, "RUN_MAX_POINTS", len(vr.analysis.metric_firms) - 1)
+    monkeypatch.setattr(gcol, "RUN_MAX_POINTS", len(vr.analysis.metric_firms) - 1)
     table, local, skipped = _colocation.colocation_stage(
         vr.analysis.metric_firms, vr.parks, target="optics", sector_column="sector", anchors=None,
         anchor_column="anchor", permutations=9, seed=0, alpha=0.05)
     assert table is None and local is None
     assert "above the run's budget" in skipped["colocation"] and f"{len(vr.analysis.metric_firms):,} firms" in skipped["colocation"]
+
+
+def test_the_research_led_rule_keeps_to_the_budget(demo_results, monkeypatch):
+    """Above the budget the research-led model is undetermined with the reason, not tested for minutes."""
+    from geo.parks.models import classify_models
+    from geo.stats import colocation as gcol
+
+    vr = demo_results.valleys["Wuhan"]
+    monkeypatch.setattr(gcol, "RUN_MAX_POINTS", 100)
+    a = vr.analysis
+    m = classify_models(a.parks_overlay, a.clusters, a.metric_firms, vr.parks, anchor_column="anchor", sector="optics",
+                        sector_column="sector", hotspots=a.hotspots, permutations=9, seed=0)
+    reasons = m.loc[m["pair"].astype(bool), "reason_research_led"]
+    assert len(reasons) and all("above the run's budget of 100" in r for r in reasons)

@@ -459,11 +459,15 @@ def _anchor_colocation(p: _Pair, row: dict[str, Any]) -> np.ndarray | _Outcome:
     neighbours of those firms (:func:`geo.stats.colocation.neighbours_of`) are returned."""
     from geo.errors import GeoError
     from geo.points import PointFrame
-    from geo.stats.colocation import colocation, neighbours_of
+    from geo.stats.colocation import RUN_MAX_POINTS, colocation, neighbours_of
 
     ax, ay, _, source = p.anchors
     layer = source == "anchors layer"
     x, y = (np.r_[p.x, ax], np.r_[p.y, ay]) if layer else (p.x, p.y)
+    if len(x) > RUN_MAX_POINTS:
+        return _undetermined(f"the co-location test of the pair's target firms towards the anchors is not run on "
+                             f"{len(x):,} points, above the run's budget of {RUN_MAX_POINTS:,} "
+                             "(geo.stats.colocation.RUN_MAX_POINTS)")
     extra = np.ones(len(ax), dtype=bool) if layer else np.zeros(0, dtype=bool)
     anchor = np.r_[np.zeros(len(p.x), dtype=bool), extra] if layer else p.is_anchor
     pair = np.r_[p.target & ~p.is_anchor & (p.in_park | p.in_cluster), np.zeros(len(extra), dtype=bool)]

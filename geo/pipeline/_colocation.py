@@ -26,15 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["COLOCATION_K", "MIN_FIRMS", "RUN_MAX_POINTS", "colocation_stage"]
+__all__ = ["COLOCATION_K", "MIN_FIRMS", "colocation_stage"]
 
 #: neighbours per firm of every co-location quotient of the run
 COLOCATION_K = 8
-#: the stage's budget: a global test costs about 6 s per relation at 100,000 points and 999
-#: permutations on this project's 2-core machine (docs/benchmarks.md), and a valley has up to
-#: a dozen relations; above this many points the stage is skipped with the reason (the
-#: functions themselves have no limit)
-RUN_MAX_POINTS = 200_000
 #: fewest firms of a category for a row of the table
 MIN_FIRMS = 20
 
@@ -105,7 +100,7 @@ def colocation_stage(fm, parks, *, target: str | None, sector_column: str, ancho
         relation -> why it was not computed.
     """
     from geo.errors import GeoError
-    from geo.stats.colocation import colocation, local_colocation
+    from geo.stats.colocation import RUN_MAX_POINTS, colocation, local_colocation
 
     skipped: dict[str, str] = {}
     if target is None or sector_column not in fm.columns:

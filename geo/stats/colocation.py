@@ -95,6 +95,12 @@ from geo.stats import _clq_kernels, _inference
 
 __all__ = ["ColocationResult", "colocation", "local_colocation", "neighbourhoods", "neighbours_of"]
 
+#: the run's budget (``geo run``: the co-location stage and the research-led model's test): a
+#: global test costs about 6 s per relation at 100,000 points and 999 permutations on this
+#: project's 2-core machine (docs/benchmarks.md); above this many points the pipeline skips
+#: them with the reason.  The functions themselves have no limit.
+RUN_MAX_POINTS = 200_000
+
 logger = logging.getLogger(__name__)
 
 #: relative tolerance within which a permuted statistic counts as tied with the observed one
