@@ -6,6 +6,7 @@ clear sentence.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -236,7 +237,17 @@ def test_a_point_geopackage_runs_with_the_flag_everywhere(mixed_run):
     assert dict(zip(layer["name"], layer["approximate_boundary"].astype(bool))) == {
         "Wuhan High-Tech Park": False, "Changchun High-Tech Park": True}
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert html.count(APPROX) >= 1
+    # the park card's line under the name, and the verdict reason
+    assert re.search(r'class="meta">Changchun · designated 2000 · ≈ 8\.9\d km², approximate boundary \(a disc of the '
+                     r'approved area\) · ', html)
+    assert re.search(r'class="meta">Wuhan · designated 2000 · 9\.\d+ km² · ', html)
+    assert html.count(APPROX) >= 2
+    # the valley maps: the disc's outline finely dashed, named in the legend and the tooltip; a real outline is not
+    changchun_map = (out / "maps" / "Changchun.html").read_text(encoding="utf-8")
+    wuhan_map = (out / "maps" / "Wuhan.html").read_text(encoding="utf-8")
+    assert re.search(r'"dashArray":\s*"2 6"', changchun_map) and not re.search(r'"dashArray":\s*"2 6"', wuhan_map)
+    assert "approximate boundary: a disc of the approved area" in changchun_map
+    assert "approximate boundary" not in wuhan_map
 
 
 def test_a_catalogue_csv_in_gcj02_checks_and_runs(study, tmp_path, capsys):

@@ -70,6 +70,8 @@ KDE_CMAP = "YlGnBu"
 def _park_html(park, row, target: str | None, *, long: bool) -> str:
     year = _year(park.get("designated"))
     lines = [f"<b>{escape(park.get('name'))}</b>", f"designated: {year if year is not None else 'unknown'}"]
+    if _approximate(park):
+        lines.append("approximate boundary: a disc of the approved area (the park was given as a point)")
     if row is not None:
         verdict = row.get("verdict")
         if not _missing(verdict):
@@ -94,22 +96,36 @@ def _park_html(park, row, target: str | None, *, long: bool) -> str:
     return "<br>".join(lines)
 
 
+def _approximate(park) -> bool:
+    """Whether the park's outline is a disc of its approved area (``approximate_boundary``)."""
+    v = park.get("approximate_boundary")
+    return v is not None and not (not isinstance(v, (bool, np.bool_)) and pd.isna(v)) and bool(v)
+
+
+#: the outline of a park drawn as a disc of its approved area: finer dashes than a real boundary's
+APPROXIMATE_DASH = "2 6"
+
+
 def _parks_layer(m, parks, overlay, target: str | None, legend, *, name: str = "Parks", show: bool = True):
-    """Park polygons coloured by verdict (interactive fill below, crisp outline above)."""
+    """Park polygons coloured by verdict (interactive fill below, crisp outline above); the outline
+    of a park with an approximate boundary (a disc) is finely dashed."""
     import folium
 
     E = _elements()
     parks = _to_wgs84(parks)
-    keys, tips, pops, verdicts = [], [], [], []
+    keys, tips, pops, verdicts, approx = [], [], [], [], []
     for _, park, row in _park_rows(parks, overlay):
         verdict = None if row is None else row.get("verdict")
         verdicts.append(None if _missing(verdict) else str(verdict))
-        keys.append(verdict_colour(verdict))
+        approx.append(_approximate(park))
+        keys.append(verdict_colour(verdict) + (" approx" if approx[-1] else ""))
         tips.append(_park_html(park, row, target, long=False))
         pops.append(_park_html(park, row, target, long=True))
     geoms = _geometries_json(parks.geometry.values, simplify=_SIMPLIFY_M / _M_PER_DEG)
-    fill_styles = {c: {"color": c, "weight": 0, "fillColor": c, "fillOpacity": 0.12} for c in dict.fromkeys(keys)}
-    line_styles = {c: {"color": c, "weight": 3, "fill": False, "dashArray": "8 5", "opacity": 0.95} for c in dict.fromkeys(keys)}
+    fill_styles = {k: {"color": k.split()[0], "weight": 0, "fillColor": k.split()[0], "fillOpacity": 0.12}
+                   for k in dict.fromkeys(keys)}
+    line_styles = {k: {"color": k.split()[0], "weight": 3, "fill": False, "opacity": 0.95,
+                       "dashArray": APPROXIMATE_DASH if k.endswith(" approx") else "8 5"} for k in dict.fromkeys(keys)}
     fg = folium.FeatureGroup(name=name, show=show)
     props = [{"k": k, "t": t, "p": p} for k, t, p in zip(keys, tips, pops)]
     E["GeoJsonLayer"](_feature_collection(geoms, props), fill_styles).add_to(fg)
@@ -124,6 +140,9 @@ def _parks_layer(m, parks, overlay, target: str | None, legend, *, name: str = "
     if any(v is None for v in verdicts):
         rows.append(_swatch(NO_VERDICT_COLOUR, "no verdict (park statistics not run)", kind="ln",
                             extra="border-top-style:dashed;"))
+    if any(approx):
+        rows.append(_swatch("#555555", "approximate boundary: a disc of the approved area", kind="ln",
+                            extra="border-top-style:dotted;"))
     legend.add(fg, f"<h4>{escape(name)} (by verdict)</h4>{''.join(rows)}"
                    '<div class="note">hover a park for its numbers, click for the reasoning</div>')
     return fg
