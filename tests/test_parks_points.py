@@ -97,6 +97,16 @@ def test_the_catalogue_headers_and_gcj02_points(tmp_path):
     assert abs(centre.x - lon) > 1e-3  # the offset is hundreds of metres: a missed conversion fails
 
 
+def test_an_excel_catalogue_reads_like_the_csv(tmp_path):
+    pd.DataFrame([{"name": "Zone A", "level": "national", "approved_area_km2": 2.5, "lng": 114.4, "lat": 30.5,
+                   "approval_date": "2006-06-30"}]).to_excel(tmp_path / "zones.xlsx", index=False)
+    parks = read_parks(tmp_path / "zones.xlsx")
+    assert parks[["name", "level", "approved_area_km2", "approximate_boundary"]].to_dict(orient="records") == [
+        {"name": "Zone A", "level": "national", "approved_area_km2": 2.5, "approximate_boundary": True}]
+    assert parks["designated"].tolist() == [2006]
+    assert _geodesic_km2(parks.geometry.iloc[0]) == pytest.approx(2.5, rel=0.005)
+
+
 def test_a_point_layer_in_bd09_is_converted_like_firms(tmp_path):
     import geopandas as gpd
     import shapely
@@ -235,6 +245,9 @@ def test_a_point_geopackage_runs_with_the_flag_everywhere(mixed_run):
     assert rejects[["row", "name", "reason"]].to_dict(orient="records") == [{"row": 3, "name": "Bad zone", "reason": "bad_area"}]
     layer = gpd.read_file(out / "layers.gpkg", layer="parks")
     assert dict(zip(layer["name"], layer["approximate_boundary"].astype(bool))) == {
+        "Wuhan High-Tech Park": False, "Changchun High-Tech Park": True}
+    overlay = gpd.read_file(out / "layers.gpkg", layer="parks_overlay")
+    assert dict(zip(overlay["name"], overlay["approximate_boundary"].astype(bool))) == {
         "Wuhan High-Tech Park": False, "Changchun High-Tech Park": True}
     html = (out / "report.html").read_text(encoding="utf-8")
     # the park card's line under the name, and the verdict reason
