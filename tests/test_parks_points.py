@@ -107,6 +107,24 @@ def test_an_excel_catalogue_reads_like_the_csv(tmp_path):
     assert _geodesic_km2(parks.geometry.iloc[0]) == pytest.approx(2.5, rel=0.005)
 
 
+@pytest.mark.parametrize("header, value, km2", [("核准面积（公顷）", "900", 9.0), ("核准面积(km²)", "9", 9.0),
+                                               ("核准面积 (平方公里)", "9", 9.0), ("area_km2 (ha)", "450", 4.5)])
+def test_an_area_header_may_name_its_unit(tmp_path, header, value, km2):
+    pd.DataFrame({"开发区名称": ["A"], header: [value], "经度": [114.4], "纬度": [30.5]}).to_csv(tmp_path / "z.csv", index=False)
+    parks = read_parks(tmp_path / "z.csv")
+    assert parks["approved_area_km2"].tolist() == [km2]
+    assert _geodesic_km2(parks.geometry.iloc[0]) == pytest.approx(km2, rel=0.005)
+    assert parks.attrs["load_report"]["area_column"] == header
+    converted = [n for n in parks.attrs["load_report"]["notes"] if "converted to km²" in n]
+    assert converted == ([f"z.csv: approved areas of column {header!r} converted to km² (× 0.01)"] if km2 != float(value) else [])
+
+
+def test_an_area_in_an_unknown_unit_is_not_taken_for_km2(tmp_path):
+    pd.DataFrame({"开发区名称": ["A"], "核准面积（亩）": ["900"], "经度": [114.4], "纬度": [30.5]}).to_csv(tmp_path / "z.csv", index=False)
+    with pytest.raises(InputError, match="holds no polygon.*a unit in brackets may follow"):
+        read_parks(tmp_path / "z.csv")
+
+
 def test_a_point_layer_in_bd09_is_converted_like_firms(tmp_path):
     import geopandas as gpd
     import shapely

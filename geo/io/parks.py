@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from geo.io._text import (
     _sniff_delimiter,
 )
 
-__all__ = ["read_parks", "approximate_discs", "MAX_PARK_AREA_KM2", "DISC_SEGMENTS"]
+__all__ = ["DISC_SEGMENTS", "MAX_PARK_AREA_KM2", "approximate_discs", "read_parks"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,9 @@ _PARK_NAME = ("name", "park", "park_name", "parkname", "名称", "园区", "园�
 
 #: approved-area columns (km²) of a table of park points, best first
 _PARK_AREA = ("approved_area_km2", "area_km2", "核准面积")
+
+#: units an approved-area header may name in brackets (``核准面积（公顷）``, ``核准面积(km²)``): km² per unit
+_AREA_UNITS = {"km2": 1.0, "km²": 1.0, "平方公里": 1.0, "平方千米": 1.0, "公顷": 0.01, "ha": 0.01, "hectares": 0.01}
 
 #: park level columns (national, provincial …)
 _PARK_LEVEL = ("level", "级别")
@@ -176,7 +180,8 @@ def read_parks(
     gtype = np.asarray(shapely.get_type_id(geoms))
     missing = np.asarray(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     is_poly = np.isin(gtype, (3, 6)) & ~missing
-    area_hits = sorted((c for c in columns if c.strip().lower() in _PARK_AREA), key=lambda c: _PARK_AREA.index(c.strip().lower()))
+    area_units = {c: u for c in columns if (u := _area_header(c)) is not None}
+    area_hits = sorted(area_units, key=lambda c: _PARK_AREA.index(_UNIT_SUFFIX.sub("", c.strip().lower())))
     is_point = (gtype == 0) & ~missing
     area_col = area_hits[0] if area_hits and is_point.any() else None  # a polygon layer's area column stays as it is
     level_col = next((c for c in columns if c.strip().lower() in _PARK_LEVEL), None)
@@ -184,8 +189,9 @@ def read_parks(
     area_km2 = np.full(n, np.nan)
     reject_rows = []
     if area_col is not None:
-        area_km2 = _area_numbers(gdf[area_col])
+        area_km2 = _area_numbers(gdf[area_col]) * area_units[area_col]
         disc_ok = is_point & np.isfinite(area_km2) & (area_km2 > 0) & (area_km2 <= MAX_PARK_AREA_KM2)
+    unit = " km²" if area_col is None or area_units[area_col] == 1.0 else ""  # else the header names the unit
     no_xy = gdf.attrs.get("missing_coordinates")
     for i in np.flatnonzero(~is_poly & ~disc_ok):
         nm = str(gdf[name_col].iloc[i])
@@ -198,9 +204,9 @@ def read_parks(
             if not np.isfinite(a):
                 reason, detail = "missing_area", f"approved area ({area_col}) {_shown(raw)} is not a number of km²"
             elif a <= 0:
-                reason, detail = "bad_area", f"approved area ({area_col}) {_shown(raw)} km² is not positive"
+                reason, detail = "bad_area", f"approved area ({area_col}) {_shown(raw)}{unit} is not positive"
             else:
-                reason, detail = "bad_area", (f"approved area ({area_col}) {_shown(raw)} km² is larger than "
+                reason, detail = "bad_area", (f"approved area ({area_col}) {_shown(raw)}{unit} is larger than "
                                               f"{MAX_PARK_AREA_KM2:,.0f} km² (a unit or typing error?)")
         else:
             reason, detail = "not_a_polygon", (f"geometry is {geoms[i].geom_type}; parks must be polygons"
@@ -217,7 +223,7 @@ def read_parks(
             msg = (f"'{p.name}' holds no polygon, so no park can be tested: its {n} feature(s) are {found}. Park boundaries "
                    "must be polygons (a table of park points or lines has no area to overlay with the clusters)"
                    + (f"; park points become approximate discs with an approved-area column (km²), but none of "
-                      f"{list(_PARK_AREA)} is among its columns {columns}." if is_point.any() else "."))
+                      f"{list(_PARK_AREA)} (a unit in brackets may follow: km², 平方公里, 公顷, ha) is among its columns {columns}." if is_point.any() else "."))
         raise InputError(msg)
     keep = is_poly | disc_ok
     out = gdf.loc[keep].copy()
@@ -290,6 +296,8 @@ def read_parks(
     if approximate.any():
         notes.append(f"{p.name}: {int(approximate.sum())} park(s) given as points have an approximate boundary: a disc of "
                      f"the approved area ({area_col!r}, km²) around the point; results that depend on the outline say so")
+        if area_units[area_col] != 1.0:
+            notes.append(f"{p.name}: approved areas of column {area_col!r} converted to km² (× {area_units[area_col]:g})")
         if len(area_hits) > 1:
             notes.append(f"{p.name}: approved areas read from column {area_col!r}; {area_hits[1:]} could hold them too")
 
@@ -367,6 +375,21 @@ def approximate_discs(points, area_km2) -> Any:
         discs = metric.geometry.buffer(radius[at], quad_segs=DISC_SEGMENTS // 4)
         out[at] = discs.to_crs("EPSG:4326").values
     return out
+
+
+_UNIT_SUFFIX = re.compile(r"\s*[(（]\s*([^)）]*?)\s*[)）]\s*$")
+
+
+def _area_header(column: str) -> float | None:
+    """km² per unit of an approved-area column (1 for a plain ``核准面积``, 0.01 for ``核准面积（公顷）``), else None."""
+    name = column.strip().lower()
+    unit = _UNIT_SUFFIX.search(name)
+    base = _UNIT_SUFFIX.sub("", name)
+    if base not in _PARK_AREA:
+        return None
+    if unit is None:
+        return 1.0
+    return _AREA_UNITS.get(unit.group(1).replace(" ", ""))
 
 
 def _area_numbers(values: pd.Series) -> np.ndarray:
