@@ -445,8 +445,6 @@ def _sector_table(value: Any, key: str, base: Path) -> Any:
 
 def _check_sources(built: dict, base: Path) -> None:
     """[firms] source and [parks] source: known names, the keys that go with them."""
-    import dataclasses
-
     fc, pc, run = built["firms"], built["parks"], built["run"]
     if fc.source not in ("table", "osm", "overture"):
         msg = f"[firms] source must be \"table\", \"osm\" or \"overture\"; {fc.source!r} was given."

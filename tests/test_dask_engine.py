@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -155,12 +157,14 @@ def _demo_cfg(**run):
     return dataclasses.replace(cfg, analysis=an, groups=groups, firms=firms, run=dataclasses.replace(cfg.run, **run))
 
 
-def _cells_equal(a, b):
+def _cells_equal(va, vb):
+    """The cells of two valley analyses, and the records of how they were made (``analysis.grid``)."""
+    a, b = va.cells, vb.cells
     assert list(a.columns) == list(b.columns)
     pd.testing.assert_frame_equal(pd.DataFrame(a.drop(columns="geometry")), pd.DataFrame(b.drop(columns="geometry")))
     assert a.crs == b.crs
     assert np.array_equal(a.geometry.values, b.geometry.values)  # bit for bit
-    ra, rb = dict(a.attrs), dict(b.attrs)
+    ra, rb = dataclasses.asdict(va.grid), dataclasses.asdict(vb.grid)
     sa, sb = dict(ra.pop("size_rule")), dict(rb.pop("size_rule"))
     for k in ("median_nn_m", "n_locations"):  # the dask engine does not compute these two records
         sa.pop(k), sb.pop(k)
@@ -191,7 +195,7 @@ def test_dask_run_equals_in_memory_run(engines):
         vd = dsk.valleys[name]
         assert not vd.sampled and vd.n_total == vm.n_total
         assert type(vd.firms) is type(vm.firms) and vd.firms.xy == vm.firms.xy  # PointFrames of lon/lat, both engines
-        _cells_equal(vm.analysis.cells, vd.analysis.cells)
+        _cells_equal(vm.analysis, vd.analysis)
         pd.testing.assert_frame_equal(vm.analysis.hotspots.drop(columns="geometry"), vd.analysis.hotspots.drop(columns="geometry"))
         if vm.analysis.parks_overlay is not None:
             pd.testing.assert_frame_equal(vm.analysis.parks_overlay, vd.analysis.parks_overlay)
@@ -211,7 +215,7 @@ def test_dask_run_with_a_sample_keeps_exact_counts(client, engines, tmp_path):
     for name, vm in mem.valleys.items():
         vd = dsk.valleys[name]
         assert vd.sampled and len(vd.firms) < 3000 and vd.n_total == vm.n_total
-        _cells_equal(vm.analysis.cells, vd.analysis.cells)
+        _cells_equal(vm.analysis, vd.analysis)
         if vm.analysis.parks_overlay is not None:
             cols = ["n_firms", "n_target", "density", "density_ring", "lq", "p_labelling", "n_target_before",
                     "n_target_before_in_park", "entries_in_before", "entries_in_after", "rate_ratio", "verdict"]

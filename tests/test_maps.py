@@ -115,9 +115,10 @@ def _group(m, name):
 
 
 def _features(fg) -> list[dict]:
+    """The features of the group's GeoJSON layers (a layer that draws another's features again holds none)."""
     out = []
     for child in fg._children.values():
-        if child._name == "GeoJsonLayer":
+        if child._name == "GeoJsonLayer" and child.features_of is None:
             out.extend(json.loads(child.data_js)["features"])
     return out
 
@@ -145,7 +146,11 @@ def test_layers_hold_the_expected_features(res):
     lisa = _features(_group(m, "LISA clusters"))
     assert sorted(f["properties"]["k"] for f in lisa) == sorted(LABELS)  # "ns" omitted
     parks = _features(_group(m, "Parks"))
-    assert len(parks) == 2  # interactive fill + outline above
+    assert len(parks) == 1  # one copy of the park: the clear interactive fill ...
+    drawn = [c for c in _group(m, "Parks")._children.values() if c._name == "GeoJsonLayer"]
+    assert [c.pane for c in drawn] == ["geo-parks", "geo-park-tint", "geo-park-lines"]
+    assert drawn[1].features_of is drawn[0] and drawn[2].features_of is drawn[0]  # ... drawn again as tint and outline
+    assert drawn[1].data_js == drawn[2].data_js == ""
     tip = parks[0]["properties"]["t"]
     assert "East &lt;Lake&gt; Park" in tip and "designated: 1995" in tip and "cluster formed after designation" in tip
     assert "LQ 1.8" in tip and "40 optics" in tip and "labelling test p = 0.0004 (FDR)" in tip

@@ -77,3 +77,16 @@ def test_a_changing_verdict_is_named_in_the_answer():
 def test_bad_scales_are_refused(bad):
     with pytest.raises(ConfigError, match="scales must be a list of cell-size factors"):
         geo.config.config_from_dict({"firms": {"path": "x.csv"}, "analysis": {"scales": bad}})
+
+
+def test_the_report_shows_each_park_at_each_scale(demo_results, demo_output):
+    import html
+
+    page = (demo_output / "report.html").read_text(encoding="utf-8")
+    start = page.index("Verdicts across cell sizes")
+    table = page[start:page.index("</table>", start)]
+    assert "<th>0.5×</th><th>1×</th><th>2×</th><th>stability</th>" in table
+    for r in demo_results.scale_sensitivity["parks"]:
+        row = table[table.index(f"<td>{html.escape(r['park'])}</td>"):]
+        row = row[:row.index("</tr>")]
+        assert row.count(html.escape(r["verdicts"]["1×"])) >= 1 and row.endswith(f"<td>{r['stability']}</td>")

@@ -143,3 +143,33 @@ def test_outputs_use_the_palette_objects():
     assert _style.verdict_colour(None) == _style.verdict_colour("?") == _style.NO_VERDICT_COLOUR
     colours = [*_style.VERDICT_COLOURS.values(), _style.NO_VERDICT_COLOUR]
     assert len(set(colours)) == len(colours)
+
+
+def test_the_target_sector_keeps_its_colour_in_every_study():
+    # hand-made expectations: the target in TARGET_COLOUR, the others by their sorted rank among the others
+    a = _style.sector_colours(["software", "optics", "food"], target="optics")
+    assert a == {"food": _style.SECTOR_COLOURS[0], "optics": _style.TARGET_COLOUR, "software": _style.SECTOR_COLOURS[1]}
+    b = _style.sector_colours(["aaa", "biotech", "zzz"], target="zzz")  # another study, the target sorted last
+    assert b["zzz"] == _style.TARGET_COLOUR and b["aaa"] == _style.SECTOR_COLOURS[0] and b["biotech"] == _style.SECTOR_COLOURS[1]
+    c = _style.sector_colours(["food"], target="optics")  # a target with no firms still has its colour
+    assert c == {"food": _style.SECTOR_COLOURS[0], "optics": _style.TARGET_COLOUR}
+    n = len(_style.SECTOR_COLOURS)
+    d = _style.sector_colours([f"s{i:02d}" for i in range(n + 2)])  # no target: the palette cycles past its end
+    assert d[f"s{n:02d}"] == _style.SECTOR_COLOURS[0] and d[f"s{n + 1:02d}"] == _style.SECTOR_COLOURS[1]
+    assert _style.TARGET_COLOUR not in d.values()
+
+
+def test_no_sector_colour_can_be_taken_for_the_target_a_hot_spot_or_a_marker_cluster():
+    def rgb(c):
+        return np.array([int(c[i:i + 2], 16) for i in (1, 3, 5)], dtype=float)
+
+    target, hot = rgb(_style.TARGET_COLOUR), [rgb(_style.GI_COLOURS[b]) for b in (1, 2, 3)]
+    for c in _style.SECTOR_COLOURS:
+        v = rgb(c)
+        assert v.max() - v.min() > 60, c  # a clear hue: never one of the marker clusters' greys
+        assert np.abs(v - target).max() > 60, c
+        assert all(np.abs(v - h).max() > 60 for h in hot), c
+    for halo, disc, text in _style.MARKER_CLUSTER_COLOURS.values():
+        for css in (halo, disc):
+            r, g, b = (float(x) for x in re.findall(r"[\d.]+", css)[:3])
+            assert r == g == b, css

@@ -27,15 +27,23 @@ Palette
   oscillating magenta ``#c2185b``: it was a cold spot too), cold spots in the mirrored blues;
   "no pattern" light grey (not drawn on the maps).  ArcGIS Pro's renderer also hatches some
   classes; the maps use flat fills.
-* Target-sector firms where they are drawn apart from the sector palette (the maps'
-  founding-years layer): pink ``#dd3497`` (:data:`TARGET_COLOUR`).
-* Sectors (:data:`SECTOR_COLOURS`, assigned in sorted order) and development models
-  (:data:`MODEL_COLOURS`).
+* The target sector: one fixed colour in every study, magenta ``#dd3497``
+  (:data:`TARGET_COLOUR`), on the firm layers and the founding-years layer of the maps.
+* The other sectors (:data:`SECTOR_COLOURS`, assigned in sorted order by
+  :func:`sector_colours`): eight hues without red, brown, pink or grey, so that no sector
+  can be taken for the target sector, a hot spot or a marker cluster.
+* Cluster polygons (contiguous hot cells): dark red ``#67001f`` (:data:`CLUSTER_COLOUR`),
+  dashed, on the maps and the figures; the figures outline parks in ``#111111``
+  (:data:`PARK_EDGE_COLOUR`), the maps in their verdict's colour.
+* Marker clusters of the maps' firm layers (:data:`MARKER_CLUSTER_COLOURS`): a grey ramp
+  by size, neutral so that a bubble cannot be read as a sector.
+* Development models (:data:`MODEL_COLOURS`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -55,6 +63,10 @@ __all__ = [
     "LISA_LABELS",
     "TARGET_COLOUR",
     "SECTOR_COLOURS",
+    "sector_colours",
+    "CLUSTER_COLOUR",
+    "PARK_EDGE_COLOUR",
+    "MARKER_CLUSTER_COLOURS",
     "MODEL_COLOURS",
     "MISSING",
     "is_missing",
@@ -113,14 +125,27 @@ EHS_COLOURS = {
 #: emerging hot spot category -> legend text
 EHS_LABELS = {c: c[0].upper() + c[1:] for c in EHS_COLOURS}
 
-#: target-sector firms drawn apart from the sector palette (the maps' founding-years layer)
+#: the target sector's firms, in every study (the maps' firm and founding-years layers)
 TARGET_COLOUR = "#dd3497"
 
-#: qualitative palette (ColorBrewer Set1 + Dark2) for sectors (and valleys), assigned in sorted order
-SECTOR_COLOURS = [
-    "#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf", "#999999",
-    "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
-]
+#: qualitative palette for the other sectors (and the valleys of the figures), assigned in sorted
+#: order: ColorBrewer Set1's blue, green, purple and orange, Tableau's cyan and olive, a dark
+#: purple and gold; no red or brown (hot spots), pink (the target) or grey (marker clusters)
+SECTOR_COLOURS = ["#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#17becf", "#bcbd22", "#6a3d9a", "#e6ab02"]
+
+#: cluster polygons (contiguous hot cells) on the maps and the figures, drawn dashed
+CLUSTER_COLOUR = "#67001f"
+
+#: park outlines on the figures (the maps draw a park in its verdict's colour)
+PARK_EDGE_COLOUR = "#111111"
+
+#: marker-cluster bubbles of the maps by size (fewer than 10, 100, more firms) ->
+#: (halo, disc, text): a grey ramp that no sector colour resembles
+MARKER_CLUSTER_COLOURS = {
+    "small": ("rgba(217, 217, 217, 0.7)", "rgba(189, 189, 189, 0.9)", "#222222"),
+    "medium": ("rgba(189, 189, 189, 0.7)", "rgba(150, 150, 150, 0.9)", "#111111"),
+    "large": ("rgba(150, 150, 150, 0.7)", "rgba(99, 99, 99, 0.9)", "#ffffff"),
+}
 
 #: development model (``geo.parks.models.MODELS``) -> colour of the park on the maps
 MODEL_COLOURS = {
@@ -144,6 +169,39 @@ def verdict_colour(verdict: Any) -> str:
     if is_missing(verdict):
         return NO_VERDICT_COLOUR
     return VERDICT_COLOURS.get(str(verdict), NO_VERDICT_COLOUR)
+
+
+def sector_colours(sectors: Iterable[Any], *, target: Any = None) -> dict[str, str]:
+    """A colour for each sector: :data:`TARGET_COLOUR` for the target, :data:`SECTOR_COLOURS` for the others.
+
+    The other sectors take the palette's colours in sorted order (cycling past its end), so
+    a sector has the same colour on every valley's map of a run, and the target sector the
+    same colour in every study, whatever its name and rank.
+
+    Parameters
+    ----------
+    sectors : iterable
+        The sector names (converted to ``str``; duplicates are ignored).
+    target : Any, optional
+        The target sector; it gets :data:`TARGET_COLOUR` (also when not among ``sectors``).
+
+    Returns
+    -------
+    dict
+        sector name -> colour, in sorted order of the names.
+
+    Examples
+    --------
+    >>> sector_colours(["software", "optics", "food"], target="optics")
+    {'food': '#377eb8', 'optics': '#dd3497', 'software': '#4daf4a'}
+    """
+    names = sorted({str(s) for s in sectors})
+    tgt = None if is_missing(target) else str(target)
+    others = [s for s in names if s != tgt]
+    colours = {s: SECTOR_COLOURS[i % len(SECTOR_COLOURS)] for i, s in enumerate(others)}
+    if tgt is not None:
+        colours[tgt] = TARGET_COLOUR
+    return {s: colours[s] for s in sorted(colours)}
 
 
 # ----------------------------------------------------------------------------- numbers

@@ -31,10 +31,12 @@ import pandas as pd
 
 from geo.outputs._fonts import font_family, note_missing_cjk
 from geo.outputs._style import (
+    CLUSTER_COLOUR,
     GI_COLOURS,
     GI_LABELS,
     LISA_COLOURS,
     LISA_LABELS,
+    PARK_EDGE_COLOUR,
     SECTOR_COLOURS,
     format_number,
     p_phrase,
@@ -68,7 +70,7 @@ log = logging.getLogger(__name__)
 #: resolution of every figure (dots per inch)
 DPI = 110
 
-_PARK_EDGE = "#111111"
+_PARK_EDGE = PARK_EDGE_COLOUR
 _IN_COLOUR = GI_COLOURS[3]
 _OUT_COLOUR = GI_COLOURS[-3]
 
@@ -524,7 +526,7 @@ def _legend(ax, items: list[tuple[str, str]], *, park: bool, title: str, cluster
     if park:
         handles.append(Line2D([0], [0], color=_PARK_EDGE, lw=1.3, label="Park boundary"))
     if clusters:
-        handles.append(Line2D([0], [0], color="#67001F", lw=0.7, ls=(0, (3, 2)), label="Cluster polygon (C<id>)"))
+        handles.append(Line2D([0], [0], color=CLUSTER_COLOUR, lw=0.7, ls=(0, (3, 2)), label="Cluster polygon (C<id>)"))
     return ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, title=title,
                      title_fontsize=8, frameon=False, borderaxespad=0)
 
@@ -630,10 +632,10 @@ def _draw_clusters(ax, clusters, crs, *, view=None) -> bool:
         for part in shapely.get_parts(shapely.boundary(geom)):
             for line in shapely.get_parts(part):
                 xy = shapely.get_coordinates(line)
-                ax.plot(xy[:, 0], xy[:, 1], color="#67001F", lw=0.7, ls=(0, (3, 2)), zorder=4)
+                ax.plot(xy[:, 0], xy[:, 1], color=CLUSTER_COLOUR, lw=0.7, ls=(0, (3, 2)), zorder=4)
         xy = shapely.get_coordinates(geom)
         top = xy[int(np.argmax(xy[:, 1]))]
-        ax.text(top[0], top[1], f"C{int(cid)}", fontsize=7, color="#67001F", ha="center", va="bottom", zorder=6, clip_on=True,
+        ax.text(top[0], top[1], f"C{int(cid)}", fontsize=7, color=CLUSTER_COLOUR, ha="center", va="bottom", zorder=6, clip_on=True,
                 bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7})
         drawn = True
     return drawn

@@ -21,8 +21,21 @@ Each layer is named in the layer control and has a legend entry, shown while the
 A layer appears when the stage that feeds it ran (a valley with fewer than 30 firms has no
 hot spots, so its map has no Gi*, LISA or cluster layers).
 
-* **Parks** -- park polygons coloured by verdict (:data:`VERDICT_COLOURS`); the tooltip
-  gives the name, designation year, verdict and its key numbers, the popup the reasoning.
+The map opens on the finding: only **Parks**, **Gi\\* hot/cold spots** and **Clusters** are
+on, and the view is fitted to the parks, the clusters and the significant cells (to the firms
+and parks when there are no hot spots).  Every other layer is one click away.  The layers lie
+in fixed map panes (``geo.outputs.maps._frame._PANES``): a park's tint under the cells, its
+outline over everything, and a clear fill above the cells that takes hover and click, so that
+inside a park the park answers, not the cell under the mouse; cluster outlines and firms, when
+turned on, lie above that fill.  While a popup is open the tooltips are hidden.  On a screen
+narrower than 700 px the layer control, the legend and the minimap start collapsed.
+
+* **Parks** -- park polygons coloured by verdict (:data:`VERDICT_COLOURS`): a solid outline
+  and a light tint; the tooltip gives the name, designation year, verdict and its key
+  numbers, the popup the reasoning.
+* **Parks by development model** (off) -- a wide band along each park's outline in the
+  colour of its primary model (:data:`geo.outputs._style.MODEL_COLOURS`); the fill is almost
+  clear, so the hot cells inside stay readable.
 * **Gi\\* hot/cold spots (<target> firms)** -- cells coloured by ``gi_bin`` with the ArcGIS
   Hot Spot Analysis palette (:data:`GI_COLOURS`).  Not significant cells (bin 0) are
   omitted to keep the file small.  Above :data:`CELLS_MAX` significant cells, cells of
@@ -33,13 +46,19 @@ hot spots, so its map has no Gi*, LISA or cluster layers).
   (:data:`EHS_COLOURS`, :func:`geo.emerging_hotspots`), off at first; the tooltip gives the
   hot and cold steps, the first hot year and the Mann–Kendall trend; "no pattern" omitted,
   merged like Gi* above the cap.
-* **Clusters** -- the cluster polygons (contiguous hot cells), outlined; dashed when the
+* **Clusters** -- the cluster polygons (contiguous hot cells), dashed in
+  :data:`geo.outputs._style.CLUSTER_COLOUR` as in the figures; dotted and wider when the
   cluster lies outside every park.
-* **Firms** -- a target-sector layer and an all-sectors layer.  Each is drawn by count
-  (:func:`firm_layer_mode`): individual circle markers coloured by sector with name
-  tooltips up to :data:`POINTS_MAX` firms, marker clusters (``FastMarkerCluster``, circle
-  markers, sector tooltips) up to :data:`CLUSTER_MAX`, above that a heat map of the firms
-  binned to at most :data:`HEAT_BINS_MAX` weighted cells.
+* **Firms** (off) -- a target-sector layer and an all-sectors layer, coloured by
+  :func:`geo.outputs._style.sector_colours` (the target sector always in
+  :data:`geo.outputs._style.TARGET_COLOUR`).  Each is drawn by count
+  (:func:`firm_layer_mode`): individual circle markers with name tooltips up to
+  :data:`POINTS_MAX` firms, marker clusters (``FastMarkerCluster``, circle markers, sector
+  tooltips; bubbles in the grey ramp of :data:`geo.outputs._style.MARKER_CLUSTER_COLOURS`)
+  up to :data:`CLUSTER_MAX`, above that a heat map of the firms binned to at most
+  :data:`HEAT_BINS_MAX` weighted cells.
+* **Stacked geocodes** (off) -- one circle per point holding many firms (a geocoder's
+  fallback); hot cells made of them are flagged in the cluster tooltips.
 * **Local co-location: <target> → <b>** -- target firms whose local co-location quotient
   towards their own sector (and towards the research anchors) is significant after the FDR
   adjustment (:func:`geo.local_colocation`): red "colocated", blue "isolated"; off by default,
@@ -54,8 +73,9 @@ hot spots, so its map has no Gi*, LISA or cluster layers).
 * **Founding years (<target> firms)** -- a time slider (Leaflet.timeline): target-sector
   firms aggregated to (cell, year) counts, drawn as circles sized by the cumulative number
   of firms founded up to the year shown; park outlines appear in their designation year and
-  the slider names the parks designated in the year shown.  The cell side starts at 250 m
-  and doubles until there are at most :data:`TIMELINE_MAX` features.
+  the slider names the parks designated in the year shown (its caption wraps, never cut).
+  The layer is off until the slider is moved.  The cell side starts at 250 m and doubles
+  until there are at most :data:`TIMELINE_MAX` features.
 
 Size budget: coordinates are rounded to 6 decimals (about 0.1 m), polygons simplified to
 0.5 m (finer than a screen pixel at zoom 18), and the firm layers are clustered or binned

@@ -210,33 +210,52 @@ def _elements():
             self.data = data
 
     class GeoJsonLayer(Macro):
-        """GeoJSON features styled by their ``k`` property, with pre-escaped tooltip ``t`` / popup ``p``."""
+        """GeoJSON features styled by their ``k`` property, with pre-escaped tooltip ``t`` / popup ``p``.
+
+        ``data_js`` is the FeatureCollection's JSON text; with ``features_of`` (another
+        GeoJsonLayer, rendered before this one) that layer's features are drawn again, in
+        another style or pane, without a second copy in the page, and ``data_js`` is left
+        empty.  Tooltips and popups are bound only when ``interactive``.
+        """
 
         _template = Template(
             """
 {% macro script(this, kwargs) %}
 var {{ this.get_name() }}_styles = {{ this.styles_js }};
-var {{ this.get_name() }} = L.geoJson({{ this.data_js }}, {
+var {{ this.get_name() }}_data = {{ this.data_ref }};
+var {{ this.get_name() }} = L.geoJson({{ this.get_name() }}_data, {
     {%- if this.pane %}pane: {{ this.pane|tojson }},{% endif %}
     interactive: {{ this.interactive|tojson }},
     style: function (f) { return {{ this.get_name() }}_styles[f.properties.k] || {}; },
     pointToLayer: function (f, latlng) { return L.circleMarker(latlng); },
     onEachFeature: function (f, layer) {
+        {%- if this.interactive %}
         if (f.properties.t) { layer.bindTooltip(f.properties.t, {sticky: true}); }
         if (f.properties.p) { layer.bindPopup(f.properties.p, {maxWidth: 380}); }
+        {%- endif %}
     }
 }).addTo({{ this._parent.get_name() }});
 {% endmacro %}
 """
         )
 
-        def __init__(self, data_js: str, styles: dict, *, pane: str | None = None, interactive: bool = True):
+        def __init__(self, data_js: str | None, styles: dict, *, pane: str | None = None, interactive: bool = True,
+                     features_of: GeoJsonLayer | None = None):
             super().__init__()
             self._name = "GeoJsonLayer"
-            self.data_js = data_js
+            self.features_of = features_of
+            self.data_js = "" if features_of is not None else data_js
             self.styles_js = _js({str(k): v for k, v in styles.items()})
             self.pane = pane
             self.interactive = interactive
+
+        def render(self, **kwargs):
+            of = self.features_of
+            self.data_ref = f"{of.get_name()}_data" if of is not None else self.data_js
+            try:
+                super().render(**kwargs)
+            finally:
+                del self.data_ref
 
     class PointsLayer(Macro):
         """Circle markers from compact rows ``[lat, lon, style index, tooltip html]``."""
@@ -313,24 +332,52 @@ _CSS = """<style>
   color: #d7301f; text-decoration: none; box-shadow: 0 1px 4px rgba(0,0,0,0.4); }
 .leaflet-container a.geo-valley-link:hover { background: #d7301f; color: #fff; }
 .leaflet-heatmap-layer { pointer-events: none; }
+.geo-popup-open .leaflet-tooltip-pane { display: none; }
+.leaflet-tooltip-pane .leaflet-tooltip { white-space: normal; width: max-content; max-width: min(360px, 80vw); }
 .leaflet-bottom.leaflet-left { width: auto !important; }
-.leaflet-control.leaflet-timeline-control { width: min(600px, 60vw) !important; margin: 0 0 12px 10px !important;
-  padding: 4px 8px 22px 8px; }
-.leaflet-control.leaflet-timeline-control .sldr-ctrl-container { width: 90px; }
-.leaflet-control.leaflet-timeline-control input[type="range"] { width: calc(100% - 100px); }
-.leaflet-timeline-control .time-text { font: 13px Arial, sans-serif; }
-.leaflet-timeline-control .geo-des { position: absolute; left: 10px; right: 10px; bottom: 4px; text-align: left;
-  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; font: 12px Arial, sans-serif; color: #333; }
+.leaflet-control.leaflet-timeline-control { width: min(600px, calc(100vw - 40px)) !important; box-sizing: border-box;
+  margin: 0 0 12px 10px !important; padding: 4px 8px 5px 8px; display: flex; flex-wrap: wrap; align-items: center;
+  column-gap: 8px; }
+.leaflet-control.leaflet-timeline-control .sldr-ctrl-container,
+.leaflet-control.leaflet-timeline-control .time-text { display: contents; }
+.leaflet-control.leaflet-timeline-control .button-container { order: 1; }
+.leaflet-timeline-control .time-text b { order: 2; font: bold 13px Arial, sans-serif; }
+.leaflet-control.leaflet-timeline-control input[type="range"] { order: 3; flex: 1 1 120px; width: auto; min-width: 0; }
+.leaflet-timeline-control .geo-des { order: 4; flex: 1 0 100%; text-align: left; white-space: normal;
+  overflow-wrap: anywhere; font: 12px/1.3 Arial, sans-serif; color: #333; }
+@media (max-width: 700px) {
+  .geo-title { max-width: calc(100% - 120px); font-size: 12px; }
+  .geo-title .sub { font-size: 11px; }
+}
 </style>"""
 
 
+def _marker_cluster_css() -> str:
+    """The marker-cluster bubbles in the neutral ramp of :data:`geo.outputs._style.MARKER_CLUSTER_COLOURS`."""
+    from geo.outputs._style import MARKER_CLUSTER_COLOURS
+
+    rules = []
+    for size, (halo, disc, text) in MARKER_CLUSTER_COLOURS.items():
+        rules.append(f".marker-cluster.geo-mcluster-{size} {{ background-color: {halo}; }}\n"
+                     f".marker-cluster.geo-mcluster-{size} div {{ background-color: {disc}; color: {text}; }}")
+    return "<style>\n" + "\n".join(rules) + "\n</style>"
+
+
+#: what a map does on its own: while a popup is open the tooltips are hidden (a popup's reasoning
+#: is never covered by the tooltip of the feature under the mouse)
+_BEHAVIOUR_JS = """(function () { var map = %s, box = map.getContainer();
+ map.on("popupopen", function () { L.DomUtil.addClass(box, "geo-popup-open"); });
+ map.on("popupclose", function () { L.DomUtil.removeClass(box, "geo-popup-open"); }); })();"""
+
+
 def _ensure_css(m) -> None:
-    """Add the maps' CSS once per map."""
+    """Add the maps' CSS and behaviour (:data:`_BEHAVIOUR_JS`) once per map."""
     for child in m.get_root().header._children.values():
         if getattr(child, "_geo_css", False):
             return
     from branca.element import Element
 
-    el = Element(_CSS)
+    el = Element(_CSS + _marker_cluster_css())
     el._geo_css = True
     m.get_root().header.add_child(el)
+    _elements()["Html"](kind="Behaviour", js=_BEHAVIOUR_JS % m.get_name()).add_to(m)

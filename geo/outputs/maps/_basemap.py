@@ -253,6 +253,7 @@ def add_basemap(m) -> Basemap:
     import folium
     from branca.element import Element
     from folium import plugins
+    from folium.utilities import JsCode
 
     from geo.outputs.maps._assets import _elements
 
@@ -276,7 +277,8 @@ def add_basemap(m) -> Basemap:
         t = spec.tiles[0]
         plugins.MiniMap(tile_layer=folium.TileLayer(t.url, attr=t.attribution, subdomains=t.subdomains or "abc",
                                                     max_zoom=t.max_zoom),
-                        toggle_display=True, position="topleft", width=120, height=120, zoom_level_offset=-6).add_to(m)
+                        toggle_display=True, position="topleft", width=120, height=120, zoom_level_offset=-6,
+                        minimized=JsCode("window.innerWidth < 700")).add_to(m)  # collapsed on a narrow screen
     else:  # no tiles: no minimap either, the study areas show on a plain background
         js = f"{m.get_name()}.getContainer().classList.add('geo-basemap-none');"
     _elements()["Html"](js=js, kind="BasemapNote").add_to(m)

@@ -23,25 +23,52 @@ def _base_map(bounds: list[float], m=None):
     m.default_js = [(k, v) for k, v in m.default_js if k not in _UNUSED_ASSETS]
     m.default_css = [(k, v) for k, v in m.default_css if k not in _UNUSED_ASSETS]
     add_basemap(m)  # the tiles of [maps] basemap, their failure note, the minimap
-    # fit to the bounds, leaving room for the layer control and legend (right) and the slider (bottom)
+    # fit to the bounds, leaving room for the layer control and legend (right) and the slider (bottom);
+    # on a narrow screen the layer control and legend are collapsed and the slider's caption wraps
     box = _js([[round(s, 6), round(w, 6)], [round(n, 6), round(e, 6)]])
     _elements()["Html"](kind="FitValley", js=(
-        f"(function () {{ var map = {m.get_name()}, size = map.getSize();"
+        f"(function () {{ var map = {m.get_name()}, size = map.getSize(), narrow = size.x < 700;"
         f" map.fitBounds({box}, {{paddingTopLeft: [Math.min(60, size.x * 0.1), Math.min(70, size.y * 0.1)],"
-        " paddingBottomRight: [Math.min(290, size.x * 0.3), Math.min(90, size.y * 0.15)], animate: false}); })();")).add_to(m)
+        " paddingBottomRight: [narrow ? 20 : Math.min(290, size.x * 0.3), Math.min(narrow ? 130 : 90, size.y * 0.2)],"
+        " maxZoom: 16, animate: false}); })();")).add_to(m)
     plugins.Fullscreen(position="topleft").add_to(m)
     _ensure_css(m)
     return m
 
 
-def _pane(m, name: str, z_index: int) -> str:
-    """A custom map pane (created once) without pointer events of its own."""
+#: the map panes of the layers, bottom to top (Leaflet's tile pane is at z-index 200, its overlay
+#: pane at 400, markers 600, tooltips 650, popups 700).  Each pane has its own SVG renderer, so a
+#: pane's features lie above every feature of the panes below, whatever order the layers are
+#: added or turned on in.  A park is drawn three times: its tint under the cells, its outline
+#: over everything, and a clear fill that takes the pointer above the cells, so that inside a
+#: park hovering and clicking reach the park, not the cells under it.  The cluster outlines
+#: (strokes only) and the firms, when turned on, lie above that fill, so they can still be
+#: hovered inside a park.
+_PANES = {
+    "geo-kde": 350,  # density images
+    "geo-park-tint": 405,  # the parks' tint (not interactive)
+    "geo-cells": 410,  # Gi* and LISA cells
+    "geo-parks": 420,  # the parks' clear interactive fills, parks by development model
+    "geo-clusters": 430,  # cluster outlines
+    "geo-firms": 440,  # firm markers, founding-year circles
+    "geo-park-lines": 450,  # park outlines (not interactive)
+    "geo-stacks": 460,  # stacked geocodes
+}
+
+
+def _pane(m, name: str) -> str:
+    """The custom map pane ``name`` of :data:`_PANES` (created once per map).
+
+    The pane itself takes no pointer events (``pointer-events: none``), so the map can be
+    dragged through it; its interactive features take them (Leaflet's CSS gives
+    ``path.leaflet-interactive`` ``pointer-events: auto``).
+    """
     from folium.map import CustomPane
 
     for child in m._children.values():
         if isinstance(child, CustomPane) and child.name == name:
             return name
-    CustomPane(name, z_index=z_index, pointer_events=False).add_to(m)
+    CustomPane(name, z_index=_PANES[name], pointer_events=False).add_to(m)
     return name
 
 

@@ -43,6 +43,8 @@ def _colocation_layers(m, vr, results, legend) -> None:
         names = firms[nc].to_numpy(dtype=object) if nc in firms.columns else np.full(len(shown), None)
         out = []
         for x, y, name, row in zip(lon, lat, names, shown.itertuples()):
+            if not (np.isfinite(x) and np.isfinite(y)):  # a firm without a point
+                continue
             tip = (f"<b>{escape(name) or 'firm'}</b><br>local CLQ({relation}) = {escape(format_number(row.clq))} "
                    f"({row.label}; {_p(row.p_fdr)} after FDR)")
             out.append([round(float(y), 6), round(float(x), 6), _LABELS.index(row.label), tip])

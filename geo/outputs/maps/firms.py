@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo.outputs._style import SECTOR_COLOURS, format_distance
+from geo.outputs._style import format_distance, sector_colours
 from geo.outputs.maps._assets import _elements
 from geo.outputs.maps._data import _sector_codes, _used_codes, _ValleyData
+from geo.outputs.maps._frame import _pane
 from geo.outputs.maps._geometry import (
     _M_PER_DEG,
     _cell_keys,
@@ -34,6 +35,15 @@ CLUSTER_MAX = 50_000
 
 #: a heat map layer holds at most this many weighted points (firms binned to a grid)
 HEAT_BINS_MAX = 25_000
+
+
+#: the marker-cluster bubbles: sized like Leaflet.markercluster's, coloured by the grey ramp of
+#: ``geo.outputs._style.MARKER_CLUSTER_COLOURS`` (the CSS classes ``geo-mcluster-<size>``)
+_CLUSTER_ICON = (
+    "function (cluster) { var n = cluster.getChildCount(), size = n < 10 ? 'small' : n < 100 ? 'medium' : 'large';"
+    " return L.divIcon({html: '<div><span>' + n + '</span></div>', className: 'marker-cluster geo-mcluster"
+    " geo-mcluster-' + size, iconSize: new L.Point(40, 40)}); }"
+)
 
 
 def firm_layer_mode(n: int) -> str:
@@ -105,8 +115,9 @@ def _firm_layer(m, firms, lonlat: np.ndarray, k: np.ndarray, rows: np.ndarray | 
     E = _elements()
     n = len(lonlat)
     mode = firm_layer_mode(n)
+    pane = _pane(m, "geo-firms")  # above cells and park fills: a firm turned on can be hovered
     styles = [{"radius": 3.5, "weight": 0.5, "color": "#333333", "opacity": 0.8, "fillColor": colours[s],
-               "fillOpacity": 0.85} for s in sectors]
+               "fillOpacity": 0.85, "pane": pane} for s in sectors]
     seen = _used_codes(k)
     present = [sectors[i] for i in seen.tolist()]  # sectors is sorted, so this keeps its order
     if mode == "points":
@@ -134,7 +145,7 @@ def _firm_layer(m, firms, lonlat: np.ndarray, k: np.ndarray, rows: np.ndarray | 
         )
         # wrapped in a feature group: FastMarkerCluster adds itself to the map even with show=False
         layer = folium.FeatureGroup(name=f"Firms: {escape(label)} (clustered)", show=show)
-        E["FastMarkerCluster"](data, callback=callback, control=False,
+        E["FastMarkerCluster"](data, callback=callback, control=False, icon_create_function=_CLUSTER_ICON,
                                options={"chunkedLoading": True, "maxClusterRadius": 50}).add_to(layer)
         layer.add_to(m)
         how = f"{n:,} firms in marker clusters (over {POINTS_MAX:,}: no names); zoom in to split them"
@@ -172,7 +183,7 @@ def _firm_layers(m, vr, results, legend, *, data: _ValleyData | None = None) -> 
     else:
         present, sectors = set(), ["firms"]
         k = np.zeros(len(firms), dtype=np.int64)
-    colours = {s: SECTOR_COLOURS[i % len(SECTOR_COLOURS)] for i, s in enumerate(sectors)}
+    colours = sector_colours(sectors, target=target)  # the target in its own colour in every study
     lonlat, located = data.located
     lonlat = _round_coords(lonlat)
     all_located = len(located) == len(firms)  # then located is arange(len(firms))
@@ -181,6 +192,6 @@ def _firm_layers(m, vr, results, legend, *, data: _ValleyData | None = None) -> 
     if has_target:
         rows = np.flatnonzero(kl == sectors.index(str(target)))
         _firm_layer(m, firms, lonlat[rows], kl[rows], located[rows], label=str(target), sectors=sectors,
-                    colours=colours, fc=fc, show=True, legend=legend)
+                    colours=colours, fc=fc, show=False, legend=legend)
     _firm_layer(m, firms, lonlat, kl, None if all_located else located, label="all sectors",
-                sectors=sectors, colours=colours, fc=fc, show=not has_target, legend=legend)
+                sectors=sectors, colours=colours, fc=fc, show=False, legend=legend)

@@ -18,6 +18,7 @@ import pandas as pd
 from geo.outputs._style import (
     EHS_COLOURS,
     EHS_LABELS,
+    CLUSTER_COLOUR,
     GI_COLOURS,
     GI_LABELS,
     LISA_COLOURS,
@@ -102,13 +103,13 @@ def _approximate(park) -> bool:
     return v is not None and not (not isinstance(v, (bool, np.bool_)) and pd.isna(v)) and bool(v)
 
 
-#: the outline of a park drawn as a disc of its approved area: finer dashes than a real boundary's
-APPROXIMATE_DASH = "2 6"
+#: the outline of a park drawn as a disc of its approved area: dashed (a real boundary's is solid)
+APPROXIMATE_DASH = "6 5"
 
 
 def _parks_layer(m, parks, overlay, target: str | None, legend, *, name: str = "Parks", show: bool = True):
     """Park polygons coloured by verdict (interactive fill below, crisp outline above); the outline
-    of a park with an approximate boundary (a disc) is finely dashed."""
+    of a park with an approximate boundary (a disc) is dashed."""
     import folium
 
     E = _elements()
@@ -122,27 +123,34 @@ def _parks_layer(m, parks, overlay, target: str | None, legend, *, name: str = "
         tips.append(_park_html(park, row, target, long=False))
         pops.append(_park_html(park, row, target, long=True))
     geoms = _geometries_json(parks.geometry.values, simplify=_SIMPLIFY_M / _M_PER_DEG)
-    fill_styles = {k: {"color": k.split()[0], "weight": 0, "fillColor": k.split()[0], "fillOpacity": 0.12}
-                   for k in dict.fromkeys(keys)}
-    line_styles = {k: {"color": k.split()[0], "weight": 3, "fill": False, "opacity": 0.95,
-                       "dashArray": APPROXIMATE_DASH if k.endswith(" approx") else "8 5"} for k in dict.fromkeys(keys)}
+    colours = list(dict.fromkeys(keys))  # a verdict colour, with " approx" for a disc
+
+    def colour(k: str) -> str:
+        return k.split()[0]
+
+    tint_styles = {k: {"stroke": False, "fillColor": colour(k), "fillOpacity": 0.12} for k in colours}
+    hit_styles = {k: {"stroke": False, "fillColor": colour(k), "fillOpacity": 0} for k in colours}
+    line_styles = {k: {"color": colour(k), "weight": 3, "fill": False, "opacity": 0.95,
+                       **({"dashArray": APPROXIMATE_DASH} if k.endswith(" approx") else {})} for k in colours}
     fg = folium.FeatureGroup(name=name, show=show)
     props = [{"k": k, "t": t, "p": p} for k, t, p in zip(keys, tips, pops)]
-    E["GeoJsonLayer"](_feature_collection(geoms, props), fill_styles).add_to(fg)
-    lines = _pane(m, "geo-park-lines", 450)
-    E["GeoJsonLayer"](_feature_collection(geoms, [{"k": k} for k in keys]), line_styles, pane=lines,
-                      interactive=False).add_to(fg)
+    # seen: a light tint under the cells and a crisp outline over everything; hovered and clicked: a
+    # clear fill above the cells (a clear fill is still painted, so it takes the pointer), so that
+    # inside a park the park answers, not the cell under the mouse; one copy of the features
+    hit = E["GeoJsonLayer"](_feature_collection(geoms, props), hit_styles, pane=_pane(m, "geo-parks"))
+    hit.add_to(fg)
+    E["GeoJsonLayer"](None, tint_styles, pane=_pane(m, "geo-park-tint"), interactive=False, features_of=hit).add_to(fg)
+    E["GeoJsonLayer"](None, line_styles, pane=_pane(m, "geo-park-lines"), interactive=False, features_of=hit).add_to(fg)
     fg.add_to(m)
     rows = []
     for verdict, colour in VERDICT_COLOURS.items():
         if verdict in verdicts:
-            rows.append(_swatch(colour, escape(verdict), kind="ln", extra="border-top-style:dashed;"))
+            rows.append(_swatch(colour, escape(verdict), kind="ln"))
     if any(v is None for v in verdicts):
-        rows.append(_swatch(NO_VERDICT_COLOUR, "no verdict (park statistics not run)", kind="ln",
-                            extra="border-top-style:dashed;"))
+        rows.append(_swatch(NO_VERDICT_COLOUR, "no verdict (park statistics not run)", kind="ln"))
     if any(approx):
         rows.append(_swatch("#555555", "approximate boundary: a disc of the approved area", kind="ln",
-                            extra="border-top-style:dotted;"))
+                            extra="border-top-style:dashed;"))
     legend.add(fg, f"<h4>{escape(name)} (by verdict)</h4>{''.join(rows)}"
                    '<div class="note">hover a park for its numbers, click for the reasoning</div>')
     return fg
@@ -172,12 +180,15 @@ def _models_layer(m, vr, legend, *, name: str = "Parks by development model"):
             tip.append(f'<span style="color:#444">{escape(row.get("summary"))}</span>')
         tips.append("<br>".join(tip))
     geoms = _geometries_json(parks.geometry.values, simplify=_SIMPLIFY_M / _M_PER_DEG)
-    styles = {c: {"color": c, "weight": 2, "fillColor": c, "fillOpacity": 0.35} for c in dict.fromkeys(keys)}
+    # a wide band along the outline and an almost clear fill: the hot cells inside stay readable
+    styles = {c: {"color": c, "weight": 7, "opacity": 0.55, "fillColor": c, "fillOpacity": 0.04} for c in dict.fromkeys(keys)}
     fg = folium.FeatureGroup(name=name, show=False)
-    E["GeoJsonLayer"](_feature_collection(geoms, [{"k": k, "t": t, "p": t} for k, t in zip(keys, tips)]), styles).add_to(fg)
+    E["GeoJsonLayer"](_feature_collection(geoms, [{"k": k, "t": t, "p": t} for k, t in zip(keys, tips)]), styles,
+                      pane=_pane(m, "geo-parks")).add_to(fg)
     fg.add_to(m)
-    rows = [_swatch(c, escape(k)) for k, c in MODEL_COLOURS.items() if k in seen]
-    legend.add(fg, f"<h4>{escape(name)}</h4>{''.join(rows)}")
+    rows = [_swatch(c, escape(k), kind="ln", extra="border-top-width:6px;opacity:0.7;") for k, c in MODEL_COLOURS.items()
+            if k in seen]
+    legend.add(fg, f"<h4>{escape(name)}</h4>{''.join(rows)}<div class=\"note\">a band along the park's outline</div>")
     return fg
 
 
@@ -210,7 +221,7 @@ def _cell_layer(m, legend, cells, key: str, colours: dict, labels: dict, tip, no
     styles = {str(k): {"color": c, "weight": 0.5, "opacity": 0.9, "fillColor": c, "fillOpacity": 0.75}
               for k, c in colours.items()}
     fg = folium.FeatureGroup(name=name, show=show)
-    E["GeoJsonLayer"](_feature_collection(geoms, props), styles).add_to(fg)
+    E["GeoJsonLayer"](_feature_collection(geoms, props), styles, pane=_pane(m, "geo-cells")).add_to(fg)
     fg.add_to(m)
     present = set(cells[key].tolist())
     rows = [_swatch(c, labels[k]) for k, c in colours.items() if k in present] or [
@@ -306,15 +317,16 @@ def _clusters_layer(m, vr, target_label: str, legend) -> None:
         frame = frame.set_geometry(frame.geometry.simplify(_simplify_tolerance(frame), preserve_topology=True))
         frame = _to_wgs84(frame)
     geoms = _geometries_json(frame.geometry.values) if len(frame) else []
-    styles = {"in": {"color": "#111111", "weight": 2.5, "fill": False},
-              "out": {"color": "#111111", "weight": 2.5, "fill": False, "dashArray": "6 4"}}
+    # dashed in the figures' colour; a cluster outside every park dotted and wider
+    styles = {"in": {"color": CLUSTER_COLOUR, "weight": 2.5, "fill": False, "dashArray": "7 4"},
+              "out": {"color": CLUSTER_COLOUR, "weight": 3.5, "fill": False, "dashArray": "1 6"}}
     fg = folium.FeatureGroup(name="Clusters", show=True)
-    _elements()["GeoJsonLayer"](_feature_collection(geoms, props), styles).add_to(fg)
+    _elements()["GeoJsonLayer"](_feature_collection(geoms, props), styles, pane=_pane(m, "geo-clusters")).add_to(fg)
     fg.add_to(m)
-    rows = [_swatch("#111111", f"cluster polygon ({len(clusters)})", kind="ln")]
+    rows = [_swatch(CLUSTER_COLOUR, f"cluster polygon ({len(clusters)})", kind="ln", extra="border-top-style:dashed;")]
     if out_ids:
-        rows.append(_swatch("#111111", f"cluster outside every park ({len(out_ids)})", kind="ln",
-                            extra="border-top-style:dashed;"))
+        rows.append(_swatch(CLUSTER_COLOUR, f"cluster outside every park ({len(out_ids)})", kind="ln",
+                            extra="border-top-style:dotted;border-top-width:4px;"))
     definition = vr.analysis.clusters_definition
     note = escape(definition) if isinstance(definition, str) else "contiguous hot cells (Gi* bin ≥ 2)"
     legend.add(fg, f"<h4>Clusters of {tl}</h4>{''.join(rows)}<div class=\"note\">{note}</div>")
@@ -335,7 +347,8 @@ def _stacks_layer(m, vr, results, legend) -> None:
     sites = {int(s_["site"]): s_ for s_ in (results.load_report.get("stacks") or [])}
     radius = results.load_report.get("stack_radius_m") or 0
     where = f"within {radius:g} m of this point" if radius else "on this exact point"
-    fg = folium.FeatureGroup(name="Stacked geocodes", show=True)
+    fg = folium.FeatureGroup(name="Stacked geocodes", show=False)
+    pane = _pane(m, "geo-stacks")
     for sid, n in counts.items():
         site = sites.get(int(sid))
         if site is None:  # beyond the listed stacks: the mean of its firms
@@ -343,9 +356,11 @@ def _stacks_layer(m, vr, results, legend) -> None:
             site = {"lon": float(firms["lon"].to_numpy()[sel].mean()), "lat": float(firms["lat"].to_numpy()[sel].mean())}
         text = (f"<b>Stacked geocode</b><br>{int(n):,} firms {where}: probably a geocoder's fallback to a district or "
                 "city centre, not a cluster. Hot cells made of it are flagged.")
-        folium.CircleMarker([site["lat"], site["lon"]], radius=float(min(30, 4 + 2 * np.sqrt(n))), color="#b2182b", weight=2,
-                            fill=True, fill_color="#ffffff", fill_opacity=0.6, tooltip=text, popup=folium.Popup(text, max_width=260),
-                            ).add_to(fg)
+        marker = folium.CircleMarker([site["lat"], site["lon"]], radius=float(min(30, 4 + 2 * np.sqrt(n))), color="#b2182b",
+                                     weight=2, fill=True, fill_color="#ffffff", fill_opacity=0.6, tooltip=text,
+                                     popup=folium.Popup(text, max_width=260))
+        marker.options["pane"] = pane  # folium's path options have no pane
+        marker.add_to(fg)
     fg.add_to(m)
     legend.add(fg, f"<h4>Stacked geocodes</h4>{_swatch('#b2182b', f'stack of firms at one point ({len(counts)})', kind='ln')}"
                    "<div class=\"note\">circle area ∝ firms; see the report's registry checks</div>")
@@ -376,7 +391,7 @@ def _kde_layer(m, grid, *, name: str, legend, rule_of: str = "") -> tuple[Any, s
     valid = grid.array[~np.isnan(grid.array)]
     vmax = float(np.percentile(valid, 99.5)) if valid.size else 0.0
     uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-    pane = _pane(m, "geo-kde", 350)
+    pane = _pane(m, "geo-kde")
     layer = ImageOverlay(uri, bounds=bounds, opacity=0.6, name=name, show=False, pixelated=False, pane=pane)
     layer.add_to(m)
     cmap = matplotlib.colormaps[KDE_CMAP]

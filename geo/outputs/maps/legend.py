@@ -57,6 +57,7 @@ def _legend_class() -> type:
     map.on("overlayadd overlayremove", sync);
     sync();
     fit();
+    if (map.getSize().x < 700) { box.querySelector("details").open = false; }  // a phone: the map first
 })();
 {% endmacro %}
 """
@@ -92,7 +93,10 @@ def _finish(m, legend, title_html: str | None, own: bool) -> None:
     import folium
 
     if not any(isinstance(c, folium.LayerControl) for c in m._children.values()):
-        folium.LayerControl(collapsed=False, position="topright").add_to(m)
+        from folium.utilities import JsCode
+
+        # expanded, except on a narrow screen, where it would cover the map
+        folium.LayerControl(collapsed=JsCode("window.innerWidth < 700"), position="topright").add_to(m)
     if legend.sections:
         legend.add_to(m)
     if own and title_html:

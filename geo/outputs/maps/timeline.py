@@ -10,6 +10,7 @@ import pandas as pd
 from geo.outputs._style import TARGET_COLOUR, format_distance, verdict_colour
 from geo.outputs.maps._assets import _elements
 from geo.outputs.maps._data import _park_rows, _ValleyData
+from geo.outputs.maps._frame import _pane
 from geo.outputs.maps._geometry import (
     _M_PER_DEG,
     _SIMPLIFY_M,
@@ -148,7 +149,7 @@ def _timeline_layer(m, vr, results, legend, *, data: _ValleyData | None = None) 
         style=JsCode("function (f) { return f.properties.park ? {color: f.properties.c, weight: 3, dashArray: '2 6',"
                      " fill: false} : {color: '#49006a', weight: 1, fillColor: '" + TARGET_COLOUR + "', fillOpacity: 0.65}; }"),
         point_to_layer=JsCode("function (f, latlng) { return L.circleMarker(latlng, {radius: Math.min(3 + 2 *"
-                              " Math.sqrt(f.properties.n), 28)}); }"),
+                              " Math.sqrt(f.properties.n), 28), pane: " + _js(_pane(m, "geo-firms")) + "}); }"),
         on_each_feature=JsCode("function (f, layer) { layer.bindTooltip(f.properties.t || (f.properties.n + "
                                + _js(f" {lab} founded in this cell up to ") + " + f.properties.start)); }"),
     )

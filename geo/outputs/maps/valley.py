@@ -32,6 +32,25 @@ def _target_label(vr, results) -> str:
     return "all firms"
 
 
+def _finding_bounds(vr, firm_bounds) -> list[float]:
+    """The view a valley map opens on: its finding (parks, clusters, significant Gi* cells).
+
+    With hot spots, the box of the parks, the cluster polygons and the significant cells,
+    widened by a tenth on each side; without (the statistics did not run), the box of the
+    firms and the parks.
+    """
+    hot = vr.analysis.hotspots
+    cells = None
+    if hot is not None and "gi_bin" in hot:
+        cells = hot.loc[hot["gi_bin"].fillna(0).astype(int) != 0]
+    found = [_gdf_bounds(cells), _gdf_bounds(vr.analysis.clusters)]
+    if all(b is None for b in found):
+        return _union_bounds(firm_bounds, _gdf_bounds(vr.parks))
+    w, s, e, n = _union_bounds(*found, _gdf_bounds(vr.parks))
+    dx, dy = (e - w) / 10, (n - s) / 10
+    return [w - dx, s - dy, e + dx, n + dy]
+
+
 def valley_map(results, valley: str, *, m=None):
     """The interactive map of one valley: parks, hot spots, clusters, firms, density, time slider.
 
@@ -73,8 +92,7 @@ def _valley_map(results, valley: str, *, m=None, data: _ValleyData | None = None
     vr = _valley(results, valley)
     own = m is None
     data = _ValleyData(vr, results) if data is None else data
-    clusters = vr.analysis.clusters
-    m = _base_map(_union_bounds(data.located_bounds, _gdf_bounds(vr.parks), _gdf_bounds(clusters)), m)
+    m = _base_map(_finding_bounds(vr, data.located_bounds), m)
     before = set(m._children)
     legend = _legend("Legend")
     target = results.config.analysis.target_sector

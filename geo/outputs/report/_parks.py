@@ -257,4 +257,34 @@ def section_parks(results, ctx: _Ctx) -> str:
                 out.append(_park_card(results, name, idx, row.to_dict(), ctx, anchor))
         out.append(_outside_parks(results, vr))
         out.append(_grid_free(vr))
+    out.append(_scale_table(results, ctx))
     return "\n".join(b for b in out if b)
+
+
+def _scale_table(results, ctx: _Ctx) -> str:
+    """Every park's verdict at each cell size of the scale sensitivity, and whether it is stable."""
+    sc = getattr(results, "scale_sensitivity", None)
+    if not sc or not sc.get("parks"):
+        return ""
+    labels = list(sc["scales"])
+    out = [_h(ctx.toc, 2, "Verdicts across cell sizes")]
+    out.append('<p class="note">The cell and park stages run again at each factor of the valley\'s chosen cell size, '
+               "on the same firms, study area and seed (the modifiable areal unit problem: another cell size can tell "
+               "another story). A verdict is <b>stable</b> when it is the same at every size; the share is that of the "
+               "park's area under hot cells.</p>")
+    sizes = sc.get("grid") or {}
+    rows = []
+    for r in sc["parks"]:
+        grid = sizes.get(r["valley"], {})
+        cells = []
+        for k in labels:
+            share = (r.get("park_hot_share") or {}).get(k)
+            size = (grid.get(k) or {}).get("size_m")
+            extra = [x for x in (_dist(size) if size is not None else None, _pct(share) if share is not None else None) if x]
+            cells.append(_Html(f"{_e(r['verdicts'].get(k, '—'))}" + (f'<br><span class="note">{" · ".join(extra)}</span>'
+                                                                  if extra else "")))
+        rows.append([r["park"], *cells, r["stability"]])
+    out.append(_table(["park", *labels, "stability"], rows))
+    for where, why in (sc.get("skipped") or {}).items():
+        out.append(f'<p class="skipped">Not run for {_e(where)}: {_e(why)}.</p>')
+    return "\n".join(out)
