@@ -25,6 +25,7 @@ from geo.outputs._style import (
     LISA_LABELS,
     MODEL_COLOURS,
     NO_VERDICT_COLOUR,
+    PARK_EDGE_COLOUR,
     VERDICT_COLOURS,
     format_distance,
     format_number,
@@ -149,7 +150,7 @@ def _parks_layer(m, parks, overlay, target: str | None, legend, *, name: str = "
     if any(v is None for v in verdicts):
         rows.append(_swatch(NO_VERDICT_COLOUR, "no verdict (park statistics not run)", kind="ln"))
     if any(approx):
-        rows.append(_swatch("#555555", "approximate boundary: a disc of the approved area", kind="ln",
+        rows.append(_swatch(PARK_EDGE_COLOUR, "approximate boundary: a disc of the approved area", kind="ln",
                             extra="border-top-style:dashed;"))
     legend.add(fg, f"<h4>{escape(name)} (by verdict)</h4>{''.join(rows)}"
                    '<div class="note">hover a park for its numbers, click for the reasoning</div>')
