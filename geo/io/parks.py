@@ -1,9 +1,15 @@
-"""Reading park boundaries: columns found, geometries repaired, unusable features rejected."""
+"""Reading park boundaries: columns found, geometries repaired, unusable features rejected.
+
+A park given as a point (a point layer, or a table with longitude/latitude columns such as the
+national development-zone catalogue) with an approved area becomes an approximate boundary: a
+disc of that area around the point, flagged ``approximate_boundary``.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +18,37 @@ import pandas as pd
 
 from geo import crs as _crs
 from geo.errors import ColumnError, CRSError, DataFileError, InputError
-from geo.io._text import _check_file, _find_column
+from geo.io._text import (
+    _EXCEL_SUFFIXES,
+    _TABLE_SUFFIXES,
+    _check_file,
+    _decode,
+    _find_column,
+    _sniff_delimiter,
+)
 
-__all__ = ["read_parks"]
+__all__ = ["DISC_SEGMENTS", "MAX_PARK_AREA_KM2", "approximate_discs", "read_parks"]
 
 log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------- parks
-_PARK_NAME = ("name", "park", "park_name", "parkname", "名称", "园区", "园区名称")
+_PARK_NAME = ("name", "park", "park_name", "parkname", "名称", "园区", "园区名称", "开发区名称")
+
+#: approved-area columns (km²) of a table of park points, best first
+_PARK_AREA = ("approved_area_km2", "area_km2", "核准面积")
+
+#: units an approved-area header may name in brackets (``核准面积（公顷）``, ``核准面积(km²)``): km² per unit
+_AREA_UNITS = {"km2": 1.0, "km²": 1.0, "平方公里": 1.0, "平方千米": 1.0, "公顷": 0.01, "ha": 0.01, "hectares": 0.01}
+
+#: park level columns (national, provincial …)
+_PARK_LEVEL = ("level", "级别")
+
+#: the largest approved area taken as real (km²); larger values are typing or unit errors
+MAX_PARK_AREA_KM2 = 2000.0
+
+#: segments of an approximate park boundary (a disc of the approved area)
+DISC_SEGMENTS = 64
 
 
 _PARK_VALLEY = ("valley", "city", "region", "城市")
@@ -66,7 +94,13 @@ def read_parks(
     Parameters
     ----------
     path : str or path-like
-        Any polygon layer GDAL reads: Shapefile, GeoPackage, GeoJSON, KML.
+        Any polygon layer GDAL reads: Shapefile, GeoPackage, GeoJSON, KML.  Parks known only
+        by a point (a point layer, or a CSV / Excel table with longitude and latitude columns
+        found as for firms: ``lon``/``lng``/``经度``, ``lat``/``纬度``) need an approved-area
+        column in km² (``approved_area_km2``, ``area_km2``, ``核准面积``): each becomes a disc
+        of that area (:func:`approximate_discs`), flagged ``approximate_boundary``.  The
+        national development-zone catalogue's headers are recognised (``开发区名称``,
+        ``批准时间``, ``核准面积``, ``级别``).
     name, valley, designated : str, optional
         Columns holding the park name, its valley (study area) and the year it was
         designated.  Found automatically when not given (``name``/``park``/``名称``,
@@ -74,7 +108,8 @@ def read_parks(
         ``designated`` are optional: without a year the precedence test is skipped.
     crs : str, int or pyproj.CRS, optional
         The layer's coordinate system when the file has none (an error otherwise), or
-        "gcj02"/"bd09" when the polygons were digitised on a Chinese web map.
+        "gcj02"/"bd09" when the polygons (or points) were digitised on a Chinese web map.  A
+        park table's longitude/latitude are WGS84 unless given.
     layer : str or int, optional
         Layer of a multi-layer source (GeoPackage).
     source : {"file", "osm"}, default "file"
@@ -85,8 +120,11 @@ def read_parks(
     Returns
     -------
     geopandas.GeoDataFrame
-        Columns ``name``, ``valley``, ``designated`` (nullable Int64), the other input
-        attributes, and polygon ``geometry`` in EPSG:4326.  Invalid geometries are repaired
+        Columns ``name``, ``valley``, ``designated`` (nullable Int64), ``level`` and
+        ``approved_area_km2`` (when a park table has them), ``approximate_boundary`` (bool),
+        the other input attributes, and polygon ``geometry`` in EPSG:4326.  A park point
+        without a usable approved area (missing, ≤ 0 or over :data:`MAX_PARK_AREA_KM2`) and a
+        table row without coordinates are rejects.  Invalid geometries are repaired
         with :func:`shapely.make_valid` and listed in ``attrs["repairs"]``; features that
         are not polygons are rejected and listed in ``attrs["rejects"]``;
         ``attrs["load_report"]`` counts both.
@@ -105,6 +143,10 @@ def read_parks(
     elif source != "file":
         msg = f"Park source must be \"file\" or \"osm\"; {source!r} was given."
         raise InputError(msg)
+    elif p.suffix.lower() in _TABLE_SUFFIXES or p.suffix.lower() in _EXCEL_SUFFIXES:
+        gdf = _read_point_table(p, layer=layer)
+        if crs is None:
+            crs = "wgs84"  # longitude/latitude columns are degrees
     else:
         try:
             kwargs = {} if layer is None else {"layer": layer}
@@ -112,6 +154,10 @@ def read_parks(
         except Exception as exc:
             msg = f"Cannot read '{p}' as a polygon layer ({exc}). Check the file opens in QGIS."
             raise DataFileError(msg) from None
+    if gdf.attrs.get("missing_coordinates") and gdf.geometry.isna().all():
+        msg = (f"'{p.name}' has no row with both a longitude ({gdf.attrs['lon_column']!r}) and a latitude "
+               f"({gdf.attrs['lat_column']!r}) that are numbers; no park can be placed.")
+        raise InputError(msg)
     if "geometry" not in gdf or len(gdf) == 0 or gdf.geometry.isna().all():
         msg = f"'{p}' holds no features with geometry; park boundaries must be polygons."
         raise InputError(msg)
@@ -134,26 +180,56 @@ def read_parks(
     gtype = np.asarray(shapely.get_type_id(geoms))
     missing = np.asarray(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     is_poly = np.isin(gtype, (3, 6)) & ~missing
+    area_units = {c: u for c in columns if (u := _area_header(c)) is not None}
+    area_hits = sorted(area_units, key=lambda c: _PARK_AREA.index(_UNIT_SUFFIX.sub("", c.strip().lower())))
+    is_point = (gtype == 0) & ~missing
+    area_col = area_hits[0] if area_hits and is_point.any() else None  # a polygon layer's area column stays as it is
+    level_col = next((c for c in columns if c.strip().lower() in _PARK_LEVEL), None)
+    disc_ok = np.zeros(n, dtype=bool)
+    area_km2 = np.full(n, np.nan)
     reject_rows = []
-    for i in np.flatnonzero(~is_poly):
-        reject_rows.append(
-            {
-                "row": int(rows[i]),
-                "name": str(gdf[name_col].iloc[i]),
-                "reason": "not_a_polygon" if not missing[i] else "missing_geometry",
-                "detail": "feature has no geometry" if missing[i] else f"geometry is {geoms[i].geom_type}; parks must be polygons",
-            }
-        )
-    if not is_poly.any():
+    if area_col is not None:
+        area_km2 = _area_numbers(gdf[area_col]) * area_units[area_col]
+        disc_ok = is_point & np.isfinite(area_km2) & (area_km2 > 0) & (area_km2 <= MAX_PARK_AREA_KM2)
+    unit = " km²" if area_col is None or area_units[area_col] == 1.0 else ""  # else the header names the unit
+    no_xy = gdf.attrs.get("missing_coordinates")
+    for i in np.flatnonzero(~is_poly & ~disc_ok):
+        nm = str(gdf[name_col].iloc[i])
+        if missing[i]:
+            detail = ("longitude or latitude empty or not a number" if no_xy is not None else "feature has no geometry")
+            reason = "missing_coordinates" if no_xy is not None else "missing_geometry"
+        elif is_point[i] and area_col is not None:
+            a = area_km2[i]
+            raw = gdf[area_col].iloc[i]
+            if not np.isfinite(a):
+                reason, detail = "missing_area", f"approved area ({area_col}) {_shown(raw)} is not a number of km²"
+            elif a <= 0:
+                reason, detail = "bad_area", f"approved area ({area_col}) {_shown(raw)}{unit} is not positive"
+            else:
+                reason, detail = "bad_area", (f"approved area ({area_col}) {_shown(raw)}{unit} is larger than "
+                                              f"{MAX_PARK_AREA_KM2:,.0f} km² (a unit or typing error?)")
+        else:
+            reason, detail = "not_a_polygon", (f"geometry is {geoms[i].geom_type}; parks must be polygons"
+                                               + (" (or points with an approved area)" if is_point[i] else ""))
+        reject_rows.append({"row": int(rows[i]), "name": nm, "reason": reason, "detail": detail})
+    if not (is_poly | disc_ok).any():
         kinds = pd.Series([("no geometry" if m else g.geom_type) for g, m in zip(geoms, missing)]).value_counts()
         found = ", ".join(f"{k} ({v})" for k, v in kinds.items())
-        msg = (f"'{p.name}' holds no polygon, so no park can be tested: its {n} feature(s) are {found}. Park boundaries "
-               "must be polygons (a table of park points or lines has no area to overlay with the clusters).")
+        if is_point.any() and area_col is not None:
+            why = "; ".join(f"row {r['row']}: {r['detail']}" for r in reject_rows[:3])
+            msg = (f"'{p.name}' holds no usable park: its {n} feature(s) are {found}, and no point has an approved area "
+                   f"between 0 and {MAX_PARK_AREA_KM2:,.0f} km² in column {area_col!r} ({why}).")
+        else:
+            msg = (f"'{p.name}' holds no polygon, so no park can be tested: its {n} feature(s) are {found}. Park boundaries "
+                   "must be polygons (a table of park points or lines has no area to overlay with the clusters)"
+                   + (f"; park points become approximate discs with an approved-area column (km²), but none of "
+                      f"{list(_PARK_AREA)} (a unit in brackets may follow: km², 平方公里, 公顷, ha) is among its columns {columns}." if is_point.any() else "."))
         raise InputError(msg)
-    keep = is_poly
+    keep = is_poly | disc_ok
     out = gdf.loc[keep].copy()
     out.index = pd.Index(rows[keep], name="row")
     geoms = out.geometry.values
+    approximate = disc_ok[keep]
 
     valid = np.asarray(shapely.is_valid(geoms))
     repairs = []
@@ -173,6 +249,9 @@ def read_parks(
         src_crs = "EPSG:4326" if system == "wgs84" else system
     else:
         src_crs = gdf.crs
+    wgs = gpd.GeoSeries(geoms, index=out.index, crs=src_crs).to_crs("EPSG:4326")
+    if approximate.any():
+        wgs[approximate] = approximate_discs(wgs[approximate], area_km2[keep][approximate])
 
     result = gpd.GeoDataFrame(
         {
@@ -180,7 +259,7 @@ def read_parks(
             "valley": (out[valley_col].astype(str).str.strip().to_numpy() if valley_col else pd.array([pd.NA] * len(out), dtype="string")),
         },
         index=out.index,
-        geometry=gpd.GeoSeries(geoms, index=out.index, crs=src_crs).to_crs("EPSG:4326").values,
+        geometry=wgs.values,
         crs="EPSG:4326",
     )
     year_problems = []
@@ -205,10 +284,22 @@ def read_parks(
                         " (looked for designated, year, approved_year, 批准年份 …)")
                      + "; without a year the precedence test is skipped")
         log.warning(notes[-1])
+    if level_col is not None:
+        result["level"] = out[level_col].astype("string").str.strip().to_numpy()
+    if area_col is not None:
+        result["approved_area_km2"] = area_km2[keep]
+    result["approximate_boundary"] = approximate
     for c in columns:
-        if c not in (name_col, valley_col, year_col) and c not in result.columns:
+        if c not in (name_col, valley_col, year_col, level_col, area_col) and c not in result.columns:
             result[c] = out[c].to_numpy()
     result = result[["name", "valley", "designated", *[c for c in result.columns if c not in ("name", "valley", "designated", "geometry")], "geometry"]]
+    if approximate.any():
+        notes.append(f"{p.name}: {int(approximate.sum())} park(s) given as points have an approximate boundary: a disc of "
+                     f"the approved area ({area_col!r}, km²) around the point; results that depend on the outline say so")
+        if area_units[area_col] != 1.0:
+            notes.append(f"{p.name}: approved areas of column {area_col!r} converted to km² (× {area_units[area_col]:g})")
+        if len(area_hits) > 1:
+            notes.append(f"{p.name}: approved areas read from column {area_col!r}; {area_hits[1:]} could hold them too")
 
     if unnamed:
         notes.append(f"{p.name}: {unnamed:,} industrial areas without a name were left out (a park is tested by name)")
@@ -218,6 +309,11 @@ def read_parks(
         "name_column": name_col,
         "valley_column": valley_col,
         "designated_column": year_col,
+        "area_column": area_col,
+        "level_column": level_col,
+        "lon_column": gdf.attrs.get("lon_column"),
+        "lat_column": gdf.attrs.get("lat_column"),
+        "approximate_boundaries": int(approximate.sum()),
         "crs_in": str(system) if system is not None else (gdf.crs.to_string() if gdf.crs else None),
         "features_read": int(n),
         "parks_kept": int(len(result)),
@@ -235,6 +331,116 @@ def read_parks(
     if repairs:
         log.warning("repaired %d invalid park geometries in %s", len(repairs), p)
     return result
+
+
+def approximate_discs(points, area_km2) -> Any:
+    """Discs of the given areas around points: the approximate boundaries of parks known by a point.
+
+    Each point is projected to the metric CRS of its place (:func:`geo.crs.to_metric`: the UTM
+    zone of the points, one zone at a time), buffered by the radius of a circle of the area
+    with :data:`DISC_SEGMENTS` segments, and projected back.
+
+    .. math:: r = \\sqrt{A / \\pi}
+
+    Parameters
+    ----------
+    points : geopandas.GeoSeries
+        Points in EPSG:4326.
+    area_km2 : array_like of float
+        The approved area of each park, km² (positive).
+
+    Returns
+    -------
+    geopandas.GeoSeries
+        Polygons in EPSG:4326, indexed like ``points``.  A 64-gon has 0.16 % less area than
+        its circle; the UTM scale error adds at most about 0.2 % at a zone's edge.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> from pyproj import Geod
+    >>> disc = approximate_discs(gpd.GeoSeries(shapely.points([114.4], [30.5]), crs=4326), [10.0])
+    >>> round(abs(Geod(ellps="WGS84").geometry_area_perimeter(disc.iloc[0])[0]) / 1e6, 2)
+    9.98
+    """
+    import geopandas as gpd
+
+    pts = gpd.GeoSeries(points).to_crs("EPSG:4326")
+    radius = np.sqrt(np.asarray(area_km2, dtype=float) * 1e6 / np.pi)
+    zones = np.array([_crs.utm_crs_for([x], [y]).to_epsg() for x, y in zip(pts.x, pts.y)])
+    out = gpd.GeoSeries([None] * len(pts), index=pts.index, crs="EPSG:4326")
+    for zone in np.unique(zones):
+        at = zones == zone
+        metric = _crs.to_metric(gpd.GeoDataFrame(geometry=pts[at]))
+        discs = metric.geometry.buffer(radius[at], quad_segs=DISC_SEGMENTS // 4)
+        out[at] = discs.to_crs("EPSG:4326").values
+    return out
+
+
+_UNIT_SUFFIX = re.compile(r"\s*[(（]\s*([^)）]*?)\s*[)）]\s*$")
+
+
+def _area_header(column: str) -> float | None:
+    """km² per unit of an approved-area column (1 for a plain ``核准面积``, 0.01 for ``核准面积（公顷）``), else None."""
+    name = column.strip().lower()
+    unit = _UNIT_SUFFIX.search(name)
+    base = _UNIT_SUFFIX.sub("", name)
+    if base not in _PARK_AREA:
+        return None
+    if unit is None:
+        return 1.0
+    return _AREA_UNITS.get(unit.group(1).replace(" ", ""))
+
+
+def _area_numbers(values: pd.Series) -> np.ndarray:
+    """Approved areas as floats (km²); text such as "1,234.5" or "12 km²" read as its number, else NaN."""
+    text = values.astype("string").str.replace(",", "", regex=False).str.strip()
+    text = text.str.replace(r"\s*(km2|km²|平方公里|平方千米)$", "", regex=True)
+    return pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _shown(value) -> str:
+    return "empty" if value is None or (isinstance(value, float) and np.isnan(value)) or pd.isna(value) else repr(str(value))
+
+
+def _read_point_table(p: Path, *, layer: str | int | None = None):
+    """A park table with longitude/latitude columns as a point GeoDataFrame (no CRS; rows without both are empty)."""
+    import io
+
+    import geopandas as gpd
+    import shapely
+
+    from geo.io.firms import LAT_CANDIDATES, LON_CANDIDATES
+
+    try:
+        if p.suffix.lower() in _EXCEL_SUFFIXES:
+            frame = pd.read_excel(p, sheet_name=0 if layer is None else layer, dtype=str)
+        else:
+            text, _ = _decode(p.read_bytes(), None, p)
+            frame = pd.read_csv(io.StringIO(text), sep=_sniff_delimiter(text, p.suffix.lower()), dtype=str,
+                                keep_default_na=False, na_values=[""])
+    except (ValueError, OSError, ImportError) as exc:
+        msg = f"Cannot read '{p}' as a park table ({exc})."
+        raise DataFileError(msg) from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    columns = list(frame.columns)
+    lon_hits = [c for c in columns if c.lower() in LON_CANDIDATES]
+    lat_hits = [c for c in columns if c.lower() in LAT_CANDIDATES]
+    if not lon_hits or not lat_hits:
+        msg = (f"'{p.name}' is a table without park boundaries, and its columns {columns} hold no longitude and latitude "
+               f"(looked for {list(LON_CANDIDATES)} and {list(LAT_CANDIDATES)}): give the parks as polygons, or as points "
+               "with lon/lat and an approved area (km²).")
+        raise ColumnError(msg)
+    lon_col = _find_column(columns, None, LON_CANDIDATES, "longitude", p)
+    lat_col = _find_column(columns, None, LAT_CANDIDATES, "latitude", p)
+    x = pd.to_numeric(frame[lon_col].str.strip(), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    y = pd.to_numeric(frame[lat_col].str.strip(), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    ok = np.isfinite(x) & np.isfinite(y)
+    geoms = np.full(len(frame), None, dtype=object)
+    geoms[ok] = shapely.points(x[ok], y[ok])
+    gdf = gpd.GeoDataFrame(frame.drop(columns=[lon_col, lat_col]), geometry=list(geoms))
+    gdf.attrs.update(missing_coordinates=int((~ok).sum()), lon_column=lon_col, lat_column=lat_col)
+    return gdf
 
 
 def _polygonal(geom):

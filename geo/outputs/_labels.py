@@ -45,6 +45,8 @@ PARK_RESULTS: dict[str, Label] = {
     "name": _l("park", "–", "park name"),
     "designated": _l("designation year", "year", "year the park was designated (missing when unknown)"),
     "area_km2": _l("area", "km²", "park area"),
+    "approximate_boundary": _l("approximate boundary", "bool",
+                               "the park was given as a point: its outline is a disc of the approved area"),
     "n_firms": _l("firms inside", "firms", "firms inside the park"),
     "n_target": _l("target-sector firms inside", "firms", "target-sector firms inside the park"),
     "density": _l("firms per km² inside", "firms/km²", "firm density inside the park"),

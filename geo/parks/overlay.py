@@ -42,6 +42,7 @@ __all__ = [
     "firm_counts",
     "FirmCounts",
     "VERDICTS",
+    "APPROXIMATE_NOTE",
 ]
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,11 @@ VERDICTS = {
     "none": "park without a cluster",
     "undetermined": "undetermined",
 }
+
+#: added to the verdict reason of a park known only by a point and its approved area
+#: (``approximate_boundary``, :func:`geo.io.parks.approximate_discs`)
+APPROXIMATE_NOTE = ("The park has an approximate boundary (a disc of the approved area): the overlap shares, the "
+                    "placement and the precedence tests depend on the outline.")
 
 #: null hypotheses in plain words (for docstrings, summary.json and the report)
 NULLS = {
@@ -1037,7 +1043,9 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
         mid-p value, which the verdict uses: see :func:`labelling_test`), ``p_placement``
         (random placement, one-sided pseudo p), ``cluster_before`` and entry-rate ratio
         columns (precedence), each with ``*_fdr`` Benjamini–Hochberg-adjusted across the
-        parks.  ``verdict`` and ``verdict_reason`` in plain words.
+        parks.  ``verdict`` and ``verdict_reason`` in plain words; ``approximate_boundary``
+        is true for a park given as a point and its approved area (a disc), whose verdict
+        reason then says so (:data:`APPROXIMATE_NOTE`).
 
     Notes
     -----
@@ -1095,6 +1103,7 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
             "name": name,
             "designated": park.get("designated"),
             "area_km2": area / 1e6,
+            "approximate_boundary": _flag(park.get("approximate_boundary")),
             "n_firms": n_in,
             "n_target": t_in,
             "density": n_in / (area / 1e6),
@@ -1168,6 +1177,8 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
     v = [verdict(r, alpha=alpha, min_share=coincide_min_share) for r in out.to_dict(orient="records")]
     out["verdict"] = [x[0] for x in v]
     out["verdict_reason"] = [x[1] for x in v]
+    approx = out["approximate_boundary"].to_numpy(bool)
+    out.loc[approx, "verdict_reason"] = out.loc[approx, "verdict_reason"] + " " + APPROXIMATE_NOTE
     out.attrs["rules"] = {
         "coincides": (
             f"(max_cluster_share >= {coincide_min_share} or park_hot_share >= {coincide_min_share}) "
@@ -1180,6 +1191,11 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
     out.attrs["nulls"] = dict(NULLS)
     out.attrs["hot_before"] = _Shared(extra)
     return out
+
+
+def _flag(value) -> bool:
+    """A park's ``approximate_boundary`` as a bool (missing: False)."""
+    return False if value is None or (not isinstance(value, (bool, np.bool_)) and pd.isna(value)) else bool(value)
 
 
 def verdict(row: dict, *, alpha: float = 0.05, min_share: float = 0.25) -> tuple[str, str]:

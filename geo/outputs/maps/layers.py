@@ -25,6 +25,7 @@ from geo.outputs._style import (
     LISA_LABELS,
     MODEL_COLOURS,
     NO_VERDICT_COLOUR,
+    PARK_EDGE_COLOUR,
     VERDICT_COLOURS,
     format_distance,
     format_number,
@@ -71,6 +72,8 @@ KDE_CMAP = "YlGnBu"
 def _park_html(park, row, target: str | None, *, long: bool) -> str:
     year = _year(park.get("designated"))
     lines = [f"<b>{escape(park.get('name'))}</b>", f"designated: {year if year is not None else 'unknown'}"]
+    if _approximate(park):
+        lines.append("approximate boundary: a disc of the approved area (the park was given as a point)")
     if row is not None:
         verdict = row.get("verdict")
         if not _missing(verdict):
@@ -95,24 +98,41 @@ def _park_html(park, row, target: str | None, *, long: bool) -> str:
     return "<br>".join(lines)
 
 
+def _approximate(park) -> bool:
+    """Whether the park's outline is a disc of its approved area (``approximate_boundary``)."""
+    v = park.get("approximate_boundary")
+    return v is not None and not (not isinstance(v, (bool, np.bool_)) and pd.isna(v)) and bool(v)
+
+
+#: the outline of a park drawn as a disc of its approved area: dashed (a real boundary's is solid)
+APPROXIMATE_DASH = "6 5"
+
+
 def _parks_layer(m, parks, overlay, target: str | None, legend, *, name: str = "Parks", show: bool = True):
-    """Park polygons coloured by verdict (interactive fill below, crisp outline above)."""
+    """Park polygons coloured by verdict (interactive fill below, crisp outline above); the outline
+    of a park with an approximate boundary (a disc) is dashed."""
     import folium
 
     E = _elements()
     parks = _to_wgs84(parks)
-    keys, tips, pops, verdicts = [], [], [], []
+    keys, tips, pops, verdicts, approx = [], [], [], [], []
     for _, park, row in _park_rows(parks, overlay):
         verdict = None if row is None else row.get("verdict")
         verdicts.append(None if _missing(verdict) else str(verdict))
-        keys.append(verdict_colour(verdict))
+        approx.append(_approximate(park))
+        keys.append(verdict_colour(verdict) + (" approx" if approx[-1] else ""))
         tips.append(_park_html(park, row, target, long=False))
         pops.append(_park_html(park, row, target, long=True))
     geoms = _geometries_json(parks.geometry.values, simplify=_SIMPLIFY_M / _M_PER_DEG)
-    colours = list(dict.fromkeys(keys))
-    tint_styles = {c: {"stroke": False, "fillColor": c, "fillOpacity": 0.12} for c in colours}
-    hit_styles = {c: {"stroke": False, "fillColor": c, "fillOpacity": 0} for c in colours}
-    line_styles = {c: {"color": c, "weight": 3, "fill": False, "opacity": 0.95} for c in colours}
+    colours = list(dict.fromkeys(keys))  # a verdict colour, with " approx" for a disc
+
+    def colour(k: str) -> str:
+        return k.split()[0]
+
+    tint_styles = {k: {"stroke": False, "fillColor": colour(k), "fillOpacity": 0.12} for k in colours}
+    hit_styles = {k: {"stroke": False, "fillColor": colour(k), "fillOpacity": 0} for k in colours}
+    line_styles = {k: {"color": colour(k), "weight": 3, "fill": False, "opacity": 0.95,
+                       **({"dashArray": APPROXIMATE_DASH} if k.endswith(" approx") else {})} for k in colours}
     fg = folium.FeatureGroup(name=name, show=show)
     props = [{"k": k, "t": t, "p": p} for k, t, p in zip(keys, tips, pops)]
     # seen: a light tint under the cells and a crisp outline over everything; hovered and clicked: a
@@ -129,6 +149,9 @@ def _parks_layer(m, parks, overlay, target: str | None, legend, *, name: str = "
             rows.append(_swatch(colour, escape(verdict), kind="ln"))
     if any(v is None for v in verdicts):
         rows.append(_swatch(NO_VERDICT_COLOUR, "no verdict (park statistics not run)", kind="ln"))
+    if any(approx):
+        rows.append(_swatch(PARK_EDGE_COLOUR, "approximate boundary: a disc of the approved area", kind="ln",
+                            extra="border-top-style:dashed;"))
     legend.add(fg, f"<h4>{escape(name)} (by verdict)</h4>{''.join(rows)}"
                    '<div class="note">hover a park for its numbers, click for the reasoning</div>')
     return fg

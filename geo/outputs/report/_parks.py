@@ -100,7 +100,8 @@ _CARD_GROUPS: list[tuple[str, list[tuple[str, Any]]]] = [
     ]),
 ]
 _CARD_SHOWN = {c for _, g in _CARD_GROUPS for c, _ in g} | {
-    "name", "verdict", "verdict_reason", "notes", "precedence_skipped", "rr_lo", "rr_hi", "skipped", "artefact"}
+    "name", "verdict", "verdict_reason", "notes", "precedence_skipped", "rr_lo", "rr_hi", "skipped", "artefact",
+    "approximate_boundary"}
 #: units written after a plain number's label (the others are in the value: %, m, p)
 _SHOW_UNIT = {"km²", "firms/km²", "firms/year"}
 
@@ -169,7 +170,10 @@ def _park_card(results, vname: str, idx: Any, row: Mapping[str, Any], ctx: _Ctx,
     year = row.get("designated")
     facts = [_e(vr.title), "no designation year" if _missing(year) else f"designated {int(year)}"]
     if not _missing(row.get("area_km2")):
-        facts.append(f"{_num(row.get('area_km2'), 3)} km²")
+        if row.get("approximate_boundary") is True:
+            facts.append(f"≈ {_num(row.get('area_km2'), 3)} km², approximate boundary (a disc of the approved area)")
+        else:
+            facts.append(f"{_num(row.get('area_km2'), 3)} km²")
     if not _missing(row.get("n_firms")):
         inside = f"{_num(row.get('n_firms'))} firms inside"
         if target and not _missing(row.get("n_target")):
