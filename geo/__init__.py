@@ -36,6 +36,7 @@ _API = {
     "compare_valleys": "geo.parks.compare",
     "run": "geo.pipeline.runner",
     "check": "geo.pipeline.runner",
+    "scale_sensitivity": "geo.pipeline.runner",
     "Results": "geo.pipeline.results",
     "GeoError": "geo.errors",
     "marcon_puech_m": "geo.stats.pointpattern",

@@ -90,3 +90,17 @@ def test_the_report_shows_each_park_at_each_scale(demo_results, demo_output):
         row = table[table.index(f"<td>{html.escape(r['park'])}</td>"):]
         row = row[:row.index("</tr>")]
         assert row.count(html.escape(r["verdicts"]["1×"])) >= 1 and row.endswith(f"<td>{r['stability']}</td>")
+
+
+def test_the_api_function_gives_the_runs_table(demo_results):
+    """geo.scale_sensitivity on a finished run: the same verdicts as the run's own table."""
+    got = geo.scale_sensitivity(demo_results, scales=[2, 1])
+    assert got["scales"] == ["1×", "2×"]
+    run = {(r["valley"], r["park"]): r for r in demo_results.scale_sensitivity["parks"]}
+    for r in got["parks"]:
+        ref = run[(r["valley"], r["park"])]
+        assert r["verdicts"] == {k: ref["verdicts"][k] for k in ("1×", "2×")}
+        assert r["park_hot_share"]["2×"] == pytest.approx(ref["park_hot_share"]["2×"])
+    assert geo.scale_sensitivity(demo_results, scales=[1]) is None
+    with pytest.raises(ConfigError, match="between 0.1 and 10"):
+        geo.scale_sensitivity(demo_results, scales=[0])

@@ -38,7 +38,7 @@ from geo.pipeline.inputs import (
 )
 from geo.pipeline.results import AnalysisDraft, Results, ValleyResult, _first_layers
 
-__all__ = ["run", "check"]
+__all__ = ["run", "check", "scale_sensitivity"]
 
 
 def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str], quiet: QuietGC | None = None, *,
@@ -669,6 +669,49 @@ def _rerun(vr: ValleyResult, cfg: Config, *, cell: str, size, firms=None) -> Val
 
 def _scale_label(scale: float) -> str:
     return f"{scale:g}×"
+
+
+def scale_sensitivity(results: Results, *, scales=(0.5, 1.0, 2.0), h3: bool = False) -> dict | None:
+    """The park verdicts of a run at other cell sizes: each park's verdict at each scale.
+
+    The cell and park stages of each valley of ``results`` run again at each factor of the
+    valley's chosen cell size (1: the run itself, not run again), and on H3 cells at the
+    resolution nearest its cell area with ``h3=True``, on the same firms, study area, CRS,
+    parks and seed (``geo run`` does this with ``[analysis] scales`` and ``scale_h3``).
+
+    Parameters
+    ----------
+    results : Results
+        A run (:func:`run`).
+    scales : sequence of float, default (0.5, 1, 2)
+        Factors of each valley's cell size, between 0.1 and 10.
+    h3 : bool, default False
+        Also on H3 cells.
+
+    Returns
+    -------
+    dict or None
+        As ``Results.scale_sensitivity`` (``scales``, ``parks`` with ``verdicts``,
+        ``park_hot_share`` and ``stability`` per park, ``scale_dependent``, ``grid``,
+        ``skipped``); None when no other scale is asked.
+
+    Examples
+    --------
+    >>> import geo
+    >>> from geo.datasets import demo_files
+    >>> res = geo.run(demo_files()["config"])  # doctest: +SKIP
+    >>> geo.scale_sensitivity(res, scales=[0.5, 1, 3])["scale_dependent"]  # doctest: +SKIP
+    []
+    """
+    from geo.errors import ConfigError
+
+    bad = [s for s in scales if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0.1 <= s <= 10]
+    if bad:
+        msg = f"scales must be cell-size factors between 0.1 and 10 (scales=[0.5, 1, 2]); {bad!r} was given."
+        raise ConfigError(msg)
+    cfg = dataclasses.replace(results.config, analysis=dataclasses.replace(
+        results.config.analysis, scales=tuple(sorted({float(s) for s in scales})), scale_h3=bool(h3)))
+    return _scale_sensitivity(results.valleys, cfg)
 
 
 def _scale_sensitivity(valleys: dict, cfg: Config) -> dict | None:
