@@ -61,11 +61,14 @@ def _point_rows(m) -> list[list]:
 
 
 def _geojson_coords(m, pane: str | None = None) -> np.ndarray:
+    """The coordinates of the map's GeoJSON layers in ``pane``; None: of every layer but the offline fallback."""
     import shapely
 
     out = []
     for el in _descendants(m):
-        if getattr(el, "_name", "") == "GeoJsonLayer" and el.pane == pane:
+        if getattr(el, "_name", "") == "GeoJsonLayer" and (el.pane == pane if pane else el.pane != "geo-fallback"):
+            if not el.data_js.lstrip().startswith("{"):
+                continue  # a layer drawing another layer's features (the parks' tint and outline share them)
             for f in json.loads(el.data_js)["features"]:
                 out.append(shapely.get_coordinates(shapely.from_geojson(json.dumps(f["geometry"]))))
     return np.concatenate(out)

@@ -119,8 +119,10 @@ class Page:
         return self.page.evaluate("() => window.__xss")
 
 
-VALLEY_A_LAYERS = ["Parks", "Parks by development model", "Gi* hot/cold spots (optics firms)", "LISA clusters", "Clusters", "Firms: optics",
-                   "Firms: all sectors", "Local co-location: optics → optics", "Founding years (optics firms)", "Firm density (KDE)", "Firm density (KDE, optics)"]
+VALLEY_A_LAYERS = ["Parks", "Parks by development model", "Gi* hot/cold spots (optics firms)", "LISA clusters",
+                   "Emerging hot spots (optics firms)", "Clusters", "Firms: optics", "Firms: all sectors",
+                   "Local co-location: optics → optics", "Founding years (optics firms)", "Firm density (KDE)",
+                   "Firm density (KDE, optics)"]
 
 
 def test_index_map(study, browser):

@@ -34,7 +34,7 @@ def browser():
 def _open(browser, demo_output, valley: str, width: int = 1400, height: int = 900) -> Page:
     p = Page(browser, demo_output / "maps" / f"{valley}.html")
     p.page.set_viewport_size({"width": width, "height": height})
-    p.page.evaluate(f"() => {MAP}.invalidateSize()")
+    p.page.evaluate(f"() => {{ {MAP}.invalidateSize(); }}")  # returns nothing: the map object would be serialised
     return p
 
 
