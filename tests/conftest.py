@@ -39,3 +39,14 @@ def owner():
 
     with owned() as policy:
         yield policy
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by playwright (the browser tests; they skip without it)."""
+    from tests.test_browser import ARGS, CHROMIUM, sync_api  # skips the test when no Chromium is installed
+
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()

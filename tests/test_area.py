@@ -253,7 +253,7 @@ def test_firms_outside_the_boundary_are_counted(study, capsys):
     n_out = int((f[study.columns["lon"]] > lon).sum())  # by the coordinates, not by GEOS
     assert 50 < n_out < 250
     err = _one_line(capsys, cfg)
-    assert f"The study area of valley 'Wuhan' (west.gpkg, " in err and f"leaves out {n_out} of its 300 firms" in err
+    assert "The study area of valley 'Wuhan' (west.gpkg, " in err and f"leaves out {n_out} of its 300 firms" in err
     with pytest.raises(InputError, match=f"leaves out {n_out} of its 300 firms"):
         geo.check(cfg)
 

@@ -70,14 +70,6 @@ def study(tmp_path_factory):
     return res, out, written
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
 class Page:
     """A page opened offline that records console errors and page errors."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from test_browser import ARGS, ARTIFACTS, CHROMIUM, sync_api
+from test_browser import ARTIFACTS
 from test_maps import _results
 
 from geo.config import MapsConfig
@@ -28,14 +28,6 @@ def written(tmp_path_factory):
         maps.write_maps(replace(res, config=replace(res.config, maps=MapsConfig(basemap=basemap))), folder)
         out[basemap] = folder
     return out
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def _open(browser, path):

@@ -16,19 +16,11 @@ import numpy as np
 import pytest
 
 from geo.outputs import _style
-from tests.test_browser import ARGS, CHROMIUM, Page, sync_api
+from tests.test_browser import Page
 
 VALLEYS = ["Wuhan", "Changchun", "Shenzhen"]
 FINDING = ["Parks", "Gi* hot/cold spots (optics firms)", "Clusters"]
 MAP = "window[Object.keys(window).find(k => k.startsWith('map_'))]"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def _open(browser, demo_output, valley: str, width: int = 1400, height: int = 900) -> Page:

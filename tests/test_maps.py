@@ -749,3 +749,17 @@ def test_write_maps_writes_the_maps_of_the_public_functions(tmp_path):
     for key, m in expected.items():
         page = maps.save_map(m, tmp_path / f"{key}.html").read_text(encoding="utf-8")
         assert _normalised(written[key].read_text(encoding="utf-8")) == _normalised(page), key
+
+
+def test_the_park_tooltip_quotes_the_labelling_p_the_verdict_reads(demo_results):
+    """The verdict reads the FDR-adjusted mid-p of the labelling test: the park's tooltip quotes that one."""
+    from geo.outputs.maps._html import _p
+    from geo.outputs.maps.layers import _park_html
+
+    vr = demo_results.valleys["Wuhan"]
+    ov = vr.analysis.parks_overlay
+    idx = ov.index[0]
+    row = ov.loc[idx].to_dict()
+    tip = _park_html(vr.parks.loc[idx], row, "optics", long=False)
+    assert f"labelling test (mid-p) {_p(row['p_labelling_mid_fdr'])} (FDR)" in tip
+    assert row["p_labelling_mid_fdr"] <= row["p_labelling_fdr"]

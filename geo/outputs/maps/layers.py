@@ -81,8 +81,10 @@ def _park_html(park, row, target: str | None, *, long: bool) -> str:
         tgt = escape(target) if target else "target-sector"
         lines.append(f"{_num(row.get('n_firms'))} firms, {_num(row.get('n_target'))} {tgt} · LQ {_num(row.get('lq'))}")
         lines.append(f"hot-spot share of the park: {format_pct(row.get('park_hot_share'))}")
-        lines.append(f"placement test {_p(row.get('p_placement_fdr'))} (FDR) · "
-                     f"labelling test {_p(row.get('p_labelling_fdr'))} (FDR)")
+        mid = row.get("p_labelling_mid_fdr")  # the labelling p the verdict reads (mid-p), when the run has it
+        lab = f"labelling test (mid-p) {_p(mid)} (FDR)" if not _missing(mid) else \
+            f"labelling test {_p(row.get('p_labelling_fdr'))} (FDR)"
+        lines.append(f"placement test {_p(row.get('p_placement_fdr'))} (FDR) · {lab}")
         before = row.get("cluster_before")
         if not _missing(before) and year is not None:
             lines.append(f"cluster before {year}: {'yes' if bool(before) else 'no'}")
