@@ -388,25 +388,35 @@ def _grid_index(d, xi, yi, xj, yj, r, tab, inv, nt):
 
 
 @njit(cache=True)
-def _k_row(xi, yi, si, sx, sy, ss, j0, j1, r, rmax_hi, tab, inv, nt, border, out, buf,
-           jbuf):
-    """Add the pairs (i, j) for j in [j0, j1) to the counts ``out`` (see k_pair_counts)."""
-    nr = r.shape[0]
+def _within_reach(xi, yi, sx, sy, j0, j1, rmax_hi, buf, jbuf):
+    """Pass 1 of a row: the distances from (xi, yi) to the points j in [j0, j1), those within
+    ``rmax_hi`` packed at the front of ``buf`` with their indices in ``jbuf``; returns how many.
+
+    Slices from 0 give contiguous vector loads and a vector square root; the packing is
+    branch-free and in place.
+    """
     n = j1 - j0
-    # pass 1: distances (slices from 0: contiguous vector loads and a vector square root)
     xr = sx[j0:j1]
     yr = sy[j0:j1]
     for k in range(n):
         dx = xr[k] - xi
         dy = yr[k] - yi
         buf[k] = math.sqrt(dx * dx + dy * dy)
-    # keep (branch-free, in place) those within reach
     cnt = 0
     for k in range(n):
         d = buf[k]
         buf[cnt] = d
         jbuf[cnt] = j0 + k
         cnt += d <= rmax_hi
+    return cnt
+
+
+@njit(cache=True)
+def _k_row(xi, yi, si, sx, sy, ss, j0, j1, r, rmax_hi, tab, inv, nt, border, out, buf,
+           jbuf):
+    """Add the pairs (i, j) for j in [j0, j1) to the counts ``out`` (see k_pair_counts)."""
+    nr = r.shape[0]
+    cnt = _within_reach(xi, yi, sx, sy, j0, j1, rmax_hi, buf, jbuf)  # pass 1
     # pass 2: their grid indices
     ends_i = 0
     ends_nr = 0
@@ -808,19 +818,7 @@ def _kiso_row(xi, yi, bi, sx, sy, sb, j0, j1, r, rmax_hi, tab, inv, nt, cap, x0,
               out, buf, jbuf, fbuf):
     """Add the weighted ordered pairs (i, j) and (j, i) for j in [j0, j1) to ``out``."""
     nr = r.shape[0]
-    n = j1 - j0
-    xr = sx[j0:j1]
-    yr = sy[j0:j1]
-    for k in range(n):
-        dx = xr[k] - xi
-        dy = yr[k] - yi
-        buf[k] = math.sqrt(dx * dx + dy * dy)
-    cnt = 0
-    for k in range(n):
-        d = buf[k]
-        buf[cnt] = d
-        jbuf[cnt] = j0 + k
-        cnt += d <= rmax_hi
+    cnt = _within_reach(xi, yi, sx, sy, j0, j1, rmax_hi, buf, jbuf)
     for q in range(cnt):
         d = buf[q]
         j = jbuf[q]
