@@ -74,7 +74,8 @@ def test_one_p_value_text_in_every_output(demo_results, demo_output):
             assert (row["p_labelling_mid_fdr"] == 0) == (p == 0)
             assert html.escape(row["verdict_reason"]) in page
             assert f"<th>random labelling p, FDR-adjusted</th><td>{html.escape(_style.format_p(p))}</td>" in page
-            assert _js(f"labelling test {html.escape(_style.p_phrase(p))} (FDR)")[1:-1] in map_page
+            # the map's tooltip quotes the p the verdict reads: the mid-p
+            assert _js(f"labelling test (mid-p) {html.escape(_style.p_phrase(row['p_labelling_mid_fdr']))} (FDR)")[1:-1] in map_page
             assert not re.search(r"\bp = 0(?![.\d])", row["verdict_reason"])
     assert n_zero >= 1  # the demo has an exact test that underflows
 
