@@ -103,7 +103,7 @@ def synthetic_results(n: int, *, seed: int = 0) -> Results:
     }, index=parks.index)
     vr = ValleyResult(name="Bench", title=f"Benchmark valley ({n:,} firms)", firms=firms, parks=parks,
                       metric_crs=f"EPSG:{UTM50}", seed=seed)
-    # the density grids the maps draw, as the pipeline computes them (geo.pipeline.runner._density)
+    # the density grids the maps draw, as the pipeline computes them (geo.pipeline.valley._density)
     vr.analysis = ValleyAnalysis(metric_firms=fm, cells=cells, hotspots=hot, focus_column="n_optics", clusters=clusters,
                                  parks_overlay=overlay, clusters_outside_parks=clusters.iloc[0:0],
                                  density_target=kernel_density_by(fm, "sector", groups=["optics"])["optics"],

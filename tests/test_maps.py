@@ -77,7 +77,7 @@ def _results(*, names=None, park_name="East <Lake> Park", sector_b="food", targe
         "rate_ratio": [3.0], "rr_lo": [1.5], "rr_hi": [6.0], "p_rate_ratio_fdr": [0.002],
     }, index=[7])
     vr_a = ValleyResult(name="A", title=title, firms=firms_a, parks=parks, metric_crs=str(fm.crs), seed=1)
-    # the density stages as the pipeline computes them (geo.pipeline.runner._density)
+    # the density stages as the pipeline computes them (geo.pipeline.valley._density)
     vr_a.analysis = ValleyAnalysis(metric_firms=fm, hotspots=hot, focus_column="n_optics", clusters=clusters,
                                    parks_overlay=overlay, clusters_outside_parks=clusters.iloc[0:0],
                                    density_target=kernel_density_by(fm, "sector", groups=[target])[target],

@@ -390,7 +390,7 @@ def _inputs(vr) -> dict:
 
 
 def _classify(vr, cfg, *, drop=(), overlay=None, **options):
-    """classify_models called as the pipeline calls it (geo.pipeline.runner._models), with changes."""
+    """classify_models called as the pipeline calls it (geo.pipeline.valley._models), with changes."""
     st = vr.analysis
     mc = cfg.models
     kwargs = {"anchors": None, "anchor_column": mc.anchor_column, "rd_column": mc.rd_column,
@@ -454,7 +454,7 @@ def test_classify_models_on_the_demo_equals_the_captured_values(demo_results):
 
 
 def test_the_pipeline_stores_the_same_models(demo_results):
-    """The run's own stage (runner._models) is the same frame as the direct call."""
+    """The run's own stage (valley._models) is the same frame as the direct call."""
     cfg = demo_results.config
     for vr in demo_results.valleys.values():
         direct = _classify(vr, cfg)

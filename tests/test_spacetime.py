@@ -450,7 +450,7 @@ def test_a_named_closing_column_must_exist():
 def test_the_stage_is_skipped_with_a_reason_without_founding_years():
     from geo.config import config_from_dict
     from geo.pipeline.results import AnalysisDraft, ValleyResult
-    from geo.pipeline.runner import _emerging
+    from geo.pipeline.valley import _emerging
 
     cells, graph, _ = _lattice()
     firms, _, _ = _firms(0, closed=False)
