@@ -367,7 +367,15 @@ def _marker_cluster_css() -> str:
 #: is never covered by the tooltip of the feature under the mouse)
 _BEHAVIOUR_JS = """(function () { var map = %s, box = map.getContainer();
  map.on("popupopen", function () { L.DomUtil.addClass(box, "geo-popup-open"); });
- map.on("popupclose", function () { L.DomUtil.removeClass(box, "geo-popup-open"); }); })();"""
+ map.on("popupclose", function () { L.DomUtil.removeClass(box, "geo-popup-open"); });
+ if (L.MarkerClusterGroup && !L.MarkerClusterGroup.prototype._geoGuard) {
+  /* a marker-cluster layer switched on while the map pans (after a resize) can get a moveend
+     while its cluster tree is still being built, and Leaflet.markercluster throws a TypeError:
+     skip that moveend (the next one redraws the clusters) */
+  var moveEnd = L.MarkerClusterGroup.prototype._moveEnd;
+  L.MarkerClusterGroup.prototype._moveEnd = function () {
+   try { return moveEnd.apply(this, arguments); } catch (e) { if (!(e instanceof TypeError)) { throw e; } } };
+  L.MarkerClusterGroup.prototype._geoGuard = true; } })();"""
 
 
 def _ensure_css(m) -> None:
