@@ -48,33 +48,35 @@ def test_growth_phase_rules():
 def test_compare_two_valleys():
     f = _firms()
     parks = gpd.GeoDataFrame({"name": ["P"], "valley": ["A"], "designated": [2010]}, geometry=[shapely.box(114.3, 30.4, 114.5, 30.6)], crs=4326)
-    c = compare_valleys(f, parks, target_sector="optics", simulations=39, kd_years=None, seed=1)
+    res = compare_valleys(f, parks, target_sector="optics", simulations=39, kd_years=None, seed=1)
+    c = res.table
     assert list(c.index) == ["A", "B"]
     assert c.loc["A", "n_target"] == 80 and c.loc["A", "n_firms"] == 380
     # sub-sector composition and LQs, by hand: A is all lasers, B all fibre
     assert c.loc["A", "comp_share_lasers"] == 1.0 and c.loc["B", "comp_share_lasers"] == 0.0
     assert c.loc["A", "comp_lq_lasers"] == pytest.approx(1 / 0.5)
-    assert c.attrs["krugman"].loc["A", "B"] == pytest.approx(2.0)
+    assert res.krugman.loc["A", "B"] == pytest.approx(2.0)
     # development stage: all of A's optics firms founded after its park's designation (2010)
     assert c.loc["A", "stage_share_after_designation"] == 1.0 and c.loc["A", "stage_designated"] == 2010
     assert np.isnan(c.loc["B", "stage_share_after_designation"])
     # technology: R&D share of all firms = 80 / 380
     assert c.loc["A", "tech_rd_share"] == pytest.approx(80 / 380)
-    assert "tech_patents" in c.attrs["notes"]
+    assert "tech_patents" in res.notes
     # the tight clusters are localised, so the focus names each valley's own sub-sector
     assert c.loc["A", "kd_target"].startswith("localised")
     assert c.loc["A", "focus"] == "lasers" and c.loc["B", "focus"] == "optical_fibre"
-    stock = c.attrs["stock_by_year"]
+    stock = res.stock_by_year
     assert stock[stock.valley == "A"]["stock"].iloc[-1] == 80
 
 
 def test_tiny_inputs_give_reasons_not_crashes():
     f = _firms()
     one = f[f.valley == "A"].iloc[list(range(300)) + [300, 301, 302]]  # 3 optics firms only
-    c = compare_valleys(one, None, target_sector="optics", simulations=19, kd_years=None)
+    res = compare_valleys(one, None, target_sector="optics", simulations=19, kd_years=None)
+    c = res.table
     assert len(c) == 1
-    assert "at least 10" in c.attrs["kd"]["A"]["optics"]
-    assert "one valley only" in c.attrs["notes"]["krugman"]
+    assert "at least 10" in res.kd["A"]["optics"]
+    assert "one valley only" in res.notes["krugman"]
     with pytest.raises(ValueError, match="needs a `valley` column"):
         compare_valleys(f.drop(columns="valley"))
 
@@ -93,8 +95,9 @@ def test_subsector_named_like_the_target_sector():
     founded = np.r_[rng.integers(1980, 2024, n_bg), rng.integers(1990, 2000, n_cl), rng.integers(2005, 2024, n_sp)]
     f = gpd.GeoDataFrame({"valley": "A", "sector": sector, "subsector": subsector, "founded": founded},
                          geometry=gpd.points_from_xy(xs, ys), crs=4326)
-    c = compare_valleys(f, None, target_sector="optics", simulations=39, kd_years=[1995, 2010, 2020], seed=1)
-    kd = c.attrs["kd"]["A"]
+    res = compare_valleys(f, None, target_sector="optics", simulations=39, kd_years=[1995, 2010, 2020], seed=1)
+    c = res.table
+    kd = res.kd["A"]
     assert set(kd) == {"optics (whole sector)", "lasers", "optics"}
     assert kd["optics (whole sector)"].startswith("localised")
     assert kd["lasers"].startswith("localised")
@@ -105,8 +108,8 @@ def test_subsector_named_like_the_target_sector():
     # a precomputed Kd of the whole sector is used for the whole sector only
     fake = SimpleNamespace(verdict="precomputed whole-sector verdict", localised=[(0.0, 1.0)])
     c2 = compare_valleys(f, None, target_sector="optics", simulations=39, kd_years=None, seed=1, kd_target={"A": fake})
-    assert c2.attrs["kd"]["A"]["optics (whole sector)"] == "precomputed whole-sector verdict"
-    assert c2.attrs["kd"]["A"]["optics"] == kd["optics"]
+    assert c2.kd["A"]["optics (whole sector)"] == "precomputed whole-sector verdict"
+    assert c2.kd["A"]["optics"] == kd["optics"]
 
 
 def test_kd_verdicts_are_kds_own():
@@ -118,7 +121,7 @@ def test_kd_verdicts_are_kds_own():
     f = _firms(3)
     f.loc[f.index[::7], "subsector"] = "lasers"  # a second sub-sector in both valleys
     f.loc[f.sector != "optics", "subsector"] = "food"
-    c = compare_valleys(f, None, target_sector="optics", simulations=19, kd_years=None, seed=2)
+    res = compare_valleys(f, None, target_sector="optics", simulations=19, kd_years=None, seed=2)
     seeds = np.random.SeedSequence(2).generate_state(2)
     for v, vseed in zip(["A", "B"], seeds):
         fm = to_metric(f[f.valley == v])
@@ -132,7 +135,7 @@ def test_kd_verdicts_are_kds_own():
                 want[s] = f"not tested: {int(mask.sum())} firms (at least 10 needed)"
             else:
                 want[s] = kd(fm, sector=mask, simulations=19, seed=int(vseed)).verdict
-        assert c.attrs["kd"][v] == want
+        assert res.kd[v] == want
 
 
 def test_counts_table_gives_the_row_level_lq_and_mix():

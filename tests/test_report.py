@@ -710,7 +710,7 @@ def test_comparison_is_a_figure_and_a_short_labelled_table(demo_results, demo_ou
     table = re.search(r"<table>(.*?)</table>", shown, re.S).group(1)
     rows = {html.unescape(r[0]): r[1:] for r in ([re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", tr, re.S)]
                                                  for tr in re.findall(r"<tr>(.*?)</tr>", table, re.S))}
-    cmp = demo_results.comparison.set_index("valley") if "valley" in demo_results.comparison else demo_results.comparison
+    cmp = demo_results.comparison.table
     assert rows["measure"] == [str(v) for v in cmp.index]
     assert 8 <= len(rows) - 1 <= 15 < len(cmp.columns)  # short: the full table has every column
     assert rows["median age of the target firms (years)"] == [format_number(v) for v in cmp["stage_median_age"]]

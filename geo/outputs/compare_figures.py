@@ -1,7 +1,7 @@
 """The valley comparison as small multiples: one figure per dimension of the comparison.
 
 :func:`comparison_chart` draws one dimension of :func:`geo.parks.compare.compare_valleys`'
-table — the development stage (``stage_*``), the technological conditions (``tech_*``) or the
+``table`` — the development stage (``stage_*``), the technological conditions (``tech_*``) or the
 industrial composition (``comp_*``) — as a column of small dot plots, one per measure, each
 on its own axis (the measures have different units), one row per valley.  The composition
 adds the sub-sector mix as a stacked bar per valley.  Labels come from
@@ -39,8 +39,10 @@ def comparison_figure_name(dimension: str) -> str:
     return f"comparison_{dimension}.png"
 
 
-def _frame(table: pd.DataFrame) -> pd.DataFrame:
-    frame = pd.DataFrame(table, copy=False)
+def _frame(table) -> pd.DataFrame:
+    from geo.parks.compare import ValleyComparison
+
+    frame = pd.DataFrame(table.table if isinstance(table, ValleyComparison) else table, copy=False)
     if "valley" in frame.columns:
         frame = frame.set_index("valley")
     frame.index = frame.index.astype(str)
@@ -142,13 +144,14 @@ def _mix(ax, shares: pd.DataFrame, valleys: list[str]):
     return leg
 
 
-def comparison_chart(table: pd.DataFrame, dimension: str, *, title: str = "", dpi: int | None = None) -> bytes:
+def comparison_chart(table, dimension: str, *, title: str = "", dpi: int | None = None) -> bytes:
     """One dimension of the valley comparison as small multiples (PNG bytes).
 
     Parameters
     ----------
-    table : pandas.DataFrame
-        :func:`geo.parks.compare.compare_valleys` (a ``valley`` column or index).
+    table : geo.parks.compare.ValleyComparison or pandas.DataFrame
+        :func:`geo.parks.compare.compare_valleys`, or its ``table`` (a ``valley`` column or
+        index).
     dimension : {"stage", "technology", "composition"}
     title : str, optional
         Figure title (default: the dimension's name).

@@ -1230,21 +1230,21 @@ def _figure_tasks(results) -> list[tuple[str, str, Any, tuple, dict]]:
             years = {_text(n, 40): int(y) for n, y in zip(vr.parks["name"], dy) if pd.notna(y)}
             add(figure_name(name, "emerging"), emerging_chart, vr.analysis.emerging.step_counts(), designated=years,
                 title=f"{vr.title}: hot and cold cells per step (space-time Gi*) of {focus_label(vr)}")
-    cmp = getattr(results, "comparison", None)
-    stock = cmp.attrs.get("stock_by_year") if isinstance(cmp, pd.DataFrame) else None
-    if isinstance(stock, pd.DataFrame) and len(stock) and {"valley", "year", "stock"} <= set(stock.columns):
+    cmp = getattr(results, "comparison", None)  # a geo.parks.compare.ValleyComparison
+    stock = cmp.stock_by_year if cmp is not None else None
+    if stock is not None and len(stock):
         designated = {}
         if len(results.parks) and "designated" in results.parks:
             first = results.parks.dropna(subset=["designated"]).groupby("valley")["designated"].min()
             designated = {str(k): int(v) for k, v in first.items()}
-        target = cmp.attrs.get("target_sector") or results.config.analysis.target_sector
+        target = cmp.target_sector or results.config.analysis.target_sector
         add("comparison_stock.png", stock_chart, stock, designated=designated,
             title=f"Firms of {target} founded so far, by valley" if target else "Firms founded so far, by valley")
-    if isinstance(cmp, pd.DataFrame) and len(cmp):
+    if cmp is not None and len(cmp.table):
         from geo.outputs.compare_figures import DIMENSIONS, comparison_chart, comparison_figure_name
 
         for dimension in DIMENSIONS:
-            add(comparison_figure_name(dimension), comparison_chart, pd.DataFrame(cmp, copy=False), dimension)
+            add(comparison_figure_name(dimension), comparison_chart, cmp.table, dimension)
     groups = getattr(results, "groups", None)
     if groups is not None and len(groups.get("table", [])):
         add("groups_in_parks.png", groups_chart, groups["table"], groups.get("difference") or {},
@@ -1391,8 +1391,8 @@ def _kd_curves(obj) -> dict[str, pd.DataFrame]:
 def stock_chart(stock: pd.DataFrame, *, designated: Mapping[str, Any] | None = None, title: str = "", dpi: int = DPI) -> bytes:
     """Cumulative stock of target-sector firms per valley by year (one line per valley).
 
-    ``stock`` has columns ``valley``, ``year``, ``stock`` (``compare_valleys(...).attrs
-    ["stock_by_year"]``); ``designated`` maps a valley to its first park designation year,
+    ``stock`` has columns ``valley``, ``year``, ``stock`` (``compare_valleys(...)
+    .stock_by_year``); ``designated`` maps a valley to its first park designation year,
     marked on its line.
     """
 

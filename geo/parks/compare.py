@@ -17,6 +17,7 @@ and a ``focus`` line: the sub-sectors where the valley has a comparative advanta
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ import pandas as pd
 
 from geo.errors import ColumnError, GeoError, InputError
 
-__all__ = ["compare_valleys", "growth_phase", "PHASE_RULE"]
+__all__ = ["ValleyComparison", "compare_valleys", "growth_phase", "PHASE_RULE"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,46 @@ PHASE_RULE = (
     "years has fallen below half of the highest 5-year entry rate (the cumulative-entry curve is "
     "flattening: the top of the S), else 'growing'."
 )
+
+
+@dataclass(frozen=True)
+class ValleyComparison:
+    """The valleys side by side (:func:`compare_valleys`).
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per valley (index = valley name): the ``stage_*``, ``tech_*`` and ``comp_*``
+        columns, ``focus`` and ``kd_target`` (labelled in :mod:`geo.outputs._labels`).
+    krugman : pandas.DataFrame
+        Valley × valley Krugman dissimilarity of the target sector's sub-sector mix (0 =
+        the same mix, 2 = no sub-sector in common); all NaN with one valley (see ``notes``).
+    lq : pandas.DataFrame
+        Tidy location quotients: the sectors among all firms (``level`` "sector") and the
+        target sector's sub-sectors within it (``level`` "<target> sub-sector").
+    stock_by_year : pandas.DataFrame
+        Columns ``valley``, ``year``, ``stock``: the cumulative number of target-sector
+        firms founded by each year.
+    kd : dict
+        ``{valley: {sub-sector: Kd verdict or the reason it was not tested}}``; the whole
+        target sector under its own name, or ``"<target> (whole sector)"`` when a sub-sector
+        has the sector's name.
+    notes : dict
+        Item -> why it was skipped (a missing column, one valley only, no Kd ...).
+    rules : dict
+        Measure -> its rule in words (growth phase, focus, first localised year).
+    target_sector : str
+        The sector compared.
+    """
+
+    table: pd.DataFrame
+    krugman: pd.DataFrame
+    lq: pd.DataFrame
+    stock_by_year: pd.DataFrame
+    kd: dict = field(default_factory=dict)
+    notes: dict = field(default_factory=dict)
+    rules: dict = field(default_factory=dict)
+    target_sector: str | None = None
 
 
 def growth_phase(founded: Any, *, reference_year: int | None = None) -> dict:
@@ -126,7 +167,7 @@ def compare_valleys(
     reference_year: int | None = None,
     kd_target: dict | None = None,
     metric_firms: dict | None = None,
-) -> pd.DataFrame:
+) -> ValleyComparison:
     """Compare valleys side by side: development stage, technology, composition, focus.
 
     Parameters
@@ -141,7 +182,7 @@ def compare_valleys(
         composition columns.  Default: the most frequent sector.
     tech_columns : tuple of str
         Optional technology attributes (e.g. patents); a column absent from the table is
-        skipped with the reason in ``attrs["notes"]``.
+        skipped with the reason in ``notes``.
     high_tech_subsectors : tuple of str, optional
         Sub-sectors counted as high technology (default: every sub-sector of the target
         sector).
@@ -162,19 +203,19 @@ def compare_valleys(
 
     Returns
     -------
-    pandas.DataFrame
-        One row per valley (index = valley name).  ``attrs``: ``krugman`` (pairwise
+    ValleyComparison
+        ``table``: one row per valley (index = valley name); ``krugman`` (pairwise
         Krugman dissimilarity of the target sector's sub-sector mix, a DataFrame),
         ``lq`` (tidy LQ table), ``stock_by_year`` (valley × year cumulative stock of the
         target sector), ``kd`` ({valley: {subsector: verdict}}), ``notes`` (skipped items
-        with reasons) and ``rules``.
+        with reasons), ``rules`` and ``target_sector``.
 
     Notes
     -----
     Tiny inputs never crash: a valley with fewer than 10 firms of a sub-sector gets the
     reason in place of a Kd verdict; a single valley gets no Krugman matrix (stated).
 
-    ``attrs["kd"]`` holds the whole target sector under its own name, or under
+    ``kd`` holds the whole target sector under its own name, or under
     ``"<target> (whole sector)"`` when one of its sub-sectors has the sector's name (each is
     then tested on its own firms).  Kd subsamples sectors above ``max_sector`` firms (the run's
     fixed budget ``RUN_MAX_SECTOR``, 2,000; see :func:`geo.stats.pointpattern.kd`), so each test costs about half a second of CPU
@@ -364,15 +405,12 @@ def compare_valleys(
                 kr.loc[a, b] = krugman_dissimilarity(mixes[a], mixes[b]) if mixes[a].sum() and mixes[b].sum() else np.nan
     else:
         notes["krugman"] = "one valley only: no pairwise Krugman dissimilarity"
-    out.attrs["krugman"] = kr
-    out.attrs["lq"] = pd.concat([lq_sector.assign(level="sector"), lq_sub.assign(level=f"{target_sector} sub-sector")], ignore_index=True) if len(lq_sub) else lq_sector.assign(level="sector")
-    out.attrs["stock_by_year"] = pd.DataFrame(stock_rows, columns=["valley", "year", "stock"])
-    out.attrs["kd"] = kd_verdicts
-    out.attrs["notes"] = notes
-    out.attrs["target_sector"] = target_sector
-    out.attrs["rules"] = {
+    lq = (pd.concat([lq_sector.assign(level="sector"), lq_sub.assign(level=f"{target_sector} sub-sector")], ignore_index=True)
+          if len(lq_sub) else lq_sector.assign(level="sector"))
+    rules = {
         "growth_phase": PHASE_RULE,
         "focus": "sub-sectors with LQ > 1 against the union of valleys and localised by Kd (global band, 5 %)",
         "first_localised_year": "first year (every 5 years) at which Kd of the target firms founded by then, against the firm sites existing by then, exceeds the global upper band",
     }
-    return out
+    return ValleyComparison(table=out, krugman=kr, lq=lq, stock_by_year=pd.DataFrame(stock_rows, columns=["valley", "year", "stock"]),
+                            kd=kd_verdicts, notes=notes, rules=rules, target_sector=target_sector)

@@ -162,6 +162,7 @@ class Results:
     valleys: dict[str, ValleyResult]
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: the valleys side by side (:class:`geo.parks.compare.ValleyComparison`), or None
     comparison: Any = None
     groups: dict | None = None
     #: the paths of the last :meth:`write` (or ``run(config, out=...)``), by output
@@ -185,7 +186,8 @@ class Results:
         from geo.parks.answer import research_answer
 
         return research_answer(self.valleys, target_sector=self.config.analysis.target_sector,
-                               founded_column=self.config.firms.founded_column, comparison=self.comparison,
+                               founded_column=self.config.firms.founded_column,
+                               comparison=self.comparison.table if self.comparison is not None else None,
                                synthetic=self.synthetic, scales=self.scale_sensitivity)
 
     def summary(self) -> dict:
@@ -257,9 +259,7 @@ class Results:
             gt.attrs = {}
             layers["groups"] = gt
         if self.comparison is not None:
-            tbl = self.comparison.reset_index()
-            tbl.attrs = {}
-            layers["valleys"] = tbl
+            layers["valleys"] = self.comparison.table.reset_index()
         colo = [vr.analysis.colocation.assign(valley=name) for name, vr in self.valleys.items()
                 if vr.analysis.colocation is not None]
         if colo:
@@ -476,15 +476,16 @@ def _groups_summary(g) -> dict | None:
 
 
 def _comparison_summary(cmp) -> dict | None:
+    """``summary.json``'s ``comparison``: a :class:`geo.parks.compare.ValleyComparison`'s fields."""
     if cmp is None:
         return None
     return {
-        "table": cmp.reset_index().to_dict(orient="records"),
-        "krugman": {str(k): {str(j): v for j, v in row.items()} for k, row in cmp.attrs["krugman"].to_dict(orient="index").items()},
-        "kd": cmp.attrs.get("kd"),
-        "notes": cmp.attrs.get("notes"),
-        "rules": cmp.attrs.get("rules"),
-        "target_sector": cmp.attrs.get("target_sector"),
+        "table": cmp.table.reset_index().to_dict(orient="records"),
+        "krugman": {str(k): {str(j): v for j, v in row.items()} for k, row in cmp.krugman.to_dict(orient="index").items()},
+        "kd": cmp.kd,
+        "notes": cmp.notes,
+        "rules": cmp.rules,
+        "target_sector": cmp.target_sector,
     }
 
 

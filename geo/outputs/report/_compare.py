@@ -15,7 +15,6 @@ from geo.outputs.report._html import (
     _figure,
     _h,
     _Html,
-    _kv,
     _missing,
     _Num,
     _num,
@@ -23,7 +22,6 @@ from geo.outputs.report._html import (
     _pct,
     _plain,
     _table,
-    _value_text,
     _yesno,
 )
 
@@ -70,25 +68,26 @@ def _measures_table(frame: pd.DataFrame, keys) -> str:
     return _table(["measure", *[str(v) for v in frame.index]], rows)
 
 
-def _comparison_details(cmp: pd.DataFrame, frame: pd.DataFrame) -> str:
-    """Every measure, the Krugman dissimilarities, Kd per sub-sector, the rules and what was not computed."""
+def _comparison_details(cmp, frame: pd.DataFrame) -> str:
+    """Every measure, the Krugman dissimilarities, Kd per sub-sector, the rules and what was not computed
+    (the fields of a :class:`geo.parks.compare.ValleyComparison`)."""
     out = [_details(f"All {len(frame.columns)} measures of the comparison", _measures_table(frame, list(frame.columns)))]
-    kr = cmp.attrs.get("krugman")
+    kr = cmp.krugman
     if isinstance(kr, pd.DataFrame) and kr.size:
         body = (_table(["", *[str(c) for c in kr.columns]],
                        [[str(i)] + [_Html(_num(v)) for v in r] for i, r in zip(kr.index, kr.to_numpy().tolist())],
                        num_cols=range(1, len(kr.columns) + 1))
                 + '<p class="note">0 = identical mix, 2 = no sub-sector in common.</p>')
         out.append(_details("Krugman dissimilarity of the target sector's sub-sector mix", body))
-    kd = cmp.attrs.get("kd")
+    kd = cmp.kd
     if isinstance(kd, Mapping) and kd:
         kd_rows = [[v, humanise(s), verdict] for v, d in kd.items() if isinstance(d, Mapping) for s, verdict in d.items()]
         if kd_rows:
             out.append(_details("Duranton–Overman Kd per sub-sector", _table(["valley", "sub-sector", "Kd verdict"], kd_rows)))
-    rules = cmp.attrs.get("rules")
+    rules = cmp.rules
     if isinstance(rules, Mapping) and rules:
         out.append(_details("Rules", _table(["measure", "rule"], [[humanise(k), v] for k, v in rules.items()])))
-    notes = cmp.attrs.get("notes")
+    notes = cmp.notes
     if isinstance(notes, Mapping) and notes:
         out.append('<div class="skipped"><b>Not computed</b><ul>'
                    + "".join(f"<li><b>{_e(label(str(k) + ('_per_firm' if str(k).startswith('tech_') else ''), table='comparison'))}</b>: "
@@ -104,17 +103,14 @@ def section_comparison(results, ctx: _Ctx) -> str:
     if cmp is None:
         return ""
     out = [_h(ctx.toc, 1, "Valley comparison", short="Valleys compared")]
-    if not isinstance(cmp, pd.DataFrame):
-        out.append(_kv([(humanise(k), _value_text(v)) for k, v in cmp.items()]) if isinstance(cmp, Mapping) else f"<p>{_e(cmp)}</p>")
-        return "\n".join(out)
-    target = cmp.attrs.get("target_sector")
+    target = cmp.target_sector
     out.append("<p>The third part of the study: how the valleys differ in development stage, technological conditions "
                "and industrial composition" + (f" of the {_e(target)} sector" if target is not None else "") + ".</p>")
     figs = [_figure(ctx.figures, ctx.errors, comparison_figure_name(d), _e(title) + ": one dot per valley, each measure on its own axis.",
                     title) for d, (title, _) in DIMENSIONS.items()]
     if any(figs):
         out.append('<div class="figs">' + "".join(figs) + "</div>")
-    frame = _comparison_frame(cmp)
+    frame = _comparison_frame(cmp.table)
     short = [k for _, keys in _SHORT for k in keys if k in frame.columns]
     if short:
         out.append(_measures_table(frame, short))
