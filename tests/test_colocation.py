@@ -358,7 +358,12 @@ def test_the_demo_run_has_a_colocation_table_per_valley(demo_results):
 
     cfg = demo_results.config
     for name, vr in demo_results.valleys.items():
-        fm, t = vr.analysis.metric_firms, vr.analysis.colocation
+        fm, co = vr.analysis.metric_firms, vr.analysis.colocation
+        t = co.table
+        # the stage's settings are typed fields; its tables carry no attrs
+        assert (co.k, co.alternative, co.permutations, co.alpha) == (COLOCATION_K, "two-sided", cfg.analysis.permutations,
+                                                                      cfg.analysis.alpha)
+        assert co.anchor_source == "firm-table column `anchor`" and not t.attrs and not co.local.attrs
         anchor = fm["anchor"].to_numpy() == 1
         target = (fm["sector"] == "optics").to_numpy() & ~anchor
         rows = t.set_index(["a", "b"])
@@ -374,13 +379,13 @@ def test_the_demo_run_has_a_colocation_table_per_valley(demo_results):
         assert {b for (a, b) in rows.index if a == "optics"} == others | {"optics", "research anchors"}
         assert rows.loc[("optics", "optics"), "clq"] > 2  # the demo's optics firms are clustered
         # the local table: every optics firm once per relation, FDR-adjusted
-        loc = vr.analysis.colocation_local
+        loc = co.local
         for b in ("optics", "research anchors"):
             part = loc[loc["b"] == b]
             assert sorted(part.index) == sorted(fm.index[target])
             assert (part["p_fdr"] >= part["p"] - 1e-12).all()
     # the demo places research anchors inside the Wuhan and Changchun optics clusters, not in Shenzhen's
-    t = {name: vr.analysis.colocation.set_index(["a", "b"]) for name, vr in demo_results.valleys.items()}
+    t = {name: vr.analysis.colocation.table.set_index(["a", "b"]) for name, vr in demo_results.valleys.items()}
     for name in ("Wuhan", "Changchun"):
         assert t[name].loc[("optics", "research anchors"), "clq"] > 2
         assert t[name].loc[("optics", "research anchors"), "p"] <= 0.05
@@ -413,10 +418,12 @@ def test_colocation_outputs_on_the_demo(demo_results, demo_output):
     for name, vr in demo_results.valleys.items():
         c = summary["valleys"][name]["colocation"]
         assert c["k"] == 8 and c["anchor_source"] == "firm-table column `anchor`"
-        assert len(c["table"]) == len(vr.analysis.colocation)
+        assert len(c["table"]) == len(vr.analysis.colocation.table)
         assert {(e["a"], e["b"]) for e in c["local"]} == {("optics", "optics"), ("optics", "research anchors")}
-        loc = vr.analysis.colocation_local
+        loc = vr.analysis.colocation.local
         for e in c["local"]:
+            assert (e["alpha"], e["k"], e["permutations"]) == (demo_results.config.analysis.alpha, 8,
+                                                               demo_results.config.analysis.permutations)
             part = loc[loc["b"] == e["b"]]
             assert e["n_colocated"] == int((part["label"] == "colocated").sum())
             assert e["n_points"] == len(part)
@@ -424,7 +431,7 @@ def test_colocation_outputs_on_the_demo(demo_results, demo_output):
     assert set(table["valley"]) == set(demo_results.valleys)
     points = gpd.read_file(demo_output / "layers.gpkg", layer="colocation_local")
     assert points.crs.to_epsg() == 4326 and set(points["label"]) <= {"colocated", "isolated"}
-    n_sig = sum(int((vr.analysis.colocation_local["label"] != "ns").sum()) for vr in demo_results.valleys.values())
+    n_sig = sum(int((vr.analysis.colocation.local["label"] != "ns").sum()) for vr in demo_results.valleys.values())
     assert len(points) == n_sig > 0
     # the map layer (off by default) and the report's table
     html = (demo_output / "maps" / "Wuhan.html").read_text(encoding="utf-8")
@@ -441,10 +448,10 @@ def test_the_pipeline_stage_keeps_to_its_budget(demo_results, monkeypatch):
 
     vr = demo_results.valleys["Wuhan"]
     monkeypatch.setattr(gcol, "RUN_MAX_POINTS", len(vr.analysis.metric_firms) - 1)
-    table, local, skipped = _colocation.colocation_stage(
+    result, skipped = _colocation.colocation_stage(
         vr.analysis.metric_firms, vr.parks, target="optics", sector_column="sector", anchors=None,
         anchor_column="anchor", permutations=9, seed=0, alpha=0.05)
-    assert table is None and local is None
+    assert result is None
     assert "above the run's budget" in skipped["colocation"] and f"{len(vr.analysis.metric_firms):,} firms" in skipped["colocation"]
 
 

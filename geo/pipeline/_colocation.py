@@ -21,12 +21,13 @@ target sector's own local co-location.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["COLOCATION_K", "MIN_FIRMS", "colocation_stage"]
+__all__ = ["COLOCATION_K", "MIN_FIRMS", "Colocation", "colocation_stage", "local_summary"]
 
 #: neighbours per firm of every co-location quotient of the run
 COLOCATION_K = 8
@@ -34,6 +35,41 @@ COLOCATION_K = 8
 MIN_FIRMS = 20
 
 _COLUMNS = ["relation", "a", "b", "clq", "p", "n", "n_a", "n_b", "k", "mean_neighbours", "permutations"]
+
+
+@dataclass(frozen=True)
+class Colocation:
+    """The co-location stage of one valley (``ValleyAnalysis.colocation``).
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One global CLQ(a→b) per relation: ``relation``, ``a``, ``b``, ``clq``, ``p``, ``n``,
+        ``n_a``, ``n_b``, ``k``, ``mean_neighbours``, ``permutations``.
+    local : pandas.DataFrame or None
+        The local CLQ of the target firms (:func:`geo.local_colocation`) towards each ``b``,
+        stacked and indexed like the valley's firms (a firm once per relation), with columns
+        ``a`` and ``b``; None when none could be computed.
+    k : int
+        Neighbours per firm (:data:`COLOCATION_K`).
+    anchor_source : str or None
+        Where the research anchors came from ("anchors layer", "firm-table column `x`"), or
+        None without anchor information.
+    alternative : str
+        The alternative of every p-value ("two-sided").
+    alpha : float
+        The FDR level of the local table's ``label``.
+    permutations : int
+        Random labellings of every test.
+    """
+
+    table: pd.DataFrame
+    local: pd.DataFrame | None
+    k: int
+    anchor_source: str | None
+    alternative: str
+    alpha: float
+    permutations: int
 
 
 def _population(fm, anchors, anchor_column: str):
@@ -72,7 +108,7 @@ def _in_parks(parks, fm, n: int) -> np.ndarray | None:
 
 
 def colocation_stage(fm, parks, *, target: str | None, sector_column: str, anchors: Any, anchor_column: str,
-                     permutations: int, seed: int, alpha: float) -> tuple[pd.DataFrame | None, pd.DataFrame | None, dict]:
+                     permutations: int, seed: int, alpha: float) -> tuple[Colocation | None, dict]:
     """The valley's co-location table and local table, and the rows that could not be computed.
 
     Parameters
@@ -90,12 +126,9 @@ def colocation_stage(fm, parks, *, target: str | None, sector_column: str, ancho
 
     Returns
     -------
-    table : DataFrame or None
-        One row per relation (:data:`_COLUMNS`); ``attrs``: ``k``, ``anchor_source``.
-    local : DataFrame or None
-        :func:`geo.local_colocation` of the target firms towards each ``b``, stacked, indexed
-        like ``fm`` (a firm once per relation), with columns ``a`` and ``b``; ``attrs`` as
-        that function's.
+    colocation : Colocation or None
+        The table (one row per relation, :data:`_COLUMNS`), the local table and the test's
+        settings; None when no relation could be set up (the reason is in ``skipped``).
     skipped : dict
         relation -> why it was not computed.
     """
@@ -104,11 +137,11 @@ def colocation_stage(fm, parks, *, target: str | None, sector_column: str, ancho
 
     skipped: dict[str, str] = {}
     if target is None or sector_column not in fm.columns:
-        return None, None, {"colocation": "no target sector configured"}
+        return None, {"colocation": "no target sector configured"}
     pts, n_firms, anchor, source = _population(fm, anchors, anchor_column)
     n = len(pts)
     if n > RUN_MAX_POINTS:
-        return None, None, {"colocation": (
+        return None, {"colocation": (
             f"{n:,} firms: above the run's budget of {RUN_MAX_POINTS:,} for the co-location stage (each relation's "
             "permutation test would take minutes); call geo.colocation on the firms of interest")}
     sector = np.r_[fm[sector_column].astype(str).str.strip().to_numpy(dtype=object), np.full(n - n_firms, None, object)]
@@ -116,7 +149,7 @@ def colocation_stage(fm, parks, *, target: str | None, sector_column: str, ancho
     firm = ~anchor
     tmask = (sector == str(target).strip()) & known & firm
     if tmask.sum() < MIN_FIRMS:
-        return None, None, {"colocation": f"only {int(tmask.sum())} firms of {target!r} (at least {MIN_FIRMS} needed)"}
+        return None, {"colocation": f"only {int(tmask.sum())} firms of {target!r} (at least {MIN_FIRMS} needed)"}
     rel: list[tuple[str, str, str, np.ndarray, np.ndarray]] = []
     if anchor.any():
         rel.append(("anchors", target, "research anchors", tmask, anchor))
@@ -145,7 +178,6 @@ def colocation_stage(fm, parks, *, target: str | None, sector_column: str, ancho
         rows.append({"relation": kind, "a": a_name, "b": b_name, "clq": r.clq, "p": r.p, "n": r.n, "n_a": r.n_a,
                      "n_b": r.n_b, "k": r.k, "mean_neighbours": r.mean_neighbours, "permutations": r.permutations})
     table = pd.DataFrame(rows, columns=_COLUMNS)
-    table.attrs.update(k=COLOCATION_K, anchor_source=source, alternative="two-sided")
     locals_ = []
     targets = [(tmask, target)] + ([(anchor, "research anchors")] if anchor.any() else [])
     for b_local, b_name in targets:
@@ -156,18 +188,18 @@ def colocation_stage(fm, parks, *, target: str | None, sector_column: str, ancho
             skipped[f"local {target} → {b_name}"] = str(exc)
             continue
         local.index = fm.index[local.index.to_numpy()]
+        local.attrs = {}  # its settings are the stage's (Colocation's fields)
         local.insert(0, "b", b_name)
         local.insert(0, "a", target)
         locals_.append(local)
-    if not locals_:
-        return table, None, skipped
-    out = pd.concat(locals_)
-    out.attrs = {k: v for k, v in locals_[0].attrs.items() if k not in ("a", "b")}
-    return table, out, skipped
+    result = Colocation(table=table, local=pd.concat(locals_) if locals_ else None, k=COLOCATION_K, anchor_source=source,
+                        alternative="two-sided", alpha=float(alpha), permutations=int(permutations))
+    return result, skipped
 
 
-def local_summary(local: pd.DataFrame | None) -> list[dict] | None:
+def local_summary(colocation: Colocation) -> list[dict] | None:
     """The counts of the local table for ``summary.json``: one entry per relation."""
+    local = colocation.local
     if local is None:
         return None
     out = []
@@ -175,6 +207,5 @@ def local_summary(local: pd.DataFrame | None) -> list[dict] | None:
         labels = grp["label"].value_counts()
         out.append({"a": a, "b": b, "n_points": len(grp), "n_colocated": int(labels.get("colocated", 0)),
                     "n_isolated": int(labels.get("isolated", 0)), "median_clq": float(grp["clq"].median()),
-                    "alpha": local.attrs.get("alpha"), "k": local.attrs.get("k"),
-                    "permutations": local.attrs.get("permutations")})
+                    "alpha": colocation.alpha, "k": colocation.k, "permutations": colocation.permutations})
     return out

@@ -46,8 +46,7 @@ class ValleyAnalysis:
     zonal: Any = None  # density statistics per park
     kd: Any = None  # Duranton–Overman Kd of the target sector
     ripley: Any = None  # Ripley K/L table of the target sector
-    colocation: Any = None  # DataFrame: global CLQ(a→b) per relation (geo.pipeline._colocation)
-    colocation_local: Any = None  # DataFrame: local CLQ of the target firms (geo.local_colocation), indexed like the firms
+    colocation: Any = None  # geo.pipeline._colocation.Colocation: global CLQ(a→b) per relation, the local CLQ, k, anchors
     spacetime_cube: Any = None  # geo.stats.spacetime.SpacetimeCube: target firms alive per cell and step
     emerging: Any = None  # geo.stats.spacetime.EmergingHotspots of the cube
     timings: dict | None = None  # stage -> seconds
@@ -260,13 +259,12 @@ class Results:
             layers["groups"] = gt
         if self.comparison is not None:
             layers["valleys"] = self.comparison.table.reset_index()
-        colo = [vr.analysis.colocation.assign(valley=name) for name, vr in self.valleys.items()
+        colo = [vr.analysis.colocation.table.assign(valley=name) for name, vr in self.valleys.items()
                 if vr.analysis.colocation is not None]
         if colo:
-            tbl = pd.concat(colo, ignore_index=True)
-            tbl.attrs = {}
-            layers["colocation"] = tbl
-        local = [_colocation_layer(vr) for vr in self.valleys.values() if vr.analysis.colocation_local is not None]
+            layers["colocation"] = pd.concat(colo, ignore_index=True)
+        local = [_colocation_layer(vr) for vr in self.valleys.values()
+                 if vr.analysis.colocation is not None and vr.analysis.colocation.local is not None]
         local = [f for f in local if len(f)]
         if local:
             layers["colocation_local"] = _concat(local)
@@ -360,10 +358,9 @@ def _stage_summary(vr: ValleyResult) -> dict:
     if st.colocation is not None:
         from geo.pipeline._colocation import local_summary
 
-        out["colocation"] = {"k": st.colocation.attrs.get("k"), "anchor_source": st.colocation.attrs.get("anchor_source"),
-                             "alternative": st.colocation.attrs.get("alternative"),
-                             "table": st.colocation.to_dict(orient="records"),
-                             "local": local_summary(st.colocation_local)}
+        co = st.colocation
+        out["colocation"] = {"k": co.k, "anchor_source": co.anchor_source, "alternative": co.alternative,
+                             "table": co.table.to_dict(orient="records"), "local": local_summary(co)}
     if st.emerging is not None:
         out["emerging_hotspots"] = emerging_summary(st.spacetime_cube, st.emerging)
     outside = st.clusters_outside_parks
@@ -432,8 +429,9 @@ def _colocation_layer(vr: ValleyResult):
     """The target firms whose local co-location quotient is significant (FDR), as WGS84 points."""
     import geopandas as gpd
 
-    loc = vr.analysis.colocation_local
     import shapely
+
+    loc = vr.analysis.colocation.local
 
     sig = loc[loc["label"] != "ns"]
     firms = vr.firms.loc[sig.index]  # a firm once per relation in which it is significant

@@ -247,11 +247,9 @@ def _colocation(vr: ValleyResult, cfg: Config, seed: int, fm, target) -> None:
 
     t0 = time.perf_counter()
     an = cfg.analysis
-    table, local, skipped = colocation_stage(
+    vr.analysis.colocation, skipped = colocation_stage(
         fm, vr.parks, target=target, sector_column=cfg.firms.sector_column, anchors=_read_anchors(cfg),
         anchor_column=cfg.models.anchor_column, permutations=an.permutations, seed=seed, alpha=an.alpha)
-    vr.analysis.colocation = table
-    vr.analysis.colocation_local = local
     for what, why in skipped.items():
         vr.skipped[f"colocation[{what}]"] = why
     vr.analysis.timings["colocation"] = time.perf_counter() - t0

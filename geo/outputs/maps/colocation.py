@@ -23,14 +23,14 @@ _STYLES = [{"radius": 4, "weight": 1, "color": c, "opacity": 0.9, "fillColor": c
 
 
 def _colocation_layers(m, vr, results, legend) -> None:
-    """One layer per relation of ``vr.analysis.colocation_local`` with significant firms (off by default)."""
+    """One layer per relation of ``vr.analysis.colocation.local`` with significant firms (off by default)."""
     import folium
 
-    local = vr.analysis.colocation_local
+    co = vr.analysis.colocation  # geo.pipeline._colocation.Colocation
+    local = co.local if co is not None else None
     if local is None or not len(local):
         return
-    alpha = local.attrs.get("alpha", 0.05)
-    k = local.attrs.get("k")
+    alpha, k = co.alpha, co.k
     for (a, b), part in local.groupby(["a", "b"], sort=False):
         sig = part[part["label"] != "ns"].sort_values("p_fdr", kind="stable")
         if not len(sig):

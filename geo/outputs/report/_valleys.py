@@ -357,10 +357,10 @@ def _emerging_block(vr, name: str, figures, errors) -> str:
 
 def _colocation_block(vr) -> str:
     """The valley's co-location quotients (:mod:`geo.pipeline._colocation`): one row per relation."""
-    t = vr.analysis.colocation
-    if t is None or not len(t):
+    co = vr.analysis.colocation  # geo.pipeline._colocation.Colocation
+    if co is None or not len(co.table):
         return ""
-    local = vr.analysis.colocation_local
+    t, local = co.table, co.local
     sig = {} if local is None else {(a, b): int((g["label"] == "colocated").sum())
                                     for (a, b), g in local.groupby(["a", "b"], sort=False)}
     rows = [[r["a"], r["b"], _num(r["clq"], 3), _Html(_p(r["p"])), r["n_a"], r["n_b"], sig.get((r["a"], r["b"]), "—")]
