@@ -315,8 +315,12 @@ def test_optional_sections_appear_with_their_data(study):
     page0 = grep.render_report(res0, figures={})
     assert "Valley comparison" not in page0 and "Point patterns" not in page0
     vb2 = dataclasses.replace(vb, analysis=dataclasses.replace(bare, kd={TARGET: kd_curve}, ripley=l_table))
-    res2 = dataclasses.replace(res, valleys={"B": vb2},
-                               comparison=pd.DataFrame({"valley": ["B", XSS_PARK], "gini": [0.3, 0.4]}))
+    from geo.parks.compare import ValleyComparison
+
+    cmp = ValleyComparison(table=pd.DataFrame({"valley": ["B", XSS_PARK], "gini": [0.3, 0.4]}), krugman=pd.DataFrame(),
+                           lq=pd.DataFrame(), stock_by_year=pd.DataFrame(columns=["valley", "year", "stock"]),
+                           kd={XSS_PARK: {"optics": XSS_PARK}}, notes={"rd": XSS_PARK}, target_sector=XSS_PARK)
+    res2 = dataclasses.replace(res, valleys={"B": vb2}, comparison=cmp)
     errors: dict[str, str] = {}
     figs = gfig.report_figures(res2, errors=errors)
     assert not errors
