@@ -378,6 +378,48 @@ def test_compare_groups_clusters_kd_and_precedence(group_study):
     assert bool(t.loc[("B", "high-tech"), "cluster_before"]) is True
 
 
+def test_compare_groups_hot_cells_are_the_public_chain_on_the_group_counts(group_study):
+    """compare_groups goes through the run's chain (geo.parks._hot): its hot-cell and cluster
+    counts are those of geo.aggregate -> geo.weights -> geo.hotspots -> geo.cluster_polygons
+    called directly on the group's counts, with the seed compare_groups draws for that row."""
+    import geo
+    from geo._random import check_seed
+    from geo.cells.grid import GridInfo
+    from geo.crs import to_metric
+
+    firms, _, table = group_study
+    rng = check_seed(3)
+    seeds = {(v, g): int(rng.integers(0, 2**63 - 1)) for v in ("A", "B") for g in ("high-tech", "traditional")}
+    for v in ("A", "B"):
+        fm = to_metric(firms[firms["valley"] == v])
+        cells = geo.aggregate(fm, cell="hex", size=1000, by="group")
+        graph = geo.weights(cells)
+        counts = cells[GridInfo.of(cells).column("high-tech")].to_numpy()
+        hot = geo.hotspots(cells[["cell_id", "geometry"]].assign(n_firms=counts), "n_firms", graph=graph, statistic="gi*",
+                           fdr=True, permutations=99, seed=seeds[(v, "high-tech")])
+        clusters = geo.cluster_polygons(hot)
+        r = table[(table["valley"] == v) & (table["group"] == "high-tech")].iloc[0]
+        is_hot = hot["gi_bin"].to_numpy() >= 2
+        assert (r["n_hot_cells"], r["n_clusters"]) == (int(is_hot.sum()), len(clusters)) and r["n_clusters"] >= 1
+        assert r["hot_share"] == pytest.approx(counts[is_hot].sum() / counts.sum(), abs=0)
+        assert r["precedence_cluster_firms"] == clusters["n_firms"].iloc[0]
+
+
+def test_compare_groups_gives_the_numbers_of_its_former_chain(group_study):
+    """The table compare_groups gave with its own copy of the grid -> weights -> Gi* -> clusters
+    chain (before it shared the run's, geo.parks._hot), pinned: same seeds, same numbers."""
+    _, _, table = group_study
+    assert table["moran_I"].tolist() == pytest.approx(
+        [0.5413576009967008, -0.0014713634663129597, 0.5405595125535335, 0.04885773958486678], rel=1e-12)
+    assert table["moran_p_sim"].tolist() == [0.02, 0.9, 0.02, 0.14]
+    assert table["hot_share"].tolist() == [0.84, 0.0, 0.81, 0.0]
+    assert table["n_hot_cells"].tolist() == [6, 0, 6, 0] and table["n_clusters"].tolist() == [1, 0, 1, 0]
+    assert table["n_cells"].tolist() == [291] * 4
+    assert table["precedence"].tolist() == ["formed after designation", "no cluster", "preceded designation", "no cluster"]
+    assert table["precedence_cluster_firms"].tolist() == [252, 0, 243, 0]
+    assert table["kd_to_m"].tolist()[::2] == pytest.approx([2363.3674891729893, 2393.212522575251], rel=1e-12)
+
+
 def test_compare_groups_answer_and_edge_cases(group_study):
     firms, parks, table = group_study
     diff = gs.group_difference_test(firms, parks, permutations=199, seed=0)

@@ -169,7 +169,8 @@ def compare_groups(firms, parks=None, *, group_column: str = "group", valley_col
                    founded_column: str = "founded", permutations: int = 999, seed: int | np.random.Generator | None = 0,
                    cell: str = "hex", size: str | float = "auto", alpha: float = 0.05, kd_simulations: int = 99,
                    groups: Sequence[str] | None = None, reference_year: int | None = None,
-                   min_cluster_firms: int = 10, study_areas: Mapping[str, Any] | None = None) -> pd.DataFrame:
+                   min_cluster_firms: int = 10, study_areas: Mapping[str, Any] | None = None,
+                   weights: str = "queen") -> pd.DataFrame:
     """Each sector group in each valley: autocorrelation, hot spots, Kd, the park tests, age.
 
     Parameters
@@ -206,6 +207,10 @@ def compare_groups(firms, parks=None, *, group_column: str = "group", valley_col
         valleys have, or a polygon GeoSeries): the cells of the valley's grid cover it (and
         keep its cell size), as in the main analysis.  Default: the convex hull of the
         valley's firms (``geo.aggregate``'s default extent).
+    weights : str, default "queen"
+        The cells' spatial weights (:func:`geo.weights`' ``kind``; the run's ``[analysis]
+        weights``).  The grid, its graph, Gi* and the cluster polygons are made as in the
+        run's valley analysis (:mod:`geo.parks._hot`).
 
     Returns
     -------
@@ -264,16 +269,10 @@ def compare_groups(firms, parks=None, *, group_column: str = "group", valley_col
     import shapely
 
     from geo import crs as gcrs
-    from geo.cells.graph import weights
-    from geo.cells.grid import GridInfo, aggregate
-    from geo.parks.overlay import (
-        NULLS,
-        cluster_polygons,
-        labelling_test,
-        precedence_test,
-    )
+    from geo.parks._hot import hot_clusters, valley_grid
+    from geo.parks.overlay import NULLS, labelling_test, precedence_test
     from geo.stats._inference import fdr_bh
-    from geo.stats.autocorr import global_moran, hotspots
+    from geo.stats.autocorr import global_moran
 
     if group_column not in firms.columns:
         msg = (f"compare_groups needs a `{group_column}` column; add it with "
@@ -316,11 +315,10 @@ def compare_groups(firms, parks=None, *, group_column: str = "group", valley_col
         design_ref = int(years.min()) if len(years) else None
         valley_notes: list[str] = []
         cells = graph = None
-        try:
+        try:  # the run's chain (geo.parks._hot): one grid per valley, shared by its groups
             fm_g = fm.assign(**{"_group": np.where(gv == "", None, gv)})
-            cells = aggregate(fm_g, cell=cell, size=size, by="_group", extent=(study_areas or {}).get(v))
-            grid = GridInfo.of(cells)
-            graph = weights(cells)
+            vg = valley_grid(fm_g, cell=cell, size=size, by="_group", extent=(study_areas or {}).get(v), kind=weights)
+            cells, graph, grid = vg.cells, vg.graph, vg.grid
         except GeoError as exc:
             valley_notes.append(f"grid: {exc}")
         N = len(fm)
@@ -347,12 +345,12 @@ def compare_groups(firms, parks=None, *, group_column: str = "group", valley_col
                     notes.append(f"Moran's I: {exc}")
                 try:
                     gcells = cells[["cell_id", "geometry"]].assign(n_firms=counts)
-                    hot_g = hotspots(gcells, "n_firms", graph=graph, statistic="gi*", alpha=alpha, fdr=True,
-                                     permutations=permutations, seed=s)
+                    hc = hot_clusters(gcells, "n_firms", graph=graph, statistic="gi*", alpha=alpha, fdr=True,
+                                      permutations=permutations, seed=s)
+                    hot_g, clusters = hc.hotspots, hc.clusters
                     hot = hot_g["gi_bin"].to_numpy() >= 2
                     row["hot_share"] = float(counts[hot].sum() / counts.sum()) if counts.sum() else np.nan
                     row["n_hot_cells"] = int(hot.sum())
-                    clusters = cluster_polygons(hot_g)
                     row["n_clusters"] = int(len(clusters))
                 except GeoError as exc:
                     notes.append(f"Gi*: {exc}")
@@ -441,7 +439,7 @@ def compare_groups(firms, parks=None, *, group_column: str = "group", valley_col
         "precedence": NULLS["precedence"],
     }
     out.attrs["parameters"] = {"permutations": permutations, "kd_simulations": kd_simulations, "alpha": alpha, "cell": cell,
-                               "size": size, "seed": _seed_record(seed),
+                               "size": size, "weights": weights, "seed": _seed_record(seed),
                                "reference_year": ref_year, "groups": wanted}
     return out
 

@@ -38,10 +38,9 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
                    metric=None, cells_only: bool = False) -> None:
     """Grid, weights, global and local autocorrelation, clusters and the park tests."""
     from geo import crs as gcrs
-    from geo.cells.graph import weights
-    from geo.cells.grid import GridInfo, aggregate
     from geo.errors import GeoError
     from geo.parks import overlay as gparks
+    from geo.parks._hot import hot_clusters, named_counts, valley_grid
     from geo.stats.autocorr import global_moran, hotspots
 
     an = cfg.analysis
@@ -54,25 +53,23 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
     prepared = vr.prepared
     if prepared is not None:  # dask engine: the cells were counted on the cluster
         fm = gcrs.to_metric(vr.firms, epsg=prepared.metric_crs)
-        area = valley_area(vr, cfg, fm)
-        cells = prepared.cells
+    elif metric is not None:
+        fm = metric
     else:
-        if metric is not None:
-            fm = metric
-        else:
-            fm = gcrs.to_metric(vr.firms, epsg=vr.metric_crs) if vr.metric_crs else gcrs.to_metric(vr.firms)
-        by = fc.sector_column if fc.sector_column in fm.columns else None
-        area = valley_area(vr, cfg, fm)
-        cells = aggregate(fm, cell=an.cell, size=an.cell_size, by=by, extent=area)
+        fm = gcrs.to_metric(vr.firms, epsg=vr.metric_crs) if vr.metric_crs else gcrs.to_metric(vr.firms)
+    area = valley_area(vr, cfg, fm)
+    by = fc.sector_column if fc.sector_column in fm.columns else None
+    vg = valley_grid(fm, cell=an.cell, size=an.cell_size, by=by, extent=area, kind=an.weights,
+                     cells=prepared.cells if prepared is not None else None)
+    cells, graph = vg.cells, vg.graph
     vr.analysis.metric_firms = fm
     vr.analysis.study_area = area
     vr.analysis.cells = cells
-    if quiet is not None:
-        quiet.freeze()  # the metric firms and the cells live as long as the results
-    graph = weights(cells, kind=an.weights)
     vr.analysis.graph = graph
+    if quiet is not None:
+        quiet.freeze()  # the metric firms, the cells and their graph live as long as the results
     vr.analysis.timings = {"aggregate_weights": time.perf_counter() - t0}
-    tcol = GridInfo.of(cells).column(target)
+    tcol = vg.grid.column(target)
     if target is not None and tcol is None:
         vr.skipped["target_sector"] = f"no firms of the target sector {target!r} in this valley"
     variables = {"all firms": "n_firms"}
@@ -87,12 +84,14 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
             vr.skipped[f"global_moran[{label}]"] = str(exc)
     vr.analysis.global_moran = gm
     focus = tcol or "n_firms"
+    sector_key = target if tcol is not None else None
     try:
-        hot = hotspots(cells, focus, graph=graph, statistic="gi*" if cells_only else "both", alpha=an.alpha, fdr=an.fdr,
-                       permutations=an.permutations, seed=seed)
+        hc = hot_clusters(cells, focus, graph=graph, statistic="gi*" if cells_only else "both", alpha=an.alpha,
+                          fdr=an.fdr, permutations=an.permutations, seed=seed, sector=sector_key)
     except GeoError as exc:
         vr.skipped["hotspots"] = str(exc)
         return
+    hot, clusters = hc.hotspots, hc.clusters
     if focus != "n_firms" and not cells_only:
         try:
             hot_all = hotspots(cells, "n_firms", graph=graph, statistic="gi*", alpha=an.alpha, fdr=an.fdr,
@@ -105,9 +104,7 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
     vr.analysis.focus_column = focus
     vr.analysis.timings["autocorrelation"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    sector_key = target if tcol is not None else None
-    hot_named = hot if tcol is None or tcol == f"n_{target}" else hot.assign(**{f"n_{target}": hot[tcol]})
-    clusters = gparks.cluster_polygons(hot_named, sector=sector_key)
+    hot_named = named_counts(hot, focus, sector_key)
     vr.analysis.clusters = clusters
     ov = None
     if target is not None and tcol is None:  # the parks cannot be tested against clusters of a sector it lacks
