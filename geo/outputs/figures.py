@@ -1245,10 +1245,10 @@ def _figure_tasks(results) -> list[tuple[str, str, Any, tuple, dict]]:
 
         for dimension in DIMENSIONS:
             add(comparison_figure_name(dimension), comparison_chart, cmp.table, dimension)
-    groups = getattr(results, "groups", None)
-    if groups is not None and len(groups.get("table", [])):
-        add("groups_in_parks.png", groups_chart, groups["table"], groups.get("difference") or {},
-            title=f"Share of firms inside parks: {groups.get('group_a')} vs {groups.get('group_b')}")
+    groups = getattr(results, "groups", None)  # a geo.parks.groups.GroupComparison
+    if groups is not None and len(groups.table):
+        add("groups_in_parks.png", groups_chart, groups.table, groups.difference or {},
+            title=f"Share of firms inside parks: {groups.group_a} vs {groups.group_b}")
     return tasks
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from geo.points import point_xy
 
 __all__ = [
     "UNCLASSIFIED",
+    "GroupComparison",
     "assign_groups",
     "compare_groups",
     "group_difference_test",
@@ -134,6 +136,34 @@ def assign_groups(firms: pd.DataFrame, groups: pd.DataFrame | str | Path, *, cod
                     out.attrs["n_unclassified"], out.attrs["n_missing_code"], out.attrs["unclassified_codes"])
     return out
 
+
+
+@dataclass(frozen=True)
+class GroupComparison:
+    """High-tech versus traditional, as a run gives it (``Results.groups``).
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        :func:`compare_groups`: one row per (valley, group).
+    difference : dict
+        :func:`group_difference_test` of ``group_a`` against ``group_b``.
+    answer : str
+        :func:`groups_answer`: the answer in plain words, a sentence per line.
+    assignment : dict
+        How the firms were matched to groups (:func:`assign_groups`' record: ``counts``,
+        ``n_unclassified``, ``n_missing_code``, ``n_exact``, ``n_prefix``,
+        ``unclassified_codes``).
+    group_a, group_b : str
+        The two groups compared.
+    """
+
+    table: pd.DataFrame
+    difference: dict
+    answer: str
+    assignment: dict = field(default_factory=dict)
+    group_a: str = "high-tech"
+    group_b: str = "traditional"
 
 
 # ============================================================================ helpers

@@ -163,7 +163,8 @@ class Results:
     warnings: list[str] = field(default_factory=list)
     #: the valleys side by side (:class:`geo.parks.compare.ValleyComparison`), or None
     comparison: Any = None
-    groups: dict | None = None
+    #: high-tech versus traditional (:class:`geo.parks.groups.GroupComparison`), or None
+    groups: Any = None
     #: the paths of the last :meth:`write` (or ``run(config, out=...)``), by output
     written: dict[str, Path] = field(default_factory=dict)
     #: every park feature that was not used (row, name, reason, detail): ``parks_rejects.csv``
@@ -254,8 +255,8 @@ class Results:
             if frames:
                 layers[kind] = _concat(frames)
         if self.groups is not None:
-            gt = self.groups["table"].copy()
-            gt.attrs = {}
+            gt = self.groups.table.copy(deep=False)
+            gt.attrs = {}  # compare_groups' documented record (rules, nulls, parameters): not a layer's
             layers["groups"] = gt
         if self.comparison is not None:
             layers["valleys"] = self.comparison.table.reset_index()
@@ -467,10 +468,11 @@ def _overlay_layer(vr: ValleyResult):
 
 
 def _groups_summary(g) -> dict | None:
+    """``summary.json``'s ``groups``: a :class:`geo.parks.groups.GroupComparison`'s fields."""
     if g is None:
         return None
-    return {"table": g["table"].to_dict(orient="records"), "difference": g["difference"], "answer": g["answer"],
-            "assignment": g["assignment"], "group_a": g["group_a"], "group_b": g["group_b"]}
+    return {"table": g.table.to_dict(orient="records"), "difference": g.difference, "answer": g.answer,
+            "assignment": g.assignment, "group_a": g.group_a, "group_b": g.group_b}
 
 
 def _comparison_summary(cmp) -> dict | None:

@@ -43,7 +43,7 @@ from geo.pipeline.valley import _analyse_valley
 __all__ = ["run", "check", "scale_sensitivity"]
 
 
-def _groups(firms, parks, cfg: Config, warnings: list[str], areas: dict | None = None) -> dict | None:
+def _groups(firms, parks, cfg: Config, warnings: list[str], areas: dict | None = None):
     """High-tech vs traditional: the group × valley table, the difference test, the answer."""
     from geo.errors import GeoError
     from geo.io.groups import read_groups
@@ -62,15 +62,15 @@ def _groups(firms, parks, cfg: Config, warnings: list[str], areas: dict | None =
         gf = firms.assign(group=labels.to_numpy())
         table = gs.compare_groups(gf, parks if len(parks) else None, permutations=an.permutations, seed=cfg.run.seed,
                                   cell=an.cell, size=an.cell_size, alpha=an.alpha, kd_simulations=gc.kd_simulations,
-                                  groups=[gc.group_a, gc.group_b], study_areas=areas)
+                                  groups=[gc.group_a, gc.group_b], study_areas=areas, weights=an.weights)
         diff = gs.group_difference_test(gf, parks, group_a=gc.group_a, group_b=gc.group_b,
                                         permutations=an.permutations, seed=cfg.run.seed)
         answer = gs.groups_answer(table, diff, alpha=an.alpha)
     except GeoError as exc:
         warnings.append(f"sector groups skipped: {exc}")
         return None
-    return {"table": table, "difference": diff, "answer": answer, "assignment": dict(labels.attrs),
-            "group_a": gc.group_a, "group_b": gc.group_b}
+    return gs.GroupComparison(table=table, difference=diff, answer=answer, assignment=dict(labels.attrs),
+                              group_a=gc.group_a, group_b=gc.group_b)
 
 
 def _as_config(config: Config | str | Path | dict) -> Config:

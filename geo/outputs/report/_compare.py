@@ -138,12 +138,12 @@ def section_groups(results, ctx: _Ctx) -> str:
         return ""
     out = [_h(ctx.toc, 1, "High-tech versus traditional clusters", short="High-tech vs traditional")]
     out.append("<p>Do high-tech clusters coincide with parks more than traditional ones?</p>")
-    out.append('<div class="answer">' + "".join(f"<p>{_e(line)}</p>" for line in str(g["answer"]).split("\n") if line.strip()) + "</div>")
-    diff = g["difference"]
+    out.append('<div class="answer">' + "".join(f"<p>{_e(line)}</p>" for line in str(g.answer).split("\n") if line.strip()) + "</div>")
+    diff = g.difference
     null = diff.get("null")
     if null:
         out.append(f'<p class="note">Null hypothesis of the difference test: {_e(null)}</p>')
-    t = g["table"]
+    t = g.table
     cols = [("valley", "valley"), ("group", "group"), ("n_firms", "firms"), ("moran_I", "Moran's I"), ("moran_p_sim", "p (perm.)"),
             ("hot_share", "in Gi* hot cells"), ("kd_intervals", "Kd: localised at"), ("in_park_share", "in parks"),
             ("park_lq", "park LQ"), ("p_labelling_fdr", "over-represented in parks, p (FDR)"), ("precedence", "cluster vs designation"),
