@@ -65,7 +65,7 @@ class ValleyAnalysis:
 def _freeze(draft) -> ValleyAnalysis:
     """The frozen analysis, with what each stage recorded in its table's ``attrs`` lifted into
     named fields; the tables, but for the cluster polygons, keep no ``attrs`` (pandas would
-    deep-copy them with every copy)."""
+    deep-copy them with every copy, and no output reads them: ``tests/test_results.py``)."""
     from geo.cells.grid import GridInfo
 
     values = {f.name: getattr(draft, f.name) for f in fields(ValleyAnalysis)}
@@ -76,7 +76,7 @@ def _freeze(draft) -> ValleyAnalysis:
         "clusters_definition": ("clusters", lambda a: a.get("definition")),
         "park_rules": ("parks_overlay", lambda a: a.get("rules")),
         "park_nulls": ("parks_overlay", lambda a: a.get("nulls")),
-        "hot_before": ("parks_overlay", lambda a: dict(a.get("hot_before") or {})),
+        "hot_before": ("parks_overlay", lambda a: {k: _without_attrs(v) for k, v in (a.get("hot_before") or {}).items()}),
         "model_rules": ("models", lambda a: a.get("rules")),
         "point_cluster_method": ("point_clusters", lambda a: a.get("method")),
         "ripley_test": ("ripley", lambda a: {k: v for k, v in a.items() if not isinstance(v, (pd.DataFrame, pd.Series))}),
@@ -89,11 +89,18 @@ def _freeze(draft) -> ValleyAnalysis:
     # cluster) is what the park functions take the clusters with
     kept = values["clusters"]
     for source in {source for source, _ in lifted.values()} - {"clusters"} | {
-            "stack_shares", "point_cluster_agreement", "zonal", "clusters_outside_parks"}:
+            "metric_firms", "stack_shares", "point_cluster_agreement", "zonal", "clusters_outside_parks"}:
         frame = values[source]
         if frame is not None and frame is not kept and hasattr(frame, "attrs"):
             frame.attrs = {}
     return ValleyAnalysis(**values)
+
+
+def _without_attrs(frame):
+    """``frame`` with its ``attrs`` emptied (in place: a table of the stage's own)."""
+    if hasattr(frame, "attrs"):
+        frame.attrs = {}
+    return frame
 
 
 #: the same fields, mutable, while the stages of a valley run (frozen into a ValleyAnalysis at the end)

@@ -1,0 +1,155 @@
+"""The typed results of a run (geo.pipeline.results): stages hand their results on in named
+fields, and the outputs (summary.json, the report, the figures, the maps) read those fields,
+never a table's pandas ``.attrs``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pandas as pd
+import pytest
+
+#: the only ``attrs`` a table of a run's results keeps, by where it is: the public functions'
+#: documented records that a later public function reads (docs/architecture.md, "attrs that remain")
+KEPT = {
+    "clusters": {"cell_cluster", "definition"},  # geo.cluster_polygons -> park_overlay, classify_models, stacks
+    "groups.table": {"rules", "nulls", "parameters"},  # geo.parks.groups.compare_groups' record
+}
+
+
+def _frames(obj, where: str = "", seen=None, *, depth: int = 99):
+    """Every (place, DataFrame or Series) reachable from ``obj`` through dataclass fields, dicts and
+    lists, at most ``depth`` dataclasses down."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, (pd.DataFrame, pd.Series)):
+        yield where, obj
+        return
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        if depth <= 0:
+            return
+        for f in dataclasses.fields(obj):
+            yield from _frames(getattr(obj, f.name), f"{where}.{f.name}".lstrip("."), seen, depth=depth - 1)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _frames(v, f"{where}[{k!r}]", seen, depth=depth)
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _frames(v, f"{where}[{i}]", seen, depth=depth)
+
+
+def _bare(obj, memo=None):
+    """``obj`` with the ``attrs`` of every table in it emptied: shallow copies, rebuilt dataclasses
+    (the shared demo run is left as it is)."""
+    memo = {} if memo is None else memo
+    if id(obj) in memo:
+        return memo[id(obj)]
+    if isinstance(obj, (pd.DataFrame, pd.Series)):
+        out = obj.copy(deep=False)
+        out.attrs = {}
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type) and all(f.init for f in dataclasses.fields(obj)):
+        out = dataclasses.replace(obj, **{f.name: _bare(getattr(obj, f.name), memo) for f in dataclasses.fields(obj)})
+    elif type(obj) is dict:
+        out = {k: _bare(v, memo) for k, v in obj.items()}
+    elif type(obj) in (list, tuple):
+        out = type(obj)(_bare(v, memo) for v in obj)
+    else:
+        out = obj
+    memo[id(obj)] = out
+    return out
+
+
+def _summary(results) -> dict:
+    """``results.summary()`` as ``summary.json`` holds it (the serialiser's JSON form), without the timings."""
+    from geo.outputs._write import _jsonable
+
+    s = json.loads(json.dumps(_jsonable(results.summary()), allow_nan=False))
+    s.pop("timings_s")
+    return s
+
+
+def test_the_stage_results_of_the_demo_carry_no_attrs_but_the_documented_ones(demo_results):
+    """Each stage's result is typed (Colocation, ValleyComparison, GroupComparison) and its tables
+    carry no ``attrs``; what a stage records about itself is a named field."""
+    from geo.parks.compare import ValleyComparison
+    from geo.parks.groups import GroupComparison
+    from geo.pipeline._colocation import Colocation
+
+    res = demo_results
+    assert isinstance(res.comparison, ValleyComparison) and isinstance(res.groups, GroupComparison)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.comparison.notes = {}  # frozen
+    bad = {}
+    for name, vr in res.valleys.items():
+        a = vr.analysis
+        assert isinstance(a.colocation, Colocation) and a.colocation.k == 8
+        assert not a.colocation.table.attrs and not a.colocation.local.attrs
+        assert a.hotspot_parameters and a.park_rules and a.model_rules and a.clusters_definition  # the lifted records
+        assert set(a.clusters.attrs) == KEPT["clusters"]
+        for where, frame in _frames(a, depth=1):  # its own tables (a KdResult's curve is the public kd's)
+            if frame.attrs and not set(frame.attrs) <= KEPT.get(where, set()):
+                bad[f"{name}: analysis.{where}"] = sorted(frame.attrs)
+    for where, frame in [*_frames(res.comparison, "comparison", depth=1), *_frames(res.groups, "groups", depth=1)]:
+        if frame.attrs and not set(frame.attrs) <= KEPT.get(where, set()):
+            bad[where] = sorted(frame.attrs)
+    assert bad == {}
+
+
+def test_the_outputs_read_fields_not_attrs(demo_results):
+    """With every table's ``attrs`` emptied after the analysis, summary.json, the report and the
+    comparison and groups figures come out the same."""
+    from geo.outputs import figures as gfig
+    from geo.outputs.report import render_report
+
+    bare = _bare(demo_results)
+    assert not any(f.attrs for _, f in _frames(bare))
+    assert bare.valleys["Wuhan"].analysis.clusters.attrs == {} != demo_results.valleys["Wuhan"].analysis.clusters.attrs
+    assert _summary(bare) == _summary(demo_results)
+    assert render_report(bare, figures={}) == render_report(demo_results, figures={})
+
+    def drawn(results):
+        return {name: fn(*args, **kwargs) for name, _, fn, args, kwargs in gfig._figure_tasks(results)
+                if name.startswith(("comparison", "groups"))}
+
+    a, b = drawn(bare), drawn(demo_results)
+    assert len(a) == 5 and a == b  # three dimensions, the stock by year, the groups' in-park shares
+
+
+def test_summary_json_is_the_serialised_summary(demo_results, demo_output):
+    """One serialiser: summary.json is ``Results.summary()`` of the typed fields, written once."""
+    written = json.loads((demo_output / "summary.json").read_text(encoding="utf-8"))
+    written.pop("timings_s")
+    assert written == _summary(demo_results)
+    cmp, groups = written["comparison"], written["groups"]
+    assert cmp["target_sector"] == demo_results.comparison.target_sector == "optics"
+    assert cmp["kd"] == demo_results.comparison.kd and cmp["notes"] == demo_results.comparison.notes
+    assert [r["valley"] for r in cmp["table"]] == list(demo_results.comparison.table.index)
+    assert groups["answer"] == demo_results.groups.answer and groups["assignment"] == demo_results.groups.assignment
+
+
+@pytest.mark.slow
+def test_every_output_file_is_the_same_without_attrs(demo_results, demo_output, tmp_path):
+    """The whole output folder written from the attrs-free results: the same report, summary,
+    figures and maps as the demo's (the fast version above checks the summary, the report and
+    the comparison figures)."""
+    import dataclasses as dc
+
+    from geo._process import owned
+
+    bare = _bare(dc.replace(demo_results, timings=dict(demo_results.timings)))
+    with owned():
+        bare.write(tmp_path)
+    assert (tmp_path / "report.html").read_bytes() == (demo_output / "report.html").read_bytes()
+    a = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    b = json.loads((demo_output / "summary.json").read_text(encoding="utf-8"))
+    a.pop("timings_s"), b.pop("timings_s")
+    assert a == b
+    for folder in ("figures", "maps"):
+        names = sorted(p.name for p in (demo_output / folder).iterdir())
+        assert sorted(p.name for p in (tmp_path / folder).iterdir()) == names
+        for n in names:
+            if (demo_output / folder / n).is_file():
+                assert (tmp_path / folder / n).read_bytes() == (demo_output / folder / n).read_bytes(), n
