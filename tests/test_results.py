@@ -88,7 +88,13 @@ def test_the_stage_results_of_the_demo_carry_no_attrs_but_the_documented_ones(de
         a = vr.analysis
         assert isinstance(a.colocation, Colocation) and a.colocation.k == 8
         assert not a.colocation.table.attrs and not a.colocation.local.attrs
-        assert a.hotspot_parameters and a.park_rules and a.model_rules and a.clusters_definition  # the lifted records
+        # what the public functions recorded, read where the stage called them (pipeline.results.record_of)
+        assert a.hotspot_parameters["fdr"] is res.config.analysis.fdr and a.hotspot_parameters["column"] == a.focus_column
+        assert a.clusters_definition == "Gi* bin >= 2" and a.point_cluster_method.startswith("dbscan (eps = ")
+        assert set(a.park_rules) >= {"coincides", "pre-existing"} and "placement" in a.park_nulls and "research-led" in a.model_rules
+        assert a.ripley_test["correction"] == "border" and a.ripley_test["n"] > 0
+        assert a.grid.size_m > 0 and set(a.hot_before) <= set(vr.parks.index) and a.hot_before
+        assert all(not t.attrs for t in a.hot_before.values())
         assert set(a.clusters.attrs) == KEPT["clusters"]
         for where, frame in _frames(a, depth=1):  # its own tables (a KdResult's curve is the public kd's)
             if frame.attrs and not set(frame.attrs) <= KEPT.get(where, set()):

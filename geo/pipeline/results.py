@@ -50,7 +50,7 @@ class ValleyAnalysis:
     spacetime_cube: Any = None  # geo.stats.spacetime.SpacetimeCube: target firms alive per cell and step
     emerging: Any = None  # geo.stats.spacetime.EmergingHotspots of the cube
     timings: dict | None = None  # stage -> seconds
-    # what the stages record about themselves (lifted from their tables' ``attrs`` by the pipeline)
+    # what the stages record about themselves (the public functions' records, read where they ran: record_of)
     grid: Any = None  # geo.cells.grid.GridInfo: how the cells were made (kind, size, extent, count columns)
     hotspot_parameters: dict | None = None  # the hot-spot options, seed, bin counts and p-value methods
     clusters_definition: str | None = None  # which cells make a cluster ("Gi* bin >= 2")
@@ -62,36 +62,37 @@ class ValleyAnalysis:
     ripley_test: dict | None = None  # Ripley: p_value, simulations, correction ... of the envelope test
 
 
-def _freeze(draft) -> ValleyAnalysis:
-    """The frozen analysis, with what each stage recorded in its table's ``attrs`` lifted into
-    named fields; the tables, but for the cluster polygons, keep no ``attrs`` (pandas would
-    deep-copy them with every copy, and no output reads them: ``tests/test_results.py``)."""
-    from geo.cells.grid import GridInfo
+#: what a public function records in its table's ``attrs`` that the run keeps as a named field:
+#: field -> (the attrs key, how to read it)
+_RECORDS = {
+    "hotspot_parameters": ("hotspots", lambda v: {k: x for k, x in (v or {}).items() if not isinstance(x, pd.DataFrame)}),
+    "clusters_definition": ("definition", lambda v: v),
+    "park_rules": ("rules", lambda v: v),
+    "park_nulls": ("nulls", lambda v: v),
+    "hot_before": ("hot_before", lambda v: {k: _without_attrs(t) for k, t in (v or {}).items()}),
+    "model_rules": ("rules", lambda v: v),
+    "point_cluster_method": ("method", lambda v: v),
+}
 
+
+def record_of(frame, field_name: str):
+    """The value of the :class:`ValleyAnalysis` field ``field_name`` from what the public function
+    that made ``frame`` recorded in its ``attrs`` (read by the stage that called it, once)."""
+    if field_name == "ripley_test":  # Ripley's envelope test: every scalar the table records
+        return {k: v for k, v in frame.attrs.items() if not isinstance(v, (pd.DataFrame, pd.Series))}
+    key, read = _RECORDS[field_name]
+    return read(frame.attrs.get(key))
+
+
+def _freeze(draft) -> ValleyAnalysis:
+    """The frozen analysis.  Each stage has put what it records about itself in named fields
+    (:func:`record_of`); the tables, but for the cluster polygons, keep no ``attrs`` (pandas
+    would deep-copy them with every copy, and no output reads them: ``tests/test_results.py``).
+    The cluster polygons keep ``attrs["cell_cluster"]`` (which cell belongs to which cluster),
+    what :func:`geo.park_overlay` and :func:`geo.parks.models.classify_models` take them with."""
     values = {f.name: getattr(draft, f.name) for f in fields(ValleyAnalysis)}
-    lifted = {
-        "grid": ("cells", lambda a: GridInfo.of(draft.cells)),
-        "hotspot_parameters": ("hotspots", lambda a: {k: v for k, v in (a.get("hotspots") or {}).items()
-                                                       if not isinstance(v, pd.DataFrame)}),
-        "clusters_definition": ("clusters", lambda a: a.get("definition")),
-        "park_rules": ("parks_overlay", lambda a: a.get("rules")),
-        "park_nulls": ("parks_overlay", lambda a: a.get("nulls")),
-        "hot_before": ("parks_overlay", lambda a: {k: _without_attrs(v) for k, v in (a.get("hot_before") or {}).items()}),
-        "model_rules": ("models", lambda a: a.get("rules")),
-        "point_cluster_method": ("point_clusters", lambda a: a.get("method")),
-        "ripley_test": ("ripley", lambda a: {k: v for k, v in a.items() if not isinstance(v, (pd.DataFrame, pd.Series))}),
-    }
-    for name, (source, read) in lifted.items():
-        frame = values[source]
-        if values[name] is None and frame is not None and hasattr(frame, "attrs"):
-            values[name] = read(frame.attrs)
-    # the cluster polygons keep theirs: ``attrs["cell_cluster"]`` (which cell belongs to which
-    # cluster) is what the park functions take the clusters with
-    kept = values["clusters"]
-    for source in {source for source, _ in lifted.values()} - {"clusters"} | {
-            "metric_firms", "stack_shares", "point_cluster_agreement", "zonal", "clusters_outside_parks"}:
-        frame = values[source]
-        if frame is not None and frame is not kept and hasattr(frame, "attrs"):
+    for name, frame in values.items():
+        if name != "clusters" and isinstance(frame, (pd.DataFrame, pd.Series)):
             frame.attrs = {}
     return ValleyAnalysis(**values)
 

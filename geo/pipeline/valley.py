@@ -13,7 +13,7 @@ import pandas as pd
 from geo._gc import QuietGC
 from geo.config import Config
 from geo.pipeline._area import valley_area
-from geo.pipeline.results import AnalysisDraft, ValleyResult
+from geo.pipeline.results import AnalysisDraft, ValleyResult, record_of
 
 
 __all__: list[str] = []  # private: the run (runner) and the sensitivity reruns call _analyse_valley
@@ -66,6 +66,7 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
     vr.analysis.study_area = area
     vr.analysis.cells = cells
     vr.analysis.graph = graph
+    vr.analysis.grid = vg.grid
     if quiet is not None:
         quiet.freeze()  # the metric firms, the cells and their graph live as long as the results
     vr.analysis.timings = {"aggregate_weights": time.perf_counter() - t0}
@@ -92,6 +93,8 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
         vr.skipped["hotspots"] = str(exc)
         return
     hot, clusters = hc.hotspots, hc.clusters
+    vr.analysis.hotspot_parameters = record_of(hot, "hotspot_parameters")
+    vr.analysis.clusters_definition = record_of(clusters, "clusters_definition")
     if focus != "n_firms" and not cells_only:
         try:
             hot_all = hotspots(cells, "n_firms", graph=graph, statistic="gi*", alpha=an.alpha, fdr=an.fdr,
@@ -120,6 +123,8 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
     _stack_artefacts(vr, cfg, fm, hot, clusters, ov, sector_key, warnings)
     if ov is not None:
         vr.analysis.parks_overlay = ov
+        for name in ("park_rules", "park_nulls", "hot_before"):
+            setattr(vr.analysis, name, record_of(ov, name))
         vr.analysis.clusters_outside_parks = gparks.clusters_outside_parks(clusters, vr.parks)
         if cells_only:
             return
@@ -133,6 +138,7 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
         pc = gparks.point_clusters(fm, sector=sector_key, sector_column=fc.sector_column, method=an.point_clusters,
                                    eps=an.dbscan_eps_m, min_samples=an.dbscan_min_samples)
         vr.analysis.point_clusters = pc
+        vr.analysis.point_cluster_method = record_of(pc, "point_cluster_method")
         if vr.analysis.parks_overlay is not None:
             vr.analysis.point_cluster_agreement = gparks.point_cluster_agreement(vr.analysis.parks_overlay, pc, vr.parks)
     vr.analysis.timings["parks"] = time.perf_counter() - t0
@@ -173,9 +179,7 @@ def _emerging(vr: ValleyResult, cfg: Config, seed: int, fm, sector) -> None:
     vr.analysis.emerging = ehs
     ov = vr.analysis.parks_overlay
     if ov is not None and len(ov):
-        joined = ov.join(park_emerging(vr.parks.loc[ov.index], vr.analysis.cells, ehs))
-        joined.attrs = dict(ov.attrs)
-        vr.analysis.parks_overlay = joined
+        vr.analysis.parks_overlay = ov.join(park_emerging(vr.parks.loc[ov.index], vr.analysis.cells, ehs))
     vr.analysis.timings["emerging_hotspots"] = time.perf_counter() - t0
 
 
@@ -217,7 +221,7 @@ def _models(vr: ValleyResult, cfg: Config, ov, clusters, fm, hot, sector, seed: 
 
     mc = cfg.models
     try:
-        vr.analysis.models = classify_models(
+        models = classify_models(
             ov, clusters, fm, vr.parks, anchors=_read_anchors(cfg), anchor_column=mc.anchor_column, rd_column=mc.rd_column,
             ownership_column=mc.ownership_column, foreign_value=mc.foreign_value, radius_m=mc.radius_m,
             sector=sector, sector_column=cfg.firms.sector_column, hotspots=hot, alpha=cfg.analysis.alpha,
@@ -225,6 +229,9 @@ def _models(vr: ValleyResult, cfg: Config, ov, clusters, fm, hot, sector, seed: 
         )
     except GeoError as exc:
         vr.skipped["models"] = str(exc)
+        return
+    vr.analysis.models = models
+    vr.analysis.model_rules = record_of(models, "model_rules")
 
 
 def _read_anchors(cfg: Config):
@@ -313,7 +320,7 @@ def _point_patterns(vr: ValleyResult, cfg: Config, seed: int, fm, target, warnin
     except GeoError as exc:
         vr.skipped["ripley_k"] = str(exc)
     else:
-        at = vr.analysis.ripley.attrs
+        at = vr.analysis.ripley_test = record_of(vr.analysis.ripley, "ripley_test")
         if at.get("subsample") is not None:
             warnings.append(f"valley {vr.name!r}: Ripley's K analysed a random subsample of {at['subsample']:,} of "
                             f"{at['n']:,} target firms (max_pairs = {RUN_MAX_PAIRS:,}; estimated relative error "
