@@ -45,6 +45,8 @@ _API = {
     "colocation": "geo.stats.colocation",
     "local_colocation": "geo.stats.colocation",
     "PointFrame": "geo.points",
+    "unit_rates": "geo.stats.rates",
+    "spatial_empirical_bayes": "geo.stats.rates",
 }
 
 __all__ = sorted([*_API, "__version__"])
