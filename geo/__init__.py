@@ -47,6 +47,7 @@ _API = {
     "PointFrame": "geo.points",
     "unit_rates": "geo.stats.rates",
     "spatial_empirical_bayes": "geo.stats.rates",
+    "units_overlay": "geo.parks.units",
 }
 
 __all__ = sorted([*_API, "__version__"])
