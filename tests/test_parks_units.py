@@ -293,7 +293,7 @@ def test_precedence_undetermined_cases():
     flat = units.assign(y2000=2.0, y2010=2.0)
     row = gu.units_overlay(flat, parks, value="n", hot=hot, year_columns={2000: "y2000", 2010: "y2010"}).iloc[0]
     assert row["precedence"] == gu.PRECEDENCE["undetermined"] and pd.isna(row["first_hot_year"])
-    assert "never denser than the study area in 2000–2010" in row["precedence_reason"]
+    assert "never significantly denser than the study area in 2000–2010" in row["precedence_reason"]
     # a year with a missing count is left out and named
     gap = units.copy()
     gap.loc[gap.index[0], "y2010"] = np.nan
@@ -301,6 +301,52 @@ def test_precedence_undetermined_cases():
     assert out.attrs["missing_years"] == [2010]
     only = gu.units_overlay(gap, parks, value="n", hot=hot, year_columns={2010: "y2010"}).iloc[0]
     assert "every year given has missing counts (2010)" in only["precedence_reason"]
+
+
+def test_a_noisy_year_a_little_above_the_average_is_not_hot():
+    units, hot, parks = _yearly_case()
+    parks = parks.iloc[:1]
+    rng = np.random.default_rng(4)
+    units["y2000"] = rng.poisson(20, len(units)).astype(float)
+    units["y2005"] = units["y2000"]
+    core = hot.to_numpy()
+    # the park lies on the 9 core units: set them 10 % above the others' average, within the noise (sd 4.5)
+    units.loc[core, "y2005"] = 1.1 * units.loc[~core, "y2005"].mean()
+    out = gu.units_overlay(units, parks, value="n", hot=hot, year_columns={2000: "y2000", 2005: "y2005"}, seed=0)
+    row = out.iloc[0]
+    assert 1.05 < units.loc[core, "y2005"].iloc[0] / units["y2005"].mean() < 1.1
+    assert pd.isna(row["first_hot_year"])
+    assert "never significantly denser" in row["precedence_reason"]
+    # with a lower bar and a real jump it is hot
+    units.loc[core, "y2005"] = 60.0
+    out = gu.units_overlay(units, parks, value="n", hot=hot, year_columns={2000: "y2000", 2005: "y2005"}, seed=0)
+    assert out["first_hot_year"].iloc[0] == 2005
+    assert "density" in out["precedence_reason"].iloc[0] and "times the study area's" in out["precedence_reason"].iloc[0]
+    # min_density_ratio raises the bar: 60 firms/km² on the core is less than 3 x the study area's
+    high = gu.units_overlay(units, parks, value="n", hot=hot, year_columns={2000: "y2000", 2005: "y2005"}, seed=0,
+                            min_density_ratio=3.0)
+    assert pd.isna(high["first_hot_year"].iloc[0])
+
+
+def test_hot_flags_by_year():
+    units, hot, parks = _yearly_case()
+    parks = parks.iloc[:2]  # designated 2008 and 2003
+    none = pd.Series(False, index=units.index)
+    by_year = {2001: none, 2002: hot, 2009: hot}
+    out = gu.units_overlay(units, parks, value="n", hot=hot, hot_by_year=by_year, seed=0)
+    assert out["first_hot_year"].tolist() == [2002, 2002]
+    assert out["precedence"].tolist() == [gu.PRECEDENCE["before"], gu.PRECEDENCE["before"]]
+    assert "100% on hot units" in out["precedence_reason"].iloc[0]
+    # with the yearly counts too: the years of both, hot by either
+    out = gu.units_overlay(units, parks.iloc[1:], value="n", hot=hot, hot_by_year={2001: none, 2009: hot},
+                           year_columns={2000: "y2000", 2010: "y2010"}, seed=0)
+    row = out.iloc[0]
+    assert row["first_hot_year"] == 2009
+    assert row["precedence"] == gu.PRECEDENCE["undetermined"]  # 2002 is missing: 2001 not hot, designated 2003
+    assert "counts missing for 2002" in row["precedence_reason"]
+    assert "that year's hot units" in out.attrs["rules"]["hot year"]
+    with pytest.raises(InputError, match="one flag per unit"):
+        gu.units_overlay(units, parks, value="n", hot=hot, hot_by_year={2001: [True]})
 
 
 # ----------------------------------------------------------------------------- bad input
