@@ -189,8 +189,11 @@ def _cluster_case(n=7, seed=1):
     return units, hot, parks
 
 
-def test_monte_carlo_p_against_the_enumerated_distribution():
-    # 49 units, the park on 3 of them: 49*48*47 = 110,544 arrangements, sampled
+@pytest.mark.parametrize("sampler", ["keys", "row by row"])
+def test_monte_carlo_p_against_the_enumerated_distribution(sampler, monkeypatch):
+    # 49 units, the park on 3 of them: 49*48*47 = 110,544 arrangements, sampled (both samplers)
+    if sampler == "row by row":
+        monkeypatch.setattr(gu, "_KEYS_MAX", 0)
     units, hot, parks = _cluster_case()
     parks = parks.iloc[:1]
     parks = gpd.GeoDataFrame({"name": ["strip"], "designated": [2005]},
@@ -399,3 +402,60 @@ def test_public_api():
 
     assert geo.units_overlay is gu.units_overlay
     assert "units_overlay" in geo.__all__
+
+
+# ----------------------------------------------------------------------------- size under the null
+def _null_rejections(replicates: int, *, n=6, permutations=99, seed=0):
+    """Share of replicates where the permutation test rejects at 0.05, the values being iid
+    (exchangeable over the units: the null holds) and the park fixed on 4 units."""
+    rng = np.random.default_rng(seed)
+    units = _grid(n, n)
+    hot = np.zeros(n * n, bool)
+    parks = _parks((1500, 1500, 3500, 3500))  # quarters, halves and one whole unit
+    rejected = 0
+    for r in range(replicates):
+        units["n"] = rng.poisson(10, n * n).astype(float)
+        out = gu.units_overlay(units, parks, value="n", hot=hot, permutations=permutations, seed=r)
+        assert out["p_method"].iloc[0] == "permutation"
+        rejected += int(out["p"].iloc[0] <= 0.05)
+    return rejected / replicates
+
+
+def test_permutation_test_size_under_the_null():
+    # the engine units_overlay runs (arrangements, then the park's weighted sum and its p), 2000
+    # null replicates: (count + 1) / (R + 1) with R = 99 gives P(p <= 0.05) = 0.05 exactly
+    rng = np.random.default_rng(0)
+    pos = np.array([7, 8, 13, 14])
+    w = np.array([0.25, 0.25, 0.25, 0.25])
+    rejected = 0
+    for _ in range(2000):
+        x = rng.poisson(10, 36).astype(float)
+        draws = gu._draws(36, 4, permutations=99, rng=rng)
+        assert not draws.exact
+        rejected += gu._p(x, pos, w, draws, "greater")[1] <= 0.05
+    sd = math.sqrt(0.05 * 0.95 / 2000)
+    # ties of Poisson sums make the test a little conservative
+    assert 0.05 - 4 * sd <= rejected / 2000 <= 0.05 + 3 * sd
+
+
+@pytest.mark.slow
+def test_permutation_test_size_under_the_null_study():
+    rate = _null_rejections(1000, seed=1)
+    assert rate <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 1000)
+
+
+def test_precedence_on_noise_finds_few_hot_years():
+    # 10 yearly counts of pure noise: the yearly tests are FDR-adjusted per park, so a park
+    # gets a hot year with probability about alpha (unadjusted: 1 - 0.95^10 = 40 %)
+    rng = np.random.default_rng(2)
+    units = _grid(10, 10, values=rng.poisson(10, 100))
+    years = {}
+    for y in range(2000, 2010):
+        units[f"y{y}"] = rng.poisson(10, 100).astype(float)
+        years[y] = f"y{y}"
+    boxes = [(x, y, x + 2000, y + 2000) for x in (500, 3500, 6500) for y in (500, 3500, 6500)]
+    boxes += [(x, y, x + 1000, y + 1000) for x in (1200, 5200, 8200) for y in (2200, 5200, 8200)]
+    parks = _parks(*boxes, designated=[2005] * len(boxes))
+    out = gu.units_overlay(units, parks, value="n", hot=np.zeros(100, bool), year_columns=years, permutations=199)
+    assert out["first_hot_year"].notna().sum() <= 3  # of 18 parks; Binomial(18, 0.05): P(X > 3) = 0.01
+    assert (out["verdict"] == VERDICTS["none"]).all()

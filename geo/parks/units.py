@@ -99,6 +99,9 @@ NULLS = {
 
 _KM2 = 1e6
 
+#: random keys drawn at once for the permutations (units x permutations) at most; beyond, row by row
+_KEYS_MAX = 2_000_000
+
 #: the columns of :func:`units_overlay`, in order
 COLUMNS = ["name", "designated", "area_km2", "n_units", "unit_shares", "covered_share", "share_hot", "value_inside",
            "value_outside", "density_inside", "density_outside", "density_study", "density_ratio", "p", "p_fdr", "p_hot",
@@ -279,8 +282,15 @@ def _draws(n: int, k: int, *, permutations: int, rng: np.random.Generator) -> _D
         idx = np.fromiter(itertools.chain.from_iterable(itertools.permutations(range(n), k)), dtype=np.int64,
                           count=arrangements * k).reshape(arrangements, k)
         return _Draws(idx, True)
+    if n * permutations <= _KEYS_MAX:
+        # a uniform random key per unit and permutation: the k smallest keys, in the order of
+        # their keys, are a uniformly random ordered choice of k units (all rows at once)
+        keys = rng.random((permutations, n))
+        part = np.argpartition(keys, k - 1, axis=1)[:, :k]
+        idx = np.take_along_axis(part, np.argsort(np.take_along_axis(keys, part, axis=1), axis=1), axis=1)
+        return _Draws(idx.astype(np.int64), False)
     idx = np.empty((permutations, k), dtype=np.int64)
-    for r in range(permutations):
+    for r in range(permutations):  # many units: Floyd's sampling per row costs O(k), not O(n)
         idx[r] = rng.choice(n, size=k, replace=False)
     return _Draws(idx, False)
 
