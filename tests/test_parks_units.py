@@ -145,7 +145,7 @@ def test_exact_p_equals_a_brute_force_enumeration_of_all_orderings():
     # half of unit 1 (1 km²) and a third of unit 3 (1 km²)
     widths = [1000, 2000, 1000, 3000, 1000]
     edges = np.cumsum([0] + widths)
-    geoms = [shapely.box(X0 + a, Y0, X0 + b, Y0 + 1000) for a, b in zip(edges[:-1], edges[1:])]
+    geoms = [shapely.box(X0 + a, Y0, X0 + b, Y0 + 1000) for a, b in itertools.pairwise(edges)]
     counts = np.array([3.0, 10.0, 1.0, 12.0, 7.0])
     flags = np.array([False, True, False, True, True])
     units = gpd.GeoDataFrame({"n": counts}, geometry=geoms, crs=CRS)
@@ -395,6 +395,21 @@ def test_parks_in_another_crs_and_no_parks():
     assert b["value_inside"].iloc[0] == pytest.approx(a["value_inside"].iloc[0], rel=1e-6)
     empty = gu.units_overlay(units, parks.iloc[:0], value="n", hot=hot)
     assert len(empty) == 0 and list(empty.columns) == gu.COLUMNS
+
+
+def test_notes_and_doctests():
+    import doctest
+
+    units = _grid(2, 2, values=[10, 20, 30, 40])
+    units["y2000"] = [1.0, np.nan, 2.0, 3.0]
+    overlapping = pd.concat([units, units.iloc[[2]].rename(index={"u0_1": "again"})])
+    parks = _parks((0, 1000, 500, 2000), (-500, 0, 500, 1000))
+    out = gu.units_overlay(overlapping, parks, value="n", hot=np.zeros(5, bool), year_columns={2000: "y2000"})
+    assert "the units under the park overlap (they cover 2.00 times its area)" in out["notes"].iloc[0]
+    assert "50% of the park lies outside the units" in out["notes"].iloc[1]
+    assert "yearly counts missing for 2000" in out["notes"].iloc[1]
+    result = doctest.testmod(gu, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 5 and result.failed == 0
 
 
 def test_public_api():

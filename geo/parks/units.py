@@ -48,13 +48,13 @@ from geo.errors import ColumnError, CRSError, InputError
 from geo.parks.overlay import VERDICTS, _metric
 
 __all__ = [
-    "units_overlay",
     "COLUMNS",
+    "EXACT_MAX_ARRANGEMENTS",
     "NO_UNITS",
     "PRECEDENCE",
     "TESTS_NOTE",
     "VALUE_KINDS",
-    "EXACT_MAX_ARRANGEMENTS",
+    "units_overlay",
 ]
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ _KEYS_MAX = 2_000_000
 COLUMNS = ["name", "designated", "area_km2", "n_units", "unit_shares", "covered_share", "share_hot", "value_inside",
            "value_outside", "density_inside", "density_outside", "density_study", "density_ratio", "p", "p_fdr", "p_hot",
            "p_hot_fdr", "p_method", "permutations_done", "first_hot_year", "years_from_designation", "precedence",
-           "precedence_reason", "verdict", "verdict_reason", "tests"]
+           "precedence_reason", "verdict", "verdict_reason", "notes", "tests"]
 
 
 @dataclass(frozen=True)
@@ -423,6 +423,21 @@ def _verdict(row: dict, *, alpha: float, min_share: float) -> tuple[str, str]:
     return VERDICTS["undetermined"], f"{nums}; precedence undetermined: {row['precedence_reason']}."
 
 
+def _notes(row: dict, u: _Units) -> str:
+    """What the reader of one park's row should know: units overlapping, the park partly off the
+    units, years left out."""
+    notes = []
+    if row["covered_share"] > 1 + 1e-6:
+        notes.append(f"the units under the park overlap (they cover {row['covered_share']:.2f} times its area): "
+                     "units should not overlap, the numbers count the overlap twice")
+    elif row["n_units"] and row["covered_share"] < 1 - 1e-9:
+        notes.append(f"{1 - row['covered_share']:.0%} of the park lies outside the units: its density is that of "
+                     "the part on units")
+    if u.missing_years:
+        notes.append(f"yearly counts missing for {_years(u.missing_years)}: those years are left out")
+    return "; ".join(notes)
+
+
 # ----------------------------------------------------------------------------- overlay
 def units_overlay(units, parks, *, value: str, hot: Any, year_columns: Mapping[int, str] | None = None,
                   designated_column: str = "designated", name_column: str = "name", seed=0, permutations: int = 999,
@@ -493,7 +508,8 @@ def units_overlay(units, parks, *, value: str, hot: Any, year_columns: Mapping[i
           ``years_from_designation`` (that year minus the designation year: negative =
           before), ``precedence`` (:data:`PRECEDENCE`) and ``precedence_reason``;
         * ``verdict`` (the words of :data:`geo.parks.overlay.VERDICTS`, or
-          :data:`NO_UNITS`), ``verdict_reason``, ``tests`` (:data:`TESTS_NOTE`).
+          :data:`NO_UNITS`), ``verdict_reason``, ``notes`` (overlapping units, the part of the
+          park off the units, years left out), ``tests`` (:data:`TESTS_NOTE`).
 
         ``attrs``: ``rules``, ``nulls``, ``assumption``, ``value_kind``, ``seed``.
 
@@ -552,6 +568,26 @@ def units_overlay(units, parks, *, value: str, hot: Any, year_columns: Mapping[i
 
     The permutations follow the units in a canonical order (by their bounds, area and
     value), so that the result does not depend on the order of the rows.
+
+    Examples
+    --------
+    Four 1 km² units holding 10, 20, 30 and 40 firms, the third one hot; the park covers the
+    west half of it:
+
+    >>> import geopandas as gpd, shapely
+    >>> squares = [shapely.box(x, y, x + 1000, y + 1000) for y in (0, 1000) for x in (0, 1000)]
+    >>> units = gpd.GeoDataFrame({"firms": [10, 20, 30, 40]}, geometry=squares, crs="EPSG:32650")
+    >>> parks = gpd.GeoDataFrame({"name": ["Optics Park"], "designated": [2005]},
+    ...                          geometry=[shapely.box(0, 1000, 500, 2000)], crs="EPSG:32650")
+    >>> row = units_overlay(units, parks, value="firms", hot=[False, False, True, False]).iloc[0]
+    >>> [float(row[k]) for k in ("share_hot", "value_inside", "density_ratio", "p", "p_hot")]
+    [1.0, 15.0, 1.2, 0.5, 0.25]
+    >>> row["verdict"]
+    'park without a cluster'
+
+    15 firms inside (half of 30), 30 per km² against 25 in the study area; the exact test
+    puts each of the 4 densities on the park's unit once, so ``p`` = 2/4 and the hot share
+    ``p_hot`` = 1/4: four units cannot make a significant cluster.
     """
     import shapely
 
@@ -621,6 +657,7 @@ def units_overlay(units, parks, *, value: str, hot: Any, year_columns: Mapping[i
         else:
             row.update(first_hot_year=None, years_from_designation=None, precedence=PRECEDENCE["undetermined"],
                        precedence_reason=NO_UNITS)
+        row["notes"] = _notes(row, u)
         rows.append(row)
     out = pd.DataFrame(rows, index=parks_m.index)
     if len(out) == 0:
@@ -632,13 +669,14 @@ def units_overlay(units, parks, *, value: str, hot: Any, year_columns: Mapping[i
     verdicts = [_verdict(r, alpha=alpha, min_share=coincide_min_share) for r in out.to_dict(orient="records")]
     out["verdict"] = [v for v, _ in verdicts]
     out["verdict_reason"] = [r for _, r in verdicts]
+    out["notes"] = out.pop("notes")
     out["tests"] = TESTS_NOTE
     out.attrs["rules"] = {
         "coincides": (f"(share_hot >= {coincide_min_share} and p_hot_fdr < {alpha}) "
                       f"or (density_ratio > 1 and p_fdr < {alpha})"),
         "hot year": (f"density > {min_density_ratio:g} x the study area's and its unit-permutation p < {alpha}"
                      + (f", or share on that year's hot units >= {coincide_min_share} and its p < {alpha}"
-                        if hot_by_year else "")),
+                        if hot_by_year else "") + " (p Benjamini-Hochberg-adjusted over the park's years)"),
         "pre-existing": "coincides and the park was hot in a year before designation",
         "after": "coincides and the park was not hot in an observed year at or after designation "
                  "(or the year just before it), and was later",

@@ -34,7 +34,7 @@ import pandas as pd
 
 from geo.errors import GraphError, InputError
 
-__all__ = ["unit_rates", "spatial_empirical_bayes", "RATE_METHODS"]
+__all__ = ["RATE_METHODS", "spatial_empirical_bayes", "unit_rates"]
 
 log = logging.getLogger(__name__)
 
