@@ -474,3 +474,40 @@ def test_precedence_on_noise_finds_few_hot_years():
     out = gu.units_overlay(units, parks, value="n", hot=np.zeros(100, bool), year_columns=years, permutations=199)
     assert out["first_hot_year"].notna().sum() <= 3  # of 18 parks; Binomial(18, 0.05): P(X > 3) = 0.01
     assert (out["verdict"] == VERDICTS["none"]).all()
+
+
+# ----------------------------------------------------------------------------- the demo, from counts
+def test_demo_verdicts_from_aggregated_counts(demo_results):
+    """The demo's four park verdicts (its generator's truth) from what an analyst with a gridded
+    yearly raster holds: target firms counted on 1 km squares, stocks every 5 years, no points."""
+    import geo
+    from geo.cells.grid import cell_positions
+    from geo.datasets import load_truth
+    from geo.points import point_xy, sector_mask
+
+    truth = load_truth()["parks"]
+    years = list(range(1985, 2021, 5))
+    seen = {}
+    for name, vr in demo_results.valleys.items():
+        metric = vr.analysis.metric_firms
+        target = metric[sector_mask(metric, "optics", "sector")]
+        units = geo.aggregate(target, cell="square", size=1000)
+        x, y = point_xy(target)
+        pos = cell_positions(units, x, y)
+        founded = pd.to_numeric(target["founded"], errors="coerce").to_numpy(float)
+        for year in years:
+            ok = (pos >= 0) & (founded <= year)
+            units[f"y{year}"] = np.bincount(pos[ok], minlength=len(units)).astype(float)
+        hot = _gi_hot(units)
+        parks = demo_results.parks[demo_results.parks["valley"] == name]
+        out = gu.units_overlay(units, parks, value="n_firms", hot=hot, year_columns={y: f"y{y}" for y in years}, seed=0)
+        seen.update(dict(zip(out["name"], out["verdict"])))
+    assert seen == {park: t["verdict"] for park, t in truth.items()}
+
+
+def _gi_hot(units):
+    import geo
+
+    graph = geo.weights(units, kind="queen")
+    hot = geo.hotspots(units, "n_firms", graph=graph, permutations=199, seed=0)
+    return pd.Series(hot["gi_bin"].to_numpy() >= 2, index=units.index)
