@@ -382,6 +382,14 @@ def test_bad_input_is_one_clear_sentence():
         gu.units_overlay(units, parks, value="n", hot=hot, permutations=0)
     with pytest.raises(InputError, match="`alternative` must be one of"):
         gu.units_overlay(units, parks, value="n", hot=hot, alternative="bigger")
+    with pytest.raises(InputError, match="`coincide_min_share` must be a share"):
+        gu.units_overlay(units, parks, value="n", hot=hot, coincide_min_share=25)
+    with pytest.raises(InputError, match="`min_density_ratio` must be a positive number"):
+        gu.units_overlay(units, parks, value="n", hot=hot, min_density_ratio=0)
+    with pytest.raises(InputError, match=r"Column 'y' \(the counts of 2000\) has 1 negative counts \('u0_0'\)"):
+        gu.units_overlay(units.assign(y=[-1, 0, 0, 0]), parks, value="n", hot=hot, year_columns={2000: "y"})
+    with pytest.raises(InputError, match=r"Column 'name' \(the value\) must be numeric"):
+        gu.units_overlay(units.assign(name="a"), parks, value="name", hot=hot)
     with pytest.raises(CRSError, match="parks have no CRS"):
         gu.units_overlay(units, parks.set_crs(None, allow_override=True), value="n", hot=hot)
 

@@ -600,6 +600,12 @@ def units_overlay(units, parks, *, value: str, hot: Any, year_columns: Mapping[i
     if not (0 < alpha < 1):
         msg = f"`alpha` must be in (0, 1); {alpha!r} was given."
         raise InputError(msg)
+    if not (0 < coincide_min_share <= 1):
+        msg = f"`coincide_min_share` must be a share in (0, 1]; {coincide_min_share!r} was given."
+        raise InputError(msg)
+    if not (np.isfinite(min_density_ratio) and min_density_ratio > 0):
+        msg = f"`min_density_ratio` must be a positive number (1 = the study area's density); {min_density_ratio!r} was given."
+        raise InputError(msg)
     u = _prepare(units, value=value, hot=hot, year_columns=year_columns, value_kind=value_kind, hot_by_year=hot_by_year)
     if u.missing_years:
         log.info("years with missing counts left out of the precedence: %s", _years(u.missing_years))
