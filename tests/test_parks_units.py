@@ -53,6 +53,14 @@ def test_two_by_two_squares_park_over_exactly_half_a_unit():
     assert row["density_study"] == pytest.approx(25.0)  # 100 firms on 4 km²
     assert row["density_outside"] == pytest.approx(85.0 / 3.5)
     assert row["density_ratio"] == pytest.approx(1.2)
+    assert row["hot_area_in_park"] == pytest.approx(0.5)  # half of the one hot unit
+    # the ring of 0.5 km² around the park: units 10, 20, 30 (the other half of u0_1) and 40 by their areas in it
+    ring, width = gu._ring_buffer(parks.geometry.iloc[0])
+    assert row["ring_width_m"] == pytest.approx(width)
+    shares = {k: shapely.intersection(ring, g).area / 1e6 for k, g in zip([10, 20, 30, 40], units.geometry)}
+    on_units = sum(shares.values())
+    assert row["density_ring"] == pytest.approx(sum(k * a for k, a in shares.items()) / on_units)
+    assert row["density_ratio_ring"] == pytest.approx(30 / row["density_ring"])
     # exact: the park's one unit gets each of the 4 densities once: P(x >= 30) = 2/4, P(hot) = 1/4
     assert row["p_method"] == "exact"
     assert row["permutations_done"] == 4

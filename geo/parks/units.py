@@ -45,7 +45,7 @@ import pandas as pd
 from geo._format import p_phrase
 from geo._random import check_seed
 from geo.errors import ColumnError, CRSError, InputError
-from geo.parks.overlay import VERDICTS, _metric
+from geo.parks.overlay import VERDICTS, _metric, _ring_buffer
 
 __all__ = [
     "COLUMNS",
@@ -104,7 +104,8 @@ _KEYS_MAX = 2_000_000
 
 #: the columns of :func:`units_overlay`, in order
 COLUMNS = ["name", "designated", "area_km2", "n_units", "unit_shares", "covered_share", "share_hot", "value_inside",
-           "value_outside", "density_inside", "density_outside", "density_study", "density_ratio", "p", "p_fdr", "p_hot",
+           "value_outside", "density_inside", "density_outside", "density_study", "density_ratio", "density_ring",
+           "density_ratio_ring", "ring_width_m", "hot_area_in_park", "p", "p_fdr", "p_hot",
            "p_hot_fdr", "p_method", "permutations_done", "first_hot_year", "years_from_designation", "precedence",
            "precedence_reason", "verdict", "verdict_reason", "notes", "tests"]
 
@@ -501,6 +502,11 @@ def units_overlay(units, parks, *, value: str, hot: Any, year_columns: Mapping[i
           outside it;
         * ``density_inside``, ``density_outside``, ``density_study`` (per km² for counts,
           the rate for rates) and ``density_ratio`` = inside / study area;
+          ``density_ring`` (the part on units of the ring of equal area around the park,
+          :func:`geo.parks.overlay.park_rings`, ``ring_width_m`` wide) and
+          ``density_ratio_ring`` = inside / ring: a park denser than the study area but
+          not than its surroundings sits in a dense region rather than on a cluster of its own;
+        * ``hot_area_in_park``: share of the hot units' area inside the park;
         * ``p`` (density) and ``p_hot`` (hot share) of the unit-permutation test, each with
           ``*_fdr`` (Benjamini–Hochberg across the parks), ``p_method`` ("exact" or
           "permutation"), ``permutations_done``;
@@ -618,6 +624,7 @@ def units_overlay(units, parks, *, value: str, hot: Any, year_columns: Mapping[i
     study_area = u.area.sum()
     total = float((u.x * u.area).sum())
     d_study = total / study_area
+    hot_area = float(u.area[u.hot].sum())
     rows = []
     for idx, park in parks_m.iterrows():
         g = park.geometry
@@ -650,6 +657,11 @@ def units_overlay(units, parks, *, value: str, hot: Any, year_columns: Mapping[i
             row.update(value_inside=d_in, value_outside=d_out)
         row.update(density_inside=d_in, density_outside=d_out, density_study=d_study,
                    density_ratio=d_in / d_study if d_study > 0 else np.nan)
+        ring, ring_d = _ring_buffer(g)
+        r_pos, r_inter = _overlap(ring, u, tree)
+        d_ring = float((u.x[r_pos] * r_inter).sum() / r_inter.sum()) if r_inter.sum() > 0 else np.nan
+        row.update(density_ring=d_ring, density_ratio_ring=d_in / d_ring if d_ring > 0 else np.nan, ring_width_m=ring_d,
+                   hot_area_in_park=float(inter[u.hot[pos]].sum() / hot_area) if hot_area > 0 else np.nan)
         if len(pos):
             draws = _draws(len(u.x), len(pos), permutations=permutations, rng=rng)
             _, p = _p(u.x, pos, inter / covered, draws, alternative)
