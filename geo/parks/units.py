@@ -11,8 +11,9 @@ that aggregated data allow:
   area, the density in the park against the study area's;
 * **a unit-permutation test** — the park's density and hot share against the values of the
   units permuted over the units (exact enumeration when the arrangements are few);
-* **precedence** — from yearly counts, the first year the units under the park were denser
-  than the study area, against the designation year.
+* **precedence** — from yearly counts, the first year the park was significantly denser
+  than the study area (the same test on that year's counts, FDR over the years), against
+  the designation year.
 
 Areal interpolation
 -------------------
@@ -92,8 +93,9 @@ NULLS = {
         "the observed values arranged at random over the units."
     ),
     "precedence": (
-        "Yearly counts: the cluster formed before designation when the units under the park "
-        "(area-weighted) were denser than the study area in a year before the designation year."
+        "Yearly counts: the cluster formed before designation when the park (its units, area-weighted) "
+        "was significantly denser than the study area in a year before the designation year "
+        "(the unit-permutation test on that year's counts, Benjamini-Hochberg over the park's years)."
     ),
 }
 
