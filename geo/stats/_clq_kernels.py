@@ -3,9 +3,9 @@
 The local quotient needs no kernel of its own: its conditional random labelling is the
 neighbourhood-sum engine of :func:`geo.stats._kernels.local_perm_counts`.  The global
 quotient relabels every point at once, which that engine does not do; this kernel does,
-with the same per-permutation SplitMix64 streams (:func:`geo.stats._kernels._stream_start`,
-exactly uniform bounded draws by :func:`geo.stats._kernels._bounded`), so the counts do
-not depend on how the permutations are split among threads.
+with the same per-permutation shuffle as the global Moran kernel
+(:func:`geo.stats._kernels._shuffle`: SplitMix64 streams, exactly uniform bounded draws), so
+the counts do not depend on how the permutations are split among threads.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from geo.stats._kernels import _bounded, _stream_start
+from geo.stats._kernels import _shuffle
 
 __all__ = ["global_clq_counts", "global_clq_range"]
 
@@ -44,14 +44,7 @@ def global_clq_range(site, indptr, indices, inv_size, code, obs, tol, first, las
     up = 0
     lo = 0
     for p in range(first, last):
-        state = _stream_start(seed, p)
-        for t in range(n):
-            perm[t] = code[t]
-        for t in range(n - 1, 0, -1):
-            state, s = _bounded(state, t + 1)
-            tmp = perm[t]
-            perm[t] = perm[s]
-            perm[s] = tmp
+        _shuffle(perm, code, seed, p)
         a_s[:] = 0
         b_s[:] = 0
         ab_s[:] = 0

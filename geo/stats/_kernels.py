@@ -74,6 +74,27 @@ def _bounded(state, m):
             return state, np.int64(prod >> _S32)
 
 
+@njit(cache=True)
+def _shuffle(out, src, seed, p):
+    """Write into ``out`` the Fisher-Yates shuffle of ``src`` drawn from the stream of permutation ``p``.
+
+    Any starting order gives a uniform permutation, but starting from ``src`` (not from the
+    previous permutation) makes each permutation depend on its own stream only, so ranges of
+    permutations can run in threads and give the same results whatever the split.
+    :mod:`geo.stats._clq_kernels` calls it too: after editing it, clear that module's numba
+    cache (its ``__pycache__``), which does not track calls into other modules.
+    """
+    state = _stream_start(seed, p)
+    n = src.shape[0]
+    for a in range(n):
+        out[a] = src[a]
+    for a in range(n - 1, 0, -1):
+        state, b = _bounded(state, a + 1)
+        tmp = out[a]
+        out[a] = out[b]
+        out[b] = tmp
+
+
 @njit(cache=True, nogil=True)
 def local_perm_counts(indptr, indices, data, x, cells, equal, tol, permutations, seed, upper, lower):
     """Conditional-randomisation tail counts of the neighbourhood sum of ``cells``.
@@ -154,16 +175,7 @@ def global_perm_range(indptr, indices, data, z, obs, tol, first, last, seed):
     s2 = 0.0
     zp = z.copy()
     for p in range(first, last):
-        state = _stream_start(seed, p)
-        # Fisher-Yates shuffle of zp (any starting order gives a uniform permutation,
-        # but start from z so that each permutation depends on its own stream only)
-        for a in range(n):
-            zp[a] = z[a]
-        for a in range(n - 1, 0, -1):
-            state, b = _bounded(state, a + 1)
-            tmp = zp[a]
-            zp[a] = zp[b]
-            zp[b] = tmp
+        _shuffle(zp, z, seed, p)
         q = 0.0
         for i in range(n):
             acc = 0.0
