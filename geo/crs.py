@@ -110,6 +110,29 @@ def _as_lonlat(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def _invert(
     forward: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    lon: Any,
+    lat: Any,
+    *,
+    start: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+    q: float,
+    tol: float,
+    max_iter: int,
+    name: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse conversion of ``forward`` at the points ``(lon, lat)``: every inverse of this module.
+
+    Solves ``forward(u, v) = (lon, lat)`` from ``start(lon, lat)`` (default: the points
+    themselves) by :func:`_fixed_point`; points outside the GCJ-02 box are returned
+    unchanged (:func:`_unless_outside`), as by every conversion.
+    """
+    lon, lat = _as_lonlat(lon, lat)
+    x0, y0 = (lon, lat) if start is None else start(lon, lat)
+    u, v = _fixed_point(forward, lon, lat, x0, y0, q=q, tol=tol, max_iter=max_iter, name=name)
+    return _unless_outside(lon, lat, u, v)
+
+
+def _fixed_point(
+    forward: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
     x: np.ndarray,
     y: np.ndarray,
     x0: np.ndarray,
@@ -327,12 +350,7 @@ def gcj02_to_wgs84(
     >>> round(float(lon), 9), round(float(lat), 9)
     (116.404, 39.915)
     """
-    lon, lat = _as_lonlat(lon, lat)
-    u, v = _invert(
-        wgs84_to_gcj02, lon, lat, lon, lat,
-        q=_Q_GCJ, tol=tol, max_iter=max_iter, name="gcj02_to_wgs84",
-    )
-    return _unless_outside(lon, lat, u, v)
+    return _invert(wgs84_to_gcj02, lon, lat, q=_Q_GCJ, tol=tol, max_iter=max_iter, name="gcj02_to_wgs84")
 
 
 # --------------------------------------------------------------------------------------
@@ -422,13 +440,8 @@ def bd09_to_gcj02(
     >>> round(float(lon), 9), round(float(lat), 9)
     (116.404, 39.915)
     """
-    lon, lat = _as_lonlat(lon, lat)
-    x0, y0 = _bd09_to_gcj02_closed_form(lon, lat)
-    u, v = _invert(
-        gcj02_to_bd09, lon, lat, x0, y0,
-        q=_Q_BD, tol=tol, max_iter=max_iter, name="bd09_to_gcj02",
-    )
-    return _unless_outside(lon, lat, u, v)
+    return _invert(gcj02_to_bd09, lon, lat, start=_bd09_to_gcj02_closed_form,
+                   q=_Q_BD, tol=tol, max_iter=max_iter, name="bd09_to_gcj02")
 
 
 def wgs84_to_bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:
