@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from geo.stats._kernels import _shuffle
+from geo.stats._kernels import _shuffle, split_permutations
 
 __all__ = ["global_clq_counts", "global_clq_range"]
 
@@ -71,15 +71,9 @@ def global_clq_range(site, indptr, indices, inv_size, code, obs, tol, first, las
 
 def global_clq_counts(site, indptr, indices, inv_size, code, obs, tol, permutations, seed, threads=1):
     """:func:`global_clq_range` over all ``permutations``, split over ``threads`` threads
-    (the kernel releases the GIL; the counts are integers, so any split gives the same)."""
-    threads = max(1, min(int(threads), permutations))
-    if threads == 1 or len(code) * permutations < 2_000_000:
-        return global_clq_range(site, indptr, indices, inv_size, code, obs, tol, 0, permutations, seed)
-    from concurrent.futures import ThreadPoolExecutor
-    from itertools import pairwise
-
-    bounds = np.linspace(0, permutations, threads + 1).astype(np.int64)
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        parts = list(pool.map(lambda ab: global_clq_range(site, indptr, indices, inv_size, code, obs, tol,
-                                                          int(ab[0]), int(ab[1]), seed), pairwise(bounds)))
-    return sum(q[0] for q in parts), sum(q[1] for q in parts)
+    (:func:`geo.stats._kernels.split_permutations`; the counts are integers, so any split
+    gives the same)."""
+    return split_permutations(
+        lambda first, last: global_clq_range(site, indptr, indices, inv_size, code, obs, tol, first, last, seed),
+        permutations, len(code), threads,
+    )

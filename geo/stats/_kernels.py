@@ -28,6 +28,7 @@ __all__ = [
     "local_perm_counts",
     "global_perm_counts",
     "global_perm_range",
+    "split_permutations",
     "sum_pmf_without_replacement",
 ]
 
@@ -191,23 +192,37 @@ def global_perm_range(indptr, indices, data, z, obs, tol, first, last, seed):
     return up, lo, s1, s2
 
 
-def global_perm_counts(indptr, indices, data, z, obs, tol, permutations, seed, threads=1):
-    """:func:`global_perm_range` over all ``permutations``, split over ``threads`` threads.
+def split_permutations(run, permutations: int, n: int, threads: int) -> tuple:
+    """``run(first, last)`` over the permutations ``0 .. permutations - 1``, split into
+    ``threads`` consecutive ranges run in a thread pool (the range kernels release the GIL)
+    when there is enough work (``n * permutations`` of at least 2,000,000); the ranges'
+    results are summed entry by entry, in range order.
 
-    The tail counts are integers, so the result is the same for any number of threads.
+    Every permutation has its own stream (:func:`_shuffle`), so integer counts are the same
+    for any number of threads.
     """
     threads = max(1, min(int(threads), permutations))
-    if threads == 1 or len(z) * permutations < 2_000_000:
-        return global_perm_range(indptr, indices, data, z, obs, tol, 0, permutations, seed)
+    if threads == 1 or n * permutations < 2_000_000:
+        return tuple(run(0, permutations))
     from concurrent.futures import ThreadPoolExecutor
+    from itertools import pairwise
 
     bounds = np.linspace(0, permutations, threads + 1).astype(np.int64)
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        parts = list(pool.map(lambda ab: global_perm_range(indptr, indices, data, z, obs, tol, int(ab[0]), int(ab[1]), seed),
-                              zip(bounds[:-1], bounds[1:])))
-    up = sum(p[0] for p in parts)
-    lo = sum(p[1] for p in parts)
-    return up, lo, sum(p[2] for p in parts), sum(p[3] for p in parts)
+        parts = list(pool.map(lambda ab: run(int(ab[0]), int(ab[1])), pairwise(bounds)))
+    return tuple(sum(entry) for entry in zip(*parts))
+
+
+def global_perm_counts(indptr, indices, data, z, obs, tol, permutations, seed, threads=1):
+    """:func:`global_perm_range` over all ``permutations``, split over ``threads`` threads
+    (:func:`split_permutations`).
+
+    The tail counts are integers, so the result is the same for any number of threads.
+    """
+    return split_permutations(
+        lambda first, last: global_perm_range(indptr, indices, data, z, obs, tol, first, last, seed),
+        permutations, len(z), threads,
+    )
 
 
 @njit(cache=True)
