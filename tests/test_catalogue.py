@@ -6,6 +6,7 @@ sentence for each bad input; ``geo check`` / ``geo run`` with ``[parks] source =
 from __future__ import annotations
 
 import datetime
+import json
 
 import numpy as np
 import pandas as pd
@@ -13,11 +14,12 @@ import pytest
 from pyproj import Geod
 
 from geo import crs as gcrs
+from geo.cli import main
 from geo.config import config_from_dict
 from geo.errors import ColumnError, ConfigError, CRSError, InputError
 from geo.io.catalogue import read_catalogue
 from geo.io.parks import read_parks
-from tests.study import CENTRES
+from tests.study import CENTRES, make_study
 
 GEOD = Geod(ellps="WGS84")
 
@@ -208,3 +210,31 @@ def test_config_keys_of_the_catalogue(tmp_path):
         config_from_dict({"firms": {"path": "f.csv"}, "parks": {"path": "p.csv", "area_unit": "mu"}})
     with pytest.raises(ConfigError, match=r"\[parks\] source must be \"file\", \"osm\" or \"catalogue\""):
         config_from_dict({"firms": {"path": "f.csv"}, "parks": {"path": "p.csv", "source": "catalog"}})
+
+
+# ----------------------------------------------------------------------------- geo check / geo run
+def test_a_catalogue_checks_and_runs_with_its_rejects_on_the_console_and_in_parks_rejects(tmp_path, capsys):
+    study = make_study(tmp_path)
+    write_catalogue(study.folder, gcj02=True)
+    cfg = study.write_config(parks={"source": "catalogue", "path": "zones.shp", "attributes": "zones.xlsx", "crs": "gcj02"},
+                             name="catalogue.toml")
+    assert main(["check", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "parks: development-zone catalogue zones.shp + zones.xlsx (joined on the code), 4 zones, 2 rejected" in out
+    assert ("warning: park rejected ('无坐标开发区'): row 7 of zones.xlsx: no point of zones.shp has code 'S421099'"
+            in out)
+    assert "warning: park rejected ('无属性点'): feature 5 of zones.shp: code 'X000001' is in no row of zones.xlsx" in out
+    run = tmp_path / "run"
+    assert main(["run", str(cfg), "--out", str(run), "-q"]) == 0
+    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    assert summary["parks_load"]["source"] == "catalogue"
+    assert summary["inputs"]["parks"] == ("development-zone catalogue zones.shp + zones.xlsx (joined on the code), 4 zones, "
+                                          "2 rejected; outlines approximated as discs of the approved area")
+    rejects = pd.read_csv(run / "parks_rejects.csv")
+    assert rejects[["row", "reason"]].to_dict(orient="records") == [{"row": 7, "reason": "no_point"},
+                                                                    {"row": 5, "reason": "no_attributes"}]
+    wuhan = {r["name"]: r for r in summary["valleys"]["Wuhan"]["park_results"]}
+    assert wuhan["武汉东湖新技术开发区"]["approximate_boundary"] is True
+    assert wuhan["武汉东湖新技术开发区"]["designated"] == 1991
+    html = (run / "report.html").read_text(encoding="utf-8")
+    assert "development-zone catalogue zones.shp + zones.xlsx" in html
