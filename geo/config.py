@@ -66,7 +66,7 @@ from typing import Any
 from geo.errors import ConfigError
 
 __all__ = ["AREA_UNITS", "Config", "FirmsConfig", "ParksConfig", "AnalysisConfig", "GroupsConfig", "ModelsConfig", "ValleyConfig",
-           "RunConfig", "MapsConfig", "load_config", "config_from_dict", "check_maps"]
+           "RunConfig", "MapsConfig", "load_config", "config_from_dict", "check_engine", "check_maps"]
 
 
 @dataclass(frozen=True)
@@ -453,6 +453,24 @@ def _sector_table(value: Any, key: str, base: Path) -> Any:
     raise ConfigError(msg)
 
 
+def check_engine(firms: FirmsConfig, run: RunConfig) -> None:
+    """Refuse what the dask engine cannot read: an OpenStreetMap or Overture source of firms.
+
+    Parks of any ``[parks] source`` (a layer, OpenStreetMap, the development-zone catalogue) are
+    read in memory by both engines.
+
+    Raises
+    ------
+    geo.errors.ConfigError
+        ``engine = "dask"`` with ``[firms] source`` other than ``"table"``.
+    """
+    if run.engine == "dask" and firms.source != "table":
+        msg = (f"[firms] source = {firms.source!r} is read by the in-memory engine: set [run] engine = \"pandas\" "
+               "(an extract of a city or a province fits in memory; the dask engine partitions CSV and Parquet firm "
+               "tables).")
+        raise ConfigError(msg)
+
+
 def _check_sources(built: dict, base: Path) -> None:
     """[firms] source and [parks] source: known names, the keys that go with them."""
     fc, pc, run = built["firms"], built["parks"], built["run"]
@@ -482,10 +500,7 @@ def _check_sources(built: dict, base: Path) -> None:
             msg = (f"[firms] {', '.join(wrong)} read a table and do not apply to source = {fc.source!r} (its points are "
                    "longitude/latitude in WGS84, its ids the features' own): remove them.")
             raise ConfigError(msg)
-        if run.engine == "dask":
-            msg = (f"[firms] source = {fc.source!r} is read by the in-memory engine: set [run] engine = \"pandas\" "
-                   "(an extract of a city or a province fits in memory).")
-            raise ConfigError(msg)
+    check_engine(fc, run)
     if not (0 <= fc.min_confidence <= 1):
         msg = f"[firms] min_confidence must be between 0 and 1; {fc.min_confidence} was given."
         raise ConfigError(msg)

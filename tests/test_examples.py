@@ -85,3 +85,20 @@ def test_make_examples_still_writes_the_committed_files(tmp_path):
             if new.suffix in (".toml", ".csv", ".geojson", ".dbf", ".shp", ".prj"):
                 assert new.read_bytes() == (EXAMPLES / kind / new.name).read_bytes(), new.name
         assert sorted(p.name for p in (tmp_path / kind).iterdir()) == sorted(p.name for p in (EXAMPLES / kind).iterdir())
+
+
+@pytest.mark.parametrize("kind", ["osm", "overture"])
+def test_the_dask_engine_refuses_open_map_firms_in_one_sentence(kind, capsys, monkeypatch):
+    """In the config and with --engine dask on the command line (which replaces the config's engine), before any cluster."""
+    from geo.config import config_from_dict
+    from geo.errors import ConfigError
+    from geo.pipeline import dask_engine as de
+
+    monkeypatch.setattr(de, "connect", lambda *a, **k: (_ for _ in ()).throw(AssertionError("a cluster was started")))
+    with pytest.raises(ConfigError, match=rf"\[firms\] source = '{kind}' is read by the in-memory engine: set \[run\] "
+                                          r"engine = \"pandas\""):
+        config_from_dict({"run": {"engine": "dask"}, "firms": {"path": "x", "source": kind}})
+    assert main(["check", str(EXAMPLES / kind / "config.toml"), "--engine", "dask"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"geo: error: [firms] source = '{kind}' is read by the in-memory engine: set [run] engine = \"pandas\" (an "
+                   "extract of a city or a province fits in memory; the dask engine partitions CSV and Parquet firm tables).\n")
