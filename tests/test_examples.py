@@ -102,3 +102,24 @@ def test_the_dask_engine_refuses_open_map_firms_in_one_sentence(kind, capsys, mo
     err = capsys.readouterr().err
     assert err == (f"geo: error: [firms] source = '{kind}' is read by the in-memory engine: set [run] engine = \"pandas\" (an "
                    "extract of a city or a province fits in memory; the dask engine partitions CSV and Parquet firm tables).\n")
+
+
+def test_the_readme_configs_per_input_kind_are_those_of_the_examples():
+    """Each chunk of README's "Input kinds" block parses as TOML and holds the example's own values."""
+    import re
+    import tomllib
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Input kinds: one example each"):]
+    block = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+    chunks = re.split(r"^# (\w+)/:.*$", block, flags=re.M)[1:]
+    shown = dict(zip(chunks[::2], chunks[1::2]))
+    assert set(shown) == set(KINDS)
+    for kind, text in shown.items():
+        example = tomllib.loads((EXAMPLES / kind / "config.toml").read_text(encoding="utf-8"))
+        for section_name, table in tomllib.loads(text).items():
+            for key, value in table.items():
+                if isinstance(value, dict):  # [firms.osm_sectors]: a part of the example's table
+                    assert value.items() <= example[section_name][key].items(), (kind, key)
+                else:
+                    assert example[section_name][key] == value, (kind, section_name, key)
