@@ -238,3 +238,15 @@ def test_a_catalogue_checks_and_runs_with_its_rejects_on_the_console_and_in_park
     assert wuhan["武汉东湖新技术开发区"]["designated"] == 1991
     html = (run / "report.html").read_text(encoding="utf-8")
     assert "development-zone catalogue zones.shp + zones.xlsx" in html
+
+
+def test_the_attribute_table_saved_as_gbk_csv_reads_like_the_xlsx(tmp_path):
+    shp, xlsx = write_catalogue(tmp_path)
+    raw = pd.read_excel(xlsx, header=None, dtype=str)
+    raw.to_csv(tmp_path / "zones.csv", header=False, index=False, encoding="gb18030")
+    a = read_parks(shp, source="catalogue", attributes=xlsx)
+    b = read_parks(shp, source="catalogue", attributes=tmp_path / "zones.csv")
+    assert b.index.tolist() == a.index.tolist() == [3, 4, 5, 6]
+    assert b["name"].tolist() == a["name"].tolist() and b["designated"].tolist() == a["designated"].tolist()
+    assert b["approved_area_km2"].tolist() == a["approved_area_km2"].tolist()
+    assert b.attrs["rejects"]["detail"].str.replace("zones.csv", "zones.xlsx").tolist() == a.attrs["rejects"]["detail"].tolist()

@@ -85,8 +85,17 @@ def _read_sheet(path: Path, *, sheet: str | int | None, name: str | None):
     """The attribute table, its header row found; Excel row numbers as the index."""
     from geo.io.parks import _PARK_NAME
 
+    import io
+
+    from geo.io._text import _TABLE_SUFFIXES, _decode, _sniff_delimiter
+
     try:
-        raw = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, header=None, dtype=str)
+        if path.suffix.lower() in _TABLE_SUFFIXES:  # the table saved as CSV (any encoding _decode detects: GBK …)
+            text, _ = _decode(path.read_bytes(), None, path)
+            raw = pd.read_csv(io.StringIO(text), sep=_sniff_delimiter(text, path.suffix.lower()), header=None, dtype=str,
+                              keep_default_na=False, na_values=[""], skip_blank_lines=False)
+        else:
+            raw = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, header=None, dtype=str)
     except (ValueError, OSError, ImportError, KeyError) as exc:
         msg = f"Cannot read '{path}' as the catalogue's attribute table ({exc})."
         raise DataFileError(msg) from None
@@ -131,7 +140,7 @@ def read_catalogue(
         The zones' point layer (a shapefile with its ``.prj``, or any point layer GDAL reads).
     attributes : str or path-like
         The ``.xlsx`` of the zones' attributes (headers in the table of the module docstring;
-        a title row above the header is skipped).
+        a title row above the header is skipped), or the same table saved as CSV.
     name : str, optional
         The table's name column (``[parks] name``); found among the name headers when not given.
     layer : str or int, optional

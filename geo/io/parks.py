@@ -111,9 +111,11 @@ def read_parks(
         ``valley``/``city``, ``designated``/``year``/``established``).  ``valley`` and
         ``designated`` are optional: without a year the precedence test is skipped.
     crs : str, int or pyproj.CRS, optional
-        The layer's coordinate system when the file has none (an error otherwise), or
-        "gcj02"/"bd09" when the polygons (or points) were digitised on a Chinese web map.  A
-        park table's longitude/latitude are WGS84 unless given.
+        The layer's coordinate system: needed when the file has none, and it overrides a
+        wrong ``.prj`` (a note says so); "gcj02"/"bd09" when the polygons (or points) were
+        digitised on a Chinese web map.  A park table's longitude/latitude are WGS84 unless
+        given.  Coordinates beyond ±180/±90 under a geographic system (projected metres
+        declared as WGS84) stop with one sentence naming the likely system.
     layer : str or int, optional
         Layer of a multi-layer source (GeoPackage).
     source : {"file", "osm", "catalogue"}, default "file"
