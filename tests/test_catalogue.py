@@ -250,3 +250,12 @@ def test_the_attribute_table_saved_as_gbk_csv_reads_like_the_xlsx(tmp_path):
     assert b["name"].tolist() == a["name"].tolist() and b["designated"].tolist() == a["designated"].tolist()
     assert b["approved_area_km2"].tolist() == a["approved_area_km2"].tolist()
     assert b.attrs["rejects"]["detail"].str.replace("zones.csv", "zones.xlsx").tolist() == a.attrs["rejects"]["detail"].tolist()
+
+
+def test_names_from_the_points_when_the_table_has_only_codes(tmp_path):
+    header = ["序号", "代码", "备注", "批准时间", "核准面积（公顷）", "级别", "备注"]
+    shp, xlsx = write_catalogue(tmp_path, header=header, stray=None)
+    parks = read_parks(shp, source="catalogue", attributes=xlsx)
+    assert parks.attrs["load_report"]["name_column"] == "名称"  # the shapefile's
+    assert parks["name"].tolist() == [z[1] for z in ZONES[:4]]
+    assert "备注 (2)" in parks.columns and parks["备注 (2)"].tolist() == ["湖北", "吉林", "湖北", "吉林"]

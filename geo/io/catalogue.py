@@ -115,6 +115,11 @@ def _read_sheet(path: Path, *, sheet: str | int | None, name: str | None):
                "Name the name column with [parks] name = \"...\".")
         raise ColumnError(msg)
     columns = [str(v).strip() if pd.notna(v) else "" for v in raw.iloc[header]]
+    seen: dict[str, int] = {}
+    for j, c in enumerate(columns):  # a header written twice (备注, 备注) becomes 备注, 备注 (2)
+        if c:
+            seen[c] = seen.get(c, 0) + 1
+            columns[j] = c if seen[c] == 1 else f"{c} ({seen[c]})"
     keep = [j for j, c in enumerate(columns) if c]
     table = raw.iloc[header + 1:, keep].copy()
     table.columns = [columns[j] for j in keep]
@@ -240,7 +245,7 @@ def read_catalogue(
     by_key = pd.Series(points.index[pk.notna() & ~p_dup], index=pk[pk.notna() & ~p_dup].to_numpy())
     feature = by_key.reindex(tk[ok_t].to_numpy()).to_numpy()
     joined = table.loc[ok_t].copy()
-    extra = [c for c in p_cols if c != p_key and c not in t_cols and c != p_name]
+    extra = [c for c in p_cols if c != p_key and c not in t_cols and (c != p_name or t_name is None)]
     for c in extra:
         joined[c] = points[c].reindex(feature).to_numpy()
     import geopandas as gpd
