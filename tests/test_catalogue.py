@@ -259,3 +259,22 @@ def test_names_from_the_points_when_the_table_has_only_codes(tmp_path):
     assert parks.attrs["load_report"]["name_column"] == "名称"  # the shapefile's
     assert parks["name"].tolist() == [z[1] for z in ZONES[:4]]
     assert "备注 (2)" in parks.columns and parks["备注 (2)"].tolist() == ["湖北", "吉林", "湖北", "吉林"]
+
+
+def test_the_input_descriptions_run_as_documented():
+    import doctest
+
+    from geo.io import _describe
+
+    result = doctest.testmod(_describe)
+    assert result.attempted >= 1 and result.failed == 0
+    d = _describe.describe_inputs(
+        {"file": "/x/hubei.osm.pbf", "source": "osm", "rows_read": 9, "rows_kept": 7, "sector_table": "default",
+         "features_by_sector": {"ict": 4, "office": 2, "craft": 1, "a": 1, "b": 1, "c": 1}},
+        {"file": "/x/parks.csv", "lon_column": "经度", "lat_column": "纬度", "parks_kept": 3, "features_rejected": 1,
+         "approximate_boundaries": 2})
+    assert d == {"firms": "OpenStreetMap extract hubei.osm.pbf (tags → sectors by the default table: ict 4, office 2, craft 1, "
+                          "a 1, b 1, … (1 more)), 7 firms kept of 9",
+                 "parks": "park table parks.csv (points: 经度 / 纬度), 3 parks, 1 rejected; 2 outline(s) approximated as discs "
+                          "of the approved area"}
+    assert _describe.describe_inputs({}, {"file": None})["parks"] == "no park file: the park stages did not run"

@@ -114,7 +114,7 @@ def test_the_readme_configs_per_input_kind_are_those_of_the_examples():
     block = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
     chunks = re.split(r"^# (\w+)/:.*$", block, flags=re.M)[1:]
     shown = dict(zip(chunks[::2], chunks[1::2]))
-    assert set(shown) == set(KINDS)
+    assert set(KINDS) <= set(shown)  # a later kind (units/) may add its chunk: checked the same way
     for kind, text in shown.items():
         example = tomllib.loads((EXAMPLES / kind / "config.toml").read_text(encoding="utf-8"))
         for section_name, table in tomllib.loads(text).items():
