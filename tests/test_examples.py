@@ -18,13 +18,13 @@ CONFIGS = sorted(EXAMPLES.glob("*/config.toml"))
 KINDS = {
     "points": ("firm table firms.csv (csv), 180 firms kept of 180", "park layer parks.geojson, 2 parks"),
     "osm": ("OpenStreetMap extract wuhan.osm.pbf (tags → sectors by the config's table: optics 60, ",
-            "OpenStreetMap extract wuhan.osm.pbf: named industrial areas and high-tech zones, 2 parks"),
+            ("OpenStreetMap extract wuhan.osm.pbf: named industrial areas and high-tech zones, 2 parks")),
     "overture": ("Overture Places places.parquet (categories → sectors by the config's table: optics 57, ",
                  "park layer parks.geojson, 2 parks"),
-    "park_points": ("firm table firms.csv", "park table parks.csv (points: 经度 / 纬度), 2 parks; outlines approximated "
-                    "as discs of the approved area"),
-    "catalogue": ("firm table firms.csv", "development-zone catalogue zones.shp + zones.xlsx (joined on the code), 2 zones, "
-                  "1 rejected; outlines approximated as discs of the approved area"),
+    "park_points": ("firm table firms.csv", ("park table parks.csv (points: 经度 / 纬度), 2 parks; outlines approximated "
+                                             "as discs of the approved area")),
+    "catalogue": ("firm table firms.csv", ("development-zone catalogue zones.shp + zones.xlsx (joined on the code), 2 zones, "
+                                           "1 rejected; outlines approximated as discs of the approved area")),
 }
 
 
@@ -111,8 +111,8 @@ def test_the_readme_configs_per_input_kind_are_those_of_the_examples():
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("### Input kinds: one example each"):]
-    block = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
-    chunks = re.split(r"^# (\w+)/:.*$", block, flags=re.M)[1:]
+    block = re.search(r"```toml\n(.*?)```", section, re.DOTALL).group(1)
+    chunks = re.split(r"^# (\w+)/:.*$", block, flags=re.MULTILINE)[1:]
     shown = dict(zip(chunks[::2], chunks[1::2]))
     assert set(KINDS) <= set(shown)  # a later kind (units/) may add its chunk: checked the same way
     for kind, text in shown.items():

@@ -83,11 +83,10 @@ def _given(columns: list[str], given: str) -> str | None:
 
 def _read_sheet(path: Path, *, sheet: str | int | None, name: str | None):
     """The attribute table, its header row found; Excel row numbers as the index."""
-    from geo.io.parks import _PARK_NAME
-
     import io
 
     from geo.io._text import _TABLE_SUFFIXES, _decode, _sniff_delimiter
+    from geo.io.parks import _PARK_NAME
 
     try:
         if path.suffix.lower() in _TABLE_SUFFIXES:  # the table saved as CSV (any encoding _decode detects: GBK …)
@@ -173,6 +172,7 @@ def read_catalogue(
         headers of both files).
     """
     import pyogrio
+    import pyogrio.errors
 
     from geo.io._text import _check_file
     from geo.io.parks import _PARK_NAME
@@ -181,7 +181,8 @@ def read_catalogue(
     a = _check_file(attributes, "Catalogue attribute table")
     try:
         points = pyogrio.read_dataframe(p, **({} if layer is None else {"layer": layer}))
-    except Exception as exc:
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FeatureError,
+            pyogrio.errors.FieldError, pyogrio.errors.GeometryError, OSError, ValueError) as exc:
         msg = f"Cannot read '{p}' as the catalogue's point layer ({exc}). Check the file opens in QGIS."
         raise DataFileError(msg) from None
     if len(points) == 0:
