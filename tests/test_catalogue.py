@@ -278,3 +278,32 @@ def test_the_input_descriptions_run_as_documented():
                  "parks": "park table parks.csv (points: 经度 / 纬度), 3 parks, 1 rejected; 2 outline(s) approximated as discs "
                           "of the approved area"}
     assert _describe.describe_inputs({}, {"file": None})["parks"] == "no park file: the park stages did not run"
+
+
+def test_headings_notes_and_a_repeated_header_are_skipped_and_listed(tmp_path):
+    """The published layout: 国家级 and 省级 lists in one sheet, each under a heading row, the second under the
+    header again, and a note at the end; only the zones are rows, the rest is named in a note."""
+    import openpyxl
+
+    shp, xlsx = write_catalogue(tmp_path)
+    wb = openpyxl.load_workbook(xlsx)
+    ws = wb.active
+    ws.insert_rows(3)
+    ws.cell(3, 1, "一、国家级开发区")
+    ws.insert_rows(6)
+    ws.cell(6, 1, "二、省级开发区")
+    ws.insert_rows(7)
+    for j, h in enumerate(HEADER, start=1):
+        ws.cell(7, j, h)
+    ws.append(["注：面积单位为公顷。"])
+    wb.save(xlsx)
+    parks = read_parks(shp, source="catalogue", attributes=xlsx)
+    assert parks.index.tolist() == [4, 5, 8, 9]  # the zones' Excel rows
+    assert parks["name"].tolist() == [z[1] for z in ZONES[:4]]
+    rep = parks.attrs["load_report"]
+    assert rep["catalogue"]["skipped_rows"] == [{"row": 3, "text": "一、国家级开发区"}, {"row": 6, "text": "二、省级开发区"},
+                                                {"row": 7, "text": "序号 代码 开发区名称 批准时间 核准面积（公顷） 级别 省份"},
+                                                {"row": 11, "text": "注：面积单位为公顷。"}]
+    assert rep["features_read"] == 6 and parks.attrs["rejects"]["row"].tolist() == [10, 5]
+    assert ("zones.xlsx: 4 row(s) that are not zones skipped (a heading or a note in one cell, or the header repeated): "
+            "row 3 '一、国家级开发区'; row 6 '二、省级开发区'") in " ".join(rep["notes"])

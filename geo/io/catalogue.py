@@ -26,7 +26,9 @@ Approval dates may be years (``1991``), Chinese dates (``1991年3月``) or Excel
 first: a title row above it (``国家级开发区（2018年版）``) is skipped, and the header is the first
 row of the first :data:`HEADER_SCAN_ROWS` holding a name or code header.
 
-Nothing is dropped silently: a row of the table without a point, a point without a row, a
+Rows that are not zones are skipped and listed (``attrs["catalogue"]["skipped_rows"]``, a note):
+a heading or a note in a single cell (``一、北京市``, ``注：…``) and the header repeated above a
+second list (国家级 then 省级 zones in one sheet).  Nothing else is dropped: a row of the table without a point, a point without a row, a
 row or a point whose key is empty or not unique are rejects with their row (Excel row
 number) or feature number and a reason (``attrs["rejects"]``, then ``parks_rejects.csv``), so
 that ``features_read = parks_kept + features_rejected``.
@@ -210,7 +212,14 @@ def read_catalogue(
                "[parks] name = \"...\".")
         raise ColumnError(msg)
 
-    tk, pk = _clean(table[t_key]), _clean(points[p_key])
+    tk = _clean(table[t_key])
+    # not zones: a heading or a note in one cell (一、北京市; 注：…) and the header again (a second list below the first)
+    filled = (table.notna() & (table != "")).sum(axis=1)
+    heading = (filled == 1) & tk.isna()
+    repeated = (table.fillna("") == pd.Series(t_cols, index=t_cols)).sum(axis=1) >= max(2, len(t_cols) // 2)
+    skipped = table.loc[heading | repeated]
+    table, tk = table.loc[~(heading | repeated)], tk[~(heading | repeated)]
+    pk = _clean(points[p_key])
     label_t = table[t_name] if t_name is not None else tk
     label_p = points[p_name].astype("string") if p_name is not None else pk
     rejects: list[dict[str, Any]] = []
@@ -258,6 +267,8 @@ def read_catalogue(
         "points": str(p), "attributes": str(a), "header_row": int(header_row), "join": key,
         "join_columns": [t_key, p_key], "rows": len(table), "points_read": len(points),
         "joined": len(out), "rejected_by_reason": {k: int(v) for k, v in rj["reason"].value_counts().items()},
+        "skipped_rows": [{"row": int(r), "text": " ".join(str(v) for v in row if pd.notna(v) and str(v))[:60]}
+                         for r, row in zip(skipped.index, skipped.itertuples(index=False))],
     }
     if len(rj):
         log.warning("catalogue %s + %s: %d of %d zone(s) could not be joined (%s)", p.name, a.name, len(rj),

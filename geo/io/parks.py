@@ -339,6 +339,11 @@ def read_parks(
         if len(area_hits) > 1:
             notes.append(f"{p.name}: approved areas read from column {area_col!r}; {area_hits[1:]} could hold them too")
 
+    if joined is not None and joined["skipped_rows"]:
+        sk = joined["skipped_rows"]
+        notes.append(f"{Path(joined['attributes']).name}: {len(sk)} row(s) that are not zones skipped (a heading or a note "
+                     f"in one cell, or the header repeated): " + "; ".join(f"row {s['row']} {s['text']!r}" for s in sk[:5])
+                     + (" …" if len(sk) > 5 else ""))
     if unnamed:
         notes.append(f"{p.name}: {unnamed:,} industrial areas without a name were left out (a park is tested by name)")
     dup_names = result["name"][result["name"].duplicated()].tolist()
