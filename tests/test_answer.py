@@ -53,9 +53,9 @@ def test_the_emerging_sentence_after_and_before_designation_by_hand():
     ans = research_answer(valleys, target_sector="optics")
     assert _emerging_sentences(ans) == [
         "In Wuhan the cells under East Lake became a hot spot in 1996 and have stayed one, 5 years after its designation "
-        "(1991) (a consecutive hot spot: 29 of its 279 cells, emerging hot spot analysis).",
+        "in 1991: a consecutive hot spot, 29 of its 279 cells (emerging hot spot analysis).",
         "In Shenzhen the cells under Nanshan have been a hot spot nearly throughout since 1985, 11 years before its "
-        "designation (1996) (a persistent hot spot: 12 of its 53 cells, emerging hot spot analysis).",
+        "designation in 1996: a persistent hot spot, 12 of its 53 cells (emerging hot spot analysis).",
     ]
     assert [(e["park"], e["timing"], e["first_hot"], e["designated"]) for e in ans.emerging] == [
         ("East Lake", "after designation", 1996, 1991), ("Nanshan", "before designation", 1985, 1996)]
@@ -64,10 +64,10 @@ def test_the_emerging_sentence_after_and_before_designation_by_hand():
 
 
 @pytest.mark.parametrize(("category", "first", "designated", "words"), [
-    ("new hot spot", 2024, 2024, "became a hot spot in 2024, in the year of its designation (2024) (a new hot spot"),
-    ("intensifying hot spot", 1990, 1991, "since 1990, 1 year before its designation (1991) (an intensifying hot spot"),
+    ("new hot spot", 2024, 2024, "became a hot spot in 2024, in the year of its designation (2024): a new hot spot,"),
+    ("intensifying hot spot", 1990, 1991, "since 1990, 1 year before its designation in 1991: an intensifying hot spot,"),
     ("historical hot spot", 1980, 1995, "were a hot spot nearly throughout from 1980 but no longer are, 15 years before"),
-    ("sporadic hot spot", 2001, None, "were first a hot spot in 2001, on and off since (a sporadic hot spot"),
+    ("sporadic hot spot", 2001, None, "were first a hot spot in 2001, on and off since: a sporadic hot spot,"),
 ])
 def test_each_hot_category_in_words(category, first, designated, words):
     ans = research_answer({"V": _valley([_park("P", category, first, designated)])})
@@ -101,7 +101,7 @@ def test_the_colocation_sentence_only_when_significant():
     assert sentence == (
         "Optics firms sit next to research institutes and universities more often than chance in Changchun "
         "(CLQ 2.30, p = 0.001; 12 of its 300 optics firms significantly so by their local CLQ after FDR), and keep "
-        "away from them in Shenzhen (CLQ 0.00, p = 0.02) (co-location quotient of the 8 nearest neighbours).")
+        "away from them in Shenzhen (CLQ 0.00, p = 0.02), by the co-location quotient of the 8 nearest neighbours.")
     assert "Wuhan" not in sentence
     assert [(c["valley"], c["relation"], c["n_local"], c["n_firms"]) for c in ans.colocation] == [
         ("Changchun", "colocated", 12, 300), ("Shenzhen", "isolated", 0, 40)]
@@ -113,7 +113,7 @@ def test_the_colocation_level_is_the_runs():
     at_01 = research_answer({"V": _valley([], clq=2.0, p=0.03, alpha=0.01)})
     given = research_answer({"V": _valley([], clq=2.0, p=0.03)}, alpha=0.01)
     assert len(at_05.colocation) == 1 and at_05.colocation[0]["n_local"] is None
-    assert "in V (CLQ 2.00, p = 0.03) (co-location" in at_05.facts[-1]
+    assert "in V (CLQ 2.00, p = 0.03), by the co-location" in at_05.facts[-1]
     assert at_01.colocation == () == given.colocation
     assert not any("co-location" in s for s in at_01.sentences)
 

@@ -411,17 +411,18 @@ _EHS_VERBS = {
 
 
 def _emerging_sentence(e: Mapping[str, Any]) -> str:
-    """``In Wuhan the cells under <park> became a hot spot in 1996, 5 years after its designation (1991) (...)``."""
+    """``In Wuhan the cells under <park> became a hot spot in 1996 ..., 5 years after its designation in 1991: ...``."""
     y, d = e["first_hot"], e["designated"]
     when = ""
     if d is not None:
         gap = abs(y - d)
         when = (f", in the year of its designation ({d})" if gap == 0 else
-                f", {gap} year{'s' if gap != 1 else ''} {'after' if y > d else 'before'} its designation ({d})")
+                f", {gap} year{'s' if gap != 1 else ''} {'after' if y > d else 'before'} its designation in {d}")
     cat = e["category"]
     article = "an" if cat[:1] in "aeiou" else "a"
-    return (f"In {e['valley']} the cells under {e['park']} {_EHS_VERBS[cat].format(y=y)}{when} "
-            f"({article} {cat}: {e['n_cells']} of its {e['n_cells_under']} cells, emerging hot spot analysis).")
+    # no ") (": a park name may end in a parenthesis (the report's rule)
+    return (f"In {e['valley']} the cells under {e['park']} {_EHS_VERBS[cat].format(y=y)}{when}: "
+            f"{article} {cat}, {e['n_cells']} of its {e['n_cells_under']} cells (emerging hot spot analysis).")
 
 
 def _colocation(valleys, alpha: float) -> list[dict]:
@@ -466,7 +467,7 @@ def _colocation_sentence(rows: list[Mapping[str, Any]], what: str) -> str:
     if apart:
         clauses.append(f"keep away from them in {_join(apart)}" if near else
                        f"keep away from research institutes and universities in {_join(apart)}")
-    return f"{subject} " + ", and ".join(clauses) + " (co-location quotient of the 8 nearest neighbours)."
+    return f"{subject} " + ", and ".join(clauses) + ", by the co-location quotient of the 8 nearest neighbours."
 
 
 def _scale_sentence(scales: Mapping) -> str:
