@@ -52,10 +52,10 @@ def test_the_emerging_sentence_after_and_before_designation_by_hand():
     }
     ans = research_answer(valleys, target_sector="optics")
     assert _emerging_sentences(ans) == [
-        "In Wuhan the cells under East Lake became a hot spot in 1996 and have stayed one, 5 years after its designation "
-        "in 1991: a consecutive hot spot, 29 of its 279 cells (emerging hot spot analysis).",
-        "In Shenzhen the cells under Nanshan have been a hot spot nearly throughout since 1985, 11 years before its "
-        "designation in 1996: a persistent hot spot, 12 of its 53 cells (emerging hot spot analysis).",
+        ("In Wuhan the cells under East Lake became a hot spot in 1996 and have stayed one, 5 years after its designation "
+         "in 1991: a consecutive hot spot, 29 of its 279 cells (emerging hot spot analysis)."),
+        ("In Shenzhen the cells under Nanshan have been a hot spot nearly throughout since 1985, 11 years before its "
+         "designation in 1996: a persistent hot spot, 12 of its 53 cells (emerging hot spot analysis)."),
     ]
     assert [(e["park"], e["timing"], e["first_hot"], e["designated"]) for e in ans.emerging] == [
         ("East Lake", "after designation", 1996, 1991), ("Nanshan", "before designation", 1985, 1996)]
