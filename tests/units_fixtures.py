@@ -56,7 +56,7 @@ def _district_frame(seed: int = 0):
                 counts[f"optics_{y}"] = int(rng.poisson(lam))
             rows.append({"district_id": f"D{j * 6 + i + 1:02d}", "name": f"District {j * 6 + i + 1}",
                          "valley": "Wuhan", "population": int(rng.integers(20_000, 200_000)), **counts, "geometry": geom})
-    rows[8]["name"] = "East Lake <Hi-Tech> & Co"  # text from the data that the report must escape
+    rows[10]["name"] = "East Lake <Hi-Tech> & Co"  # a hot district whose name the report and map must escape
     island = shapely.box(_X0 + 0.16, _Y0 + 0.05, _X0 + 0.175, _Y0 + 0.065)  # an island district: no neighbour
     rows.append({"district_id": "D37", "name": "Island district", "valley": "Wuhan", "population": 5_000,
                  **{f"optics_{y}": int(rng.poisson(1.0)) for y in DISTRICT_YEARS}, "geometry": island})

@@ -1,0 +1,183 @@
+"""A run on given units (geo.pipeline.units, geo.outputs.units, the CLI): the statistics on the
+units checked against esda, islands NaN with a reason, exact p-values for integer counts, the
+point stages skipped with their reason, the outputs and the one-line errors."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+
+from geo.cli import main
+from geo.config import config_from_dict
+from geo.pipeline.units import NO_POINTS, POINT_STAGES, run_units
+from tests.units_fixtures import GRID_YEARS, HOT_DISTRICTS, write_districts, write_grid
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("units-run")
+    return {"districts": write_districts(d / "districts.gpkg"), "grid": write_grid(d / "grid.tif"), "dir": d}
+
+
+def _cfg(path, permutations=99, parks=None, **cells):
+    data = {"run": {"seed": 3, "title": "Units <test>", "synthetic": True},
+            "analysis": {"target_sector": "optics", "permutations": permutations}, "cells": {"path": str(path), **cells}}
+    if parks is not None:
+        data["parks"] = {"path": str(parks)}
+    return config_from_dict(data)
+
+
+@pytest.fixture(scope="module")
+def districts(files):
+    return run_units(_cfg(files["districts"], id_column="district_id", name_column="name", year_columns="optics_{year}"))
+
+
+@pytest.fixture(scope="module")
+def grid(files):
+    return run_units(_cfg(files["grid"], band_years=list(GRID_YEARS)))
+
+
+def _only(res):
+    (vu,) = res.valleys.values()
+    return vu
+
+
+def test_global_moran_equals_esda_with_an_island(districts):
+    import esda
+
+    a = _only(districts).analysis
+    assert a.islands == ("D37",)
+    w = a.graph.to_W()
+    y = a.units["value"].reindex(w.id_order).to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # esda: "the weights matrix is not fully connected"
+        ref = esda.Moran(y, w, transformation="r", permutations=0)
+    (gm,) = a.global_moran.values()
+    assert gm.I == pytest.approx(ref.I, rel=1e-12) and gm.z_rand == pytest.approx(ref.z_rand, rel=1e-10)
+    assert gm.n == 37 and gm.I > 0.4  # the synthetic cluster of growing districts
+
+
+def test_local_statistics_equal_esda_on_the_grid(grid):
+    import esda
+
+    a = _only(grid).analysis
+    assert a.islands == () and len(a.units) == 139
+    w = a.graph.to_W()
+    y = a.units["value"].reindex(w.id_order).to_numpy()
+    g = esda.G_Local(y, w, star=True, transform="B", permutations=0)
+    np.testing.assert_allclose(a.units["gi_z"].reindex(w.id_order), g.Zs, rtol=1e-10)
+    lm = esda.Moran_Local(y, w, transformation="r", permutations=0)
+    n = len(y)  # ours is Anselin's I_i; esda's Is is I_i (n - 1) / n
+    np.testing.assert_allclose(a.units["lisa_I"].reindex(w.id_order), lm.Is * n / (n - 1), rtol=1e-10)
+
+
+def test_integer_counts_get_exact_p_values(grid, districts):
+    for res in (grid, districts):
+        a = _only(res).analysis
+        assert a.integer and set(a.hotspot_parameters["gi_p_method"]) <= {"exact", "exact_wr", "island"}
+        assert a.hotspot_parameters["gi_p_method"].get("exact", 0) + a.hotspot_parameters["gi_p_method"].get("exact_wr", 0) > 0
+
+
+def test_islands_are_nan_with_a_reason_never_zero(districts):
+    vu = _only(districts)
+    u = vu.analysis.units
+    isl = u.loc["D37"]
+    for c in ("gi_z", "gi_p", "gi_p_fdr", "lisa_I", "lisa_p"):
+        assert np.isnan(isl[c]), c
+    assert pd.isna(isl["gi_bin"]) and isl["lisa_label"] == "island" and "no neighbour under queen" in isl["note"]
+    assert not isl["hot"] and not isl["cold"]
+    assert any("D37" in w and "without a neighbour" in w for w in districts.warnings)
+    assert vu.summary()["islands"] == ["D37"]
+    # every other unit has its statistics
+    assert u.drop(index="D37")[["gi_z", "lisa_I"]].notna().all().all()
+
+
+def test_hot_spots_are_the_synthetic_cluster(districts):
+    u = _only(districts).analysis.units
+    hot_ids = {f"D{j * 6 + i + 1:02d}" for i, j in HOT_DISTRICTS}
+    found = set(u.index[u["hot"]])
+    assert found and found <= hot_ids  # no hot spot outside the made-up cluster
+    assert not u["cold"].any()
+
+
+def test_knn_weights_leave_no_island(files):
+    res = run_units(_cfg(files["districts"], id_column="district_id", year_columns="optics_{year}", weights="knn", k=4))
+    a = _only(res).analysis
+    assert a.islands == () and a.graph.cardinalities.min() >= 4
+
+
+def test_point_stages_skipped_with_the_reason(districts):
+    vu = _only(districts)
+    for key in POINT_STAGES:
+        assert vu.skipped[key].startswith(NO_POINTS)
+    s = districts.summary()
+    assert s["input_kind"] == "given units" and s["input"].startswith("Input: given units (districts.gpkg, 37 polygons)")
+
+
+def test_outputs_layers_report_summary(districts, tmp_path):
+    written = districts.write(tmp_path)
+    units = pyogrio.read_dataframe(written["layers"], layer="units")
+    assert len(units) == 37 and {"gi_z", "gi_p_fdr", "lisa_label", "hot", "island", "note", "count"} <= set(units.columns)
+    assert units.loc[units["unit_id"] == "D37", "gi_z"].isna().all()
+    rejects = pd.read_csv(written["rejects"])
+    assert rejects["row"].tolist() == [38, 39] and rejects["reason"].tolist() == ["empty_geometry", "negative_count"]
+    page = written["report"].read_text(encoding="utf-8")
+    assert "Input: given units (districts.gpkg, 37 polygons); the point tests (Ripley, Kd, labelling) need firm points" in page
+    assert "East Lake &lt;Hi-Tech&gt; &amp; Co" in page and "<Hi-Tech>" not in page
+    assert "Units &lt;test&gt;" in page and "SYNTHETIC DATA" in page
+    assert "D37 (Island district)" in page and "D31 (District 31)" in page  # the island and the multipart unit, named
+    summary = json.loads(written["summary"].read_text())
+    assert summary["valleys"]["districts"]["islands"] == ["D37"]
+    assert summary["load"]["units_read"] == summary["load"]["units_loaded"] + summary["load"]["units_rejected"]
+    m = written["map_districts"].read_text(encoding="utf-8")
+    # the tooltip text is escaped before folium writes it as JSON (& as \u0026): it renders as text, not markup
+    assert "East Lake \\u0026lt;Hi-Tech\\u0026gt;" in m and "<Hi-Tech>" not in m
+
+
+# ----------------------------------------------------------------------------- the command line
+def _toml(tmp_path, path, **cells):
+    lines = ["[run]", "seed = 1", "[analysis]", "permutations = 49", "[cells]", f"path = {json.dumps(str(path))}"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in cells.items()]
+    p = tmp_path / "units.toml"
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return p
+
+
+def test_cli_run_and_check(files, tmp_path, capsys):
+    cfg = _toml(tmp_path, files["grid"], band_years=list(GRID_YEARS))
+    assert main(["check", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "units (grid cells of a GeoTIFF): 140 read, 139 kept, 1 rejected (nodata_some_years: 1)" in out
+    assert "nodata cells (not units): 4" in out and "no statistic was computed" in out
+    assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "-q"]) == 0
+    assert (tmp_path / "out" / "report.html").is_file() and (tmp_path / "out" / "maps" / "index.html").is_file()
+
+
+def test_check_runs_no_statistic_on_units(files, tmp_path, monkeypatch, capsys):
+    import geo.cells.graph
+    import geo.stats.autocorr
+
+    def boom(*a, **k):
+        raise AssertionError("geo check computed a statistic")
+
+    for mod, name in [(geo.stats.autocorr, "global_moran"), (geo.stats.autocorr, "hotspots"), (geo.cells.graph, "weights")]:
+        monkeypatch.setattr(mod, name, boom)
+    cfg = _toml(tmp_path, files["districts"], id_column="district_id", year_columns="optics_{year}")
+    assert main(["check", str(cfg)]) == 0
+    assert "no statistic was computed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("cells, message", [
+    ({"count_column": "nope"}, "geo: error: [cells] count_column 'nope' is not a column of 'districts.gpkg'; its columns are"),
+    ({"count_column": "optics_2015", "crs": 32650}, "geo: error: [cells] crs = 32650 but the layer 'districts.gpkg' says it is in EPSG:4326"),
+])
+def test_cli_bad_input_is_one_line(files, tmp_path, capsys, cells, message):
+    cfg = _toml(tmp_path, files["districts"], **cells)
+    assert main(["run", str(cfg), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and "Traceback" not in err
