@@ -181,3 +181,79 @@ def test_cli_bad_input_is_one_line(files, tmp_path, capsys, cells, message):
     assert main(["run", str(cfg), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(message) and "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- rates and parks on the units
+def test_rates_per_km2_raw_and_empirical_bayes(files):
+    import esda
+    from pyproj import Geod
+
+    raw = run_units(_cfg(files["grid"], band_years=list(GRID_YEARS), denominator="area"))
+    a = _only(raw).analysis
+    assert a.variable == "rate" and "per km²" in a.variable_label and not a.integer
+    # independent: each 0.01° cell's area on the ellipsoid (the run's UTM areas agree within 0.1 %)
+    geod = Geod(ellps="WGS84")
+    u4326 = a.units.to_crs(4326)
+    km2 = np.array([abs(geod.geometry_area_perimeter(g)[0]) / 1e6 for g in u4326.geometry])
+    np.testing.assert_allclose(a.units["value"], a.units["count"] / km2, rtol=1e-3)
+    # rates are not integer counts: permutation p-values, seeded
+    assert set(a.hotspot_parameters["gi_p_method"]) == {"mc"}
+    eb = run_units(_cfg(files["grid"], band_years=list(GRID_YEARS), denominator="area", smoothing="empirical_bayes"))
+    b = _only(eb).analysis
+    assert "empirical-Bayes" in b.variable_label
+    ref = esda.smoothing.Empirical_Bayes(b.units["count"].to_numpy(), b.units["area_km2"].to_numpy())
+    np.testing.assert_allclose(b.units["value"], np.asarray(ref.r).ravel(), rtol=1e-9)
+    again = run_units(_cfg(files["grid"], band_years=list(GRID_YEARS), denominator="area", smoothing="empirical_bayes"))
+    np.testing.assert_array_equal(_only(again).analysis.units["gi_p"], b.units["gi_p"])  # seeded
+
+
+def test_rates_per_population_column(files):
+    res = run_units(_cfg(files["districts"], id_column="district_id", year_columns="optics_{year}",
+                         denominator="population", per=10000.0))
+    a = _only(res).analysis
+    raw = pyogrio.read_dataframe(files["districts"]).set_index("district_id")
+    ids = a.units.index
+    np.testing.assert_allclose(a.units["value"], raw.loc[ids, "optics_2015"] / raw.loc[ids, "population"] * 10000)
+    assert "per 10000 population" in a.variable_label
+
+
+@pytest.fixture(scope="module")
+def with_parks(files):
+    from tests.units_fixtures import write_parks
+
+    parks = write_parks(files["dir"] / "parks.gpkg")
+    return run_units(_cfg(files["districts"], permutations=199, parks=parks, id_column="district_id", name_column="name",
+                          year_columns="optics_{year}")), parks
+
+
+def test_parks_on_units_area_weighted_with_precedence(with_parks):
+    import geopandas as gpd
+
+    res, parks_path = with_parks
+    vu = _only(res)
+    ov = vu.analysis.overlay.set_index("name")
+    assert ov.loc["Optics Valley Science Park", "verdict"] == "park on a pre-existing cluster"
+    assert ov.loc["Optics Valley Science Park", "first_hot_year"] < 2009  # the cluster grows from 2007, the park is 2009
+    assert ov.loc["Lakeside Park", "verdict"] == "park without a cluster"
+    # a district crossing the park's edge counts by the share of its area inside (checked with shapely here)
+    parks = gpd.read_file(parks_path).to_crs(vu.metric_crs).set_index("name")
+    units = vu.analysis.units
+    park = parks.geometry["Optics Valley Science Park"]
+    shares = ov.loc["Optics Valley Science Park", "unit_shares"]
+    d05 = units.geometry["D05"]
+    assert 0 < shares["D05"] < 1
+    assert shares["D05"] == pytest.approx(d05.intersection(park).area / d05.area, rel=1e-9)
+    assert "labelling" in ov.loc["Lakeside Park", "tests"] or "random-labelling" in ov.loc["Lakeside Park", "tests"]
+
+
+def test_parks_in_the_outputs(with_parks, tmp_path):
+    res, _ = with_parks
+    written = res.write(tmp_path)
+    layer = pyogrio.read_dataframe(written["layers"], layer="parks_overlay")
+    assert set(layer["name"]) == {"Optics Valley Science Park", "Lakeside Park"} and layer.geometry.notna().all()
+    page = written["report"].read_text(encoding="utf-8")
+    assert "Which tests apply." in page and "park on a pre-existing cluster" in page
+    assert "units crossing its edge" in page
+    s = json.loads(written["summary"].read_text())
+    assert {r["name"] for r in s["valleys"]["districts"]["park_results"]} == {"Optics Valley Science Park", "Lakeside Park"}
+    assert "nulls" in s["valleys"]["districts"]["park_tests"]

@@ -210,19 +210,54 @@ def _moran_rows(a) -> list[list[Any]]:
     return rows
 
 
+#: the overlay's columns in the report's table (geo.parks.units.units_overlay), with their headers
+_OVERLAY_COLUMNS = {"name": "park", "designated": "designated", "n_units": "units under it", "share_hot": "share on hot units",
+                    "density_ratio": "density / study area", "value_inside": "value inside", "value_outside": "value outside",
+                    "p_fdr": "p density (FDR)", "p_hot_fdr": "p hot share (FDR)", "first_hot_year": "first dense year",
+                    "precedence": "precedence", "verdict": "verdict"}
+
+
+def _cell_value(c: str, v: Any) -> Any:
+    from geo.outputs.report._html import _Num
+
+    if c == "share_hot":
+        return _Num(_e(f"{float(v):.0%}")) if not pd.isna(v) else "—"
+    if c in ("p_fdr", "p_hot_fdr"):
+        return _Num(_p(v))
+    if c in ("designated", "first_hot_year", "n_units"):
+        return "—" if v is None or pd.isna(v) else str(int(v))
+    return v
+
+
 def _overlay_table(ov) -> str:
     frame = pd.DataFrame(ov).reset_index(drop=True)
-    cols = [c for c in frame.columns if c != "geometry"]
-    rows = []
+    cols = [c for c in _OVERLAY_COLUMNS if c in frame]
+    rows = [[_cell_value(c, r[c]) for c in cols] for _, r in frame.iterrows()]
+    out = [_table([_OVERLAY_COLUMNS[c] for c in cols], rows)]
     for _, r in frame.iterrows():
-        row = []
-        for c in cols:
-            v = r[c]
-            if isinstance(v, (dict, list, tuple)):
-                v = json.dumps(v, default=str, ensure_ascii=False)
-            row.append(v)
-        rows.append(row)
-    return _table(cols, rows)
+        parts = []
+        shares = r.get("unit_shares")
+        if isinstance(shares, dict):
+            partial = {k: v for k, v in shares.items() if 0 < v < 0.999}
+            if partial:
+                parts.append("units crossing its edge, counted by the share of their area inside: "
+                             + ", ".join(f"{_e(k)} ({v:.0%})" for k, v in sorted(partial.items(), key=lambda kv: -kv[1])))
+        reason = r.get("verdict_reason")
+        out.append(f"<p><b>{_e(r.get('name'))}</b>: {_e(reason) if isinstance(reason, str) else ''}"
+                   + (f" <span class=\"meta\">({'; '.join(parts)})</span>" if parts else "") + "</p>")
+    return "\n".join(out)
+
+
+def _overlay_notes(a) -> str:
+    notes = a.overlay_notes or {}
+    items = []
+    if notes.get("assumption"):
+        items.append(("assumption", notes["assumption"]))
+    for k, v in (notes.get("nulls") or {}).items():
+        items.append((f"null hypothesis ({k})", v))
+    for k, v in (notes.get("rules") or {}).items():
+        items.append((f"verdict rule: {k}", v))
+    return "<details><summary>The tests on units: nulls, rules, assumption</summary>" + _kv(items) + "</details>" if items else ""
 
 
 def _valley_section(res, vu) -> str:
@@ -259,7 +294,7 @@ def _valley_section(res, vu) -> str:
         parts.append("<h3>Hot and cold spots (Gi*, LISA)</h3>")
         parts.append(f"<p>{len(hot)} hot-spot unit(s) and {len(cold)} cold-spot unit(s) at α = "
                      f"{_num(res.config.analysis.alpha)}{' after Benjamini–Hochberg FDR' if res.config.analysis.fdr else ''}; "
-                     f"p-value methods: {_e(hp.get('gi_p_method', {}))}.</p>")
+                     "p-values: " + _e(", ".join(f"{k} {v}" for k, v in (hp.get("gi_p_method") or {}).items())) + ".</p>")
         sig = h[h["hot"] | h["cold"]]
         if len(sig):
             parts.append(_table(["unit", "name", "value", "Gi* z", "Gi* p (FDR)", "LISA"],
@@ -273,7 +308,8 @@ def _valley_section(res, vu) -> str:
         parts.append(_overlay_table(a.overlay))
         notes = pd.DataFrame(a.overlay).get("tests")
         if notes is not None and len(notes.dropna()):
-            parts.append("<p>" + _e(str(notes.dropna().iloc[0])) + "</p>")
+            parts.append("<p><b>Which tests apply.</b> " + _e(str(notes.dropna().iloc[0])) + "</p>")
+        parts.append(_overlay_notes(a))
     skipped = {k: v for k, v in vu.skipped.items()}
     if skipped:
         parts.append("<details><summary>Stages not run</summary>" + _table(["stage", "why"], list(skipped.items()))

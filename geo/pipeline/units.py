@@ -64,7 +64,8 @@ class UnitsAnalysis:
     integer: bool = False  # integer counts: exact conditional-randomisation p-values
     global_moran: dict | None = None  # label -> geo.stats.autocorr.MoranResult
     hotspot_parameters: dict | None = None  # the options, seed, bins and p-value methods of the hot spots
-    overlay: Any = None  # one row per park (geo.parks.units.units_overlay)
+    overlay: Any = None  # one row per park (geo.parks.units.units_overlay), without attrs
+    overlay_notes: dict | None = None  # the overlay's rules, nulls and assumption (its attrs)
     timings: dict | None = None
 
 
@@ -102,6 +103,7 @@ class UnitsValley:
             }
         if a.overlay is not None:
             out["park_results"] = pd.DataFrame(a.overlay).reset_index(drop=True).to_dict(orient="records")
+            out["park_tests"] = dict(a.overlay_notes or {})
         return out
 
 
@@ -243,10 +245,10 @@ def _split_valleys(cfg: Config, units, parks, load_report: dict) -> dict[str, Un
 
 
 def _parks_of(parks, name: str, units):
-    """The parks of one valley: by the parks' valley column, or those over its units."""
+    """The parks of one valley: by the parks' valley column when it names this valley, else those over its units."""
     if parks is None or not len(parks):
         return parks
-    if "valley" in parks and parks["valley"].notna().any():
+    if "valley" in parks and (parks["valley"] == name).any():
         return parks[parks["valley"] == name]
     import shapely
 
@@ -358,7 +360,12 @@ def _analyse(vu: UnitsValley, cfg: Config, seed: int, warnings: list[str], repor
     hot = _mark_islands(hot, iso, cfg.cells.weights, an.alpha, an.fdr)
     timings["autocorrelation"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    fields["overlay"] = _overlay(vu, hot, cfg, seed, report)
+    ov = _overlay(vu, hot, cfg, seed, report, kind)
+    if ov is not None:
+        fields["overlay_notes"] = {k: v for k, v in ov.attrs.items() if k in ("rules", "nulls", "assumption", "value_kind")}
+        ov = ov.copy()
+        ov.attrs = {}
+    fields["overlay"] = ov
     timings["parks"] = time.perf_counter() - t0
     vu.analysis = UnitsAnalysis(units=hot, timings=timings, **fields)
 
@@ -389,7 +396,7 @@ def _mark_islands(hot, iso: tuple, kind: str, alpha: float, fdr: bool):
     return hot
 
 
-def _overlay(vu: UnitsValley, hot, cfg: Config, seed: int, report: dict):
+def _overlay(vu: UnitsValley, hot, cfg: Config, seed: int, report: dict, kind: str):
     """The park overlay on the units (:func:`geo.parks.units.units_overlay`), or None with the reason."""
     from geo.errors import GeoError
 
@@ -403,11 +410,13 @@ def _overlay(vu: UnitsValley, hot, cfg: Config, seed: int, report: dict):
         vu.skipped["precedence"] = "no yearly counts ([cells] year_columns or band_years): the precedence test needs them"
     parks_m = vu.parks.to_crs(hot.crs)
     try:
-        return units_overlay(hot, parks_m, value="value", hot=hot["hot"], year_columns=years,
-                             designated_column="designated", seed=seed, permutations=cfg.analysis.permutations)
+        ov = units_overlay(hot, parks_m, value="value", hot=hot["hot"], year_columns=years, designated_column="designated",
+                           name_column="name", seed=seed, permutations=cfg.analysis.permutations, value_kind=kind,
+                           alpha=cfg.analysis.alpha)
     except GeoError as exc:
         vu.skipped["parks"] = str(exc)
         return None
+    return ov
 
 
 def run_units(cfg: Config, *, out: str | Path | None = None) -> UnitsResults:
