@@ -257,3 +257,29 @@ def test_parks_in_the_outputs(with_parks, tmp_path):
     s = json.loads(written["summary"].read_text())
     assert {r["name"] for r in s["valleys"]["districts"]["park_results"]} == {"Optics Valley Science Park", "Lakeside Park"}
     assert "nulls" in s["valleys"]["districts"]["park_tests"]
+
+
+# ----------------------------------------------------------------------------- the committed example and README
+def test_readme_config_runs_on_the_committed_example(tmp_path):
+    import re
+    import tomllib
+    from pathlib import Path
+
+    import geo
+    from geo.config import config_from_dict
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Counts on given units", 1)[1]
+    block = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+    data = tomllib.loads(block)
+    data["analysis"]["permutations"] = 99
+    example = root / "data" / "examples" / "units"
+    cfg = config_from_dict(data, base=example)
+    chk = geo.check(cfg)
+    assert chk.input_kind == "given units" and chk.load_report["units_loaded"] == 37
+    res = geo.run(cfg, out=tmp_path)
+    assert isinstance(res, geo.UnitsResults) and set(res.valleys) == {"Wuhan"}
+    assert (tmp_path / "report.html").is_file() and res.written["layers"].is_file()
+    # the committed example stays small
+    assert sum(p.stat().st_size for p in example.iterdir()) < 40_000
