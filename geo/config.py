@@ -428,7 +428,7 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
             raise ConfigError(msg)
         folded[n.casefold()] = n
     if built["cells"].path is not None:
-        built["cells"] = _check_cells(built["cells"], built["firms"], given)
+        built["cells"] = _check_cells(built["cells"], built["firms"], built["run"].engine)
     elif built["firms"].path is None:
         msg = ("[firms] path is required: the firm table (or the .osm.pbf / Overture Places file) to analyse; or give "
                "counts on units with [cells] path (a district layer, a GeoTIFF of gridded counts, a CSV of cell centres).")
@@ -465,7 +465,7 @@ CELL_WEIGHTS = ("queen", "rook", "knn", "distance")
 CELL_SMOOTHING = ("none", "empirical_bayes")
 
 
-def _check_cells(cc: CellsConfig, fc: FirmsConfig, given: set) -> CellsConfig:
+def _check_cells(cc: CellsConfig, fc: FirmsConfig, run_engine: str) -> CellsConfig:
     """``[cells]``: known weights and smoothing, a year pattern with ``{year}``, band years, cell size."""
     if cc.weights not in CELL_WEIGHTS:
         msg = f"[cells] weights must be one of {list(CELL_WEIGHTS)}; {cc.weights!r} was given."
@@ -499,6 +499,10 @@ def _check_cells(cc: CellsConfig, fc: FirmsConfig, given: set) -> CellsConfig:
         raise ConfigError(msg)
     if not cc.per > 0:
         msg = f"[cells] per must be > 0 (per = 10000 for firms per 10,000 people); {cc.per} was given."
+        raise ConfigError(msg)
+    if run_engine == "dask":
+        msg = ("[cells] path is read by the in-memory engine (units are few: districts, grid cells of a city): set [run] "
+               "engine = \"pandas\".")
         raise ConfigError(msg)
     if fc.path is not None:
         msg = ("[cells] path and [firms] path were both given: a run starts from firm points or from counts on given "

@@ -173,3 +173,18 @@ def test_cells_config():
         config_from_dict({"cells": {"path": "d.gpkg"}, "firms": {"path": "f.csv"}})
     with pytest.raises(ConfigError, match="\\[firms\\] path is required.*\\[cells\\] path"):
         config_from_dict({})
+
+
+def test_bad_denominator_is_a_rejection(tmp_path):
+    frame = gpd.GeoDataFrame({"id": ["a", "b", "c"], "n": [1, 2, 3], "pop": [100.0, 0.0, np.nan]},
+                             geometry=[shapely.box(i, 0, i + 1, 1) for i in range(3)], crs=4326)
+    frame.to_file(tmp_path / "pop.gpkg")
+    u = read_units(tmp_path / "pop.gpkg", id_column="id", count_column="n", denominator_column="pop")
+    _balanced(u)
+    assert u["unit_id"].tolist() == ["a"] and u["denominator"].tolist() == [100.0]
+    assert u.attrs["rejects"]["reason"].tolist() == ["bad_denominator", "bad_denominator"]
+
+
+def test_cells_with_the_dask_engine_is_refused():
+    with pytest.raises(ConfigError, match="in-memory engine"):
+        config_from_dict({"cells": {"path": "d.gpkg"}, "run": {"engine": "dask"}})

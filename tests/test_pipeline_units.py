@@ -283,3 +283,26 @@ def test_readme_config_runs_on_the_committed_example(tmp_path):
     assert (tmp_path / "report.html").is_file() and res.written["layers"].is_file()
     # the committed example stays small
     assert sum(p.stat().st_size for p in example.iterdir()) < 40_000
+
+
+def test_distance_weights_in_metres(files):
+    res = run_units(_cfg(files["grid"], band_years=list(GRID_YEARS), weights="distance", distance=1200.0))
+    a = _only(res).analysis
+    # 0.01° cells near 30.5°N are ~0.96 km wide and ~1.11 km tall: a 1.2 km band links the 4 rook neighbours only
+    assert a.graph.cardinalities.max() == 4 and a.islands == ()
+
+
+def test_fewer_than_30_units_skip_the_statistics_with_the_reason(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    frame = gpd.GeoDataFrame({"n": np.arange(9)}, geometry=[shapely.box(114 + 0.01 * (i % 3), 30 + 0.01 * (i // 3),
+                                                                           114.01 + 0.01 * (i % 3), 30.01 + 0.01 * (i // 3))
+                                                             for i in range(9)], crs=4326)
+    frame.to_file(tmp_path / "nine.gpkg")
+    res = run_units(_cfg(tmp_path / "nine.gpkg", count_column="n"))
+    vu = _only(res)
+    assert vu.skipped["statistics"].startswith("only 9 unit(s): the spatial statistics need at least 30")
+    assert vu.analysis.global_moran is None and any("only 9 unit(s)" in w for w in res.warnings)
+    written = res.write(tmp_path / "out")  # the outputs still tell what was read and why nothing was computed
+    assert "only 9 unit(s)" in written["report"].read_text(encoding="utf-8")

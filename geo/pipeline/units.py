@@ -30,6 +30,8 @@ __all__ = ["run_units", "check_units", "UnitsResults", "UnitsValley", "UnitsAnal
 
 log = logging.getLogger(__name__)
 
+#: units a valley needs for the spatial statistics (as cells: geo.stats.autocorr.MIN_CELLS)
+MIN_UNITS = 30
 #: the reason every point stage gives on given units
 NO_POINTS = "given units: no firm points"
 #: the stages of a firm-point run that need the points (skipped on given units, with :data:`NO_POINTS`)
@@ -284,8 +286,8 @@ def check_units(cfg: Config) -> UnitsCheck:
     units, report, _, parks, parks_report, parks_rejects = _read(cfg, warnings)
     facts = []
     for name, vu in _split_valleys(cfg, units, parks, report).items():
-        if len(vu.units) < 30:
-            warnings.append(f"valley {name!r}: {len(vu.units)} units; the spatial statistics need at least 30")
+        if len(vu.units) < MIN_UNITS:
+            warnings.append(f"valley {name!r}: {len(vu.units)} units; the spatial statistics need at least {MIN_UNITS}")
         facts.append({"name": name, "n_units": int(len(vu.units)),
                       "n_parks": int(len(vu.parks)) if vu.parks is not None else 0,
                       "years": sorted(report["year_columns"])})
@@ -329,8 +331,10 @@ def _analyse(vu: UnitsValley, cfg: Config, seed: int, warnings: list[str], repor
     um["value"] = values
     integer = kind == "count" and bool(np.all(values == np.round(values)))
     fields: dict[str, Any] = {"variable": kind, "variable_label": label, "integer": integer}
-    if len(um) < 2:
-        vu.skipped["statistics"] = f"only {len(um)} unit(s): the spatial statistics need at least 30"
+    if len(um) < MIN_UNITS:
+        vu.skipped["statistics"] = (f"only {len(um)} unit(s): the spatial statistics need at least {MIN_UNITS} (a finer "
+                                    "level of units, e.g. townships instead of districts, or a grid)")
+        warnings.append(f"valley {vu.name!r}: {vu.skipped['statistics']}")
         vu.analysis = UnitsAnalysis(units=um, **fields)
         return
     graph = _graph(um, cfg)
