@@ -306,3 +306,15 @@ def test_fewer_than_30_units_skip_the_statistics_with_the_reason(tmp_path):
     assert vu.analysis.global_moran is None and any("only 9 unit(s)" in w for w in res.warnings)
     written = res.write(tmp_path / "out")  # the outputs still tell what was read and why nothing was computed
     assert "only 9 unit(s)" in written["report"].read_text(encoding="utf-8")
+
+
+def test_big_grids_draw_only_the_significant_units(grid, tmp_path, monkeypatch):
+    import geo.outputs.units as ou
+
+    monkeypatch.setattr(ou, "MAP_UNITS_MAX", 50)
+    m = ou.units_map(grid, next(iter(grid.valleys)))
+    html = m.get_root().render()
+    a = _only(grid).analysis
+    n_sig = int(((a.units["gi_bin"].fillna(0) != 0) | (a.units["lisa_label"] != "ns")).sum())
+    assert 0 < n_sig < 139
+    assert f"139 units: only the {n_sig} significant ones and the islands are drawn" in html

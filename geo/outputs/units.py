@@ -120,9 +120,16 @@ def _props(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return out
 
 
+#: above this many units, the map draws only the significant units and the islands (a city's 0.01° grid
+#: holds ~10,000 cells: every cell would make a map of tens of MB that opens slowly)
+MAP_UNITS_MAX = 5_000
+
+
 def units_map(res, valley: str):
     """A folium map of one valley: the units coloured by Gi* bin (islands dashed grey), the
-    LISA clusters (off at first) and the parks' outlines.
+    LISA clusters (off at first) and the parks' outlines.  Above :data:`MAP_UNITS_MAX` units
+    only the significant units (Gi* or LISA) and the islands are drawn (the legend says so);
+    every unit is in ``layers.gpkg``.
 
     Parameters
     ----------
@@ -144,8 +151,16 @@ def units_map(res, valley: str):
     cfg = res.config
     spec = basemap_spec(cfg.maps.basemap, tianditu_key=cfg.maps.tianditu_key, attribution=cfg.maps.attribution)
     vu = res.valleys[valley]
-    units = _display(_unit_layer(vu), spec.gcj02)
-    x0, y0, x1, y1 = units.total_bounds
+    import shapely
+
+    units = _unit_layer(vu)
+    x0, y0, x1, y1 = _display(units, spec.gcj02).total_bounds  # the view: every unit
+    thinned = len(units) > MAP_UNITS_MAX and "gi_bin" in units
+    if thinned:
+        keep = (units["gi_bin"].fillna(0).to_numpy() != 0) | (units["lisa_label"].astype(str) != "ns").to_numpy()
+        units = units[keep].reset_index(drop=True)
+    units = _display(units, spec.gcj02)
+    units = units.set_geometry(shapely.set_precision(np.asarray(units.geometry.values), 1e-6))  # ~0.1 m: smaller pages
     m = folium.Map(location=[(y0 + y1) / 2, (x0 + x1) / 2], tiles=None, control_scale=True)
     m.default_js = [(k, v) for k, v in m.default_js if k not in _UNUSED_ASSETS]  # as the firm maps: no bootstrap
     m.default_css = [(k, v) for k, v in m.default_css if k not in _UNUSED_ASSETS]
@@ -196,7 +211,9 @@ def units_map(res, valley: str):
                'height:12px;margin-right:5px"></span>no neighbour (island)</div>')
     box = (f'<div style="position:fixed;bottom:24px;right:10px;z-index:1000;background:#fff;padding:6px 9px;'
            f'font:12px Arial,sans-serif;border:1px solid #999;border-radius:4px"><b>{_e(vu.title)}</b><br>'
-           f"Gi* of {_e(label)}{legend}</div>")
+           f"Gi* of {_e(label)}{legend}"
+           + (f"<i>{len(vu.units):,} units: only the {len(units):,} significant ones and the islands are drawn "
+              "(all in layers.gpkg)</i>" if thinned else "") + "</div>")
     m.get_root().html.add_child(folium.Element(box))
     folium.LayerControl(collapsed=False).add_to(m)
     return m
@@ -382,8 +399,10 @@ def write_units_outputs(res, out: Path) -> dict[str, Path]:
         p = save_map(units_map(res, name), maps / f"{gwrite.safe_name(name)}.html")
         written[f"map_{name}"] = p
         first = first or p
-    if first is not None:
-        written["map_index"] = save_map(units_map(res, next(iter(res.valleys))), maps / "index.html")
+    if first is not None:  # the first valley's map opens as the index
+        with gwrite.atomic_path(maps / "index.html") as tmp:
+            tmp.write_bytes(first.read_bytes())
+        written["map_index"] = maps / "index.html"
     target = out / "report.html"
     with gwrite.atomic_path(target) as tmp:
         tmp.write_text(render_units_report(res), encoding="utf-8")
