@@ -53,6 +53,14 @@ def test_two_by_two_squares_park_over_exactly_half_a_unit():
     assert row["density_study"] == pytest.approx(25.0)  # 100 firms on 4 km²
     assert row["density_outside"] == pytest.approx(85.0 / 3.5)
     assert row["density_ratio"] == pytest.approx(1.2)
+    assert row["hot_area_in_park"] == pytest.approx(0.5)  # half of the one hot unit
+    # the ring of 0.5 km² around the park: units 10, 20, 30 (the other half of u0_1) and 40 by their areas in it
+    ring, width = gu._ring_buffer(parks.geometry.iloc[0])
+    assert row["ring_width_m"] == pytest.approx(width)
+    shares = {k: shapely.intersection(ring, g).area / 1e6 for k, g in zip([10, 20, 30, 40], units.geometry)}
+    on_units = sum(shares.values())
+    assert row["density_ring"] == pytest.approx(sum(k * a for k, a in shares.items()) / on_units)
+    assert row["density_ratio_ring"] == pytest.approx(30 / row["density_ring"])
     # exact: the park's one unit gets each of the 4 densities once: P(x >= 30) = 2/4, P(hot) = 1/4
     assert row["p_method"] == "exact"
     assert row["permutations_done"] == 4
@@ -145,7 +153,7 @@ def test_exact_p_equals_a_brute_force_enumeration_of_all_orderings():
     # half of unit 1 (1 km²) and a third of unit 3 (1 km²)
     widths = [1000, 2000, 1000, 3000, 1000]
     edges = np.cumsum([0] + widths)
-    geoms = [shapely.box(X0 + a, Y0, X0 + b, Y0 + 1000) for a, b in zip(edges[:-1], edges[1:])]
+    geoms = [shapely.box(X0 + a, Y0, X0 + b, Y0 + 1000) for a, b in itertools.pairwise(edges)]
     counts = np.array([3.0, 10.0, 1.0, 12.0, 7.0])
     flags = np.array([False, True, False, True, True])
     units = gpd.GeoDataFrame({"n": counts}, geometry=geoms, crs=CRS)
@@ -189,8 +197,11 @@ def _cluster_case(n=7, seed=1):
     return units, hot, parks
 
 
-def test_monte_carlo_p_against_the_enumerated_distribution():
-    # 49 units, the park on 3 of them: 49*48*47 = 110,544 arrangements, sampled
+@pytest.mark.parametrize("sampler", ["keys", "row by row"])
+def test_monte_carlo_p_against_the_enumerated_distribution(sampler, monkeypatch):
+    # 49 units, the park on 3 of them: 49*48*47 = 110,544 arrangements, sampled (both samplers)
+    if sampler == "row by row":
+        monkeypatch.setattr(gu, "_KEYS_MAX", 0)
     units, hot, parks = _cluster_case()
     parks = parks.iloc[:1]
     parks = gpd.GeoDataFrame({"name": ["strip"], "designated": [2005]},
@@ -293,7 +304,7 @@ def test_precedence_undetermined_cases():
     flat = units.assign(y2000=2.0, y2010=2.0)
     row = gu.units_overlay(flat, parks, value="n", hot=hot, year_columns={2000: "y2000", 2010: "y2010"}).iloc[0]
     assert row["precedence"] == gu.PRECEDENCE["undetermined"] and pd.isna(row["first_hot_year"])
-    assert "never denser than the study area in 2000–2010" in row["precedence_reason"]
+    assert "never significantly denser than the study area in 2000–2010" in row["precedence_reason"]
     # a year with a missing count is left out and named
     gap = units.copy()
     gap.loc[gap.index[0], "y2010"] = np.nan
@@ -301,6 +312,52 @@ def test_precedence_undetermined_cases():
     assert out.attrs["missing_years"] == [2010]
     only = gu.units_overlay(gap, parks, value="n", hot=hot, year_columns={2010: "y2010"}).iloc[0]
     assert "every year given has missing counts (2010)" in only["precedence_reason"]
+
+
+def test_a_noisy_year_a_little_above_the_average_is_not_hot():
+    units, hot, parks = _yearly_case()
+    parks = parks.iloc[:1]
+    rng = np.random.default_rng(4)
+    units["y2000"] = rng.poisson(20, len(units)).astype(float)
+    units["y2005"] = units["y2000"]
+    core = hot.to_numpy()
+    # the park lies on the 9 core units: set them 10 % above the others' average, within the noise (sd 4.5)
+    units.loc[core, "y2005"] = 1.1 * units.loc[~core, "y2005"].mean()
+    out = gu.units_overlay(units, parks, value="n", hot=hot, year_columns={2000: "y2000", 2005: "y2005"}, seed=0)
+    row = out.iloc[0]
+    assert 1.05 < units.loc[core, "y2005"].iloc[0] / units["y2005"].mean() < 1.1
+    assert pd.isna(row["first_hot_year"])
+    assert "never significantly denser" in row["precedence_reason"]
+    # with a lower bar and a real jump it is hot
+    units.loc[core, "y2005"] = 60.0
+    out = gu.units_overlay(units, parks, value="n", hot=hot, year_columns={2000: "y2000", 2005: "y2005"}, seed=0)
+    assert out["first_hot_year"].iloc[0] == 2005
+    assert "density" in out["precedence_reason"].iloc[0] and "times the study area's" in out["precedence_reason"].iloc[0]
+    # min_density_ratio raises the bar: 60 firms/km² on the core is less than 3 x the study area's
+    high = gu.units_overlay(units, parks, value="n", hot=hot, year_columns={2000: "y2000", 2005: "y2005"}, seed=0,
+                            min_density_ratio=3.0)
+    assert pd.isna(high["first_hot_year"].iloc[0])
+
+
+def test_hot_flags_by_year():
+    units, hot, parks = _yearly_case()
+    parks = parks.iloc[:2]  # designated 2008 and 2003
+    none = pd.Series(False, index=units.index)
+    by_year = {2001: none, 2002: hot, 2009: hot}
+    out = gu.units_overlay(units, parks, value="n", hot=hot, hot_by_year=by_year, seed=0)
+    assert out["first_hot_year"].tolist() == [2002, 2002]
+    assert out["precedence"].tolist() == [gu.PRECEDENCE["before"], gu.PRECEDENCE["before"]]
+    assert "100% on hot units" in out["precedence_reason"].iloc[0]
+    # with the yearly counts too: the years of both, hot by either
+    out = gu.units_overlay(units, parks.iloc[1:], value="n", hot=hot, hot_by_year={2001: none, 2009: hot},
+                           year_columns={2000: "y2000", 2010: "y2010"}, seed=0)
+    row = out.iloc[0]
+    assert row["first_hot_year"] == 2009
+    assert row["precedence"] == gu.PRECEDENCE["undetermined"]  # 2002 is missing: 2001 not hot, designated 2003
+    assert "counts missing for 2002" in row["precedence_reason"]
+    assert "that year's hot units" in out.attrs["rules"]["hot year"]
+    with pytest.raises(InputError, match="one flag per unit"):
+        gu.units_overlay(units, parks, value="n", hot=hot, hot_by_year={2001: [True]})
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -333,6 +390,14 @@ def test_bad_input_is_one_clear_sentence():
         gu.units_overlay(units, parks, value="n", hot=hot, permutations=0)
     with pytest.raises(InputError, match="`alternative` must be one of"):
         gu.units_overlay(units, parks, value="n", hot=hot, alternative="bigger")
+    with pytest.raises(InputError, match="`coincide_min_share` must be a share"):
+        gu.units_overlay(units, parks, value="n", hot=hot, coincide_min_share=25)
+    with pytest.raises(InputError, match="`min_density_ratio` must be a positive number"):
+        gu.units_overlay(units, parks, value="n", hot=hot, min_density_ratio=0)
+    with pytest.raises(InputError, match=r"Column 'y' \(the counts of 2000\) has 1 negative counts \('u0_0'\)"):
+        gu.units_overlay(units.assign(y=[-1, 0, 0, 0]), parks, value="n", hot=hot, year_columns={2000: "y"})
+    with pytest.raises(InputError, match=r"Column 'name' \(the value\) must be numeric"):
+        gu.units_overlay(units.assign(name="a"), parks, value="name", hot=hot)
     with pytest.raises(CRSError, match="parks have no CRS"):
         gu.units_overlay(units, parks.set_crs(None, allow_override=True), value="n", hot=hot)
 
@@ -348,8 +413,117 @@ def test_parks_in_another_crs_and_no_parks():
     assert len(empty) == 0 and list(empty.columns) == gu.COLUMNS
 
 
+def test_notes_and_doctests():
+    import doctest
+
+    units = _grid(2, 2, values=[10, 20, 30, 40])
+    units["y2000"] = [1.0, np.nan, 2.0, 3.0]
+    overlapping = pd.concat([units, units.iloc[[2]].rename(index={"u0_1": "again"})])
+    parks = _parks((0, 1000, 500, 2000), (-500, 0, 500, 1000))
+    out = gu.units_overlay(overlapping, parks, value="n", hot=np.zeros(5, bool), year_columns={2000: "y2000"})
+    assert "the units under the park overlap (they cover 2.00 times its area)" in out["notes"].iloc[0]
+    assert "50% of the park lies outside the units" in out["notes"].iloc[1]
+    assert "yearly counts missing for 2000" in out["notes"].iloc[1]
+    result = doctest.testmod(gu, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 5 and result.failed == 0
+
+
 def test_public_api():
     import geo
 
     assert geo.units_overlay is gu.units_overlay
     assert "units_overlay" in geo.__all__
+
+
+# ----------------------------------------------------------------------------- size under the null
+def _null_rejections(replicates: int, *, n=6, permutations=99, seed=0):
+    """Share of replicates where the permutation test rejects at 0.05, the values being iid
+    (exchangeable over the units: the null holds) and the park fixed on 4 units."""
+    rng = np.random.default_rng(seed)
+    units = _grid(n, n)
+    hot = np.zeros(n * n, bool)
+    parks = _parks((1500, 1500, 3500, 3500))  # quarters, halves and one whole unit
+    rejected = 0
+    for r in range(replicates):
+        units["n"] = rng.poisson(10, n * n).astype(float)
+        out = gu.units_overlay(units, parks, value="n", hot=hot, permutations=permutations, seed=r)
+        assert out["p_method"].iloc[0] == "permutation"
+        rejected += int(out["p"].iloc[0] <= 0.05)
+    return rejected / replicates
+
+
+def test_permutation_test_size_under_the_null():
+    # the engine units_overlay runs (arrangements, then the park's weighted sum and its p), 2000
+    # null replicates: (count + 1) / (R + 1) with R = 99 gives P(p <= 0.05) = 0.05 exactly
+    rng = np.random.default_rng(0)
+    pos = np.array([7, 8, 13, 14])
+    w = np.array([0.25, 0.25, 0.25, 0.25])
+    rejected = 0
+    for _ in range(2000):
+        x = rng.poisson(10, 36).astype(float)
+        draws = gu._draws(36, 4, permutations=99, rng=rng)
+        assert not draws.exact
+        rejected += gu._p(x, pos, w, draws, "greater")[1] <= 0.05
+    sd = math.sqrt(0.05 * 0.95 / 2000)
+    # ties of Poisson sums make the test a little conservative
+    assert 0.05 - 4 * sd <= rejected / 2000 <= 0.05 + 3 * sd
+
+
+@pytest.mark.slow
+def test_permutation_test_size_under_the_null_study():
+    rate = _null_rejections(1000, seed=1)
+    assert rate <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 1000)
+
+
+def test_precedence_on_noise_finds_few_hot_years():
+    # 10 yearly counts of pure noise: the yearly tests are FDR-adjusted per park, so a park
+    # gets a hot year with probability about alpha (unadjusted: 1 - 0.95^10 = 40 %)
+    rng = np.random.default_rng(2)
+    units = _grid(10, 10, values=rng.poisson(10, 100))
+    years = {}
+    for y in range(2000, 2010):
+        units[f"y{y}"] = rng.poisson(10, 100).astype(float)
+        years[y] = f"y{y}"
+    boxes = [(x, y, x + 2000, y + 2000) for x in (500, 3500, 6500) for y in (500, 3500, 6500)]
+    boxes += [(x, y, x + 1000, y + 1000) for x in (1200, 5200, 8200) for y in (2200, 5200, 8200)]
+    parks = _parks(*boxes, designated=[2005] * len(boxes))
+    out = gu.units_overlay(units, parks, value="n", hot=np.zeros(100, bool), year_columns=years, permutations=199)
+    assert out["first_hot_year"].notna().sum() <= 3  # of 18 parks; Binomial(18, 0.05): P(X > 3) = 0.01
+    assert (out["verdict"] == VERDICTS["none"]).all()
+
+
+# ----------------------------------------------------------------------------- the demo, from counts
+def test_demo_verdicts_from_aggregated_counts(demo_results):
+    """The demo's four park verdicts (its generator's truth) from what an analyst with a gridded
+    yearly raster holds: target firms counted on 1 km squares, stocks every 5 years, no points."""
+    import geo
+    from geo.cells.grid import cell_positions
+    from geo.datasets import load_truth
+    from geo.points import point_xy, sector_mask
+
+    truth = load_truth()["parks"]
+    years = list(range(1985, 2021, 5))
+    seen = {}
+    for name, vr in demo_results.valleys.items():
+        metric = vr.analysis.metric_firms
+        target = metric[sector_mask(metric, "optics", "sector")]
+        units = geo.aggregate(target, cell="square", size=1000)
+        x, y = point_xy(target)
+        pos = cell_positions(units, x, y)
+        founded = pd.to_numeric(target["founded"], errors="coerce").to_numpy(float)
+        for year in years:
+            ok = (pos >= 0) & (founded <= year)
+            units[f"y{year}"] = np.bincount(pos[ok], minlength=len(units)).astype(float)
+        hot = _gi_hot(units)
+        parks = demo_results.parks[demo_results.parks["valley"] == name]
+        out = gu.units_overlay(units, parks, value="n_firms", hot=hot, year_columns={y: f"y{y}" for y in years}, seed=0)
+        seen.update(dict(zip(out["name"], out["verdict"])))
+    assert seen == {park: t["verdict"] for park, t in truth.items()}
+
+
+def _gi_hot(units):
+    import geo
+
+    graph = geo.weights(units, kind="queen")
+    hot = geo.hotspots(units, "n_firms", graph=graph, permutations=199, seed=0)
+    return pd.Series(hot["gi_bin"].to_numpy() >= 2, index=units.index)

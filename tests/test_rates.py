@@ -103,7 +103,7 @@ def test_bad_denominators_name_the_units_by_label():
         unit_rates(pd.Series([1, 2, 3, 4], index=pop.index), pop)
     with pytest.raises(InputError, match="different indexes"):
         unit_rates(pd.Series([1, 2, 3, 4]), pop)
-    with pytest.raises(InputError, match="`method` must be one of 'raw', 'empirical_bayes'"):
+    with pytest.raises(InputError, match="`method` must be one of 'raw', 'empirical_bayes', 'spatial_empirical_bayes'"):
         unit_rates([1], [1], method="eb")
     with pytest.raises(InputError, match="`per` must be a positive number"):
         unit_rates([1], [1], per=0)
@@ -165,6 +165,16 @@ def test_spatial_empirical_bayes_matches_esda_with_an_island():
     c_s = pd.Series(counts, index=units.index).iloc[order]
     p_s = pd.Series(pop, index=units.index).iloc[order]
     np.testing.assert_allclose(spatial_empirical_bayes(c_s, p_s, graph), ours[order], rtol=1e-14)
+
+
+def test_unit_rates_spatial_method_is_spatial_empirical_bayes():
+    counts, pop = [20, 60, 10], [100, 200, 100]
+    np.testing.assert_array_equal(unit_rates(counts, pop, method="spatial_empirical_bayes", graph=_path_graph(), per=10),
+                                  spatial_empirical_bayes(counts, pop, _path_graph(), per=10))
+    with pytest.raises(InputError, match="needs the units' neighbours"):
+        unit_rates(counts, pop, method="spatial_empirical_bayes")
+    with pytest.raises(InputError, match="`graph` is used by method='spatial_empirical_bayes' only"):
+        unit_rates(counts, pop, method="empirical_bayes", graph=_path_graph())
 
 
 def test_spatial_empirical_bayes_bad_graph():

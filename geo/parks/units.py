@@ -11,8 +11,9 @@ that aggregated data allow:
   area, the density in the park against the study area's;
 * **a unit-permutation test** — the park's density and hot share against the values of the
   units permuted over the units (exact enumeration when the arrangements are few);
-* **precedence** — from yearly counts, the first year the units under the park were denser
-  than the study area, against the designation year.
+* **precedence** — from yearly counts, the first year the park was significantly denser
+  than the study area (the same test on that year's counts, FDR over the years), against
+  the designation year.
 
 Areal interpolation
 -------------------
@@ -45,16 +46,16 @@ import pandas as pd
 from geo._format import p_phrase
 from geo._random import check_seed
 from geo.errors import ColumnError, CRSError, InputError
-from geo.parks.overlay import VERDICTS, _metric
+from geo.parks.overlay import VERDICTS, _metric, _ring_buffer
 
 __all__ = [
-    "units_overlay",
     "COLUMNS",
+    "EXACT_MAX_ARRANGEMENTS",
     "NO_UNITS",
     "PRECEDENCE",
     "TESTS_NOTE",
     "VALUE_KINDS",
-    "EXACT_MAX_ARRANGEMENTS",
+    "units_overlay",
 ]
 
 log = logging.getLogger(__name__)
@@ -92,18 +93,23 @@ NULLS = {
         "the observed values arranged at random over the units."
     ),
     "precedence": (
-        "Yearly counts: the cluster formed before designation when the units under the park "
-        "(area-weighted) were denser than the study area in a year before the designation year."
+        "Yearly counts: the cluster formed before designation when the park (its units, area-weighted) "
+        "was significantly denser than the study area in a year before the designation year "
+        "(the unit-permutation test on that year's counts, Benjamini-Hochberg over the park's years)."
     ),
 }
 
 _KM2 = 1e6
 
+#: random keys drawn at once for the permutations (units x permutations) at most; beyond, row by row
+_KEYS_MAX = 2_000_000
+
 #: the columns of :func:`units_overlay`, in order
 COLUMNS = ["name", "designated", "area_km2", "n_units", "unit_shares", "covered_share", "share_hot", "value_inside",
-           "value_outside", "density_inside", "density_outside", "density_study", "density_ratio", "p", "p_fdr", "p_hot",
+           "value_outside", "density_inside", "density_outside", "density_study", "density_ratio", "density_ring",
+           "density_ratio_ring", "ring_width_m", "hot_area_in_park", "p", "p_fdr", "p_hot",
            "p_hot_fdr", "p_method", "permutations_done", "first_hot_year", "years_from_designation", "precedence",
-           "precedence_reason", "verdict", "verdict_reason", "tests"]
+           "precedence_reason", "verdict", "verdict_reason", "notes", "tests"]
 
 
 @dataclass(frozen=True)
@@ -117,8 +123,11 @@ class _Units:
     x: np.ndarray  # intensive value: count per km², or the rate
     hot: np.ndarray  # bool
     years: tuple[int, ...]  # years with counts for every unit, sorted
-    yearly: np.ndarray  # (units, years): counts per km²
+    yearly: np.ndarray  # (units, years): counts per km², each year contiguous (Fortran order)
+    study_yearly: np.ndarray  # (years,): the study area's density each year
     missing_years: tuple[int, ...]  # years given with a missing count
+    hot_years: tuple[int, ...] = ()  # years with hot flags, sorted
+    hot_yearly: np.ndarray | None = None  # (units, hot_years): 1.0 for a hot unit
 
 
 # ----------------------------------------------------------------------------- input
@@ -165,7 +174,8 @@ def _hot_flags(hot: Any, units) -> np.ndarray:
     return values.to_numpy(dtype=bool)
 
 
-def _prepare(units, *, value: str, hot: Any, year_columns: Mapping | None, value_kind: str) -> _Units:
+def _prepare(units, *, value: str, hot: Any, year_columns: Mapping | None, value_kind: str,
+             hot_by_year: Mapping | None = None) -> _Units:
     """Validated units in a canonical order (sorted by their bounds, area and value)."""
     import shapely
 
@@ -221,12 +231,17 @@ def _prepare(units, *, value: str, hot: Any, year_columns: Mapping | None, value
             continue
         years.append(int(year))
         yearly.append(c / area)
+    by_year = {int(y): flags for y, flags in dict(hot_by_year or {}).items()}
+    hot_years = sorted(by_year)
+    hmat = (np.column_stack([_hot_flags(by_year[y], units) for y in hot_years]).astype(float)
+            if hot_years else np.zeros((len(v), 0)))
     b = shapely.bounds(geoms)
     order = np.lexsort((np.arange(len(v)), v, area, b[:, 3], b[:, 2], b[:, 1], b[:, 0]))
     x = v / area if value_kind == "count" else v
-    ymat = np.column_stack(yearly) if yearly else np.zeros((len(v), 0))
-    return _Units(geoms[order], labels[order], area[order], v[order], x[order], h[order], tuple(years), ymat[order],
-                  tuple(missing))
+    ymat = np.asfortranarray(np.column_stack(yearly)[order]) if yearly else np.zeros((len(v), 0))
+    study = np.array([float(np.dot(ymat[:, j], area[order])) for j in range(ymat.shape[1])]) / area.sum()
+    return _Units(geoms[order], labels[order], area[order], v[order], x[order], h[order], tuple(years), ymat, study,
+                  tuple(missing), tuple(hot_years), np.asfortranarray(hmat[order]))
 
 
 def _designation(value: Any) -> int | None:
@@ -254,88 +269,122 @@ def _overlap(park, u: _Units, tree) -> tuple[np.ndarray, np.ndarray]:
     return pos[keep], inter[keep]
 
 
-def _permutation_p(x: np.ndarray, h: np.ndarray, pos: np.ndarray, w_value: np.ndarray, w_hot: np.ndarray, *,
-                   permutations: int, rng: np.random.Generator, alternative: str) -> dict:
-    r"""Unit-permutation p-values of the park's weighted sums :math:`\sum_j w_j x_{\pi(j)}` and
-    :math:`\sum_j w_j h_{\pi(j)}` over the units under it: exact when the arrangements are few."""
-    from geo.stats._inference import simulated_p, tail_p
+@dataclass(frozen=True)
+class _Draws:
+    """The arrangements of the units' values on the ``k`` units under a park: rows of unit
+    positions, every ordered choice (``exact``) or ``permutations`` random ones."""
 
-    n, k = len(x), len(pos)
-    obs_v = float(x[pos] @ w_value)
-    obs_h = float(h[pos] @ w_hot)
+    idx: np.ndarray  # (arrangements, k)
+    exact: bool
+
+
+def _draws(n: int, k: int, *, permutations: int, rng: np.random.Generator) -> _Draws:
+    """Every ordered choice of ``k`` of ``n`` units when they are few, else seeded random ones."""
     arrangements = math.perm(n, k)
     if arrangements <= max(EXACT_MAX_ARRANGEMENTS, permutations):
-        # every ordered choice of k of the n units' values for the park's k units
-        draws = np.fromiter(itertools.chain.from_iterable(itertools.permutations(range(n), k)), dtype=np.int64,
-                            count=arrangements * k).reshape(arrangements, k)
-        method, done = "exact", arrangements
-    else:
-        draws = np.empty((permutations, k), dtype=np.int64)
-        for r in range(permutations):
-            draws[r] = rng.choice(n, size=k, replace=False)
-        method, done = "permutation", permutations
-    sim_v = x[draws] @ w_value
-    sim_h = h[draws] @ w_hot
-    # float sums of the same values in another order differ by rounding: ties within a relative tolerance
-    tol_v = 1e-9 * max(1.0, abs(obs_v))
-    tol_h = 1e-9
-    if method == "exact":
-        ps = [float(tail_p(np.mean(s >= o - t), np.mean(s <= o + t), alternative))
-              for s, o, t in ((sim_v, obs_v, tol_v), (sim_h, obs_h, tol_h))]
-    else:
-        ps = [simulated_p(o, s, alternative=alternative, tol=t) for s, o, t in ((sim_v, obs_v, tol_v), (sim_h, obs_h, tol_h))]
-    return {"p": ps[0], "p_hot": ps[1], "p_method": method, "permutations_done": int(done)}
+        idx = np.fromiter(itertools.chain.from_iterable(itertools.permutations(range(n), k)), dtype=np.int64,
+                          count=arrangements * k).reshape(arrangements, k)
+        return _Draws(idx, True)
+    if n * permutations <= _KEYS_MAX:
+        # a uniform random key per unit and permutation: the k smallest keys, in the order of
+        # their keys, are a uniformly random ordered choice of k units (all rows at once)
+        keys = rng.random((permutations, n))
+        part = np.argpartition(keys, k - 1, axis=1)[:, :k]
+        idx = np.take_along_axis(part, np.argsort(np.take_along_axis(keys, part, axis=1), axis=1), axis=1)
+        return _Draws(idx.astype(np.int64), False)
+    idx = np.empty((permutations, k), dtype=np.int64)
+    for r in range(permutations):  # many units: Floyd's sampling per row costs O(k), not O(n)
+        idx[r] = rng.choice(n, size=k, replace=False)
+    return _Draws(idx, False)
 
 
-def _precedence(u: _Units, pos: np.ndarray, inter: np.ndarray, designated: int | None, *, min_density_ratio: float,
-                given_years: bool) -> dict:
-    """First year the park's units were denser than the study area, and the precedence."""
+def _p(values: np.ndarray, pos: np.ndarray, w: np.ndarray, draws: _Draws, alternative: str) -> tuple[float, float]:
+    r"""The park's weighted sum :math:`T = \sum_j w_j v_{pos_j}` and its unit-permutation p-value.
+
+    Exact: the tails :math:`P(T' \ge T)`, :math:`P(T' \le T)` over every arrangement
+    (:func:`geo.stats._inference.tail_p`); sampled: :func:`geo.stats._inference.simulated_p`.
+    Sums of the same values in another order differ by rounding: ties within ``1e-9`` (relative).
+    """
+    from geo.stats._inference import simulated_p, tail_p
+
+    obs = float(values[pos] @ w)
+    sims = values[draws.idx] @ w
+    tol = 1e-9 * max(1.0, abs(obs))
+    if draws.exact:
+        return obs, float(tail_p(np.mean(sims >= obs - tol), np.mean(sims <= obs + tol), alternative))
+    return obs, simulated_p(obs, sims, alternative=alternative, tol=tol)
+
+
+def _hot_years(u: _Units, pos: np.ndarray, inter: np.ndarray, area: float, draws: _Draws, *, alpha: float,
+               min_density_ratio: float, min_share: float) -> tuple[np.ndarray, dict[int, str]]:
+    """The years observed (sorted) and, for each hot year, why.
+
+    A year is hot when the park is denser than ``min_density_ratio`` times the study area
+    and the year's one-sided unit-permutation p-value, Benjamini–Hochberg-adjusted over the
+    park's yearly tests, is below ``alpha``; or (``hot_by_year``) at least ``min_share`` of
+    the park lies on hot units with an adjusted p below ``alpha``.  Without the adjustment,
+    20 yearly tests at 0.05 would find a "hot" year in 64 % of parks on pure noise.
+    """
+    from geo.stats._inference import fdr_bh
+
+    covered = inter.sum()
+    tests = []  # (year, effect holds, p, words)
+    for j, year in enumerate(u.years):
+        study = float(u.study_yearly[j])
+        obs, p = _p(u.yearly[:, j], pos, inter / covered, draws, "greater")
+        ok = study > 0 and obs > min_density_ratio * study
+        tests.append((year, ok, p, f"density {obs / study:.2f} times the study area's" if study > 0 else ""))
+    for j, year in enumerate(u.hot_years):
+        share, p = _p(u.hot_yearly[:, j], pos, inter / area, draws, "greater")
+        tests.append((year, share >= min_share, p, f"{share:.0%} on hot units"))
+    adjusted = fdr_bh(np.array([t[2] for t in tests], dtype=float)) if tests else np.zeros(0)
+    hot: dict[int, str] = {}
+    for (year, ok, _, words), q in zip(tests, adjusted):
+        if ok and q < alpha and year not in hot:
+            hot[year] = f"{words}, {p_phrase(q)} (FDR over the years)"
+    return np.array(sorted(set(u.years) | set(u.hot_years)), dtype=np.int64), hot
+
+
+def _precedence(years: np.ndarray, hot: dict[int, str], designated: int | None, *, missing: tuple[int, ...],
+                given: bool, by_hot_units: bool = False) -> dict:
+    """First hot year and the precedence of the cluster on the park (see :func:`units_overlay`)."""
     out: dict[str, Any] = {"first_hot_year": None, "years_from_designation": None}
     undetermined = PRECEDENCE["undetermined"]
-    if not given_years:
+    if not given:
         return {**out, "precedence": undetermined, "precedence_reason": "no yearly counts were given"}
-    if not u.years:
+    if len(years) == 0:
         return {**out, "precedence": undetermined,
-                "precedence_reason": f"every year given has missing counts ({_years(u.missing_years)})"}
-    covered = inter.sum()
-    park_d = (u.yearly[pos] * inter[:, None]).sum(axis=0) / covered
-    study_d = (u.yearly * u.area[:, None]).sum(axis=0) / u.area.sum()
-    dense = (study_d > 0) & (park_d > min_density_ratio * study_d)
-    years = np.array(u.years)
-    hot_years = years[dense]
-    first = int(hot_years[0]) if len(hot_years) else None
-    out["first_hot_year"] = first
-    gaps = sorted(set(range(int(years[0]), int(years[-1]) + 1)) - set(u.years))
+                "precedence_reason": f"every year given has missing counts ({_years(missing)})"}
     span = f"{years[0]}–{years[-1]}" if len(years) > 1 else f"{years[0]}"
-    if first is None:
-        reason = f"the units under the park were never denser than the study area in {span}"
+    if not hot:
+        nor = " nor on hot units" if by_hot_units else ""
+        reason = f"the park was never significantly denser than the study area{nor} in {span}"
         return {**out, "precedence": undetermined, "precedence_reason": reason}
+    first = min(hot)
+    out["first_hot_year"] = first
+    seen = f"hot first in {first} ({hot[first]})"
     if designated is None:
-        return {**out, "precedence": undetermined,
-                "precedence_reason": f"no designation year (denser than the study area first in {first})"}
+        return {**out, "precedence": undetermined, "precedence_reason": f"no designation year; {seen}"}
     out["years_from_designation"] = first - designated
     if first < designated:
         return {**out, "precedence": PRECEDENCE["before"],
-                "precedence_reason": f"denser than the study area in {first}, {designated - first} years before designation ({designated})"}
-    # not dense in any year before designation: is there an observed year after designation, before `first`?
+                "precedence_reason": f"{seen}, {designated - first} years before designation ({designated})"}
+    # not hot in any year before designation: an observed year at or after designation, before `first`?
     seen_after = years[(years >= designated) & (years < first)]
     before = years[years < designated]
     if len(seen_after):
         return {**out, "precedence": PRECEDENCE["after"],
-                "precedence_reason": (f"not denser than the study area in {int(seen_after[0])} (designation {designated}); "
-                                      f"denser first in {first}")}
+                "precedence_reason": f"not hot in {int(seen_after[0])} (designation {designated}); {seen}"}
     if len(before) == 0:
         return {**out, "precedence": undetermined,
-                "precedence_reason": (f"designation ({designated}) precedes the first year with counts ({years[0]}), "
-                                      f"when the units were already denser than the study area")}
+                "precedence_reason": f"designation ({designated}) precedes the first year with counts ({years[0]}); {seen}"}
     last = int(before[-1])
     if last == designated - 1:
         return {**out, "precedence": PRECEDENCE["after"],
-                "precedence_reason": f"not denser than the study area in {last}; denser first in {first} (designation {designated})"}
-    hole = [y for y in gaps if last < y < designated]
+                "precedence_reason": f"not hot in {last}, the year before designation ({designated}); {seen}"}
+    hole = [y for y in range(last + 1, designated)]
     return {**out, "precedence": undetermined,
-            "precedence_reason": (f"counts missing for {_years(hole)}: not denser than the study area in {last}, denser in "
-                                  f"{first}, designation {designated}")}
+            "precedence_reason": f"counts missing for {_years(hole)}: not hot in {last}, designation {designated}; {seen}"}
 
 
 def _years(years) -> str:
@@ -377,11 +426,27 @@ def _verdict(row: dict, *, alpha: float, min_share: float) -> tuple[str, str]:
     return VERDICTS["undetermined"], f"{nums}; precedence undetermined: {row['precedence_reason']}."
 
 
+def _notes(row: dict, u: _Units) -> str:
+    """What the reader of one park's row should know: units overlapping, the park partly off the
+    units, years left out."""
+    notes = []
+    if row["covered_share"] > 1 + 1e-6:
+        notes.append(f"the units under the park overlap (they cover {row['covered_share']:.2f} times its area): "
+                     "units should not overlap, the numbers count the overlap twice")
+    elif row["n_units"] and row["covered_share"] < 1 - 1e-9:
+        notes.append(f"{1 - row['covered_share']:.0%} of the park lies outside the units: its density is that of "
+                     "the part on units")
+    if u.missing_years:
+        notes.append(f"yearly counts missing for {_years(u.missing_years)}: those years are left out")
+    return "; ".join(notes)
+
+
 # ----------------------------------------------------------------------------- overlay
 def units_overlay(units, parks, *, value: str, hot: Any, year_columns: Mapping[int, str] | None = None,
                   designated_column: str = "designated", name_column: str = "name", seed=0, permutations: int = 999,
                   value_kind: str = "count", alternative: str = "greater", alpha: float = 0.05,
-                  coincide_min_share: float = 0.25, min_density_ratio: float = 1.0) -> pd.DataFrame:
+                  coincide_min_share: float = 0.25, min_density_ratio: float = 1.0,
+                  hot_by_year: Mapping[int, Any] | None = None) -> pd.DataFrame:
     r"""One row per park: overlap with hot units, value inside vs outside, a unit-permutation test,
     precedence from yearly counts, and a verdict.
 
@@ -417,8 +482,13 @@ def units_overlay(units, parks, *, value: str, hot: Any, year_columns: Mapping[i
     coincide_min_share : float, default 0.25
         The share of the park on hot units that counts as a substantial overlap.
     min_density_ratio : float, default 1.0
-        A year counts as "hot" for the precedence when the park's density exceeds this
-        multiple of the study area's.
+        A year of ``year_columns`` counts as hot for the precedence when the park's density
+        that year exceeds this multiple of the study area's and the year's unit-permutation
+        test (one-sided) rejects at ``alpha``.
+    hot_by_year : mapping of int to pandas.Series or array-like of bool, optional
+        Year → the units' hot-spot flags of that year (e.g. Gi* on each yearly band).  A
+        year also counts as hot when at least ``coincide_min_share`` of the park lies on
+        hot units and that year's hot-share test rejects at ``alpha``.
 
     Returns
     -------
@@ -434,14 +504,20 @@ def units_overlay(units, parks, *, value: str, hot: Any, year_columns: Mapping[i
           outside it;
         * ``density_inside``, ``density_outside``, ``density_study`` (per km² for counts,
           the rate for rates) and ``density_ratio`` = inside / study area;
+          ``density_ring`` (the part on units of the ring of equal area around the park,
+          :func:`geo.parks.overlay.park_rings`, ``ring_width_m`` wide) and
+          ``density_ratio_ring`` = inside / ring: a park denser than the study area but
+          not than its surroundings sits in a dense region rather than on a cluster of its own;
+        * ``hot_area_in_park``: share of the hot units' area inside the park;
         * ``p`` (density) and ``p_hot`` (hot share) of the unit-permutation test, each with
           ``*_fdr`` (Benjamini–Hochberg across the parks), ``p_method`` ("exact" or
           "permutation"), ``permutations_done``;
-        * ``first_hot_year`` (first year the park's units were denser than the study area),
+        * ``first_hot_year`` (first hot year of the park, see Notes),
           ``years_from_designation`` (that year minus the designation year: negative =
           before), ``precedence`` (:data:`PRECEDENCE`) and ``precedence_reason``;
         * ``verdict`` (the words of :data:`geo.parks.overlay.VERDICTS`, or
-          :data:`NO_UNITS`), ``verdict_reason``, ``tests`` (:data:`TESTS_NOTE`).
+          :data:`NO_UNITS`), ``verdict_reason``, ``notes`` (overlapping units, the part of the
+          park off the units, years left out), ``tests`` (:data:`TESTS_NOTE`).
 
         ``attrs``: ``rules``, ``nulls``, ``assumption``, ``value_kind``, ``seed``.
 
@@ -482,17 +558,44 @@ def units_overlay(units, parks, *, value: str, hot: Any, year_columns: Mapping[i
     Random arrangements keep the values but not their spatial structure: a park on a large
     cluster is significant, as it should be; the test says nothing about firms within units.
 
+    Precedence: a year is *hot* for the park when the park's area-weighted density that
+    year exceeds ``min_density_ratio`` times the study area's and the unit-permutation test
+    of that year's densities (the same arrangements, one-sided) rejects at ``alpha`` — or,
+    with ``hot_by_year``, when at least ``coincide_min_share`` of the park lies on that
+    year's hot units and its hot-share test rejects.  Without the significance, a park a
+    little above the average in a noisy year would count as a cluster.
+
     Verdict: the park *coincides* with a cluster when at least ``coincide_min_share`` of it
     lies on hot units and the hot-share test rejects at ``alpha`` after FDR, or it is denser
     than the study area and the density test rejects.  A coinciding park is "park on a
-    pre-existing cluster" when its units were denser than the study area in a year before
-    the designation year, "cluster formed after designation" when they were not in an
-    observed year at or after designation (or the year just before it) and were later, and
+    pre-existing cluster" when it was hot in a year before the designation year, "cluster
+    formed after designation" when it was not hot in an observed year at or after
+    designation (or the year just before it) and was later, and
     "undetermined" otherwise (the reason names the missing years or the designation outside
     the years covered).  A park on no unit gets :data:`NO_UNITS`.
 
     The permutations follow the units in a canonical order (by their bounds, area and
     value), so that the result does not depend on the order of the rows.
+
+    Examples
+    --------
+    Four 1 km² units holding 10, 20, 30 and 40 firms, the third one hot; the park covers the
+    west half of it:
+
+    >>> import geopandas as gpd, shapely
+    >>> squares = [shapely.box(x, y, x + 1000, y + 1000) for y in (0, 1000) for x in (0, 1000)]
+    >>> units = gpd.GeoDataFrame({"firms": [10, 20, 30, 40]}, geometry=squares, crs="EPSG:32650")
+    >>> parks = gpd.GeoDataFrame({"name": ["Optics Park"], "designated": [2005]},
+    ...                          geometry=[shapely.box(0, 1000, 500, 2000)], crs="EPSG:32650")
+    >>> row = units_overlay(units, parks, value="firms", hot=[False, False, True, False]).iloc[0]
+    >>> [float(row[k]) for k in ("share_hot", "value_inside", "density_ratio", "p", "p_hot")]
+    [1.0, 15.0, 1.2, 0.5, 0.25]
+    >>> row["verdict"]
+    'park without a cluster'
+
+    15 firms inside (half of 30), 30 per km² against 25 in the study area; the exact test
+    puts each of the 4 densities on the park's unit once, so ``p`` = 2/4 and the hot share
+    ``p_hot`` = 1/4: four units cannot make a significant cluster.
     """
     import shapely
 
@@ -505,7 +608,13 @@ def units_overlay(units, parks, *, value: str, hot: Any, year_columns: Mapping[i
     if not (0 < alpha < 1):
         msg = f"`alpha` must be in (0, 1); {alpha!r} was given."
         raise InputError(msg)
-    u = _prepare(units, value=value, hot=hot, year_columns=year_columns, value_kind=value_kind)
+    if not (0 < coincide_min_share <= 1):
+        msg = f"`coincide_min_share` must be a share in (0, 1]; {coincide_min_share!r} was given."
+        raise InputError(msg)
+    if not (np.isfinite(min_density_ratio) and min_density_ratio > 0):
+        msg = f"`min_density_ratio` must be a positive number (1 = the study area's density); {min_density_ratio!r} was given."
+        raise InputError(msg)
+    u = _prepare(units, value=value, hot=hot, year_columns=year_columns, value_kind=value_kind, hot_by_year=hot_by_year)
     if u.missing_years:
         log.info("years with missing counts left out of the precedence: %s", _years(u.missing_years))
     if parks.crs is None:
@@ -517,6 +626,7 @@ def units_overlay(units, parks, *, value: str, hot: Any, year_columns: Mapping[i
     study_area = u.area.sum()
     total = float((u.x * u.area).sum())
     d_study = total / study_area
+    hot_area = float(u.area[u.hot].sum())
     rows = []
     for idx, park in parks_m.iterrows():
         g = park.geometry
@@ -549,17 +659,25 @@ def units_overlay(units, parks, *, value: str, hot: Any, year_columns: Mapping[i
             row.update(value_inside=d_in, value_outside=d_out)
         row.update(density_inside=d_in, density_outside=d_out, density_study=d_study,
                    density_ratio=d_in / d_study if d_study > 0 else np.nan)
+        ring, ring_d = _ring_buffer(g)
+        r_pos, r_inter = _overlap(ring, u, tree)
+        d_ring = float((u.x[r_pos] * r_inter).sum() / r_inter.sum()) if r_inter.sum() > 0 else np.nan
+        row.update(density_ring=d_ring, density_ratio_ring=d_in / d_ring if d_ring > 0 else np.nan, ring_width_m=ring_d,
+                   hot_area_in_park=float(inter[u.hot[pos]].sum() / hot_area) if hot_area > 0 else np.nan)
         if len(pos):
-            row.update(_permutation_p(u.x, u.hot.astype(float), pos, inter / covered, inter / area,
-                                      permutations=permutations, rng=rng, alternative=alternative))
-        else:
-            row.update(p=np.nan, p_hot=np.nan, p_method=None, permutations_done=0)
-        if len(pos):
-            row.update(_precedence(u, pos, inter, designated, min_density_ratio=min_density_ratio,
-                                   given_years=bool(year_columns)))
+            draws = _draws(len(u.x), len(pos), permutations=permutations, rng=rng)
+            _, p = _p(u.x, pos, inter / covered, draws, alternative)
+            _, p_hot = _p(u.hot.astype(float), pos, inter / area, draws, alternative)
+            row.update(p=p, p_hot=p_hot, p_method="exact" if draws.exact else "permutation",
+                       permutations_done=len(draws.idx))
+            years, hot_years = _hot_years(u, pos, inter, area, draws, alpha=alpha, min_density_ratio=min_density_ratio,
+                                          min_share=coincide_min_share)
+            row.update(_precedence(years, hot_years, designated, missing=u.missing_years,
+                                   given=bool(year_columns) or bool(hot_by_year), by_hot_units=bool(u.hot_years)))
         else:
             row.update(first_hot_year=None, years_from_designation=None, precedence=PRECEDENCE["undetermined"],
                        precedence_reason=NO_UNITS)
+        row["notes"] = _notes(row, u)
         rows.append(row)
     out = pd.DataFrame(rows, index=parks_m.index)
     if len(out) == 0:
@@ -571,14 +689,17 @@ def units_overlay(units, parks, *, value: str, hot: Any, year_columns: Mapping[i
     verdicts = [_verdict(r, alpha=alpha, min_share=coincide_min_share) for r in out.to_dict(orient="records")]
     out["verdict"] = [v for v, _ in verdicts]
     out["verdict_reason"] = [r for _, r in verdicts]
+    out["notes"] = out.pop("notes")
     out["tests"] = TESTS_NOTE
     out.attrs["rules"] = {
         "coincides": (f"(share_hot >= {coincide_min_share} and p_hot_fdr < {alpha}) "
                       f"or (density_ratio > 1 and p_fdr < {alpha})"),
-        "pre-existing": f"coincides and the park's units were denser than {min_density_ratio:g} x the study area "
-                        "in a year before designation",
-        "after": "coincides and the park's units were not denser in an observed year at or after designation "
-                 "(or the year just before it), and were later",
+        "hot year": (f"density > {min_density_ratio:g} x the study area's and its unit-permutation p < {alpha}"
+                     + (f", or share on that year's hot units >= {coincide_min_share} and its p < {alpha}"
+                        if hot_by_year else "") + " (p Benjamini-Hochberg-adjusted over the park's years)"),
+        "pre-existing": "coincides and the park was hot in a year before designation",
+        "after": "coincides and the park was not hot in an observed year at or after designation "
+                 "(or the year just before it), and was later",
         "none": "does not coincide",
         "no units": "the park lies on no unit",
     }

@@ -34,12 +34,12 @@ import pandas as pd
 
 from geo.errors import GraphError, InputError
 
-__all__ = ["unit_rates", "spatial_empirical_bayes", "RATE_METHODS"]
+__all__ = ["RATE_METHODS", "spatial_empirical_bayes", "unit_rates"]
 
 log = logging.getLogger(__name__)
 
 #: the methods of :func:`unit_rates`
-RATE_METHODS = ("raw", "empirical_bayes")
+RATE_METHODS = ("raw", "empirical_bayes", "spatial_empirical_bayes")
 
 #: units named in an error message at most (then "and N more")
 _NAMED = 5
@@ -111,7 +111,7 @@ def _check(counts: Any, denominator: Any, per: Any) -> tuple[np.ndarray, np.ndar
     return c, p, index
 
 
-def unit_rates(counts: Any, denominator: Any, *, method: str = "raw", per: float = 1.0) -> np.ndarray:
+def unit_rates(counts: Any, denominator: Any, *, method: str = "raw", per: float = 1.0, graph: Any = None) -> np.ndarray:
     r"""The rate of each unit: raw or global empirical-Bayes smoothed.
 
     Parameters
@@ -121,13 +121,16 @@ def unit_rates(counts: Any, denominator: Any, *, method: str = "raw", per: float
     denominator : array-like or pandas.Series
         The denominator of each unit (area in km², residents, ...), positive; in the order
         of ``counts`` (two Series must share their index).
-    method : {"raw", "empirical_bayes"}, default "raw"
+    method : {"raw", "empirical_bayes", "spatial_empirical_bayes"}, default "raw"
         ``"raw"``: :math:`c_i / p_i`; ``"empirical_bayes"``: the global empirical-Bayes rate
-        (Marshall 1991), see Notes.
+        (Marshall 1991), see Notes; ``"spatial_empirical_bayes"``:
+        :func:`spatial_empirical_bayes` with ``graph``.
     per : float, default 1.0
         Multiplier of the rates (1000 for rates per 1,000).  The smoothing is computed on
         the rates per one unit of the denominator and then multiplied: the empirical-Bayes
         weights do not depend on ``per``.
+    graph : libpysal.graph.Graph, optional
+        The units' neighbours, for ``method="spatial_empirical_bayes"`` only.
 
     Returns
     -------
@@ -177,6 +180,14 @@ def unit_rates(counts: Any, denominator: Any, *, method: str = "raw", per: float
     """
     if method not in RATE_METHODS:
         msg = f"`method` must be one of {', '.join(map(repr, RATE_METHODS))}; {method!r} was given."
+        raise InputError(msg)
+    if method == "spatial_empirical_bayes":
+        if graph is None:
+            msg = "`method='spatial_empirical_bayes'` needs the units' neighbours: pass graph=geo.weights(units)."
+            raise InputError(msg)
+        return spatial_empirical_bayes(counts, denominator, graph, per=per)
+    if graph is not None:
+        msg = f"`graph` is used by method='spatial_empirical_bayes' only; method={method!r} was given."
         raise InputError(msg)
     c, p, _ = _check(counts, denominator, per)
     r = c / p
