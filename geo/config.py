@@ -129,7 +129,7 @@ class CellsConfig:
     distance: float = 0.0  # weights = "distance": the band in metres (0: the smallest band that leaves no unit alone)
     denominator: str | None = None  # rates: "area" (firms per km²) or a column (e.g. population)
     per: float = 1.0  # rates: per this many denominator units (per = 10000 for firms per 10,000 people)
-    smoothing: str = "none"  # rates: "none" | "empirical_bayes" (global EB, as GeoDa's)
+    smoothing: str = "none"  # rates: "none" | "empirical_bayes" (global EB, as GeoDa's) | "spatial_empirical_bayes"
 
 
 @dataclass(frozen=True)
@@ -462,7 +462,7 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
 #: the weights of [cells] weights (geo.cells.graph.weights)
 CELL_WEIGHTS = ("queen", "rook", "knn", "distance")
 #: the rate smoothings of [cells] smoothing (geo.stats.rates.unit_rates)
-CELL_SMOOTHING = ("none", "empirical_bayes")
+CELL_SMOOTHING = ("none", "empirical_bayes", "spatial_empirical_bayes")
 
 
 def _check_cells(cc: CellsConfig, fc: FirmsConfig, run_engine: str) -> CellsConfig:

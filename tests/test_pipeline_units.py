@@ -318,3 +318,26 @@ def test_big_grids_draw_only_the_significant_units(grid, tmp_path, monkeypatch):
     n_sig = int(((a.units["gi_bin"].fillna(0) != 0) | (a.units["lisa_label"] != "ns")).sum())
     assert 0 < n_sig < 139
     assert f"139 units: only the {n_sig} significant ones and the islands are drawn" in html
+
+
+def test_yearly_hot_spots_for_the_precedence(with_parks):
+    res, _ = with_parks
+    u = _only(res).analysis.units
+    assert {f"hot_{y}" for y in range(2005, 2016)} <= set(u.columns)
+    # the last year's hot spots are the main ones (same counts, graph, seed and FDR)
+    assert u["hot_2015"].tolist() == u["hot"].tolist()
+    assert not u.loc["D37", [f"hot_{y}" for y in range(2005, 2016)]].any()  # the island is never hot
+    assert u["hot_2005"].sum() <= u["hot_2015"].sum()  # the made-up cluster grows from 2007
+
+
+def test_spatial_empirical_bayes_rates(files):
+    import esda
+
+    res = run_units(_cfg(files["grid"], band_years=list(GRID_YEARS), denominator="area",
+                         smoothing="spatial_empirical_bayes"))
+    a = _only(res).analysis
+    w = a.graph.to_W()
+    u = a.units.loc[list(w.id_order)]
+    ref = esda.smoothing.Spatial_Empirical_Bayes(u["count"].to_numpy(), u["area_km2"].to_numpy(), w)
+    np.testing.assert_allclose(u["value"], np.asarray(ref.r).ravel(), rtol=1e-9)
+    assert "spatial empirical-Bayes" in a.variable_label

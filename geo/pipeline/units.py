@@ -296,11 +296,12 @@ def check_units(cfg: Config) -> UnitsCheck:
 
 
 # ----------------------------------------------------------------------------- the statistics
-def _variable(um, cfg: Config, count_column: str) -> tuple[np.ndarray, str, str]:
-    """The analysed value per unit: the counts, or rates (:func:`geo.stats.rates.unit_rates`)."""
+def _variable(um, cfg: Config, count_column: str, graph=None, counts=None) -> tuple[np.ndarray, str, str]:
+    """The analysed value per unit: the counts (``counts``, default the count column), or rates
+    (:func:`geo.stats.rates.unit_rates`: raw, empirical-Bayes or spatial empirical-Bayes over ``graph``)."""
     cc = cfg.cells
     what = cfg.analysis.target_sector or "firms"
-    counts = um["count"].to_numpy(float)
+    counts = um["count"].to_numpy(float) if counts is None else np.asarray(counts, dtype=float)
     if cc.denominator is None:
         return counts, "count", f"{what} (count, {count_column})"
     from geo.stats.rates import unit_rates
@@ -309,10 +310,12 @@ def _variable(um, cfg: Config, count_column: str) -> tuple[np.ndarray, str, str]
         denom, per_what = um["area_km2"].to_numpy(float), "km²"
     else:
         denom, per_what = um["denominator"].to_numpy(float), f"{cc.per:g} {cc.denominator}" if cc.per != 1 else cc.denominator
-    method = "empirical_bayes" if cc.smoothing == "empirical_bayes" else "raw"
-    rates = np.asarray(unit_rates(counts, denom, method=method, per=cc.per), dtype=float)
-    label = f"{what} per {per_what} ({count_column})" + (" (empirical-Bayes smoothed)" if method == "empirical_bayes" else "")
-    return rates, "rate", label
+    kw = {"graph": graph} if cc.smoothing == "spatial_empirical_bayes" else {}
+    method = cc.smoothing if cc.smoothing != "none" else "raw"
+    rates = np.asarray(unit_rates(counts, denom, method=method, per=cc.per, **kw), dtype=float)
+    smoothed = {"empirical_bayes": " (empirical-Bayes smoothed)",
+                "spatial_empirical_bayes": " (spatial empirical-Bayes smoothed)"}.get(method, "")
+    return rates, "rate", f"{what} per {per_what} ({count_column})" + smoothed
 
 
 def _analyse(vu: UnitsValley, cfg: Config, seed: int, warnings: list[str], report: dict) -> None:
@@ -327,7 +330,9 @@ def _analyse(vu: UnitsValley, cfg: Config, seed: int, warnings: list[str], repor
     vu.seed = seed
     for key, why in POINT_STAGES.items():
         vu.skipped[key] = f"{NO_POINTS} ({why})"
-    values, kind, label = _variable(um, cfg, report["count_column"])
+    graph = _graph(um, cfg) if len(um) >= 2 else None  # first: the spatial empirical-Bayes rate smooths over it
+    timings["weights"] = time.perf_counter() - t0
+    values, kind, label = _variable(um, cfg, report["count_column"], graph)
     um["value"] = values
     integer = kind == "count" and bool(np.all(values == np.round(values)))
     fields: dict[str, Any] = {"variable": kind, "variable_label": label, "integer": integer}
@@ -337,9 +342,7 @@ def _analyse(vu: UnitsValley, cfg: Config, seed: int, warnings: list[str], repor
         warnings.append(f"valley {vu.name!r}: {vu.skipped['statistics']}")
         vu.analysis = UnitsAnalysis(units=um, **fields)
         return
-    graph = _graph(um, cfg)
     iso = tuple(islands(graph).ids)
-    timings["weights"] = time.perf_counter() - t0
     fields.update(graph=graph, islands=iso)
     if iso:
         warnings.append(f"valley {vu.name!r}: {len(iso)} unit(s) without a neighbour under {cfg.cells.weights} weights "
@@ -364,7 +367,12 @@ def _analyse(vu: UnitsValley, cfg: Config, seed: int, warnings: list[str], repor
     hot = _mark_islands(hot, iso, cfg.cells.weights, an.alpha, an.fdr)
     timings["autocorrelation"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ov = _overlay(vu, hot, cfg, seed, report, kind)
+    by_year = _yearly_hot(vu, um, graph, cfg, seed, report, iso) if vu.parks is not None and len(vu.parks) else {}
+    for y, flags in by_year.items():
+        hot[f"hot_{y}"] = flags.to_numpy()
+    timings["yearly_hotspots"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ov = _overlay(vu, hot, cfg, seed, report, kind, by_year)
     if ov is not None:
         fields["overlay_notes"] = {k: v for k, v in ov.attrs.items() if k in ("rules", "nulls", "assumption", "value_kind")}
         ov = ov.copy()
@@ -400,7 +408,30 @@ def _mark_islands(hot, iso: tuple, kind: str, alpha: float, fdr: bool):
     return hot
 
 
-def _overlay(vu: UnitsValley, hot, cfg: Config, seed: int, report: dict, kind: str):
+def _yearly_hot(vu: UnitsValley, um, graph, cfg: Config, seed: int, report: dict, iso: tuple) -> dict:
+    """Year -> the units that are significant Gi* hot spots of that year's value (FDR; islands never):
+    the precedence test's second basis (``hot_by_year`` of :func:`geo.parks.units.units_overlay`)."""
+    from geo.errors import GeoError
+    from geo.stats.autocorr import hotspots
+
+    an = cfg.analysis
+    out = {}
+    for y in report["year_columns"]:
+        values, _, _ = _variable(um, cfg, str(y), graph, counts=um[f"count_{y}"])
+        frame = um[["geometry"]].assign(value=values)
+        try:
+            h = hotspots(frame, "value", graph=graph, statistic="gi*", alpha=an.alpha, fdr=an.fdr,
+                         permutations=an.permutations, seed=seed)
+        except GeoError as exc:
+            vu.skipped[f"hotspots[{y}]"] = str(exc)
+            continue
+        p = (h["gi_p_fdr"] if an.fdr else h["gi_p"]).to_numpy(dtype=float, na_value=np.nan)
+        flags = (p <= an.alpha) & (h["gi_z"].to_numpy(dtype=float, na_value=np.nan) > 0) & ~h.index.isin(list(iso))
+        out[int(y)] = pd.Series(flags, index=um.index)
+    return out
+
+
+def _overlay(vu: UnitsValley, hot, cfg: Config, seed: int, report: dict, kind: str, by_year: dict):
     """The park overlay on the units (:func:`geo.parks.units.units_overlay`), or None with the reason."""
     from geo.errors import GeoError
 
@@ -416,7 +447,7 @@ def _overlay(vu: UnitsValley, hot, cfg: Config, seed: int, report: dict, kind: s
     try:
         ov = units_overlay(hot, parks_m, value="value", hot=hot["hot"], year_columns=years, designated_column="designated",
                            name_column="name", seed=seed, permutations=cfg.analysis.permutations, value_kind=kind,
-                           alpha=cfg.analysis.alpha)
+                           alpha=cfg.analysis.alpha, hot_by_year=by_year or None)
     except GeoError as exc:
         vu.skipped["parks"] = str(exc)
         return None
