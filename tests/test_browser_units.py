@@ -6,7 +6,10 @@ from __future__ import annotations
 import pyogrio
 import pytest
 
-from tests.test_browser import XSS, Page  # skips the module when no Chromium is installed
+from tests.test_browser import (  # skips the module when no Chromium is installed
+    XSS,
+    Page,
+)
 from tests.units_fixtures import write_districts, write_parks
 
 

@@ -67,7 +67,7 @@ def test_geotiff_bands_nodata_and_partial_nodata(files):
     u = read_units(files["grid"], band_years=GRID_YEARS)
     _balanced(u)
     lr = u.attrs["load_report"]
-    bands, nodata = grid_counts()
+    bands, _ = grid_counts()
     assert lr["nodata_cells"] == 4  # the lake: nodata in every band, not units
     assert lr["units_read"] == 144 - 4 and lr["units_loaded"] == 139
     rej = u.attrs["rejects"]

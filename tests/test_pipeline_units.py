@@ -271,7 +271,7 @@ def test_readme_config_runs_on_the_committed_example(tmp_path):
     root = Path(__file__).resolve().parents[1]
     readme = (root / "README.md").read_text(encoding="utf-8")
     section = readme.split("### Counts on given units", 1)[1]
-    block = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+    block = re.search(r"```toml\n(.*?)```", section, re.DOTALL).group(1)
     data = tomllib.loads(block)
     data["analysis"]["permutations"] = 99
     example = root / "data" / "examples" / "units"

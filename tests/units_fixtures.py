@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["write_districts", "write_grid", "write_parks", "DISTRICT_YEARS", "GRID_YEARS", "HOT_DISTRICTS"]
+__all__ = ["DISTRICT_YEARS", "GRID_YEARS", "HOT_DISTRICTS", "write_districts", "write_grid", "write_parks"]
 
 DISTRICT_YEARS = tuple(range(2005, 2016))
 GRID_YEARS = (2010, 2011, 2012, 2013, 2014)

@@ -36,7 +36,7 @@ from geo.io._text import (
     _read_any_table,
 )
 
-__all__ = ["read_units", "unit_columns", "UNIT_REJECT_REASONS", "RASTER_SUFFIXES", "UNIT_KINDS"]
+__all__ = ["RASTER_SUFFIXES", "UNIT_KINDS", "UNIT_REJECT_REASONS", "read_units", "unit_columns"]
 
 log = logging.getLogger(__name__)
 
@@ -445,8 +445,8 @@ def read_units(
         "format": raw.meta.get("format", kind),
         **meta,
         "units_read": int(n),
-        "units_loaded": int(len(out)),
-        "units_rejected": int(len(rej)),
+        "units_loaded": len(out),
+        "units_rejected": len(rej),
         "rejected_by_reason": {str(k): int(v) for k, v in by_reason.items()},
         "nodata_cells": int(raw.meta.get("nodata_cells", 0)),
         "multipart": int(multipart.sum()),

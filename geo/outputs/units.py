@@ -21,7 +21,7 @@ from geo import __version__
 from geo.outputs._style import GI_COLOURS, LISA_COLOURS, PARK_EDGE_COLOUR
 from geo.outputs.report._html import CSS, _e, _kv, _num, _p, _table
 
-__all__ = ["write_units_outputs", "units_map", "render_units_report", "SYNTHETIC_UNITS_BANNER", "WHY_NOT_POINT_TESTS"]
+__all__ = ["SYNTHETIC_UNITS_BANNER", "WHY_NOT_POINT_TESTS", "render_units_report", "units_map", "write_units_outputs"]
 
 log = logging.getLogger(__name__)
 
@@ -366,8 +366,8 @@ def render_units_report(res) -> str:
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n")
     intro = [f"<main>\n<h1>{_e(title)}</h1>",
-             f'<p class="meta">geo {_e(__version__)} · input: given units · {lr["units_loaded"]:,} units · '
-             f"{len(res.parks) if res.parks is not None else 0} parks · seed {int(res.config.run.seed)}</p>",
+             (f'<p class="meta">geo {_e(__version__)} · input: given units · {lr["units_loaded"]:,} units · '
+              f"{len(res.parks) if res.parks is not None else 0} parks · seed {int(res.config.run.seed)}</p>"),
              f'<p class="input"><b>{_e(res.input_sentence())}</b></p>',
              "<h2>What this input allows</h2>",
              "<p>Run on these units:</p><ul>" + "".join(f"<li>{_e(a)}</li>" for a in res.applies) + "</ul>",

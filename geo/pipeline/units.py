@@ -25,8 +25,16 @@ from geo import __version__
 from geo.config import Config
 from geo.errors import InputError
 
-__all__ = ["run_units", "check_units", "UnitsResults", "UnitsValley", "UnitsAnalysis", "UnitsCheck", "POINT_STAGES",
-           "NO_POINTS"]
+__all__ = [
+    "NO_POINTS",
+    "POINT_STAGES",
+    "UnitsAnalysis",
+    "UnitsCheck",
+    "UnitsResults",
+    "UnitsValley",
+    "check_units",
+    "run_units",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +55,8 @@ POINT_STAGES = {
 }
 #: what the statistics of a run on units are and why they apply to aggregated data (the report's list)
 APPLIES = (
-    "global Moran's I, LISA and Gi* on the units' values (counts, or rates where the units differ in size) with "
-    "their weights: the unit is the observation, as in GeoDa",
+    ("global Moran's I, LISA and Gi* on the units' values (counts, or rates where the units differ in size) with "
+     "their weights: the unit is the observation, as in GeoDa"),
     "the park overlay: the area-weighted share of each park over hot-spot units and the values inside and outside it",
     "the precedence test on the yearly counts: whether the units under a park were hot before its designation",
 )
@@ -87,7 +95,7 @@ class UnitsValley:
     def summary(self) -> dict:
         a = self.analysis
         out: dict[str, Any] = {
-            "name": self.name, "title": self.title, "n_units": int(len(self.units)), "n_parks": int(len(self.parks)),
+            "name": self.name, "title": self.title, "n_units": len(self.units), "n_parks": len(self.parks),
             "parks": self.parks["name"].tolist() if "name" in self.parks else [], "metric_crs": self.metric_crs,
             "seed": self.seed, "islands": list(a.islands), "multipart": self.units.loc[self.units["multipart"], "unit_id"].tolist(),
             "variable": a.variable, "variable_label": a.variable_label, "integer_counts": a.integer,
@@ -288,8 +296,8 @@ def check_units(cfg: Config) -> UnitsCheck:
     for name, vu in _split_valleys(cfg, units, parks, report).items():
         if len(vu.units) < MIN_UNITS:
             warnings.append(f"valley {name!r}: {len(vu.units)} units; the spatial statistics need at least {MIN_UNITS}")
-        facts.append({"name": name, "n_units": int(len(vu.units)),
-                      "n_parks": int(len(vu.parks)) if vu.parks is not None else 0,
+        facts.append({"name": name, "n_units": len(vu.units),
+                      "n_parks": len(vu.parks) if vu.parks is not None else 0,
                       "years": sorted(report["year_columns"])})
     return UnitsCheck(config=cfg, load_report=report, parks_report=parks_report, parks_rejects=parks_rejects,
                       valleys=tuple(facts), warnings=tuple(warnings))
