@@ -235,6 +235,7 @@ class ValleyConfig:
     title: str | None = None
     bbox: tuple[float, float, float, float] | None = None
     firms: Path | None = None
+    cells: Path | None = None  # this valley's units (counts on given units): a layer, GeoTIFF or CSV read with [cells]' options
     study_area: Any = None  # "cells" | "hull" | a polygon layer of this valley; None: [analysis] study_area
 
 
@@ -255,8 +256,10 @@ class Config:
 
     @property
     def input_kind(self) -> str:
-        """``"given units"`` when ``[cells] path`` is set (counts on districts or grid cells), else ``"firm points"``."""
-        return "given units" if self.cells.path is not None else "firm points"
+        """``"given units"`` when ``[cells] path`` (or a ``[[valleys]] cells``) is set (counts on districts or grid
+        cells), else ``"firm points"``."""
+        given = self.cells.path is not None or any(v.cells is not None for v in self.valleys)
+        return "given units" if given else "firm points"
 
     def is_given(self, section: str, key: str) -> bool:
         """Whether ``[section] key`` was set by the user: in the TOML (or dict), or to a value
@@ -413,6 +416,8 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
             kw["bbox"] = tuple(float(b) for b in bb)
         if "firms" in kw:
             kw["firms"] = (base / kw["firms"]).resolve()
+        if "cells" in kw:
+            kw["cells"] = (base / kw["cells"]).resolve()
         if "study_area" in kw:
             kw["study_area"] = _area_value(kw["study_area"], f"[[valleys]] {v['name']!r}: study_area", base)
         valleys.append(ValleyConfig(**kw))
@@ -427,7 +432,7 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
                    "same files on Windows and macOS. Write each valley's name the same way as in the data.")
             raise ConfigError(msg)
         folded[n.casefold()] = n
-    if built["cells"].path is not None:
+    if built["cells"].path is not None or any(v.cells is not None for v in valleys):
         built["cells"] = _check_cells(built["cells"], built["firms"], built["run"].engine)
     elif built["firms"].path is None:
         msg = ("[firms] path is required: the firm table (or the .osm.pbf / Overture Places file) to analyse; or give "

@@ -341,3 +341,22 @@ def test_spatial_empirical_bayes_rates(files):
     ref = esda.smoothing.Spatial_Empirical_Bayes(u["count"].to_numpy(), u["area_km2"].to_numpy(), w)
     np.testing.assert_allclose(u["value"], np.asarray(ref.r).ravel(), rtol=1e-9)
     assert "spatial empirical-Bayes" in a.variable_label
+
+
+def test_one_valley_per_file(files, tmp_path):
+    cfg = config_from_dict({
+        "analysis": {"permutations": 49},
+        "cells": {"id_column": "district_id", "year_columns": "optics_{year}"},
+        "valleys": [{"name": "North", "cells": str(files["districts"])},
+                    {"name": "South", "cells": str(files["districts"])}]})
+    assert cfg.input_kind == "given units" and cfg.cells.path is None
+    res = run_units(cfg)
+    assert list(res.valleys) == ["North", "South"]
+    lr = res.load_report
+    assert lr["units_read"] == 78 and lr["units_loaded"] + lr["units_rejected"] == lr["units_read"]
+    assert len(lr["files"]) == 2 and lr["rejected_by_reason"] == {"empty_geometry": 2, "negative_count": 2}
+    assert res.rejects["file"].tolist() == ["districts.gpkg"] * 4
+    # the same ids in both files: prefixed by the valley, each valley analysed on its own units
+    assert res.valleys["North"].analysis.units.index[0] == "North:D01" and len(res.valleys["South"].units) == 37
+    assert res.valleys["North"].analysis.islands == ("North:D37",)
+    assert res.input_sentence().startswith("Input: given units (districts.gpkg, districts.gpkg, 74 polygons)")

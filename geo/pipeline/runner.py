@@ -108,7 +108,7 @@ def run(config: Config | str | Path | dict, *, out: str | Path | None = None) ->
     >>> res = geo.run(demo_files()["config"])  # doctest: +SKIP
     """
     cfg = _as_config(config)
-    if cfg.cells.path is not None:  # counts on given units (districts, a count GeoTIFF): geo.pipeline.units
+    if cfg.input_kind == "given units":  # counts on given units (districts, a count GeoTIFF): geo.pipeline.units
         from geo.pipeline.units import run_units
 
         return run_units(cfg, out=out)
@@ -149,7 +149,7 @@ def check(config: Config | str | Path | dict) -> StudyCheck:
         target-sector firms, parks and founding-year coverage (:class:`ValleyFacts`).
     """
     cfg = _as_config(config)
-    if cfg.cells.path is not None:
+    if cfg.input_kind == "given units":
         from geo.pipeline.units import check_units
 
         return check_units(cfg)

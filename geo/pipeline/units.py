@@ -165,7 +165,7 @@ class UnitsResults:
     def input_sentence(self) -> str:
         """"Input: given units (districts.geojson, 37 polygons); ..." (the report's and the CLI's line)."""
         lr = self.load_report
-        name = Path(lr["file"]).name
+        name = Path(lr["file"]).name if "files" not in lr else ", ".join(Path(r["file"]).name for r in lr["files"])
         what = lr["unit_kind"]
         extra = f", {lr['nodata_cells']:,} nodata cells not units" if lr.get("nodata_cells") else ""
         return (f"Input: given units ({name}, {lr['units_loaded']:,} {what}{extra}); the point tests (Ripley, Kd, "
@@ -205,12 +205,11 @@ class UnitsResults:
 
 
 # ----------------------------------------------------------------------------- reading and checking
-def _read(cfg: Config, warnings: list[str]):
+def _read_one(cfg: Config, path: Path, warnings: list[str]):
     from geo.io.units import read_units
-    from geo.pipeline.inputs import read_parks_config
 
     cc = cfg.cells
-    units = read_units(cc.path, layer=cc.layer, id_column=cc.id_column, name_column=cc.name_column,
+    units = read_units(path, layer=cc.layer, id_column=cc.id_column, name_column=cc.name_column,
                        count_column=cc.count_column, year_columns=cc.year_columns, band_years=cc.band_years,
                        cell_size=cc.cell_size, lon=cc.lon, lat=cc.lat, crs=cc.crs, valley_column=cc.valley_column,
                        denominator_column=None if cc.denominator in (None, "area") else cc.denominator)
@@ -225,6 +224,59 @@ def _read(cfg: Config, warnings: list[str]):
         warnings.append(f"unit rejected: row {r.row} of {name} ({r.unit_id}): {r.reason} ({r.detail})")
     if report["nodata_cells"]:
         warnings.append(f"{report['nodata_cells']:,} cells of {name} are nodata in every band: outside the data, not units")
+    return units, report, rejects
+
+
+#: the load-report counts summed over the files of a run (``[[valleys]] cells``)
+_SUMMED = ("units_read", "units_loaded", "units_rejected", "nodata_cells", "multipart", "repaired")
+
+
+def _files(cfg: Config) -> list[tuple[str | None, Path]]:
+    """(valley or None, path) of every unit file: ``[cells] path``, then each ``[[valleys]] cells``."""
+    files: list[tuple[str | None, Path]] = [(None, cfg.cells.path)] if cfg.cells.path is not None else []
+    files += [(v.name, v.cells) for v in cfg.valleys if v.cells is not None]
+    if files and files[0][0] is None and len(files) > 1 and cfg.cells.valley_column is None:
+        rest = [v.name for v in cfg.valleys if v.cells is None]
+        if len(rest) != 1:
+            msg = (f"[cells] path has no valley column and {len(rest)} [[valleys]] have no `cells` file of their own "
+                   f"({rest}): set [cells] valley_column, or give every valley its own `cells` file.")
+            raise InputError(msg)
+    return files
+
+
+def _read(cfg: Config, warnings: list[str]):
+    """The units of every file (one valley per ``[[valleys]] cells`` file), their merged load report and rejects."""
+    from geo.pipeline.inputs import read_parks_config
+
+    frames, reports, rejected = [], [], []
+    files = _files(cfg)
+    for valley, path in files:
+        units, report, rejects = _read_one(cfg, path, warnings)
+        if valley is not None:
+            units["valley"] = valley
+        elif len(files) > 1 and "valley" not in units:
+            units["valley"] = next(v.name for v in cfg.valleys if v.cells is None)
+        frames.append(units)
+        reports.append(report)
+        rejected.append(rejects.assign(file=Path(report["file"]).name) if len(files) > 1 else rejects)
+    if len(files) == 1:
+        units, report, rejects = frames[0], reports[0], rejected[0]
+    else:
+        import geopandas as gpd
+
+        units = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
+        dup = units["unit_id"].duplicated()
+        if dup.any():  # ids repeat across files (row numbers, raster cells): prefix the valley
+            units["unit_id"] = units["valley"].astype(str) + ":" + units["unit_id"].astype(str)
+        report = dict(reports[0])
+        report.update({k: int(sum(r[k] for r in reports)) for k in _SUMMED})
+        report["file"] = f"{len(files)} files"
+        report["files"] = reports
+        report["rejected_by_reason"] = dict(pd.concat([pd.Series(r["rejected_by_reason"], dtype=int) for r in reports])
+                                            .groupby(level=0).sum().astype(int))
+        report["integer_counts"] = all(r["integer_counts"] for r in reports)
+        report["multipart_ids"] = units.loc[units["multipart"], "unit_id"].tolist()[:50]
+        rejects = pd.concat(rejected, ignore_index=True)
     parks, parks_report, parks_rejects = read_parks_config(cfg, warnings)
     return units, report, rejects, parks, parks_report, parks_rejects
 
@@ -243,7 +295,7 @@ def _split_valleys(cfg: Config, units, parks, load_report: dict) -> dict[str, Un
     else:
         if len(cfg.valleys) > 1:
             msg = (f"{len(cfg.valleys)} [[valleys]] were given but the units have no valley column: set [cells] "
-                   "valley_column, or run one valley per unit file.")
+                   "valley_column, or give each [[valleys]] its own file (cells = \"wuhan.gpkg\").")
             raise InputError(msg)
         names = [cfg.valleys[0].name] if cfg.valleys else [Path(load_report["file"]).stem]
     out = {}
