@@ -188,3 +188,17 @@ def test_bad_denominator_is_a_rejection(tmp_path):
 def test_cells_with_the_dask_engine_is_refused():
     with pytest.raises(ConfigError, match="in-memory engine"):
         config_from_dict({"cells": {"path": "d.gpkg"}, "run": {"engine": "dask"}})
+
+
+def test_geotiff_without_crs(tmp_path):
+    import rasterio
+    from rasterio.transform import from_origin
+
+    path = tmp_path / "nocrs.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=3, height=2, count=1, dtype="int16",
+                       transform=from_origin(114.0, 30.5, 0.01, 0.01)) as dst:
+        dst.write(np.arange(6, dtype="int16").reshape(1, 2, 3))
+    with pytest.raises(CRSError, match="The GeoTIFF 'nocrs.tif' has no coordinate system"):
+        read_units(path)
+    u = read_units(path, crs="wgs84")
+    assert len(u) == 6 and u.set_index("unit_id").loc["r1_c2", "count"] == 5

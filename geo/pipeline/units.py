@@ -218,7 +218,9 @@ def _read_one(cfg: Config, path: Path, warnings: list[str]):
     name = Path(report["file"]).name
     if not len(units):
         first = "; ".join(f"row {r.row}: {r.detail or r.reason}" for r in rejects.head(3).itertuples())
-        msg = f"Every one of the {report['units_read']:,} units of '{name}' was rejected ({first}); see rejects.csv."
+        more = " ..." if len(rejects) > 3 else ""
+        msg = (f"Every one of the {report['units_read']:,} units of '{name}' was rejected ({first}{more}): check "
+               "[cells] count_column and the layer.")
         raise InputError(msg)
     for r in rejects.itertuples():
         warnings.append(f"unit rejected: row {r.row} of {name} ({r.unit_id}): {r.reason} ({r.detail})")
