@@ -375,9 +375,23 @@ def render_units_report(res) -> str:
              + "".join(f"<li>{_e(v)}</li>" for v in res.point_stages.values()) + "</ul>",
              f"<p>{_e(WHY_NOT_POINT_TESTS)}</p>"]
     body = [_valley_section(res, vu) for vu in res.valleys.values()]
+    an, cc = res.config.analysis, res.config.cells
+    weights = {"queen": "queen contiguity (units sharing a point)", "rook": "rook contiguity (units sharing an edge)",
+               "knn": f"the {cc.k} nearest units (centroids)",
+               "distance": (f"a {cc.distance:g} m distance band between centroids" if cc.distance else
+                            "a distance band between centroids: the smallest that leaves no unit alone")}[cc.weights]
+    methods = ("<h2>Methods</h2><p>" + _e(
+        f"Weights: {weights}, built with libpysal.graph; a unit without a neighbour stays alone (an island: no local "
+        f"statistic). Global Moran's I and LISA use row-standardised weights, Gi* binary weights with the unit itself. "
+        f"p-values are two-sided; for integer counts they are exact conditional-randomisation p-values, for rates "
+        f"{an.permutations} seeded permutations (seed {res.config.run.seed}); "
+        + ("the local p-values are adjusted with Benjamini–Hochberg (FDR), and " if an.fdr else
+           "the hot spots use the unadjusted local p-values ([analysis] fdr = false): ")
+        + f"a unit is a hot (cold) spot when its Gi* is positive (negative) and its p is at most α = {an.alpha:g}.") + "</p>")
     outputs = ("<h2>Outputs</h2><p>layers.gpkg (units with their statistics, parks, rejects, the park overlay), "
-               "maps/ (one map per valley), rejects.csv, summary.json.</p>")
-    return (head + banner + "\n".join(intro) + "\n" + "\n".join(body) + "\n" + _data_section(res) + "\n" + outputs
+               '<a href="maps/index.html">maps/</a> (one map per valley), rejects.csv, summary.json.</p>')
+    return (head + banner + "\n".join(intro) + "\n" + "\n".join(body) + "\n" + _data_section(res) + "\n" + methods
+            + "\n" + outputs
             + "\n</main>\n</body>\n</html>\n")
 
 
