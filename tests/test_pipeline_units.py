@@ -376,3 +376,13 @@ def test_cli_empty_layer_and_every_unit_rejected(tmp_path, capsys):
         assert main(["check", str(cfg)]) == 2
         err = capsys.readouterr().err
         assert err.strip() == message
+
+
+def test_point_options_are_named_as_unused(files):
+    cfg = config_from_dict({"analysis": {"permutations": 49, "cell_size": 500, "weights": "rook"},
+                            "firms": {"sector_column": "industry"},
+                            "cells": {"path": str(files["districts"]), "year_columns": "optics_{year}"}})
+    res = run_units(cfg)
+    assert ("[analysis] cell_size, weights apply to firm points and are not used on given units (the units are the "
+            "cells) ([cells] weights sets the units' weights)") in res.warnings
+    assert "[firms] sector_column are not used: the run starts from the units of [cells]" in res.warnings

@@ -246,10 +246,28 @@ def _files(cfg: Config) -> list[tuple[str | None, Path]]:
     return files
 
 
+#: [analysis] keys of a firm-point run that a run on given units does not use
+_POINT_KEYS = ("cell", "cell_size", "weights", "kd_simulations", "ripley_simulations", "compare", "point_clusters",
+               "dbscan_eps_m", "dbscan_min_samples", "scales", "scale_h3", "study_area", "time_step", "time_lag")
+
+
+def _config_warnings(cfg: Config, warnings: list[str]) -> None:
+    """The [analysis] and [firms] keys set for firm points that given units ignore: one warning naming them."""
+    unused = [k for k in _POINT_KEYS if ("analysis", k) in cfg.given]
+    if unused:
+        hint = " ([cells] weights sets the units' weights)" if "weights" in unused else ""
+        warnings.append(f"[analysis] {', '.join(unused)} apply to firm points and are not used on given units (the "
+                        f"units are the cells){hint}")
+    firms = sorted(k for s, k in cfg.given if s == "firms")
+    if firms:
+        warnings.append(f"[firms] {', '.join(firms)} are not used: the run starts from the units of [cells]")
+
+
 def _read(cfg: Config, warnings: list[str]):
     """The units of every file (one valley per ``[[valleys]] cells`` file), their merged load report and rejects."""
     from geo.pipeline.inputs import read_parks_config
 
+    _config_warnings(cfg, warnings)
     frames, reports, rejected = [], [], []
     files = _files(cfg)
     for valley, path in files:
