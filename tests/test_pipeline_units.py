@@ -386,3 +386,31 @@ def test_point_options_are_named_as_unused(files):
     assert ("[analysis] cell_size, weights apply to firm points and are not used on given units (the units are the "
             "cells) ([cells] weights sets the units' weights)") in res.warnings
     assert "[firms] sector_column are not used: the run starts from the units of [cells]" in res.warnings
+
+
+@pytest.mark.slow
+def test_a_city_sized_grid_end_to_end(tmp_path):
+    """A 100 x 100 GeoTIFF of 0.01° cells (a city in the Gridded Establishment Dataset), five years: the run, the
+    thinned map and the layers (the default run checks the same on 139 cells with MAP_UNITS_MAX lowered)."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    import geo.outputs.units as ou
+
+    n = 100
+    rng = np.random.default_rng(1)
+    r, c = np.mgrid[0:n, 0:n]
+    hot = ((r - 50) ** 2 + (c - 30) ** 2) < 144
+    bands = np.stack([rng.poisson(np.where(hot, 5 + 2 * b, 1.0)) for b in range(5)]).astype("float32")
+    bands[:, :10, :10] = -9999
+    path = tmp_path / "city.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=n, height=n, count=5, dtype="float32", crs="EPSG:4326",
+                       transform=from_origin(114.0, 31.0, 0.01, 0.01), nodata=-9999) as dst:
+        dst.write(bands)
+    res = run_units(_cfg(path, permutations=199, band_years=[2010, 2011, 2012, 2013, 2014]))
+    a = _only(res).analysis
+    assert len(a.units) == n * n - 100 and res.load_report["nodata_cells"] == 100
+    assert a.integer and a.units["hot"].sum() >= hot.sum() * 0.8
+    written = res.write(tmp_path / "out")
+    assert len(a.units) > ou.MAP_UNITS_MAX and written["map_index"].stat().st_size < 5e6
+    assert len(pyogrio.read_dataframe(written["layers"], layer="units", read_geometry=False)) == len(a.units)
