@@ -65,6 +65,9 @@ def _load_lines(lr: dict, pr: dict) -> list[str]:
                      f"{pr['parks_kept']} kept, {pr.get('features_rejected', 0)} rejected, {pr.get('geometries_repaired', 0)} repaired"
                      + (f"; designation year from column {pr['designated_column']!r}" if pr.get("designated_column") else
                         "; no designation year column"))
+    from geo.io._describe import describe_inputs
+
+    lines.append("input: " + "; ".join(f"{k}: {v}" for k, v in describe_inputs(lr, pr).items()))
     eng = lr.get("engine")
     if eng:
         lines.append(f"engine: dask, {eng['workers']} worker(s) at {eng['scheduler']}, {eng['partitions']} partition(s)")

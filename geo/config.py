@@ -26,6 +26,8 @@ A complete example (``geo/datasets/data/demo.toml`` is the demo's)::
     name = "name"
     designated = "designated"
     # source = "osm"            # with path = "city.osm.pbf": named industrial areas and high-tech zones
+    # source = "catalogue"      # with path = "zones.shp", attributes = "zones.xlsx": the development-zone catalogue
+    # area_column = "核准面积（公顷）"  # park points: the approved area (area_unit = "ha" when the header names no unit)
 
 An OpenStreetMap extract or Overture Places as the firms (README: "OpenStreetMap and Overture")::
 
@@ -63,8 +65,9 @@ from typing import Any
 
 from geo.errors import ConfigError
 
-__all__ = ["Config", "FirmsConfig", "CellsConfig", "ParksConfig", "AnalysisConfig", "GroupsConfig", "ModelsConfig", "ValleyConfig",
-           "RunConfig", "MapsConfig", "load_config", "config_from_dict", "check_maps"]
+__all__ = ["AREA_UNITS", "Config", "FirmsConfig", "CellsConfig", "ParksConfig", "AnalysisConfig", "GroupsConfig",
+           "ModelsConfig", "ValleyConfig", "RunConfig", "MapsConfig", "load_config", "config_from_dict", "check_engine",
+           "check_maps"]
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,10 @@ class FirmsConfig:
     min_confidence: float = 0.5  # Overture places below this confidence are rejected (low_confidence)
 
 
+#: units an approved area may be given in ([parks] area_unit, or in brackets in its header): km² per unit
+AREA_UNITS = {"km2": 1.0, "km²": 1.0, "平方公里": 1.0, "平方千米": 1.0, "公顷": 0.01, "ha": 0.01, "hectares": 0.01}
+
+
 @dataclass(frozen=True)
 class CellsConfig:
     """``[cells]``: counts on given units (districts, a gridded count raster, grid-cell centres)
@@ -141,6 +148,10 @@ class ParksConfig:
     crs: Any = None
     layer: str | None = None
     source: str = "file"  # "file" (any polygon layer) | "osm" (named industrial areas and high-tech zones of an .osm.pbf)
+    #: | "catalogue" (the development-zone catalogue: path = the point layer, attributes = its .xlsx; geo.io.catalogue)
+    attributes: Path | None = None  # source = "catalogue": the attribute table (.xlsx) joined to the points
+    area_column: str | None = None  # park points: the approved-area column (found by name when not given)
+    area_unit: str | None = None  # its unit: "km2" or "ha" (… "平方公里", "公顷"); default from the header, else km²
 
 
 @dataclass(frozen=True)
@@ -289,7 +300,8 @@ class Config:
 
 _SECTIONS = {"run": RunConfig, "firms": FirmsConfig, "cells": CellsConfig, "parks": ParksConfig, "analysis": AnalysisConfig,
              "groups": GroupsConfig, "models": ModelsConfig, "maps": MapsConfig}
-_PATH_KEYS = {("firms", "path"), ("cells", "path"), ("parks", "path"), ("valleys", "firms"), ("groups", "path"), ("models", "anchors")}
+_PATH_KEYS = {("firms", "path"), ("cells", "path"), ("parks", "path"), ("parks", "attributes"), ("valleys", "firms"),
+              ("groups", "path"), ("models", "anchors")}
 
 
 def _check_keys(table: dict, allowed: list[str], where: str) -> None:
@@ -534,14 +546,43 @@ def _sector_table(value: Any, key: str, base: Path) -> Any:
     raise ConfigError(msg)
 
 
+def check_engine(firms: FirmsConfig, run: RunConfig) -> None:
+    """Refuse what the dask engine cannot read: an OpenStreetMap or Overture source of firms.
+
+    Parks of any ``[parks] source`` (a layer, OpenStreetMap, the development-zone catalogue) are
+    read in memory by both engines.
+
+    Raises
+    ------
+    geo.errors.ConfigError
+        ``engine = "dask"`` with ``[firms] source`` other than ``"table"``.
+    """
+    if run.engine == "dask" and firms.source != "table":
+        msg = (f"[firms] source = {firms.source!r} is read by the in-memory engine: set [run] engine = \"pandas\" "
+               "(an extract of a city or a province fits in memory; the dask engine partitions CSV and Parquet firm "
+               "tables).")
+        raise ConfigError(msg)
+
+
 def _check_sources(built: dict, base: Path) -> None:
     """[firms] source and [parks] source: known names, the keys that go with them."""
     fc, pc, run = built["firms"], built["parks"], built["run"]
     if fc.source not in ("table", "osm", "overture"):
         msg = f"[firms] source must be \"table\", \"osm\" or \"overture\"; {fc.source!r} was given."
         raise ConfigError(msg)
-    if pc.source not in ("file", "osm"):
-        msg = f"[parks] source must be \"file\" or \"osm\"; {pc.source!r} was given."
+    if pc.source not in ("file", "osm", "catalogue"):
+        msg = f"[parks] source must be \"file\", \"osm\" or \"catalogue\"; {pc.source!r} was given."
+        raise ConfigError(msg)
+    if pc.source == "catalogue" and (pc.path is None or pc.attributes is None):
+        msg = ("[parks] source = \"catalogue\" needs path (the zones' point layer, e.g. \"zones.shp\") and attributes (their "
+               "table, e.g. \"zones.xlsx\"); " + ("path" if pc.path is None else "attributes") + " is missing.")
+        raise ConfigError(msg)
+    if pc.attributes is not None and pc.source != "catalogue":
+        msg = (f"[parks] attributes is the catalogue's attribute table and needs source = \"catalogue\"; source is "
+               f"{pc.source!r}.")
+        raise ConfigError(msg)
+    if pc.area_unit is not None and pc.area_unit.strip().lower().replace(" ", "") not in AREA_UNITS:
+        msg = f"[parks] area_unit must be one of {sorted(AREA_UNITS)}; {pc.area_unit!r} was given."
         raise ConfigError(msg)
     if pc.source == "osm" and pc.path is None:
         msg = "[parks] source = \"osm\" needs [parks] path: the .osm.pbf to read the industrial areas and high-tech zones from."
@@ -552,10 +593,7 @@ def _check_sources(built: dict, base: Path) -> None:
             msg = (f"[firms] {', '.join(wrong)} read a table and do not apply to source = {fc.source!r} (its points are "
                    "longitude/latitude in WGS84, its ids the features' own): remove them.")
             raise ConfigError(msg)
-        if run.engine == "dask":
-            msg = (f"[firms] source = {fc.source!r} is read by the in-memory engine: set [run] engine = \"pandas\" "
-                   "(an extract of a city or a province fits in memory).")
-            raise ConfigError(msg)
+    check_engine(fc, run)
     if not (0 <= fc.min_confidence <= 1):
         msg = f"[firms] min_confidence must be between 0 and 1; {fc.min_confidence} was given."
         raise ConfigError(msg)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from geo._gc import QuietGC
-from geo.config import Config, config_from_dict, load_config
+from geo.config import Config, check_engine, config_from_dict, load_config
 from geo.errors import CRSError, InputError
 from geo.pipeline import checks
 from geo.pipeline._area import read_given_areas, refuse_given_areas
@@ -215,6 +215,7 @@ def _prepare_dask(cfg: Config, timings: dict, warnings: list[str]) -> Prepared:
     from geo.points import PointFrame
 
     fc = cfg.firms
+    check_engine(fc, cfg.run)  # --engine dask on the command line skips the config's own check
     extra = [v for v in cfg.valleys if v.firms is not None]
     if extra:
         msg = ("[[valleys]] with their own `firms` table are not available with the dask engine: add their firms to the "
