@@ -114,7 +114,8 @@ def _units_load_lines(lr: dict, pr: dict) -> list[str]:
 
 
 def _units_summary_lines(res, written) -> list[str]:
-    lines = [res.input_sentence(), *_units_load_lines(res.load_report, res.parks_report)]
+    lines = ["input: " + "; ".join(f"{k}: {v}" for k, v in res.inputs.items()), res.input_sentence(),
+             *_units_load_lines(res.load_report, res.parks_report)]
     for name, vu in res.valleys.items():
         a = vu.analysis
         n_hot = int(a.units["hot"].sum()) if a.units is not None and "hot" in a.units else 0
@@ -142,7 +143,8 @@ def _summary_lines(res, written) -> list[str]:
 
 def _check_lines(chk) -> list[str]:
     if getattr(chk, "input_kind", "") == "given units":
-        lines = _units_load_lines(chk.load_report, chk.parks_report)
+        lines = ["input: " + "; ".join(f"{k}: {v}" for k, v in chk.inputs.items()),
+                 *_units_load_lines(chk.load_report, chk.parks_report)]
         for f in chk.valleys:
             years = f"years {f['years'][0]}–{f['years'][-1]}" if f["years"] else "no yearly counts"
             lines.append(f"valley {f['name']}: {f['n_units']:,} units, {f['n_parks']} park(s), {years}")

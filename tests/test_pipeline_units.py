@@ -133,6 +133,7 @@ def test_outputs_layers_report_summary(districts, tmp_path):
     assert "D37 (Island district)" in page and "D31 (District 31)" in page  # the island and the multipart unit, named
     summary = json.loads(written["summary"].read_text())
     assert summary["valleys"]["districts"]["islands"] == ["D37"]
+    assert summary["inputs"]["units"] == "polygons districts.gpkg, 37 units kept of 39"
     assert summary["load"]["units_read"] == summary["load"]["units_loaded"] + summary["load"]["units_rejected"]
     m = written["map_districts"].read_text(encoding="utf-8")
     # the tooltip text is escaped before folium writes it as JSON (& as \u0026): it renders as text, not markup
@@ -154,6 +155,8 @@ def test_cli_run_and_check(files, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "units (grid cells of a GeoTIFF): 140 read, 139 kept, 1 rejected (nodata_some_years: 1)" in out
     assert "nodata cells (not units): 4" in out and "no statistic was computed" in out
+    assert ("input: units: grid cells of a GeoTIFF grid.tif, 139 units kept of 140, 4 nodata cells not units; parks: no "
+            "park file: the park stages did not run") in out.splitlines()
     assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "-q"]) == 0
     assert (tmp_path / "out" / "report.html").is_file() and (tmp_path / "out" / "maps" / "index.html").is_file()
 

@@ -117,6 +117,19 @@ class UnitsValley:
         return out
 
 
+def describe_units(load_report: dict, parks_report: dict) -> dict[str, str]:
+    """``{"units": ..., "parks": ...}``: e.g. ``"polygons districts.geojson, 37 units kept of 39"`` and
+    ``"park layer parks.geojson, 2 parks"`` (:func:`geo.io._describe.describe_inputs`' phrase for the parks)."""
+    from geo.io._describe import describe_inputs
+
+    lr = load_report
+    files = lr.get("files") or [lr]
+    names = " + ".join(Path(r["file"]).name for r in files)
+    nodata = f", {lr['nodata_cells']:,} nodata cells not units" if lr.get("nodata_cells") else ""
+    units = f"{lr['unit_kind']} {names}, {lr['units_loaded']:,} units kept of {lr['units_read']:,}{nodata}"
+    return {"units": units, "parks": describe_inputs({}, parks_report)["parks"]}
+
+
 @dataclass
 class UnitsCheck:
     """What ``geo check`` found for a run on given units (no statistic computed)."""
@@ -128,6 +141,11 @@ class UnitsCheck:
     valleys: tuple[dict, ...]  # name, n_units, n_parks, years
     warnings: tuple[str, ...]
     input_kind: str = "given units"
+
+    @property
+    def inputs(self) -> dict[str, str]:
+        """As :attr:`UnitsResults.inputs`."""
+        return describe_units(self.load_report, self.parks_report)
 
 
 @dataclass
@@ -171,6 +189,11 @@ class UnitsResults:
         return (f"Input: given units ({name}, {lr['units_loaded']:,} {what}{extra}); the point tests (Ripley, Kd, "
                 "labelling) need firm points and were not run; what applies: " + "; ".join(APPLIES) + ".")
 
+    @property
+    def inputs(self) -> dict[str, str]:
+        """The kind of each input, in one phrase each (the console's ``input:`` line, ``summary.json["inputs"]``)."""
+        return describe_units(self.load_report, self.parks_report)
+
     def summary(self) -> dict:
         """Machine-readable results (``summary.json``)."""
         return {
@@ -180,6 +203,7 @@ class UnitsResults:
             "seed": self.config.run.seed,
             "input_kind": self.input_kind,
             "input": self.input_sentence(),
+            "inputs": self.inputs,
             "not_run": {k: f"{NO_POINTS} ({v})" for k, v in POINT_STAGES.items()},
             "applies": list(APPLIES),
             "config": self.config.to_dict(),
