@@ -417,3 +417,15 @@ def test_a_city_sized_grid_end_to_end(tmp_path):
     written = res.write(tmp_path / "out")
     assert len(a.units) > ou.MAP_UNITS_MAX and written["map_index"].stat().st_size < 5e6
     assert len(pyogrio.read_dataframe(written["layers"], layer="units", read_geometry=False)) == len(a.units)
+
+
+def test_units_of_valleys_not_in_the_config_are_counted(files, tmp_path):
+    frame = pyogrio.read_dataframe(files["districts"])
+    frame.loc[frame["district_id"].isin(["D01", "D02"]), "valley"] = "Elsewhere"
+    pyogrio.write_dataframe(frame, tmp_path / "two.gpkg")
+    cfg = config_from_dict({"analysis": {"permutations": 49}, "valleys": [{"name": "Wuhan"}],
+                            "cells": {"path": str(tmp_path / "two.gpkg"), "id_column": "district_id",
+                                      "year_columns": "optics_{year}", "valley_column": "valley"}})
+    res = run_units(cfg)
+    assert list(res.valleys) == ["Wuhan"] and len(res.valleys["Wuhan"].units) == 35
+    assert "2 units of valleys not in the config were left out: 'Elsewhere' (2)" in res.warnings

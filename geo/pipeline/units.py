@@ -325,8 +325,9 @@ def _read(cfg: Config, warnings: list[str]):
     return units, report, rejects, parks, parks_report, parks_rejects
 
 
-def _split_valleys(cfg: Config, units, parks, load_report: dict) -> dict[str, UnitsValley]:
-    """The valleys: the values of ``[cells] valley_column`` (those of ``[[valleys]]`` when given), or one valley."""
+def _split_valleys(cfg: Config, units, parks, load_report: dict, warnings: list[str]) -> dict[str, UnitsValley]:
+    """The valleys: the values of ``[cells] valley_column`` (those of ``[[valleys]]`` when given), or one valley;
+    units of other valleys are left out with a warning that counts them."""
     titles = {v.name: (v.title or v.name) for v in cfg.valleys}
     if "valley" in units:
         present = list(dict.fromkeys(units["valley"].tolist()))
@@ -336,6 +337,10 @@ def _split_valleys(cfg: Config, units, parks, load_report: dict) -> dict[str, Un
             msg = (f"[[valleys]] {missing} have no unit: [cells] valley_column {cfg.cells.valley_column!r} holds "
                    f"{present[:10]}. Name the valleys as the layer does.")
             raise InputError(msg)
+        other = units.loc[~units["valley"].isin(names), "valley"].value_counts()
+        if len(other):
+            shown = ", ".join(f"{k!r} ({v:,})" for k, v in other.head(5).items())
+            warnings.append(f"{int(other.sum()):,} units of valleys not in the config were left out: {shown}")
     else:
         if len(cfg.valleys) > 1:
             msg = (f"{len(cfg.valleys)} [[valleys]] were given but the units have no valley column: set [cells] "
@@ -389,7 +394,7 @@ def check_units(cfg: Config) -> UnitsCheck:
     warnings: list[str] = []
     units, report, _, parks, parks_report, parks_rejects = _read(cfg, warnings)
     facts = []
-    for name, vu in _split_valleys(cfg, units, parks, report).items():
+    for name, vu in _split_valleys(cfg, units, parks, report, warnings).items():
         if len(vu.units) < MIN_UNITS:
             warnings.append(f"valley {name!r}: {len(vu.units)} units; the spatial statistics need at least {MIN_UNITS}")
         facts.append({"name": name, "n_units": len(vu.units),
@@ -570,7 +575,7 @@ def run_units(cfg: Config, *, out: str | Path | None = None) -> UnitsResults:
     warnings: list[str] = []
     t0 = time.perf_counter()
     units, report, rejects, parks, parks_report, parks_rejects = _read(cfg, warnings)
-    valleys = _split_valleys(cfg, units, parks, report)
+    valleys = _split_valleys(cfg, units, parks, report, warnings)
     timings["read"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     seeds = np.random.SeedSequence(cfg.run.seed).generate_state(max(len(valleys), 1))
