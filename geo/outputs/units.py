@@ -61,11 +61,8 @@ def _overlay_layer(vu) -> Any:
         if ov[c].map(lambda v: isinstance(v, (dict, list, tuple))).any():
             ov[c] = ov[c].map(lambda v: json.dumps(v, default=str) if isinstance(v, (dict, list, tuple)) else v)
     ov.attrs = {}
-    if "name" in ov and "name" in vu.parks:
-        geo = vu.parks.set_index("name").geometry.reindex(ov["name"]).to_numpy()
-        out = gpd.GeoDataFrame(ov.reset_index(drop=True), geometry=list(geo), crs=vu.parks.crs)
-    else:
-        out = ov.reset_index(drop=True)
+    geo = vu.parks.geometry.reindex(ov.index).to_numpy()  # the overlay is indexed like the parks (names may repeat)
+    out = gpd.GeoDataFrame(ov.reset_index(drop=True), geometry=list(geo), crs=vu.parks.crs)
     out["valley"] = vu.name
     return out
 
