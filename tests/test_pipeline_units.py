@@ -429,3 +429,13 @@ def test_units_of_valleys_not_in_the_config_are_counted(files, tmp_path):
     res = run_units(cfg)
     assert list(res.valleys) == ["Wuhan"] and len(res.valleys["Wuhan"].units) == 35
     assert "2 units of valleys not in the config were left out: 'Elsewhere' (2)" in res.warnings
+
+
+def test_the_report_answers_first(with_parks, tmp_path):
+    res, _ = with_parks
+    page = res.write(tmp_path)["report"].read_text(encoding="utf-8")
+    answer = page.index("<h2>Answer</h2>")
+    assert page.index("Input: given units") < answer < page.index("<h2>What this input allows</h2>")
+    section = page[answer:page.index("<h2>What this input allows</h2>")]
+    assert "Optics Valley Science Park: <b>park on a pre-existing cluster</b>" in section
+    assert "Lakeside Park: <b>park without a cluster</b>" in section

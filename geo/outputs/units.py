@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from geo import __version__
-from geo.outputs._style import GI_COLOURS, LISA_COLOURS, PARK_EDGE_COLOUR
+from geo.outputs._style import GI_COLOURS, LISA_COLOURS, PARK_EDGE_COLOUR, verdict_colour
 from geo.outputs.report._html import CSS, _e, _kv, _num, _p, _table
 
 __all__ = ["SYNTHETIC_UNITS_BANNER", "WHY_NOT_POINT_TESTS", "render_units_report", "units_map", "write_units_outputs"]
@@ -196,10 +196,15 @@ def units_map(res, valley: str):
                        tooltip=folium.GeoJsonTooltip(fields=shown, aliases=[escape(aliases[c]) for c in shown])).add_to(m)
     if vu.parks is not None and len(vu.parks):
         parks = _display(vu.parks.to_crs("EPSG:4326"), spec.gcj02)
-        pcols = [c for c in ("name", "designated") if c in parks]
+        ov = vu.analysis.overlay
+        if ov is not None and "verdict" in ov:
+            parks = parks.assign(verdict=ov["verdict"].reindex(parks.index).to_numpy())
+        pcols = [c for c in ("name", "designated", "verdict") if c in parks]
         pdata = gpd.GeoDataFrame(_props(parks, pcols), geometry=parks.geometry.values, crs="EPSG:4326")
+        pdata["_colour"] = [verdict_colour(v) if "verdict" in parks else PARK_EDGE_COLOUR
+                            for v in parks.get("verdict", pd.Series(index=parks.index, dtype=object))]
         folium.GeoJson(pdata.to_json(default=str), name="Parks",
-                       style_function=lambda f: {"color": PARK_EDGE_COLOUR, "weight": 2.5, "fill": False},
+                       style_function=lambda f: {"color": f["properties"]["_colour"], "weight": 3, "fill": False},
                        tooltip=folium.GeoJsonTooltip(fields=pcols) if pcols else None).add_to(m)
     m.fit_bounds([[y0, x0], [y1, x1]])
     legend = "".join(f'<div><span style="background:{GI_COLOURS[b]};display:inline-block;width:12px;height:12px;'
@@ -331,6 +336,28 @@ def _valley_section(res, vu) -> str:
     return "\n".join(parts)
 
 
+def _answer(res) -> str:
+    """The findings first: per valley, the hot-spot units and each park's verdict in a sentence."""
+    items = []
+    for vu in res.valleys.values():
+        a = vu.analysis
+        if a.units is None or "hot" not in a.units:
+            items.append(f"<li><b>{_e(vu.title)}</b>: {_e(vu.skipped.get('statistics') or vu.skipped.get('hotspots', ''))}</li>")
+            continue
+        head = (f"<b>{_e(vu.title)}</b>: {int(a.units['hot'].sum())} of {len(a.units)} units are hot spots of "
+                f"{_e(a.variable_label)}")
+        if a.global_moran:
+            (gm,) = a.global_moran.values()
+            head += f" (global Moran's I = {_num(gm.I)}, p = {_p(gm.p_sim if gm.permutations else gm.p_rand)})"
+        parks = ""
+        if a.overlay is not None and len(a.overlay):
+            parks = "<ul>" + "".join(
+                f'<li><span style="color:{verdict_colour(r.get("verdict"))}">&#9632;</span> {_e(r.get("name"))}: '
+                f"<b>{_e(r.get('verdict'))}</b></li>" for _, r in pd.DataFrame(a.overlay).iterrows()) + "</ul>"
+        items.append(f"<li>{head}.{parks}</li>")
+    return "<h2>Answer</h2><ul>" + "".join(items) + "</ul>"
+
+
 def _data_section(res) -> str:
     lr = res.load_report
     rows = [("file", Path(lr["file"]).name), ("units", lr["unit_kind"]), ("read", lr["units_read"]),
@@ -371,6 +398,7 @@ def render_units_report(res) -> str:
              "<p>Not run (they need firm points):</p><ul>"
              + "".join(f"<li>{_e(v)}</li>" for v in res.point_stages.values()) + "</ul>",
              f"<p>{_e(WHY_NOT_POINT_TESTS)}</p>"]
+    intro[3:3] = [_answer(res)]  # the findings right after the input line
     body = [_valley_section(res, vu) for vu in res.valleys.values()]
     an, cc = res.config.analysis, res.config.cells
     weights = {"queen": "queen contiguity (units sharing a point)", "rook": "rook contiguity (units sharing an edge)",
