@@ -211,6 +211,9 @@ def units_map(res, valley: str):
                      f'margin-right:5px"></span>{_e(_GI_NAMES[b])}</div>' for b in (3, 2, 1, 0, -1, -2, -3))
     legend += ('<div><span style="background:#bdbdbd;border:1px dashed #555;display:inline-block;width:12px;'
                'height:12px;margin-right:5px"></span>no neighbour (island)</div>')
+    verdicts = [] if vu.analysis.overlay is None else list(dict.fromkeys(vu.analysis.overlay["verdict"].dropna()))
+    legend += "".join(f'<div><span style="border:3px solid {verdict_colour(v)};display:inline-block;width:12px;'
+                      f'height:8px;margin-right:5px"></span>park: {_e(v)}</div>' for v in verdicts)
     box = (f'<div style="position:fixed;bottom:24px;right:10px;z-index:1000;background:#fff;padding:6px 9px;'
            f'font:12px Arial,sans-serif;border:1px solid #999;border-radius:4px"><b>{_e(vu.title)}</b><br>'
            f"Gi* of {_e(label)}{legend}"
