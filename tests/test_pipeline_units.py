@@ -373,8 +373,9 @@ def test_cli_empty_layer_and_every_unit_rejected(tmp_path, capsys):
     gpd.GeoDataFrame({"n": [-1, -2]}, geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)],
                      crs=4326).to_file(tmp_path / "negative.gpkg")
     for path, message in [(tmp_path / "empty.gpkg", "geo: error: The unit layer 'empty.gpkg' is empty: no features."),
-                          (tmp_path / "negative.gpkg", "geo: error: Every one of the 2 units of 'negative.gpkg' was "
-                                                        "rejected (row 1: n = -1; row 2: n = -2): check [cells] count_column and the layer.")]:
+                          (tmp_path / "negative.gpkg", ("geo: error: Every one of the 2 units of 'negative.gpkg' was "
+                                                        "rejected (row 1: n = -1; row 2: n = -2): check [cells] "
+                                                        "count_column and the layer."))]:
         cfg = _toml(tmp_path, path, count_column="n")
         assert main(["check", str(cfg)]) == 2
         err = capsys.readouterr().err

@@ -18,7 +18,12 @@ import numpy as np
 import pandas as pd
 
 from geo import __version__
-from geo.outputs._style import GI_COLOURS, LISA_COLOURS, PARK_EDGE_COLOUR, verdict_colour
+from geo.outputs._style import (
+    GI_COLOURS,
+    LISA_COLOURS,
+    PARK_EDGE_COLOUR,
+    verdict_colour,
+)
 from geo.outputs.report._html import CSS, _e, _kv, _num, _p, _table
 
 __all__ = ["SYNTHETIC_UNITS_BANNER", "WHY_NOT_POINT_TESTS", "render_units_report", "units_map", "write_units_outputs"]
