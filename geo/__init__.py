@@ -48,6 +48,8 @@ _API = {
     "unit_rates": "geo.stats.rates",
     "spatial_empirical_bayes": "geo.stats.rates",
     "units_overlay": "geo.parks.units",
+    "read_units": "geo.io.units",
+    "UnitsResults": "geo.pipeline.units",
 }
 
 __all__ = sorted([*_API, "__version__"])

@@ -98,7 +98,8 @@ def run(config: Config | str | Path | dict, *, out: str | Path | None = None) ->
     Returns
     -------
     Results
-        Call ``results.write(out_dir)`` to save the outputs.
+        Call ``results.write(out_dir)`` to save the outputs.  With ``[cells] path`` (counts on
+        given units instead of firm points) a :class:`geo.pipeline.units.UnitsResults`.
 
     Examples
     --------
@@ -107,6 +108,10 @@ def run(config: Config | str | Path | dict, *, out: str | Path | None = None) ->
     >>> res = geo.run(demo_files()["config"])  # doctest: +SKIP
     """
     cfg = _as_config(config)
+    if cfg.input_kind == "given units":  # counts on given units (districts, a count GeoTIFF): geo.pipeline.units
+        from geo.pipeline.units import run_units
+
+        return run_units(cfg, out=out)
     timings: dict[str, float] = {}
     warnings: list[str] = []
     if cfg.run.engine == "dask":
@@ -140,10 +145,14 @@ def check(config: Config | str | Path | dict) -> StudyCheck:
     Returns
     -------
     StudyCheck
-        The load reports, the warnings the run would give, and per valley the firms,
+        (a :class:`geo.pipeline.units.UnitsCheck` with ``[cells] path``) The load reports, the warnings the run would give, and per valley the firms,
         target-sector firms, parks and founding-year coverage (:class:`ValleyFacts`).
     """
     cfg = _as_config(config)
+    if cfg.input_kind == "given units":
+        from geo.pipeline.units import check_units
+
+        return check_units(cfg)
     timings: dict[str, float] = {}
     warnings: list[str] = []
     if cfg.run.engine == "dask":
