@@ -45,6 +45,11 @@ _API = {
     "colocation": "geo.stats.colocation",
     "local_colocation": "geo.stats.colocation",
     "PointFrame": "geo.points",
+    "unit_rates": "geo.stats.rates",
+    "spatial_empirical_bayes": "geo.stats.rates",
+    "units_overlay": "geo.parks.units",
+    "read_units": "geo.io.units",
+    "UnitsResults": "geo.pipeline.units",
 }
 
 __all__ = sorted([*_API, "__version__"])

@@ -65,6 +65,9 @@ def _load_lines(lr: dict, pr: dict) -> list[str]:
                      f"{pr['parks_kept']} kept, {pr.get('features_rejected', 0)} rejected, {pr.get('geometries_repaired', 0)} repaired"
                      + (f"; designation year from column {pr['designated_column']!r}" if pr.get("designated_column") else
                         "; no designation year column"))
+    from geo.io._describe import describe_inputs
+
+    lines.append("input: " + "; ".join(f"{k}: {v}" for k, v in describe_inputs(lr, pr).items()))
     eng = lr.get("engine")
     if eng:
         lines.append(f"engine: dask, {eng['workers']} worker(s) at {eng['scheduler']}, {eng['partitions']} partition(s)")
@@ -91,7 +94,42 @@ def _source_lines(lr: dict) -> list[str]:
     return [line]
 
 
+def _units_load_lines(lr: dict, pr: dict) -> list[str]:
+    """What was read of given units (``[cells] path``): units kept and rejected by reason, nodata, multipart."""
+    reasons = ", ".join(f"{k}: {v:,}" for k, v in lr["rejected_by_reason"].items())
+    lines = [f"units ({lr['unit_kind']}): {lr['units_read']:,} read, {lr['units_loaded']:,} kept, "
+             f"{lr['units_rejected']:,} rejected" + (f" ({reasons})" if reasons else "")]
+    if lr.get("nodata_cells"):
+        lines.append(f"nodata cells (not units): {lr['nodata_cells']:,}")
+    if lr.get("multipart"):
+        lines.append(f"multipart units (kept whole): {lr['multipart']:,} ({', '.join(map(str, lr['multipart_ids'][:10]))})")
+    years = lr.get("year_columns") or {}
+    lines.append(f"counts: {lr['count_column']!r}" + (f"; years {min(years)}–{max(years)}" if years else "; no yearly counts")
+                 + ("; integer" if lr.get("integer_counts") else "; not all integers"))
+    if lr.get("converted_from"):
+        lines.append(f"converted to WGS84 from {lr['converted_from']}")
+    if pr.get("file"):
+        lines.append(f"parks: {pr['parks_kept']} kept, {pr.get('features_rejected', 0)} rejected")
+    return lines
+
+
+def _units_summary_lines(res, written) -> list[str]:
+    lines = ["input: " + "; ".join(f"{k}: {v}" for k, v in res.inputs.items()), res.input_sentence(),
+             *_units_load_lines(res.load_report, res.parks_report)]
+    for name, vu in res.valleys.items():
+        a = vu.analysis
+        n_hot = int(a.units["hot"].sum()) if a.units is not None and "hot" in a.units else 0
+        lines.append(f"valley {name}: {len(vu.units):,} units, {len(vu.parks)} park(s), {len(a.islands)} island(s), "
+                     f"{n_hot} hot-spot unit(s) of {a.variable_label}")
+    lines += [f"warning: {w}" for w in res.warnings]
+    if written:
+        lines.append("wrote: " + ", ".join(str(p) for p in written.values()))
+    return lines
+
+
 def _summary_lines(res, written) -> list[str]:
+    if getattr(res, "input_kind", "") == "given units":
+        return _units_summary_lines(res, written)
     lines = _load_lines(res.load_report, res.parks_report)
     for name, vr in res.valleys.items():
         sample = f" ({len(vr.firms):,} sampled for the point-based stages)" if vr.sampled else ""
@@ -104,6 +142,13 @@ def _summary_lines(res, written) -> list[str]:
 
 
 def _check_lines(chk) -> list[str]:
+    if getattr(chk, "input_kind", "") == "given units":
+        lines = ["input: " + "; ".join(f"{k}: {v}" for k, v in chk.inputs.items()),
+                 *_units_load_lines(chk.load_report, chk.parks_report)]
+        for f in chk.valleys:
+            years = f"years {f['years'][0]}–{f['years'][-1]}" if f["years"] else "no yearly counts"
+            lines.append(f"valley {f['name']}: {f['n_units']:,} units, {f['n_parks']} park(s), {years}")
+        return lines + [f"warning: {w}" for w in chk.warnings]
     lines = _load_lines(chk.load_report, chk.parks_report)
     lr = chk.load_report
     if not lr.get("converted") and lr.get("crs") and lr.get("source") not in ("osm", "overture"):  # those are WGS84

@@ -26,6 +26,8 @@ A complete example (``geo/datasets/data/demo.toml`` is the demo's)::
     name = "name"
     designated = "designated"
     # source = "osm"            # with path = "city.osm.pbf": named industrial areas and high-tech zones
+    # source = "catalogue"      # with path = "zones.shp", attributes = "zones.xlsx": the development-zone catalogue
+    # area_column = "核准面积（公顷）"  # park points: the approved area (area_unit = "ha" when the header names no unit)
 
 An OpenStreetMap extract or Overture Places as the firms (README: "OpenStreetMap and Overture")::
 
@@ -63,8 +65,9 @@ from typing import Any
 
 from geo.errors import ConfigError
 
-__all__ = ["Config", "FirmsConfig", "ParksConfig", "AnalysisConfig", "GroupsConfig", "ModelsConfig", "ValleyConfig",
-           "RunConfig", "MapsConfig", "load_config", "config_from_dict", "check_maps"]
+__all__ = ["AREA_UNITS", "Config", "FirmsConfig", "CellsConfig", "ParksConfig", "AnalysisConfig", "GroupsConfig",
+           "ModelsConfig", "ValleyConfig", "RunConfig", "MapsConfig", "load_config", "config_from_dict", "check_engine",
+           "check_maps"]
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,35 @@ class FirmsConfig:
     min_confidence: float = 0.5  # Overture places below this confidence are rejected (low_confidence)
 
 
+#: units an approved area may be given in ([parks] area_unit, or in brackets in its header): km² per unit
+AREA_UNITS = {"km2": 1.0, "km²": 1.0, "平方公里": 1.0, "平方千米": 1.0, "公顷": 0.01, "ha": 0.01, "hectares": 0.01}
+
+
+@dataclass(frozen=True)
+class CellsConfig:
+    """``[cells]``: counts on given units (districts, a gridded count raster, grid-cell centres)
+    instead of firm points (:func:`geo.io.units.read_units`)."""
+
+    path: Path | None = None  # a polygon layer (GeoPackage, Shapefile, GeoJSON), a GeoTIFF, or a CSV of cell centres
+    layer: str | None = None  # the layer of a multi-layer GeoPackage
+    id_column: str | None = None  # the units' ids (default: the row number, or r{row}_c{col} for a GeoTIFF)
+    name_column: str | None = None  # the units' names (district names) for the report and the map
+    count_column: str | None = None  # the target sector's counts (default: the last year's column or band)
+    year_columns: str | None = None  # yearly count columns, as a pattern: "optics_{year}"
+    band_years: tuple = ()  # GeoTIFF: the year of each band, in band order ([2005, 2006, ...])
+    cell_size: Any = None  # CSV of cell centres: the cells' side, in the CRS's units (0.01 for 0.01° cells)
+    lon: str | None = None  # CSV of cell centres: the centres' x / longitude column (found automatically)
+    lat: str | None = None  # ... and y / latitude column
+    crs: Any = None  # the layer's CRS when the file has none (a CSV: default wgs84); gcj02 / bd09 are converted
+    valley_column: str | None = None  # which valley a unit belongs to (default: every unit in the one valley)
+    weights: str = "queen"  # "queen" | "rook" | "knn" | "distance"
+    k: int = 8  # weights = "knn": neighbours per unit
+    distance: float = 0.0  # weights = "distance": the band in metres (0: the smallest band that leaves no unit alone)
+    denominator: str | None = None  # rates: "area" (firms per km²) or a column (e.g. population)
+    per: float = 1.0  # rates: per this many denominator units (per = 10000 for firms per 10,000 people)
+    smoothing: str = "none"  # rates: "none" | "empirical_bayes" (global EB, as GeoDa's) | "spatial_empirical_bayes"
+
+
 @dataclass(frozen=True)
 class ParksConfig:
     path: Path | None = None
@@ -116,6 +148,10 @@ class ParksConfig:
     crs: Any = None
     layer: str | None = None
     source: str = "file"  # "file" (any polygon layer) | "osm" (named industrial areas and high-tech zones of an .osm.pbf)
+    #: | "catalogue" (the development-zone catalogue: path = the point layer, attributes = its .xlsx; geo.io.catalogue)
+    attributes: Path | None = None  # source = "catalogue": the attribute table (.xlsx) joined to the points
+    area_column: str | None = None  # park points: the approved-area column (found by name when not given)
+    area_unit: str | None = None  # its unit: "km2" or "ha" (… "平方公里", "公顷"); default from the header, else km²
 
 
 @dataclass(frozen=True)
@@ -210,6 +246,7 @@ class ValleyConfig:
     title: str | None = None
     bbox: tuple[float, float, float, float] | None = None
     firms: Path | None = None
+    cells: Path | None = None  # this valley's units (counts on given units): a layer, GeoTIFF or CSV read with [cells]' options
     study_area: Any = None  # "cells" | "hull" | a polygon layer of this valley; None: [analysis] study_area
 
 
@@ -217,6 +254,7 @@ class ValleyConfig:
 class Config:
     run: RunConfig = field(default_factory=RunConfig)
     firms: FirmsConfig = field(default_factory=FirmsConfig)
+    cells: CellsConfig = field(default_factory=CellsConfig)
     parks: ParksConfig = field(default_factory=ParksConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     groups: GroupsConfig = field(default_factory=GroupsConfig)
@@ -226,6 +264,13 @@ class Config:
     source: Path | None = None
     #: the (section, key) pairs the TOML (or dict) set itself, as opposed to defaults
     given: frozenset = frozenset()
+
+    @property
+    def input_kind(self) -> str:
+        """``"given units"`` when ``[cells] path`` (or a ``[[valleys]] cells``) is set (counts on districts or grid
+        cells), else ``"firm points"``."""
+        given = self.cells.path is not None or any(v.cells is not None for v in self.valleys)
+        return "given units" if given else "firm points"
 
     def is_given(self, section: str, key: str) -> bool:
         """Whether ``[section] key`` was set by the user: in the TOML (or dict), or to a value
@@ -253,9 +298,10 @@ class Config:
         return out
 
 
-_SECTIONS = {"run": RunConfig, "firms": FirmsConfig, "parks": ParksConfig, "analysis": AnalysisConfig,
+_SECTIONS = {"run": RunConfig, "firms": FirmsConfig, "cells": CellsConfig, "parks": ParksConfig, "analysis": AnalysisConfig,
              "groups": GroupsConfig, "models": ModelsConfig, "maps": MapsConfig}
-_PATH_KEYS = {("firms", "path"), ("parks", "path"), ("valleys", "firms"), ("groups", "path"), ("models", "anchors")}
+_PATH_KEYS = {("firms", "path"), ("cells", "path"), ("parks", "path"), ("parks", "attributes"), ("valleys", "firms"),
+              ("groups", "path"), ("models", "anchors")}
 
 
 def _check_keys(table: dict, allowed: list[str], where: str) -> None:
@@ -266,7 +312,7 @@ def _check_keys(table: dict, allowed: list[str], where: str) -> None:
 
 
 def _typed(section: str, key: str, value: Any, default: Any) -> Any:
-    if default is not None and not isinstance(default, (Path,)) and key not in ("crs", "cell_size", "sheet", "drop_stacked", "scales", "study_area"):
+    if default is not None and not isinstance(default, (Path,)) and key not in ("crs", "cell_size", "sheet", "drop_stacked", "scales", "study_area", "band_years"):
         expected = type(default)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
@@ -382,6 +428,8 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
             kw["bbox"] = tuple(float(b) for b in bb)
         if "firms" in kw:
             kw["firms"] = (base / kw["firms"]).resolve()
+        if "cells" in kw:
+            kw["cells"] = (base / kw["cells"]).resolve()
         if "study_area" in kw:
             kw["study_area"] = _area_value(kw["study_area"], f"[[valleys]] {v['name']!r}: study_area", base)
         valleys.append(ValleyConfig(**kw))
@@ -396,8 +444,11 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
                    "same files on Windows and macOS. Write each valley's name the same way as in the data.")
             raise ConfigError(msg)
         folded[n.casefold()] = n
-    if built["firms"].path is None:
-        msg = "[firms] path is required: the firm table (or the .osm.pbf / Overture Places file) to analyse."
+    if built["cells"].path is not None or any(v.cells is not None for v in valleys):
+        built["cells"] = _check_cells(built["cells"], built["firms"], built["run"].engine)
+    elif built["firms"].path is None:
+        msg = ("[firms] path is required: the firm table (or the .osm.pbf / Overture Places file) to analyse; or give "
+               "counts on units with [cells] path (a district layer, a GeoTIFF of gridded counts, a CSV of cell centres).")
         raise ConfigError(msg)
     fc = built["firms"]
     if fc.closed_column is not None and not (isinstance(fc.closed_column, str) and fc.closed_column.strip()):
@@ -425,6 +476,58 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
     return Config(**built, valleys=tuple(valleys), source=source, given=frozenset(given))
 
 
+#: the weights of [cells] weights (geo.cells.graph.weights)
+CELL_WEIGHTS = ("queen", "rook", "knn", "distance")
+#: the rate smoothings of [cells] smoothing (geo.stats.rates.unit_rates)
+CELL_SMOOTHING = ("none", "empirical_bayes", "spatial_empirical_bayes")
+
+
+def _check_cells(cc: CellsConfig, fc: FirmsConfig, run_engine: str) -> CellsConfig:
+    """``[cells]``: known weights and smoothing, a year pattern with ``{year}``, band years, cell size."""
+    if cc.weights not in CELL_WEIGHTS:
+        msg = f"[cells] weights must be one of {list(CELL_WEIGHTS)}; {cc.weights!r} was given."
+        raise ConfigError(msg)
+    if cc.smoothing not in CELL_SMOOTHING:
+        msg = f"[cells] smoothing must be one of {list(CELL_SMOOTHING)}; {cc.smoothing!r} was given."
+        raise ConfigError(msg)
+    if cc.smoothing != "none" and cc.denominator is None:
+        msg = (f"[cells] smoothing = {cc.smoothing!r} smooths rates: set [cells] denominator = \"area\" (firms per km²) "
+               "or the column of the population at risk.")
+        raise ConfigError(msg)
+    if cc.year_columns is not None and "{year}" not in cc.year_columns:
+        msg = (f"[cells] year_columns must be a pattern with {{year}} in it (year_columns = \"optics_{{year}}\"); "
+               f"{cc.year_columns!r} was given.")
+        raise ConfigError(msg)
+    by = cc.band_years
+    if not (isinstance(by, (list, tuple)) and all(isinstance(y, int) and not isinstance(y, bool) for y in by)
+            and len(set(by)) == len(by)):
+        msg = f"[cells] band_years must be a list of distinct years, one per band ([2005, 2006, 2007]); {by!r} was given."
+        raise ConfigError(msg)
+    cs = cc.cell_size
+    if cs is not None and not (isinstance(cs, (int, float)) and not isinstance(cs, bool) and 0 < cs < float("inf")):
+        msg = (f"[cells] cell_size must be the side of the cells in the CRS's units (cell_size = 0.01 for 0.01° cells); "
+               f"{cs!r} was given.")
+        raise ConfigError(msg)
+    if cc.k < 1:
+        msg = f"[cells] k must be >= 1 (neighbours per unit for weights = \"knn\"); {cc.k} was given."
+        raise ConfigError(msg)
+    if cc.distance < 0:
+        msg = f"[cells] distance must be >= 0 metres (0: the smallest band that leaves no unit alone); {cc.distance} was given."
+        raise ConfigError(msg)
+    if not cc.per > 0:
+        msg = f"[cells] per must be > 0 (per = 10000 for firms per 10,000 people); {cc.per} was given."
+        raise ConfigError(msg)
+    if run_engine == "dask":
+        msg = ("[cells] path is read by the in-memory engine (units are few: districts, grid cells of a city): set [run] "
+               "engine = \"pandas\".")
+        raise ConfigError(msg)
+    if fc.path is not None:
+        msg = ("[cells] path and [firms] path were both given: a run starts from firm points or from counts on given "
+               "units, not both. Remove one of them.")
+        raise ConfigError(msg)
+    return replace(cc, band_years=tuple(by), cell_size=None if cs is None else float(cs))
+
+
 #: the [firms] keys that read a table and do not apply to an OSM or Overture source
 _TABLE_ONLY_KEYS = ("lon", "lat", "crs", "encoding", "sheet", "id")
 
@@ -443,14 +546,43 @@ def _sector_table(value: Any, key: str, base: Path) -> Any:
     raise ConfigError(msg)
 
 
+def check_engine(firms: FirmsConfig, run: RunConfig) -> None:
+    """Refuse what the dask engine cannot read: an OpenStreetMap or Overture source of firms.
+
+    Parks of any ``[parks] source`` (a layer, OpenStreetMap, the development-zone catalogue) are
+    read in memory by both engines.
+
+    Raises
+    ------
+    geo.errors.ConfigError
+        ``engine = "dask"`` with ``[firms] source`` other than ``"table"``.
+    """
+    if run.engine == "dask" and firms.source != "table":
+        msg = (f"[firms] source = {firms.source!r} is read by the in-memory engine: set [run] engine = \"pandas\" "
+               "(an extract of a city or a province fits in memory; the dask engine partitions CSV and Parquet firm "
+               "tables).")
+        raise ConfigError(msg)
+
+
 def _check_sources(built: dict, base: Path) -> None:
     """[firms] source and [parks] source: known names, the keys that go with them."""
     fc, pc, run = built["firms"], built["parks"], built["run"]
     if fc.source not in ("table", "osm", "overture"):
         msg = f"[firms] source must be \"table\", \"osm\" or \"overture\"; {fc.source!r} was given."
         raise ConfigError(msg)
-    if pc.source not in ("file", "osm"):
-        msg = f"[parks] source must be \"file\" or \"osm\"; {pc.source!r} was given."
+    if pc.source not in ("file", "osm", "catalogue"):
+        msg = f"[parks] source must be \"file\", \"osm\" or \"catalogue\"; {pc.source!r} was given."
+        raise ConfigError(msg)
+    if pc.source == "catalogue" and (pc.path is None or pc.attributes is None):
+        msg = ("[parks] source = \"catalogue\" needs path (the zones' point layer, e.g. \"zones.shp\") and attributes (their "
+               "table, e.g. \"zones.xlsx\"); " + ("path" if pc.path is None else "attributes") + " is missing.")
+        raise ConfigError(msg)
+    if pc.attributes is not None and pc.source != "catalogue":
+        msg = (f"[parks] attributes is the catalogue's attribute table and needs source = \"catalogue\"; source is "
+               f"{pc.source!r}.")
+        raise ConfigError(msg)
+    if pc.area_unit is not None and pc.area_unit.strip().lower().replace(" ", "") not in AREA_UNITS:
+        msg = f"[parks] area_unit must be one of {sorted(AREA_UNITS)}; {pc.area_unit!r} was given."
         raise ConfigError(msg)
     if pc.source == "osm" and pc.path is None:
         msg = "[parks] source = \"osm\" needs [parks] path: the .osm.pbf to read the industrial areas and high-tech zones from."
@@ -461,10 +593,7 @@ def _check_sources(built: dict, base: Path) -> None:
             msg = (f"[firms] {', '.join(wrong)} read a table and do not apply to source = {fc.source!r} (its points are "
                    "longitude/latitude in WGS84, its ids the features' own): remove them.")
             raise ConfigError(msg)
-        if run.engine == "dask":
-            msg = (f"[firms] source = {fc.source!r} is read by the in-memory engine: set [run] engine = \"pandas\" "
-                   "(an extract of a city or a province fits in memory).")
-            raise ConfigError(msg)
+    check_engine(fc, run)
     if not (0 <= fc.min_confidence <= 1):
         msg = f"[firms] min_confidence must be between 0 and 1; {fc.min_confidence} was given."
         raise ConfigError(msg)

@@ -12,7 +12,9 @@ them.  Distances and areas are computed in a projected CRS chosen by :func:`to_m
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,8 +25,6 @@ from geo import _gc
 from geo.errors import CRSError, InputError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     import geopandas as gpd
 
 __all__ = [
@@ -108,7 +108,77 @@ def _as_lonlat(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
     return lon, lat
 
 
+_CONVERSION_SECTIONS = """
+Parameters
+----------
+lon, lat : array_like
+    {source} longitude and latitude in degrees (any shape; scalars give 0-d arrays).{options}
+
+Returns
+-------
+tuple of numpy.ndarray
+    {target} longitude and latitude.
+
+Examples
+--------
+>>> lon, lat = {name}({x!r}, {y!r})
+>>> round(float(lon), {digits}), round(float(lat), {digits})
+{result}
+"""
+
+_INVERSE_OPTIONS = """
+tol : float, default 1e-9
+    Bound on the error of each inverse step at each point, in degrees (1e-9 deg is about
+    0.1 mm).
+max_iter : int, default 30
+    Iteration bound of each inverse step; if reached, a warning is logged and the last
+    iterate returned."""
+
+
+def _conversion(
+    source: str, target: str, *, example: tuple[float, float], result: str, digits: int = 9
+) -> Callable[[Callable], Callable]:
+    """Complete the docstring of a conversion from ``source`` to ``target`` with the sections
+    the six conversions share (parameters, return, an example of ``digits`` decimals giving
+    ``result``); the function's own docstring says how it converts.  The options ``tol`` and
+    ``max_iter`` are documented when the function has them (the iterated inverses)."""
+
+    def document(func: Callable) -> Callable:
+        inverse = "tol" in inspect.signature(func).parameters
+        sections = _CONVERSION_SECTIONS.format(
+            source=source, target=target, options=_INVERSE_OPTIONS if inverse else "",
+            name=func.__name__, x=example[0], y=example[1], digits=digits, result=result,
+        )
+        func.__doc__ = inspect.cleandoc(func.__doc__ or "") + "\n" + sections
+        return func
+
+    return document
+
+
 def _invert(
+    forward: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    lon: Any,
+    lat: Any,
+    *,
+    start: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+    q: float,
+    tol: float,
+    max_iter: int,
+    name: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse conversion of ``forward`` at the points ``(lon, lat)``: every inverse of this module.
+
+    Solves ``forward(u, v) = (lon, lat)`` from ``start(lon, lat)`` (default: the points
+    themselves) by :func:`_fixed_point`; points outside the GCJ-02 box are returned
+    unchanged (:func:`_unless_outside`), as by every conversion.
+    """
+    lon, lat = _as_lonlat(lon, lat)
+    x0, y0 = (lon, lat) if start is None else start(lon, lat)
+    u, v = _fixed_point(forward, lon, lat, x0, y0, q=q, tol=tol, max_iter=max_iter, name=name)
+    return _unless_outside(lon, lat, u, v)
+
+
+def _fixed_point(
     forward: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
     x: np.ndarray,
     y: np.ndarray,
@@ -250,6 +320,7 @@ def _delta_numpy(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return dlon, dlat
 
 
+@_conversion("WGS84", "GCJ-02", example=(116.404, 39.915), result="(116.410244, 39.916404)", digits=6)
 def wgs84_to_gcj02(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     """Shift WGS84 longitude/latitude arrays to GCJ-02 (points outside China unchanged).
 
@@ -265,28 +336,13 @@ def wgs84_to_gcj02(lon, lat) -> tuple[np.ndarray, np.ndarray]:
         \\qquad
         \\Delta\\lambda = \\frac{180\\, T_\\lambda \\sqrt{1 - e^2 \\sin^2\\varphi}}
                                  {\\pi a \\cos\\varphi}
-
-    Parameters
-    ----------
-    lon, lat : array_like
-        WGS84 longitude and latitude in degrees (any shape; scalars give 0-d arrays).
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        GCJ-02 longitude and latitude.
-
-    Examples
-    --------
-    >>> lon, lat = wgs84_to_gcj02(116.404, 39.915)
-    >>> round(float(lon), 6), round(float(lat), 6)
-    (116.410244, 39.916404)
     """
     lon, lat = _as_lonlat(lon, lat)
     dlon, dlat = _delta(lon, lat)
     return _unless_outside(lon, lat, lon + dlon, lat + dlat)
 
 
+@_conversion("GCJ-02", "WGS84", example=(116.41024449916938, 39.91640428150164), result="(116.404, 39.915)")
 def gcj02_to_wgs84(
     lon, lat, *, tol: float = _TOL_DEG, max_iter: int = _MAX_ITER
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -306,33 +362,8 @@ def gcj02_to_wgs84(
     inverse; each further step shrinks the error about 300-fold, so three or four
     evaluations of :math:`F` suffice.  Points whose GCJ-02 coordinates are outside the
     GCJ-02 box are returned unchanged.
-
-    Parameters
-    ----------
-    lon, lat : array_like
-        GCJ-02 longitude and latitude in degrees (any shape; scalars give 0-d arrays).
-    tol : float, default 1e-9
-        Bound on the error of each returned point, in degrees (1e-9 deg is about 0.1 mm).
-    max_iter : int, default 30
-        Iteration bound; if reached, a warning is logged and the last iterate returned.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        WGS84 longitude and latitude.
-
-    Examples
-    --------
-    >>> lon, lat = gcj02_to_wgs84(116.41024449916938, 39.91640428150164)
-    >>> round(float(lon), 9), round(float(lat), 9)
-    (116.404, 39.915)
     """
-    lon, lat = _as_lonlat(lon, lat)
-    u, v = _invert(
-        wgs84_to_gcj02, lon, lat, lon, lat,
-        q=_Q_GCJ, tol=tol, max_iter=max_iter, name="gcj02_to_wgs84",
-    )
-    return _unless_outside(lon, lat, u, v)
+    return _invert(wgs84_to_gcj02, lon, lat, q=_Q_GCJ, tol=tol, max_iter=max_iter, name="gcj02_to_wgs84")
 
 
 # --------------------------------------------------------------------------------------
@@ -340,6 +371,7 @@ def gcj02_to_wgs84(
 # --------------------------------------------------------------------------------------
 
 
+@_conversion("GCJ-02", "BD-09", example=(116.404, 39.915), result="(116.410369494, 39.921336994)")
 def gcj02_to_bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     """Convert GCJ-02 longitude/latitude to Baidu BD-09 with the published formulas.
 
@@ -353,22 +385,6 @@ def gcj02_to_bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:
         \\lambda_{bd} = z\\cos\\theta + 0.0065, \\qquad \\varphi_{bd} = z\\sin\\theta + 0.006.
 
     Points outside the GCJ-02 box (:func:`out_of_china`) are returned unchanged.
-
-    Parameters
-    ----------
-    lon, lat : array_like
-        GCJ-02 longitude and latitude in degrees.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        BD-09 longitude and latitude.
-
-    Examples
-    --------
-    >>> lon, lat = gcj02_to_bd09(116.404, 39.915)
-    >>> round(float(lon), 9), round(float(lat), 9)
-    (116.410369494, 39.921336994)
     """
     lon, lat = _as_lonlat(lon, lat)
     z = np.hypot(lon, lat) + 0.00002 * np.sin(lat * _X_PI)
@@ -385,6 +401,7 @@ def _bd09_to_gcj02_closed_form(lon: np.ndarray, lat: np.ndarray) -> tuple[np.nda
     return z * np.cos(theta), z * np.sin(theta)
 
 
+@_conversion("BD-09", "GCJ-02", example=(116.41036949371029, 39.92133699351021), result="(116.404, 39.915)")
 def bd09_to_gcj02(
     lon, lat, *, tol: float = _TOL_DEG, max_iter: int = _MAX_ITER
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -401,58 +418,19 @@ def bd09_to_gcj02(
     :math:`g_{k+1}` is below ``tol`` degrees (:math:`q = 0.03` bounds the Jacobian of
     :math:`B - I`).  Points whose BD-09 coordinates are outside the GCJ-02 box are
     returned unchanged.
-
-    Parameters
-    ----------
-    lon, lat : array_like
-        BD-09 longitude and latitude in degrees.
-    tol : float, default 1e-9
-        Bound on the error of each returned point, in degrees.
-    max_iter : int, default 30
-        Iteration bound; if reached, a warning is logged and the last iterate returned.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        GCJ-02 longitude and latitude.
-
-    Examples
-    --------
-    >>> lon, lat = bd09_to_gcj02(116.41036949371029, 39.92133699351021)
-    >>> round(float(lon), 9), round(float(lat), 9)
-    (116.404, 39.915)
     """
-    lon, lat = _as_lonlat(lon, lat)
-    x0, y0 = _bd09_to_gcj02_closed_form(lon, lat)
-    u, v = _invert(
-        gcj02_to_bd09, lon, lat, x0, y0,
-        q=_Q_BD, tol=tol, max_iter=max_iter, name="bd09_to_gcj02",
-    )
-    return _unless_outside(lon, lat, u, v)
+    return _invert(gcj02_to_bd09, lon, lat, start=_bd09_to_gcj02_closed_form,
+                   q=_Q_BD, tol=tol, max_iter=max_iter, name="bd09_to_gcj02")
 
 
+@_conversion("WGS84", "BD-09", example=(116.404, 39.915), result="(116.416627244, 39.922699552)")
 def wgs84_to_bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     """Convert WGS84 longitude/latitude to BD-09: :func:`wgs84_to_gcj02` then :func:`gcj02_to_bd09`.
-
-    Parameters
-    ----------
-    lon, lat : array_like
-        WGS84 longitude and latitude in degrees.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        BD-09 longitude and latitude.
-
-    Examples
-    --------
-    >>> lon, lat = wgs84_to_bd09(116.404, 39.915)
-    >>> round(float(lon), 9), round(float(lat), 9)
-    (116.416627244, 39.922699552)
     """
     return gcj02_to_bd09(*wgs84_to_gcj02(lon, lat))
 
 
+@_conversion("BD-09", "WGS84", example=(116.41662724378733, 39.922699552216216), result="(116.404, 39.915)")
 def bd09_to_wgs84(
     lon, lat, *, tol: float = _TOL_DEG, max_iter: int = _MAX_ITER
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -460,26 +438,6 @@ def bd09_to_wgs84(
 
     Both steps are iterated inverses, so the round trip through :func:`wgs84_to_bd09`
     is exact to about ``2 * tol`` degrees.
-
-    Parameters
-    ----------
-    lon, lat : array_like
-        BD-09 longitude and latitude in degrees.
-    tol : float, default 1e-9
-        Error bound of each of the two inverse steps, in degrees.
-    max_iter : int, default 30
-        Iteration bound of each inverse step.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        WGS84 longitude and latitude.
-
-    Examples
-    --------
-    >>> lon, lat = bd09_to_wgs84(116.41662724378733, 39.922699552216216)
-    >>> round(float(lon), 9), round(float(lat), 9)
-    (116.404, 39.915)
     """
     glon, glat = bd09_to_gcj02(lon, lat, tol=tol, max_iter=max_iter)
     return gcj02_to_wgs84(glon, glat, tol=tol, max_iter=max_iter)
@@ -722,6 +680,7 @@ def utm_crs_for(lon, lat) -> pyproj.CRS:
     Returns
     -------
     pyproj.CRS
+        WGS 84 / UTM zone N (EPSG:326NN) or S (EPSG:327NN).
 
     Raises
     ------
@@ -876,6 +835,7 @@ def metric_crs_for(
     Returns
     -------
     pyproj.CRS
+        ``epsg``, the CRS of data already projected, or the UTM zone of the data.
 
     Raises
     ------

@@ -395,6 +395,48 @@ def test_the_demo_run_has_a_colocation_table_per_valley(demo_results):
     assert "colocation[optics in parks]" in demo_results.valleys["Shenzhen"].skipped  # 7 firms in its park
 
 
+def test_the_demo_recovers_the_planted_colocation(demo_results):
+    """Changchun's plant (demo_truth.json ``valleys.<name>.colocation``): the global CLQ(optics → research
+    anchors) above 1 and significant, and the spin-offs around the laboratories locally co-located after
+    FDR at the demo's 999 permutations (the suite's run has 199: its smallest two-sided p, 0.01, cannot
+    pass a Benjamini-Hochberg adjustment over ~1,400 firms unless a fifth of them reach it)."""
+    from geo.config import load_config
+    from geo.datasets import demo_files, load_truth
+    from geo.pipeline._colocation import COLOCATION_K
+    from geo.points import point_xy
+
+    truth = load_truth()["valleys"]
+    planted = [name for name, t in truth.items() if t["colocation"]]
+    assert planted == ["Changchun"]
+    permutations = load_config(demo_files()["config"]).analysis.permutations
+    assert permutations == 999
+    for name in planted:
+        plant, vr = truth[name]["colocation"], demo_results.valleys[name]
+        exp = plant["expected"]
+        row = vr.analysis.colocation.set_index(["a", "b"]).loc[(plant["a"], plant["b"])]
+        assert row["clq"] > exp["global_clq_above"] and row["p"] < exp["global_p_below"]
+        fm = vr.analysis.metric_firms
+        ids = fm["firm_id"].astype(str).to_numpy()
+        anchor = fm["anchor"].to_numpy() == 1
+        assert set(plant["lab_firm_ids"]) <= set(ids[anchor])  # the laboratories are research anchors
+        target = (fm["sector"] == plant["a"]).to_numpy() & ~anchor
+        local = geo.local_colocation(fm, a=target, b=anchor, k=COLOCATION_K, permutations=permutations, seed=vr.seed,
+                                     alpha=demo_results.config.analysis.alpha)
+        hit = local["label"].to_numpy() == exp["local_label"]
+        found = set(fm.loc[local.index[hit], "firm_id"].astype(str))
+        spin = set(plant["spinoff_firm_ids"]) & set(ids)
+        assert len(found & spin) >= len(spin) / 2, (len(found & spin), len(spin))
+        # every firm found co-located lies around the laboratories (within the plant's radius)
+        centre = gpd.GeoSeries([shapely.Point(*plant["centre"])], crs=4326).to_crs(fm.crs).iloc[0]
+        xy = np.column_stack(point_xy(fm))
+        d = np.hypot(xy[:, 0] - centre.x, xy[:, 1] - centre.y)
+        assert d[np.flatnonzero(target)[hit]].max() <= plant["radius_m"] + 50.0
+        # the run's own local table never labels them the other way
+        own = vr.analysis.colocation_local
+        own = own[own["b"] == plant["b"]]
+        assert not (own["label"] == "isolated").any()
+
+
 def test_the_research_led_rule_uses_the_colocation_quotient_on_the_demo(demo_results):
     import json
 

@@ -144,6 +144,37 @@ def test_global_permutation_counts_do_not_depend_on_threads():
     assert two[2] == pytest.approx(one[2], rel=1e-9)
 
 
+def test_global_clq_counts_do_not_depend_on_threads():
+    # the global CLQ kernel goes through the same permutation splitter as the global Moran one:
+    # 3,000 points x 999 permutations is enough work to be split; the counts, and the
+    # statistic recomputed in numpy for the unshuffled codes, agree for 1, 2 and 3 threads
+    from geo.stats import _clq_kernels, _kernels
+
+    rng = np.random.default_rng(5)
+    n, n_sites = 3000, 800
+    site = rng.integers(0, n_sites, n).astype(np.int64)
+    indptr = np.arange(0, 5 * n_sites + 1, 5, dtype=np.int64)
+    indices = rng.integers(0, n_sites, 5 * n_sites).astype(np.int64)
+    inv_size = 1.0 / rng.integers(1, 9, n_sites).astype(float)
+    code = rng.integers(0, 4, n).astype(np.int8)
+    a_s = np.bincount(site, weights=code & 1, minlength=n_sites)
+    b_s = np.bincount(site, weights=(code >> 1) & 1, minlength=n_sites)
+    ab_s = np.bincount(site, weights=code == 3, minlength=n_sites)
+    nb = b_s + np.add.reduceat(b_s[indices], indptr[:-1])
+    obs = float(((a_s * nb - ab_s) * inv_size)[a_s > 0].sum())
+    counts = [_clq_kernels.global_clq_counts(site, indptr, indices, inv_size, code, obs, 1e-9, 999, 11, threads=t)
+              for t in (1, 2, 3)]
+    assert counts[0] == counts[1] == counts[2]
+    up, lo = counts[0]
+    assert 0 < up < 999 and 0 < lo < 999 and up + lo >= 999
+    # an empty range counts nothing; two ranges add up to the whole
+    assert _clq_kernels.global_clq_range(site, indptr, indices, inv_size, code, obs, 1e-9, 0, 0, 11) == (0, 0)
+    ranges = [_clq_kernels.global_clq_range(site, indptr, indices, inv_size, code, obs, 1e-9, a, b, 11)
+              for a, b in ((0, 400), (400, 999))]
+    assert tuple(map(sum, zip(*ranges))) == (up, lo)
+    assert _kernels.split_permutations(lambda a, b: (b - a, 1), 999, n, 3) == (999, 3)
+
+
 def _placements_one_by_one(park, region, n, rng, max_tries):
     """The previous implementation: one candidate at a time (the same draws), counting the
     candidates tried up to the last one kept."""

@@ -357,3 +357,20 @@ def test_founding_dates_are_decided_over_the_whole_column_as_in_memory(tmp_path,
     kept = pd.concat(client.gather(ing.parts))
     assert mem.attrs["load_report"]["rows_rejected"] == ing.load_report["rows_rejected"] == 100  # years: serials rejected
     assert kept["founded"].tolist() == mem["founded"].tolist()
+
+
+def test_catalogue_parks_on_the_dask_engine_equal_the_in_memory_run(client, tmp_path):
+    """Parks of every [parks] source are read in memory by both engines: the catalogue example's park results,
+    rejects and input description are the same on the dask engine."""
+    from geo.config import load_config
+    from tests.study import ROOT
+
+    cfg = load_config(ROOT / "data" / "examples" / "catalogue" / "config.toml")
+    mem = geo.run(cfg)
+    dsk = geo.run(dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, engine="dask", scheduler=client.scheduler.address)))
+    assert dsk.load_report["engine"]["name"] == "dask"
+    pd.testing.assert_frame_equal(dsk.parks_rejects, mem.parks_rejects)
+    assert dsk.summary()["inputs"]["parks"] == mem.summary()["inputs"]["parks"]
+    assert [r["verdict"] for r in dsk.summary()["valleys"]["Wuhan"]["park_results"]] == \
+        [r["verdict"] for r in mem.summary()["valleys"]["Wuhan"]["park_results"]] == \
+        ["park on a pre-existing cluster", "park without a cluster"]

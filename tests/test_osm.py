@@ -168,7 +168,7 @@ def test_osm_config_keys(tmp_path):
     cfg = config_from_dict({"firms": {"path": "x.osm.pbf", "source": "osm", "osm_sectors": {"office=it": "ict"}},
                             "parks": {"path": "x.osm.pbf", "source": "osm"}}, base=tmp_path)
     assert cfg.firms.osm_sectors == {"office=it": "ict"} and cfg.parks.source == "osm"
-    with pytest.raises(ConfigError, match=r"\[parks\] source must be \"file\" or \"osm\"; 'overture' was given"):
+    with pytest.raises(ConfigError, match=r"\[parks\] source must be \"file\", \"osm\" or \"catalogue\"; 'overture' was given"):
         config_from_dict({"firms": {"path": "x.csv"}, "parks": {"path": "p.gpkg", "source": "overture"}})
     with pytest.raises(ConfigError, match=r"\[parks\] source = \"osm\" needs \[parks\] path"):
         config_from_dict({"firms": {"path": "x.csv"}, "parks": {"source": "osm"}})

@@ -420,6 +420,44 @@ def test_park_categories_under_and_around_and_first_hot_step_by_hand():
         park_emerging(parks, cells.iloc[:35], res)
 
 
+def test_the_main_categorys_first_hot_year_by_hand():
+    """``ehs_main_first_hot`` is the earliest first hot step of the cells *of the main category*
+    under the park; ``ehs_first_hot`` of any cell (one hot once long before, an institute alone
+    in its cell, moves the latter but not the former); "no pattern" has none."""
+    import dataclasses
+
+    from geo.parks.emerging import park_emerging
+
+    cells, res = _emerging_lattice()
+    cx, cy = cells.centroid.x.to_numpy(), cells.centroid.y.to_numpy()
+    parks = gpd.GeoDataFrame({"name": ["corner", "middle"], "designated": [2003, 1999]},
+                             geometry=[shapely.box(0, 0, 2, 2), shapely.box(3, 3, 5, 5)], crs=3857)
+    under = np.flatnonzero(shapely.intersects_xy(parks.geometry.iloc[0], cx, cy))
+    middle = np.flatnonzero(shapely.intersects_xy(parks.geometry.iloc[1], cx, cy))
+    assert len(under) >= 4 and len(middle) >= 1
+    table = res.table.copy()
+    table["category"] = "no pattern"
+    table["first_hot"] = pd.array([pd.NA] * len(table), dtype="Int64")
+    cat = table["category"].to_numpy(dtype=object)
+    first = np.full(len(table), -1)
+    cat[under[:2]] = "consecutive hot spot"
+    first[under[:2]] = [2007, 2005]
+    cat[under[2]] = "sporadic hot spot"
+    first[under[2]] = 2001
+    first[under[3]] = 1998  # hot once, no pattern
+    first[middle[0]] = 1997  # the middle park: hot once, no pattern
+    table["category"] = cat
+    table["first_hot"] = pd.array(np.where(first < 0, 0, first), dtype="Int64")
+    table.loc[first < 0, "first_hot"] = pd.NA
+    out = park_emerging(parks, cells, dataclasses.replace(res, table=table))
+    assert out["ehs_main_under"].tolist() == ["consecutive hot spot", "no pattern"]
+    assert out["ehs_first_hot"].tolist() == [1998, 1997]
+    assert out["ehs_first_hot_vs_designation"].tolist() == [-5, -2]
+    assert out["ehs_main_first_hot"].iloc[0] == 2005 and out["ehs_main_first_hot_vs_designation"].iloc[0] == 2
+    assert pd.isna(out["ehs_main_first_hot"].iloc[1]) and pd.isna(out["ehs_main_first_hot_vs_designation"].iloc[1])
+    assert str(out["ehs_main_first_hot"].dtype) == "Int64"
+
+
 def test_the_config_keys_are_checked():
     from geo.config import config_from_dict
     from geo.errors import ConfigError
@@ -487,6 +525,34 @@ def test_the_demo_run_has_emerging_hot_spots(demo_results, demo_output):
     layer = pyogrio.read_dataframe(demo_output / "layers.gpkg", layer="emerging_hotspots")
     assert len(layer) == sum(len(vr.analysis.cells) for vr in demo_results.valleys.values())
     assert {"category", "mk_tau", "mk_p", "first_hot", "bin_2024", "valley"} <= set(layer.columns)
+
+
+def test_the_demo_recovers_the_planted_emerging_hot_spots(demo_results):
+    """Each park's main category and when its cells first became hot, against demo_truth.json
+    (``parks.<name>.emerging``): Wuhan's cluster formed after designation, Changchun's before it."""
+    from geo.datasets import load_truth
+
+    truth = load_truth()["parks"]
+    seen = set()
+    for vr in demo_results.valleys.values():
+        for _, row in vr.analysis.parks_overlay.iterrows():
+            t = truth[row["name"]]["emerging"]
+            seen.add(row["name"])
+            assert row["ehs_main_under"] in t["categories"], (row["name"], row["ehs_under"])
+            first = row["ehs_main_first_hot"]
+            if t["first_hot"] is None:
+                assert pd.isna(first), row["name"]
+                continue
+            assert int(row["designated"]) == t["designated"]
+            assert row["ehs_main_first_hot_vs_designation"] == first - t["designated"]
+            if t["first_hot"] == "after designation":
+                assert first > t["designated"] and first >= t["cluster_first_founded"], (row["name"], first)
+            else:
+                assert first < t["designated"], (row["name"], first)
+    assert seen == set(truth)
+    after = [t for t in truth.values() if t["emerging"]["first_hot"] == "after designation"]
+    before = [t for t in truth.values() if t["emerging"]["first_hot"] == "before designation"]
+    assert len(after) == len(before) == 1 and after[0]["valley"] != before[0]["valley"]
 
 
 def test_the_demo_report_map_and_figure_show_them(demo_results, demo_output):

@@ -6,6 +6,7 @@ installed wheel as from a clone: :func:`demo_files` gives their paths.
 
 from geo.datasets._demo import (
     DEMO_SEED,
+    EHS_BY_VERDICT,
     GENERATOR_VERSION,
     VERDICTS,
     demo_files,
@@ -14,4 +15,4 @@ from geo.datasets._demo import (
     load_truth,
 )
 
-__all__ = ["DEMO_SEED", "GENERATOR_VERSION", "VERDICTS", "demo_path", "demo_files", "load_truth", "generate_demo"]
+__all__ = ["DEMO_SEED", "EHS_BY_VERDICT", "GENERATOR_VERSION", "VERDICTS", "demo_path", "demo_files", "load_truth", "generate_demo"]

@@ -8,9 +8,16 @@ not official.  Each valley plays a different scenario whose truth is written bes
 * **Wuhan** -- the optics cluster grew *inside* the East Lake park *after* it was designated
   (1991); before 1991 the few optics firms are spread like the urban background.
 * **Changchun** -- the optics cluster around the CIOMP anchor existed *before* its park was
-  designated (1991) and lies *partly outside* it; the whole valley is stored in GCJ-02.
+  designated (1991) and lies *partly outside* it; the whole valley is stored in GCJ-02.  Optics
+  spin-offs sit among the 40 optoelectronics laboratories of Jilin University (research
+  anchors), 3 km from the CIOMP cluster: the plant of the co-location quotients.
 * **Shenzhen** -- the main optics cluster (Guangming / Bao'an) lies *outside* the official
   park (Nanshan, 1996), about 25 km away.
+
+The truth also says what the emerging hot spot analysis should find under each park
+(:data:`EHS_BY_VERDICT`: a new, consecutive or intensifying hot spot first hot after the
+designation in Wuhan; a hot spot of at least 90 % of the steps, first hot before it, in
+Changchun) and what the co-location quotients should find in Changchun (``colocation``).
 
 Point processes (all in a local metric frame of each valley, a 40 x 40 km window):
 
@@ -60,6 +67,7 @@ from geo.errors import DataFileError, InputError
 
 __all__ = [
     "DEMO_SEED",
+    "EHS_BY_VERDICT",
     "GENERATOR_VERSION",
     "VERDICTS",
     "demo_path",
@@ -73,7 +81,7 @@ logger = logging.getLogger(__name__)
 #: the seed of the committed demo data
 DEMO_SEED = 20261127
 #: bump when the generator's output changes on purpose (recorded in the truth)
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 #: the three park verdicts used in the truth
 VERDICTS = (
     "cluster formed after designation",
@@ -84,6 +92,19 @@ VERDICTS = (
 _DATA_DIR = Path(__file__).resolve().parent / "data"
 
 #: bundled file name -> path inside the data folder
+#: the emerging hot spot categories (geo.stats.spacetime.CATEGORIES) the main category under a park
+#: may take, and when its cells first became hot, by the park's planted verdict: a cluster that
+#: formed after designation is a new, consecutive or intensifying hot spot first hot after the
+#: designation year; a park on a pre-existing cluster sits on cells hot from (nearly) the first
+#: step (at least 90 % of the steps: intensifying, persistent, diminishing or historical), first
+#: hot before designation; a park without a cluster shows no pattern
+EHS_BY_VERDICT: dict[str, tuple[tuple[str, ...], str | None]] = {
+    VERDICTS[0]: (("new hot spot", "consecutive hot spot", "intensifying hot spot"), "after designation"),
+    VERDICTS[1]: (("intensifying hot spot", "persistent hot spot", "diminishing hot spot", "historical hot spot"),
+                  "before designation"),
+    VERDICTS[2]: (("no pattern",), None),
+}
+
 _FILES = {
     "firms": "firms_demo.csv",
     "parks": "shapefiles/parks_demo.shp",
@@ -250,6 +271,9 @@ class _Cluster:
     child_sd_m: float
     mean_children: float
     years: tuple[tuple[float, int, int, float], ...]  # (weight, first, last, growth)
+    # fixed parents (lon, lat) instead of Poisson parents around the centre: a campus's
+    # laboratories, each with its spin-off firms around it
+    parents: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -262,6 +286,54 @@ class _Anchor:
     founded: int  # actual founding year; the table clips it to 1980
     code: str
     employees: int
+
+
+@dataclass(frozen=True)
+class _Campus:
+    """A research campus: the laboratories of one institute (each a row with anchor = 1, laid
+    out deterministically) and the spin-off firms of the target sector around them.
+
+    Laboratory ``i`` lies at ``spacing_m * sqrt(i + 1)`` from the centre at the golden angle
+    ``i * 137.5°`` (a sunflower layout); each has Poisson(``spinoffs_per_lab``) spin-offs
+    displaced by :math:`N(0, \\sigma_c^2 I)`.  The plant of the co-location quotients: the
+    spin-offs' nearest neighbours include several laboratories, so their local CLQ towards
+    the research anchors is significant after the FDR adjustment (two anchors among 8
+    neighbours have a probability of about :math:`28 (N_B / N)^2` under random labelling).
+    """
+
+    id: str
+    institute: str
+    lab_zh: str
+    lab_en: str
+    lon: float
+    lat: float
+    n_labs: int
+    spacing_m: float
+    code: str
+    founded: int
+    spinoffs_per_lab: float
+    child_sd_m: float
+    years: tuple[tuple[float, int, int, float], ...]
+
+    def lab_positions(self) -> list[tuple[float, float]]:
+        frame = _Frame(self.lon, self.lat)
+        out = []
+        for i in range(self.n_labs):
+            r = self.spacing_m * math.sqrt(i + 1)
+            a = math.radians(137.50776405) * i
+            lon, lat = frame.to_lonlat(r * math.cos(a), r * math.sin(a))
+            out.append((round(float(lon), 6), round(float(lat), 6)))
+        return out
+
+    def anchors(self) -> tuple[_Anchor, ...]:
+        return tuple(_Anchor(f"{self.lab_zh}{i + 1:02d} {self.lab_en} {i + 1:02d}", lon, lat, self.founded,
+                             self.code, 40)
+                     for i, (lon, lat) in enumerate(self.lab_positions()))
+
+    def cluster(self) -> _Cluster:
+        return _Cluster(self.id, f"{self.institute}: spin-offs around its laboratories", "optics",
+                        self.lon, self.lat, round(self.n_labs * self.spinoffs_per_lab), 0.0,
+                        self.child_sd_m, self.spinoffs_per_lab, self.years, parents=tuple(self.lab_positions()))
 
 
 @dataclass(frozen=True)
@@ -308,6 +380,15 @@ class _Valley:
     stacked_at: tuple[float, float, str] | None = None
     land: tuple[tuple[float, float], ...] | None = None  # lon/lat ring; None = all land
     half_width_km: float = 20.0
+    campus: _Campus | None = None  # the co-location plant (its labs join `anchors`, its spin-offs `clusters`)
+
+    @property
+    def all_anchors(self) -> tuple[_Anchor, ...]:
+        return self.anchors + (self.campus.anchors() if self.campus is not None else ())
+
+    @property
+    def all_clusters(self) -> tuple[_Cluster, ...]:
+        return self.clusters + ((self.campus.cluster(),) if self.campus is not None else ())
 
 
 _WUHAN = _Valley(
@@ -407,6 +488,12 @@ _CHANGCHUN = _Valley(
     ),
     dirt=(("missing_coordinate", 70), ("not_a_number", 30), ("out_of_range", 15),
           ("zero_zero", 20), ("swapped", 0), ("duplicate", 50), ("stacked", 0)),
+    # the co-location plant: 40 optoelectronics laboratories of Jilin University (anchor = 1)
+    # within 250 m of its campus centre, about 100 optics spin-offs founded from 1985 around
+    # them; 3 km from the CIOMP cluster, so the spin-offs' neighbours are the laboratories
+    campus=_Campus("CC-SPIN-1", "吉林大学 Jilin University", "吉林大学光电子实验室", "Jilin University optoelectronics laboratory",
+                   125.262, 43.828, n_labs=40, spacing_m=40.0, code="3976", founded=1980, spinoffs_per_lab=2.5,
+                   child_sd_m=35.0, years=((1.0, 1985, 2024, 0.05),)),
 )
 
 _SHENZHEN = _Valley(
@@ -674,9 +761,13 @@ def _background(v: _Valley, frame: _Frame, rng: np.random.Generator) -> dict[str
 def _thomas(
     v: _Valley, c: _Cluster, frame: _Frame, rng: np.random.Generator
 ) -> tuple[dict[str, np.ndarray], int]:
-    n_parents = int(rng.poisson(c.n / c.mean_children))
-    cx, cy = frame.to_xy(c.lon, c.lat)
-    parents = np.column_stack([cx, cy]) + rng.normal(0.0, c.parent_sd_m, size=(n_parents, 2))
+    if c.parents:  # fixed parents (a campus's laboratories)
+        n_parents = len(c.parents)
+        parents = np.column_stack(frame.to_xy([p[0] for p in c.parents], [p[1] for p in c.parents]))
+    else:
+        n_parents = int(rng.poisson(c.n / c.mean_children))
+        cx, cy = frame.to_xy(c.lon, c.lat)
+        parents = np.column_stack([cx, cy]) + rng.normal(0.0, c.parent_sd_m, size=(n_parents, 2))
     counts = rng.poisson(c.mean_children, size=n_parents)
     parent_of = np.repeat(np.arange(n_parents), counts)
     xy = parents[parent_of] + rng.normal(0.0, c.child_sd_m, size=(parent_of.size, 2))
@@ -699,16 +790,17 @@ def _thomas(
 
 
 def _anchors(v: _Valley, frame: _Frame) -> dict[str, np.ndarray]:
-    lon = np.array([a.lon for a in v.anchors])
-    lat = np.array([a.lat for a in v.anchors])
+    anchors = v.all_anchors
+    lon = np.array([a.lon for a in anchors])
+    lat = np.array([a.lat for a in anchors])
     x, y = frame.to_xy(lon, lat)
-    subsector = np.array([_INDUSTRIES[a.code][1] for a in v.anchors], dtype=object)
+    subsector = np.array([_INDUSTRIES[a.code][1] for a in anchors], dtype=object)
     return {
         "x": x, "y": y,
-        "founded": np.array([max(a.founded, _FIRST_YEAR) for a in v.anchors], dtype=np.int64),
-        "sector": np.array([_INDUSTRIES[a.code][0] for a in v.anchors], dtype=object),
+        "founded": np.array([max(a.founded, _FIRST_YEAR) for a in anchors], dtype=np.int64),
+        "sector": np.array([_INDUSTRIES[a.code][0] for a in anchors], dtype=object),
         "subsector": subsector,
-        "origin": np.full(len(v.anchors), "anchor", dtype=object),
+        "origin": np.full(len(anchors), "anchor", dtype=object),
     }
 
 
@@ -734,7 +826,7 @@ def _simulate_valley(v: _Valley, rng: np.random.Generator) -> tuple[dict[str, np
     frame = _Frame(v.lon, v.lat)
     parts = [_background(v, frame, rng)]
     n_parents = {}
-    for c in v.clusters:
+    for c in v.all_clusters:
         part, n_parents[c.id] = _thomas(v, c, frame, rng)
         parts.append(part)
     parts.append(_anchors(v, frame))
@@ -750,13 +842,14 @@ def _simulate_valley(v: _Valley, rng: np.random.Generator) -> tuple[dict[str, np
     firms["x"], firms["y"] = frame.to_xy(firms["lon"], firms["lat"])
 
     firms["code"] = _codes(rng, firms["subsector"])
-    firms["code"][is_anchor] = [a.code for a in v.anchors]
+    anchors = v.all_anchors
+    firms["code"][is_anchor] = [a.code for a in anchors]
     median = np.array([_MEDIAN_EMPLOYEES[s] for s in sector], dtype=float)
     emp = np.round(np.exp(np.log(median) + 1.2 * rng.normal(size=n)))
     emp = np.clip(emp, 1, 50000).astype(np.int64)
-    emp[is_anchor] = [a.employees for a in v.anchors]
+    emp[is_anchor] = [a.employees for a in anchors]
     firms["employees"] = emp
-    ax, ay = frame.to_xy([a.lon for a in v.anchors], [a.lat for a in v.anchors])
+    ax, ay = frame.to_xy([a.lon for a in anchors], [a.lat for a in anchors])
     d2 = (firms["x"][:, None] - ax[None, :]) ** 2 + (firms["y"][:, None] - ay[None, :]) ** 2
     near_anchor = d2.min(axis=1) < 3000.0**2
     p_rd = np.array([_RD_PROB[s] for s in sector]) + 0.2 * near_anchor
@@ -769,7 +862,7 @@ def _simulate_valley(v: _Valley, rng: np.random.Generator) -> tuple[dict[str, np
     firms["ownership"] = np.where(foreign, "foreign", "domestic").astype(object)
     firms["anchor"] = is_anchor.astype(np.int64)
     names = _names(v, rng, firms["subsector"], sector)
-    names[is_anchor] = [a.name for a in v.anchors]
+    names[is_anchor] = [a.name for a in anchors]
     firms["name"] = names
 
     # table order: a random permutation, then ids in that order
@@ -908,7 +1001,7 @@ def _valley_truth(v: _Valley, firms, ledger, info, parks_geom) -> dict[str, Any]
     lo = frame.to_lonlat(-h, -h)
     hi = frame.to_lonlat(h, h)
     anchors = []
-    for a in v.anchors:
+    for a in v.all_anchors:
         i = int(np.flatnonzero((firms["origin"] == "anchor") & (firms["name"] == a.name))[0])
         anchors.append({
             "name": a.name, "firm_id": str(firms["firm_id"][i]), "lon": a.lon, "lat": a.lat,
@@ -928,7 +1021,39 @@ def _valley_truth(v: _Valley, firms, ledger, info, parks_geom) -> dict[str, Any]
         "other_clusters": other,
         "clusters_outside_parks": [c["id"] for c in target if c["park_relation"] == "outside"],
         "anchors": anchors,
+        "colocation": _colocation_truth(v, firms, clean, frame),
         "n_firms": int(firms["x"].size),
+    }
+
+
+def _colocation_truth(v: _Valley, firms, clean, frame: _Frame) -> dict[str, Any] | None:
+    """The co-location plant of a valley (its campus), None without one."""
+    c = v.campus
+    if c is None:
+        return None
+    sel = (firms["origin"] == c.id) & clean
+    cx, cy = frame.to_xy(c.lon, c.lat)
+    d = np.hypot(firms["x"][sel] - cx, firms["y"][sel] - cy)
+    lab_names = {a.name for a in c.anchors()}
+    labs = np.isin(firms["name"], list(lab_names)) & (firms["origin"] == "anchor")
+    return {
+        "scenario": "spin-off firms of the target sector around the laboratories of a research institute",
+        "institute": c.institute,
+        "centre": [c.lon, c.lat],
+        "a": "optics",
+        "b": "research anchors",
+        "n_labs": int(labs.sum()),
+        "lab_firm_ids": sorted(str(i) for i in firms["firm_id"][labs]),
+        "spinoff_cluster": c.id,
+        "n_spinoffs": int(sel.sum()),
+        "spinoff_firm_ids": sorted(str(i) for i in firms["firm_id"][sel]),
+        "spinoffs_founded_range": [int(firms["founded"][sel].min()), int(firms["founded"][sel].max())],
+        # every spin-off lies within this distance of the campus centre
+        "radius_m": float(math.ceil(d.max() / 10.0) * 10.0),
+        # the global CLQ(a -> b) of the valley is above 1 and significant at 0.05 (two-sided), and
+        # the spin-offs' local CLQ towards b is significant (label "colocated") after the FDR
+        # adjustment at the demo's 999 permutations
+        "expected": {"global_clq_above": 1.0, "global_p_below": 0.05, "local_label": "colocated"},
     }
 
 
@@ -957,6 +1082,22 @@ def _park_truth(v: _Valley, p: _Park, firms, ledger, geom) -> dict[str, Any]:
         "n_target_firms_inside_before_designation": int(before.sum()),
         # of which research anchors (institutes that predate the firms around them)
         "n_target_anchors_inside_before_designation": int((before & is_anchor).sum()),
+        "emerging": _emerging_truth(p, firms, dirty),
+    }
+
+
+def _emerging_truth(p: _Park, firms, dirty) -> dict[str, Any]:
+    """What the emerging hot spot analysis should find under the park (:data:`EHS_BY_VERDICT`)."""
+    categories, first_hot = EHS_BY_VERDICT[p.verdict]
+    sel = (firms["origin"] == p.target_cluster) & ~dirty if p.target_cluster else np.zeros(0, bool)
+    return {
+        # the main category under the park (the most frequent other than "no pattern") is one of these
+        "categories": list(categories),
+        # the cells of that category were first hot after / before the designation year (None: never hot)
+        "first_hot": first_hot,
+        "designated": p.designated,
+        # the first founding year of the park's target cluster (None: no target cluster)
+        "cluster_first_founded": int(firms["founded"][sel].min()) if sel.any() else None,
     }
 
 

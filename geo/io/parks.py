@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from geo import crs as _crs
+from geo.config import AREA_UNITS
 from geo.errors import ColumnError, CRSError, DataFileError, InputError
 from geo.io._text import (
     _EXCEL_SUFFIXES,
@@ -39,7 +40,7 @@ _PARK_NAME = ("name", "park", "park_name", "parkname", "名称", "园区", "园�
 _PARK_AREA = ("approved_area_km2", "area_km2", "核准面积")
 
 #: units an approved-area header may name in brackets (``核准面积（公顷）``, ``核准面积(km²)``): km² per unit
-_AREA_UNITS = {"km2": 1.0, "km²": 1.0, "平方公里": 1.0, "平方千米": 1.0, "公顷": 0.01, "ha": 0.01, "hectares": 0.01}
+_AREA_UNITS = AREA_UNITS
 
 #: park level columns (national, provincial …)
 _PARK_LEVEL = ("level", "级别")
@@ -88,6 +89,9 @@ def read_parks(
     crs: Any = None,
     layer: str | int | None = None,
     source: str = "file",
+    attributes: str | os.PathLike | None = None,
+    area_column: str | None = None,
+    area_unit: str | None = None,
 ):
     """Read science & technology park boundaries.
 
@@ -107,15 +111,28 @@ def read_parks(
         ``valley``/``city``, ``designated``/``year``/``established``).  ``valley`` and
         ``designated`` are optional: without a year the precedence test is skipped.
     crs : str, int or pyproj.CRS, optional
-        The layer's coordinate system when the file has none (an error otherwise), or
-        "gcj02"/"bd09" when the polygons (or points) were digitised on a Chinese web map.  A
-        park table's longitude/latitude are WGS84 unless given.
+        The layer's coordinate system: needed when the file has none, and it overrides a
+        wrong ``.prj`` (a note says so); "gcj02"/"bd09" when the polygons (or points) were
+        digitised on a Chinese web map.  A park table's longitude/latitude are WGS84 unless
+        given.  Coordinates beyond ±180/±90 under a geographic system (projected metres
+        declared as WGS84) stop with one sentence naming the likely system.
     layer : str or int, optional
         Layer of a multi-layer source (GeoPackage).
-    source : {"file", "osm"}, default "file"
+    source : {"file", "osm", "catalogue"}, default "file"
         "osm": ``path`` is an OpenStreetMap extract (``.osm.pbf``) and the parks are its named
         industrial areas and high-tech zones (:func:`geo.io.osm.read_osm_parks`; their
-        ``start_date`` is the designation year).
+        ``start_date`` is the designation year).  "catalogue": ``path`` is the point layer of
+        the national development-zone catalogue and ``attributes`` its ``.xlsx``
+        (:func:`geo.io.catalogue.read_catalogue`: joined on the zone code or name; rows and
+        points that do not pair are rejects).
+    attributes : str or path-like, optional
+        ``source="catalogue"``: the catalogue's attribute table (``.xlsx``).
+    area_column : str, optional
+        The approved-area column of park points, when its header is not one of
+        ``approved_area_km2``, ``area_km2``, ``核准面积``.
+    area_unit : {"km2", "ha", "平方公里", "公顷", ...}, optional
+        The unit of the approved areas; by default the one the header names in brackets
+        (``核准面积（公顷）``: hectares), else km².
 
     Returns
     -------
@@ -135,13 +152,24 @@ def read_parks(
 
     p = _check_file(path, "Park boundary file")
     unnamed = 0
-    if source == "osm":
+    joined = None
+    notes: list[str] = []
+    if source == "catalogue":
+        from geo.io.catalogue import read_catalogue
+
+        if attributes is None:
+            msg = f"Park source \"catalogue\" needs the attribute table (.xlsx) of the points of '{p.name}': pass attributes=."
+            raise InputError(msg)
+        gdf = read_catalogue(p, attributes, name=name, layer=layer)
+        joined = gdf.attrs.pop("catalogue")
+        _check_joined(gdf, joined)
+    elif source == "osm":
         from geo.io.osm import read_osm_parks
 
         gdf = read_osm_parks(p)
         unnamed = gdf.attrs.pop("unnamed", 0)
     elif source != "file":
-        msg = f"Park source must be \"file\" or \"osm\"; {source!r} was given."
+        msg = f"Park source must be \"file\", \"osm\" or \"catalogue\"; {source!r} was given."
         raise InputError(msg)
     elif p.suffix.lower() in _TABLE_SUFFIXES or p.suffix.lower() in _EXCEL_SUFFIXES:
         gdf = _read_point_table(p, layer=layer)
@@ -176,7 +204,8 @@ def read_parks(
 
     geoms = gdf.geometry.values
     n = len(gdf)
-    rows = np.arange(1, n + 1)
+    rows = np.asarray(gdf.index, dtype=int) if joined is not None else np.arange(1, n + 1)
+    _check_degrees(geoms, system if system is not None else gdf.crs, p, file_crs=gdf.crs)
     gtype = np.asarray(shapely.get_type_id(geoms))
     missing = np.asarray(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     is_poly = np.isin(gtype, (3, 6)) & ~missing
@@ -184,10 +213,16 @@ def read_parks(
     area_hits = sorted(area_units, key=lambda c: _PARK_AREA.index(_UNIT_SUFFIX.sub("", c.strip().lower())))
     is_point = (gtype == 0) & ~missing
     area_col = area_hits[0] if area_hits and is_point.any() else None  # a polygon layer's area column stays as it is
+    if area_column is not None:
+        area_col = _find_column(columns, area_column, (), "approved area ([parks] area_column)", p)
+        area_hits = [area_col]
+    if area_col is not None:
+        area_units[area_col] = _area_unit(area_col, area_unit, p)
     level_col = next((c for c in columns if c.strip().lower() in _PARK_LEVEL), None)
     disc_ok = np.zeros(n, dtype=bool)
     area_km2 = np.full(n, np.nan)
-    reject_rows = []
+    reject_rows = [] if joined is None else gdf.attrs.pop("rejects").to_dict(orient="records")
+    n_unjoined = len(reject_rows)  # a catalogue's rows and points that did not pair
     if area_col is not None:
         area_km2 = _area_numbers(gdf[area_col]) * area_units[area_col]
         disc_ok = is_point & np.isfinite(area_km2) & (area_km2 > 0) & (area_km2 <= MAX_PARK_AREA_KM2)
@@ -211,6 +246,8 @@ def read_parks(
         else:
             reason, detail = "not_a_polygon", (f"geometry is {geoms[i].geom_type}; parks must be polygons"
                                                + (" (or points with an approved area)" if is_point[i] else ""))
+        if joined is not None:
+            detail = f"row {int(rows[i])} of {Path(joined['attributes']).name}: {detail}"
         reject_rows.append({"row": int(rows[i]), "name": nm, "reason": reason, "detail": detail})
     if not (is_poly | disc_ok).any():
         kinds = pd.Series([("no geometry" if m else g.geom_type) for g, m in zip(geoms, missing)]).value_counts()
@@ -245,11 +282,13 @@ def read_parks(
     if isinstance(system, str) and system in ("gcj02", "bd09"):
         geoms = _crs.transform_geometries(geoms, system)
         src_crs = "EPSG:4326"
-    elif system is not None and gdf.crs is None:
+    elif system is not None:  # a declared system overrides the file's .prj
         src_crs = "EPSG:4326" if system == "wgs84" else system
+        if gdf.crs is not None and not gdf.crs.equals(src_crs):
+            notes.append(f"{p.name}: coordinates read as [parks] crs = {crs!r}, not as the file's {gdf.crs.to_string()}")
     else:
         src_crs = gdf.crs
-    wgs = gpd.GeoSeries(geoms, index=out.index, crs=src_crs).to_crs("EPSG:4326")
+    wgs = gpd.GeoSeries(np.asarray(geoms, dtype=object), index=out.index, crs=src_crs).to_crs("EPSG:4326")
     if approximate.any():
         wgs[approximate] = approximate_discs(wgs[approximate], area_km2[keep][approximate])
 
@@ -263,7 +302,6 @@ def read_parks(
         crs="EPSG:4326",
     )
     year_problems = []
-    notes = []
     if len(year_hits) > 1:
         notes.append(f"{p.name}: designation years read from column {year_col!r}; {year_hits[1:]} could hold them too "
                      "(name one with [parks] designated = \"...\")")
@@ -301,9 +339,17 @@ def read_parks(
         if len(area_hits) > 1:
             notes.append(f"{p.name}: approved areas read from column {area_col!r}; {area_hits[1:]} could hold them too")
 
+    if joined is not None and joined["skipped_rows"]:
+        sk = joined["skipped_rows"]
+        notes.append(f"{Path(joined['attributes']).name}: {len(sk)} row(s) that are not zones skipped (a heading or a note "
+                     f"in one cell, or the header repeated): " + "; ".join(f"row {s['row']} {s['text']!r}" for s in sk[:5])
+                     + (" …" if len(sk) > 5 else ""))
     if unnamed:
         notes.append(f"{p.name}: {unnamed:,} industrial areas without a name were left out (a park is tested by name)")
     dup_names = result["name"][result["name"].duplicated()].tolist()
+    if dup_names and joined is not None:
+        notes.append(f"{p.name}: zone name(s) {sorted(set(dup_names))} occur more than once; each is kept "
+                     f"(joined on the {joined['join']}: {joined['join_columns'][0]!r})")
     report = {
         "file": str(p),
         "name_column": name_col,
@@ -315,7 +361,7 @@ def read_parks(
         "lat_column": gdf.attrs.get("lat_column"),
         "approximate_boundaries": int(approximate.sum()),
         "crs_in": str(system) if system is not None else (gdf.crs.to_string() if gdf.crs else None),
-        "features_read": int(n),
+        "features_read": int(n) + n_unjoined,
         "parks_kept": int(len(result)),
         "features_rejected": len(reject_rows),
         "geometries_repaired": len(repairs),
@@ -323,7 +369,8 @@ def read_parks(
         "bad_designation_year": year_problems,
         "duplicate_names": dup_names,
         "notes": notes,
-        **({"source": "osm"} if source == "osm" else {}),
+        **({"source": source} if source != "file" else {}),
+        **({"catalogue": joined} if joined is not None else {}),
     }
     result.attrs["load_report"] = report
     result.attrs["rejects"] = pd.DataFrame(reject_rows, columns=["row", "name", "reason", "detail"])
@@ -375,6 +422,75 @@ def approximate_discs(points, area_km2) -> Any:
         discs = metric.geometry.buffer(radius[at], quad_segs=DISC_SEGMENTS // 4)
         out[at] = discs.to_crs("EPSG:4326").values
     return out
+
+
+def _check_joined(gdf, joined: dict) -> None:
+    """Stop when no zone of a catalogue's point layer pairs with a row of its table."""
+    if len(gdf):
+        return
+    rj = gdf.attrs["rejects"]
+    pts, tab = Path(joined["points"]).name, Path(joined["attributes"]).name
+    t_col, p_col = joined["join_columns"]
+
+    def some(reason: str) -> list[str]:
+        keys = (re.search(f" {joined['join']} '(.*?)'", d) for d in rj.loc[rj["reason"] == reason, "detail"])
+        return [k.group(1) for k in keys if k][:3]
+
+    msg = (f"No zone of '{pts}' pairs with a row of '{tab}' on the {joined['join']} (columns {p_col!r} and {t_col!r}): "
+           f"the points have {joined['join']}s such as {some('no_attributes') or '(none)'}, the table "
+           f"{some('no_point') or '(none)'}. Are the two files the same catalogue?")
+    raise InputError(msg)
+
+
+def _check_degrees(geoms, declared, p: Path, *, file_crs=None) -> None:
+    """Stop when coordinates read as longitude/latitude are not degrees (projected metres declared as WGS84)."""
+    import pyproj
+    import shapely
+
+    if declared is None:
+        return
+    geographic = isinstance(declared, str) or pyproj.CRS.from_user_input(declared).is_geographic
+    coords = shapely.get_coordinates(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
+    if not geographic or not len(coords):
+        return
+    x, y = coords[:, 0], coords[:, 1]
+    if np.all(np.abs(x) <= 180) and np.all(np.abs(y) <= 90):
+        return
+    name = declared if isinstance(declared, str) else pyproj.CRS.from_user_input(declared).to_string()
+    where = (f"its .prj says {name}" if file_crs is not None and not isinstance(declared, str)
+             else f"they are read as [parks] crs = {name!r}")
+    ranges = f"x {np.min(x):.4g}–{np.max(x):.4g}, y {np.min(y):.4g}–{np.max(y):.4g}"
+    mx, my = np.median(np.abs(x)), np.median(np.abs(y))
+    if 1e4 <= mx < 1e8 and 1e4 <= my < 1e7:
+        lat = np.median(y) / 110_950.0
+        hint = f" (a northing of {np.median(y):,.0f} m is about {lat:.0f}° from the equator)" if 0 < lat < 90 else ""
+        why = f"the values look like projected metres, not degrees ({ranges}){hint}"
+    else:
+        why = f"they span {ranges}, beyond ±180/±90"
+    msg = (f"The coordinates of '{p.name}' are not longitude/latitude degrees, yet {where}: {why}. Set [parks] crs to "
+           "the system they were made in, e.g. crs = 'EPSG:32650' for UTM zone 50N or 'EPSG:4547' for CGCS2000 3-degree "
+           "Gauss–Krüger CM 114E.")
+    raise CRSError(msg)
+
+
+def _area_unit(column: str, declared: str | None, p: Path) -> float:
+    """km² per unit of the approved-area column: the declared unit, else the header's, else km²."""
+    if declared is not None:
+        key = declared.strip().lower().replace(" ", "")
+        if key not in _AREA_UNITS:
+            msg = f"[parks] area_unit must be one of {sorted(_AREA_UNITS)}; {declared!r} was given."
+            raise InputError(msg)
+        return _AREA_UNITS[key]
+    unit = _UNIT_SUFFIX.search(column.strip().lower())
+    if unit is None:
+        return 1.0
+    factor = _AREA_UNITS.get(unit.group(1).replace(" ", ""))
+    if factor is None:
+        msg = (f"The approved-area column {column!r} of '{p.name}' names the unit {unit.group(1)!r}, which is not "
+               f"one of {sorted(_AREA_UNITS)}: convert the column, or declare its unit with [parks] area_unit = \"km2\" "
+               "or \"ha\".")
+        raise InputError(msg)
+    return factor
 
 
 _UNIT_SUFFIX = re.compile(r"\s*[(（]\s*([^)）]*?)\s*[)）]\s*$")

@@ -125,6 +125,10 @@ PARK_RESULTS: dict[str, Label] = {
     "ehs_first_hot": _l("first year hot under the park", "year", "first step with a hot cell under the park (95 % after FDR)"),
     "ehs_first_hot_vs_designation": _l("first hot year minus designation year", "years", "negative: hot before designation"),
     "ehs_hot_final_under": _l("hot cells under the park in the final step", "cells", "space-time Gi*, 95 % after FDR"),
+    "ehs_main_first_hot": _l("first year hot of the main category", "year",
+                             "first step with a hot cell of the park's main category under it"),
+    "ehs_main_first_hot_vs_designation": _l("main category's first hot year minus designation year", "years",
+                                            "negative: the park's pattern began before designation"),
     "verdict": _l("verdict", "–", "what the three tests say together"),
     "verdict_reason": _l("why", "–", "the verdict in plain words with the numbers behind it"),
 }

@@ -4,7 +4,10 @@ outside every park, and the sentences that state those counts and only what they
 :func:`research_answer` summarises the park verdicts (:func:`geo.parks.overlay.park_overlay`),
 the clusters outside parks (:func:`geo.parks.overlay.clusters_outside_parks`) and the valley
 comparison's first Kd-localised year (:func:`geo.parks.compare.compare_valleys`) of every
-valley.  ``Results.answer`` computes it once for the report, which opens with it, and for
+valley, and — when they are significant — the emerging hot spot pattern under each park
+against its designation year (:mod:`geo.parks.emerging`) and the co-location of the target
+firms with research anchors (the co-location stage, :mod:`geo.stats.colocation`).
+``Results.answer`` computes it once for the report, which opens with it, and for
 ``summary.json``, which holds it under ``"answer"`` (:meth:`Answer.to_dict`): both read the
 same object.
 """
@@ -62,6 +65,18 @@ class Answer:
         Sentences that state the counts.
     conclusions : tuple of str
         Sentences that state what the counts imply, and nothing more.
+    emerging : tuple of dict
+        One per park whose main emerging hot spot category is a hot spot (significant bins at
+        ``alpha`` after FDR): ``valley``, ``park``, ``category``, ``n_cells`` (cells of that
+        category under the park), ``n_cells_under``, ``first_hot`` (the first year a cell of
+        that category was hot), ``designated`` and ``timing`` (``"after designation"``,
+        ``"in the designation year"``, ``"before designation"``, or None without a year).
+    colocation : tuple of dict
+        One per valley whose global CLQ(target firms → research anchors) is significant at
+        ``alpha``: ``valley``, ``clq``, ``p``, ``relation`` (``"colocated"`` above 1,
+        ``"isolated"`` below), ``n_local`` (target firms whose local CLQ towards the anchors
+        is significant after FDR with the same sign; None without the local table) and
+        ``n_firms`` (the target firms tested).
     """
 
     n_parks: int
@@ -78,6 +93,8 @@ class Answer:
     kd_localised_from_designation: tuple[str, ...]
     facts: tuple[str, ...]
     conclusions: tuple[str, ...]
+    emerging: tuple[dict, ...] = ()
+    colocation: tuple[dict, ...] = ()
 
     @property
     def sentences(self) -> tuple[str, ...]:
@@ -105,6 +122,8 @@ class Answer:
             "target_sector": self.target_sector,
             "kd_localised_before_designation": list(self.kd_localised_before_designation),
             "kd_localised_from_designation": list(self.kd_localised_from_designation),
+            "emerging": [dict(e) for e in self.emerging],
+            "colocation": [dict(c) for c in self.colocation],
             "facts": list(self.facts),
             "conclusions": list(self.conclusions),
             "sentences": list(self.sentences),
@@ -112,15 +131,19 @@ class Answer:
 
 
 def research_answer(valleys: Mapping[str, Any], *, target_sector: str | None = None, founded_column: str = "founded",
-                    comparison: Any = None, synthetic: bool = False, scales: Mapping | None = None) -> Answer:
+                    comparison: Any = None, synthetic: bool = False, scales: Mapping | None = None,
+                    alpha: float | None = None) -> Answer:
     """Counts of verdicts and of clusters outside parks, and the sentences that state only them.
 
     Parameters
     ----------
     valleys : mapping of str to geo.pipeline.results.ValleyResult
         Valley name -> its results; read are ``parks`` (a frame with a ``name`` column),
-        ``skipped`` (stage -> reason) and the ``analysis`` fields ``parks_overlay``, ``clusters``,
-        ``clusters_outside_parks`` and ``metric_firms``.
+        ``skipped`` (stage -> reason) and the ``analysis`` fields ``parks_overlay`` (with the
+        ``ehs_*`` columns of :func:`geo.parks.emerging.park_emerging` when the emerging hot
+        spots ran), ``clusters``, ``clusters_outside_parks``, ``metric_firms``, ``colocation``
+        and ``colocation_local`` (the co-location stage's tables: the row of ``relation``
+        ``"anchors"``, and the local rows towards ``"research anchors"``) and ``emerging``.
     target_sector : str, optional
         The target sector of the run (None: all firms).
     founded_column : str, default "founded"
@@ -133,10 +156,19 @@ def research_answer(valleys: Mapping[str, Any], *, target_sector: str | None = N
     scales : mapping, optional
         The scale sensitivity of the verdicts (``Results.scale_sensitivity``): a conclusion
         names every park whose verdict changes with the cell size, or says that none does.
+    alpha : float, optional
+        Significance level of the co-location sentence (None: the level the valleys'
+        emerging hot spots recorded, else 0.05).  The emerging hot spot categories and the
+        local co-location labels carry the run's level already.
 
     Returns
     -------
     Answer
+        Its facts end with one sentence per park whose main emerging hot spot category is a
+        hot spot (when its cells of that category first became hot, against the designation
+        year) and one on the valleys whose target firms are significantly co-located with, or
+        kept apart from, research anchors; parks with no pattern and valleys without a
+        significant CLQ add no sentence.
 
     Examples
     --------
@@ -152,6 +184,11 @@ def research_answer(valleys: Mapping[str, Any], *, target_sector: str | None = N
     what = f"{target_sector} firms" if target_sector else "firms"
     n_parks = sum(len(v) for v in verdicts.values()) + len(not_assessed)
     facts = _facts(verdicts, not_assessed, n_parks, outside, min_firms, what, kd_text)
+    emerging = _emerging(valleys)
+    colocated = _colocation(valleys, _alpha(valleys, alpha))
+    facts += [_emerging_sentence(e) for e in emerging]
+    if colocated:
+        facts.append(_colocation_sentence(colocated, what))
     conclusions = _conclusions(verdicts, outside, min_firms, what, before, after, _last_year(valleys, founded_column), synthetic)
     if scales and scales.get("parks"):
         conclusions.insert(len(conclusions) - int(synthetic), _scale_sentence(scales))
@@ -170,6 +207,8 @@ def research_answer(valleys: Mapping[str, Any], *, target_sector: str | None = N
         kd_localised_from_designation=tuple(after),
         facts=tuple(facts),
         conclusions=tuple(conclusions),
+        emerging=tuple(emerging),
+        colocation=tuple(colocated),
     )
 
 
@@ -322,6 +361,113 @@ def _conclusions(verdicts, outside: dict[str, int], min_firms: int, what: str, k
     if synthetic:
         s.append("These are synthetic demo data: the statements describe the simulation, not the real valleys.")
     return s
+
+
+def _alpha(valleys, alpha: float | None) -> float:
+    """The given level, else the one the valleys' emerging hot spots recorded, else 0.05."""
+    if alpha is not None:
+        return float(alpha)
+    for vr in valleys.values():
+        ehs = getattr(vr.analysis, "emerging", None)
+        if ehs is not None and not is_missing(ehs.options.get("alpha")):
+            return float(ehs.options["alpha"])
+    return 0.05
+
+
+def _emerging(valleys) -> list[dict]:
+    """The parks whose main emerging hot spot category is a hot spot, with its first hot year."""
+    out: list[dict] = []
+    for name, vr in valleys.items():
+        ov = vr.analysis.parks_overlay
+        if ov is None or not len(ov) or "ehs_main_first_hot" not in ov:
+            continue
+        for row in pd.DataFrame(ov, copy=False).to_dict(orient="records"):
+            category, first = str(row.get("ehs_main_under")), row.get("ehs_main_first_hot")
+            if not category.endswith(" hot spot") or is_missing(first):
+                continue
+            under = row.get("ehs_under") if isinstance(row.get("ehs_under"), Mapping) else {}
+            designated = None if is_missing(row.get("designated")) else int(row["designated"])
+            timing = None
+            if designated is not None:
+                gap = int(first) - designated
+                timing = "after designation" if gap > 0 else "before designation" if gap < 0 else "in the designation year"
+            out.append({"valley": str(name), "park": str(row.get("name")), "category": category,
+                        "n_cells": int(under.get(category, 0)), "n_cells_under": int(sum(under.values())),
+                        "first_hot": int(first), "designated": designated, "timing": timing})
+    return out
+
+
+#: how the cells of each hot spot category behaved from their first hot year on
+_EHS_VERBS = {
+    "new hot spot": "became a hot spot in {y}",
+    "consecutive hot spot": "became a hot spot in {y} and have stayed one",
+    "intensifying hot spot": "have been a hot spot nearly throughout since {y}",
+    "persistent hot spot": "have been a hot spot nearly throughout since {y}",
+    "diminishing hot spot": "have been a hot spot nearly throughout since {y}",
+    "historical hot spot": "were a hot spot nearly throughout from {y} but no longer are",
+    "oscillating hot spot": "were first a hot spot in {y}, on and off since",
+    "sporadic hot spot": "were first a hot spot in {y}, on and off since",
+}
+
+
+def _emerging_sentence(e: Mapping[str, Any]) -> str:
+    """``In Wuhan the cells under <park> became a hot spot in 1996 ..., 5 years after its designation in 1991: ...``."""
+    y, d = e["first_hot"], e["designated"]
+    when = ""
+    if d is not None:
+        gap = abs(y - d)
+        when = (f", in the year of its designation ({d})" if gap == 0 else
+                f", {gap} year{'s' if gap != 1 else ''} {'after' if y > d else 'before'} its designation in {d}")
+    cat = e["category"]
+    article = "an" if cat[:1] in "aeiou" else "a"
+    # no ") (": a park name may end in a parenthesis (the report's rule)
+    return (f"In {e['valley']} the cells under {e['park']} {_EHS_VERBS[cat].format(y=y)}{when}: "
+            f"{article} {cat}, {e['n_cells']} of its {e['n_cells_under']} cells (emerging hot spot analysis).")
+
+
+def _colocation(valleys, alpha: float) -> list[dict]:
+    """The valleys whose global CLQ(target firms → research anchors) is significant at ``alpha``."""
+    out: list[dict] = []
+    for name, vr in valleys.items():
+        table = vr.analysis.colocation
+        if table is None or not len(table) or "relation" not in table:
+            continue
+        rows = table[table["relation"] == "anchors"]
+        if not len(rows):
+            continue
+        clq, p = rows["clq"].iloc[0], rows["p"].iloc[0]
+        if is_missing(clq) or is_missing(p) or not float(p) < alpha or float(clq) == 1.0:
+            continue
+        relation = "colocated" if float(clq) > 1.0 else "isolated"
+        n_local = n_firms = None
+        local = vr.analysis.colocation_local
+        if local is not None and {"b", "label"} <= set(local.columns):
+            part = local[local["b"] == "research anchors"]
+            if len(part):
+                n_local, n_firms = int((part["label"] == relation).sum()), len(part)
+        out.append({"valley": str(name), "clq": float(clq), "p": float(p), "relation": relation,
+                    "n_local": n_local, "n_firms": n_firms})
+    return out
+
+
+def _colocation_sentence(rows: list[Mapping[str, Any]], what: str) -> str:
+    """``Optics firms sit next to research anchors in Changchun (CLQ 6.6, p = 0.002; ...).``"""
+    def part(r: Mapping[str, Any]) -> str:
+        local = ""
+        if r["n_local"]:
+            local = f"; {r['n_local']:,} of its {r['n_firms']:,} {what} significantly so by their local CLQ after FDR"
+        return f"{r['valley']} (CLQ {r['clq']:.2f}, {p_phrase(r['p'])}{local})"
+
+    near = [part(r) for r in rows if r["relation"] == "colocated"]
+    apart = [part(r) for r in rows if r["relation"] == "isolated"]
+    subject = what[:1].upper() + what[1:]
+    clauses = []
+    if near:
+        clauses.append(f"sit next to research institutes and universities more often than chance in {_join(near)}")
+    if apart:
+        clauses.append(f"keep away from them in {_join(apart)}" if near else
+                       f"keep away from research institutes and universities in {_join(apart)}")
+    return f"{subject} " + ", and ".join(clauses) + ", by the co-location quotient of the 8 nearest neighbours."
 
 
 def _scale_sentence(scales: Mapping) -> str:

@@ -15,7 +15,8 @@ __all__ = ["park_emerging", "EMERGING_COLUMNS"]
 
 #: the columns :func:`park_emerging` adds to the overlay table
 EMERGING_COLUMNS = ("ehs_under", "ehs_ring", "ehs_main_under", "ehs_first_hot", "ehs_first_hot_vs_designation",
-                    "ehs_hot_final_under")
+                    "ehs_hot_final_under", "ehs_main_first_hot", "ehs_main_first_hot_vs_designation")
+_YEAR_COLUMNS = ("ehs_first_hot", "ehs_first_hot_vs_designation", "ehs_main_first_hot", "ehs_main_first_hot_vs_designation")
 
 
 def _counts(categories: np.ndarray) -> dict[str, int]:
@@ -33,6 +34,11 @@ def _main(counts: dict[str, int]) -> str:
         return "no pattern"
     top = max(patterned.values())
     return next(c for c in CATEGORIES if patterned.get(c) == top)
+
+
+def _first(years: np.ndarray) -> float:
+    """The earliest of the cells' first hot steps (NaN: none was ever hot)."""
+    return float(np.nanmin(years)) if np.isfinite(years).any() else np.nan
 
 
 def park_emerging(parks: Any, cells: Any, emerging: Any) -> pd.DataFrame:
@@ -58,8 +64,13 @@ def park_emerging(parks: Any, cells: Any, emerging: Any) -> pd.DataFrame:
         pattern"), ``ehs_first_hot`` (the first step in which a cell under the park was a
         hot spot at ``alpha`` after FDR; <NA> if never), ``ehs_first_hot_vs_designation``
         (that step minus the designation year: negative when the cells were hot before
-        the park was designated) and ``ehs_hot_final_under`` (cells under the park hot in
-        the final step).
+        the park was designated), ``ehs_hot_final_under`` (cells under the park hot in
+        the final step), ``ehs_main_first_hot`` (the first step in which a cell under the park
+        *of its main category* was hot: when the park's pattern began; <NA> for "no pattern")
+        and ``ehs_main_first_hot_vs_designation`` (that step minus the designation year).
+        ``ehs_first_hot`` counts any cell, also one hot once decades before the cluster (a
+        research institute alone in its cell); ``ehs_main_first_hot`` is the year the
+        report's answer cites.
     """
     tab = emerging.table
     if len(tab) != len(cells) or not tab.index.equals(cells.index):
@@ -84,15 +95,17 @@ def park_emerging(parks: Any, cells: Any, emerging: Any) -> pd.DataFrame:
             c = shapely.centroid(geoms[k])
             idx = np.array([int(np.argmin((grid.x - c.x) ** 2 + (grid.y - c.y) ** 2))])
         under = _counts(cats[idx])
-        f = first[idx]
-        fh = float(np.nanmin(f)) if np.isfinite(f).any() else np.nan
+        main = _main(under)
+        fh = _first(first[idx])
+        mfh = _first(first[idx][cats[idx] == main]) if main != "no pattern" else np.nan
         rows.append({
             "ehs_under": under, "ehs_ring": _counts(cats[ring_idx]),
-            "ehs_main_under": _main(under), "ehs_first_hot": fh,
+            "ehs_main_under": main, "ehs_first_hot": fh,
             "ehs_first_hot_vs_designation": fh - designated[k], "ehs_hot_final_under": int(final_hot[idx].sum()),
+            "ehs_main_first_hot": mfh, "ehs_main_first_hot_vs_designation": mfh - designated[k],
         })
     out = pd.DataFrame(rows, index=parks.index, columns=list(EMERGING_COLUMNS))
-    for c in ("ehs_first_hot", "ehs_first_hot_vs_designation"):
+    for c in _YEAR_COLUMNS:
         vals = out[c].to_numpy(dtype=float)
         arr = pd.array(np.where(np.isfinite(vals), vals, 0).astype(np.int64), dtype="Int64")
         arr[~np.isfinite(vals)] = pd.NA

@@ -51,7 +51,7 @@ _NONE_VERDICT = "park without a cluster"
 _CLQ_K = 8
 _AFTER_VERDICT = "cluster formed after designation"
 _TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y"})
-#: the row's entries of the research-led and FDI-led share contrasts (:func:`_group_shares`)
+#: the row's entries of the research-led and FDI-led share contrasts (:func:`_contrast`)
 _RD_KEYS = ("n_firms_near_anchor", "rd_share_near_anchor", "rd_share_elsewhere", "rd_share_valley", "rd_ratio",
             "p_rd_near_anchor")
 _FOREIGN_KEYS = ("n_pair_target_firms", "foreign_share", "foreign_share_elsewhere", "foreign_share_valley",
@@ -111,19 +111,6 @@ def _share_contrast(flag: np.ndarray, grp: np.ndarray, rest: np.ndarray, pop: np
     ratio = s_grp / s_rest if s_rest > 0 else (float("inf") if s_grp > 0 else np.nan)
     p = labelling_test(int(grp.sum()), int(flag[grp].sum()), int(pop.sum()), int(flag[pop].sum()))
     return s_grp, s_rest, float(flag[pop].mean()), ratio, p
-
-
-def _group_shares(row: dict[str, Any], keys: tuple[str, ...], flag: np.ndarray, grp: np.ndarray, rest: np.ndarray,
-                  pop: np.ndarray, min_firms: float) -> tuple[int, int, tuple | None]:
-    """The sizes of the group and of the rest (the first recorded as ``row[keys[0]]``) and, when
-    both have at least ``min_firms`` firms, :func:`_share_contrast`, recorded under ``keys[1:]``."""
-    n_grp, n_rest = int(grp.sum()), int(rest.sum())
-    row[keys[0]] = n_grp
-    if n_grp < min_firms or n_rest < min_firms:
-        return n_grp, n_rest, None
-    shares = _share_contrast(flag, grp, rest, pop)
-    row.update(zip(keys[1:], shares))
-    return n_grp, n_rest, shares
 
 
 def _within(x: np.ndarray, y: np.ndarray, ax: np.ndarray, ay: np.ndarray, radius: float) -> np.ndarray:
@@ -360,6 +347,35 @@ def _ge(ok: bool) -> str:
     return "≥" if ok else "<"
 
 
+class _Contrast(NamedTuple):
+    """A share contrast that has enough firms on both sides (:func:`_contrast`)."""
+
+    n_grp: int
+    s_grp: float
+    s_rest: float
+    ratio: float
+    r_ratio: float  # fulfilment of ratio >= its threshold; 0 when both shares are 0
+
+
+def _contrast(row: dict[str, Any], keys: tuple[str, ...], flag: np.ndarray, grp: np.ndarray, rest: np.ndarray,
+              pop: np.ndarray, th: Mapping[str, float], ratio_key: str,
+              too_few: Callable[[int, int], str]) -> _Contrast | _Outcome:
+    """The share of ``flag`` in the group against the rest, the condition of the research-led and
+    FDI-led models: the group's size is recorded as ``row[keys[0]]``; with fewer than
+    ``th["min_firms"]`` firms on either side the outcome is undetermined (``too_few(n_grp, n_rest)``
+    says where), otherwise :func:`_share_contrast` is recorded under ``keys[1:]`` and the ratio
+    is held to ``th[ratio_key]`` (a ratio of 0 / 0 fails it)."""
+    n_grp, n_rest = int(grp.sum()), int(rest.sum())
+    row[keys[0]] = n_grp
+    if n_grp < th["min_firms"] or n_rest < th["min_firms"]:
+        return _undetermined(f"{too_few(n_grp, n_rest)} (at least {th['min_firms']:.0f} needed for each share)")
+    shares = _share_contrast(flag, grp, rest, pop)
+    row.update(zip(keys[1:], shares))
+    s_grp, s_rest, _, ratio, _ = shares
+    r_ratio = _cond(ratio, th[ratio_key]) if not _isnan(ratio) else 0.0
+    return _Contrast(n_grp, s_grp, s_rest, ratio, r_ratio)
+
+
 def _no_indicators(p: _Pair) -> dict[str, Any]:
     return {}
 
@@ -490,18 +506,16 @@ def _rd_near_anchors(p: _Pair, row: dict[str, Any], ax: np.ndarray, ay: np.ndarr
     rd, known = _known_flag(p.firms[rd_column])
     firm = ~p.is_anchor & known
     near = firm & _within(p.x, p.y, ax, ay, radius_m)
-    rest = firm & ~near
-    n_near, n_rest, shares = _group_shares(row, _RD_KEYS, rd, near, rest, firm, th["min_firms"])
-    if shares is None:
-        return _undetermined(f"{where}, but only {n_near} firms with a known `{rd_column}` lie within {radius_m:,.0f} m "
-                             f"of the co-located anchors and {n_rest} farther away (at least {th['min_firms']:.0f} needed for each share)")
-    s_near, s_rest, _, ratio, _ = shares
-    r_rd = _cond(ratio, th["rd_ratio"]) if not _isnan(ratio) else 0.0
-    ok = r_rd >= 1
-    return _decide(ok, min(1.0, min(r_clq, r_rd)),
-                   f"{where}; {_pct(s_near)} of the {n_near:,} firms within {radius_m:,.0f} m of the co-located anchors "
-                   f"do R&D, {ratio:.2f} × the {_pct(s_rest)} of the valley's other firms ({_ge(ok)} "
-                   f"{th['rd_ratio']:g} ×)", min(r_clq, r_rd))
+    c = _contrast(row, _RD_KEYS, rd, near, firm & ~near, firm, th, "rd_ratio",
+                  lambda n_near, n_rest: f"{where}, but only {n_near} firms with a known `{rd_column}` lie within "
+                                         f"{radius_m:,.0f} m of the co-located anchors and {n_rest} farther away")
+    if isinstance(c, _Outcome):
+        return c
+    ok = c.r_ratio >= 1
+    return _decide(ok, min(1.0, min(r_clq, c.r_ratio)),
+                   f"{where}; {_pct(c.s_grp)} of the {c.n_grp:,} firms within {radius_m:,.0f} m of the co-located anchors "
+                   f"do R&D, {c.ratio:.2f} × the {_pct(c.s_rest)} of the valley's other firms ({_ge(ok)} "
+                   f"{th['rd_ratio']:g} ×)", min(r_clq, c.r_ratio))
 
 
 def _research_text(th: Mapping[str, float], radius_m: float) -> str:
@@ -529,18 +543,17 @@ def _fdi_led(p: _Pair, row: dict[str, Any]) -> _Outcome:
     foreign = (own.astype(str).str.strip().str.lower() == str(p.opts.foreign_value).lower()).to_numpy() & known
     pop = p.target & ~p.is_anchor & known
     grp = pop & (p.in_park | p.in_cluster)
-    rest = pop & ~grp
-    n_grp, n_rest, shares = _group_shares(row, _FOREIGN_KEYS, foreign, grp, rest, pop, th["min_firms"])
-    if shares is None:
-        return _undetermined(f"only {n_grp} target firms with a known `{column}` in the park and its cluster and "
-                             f"{n_rest} elsewhere in the valley (at least {th['min_firms']:.0f} needed for each share)")
-    s_grp, s_rest, _, ratio, _ = shares
-    r1 = _cond(s_grp, th["foreign_share"])
-    r2 = _cond(ratio, th["foreign_ratio"]) if not _isnan(ratio) else 0.0
+    c = _contrast(row, _FOREIGN_KEYS, foreign, grp, pop & ~grp, pop, th, "foreign_ratio",
+                  lambda n_grp, n_rest: f"only {n_grp} target firms with a known `{column}` in the park and its "
+                                        f"cluster and {n_rest} elsewhere in the valley")
+    if isinstance(c, _Outcome):
+        return c
+    r1 = _cond(c.s_grp, th["foreign_share"])
+    r2 = c.r_ratio
     return _decide(r1 >= 1 and r2 >= 1, min(1.0, r1, r2),
-                   f"{_pct(s_grp)} of the pair's {n_grp:,} target firms are foreign-invested ({_ge(r1 >= 1)} "
-                   f"{_pct(th['foreign_share'])}), {ratio:.2f} × the {_pct(s_rest)} of the valley's other target firms "
-                   f"({_ge(r2 >= 1)} {th['foreign_ratio']:g} ×)", min(r1, r2))
+                   f"{_pct(c.s_grp)} of the pair's {c.n_grp:,} target firms are foreign-invested ({_ge(r1 >= 1)} "
+                   f"{_pct(th['foreign_share'])}), {c.ratio:.2f} × the {_pct(c.s_rest)} of the valley's other target "
+                   f"firms ({_ge(r2 >= 1)} {th['foreign_ratio']:g} ×)", min(r1, r2))
 
 
 def _fdi_text(th: Mapping[str, float], radius_m: float) -> str:

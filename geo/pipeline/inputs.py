@@ -76,15 +76,16 @@ def read_parks_config(cfg: Config, warnings: list[str]):
         return parks, {"file": None, "parks_kept": 0}, empty_rejects
     pc = cfg.parks
     parks = read_parks(pc.path, name=pc.name, valley=pc.valley, designated=pc.designated, crs=pc.crs, layer=pc.layer,
-                       source=pc.source)
+                       source=pc.source, attributes=pc.attributes, area_column=pc.area_column, area_unit=pc.area_unit)
     report = dict(parks.attrs["load_report"])
     rejects = parks.attrs["rejects"]
     report["repairs"] = parks.attrs["repairs"].to_dict(orient="records")
     report["rejects"] = rejects.to_dict(orient="records")
     parks.attrs = {}
     name = Path(str(pc.path)).name
-    for r in report["rejects"]:
-        warnings.append(f"park rejected: row {r['row']} of {name} ({r['name']!r}): {r['detail']}")
+    for r in report["rejects"]:  # a catalogue's details say which file's row or feature
+        warnings.append(f"park rejected ({r['name']!r}): {r['detail']}" if pc.source == "catalogue" else
+                        f"park rejected: row {r['row']} of {name} ({r['name']!r}): {r['detail']}")
     for note in report.get("notes", []):
         warnings.append(note)
     return parks, report, rejects

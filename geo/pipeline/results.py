@@ -14,6 +14,7 @@ import pandas as pd
 from geo import __version__
 from geo._gc import QuietGC
 from geo.config import Config
+from geo.io._describe import describe_inputs
 
 __all__ = ["Results", "ValleyResult", "ValleyAnalysis"]
 
@@ -207,6 +208,7 @@ class Results:
             "seed": self.config.run.seed,
             "answer": self.answer.to_dict(),
             "config": self.config.to_dict(),
+            "inputs": describe_inputs(self.load_report, self.parks_report),
             "load": self.load_report,
             "parks_load": self.parks_report,
             "valleys": {k: v.summary() for k, v in self.valleys.items()},

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from geo._gc import QuietGC
-from geo.config import Config, config_from_dict, load_config
+from geo.config import Config, check_engine, config_from_dict, load_config
 from geo.errors import CRSError, InputError
 from geo.pipeline import checks
 from geo.pipeline._area import read_given_areas, refuse_given_areas
@@ -98,7 +98,8 @@ def run(config: Config | str | Path | dict, *, out: str | Path | None = None) ->
     Returns
     -------
     Results
-        Call ``results.write(out_dir)`` to save the outputs.
+        Call ``results.write(out_dir)`` to save the outputs.  With ``[cells] path`` (counts on
+        given units instead of firm points) a :class:`geo.pipeline.units.UnitsResults`.
 
     Examples
     --------
@@ -107,6 +108,10 @@ def run(config: Config | str | Path | dict, *, out: str | Path | None = None) ->
     >>> res = geo.run(demo_files()["config"])  # doctest: +SKIP
     """
     cfg = _as_config(config)
+    if cfg.input_kind == "given units":  # counts on given units (districts, a count GeoTIFF): geo.pipeline.units
+        from geo.pipeline.units import run_units
+
+        return run_units(cfg, out=out)
     timings: dict[str, float] = {}
     warnings: list[str] = []
     if cfg.run.engine == "dask":
@@ -140,10 +145,14 @@ def check(config: Config | str | Path | dict) -> StudyCheck:
     Returns
     -------
     StudyCheck
-        The load reports, the warnings the run would give, and per valley the firms,
+        (a :class:`geo.pipeline.units.UnitsCheck` with ``[cells] path``) The load reports, the warnings the run would give, and per valley the firms,
         target-sector firms, parks and founding-year coverage (:class:`ValleyFacts`).
     """
     cfg = _as_config(config)
+    if cfg.input_kind == "given units":
+        from geo.pipeline.units import check_units
+
+        return check_units(cfg)
     timings: dict[str, float] = {}
     warnings: list[str] = []
     if cfg.run.engine == "dask":
@@ -206,6 +215,7 @@ def _prepare_dask(cfg: Config, timings: dict, warnings: list[str]) -> Prepared:
     from geo.points import PointFrame
 
     fc = cfg.firms
+    check_engine(fc, cfg.run)  # --engine dask on the command line skips the config's own check
     extra = [v for v in cfg.valleys if v.firms is not None]
     if extra:
         msg = ("[[valleys]] with their own `firms` table are not available with the dask engine: add their firms to the "

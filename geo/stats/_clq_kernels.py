@@ -3,9 +3,9 @@
 The local quotient needs no kernel of its own: its conditional random labelling is the
 neighbourhood-sum engine of :func:`geo.stats._kernels.local_perm_counts`.  The global
 quotient relabels every point at once, which that engine does not do; this kernel does,
-with the same per-permutation SplitMix64 streams (:func:`geo.stats._kernels._stream_start`,
-exactly uniform bounded draws by :func:`geo.stats._kernels._bounded`), so the counts do
-not depend on how the permutations are split among threads.
+with the same per-permutation shuffle as the global Moran kernel
+(:func:`geo.stats._kernels._shuffle`: SplitMix64 streams, exactly uniform bounded draws), so
+the counts do not depend on how the permutations are split among threads.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from geo.stats._kernels import _bounded, _stream_start
+from geo.stats._kernels import _shuffle, split_permutations
 
 __all__ = ["global_clq_counts", "global_clq_range"]
 
@@ -44,14 +44,7 @@ def global_clq_range(site, indptr, indices, inv_size, code, obs, tol, first, las
     up = 0
     lo = 0
     for p in range(first, last):
-        state = _stream_start(seed, p)
-        for t in range(n):
-            perm[t] = code[t]
-        for t in range(n - 1, 0, -1):
-            state, s = _bounded(state, t + 1)
-            tmp = perm[t]
-            perm[t] = perm[s]
-            perm[s] = tmp
+        _shuffle(perm, code, seed, p)
         a_s[:] = 0
         b_s[:] = 0
         ab_s[:] = 0
@@ -78,15 +71,9 @@ def global_clq_range(site, indptr, indices, inv_size, code, obs, tol, first, las
 
 def global_clq_counts(site, indptr, indices, inv_size, code, obs, tol, permutations, seed, threads=1):
     """:func:`global_clq_range` over all ``permutations``, split over ``threads`` threads
-    (the kernel releases the GIL; the counts are integers, so any split gives the same)."""
-    threads = max(1, min(int(threads), permutations))
-    if threads == 1 or len(code) * permutations < 2_000_000:
-        return global_clq_range(site, indptr, indices, inv_size, code, obs, tol, 0, permutations, seed)
-    from concurrent.futures import ThreadPoolExecutor
-    from itertools import pairwise
-
-    bounds = np.linspace(0, permutations, threads + 1).astype(np.int64)
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        parts = list(pool.map(lambda ab: global_clq_range(site, indptr, indices, inv_size, code, obs, tol,
-                                                          int(ab[0]), int(ab[1]), seed), pairwise(bounds)))
-    return sum(q[0] for q in parts), sum(q[1] for q in parts)
+    (:func:`geo.stats._kernels.split_permutations`; the counts are integers, so any split
+    gives the same)."""
+    return split_permutations(
+        lambda first, last: global_clq_range(site, indptr, indices, inv_size, code, obs, tol, first, last, seed),
+        permutations, len(code), threads,
+    )

@@ -28,6 +28,7 @@ __all__ = [
     "local_perm_counts",
     "global_perm_counts",
     "global_perm_range",
+    "split_permutations",
     "sum_pmf_without_replacement",
 ]
 
@@ -72,6 +73,27 @@ def _bounded(state, m):
         threshold = (_TWO32 - mm) % mm
         if low >= threshold:
             return state, np.int64(prod >> _S32)
+
+
+@njit(cache=True)
+def _shuffle(out, src, seed, p):
+    """Write into ``out`` the Fisher-Yates shuffle of ``src`` drawn from the stream of permutation ``p``.
+
+    Any starting order gives a uniform permutation, but starting from ``src`` (not from the
+    previous permutation) makes each permutation depend on its own stream only, so ranges of
+    permutations can run in threads and give the same results whatever the split.
+    :mod:`geo.stats._clq_kernels` calls it too: after editing it, clear that module's numba
+    cache (its ``__pycache__``), which does not track calls into other modules.
+    """
+    state = _stream_start(seed, p)
+    n = src.shape[0]
+    for a in range(n):
+        out[a] = src[a]
+    for a in range(n - 1, 0, -1):
+        state, b = _bounded(state, a + 1)
+        tmp = out[a]
+        out[a] = out[b]
+        out[b] = tmp
 
 
 @njit(cache=True, nogil=True)
@@ -154,16 +176,7 @@ def global_perm_range(indptr, indices, data, z, obs, tol, first, last, seed):
     s2 = 0.0
     zp = z.copy()
     for p in range(first, last):
-        state = _stream_start(seed, p)
-        # Fisher-Yates shuffle of zp (any starting order gives a uniform permutation,
-        # but start from z so that each permutation depends on its own stream only)
-        for a in range(n):
-            zp[a] = z[a]
-        for a in range(n - 1, 0, -1):
-            state, b = _bounded(state, a + 1)
-            tmp = zp[a]
-            zp[a] = zp[b]
-            zp[b] = tmp
+        _shuffle(zp, z, seed, p)
         q = 0.0
         for i in range(n):
             acc = 0.0
@@ -179,23 +192,37 @@ def global_perm_range(indptr, indices, data, z, obs, tol, first, last, seed):
     return up, lo, s1, s2
 
 
-def global_perm_counts(indptr, indices, data, z, obs, tol, permutations, seed, threads=1):
-    """:func:`global_perm_range` over all ``permutations``, split over ``threads`` threads.
+def split_permutations(run, permutations: int, n: int, threads: int) -> tuple:
+    """``run(first, last)`` over the permutations ``0 .. permutations - 1``, split into
+    ``threads`` consecutive ranges run in a thread pool (the range kernels release the GIL)
+    when there is enough work (``n * permutations`` of at least 2,000,000); the ranges'
+    results are summed entry by entry, in range order.
 
-    The tail counts are integers, so the result is the same for any number of threads.
+    Every permutation has its own stream (:func:`_shuffle`), so integer counts are the same
+    for any number of threads.
     """
     threads = max(1, min(int(threads), permutations))
-    if threads == 1 or len(z) * permutations < 2_000_000:
-        return global_perm_range(indptr, indices, data, z, obs, tol, 0, permutations, seed)
+    if threads == 1 or n * permutations < 2_000_000:
+        return tuple(run(0, permutations))
     from concurrent.futures import ThreadPoolExecutor
+    from itertools import pairwise
 
     bounds = np.linspace(0, permutations, threads + 1).astype(np.int64)
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        parts = list(pool.map(lambda ab: global_perm_range(indptr, indices, data, z, obs, tol, int(ab[0]), int(ab[1]), seed),
-                              zip(bounds[:-1], bounds[1:])))
-    up = sum(p[0] for p in parts)
-    lo = sum(p[1] for p in parts)
-    return up, lo, sum(p[2] for p in parts), sum(p[3] for p in parts)
+        parts = list(pool.map(lambda ab: run(int(ab[0]), int(ab[1])), pairwise(bounds)))
+    return tuple(sum(entry) for entry in zip(*parts))
+
+
+def global_perm_counts(indptr, indices, data, z, obs, tol, permutations, seed, threads=1):
+    """:func:`global_perm_range` over all ``permutations``, split over ``threads`` threads
+    (:func:`split_permutations`).
+
+    The tail counts are integers, so the result is the same for any number of threads.
+    """
+    return split_permutations(
+        lambda first, last: global_perm_range(indptr, indices, data, z, obs, tol, first, last, seed),
+        permutations, len(z), threads,
+    )
 
 
 @njit(cache=True)

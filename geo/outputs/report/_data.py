@@ -21,6 +21,7 @@ __all__ = ["section_data_quality", "section_registry"]
 
 def section_data_quality(results, ctx: _Ctx) -> str:
     """The firm table, the park file and the warnings: a summary line, the details collapsed."""
+    from geo.io._describe import describe_inputs
     from geo.io.firms import REJECT_REASONS
 
     lr = dict(results.load_report or {})
@@ -117,8 +118,10 @@ def section_data_quality(results, ctx: _Ctx) -> str:
             + (f"{_num(pr.get('parks_kept'))} parks kept of {_num(pr.get('features_read'))} features in the park file; "
                if pr.get("file") else "no park file; ")
             + f"{n_warn} warning{'s' if n_warn != 1 else ''}.")
+    kinds = describe_inputs(lr, pr)
     return "\n".join([
         _h(ctx.toc, 1, "Data quality"), f"<p>{line}</p>",
+        f'<p class="note">Input: firms: {_e(kinds["firms"])}; parks: {_e(kinds["parks"])}.</p>',
         _details("Firm table: file, columns, rejected rows, fixes, coordinate systems", "\n".join(firm)),
         _details("Park boundaries: file, repairs, rejected features", "\n".join(parks)),
         _details(f"Warnings ({n_warn})", warnings),
