@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from geo.parks.answer import research_answer
+from geo.pipeline._colocation import Colocation
 
 
 def _valley(parks: list[dict], *, clq: float | None = None, p: float | None = None, local: list[str] | None = None,
@@ -28,8 +29,11 @@ def _valley(parks: list[dict], *, clq: float | None = None, p: float | None = No
     if local is not None:
         loc = pd.DataFrame({"a": "optics", "b": ["research anchors"] * len(local) + ["optics"] * 3,
                             "label": local + ["colocated"] * 3})
+    if colocation is not None:  # the stage's typed result (geo.pipeline._colocation.Colocation)
+        colocation = Colocation(table=colocation, local=loc, k=8, anchor_source="firm-table column `anchor`",
+                                alternative="two-sided", alpha=alpha, permutations=999)
     analysis = SimpleNamespace(parks_overlay=ov, clusters=None, clusters_outside_parks=None, metric_firms=None,
-                               colocation=colocation, colocation_local=loc,
+                               colocation=colocation,
                                emerging=SimpleNamespace(options={"alpha": alpha}))
     return SimpleNamespace(parks=ov[["name"]], skipped={}, analysis=analysis)
 
@@ -162,5 +166,5 @@ def test_the_demo_answer_cites_the_planted_colocation(demo_results, demo_output)
         assert f"{name} (CLQ {c['clq']:.2f}, p = " in sentence
     # every valley cited is significant at the run's level, with the sign it is cited with
     for name, c in cited.items():
-        row = demo_results.valleys[name].analysis.colocation.set_index("relation").loc["anchors"]
+        row = demo_results.valleys[name].analysis.colocation.table.set_index("relation").loc["anchors"]
         assert row["p"] < demo_results.config.analysis.alpha and np.sign(row["clq"] - 1) == (1 if c["relation"] == "colocated" else -1)

@@ -413,7 +413,7 @@ def test_the_demo_recovers_the_planted_colocation(demo_results):
     for name in planted:
         plant, vr = truth[name]["colocation"], demo_results.valleys[name]
         exp = plant["expected"]
-        row = vr.analysis.colocation.set_index(["a", "b"]).loc[(plant["a"], plant["b"])]
+        row = vr.analysis.colocation.table.set_index(["a", "b"]).loc[(plant["a"], plant["b"])]
         assert row["clq"] > exp["global_clq_above"] and row["p"] < exp["global_p_below"]
         fm = vr.analysis.metric_firms
         ids = fm["firm_id"].astype(str).to_numpy()
@@ -432,7 +432,7 @@ def test_the_demo_recovers_the_planted_colocation(demo_results):
         d = np.hypot(xy[:, 0] - centre.x, xy[:, 1] - centre.y)
         assert d[np.flatnonzero(target)[hit]].max() <= plant["radius_m"] + 50.0
         # the run's own local table never labels them the other way
-        own = vr.analysis.colocation_local
+        own = vr.analysis.colocation.local
         own = own[own["b"] == plant["b"]]
         assert not (own["label"] == "isolated").any()
 

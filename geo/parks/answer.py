@@ -142,8 +142,9 @@ def research_answer(valleys: Mapping[str, Any], *, target_sector: str | None = N
         ``skipped`` (stage -> reason) and the ``analysis`` fields ``parks_overlay`` (with the
         ``ehs_*`` columns of :func:`geo.parks.emerging.park_emerging` when the emerging hot
         spots ran), ``clusters``, ``clusters_outside_parks``, ``metric_firms``, ``colocation``
-        and ``colocation_local`` (the co-location stage's tables: the row of ``relation``
-        ``"anchors"``, and the local rows towards ``"research anchors"``) and ``emerging``.
+        (the co-location stage, :class:`geo.pipeline._colocation.Colocation`: the row of its
+        ``table`` of ``relation`` ``"anchors"``, and the rows of its ``local`` table towards
+        ``"research anchors"``) and ``emerging``.
     target_sector : str, optional
         The target sector of the run (None: all firms).
     founded_column : str, default "founded"
@@ -429,7 +430,8 @@ def _colocation(valleys, alpha: float) -> list[dict]:
     """The valleys whose global CLQ(target firms → research anchors) is significant at ``alpha``."""
     out: list[dict] = []
     for name, vr in valleys.items():
-        table = vr.analysis.colocation
+        co = vr.analysis.colocation  # geo.pipeline._colocation.Colocation
+        table = co.table if co is not None else None
         if table is None or not len(table) or "relation" not in table:
             continue
         rows = table[table["relation"] == "anchors"]
@@ -440,7 +442,7 @@ def _colocation(valleys, alpha: float) -> list[dict]:
             continue
         relation = "colocated" if float(clq) > 1.0 else "isolated"
         n_local = n_firms = None
-        local = vr.analysis.colocation_local
+        local = co.local
         if local is not None and {"b", "label"} <= set(local.columns):
             part = local[local["b"] == "research anchors"]
             if len(part):
