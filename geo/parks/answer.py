@@ -150,8 +150,8 @@ def research_answer(valleys: Mapping[str, Any], *, target_sector: str | None = N
     founded_column : str, default "founded"
         The firms' founding-year column (the last year is named in a conclusion).
     comparison : pandas.DataFrame, optional
-        :func:`geo.parks.compare.compare_valleys` (its ``stage_first_localised_year`` and
-        ``stage_designated`` columns), indexed by valley.
+        The table of :func:`geo.parks.compare.compare_valleys` (``ValleyComparison.table``: its
+        ``stage_first_localised_year`` and ``stage_designated`` columns), indexed by valley.
     synthetic : bool, default False
         Whether the run used synthetic data (a last sentence says so).
     scales : mapping, optional

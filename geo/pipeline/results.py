@@ -197,7 +197,8 @@ class Results:
         return research_answer(self.valleys, target_sector=self.config.analysis.target_sector,
                                founded_column=self.config.firms.founded_column,
                                comparison=self.comparison.table if self.comparison is not None else None,
-                               synthetic=self.synthetic, scales=self.scale_sensitivity)
+                               synthetic=self.synthetic, scales=self.scale_sensitivity,
+                               alpha=self.config.analysis.alpha)
 
     def summary(self) -> dict:
         """Machine-readable results (the content of ``summary.json``)."""

@@ -344,11 +344,17 @@ def _emerging_block(vr, name: str, figures, errors) -> str:
     out.append(_table(["category", "cells"], [[c, n] for c, n in counts.items()], num_cols=[1]))
     ov = vr.analysis.parks_overlay
     if ov is not None and "ehs_main_under" in ov:
-        rows = [[r.get("name", i), _Html(_plain(r.get("designated"))), r["ehs_main_under"], _Html(_plain(r["ehs_first_hot"])),
-                 _Html(_plain(r["ehs_first_hot_vs_designation"])), r["ehs_hot_final_under"]]
+        main = "ehs_main_first_hot" in ov  # the answer cites the main category's first hot step
+        rows = [[r.get("name", i), _Html(_plain(r.get("designated"))), r["ehs_main_under"],
+                 *([_Html(_plain(r["ehs_main_first_hot"])), _Html(_plain(r["ehs_main_first_hot_vs_designation"]))]
+                   if main else []),
+                 _Html(_plain(r["ehs_first_hot"])), _Html(_plain(r["ehs_first_hot_vs_designation"])),
+                 r["ehs_hot_final_under"]]
                 for i, r in pd.DataFrame(ov, copy=False).iterrows()]
-        out.append(_table(["park", "designated", "main category under it", "first hot step", "years vs designation",
-                           "hot cells under it now"], rows, num_cols=[4, 5]))
+        heads = ["park", "designated", "main category under it",
+                 *(["main category first hot", "years vs designation"] if main else []),
+                 "first hot step (any cell)", "years vs designation", "hot cells under it now"]
+        out.append(_table(heads, rows, num_cols=[len(heads) - 3, len(heads) - 2, len(heads) - 1]))
     out.append(_figure(figures, errors, figure_name(name, "emerging"),
                        f"Hot and cold cells of {what} per step (space-time Gi*, 95 % after FDR); dashed: park "
                        "designations.", "Emerging hot spots per step"))
