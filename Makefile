@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= geo-output
 
-.PHONY: demo test test-all bench clean venv browser fonts
+.PHONY: demo test test-all bench clean venv browser fonts notebook
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ test: $(VENV)/.installed-test browser fonts
 
 test-all: $(VENV)/.installed-test browser fonts
 	$(BIN)/python -m pytest -m ""
+
+# Re-execute the tutorial notebook in place (committed with its outputs; about a minute).
+notebook: $(VENV)/.installed-test fonts
+	$(BIN)/python notebooks/run_notebook.py
 
 bench: $(VENV)/.installed-test
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

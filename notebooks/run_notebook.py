@@ -1,0 +1,50 @@
+"""Execute ``optical_valleys.ipynb`` in place and keep its outputs (``make notebook``).
+
+The notebook is committed with its outputs, so that it reads as a tutorial where notebooks
+are shown without running them.  This script runs it top to bottom with nbclient (as the
+test suite does) and drops what changes on every run without saying anything: execution
+timings and the kernel's version details.
+
+    python notebooks/run_notebook.py [NOTEBOOK]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+__all__ = ["NOTEBOOK", "execute"]
+
+#: the tutorial notebook
+NOTEBOOK = Path(__file__).resolve().parent / "optical_valleys.ipynb"
+
+
+def execute(path: str | Path = NOTEBOOK, *, write: bool = True, timeout: int = 600) -> nbformat.NotebookNode:
+    """Run the notebook at ``path`` with nbclient; return it executed (written back when ``write``).
+
+    A cell that raises stops the run with nbclient's ``CellExecutionError`` (the cell and
+    its traceback), and the file is left as it was.
+    """
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    nb.metadata.pop("widgets", None)
+    nb.metadata["language_info"] = {"name": "python"}
+    if write:
+        nbformat.write(nb, path)
+    return nb
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else NOTEBOOK
+    t0 = time.perf_counter()
+    execute(target)
+    print(f"executed {target} in {time.perf_counter() - t0:.0f} s ({target.stat().st_size / 1e6:.1f} MB)")
