@@ -1,12 +1,18 @@
 """Readable labels, units and one-line meanings of the result keys a reader sees.
 
 One dictionary per table of results: :data:`PARK_RESULTS` (the columns of
-:func:`geo.parks.overlay.park_overlay`, ``summary.json["valleys"][name]["park_results"]``) and
+:func:`geo.parks.overlay.park_overlay`, ``summary.json["valleys"][name]["park_results"]``),
 :data:`COMPARISON` (the columns of :func:`geo.parks.compare.compare_valleys`,
 ``summary.json["comparison"]["table"]``, whose per-sub-sector and per-column keys follow
-:data:`COMPARISON_PATTERNS`).  The report labels every value with them, and
+:data:`COMPARISON_PATTERNS`) and :data:`LOAD_REPORT` (the firm table's load report,
+``summary.json["load"]``).  The report labels every value with them, and
 ``docs/summary_schema.md`` lists the same keys with the same units
 (``tests/test_report.py::test_labels_match_the_schema_doc`` keeps them in step).
+
+The stages also describe their rules in sentences (the automatic cell size, the development
+models, the point-cluster method) that name their inputs by code name; :data:`TERMS` and
+:func:`words` put those names in words for the report (``summary.json`` keeps the sentences
+as the stages wrote them).
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Label", "PARK_RESULTS", "COMPARISON", "COMPARISON_PATTERNS", "label", "comparison_label", "humanise"]
+__all__ = ["Label", "PARK_RESULTS", "COMPARISON", "COMPARISON_PATTERNS", "LOAD_REPORT", "TERMS", "label", "comparison_label",
+           "humanise", "words"]
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,67 @@ COMPARISON: dict[str, Label] = {
     "kd_target": _l("Kd of the target sector", "–", "Duranton–Overman verdict"),
 }
 
+#: the entries of the firm table's load report (``geo.read_firms(...).attrs["load_report"]``, ``summary.json["load"]``)
+LOAD_REPORT: dict[str, Label] = {
+    "file": _l("file", "–", "the firm table read"),
+    "format": _l("format", "–", "the table's format"),
+    "encoding": _l("encoding", "–", "text tables: the encoding used"),
+    "delimiter": _l("delimiter", "–", "text tables: the delimiter found"),
+    "blank_lines_skipped": _l("blank lines skipped", "lines", "text tables: blank lines skipped"),
+    "sheet": _l("Excel sheet", "–", "Excel: the sheet read"),
+    "geometry": _l("coordinates from", "–", "point layers: the coordinates come from the geometry"),
+    "lon_column": _l("longitude column", "–", "the column the longitudes came from"),
+    "lat_column": _l("latitude column", "–", "the column the latitudes came from"),
+    "id_column": _l("id column", "–", "the firm id column"),
+    "crs": _l("input coordinate system", "–", "the coordinate system of the input"),
+    "rows_read": _l("rows read", "rows", "data rows in the file"),
+    "rows_kept": _l("rows kept", "rows", "rows used by the run"),
+    "rows_rejected": _l("rows rejected", "rows", "rows not used, each in rejects.csv with its reason"),
+    "rejected_by_reason": _l("rejected rows by reason", "reason → rows", "rejected rows per reason"),
+    "fixed_swapped": _l("swapped latitude/longitude fixed", "rows", "rows whose latitude and longitude were swapped"),
+    "stacked_rows": _l("firms in stacked geocodes", "rows", "kept rows on a stacked geocode"),
+    "stacked_sites": _l("stacked geocodes", "sites", "number of stacked geocodes"),
+    "stack_radius_m": _l("stack radius", "m", "the radius of a stacked geocode"),
+    "stacks": _l("the biggest stacked geocodes", "–", "their id, centre, rows and spread"),
+    "duplicates": _l("exact duplicate rows", "–", "what exact duplicate rows became (drop, flag or keep)"),
+    "duplicates_kept": _l("exact duplicate rows kept", "rows", "duplicates kept, flagged or not"),
+    "founded": _l("founding dates", "–", "the founding-date column as parsed"),
+    "converted": _l("rows converted to WGS84", "system → rows", "per Chinese coordinate system"),
+    "coord_systems": _l("rows by input coordinate system", "system → rows", "kept rows per system"),
+    "partitions": _l("partitions", "partitions", "dask engine: the partitions the table was read in"),
+    "engine": _l("engine", "–", "dask engine: the cluster that read the table"),
+    "source": _l("open map data source", "–", "OpenStreetMap or Overture"),
+    "sector_table": _l("sector table", "–", "the tag or category → sector table used (default, config or a file)"),
+    "features_by_sector": _l("OpenStreetMap features by sector", "sector → features", "the features passed on"),
+    "open_ways_skipped": _l("open OpenStreetMap ways skipped", "ways", "ways that enclose no area"),
+    "start_dates_not_read": _l("start dates not read", "value → features", "the most frequent unreadable start_date values"),
+    "start_dates_not_read_count": _l("start dates not read (all)", "features", "features whose start date was not read"),
+    "category_column": _l("category column", "–", "Overture: the category column read"),
+    "min_confidence": _l("minimum confidence", "[0, 1]", "Overture: places below it are rejected"),
+    "places_mapped_by_sector": _l("Overture places by sector", "sector → places", "the places passed on"),
+    "projected_values_look_like_degrees": _l("projected coordinates in degrees' range", "x min, x max, y min, y max",
+                                             "the coordinates given as metres all fit in degrees' range (a wrong crs?)"),
+    "extra_tables": _l("firm tables of reference valleys", "–", "the load report of each valley's own firm table"),
+}
+
+#: code names in the stages' rule sentences, and the words the report shows for them (longest first)
+TERMS: dict[str, str] = {
+    "cluster_before is True (significant cluster on the park before designation)":
+        "a significant cluster covered the park before designation (the precedence test)",
+    "cluster_before is False": "no significant cluster covered the park before designation (the precedence test)",
+    "anchor_core_distance_m": "the distance from the cluster's core to the nearest anchor",
+    "primary_model": "primary model",
+    "extent_area / cell_area": "the number of cells the study area holds",
+    "extent_area": "the study area",
+    "cell_area": "the cell area",
+    "n_firms": "the number of firms",
+    "min_samples": "minimum firms around a core point",
+    "eps": "radius",
+    "dbscan": "DBSCAN",
+    "hdbscan": "HDBSCAN",
+    "2 x": "2 ×",
+}
+
 #: keys named after the data: (regular expression, doc spelling, label template with {name})
 COMPARISON_PATTERNS: tuple[tuple[str, str, Label], ...] = (
     (r"comp_share_(.+)", "comp_share_<sub-sector>", _l("share of {name}", "share", "share of the target firms in this sub-sector")),
@@ -170,6 +238,20 @@ COMPARISON_PATTERNS: tuple[tuple[str, str, Label], ...] = (
 def humanise(code: object) -> str:
     """A code from the data as words: ``"optical_fibre"`` -> ``"optical fibre"`` (not escaped)."""
     return re.sub(r"\s+", " ", str(code).replace("_", " ")).strip()
+
+
+def words(text: object) -> str:
+    """A stage's rule sentence with its code names in words (:data:`TERMS`; not escaped).
+
+    Examples
+    --------
+    >>> words("cell area = 2 x extent_area / n_firms")
+    'cell area = 2 × the study area / the number of firms'
+    """
+    out = str(text)
+    for term in sorted(TERMS, key=len, reverse=True):
+        out = re.sub(rf"(?<![\w.]){re.escape(term)}(?![\w])", TERMS[term], out)
+    return out
 
 
 def comparison_label(key: str) -> Label | None:
@@ -184,12 +266,12 @@ def comparison_label(key: str) -> Label | None:
 
 
 def label(key: str, *, table: str = "park_results") -> str:
-    """The label of ``key`` in ``table`` (``"park_results"`` or ``"comparison"``); an unknown key as words.
+    """The label of ``key`` in ``table`` (``"park_results"``, ``"comparison"`` or ``"load"``); an unknown key as words.
 
     Examples
     --------
     >>> label("outside_study_area"), label("comp_lq_optical_fibre", table="comparison")
     ('outside the study area', 'location quotient of optical fibre')
     """
-    found = PARK_RESULTS.get(key) if table == "park_results" else comparison_label(key)
+    found = {"park_results": PARK_RESULTS.get, "comparison": comparison_label, "load": LOAD_REPORT.get}[table](key)
     return found.text if found is not None else humanise(key)

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from geo.outputs._labels import comparison_label, humanise, label
+from geo.outputs._labels import comparison_label, humanise, label, words
 from geo.outputs.report._html import (
     _Ctx,
     _details,
@@ -21,6 +21,7 @@ from geo.outputs.report._html import (
     _p,
     _pct,
     _plain,
+    _prose,
     _table,
     _yesno,
 )
@@ -205,7 +206,8 @@ def section_models(results, ctx: _Ctx) -> str:
     rules = tables[0][0].analysis.model_rules or {}
     if rules:
         out.append(_details("Rules of the models",
-                            _table(["model", "rule"], [[MODELS.get(k, k), v] for k, v in rules.items() if isinstance(v, str)])))
+                            _table(["model", "rule"], [[MODELS.get(k, words(k)), _Html(_prose(words(v)))]
+                                                       for k, v in rules.items() if isinstance(v, str)])))
     for vr, md in tables:
         out.append(f"<h3>{_e(vr.title)}</h3>")
         for r in md.to_dict(orient="records"):

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+import re
+from typing import Any, Mapping
 
+from geo.outputs._labels import humanise, label
 from geo.outputs.report._html import (
+    _counts,
     _Ctx,
     _details,
     _e,
     _h,
     _Html,
     _kv,
+    _missing,
     _num,
+    _prose,
     _table,
     _value_text,
 )
@@ -27,11 +32,11 @@ def section_data_quality(results, ctx: _Ctx) -> str:
     lr = dict(results.load_report or {})
     out = ["<h3>Firm table</h3>"]
     out.append(_kv([
-        ("file", lr.get("file", "—")),
+        ("file", _Html(_code(lr.get("file")))),
         ("format / encoding", f"{lr.get('format', '—')} / {lr.get('encoding', '—')}"
-         + (f" / delimiter {lr['delimiter']!r}" if lr.get("delimiter") else "")),
-        ("longitude / latitude columns", f"{lr.get('lon_column', '—')} / {lr.get('lat_column', '—')}"),
-        ("id column", lr.get("id_column") or "—"),
+         + (f" / delimiter {_delimiter(lr['delimiter'])}" if lr.get("delimiter") else "")),
+        ("longitude / latitude columns", _Html(f"{_code(lr.get('lon_column'))} / {_code(lr.get('lat_column'))}")),
+        ("id column", _Html(_code(lr.get("id_column")))),
         ("input coordinate system", lr.get("crs", "—")),
         ("rows read", lr.get("rows_read")),
         ("rows kept", lr.get("rows_kept")),
@@ -79,8 +84,7 @@ def section_data_quality(results, ctx: _Ctx) -> str:
                "rows_rejected", "rejected_by_reason", "fixed_swapped", "stacked_rows", "stacked_sites", "blank_lines_skipped",
                "converted", "coord_systems", "engine", "partitions", "stacks", "stack_radius_m", "duplicates",
                "duplicates_kept", "founded"}
-    other = [(k, _value_text(v) if not isinstance(v, Mapping) else "; ".join(f"{a}: {b}" for a, b in v.items()))
-             for k, v in lr.items() if k not in handled]
+    other = [(label(k, table="load"), _Html(_entry(v))) for k, v in lr.items() if k not in handled]
     if other:
         out.append("<h4>Other entries of the load report</h4>")
         out.append(_kv(other))
@@ -90,7 +94,7 @@ def section_data_quality(results, ctx: _Ctx) -> str:
         out.append('<p class="skipped">No park file was given: the park stages did not run.</p>')
     else:
         out.append(_kv([
-            ("file", pr.get("file")),
+            ("file", _Html(_code(pr.get("file")))),
             ("CRS of the file", pr.get("crs_in", "—")),
             ("features read", pr.get("features_read")),
             ("parks kept", pr.get("parks_kept")),
@@ -103,16 +107,19 @@ def section_data_quality(results, ctx: _Ctx) -> str:
         reps = pr.get("repairs") or []
         if reps:
             out.append("<h4>Repaired geometries</h4>")
-            out.append(_table(["row", "park", "problem", "action"], [[r.get("row"), r.get("name"), r.get("problem"), r.get("action")] for r in reps],
+            out.append(_table(["row", "park", "problem", "action"],
+                              [[r.get("row"), r.get("name"), _problem(r.get("problem")), _Html(_prose(r.get("action")))] for r in reps],
                               num_cols=[0]))
         rj = pr.get("rejects") or []
         if rj:
             keys = list(dict.fromkeys(k for r in rj for k in r))
             out.append("<h4>Rejected park features</h4>")
-            out.append(_table(keys, [[r.get(k) for k in keys] for r in rj]))
+            out.append(_table([{"name": "park"}.get(k, humanise(k)) for k in keys],
+                              [[_Html(_code(r.get(k))) if k == "reason" else _Html(_prose(r.get(k))) if isinstance(r.get(k), str)
+                                else r.get(k) for k in keys] for r in rj]))
     parks = out
-    warnings = ("<h3>Warnings</h3>" + ("<ul>" + "".join(f"<li>{_e(w)}</li>" for w in results.warnings) + "</ul>"
-                                       if results.warnings else "<p>None.</p>"))
+    warnings = ("<h3>Warnings</h3>" + ("<ul>" + "".join(f"<li>{_prose(w)}</li>" for w in results.warnings) + "</ul>"
+                                       if results.warnings else "<p>The run gave no warning.</p>"))
     n_warn = len(results.warnings or [])
     line = (f"{_num(lr.get('rows_read'))} rows read, {_num(lr.get('rows_kept'))} kept, {_num(lr.get('rows_rejected'))} rejected; "
             + (f"{_num(pr.get('parks_kept'))} parks kept of {_num(pr.get('features_read'))} features in the park file; "
@@ -191,6 +198,38 @@ def section_registry(results, ctx: _Ctx) -> str:
         seen.append(_table(["valley", "park", "verdict", "without stacked firms", "changed"], rows))
     seen.append(_details("Duplicates, stacked geocodes and founding dates", "\n".join(out)))
     return "\n".join(b for b in seen if b)
+
+
+def _code(value: Any) -> str:
+    """A name the user typed or the data hold (a path, a column) as code; "—" when missing."""
+    return "—" if _missing(value) or value == "" else f"<code>{_e(value)}</code>"
+
+
+def _delimiter(d: str) -> str:
+    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar", " ": "space"}.get(d, f"“{d}”")
+
+
+def _problem(text: Any) -> str:
+    """shapely's validity reason as words: ``Self-intersection[114.172 30.5]`` -> "self-intersection at 114.172, 30.5"."""
+    m = re.fullmatch(r"\s*([^\[]+)\[([-\d.eE+]+) ([-\d.eE+]+)\]\s*", str(text))
+    if m is None:
+        return "—" if _missing(text) else str(text)
+    return f"{m.group(1).strip().lower()} at {m.group(2)}, {m.group(3)}"
+
+
+def _entry(value: Any) -> str:
+    """One entry of the load report as escaped HTML: counts as words, a table's own report as one line."""
+    if isinstance(value, Mapping):
+        return _counts(value)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(x, Mapping) for x in value):
+        return "<br>".join(
+            f"{_e(x.get('valley', '—'))}: {_code(x.get('file'))}, {_num(x.get('rows_read'))} rows read, "
+            f"{_num(x.get('rows_kept'))} kept, {_num(x.get('rows_rejected'))} rejected" for x in value)
+    if isinstance(value, (bool,)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        return _num(value)
+    return _prose(_value_text(value))
 
 
 def _sys_name(key: str) -> str:

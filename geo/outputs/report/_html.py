@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -280,6 +281,38 @@ def _flatten(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
     else:
         rows.append((prefix, d))
     return rows
+
+
+#: what in a sentence from a stage or the run is code the reader types or looks up, not words: a config
+#: setting (``[firms] closed_column``, ``drop_stacked = "sensitivity"``), a file name, a dotted or
+#: snake_case code name
+_CODE = re.compile(
+    r"(?<![\w/.-])[\w/.-]+\.(?:csv|tsv|txt|gpkg|shp|geojson|tif|html|json|xlsx|parquet|toml|pbf)\b"
+    r"|\[[a-z_]+\](?: [a-z][a-z0-9_]*)?(?: = (?:\"[^\"]*\"|[^\s,;)]+))?"
+    r"|\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?: = (?:\"[^\"]*\"|[^\s,;)]+))?"
+    r"|\b(?:shapely|geo|numpy|pandas|np|pd)\.[\w.]+"
+)
+
+
+def _prose(text: Any) -> str:
+    """Escaped text of a sentence from the data or a stage, its code names in ``<code>`` (:data:`_CODE`)."""
+    if _missing(text):
+        return "—"
+    text = str(text)
+    out, at = [], 0
+    for m in _CODE.finditer(text):
+        out.append(_e(text[at:m.start()]) + f"<code>{_e(m.group())}</code>")
+        at = m.end()
+    return "".join(out) + _e(text[at:])
+
+
+def _counts(v: Any) -> str:
+    """A mapping of counts as words: ``{"no pattern": 244, "sporadic hot spot": 6}`` -> "no pattern 244 · sporadic hot spot 6"."""
+    from geo.outputs._labels import humanise
+
+    if not isinstance(v, Mapping) or not v:
+        return "—"
+    return " · ".join(f"{_e(humanise(k))} {_num(n) if isinstance(n, (int, float, np.number)) else _e(n)}" for k, n in v.items())
 
 
 def _value_text(v: Any) -> Any:

@@ -137,12 +137,31 @@ def _parameters(results) -> str:
     rows = []
     for section in ("run", "firms", "parks", "analysis"):
         for key, val in _flatten(d.get(section, {})):
-            rows.append([_Html(f"<code>[{_e(section)}] {_e(key)}</code>"), _value_text(val)])
+            rows.append([_Html(f"<code>[{_e(section)}] {_e(key)}</code>"), _Html(_toml(val))])
     out.append(_details("Configuration (the TOML keys)", _table(["parameter", "value"], rows)))
     vrows = [[v.get("name"), v.get("title") or "—", _value_text(v.get("bbox")), v.get("firms") or "—"] for v in d.get("valleys", [])]
     if vrows:
         out.append(_details("Valleys in the configuration", _table(["name", "title", "bbox (lon/lat)", "firm file"], vrows)))
     return "\n".join(out)
+
+
+def _toml(value) -> str:
+    """A configuration value as the TOML file writes it, in ``<code>``; "—" when unset."""
+    if value is None or (isinstance(value, (list, tuple)) and not value):
+        return "—"
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, (list, tuple)):
+        text = "[" + ", ".join(_toml_item(v) for v in value) + "]"
+    else:
+        text = str(value)
+    return f"<code>{_e(text)}</code>"
+
+
+def _toml_item(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f'"{value}"' if isinstance(value, str) else str(value)
 
 
 def section_outputs(results, ctx: _Ctx) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from geo.outputs._labels import PARK_RESULTS, label
+from geo.outputs._labels import PARK_RESULTS, label, words
 from geo.outputs.report._html import (
     VERDICT_CLASS,
+    _counts,
     _Ctx,
     _details,
     _dist,
@@ -149,7 +150,7 @@ def _measures(row: Mapping[str, Any]) -> str:
             rows.append((_label(col), _Html(value)))
         if rows:
             tables.append(f"<div><h4>{_e(title)}</h4>{_kv(rows)}</div>")
-    other = [(_label(k), _value_text(v) if not isinstance(v, Mapping) else str(v)) for k, v in row.items() if k not in _CARD_SHOWN]
+    other = [(_label(k), _Html(_counts(v)) if isinstance(v, Mapping) else _value_text(v)) for k, v in row.items() if k not in _CARD_SHOWN]
     if other:
         tables.append("<div><h4>Other values</h4>" + _kv(other) + "</div>")
     return '<div class="grid2">' + "".join(tables) + "</div>"
@@ -212,7 +213,7 @@ def _outside_parks(results, vr) -> str:
     if outside is None:
         out.append('<p class="skipped">Not computed (no clusters: see the stages not run for this valley).</p>')
     elif not len(outside):
-        out.append(f"<p>None: every cluster has at least {share:.0%} of its area in a park.</p>")
+        out.append(f"<p>No cluster lies outside the parks: every cluster has at least {share:.0%} of its area in a park.</p>")
     else:
         if "share_in_parks" not in outside:
             outside = outside.assign(share_in_parks=0.0)
@@ -227,7 +228,7 @@ def _grid_free(vr) -> str:
         return ""
     method = vr.analysis.point_cluster_method or ""
     body = ('<p class="note">Density-based clusters of the firm points themselves, independent of the grid. '
-            f"Method: {_e(method)}. Does a point cluster lie in the park (at least 25 % of its area) "
+            f"Method: {_e(words(method))}. Does a point cluster lie in the park (at least 25 % of its area) "
             "exactly when the grid verdict says the park has a cluster?</p>"
             + _table(["park", "grid verdict", "point-cluster share in park", "agrees"],
                      [[r["name"], r["verdict"], _pct(r["point_cluster_share"]), _yesno(r["grid_free_agrees"])]

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from geo.outputs._labels import humanise, words
 from geo.outputs._style import (
     GI_LABELS,
     LISA_LABELS,
@@ -58,13 +59,13 @@ def _grid_block(cells, grid) -> str:
         ("firms outside the study area", grid.n_outside),
     ]
     if isinstance(rule, Mapping):
-        rows.append(("size rule", rule.get("rule", "—")))
+        rows.append(("size rule", words(rule.get("rule", "—"))))
         details = "; ".join(f"<code>{_e(k)} = {_num(v) if isinstance(v, (int, float, np.number)) else _e(v)}</code>"
                             for k, v in rule.items() if k != "rule" and v is not None)
         if details:
             rows.append(("size rule inputs", _Html(details)))
     elif rule:
-        rows.append(("size rule", str(rule)))
+        rows.append(("size rule", words(rule)))
     return _kv(rows)
 
 
@@ -177,10 +178,10 @@ def _density_block(results, vr, name: str, figures, errors) -> str:
     target = results.config.analysis.target_sector
     out = ["<h4>Kernel density</h4>"]
     f = f"rasters/{safe_name(name)}_density.tif"
-    files = [f'<a href="{_e(url_name(f))}">{_e(f)}</a> (all firms)']
+    files = [f'<a href="{_e(url_name(f))}"><code>{_e(f)}</code></a> (all firms)']
     if st.density_target is not None and target is not None:
         f = f"rasters/{safe_name(name)}_{safe_name(target)}_density.tif"
-        files.append(f'<a href="{_e(url_name(f))}">{_e(f)}</a> ({_e(target)} firms)')
+        files.append(f'<a href="{_e(url_name(f))}"><code>{_e(f)}</code></a> ({_e(target)} firms)')
     out.append(_kv([
         ("kernel", getattr(g, "kernel", "—")),
         ("bandwidth", _Html(_dist(getattr(g, "bandwidth_m", None)) + f" ({_e(getattr(g, 'bandwidth_rule', '—'))} rule)")),
@@ -337,7 +338,7 @@ def _emerging_block(vr, name: str, figures, errors) -> str:
            "conditional-randomisation p-values, hot or cold at 95 % after FDR per step; Mann–Kendall trend of each "
            "cell's z series; categories as ArcGIS's Emerging Hot Spot Analysis.</p>")]
     if not cube.closed:
-        out.append('<p class="warn">No closing years ([firms] closed_column): a firm counts from its founding year on '
+        out.append('<p class="warn">No closing years (<code>[firms] closed_column</code>): a firm counts from its founding year on '
                    "to the end, so the history is that of the firms that survived to the data's date (survivorship "
                    "bias): early clusters of firms that have since closed do not show.</p>")
     counts = ehs.category_counts()
@@ -369,7 +370,7 @@ def _colocation_block(vr) -> str:
     t, local = co.table, co.local
     sig = {} if local is None else {(a, b): int((g["label"] == "colocated").sum())
                                     for (a, b), g in local.groupby(["a", "b"], sort=False)}
-    rows = [[r["a"], r["b"], _num(r["clq"], 3), _Html(_p(r["p"])), r["n_a"], r["n_b"], sig.get((r["a"], r["b"]), "—")]
+    rows = [[humanise(r["a"]), humanise(r["b"]), _num(r["clq"], 3), _Html(_p(r["p"])), r["n_a"], r["n_b"], sig.get((r["a"], r["b"]), "—")]
             for r in t.to_dict(orient="records")]
     return ("<h4>Co-location quotients</h4>"
             + _table(["a", "b", "CLQ(a → b)", "p", "firms of a", "of b", "firms locally co-located"], rows,
@@ -378,7 +379,7 @@ def _colocation_block(vr) -> str:
               "firms of a over the share of b among all other firms (Leslie &amp; Kronenfeld 2011); 1 is what random "
               "labelling gives. p: two-sided random-labelling pseudo p-value. Locally co-located: firms whose local "
               "CLQ (Gaussian kernel, Wang et al. 2017) is above 1 at FDR ≤ alpha; see the map's co-location layers "
-              "and the layers colocation and colocation_local of layers.gpkg.</p>")
+              "and the layers <code>colocation</code> and <code>colocation_local</code> of <code>layers.gpkg</code>.</p>")
 
 
 def _valley_heading(title: str, name: str) -> str:
