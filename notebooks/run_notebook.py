@@ -10,6 +10,7 @@ timings and the kernel's version details.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,19 +22,23 @@ __all__ = ["NOTEBOOK", "execute"]
 
 #: the tutorial notebook
 NOTEBOOK = Path(__file__).resolve().parent / "optical_valleys.ipynb"
+#: the checkout this script is in: the kernel imports its ``geo`` first
+REPO = Path(__file__).resolve().parent.parent
 
 
 def execute(path: str | Path = NOTEBOOK, *, write: bool = True, timeout: int = 600) -> nbformat.NotebookNode:
     """Run the notebook at ``path`` with nbclient; return it executed (written back when ``write``).
 
     A cell that raises stops the run with nbclient's ``CellExecutionError`` (the cell and
-    its traceback), and the file is left as it was.
+    its traceback), and the file is left as it was.  The kernel runs in the notebook's folder
+    and imports the ``geo`` of this checkout (``PYTHONPATH``), whichever copy is installed.
     """
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                             resources={"metadata": {"path": str(path.parent)}})
-    client.execute()
+    path_env = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
+    client.execute(env={**os.environ, "PYTHONPATH": path_env})
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
     nb.metadata.pop("widgets", None)
