@@ -116,3 +116,19 @@ def test_prose_puts_code_in_code_and_escapes_the_rest():
     assert _entry(extra) == "Hsinchu: <code>/d/hsinchu_firms.csv</code>, 1,200 rows read, 1,190 kept, 10 rejected"
     assert _entry({"ict": 12, "craft": 3}) == "ict 12 · craft 3" and _entry(True) == "yes"
     assert raw_strings(f"<p>{_entry([114.1, 114.5, 30.2, 30.6])}</p>") == []
+
+
+def test_size_rule_labels_match_the_schema_doc():
+    """The inputs of the automatic cell size the doc lists are those the report labels, in words and with a unit."""
+    from geo.outputs import _labels
+    from geo.outputs.report._valleys import _rule_input
+
+    doc = (ROOT / "docs" / "summary_schema.md").read_text(encoding="utf-8")
+    (row,) = [line for line in doc.split("### `valleys.<name>.grid`", 1)[1].split("\n#", 1)[0].splitlines()
+              if line.startswith("| `size_rule`")]
+    documented = set(re.findall(r"`([^`]+)`", row.split("|", 4)[3])) - {"rule", "null", '"min"', '"max"', '"cells"'}
+    assert documented == set(_labels.SIZE_RULE)
+    assert _rule_input("extent_area_m2", 1_579_740_690.0) == "area the size was chosen on 1,579.7 km²"
+    assert _rule_input("clamped", "min") == "clamped to the smallest size"
+    assert _rule_input("raw_size_m", 576.0) == "size by the rule, before clamping 576 m"
+    assert _rule_input("new_input", 3) == "<code>new_input = 3</code>"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Label", "PARK_RESULTS", "COMPARISON", "COMPARISON_PATTERNS", "LOAD_REPORT", "TERMS", "label", "comparison_label",
+__all__ = ["Label", "PARK_RESULTS", "COMPARISON", "COMPARISON_PATTERNS", "LOAD_REPORT", "SIZE_RULE", "TERMS", "label", "comparison_label",
            "humanise", "words"]
 
 
@@ -209,6 +209,19 @@ LOAD_REPORT: dict[str, Label] = {
     "extra_tables": _l("firm tables of reference valleys", "–", "the load report of each valley's own firm table"),
 }
 
+#: the inputs of the automatic cell size (``summary.json["valleys"][name]["grid"]["size_rule"]`` besides ``rule``)
+SIZE_RULE: dict[str, Label] = {
+    "n_firms": _l("firms", "firms", "the firms the size is chosen for"),
+    "n_locations": _l("distinct locations", "locations", "firms on distinct coordinates (recorded only)"),
+    "extent_area_m2": _l("area the size was chosen on", "m²", "the study area, or the firms' convex hull (see sized on)"),
+    "median_nn_m": _l("median nearest-neighbour distance", "m", "recorded only"),
+    "raw_size_m": _l("size by the rule, before clamping", "m", "2 firms per cell on average"),
+    "min_size_m": _l("smallest size allowed", "m", "the study area in at most 100,000 cells"),
+    "max_size_m": _l("largest size allowed", "m", "the study area in at least 30 cells"),
+    "clamped": _l("clamped to", "–", "min or max when the rule's size was out of bounds, else null"),
+    "sized_on": _l("sized on", "–", "with the cells study area: the size was chosen on the firms' convex hull"),
+}
+
 #: code names in the stages' rule sentences, and the words the report shows for them (longest first)
 TERMS: dict[str, str] = {
     "cluster_before is True (significant cluster on the park before designation)":
@@ -217,6 +230,7 @@ TERMS: dict[str, str] = {
     "anchor_core_distance_m": "the distance from the cluster's core to the nearest anchor",
     "primary_model": "primary model",
     "extent_area / cell_area": "the number of cells the study area holds",
+    "extent_area_m2": "whose area is given here",
     "extent_area": "the study area",
     "cell_area": "the cell area",
     "n_firms": "the number of firms",

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from geo.outputs._labels import humanise, words
+from geo.outputs._labels import SIZE_RULE, humanise, words
 from geo.outputs._style import (
     GI_LABELS,
     LISA_LABELS,
@@ -60,13 +60,28 @@ def _grid_block(cells, grid) -> str:
     ]
     if isinstance(rule, Mapping):
         rows.append(("size rule", words(rule.get("rule", "—"))))
-        details = "; ".join(f"<code>{_e(k)} = {_num(v) if isinstance(v, (int, float, np.number)) else _e(v)}</code>"
-                            for k, v in rule.items() if k != "rule" and v is not None)
+        details = "<br>".join(_rule_input(k, v) for k, v in rule.items() if k != "rule" and v is not None)
         if details:
             rows.append(("size rule inputs", _Html(details)))
     elif rule:
         rows.append(("size rule", words(rule)))
     return _kv(rows)
+
+
+def _rule_input(key: str, value: Any) -> str:
+    """One input of the automatic cell size in words (:data:`geo.outputs._labels.SIZE_RULE`), escaped."""
+    lab = SIZE_RULE.get(key)
+    if lab is None:
+        return f"<code>{_e(key)} = {_e(value)}</code>"
+    if lab.unit == "m":
+        text = _dist(value)
+    elif lab.unit == "m²":
+        text = f"{_num(float(value) / 1e6)} km²"
+    elif isinstance(value, (int, float, np.number)):
+        text = _num(value)
+    else:
+        text = _e(words({"min": "the smallest size", "max": "the largest size"}.get(str(value), value)))
+    return f"{_e(lab.text)} {text}"
 
 
 def _counts_table(hot, what: str, pars: Mapping | None) -> str:
