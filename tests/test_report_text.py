@@ -67,6 +67,9 @@ def test_the_demo_report_shows_no_raw_strings(demo_output):
     page = (demo_output / "report.html").read_text(encoding="utf-8")
     assert page.count("<details") > 20  # the collapsed sections are read too
     assert raw_strings(page) == []
+    # the options are stated in words too, even where they were code before
+    assert "FDR yes" in page and "with-replacement approximation" in page and "exact_wr" not in page
+    assert "= True" not in page and "<code></code>" not in page
 
 
 def test_load_report_labels_match_the_schema_doc():

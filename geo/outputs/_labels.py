@@ -20,7 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Label", "PARK_RESULTS", "COMPARISON", "COMPARISON_PATTERNS", "LOAD_REPORT", "SIZE_RULE", "TERMS", "label", "comparison_label",
+__all__ = ["Label", "PARK_RESULTS", "COMPARISON", "COMPARISON_PATTERNS", "LOAD_REPORT", "SIZE_RULE", "HOTSPOT_PARAMETERS",
+           "P_METHODS", "TERMS", "label", "comparison_label",
            "humanise", "words"]
 
 
@@ -220,6 +221,27 @@ SIZE_RULE: dict[str, Label] = {
     "max_size_m": _l("largest size allowed", "m", "the study area in at least 30 cells"),
     "clamped": _l("clamped to", "–", "min or max when the rule's size was out of bounds, else null"),
     "sized_on": _l("sized on", "–", "with the cells study area: the size was chosen on the firms' convex hull"),
+}
+
+#: the hot-spot options the report states (``ValleyAnalysis.hotspot_parameters``), as words
+HOTSPOT_PARAMETERS: dict[str, str] = {
+    "column": "count column",
+    "alpha": "α",
+    "fdr": "FDR",
+    "permutations": "permutations",
+    "alternative": "alternative",
+    "gi_statistic": "Gi statistic",
+    "exact": "exact p-values",
+}
+
+#: how a cell's p-value was computed (the ``p_method`` columns of geo.stats)
+P_METHODS: dict[str, str] = {
+    "exact": "exact (without replacement)",
+    "exact_wr": "exact, with-replacement approximation",
+    "mc": "Monte Carlo",
+    "normal": "normal approximation",
+    "island": "no neighbours (no p-value)",
+    "constant": "constant values (no p-value)",
 }
 
 #: code names in the stages' rule sentences, and the words the report shows for them (longest first)

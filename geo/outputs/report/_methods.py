@@ -147,7 +147,7 @@ def _parameters(results) -> str:
 
 def _toml(value) -> str:
     """A configuration value as the TOML file writes it, in ``<code>``; "—" when unset."""
-    if value is None or (isinstance(value, (list, tuple)) and not value):
+    if value is None or value == "" or (isinstance(value, (list, tuple)) and not value):
         return "—"
     if isinstance(value, bool):
         text = "true" if value else "false"

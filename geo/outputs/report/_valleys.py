@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from geo.outputs._labels import SIZE_RULE, humanise, words
+from geo.outputs._labels import HOTSPOT_PARAMETERS, P_METHODS, SIZE_RULE, humanise, words
 from geo.outputs._style import (
     GI_LABELS,
     LISA_LABELS,
@@ -68,6 +68,15 @@ def _grid_block(cells, grid) -> str:
     return _kv(rows)
 
 
+def _parameter(key: str, value: Any) -> str:
+    """A hot-spot option's value as words (escaped): a column as code, a flag as yes/no."""
+    if key == "column":
+        return f"<code>{_e(value)}</code>"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    return _num(value) if isinstance(value, (int, float, np.number)) else _e(value)
+
+
 def _rule_input(key: str, value: Any) -> str:
     """One input of the automatic cell size in words (:data:`geo.outputs._labels.SIZE_RULE`), escaped."""
     lab = SIZE_RULE.get(key)
@@ -100,10 +109,11 @@ def _counts_table(hot, what: str, pars: Mapping | None) -> str:
         out.append(f"<h4>Local Moran (LISA) clusters and outliers of {_e(what)} (cells)</h4>")
         out.append(_table(["label", "meaning", "cells"], rows, num_cols=[2]))
     if pars:
-        keep = [(k, pars.get(k)) for k in ("column", "alpha", "fdr", "permutations", "alternative", "gi_statistic", "exact") if k in pars]
+        keep = [f"{_e(HOTSPOT_PARAMETERS[k])} {_parameter(k, pars[k])}" for k in HOTSPOT_PARAMETERS if k in pars]
         if "gi_p_method" in pars and isinstance(pars["gi_p_method"], Mapping):
-            keep.append(("Gi* p-value method (cells)", "; ".join(f"{k}: {v:,}" for k, v in pars["gi_p_method"].items())))
-        out.append('<p class="note">Parameters: ' + "; ".join(f"<code>{_e(k)} = {_e(v)}</code>" for k, v in keep) + "</p>")
+            keep.append("Gi* p-values of the cells: " + ", ".join(f"{_e(P_METHODS.get(k, humanise(k)))} {_num(v)}"
+                                                                 for k, v in pars["gi_p_method"].items()))
+        out.append('<p class="note">Parameters: ' + "; ".join(keep) + "</p>")
     return "\n".join(out)
 
 
