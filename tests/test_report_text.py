@@ -70,6 +70,14 @@ def test_the_demo_report_shows_no_raw_strings(demo_output):
     # the options are stated in words too, even where they were code before
     assert "FDR yes" in page and "with-replacement approximation" in page and "exact_wr" not in page
     assert "= True" not in page and "<code></code>" not in page
+    # a year is written as a year, a cluster as C<id>, wherever the park card shows one
+    from geo.outputs._labels import PARK_RESULTS
+
+    years = [re.findall(rf"<th>{re.escape(lab.text)}</th><td>([^<]*)</td>", page) for lab in PARK_RESULTS.values() if lab.unit == "year"]
+    assert [v for found in years for v in found if not re.fullmatch(r"\d{4}|—", v)] == []
+    assert sum(map(len, years)) >= 4
+    clusters = re.findall(rf"<th>{re.escape(PARK_RESULTS['main_cluster'].text)}</th><td>([^<]*)</td>", page)
+    assert clusters and all(re.fullmatch(r"C\d+|—", v) for v in clusters)
 
 
 def test_load_report_labels_match_the_schema_doc():

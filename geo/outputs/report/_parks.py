@@ -150,10 +150,23 @@ def _measures(row: Mapping[str, Any]) -> str:
             rows.append((_label(col), _Html(value)))
         if rows:
             tables.append(f"<div><h4>{_e(title)}</h4>{_kv(rows)}</div>")
-    other = [(_label(k), _Html(_counts(v)) if isinstance(v, Mapping) else _value_text(v)) for k, v in row.items() if k not in _CARD_SHOWN]
+    other = [(_label(k), _other(k, v)) for k, v in row.items() if k not in _CARD_SHOWN]
     if other:
         tables.append("<div><h4>Other values</h4>" + _kv(other) + "</div>")
     return '<div class="grid2">' + "".join(tables) + "</div>"
+
+
+def _other(key: str, value: Any) -> Any:
+    """A measure without a group of its own, formatted by its unit (:data:`PARK_RESULTS`): a year
+    without a thousands separator, a cluster as ``C<id>``, counts per category as words."""
+    if isinstance(value, Mapping):
+        return _Html(_counts(value))
+    unit = getattr(PARK_RESULTS.get(key), "unit", None)
+    if unit == "year":
+        return _Html(_plain(value))
+    if unit == "id":
+        return "—" if _missing(value) else f"C{_plain(value)}"
+    return _value_text(value)
 
 
 def _park_card(results, vname: str, idx: Any, row: Mapping[str, Any], ctx: _Ctx, anchor: str) -> str:
