@@ -37,7 +37,7 @@ def section_data_quality(results, ctx: _Ctx) -> str:
          + (f" / delimiter {_delimiter(lr['delimiter'])}" if lr.get("delimiter") else "")),
         ("longitude / latitude columns", _Html(f"{_code(lr.get('lon_column'))} / {_code(lr.get('lat_column'))}")),
         ("id column", _Html(_code(lr.get("id_column")))),
-        ("input coordinate system", lr.get("crs", "—")),
+        ("input coordinate system", _sys_name(lr.get("crs", "—"))),
         ("rows read", lr.get("rows_read")),
         ("rows kept", lr.get("rows_kept")),
         ("rows rejected", lr.get("rows_rejected")),
@@ -66,7 +66,8 @@ def section_data_quality(results, ctx: _Ctx) -> str:
         ("swapped latitude/longitude fixed", lr.get("fixed_swapped", 0)),
         ("stacked geocodes: rows", lr.get("stacked_rows", 0)),
         ("stacked geocodes: sites", lr.get("stacked_sites", 0)),
-        ("stacked rows", "dropped" if results.config.firms.drop_stacked is True else "kept (flagged in the column stacked)"),
+        ("stacked rows", "dropped" if results.config.firms.drop_stacked is True
+         else _Html("kept (flagged in the column <code>stacked</code>)")),
         ("blank lines skipped", lr.get("blank_lines_skipped", 0)),
     ]
     out.append("<h4>Fixes and flags</h4>")
@@ -75,7 +76,7 @@ def section_data_quality(results, ctx: _Ctx) -> str:
     systems = dict(lr.get("coord_systems") or {})
     out.append("<h4>Coordinate systems</h4>")
     if systems:
-        out.append(_table(["system in the input", "rows"], [[k, v] for k, v in systems.items()], num_cols=[1]))
+        out.append(_table(["system in the input", "rows"], [[_sys_name(k), v] for k, v in systems.items()], num_cols=[1]))
     if conv:
         out.append("<p>" + "; ".join(f"{_num(n)} rows converted from {_e(_sys_name(k))} to WGS84" for k, n in conv.items()) + ".</p>")
     else:
