@@ -120,6 +120,7 @@ def test_prose_puts_code_in_code_and_escapes_the_rest():
     html = _prose('120 firms of 武汉_firms.csv (drop_stacked = "sensitivity"); [firms] closed_column; shapely.make_valid <b>')
     assert html == ('120 firms of <code>武汉_firms.csv</code> (<code>drop_stacked = &quot;sensitivity&quot;</code>); '
                     "<code>[firms] closed_column</code>; <code>shapely.make_valid</code> &lt;b&gt;")
+    assert _prose("the firm table has no `rd_flag` column") == "the firm table has no <code>rd_flag</code> column"
     assert _counts({"no pattern": 244, "sporadic_hot_spot": 6}) == "no pattern 244 · sporadic hot spot 6"
     assert _problem("Self-intersection[114.172 30.5]") == "self-intersection at 114.172, 30.5"
     assert _problem("Ring Self-intersection") == "Ring Self-intersection"

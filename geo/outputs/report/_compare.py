@@ -213,10 +213,11 @@ def section_models(results, ctx: _Ctx) -> str:
         for r in md.to_dict(orient="records"):
             models = r.get("models") or []
             out.append(f"<h4>{_e(r.get('name'))}: {_e(r.get('primary_model'))}</h4>")
-            out.append(f"<p>models shown: {_e(', '.join(models) if models else 'none')}. {_e(r.get('summary', ''))}</p>")
+            out.append(f"<p>models shown: {_e(', '.join(models) if models else 'none')}. {_prose(r.get('summary', ''))}</p>")
             rows = []
             for key, name in (("market_led", "market-led"), ("government_led", "government-led"),
                               ("research_led", "research-led"), ("fdi_led", "FDI-led")):
-                rows.append([MODELS.get(name, name), r.get(f"status_{key}"), _num(r.get(f"score_{key}"), 2), r.get(f"reason_{key}")])
+                rows.append([MODELS.get(name, name), r.get(f"status_{key}"), _num(r.get(f"score_{key}"), 2),
+                             _Html(_prose(r.get(f"reason_{key}")))])
             out.append(_details("Scores, indicators and reasons", _table(["model", "status", "score", "indicators and reason"], rows)))
     return "\n".join(out)

@@ -283,11 +283,12 @@ def _flatten(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return rows
 
 
-#: what in a sentence from a stage or the run is code the reader types or looks up, not words: a config
-#: setting (``[firms] closed_column``, ``drop_stacked = "sensitivity"``), a file name, a dotted or
-#: snake_case code name
+#: what in a sentence from a stage or the run is code the reader types or looks up, not words: a name in
+#: backticks, a config setting (``[firms] closed_column``, ``drop_stacked = "sensitivity"``), a file
+#: name, a dotted or snake_case code name
 _CODE = re.compile(
-    r"(?<![\w/.-])[\w/.-]+\.(?:csv|tsv|txt|gpkg|shp|geojson|tif|html|json|xlsx|parquet|toml|pbf)\b"
+    r"`[^`\n]+`"
+    r"|(?<![\w/.-])[\w/.-]+\.(?:csv|tsv|txt|gpkg|shp|geojson|tif|html|json|xlsx|parquet|toml|pbf)\b"
     r"|\[[a-z_]+\](?: [a-z][a-z0-9_]*)?(?: = (?:\"[^\"]*\"|[^\s,;)]+))?"
     r"|\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?: = (?:\"[^\"]*\"|[^\s,;)]+))?"
     r"|\b(?:shapely|geo|numpy|pandas|np|pd)\.[\w.]+"
@@ -301,7 +302,8 @@ def _prose(text: Any) -> str:
     text = str(text)
     out, at = [], 0
     for m in _CODE.finditer(text):
-        out.append(_e(text[at:m.start()]) + f"<code>{_e(m.group())}</code>")
+        code = m.group()[1:-1] if m.group().startswith("`") else m.group()
+        out.append(_e(text[at:m.start()]) + f"<code>{_e(code)}</code>")
         at = m.end()
     return "".join(out) + _e(text[at:])
 
