@@ -3,7 +3,8 @@
 The notebook is committed with its outputs, so that it reads as a tutorial where notebooks
 are shown without running them.  This script runs it top to bottom with nbclient (as the
 test suite does) and drops what changes on every run without saying anything: execution
-timings and the kernel's version details.
+timings, the kernel's version details, the random ids folium gives the elements of a map
+(numbered in order instead) and the split of a cell's printed text into chunks.
 
     python notebooks/run_notebook.py [NOTEBOOK]
 """
@@ -11,6 +12,7 @@ timings and the kernel's version details.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -41,11 +43,39 @@ def execute(path: str | Path = NOTEBOOK, *, write: bool = True, timeout: int = 6
     client.execute(env={**os.environ, "PYTHONPATH": path_env})
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = _steady(cell.outputs)
     nb.metadata.pop("widgets", None)
     nb.metadata["language_info"] = {"name": "python"}
     if write:
         nbformat.write(nb, path)
     return nb
+
+
+#: the ids folium draws from uuid4 for every element of a map (``map_<32 hex>``, ``tile_layer_<32 hex>``)
+_ELEMENT_ID = re.compile(r"(?<=_)[0-9a-f]{32}(?![0-9a-f])")
+
+
+#: an object's memory address in its repr (``<folium.folium.Map at 0x7f2a6c529d90>``)
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
+
+
+def _steady(outputs: list) -> list:
+    """The outputs of one cell, the same on every run: printed chunks joined, map ids numbered, no addresses."""
+    out: list = []
+    for o in outputs:
+        if o.output_type == "stream" and out and out[-1].output_type == "stream" and out[-1].name == o.name:
+            out[-1].text += o.text
+            continue
+        plain = o.get("data", {}).get("text/plain")
+        if plain:
+            o.data["text/plain"] = _ADDRESS.sub(">", plain)
+        html = o.get("data", {}).get("text/html")
+        if html:
+            ids: dict[str, str] = {}
+            o.data["text/html"] = _ELEMENT_ID.sub(lambda m: ids.setdefault(m.group(), f"{len(ids) + 1:032x}"), html)
+        out.append(o)
+    return out
 
 
 if __name__ == "__main__":

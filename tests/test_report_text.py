@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 _NOT_PROSE = {"code", "pre", "script", "style", "svg", "template"}
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 SNAKE = re.compile(r"\b[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+\b")
+#: a file name is allowed in prose (firms_demo.csv, layers.gpkg): the snake_case token before its extension
+FILE = re.compile(r"\.(?:csv|tsv|txt|gpkg|shp|shx|dbf|geojson|tif|html|json|xlsx|parquet|toml|pbf)\b")
 REPR = re.compile(r"\{'|\['|\{\"|\bnan\b|\bNaN\b|\bNone\b|\bTrue\b|\bFalse\b|<NA>|\bNaT\b|\barray\(|\bdtype\b|\bnp\.|\bnumpy\.")
 
 
@@ -48,6 +50,8 @@ def raw_strings(page: str) -> list[str]:
     found = []
     for text in parser.texts:
         for m in [*SNAKE.finditer(text), *REPR.finditer(text)]:
+            if m.re is SNAKE and FILE.match(text, m.end()):
+                continue
             found.append(text[max(0, m.start() - 50):m.end() + 50].strip())
     return found
 
@@ -56,10 +60,12 @@ def test_the_detector_finds_what_it_should_and_spares_code():
     page = ("<p>rows: n_rows_read</p><table><tr><td>{'no pattern': 3}</td><td>nan</td><td>None</td></tr></table>"
             "<details><summary>x</summary><p>stack_policy = drop</p></details>"
             "<p>set <code>[firms] closed_column</code>; see <code>layers.gpkg</code></p><pre>a_b = True</pre>"
-            "<script>var a_b = null;</script><p>Nothing here: optics firms, Gi* ≥ 95 %, 1,234 rows.</p>")
+            "<script>var a_b = null;</script><p>Nothing here: optics firms, Gi* ≥ 95 %, 1,234 rows, firms_demo.csv.</p>"
+            "<p>but a_b.c is code</p>")
     found = raw_strings(page)
-    assert len(found) == 5
-    assert [f for f in found if "closed_column" in f or "a_b" in f or "Nothing" in f] == []
+    assert len(found) == 6
+    assert [f for f in found if "closed_column" in f or "a_b = True" in f or "var a_b" in f or "Nothing" in f] == []
+    assert "but a_b.c is code" in found  # only a file's extension makes a name allowed
 
 
 def test_the_demo_report_shows_no_raw_strings(demo_output):
