@@ -231,7 +231,8 @@ def test_demo_report_and_maps_in_browser(demo_output, browser):
 
 
 # ----------------------------------------------------------------------------- the demo report: the answer first, no sideways scroll, no raw keys
-#: visible text tokens that look like code keys, outside <code>, <pre> and closed <details> (a summary is visible)
+#: visible text tokens that look like code keys, outside <code>, <pre> and closed <details> (a summary is visible),
+#: file names excepted
 RAW_KEYS = """() => {
   const out = [];
   const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -240,7 +241,11 @@ RAW_KEYS = """() => {
     if (!el || el.closest('code, pre, script, style') || !el.checkVisibility()) continue;
     const d = el.closest('details');
     if (d && !d.open && !el.closest('summary')) continue;
-    for (const m of walk.currentNode.textContent.matchAll(/[a-z]+_[a-z_]+/g)) out.push(m[0]);
+    const text = walk.currentNode.textContent;
+    for (const m of text.matchAll(/[a-z]+_[a-z_]+/g)) {
+      // a file name is not a key (the data-quality line names the firm table: firms_demo.csv)
+      if (!/^[a-z0-9_]*\\.(csv|tsv|txt|gpkg|shp|geojson|tif|html|json|xlsx|parquet|toml|pbf)\\b/.test(text.slice(m.index))) out.push(m[0]);
+    }
   }
   return out;
 }"""
@@ -285,4 +290,7 @@ def test_demo_report_shows_no_raw_key(demo_output, browser):
     assert page.evaluate(RAW_KEYS) == []
     page.evaluate("() => { const p = document.createElement('p'); p.textContent = 'stage_median_age'; document.body.append(p); }")
     assert page.evaluate(RAW_KEYS) == ["stage_median_age"]  # the scan does see one
+    page.evaluate("() => { const p = document.createElement('p'); p.textContent = 'read my_firms.csv, then my_key'; "
+                  "document.body.append(p); }")
+    assert page.evaluate(RAW_KEYS) == ["stage_median_age", "my_key"]  # and tells a file name from a key
     page.close()
