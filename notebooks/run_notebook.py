@@ -72,10 +72,15 @@ def _steady(outputs: list) -> list:
             o.data["text/plain"] = _ADDRESS.sub(">", plain)
         html = o.get("data", {}).get("text/html")
         if html:
-            ids: dict[str, str] = {}
-            o.data["text/html"] = _ELEMENT_ID.sub(lambda m: ids.setdefault(m.group(), f"{len(ids) + 1:032x}"), html)
+            o.data["text/html"] = _numbered(html)
         out.append(o)
     return out
+
+
+def _numbered(html: str) -> str:
+    """``html`` with each distinct folium id replaced by its number in order of appearance (same length)."""
+    ids: dict[str, str] = {}
+    return _ELEMENT_ID.sub(lambda m: ids.setdefault(m.group(), f"{len(ids) + 1:032x}"), html)
 
 
 if __name__ == "__main__":

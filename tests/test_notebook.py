@@ -71,7 +71,7 @@ def test_the_committed_notebook_walks_the_users_own_data_path():
     text = _text(nb)
     assert "rows read" in text and "rejected" in text
     # the slips end in one sentence each, with the data's own values named
-    errors = re.findall(r"^  (\w+Error): (.+)$", text, flags=re.M)
+    errors = re.findall(r"^  (\w+Error): (.+)$", text, flags=re.MULTILINE)
     assert len(errors) == 3 and {e for e, _ in errors} <= {"InputError", "ColumnError"}
     assert all(msg.count(". ") <= 2 and "Traceback" not in msg for _, msg in errors)
     assert "Did you mean '行业'?" in text and "武汉 (11,012), 长春 (10,345)" in text

@@ -39,13 +39,13 @@ def test_the_readme_tells_how_to_open_and_rerun_the_notebook():
     nb = README.split("### The tutorial notebook", 1)[1].split("\n## ", 1)[0]
     assert "pip install jupyterlab" in nb and "jupyter lab notebooks/optical_valleys.ipynb" in nb and "make notebook" in nb
     assert (ROOT / "notebooks" / "optical_valleys.ipynb").exists()
-    assert re.search(r"^notebook: .*\n\t\$\(BIN\)/python notebooks/run_notebook\.py$", MAKEFILE, flags=re.M)
-    assert "notebook" in re.search(r"^\.PHONY: (.*)$", MAKEFILE, flags=re.M).group(1).split()
+    assert re.search(r"^notebook: .*\n\t\$\(BIN\)/python notebooks/run_notebook\.py$", MAKEFILE, flags=re.MULTILINE)
+    assert "notebook" in re.search(r"^\.PHONY: (.*)$", MAKEFILE, flags=re.MULTILINE).group(1).split()
 
 
 def test_the_readme_says_make_test_installs_chromium_and_fonts_as_root():
     dev = README.split("## Development", 1)[1]
     assert "run as root" in dev and "`chromium`" in dev and "`fonts-noto-cjk`" in dev
-    test_target = re.search(r"^test: (.*)$", MAKEFILE, flags=re.M).group(1).split()
+    test_target = re.search(r"^test: (.*)$", MAKEFILE, flags=re.MULTILINE).group(1).split()
     assert "browser" in test_target and "fonts" in test_target
     assert "apt-get install -y -qq chromium" in MAKEFILE and "apt-get install -y -qq fonts-noto-cjk" in MAKEFILE

@@ -8,7 +8,13 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from geo.outputs._labels import HOTSPOT_PARAMETERS, P_METHODS, SIZE_RULE, humanise, words
+from geo.outputs._labels import (
+    HOTSPOT_PARAMETERS,
+    P_METHODS,
+    SIZE_RULE,
+    humanise,
+    words,
+)
 from geo.outputs._style import (
     GI_LABELS,
     LISA_LABELS,
