@@ -10,6 +10,8 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: elements whose text is not prose: code, preformatted text, scripts and styles
@@ -86,6 +88,20 @@ def test_the_demo_report_shows_no_raw_strings(demo_output):
     assert clusters and all(re.fullmatch(r"C\d+|—", v) for v in clusters)
 
 
+@pytest.mark.parametrize("kind", ["points", "osm", "overture", "park_points", "catalogue"])
+def test_the_example_reports_show_no_raw_strings(kind, tmp_path):
+    """The other input kinds (data/examples/): their load-report entries, skipped stages and inputs in words too."""
+    import geo
+    from geo.outputs import report
+
+    res = geo.run(ROOT / "data" / "examples" / kind / "config.toml")
+    page = report.write_report(res, tmp_path, figures={}).read_text(encoding="utf-8")
+    assert "Stages not run" in page  # the examples are small: some stages do not run, and say why
+    assert raw_strings(page) == []
+    if kind in ("osm", "overture"):
+        assert "Other entries of the load report" in page and "open map data source</th><td>O" in page
+
+
 def test_load_report_labels_match_the_schema_doc():
     """Every key of summary.json["load"] in the doc has a label in words, and no label is undocumented."""
     from geo.outputs import _labels
@@ -117,6 +133,10 @@ def test_words_put_the_stages_code_names_in_words():
     assert [k for k, text in rules.items() if SNAKE.search(words(text)) or re.search(r"\b(True|False)\b", words(text))] == []
     assert words("dbscan (eps = 500 m, min_samples = 20)") == "DBSCAN (radius = 500 m, minimum firms around a core point = 20)"
     assert words("n_firms_total") == "n_firms_total"  # only whole names are replaced
+    from geo.outputs._labels import stage_label
+
+    assert stage_label("colocation[anchors]") == "co-location: anchors" and stage_label("ripley_k") == "Ripley's K"
+    assert stage_label("optics → food") == "optics → food" and stage_label("new_stage") == "new stage"
 
 
 def test_prose_puts_code_in_code_and_escapes_the_rest():

@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass
 
 __all__ = ["Label", "PARK_RESULTS", "COMPARISON", "COMPARISON_PATTERNS", "LOAD_REPORT", "SIZE_RULE", "HOTSPOT_PARAMETERS",
-           "P_METHODS", "TERMS", "label", "comparison_label",
-           "humanise", "words"]
+           "P_METHODS", "STAGES", "TERMS", "label", "comparison_label",
+           "humanise", "stage_label", "words"]
 
 
 @dataclass(frozen=True)
@@ -244,6 +244,24 @@ P_METHODS: dict[str, str] = {
     "constant": "constant values (no p-value)",
 }
 
+#: the stages of a valley's analysis, as the "Stages not run" box names them (``ValleyResult.skipped`` keys)
+STAGES: dict[str, str] = {
+    "statistics": "spatial statistics",
+    "target_sector": "target sector",
+    "global_moran": "global Moran's I",
+    "hotspots": "hot spots (Gi*, local Moran)",
+    "parks": "park tests",
+    "emerging_hotspots": "emerging hot spots",
+    "stack_artefacts": "hot spots made by stacked geocodes",
+    "models": "development models",
+    "colocation": "co-location",
+    "density": "kernel density",
+    "point_patterns": "point patterns",
+    "kd": "Duranton–Overman Kd",
+    "ripley_k": "Ripley's K",
+    "anchors": "research anchors",
+}
+
 #: code names in the stages' rule sentences, and the words the report shows for them (longest first)
 TERMS: dict[str, str] = {
     "cluster_before is True (significant cluster on the park before designation)":
@@ -288,6 +306,20 @@ def words(text: object) -> str:
     for term in sorted(TERMS, key=len, reverse=True):
         out = re.sub(rf"(?<![\w.]){re.escape(term)}(?![\w])", TERMS[term], out)
     return out
+
+
+def stage_label(key: str) -> str:
+    """The name of a stage (a ``ValleyResult.skipped`` key) in words: ``"colocation[anchors]"`` -> "co-location: anchors".
+
+    Examples
+    --------
+    >>> stage_label("emerging_hotspots"), stage_label("hotspots[all firms]"), stage_label("optics → food")
+    ('emerging hot spots', 'hot spots (Gi*, local Moran): all firms', 'optics → food')
+    """
+    m = re.fullmatch(r"([a-z_]+)\[(.+)\]", str(key))
+    if m and m.group(1) in STAGES:
+        return f"{STAGES[m.group(1)]}: {m.group(2)}"
+    return STAGES.get(str(key), humanise(key))
 
 
 def comparison_label(key: str) -> Label | None:

@@ -56,7 +56,7 @@ def section_data_quality(results, ctx: _Ctx) -> str:
     rej = dict(lr.get("rejected_by_reason") or {})
     if rej:
         order = [k for k in REJECT_REASONS if k in rej] + sorted(k for k in rej if k not in REJECT_REASONS)
-        rows = [[_Html(f"<code>{_e(k)}</code>"), REJECT_REASONS.get(k, "—"), rej[k]] for k in order]
+        rows = [[_Html(f"<code>{_e(k)}</code>"), _Html(_prose(REJECT_REASONS.get(k, "—"))), rej[k]] for k in order]
         out.append("<h4>Rejected rows by reason</h4>")
         out.append(_table(["reason", "meaning", "rows"], rows, num_cols=[2]))
         out.append('<p class="note">Every rejected row, with its row number and reason, is in <a href="rejects.csv">rejects.csv</a>.</p>')
@@ -85,7 +85,8 @@ def section_data_quality(results, ctx: _Ctx) -> str:
                "rows_rejected", "rejected_by_reason", "fixed_swapped", "stacked_rows", "stacked_sites", "blank_lines_skipped",
                "converted", "coord_systems", "engine", "partitions", "stacks", "stack_radius_m", "duplicates",
                "duplicates_kept", "founded"}
-    other = [(label(k, table="load"), _Html(_entry(v))) for k, v in lr.items() if k not in handled]
+    other = [(label(k, table="load"), _Html(_code(v) if k.endswith("_column") else _entry(_SOURCES.get(v, v) if k == "source" else v)))
+             for k, v in lr.items() if k not in handled]
     if other:
         out.append("<h4>Other entries of the load report</h4>")
         out.append(_kv(other))
@@ -129,7 +130,7 @@ def section_data_quality(results, ctx: _Ctx) -> str:
     kinds = describe_inputs(lr, pr)
     return "\n".join([
         _h(ctx.toc, 1, "Data quality"), f"<p>{line}</p>",
-        f'<p class="note">Input: firms: {_e(kinds["firms"])}; parks: {_e(kinds["parks"])}.</p>',
+        f'<p class="note">Input: firms: {_prose(kinds["firms"], files=False)}; parks: {_prose(kinds["parks"], files=False)}.</p>',
         _details("Firm table: file, columns, rejected rows, fixes, coordinate systems", "\n".join(firm)),
         _details("Park boundaries: file, repairs, rejected features", "\n".join(parks)),
         _details(f"Warnings ({n_warn})", warnings),
@@ -199,6 +200,10 @@ def section_registry(results, ctx: _Ctx) -> str:
         seen.append(_table(["valley", "park", "verdict", "without stacked firms", "changed"], rows))
     seen.append(_details("Duplicates, stacked geocodes and founding dates", "\n".join(out)))
     return "\n".join(b for b in seen if b)
+
+
+#: the open map data a firm table came from (the load report's ``source``)
+_SOURCES = {"osm": "OpenStreetMap", "overture": "Overture Places"}
 
 
 def _code(value: Any) -> str:

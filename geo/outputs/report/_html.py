@@ -212,7 +212,9 @@ def _figure(figures: Mapping[str, bytes], errors: Mapping[str, str], name: str, 
 def _skipped_box(items: Mapping[str, str]) -> str:
     if not items:
         return ""
-    lis = "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in items.items())
+    from geo.outputs._labels import stage_label
+
+    lis = "".join(f"<li><b>{_e(stage_label(k))}</b>: {_prose(v)}</li>" for k, v in items.items())
     return f'<div class="skipped"><b>Stages not run</b><ul>{lis}</ul></div>'
 
 
@@ -295,13 +297,19 @@ _CODE = re.compile(
 )
 
 
-def _prose(text: Any) -> str:
-    """Escaped text of a sentence from the data or a stage, its code names in ``<code>`` (:data:`_CODE`)."""
+_FILE = re.compile(r"[\w/.-]+\.(?:csv|tsv|txt|gpkg|shp|geojson|tif|html|json|xlsx|parquet|toml|pbf)")
+
+
+def _prose(text: Any, *, files: bool = True) -> str:
+    """Escaped text of a sentence from the data or a stage, its code names in ``<code>`` (:data:`_CODE`);
+    file names too unless ``files`` is False (a file name reads as a name in a sentence)."""
     if _missing(text):
         return "—"
     text = str(text)
     out, at = [], 0
     for m in _CODE.finditer(text):
+        if not files and _FILE.fullmatch(m.group()):
+            continue
         code = m.group()[1:-1] if m.group().startswith("`") else m.group()
         out.append(_e(text[at:m.start()]) + f"<code>{_e(code)}</code>")
         at = m.end()

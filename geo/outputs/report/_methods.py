@@ -129,7 +129,7 @@ def _parameters(results) -> str:
     d = cfg.to_dict()
     out = [_kv([
         ("geo version", __version__),
-        ("config file", d.get("source") or "— (given as a Python object)"),
+        ("config file", _Html(f"<code>{_e(d['source'])}</code>") if d.get("source") else "— (given as a Python object)"),
         ("seed", _Html(_plain(cfg.run.seed))),
         ("synthetic demo data", bool(results.synthetic)),
         ("valley seeds", _Html(", ".join(f"{_e(n)}: {_plain(v.seed)}" for n, v in results.valleys.items()) or "—")),
