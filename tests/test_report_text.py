@@ -88,14 +88,18 @@ def test_the_demo_report_shows_no_raw_strings(demo_output):
     assert clusters and all(re.fullmatch(r"C\d+|—", v) for v in clusters)
 
 
-@pytest.mark.parametrize("kind", ["points", "osm", "overture", "park_points", "catalogue"])
+@pytest.mark.parametrize("kind", ["points", "osm", "overture", "park_points", "catalogue", "units"])
 def test_the_example_reports_show_no_raw_strings(kind, tmp_path):
-    """The other input kinds (data/examples/): their load-report entries, skipped stages and inputs in words too."""
+    """The other input kinds (data/examples/): their load-report entries, skipped stages and inputs in words too
+    (the given units' report is its own page: geo.outputs.units)."""
     import geo
     from geo.outputs import report
 
     res = geo.run(ROOT / "data" / "examples" / kind / "config.toml")
-    page = report.write_report(res, tmp_path, figures={}).read_text(encoding="utf-8")
+    if kind == "units":
+        page = res.write(tmp_path)["report"].read_text(encoding="utf-8")
+    else:
+        page = report.write_report(res, tmp_path, figures={}).read_text(encoding="utf-8")
     assert "Stages not run" in page  # the examples are small: some stages do not run, and say why
     assert raw_strings(page) == []
     if kind in ("osm", "overture"):

@@ -18,13 +18,14 @@ import numpy as np
 import pandas as pd
 
 from geo import __version__
+from geo.outputs._labels import P_METHODS, stage_label
 from geo.outputs._style import (
     GI_COLOURS,
     LISA_COLOURS,
     PARK_EDGE_COLOUR,
     verdict_colour,
 )
-from geo.outputs.report._html import CSS, _e, _kv, _num, _p, _table
+from geo.outputs.report._html import CSS, _e, _Html, _kv, _num, _p, _prose, _table
 
 __all__ = ["SYNTHETIC_UNITS_BANNER", "WHY_NOT_POINT_TESTS", "render_units_report", "units_map", "write_units_outputs"]
 
@@ -233,7 +234,7 @@ def units_map(res, valley: str):
 def _moran_rows(a) -> list[list[Any]]:
     rows = []
     for label, r in (a.global_moran or {}).items():
-        rows.append([label, _num(r.I), _num(r.EI), _num(r.z_rand), _p(r.p_rand), _p(r.p_sim), r.permutations, r.n])
+        rows.append([_Html(_prose(label)), _num(r.I), _num(r.EI), _num(r.z_rand), _p(r.p_rand), _p(r.p_sim), r.permutations, r.n])
     return rows
 
 
@@ -270,7 +271,7 @@ def _overlay_table(ov) -> str:
                 parts.append("units crossing its edge, counted by the share of their area inside: "
                              + ", ".join(f"{_e(k)} ({v:.0%})" for k, v in sorted(partial.items(), key=lambda kv: -kv[1])))
         reason = r.get("verdict_reason")
-        out.append(f"<p><b>{_e(r.get('name'))}</b>: {_e(reason) if isinstance(reason, str) else ''}"
+        out.append(f"<p><b>{_e(r.get('name'))}</b>: {_prose(reason) if isinstance(reason, str) else ''}"
                    + (f" <span class=\"meta\">({'; '.join(parts)})</span>" if parts else "") + "</p>")
     return "\n".join(out)
 
@@ -282,8 +283,9 @@ def _overlay_notes(a) -> str:
         items.append(("assumption", notes["assumption"]))
     for k, v in (notes.get("nulls") or {}).items():
         items.append((f"null hypothesis ({k})", v))
+    items = [(k, _Html(_prose(v))) for k, v in items]
     for k, v in (notes.get("rules") or {}).items():
-        items.append((f"verdict rule: {k}", v))
+        items.append((f"verdict rule: {k}", _Html(f"<code>{_e(v)}</code>")))
     return "<details><summary>The tests on units: nulls, rules, assumption</summary>" + _kv(items) + "</details>" if items else ""
 
 
@@ -292,7 +294,7 @@ def _valley_section(res, vu) -> str:
     parts = [f"<h2>{_e(vu.title)}</h2>"]
     u = vu.units
     facts = [("units", len(u)), ("parks", len(vu.parks) if vu.parks is not None else 0),
-             ("metric CRS", vu.metric_crs or "—"), ("variable", a.variable_label or "—"),
+             ("metric CRS", vu.metric_crs or "—"), ("variable", _Html(_prose(a.variable_label or "—"))),
              ("p-values", "exact conditional randomisation (integer counts)" if a.integer else
               f"{res.config.analysis.permutations} seeded permutations (values are not integer counts)"),
              ("weights", res.config.cells.weights), ("seed", vu.seed)]
@@ -302,7 +304,7 @@ def _valley_section(res, vu) -> str:
         names = u.set_index("unit_id")["name"].reindex(iso).fillna("").tolist()
         parts.append(f"<p><b>Units without a neighbour ({len(iso)})</b> under {_e(res.config.cells.weights)} weights: "
                      + ", ".join(f"{_e(i)} ({_e(n)})" for i, n in zip(iso, names))
-                     + ". Their LISA and Gi* are not defined and are left empty (NaN), not set to 0; they still count in "
+                     + ". Their LISA and Gi* are not defined and are left empty, not set to 0; they still count in "
                        "global Moran's I with no neighbour.</p>")
     multi = u.loc[u["multipart"], ["unit_id", "name"]]
     if len(multi):
@@ -321,7 +323,8 @@ def _valley_section(res, vu) -> str:
         parts.append("<h3>Hot and cold spots (Gi*, LISA)</h3>")
         parts.append(f"<p>{len(hot)} hot-spot unit(s) and {len(cold)} cold-spot unit(s) at α = "
                      f"{_num(res.config.analysis.alpha)}{' after Benjamini–Hochberg FDR' if res.config.analysis.fdr else ''}; "
-                     "p-values: " + _e(", ".join(f"{k} {v}" for k, v in (hp.get("gi_p_method") or {}).items())) + ".</p>")
+                     "p-values: " + _e(", ".join(f"{P_METHODS.get(k, k)} {v}" for k, v in (hp.get("gi_p_method") or {}).items()))
+                     + ".</p>")
         sig = h[h["hot"] | h["cold"]]
         if len(sig):
             parts.append(_table(["unit", "name", "value", "Gi* z", "Gi* p (FDR)", "LISA"],
@@ -335,11 +338,12 @@ def _valley_section(res, vu) -> str:
         parts.append(_overlay_table(a.overlay))
         notes = pd.DataFrame(a.overlay).get("tests")
         if notes is not None and len(notes.dropna()):
-            parts.append("<p><b>Which tests apply.</b> " + _e(str(notes.dropna().iloc[0])) + "</p>")
+            parts.append("<p><b>Which tests apply.</b> " + _prose(str(notes.dropna().iloc[0])) + "</p>")
         parts.append(_overlay_notes(a))
     skipped = {k: v for k, v in vu.skipped.items()}
     if skipped:
-        parts.append("<details><summary>Stages not run</summary>" + _table(["stage", "why"], list(skipped.items()))
+        parts.append("<details><summary>Stages not run</summary>"
+                     + _table(["stage", "why"], [[stage_label(k), _Html(_prose(v))] for k, v in skipped.items()])
                      + "</details>")
     return "\n".join(parts)
 
@@ -350,10 +354,10 @@ def _answer(res) -> str:
     for vu in res.valleys.values():
         a = vu.analysis
         if a.units is None or "hot" not in a.units:
-            items.append(f"<li><b>{_e(vu.title)}</b>: {_e(vu.skipped.get('statistics') or vu.skipped.get('hotspots', ''))}</li>")
+            items.append(f"<li><b>{_e(vu.title)}</b>: {_prose(vu.skipped.get('statistics') or vu.skipped.get('hotspots', ''))}</li>")
             continue
         head = (f"<b>{_e(vu.title)}</b>: {int(a.units['hot'].sum())} of {len(a.units)} units are hot spots of "
-                f"{_e(a.variable_label)}")
+                f"{_prose(a.variable_label)}")
         if a.global_moran:
             (gm,) = a.global_moran.values()
             head += f" (global Moran's I = {_num(gm.I)}, p = {_p(gm.p_sim if gm.permutations else gm.p_rand)})"
@@ -371,7 +375,7 @@ def _data_section(res) -> str:
     rows = [("file", Path(lr["file"]).name), ("units", lr["unit_kind"]), ("read", lr["units_read"]),
             ("kept", lr["units_loaded"]), ("rejected", lr["units_rejected"]),
             ("nodata cells (not units)", lr.get("nodata_cells", 0)), ("multipart units", lr.get("multipart", 0)),
-            ("repaired geometries", lr.get("repaired", 0)), ("count column", lr["count_column"]),
+            ("repaired geometries", lr.get("repaired", 0)), ("count column", _Html(f"<code>{_e(lr['count_column'])}</code>")),
             ("years", ", ".join(map(str, lr.get("year_columns") or {})) or "—"),
             ("integer counts", "yes" if lr.get("integer_counts") else "no"), ("CRS read", lr.get("crs")),
             ("converted from", lr.get("converted_from") or "—")]
@@ -381,10 +385,11 @@ def _data_section(res) -> str:
 
         out.append("<p>Rejected units (every one is in rejects.csv with its row number):</p>")
         out.append(_table(["row", "unit", "reason", "detail", "meaning"],
-                          [[int(r.row), r.unit_id, r.reason, r.detail, UNIT_REJECT_REASONS.get(r.reason, "")]
+                          [[int(r.row), r.unit_id, _Html(f"<code>{_e(r.reason)}</code>"), _Html(_prose(r.detail)),
+                            UNIT_REJECT_REASONS.get(r.reason, "")]
                            for r in res.rejects.itertuples()]))
     if res.warnings:
-        out.append("<details><summary>Warnings</summary><ul>" + "".join(f"<li>{_e(w)}</li>" for w in res.warnings)
+        out.append("<details><summary>Warnings</summary><ul>" + "".join(f"<li>{_prose(w)}</li>" for w in res.warnings)
                    + "</ul></details>")
     return "\n".join(out)
 

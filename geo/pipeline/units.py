@@ -455,7 +455,7 @@ def _analyse(vu: UnitsValley, cfg: Config, seed: int, warnings: list[str], repor
     fields.update(graph=graph, islands=iso)
     if iso:
         warnings.append(f"valley {vu.name!r}: {len(iso)} unit(s) without a neighbour under {cfg.cells.weights} weights "
-                        f"({', '.join(map(str, iso[:10]))}): their LISA and Gi* are not defined (NaN)")
+                        f"({', '.join(map(str, iso[:10]))}): their LISA and Gi* are not defined (left empty)")
     t0 = time.perf_counter()
     y = um["value"]
     gm = {}
