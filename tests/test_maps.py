@@ -763,3 +763,12 @@ def test_the_park_tooltip_quotes_the_labelling_p_the_verdict_reads(demo_results)
     tip = _park_html(vr.parks.loc[idx], row, "optics", long=False)
     assert f"labelling test (mid-p) {_p(row['p_labelling_mid_fdr'])} (FDR)" in tip
     assert row["p_labelling_mid_fdr"] <= row["p_labelling_fdr"]
+
+
+def test_stages_not_shown_are_named_in_words(res):
+    """The legend's "Not shown" note names a skipped stage as the report does, not by its key."""
+    vr = res.valleys["A"]
+    skipped = {**vr.skipped, "colocation[anchors]": "no `anchor` column and no anchors layer"}
+    page = maps.valley_map(replace(res, valleys={"A": replace(vr, skipped=skipped)}), "A").get_root().render()
+    assert _html._js("co-location: anchors: no anchor column and no anchors layer")[1:-1] in page
+    assert "colocation[anchors]" not in page

@@ -783,7 +783,7 @@ def _read_any_table(path: Path, *, encoding: str | None, sheet: str | int | None
         import pyogrio
 
         gdf = _read_vector(pyogrio.read_dataframe, path)
-        if "geometry" in gdf and gdf.geometry.notna().any():
+        if "geometry" in gdf and (~gdf.geometry.isna()).any():  # a layer (empty points are rejected rows)
             frame = pd.DataFrame(gdf.drop(columns="geometry"))
             return _raw_from_frame(frame, {"format": "vector"}, gdf.geometry.values, gdf.crs)
         frame = pd.DataFrame(gdf.drop(columns="geometry", errors="ignore"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from geo.outputs._labels import stage_label
 from geo.outputs.maps._basemap import on_basemap
 from geo.outputs.maps._data import _valley, _ValleyData
 from geo.outputs.maps._frame import _base_map, _rename_clashes
@@ -109,7 +110,8 @@ def _valley_map(results, valley: str, *, m=None, data: _ValleyData | None = None
     _colocation_layers(m, vr, results, legend)
     _timeline_layer(m, vr, results, legend, data=data)
     no_density = _kde_layers(m, vr, results, legend)
-    skipped = "; ".join([f"{escape(k)}: {escape(v)}" for k, v in vr.skipped.items()] + no_density)
+    skipped = "; ".join([f"{escape(stage_label(k))}: {escape(str(v).replace('`', ''))}" for k, v in vr.skipped.items()]
+                        + no_density)
     if skipped:
         legend.add(None, f'<div class="note"><b>Not shown</b> — {skipped}</div>')
     _rename_clashes(m, before, escape(vr.name))
