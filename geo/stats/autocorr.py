@@ -53,7 +53,7 @@ from scipy import sparse
 from scipy.spatial import cKDTree
 
 from geo._docs import shared_doc
-from geo._random import seed_int
+from geo._random import seed_int, seed_record
 from geo.errors import ColumnError, CRSError, GraphError, InputError, StatisticsError
 from geo.stats import _inference, _kernels
 
@@ -419,9 +419,6 @@ def _counts(values: np.ndarray) -> dict[str, int]:
     return {str(a): int(b) for a, b in sorted(vc.items(), key=lambda kv: str(kv[0]))}
 
 
-def _seed_record(seed: Any) -> Any:
-    """The seed as results record it: the int (or None) given, or "Generator"."""
-    return seed if isinstance(seed, (int, np.integer, type(None))) else "Generator"
 
 
 def _local_options(w: _W, n: int, alternative: str, permutations: int, seed: Any, exact: Any, fdr: bool,
@@ -431,7 +428,7 @@ def _local_options(w: _W, n: int, alternative: str, permutations: int, seed: Any
         "transform": w.transform,
         "alternative": alternative,
         "permutations": permutations,
-        "seed": _seed_record(seed),
+        "seed": seed_record(seed),
         "exact": exact,
         "fdr": bool(fdr),
         "alpha": float(alpha),
@@ -622,7 +619,7 @@ def global_moran(
         p_rand=float(_inference.normal_p(st["z_rand"], alternative)),
         p_sim=p_sim,
         permutations=permutations,
-        seed=_seed_record(seed),
+        seed=seed_record(seed),
         n=int(st["n"]),
         alternative=alternative,
         transform=transform,
@@ -1029,7 +1026,7 @@ def hotspots(
         "alpha": float(alpha),
         "fdr": bool(fdr),
         "permutations": permutations,
-        "seed": _seed_record(seed),
+        "seed": seed_record(seed),
         "alternative": alternative,
         "exact": exact,
     }

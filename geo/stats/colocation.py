@@ -88,7 +88,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from geo._random import seed_int
+from geo._random import seed_int, seed_record
 from geo.errors import ColumnError, InputError, StatisticsError
 from geo.points import sector_mask
 from geo.stats import _clq_kernels, _inference
@@ -410,8 +410,6 @@ def _prepare(points: Any, a: Any, b: Any, column: str | None, k: Any, permutatio
     return _sites(xy, int(k)), am, bm, a_label, b_label
 
 
-def _seed_record(seed: Any) -> int | None:
-    return int(seed) if isinstance(seed, (int, np.integer)) else None
 
 
 def _local_p(sites: _Sites, w_edge: np.ndarray, bm: np.ndarray, cells: np.ndarray, permutations: int,
@@ -524,7 +522,7 @@ def colocation(
     return ColocationResult(
         a=a_label, b=b_label, clq=clq, p=p, n=n, n_a=int(am.sum()), n_b=n_b, k=int(k),
         mean_neighbours=float(size[sites.site[am]].mean()), permutations=int(permutations), alternative=alternative,
-        seed=_seed_record(seed),
+        seed=seed_record(seed),
     )
 
 
@@ -601,5 +599,5 @@ def local_colocation(
         "n_neighbours": sites.size[cs], "bandwidth_m": sites.h[cs],
     }, index=points.index[cells])
     out.attrs.update(a=a_label, b=b_label, k=int(k), permutations=int(permutations), alternative=alternative,
-                     alpha=float(alpha), seed=_seed_record(seed))
+                     alpha=float(alpha), seed=seed_record(seed))
     return out
