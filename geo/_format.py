@@ -13,10 +13,12 @@ is written ``< 1e-300``, never ``0``.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MISSING", "is_missing", "format_p", "p_phrase"]
+__all__ = ["MISSING", "is_missing", "missing_as_dash", "format_p", "p_phrase"]
 
 #: the text of a missing value in tables and tooltips
 MISSING = "—"
@@ -40,6 +42,27 @@ def is_missing(value: Any) -> bool:
         return False
 
 
+def missing_as_dash(formatter: Callable[..., str]) -> Callable[..., str]:
+    """Decorator: the formatter writes :data:`MISSING` for a missing value (:func:`is_missing`
+    of its first argument) and formats only values.
+
+    Examples
+    --------
+    >>> @missing_as_dash
+    ... def metres(x):
+    ...     return f"{x:.0f} m"
+    >>> metres(12.4), metres(None), metres(float("nan"))
+    ('12 m', '—', '—')
+    """
+
+    @functools.wraps(formatter)
+    def format_or_dash(value: Any, *args: Any, **kwargs: Any) -> str:
+        return MISSING if is_missing(value) else formatter(value, *args, **kwargs)
+
+    return format_or_dash
+
+
+@missing_as_dash
 def format_p(p: Any) -> str:
     """A p-value as plain text: 3 significant digits, ``< 1e-300`` for an underflowed 0.
 
@@ -58,8 +81,6 @@ def format_p(p: Any) -> str:
     >>> format_p(0.0321), format_p(1.0), format_p(5.284e-167), format_p(0.0), format_p(float("nan"))
     ('0.0321', '1', '5.28e-167', '< 1e-300', '—')
     """
-    if is_missing(p):
-        return MISSING
     f = float(p)
     if f == 0.0:
         return f"< {_P_FLOOR}"

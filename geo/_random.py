@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["check_seed", "seed_int"]
+__all__ = ["check_seed", "seed_int", "seed_record"]
 
 
 def check_seed(seed: int | np.random.Generator | None) -> np.random.Generator:
@@ -22,6 +22,20 @@ def check_seed(seed: int | np.random.Generator | None) -> np.random.Generator:
         return np.random.default_rng(seed)
     msg = f"`seed` must be an int, a numpy.random.Generator or None; {type(seed).__name__} was given."
     raise TypeError(msg)
+
+
+def seed_record(seed: int | np.random.Generator | None) -> int | str | None:
+    """The seed as results record it: the int given (a plain ``int``), None, or ``"Generator"``
+    for a Generator (its state is not a number worth recording).
+
+    Examples
+    --------
+    >>> seed_record(np.int64(7)), seed_record(None), seed_record(np.random.default_rng(1))
+    (7, None, 'Generator')
+    """
+    if seed is None:
+        return None
+    return int(seed) if isinstance(seed, (int, np.integer)) else "Generator"
 
 
 def seed_int(seed: int | np.random.Generator | None) -> int:

@@ -22,6 +22,7 @@ import pyproj
 from pyproj.exceptions import CRSError as _PyprojCRSError
 
 from geo import _gc
+from geo._docs import shared_doc
 from geo.errors import CRSError, InputError
 
 if TYPE_CHECKING:
@@ -149,8 +150,7 @@ def _conversion(
             source=source, target=target, options=_INVERSE_OPTIONS if inverse else "",
             name=func.__name__, x=example[0], y=example[1], digits=digits, result=result,
         )
-        func.__doc__ = inspect.cleandoc(func.__doc__ or "") + "\n" + sections
-        return func
+        return shared_doc(append=sections)(func)
 
     return document
 

@@ -685,3 +685,15 @@ def test_option_errors(grid20, continuous):
         local_g(continuous, g, transform="v")
     with pytest.raises(InputError, match="`exact` must be"):
         local_g(continuous, g, exact="yes")
+
+
+def test_docstring_examples_run_with_their_shared_sections():
+    """The statistics' shared sections (geo._docs) are filled in, and the examples they open run."""
+    import doctest
+
+    for f in (autocorr.global_moran, autocorr.local_moran, autocorr.local_g):
+        assert "{" + "lattice}" not in f.__doc__ and ">>> sq = gpd.GeoSeries(shapely.box(" in f.__doc__
+    assert "y : pandas.Series or array_like" in autocorr.local_moran.__doc__
+    assert "geo.errors.GraphError" in autocorr.global_moran.__doc__
+    result = doctest.testmod(autocorr, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 15 and result.failed == 0

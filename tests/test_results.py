@@ -164,3 +164,31 @@ def test_every_output_file_is_the_same_without_attrs(demo_results, demo_output, 
         names = sorted(p.name for p in (demo_output / folder).iterdir())
         assert sorted(p.name for p in (tmp_path / folder).iterdir()) == names
         assert [n for n in names if (demo_output / folder / n).is_file() and not same(folder, n)] == []
+
+
+def test_run_summary_orders_the_common_and_the_own_entries():
+    """One summary.json writer for firm-point runs and runs on units: the entries every run
+    records, read from the run, and the kind's own, in the kind's order; nothing is dropped."""
+    from types import SimpleNamespace
+
+    from geo import __version__
+    from geo.pipeline.results import SUMMARY_KEYS, run_summary
+    from geo.pipeline.units import SUMMARY_KEYS as UNITS_KEYS
+
+    class _Valley:
+        def summary(self):
+            return {"n": 3}
+
+    cfg = SimpleNamespace(run=SimpleNamespace(title="T", seed=7), to_dict=lambda: {"run": {"seed": 7}})
+    run = SimpleNamespace(config=cfg, synthetic=False, load_report={"rows": 5}, parks_report={}, warnings=("w",),
+                          valleys={"A": _Valley()}, timings={"read": 0.12345})
+    out = run_summary(run, ("seed", "mine", "valleys"), mine=1, later=2)
+    assert list(out) == ["seed", "mine", "valleys", "geo_version", "title", "synthetic_demo_data", "config", "load",
+                         "parks_load", "warnings", "timings_s", "later"]
+    assert out["valleys"] == {"A": {"n": 3}} and out["timings_s"] == {"read": 0.123} and out["warnings"] == ["w"]
+    assert out["geo_version"] == __version__ and out["title"] == "T"
+    common = {"geo_version", "title", "synthetic_demo_data", "seed", "config", "load", "parks_load", "valleys",
+              "warnings", "timings_s"}
+    assert common <= set(SUMMARY_KEYS) and common <= set(UNITS_KEYS)
+    with pytest.raises(KeyError):
+        run_summary(run, ("answer",))

@@ -56,6 +56,23 @@ def test_shares_and_distances():
     assert _style.format_distance(850.4) == "850 m" and _style.format_distance(12_345.0) == "12.35 km"
 
 
+@pytest.mark.parametrize("missing", [None, float("nan"), np.float32("nan"), pd.NA, pd.NaT])
+def test_every_formatter_writes_one_dash_for_a_missing_value(missing):
+    """One rule for missing values (_format.missing_as_dash) in every formatter, and their
+    docstring examples (the decorated functions keep their names and docstrings) run."""
+    import doctest
+
+    for f in (_format.format_p, _style.format_number, _style.format_pct, _style.format_distance):
+        assert f(missing) == _format.MISSING == "—"
+    assert _style.format_number(missing, decimals=3) == "—" and _style.format_pct(missing, 2) == "—"
+    assert _style.format_pct.__name__ == "format_pct" and "percentage" in _style.format_pct.__doc__
+    runner = doctest.DocTestRunner()
+    for module in (_format, _style):
+        for test in doctest.DocTestFinder().find(module):
+            runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0 and runner.summarize(verbose=False).attempted >= 10
+
+
 def test_one_p_value_text_in_every_output(demo_results, demo_output):
     """The demo's underflowed random-labelling p (exactly 0) reads ``< 1e-300`` in the verdict
     sentence (summary.json, notebook), in the report's park card and in the map's tooltip."""

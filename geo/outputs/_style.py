@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from geo._format import MISSING, format_p, is_missing, p_phrase
+from geo._format import MISSING, format_p, is_missing, missing_as_dash, p_phrase
 from geo.parks.overlay import VERDICTS
 
 __all__ = [
@@ -207,6 +207,7 @@ def sector_colours(sectors: Iterable[Any], *, target: Any = None) -> dict[str, s
 # ----------------------------------------------------------------------------- numbers
 
 
+@missing_as_dash
 def format_number(value: Any, *, digits: int = 4, decimals: int | None = None) -> str:
     """A number for a table, tooltip or figure: ``digits`` significant digits, thousands separated.
 
@@ -236,8 +237,6 @@ def format_number(value: Any, *, digits: int = 4, decimals: int | None = None) -
     >>> format_number(0.8202940575, decimals=3)
     '0.820'
     """
-    if is_missing(value):
-        return MISSING
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
     if isinstance(value, (int, np.integer)):
@@ -256,6 +255,7 @@ def format_number(value: Any, *, digits: int = 4, decimals: int | None = None) -
     return f"{f:,.{digits}g}" if abs(f) < 1000 else f"{f:,.1f}" if abs(f) < 1e5 else f"{f:,.0f}"
 
 
+@missing_as_dash
 def format_pct(share: Any, decimals: int = 1) -> str:
     """A share in [0, 1] as a percentage: ``"12.3 %"``; :data:`MISSING` when missing.
 
@@ -264,11 +264,10 @@ def format_pct(share: Any, decimals: int = 1) -> str:
     >>> format_pct(0.1234), format_pct(1.0), format_pct(None)
     ('12.3 %', '100.0 %', '—')
     """
-    if is_missing(share):
-        return MISSING
     return f"{100 * float(share):.{decimals}f} %"
 
 
+@missing_as_dash
 def format_distance(metres: Any) -> str:
     """A distance: ``"850 m"`` below 1 km, ``"1.23 km"`` from 1 km; :data:`MISSING` when missing.
 
@@ -277,7 +276,5 @@ def format_distance(metres: Any) -> str:
     >>> format_distance(850.4), format_distance(1234.0), format_distance(None)
     ('850 m', '1.23 km', '—')
     """
-    if is_missing(metres):
-        return MISSING
     f = float(metres)
     return f"{f / 1000:,.2f} km" if abs(f) >= 1000 else f"{f:,.0f} m"

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from geo._format import p_phrase
-from geo._random import check_seed
+from geo._random import check_seed, seed_record
 from geo.errors import ColumnError, CRSError, GeoError, InputError
 from geo.io.groups import code_key, read_groups
 from geo.parks._common import _inside, _isnan, _pct, _to, _valid
@@ -175,11 +175,6 @@ def _valley_parks(parks, valley: str | None):
     return parks
 
 
-def _seed_record(seed: Any) -> int | str | None:
-    """The seed as recorded in results: an int, None, or "Generator"."""
-    if seed is None:
-        return None
-    return int(seed) if isinstance(seed, (int, np.integer)) else "Generator"
 
 
 
@@ -469,7 +464,7 @@ def compare_groups(firms, parks=None, *, group_column: str = "group", valley_col
         "precedence": NULLS["precedence"],
     }
     out.attrs["parameters"] = {"permutations": permutations, "kd_simulations": kd_simulations, "alpha": alpha, "cell": cell,
-                               "size": size, "weights": weights, "seed": _seed_record(seed),
+                               "size": size, "weights": weights, "seed": seed_record(seed),
                                "reference_year": ref_year, "groups": wanted}
     return out
 
@@ -620,7 +615,7 @@ def group_difference_test(firms, parks, *, group_a: str = "high-tech", group_b: 
         "group_a": str(group_a),
         "group_b": str(group_b),
         "permutations": int(permutations),
-        "seed": _seed_record(seed),
+        "seed": seed_record(seed),
         "alternative": alternative,
         "statistic": ("difference of in-park shares, share(A) - share(B); pooled: Mantel-Haenszel weighted "
                       "mean of the valleys' differences, weights nA*nB/(nA+nB)"),

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from geo._format import p_phrase
-from geo._random import check_seed
+from geo._random import check_seed, seed_record
 from geo.errors import ColumnError, CRSError, InputError
 from geo.parks.overlay import VERDICTS, _metric, _ring_buffer
 
@@ -707,7 +707,7 @@ def units_overlay(units, parks, *, value: str, hot: Any, year_columns: Mapping[i
     out.attrs["assumption"] = ("Areal weighting: a unit's value is spread uniformly over its area, so a unit "
                                "crossing the park's edge counts by the share of its area inside the park.")
     out.attrs["value_kind"] = value_kind
-    out.attrs["seed"] = seed if isinstance(seed, (int, np.integer)) or seed is None else "generator"
+    out.attrs["seed"] = seed_record(seed)
     if u.missing_years:
         out.attrs["missing_years"] = list(u.missing_years)
     return out

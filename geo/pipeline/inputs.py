@@ -9,7 +9,7 @@ no statistic.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -331,18 +331,16 @@ def load_inputs(cfg: Config, *, warnings: list[str], quiet: Any = None) -> Study
 
 
 @dataclass(frozen=True)
-class Prepared:
-    """What either engine hands the analysis: the checked inputs and one result per valley."""
+class Prepared(StudyInputs):
+    """What either engine hands the analysis: the checked inputs (:class:`StudyInputs`, the
+    dask engine's firms being its counted sample) and one result per valley."""
 
-    config: Config
-    firms: Any
-    parks: Any
-    rejects: pd.DataFrame
-    load_report: dict
-    parks_report: dict
-    parks_rejects: pd.DataFrame
-    valleys: dict  # name -> geo.pipeline.results.ValleyResult (no statistics yet)
-    names: tuple[str, ...]
+    valleys: dict = field(kw_only=True)  # name -> geo.pipeline.results.ValleyResult (no statistics yet)
+
+    @classmethod
+    def of(cls, inputs: StudyInputs, valleys: dict) -> Prepared:
+        """``inputs`` as read by :func:`load_inputs`, with ``valleys``."""
+        return cls(**{f.name: getattr(inputs, f.name) for f in fields(StudyInputs)}, valleys=valleys)
 
 
 @dataclass(frozen=True)

@@ -151,6 +151,48 @@ class ValleyResult:
         }
 
 
+#: the entries of a firm-point run's ``summary.json``, in order (docs/summary_schema.md)
+SUMMARY_KEYS = ("geo_version", "title", "synthetic_demo_data", "seed", "answer", "config", "inputs", "load",
+                "parks_load", "valleys", "comparison", "groups", "warnings", "stack_sensitivity",
+                "scale_sensitivity", "timings_s")
+
+
+def run_summary(run: Any, keys: tuple[str, ...], **own: Any) -> dict:
+    """The ``summary.json`` of a run (:class:`Results`, :class:`geo.pipeline.units.UnitsResults`).
+
+    Parameters
+    ----------
+    run : Results or UnitsResults
+        The run: what every run records is read from its ``config``, ``synthetic``,
+        ``load_report``, ``parks_report``, ``valleys`` (each with ``summary()``), ``warnings``
+        and ``timings``.
+    keys : tuple of str
+        The order of the entries; entries not named in it follow at the end.
+    **own : Any
+        The run kind's own entries.
+
+    Returns
+    -------
+    dict
+        The version, title, synthetic flag, seed, configuration, load reports, valleys, warnings
+        and timings (seconds, 3 decimals), with ``own``, in the order of ``keys``.
+    """
+    entries = {
+        "geo_version": __version__,
+        "title": run.config.run.title,
+        "synthetic_demo_data": run.synthetic,
+        "seed": run.config.run.seed,
+        "config": run.config.to_dict(),
+        "load": run.load_report,
+        "parks_load": run.parks_report,
+        "valleys": {k: v.summary() for k, v in run.valleys.items()},
+        "warnings": list(run.warnings),
+        "timings_s": {k: round(v, 3) for k, v in run.timings.items()},
+        **own,
+    }
+    return {k: entries.pop(k) for k in keys} | entries
+
+
 @dataclass
 class Results:
     """The outputs of :func:`run`; :meth:`write` saves them to a folder.
@@ -202,24 +244,15 @@ class Results:
 
     def summary(self) -> dict:
         """Machine-readable results (the content of ``summary.json``)."""
-        return {
-            "geo_version": __version__,
-            "title": self.config.run.title,
-            "synthetic_demo_data": self.synthetic,
-            "seed": self.config.run.seed,
-            "answer": self.answer.to_dict(),
-            "config": self.config.to_dict(),
-            "inputs": describe_inputs(self.load_report, self.parks_report),
-            "load": self.load_report,
-            "parks_load": self.parks_report,
-            "valleys": {k: v.summary() for k, v in self.valleys.items()},
-            "comparison": _comparison_summary(self.comparison),
-            "groups": _groups_summary(self.groups),
-            "warnings": list(self.warnings),
-            "stack_sensitivity": self.stack_sensitivity,
-            "scale_sensitivity": self.scale_sensitivity,
-            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
-        }
+        return run_summary(
+            self, SUMMARY_KEYS,
+            answer=self.answer.to_dict(),
+            inputs=describe_inputs(self.load_report, self.parks_report),
+            comparison=_comparison_summary(self.comparison),
+            groups=_groups_summary(self.groups),
+            stack_sensitivity=self.stack_sensitivity,
+            scale_sensitivity=self.scale_sensitivity,
+        )
 
     def _write_rasters(self, folder: Path) -> dict[str, Path]:
         from geo.outputs._write import safe_name

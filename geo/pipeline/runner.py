@@ -205,8 +205,7 @@ def _prepare_memory(cfg: Config, timings: dict, warnings: list[str], quiet: Quie
     t0 = time.perf_counter()
     read_given_areas(cfg, valleys)  # polygon layers of the study areas, checked against the firms
     timings["study_areas"] = time.perf_counter() - t0
-    return Prepared(cfg, firms, parks, inputs.rejects, inputs.load_report, inputs.parks_report, inputs.parks_rejects,
-                    valleys, inputs.names)
+    return Prepared.of(inputs, valleys)
 
 
 def _prepare_dask(cfg: Config, timings: dict, warnings: list[str]) -> Prepared:
@@ -306,7 +305,8 @@ def _prepare_dask(cfg: Config, timings: dict, warnings: list[str]) -> Prepared:
         target_counts = None
     check_values(cfg, firms, list(names), warnings, target_counts=target_counts,
                  sample=any(vi.sampled for vi in inputs.values()))
-    return Prepared(cfg, firms, parks, rejects, load_report, parks_report, parks_rejects, valleys, tuple(names))
+    return Prepared(config=cfg, firms=firms, parks=parks, rejects=rejects, load_report=load_report,
+                    parks_report=parks_report, parks_rejects=parks_rejects, names=tuple(names), valleys=valleys)
 
 
 def _analyse_all(prep: Prepared, timings: dict, warnings: list[str], quiet: QuietGC | None = None) -> Results:

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo import __version__
 from geo.config import Config
 from geo.errors import InputError
+from geo.pipeline.results import run_summary
 
 __all__ = [
     "NO_POINTS",
@@ -53,6 +53,9 @@ POINT_STAGES = {
     "stack_artefacts": "stacked geocodes (many firms at one point)",
     "emerging_hotspots": "emerging hot spots (the space-time cube of firms founded and closed)",
 }
+#: the entries of a run on units' ``summary.json``, in order
+SUMMARY_KEYS = ("geo_version", "title", "synthetic_demo_data", "seed", "input_kind", "input", "inputs", "not_run",
+                "applies", "config", "load", "parks_load", "valleys", "warnings", "timings_s")
 #: what the statistics of a run on units are and why they apply to aggregated data (the report's list)
 APPLIES = (
     ("global Moran's I, LISA and Gi* on the units' values (counts, or rates where the units differ in size) with "
@@ -195,24 +198,15 @@ class UnitsResults:
         return describe_units(self.load_report, self.parks_report)
 
     def summary(self) -> dict:
-        """Machine-readable results (``summary.json``)."""
-        return {
-            "geo_version": __version__,
-            "title": self.config.run.title,
-            "synthetic_demo_data": self.synthetic,
-            "seed": self.config.run.seed,
-            "input_kind": self.input_kind,
-            "input": self.input_sentence(),
-            "inputs": self.inputs,
-            "not_run": {k: f"{NO_POINTS} ({v})" for k, v in POINT_STAGES.items()},
-            "applies": list(APPLIES),
-            "config": self.config.to_dict(),
-            "load": self.load_report,
-            "parks_load": self.parks_report,
-            "valleys": {k: v.summary() for k, v in self.valleys.items()},
-            "warnings": list(self.warnings),
-            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
-        }
+        """Machine-readable results (``summary.json``: :func:`geo.pipeline.results.run_summary`)."""
+        return run_summary(
+            self, SUMMARY_KEYS,
+            input_kind=self.input_kind,
+            input=self.input_sentence(),
+            inputs=self.inputs,
+            not_run={k: f"{NO_POINTS} ({v})" for k, v in POINT_STAGES.items()},
+            applies=list(APPLIES),
+        )
 
     def write(self, out_dir: str | Path = "geo-output") -> dict[str, Path]:
         """Write every output into ``out_dir``; returns the paths written."""

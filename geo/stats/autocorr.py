@@ -52,7 +52,8 @@ from libpysal.graph import Graph
 from scipy import sparse
 from scipy.spatial import cKDTree
 
-from geo._random import seed_int
+from geo._docs import shared_doc
+from geo._random import seed_int, seed_record
 from geo.errors import ColumnError, CRSError, GraphError, InputError, StatisticsError
 from geo.stats import _inference, _kernels
 
@@ -76,6 +77,31 @@ TIE_RTOL = 1e-12
 _QUAD_NAMES = np.array(["", "HH", "LH", "LL", "HL"], dtype=object)
 _TRANSFORMS = ("r", "b", "o")
 _EXACT_METHODS = ("exact", "exact_wr")
+
+#: the docstring sections the statistics share (``{name}`` lines, :func:`geo._docs.shared_doc`)
+_DOC = {
+    "data": """
+        y : pandas.Series or array_like
+            The variable: a Series indexed by the graph ids (any order), or an array in graph
+            order.
+        graph : libpysal.graph.Graph
+            Spatial weights (self-weights are ignored).""",
+    "raises": """
+        geo.errors.InputError
+            NaN values or bad options.
+        geo.errors.GraphError
+            Graph ids that do not match ``y``.""",
+    # an 8 x 8 lattice of unit squares (i: column, j: row)
+    "lattice": """
+        >>> import numpy as np, pandas as pd, geopandas as gpd, shapely
+        >>> from libpysal.graph import Graph
+        >>> i, j = np.meshgrid(np.arange(8), np.arange(8))
+        >>> sq = gpd.GeoSeries(shapely.box(i.ravel(), j.ravel(), i.ravel() + 1, j.ravel() + 1))""",
+    # the queen graph of the lattice and a block of 3 x 3 fives in one corner (the locals' example)
+    "hot_corner": """
+        >>> g = Graph.build_contiguity(sq, rook=False)
+        >>> y = pd.Series(((i < 3) & (j < 3)).ravel() * 5)""",
+}
 
 
 # =======================================================================================
@@ -202,6 +228,18 @@ def _check_common(permutations: Any, alternative: str, alpha: float | None = Non
         msg = f"`exact` must be 'auto', True or False; {exact!r} was given."
         raise InputError(msg)
     return int(permutations)
+
+
+def _setup(
+    y: Any, graph: Any, *, permutations: Any, alternative: str, transform: str, allowed: tuple[str, ...] = _TRANSFORMS,
+    self_weight: str | None = None, alpha: float | None = None, exact: Any = "auto",
+) -> tuple[int, _Data, _W]:
+    """What every statistic starts with: its options checked (permutations, alternative, alpha,
+    exact, then ``transform`` among ``allowed``), ``y`` aligned to the graph and the weights."""
+    permutations = _check_common(permutations, alternative, alpha, exact)
+    transform = _check_transform(transform, allowed)
+    d = _prepare(y, graph)
+    return permutations, d, _weights(graph, transform, self_weight=self_weight)
 
 
 def _csr(graph: Graph) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -381,9 +419,6 @@ def _counts(values: np.ndarray) -> dict[str, int]:
     return {str(a): int(b) for a, b in sorted(vc.items(), key=lambda kv: str(kv[0]))}
 
 
-def _seed_record(seed: Any) -> Any:
-    """The seed as results record it: the int (or None) given, or "Generator"."""
-    return seed if isinstance(seed, (int, np.integer, type(None))) else "Generator"
 
 
 def _local_options(w: _W, n: int, alternative: str, permutations: int, seed: Any, exact: Any, fdr: bool,
@@ -393,7 +428,7 @@ def _local_options(w: _W, n: int, alternative: str, permutations: int, seed: Any
         "transform": w.transform,
         "alternative": alternative,
         "permutations": permutations,
-        "seed": _seed_record(seed),
+        "seed": seed_record(seed),
         "exact": exact,
         "fdr": bool(fdr),
         "alpha": float(alpha),
@@ -500,6 +535,7 @@ def _w_matrix(w: _W) -> sparse.csr_array:
     return sparse.csr_array(a)
 
 
+@shared_doc(**_DOC)
 def global_moran(
     y: Any,
     graph: Graph,
@@ -534,11 +570,7 @@ def global_moran(
 
     Parameters
     ----------
-    y : pandas.Series or array_like
-        The variable; a Series must be indexed by the graph ids (any order), an array
-        is taken in graph order.
-    graph : libpysal.graph.Graph
-        Spatial weights (self-weights are ignored).
+    {data}
     permutations : int, default 999
         Random permutations for ``p_sim`` (0 to skip).
     seed : int, numpy.random.Generator or None, default 0
@@ -557,27 +589,17 @@ def global_moran(
     ------
     geo.errors.StatisticsError
         Fewer than 30 cells or a constant ``y``.
-    geo.errors.InputError
-        NaN values or bad options.
-    geo.errors.GraphError
-        Graph ids that do not match ``y``.
+    {raises}
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
-    >>> from libpysal.graph import Graph
-    >>> import geopandas as gpd, shapely
-    >>> i, j = np.meshgrid(np.arange(8), np.arange(8))
-    >>> sq = gpd.GeoSeries(shapely.box(i.ravel(), j.ravel(), i.ravel() + 1, j.ravel() + 1))
+    {lattice}
     >>> g = Graph.build_contiguity(sq, rook=True)
     >>> gm = global_moran(pd.Series(i.ravel() * 1.0), g, permutations=99, seed=1)
     >>> round(gm.I, 4), gm.p_sim
     (0.9375, 0.02)
     """
-    permutations = _check_common(permutations, alternative)
-    transform = _check_transform(transform)
-    d = _prepare(y, graph)
-    w = _weights(graph, transform)
+    permutations, d, w = _setup(y, graph, permutations=permutations, alternative=alternative, transform=transform)
     st = _global_stats(d.y, _w_matrix(w))
     p_sim = np.nan
     if permutations:
@@ -597,7 +619,7 @@ def global_moran(
         p_rand=float(_inference.normal_p(st["z_rand"], alternative)),
         p_sim=p_sim,
         permutations=permutations,
-        seed=_seed_record(seed),
+        seed=seed_record(seed),
         n=int(st["n"]),
         alternative=alternative,
         transform=transform,
@@ -609,6 +631,7 @@ def global_moran(
 # =======================================================================================
 
 
+@shared_doc(**_DOC)
 def local_moran(
     y: Any,
     graph: Graph,
@@ -652,10 +675,7 @@ def local_moran(
 
     Parameters
     ----------
-    y : pandas.Series or array_like
-        The variable (a Series indexed by the graph ids, or an array in graph order).
-    graph : libpysal.graph.Graph
-        Spatial weights (self-weights ignored).
+    {data}
     permutations : int, default 999
         Monte Carlo draws per cell where exact p-values are not used.
     seed : int, numpy.random.Generator or None, default 0
@@ -685,27 +705,18 @@ def local_moran(
     ------
     geo.errors.StatisticsError
         Fewer than 30 cells, constant ``y``, or ``exact=True`` where not available.
-    geo.errors.InputError
-        NaN values or bad options.
-    geo.errors.GraphError
-        Graph ids that do not match ``y``.
+    {raises}
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd, geopandas as gpd, shapely
-    >>> from libpysal.graph import Graph
-    >>> i, j = np.meshgrid(np.arange(8), np.arange(8))
-    >>> sq = gpd.GeoSeries(shapely.box(i.ravel(), j.ravel(), i.ravel() + 1, j.ravel() + 1))
-    >>> g = Graph.build_contiguity(sq, rook=False)
-    >>> y = pd.Series(((i < 3) & (j < 3)).ravel() * 5)
+    {lattice}
+    {hot_corner}
     >>> lm = local_moran(y, g, seed=0)
     >>> lm["label"].value_counts().to_dict()
     {'ns': 58, 'HH': 6}
     """
-    permutations = _check_common(permutations, alternative, alpha, exact)
-    transform = _check_transform(transform)
-    d = _prepare(y, graph)
-    w = _weights(graph, transform)
+    permutations, d, w = _setup(y, graph, permutations=permutations, alternative=alternative, transform=transform,
+                                alpha=alpha, exact=exact)
     tails = _conditional_tails(d.y, w, permutations, seed, exact)
     return _local_moran_frame(d, w, tails, permutations, seed, alternative, fdr, alpha, exact)
 
@@ -764,6 +775,7 @@ def _local_moran_frame(d, w, tails, permutations, seed, alternative, fdr, alpha,
 # =======================================================================================
 
 
+@shared_doc(**_DOC)
 def local_g(
     y: Any,
     graph: Graph,
@@ -836,20 +848,14 @@ def local_g(
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd, geopandas as gpd, shapely
-    >>> from libpysal.graph import Graph
-    >>> i, j = np.meshgrid(np.arange(8), np.arange(8))
-    >>> sq = gpd.GeoSeries(shapely.box(i.ravel(), j.ravel(), i.ravel() + 1, j.ravel() + 1))
-    >>> g = Graph.build_contiguity(sq, rook=False)
-    >>> y = pd.Series(((i < 3) & (j < 3)).ravel() * 5)
+    {lattice}
+    {hot_corner}
     >>> lg = local_g(y, g, seed=0)
     >>> int((lg["bin"] == 3).sum())
     5
     """
-    permutations = _check_common(permutations, alternative, alpha, exact)
-    transform = _check_transform(transform, ("b", "r"))
-    d = _prepare(y, graph)
-    w = _weights(graph, transform, self_weight="star" if star else None)
+    permutations, d, w = _setup(y, graph, permutations=permutations, alternative=alternative, transform=transform,
+                                allowed=("b", "r"), self_weight="star" if star else None, alpha=alpha, exact=exact)
     tails = _conditional_tails(d.y, w, permutations, seed, exact)
     return _local_g_frame(d, w, tails, bool(star), permutations, seed, alternative, fdr, alpha, exact)
 
@@ -1020,7 +1026,7 @@ def hotspots(
         "alpha": float(alpha),
         "fdr": bool(fdr),
         "permutations": permutations,
-        "seed": _seed_record(seed),
+        "seed": seed_record(seed),
         "alternative": alternative,
         "exact": exact,
     }

@@ -88,7 +88,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from geo._random import seed_int
+from geo._random import seed_int, seed_record
 from geo.errors import ColumnError, InputError, StatisticsError
 from geo.points import sector_mask
 from geo.stats import _clq_kernels, _inference
@@ -374,9 +374,17 @@ def _membership(points: Any, value: Any, column: str | None, n: int, name: str) 
     return sector_mask(points, value, column), str(value)
 
 
-def _prepare(points: Any, a: Any, b: Any, column: str | None, k: Any, permutations: Any):
+def _prepare(points: Any, a: Any, b: Any, column: str | None, k: Any, permutations: Any, alternative: str,
+             alpha: float | None = None) -> tuple[_Sites, np.ndarray, np.ndarray, str, str]:
+    """What both quotients start with: the options checked (``alternative``, ``alpha`` when
+    given, ``points``, ``k``, ``permutations``), the memberships in ``a`` and ``b`` with their
+    labels, and the points' sites with their ``k`` nearest neighbours."""
     from geo.stats.pointpattern import _coords
 
+    _inference.check_alternative(alternative)
+    if alpha is not None and not 0.0 < float(alpha) < 1.0:
+        msg = f"`alpha` must lie strictly between 0 and 1; {alpha!r} was given."
+        raise InputError(msg)
     if not isinstance(points, pd.DataFrame):
         msg = (f"`points` must be a GeoDataFrame or PointFrame of points in a projected CRS with the category "
                f"column; {type(points).__name__} was given.")
@@ -399,11 +407,9 @@ def _prepare(points: Any, a: Any, b: Any, column: str | None, k: Any, permutatio
         msg = (f"CLQ({a_label}→{b_label}) needs a point of {a_label!r} and, for each, a point of {b_label!r} "
                f"other than itself; {a_label!r} has {n_a:,} point(s) and {b_label!r} {n_b:,}.")
         raise StatisticsError(msg)
-    return xy, am, bm, a_label, b_label
+    return _sites(xy, int(k)), am, bm, a_label, b_label
 
 
-def _seed_record(seed: Any) -> int | None:
-    return int(seed) if isinstance(seed, (int, np.integer)) else None
 
 
 def _local_p(sites: _Sites, w_edge: np.ndarray, bm: np.ndarray, cells: np.ndarray, permutations: int,
@@ -494,11 +500,8 @@ def colocation(
     >>> round(colocation(pts, a="A", b="B", column="s", k=1, permutations=0).clq, 3)
     0.833
     """
-    _inference.check_alternative(alternative)
-    xy, am, bm, a_label, b_label = _prepare(points, a, b, column, k, permutations)
-    n = len(xy)
-    sites = _sites(xy, int(k))
-    n_sites = len(sites.m)
+    sites, am, bm, a_label, b_label = _prepare(points, a, b, column, k, permutations, alternative)
+    n, n_sites = len(am), len(sites.m)
     size = sites.size
     a_s = np.bincount(sites.site, weights=am, minlength=n_sites)
     b_s = np.bincount(sites.site, weights=bm, minlength=n_sites)
@@ -519,7 +522,7 @@ def colocation(
     return ColocationResult(
         a=a_label, b=b_label, clq=clq, p=p, n=n, n_a=int(am.sum()), n_b=n_b, k=int(k),
         mean_neighbours=float(size[sites.site[am]].mean()), permutations=int(permutations), alternative=alternative,
-        seed=_seed_record(seed),
+        seed=seed_record(seed),
     )
 
 
@@ -574,14 +577,8 @@ def local_colocation(
     >>> local_colocation(pts, a="A", b="B", column="s", k=1, permutations=0)["clq"].round(3).tolist()
     [0.0, 0.833, 1.667]
     """
-    _inference.check_alternative(alternative)
-    if not 0.0 < float(alpha) < 1.0:
-        msg = f"`alpha` must lie strictly between 0 and 1; {alpha!r} was given."
-        raise InputError(msg)
-    xy, am, bm, a_label, b_label = _prepare(points, a, b, column, k, permutations)
-    n = len(xy)
-    sites = _sites(xy, int(k))
-    n_sites = len(sites.m)
+    sites, am, bm, a_label, b_label = _prepare(points, a, b, column, k, permutations, alternative, alpha)
+    n, n_sites = len(am), len(sites.m)
     w_edge = sites.gaussian()
     b_s = np.bincount(sites.site, weights=bm, minlength=n_sites)
     cells = np.flatnonzero(am)
@@ -602,5 +599,5 @@ def local_colocation(
         "n_neighbours": sites.size[cs], "bandwidth_m": sites.h[cs],
     }, index=points.index[cells])
     out.attrs.update(a=a_label, b=b_label, k=int(k), permutations=int(permutations), alternative=alternative,
-                     alpha=float(alpha), seed=_seed_record(seed))
+                     alpha=float(alpha), seed=seed_record(seed))
     return out

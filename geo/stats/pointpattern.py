@@ -27,7 +27,7 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
-from geo._random import check_seed
+from geo._random import check_seed, seed_record
 from geo.errors import ColumnError, CRSError, GeoError, InputError, StatisticsError
 from geo.points import sector_mask
 from geo.stats import _inference
@@ -258,8 +258,6 @@ def _check_simulations(simulations: int) -> int:
     return int(simulations)
 
 
-def _seed_record(seed: Any) -> int | None:
-    return int(seed) if isinstance(seed, (int, np.integer)) else None
 
 
 def _order_stat_bands(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -644,7 +642,7 @@ def ripley_k(
         "intensity": n / area,
         "correction": correction,
         "simulations": simulations,
-        "seed": _seed_record(seed),
+        "seed": seed_record(seed),
         "alpha": alpha,
         "pointwise_level": pw_level,
         "envelope_method": "global: maximum absolute deviation of L from the simulated mean "
@@ -1300,7 +1298,7 @@ def _kd(points: Any, xy: np.ndarray, sites: tuple | None, *, sector: Any = None,
     return KdResult(
         curve=curve, localised=localised, dispersed=dispersed, gamma=gamma, psi=psi,
         verdict=verdict, sector=label, n_sector=n_sector, n_sites=n_sites,
-        seed=_seed_record(seed), simulations=simulations, bandwidth=h,
+        seed=seed_record(seed), simulations=simulations, bandwidth=h,
         max_distance=max_distance, alpha=alpha, weighted=w_all is not None,
         method=engine.method, global_percentiles=pcts, subsample=subsample,
         subsample_error=subsample_error, notes=tuple(notes), budget=budget,
@@ -1436,6 +1434,6 @@ def marcon_puech_m(
         out["lo"] = np.nan
         out["hi"] = np.nan
     out.attrs.update({"sector": str(label), "n_sector": n_sector, "n_sites": n,
-                      "simulations": simulations, "seed": _seed_record(seed), "alpha": alpha,
+                      "simulations": simulations, "seed": seed_record(seed), "alpha": alpha,
                       "weighted": w is not None})
     return out

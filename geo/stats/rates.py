@@ -32,9 +32,32 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geo._docs import shared_doc
 from geo.errors import GraphError, InputError
 
 __all__ = ["RATE_METHODS", "spatial_empirical_bayes", "unit_rates"]
+
+#: the docstring sections both rates share (``{name}`` lines, :func:`geo._docs.shared_doc`)
+_DOC = {
+    "data": """
+        counts : array-like or pandas.Series
+            Count of each unit (firms), non-negative.
+        denominator : array-like or pandas.Series
+            The denominator of each unit (area in km², residents, ...), positive; in the order
+            of ``counts`` (two Series must share their index).""",
+    "returns": """
+        Returns
+        -------
+        numpy.ndarray
+            One rate per unit, in the order given.
+
+        Raises
+        ------
+        geo.errors.InputError
+            Counts and denominators of different lengths, a negative or missing count, a zero,
+            negative or missing denominator (the message names how many units and which), a
+            ``per`` that is not positive, or (:func:`unit_rates`) an unknown ``method``.""",
+}
 
 log = logging.getLogger(__name__)
 
@@ -111,16 +134,13 @@ def _check(counts: Any, denominator: Any, per: Any) -> tuple[np.ndarray, np.ndar
     return c, p, index
 
 
+@shared_doc(**_DOC)
 def unit_rates(counts: Any, denominator: Any, *, method: str = "raw", per: float = 1.0, graph: Any = None) -> np.ndarray:
     r"""The rate of each unit: raw or global empirical-Bayes smoothed.
 
     Parameters
     ----------
-    counts : array-like or pandas.Series
-        Count of each unit (firms), non-negative.
-    denominator : array-like or pandas.Series
-        The denominator of each unit (area in km², residents, ...), positive; in the order
-        of ``counts`` (two Series must share their index).
+    {data}
     method : {"raw", "empirical_bayes", "spatial_empirical_bayes"}, default "raw"
         ``"raw"``: :math:`c_i / p_i`; ``"empirical_bayes"``: the global empirical-Bayes rate
         (Marshall 1991), see Notes; ``"spatial_empirical_bayes"``:
@@ -132,17 +152,7 @@ def unit_rates(counts: Any, denominator: Any, *, method: str = "raw", per: float
     graph : libpysal.graph.Graph, optional
         The units' neighbours, for ``method="spatial_empirical_bayes"`` only.
 
-    Returns
-    -------
-    numpy.ndarray
-        One rate per unit, in the order given.
-
-    Raises
-    ------
-    geo.errors.InputError
-        Counts and denominators of different lengths, a negative or missing count, a zero,
-        negative or missing denominator (the message names how many units and which), an
-        unknown ``method`` or a ``per`` that is not positive.
+    {returns}
 
     Notes
     -----
@@ -224,15 +234,13 @@ def _graph_positions(graph: Any, n: int, index: pd.Index | None) -> np.ndarray:
     return pos
 
 
+@shared_doc(**_DOC)
 def spatial_empirical_bayes(counts: Any, denominator: Any, graph: Any, *, per: float = 1.0) -> np.ndarray:
     r"""The spatial empirical-Bayes rate of each unit: shrunk toward its neighbourhood's rate.
 
     Parameters
     ----------
-    counts : array-like or pandas.Series
-        Count of each unit, non-negative.
-    denominator : array-like or pandas.Series
-        Denominator of each unit, positive.
+    {data}
     graph : libpysal.graph.Graph
         Neighbours of the units (e.g. ``geo.weights(units, kind="queen")``).  Only who is a
         neighbour matters (a non-zero weight), not the weights.  Series are matched to the
@@ -240,15 +248,7 @@ def spatial_empirical_bayes(counts: Any, denominator: Any, graph: Any, *, per: f
     per : float, default 1.0
         Multiplier of the rates, applied after the smoothing (as in :func:`unit_rates`).
 
-    Returns
-    -------
-    numpy.ndarray
-        One rate per unit, in the order given.
-
-    Raises
-    ------
-    geo.errors.InputError
-        As :func:`unit_rates`.
+    {returns}
     geo.errors.GraphError
         ``graph`` is not a Graph or its ids do not match the units.
 

@@ -85,7 +85,7 @@ import pandas as pd
 from libpysal.graph import Graph
 from scipy import sparse
 
-from geo._random import check_seed
+from geo._random import check_seed, seed_record
 from geo.errors import ColumnError, GraphError, InputError, StatisticsError
 from geo.stats import _inference
 from geo.stats import autocorr as _ac
@@ -765,7 +765,7 @@ def _result(cube: SpacetimeCube, cols: dict, bins: np.ndarray, method: np.ndarra
         return pd.DataFrame(a, index=idx, columns=colx)
 
     options = {"time_lag": lag, "window": window, "permutations": int(permutations),
-               "seed": _ac._seed_record(seed), "alpha": float(alpha), "n_steps": len(steps),
+               "seed": seed_record(seed), "alpha": float(alpha), "n_steps": len(steps),
                "step_years": int(cube.step), "closed": bool(cube.closed)}
     kinds = [_METHODS[c] for c in np.flatnonzero(np.bincount(method.ravel(), minlength=len(_METHODS)))]
     p_method = pd.DataFrame({s: pd.Categorical.from_codes(method[:, t], categories=_METHODS).remove_unused_categories()
