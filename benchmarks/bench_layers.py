@@ -1,23 +1,25 @@
-"""Who writes ``layers.gpkg`` in ``geo run``: the main thread, a thread, or the child process.
+"""Who writes ``layers.gpkg`` in ``geo run``: the main thread or the background thread.
 
 Run by hand (several minutes; the machine should be as quiet as it can be)::
 
     .venv/bin/python benchmarks/bench_layers.py [--config demo|PATH] [--rounds 5]
-        [--modes main,thread,child] [--work /tmp/bench-layers]
+        [--modes main,thread] [--work /tmp/bench-layers]
 
 Each measurement is one whole ``geo run`` (``run(config, out=...)`` inside
 ``geo._process.owned()``, as the CLI does) in a fresh process, with ``layers.gpkg`` written
-one of three ways:
+one of two ways:
 
 * ``main``: in the calling thread (the layer job's in-process path: the first layers are
   written before the analysis, the rest after the other outputs);
-* ``thread``: by one background thread (:class:`ThreadLayerJob` below: the same prepared
-  layers and the same :func:`geo.outputs.layers._write_prepared`, fed through a queue),
-  overlapping the analysis and the other outputs as the child does;
-* ``child``: by ``python -m geo.outputs._layers_child`` (what ``geo run`` does for layers of
-  more than ``CHILD_MIN_ROWS`` rows; forced here for smaller runs too).
+* ``thread``: by :class:`geo.outputs.layers.LayerJob`'s background thread (what ``geo run``
+  does for layers of more than ``BACKGROUND_MIN_ROWS`` rows; forced here for smaller runs
+  too), overlapping the analysis and the other outputs.
 
-The modes are interleaved (main, thread, child, main, ...) over ``--rounds`` rounds, so a
+Until session 7 ``geo run`` wrote big layers in a child process (``python -m
+geo.outputs._layers_child``); this script at commit 079e515 measured that third mode
+(``child``) beside these two, and docs/benchmarks.md ("Session 7") has its numbers.
+
+The modes are interleaved (main, thread, main, ...) over ``--rounds`` rounds, so a
 change of the machine's load falls on every mode alike. Per run: wall time of the whole
 run, of the output step after the analysis (``Results.timings["write"]``), the peak
 resident memory of the main process (``ru_maxrss``) and the peak of the main process and
@@ -35,66 +37,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import statistics
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from _machine import machine_line
-
-
-def _thread_job_class() -> type:
-    """:class:`geo.outputs.layers.LayerJob` with a background thread instead of a child process."""
-    from geo.outputs import layers as glayers
-    from geo.outputs._write import _temp_beside
-
-    class ThreadLayerJob(glayers.LayerJob):
-        def __init__(self, layers: dict[str, Any], path: str | os.PathLike, *, child: bool | None = None):
-            self.path = Path(path)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = _temp_beside(self.path)
-            self._proc = self._work = self._log = None
-            self._specs = 0
-            self._queue: queue.Queue = queue.Queue()
-            self._errors: list[BaseException] = []
-            self._thread = threading.Thread(target=self._loop, name="layers", daemon=True)
-            self._thread.start()
-            self.add(layers)
-
-        def _loop(self) -> None:
-            while (prepared := self._queue.get()) is not None:
-                try:
-                    glayers._write_prepared([(n, [o], len(o)) for n, (o, _g) in prepared], self._tmp)
-                except BaseException as exc:  # noqa: BLE001 - handed to wait()
-                    self._errors.append(exc)
-                    return
-
-        def add(self, layers: dict[str, Any]) -> None:
-            self._queue.put(glayers._prepare_layers(layers))
-
-        def wait(self) -> Path:
-            self._queue.put(None)
-            self._thread.join()
-            if self._errors:
-                raise self._errors[0]
-            os.replace(self._tmp, self.path)
-            self._cleanup()
-            return self.path
-
-        def close(self) -> None:
-            self._queue.put(None)
-            self._thread.join()
-            self._cleanup()
-
-    return ThreadLayerJob
 
 
 def child(mode: str, config: str, out: str) -> dict:
@@ -104,11 +58,9 @@ def child(mode: str, config: str, out: str) -> dict:
     from geo.outputs import layers as glayers
 
     if mode == "main":
-        glayers.CHILD_MIN_ROWS = float("inf")
+        glayers.BACKGROUND_MIN_ROWS = float("inf")
     elif mode == "thread":
-        glayers.LayerJob = _thread_job_class()
-    elif mode == "child":
-        glayers.CHILD_MIN_ROWS = 0
+        glayers.BACKGROUND_MIN_ROWS = 0
     elif mode == "base":
         pass  # another tree's geo (``--baseline``), as it is
     else:
@@ -130,13 +82,10 @@ def _set_mode(mode: str, original: dict) -> None:
     """Make ``geo.outputs.layers`` write the ``mode`` way (in this process)."""
     from geo.outputs import layers as glayers
 
-    glayers.LayerJob, glayers.CHILD_MIN_ROWS = original["LayerJob"], original["CHILD_MIN_ROWS"]
     if mode == "main":
-        glayers.CHILD_MIN_ROWS = float("inf")
+        glayers.BACKGROUND_MIN_ROWS = float("inf")
     elif mode == "thread":
-        glayers.LayerJob = original["thread"]
-    elif mode == "child":
-        glayers.CHILD_MIN_ROWS = 0
+        glayers.BACKGROUND_MIN_ROWS = 0
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 
@@ -156,8 +105,7 @@ def write_only(config: str, modes: list[str], rounds: int, work: str) -> dict[st
     from geo.outputs import layers as glayers
     from geo.pipeline.runner import run
 
-    original = {"LayerJob": glayers.LayerJob, "CHILD_MIN_ROWS": glayers.CHILD_MIN_ROWS,
-                "thread": _thread_job_class()}
+    original = {"BACKGROUND_MIN_ROWS": glayers.BACKGROUND_MIN_ROWS}
     t0 = time.perf_counter()
     with owned():
         res = run(config)
@@ -196,8 +144,7 @@ def write_only(config: str, modes: list[str], rounds: int, work: str) -> dict[st
             print(f"# round {r + 1} {m}: write {wall:.2f} s (main process CPU {cpu:.2f} s), peak {peak['main']:.0f} MB "
                   f"main (before {before:.0f}), {peak['all']:.0f} MB with children; load {os.getloadavg()[0]:.1f}",
                   flush=True)
-    _set_mode("main", original)
-    glayers.CHILD_MIN_ROWS = original["CHILD_MIN_ROWS"]
+    glayers.BACKGROUND_MIN_ROWS = original["BACKGROUND_MIN_ROWS"]
     return runs
 
 
@@ -262,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="demo", help="a geo config, or 'demo' for the bundled demo")
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--modes", default="main,thread,child")
+    ap.add_argument("--modes", default="main,thread")
     ap.add_argument("--work", default="/tmp/bench-layers")
     ap.add_argument("--skip-gil", action="store_true")
     ap.add_argument("--baseline", default=None, help="another work tree of geo: adds the mode 'base' (its geo as it is)")
