@@ -19,8 +19,8 @@ Until session 7 ``geo run`` wrote big layers in a child process (``python -m
 geo.outputs._layers_child``); this script at commit 079e515 measured that third mode
 (``child``) beside these two, and docs/benchmarks.md ("Session 7") has its numbers.
 
-The modes are interleaved (main, thread, main, ...) over ``--rounds`` rounds, so a
-change of the machine's load falls on every mode alike. Per run: wall time of the whole
+The modes are interleaved (main, thread, then thread, main, ...) over ``--rounds`` rounds,
+so a change of the machine's load falls on every mode alike. Per run: wall time of the whole
 run, of the output step after the analysis (``Results.timings["write"]``), the peak
 resident memory of the main process (``ru_maxrss``) and the peak of the main process and
 its children together (``VmRSS`` sampled every 50 ms, from ``bench_pipeline.child_geo``).
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
             _run_child(m, config, str(Path(args.work) / "warmup"), tree)
     runs: dict[str, list[dict]] = {m: [] for m in modes}
     for r in range(args.rounds):
-        for m in modes:
+        for m in modes if r % 2 == 0 else modes[::-1]:  # no mode always first
             out = str(Path(args.work) / m)
             res = _run_child(m, config, out, trees[m])
             runs[m].append(res)
