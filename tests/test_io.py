@@ -371,38 +371,44 @@ def _layer_set():
     return {"firms": firms, "cells": cells, "nothing": None, "valleys": table}
 
 
-@pytest.mark.parametrize("chunk_rows", [250_000, 2])
-def test_layer_job_child_writes_what_write_layers_writes(tmp_path, monkeypatch, chunk_rows):
+def test_layer_job_thread_writes_what_write_layers_writes(tmp_path):
     import pyogrio
 
     from geo.outputs import layers as glayers
 
-    monkeypatch.setattr(glayers, "CHILD_CHUNK_ROWS", chunk_rows)  # 2: the 3 firms travel in 2 batches
-
     inproc = glayers.write_layers(_layer_set(), tmp_path / "a.gpkg")
-    job = glayers.LayerJob(_layer_set(), tmp_path / "b.gpkg", child=True)
-    assert job._proc is not None  # really a child process
-    child = job.wait()
-    assert child == tmp_path / "b.gpkg"
+    job = glayers.LayerJob(_layer_set(), tmp_path / "b.gpkg", background=True)
+    assert job._thread is not None  # really written by the thread
+    background = job.wait()
+    assert background == tmp_path / "b.gpkg"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gpkg", "b.gpkg"]  # no temporary files left
-    assert [tuple(x) for x in pyogrio.list_layers(inproc)] == [tuple(x) for x in pyogrio.list_layers(child)]
+    assert [tuple(x) for x in pyogrio.list_layers(inproc)] == [tuple(x) for x in pyogrio.list_layers(background)]
     for name, _ in pyogrio.list_layers(inproc):
-        ia, ib = pyogrio.read_info(inproc, layer=name), pyogrio.read_info(child, layer=name)
+        ia, ib = pyogrio.read_info(inproc, layer=name), pyogrio.read_info(background, layer=name)
         for key in ("features", "fields", "dtypes", "geometry_type", "crs"):
             assert np.array_equal(np.asarray(ia[key]), np.asarray(ib[key])), (name, key)
-        a, b = pyogrio.read_dataframe(inproc, layer=name), pyogrio.read_dataframe(child, layer=name)
+        a, b = pyogrio.read_dataframe(inproc, layer=name), pyogrio.read_dataframe(background, layer=name)
         pd.testing.assert_frame_equal(pd.DataFrame(a), pd.DataFrame(b))
-    got = pyogrio.read_dataframe(child, layer="firms")
+    got = pyogrio.read_dataframe(background, layer="firms")
     assert got["label"].tolist()[0] == "光谷" and got["founded"].isna().tolist() == [False, True, False]
-    assert pyogrio.read_info(child, layer="cells")["geometry_type"] == "MultiPolygon"
+    assert pyogrio.read_info(background, layer="cells")["geometry_type"] == "MultiPolygon"
 
 
-def test_layer_job_failure_is_clear_and_leaves_nothing(tmp_path):
+def test_layer_job_failure_in_the_thread_is_raised_and_leaves_nothing(tmp_path, monkeypatch):
+    import pyogrio
+
     from geo.outputs import layers as glayers
 
-    job = glayers.LayerJob(_layer_set(), tmp_path / "m.gpkg", child=True)
-    job._proc.kill()  # the child dies before it is done
-    with pytest.raises(DataFileError, match=r"layer writer process \(exit code -9\)"):
+    write = pyogrio.write_dataframe
+
+    def full_disk(df, path, *, layer, **kw):
+        if layer == "cells":
+            raise OSError("No space left on device")
+        return write(df, path, layer=layer, **kw)
+
+    monkeypatch.setattr(pyogrio, "write_dataframe", full_disk)
+    job = glayers.LayerJob(_layer_set(), tmp_path / "m.gpkg", background=True)
+    with pytest.raises(OSError, match="No space left on device"):  # the writer's own error, as write_layers raises it
         job.wait()
     assert list(tmp_path.iterdir()) == []
 
@@ -410,25 +416,25 @@ def test_layer_job_failure_is_clear_and_leaves_nothing(tmp_path):
 def test_layer_job_error_in_the_block_leaves_no_file(tmp_path):
     from geo.outputs import layers as glayers
 
-    with pytest.raises(RuntimeError, match="report failed"), glayers.LayerJob(_layer_set(), tmp_path / "l.gpkg", child=True):
+    with pytest.raises(RuntimeError, match="report failed"), glayers.LayerJob(_layer_set(), tmp_path / "l.gpkg", background=True):
         raise RuntimeError("report failed")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_results_write_hands_big_layers_to_the_child(demo_results, demo_output, tmp_path, monkeypatch, owner):
+def test_results_write_hands_big_layers_to_the_thread(demo_results, demo_output, tmp_path, monkeypatch, owner):
     import pyogrio
 
     from geo.outputs import layers as glayers
     from geo.outputs import maps, report
 
-    monkeypatch.setattr(glayers, "CHILD_MIN_ROWS", 0)  # the demo's layers count as big
-    children = []
-    spec = glayers.LayerJob._spec
-    monkeypatch.setattr(glayers.LayerJob, "_spec", lambda self, prepared: (children.append(1), spec(self, prepared))[1])
+    monkeypatch.setattr(glayers, "BACKGROUND_MIN_ROWS", 0)  # the demo's layers count as big
+    threads = []
+    run = glayers.LayerJob._run
+    monkeypatch.setattr(glayers.LayerJob, "_run", lambda self: (threads.append(1), run(self))[1])
     monkeypatch.setattr(maps, "write_maps", lambda results, folder: {})
     monkeypatch.setattr(report, "write_report", lambda results, out: out / "report.html")
     written = demo_results.write(tmp_path)
-    assert children == [1]
+    assert threads == [1]
     ref = demo_output / "layers.gpkg"
     assert [tuple(x) for x in pyogrio.list_layers(written["layers"])] == [tuple(x) for x in pyogrio.list_layers(ref)]
     for name, _ in pyogrio.list_layers(ref):
@@ -466,8 +472,8 @@ def test_whitespace_set_is_pythons():
     assert _WHITESPACE == "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
 
 
-@pytest.mark.parametrize("child", [True, False])
-def test_layer_job_add_appends_in_order(tmp_path, child):
+@pytest.mark.parametrize("background", [True, False])
+def test_layer_job_add_appends_in_order(tmp_path, background):
     import pyogrio
 
     from geo.outputs import layers as glayers
@@ -475,7 +481,7 @@ def test_layer_job_add_appends_in_order(tmp_path, child):
     layers = _layer_set()
     ref = glayers.write_layers(layers, tmp_path / "ref.gpkg")
     names = list(layers)
-    job = glayers.LayerJob({n: layers[n] for n in names[:1]}, tmp_path / "a.gpkg", child=child)
+    job = glayers.LayerJob({n: layers[n] for n in names[:1]}, tmp_path / "a.gpkg", background=background)
     job.add({n: layers[n] for n in names[1:3]})
     job.add({n: layers[n] for n in names[3:]})
     got = job.wait()
@@ -486,14 +492,24 @@ def test_layer_job_add_appends_in_order(tmp_path, child):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gpkg", "ref.gpkg"]
 
 
-def test_layer_job_add_to_a_dead_child_raises_its_error(tmp_path):
+def test_layer_job_add_after_the_thread_failed_raises_its_error(tmp_path, monkeypatch):
+    import pyogrio
+
     from geo.outputs import layers as glayers
 
+    written = []
+    write = pyogrio.write_dataframe
+
+    def broken(df, path, *, layer, **kw):
+        if layer == "firms":
+            raise OSError("disk I/O error")
+        written.append(layer)
+        return write(df, path, layer=layer, **kw)
+
+    monkeypatch.setattr(pyogrio, "write_dataframe", broken)
     layers = _layer_set()
-    job = glayers.LayerJob({"firms": layers["firms"]}, tmp_path / "a.gpkg", child=True)
-    job._proc.kill()
-    job._proc.wait()
-    with pytest.raises(DataFileError, match="layer writer process"):
-        job.add({"cells": layers["cells"]})
+    job = glayers.LayerJob({"firms": layers["firms"]}, tmp_path / "a.gpkg", background=True)
+    job.add({"cells": layers["cells"]})
+    with pytest.raises(OSError, match="disk I/O error"):
         job.wait()
-    assert list(tmp_path.iterdir()) == []
+    assert written == [] and list(tmp_path.iterdir()) == []  # nothing after the failed layer

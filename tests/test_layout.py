@@ -96,7 +96,7 @@ def test_no_module_over_1500_lines(module, path):
 
 
 def test_process_state_is_touched_only_under_the_cli_policy():
-    """gc.freeze, gc.disable, GDAL options and child processes live behind geo._process.policy()."""
+    """gc.freeze, gc.disable, GDAL options, child processes and the layer writer thread live behind geo._process.policy()."""
     allowed = {"geo/_gc.py", "geo/outputs/figures.py", "geo/outputs/layers.py"}
     found = []
     for module, path in _modules():

@@ -180,8 +180,8 @@ def test_the_layer_writer_writes_a_point_frame_as_points(demo_pair, tmp_path):
 
     gdf, pf = demo_pair
     ref = write_layers({"firms": gdf}, tmp_path / "ref.gpkg")
-    for child in (False, True):
-        out = LayerJob({"firms": pf}, tmp_path / f"pf_{child}.gpkg", child=child).wait()
+    for background in (False, True):
+        out = LayerJob({"firms": pf}, tmp_path / f"pf_{background}.gpkg", background=background).wait()
         x = pyogrio.read_dataframe(ref, layer="firms", use_arrow=True)
         y = pyogrio.read_dataframe(out, layer="firms", use_arrow=True)
         pd.testing.assert_frame_equal(pd.DataFrame(x.drop(columns="geometry")), pd.DataFrame(y.drop(columns="geometry")))

@@ -325,7 +325,7 @@ class Results:
             layers["study_area"] = areas
         from geo.outputs import report
 
-        # a big GeoPackage is written by a child process meanwhile (SQLite holds the GIL)
+        # a big GeoPackage is written by a background thread meanwhile (geo run only)
         with QuietGC() as quiet, (started or glayers.LayerJob(layers, out / "layers.gpkg")) as job:
             if started is not None:
                 job.add(layers)
