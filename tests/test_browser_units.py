@@ -82,7 +82,7 @@ def basemap_maps(units_run):
 
 
 def test_units_map_in_a_browser(units_run, units_output, browser):
-    p = Page(browser, units_output["map_index"])
+    p = Page(browser, units_output["map_districts"])
     assert p.errors == []
     assert p.overlays() == ["Parks", GI_LAYER, "LISA clusters"]
     # offline: the tile-failure note over the offline outline (the units' union and the two parks, under the tiles)
@@ -123,7 +123,7 @@ def test_units_map_in_a_browser(units_run, units_output, browser):
 
 
 def test_a_click_inside_a_park_opens_its_popup(units_output, browser):
-    p = Page(browser, units_output["map_index"])
+    p = Page(browser, units_output["map_districts"])
     x, y = p.page.evaluate("""() => {
         const map = window[Object.keys(window).find(k => k.startsWith('map_'))];
         let pt = null;
@@ -156,7 +156,7 @@ def test_a_click_inside_a_park_opens_its_popup(units_output, browser):
 
 
 def test_a_narrow_screen_keeps_the_map_visible(units_output, browser):
-    p = Page(browser, units_output["map_index"])
+    p = Page(browser, units_output["map_districts"])
     p.page.set_viewport_size({"width": 400, "height": 800})
     p.page.reload(wait_until="load")
     p.page.wait_for_timeout(500)
@@ -171,10 +171,27 @@ def test_a_narrow_screen_keeps_the_map_visible(units_output, browser):
     p.page.close()
 
 
+def test_the_overview_links_to_the_valley_map(units_output, browser):
+    p = Page(browser, units_output["map_index"])
+    assert p.overlays() == ["Parks", "Valleys"]
+    title = p.page.locator(".geo-title").inner_text()
+    assert "Units <b>map</b>" in title and "1 valley · 37 units · 2 parks" in title and "synthetic demo data" in title
+    assert "study area: the union of its units" in p.page.locator(".geo-legend").inner_text()
+    assert p.page.locator(".leaflet-geo-fallback-pane path").count() == 4  # the land, the units' union, two parks
+    p.shot("units-overview")
+    link = p.page.locator("a.geo-valley-link")
+    assert link.inner_text().strip() == "● districts" and link.get_attribute("href") == "districts.html"
+    link.click()
+    p.page.wait_for_url("**/districts.html")
+    assert "37 units · 2 parks" in p.page.locator(".geo-title").inner_text()
+    assert p.errors == [] and p.xss() is None
+    p.page.close()
+
+
 def test_amap_shifts_the_units_as_geo_crs_does(units_output, basemap_maps, browser):
     from geo.crs import wgs84_to_gcj02
 
-    osm = Page(browser, units_output["map_index"])
+    osm = Page(browser, units_output["map_districts"])
     amap = Page(browser, basemap_maps["amap"])
     wgs = np.array(osm.page.evaluate(_VERTEX_JS, "D01"))
     shown = np.array(amap.page.evaluate(_VERTEX_JS, "D01"))

@@ -1,4 +1,5 @@
-"""The outputs of a run on given units (``[cells] path``): ``layers.gpkg``, one map per valley,
+"""The outputs of a run on given units (``[cells] path``): ``layers.gpkg``, one map per valley and
+their overview (``maps/``, drawn by :mod:`geo.outputs.maps`' machinery, as on a firm run),
 ``report.html``, ``rejects.csv`` (``summary.json`` is written by
 :meth:`geo.pipeline.units.UnitsResults.write`).
 
@@ -28,23 +29,27 @@ from geo.outputs._style import (
     verdict_colour,
 )
 from geo.outputs.maps._assets import _elements
-from geo.outputs.maps._basemap import on_basemap
+from geo.outputs.maps._basemap import _study_outline, on_basemap
 from geo.outputs.maps._data import _valley
 from geo.outputs.maps._frame import _base_map, _pane, _rename_clashes
 from geo.outputs.maps._geometry import (
     _M_PER_DEG,
     _SIMPLIFY_M,
     _feature_collection,
+    _gdf_bounds,
     _geometries_json,
+    _union_bounds,
 )
 from geo.outputs.maps._html import _missing, _year, escape
 from geo.outputs.maps._html import _num as _num_map
 from geo.outputs.maps._html import _p as _p_map
 from geo.outputs.maps.layers import _cell_layer, _parks_layer
 from geo.outputs.maps.legend import _finish, _legend, _swatch, _title_html
+from geo.outputs.maps.overview import _valleys_layer
 from geo.outputs.report._html import CSS, _e, _Html, _kv, _num, _p, _prose, _table
 
-__all__ = ["SYNTHETIC_UNITS_BANNER", "WHY_NOT_POINT_TESTS", "render_units_report", "units_map", "write_units_outputs"]
+__all__ = ["SYNTHETIC_UNITS_BANNER", "WHY_NOT_POINT_TESTS", "render_units_report", "units_map", "units_overview_map",
+           "write_units_outputs"]
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +275,73 @@ def _units_map(res, valley: str, *, m=None):
     return m
 
 
+def _units_summary(vu) -> str:
+    """A valley's summary on the overview (escaped HTML): units, hot and cold units, each park's verdict."""
+    a = vu.analysis
+    lines = [f"<b>{escape(vu.title)}</b>", f"{len(vu.units):,} units"]
+    if a.units is not None and "hot" in a.units:
+        lines.append(f"{int(a.units['hot'].sum()):,} hot-spot and {int(a.units['cold'].sum()):,} cold-spot units")
+    parks = vu.parks if vu.parks is not None else pd.DataFrame()
+    lines.append(f"{len(parks)} park{'s' if len(parks) != 1 else ''}")
+    ov = a.overlay
+    for idx, park in parks.iterrows():
+        verdict = ov.loc[idx, "verdict"] if ov is not None and idx in ov.index and "verdict" in ov else None
+        if isinstance(verdict, pd.Series):  # a repeated index: the first
+            verdict = verdict.iloc[0]
+        v = escape(verdict) if not _missing(verdict) else "no verdict"
+        lines.append(f'· {escape(park.get("name"))}: <span style="color:{verdict_colour(verdict)}">{v}</span>')
+    why = vu.skipped.get("statistics") or vu.skipped.get("hotspots")
+    if why:
+        lines.append(f'<span style="color:#666">{escape(why)}</span>')
+    return "<br>".join(lines)
+
+
+def units_overview_map(res, *, m=None):
+    """All valleys of a run on given units on one map (``maps/index.html``), as the firm runs'
+    overview: each valley's outline (the union of its units; its tooltip a summary) and a
+    labelled marker linking to its map, the parks by verdict, the title of the run.
+
+    Parameters
+    ----------
+    res : geo.pipeline.units.UnitsResults
+    m : folium.Map, optional
+        Draw onto this map instead of a new one.
+
+    Returns
+    -------
+    folium.Map
+    """
+    return _units_overview_map(res, m=m)
+
+
+@on_basemap
+def _units_overview_map(res, *, m=None):
+    from geo.outputs._write import safe_name, url_name
+
+    own = m is None
+    entries = []
+    for name, vu in res.valleys.items():
+        outline = _study_outline(vu)
+        if outline is not None:
+            entries.append((vu.title, url_name(f"{safe_name(name)}.html"), outline[0], outline[1], _units_summary(vu)))
+    m = _base_map(_union_bounds(*[e[3] for e in entries], _gdf_bounds(res.parks)), m)
+    before = set(m._children)
+    legend = _legend("Legend")
+    n_parks = len(res.parks) if res.parks is not None else 0
+    if n_parks:
+        overlays = [vu.analysis.overlay for vu in res.valleys.values() if vu.analysis.overlay is not None]
+        ov = pd.concat(overlays) if overlays else None
+        if ov is not None:
+            ov = ov[~ov.index.duplicated(keep="first")]
+        _parks_layer(m, res.parks, ov, None, legend, describe=_park_words)
+    n = _valleys_layer(m, entries, legend, area_label="study area: the union of its units")
+    _rename_clashes(m, before, "overview")
+    n_units = sum(len(vu.units) for vu in res.valleys.values())
+    sub = f"{n} valle{'ys' if n != 1 else 'y'} · {n_units:,} units · {n_parks} park{'s' if n_parks != 1 else ''}"
+    _finish(m, legend, _title_html(res.config.run.title, sub, res.synthetic, None), own)
+    return m
+
+
 # ----------------------------------------------------------------------------- the report
 def _moran_rows(a) -> list[list[Any]]:
     rows = []
@@ -474,7 +546,8 @@ def render_units_report(res) -> str:
 
 
 def write_units_outputs(res, out: Path) -> dict[str, Path]:
-    """Write ``rejects.csv``, ``layers.gpkg``, ``maps/`` and ``report.html`` of a run on units into ``out``."""
+    """Write ``rejects.csv``, ``layers.gpkg``, ``maps/`` (``index.html``: the overview; one map per valley) and
+    ``report.html`` of a run on units into ``out``."""
     from geo.outputs import _write as gwrite
     from geo.outputs.layers import write_layers
     from geo.outputs.maps._assets import save_map
@@ -486,15 +559,10 @@ def write_units_outputs(res, out: Path) -> dict[str, Path]:
     written["layers"] = write_layers(_layers(res), out / "layers.gpkg")
     maps = out / "maps"
     maps.mkdir(exist_ok=True)
-    first = None
+    if res.valleys:  # the overview of the valleys, linking to each valley's map, as on a firm run
+        written["map_index"] = save_map(units_overview_map(res), maps / "index.html")
     for name in res.valleys:
-        p = save_map(units_map(res, name), maps / f"{gwrite.safe_name(name)}.html")
-        written[f"map_{name}"] = p
-        first = first or p
-    if first is not None:  # the first valley's map opens as the index
-        with gwrite.atomic_path(maps / "index.html") as tmp:
-            tmp.write_bytes(first.read_bytes())
-        written["map_index"] = maps / "index.html"
+        written[f"map_{name}"] = save_map(units_map(res, name), maps / f"{gwrite.safe_name(name)}.html")
     target = out / "report.html"
     with gwrite.atomic_path(target) as tmp:
         tmp.write_text(render_units_report(res), encoding="utf-8")
