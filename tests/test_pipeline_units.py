@@ -323,6 +323,15 @@ def test_big_grids_draw_only_the_significant_units(grid, tmp_path, monkeypatch):
     assert f"139 units: only the {n_sig} significant ones and the islands are drawn" in html
 
 
+def test_the_map_of_a_valley_not_in_the_run_is_one_sentence(grid):
+    import geo.outputs.units as ou
+    from geo.errors import InputError
+
+    name = next(iter(grid.valleys))
+    with pytest.raises(InputError, match=rf"^No valley 'Nowhere' in these results; valleys are \['{name}'\]\.$"):
+        ou.units_map(grid, "Nowhere")
+
+
 def test_yearly_hot_spots_for_the_precedence(with_parks):
     res, _ = with_parks
     u = _only(res).analysis.units
