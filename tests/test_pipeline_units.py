@@ -323,6 +323,15 @@ def test_big_grids_draw_only_the_significant_units(grid, tmp_path, monkeypatch):
     assert f"139 units: only the {n_sig} significant ones and the islands are drawn" in html
 
 
+def test_the_map_of_a_valley_not_in_the_run_is_one_sentence(grid):
+    import geo.outputs.units as ou
+    from geo.errors import InputError
+
+    name = next(iter(grid.valleys))
+    with pytest.raises(InputError, match=rf"^No valley 'Nowhere' in these results; valleys are \['{name}'\]\.$"):
+        ou.units_map(grid, "Nowhere")
+
+
 def test_yearly_hot_spots_for_the_precedence(with_parks):
     res, _ = with_parks
     u = _only(res).analysis.units
@@ -416,7 +425,7 @@ def test_a_city_sized_grid_end_to_end(tmp_path):
     assert len(a.units) == n * n - 100 and res.load_report["nodata_cells"] == 100
     assert a.integer and a.units["hot"].sum() >= hot.sum() * 0.8
     written = res.write(tmp_path / "out")
-    assert len(a.units) > ou.MAP_UNITS_MAX and written["map_index"].stat().st_size < 5e6
+    assert len(a.units) > ou.MAP_UNITS_MAX and written[f"map_{next(iter(res.valleys))}"].stat().st_size < 5e6
     assert len(pyogrio.read_dataframe(written["layers"], layer="units", read_geometry=False)) == len(a.units)
 
 

@@ -1,4 +1,5 @@
-"""The outputs of a run on given units (``[cells] path``): ``layers.gpkg``, one map per valley,
+"""The outputs of a run on given units (``[cells] path``): ``layers.gpkg``, one map per valley and
+their overview (``maps/``, drawn by :mod:`geo.outputs.maps`' machinery, as on a firm run),
 ``report.html``, ``rejects.csv`` (``summary.json`` is written by
 :meth:`geo.pipeline.units.UnitsResults.write`).
 
@@ -21,13 +22,34 @@ from geo import __version__
 from geo.outputs._labels import P_METHODS, stage_label
 from geo.outputs._style import (
     GI_COLOURS,
+    GI_LABELS,
     LISA_COLOURS,
-    PARK_EDGE_COLOUR,
+    LISA_LABELS,
+    format_pct,
     verdict_colour,
 )
+from geo.outputs.maps._assets import _elements
+from geo.outputs.maps._basemap import _study_outline, on_basemap
+from geo.outputs.maps._data import _valley
+from geo.outputs.maps._frame import _base_map, _pane, _rename_clashes
+from geo.outputs.maps._geometry import (
+    _M_PER_DEG,
+    _SIMPLIFY_M,
+    _feature_collection,
+    _gdf_bounds,
+    _geometries_json,
+    _union_bounds,
+)
+from geo.outputs.maps._html import _missing, _year, escape
+from geo.outputs.maps._html import _num as _num_map
+from geo.outputs.maps._html import _p as _p_map
+from geo.outputs.maps.layers import _cell_layer, _parks_layer
+from geo.outputs.maps.legend import _finish, _legend, _swatch, _title_html
+from geo.outputs.maps.overview import _valleys_layer
 from geo.outputs.report._html import CSS, _e, _Html, _kv, _num, _p, _prose, _table
 
-__all__ = ["SYNTHETIC_UNITS_BANNER", "WHY_NOT_POINT_TESTS", "render_units_report", "units_map", "write_units_outputs"]
+__all__ = ["SYNTHETIC_UNITS_BANNER", "WHY_NOT_POINT_TESTS", "render_units_report", "units_map", "units_overview_map",
+           "write_units_outputs"]
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +64,6 @@ WHY_NOT_POINT_TESTS = (
     "observation (as GeoDa does); their result depends on how the units are drawn (the modifiable areal unit "
     "problem), which is why rates per km² or per population are offered when the units differ in size."
 )
-
-_GI_NAMES = {3: "hot spot, 99 %", 2: "hot spot, 95 %", 1: "hot spot, 90 %", 0: "not significant",
-             -1: "cold spot, 90 %", -2: "cold spot, 95 %", -3: "cold spot, 99 %"}
-
 
 # ----------------------------------------------------------------------------- layers
 def _unit_layer(vu) -> Any:
@@ -90,143 +108,237 @@ def _layers(res) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- the map
-def _display(gdf, gcj02: bool):
-    """Geometries as the basemap shows them: shifted to GCJ-02 for Amap tiles."""
-    if not gcj02:
-        return gdf
-    import shapely
-
-    from geo.crs import wgs84_to_gcj02
-
-    def shift(xy: np.ndarray) -> np.ndarray:
-        x, y = wgs84_to_gcj02(xy[:, 0], xy[:, 1])
-        return np.column_stack([x, y])
-
-    return gdf.set_geometry(shapely.transform(np.asarray(gdf.geometry.values), shift))
-
-
-def _props(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Tooltip properties: text escaped (folium writes them as HTML), numbers rounded."""
-    from geo.outputs.maps import escape
-
-    out = pd.DataFrame(index=frame.index)
-    for c in columns:
-        if c not in frame:
-            continue
-        v = frame[c]
-        if pd.api.types.is_bool_dtype(v):
-            out[c] = np.where(v.to_numpy(bool), "yes", "no")
-        elif pd.api.types.is_numeric_dtype(v):
-            out[c] = [("—" if pd.isna(x) else f"{float(x):.4g}") for x in v.astype("float64")]
-        else:
-            out[c] = [escape(x) for x in v]
-    return out
-
-
 #: above this many units, the map draws only the significant units and the islands (a city's 0.01° grid
 #: holds ~10,000 cells: every cell would make a map of tens of MB that opens slowly)
 MAP_UNITS_MAX = 5_000
 
+#: a unit without a neighbour (an island): grey, dashed outline
+_ISLAND_COLOUR = "#bdbdbd"
 
-def units_map(res, valley: str):
-    """A folium map of one valley: the units coloured by Gi* bin (islands dashed grey), the
-    LISA clusters (off at first) and the parks' outlines.  Above :data:`MAP_UNITS_MAX` units
-    only the significant units (Gi* or LISA) and the islands are drawn (the legend says so);
-    every unit is in ``layers.gpkg``.
+#: the columns a unit's tooltip reads
+_TIP_COLUMNS = ["unit_id", "name", "count", "value", "gi_bin", "gi_z", "gi_p_fdr", "lisa_label", "lisa_I", "lisa_p_fdr",
+                "note"]
+
+
+def _unit_tip(r: dict, label: str, *, rate: bool) -> str:
+    """A unit's tooltip (escaped HTML): its name and id, value (and count for a rate), Gi* class with its
+    z and FDR p, LISA label, and its note (why an island has no local statistic)."""
+    name = r.get("name")
+    head = f"<b>{escape(name)}</b> · unit {escape(r.get('unit_id'))}" if not _missing(name) and str(name) else \
+        f"<b>unit {escape(r.get('unit_id'))}</b>"
+    lines = [head, f"{escape(label)}: {_num_map(r.get('value'))}"]
+    if rate and not _missing(r.get("count")):
+        lines.append(f"count: {_num_map(r.get('count'))}")
+    b = r.get("gi_bin")
+    if not _missing(b):
+        lines.append(f"{escape(GI_LABELS.get(int(b), ''))}: Gi* z = {_num_map(r.get('gi_z'))}, "
+                     f"{_p_map(r.get('gi_p_fdr'))} (FDR)")
+    lab = r.get("lisa_label")
+    if not _missing(lab) and str(lab) in LISA_LABELS:
+        lines.append(f"LISA: {escape(LISA_LABELS[str(lab)])}")
+    if not _missing(r.get("note")) and str(r.get("note")):
+        lines.append(f'<span style="color:#444">{escape(r.get("note"))}</span>')
+    return "<br>".join(lines)
+
+
+def _park_words(park, row, *, long: bool) -> str:
+    """A park's tooltip (``long=False``) or popup (``long=True``) on given units, escaped: its verdict,
+    the share of its area on hot-spot units, its density against the study area's, the precedence."""
+    year = _year(park.get("designated"))
+    lines = [f"<b>{escape(park.get('name'))}</b>", f"designated: {year if year is not None else 'unknown'}"]
+    if row is None:
+        if long:
+            lines.append('<span style="color:#444">no park statistics for this valley</span>')
+        return "<br>".join(lines)
+    verdict = row.get("verdict")
+    if not _missing(verdict):
+        lines.append(f'verdict: <b style="color:{verdict_colour(verdict)}">{escape(verdict)}</b>')
+    if not _missing(row.get("share_hot")):
+        lines.append(f"{escape(format_pct(row.get('share_hot')))} of its area lies on hot-spot units "
+                     f"({_p_map(row.get('p_hot_fdr'))}, FDR)")
+    if not _missing(row.get("density_ratio")):
+        lines.append(f"firm density {_num_map(row.get('density_ratio'))} times the study area's "
+                     f"({_p_map(row.get('p_fdr'))}, FDR)")
+    if not _missing(row.get("precedence")):
+        lines.append(f"precedence: {escape(row.get('precedence'))}")
+    if long and not _missing(row.get("verdict_reason")):  # it gives the precedence's reason
+        lines.append(f'<span style="color:#444">{escape(row.get("verdict_reason"))}</span>')
+    return "<br>".join(lines)
+
+
+def _gi_units_layer(m, units, legend, *, label: str, rate: bool, n_all: int) -> None:
+    """Every unit drawn (or, when thinned, the significant ones and the islands) coloured by its Gi* bin,
+    the islands grey and dashed; units without statistics in light grey."""
+    import folium
+
+    has_gi = "gi_bin" in units
+    bins = units["gi_bin"] if has_gi else pd.Series(np.nan, index=units.index)
+    islands = units["island"].to_numpy(bool) if "island" in units else np.zeros(len(units), dtype=bool)
+    keys = ["island" if isl else ("none" if pd.isna(b) else str(int(b))) for b, isl in zip(bins, islands)]
+    cols = [c for c in _TIP_COLUMNS if c in units]
+    tips = [_unit_tip(r, label, rate=rate) for r in pd.DataFrame(units[cols]).to_dict(orient="records")]
+    geoms = _geometries_json(units.geometry.values, simplify=_SIMPLIFY_M / _M_PER_DEG)
+    styles = {str(b): {"color": "#777777", "weight": 0.6, "fillColor": c, "fillOpacity": 0.75} for b, c in GI_COLOURS.items()}
+    styles["island"] = {"color": "#555555", "weight": 1.5, "dashArray": "4 3", "fillColor": _ISLAND_COLOUR, "fillOpacity": 0.5}
+    styles["none"] = {"color": "#777777", "weight": 0.6, "fillColor": GI_COLOURS[0], "fillOpacity": 0.3}
+    name = f"Gi* hot/cold spots ({escape(label)})" if has_gi else "Units"
+    fg = folium.FeatureGroup(name=name, show=True)
+    _elements()["GeoJsonLayer"](_feature_collection(geoms, [{"k": k, "t": t} for k, t in zip(keys, tips)]), styles,
+                                pane=_pane(m, "geo-cells")).add_to(fg)
+    fg.add_to(m)
+    present = set(keys)
+    rows = [_swatch(c, escape(GI_LABELS[b])) for b, c in GI_COLOURS.items() if str(b) in present]
+    if "island" in present:
+        rows.append(_swatch(_ISLAND_COLOUR, "no neighbour (island): no local statistic",
+                            extra="border:1px dashed #555;"))
+    if "none" in present and has_gi:
+        rows.append(_swatch(GI_COLOURS[0], "no statistic"))
+    if not has_gi:
+        note = "no statistics on these units (the report says why)"
+    elif len(units) < n_all:
+        note = (f"{n_all:,} units: only the {len(units):,} significant ones and the islands are drawn "
+                "(all in layers.gpkg)")
+    else:
+        note = f"{n_all:,} units; bins from FDR-adjusted p-values when FDR is on; ArcGIS colours"
+    legend.add(fg, f"<h4>{name}</h4>{''.join(rows)}<div class=\"note\">{note}</div>")
+
+
+def _lisa_units_layer(m, units, legend, *, label: str, rate: bool) -> None:
+    """The significant LISA units (off at first): the firm maps' cell layer on units."""
+    drawn = {k: c for k, c in LISA_COLOURS.items() if k != "ns"}
+    sig = units.loc[units["lisa_label"].astype(str).isin(list(drawn))]
+    sig = sig.assign(lisa_label=sig["lisa_label"].astype(str))
+    _cell_layer(m, legend, sig, "lisa_label", drawn, LISA_LABELS, lambda r: _unit_tip(r, label, rate=rate),
+                lambda n, merged: f"local Moran's I of {escape(label)}; {n:,} significant units"
+                                  f"{' (merged by label)' if merged else ''}; ns not drawn.",
+                name="LISA clusters", show=False, columns=_TIP_COLUMNS)
+
+
+def units_map(res, valley: str, *, m=None):
+    """A folium map of one valley of given units, drawn like the firm maps (:mod:`geo.outputs.maps`):
+    the basemap of ``[maps] basemap`` with its offline outline (the union of the units) and
+    tile-failure note, the units coloured by Gi* bin (islands dashed grey), the LISA units (off
+    at first), the parks by verdict above the units (hover and click inside a park reach the
+    park: its verdict, hot share, density ratio and precedence), a legend per layer and the
+    title.  Above :data:`MAP_UNITS_MAX` units only the significant units (Gi* or LISA) and the
+    islands are drawn (the legend says so); every unit is in ``layers.gpkg``.
 
     Parameters
     ----------
     res : geo.pipeline.units.UnitsResults
     valley : str
         The valley's name.
+    m : folium.Map, optional
+        Draw onto this map instead of a new one.
+
+    Returns
+    -------
+    folium.Map
+
+    Raises
+    ------
+    geo.errors.InputError
+        ``valley`` is not a valley of the run.
+    """
+    return _units_map(res, valley, m=m)
+
+
+@on_basemap
+def _units_map(res, valley: str, *, m=None):
+    vu = _valley(res, valley)
+    own = m is None
+    a = vu.analysis
+    units = _unit_layer(vu)
+    bounds = [float(x) for x in units.total_bounds]  # the view: every unit
+    n_all = len(units)
+    if n_all > MAP_UNITS_MAX and "gi_bin" in units:
+        keep = (units["gi_bin"].fillna(0).to_numpy() != 0) | (units["lisa_label"].astype(str) != "ns").to_numpy()
+        keep |= units["island"].to_numpy(bool) if "island" in units else False
+        units = units[keep].reset_index(drop=True)
+    m = _base_map(bounds, m)
+    before = set(m._children)
+    legend = _legend("Legend")
+    label = a.variable_label or "value"
+    rate = a.variable == "rate"
+    n_parks = len(vu.parks) if vu.parks is not None else 0
+    if n_parks:
+        _parks_layer(m, vu.parks, a.overlay, None, legend, describe=_park_words)
+    _gi_units_layer(m, units, legend, label=label, rate=rate, n_all=n_all)
+    if "lisa_label" in units:
+        _lisa_units_layer(m, units, legend, label=label, rate=rate)
+    why = vu.skipped.get("statistics") or vu.skipped.get("hotspots")
+    if why:
+        legend.add(None, f'<div class="note"><b>Not shown</b> — {escape(why)}</div>')
+    _rename_clashes(m, before, escape(vu.name))
+    sub = f"{n_all:,} unit{'s' if n_all != 1 else ''} · {n_parks} park{'s' if n_parks != 1 else ''}"
+    _finish(m, legend, _title_html(vu.title, sub, res.synthetic, "index.html"), own)
+    return m
+
+
+def _units_summary(vu) -> str:
+    """A valley's summary on the overview (escaped HTML): units, hot and cold units, each park's verdict."""
+    a = vu.analysis
+    lines = [f"<b>{escape(vu.title)}</b>", f"{len(vu.units):,} units"]
+    if a.units is not None and "hot" in a.units:
+        lines.append(f"{int(a.units['hot'].sum()):,} hot-spot and {int(a.units['cold'].sum()):,} cold-spot units")
+    parks = vu.parks if vu.parks is not None else pd.DataFrame()
+    lines.append(f"{len(parks)} park{'s' if len(parks) != 1 else ''}")
+    ov = a.overlay
+    for idx, park in parks.iterrows():
+        verdict = ov.loc[idx, "verdict"] if ov is not None and idx in ov.index and "verdict" in ov else None
+        if isinstance(verdict, pd.Series):  # a repeated index: the first
+            verdict = verdict.iloc[0]
+        v = escape(verdict) if not _missing(verdict) else "no verdict"
+        lines.append(f'· {escape(park.get("name"))}: <span style="color:{verdict_colour(verdict)}">{v}</span>')
+    why = vu.skipped.get("statistics") or vu.skipped.get("hotspots")
+    if why:
+        lines.append(f'<span style="color:#666">{escape(why)}</span>')
+    return "<br>".join(lines)
+
+
+def units_overview_map(res, *, m=None):
+    """All valleys of a run on given units on one map (``maps/index.html``), as the firm runs'
+    overview: each valley's outline (the union of its units; its tooltip a summary) and a
+    labelled marker linking to its map, the parks by verdict, the title of the run.
+
+    Parameters
+    ----------
+    res : geo.pipeline.units.UnitsResults
+    m : folium.Map, optional
+        Draw onto this map instead of a new one.
 
     Returns
     -------
     folium.Map
     """
-    import folium
-    import geopandas as gpd
+    return _units_overview_map(res, m=m)
 
-    from geo.outputs.maps import escape
-    from geo.outputs.maps._assets import _UNUSED_ASSETS
-    from geo.outputs.maps._basemap import basemap_spec
 
-    cfg = res.config
-    spec = basemap_spec(cfg.maps.basemap, tianditu_key=cfg.maps.tianditu_key, attribution=cfg.maps.attribution)
-    vu = res.valleys[valley]
-    import shapely
+@on_basemap
+def _units_overview_map(res, *, m=None):
+    from geo.outputs._write import safe_name, url_name
 
-    units = _unit_layer(vu)
-    x0, y0, x1, y1 = _display(units, spec.gcj02).total_bounds  # the view: every unit
-    thinned = len(units) > MAP_UNITS_MAX and "gi_bin" in units
-    if thinned:
-        keep = (units["gi_bin"].fillna(0).to_numpy() != 0) | (units["lisa_label"].astype(str) != "ns").to_numpy()
-        units = units[keep].reset_index(drop=True)
-    units = _display(units, spec.gcj02)
-    units = units.set_geometry(shapely.set_precision(np.asarray(units.geometry.values), 1e-6))  # ~0.1 m: smaller pages
-    m = folium.Map(location=[(y0 + y1) / 2, (x0 + x1) / 2], tiles=None, control_scale=True)
-    m.default_js = [(k, v) for k, v in m.default_js if k not in _UNUSED_ASSETS]  # as the firm maps: no bootstrap
-    m.default_css = [(k, v) for k, v in m.default_css if k not in _UNUSED_ASSETS]
-    for t in spec.tiles:
-        folium.TileLayer(t.url, attr=t.attribution, name=spec.title, subdomains=t.subdomains or "abc",
-                         max_zoom=t.max_zoom, overlay=t.labels, control=not t.labels).add_to(m)
-    label = vu.analysis.variable_label or "value"
-    cols = ["unit_id", "name", "count", "value", "gi_z", "gi_p_fdr", "lisa_label", "note"]
-    shown = [c for c in cols if c in units]
-    aliases = {"unit_id": "unit", "name": "name", "count": "count", "value": label, "gi_z": "Gi* z",
-               "gi_p_fdr": "Gi* p (FDR)", "lisa_label": "LISA", "note": "note"}
-
-    def gi_style(feature: dict) -> dict:
-        p = feature["properties"]
-        if p.get("_island"):
-            return {"fillColor": "#bdbdbd", "color": "#555555", "weight": 1.5, "dashArray": "4 3", "fillOpacity": 0.5}
-        b = p.get("_bin")
-        colour = GI_COLOURS.get(int(b), GI_COLOURS[0]) if b is not None else GI_COLOURS[0]
-        return {"fillColor": colour, "color": "#777777", "weight": 0.6, "fillOpacity": 0.75}
-
-    data = gpd.GeoDataFrame(_props(units, shown), geometry=units.geometry.values, crs=units.crs)
-    bins = units["gi_bin"] if "gi_bin" in units else pd.Series(np.nan, index=units.index)
-    data["_bin"] = [None if pd.isna(b) else int(b) for b in bins]
-    data["_island"] = units["island"].to_numpy(bool) if "island" in units else False
-    data["_lisa"] = units["lisa_label"].astype(str).to_numpy() if "lisa_label" in units else "ns"
-    tip = folium.GeoJsonTooltip(fields=shown, aliases=[escape(aliases[c]) for c in shown], sticky=True)
-    folium.GeoJson(data.to_json(default=str), name=escape(f"Gi* hot/cold spots ({label})"), style_function=gi_style,
-                   tooltip=tip).add_to(m)
-    if "lisa_label" in units:
-        def lisa_style(feature: dict) -> dict:
-            lab = feature["properties"].get("_lisa", "ns")
-            return {"fillColor": LISA_COLOURS.get(lab, "#ffffff"), "color": "#777777", "weight": 0.6,
-                    "fillOpacity": 0.0 if lab in ("ns", "island") else 0.75}
-
-        folium.GeoJson(data.to_json(default=str), name="LISA clusters", style_function=lisa_style, show=False,
-                       tooltip=folium.GeoJsonTooltip(fields=shown, aliases=[escape(aliases[c]) for c in shown])).add_to(m)
-    if vu.parks is not None and len(vu.parks):
-        parks = _display(vu.parks.to_crs("EPSG:4326"), spec.gcj02)
-        ov = vu.analysis.overlay
-        if ov is not None and "verdict" in ov:
-            parks = parks.assign(verdict=ov["verdict"].reindex(parks.index).to_numpy())
-        pcols = [c for c in ("name", "designated", "verdict") if c in parks]
-        pdata = gpd.GeoDataFrame(_props(parks, pcols), geometry=parks.geometry.values, crs="EPSG:4326")
-        pdata["_colour"] = [verdict_colour(v) if "verdict" in parks else PARK_EDGE_COLOUR
-                            for v in parks.get("verdict", pd.Series(index=parks.index, dtype=object))]
-        folium.GeoJson(pdata.to_json(default=str), name="Parks",
-                       style_function=lambda f: {"color": f["properties"]["_colour"], "weight": 3, "fill": False},
-                       tooltip=folium.GeoJsonTooltip(fields=pcols) if pcols else None).add_to(m)
-    m.fit_bounds([[y0, x0], [y1, x1]])
-    legend = "".join(f'<div><span style="background:{GI_COLOURS[b]};display:inline-block;width:12px;height:12px;'
-                     f'margin-right:5px"></span>{_e(_GI_NAMES[b])}</div>' for b in (3, 2, 1, 0, -1, -2, -3))
-    legend += ('<div><span style="background:#bdbdbd;border:1px dashed #555;display:inline-block;width:12px;'
-               'height:12px;margin-right:5px"></span>no neighbour (island)</div>')
-    verdicts = [] if vu.analysis.overlay is None else list(dict.fromkeys(vu.analysis.overlay["verdict"].dropna()))
-    legend += "".join(f'<div><span style="border:3px solid {verdict_colour(v)};display:inline-block;width:12px;'
-                      f'height:8px;margin-right:5px"></span>park: {_e(v)}</div>' for v in verdicts)
-    box = (f'<div style="position:fixed;bottom:24px;right:10px;z-index:1000;background:#fff;padding:6px 9px;'
-           f'font:12px Arial,sans-serif;border:1px solid #999;border-radius:4px"><b>{_e(vu.title)}</b><br>'
-           f"Gi* of {_e(label)}{legend}"
-           + (f"<i>{len(vu.units):,} units: only the {len(units):,} significant ones and the islands are drawn "
-              "(all in layers.gpkg)</i>" if thinned else "") + "</div>")
-    m.get_root().html.add_child(folium.Element(box))
-    folium.LayerControl(collapsed=False).add_to(m)
+    own = m is None
+    entries = []
+    for name, vu in res.valleys.items():
+        outline = _study_outline(vu)
+        if outline is not None:
+            entries.append((vu.title, url_name(f"{safe_name(name)}.html"), outline[0], outline[1], _units_summary(vu)))
+    m = _base_map(_union_bounds(*[e[3] for e in entries], _gdf_bounds(res.parks)), m)
+    before = set(m._children)
+    legend = _legend("Legend")
+    n_parks = len(res.parks) if res.parks is not None else 0
+    if n_parks:
+        overlays = [vu.analysis.overlay for vu in res.valleys.values() if vu.analysis.overlay is not None]
+        ov = pd.concat(overlays) if overlays else None
+        if ov is not None:
+            ov = ov[~ov.index.duplicated(keep="first")]
+        _parks_layer(m, res.parks, ov, None, legend, describe=_park_words)
+    n = _valleys_layer(m, entries, legend, area_label="study area: the union of its units")
+    _rename_clashes(m, before, "overview")
+    n_units = sum(len(vu.units) for vu in res.valleys.values())
+    sub = f"{n} valle{'ys' if n != 1 else 'y'} · {n_units:,} units · {n_parks} park{'s' if n_parks != 1 else ''}"
+    _finish(m, legend, _title_html(res.config.run.title, sub, res.synthetic, None), own)
     return m
 
 
@@ -434,7 +546,8 @@ def render_units_report(res) -> str:
 
 
 def write_units_outputs(res, out: Path) -> dict[str, Path]:
-    """Write ``rejects.csv``, ``layers.gpkg``, ``maps/`` and ``report.html`` of a run on units into ``out``."""
+    """Write ``rejects.csv``, ``layers.gpkg``, ``maps/`` (``index.html``: the overview; one map per valley) and
+    ``report.html`` of a run on units into ``out``."""
     from geo.outputs import _write as gwrite
     from geo.outputs.layers import write_layers
     from geo.outputs.maps._assets import save_map
@@ -446,15 +559,10 @@ def write_units_outputs(res, out: Path) -> dict[str, Path]:
     written["layers"] = write_layers(_layers(res), out / "layers.gpkg")
     maps = out / "maps"
     maps.mkdir(exist_ok=True)
-    first = None
+    if res.valleys:  # the overview of the valleys, linking to each valley's map, as on a firm run
+        written["map_index"] = save_map(units_overview_map(res), maps / "index.html")
     for name in res.valleys:
-        p = save_map(units_map(res, name), maps / f"{gwrite.safe_name(name)}.html")
-        written[f"map_{name}"] = p
-        first = first or p
-    if first is not None:  # the first valley's map opens as the index
-        with gwrite.atomic_path(maps / "index.html") as tmp:
-            tmp.write_bytes(first.read_bytes())
-        written["map_index"] = maps / "index.html"
+        written[f"map_{name}"] = save_map(units_map(res, name), maps / f"{gwrite.safe_name(name)}.html")
     target = out / "report.html"
     with gwrite.atomic_path(target) as tmp:
         tmp.write_text(render_units_report(res), encoding="utf-8")

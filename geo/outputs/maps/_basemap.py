@@ -15,7 +15,8 @@
   credited with ``[maps] attribution``; taken to be in WGS84 / Web Mercator.
 
 Whatever the basemap, the maps carry an offline fallback: each study area's extent (the
-box of its firms) and its park outlines, inlined, in a pane under the tiles, so they show
+box of its firms; on given units, the union of the units) and its park outlines, inlined,
+in a pane under the tiles, so they show
 where tiles are missing; the overview also gets the land around the valleys from Natural
 Earth's 1:110m land (``data/land_110m.geojson``, public domain; too coarse for a valley's map).  When tiles fail to load (offline, or a blocked tile server), a note
 "basemap tiles could not be loaded" appears and the minimap is hidden.
@@ -307,33 +308,60 @@ def _land_around(bounds: list[float], *, margin: float = 2.0):
     return None if clipped.is_empty else clipped
 
 
-def _fallback_layer(m, results, valleys: list[str], *, overview: bool) -> None:
-    """The study areas (the box of each valley's firms) and their parks, in a pane under the tiles;
-    on the overview, the land around them too."""
+def _study_outline(vr) -> tuple[object, list[float]] | None:
+    """The offline outline of a valley and its (west, south, east, north), in WGS84: the box of its
+    firms widened by 0.01 degree, or, for a valley of given units (no ``firms``), the union of its
+    units; None when it has neither."""
     import shapely
+
+    firms = getattr(vr, "firms", None)
+    if firms is not None:
+        if not len(firms):
+            return None
+        from geo.outputs.maps._data import _firm_coords
+        from geo.outputs.maps._geometry import _robust_bounds
+
+        b = _robust_bounds(_firm_coords(firms)[0])
+        return None if b is None else (shapely.box(*b).buffer(0.01, join_style="mitre"), b)
+    units = getattr(vr, "units", None)
+    if units is None or not len(units):
+        return None
+    from geo.outputs.maps._geometry import _to_wgs84
+
+    arr = np.asarray(_to_wgs84(units).geometry.values)
+    try:
+        area = shapely.coverage_union_all(arr)  # units tile the study area: the fast union
+    except shapely.errors.GEOSException:  # not a coverage (overlapping units): the general union
+        area = None
+    if area is None or not area.is_valid:
+        area = shapely.union_all(arr)
+    return area, [float(x) for x in area.bounds]
+
+
+def _fallback_layer(m, results, valleys: list[str], *, overview: bool) -> None:
+    """The study areas (:func:`_study_outline`) and their parks, in a pane under the tiles;
+    on the overview, the land around them too."""
     from folium.map import CustomPane
 
     from geo.outputs.maps._assets import _elements
-    from geo.outputs.maps._data import _firm_coords
     from geo.outputs.maps._geometry import (
         _M_PER_DEG,
         _SIMPLIFY_M,
         _feature_collection,
         _geometries_json,
-        _robust_bounds,
         _to_wgs84,
     )
 
     geoms, props, boxes = [], [], []
     for name in valleys:
         vr = results.valleys.get(name)
-        if vr is None or not len(vr.firms):
+        if vr is None or not len(getattr(vr, "firms", getattr(vr, "units", ()))):
             continue
-        b = _robust_bounds(_firm_coords(vr.firms)[0])
-        if b is not None:
-            geoms.append(shapely.box(*b).buffer(0.01, join_style="mitre"))
+        outline = _study_outline(vr)
+        if outline is not None:
+            geoms.append(outline[0])
             props.append({"k": "area"})
-            boxes.append(b)
+            boxes.append(outline[1])
         if len(vr.parks):
             for g in _to_wgs84(vr.parks).geometry.values:
                 geoms.append(g)

@@ -110,10 +110,20 @@ def _approximate(park) -> bool:
 APPROXIMATE_DASH = "6 5"
 
 
-def _parks_layer(m, parks, overlay, target: str | None, legend, *, name: str = "Parks", show: bool = True):
+def _parks_layer(m, parks, overlay, target: str | None, legend, *, name: str = "Parks", show: bool = True,
+                 describe=None):
     """Park polygons coloured by verdict (interactive fill below, crisp outline above); the outline
-    of a park with an approximate boundary (a disc) is dashed."""
+    of a park with an approximate boundary (a disc) is dashed.
+
+    ``describe(park, row, long=...)`` writes a park's tooltip (``long=False``) and popup
+    (``long=True``) from its park row and its ``overlay`` row (None when it has none), as
+    escaped HTML; by default the firm overlay's numbers (:func:`_park_html`).
+    """
     import folium
+
+    if describe is None:
+        def describe(park, row, *, long: bool) -> str:
+            return _park_html(park, row, target, long=long)
 
     E = _elements()
     parks = _to_wgs84(parks)
@@ -123,8 +133,8 @@ def _parks_layer(m, parks, overlay, target: str | None, legend, *, name: str = "
         verdicts.append(None if _missing(verdict) else str(verdict))
         approx.append(_approximate(park))
         keys.append(verdict_colour(verdict) + (" approx" if approx[-1] else ""))
-        tips.append(_park_html(park, row, target, long=False))
-        pops.append(_park_html(park, row, target, long=True))
+        tips.append(describe(park, row, long=False))
+        pops.append(describe(park, row, long=True))
     geoms = _geometries_json(parks.geometry.values, simplify=_SIMPLIFY_M / _M_PER_DEG)
     colours = list(dict.fromkeys(keys))  # a verdict colour, with " approx" for a disc
 

@@ -75,8 +75,6 @@ def overview_map(results, *, m=None):
 
 @on_basemap
 def _overview_map(results, *, m=None, data: dict[str, _ValleyData] | None = None):
-    import folium
-
     from geo.outputs._write import safe_name, url_name
 
     own = m is None
@@ -90,47 +88,64 @@ def _overview_map(results, *, m=None, data: dict[str, _ValleyData] | None = None
     m = _base_map(_union_bounds(*boxes), m)
     before = set(m._children)
     legend = _legend("Legend")
-    E = _elements()
     if len(results.parks):
         overlays = [vr.analysis.parks_overlay for vr in results.valleys.values() if vr.analysis.parks_overlay is not None]
         ov = pd.concat(overlays) if overlays else None
         if ov is not None:
             ov = ov[~ov.index.duplicated(keep="first")]
         _parks_layer(m, results.parks, ov, results.config.analysis.target_sector, legend)
-    fg = folium.FeatureGroup(name="Valleys", show=True)
-    geoms, props = [], []
-    n_linked = 0
+    entries = []
     for name, vr in results.valleys.items():
         ll = lonlats[name]
         if len(ll) == 0:
             continue
-        link = url_name(f"{safe_name(name)}.html")
-        summary = _valley_summary(vr, results, data[name])
         area = vr.analysis.study_area  # geo.cells.area.StudyArea (none when the statistics did not run)
         hull = area.in_crs("EPSG:4326") if area is not None else _convex_hull(ll)
-        if hull.geom_type not in ("Polygon", "MultiPolygon"):
-            hull = hull.buffer(0.01)
-        geoms.append(hull)
-        popup = f'{summary}<br><a href="{escape(link)}" target="_self">open the valley map →</a>'
-        props.append({"k": "v", "t": summary, "p": popup})
-        b = robust[name]
-        label = (f'<a class="geo-valley-link" href="{escape(link)}" target="_self" '
-                 f'title="open the map of {escape(vr.title)}">● {escape(vr.title)}</a>')
-        folium.Marker([(b[1] + b[3]) / 2, (b[0] + b[2]) / 2],
-                      icon=folium.DivIcon(html=label, icon_size=(1, 1), icon_anchor=(0, 12), class_name="geo-valley"),
-                      ).add_to(fg)
-        n_linked += 1
-    styles = {"v": {"color": "#d7301f", "weight": 2, "fillColor": "#d7301f", "fillOpacity": 0.06}}
-    E["GeoJsonLayer"](_feature_collection(_geometries_json(geoms, simplify=_SIMPLIFY_M / _M_PER_DEG), props),
-                      styles).add_to(fg)
-    fg.add_to(m)
-    legend.add(fg, "<h4>Valleys</h4>" + _swatch("#d7301f", "study area (the report's grid section says how it was drawn)", kind="ln")
-               + '<div class="note">click a valley\'s name to open its map; hover the outline for a summary</div>')
+        entries.append((vr.title, url_name(f"{safe_name(name)}.html"), hull, robust[name],
+                        _valley_summary(vr, results, data[name])))
+    n_linked = _valleys_layer(m, entries, legend)
     _rename_clashes(m, before, "overview")
     n_firms = sum(getattr(v, "n_total", len(v.firms)) for v in results.valleys.values())
     sub = f"{n_linked} valle{'ys' if n_linked != 1 else 'y'} · {n_firms:,} firms · {len(results.parks)} parks"
     _finish(m, legend, _title_html(results.config.run.title, sub, results.synthetic, None), own)
     return m
+
+
+#: the legend's words for a valley's outline on the firm runs' overview
+_AREA_LABEL = "study area (the report's grid section says how it was drawn)"
+
+
+def _valleys_layer(m, valleys: list[tuple], legend, *, area_label: str = _AREA_LABEL) -> int:
+    """The layer "Valleys" of an overview: each valley's outline and a labelled marker linking to its map.
+
+    ``valleys`` holds ``(title, link, outline, bounds, summary)`` per valley: its title, the file
+    name of its map, its outline (a shapely geometry in WGS84; a point or line is widened), its
+    (west, south, east, north) (the marker is at its centre) and its summary (escaped HTML: the
+    outline's tooltip, and its popup with the link); ``area_label`` says in the legend what the
+    outline is (escaped HTML).  Returns how many valleys were drawn.
+    """
+    import folium
+
+    fg = folium.FeatureGroup(name="Valleys", show=True)
+    geoms, props = [], []
+    for title, link, hull, b, summary in valleys:
+        if hull.geom_type not in ("Polygon", "MultiPolygon"):
+            hull = hull.buffer(0.01)
+        geoms.append(hull)
+        popup = f'{summary}<br><a href="{escape(link)}" target="_self">open the valley map →</a>'
+        props.append({"k": "v", "t": summary, "p": popup})
+        label = (f'<a class="geo-valley-link" href="{escape(link)}" target="_self" '
+                 f'title="open the map of {escape(title)}">● {escape(title)}</a>')
+        folium.Marker([(b[1] + b[3]) / 2, (b[0] + b[2]) / 2],
+                      icon=folium.DivIcon(html=label, icon_size=(1, 1), icon_anchor=(0, 12), class_name="geo-valley"),
+                      ).add_to(fg)
+    styles = {"v": {"color": "#d7301f", "weight": 2, "fillColor": "#d7301f", "fillOpacity": 0.06}}
+    _elements()["GeoJsonLayer"](_feature_collection(_geometries_json(geoms, simplify=_SIMPLIFY_M / _M_PER_DEG), props),
+                                styles).add_to(fg)
+    fg.add_to(m)
+    legend.add(fg, "<h4>Valleys</h4>" + _swatch("#d7301f", area_label, kind="ln")
+               + '<div class="note">click a valley\'s name to open its map; hover the outline for a summary</div>')
+    return len(geoms)
 
 
 def write_maps(results, out_dir: str | Path) -> dict[str, Path]:
