@@ -58,6 +58,7 @@ An OpenStreetMap extract or Overture Places as the firms (README: "OpenStreetMap
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -304,10 +305,42 @@ _PATH_KEYS = {("firms", "path"), ("cells", "path"), ("parks", "path"), ("parks",
               ("groups", "path"), ("models", "anchors")}
 
 
+def _home_of(key: str, where: str) -> list[str]:
+    """The sections (other than ``where``) that have a key ``key``: ``["[analysis]"]`` for ``target_sector``."""
+    homes = [f"[{name}]" for name, cls in _SECTIONS.items()
+             if name != where and key in {f.name for f in fields(cls)}]
+    if where != "valleys" and not where.startswith("valleys") and key in {f.name for f in fields(ValleyConfig)}:
+        homes.append("[[valleys]]")
+    return homes
+
+
+def _same_key(key: str, allowed: list[str]) -> str | None:
+    """The valid key ``key`` stands for: with or without ``_column`` (``lon_column`` → ``lon``), in another
+    case, or spelt closely (``pth`` → ``path``); None when none is close."""
+    for alias in (key.lower(), key.lower().removesuffix("_column"), f"{key.lower()}_column"):
+        if alias != key and alias in allowed:
+            return alias
+    close = difflib.get_close_matches(key.lower(), allowed, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _key_hints(unknown: list[str], allowed: list[str], where: str) -> str:
+    """For each unknown key, the valid key of this section it stands for, else the section it belongs in."""
+    hints = []
+    for key in unknown:
+        same = _same_key(key, allowed)
+        homes = _home_of(key, where)
+        if same is not None:
+            hints.append(f"{key!r}: did you mean {same!r}?")
+        elif homes:
+            hints.append(f"{key!r} belongs in {' or '.join(homes)}, not in [{where}].")
+    return (" " + " ".join(hints)) if hints else ""
+
+
 def _check_keys(table: dict, allowed: list[str], where: str) -> None:
     unknown = sorted(set(table) - set(allowed))
     if unknown:
-        msg = f"Unknown key(s) {unknown} in [{where}]; valid keys are {sorted(allowed)}."
+        msg = f"Unknown key(s) {unknown} in [{where}]; valid keys are {sorted(allowed)}.{_key_hints(unknown, allowed, where)}"
         raise ConfigError(msg)
 
 

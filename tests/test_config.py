@@ -27,6 +27,24 @@ def test_unknown_keys_list_valid_ones():
         config_from_dict({"firms": {"path": "x"}, "valleys": [{"name": "a", "area": 3}]})
 
 
+
+def test_unknown_key_says_where_it_belongs_or_what_it_stands_for():
+    """A key in the wrong section names its section; a near-miss names the key it stands for."""
+    with pytest.raises(ConfigError, match=r"'target_sector' belongs in \[analysis\], not in \[firms\]\.$"):
+        config_from_dict({"firms": {"path": "x", "target_sector": "optics"}})
+    with pytest.raises(ConfigError, match=r"'target_sector' belongs in \[analysis\], not in \[top level\]"):
+        config_from_dict({"firms": {"path": "x"}, "target_sector": "optics"})
+    with pytest.raises(ConfigError, match=r"'analysys': did you mean 'analysis'\?$"):
+        config_from_dict({"firms": {"path": "x"}, "analysys": {}})
+    with pytest.raises(ConfigError, match=r"'lon_column': did you mean 'lon'\?$"):
+        config_from_dict({"firms": {"path": "x", "lon_column": "经度"}})
+    with pytest.raises(ConfigError, match=r"'year_columns' belongs in \[cells\], not in \[firms\]"):
+        config_from_dict({"firms": {"path": "x", "year_columns": "optics_{year}"}})
+    with pytest.raises(ConfigError) as err:  # nothing close: no hint, the valid keys only
+        config_from_dict({"firms": {"path": "x", "colour": 1}})
+    assert str(err.value).endswith("'valley_column'].")
+
+
 def test_types_and_values_checked():
     with pytest.raises(ConfigError, match=r"\[analysis\] permutations must be int; str '999'"):
         config_from_dict({"firms": {"path": "x"}, "analysis": {"permutations": "999"}})
