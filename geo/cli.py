@@ -150,10 +150,6 @@ def _check_lines(chk) -> list[str]:
             lines.append(f"valley {f['name']}: {f['n_units']:,} units, {f['n_parks']} park(s), {years}")
         return lines + [f"warning: {w}" for w in chk.warnings]
     lines = _load_lines(chk.load_report, chk.parks_report)
-    lr = chk.load_report
-    if not lr.get("converted") and lr.get("crs") and lr.get("source") not in ("osm", "overture"):  # those are WGS84
-        lines.append(f"coordinates read as {lr['crs']} (no conversion): set [firms] crs if they are GCJ-02 (Amap, Tencent), "
-                     "BD-09 (Baidu) or projected")
     target = chk.config.analysis.target_sector
     if target is None:
         lines.append("no target sector ([analysis] target_sector): the hot spots and park tests use all firms")

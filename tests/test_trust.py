@@ -69,7 +69,7 @@ def test_a_slip_raises_the_same_error_in_the_api(study, api, slip):
 
 
 def test_the_study_without_slips_checks_clean(study, capsys):
-    code, out, _ = _cli(capsys, "check", study.write_config(name="clean.toml"))
+    code, out, _ = _cli(capsys, "check", study.write_config(firms={"crs": "wgs84"}, name="clean.toml"))
     assert code == 0
     assert "valley Wuhan: 500 firms, 166 optics firms (33%), 1 park(s), founding year for 166 of 166" in out
     assert "valley Changchun: 500 firms" in out
@@ -480,3 +480,25 @@ def test_coordinate_columns_with_other_names_are_suggested(tmp_path):
     text = str(err.value)
     assert "No longitude column" in text and "Did you mean 'X坐标'?" in text and 'lon="X坐标"' in text
     assert read_firms(path, lon="X坐标", lat="Y坐标")["lat"].tolist() == [31.8, 31.9]
+
+
+def test_coordinates_taken_as_wgs84_without_a_crs_are_said_to_be_assumed(study, tmp_path, capsys):
+    """GCJ-02 coordinates (Amap) read as WGS84 raise no error: the run says what it assumed, in check and run."""
+    from geo.crs import wgs84_to_gcj02
+
+    df = pd.read_csv(study.firms)
+    lon, lat = study.columns.get("lon", "lon"), study.columns.get("lat", "lat")
+    df[lon], df[lat] = wgs84_to_gcj02(df[lon].to_numpy(), df[lat].to_numpy())
+    df.to_csv(tmp_path / "amap.csv", index=False)
+    assumed = "the coordinates of amap.csv were taken as WGS84 (GPS) because [firms] crs is not set"
+    cfg = study.write_config(firms={"path": str(tmp_path / "amap.csv")}, name="amap.toml")
+    code, out, _ = _cli(capsys, "check", cfg)
+    assert code == 0 and f"warning: {assumed}" in out and 'set [firms] crs = "gcj02"' in out
+    res = geo.run(cfg)
+    assert sum(assumed in w for w in res.warnings) == 1  # once, in the warnings the report lists
+    told = study.write_config(firms={"path": str(tmp_path / "amap.csv"), "crs": "wgs84"}, name="told.toml")
+    assert not any("were taken as WGS84" in w for w in geo.check(told).warnings)
+    far = df.assign(**{lon: df[lon] - 230.0})  # the Americas: outside China, where GCJ-02 is not used
+    far.to_csv(tmp_path / "far.csv", index=False)
+    chk = geo.check(study.write_config(firms={"path": str(tmp_path / "far.csv")}, parks={"path": None}, name="far.toml"))
+    assert not any("were taken as WGS84" in w for w in chk.warnings)

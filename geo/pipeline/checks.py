@@ -20,12 +20,14 @@ import pandas as pd
 
 from geo._words import counted, listing, suggest
 from geo.config import Config
+from geo.crs import out_of_china
 from geo.errors import ColumnError, InputError
 
 __all__ = [
     "resolve_columns",
     "renames",
     "check_crs",
+    "crs_assumption",
     "valleys_from_column",
     "check_rejections",
     "check_valleys",
@@ -256,6 +258,25 @@ def check_crs(report: Mapping[str, Any], *, table: Any = None) -> None:
            f"{box[3]:.4g}): they look like longitude/latitude degrees. Set crs = \"wgs84\" (or \"gcj02\" for Amap/Tencent, "
            "\"bd09\" for Baidu).")
     raise InputError(msg)
+
+
+def crs_assumption(cfg: Config, report: Mapping[str, Any], *, lon: Any = None, lat: Any = None) -> list[str]:
+    """The warning that the firm table's coordinates were taken as WGS84 because ``[firms] crs`` is not set.
+
+    A table exported from Amap or Tencent (GCJ-02) or Baidu (BD-09) reads as WGS84 without an
+    error, a few hundred metres off in China: the run cannot tell, so the analyst is told what was
+    assumed (in ``geo check``, ``geo run`` and the report's warnings).  Nothing is said when
+    ``[firms] crs`` is set, for OpenStreetMap and Overture (WGS84 by definition), or when the
+    firms given (``lon``, ``lat``) all lie outside China, where the shifted systems are not used.
+    """
+    if cfg.firms.source != "table" or cfg.is_given("firms", "crs") or report.get("converted"):
+        return []
+    if lon is not None and lat is not None and len(lon) and bool(np.all(out_of_china(lon, lat))):
+        return []
+    table = _table_name(report.get("file") or cfg.firms.path)
+    return [f"the coordinates of {table} were taken as WGS84 (GPS) because [firms] crs is not set; if they come "
+            "from Amap or Tencent (GCJ-02) or Baidu (BD-09) they sit 300–700 m off in China and the firms fall into "
+            "the wrong cells and parks: set [firms] crs = \"gcj02\" or \"bd09\" (or crs = \"wgs84\" to confirm)"]
 
 
 def check_rejections(report: Mapping[str, Any], rejects: pd.DataFrame, *, limit: float = 0.5, table: Any = None) -> None:
