@@ -309,6 +309,25 @@ def test_read_parks_rejects_non_polygons(tmp_path):
     assert parks.attrs["rejects"]["reason"].tolist() == ["not_a_polygon"]
 
 
+
+def test_parks_in_metres_without_a_prj_say_what_the_coordinates_look_like(tmp_path):
+    """A UTM shapefile whose .prj was lost: the message names the config key and says the values are metres."""
+    gdf = _parks_gdf().to_crs(32650)
+    path = tmp_path / "utm.shp"
+    gdf.to_file(path)
+    path.with_suffix(".prj").unlink()
+    with pytest.raises(CRSError) as err:
+        geo.read_parks(path)
+    msg = str(err.value)
+    assert msg.startswith("'utm.shp' has no coordinate reference system (no .prj?); its coordinates (x ")
+    assert "look like projected metres" in msg and "Set [parks] crs = " in msg and '"EPSG:32650"' in msg
+    assert "\n" not in msg and "e+06" not in msg
+    wgs = tmp_path / "deg.shp"
+    _parks_gdf().to_file(wgs)
+    wgs.with_suffix(".prj").unlink()
+    with pytest.raises(CRSError, match=r"look like longitude/latitude degrees\. Set \[parks\] crs = \"wgs84\""):
+        geo.read_parks(wgs)
+
 def test_read_parks_crs(tmp_path):
     gdf = _parks_gdf()
     path = tmp_path / "nocrs.shp"

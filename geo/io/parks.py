@@ -199,7 +199,9 @@ def read_parks(
 
     system = None if crs is None else _crs.parse_crs(crs)
     if gdf.crs is None and system is None:
-        msg = f"'{p}' has no coordinate reference system (no .prj?). Pass crs= (e.g. crs='wgs84', 'gcj02' or an EPSG code)."
+        msg = (f"'{p.name}' has no coordinate reference system (no .prj?){_what_coordinates(gdf.geometry.values)}. "
+               "Set [parks] crs = \"wgs84\" (or \"gcj02\", \"bd09\", or the projection's EPSG code such as "
+               "\"EPSG:32650\"); in Python, read_parks(..., crs=...).")
         raise CRSError(msg)
 
     geoms = gdf.geometry.values
@@ -440,6 +442,28 @@ def _check_joined(gdf, joined: dict) -> None:
            f"the points have {joined['join']}s such as {some('no_attributes') or '(none)'}, the table "
            f"{some('no_point') or '(none)'}. Are the two files the same catalogue?")
     raise InputError(msg)
+
+
+def _what_coordinates(geoms) -> str:
+    """``: its coordinates span x ..., y ...: projected metres, not degrees`` (or ``: longitude/latitude degrees``)."""
+    import shapely
+
+    coords = shapely.get_coordinates(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
+    if not len(coords):
+        return ""
+    x, y = coords[:, 0], coords[:, 1]
+    def num(v: float) -> str:
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.6g}"
+
+    ranges = f"x {num(np.min(x))} to {num(np.max(x))}, y {num(np.min(y))} to {num(np.max(y))}"
+    if np.all(np.abs(x) <= 180) and np.all(np.abs(y) <= 90):
+        return f"; its coordinates ({ranges}) look like longitude/latitude degrees"
+    mx, my = np.median(np.abs(x)), np.median(np.abs(y))
+    if 1e4 <= mx < 1e8 and 1e4 <= my < 1e7:
+        lat = np.median(y) / 110_950.0
+        about = f": a northing of {np.median(y):,.0f} m is about {lat:.0f}° from the equator" if 0 < lat < 90 else ""
+        return f"; its coordinates ({ranges}) look like projected metres (a UTM zone or a local grid{about})"
+    return f"; its coordinates span {ranges}"
 
 
 def _check_degrees(geoms, declared, p: Path, *, file_crs=None) -> None:
