@@ -257,6 +257,21 @@ def test_column_detection_errors(tmp_path):
         geo.read_firms(p2, lon="nope", lat="north")
 
 
+
+def test_a_missing_file_names_its_near_namesake_or_the_missing_folder(tmp_path):
+    """A typo in a path: the file of that folder it was meant to be, the files of its kind, or the folder that is not there."""
+    (tmp_path / "firms.csv").write_text("lon,lat\n114.3,30.5\n", encoding="utf-8")
+    (tmp_path / "other.csv").write_text("lon,lat\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match=r"not found: '.*firm\.csv'\. Did you mean 'firms\.csv' \(in the same folder\)\?"):
+        geo.read_firms(tmp_path / "firm.csv")
+    with pytest.raises(DataFileError, match=r"\. The \.csv files of '.*' are: firms\.csv, other\.csv\."):
+        geo.read_firms(tmp_path / "registry_2020.csv")
+    with pytest.raises(DataFileError, match=r"The folder '.*data' does not exist\."):
+        geo.read_firms(tmp_path / "data" / "sub" / "firms.csv")
+    with pytest.raises(DataFileError) as err:  # an absolute path is not repeated as "resolved to"
+        geo.read_firms(tmp_path / "firm.csv")
+    assert "resolved to" not in str(err.value)
+
 def test_load_errors_name_the_file(tmp_path):
     with pytest.raises(DataFileError, match="not found: 'missing.csv'"):
         geo.read_firms("missing.csv")

@@ -65,10 +65,37 @@ _CHUNK = 1 << 26  # bytes per step when scanning a file with numpy (bounds tempo
 
 
 # ----------------------------------------------------------------------------- helpers
+def _nearby_files(p: Path) -> str:
+    """What the folder of a missing file holds: `` Did you mean 'firms.csv'?``, the files of its kind, or that the folder
+    itself is missing."""
+    import difflib
+
+    folder = p.parent
+    if not folder.is_dir():
+        missing = folder
+        while not missing.parent.is_dir() and missing.parent != missing:
+            missing = missing.parent
+        return f" The folder '{missing}' does not exist."
+    try:
+        names = sorted(f.name for f in folder.iterdir() if not f.name.startswith("."))
+    except OSError:  # pragma: no cover - unreadable folder
+        return ""
+    close = difflib.get_close_matches(p.name, names, n=1, cutoff=0.6)
+    if close:
+        return f" Did you mean '{close[0]}' (in the same folder)?"
+    kind = [n for n in names if n.lower().endswith(p.suffix.lower())] if p.suffix else []
+    if kind:
+        more = f" and {len(kind) - 5} more" if len(kind) > 5 else ""
+        return f" The {p.suffix} files of '{folder}' are: {', '.join(kind[:5])}{more}."
+    return f" '{folder}' holds no {p.suffix} file." if p.suffix else ""
+
+
 def _check_file(path: str | os.PathLike, what: str) -> Path:
     p = Path(path)
     if not p.exists():
-        msg = f"{what} not found: '{p}' (resolved to '{p.resolve()}'). Check the path; relative paths are read from the current folder or, in a config, from the config's folder."
+        where = "" if p.is_absolute() else f" (resolved to '{p.resolve()}')"
+        msg = (f"{what} not found: '{p}'{where}.{_nearby_files(p.resolve())} Check the path; relative paths are read "
+               "from the current folder or, in a config, from the config's folder.")
         raise DataFileError(msg)
     if p.is_dir() and p.suffix.lower() != ".gdb":
         msg = f"{what} '{p}' is a folder; give the path of a file (CSV, Excel, Parquet, GeoPackage, Shapefile or GeoJSON)."
