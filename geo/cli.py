@@ -104,7 +104,9 @@ def _units_load_lines(lr: dict, pr: dict) -> list[str]:
     if lr.get("multipart"):
         lines.append(f"multipart units (kept whole): {lr['multipart']:,} ({', '.join(map(str, lr['multipart_ids'][:10]))})")
     years = lr.get("year_columns") or {}
-    lines.append(f"counts: {lr['count_column']!r}" + (f"; years {min(years)}–{max(years)}" if years else "; no yearly counts")
+    source = (f"the {lr['count_column']} band of {Path(lr['file']).name}" if lr.get("format") == "geotiff"
+              else f"column {lr['count_column']!r}")
+    lines.append(f"counts: {source}" + (f"; years {min(years)}–{max(years)}" if years else "; no yearly counts")
                  + ("; integer" if lr.get("integer_counts") else "; not all integers"))
     if lr.get("converted_from"):
         lines.append(f"converted to WGS84 from {lr['converted_from']}")

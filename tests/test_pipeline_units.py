@@ -440,3 +440,26 @@ def test_the_report_answers_first(with_parks, tmp_path):
     section = page[answer:page.index("<h2>What this input allows</h2>")]
     assert "Optics Valley Science Park: <b>park on a pre-existing cluster</b>" in section
     assert "Lakeside Park: <b>park without a cluster</b>" in section
+
+
+def test_the_report_and_map_say_p_methods_and_the_count_band_in_words(districts, grid, tmp_path, capsys):
+    """No raw key (``exact 36``, ``mc 139``) or bare band name (``count column 2014``) in the units' report."""
+    import re
+
+    import geo.outputs.units as ou
+
+    page = ou.render_units_report(districts)
+    text = re.sub(r"<[^>]+>", " ", page)
+    assert "p-values: exact conditional randomisation for 36 units, none (no neighbour) for 1 unit." in text
+    assert "exact 36" not in text and "island 1." not in text
+    assert "LISA: not significant 30, HH 6, no neighbour 1." in text
+    gpage = re.sub(r"<[^>]+>", " ", ou.render_units_report(grid))
+    assert "mc " not in gpage and "exact conditional randomisation for" in gpage  # integer counts: exact p-values
+    assert re.search(r"count band\s+band 5 of 5, the year 2014", gpage) and "count column" not in gpage
+    # the island swatch only where a unit has no neighbour
+    assert "no neighbour (island)" in ou.units_map(districts, "districts").get_root().render()
+    assert "no neighbour (island)" not in ou.units_map(grid, next(iter(grid.valleys))).get_root().render()
+    assert ou._p_methods_text({"mc": 139}, 999) == "999 seeded permutations for 139 units"
+    cfg = _toml(tmp_path, grid.load_report["file"], band_years=list(GRID_YEARS))
+    assert main(["check", str(cfg)]) == 0
+    assert "counts: the 2014 band of grid.tif; years 2010–2014; integer" in capsys.readouterr().out

@@ -214,8 +214,9 @@ def units_map(res, valley: str):
     m.fit_bounds([[y0, x0], [y1, x1]])
     legend = "".join(f'<div><span style="background:{GI_COLOURS[b]};display:inline-block;width:12px;height:12px;'
                      f'margin-right:5px"></span>{_e(_GI_NAMES[b])}</div>' for b in (3, 2, 1, 0, -1, -2, -3))
-    legend += ('<div><span style="background:#bdbdbd;border:1px dashed #555;display:inline-block;width:12px;'
-               'height:12px;margin-right:5px"></span>no neighbour (island)</div>')
+    if len(vu.analysis.islands):  # the dashed grey swatch only when a unit is drawn so
+        legend += ('<div><span style="background:#bdbdbd;border:1px dashed #555;display:inline-block;width:12px;'
+                   'height:12px;margin-right:5px"></span>no neighbour (island)</div>')
     verdicts = [] if vu.analysis.overlay is None else list(dict.fromkeys(vu.analysis.overlay["verdict"].dropna()))
     legend += "".join(f'<div><span style="border:3px solid {verdict_colour(v)};display:inline-block;width:12px;'
                       f'height:8px;margin-right:5px"></span>park: {_e(v)}</div>' for v in verdicts)
@@ -287,6 +288,32 @@ def _overlay_notes(a) -> str:
     return "<details><summary>The tests on units: nulls, rules, assumption</summary>" + _kv(items) + "</details>" if items else ""
 
 
+#: how each unit's local p-value was computed (``gi_p_method`` of :func:`geo.stats.autocorr.hotspots`), in words
+_P_METHODS = {"exact": "exact conditional randomisation", "exact_wr": "exact (with-replacement approximation)",
+              "mc": "{permutations:,} seeded permutations", "normal": "normal approximation (no permutations)",
+              "island": "none (no neighbour)"}
+
+
+def _p_methods_text(counts: dict, permutations: int) -> str:
+    """``exact conditional randomisation for 36 units, none (no neighbour) for 1 unit``: the p-value methods of the units,
+    in words (the raw keys ``exact``, ``mc``, ``island`` are those of the layers' ``gi_p_method`` column)."""
+    parts = []
+    for key, n in counts.items():
+        what = _P_METHODS.get(str(key), str(key)).format(permutations=permutations)
+        parts.append(f"{what} for {int(n):,} unit{'' if int(n) == 1 else 's'}")
+    return ", ".join(parts) or "—"
+
+
+def _count_source(lr: dict) -> tuple[str, str]:
+    """The data row that says where the counts come from: a layer's column, or a GeoTIFF's band of a year."""
+    years = [str(y) for y in (lr.get("year_columns") or {})]
+    if lr.get("format") == "geotiff":
+        col = str(lr["count_column"])
+        band = f"band {years.index(col) + 1} of {len(years)}, " if col in years else ""
+        return ("count band", f"{band}the year {col}")
+    return ("count column", lr["count_column"])
+
+
 def _valley_section(res, vu) -> str:
     a = vu.analysis
     parts = [f"<h2>{_e(vu.title)}</h2>"]
@@ -321,14 +348,16 @@ def _valley_section(res, vu) -> str:
         parts.append("<h3>Hot and cold spots (Gi*, LISA)</h3>")
         parts.append(f"<p>{len(hot)} hot-spot unit(s) and {len(cold)} cold-spot unit(s) at α = "
                      f"{_num(res.config.analysis.alpha)}{' after Benjamini–Hochberg FDR' if res.config.analysis.fdr else ''}; "
-                     "p-values: " + _e(", ".join(f"{k} {v}" for k, v in (hp.get("gi_p_method") or {}).items())) + ".</p>")
+                     "p-values: " + _e(_p_methods_text(hp.get("gi_p_method") or {}, res.config.analysis.permutations))
+                     + ".</p>")
         sig = h[h["hot"] | h["cold"]]
         if len(sig):
             parts.append(_table(["unit", "name", "value", "Gi* z", "Gi* p (FDR)", "LISA"],
                                 [[i, r["name"], _num(r["value"]), _num(r["gi_z"]), _p(r["gi_p_fdr"]), r["lisa_label"]]
                                  for i, r in sig.iterrows()]))
         labels = h["lisa_label"].value_counts()
-        parts.append("<p>LISA: " + ", ".join(f"{_e(k)} {int(v)}" for k, v in labels.items()) + ".</p>")
+        words = {"ns": "not significant", "island": "no neighbour"}
+        parts.append("<p>LISA: " + ", ".join(f"{_e(words.get(k, k))} {int(v)}" for k, v in labels.items()) + ".</p>")
     if a.overlay is not None:
         parts.append("<h3>Parks on the units</h3>")
         parts.append("<p>Area-weighted: a unit partly under a park counts with the share of its area inside it.</p>")
@@ -371,7 +400,7 @@ def _data_section(res) -> str:
     rows = [("file", Path(lr["file"]).name), ("units", lr["unit_kind"]), ("read", lr["units_read"]),
             ("kept", lr["units_loaded"]), ("rejected", lr["units_rejected"]),
             ("nodata cells (not units)", lr.get("nodata_cells", 0)), ("multipart units", lr.get("multipart", 0)),
-            ("repaired geometries", lr.get("repaired", 0)), ("count column", lr["count_column"]),
+            ("repaired geometries", lr.get("repaired", 0)), _count_source(lr),
             ("years", ", ".join(map(str, lr.get("year_columns") or {})) or "—"),
             ("integer counts", "yes" if lr.get("integer_counts") else "no"), ("CRS read", lr.get("crs")),
             ("converted from", lr.get("converted_from") or "—")]
