@@ -463,3 +463,22 @@ def test_the_report_and_map_say_p_methods_and_the_count_band_in_words(districts,
     cfg = _toml(tmp_path, grid.load_report["file"], band_years=list(GRID_YEARS))
     assert main(["check", str(cfg)]) == 0
     assert "counts: the 2014 band of grid.tif; years 2010–2014; integer" in capsys.readouterr().out
+
+
+def test_a_target_sector_the_counts_do_not_mention_is_named(files):
+    """On units target_sector selects nothing: a sector the count columns do not mention is a warning, not a silent label."""
+    from geo.pipeline.units import check_units
+
+    def cfg(target):
+        return config_from_dict({"analysis": {"target_sector": target},
+                                 "cells": {"path": str(files["districts"]), "id_column": "district_id",
+                                           "year_columns": "optics_{year}"}})
+
+    said = [w for w in check_units(cfg("software")).warnings if "target_sector" in w]
+    assert said == ["[analysis] target_sector = 'software' only labels the counts on given units (it selects nothing): "
+                    "the counts are column 'optics_2015' of districts.gpkg, whose names do not mention 'software'; "
+                    "check that they count software firms, or correct target_sector"]
+    assert not [w for w in check_units(cfg("Optics")).warnings if "target_sector" in w]  # in the columns, any case
+    grid = config_from_dict({"analysis": {"target_sector": "optics"},
+                             "cells": {"path": str(files["grid"]), "band_years": list(GRID_YEARS)}})
+    assert any("the counts are the 2014 band of grid.tif" in w for w in check_units(grid).warnings)
