@@ -343,6 +343,21 @@ def test_parks_in_metres_without_a_prj_say_what_the_coordinates_look_like(tmp_pa
     with pytest.raises(CRSError, match=r"look like longitude/latitude degrees\. Set \[parks\] crs = \"wgs84\""):
         geo.read_parks(wgs)
 
+
+def test_a_park_file_of_several_layers_asks_which(tmp_path):
+    """A GeoPackage with an old and a new park layer: never the first one silently, a named layer is read."""
+    gdf = _parks_gdf()
+    path = tmp_path / "parks.gpkg"
+    gdf.iloc[[0]].to_file(path, layer="old_parks")
+    gdf.to_file(path, layer="parks_2020")
+    with pytest.raises(InputError, match=r"^'parks\.gpkg' has 2 layers \(old_parks, parks_2020\): say which holds the "
+                                         r"parks with \[parks\] layer = "):
+        geo.read_parks(path)
+    with pytest.raises(InputError, match=r"has no layer 'parks_2021'; its layers are: old_parks, parks_2020\. "
+                                         r"Did you mean 'parks_2020'\?"):
+        geo.read_parks(path, layer="parks_2021")
+    assert len(geo.read_parks(path, layer="parks_2020")) == len(gdf)
+
 def test_read_parks_crs(tmp_path):
     gdf = _parks_gdf()
     path = tmp_path / "nocrs.shp"

@@ -502,3 +502,22 @@ def test_coordinates_taken_as_wgs84_without_a_crs_are_said_to_be_assumed(study, 
     far.to_csv(tmp_path / "far.csv", index=False)
     chk = geo.check(study.write_config(firms={"path": str(tmp_path / "far.csv")}, parks={"path": None}, name="far.toml"))
     assert not any("were taken as WGS84" in w for w in chk.warnings)
+
+
+def test_open_map_data_read_as_a_plain_table_names_the_source_key(tmp_path):
+    """An .osm.pbf or an Overture GeoParquet given without [firms] source: the message names the key that reads it."""
+    import shutil
+    from pathlib import Path
+
+    from geo.errors import ColumnError, DataFileError
+
+    examples = Path(__file__).resolve().parents[1] / "data" / "examples"
+    with pytest.raises(DataFileError, match=r"It looks like an OpenStreetMap extract: set \[firms\] source = \"osm\""):
+        geo.read_firms(examples / "osm" / "wuhan.osm.pbf")
+    shutil.copytree(examples / "overture", tmp_path / "overture")
+    cfg = tmp_path / "overture" / "config.toml"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace('source = "overture"', ""), encoding="utf-8")
+    with pytest.raises(ColumnError, match=r"These are the columns of Overture Places: set \[firms\] source = \"overture\""):
+        geo.check(cfg)
+    code = main(["check", str(cfg)])
+    assert code == 2

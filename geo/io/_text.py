@@ -815,9 +815,12 @@ def _read_any_table(path: Path, *, encoding: str | None, sheet: str | int | None
             return _raw_from_frame(frame, {"format": "vector"}, gdf.geometry.values, gdf.crs)
         frame = pd.DataFrame(gdf.drop(columns="geometry", errors="ignore"))
         return _raw_from_frame(frame, {"format": "vector-table"})
+    osm = Path(path).name.lower().endswith((".osm.pbf", ".osm", ".pbf", ".osm.bz2"))
     msg = (
         f"Unknown {what} format '{suffix}' for '{path}'. Use CSV/TSV, Excel (.xlsx), Parquet, "
         "GeoPackage, Shapefile or GeoJSON."
+        + (" It looks like an OpenStreetMap extract: set [firms] source = \"osm\" (or [parks] source = \"osm\") "
+           "to read its firms or parks." if osm else "")
     )
     raise DataFileError(msg)
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from geo import crs as _crs
 from geo.config import AREA_UNITS
+from geo._words import suggest
 from geo.errors import ColumnError, CRSError, DataFileError, InputError
 from geo.io._text import (
     _EXCEL_SUFFIXES,
@@ -176,6 +177,7 @@ def read_parks(
         if crs is None:
             crs = "wgs84"  # longitude/latitude columns are degrees
     else:
+        _one_layer(p, layer)
         try:
             kwargs = {} if layer is None else {"layer": layer}
             gdf = pyogrio.read_dataframe(p, **kwargs)
@@ -442,6 +444,27 @@ def _check_joined(gdf, joined: dict) -> None:
            f"the points have {joined['join']}s such as {some('no_attributes') or '(none)'}, the table "
            f"{some('no_point') or '(none)'}. Are the two files the same catalogue?")
     raise InputError(msg)
+
+
+def _one_layer(p: Path, layer: str | int | None) -> None:
+    """Stop when a file of several layers (a GeoPackage, an .osm.pbf) is read without ``[parks] layer``: the first
+    layer is not necessarily the parks, and reading it silently would test the wrong polygons."""
+    import pyogrio
+
+    try:
+        layers = [str(row[0]) for row in pyogrio.list_layers(p)]
+    except Exception as exc:
+        msg = f"Cannot read '{p}' as a polygon layer ({exc}). Check the file opens in QGIS."
+        raise DataFileError(msg) from None
+    if layer is None and len(layers) > 1:
+        osm = (" It looks like an OpenStreetMap extract: [parks] source = \"osm\" reads its named industrial areas and "
+               "high-tech zones." if p.name.lower().endswith((".osm.pbf", ".pbf", ".osm")) else "")
+        msg = (f"'{p.name}' has {len(layers)} layers ({', '.join(layers)}): say which holds the parks with "
+               f"[parks] layer = \"...\" (read_parks(..., layer=...) in Python).{osm}")
+        raise InputError(msg)
+    if layer is not None and not isinstance(layer, int) and str(layer) not in layers:
+        msg = f"'{p.name}' has no layer {layer!r}; its layers are: {', '.join(layers)}.{suggest(str(layer), layers)}"
+        raise InputError(msg)
 
 
 def _what_coordinates(geoms) -> str:

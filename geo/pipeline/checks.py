@@ -78,6 +78,9 @@ def _header_hint(columns: Sequence[str], table: str) -> str:
                 f"{unnamed[0]!r}): delete the title rows above it.")
     if table.lower().endswith((".xlsx", ".xlsm", ".xls")):
         hint += " The columns are those of the workbook's first sheet; [firms] sheet = \"...\" reads another."
+    if {"categories", "confidence", "names"} <= {str(c).lower() for c in columns}:
+        hint += (" These are the columns of Overture Places: set [firms] source = \"overture\" (its categories become "
+                 "sectors through [firms.overture_sectors]).")
     return hint
 
 
