@@ -521,3 +521,30 @@ def test_open_map_data_read_as_a_plain_table_names_the_source_key(tmp_path):
         geo.check(cfg)
     code = main(["check", str(cfg)])
     assert code == 2
+
+
+@pytest.mark.parametrize("kind, wrong, right, message", [
+    ("osm", '"craft=optician" = "optics"', '"craft=opticain" = "optics"',
+     "The [firms.osm_sectors] tag mapped to 'optics' ('craft=opticain') matched no feature of wuhan.osm.pbf: check "
+     "their spelling (OpenStreetMap tags are key=value"),
+    ("overture", "b2b_electronic_equipment = ", "b2b_electronics_equipment = ",
+     "The [firms.overture_sectors] category mapped to 'optics' ('b2b_electronics_equipment') matched no feature of "
+     "places.parquet"),
+    ("osm", 'target_sector = "optics"', 'target_sector = "optic"',
+     "No entry of [firms.osm_sectors] maps a tag to 'optic': add one (tag = \"optic\"), or set target_sector to one of "
+     "the table's sectors. Did you mean 'optics'?"),
+])
+def test_a_misspelt_open_data_sector_table_entry_is_named(tmp_path, kind, wrong, right, message):
+    """OpenStreetMap / Overture: a tag or category misspelt in the config's sector table matches nothing; the error
+    names that entry, not only the sectors that remain."""
+    import shutil
+    from pathlib import Path
+
+    shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "examples" / kind, tmp_path / kind)
+    cfg = tmp_path / kind / "config.toml"
+    text = cfg.read_text(encoding="utf-8")
+    assert wrong in text
+    cfg.write_text(text.replace(wrong, right), encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        geo.check(cfg)
+    assert message in str(err.value)

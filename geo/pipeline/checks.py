@@ -392,8 +392,30 @@ def check_target(cfg: Config, counts: pd.Series | None, *, table: Any = None) ->
         msg = f"target_sector = {target!r}, but the sector column {col!r} is empty for every firm of the run's valleys."
     else:
         msg = (f"target_sector = {target!r} is not a value of the sector column {col!r} of the run's firms; its most "
-               f"frequent values are: {counted(counts)}.{suggest(target, list(counts.index))}")
+               f"frequent values are: {counted(counts)}.{_sector_table_hint(cfg, target, table) or suggest(target, list(counts.index))}")
     raise InputError(msg)
+
+
+def _sector_table_hint(cfg: Config, target: str, table: Any) -> str:
+    """For OpenStreetMap or Overture firms: the entries of the config's sector table that map to ``target`` and matched
+    nothing (a misspelt tag or category), or that no entry maps to it."""
+    source = cfg.firms.source
+    if source not in ("osm", "overture"):
+        return ""
+    key = "osm_sectors" if source == "osm" else "overture_sectors"
+    sectors = getattr(cfg.firms, key) or {}
+    if not sectors:
+        return ""
+    what, whats = ("tag", "tags") if source == "osm" else ("category", "categories")
+    entries = [k for k, v in sectors.items() if str(v) == str(target)]
+    if not entries:
+        return (f" No entry of [firms.{key}] maps a {what} to {target!r}: add one ({what} = \"{target}\"), or set "
+                f"target_sector to one of the table's sectors.{suggest(target, list(dict.fromkeys(map(str, sectors.values()))))}")
+    return (f" The [firms.{key}] {what if len(entries) == 1 else whats} mapped to {target!r} "
+            f"({listing(repr(e) for e in entries)}) matched no "
+            f"feature of {_table_name(table)}: check their spelling"
+            + (" (OpenStreetMap tags are key=value, e.g. \"craft=optician\")." if source == "osm" else
+               " (Overture categories are snake_case, e.g. \"b2b_electronic_equipment\")."))
 
 
 def founding_coverage(founded: pd.Series | None, target: np.ndarray | None) -> tuple[int, int]:
