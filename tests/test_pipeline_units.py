@@ -482,3 +482,21 @@ def test_a_target_sector_the_counts_do_not_mention_is_named(files):
     grid = config_from_dict({"analysis": {"target_sector": "optics"},
                              "cells": {"path": str(files["grid"]), "band_years": list(GRID_YEARS)}})
     assert any("the counts are the 2014 band of grid.tif" in w for w in check_units(grid).warnings)
+
+
+def test_every_unit_rejected_is_said_once_not_also_logged(tmp_path, caplog):
+    """The CLI prints the library's WARNING records: the error that follows must not be preceded by a log line
+    saying the same (two lines where the user should read one sentence)."""
+    import logging
+
+    import geopandas as gpd
+    import shapely
+
+    from geo.errors import InputError
+    from geo.pipeline.units import check_units
+
+    gpd.GeoDataFrame({"n": [-1, -2]}, geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)],
+                     crs=4326).to_file(tmp_path / "negative.gpkg")
+    with caplog.at_level(logging.WARNING, logger="geo"), pytest.raises(InputError, match="Every one of the 2 units"):
+        check_units(config_from_dict({"cells": {"path": str(tmp_path / "negative.gpkg"), "count_column": "n"}}))
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

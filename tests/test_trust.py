@@ -548,3 +548,16 @@ def test_a_misspelt_open_data_sector_table_entry_is_named(tmp_path, kind, wrong,
     with pytest.raises(InputError) as err:
         geo.check(cfg)
     assert message in str(err.value)
+
+
+def test_a_catalogue_zone_without_a_point_is_one_warning_not_also_a_log_line(caplog):
+    """`geo check` on the catalogue example: the unjoined zone is a warning of the run (console and report), not a
+    WARNING log record printed above the output as well."""
+    import logging
+    from pathlib import Path
+
+    cfg = Path(__file__).resolve().parents[1] / "data" / "examples" / "catalogue" / "config.toml"
+    with caplog.at_level(logging.WARNING, logger="geo"):
+        chk = geo.check(cfg)
+    assert any("no point of zones.shp has code 'S421099'" in w for w in chk.warnings)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

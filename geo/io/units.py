@@ -462,7 +462,7 @@ def read_units(
                          "denominator": denominator_column},
     }
     if not len(out):
-        log.warning("every unit of %s was rejected", p)
+        log.info("every unit of %s was rejected", p)
     out.attrs["rejects"] = rej
     out.attrs["load_report"] = report
     return out
