@@ -546,3 +546,13 @@ def test_layer_job_add_to_a_dead_child_raises_its_error(tmp_path):
         job.add({"cells": layers["cells"]})
         job.wait()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_park_file_says_it_has_no_park(tmp_path):
+    """A park table with a header only, or a layer with no feature: one sentence, not 'no features with geometry'."""
+    (tmp_path / "parks.csv").write_text("名称,经度,纬度,批准时间,核准面积\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"^'parks\.csv' has no park: its header \(名称, .*\) has no row below it\."):
+        geo.read_parks(tmp_path / "parks.csv")
+    (tmp_path / "parks.geojson").write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
+    with pytest.raises(InputError, match=r"^'parks\.geojson' has no park: it holds no feature\."):
+        geo.read_parks(tmp_path / "parks.geojson")

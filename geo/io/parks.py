@@ -188,7 +188,12 @@ def read_parks(
         msg = (f"'{p.name}' has no row with both a longitude ({gdf.attrs['lon_column']!r}) and a latitude "
                f"({gdf.attrs['lat_column']!r}) that are numbers; no park can be placed.")
         raise InputError(msg)
-    if "geometry" not in gdf or len(gdf) == 0 or gdf.geometry.isna().all():
+    if len(gdf) == 0:
+        cols = [c for c in gdf.columns if c != "geometry"]
+        what = (f"its header ({', '.join(map(str, cols[:8]))}) has no row below it" if cols else "it holds no feature")
+        msg = f"'{p.name}' has no park: {what}. Check the export or the path."
+        raise InputError(msg)
+    if "geometry" not in gdf or gdf.geometry.isna().all():
         msg = f"'{p}' holds no features with geometry; park boundaries must be polygons."
         raise InputError(msg)
     columns = [c for c in gdf.columns if c != "geometry"]
