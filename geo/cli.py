@@ -136,6 +136,9 @@ def _summary_lines(res, written) -> list[str]:
     for name, vr in res.valleys.items():
         sample = f" ({len(vr.firms):,} sampled for the point-based stages)" if vr.sampled else ""
         lines.append(f"valley {name}: {vr.n_total:,} firms{sample}, {len(vr.parks)} park(s), metric CRS {vr.metric_crs}")
+    facts = tuple(getattr(res.answer, "facts", ()) or ())
+    if facts:  # the report's first sentence: the answer, on the console too
+        lines.append(f"answer: {facts[0]}")
     for w in res.warnings:
         lines.append(f"warning: {w}")
     if written:

@@ -561,3 +561,16 @@ def test_a_catalogue_zone_without_a_point_is_one_warning_not_also_a_log_line(cap
         chk = geo.check(cfg)
     assert any("no point of zones.shp has code 'S421099'" in w for w in chk.warnings)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_geo_run_prints_the_answer_not_only_counts(tmp_path, capsys):
+    """The console of `geo run` on the points example ends with the answer's first sentence, as the report opens."""
+    import shutil
+    from pathlib import Path
+
+    shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "examples" / "points", tmp_path / "points")
+    assert main(["run", str(tmp_path / "points" / "config.toml"), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    answer = [line for line in out.splitlines() if line.startswith("answer: ")]
+    assert answer == ["answer: Of 2 parks, 1 sits on a cluster that existed before designation and 1 does not coincide "
+                      "with a significant cluster."]
