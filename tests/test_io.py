@@ -556,3 +556,30 @@ def test_an_empty_park_file_says_it_has_no_park(tmp_path):
     (tmp_path / "parks.geojson").write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
     with pytest.raises(InputError, match=r"^'parks\.geojson' has no park: it holds no feature\."):
         geo.read_parks(tmp_path / "parks.geojson")
+
+
+def test_a_firm_layer_of_several_layers_is_refused_and_a_layer_crs_is_not_said_assumed(tmp_path):
+    """A GeoPackage with an old and a new firm layer is never read by its first layer; a one-layer file with a CRS
+    needs no [firms] crs, so the run does not say WGS84 was assumed."""
+    from geo.config import config_from_dict
+    from geo.pipeline.checks import crs_assumption
+
+    pts = gpd.GeoDataFrame({"name": ["a", "b", "c"]}, geometry=gpd.points_from_xy([114.3, 114.4, 114.5], [30.5, 30.5, 30.6]),
+                           crs=4326)
+    path = tmp_path / "firms.gpkg"
+    pts.iloc[:1].to_file(path, layer="firms_2010")
+    pts.to_file(path, layer="firms_2020")
+    with pytest.raises(DataFileError, match=r"^'firms\.gpkg' has 2 layers \(firms_2010, firms_2020\): a firm table is one "
+                                            r"layer\. Save the layer of the firms as a file of its own"):
+        geo.read_firms(path)
+    one = tmp_path / "one.gpkg"
+    pts.to_file(one)
+    firms = geo.read_firms(one)
+    assert len(firms) == 3
+    cfg = config_from_dict({"firms": {"path": str(one)}})
+    assert crs_assumption(cfg, firms.attrs["load_report"]) == []
+    csv = tmp_path / "firms.csv"
+    csv.write_text("lon,lat\n114.3,30.5\n", encoding="utf-8")
+    report = geo.read_firms(csv).attrs["load_report"]
+    assert crs_assumption(config_from_dict({"firms": {"path": str(csv)}}), report)[0].startswith(
+        "the coordinates of firms.csv were taken as WGS84 (GPS)")

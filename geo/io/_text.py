@@ -756,7 +756,20 @@ def _parquet_schema(path: Path):
 
 
 def _read_vector(read, path: Path):
-    """``read(path)`` with a pyogrio reader; a DataFileError when ``path`` is not a vector layer."""
+    """``read(path)`` with a pyogrio reader; a DataFileError when ``path`` is not a vector layer, or holds several
+    layers (the first is not necessarily the firms: it is never read silently)."""
+    import pyogrio
+
+    try:
+        layers = [str(row[0]) for row in pyogrio.list_layers(path)]
+    except Exception as exc:
+        msg = f"Cannot read '{path}' as a vector layer ({exc}). Check the file opens in QGIS."
+        raise DataFileError(msg) from None
+    if len(layers) > 1:
+        msg = (f"'{Path(path).name}' has {len(layers)} layers ({', '.join(layers[:8])}{' ...' if len(layers) > 8 else ''}): "
+               "a firm table is one layer. Save the layer of the firms as a file of its own (QGIS: Export > Save "
+               "Features As..., GeoPackage or CSV) and give that path.")
+        raise DataFileError(msg)
     try:
         return read(path)
     except Exception as exc:

@@ -274,6 +274,8 @@ def crs_assumption(cfg: Config, report: Mapping[str, Any], *, lon: Any = None, l
     """
     if cfg.firms.source != "table" or cfg.is_given("firms", "crs") or report.get("converted"):
         return []
+    if report.get("format") in ("vector", "geoparquet"):  # a layer with its own CRS: nothing was assumed
+        return []
     if lon is not None and lat is not None and len(lon) and bool(np.all(out_of_china(lon, lat))):
         return []
     table = _table_name(report.get("file") or cfg.firms.path)
