@@ -500,3 +500,18 @@ def test_every_unit_rejected_is_said_once_not_also_logged(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="geo"), pytest.raises(InputError, match="Every one of the 2 units"):
         check_units(config_from_dict({"cells": {"path": str(tmp_path / "negative.gpkg"), "count_column": "n"}}))
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_stages_not_run_are_named_in_words(districts):
+    """The units report's "Stages not run" shows no stage key (ripley_k, stack_artefacts, hotspots[2005])."""
+    import html
+    import re
+
+    import geo.outputs.units as ou
+
+    page = ou.render_units_report(districts)
+    box = page[page.index("<summary>Stages not run</summary>"):]
+    box = html.unescape(re.sub(r"<[^>]+>", "|", box[:box.index("</details>")]))
+    assert "Ripley's K/L (the points' pattern at each distance)|" in box
+    assert "needs firm points; this run has counts on given units" in box
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b|\w+\[\w+\]", box.replace("given units", ""))

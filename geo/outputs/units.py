@@ -314,6 +314,24 @@ def _count_source(lr: dict) -> tuple[str, str]:
     return ("count column", lr["count_column"])
 
 
+#: the stages of a run on units that are not point stages, in words (the keys are ``UnitsValley.skipped``'s)
+_UNIT_STAGES = {"statistics": "spatial statistics", "global_moran": "global Moran's I", "hotspots": "hot spots (Gi*, LISA)",
+                "parks": "parks on the units", "precedence": "precedence test (yearly hot spots)"}
+
+
+def _stage_row(key: str, why: str, point_stages: dict[str, str]) -> list[str]:
+    """A skipped stage as the report shows it: its name in words (not ``ripley_k`` or ``hotspots[2010]``) and why;
+    ``point_stages``: the stages that need firm points, in words (``UnitsResults.point_stages``)."""
+    if key in point_stages:
+        what = point_stages[key]
+        return [what[0].upper() + what[1:], "needs firm points; this run has counts on given units"
+                if str(why).startswith("given units: no firm points") else str(why)]
+    if key.startswith("hotspots[") and key.endswith("]"):
+        return [f"hot spots of {key[len('hotspots['):-1]}", str(why)]
+    name = _UNIT_STAGES.get(key, key.replace("_", " "))
+    return [name[0].upper() + name[1:], str(why)]
+
+
 def _valley_section(res, vu) -> str:
     a = vu.analysis
     parts = [f"<h2>{_e(vu.title)}</h2>"]
@@ -366,10 +384,9 @@ def _valley_section(res, vu) -> str:
         if notes is not None and len(notes.dropna()):
             parts.append("<p><b>Which tests apply.</b> " + _e(str(notes.dropna().iloc[0])) + "</p>")
         parts.append(_overlay_notes(a))
-    skipped = {k: v for k, v in vu.skipped.items()}
+    skipped = [_stage_row(k, v, res.point_stages) for k, v in vu.skipped.items()]
     if skipped:
-        parts.append("<details><summary>Stages not run</summary>" + _table(["stage", "why"], list(skipped.items()))
-                     + "</details>")
+        parts.append("<details><summary>Stages not run</summary>" + _table(["stage", "why"], skipped) + "</details>")
     return "\n".join(parts)
 
 
