@@ -342,7 +342,8 @@ def read_parks(
     result = result[["name", "valley", "designated", *[c for c in result.columns if c not in ("name", "valley", "designated", "geometry")], "geometry"]]
     if approximate.any():
         notes.append(f"{p.name}: {int(approximate.sum())} park(s) given as points have an approximate boundary: a disc of "
-                     f"the approved area ({area_col!r}, km²) around the point; results that depend on the outline say so")
+                     f"the approved area ({area_col!r}, {'km²' if area_units[area_col] == 1.0 else 'converted to km²'}) "
+                     "around the point; results that depend on the outline say so")
         if area_units[area_col] != 1.0:
             notes.append(f"{p.name}: approved areas of column {area_col!r} converted to km² (× {area_units[area_col]:g})")
         if len(area_hits) > 1:
