@@ -123,6 +123,9 @@ def _units_summary_lines(res, written) -> list[str]:
         n_hot = int(a.units["hot"].sum()) if a.units is not None and "hot" in a.units else 0
         lines.append(f"valley {name}: {len(vu.units):,} units, {len(vu.parks)} park(s), {len(a.islands)} island(s), "
                      f"{n_hot} hot-spot unit(s) of {a.variable_label}")
+        if a.overlay is not None and len(a.overlay) and "verdict" in a.overlay:  # the answer, as the report opens
+            lines.append(f"answer ({name}): " + "; ".join(f"{r.get('name')}: {r.get('verdict')}"
+                                                         for _, r in a.overlay.iterrows()))
     lines += [f"warning: {w}" for w in res.warnings]
     if written:
         lines.append("wrote: " + ", ".join(str(p) for p in written.values()))

@@ -515,3 +515,15 @@ def test_stages_not_run_are_named_in_words(districts):
     assert "Ripley's K/L (the points' pattern at each distance)|" in box
     assert "needs firm points; this run has counts on given units" in box
     assert not re.search(r"\b[a-z]+_[a-z_]+\b|\w+\[\w+\]", box.replace("given units", ""))
+
+
+def test_geo_run_on_units_prints_each_parks_verdict(tmp_path, capsys):
+    """The console of `geo run` on the districts example names each park's verdict, as the report's answer does."""
+    import shutil
+    from pathlib import Path
+
+    shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "examples" / "units", tmp_path / "units")
+    assert main(["run", str(tmp_path / "units" / "config.toml"), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert ("answer (Wuhan): Optics Valley Science Park: park on a pre-existing cluster; Lakeside Park: park without a "
+            "cluster") in out.splitlines()
