@@ -527,3 +527,16 @@ def test_geo_run_on_units_prints_each_parks_verdict(tmp_path, capsys):
     out = capsys.readouterr().out
     assert ("answer (Wuhan): Optics Valley Science Park: park on a pre-existing cluster; Lakeside Park: park without a "
             "cluster") in out.splitlines()
+
+
+def test_verdict_rules_name_the_park_table_columns_in_words(with_parks):
+    """The rules under "The tests on units" read as the park table's heads, not as snake_case columns."""
+    import html
+    import re
+
+    import geo.outputs.units as ou
+
+    page = html.unescape(re.sub(r"<[^>]+>", "|", ou.render_units_report(with_parks[0])))
+    rules = [line for line in page.split("|") if ">= 0.25" in line]
+    assert any(r.startswith("(share on hot units >= 0.25 and p hot share (FDR) < 0.05) or (density / study area > 1") for r in rules)
+    assert not any(re.search(r"\b(share_hot|p_hot_fdr|density_ratio|p_fdr)\b", r) for r in rules)

@@ -276,6 +276,15 @@ def _overlay_table(ov) -> str:
     return "\n".join(out)
 
 
+def _rule_words(rule: str) -> str:
+    """A verdict rule with the overlay columns it tests (``share_hot >= 0.25``) written as the park table heads them
+    (:data:`_OVERLAY_COLUMNS`)."""
+    import re
+
+    keys = sorted((k for k in _OVERLAY_COLUMNS if "_" in k), key=len, reverse=True)
+    return re.sub(r"\b(" + "|".join(keys) + r")\b", lambda m: _OVERLAY_COLUMNS[m.group(1)], rule)
+
+
 def _overlay_notes(a) -> str:
     notes = a.overlay_notes or {}
     items = []
@@ -284,7 +293,7 @@ def _overlay_notes(a) -> str:
     for k, v in (notes.get("nulls") or {}).items():
         items.append((f"null hypothesis ({k})", v))
     for k, v in (notes.get("rules") or {}).items():
-        items.append((f"verdict rule: {k}", v))
+        items.append((f"verdict rule: {k}", _rule_words(str(v))))
     return "<details><summary>The tests on units: nulls, rules, assumption</summary>" + _kv(items) + "</details>" if items else ""
 
 
