@@ -344,6 +344,30 @@ def _check_keys(table: dict, allowed: list[str], where: str) -> None:
         raise ConfigError(msg)
 
 
+#: what users call the coordinate systems of Chinese web maps and GPS, and the crs value that means it
+_CRS_NAMES = {"baidu": "bd09", "bmap": "bd09", "bd": "bd09", "amap": "gcj02", "gaode": "gcj02", "autonavi": "gcj02",
+              "tencent": "gcj02", "qq": "gcj02", "mars": "gcj02", "gcj": "gcj02", "gps": "wgs84", "google": "wgs84",
+              "osm": "wgs84", "4326": "wgs84", "cgcs2000": "EPSG:4490"}
+
+
+def _check_crs(section: str, value: Any) -> None:
+    """Stop on a ``crs`` that names no coordinate system, with the value meant (``"baidu"`` → ``"bd09"``)."""
+    if value is None:
+        return
+    from geo.crs import parse_crs
+    from geo.errors import CRSError
+
+    try:
+        parse_crs(value)
+    except CRSError:
+        key = str(value).strip().lower().replace("-", "").replace("_", "").replace(" ", "")
+        meant = next((v for k, v in _CRS_NAMES.items() if key.startswith(k)), None)
+        hint = f" Did you mean crs = {meant!r}?" if meant else ""
+        msg = (f"[{section}] crs = {value!r} is not a coordinate system: write \"wgs84\" (GPS), \"gcj02\" (Amap/Gaode, "
+               f"Tencent), \"bd09\" (Baidu) or an EPSG code such as \"EPSG:32650\" (UTM 50N).{hint}")
+        raise ConfigError(msg) from None
+
+
 def _typed(section: str, key: str, value: Any, default: Any) -> Any:
     if default is not None and not isinstance(default, (Path,)) and key not in ("crs", "cell_size", "sheet", "drop_stacked", "scales", "study_area", "band_years"):
         expected = type(default)
@@ -434,6 +458,8 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
         raise ConfigError(msg)
     built["analysis"] = an = replace(an, scales=tuple(sorted({float(v) for v in sc})))
     built["analysis"] = an = replace(an, study_area=_area_value(an.study_area, "[analysis] study_area", base))
+    for section in ("firms", "parks", "cells"):
+        _check_crs(section, getattr(built[section], "crs", None))
     if an.time_step < 1:
         msg = f"[analysis] time_step must be a whole number of years >= 1 (time_step = 5 for five-year steps); {an.time_step} was given."
         raise ConfigError(msg)

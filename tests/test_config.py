@@ -119,3 +119,17 @@ def test_in_memory_engine_points_folders_to_the_dask_engine(tmp_path):
     cfg = config_from_dict({"firms": {"path": str(tmp_path / "parts")}})
     with pytest.raises(InputError, match="dask engine reads many"):
         geo.run(cfg)
+
+
+def test_a_crs_that_names_no_system_stops_with_the_value_meant():
+    """crs = "baidu" (the map, not the system) or a typo: a config sentence with the valid values, not a Proj error."""
+    with pytest.raises(ConfigError, match=r"^\[firms\] crs = 'baidu' is not a coordinate system: write \"wgs84\" .*"
+                                          r"Did you mean crs = 'bd09'\?$"):
+        config_from_dict({"firms": {"path": "x", "crs": "baidu"}})
+    with pytest.raises(ConfigError, match=r"^\[parks\] crs = 'Gaode' is not .*Did you mean crs = 'gcj02'\?$"):
+        config_from_dict({"firms": {"path": "x"}, "parks": {"path": "p", "crs": "Gaode"}})
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"firms": {"path": "x", "crs": "EPSG:32650x"}})
+    assert "Proj" not in str(err.value) and "Did you mean" not in str(err.value)
+    for ok in ("wgs84", "GCJ-02", "bd09", "EPSG:32650", 4490):
+        assert config_from_dict({"firms": {"path": "x", "crs": ok}}).firms.crs == ok
