@@ -666,9 +666,16 @@ def load_config(path: str | Path) -> Config:
     if not p.is_file():
         msg = f"Config file not found: '{p}'. Copy geo/datasets/data/demo.toml (the demo's) as a starting point."
         raise ConfigError(msg)
+    data_file = p.suffix.lower() != ".toml" and p.suffix.lower() in (
+        ".csv", ".tsv", ".txt", ".xlsx", ".xls", ".parquet", ".gpkg", ".shp", ".geojson", ".json", ".pbf", ".tif", ".tiff")
+    hint = (f" geo check and geo run take the study's config file (a .toml naming '{p.name}' under [firms] path, "
+            "[parks] path or [cells] path; see data/examples/*/config.toml), not a data file." if data_file else "")
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        msg = f"'{p}' is not a text file, so not a TOML config.{hint}"
+        raise ConfigError(msg) from None
     except tomllib.TOMLDecodeError as exc:
-        msg = f"'{p}' is not valid TOML: {exc}."
+        msg = f"'{p}' is not valid TOML: {exc}.{hint}"
         raise ConfigError(msg) from None
     return config_from_dict(data, base=p.resolve().parent, source=p.resolve())

@@ -133,3 +133,17 @@ def test_a_crs_that_names_no_system_stops_with_the_value_meant():
     assert "Proj" not in str(err.value) and "Did you mean" not in str(err.value)
     for ok in ("wgs84", "GCJ-02", "bd09", "EPSG:32650", 4490):
         assert config_from_dict({"firms": {"path": "x", "crs": ok}}).firms.crs == ok
+
+
+def test_a_data_file_given_as_the_config_says_what_geo_takes(tmp_path):
+    """`geo check firms.csv` or `geo run grid.tif`: one sentence saying a config is needed, never a traceback."""
+    from geo.cli import main
+
+    (tmp_path / "firms.csv").write_text("lon,lat\n114.3,30.5\n", encoding="utf-8")
+    (tmp_path / "grid.tif").write_bytes(b"II*\x00\x88\xff\xfe\x00binary")
+    with pytest.raises(ConfigError, match=r"is not valid TOML: .*geo check and geo run take the study's config file "
+                                          r"\(a \.toml naming 'firms\.csv' under \[firms\] path"):
+        load_config(tmp_path / "firms.csv")
+    with pytest.raises(ConfigError, match=r"'.*grid\.tif' is not a text file, so not a TOML config\. geo check"):
+        load_config(tmp_path / "grid.tif")
+    assert main(["check", str(tmp_path / "grid.tif")]) == 2
