@@ -660,6 +660,14 @@ def _check_sources(built: dict, base: Path) -> None:
                                          overture_sectors=_sector_table(fc.overture_sectors, "overture_sectors", base))
 
 
+def _decodes_as(p: Path, encoding: str) -> bool:
+    try:
+        p.read_bytes().decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a TOML run configuration."""
     p = Path(path)
@@ -674,6 +682,9 @@ def load_config(path: str | Path) -> Config:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         msg = f"'{p}' is not a text file, so not a TOML config.{hint}"
+        if not data_file and _decodes_as(p, "gb18030"):
+            msg = (f"'{p}' is not UTF-8 (it reads as GBK/GB18030, an editor's Chinese default): a TOML config is UTF-8; "
+                   "save it again as UTF-8 (in Notepad: Save As, Encoding UTF-8).")
         raise ConfigError(msg) from None
     except tomllib.TOMLDecodeError as exc:
         msg = f"'{p}' is not valid TOML: {exc}.{hint}"

@@ -147,3 +147,10 @@ def test_a_data_file_given_as_the_config_says_what_geo_takes(tmp_path):
     with pytest.raises(ConfigError, match=r"'.*grid\.tif' is not a text file, so not a TOML config\. geo check"):
         load_config(tmp_path / "grid.tif")
     assert main(["check", str(tmp_path / "grid.tif")]) == 2
+
+
+def test_a_config_saved_in_gbk_says_to_save_it_as_utf8(tmp_path):
+    """A config with Chinese text saved by an editor in GBK: the fix in one sentence, not 'not a text file'."""
+    (tmp_path / "study.toml").write_text('[run]\ntitle = "武汉光谷"\n[firms]\npath = "企业.csv"\n', encoding="gbk")
+    with pytest.raises(ConfigError, match=r"is not UTF-8 \(it reads as GBK/GB18030.*save it again as UTF-8"):
+        load_config(tmp_path / "study.toml")
