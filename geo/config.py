@@ -679,7 +679,7 @@ def load_config(path: str | Path) -> Config:
     hint = (f" geo check and geo run take the study's config file (a .toml naming '{p.name}' under [firms] path, "
             "[parks] path or [cells] path; see data/examples/*/config.toml), not a data file." if data_file else "")
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        data = tomllib.loads(p.read_text(encoding="utf-8-sig"))  # Notepad writes UTF-8 with a BOM
     except UnicodeDecodeError:
         msg = f"'{p}' is not a text file, so not a TOML config.{hint}"
         if not data_file and _decodes_as(p, "gb18030"):

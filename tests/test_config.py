@@ -154,3 +154,9 @@ def test_a_config_saved_in_gbk_says_to_save_it_as_utf8(tmp_path):
     (tmp_path / "study.toml").write_text('[run]\ntitle = "武汉光谷"\n[firms]\npath = "企业.csv"\n', encoding="gbk")
     with pytest.raises(ConfigError, match=r"is not UTF-8 \(it reads as GBK/GB18030.*save it again as UTF-8"):
         load_config(tmp_path / "study.toml")
+
+
+def test_a_config_saved_with_a_utf8_bom_loads(tmp_path):
+    """Windows Notepad's "UTF-8" writes a byte-order mark, which TOML parsers reject at line 1, column 1."""
+    (tmp_path / "study.toml").write_text('[firms]\npath = "企业.csv"\n', encoding="utf-8-sig")
+    assert load_config(tmp_path / "study.toml").firms.path.name == "企业.csv"
