@@ -583,3 +583,11 @@ def test_a_firm_layer_of_several_layers_is_refused_and_a_layer_crs_is_not_said_a
     report = geo.read_firms(csv).attrs["load_report"]
     assert crs_assumption(config_from_dict({"firms": {"path": str(csv)}}), report)[0].startswith(
         "the coordinates of firms.csv were taken as WGS84 (GPS)")
+
+
+def test_a_misspelt_coordinate_column_names_the_config_key_and_the_close_column(tmp_path):
+    path = tmp_path / "firms.csv"
+    path.write_text("企业名称,经度,纬度\nA,114.3,30.5\n", encoding="utf-8")
+    with pytest.raises(ColumnError, match=r"^Column '经' \(longitude, \[firms\] lon in a config\) is not in .*"
+                                          r"Did you mean '经度'\?$"):
+        geo.read_firms(path, lon="经")

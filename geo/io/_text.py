@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import difflib
 import io as _io
 import logging
 import os
@@ -68,8 +69,6 @@ _CHUNK = 1 << 26  # bytes per step when scanning a file with numpy (bounds tempo
 def _nearby_files(p: Path) -> str:
     """What the folder of a missing file holds: `` Did you mean 'firms.csv'?``, the files of its kind, or that the folder
     itself is missing."""
-    import difflib
-
     folder = p.parent
     if not folder.is_dir():
         missing = folder
@@ -845,7 +844,11 @@ def _find_column(columns: list[str], given: str | None, candidates: tuple[str, .
         lowered = {c.lower(): c for c in columns}
         if given.lower() in lowered:
             return lowered[given.lower()]
-        msg = f"Column {given!r} ({what}) is not in '{path}'; its columns are {columns}."
+        key = {"longitude": "lon", "latitude": "lat", "firm id": "id"}.get(what)
+        where = f"{what}, [firms] {key} in a config" if key else what
+        near = difflib.get_close_matches(given, [str(c) for c in columns], n=1, cutoff=0.6)
+        msg = (f"Column {given!r} ({where}) is not in '{path}'; its columns are {columns}."
+               + (f" Did you mean {near[0]!r}?" if near else ""))
         raise ColumnError(msg)
     hits = [c for c in columns if c.strip().lower() in candidates]
     if len(hits) > 1:
