@@ -475,9 +475,9 @@ def test_a_target_sector_the_counts_do_not_mention_is_named(files):
                                            "year_columns": "optics_{year}"}})
 
     said = [w for w in check_units(cfg("software")).warnings if "target_sector" in w]
-    assert said == ["[analysis] target_sector = 'software' only labels the counts on given units (it selects nothing): "
-                    "the counts are column 'optics_2015' of districts.gpkg, whose names do not mention 'software'; "
-                    "check that they count software firms, or correct target_sector"]
+    assert said == [("[analysis] target_sector = 'software' only labels the counts on given units (it selects nothing): "
+                     "the counts are column 'optics_2015' of districts.gpkg, whose names do not mention 'software'; "
+                     "check that they count software firms, or correct target_sector")]
     assert not [w for w in check_units(cfg("Optics")).warnings if "target_sector" in w]  # in the columns, any case
     grid = config_from_dict({"analysis": {"target_sector": "optics"},
                              "cells": {"path": str(files["grid"]), "band_years": list(GRID_YEARS)}})

@@ -525,14 +525,14 @@ def test_open_map_data_read_as_a_plain_table_names_the_source_key(tmp_path):
 
 @pytest.mark.parametrize("kind, wrong, right, message", [
     ("osm", '"craft=optician" = "optics"', '"craft=opticain" = "optics"',
-     "The [firms.osm_sectors] tag mapped to 'optics' ('craft=opticain') matched no feature of wuhan.osm.pbf: check "
-     "their spelling (OpenStreetMap tags are key=value"),
+     ("The [firms.osm_sectors] tag mapped to 'optics' ('craft=opticain') matched no feature of wuhan.osm.pbf: check "
+      "their spelling (OpenStreetMap tags are key=value")),
     ("overture", "b2b_electronic_equipment = ", "b2b_electronics_equipment = ",
-     "The [firms.overture_sectors] category mapped to 'optics' ('b2b_electronics_equipment') matched no feature of "
-     "places.parquet"),
+     ("The [firms.overture_sectors] category mapped to 'optics' ('b2b_electronics_equipment') matched no feature of "
+      "places.parquet")),
     ("osm", 'target_sector = "optics"', 'target_sector = "optic"',
-     "No entry of [firms.osm_sectors] maps a tag to 'optic': add one (tag = \"optic\"), or set target_sector to one of "
-     "the table's sectors. Did you mean 'optics'?"),
+     ("No entry of [firms.osm_sectors] maps a tag to 'optic': add one (tag = \"optic\"), or set target_sector to one "
+      "of the table's sectors. Did you mean 'optics'?")),
 ])
 def test_a_misspelt_open_data_sector_table_entry_is_named(tmp_path, kind, wrong, right, message):
     """OpenStreetMap / Overture: a tag or category misspelt in the config's sector table matches nothing; the error
@@ -572,5 +572,5 @@ def test_geo_run_prints_the_answer_not_only_counts(tmp_path, capsys):
     assert main(["run", str(tmp_path / "points" / "config.toml"), "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     answer = [line for line in out.splitlines() if line.startswith("answer: ")]
-    assert answer == ["answer: Of 2 parks, 1 sits on a cluster that existed before designation and 1 does not coincide "
-                      "with a significant cluster."]
+    assert answer == [("answer: Of 2 parks, 1 sits on a cluster that existed before designation and 1 does not "
+                       "coincide with a significant cluster.")]

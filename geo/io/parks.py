@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from geo import crs as _crs
-from geo.config import AREA_UNITS
 from geo._words import suggest
+from geo.config import AREA_UNITS
 from geo.errors import ColumnError, CRSError, DataFileError, InputError
 from geo.io._text import (
     _EXCEL_SUFFIXES,

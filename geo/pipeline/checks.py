@@ -279,9 +279,10 @@ def crs_assumption(cfg: Config, report: Mapping[str, Any], *, lon: Any = None, l
     if lon is not None and lat is not None and len(lon) and bool(np.all(out_of_china(lon, lat))):
         return []
     table = _table_name(report.get("file") or cfg.firms.path)
-    return [f"the coordinates of {table} were taken as WGS84 (GPS) because [firms] crs is not set; if they come "
-            "from Amap or Tencent (GCJ-02) or Baidu (BD-09) they sit 300–700 m off in China and the firms fall into "
-            "the wrong cells and parks: set [firms] crs = \"gcj02\" or \"bd09\" (or crs = \"wgs84\" to confirm)"]
+    msg = (f"the coordinates of {table} were taken as WGS84 (GPS) because [firms] crs is not set; if they come "
+           "from Amap or Tencent (GCJ-02) or Baidu (BD-09) they sit 300–700 m off in China and the firms fall into "
+           "the wrong cells and parks: set [firms] crs = \"gcj02\" or \"bd09\" (or crs = \"wgs84\" to confirm)")
+    return [msg]
 
 
 def check_rejections(report: Mapping[str, Any], rejects: pd.DataFrame, *, limit: float = 0.5, table: Any = None) -> None:

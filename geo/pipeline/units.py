@@ -272,9 +272,10 @@ def _label_warnings(cfg: Config, report: dict) -> list[str]:
         return []
     counts = (f"the {report['count_column']} band of {name}" if report.get("format") == "geotiff"
               else f"column {report['count_column']!r} of {name}")
-    return [f"[analysis] target_sector = {target!r} only labels the counts on given units (it selects nothing): the "
-            f"counts are {counts}, whose names do not mention {target!r}; check that they count {target} firms, or "
-            "correct target_sector"]
+    msg = (f"[analysis] target_sector = {target!r} only labels the counts on given units (it selects nothing): the "
+           f"counts are {counts}, whose names do not mention {target!r}; check that they count {target} firms, or "
+           "correct target_sector")
+    return [msg]
 
 
 #: the load-report counts summed over the files of a run (``[[valleys]] cells``)
