@@ -104,7 +104,9 @@ def _units_load_lines(lr: dict, pr: dict) -> list[str]:
     if lr.get("multipart"):
         lines.append(f"multipart units (kept whole): {lr['multipart']:,} ({', '.join(map(str, lr['multipart_ids'][:10]))})")
     years = lr.get("year_columns") or {}
-    lines.append(f"counts: {lr['count_column']!r}" + (f"; years {min(years)}–{max(years)}" if years else "; no yearly counts")
+    source = (f"the {lr['count_column']} band of {Path(lr['file']).name}" if lr.get("format") == "geotiff"
+              else f"column {lr['count_column']!r}")
+    lines.append(f"counts: {source}" + (f"; years {min(years)}–{max(years)}" if years else "; no yearly counts")
                  + ("; integer" if lr.get("integer_counts") else "; not all integers"))
     if lr.get("converted_from"):
         lines.append(f"converted to WGS84 from {lr['converted_from']}")
@@ -121,6 +123,9 @@ def _units_summary_lines(res, written) -> list[str]:
         n_hot = int(a.units["hot"].sum()) if a.units is not None and "hot" in a.units else 0
         lines.append(f"valley {name}: {len(vu.units):,} units, {len(vu.parks)} park(s), {len(a.islands)} island(s), "
                      f"{n_hot} hot-spot unit(s) of {a.variable_label}")
+        if a.overlay is not None and len(a.overlay) and "verdict" in a.overlay:  # the answer, as the report opens
+            lines.append(f"answer ({name}): " + "; ".join(f"{r.get('name')}: {r.get('verdict')}"
+                                                         for _, r in a.overlay.iterrows()))
     lines += [f"warning: {w}" for w in res.warnings]
     if written:
         lines.append("wrote: " + ", ".join(str(p) for p in written.values()))
@@ -134,6 +139,9 @@ def _summary_lines(res, written) -> list[str]:
     for name, vr in res.valleys.items():
         sample = f" ({len(vr.firms):,} sampled for the point-based stages)" if vr.sampled else ""
         lines.append(f"valley {name}: {vr.n_total:,} firms{sample}, {len(vr.parks)} park(s), metric CRS {vr.metric_crs}")
+    facts = tuple(getattr(res.answer, "facts", ()) or ())
+    if facts:  # the report's first sentence: the answer, on the console too
+        lines.append(f"answer: {facts[0]}")
     for w in res.warnings:
         lines.append(f"warning: {w}")
     if written:
@@ -150,10 +158,6 @@ def _check_lines(chk) -> list[str]:
             lines.append(f"valley {f['name']}: {f['n_units']:,} units, {f['n_parks']} park(s), {years}")
         return lines + [f"warning: {w}" for w in chk.warnings]
     lines = _load_lines(chk.load_report, chk.parks_report)
-    lr = chk.load_report
-    if not lr.get("converted") and lr.get("crs") and lr.get("source") not in ("osm", "overture"):  # those are WGS84
-        lines.append(f"coordinates read as {lr['crs']} (no conversion): set [firms] crs if they are GCJ-02 (Amap, Tencent), "
-                     "BD-09 (Baidu) or projected")
     target = chk.config.analysis.target_sector
     if target is None:
         lines.append("no target sector ([analysis] target_sector): the hot spots and park tests use all firms")

@@ -58,6 +58,7 @@ An OpenStreetMap extract or Overture Places as the firms (README: "OpenStreetMap
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -304,11 +305,67 @@ _PATH_KEYS = {("firms", "path"), ("cells", "path"), ("parks", "path"), ("parks",
               ("groups", "path"), ("models", "anchors")}
 
 
+def _home_of(key: str, where: str) -> list[str]:
+    """The sections (other than ``where``) that have a key ``key``: ``["[analysis]"]`` for ``target_sector``."""
+    homes = [f"[{name}]" for name, cls in _SECTIONS.items()
+             if name != where and key in {f.name for f in fields(cls)}]
+    if where != "valleys" and not where.startswith("valleys") and key in {f.name for f in fields(ValleyConfig)}:
+        homes.append("[[valleys]]")
+    return homes
+
+
+def _same_key(key: str, allowed: list[str]) -> str | None:
+    """The valid key ``key`` stands for: with or without ``_column`` (``lon_column`` → ``lon``), in another
+    case, or spelt closely (``pth`` → ``path``); None when none is close."""
+    for alias in (key.lower(), key.lower().removesuffix("_column"), f"{key.lower()}_column"):
+        if alias != key and alias in allowed:
+            return alias
+    close = difflib.get_close_matches(key.lower(), allowed, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _key_hints(unknown: list[str], allowed: list[str], where: str) -> str:
+    """For each unknown key, the valid key of this section it stands for, else the section it belongs in."""
+    hints = []
+    for key in unknown:
+        same = _same_key(key, allowed)
+        homes = _home_of(key, where)
+        if same is not None:
+            hints.append(f"{key!r}: did you mean {same!r}?")
+        elif homes:
+            hints.append(f"{key!r} belongs in {' or '.join(homes)}, not in [{where}].")
+    return (" " + " ".join(hints)) if hints else ""
+
+
 def _check_keys(table: dict, allowed: list[str], where: str) -> None:
     unknown = sorted(set(table) - set(allowed))
     if unknown:
-        msg = f"Unknown key(s) {unknown} in [{where}]; valid keys are {sorted(allowed)}."
+        msg = f"Unknown key(s) {unknown} in [{where}]; valid keys are {sorted(allowed)}.{_key_hints(unknown, allowed, where)}"
         raise ConfigError(msg)
+
+
+#: what users call the coordinate systems of Chinese web maps and GPS, and the crs value that means it
+_CRS_NAMES = {"baidu": "bd09", "bmap": "bd09", "bd": "bd09", "amap": "gcj02", "gaode": "gcj02", "autonavi": "gcj02",
+              "tencent": "gcj02", "qq": "gcj02", "mars": "gcj02", "gcj": "gcj02", "gps": "wgs84", "google": "wgs84",
+              "osm": "wgs84", "4326": "wgs84", "cgcs2000": "EPSG:4490"}
+
+
+def _check_crs(section: str, value: Any) -> None:
+    """Stop on a ``crs`` that names no coordinate system, with the value meant (``"baidu"`` → ``"bd09"``)."""
+    if value is None:
+        return
+    from geo.crs import parse_crs
+    from geo.errors import CRSError
+
+    try:
+        parse_crs(value)
+    except CRSError:
+        key = str(value).strip().lower().replace("-", "").replace("_", "").replace(" ", "")
+        meant = next((v for k, v in _CRS_NAMES.items() if key.startswith(k)), None)
+        hint = f" Did you mean crs = {meant!r}?" if meant else ""
+        msg = (f"[{section}] crs = {value!r} is not a coordinate system: write \"wgs84\" (GPS), \"gcj02\" (Amap/Gaode, "
+               f"Tencent), \"bd09\" (Baidu) or an EPSG code such as \"EPSG:32650\" (UTM 50N).{hint}")
+        raise ConfigError(msg) from None
 
 
 def _typed(section: str, key: str, value: Any, default: Any) -> Any:
@@ -401,6 +458,8 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
         raise ConfigError(msg)
     built["analysis"] = an = replace(an, scales=tuple(sorted({float(v) for v in sc})))
     built["analysis"] = an = replace(an, study_area=_area_value(an.study_area, "[analysis] study_area", base))
+    for section in ("firms", "parks", "cells"):
+        _check_crs(section, getattr(built[section], "crs", None))
     if an.time_step < 1:
         msg = f"[analysis] time_step must be a whole number of years >= 1 (time_step = 5 for five-year steps); {an.time_step} was given."
         raise ConfigError(msg)
@@ -601,15 +660,33 @@ def _check_sources(built: dict, base: Path) -> None:
                                          overture_sectors=_sector_table(fc.overture_sectors, "overture_sectors", base))
 
 
+def _decodes_as(p: Path, encoding: str) -> bool:
+    try:
+        p.read_bytes().decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a TOML run configuration."""
     p = Path(path)
     if not p.is_file():
         msg = f"Config file not found: '{p}'. Copy geo/datasets/data/demo.toml (the demo's) as a starting point."
         raise ConfigError(msg)
+    data_file = p.suffix.lower() != ".toml" and p.suffix.lower() in (
+        ".csv", ".tsv", ".txt", ".xlsx", ".xls", ".parquet", ".gpkg", ".shp", ".geojson", ".json", ".pbf", ".tif", ".tiff")
+    hint = (f" geo check and geo run take the study's config file (a .toml naming '{p.name}' under [firms] path, "
+            "[parks] path or [cells] path; see data/examples/*/config.toml), not a data file." if data_file else "")
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        data = tomllib.loads(p.read_text(encoding="utf-8-sig"))  # Notepad writes UTF-8 with a BOM
+    except UnicodeDecodeError:
+        msg = f"'{p}' is not a text file, so not a TOML config.{hint}"
+        if not data_file and _decodes_as(p, "gb18030"):
+            msg = (f"'{p}' is not UTF-8 (it reads as GBK/GB18030, an editor's Chinese default): a TOML config is UTF-8; "
+                   "save it again as UTF-8 (in Notepad: Save As, Encoding UTF-8).")
+        raise ConfigError(msg) from None
     except tomllib.TOMLDecodeError as exc:
-        msg = f"'{p}' is not valid TOML: {exc}."
+        msg = f"'{p}' is not valid TOML: {exc}.{hint}"
         raise ConfigError(msg) from None
     return config_from_dict(data, base=p.resolve().parent, source=p.resolve())

@@ -27,6 +27,24 @@ def test_unknown_keys_list_valid_ones():
         config_from_dict({"firms": {"path": "x"}, "valleys": [{"name": "a", "area": 3}]})
 
 
+
+def test_unknown_key_says_where_it_belongs_or_what_it_stands_for():
+    """A key in the wrong section names its section; a near-miss names the key it stands for."""
+    with pytest.raises(ConfigError, match=r"'target_sector' belongs in \[analysis\], not in \[firms\]\.$"):
+        config_from_dict({"firms": {"path": "x", "target_sector": "optics"}})
+    with pytest.raises(ConfigError, match=r"'target_sector' belongs in \[analysis\], not in \[top level\]"):
+        config_from_dict({"firms": {"path": "x"}, "target_sector": "optics"})
+    with pytest.raises(ConfigError, match=r"'analysys': did you mean 'analysis'\?$"):
+        config_from_dict({"firms": {"path": "x"}, "analysys": {}})
+    with pytest.raises(ConfigError, match=r"'lon_column': did you mean 'lon'\?$"):
+        config_from_dict({"firms": {"path": "x", "lon_column": "经度"}})
+    with pytest.raises(ConfigError, match=r"'year_columns' belongs in \[cells\], not in \[firms\]"):
+        config_from_dict({"firms": {"path": "x", "year_columns": "optics_{year}"}})
+    with pytest.raises(ConfigError) as err:  # nothing close: no hint, the valid keys only
+        config_from_dict({"firms": {"path": "x", "colour": 1}})
+    assert str(err.value).endswith("'valley_column'].")
+
+
 def test_types_and_values_checked():
     with pytest.raises(ConfigError, match=r"\[analysis\] permutations must be int; str '999'"):
         config_from_dict({"firms": {"path": "x"}, "analysis": {"permutations": "999"}})
@@ -101,3 +119,44 @@ def test_in_memory_engine_points_folders_to_the_dask_engine(tmp_path):
     cfg = config_from_dict({"firms": {"path": str(tmp_path / "parts")}})
     with pytest.raises(InputError, match="dask engine reads many"):
         geo.run(cfg)
+
+
+def test_a_crs_that_names_no_system_stops_with_the_value_meant():
+    """crs = "baidu" (the map, not the system) or a typo: a config sentence with the valid values, not a Proj error."""
+    with pytest.raises(ConfigError, match=r"^\[firms\] crs = 'baidu' is not a coordinate system: write \"wgs84\" .*"
+                                          r"Did you mean crs = 'bd09'\?$"):
+        config_from_dict({"firms": {"path": "x", "crs": "baidu"}})
+    with pytest.raises(ConfigError, match=r"^\[parks\] crs = 'Gaode' is not .*Did you mean crs = 'gcj02'\?$"):
+        config_from_dict({"firms": {"path": "x"}, "parks": {"path": "p", "crs": "Gaode"}})
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"firms": {"path": "x", "crs": "EPSG:32650x"}})
+    assert "Proj" not in str(err.value) and "Did you mean" not in str(err.value)
+    for ok in ("wgs84", "GCJ-02", "bd09", "EPSG:32650", 4490):
+        assert config_from_dict({"firms": {"path": "x", "crs": ok}}).firms.crs == ok
+
+
+def test_a_data_file_given_as_the_config_says_what_geo_takes(tmp_path):
+    """`geo check firms.csv` or `geo run grid.tif`: one sentence saying a config is needed, never a traceback."""
+    from geo.cli import main
+
+    (tmp_path / "firms.csv").write_text("lon,lat\n114.3,30.5\n", encoding="utf-8")
+    (tmp_path / "grid.tif").write_bytes(b"II*\x00\x88\xff\xfe\x00binary")
+    with pytest.raises(ConfigError, match=r"is not valid TOML: .*geo check and geo run take the study's config file "
+                                          r"\(a \.toml naming 'firms\.csv' under \[firms\] path"):
+        load_config(tmp_path / "firms.csv")
+    with pytest.raises(ConfigError, match=r"'.*grid\.tif' is not a text file, so not a TOML config\. geo check"):
+        load_config(tmp_path / "grid.tif")
+    assert main(["check", str(tmp_path / "grid.tif")]) == 2
+
+
+def test_a_config_saved_in_gbk_says_to_save_it_as_utf8(tmp_path):
+    """A config with Chinese text saved by an editor in GBK: the fix in one sentence, not 'not a text file'."""
+    (tmp_path / "study.toml").write_text('[run]\ntitle = "武汉光谷"\n[firms]\npath = "企业.csv"\n', encoding="gbk")
+    with pytest.raises(ConfigError, match=r"is not UTF-8 \(it reads as GBK/GB18030.*save it again as UTF-8"):
+        load_config(tmp_path / "study.toml")
+
+
+def test_a_config_saved_with_a_utf8_bom_loads(tmp_path):
+    """Windows Notepad's "UTF-8" writes a byte-order mark, which TOML parsers reject at line 1, column 1."""
+    (tmp_path / "study.toml").write_text('[firms]\npath = "企业.csv"\n', encoding="utf-8-sig")
+    assert load_config(tmp_path / "study.toml").firms.path.name == "企业.csv"

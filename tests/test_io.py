@@ -257,6 +257,21 @@ def test_column_detection_errors(tmp_path):
         geo.read_firms(p2, lon="nope", lat="north")
 
 
+
+def test_a_missing_file_names_its_near_namesake_or_the_missing_folder(tmp_path):
+    """A typo in a path: the file of that folder it was meant to be, the files of its kind, or the folder that is not there."""
+    (tmp_path / "firms.csv").write_text("lon,lat\n114.3,30.5\n", encoding="utf-8")
+    (tmp_path / "other.csv").write_text("lon,lat\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match=r"not found: '.*firm\.csv'\. Did you mean 'firms\.csv' \(in the same folder\)\?"):
+        geo.read_firms(tmp_path / "firm.csv")
+    with pytest.raises(DataFileError, match=r"\. The \.csv files of '.*' are: firms\.csv, other\.csv\."):
+        geo.read_firms(tmp_path / "registry_2020.csv")
+    with pytest.raises(DataFileError, match=r"The folder '.*data' does not exist\."):
+        geo.read_firms(tmp_path / "data" / "sub" / "firms.csv")
+    with pytest.raises(DataFileError) as err:  # an absolute path is not repeated as "resolved to"
+        geo.read_firms(tmp_path / "firm.csv")
+    assert "resolved to" not in str(err.value)
+
 def test_load_errors_name_the_file(tmp_path):
     with pytest.raises(DataFileError, match="not found: 'missing.csv'"):
         geo.read_firms("missing.csv")
@@ -308,6 +323,40 @@ def test_read_parks_rejects_non_polygons(tmp_path):
     assert len(parks) == 2
     assert parks.attrs["rejects"]["reason"].tolist() == ["not_a_polygon"]
 
+
+
+def test_parks_in_metres_without_a_prj_say_what_the_coordinates_look_like(tmp_path):
+    """A UTM shapefile whose .prj was lost: the message names the config key and says the values are metres."""
+    gdf = _parks_gdf().to_crs(32650)
+    path = tmp_path / "utm.shp"
+    gdf.to_file(path)
+    path.with_suffix(".prj").unlink()
+    with pytest.raises(CRSError) as err:
+        geo.read_parks(path)
+    msg = str(err.value)
+    assert msg.startswith("'utm.shp' has no coordinate reference system (no .prj?); its coordinates (x ")
+    assert "look like projected metres" in msg and "Set [parks] crs = " in msg and '"EPSG:32650"' in msg
+    assert "\n" not in msg and "e+06" not in msg
+    wgs = tmp_path / "deg.shp"
+    _parks_gdf().to_file(wgs)
+    wgs.with_suffix(".prj").unlink()
+    with pytest.raises(CRSError, match=r"look like longitude/latitude degrees\. Set \[parks\] crs = \"wgs84\""):
+        geo.read_parks(wgs)
+
+
+def test_a_park_file_of_several_layers_asks_which(tmp_path):
+    """A GeoPackage with an old and a new park layer: never the first one silently, a named layer is read."""
+    gdf = _parks_gdf()
+    path = tmp_path / "parks.gpkg"
+    gdf.iloc[[0]].to_file(path, layer="old_parks")
+    gdf.to_file(path, layer="parks_2020")
+    with pytest.raises(InputError, match=r"^'parks\.gpkg' has 2 layers \(old_parks, parks_2020\): say which holds the "
+                                         r"parks with \[parks\] layer = "):
+        geo.read_parks(path)
+    with pytest.raises(InputError, match=r"has no layer 'parks_2021'; its layers are: old_parks, parks_2020\. "
+                                         r"Did you mean 'parks_2020'\?"):
+        geo.read_parks(path, layer="parks_2021")
+    assert len(geo.read_parks(path, layer="parks_2020")) == len(gdf)
 
 def test_read_parks_crs(tmp_path):
     gdf = _parks_gdf()
@@ -513,3 +562,48 @@ def test_layer_job_add_after_the_thread_failed_raises_its_error(tmp_path, monkey
     with pytest.raises(OSError, match="disk I/O error"):
         job.wait()
     assert written == [] and list(tmp_path.iterdir()) == []  # nothing after the failed layer
+
+
+def test_an_empty_park_file_says_it_has_no_park(tmp_path):
+    """A park table with a header only, or a layer with no feature: one sentence, not 'no features with geometry'."""
+    (tmp_path / "parks.csv").write_text("名称,经度,纬度,批准时间,核准面积\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"^'parks\.csv' has no park: its header \(名称, .*\) has no row below it\."):
+        geo.read_parks(tmp_path / "parks.csv")
+    (tmp_path / "parks.geojson").write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
+    with pytest.raises(InputError, match=r"^'parks\.geojson' has no park: it holds no feature\."):
+        geo.read_parks(tmp_path / "parks.geojson")
+
+
+def test_a_firm_layer_of_several_layers_is_refused_and_a_layer_crs_is_not_said_assumed(tmp_path):
+    """A GeoPackage with an old and a new firm layer is never read by its first layer; a one-layer file with a CRS
+    needs no [firms] crs, so the run does not say WGS84 was assumed."""
+    from geo.config import config_from_dict
+    from geo.pipeline.checks import crs_assumption
+
+    pts = gpd.GeoDataFrame({"name": ["a", "b", "c"]}, geometry=gpd.points_from_xy([114.3, 114.4, 114.5], [30.5, 30.5, 30.6]),
+                           crs=4326)
+    path = tmp_path / "firms.gpkg"
+    pts.iloc[:1].to_file(path, layer="firms_2010")
+    pts.to_file(path, layer="firms_2020")
+    with pytest.raises(DataFileError, match=r"^'firms\.gpkg' has 2 layers \(firms_2010, firms_2020\): a firm table is one "
+                                            r"layer\. Save the layer of the firms as a file of its own"):
+        geo.read_firms(path)
+    one = tmp_path / "one.gpkg"
+    pts.to_file(one)
+    firms = geo.read_firms(one)
+    assert len(firms) == 3
+    cfg = config_from_dict({"firms": {"path": str(one)}})
+    assert crs_assumption(cfg, firms.attrs["load_report"]) == []
+    csv = tmp_path / "firms.csv"
+    csv.write_text("lon,lat\n114.3,30.5\n", encoding="utf-8")
+    report = geo.read_firms(csv).attrs["load_report"]
+    assert crs_assumption(config_from_dict({"firms": {"path": str(csv)}}), report)[0].startswith(
+        "the coordinates of firms.csv were taken as WGS84 (GPS)")
+
+
+def test_a_misspelt_coordinate_column_names_the_config_key_and_the_close_column(tmp_path):
+    path = tmp_path / "firms.csv"
+    path.write_text("企业名称,经度,纬度\nA,114.3,30.5\n", encoding="utf-8")
+    with pytest.raises(ColumnError, match=r"^Column '经' \(longitude, \[firms\] lon in a config\) is not in .*"
+                                          r"Did you mean '经度'\?$"):
+        geo.read_firms(path, lon="经")

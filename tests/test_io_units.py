@@ -219,3 +219,15 @@ def test_the_generator_still_writes_the_committed_example(tmp_path):
                 assert a.transform == b.transform and a.crs == b.crs and a.nodata == b.nodata
         else:
             assert new.read_bytes() == old.read_bytes(), new.name
+
+
+def test_a_misnamed_unit_column_is_suggested_and_a_grid_has_no_columns(files):
+    """A typo in [cells] id_column gets the close column; "km2" as a denominator points to "area"; a GeoTIFF has no
+    column to name at all."""
+    with pytest.raises(ColumnError, match=r"\[cells\] id_column 'district_idx' is not a column .* Did you mean 'district_id'\?$"):
+        read_units(files["districts"], id_column="district_idx", year_columns="optics_{year}")
+    with pytest.raises(ColumnError, match=r"denominator 'km2' is not a column .*\]\. denominator = \"area\" \(firms per km²\) "
+                                          r"needs no column\.$"):
+        read_units(files["districts"], year_columns="optics_{year}", denominator_column="km2")
+    with pytest.raises(ColumnError, match=r"^\[cells\] denominator = 'population': a GeoTIFF has no columns besides its bands"):
+        read_units(files["grid"], band_years=list(GRID_YEARS), denominator_column="population")

@@ -116,8 +116,10 @@ def test_an_area_header_may_name_its_unit(tmp_path, header, value, km2):
     assert parks["approved_area_km2"].tolist() == [km2]
     assert _geodesic_km2(parks.geometry.iloc[0]) == pytest.approx(km2, rel=0.005)
     assert parks.attrs["load_report"]["area_column"] == header
-    converted = [n for n in parks.attrs["load_report"]["notes"] if "converted to km²" in n]
+    converted = [n for n in parks.attrs["load_report"]["notes"] if "approved areas of column" in n]
     assert converted == ([f"z.csv: approved areas of column {header!r} converted to km² (× 0.01)"] if km2 != float(value) else [])
+    disc = [n for n in parks.attrs["load_report"]["notes"] if "a disc of the approved area" in n]
+    assert len(disc) == 1 and (f"({header!r}, converted to km²)" if km2 != float(value) else f"({header!r}, km²)") in disc[0]
 
 
 def test_an_area_in_an_unknown_unit_is_not_taken_for_km2(tmp_path):

@@ -449,3 +449,103 @@ def test_the_report_answers_first(with_parks, tmp_path):
     section = page[answer:page.index("<h2>What this input allows</h2>")]
     assert "Optics Valley Science Park: <b>park on a pre-existing cluster</b>" in section
     assert "Lakeside Park: <b>park without a cluster</b>" in section
+
+
+def test_the_report_and_map_say_p_methods_and_the_count_band_in_words(districts, grid, tmp_path, capsys):
+    """No raw key (``exact 36``, ``mc 139``) or bare band name (``count column 2014``) in the units' report."""
+    import re
+
+    import geo.outputs.units as ou
+
+    page = ou.render_units_report(districts)
+    text = re.sub(r"<[^>]+>", " ", page)
+    assert "p-values: exact (without replacement) for 36 units, no neighbours (no p-value) for 1 unit." in text
+    assert "exact 36" not in text and "island 1." not in text
+    assert "LISA: not significant 30, HH 6, no neighbour 1." in text
+    gpage = re.sub(r"<[^>]+>", " ", ou.render_units_report(grid))
+    assert "Monte Carlo" not in gpage and "exact (without replacement) for" in gpage  # integer counts: exact p-values
+    assert re.search(r"count band\s+band 5 of 5, the year 2014", gpage) and "count column" not in gpage
+    # the island swatch only where a unit has no neighbour
+    assert "no neighbour (island)" in ou.units_map(districts, "districts").get_root().render()
+    assert "no neighbour (island)" not in ou.units_map(grid, next(iter(grid.valleys))).get_root().render()
+    assert ou._p_methods_text({"mc": 139}, 999) == "Monte Carlo (999 seeded permutations) for 139 units"
+    cfg = _toml(tmp_path, grid.load_report["file"], band_years=list(GRID_YEARS))
+    assert main(["check", str(cfg)]) == 0
+    assert "counts: the 2014 band of grid.tif; years 2010–2014; integer" in capsys.readouterr().out
+
+
+def test_a_target_sector_the_counts_do_not_mention_is_named(files):
+    """On units target_sector selects nothing: a sector the count columns do not mention is a warning, not a silent label."""
+    from geo.pipeline.units import check_units
+
+    def cfg(target):
+        return config_from_dict({"analysis": {"target_sector": target},
+                                 "cells": {"path": str(files["districts"]), "id_column": "district_id",
+                                           "year_columns": "optics_{year}"}})
+
+    said = [w for w in check_units(cfg("software")).warnings if "target_sector" in w]
+    assert said == [("[analysis] target_sector = 'software' only labels the counts on given units (it selects nothing): "
+                     "the counts are column 'optics_2015' of districts.gpkg, whose names do not mention 'software'; "
+                     "check that they count software firms, or correct target_sector")]
+    assert not [w for w in check_units(cfg("Optics")).warnings if "target_sector" in w]  # in the columns, any case
+    grid = config_from_dict({"analysis": {"target_sector": "optics"},
+                             "cells": {"path": str(files["grid"]), "band_years": list(GRID_YEARS)}})
+    assert any("the counts are the 2014 band of grid.tif" in w for w in check_units(grid).warnings)
+
+
+def test_every_unit_rejected_is_said_once_not_also_logged(tmp_path, caplog):
+    """The CLI prints the library's WARNING records: the error that follows must not be preceded by a log line
+    saying the same (two lines where the user should read one sentence)."""
+    import logging
+
+    import geopandas as gpd
+    import shapely
+
+    from geo.errors import InputError
+    from geo.pipeline.units import check_units
+
+    gpd.GeoDataFrame({"n": [-1, -2]}, geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)],
+                     crs=4326).to_file(tmp_path / "negative.gpkg")
+    with caplog.at_level(logging.WARNING, logger="geo"), pytest.raises(InputError, match="Every one of the 2 units"):
+        check_units(config_from_dict({"cells": {"path": str(tmp_path / "negative.gpkg"), "count_column": "n"}}))
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_stages_not_run_are_named_in_words(districts):
+    """The units report's "Stages not run" shows no stage key (ripley_k, stack_artefacts, hotspots[2005])."""
+    import html
+    import re
+
+    import geo.outputs.units as ou
+
+    page = ou.render_units_report(districts)
+    box = page[page.index("<summary>Stages not run</summary>"):]
+    box = html.unescape(re.sub(r"<[^>]+>", "|", box[:box.index("</details>")]))
+    assert "Ripley's K/L (the points' pattern at each distance)|" in box
+    assert "needs firm points; this run has counts on given units" in box
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b|\w+\[\w+\]", box.replace("given units", ""))
+
+
+def test_geo_run_on_units_prints_each_parks_verdict(tmp_path, capsys):
+    """The console of `geo run` on the districts example names each park's verdict, as the report's answer does."""
+    import shutil
+    from pathlib import Path
+
+    shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "examples" / "units", tmp_path / "units")
+    assert main(["run", str(tmp_path / "units" / "config.toml"), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert ("answer (Wuhan): Optics Valley Science Park: park on a pre-existing cluster; Lakeside Park: park without a "
+            "cluster") in out.splitlines()
+
+
+def test_verdict_rules_name_the_park_table_columns_in_words(with_parks):
+    """The rules under "The tests on units" read as the park table's heads, not as snake_case columns."""
+    import html
+    import re
+
+    import geo.outputs.units as ou
+
+    page = html.unescape(re.sub(r"<[^>]+>", "|", ou.render_units_report(with_parks[0])))
+    rules = [line for line in page.split("|") if ">= 0.25" in line]
+    assert any(r.startswith("(share on hot units >= 0.25 and p hot share (FDR) < 0.05) or (density / study area > 1") for r in rules)
+    assert not any(re.search(r"\b(share_hot|p_hot_fdr|density_ratio|p_fdr)\b", r) for r in rules)

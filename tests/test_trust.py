@@ -69,7 +69,7 @@ def test_a_slip_raises_the_same_error_in_the_api(study, api, slip):
 
 
 def test_the_study_without_slips_checks_clean(study, capsys):
-    code, out, _ = _cli(capsys, "check", study.write_config(name="clean.toml"))
+    code, out, _ = _cli(capsys, "check", study.write_config(firms={"crs": "wgs84"}, name="clean.toml"))
     assert code == 0
     assert "valley Wuhan: 500 firms, 166 optics firms (33%), 1 park(s), founding year for 166 of 166" in out
     assert "valley Changchun: 500 firms" in out
@@ -480,3 +480,97 @@ def test_coordinate_columns_with_other_names_are_suggested(tmp_path):
     text = str(err.value)
     assert "No longitude column" in text and "Did you mean 'X坐标'?" in text and 'lon="X坐标"' in text
     assert read_firms(path, lon="X坐标", lat="Y坐标")["lat"].tolist() == [31.8, 31.9]
+
+
+def test_coordinates_taken_as_wgs84_without_a_crs_are_said_to_be_assumed(study, tmp_path, capsys):
+    """GCJ-02 coordinates (Amap) read as WGS84 raise no error: the run says what it assumed, in check and run."""
+    from geo.crs import wgs84_to_gcj02
+
+    df = pd.read_csv(study.firms)
+    lon, lat = study.columns.get("lon", "lon"), study.columns.get("lat", "lat")
+    df[lon], df[lat] = wgs84_to_gcj02(df[lon].to_numpy(), df[lat].to_numpy())
+    df.to_csv(tmp_path / "amap.csv", index=False)
+    assumed = "the coordinates of amap.csv were taken as WGS84 (GPS) because [firms] crs is not set"
+    cfg = study.write_config(firms={"path": str(tmp_path / "amap.csv")}, name="amap.toml")
+    code, out, _ = _cli(capsys, "check", cfg)
+    assert code == 0 and f"warning: {assumed}" in out and 'set [firms] crs = "gcj02"' in out
+    res = geo.run(cfg)
+    assert sum(assumed in w for w in res.warnings) == 1  # once, in the warnings the report lists
+    told = study.write_config(firms={"path": str(tmp_path / "amap.csv"), "crs": "wgs84"}, name="told.toml")
+    assert not any("were taken as WGS84" in w for w in geo.check(told).warnings)
+    far = df.assign(**{lon: df[lon] - 230.0})  # the Americas: outside China, where GCJ-02 is not used
+    far.to_csv(tmp_path / "far.csv", index=False)
+    chk = geo.check(study.write_config(firms={"path": str(tmp_path / "far.csv")}, parks={"path": None}, name="far.toml"))
+    assert not any("were taken as WGS84" in w for w in chk.warnings)
+
+
+def test_open_map_data_read_as_a_plain_table_names_the_source_key(tmp_path):
+    """An .osm.pbf or an Overture GeoParquet given without [firms] source: the message names the key that reads it."""
+    import shutil
+    from pathlib import Path
+
+    from geo.errors import ColumnError, DataFileError
+
+    examples = Path(__file__).resolve().parents[1] / "data" / "examples"
+    with pytest.raises(DataFileError, match=r"It looks like an OpenStreetMap extract: set \[firms\] source = \"osm\""):
+        geo.read_firms(examples / "osm" / "wuhan.osm.pbf")
+    shutil.copytree(examples / "overture", tmp_path / "overture")
+    cfg = tmp_path / "overture" / "config.toml"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace('source = "overture"', ""), encoding="utf-8")
+    with pytest.raises(ColumnError, match=r"These are the columns of Overture Places: set \[firms\] source = \"overture\""):
+        geo.check(cfg)
+    code = main(["check", str(cfg)])
+    assert code == 2
+
+
+@pytest.mark.parametrize("kind, wrong, right, message", [
+    ("osm", '"craft=optician" = "optics"', '"craft=opticain" = "optics"',
+     ("The [firms.osm_sectors] tag mapped to 'optics' ('craft=opticain') matched no feature of wuhan.osm.pbf: check "
+      "their spelling (OpenStreetMap tags are key=value")),
+    ("overture", "b2b_electronic_equipment = ", "b2b_electronics_equipment = ",
+     ("The [firms.overture_sectors] category mapped to 'optics' ('b2b_electronics_equipment') matched no feature of "
+      "places.parquet")),
+    ("osm", 'target_sector = "optics"', 'target_sector = "optic"',
+     ("No entry of [firms.osm_sectors] maps a tag to 'optic': add one (tag = \"optic\"), or set target_sector to one "
+      "of the table's sectors. Did you mean 'optics'?")),
+])
+def test_a_misspelt_open_data_sector_table_entry_is_named(tmp_path, kind, wrong, right, message):
+    """OpenStreetMap / Overture: a tag or category misspelt in the config's sector table matches nothing; the error
+    names that entry, not only the sectors that remain."""
+    import shutil
+    from pathlib import Path
+
+    shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "examples" / kind, tmp_path / kind)
+    cfg = tmp_path / kind / "config.toml"
+    text = cfg.read_text(encoding="utf-8")
+    assert wrong in text
+    cfg.write_text(text.replace(wrong, right), encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        geo.check(cfg)
+    assert message in str(err.value)
+
+
+def test_a_catalogue_zone_without_a_point_is_one_warning_not_also_a_log_line(caplog):
+    """`geo check` on the catalogue example: the unjoined zone is a warning of the run (console and report), not a
+    WARNING log record printed above the output as well."""
+    import logging
+    from pathlib import Path
+
+    cfg = Path(__file__).resolve().parents[1] / "data" / "examples" / "catalogue" / "config.toml"
+    with caplog.at_level(logging.WARNING, logger="geo"):
+        chk = geo.check(cfg)
+    assert any("no point of zones.shp has code 'S421099'" in w for w in chk.warnings)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_geo_run_prints_the_answer_not_only_counts(tmp_path, capsys):
+    """The console of `geo run` on the points example ends with the answer's first sentence, as the report opens."""
+    import shutil
+    from pathlib import Path
+
+    shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "examples" / "points", tmp_path / "points")
+    assert main(["run", str(tmp_path / "points" / "config.toml"), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    answer = [line for line in out.splitlines() if line.startswith("answer: ")]
+    assert answer == [("answer: Of 2 parks, 1 sits on a cluster that existed before designation and 1 does not "
+                       "coincide with a significant cluster.")]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import difflib
 import io as _io
 import logging
 import os
@@ -65,10 +66,35 @@ _CHUNK = 1 << 26  # bytes per step when scanning a file with numpy (bounds tempo
 
 
 # ----------------------------------------------------------------------------- helpers
+def _nearby_files(p: Path) -> str:
+    """What the folder of a missing file holds: `` Did you mean 'firms.csv'?``, the files of its kind, or that the folder
+    itself is missing."""
+    folder = p.parent
+    if not folder.is_dir():
+        missing = folder
+        while not missing.parent.is_dir() and missing.parent != missing:
+            missing = missing.parent
+        return f" The folder '{missing}' does not exist."
+    try:
+        names = sorted(f.name for f in folder.iterdir() if not f.name.startswith("."))
+    except OSError:  # pragma: no cover - unreadable folder
+        return ""
+    close = difflib.get_close_matches(p.name, names, n=1, cutoff=0.6)
+    if close:
+        return f" Did you mean '{close[0]}' (in the same folder)?"
+    kind = [n for n in names if n.lower().endswith(p.suffix.lower())] if p.suffix else []
+    if kind:
+        more = f" and {len(kind) - 5} more" if len(kind) > 5 else ""
+        return f" The {p.suffix} files of '{folder}' are: {', '.join(kind[:5])}{more}."
+    return f" '{folder}' holds no {p.suffix} file." if p.suffix else ""
+
+
 def _check_file(path: str | os.PathLike, what: str) -> Path:
     p = Path(path)
     if not p.exists():
-        msg = f"{what} not found: '{p}' (resolved to '{p.resolve()}'). Check the path; relative paths are read from the current folder or, in a config, from the config's folder."
+        where = "" if p.is_absolute() else f" (resolved to '{p.resolve()}')"
+        msg = (f"{what} not found: '{p}'{where}.{_nearby_files(p.resolve())} Check the path; relative paths are read "
+               "from the current folder or, in a config, from the config's folder.")
         raise DataFileError(msg)
     if p.is_dir() and p.suffix.lower() != ".gdb":
         msg = f"{what} '{p}' is a folder; give the path of a file (CSV, Excel, Parquet, GeoPackage, Shapefile or GeoJSON)."
@@ -729,7 +755,20 @@ def _parquet_schema(path: Path):
 
 
 def _read_vector(read, path: Path):
-    """``read(path)`` with a pyogrio reader; a DataFileError when ``path`` is not a vector layer."""
+    """``read(path)`` with a pyogrio reader; a DataFileError when ``path`` is not a vector layer, or holds several
+    layers (the first is not necessarily the firms: it is never read silently)."""
+    import pyogrio
+
+    try:
+        layers = [str(row[0]) for row in pyogrio.list_layers(path)]
+    except Exception as exc:
+        msg = f"Cannot read '{path}' as a vector layer ({exc}). Check the file opens in QGIS."
+        raise DataFileError(msg) from None
+    if len(layers) > 1:
+        msg = (f"'{Path(path).name}' has {len(layers)} layers ({', '.join(layers[:8])}{' ...' if len(layers) > 8 else ''}): "
+               "a firm table is one layer. Save the layer of the firms as a file of its own (QGIS: Export > Save "
+               "Features As..., GeoPackage or CSV) and give that path.")
+        raise DataFileError(msg)
     try:
         return read(path)
     except Exception as exc:
@@ -788,9 +827,12 @@ def _read_any_table(path: Path, *, encoding: str | None, sheet: str | int | None
             return _raw_from_frame(frame, {"format": "vector"}, gdf.geometry.values, gdf.crs)
         frame = pd.DataFrame(gdf.drop(columns="geometry", errors="ignore"))
         return _raw_from_frame(frame, {"format": "vector-table"})
+    osm = Path(path).name.lower().endswith((".osm.pbf", ".osm", ".pbf", ".osm.bz2"))
     msg = (
         f"Unknown {what} format '{suffix}' for '{path}'. Use CSV/TSV, Excel (.xlsx), Parquet, "
         "GeoPackage, Shapefile or GeoJSON."
+        + (" It looks like an OpenStreetMap extract: set [firms] source = \"osm\" (or [parks] source = \"osm\") "
+           "to read its firms or parks." if osm else "")
     )
     raise DataFileError(msg)
 
@@ -802,7 +844,11 @@ def _find_column(columns: list[str], given: str | None, candidates: tuple[str, .
         lowered = {c.lower(): c for c in columns}
         if given.lower() in lowered:
             return lowered[given.lower()]
-        msg = f"Column {given!r} ({what}) is not in '{path}'; its columns are {columns}."
+        key = {"longitude": "lon", "latitude": "lat", "firm id": "id"}.get(what)
+        where = f"{what}, [firms] {key} in a config" if key else what
+        near = difflib.get_close_matches(given, [str(c) for c in columns], n=1, cutoff=0.6)
+        msg = (f"Column {given!r} ({where}) is not in '{path}'; its columns are {columns}."
+               + (f" Did you mean {near[0]!r}?" if near else ""))
         raise ColumnError(msg)
     hits = [c for c in columns if c.strip().lower() in candidates]
     if len(hits) > 1:

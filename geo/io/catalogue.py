@@ -271,7 +271,7 @@ def read_catalogue(
                          for r, row in zip(skipped.index, skipped.itertuples(index=False))],
     }
     if len(rj):
-        log.warning("catalogue %s + %s: %d of %d zone(s) could not be joined (%s)", p.name, a.name, len(rj),
+        log.info("catalogue %s + %s: %d of %d zone(s) could not be joined (%s)", p.name, a.name, len(rj),
                     len(out) + len(rj), ", ".join(f"{k}: {v}" for k, v in out.attrs["catalogue"]["rejected_by_reason"].items()))
     return out
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from geo import crs as _crs
+from geo._words import suggest
 from geo.config import AREA_UNITS
 from geo.errors import ColumnError, CRSError, DataFileError, InputError
 from geo.io._text import (
@@ -176,6 +177,7 @@ def read_parks(
         if crs is None:
             crs = "wgs84"  # longitude/latitude columns are degrees
     else:
+        _one_layer(p, layer)
         try:
             kwargs = {} if layer is None else {"layer": layer}
             gdf = pyogrio.read_dataframe(p, **kwargs)
@@ -186,7 +188,12 @@ def read_parks(
         msg = (f"'{p.name}' has no row with both a longitude ({gdf.attrs['lon_column']!r}) and a latitude "
                f"({gdf.attrs['lat_column']!r}) that are numbers; no park can be placed.")
         raise InputError(msg)
-    if "geometry" not in gdf or len(gdf) == 0 or gdf.geometry.isna().all():
+    if len(gdf) == 0:
+        cols = [c for c in gdf.columns if c != "geometry"]
+        what = (f"its header ({', '.join(map(str, cols[:8]))}) has no row below it" if cols else "it holds no feature")
+        msg = f"'{p.name}' has no park: {what}. Check the export or the path."
+        raise InputError(msg)
+    if "geometry" not in gdf or gdf.geometry.isna().all():
         msg = f"'{p}' holds no features with geometry; park boundaries must be polygons."
         raise InputError(msg)
     columns = [c for c in gdf.columns if c != "geometry"]
@@ -199,7 +206,9 @@ def read_parks(
 
     system = None if crs is None else _crs.parse_crs(crs)
     if gdf.crs is None and system is None:
-        msg = f"'{p}' has no coordinate reference system (no .prj?). Pass crs= (e.g. crs='wgs84', 'gcj02' or an EPSG code)."
+        msg = (f"'{p.name}' has no coordinate reference system (no .prj?){_what_coordinates(gdf.geometry.values)}. "
+               "Set [parks] crs = \"wgs84\" (or \"gcj02\", \"bd09\", or the projection's EPSG code such as "
+               "\"EPSG:32650\"); in Python, read_parks(..., crs=...).")
         raise CRSError(msg)
 
     geoms = gdf.geometry.values
@@ -333,7 +342,8 @@ def read_parks(
     result = result[["name", "valley", "designated", *[c for c in result.columns if c not in ("name", "valley", "designated", "geometry")], "geometry"]]
     if approximate.any():
         notes.append(f"{p.name}: {int(approximate.sum())} park(s) given as points have an approximate boundary: a disc of "
-                     f"the approved area ({area_col!r}, km²) around the point; results that depend on the outline say so")
+                     f"the approved area ({area_col!r}, {'km²' if area_units[area_col] == 1.0 else 'converted to km²'}) "
+                     "around the point; results that depend on the outline say so")
         if area_units[area_col] != 1.0:
             notes.append(f"{p.name}: approved areas of column {area_col!r} converted to km² (× {area_units[area_col]:g})")
         if len(area_hits) > 1:
@@ -440,6 +450,49 @@ def _check_joined(gdf, joined: dict) -> None:
            f"the points have {joined['join']}s such as {some('no_attributes') or '(none)'}, the table "
            f"{some('no_point') or '(none)'}. Are the two files the same catalogue?")
     raise InputError(msg)
+
+
+def _one_layer(p: Path, layer: str | int | None) -> None:
+    """Stop when a file of several layers (a GeoPackage, an .osm.pbf) is read without ``[parks] layer``: the first
+    layer is not necessarily the parks, and reading it silently would test the wrong polygons."""
+    import pyogrio
+
+    try:
+        layers = [str(row[0]) for row in pyogrio.list_layers(p)]
+    except Exception as exc:
+        msg = f"Cannot read '{p}' as a polygon layer ({exc}). Check the file opens in QGIS."
+        raise DataFileError(msg) from None
+    if layer is None and len(layers) > 1:
+        osm = (" It looks like an OpenStreetMap extract: [parks] source = \"osm\" reads its named industrial areas and "
+               "high-tech zones." if p.name.lower().endswith((".osm.pbf", ".pbf", ".osm")) else "")
+        msg = (f"'{p.name}' has {len(layers)} layers ({', '.join(layers)}): say which holds the parks with "
+               f"[parks] layer = \"...\" (read_parks(..., layer=...) in Python).{osm}")
+        raise InputError(msg)
+    if layer is not None and not isinstance(layer, int) and str(layer) not in layers:
+        msg = f"'{p.name}' has no layer {layer!r}; its layers are: {', '.join(layers)}.{suggest(str(layer), layers)}"
+        raise InputError(msg)
+
+
+def _what_coordinates(geoms) -> str:
+    """``: its coordinates span x ..., y ...: projected metres, not degrees`` (or ``: longitude/latitude degrees``)."""
+    import shapely
+
+    coords = shapely.get_coordinates(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
+    if not len(coords):
+        return ""
+    x, y = coords[:, 0], coords[:, 1]
+    def num(v: float) -> str:
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.6g}"
+
+    ranges = f"x {num(np.min(x))} to {num(np.max(x))}, y {num(np.min(y))} to {num(np.max(y))}"
+    if np.all(np.abs(x) <= 180) and np.all(np.abs(y) <= 90):
+        return f"; its coordinates ({ranges}) look like longitude/latitude degrees"
+    mx, my = np.median(np.abs(x)), np.median(np.abs(y))
+    if 1e4 <= mx < 1e8 and 1e4 <= my < 1e7:
+        lat = np.median(y) / 110_950.0
+        about = f": a northing of {np.median(y):,.0f} m is about {lat:.0f}° from the equator" if 0 < lat < 90 else ""
+        return f"; its coordinates ({ranges}) look like projected metres (a UTM zone or a local grid{about})"
+    return f"; its coordinates span {ranges}"
 
 
 def _check_degrees(geoms, declared, p: Path, *, file_crs=None) -> None:

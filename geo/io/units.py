@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from geo import crs as _crs
+from geo._words import suggest
 from geo.errors import ColumnError, CRSError, DataFileError, InputError
 from geo.io._text import (
     _check_file,
@@ -354,7 +355,14 @@ def read_units(
     for what, col in (("id_column", id_column), ("name_column", name_column), ("valley_column", valley_column),
                       ("denominator", denominator_column)):
         if col is not None and col not in columns:
-            msg = f"[cells] {what} {col!r} is not a column of '{p.name}'; its columns are {columns}."
+            if kind == "raster":
+                msg = (f"[cells] {what} = {col!r}: a GeoTIFF has no columns besides its bands ({p.name}: one count per "
+                       "band)" + ('; denominator = "area" gives firms per km²' if what == "denominator" else "") + ".")
+                raise ColumnError(msg)
+            area = (' denominator = "area" (firms per km²) needs no column.' if what == "denominator"
+                    and str(col).strip().lower().replace("²", "2") in ("km2", "area_km2", "sqkm", "km", "面积") else "")
+            msg = (f"[cells] {what} {col!r} is not a column of '{p.name}'; its columns are {columns}.{area}"
+                   f"{suggest(str(col), [str(c) for c in columns])}")
             raise ColumnError(msg)
     n = raw.n
     rows = np.arange(1, n + 1)
@@ -462,7 +470,7 @@ def read_units(
                          "denominator": denominator_column},
     }
     if not len(out):
-        log.warning("every unit of %s was rejected", p)
+        log.info("every unit of %s was rejected", p)
     out.attrs["rejects"] = rej
     out.attrs["load_report"] = report
     return out

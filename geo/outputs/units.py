@@ -388,6 +388,15 @@ def _overlay_table(ov) -> str:
     return "\n".join(out)
 
 
+def _rule_words(rule: str) -> str:
+    """A verdict rule with the overlay columns it tests (``share_hot >= 0.25``) written as the park table heads them
+    (:data:`_OVERLAY_COLUMNS`)."""
+    import re
+
+    keys = sorted((k for k in _OVERLAY_COLUMNS if "_" in k), key=len, reverse=True)
+    return re.sub(r"\b(" + "|".join(keys) + r")\b", lambda m: _OVERLAY_COLUMNS[m.group(1)], rule)
+
+
 def _overlay_notes(a) -> str:
     notes = a.overlay_notes or {}
     items = []
@@ -397,8 +406,40 @@ def _overlay_notes(a) -> str:
         items.append((f"null hypothesis ({k})", v))
     items = [(k, _Html(_prose(v))) for k, v in items]
     for k, v in (notes.get("rules") or {}).items():
-        items.append((f"verdict rule: {k}", _Html(f"<code>{_e(v)}</code>")))
+        items.append((f"verdict rule: {k}", _rule_words(str(v))))
     return "<details><summary>The tests on units: nulls, rules, assumption</summary>" + _kv(items) + "</details>" if items else ""
+
+
+def _p_methods_text(counts: dict, permutations: int) -> str:
+    """``exact (without replacement) for 36 units, no neighbours (no p-value) for 1 unit``: the p-value methods of the units,
+    in words (the raw keys ``exact``, ``mc``, ``island`` are those of the layers' ``gi_p_method`` column)."""
+    parts = []
+    for key, n in counts.items():
+        what = P_METHODS.get(str(key), str(key))
+        if str(key) == "mc":
+            what += f" ({permutations:,} seeded permutations)"
+        parts.append(f"{what} for {int(n):,} unit{'' if int(n) == 1 else 's'}")
+    return ", ".join(parts) or "—"
+
+
+def _count_source(lr: dict) -> tuple[str, object]:
+    """The data row that says where the counts come from: a layer's column, or a GeoTIFF's band of a year."""
+    years = [str(y) for y in (lr.get("year_columns") or {})]
+    if lr.get("format") == "geotiff":
+        col = str(lr["count_column"])
+        band = f"band {years.index(col) + 1} of {len(years)}, " if col in years else ""
+        return ("count band", f"{band}the year {col}")
+    return ("count column", _Html(f"<code>{_e(lr['count_column'])}</code>"))
+
+
+def _stage_row(key: str, why: str, point_stages: dict[str, str]) -> list:
+    """A skipped stage as the report shows it: its name in words (:func:`geo.outputs._labels.stage_label`, not
+    ``ripley_k`` or ``hotspots[2010]``) and why; ``point_stages``: the stages that need firm points
+    (``UnitsResults.point_stages``)."""
+    name = point_stages.get(key) or stage_label(key)
+    if key in point_stages and str(why).startswith("given units: no firm points"):
+        why = "needs firm points; this run has counts on given units"
+    return [name[0].upper() + name[1:], _Html(_prose(why))]
 
 
 def _valley_section(res, vu) -> str:
@@ -435,7 +476,7 @@ def _valley_section(res, vu) -> str:
         parts.append("<h3>Hot and cold spots (Gi*, LISA)</h3>")
         parts.append(f"<p>{len(hot)} hot-spot unit(s) and {len(cold)} cold-spot unit(s) at α = "
                      f"{_num(res.config.analysis.alpha)}{' after Benjamini–Hochberg FDR' if res.config.analysis.fdr else ''}; "
-                     "p-values: " + _e(", ".join(f"{P_METHODS.get(k, k)} {v}" for k, v in (hp.get("gi_p_method") or {}).items()))
+                     "p-values: " + _e(_p_methods_text(hp.get("gi_p_method") or {}, res.config.analysis.permutations))
                      + ".</p>")
         sig = h[h["hot"] | h["cold"]]
         if len(sig):
@@ -443,7 +484,8 @@ def _valley_section(res, vu) -> str:
                                 [[i, r["name"], _num(r["value"]), _num(r["gi_z"]), _p(r["gi_p_fdr"]), r["lisa_label"]]
                                  for i, r in sig.iterrows()]))
         labels = h["lisa_label"].value_counts()
-        parts.append("<p>LISA: " + ", ".join(f"{_e(k)} {int(v)}" for k, v in labels.items()) + ".</p>")
+        words = {"ns": "not significant", "island": "no neighbour"}
+        parts.append("<p>LISA: " + ", ".join(f"{_e(words.get(k, k))} {int(v)}" for k, v in labels.items()) + ".</p>")
     if a.overlay is not None:
         parts.append("<h3>Parks on the units</h3>")
         parts.append("<p>Area-weighted: a unit partly under a park counts with the share of its area inside it.</p>")
@@ -452,11 +494,10 @@ def _valley_section(res, vu) -> str:
         if notes is not None and len(notes.dropna()):
             parts.append("<p><b>Which tests apply.</b> " + _prose(str(notes.dropna().iloc[0])) + "</p>")
         parts.append(_overlay_notes(a))
-    skipped = {k: v for k, v in vu.skipped.items()}
+    skipped = [_stage_row(k, v, res.point_stages) for k, v in vu.skipped.items()]
     if skipped:
         parts.append("<details><summary>Stages not run</summary>"
-                     + _table(["stage", "why"], [[stage_label(k), _Html(_prose(v))] for k, v in skipped.items()])
-                     + "</details>")
+                     + _table(["stage", "why"], skipped) + "</details>")
     return "\n".join(parts)
 
 
@@ -487,7 +528,7 @@ def _data_section(res) -> str:
     rows = [("file", Path(lr["file"]).name), ("units", lr["unit_kind"]), ("read", lr["units_read"]),
             ("kept", lr["units_loaded"]), ("rejected", lr["units_rejected"]),
             ("nodata cells (not units)", lr.get("nodata_cells", 0)), ("multipart units", lr.get("multipart", 0)),
-            ("repaired geometries", lr.get("repaired", 0)), ("count column", _Html(f"<code>{_e(lr['count_column'])}</code>")),
+            ("repaired geometries", lr.get("repaired", 0)), _count_source(lr),
             ("years", ", ".join(map(str, lr.get("year_columns") or {})) or "—"),
             ("integer counts", "yes" if lr.get("integer_counts") else "no"), ("CRS read", lr.get("crs")),
             ("converted from", lr.get("converted_from") or "—")]

@@ -20,12 +20,14 @@ import pandas as pd
 
 from geo._words import counted, listing, suggest
 from geo.config import Config
+from geo.crs import out_of_china
 from geo.errors import ColumnError, InputError
 
 __all__ = [
     "resolve_columns",
     "renames",
     "check_crs",
+    "crs_assumption",
     "valleys_from_column",
     "check_rejections",
     "check_valleys",
@@ -76,6 +78,9 @@ def _header_hint(columns: Sequence[str], table: str) -> str:
                 f"{unnamed[0]!r}): delete the title rows above it.")
     if table.lower().endswith((".xlsx", ".xlsm", ".xls")):
         hint += " The columns are those of the workbook's first sheet; [firms] sheet = \"...\" reads another."
+    if {"categories", "confidence", "names"} <= {str(c).lower() for c in columns}:
+        hint += (" These are the columns of Overture Places: set [firms] source = \"overture\" (its categories become "
+                 "sectors through [firms.overture_sectors]).")
     return hint
 
 
@@ -258,6 +263,28 @@ def check_crs(report: Mapping[str, Any], *, table: Any = None) -> None:
     raise InputError(msg)
 
 
+def crs_assumption(cfg: Config, report: Mapping[str, Any], *, lon: Any = None, lat: Any = None) -> list[str]:
+    """The warning that the firm table's coordinates were taken as WGS84 because ``[firms] crs`` is not set.
+
+    A table exported from Amap or Tencent (GCJ-02) or Baidu (BD-09) reads as WGS84 without an
+    error, a few hundred metres off in China: the run cannot tell, so the analyst is told what was
+    assumed (in ``geo check``, ``geo run`` and the report's warnings).  Nothing is said when
+    ``[firms] crs`` is set, for OpenStreetMap and Overture (WGS84 by definition), or when the
+    firms given (``lon``, ``lat``) all lie outside China, where the shifted systems are not used.
+    """
+    if cfg.firms.source != "table" or cfg.is_given("firms", "crs") or report.get("converted"):
+        return []
+    if report.get("format") in ("vector", "geoparquet"):  # a layer with its own CRS: nothing was assumed
+        return []
+    if lon is not None and lat is not None and len(lon) and bool(np.all(out_of_china(lon, lat))):
+        return []
+    table = _table_name(report.get("file") or cfg.firms.path)
+    msg = (f"the coordinates of {table} were taken as WGS84 (GPS) because [firms] crs is not set; if they come "
+           "from Amap or Tencent (GCJ-02) or Baidu (BD-09) they sit 300–700 m off in China and the firms fall into "
+           "the wrong cells and parks: set [firms] crs = \"gcj02\" or \"bd09\" (or crs = \"wgs84\" to confirm)")
+    return [msg]
+
+
 def check_rejections(report: Mapping[str, Any], rejects: pd.DataFrame, *, limit: float = 0.5, table: Any = None) -> None:
     """Stop when every row, or more than ``limit`` of them, was rejected while reading.
 
@@ -368,8 +395,30 @@ def check_target(cfg: Config, counts: pd.Series | None, *, table: Any = None) ->
         msg = f"target_sector = {target!r}, but the sector column {col!r} is empty for every firm of the run's valleys."
     else:
         msg = (f"target_sector = {target!r} is not a value of the sector column {col!r} of the run's firms; its most "
-               f"frequent values are: {counted(counts)}.{suggest(target, list(counts.index))}")
+               f"frequent values are: {counted(counts)}.{_sector_table_hint(cfg, target, table) or suggest(target, list(counts.index))}")
     raise InputError(msg)
+
+
+def _sector_table_hint(cfg: Config, target: str, table: Any) -> str:
+    """For OpenStreetMap or Overture firms: the entries of the config's sector table that map to ``target`` and matched
+    nothing (a misspelt tag or category), or that no entry maps to it."""
+    source = cfg.firms.source
+    if source not in ("osm", "overture"):
+        return ""
+    key = "osm_sectors" if source == "osm" else "overture_sectors"
+    sectors = getattr(cfg.firms, key) or {}
+    if not sectors:
+        return ""
+    what, whats = ("tag", "tags") if source == "osm" else ("category", "categories")
+    entries = [k for k, v in sectors.items() if str(v) == str(target)]
+    if not entries:
+        return (f" No entry of [firms.{key}] maps a {what} to {target!r}: add one ({what} = \"{target}\"), or set "
+                f"target_sector to one of the table's sectors.{suggest(target, list(dict.fromkeys(map(str, sectors.values()))))}")
+    return (f" The [firms.{key}] {what if len(entries) == 1 else whats} mapped to {target!r} "
+            f"({listing(repr(e) for e in entries)}) matched no "
+            f"feature of {_table_name(table)}: check their spelling"
+            + (" (OpenStreetMap tags are key=value, e.g. \"craft=optician\")." if source == "osm" else
+               " (Overture categories are snake_case, e.g. \"b2b_electronic_equipment\")."))
 
 
 def founding_coverage(founded: pd.Series | None, target: np.ndarray | None) -> tuple[int, int]:

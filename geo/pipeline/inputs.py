@@ -306,6 +306,7 @@ def load_inputs(cfg: Config, *, warnings: list[str], quiet: Any = None) -> Study
     # the points stay two coordinate columns (a PointFrame): no shapely point per firm
     firms, load_report, rejects = _read_table(fc.path, cfg, select=selector)
     warnings.extend(registry_warnings(load_report, fc.path))
+    warnings.extend(checks.crs_assumption(cfg, load_report, lon=firms["lon"].to_numpy(), lat=firms["lat"].to_numpy()))
     names = list(selector.names)
     firms["valley"] = selector.labels
     if selector.unknown:

@@ -246,6 +246,7 @@ def _prepare_dask(cfg: Config, timings: dict, warnings: list[str]) -> Prepared:
         checks.check_crs(ing.load_report, table=fc.path)
         checks.check_rejections(ing.load_report, ing.rejects, limit=fc.max_rejected_share, table=fc.path)
         warnings.extend(registry_warnings(ing.load_report, fc.path))
+        warnings.extend(checks.crs_assumption(cfg, ing.load_report))
         timings["read_firms"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         parks, parks_report, parks_rejects = read_parks_config(cfg, warnings)

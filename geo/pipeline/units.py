@@ -244,7 +244,32 @@ def _read_one(cfg: Config, path: Path, warnings: list[str]):
         warnings.append(f"unit rejected: row {r.row} of {name} ({r.unit_id}): {r.reason} ({r.detail})")
     if report["nodata_cells"]:
         warnings.append(f"{report['nodata_cells']:,} cells of {name} are nodata in every band: outside the data, not units")
+    warnings.extend(_label_warnings(cfg, report))
     return units, report, rejects
+
+
+def _label_warnings(cfg: Config, report: dict) -> list[str]:
+    """A warning when ``[analysis] target_sector`` appears nowhere in the names of the counts it labels.
+
+    On given units the target sector selects nothing: the counts are the column (or band) the
+    ``[cells]`` keys name, and target_sector only labels them in every output.  A sector copied
+    from another study ("software" over a layer of optics counts) would title a confident answer
+    about the wrong firms, so the run says which counts it labels when their names do not mention it.
+    """
+    target = cfg.analysis.target_sector
+    if not target or not cfg.is_given("analysis", "target_sector"):
+        return []
+    name = Path(report["file"]).name
+    names = [name, str(report.get("count_column") or ""), str(cfg.cells.layer or ""),
+             *map(str, (report.get("year_columns") or {}).values())]
+    if any(target.strip().lower() in n.lower() for n in names):
+        return []
+    counts = (f"the {report['count_column']} band of {name}" if report.get("format") == "geotiff"
+              else f"column {report['count_column']!r} of {name}")
+    msg = (f"[analysis] target_sector = {target!r} only labels the counts on given units (it selects nothing): the "
+           f"counts are {counts}, whose names do not mention {target!r}; check that they count {target} firms, or "
+           "correct target_sector")
+    return [msg]
 
 
 #: the load-report counts summed over the files of a run (``[[valleys]] cells``)
