@@ -258,3 +258,13 @@ def test_a_bad_sector_table_is_one_sentence(tmp_path):
         read_firms(path, source="overture", sectors={"bakery": " "})
     with pytest.raises(DataFileError, match="Overture category sector table not found: 'nope.csv'"):
         read_firms(path, source="overture", sectors="nope.csv")
+
+
+def test_overture_runs_say_the_data_carry_no_founding_dates(overture_study, tmp_path):
+    """Emerging hot spots are skipped because Overture Places have no founding dates, not because a column was misnamed."""
+    cfg, _ = overture_study
+    out = tmp_path / "out"
+    assert CliRunner().invoke(cli, ["run", str(cfg), "--out", str(out)]).exit_code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    for name in ("Wuhan", "Changchun"):
+        assert summary["valleys"][name]["skipped"]["emerging_hotspots"] == "Overture Places data carry no founding dates"

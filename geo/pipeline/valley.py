@@ -159,7 +159,9 @@ def _emerging(vr: ValleyResult, cfg: Config, seed: int, fm, sector) -> None:
     an, fc = cfg.analysis, cfg.firms
     founded = fc.founded_column
     if founded not in fm.columns or not pd.to_numeric(fm[founded], errors="coerce").notna().any():
-        vr.skipped["emerging_hotspots"] = f"no founding years ([firms] founded_column = {founded!r}) in this valley"
+        source = {"osm": "OpenStreetMap", "overture": "Overture Places"}.get(fc.source)
+        vr.skipped["emerging_hotspots"] = (f"{source} data carry no founding dates" if source and founded not in fm.columns
+                                           else f"no founding years ([firms] founded_column = {founded!r}) in this valley")
         return
     if vr.sampled:
         vr.skipped["emerging_hotspots"] = (f"the valley's firms are a sample of {len(vr.firms):,} of {vr.n_total:,} (dask "

@@ -189,9 +189,10 @@ def _park_card(results, vname: str, idx: Any, row: Mapping[str, Any], ctx: _Ctx,
         else:
             facts.append(f"{_num(row.get('area_km2'), 3)} km²")
     if not _missing(row.get("n_firms")):
-        inside = f"{_num(row.get('n_firms'))} firms inside"
-        if target and not _missing(row.get("n_target")):
-            inside += f" ({_num(row.get('n_target'))} {_e(what)})"
+        n_in, n_target = row.get("n_firms"), row.get("n_target")
+        inside = f"{_num(n_in)} firm{'' if n_in == 1 else 's'} inside"
+        if target and not _missing(n_target):
+            inside += f" ({_num(n_target)} {_e(what if n_target != 1 else f'{target} firm')})"
         facts.append(inside)
     out.append(f"<h3>{_e(row.get('name', idx))}</h3><div class=\"meta\">{' · '.join(facts)}</div>")
     scales = getattr(results, "scale_sensitivity", None) or {}
