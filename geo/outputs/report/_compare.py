@@ -214,8 +214,8 @@ def section_models(results, ctx: _Ctx) -> str:
             models = r.get("models") or []
             out.append(f"<h4>{_e(r.get('name'))}: {_e(r.get('primary_model'))}</h4>")
             summary = str(r.get("summary") or "")
-            summary = summary[:1].upper() + summary[1:]
-            out.append(f"<p>Models shown: {_e(', '.join(models) if models else 'none')}. {_prose(summary)}</p>")
+            out.append(f"<p>Models shown: {_e(', '.join(models) if models else 'none')}"
+                       f"{'; ' + _prose(summary) if summary else ''}.</p>".replace("..</p>", ".</p>"))
             rows = []
             for key, name in (("market_led", "market-led"), ("government_led", "government-led"),
                               ("research_led", "research-led"), ("fdi_led", "FDI-led")):
