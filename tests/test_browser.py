@@ -281,6 +281,10 @@ def test_demo_report_does_not_scroll_sideways(demo_output, browser, width):
     if width <= 400:  # not vacuous: some tables are wider than the screen, and scroll in their box
         wider = page.evaluate("() => [...document.querySelectorAll('.scroll')].filter(e => e.scrollWidth > e.clientWidth).length")
         assert wider > 0
+        # the verdict table of the first screen fits: its verdicts wrap rather than squeeze the park names
+        fit = page.evaluate("() => { const t = document.querySelector('table.verdicts');"
+                            " return [t.scrollWidth, t.parentElement.clientWidth]; }")
+        assert fit[0] <= fit[1], fit
     page.close()
 
 

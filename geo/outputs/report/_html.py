@@ -97,7 +97,8 @@ code{background:#eee;padding:0 3px;border-radius:3px;overflow-wrap:anywhere}
 ul.nulls li{margin:.2em 0}
 dl.labels dt{font-weight:600;margin-top:.3em}dl.labels dd{margin:0 0 0 1.2em;color:#444}
 @media (max-width:600px){main{padding:0 10px 40px}body{font-size:14px}h1{font-size:1.3em}.banner{font-size:.95em;padding:8px 10px}
-.answer{padding:2px 10px}.card{padding:8px 10px}table.kv th{width:auto}}
+.answer{padding:2px 10px}.card{padding:8px 10px}table.kv th{width:auto}
+table.verdicts td:first-child{white-space:normal;min-width:8em}table.verdicts td:last-child{min-width:9em}}
 """
 CSS += _verdict_css()
 
