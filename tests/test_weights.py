@@ -106,7 +106,7 @@ def test_island_policy_knn_links_to_nearest(caplog):
 
 def test_island_policy_keep_and_raise(caplog):
     cells = _with_island()
-    with caplog.at_level(logging.WARNING, logger="geo.weights"):
+    with caplog.at_level(logging.INFO, logger="geo.cells.graph"):
         g = weights(cells, kind="queen", islands="keep")
     assert "kept as islands" in caplog.text
     assert islands(g).remaining == ("c5",)

@@ -405,8 +405,8 @@ def _apply_island_policy(graph: Graph, geoms: gpd.GeoSeries, kind: str, policy: 
             "islands='keep', or a distance-based kind."
         )
         raise GraphError(msg)
-    if policy == "keep":
-        logger.warning(
+    if policy == "keep":  # the caller asked for islands: INFO (the graph records them; a run on units warns by name)
+        logger.info(
             "weights: %d cells have no neighbour under %r weights (%s); kept as islands",
             len(iso), kind, shown,
         )
