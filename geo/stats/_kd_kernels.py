@@ -16,6 +16,9 @@ Ripley pair counts
 Ripley isotropic sums
     Ordered pairs within the largest distance by distance bin, each weighted by Ripley's
     isotropic edge correction, from the same cell list (no pair list).
+Border distances
+    Each point's distance to the nearest window edge, by branch and bound over a
+    bounding-box tree of the edges (the loop over every edge for windows of few edges).
 Circle fractions
     The exact fraction of a circle's circumference inside a polygonal window (any number of
     rings, holes allowed), for Ripley's isotropic edge correction.
@@ -47,6 +50,7 @@ __all__ = [
     "k_isotropic_sums",
     "points_in_window",
     "boundary_distances",
+    "BOUNDARY_TREE_EDGES",
     "m_simulations",
 ]
 
@@ -714,14 +718,164 @@ def _boundary_parallel(px, py, x0, y0, x1, y1, out):
         _boundary_chunk(px, py, x0, y0, x1, y1, c * size, min(n, (c + 1) * size), out)
 
 
-def boundary_distances(px, py, x0, y0, x1, y1):
-    """Distance from each point to the nearest edge (``shapely.distance(points, boundary)``);
-    in parallel from 4,096 points."""
-    out = np.empty(px.shape[0], dtype=np.float64)
-    if px.shape[0] < K_SERIAL_POINTS:
-        _boundary_chunk(px, py, x0, y0, x1, y1, 0, px.shape[0], out)
+#: edges per leaf of the edge tree
+_LEAF_EDGES = 8
+
+
+@njit(cache=True)
+def _edge_tree(x0, y0, x1, y1):
+    """A bounding-box tree over the edges: ``(order, lo, hi, child, box)``.
+
+    Built top-down by median splits of the edges' midpoints along the longer side of their
+    extent; node ``v`` holds the edges ``order[lo[v]:hi[v]]``, its children are
+    ``child[v]`` and ``child[v] + 1`` (``-1``: a leaf of at most ``_LEAF_EDGES`` edges) and
+    ``box[v]`` is the (xmin, ymin, xmax, ymax) of its edges.  Node 0 is the root."""
+    m = x0.shape[0]
+    mx = 0.5 * (x0 + x1)
+    my = 0.5 * (y0 + y1)
+    order = np.arange(m)
+    cap = 2 * m + 1  # leaves hold at least _LEAF_EDGES // 2 edges (or all of them)
+    lo = np.empty(cap, dtype=np.int64)
+    hi = np.empty(cap, dtype=np.int64)
+    child = np.full(cap, -1, dtype=np.int64)
+    box = np.empty((cap, 4), dtype=np.float64)
+    lo[0] = 0
+    hi[0] = m
+    nnode = 1
+    stack = np.empty(cap, dtype=np.int64)
+    stack[0] = 0
+    top = 1
+    while top > 0:
+        top -= 1
+        v = stack[top]
+        a = lo[v]
+        b = hi[v]
+        bx0 = np.inf
+        by0 = np.inf
+        bx1 = -np.inf
+        by1 = -np.inf
+        cx0 = np.inf
+        cy0 = np.inf
+        cx1 = -np.inf
+        cy1 = -np.inf
+        for q in range(a, b):
+            e = order[q]
+            bx0 = min(bx0, x0[e], x1[e])
+            bx1 = max(bx1, x0[e], x1[e])
+            by0 = min(by0, y0[e], y1[e])
+            by1 = max(by1, y0[e], y1[e])
+            cx0 = min(cx0, mx[e])
+            cx1 = max(cx1, mx[e])
+            cy0 = min(cy0, my[e])
+            cy1 = max(cy1, my[e])
+        box[v, 0] = bx0
+        box[v, 1] = by0
+        box[v, 2] = bx1
+        box[v, 3] = by1
+        if b - a <= _LEAF_EDGES:
+            continue
+        key = mx if cx1 - cx0 >= cy1 - cy0 else my
+        sub = order[a:b].copy()
+        sub = sub[np.argsort(key[sub], kind="mergesort")]
+        order[a:b] = sub
+        half = a + (b - a) // 2
+        child[v] = nnode
+        lo[nnode] = a
+        hi[nnode] = half
+        lo[nnode + 1] = half
+        hi[nnode + 1] = b
+        stack[top] = nnode
+        stack[top + 1] = nnode + 1
+        top += 2
+        nnode += 2
+    return order, lo[:nnode], hi[:nnode], child[:nnode], box[:nnode].copy()
+
+
+@njit(cache=True, inline="always")
+def _box_distance(px, py, box, v):
+    dx = max(box[v, 0] - px, 0.0, px - box[v, 2])
+    dy = max(box[v, 1] - py, 0.0, py - box[v, 3])
+    return math.sqrt(dx * dx + dy * dy)
+
+
+@njit(cache=True)
+def _tree_chunk(px, py, x0, y0, x1, y1, lo, hi, child, box, slack, i0, i1, out):
+    """Nearest-edge distances of the points i in [i0, i1) by branch and bound over the edge
+    tree (edges already in the tree's order): a node is skipped when its box lies farther
+    than the best distance found plus ``slack`` (the rounding of the point-segment
+    arithmetic), so the minimum is the brute-force one."""
+    stack = np.empty(128, dtype=np.int64)
+    for i in range(i0, i1):
+        x = px[i]
+        y = py[i]
+        best = np.inf
+        stack[0] = 0
+        top = 1
+        while top > 0:
+            top -= 1
+            v = stack[top]
+            if _box_distance(x, y, box, v) > best * (1.0 + 1e-9) + slack:
+                continue
+            c = child[v]
+            if c < 0:
+                for k in range(lo[v], hi[v]):
+                    best = min(best, _point_segment(x, y, x0[k], y0[k], x1[k], y1[k]))
+                continue
+            # the nearer child last, so that it is visited first
+            if _box_distance(x, y, box, c) <= _box_distance(x, y, box, c + 1):
+                stack[top] = c + 1
+                stack[top + 1] = c
+            else:
+                stack[top] = c
+                stack[top + 1] = c + 1
+            top += 2
+        out[i] = best
+
+
+@njit(cache=True, parallel=True)
+def _tree_parallel(px, py, x0, y0, x1, y1, lo, hi, child, box, slack, out):
+    n = px.shape[0]
+    nchunk = 64
+    size = (n + nchunk - 1) // nchunk
+    for c in prange(nchunk):
+        _tree_chunk(px, py, x0, y0, x1, y1, lo, hi, child, box, slack, c * size,
+                    min(n, (c + 1) * size), out)
+
+
+#: windows with fewer edges than this are searched edge by edge (measured crossover, see
+#: docs/benchmarks.md, Session 7, "Ripley's border distances")
+BOUNDARY_TREE_EDGES = 64
+
+
+def boundary_distances(px, py, x0, y0, x1, y1, *, tree=None):
+    """Distance from each point to the nearest edge (``shapely.distance(points, boundary)``,
+    bit for bit); in parallel from 4,096 points.
+
+    From ``BOUNDARY_TREE_EDGES`` edges a bounding-box tree over the edges is searched (branch
+    and bound: a few leaves of 8 edges per point, whatever the number of edges), else every
+    edge is visited.  ``tree``: force the tree (True) or the loop over every edge (False).
+    Both take the minimum of the same point-segment distances, so they return the same
+    numbers.
+    """
+    n = px.shape[0]
+    out = np.empty(n, dtype=np.float64)
+    if tree is None:
+        tree = x0.shape[0] >= BOUNDARY_TREE_EDGES
+    if not tree or x0.shape[0] == 0:
+        if n < K_SERIAL_POINTS:
+            _boundary_chunk(px, py, x0, y0, x1, y1, 0, n, out)
+        else:
+            _boundary_parallel(px, py, x0, y0, x1, y1, out)
+        return out
+    order, lo, hi, child, box = _edge_tree(x0, y0, x1, y1)
+    ex0, ey0, ex1, ey1 = x0[order], y0[order], x1[order], y1[order]
+    # slack: 1e-9 of the window's extent and of the distance (bounds the rounding of the
+    # point-segment arithmetic many times over; costs nothing)
+    slack = 1e-9 * max(box[0, 2] - box[0, 0], box[0, 3] - box[0, 1], 1.0)
+    if n < K_SERIAL_POINTS:
+        _tree_chunk(px, py, ex0, ey0, ex1, ey1, lo, hi, child, box, slack, 0, n, out)
     else:
-        _boundary_parallel(px, py, x0, y0, x1, y1, out)
+        _tree_parallel(px, py, ex0, ey0, ex1, ey1, lo, hi, child, box, slack, out)
     return out
 
 
