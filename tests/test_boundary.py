@@ -136,3 +136,61 @@ def test_one_function_decides_tree_or_loop():
         e = pp._edges(w)
         np.testing.assert_array_equal(K.boundary_distances(x, y, *e),
                                       K.boundary_distances(x, y, *e, tree=False))
+
+
+# ----------------------------------------------------------------------------- isotropic correction
+
+
+def _circles(window, n: int, seed: int):
+    """Centres in the window and on its vertices, radii from 0 to beyond the window."""
+    rng = np.random.default_rng(seed)
+    c = pp._csr(window, n, rng)
+    verts = np.column_stack(pp._edges(window)[:2])
+    c = np.vstack([c, verts[rng.choice(len(verts), min(200, len(verts)), replace=False)]])
+    xmin, ymin, xmax, ymax = window.bounds
+    d = rng.uniform(0, 1.2 * max(xmax - xmin, ymax - ymin), len(c))
+    d[: n // 2] *= 0.05  # many small circles, near the boundary or inside
+    return np.ascontiguousarray(c[:, 0]), np.ascontiguousarray(c[:, 1]), d
+
+
+@pytest.mark.parametrize("window", [STAR_HOLE, TWO_PARTS], ids=["concave-with-hole", "two-parts"])
+def test_circle_fractions_over_the_tree_are_the_loops(window):
+    """The crossing edges and the inside tests taken from the edge tree: the same fractions
+    (bit for bit) as over every edge; and some are partial, some 0 (circles around the hole)
+    or 1."""
+    cx, cy, d = _circles(window, 6_000, seed=4)
+    e = pp._edges(window)
+    tree = K.circle_fractions(cx, cy, d, *e, tree=True)
+    loop = K.circle_fractions(cx, cy, d, *e, tree=False)
+    np.testing.assert_array_equal(tree, loop)
+    assert ((tree > 0) & (tree < 1)).sum() > 1_000 and (tree == 1).any()
+
+
+def test_circle_fractions_on_the_demo_study_area(demo_results):
+    for vr in demo_results.valleys.values():
+        if vr.analysis is None or vr.analysis.study_area is None:
+            continue
+        window = vr.analysis.study_area.geometry
+        cx, cy, d = _circles(window, 3_000, seed=5)
+        e = pp._edges(window)
+        np.testing.assert_array_equal(K.circle_fractions(cx, cy, d, *e, tree=True),
+                                      K.circle_fractions(cx, cy, d, *e, tree=False))
+
+
+def test_isotropic_sums_over_the_tree_are_the_loops(monkeypatch):
+    """k_isotropic_sums on a concave window with a hole (the tree from BOUNDARY_TREE_EDGES
+    edges): the same sums as with the loop over every edge, serial and parallel."""
+    window = STAR_HOLE
+    edges = pp._edges(window)
+    assert pp._convex_lines(edges) is None
+    r = np.linspace(0, 1_500.0, 16)
+    for n in (800, 4_500):  # below and above K_SERIAL_POINTS
+        xy = pp._csr(window, n, np.random.default_rng(n))
+        x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+        b = K.boundary_distances(x, y, *edges)
+        tree = K.k_isotropic_sums(x, y, b, r, 100.0, *edges)
+        monkeypatch.setattr(K, "BOUNDARY_TREE_EDGES", 10**9)
+        loop = K.k_isotropic_sums(x, y, b, r, 100.0, *edges)
+        monkeypatch.undo()
+        np.testing.assert_array_equal(tree, loop)
+        assert tree[:-1].sum() > n  # weighted pairs were counted

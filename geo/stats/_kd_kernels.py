@@ -626,37 +626,106 @@ def points_in_window(px, py, x0, y0, x1, y1):
 
 
 @njit(cache=True)
-def _circle_fraction(cx, cy, r, x0, y0, x1, y1, buf):
-    """Exact fraction of the circle (cx, cy, r) inside the window given by its edges."""
+def _inside_tree(px, py, x0, y0, x1, y1, tree, stack):
+    """:func:`_inside` over the edge tree (edges in the tree's order): only the nodes whose box
+    straddles the ray's height and reaches right of the point (plus the slack of the crossing
+    arithmetic) are visited; the crossings counted are those of :func:`_inside`."""
+    lo, hi, child, box, slack = tree
+    inside = False
+    stack[0] = 0
+    top = 1
+    while top > 0:
+        top -= 1
+        v = stack[top]
+        if box[v, 3] <= py or box[v, 1] > py or px > box[v, 2] + slack:
+            continue
+        c = child[v]
+        if c >= 0:
+            stack[top] = c
+            stack[top + 1] = c + 1
+            top += 2
+            continue
+        for k in range(lo[v], hi[v]):
+            ya = y0[k]
+            yb = y1[k]
+            if (ya > py) != (yb > py):
+                xc = x0[k] + (py - ya) * (x1[k] - x0[k]) / (yb - ya)
+                if px < xc:
+                    inside = not inside
+    return inside
+
+
+@njit(cache=True, inline="always")
+def _crossings(cx, cy, r, x0, y0, x1, y1, k, buf, m):
+    """Append the angles at which edge k crosses the circle (cx, cy, r) to ``buf[m:]``;
+    the new count."""
+    ax = x0[k] - cx
+    ay = y0[k] - cy
+    bx = x1[k] - cx
+    by = y1[k] - cy
+    if max(ax, bx) < -r or min(ax, bx) > r or max(ay, by) < -r or min(ay, by) > r:
+        return m
+    dx = bx - ax
+    dy = by - ay
+    a = dx * dx + dy * dy
+    if a == 0.0:
+        return m
+    b = 2.0 * (ax * dx + ay * dy)
+    c = ax * ax + ay * ay - r * r
+    disc = b * b - 4.0 * a * c
+    if disc <= 0.0:
+        return m  # no crossing, or a tangent (which does not change inside/outside)
+    sq = math.sqrt(disc)
+    t = (-b - sq) / (2.0 * a)
+    if 0.0 <= t <= 1.0:
+        buf[m] = math.atan2(ay + t * dy, ax + t * dx)
+        m += 1
+    t = (-b + sq) / (2.0 * a)
+    if 0.0 <= t <= 1.0:
+        buf[m] = math.atan2(ay + t * dy, ax + t * dx)
+        m += 1
+    return m
+
+
+@njit(cache=True)
+def _inside_any(px, py, x0, y0, x1, y1, tree, stack):
+    if tree[2].shape[0] > 0:
+        return _inside_tree(px, py, x0, y0, x1, y1, tree, stack)
+    return _inside(px, py, x0, y0, x1, y1)
+
+
+@njit(cache=True)
+def _circle_fraction(cx, cy, r, x0, y0, x1, y1, buf, tree, stack):
+    """Exact fraction of the circle (cx, cy, r) inside the window given by its edges.
+
+    ``tree``: ``(lo, hi, child, box, slack)`` of :func:`_edge_tree` with the edges in its
+    order (the crossing edges and the inside tests from the tree's nodes), or empty arrays
+    (every edge); ``stack``: an int64 work array of 128.  The crossings are the same either
+    way and are sorted, so the fraction is the same."""
+    lo, hi, child, box, _slack = tree
     m = 0
-    for k in range(x0.shape[0]):
-        ax = x0[k] - cx
-        ay = y0[k] - cy
-        bx = x1[k] - cx
-        by = y1[k] - cy
-        if max(ax, bx) < -r or min(ax, bx) > r or max(ay, by) < -r or min(ay, by) > r:
-            continue
-        dx = bx - ax
-        dy = by - ay
-        a = dx * dx + dy * dy
-        if a == 0.0:
-            continue
-        b = 2.0 * (ax * dx + ay * dy)
-        c = ax * ax + ay * ay - r * r
-        disc = b * b - 4.0 * a * c
-        if disc <= 0.0:
-            continue  # no crossing, or a tangent (which does not change inside/outside)
-        sq = math.sqrt(disc)
-        t = (-b - sq) / (2.0 * a)
-        if 0.0 <= t <= 1.0:
-            buf[m] = math.atan2(ay + t * dy, ax + t * dx)
-            m += 1
-        t = (-b + sq) / (2.0 * a)
-        if 0.0 <= t <= 1.0:
-            buf[m] = math.atan2(ay + t * dy, ax + t * dx)
-            m += 1
+    if child.shape[0] == 0:
+        for k in range(x0.shape[0]):
+            m = _crossings(cx, cy, r, x0, y0, x1, y1, k, buf, m)
+    else:
+        stack[0] = 0
+        top = 1
+        while top > 0:
+            top -= 1
+            v = stack[top]
+            if (box[v, 2] - cx < -r or box[v, 0] - cx > r or box[v, 3] - cy < -r
+                    or box[v, 1] - cy > r):
+                continue
+            c = child[v]
+            if c >= 0:
+                stack[top] = c
+                stack[top + 1] = c + 1
+                top += 2
+                continue
+            for k in range(lo[v], hi[v]):
+                m = _crossings(cx, cy, r, x0, y0, x1, y1, k, buf, m)
     if m == 0:
-        return 1.0 if _inside(cx + r, cy, x0, y0, x1, y1) else 0.0
+        return 1.0 if _inside_any(cx + r, cy, x0, y0, x1, y1, tree, stack) else 0.0
     # insertion sort of the crossing angles (few of them)
     for i in range(1, m):
         v = buf[i]
@@ -673,9 +742,22 @@ def _circle_fraction(cx, cy, r, x0, y0, x1, y1, buf):
         if span <= 0.0:
             continue
         mid = 0.5 * (a0 + a1)
-        if _inside(cx + r * math.cos(mid), cy + r * math.sin(mid), x0, y0, x1, y1):
+        if _inside_any(cx + r * math.cos(mid), cy + r * math.sin(mid), x0, y0, x1, y1, tree,
+                       stack):
             total += span
     return total / _TWO_PI
+
+
+def _tree_of(x0, y0, x1, y1, use):
+    """The edges in their tree's order and the tree ``(lo, hi, child, box, slack)`` that
+    :func:`_circle_fraction` takes when ``use`` (and there are edges); else the edges as
+    given and an empty tree (every edge visited)."""
+    if not use or x0.shape[0] == 0:
+        return (x0, y0, x1, y1), (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64),
+                                  np.empty(0, dtype=np.int64), np.empty((0, 4)), 0.0)
+    order, lo, hi, child, box = _edge_tree(x0, y0, x1, y1)
+    slack = 1e-9 * max(box[0, 2] - box[0, 0], box[0, 3] - box[0, 1], 1.0)
+    return (x0[order], y0[order], x1[order], y1[order]), (lo, hi, child, box, slack)
 
 
 @njit(cache=True)
@@ -880,17 +962,27 @@ def boundary_distances(px, py, x0, y0, x1, y1, *, tree=None):
 
 
 @njit(cache=True, parallel=True)
-def circle_fractions(cx, cy, r, x0, y0, x1, y1):
-    """:func:`_circle_fraction` for many circles (parallel)."""
+def _circle_fractions(cx, cy, r, x0, y0, x1, y1, tree):
     n = cx.shape[0]
     out = np.empty(n, dtype=np.float64)
     nchunk = 64
     size = (n + nchunk - 1) // nchunk
     for c in prange(nchunk):
         buf = np.empty(2 * x0.shape[0] + 2, dtype=np.float64)
+        stack = np.empty(128, dtype=np.int64)
         for i in range(c * size, min(n, (c + 1) * size)):
-            out[i] = _circle_fraction(cx[i], cy[i], r[i], x0, y0, x1, y1, buf)
+            out[i] = _circle_fraction(cx[i], cy[i], r[i], x0, y0, x1, y1, buf, tree, stack)
     return out
+
+
+def circle_fractions(cx, cy, r, x0, y0, x1, y1, *, tree=None):
+    """:func:`_circle_fraction` for many circles (parallel); over the edge tree from
+    ``BOUNDARY_TREE_EDGES`` edges (``tree``: force it, True, or every edge, False), with the
+    same numbers."""
+    if tree is None:
+        tree = x0.shape[0] >= BOUNDARY_TREE_EDGES
+    edges, t = _tree_of(x0, y0, x1, y1, tree)
+    return _circle_fractions(cx, cy, r, *edges, t)
 
 
 # --------------------------------------------------------------------------------------
@@ -953,7 +1045,7 @@ def _convex_fraction(cx, cy, d, lines, buf):
 
 
 @njit(cache=True)
-def _edge_weight(cx, cy, d, b, cap, x0, y0, x1, y1, lines, fbuf):
+def _edge_weight(cx, cy, d, b, cap, x0, y0, x1, y1, lines, fbuf, tree, stack):
     """Ripley's isotropic weight of a pair at distance ``d`` seen from the point (cx, cy) at
     distance ``b`` from the window boundary: 1 when the circle lies inside, else the inverse
     of the fraction of the circle inside the window (from the edge lines when the window is
@@ -963,13 +1055,13 @@ def _edge_weight(cx, cy, d, b, cap, x0, y0, x1, y1, lines, fbuf):
     if lines.shape[0] > 0:
         frac = _convex_fraction(cx, cy, d, lines, fbuf)
     else:
-        frac = _circle_fraction(cx, cy, d, x0, y0, x1, y1, fbuf)
+        frac = _circle_fraction(cx, cy, d, x0, y0, x1, y1, fbuf, tree, stack)
     return min(1.0 / max(frac, 1e-300), cap)
 
 
 @njit(cache=True)
 def _kiso_row(xi, yi, bi, sx, sy, sb, j0, j1, r, rmax_hi, tab, inv, nt, cap, x0, y0, x1, y1, lines,
-              out, buf, jbuf, fbuf):
+              out, buf, jbuf, fbuf, tree, stack):
     """Add the weighted ordered pairs (i, j) and (j, i) for j in [j0, j1) to ``out``."""
     nr = r.shape[0]
     cnt = _within_reach(xi, yi, sx, sy, j0, j1, rmax_hi, buf, jbuf)
@@ -979,46 +1071,49 @@ def _kiso_row(xi, yi, bi, sx, sy, sb, j0, j1, r, rmax_hi, tab, inv, nt, cap, x0,
         k = _grid_index(d, xi, yi, sx[j], sy[j], r, tab, inv, nt)
         if k == nr:
             continue
-        out[k] += (_edge_weight(xi, yi, d, bi, cap, x0, y0, x1, y1, lines, fbuf)
-                   + _edge_weight(sx[j], sy[j], d, sb[j], cap, x0, y0, x1, y1, lines, fbuf))
+        out[k] += (_edge_weight(xi, yi, d, bi, cap, x0, y0, x1, y1, lines, fbuf, tree, stack)
+                   + _edge_weight(sx[j], sy[j], d, sb[j], cap, x0, y0, x1, y1, lines, fbuf,
+                                  tree, stack))
 
 
 @njit(cache=True)
 def _kiso_chunk(ch, nchunk, sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, cap,
-                x0, y0, x1, y1, lines, out):
+                x0, y0, x1, y1, lines, tree, out):
     """The pairs of cells ch, ch + nchunk, ... (and their half stencils) into ``out``."""
     rmax_hi = r[r.shape[0] - 1] * (1.0 + 1e-14)
     buf = np.empty(biggest, dtype=np.float64)
     jbuf = np.empty(biggest, dtype=np.int64)
     fbuf = np.empty(max(2 * x0.shape[0] + 2, 4 * lines.shape[0] + 4), dtype=np.float64)
+    stack = np.empty(128, dtype=np.int64)
     for c in range(ch, nx * ny, nchunk):
         cx = c % nx
         cy = c // nx
         for i in range(start[c], start[c + 1]):
             _kiso_row(sx[i], sy[i], sb[i], sx, sy, sb, i + 1, start[c + 1], r, rmax_hi, tab,
-                      inv, nt, cap, x0, y0, x1, y1, lines, out, buf, jbuf, fbuf)
+                      inv, nt, cap, x0, y0, x1, y1, lines, out, buf, jbuf, fbuf, tree, stack)
             for q in range(4):
                 p = _half_stencil(cx, cy, q, nx, ny)
                 if p < 0:
                     continue
                 _kiso_row(sx[i], sy[i], sb[i], sx, sy, sb, start[p], start[p + 1], r, rmax_hi,
-                          tab, inv, nt, cap, x0, y0, x1, y1, lines, out, buf, jbuf, fbuf)
+                          tab, inv, nt, cap, x0, y0, x1, y1, lines, out, buf, jbuf, fbuf, tree,
+                          stack)
 
 
 @njit(cache=True, parallel=True)
 def _kiso_parallel(sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, cap, x0, y0, x1, y1, lines,
-                   acc):
+                   tree, acc):
     for ch in prange(acc.shape[0]):
         _kiso_chunk(ch, acc.shape[0], sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, cap,
-                    x0, y0, x1, y1, lines, acc[ch])
+                    x0, y0, x1, y1, lines, tree, acc[ch])
 
 
 @njit(cache=True)
 def _kiso_serial(sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, cap, x0, y0, x1, y1, lines,
-                 acc):
+                 tree, acc):
     for ch in range(acc.shape[0]):
         _kiso_chunk(ch, acc.shape[0], sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, cap,
-                    x0, y0, x1, y1, lines, acc[ch])
+                    x0, y0, x1, y1, lines, tree, acc[ch])
 
 
 def k_isotropic_sums(xs, ys, b, r, cap, x0, y0, x1, y1, lines=None):
@@ -1047,8 +1142,12 @@ def k_isotropic_sums(xs, ys, b, r, cap, x0, y0, x1, y1, lines=None):
     run = _kiso_serial if xs.shape[0] < K_SERIAL_POINTS else _kiso_parallel
     if lines is None:
         lines = np.empty((0, 4), dtype=np.float64)
-    run(sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, float(cap), x0, y0, x1, y1,
-        np.ascontiguousarray(lines, dtype=np.float64), acc)
+    # a window that is not convex: the circles' crossing edges and inside tests from the edge
+    # tree (same fractions) when the window has many edges
+    edges, tree = _tree_of(x0, y0, x1, y1, lines.shape[0] == 0
+                           and x0.shape[0] >= BOUNDARY_TREE_EDGES)
+    run(sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, float(cap), *edges,
+        np.ascontiguousarray(lines, dtype=np.float64), tree, acc)
     out = acc[0].copy()
     for ch in range(1, acc.shape[0]):
         out += acc[ch]
