@@ -26,7 +26,8 @@ Data (seeded):
   set above the number of edges), interleaved, medians of ``rounds``;
 * the isotropic correction's circle fractions: ``circle_fractions`` (any window) for 20,000
   circles of radius 500 m centred at points of the window, on the outline and on its convex
-  hull; and ``_convex_fraction`` (convex windows) on regular polygons of 8 to 1,024 edges.
+  hull, over the edge tree and over every edge; ``k_isotropic_sums`` on the outline (5,000
+  points, 21 distances to 2 km), tree and loop, medians of 3; and ``_convex_fraction`` (convex windows) on regular polygons of 8 to 1,024 edges.
 
 Results are recorded by hand in docs/benchmarks.md (Session 7, "Ripley's border distances").
 """
@@ -213,8 +214,33 @@ def fractions_case(window, pts):
     rad = np.full(len(c), 500.0)
     for name, w in (("outline", window), ("convex hull", window.convex_hull)):
         e = pp._edges(w)
-        r = interleaved({"f": lambda e=e: K.circle_fractions(cx, cy, rad, *e)}, 3)
-        print(f"  circle_fractions {name}: {len(e[0])} edges {r['f'][0]:.3f} s", flush=True)
+        r = interleaved({"loop": lambda e=e: K.circle_fractions(cx, cy, rad, *e, tree=False),
+                         "tree": lambda e=e: K.circle_fractions(cx, cy, rad, *e, tree=True)}, 3)
+        same = np.array_equal(K.circle_fractions(cx, cy, rad, *e, tree=False),
+                              K.circle_fractions(cx, cy, rad, *e, tree=True))
+        print(f"  circle_fractions {name}: {len(e[0])} edges, loop {r['loop'][0]:.3f} s, "
+              f"tree {r['tree'][0]:.3f} s, same: {same}", flush=True)
+    # k_isotropic_sums on the outline (not convex): 5,000 of the points, distances to 2 km
+    e = pp._edges(window)
+    q = pts[:5_000]
+    qx, qy = np.ascontiguousarray(q[:, 0]), np.ascontiguousarray(q[:, 1])
+    b = K.boundary_distances(qx, qy, *e)
+    dist = np.linspace(0, 2_000.0, 21)
+    default = K.BOUNDARY_TREE_EDGES
+
+    def sums(limit):
+        def call():
+            K.BOUNDARY_TREE_EDGES = limit
+            try:
+                return K.k_isotropic_sums(qx, qy, b, dist, 100.0, *e)
+            finally:
+                K.BOUNDARY_TREE_EDGES = default
+        return call
+
+    r = interleaved({"loop": sums(10**12), "tree": sums(default)}, 3)
+    print(f"  k_isotropic_sums, 5,000 points to 2 km on the outline: loop {r['loop'][0]:.3f} s, "
+          f"tree {r['tree'][0]:.3f} s, same: {np.array_equal(sums(10**12)(), sums(default)())}",
+          flush=True)
     for k in (8, 64, 256, 1024):
         w = ngon(k)
         lines = pp._convex_lines(pp._edges(w))

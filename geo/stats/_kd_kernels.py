@@ -21,7 +21,8 @@ Border distances
     bounding-box tree of the edges (the loop over every edge for windows of few edges).
 Circle fractions
     The exact fraction of a circle's circumference inside a polygonal window (any number of
-    rings, holes allowed), for Ripley's isotropic edge correction.
+    rings, holes allowed), for Ripley's isotropic edge correction; the crossing edges and the
+    inside tests come from the same edge tree when the window has many edges.
 Marcon–Puech M
     Cumulative neighbour ratios over a fixed neighbour list, one simulation per mark vector.
 """
@@ -655,78 +656,42 @@ def _inside_tree(px, py, x0, y0, x1, y1, tree, stack):
     return inside
 
 
-@njit(cache=True, inline="always")
-def _crossings(cx, cy, r, x0, y0, x1, y1, k, buf, m):
-    """Append the angles at which edge k crosses the circle (cx, cy, r) to ``buf[m:]``;
-    the new count."""
-    ax = x0[k] - cx
-    ay = y0[k] - cy
-    bx = x1[k] - cx
-    by = y1[k] - cy
-    if max(ax, bx) < -r or min(ax, bx) > r or max(ay, by) < -r or min(ay, by) > r:
-        return m
-    dx = bx - ax
-    dy = by - ay
-    a = dx * dx + dy * dy
-    if a == 0.0:
-        return m
-    b = 2.0 * (ax * dx + ay * dy)
-    c = ax * ax + ay * ay - r * r
-    disc = b * b - 4.0 * a * c
-    if disc <= 0.0:
-        return m  # no crossing, or a tangent (which does not change inside/outside)
-    sq = math.sqrt(disc)
-    t = (-b - sq) / (2.0 * a)
-    if 0.0 <= t <= 1.0:
-        buf[m] = math.atan2(ay + t * dy, ax + t * dx)
-        m += 1
-    t = (-b + sq) / (2.0 * a)
-    if 0.0 <= t <= 1.0:
-        buf[m] = math.atan2(ay + t * dy, ax + t * dx)
-        m += 1
+@njit(cache=True)
+def _crossings(cx, cy, r, x0, y0, x1, y1, k0, k1, buf, m):
+    """Append the angles at which the edges k in [k0, k1) cross the circle (cx, cy, r) to
+    ``buf[m:]``; the new count."""
+    for k in range(k0, k1):
+        ax = x0[k] - cx
+        ay = y0[k] - cy
+        bx = x1[k] - cx
+        by = y1[k] - cy
+        if max(ax, bx) < -r or min(ax, bx) > r or max(ay, by) < -r or min(ay, by) > r:
+            continue
+        dx = bx - ax
+        dy = by - ay
+        a = dx * dx + dy * dy
+        if a == 0.0:
+            continue
+        b = 2.0 * (ax * dx + ay * dy)
+        c = ax * ax + ay * ay - r * r
+        disc = b * b - 4.0 * a * c
+        if disc <= 0.0:
+            continue  # no crossing, or a tangent (which does not change inside/outside)
+        sq = math.sqrt(disc)
+        t = (-b - sq) / (2.0 * a)
+        if 0.0 <= t <= 1.0:
+            buf[m] = math.atan2(ay + t * dy, ax + t * dx)
+            m += 1
+        t = (-b + sq) / (2.0 * a)
+        if 0.0 <= t <= 1.0:
+            buf[m] = math.atan2(ay + t * dy, ax + t * dx)
+            m += 1
     return m
 
 
 @njit(cache=True)
-def _inside_any(px, py, x0, y0, x1, y1, tree, stack):
-    if tree[2].shape[0] > 0:
-        return _inside_tree(px, py, x0, y0, x1, y1, tree, stack)
-    return _inside(px, py, x0, y0, x1, y1)
-
-
-@njit(cache=True)
-def _circle_fraction(cx, cy, r, x0, y0, x1, y1, buf, tree, stack):
-    """Exact fraction of the circle (cx, cy, r) inside the window given by its edges.
-
-    ``tree``: ``(lo, hi, child, box, slack)`` of :func:`_edge_tree` with the edges in its
-    order (the crossing edges and the inside tests from the tree's nodes), or empty arrays
-    (every edge); ``stack``: an int64 work array of 128.  The crossings are the same either
-    way and are sorted, so the fraction is the same."""
-    lo, hi, child, box, _slack = tree
-    m = 0
-    if child.shape[0] == 0:
-        for k in range(x0.shape[0]):
-            m = _crossings(cx, cy, r, x0, y0, x1, y1, k, buf, m)
-    else:
-        stack[0] = 0
-        top = 1
-        while top > 0:
-            top -= 1
-            v = stack[top]
-            if (box[v, 2] - cx < -r or box[v, 0] - cx > r or box[v, 3] - cy < -r
-                    or box[v, 1] - cy > r):
-                continue
-            c = child[v]
-            if c >= 0:
-                stack[top] = c
-                stack[top + 1] = c + 1
-                top += 2
-                continue
-            for k in range(lo[v], hi[v]):
-                m = _crossings(cx, cy, r, x0, y0, x1, y1, k, buf, m)
-    if m == 0:
-        return 1.0 if _inside_any(cx + r, cy, x0, y0, x1, y1, tree, stack) else 0.0
-    # insertion sort of the crossing angles (few of them)
+def _sort_angles(buf, m):
+    """Insertion sort of ``buf[:m]`` (the crossing angles: few of them)."""
     for i in range(1, m):
         v = buf[i]
         j = i - 1
@@ -734,6 +699,15 @@ def _circle_fraction(cx, cy, r, x0, y0, x1, y1, buf, tree, stack):
             buf[j + 1] = buf[j]
             j -= 1
         buf[j + 1] = v
+
+
+@njit(cache=True)
+def _circle_fraction(cx, cy, r, x0, y0, x1, y1, buf):
+    """Exact fraction of the circle (cx, cy, r) inside the window given by its edges."""
+    m = _crossings(cx, cy, r, x0, y0, x1, y1, 0, x0.shape[0], buf, 0)
+    if m == 0:
+        return 1.0 if _inside(cx + r, cy, x0, y0, x1, y1) else 0.0
+    _sort_angles(buf, m)
     total = 0.0
     for i in range(m):
         a0 = buf[i]
@@ -742,8 +716,47 @@ def _circle_fraction(cx, cy, r, x0, y0, x1, y1, buf, tree, stack):
         if span <= 0.0:
             continue
         mid = 0.5 * (a0 + a1)
-        if _inside_any(cx + r * math.cos(mid), cy + r * math.sin(mid), x0, y0, x1, y1, tree,
-                       stack):
+        if _inside(cx + r * math.cos(mid), cy + r * math.sin(mid), x0, y0, x1, y1):
+            total += span
+    return total / _TWO_PI
+
+
+@njit(cache=True)
+def _circle_fraction_tree(cx, cy, r, x0, y0, x1, y1, buf, tree, stack):
+    """:func:`_circle_fraction` over the edge tree ``tree = (lo, hi, child, box, slack)`` of
+    :func:`_edge_tree` (edges in its order): the crossing edges from the leaves whose box
+    meets the circle's box, the inside tests from :func:`_inside_tree`; ``stack``: an int64
+    work array of 128.  The crossings are the same and are sorted, so is the fraction."""
+    lo, hi, child, box, _slack = tree
+    m = 0
+    stack[0] = 0
+    top = 1
+    while top > 0:
+        top -= 1
+        v = stack[top]
+        if (box[v, 2] - cx < -r or box[v, 0] - cx > r or box[v, 3] - cy < -r
+                or box[v, 1] - cy > r):
+            continue
+        c = child[v]
+        if c >= 0:
+            stack[top] = c
+            stack[top + 1] = c + 1
+            top += 2
+            continue
+        m = _crossings(cx, cy, r, x0, y0, x1, y1, lo[v], hi[v], buf, m)
+    if m == 0:
+        return 1.0 if _inside_tree(cx + r, cy, x0, y0, x1, y1, tree, stack) else 0.0
+    _sort_angles(buf, m)
+    total = 0.0
+    for i in range(m):
+        a0 = buf[i]
+        a1 = buf[i + 1] if i + 1 < m else buf[0] + _TWO_PI
+        span = a1 - a0
+        if span <= 0.0:
+            continue
+        mid = 0.5 * (a0 + a1)
+        if _inside_tree(cx + r * math.cos(mid), cy + r * math.sin(mid), x0, y0, x1, y1, tree,
+                        stack):
             total += span
     return total / _TWO_PI
 
@@ -965,13 +978,18 @@ def boundary_distances(px, py, x0, y0, x1, y1, *, tree=None):
 def _circle_fractions(cx, cy, r, x0, y0, x1, y1, tree):
     n = cx.shape[0]
     out = np.empty(n, dtype=np.float64)
+    use_tree = tree[2].shape[0] > 0
     nchunk = 64
     size = (n + nchunk - 1) // nchunk
     for c in prange(nchunk):
         buf = np.empty(2 * x0.shape[0] + 2, dtype=np.float64)
         stack = np.empty(128, dtype=np.int64)
         for i in range(c * size, min(n, (c + 1) * size)):
-            out[i] = _circle_fraction(cx[i], cy[i], r[i], x0, y0, x1, y1, buf, tree, stack)
+            if use_tree:
+                out[i] = _circle_fraction_tree(cx[i], cy[i], r[i], x0, y0, x1, y1, buf, tree,
+                                               stack)
+            else:
+                out[i] = _circle_fraction(cx[i], cy[i], r[i], x0, y0, x1, y1, buf)
     return out
 
 
@@ -1045,7 +1063,7 @@ def _convex_fraction(cx, cy, d, lines, buf):
 
 
 @njit(cache=True)
-def _edge_weight(cx, cy, d, b, cap, x0, y0, x1, y1, lines, fbuf, tree, stack):
+def _edge_weight(cx, cy, d, b, cap, x0, y0, x1, y1, lines, fbuf):
     """Ripley's isotropic weight of a pair at distance ``d`` seen from the point (cx, cy) at
     distance ``b`` from the window boundary: 1 when the circle lies inside, else the inverse
     of the fraction of the circle inside the window (from the edge lines when the window is
@@ -1055,7 +1073,16 @@ def _edge_weight(cx, cy, d, b, cap, x0, y0, x1, y1, lines, fbuf, tree, stack):
     if lines.shape[0] > 0:
         frac = _convex_fraction(cx, cy, d, lines, fbuf)
     else:
-        frac = _circle_fraction(cx, cy, d, x0, y0, x1, y1, fbuf, tree, stack)
+        frac = _circle_fraction(cx, cy, d, x0, y0, x1, y1, fbuf)
+    return min(1.0 / max(frac, 1e-300), cap)
+
+
+@njit(cache=True)
+def _edge_weight_tree(cx, cy, d, b, cap, x0, y0, x1, y1, fbuf, tree, stack):
+    """:func:`_edge_weight` of a window that is not convex, over its edge tree."""
+    if d <= b:
+        return 1.0
+    frac = _circle_fraction_tree(cx, cy, d, x0, y0, x1, y1, fbuf, tree, stack)
     return min(1.0 / max(frac, 1e-300), cap)
 
 
@@ -1064,6 +1091,7 @@ def _kiso_row(xi, yi, bi, sx, sy, sb, j0, j1, r, rmax_hi, tab, inv, nt, cap, x0,
               out, buf, jbuf, fbuf, tree, stack):
     """Add the weighted ordered pairs (i, j) and (j, i) for j in [j0, j1) to ``out``."""
     nr = r.shape[0]
+    use_tree = tree[2].shape[0] > 0
     cnt = _within_reach(xi, yi, sx, sy, j0, j1, rmax_hi, buf, jbuf)
     for q in range(cnt):
         d = buf[q]
@@ -1071,9 +1099,13 @@ def _kiso_row(xi, yi, bi, sx, sy, sb, j0, j1, r, rmax_hi, tab, inv, nt, cap, x0,
         k = _grid_index(d, xi, yi, sx[j], sy[j], r, tab, inv, nt)
         if k == nr:
             continue
-        out[k] += (_edge_weight(xi, yi, d, bi, cap, x0, y0, x1, y1, lines, fbuf, tree, stack)
-                   + _edge_weight(sx[j], sy[j], d, sb[j], cap, x0, y0, x1, y1, lines, fbuf,
-                                  tree, stack))
+        if use_tree:
+            out[k] += (_edge_weight_tree(xi, yi, d, bi, cap, x0, y0, x1, y1, fbuf, tree, stack)
+                       + _edge_weight_tree(sx[j], sy[j], d, sb[j], cap, x0, y0, x1, y1, fbuf,
+                                           tree, stack))
+        else:
+            out[k] += (_edge_weight(xi, yi, d, bi, cap, x0, y0, x1, y1, lines, fbuf)
+                       + _edge_weight(sx[j], sy[j], d, sb[j], cap, x0, y0, x1, y1, lines, fbuf))
 
 
 @njit(cache=True)
