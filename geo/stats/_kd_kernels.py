@@ -769,6 +769,8 @@ def _tree_of(x0, y0, x1, y1, use):
         return (x0, y0, x1, y1), (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64),
                                   np.empty(0, dtype=np.int64), np.empty((0, 4)), 0.0)
     order, lo, hi, child, box = _edge_tree(x0, y0, x1, y1)
+    # slack: 1e-9 of the window's extent (bounds the rounding of the point-segment and the
+    # crossing arithmetic many times over; costs nothing)
     slack = 1e-9 * max(box[0, 2] - box[0, 0], box[0, 3] - box[0, 1], 1.0)
     return (x0[order], y0[order], x1[order], y1[order]), (lo, hi, child, box, slack)
 
@@ -962,11 +964,7 @@ def boundary_distances(px, py, x0, y0, x1, y1, *, tree=None):
         else:
             _boundary_parallel(px, py, x0, y0, x1, y1, out)
         return out
-    order, lo, hi, child, box = _edge_tree(x0, y0, x1, y1)
-    ex0, ey0, ex1, ey1 = x0[order], y0[order], x1[order], y1[order]
-    # slack: 1e-9 of the window's extent and of the distance (bounds the rounding of the
-    # point-segment arithmetic many times over; costs nothing)
-    slack = 1e-9 * max(box[0, 2] - box[0, 0], box[0, 3] - box[0, 1], 1.0)
+    (ex0, ey0, ex1, ey1), (lo, hi, child, box, slack) = _tree_of(x0, y0, x1, y1, True)
     if n < K_SERIAL_POINTS:
         _tree_chunk(px, py, ex0, ey0, ex1, ey1, lo, hi, child, box, slack, 0, n, out)
     else:
