@@ -16,9 +16,13 @@ Ripley pair counts
 Ripley isotropic sums
     Ordered pairs within the largest distance by distance bin, each weighted by Ripley's
     isotropic edge correction, from the same cell list (no pair list).
+Border distances
+    Each point's distance to the nearest window edge, by branch and bound over a
+    bounding-box tree of the edges (the loop over every edge for windows of few edges).
 Circle fractions
     The exact fraction of a circle's circumference inside a polygonal window (any number of
-    rings, holes allowed), for Ripley's isotropic edge correction.
+    rings, holes allowed), for Ripley's isotropic edge correction; the crossing edges and the
+    inside tests come from the same edge tree when the window has many edges.
 Marcon–Puech M
     Cumulative neighbour ratios over a fixed neighbour list, one simulation per mark vector.
 """
@@ -47,6 +51,7 @@ __all__ = [
     "k_isotropic_sums",
     "points_in_window",
     "boundary_distances",
+    "BOUNDARY_TREE_EDGES",
     "m_simulations",
 ]
 
@@ -622,10 +627,40 @@ def points_in_window(px, py, x0, y0, x1, y1):
 
 
 @njit(cache=True)
-def _circle_fraction(cx, cy, r, x0, y0, x1, y1, buf):
-    """Exact fraction of the circle (cx, cy, r) inside the window given by its edges."""
-    m = 0
-    for k in range(x0.shape[0]):
+def _inside_tree(px, py, x0, y0, x1, y1, tree, stack):
+    """:func:`_inside` over the edge tree (edges in the tree's order): only the nodes whose box
+    straddles the ray's height and reaches right of the point (plus the slack of the crossing
+    arithmetic) are visited; the crossings counted are those of :func:`_inside`."""
+    lo, hi, child, box, slack = tree
+    inside = False
+    stack[0] = 0
+    top = 1
+    while top > 0:
+        top -= 1
+        v = stack[top]
+        if box[v, 3] <= py or box[v, 1] > py or px > box[v, 2] + slack:
+            continue
+        c = child[v]
+        if c >= 0:
+            stack[top] = c
+            stack[top + 1] = c + 1
+            top += 2
+            continue
+        for k in range(lo[v], hi[v]):
+            ya = y0[k]
+            yb = y1[k]
+            if (ya > py) != (yb > py):
+                xc = x0[k] + (py - ya) * (x1[k] - x0[k]) / (yb - ya)
+                if px < xc:
+                    inside = not inside
+    return inside
+
+
+@njit(cache=True)
+def _crossings(cx, cy, r, x0, y0, x1, y1, k0, k1, buf, m):
+    """Append the angles at which the edges k in [k0, k1) cross the circle (cx, cy, r) to
+    ``buf[m:]``; the new count."""
+    for k in range(k0, k1):
         ax = x0[k] - cx
         ay = y0[k] - cy
         bx = x1[k] - cx
@@ -651,9 +686,12 @@ def _circle_fraction(cx, cy, r, x0, y0, x1, y1, buf):
         if 0.0 <= t <= 1.0:
             buf[m] = math.atan2(ay + t * dy, ax + t * dx)
             m += 1
-    if m == 0:
-        return 1.0 if _inside(cx + r, cy, x0, y0, x1, y1) else 0.0
-    # insertion sort of the crossing angles (few of them)
+    return m
+
+
+@njit(cache=True)
+def _sort_angles(buf, m):
+    """Insertion sort of ``buf[:m]`` (the crossing angles: few of them)."""
     for i in range(1, m):
         v = buf[i]
         j = i - 1
@@ -661,6 +699,15 @@ def _circle_fraction(cx, cy, r, x0, y0, x1, y1, buf):
             buf[j + 1] = buf[j]
             j -= 1
         buf[j + 1] = v
+
+
+@njit(cache=True)
+def _circle_fraction(cx, cy, r, x0, y0, x1, y1, buf):
+    """Exact fraction of the circle (cx, cy, r) inside the window given by its edges."""
+    m = _crossings(cx, cy, r, x0, y0, x1, y1, 0, x0.shape[0], buf, 0)
+    if m == 0:
+        return 1.0 if _inside(cx + r, cy, x0, y0, x1, y1) else 0.0
+    _sort_angles(buf, m)
     total = 0.0
     for i in range(m):
         a0 = buf[i]
@@ -672,6 +719,60 @@ def _circle_fraction(cx, cy, r, x0, y0, x1, y1, buf):
         if _inside(cx + r * math.cos(mid), cy + r * math.sin(mid), x0, y0, x1, y1):
             total += span
     return total / _TWO_PI
+
+
+@njit(cache=True)
+def _circle_fraction_tree(cx, cy, r, x0, y0, x1, y1, buf, tree, stack):
+    """:func:`_circle_fraction` over the edge tree ``tree = (lo, hi, child, box, slack)`` of
+    :func:`_edge_tree` (edges in its order): the crossing edges from the leaves whose box
+    meets the circle's box, the inside tests from :func:`_inside_tree`; ``stack``: an int64
+    work array of 128.  The crossings are the same and are sorted, so is the fraction."""
+    lo, hi, child, box, _slack = tree
+    m = 0
+    stack[0] = 0
+    top = 1
+    while top > 0:
+        top -= 1
+        v = stack[top]
+        if (box[v, 2] - cx < -r or box[v, 0] - cx > r or box[v, 3] - cy < -r
+                or box[v, 1] - cy > r):
+            continue
+        c = child[v]
+        if c >= 0:
+            stack[top] = c
+            stack[top + 1] = c + 1
+            top += 2
+            continue
+        m = _crossings(cx, cy, r, x0, y0, x1, y1, lo[v], hi[v], buf, m)
+    if m == 0:
+        return 1.0 if _inside_tree(cx + r, cy, x0, y0, x1, y1, tree, stack) else 0.0
+    _sort_angles(buf, m)
+    total = 0.0
+    for i in range(m):
+        a0 = buf[i]
+        a1 = buf[i + 1] if i + 1 < m else buf[0] + _TWO_PI
+        span = a1 - a0
+        if span <= 0.0:
+            continue
+        mid = 0.5 * (a0 + a1)
+        if _inside_tree(cx + r * math.cos(mid), cy + r * math.sin(mid), x0, y0, x1, y1, tree,
+                        stack):
+            total += span
+    return total / _TWO_PI
+
+
+def _tree_of(x0, y0, x1, y1, use):
+    """The edges in their tree's order and the tree ``(lo, hi, child, box, slack)`` that
+    :func:`_circle_fraction` takes when ``use`` (and there are edges); else the edges as
+    given and an empty tree (every edge visited)."""
+    if not use or x0.shape[0] == 0:
+        return (x0, y0, x1, y1), (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64),
+                                  np.empty(0, dtype=np.int64), np.empty((0, 4)), 0.0)
+    order, lo, hi, child, box = _edge_tree(x0, y0, x1, y1)
+    # slack: 1e-9 of the window's extent (bounds the rounding of the point-segment and the
+    # crossing arithmetic many times over; costs nothing)
+    slack = 1e-9 * max(box[0, 2] - box[0, 0], box[0, 3] - box[0, 1], 1.0)
+    return (x0[order], y0[order], x1[order], y1[order]), (lo, hi, child, box, slack)
 
 
 @njit(cache=True)
@@ -714,29 +815,190 @@ def _boundary_parallel(px, py, x0, y0, x1, y1, out):
         _boundary_chunk(px, py, x0, y0, x1, y1, c * size, min(n, (c + 1) * size), out)
 
 
-def boundary_distances(px, py, x0, y0, x1, y1):
-    """Distance from each point to the nearest edge (``shapely.distance(points, boundary)``);
-    in parallel from 4,096 points."""
-    out = np.empty(px.shape[0], dtype=np.float64)
-    if px.shape[0] < K_SERIAL_POINTS:
-        _boundary_chunk(px, py, x0, y0, x1, y1, 0, px.shape[0], out)
+#: edges per leaf of the edge tree
+_LEAF_EDGES = 8
+
+
+@njit(cache=True)
+def _edge_tree(x0, y0, x1, y1):
+    """A bounding-box tree over the edges: ``(order, lo, hi, child, box)``.
+
+    Built top-down by median splits of the edges' midpoints along the longer side of their
+    extent; node ``v`` holds the edges ``order[lo[v]:hi[v]]``, its children are
+    ``child[v]`` and ``child[v] + 1`` (``-1``: a leaf of at most ``_LEAF_EDGES`` edges) and
+    ``box[v]`` is the (xmin, ymin, xmax, ymax) of its edges.  Node 0 is the root."""
+    m = x0.shape[0]
+    mx = 0.5 * (x0 + x1)
+    my = 0.5 * (y0 + y1)
+    order = np.arange(m)
+    cap = 2 * m + 1  # leaves hold at least _LEAF_EDGES // 2 edges (or all of them)
+    lo = np.empty(cap, dtype=np.int64)
+    hi = np.empty(cap, dtype=np.int64)
+    child = np.full(cap, -1, dtype=np.int64)
+    box = np.empty((cap, 4), dtype=np.float64)
+    lo[0] = 0
+    hi[0] = m
+    nnode = 1
+    stack = np.empty(cap, dtype=np.int64)
+    stack[0] = 0
+    top = 1
+    while top > 0:
+        top -= 1
+        v = stack[top]
+        a = lo[v]
+        b = hi[v]
+        bx0 = np.inf
+        by0 = np.inf
+        bx1 = -np.inf
+        by1 = -np.inf
+        cx0 = np.inf
+        cy0 = np.inf
+        cx1 = -np.inf
+        cy1 = -np.inf
+        for q in range(a, b):
+            e = order[q]
+            bx0 = min(bx0, x0[e], x1[e])
+            bx1 = max(bx1, x0[e], x1[e])
+            by0 = min(by0, y0[e], y1[e])
+            by1 = max(by1, y0[e], y1[e])
+            cx0 = min(cx0, mx[e])
+            cx1 = max(cx1, mx[e])
+            cy0 = min(cy0, my[e])
+            cy1 = max(cy1, my[e])
+        box[v, 0] = bx0
+        box[v, 1] = by0
+        box[v, 2] = bx1
+        box[v, 3] = by1
+        if b - a <= _LEAF_EDGES:
+            continue
+        key = mx if cx1 - cx0 >= cy1 - cy0 else my
+        sub = order[a:b].copy()
+        sub = sub[np.argsort(key[sub], kind="mergesort")]
+        order[a:b] = sub
+        half = a + (b - a) // 2
+        child[v] = nnode
+        lo[nnode] = a
+        hi[nnode] = half
+        lo[nnode + 1] = half
+        hi[nnode + 1] = b
+        stack[top] = nnode
+        stack[top + 1] = nnode + 1
+        top += 2
+        nnode += 2
+    return order, lo[:nnode], hi[:nnode], child[:nnode], box[:nnode].copy()
+
+
+@njit(cache=True, inline="always")
+def _box_distance(px, py, box, v):
+    dx = max(box[v, 0] - px, 0.0, px - box[v, 2])
+    dy = max(box[v, 1] - py, 0.0, py - box[v, 3])
+    return math.sqrt(dx * dx + dy * dy)
+
+
+@njit(cache=True)
+def _tree_chunk(px, py, x0, y0, x1, y1, lo, hi, child, box, slack, i0, i1, out):
+    """Nearest-edge distances of the points i in [i0, i1) by branch and bound over the edge
+    tree (edges already in the tree's order): a node is skipped when its box lies farther
+    than the best distance found plus ``slack`` (the rounding of the point-segment
+    arithmetic), so the minimum is the brute-force one."""
+    stack = np.empty(128, dtype=np.int64)
+    for i in range(i0, i1):
+        x = px[i]
+        y = py[i]
+        best = np.inf
+        stack[0] = 0
+        top = 1
+        while top > 0:
+            top -= 1
+            v = stack[top]
+            if _box_distance(x, y, box, v) > best * (1.0 + 1e-9) + slack:
+                continue
+            c = child[v]
+            if c < 0:
+                for k in range(lo[v], hi[v]):
+                    best = min(best, _point_segment(x, y, x0[k], y0[k], x1[k], y1[k]))
+                continue
+            # the nearer child last, so that it is visited first
+            if _box_distance(x, y, box, c) <= _box_distance(x, y, box, c + 1):
+                stack[top] = c + 1
+                stack[top + 1] = c
+            else:
+                stack[top] = c
+                stack[top + 1] = c + 1
+            top += 2
+        out[i] = best
+
+
+@njit(cache=True, parallel=True)
+def _tree_parallel(px, py, x0, y0, x1, y1, lo, hi, child, box, slack, out):
+    n = px.shape[0]
+    nchunk = 64
+    size = (n + nchunk - 1) // nchunk
+    for c in prange(nchunk):
+        _tree_chunk(px, py, x0, y0, x1, y1, lo, hi, child, box, slack, c * size,
+                    min(n, (c + 1) * size), out)
+
+
+#: windows with fewer edges than this are searched edge by edge (measured crossover, see
+#: docs/benchmarks.md, Session 7, "Ripley's border distances")
+BOUNDARY_TREE_EDGES = 64
+
+
+def boundary_distances(px, py, x0, y0, x1, y1, *, tree=None):
+    """Distance from each point to the nearest edge (``shapely.distance(points, boundary)``,
+    bit for bit); in parallel from 4,096 points.
+
+    From ``BOUNDARY_TREE_EDGES`` edges a bounding-box tree over the edges is searched (branch
+    and bound: a few leaves of 8 edges per point, whatever the number of edges), else every
+    edge is visited.  ``tree``: force the tree (True) or the loop over every edge (False).
+    Both take the minimum of the same point-segment distances, so they return the same
+    numbers.
+    """
+    n = px.shape[0]
+    out = np.empty(n, dtype=np.float64)
+    if tree is None:
+        tree = x0.shape[0] >= BOUNDARY_TREE_EDGES
+    if not tree or x0.shape[0] == 0:
+        if n < K_SERIAL_POINTS:
+            _boundary_chunk(px, py, x0, y0, x1, y1, 0, n, out)
+        else:
+            _boundary_parallel(px, py, x0, y0, x1, y1, out)
+        return out
+    (ex0, ey0, ex1, ey1), (lo, hi, child, box, slack) = _tree_of(x0, y0, x1, y1, True)
+    if n < K_SERIAL_POINTS:
+        _tree_chunk(px, py, ex0, ey0, ex1, ey1, lo, hi, child, box, slack, 0, n, out)
     else:
-        _boundary_parallel(px, py, x0, y0, x1, y1, out)
+        _tree_parallel(px, py, ex0, ey0, ex1, ey1, lo, hi, child, box, slack, out)
     return out
 
 
 @njit(cache=True, parallel=True)
-def circle_fractions(cx, cy, r, x0, y0, x1, y1):
-    """:func:`_circle_fraction` for many circles (parallel)."""
+def _circle_fractions(cx, cy, r, x0, y0, x1, y1, tree):
     n = cx.shape[0]
     out = np.empty(n, dtype=np.float64)
+    use_tree = tree[2].shape[0] > 0
     nchunk = 64
     size = (n + nchunk - 1) // nchunk
     for c in prange(nchunk):
         buf = np.empty(2 * x0.shape[0] + 2, dtype=np.float64)
+        stack = np.empty(128, dtype=np.int64)
         for i in range(c * size, min(n, (c + 1) * size)):
-            out[i] = _circle_fraction(cx[i], cy[i], r[i], x0, y0, x1, y1, buf)
+            if use_tree:
+                out[i] = _circle_fraction_tree(cx[i], cy[i], r[i], x0, y0, x1, y1, buf, tree,
+                                               stack)
+            else:
+                out[i] = _circle_fraction(cx[i], cy[i], r[i], x0, y0, x1, y1, buf)
     return out
+
+
+def circle_fractions(cx, cy, r, x0, y0, x1, y1, *, tree=None):
+    """:func:`_circle_fraction` for many circles (parallel); over the edge tree from
+    ``BOUNDARY_TREE_EDGES`` edges (``tree``: force it, True, or every edge, False), with the
+    same numbers."""
+    if tree is None:
+        tree = x0.shape[0] >= BOUNDARY_TREE_EDGES
+    edges, t = _tree_of(x0, y0, x1, y1, tree)
+    return _circle_fractions(cx, cy, r, *edges, t)
 
 
 # --------------------------------------------------------------------------------------
@@ -814,10 +1076,20 @@ def _edge_weight(cx, cy, d, b, cap, x0, y0, x1, y1, lines, fbuf):
 
 
 @njit(cache=True)
+def _edge_weight_tree(cx, cy, d, b, cap, x0, y0, x1, y1, fbuf, tree, stack):
+    """:func:`_edge_weight` of a window that is not convex, over its edge tree."""
+    if d <= b:
+        return 1.0
+    frac = _circle_fraction_tree(cx, cy, d, x0, y0, x1, y1, fbuf, tree, stack)
+    return min(1.0 / max(frac, 1e-300), cap)
+
+
+@njit(cache=True)
 def _kiso_row(xi, yi, bi, sx, sy, sb, j0, j1, r, rmax_hi, tab, inv, nt, cap, x0, y0, x1, y1, lines,
-              out, buf, jbuf, fbuf):
+              out, buf, jbuf, fbuf, tree, stack):
     """Add the weighted ordered pairs (i, j) and (j, i) for j in [j0, j1) to ``out``."""
     nr = r.shape[0]
+    use_tree = tree[2].shape[0] > 0
     cnt = _within_reach(xi, yi, sx, sy, j0, j1, rmax_hi, buf, jbuf)
     for q in range(cnt):
         d = buf[q]
@@ -825,46 +1097,53 @@ def _kiso_row(xi, yi, bi, sx, sy, sb, j0, j1, r, rmax_hi, tab, inv, nt, cap, x0,
         k = _grid_index(d, xi, yi, sx[j], sy[j], r, tab, inv, nt)
         if k == nr:
             continue
-        out[k] += (_edge_weight(xi, yi, d, bi, cap, x0, y0, x1, y1, lines, fbuf)
-                   + _edge_weight(sx[j], sy[j], d, sb[j], cap, x0, y0, x1, y1, lines, fbuf))
+        if use_tree:
+            out[k] += (_edge_weight_tree(xi, yi, d, bi, cap, x0, y0, x1, y1, fbuf, tree, stack)
+                       + _edge_weight_tree(sx[j], sy[j], d, sb[j], cap, x0, y0, x1, y1, fbuf,
+                                           tree, stack))
+        else:
+            out[k] += (_edge_weight(xi, yi, d, bi, cap, x0, y0, x1, y1, lines, fbuf)
+                       + _edge_weight(sx[j], sy[j], d, sb[j], cap, x0, y0, x1, y1, lines, fbuf))
 
 
 @njit(cache=True)
 def _kiso_chunk(ch, nchunk, sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, cap,
-                x0, y0, x1, y1, lines, out):
+                x0, y0, x1, y1, lines, tree, out):
     """The pairs of cells ch, ch + nchunk, ... (and their half stencils) into ``out``."""
     rmax_hi = r[r.shape[0] - 1] * (1.0 + 1e-14)
     buf = np.empty(biggest, dtype=np.float64)
     jbuf = np.empty(biggest, dtype=np.int64)
     fbuf = np.empty(max(2 * x0.shape[0] + 2, 4 * lines.shape[0] + 4), dtype=np.float64)
+    stack = np.empty(128, dtype=np.int64)
     for c in range(ch, nx * ny, nchunk):
         cx = c % nx
         cy = c // nx
         for i in range(start[c], start[c + 1]):
             _kiso_row(sx[i], sy[i], sb[i], sx, sy, sb, i + 1, start[c + 1], r, rmax_hi, tab,
-                      inv, nt, cap, x0, y0, x1, y1, lines, out, buf, jbuf, fbuf)
+                      inv, nt, cap, x0, y0, x1, y1, lines, out, buf, jbuf, fbuf, tree, stack)
             for q in range(4):
                 p = _half_stencil(cx, cy, q, nx, ny)
                 if p < 0:
                     continue
                 _kiso_row(sx[i], sy[i], sb[i], sx, sy, sb, start[p], start[p + 1], r, rmax_hi,
-                          tab, inv, nt, cap, x0, y0, x1, y1, lines, out, buf, jbuf, fbuf)
+                          tab, inv, nt, cap, x0, y0, x1, y1, lines, out, buf, jbuf, fbuf, tree,
+                          stack)
 
 
 @njit(cache=True, parallel=True)
 def _kiso_parallel(sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, cap, x0, y0, x1, y1, lines,
-                   acc):
+                   tree, acc):
     for ch in prange(acc.shape[0]):
         _kiso_chunk(ch, acc.shape[0], sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, cap,
-                    x0, y0, x1, y1, lines, acc[ch])
+                    x0, y0, x1, y1, lines, tree, acc[ch])
 
 
 @njit(cache=True)
 def _kiso_serial(sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, cap, x0, y0, x1, y1, lines,
-                 acc):
+                 tree, acc):
     for ch in range(acc.shape[0]):
         _kiso_chunk(ch, acc.shape[0], sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, cap,
-                    x0, y0, x1, y1, lines, acc[ch])
+                    x0, y0, x1, y1, lines, tree, acc[ch])
 
 
 def k_isotropic_sums(xs, ys, b, r, cap, x0, y0, x1, y1, lines=None):
@@ -893,8 +1172,12 @@ def k_isotropic_sums(xs, ys, b, r, cap, x0, y0, x1, y1, lines=None):
     run = _kiso_serial if xs.shape[0] < K_SERIAL_POINTS else _kiso_parallel
     if lines is None:
         lines = np.empty((0, 4), dtype=np.float64)
-    run(sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, float(cap), x0, y0, x1, y1,
-        np.ascontiguousarray(lines, dtype=np.float64), acc)
+    # a window that is not convex: the circles' crossing edges and inside tests from the edge
+    # tree (same fractions) when the window has many edges
+    edges, tree = _tree_of(x0, y0, x1, y1, lines.shape[0] == 0
+                           and x0.shape[0] >= BOUNDARY_TREE_EDGES)
+    run(sx, sy, sb, start, nx, ny, biggest, r, tab, inv, nt, float(cap), *edges,
+        np.ascontiguousarray(lines, dtype=np.float64), tree, acc)
     out = acc[0].copy()
     for ch in range(1, acc.shape[0]):
         out += acc[ch]
