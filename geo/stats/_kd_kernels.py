@@ -604,10 +604,10 @@ def k_pair_counts_many(xs, ys, starts, r, stop, border):
 
 
 @njit(cache=True)
-def _inside(px, py, x0, y0, x1, y1):
-    """Even-odd rule over every edge of every ring (valid (multi)polygons, holes allowed)."""
-    inside = False
-    for k in range(x0.shape[0]):
+def _ray_crossings(px, py, x0, y0, x1, y1, k0, k1, inside):
+    """``inside`` flipped once per edge k in [k0, k1) that the ray from (px, py) to the right
+    crosses (the even-odd rule's step)."""
+    for k in range(k0, k1):
         ya = y0[k]
         yb = y1[k]
         if (ya > py) != (yb > py):
@@ -615,6 +615,12 @@ def _inside(px, py, x0, y0, x1, y1):
             if px < xc:
                 inside = not inside
     return inside
+
+
+@njit(cache=True)
+def _inside(px, py, x0, y0, x1, y1):
+    """Even-odd rule over every edge of every ring (valid (multi)polygons, holes allowed)."""
+    return _ray_crossings(px, py, x0, y0, x1, y1, 0, x0.shape[0], False)
 
 
 @njit(cache=True)
@@ -646,13 +652,7 @@ def _inside_tree(px, py, x0, y0, x1, y1, tree, stack):
             stack[top + 1] = c + 1
             top += 2
             continue
-        for k in range(lo[v], hi[v]):
-            ya = y0[k]
-            yb = y1[k]
-            if (ya > py) != (yb > py):
-                xc = x0[k] + (py - ya) * (x1[k] - x0[k]) / (yb - ya)
-                if px < xc:
-                    inside = not inside
+        inside = _ray_crossings(px, py, x0, y0, x1, y1, lo[v], hi[v], inside)
     return inside
 
 
