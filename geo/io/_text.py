@@ -754,16 +754,22 @@ def _parquet_schema(path: Path):
         raise DataFileError(msg) from None
 
 
-def _read_vector(read, path: Path):
-    """``read(path)`` with a pyogrio reader; a DataFileError when ``path`` is not a vector layer, or holds several
-    layers (the first is not necessarily the firms: it is never read silently)."""
+def layer_names(path: Path, *, kind: str = "a vector layer") -> list[str]:
+    """The names of the layers of a vector file (pyogrio); a DataFileError naming ``kind`` when it cannot be read.
+    The readers of firms, parks and units check with it that a file of several layers is never read silently."""
     import pyogrio
 
     try:
-        layers = [str(row[0]) for row in pyogrio.list_layers(path)]
+        return [str(row[0]) for row in pyogrio.list_layers(path)]
     except Exception as exc:
-        msg = f"Cannot read '{path}' as a vector layer ({exc}). Check the file opens in QGIS."
+        msg = f"Cannot read '{path}' as {kind} ({exc}). Check the file opens in QGIS."
         raise DataFileError(msg) from None
+
+
+def _read_vector(read, path: Path):
+    """``read(path)`` with a pyogrio reader; a DataFileError when ``path`` is not a vector layer, or holds several
+    layers (the first is not necessarily the firms: it is never read silently)."""
+    layers = layer_names(path)
     if len(layers) > 1:
         msg = (f"'{Path(path).name}' has {len(layers)} layers ({', '.join(layers[:8])}{' ...' if len(layers) > 8 else ''}): "
                "a firm table is one layer. Save the layer of the firms as a file of its own (QGIS: Export > Save "

@@ -455,13 +455,9 @@ def _check_joined(gdf, joined: dict) -> None:
 def _one_layer(p: Path, layer: str | int | None) -> None:
     """Stop when a file of several layers (a GeoPackage, an .osm.pbf) is read without ``[parks] layer``: the first
     layer is not necessarily the parks, and reading it silently would test the wrong polygons."""
-    import pyogrio
+    from geo.io._text import layer_names
 
-    try:
-        layers = [str(row[0]) for row in pyogrio.list_layers(p)]
-    except Exception as exc:
-        msg = f"Cannot read '{p}' as a polygon layer ({exc}). Check the file opens in QGIS."
-        raise DataFileError(msg) from None
+    layers = layer_names(p, kind="a polygon layer")
     if layer is None and len(layers) > 1:
         osm = (" It looks like an OpenStreetMap extract: [parks] source = \"osm\" reads its named industrial areas and "
                "high-tech zones." if p.name.lower().endswith((".osm.pbf", ".pbf", ".osm")) else "")

@@ -137,11 +137,9 @@ def _to_wgs84(geoms, layer_crs, crs: Any, path: Path, *, kind: str) -> tuple[Any
 def _read_vector(p: Path, layer: str | int | None) -> tuple[_Raw, str]:
     import pyogrio
 
-    try:
-        layers = [str(row[0]) for row in pyogrio.list_layers(p)]
-    except Exception as exc:
-        msg = f"Cannot read '{p}' as a vector layer ({exc}). Check the file opens in QGIS."
-        raise DataFileError(msg) from None
+    from geo.io._text import layer_names
+
+    layers = layer_names(p)
     if layer is None and len(layers) > 1:
         msg = f"'{p.name}' has {len(layers)} layers {layers}: say which holds the units with [cells] layer = \"...\"."
         raise InputError(msg)
