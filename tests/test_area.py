@@ -397,3 +397,20 @@ def test_the_overview_map_outlines_the_study_area(coastal):
     assert shapely.area(shapely.symmetric_difference(outline, area_ll)) < 0.01 * area_ll.area
     open_sea = shapely.buffer(shapely.box(*BAY), -0.02)  # about 2 km off the shore
     assert shapely.intersection(outline, open_sea).area < 1e-4 * open_sea.area
+
+
+@pytest.mark.parametrize("span", [3, 400, 10**7, 2**40])
+def test_unique_keys_are_the_sorted_distinct_rows(span):
+    # independent reference: numpy's row-wise unique (sorted by a, then b); both code paths
+    # (a flag per box cell, a sort of the codes) and the fallback for codes past int64
+    from geo.cells.area import _unique_keys
+
+    rng = np.random.default_rng(span % 97)
+    a = rng.integers(-span, span, 5_000)
+    b = rng.integers(-2 * span, span, 5_000)
+    a[:100], b[:100] = a[100:200], b[100:200]  # repeats
+    want = np.unique(np.column_stack([a, b]), axis=0)
+    ka, kb = _unique_keys(a, b)
+    assert np.array_equal(ka, want[:, 0]) and np.array_equal(kb, want[:, 1])
+    empty = np.array([], dtype=np.int64)
+    assert [len(k) for k in _unique_keys(empty, empty)] == [0, 0]
