@@ -157,3 +157,20 @@ def test_hypergeom_mid_p_has_mean_one_half_under_the_null(N, K, n):
     assert sum(pmf[x] * up[x] for x in xs) == pytest.approx(0.5, abs=1e-12)
     exact = sum(pmf[x] * _inference.hypergeom_p(x, N, K, n, alternative="greater") for x in xs)
     assert exact == pytest.approx(0.5 + 0.5 * sum(p * p for p in pmf.values()), abs=1e-12)
+
+
+def test_normal_p_equals_scipys_normal_distribution_bit_for_bit():
+    # normal_p calls scipy.special.ndtr itself; scipy.stats.norm (with its argument checks)
+    # is the reference, at tails, zero, infinities and NaN
+    z = np.r_[np.linspace(-40, 40, 2001), [0.0, -0.0, 1e-300, np.inf, -np.inf, np.nan]]
+    want = {"two-sided": np.minimum(2.0 * scipy.stats.norm.sf(np.abs(z)), 1.0),
+            "greater": scipy.stats.norm.sf(z), "less": scipy.stats.norm.cdf(z)}
+    for alternative, p in want.items():
+        assert np.array_equal(_inference.normal_p(z, alternative), p, equal_nan=True)
+    assert np.isnan(_inference.normal_p(np.nan)) and isinstance(_inference.normal_p(2.0), float)
+
+
+def test_method_names_share_one_string():
+    names = _inference.method_names(5, "exact")
+    assert names.dtype == object and names.tolist() == ["exact"] * 5
+    assert len({id(v) for v in names}) == 1 and len(_inference.method_names(0, "mc")) == 0

@@ -70,6 +70,21 @@ def test_mann_kendall_with_ties_against_scipy_and_a_hand_count(seed):
         assert mk["p"][row] == pytest.approx(2 * stats.norm.sf(abs(zc)))
 
 
+def test_mann_kendall_on_long_series_with_gaps_and_ties_against_a_hand_count_and_scipy():
+    # the compiled score and tie sums on 45-step rows (the 1M run's length) with missing steps
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 8, size=(40, 45)).astype(float)
+    x[rng.random(x.shape) < 0.15] = np.nan
+    mk = mann_kendall(x)
+    for row in range(len(x)):
+        ok = np.isfinite(x[row])
+        s, var = _mk_by_hand(list(x[row][ok]))
+        assert mk["s"][row] == s and mk["n"][row] == ok.sum()
+        assert mk["var_s"][row] == pytest.approx(var, rel=1e-12)
+        kt = stats.kendalltau(np.flatnonzero(ok), x[row][ok], variant="b")
+        assert mk["tau"][row] == pytest.approx(kt.statistic, rel=1e-12)
+
+
 def test_mann_kendall_leaves_out_missing_values_and_refuses_short_or_flat_rows():
     x = np.array([[np.nan, 1.0, 3.0, 2.0, 5.0], [1.0, 3.0, 2.0, 5.0, np.nan], [np.nan, np.nan, np.nan, 1.0, 2.0],
                   [2.0, 2.0, 2.0, 2.0, 2.0]])

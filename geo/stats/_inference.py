@@ -29,6 +29,7 @@ from typing import Literal
 
 import numpy as np
 from scipy import fft as sp_fft
+from scipy import special
 from scipy import stats
 
 from geo.errors import InputError
@@ -45,6 +46,7 @@ __all__ = [
     "hypergeom_p",
     "fdr_bh",
     "exact_tails",
+    "method_names",
     "convolve_power",
     "EXACT_DP_MAX_N",
     "WR_MAX_SAMPLING_FRACTION",
@@ -67,6 +69,15 @@ FFT_P_FLOOR = 1e-14
 TABLE_BUDGET = 50_000_000
 
 
+def method_names(n: int, name: str) -> np.ndarray:
+    """An object array of ``n`` references to the one string ``name`` (the per-cell method
+    names).  ``np.full(n, name, dtype=object)`` casts the string into every element, a new
+    string object each: 15 times slower for 200,000 cells."""
+    out = np.empty(n, dtype=object)
+    out.fill(name)
+    return out
+
+
 def check_alternative(alternative: str) -> str:
     """Validate ``alternative``; return it."""
     if alternative not in ALTERNATIVES:
@@ -86,12 +97,14 @@ def normal_p(z: np.ndarray | float, alternative: str = "two-sided") -> np.ndarra
     """
     check_alternative(alternative)
     z = np.asarray(z, dtype=float)
+    # scipy.stats.norm's sf(z) and cdf(z) are ndtr(-z) and ndtr(z) (NaN stays NaN), without
+    # the distribution's argument checks (a third of the time of a Gi* over 200,000 bins)
     if alternative == "two-sided":
-        p = 2.0 * stats.norm.sf(np.abs(z))
+        p = 2.0 * special.ndtr(-np.abs(z))
     elif alternative == "greater":
-        p = stats.norm.sf(z)
+        p = special.ndtr(-z)
     else:
-        p = stats.norm.cdf(z)
+        p = special.ndtr(z)
     p = np.minimum(p, 1.0)
     return p if p.ndim else float(p)
 
@@ -295,7 +308,7 @@ def exact_tails(
     m = cells.shape[0]
     pu = np.full(m, np.nan)
     pl = np.full(m, np.nan)
-    method = np.full(m, METHOD_MC, dtype=object)
+    method = method_names(m, METHOD_MC)
     if m == 0:
         return pu, pl, method
     vmax = int(v.max())
@@ -320,7 +333,7 @@ def exact_tails(
     lower_tabs: list[np.ndarray] = []
     offsets = np.zeros(len(keys), dtype=np.int64)
     lengths = np.zeros(len(keys), dtype=np.int64)
-    key_method = np.full(len(keys), METHOD_MC, dtype=object)
+    key_method = method_names(len(keys), METHOD_MC)
     pos = 0
     for g, (kk, a) in enumerate(zip(key_k.tolist(), key_v.tolist())):
         if kk == 0 or pos + kk * vmax + 1 > TABLE_BUDGET:

@@ -30,6 +30,7 @@ __all__ = [
     "global_perm_range",
     "split_permutations",
     "sum_pmf_without_replacement",
+    "mann_kendall_sums",
 ]
 
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
@@ -281,3 +282,40 @@ def sum_pmf_without_replacement(values, counts, k):
         remaining = rest
         reach = min(smax, reach + min(c, k) * v)
     return f[0].copy()
+
+
+@njit(cache=True, nogil=True)
+def mann_kendall_sums(x, s, tie_var, tie_pairs):
+    """Per row of ``x`` (float64, shape (m, T)): the Mann–Kendall score and the tie terms.
+
+    ``s[r] = sum_{i<j} sign(x[r, j] - x[r, i])`` over the pairs of finite values;
+    ``tie_var[r] = sum_g t_g (t_g - 1) (2 t_g + 5)`` and ``tie_pairs[r] = sum_g t_g (t_g - 1) / 2``
+    over the groups of equal values (NaN equal to nothing).  Whole numbers, so the sums are
+    exact in floating point whatever their order.
+    """
+    m, t = x.shape
+    for r in range(m):
+        acc = 0
+        for i in range(t - 1):
+            xi = x[r, i]
+            if not np.isfinite(xi):
+                continue
+            for j in range(i + 1, t):
+                xj = x[r, j]
+                ok = np.isfinite(xj)
+                acc += (ok & (xj > xi)) - (ok & (xj < xi))  # branch-free: the signs are random
+        s[r] = acc
+        srt = np.sort(x[r])  # NaN last
+        tv = 0.0
+        tp = 0.0
+        g = 1.0
+        for j in range(1, t + 1):
+            if j < t and srt[j] == srt[j - 1]:
+                g += 1.0
+                continue
+            if g > 1.0:
+                tv += g * (g - 1.0) * (2.0 * g + 5.0)
+                tp += g * (g - 1.0) / 2.0
+            g = 1.0
+        tie_var[r] = tv
+        tie_pairs[r] = tp

@@ -328,7 +328,7 @@ def _conditional_tails(x: np.ndarray, w: _W, permutations: int, seed: Any, exact
     n = len(x)
     pu = np.full(n, np.nan)
     pl = np.full(n, np.nan)
-    method = np.full(n, "island", dtype=object)
+    method = _inference.method_names(n, "island")
     has = w.k > 0
     integer = _is_integer(x)
     if exact is not False and integer:
@@ -861,7 +861,22 @@ def local_g(
 
 
 def _local_g_frame(d, w, tails, star, permutations, seed, alternative, fdr, alpha, exact) -> pd.DataFrame:
-    x = d.y
+    cols = _local_g_columns(d.y, w, tails, star, alternative, fdr)
+    out = _frame(d, cols)
+    out.attrs = {
+        "statistic": "Getis-Ord G*" if star else "Getis-Ord G",
+        "variable": None if d.name is None else str(d.name),
+        "star": star,
+        **_local_options(w, len(d.y), alternative, permutations, seed, exact, fdr, alpha),
+        "bins": {str(b): int(c) for b, c in zip(*np.unique(cols["bin"], return_counts=True))},
+        "p_method": _counts(tails.method),
+    }
+    return out
+
+
+def _local_g_columns(x: np.ndarray, w: _W, tails: _Tails, star: bool, alternative: str, fdr: bool) -> dict[str, np.ndarray]:
+    """The columns of :func:`local_g` for every position of ``x`` (graph order): ``G``, ``EG``,
+    ``VG``, ``z``, ``p_norm``, ``p_sim``, ``p_fdr``, ``bin``, ``p_method``."""
     n = len(x)
     lag = _lag(w, x)
     w_off = _row_reduce(w.indptr, w.data, "sum")
@@ -909,22 +924,8 @@ def _local_g_frame(d, w, tails, star, permutations, seed, alternative, fdr, alph
         ).astype(np.int64)
     level = np.where(p_bin <= 0.01, 3, np.where(p_bin <= 0.05, 2, np.where(p_bin <= 0.10, 1, 0)))
     bins = (direction * level).astype(np.int64)
-    out = _frame(
-        d,
-        {
-            "G": g, "EG": eg, "VG": vg, "z": zs, "p_norm": p_norm, "p_sim": p_sim,
-            "p_fdr": p_fdr, "bin": bins, "p_method": tails.method,
-        },
-    )
-    out.attrs = {
-        "statistic": "Getis-Ord G*" if star else "Getis-Ord G",
-        "variable": None if d.name is None else str(d.name),
-        "star": star,
-        **_local_options(w, n, alternative, permutations, seed, exact, fdr, alpha),
-        "bins": {str(b): int(c) for b, c in zip(*np.unique(bins, return_counts=True))},
-        "p_method": _counts(tails.method),
-    }
-    return out
+    return {"G": g, "EG": eg, "VG": vg, "z": zs, "p_norm": p_norm, "p_sim": p_sim,
+            "p_fdr": p_fdr, "bin": bins, "p_method": tails.method}
 
 
 # =======================================================================================
