@@ -120,7 +120,8 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
             founded_column=fc.founded_column, alpha=an.alpha,
             counts=prepared.counts if prepared is not None else None,
         )
-    _stack_artefacts(vr, cfg, fm, hot, clusters, ov, sector_key, warnings)
+    if not cells_only:  # the reruns keep verdicts and hot shares, which the stack notes do not change
+        _stack_artefacts(vr, cfg, fm, hot, clusters, ov, sector_key, warnings)
     if ov is not None:
         vr.analysis.parks_overlay = ov
         for name in ("park_rules", "park_nulls", "hot_before"):
