@@ -209,6 +209,29 @@ def test_parks_of_no_valley_of_the_run_stop(study, tmp_path):
         geo.check(study.write_config(parks={"path": str(tmp_path / "zh.gpkg")}, name="zh.toml"))
 
 
+def test_a_valley_of_parks_spelt_otherwise_stops_when_its_parks_lie_among_a_parkless_valley(study, tmp_path, capsys):
+    import geopandas as gpd
+
+    p = gpd.read_file(study.parks)
+    p["valley"] = p["valley"].map({"Wuhan": "武汉", "Changchun": "Changchun"})
+    p.to_file(tmp_path / "half.gpkg")
+    cfg = study.write_config(parks={"path": str(tmp_path / "half.gpkg")}, name="half.toml")
+    code, _, err = _cli(capsys, "check", cfg)
+    assert code == 2 and err.count("\n") == 1
+    wuhan = p.loc[p["valley"] == "武汉", "name"].iloc[0]
+    assert (f"The 1 park of half.gpkg labelled '武汉' ({wuhan}) lies among the firms of valley 'Wuhan', which has no "
+            "park of its own" in err)
+    assert "Write 'Wuhan' in that column" in err
+    # parks of a valley left out of the run that lie elsewhere stay a warning
+    p["valley"] = p["valley"].map({"武汉": "Wuhan", "Changchun": "Changchun"})
+    far = p.iloc[[0]].copy()
+    far["valley"], far["name"] = "Shenzhen", "Far park"
+    far["geometry"] = far.translate(xoff=-10, yoff=-8)
+    pd.concat([p, far]).to_file(tmp_path / "far.gpkg")
+    summary = geo.check(study.write_config(parks={"path": str(tmp_path / "far.gpkg")}, name="far.toml"))
+    assert any("parks of valleys not in the run were left out: ['Shenzhen']" in w for w in summary.warnings)
+
+
 def test_check_runs_no_statistic(study, monkeypatch, capsys):
     import geo.cells.graph
     import geo.parks.overlay

@@ -199,6 +199,7 @@ def check_parks(cfg: Config, parks, names: list[str], n_parks: dict[str, int], w
                    "Make the parks' valley values equal to the [[valleys]] names (or set [parks] valley to another column).")
             raise InputError(msg)
         orphan = sorted(set(found.index) - set(names))
+        _check_misnamed(parks, orphan, names, n_parks, bounds, file, cfg.parks.valley)
         if orphan:
             warnings.append(f"parks of valleys not in the run were left out: {orphan}")
         for name in parks.loc[parks["valley"].isna(), "name"]:
@@ -218,6 +219,25 @@ def check_parks(cfg: Config, parks, names: list[str], n_parks: dict[str, int], w
     in_run = parks[parks["valley"].isin(names)] if labelled else parks
     for name in in_run.loc[in_run["designated"].isna(), "name"]:
         warnings.append(f"park {name!r} has no designation year: its precedence test is skipped")
+
+
+def _check_misnamed(parks, orphan: list[str], names: list[str], n_parks: dict[str, int],
+                    bounds: dict | None, file: str, column: str) -> None:
+    """Stop when parks labelled with a valley that is not in the run lie among the firms of a
+    run valley that has no park of its own: the two names are one valley spelt two ways
+    (``武汉`` for ``武汉·光谷``), and the run would test that valley without its parks."""
+    for label in orphan:
+        own = parks[parks["valley"].astype(str) == label]
+        for name in names:
+            box = (bounds or {}).get(name)
+            if n_parks.get(name, 0) or box is None or not own.intersects(_padded_box(box, 0.0)).any():
+                continue
+            n = len(own)
+            msg = (f"The {n:,} park{'s' if n > 1 else ''} of {file} labelled {label!r} ({listing(own['name'].astype(str))}) "
+                   f"lie{'' if n > 1 else 's'} among the firms of valley {name!r}, which has no park of its own: the parks' valley "
+                   f"column {column!r} holds {label!r} where the run's valley is {name!r}. Write {name!r} in that "
+                   f"column (or rename the [[valleys]] entry) so that {'these parks are' if n > 1 else 'this park is'} tested.")
+            raise InputError(msg)
 
 
 def _padded_box(box, pad: float = 0.05):
