@@ -314,11 +314,18 @@ def _home_of(key: str, where: str) -> list[str]:
     return homes
 
 
+#: what users of other tools call a key (ArcGIS's X/Y fields, pandas' lng/lat, …) and the key it is here
+_SYNONYMS = {"x": "lon", "y": "lat", "lng": "lon", "long": "lon", "longitude": "lon", "latitude": "lat",
+             "file": "path", "filename": "path", "sector": "target_sector", "city": "valley_column",
+             "industry": "sector_column", "year": "founded_column"}
+
+
 def _same_key(key: str, allowed: list[str]) -> str | None:
     """The valid key ``key`` stands for: with or without ``_column`` (``lon_column`` → ``lon``), in another
     case, or spelt closely (``pth`` → ``path``); None when none is close."""
-    for alias in (key.lower(), key.lower().removesuffix("_column"), f"{key.lower()}_column"):
-        if alias != key and alias in allowed:
+    bare = key.lower().removesuffix("_column")
+    for alias in (key.lower(), bare, f"{key.lower()}_column", _SYNONYMS.get(bare)):
+        if alias is not None and alias != key and alias in allowed:
             return alias
     close = difflib.get_close_matches(key.lower(), allowed, n=1, cutoff=0.75)
     return close[0] if close else None

@@ -38,6 +38,14 @@ def test_unknown_key_says_where_it_belongs_or_what_it_stands_for():
         config_from_dict({"firms": {"path": "x"}, "analysys": {}})
     with pytest.raises(ConfigError, match=r"'lon_column': did you mean 'lon'\?$"):
         config_from_dict({"firms": {"path": "x", "lon_column": "经度"}})
+    with pytest.raises(ConfigError, match=r"'x': did you mean 'lon'\? 'y': did you mean 'lat'\?$"):
+        config_from_dict({"firms": {"path": "x", "x": "lng", "y": "lat"}})  # ArcGIS's X/Y fields
+    with pytest.raises(ConfigError, match=r"'longitude': did you mean 'lon'\?$"):
+        config_from_dict({"firms": {"path": "x", "longitude": "lng"}})
+    with pytest.raises(ConfigError, match=r"'sector': did you mean 'target_sector'\?$"):
+        config_from_dict({"firms": {"path": "x"}, "analysis": {"sector": "optics"}})
+    with pytest.raises(ConfigError, match=r"'city_column': did you mean 'valley_column'\?$"):
+        config_from_dict({"firms": {"path": "x", "city_column": "city"}})
     with pytest.raises(ConfigError, match=r"'year_columns' belongs in \[cells\], not in \[firms\]"):
         config_from_dict({"firms": {"path": "x", "year_columns": "optics_{year}"}})
     with pytest.raises(ConfigError) as err:  # nothing close: no hint, the valid keys only
