@@ -59,6 +59,7 @@ An OpenStreetMap extract or Overture Places as the firms (README: "OpenStreetMap
 from __future__ import annotations
 
 import difflib
+import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -161,7 +162,7 @@ class AnalysisConfig:
     cell: str = "hex"
     cell_size: Any = "auto"
     weights: str = "queen"
-    permutations: int = 999
+    permutations: int = 999  # Monte Carlo draws where a p-value is not exact; at least 1/alpha - 1 (19 at alpha 0.05)
     alpha: float = 0.05
     fdr: bool = True
     kd_simulations: int = 199
@@ -454,8 +455,12 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
     if an.point_clusters not in ("none", "dbscan", "hdbscan"):
         msg = f"[analysis] point_clusters must be 'none', 'dbscan' or 'hdbscan'; {an.point_clusters!r} was given."
         raise ConfigError(msg)
-    if an.permutations < 0:
-        msg = f"[analysis] permutations must be >= 0; {an.permutations} was given."
+    least = math.ceil(1 / an.alpha - 1e-9) - 1  # the fewest draws whose smallest p-value, 1 / (draws + 1), is <= alpha
+    if an.permutations < least:
+        low = f" cannot give a p-value below 1/{an.permutations + 1} = {1 / (an.permutations + 1):.3g}, which is above" \
+            if an.permutations >= 0 else " is negative; the test needs"
+        msg = (f"[analysis] permutations = {an.permutations}{low} alpha = {an.alpha:g}, so no permutation test could be "
+               f"significant: use 99 or 999 (at least {least}).")
         raise ConfigError(msg)
     sc = an.scales
     if not (isinstance(sc, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool)

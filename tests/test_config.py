@@ -168,3 +168,19 @@ def test_a_config_saved_with_a_utf8_bom_loads(tmp_path):
     """Windows Notepad's "UTF-8" writes a byte-order mark, which TOML parsers reject at line 1, column 1."""
     (tmp_path / "study.toml").write_text('[firms]\npath = "企业.csv"\n', encoding="utf-8-sig")
     assert load_config(tmp_path / "study.toml").firms.path.name == "企业.csv"
+
+
+@pytest.mark.parametrize(("alpha", "permutations", "ok"), [(0.05, 18, False), (0.05, 19, True), (0.01, 98, False),
+                                                           (0.01, 99, True), (0.1, 9, True), (0.05, -1, False)])
+def test_too_few_permutations_to_reach_alpha_stop(alpha, permutations, ok):
+    """The smallest permutation p-value is 1 / (permutations + 1); below alpha, or the test can never be significant."""
+    data = {"firms": {"path": "x"}, "analysis": {"alpha": alpha, "permutations": permutations}}
+    if ok:
+        assert config_from_dict(data).analysis.permutations == permutations
+        return
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(data)
+    assert f"[analysis] permutations = {permutations}" in str(err.value)
+    assert f"at least {round(1 / alpha) - 1})." in str(err.value)
+    if permutations >= 0:
+        assert f"cannot give a p-value below 1/{permutations + 1} = {1 / (permutations + 1):.3g}" in str(err.value)

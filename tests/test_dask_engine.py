@@ -319,7 +319,7 @@ def test_firms_of_no_valley_are_rejected_verbatim_by_both_engines(tmp_path, clie
     frame = s.frame.astype({"lng": object})
     frame.loc[frame["city"] == "Changchun", "lng"] = frame.loc[frame["city"] == "Changchun", "lng"].map(lambda v: f"{v:.6f}0")
     frame.to_csv(s.firms, index=False)
-    cfg = load_config(s.write_config(valleys=[{"name": "Wuhan"}], analysis={"permutations": 9}))
+    cfg = load_config(s.write_config(valleys=[{"name": "Wuhan"}], analysis={"permutations": 19}))
     mem = geo.run(cfg)
     dsk = geo.run(dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, engine="dask", scheduler=client.scheduler.address,
                                                                    partition_rows=70)))
