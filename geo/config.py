@@ -462,6 +462,13 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
         msg = (f"[analysis] permutations = {an.permutations}{low} alpha = {an.alpha:g}, so no permutation test could be "
                f"significant: use 99 or 999 (at least {least}).")
         raise ConfigError(msg)
+    for where, key, value in (("analysis", "kd_simulations", an.kd_simulations),
+                              ("analysis", "ripley_simulations", an.ripley_simulations),
+                              ("groups", "kd_simulations", built["groups"].kd_simulations)):
+        if value != 0 and value < 19:  # the envelope tests run at their own 5 % level (geo.kd, geo.ripley_k)
+            msg = (f"[{where}] {key} = {value}: a simulation envelope of fewer than 19 draws cannot reach its 5 % "
+                   f"level (its smallest p-value is 1/(draws + 1)); use 0 to skip the test, or 99 or 199.")
+            raise ConfigError(msg)
     sc = an.scales
     if not (isinstance(sc, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                   and 0.1 <= v <= 10 for v in sc)):

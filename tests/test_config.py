@@ -184,3 +184,14 @@ def test_too_few_permutations_to_reach_alpha_stop(alpha, permutations, ok):
     assert f"at least {round(1 / alpha) - 1})." in str(err.value)
     if permutations >= 0:
         assert f"cannot give a p-value below 1/{permutations + 1} = {1 / (permutations + 1):.3g}" in str(err.value)
+
+
+@pytest.mark.parametrize(("section", "key"), [("analysis", "kd_simulations"), ("analysis", "ripley_simulations"),
+                                              ("groups", "kd_simulations")])
+def test_a_simulation_envelope_too_small_for_alpha_stops_but_zero_skips(section, key):
+    base = {"firms": {"path": "x"}}
+    assert getattr(getattr(config_from_dict({**base, section: {key: 0}}), section), key) == 0
+    assert getattr(getattr(config_from_dict({**base, section: {key: 19}}), section), key) == 19
+    with pytest.raises(ConfigError, match=rf"^\[{section}\] {key} = 5: a simulation envelope of fewer than 19 draws "
+                                          r"cannot reach its 5 % level .*use 0 to skip the test"):
+        config_from_dict({**base, section: {key: 5}})
