@@ -325,7 +325,7 @@ def test_demo_models_equal_truth(demo_results):
     for vr in demo_results.valleys.values():
         st = vr.analysis
         m = classify_models(st.parks_overlay, st.clusters, st.metric_firms, vr.parks, sector=target,
-                               hotspots=st.hotspots)
+                               hotspots=st.hotspots, cluster_cells=st.cluster_cells)
         for _, r in m.iterrows():
             seen[r["name"]] = (sorted(r["models"]), r["primary_model"])
             # no model is undetermined on the demo: every indicator is in the data
@@ -424,7 +424,8 @@ def _classify(vr, cfg, *, drop=(), overlay=None, **options):
     kwargs = {"anchors": None, "anchor_column": mc.anchor_column, "rd_column": mc.rd_column,
               "ownership_column": mc.ownership_column, "foreign_value": mc.foreign_value, "radius_m": mc.radius_m,
               "sector": cfg.analysis.target_sector, "sector_column": cfg.firms.sector_column, "hotspots": st.hotspots,
-              "alpha": cfg.analysis.alpha, "permutations": cfg.analysis.permutations, "seed": vr.seed}
+              "cluster_cells": st.cluster_cells, "alpha": cfg.analysis.alpha, "permutations": cfg.analysis.permutations,
+              "seed": vr.seed}
     kwargs.update(options)
     firms = st.metric_firms.drop(columns=list(drop))
     return classify_models(st.parks_overlay if overlay is None else overlay(st.parks_overlay), st.clusters,
