@@ -129,6 +129,21 @@ def test_the_outputs_read_fields_not_attrs(demo_results):
     assert len(a) == 5 and a == b  # three dimensions, the stock by year, the groups' in-park shares
 
 
+def test_the_hot_spot_maps_are_told_fdr_from_the_field(demo_results):
+    """gi_map and lisa_map read ``fdr`` from ``hotspots.attrs`` only when not told: the run tells them
+    from ``ValleyAnalysis.hotspot_parameters`` (the analysis's hot spots have no attrs to read)."""
+    from geo.outputs import figures as gfig
+
+    maps = [(args, kwargs) for _, _, fn, args, kwargs in gfig._figure_tasks(demo_results) if fn in (gfig.gi_map, gfig.lisa_map)]
+    assert len(maps) == 2 * len(demo_results.valleys)
+    for args, kwargs in maps:
+        assert not args[0].attrs and kwargs["fdr"] is demo_results.config.analysis.fdr is True
+    off = dataclasses.replace(demo_results.valleys["Wuhan"].analysis,
+                              hotspot_parameters={**demo_results.valleys["Wuhan"].analysis.hotspot_parameters, "fdr": False})
+    one = dataclasses.replace(demo_results, valleys={"Wuhan": dataclasses.replace(demo_results.valleys["Wuhan"], analysis=off)})
+    assert {kwargs["fdr"] for _, _, fn, _, kwargs in gfig._figure_tasks(one) if fn in (gfig.gi_map, gfig.lisa_map)} == {False}
+
+
 def test_summary_json_is_the_serialised_summary(demo_results, demo_output):
     """One serialiser: summary.json is ``Results.summary()`` of the typed fields, written once."""
     written = json.loads((demo_output / "summary.json").read_text(encoding="utf-8"))
