@@ -281,6 +281,34 @@ def test_classify_models_rules_and_errors(government_case):
     assert len(empty) == 0 and "primary_model" in empty.columns
 
 
+def test_the_cluster_membership_is_given_or_read_from_the_clusters_record(government_case):
+    """The main cluster's peak cell (a core point of the anchor distance) needs which hot cell is in
+    which cluster: given as ``cluster_cells`` (as the run passes it) or read from the record of
+    geo.cluster_polygons; the same table either way, the centroid alone without either."""
+    firms, parks, _, hot, cl, ov = government_case
+    main = cl.set_index("cluster_id").geometry[int(ov.loc[0, "main_cluster"])]
+    # the peak, by hand: the hot cell (Gi* bin >= 2) of highest z whose centre lies in the main cluster
+    centre = hot.geometry.centroid
+    inside = (hot["gi_bin"].to_numpy() >= 2) & shapely.within(np.asarray(centre.values), main)
+    peak = centre[hot["gi_z"].where(inside).idxmax()]
+    f = _with_anchor(firms, (peak.x, peak.y))  # an anchor on the peak cell's centre
+    from_record = classify_models(ov, cl, f, parks, sector="optics", hotspots=hot)
+    assert from_record.loc[0, "anchor_core_distance_m"] == pytest.approx(0.0, abs=1e-6)
+    bare = cl.copy()
+    bare.attrs = {}
+    given = classify_models(ov, bare, f, parks, sector="optics", hotspots=hot, cluster_cells=cl.attrs["cell_cluster"])
+    pd.testing.assert_frame_equal(given, from_record)
+    centroid = shapely.centroid(main)
+    without = classify_models(ov, bare, f, parks, sector="optics", hotspots=hot).loc[0, "anchor_core_distance_m"]
+    assert without == pytest.approx(math.hypot(centroid.x - peak.x, centroid.y - peak.y)) and without > 1.0
+    cc = cl.attrs["cell_cluster"]
+    with pytest.raises(InputError, match=r"^`cluster_cells` names 1 of its [0-9,]+ cells that are not cells of "
+                                         r"`hotspots` \(it has [0-9,]+\): -5; give the cluster_cells"):
+        classify_models(ov, bare, f, parks, sector="optics", hotspots=hot, cluster_cells=cc.rename(index={cc.index[0]: -5}))
+    with pytest.raises(InputError, match=r"cluster ids that `clusters` does not hold \(0;"):
+        classify_models(ov, bare, f, parks, sector="optics", hotspots=hot, cluster_cells=cc * 0)
+
+
 def test_the_rules_table_has_one_rule_per_model_in_order():
     from geo.parks.models import _RULES, MODELS
 
@@ -297,7 +325,7 @@ def test_demo_models_equal_truth(demo_results):
     for vr in demo_results.valleys.values():
         st = vr.analysis
         m = classify_models(st.parks_overlay, st.clusters, st.metric_firms, vr.parks, sector=target,
-                               hotspots=st.hotspots)
+                               hotspots=st.hotspots, cluster_cells=st.cluster_cells)
         for _, r in m.iterrows():
             seen[r["name"]] = (sorted(r["models"]), r["primary_model"])
             # no model is undetermined on the demo: every indicator is in the data
@@ -396,7 +424,8 @@ def _classify(vr, cfg, *, drop=(), overlay=None, **options):
     kwargs = {"anchors": None, "anchor_column": mc.anchor_column, "rd_column": mc.rd_column,
               "ownership_column": mc.ownership_column, "foreign_value": mc.foreign_value, "radius_m": mc.radius_m,
               "sector": cfg.analysis.target_sector, "sector_column": cfg.firms.sector_column, "hotspots": st.hotspots,
-              "alpha": cfg.analysis.alpha, "permutations": cfg.analysis.permutations, "seed": vr.seed}
+              "cluster_cells": st.cluster_cells, "alpha": cfg.analysis.alpha, "permutations": cfg.analysis.permutations,
+              "seed": vr.seed}
     kwargs.update(options)
     firms = st.metric_firms.drop(columns=list(drop))
     return classify_models(st.parks_overlay if overlay is None else overlay(st.parks_overlay), st.clusters,

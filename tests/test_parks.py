@@ -50,9 +50,13 @@ def test_cluster_polygons_components_and_ids():
     assert cl.n_firms.tolist() == [200, 20]
     assert cl.n_target.tolist() == [4, 10]
     assert cl.area_km2.iloc[0] == pytest.approx(4 * 0.25)
-    assert cl.attrs["cell_cluster"].value_counts().to_dict() == {2: 10, 1: 4}
+    # the record: hot cell (index of the cells) -> cluster id, named like the clusters' column
+    cc = cl.attrs["cell_cluster"]
+    assert cc.name == "cluster_id" and cl.attrs["definition"] == "Gi* bin >= 2"
+    assert cc.sort_index().to_dict() == {**dict.fromkeys(cells.index[block_b], 1), **dict.fromkeys(cells.index[block_a | diag], 2)}
     none = gp.cluster_polygons(cells.assign(gi_bin=0))
     assert len(none) == 0
+    assert none.attrs["cell_cluster"].name == "cluster_id" and len(none.attrs["cell_cluster"]) == 0
 
 
 def test_cluster_polygons_lisa_and_bad_input():
@@ -428,6 +432,14 @@ def test_overlay_handles_awkward_parks():
     np.testing.assert_allclose(r["p_labelling_mid"], r["p_labelling"] - 0.5 * np.where(r["n_firms"] > 0, pmf, 0.0),
                                rtol=1e-12, atol=1e-15)
     assert r["p_labelling_mid_fdr"].notna().all() and "p_labelling_mid_fdr" in ov.attrs["rules"]["coincides"]
+    # a notebook user's chain: geo.cluster_polygons, then park_overlay with those clusters, with or
+    # without their record in attrs (park_overlay reads the polygons only): the same table as its own clusters
+    cl = gp.cluster_polygons(cells, sector="optics")
+    bare = cl.copy()
+    bare.attrs = {}
+    for clusters in (cl, bare):
+        pd.testing.assert_frame_equal(gp.park_overlay(cells, parks, firms, sector="optics", permutations=99, seed=0,
+                                                      clusters=clusters), ov)
 
 
 def test_labelling_test_size_under_random_labels():

@@ -240,19 +240,23 @@ class _Pair:
     anchors: tuple | str  # (x, y, names, source) of the anchors, or why there is no anchor information
 
 
-def _layers(firms, parks, clusters, hotspots, crs) -> _Layers:
+def _layers(firms, parks, clusters, hotspots, crs, cluster_cells) -> _Layers:
     import shapely
+
+    from geo.parks.overlay import _cluster_cells
 
     fm_all = _to(firms, crs, "firms")
     pm = _to(parks, crs, "parks")
     cl_geom = {int(c): g for c, g in zip(clusters["cluster_id"], clusters.geometry.values)} if len(clusters) else {}
     peaks: dict[int, Any] = {}
-    if hotspots is not None and len(clusters) and "cell_cluster" in clusters.attrs and "gi_z" in hotspots:
+    if hotspots is not None and len(clusters) and "gi_z" in hotspots:
+        cc = _cluster_cells(clusters, cluster_cells, cells=hotspots.index, cells_name="`hotspots`")
+    else:
+        cc = None
+    if cc is not None:
         hm = _to(hotspots, crs, "hotspots")
-        cc = clusters.attrs["cell_cluster"]
         for cid in cl_geom:
             idx = cc.index[cc.to_numpy() == cid]
-            idx = idx[idx.isin(hm.index)]
             if len(idx):
                 peaks[cid] = shapely.centroid(hm.geometry.loc[hm.loc[idx, "gi_z"].astype(float).idxmax()])
     return _Layers(fm_all, pm, cl_geom, peaks)
@@ -656,8 +660,9 @@ def _check_inputs(overlay: pd.DataFrame, radius_m: float) -> None:
 def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=None, anchor_column: str = "anchor",
                     rd_column: str = "rd", ownership_column: str = "ownership", foreign_value: str = "foreign",
                     radius_m: float = 2000.0, thresholds: Mapping[str, float] | None = None, sector: str | None = None,
-                    sector_column: str = "sector", hotspots=None, valley_column: str = "valley", alpha: float = 0.05,
-                    permutations: int = 999, seed: Any = 0) -> pd.DataFrame:
+                    sector_column: str = "sector", hotspots=None, cluster_cells: pd.Series | None = None,
+                    valley_column: str = "valley", alpha: float = 0.05, permutations: int = 999,
+                    seed: Any = 0) -> pd.DataFrame:
     """Development model of each park–cluster pair, from measured indicators.
 
     Parameters
@@ -696,6 +701,11 @@ def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=No
     hotspots : geopandas.GeoDataFrame, optional
         The hotspot table the clusters came from: locates each cluster's peak cell (highest
         Gi* z) as a second core point besides the centroid.
+    cluster_cells : pandas.Series, optional
+        Which hot cell is in which cluster, for the peak cells: index = the cells' index in
+        ``hotspots``, value = the ``cluster_id`` (the record ``attrs["cell_cluster"]`` of
+        :func:`geo.cluster_polygons`, read from ``clusters`` when not given; without either,
+        the cores are the centroids only).
     valley_column : str, default "valley"
         When both ``firms`` and ``parks`` have it, each park's shares use its own valley's firms.
     alpha : float, default 0.05
@@ -779,7 +789,8 @@ def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=No
     --------
     >>> vr = results.valleys["Changchun"]  # doctest: +SKIP
     >>> m = classify_models(vr.analysis.parks_overlay, vr.analysis.clusters, vr.analysis.metric_firms,
-    ...                     vr.parks, sector="optics", hotspots=vr.analysis.hotspots)  # doctest: +SKIP
+    ...                     vr.parks, sector="optics", hotspots=vr.analysis.hotspots,
+    ...                     cluster_cells=vr.analysis.cluster_cells)  # doctest: +SKIP
     >>> m["models"].iloc[0]  # doctest: +SKIP
     ['market-led', 'research-led']
     """
@@ -794,7 +805,7 @@ def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=No
     if crs is None:
         msg = "`clusters` must be the GeoDataFrame of geo.cluster_polygons with its (metric) CRS."
         raise CRSError(msg)
-    layers = _layers(firms, parks, clusters, hotspots, crs)
+    layers = _layers(firms, parks, clusters, hotspots, crs, cluster_cells)
     opts = _Options(th=th, radius_m=radius_m, anchors=anchors, anchor_column=anchor_column, rd_column=rd_column,
                     ownership_column=ownership_column, foreign_value=foreign_value, sector=sector,
                     sector_column=sector_column, valley_column=valley_column, crs=crs, alpha=float(alpha),

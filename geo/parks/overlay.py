@@ -192,9 +192,21 @@ def cluster_polygons(hot, *, by: str = "gi", min_bin: int = 2, sector: str | Non
         One row per cluster, ``cluster_id`` 1, 2, … ordered by decreasing number of firms
         (ties by position), so ids are stable for the same input: ``n_cells``,
         ``area_km2``, ``n_firms``, ``n_target``, ``peak_z``, ``mean_z``, geometry.  Cells
-        touching at an edge or a vertex belong to the same cluster.  ``attrs["cell_cluster"]``
-        maps each hot cell (index of ``hot``) to its cluster id.
+        touching at an edge or a vertex belong to the same cluster.  Its record, in
+        ``attrs``: ``cell_cluster``, which hot cell is in which cluster (a Series named
+        ``cluster_id``: index = the hot cells' index in ``hot``, value = their cluster id),
+        and ``definition`` ("Gi* bin >= 2" or "LISA HH").  :func:`geo.parks.models.classify_models`
+        and :func:`geo.parks.stacks.cluster_artefacts` take ``cell_cluster`` as their
+        ``cluster_cells`` argument, and read it from ``attrs`` when it is not given.
     """
+    out, cell_cluster = _cluster_polygons(hot, by=by, min_bin=min_bin, sector=sector, z_column=z_column)
+    out.attrs["cell_cluster"] = cell_cluster
+    out.attrs["definition"] = f"Gi* bin >= {min_bin}" if by == "gi" else "LISA HH"
+    return out
+
+
+def _cluster_polygons(hot, *, by: str, min_bin: int, sector: str | None, z_column: str):
+    """:func:`cluster_polygons` without its record: (the cluster polygons, hot cell id → cluster id)."""
     import geopandas as gpd
     import shapely
 
@@ -203,8 +215,7 @@ def cluster_polygons(hot, *, by: str = "gi", min_bin: int = 2, sector: str | Non
     cols = ["cluster_id", "n_cells", "area_km2", "n_firms", "n_target", "peak_z", "mean_z"]
     if len(pos) == 0:
         out = gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=hot.crs)
-        out.attrs["cell_cluster"] = pd.Series(dtype=int)
-        return out
+        return out, pd.Series(dtype=int, index=hot.index[:0], name="cluster_id")
     geoms = np.asarray(hot.geometry.values)[pos]
     labels = _components(geoms)
     target = f"n_{sector}" if sector is not None else None
@@ -246,9 +257,45 @@ def cluster_polygons(hot, *, by: str = "gi", min_bin: int = 2, sector: str | Non
     df["cluster_id"] = np.arange(1, len(df) + 1)
     relabel = dict(zip(df["label"], df["cluster_id"]))
     out = gpd.GeoDataFrame(df[cols + ["geometry"]].reset_index(drop=True), geometry="geometry", crs=hot.crs)
-    out.attrs["cell_cluster"] = pd.Series([relabel[v] for v in labels], index=hot.index[pos], name="cluster_id")
-    out.attrs["definition"] = f"Gi* bin >= {min_bin}" if by == "gi" else "LISA HH"
-    return out
+    return out, pd.Series([relabel[v] for v in labels], index=hot.index[pos], name="cluster_id")
+
+
+def _cluster_cells(clusters, cluster_cells, *, cells, cells_name: str) -> pd.Series | None:
+    """Which hot cell is in which cluster of ``clusters``: ``cluster_cells`` when given, else the
+    record :func:`cluster_polygons` keeps in ``clusters.attrs["cell_cluster"]`` (None without
+    either), checked against ``clusters`` and against ``cells``, the index of the cells it names
+    (``cells_name`` in the message)."""
+    from geo._words import listing
+
+    given = "`cluster_cells`"
+    if cluster_cells is None:
+        cluster_cells = clusters.attrs.get("cell_cluster")
+        given = "`clusters.attrs['cell_cluster']`"
+        if cluster_cells is None:
+            return None
+    if not isinstance(cluster_cells, pd.Series):
+        msg = (f"{given} must be a pandas Series (hot cell id -> cluster id, as geo.cluster_polygons records it in "
+               f"attrs['cell_cluster']); a {type(cluster_cells).__name__} was given.")
+        raise InputError(msg)
+    stray = cluster_cells.index[~cluster_cells.index.isin(cells)]
+    if len(stray):
+        msg = (f"{given} names {len(stray):,} of its {len(cluster_cells):,} cells that are not cells of {cells_name} "
+               f"(it has {len(cells):,}): {listing(stray.tolist(), limit=5)}; give the cluster_cells of the hot spots "
+               "these clusters were made from.")
+        raise InputError(msg)
+    ids = clusters["cluster_id"] if "cluster_id" in clusters else pd.Series(dtype=int)
+    unknown = pd.unique(cluster_cells[~cluster_cells.isin(ids)])
+    if len(unknown):
+        held = f"ids {listing(sorted(ids.tolist()), limit=10)}" if len(ids) else "no cluster"
+        msg = (f"{given} puts cells in cluster ids that `clusters` does not hold ({listing(unknown.tolist(), limit=5)}; "
+               f"it holds {held}); give the cluster_cells recorded with these clusters.")
+        raise InputError(msg)
+    if cluster_cells.index.has_duplicates:
+        dup = cluster_cells.index[cluster_cells.index.duplicated()].unique()
+        msg = (f"{given} puts {len(dup):,} cells in more than one cluster ({listing(dup.tolist(), limit=5)}); "
+               "each hot cell is in one.")
+        raise InputError(msg)
+    return cluster_cells
 
 
 #: raster cell side of the point-cluster polygons, as a fraction of ``eps``
@@ -824,12 +871,11 @@ def _before_state(park, hot, grid: _CellGrid, counts_cells: np.ndarray, hot_befo
     z_pre = hb["gi_z"].to_numpy(float)
     h_pre = (hb["gi_bin"].to_numpy() >= min_bin).astype(float)
     (mz_now, share_now, mz_pre, share_pre, _), = _under_many([park], grid, [z_now, h_now, z_pre, h_pre])
-    clusters = cluster_polygons(hb, min_bin=min_bin)
+    clusters, cell_cluster = _cluster_polygons(hb, by="gi", min_bin=min_bin, sector=None, z_column="gi_z")
     touching = []
     if len(clusters):
         c = shapely.centroid(park)
         near = int(np.argmin((grid.x - c.x) ** 2 + (grid.y - c.y) ** 2))
-        cell_cluster = clusters.attrs["cell_cluster"]
         near_id = cell_cluster.get(hb.index[near])
         for cl in clusters.itertuples():
             if shapely.intersects(cl.geometry, park) or cl.cluster_id == near_id:

@@ -36,6 +36,9 @@ class ValleyAnalysis:
     hotspots: Any = None  # cells with Gi* and LISA columns (geo.hotspots)
     focus_column: str | None = None  # the count column the hot spots are of (the target sector's, or n_firms)
     clusters: Any = None  # cluster polygons (geo.cluster_polygons)
+    # which hot cell is in which cluster (geo.cluster_polygons' record): index = the hot cells' index in
+    # hotspots, value = their cluster_id (the Series is named "cluster_id"); empty without clusters
+    cluster_cells: pd.Series | None = None
     parks_overlay: Any = None  # one row per park: metrics, tests, verdict (geo.park_overlay)
     clusters_outside_parks: Any = None  # the clusters with less than 10 % of their area in a park
     stack_shares: Any = None  # per cell: firms of its biggest stacked geocode (geo.parks.stacks)
@@ -67,6 +70,7 @@ class ValleyAnalysis:
 #: field -> (the attrs key, how to read it)
 _RECORDS = {
     "hotspot_parameters": ("hotspots", lambda v: {k: x for k, x in (v or {}).items() if not isinstance(x, pd.DataFrame)}),
+    "cluster_cells": ("cell_cluster", lambda v: v),
     "clusters_definition": ("definition", lambda v: v),
     "park_rules": ("rules", lambda v: v),
     "park_nulls": ("nulls", lambda v: v),
@@ -87,13 +91,11 @@ def record_of(frame, field_name: str):
 
 def _freeze(draft) -> ValleyAnalysis:
     """The frozen analysis.  Each stage has put what it records about itself in named fields
-    (:func:`record_of`); the tables, but for the cluster polygons, keep no ``attrs`` (pandas
-    would deep-copy them with every copy, and no output reads them: ``tests/test_results.py``).
-    The cluster polygons keep ``attrs["cell_cluster"]`` (which cell belongs to which cluster),
-    what :func:`geo.park_overlay` and :func:`geo.parks.models.classify_models` take them with."""
+    (:func:`record_of`); the tables keep no ``attrs`` (pandas would deep-copy them with every
+    copy, and no stage or output reads them: ``tests/test_results.py``)."""
     values = {f.name: getattr(draft, f.name) for f in fields(ValleyAnalysis)}
-    for name, frame in values.items():
-        if name != "clusters" and isinstance(frame, (pd.DataFrame, pd.Series)):
+    for frame in values.values():
+        if isinstance(frame, (pd.DataFrame, pd.Series)):
             frame.attrs = {}
     return ValleyAnalysis(**values)
 
@@ -445,13 +447,7 @@ def _wgs84_layer(frame, done: list):
 def _concat(frames):
     import geopandas as gpd
 
-    clean = []
-    for f in frames:
-        if f.attrs:  # the cluster polygons' cell_cluster: pandas would compare the attrs of the frames
-            f = f.copy(deep=False)
-            f.attrs = {}
-        clean.append(f)
-    return gpd.GeoDataFrame(pd.concat(clean, ignore_index=True), crs=clean[0].crs)
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
 
 
 def _area_layer(valleys: dict):

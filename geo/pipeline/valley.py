@@ -94,6 +94,7 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
         return
     hot, clusters = hc.hotspots, hc.clusters
     vr.analysis.hotspot_parameters = record_of(hot, "hotspot_parameters")
+    vr.analysis.cluster_cells = cluster_cells = record_of(clusters, "cluster_cells")
     vr.analysis.clusters_definition = record_of(clusters, "clusters_definition")
     if focus != "n_firms" and not cells_only:
         try:
@@ -120,7 +121,7 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
             founded_column=fc.founded_column, alpha=an.alpha,
             counts=prepared.counts if prepared is not None else None,
         )
-    _stack_artefacts(vr, cfg, fm, hot, clusters, ov, sector_key, warnings)
+    _stack_artefacts(vr, cfg, fm, hot, clusters, cluster_cells, ov, sector_key, warnings)
     if ov is not None:
         vr.analysis.parks_overlay = ov
         for name in ("park_rules", "park_nulls", "hot_before"):
@@ -128,7 +129,7 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
         vr.analysis.clusters_outside_parks = gparks.clusters_outside_parks(clusters, vr.parks)
         if cells_only:
             return
-        _models(vr, cfg, ov, clusters, fm, hot_named, sector_key, seed)
+        _models(vr, cfg, ov, clusters, cluster_cells, fm, hot_named, sector_key, seed)
     else:
         vr.skipped.setdefault("parks", "no parks in this valley")
         vr.analysis.clusters_outside_parks = clusters
@@ -185,7 +186,8 @@ def _emerging(vr: ValleyResult, cfg: Config, seed: int, fm, sector) -> None:
     vr.analysis.timings["emerging_hotspots"] = time.perf_counter() - t0
 
 
-def _stack_artefacts(vr: ValleyResult, cfg: Config, fm, hot, clusters, ov, sector, warnings: list[str]) -> None:
+def _stack_artefacts(vr: ValleyResult, cfg: Config, fm, hot, clusters, cluster_cells, ov, sector,
+                     warnings: list[str]) -> None:
     """Flag the hot cells, clusters and park verdicts that rest on one stacked geocode (:mod:`geo.parks.stacks`)."""
     from geo.parks import stacks
     from geo.points import sector_mask
@@ -200,7 +202,7 @@ def _stack_artefacts(vr: ValleyResult, cfg: Config, fm, hot, clusters, ov, secto
     for c in ("stack_id", "stack_share", "artefact"):
         hot[c] = shares[c].to_numpy()
     vr.analysis.stack_shares = shares
-    notes = stacks.cluster_artefacts(clusters, shares)
+    notes = stacks.cluster_artefacts(clusters, shares, cluster_cells=cluster_cells)
     clusters["artefact"] = notes.to_numpy()
     for cid, note in zip(clusters["cluster_id"], notes):
         if note:
@@ -216,7 +218,7 @@ def _stack_artefacts(vr: ValleyResult, cfg: Config, fm, hot, clusters, ov, secto
         warnings.append(f"valley {vr.name!r}, park {name!r}: {note}")
 
 
-def _models(vr: ValleyResult, cfg: Config, ov, clusters, fm, hot, sector, seed: int) -> None:
+def _models(vr: ValleyResult, cfg: Config, ov, clusters, cluster_cells, fm, hot, sector, seed: int) -> None:
     """Development model of each park–cluster pair (market-, government-, research-, FDI-led)."""
     from geo.errors import GeoError
     from geo.parks.models import classify_models
@@ -226,8 +228,8 @@ def _models(vr: ValleyResult, cfg: Config, ov, clusters, fm, hot, sector, seed: 
         models = classify_models(
             ov, clusters, fm, vr.parks, anchors=_read_anchors(cfg), anchor_column=mc.anchor_column, rd_column=mc.rd_column,
             ownership_column=mc.ownership_column, foreign_value=mc.foreign_value, radius_m=mc.radius_m,
-            sector=sector, sector_column=cfg.firms.sector_column, hotspots=hot, alpha=cfg.analysis.alpha,
-            permutations=cfg.analysis.permutations, seed=seed,
+            sector=sector, sector_column=cfg.firms.sector_column, hotspots=hot, cluster_cells=cluster_cells,
+            alpha=cfg.analysis.alpha, permutations=cfg.analysis.permutations, seed=seed,
         )
     except GeoError as exc:
         vr.skipped["models"] = str(exc)
