@@ -85,11 +85,15 @@ def test_circle_fraction_rectangle_closed_form():
     assert half[0] == pytest.approx(0.5)
 
 
-def test_circle_fraction_polygon_with_hole_matches_shapely():
+@pytest.mark.parametrize("tree", [False, True], ids=["every-edge", "edge-tree"])
+def test_circle_fraction_polygon_with_hole_matches_shapely(tree):
+    """The one circle-fraction kernel, over the one-leaf tree (every edge) and over the edge
+    tree, against the length of a 4,096-gon ring inside the window (shapely)."""
     rng = np.random.default_rng(1)
     c = _uniform_in(L_SHAPE, 120, rng)
     r = rng.uniform(0.1, 6.0, size=len(c))
-    got = _kd_kernels.circle_fractions(c[:, 0].copy(), c[:, 1].copy(), r, *pp._edges(L_SHAPE))
+    got = _kd_kernels.circle_fractions(c[:, 0].copy(), c[:, 1].copy(), r, *pp._edges(L_SHAPE),
+                                       tree=tree)
     ring = shapely.buffer(shapely.points(c), r, quad_segs=1024)
     want = shapely.length(shapely.intersection(shapely.get_exterior_ring(ring), L_SHAPE))
     np.testing.assert_allclose(got, want / (2 * np.pi * r), atol=1e-5)
