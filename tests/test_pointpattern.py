@@ -512,3 +512,14 @@ def test_k_global_test_size_under_csr():
                                simulations=39, seed=s).attrs["p_value"] for s in range(300)])
     # exact Monte Carlo test: P(p <= 0.05) = 2/40 = 0.05; P(Bin(300, .05) > 27) ~ 0.001
     assert 3 <= np.sum(ps <= 0.05) <= 27
+
+
+def test_kd_result_documents_every_field():
+    """Each field of KdResult is named in its docstring's Attributes (numpydoc ``name : type``)."""
+    import dataclasses
+    import inspect
+    import re
+
+    doc = inspect.getdoc(pp.KdResult).split("Attributes\n----------\n", 1)[1]
+    documented = {name for line in re.findall(r"^(\w+(?:, \w+)*) :", doc, re.M) for name in line.split(", ")}
+    assert {f.name for f in dataclasses.fields(pp.KdResult)} == documented
