@@ -68,6 +68,21 @@ _TWO_PI = 2.0 * math.pi
 OVERFLOW_ROWS = 16
 
 
+@njit(cache=True, inline="always")
+def _row_distances(xi, yi, xs, ys, j0, j1, out):
+    """The distances from (xi, yi) to the points j in [j0, j1) into ``out[:j1 - j0]``.
+
+    The row is read through slices indexed from 0, so that the loop compiles to contiguous
+    vector loads and a vector square root (inlined: in the caller's floating-point mode).
+    """
+    xr = xs[j0:j1]
+    yr = ys[j0:j1]
+    for k in range(j1 - j0):
+        dx = xr[k] - xi
+        dy = yr[k] - yi
+        out[k] = math.sqrt(dx * dx + dy * dy)
+
+
 @njit(cache=True, fastmath=True)
 def _accumulate_row(xi, yi, wi, xs, ys, ws, j0, j1, inv_delta, delta, nbins, flat, dbuf, bbuf,
                     weighted):
@@ -80,13 +95,10 @@ def _accumulate_row(xi, yi, wi, xs, ys, ws, j0, j1, inv_delta, delta, nbins, fla
     the pairs reach each bin, are those of the plain two-dimensional indexing.
     """
     n = j1 - j0
-    xr = xs[j0:j1]
-    yr = ys[j0:j1]
-    # pass 1: distances, bins and offsets (vectorised)
+    # pass 1: distances, then bins and offsets (vectorised)
+    _row_distances(xi, yi, xs, ys, j0, j1, dbuf)
     for k in range(n):
-        dx = xr[k] - xi
-        dy = yr[k] - yi
-        d = math.sqrt(dx * dx + dy * dy)
+        d = dbuf[k]
         b = min(int(d * inv_delta), nbins)
         dbuf[k] = d - (b + 0.5) * delta
         bbuf[k] = b if b < nbins else nbins + (k & (OVERFLOW_ROWS - 1))
@@ -397,18 +409,11 @@ def _within_reach(xi, yi, sx, sy, j0, j1, rmax_hi, buf, jbuf):
     """Pass 1 of a row: the distances from (xi, yi) to the points j in [j0, j1), those within
     ``rmax_hi`` packed at the front of ``buf`` with their indices in ``jbuf``; returns how many.
 
-    Slices from 0 give contiguous vector loads and a vector square root; the packing is
-    branch-free and in place.
+    The distances from :func:`_row_distances`; the packing is branch-free and in place.
     """
-    n = j1 - j0
-    xr = sx[j0:j1]
-    yr = sy[j0:j1]
-    for k in range(n):
-        dx = xr[k] - xi
-        dy = yr[k] - yi
-        buf[k] = math.sqrt(dx * dx + dy * dy)
+    _row_distances(xi, yi, sx, sy, j0, j1, buf)
     cnt = 0
-    for k in range(n):
+    for k in range(j1 - j0):
         d = buf[k]
         buf[cnt] = d
         jbuf[cnt] = j0 + k
@@ -632,19 +637,24 @@ def points_in_window(px, py, x0, y0, x1, y1):
     return out
 
 
-@njit(cache=True)
-def _inside_tree(px, py, x0, y0, x1, y1, tree, stack):
-    """:func:`_inside` over the edge tree (edges in the tree's order): only the nodes whose box
-    straddles the ray's height and reaches right of the point (plus the slack of the crossing
-    arithmetic) are visited; the crossings counted are those of :func:`_inside`."""
-    lo, hi, child, box, slack = tree
-    inside = False
-    stack[0] = 0
-    top = 1
+@njit(cache=True, inline="always")
+def _next_leaf(tree, stack, top, px, py, r, ray):
+    """The walk of the edge tree ``tree = (lo, hi, child, box, slack)`` (:func:`_tree_of`) for
+    one query: pop the nodes of ``stack[:top]`` until a leaf whose box the query may reach,
+    pushing the children of the inner nodes that pass.  The query is the ray from (px, py)
+    to the right when ``ray`` (a box that straddles its height and reaches right of the point,
+    plus the slack of the crossing arithmetic), else the circle (px, py, r) (a box that meets
+    the circle's box, in the arithmetic of :func:`_crossings`' own test).  Returns the leaf
+    (-1 when the walk is over) and the new ``top``; start with ``stack[0] = 0``, ``top = 1``."""
+    _lo, _hi, child, box, slack = tree
     while top > 0:
         top -= 1
         v = stack[top]
-        if box[v, 3] <= py or box[v, 1] > py or px > box[v, 2] + slack:
+        if ray:
+            if box[v, 3] <= py or box[v, 1] > py or px > box[v, 2] + slack:
+                continue
+        elif (box[v, 2] - px < -r or box[v, 0] - px > r or box[v, 3] - py < -r
+                or box[v, 1] - py > r):
             continue
         c = child[v]
         if c >= 0:
@@ -652,7 +662,22 @@ def _inside_tree(px, py, x0, y0, x1, y1, tree, stack):
             stack[top + 1] = c + 1
             top += 2
             continue
+        return v, top
+    return -1, 0
+
+
+@njit(cache=True)
+def _inside_tree(px, py, x0, y0, x1, y1, tree, stack):
+    """:func:`_inside` over the edge tree (edges in the tree's order): only the leaves whose box
+    straddles the ray's height and reaches right of the point (:func:`_next_leaf`) are
+    visited; the crossings counted are those of :func:`_inside`."""
+    lo, hi = tree[0], tree[1]
+    inside = False
+    stack[0] = 0
+    v, top = _next_leaf(tree, stack, 1, px, py, 0.0, True)
+    while v >= 0:
         inside = _ray_crossings(px, py, x0, y0, x1, y1, lo[v], hi[v], inside)
+        v, top = _next_leaf(tree, stack, top, px, py, 0.0, True)
     return inside
 
 
@@ -708,27 +733,17 @@ def _circle_fraction(cx, cy, r, x0, y0, x1, y1, buf, tree, stack):
     The arcs between the circle's sorted crossings with the edges, each counted when its
     midpoint is inside.  The edges are searched through ``tree = (lo, hi, child, box, slack)``
     of :func:`_tree_of` (edges in its order): the crossing edges from the leaves whose box
-    meets the circle's box, the inside tests from :func:`_inside_tree`; over the one-leaf tree
-    every edge is visited in order, as the plain loop would.  Whatever the tree, the crossings
-    are the same and are sorted, so is the fraction.  ``buf``: a float64 work array of
+    meets the circle's box (:func:`_next_leaf`), the inside tests from :func:`_inside_tree`;
+    over the one-leaf tree every edge is visited in order, as the plain loop would.  Whatever
+    the tree, the crossings are the same and are sorted, so is the fraction.  ``buf``: a float64 work array of
     ``2 * len(x0) + 2``; ``stack``: an int64 work array of 128."""
-    lo, hi, child, box, _slack = tree
+    lo, hi = tree[0], tree[1]
     m = 0
     stack[0] = 0
-    top = 1
-    while top > 0:
-        top -= 1
-        v = stack[top]
-        if (box[v, 2] - cx < -r or box[v, 0] - cx > r or box[v, 3] - cy < -r
-                or box[v, 1] - cy > r):
-            continue
-        c = child[v]
-        if c >= 0:
-            stack[top] = c
-            stack[top + 1] = c + 1
-            top += 2
-            continue
+    v, top = _next_leaf(tree, stack, 1, cx, cy, r, False)
+    while v >= 0:
         m = _crossings(cx, cy, r, x0, y0, x1, y1, lo[v], hi[v], buf, m)
+        v, top = _next_leaf(tree, stack, top, cx, cy, r, False)
     if m == 0:  # the circle crosses no edge: all in or all out
         return 1.0 if _inside_tree(cx + r, cy, x0, y0, x1, y1, tree, stack) else 0.0
     _sort_angles(buf, m)
