@@ -521,5 +521,5 @@ def test_kd_result_documents_every_field():
     import re
 
     doc = inspect.getdoc(pp.KdResult).split("Attributes\n----------\n", 1)[1]
-    documented = {name for line in re.findall(r"^(\w+(?:, \w+)*) :", doc, re.M) for name in line.split(", ")}
+    documented = {name for line in re.findall(r"^(\w+(?:, \w+)*) :", doc, re.MULTILINE) for name in line.split(", ")}
     assert {f.name for f in dataclasses.fields(pp.KdResult)} == documented
