@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import inspect
 import io
 import json
 import re
@@ -772,3 +773,20 @@ def test_stages_not_shown_are_named_in_words(res):
     page = maps.valley_map(replace(res, valleys={"A": replace(vr, skipped=skipped)}), "A").get_root().render()
     assert _html._js("co-location: anchors: no anchor column and no anchors layer")[1:-1] in page
     assert "colocation[anchors]" not in page
+
+
+def test_the_map_functions_share_their_docstring_sections():
+    """The ``m`` parameter, the return and the valley error are written once (``_frame._MAP_DOC``)
+    and filled into the firm maps' and the units maps' docstrings alike."""
+    from geo.outputs import units as out_units
+
+    m_doc = "m : folium.Map, optional\n    Draw onto this map instead of a new one (its view, basemap"
+    valley_error = "Raises\n------\ngeo.errors.InputError\n    ``valley`` is not a valley of the run."
+    for f in (maps.valley_map, maps.overview_map, out_units.units_map, out_units.units_overview_map):
+        assert "{" + "m}" not in f.__doc__ and "{" + "returns}" not in f.__doc__, f.__name__
+        assert m_doc in f.__doc__ and "Returns\n-------\nfolium.Map" in f.__doc__, f.__name__
+    for f in (maps.valley_map, out_units.units_map):
+        assert valley_error in f.__doc__, f.__name__
+    # the units maps are decorated directly: their own name and signature, and `m` is keyword-only
+    assert out_units.units_map.__name__ == "units_map"
+    assert list(inspect.signature(out_units.units_overview_map).parameters) == ["res", "m"]

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from geo import __version__
+from geo._docs import shared_doc
 from geo.outputs._labels import P_METHODS, stage_label
 from geo.outputs._style import (
     GI_COLOURS,
@@ -31,7 +32,7 @@ from geo.outputs._style import (
 from geo.outputs.maps._assets import _elements
 from geo.outputs.maps._basemap import _study_outline, on_basemap
 from geo.outputs.maps._data import _valley
-from geo.outputs.maps._frame import _base_map, _pane, _rename_clashes
+from geo.outputs.maps._frame import _MAP_DOC, _base_map, _pane, _rename_clashes
 from geo.outputs.maps._geometry import (
     _M_PER_DEG,
     _SIMPLIFY_M,
@@ -214,6 +215,8 @@ def _lisa_units_layer(m, units, legend, *, label: str, rate: bool) -> None:
                 name="LISA clusters", show=False, columns=_TIP_COLUMNS)
 
 
+@on_basemap
+@shared_doc(**_MAP_DOC)
 def units_map(res, valley: str, *, m=None):
     """A folium map of one valley of given units, drawn like the firm maps (:mod:`geo.outputs.maps`):
     the basemap of ``[maps] basemap`` with its offline outline (the union of the units) and
@@ -228,23 +231,12 @@ def units_map(res, valley: str, *, m=None):
     res : geo.pipeline.units.UnitsResults
     valley : str
         The valley's name.
-    m : folium.Map, optional
-        Draw onto this map instead of a new one.
+    {m}
 
-    Returns
-    -------
-    folium.Map
+    {returns}
 
-    Raises
-    ------
-    geo.errors.InputError
-        ``valley`` is not a valley of the run.
+    {raises_valley}
     """
-    return _units_map(res, valley, m=m)
-
-
-@on_basemap
-def _units_map(res, valley: str, *, m=None):
     vu = _valley(res, valley)
     own = m is None
     a = vu.analysis
@@ -296,6 +288,8 @@ def _units_summary(vu) -> str:
     return "<br>".join(lines)
 
 
+@on_basemap
+@shared_doc(**_MAP_DOC)
 def units_overview_map(res, *, m=None):
     """All valleys of a run on given units on one map (``maps/index.html``), as the firm runs'
     overview: each valley's outline (the union of its units; its tooltip a summary) and a
@@ -304,18 +298,10 @@ def units_overview_map(res, *, m=None):
     Parameters
     ----------
     res : geo.pipeline.units.UnitsResults
-    m : folium.Map, optional
-        Draw onto this map instead of a new one.
+    {m}
 
-    Returns
-    -------
-    folium.Map
+    {returns}
     """
-    return _units_overview_map(res, m=m)
-
-
-@on_basemap
-def _units_overview_map(res, *, m=None):
     from geo.outputs._write import safe_name, url_name
 
     own = m is None

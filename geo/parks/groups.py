@@ -137,10 +137,14 @@ def assign_groups(firms: pd.DataFrame, groups: pd.DataFrame | str | Path, *, cod
     return out
 
 
-
 @dataclass(frozen=True)
 class GroupComparison:
     """High-tech versus traditional, as a run gives it (``Results.groups``).
+
+    Made by the run's groups stage (``[groups]`` of the config) from :func:`assign_groups`,
+    :func:`compare_groups`, :func:`group_difference_test` and :func:`groups_answer`; the
+    ``groups`` layer of ``layers.gpkg``, ``summary.json``'s ``groups`` and the report's groups
+    section are written from its fields.
 
     Attributes
     ----------

@@ -14,7 +14,6 @@ Everything is computed in the metric CRS of the hotspot cells.
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 from functools import partial
@@ -44,8 +43,6 @@ __all__ = [
     "VERDICTS",
     "APPROXIMATE_NOTE",
 ]
-
-log = logging.getLogger(__name__)
 
 VERDICTS = {
     "pre-existing": "park on a pre-existing cluster",

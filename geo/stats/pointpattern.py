@@ -665,6 +665,10 @@ def ripley_k(
 class KdResult:
     """Result of :func:`kd` (distances in metres, densities per metre).
 
+    The curve with its bands, the verdict and every setting that made them, so that a result
+    can be read (and ``summary.json``'s ``kd`` written) without the call that made it; a run
+    keeps its target sector's as ``ValleyAnalysis.kd``.
+
     Attributes
     ----------
     curve : pandas.DataFrame
@@ -676,9 +680,31 @@ class KdResult:
     gamma, psi : float
         Index of localisation :math:`\\Gamma` and dispersion :math:`\\Psi` (sums over the grid).
     verdict : str
+        The verdict in words: the localised or dispersed distances, or neither.
+    sector : object
+        The sector tested (its value in the sector column, or ``"mask"``).
+    n_sector, n_sites : int
+        The sector's firms and all the sites it is drawn among.
+    seed : int or None
+        The seed of the simulations as recorded (:func:`geo._random.seed_record`).
+    simulations : int
+        Random draws of the sector among the sites (0: not tested).
+    bandwidth, max_distance : float
+        The kernel's bandwidth and the largest distance of the curve (metres).
+    alpha : float
+        The level of the bands.
+    weighted : bool
+        Whether pairs were weighted by the firms' weights (K-emp).
+    method : str
+        How the pairs were visited: ``"cell list"`` or a sorted sweep.
+    global_percentiles : (float, float)
+        The percentiles of the simulated values at which the lower and upper global bands
+        lie (NaN without simulations).
     subsample, subsample_error : int or None, float or None
         Firms analysed when the sector was subsampled, and the estimated relative error of
         the curve; None when every firm was analysed (``exact``).
+    notes : tuple of str
+        How defaults were chosen (``max_distance``) and the subsample, in words.
     budget : dict
         ``max_sector``, ``time_budget_s`` and ``estimated_s`` (the estimated seconds of the
         exact computation); see :func:`kd`, "Large sectors".
