@@ -11,7 +11,8 @@ import importlib
 import logging
 from typing import Any
 
-__version__ = "0.1.0"
+# one version, on floor 0 (every stage records it from there); `as` marks the re-export
+from geo._version import __version__ as __version__
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo import __version__
 from geo._docs import shared_doc
+from geo._version import __version__
 from geo.outputs._labels import P_METHODS, stage_label
 from geo.outputs._style import (
     GI_COLOURS,

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo import __version__
 from geo._gc import QuietGC
+from geo._version import __version__
 from geo.config import Config
 from geo.io._describe import describe_inputs
 

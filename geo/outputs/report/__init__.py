@@ -125,7 +125,7 @@ def render_report(results, *, figures: Mapping[str, bytes] | None = None, figure
     str
         The HTML text (deterministic: no date, no timings).
     """
-    from geo import __version__
+    from geo._version import __version__
     from geo.outputs.figures import report_figures
 
     errors: dict[str, str] = dict(figure_errors or {})
