@@ -230,6 +230,30 @@ def test_process_state_is_touched_only_under_the_cli_policy():
         assert "policy()" in (GEO.parent / rel).read_text(encoding="utf-8"), rel
 
 
+def _unnamed(doc: str) -> list[str]:
+    """Modules whose name does not appear in ``doc`` in backticks: as `name`, `name/` (a
+    package) or `geo/path.py` (the last part of the name only: `_data` names both ``_data``
+    modules)."""
+    out = []
+    for module, path in _modules():
+        last = module.rpartition(".")[2]
+        rel = path.relative_to(GEO.parent).as_posix()
+        names = (last, rel, *((f"{last}/", f"{rel.rpartition('/')[0]}/") if path.name == "__init__.py" else ()))
+        if not any(f"`{w}`" in doc for w in names):
+            out.append(module)
+    return out
+
+
+def test_the_architecture_names_every_module():
+    assert _unnamed((GEO.parent / "docs" / "architecture.md").read_text(encoding="utf-8")) == []
+
+
+def test_the_name_check_finds_an_unnamed_module():
+    doc = (GEO.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    assert _unnamed(doc.replace("`_shift`", "shift")) == ["geo.outputs.maps._shift"]
+    assert _unnamed(doc.replace("`_version`", "version")) == ["geo._version"]
+
+
 # --- the checker can fail -----------------------------------------------------------------------
 
 def _planted(module: str, code: str) -> dict[str, tuple[str, bool]]:
@@ -331,6 +355,12 @@ def test_the_checker_finds_a_three_module_circle():
 ])
 def test_the_checker_finds_a_process_change(code, expected):
     assert expected in [what for what, _ in _process_calls(code)]
+
+
+@pytest.mark.parametrize("call", PROCESS_CALLS)
+def test_the_checker_finds_every_listed_call(call):
+    for code in (f"{call}(1)", f"import x\n\ndef f():\n    x.y.{call}()", f"run(initializer={call})"):
+        assert call in [what for what, _ in _process_calls(code)], code
 
 
 def test_the_checker_lets_reading_the_process_pass():
