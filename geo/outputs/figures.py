@@ -3,7 +3,8 @@
 Every figure is drawn on a fresh :class:`matplotlib.figure.Figure` (pyplot's global state is
 never touched) with its axes placed once (no layout engine), rendered by Agg at ``dpi=110``
 and written as an RGB PNG with no metadata but its resolution, so the same input gives
-byte-identical PNGs.  Maps are drawn in the metric CRS of the cells (metres), with
+byte-identical PNGs (that plumbing is :mod:`geo.outputs._draw`, shared with
+:mod:`geo.outputs.compare_figures`).  Maps are drawn in the metric CRS of the cells (metres), with
 the park boundaries reprojected to it, equal aspect, a scale bar and the CRS below them (no
 coordinate ticks).
 Strings from the data (valley and park names) are drawn as plain text (no mathtext), so a
