@@ -1,6 +1,6 @@
 """Helpers shared by the group study (:mod:`geo.parks.groups`) and the development models
-(:mod:`geo.parks.models`): layers brought to one CRS, points in a polygon, missing values and
-percentages as the two studies write them."""
+(:mod:`geo.parks.models`): layers brought to one CRS, points in a polygon, missing values as the
+two studies test them (numbers and percentages are written by :mod:`geo._format`)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,3 @@ def _inside(geom, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def _isnan(v: Any) -> bool:
     return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
-
-
-def _pct(x: float) -> str:
-    return "n/a" if _isnan(x) else f"{100 * x:.0f} %"

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo._format import is_missing, p_phrase
+from geo._format import format_number, is_missing, p_phrase
 from geo.parks.overlay import VERDICTS, clusters_outside_parks
 
 __all__ = ["Answer", "research_answer", "park_tests"]
@@ -540,9 +540,9 @@ def park_tests(row: Mapping[str, Any], *, alpha: float = 0.05, what: str = "targ
     >>> [s for _, s in park_tests(row, what="optics firms")][0]
     'Optics firms are over-represented inside the park (30 of its 50 firms; p = 0.002 after FDR).'
     """
-    def num(key: str) -> str:
+    def num(key: str, **style: Any) -> str:
         v = row.get(key)
-        return "?" if is_missing(v) else f"{float(v):,.0f}" if float(v) == int(float(v)) else f"{float(v):.2f}"
+        return format_number(v if is_missing(v) else float(v), **style)
 
     def significant(p: Any) -> bool:
         return not is_missing(p) and float(p) < alpha
@@ -561,7 +561,7 @@ def park_tests(row: Mapping[str, Any], *, alpha: float = 0.05, what: str = "targ
         place = "not computed (the park is outside the study area or too large to place at random)."
     else:
         place = (f"The cells under the park are {'hotter' if significant(p) else 'no hotter'} than under randomly placed copies "
-                 f"of it (mean Gi* z {num('mean_z')} vs {num('sim_mean_z')}; {p_phrase(p)}{adj}).")
+                 f"of it (mean Gi* z {num('mean_z', decimals=2)} vs {num('sim_mean_z', decimals=2)}; {p_phrase(p)}{adj}).")
     before, year = row.get("cluster_before"), row.get("designated")
     if is_missing(before) or is_missing(year):
         why = row.get("precedence_skipped")

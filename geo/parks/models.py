@@ -22,8 +22,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from geo._format import format_pct, p_phrase
 from geo.errors import ColumnError, CRSError, InputError
-from geo.parks._common import _inside, _isnan, _pct, _to, _valid
+from geo.parks._common import _inside, _isnan, _to, _valid
 from geo.points import point_xy
 
 __all__ = ["DEFAULT_THRESHOLDS", "MODELS", "classify_models"]
@@ -399,9 +400,9 @@ def _market_led(p: _Pair, row: dict[str, Any]) -> _Outcome:
     r_out = _cond(row["cluster_outside_share"], threshold)
     ok = r_out >= 1
     return _decide(ok, min(1.0, r_out),
-                   f"a significant cluster covered the park before {p.year}; {_pct(row['cluster_area_outside'])} of the main "
-                   f"cluster's area and {_pct(row['cluster_firms_outside'])} of its target firms lie outside the park "
-                   f"({_ge(ok)} {_pct(threshold)})", r_out)
+                   f"a significant cluster covered the park before {p.year}; {format_pct(row['cluster_area_outside'])} of the main "
+                   f"cluster's area and {format_pct(row['cluster_firms_outside'])} of its target firms lie outside the park "
+                   f"({_ge(ok)} {format_pct(threshold)})", r_out)
 
 
 def _market_text(th: Mapping[str, float], radius_m: float) -> str:
@@ -419,7 +420,7 @@ def _government_led(p: _Pair, row: dict[str, Any]) -> _Outcome:
     if p.verdict != _AFTER_VERDICT:
         return _no(f"no significant cluster before {p.year}, but the verdict is {p.verdict!r}")
     return _Outcome("yes", 1.0, f"no significant cluster on the park before {p.year}, and a cluster inside it after "
-                                f"({_pct(row['cluster_area_inside'])} of the main cluster's area in the park)", 1.0)
+                                f"({format_pct(row['cluster_area_inside'])} of the main cluster's area in the park)", 1.0)
 
 
 def _government_text(th: Mapping[str, float], radius_m: float) -> str:
@@ -464,7 +465,7 @@ def _research_led(p: _Pair, row: dict[str, Any]) -> _Outcome:
     r_clq = _cond(clq, th["anchor_clq"])
     sig = pv <= alpha
     where = (f"CLQ(the pair's {row['n_clq_target_firms']:,} target firms → research anchors) = {clq:.2f} "
-             f"({_ge(r_clq >= 1)} {th['anchor_clq']:g}; one-sided p = {pv:.3f}, {'≤' if sig else '>'} {alpha:g})")
+             f"({_ge(r_clq >= 1)} {th['anchor_clq']:g}; one-sided {p_phrase(pv)}, {'≤' if sig else '>'} {alpha:g})")
     if not (r_clq >= 1 and sig):
         return _no(where, min(1.0, r_clq) if sig else 0.0)
     if p.opts.rd_column not in p.firms.columns:
@@ -517,8 +518,8 @@ def _rd_near_anchors(p: _Pair, row: dict[str, Any], ax: np.ndarray, ay: np.ndarr
         return c
     ok = c.r_ratio >= 1
     return _decide(ok, min(1.0, min(r_clq, c.r_ratio)),
-                   f"{where}; {_pct(c.s_grp)} of the {c.n_grp:,} firms within {radius_m:,.0f} m of the co-located anchors "
-                   f"do R&D, {c.ratio:.2f} × the {_pct(c.s_rest)} of the valley's other firms ({_ge(ok)} "
+                   f"{where}; {format_pct(c.s_grp)} of the {c.n_grp:,} firms within {radius_m:,.0f} m of the co-located anchors "
+                   f"do R&D, {c.ratio:.2f} × the {format_pct(c.s_rest)} of the valley's other firms ({_ge(ok)} "
                    f"{th['rd_ratio']:g} ×)", min(r_clq, c.r_ratio))
 
 
@@ -555,8 +556,8 @@ def _fdi_led(p: _Pair, row: dict[str, Any]) -> _Outcome:
     r1 = _cond(c.s_grp, th["foreign_share"])
     r2 = c.r_ratio
     return _decide(r1 >= 1 and r2 >= 1, min(1.0, r1, r2),
-                   f"{_pct(c.s_grp)} of the pair's {c.n_grp:,} target firms are foreign-invested ({_ge(r1 >= 1)} "
-                   f"{_pct(th['foreign_share'])}), {c.ratio:.2f} × the {_pct(c.s_rest)} of the valley's other target "
+                   f"{format_pct(c.s_grp)} of the pair's {c.n_grp:,} target firms are foreign-invested ({_ge(r1 >= 1)} "
+                   f"{format_pct(th['foreign_share'])}), {c.ratio:.2f} × the {format_pct(c.s_rest)} of the valley's other target "
                    f"firms ({_ge(r2 >= 1)} {th['foreign_ratio']:g} ×)", min(r1, r2))
 
 
