@@ -23,6 +23,15 @@ def _to(gdf, crs, what: str):
     return gdf if gdf.crs == crs else gdf.to_crs(crs)
 
 
+def _metric(gdf, crs):
+    if gdf.crs is None:
+        from geo.errors import CRSError
+
+        msg = "A layer without CRS was given; set it with gdf.set_crs(...)."
+        raise CRSError(msg)
+    return gdf if gdf.crs == crs else gdf.to_crs(crs)
+
+
 def _valid(geom):
     import shapely
 
