@@ -2,7 +2,7 @@
 outside every park, and the sentences that state those counts and only what they imply.
 
 :func:`research_answer` summarises the park verdicts (:func:`geo.parks.overlay.park_overlay`),
-the clusters outside parks (:func:`geo.parks.overlay.clusters_outside_parks`) and the valley
+the clusters outside parks (:func:`geo.parks.clusters.clusters_outside_parks`) and the valley
 comparison's first Kd-localised year (:func:`geo.parks.compare.compare_valleys`) of every
 valley, and — when they are significant — the emerging hot spot pattern under each park
 against its designation year (:mod:`geo.parks.emerging`) and the co-location of the target
@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from geo._format import format_number, is_missing, p_phrase
-from geo.parks.overlay import VERDICTS, clusters_outside_parks
+from geo.parks.clusters import clusters_outside_parks
+from geo.parks.overlay import VERDICTS
 
 __all__ = ["Answer", "research_answer", "park_tests"]
 
@@ -214,7 +215,7 @@ def research_answer(valleys: Mapping[str, Any], *, target_sector: str | None = N
 
 
 def _outside_max_share() -> float:
-    """The default ``max_share`` of :func:`geo.parks.overlay.clusters_outside_parks` (the pipeline's)."""
+    """The default ``max_share`` of :func:`geo.parks.clusters.clusters_outside_parks` (the pipeline's)."""
     return float(inspect.signature(clusters_outside_parks).parameters["max_share"].default)
 
 

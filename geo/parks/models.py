@@ -244,7 +244,7 @@ class _Pair:
 def _layers(firms, parks, clusters, hotspots, crs, cluster_cells) -> _Layers:
     import shapely
 
-    from geo.parks.overlay import _cluster_cells
+    from geo.parks.clusters import _cluster_cells
 
     fm_all = _to(firms, crs, "firms")
     pm = _to(parks, crs, "parks")

@@ -1,4 +1,7 @@
-"""Parks versus clusters: cluster polygons, per-park overlay metrics, tests and verdicts.
+"""Parks versus clusters: per-park overlay metrics, tests and verdicts.
+
+The clusters themselves (cluster polygons, point clusters, clusters outside parks) are
+delineated in :mod:`geo.parks.clusters`; their names are re-imported here for one release.
 
 This module answers the package's question for each park:
 
