@@ -27,7 +27,7 @@ from geo.errors import ColumnError, CRSError, InputError
 from geo.parks._common import _inside, _isnan, _to, _valid
 from geo.points import point_xy
 
-__all__ = ["DEFAULT_THRESHOLDS", "MODELS", "classify_models"]
+__all__ = ["DEFAULT_THRESHOLDS", "MODELS", "classify_models", "truthy_flags"]
 
 #: development models: short name -> long name (as the literature calls them)
 MODELS = {
@@ -60,11 +60,29 @@ _FOREIGN_KEYS = ("n_pair_target_firms", "foreign_share", "foreign_share_elsewher
 
 
 # ============================================================================ helpers
-def _flag(values: pd.Series) -> np.ndarray:
-    """Truthy flags: numbers != 0, True, or the words 1/true/t/yes/y (missing = False).
+def truthy_flags(values: pd.Series) -> np.ndarray:
+    """A flag column (R&D, research anchor) as booleans: numbers != 0, True, or the words
+    1/true/t/yes/y in any case (missing = False).
 
     Vectorised by dtype (numeric and boolean columns directly; text by lower-cased lookup),
-    so million-row tables need no Python loop.
+    so million-row tables need no Python loop.  The development models and the run's
+    co-location stage (:mod:`geo.pipeline._colocation`) read their anchor flags with it.
+
+    Parameters
+    ----------
+    values : pandas.Series or array-like
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        One per value, in order.
+
+    Examples
+    --------
+    >>> truthy_flags(["Yes", "no", "1", None, "T"]).tolist()
+    [True, False, True, False, True]
+    >>> truthy_flags(pd.Series([0, 2.5, float("nan")])).tolist()
+    [False, True, False]
     """
     values = pd.Series(values)
     if pd.api.types.is_bool_dtype(values.dtype):
@@ -99,7 +117,7 @@ def _known(values: pd.Series) -> np.ndarray:
 def _known_flag(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(flag, known) for a 0/1-like column: missing or empty values are unknown."""
     known = _known(values)
-    return _flag(values) & known, known
+    return truthy_flags(values) & known, known
 
 
 def _share_contrast(flag: np.ndarray, grp: np.ndarray, rest: np.ndarray, pop: np.ndarray) -> tuple:
@@ -175,7 +193,7 @@ def _anchor_points(firms_v, anchors, anchor_column: str, crs):
         names = am["name"].astype(str).tolist() if "name" in am.columns else [f"anchor {i}" for i in am.index]
         return ax, ay, names, "anchors layer"
     if anchor_column in firms_v.columns:
-        flag = _flag(firms_v[anchor_column])
+        flag = truthy_flags(firms_v[anchor_column])
         sub = firms_v.loc[flag]
         ax, ay = point_xy(sub)
         names = sub["name"].astype(str).tolist() if "name" in sub.columns else [str(i) for i in sub.index]
@@ -292,7 +310,7 @@ def _pair(idx, ov: pd.Series, layers: _Layers, opts: _Options) -> _Pair:
     x, y = point_xy(fv)
     target = (fv[opts.sector_column].astype(str) == str(opts.sector)).to_numpy() \
         if opts.sector is not None and opts.sector_column in fv.columns else np.ones(len(fv), bool)
-    is_anchor = _flag(fv[opts.anchor_column]) if opts.anchor_column in fv.columns else np.zeros(len(fv), bool)
+    is_anchor = truthy_flags(fv[opts.anchor_column]) if opts.anchor_column in fv.columns else np.zeros(len(fv), bool)
     in_park = _inside(park_geom, x, y) if park_geom is not None else np.zeros(len(fv), bool)
     verdict = str(ov.get("verdict"))
     cb = ov.get("cluster_before")
