@@ -110,18 +110,6 @@ def _inside(geom, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
-class _Shared(dict):
-    """A dict of large read-only results kept in a frame's ``attrs``.
-
-    pandas deep-copies ``attrs`` on every copy of a frame (and of frames derived from it);
-    this dict is shared instead (the pre-designation hotspot tables of 100,000 cells per
-    park cost seconds per run otherwise).
-    """
-
-    def __deepcopy__(self, memo):
-        return self
-
-
 # ----------------------------------------------------------------------------- tests
 def labelling_test(n_in: int, target_in: int, n_total: int, target_total: int, *, alternative: str = "greater",
                    mid_p: bool = False) -> float:
@@ -901,7 +889,7 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
         "none": "does not coincide",
     }
     out.attrs["nulls"] = dict(NULLS)
-    out.attrs["hot_before"] = _Shared(extra)
+    out.attrs["hot_before"] = extra
     return out
 
 

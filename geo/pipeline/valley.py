@@ -122,11 +122,14 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
             founded_column=fc.founded_column, alpha=an.alpha,
             counts=prepared.counts if prepared is not None else None,
         )
+        # its records, lifted at once: pandas deep-copies attrs with every frame derived from ov
+        # (the founding-year hot spots are one table of cells per park)
+        for name in ("park_rules", "park_nulls", "hot_before"):
+            setattr(vr.analysis, name, record_of(ov, name))
+        ov.attrs = {}
     _stack_artefacts(vr, cfg, fm, hot, clusters, cluster_cells, ov, sector_key, warnings)
     if ov is not None:
         vr.analysis.parks_overlay = ov
-        for name in ("park_rules", "park_nulls", "hot_before"):
-            setattr(vr.analysis, name, record_of(ov, name))
         vr.analysis.clusters_outside_parks = gclusters.clusters_outside_parks(clusters, vr.parks)
         if cells_only:
             return
