@@ -10,7 +10,6 @@ overlay were.  Every text from the data (unit and park names, ids, reasons) is e
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from geo.outputs._style import (
     format_pct,
     verdict_colour,
 )
+from geo.outputs.layers import json_columns, write_layers
 from geo.outputs.maps._assets import _elements
 from geo.outputs.maps._basemap import _study_outline, on_basemap
 from geo.outputs.maps._data import _valley
@@ -81,10 +81,7 @@ def _unit_layer(vu) -> Any:
 def _overlay_layer(vu) -> Any:
     import geopandas as gpd
 
-    ov = pd.DataFrame(vu.analysis.overlay).copy()
-    for c in ov.columns:
-        if ov[c].map(lambda v: isinstance(v, (dict, list, tuple))).any():
-            ov[c] = ov[c].map(lambda v: json.dumps(v, default=str) if isinstance(v, (dict, list, tuple)) else v)
+    ov = json_columns(pd.DataFrame(vu.analysis.overlay).copy())
     ov.attrs = {}
     geo = vu.parks.geometry.reindex(ov.index).to_numpy()  # the overlay is indexed like the parks (names may repeat)
     out = gpd.GeoDataFrame(ov.reset_index(drop=True), geometry=list(geo), crs=vu.parks.crs)
@@ -576,7 +573,6 @@ def write_units_outputs(res, out: Path) -> dict[str, Path]:
     """Write ``rejects.csv``, ``layers.gpkg``, ``maps/`` (``index.html``: the overview; one map per valley) and
     ``report.html`` of a run on units into ``out``."""
     from geo.outputs import _write as gwrite
-    from geo.outputs.layers import write_layers
     from geo.outputs.maps._assets import save_map
 
     out.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Helpers shared by the group study (:mod:`geo.parks.groups`) and the development models
-(:mod:`geo.parks.models`): layers brought to one CRS, points in a polygon, missing values and
-percentages as the two studies write them."""
+(:mod:`geo.parks.models`): layers brought to one CRS, points in a polygon, missing values as the
+two studies test them (numbers and percentages are written by :mod:`geo._format`)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,15 @@ def _to(gdf, crs, what: str):
     """``gdf`` in ``crs``; a layer without a CRS is an error naming ``what``."""
     if gdf.crs is None:
         msg = f"The {what} layer has no CRS; set it with gdf.set_crs(...)."
+        raise CRSError(msg)
+    return gdf if gdf.crs == crs else gdf.to_crs(crs)
+
+
+def _metric(gdf, crs):
+    if gdf.crs is None:
+        from geo.errors import CRSError
+
+        msg = "A layer without CRS was given; set it with gdf.set_crs(...)."
         raise CRSError(msg)
     return gdf if gdf.crs == crs else gdf.to_crs(crs)
 
@@ -42,7 +51,3 @@ def _inside(geom, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def _isnan(v: Any) -> bool:
     return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
-
-
-def _pct(x: float) -> str:
-    return "n/a" if _isnan(x) else f"{100 * x:.0f} %"
