@@ -1,6 +1,7 @@
-"""Helpers shared by the group study (:mod:`geo.parks.groups`) and the development models
-(:mod:`geo.parks.models`): layers brought to one CRS, points in a polygon, missing values as the
-two studies test them (numbers and percentages are written by :mod:`geo._format`)."""
+"""What the park modules share: the four verdicts' words (:data:`VERDICTS`), layers brought to
+one CRS, points in a polygon, missing values as the group study (:mod:`geo.parks.groups`) and the
+development models (:mod:`geo.parks.models`) test them (numbers and percentages are written by
+:mod:`geo._format`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,14 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import CRSError
+
+#: the four park verdicts: key -> the words every output shows (re-exported by :mod:`geo.parks.overlay`)
+VERDICTS = {
+    "pre-existing": "park on a pre-existing cluster",
+    "after": "cluster formed after designation",
+    "none": "park without a cluster",
+    "undetermined": "undetermined",
+}
 
 __all__ = []
 

@@ -340,7 +340,7 @@ def point_cluster_agreement(overlay: pd.DataFrame, pclusters, parks, *, min_shar
     """
     import shapely
 
-    from geo.parks.overlay import VERDICTS
+    from geo.parks._common import VERDICTS
 
     parks_m = _metric(parks, pclusters.crs) if len(parks) else parks
     labels = pclusters.attrs.get("labels")

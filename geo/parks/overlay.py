@@ -28,7 +28,7 @@ import pandas as pd
 from geo._format import p_phrase
 from geo._random import check_seed
 from geo.errors import InputError
-from geo.parks._common import _metric
+from geo.parks._common import VERDICTS, _metric
 from geo.parks.clusters import (  # noqa: F401  (the cluster functions, re-imported for one release)
     _cluster_cells,
     _cluster_polygons,
@@ -55,12 +55,6 @@ __all__ = [
     "APPROXIMATE_NOTE",
 ]
 
-VERDICTS = {
-    "pre-existing": "park on a pre-existing cluster",
-    "after": "cluster formed after designation",
-    "none": "park without a cluster",
-    "undetermined": "undetermined",
-}
 
 #: added to the verdict reason of a park known only by a point and its approved area
 #: (``approximate_boundary``, :func:`geo.io.parks.approximate_discs`)
