@@ -169,11 +169,15 @@ def format_number(value: Any, *, digits: int = 4, decimals: int | None = None) -
 
 @missing_as_dash
 def format_pct(share: Any, decimals: int = 1) -> str:
-    """A share in [0, 1] as a percentage: ``"12.3 %"``; :data:`MISSING` when missing.
+    """A share in [0, 1] as a percentage: ``"12.3 %"``, a whole percentage without decimals
+    (``"100 %"``, a threshold ``"40 %"``); :data:`MISSING` when missing.
 
     Examples
     --------
-    >>> format_pct(0.1234), format_pct(1.0), format_pct(None)
-    ('12.3 %', '100.0 %', '—')
+    >>> format_pct(0.1234), format_pct(1.0), format_pct(0.4), format_pct(0.1201), format_pct(None)
+    ('12.3 %', '100 %', '40 %', '12.0 %', '—')
     """
-    return f"{100 * float(share):.{decimals}f} %"
+    pct = 100 * float(share)
+    if math.isfinite(pct) and round(pct, 9).is_integer():
+        return f"{round(pct):.0f} %"
+    return f"{pct:.{decimals}f} %"
