@@ -100,8 +100,7 @@ def test_park_overlay_from_counts_equals_from_firms():
     assert a["n_target_before"].notna().all() and a["n_firms"].gt(0).all()
 
 
-def test_union_of_lattice_cells_and_shared_attrs():
-    import copy
+def test_union_of_lattice_cells():
 
     firms = _firms()
     cells = aggregate(firms, cell="hex", size=600.0)
@@ -111,8 +110,6 @@ def test_union_of_lattice_cells_and_shared_attrs():
     assert shapely.symmetric_difference(u_fast, u_ref).area < 1e-6 * u_ref.area
     plain = gp._union_cells(cells.geometry.values, {})  # not a geo lattice: the general union
     assert plain.equals(u_ref)
-    shared = gp._Shared({"a": cells})
-    assert copy.deepcopy(shared) is shared
 
 
 def test_within_radius_of_anchors_equals_the_direct_formula():
