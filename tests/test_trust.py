@@ -597,3 +597,17 @@ def test_geo_run_prints_the_answer_not_only_counts(tmp_path, capsys):
     answer = [line for line in out.splitlines() if line.startswith("answer: ")]
     assert answer == [("answer: Of 2 parks, 1 sits on a cluster that existed before designation and 1 does not "
                        "coincide with a significant cluster.")]
+
+
+def test_valley_names_unlike_the_data_are_named_not_blamed_on_a_few_bad_rows(study, tmp_path, capsys):
+    # a registry export says 武汉市 where the config says 武汉: every row lies outside the valleys, and the few
+    # (0, 0) rows were the only "faults" left, so the run blamed the geocoding for all of them
+    f = study.frame.copy()
+    f.loc[f.index[:3], ["lng", "lat"]] = 0.0
+    f.to_csv(tmp_path / "zero.csv", index=False)
+    cfg = study.write_config(firms={"path": str(tmp_path / "zero.csv")},
+                             valleys=[{"name": "Wuhan City"}, {"name": "Changchun City"}], name="city.toml")
+    code, _, err = _cli(capsys, "check", cfg)
+    assert code == 2 and err.count("\n") == 1
+    assert "Valley 'Wuhan City' matches no firm" in err and "Wuhan (" in err and "Did you mean 'Wuhan'?" in err
+    assert "(0, 0)" not in err
