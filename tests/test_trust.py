@@ -611,3 +611,22 @@ def test_valley_names_unlike_the_data_are_named_not_blamed_on_a_few_bad_rows(stu
     assert code == 2 and err.count("\n") == 1
     assert "Valley 'Wuhan City' matches no firm" in err and "Wuhan (" in err and "Did you mean 'Wuhan'?" in err
     assert "(0, 0)" not in err
+
+
+def test_a_firm_id_on_two_rows_is_named_in_a_warning(study, tmp_path, capsys):
+    # a registry export lists a renamed firm twice: one credit code, two names; not an exact copy, so kept twice
+    f = study.frame.copy()
+    f.insert(0, "credit_code", [f"91420100MA{i:08d}" for i in range(len(f))])
+    again = f.iloc[[3, 4]].assign(company=lambda d: d["company"] + " (renamed)")
+    pd.concat([f, again]).to_csv(tmp_path / "ids.csv", index=False)
+    cfg = study.write_config(firms={"path": str(tmp_path / "ids.csv"), "id": "credit_code", "crs": "wgs84",
+                                    "name_column": "company"}, name="ids.toml")
+    code, out, _ = _cli(capsys, "check", cfg)
+    assert code == 0
+    warning = next(line for line in out.splitlines() if "repeat the firm id" in line)
+    assert "2 row(s) of ids.csv repeat the firm id of another row (column 'credit_code'; e.g. '91420100MA00000003'" in warning
+    assert f"{f['company'].iloc[3]!r} and {f['company'].iloc[3] + ' (renamed)'!r}" in warning
+    # a table without repeats says nothing
+    f.to_csv(tmp_path / "ids.csv", index=False)
+    code, out, _ = _cli(capsys, "check", cfg)
+    assert code == 0 and "check: OK" in out and "repeat the firm id" not in out

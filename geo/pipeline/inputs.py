@@ -138,6 +138,31 @@ def registry_warnings(report: dict, table: Any) -> list[str]:
     return out
 
 
+def repeated_ids(firms, report: dict, table: Any, *, name: str | None = None) -> list[str]:
+    """The warning that one firm id occurs on several kept rows (a registry's firm renamed, or exported twice).
+
+    Exact copies are rejected as ``duplicate`` while reading; rows that share the id given as
+    ``[firms] id`` but differ elsewhere (another name, another address) are kept, and each would
+    count as a firm of its own in the cells, the hot spots and the park tests.  ``name``: the
+    name column, to show one repeated id's names.
+    """
+    col = report.get("id_column")
+    if col is None or col not in firms.columns or not len(firms):
+        return []
+    ids = firms[col].astype(str).str.strip()
+    repeated = ids.duplicated(keep=False).to_numpy()
+    if not repeated.any():
+        return []
+    extra = int(ids.duplicated().sum())
+    first = ids[repeated].iloc[0]
+    example = f"{first!r}"
+    if name is not None and name in firms.columns:
+        names = list(dict.fromkeys(firms.loc[(ids == first).to_numpy(), name].astype(str)))[:2]
+        example += " (" + " and ".join(repr(n) for n in names) + ")"
+    return [f"{extra:,} row(s) of {Path(str(table)).name} repeat the firm id of another row (column {col!r}; e.g. {example}): "
+            "a firm renamed or exported twice counts as two firms in the cells and the park tests; keep one row per id"]
+
+
 def _extra_tables(firms, rejects, load_report, cfg: Config):
     """Append the firm tables that reference valleys bring themselves (e.g. Hsinchu).
 
@@ -326,6 +351,7 @@ def load_inputs(cfg: Config, *, warnings: list[str], quiet: Any = None) -> Study
     # the points stay two coordinate columns (a PointFrame): no shapely point per firm
     firms, load_report, rejects = _read_table(fc.path, cfg, select=selector)
     warnings.extend(registry_warnings(load_report, fc.path))
+    warnings.extend(repeated_ids(firms, load_report, fc.path, name=cfg.firms.name_column))
     warnings.extend(checks.crs_assumption(cfg, load_report, lon=firms["lon"].to_numpy(), lat=firms["lat"].to_numpy()))
     names = list(selector.names)
     firms["valley"] = selector.labels
