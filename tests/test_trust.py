@@ -630,3 +630,26 @@ def test_a_firm_id_on_two_rows_is_named_in_a_warning(study, tmp_path, capsys):
     f.to_csv(tmp_path / "ids.csv", index=False)
     code, out, _ = _cli(capsys, "check", cfg)
     assert code == 0 and "check: OK" in out and "repeat the firm id" not in out
+
+
+def test_closing_dates_as_a_registry_writes_them_feed_the_space_time_history(tmp_path):
+    # 注销日期 as Qichacha exports it: dates in several forms, empty for open firms; one not a date, one too early
+    s = make_study(tmp_path, valleys={"Wuhan": "Wuhan"})
+    f = s.frame.copy()
+    founded = f[s.columns["founded"]].to_numpy()
+    closed = np.full(len(f), "", dtype=object)
+    closed[::4] = [f"{y + 3}-06-30" for y in founded[::4]]
+    closed[1::8] = [f"{y + 2}年3月1日" for y in founded[1::8]]
+    closed[2] = "unknown"
+    closed[6] = f"{founded[6] - 5}/1/1"
+    f["closed_on"] = closed
+    f.to_csv(s.firms, index=False)
+    cfg = s.write_config(firms={"closed_column": "closed_on", "crs": "wgs84"})
+    chk = geo.check(cfg)
+    assert any("1 closing dates of firms.csv (column 'closed_on') are not dates (e.g. 'unknown'" in w for w in chk.warnings)
+    assert any(f"1 firms of firms.csv close before they were founded (column 'closed_on'; e.g. founded {founded[6]}, "
+               f"closed {founded[6] - 5})" in w for w in chk.warnings)
+    res = geo.run(cfg)
+    vr = res.valleys["Wuhan"]
+    assert "emerging_hotspots" not in vr.skipped
+    assert vr.analysis.spacetime_cube.closed

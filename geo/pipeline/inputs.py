@@ -163,6 +163,38 @@ def repeated_ids(firms, report: dict, table: Any, *, name: str | None = None) ->
             "a firm renamed or exported twice counts as two firms in the cells and the park tests; keep one row per id"]
 
 
+def closing_years(cfg: Config, firms, warnings: list[str]) -> None:
+    """Replace ``[firms] closed_column`` by closing years, read as the founding dates are.
+
+    Registry exports give the deregistration date (``注销日期``: ``2012-06-30``, ``2012/6/30``,
+    ``2012年6月30日``) and leave it empty for the firms still open; the space-time cube wants
+    years with NaN for open firms.  Values that are not dates, and closing years before the
+    founding year, become warnings and count as open (their rows are kept).
+    """
+    from geo.io._dates import parse_dates
+
+    col = cfg.firms.closed_column
+    if not col or col not in firms.columns or not len(firms):
+        return
+    parsed = parse_dates(firms[col], label="closing dates")
+    years = parsed.year.astype(float)
+    table = Path(str(cfg.firms.path)).name
+    if parsed.bad.any():
+        k = int(np.flatnonzero(parsed.bad)[0])
+        warnings.append(f"{int(parsed.bad.sum()):,} closing dates of {table} (column {col!r}) are not dates (e.g. "
+                        f"{firms[col].iloc[k]!r}: {parsed.reasons[k]}); those firms count as open")
+    fcol = cfg.firms.founded_column
+    if fcol in firms.columns:
+        founded = pd.to_numeric(firms[fcol], errors="coerce").to_numpy(dtype=float)
+        early = np.isfinite(years) & np.isfinite(founded) & (years < founded)
+        if early.any():
+            k = int(np.flatnonzero(early)[0])
+            warnings.append(f"{int(early.sum()):,} firms of {table} close before they were founded (column {col!r}; e.g. "
+                            f"founded {int(founded[k])}, closed {int(years[k])}); their closing dates are ignored")
+            years[early] = np.nan
+    firms[col] = years
+
+
 def _extra_tables(firms, rejects, load_report, cfg: Config):
     """Append the firm tables that reference valleys bring themselves (e.g. Hsinchu).
 
@@ -362,6 +394,7 @@ def load_inputs(cfg: Config, *, warnings: list[str], quiet: Any = None) -> Study
         quiet.freeze()
     if any(v.firms is not None for v in cfg.valleys):
         firms, rejects, load_report = _extra_tables(firms, rejects, load_report, cfg)
+    closing_years(cfg, firms, warnings)
     n_by_valley = firms["valley"].value_counts().to_dict()
     checks.check_valleys(cfg, n_by_valley, selector.counts, table=fc.path, rejects=rejects)
     rejects = rejects.sort_values("row", kind="stable").reset_index(drop=True)
