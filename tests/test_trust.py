@@ -653,3 +653,14 @@ def test_closing_dates_as_a_registry_writes_them_feed_the_space_time_history(tmp
     vr = res.valleys["Wuhan"]
     assert "emerging_hotspots" not in vr.skipped
     assert vr.analysis.spacetime_cube.closed
+
+
+def test_without_kd_simulations_the_answer_claims_no_kd_timing(study, tmp_path):
+    # kd_simulations = 0 skips Kd, also the comparison's Kd by year: the answer said "the grid-free
+    # Duranton–Overman test first finds ... not localised in any year checked" of a test never run
+    cfg = study.write_config(analysis={"compare": True, "kd_simulations": 0, "scales": []}, name="nokd.toml")
+    res = geo.run(cfg)
+    assert res.comparison is not None and "stage_designated" in res.comparison.table
+    assert "stage_first_localised_year" not in res.comparison.table
+    assert not any("Duranton" in s or "localised" in s for s in res.answer.sentences)
+    # (with simulations the column is there: tests/test_compare.py::test_subsector_named_like_the_target_sector)
