@@ -168,3 +168,18 @@ def test_the_demo_answer_cites_the_planted_colocation(demo_results, demo_output)
     for name, c in cited.items():
         row = demo_results.valleys[name].analysis.colocation.table.set_index("relation").loc["anchors"]
         assert row["p"] < demo_results.config.analysis.alpha and np.sign(row["clq"] - 1) == (1 if c["relation"] == "colocated" else -1)
+
+
+def test_parks_of_one_name_in_two_valleys_are_told_apart_by_their_valley():
+    # 高新技术产业开发区 is the name of many cities' high-tech zones
+    pre = {"verdict": "park on a pre-existing cluster", "designated": 1991}
+    valleys = {
+        "武汉市": _valley([{"name": "高新技术产业开发区", **pre}, {"name": "东湖", **pre}]),
+        "长春市": _valley([{"name": "高新技术产业开发区", **pre}]),
+    }
+    ans = research_answer(valleys, target_sector="optics")
+    assert ("Where a park sits on a cluster that predates it, the cluster came first: 高新技术产业开发区 in 武汉市, 东湖 and "
+            "高新技术产业开发区 in 长春市.") in ans.conclusions
+    # the verdict lists keep (valley, park) pairs
+    assert ans.verdicts["park on a pre-existing cluster"] == (("武汉市", "高新技术产业开发区"), ("武汉市", "东湖"),
+                                                              ("长春市", "高新技术产业开发区"))

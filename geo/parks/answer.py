@@ -345,10 +345,10 @@ def _conclusions(verdicts, outside: dict[str, int], min_firms: int, what: str, k
     pre, after, none = (verdicts[VERDICTS[k]] for k in ("pre-existing", "after", "none"))
     # the park names end the sentence: a name ending in ")" is not wrapped in a second parenthesis
     if pre:
-        s.append(f"Where a park sits on a cluster that predates it, the cluster came first: {_join([p for _, p in pre])}.")
+        s.append(f"Where a park sits on a cluster that predates it, the cluster came first: {_join(_park_names(pre, verdicts))}.")
     if after:
         s.append("Where the cluster formed after designation, the timing is consistent with a park effect but does not "
-                 f"prove one, as other causes are not tested: {_join([p for _, p in after])}.")
+                 f"prove one, as other causes are not tested: {_join(_park_names(after, verdicts))}.")
     if kd_before:
         s.append(f"By the Kd test, {what} were already localised before the first park was designated in {_join(kd_before)}.")
     if kd_after:
@@ -486,6 +486,16 @@ def _scale_sentence(scales: Mapping) -> str:
     n = len(moving)
     return (f"{n} park verdict{'s' if n != 1 else ''} change{'' if n != 1 else 's'} with the cell size, so "
             f"{'they hold' if n != 1 else 'it holds'} only at the chosen scale: {_join(parts)}.")
+
+
+def _park_names(pairs: list[tuple[str, str]], verdicts: Mapping[str, list[tuple[str, str]]]) -> list[str]:
+    """The parks of ``pairs`` (valley, park) by name, with ``in <valley>`` where two valleys have a park of that name
+    (``高新技术产业开发区`` is the name of many cities' high-tech zones)."""
+    valleys_of: dict[str, set[str]] = {}
+    for parks in verdicts.values():
+        for valley, park in parks:
+            valleys_of.setdefault(park, set()).add(valley)
+    return [f"{p} in {v}" if len(valleys_of.get(p, ())) > 1 else p for v, p in pairs]
 
 
 def _join(items: list[str]) -> str:
