@@ -664,3 +664,22 @@ def test_without_kd_simulations_the_answer_claims_no_kd_timing(study, tmp_path):
     assert "stage_first_localised_year" not in res.comparison.table
     assert not any("Duranton" in s or "localised" in s for s in res.answer.sentences)
     # (with simulations the column is there: tests/test_compare.py::test_subsector_named_like_the_target_sector)
+
+
+@pytest.mark.parametrize(("size", "warned"), [(20, True), ("auto", False)])
+def test_a_cell_size_that_leaves_every_firm_alone_is_named(tmp_path, size, warned):
+    # cell_size = 20 (metres, meant as 20 cells? 2 km?): every firm alone in its cell, no hot spot anywhere,
+    # and the answer "no park coincides with a cluster" would describe the grid
+    s = make_study(tmp_path, valleys={"Wuhan": "Wuhan"})
+    res = geo.run(s.write_config(firms={"crs": "wgs84"}, analysis={"cell_size": size, "scales": []}))
+    found = [w for w in res.warnings if "hold a single firm" in w]
+    if not warned:
+        assert not found
+        return
+    cells = res.valleys["Wuhan"].analysis.cells["n_firms"].to_numpy()
+    share = np.mean(cells[cells > 0] == 1)  # counted independently of the warning
+    assert share >= 0.95
+    assert found == [f"valley 'Wuhan': with [analysis] cell_size = 20 m, {share:.0%} of the {int((cells > 0).sum()):,} "
+                     "cells holding firms hold a single firm, so Gi* compares cells of 0 and 1 firm and misses clusters a "
+                     "few cells wide: the hot spots and park verdicts describe the grid more than the firms; cell_size = "
+                     "\"auto\" gives about two firms per cell"]
