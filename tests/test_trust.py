@@ -683,3 +683,21 @@ def test_a_cell_size_that_leaves_every_firm_alone_is_named(tmp_path, size, warne
                      "cells holding firms hold a single firm, so Gi* compares cells of 0 and 1 firm and misses clusters a "
                      "few cells wide: the hot spots and park verdicts describe the grid more than the firms; cell_size = "
                      "\"auto\" gives about two firms per cell"]
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_a_cell_size_of_a_few_metres_stops_in_check_naming_the_valley(study, capsys, command):
+    cfg = study.write_config(analysis={"cell_size": 5}, name="cell5.toml")
+    code, _, err = _cli(capsys, command, cfg)
+    assert code == 2 and err.count("\n") == 1
+    # the Wuhan firms of the study span about 0.3° x 0.3° (independently: the frame's box, in km)
+    w = study.frame[study.frame["city"] == "Wuhan"]
+    km_x = (w["lng"].max() - w["lng"].min()) * 111.32 * np.cos(np.radians(w["lat"].mean()))
+    km_y = (w["lat"].max() - w["lat"].min()) * 110.574
+    n = km_x * km_y * 1e6 / (np.sqrt(3) / 2 * 25)
+    assert n > 5_000_000
+    m = re.search(r"\[analysis\] cell_size = 5 \(metres\) would cut valley 'Wuhan', whose firms span ([\d.]+) × ([\d.]+) km, "
+                  r"into about ([\d,]+) cells \(at most 5,000,000\): cell_size is in metres", err)
+    assert m, err
+    assert float(m[1]) == pytest.approx(km_x, abs=0.1) and float(m[2]) == pytest.approx(km_y, abs=0.1)
+    assert int(m[3].replace(",", "")) == pytest.approx(n, rel=0.01)

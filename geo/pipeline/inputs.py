@@ -8,6 +8,7 @@ no statistic.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -19,7 +20,7 @@ import pandas as pd
 from geo._words import counted, listing, suggest
 from geo.cells.grid import GridInfo
 from geo.config import Config
-from geo.errors import InputError
+from geo.errors import ConfigError, InputError
 from geo.parks.overlay import MIN_DATED_SHARE
 from geo.pipeline import checks
 from geo.pipeline._valleys import (
@@ -360,6 +361,31 @@ def check_values(cfg: Config, firms, names: list[str], warnings: list[str], *, t
                             f"year (column {fcol!r}); the precedence test uses the {have:,} that have one and says so")
 
 
+def check_cell_size(cfg: Config, bounds: dict[str, tuple[float, float, float, float]]) -> None:
+    """Stop on a cell size given in metres that would cut a valley into more cells than the grid takes.
+
+    ``cell_size = 5`` (metres, perhaps meant as kilometres) over a city's 20 km would be tens of
+    millions of cells; the grid refuses them only after the firms are read and projected, so
+    ``geo check`` says it first, with the valley and its span.
+    ``bounds``: each valley's firm box in longitude/latitude (:func:`firm_bounds`).
+    """
+    from geo.cells.grid import _AREA_FACTOR, MAX_CANDIDATE_CELLS
+
+    an = cfg.analysis
+    if isinstance(an.cell_size, str) or an.cell == "h3":
+        return
+    cell_area = _AREA_FACTOR[an.cell] * float(an.cell_size) ** 2
+    for name, (x0, y0, x1, y1) in bounds.items():
+        w = (x1 - x0) * 111_320.0 * math.cos(math.radians((y0 + y1) / 2))
+        h = (y1 - y0) * 110_574.0
+        n = w * h / cell_area
+        if n > MAX_CANDIDATE_CELLS:
+            msg = (f"[analysis] cell_size = {an.cell_size:g} (metres) would cut valley {name!r}, whose firms span "
+                   f"{w / 1000:,.1f} × {h / 1000:,.1f} km, into about {n:,.0f} cells (at most {MAX_CANDIDATE_CELLS:,}): "
+                   "cell_size is in metres; use cell_size = \"auto\" (about two firms per cell) or a few hundred metres.")
+            raise ConfigError(msg)
+
+
 #: a valley with fewer firms than this gets a warning (its statistics are fragile)
 SMALL_VALLEY = 200
 
@@ -403,7 +429,9 @@ def load_inputs(cfg: Config, *, warnings: list[str], quiet: Any = None) -> Study
     t0 = time.perf_counter()
     parks, parks_report, parks_rejects = read_parks_config(cfg, warnings)
     n_parks = {n: len(_parks_for_valley(parks, n, _valley_rows(firms, n))) for n in names} if len(parks) else {}
-    check_parks(cfg, parks, names, n_parks, warnings, firm_bounds(firms, names))
+    bounds = firm_bounds(firms, names)
+    check_parks(cfg, parks, names, n_parks, warnings, bounds)
+    check_cell_size(cfg, bounds)
     timings["read_parks"] = time.perf_counter() - t0
     return StudyInputs(config=cfg, firms=firms, parks=parks, rejects=rejects, load_report=load_report,
                        parks_report=parks_report, parks_rejects=parks_rejects, names=tuple(names),
