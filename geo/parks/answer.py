@@ -239,11 +239,17 @@ def _verdicts(valleys) -> tuple[dict[str, list[tuple[str, str]]], list[tuple[str
 
 
 def _outside(valleys, target_sector: str | None, min_firms: int) -> dict[str, int]:
-    """Clusters, clusters outside parks, their firms, and those with at least ``min_firms`` target firms."""
-    out = {"n_clusters": 0, "n_outside": 0, "firms": 0, "large": 0, "artefacts": 0}
-    for vr in valleys.values():
+    """Clusters, clusters outside parks, their firms, and those with at least ``min_firms`` target firms; the valleys
+    counted (``n_valleys``) and those where no hot spot test ran (``untested``: (valley, why) pairs)."""
+    out: dict[str, Any] = {"n_clusters": 0, "n_outside": 0, "firms": 0, "large": 0, "artefacts": 0, "untested": [],
+                           "n_valleys": 0}
+    for name, vr in valleys.items():
         if target_sector is not None and "target_sector" in vr.skipped:
             continue  # its clusters are of all firms, not of the target sector
+        out["n_valleys"] += 1
+        why = vr.skipped.get("statistics") or vr.skipped.get("hotspots")
+        if why:  # no hot spot test ran: its "no cluster" is not a finding
+            out["untested"].append((str(name), str(why)))
         cl = vr.analysis.clusters
         if cl is not None:
             out["n_clusters"] += len(cl)
@@ -300,7 +306,7 @@ _VERDICT_PHRASES = {
 }
 
 
-def _facts(verdicts, not_assessed, n_parks: int, outside: dict[str, int], min_firms: int, what: str,
+def _facts(verdicts, not_assessed, n_parks: int, outside: dict[str, Any], min_firms: int, what: str,
            kd_text: list[str]) -> list[str]:
     """The sentences that state the counts."""
     s: list[str] = []
@@ -317,9 +323,19 @@ def _facts(verdicts, not_assessed, n_parks: int, outside: dict[str, int], min_fi
             parts.append(f"{len(not_assessed)} could not be assessed")
         s.append(f"Of {n_parks} park{'s' if n_parks != 1 else ''}, " + _join(parts) + ".")
     n_clusters, n_outside, large = outside["n_clusters"], outside["n_outside"], outside["large"]
-    if n_clusters == 0:
-        s.append(f"No significant cluster of {what} (contiguous Gi* hot cells at ≥ 95 % confidence) was found.")
-    else:
+    untested = outside["untested"]
+    if untested:
+        reasons: dict[str, list[str]] = {}
+        for v, why in untested:
+            reasons.setdefault(why.strip().rstrip("."), []).append(v)
+        why = ("; ".join(reasons) if len(reasons) == 1 else
+               "; ".join(f"{_join(vs)}: {r}" for r, vs in reasons.items()))
+        s.append(f"No hot spot test ran in {_join([v for v, _ in untested])} ({why}), so the run says nothing about "
+                 "clusters there.")
+    if n_clusters == 0 and len(untested) < outside["n_valleys"]:
+        s.append(f"No significant cluster of {what} (contiguous Gi* hot cells at ≥ 95 % confidence) was found"
+                 + (" in the other valleys." if untested else "."))
+    elif n_clusters:
         s.append(
             f"{n_outside} of {n_clusters} cluster{'s' if n_clusters != 1 else ''} of {what} (contiguous Gi* hot cells at ≥ 95 % "
             f"confidence) lie outside any park (less than {_outside_max_share():.0%} of the cluster's area in a park)"
