@@ -679,10 +679,10 @@ def test_a_cell_size_that_leaves_every_firm_alone_is_named(tmp_path, size, warne
     cells = res.valleys["Wuhan"].analysis.cells["n_firms"].to_numpy()
     share = np.mean(cells[cells > 0] == 1)  # counted independently of the warning
     assert share >= 0.95
-    assert found == [f"valley 'Wuhan': with [analysis] cell_size = 20 m, {share:.0%} of the {int((cells > 0).sum()):,} "
-                     "cells holding firms hold a single firm, so Gi* compares cells of 0 and 1 firm and misses clusters a "
-                     "few cells wide: the hot spots and park verdicts describe the grid more than the firms; cell_size = "
-                     "\"auto\" gives about two firms per cell"]
+    assert found == [(f"valley 'Wuhan': with [analysis] cell_size = 20 m, {share:.0%} of the {int((cells > 0).sum()):,} "
+                      "cells holding firms hold a single firm, so Gi* compares cells of 0 and 1 firm and misses clusters a "
+                      "few cells wide: the hot spots and park verdicts describe the grid more than the firms; cell_size = "
+                      "\"auto\" gives about two firms per cell")]
 
 
 @pytest.mark.parametrize("command", ["check", "run"])
@@ -701,3 +701,14 @@ def test_a_cell_size_of_a_few_metres_stops_in_check_naming_the_valley(study, cap
     assert m, err
     assert float(m[1]) == pytest.approx(km_x, abs=0.1) and float(m[2]) == pytest.approx(km_y, abs=0.1)
     assert int(m[3].replace(",", "")) == pytest.approx(n, rel=0.01)
+
+
+def test_a_cell_size_wider_than_the_valley_is_a_warning_in_check(study, capsys):
+    cfg = study.write_config(analysis={"cell_size": 50000}, name="cell50k.toml")
+    code, out, _ = _cli(capsys, "check", cfg)
+    assert code == 0
+    lines = [line for line in out.splitlines() if "[analysis] cell_size = 50000 m is more than a third" in line]
+    assert [line.split("valley ")[1].split(" ")[0] for line in lines] == ["'Wuhan'", "'Changchun'"]
+    # the study's valleys span about 0.3 degrees (~ 30 km): 50 km cells are wider; 500 m cells are not
+    code, out, _ = _cli(capsys, "check", study.write_config(analysis={"cell_size": 500}, name="cell500.toml"))
+    assert code == 0 and "more than a third" not in out

@@ -160,8 +160,9 @@ def repeated_ids(firms, report: dict, table: Any, *, name: str | None = None) ->
     if name is not None and name in firms.columns:
         names = list(dict.fromkeys(firms.loc[(ids == first).to_numpy(), name].astype(str)))[:2]
         example += " (" + " and ".join(repr(n) for n in names) + ")"
-    return [f"{extra:,} row(s) of {Path(str(table)).name} repeat the firm id of another row (column {col!r}; e.g. {example}): "
-            "a firm renamed or exported twice counts as two firms in the cells and the park tests; keep one row per id"]
+    msg = (f"{extra:,} row(s) of {Path(str(table)).name} repeat the firm id of another row (column {col!r}; e.g. {example}): "
+           "a firm renamed or exported twice counts as two firms in the cells and the park tests; keep one row per id")
+    return [msg]
 
 
 def closing_years(cfg: Config, firms, warnings: list[str]) -> None:
@@ -361,13 +362,15 @@ def check_values(cfg: Config, firms, names: list[str], warnings: list[str], *, t
                             f"year (column {fcol!r}); the precedence test uses the {have:,} that have one and says so")
 
 
-def check_cell_size(cfg: Config, bounds: dict[str, tuple[float, float, float, float]]) -> None:
+def check_cell_size(cfg: Config, bounds: dict[str, tuple[float, float, float, float]], warnings: list[str]) -> None:
     """Stop on a cell size given in metres that would cut a valley into more cells than the grid takes.
 
     ``cell_size = 5`` (metres, perhaps meant as kilometres) over a city's 20 km would be tens of
     millions of cells; the grid refuses them only after the firms are read and projected, so
     ``geo check`` says it first, with the valley and its span.
-    ``bounds``: each valley's firm box in longitude/latitude (:func:`firm_bounds`).
+    ``bounds``: each valley's firm box in longitude/latitude (:func:`firm_bounds`).  A size
+    larger than a third of a valley's span (``cell_size = 50000``: a handful of cells) becomes
+    a warning: the hot spot tests need at least 30 cells and will not run there.
     """
     from geo.cells.grid import _AREA_FACTOR, MAX_CANDIDATE_CELLS
 
@@ -384,6 +387,11 @@ def check_cell_size(cfg: Config, bounds: dict[str, tuple[float, float, float, fl
                    f"{w / 1000:,.1f} × {h / 1000:,.1f} km, into about {n:,.0f} cells (at most {MAX_CANDIDATE_CELLS:,}): "
                    "cell_size is in metres; use cell_size = \"auto\" (about two firms per cell) or a few hundred metres.")
             raise ConfigError(msg)
+        if float(an.cell_size) > max(w, h) / 3:
+            warnings.append(f"[analysis] cell_size = {an.cell_size:g} m is more than a third of the span of the firms of "
+                            f"valley {name!r} ({w / 1000:,.1f} × {h / 1000:,.1f} km): its grid will have a handful of cells, too few "
+                            "for the hot spot tests (at least 30), and its parks will not be assessed; cell_size is in "
+                            "metres (\"auto\": about two firms per cell)")
 
 
 #: a valley with fewer firms than this gets a warning (its statistics are fragile)
@@ -431,7 +439,7 @@ def load_inputs(cfg: Config, *, warnings: list[str], quiet: Any = None) -> Study
     n_parks = {n: len(_parks_for_valley(parks, n, _valley_rows(firms, n))) for n in names} if len(parks) else {}
     bounds = firm_bounds(firms, names)
     check_parks(cfg, parks, names, n_parks, warnings, bounds)
-    check_cell_size(cfg, bounds)
+    check_cell_size(cfg, bounds, warnings)
     timings["read_parks"] = time.perf_counter() - t0
     return StudyInputs(config=cfg, firms=firms, parks=parks, rejects=rejects, load_report=load_report,
                        parks_report=parks_report, parks_rejects=parks_rejects, names=tuple(names),

@@ -39,10 +39,11 @@ def _fine_grid(name: str, grid, cells, size) -> list[str]:
     single = float(np.mean(occupied == 1))
     if single < SINGLE_FIRM_SHARE:
         return []
-    return [f"valley {name!r}: with [analysis] cell_size = {size:g} m, {single:.0%} of the {occupied.size:,} cells holding "
-            "firms hold a single firm, so Gi* compares cells of 0 and 1 firm and misses clusters a few cells wide: the "
-            "hot spots and park verdicts describe the grid more than the firms; cell_size = \"auto\" gives about two "
-            "firms per cell"]
+    msg = (f"valley {name!r}: with [analysis] cell_size = {size:g} m, {single:.0%} of the {occupied.size:,} cells holding "
+           "firms hold a single firm, so Gi* compares cells of 0 and 1 firm and misses clusters a few cells wide: the "
+           "hot spots and park verdicts describe the grid more than the firms; cell_size = \"auto\" gives about two "
+           "firms per cell")
+    return [msg]
 
 
 def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str], quiet: QuietGC | None = None, *,
