@@ -712,3 +712,16 @@ def test_a_cell_size_wider_than_the_valley_is_a_warning_in_check(study, capsys):
     # the study's valleys span about 0.3 degrees (~ 30 km): 50 km cells are wider; 500 m cells are not
     code, out, _ = _cli(capsys, "check", study.write_config(analysis={"cell_size": 500}, name="cell500.toml"))
     assert code == 0 and "more than a third" not in out
+
+
+def test_a_time_step_that_leaves_fewer_than_three_steps_is_a_warning_in_check(study, capsys):
+    w = study.frame[(study.frame["city"] == "Wuhan") & (study.frame["industry"] == study.target)]["year_founded"]
+    lo, hi = int(w.min()), int(w.max())
+    step = (hi - lo) // 2 + 1  # (hi - lo) // step + 1 = 2 steps: one too few for the Mann–Kendall trend
+    code, out, _ = _cli(capsys, "check", study.write_config(analysis={"time_step": step}, name="step.toml"))
+    assert code == 0
+    assert (f"warning: valley 'Wuhan': its 'optics' firms were founded {lo}–{hi}, so [analysis] time_step = {step} gives "
+            f"2 time step(s), fewer than the 3 the emerging hot spot analysis needs: it will be skipped; time_step = "
+            f"{(hi - lo) // 2} or less gives 3 or more") in out
+    code, out, _ = _cli(capsys, "check", study.write_config(analysis={"time_step": step - 1}, name="step2.toml"))
+    assert "valley 'Wuhan': its 'optics' firms were founded" not in out

@@ -360,6 +360,10 @@ def check_values(cfg: Config, firms, names: list[str], warnings: list[str], *, t
         elif of and have < of:
             warnings.append(f"valley {name!r}: {of - have:,} of its {of:,} {what} ({(of - have) / of:.0%}) have no founding "
                             f"year (column {fcol!r}); the precedence test uses the {have:,} that have one and says so")
+        years = pd.to_numeric(founded[sel], errors="coerce").to_numpy(dtype=float)
+        if is_target is not None and is_target.any():
+            years = years[is_target]
+        warnings.extend(_few_time_steps(name, years[np.isfinite(years)], cfg.analysis.time_step, what))
 
 
 def check_cell_size(cfg: Config, bounds: dict[str, tuple[float, float, float, float]], warnings: list[str]) -> None:
@@ -392,6 +396,21 @@ def check_cell_size(cfg: Config, bounds: dict[str, tuple[float, float, float, fl
                             f"valley {name!r} ({w / 1000:,.1f} × {h / 1000:,.1f} km): its grid will have a handful of cells, too few "
                             "for the hot spot tests (at least 30), and its parks will not be assessed; cell_size is in "
                             "metres (\"auto\": about two firms per cell)")
+
+
+def _few_time_steps(name: str, years: np.ndarray, step: int, what: str) -> list[str]:
+    """The warning that ``[analysis] time_step`` leaves the valley's founding years fewer than the 3 steps the
+    emerging hot spot analysis needs (its Mann–Kendall trend); the steps are those of
+    :func:`geo.stats.spacetime.spacetime_cube`: ``(last - first) // step + 1``."""
+    if years.size < 2:
+        return []
+    lo, hi = int(years.min()), int(years.max())
+    steps = (hi - lo) // step + 1
+    if steps >= 3:
+        return []
+    fits = f"; time_step = {(hi - lo) // 2} or less gives 3 or more" if hi - lo >= 2 else ""
+    return [f"valley {name!r}: its {what} were founded {lo}–{hi}, so [analysis] time_step = {step} gives {steps} time "
+            f"step(s), fewer than the 3 the emerging hot spot analysis needs: it will be skipped{fits}"]
 
 
 #: a valley with fewer firms than this gets a warning (its statistics are fragile)
