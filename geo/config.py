@@ -404,6 +404,23 @@ def _area_value(value: Any, where: str, base: Path) -> str | Path:
     return (base / value).resolve() if not Path(value).is_absolute() else Path(value)
 
 
+def _check_bbox(name: str, bb: tuple[float, float, float, float]) -> None:
+    """A ``[[valleys]] bbox`` in longitude/latitude order, each minimum below its maximum."""
+    x0, y0, x1, y1 = bb
+    if not (-90 <= y0 <= 90 and -90 <= y1 <= 90) and -90 <= x0 <= 90 and -90 <= x1 <= 90:
+        msg = (f"[[valleys]] {name!r}: bbox {list(bb)} has latitudes outside ±90, so it looks written in latitude/longitude "
+               f"order: write [min_lon, min_lat, max_lon, max_lat] = {[y0, x0, y1, x1]}.")
+        raise ConfigError(msg)
+    if not (-180 <= x0 <= 180 and -180 <= x1 <= 180 and -90 <= y0 <= 90 and -90 <= y1 <= 90):
+        msg = (f"[[valleys]] {name!r}: bbox must be [min_lon, min_lat, max_lon, max_lat] in degrees (longitudes within ±180, "
+               f"latitudes within ±90); {list(bb)} was given.")
+        raise ConfigError(msg)
+    if not (x0 < x1 and y0 < y1):
+        msg = (f"[[valleys]] {name!r}: bbox must be [min_lon, min_lat, max_lon, max_lat] with each minimum below its maximum; "
+               f"{list(bb)} was given" + (f" (perhaps [{x0}, {y1}, {x1}, {y0}]?)." if x0 < x1 and y0 > y1 else "."))
+        raise ConfigError(msg)
+
+
 def config_from_dict(data: dict, *, base: Path | None = None, source: Path | None = None) -> Config:
     """Validate a parsed config mapping and build a :class:`Config`."""
     base = Path(".") if base is None else base
@@ -504,6 +521,7 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
                 msg = f"[[valleys]] {v['name']!r}: bbox must be [min_lon, min_lat, max_lon, max_lat]; {bb!r} was given."
                 raise ConfigError(msg)
             kw["bbox"] = tuple(float(b) for b in bb)
+            _check_bbox(v["name"], kw["bbox"])
         if "firms" in kw:
             kw["firms"] = (base / kw["firms"]).resolve()
         if "cells" in kw:

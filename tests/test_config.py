@@ -195,3 +195,18 @@ def test_a_simulation_envelope_too_small_for_alpha_stops_but_zero_skips(section,
     with pytest.raises(ConfigError, match=rf"^\[{section}\] {key} = 5: a simulation envelope of fewer than 19 draws "
                                           r"cannot reach its 5 % level .*use 0 to skip the test"):
         config_from_dict({**base, section: {key: 5}})
+
+
+@pytest.mark.parametrize(("bbox", "message"), [
+    ([30.35, 114.25, 30.65, 114.55], r"bbox \[30.35, 114.25, 30.65, 114.55\] has latitudes outside ±90, so it looks written in "
+                                     r"latitude/longitude order: write \[min_lon, min_lat, max_lon, max_lat\] = "
+                                     r"\[114.25, 30.35, 114.55, 30.65\]\."),
+    ([114.25, 30.65, 114.55, 30.35], r"with each minimum below its maximum; \[114.25, 30.65, 114.55, 30.35\] was given "
+                                     r"\(perhaps \[114.25, 30.35, 114.55, 30.65\]\?\)\."),
+    ([500000.0, 3300000.0, 520000.0, 3400000.0], r"in degrees \(longitudes within ±180, latitudes within ±90\)"),
+])
+def test_a_valley_bbox_in_the_wrong_order_or_units_is_named(bbox, message):
+    with pytest.raises(ConfigError, match=r"\[\[valleys\]\] 'Wuhan': " + ".*" + message):
+        config_from_dict({"firms": {"path": "x"}, "valleys": [{"name": "Wuhan", "bbox": bbox}]})
+    ok = config_from_dict({"firms": {"path": "x"}, "valleys": [{"name": "Wuhan", "bbox": [114.25, 30.35, 114.55, 30.65]}]})
+    assert ok.valleys[0].bbox == (114.25, 30.35, 114.55, 30.65)
