@@ -725,3 +725,28 @@ def test_a_time_step_that_leaves_fewer_than_three_steps_is_a_warning_in_check(st
             f"{(hi - lo) // 2} or less gives 3 or more") in out
     code, out, _ = _cli(capsys, "check", study.write_config(analysis={"time_step": step - 1}, name="step2.toml"))
     assert "valley 'Wuhan': its 'optics' firms were founded" not in out
+
+
+def test_outputs_that_would_overwrite_an_input_stop_before_anything_is_written(tmp_path, capsys):
+    # --out pointed at the data folder, whose firm table is called rejects.csv: the run replaced it with its rejects
+    from geo.pipeline.results import check_out_folder
+
+    s = make_study(tmp_path, valleys={"Wuhan": "Wuhan"})
+    s.firms.rename(tmp_path / "rejects.csv")
+    cfg = s.write_config(firms={"path": "rejects.csv", "crs": "wgs84"})
+    before = (tmp_path / "rejects.csv").read_bytes()
+    assert main(["run", str(cfg), "--out", str(tmp_path), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"geo: error: The output folder {tmp_path} holds the input rejects.csv ([firms] path), which the run's "
+                   f"own output of that name would overwrite: write the outputs to another folder (geo run --out "
+                   f"{tmp_path.name}-results) or rename the input.\n")
+    assert (tmp_path / "rejects.csv").read_bytes() == before and not (tmp_path / "report.html").exists()
+    # an input under maps/ is refused too; a data folder without such names is a valid output folder
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "rejects.csv").rename(tmp_path / "maps" / "firms.csv")
+    cfg = s.write_config(firms={"path": "maps/firms.csv", "crs": "wgs84"})
+    with pytest.raises(geo.errors.ConfigError, match=r"holds the input maps/firms.csv \(\[firms\] path\)"):
+        geo.run(cfg, out=tmp_path)
+    check_out_folder(geo.config.load_config(cfg), tmp_path / "elsewhere")
+    (tmp_path / "maps" / "firms.csv").rename(tmp_path / "firms.csv")
+    check_out_folder(geo.config.load_config(s.write_config(firms={"crs": "wgs84"})), tmp_path)
