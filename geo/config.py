@@ -404,6 +404,26 @@ def _area_value(value: Any, where: str, base: Path) -> str | Path:
     return (base / value).resolve() if not Path(value).is_absolute() else Path(value)
 
 
+def _resolved(value: str, base: Path, key: str) -> Path:
+    """A config path, resolved against the config's folder ``base``.
+
+    A relative path that exists only from the current folder (written from where ``geo`` was
+    started, not from the config's folder) stops, with the path that works from the config.
+    """
+    import os
+
+    if Path(value).is_absolute():
+        return Path(value)
+    p = (base / value).resolve()
+    here = (Path.cwd() / value).resolve()
+    if not p.exists() and here.exists() and here != p:
+        msg = (f"{key} = {value!r} is read from the config's folder ({base.resolve()}), where it does not exist; it is "
+               f"there from the current folder ({Path.cwd()}): write {key.split('] ')[-1]} = "
+               f"{Path(os.path.relpath(here, base.resolve())).as_posix()!r} (relative to the config) or an absolute path.")
+        raise ConfigError(msg)
+    return p
+
+
 def _check_bbox(name: str, bb: tuple[float, float, float, float]) -> None:
     """A ``[[valleys]] bbox`` in longitude/latitude order, each minimum below its maximum."""
     x0, y0, x1, y1 = bb
@@ -439,7 +459,7 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
         for k, v in table.items():
             v = _typed(section, k, v, getattr(defaults, k))
             if (section, k) in _PATH_KEYS:
-                v = (base / v).resolve() if not Path(v).is_absolute() else Path(v)
+                v = _resolved(v, base, f"[{section}] {k}")
             kwargs[k] = v
             given.add((section, k))
         built[section] = cls(**kwargs)

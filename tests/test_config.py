@@ -210,3 +210,22 @@ def test_a_valley_bbox_in_the_wrong_order_or_units_is_named(bbox, message):
         config_from_dict({"firms": {"path": "x"}, "valleys": [{"name": "Wuhan", "bbox": bbox}]})
     ok = config_from_dict({"firms": {"path": "x"}, "valleys": [{"name": "Wuhan", "bbox": [114.25, 30.35, 114.55, 30.65]}]})
     assert ok.valleys[0].bbox == (114.25, 30.35, 114.55, 30.65)
+
+
+def test_a_path_written_from_the_current_folder_names_the_path_from_the_config(tmp_path, monkeypatch):
+    # the analyst wrote the path from where they start geo, not from the config's folder
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "firms.csv").write_text("lon,lat\n114.4,30.5\n", encoding="utf-8")
+    (tmp_path / "configs").mkdir()
+    cfg = tmp_path / "configs" / "study.toml"
+    cfg.write_text('[firms]\npath = "data/firms.csv"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"\[firms\] path = 'data/firms.csv' is read from the config's folder \(.*configs\), "
+                                          r"where it does not exist; .*: write path = '../data/firms.csv' \(relative to the "
+                                          r"config\)"):
+        load_config(cfg)
+    cfg.write_text('[firms]\npath = "../data/firms.csv"\n', encoding="utf-8")
+    assert load_config(cfg).firms.path == tmp_path / "data" / "firms.csv"
+    # a path missing everywhere is left to the reader's message (with the files nearby)
+    cfg.write_text('[firms]\npath = "nowhere.csv"\n', encoding="utf-8")
+    assert load_config(cfg).firms.path == tmp_path / "configs" / "nowhere.csv"
