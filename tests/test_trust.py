@@ -750,3 +750,21 @@ def test_outputs_that_would_overwrite_an_input_stop_before_anything_is_written(t
     check_out_folder(geo.config.load_config(cfg), tmp_path / "elsewhere")
     (tmp_path / "maps" / "firms.csv").rename(tmp_path / "firms.csv")
     check_out_folder(geo.config.load_config(s.write_config(firms={"crs": "wgs84"})), tmp_path)
+
+
+def test_a_study_of_one_sector_says_the_labelling_test_cannot_run(tmp_path):
+    # a registry export of optics firms only: random labelling among the valley's firms has no other firm to swap
+    s = make_study(tmp_path, valleys={"Wuhan": "Wuhan"})
+    f = s.frame.copy()
+    f[s.columns["sector"]] = s.target
+    f.to_csv(s.firms, index=False)
+    res = geo.run(s.write_config(firms={"crs": "wgs84"}, analysis={"scales": []}))
+    ov = res.valleys["Wuhan"].analysis.parks_overlay
+    assert ov["p_labelling"].isna().all() and ov["p_labelling_mid"].isna().all()
+    for _, row in ov.iterrows():
+        assert "random labelling not computed: every firm of the valley is of the target sector" in row["notes"]
+        assert "random labelling mid-p not computed" in row["verdict_reason"]
+    # with two sectors it is computed (the hypergeometric test itself: tests/test_parks.py)
+    res = geo.run(make_study(tmp_path / "two", valleys={"Wuhan": "Wuhan"}).write_config(firms={"crs": "wgs84"},
+                                                                                     analysis={"scales": []}))
+    assert res.valleys["Wuhan"].analysis.parks_overlay["p_labelling"].notna().all()

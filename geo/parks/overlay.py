@@ -1180,9 +1180,14 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
         else:
             row.update(park_hot_share=0.0, hot_area_in_park=np.nan, jaccard=0.0, dice=0.0, cluster_shares={}, max_cluster_share=0.0, main_cluster=None,
                        dist_cluster_edge_m=np.nan, dist_cluster_centroid_m=np.nan, nearest_cluster=None)
-        row["p_labelling"] = labelling_test(n_in, t_in, N, K) if sector is not None else np.nan
-        row["p_labelling_mid"] = labelling_test(n_in, t_in, N, K, mid_p=True) if sector is not None else np.nan
+        # with every firm (or none) of the target sector, relabelling changes nothing: no test
+        labelled = sector is not None and 0 < K < N
+        row["p_labelling"] = labelling_test(n_in, t_in, N, K) if labelled else np.nan
+        row["p_labelling_mid"] = labelling_test(n_in, t_in, N, K, mid_p=True) if labelled else np.nan
         notes = []
+        if sector is not None and K == N:
+            notes.append("random labelling not computed: every firm of the valley is of the target sector, so no other "
+                         "firm could take its place")
         if n_in == 0:
             notes.append("no firms inside the park")
         if row["outside_study_area"]:
