@@ -768,3 +768,21 @@ def test_a_study_of_one_sector_says_the_labelling_test_cannot_run(tmp_path):
     res = geo.run(make_study(tmp_path / "two", valleys={"Wuhan": "Wuhan"}).write_config(firms={"crs": "wgs84"},
                                                                                      analysis={"scales": []}))
     assert res.valleys["Wuhan"].analysis.parks_overlay["p_labelling"].notna().all()
+
+
+def test_a_park_designated_outside_the_founding_years_says_what_the_data_cannot_show(tmp_path):
+    import geopandas as gpd
+
+    s = make_study(tmp_path, valleys={"Wuhan": "Wuhan"})
+    years = s.frame.loc[s.frame["industry"] == s.target, "year_founded"]
+    parks = gpd.read_file(s.parks)
+    for designated, expected in ((int(years.max()) + 1, "after the last founding year of the target firms"),
+                                 (int(years.min()), "no later than the first founding year of the target firms"),
+                                 (int(years.min()) + 3, None)):
+        parks.assign(designated=designated).to_file(s.parks)
+        res = geo.run(s.write_config(firms={"crs": "wgs84"}, analysis={"scales": []}))
+        notes = res.valleys["Wuhan"].analysis.parks_overlay["notes"].iloc[0]
+        if expected is None:
+            assert "founding year of the target firms" not in notes
+        else:
+            assert f"designated in {designated}, {expected}" in notes

@@ -693,6 +693,22 @@ def _placement(park, hot, grid: _CellGrid, *, study_area, mask, permutations: in
     }
 
 
+def _data_span_notes(year: int, years_before: Any, years_after: Any, n_dated: Any) -> list[str]:
+    """Notes for a designation year outside the founding years of the target firms: the precedence test then
+    compares the data with nothing on one side (a park designated after the registry's last entry, or before
+    its first)."""
+    if not n_dated:
+        return []
+    notes = []
+    if years_after == 0:
+        notes.append(f"designated in {year}, after the last founding year of the target firms: the data show nothing "
+                     "after designation")
+    if years_before == 0:
+        notes.append(f"designated in {year}, no later than the first founding year of the target firms: the data hold no "
+                     "target firm from before designation (firms closed before the registry's date are not in it)")
+    return notes
+
+
 def entry_rate_ratio(founded: np.ndarray, inside: np.ndarray, year: int, *, first: int | None = None, last: int | None = None) -> dict:
     """Difference-in-differences rate ratio of entries inside vs outside a park.
 
@@ -1212,6 +1228,8 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
             extra[idx] = pr.pop("_hot_before", None)
             row.update(pr)
             row["precedence_skipped"] = pr.get("skipped", "")
+            notes.extend(_data_span_notes(int(year), pr.get("years_before"), pr.get("years_after"),
+                                          pr.get("n_target_dated")))
         others = [str(o.get("name", j)) for j, o in parks_m.iterrows()
                   if j != idx and shapely.intersection(g, o.geometry).area > 0.01 * min(area, o.geometry.area)]
         if others:
