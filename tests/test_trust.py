@@ -649,6 +649,10 @@ def test_closing_dates_as_a_registry_writes_them_feed_the_space_time_history(tmp
     assert any("1 closing dates of firms.csv (column 'closed_on') are not dates (e.g. 'unknown'" in w for w in chk.warnings)
     assert any(f"1 firms of firms.csv close before they were founded (column 'closed_on'; e.g. founded {founded[6]}, "
                f"closed {founded[6] - 5})" in w for w in chk.warnings)
+    n_closed = sum(1 for i, c in enumerate(closed) if c and i not in (2, 6))  # the dates read, less the two faults
+    assert any(w.startswith(f"{n_closed:,} firms of firms.csv have a closing date (column 'closed_on'): the emerging hot "
+                            "spot analysis counts them only while open, but the cells, hot spots and park tests count "
+                            "every firm") for w in chk.warnings)
     res = geo.run(cfg)
     vr = res.valleys["Wuhan"]
     assert "emerging_hotspots" not in vr.skipped

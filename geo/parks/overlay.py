@@ -705,7 +705,7 @@ def _data_span_notes(year: int, years_before: Any, years_after: Any, n_dated: An
                      "after designation")
     if years_before == 0:
         notes.append(f"designated in {year}, no later than the first founding year of the target firms: the data hold no "
-                     "target firm from before designation (firms closed before the registry's date are not in it)")
+                     "target firm from before designation")
     return notes
 
 

@@ -194,6 +194,11 @@ def closing_years(cfg: Config, firms, warnings: list[str]) -> None:
             warnings.append(f"{int(early.sum()):,} firms of {table} close before they were founded (column {col!r}; e.g. "
                             f"founded {int(founded[k])}, closed {int(years[k])}); their closing dates are ignored")
             years[early] = np.nan
+    closed = int(np.isfinite(years).sum())
+    if closed:
+        warnings.append(f"{closed:,} firms of {table} have a closing date (column {col!r}): the emerging hot spot analysis "
+                        "counts them only while open, but the cells, hot spots and park tests count every firm in the "
+                        "table, closed ones included (drop the closed rows for a picture of the firms open today)")
     firms[col] = years
 
 
