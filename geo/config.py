@@ -551,7 +551,10 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
         valleys.append(ValleyConfig(**kw))
     names = [v.name for v in valleys]
     if len(set(names)) != len(names):
-        msg = f"Valley names must be unique; {names} was given."
+        twice = next(n for n in names if names.count(n) > 1)
+        msg = (f"Valley names must be unique: {twice!r} is the name of {names.count(twice)} [[valleys]] (#"
+               + ", #".join(str(i + 1) for i, n in enumerate(names) if n == twice)
+               + "); give each its own name, or merge them into one [[valleys]].")
         raise ConfigError(msg)
     folded: dict[str, str] = {}
     for n in names:  # their output files would be one file on Windows and macOS

@@ -229,3 +229,10 @@ def test_a_path_written_from_the_current_folder_names_the_path_from_the_config(t
     # a path missing everywhere is left to the reader's message (with the files nearby)
     cfg.write_text('[firms]\npath = "nowhere.csv"\n', encoding="utf-8")
     assert load_config(cfg).firms.path == tmp_path / "configs" / "nowhere.csv"
+
+
+def test_a_valley_listed_twice_is_named_with_its_places():
+    valleys = [{"name": "武汉市"}, {"name": "长春市"}, {"name": "武汉市", "bbox": [114.2, 30.3, 114.6, 30.7]}]
+    with pytest.raises(ConfigError, match=r"^Valley names must be unique: '武汉市' is the name of 2 \[\[valleys\]\] "
+                                          r"\(#1, #3\); give each its own name"):
+        config_from_dict({"firms": {"path": "x"}, "valleys": valleys})
