@@ -790,3 +790,16 @@ def test_a_park_designated_outside_the_founding_years_says_what_the_data_cannot_
             assert "founding year of the target firms" not in notes
         else:
             assert f"designated in {designated}, {expected}" in notes
+
+
+def test_a_status_column_given_as_closed_column_stops(tmp_path, capsys):
+    # 经营状态 (存续 / 注销 / 吊销) instead of 注销日期: no value is a date, so no firm would ever close
+    s = make_study(tmp_path, valleys={"Wuhan": "Wuhan"})
+    f = s.frame.copy()
+    f["status"] = np.where(np.arange(len(f)) % 3 == 0, "注销", "存续")
+    f.to_csv(s.firms, index=False)
+    code, _, err = _cli(capsys, "check", s.write_config(firms={"closed_column": "status", "crs": "wgs84"}))
+    n_closed = int((np.arange(len(f)) % 3 == 0).sum())
+    assert code == 2 and err == (f"geo: error: [firms] closed_column = 'status' holds no date (存续 ({len(f) - n_closed:,}), "
+                                 f"注销 ({n_closed:,})): it should name the column of closing (deregistration) dates, such "
+                                 "as 注销日期 or 吊销日期; a status column cannot tell when a firm closed.\n")

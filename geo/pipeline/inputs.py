@@ -181,6 +181,12 @@ def closing_years(cfg: Config, firms, warnings: list[str]) -> None:
     parsed = parse_dates(firms[col], label="closing dates")
     years = parsed.year.astype(float)
     table = Path(str(cfg.firms.path)).name
+    if parsed.bad.any() and not np.isfinite(years).any():  # a status column (存续 / 注销 / 吊销), not dates
+        values = firms[col].astype(str).str.strip().value_counts()
+        msg = (f"[firms] closed_column = {col!r} holds no date ({counted(values, limit=4)}): "
+               "it should name the column of closing (deregistration) dates, such as 注销日期 or 吊销日期; a status "
+               "column cannot tell when a firm closed.")
+        raise InputError(msg)
     if parsed.bad.any():
         k = int(np.flatnonzero(parsed.bad)[0])
         warnings.append(f"{int(parsed.bad.sum()):,} closing dates of {table} (column {col!r}) are not dates (e.g. "
