@@ -803,3 +803,15 @@ def test_a_status_column_given_as_closed_column_stops(tmp_path, capsys):
     assert code == 2 and err == (f"geo: error: [firms] closed_column = 'status' holds no date (存续 ({len(f) - n_closed:,}), "
                                  f"注销 ({n_closed:,})): it should name the column of closing (deregistration) dates, such "
                                  "as 注销日期 or 吊销日期; a status column cannot tell when a firm closed.\n")
+
+
+def test_parks_not_assessed_for_one_reason_show_it_once(study, tmp_path):
+    # cell_size = 50000: every park "not assessed" for the same reason, written five times, each ending ".."
+    res = geo.run(study.write_config(analysis={"cell_size": 50000, "scales": []}, name="wide.toml"))
+    res.write(tmp_path / "out")
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    row = re.search(r"<tr><td>not assessed</td><td class=\"num\">2</td><td>(.*?)</td></tr>", page)
+    assert row, "no not-assessed row"
+    reason = res.valleys["Wuhan"].skipped["hotspots"].rstrip(".")
+    assert row[1].count(reason) == 1 and row[1].startswith("Wuhan: ") and "Changchun: " in row[1]
+    assert f"No park tests: {reason}.</p>" in page and ".." not in re.sub(r"<[^>]+>", " ", page.split("<h2")[1])
