@@ -198,11 +198,11 @@ def test_a_simulation_envelope_too_small_for_alpha_stops_but_zero_skips(section,
 
 
 @pytest.mark.parametrize(("bbox", "message"), [
-    ([30.35, 114.25, 30.65, 114.55], r"bbox \[30.35, 114.25, 30.65, 114.55\] has latitudes outside ±90, so it looks written in "
-                                     r"latitude/longitude order: write \[min_lon, min_lat, max_lon, max_lat\] = "
-                                     r"\[114.25, 30.35, 114.55, 30.65\]\."),
-    ([114.25, 30.65, 114.55, 30.35], r"with each minimum below its maximum; \[114.25, 30.65, 114.55, 30.35\] was given "
-                                     r"\(perhaps \[114.25, 30.35, 114.55, 30.65\]\?\)\."),
+    ([30.35, 114.25, 30.65, 114.55], (r"bbox \[30.35, 114.25, 30.65, 114.55\] has latitudes outside ±90, so it looks written "
+                                      r"in latitude/longitude order: write \[min_lon, min_lat, max_lon, max_lat\] = "
+                                      r"\[114.25, 30.35, 114.55, 30.65\]\.")),
+    ([114.25, 30.65, 114.55, 30.35], (r"with each minimum below its maximum; \[114.25, 30.65, 114.55, 30.35\] was given "
+                                      r"\(perhaps \[114.25, 30.35, 114.55, 30.65\]\?\)\.")),
     ([500000.0, 3300000.0, 520000.0, 3400000.0], r"in degrees \(longitudes within ±180, latitudes within ±90\)"),
 ])
 def test_a_valley_bbox_in_the_wrong_order_or_units_is_named(bbox, message):

@@ -420,8 +420,9 @@ def _few_time_steps(name: str, years: np.ndarray, step: int, what: str) -> list[
     if steps >= 3:
         return []
     fits = f"; time_step = {(hi - lo) // 2} or less gives 3 or more" if hi - lo >= 2 else ""
-    return [f"valley {name!r}: its {what} were founded {lo}–{hi}, so [analysis] time_step = {step} gives {steps} time "
-            f"step(s), fewer than the 3 the emerging hot spot analysis needs: it will be skipped{fits}"]
+    msg = (f"valley {name!r}: its {what} were founded {lo}–{hi}, so [analysis] time_step = {step} gives {steps} time "
+           f"step(s), fewer than the 3 the emerging hot spot analysis needs: it will be skipped{fits}")
+    return [msg]
 
 
 #: a valley with fewer firms than this gets a warning (its statistics are fragile)
