@@ -19,7 +19,7 @@ A complete example (``geo/datasets/data/demo.toml`` is the demo's)::
     valley_column = "valley"    # which valley a firm belongs to (or give valleys a bbox)
     sector_column = "sector"
     founded_column = "founded"
-    closed_column = "closed"    # optional: closing years (without them the space-time history is the survivors')
+    closed_column = "closed"    # optional: closing years or dates, 注销日期 (without them the space-time history is the survivors')
 
     [parks]
     path = "parks.gpkg"
@@ -102,7 +102,7 @@ class FirmsConfig:
     sector_column: str = "sector"
     subsector_column: str = "subsector"
     founded_column: str = "founded"
-    closed_column: str | None = None  # closing (deregistration) year: the space-time cube counts firms alive
+    closed_column: str | None = None  # closing (deregistration) year or date: the space-time cube counts firms alive
     name_column: str = "name"
     employees_column: str = "employees"
     max_rejected_share: float = 0.5  # stop when more of the rows than this are rejected (a wrong crs, wrong columns)
