@@ -19,7 +19,7 @@ A complete example (``geo/datasets/data/demo.toml`` is the demo's)::
     valley_column = "valley"    # which valley a firm belongs to (or give valleys a bbox)
     sector_column = "sector"
     founded_column = "founded"
-    closed_column = "closed"    # optional: closing years (without them the space-time history is the survivors')
+    closed_column = "closed"    # optional: closing years or dates, 注销日期 (without them the space-time history is the survivors')
 
     [parks]
     path = "parks.gpkg"
@@ -102,7 +102,7 @@ class FirmsConfig:
     sector_column: str = "sector"
     subsector_column: str = "subsector"
     founded_column: str = "founded"
-    closed_column: str | None = None  # closing (deregistration) year: the space-time cube counts firms alive
+    closed_column: str | None = None  # closing (deregistration) year or date: the space-time cube counts firms alive
     name_column: str = "name"
     employees_column: str = "employees"
     max_rejected_share: float = 0.5  # stop when more of the rows than this are rejected (a wrong crs, wrong columns)
@@ -404,6 +404,43 @@ def _area_value(value: Any, where: str, base: Path) -> str | Path:
     return (base / value).resolve() if not Path(value).is_absolute() else Path(value)
 
 
+def _resolved(value: str, base: Path, key: str) -> Path:
+    """A config path, resolved against the config's folder ``base``.
+
+    A relative path that exists only from the current folder (written from where ``geo`` was
+    started, not from the config's folder) stops, with the path that works from the config.
+    """
+    import os
+
+    if Path(value).is_absolute():
+        return Path(value)
+    p = (base / value).resolve()
+    here = (Path.cwd() / value).resolve()
+    if not p.exists() and here.exists() and here != p:
+        msg = (f"{key} = {value!r} is read from the config's folder ({base.resolve()}), where it does not exist; it is "
+               f"there from the current folder ({Path.cwd()}): write {key.split('] ')[-1]} = "
+               f"{Path(os.path.relpath(here, base.resolve())).as_posix()!r} (relative to the config) or an absolute path.")
+        raise ConfigError(msg)
+    return p
+
+
+def _check_bbox(name: str, bb: tuple[float, float, float, float]) -> None:
+    """A ``[[valleys]] bbox`` in longitude/latitude order, each minimum below its maximum."""
+    x0, y0, x1, y1 = bb
+    if not (-90 <= y0 <= 90 and -90 <= y1 <= 90) and -90 <= x0 <= 90 and -90 <= x1 <= 90:
+        msg = (f"[[valleys]] {name!r}: bbox {list(bb)} has latitudes outside ±90, so it looks written in latitude/longitude "
+               f"order: write [min_lon, min_lat, max_lon, max_lat] = {[y0, x0, y1, x1]}.")
+        raise ConfigError(msg)
+    if not (-180 <= x0 <= 180 and -180 <= x1 <= 180 and -90 <= y0 <= 90 and -90 <= y1 <= 90):
+        msg = (f"[[valleys]] {name!r}: bbox must be [min_lon, min_lat, max_lon, max_lat] in degrees (longitudes within ±180, "
+               f"latitudes within ±90); {list(bb)} was given.")
+        raise ConfigError(msg)
+    if not (x0 < x1 and y0 < y1):
+        msg = (f"[[valleys]] {name!r}: bbox must be [min_lon, min_lat, max_lon, max_lat] with each minimum below its maximum; "
+               f"{list(bb)} was given" + (f" (perhaps [{x0}, {y1}, {x1}, {y0}]?)." if x0 < x1 and y0 > y1 else "."))
+        raise ConfigError(msg)
+
+
 def config_from_dict(data: dict, *, base: Path | None = None, source: Path | None = None) -> Config:
     """Validate a parsed config mapping and build a :class:`Config`."""
     base = Path(".") if base is None else base
@@ -422,7 +459,7 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
         for k, v in table.items():
             v = _typed(section, k, v, getattr(defaults, k))
             if (section, k) in _PATH_KEYS:
-                v = (base / v).resolve() if not Path(v).is_absolute() else Path(v)
+                v = _resolved(v, base, f"[{section}] {k}")
             kwargs[k] = v
             given.add((section, k))
         built[section] = cls(**kwargs)
@@ -504,6 +541,7 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
                 msg = f"[[valleys]] {v['name']!r}: bbox must be [min_lon, min_lat, max_lon, max_lat]; {bb!r} was given."
                 raise ConfigError(msg)
             kw["bbox"] = tuple(float(b) for b in bb)
+            _check_bbox(v["name"], kw["bbox"])
         if "firms" in kw:
             kw["firms"] = (base / kw["firms"]).resolve()
         if "cells" in kw:
@@ -513,7 +551,10 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
         valleys.append(ValleyConfig(**kw))
     names = [v.name for v in valleys]
     if len(set(names)) != len(names):
-        msg = f"Valley names must be unique; {names} was given."
+        twice = next(n for n in names if names.count(n) > 1)
+        msg = (f"Valley names must be unique: {twice!r} is the name of {names.count(twice)} [[valleys]] (#"
+               + ", #".join(str(i + 1) for i, n in enumerate(names) if n == twice)
+               + "); give each its own name, or merge them into one [[valleys]].")
         raise ConfigError(msg)
     folded: dict[str, str] = {}
     for n in names:  # their output files would be one file on Windows and macOS

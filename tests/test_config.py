@@ -195,3 +195,44 @@ def test_a_simulation_envelope_too_small_for_alpha_stops_but_zero_skips(section,
     with pytest.raises(ConfigError, match=rf"^\[{section}\] {key} = 5: a simulation envelope of fewer than 19 draws "
                                           r"cannot reach its 5 % level .*use 0 to skip the test"):
         config_from_dict({**base, section: {key: 5}})
+
+
+@pytest.mark.parametrize(("bbox", "message"), [
+    ([30.35, 114.25, 30.65, 114.55], (r"bbox \[30.35, 114.25, 30.65, 114.55\] has latitudes outside ±90, so it looks written "
+                                      r"in latitude/longitude order: write \[min_lon, min_lat, max_lon, max_lat\] = "
+                                      r"\[114.25, 30.35, 114.55, 30.65\]\.")),
+    ([114.25, 30.65, 114.55, 30.35], (r"with each minimum below its maximum; \[114.25, 30.65, 114.55, 30.35\] was given "
+                                      r"\(perhaps \[114.25, 30.35, 114.55, 30.65\]\?\)\.")),
+    ([500000.0, 3300000.0, 520000.0, 3400000.0], r"in degrees \(longitudes within ±180, latitudes within ±90\)"),
+])
+def test_a_valley_bbox_in_the_wrong_order_or_units_is_named(bbox, message):
+    with pytest.raises(ConfigError, match=r"\[\[valleys\]\] 'Wuhan': " + ".*" + message):
+        config_from_dict({"firms": {"path": "x"}, "valleys": [{"name": "Wuhan", "bbox": bbox}]})
+    ok = config_from_dict({"firms": {"path": "x"}, "valleys": [{"name": "Wuhan", "bbox": [114.25, 30.35, 114.55, 30.65]}]})
+    assert ok.valleys[0].bbox == (114.25, 30.35, 114.55, 30.65)
+
+
+def test_a_path_written_from_the_current_folder_names_the_path_from_the_config(tmp_path, monkeypatch):
+    # the analyst wrote the path from where they start geo, not from the config's folder
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "firms.csv").write_text("lon,lat\n114.4,30.5\n", encoding="utf-8")
+    (tmp_path / "configs").mkdir()
+    cfg = tmp_path / "configs" / "study.toml"
+    cfg.write_text('[firms]\npath = "data/firms.csv"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"\[firms\] path = 'data/firms.csv' is read from the config's folder \(.*configs\), "
+                                          r"where it does not exist; .*: write path = '../data/firms.csv' \(relative to the "
+                                          r"config\)"):
+        load_config(cfg)
+    cfg.write_text('[firms]\npath = "../data/firms.csv"\n', encoding="utf-8")
+    assert load_config(cfg).firms.path == tmp_path / "data" / "firms.csv"
+    # a path missing everywhere is left to the reader's message (with the files nearby)
+    cfg.write_text('[firms]\npath = "nowhere.csv"\n', encoding="utf-8")
+    assert load_config(cfg).firms.path == tmp_path / "configs" / "nowhere.csv"
+
+
+def test_a_valley_listed_twice_is_named_with_its_places():
+    valleys = [{"name": "武汉市"}, {"name": "长春市"}, {"name": "武汉市", "bbox": [114.2, 30.3, 114.6, 30.7]}]
+    with pytest.raises(ConfigError, match=r"^Valley names must be unique: '武汉市' is the name of 2 \[\[valleys\]\] "
+                                          r"\(#1, #3\); give each its own name"):
+        config_from_dict({"firms": {"path": "x"}, "valleys": valleys})

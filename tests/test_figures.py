@@ -571,3 +571,20 @@ def test_cjk_fonts_missing_from_matplotlibs_cache_are_found_in_the_font_folders(
     finally:
         monkeypatch.undo()
         _fonts.cjk_families.cache_clear()
+
+
+def test_the_entries_chart_labels_whole_years(monkeypatch):
+    # 17 years of entries (1995-2011) gave ticks at 1995.0, 1997.5, 2000.0 ...
+    rng = np.random.default_rng(8)
+    founded = rng.integers(1995, 2012, 400).astype(float)
+    inside = rng.random(400) < 0.3
+    seen = {}
+
+    def keep(fig, **kw):
+        fig.canvas.draw()
+        seen["ticks"] = [t.get_text() for t in fig.axes[1].get_xticklabels() if t.get_text()]
+        return b""
+
+    monkeypatch.setattr(gfig, "_png", keep)
+    gfig.entries_chart(founded, inside, 2000, title="t")
+    assert seen["ticks"] and all(t.replace("\N{MINUS SIGN}", "-").lstrip("-").isdigit() for t in seen["ticks"]), seen

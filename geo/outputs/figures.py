@@ -735,6 +735,7 @@ def entries_chart(founded, inside, year: int, *, rate_ratio: Mapping[str, Any] |
             ax.axvline(year - 0.5, color="#333333", lw=1.5)
             ax.set_ylabel("entries / year", fontsize=8)
             ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # years: not 1997.5
             top = float(table[col].max()) if len(table) else 1.0
             ax.set_ylim(0, max(top, 1.0) * 1.3)
         axes[0, 0].text(year - 0.5, 1.0, f" designated {year}", transform=axes[0, 0].get_xaxis_transform(), ha="left", va="bottom",

@@ -355,7 +355,8 @@ def compare_valleys(
                 design = int(yrs.min()) if len(yrs) else None
             row["stage_designated"] = design
             row["stage_share_after_designation"] = float((fv >= design).mean()) if design is not None and len(fv) else np.nan
-            row["stage_first_localised_year"] = first_year.get(v)
+            if v in first_year:  # Kd run by year (not with simulations = 0: no year was checked)
+                row["stage_first_localised_year"] = first_year[v]
             for y, c in fv.astype(int).value_counts().sort_index().cumsum().items():
                 stock_rows.append({"valley": v, "year": int(y), "stock": int(c)})
         # technology

@@ -344,6 +344,22 @@ def _placement(park, hot, grid: _CellGrid, *, study_area, mask, permutations: in
     }
 
 
+def _data_span_notes(year: int, years_before: Any, years_after: Any, n_dated: Any) -> list[str]:
+    """Notes for a designation year outside the founding years of the target firms: the precedence test then
+    compares the data with nothing on one side (a park designated after the registry's last entry, or before
+    its first)."""
+    if not n_dated:
+        return []
+    notes = []
+    if years_after == 0:
+        notes.append(f"designated in {year}, after the last founding year of the target firms: the data show nothing "
+                     "after designation")
+    if years_before == 0:
+        notes.append(f"designated in {year}, no later than the first founding year of the target firms: the data hold no "
+                     "target firm from before designation")
+    return notes
+
+
 def entry_rate_ratio(founded: np.ndarray, inside: np.ndarray, year: int, *, first: int | None = None, last: int | None = None) -> dict:
     """Difference-in-differences rate ratio of entries inside vs outside a park.
 
@@ -831,9 +847,14 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
         else:
             row.update(park_hot_share=0.0, hot_area_in_park=np.nan, jaccard=0.0, dice=0.0, cluster_shares={}, max_cluster_share=0.0, main_cluster=None,
                        dist_cluster_edge_m=np.nan, dist_cluster_centroid_m=np.nan, nearest_cluster=None)
-        row["p_labelling"] = labelling_test(n_in, t_in, N, K) if sector is not None else np.nan
-        row["p_labelling_mid"] = labelling_test(n_in, t_in, N, K, mid_p=True) if sector is not None else np.nan
+        # with every firm (or none) of the target sector, relabelling changes nothing: no test
+        labelled = sector is not None and 0 < K < N
+        row["p_labelling"] = labelling_test(n_in, t_in, N, K) if labelled else np.nan
+        row["p_labelling_mid"] = labelling_test(n_in, t_in, N, K, mid_p=True) if labelled else np.nan
         notes = []
+        if sector is not None and K == N:
+            notes.append("random labelling not computed: every firm of the valley is of the target sector, so no other "
+                         "firm could take its place")
         if n_in == 0:
             notes.append("no firms inside the park")
         if row["outside_study_area"]:
@@ -858,6 +879,8 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
             extra[idx] = pr.pop("_hot_before", None)
             row.update(pr)
             row["precedence_skipped"] = pr.get("skipped", "")
+            notes.extend(_data_span_notes(int(year), pr.get("years_before"), pr.get("years_after"),
+                                          pr.get("n_target_dated")))
         others = [str(o.get("name", j)) for j, o in parks_m.iterrows()
                   if j != idx and shapely.intersection(g, o.geometry).area > 0.01 * min(area, o.geometry.area)]
         if others:

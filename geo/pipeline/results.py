@@ -17,7 +17,49 @@ from geo._version import __version__
 from geo.config import Config
 from geo.io._describe import describe_inputs
 
-__all__ = ["Results", "ValleyResult", "ValleyAnalysis"]
+__all__ = ["Results", "ValleyResult", "ValleyAnalysis", "OUTPUT_NAMES", "check_out_folder"]
+
+#: what a run writes into its output folder: files, then folders
+OUTPUT_NAMES = ("rejects.csv", "parks_rejects.csv", "layers.gpkg", "report.html", "summary.json", "maps", "rasters",
+                "figures")
+
+
+def _input_paths(cfg: Config) -> list[tuple[str, Path]]:
+    """(config key, path) of every file the config reads."""
+    keys = [("[firms] path", cfg.firms.path), ("[parks] path", cfg.parks.path), ("[parks] attributes", cfg.parks.attributes),
+            ("[cells] path", cfg.cells.path), ("[groups] path", cfg.groups.path), ("[models] anchors", cfg.models.anchors),
+            ("[analysis] study_area", cfg.analysis.study_area), ("[firms] osm_sectors", cfg.firms.osm_sectors),
+            ("[firms] overture_sectors", cfg.firms.overture_sectors)]
+    for v in cfg.valleys:
+        keys += [(f"[[valleys]] {v.name!r} firms", v.firms), (f"[[valleys]] {v.name!r} cells", v.cells),
+                 (f"[[valleys]] {v.name!r} study_area", v.study_area)]
+    return [(k, p) for k, p in keys if isinstance(p, Path)]
+
+
+def check_out_folder(cfg: Config, out: str | Path) -> None:
+    """Stop before anything is written when an output of the run would replace one of its inputs.
+
+    ``--out`` pointed at the data folder writes ``rejects.csv``, ``layers.gpkg``, ``report.html``
+    ... next to the inputs: harmless, unless an input has one of those names (or lies in the
+    ``maps``, ``rasters`` or ``figures`` folder), which the run would overwrite.
+
+    Raises
+    ------
+    geo.errors.ConfigError
+        An input file that the outputs would replace, with its config key.
+    """
+    from geo.errors import ConfigError
+
+    target = Path(out).resolve()
+    for key, p in _input_paths(cfg):
+        p = p.resolve()
+        inside = p.parent == target and p.name in OUTPUT_NAMES
+        under = any(p.is_relative_to(target / d) for d in OUTPUT_NAMES[5:])
+        if inside or under:
+            msg = (f"The output folder {out} holds the input {p.relative_to(target)} ({key}), which the run's own "
+                   f"output of that name would overwrite: write the outputs to another folder (geo run --out "
+                   f"{target.name}-results) or rename the input.")
+            raise ConfigError(msg)
 
 
 @dataclass(frozen=True)
@@ -286,6 +328,7 @@ class Results:
         from geo.outputs import maps
 
         out = Path(out_dir)
+        check_out_folder(self.config, out)
         out.mkdir(parents=True, exist_ok=True)
         written: dict[str, Path] = {}
         t0 = time.perf_counter()

@@ -35,7 +35,7 @@ from geo.pipeline.inputs import (
     registry_warnings,
     valley_facts,
 )
-from geo.pipeline.results import Results, ValleyResult
+from geo.pipeline.results import Results, ValleyResult, check_out_folder
 
 from geo.pipeline.sensitivity import _scale_sensitivity, _stack_sensitivity, scale_sensitivity
 from geo.pipeline.valley import _analyse_valley
@@ -108,6 +108,8 @@ def run(config: Config | str | Path | dict, *, out: str | Path | None = None) ->
     >>> res = geo.run(demo_files()["config"])  # doctest: +SKIP
     """
     cfg = _as_config(config)
+    if out is not None:
+        check_out_folder(cfg, out)
     if cfg.input_kind == "given units":  # counts on given units (districts, a count GeoTIFF): geo.pipeline.units
         from geo.pipeline.units import run_units
 

@@ -19,6 +19,33 @@ from geo.pipeline.results import AnalysisDraft, ValleyResult, record_of
 __all__: list[str] = []  # private: the run (runner) and the sensitivity reruns call _analyse_valley
 
 
+#: a given cell size whose occupied cells hold one firm each at least this often is too fine for Gi*
+SINGLE_FIRM_SHARE = 0.95
+
+
+def _fine_grid(name: str, grid, cells, size) -> list[str]:
+    """The warning that a cell size given by the user leaves nearly every firm alone in its cell.
+
+    Gi* then compares cells of 0 and 1 firm: it finds no hot spot where firms cluster at the
+    scale of a few hundred metres, and "no park coincides with a cluster" would describe the
+    grid, not the firms.  The automatic size gives about two firms per cell.
+    """
+    if isinstance(size, str) or grid.cell == "h3" or "n_firms" not in cells:
+        return []
+    k = cells["n_firms"].to_numpy()
+    occupied = k[k > 0]
+    if occupied.size < 10:
+        return []
+    single = float(np.mean(occupied == 1))
+    if single < SINGLE_FIRM_SHARE:
+        return []
+    msg = (f"valley {name!r}: with [analysis] cell_size = {size:g} m, {single:.0%} of the {occupied.size:,} cells holding "
+           "firms hold a single firm, so Gi* compares cells of 0 and 1 firm and misses clusters a few cells wide: the "
+           "hot spots and park verdicts describe the grid more than the firms; cell_size = \"auto\" gives about two "
+           "firms per cell")
+    return [msg]
+
+
 def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str], quiet: QuietGC | None = None, *,
                     metric=None, cells_only: bool = False) -> None:
     """Every statistics stage of one valley; ``vr.analysis`` is a frozen :class:`ValleyAnalysis` after it.
@@ -68,6 +95,7 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
     vr.analysis.cells = cells
     vr.analysis.graph = graph
     vr.analysis.grid = vg.grid
+    warnings.extend(_fine_grid(vr.name, vg.grid, cells, an.cell_size))
     if quiet is not None:
         quiet.freeze()  # the metric firms, the cells and their graph live as long as the results
     vr.analysis.timings = {"aggregate_weights": time.perf_counter() - t0}
