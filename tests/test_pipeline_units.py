@@ -313,8 +313,9 @@ def test_fewer_than_30_units_skip_the_statistics_with_the_reason(tmp_path):
 
 def test_big_grids_draw_only_the_significant_units(grid, tmp_path, monkeypatch):
     import geo.outputs.units as ou
+    from geo.outputs.units import report as drawn_by  # the module whose MAP_UNITS_MAX units_map reads
 
-    monkeypatch.setattr(ou, "MAP_UNITS_MAX", 50)
+    monkeypatch.setattr(drawn_by, "MAP_UNITS_MAX", 50)
     m = ou.units_map(grid, next(iter(grid.valleys)))
     html = m.get_root().render()
     a = _only(grid).analysis
@@ -456,6 +457,7 @@ def test_the_report_and_map_say_p_methods_and_the_count_band_in_words(districts,
     import re
 
     import geo.outputs.units as ou
+    from geo.outputs.units.report import _p_methods_text
 
     page = ou.render_units_report(districts)
     text = re.sub(r"<[^>]+>", " ", page)
@@ -468,7 +470,7 @@ def test_the_report_and_map_say_p_methods_and_the_count_band_in_words(districts,
     # the island swatch only where a unit has no neighbour
     assert "no neighbour (island)" in ou.units_map(districts, "districts").get_root().render()
     assert "no neighbour (island)" not in ou.units_map(grid, next(iter(grid.valleys))).get_root().render()
-    assert ou._p_methods_text({"mc": 139}, 999) == "Monte Carlo (999 seeded permutations) for 139 units"
+    assert _p_methods_text({"mc": 139}, 999) == "Monte Carlo (999 seeded permutations) for 139 units"
     cfg = _toml(tmp_path, grid.load_report["file"], band_years=list(GRID_YEARS))
     assert main(["check", str(cfg)]) == 0
     assert "counts: the 2014 band of grid.tif; years 2010–2014; integer" in capsys.readouterr().out
