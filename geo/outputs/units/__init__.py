@@ -2,7 +2,8 @@
 their overview (``maps/``), ``report.html`` and ``rejects.csv`` (``summary.json`` is written by
 :meth:`geo.pipeline.units.UnitsResults.write`).
 
-The modules: :mod:`~geo.outputs.units.report` (the page and :func:`write_units_outputs`).
+The modules: :mod:`~geo.outputs.units.layers` (the layers of ``layers.gpkg``),
+:mod:`~geo.outputs.units.report` (the page and :func:`write_units_outputs`).
 """
 
 from __future__ import annotations

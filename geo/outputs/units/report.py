@@ -10,7 +10,6 @@ overlay were.  Every text from the data (unit and park names, ids, reasons) is e
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,7 @@ from geo.outputs.maps.layers import _cell_layer, _parks_layer
 from geo.outputs.maps.legend import _finish, _legend, _swatch, _title_html
 from geo.outputs.maps.overview import _valleys_layer
 from geo.outputs.report._html import CSS, _e, _Html, _kv, _num, _p, _prose, _table
+from geo.outputs.units.layers import _layers, _unit_layer
 
 __all__ = ["SYNTHETIC_UNITS_BANNER", "WHY_NOT_POINT_TESTS", "render_units_report", "units_map", "units_overview_map",
            "write_units_outputs"]
@@ -65,48 +65,6 @@ WHY_NOT_POINT_TESTS = (
     "observation (as GeoDa does); their result depends on how the units are drawn (the modifiable areal unit "
     "problem), which is why rates per km² or per population are offered when the units differ in size."
 )
-
-# ----------------------------------------------------------------------------- layers
-def _unit_layer(vu) -> Any:
-    """The units of one valley with their statistics, in EPSG:4326 (no index, dicts as JSON)."""
-    a = vu.analysis
-    frame = a.units if a.units is not None else vu.units
-    out = frame.to_crs("EPSG:4326").reset_index(drop=True)
-    if "gi_bin" in out:
-        out["gi_bin"] = out["gi_bin"].astype("float64")
-    out["valley"] = vu.name
-    return out
-
-
-def _overlay_layer(vu) -> Any:
-    import geopandas as gpd
-
-    ov = pd.DataFrame(vu.analysis.overlay).copy()
-    for c in ov.columns:
-        if ov[c].map(lambda v: isinstance(v, (dict, list, tuple))).any():
-            ov[c] = ov[c].map(lambda v: json.dumps(v, default=str) if isinstance(v, (dict, list, tuple)) else v)
-    ov.attrs = {}
-    geo = vu.parks.geometry.reindex(ov.index).to_numpy()  # the overlay is indexed like the parks (names may repeat)
-    out = gpd.GeoDataFrame(ov.reset_index(drop=True), geometry=list(geo), crs=vu.parks.crs)
-    out["valley"] = vu.name
-    return out
-
-
-def _layers(res) -> dict[str, Any]:
-    import geopandas as gpd
-
-    layers: dict[str, Any] = {}
-    units = [_unit_layer(vu) for vu in res.valleys.values()]
-    if units:
-        layers["units"] = gpd.GeoDataFrame(pd.concat(units, ignore_index=True), crs="EPSG:4326")
-    if res.parks is not None and len(res.parks):
-        layers["parks"] = res.parks
-    layers["rejects"] = res.rejects
-    ov = [_overlay_layer(vu) for vu in res.valleys.values() if vu.analysis.overlay is not None]
-    if ov:
-        layers["parks_overlay"] = pd.concat(ov, ignore_index=True)
-    return layers
-
 
 # ----------------------------------------------------------------------------- the map
 #: above this many units, the map draws only the significant units and the islands (a city's 0.01° grid
