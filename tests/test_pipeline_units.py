@@ -313,7 +313,7 @@ def test_fewer_than_30_units_skip_the_statistics_with_the_reason(tmp_path):
 
 def test_big_grids_draw_only_the_significant_units(grid, tmp_path, monkeypatch):
     import geo.outputs.units as ou
-    from geo.outputs.units import report as drawn_by  # the module whose MAP_UNITS_MAX units_map reads
+    from geo.outputs.units import maps as drawn_by  # the module whose MAP_UNITS_MAX units_map reads
 
     monkeypatch.setattr(drawn_by, "MAP_UNITS_MAX", 50)
     m = ou.units_map(grid, next(iter(grid.valleys)))
