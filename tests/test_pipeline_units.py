@@ -551,3 +551,24 @@ def test_verdict_rules_name_the_park_table_columns_in_words(with_parks):
     rules = [line for line in page.split("|") if ">= 0.25" in line]
     assert any(r.startswith("(share on hot units >= 0.25 and p hot share (FDR) < 0.05) or (density / study area > 1") for r in rules)
     assert not any(re.search(r"\b(share_hot|p_hot_fdr|density_ratio|p_fdr)\b", r) for r in rules)
+
+
+def test_the_report_renders_the_answer_of_the_parks_stage_escaped():
+    """report.html's answer is geo.parks.units.units_answer's words: the sentence, each park's verdict in its colour;
+    names from the data escaped."""
+    from types import SimpleNamespace
+
+    from geo.outputs._style import verdict_colour
+    from geo.outputs.units.report import _answer
+    from geo.parks.units import UnitsFinding
+
+    found = (UnitsFinding(valley="v", title="V <1>", sentence="3 of 40 units are hot spots of count_2014.",
+                          n_units=40, n_hot=3, parks=(("P & <Q>", "none"), ("R", None))),
+             UnitsFinding(valley="w", title="W", sentence="only 9 unit(s)."))
+    page = _answer(SimpleNamespace(answer=found))
+    assert page == (
+        "<h2>Answer</h2><ul><li><b>V &lt;1&gt;</b>: 3 of 40 units are hot spots of <code>count_2014</code>."
+        f'<ul><li><span style="color:{verdict_colour("none")}">&#9632;</span> P &amp; &lt;Q&gt;: <b>none</b></li>'
+        f'<li><span style="color:{verdict_colour(None)}">&#9632;</span> R: <b></b></li></ul></li>'
+        "<li><b>W</b>: only 9 unit(s).</li></ul>")
+

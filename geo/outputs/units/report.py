@@ -199,24 +199,16 @@ def _valley_section(res, vu) -> str:
 
 
 def _answer(res) -> str:
-    """The findings first: per valley, the hot-spot units and each park's verdict in a sentence."""
+    """The findings first (``res.answer``, :func:`geo.parks.units.units_answer`): per valley, its sentence
+    and each park's verdict, escaped."""
     items = []
-    for vu in res.valleys.values():
-        a = vu.analysis
-        if a.units is None or "hot" not in a.units:
-            items.append(f"<li><b>{_e(vu.title)}</b>: {_prose(vu.skipped.get('statistics') or vu.skipped.get('hotspots', ''))}</li>")
-            continue
-        head = (f"<b>{_e(vu.title)}</b>: {int(a.units['hot'].sum())} of {len(a.units)} units are hot spots of "
-                f"{_prose(a.variable_label)}")
-        if a.global_moran:
-            (gm,) = a.global_moran.values()
-            head += f" (global Moran's I = {_num(gm.I)}, p = {_p(gm.p_sim if gm.permutations else gm.p_rand)})"
+    for f in res.answer:
         parks = ""
-        if a.overlay is not None and len(a.overlay):
+        if f.parks:
             parks = "<ul>" + "".join(
-                f'<li><span style="color:{verdict_colour(r.get("verdict"))}">&#9632;</span> {_e(r.get("name"))}: '
-                f"<b>{_e(r.get('verdict'))}</b></li>" for _, r in pd.DataFrame(a.overlay).iterrows()) + "</ul>"
-        items.append(f"<li>{head}.{parks}</li>")
+                f'<li><span style="color:{verdict_colour(verdict)}">&#9632;</span> {_e(name)}: '
+                f"<b>{_e(verdict)}</b></li>" for name, verdict in f.parks) + "</ul>"
+        items.append(f"<li><b>{_e(f.title)}</b>: {_prose(f.sentence)}{parks}</li>")
     return "<h2>Answer</h2><ul>" + "".join(items) + "</ul>"
 
 
