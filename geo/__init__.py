@@ -31,7 +31,7 @@ _API = {
     "spacetime_cube": "geo.stats.spacetime",
     "emerging_hotspots": "geo.stats.spacetime",
     "park_overlay": "geo.parks.overlay",
-    "cluster_polygons": "geo.parks.overlay",
+    "cluster_polygons": "geo.parks.clusters",
     "ripley_k": "geo.stats.pointpattern",
     "kd": "geo.stats.pointpattern",
     "compare_valleys": "geo.parks.compare",

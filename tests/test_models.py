@@ -177,7 +177,7 @@ def test_research_led_from_an_anchor_at_the_core_with_rd_firms_around(government
     far = _with_anchor(firms, (cx + 6000, cy))
     q = classify_models(ov, cl, far, parks, sector="optics", hotspots=hot).loc[0]
     assert q["status_research_led"] == "no" and q["clq_target_anchors"] == 0.0 and q["n_anchors_colocated"] == 0
-    assert "= 0.00 (< 1.5; one-sided p = 1.000, > 0.05)" in q["reason_research_led"]
+    assert "= 0.00 (< 1.5; one-sided p = 1, > 0.05)" in q["reason_research_led"]
     assert q["score_research_led"] == 0.0
     assert q["anchor_core_distance_m"] > 2000  # still reported, no longer part of the rule
     # an anchor at the core but without R&D around it: "no"

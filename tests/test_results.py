@@ -211,3 +211,50 @@ def test_run_summary_orders_the_common_and_the_own_entries():
     assert common <= set(SUMMARY_KEYS) and common <= set(UNITS_KEYS)
     with pytest.raises(KeyError):
         run_summary(run, ("answer",))
+
+
+def test_the_run_never_deep_copies_the_parks_records(monkeypatch):
+    """park_overlay records each park's founding-year hot spots (a table of cells per park) in
+    ``attrs["hot_before"]``; pandas deep-copies ``attrs`` into every frame derived from a frame
+    that has them.  The valley stage lifts the records into fields as soon as park_overlay
+    returns and empties the overlay's ``attrs``, so the run copies none of them (a plain dict,
+    no sharing trick), and the fields hold the tables park_overlay made, without ``attrs``."""
+    import pandas.core.generic as generic
+
+    import geo
+    from geo.config import load_config
+    from geo.datasets import demo_files
+    from geo.parks import overlay
+
+    copies, made = [], []
+    real_deepcopy, real_overlay = generic.deepcopy, overlay.park_overlay
+
+    def counting_deepcopy(obj, *args, **kwargs):
+        if isinstance(obj, dict) and "hot_before" in obj:
+            copies.append(sorted(obj))
+        return real_deepcopy(obj, *args, **kwargs)
+
+    def recording_overlay(*args, **kwargs):
+        out = real_overlay(*args, **kwargs)
+        assert type(out.attrs["hot_before"]) is dict and out.attrs["hot_before"]
+        made.append(dict(out.attrs["hot_before"]))
+        return out
+
+    monkeypatch.setattr(generic, "deepcopy", counting_deepcopy)
+    monkeypatch.setattr(overlay, "park_overlay", recording_overlay)
+    cfg = load_config(demo_files()["config"])
+    cfg = dataclasses.replace(cfg, analysis=dataclasses.replace(
+        cfg.analysis, permutations=19, kd_simulations=0, ripley_simulations=0, compare=False, point_clusters="none",
+        scales=()))
+    res = geo.run(cfg)
+    assert copies == []
+    kept = [vr.analysis.hot_before for vr in res.valleys.values() if vr.analysis.hot_before]
+    assert len(kept) == len(made) >= 2
+    for fields, recorded in zip(kept, made):
+        assert fields.keys() == recorded.keys()
+        assert all(fields[k] is recorded[k] and not fields[k].attrs for k in fields)
+    # the check can fail: a frame derived from a frame that still has the record copies it
+    frame = pd.DataFrame({"a": [1]})
+    frame.attrs["hot_before"] = {0: pd.DataFrame({"z": [0.0]})}
+    frame[["a"]]
+    assert copies == [["hot_before"]]

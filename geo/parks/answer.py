@@ -2,7 +2,7 @@
 outside every park, and the sentences that state those counts and only what they imply.
 
 :func:`research_answer` summarises the park verdicts (:func:`geo.parks.overlay.park_overlay`),
-the clusters outside parks (:func:`geo.parks.overlay.clusters_outside_parks`) and the valley
+the clusters outside parks (:func:`geo.parks.clusters.clusters_outside_parks`) and the valley
 comparison's first Kd-localised year (:func:`geo.parks.compare.compare_valleys`) of every
 valley, and — when they are significant — the emerging hot spot pattern under each park
 against its designation year (:mod:`geo.parks.emerging`) and the co-location of the target
@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo._format import is_missing, p_phrase
-from geo.parks.overlay import VERDICTS, clusters_outside_parks
+from geo._format import format_number, is_missing, p_phrase
+from geo.parks.clusters import clusters_outside_parks
+from geo.parks.overlay import VERDICTS
 
 __all__ = ["Answer", "research_answer", "park_tests"]
 
@@ -214,7 +215,7 @@ def research_answer(valleys: Mapping[str, Any], *, target_sector: str | None = N
 
 
 def _outside_max_share() -> float:
-    """The default ``max_share`` of :func:`geo.parks.overlay.clusters_outside_parks` (the pipeline's)."""
+    """The default ``max_share`` of :func:`geo.parks.clusters.clusters_outside_parks` (the pipeline's)."""
     return float(inspect.signature(clusters_outside_parks).parameters["max_share"].default)
 
 
@@ -540,9 +541,9 @@ def park_tests(row: Mapping[str, Any], *, alpha: float = 0.05, what: str = "targ
     >>> [s for _, s in park_tests(row, what="optics firms")][0]
     'Optics firms are over-represented inside the park (30 of its 50 firms; p = 0.002 after FDR).'
     """
-    def num(key: str) -> str:
+    def num(key: str, **style: Any) -> str:
         v = row.get(key)
-        return "?" if is_missing(v) else f"{float(v):,.0f}" if float(v) == int(float(v)) else f"{float(v):.2f}"
+        return format_number(v if is_missing(v) else float(v), **style)
 
     def significant(p: Any) -> bool:
         return not is_missing(p) and float(p) < alpha
@@ -561,7 +562,7 @@ def park_tests(row: Mapping[str, Any], *, alpha: float = 0.05, what: str = "targ
         place = "not computed (the park is outside the study area or too large to place at random)."
     else:
         place = (f"The cells under the park are {'hotter' if significant(p) else 'no hotter'} than under randomly placed copies "
-                 f"of it (mean Gi* z {num('mean_z')} vs {num('sim_mean_z')}; {p_phrase(p)}{adj}).")
+                 f"of it (mean Gi* z {num('mean_z', decimals=2)} vs {num('sim_mean_z', decimals=2)}; {p_phrase(p)}{adj}).")
     before, year = row.get("cluster_before"), row.get("designated")
     if is_missing(before) or is_missing(year):
         why = row.get("precedence_skipped")

@@ -291,7 +291,7 @@ def compare_valleys(
         if simulations <= 0:
             notes["kd"] = "simulations = 0: Kd not computed; focus uses LQ alone"
             continue
-        from geo.stats.pointpattern import RUN_MAX_SECTOR, _kd_sectors
+        from geo.stats.pointpattern import RUN_MAX_SECTOR, kd_sectors
 
         in_v = (valley_of == v).to_numpy()
         if metric_firms is not None and v in metric_firms and len(metric_firms[v]) == int(in_v.sum()):
@@ -308,7 +308,7 @@ def compare_valleys(
         todo = {s: mask for s, mask in groups.items()
                 if mask.sum() >= 10 and not (s == target_key and kd_target and v in kd_target)}
         try:
-            done = (_kd_sectors(fm, todo, simulations=simulations, seed=int(vseed), max_sector=RUN_MAX_SECTOR)
+            done = (kd_sectors(fm, todo, simulations=simulations, seed=int(vseed), max_sector=RUN_MAX_SECTOR)
                     if todo else {})
         except GeoError as exc:
             done = dict.fromkeys(todo, exc)

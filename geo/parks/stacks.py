@@ -120,7 +120,7 @@ def cluster_artefacts(clusters, shares: pd.DataFrame, *, cluster_cells: pd.Serie
         When ``cluster_cells`` (or the record read instead) names cells that are not in
         ``shares``, cluster ids that are not in ``clusters``, or a cell twice.
     """
-    from geo.parks.overlay import _cluster_cells
+    from geo.parks.clusters import _cluster_cells
 
     notes = pd.Series("", index=clusters.index, dtype=object)
     if not len(clusters):

@@ -1,5 +1,6 @@
-"""The results of a run (:class:`Results`, one :class:`ValleyResult` per valley), their
-``summary.json`` form and their writing into an output folder."""
+"""The results of a run (:class:`Results`, one :class:`ValleyResult` per valley) and their
+``summary.json`` form.  :meth:`Results.write` hands them to :mod:`geo.outputs` (the layers
+of ``layers.gpkg`` are assembled by :func:`geo.outputs.layers.run_layers`)."""
 
 from __future__ import annotations
 
@@ -293,38 +294,7 @@ class Results:
             empty = pd.DataFrame({"row": [], "name": [], "reason": [], "detail": []})
             pr = self.parks_rejects if self.parks_rejects is not None else empty
             written["parks_rejects"] = gwrite.write_csv(pr, out / "parks_rejects.csv")
-        layers = {} if started is not None else _first_layers(self.firms, self.parks, self.rejects)
-        done: dict[str, list] = {name: [] for name in self.valleys}
-        for kind in ("cells", "hotspots", "clusters", "point_clusters"):
-            frames = [_wgs84_layer(getattr(vr.analysis, kind), done[name]).assign(valley=name)
-                      for name, vr in self.valleys.items() if getattr(vr.analysis, kind) is not None]
-            if frames:
-                layers[kind] = _concat(frames)
-        if self.groups is not None:
-            gt = self.groups.table.copy(deep=False)
-            gt.attrs = {}  # compare_groups' documented record (rules, nulls, parameters): not a layer's
-            layers["groups"] = gt
-        if self.comparison is not None:
-            layers["valleys"] = self.comparison.table.reset_index()
-        colo = [vr.analysis.colocation.table.assign(valley=name) for name, vr in self.valleys.items()
-                if vr.analysis.colocation is not None]
-        if colo:
-            layers["colocation"] = pd.concat(colo, ignore_index=True)
-        local = [_colocation_layer(vr) for vr in self.valleys.values()
-                 if vr.analysis.colocation is not None and vr.analysis.colocation.local is not None]
-        local = [f for f in local if len(f)]
-        if local:
-            layers["colocation_local"] = _concat(local)
-        emerging = [glayers.emerging_layer(_wgs84_layer(vr.analysis.cells, done[name]), vr.analysis.emerging).assign(valley=name)
-                    for name, vr in self.valleys.items() if vr.analysis.emerging is not None]
-        if emerging:
-            layers["emerging_hotspots"] = _concat(emerging)
-        ov = [_overlay_layer(vr) for vr in self.valleys.values() if vr.analysis.parks_overlay is not None]
-        if ov:
-            layers["parks_overlay"] = _concat(ov)
-        areas = _area_layer(self.valleys)
-        if areas is not None:
-            layers["study_area"] = areas
+        layers = glayers.run_layers(self, inputs=started is None)
         from geo.outputs import report
 
         # a big GeoPackage is written by a background thread meanwhile (geo run only)
@@ -430,83 +400,6 @@ def emerging_summary(cube, emerging) -> dict:
     }
 
 
-def _wgs84_layer(frame, done: list):
-    """``frame`` in EPSG:4326; the geometry of a frame in ``done`` with the same index and
-    exactly the same geometries (the cells and the hot-spot cells) is reused, not reprojected."""
-    import shapely
-
-    for src, out in done:
-        if (src.crs == frame.crs and src.index.equals(frame.index)
-                and shapely.equals_exact(np.asarray(src.geometry.values), np.asarray(frame.geometry.values), tolerance=0).all()):
-            return frame.set_geometry(out.geometry.to_numpy(), crs=out.crs)
-    out = frame.to_crs("EPSG:4326")
-    done.append((frame, out))
-    return out
-
-
-def _concat(frames):
-    import geopandas as gpd
-
-    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
-
-
-def _area_layer(valleys: dict):
-    """One row per valley: its study area's outline (EPSG:4326), rule, description and km²."""
-    import geopandas as gpd
-
-    rows, geoms = [], []
-    for name, vr in valleys.items():
-        sa = vr.analysis.study_area
-        if sa is None:
-            continue
-        rows.append({"valley": name, **{k: v for k, v in sa.to_dict().items() if k != "metric_crs"}})
-        geoms.append(gpd.GeoSeries([sa.geometry], crs=sa.crs).to_crs("EPSG:4326").iloc[0])
-    if not rows:
-        return None
-    return gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geoms, crs="EPSG:4326")
-
-
-def _colocation_layer(vr: ValleyResult):
-    """The target firms whose local co-location quotient is significant (FDR), as WGS84 points."""
-    import geopandas as gpd
-
-    import shapely
-
-    loc = vr.analysis.colocation.local
-
-    sig = loc[loc["label"] != "ns"]
-    firms = vr.firms.loc[sig.index]  # a firm once per relation in which it is significant
-    x, y = firms.coords()
-    keep = [c for c in ("firm_id", "name") if c in firms.columns]
-    frame = pd.DataFrame(firms[keep]).reset_index(drop=True)
-    for c in sig.columns:
-        frame[c] = sig[c].to_numpy()
-    frame["valley"] = vr.name
-    return gpd.GeoDataFrame(frame, geometry=shapely.points(x, y), crs=vr.firms.crs)
-
-
-def _overlay_layer(vr: ValleyResult):
-    """Park polygons with their overlay metrics, tests and verdict (dict columns as JSON)."""
-    import json
-
-    import geopandas as gpd
-
-    ov = vr.analysis.parks_overlay.copy()
-    if vr.analysis.models is not None:
-        md = vr.analysis.models
-        for c in ("primary_model", "models"):
-            if c in md:
-                ov[c] = md[c].map(lambda v: " + ".join(v) if isinstance(v, (list, tuple)) else v).reindex(ov.index)
-    for c in ov.columns:
-        if ov[c].map(lambda v: isinstance(v, dict)).any():
-            ov[c] = ov[c].map(lambda v: json.dumps(v) if isinstance(v, dict) else v)
-    geo = vr.parks.geometry.reindex(ov.index)
-    out = gpd.GeoDataFrame(ov.drop(columns=[c for c in ("name", "designated") if c in ov]).join(vr.parks[["name", "designated"]]),
-                           geometry=geo.values, crs=vr.parks.crs)
-    out["valley"] = vr.name
-    return out
-
-
 def _groups_summary(g) -> dict | None:
     """``summary.json``'s ``groups``: a :class:`geo.parks.groups.GroupComparison`'s fields."""
     if g is None:
@@ -527,9 +420,3 @@ def _comparison_summary(cmp) -> dict | None:
         "rules": cmp.rules,
         "target_sector": cmp.target_sector,
     }
-
-
-def _first_layers(firms, parks, rejects) -> dict:
-    """The layers of ``layers.gpkg`` known once the firms are read: firms, parks, rejects
-    (as they are: the layer writer drops their ``attrs`` on its own shallow copies)."""
-    return {"firms": firms, "parks": parks, "rejects": rejects}

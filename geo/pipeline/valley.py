@@ -39,6 +39,7 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
     """Grid, weights, global and local autocorrelation, clusters and the park tests."""
     from geo import crs as gcrs
     from geo.errors import GeoError
+    from geo.parks import clusters as gclusters
     from geo.parks import overlay as gparks
     from geo.parks._hot import hot_clusters, named_counts, valley_grid
     from geo.stats.autocorr import global_moran, hotspots
@@ -121,12 +122,15 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
             founded_column=fc.founded_column, alpha=an.alpha,
             counts=prepared.counts if prepared is not None else None,
         )
+        # its records, lifted at once: pandas deep-copies attrs with every frame derived from ov
+        # (the founding-year hot spots are one table of cells per park)
+        for name in ("park_rules", "park_nulls", "hot_before"):
+            setattr(vr.analysis, name, record_of(ov, name))
+        ov.attrs = {}
     _stack_artefacts(vr, cfg, fm, hot, clusters, cluster_cells, ov, sector_key, warnings)
     if ov is not None:
         vr.analysis.parks_overlay = ov
-        for name in ("park_rules", "park_nulls", "hot_before"):
-            setattr(vr.analysis, name, record_of(ov, name))
-        vr.analysis.clusters_outside_parks = gparks.clusters_outside_parks(clusters, vr.parks)
+        vr.analysis.clusters_outside_parks = gclusters.clusters_outside_parks(clusters, vr.parks)
         if cells_only:
             return
         _models(vr, cfg, ov, clusters, cluster_cells, fm, hot_named, sector_key, seed)
@@ -136,12 +140,12 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
     if cells_only:
         return
     if an.point_clusters != "none" and sector_key is not None:
-        pc = gparks.point_clusters(fm, sector=sector_key, sector_column=fc.sector_column, method=an.point_clusters,
+        pc = gclusters.point_clusters(fm, sector=sector_key, sector_column=fc.sector_column, method=an.point_clusters,
                                    eps=an.dbscan_eps_m, min_samples=an.dbscan_min_samples)
         vr.analysis.point_clusters = pc
         vr.analysis.point_cluster_method = record_of(pc, "point_cluster_method")
         if vr.analysis.parks_overlay is not None:
-            vr.analysis.point_cluster_agreement = gparks.point_cluster_agreement(vr.analysis.parks_overlay, pc, vr.parks)
+            vr.analysis.point_cluster_agreement = gclusters.point_cluster_agreement(vr.analysis.parks_overlay, pc, vr.parks)
     vr.analysis.timings["parks"] = time.perf_counter() - t0
     _colocation(vr, cfg, seed, fm, target)
     _emerging(vr, cfg, seed, fm, sector_key)

@@ -33,7 +33,7 @@ from geo.points import sector_mask
 from geo.stats import _inference
 from geo.stats import _kd_kernels as _kern
 
-__all__ = ["ripley_k", "kd", "KdResult", "marcon_puech_m", "MIN_POINTS", "TIME_BUDGET",
+__all__ = ["ripley_k", "kd", "kd_sectors", "KdResult", "marcon_puech_m", "MIN_POINTS", "TIME_BUDGET",
            "RUN_MAX_PAIRS", "RUN_MAX_SECTOR"]
 
 logger = logging.getLogger(__name__)
@@ -1128,12 +1128,34 @@ def kd(
                max_sector=max_sector, time_budget=time_budget)[0]
 
 
-def _kd_sectors(points: Any, sectors: dict, **options: Any) -> dict:
+def kd_sectors(points: Any, sectors: dict, **options: Any) -> dict:
     """:func:`kd` of several sectors of the same sites: ``{key: KdResult or GeoError}``.
 
     Each value is what ``kd(points, sector=sectors[key], **options)`` returns (or raises),
     number for number; the sites are read and sorted once for all the sectors.  An error in
-    ``points`` itself is raised.
+    ``points`` itself is raised.  The valley comparison (:mod:`geo.parks.compare`) computes
+    the stages' Kd curves with it.
+
+    Parameters
+    ----------
+    points : geopandas.GeoDataFrame or geo.points.PointFrame
+        The sites, in a metric CRS, as :func:`kd` takes them.
+    sectors : dict
+        Key -> the ``sector`` argument of :func:`kd` (a sector name, or a boolean mask of the points).
+    **options
+        The other keyword options of :func:`kd` (``simulations``, ``seed``, ``max_sector``, ...),
+        the same for every sector.
+
+    Returns
+    -------
+    dict
+        Key -> :class:`KdResult`, or the :class:`geo.errors.GeoError` that :func:`kd` raises
+        for that sector (too few firms, ...).
+
+    Raises
+    ------
+    geo.errors.GeoError
+        When ``points`` themselves are not usable (no CRS, a geographic CRS, ...).
     """
     xy, _crs = _coords(points, "points")
     sites = None

@@ -3,10 +3,11 @@ rejects and the park overlay, in EPSG:4326."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pandas as pd
+
+from geo.outputs.layers import json_columns
 
 __all__: list[str] = []
 
@@ -26,10 +27,7 @@ def _unit_layer(vu) -> Any:
 def _overlay_layer(vu) -> Any:
     import geopandas as gpd
 
-    ov = pd.DataFrame(vu.analysis.overlay).copy()
-    for c in ov.columns:
-        if ov[c].map(lambda v: isinstance(v, (dict, list, tuple))).any():
-            ov[c] = ov[c].map(lambda v: json.dumps(v, default=str) if isinstance(v, (dict, list, tuple)) else v)
+    ov = json_columns(pd.DataFrame(vu.analysis.overlay).copy())
     ov.attrs = {}
     geo = vu.parks.geometry.reindex(ov.index).to_numpy()  # the overlay is indexed like the parks (names may repeat)
     out = gpd.GeoDataFrame(ov.reset_index(drop=True), geometry=list(geo), crs=vu.parks.crs)

@@ -19,6 +19,7 @@ import pandas as pd
 from geo._version import __version__
 from geo.outputs._labels import P_METHODS, stage_label
 from geo.outputs._style import verdict_colour
+from geo.outputs.layers import write_layers
 from geo.outputs.report._html import CSS, _e, _Html, _kv, _num, _p, _prose, _table
 from geo.outputs.units.layers import _layers
 from geo.outputs.units.maps import units_map, units_overview_map
@@ -279,7 +280,6 @@ def write_units_outputs(res, out: Path) -> dict[str, Path]:
     """Write ``rejects.csv``, ``layers.gpkg``, ``maps/`` (``index.html``: the overview; one map per valley) and
     ``report.html`` of a run on units into ``out``."""
     from geo.outputs import _write as gwrite
-    from geo.outputs.layers import write_layers
     from geo.outputs.maps._assets import save_map
 
     out.mkdir(parents=True, exist_ok=True)
