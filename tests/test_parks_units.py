@@ -556,4 +556,7 @@ def test_units_answer_states_the_counts_the_moran_and_the_verdicts():
     # without permutations the randomisation p; an underflowed 0 is not "p = 0"
     assert b.sentence == "0 of 4 units are hot spots of — (global Moran's I = -0.05, p < 1e-300)." and b.parks == ()
     assert c.sentence == "only 9 unit(s): the spatial statistics need at least 30." and c.n_units is None
+    tiny = gu.units_answer({"d": _answer_valley([True], moran={"v": SimpleNamespace(I=0.00012, p_sim=0.5, p_rand=0.4,
+                                                                                   permutations=99)})})
+    assert tiny[0].sentence == "1 of 1 units are hot spots of firms per km² (global Moran's I = 1.200e-04, p = 0.5)."
     assert (c.moran_i, c.parks) == (None, ())

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo._format import MISSING, is_missing, p_phrase
+from geo._format import MISSING, format_number, is_missing, p_phrase
 from geo._random import check_seed, seed_record
 from geo.errors import ColumnError, CRSError, InputError
 from geo.parks.overlay import VERDICTS, _metric, _ring_buffer
@@ -781,7 +781,7 @@ def units_answer(valleys: Mapping[str, Any]) -> tuple[UnitsFinding, ...]:
         if a.global_moran:
             (gm,) = a.global_moran.values()
             moran_i, moran_p = float(gm.I), float(gm.p_sim if gm.permutations else gm.p_rand)
-            sentence += f" (global Moran's I = {moran_i:.4g}, {p_phrase(moran_p)})"
+            sentence += f" (global Moran's I = {format_number(moran_i)}, {p_phrase(moran_p)})"
         parks = ()
         if a.overlay is not None and len(a.overlay):
             parks = tuple(("" if is_missing(r.get("name")) else str(r.get("name")),
