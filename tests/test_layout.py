@@ -160,10 +160,10 @@ PROCESS_ALLOWED = {
     # does nothing under the library's policy
     ("geo/_gc.py", "gc.freeze"),
     ("geo/_gc.py", "gc.disable"),
-    # the forked figure workers (_draw_tasks): only when policy().fork_workers (geo run); each
-    # worker freezes the heap it inherits (initializer=gc.freeze)
-    ("geo/outputs/figures.py", "ProcessPoolExecutor"),
-    ("geo/outputs/figures.py", "gc.freeze"),
+    # the forked figure workers (_figure_pool._draw_tasks, called by figures.report_figures): only when
+    # policy().fork_workers (geo run); each worker freezes the heap it inherits (initializer=gc.freeze)
+    ("geo/outputs/_figure_pool.py", "ProcessPoolExecutor"),
+    ("geo/outputs/_figure_pool.py", "gc.freeze"),
     # the background GeoPackage writer (LayerJob): only when policy().background_writer
     ("geo/outputs/layers.py", "Thread"),
     # fast SQLite writes through process-wide GDAL options: only when policy().gdal_options

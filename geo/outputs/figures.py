@@ -20,15 +20,14 @@ LISA clusters (:data:`LISA_COLOURS`, GeoDa's), sectors and valleys (``SECTOR_COL
 from __future__ import annotations
 
 import logging
-import threading
-from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
 from geo.outputs._draw import DPI, _new, _png, _style, _text
+from geo.outputs._figure_pool import MAX_WORKERS, _draw_tasks, _old_objects_frozen, _workers
 from geo.outputs._style import (
     CLUSTER_COLOUR,
     GI_COLOURS,
@@ -925,43 +924,9 @@ def report_figures(results, *, errors: dict[str, str] | None = None, workers: in
     token = _MEMO.set({})
     try:
         with _old_objects_frozen():
-            return _draw_tasks(_figure_tasks(results), errors, _workers(workers))
+            return _draw_tasks(_figure_tasks(results), errors, _workers(workers), _COST)
     finally:
         _MEMO.reset(token)
-
-
-@contextmanager
-def _old_objects_frozen() -> Iterator[None]:
-    """Keep the garbage collector off the objects that exist now until the end.
-
-    The figures make many short-lived objects; each full collection triggered by them would
-    walk every object of the run (millions with a million firms: a third of a second each).
-    Young garbage is still collected.  Nothing is done when objects are already frozen (the
-    caller's) or the collector is off (see :class:`geo._gc.QuietGC`).
-    """
-    from geo._gc import QuietGC
-
-    with QuietGC() as quiet:
-        quiet.freeze()
-        yield
-
-
-#: processes drawing the report's figures are at most this (each forked worker copies the
-#: pages it touches: a few hundred MB with a million firms)
-MAX_WORKERS = 2
-#: fewer figures than this are drawn in this process (forking would not pay)
-_MIN_PARALLEL_TASKS = 4
-
-
-def _workers(workers: int | None) -> int:
-    import multiprocessing
-    import sys
-
-    if not sys.platform.startswith("linux") or multiprocessing.current_process().daemon:
-        return 1  # fork is only safe on Linux; daemonic processes cannot have children
-    if workers is None:
-        return 1
-    return max(1, int(workers))
 
 
 def _entries_figure(results, vr, idx, year: int, row: dict, pname: str) -> bytes | None:
@@ -1060,89 +1025,8 @@ def _figure_tasks(results) -> list[tuple[str, str, Any, tuple, dict]]:
     return tasks
 
 
-def _draw_one(task) -> tuple[bytes | None, BaseException | None, str | None]:
-    """(PNG or None, exception, its message) of one task."""
-    _fname, _group, fn, args, kwargs = task
-    try:
-        return fn(*args, **kwargs), None, None
-    except Exception as exc:  # noqa: BLE001 - reported by the caller
-        return None, exc, f"{type(exc).__name__}: {exc}"
-
-
-#: the tasks of the running report_figures, read by the forked workers (nothing is pickled)
-_POOL_TASKS: list | None = None
-_POOL_LOCK = threading.Lock()
 #: rough relative cost of a group of figures, to hand out the slow ones first
 _COST = {gi_map: 3.0, lisa_map: 3.0, precedence_map: 2.5, density_map: 1.5, moran_scatter: 1.5, _entries_figure: 1.2}
-
-
-def _pool_draw(indices: list[int]) -> list[tuple[int, bytes | None, BaseException | None, str | None]]:
-    import pickle
-
-    out = []
-    for i in indices:
-        png, exc, msg = _draw_one(_POOL_TASKS[i])
-        if exc is not None:
-            try:
-                pickle.dumps(exc)
-            except Exception:  # noqa: BLE001 - an exception that cannot travel back: keep its text
-                exc = RuntimeError(msg)
-        out.append((i, png, exc, msg))
-    return out
-
-
-def _draw_tasks(tasks: list, errors: dict[str, str] | None, workers: int) -> dict[str, bytes]:
-    done: dict[int, tuple[bytes | None, BaseException | None, str | None]] = {}
-    groups: dict[str, list[int]] = {}
-    for i, task in enumerate(tasks):
-        groups.setdefault(task[1], []).append(i)
-    from geo._process import policy
-
-    if workers > 1 and len(tasks) >= _MIN_PARALLEL_TASKS and len(groups) > 1 and policy().fork_workers:
-        done.update(_draw_forked(tasks, list(groups.values()), min(workers, len(groups))))
-    for i, task in enumerate(tasks):  # in order: whatever the pool did not draw, and the outcome
-        if i not in done:
-            done[i] = _draw_one(task)
-        png, exc, msg = done[i]
-        if exc is not None:
-            if errors is None:
-                raise exc
-            log.warning("figure %s failed: %s", task[0], msg)
-            errors[task[0]] = msg
-    return {tasks[i][0]: done[i][0] for i in range(len(tasks)) if done[i][0] is not None}
-
-
-def _draw_forked(tasks: list, groups: list[list[int]], workers: int) -> dict[int, tuple]:
-    """Draw groups of tasks in forked processes; groups that could not be drawn are left out."""
-    import gc
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    global _POOL_TASKS
-    order = sorted(groups, key=lambda g: -sum(_COST.get(tasks[i][2], 1.0) for i in g))
-    done: dict[int, tuple] = {}
-    with _POOL_LOCK:  # one pool at a time: the workers read _POOL_TASKS as it was when they forked
-        _POOL_TASKS = tasks
-        try:
-            # gc.freeze in the workers: a collection there would touch (and copy) every object of this process
-            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
-                                     initializer=gc.freeze) as pool:
-                futures = [pool.submit(_pool_draw, g) for g in order]
-                broken = False
-                for fut in futures:
-                    try:
-                        for i, png, exc, msg in fut.result():
-                            done[i] = (png, exc, msg)
-                    except BrokenProcessPool:  # a worker died: the figures it did not return are drawn here
-                        broken = True
-                if broken:
-                    log.warning("a figure worker process died; its figures are drawn in this process")
-        except OSError as exc:  # cannot fork (e.g. out of memory): draw everything here
-            log.warning("cannot start figure worker processes (%s); drawing the figures in this process", exc)
-        finally:
-            _POOL_TASKS = None
-    return done
 
 
 def groups_chart(table: pd.DataFrame, diff: Mapping[str, Any], *, title: str = "", dpi: int = DPI) -> bytes:
