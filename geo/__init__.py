@@ -11,7 +11,8 @@ import importlib
 import logging
 from typing import Any
 
-__version__ = "0.1.0"
+# one version, on floor 0 (every stage records it from there); `as` marks the re-export
+from geo._version import __version__ as __version__
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -30,7 +31,7 @@ _API = {
     "spacetime_cube": "geo.stats.spacetime",
     "emerging_hotspots": "geo.stats.spacetime",
     "park_overlay": "geo.parks.overlay",
-    "cluster_polygons": "geo.parks.overlay",
+    "cluster_polygons": "geo.parks.clusters",
     "ripley_k": "geo.stats.pointpattern",
     "kd": "geo.stats.pointpattern",
     "compare_valleys": "geo.parks.compare",

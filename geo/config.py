@@ -19,7 +19,7 @@ A complete example (``geo/datasets/data/demo.toml`` is the demo's)::
     valley_column = "valley"    # which valley a firm belongs to (or give valleys a bbox)
     sector_column = "sector"
     founded_column = "founded"
-    closed_column = "closed"    # optional: closing years (without them the space-time history is the survivors')
+    closed_column = "closed"    # optional: closing years or dates, 注销日期 (without them the space-time history is the survivors')
 
     [parks]
     path = "parks.gpkg"
@@ -59,6 +59,7 @@ An OpenStreetMap extract or Overture Places as the firms (README: "OpenStreetMap
 from __future__ import annotations
 
 import difflib
+import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -101,7 +102,7 @@ class FirmsConfig:
     sector_column: str = "sector"
     subsector_column: str = "subsector"
     founded_column: str = "founded"
-    closed_column: str | None = None  # closing (deregistration) year: the space-time cube counts firms alive
+    closed_column: str | None = None  # closing (deregistration) year or date: the space-time cube counts firms alive
     name_column: str = "name"
     employees_column: str = "employees"
     max_rejected_share: float = 0.5  # stop when more of the rows than this are rejected (a wrong crs, wrong columns)
@@ -161,7 +162,7 @@ class AnalysisConfig:
     cell: str = "hex"
     cell_size: Any = "auto"
     weights: str = "queen"
-    permutations: int = 999
+    permutations: int = 999  # Monte Carlo draws where a p-value is not exact; at least 1/alpha - 1 (19 at alpha 0.05)
     alpha: float = 0.05
     fdr: bool = True
     kd_simulations: int = 199
@@ -314,11 +315,18 @@ def _home_of(key: str, where: str) -> list[str]:
     return homes
 
 
+#: what users of other tools call a key (ArcGIS's X/Y fields, pandas' lng/lat, …) and the key it is here
+_SYNONYMS = {"x": "lon", "y": "lat", "lng": "lon", "long": "lon", "longitude": "lon", "latitude": "lat",
+             "file": "path", "filename": "path", "sector": "target_sector", "city": "valley_column",
+             "industry": "sector_column", "year": "founded_column"}
+
+
 def _same_key(key: str, allowed: list[str]) -> str | None:
     """The valid key ``key`` stands for: with or without ``_column`` (``lon_column`` → ``lon``), in another
     case, or spelt closely (``pth`` → ``path``); None when none is close."""
-    for alias in (key.lower(), key.lower().removesuffix("_column"), f"{key.lower()}_column"):
-        if alias != key and alias in allowed:
+    bare = key.lower().removesuffix("_column")
+    for alias in (key.lower(), bare, f"{key.lower()}_column", _SYNONYMS.get(bare)):
+        if alias is not None and alias != key and alias in allowed:
             return alias
     close = difflib.get_close_matches(key.lower(), allowed, n=1, cutoff=0.75)
     return close[0] if close else None
@@ -396,6 +404,43 @@ def _area_value(value: Any, where: str, base: Path) -> str | Path:
     return (base / value).resolve() if not Path(value).is_absolute() else Path(value)
 
 
+def _resolved(value: str, base: Path, key: str) -> Path:
+    """A config path, resolved against the config's folder ``base``.
+
+    A relative path that exists only from the current folder (written from where ``geo`` was
+    started, not from the config's folder) stops, with the path that works from the config.
+    """
+    import os
+
+    if Path(value).is_absolute():
+        return Path(value)
+    p = (base / value).resolve()
+    here = (Path.cwd() / value).resolve()
+    if not p.exists() and here.exists() and here != p:
+        msg = (f"{key} = {value!r} is read from the config's folder ({base.resolve()}), where it does not exist; it is "
+               f"there from the current folder ({Path.cwd()}): write {key.split('] ')[-1]} = "
+               f"{Path(os.path.relpath(here, base.resolve())).as_posix()!r} (relative to the config) or an absolute path.")
+        raise ConfigError(msg)
+    return p
+
+
+def _check_bbox(name: str, bb: tuple[float, float, float, float]) -> None:
+    """A ``[[valleys]] bbox`` in longitude/latitude order, each minimum below its maximum."""
+    x0, y0, x1, y1 = bb
+    if not (-90 <= y0 <= 90 and -90 <= y1 <= 90) and -90 <= x0 <= 90 and -90 <= x1 <= 90:
+        msg = (f"[[valleys]] {name!r}: bbox {list(bb)} has latitudes outside ±90, so it looks written in latitude/longitude "
+               f"order: write [min_lon, min_lat, max_lon, max_lat] = {[y0, x0, y1, x1]}.")
+        raise ConfigError(msg)
+    if not (-180 <= x0 <= 180 and -180 <= x1 <= 180 and -90 <= y0 <= 90 and -90 <= y1 <= 90):
+        msg = (f"[[valleys]] {name!r}: bbox must be [min_lon, min_lat, max_lon, max_lat] in degrees (longitudes within ±180, "
+               f"latitudes within ±90); {list(bb)} was given.")
+        raise ConfigError(msg)
+    if not (x0 < x1 and y0 < y1):
+        msg = (f"[[valleys]] {name!r}: bbox must be [min_lon, min_lat, max_lon, max_lat] with each minimum below its maximum; "
+               f"{list(bb)} was given" + (f" (perhaps [{x0}, {y1}, {x1}, {y0}]?)." if x0 < x1 and y0 > y1 else "."))
+        raise ConfigError(msg)
+
+
 def config_from_dict(data: dict, *, base: Path | None = None, source: Path | None = None) -> Config:
     """Validate a parsed config mapping and build a :class:`Config`."""
     base = Path(".") if base is None else base
@@ -414,7 +459,7 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
         for k, v in table.items():
             v = _typed(section, k, v, getattr(defaults, k))
             if (section, k) in _PATH_KEYS:
-                v = (base / v).resolve() if not Path(v).is_absolute() else Path(v)
+                v = _resolved(v, base, f"[{section}] {k}")
             kwargs[k] = v
             given.add((section, k))
         built[section] = cls(**kwargs)
@@ -447,9 +492,20 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
     if an.point_clusters not in ("none", "dbscan", "hdbscan"):
         msg = f"[analysis] point_clusters must be 'none', 'dbscan' or 'hdbscan'; {an.point_clusters!r} was given."
         raise ConfigError(msg)
-    if an.permutations < 0:
-        msg = f"[analysis] permutations must be >= 0; {an.permutations} was given."
+    least = math.ceil(1 / an.alpha - 1e-9) - 1  # the fewest draws whose smallest p-value, 1 / (draws + 1), is <= alpha
+    if an.permutations < least:
+        low = f" cannot give a p-value below 1/{an.permutations + 1} = {1 / (an.permutations + 1):.3g}, which is above" \
+            if an.permutations >= 0 else " is negative; the test needs"
+        msg = (f"[analysis] permutations = {an.permutations}{low} alpha = {an.alpha:g}, so no permutation test could be "
+               f"significant: use 99 or 999 (at least {least}).")
         raise ConfigError(msg)
+    for where, key, value in (("analysis", "kd_simulations", an.kd_simulations),
+                              ("analysis", "ripley_simulations", an.ripley_simulations),
+                              ("groups", "kd_simulations", built["groups"].kd_simulations)):
+        if value != 0 and value < 19:  # the envelope tests run at their own 5 % level (geo.kd, geo.ripley_k)
+            msg = (f"[{where}] {key} = {value}: a simulation envelope of fewer than 19 draws cannot reach its 5 % "
+                   f"level (its smallest p-value is 1/(draws + 1)); use 0 to skip the test, or 99 or 199.")
+            raise ConfigError(msg)
     sc = an.scales
     if not (isinstance(sc, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                   and 0.1 <= v <= 10 for v in sc)):
@@ -485,6 +541,7 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
                 msg = f"[[valleys]] {v['name']!r}: bbox must be [min_lon, min_lat, max_lon, max_lat]; {bb!r} was given."
                 raise ConfigError(msg)
             kw["bbox"] = tuple(float(b) for b in bb)
+            _check_bbox(v["name"], kw["bbox"])
         if "firms" in kw:
             kw["firms"] = (base / kw["firms"]).resolve()
         if "cells" in kw:
@@ -494,7 +551,10 @@ def config_from_dict(data: dict, *, base: Path | None = None, source: Path | Non
         valleys.append(ValleyConfig(**kw))
     names = [v.name for v in valleys]
     if len(set(names)) != len(names):
-        msg = f"Valley names must be unique; {names} was given."
+        twice = next(n for n in names if names.count(n) > 1)
+        msg = (f"Valley names must be unique: {twice!r} is the name of {names.count(twice)} [[valleys]] (#"
+               + ", #".join(str(i + 1) for i, n in enumerate(names) if n == twice)
+               + "); give each its own name, or merge them into one [[valleys]].")
         raise ConfigError(msg)
     folded: dict[str, str] = {}
     for n in names:  # their output files would be one file on Windows and macOS

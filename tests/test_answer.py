@@ -168,3 +168,35 @@ def test_the_demo_answer_cites_the_planted_colocation(demo_results, demo_output)
     for name, c in cited.items():
         row = demo_results.valleys[name].analysis.colocation.table.set_index("relation").loc["anchors"]
         assert row["p"] < demo_results.config.analysis.alpha and np.sign(row["clq"] - 1) == (1 if c["relation"] == "colocated" else -1)
+
+
+def test_parks_of_one_name_in_two_valleys_are_told_apart_by_their_valley():
+    # 高新技术产业开发区 is the name of many cities' high-tech zones
+    pre = {"verdict": "park on a pre-existing cluster", "designated": 1991}
+    valleys = {
+        "武汉市": _valley([{"name": "高新技术产业开发区", **pre}, {"name": "东湖", **pre}]),
+        "长春市": _valley([{"name": "高新技术产业开发区", **pre}]),
+    }
+    ans = research_answer(valleys, target_sector="optics")
+    assert ("Where a park sits on a cluster that predates it, the cluster came first: 高新技术产业开发区 in 武汉市, 东湖 and "
+            "高新技术产业开发区 in 长春市.") in ans.conclusions
+    # the verdict lists keep (valley, park) pairs
+    assert ans.verdicts["park on a pre-existing cluster"] == (("武汉市", "高新技术产业开发区"), ("武汉市", "东湖"),
+                                                              ("长春市", "高新技术产业开发区"))
+
+
+def test_valleys_where_no_hot_spot_test_ran_are_not_said_to_have_no_cluster():
+    # cell_size = 50000: 13 cells per valley, Gi* refused; the answer said "No significant cluster ... was found"
+    why = "At least 30 cells are needed for spatial autocorrelation; 13 were given. Use a smaller cell size."
+    a, b = _valley([]), _valley([])
+    a.skipped["hotspots"] = b.skipped["hotspots"] = why
+    ans = research_answer({"Wuhan": a, "Changchun": b}, target_sector="optics")
+    assert ("No hot spot test ran in Wuhan and Changchun (At least 30 cells are needed for spatial autocorrelation; 13 were "
+            "given. Use a smaller cell size), so the run says nothing about clusters there.") in ans.facts
+    assert not any("No significant cluster" in s or "cluster of optics firms" in s for s in ans.facts)
+    # one valley tested (no cluster), one not: each is said of its own valley
+    c = _valley([])
+    c.analysis.clusters = pd.DataFrame({"n_firms": []})
+    ans = research_answer({"Wuhan": a, "Shenzhen": c}, target_sector="optics")
+    assert "No significant cluster of optics firms (contiguous Gi* hot cells at ≥ 95 % confidence) was found in the other valleys." in ans.facts
+    assert any(s.startswith("No hot spot test ran in Wuhan (") for s in ans.facts)

@@ -414,3 +414,25 @@ def test_unique_keys_are_the_sorted_distinct_rows(span):
     assert np.array_equal(ka, want[:, 0]) and np.array_equal(kb, want[:, 1])
     empty = np.array([], dtype=np.int64)
     assert [len(k) for k in _unique_keys(empty, empty)] == [0, 0]
+
+
+def test_a_layer_of_metres_read_as_degrees_is_named(study, capsys):
+    # a GeoJSON saved without its CRS (Web Mercator metres) is read as longitude/latitude (RFC 7946)
+    boxes = gpd.GeoSeries([_box("Wuhan"), _box("Changchun")], crs=4326).to_crs(3857)
+    with pytest.warns(UserWarning, match="'crs' was not provided"):  # what the analyst's tool did
+        gpd.GeoDataFrame({"id": [0, 1]}, geometry=list(boxes)).to_file(study.folder / "mercator.geojson")
+    x0, y0, x1, y1 = boxes.total_bounds
+    cfg = study.write_config(analysis={"study_area": "mercator.geojson"}, name="mercator.toml")
+    err = _one_line(capsys, cfg)
+    assert (f"The study-area layer mercator.geojson holds coordinates that are not degrees (x {x0:,.0f}–{x1:,.0f}, y "
+            f"{y0:,.0f}–{y1:,.0f}) although its CRS is EPSG:4326") in err
+    assert "save the layer with the CRS it was made in" in err
+
+
+def test_a_layer_away_from_the_firms_names_where_both_lie(study, capsys):
+    only = _write_layer(study.folder / "only_wuhan2.gpkg", [_box("Wuhan")])
+    err = _one_line(capsys, study.write_config(analysis={"study_area": only}, name="only2.toml"))
+    lon, lat = CENTRES["Wuhan"]
+    f = study.frame[study.frame[study.columns["valley"]] == "Changchun"]
+    assert (f"(the layer spans lon {lon - 0.1:.3f}–{lon + 0.1:.3f}, lat {lat - 0.1:.3f}–{lat + 0.1:.3f}; the firms lie at lon "
+            f"{f['lng'].min():.3f}–{f['lng'].max():.3f}, lat {f['lat'].min():.3f}–{f['lat'].max():.3f})") in err

@@ -266,3 +266,29 @@ def test_parks_by_development_model_leave_the_hot_cells_readable(demo_results, d
     assert 0 <= box["x"] and box["x"] + box["width"] <= vw and box["width"] <= 360 + 14, box  # 360 px of text, padding and border
     assert p.errors == []
     p.page.close()
+
+
+def test_a_long_sector_name_keeps_the_layer_control_in_its_column(tmp_path, browser):
+    # a registry's industry class as the target sector (GB/T 4754 major group 39) made the expanded layer control
+    # ~750 px wide at 1400 px, over the valley; the fit leaves 290 px on the right for it and the legend
+    import geo
+    from tests.study import make_study
+
+    long = "计算机、通信和其他电子设备制造业"
+    s = make_study(tmp_path, valleys={"Wuhan": "Wuhan"})
+    f = s.frame.copy()
+    f[s.columns["sector"]] = f[s.columns["sector"]].replace({s.target: long})
+    f.to_csv(s.firms, index=False)
+    cfg = s.write_config(firms={"crs": "wgs84"}, analysis={"target_sector": long, "scales": []})
+    geo.run(cfg).write(tmp_path / "out")
+    p = Page(browser, tmp_path / "out" / "maps" / "Wuhan.html")
+    p.page.set_viewport_size({"width": 1400, "height": 900})
+    box = p.page.evaluate("""() => {
+        const r = e => { const b = document.querySelector(e).getBoundingClientRect(); return [b.left, b.right]; };
+        return {layers: r('.leaflet-top.leaflet-right .leaflet-control-layers'), slider: r('.leaflet-timeline-control'),
+                labels: [...document.querySelectorAll('.leaflet-control-layers-overlays label')].map(l => l.innerText)}; }""")
+    assert any(long in t for t in box["labels"])  # the long name is there, wrapped, not cut
+    assert box["layers"][1] - box["layers"][0] <= 320 and box["layers"][0] >= 1400 - 330, box  # 290 px + padding
+    assert box["slider"][1] - box["slider"][0] >= 500, box  # the slider below keeps its width
+    assert p.errors == []
+    p.page.close()

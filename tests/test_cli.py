@@ -94,14 +94,19 @@ def test_user_errors_are_one_line_exit_2(tmp_path, capsys):
     assert main(["run", str(tmp_path / "missing.toml")]) == 2
 
 
-def test_geo_demo_end_to_end(tmp_path):
-    """`geo demo` writes every output, consistent with the bundled inputs."""
+def test_geo_demo_end_to_end(demo_output):
+    """The demo's outputs (the session's shared run, written as `geo demo` writes them) are
+    every output, consistent with the bundled inputs.
+
+    The command's own wiring is covered without a second demo run: `geo demo` hands the demo
+    config to the runner (test_demo_takes_the_engine_options) and the runner writes a study's
+    outputs from the command line (test_run_writes_outputs).
+    """
     import rasterio
 
     from geo.datasets import demo_files, load_truth
 
-    out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "-q"]) == 0
+    out = demo_output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["synthetic_demo_data"] is True
     n_rows = len(pd.read_csv(demo_files()["firms"], dtype=str, keep_default_na=False))
@@ -170,6 +175,9 @@ def test_demo_takes_the_engine_options(monkeypatch, tmp_path):
     assert seen["config"].run.engine == "dask" and seen["config"].run.scheduler == "tcp://127.0.0.1:1"
     CliRunner().invoke(cli, ["demo", "--out", str(tmp_path)])
     assert not hasattr(seen["config"], "run")  # no override: the demo config file as it is
+    from geo.datasets import demo_files
+
+    assert seen["config"] == demo_files()["config"]
 
 
 @pytest.mark.parametrize(("verbose", "quiet", "shown"), [(0, False, {"geo warning"}), (0, True, set()),

@@ -38,6 +38,14 @@ def test_unknown_key_says_where_it_belongs_or_what_it_stands_for():
         config_from_dict({"firms": {"path": "x"}, "analysys": {}})
     with pytest.raises(ConfigError, match=r"'lon_column': did you mean 'lon'\?$"):
         config_from_dict({"firms": {"path": "x", "lon_column": "经度"}})
+    with pytest.raises(ConfigError, match=r"'x': did you mean 'lon'\? 'y': did you mean 'lat'\?$"):
+        config_from_dict({"firms": {"path": "x", "x": "lng", "y": "lat"}})  # ArcGIS's X/Y fields
+    with pytest.raises(ConfigError, match=r"'longitude': did you mean 'lon'\?$"):
+        config_from_dict({"firms": {"path": "x", "longitude": "lng"}})
+    with pytest.raises(ConfigError, match=r"'sector': did you mean 'target_sector'\?$"):
+        config_from_dict({"firms": {"path": "x"}, "analysis": {"sector": "optics"}})
+    with pytest.raises(ConfigError, match=r"'city_column': did you mean 'valley_column'\?$"):
+        config_from_dict({"firms": {"path": "x", "city_column": "city"}})
     with pytest.raises(ConfigError, match=r"'year_columns' belongs in \[cells\], not in \[firms\]"):
         config_from_dict({"firms": {"path": "x", "year_columns": "optics_{year}"}})
     with pytest.raises(ConfigError) as err:  # nothing close: no hint, the valid keys only
@@ -160,3 +168,71 @@ def test_a_config_saved_with_a_utf8_bom_loads(tmp_path):
     """Windows Notepad's "UTF-8" writes a byte-order mark, which TOML parsers reject at line 1, column 1."""
     (tmp_path / "study.toml").write_text('[firms]\npath = "企业.csv"\n', encoding="utf-8-sig")
     assert load_config(tmp_path / "study.toml").firms.path.name == "企业.csv"
+
+
+@pytest.mark.parametrize(("alpha", "permutations", "ok"), [(0.05, 18, False), (0.05, 19, True), (0.01, 98, False),
+                                                           (0.01, 99, True), (0.1, 9, True), (0.05, -1, False)])
+def test_too_few_permutations_to_reach_alpha_stop(alpha, permutations, ok):
+    """The smallest permutation p-value is 1 / (permutations + 1); below alpha, or the test can never be significant."""
+    data = {"firms": {"path": "x"}, "analysis": {"alpha": alpha, "permutations": permutations}}
+    if ok:
+        assert config_from_dict(data).analysis.permutations == permutations
+        return
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(data)
+    assert f"[analysis] permutations = {permutations}" in str(err.value)
+    assert f"at least {round(1 / alpha) - 1})." in str(err.value)
+    if permutations >= 0:
+        assert f"cannot give a p-value below 1/{permutations + 1} = {1 / (permutations + 1):.3g}" in str(err.value)
+
+
+@pytest.mark.parametrize(("section", "key"), [("analysis", "kd_simulations"), ("analysis", "ripley_simulations"),
+                                              ("groups", "kd_simulations")])
+def test_a_simulation_envelope_too_small_for_alpha_stops_but_zero_skips(section, key):
+    base = {"firms": {"path": "x"}}
+    assert getattr(getattr(config_from_dict({**base, section: {key: 0}}), section), key) == 0
+    assert getattr(getattr(config_from_dict({**base, section: {key: 19}}), section), key) == 19
+    with pytest.raises(ConfigError, match=rf"^\[{section}\] {key} = 5: a simulation envelope of fewer than 19 draws "
+                                          r"cannot reach its 5 % level .*use 0 to skip the test"):
+        config_from_dict({**base, section: {key: 5}})
+
+
+@pytest.mark.parametrize(("bbox", "message"), [
+    ([30.35, 114.25, 30.65, 114.55], (r"bbox \[30.35, 114.25, 30.65, 114.55\] has latitudes outside ±90, so it looks written "
+                                      r"in latitude/longitude order: write \[min_lon, min_lat, max_lon, max_lat\] = "
+                                      r"\[114.25, 30.35, 114.55, 30.65\]\.")),
+    ([114.25, 30.65, 114.55, 30.35], (r"with each minimum below its maximum; \[114.25, 30.65, 114.55, 30.35\] was given "
+                                      r"\(perhaps \[114.25, 30.35, 114.55, 30.65\]\?\)\.")),
+    ([500000.0, 3300000.0, 520000.0, 3400000.0], r"in degrees \(longitudes within ±180, latitudes within ±90\)"),
+])
+def test_a_valley_bbox_in_the_wrong_order_or_units_is_named(bbox, message):
+    with pytest.raises(ConfigError, match=r"\[\[valleys\]\] 'Wuhan': " + ".*" + message):
+        config_from_dict({"firms": {"path": "x"}, "valleys": [{"name": "Wuhan", "bbox": bbox}]})
+    ok = config_from_dict({"firms": {"path": "x"}, "valleys": [{"name": "Wuhan", "bbox": [114.25, 30.35, 114.55, 30.65]}]})
+    assert ok.valleys[0].bbox == (114.25, 30.35, 114.55, 30.65)
+
+
+def test_a_path_written_from_the_current_folder_names_the_path_from_the_config(tmp_path, monkeypatch):
+    # the analyst wrote the path from where they start geo, not from the config's folder
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "firms.csv").write_text("lon,lat\n114.4,30.5\n", encoding="utf-8")
+    (tmp_path / "configs").mkdir()
+    cfg = tmp_path / "configs" / "study.toml"
+    cfg.write_text('[firms]\npath = "data/firms.csv"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"\[firms\] path = 'data/firms.csv' is read from the config's folder \(.*configs\), "
+                                          r"where it does not exist; .*: write path = '../data/firms.csv' \(relative to the "
+                                          r"config\)"):
+        load_config(cfg)
+    cfg.write_text('[firms]\npath = "../data/firms.csv"\n', encoding="utf-8")
+    assert load_config(cfg).firms.path == tmp_path / "data" / "firms.csv"
+    # a path missing everywhere is left to the reader's message (with the files nearby)
+    cfg.write_text('[firms]\npath = "nowhere.csv"\n', encoding="utf-8")
+    assert load_config(cfg).firms.path == tmp_path / "configs" / "nowhere.csv"
+
+
+def test_a_valley_listed_twice_is_named_with_its_places():
+    valleys = [{"name": "武汉市"}, {"name": "长春市"}, {"name": "武汉市", "bbox": [114.2, 30.3, 114.6, 30.7]}]
+    with pytest.raises(ConfigError, match=r"^Valley names must be unique: '武汉市' is the name of 2 \[\[valleys\]\] "
+                                          r"\(#1, #3\); give each its own name"):
+        config_from_dict({"firms": {"path": "x"}, "valleys": valleys})

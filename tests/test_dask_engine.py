@@ -226,8 +226,12 @@ def test_dask_run_with_a_sample_keeps_exact_counts(client, engines, tmp_path):
     assert "counted on a dask cluster" in html and "seeded random sample of the firms of" in html
     n = dsk.valleys["Wuhan"].n_total
     assert f"{n:,} firms (points: a sample of" in (tmp_path / "maps" / "Wuhan.html").read_text(encoding="utf-8")
-    # the same seed gives the same sample
-    again = geo.run(_demo_cfg(engine="dask", scheduler=client.scheduler.address, partition_rows=9000, sample_firms=2000))
+    # the same seed gives the same sample, whatever the partitions (the engine's inputs alone:
+    # the sample is drawn before any statistic)
+    from geo.pipeline.runner import _prepare_dask
+
+    again = _prepare_dask(_demo_cfg(engine="dask", scheduler=client.scheduler.address, partition_rows=9000,
+                                    sample_firms=2000), {}, [])
     for name in mem.valleys:
         assert dsk.valleys[name].firms.index.equals(again.valleys[name].firms.index)
 
@@ -319,7 +323,7 @@ def test_firms_of_no_valley_are_rejected_verbatim_by_both_engines(tmp_path, clie
     frame = s.frame.astype({"lng": object})
     frame.loc[frame["city"] == "Changchun", "lng"] = frame.loc[frame["city"] == "Changchun", "lng"].map(lambda v: f"{v:.6f}0")
     frame.to_csv(s.firms, index=False)
-    cfg = load_config(s.write_config(valleys=[{"name": "Wuhan"}], analysis={"permutations": 9}))
+    cfg = load_config(s.write_config(valleys=[{"name": "Wuhan"}], analysis={"permutations": 19}))
     mem = geo.run(cfg)
     dsk = geo.run(dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, engine="dask", scheduler=client.scheduler.address,
                                                                    partition_rows=70)))

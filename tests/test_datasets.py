@@ -399,7 +399,7 @@ def test_demo_files_and_truth():
 def test_demo_path_errors(monkeypatch, tmp_path):
     with pytest.raises(InputError, match="Unknown demo file 'nope'"):
         demo_path("nope")
-    monkeypatch.setattr(ds._demo, "_DATA_DIR", tmp_path / "missing")
+    monkeypatch.setattr(ds._files, "_DATA_DIR", tmp_path / "missing")
     with pytest.raises(DataFileError, match="expected it at .*missing.*firms_demo.csv"):
         demo_path("firms")
     with pytest.raises(DataFileError, match="generate_demo"):

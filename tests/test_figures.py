@@ -106,25 +106,22 @@ def _render(draw, cells, colours, order) -> np.ndarray:
     return np.asarray(Image.open(buf).convert("RGB")).astype(int)
 
 
-def _draw_cells_one_by_one(ax, geoms, colours, order) -> None:
-    """The former drawing: one polygon per cell in PolyCollections (the look to keep)."""
-    from matplotlib.collections import PolyCollection
-
+def _draw_cells_with_geopandas(ax, geoms, colours, order) -> None:
+    """The cells drawn by geopandas (GeoSeries.plot: one patch per polygon), face and edge in
+    the cell's colour, in increasing ``order``."""
     for r in np.unique(order):
         sel = np.flatnonzero(order == r)
-        verts = [shapely.get_coordinates(g)[:-1] for g in geoms[sel]]
-        pc = PolyCollection(verts, closed=True, facecolors=list(colours[sel]), edgecolors=list(colours[sel]),
-                            linewidths=0.3, zorder=1 + 0.01 * float(r))
-        ax.add_collection(pc)
+        gpd.GeoSeries(geoms[sel]).plot(ax=ax, color=list(colours[sel]), edgecolor=list(colours[sel]), linewidth=0.3,
+                                       zorder=1 + 0.01 * float(r), aspect=None)
 
 
-def test_draw_cells_looks_like_drawing_the_cells_one_by_one():
+def test_draw_cells_looks_like_geopandas_drawing_the_cells():
     cells = _hexes(60, 40, size=10.0)  # cells a few pixels wide, as in a valley map
     rng = np.random.default_rng(4)
     bins = rng.choice([-3, -1, 0, 0, 0, 0, 2, 3], len(cells))
     colours = np.array([gfig.GI_COLOURS[b] for b in bins], dtype=object)
     new = _render(gfig._draw_cells, cells, colours, np.abs(bins))
-    old = _render(_draw_cells_one_by_one, cells, colours, np.abs(bins))
+    old = _render(_draw_cells_with_geopandas, cells, colours, np.abs(bins))
     # inside the cells (a pixel and its 8 neighbours of one colour) the pictures agree; on the
     # edge between two colours either colour may be on top (drawn by colour, not by row)
     same = np.ones(old.shape[:2], dtype=bool)
@@ -373,7 +370,7 @@ def test_stacked_points_keeps_np_unique_order_with_ties_nans_and_signed_zeros():
     x = np.array([1.0, np.nan, 0.0, -0.0, 1.0, 1.0, 2.0, np.nan, -1.0, 1.0])
     y = np.array([2.0, 1.0, 3.0, 3.0, 2.0, 0.5, 2.0, 1.0, 5.0, 2.0])
     x, y = np.tile(x, 3), np.tile(y, 3)
-    pts, counts = np.unique(np.column_stack([x, y]), axis=0, return_counts=True)  # the former implementation
+    pts, counts = np.unique(np.column_stack([x, y]), axis=0, return_counts=True)  # numpy's order, as documented
     ref = np.repeat(pts, np.minimum(counts, gfig._STACK_MAX), axis=0)
     px, py = gfig._stacked_points(x, y)
     np.testing.assert_array_equal(np.column_stack([px, py]), ref)  # NaN rows equal, and in the same places
@@ -574,3 +571,20 @@ def test_cjk_fonts_missing_from_matplotlibs_cache_are_found_in_the_font_folders(
     finally:
         monkeypatch.undo()
         _fonts.cjk_families.cache_clear()
+
+
+def test_the_entries_chart_labels_whole_years(monkeypatch):
+    # 17 years of entries (1995-2011) gave ticks at 1995.0, 1997.5, 2000.0 ...
+    rng = np.random.default_rng(8)
+    founded = rng.integers(1995, 2012, 400).astype(float)
+    inside = rng.random(400) < 0.3
+    seen = {}
+
+    def keep(fig, **kw):
+        fig.canvas.draw()
+        seen["ticks"] = [t.get_text() for t in fig.axes[1].get_xticklabels() if t.get_text()]
+        return b""
+
+    monkeypatch.setattr(gfig, "_png", keep)
+    gfig.entries_chart(founded, inside, 2000, title="t")
+    assert seen["ticks"] and all(t.replace("\N{MINUS SIGN}", "-").lstrip("-").isdigit() for t in seen["ticks"]), seen

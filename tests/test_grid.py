@@ -250,125 +250,113 @@ def _round3(v):
 
 
 # ---------------------------------------------------------------------------------------
-# the fast binning, hull and size rule equal the implementation they replaced
+# aggregate against a lattice built without geo: shapely cells, geopandas sjoin counts
 # ---------------------------------------------------------------------------------------
-# Reference copies of the row-wise versions (np.unique over rows, a shapely point per
-# firm for the hull, cKDTree over np.unique rows); aggregate() run with them patched in
-# must give the same cell table, geometries and attrs as the fast code.
+# The reference builds the documented lattice (squares [is, (i+1)s) x [js, (j+1)s);
+# pointy-top hexagons of edge a = s / sqrt(3) centred at (s (q + r / 2), sqrt(3) / 2 s r))
+# as shapely polygons over the extent, keeps those that overlap it, and counts each firm
+# in the cell geopandas' sjoin puts it in; the size is the documented rule.  Nothing of
+# geo.cells.grid is used but aggregate's result.
+
+_C = {"square": 1.0, "hex": math.sqrt(3.0) / 2.0}  # cell area = c * s**2 (aggregate's docstring)
 
 
-def _ref_hull_extent(x, y, spacing):
-
-    if len(x) == 0:
-        raise InputError("No firm lies inside the extent; there is nothing to aggregate.")
-    hull = shapely.convex_hull(shapely.multipoints(np.column_stack([x, y])))
-    rule = "convex hull of the firms"
-    if hull.area <= 0:
-        if spacing is None:
-            xy = np.unique(np.column_stack([x, y]), axis=0)
-            if len(xy) < 2:
-                raise InputError("Cannot choose a cell size automatically: all firms share one location.")
-            dist, _ = cKDTree(xy).query(xy, k=2)
-            spacing = 2.0 * float(np.median(dist[:, 1]))
-        hull = hull.buffer(spacing / 2.0)
-        rule = "convex hull of the firms (degenerate), buffered by half a cell"
-    shapely.prepare(hull)
-    return hull, rule
+def _auto_size_expected(x, y, extent_area, cell):
+    """The documented automatic size and its record: sqrt(2A / (n c)) to 3 digits, clamped."""
+    c = _C[cell]
+    s_min, s_max = math.sqrt(extent_area / (100_000 * c)), math.sqrt(extent_area / (30 * c))
+    loc = np.unique(np.column_stack([x, y]), axis=0)
+    if len(x) < 2 or len(loc) < 2:
+        return s_max, {"n_firms": len(x), "n_locations": len(loc), "median_nn_m": None, "raw_size_m": None,
+                       "clamped": "max", "min_size_m": s_min, "max_size_m": s_max}
+    raw = _round3(math.sqrt(2.0 * extent_area / (len(x) * c)))
+    clamped = "min" if raw < s_min else "max" if raw > s_max else None
+    return min(max(raw, s_min), s_max), {
+        "n_firms": len(x), "n_locations": len(loc), "median_nn_m": float(np.median(cKDTree(loc).query(loc, k=2)[0][:, 1])),
+        "raw_size_m": raw, "clamped": clamped, "min_size_m": s_min, "max_size_m": s_max}
 
 
-def _ref_auto_cell_size(x, y, *, extent_area, cell="hex"):
-    from geo.cells import grid as G
-
-    c = G._AREA_FACTOR[cell]
-    s_min = math.sqrt(extent_area / (G.MAX_AUTO_CELLS * c))
-    s_max = math.sqrt(extent_area / (G.MIN_AUTO_CELLS * c))
-    xy = np.unique(np.column_stack([x, y]), axis=0)
-    n = int(len(x))
-    record = {
-        "rule": G._AUTO_RULE,
-        "n_firms": n,
-        "n_locations": int(len(xy)),
-        "extent_area_m2": float(extent_area),
-        "min_size_m": s_min,
-        "max_size_m": s_max,
-    }
-    if n < 2 or len(xy) < 2:
-        record.update(median_nn_m=None, raw_size_m=None, clamped="max")
-        return s_max, record
-    dist, _ = cKDTree(xy).query(xy, k=2)
-    med = float(np.median(dist[:, 1]))
-    raw = G._round_sig(math.sqrt(2.0 * extent_area / (n * c)), 3)
-    size = min(max(raw, s_min), s_max)
-    clamped = "min" if raw < s_min else ("max" if raw > s_max else None)
-    record.update(median_nn_m=med, raw_size_m=raw, clamped=clamped)
-    return float(size), record
+def _assert_auto_size(got, expected):
+    size, rec = got
+    want, record = expected
+    assert size == pytest.approx(want, rel=1e-12)
+    for key, value in record.items():
+        assert rec[key] == (value if value is None or isinstance(value, str) else pytest.approx(value, rel=1e-12)), key
 
 
-def _ref_row_codes(a, b):
-    both = np.concatenate([a, b])
-    lo = both.min(axis=0) if len(both) else np.zeros(2, np.int64)
-    span = (both.max(axis=0) - lo + 1) if len(both) else np.ones(2, np.int64)
-    return (a[:, 0] - lo[0]) * span[1] + (a[:, 1] - lo[1]), (b[:, 0] - lo[0]) * span[1] + (b[:, 1] - lo[1])
+def _lattice(kind: str, s: float, bounds) -> gpd.GeoDataFrame:
+    """Every cell of the documented lattice over ``bounds`` (one cell of margin), as shapely polygons."""
+    x0, y0, x1, y1 = bounds
+    if kind == "square":
+        i, j = np.meshgrid(np.arange(math.floor(x0 / s) - 1, math.floor(x1 / s) + 2),
+                           np.arange(math.floor(y0 / s) - 1, math.floor(y1 / s) + 2))
+        i, j = i.ravel(), j.ravel()
+        return gpd.GeoDataFrame({"cell_id": [f"sq_{a}_{b}" for a, b in zip(i, j)], "a": i, "b": j},
+                                geometry=shapely.box(i * s, j * s, (i + 1) * s, (j + 1) * s))
+    h, a = math.sqrt(3.0) / 2.0 * s, s / math.sqrt(3.0)  # row spacing, edge
+    r = np.arange(math.floor(y0 / h) - 1, math.floor(y1 / h) + 2)
+    q0 = np.floor(x0 / s - r / 2.0).astype(int) - 1
+    width = math.ceil((x1 - x0) / s) + 3
+    q = (q0[:, None] + np.arange(width)[None, :]).ravel()
+    r = np.repeat(r, width)
+    cx, cy = s * (q + r / 2.0), h * r
+    # pointy top: vertices at 30, 90, ..., 330 degrees, a from the centre
+    dx = np.array([s / 2.0, 0.0, -s / 2.0, -s / 2.0, 0.0, s / 2.0])
+    dy = np.array([a / 2.0, a, a / 2.0, -a / 2.0, -a, -a / 2.0])
+    rings = np.stack([cx[:, None] + dx, cy[:, None] + dy], axis=-1)
+    return gpd.GeoDataFrame({"cell_id": [f"hex_{u}_{v}" for u, v in zip(q, r)], "a": q, "b": r},
+                            geometry=shapely.polygons(rings))
 
 
-def _ref_hex_polygons(q, r, s):
-    a = s / math.sqrt(3.0)
-    vx = (2 * q + r)[:, None] + np.array([1, 0, -1, -1, 0, 1, 1])[None, :]
-    vy = (3 * r)[:, None] + np.array([1, 2, 1, -1, -2, -1, 1])[None, :]
-    return shapely.polygons(np.stack([(math.sqrt(3.0) / 2.0 * a) * vx, (a / 2.0) * vy], axis=-1))
+def _assert_aggregate_equals_lattice_reference(got, firms, *, extent=None, by=None):
+    """``got`` (aggregate's cells of ``firms``) against the reference of the comment above."""
+    from geo.cells.grid import cell_positions
 
-
-def _ref_square_polygons(i, j, s):
-    vx, vy = np.array([0, 1, 1, 0, 0]), np.array([0, 0, 1, 1, 0])
-    return shapely.polygons(np.stack([(i[:, None] + vx) * s, (j[:, None] + vy) * s], axis=-1))
-
-
-def _ref_lattice_cells(x, y, ext, cell, s, cat_codes, n_cat):
-    from geo.cells import grid as G
-
-    if cell == "square":
-        pa = np.floor(x / s).astype(np.int64)
-        pb = np.floor(y / s).astype(np.int64)
+    kind, s = got.attrs["cell"], float(got.attrs["size_m"])
+    pts = gpd.GeoDataFrame(firms.drop(columns=firms.geometry.name), geometry=firms.geometry.values, crs=firms.crs)
+    pts = pts.reset_index(drop=True)
+    ext = shapely.convex_hull(shapely.multipoints(shapely.get_coordinates(pts.geometry.values))) if extent is None else extent
+    inside = shapely.covers(ext, pts.geometry.values)
+    counted = pts[inside]
+    assert got.attrs["n_counted"] == len(counted) and got.attrs["n_outside"] == int((~inside).sum())
+    assert got.attrs["extent_area_m2"] == pytest.approx(ext.area, rel=1e-12)
+    if got.attrs["size_rule"].get("raw_size_m") is not None or got.attrs["size_rule"].get("clamped"):
+        xy = shapely.get_coordinates(counted.geometry.values)
+        _assert_auto_size((s, got.attrs["size_rule"]), _auto_size_expected(xy[:, 0], xy[:, 1], ext.area, kind))
+    lattice = _lattice(kind, s, ext.bounds).set_crs(got.crs)
+    # the cells of the extent: those overlapping it (not merely touching it)
+    over = shapely.intersects(lattice.geometry.values, ext) & ~shapely.touches(lattice.geometry.values, ext)
+    # the cell of each counted firm: the one polygon holding it; on a shared edge, the square
+    # whose lower-left corner is nearest (half-open cells), or for hexagons any of them
+    pairs = gpd.sjoin(counted, lattice, predicate="intersects", how="inner")
+    px, py = pairs.geometry.x.to_numpy(), pairs.geometry.y.to_numpy()
+    own = lattice.geometry.values[pairs["index_right"].to_numpy()]
+    holders = pairs.groupby(level=0).size()
+    assert holders.index.equals(counted.index)  # every counted firm lies in a cell of the lattice
+    if kind == "square":
+        bx0, by0, bx1, by1 = shapely.bounds(own).T
+        half_open = (bx0 <= px) & (px < bx1) & (by0 <= py) & (py < by1)
+        assert pairs[half_open].index.is_unique and len(pairs[half_open]) == len(counted)
+        cell_of = pd.Series(pairs["cell_id"].to_numpy()[half_open], index=pairs.index[half_open])
     else:
-        pa, pb = G._hex_axial(x, y, s)
-    ca, cb = G._candidates(ext, cell, s)
-    polys = _ref_square_polygons(ca, cb, s) if cell == "square" else _ref_hex_polygons(ca, cb, s)
-    keep = shapely.intersects(polys, ext) & ~shapely.touches(polys, ext)
-    ca, cb, polys = ca[keep], cb[keep], polys[keep]
-    key_c = np.column_stack([cb, ca])
-    key_p = np.unique(np.column_stack([pb, pa]), axis=0) if len(pa) else np.empty((0, 2), np.int64)
-    allkeys = np.unique(np.concatenate([key_c, key_p]), axis=0)
-    if len(allkeys) > len(key_c):
-        c1, c2 = _ref_row_codes(allkeys, key_c)
-        extra = allkeys[~np.isin(c1, c2)]
-        ea, eb = extra[:, 1], extra[:, 0]
-        epolys = _ref_square_polygons(ea, eb, s) if cell == "square" else _ref_hex_polygons(ea, eb, s)
-        key_c = np.concatenate([key_c, extra])
-        polys = np.concatenate([polys, epolys])
-    order = np.lexsort((key_c[:, 1], key_c[:, 0]))
-    key_c, polys = key_c[order], polys[order]
-    cp, ct = _ref_row_codes(np.column_stack([pb, pa]), key_c)
-    srt = np.argsort(ct, kind="mergesort")
-    pos = srt[np.searchsorted(ct[srt], cp)]
-    n = len(key_c)
-    counts = np.bincount(pos, minlength=n).astype(np.int64)
-    by_counts = np.zeros((n, n_cat), dtype=np.int64)
-    if cat_codes is not None and n_cat:
-        ok = cat_codes >= 0
-        by_counts = np.bincount(pos[ok] * n_cat + cat_codes[ok], minlength=n * n_cat).reshape(n, n_cat).astype(np.int64)
-    prefix = "sq" if cell == "square" else "hex"
-    ids = [f"{prefix}_{a}_{b}" for b, a in key_c]
-    return {"cell_id": ids, "n_firms": counts, "by_counts": by_counts, "geometry": polys}
-
-
-def _reference_aggregate(monkeypatch, firms, **kw):
-    from geo.cells import grid as G
-
-    with monkeypatch.context() as m:
-        m.setattr(G, "_hull_extent", _ref_hull_extent)
-        m.setattr(G, "auto_cell_size", _ref_auto_cell_size)
-        m.setattr(G, "_lattice_cells", _ref_lattice_cells)
-        return aggregate(firms, **kw)
+        chosen = got["cell_id"].to_numpy()[cell_positions(got, *shapely.get_coordinates(counted.geometry.values).T)]
+        allowed = set(zip(pairs.index, pairs["cell_id"]))
+        assert all((i, c) in allowed for i, c in zip(counted.index, chosen))  # on an edge: one of its cells
+        cell_of = pd.Series(chosen, index=counted.index)
+    keep = over | lattice["cell_id"].isin(set(cell_of)).to_numpy()
+    ref = lattice[keep].sort_values(["b", "a"])  # south to north, then west to east
+    assert got["cell_id"].tolist() == ref["cell_id"].tolist()
+    assert got.index.equals(pd.RangeIndex(len(got)))
+    np.testing.assert_array_less(shapely.hausdorff_distance(got.geometry.values, ref.geometry.values), 1e-9 * s + 1e-6)
+    n = cell_of.value_counts().reindex(ref["cell_id"], fill_value=0)
+    np.testing.assert_array_equal(got["n_firms"].to_numpy(), n.to_numpy())
+    if by is not None:
+        values = counted.loc[cell_of.index, by]
+        assert got.attrs["n_by_missing"] == int(values.isna().sum())
+        assert set(got.attrs["by_columns"]) == set(values.dropna())
+        for value, column in got.attrs["by_columns"].items():
+            nv = cell_of[values == value].value_counts().reindex(ref["cell_id"], fill_value=0)
+            np.testing.assert_array_equal(got[column].to_numpy(), nv.to_numpy())
 
 
 def _assert_same_cells(got: gpd.GeoDataFrame, ref: gpd.GeoDataFrame) -> None:
@@ -402,7 +390,7 @@ def _random_firms(pattern: str, n: int, seed: int) -> gpd.GeoDataFrame:
 
 @pytest.mark.parametrize("pattern", ["uniform", "clustered", "snapped", "valley"])
 @pytest.mark.parametrize("cell", ["hex", "square"])
-def test_fast_aggregate_equals_reference(monkeypatch, pattern, cell):
+def test_aggregate_equals_shapely_lattice_and_sjoin(pattern, cell):
     firms = _random_firms(pattern, 4000, seed=len(pattern))
     x, y = firms.geometry.x.to_numpy(), firms.geometry.y.to_numpy()
     mx, my = float(np.median(x)), float(np.median(y))
@@ -410,22 +398,20 @@ def test_fast_aggregate_equals_reference(monkeypatch, pattern, cell):
     ell = shapely.union_all([shapely.box(mx - 3000, my - 3000, mx + 500, my + 3000), shapely.box(mx - 3000, my - 3000, mx + 3000, my)])
     for kw in ({"size": "auto"}, {"size": 237.5}, {"size": "auto", "extent": ell}, {"size": 400.0, "extent": ell}):
         got = aggregate(firms, cell=cell, by="sector", **kw)
-        ref = _reference_aggregate(monkeypatch, firms, cell=cell, by="sector", **kw)
-        _assert_same_cells(got, ref)
+        _assert_aggregate_equals_lattice_reference(got, firms, extent=kw.get("extent"), by="sector")
     assert got.attrs["n_outside"] > 0 and (got["n_firms"] == 0).any()
 
 
-def test_fast_aggregate_equals_reference_on_demo_data(monkeypatch):
+def test_aggregate_equals_shapely_lattice_and_sjoin_on_demo_data():
     import geo
     from geo.crs import to_metric
     from geo.datasets import demo_files
 
     firms = to_metric(geo.read_firms(demo_files()["firms"]), epsg=32650)  # three cities: one zone chosen
-    by = "sector" if "sector" in firms.columns else None
+    firms = gpd.GeoDataFrame(firms[["sector"]], geometry=firms.geometry.values, crs=firms.crs)
     for cell in ("hex", "square"):
-        got = aggregate(firms, cell=cell, by=by)
-        ref = _reference_aggregate(monkeypatch, firms, cell=cell, by=by)
-        _assert_same_cells(got, ref)
+        got = aggregate(firms, cell=cell, by="sector")
+        _assert_aggregate_equals_lattice_reference(got, firms, by="sector")
         assert len(got) > 100
 
 
@@ -568,11 +554,11 @@ def test_auto_size_with_grid_search_equals_reference(monkeypatch):
     x, y = firms.geometry.x.to_numpy(), firms.geometry.y.to_numpy()
     monkeypatch.setattr(G, "_NN_GRID_MIN", 2)  # the grid search even for few points
     got = auto_cell_size(x, y, extent_area=4.0e8, cell="hex")
-    assert got == _ref_auto_cell_size(x, y, extent_area=4.0e8, cell="hex")
+    _assert_auto_size(got, _auto_size_expected(x, y, 4.0e8, "hex"))
     # a grid too unbalanced for the search (all but two points in one spot): cKDTree
     x2, y2 = np.concatenate([np.full(500, 10.0) + np.arange(500) * 1e-3, [0.0, 5e4]]), np.concatenate([np.full(500, 10.0), [0.0, 5e4]])
     assert G._nn_squared_grid(*G._unique_xy(x2, y2).T) is None
-    assert auto_cell_size(x2, y2, extent_area=1e8) == _ref_auto_cell_size(x2, y2, extent_area=1e8)
+    _assert_auto_size(auto_cell_size(x2, y2, extent_area=1e8), _auto_size_expected(x2, y2, 1e8, "hex"))
 
 
 def test_string_and_object_category_columns_give_the_same_cells():
@@ -604,11 +590,13 @@ def _compiled_everywhere(m) -> None:
 @pytest.mark.parametrize("pattern", ["uniform", "clustered", "snapped", "valley"])
 def test_compiled_paths_give_the_reference_cells(monkeypatch, pattern):
     firms = _random_firms(pattern, 3000, seed=len(pattern) + 1)
-    ref = {c: _reference_aggregate(monkeypatch, firms, cell=c, by="sector") for c in ("hex", "square")}
+    plain = {c: aggregate(firms, cell=c, by="sector") for c in ("hex", "square")}
     with monkeypatch.context() as m:
         _compiled_everywhere(m)
         for c in ("hex", "square"):
-            _assert_same_cells(aggregate(firms, cell=c, by="sector"), ref[c])
+            got = aggregate(firms, cell=c, by="sector")
+            _assert_aggregate_equals_lattice_reference(got, firms, by="sector")
+            _assert_same_cells(got, plain[c])  # and the numpy paths' cells, bit for bit
 
 
 def _ref_nn(xy: np.ndarray) -> np.ndarray:
@@ -645,7 +633,7 @@ def test_auto_size_on_repeated_locations_equals_reference(monkeypatch):
     assert G._nn_squared_grid(x, y) is not None
     monkeypatch.setattr(G, "_NN_GRID_MIN", 2)
     for cell in ("hex", "square"):
-        assert auto_cell_size(x, y, extent_area=3.0e8, cell=cell) == _ref_auto_cell_size(x, y, extent_area=3.0e8, cell=cell)
+        _assert_auto_size(auto_cell_size(x, y, extent_area=3.0e8, cell=cell), _auto_size_expected(x, y, 3.0e8, cell))
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 10, 1001])
@@ -725,45 +713,31 @@ def test_lattice_ids_equal_python_strings():
     assert _lattice_ids("sq", a[:0], b[:0]) == []
 
 
-def _ref_cell_positions(cells, x, y):
-    """cell_positions as it was: the ids split by pandas."""
-    from geo.cells.grid import _hex_axial
-
-    prefix = {"hex": "hex_", "square": "sq_"}[cells.attrs["cell"]]
-    parts = cells["cell_id"].astype(str).str.slice(len(prefix)).str.split("_", expand=True)
-    ka, kb = parts[0].astype(np.int64).to_numpy(), parts[1].astype(np.int64).to_numpy()
-    s = float(cells.attrs["size_m"])
-    if cells.attrs["cell"] == "square":
-        pa, pb = np.floor(x / s).astype(np.int64), np.floor(y / s).astype(np.int64)
-    else:
-        pa, pb = _hex_axial(x, y, s)
+def _cell_positions_by_geos(cells, x, y):
+    """The row of the cell polygon holding each point (GEOS), -1 outside every cell."""
+    point, row = shapely.STRtree(cells.geometry.values).query(shapely.points(x, y), predicate="within")
+    assert len(np.unique(point)) == len(point)  # no point of these tests on a cell edge
     out = np.full(len(x), -1, dtype=np.int64)
-    lo_a, lo_b = min(ka.min(), pa.min()), min(kb.min(), pb.min())
-    span_b = max(kb.max(), pb.max()) - lo_b + 1
-    kc, pc = (ka - lo_a) * span_b + (kb - lo_b), (pa - lo_a) * span_b + (pb - lo_b)
-    order = np.argsort(kc, kind="mergesort")
-    j = np.minimum(np.searchsorted(kc[order], pc), len(kc) - 1)
-    hit = kc[order][j] == pc
-    out[hit] = order[j[hit]]
+    out[point] = row
     return out
 
 
 @pytest.mark.parametrize("cell", ["hex", "square"])
-def test_cell_positions_from_parsed_ids_equal_reference(cell):
+def test_cell_positions_from_parsed_ids_equal_geos(cell):
     from geo.cells.grid import _parse_lattice_ids, cell_positions
 
     firms = _random_firms("valley", 4000, seed=3)
     cells = aggregate(firms, cell=cell, size=150.0)
     x, y = _xy(firms).T
     x, y = np.ascontiguousarray(x) + 1000.0, np.ascontiguousarray(y)  # some fall outside
-    ref = _ref_cell_positions(cells, x, y)
+    ref = _cell_positions_by_geos(cells, x, y)
     assert (ref >= 0).any() and (ref < 0).any()
     shuffled = cells.sample(frac=1.0, random_state=1)
     as_object = cells.assign(cell_id=cells["cell_id"].astype(object))
     for v in (cells, shuffled, as_object):
-        assert np.array_equal(cell_positions(v, x, y), _ref_cell_positions(v, x, y))
+        assert np.array_equal(cell_positions(v, x, y), _cell_positions_by_geos(v, x, y))
     prefix = "hex_" if cell == "hex" else "sq_"
-    # ids the parser does not take: pandas splits them, as before
+    # ids the parser does not take: pandas splits them, the same cells
     extra = cells.assign(cell_id=cells["cell_id"] + "_9")
     assert _parse_lattice_ids(extra["cell_id"], prefix) is None
     assert np.array_equal(cell_positions(extra, x, y), ref)

@@ -494,7 +494,7 @@ def test_results_write_hands_big_layers_to_the_thread(demo_results, demo_output,
 def test_cells_layer_reuses_the_hotspot_reprojection_exactly(demo_results):
     import shapely
 
-    from geo.pipeline.results import _wgs84_layer
+    from geo.outputs.layers import _wgs84_layer
 
     vr = next(iter(demo_results.valleys.values()))
     done: list = []

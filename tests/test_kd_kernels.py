@@ -7,8 +7,6 @@ numbers: sorts, counts and histograms are compared exactly, sums within rounding
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 import pytest
@@ -115,32 +113,40 @@ def test_pair_moments_match_brute_force(weighted, cells):
     np.testing.assert_allclose(hist[:nbins, :3], want, rtol=1e-10, atol=1e-9 * delta**2)
 
 
-def test_kernel_band_is_the_loop_it_replaced():
-    def loop(r, h, delta, nbins):  # the former one-grid-point-at-a-time construction
-        reach = 6.0 * h
-        lo = np.clip(np.floor((r - reach) / delta), 0, nbins).astype(np.int64)
-        hi = np.maximum(np.clip(np.ceil((r + reach) / delta) + 1, 0, nbins).astype(np.int64), lo)
-        widths = hi - lo
-        off = np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(np.int64)
-        kv = np.empty((int(widths.sum()), 3))
-        for g in range(len(r)):
-            c = (np.arange(lo[g], hi[g]) + 0.5) * delta
-            u = (r[g] - c) / h
-            v = (r[g] + c) / h
-            pu = np.exp(-0.5 * u * u) / math.sqrt(2.0 * math.pi)
-            pv = np.exp(-0.5 * v * v) / math.sqrt(2.0 * math.pi)
-            sl = slice(off[g], off[g] + widths[g])
-            kv[sl, 0] = pu + pv
-            kv[sl, 1] = (u * pu - v * pv) / h
-            kv[sl, 2] = ((u * u - 1.0) * pu + (v * v - 1.0) * pv) / (2.0 * h * h)
-        return lo, hi, off, kv
+def test_kernel_band_is_the_reflected_normal_and_its_derivatives():
+    """Bin b of grid point r holds, at the bin centre c = (b + 1/2) delta, K(c) = phi((r - c) / h)
+    + phi((r + c) / h) (scipy's normal density), K'(c) and K''(c) / 2 (central differences of
+    K); the bands hold every bin where K is not negligible, and lie end to end."""
+    from scipy.stats import norm
 
     for r, h, nbins in [(np.linspace(0, 14_500, 201), 341.2, 974),
                         (np.array([0.0, 1.0, 2.0, 2.5]), 0.3, 400),
                         (np.sort(np.random.default_rng(5).uniform(0, 1e4, 57)), 120.0, 1_900)]:
-        got = pp._kernel_band(r, h, h / 20, nbins)
-        for a, b in zip(got, loop(r, h, h / 20, nbins)):
-            np.testing.assert_array_equal(a, b)
+        delta = h / 20
+        lo, hi, off, kv = pp._kernel_band(r, h, delta, nbins)
+        widths = hi - lo
+        assert (widths >= 0).all() and (lo >= 0).all() and (hi <= nbins).all()
+        np.testing.assert_array_equal(off, np.r_[0, np.cumsum(widths)[:-1]])
+        assert len(kv) == widths.sum()
+
+        def kernel(rg, c, h=h):
+            return norm.pdf((rg - c) / h) + norm.pdf((rg + c) / h)
+
+        g = np.repeat(np.arange(len(r)), widths)
+        c = (np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)]) + 0.5) * delta
+        rg = r[g]
+        np.testing.assert_allclose(kv[:, 0], kernel(rg, c), rtol=1e-12, atol=1e-300)
+        eps = 1e-3 * h
+        d1 = (kernel(rg, c + eps) - kernel(rg, c - eps)) / (2 * eps)
+        d2 = (kernel(rg, c + eps) - 2 * kernel(rg, c) + kernel(rg, c - eps)) / eps**2
+        np.testing.assert_allclose(kv[:, 1], d1, rtol=0, atol=1e-6 / h)
+        np.testing.assert_allclose(kv[:, 2], d2 / 2, rtol=0, atol=1e-5 / h**2)
+        # outside its band no bin of a grid point carries more than 1e-7 of the kernel's peak
+        centres = (np.arange(nbins) + 0.5) * delta
+        for k in range(len(r)):
+            out = np.ones(nbins, dtype=bool)
+            out[lo[k]:hi[k]] = False
+            assert kernel(r[k], centres[out]).max(initial=0.0) < 1e-7 * norm.pdf(0)
 
 
 # --------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import inspect
 import io
 import json
 import re
@@ -630,24 +631,29 @@ def test_every_plugin_asset_is_available_offline(res, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- fast paths equal the plain ones
-def _reference_timeline_cells(xy, years, cell, cap):
-    """The (cell, year) counts as first written: one groupby per cell size."""
-    last = int(years.max())
+def _timeline_by_counting(xy, years, cell, cap):
+    """The documented timeline cells, counted in plain Python: squares [i c, (i + 1) c) x
+    [j c, (j + 1) c), the side doubled until at most ``cap`` (cell, year) rows remain or one
+    cell holds every firm; per cell and founding year the firms founded up to that year,
+    until the cell's next year (or the last year + 1); rows by column, row and year."""
+    import math
+    from collections import Counter
+
+    last = int(max(years))
     while True:
-        df = pd.DataFrame({"ix": np.floor(xy[:, 0] / cell).astype(np.int64),
-                           "iy": np.floor(xy[:, 1] / cell).astype(np.int64), "year": years.astype(int)})
-        g = df.groupby(["ix", "iy", "year"], sort=True).size().rename("count").reset_index()
-        if len(g) <= cap or g[["ix", "iy"]].drop_duplicates().shape[0] == 1:
+        per = Counter((math.floor(x / cell), math.floor(y / cell), int(t)) for (x, y), t in zip(xy.tolist(), years.tolist()))
+        if len(per) <= cap or len({(i, j) for i, j, _ in per}) == 1:
             break
         cell *= 2.0
-    g["n"] = g.groupby(["ix", "iy"])["count"].cumsum()
-    g["end"] = g.groupby(["ix", "iy"])["year"].shift(-1).fillna(last + 1).astype(int)
-    out = pd.DataFrame({"x": (g["ix"] + 0.5) * cell, "y": (g["iy"] + 0.5) * cell, "start": g["year"],
-                        "end": g["end"], "n": g["n"]})
-    return out, cell
+    rows, n, ordered = [], 0, sorted(per)
+    for k, (i, j, t) in enumerate(ordered):
+        n = (n if k and ordered[k - 1][:2] == (i, j) else 0) + per[(i, j, t)]
+        same = k + 1 < len(ordered) and ordered[k + 1][:2] == (i, j)
+        rows.append(((i + 0.5) * cell, (j + 0.5) * cell, t, ordered[k + 1][2] if same else last + 1, n))
+    return pd.DataFrame(rows, columns=["x", "y", "start", "end", "n"]), cell
 
 
-def test_timeline_cells_equal_the_groupby_reference():
+def test_timeline_cells_equal_counting_in_python():
     rng = np.random.default_rng(8)
     for trial in range(60):
         n = int(rng.integers(1, 600))
@@ -657,9 +663,13 @@ def test_timeline_cells_equal_the_groupby_reference():
         years = rng.integers(1950, 2021, n).astype(float)
         cell, cap = float(rng.choice([37.5, 100.0, 250.0])), int(rng.choice([1, 3, 40, 4000]))
         got, got_cell = map_timeline._timeline_cells(xy, years, cell_m=cell, max_features=cap)
-        ref, ref_cell = _reference_timeline_cells(xy, years, cell, cap)
+        ref, ref_cell = _timeline_by_counting(xy, years, cell, cap)
         assert got_cell == ref_cell
-        pd.testing.assert_frame_equal(got, ref, check_exact=True)
+        pd.testing.assert_frame_equal(got, ref, check_exact=True, check_dtype=False)
+    # exactly as many (cell, year) rows as allowed: the grid is kept
+    rows = len(_timeline_by_counting(xy, years, 100.0, 10**9)[0])
+    assert map_timeline._timeline_cells(xy, years, cell_m=100.0, max_features=rows)[1] == 100.0
+    assert map_timeline._timeline_cells(xy, years, cell_m=100.0, max_features=rows - 1)[1] > 100.0
 
 
 def test_timeline_cells_stop_when_coarser_cells_change_nothing():
@@ -669,32 +679,38 @@ def test_timeline_cells_stop_when_coarser_cells_change_nothing():
     assert cell == 100.0 and len(cells) == 3 and cells["n"].sum() == 3
 
 
-def _reference_heat_bins(lonlat, max_bins):
-    """The heat-map binning as first written: every cell size tried on all points."""
-    lat0 = float(np.mean(lonlat[:, 1]))
-    kx = _geometry._M_PER_DEG * max(np.cos(np.radians(lat0)), 0.05)
-    x, y = lonlat[:, 0] * kx, lonlat[:, 1] * _geometry._M_PER_DEG
+def _heat_bins_by_grouping(lonlat, max_bins):
+    """The documented heat-map bins in plain Python: squares of side 50 m x 1.5^k in metres at
+    the mean latitude (x = lon x M cos(lat0), y = lat x M), the smallest side with at most
+    ``max_bins`` occupied squares (any side when there are at most ``max_bins`` points); per
+    square the points' mean lat, lon (5 decimals) and their number, sorted."""
+    import math
+    from collections import defaultdict
+
+    m = _geometry._M_PER_DEG
+    kx = m * max(math.cos(math.radians(float(np.mean(lonlat[:, 1])))), 0.05)
+    xy = [(lon * kx, lat * m) for lon, lat in lonlat.tolist()]
     cell = 50.0
-    while True:
-        ix, iy = np.floor(x / cell).astype(np.int64), np.floor(y / cell).astype(np.int64)
-        key = (ix - ix.min()) * (int(iy.max() - iy.min()) + 1) + (iy - iy.min())
-        if len(key) <= max_bins or len(np.unique(key)) <= max_bins:
-            break
+    while len(xy) > max_bins and len({(math.floor(x / cell), math.floor(y / cell)) for x, y in xy}) > max_bins:
         cell *= 1.5
-    _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
-    lat = np.bincount(inv, weights=lonlat[:, 1]) / counts
-    lon = np.bincount(inv, weights=lonlat[:, 0]) / counts
-    return np.column_stack([np.round(lat, 5), np.round(lon, 5), counts.astype(float)]), cell
+    groups = defaultdict(list)
+    for (x, y), (lon, lat) in zip(xy, lonlat.tolist()):
+        groups[(math.floor(x / cell), math.floor(y / cell))].append((lat, lon))
+    rows = [(round(float(np.mean([p[0] for p in g])), 5), round(float(np.mean([p[1] for p in g])), 5), float(len(g)))
+            for g in groups.values()]
+    return np.array(sorted(rows)), cell
 
 
-def test_heat_bins_equal_trying_every_cell_size_on_all_points():
+def test_heat_bins_equal_grouping_in_python_at_every_cell_size():
     rng = np.random.default_rng(9)
     cases = ((30_000, 500, 0.05), (30_000, 2000, 0.2), (12_000, 100, 0.01), (5_000, 25_000, 0.05), (400, 50, 0.3))
     for n, max_bins, sd in cases:
         ll = np.column_stack([114.3 + rng.normal(0, sd, n), 30.5 + rng.normal(0, sd, n)])
         got, cell = map_firms._heat_bins(ll, max_bins=max_bins)  # with a sample first when n > 8 * max_bins
-        ref, ref_cell = _reference_heat_bins(ll, max_bins)
-        assert cell == ref_cell and np.array_equal(got, ref)
+        ref, ref_cell = _heat_bins_by_grouping(ll, max_bins)
+        assert cell == ref_cell and got.shape == ref.shape
+        got = got[np.lexsort(got.T[::-1])]  # rows sorted by lat, lon, count, as the reference's
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1.01e-5)  # (the means may round the other way)
 
 
 def test_same_values_only_for_shared_memory():
@@ -772,3 +788,20 @@ def test_stages_not_shown_are_named_in_words(res):
     page = maps.valley_map(replace(res, valleys={"A": replace(vr, skipped=skipped)}), "A").get_root().render()
     assert _html._js("co-location: anchors: no anchor column and no anchors layer")[1:-1] in page
     assert "colocation[anchors]" not in page
+
+
+def test_the_map_functions_share_their_docstring_sections():
+    """The ``m`` parameter, the return and the valley error are written once (``_frame._MAP_DOC``)
+    and filled into the firm maps' and the units maps' docstrings alike."""
+    from geo.outputs import units as out_units
+
+    m_doc = "m : folium.Map, optional\n    Draw onto this map instead of a new one (its view, basemap"
+    valley_error = "Raises\n------\ngeo.errors.InputError\n    ``valley`` is not a valley of the run."
+    for f in (maps.valley_map, maps.overview_map, out_units.units_map, out_units.units_overview_map):
+        assert "{" + "m}" not in f.__doc__ and "{" + "returns}" not in f.__doc__, f.__name__
+        assert m_doc in f.__doc__ and "Returns\n-------\nfolium.Map" in f.__doc__, f.__name__
+    for f in (maps.valley_map, out_units.units_map):
+        assert valley_error in f.__doc__, f.__name__
+    # the units maps are decorated directly: their own name and signature, and `m` is keyword-only
+    assert out_units.units_map.__name__ == "units_map"
+    assert list(inspect.signature(out_units.units_overview_map).parameters) == ["res", "m"]

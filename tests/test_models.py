@@ -1,12 +1,9 @@
-"""The development model of each park–cluster pair (geo.parks.models): constructed cases, the
-demo's truth, and the demo's values captured from the implementation the table of rules replaced."""
+"""The development model of each park–cluster pair (geo.parks.models): constructed cases whose
+indicators are recomputed by hand, and the demo's truth."""
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -177,7 +174,7 @@ def test_research_led_from_an_anchor_at_the_core_with_rd_firms_around(government
     far = _with_anchor(firms, (cx + 6000, cy))
     q = classify_models(ov, cl, far, parks, sector="optics", hotspots=hot).loc[0]
     assert q["status_research_led"] == "no" and q["clq_target_anchors"] == 0.0 and q["n_anchors_colocated"] == 0
-    assert "= 0.00 (< 1.5; one-sided p = 1.000, > 0.05)" in q["reason_research_led"]
+    assert "= 0.00 (< 1.5; one-sided p = 1, > 0.05)" in q["reason_research_led"]
     assert q["score_research_led"] == 0.0
     assert q["anchor_core_distance_m"] > 2000  # still reported, no longer part of the rule
     # an anchor at the core but without R&D around it: "no"
@@ -281,6 +278,34 @@ def test_classify_models_rules_and_errors(government_case):
     assert len(empty) == 0 and "primary_model" in empty.columns
 
 
+def test_the_cluster_membership_is_given_or_read_from_the_clusters_record(government_case):
+    """The main cluster's peak cell (a core point of the anchor distance) needs which hot cell is in
+    which cluster: given as ``cluster_cells`` (as the run passes it) or read from the record of
+    geo.cluster_polygons; the same table either way, the centroid alone without either."""
+    firms, parks, _, hot, cl, ov = government_case
+    main = cl.set_index("cluster_id").geometry[int(ov.loc[0, "main_cluster"])]
+    # the peak, by hand: the hot cell (Gi* bin >= 2) of highest z whose centre lies in the main cluster
+    centre = hot.geometry.centroid
+    inside = (hot["gi_bin"].to_numpy() >= 2) & shapely.within(np.asarray(centre.values), main)
+    peak = centre[hot["gi_z"].where(inside).idxmax()]
+    f = _with_anchor(firms, (peak.x, peak.y))  # an anchor on the peak cell's centre
+    from_record = classify_models(ov, cl, f, parks, sector="optics", hotspots=hot)
+    assert from_record.loc[0, "anchor_core_distance_m"] == pytest.approx(0.0, abs=1e-6)
+    bare = cl.copy()
+    bare.attrs = {}
+    given = classify_models(ov, bare, f, parks, sector="optics", hotspots=hot, cluster_cells=cl.attrs["cell_cluster"])
+    pd.testing.assert_frame_equal(given, from_record)
+    centroid = shapely.centroid(main)
+    without = classify_models(ov, bare, f, parks, sector="optics", hotspots=hot).loc[0, "anchor_core_distance_m"]
+    assert without == pytest.approx(math.hypot(centroid.x - peak.x, centroid.y - peak.y)) and without > 1.0
+    cc = cl.attrs["cell_cluster"]
+    with pytest.raises(InputError, match=r"^`cluster_cells` names 1 of its [0-9,]+ cells that are not cells of "
+                                         r"`hotspots` \(it has [0-9,]+\): -5; give the cluster_cells"):
+        classify_models(ov, bare, f, parks, sector="optics", hotspots=hot, cluster_cells=cc.rename(index={cc.index[0]: -5}))
+    with pytest.raises(InputError, match=r"cluster ids that `clusters` does not hold \(0;"):
+        classify_models(ov, bare, f, parks, sector="optics", hotspots=hot, cluster_cells=cc * 0)
+
+
 def test_the_rules_table_has_one_rule_per_model_in_order():
     from geo.parks.models import _RULES, MODELS
 
@@ -297,7 +322,7 @@ def test_demo_models_equal_truth(demo_results):
     for vr in demo_results.valleys.values():
         st = vr.analysis
         m = classify_models(st.parks_overlay, st.clusters, st.metric_firms, vr.parks, sector=target,
-                               hotspots=st.hotspots)
+                               hotspots=st.hotspots, cluster_cells=st.cluster_cells)
         for _, r in m.iterrows():
             seen[r["name"]] = (sorted(r["models"]), r["primary_model"])
             # no model is undetermined on the demo: every indicator is in the data
@@ -305,152 +330,47 @@ def test_demo_models_equal_truth(demo_results):
     assert seen == {name: (sorted(t["models"]), t["model"]) for name, t in truth.items()}
 
 
-# ============================================================================ the demo, value for value
-# classify_models on the demo run's inputs equals the values captured from the implementation
-# it replaced (the 348-line function of geo/parks/typology.py at commit a73c496): every status,
-# score, reason, indicator, models list, primary model, summary and ``attrs``.
-#
-# The expected values live in ``tests/data/models_demo.json``.  They were written by the capture
-# mode below (``GEO_CAPTURE_MODELS=1 pytest tests/test_models.py -k captured``), run on the old
-# function before the refactor (commit bcbda6f).
-# If an upstream stage changes the demo's overlay, the input check below fails first: the
-# captured values then no longer apply and must be captured again (from a trusted version).
-EXPECTED = Path(__file__).parent / "data" / "models_demo.json"
-
-#: the overlay columns classify_models reads: checked first, so that a change upstream is not
-#: mistaken for a change of the classifier
-_INPUT_COLUMNS = ["name", "designated", "verdict", "cluster_before", "main_cluster", "max_cluster_share",
-                  "precedence_skipped"]
-
-
-def _cell(v):
-    """A value as [type, JSON value]: exact floats (repr round-trips), NaN/inf spelled out."""
-    if v is None or v is getattr(np, "NA", None):
-        return ["none", None]
-    if isinstance(v, (bool, np.bool_)):
-        return ["bool", bool(v)]
-    if isinstance(v, (int, np.integer)):
-        return ["int", int(v)]
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
-        return ["float", f if math.isfinite(f) else repr(f)]
-    if isinstance(v, str):
-        return ["str", v]
-    if isinstance(v, (list, tuple)):
-        return ["list", [_cell(x) for x in v]]
-    return [type(v).__name__, repr(v)]
+# ============================================================================ the remaining branches, by hand
+def test_zero_thresholds_any_sector_and_the_foreign_value_by_hand(market_case):
+    """Zero thresholds make every measured condition hold (a ratio >= 0); ``sector=None`` takes
+    every firm as a target firm; ``foreign_value`` is matched without case: the indicators
+    recomputed from the firms with shapely and numpy."""
+    firms, parks, _, hot, cl, ov = market_case
+    f = _neutral(firms)
+    zero = {"rd_ratio": 0, "foreign_share": 0, "foreign_ratio": 0, "outside_share": 0}
+    p = classify_models(ov, cl, f, parks, sector="optics", hotspots=hot, thresholds=zero).loc[0]
+    assert p["status_market_led"] == "yes" and p["score_market_led"] == 1.0  # pre-existing; outside share >= 0
+    assert p["status_government_led"] == "no" and "already covered the park" in p["reason_government_led"]
+    assert p["status_fdi_led"] == "yes" and p["score_fdi_led"] == 1.0  # share >= 0 and ratio >= 0
+    assert p["status_research_led"] == "no" and "no research anchor in the data" in p["reason_research_led"]
+    assert p["models"] == ["market-led", "FDI-led"] and p["primary_model"] == "market-led"  # the path leads
+    # every firm a target firm, the ownership value in capitals, no hot spots, a 10 m radius
+    q = classify_models(ov, cl, f, parks, sector=None, hotspots=None, radius_m=10.0, foreign_value="FOREIGN").loc[0]
+    main = cl.set_index("cluster_id").geometry[int(q["main_cluster"])]
+    x, y = f.geometry.x.to_numpy(), f.geometry.y.to_numpy()
+    pair = shapely.intersects_xy(parks.geometry[0], x, y) | shapely.intersects_xy(main, x, y)
+    foreign = (f["ownership"] == "foreign").to_numpy()
+    assert q["n_pair_target_firms"] == pair.sum() > (pair & (f["sector"] == "optics").to_numpy()).sum()
+    assert q["foreign_share"] == pytest.approx(foreign[pair].mean())
+    assert q["foreign_share_elsewhere"] == pytest.approx(foreign[~pair].mean())
+    assert q["foreign_share_valley"] == pytest.approx(foreign.mean())
+    assert q["foreign_ratio"] == pytest.approx(foreign[pair].mean() / foreign[~pair].mean())
+    # neutral ownership (10 % everywhere): below the 30 % share, "no" with the weaker condition as the score
+    assert q["status_fdi_led"] == "no"
+    assert q["score_fdi_led"] == pytest.approx(min(1.0, q["foreign_share"] / 0.3, q["foreign_ratio"] / 1.5))
+    assert q["status_market_led"] == "yes"  # the path does not depend on the sector argument here
+    assert classify_models(ov, cl, f, parks, sector=None, foreign_value="Foreign").loc[0, "foreign_share"] == q["foreign_share"]
 
 
-def _dumps(observed: dict) -> str:
-    """JSON with one line per column (diffs stay readable)."""
-    lines = ["{"]
-    for i, (key, entry) in enumerate(sorted(observed.items())):
-        lines.append(f"{json.dumps(key)}: {{")
-        frame = entry["frame"]
-        lines.append(f' "inputs": {json.dumps(entry["inputs"], ensure_ascii=False, sort_keys=True)},')
-        lines.append(f' "attrs": {json.dumps(entry["attrs"], ensure_ascii=False, sort_keys=True)},')
-        lines.append(' "frame": {')
-        for k in ("index", "columns", "dtypes"):
-            lines.append(f"  {json.dumps(k)}: {json.dumps(frame[k], ensure_ascii=False)},")
-        lines.append('  "values": {')
-        cols = list(frame["values"])
-        for j, c in enumerate(cols):
-            comma = "," if j < len(cols) - 1 else ""
-            lines.append(f"   {json.dumps(c)}: {json.dumps(frame['values'][c], ensure_ascii=False)}{comma}")
-        lines.append("  }")
-        lines.append(" }")
-        lines.append("}," if i < len(observed) - 1 else "}")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-def _frame(df) -> dict:
-    return {
-        "index": [_cell(i) for i in df.index],
-        "columns": [str(c) for c in df.columns],
-        "dtypes": [str(t) for t in df.dtypes],
-        "values": {str(c): [_cell(v) for v in df[c].tolist()] for c in df.columns},
-    }
-
-
-def _attrs(attrs: dict) -> dict:
-    return {"rules": dict(attrs["rules"]), "thresholds": {k: _cell(v) for k, v in attrs["thresholds"].items()},
-            "radius_m": _cell(attrs["radius_m"])}
-
-
-def _inputs(vr) -> dict:
-    st = vr.analysis
-    ov = st.parks_overlay
-    return {
-        "overlay": _frame(ov[[c for c in _INPUT_COLUMNS if c in ov.columns]]),
-        "n_clusters": len(st.clusters),
-        "n_firms": len(st.metric_firms),
-        "n_parks": len(vr.parks),
-    }
-
-
-def _classify(vr, cfg, *, drop=(), overlay=None, **options):
-    """classify_models called as the pipeline calls it (geo.pipeline.valley._models), with changes."""
+def _classify(vr, cfg):
+    """classify_models called as the pipeline calls it (geo.pipeline.valley._models)."""
     st = vr.analysis
     mc = cfg.models
-    kwargs = {"anchors": None, "anchor_column": mc.anchor_column, "rd_column": mc.rd_column,
-              "ownership_column": mc.ownership_column, "foreign_value": mc.foreign_value, "radius_m": mc.radius_m,
-              "sector": cfg.analysis.target_sector, "sector_column": cfg.firms.sector_column, "hotspots": st.hotspots,
-              "alpha": cfg.analysis.alpha, "permutations": cfg.analysis.permutations, "seed": vr.seed}
-    kwargs.update(options)
-    firms = st.metric_firms.drop(columns=list(drop))
-    return classify_models(st.parks_overlay if overlay is None else overlay(st.parks_overlay), st.clusters,
-                           firms, vr.parks, **kwargs)
-
-
-def _unknown_precedence(ov):
-    """The overlay without designation years: the path models become undetermined."""
-    ov = ov.copy()
-    ov["cluster_before"] = None
-    ov["precedence_skipped"] = "no designation year: precedence test skipped"
-    return ov
-
-
-#: the pipeline's call, and variants of it on the same inputs that reach every branch of the
-#: rules (undetermined models, zero thresholds, no sector, no hot spots, a far radius)
-VARIANTS = {
-    "pipeline": {},
-    "strict": {"thresholds": {"min_firms": 10**6, "outside_share": 0.9}, "radius_m": 500.0},
-    "bare": {"drop": ("rd", "ownership", "anchor")},
-    "no_rd": {"drop": ("rd",)},
-    "no_precedence": {"overlay": _unknown_precedence},
-    "zero_thresholds": {"thresholds": {"rd_ratio": 0, "foreign_share": 0, "foreign_ratio": 0, "outside_share": 0}},
-    "all_sectors": {"sector": None, "hotspots": None, "radius_m": 10.0, "foreign_value": "FOREIGN"},
-}
-
-
-def _observed(demo_results) -> dict:
-    cfg = demo_results.config
-    out = {}
-    for variant, options in VARIANTS.items():
-        for name, vr in demo_results.valleys.items():
-            m = _classify(vr, cfg, **options)
-            out[f"{variant}/{name}"] = {"inputs": _inputs(vr), "frame": _frame(m), "attrs": _attrs(m.attrs)}
-    return out
-
-
-def test_classify_models_on_the_demo_equals_the_captured_values(demo_results):
-    observed = _observed(demo_results)
-    if os.environ.get("GEO_CAPTURE_MODELS") == "1":
-        EXPECTED.write_text(_dumps(observed), encoding="utf-8")
-        pytest.skip(f"captured {EXPECTED}")
-    expected = json.loads(EXPECTED.read_text(encoding="utf-8"))
-    assert sorted(observed) == sorted(expected)
-    for name, exp in expected.items():
-        got = observed[name]
-        assert got["inputs"] == exp["inputs"], (
-            f"{name}: the demo's overlay/clusters/firms changed upstream; the captured values no longer apply")
-        assert got["frame"]["index"] == exp["frame"]["index"]
-        assert got["frame"]["columns"] == exp["frame"]["columns"]
-        assert got["frame"]["dtypes"] == exp["frame"]["dtypes"]
-        for col in exp["frame"]["columns"]:
-            assert got["frame"]["values"][col] == exp["frame"]["values"][col], f"{name}: column {col!r}"
-        assert got["attrs"] == exp["attrs"]
+    return classify_models(st.parks_overlay, st.clusters, st.metric_firms, vr.parks, anchors=None,
+                           anchor_column=mc.anchor_column, rd_column=mc.rd_column, ownership_column=mc.ownership_column,
+                           foreign_value=mc.foreign_value, radius_m=mc.radius_m, sector=cfg.analysis.target_sector,
+                           sector_column=cfg.firms.sector_column, hotspots=st.hotspots, cluster_cells=st.cluster_cells,
+                           alpha=cfg.analysis.alpha, permutations=cfg.analysis.permutations, seed=vr.seed)
 
 
 def test_the_pipeline_stores_the_same_models(demo_results):

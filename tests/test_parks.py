@@ -50,9 +50,13 @@ def test_cluster_polygons_components_and_ids():
     assert cl.n_firms.tolist() == [200, 20]
     assert cl.n_target.tolist() == [4, 10]
     assert cl.area_km2.iloc[0] == pytest.approx(4 * 0.25)
-    assert cl.attrs["cell_cluster"].value_counts().to_dict() == {2: 10, 1: 4}
+    # the record: hot cell (index of the cells) -> cluster id, named like the clusters' column
+    cc = cl.attrs["cell_cluster"]
+    assert cc.name == "cluster_id" and cl.attrs["definition"] == "Gi* bin >= 2"
+    assert cc.sort_index().to_dict() == {**dict.fromkeys(cells.index[block_b], 1), **dict.fromkeys(cells.index[block_a | diag], 2)}
     none = gp.cluster_polygons(cells.assign(gi_bin=0))
     assert len(none) == 0
+    assert none.attrs["cell_cluster"].name == "cluster_id" and len(none.attrs["cell_cluster"]) == 0
 
 
 def test_cluster_polygons_lisa_and_bad_input():
@@ -282,13 +286,13 @@ def test_precedence_with_given_before_hotspots():
     res = gp.precedence_test(park, cells, firms, year=1991, sector="optics", hot_before=before_cold)
     assert res["cluster_before"] is False and res["hot_share_now"] == 1.0
     res2 = gp.precedence_test(park, cells, firms, year=1991, sector="optics", hot_before=cells)
-    n_pre = int(((firms.founded < 1991) & gp._inside(shapely.union_all(cells[cells.gi_bin >= 2].geometry.values), xy[:, 0], xy[:, 1])).sum())
+    n_pre = int(((firms.founded < 1991) & _inside_geos(shapely.union_all(cells[cells.gi_bin >= 2].geometry.values), xy[:, 0], xy[:, 1])).sum())
     assert res2["firms_in_cluster_before"] == n_pre
     assert res2["cluster_before"] is (n_pre >= 10) and res2["hot_share_before"] == 1.0
     # a hot spot made of too few early firms is not a cluster
     res3 = gp.precedence_test(park, cells, firms, year=1991, sector="optics", hot_before=cells, min_cluster_firms=n_pre + 1)
     assert res3["cluster_before"] is False
-    inside = gp._inside(park, xy[:, 0], xy[:, 1])
+    inside = _inside_geos(park, xy[:, 0], xy[:, 1])
     assert res["entries_in_before"] + res["entries_in_after"] == inside.sum()
 
 
@@ -428,6 +432,14 @@ def test_overlay_handles_awkward_parks():
     np.testing.assert_allclose(r["p_labelling_mid"], r["p_labelling"] - 0.5 * np.where(r["n_firms"] > 0, pmf, 0.0),
                                rtol=1e-12, atol=1e-15)
     assert r["p_labelling_mid_fdr"].notna().all() and "p_labelling_mid_fdr" in ov.attrs["rules"]["coincides"]
+    # a notebook user's chain: geo.cluster_polygons, then park_overlay with those clusters, with or
+    # without their record in attrs (park_overlay reads the polygons only): the same table as its own clusters
+    cl = gp.cluster_polygons(cells, sector="optics")
+    bare = cl.copy()
+    bare.attrs = {}
+    for clusters in (cl, bare):
+        pd.testing.assert_frame_equal(gp.park_overlay(cells, parks, firms, sector="optics", permutations=99, seed=0,
+                                                      clusters=clusters), ov)
 
 
 def test_labelling_test_size_under_random_labels():
@@ -506,26 +518,26 @@ def test_placement_test_size_thorough():
 
 
 # ----------------------------------------------------------------------------- cells under a polygon
-def _inside_reference(geom, x, y):
-    """The previous ``_inside``: a bounding-box prefilter, then GEOS on the points in the box."""
-    x0, y0, x1, y1 = geom.bounds
-    box = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
-    out = np.zeros(len(x), dtype=bool)
-    if box.any():
-        idx = np.flatnonzero(box)
-        out[idx] = shapely.intersects_xy(geom, x[idx], y[idx])
-    return out
+def _inside_geos(geom, x, y):
+    """Centroids inside ``geom`` (its boundary counts), by GEOS on every point: geopandas' ``intersects``."""
+    return gpd.GeoSeries(shapely.points(x, y)).intersects(geom).to_numpy()
 
 
-def _under_reference(geom, cx, cy, z, hot):
-    """The previous per-placement ``_under``: means over a boolean mask, one geometry at a time."""
-    inside = _inside_reference(geom, cx, cy)
+def _under_geos(geom, cx, cy, z, hot):
+    """Mean z and hot share of the cells whose centroid is in ``geom`` (GEOS); when none is,
+    the cell whose centroid is nearest the polygon's centroid (scipy's KD-tree)."""
+    from scipy.spatial import cKDTree
+
+    inside = _inside_geos(geom, cx, cy)
     if not inside.any():
         c = shapely.centroid(geom)
-        i = int(np.argmin((cx - c.x) ** 2 + (cy - c.y) ** 2))
         inside = np.zeros(len(cx), dtype=bool)
-        inside[i] = True
+        inside[cKDTree(np.column_stack([cx, cy])).query([c.x, c.y])[1]] = True
     return float(np.mean(z[inside])), float(np.mean(hot[inside])), int(inside.sum())
+
+
+def _same_under(got, want) -> bool:
+    return got[2] == want[2] and got[:2] == pytest.approx(want[:2], rel=1e-12, abs=1e-12)
 
 
 def _hex_cells(n=400, seed=2, size=350.0):
@@ -567,13 +579,15 @@ def _exact_cases(cx, cy):
         shapely.Polygon([(cx[k[0]], cy[k[0]]), (cx[k[1]], cy[k[1]]), (cx[k[2]], cy[k[2]])]),  # vertices on centroids
         shapely.Polygon([(cx[k[0]], cy[k[0]]), (cx[k[0]] + 900, cy[k[0]]), (cx[k[0]] + 900, cy[k[0]] + 0.5),
                          (cx[k[0]], cy[k[0]] + 1e-9)]),  # a sliver along a row
+        # an invalid bow tie (GEOS alone decides) with its corners, the bounding box's, on centroids
+        shapely.Polygon([(xs[i], ys[j]), (xs[2 * i], ys[2 * j]), (xs[2 * i], ys[j]), (xs[i], ys[2 * j])]),
     ]
 
 
 @pytest.mark.parametrize("cells", ["square", "hex", "hex shuffled", "scattered"])
 @pytest.mark.parametrize("tol", [None, 1e-3])
 def test_cells_under_equal_geos_one_by_one(cells, tol, monkeypatch):
-    """The row kernel gives GEOS's cells and the same means as the one-polygon-at-a-time code."""
+    """The row kernel gives GEOS's cells (geopandas ``intersects``) and the means over them."""
     near = shapely.Polygon([(501_234.567, 3_375_012.345), (508_765.4321, 3_376_543.21), (504_321.0987, 3_381_987.654)])
     if cells == "square":
         cx, cy = gp._cell_xy(_square_cells(40, 40, size=250.0, x0=502_500.0, y0=3_375_500.0))
@@ -606,9 +620,9 @@ def test_cells_under_equal_geos_one_by_one(cells, tol, monkeypatch):
         geoms += [shape] + placed  # the shape itself lies outside the cells: nearest cell
     assert sum(bool(shapely.intersects_xy(shapely.boundary(g), cx, cy).any()) for g in geoms) >= 2
     under = gp._under_many(geoms, grid, [z, h])
-    for g, idx, (mz, hs, n) in zip(geoms, gp._cells_in(geoms, grid), under):
-        assert np.array_equal(idx, np.flatnonzero(_inside_reference(g, cx, cy)))
-        assert (mz, hs, n) == _under_reference(g, cx, cy, z, h)  # exact: same floats
+    for g, idx, got in zip(geoms, gp._cells_in(geoms, grid), under):
+        assert np.array_equal(idx, np.flatnonzero(_inside_geos(g, cx, cy)))
+        assert _same_under(got, _under_geos(g, cx, cy, z, h))
 
 
 def test_cell_grid_rows_and_nonfinite_centroids():
@@ -620,60 +634,95 @@ def test_cell_grid_rows_and_nonfinite_centroids():
     assert next(gp._cells_in([shapely.box(0, -1, 10, 10)], grid)).tolist() == [0, 1, 3, 4, 5]
 
 
-def test_placement_test_equals_one_by_one():
-    """placement_test gives the numbers of the previous code (one placement at a time)."""
+def _placements_brute_force(park, region, n, rng, max_tries):
+    """Random placements drawn one at a time by shapely.affinity, from the documented stream.
+
+    Batches of ``max(64, n)`` candidates: angles uniform in [0, 2 pi), then centroid x and y
+    uniform in the region's bounding box; a candidate (the park turned about its centroid and
+    moved there) is kept when the region contains it; the candidates tried count up to the
+    last one kept.
+    """
+    from shapely import affinity
+
+    c = shapely.centroid(park)
+    x0, y0, x1, y1 = region.bounds
+    out, tries, batch = [], 0, max(64, n)
+    while len(out) < n and tries < max_tries:
+        draws = zip(rng.uniform(0, 2 * np.pi, batch), rng.uniform(x0, x1, batch), rng.uniform(y0, y1, batch))
+        for theta, x, y in draws:
+            tries += 1
+            cand = affinity.translate(affinity.rotate(park, theta, origin=c, use_radians=True), x - c.x, y - c.y)
+            if region.contains(cand):
+                out.append(cand)
+                if len(out) == n:
+                    break
+    return out, tries
+
+
+def test_placement_test_equals_brute_force():
+    """placement_test's numbers from placements drawn by shapely.affinity one at a time (the
+    same seed stream), GEOS's cells under each and the p-value formula of its docstring."""
     for cells in (_field_cells()[0], _hex_cells(size=500.0)):
         c = shapely.centroid(shapely.union_all(cells.geometry.values))
         if "gi_z" not in cells:
             z = _bump_field(cells, c.x + 800, c.y - 300, sigma=2000.0)
             cells = cells.assign(gi_z=z, gi_bin=np.where(z > 2.58, 3, np.where(z > 1.96, 2, 0)))
         area = shapely.union_all(cells.geometry.values)
-        cx, cy = gp._cell_xy(cells)
+        cx, cy = shapely.get_coordinates(shapely.centroid(cells.geometry.values)).T
         z = cells["gi_z"].to_numpy(float)
         h = (cells["gi_bin"].to_numpy() >= 2).astype(float)
         for shape in (_shapes()["concave"], _shapes()["multi"], _shapes()["holed"]):
             park = shapely.affinity.translate(shape, c.x, c.y)
             res = gp.placement_test(park, cells, study_area=area, permutations=99, seed=7)
-            sims, tries = gp._random_placements(park, area, None, 99, np.random.default_rng(7), 200 * 99)
-            obs_z, obs_hot, n_cells = _under_reference(park, cx, cy, z, h)
-            sim = np.array([_under_reference(g, cx, cy, z, h)[:2] for g in sims])
+            sims, tries = _placements_brute_force(park, area, 99, np.random.default_rng(7), 200 * 99)
+            obs_z, obs_hot, n_cells = _under_geos(park, cx, cy, z, h)
+            sim = np.array([_under_geos(g, cx, cy, z, h)[:2] for g in sims])
             K = len(sims)
             assert K > 10
-            assert res == {
+            want = {
                 "mean_z": obs_z, "hot_share_cells": obs_hot, "n_cells_under": n_cells,
                 "p_placement": float((np.sum(sim[:, 0] >= obs_z - 1e-9 * max(1.0, abs(obs_z))) + 1) / (K + 1)),
                 "p_placement_hot": float((np.sum(sim[:, 1] >= obs_hot - 1e-12) + 1) / (K + 1)),
                 "sim_mean_z": float(np.mean(sim[:, 0])), "permutations_done": K, "placement_acceptance": K / tries,
             }
+            assert res == pytest.approx(want, rel=1e-9, abs=1e-12)
 
 
 def _cluster_polygons_reference(hot, *, by="gi", min_bin=2, sector=None, z_column="gi_z"):
-    """The previous cluster_polygons: one pandas selection per cluster."""
-    mask = gp._hot_mask(hot, by=by, min_bin=min_bin)
-    sel = hot.loc[mask]
-    cols = ["cluster_id", "n_cells", "area_km2", "n_firms", "n_target", "peak_z", "mean_z"]
-    labels = gp._components(sel.geometry.values)
+    """cluster_polygons from networkx and GEOS: the hot cells, their components in the graph of
+    cells that touch (an edge or a vertex: shapely ``touches``), each dissolved by shapely's
+    ``union_all``; ids by decreasing firms, ties west to east then south to north."""
+    import networkx as nx
+
+    mask = (hot["gi_bin"] >= min_bin) if by == "gi" else (hot["lisa_label"] == "HH")
+    sel = hot.loc[mask.to_numpy()]
+    geoms = np.asarray(sel.geometry.values)
+    g = nx.Graph()
+    g.add_nodes_from(range(len(sel)))
+    a, b = shapely.STRtree(geoms).query(geoms, predicate="touches")
+    g.add_edges_from(zip(a.tolist(), b.tolist()))
     target = f"n_{sector}" if sector is not None else None
-    rows = []
-    for lab in np.unique(labels):
-        part = sel.loc[labels == lab]
-        geom = gp._union_cells(part.geometry.values, hot.attrs)
-        c = shapely.centroid(geom)
+    rows, members = [], []
+    for comp in nx.connected_components(g):
+        part = sel.iloc[sorted(comp)]
+        geom = shapely.union_all(part.geometry.values)
         z = part[z_column].to_numpy(float) if z_column in part else np.full(len(part), np.nan)
-        rows.append({"label": lab, "n_cells": len(part), "area_km2": geom.area / 1e6,
-                     "n_firms": int(part["n_firms"].sum()) if "n_firms" in part else 0,
+        c = shapely.centroid(geom)
+        rows.append({"n_cells": len(part), "area_km2": geom.area / 1e6,
+                     "n_firms": int(np.nansum(part["n_firms"].to_numpy(float))),
                      "n_target": int(part[target].sum()) if target and target in part else None,
                      "peak_z": float(np.nanmax(z)) if np.isfinite(z).any() else np.nan,
                      "mean_z": float(np.nanmean(z)) if np.isfinite(z).any() else np.nan,
                      "_x": c.x, "_y": c.y, "geometry": geom})
-    df = pd.DataFrame(rows).sort_values(["n_firms", "_x", "_y"], ascending=[False, True, True], kind="stable")
-    df["cluster_id"] = np.arange(1, len(df) + 1)
-    relabel = dict(zip(df["label"], df["cluster_id"]))
-    out = gpd.GeoDataFrame(df[cols + ["geometry"]].reset_index(drop=True), geometry="geometry", crs=hot.crs)
-    return out, pd.Series([relabel[v] for v in labels], index=sel.index, name="cluster_id")
+        members.append(part.index)
+    order = sorted(range(len(rows)), key=lambda k: (-rows[k]["n_firms"], rows[k]["_x"], rows[k]["_y"]))
+    out = pd.DataFrame([rows[k] for k in order]).drop(columns=["_x", "_y"])
+    out.insert(0, "cluster_id", np.arange(1, len(out) + 1))
+    cell_cluster = pd.concat([pd.Series(i + 1, index=members[k]) for i, k in enumerate(order)])
+    return out, cell_cluster
 
 
-def test_cluster_polygons_equal_previous_code():
+def test_cluster_polygons_equal_networkx_components_and_shapely_union():
     from geo.stats.autocorr import hotspots
 
     cells = _hex_cells(n=3000, size=300.0)
@@ -688,8 +737,15 @@ def test_cluster_polygons_equal_previous_code():
         for kw in ({"sector": "optics"}, {"by": "lisa"}, {"min_bin": 1, "sector": "optics"}, {"z_column": "missing"}):
             new = gp.cluster_polygons(frame, **kw)
             ref, cell_cluster = _cluster_polygons_reference(frame, **kw)
-            pd.testing.assert_frame_equal(new, ref, check_exact=True)
-            pd.testing.assert_series_equal(new.attrs["cell_cluster"], cell_cluster, check_exact=True)
+            assert list(new.columns) == [*ref.columns]
+            pd.testing.assert_frame_equal(pd.DataFrame(new.drop(columns=["geometry", "area_km2"])),
+                                          ref.drop(columns=["geometry", "area_km2"]), check_dtype=False)
+            np.testing.assert_allclose(new["area_km2"], ref["area_km2"], rtol=1e-12)
+            g_new, g_ref = np.asarray(new.geometry.values), np.asarray(ref["geometry"].values)
+            assert (shapely.area(shapely.symmetric_difference(g_new, g_ref)) < 1e-6 * shapely.area(g_ref)).all()
+            got = new.attrs["cell_cluster"]
+            assert got.name == "cluster_id"
+            pd.testing.assert_series_equal(got.sort_index(), cell_cluster.sort_index(), check_names=False, check_dtype=False)
             n += len(new)
     assert n > 20  # several clusters in each case
 

@@ -527,3 +527,36 @@ def _gi_hot(units):
     graph = geo.weights(units, kind="queen")
     hot = geo.hotspots(units, "n_firms", graph=graph, permutations=199, seed=0)
     return pd.Series(hot["gi_bin"].to_numpy() >= 2, index=units.index)
+
+
+def _answer_valley(hot, *, moran=None, overlay=None, skipped=None, label="firms per km²"):
+    from types import SimpleNamespace
+
+    units = None if hot is None else pd.DataFrame({"hot": hot})
+    analysis = SimpleNamespace(units=units, variable_label=label, global_moran=moran, overlay=overlay)
+    return SimpleNamespace(title="Valley <A>", analysis=analysis, skipped=skipped or {})
+
+
+def test_units_answer_states_the_counts_the_moran_and_the_verdicts():
+    """The headline in words, against sentences written by hand from the hand-made valleys."""
+    from types import SimpleNamespace
+
+    perm = SimpleNamespace(I=0.412345, p_sim=0.004, p_rand=0.2, permutations=999)
+    analytic = SimpleNamespace(I=-0.05, p_sim=float("nan"), p_rand=0.0, permutations=0)
+    overlay = pd.DataFrame({"name": ["North <park>", None], "verdict": [VERDICTS["after"], float("nan")]})
+    found = gu.units_answer({
+        "a": _answer_valley([True, False, True, False, False], moran={"value": perm}, overlay=overlay),
+        "b": _answer_valley([False] * 4, moran={"value": analytic}, label=None),
+        "c": _answer_valley(None, skipped={"statistics": "only 9 unit(s): the spatial statistics need at least 30."}),
+    })
+    a, b, c = found
+    assert a.sentence == "2 of 5 units are hot spots of firms per km² (global Moran's I = 0.4123, p = 0.004)."
+    assert (a.valley, a.title, a.n_hot, a.n_units, a.moran_i, a.moran_p) == ("a", "Valley <A>", 2, 5, 0.412345, 0.004)
+    assert a.parks == (("North <park>", VERDICTS["after"]), ("", None))
+    # without permutations the randomisation p; an underflowed 0 is not "p = 0"
+    assert b.sentence == "0 of 4 units are hot spots of — (global Moran's I = -0.05, p < 1e-300)." and b.parks == ()
+    assert c.sentence == "only 9 unit(s): the spatial statistics need at least 30." and c.n_units is None
+    tiny = gu.units_answer({"d": _answer_valley([True], moran={"v": SimpleNamespace(I=0.00012, p_sim=0.5, p_rand=0.4,
+                                                                                   permutations=99)})})
+    assert tiny[0].sentence == "1 of 1 units are hot spots of firms per km² (global Moran's I = 1.200e-04, p = 0.5)."
+    assert (c.moran_i, c.parks) == (None, ())

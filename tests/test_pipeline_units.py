@@ -313,8 +313,9 @@ def test_fewer_than_30_units_skip_the_statistics_with_the_reason(tmp_path):
 
 def test_big_grids_draw_only_the_significant_units(grid, tmp_path, monkeypatch):
     import geo.outputs.units as ou
+    from geo.outputs.units import maps as drawn_by  # the module whose MAP_UNITS_MAX units_map reads
 
-    monkeypatch.setattr(ou, "MAP_UNITS_MAX", 50)
+    monkeypatch.setattr(drawn_by, "MAP_UNITS_MAX", 50)
     m = ou.units_map(grid, next(iter(grid.valleys)))
     html = m.get_root().render()
     a = _only(grid).analysis
@@ -456,6 +457,7 @@ def test_the_report_and_map_say_p_methods_and_the_count_band_in_words(districts,
     import re
 
     import geo.outputs.units as ou
+    from geo.outputs.units.report import _p_methods_text
 
     page = ou.render_units_report(districts)
     text = re.sub(r"<[^>]+>", " ", page)
@@ -468,7 +470,7 @@ def test_the_report_and_map_say_p_methods_and_the_count_band_in_words(districts,
     # the island swatch only where a unit has no neighbour
     assert "no neighbour (island)" in ou.units_map(districts, "districts").get_root().render()
     assert "no neighbour (island)" not in ou.units_map(grid, next(iter(grid.valleys))).get_root().render()
-    assert ou._p_methods_text({"mc": 139}, 999) == "Monte Carlo (999 seeded permutations) for 139 units"
+    assert _p_methods_text({"mc": 139}, 999) == "Monte Carlo (999 seeded permutations) for 139 units"
     cfg = _toml(tmp_path, grid.load_report["file"], band_years=list(GRID_YEARS))
     assert main(["check", str(cfg)]) == 0
     assert "counts: the 2014 band of grid.tif; years 2010–2014; integer" in capsys.readouterr().out
@@ -549,3 +551,24 @@ def test_verdict_rules_name_the_park_table_columns_in_words(with_parks):
     rules = [line for line in page.split("|") if ">= 0.25" in line]
     assert any(r.startswith("(share on hot units >= 0.25 and p hot share (FDR) < 0.05) or (density / study area > 1") for r in rules)
     assert not any(re.search(r"\b(share_hot|p_hot_fdr|density_ratio|p_fdr)\b", r) for r in rules)
+
+
+def test_the_report_renders_the_answer_of_the_parks_stage_escaped():
+    """report.html's answer is geo.parks.units.units_answer's words: the sentence, each park's verdict in its colour;
+    names from the data escaped."""
+    from types import SimpleNamespace
+
+    from geo.outputs._style import verdict_colour
+    from geo.outputs.units.report import _answer
+    from geo.parks.units import UnitsFinding
+
+    found = (UnitsFinding(valley="v", title="V <1>", sentence="3 of 40 units are hot spots of count_2014.",
+                          n_units=40, n_hot=3, parks=(("P & <Q>", "none"), ("R", None))),
+             UnitsFinding(valley="w", title="W", sentence="only 9 unit(s)."))
+    page = _answer(SimpleNamespace(answer=found))
+    assert page == (
+        "<h2>Answer</h2><ul><li><b>V &lt;1&gt;</b>: 3 of 40 units are hot spots of <code>count_2014</code>."
+        f'<ul><li><span style="color:{verdict_colour("none")}">&#9632;</span> P &amp; &lt;Q&gt;: <b>none</b></li>'
+        f'<li><span style="color:{verdict_colour(None)}">&#9632;</span> R: <b></b></li></ul></li>'
+        "<li><b>W</b>: only 9 unit(s).</li></ul>")
+

@@ -85,11 +85,15 @@ def test_circle_fraction_rectangle_closed_form():
     assert half[0] == pytest.approx(0.5)
 
 
-def test_circle_fraction_polygon_with_hole_matches_shapely():
+@pytest.mark.parametrize("tree", [False, True], ids=["every-edge", "edge-tree"])
+def test_circle_fraction_polygon_with_hole_matches_shapely(tree):
+    """The one circle-fraction kernel, over the one-leaf tree (every edge) and over the edge
+    tree, against the length of a 4,096-gon ring inside the window (shapely)."""
     rng = np.random.default_rng(1)
     c = _uniform_in(L_SHAPE, 120, rng)
     r = rng.uniform(0.1, 6.0, size=len(c))
-    got = _kd_kernels.circle_fractions(c[:, 0].copy(), c[:, 1].copy(), r, *pp._edges(L_SHAPE))
+    got = _kd_kernels.circle_fractions(c[:, 0].copy(), c[:, 1].copy(), r, *pp._edges(L_SHAPE),
+                                       tree=tree)
     ring = shapely.buffer(shapely.points(c), r, quad_segs=1024)
     want = shapely.length(shapely.intersection(shapely.get_exterior_ring(ring), L_SHAPE))
     np.testing.assert_allclose(got, want / (2 * np.pi * r), atol=1e-5)
@@ -508,3 +512,14 @@ def test_k_global_test_size_under_csr():
                                simulations=39, seed=s).attrs["p_value"] for s in range(300)])
     # exact Monte Carlo test: P(p <= 0.05) = 2/40 = 0.05; P(Bin(300, .05) > 27) ~ 0.001
     assert 3 <= np.sum(ps <= 0.05) <= 27
+
+
+def test_kd_result_documents_every_field():
+    """Each field of KdResult is named in its docstring's Attributes (numpydoc ``name : type``)."""
+    import dataclasses
+    import inspect
+    import re
+
+    doc = inspect.getdoc(pp.KdResult).split("Attributes\n----------\n", 1)[1]
+    documented = {name for line in re.findall(r"^(\w+(?:, \w+)*) :", doc, re.MULTILINE) for name in line.split(", ")}
+    assert {f.name for f in dataclasses.fields(pp.KdResult)} == documented

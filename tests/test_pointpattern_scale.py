@@ -149,7 +149,7 @@ def test_kd_sectors_equal_separate_calls():
     other = np.zeros(len(xy), bool)
     other[rng.choice(len(xy), 300, replace=False)] = True
     sectors = {"big": mask, "other": other, "few": np.arange(len(xy)) < 5, "b": "b"}
-    got = pp._kd_sectors(pts, sectors, simulations=19, seed=4)
+    got = pp.kd_sectors(pts, sectors, simulations=19, seed=4)
     assert list(got) == list(sectors)
     for key, sector in sectors.items():
         if key == "few":
@@ -159,7 +159,7 @@ def test_kd_sectors_equal_separate_calls():
             continue
         _same_kd(got[key], pp.kd(pts, sector=sector, simulations=19, seed=4))
     with pytest.raises(CRSError):  # a problem of the sites themselves is raised at once
-        pp._kd_sectors(pts.set_crs(4326, allow_override=True), sectors, simulations=19)
+        pp.kd_sectors(pts.set_crs(4326, allow_override=True), sectors, simulations=19)
 
 
 def test_median_pair_distance_is_remembered_by_content():

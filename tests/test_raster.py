@@ -548,56 +548,59 @@ def test_doctests():
 
 
 # ----------------------------------------------------------------------------- exactness of the fast paths
-def _reference_silverman(xy: np.ndarray, w: np.ndarray | None) -> float:
-    """The Silverman rule as first written, on an (n, 2) array."""
+def _silverman_by_hand(xy: np.ndarray, w: np.ndarray | None) -> float:
+    """The documented spatial Silverman rule from numpy alone; integer weights repeat a point
+    (so the weighted median is numpy's median of the repeated distances)."""
     ww = np.ones(len(xy)) if w is None else w
-    total = float(ww.sum())
-    centre = (ww[:, None] * xy).sum(axis=0) / total
-    d2 = ((xy - centre) ** 2).sum(axis=1)
-    sd = math.sqrt(float((ww * d2).sum()) / total)
-    dm = geo.stats.density._weighted_median(np.sqrt(d2), w)
-    n = float(len(xy)) if w is None else total
-    return 0.9 * min(sd, math.sqrt(1.0 / math.log(2.0)) * dm) * n**-0.2
-
-
-def _reference_linear_bin(xy, w, left, top, cell, rows, cols):
-    """Linear binning as first written (every corner masked), on an (n, 2) array."""
-    fx = (xy[:, 0] - left) / cell - 0.5
-    fy = (top - xy[:, 1]) / cell - 0.5
-    j0, i0 = np.floor(fx), np.floor(fy)
-    tx, ty = fx - j0, fy - i0
-    j0, i0 = j0.astype(np.int64), i0.astype(np.int64)
-    base = np.ones(len(xy)) if w is None else w
-    out = np.zeros(rows * cols)
-    for di, wy in ((0, 1.0 - ty), (1, ty)):
-        for dj, wx in ((0, 1.0 - tx), (1, tx)):
-            i, j = i0 + di, j0 + dj
-            ok = (i >= 0) & (i < rows) & (j >= 0) & (j < cols)
-            out += np.bincount(i[ok] * cols + j[ok], weights=(base * wy * wx)[ok], minlength=rows * cols)
-    return out.reshape(rows, cols)
+    centre = np.average(xy, axis=0, weights=ww)
+    d = np.hypot(*(xy - centre).T)
+    sd = math.sqrt(np.average(d**2, weights=ww))
+    dm = float(np.median(d if w is None else np.repeat(d, w.astype(int))))
+    return 0.9 * min(sd, math.sqrt(1.0 / math.log(2.0)) * dm) * float(ww.sum()) ** -0.2
 
 
 @pytest.mark.parametrize("n", [2, 3, 17, 1000, 50_000])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_bandwidth_rules_on_coordinate_rows_are_bit_identical(n, weighted):
-    # the mean centre is summed point after point, as numpy sums the rows of an (n, 2) array
+def test_bandwidth_rules_equal_scipy_and_numpy(n, weighted):
+    """Scott's rule is scipy's ``gaussian_kde`` bandwidth (its ``scotts_factor`` times the data's
+    covariance); the spatial Silverman rule is the docstring's formula computed with numpy."""
     rng = np.random.default_rng(n)
     xy = rng.normal([X0, Y0], [3000.0, 800.0], (n, 2))
     w = rng.integers(0, 50, n).astype(float) if weighted else None
     if weighted:
         w[:2] = 1.0
     rows = np.ascontiguousarray(xy.T)
-    for v in rows:
+    for v in rows:  # the mean centre is summed point after point, as numpy sums the rows of an (n, 2) array
         assert geo.stats.density._sequential_sum(v) == np.column_stack([v, v]).sum(axis=0)[0]
-    assert geo.stats.density._rule_bandwidth(rows, w, "silverman") == _reference_silverman(xy, w)
-    cov = np.atleast_2d(np.cov(xy.T, aweights=w))  # Scott's rule as first written
-    n_eff = float(n) if w is None else float(w.sum() ** 2 / (w**2).sum())
-    scott = math.sqrt(max(float(np.trace(cov)) / 2.0, 0.0)) * n_eff ** (-1.0 / 6.0)
-    assert geo.stats.density._rule_bandwidth(rows, w, "scott") == scott
+    assert geo.stats.density._rule_bandwidth(rows, w, "silverman") == pytest.approx(_silverman_by_hand(xy, w), rel=1e-12)
+    if n > 2:  # (scipy needs more points than dimensions)
+        kde = stats.gaussian_kde(rows, bw_method="scott", weights=w)
+        assert kde.factor == pytest.approx(kde.neff ** (-1.0 / 6.0), rel=1e-12)
+        scott = math.sqrt(np.trace(kde.covariance) / 2.0)  # covariance = data covariance * factor**2
+        assert geo.stats.density._rule_bandwidth(rows, w, "scott") == pytest.approx(scott, rel=1e-12)
+
+
+def _assert_adjoint_of_bilinear_interpolation(binned, xy, w, left, top, cell):
+    """Linear binning is the transpose of bilinear interpolation at the cell centres: for any
+    field G on the grid, sum(binned * G) = sum over points of w * (G interpolated at the point),
+    G taken as zero beyond the grid (scipy's RegularGridInterpolator on the grid padded by a
+    ring of zero cells).  Checked for random fields."""
+    from scipy.interpolate import RegularGridInterpolator
+
+    nrow, ncol = binned.shape
+    xc = left + (np.arange(-1, ncol + 1) + 0.5) * cell
+    yc = top - (np.arange(nrow, -2, -1) + 0.5) * cell  # ascending y: the rows from the bottom
+    ww = np.ones(len(xy)) if w is None else w
+    for field in np.random.default_rng(0).normal(size=(3, nrow, ncol)):
+        padded = np.pad(field, 1)[::-1]  # row 0 at the bottom, for ascending y
+        at = RegularGridInterpolator((yc, xc), padded, bounds_error=False, fill_value=0.0)(xy[:, ::-1])
+        assert float((binned * field).sum()) == pytest.approx(float((ww * at).sum()), rel=1e-9, abs=1e-9)
+    within = (xy[:, 0] >= xc[1]) & (xy[:, 0] <= xc[-2]) & (xy[:, 1] >= yc[1]) & (xy[:, 1] <= yc[-2])
+    assert binned.sum() >= ww[within].sum() - 1e-9 * ww.sum()  # the mass of the points between the centres is kept
 
 
 @pytest.mark.parametrize("weighted", [False, True])
-def test_linear_binning_is_bit_identical_inside_and_at_the_edges(weighted):
+def test_linear_binning_equals_scipy_bilinear_interpolation_inside_and_at_the_edges(weighted):
     rng = np.random.default_rng(11)
     xy = rng.uniform(0.0, 1000.0, (5000, 2))
     w = rng.uniform(0.0, 3.0, len(xy)) if weighted else None
@@ -607,7 +610,7 @@ def test_linear_binning_is_bit_identical_inside_and_at_the_edges(weighted):
     for left, top, nrow, ncol in ((-100.0, 1100.0, 60, 60), (200.0, 1100.0, 60, 60), (-100.0, 700.0, 60, 60),
                                   (-100.0, 1100.0, 30, 60), (-100.0, 1100.0, 60, 30)):
         got = geo.stats.density._linear_bin(rows, w, left, top, 20.0, nrow, ncol)
-        assert np.array_equal(got, _reference_linear_bin(xy, w, left, top, 20.0, nrow, ncol))
+        _assert_adjoint_of_bilinear_interpolation(got, xy, w, left, top, 20.0)
 
 
 def test_group_selection_equals_comparing_the_labels():

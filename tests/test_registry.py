@@ -144,7 +144,7 @@ def test_an_undecidable_day_month_order_is_reported(tmp_path):
                                                                                        np.arange(40) % 20)]})
     frame.to_csv(tmp_path / "f.csv", index=False)
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[firms]\npath = "f.csv"\n[analysis]\npermutations = 9\n[[valleys]]\nname = "A"\n')
+    cfg.write_text('[firms]\npath = "f.csv"\n[analysis]\npermutations = 19\n[[valleys]]\nname = "A"\n')
     chk = geo.check(cfg)
     assert chk.load_report["founded"]["day_first"] is None
     assert any("day/month order of 20 founding dates of f.csv could not be decided (no date has a day above 12)" in w

@@ -679,7 +679,7 @@ def test_park_cards_open_with_the_verdict_and_the_tests_in_words(study):
     """Each card's first line is its verdict, then the three tests as geo.parks.answer.park_tests words them; the null
     hypotheses are stated once (Methods), not per card; the verdict table links each park to its card."""
     from geo.parks.answer import park_tests
-    from geo.parks.overlay import NULLS
+    from geo.parks.overlay import NULLS, VERDICTS
 
     res, page = study["res"], study["page"]
     cards = _cards(page)
@@ -687,8 +687,11 @@ def test_park_cards_open_with_the_verdict_and_the_tests_in_words(study):
             for _, row in vr.analysis.parks_overlay.iterrows()]
     assert len(cards) == len(rows) == 3
     for card, (valley, row) in zip(cards, rows):
-        first = re.match(r'<div class="card (v-[a-z]+)" id="(park-\d+)">\n<div class="verdict (v-[a-z]+)">(.*?)</div>', card)
+        first = re.match(r'<div class="card (v-[a-z-]+)" id="(park-\d+)">\n<div class="verdict (v-[a-z-]+)">(.*?)</div>', card)
         assert first and first.group(1) == first.group(3) and html.unescape(first.group(4)) == row["verdict"]
+        # the card's class is named after the verdict's key (and coloured by the style sheet)
+        key = next(k for k, v in VERDICTS.items() if v == row["verdict"])
+        assert first.group(1) == f"v-{key}" and f".card.v-{key}{{border-left-color:" in page
         scale = next(r for r in res.scale_sensitivity["parks"] if r["valley"] == valley and r["park"] == row["name"])
         sentences = park_tests(row.to_dict(), alpha=res.config.analysis.alpha, what=f"{TARGET} firms", scale=scale)
         assert [name for name, _ in sentences] == ["Random labelling", "Random placement", "Precedence", "Cell size"]

@@ -14,7 +14,6 @@ import pytest
 #: the only ``attrs`` a table of a run's results keeps, by where it is: the public functions'
 #: documented records that a later public function reads (docs/architecture.md, "attrs that remain")
 KEPT = {
-    "clusters": {"cell_cluster", "definition"},  # geo.cluster_polygons -> park_overlay, classify_models, stacks
     "groups.table": {"rules", "nulls", "parameters"},  # geo.parks.groups.compare_groups' record
 }
 
@@ -74,7 +73,7 @@ def _summary(results) -> dict:
 
 def test_the_stage_results_of_the_demo_carry_no_attrs_but_the_documented_ones(demo_results):
     """Each stage's result is typed (Colocation, ValleyComparison, GroupComparison) and its tables
-    carry no ``attrs``; what a stage records about itself is a named field."""
+    carry no ``attrs`` (a valley's analysis none at all); what a stage records about itself is a named field."""
     from geo.parks.compare import ValleyComparison
     from geo.parks.groups import GroupComparison
     from geo.pipeline._colocation import Colocation
@@ -95,10 +94,15 @@ def test_the_stage_results_of_the_demo_carry_no_attrs_but_the_documented_ones(de
         assert a.ripley_test["correction"] == "border" and a.ripley_test["n"] > 0
         assert a.grid.size_m > 0 and set(a.hot_before) <= set(vr.parks.index) and a.hot_before
         assert all(not t.attrs for t in a.hot_before.values())
-        assert set(a.clusters.attrs) == KEPT["clusters"]
         for where, frame in _frames(a, depth=1):  # its own tables (a KdResult's curve is the public kd's)
-            if frame.attrs and not set(frame.attrs) <= KEPT.get(where, set()):
+            if frame.attrs:
                 bad[f"{name}: analysis.{where}"] = sorted(frame.attrs)
+        # which hot cell is in which cluster, a field: exactly the Gi* hot cells (bin >= 2, the definition),
+        # each in one cluster, as many per cluster as the cluster's n_cells
+        cc = a.cluster_cells
+        assert isinstance(cc, pd.Series) and cc.name == "cluster_id" and not cc.attrs and len(a.clusters)
+        assert sorted(cc.index) == sorted(a.hotspots.index[a.hotspots["gi_bin"].to_numpy() >= 2])
+        assert cc.value_counts().sort_index().to_dict() == dict(zip(a.clusters["cluster_id"], a.clusters["n_cells"]))
     for where, frame in [*_frames(res.comparison, "comparison", depth=1), *_frames(res.groups, "groups", depth=1)]:
         if frame.attrs and not set(frame.attrs) <= KEPT.get(where, set()):
             bad[where] = sorted(frame.attrs)
@@ -113,7 +117,7 @@ def test_the_outputs_read_fields_not_attrs(demo_results):
 
     bare = _bare(demo_results)
     assert not any(f.attrs for _, f in _frames(bare))
-    assert bare.valleys["Wuhan"].analysis.clusters.attrs == {} != demo_results.valleys["Wuhan"].analysis.clusters.attrs
+    assert bare.groups.table.attrs == {} != demo_results.groups.table.attrs
     assert _summary(bare) == _summary(demo_results)
     assert render_report(bare, figures={}) == render_report(demo_results, figures={})
 
@@ -123,6 +127,21 @@ def test_the_outputs_read_fields_not_attrs(demo_results):
 
     a, b = drawn(bare), drawn(demo_results)
     assert len(a) == 5 and a == b  # three dimensions, the stock by year, the groups' in-park shares
+
+
+def test_the_hot_spot_maps_are_told_fdr_from_the_field(demo_results):
+    """gi_map and lisa_map read ``fdr`` from ``hotspots.attrs`` only when not told: the run tells them
+    from ``ValleyAnalysis.hotspot_parameters`` (the analysis's hot spots have no attrs to read)."""
+    from geo.outputs import figures as gfig
+
+    maps = [(args, kwargs) for _, _, fn, args, kwargs in gfig._figure_tasks(demo_results) if fn in (gfig.gi_map, gfig.lisa_map)]
+    assert len(maps) == 2 * len(demo_results.valleys)
+    for args, kwargs in maps:
+        assert not args[0].attrs and kwargs["fdr"] is demo_results.config.analysis.fdr is True
+    off = dataclasses.replace(demo_results.valleys["Wuhan"].analysis,
+                              hotspot_parameters={**demo_results.valleys["Wuhan"].analysis.hotspot_parameters, "fdr": False})
+    one = dataclasses.replace(demo_results, valleys={"Wuhan": dataclasses.replace(demo_results.valleys["Wuhan"], analysis=off)})
+    assert {kwargs["fdr"] for _, _, fn, _, kwargs in gfig._figure_tasks(one) if fn in (gfig.gi_map, gfig.lisa_map)} == {False}
 
 
 def test_summary_json_is_the_serialised_summary(demo_results, demo_output):
@@ -192,3 +211,50 @@ def test_run_summary_orders_the_common_and_the_own_entries():
     assert common <= set(SUMMARY_KEYS) and common <= set(UNITS_KEYS)
     with pytest.raises(KeyError):
         run_summary(run, ("answer",))
+
+
+def test_the_run_never_deep_copies_the_parks_records(monkeypatch):
+    """park_overlay records each park's founding-year hot spots (a table of cells per park) in
+    ``attrs["hot_before"]``; pandas deep-copies ``attrs`` into every frame derived from a frame
+    that has them.  The valley stage lifts the records into fields as soon as park_overlay
+    returns and empties the overlay's ``attrs``, so the run copies none of them (a plain dict,
+    no sharing trick), and the fields hold the tables park_overlay made, without ``attrs``."""
+    import pandas.core.generic as generic
+
+    import geo
+    from geo.config import load_config
+    from geo.datasets import demo_files
+    from geo.parks import overlay
+
+    copies, made = [], []
+    real_deepcopy, real_overlay = generic.deepcopy, overlay.park_overlay
+
+    def counting_deepcopy(obj, *args, **kwargs):
+        if isinstance(obj, dict) and "hot_before" in obj:
+            copies.append(sorted(obj))
+        return real_deepcopy(obj, *args, **kwargs)
+
+    def recording_overlay(*args, **kwargs):
+        out = real_overlay(*args, **kwargs)
+        assert type(out.attrs["hot_before"]) is dict and out.attrs["hot_before"]
+        made.append(dict(out.attrs["hot_before"]))
+        return out
+
+    monkeypatch.setattr(generic, "deepcopy", counting_deepcopy)
+    monkeypatch.setattr(overlay, "park_overlay", recording_overlay)
+    cfg = load_config(demo_files()["config"])
+    cfg = dataclasses.replace(cfg, analysis=dataclasses.replace(
+        cfg.analysis, permutations=19, kd_simulations=0, ripley_simulations=0, compare=False, point_clusters="none",
+        scales=()))
+    res = geo.run(cfg)
+    assert copies == []
+    kept = [vr.analysis.hot_before for vr in res.valleys.values() if vr.analysis.hot_before]
+    assert len(kept) == len(made) >= 2
+    for fields, recorded in zip(kept, made):
+        assert fields.keys() == recorded.keys()
+        assert all(fields[k] is recorded[k] and not fields[k].attrs for k in fields)
+    # the check can fail: a frame derived from a frame that still has the record copies it
+    frame = pd.DataFrame({"a": [1]})
+    frame.attrs["hot_before"] = {0: pd.DataFrame({"z": [0.0]})}
+    frame[["a"]]
+    assert copies == [["hot_before"]]

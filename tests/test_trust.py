@@ -209,6 +209,29 @@ def test_parks_of_no_valley_of_the_run_stop(study, tmp_path):
         geo.check(study.write_config(parks={"path": str(tmp_path / "zh.gpkg")}, name="zh.toml"))
 
 
+def test_a_valley_of_parks_spelt_otherwise_stops_when_its_parks_lie_among_a_parkless_valley(study, tmp_path, capsys):
+    import geopandas as gpd
+
+    p = gpd.read_file(study.parks)
+    p["valley"] = p["valley"].map({"Wuhan": "武汉", "Changchun": "Changchun"})
+    p.to_file(tmp_path / "half.gpkg")
+    cfg = study.write_config(parks={"path": str(tmp_path / "half.gpkg")}, name="half.toml")
+    code, _, err = _cli(capsys, "check", cfg)
+    assert code == 2 and err.count("\n") == 1
+    wuhan = p.loc[p["valley"] == "武汉", "name"].iloc[0]
+    assert (f"The 1 park of half.gpkg labelled '武汉' ({wuhan}) lies among the firms of valley 'Wuhan', which has no "
+            "park of its own" in err)
+    assert "Write 'Wuhan' in that column" in err
+    # parks of a valley left out of the run that lie elsewhere stay a warning
+    p["valley"] = p["valley"].map({"武汉": "Wuhan", "Changchun": "Changchun"})
+    far = p.iloc[[0]].copy()
+    far["valley"], far["name"] = "Shenzhen", "Far park"
+    far["geometry"] = far.translate(xoff=-10, yoff=-8)
+    pd.concat([p, far]).to_file(tmp_path / "far.gpkg")
+    summary = geo.check(study.write_config(parks={"path": str(tmp_path / "far.gpkg")}, name="far.toml"))
+    assert any("parks of valleys not in the run were left out: ['Shenzhen']" in w for w in summary.warnings)
+
+
 def test_check_runs_no_statistic(study, monkeypatch, capsys):
     import geo.cells.graph
     import geo.parks.overlay
@@ -574,3 +597,221 @@ def test_geo_run_prints_the_answer_not_only_counts(tmp_path, capsys):
     answer = [line for line in out.splitlines() if line.startswith("answer: ")]
     assert answer == [("answer: Of 2 parks, 1 sits on a cluster that existed before designation and 1 does not "
                        "coincide with a significant cluster.")]
+
+
+def test_valley_names_unlike_the_data_are_named_not_blamed_on_a_few_bad_rows(study, tmp_path, capsys):
+    # a registry export says 武汉市 where the config says 武汉: every row lies outside the valleys, and the few
+    # (0, 0) rows were the only "faults" left, so the run blamed the geocoding for all of them
+    f = study.frame.copy()
+    f.loc[f.index[:3], ["lng", "lat"]] = 0.0
+    f.to_csv(tmp_path / "zero.csv", index=False)
+    cfg = study.write_config(firms={"path": str(tmp_path / "zero.csv")},
+                             valleys=[{"name": "Wuhan City"}, {"name": "Changchun City"}], name="city.toml")
+    code, _, err = _cli(capsys, "check", cfg)
+    assert code == 2 and err.count("\n") == 1
+    assert "Valley 'Wuhan City' matches no firm" in err and "Wuhan (" in err and "Did you mean 'Wuhan'?" in err
+    assert "(0, 0)" not in err
+
+
+def test_a_firm_id_on_two_rows_is_named_in_a_warning(study, tmp_path, capsys):
+    # a registry export lists a renamed firm twice: one credit code, two names; not an exact copy, so kept twice
+    f = study.frame.copy()
+    f.insert(0, "credit_code", [f"91420100MA{i:08d}" for i in range(len(f))])
+    again = f.iloc[[3, 4]].assign(company=lambda d: d["company"] + " (renamed)")
+    pd.concat([f, again]).to_csv(tmp_path / "ids.csv", index=False)
+    cfg = study.write_config(firms={"path": str(tmp_path / "ids.csv"), "id": "credit_code", "crs": "wgs84",
+                                    "name_column": "company"}, name="ids.toml")
+    code, out, _ = _cli(capsys, "check", cfg)
+    assert code == 0
+    warning = next(line for line in out.splitlines() if "repeat the firm id" in line)
+    assert "2 row(s) of ids.csv repeat the firm id of another row (column 'credit_code'; e.g. '91420100MA00000003'" in warning
+    assert f"{f['company'].iloc[3]!r} and {f['company'].iloc[3] + ' (renamed)'!r}" in warning
+    # a table without repeats says nothing
+    f.to_csv(tmp_path / "ids.csv", index=False)
+    code, out, _ = _cli(capsys, "check", cfg)
+    assert code == 0 and "check: OK" in out and "repeat the firm id" not in out
+
+
+def test_closing_dates_as_a_registry_writes_them_feed_the_space_time_history(tmp_path):
+    # 注销日期 as Qichacha exports it: dates in several forms, empty for open firms; one not a date, one too early
+    s = make_study(tmp_path, valleys={"Wuhan": "Wuhan"})
+    f = s.frame.copy()
+    founded = f[s.columns["founded"]].to_numpy()
+    closed = np.full(len(f), "", dtype=object)
+    closed[::4] = [f"{y + 3}-06-30" for y in founded[::4]]
+    closed[1::8] = [f"{y + 2}年3月1日" for y in founded[1::8]]
+    closed[2] = "unknown"
+    closed[6] = f"{founded[6] - 5}/1/1"
+    f["closed_on"] = closed
+    f.to_csv(s.firms, index=False)
+    cfg = s.write_config(firms={"closed_column": "closed_on", "crs": "wgs84"})
+    chk = geo.check(cfg)
+    assert any("1 closing dates of firms.csv (column 'closed_on') are not dates (e.g. 'unknown'" in w for w in chk.warnings)
+    assert any(f"1 firms of firms.csv close before they were founded (column 'closed_on'; e.g. founded {founded[6]}, "
+               f"closed {founded[6] - 5})" in w for w in chk.warnings)
+    n_closed = sum(1 for i, c in enumerate(closed) if c and i not in (2, 6))  # the dates read, less the two faults
+    assert any(w.startswith(f"{n_closed:,} firms of firms.csv have a closing date (column 'closed_on'): the emerging hot "
+                            "spot analysis counts them only while open, but the cells, hot spots and park tests count "
+                            "every firm") for w in chk.warnings)
+    res = geo.run(cfg)
+    vr = res.valleys["Wuhan"]
+    assert "emerging_hotspots" not in vr.skipped
+    assert vr.analysis.spacetime_cube.closed
+
+
+def test_without_kd_simulations_the_answer_claims_no_kd_timing(study, tmp_path):
+    # kd_simulations = 0 skips Kd, also the comparison's Kd by year: the answer said "the grid-free
+    # Duranton–Overman test first finds ... not localised in any year checked" of a test never run
+    cfg = study.write_config(analysis={"compare": True, "kd_simulations": 0, "scales": []}, name="nokd.toml")
+    res = geo.run(cfg)
+    assert res.comparison is not None and "stage_designated" in res.comparison.table
+    assert "stage_first_localised_year" not in res.comparison.table
+    assert not any("Duranton" in s or "localised" in s for s in res.answer.sentences)
+    # (with simulations the column is there: tests/test_compare.py::test_subsector_named_like_the_target_sector)
+
+
+@pytest.mark.parametrize(("size", "warned"), [(20, True), ("auto", False)])
+def test_a_cell_size_that_leaves_every_firm_alone_is_named(tmp_path, size, warned):
+    # cell_size = 20 (metres, meant as 20 cells? 2 km?): every firm alone in its cell, no hot spot anywhere,
+    # and the answer "no park coincides with a cluster" would describe the grid
+    s = make_study(tmp_path, valleys={"Wuhan": "Wuhan"})
+    res = geo.run(s.write_config(firms={"crs": "wgs84"}, analysis={"cell_size": size, "scales": []}))
+    found = [w for w in res.warnings if "hold a single firm" in w]
+    if not warned:
+        assert not found
+        return
+    cells = res.valleys["Wuhan"].analysis.cells["n_firms"].to_numpy()
+    share = np.mean(cells[cells > 0] == 1)  # counted independently of the warning
+    assert share >= 0.95
+    assert found == [(f"valley 'Wuhan': with [analysis] cell_size = 20 m, {share:.0%} of the {int((cells > 0).sum()):,} "
+                      "cells holding firms hold a single firm, so Gi* compares cells of 0 and 1 firm and misses clusters a "
+                      "few cells wide: the hot spots and park verdicts describe the grid more than the firms; cell_size = "
+                      "\"auto\" gives about two firms per cell")]
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_a_cell_size_of_a_few_metres_stops_in_check_naming_the_valley(study, capsys, command):
+    cfg = study.write_config(analysis={"cell_size": 5}, name="cell5.toml")
+    code, _, err = _cli(capsys, command, cfg)
+    assert code == 2 and err.count("\n") == 1
+    # the Wuhan firms of the study span about 0.3° x 0.3° (independently: the frame's box, in km)
+    w = study.frame[study.frame["city"] == "Wuhan"]
+    km_x = (w["lng"].max() - w["lng"].min()) * 111.32 * np.cos(np.radians(w["lat"].mean()))
+    km_y = (w["lat"].max() - w["lat"].min()) * 110.574
+    n = km_x * km_y * 1e6 / (np.sqrt(3) / 2 * 25)
+    assert n > 5_000_000
+    m = re.search(r"\[analysis\] cell_size = 5 \(metres\) would cut valley 'Wuhan', whose firms span ([\d.]+) × ([\d.]+) km, "
+                  r"into about ([\d,]+) cells \(at most 5,000,000\): cell_size is in metres", err)
+    assert m, err
+    assert float(m[1]) == pytest.approx(km_x, abs=0.1) and float(m[2]) == pytest.approx(km_y, abs=0.1)
+    assert int(m[3].replace(",", "")) == pytest.approx(n, rel=0.01)
+
+
+def test_a_cell_size_wider_than_the_valley_is_a_warning_in_check(study, capsys):
+    cfg = study.write_config(analysis={"cell_size": 50000}, name="cell50k.toml")
+    code, out, _ = _cli(capsys, "check", cfg)
+    assert code == 0
+    lines = [line for line in out.splitlines() if "[analysis] cell_size = 50000 m is more than a third" in line]
+    assert [line.split("valley ")[1].split(" ")[0] for line in lines] == ["'Wuhan'", "'Changchun'"]
+    # the study's valleys span about 0.3 degrees (~ 30 km): 50 km cells are wider; 500 m cells are not
+    code, out, _ = _cli(capsys, "check", study.write_config(analysis={"cell_size": 500}, name="cell500.toml"))
+    assert code == 0 and "more than a third" not in out
+
+
+def test_a_time_step_that_leaves_fewer_than_three_steps_is_a_warning_in_check(study, capsys):
+    w = study.frame[(study.frame["city"] == "Wuhan") & (study.frame["industry"] == study.target)]["year_founded"]
+    lo, hi = int(w.min()), int(w.max())
+    step = (hi - lo) // 2 + 1  # (hi - lo) // step + 1 = 2 steps: one too few for the Mann–Kendall trend
+    code, out, _ = _cli(capsys, "check", study.write_config(analysis={"time_step": step}, name="step.toml"))
+    assert code == 0
+    assert (f"warning: valley 'Wuhan': its 'optics' firms were founded {lo}–{hi}, so [analysis] time_step = {step} gives "
+            f"2 time step(s), fewer than the 3 the emerging hot spot analysis needs: it will be skipped; time_step = "
+            f"{(hi - lo) // 2} or less gives 3 or more") in out
+    code, out, _ = _cli(capsys, "check", study.write_config(analysis={"time_step": step - 1}, name="step2.toml"))
+    assert "valley 'Wuhan': its 'optics' firms were founded" not in out
+
+
+def test_outputs_that_would_overwrite_an_input_stop_before_anything_is_written(tmp_path, capsys):
+    # --out pointed at the data folder, whose firm table is called rejects.csv: the run replaced it with its rejects
+    from geo.pipeline.results import check_out_folder
+
+    s = make_study(tmp_path, valleys={"Wuhan": "Wuhan"})
+    s.firms.rename(tmp_path / "rejects.csv")
+    cfg = s.write_config(firms={"path": "rejects.csv", "crs": "wgs84"})
+    before = (tmp_path / "rejects.csv").read_bytes()
+    assert main(["run", str(cfg), "--out", str(tmp_path), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"geo: error: The output folder {tmp_path} holds the input rejects.csv ([firms] path), which the run's "
+                   f"own output of that name would overwrite: write the outputs to another folder (geo run --out "
+                   f"{tmp_path.name}-results) or rename the input.\n")
+    assert (tmp_path / "rejects.csv").read_bytes() == before and not (tmp_path / "report.html").exists()
+    # an input under maps/ is refused too; a data folder without such names is a valid output folder
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "rejects.csv").rename(tmp_path / "maps" / "firms.csv")
+    cfg = s.write_config(firms={"path": "maps/firms.csv", "crs": "wgs84"})
+    with pytest.raises(geo.errors.ConfigError, match=r"holds the input maps/firms.csv \(\[firms\] path\)"):
+        geo.run(cfg, out=tmp_path)
+    check_out_folder(geo.config.load_config(cfg), tmp_path / "elsewhere")
+    (tmp_path / "maps" / "firms.csv").rename(tmp_path / "firms.csv")
+    check_out_folder(geo.config.load_config(s.write_config(firms={"crs": "wgs84"})), tmp_path)
+
+
+def test_a_study_of_one_sector_says_the_labelling_test_cannot_run(tmp_path):
+    # a registry export of optics firms only: random labelling among the valley's firms has no other firm to swap
+    s = make_study(tmp_path, valleys={"Wuhan": "Wuhan"})
+    f = s.frame.copy()
+    f[s.columns["sector"]] = s.target
+    f.to_csv(s.firms, index=False)
+    res = geo.run(s.write_config(firms={"crs": "wgs84"}, analysis={"scales": []}))
+    ov = res.valleys["Wuhan"].analysis.parks_overlay
+    assert ov["p_labelling"].isna().all() and ov["p_labelling_mid"].isna().all()
+    for _, row in ov.iterrows():
+        assert "random labelling not computed: every firm of the valley is of the target sector" in row["notes"]
+        assert "random labelling mid-p not computed" in row["verdict_reason"]
+    # with two sectors it is computed (the hypergeometric test itself: tests/test_parks.py)
+    res = geo.run(make_study(tmp_path / "two", valleys={"Wuhan": "Wuhan"}).write_config(firms={"crs": "wgs84"},
+                                                                                     analysis={"scales": []}))
+    assert res.valleys["Wuhan"].analysis.parks_overlay["p_labelling"].notna().all()
+
+
+def test_a_park_designated_outside_the_founding_years_says_what_the_data_cannot_show(tmp_path):
+    import geopandas as gpd
+
+    s = make_study(tmp_path, valleys={"Wuhan": "Wuhan"})
+    years = s.frame.loc[s.frame["industry"] == s.target, "year_founded"]
+    parks = gpd.read_file(s.parks)
+    for designated, expected in ((int(years.max()) + 1, "after the last founding year of the target firms"),
+                                 (int(years.min()), "no later than the first founding year of the target firms"),
+                                 (int(years.min()) + 3, None)):
+        parks.assign(designated=designated).to_file(s.parks)
+        res = geo.run(s.write_config(firms={"crs": "wgs84"}, analysis={"scales": []}))
+        notes = res.valleys["Wuhan"].analysis.parks_overlay["notes"].iloc[0]
+        if expected is None:
+            assert "founding year of the target firms" not in notes
+        else:
+            assert f"designated in {designated}, {expected}" in notes
+
+
+def test_a_status_column_given_as_closed_column_stops(tmp_path, capsys):
+    # 经营状态 (存续 / 注销 / 吊销) instead of 注销日期: no value is a date, so no firm would ever close
+    s = make_study(tmp_path, valleys={"Wuhan": "Wuhan"})
+    f = s.frame.copy()
+    f["status"] = np.where(np.arange(len(f)) % 3 == 0, "注销", "存续")
+    f.to_csv(s.firms, index=False)
+    code, _, err = _cli(capsys, "check", s.write_config(firms={"closed_column": "status", "crs": "wgs84"}))
+    n_closed = int((np.arange(len(f)) % 3 == 0).sum())
+    assert code == 2 and err == (f"geo: error: [firms] closed_column = 'status' holds no date (存续 ({len(f) - n_closed:,}), "
+                                 f"注销 ({n_closed:,})): it should name the column of closing (deregistration) dates, such "
+                                 "as 注销日期 or 吊销日期; a status column cannot tell when a firm closed.\n")
+
+
+def test_parks_not_assessed_for_one_reason_show_it_once(study, tmp_path):
+    # cell_size = 50000: every park "not assessed" for the same reason, written five times, each ending ".."
+    res = geo.run(study.write_config(analysis={"cell_size": 50000, "scales": []}, name="wide.toml"))
+    res.write(tmp_path / "out")
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    row = re.search(r"<tr><td>not assessed</td><td class=\"num\">2</td><td>(.*?)</td></tr>", page)
+    assert row, "no not-assessed row"
+    reason = res.valleys["Wuhan"].skipped["hotspots"].rstrip(".")
+    assert row[1].count(reason) == 1 and row[1].startswith("Wuhan: ") and "Changchun: " in row[1]
+    assert f"No park tests: {reason}.</p>" in page and ".." not in re.sub(r"<[^>]+>", " ", page.split("<h2")[1])

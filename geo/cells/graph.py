@@ -29,8 +29,8 @@ WEIGHT_KINDS = ("queen", "rook", "knn", "distance", "kernel")
 ISLAND_POLICIES = ("knn", "keep", "raise")
 DEFAULT_K = 8
 
-# build records of graphs made by weights(), keyed by id(graph) and dropped with the graph
-#: the attribute of a Graph built by :func:`weights` that holds its :class:`IslandReport`
+#: the attribute of a Graph built by :func:`weights` that holds its :class:`IslandReport` (the
+#: record lives on the graph and is dropped with it)
 _ISLANDS_ATTR = "_geo_islands"
 
 

@@ -21,6 +21,7 @@ import pyproj
 import shapely
 from scipy.spatial import cKDTree
 
+from geo.cells._study_area import StudyArea
 from geo.errors import ColumnError, CRSError, InputError
 from geo.points import PointFrame
 
@@ -749,8 +750,6 @@ def _safe_names(values: list[Any]) -> list[str]:
 
 def _extent(extent: Any, src: pyproj.CRS, metric: pyproj.CRS, x, y):
     """Return (extent polygon in metric CRS or None for the default hull, description)."""
-    from geo.cells.area import StudyArea
-
     if extent is None:
         return None, "convex hull of the firms"
     if isinstance(extent, StudyArea):  # valid and polygonal as made: used as it is (the dask engine's plan too)
@@ -794,8 +793,6 @@ def _extent(extent: Any, src: pyproj.CRS, metric: pyproj.CRS, x, y):
 def _area_plan(extent: Any, cell: str, size: Any) -> tuple[Any, float, dict] | None:
     """``(size, size_m, rule)`` of a :class:`geo.cells.area.StudyArea` made with the automatic size
     for this kind of cell (None otherwise): the cells keep the size the area was built with."""
-    from geo.cells.area import StudyArea
-
     if not (isinstance(extent, StudyArea) and isinstance(size, str) and extent.cell == cell and extent.size is not None):
         return None
     if size != "auto":

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import ColumnError, DataFileError, InputError
+from geo.io._columns import PARK_NAME as _PARK_NAME
 
 __all__ = ["CODE_CANDIDATES", "HEADER_SCAN_ROWS", "JOIN_REASONS", "catalogue_features", "read_catalogue"]
 
@@ -88,7 +89,6 @@ def _read_sheet(path: Path, *, sheet: str | int | None, name: str | None):
     import io
 
     from geo.io._text import _TABLE_SUFFIXES, _decode, _sniff_delimiter
-    from geo.io.parks import _PARK_NAME
 
     try:
         if path.suffix.lower() in _TABLE_SUFFIXES:  # the table saved as CSV (any encoding _decode detects: GBK …)
@@ -177,7 +177,6 @@ def read_catalogue(
     import pyogrio.errors
 
     from geo.io._text import _check_file
-    from geo.io.parks import _PARK_NAME
 
     p = _check_file(path, "Catalogue point layer")
     a = _check_file(attributes, "Catalogue attribute table")

@@ -20,6 +20,7 @@ from geo import crs as _crs
 from geo._words import suggest
 from geo.config import AREA_UNITS
 from geo.errors import ColumnError, CRSError, DataFileError, InputError
+from geo.io._columns import PARK_NAME as _PARK_NAME
 from geo.io._text import (
     _EXCEL_SUFFIXES,
     _TABLE_SUFFIXES,
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------- parks
-_PARK_NAME = ("name", "park", "park_name", "parkname", "名称", "园区", "园区名称", "开发区名称")
 
 #: approved-area columns (km²) of a table of park points, best first
 _PARK_AREA = ("approved_area_km2", "area_km2", "核准面积")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geo.outputs._draw import DPI, _new, _png, _style, _text
 from geo.outputs._labels import comparison_label, humanise
 from geo.outputs._style import SECTOR_COLOURS, format_number
 
@@ -168,8 +169,6 @@ def comparison_chart(table, dimension: str, *, title: str = "", dpi: int | None 
     ValueError
         For an unknown ``dimension``.
     """
-    from geo.outputs.figures import DPI, _new, _png, _style, _text
-
     if dimension not in DIMENSIONS:
         msg = f"dimension must be one of {', '.join(DIMENSIONS)}; {dimension!r} was given."
         raise ValueError(msg)

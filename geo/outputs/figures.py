@@ -3,7 +3,8 @@
 Every figure is drawn on a fresh :class:`matplotlib.figure.Figure` (pyplot's global state is
 never touched) with its axes placed once (no layout engine), rendered by Agg at ``dpi=110``
 and written as an RGB PNG with no metadata but its resolution, so the same input gives
-byte-identical PNGs.  Maps are drawn in the metric CRS of the cells (metres), with
+byte-identical PNGs (that plumbing is :mod:`geo.outputs._draw`, shared with
+:mod:`geo.outputs.compare_figures`).  Maps are drawn in the metric CRS of the cells (metres), with
 the park boundaries reprojected to it, equal aspect, a scale bar and the CRS below them (no
 coordinate ticks).
 Strings from the data (valley and park names) are drawn as plain text (no mathtext), so a
@@ -18,18 +19,15 @@ LISA clusters (:data:`LISA_COLOURS`, GeoDa's), sectors and valleys (``SECTOR_COL
 
 from __future__ import annotations
 
-import io
 import logging
-import threading
-import warnings
-from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
-from geo.outputs._fonts import font_family, note_missing_cjk
+from geo.outputs._draw import DPI, _new, _png, _style, _text
+from geo.outputs._figure_pool import MAX_WORKERS, _draw_tasks, _old_objects_frozen, _workers
 from geo.outputs._style import (
     CLUSTER_COLOUR,
     GI_COLOURS,
@@ -67,204 +65,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: resolution of every figure (dots per inch)
-DPI = 110
-
 _PARK_EDGE = PARK_EDGE_COLOUR
 _IN_COLOUR = GI_COLOURS[3]
 _OUT_COLOUR = GI_COLOURS[-3]
 
 
 # ----------------------------------------------------------------------------- plumbing
-@contextmanager
-def _style() -> Iterator[None]:
-    import matplotlib
-
-    rc = {
-        "font.family": font_family(),  # DejaVu Sans, then the installed CJK fonts as fallbacks
-        "font.size": 9,
-        "axes.titlesize": 10,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-    }
-    with matplotlib.rc_context(rc), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Glyph .* missing from")
-        warnings.filterwarnings("ignore", message=r".*findfont.*")
-        yield
-
-
-def _new(width: float, height: float, *, ncols: int = 1, nrows: int = 1, dpi: int = DPI, **kw):
-    """A figure (Agg canvas, at the resolution it is saved at) and its ``nrows × ncols`` axes.
-
-    No layout engine: :func:`_png` places the axes once (see :func:`_arrange`).
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=dpi, facecolor="white")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
-    return fig, axes
-
-
-#: space around the decorations of each axes and at the figure's edges, inches (constrained
-#: layout's default ``w_pad`` / ``h_pad``)
-_PAD = 3 / 72
-#: a colorbar is this fraction of its axes' height, and its height / width ratio is ``_CB_ASPECT``
-_CB_SHRINK = 0.8
-_CB_ASPECT = 20
-
-
-def _extents(ax, renderer, outside) -> list:
-    """Bounding boxes (pixels) of what is drawn around ``ax``: tick labels, axis labels, the
-    title's height, texts and the legends in ``outside``.
-
-    As in constrained layout, the long side of axis labels and titles does not count here
-    (axis labels may run past their axes; :func:`_arrange` keeps titles in the figure).
-    """
-    out = []
-    for axis in (ax.xaxis, ax.yaxis):
-        bb = axis.get_tightbbox(renderer, for_layout_only=True)
-        if bb is not None:
-            out.append(bb)
-    if ax.title.get_text():
-        bb = ax.title.get_window_extent(renderer)
-        off = ax.yaxis.offsetText  # set by get_tightbbox above
-        if off.get_visible() and off.get_text():  # the title may be lifted above it (e.g. "1e6")
-            bb = bb.translated(0, max(0.0, off.get_window_extent(renderer).y1 - ax.bbox.y1))
-        x = (bb.x0 + bb.x1) / 2
-        out.append(type(bb).from_extents(x - 0.5, bb.y0, x + 0.5, bb.y1))
-    for t in ax.texts:
-        if t.get_visible() and t.get_text() and not t.get_clip_on():
-            out.append(t.get_window_extent(renderer))
-    for leg in outside:
-        if leg is not None and leg.axes is ax:
-            out.append(leg.get_window_extent(renderer))
-    return [b for b in out if np.isfinite(b.extents).all()]
-
-
-def _arrange(fig, *, suptitle=None, outside=(), colorbars=None) -> None:
-    """Place the figure's grid of axes so their decorations fit in the figure.
-
-    A fixed layout from one measurement (constrained layout measures every decoration
-    several times: a quarter of the time of the report's figures): the axes are first put
-    in their whole grid cells (so they are at least as large as in the end, and their tick
-    labels at least as dense), what sticks out of each is measured, and the axes are then
-    sized so that the widest decoration of each grid column and the tallest of each grid
-    row fit, with :data:`_PAD` around each; columns (rows) get equal widths (heights), and
-    a title wider than its axes stays in the figure.  Equal-aspect axes shrink inside their
-    place, centred, as in constrained layout.  The suptitle is at the top; a colorbar
-    (``colorbars``: axes -> colorbar axes) stands right of its axes.
-    """
-    from matplotlib.transforms import Bbox
-
-    colorbars = colorbars or {}
-    renderer = fig.canvas.get_renderer()
-    W, H = fig.bbox.width, fig.bbox.height
-    pad = _PAD * fig.dpi
-    grid = {}
-    for ax in fig.axes:
-        spec = ax.get_subplotspec()
-        if spec is not None and ax not in colorbars.values():
-            grid[(spec.rowspan.start, spec.colspan.start)] = ax
-    if not grid:
-        return
-    nrows = 1 + max(r for r, _ in grid)
-    ncols = 1 + max(c for _, c in grid)
-    top = 0.0
-    if suptitle is not None and suptitle.get_text():
-        suptitle.set_y(1.0 - pad / H)
-        suptitle.set_verticalalignment("top")
-        top = 2 * pad + suptitle.get_window_extent(renderer).height
-    # 1. each axes in its whole cell: what sticks out of it (pixels: left, right, bottom, top)
-    cw, ch = W / ncols, (H - top) / nrows
-    over = {}
-    title_w = [0.0] * ncols  # the widest axes title of each column
-    for (r, c), ax in grid.items():
-        ax.set_position([c * cw / W, (H - top - (r + 1) * ch) / H, cw / W, ch / H])
-        ax.apply_aspect()
-        box = ax.get_window_extent(renderer)
-        bbs = _extents(ax, renderer, outside)
-        if ax.title.get_text():
-            title_w[c] = max(title_w[c], ax.title.get_window_extent(renderer).width)
-        u = Bbox.union([box, *bbs])
-        o = (box.x0 - u.x0, u.x1 - box.x1, box.y0 - u.y0, u.y1 - box.y1)
-        cax = colorbars.get(ax)
-        if cax is not None:  # it stands by the axes' place, not by their (aspect-adjusted) box
-            _place_colorbar(ax, cax)
-            place = ax.get_position(original=True).transformed(fig.transFigure)
-            bb = cax.yaxis.get_tightbbox(renderer, for_layout_only=True)
-            u = Bbox.union([place, cax.get_window_extent(renderer), *([bb] if bb is not None else [])])
-            o = (o[0], max(o[1], u.x1 - place.x1), o[2], o[3])
-        over[(r, c)] = o
-    # 2. the widest decoration of each column, the tallest of each row
-    left = [max((o[0] for (_, c), o in over.items() if c == j), default=0.0) for j in range(ncols)]
-    right = [max((o[1] for (_, c), o in over.items() if c == j), default=0.0) for j in range(ncols)]
-    below = [max((o[2] for (r, _), o in over.items() if r == i), default=0.0) for i in range(nrows)]
-    above = [max((o[3] for (r, _), o in over.items() if r == i), default=0.0) for i in range(nrows)]
-    h = (H - top - sum(below) - sum(above) - 2 * pad * nrows) / nrows
-    w = w0 = (W - sum(left) - sum(right) - 2 * pad * ncols) / ncols
-    if w <= 0 or h <= 0:  # decorations larger than the figure: matplotlib's default places
-        for ax in grid.values():
-            ax.set_position(ax.get_subplotspec().get_position(fig))
-        return
-    # a title is centred on its axes, which are centred in their place: it sticks out of that
-    # place by half the difference of the widths on each side (room is made for it as long
-    # as its axes keep half their width; a longer title runs past the axes, as with
-    # constrained layout)
-    for _ in range(8):
-        out = [max(0.0, (t - w) / 2) for t in title_w]
-        lw = [max(lj, o) for lj, o in zip(left, out)]
-        rw = [max(rj, o) for rj, o in zip(right, out)]
-        narrower = (W - sum(lw) - sum(rw) - 2 * pad * ncols) / ncols
-        if narrower < 0.5 * w0 or narrower >= w - 0.5:
-            break
-        left, right, w = lw, rw, narrower
-    xs = np.cumsum([0.0] + [left[j] + w + right[j] + 2 * pad for j in range(ncols)])
-    ys = np.cumsum([0.0] + [above[i] + h + below[i] + 2 * pad for i in range(nrows)])
-    for (r, c), ax in grid.items():
-        x0 = xs[c] + pad + left[c]
-        y1 = H - top - ys[r] - pad - above[r]
-        ax.set_position([x0 / W, (y1 - h) / H, w / W, h / H])
-        if ax in colorbars:
-            _place_colorbar(ax, colorbars[ax])
-
-
-def _place_colorbar(ax, cax) -> None:
-    """The colorbar axes right of ``ax``'s place (not its aspect-adjusted box), vertically
-    centred, :data:`_CB_SHRINK` of its height: where constrained layout put it."""
-    pos = ax.get_position(original=True)
-    w_in, h_in = ax.get_figure().get_size_inches()
-    h = _CB_SHRINK * pos.height
-    w = h * h_in / _CB_ASPECT / w_in
-    cax.set_position([pos.x1 + 0.02 * pos.width, pos.y0 + (pos.height - h) / 2, w, h])
-
-
-#: zlib level of the PNGs: 3 writes them about a third faster than PIL's default 6, and as
-#: RGB (no alpha channel: the figures are opaque) they are still smaller than matplotlib's RGBA
-_PNG_LEVEL = 3
-
-
-def _png(fig, *, dpi: int = DPI, suptitle=None, outside=(), colorbars=None) -> bytes:
-    """The figure, its axes placed by :func:`_arrange`, as RGB PNG bytes (no metadata but the
-    resolution, so the same figure gives the same bytes)."""
-    from PIL import Image
-
-    fig.set_dpi(dpi)
-    _arrange(fig, suptitle=suptitle, outside=outside, colorbars=colorbars)
-    fig.canvas.draw()
-    rgb = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")
-    buf = io.BytesIO()
-    rgb.save(buf, format="png", compress_level=_PNG_LEVEL, dpi=(dpi, dpi))
-    return buf.getvalue()
-
-
-def _text(value: Any, limit: int = 70) -> str:
-    s = "" if value is None else str(value)
-    note_missing_cjk((s,))  # Chinese text without a CJK font: said once
-    return s if len(s) <= limit else s[: limit - 1] + "…"
-
-
 def _polygons(geoms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exterior rings of (multi)polygons: all vertices, ring offsets, and the input row of each ring."""
     import shapely
@@ -928,6 +734,7 @@ def entries_chart(founded, inside, year: int, *, rate_ratio: Mapping[str, Any] |
             ax.axvline(year - 0.5, color="#333333", lw=1.5)
             ax.set_ylabel("entries / year", fontsize=8)
             ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # years: not 1997.5
             top = float(table[col].max()) if len(table) else 1.0
             ax.set_ylim(0, max(top, 1.0) * 1.3)
         axes[0, 0].text(year - 0.5, 1.0, f" designated {year}", transform=axes[0, 0].get_xaxis_transform(), ha="left", va="bottom",
@@ -1117,43 +924,9 @@ def report_figures(results, *, errors: dict[str, str] | None = None, workers: in
     token = _MEMO.set({})
     try:
         with _old_objects_frozen():
-            return _draw_tasks(_figure_tasks(results), errors, _workers(workers))
+            return _draw_tasks(_figure_tasks(results), errors, _workers(workers), _COST)
     finally:
         _MEMO.reset(token)
-
-
-@contextmanager
-def _old_objects_frozen() -> Iterator[None]:
-    """Keep the garbage collector off the objects that exist now until the end.
-
-    The figures make many short-lived objects; each full collection triggered by them would
-    walk every object of the run (millions with a million firms: a third of a second each).
-    Young garbage is still collected.  Nothing is done when objects are already frozen (the
-    caller's) or the collector is off (see :class:`geo._gc.QuietGC`).
-    """
-    from geo._gc import QuietGC
-
-    with QuietGC() as quiet:
-        quiet.freeze()
-        yield
-
-
-#: processes drawing the report's figures are at most this (each forked worker copies the
-#: pages it touches: a few hundred MB with a million firms)
-MAX_WORKERS = 2
-#: fewer figures than this are drawn in this process (forking would not pay)
-_MIN_PARALLEL_TASKS = 4
-
-
-def _workers(workers: int | None) -> int:
-    import multiprocessing
-    import sys
-
-    if not sys.platform.startswith("linux") or multiprocessing.current_process().daemon:
-        return 1  # fork is only safe on Linux; daemonic processes cannot have children
-    if workers is None:
-        return 1
-    return max(1, int(workers))
 
 
 def _entries_figure(results, vr, idx, year: int, row: dict, pname: str) -> bytes | None:
@@ -1252,89 +1025,8 @@ def _figure_tasks(results) -> list[tuple[str, str, Any, tuple, dict]]:
     return tasks
 
 
-def _draw_one(task) -> tuple[bytes | None, BaseException | None, str | None]:
-    """(PNG or None, exception, its message) of one task."""
-    _fname, _group, fn, args, kwargs = task
-    try:
-        return fn(*args, **kwargs), None, None
-    except Exception as exc:  # noqa: BLE001 - reported by the caller
-        return None, exc, f"{type(exc).__name__}: {exc}"
-
-
-#: the tasks of the running report_figures, read by the forked workers (nothing is pickled)
-_POOL_TASKS: list | None = None
-_POOL_LOCK = threading.Lock()
 #: rough relative cost of a group of figures, to hand out the slow ones first
 _COST = {gi_map: 3.0, lisa_map: 3.0, precedence_map: 2.5, density_map: 1.5, moran_scatter: 1.5, _entries_figure: 1.2}
-
-
-def _pool_draw(indices: list[int]) -> list[tuple[int, bytes | None, BaseException | None, str | None]]:
-    import pickle
-
-    out = []
-    for i in indices:
-        png, exc, msg = _draw_one(_POOL_TASKS[i])
-        if exc is not None:
-            try:
-                pickle.dumps(exc)
-            except Exception:  # noqa: BLE001 - an exception that cannot travel back: keep its text
-                exc = RuntimeError(msg)
-        out.append((i, png, exc, msg))
-    return out
-
-
-def _draw_tasks(tasks: list, errors: dict[str, str] | None, workers: int) -> dict[str, bytes]:
-    done: dict[int, tuple[bytes | None, BaseException | None, str | None]] = {}
-    groups: dict[str, list[int]] = {}
-    for i, task in enumerate(tasks):
-        groups.setdefault(task[1], []).append(i)
-    from geo._process import policy
-
-    if workers > 1 and len(tasks) >= _MIN_PARALLEL_TASKS and len(groups) > 1 and policy().fork_workers:
-        done.update(_draw_forked(tasks, list(groups.values()), min(workers, len(groups))))
-    for i, task in enumerate(tasks):  # in order: whatever the pool did not draw, and the outcome
-        if i not in done:
-            done[i] = _draw_one(task)
-        png, exc, msg = done[i]
-        if exc is not None:
-            if errors is None:
-                raise exc
-            log.warning("figure %s failed: %s", task[0], msg)
-            errors[task[0]] = msg
-    return {tasks[i][0]: done[i][0] for i in range(len(tasks)) if done[i][0] is not None}
-
-
-def _draw_forked(tasks: list, groups: list[list[int]], workers: int) -> dict[int, tuple]:
-    """Draw groups of tasks in forked processes; groups that could not be drawn are left out."""
-    import gc
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    global _POOL_TASKS
-    order = sorted(groups, key=lambda g: -sum(_COST.get(tasks[i][2], 1.0) for i in g))
-    done: dict[int, tuple] = {}
-    with _POOL_LOCK:  # one pool at a time: the workers read _POOL_TASKS as it was when they forked
-        _POOL_TASKS = tasks
-        try:
-            # gc.freeze in the workers: a collection there would touch (and copy) every object of this process
-            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
-                                     initializer=gc.freeze) as pool:
-                futures = [pool.submit(_pool_draw, g) for g in order]
-                broken = False
-                for fut in futures:
-                    try:
-                        for i, png, exc, msg in fut.result():
-                            done[i] = (png, exc, msg)
-                    except BrokenProcessPool:  # a worker died: the figures it did not return are drawn here
-                        broken = True
-                if broken:
-                    log.warning("a figure worker process died; its figures are drawn in this process")
-        except OSError as exc:  # cannot fork (e.g. out of memory): draw everything here
-            log.warning("cannot start figure worker processes (%s); drawing the figures in this process", exc)
-        finally:
-            _POOL_TASKS = None
-    return done
 
 
 def groups_chart(table: pd.DataFrame, diff: Mapping[str, Any], *, title: str = "", dpi: int = DPI) -> bytes:

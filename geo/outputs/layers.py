@@ -16,7 +16,16 @@ import pandas as pd
 
 from geo.outputs._write import _temp_beside
 
-__all__ = ["write_layers", "LayerJob", "SPATIAL_INDEX_MAX_FEATURES", "BACKGROUND_MIN_ROWS", "emerging_layer"]
+__all__ = [
+    "write_layers",
+    "LayerJob",
+    "SPATIAL_INDEX_MAX_FEATURES",
+    "BACKGROUND_MIN_ROWS",
+    "emerging_layer",
+    "json_columns",
+    "first_layers",
+    "run_layers",
+]
 
 log = logging.getLogger(__name__)
 
@@ -227,3 +236,185 @@ def emerging_layer(cells: Any, emerging: Any) -> Any:
     if "cell_id" in cells:
         frame.insert(0, "cell_id", cells["cell_id"].to_numpy())
     return gpd.GeoDataFrame(frame, geometry=np.asarray(cells.geometry.values), crs=cells.crs)
+
+
+# ----------------------------------------------------------------------------- a run's layers
+def json_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every column holding a dict, list or tuple written as JSON text.
+
+    A GeoPackage column holds one scalar type; the park overlays (a run's and a run on given
+    units') keep some records as dicts.  Values that are not dicts, lists or tuples stay as they
+    are (a missing value stays missing, as NaN); values JSON cannot write (a timestamp, a numpy scalar) are written as their ``str``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Not changed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A shallow copy with the converted columns replaced (``frame`` itself when none is).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> json_columns(pd.DataFrame({"a": [1, 2], "b": [{"x": 1}, "-"], "c": [[1, 2], "t"]})).to_dict("list")
+    {'a': [1, 2], 'b': ['{"x": 1}', '-'], 'c': ['[1, 2]', 't']}
+    """
+    import json
+
+    def nested(v: Any) -> bool:
+        return isinstance(v, (dict, list, tuple))
+
+    columns = [c for c in frame.columns if frame[c].map(nested).any()]
+    if not columns:
+        return frame
+    out = frame.copy(deep=False)
+    for c in columns:
+        out[c] = frame[c].map(lambda v: json.dumps(v, default=str) if nested(v) else v)
+    return out
+
+
+def first_layers(firms, parks, rejects) -> dict:
+    """The layers of ``layers.gpkg`` known once the firms are read: firms, parks, rejects
+    (as they are: the layer writer drops their ``attrs`` on its own shallow copies).
+
+    Parameters
+    ----------
+    firms, parks, rejects : geopandas.GeoDataFrame, geopandas.GeoDataFrame, pandas.DataFrame
+        The run's inputs as read (:class:`geo.pipeline.results.Results` fields of the same names).
+
+    Returns
+    -------
+    dict
+        Layer name -> frame, in the order of the GeoPackage.
+    """
+    return {"firms": firms, "parks": parks, "rejects": rejects}
+
+
+def run_layers(results: Any, *, inputs: bool = True) -> dict[str, Any]:
+    """The layers of a run's ``layers.gpkg`` (README's table), in the order they are written.
+
+    Parameters
+    ----------
+    results : geo.pipeline.results.Results
+        A run's results: its inputs, each valley's :class:`geo.pipeline.results.ValleyAnalysis`,
+        the groups and the comparison.
+    inputs : bool, default True
+        Also the input layers (:func:`first_layers`): False when a :class:`LayerJob` of the run
+        already has them (``geo.run(config, out=...)`` starts writing them while the run goes on).
+
+    Returns
+    -------
+    dict
+        Layer name -> frame: cells, hot spots, clusters and point clusters in EPSG:4326 (each
+        cell layer reprojected once), groups, valleys, co-location (table and significant
+        firms), emerging hot spots, the parks with their overlay, the study areas.
+    """
+    layers = first_layers(results.firms, results.parks, results.rejects) if inputs else {}
+    done: dict[str, list] = {name: [] for name in results.valleys}
+    for kind in ("cells", "hotspots", "clusters", "point_clusters"):
+        frames = [_wgs84_layer(getattr(vr.analysis, kind), done[name]).assign(valley=name)
+                  for name, vr in results.valleys.items() if getattr(vr.analysis, kind) is not None]
+        if frames:
+            layers[kind] = _concat(frames)
+    if results.groups is not None:
+        gt = results.groups.table.copy(deep=False)
+        gt.attrs = {}  # compare_groups' documented record (rules, nulls, parameters): not a layer's
+        layers["groups"] = gt
+    if results.comparison is not None:
+        layers["valleys"] = results.comparison.table.reset_index()
+    colo = [vr.analysis.colocation.table.assign(valley=name) for name, vr in results.valleys.items()
+            if vr.analysis.colocation is not None]
+    if colo:
+        layers["colocation"] = pd.concat(colo, ignore_index=True)
+    local = [_colocation_layer(vr) for vr in results.valleys.values()
+             if vr.analysis.colocation is not None and vr.analysis.colocation.local is not None]
+    local = [f for f in local if len(f)]
+    if local:
+        layers["colocation_local"] = _concat(local)
+    emerging = [emerging_layer(_wgs84_layer(vr.analysis.cells, done[name]), vr.analysis.emerging).assign(valley=name)
+                for name, vr in results.valleys.items() if vr.analysis.emerging is not None]
+    if emerging:
+        layers["emerging_hotspots"] = _concat(emerging)
+    ov = [_overlay_layer(vr) for vr in results.valleys.values() if vr.analysis.parks_overlay is not None]
+    if ov:
+        layers["parks_overlay"] = _concat(ov)
+    areas = _area_layer(results.valleys)
+    if areas is not None:
+        layers["study_area"] = areas
+    return layers
+
+
+def _wgs84_layer(frame, done: list):
+    """``frame`` in EPSG:4326; the geometry of a frame in ``done`` with the same index and
+    exactly the same geometries (the cells and the hot-spot cells) is reused, not reprojected."""
+    import shapely
+
+    for src, out in done:
+        if (src.crs == frame.crs and src.index.equals(frame.index)
+                and shapely.equals_exact(np.asarray(src.geometry.values), np.asarray(frame.geometry.values), tolerance=0).all()):
+            return frame.set_geometry(out.geometry.to_numpy(), crs=out.crs)
+    out = frame.to_crs("EPSG:4326")
+    done.append((frame, out))
+    return out
+
+
+def _concat(frames):
+    import geopandas as gpd
+
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
+
+
+def _area_layer(valleys: dict):
+    """One row per valley: its study area's outline (EPSG:4326), rule, description and km²."""
+    import geopandas as gpd
+
+    rows, geoms = [], []
+    for name, vr in valleys.items():
+        sa = vr.analysis.study_area
+        if sa is None:
+            continue
+        rows.append({"valley": name, **{k: v for k, v in sa.to_dict().items() if k != "metric_crs"}})
+        geoms.append(gpd.GeoSeries([sa.geometry], crs=sa.crs).to_crs("EPSG:4326").iloc[0])
+    if not rows:
+        return None
+    return gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geoms, crs="EPSG:4326")
+
+
+def _colocation_layer(vr):
+    """The target firms whose local co-location quotient is significant (FDR), as WGS84 points."""
+    import geopandas as gpd
+
+    import shapely
+
+    loc = vr.analysis.colocation.local
+
+    sig = loc[loc["label"] != "ns"]
+    firms = vr.firms.loc[sig.index]  # a firm once per relation in which it is significant
+    x, y = firms.coords()
+    keep = [c for c in ("firm_id", "name") if c in firms.columns]
+    frame = pd.DataFrame(firms[keep]).reset_index(drop=True)
+    for c in sig.columns:
+        frame[c] = sig[c].to_numpy()
+    frame["valley"] = vr.name
+    return gpd.GeoDataFrame(frame, geometry=shapely.points(x, y), crs=vr.firms.crs)
+
+
+def _overlay_layer(vr):
+    """Park polygons with their overlay metrics, tests and verdict (dict columns as JSON)."""
+    import geopandas as gpd
+
+    ov = vr.analysis.parks_overlay.copy()
+    if vr.analysis.models is not None:
+        md = vr.analysis.models
+        for c in ("primary_model", "models"):
+            if c in md:
+                ov[c] = md[c].map(lambda v: " + ".join(v) if isinstance(v, (list, tuple)) else v).reindex(ov.index)
+    ov = json_columns(ov)
+    geo = vr.parks.geometry.reindex(ov.index)
+    out = gpd.GeoDataFrame(ov.drop(columns=[c for c in ("name", "designated") if c in ov]).join(vr.parks[["name", "designated"]]),
+                           geometry=geo.values, crs=vr.parks.crs)
+    out["valley"] = vr.name
+    return out

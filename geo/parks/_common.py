@@ -1,6 +1,7 @@
-"""Helpers shared by the group study (:mod:`geo.parks.groups`) and the development models
-(:mod:`geo.parks.models`): layers brought to one CRS, points in a polygon, missing values and
-percentages as the two studies write them."""
+"""What the park modules share: the four verdicts' words (:data:`VERDICTS`), layers brought to
+one CRS, points in a polygon, missing values as the group study (:mod:`geo.parks.groups`) and the
+development models (:mod:`geo.parks.models`) test them (numbers and percentages are written by
+:mod:`geo._format`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,14 @@ import pandas as pd
 
 from geo.errors import CRSError
 
+#: the four park verdicts: key -> the words every output shows (re-exported by :mod:`geo.parks.overlay`)
+VERDICTS = {
+    "pre-existing": "park on a pre-existing cluster",
+    "after": "cluster formed after designation",
+    "none": "park without a cluster",
+    "undetermined": "undetermined",
+}
+
 __all__ = []
 
 
@@ -19,6 +28,15 @@ def _to(gdf, crs, what: str):
     """``gdf`` in ``crs``; a layer without a CRS is an error naming ``what``."""
     if gdf.crs is None:
         msg = f"The {what} layer has no CRS; set it with gdf.set_crs(...)."
+        raise CRSError(msg)
+    return gdf if gdf.crs == crs else gdf.to_crs(crs)
+
+
+def _metric(gdf, crs):
+    if gdf.crs is None:
+        from geo.errors import CRSError
+
+        msg = "A layer without CRS was given; set it with gdf.set_crs(...)."
         raise CRSError(msg)
     return gdf if gdf.crs == crs else gdf.to_crs(crs)
 
@@ -42,7 +60,3 @@ def _inside(geom, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def _isnan(v: Any) -> bool:
     return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
-
-
-def _pct(x: float) -> str:
-    return "n/a" if _isnan(x) else f"{100 * x:.0f} %"

@@ -122,7 +122,7 @@ def hot_clusters(cells: Any, column: str, *, graph: Any, permutations: int, seed
     geo.errors.GeoError
         As :func:`geo.hotspots` (a constant column, too few cells ...).
     """
-    from geo.parks.overlay import cluster_polygons
+    from geo.parks.clusters import cluster_polygons
     from geo.stats.autocorr import hotspots
 
     hot = hotspots(cells, column, graph=graph, statistic=statistic, alpha=alpha, fdr=fdr, permutations=permutations,

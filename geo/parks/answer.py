@@ -2,7 +2,7 @@
 outside every park, and the sentences that state those counts and only what they imply.
 
 :func:`research_answer` summarises the park verdicts (:func:`geo.parks.overlay.park_overlay`),
-the clusters outside parks (:func:`geo.parks.overlay.clusters_outside_parks`) and the valley
+the clusters outside parks (:func:`geo.parks.clusters.clusters_outside_parks`) and the valley
 comparison's first Kd-localised year (:func:`geo.parks.compare.compare_valleys`) of every
 valley, and — when they are significant — the emerging hot spot pattern under each park
 against its designation year (:mod:`geo.parks.emerging`) and the co-location of the target
@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo._format import is_missing, p_phrase
-from geo.parks.overlay import VERDICTS, clusters_outside_parks
+from geo._format import format_number, is_missing, p_phrase
+from geo.parks.clusters import clusters_outside_parks
+from geo.parks.overlay import VERDICTS
 
 __all__ = ["Answer", "research_answer", "park_tests"]
 
@@ -214,7 +215,7 @@ def research_answer(valleys: Mapping[str, Any], *, target_sector: str | None = N
 
 
 def _outside_max_share() -> float:
-    """The default ``max_share`` of :func:`geo.parks.overlay.clusters_outside_parks` (the pipeline's)."""
+    """The default ``max_share`` of :func:`geo.parks.clusters.clusters_outside_parks` (the pipeline's)."""
     return float(inspect.signature(clusters_outside_parks).parameters["max_share"].default)
 
 
@@ -239,11 +240,17 @@ def _verdicts(valleys) -> tuple[dict[str, list[tuple[str, str]]], list[tuple[str
 
 
 def _outside(valleys, target_sector: str | None, min_firms: int) -> dict[str, int]:
-    """Clusters, clusters outside parks, their firms, and those with at least ``min_firms`` target firms."""
-    out = {"n_clusters": 0, "n_outside": 0, "firms": 0, "large": 0, "artefacts": 0}
-    for vr in valleys.values():
+    """Clusters, clusters outside parks, their firms, and those with at least ``min_firms`` target firms; the valleys
+    counted (``n_valleys``) and those where no hot spot test ran (``untested``: (valley, why) pairs)."""
+    out: dict[str, Any] = {"n_clusters": 0, "n_outside": 0, "firms": 0, "large": 0, "artefacts": 0, "untested": [],
+                           "n_valleys": 0}
+    for name, vr in valleys.items():
         if target_sector is not None and "target_sector" in vr.skipped:
             continue  # its clusters are of all firms, not of the target sector
+        out["n_valleys"] += 1
+        why = vr.skipped.get("statistics") or vr.skipped.get("hotspots")
+        if why:  # no hot spot test ran: its "no cluster" is not a finding
+            out["untested"].append((str(name), str(why)))
         cl = vr.analysis.clusters
         if cl is not None:
             out["n_clusters"] += len(cl)
@@ -300,7 +307,7 @@ _VERDICT_PHRASES = {
 }
 
 
-def _facts(verdicts, not_assessed, n_parks: int, outside: dict[str, int], min_firms: int, what: str,
+def _facts(verdicts, not_assessed, n_parks: int, outside: dict[str, Any], min_firms: int, what: str,
            kd_text: list[str]) -> list[str]:
     """The sentences that state the counts."""
     s: list[str] = []
@@ -317,9 +324,19 @@ def _facts(verdicts, not_assessed, n_parks: int, outside: dict[str, int], min_fi
             parts.append(f"{len(not_assessed)} could not be assessed")
         s.append(f"Of {n_parks} park{'s' if n_parks != 1 else ''}, " + _join(parts) + ".")
     n_clusters, n_outside, large = outside["n_clusters"], outside["n_outside"], outside["large"]
-    if n_clusters == 0:
-        s.append(f"No significant cluster of {what} (contiguous Gi* hot cells at ≥ 95 % confidence) was found.")
-    else:
+    untested = outside["untested"]
+    if untested:
+        reasons: dict[str, list[str]] = {}
+        for v, why in untested:
+            reasons.setdefault(why.strip().rstrip("."), []).append(v)
+        why = ("; ".join(reasons) if len(reasons) == 1 else
+               "; ".join(f"{_join(vs)}: {r}" for r, vs in reasons.items()))
+        s.append(f"No hot spot test ran in {_join([v for v, _ in untested])} ({why}), so the run says nothing about "
+                 "clusters there.")
+    if n_clusters == 0 and len(untested) < outside["n_valleys"]:
+        s.append(f"No significant cluster of {what} (contiguous Gi* hot cells at ≥ 95 % confidence) was found"
+                 + (" in the other valleys." if untested else "."))
+    elif n_clusters:
         s.append(
             f"{n_outside} of {n_clusters} cluster{'s' if n_clusters != 1 else ''} of {what} (contiguous Gi* hot cells at ≥ 95 % "
             f"confidence) lie outside any park (less than {_outside_max_share():.0%} of the cluster's area in a park)"
@@ -345,10 +362,10 @@ def _conclusions(verdicts, outside: dict[str, int], min_firms: int, what: str, k
     pre, after, none = (verdicts[VERDICTS[k]] for k in ("pre-existing", "after", "none"))
     # the park names end the sentence: a name ending in ")" is not wrapped in a second parenthesis
     if pre:
-        s.append(f"Where a park sits on a cluster that predates it, the cluster came first: {_join([p for _, p in pre])}.")
+        s.append(f"Where a park sits on a cluster that predates it, the cluster came first: {_join(_park_names(pre, verdicts))}.")
     if after:
         s.append("Where the cluster formed after designation, the timing is consistent with a park effect but does not "
-                 f"prove one, as other causes are not tested: {_join([p for _, p in after])}.")
+                 f"prove one, as other causes are not tested: {_join(_park_names(after, verdicts))}.")
     if kd_before:
         s.append(f"By the Kd test, {what} were already localised before the first park was designated in {_join(kd_before)}.")
     if kd_after:
@@ -488,6 +505,16 @@ def _scale_sentence(scales: Mapping) -> str:
             f"{'they hold' if n != 1 else 'it holds'} only at the chosen scale: {_join(parts)}.")
 
 
+def _park_names(pairs: list[tuple[str, str]], verdicts: Mapping[str, list[tuple[str, str]]]) -> list[str]:
+    """The parks of ``pairs`` (valley, park) by name, with ``in <valley>`` where two valleys have a park of that name
+    (``高新技术产业开发区`` is the name of many cities' high-tech zones)."""
+    valleys_of: dict[str, set[str]] = {}
+    for parks in verdicts.values():
+        for valley, park in parks:
+            valleys_of.setdefault(park, set()).add(valley)
+    return [f"{p} in {v}" if len(valleys_of.get(p, ())) > 1 else p for v, p in pairs]
+
+
 def _join(items: list[str]) -> str:
     """``"a"``, ``"a and b"``, ``"a, b and c"``."""
     items = [str(i) for i in items]
@@ -540,9 +567,9 @@ def park_tests(row: Mapping[str, Any], *, alpha: float = 0.05, what: str = "targ
     >>> [s for _, s in park_tests(row, what="optics firms")][0]
     'Optics firms are over-represented inside the park (30 of its 50 firms; p = 0.002 after FDR).'
     """
-    def num(key: str) -> str:
+    def num(key: str, **style: Any) -> str:
         v = row.get(key)
-        return "?" if is_missing(v) else f"{float(v):,.0f}" if float(v) == int(float(v)) else f"{float(v):.2f}"
+        return format_number(v if is_missing(v) else float(v), **style)
 
     def significant(p: Any) -> bool:
         return not is_missing(p) and float(p) < alpha
@@ -561,7 +588,7 @@ def park_tests(row: Mapping[str, Any], *, alpha: float = 0.05, what: str = "targ
         place = "not computed (the park is outside the study area or too large to place at random)."
     else:
         place = (f"The cells under the park are {'hotter' if significant(p) else 'no hotter'} than under randomly placed copies "
-                 f"of it (mean Gi* z {num('mean_z')} vs {num('sim_mean_z')}; {p_phrase(p)}{adj}).")
+                 f"of it (mean Gi* z {num('mean_z', decimals=2)} vs {num('sim_mean_z', decimals=2)}; {p_phrase(p)}{adj}).")
     before, year = row.get("cluster_before"), row.get("designated")
     if is_missing(before) or is_missing(year):
         why = row.get("precedence_skipped")

@@ -291,7 +291,7 @@ def compare_valleys(
         if simulations <= 0:
             notes["kd"] = "simulations = 0: Kd not computed; focus uses LQ alone"
             continue
-        from geo.stats.pointpattern import RUN_MAX_SECTOR, _kd_sectors
+        from geo.stats.pointpattern import RUN_MAX_SECTOR, kd_sectors
 
         in_v = (valley_of == v).to_numpy()
         if metric_firms is not None and v in metric_firms and len(metric_firms[v]) == int(in_v.sum()):
@@ -308,7 +308,7 @@ def compare_valleys(
         todo = {s: mask for s, mask in groups.items()
                 if mask.sum() >= 10 and not (s == target_key and kd_target and v in kd_target)}
         try:
-            done = (_kd_sectors(fm, todo, simulations=simulations, seed=int(vseed), max_sector=RUN_MAX_SECTOR)
+            done = (kd_sectors(fm, todo, simulations=simulations, seed=int(vseed), max_sector=RUN_MAX_SECTOR)
                     if todo else {})
         except GeoError as exc:
             done = dict.fromkeys(todo, exc)
@@ -355,7 +355,8 @@ def compare_valleys(
                 design = int(yrs.min()) if len(yrs) else None
             row["stage_designated"] = design
             row["stage_share_after_designation"] = float((fv >= design).mean()) if design is not None and len(fv) else np.nan
-            row["stage_first_localised_year"] = first_year.get(v)
+            if v in first_year:  # Kd run by year (not with simulations = 0: no year was checked)
+                row["stage_first_localised_year"] = first_year[v]
             for y, c in fv.astype(int).value_counts().sort_index().cumsum().items():
                 stock_rows.append({"valley": v, "year": int(y), "stock": int(c)})
         # technology

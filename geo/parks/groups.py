@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo._format import p_phrase
+from geo._format import format_pct, p_phrase
 from geo._random import check_seed, seed_record
 from geo.errors import ColumnError, CRSError, GeoError, InputError
 from geo.io.groups import code_key, read_groups
-from geo.parks._common import _inside, _isnan, _pct, _to, _valid
+from geo.parks._common import _inside, _isnan, _to, _valid
 from geo.points import point_xy
 
 __all__ = [
@@ -137,10 +137,14 @@ def assign_groups(firms: pd.DataFrame, groups: pd.DataFrame | str | Path, *, cod
     return out
 
 
-
 @dataclass(frozen=True)
 class GroupComparison:
     """High-tech versus traditional, as a run gives it (``Results.groups``).
+
+    Made by the run's groups stage (``[groups]`` of the config) from :func:`assign_groups`,
+    :func:`compare_groups`, :func:`group_difference_test` and :func:`groups_answer`; the
+    ``groups`` layer of ``layers.gpkg``, ``summary.json``'s ``groups`` and the report's groups
+    section are written from its fields.
 
     Attributes
     ----------
@@ -658,7 +662,7 @@ def groups_answer(table: pd.DataFrame, diff: dict, *, alpha: float = 0.05) -> st
     else:
         head = f"Not shown: the in-park shares of {a} and {b} firms do not differ significantly"
     lines.append(
-        f"{head} ({where}: {_pct(pooled['share_a'])} of {pooled['n_a']:,} {a} firms vs {_pct(pooled['share_b'])} of "
+        f"{head} ({where}: {format_pct(pooled['share_a'])} of {pooled['n_a']:,} {a} firms vs {format_pct(pooled['share_b'])} of "
         f"{pooled['n_b']:,} {b} firms inside a park; within-valley difference {100 * d:+.1f} percentage points, "
         f"stratified permutation {p_phrase(p)}, {diff['alternative']}, {diff['permutations']} permutations)."
     )
@@ -667,7 +671,7 @@ def groups_answer(table: pd.DataFrame, diff: dict, *, alpha: float = 0.05) -> st
         if "skipped" in e:
             parts.append(f"{v}: not tested ({e['skipped']})")
         else:
-            parts.append(f"{v} {_pct(e['share_a'])} vs {_pct(e['share_b'])} ({p_phrase(e['p_perm'])})")
+            parts.append(f"{v} {format_pct(e['share_a'])} vs {format_pct(e['share_b'])} ({p_phrase(e['p_perm'])})")
     lines.append("By valley, in-park share of " + a + " vs " + b + ": " + "; ".join(parts) + ".")
     if table is not None and len(table):
         over = []
@@ -681,7 +685,7 @@ def groups_answer(table: pd.DataFrame, diff: dict, *, alpha: float = 0.05) -> st
         for g in (a, b):
             t = table[(table["group"] == g) & table["hot_share"].notna()]
             if len(t):
-                hs.append(f"{g} " + ", ".join(f"{r['valley']} {_pct(r['hot_share'])}" for _, r in t.iterrows()))
+                hs.append(f"{g} " + ", ".join(f"{r['valley']} {format_pct(r['hot_share'])}" for _, r in t.iterrows()))
         if hs:
             lines.append("Share of firms in Gi* hot cells: " + "; ".join(hs) + ".")
         prec = []

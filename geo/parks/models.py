@@ -22,11 +22,12 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from geo._format import format_pct, p_phrase
 from geo.errors import ColumnError, CRSError, InputError
-from geo.parks._common import _inside, _isnan, _pct, _to, _valid
+from geo.parks._common import _inside, _isnan, _to, _valid
 from geo.points import point_xy
 
-__all__ = ["DEFAULT_THRESHOLDS", "MODELS", "classify_models"]
+__all__ = ["DEFAULT_THRESHOLDS", "MODELS", "classify_models", "truthy_flags"]
 
 #: development models: short name -> long name (as the literature calls them)
 MODELS = {
@@ -59,11 +60,29 @@ _FOREIGN_KEYS = ("n_pair_target_firms", "foreign_share", "foreign_share_elsewher
 
 
 # ============================================================================ helpers
-def _flag(values: pd.Series) -> np.ndarray:
-    """Truthy flags: numbers != 0, True, or the words 1/true/t/yes/y (missing = False).
+def truthy_flags(values: pd.Series) -> np.ndarray:
+    """A flag column (R&D, research anchor) as booleans: numbers != 0, True, or the words
+    1/true/t/yes/y in any case (missing = False).
 
     Vectorised by dtype (numeric and boolean columns directly; text by lower-cased lookup),
-    so million-row tables need no Python loop.
+    so million-row tables need no Python loop.  The development models and the run's
+    co-location stage (:mod:`geo.pipeline._colocation`) read their anchor flags with it.
+
+    Parameters
+    ----------
+    values : pandas.Series or array-like
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        One per value, in order.
+
+    Examples
+    --------
+    >>> truthy_flags(["Yes", "no", "1", None, "T"]).tolist()
+    [True, False, True, False, True]
+    >>> truthy_flags(pd.Series([0, 2.5, float("nan")])).tolist()
+    [False, True, False]
     """
     values = pd.Series(values)
     if pd.api.types.is_bool_dtype(values.dtype):
@@ -98,7 +117,7 @@ def _known(values: pd.Series) -> np.ndarray:
 def _known_flag(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(flag, known) for a 0/1-like column: missing or empty values are unknown."""
     known = _known(values)
-    return _flag(values) & known, known
+    return truthy_flags(values) & known, known
 
 
 def _share_contrast(flag: np.ndarray, grp: np.ndarray, rest: np.ndarray, pop: np.ndarray) -> tuple:
@@ -174,7 +193,7 @@ def _anchor_points(firms_v, anchors, anchor_column: str, crs):
         names = am["name"].astype(str).tolist() if "name" in am.columns else [f"anchor {i}" for i in am.index]
         return ax, ay, names, "anchors layer"
     if anchor_column in firms_v.columns:
-        flag = _flag(firms_v[anchor_column])
+        flag = truthy_flags(firms_v[anchor_column])
         sub = firms_v.loc[flag]
         ax, ay = point_xy(sub)
         names = sub["name"].astype(str).tolist() if "name" in sub.columns else [str(i) for i in sub.index]
@@ -240,19 +259,23 @@ class _Pair:
     anchors: tuple | str  # (x, y, names, source) of the anchors, or why there is no anchor information
 
 
-def _layers(firms, parks, clusters, hotspots, crs) -> _Layers:
+def _layers(firms, parks, clusters, hotspots, crs, cluster_cells) -> _Layers:
     import shapely
+
+    from geo.parks.clusters import _cluster_cells
 
     fm_all = _to(firms, crs, "firms")
     pm = _to(parks, crs, "parks")
     cl_geom = {int(c): g for c, g in zip(clusters["cluster_id"], clusters.geometry.values)} if len(clusters) else {}
     peaks: dict[int, Any] = {}
-    if hotspots is not None and len(clusters) and "cell_cluster" in clusters.attrs and "gi_z" in hotspots:
+    if hotspots is not None and len(clusters) and "gi_z" in hotspots:
+        cc = _cluster_cells(clusters, cluster_cells, cells=hotspots.index, cells_name="`hotspots`")
+    else:
+        cc = None
+    if cc is not None:
         hm = _to(hotspots, crs, "hotspots")
-        cc = clusters.attrs["cell_cluster"]
         for cid in cl_geom:
             idx = cc.index[cc.to_numpy() == cid]
-            idx = idx[idx.isin(hm.index)]
             if len(idx):
                 peaks[cid] = shapely.centroid(hm.geometry.loc[hm.loc[idx, "gi_z"].astype(float).idxmax()])
     return _Layers(fm_all, pm, cl_geom, peaks)
@@ -287,7 +310,7 @@ def _pair(idx, ov: pd.Series, layers: _Layers, opts: _Options) -> _Pair:
     x, y = point_xy(fv)
     target = (fv[opts.sector_column].astype(str) == str(opts.sector)).to_numpy() \
         if opts.sector is not None and opts.sector_column in fv.columns else np.ones(len(fv), bool)
-    is_anchor = _flag(fv[opts.anchor_column]) if opts.anchor_column in fv.columns else np.zeros(len(fv), bool)
+    is_anchor = truthy_flags(fv[opts.anchor_column]) if opts.anchor_column in fv.columns else np.zeros(len(fv), bool)
     in_park = _inside(park_geom, x, y) if park_geom is not None else np.zeros(len(fv), bool)
     verdict = str(ov.get("verdict"))
     cb = ov.get("cluster_before")
@@ -395,9 +418,9 @@ def _market_led(p: _Pair, row: dict[str, Any]) -> _Outcome:
     r_out = _cond(row["cluster_outside_share"], threshold)
     ok = r_out >= 1
     return _decide(ok, min(1.0, r_out),
-                   f"a significant cluster covered the park before {p.year}; {_pct(row['cluster_area_outside'])} of the main "
-                   f"cluster's area and {_pct(row['cluster_firms_outside'])} of its target firms lie outside the park "
-                   f"({_ge(ok)} {_pct(threshold)})", r_out)
+                   f"a significant cluster covered the park before {p.year}; {format_pct(row['cluster_area_outside'])} of the main "
+                   f"cluster's area and {format_pct(row['cluster_firms_outside'])} of its target firms lie outside the park "
+                   f"({_ge(ok)} {format_pct(threshold)})", r_out)
 
 
 def _market_text(th: Mapping[str, float], radius_m: float) -> str:
@@ -415,7 +438,7 @@ def _government_led(p: _Pair, row: dict[str, Any]) -> _Outcome:
     if p.verdict != _AFTER_VERDICT:
         return _no(f"no significant cluster before {p.year}, but the verdict is {p.verdict!r}")
     return _Outcome("yes", 1.0, f"no significant cluster on the park before {p.year}, and a cluster inside it after "
-                                f"({_pct(row['cluster_area_inside'])} of the main cluster's area in the park)", 1.0)
+                                f"({format_pct(row['cluster_area_inside'])} of the main cluster's area in the park)", 1.0)
 
 
 def _government_text(th: Mapping[str, float], radius_m: float) -> str:
@@ -460,7 +483,7 @@ def _research_led(p: _Pair, row: dict[str, Any]) -> _Outcome:
     r_clq = _cond(clq, th["anchor_clq"])
     sig = pv <= alpha
     where = (f"CLQ(the pair's {row['n_clq_target_firms']:,} target firms → research anchors) = {clq:.2f} "
-             f"({_ge(r_clq >= 1)} {th['anchor_clq']:g}; one-sided p = {pv:.3f}, {'≤' if sig else '>'} {alpha:g})")
+             f"({_ge(r_clq >= 1)} {th['anchor_clq']:g}; one-sided {p_phrase(pv)}, {'≤' if sig else '>'} {alpha:g})")
     if not (r_clq >= 1 and sig):
         return _no(where, min(1.0, r_clq) if sig else 0.0)
     if p.opts.rd_column not in p.firms.columns:
@@ -513,8 +536,8 @@ def _rd_near_anchors(p: _Pair, row: dict[str, Any], ax: np.ndarray, ay: np.ndarr
         return c
     ok = c.r_ratio >= 1
     return _decide(ok, min(1.0, min(r_clq, c.r_ratio)),
-                   f"{where}; {_pct(c.s_grp)} of the {c.n_grp:,} firms within {radius_m:,.0f} m of the co-located anchors "
-                   f"do R&D, {c.ratio:.2f} × the {_pct(c.s_rest)} of the valley's other firms ({_ge(ok)} "
+                   f"{where}; {format_pct(c.s_grp)} of the {c.n_grp:,} firms within {radius_m:,.0f} m of the co-located anchors "
+                   f"do R&D, {c.ratio:.2f} × the {format_pct(c.s_rest)} of the valley's other firms ({_ge(ok)} "
                    f"{th['rd_ratio']:g} ×)", min(r_clq, c.r_ratio))
 
 
@@ -551,8 +574,8 @@ def _fdi_led(p: _Pair, row: dict[str, Any]) -> _Outcome:
     r1 = _cond(c.s_grp, th["foreign_share"])
     r2 = c.r_ratio
     return _decide(r1 >= 1 and r2 >= 1, min(1.0, r1, r2),
-                   f"{_pct(c.s_grp)} of the pair's {c.n_grp:,} target firms are foreign-invested ({_ge(r1 >= 1)} "
-                   f"{_pct(th['foreign_share'])}), {c.ratio:.2f} × the {_pct(c.s_rest)} of the valley's other target "
+                   f"{format_pct(c.s_grp)} of the pair's {c.n_grp:,} target firms are foreign-invested ({_ge(r1 >= 1)} "
+                   f"{format_pct(th['foreign_share'])}), {c.ratio:.2f} × the {format_pct(c.s_rest)} of the valley's other target "
                    f"firms ({_ge(r2 >= 1)} {th['foreign_ratio']:g} ×)", min(r1, r2))
 
 
@@ -656,8 +679,9 @@ def _check_inputs(overlay: pd.DataFrame, radius_m: float) -> None:
 def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=None, anchor_column: str = "anchor",
                     rd_column: str = "rd", ownership_column: str = "ownership", foreign_value: str = "foreign",
                     radius_m: float = 2000.0, thresholds: Mapping[str, float] | None = None, sector: str | None = None,
-                    sector_column: str = "sector", hotspots=None, valley_column: str = "valley", alpha: float = 0.05,
-                    permutations: int = 999, seed: Any = 0) -> pd.DataFrame:
+                    sector_column: str = "sector", hotspots=None, cluster_cells: pd.Series | None = None,
+                    valley_column: str = "valley", alpha: float = 0.05, permutations: int = 999,
+                    seed: Any = 0) -> pd.DataFrame:
     """Development model of each park–cluster pair, from measured indicators.
 
     Parameters
@@ -696,6 +720,11 @@ def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=No
     hotspots : geopandas.GeoDataFrame, optional
         The hotspot table the clusters came from: locates each cluster's peak cell (highest
         Gi* z) as a second core point besides the centroid.
+    cluster_cells : pandas.Series, optional
+        Which hot cell is in which cluster, for the peak cells: index = the cells' index in
+        ``hotspots``, value = the ``cluster_id`` (the record ``attrs["cell_cluster"]`` of
+        :func:`geo.cluster_polygons`, read from ``clusters`` when not given; without either,
+        the cores are the centroids only).
     valley_column : str, default "valley"
         When both ``firms`` and ``parks`` have it, each park's shares use its own valley's firms.
     alpha : float, default 0.05
@@ -779,7 +808,8 @@ def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=No
     --------
     >>> vr = results.valleys["Changchun"]  # doctest: +SKIP
     >>> m = classify_models(vr.analysis.parks_overlay, vr.analysis.clusters, vr.analysis.metric_firms,
-    ...                     vr.parks, sector="optics", hotspots=vr.analysis.hotspots)  # doctest: +SKIP
+    ...                     vr.parks, sector="optics", hotspots=vr.analysis.hotspots,
+    ...                     cluster_cells=vr.analysis.cluster_cells)  # doctest: +SKIP
     >>> m["models"].iloc[0]  # doctest: +SKIP
     ['market-led', 'research-led']
     """
@@ -794,7 +824,7 @@ def classify_models(overlay: pd.DataFrame, clusters, firms, parks, *, anchors=No
     if crs is None:
         msg = "`clusters` must be the GeoDataFrame of geo.cluster_polygons with its (metric) CRS."
         raise CRSError(msg)
-    layers = _layers(firms, parks, clusters, hotspots, crs)
+    layers = _layers(firms, parks, clusters, hotspots, crs, cluster_cells)
     opts = _Options(th=th, radius_m=radius_m, anchors=anchors, anchor_column=anchor_column, rd_column=rd_column,
                     ownership_column=ownership_column, foreign_value=foreign_value, sector=sector,
                     sector_column=sector_column, valley_column=valley_column, crs=crs, alpha=float(alpha),

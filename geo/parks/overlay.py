@@ -1,4 +1,7 @@
-"""Parks versus clusters: cluster polygons, per-park overlay metrics, tests and verdicts.
+"""Parks versus clusters: per-park overlay metrics, tests and verdicts.
+
+The clusters themselves (cluster polygons, point clusters, clusters outside parks) are
+delineated in :mod:`geo.parks.clusters`; their names are re-imported here for one release.
 
 This module answers the package's question for each park:
 
@@ -14,7 +17,6 @@ Everything is computed in the metric CRS of the hotspot cells.
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 from functools import partial
@@ -26,33 +28,33 @@ import pandas as pd
 from geo._format import p_phrase
 from geo._random import check_seed
 from geo.errors import InputError
+from geo.parks._common import VERDICTS, _metric
+from geo.parks.clusters import (  # noqa: F401  (the cluster functions, re-imported for one release)
+    _cluster_cells,
+    _cluster_polygons,
+    _components,
+    _hot_mask,
+    _union_cells,
+    cluster_polygons,
+    clusters_outside_parks,
+    point_cluster_agreement,
+    point_clusters,
+)
 from geo.points import point_xy, sector_mask
 
 __all__ = [
-    "cluster_polygons",
-    "point_clusters",
-    "point_cluster_agreement",
     "park_overlay",
     "placement_test",
     "labelling_test",
     "precedence_test",
     "entry_rate_ratio",
     "verdict",
-    "clusters_outside_parks",
     "firm_counts",
     "FirmCounts",
     "VERDICTS",
     "APPROXIMATE_NOTE",
 ]
 
-log = logging.getLogger(__name__)
-
-VERDICTS = {
-    "pre-existing": "park on a pre-existing cluster",
-    "after": "cluster formed after designation",
-    "none": "park without a cluster",
-    "undetermined": "undetermined",
-}
 
 #: added to the verdict reason of a park known only by a point and its approved area
 #: (``approximate_boundary``, :func:`geo.io.parks.approximate_discs`)
@@ -82,15 +84,6 @@ NULLS = {
 
 
 # ----------------------------------------------------------------------------- helpers
-def _metric(gdf, crs):
-    if gdf.crs is None:
-        from geo.errors import CRSError
-
-        msg = "A layer without CRS was given; set it with gdf.set_crs(...)."
-        raise CRSError(msg)
-    return gdf if gdf.crs == crs else gdf.to_crs(crs)
-
-
 def _cell_xy(cells) -> tuple[np.ndarray, np.ndarray]:
     import shapely
 
@@ -108,304 +101,6 @@ def _inside(geom, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     if box.any():
         idx = np.flatnonzero(box)
         out[idx] = shapely.intersects_xy(geom, x[idx], y[idx])
-    return out
-
-
-class _Shared(dict):
-    """A dict of large read-only results kept in a frame's ``attrs``.
-
-    pandas deep-copies ``attrs`` on every copy of a frame (and of frames derived from it);
-    this dict is shared instead (the pre-designation hotspot tables of 100,000 cells per
-    park cost seconds per run otherwise).
-    """
-
-    def __deepcopy__(self, memo):
-        return self
-
-
-def _union_cells(geoms, attrs: dict):
-    """Union of grid cells: GEOS's coverage union for the lattices of geo.grid.
-
-    Hexagons and squares made by :func:`geo.cells.grid.aggregate` share their vertices bit for
-    bit, so they form a valid coverage and the coverage union (10-20x faster on 100,000
-    cells) gives the same polygon; other cells use the general union.
-    """
-    import shapely
-
-    geoms = np.asarray(geoms)
-    if attrs.get("cell") in ("hex", "square") and len(geoms):
-        return shapely.coverage_union_all(geoms)
-    return shapely.union_all(geoms)
-
-
-def _hot_mask(hot, *, by: str, min_bin: int) -> np.ndarray:
-    if by == "gi":
-        if "gi_bin" not in hot:
-            msg = "The hotspot table has no `gi_bin` column; make it with geo.hotspots(...)."
-            raise InputError(msg)
-        return hot["gi_bin"].to_numpy() >= min_bin
-    if by == "lisa":
-        if "lisa_label" not in hot:
-            msg = "The hotspot table has no `lisa_label` column; make it with geo.hotspots(...)."
-            raise InputError(msg)
-        return (hot["lisa_label"] == "HH").to_numpy()
-    msg = f"`by` must be 'gi' or 'lisa'; {by!r} was given."
-    raise InputError(msg)
-
-
-def _components(geoms) -> np.ndarray:
-    """Connected components of polygons that touch (share an edge or a vertex)."""
-    import shapely
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    n = len(geoms)
-    if n == 0:
-        return np.zeros(0, dtype=int)
-    tree = shapely.STRtree(geoms)
-    a, b = tree.query(geoms, predicate="intersects")
-    adj = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
-    _, labels = connected_components(adj, directed=False)
-    return labels
-
-
-# ----------------------------------------------------------------------------- clusters
-def cluster_polygons(hot, *, by: str = "gi", min_bin: int = 2, sector: str | None = None, z_column: str = "gi_z"):
-    """Dissolve contiguous significant hot cells into cluster polygons.
-
-    Parameters
-    ----------
-    hot : geopandas.GeoDataFrame
-        Output of :func:`geo.hotspots` (cells with ``gi_bin``/``gi_z`` and ``lisa_label``),
-        in a metric CRS.
-    by : {"gi", "lisa"}, default "gi"
-        ``"gi"``: cells with Gi* bin ≥ ``min_bin`` (bins come from FDR-adjusted p-values
-        when the hotspots were computed with ``fdr=True``); ``"lisa"``: LISA "HH" cells.
-    min_bin : int, default 2
-        2 = hot at 95 % confidence, 3 = 99 %, 1 = 90 %.
-    sector : str, optional
-        Also sum ``n_<sector>`` (target-sector firms) per cluster.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        One row per cluster, ``cluster_id`` 1, 2, … ordered by decreasing number of firms
-        (ties by position), so ids are stable for the same input: ``n_cells``,
-        ``area_km2``, ``n_firms``, ``n_target``, ``peak_z``, ``mean_z``, geometry.  Cells
-        touching at an edge or a vertex belong to the same cluster.  ``attrs["cell_cluster"]``
-        maps each hot cell (index of ``hot``) to its cluster id.
-    """
-    import geopandas as gpd
-    import shapely
-
-    mask = _hot_mask(hot, by=by, min_bin=min_bin)
-    pos = np.flatnonzero(mask)
-    cols = ["cluster_id", "n_cells", "area_km2", "n_firms", "n_target", "peak_z", "mean_z"]
-    if len(pos) == 0:
-        out = gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=hot.crs)
-        out.attrs["cell_cluster"] = pd.Series(dtype=int)
-        return out
-    geoms = np.asarray(hot.geometry.values)[pos]
-    labels = _components(geoms)
-    target = f"n_{sector}" if sector is not None else None
-    z_all = hot[z_column].to_numpy(float)[pos] if z_column in hot else np.full(len(pos), np.nan)
-
-    def summer(column: str):
-        # sum of a column over the cells of one cluster (numpy for plain integer columns)
-        col = hot[column]
-        if isinstance(col.dtype, np.dtype) and col.dtype.kind in "biu":
-            values = col.to_numpy()[pos]
-            return lambda idx: int(values[idx].sum())
-        return lambda idx: int(col.iloc[pos[idx]].sum())
-
-    n_firms = summer("n_firms") if "n_firms" in hot else (lambda idx: 0)
-    n_target = summer(target) if target and target in hot else (lambda idx: None)
-    # the cells of each cluster, in the order of the cells
-    by_label = np.argsort(labels, kind="stable")
-    uniq, first = np.unique(labels[by_label], return_index=True)
-    rows = []
-    for lab, idx in zip(uniq, np.split(by_label, first[1:])):
-        geom = _union_cells(geoms[idx], hot.attrs)
-        c = shapely.centroid(geom)
-        z = z_all[idx]
-        rows.append(
-            {
-                "label": lab,
-                "n_cells": len(idx),
-                "area_km2": geom.area / 1e6,
-                "n_firms": n_firms(idx),
-                "n_target": n_target(idx),
-                "peak_z": float(np.nanmax(z)) if np.isfinite(z).any() else np.nan,
-                "mean_z": float(np.nanmean(z)) if np.isfinite(z).any() else np.nan,
-                "_x": c.x,
-                "_y": c.y,
-                "geometry": geom,
-            }
-        )
-    df = pd.DataFrame(rows).sort_values(["n_firms", "_x", "_y"], ascending=[False, True, True], kind="stable")
-    df["cluster_id"] = np.arange(1, len(df) + 1)
-    relabel = dict(zip(df["label"], df["cluster_id"]))
-    out = gpd.GeoDataFrame(df[cols + ["geometry"]].reset_index(drop=True), geometry="geometry", crs=hot.crs)
-    out.attrs["cell_cluster"] = pd.Series([relabel[v] for v in labels], index=hot.index[pos], name="cluster_id")
-    out.attrs["definition"] = f"Gi* bin >= {min_bin}" if by == "gi" else "LISA HH"
-    return out
-
-
-#: raster cell side of the point-cluster polygons, as a fraction of ``eps``
-_POLYGON_CELL = 0.1
-
-
-def _disc_union_polygon(x: np.ndarray, y: np.ndarray, radius: float, side: float):
-    """Cells of a raster of side ``side`` (aligned to multiples of ``side``) whose centre lies
-    within ``radius`` of a point, dissolved into a (Multi)Polygon."""
-    import shapely
-    from affine import Affine
-    from rasterio.features import shapes
-
-    from geo.stats._dbscan import disc_raster
-
-    x0 = (math.floor((x.min() - radius) / side) - 1) * side
-    y1 = (math.ceil((y.max() + radius) / side) + 1) * side
-    ncol = int(math.ceil((x.max() + radius - x0) / side)) + 2
-    nrow = int(math.ceil((y1 - (y.min() - radius)) / side)) + 2
-    ras = disc_raster(np.ascontiguousarray(x, dtype=float), np.ascontiguousarray(y, dtype=float),
-                      float(x0), float(y1), float(side), nrow, ncol, float(radius))
-    parts = [shapely.geometry.shape(g)
-             for g, _ in shapes(ras, mask=ras.view(bool), transform=Affine(side, 0.0, x0, 0.0, -side, y1), connectivity=4)]
-    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
-
-
-def point_clusters(firms, *, sector: str | None = None, sector_column: str = "sector", method: str = "dbscan",
-                   eps: float = 500.0, min_samples: int = 20):
-    r"""Density-based clusters of the firm points themselves: a grid-free second definition.
-
-    Parameters
-    ----------
-    firms : geopandas.GeoDataFrame or geo.points.PointFrame
-        Firms in a metric CRS.
-    sector : str, optional
-        Only the firms of this sector (the target sector).
-    method : {"dbscan", "hdbscan"}, default "dbscan"
-        DBSCAN (``eps`` metres, ``min_samples`` firms) or scikit-learn's HDBSCAN
-        (``min_cluster_size = min_samples``; ``eps`` only sets the polygon size).
-    eps : float, default 500
-        DBSCAN neighbourhood radius in metres.
-    min_samples : int, default 20
-        Firms needed within ``eps`` of a core firm, the firm itself included (DBSCAN), or in
-        a cluster (HDBSCAN).
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        One row per cluster, ``point_cluster_id`` 1, 2, … by decreasing size: ``n_firms``,
-        ``area_km2`` and a polygon, so that results can be checked not to hinge on the grid.
-        Noise firms belong to no cluster.  ``attrs["labels"]`` holds each firm's label
-        (−1 = noise), ``attrs["method"]`` the method and its parameters.
-
-    Notes
-    -----
-    DBSCAN is exact and gives the labels of scikit-learn's
-    ``DBSCAN(eps, min_samples).fit_predict`` on the same points in the same order (before
-    renumbering by size), computed on a grid of cells of side :math:`\varepsilon/\sqrt{2}`
-    in ``O(n)`` memory (:mod:`geo.stats._dbscan`).  A firm is core when at least ``min_samples``
-    firms (itself included) lie at distance :math:`\le \varepsilon`; core firms within
-    :math:`\varepsilon` of each other share a cluster; a border firm (not core, with a core
-    firm within :math:`\varepsilon`) joins, among the clusters with a core firm within
-    :math:`\varepsilon` of it, the one whose first core firm comes first in the input —
-    the cluster scikit-learn's expansion reaches first.
-
-    The polygon of a cluster is the union of the discs of radius :math:`\varepsilon/2`
-    around its firms (two discs meet exactly when their firms are within
-    :math:`\varepsilon`), sampled on a raster of side :math:`\varepsilon/10` aligned to
-    multiples of the side: the union of the raster cells whose centre lies within
-    :math:`\varepsilon/2` of one of the cluster's firms.  Its boundary is within
-    :math:`\varepsilon/(10\sqrt{2})` of the exact union of discs, and ``area_km2`` is the
-    number of such cells times their area.  Polygons of two clusters can overlap where
-    border firms are near another cluster.
-    """
-    import geopandas as gpd
-
-    if method not in ("dbscan", "hdbscan"):
-        msg = f"`method` must be 'dbscan' or 'hdbscan'; {method!r} was given."
-        raise InputError(msg)
-    if not (isinstance(eps, (int, float, np.number)) and math.isfinite(eps) and eps > 0):
-        msg = f"`eps` must be a positive distance in metres; {eps!r} was given."
-        raise InputError(msg)
-    if isinstance(min_samples, (bool, np.bool_)) or not isinstance(min_samples, (int, np.integer)) or min_samples < 1:
-        msg = f"`min_samples` must be a positive integer; {min_samples!r} was given."
-        raise InputError(msg)
-    x, y = point_xy(firms)
-    index = firms.index
-    if sector is not None:
-        keep = (firms[sector_column].astype(str) == str(sector)).to_numpy()
-        x, y, index = x[keep], y[keep], index[keep]
-    cols = ["point_cluster_id", "n_firms", "area_km2"]
-    empty = gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=firms.crs)
-    if len(index) < min_samples:
-        empty.attrs["labels"] = pd.Series(-1, index=index)
-        return empty
-    xy = np.column_stack([x, y])
-    if not np.isfinite(xy).all():
-        msg = (f"{int((~np.isfinite(xy).all(axis=1)).sum())} firm(s) have an empty or non-finite point geometry; "
-               "drop them first (firms[~firms.geometry.is_empty]).")
-        raise InputError(msg)
-    if method == "dbscan":
-        from geo.stats._dbscan import dbscan
-
-        labels, _ = dbscan(xy[:, 0], xy[:, 1], float(eps), int(min_samples))
-    else:
-        from sklearn.cluster import HDBSCAN
-
-        labels = HDBSCAN(min_cluster_size=min_samples, copy=True).fit_predict(xy)
-    labels = np.asarray(labels, dtype=np.int64)
-    member = np.flatnonzero(labels >= 0)
-    if not len(member):
-        empty.attrs["labels"] = pd.Series(labels, index=index)
-        return empty
-    member = member[np.argsort(labels[member], kind="stable")]
-    uniq, first, counts = np.unique(labels[member], return_index=True, return_counts=True)
-    rows = []
-    for lab, a, m in zip(uniq, first, counts):
-        pts = xy[member[a:a + m]]
-        geom = _disc_union_polygon(pts[:, 0], pts[:, 1], eps / 2, eps * _POLYGON_CELL)
-        rows.append({"label": lab, "n_firms": int(m), "area_km2": geom.area / 1e6, "geometry": geom,
-                     "_x": float(pts[:, 0].mean()), "_y": float(pts[:, 1].mean())})
-    df = pd.DataFrame(rows).sort_values(["n_firms", "_x", "_y"], ascending=[False, True, True], kind="stable")
-    df["point_cluster_id"] = np.arange(1, len(df) + 1)
-    relabel = np.zeros(int(uniq.max()) + 1, dtype=np.int64)
-    relabel[df["label"].to_numpy()] = df["point_cluster_id"].to_numpy()
-    out = gpd.GeoDataFrame(df[cols + ["geometry"]].reset_index(drop=True), geometry="geometry", crs=firms.crs)
-    out.attrs["labels"] = pd.Series(np.where(labels >= 0, relabel[np.maximum(labels, 0)], -1), index=index)
-    out.attrs["method"] = f"{method} (eps = {eps:g} m, min_samples = {min_samples})"
-    return out
-
-
-def point_cluster_agreement(overlay: pd.DataFrame, pclusters, parks, *, min_share: float = 0.25) -> pd.DataFrame:
-    """Does the grid-free definition agree with the grid verdict for each park?
-
-    For each park: the largest share of a point cluster's area (the union of discs around
-    its firms, see :func:`point_clusters`) inside the park (``point_cluster_share``) and ``grid_free_agrees``: a point
-    cluster with at least ``min_share`` of its area inside the park exactly when the grid
-    verdict says the park has a cluster.
-    """
-    import shapely
-
-    parks_m = _metric(parks, pclusters.crs) if len(parks) else parks
-    labels = pclusters.attrs.get("labels")
-    out = overlay[["name", "verdict"]].copy()
-    share = []
-    for idx in overlay.index:
-        g = parks_m.geometry.loc[idx]
-        best = 0.0
-        for c in pclusters.itertuples():
-            inter = shapely.intersection(c.geometry, g).area
-            if inter > 0:
-                best = max(best, inter / c.geometry.area)
-        share.append(best)
-    out["point_cluster_share"] = share
-    has = out["point_cluster_share"] >= min_share
-    out["grid_free_agrees"] = has == (out["verdict"] != VERDICTS["none"])
-    out.attrs["n_clustered_firms"] = int((labels >= 1).sum()) if labels is not None else 0
     return out
 
 
@@ -649,6 +344,22 @@ def _placement(park, hot, grid: _CellGrid, *, study_area, mask, permutations: in
     }
 
 
+def _data_span_notes(year: int, years_before: Any, years_after: Any, n_dated: Any) -> list[str]:
+    """Notes for a designation year outside the founding years of the target firms: the precedence test then
+    compares the data with nothing on one side (a park designated after the registry's last entry, or before
+    its first)."""
+    if not n_dated:
+        return []
+    notes = []
+    if years_after == 0:
+        notes.append(f"designated in {year}, after the last founding year of the target firms: the data show nothing "
+                     "after designation")
+    if years_before == 0:
+        notes.append(f"designated in {year}, no later than the first founding year of the target firms: the data hold no "
+                     "target firm from before designation")
+    return notes
+
+
 def entry_rate_ratio(founded: np.ndarray, inside: np.ndarray, year: int, *, first: int | None = None, last: int | None = None) -> dict:
     """Difference-in-differences rate ratio of entries inside vs outside a park.
 
@@ -824,12 +535,11 @@ def _before_state(park, hot, grid: _CellGrid, counts_cells: np.ndarray, hot_befo
     z_pre = hb["gi_z"].to_numpy(float)
     h_pre = (hb["gi_bin"].to_numpy() >= min_bin).astype(float)
     (mz_now, share_now, mz_pre, share_pre, _), = _under_many([park], grid, [z_now, h_now, z_pre, h_pre])
-    clusters = cluster_polygons(hb, min_bin=min_bin)
+    clusters, cell_cluster = _cluster_polygons(hb, by="gi", min_bin=min_bin, sector=None, z_column="gi_z")
     touching = []
     if len(clusters):
         c = shapely.centroid(park)
         near = int(np.argmin((grid.x - c.x) ** 2 + (grid.y - c.y) ** 2))
-        cell_cluster = clusters.attrs["cell_cluster"]
         near_id = cell_cluster.get(hb.index[near])
         for cl in clusters.itertuples():
             if shapely.intersects(cl.geometry, park) or cl.cluster_id == near_id:
@@ -1137,9 +847,14 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
         else:
             row.update(park_hot_share=0.0, hot_area_in_park=np.nan, jaccard=0.0, dice=0.0, cluster_shares={}, max_cluster_share=0.0, main_cluster=None,
                        dist_cluster_edge_m=np.nan, dist_cluster_centroid_m=np.nan, nearest_cluster=None)
-        row["p_labelling"] = labelling_test(n_in, t_in, N, K) if sector is not None else np.nan
-        row["p_labelling_mid"] = labelling_test(n_in, t_in, N, K, mid_p=True) if sector is not None else np.nan
+        # with every firm (or none) of the target sector, relabelling changes nothing: no test
+        labelled = sector is not None and 0 < K < N
+        row["p_labelling"] = labelling_test(n_in, t_in, N, K) if labelled else np.nan
+        row["p_labelling_mid"] = labelling_test(n_in, t_in, N, K, mid_p=True) if labelled else np.nan
         notes = []
+        if sector is not None and K == N:
+            notes.append("random labelling not computed: every firm of the valley is of the target sector, so no other "
+                         "firm could take its place")
         if n_in == 0:
             notes.append("no firms inside the park")
         if row["outside_study_area"]:
@@ -1164,6 +879,8 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
             extra[idx] = pr.pop("_hot_before", None)
             row.update(pr)
             row["precedence_skipped"] = pr.get("skipped", "")
+            notes.extend(_data_span_notes(int(year), pr.get("years_before"), pr.get("years_after"),
+                                          pr.get("n_target_dated")))
         others = [str(o.get("name", j)) for j, o in parks_m.iterrows()
                   if j != idx and shapely.intersection(g, o.geometry).area > 0.01 * min(area, o.geometry.area)]
         if others:
@@ -1189,7 +906,7 @@ def park_overlay(hotspots, parks, firms=None, *, sector: str | None = None, perm
         "none": "does not coincide",
     }
     out.attrs["nulls"] = dict(NULLS)
-    out.attrs["hot_before"] = _Shared(extra)
+    out.attrs["hot_before"] = extra
     return out
 
 
@@ -1242,16 +959,3 @@ def verdict(row: dict, *, alpha: float = 0.05, min_share: float = 0.25) -> tuple
     floor = row.get("min_cluster_firms", 10)
     floor = 10 if floor is None or (isinstance(floor, float) and np.isnan(floor)) else int(floor)
     return VERDICTS["after"], f"{nums}; no significant cluster (of at least {floor} firms) on the park before {y}."
-
-
-def clusters_outside_parks(clusters, parks, *, max_share: float = 0.1):
-    """Cluster polygons with less than ``max_share`` of their area inside any park."""
-    import shapely
-
-    if len(clusters) == 0:
-        return clusters.assign(share_in_parks=[])
-    parks_m = _metric(parks, clusters.crs) if len(parks) else parks
-    pu = shapely.union_all(parks_m.geometry.values) if len(parks_m) else None
-    share = np.array([shapely.intersection(c, pu).area / c.area if pu is not None else 0.0 for c in clusters.geometry.values])
-    out = clusters.assign(share_in_parks=share)
-    return out[share < max_share]

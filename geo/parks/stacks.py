@@ -94,14 +94,41 @@ def _cells_note(cells: pd.DataFrame) -> str:
             "one fallback location (a stacked geocode)")
 
 
-def cluster_artefacts(clusters, shares: pd.DataFrame) -> pd.Series:
+def cluster_artefacts(clusters, shares: pd.DataFrame, *, cluster_cells: pd.Series | None = None) -> pd.Series:
     """Per cluster: a note when one stack holds more than :data:`DOMINANT` of its firms, or when some of its
-    hot cells are artefacts (``""`` otherwise)."""
-    cell_cluster = clusters.attrs.get("cell_cluster") if len(clusters) else None
+    hot cells are artefacts (``""`` otherwise).
+
+    Parameters
+    ----------
+    clusters : geopandas.GeoDataFrame
+        Output of :func:`geo.cluster_polygons` (``cluster_id``).
+    shares : pandas.DataFrame
+        :func:`stack_shares` of the hot spots the clusters were made from.
+    cluster_cells : pandas.Series, optional
+        Which hot cell is in which cluster: index = the cells' index in ``shares``, value = the
+        ``cluster_id`` (the record ``attrs["cell_cluster"]`` of :func:`geo.cluster_polygons`, read
+        from ``clusters`` when not given; without either, no cluster is flagged).
+
+    Returns
+    -------
+    pandas.Series
+        The note of each cluster, aligned to ``clusters``.
+
+    Raises
+    ------
+    geo.errors.InputError
+        When ``cluster_cells`` (or the record read instead) names cells that are not in
+        ``shares``, cluster ids that are not in ``clusters``, or a cell twice.
+    """
+    from geo.parks.clusters import _cluster_cells
+
     notes = pd.Series("", index=clusters.index, dtype=object)
+    if not len(clusters):
+        return notes
+    cell_cluster = _cluster_cells(clusters, cluster_cells, cells=shares.index, cells_name="`shares`")
     if cell_cluster is None or not len(cell_cluster):
         return notes
-    cc = pd.Series(cell_cluster).reindex(shares.index)
+    cc = cell_cluster.reindex(shares.index)
     for i, cid in zip(clusters.index, clusters["cluster_id"]):
         cells = shares[(cc == cid).to_numpy()]
         if len(cells):

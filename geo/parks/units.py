@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo._format import p_phrase
+from geo._format import MISSING, format_number, is_missing, p_phrase
 from geo._random import check_seed, seed_record
 from geo.errors import ColumnError, CRSError, InputError
 from geo.parks.overlay import VERDICTS, _metric, _ring_buffer
@@ -55,6 +55,8 @@ __all__ = [
     "PRECEDENCE",
     "TESTS_NOTE",
     "VALUE_KINDS",
+    "UnitsFinding",
+    "units_answer",
     "units_overlay",
 ]
 
@@ -711,3 +713,80 @@ def units_overlay(units, parks, *, value: str, hot: Any, year_columns: Mapping[i
     if u.missing_years:
         out.attrs["missing_years"] = list(u.missing_years)
     return out
+
+
+# ----------------------------------------------------------------------------- the answer in words
+@dataclass(frozen=True)
+class UnitsFinding:
+    """The answer of one valley of a run on given units, in words (:func:`units_answer`).
+
+    Attributes
+    ----------
+    valley : str
+        The valley's name.
+    title : str
+        Its title.
+    sentence : str
+        ``"6 of 37 units are hot spots of firms per km² (global Moran's I = 0.4123, p = 0.001)."``;
+        when the statistics did not run, why (the valley's ``skipped`` reason, as it was given).
+    n_units, n_hot : int or None
+        Units with statistics and hot-spot units among them; None when the statistics did not run.
+    moran_i, moran_p : float or None
+        Global Moran's I of the units' value and its p-value (the permutation p when permutations
+        ran, else the randomisation p); None without a global Moran's I.
+    parks : tuple of (str, str or None)
+        ``(park name, verdict)`` of every park of the valley's overlay (:func:`units_overlay`), in
+        its order; empty when the statistics did not run. A missing name is ``""``, a missing verdict None.
+    """
+
+    valley: str
+    title: str
+    sentence: str
+    n_units: int | None = None
+    n_hot: int | None = None
+    moran_i: float | None = None
+    moran_p: float | None = None
+    parks: tuple[tuple[str, str | None], ...] = ()
+
+
+def units_answer(valleys: Mapping[str, Any]) -> tuple[UnitsFinding, ...]:
+    """The headline of a run on given units: per valley, how many units are hot spots, the global
+    Moran's I, and each park's verdict.
+
+    The report of such a run opens with it (:mod:`geo.outputs.units.report` only renders it).
+
+    Parameters
+    ----------
+    valleys : mapping
+        Valley name -> one valley of the run (:class:`geo.pipeline.units.UnitsValley`: its ``title``,
+        ``skipped`` reasons and ``analysis`` with ``units`` (a ``hot`` column), ``variable_label``,
+        ``global_moran`` (label -> :class:`geo.stats.autocorr.MoranResult`) and ``overlay``).
+
+    Returns
+    -------
+    tuple of UnitsFinding
+        One per valley, in the mapping's order.
+    """
+    out = []
+    for name, vu in valleys.items():
+        a = vu.analysis
+        if a.units is None or "hot" not in a.units:
+            why = vu.skipped.get("statistics") or vu.skipped.get("hotspots", "")
+            out.append(UnitsFinding(valley=str(name), title=str(vu.title), sentence=str(why)))
+            continue
+        n_hot, n = int(a.units["hot"].sum()), len(a.units)
+        label = a.variable_label if not is_missing(a.variable_label) else MISSING
+        sentence = f"{n_hot} of {n} units are hot spots of {label}"
+        moran_i = moran_p = None
+        if a.global_moran:
+            (gm,) = a.global_moran.values()
+            moran_i, moran_p = float(gm.I), float(gm.p_sim if gm.permutations else gm.p_rand)
+            sentence += f" (global Moran's I = {format_number(moran_i)}, {p_phrase(moran_p)})"
+        parks = ()
+        if a.overlay is not None and len(a.overlay):
+            parks = tuple(("" if is_missing(r.get("name")) else str(r.get("name")),
+                           None if is_missing(r.get("verdict")) else str(r.get("verdict")))
+                          for _, r in pd.DataFrame(a.overlay).iterrows())
+        out.append(UnitsFinding(valley=str(name), title=str(vu.title), sentence=sentence + ".", n_units=n, n_hot=n_hot,
+                                moran_i=moran_i, moran_p=moran_p, parks=parks))
+    return tuple(out)

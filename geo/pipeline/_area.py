@@ -64,16 +64,31 @@ def read_given_areas(cfg: Config, valleys: dict) -> None:
             tree = shapely.STRtree(polys)
             hit = np.unique(tree.query(shapely.points(x, y), predicate="intersects")[1])
             if not len(hit):
-                msg = (f"No polygon of the study-area layer {rule.name} holds any of the {len(x):,} firms of valley "
-                       f"{name!r}; give the valley its own boundary ([[valleys]] study_area = \"...\") or use "
-                       "study_area = \"cells\".")
-                raise InputError(msg)
+                raise InputError(_no_polygon(rule.name, layer, vr.firms, name))
             layer_v = layer.iloc[hit]
         else:
             layer_v = layer
         area = given_area(layer_v, metric_crs=vr.metric_crs, source=str(rule))
         _check_covers(area, x, y, vr.firms, name)
         vr.extent = area
+
+
+def _no_polygon(file: str, layer, firms, name: str) -> str:
+    """The sentence for a study-wide layer none of whose polygons holds a firm of valley ``name``: where the layer
+    and the firms lie, in degrees; or that the layer's degrees are not degrees (metres in a file whose CRS says
+    longitude/latitude, as a GeoJSON without a ``crs`` member is read)."""
+    lon, lat = firms["lon"].to_numpy(float), firms["lat"].to_numpy(float)
+    at = f"the {len(lon):,} firms of valley {name!r} lie at lon {lon.min():.3f}–{lon.max():.3f}, lat {lat.min():.3f}–{lat.max():.3f}"
+    x0, y0, x1, y1 = (float(b) for b in layer.total_bounds)
+    if layer.crs is not None and layer.crs.is_geographic and max(abs(x0), abs(x1), abs(y0), abs(y1)) > 180:
+        return (f"The study-area layer {file} holds coordinates that are not degrees (x {x0:,.0f}–{x1:,.0f}, y {y0:,.0f}–"
+                f"{y1:,.0f}) although its CRS is {layer.crs.to_string()} (a GeoJSON without a crs member is read as "
+                f"longitude/latitude), so no polygon holds a firm ({at}): save the layer with the CRS it was made in.")
+    b = layer.to_crs("EPSG:4326").total_bounds
+    return (f"No polygon of the study-area layer {file} holds any of the {len(lon):,} firms of valley {name!r} (the layer "
+            f"spans lon {b[0]:.3f}–{b[2]:.3f}, lat {b[1]:.3f}–{b[3]:.3f}; the firms lie at lon {lon.min():.3f}–"
+            f"{lon.max():.3f}, lat {lat.min():.3f}–{lat.max():.3f}); give the valley its own boundary ([[valleys]] "
+            "study_area = \"...\") or use study_area = \"cells\".")
 
 
 def _metric_xy(firms, metric_crs: str) -> tuple[np.ndarray, np.ndarray]:

@@ -75,7 +75,7 @@ class Colocation:
 def _population(fm, anchors, anchor_column: str):
     """(points, n_firms, anchor mask, anchor source): the firms plus the anchors layer's points."""
     from geo.parks._common import _to
-    from geo.parks.models import _flag
+    from geo.parks.models import truthy_flags
     from geo.points import PointFrame, point_xy
 
     x, y = point_xy(fm)
@@ -88,7 +88,7 @@ def _population(fm, anchors, anchor_column: str):
         flag = np.r_[flag, np.ones(len(ax), dtype=bool)]
         source = "anchors layer"
     elif anchor_column in fm.columns:
-        flag = _flag(fm[anchor_column])
+        flag = truthy_flags(fm[anchor_column])
         source = f"firm-table column `{anchor_column}`"
     pts = PointFrame(pd.DataFrame({"x": x, "y": y}), crs=fm.crs, xy=("x", "y"))
     return pts, n_firms, flag, source

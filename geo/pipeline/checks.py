@@ -310,6 +310,8 @@ def check_rejections(report: Mapping[str, Any], rejects: pd.DataFrame, *, limit:
     bad = sum(reasons.values())
     if n <= 0 or bad == 0 or (kept > 0 and bad <= limit * n):
         return
+    if kept == 0 and int(by_reason.get("outside_valleys", 0)) > bad:
+        return  # most rows lie in no valley of the run (a valley name unlike the data's): check_valleys names them
     why = ", ".join(f"{k}: {v:,}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
     share = "every row" if kept == 0 else f"{bad:,} of the {n:,} rows ({bad / n:.0%})"
     msg = (f"{share} of {_table_name(table or report.get('file'))} {'was' if kept == 0 else 'were'} rejected ({why})"

@@ -11,7 +11,7 @@ counts and a bounded, seeded sample of the kept firms.  The statistics then run 
 driver as in the in-memory engine.
 
 Same answers: each partition runs the same validation steps as :func:`geo.read_firms`
-(:class:`geo.io.firms._Validation`), and the whole-table decisions are exact (hash candidates,
+(:class:`geo.io.engine.Validation`), and the whole-table decisions are exact (hash candidates,
 then exact grouping of the candidates; exact order statistics for the percentile box), so
 the rejects, the load report and the kept firms equal the in-memory engine's on the same
 input (``tests/test_dask_engine.py`` checks it on a 2-worker ``LocalCluster``).
@@ -38,9 +38,8 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import DataFileError, InputError
-from geo.io import _text as gtext
-from geo.io import firms as gio
-from geo.io._keys import float_bits, mix, place, place_hash
+from geo.io import engine as gio
+from geo.io.engine import float_bits, mix, place, place_hash
 from geo.pipeline._area import area_rule
 from geo.points import PointFrame
 
@@ -112,7 +111,7 @@ def _files(path: str | os.PathLike) -> list[Path]:
     elif Path(text).is_dir():
         found = sorted(p for p in Path(text).iterdir() if p.suffix.lower() in (".csv", ".tsv", ".txt", ".parquet", ".pq"))
     else:
-        found = [gtext._check_file(text, "Firm table")]
+        found = [gio.check_file(text, "Firm table")]
     if not found:
         msg = f"No firm tables match {text!r}. Give a CSV/Parquet file, a folder of them, or a glob pattern."
         raise DataFileError(msg)
@@ -137,13 +136,13 @@ def _csv_specs(p: Path, index: int, rows: int, encoding: str | None) -> list[Spe
     size = p.stat().st_size
     with open(p, "rb") as fh:
         head = fh.read(min(size, 1 << 20))
-    start, used = gtext._utf8_start(head, encoding)
-    sample = gtext._utf8_prefix(head, start, 65536) if start is not None else None
+    start, used = gio.utf8_start(head, encoding)
+    sample = gio.utf8_prefix(head, start, 65536) if start is not None else None
     if sample is None:
         msg = (f"'{p}' is not UTF-8 text: the dask engine splits CSV files into byte blocks and reads UTF-8 only. "
                "Convert it (e.g. `iconv -f GB18030 -t UTF-8`), write it as Parquet, or use engine = \"pandas\".")
         raise DataFileError(msg)
-    delimiter = gtext._sniff_delimiter(sample, p.suffix.lower())
+    delimiter = gio.sniff_delimiter(sample, p.suffix.lower())
     nl = head.find(b"\n", start)
     if nl < 0:
         msg = f"'{p}' has a header but no data rows. Check the export."
@@ -197,7 +196,7 @@ def partition_specs(path: str | os.PathLike, *, rows: int = DEFAULT_PARTITION_RO
     return specs
 
 
-def _read_spec(spec: Spec) -> gtext._Raw:
+def _read_spec(spec: Spec) -> gio.RawTable:
     """Parse one partition into text columns, exactly as the whole-file reader would."""
     p = Path(spec.path)
     if spec.kind == "parquet":
@@ -207,7 +206,7 @@ def _read_spec(spec: Spec) -> gtext._Raw:
         if table.schema.metadata and b"geo" in table.schema.metadata:
             msg = f"'{p}' is GeoParquet: the dask engine reads tables with coordinate columns; use engine = \"pandas\"."
             raise DataFileError(msg)
-        return gtext._raw_from_frame(table.to_pandas(), {"format": "parquet"})
+        return gio.raw_from_frame(table.to_pandas(), {"format": "parquet"})
     with open(p, "rb") as fh:
         fh.seek(spec.start)
         block = fh.read(spec.stop - spec.start)
@@ -216,14 +215,14 @@ def _read_spec(spec: Spec) -> gtext._Raw:
                "engine cannot split it into blocks. Write the table as Parquet, or use engine = \"pandas\".")
         raise InputError(msg)
     data = spec.header + block
-    raw = gtext._read_csv_fast(data, 0, spec.delimiter)
+    raw = gio.read_csv_fast(data, 0, spec.delimiter)
     if raw is None:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             msg = f"'{p}' is not valid UTF-8 near byte {spec.start}. Convert it to UTF-8 or Parquet."
             raise DataFileError(msg) from None
-        raw = gtext._read_csv_slow(text, spec.delimiter, p)
+        raw = gio.read_csv_text(text, spec.delimiter, p)
     raw.meta = {"format": "csv", "encoding": spec.encoding, "delimiter": raw.meta["delimiter"],
                 "blank_lines_skipped": raw.meta["blank_lines_skipped"]}
     return raw
@@ -234,9 +233,9 @@ def _read_spec(spec: Spec) -> gtext._Raw:
 # returns it as a new future; its small result is left in ``v._out`` for ``_w_out``.  The
 # driver only ever uses the newest future of a partition: should the scheduler copy a state
 # to another worker to run a step there, the copy is the one carried on.
-def _w_parse(spec: Spec, opts: dict) -> gio._Validation:
+def _w_parse(spec: Spec, opts: dict) -> gio.Validation:
     raw = _read_spec(spec)
-    v = gio._Validation(raw, Path(spec.path), lon=opts["lon"], lat=opts["lat"], system_default=opts["system_default"],
+    v = gio.Validation(raw, Path(spec.path), lon=opts["lon"], lat=opts["lat"], system_default=opts["system_default"],
                         id=opts["id"], coord_sys_column=opts["coord_sys_column"], name=opts.get("name"),
                         duplicates=opts.get("duplicates", "auto"), founded=opts.get("founded"))
     v.spec = spec
@@ -244,22 +243,22 @@ def _w_parse(spec: Spec, opts: dict) -> gio._Validation:
     return v
 
 
-def _w_out(v: gio._Validation):
+def _w_out(v: gio.Validation):
     return v._out
 
 
-def _w_info(v: gio._Validation) -> gio._Validation:
+def _w_info(v: gio.Validation) -> gio.Validation:
     v._out = {"n": v.n, "columns": list(v.raw.columns), "meta": dict(v.raw.meta)}
     return v
 
 
 def _text_hash(col) -> np.ndarray:
-    if isinstance(col, gtext._Floats):
+    if isinstance(col, gio.FloatColumn):
         return float_bits(col.values)
     return pd.util.hash_array(np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)).astype(np.uint64)
 
 
-def _w_dup_hash(v: gio._Validation, offset: int) -> gio._Validation:
+def _w_dup_hash(v: gio.Validation, offset: int) -> gio.Validation:
     """Set the row numbers; a uint64 per row, equal for rows equal in every field."""
     v.rows = np.arange(offset + 1, offset + v.n + 1)
     key_cols, prefilter = v.duplicate_keys()
@@ -270,7 +269,7 @@ def _w_dup_hash(v: gio._Validation, offset: int) -> gio._Validation:
     return v
 
 
-def _w_dup_candidates(v: gio._Validation, repeated: np.ndarray) -> gio._Validation:
+def _w_dup_candidates(v: gio.Validation, repeated: np.ndarray) -> gio.Validation:
     """The rows whose hash another row shares: positions and every key field."""
     h = v._hash
     pos = np.minimum(np.searchsorted(repeated, h), max(repeated.size - 1, 0))
@@ -278,15 +277,15 @@ def _w_dup_candidates(v: gio._Validation, repeated: np.ndarray) -> gio._Validati
     key_cols, _ = v.duplicate_keys()
     fields = []
     for col in key_cols:
-        if isinstance(col, gtext._Floats):
+        if isinstance(col, gio.FloatColumn):
             fields.append(("f", col.values[idx]))
         else:
-            fields.append(("t", gtext._col_take_text(col, idx)))
+            fields.append(("t", gio.column_text(col, idx)))
     v._out = {"idx": idx, "rows": v.rows[idx], "fields": fields}
     return v
 
 
-def _w_set_duplicates(v: gio._Validation, idx: np.ndarray, first_rows: list) -> gio._Validation:
+def _w_set_duplicates(v: gio.Validation, idx: np.ndarray, first_rows: list) -> gio.Validation:
     """Reject the rows ``idx`` as duplicates of ``first_rows`` (row numbers, or "12 of a.csv")."""
     dup = np.zeros(v.n, dtype=bool)
     dup[idx] = True
@@ -297,7 +296,7 @@ def _w_set_duplicates(v: gio._Validation, idx: np.ndarray, first_rows: list) -> 
     return v
 
 
-def _w_row_checks(v: gio._Validation, k: int) -> gio._Validation:
+def _w_row_checks(v: gio.Validation, k: int) -> gio.Validation:
     """Row-wise checks; the k smallest and largest lon and lat of the swap-check rows."""
     v.row_checks()
     cand = v.swap_candidates()
@@ -318,14 +317,14 @@ def _w_row_checks(v: gio._Validation, k: int) -> gio._Validation:
     return v
 
 
-def _w_convert(v: gio._Validation, box) -> gio._Validation:
+def _w_convert(v: gio.Validation, box) -> gio.Validation:
     """Swap fix, range check, conversion; the founding dates' distinct values with their counts."""
     v.convert(box)
     v._out = v.founded_values()
     return v
 
 
-def _w_founded(v: gio._Validation, decided: dict | None) -> gio._Validation:
+def _w_founded(v: gio.Validation, decided: dict | None) -> gio.Validation:
     """Founding dates (with the column-wide decisions), the valleys' selection; hashes of the rounded WGS84 pairs of kept rows."""
     v.parse_founded(decided)
     v.selected = {}
@@ -339,7 +338,7 @@ def _w_founded(v: gio._Validation, decided: dict | None) -> gio._Validation:
     return v
 
 
-def _w_stacked_candidates(v: gio._Validation, crowded: np.ndarray) -> gio._Validation:
+def _w_stacked_candidates(v: gio.Validation, crowded: np.ndarray) -> gio.Validation:
     h = v._hash
     pos = np.minimum(np.searchsorted(crowded, h), max(crowded.size - 1, 0))
     sel = np.flatnonzero(crowded[pos] == h) if crowded.size else np.zeros(0, dtype=np.int64)
@@ -349,8 +348,8 @@ def _w_stacked_candidates(v: gio._Validation, crowded: np.ndarray) -> gio._Valid
     return v
 
 
-def _w_set_stacked(v: gio._Validation, idx: np.ndarray, drop: bool, site_ids: np.ndarray | None = None,
-                   table: pd.DataFrame | None = None) -> gio._Validation:
+def _w_set_stacked(v: gio.Validation, idx: np.ndarray, drop: bool, site_ids: np.ndarray | None = None,
+                   table: pd.DataFrame | None = None) -> gio.Validation:
     hit = np.zeros(v.n, dtype=bool)
     hit[idx] = True
     site = np.full(v.n, -1, dtype=np.int64)
@@ -361,7 +360,7 @@ def _w_set_stacked(v: gio._Validation, idx: np.ndarray, drop: bool, site_ids: np
     return v
 
 
-def _w_finish(v: gio._Validation, file_label: str | None) -> gio._Validation:
+def _w_finish(v: gio.Validation, file_label: str | None) -> gio.Validation:
     """Rejects and counts of the partition; the kept firms stay on the worker (``v.kept``)."""
     selected = getattr(v, "selected", {})
     rejects = v.rejects()
@@ -380,7 +379,7 @@ def _w_finish(v: gio._Validation, file_label: str | None) -> gio._Validation:
 def _date_decisions(parts: list) -> dict | None:
     """The day/month order and the Excel-serial decision of the whole founding-date column,
     from each partition's distinct values and counts (as one parse of the whole column decides)."""
-    from geo.io._dates import parse_dates
+    from geo.io.engine import parse_dates
 
     parts = [p for p in parts if p is not None and len(p)]
     if not parts:
@@ -405,7 +404,7 @@ def _merge_dates(parts: list[dict]) -> dict:
             "note": "; ".join(sorted({d["note"] for d in parts}))[:500]}
 
 
-def _w_kept(v: gio._Validation) -> pd.DataFrame:
+def _w_kept(v: gio.Validation) -> pd.DataFrame:
     return v.kept
 
 
@@ -543,14 +542,14 @@ def _exact_duplicates(cands: list[dict], labels: list[str | None]) -> tuple[dict
     for k in range(n_fields):
         kinds = {c["fields"][k][0] for c in cands if len(c["idx"])}
         if kinds == {"f"}:
-            key_cols.append(gtext._Floats(np.concatenate([c["fields"][k][1] for c in cands])[sort]))
+            key_cols.append(gio.FloatColumn(np.concatenate([c["fields"][k][1] for c in cands])[sort]))
         else:
             texts: list[str] = []
             for c in cands:
                 kind, vals = c["fields"][k]
-                texts += [gtext._float_text(x) for x in vals.tolist()] if kind == "f" else list(vals)
-            key_cols.append(gtext._text_array([texts[i] for i in sort]))
-    dup, first = gio._duplicates(key_cols, len(sort))
+                texts += [gio.float_text(x) for x in vals.tolist()] if kind == "f" else list(vals)
+            key_cols.append(gio.text_array([texts[i] for i in sort]))
+    dup, first = gio.duplicate_rows(key_cols, len(sort))
     dup_sorted = np.flatnonzero(dup)
     idx_by: dict[int, list] = {}
     first_by: dict[int, list] = {}
@@ -564,7 +563,7 @@ def _exact_duplicates(cands: list[dict], labels: list[str | None]) -> tuple[dict
 
 
 def ingest(client, path, *, lon=None, lat=None, crs: Any = "wgs84", encoding: str | None = None, id: str | None = None,  # noqa: A002
-           drop_stacked: bool = False, stacked_min: int = gio._STACKED_MIN, coord_sys_column: str = "coord_sys",
+           drop_stacked: bool = False, stacked_min: int = gio.STACKED_MIN, coord_sys_column: str = "coord_sys",
            partition_rows: int = DEFAULT_PARTITION_ROWS, specs: list[Spec] | None = None, name: str | None = None,
            duplicates: str = "auto", founded: str | None = None, select: Any = None) -> Ingest:
     """Read, validate and convert a firm table on the cluster of ``client``.
@@ -628,7 +627,7 @@ def ingest(client, path, *, lon=None, lat=None, crs: Any = "wgs84", encoding: st
     decided = _date_decisions(chain.step(_w_convert, [box] * len(specs)))
     # founding dates, the valleys; stacked geocodes: hash counts, exact grouping of the crowded candidates
     all_h = np.concatenate(chain.step(_w_founded, [decided] * len(specs)))
-    from geo.io._stacks import find_stacks
+    from geo.io.engine import find_stacks
 
     sites = 0
     hits: dict = {}
@@ -663,13 +662,13 @@ def ingest(client, path, *, lon=None, lat=None, crs: Any = "wgs84", encoding: st
     parts = client.map(_w_kept, chain.states, pure=False)
     counts: dict = {}
     for d in done:
-        counts = gio._add_counts(counts, d["counts"])
+        counts = gio.add_counts(counts, d["counts"])
     meta = dict(done[0]["meta"])
     if "blank_lines_skipped" in meta:
         meta["blank_lines_skipped"] = sum(d["meta"].get("blank_lines_skipped", 0) for d in done)
-    report = gio._load_report(path if not multi else f"{len(files)} files: {path}", meta, done[0]["columns_used"],
+    report = gio.load_report(path if not multi else f"{len(files)} files: {path}", meta, done[0]["columns_used"],
                               system_default, counts, sites)
-    report["stacks"] = table.head(gio._STACKS_LISTED).to_dict(orient="records")
+    report["stacks"] = table.head(gio.STACKS_LISTED).to_dict(orient="records")
     dates = [d["dates"] for d in done if d.get("dates")]
     if dates:
         report["founded"] = _merge_dates(dates)

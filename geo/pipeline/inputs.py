@@ -8,6 +8,7 @@ no statistic.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -19,7 +20,7 @@ import pandas as pd
 from geo._words import counted, listing, suggest
 from geo.cells.grid import GridInfo
 from geo.config import Config
-from geo.errors import InputError
+from geo.errors import ConfigError, InputError
 from geo.parks.overlay import MIN_DATED_SHARE
 from geo.pipeline import checks
 from geo.pipeline._valleys import (
@@ -138,6 +139,75 @@ def registry_warnings(report: dict, table: Any) -> list[str]:
     return out
 
 
+def repeated_ids(firms, report: dict, table: Any, *, name: str | None = None) -> list[str]:
+    """The warning that one firm id occurs on several kept rows (a registry's firm renamed, or exported twice).
+
+    Exact copies are rejected as ``duplicate`` while reading; rows that share the id given as
+    ``[firms] id`` but differ elsewhere (another name, another address) are kept, and each would
+    count as a firm of its own in the cells, the hot spots and the park tests.  ``name``: the
+    name column, to show one repeated id's names.
+    """
+    col = report.get("id_column")
+    if col is None or col not in firms.columns or not len(firms):
+        return []
+    ids = firms[col].astype(str).str.strip()
+    repeated = ids.duplicated(keep=False).to_numpy()
+    if not repeated.any():
+        return []
+    extra = int(ids.duplicated().sum())
+    first = ids[repeated].iloc[0]
+    example = f"{first!r}"
+    if name is not None and name in firms.columns:
+        names = list(dict.fromkeys(firms.loc[(ids == first).to_numpy(), name].astype(str)))[:2]
+        example += " (" + " and ".join(repr(n) for n in names) + ")"
+    msg = (f"{extra:,} row(s) of {Path(str(table)).name} repeat the firm id of another row (column {col!r}; e.g. {example}): "
+           "a firm renamed or exported twice counts as two firms in the cells and the park tests; keep one row per id")
+    return [msg]
+
+
+def closing_years(cfg: Config, firms, warnings: list[str]) -> None:
+    """Replace ``[firms] closed_column`` by closing years, read as the founding dates are.
+
+    Registry exports give the deregistration date (``注销日期``: ``2012-06-30``, ``2012/6/30``,
+    ``2012年6月30日``) and leave it empty for the firms still open; the space-time cube wants
+    years with NaN for open firms.  Values that are not dates, and closing years before the
+    founding year, become warnings and count as open (their rows are kept).
+    """
+    from geo.io._dates import parse_dates
+
+    col = cfg.firms.closed_column
+    if not col or col not in firms.columns or not len(firms):
+        return
+    parsed = parse_dates(firms[col], label="closing dates")
+    years = parsed.year.astype(float)
+    table = Path(str(cfg.firms.path)).name
+    if parsed.bad.any() and not np.isfinite(years).any():  # a status column (存续 / 注销 / 吊销), not dates
+        values = firms[col].astype(str).str.strip().value_counts()
+        msg = (f"[firms] closed_column = {col!r} holds no date ({counted(values, limit=4)}): "
+               "it should name the column of closing (deregistration) dates, such as 注销日期 or 吊销日期; a status "
+               "column cannot tell when a firm closed.")
+        raise InputError(msg)
+    if parsed.bad.any():
+        k = int(np.flatnonzero(parsed.bad)[0])
+        warnings.append(f"{int(parsed.bad.sum()):,} closing dates of {table} (column {col!r}) are not dates (e.g. "
+                        f"{firms[col].iloc[k]!r}: {parsed.reasons[k]}); those firms count as open")
+    fcol = cfg.firms.founded_column
+    if fcol in firms.columns:
+        founded = pd.to_numeric(firms[fcol], errors="coerce").to_numpy(dtype=float)
+        early = np.isfinite(years) & np.isfinite(founded) & (years < founded)
+        if early.any():
+            k = int(np.flatnonzero(early)[0])
+            warnings.append(f"{int(early.sum()):,} firms of {table} close before they were founded (column {col!r}; e.g. "
+                            f"founded {int(founded[k])}, closed {int(years[k])}); their closing dates are ignored")
+            years[early] = np.nan
+    closed = int(np.isfinite(years).sum())
+    if closed:
+        warnings.append(f"{closed:,} firms of {table} have a closing date (column {col!r}): the emerging hot spot analysis "
+                        "counts them only while open, but the cells, hot spots and park tests count every firm in the "
+                        "table, closed ones included (drop the closed rows for a picture of the firms open today)")
+    firms[col] = years
+
+
 def _extra_tables(firms, rejects, load_report, cfg: Config):
     """Append the firm tables that reference valleys bring themselves (e.g. Hsinchu).
 
@@ -199,6 +269,7 @@ def check_parks(cfg: Config, parks, names: list[str], n_parks: dict[str, int], w
                    "Make the parks' valley values equal to the [[valleys]] names (or set [parks] valley to another column).")
             raise InputError(msg)
         orphan = sorted(set(found.index) - set(names))
+        _check_misnamed(parks, orphan, names, n_parks, bounds, file, cfg.parks.valley)
         if orphan:
             warnings.append(f"parks of valleys not in the run were left out: {orphan}")
         for name in parks.loc[parks["valley"].isna(), "name"]:
@@ -218,6 +289,25 @@ def check_parks(cfg: Config, parks, names: list[str], n_parks: dict[str, int], w
     in_run = parks[parks["valley"].isin(names)] if labelled else parks
     for name in in_run.loc[in_run["designated"].isna(), "name"]:
         warnings.append(f"park {name!r} has no designation year: its precedence test is skipped")
+
+
+def _check_misnamed(parks, orphan: list[str], names: list[str], n_parks: dict[str, int],
+                    bounds: dict | None, file: str, column: str) -> None:
+    """Stop when parks labelled with a valley that is not in the run lie among the firms of a
+    run valley that has no park of its own: the two names are one valley spelt two ways
+    (``武汉`` for ``武汉·光谷``), and the run would test that valley without its parks."""
+    for label in orphan:
+        own = parks[parks["valley"].astype(str) == label]
+        for name in names:
+            box = (bounds or {}).get(name)
+            if n_parks.get(name, 0) or box is None or not own.intersects(_padded_box(box, 0.0)).any():
+                continue
+            n = len(own)
+            msg = (f"The {n:,} park{'s' if n > 1 else ''} of {file} labelled {label!r} ({listing(own['name'].astype(str))}) "
+                   f"lie{'' if n > 1 else 's'} among the firms of valley {name!r}, which has no park of its own: the parks' valley "
+                   f"column {column!r} holds {label!r} where the run's valley is {name!r}. Write {name!r} in that "
+                   f"column (or rename the [[valleys]] entry) so that {'these parks are' if n > 1 else 'this park is'} tested.")
+            raise InputError(msg)
 
 
 def _padded_box(box, pad: float = 0.05):
@@ -281,6 +371,58 @@ def check_values(cfg: Config, firms, names: list[str], warnings: list[str], *, t
         elif of and have < of:
             warnings.append(f"valley {name!r}: {of - have:,} of its {of:,} {what} ({(of - have) / of:.0%}) have no founding "
                             f"year (column {fcol!r}); the precedence test uses the {have:,} that have one and says so")
+        years = pd.to_numeric(founded[sel], errors="coerce").to_numpy(dtype=float)
+        if is_target is not None and is_target.any():
+            years = years[is_target]
+        warnings.extend(_few_time_steps(name, years[np.isfinite(years)], cfg.analysis.time_step, what))
+
+
+def check_cell_size(cfg: Config, bounds: dict[str, tuple[float, float, float, float]], warnings: list[str]) -> None:
+    """Stop on a cell size given in metres that would cut a valley into more cells than the grid takes.
+
+    ``cell_size = 5`` (metres, perhaps meant as kilometres) over a city's 20 km would be tens of
+    millions of cells; the grid refuses them only after the firms are read and projected, so
+    ``geo check`` says it first, with the valley and its span.
+    ``bounds``: each valley's firm box in longitude/latitude (:func:`firm_bounds`).  A size
+    larger than a third of a valley's span (``cell_size = 50000``: a handful of cells) becomes
+    a warning: the hot spot tests need at least 30 cells and will not run there.
+    """
+    from geo.cells.grid import _AREA_FACTOR, MAX_CANDIDATE_CELLS
+
+    an = cfg.analysis
+    if isinstance(an.cell_size, str) or an.cell == "h3":
+        return
+    cell_area = _AREA_FACTOR[an.cell] * float(an.cell_size) ** 2
+    for name, (x0, y0, x1, y1) in bounds.items():
+        w = (x1 - x0) * 111_320.0 * math.cos(math.radians((y0 + y1) / 2))
+        h = (y1 - y0) * 110_574.0
+        n = w * h / cell_area
+        if n > MAX_CANDIDATE_CELLS:
+            msg = (f"[analysis] cell_size = {an.cell_size:g} (metres) would cut valley {name!r}, whose firms span "
+                   f"{w / 1000:,.1f} × {h / 1000:,.1f} km, into about {n:,.0f} cells (at most {MAX_CANDIDATE_CELLS:,}): "
+                   "cell_size is in metres; use cell_size = \"auto\" (about two firms per cell) or a few hundred metres.")
+            raise ConfigError(msg)
+        if float(an.cell_size) > max(w, h) / 3:
+            warnings.append(f"[analysis] cell_size = {an.cell_size:g} m is more than a third of the span of the firms of "
+                            f"valley {name!r} ({w / 1000:,.1f} × {h / 1000:,.1f} km): its grid will have a handful of cells, too few "
+                            "for the hot spot tests (at least 30), and its parks will not be assessed; cell_size is in "
+                            "metres (\"auto\": about two firms per cell)")
+
+
+def _few_time_steps(name: str, years: np.ndarray, step: int, what: str) -> list[str]:
+    """The warning that ``[analysis] time_step`` leaves the valley's founding years fewer than the 3 steps the
+    emerging hot spot analysis needs (its Mann–Kendall trend); the steps are those of
+    :func:`geo.stats.spacetime.spacetime_cube`: ``(last - first) // step + 1``."""
+    if years.size < 2:
+        return []
+    lo, hi = int(years.min()), int(years.max())
+    steps = (hi - lo) // step + 1
+    if steps >= 3:
+        return []
+    fits = f"; time_step = {(hi - lo) // 2} or less gives 3 or more" if hi - lo >= 2 else ""
+    msg = (f"valley {name!r}: its {what} were founded {lo}–{hi}, so [analysis] time_step = {step} gives {steps} time "
+           f"step(s), fewer than the 3 the emerging hot spot analysis needs: it will be skipped{fits}")
+    return [msg]
 
 
 #: a valley with fewer firms than this gets a warning (its statistics are fragile)
@@ -306,6 +448,7 @@ def load_inputs(cfg: Config, *, warnings: list[str], quiet: Any = None) -> Study
     # the points stay two coordinate columns (a PointFrame): no shapely point per firm
     firms, load_report, rejects = _read_table(fc.path, cfg, select=selector)
     warnings.extend(registry_warnings(load_report, fc.path))
+    warnings.extend(repeated_ids(firms, load_report, fc.path, name=cfg.firms.name_column))
     warnings.extend(checks.crs_assumption(cfg, load_report, lon=firms["lon"].to_numpy(), lat=firms["lat"].to_numpy()))
     names = list(selector.names)
     firms["valley"] = selector.labels
@@ -316,6 +459,7 @@ def load_inputs(cfg: Config, *, warnings: list[str], quiet: Any = None) -> Study
         quiet.freeze()
     if any(v.firms is not None for v in cfg.valleys):
         firms, rejects, load_report = _extra_tables(firms, rejects, load_report, cfg)
+    closing_years(cfg, firms, warnings)
     n_by_valley = firms["valley"].value_counts().to_dict()
     checks.check_valleys(cfg, n_by_valley, selector.counts, table=fc.path, rejects=rejects)
     rejects = rejects.sort_values("row", kind="stable").reset_index(drop=True)
@@ -324,7 +468,9 @@ def load_inputs(cfg: Config, *, warnings: list[str], quiet: Any = None) -> Study
     t0 = time.perf_counter()
     parks, parks_report, parks_rejects = read_parks_config(cfg, warnings)
     n_parks = {n: len(_parks_for_valley(parks, n, _valley_rows(firms, n))) for n in names} if len(parks) else {}
-    check_parks(cfg, parks, names, n_parks, warnings, firm_bounds(firms, names))
+    bounds = firm_bounds(firms, names)
+    check_parks(cfg, parks, names, n_parks, warnings, bounds)
+    check_cell_size(cfg, bounds, warnings)
     timings["read_parks"] = time.perf_counter() - t0
     return StudyInputs(config=cfg, firms=firms, parks=parks, rejects=rejects, load_report=load_report,
                        parks_report=parks_report, parks_rejects=parks_rejects, names=tuple(names),

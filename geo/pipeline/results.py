@@ -1,5 +1,6 @@
-"""The results of a run (:class:`Results`, one :class:`ValleyResult` per valley), their
-``summary.json`` form and their writing into an output folder."""
+"""The results of a run (:class:`Results`, one :class:`ValleyResult` per valley) and their
+``summary.json`` form.  :meth:`Results.write` hands them to :mod:`geo.outputs` (the layers
+of ``layers.gpkg`` are assembled by :func:`geo.outputs.layers.run_layers`)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,54 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo import __version__
 from geo._gc import QuietGC
+from geo._version import __version__
 from geo.config import Config
 from geo.io._describe import describe_inputs
 
-__all__ = ["Results", "ValleyResult", "ValleyAnalysis"]
+__all__ = ["Results", "ValleyResult", "ValleyAnalysis", "OUTPUT_NAMES", "check_out_folder"]
+
+#: what a run writes into its output folder: files, then folders
+OUTPUT_NAMES = ("rejects.csv", "parks_rejects.csv", "layers.gpkg", "report.html", "summary.json", "maps", "rasters",
+                "figures")
+
+
+def _input_paths(cfg: Config) -> list[tuple[str, Path]]:
+    """(config key, path) of every file the config reads."""
+    keys = [("[firms] path", cfg.firms.path), ("[parks] path", cfg.parks.path), ("[parks] attributes", cfg.parks.attributes),
+            ("[cells] path", cfg.cells.path), ("[groups] path", cfg.groups.path), ("[models] anchors", cfg.models.anchors),
+            ("[analysis] study_area", cfg.analysis.study_area), ("[firms] osm_sectors", cfg.firms.osm_sectors),
+            ("[firms] overture_sectors", cfg.firms.overture_sectors)]
+    for v in cfg.valleys:
+        keys += [(f"[[valleys]] {v.name!r} firms", v.firms), (f"[[valleys]] {v.name!r} cells", v.cells),
+                 (f"[[valleys]] {v.name!r} study_area", v.study_area)]
+    return [(k, p) for k, p in keys if isinstance(p, Path)]
+
+
+def check_out_folder(cfg: Config, out: str | Path) -> None:
+    """Stop before anything is written when an output of the run would replace one of its inputs.
+
+    ``--out`` pointed at the data folder writes ``rejects.csv``, ``layers.gpkg``, ``report.html``
+    ... next to the inputs: harmless, unless an input has one of those names (or lies in the
+    ``maps``, ``rasters`` or ``figures`` folder), which the run would overwrite.
+
+    Raises
+    ------
+    geo.errors.ConfigError
+        An input file that the outputs would replace, with its config key.
+    """
+    from geo.errors import ConfigError
+
+    target = Path(out).resolve()
+    for key, p in _input_paths(cfg):
+        p = p.resolve()
+        inside = p.parent == target and p.name in OUTPUT_NAMES
+        under = any(p.is_relative_to(target / d) for d in OUTPUT_NAMES[5:])
+        if inside or under:
+            msg = (f"The output folder {out} holds the input {p.relative_to(target)} ({key}), which the run's own "
+                   f"output of that name would overwrite: write the outputs to another folder (geo run --out "
+                   f"{target.name}-results) or rename the input.")
+            raise ConfigError(msg)
 
 
 @dataclass(frozen=True)
@@ -36,6 +79,9 @@ class ValleyAnalysis:
     hotspots: Any = None  # cells with Gi* and LISA columns (geo.hotspots)
     focus_column: str | None = None  # the count column the hot spots are of (the target sector's, or n_firms)
     clusters: Any = None  # cluster polygons (geo.cluster_polygons)
+    # which hot cell is in which cluster (geo.cluster_polygons' record): index = the hot cells' index in
+    # hotspots, value = their cluster_id (the Series is named "cluster_id"); empty without clusters
+    cluster_cells: pd.Series | None = None
     parks_overlay: Any = None  # one row per park: metrics, tests, verdict (geo.park_overlay)
     clusters_outside_parks: Any = None  # the clusters with less than 10 % of their area in a park
     stack_shares: Any = None  # per cell: firms of its biggest stacked geocode (geo.parks.stacks)
@@ -67,6 +113,7 @@ class ValleyAnalysis:
 #: field -> (the attrs key, how to read it)
 _RECORDS = {
     "hotspot_parameters": ("hotspots", lambda v: {k: x for k, x in (v or {}).items() if not isinstance(x, pd.DataFrame)}),
+    "cluster_cells": ("cell_cluster", lambda v: v),
     "clusters_definition": ("definition", lambda v: v),
     "park_rules": ("rules", lambda v: v),
     "park_nulls": ("nulls", lambda v: v),
@@ -87,13 +134,11 @@ def record_of(frame, field_name: str):
 
 def _freeze(draft) -> ValleyAnalysis:
     """The frozen analysis.  Each stage has put what it records about itself in named fields
-    (:func:`record_of`); the tables, but for the cluster polygons, keep no ``attrs`` (pandas
-    would deep-copy them with every copy, and no output reads them: ``tests/test_results.py``).
-    The cluster polygons keep ``attrs["cell_cluster"]`` (which cell belongs to which cluster),
-    what :func:`geo.park_overlay` and :func:`geo.parks.models.classify_models` take them with."""
+    (:func:`record_of`); the tables keep no ``attrs`` (pandas would deep-copy them with every
+    copy, and no stage or output reads them: ``tests/test_results.py``)."""
     values = {f.name: getattr(draft, f.name) for f in fields(ValleyAnalysis)}
-    for name, frame in values.items():
-        if name != "clusters" and isinstance(frame, (pd.DataFrame, pd.Series)):
+    for frame in values.values():
+        if isinstance(frame, (pd.DataFrame, pd.Series)):
             frame.attrs = {}
     return ValleyAnalysis(**values)
 
@@ -283,6 +328,7 @@ class Results:
         from geo.outputs import maps
 
         out = Path(out_dir)
+        check_out_folder(self.config, out)
         out.mkdir(parents=True, exist_ok=True)
         written: dict[str, Path] = {}
         t0 = time.perf_counter()
@@ -291,38 +337,7 @@ class Results:
             empty = pd.DataFrame({"row": [], "name": [], "reason": [], "detail": []})
             pr = self.parks_rejects if self.parks_rejects is not None else empty
             written["parks_rejects"] = gwrite.write_csv(pr, out / "parks_rejects.csv")
-        layers = {} if started is not None else _first_layers(self.firms, self.parks, self.rejects)
-        done: dict[str, list] = {name: [] for name in self.valleys}
-        for kind in ("cells", "hotspots", "clusters", "point_clusters"):
-            frames = [_wgs84_layer(getattr(vr.analysis, kind), done[name]).assign(valley=name)
-                      for name, vr in self.valleys.items() if getattr(vr.analysis, kind) is not None]
-            if frames:
-                layers[kind] = _concat(frames)
-        if self.groups is not None:
-            gt = self.groups.table.copy(deep=False)
-            gt.attrs = {}  # compare_groups' documented record (rules, nulls, parameters): not a layer's
-            layers["groups"] = gt
-        if self.comparison is not None:
-            layers["valleys"] = self.comparison.table.reset_index()
-        colo = [vr.analysis.colocation.table.assign(valley=name) for name, vr in self.valleys.items()
-                if vr.analysis.colocation is not None]
-        if colo:
-            layers["colocation"] = pd.concat(colo, ignore_index=True)
-        local = [_colocation_layer(vr) for vr in self.valleys.values()
-                 if vr.analysis.colocation is not None and vr.analysis.colocation.local is not None]
-        local = [f for f in local if len(f)]
-        if local:
-            layers["colocation_local"] = _concat(local)
-        emerging = [glayers.emerging_layer(_wgs84_layer(vr.analysis.cells, done[name]), vr.analysis.emerging).assign(valley=name)
-                    for name, vr in self.valleys.items() if vr.analysis.emerging is not None]
-        if emerging:
-            layers["emerging_hotspots"] = _concat(emerging)
-        ov = [_overlay_layer(vr) for vr in self.valleys.values() if vr.analysis.parks_overlay is not None]
-        if ov:
-            layers["parks_overlay"] = _concat(ov)
-        areas = _area_layer(self.valleys)
-        if areas is not None:
-            layers["study_area"] = areas
+        layers = glayers.run_layers(self, inputs=started is None)
         from geo.outputs import report
 
         # a big GeoPackage is written by a background thread meanwhile (geo run only)
@@ -428,89 +443,6 @@ def emerging_summary(cube, emerging) -> dict:
     }
 
 
-def _wgs84_layer(frame, done: list):
-    """``frame`` in EPSG:4326; the geometry of a frame in ``done`` with the same index and
-    exactly the same geometries (the cells and the hot-spot cells) is reused, not reprojected."""
-    import shapely
-
-    for src, out in done:
-        if (src.crs == frame.crs and src.index.equals(frame.index)
-                and shapely.equals_exact(np.asarray(src.geometry.values), np.asarray(frame.geometry.values), tolerance=0).all()):
-            return frame.set_geometry(out.geometry.to_numpy(), crs=out.crs)
-    out = frame.to_crs("EPSG:4326")
-    done.append((frame, out))
-    return out
-
-
-def _concat(frames):
-    import geopandas as gpd
-
-    clean = []
-    for f in frames:
-        if f.attrs:  # the cluster polygons' cell_cluster: pandas would compare the attrs of the frames
-            f = f.copy(deep=False)
-            f.attrs = {}
-        clean.append(f)
-    return gpd.GeoDataFrame(pd.concat(clean, ignore_index=True), crs=clean[0].crs)
-
-
-def _area_layer(valleys: dict):
-    """One row per valley: its study area's outline (EPSG:4326), rule, description and km²."""
-    import geopandas as gpd
-
-    rows, geoms = [], []
-    for name, vr in valleys.items():
-        sa = vr.analysis.study_area
-        if sa is None:
-            continue
-        rows.append({"valley": name, **{k: v for k, v in sa.to_dict().items() if k != "metric_crs"}})
-        geoms.append(gpd.GeoSeries([sa.geometry], crs=sa.crs).to_crs("EPSG:4326").iloc[0])
-    if not rows:
-        return None
-    return gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geoms, crs="EPSG:4326")
-
-
-def _colocation_layer(vr: ValleyResult):
-    """The target firms whose local co-location quotient is significant (FDR), as WGS84 points."""
-    import geopandas as gpd
-
-    import shapely
-
-    loc = vr.analysis.colocation.local
-
-    sig = loc[loc["label"] != "ns"]
-    firms = vr.firms.loc[sig.index]  # a firm once per relation in which it is significant
-    x, y = firms.coords()
-    keep = [c for c in ("firm_id", "name") if c in firms.columns]
-    frame = pd.DataFrame(firms[keep]).reset_index(drop=True)
-    for c in sig.columns:
-        frame[c] = sig[c].to_numpy()
-    frame["valley"] = vr.name
-    return gpd.GeoDataFrame(frame, geometry=shapely.points(x, y), crs=vr.firms.crs)
-
-
-def _overlay_layer(vr: ValleyResult):
-    """Park polygons with their overlay metrics, tests and verdict (dict columns as JSON)."""
-    import json
-
-    import geopandas as gpd
-
-    ov = vr.analysis.parks_overlay.copy()
-    if vr.analysis.models is not None:
-        md = vr.analysis.models
-        for c in ("primary_model", "models"):
-            if c in md:
-                ov[c] = md[c].map(lambda v: " + ".join(v) if isinstance(v, (list, tuple)) else v).reindex(ov.index)
-    for c in ov.columns:
-        if ov[c].map(lambda v: isinstance(v, dict)).any():
-            ov[c] = ov[c].map(lambda v: json.dumps(v) if isinstance(v, dict) else v)
-    geo = vr.parks.geometry.reindex(ov.index)
-    out = gpd.GeoDataFrame(ov.drop(columns=[c for c in ("name", "designated") if c in ov]).join(vr.parks[["name", "designated"]]),
-                           geometry=geo.values, crs=vr.parks.crs)
-    out["valley"] = vr.name
-    return out
-
-
 def _groups_summary(g) -> dict | None:
     """``summary.json``'s ``groups``: a :class:`geo.parks.groups.GroupComparison`'s fields."""
     if g is None:
@@ -531,9 +463,3 @@ def _comparison_summary(cmp) -> dict | None:
         "rules": cmp.rules,
         "target_sector": cmp.target_sector,
     }
-
-
-def _first_layers(firms, parks, rejects) -> dict:
-    """The layers of ``layers.gpkg`` known once the firms are read: firms, parks, rejects
-    (as they are: the layer writer drops their ``attrs`` on its own shallow copies)."""
-    return {"firms": firms, "parks": parks, "rejects": rejects}

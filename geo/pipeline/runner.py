@@ -35,7 +35,7 @@ from geo.pipeline.inputs import (
     registry_warnings,
     valley_facts,
 )
-from geo.pipeline.results import Results, ValleyResult, _first_layers
+from geo.pipeline.results import Results, ValleyResult, check_out_folder
 
 from geo.pipeline.sensitivity import _scale_sensitivity, _stack_sensitivity, scale_sensitivity
 from geo.pipeline.valley import _analyse_valley
@@ -108,6 +108,8 @@ def run(config: Config | str | Path | dict, *, out: str | Path | None = None) ->
     >>> res = geo.run(demo_files()["config"])  # doctest: +SKIP
     """
     cfg = _as_config(config)
+    if out is not None:
+        check_out_folder(cfg, out)
     if cfg.input_kind == "given units":  # counts on given units (districts, a count GeoTIFF): geo.pipeline.units
         from geo.pipeline.units import run_units
 
@@ -128,7 +130,7 @@ def run(config: Config | str | Path | dict, *, out: str | Path | None = None) ->
         from geo.outputs import layers as glayers
 
         Path(out).mkdir(parents=True, exist_ok=True)
-        with glayers.LayerJob(_first_layers(prep.firms, prep.parks, prep.rejects), Path(out) / "layers.gpkg") as job:
+        with glayers.LayerJob(glayers.first_layers(prep.firms, prep.parks, prep.rejects), Path(out) / "layers.gpkg") as job:
             res = _analyse_all(prep, timings, warnings, quiet=quiet)
             res._write(out, job)
         return res

@@ -197,6 +197,14 @@ class UnitsResults:
         """The kind of each input, in one phrase each (the console's ``input:`` line, ``summary.json["inputs"]``)."""
         return describe_units(self.load_report, self.parks_report)
 
+    @property
+    def answer(self) -> tuple:
+        """The findings in words, one :class:`geo.parks.units.UnitsFinding` per valley
+        (:func:`geo.parks.units.units_answer`); the report opens with them."""
+        from geo.parks.units import units_answer
+
+        return units_answer(self.valleys)
+
     def summary(self) -> dict:
         """Machine-readable results (``summary.json``: :func:`geo.pipeline.results.run_summary`)."""
         return run_summary(

@@ -19,6 +19,33 @@ from geo.pipeline.results import AnalysisDraft, ValleyResult, record_of
 __all__: list[str] = []  # private: the run (runner) and the sensitivity reruns call _analyse_valley
 
 
+#: a given cell size whose occupied cells hold one firm each at least this often is too fine for Gi*
+SINGLE_FIRM_SHARE = 0.95
+
+
+def _fine_grid(name: str, grid, cells, size) -> list[str]:
+    """The warning that a cell size given by the user leaves nearly every firm alone in its cell.
+
+    Gi* then compares cells of 0 and 1 firm: it finds no hot spot where firms cluster at the
+    scale of a few hundred metres, and "no park coincides with a cluster" would describe the
+    grid, not the firms.  The automatic size gives about two firms per cell.
+    """
+    if isinstance(size, str) or grid.cell == "h3" or "n_firms" not in cells:
+        return []
+    k = cells["n_firms"].to_numpy()
+    occupied = k[k > 0]
+    if occupied.size < 10:
+        return []
+    single = float(np.mean(occupied == 1))
+    if single < SINGLE_FIRM_SHARE:
+        return []
+    msg = (f"valley {name!r}: with [analysis] cell_size = {size:g} m, {single:.0%} of the {occupied.size:,} cells holding "
+           "firms hold a single firm, so Gi* compares cells of 0 and 1 firm and misses clusters a few cells wide: the "
+           "hot spots and park verdicts describe the grid more than the firms; cell_size = \"auto\" gives about two "
+           "firms per cell")
+    return [msg]
+
+
 def _analyse_valley(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str], quiet: QuietGC | None = None, *,
                     metric=None, cells_only: bool = False) -> None:
     """Every statistics stage of one valley; ``vr.analysis`` is a frozen :class:`ValleyAnalysis` after it.
@@ -39,6 +66,7 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
     """Grid, weights, global and local autocorrelation, clusters and the park tests."""
     from geo import crs as gcrs
     from geo.errors import GeoError
+    from geo.parks import clusters as gclusters
     from geo.parks import overlay as gparks
     from geo.parks._hot import hot_clusters, named_counts, valley_grid
     from geo.stats.autocorr import global_moran, hotspots
@@ -67,6 +95,7 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
     vr.analysis.cells = cells
     vr.analysis.graph = graph
     vr.analysis.grid = vg.grid
+    warnings.extend(_fine_grid(vr.name, vg.grid, cells, an.cell_size))
     if quiet is not None:
         quiet.freeze()  # the metric firms, the cells and their graph live as long as the results
     vr.analysis.timings = {"aggregate_weights": time.perf_counter() - t0}
@@ -94,6 +123,7 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
         return
     hot, clusters = hc.hotspots, hc.clusters
     vr.analysis.hotspot_parameters = record_of(hot, "hotspot_parameters")
+    vr.analysis.cluster_cells = cluster_cells = record_of(clusters, "cluster_cells")
     vr.analysis.clusters_definition = record_of(clusters, "clusters_definition")
     if focus != "n_firms" and not cells_only:
         try:
@@ -120,28 +150,31 @@ def _valley_stages(vr: ValleyResult, cfg: Config, seed: int, warnings: list[str]
             founded_column=fc.founded_column, alpha=an.alpha,
             counts=prepared.counts if prepared is not None else None,
         )
-    if not cells_only:  # the reruns keep verdicts and hot shares, which the stack notes do not change
-        _stack_artefacts(vr, cfg, fm, hot, clusters, ov, sector_key, warnings)
-    if ov is not None:
-        vr.analysis.parks_overlay = ov
+        # its records, lifted at once: pandas deep-copies attrs with every frame derived from ov
+        # (the founding-year hot spots are one table of cells per park)
         for name in ("park_rules", "park_nulls", "hot_before"):
             setattr(vr.analysis, name, record_of(ov, name))
-        vr.analysis.clusters_outside_parks = gparks.clusters_outside_parks(clusters, vr.parks)
+        ov.attrs = {}
+    if not cells_only:  # the reruns keep verdicts and hot shares, which the stack notes do not change
+        _stack_artefacts(vr, cfg, fm, hot, clusters, cluster_cells, ov, sector_key, warnings)
+    if ov is not None:
+        vr.analysis.parks_overlay = ov
+        vr.analysis.clusters_outside_parks = gclusters.clusters_outside_parks(clusters, vr.parks)
         if cells_only:
             return
-        _models(vr, cfg, ov, clusters, fm, hot_named, sector_key, seed)
+        _models(vr, cfg, ov, clusters, cluster_cells, fm, hot_named, sector_key, seed)
     else:
         vr.skipped.setdefault("parks", "no parks in this valley")
         vr.analysis.clusters_outside_parks = clusters
     if cells_only:
         return
     if an.point_clusters != "none" and sector_key is not None:
-        pc = gparks.point_clusters(fm, sector=sector_key, sector_column=fc.sector_column, method=an.point_clusters,
+        pc = gclusters.point_clusters(fm, sector=sector_key, sector_column=fc.sector_column, method=an.point_clusters,
                                    eps=an.dbscan_eps_m, min_samples=an.dbscan_min_samples)
         vr.analysis.point_clusters = pc
         vr.analysis.point_cluster_method = record_of(pc, "point_cluster_method")
         if vr.analysis.parks_overlay is not None:
-            vr.analysis.point_cluster_agreement = gparks.point_cluster_agreement(vr.analysis.parks_overlay, pc, vr.parks)
+            vr.analysis.point_cluster_agreement = gclusters.point_cluster_agreement(vr.analysis.parks_overlay, pc, vr.parks)
     vr.analysis.timings["parks"] = time.perf_counter() - t0
     _colocation(vr, cfg, seed, fm, target)
     _emerging(vr, cfg, seed, fm, sector_key)
@@ -186,7 +219,8 @@ def _emerging(vr: ValleyResult, cfg: Config, seed: int, fm, sector) -> None:
     vr.analysis.timings["emerging_hotspots"] = time.perf_counter() - t0
 
 
-def _stack_artefacts(vr: ValleyResult, cfg: Config, fm, hot, clusters, ov, sector, warnings: list[str]) -> None:
+def _stack_artefacts(vr: ValleyResult, cfg: Config, fm, hot, clusters, cluster_cells, ov, sector,
+                     warnings: list[str]) -> None:
     """Flag the hot cells, clusters and park verdicts that rest on one stacked geocode (:mod:`geo.parks.stacks`)."""
     from geo.parks import stacks
     from geo.points import sector_mask
@@ -201,7 +235,7 @@ def _stack_artefacts(vr: ValleyResult, cfg: Config, fm, hot, clusters, ov, secto
     for c in ("stack_id", "stack_share", "artefact"):
         hot[c] = shares[c].to_numpy()
     vr.analysis.stack_shares = shares
-    notes = stacks.cluster_artefacts(clusters, shares)
+    notes = stacks.cluster_artefacts(clusters, shares, cluster_cells=cluster_cells)
     clusters["artefact"] = notes.to_numpy()
     for cid, note in zip(clusters["cluster_id"], notes):
         if note:
@@ -217,7 +251,7 @@ def _stack_artefacts(vr: ValleyResult, cfg: Config, fm, hot, clusters, ov, secto
         warnings.append(f"valley {vr.name!r}, park {name!r}: {note}")
 
 
-def _models(vr: ValleyResult, cfg: Config, ov, clusters, fm, hot, sector, seed: int) -> None:
+def _models(vr: ValleyResult, cfg: Config, ov, clusters, cluster_cells, fm, hot, sector, seed: int) -> None:
     """Development model of each park–cluster pair (market-, government-, research-, FDI-led)."""
     from geo.errors import GeoError
     from geo.parks.models import classify_models
@@ -227,8 +261,8 @@ def _models(vr: ValleyResult, cfg: Config, ov, clusters, fm, hot, sector, seed: 
         models = classify_models(
             ov, clusters, fm, vr.parks, anchors=_read_anchors(cfg), anchor_column=mc.anchor_column, rd_column=mc.rd_column,
             ownership_column=mc.ownership_column, foreign_value=mc.foreign_value, radius_m=mc.radius_m,
-            sector=sector, sector_column=cfg.firms.sector_column, hotspots=hot, alpha=cfg.analysis.alpha,
-            permutations=cfg.analysis.permutations, seed=seed,
+            sector=sector, sector_column=cfg.firms.sector_column, hotspots=hot, cluster_cells=cluster_cells,
+            alpha=cfg.analysis.alpha, permutations=cfg.analysis.permutations, seed=seed,
         )
     except GeoError as exc:
         vr.skipped["models"] = str(exc)

@@ -2,7 +2,7 @@
 polygons: numba kernels, nothing else.
 
 Plain arrays in, plain arrays out; validation and documentation of the method live in
-:func:`geo.parks.overlay.point_clusters`.
+:func:`geo.parks.clusters.point_clusters`.
 
 The points are bucketed into square cells of side ``eps / sqrt(2)`` (so any two points of
 one cell are at most ``eps`` apart) and every neighbour search looks only at the cells at

@@ -68,6 +68,21 @@ _TWO_PI = 2.0 * math.pi
 OVERFLOW_ROWS = 16
 
 
+@njit(cache=True, inline="always")
+def _row_distances(xi, yi, xs, ys, j0, j1, out):
+    """The distances from (xi, yi) to the points j in [j0, j1) into ``out[:j1 - j0]``.
+
+    The row is read through slices indexed from 0, so that the loop compiles to contiguous
+    vector loads and a vector square root (inlined: in the caller's floating-point mode).
+    """
+    xr = xs[j0:j1]
+    yr = ys[j0:j1]
+    for k in range(j1 - j0):
+        dx = xr[k] - xi
+        dy = yr[k] - yi
+        out[k] = math.sqrt(dx * dx + dy * dy)
+
+
 @njit(cache=True, fastmath=True)
 def _accumulate_row(xi, yi, wi, xs, ys, ws, j0, j1, inv_delta, delta, nbins, flat, dbuf, bbuf,
                     weighted):
@@ -80,13 +95,10 @@ def _accumulate_row(xi, yi, wi, xs, ys, ws, j0, j1, inv_delta, delta, nbins, fla
     the pairs reach each bin, are those of the plain two-dimensional indexing.
     """
     n = j1 - j0
-    xr = xs[j0:j1]
-    yr = ys[j0:j1]
-    # pass 1: distances, bins and offsets (vectorised)
+    # pass 1: distances, then bins and offsets (vectorised)
+    _row_distances(xi, yi, xs, ys, j0, j1, dbuf)
     for k in range(n):
-        dx = xr[k] - xi
-        dy = yr[k] - yi
-        d = math.sqrt(dx * dx + dy * dy)
+        d = dbuf[k]
         b = min(int(d * inv_delta), nbins)
         dbuf[k] = d - (b + 0.5) * delta
         bbuf[k] = b if b < nbins else nbins + (k & (OVERFLOW_ROWS - 1))
@@ -397,18 +409,11 @@ def _within_reach(xi, yi, sx, sy, j0, j1, rmax_hi, buf, jbuf):
     """Pass 1 of a row: the distances from (xi, yi) to the points j in [j0, j1), those within
     ``rmax_hi`` packed at the front of ``buf`` with their indices in ``jbuf``; returns how many.
 
-    Slices from 0 give contiguous vector loads and a vector square root; the packing is
-    branch-free and in place.
+    The distances from :func:`_row_distances`; the packing is branch-free and in place.
     """
-    n = j1 - j0
-    xr = sx[j0:j1]
-    yr = sy[j0:j1]
-    for k in range(n):
-        dx = xr[k] - xi
-        dy = yr[k] - yi
-        buf[k] = math.sqrt(dx * dx + dy * dy)
+    _row_distances(xi, yi, sx, sy, j0, j1, buf)
     cnt = 0
-    for k in range(n):
+    for k in range(j1 - j0):
         d = buf[k]
         buf[cnt] = d
         jbuf[cnt] = j0 + k
@@ -632,19 +637,24 @@ def points_in_window(px, py, x0, y0, x1, y1):
     return out
 
 
-@njit(cache=True)
-def _inside_tree(px, py, x0, y0, x1, y1, tree, stack):
-    """:func:`_inside` over the edge tree (edges in the tree's order): only the nodes whose box
-    straddles the ray's height and reaches right of the point (plus the slack of the crossing
-    arithmetic) are visited; the crossings counted are those of :func:`_inside`."""
-    lo, hi, child, box, slack = tree
-    inside = False
-    stack[0] = 0
-    top = 1
+@njit(cache=True, inline="always")
+def _next_leaf(tree, stack, top, px, py, r, ray):
+    """The walk of the edge tree ``tree = (lo, hi, child, box, slack)`` (:func:`_tree_of`) for
+    one query: pop the nodes of ``stack[:top]`` until a leaf whose box the query may reach,
+    pushing the children of the inner nodes that pass.  The query is the ray from (px, py)
+    to the right when ``ray`` (a box that straddles its height and reaches right of the point,
+    plus the slack of the crossing arithmetic), else the circle (px, py, r) (a box that meets
+    the circle's box, in the arithmetic of :func:`_crossings`' own test).  Returns the leaf
+    (-1 when the walk is over) and the new ``top``; start with ``stack[0] = 0``, ``top = 1``."""
+    _lo, _hi, child, box, slack = tree
     while top > 0:
         top -= 1
         v = stack[top]
-        if box[v, 3] <= py or box[v, 1] > py or px > box[v, 2] + slack:
+        if ray:
+            if box[v, 3] <= py or box[v, 1] > py or px > box[v, 2] + slack:
+                continue
+        elif (box[v, 2] - px < -r or box[v, 0] - px > r or box[v, 3] - py < -r
+                or box[v, 1] - py > r):
             continue
         c = child[v]
         if c >= 0:
@@ -652,7 +662,22 @@ def _inside_tree(px, py, x0, y0, x1, y1, tree, stack):
             stack[top + 1] = c + 1
             top += 2
             continue
+        return v, top
+    return -1, 0
+
+
+@njit(cache=True)
+def _inside_tree(px, py, x0, y0, x1, y1, tree, stack):
+    """:func:`_inside` over the edge tree (edges in the tree's order): only the leaves whose box
+    straddles the ray's height and reaches right of the point (:func:`_next_leaf`) are
+    visited; the crossings counted are those of :func:`_inside`."""
+    lo, hi = tree[0], tree[1]
+    inside = False
+    stack[0] = 0
+    v, top = _next_leaf(tree, stack, 1, px, py, 0.0, True)
+    while v >= 0:
         inside = _ray_crossings(px, py, x0, y0, x1, y1, lo[v], hi[v], inside)
+        v, top = _next_leaf(tree, stack, top, px, py, 0.0, True)
     return inside
 
 
@@ -702,49 +727,24 @@ def _sort_angles(buf, m):
 
 
 @njit(cache=True)
-def _circle_fraction(cx, cy, r, x0, y0, x1, y1, buf):
-    """Exact fraction of the circle (cx, cy, r) inside the window given by its edges."""
-    m = _crossings(cx, cy, r, x0, y0, x1, y1, 0, x0.shape[0], buf, 0)
-    if m == 0:
-        return 1.0 if _inside(cx + r, cy, x0, y0, x1, y1) else 0.0
-    _sort_angles(buf, m)
-    total = 0.0
-    for i in range(m):
-        a0 = buf[i]
-        a1 = buf[i + 1] if i + 1 < m else buf[0] + _TWO_PI
-        span = a1 - a0
-        if span <= 0.0:
-            continue
-        mid = 0.5 * (a0 + a1)
-        if _inside(cx + r * math.cos(mid), cy + r * math.sin(mid), x0, y0, x1, y1):
-            total += span
-    return total / _TWO_PI
+def _circle_fraction(cx, cy, r, x0, y0, x1, y1, buf, tree, stack):
+    """Exact fraction of the circle (cx, cy, r) inside the window given by its edges.
 
-
-@njit(cache=True)
-def _circle_fraction_tree(cx, cy, r, x0, y0, x1, y1, buf, tree, stack):
-    """:func:`_circle_fraction` over the edge tree ``tree = (lo, hi, child, box, slack)`` of
-    :func:`_edge_tree` (edges in its order): the crossing edges from the leaves whose box
-    meets the circle's box, the inside tests from :func:`_inside_tree`; ``stack``: an int64
-    work array of 128.  The crossings are the same and are sorted, so is the fraction."""
-    lo, hi, child, box, _slack = tree
+    The arcs between the circle's sorted crossings with the edges, each counted when its
+    midpoint is inside.  The edges are searched through ``tree = (lo, hi, child, box, slack)``
+    of :func:`_tree_of` (edges in its order): the crossing edges from the leaves whose box
+    meets the circle's box (:func:`_next_leaf`), the inside tests from :func:`_inside_tree`;
+    over the one-leaf tree every edge is visited in order, as the plain loop would.  Whatever
+    the tree, the crossings are the same and are sorted, so is the fraction.  ``buf``: a float64 work array of
+    ``2 * len(x0) + 2``; ``stack``: an int64 work array of 128."""
+    lo, hi = tree[0], tree[1]
     m = 0
     stack[0] = 0
-    top = 1
-    while top > 0:
-        top -= 1
-        v = stack[top]
-        if (box[v, 2] - cx < -r or box[v, 0] - cx > r or box[v, 3] - cy < -r
-                or box[v, 1] - cy > r):
-            continue
-        c = child[v]
-        if c >= 0:
-            stack[top] = c
-            stack[top + 1] = c + 1
-            top += 2
-            continue
+    v, top = _next_leaf(tree, stack, 1, cx, cy, r, False)
+    while v >= 0:
         m = _crossings(cx, cy, r, x0, y0, x1, y1, lo[v], hi[v], buf, m)
-    if m == 0:
+        v, top = _next_leaf(tree, stack, top, cx, cy, r, False)
+    if m == 0:  # the circle crosses no edge: all in or all out
         return 1.0 if _inside_tree(cx + r, cy, x0, y0, x1, y1, tree, stack) else 0.0
     _sort_angles(buf, m)
     total = 0.0
@@ -764,10 +764,13 @@ def _circle_fraction_tree(cx, cy, r, x0, y0, x1, y1, buf, tree, stack):
 def _tree_of(x0, y0, x1, y1, use):
     """The edges in their tree's order and the tree ``(lo, hi, child, box, slack)`` that
     :func:`_circle_fraction` takes when ``use`` (and there are edges); else the edges as
-    given and an empty tree (every edge visited)."""
+    given and a tree of one leaf that holds them all under an unbounded box (every edge
+    visited, in order)."""
     if not use or x0.shape[0] == 0:
-        return (x0, y0, x1, y1), (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64),
-                                  np.empty(0, dtype=np.int64), np.empty((0, 4)), 0.0)
+        return (x0, y0, x1, y1), (np.zeros(1, dtype=np.int64),
+                                  np.full(1, x0.shape[0], dtype=np.int64),
+                                  np.full(1, -1, dtype=np.int64),
+                                  np.array([[-np.inf, -np.inf, np.inf, np.inf]]), 0.0)
     order, lo, hi, child, box = _edge_tree(x0, y0, x1, y1)
     # slack: 1e-9 of the window's extent (bounds the rounding of the point-segment and the
     # crossing arithmetic many times over; costs nothing)
@@ -976,18 +979,13 @@ def boundary_distances(px, py, x0, y0, x1, y1, *, tree=None):
 def _circle_fractions(cx, cy, r, x0, y0, x1, y1, tree):
     n = cx.shape[0]
     out = np.empty(n, dtype=np.float64)
-    use_tree = tree[2].shape[0] > 0
     nchunk = 64
     size = (n + nchunk - 1) // nchunk
     for c in prange(nchunk):
         buf = np.empty(2 * x0.shape[0] + 2, dtype=np.float64)
         stack = np.empty(128, dtype=np.int64)
         for i in range(c * size, min(n, (c + 1) * size)):
-            if use_tree:
-                out[i] = _circle_fraction_tree(cx[i], cy[i], r[i], x0, y0, x1, y1, buf, tree,
-                                               stack)
-            else:
-                out[i] = _circle_fraction(cx[i], cy[i], r[i], x0, y0, x1, y1, buf)
+            out[i] = _circle_fraction(cx[i], cy[i], r[i], x0, y0, x1, y1, buf, tree, stack)
     return out
 
 
@@ -1061,26 +1059,18 @@ def _convex_fraction(cx, cy, d, lines, buf):
 
 
 @njit(cache=True)
-def _edge_weight(cx, cy, d, b, cap, x0, y0, x1, y1, lines, fbuf):
+def _edge_weight(cx, cy, d, b, cap, x0, y0, x1, y1, lines, fbuf, tree, stack):
     """Ripley's isotropic weight of a pair at distance ``d`` seen from the point (cx, cy) at
     distance ``b`` from the window boundary: 1 when the circle lies inside, else the inverse
     of the fraction of the circle inside the window (from the edge lines when the window is
-    convex, ``lines`` not empty; else from the edges), capped at ``cap``."""
+    convex, ``lines`` not empty; else from the edges through their ``tree``), capped at
+    ``cap``."""
     if d <= b:
         return 1.0
     if lines.shape[0] > 0:
         frac = _convex_fraction(cx, cy, d, lines, fbuf)
     else:
-        frac = _circle_fraction(cx, cy, d, x0, y0, x1, y1, fbuf)
-    return min(1.0 / max(frac, 1e-300), cap)
-
-
-@njit(cache=True)
-def _edge_weight_tree(cx, cy, d, b, cap, x0, y0, x1, y1, fbuf, tree, stack):
-    """:func:`_edge_weight` of a window that is not convex, over its edge tree."""
-    if d <= b:
-        return 1.0
-    frac = _circle_fraction_tree(cx, cy, d, x0, y0, x1, y1, fbuf, tree, stack)
+        frac = _circle_fraction(cx, cy, d, x0, y0, x1, y1, fbuf, tree, stack)
     return min(1.0 / max(frac, 1e-300), cap)
 
 
@@ -1089,7 +1079,6 @@ def _kiso_row(xi, yi, bi, sx, sy, sb, j0, j1, r, rmax_hi, tab, inv, nt, cap, x0,
               out, buf, jbuf, fbuf, tree, stack):
     """Add the weighted ordered pairs (i, j) and (j, i) for j in [j0, j1) to ``out``."""
     nr = r.shape[0]
-    use_tree = tree[2].shape[0] > 0
     cnt = _within_reach(xi, yi, sx, sy, j0, j1, rmax_hi, buf, jbuf)
     for q in range(cnt):
         d = buf[q]
@@ -1097,13 +1086,9 @@ def _kiso_row(xi, yi, bi, sx, sy, sb, j0, j1, r, rmax_hi, tab, inv, nt, cap, x0,
         k = _grid_index(d, xi, yi, sx[j], sy[j], r, tab, inv, nt)
         if k == nr:
             continue
-        if use_tree:
-            out[k] += (_edge_weight_tree(xi, yi, d, bi, cap, x0, y0, x1, y1, fbuf, tree, stack)
-                       + _edge_weight_tree(sx[j], sy[j], d, sb[j], cap, x0, y0, x1, y1, fbuf,
-                                           tree, stack))
-        else:
-            out[k] += (_edge_weight(xi, yi, d, bi, cap, x0, y0, x1, y1, lines, fbuf)
-                       + _edge_weight(sx[j], sy[j], d, sb[j], cap, x0, y0, x1, y1, lines, fbuf))
+        out[k] += (_edge_weight(xi, yi, d, bi, cap, x0, y0, x1, y1, lines, fbuf, tree, stack)
+                   + _edge_weight(sx[j], sy[j], d, sb[j], cap, x0, y0, x1, y1, lines, fbuf, tree,
+                                  stack))
 
 
 @njit(cache=True)

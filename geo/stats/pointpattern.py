@@ -33,7 +33,7 @@ from geo.points import sector_mask
 from geo.stats import _inference
 from geo.stats import _kd_kernels as _kern
 
-__all__ = ["ripley_k", "kd", "KdResult", "marcon_puech_m", "MIN_POINTS", "TIME_BUDGET",
+__all__ = ["ripley_k", "kd", "kd_sectors", "KdResult", "marcon_puech_m", "MIN_POINTS", "TIME_BUDGET",
            "RUN_MAX_PAIRS", "RUN_MAX_SECTOR"]
 
 logger = logging.getLogger(__name__)
@@ -665,6 +665,10 @@ def ripley_k(
 class KdResult:
     """Result of :func:`kd` (distances in metres, densities per metre).
 
+    The curve with its bands, the verdict and every setting that made them, so that a result
+    can be read (and ``summary.json``'s ``kd`` written) without the call that made it; a run
+    keeps its target sector's as ``ValleyAnalysis.kd``.
+
     Attributes
     ----------
     curve : pandas.DataFrame
@@ -676,9 +680,31 @@ class KdResult:
     gamma, psi : float
         Index of localisation :math:`\\Gamma` and dispersion :math:`\\Psi` (sums over the grid).
     verdict : str
+        The verdict in words: the localised or dispersed distances, or neither.
+    sector : object
+        The sector tested (its value in the sector column, or ``"mask"``).
+    n_sector, n_sites : int
+        The sector's firms and all the sites it is drawn among.
+    seed : int or None
+        The seed of the simulations as recorded (:func:`geo._random.seed_record`).
+    simulations : int
+        Random draws of the sector among the sites (0: not tested).
+    bandwidth, max_distance : float
+        The kernel's bandwidth and the largest distance of the curve (metres).
+    alpha : float
+        The level of the bands.
+    weighted : bool
+        Whether pairs were weighted by the firms' weights (K-emp).
+    method : str
+        How the pairs were visited: ``"cell list"`` or a sorted sweep.
+    global_percentiles : (float, float)
+        The percentiles of the simulated values at which the lower and upper global bands
+        lie (NaN without simulations).
     subsample, subsample_error : int or None, float or None
         Firms analysed when the sector was subsampled, and the estimated relative error of
         the curve; None when every firm was analysed (``exact``).
+    notes : tuple of str
+        How defaults were chosen (``max_distance``) and the subsample, in words.
     budget : dict
         ``max_sector``, ``time_budget_s`` and ``estimated_s`` (the estimated seconds of the
         exact computation); see :func:`kd`, "Large sectors".
@@ -1102,12 +1128,34 @@ def kd(
                max_sector=max_sector, time_budget=time_budget)[0]
 
 
-def _kd_sectors(points: Any, sectors: dict, **options: Any) -> dict:
+def kd_sectors(points: Any, sectors: dict, **options: Any) -> dict:
     """:func:`kd` of several sectors of the same sites: ``{key: KdResult or GeoError}``.
 
     Each value is what ``kd(points, sector=sectors[key], **options)`` returns (or raises),
     number for number; the sites are read and sorted once for all the sectors.  An error in
-    ``points`` itself is raised.
+    ``points`` itself is raised.  The valley comparison (:mod:`geo.parks.compare`) computes
+    the stages' Kd curves with it.
+
+    Parameters
+    ----------
+    points : geopandas.GeoDataFrame or geo.points.PointFrame
+        The sites, in a metric CRS, as :func:`kd` takes them.
+    sectors : dict
+        Key -> the ``sector`` argument of :func:`kd` (a sector name, or a boolean mask of the points).
+    **options
+        The other keyword options of :func:`kd` (``simulations``, ``seed``, ``max_sector``, ...),
+        the same for every sector.
+
+    Returns
+    -------
+    dict
+        Key -> :class:`KdResult`, or the :class:`geo.errors.GeoError` that :func:`kd` raises
+        for that sector (too few firms, ...).
+
+    Raises
+    ------
+    geo.errors.GeoError
+        When ``points`` themselves are not usable (no CRS, a geographic CRS, ...).
     """
     xy, _crs = _coords(points, "points")
     sites = None

@@ -11,7 +11,8 @@ make the two kinds of map; :mod:`~geo.outputs.maps.layers` (parks, cells, cluste
 density), :mod:`~geo.outputs.maps.firms` and :mod:`~geo.outputs.maps.timeline` draw the
 layers; :mod:`~geo.outputs.maps.legend` the legend and title; ``_assets`` (offline assets,
 Folium elements, CSS), ``_frame`` (basemap and controls), ``_data`` (what is read from the
-results), ``_geometry`` and ``_html`` (escaping, JSON for scripts) are private.  The size
+results), ``_geometry``, ``_shift`` (the GCJ-02 shift of the map being drawn) and ``_html``
+(escaping, JSON for scripts) are private.  The size
 thresholds below are read where they are used: change ``geo.outputs.maps.firms.POINTS_MAX``,
 not this package's copy.
 

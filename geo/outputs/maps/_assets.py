@@ -335,6 +335,10 @@ _CSS = """<style>
 .geo-popup-open .leaflet-tooltip-pane { display: none; }
 .leaflet-tooltip-pane .leaflet-tooltip { white-space: normal; width: max-content; max-width: min(360px, 80vw); }
 .leaflet-bottom.leaflet-left { width: auto !important; }
+.leaflet-top.leaflet-right .leaflet-control-layers-expanded { max-width: 290px; }
+.leaflet-top.leaflet-right .leaflet-control-layers-expanded label > span { display: flex; align-items: flex-start;
+  white-space: normal; }
+.leaflet-top.leaflet-right .leaflet-control-layers-expanded label input { flex: none; margin-top: 2px; }
 .leaflet-control.leaflet-timeline-control { width: min(600px, calc(100vw - 40px)) !important; box-sizing: border-box;
   margin: 0 0 12px 10px !important; padding: 4px 8px 5px 8px; display: flex; flex-wrap: wrap; align-items: center;
   column-gap: 8px; }

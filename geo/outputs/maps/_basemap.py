@@ -24,20 +24,21 @@ Earth's 1:110m land (``data/land_110m.geojson``, public domain; too coarse for a
 The shift is applied while a map is drawn (:func:`on_basemap` wraps the functions that draw
 a whole map): every coordinate written through ``_geometry._round_coords`` (GeoJSON, firm
 points, the time slider's circles), the view, and the markers and image overlays the layers
-add, are shifted; nothing is changed in the results.
+add, are shifted; nothing is changed in the results.  The shift itself
+(:func:`display_lonlat`) lives in ``_shift``, below ``_geometry``.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
 
 from geo.config import BASEMAPS
 from geo.outputs.maps._html import _js, escape
+from geo.outputs.maps._shift import _CURRENT, display_bounds, display_lonlat
 
 __all__ = ["BASEMAPS", "TILES_NOTE", "TILE_ERRORS_NOTE", "Basemap", "TileSpec", "add_basemap", "basemap_spec",
            "display_bounds", "display_lonlat", "on_basemap", "tianditu_key"]
@@ -140,37 +141,8 @@ def _config_spec(config) -> Basemap:
 
 
 # ----------------------------------------------------------------------------- the GCJ-02 shift
-#: the basemap of the map being drawn (None: outside :func:`on_basemap`, or a map not made by geo)
-_CURRENT: ContextVar[Basemap | None] = ContextVar("geo_basemap", default=None)
-
-
-def _shifting() -> bool:
-    spec = _CURRENT.get()
-    return spec is not None and spec.gcj02
-
-
-def display_lonlat(c: np.ndarray) -> np.ndarray:
-    """WGS84 lon/lat rows ``(n, 2)`` as drawn on the current basemap (GCJ-02 on Amap; else as they are)."""
-    if not _shifting():
-        return c
-    from geo.crs import wgs84_to_gcj02
-
-    c = np.asarray(c, dtype=float)
-    if c.ndim != 2 or c.shape[1] != 2 or not len(c):
-        return c
-    lon, lat = wgs84_to_gcj02(c[:, 0], c[:, 1])
-    return np.column_stack([lon, lat])
-
-
-def display_bounds(bounds: list[float]) -> list[float]:
-    """(west, south, east, north) as drawn on the current basemap."""
-    if not _shifting():
-        return bounds
-    w, s, e, n = bounds
-    c = display_lonlat(np.array([[w, s], [e, n]], dtype=float))
-    return [float(c[0, 0]), float(c[0, 1]), float(c[1, 0]), float(c[1, 1])]
-
-
+# the current basemap and the shift itself (display_lonlat, display_bounds) are in ``_shift``, under
+# ``_geometry``, which writes every coordinate through it
 def _descendants(element) -> list:
     out, stack = [], [element]
     while stack:

@@ -8,6 +8,25 @@ from geo.outputs.maps._html import _js
 
 __all__: list[str] = []
 
+#: the docstring sections the public map functions share (``{name}`` lines,
+#: :func:`geo._docs.shared_doc`): the map to draw onto (:func:`_base_map`), what they return and
+#: the error of a valley map
+_MAP_DOC = {
+    "m": """
+        m : folium.Map, optional
+            Draw onto this map instead of a new one (its view, basemap and controls are kept;
+            a layer control is added if it has none).""",
+    "returns": """
+        Returns
+        -------
+        folium.Map""",
+    "raises_valley": """
+        Raises
+        ------
+        geo.errors.InputError
+            ``valley`` is not a valley of the run.""",
+}
+
 
 def _base_map(bounds: list[float], m=None):
     """A new map fitted to ``bounds`` with its basemap (:mod:`._basemap`), fullscreen, minimap and

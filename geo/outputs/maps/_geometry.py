@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from geo.outputs.maps._basemap import display_lonlat
 from geo.outputs.maps._html import _js
+from geo.outputs.maps._shift import display_lonlat
 
 __all__: list[str] = []
 
@@ -23,7 +23,7 @@ _M_PER_DEG = 111_320.0
 
 # ----------------------------------------------------------------------------- GeoJSON
 def _round_coords(c: np.ndarray) -> np.ndarray:
-    """Lon/lat rows ``(n, 2)`` as drawn (shifted to GCJ-02 on Amap's tiles: ``_basemap``), rounded."""
+    """Lon/lat rows ``(n, 2)`` as drawn (shifted to GCJ-02 on Amap's tiles: ``_shift``), rounded."""
     return np.round(display_lonlat(c), _PRECISION)
 
 

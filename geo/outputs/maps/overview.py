@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from geo._docs import shared_doc
 from geo.outputs._style import verdict_colour
 from geo.outputs.maps._assets import _elements, save_map
 from geo.outputs.maps._basemap import on_basemap
 from geo.outputs.maps._data import _park_rows, _RunData, _str_equals, _ValleyData
-from geo.outputs.maps._frame import _base_map, _rename_clashes
+from geo.outputs.maps._frame import _MAP_DOC, _base_map, _rename_clashes
 from geo.outputs.maps._geometry import (
     _M_PER_DEG,
     _SIMPLIFY_M,
@@ -52,6 +53,7 @@ def _valley_summary(vr, results, data: _ValleyData | None = None) -> str:
     return "<br>".join(lines)
 
 
+@shared_doc(**_MAP_DOC)
 def overview_map(results, *, m=None):
     """All valleys on one map: each an outline and a labelled marker linking to its own map.
 
@@ -63,12 +65,9 @@ def overview_map(results, *, m=None):
     Parameters
     ----------
     results : geo.pipeline.results.Results
-    m : folium.Map, optional
-        Draw onto this map instead of a new one.
+    {m}
 
-    Returns
-    -------
-    folium.Map
+    {returns}
     """
     return _overview_map(results, m=m)
 

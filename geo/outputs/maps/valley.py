@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from geo._docs import shared_doc
 from geo.outputs._labels import stage_label
 from geo.outputs.maps._basemap import on_basemap
 from geo.outputs.maps._data import _valley, _ValleyData
-from geo.outputs.maps._frame import _base_map, _rename_clashes
+from geo.outputs.maps._frame import _MAP_DOC, _base_map, _rename_clashes
 from geo.outputs.maps._geometry import _gdf_bounds, _union_bounds
 from geo.outputs.maps._html import escape
 from geo.outputs.maps.colocation import _colocation_layers
@@ -52,6 +53,7 @@ def _finding_bounds(vr, firm_bounds) -> list[float]:
     return [w - dx, s - dy, e + dx, n + dy]
 
 
+@shared_doc(**_MAP_DOC)
 def valley_map(results, valley: str, *, m=None):
     """The interactive map of one valley: parks, hot spots, clusters, firms, density, time slider.
 
@@ -64,18 +66,11 @@ def valley_map(results, valley: str, *, m=None):
         The outputs of :func:`geo.run`.
     valley : str
         A valley name of the run (a key of ``results.valleys``).
-    m : folium.Map, optional
-        Draw onto this map instead of a new one (its view, basemap and controls are kept;
-        a layer control is added if it has none).
+    {m}
 
-    Returns
-    -------
-    folium.Map
+    {returns}
 
-    Raises
-    ------
-    geo.errors.InputError
-        ``valley`` is not a valley of the run.
+    {raises_valley}
 
     Examples
     --------

@@ -89,7 +89,10 @@ def _verdict_table(results, ctx: _Ctx) -> str:
         rows.append(f'<tr><td class="{VERDICT_CLASS[key]}"><span class="swatch" style="background:{colour}"></span>{_e(verdict)}</td>'
                     f'<td class="num">{len(lst)}</td><td>{which}</td></tr>')
     if ans.not_assessed:
-        which = "; ".join(f"{_e(v)}: {_e(p)} — {_e(r)}" for v, p, r in ans.not_assessed)
+        by_reason: dict[str, list[str]] = {}  # one reason (too few cells ...) is written once for its parks
+        for v, p, r in ans.not_assessed:
+            by_reason.setdefault(str(r).strip().rstrip("."), []).append(f"{_e(v)}: {_e(p)}")
+        which = "; ".join(f"{', '.join(parks)} — {_e(r)}" for r, parks in by_reason.items())
         rows.append(f'<tr><td>not assessed</td><td class="num">{len(ans.not_assessed)}</td><td>{which}</td></tr>')
     head = "<tr><th>verdict</th><th>parks</th><th>which (valley: park)</th></tr>"
     return '<div class="scroll"><table class="verdicts">' + head + "".join(rows) + "</table></div>"
@@ -125,7 +128,7 @@ def render_report(results, *, figures: Mapping[str, bytes] | None = None, figure
     str
         The HTML text (deterministic: no date, no timings).
     """
-    from geo import __version__
+    from geo._version import __version__
     from geo.outputs.figures import report_figures
 
     errors: dict[str, str] = dict(figure_errors or {})

@@ -25,6 +25,7 @@ from geo.outputs._style import (
     format_pct,
 )
 from geo.outputs.maps import escape
+from geo.parks.overlay import VERDICTS
 
 __all__: list[str] = []
 
@@ -33,18 +34,12 @@ log = logging.getLogger(__name__)
 #: the banner shown on every report of a synthetic (demo) run
 SYNTHETIC_BANNER = "SYNTHETIC DEMO DATA — firms are simulated, park boundaries illustrative, not official"
 
-VERDICT_CLASS = {
-    "pre-existing": "v-pre",
-    "after": "v-after",
-    "none": "v-none",
-    "undetermined": "v-und",
-}
+#: the CSS class of each verdict key (``geo.parks.overlay.VERDICTS``), named after it
+VERDICT_CLASS = {key: f"v-{key}" for key in VERDICTS}
 
 
 def _verdict_css() -> str:
     """The colour of each verdict class, from the palette the maps use too."""
-    from geo.parks.overlay import VERDICTS
-
     return "".join(f".{cls}{{color:{VERDICT_COLOURS[VERDICTS[key]]}}}.card.{cls}{{border-left-color:{VERDICT_COLOURS[VERDICTS[key]]}}}"
                    for key, cls in VERDICT_CLASS.items()) + "\n"
 
@@ -221,8 +216,6 @@ def _skipped_box(items: Mapping[str, str]) -> str:
 
 # ----------------------------------------------------------------------------- verdicts
 def _verdict_key(text: Any) -> str:
-    from geo.parks.overlay import VERDICTS
-
     inv = {v: k for k, v in VERDICTS.items()}
     return inv.get(str(text), "undetermined")
 

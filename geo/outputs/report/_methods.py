@@ -123,7 +123,7 @@ def _maps(results) -> str:
 
 
 def _parameters(results) -> str:
-    from geo import __version__
+    from geo._version import __version__
 
     cfg = results.config
     d = cfg.to_dict()

@@ -265,7 +265,7 @@ def section_parks(results, ctx: _Ctx) -> str:
                 reason = vr.skipped.get("parks") or "no parks in this valley"
             else:
                 reason = vr.skipped.get("statistics") or vr.skipped.get("hotspots") or vr.skipped.get("parks") or "the park stage did not run"
-            out.append(f'<p class="skipped">No park tests: {_e(reason)}.</p>')
+            out.append(f'<p class="skipped">No park tests: {_e(str(reason).rstrip("."))}.</p>')
         else:
             for idx, row in ov.iterrows():
                 anchor = ctx.cards[("row", str(name), idx)]

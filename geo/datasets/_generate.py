@@ -1,4 +1,4 @@
-"""The bundled demo data: loader and the seeded generator that made it.
+"""The seeded generator that made the bundled demo data (its loader is :mod:`geo.datasets._files`).
 
 The demo data is **synthetic**: firms are drawn from spatial point processes placed at
 three real cities (China's "optics valleys"), and the park boundaries are **illustrative**,
@@ -40,14 +40,6 @@ Point processes (all in a local metric frame of each valley, a 40 x 40 km window
 The table is then dirtied on purpose (missing, non-numeric, out-of-range, (0, 0) and swapped
 coordinates, exact duplicate records, one stacked fallback geocode), every case counted in
 the truth, and one park polygon is a self-intersecting bow-tie.
-
-Examples
---------
->>> from geo.datasets import demo_files, load_truth
->>> sorted(demo_files())
-['config', 'firms', 'industry_groups', 'parks', 'truth']
->>> load_truth()["parks"]["East Lake High-Tech Zone (Optics Valley)"]["verdict"]
-'cluster formed after designation'
 """
 
 from __future__ import annotations
@@ -63,16 +55,13 @@ from typing import Any
 import numpy as np
 
 from geo._random import check_seed
-from geo.errors import DataFileError, InputError
+from geo.errors import InputError
 
 __all__ = [
     "DEMO_SEED",
     "EHS_BY_VERDICT",
     "GENERATOR_VERSION",
     "VERDICTS",
-    "demo_path",
-    "demo_files",
-    "load_truth",
     "generate_demo",
 ]
 
@@ -89,9 +78,6 @@ VERDICTS = (
     "park without a cluster",
 )
 
-_DATA_DIR = Path(__file__).resolve().parent / "data"
-
-#: bundled file name -> path inside the data folder
 #: the emerging hot spot categories (geo.stats.spacetime.CATEGORIES) the main category under a park
 #: may take, and when its cells first became hot, by the park's planted verdict: a cluster that
 #: formed after designation is a new, consecutive or intensifying hot spot first hot after the
@@ -105,13 +91,6 @@ EHS_BY_VERDICT: dict[str, tuple[tuple[str, ...], str | None]] = {
     VERDICTS[2]: (("no pattern",), None),
 }
 
-_FILES = {
-    "firms": "firms_demo.csv",
-    "parks": "shapefiles/parks_demo.shp",
-    "industry_groups": "industry_groups.csv",
-    "truth": "demo_truth.json",
-    "config": "demo.toml",
-}
 _SHP_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 
 _CSV_COLUMNS = (
@@ -556,90 +535,6 @@ _DIRT_REASONS = (
     "stacked",
 )
 _NOT_A_NUMBER = ("n/a", "abc", "unknown", "N/A", "#VALUE!")
-
-# ---------------------------------------------------------------------------------------
-# Paths to the bundled files
-# ---------------------------------------------------------------------------------------
-
-
-def _data_dir() -> Path:
-    return _DATA_DIR
-
-
-def demo_path(name: str) -> Path:
-    """Path of one bundled demo file.
-
-    Parameters
-    ----------
-    name : str
-        ``"firms"`` (``firms_demo.csv``), ``"parks"`` (``shapefiles/parks_demo.shp``),
-        ``"industry_groups"`` (``industry_groups.csv``), ``"truth"`` (``demo_truth.json``) or
-        ``"config"`` (``demo.toml``).
-
-    Returns
-    -------
-    pathlib.Path
-
-    Raises
-    ------
-    InputError
-        For an unknown name.
-    DataFileError
-        When the file is not where the demo data is expected (e.g. the package was installed
-        without its ``data/`` folder).
-
-    Examples
-    --------
-    >>> demo_path("firms").name
-    'firms_demo.csv'
-    """
-    try:
-        rel = _FILES[name]
-    except (KeyError, TypeError):
-        msg = f"Unknown demo file {name!r}; expected one of {sorted(_FILES)}."
-        raise InputError(msg) from None
-    path = _data_dir() / rel
-    if not path.is_file():
-        msg = (
-            f"Demo data file {rel!r} not found: expected it at '{path}'. The demo data ships inside "
-            "the package (geo/datasets/data/); reinstall geo, or regenerate it with "
-            "geo.datasets.generate_demo('<repo>/geo/datasets/data')."
-        )
-        raise DataFileError(msg)
-    return path
-
-
-def demo_files() -> dict[str, Path]:
-    """Paths of all bundled demo files, keyed by :func:`demo_path` name.
-
-    Raises
-    ------
-    DataFileError
-        When any of them is missing.
-
-    Examples
-    --------
-    >>> demo_files()["parks"].suffix
-    '.shp'
-    """
-    return {name: demo_path(name) for name in _FILES}
-
-
-def load_truth() -> dict[str, Any]:
-    """The known truth of the demo scenarios (``geo/datasets/data/demo_truth.json``).
-
-    Examples
-    --------
-    >>> load_truth()["valleys"]["Shenzhen"]["clusters_outside_parks"]
-    ['SZ-OPT-1', 'SZ-OPT-2']
-    """
-    path = demo_path("truth")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        msg = f"Cannot read the demo truth '{path}': {exc}. Regenerate it with generate_demo()."
-        raise DataFileError(msg) from exc
-
 
 # ---------------------------------------------------------------------------------------
 # Geometry helpers: a local metric frame per valley
@@ -1203,6 +1098,7 @@ def generate_demo(out_dir: str | Path, *, seed: int = DEMO_SEED) -> dict[str, An
     Examples
     --------
     >>> import tempfile
+    >>> from geo.datasets import load_truth
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     truth = generate_demo(tmp)
     >>> truth == load_truth()
