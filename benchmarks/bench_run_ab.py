@@ -46,7 +46,7 @@ def child(config: str, out: str, *, no_emerging: bool) -> dict:
     import time
 
     if no_emerging:
-        import geo.pipeline.valley as valley
+        from geo.pipeline import valley
 
         valley._emerging = lambda *a, **k: None  # the baseline has no emerging hot spots
     from geo._process import owned
@@ -78,11 +78,11 @@ def like_config(config: Path, work: Path) -> Path:
             return m.group(0)
         return f'{m.group(1)}"{target.resolve()}"'
 
-    text = re.sub(r'^(\s*\w+\s*=\s*)"([^"\n]*)"', absolute, text, flags=re.M)
+    text = re.sub(r'^(\s*\w+\s*=\s*)"([^"\n]*)"', absolute, text, flags=re.MULTILINE)
     if has_scales:
-        text = re.sub(r"^(\s*scales\s*=\s*)\[[^\]]*\]", r"\1[]", text, count=1, flags=re.M)
+        text = re.sub(r"^(\s*scales\s*=\s*)\[[^\]]*\]", r"\1[]", text, count=1, flags=re.MULTILINE)
     else:
-        text = re.sub(r"^\[analysis\][^\n]*\n", lambda m: m.group(0) + "scales = []\n", text, count=1, flags=re.M)
+        text = re.sub(r"^\[analysis\][^\n]*\n", lambda m: m.group(0) + "scales = []\n", text, count=1, flags=re.MULTILINE)
     if tomllib.loads(text)["analysis"].get("scales") != []:
         raise SystemExit(f"could not set [analysis] scales = [] in {config}")
     out = work / "like.toml"
@@ -130,8 +130,8 @@ def main() -> None:
     print("\n| mode | whole run, median (s) | runs (s) | CPU, median (s) | analysis (s) | write (s) | peak RSS (MB) |")
     print("|---|---:|---|---:|---:|---:|---:|")
     for m, rs in runs.items():
-        med = lambda key, rs=rs: statistics.median(x[key] for x in rs)  # noqa: E731
-        tm = lambda key, rs=rs: statistics.median(x["timings"].get(key, 0.0) for x in rs)  # noqa: E731
+        med = lambda key, rs=rs: statistics.median(x[key] for x in rs)
+        tm = lambda key, rs=rs: statistics.median(x["timings"].get(key, 0.0) for x in rs)
         walls = ", ".join(f"{x['wall']:.2f}" for x in rs)
         print(f"| {m} | {med('wall'):.2f} | {walls} | {med('cpu'):.2f} | "
               f"{tm('analysis'):.2f} | {tm('write'):.2f} | {med('peak_mb'):,.0f} |")

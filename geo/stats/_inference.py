@@ -29,8 +29,7 @@ from typing import Literal
 
 import numpy as np
 from scipy import fft as sp_fft
-from scipy import special
-from scipy import stats
+from scipy import special, stats
 
 from geo.errors import InputError
 from geo.stats import _kernels
