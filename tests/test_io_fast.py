@@ -26,7 +26,7 @@ def _read_both(path, monkeypatch, **kw):
     """read_firms through the fast parser and through the csv-module reader."""
     fast = geo.read_firms(path, **kw)
     with monkeypatch.context() as m:
-        m.setattr(gtext, "_read_csv_fast", lambda *a, **k: None)
+        m.setattr(gtext, "read_csv_fast", lambda *a, **k: None)
         slow = geo.read_firms(path, **kw)
     return fast, slow
 
@@ -242,7 +242,7 @@ NUMERIC_CASES = [
 @pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")
 @pytest.mark.parametrize("values", NUMERIC_CASES, ids=lambda v: "|".join(v))
 def test_column_typing_equals_reference_rules(values):
-    arr = gtext._text_array(list(values))
+    arr = gtext.text_array(list(values))
     try:
         ref = gtext._infer_types(pd.DataFrame({"score": pd.Series(values, dtype=object)}))["score"]
     except TypeError as exc:  # the reference cannot hold a 24-digit integer either
@@ -260,7 +260,7 @@ def test_column_typing_equals_reference_rules(values):
 @pytest.mark.parametrize("values", NUMERIC_CASES, ids=lambda v: "|".join(v))
 def test_coordinate_parsing_equals_to_numeric(values, comma):
     values = values + ["114，25"] if comma else values
-    got = gtext._col_numeric(gtext._text_array(list(values)))
+    got = gtext._col_numeric(gtext.text_array(list(values)))
     ref = pd.to_numeric(pd.Series(values, dtype=object).str.replace("，", ".", regex=False), errors="coerce").to_numpy(dtype=float)
     np.testing.assert_array_equal(got, ref)
     assert (np.signbit(got) == np.signbit(ref)).all()
@@ -270,30 +270,30 @@ def test_coordinate_parsing_random_strings_equal_to_numeric():
     rng = np.random.default_rng(7)
     x = rng.uniform(-180, 180, 20000) * 10.0 ** rng.integers(-8, 8, 20000)
     values = [f"{v:.{d}f}" for v, d in zip(x, rng.integers(0, 12, x.size))] + [repr(float(v)) for v in x[:5000]]
-    got = gtext._col_numeric(gtext._text_array(values))
+    got = gtext._col_numeric(gtext.text_array(values))
     ref = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=float)
     np.testing.assert_array_equal(got, ref)
 
 
 def test_canonical_integer_shortcut():
-    assert gtext._canonical_ints(gtext._text_array(["0", "-12", "2024"])).tolist() == [0, -12, 2024]
+    assert gtext._canonical_ints(gtext.text_array(["0", "-12", "2024"])).tolist() == [0, -12, 2024]
     for bad in (["+1"], ["-0"], ["007"], ["1.0"], ["x"]):
-        assert gtext._canonical_ints(gtext._text_array(bad)) is None
+        assert gtext._canonical_ints(gtext.text_array(bad)) is None
 
 
 def test_strip_is_str_strip():
     ws = gtext._WHITESPACE
     values = [c + "x" + c for c in ws] + [ws, "\u200bx\u200b", "\ufeffy", "a b"]
-    assert gtext._strip(gtext._text_array(values)).to_pylist() == [v.strip() for v in values]
+    assert gtext._strip(gtext.text_array(values)).to_pylist() == [v.strip() for v in values]
 
 
 def test_duplicates_equal_pandas():
     rng = np.random.default_rng(3)
     frame = pd.DataFrame({"a": rng.integers(0, 3, 2000).astype(str), "b": rng.integers(0, 4, 2000).astype(str),
                           "c": rng.choice([0.5, np.nan, -0.0, 0.0], 2000)})
-    cols = [gtext._text_array(frame["a"].tolist()), gtext._text_array(frame["b"].tolist()), gtext._Floats(frame["c"].to_numpy())]
-    dup, first = gio._duplicates(cols, len(frame))
-    text = frame.assign(c=[gtext._float_text(v) for v in frame["c"]])  # -0.0 and 0.0 differ as text
+    cols = [gtext.text_array(frame["a"].tolist()), gtext.text_array(frame["b"].tolist()), gtext._Floats(frame["c"].to_numpy())]
+    dup, first = gio.duplicate_rows(cols, len(frame))
+    text = frame.assign(c=[gtext.float_text(v) for v in frame["c"]])  # -0.0 and 0.0 differ as text
     assert np.array_equal(dup, text.duplicated().to_numpy())
     firsts = text.reset_index().groupby(["a", "b", "c"])["index"].transform("min").to_numpy()
     assert np.array_equal(first[dup], firsts[dup])
@@ -314,7 +314,7 @@ def test_columns_from_frames_are_the_reference_text():
     })
     for name in frame.columns:
         col = gtext._column_from_series(frame[name])
-        assert gtext._col_take_text(col, np.arange(5)) == gtext._as_text(frame[name]).tolist(), name
+        assert gtext.column_text(col, np.arange(5)) == gtext._as_text(frame[name]).tolist(), name
 
 
 def test_exact_stacks_equal_groupby():
@@ -335,8 +335,8 @@ def test_exact_stacks_equal_groupby():
 
 
 def test_interleave_places_rows():
-    values = gtext._text_array(["a", "b", "c", "d"])
-    extra = gtext._text_array(["X", "Y", "Z"])
+    values = gtext.text_array(["a", "b", "c", "d"])
+    extra = gtext.text_array(["X", "Y", "Z"])
     out = gtext._interleave(values, extra, np.array([0, 2, 2]))
     assert out.to_pylist() == ["X", "a", "b", "Y", "Z", "c", "d"]
     assert gtext._interleave(values, extra[:1], np.array([4])).to_pylist() == ["a", "b", "c", "d", "X"]

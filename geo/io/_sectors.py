@@ -21,9 +21,9 @@ def read_sector_table(sectors: Any, *, default: Mapping[str, str], what: str) ->
     else:
         import pandas as pd
 
-        from geo.io._text import _check_file
+        from geo.io._text import check_file
 
-        p = _check_file(sectors, f"{what} sector table")
+        p = check_file(sectors, f"{what} sector table")
         frame = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         if frame.shape[1] != 2:
             msg = (f"The {what} sector table '{p.name}' must have two columns (the {what} key, the sector); it has "

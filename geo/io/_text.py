@@ -89,7 +89,24 @@ def _nearby_files(p: Path) -> str:
     return f" '{folder}' holds no {p.suffix} file." if p.suffix else ""
 
 
-def _check_file(path: str | os.PathLike, what: str) -> Path:
+def check_file(path: str | os.PathLike, what: str) -> Path:
+    """The path of an existing file, or the reader's error naming ``what`` and nearby files.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    what : str
+        The table's name in the message (``"Firm table"``).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    geo.errors.DataFileError
+        When ``path`` does not exist, or is a folder (other than a file geodatabase).
+    """
     p = Path(path)
     if not p.exists():
         where = "" if p.is_absolute() else f" (resolved to '{p.resolve()}')"
@@ -132,7 +149,21 @@ def _decode(data: bytes, encoding: str | None, path: Path) -> tuple[str, str]:
         raise DataFileError(msg) from None
 
 
-def _sniff_delimiter(text: str, suffix: str) -> str:
+def sniff_delimiter(text: str, suffix: str) -> str:
+    """The delimiter of a delimited text, as the whole-file reader guesses it.
+
+    Parameters
+    ----------
+    text : str
+        The start of the text (its first 50 lines are read).
+    suffix : str
+        The file's lower-case suffix: ``".tsv"`` and ``".tab"`` fall back to a tab, others to a comma.
+
+    Returns
+    -------
+    str
+        One of ``,``, ``;``, tab, ``|``.
+    """
     sample = "\n".join(text[:65536].splitlines()[:50])
     try:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
@@ -211,8 +242,17 @@ def _pa():
     return pa, pc
 
 
-def _text_array(values: Any):
-    """A pyarrow large_string array (one chunk, no nulls) from an array, chunked array or list."""
+def text_array(values: Any):
+    """A text column for :func:`duplicate_rows`: a pyarrow large_string array (one chunk, no nulls).
+
+    Parameters
+    ----------
+    values : array, pyarrow chunked array or list of str
+
+    Returns
+    -------
+    pyarrow.LargeStringArray
+    """
     pa, pc = _pa()
     if isinstance(values, list):
         return pa.array(values, type=pa.large_string())
@@ -242,14 +282,32 @@ def _col_empty(col) -> np.ndarray:
     return _to_bool(pc.equal(col, ""))
 
 
-def _float_text(v: float) -> str:
+def float_text(v: float) -> str:
+    """The text of one value of a :class:`FloatColumn`: ``repr(value)``, ``""`` for NaN.
+
+    Examples
+    --------
+    >>> float_text(0.1), float_text(float("nan"))
+    ('0.1', '')
+    """
     return "" if v != v else repr(v)
 
 
-def _col_take_text(col, idx: np.ndarray) -> list[str]:
-    """The text of the rows ``idx`` (Python strings)."""
+def column_text(col, idx: np.ndarray) -> list[str]:
+    """The text of the rows ``idx`` of a :class:`RawTable` column.
+
+    Parameters
+    ----------
+    col : pyarrow array or FloatColumn
+    idx : numpy.ndarray
+        0-based row positions.
+
+    Returns
+    -------
+    list of str
+    """
     if isinstance(col, _Floats):
-        return [_float_text(v) for v in col.values[idx].tolist()]
+        return [float_text(v) for v in col.values[idx].tolist()]
     pa, _ = _pa()
     return col.take(pa.array(np.asarray(idx, dtype=np.int64))).to_pylist()
 
@@ -266,7 +324,7 @@ def _col_categories(col) -> tuple[np.ndarray, list[str]]:
     """(codes, distinct texts) of a column."""
     if isinstance(col, _Floats):
         codes, uniq = pd.factorize(_col_key(col))
-        return codes, [_float_text(float(b)) for b in np.asarray(uniq, dtype=np.int64).view(np.float64)]
+        return codes, [float_text(float(b)) for b in np.asarray(uniq, dtype=np.int64).view(np.float64)]
     _, pc = _pa()
     enc = pc.dictionary_encode(col)
     return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary.to_pylist()
@@ -360,10 +418,10 @@ def _output_column(name: str, col, kept: np.ndarray):
         v = col.values[kept]
         nan = np.isnan(v)
         if _is_textual_name(name) or nan.all():
-            return pd.array([_float_text(x) for x in v.tolist()], dtype="str")
+            return pd.array([float_text(x) for x in v.tolist()], dtype="str")
         good = v[~nan]
         if not np.isfinite(good).all() or np.abs(good).max() >= 2.0**53:
-            return _exact_infer(name, [_float_text(x) for x in v.tolist()])
+            return _exact_infer(name, [float_text(x) for x in v.tolist()])
         if np.all(np.mod(good, 1) == 0):
             if nan.any():
                 return pd.arrays.IntegerArray(np.where(nan, 0, v).astype(np.int64), nan)
@@ -417,8 +475,22 @@ def _find_byte(arr: np.ndarray, value: int) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-def _utf8_prefix(data: bytes, start: int, chars: int) -> str | None:
-    """The first ``chars`` characters of UTF-8 ``data[start:]`` (None if not UTF-8 there)."""
+def utf8_prefix(data: bytes, start: int, chars: int) -> str | None:
+    """The first ``chars`` characters of UTF-8 ``data[start:]``.
+
+    Parameters
+    ----------
+    data : bytes
+    start : int
+        Offset of the text (:func:`utf8_start`).
+    chars : int
+        Characters wanted (a multi-byte character cut at the end of ``data`` is dropped).
+
+    Returns
+    -------
+    str or None
+        None when the bytes are not UTF-8 there.
+    """
     dec = codecs.getincrementaldecoder("utf-8")("strict")
     stop = start + 4 * chars + 4
     try:
@@ -486,13 +558,21 @@ def _decline(why: str) -> None:
     log.debug("fast CSV parser declined (%s); reading with the csv module", why)
 
 
-def _read_csv_fast(data: bytes, start: int, delimiter: str) -> _Raw | None:
-    """Parse UTF-8 CSV bytes with pyarrow; None when the result might differ from :mod:`csv`.
+def read_csv_fast(data: bytes, start: int, delimiter: str) -> _Raw | None:
+    """Parse UTF-8 CSV bytes (a header line, then data lines) with pyarrow.
 
-    Every non-empty physical line must be one record for both parsers; lines holding a
-    quote character are parsed again by :mod:`csv` and must agree field by field; records
-    pyarrow finds with the wrong number of fields (short, long or whitespace-only lines)
-    are parsed by :mod:`csv` and handled like :func:`_read_csv_slow` does.
+    Parameters
+    ----------
+    data : bytes
+    start : int
+        Offset of the header line in ``data``.
+    delimiter : str
+
+    Returns
+    -------
+    RawTable or None
+        The same table as :func:`read_csv_text` gives; None when pyarrow's result might differ
+        from it (then call :func:`read_csv_text`).
     """
     pa, pc = _pa()
     import pyarrow.csv as pacsv
@@ -604,7 +684,7 @@ def _read_csv_fast(data: bytes, start: int, delimiter: str) -> _Raw | None:
     columns = _dedupe([h.strip() for h in header[0]])
     cols: dict[str, Any] = {}
     for k, name in enumerate(columns):
-        values = _strip(_text_array(table.column(0).slice(1)))
+        values = _strip(text_array(table.column(0).slice(1)))
         table = table.drop_columns([names[k]])  # frees the parsed column: one column copy at a time
         if extra_rec:
             extra = pa.array([row[k] for row in extra_rows], type=pa.large_string())
@@ -633,8 +713,28 @@ def _interleave(values, extra, at: np.ndarray):
     return pa.concat_arrays(parts)
 
 
-def _read_csv_slow(text: str, delimiter: str, path: Path, *, what: str = "firm table") -> _Raw:
-    """Parse decoded CSV text with :mod:`csv` (the reference reader); ``what`` names the table in errors."""
+def read_csv_text(text: str, delimiter: str, path: Path, *, what: str = "firm table") -> _Raw:
+    """Parse decoded CSV text with :mod:`csv`: the reference reader.
+
+    Parameters
+    ----------
+    text : str
+        A header line, then data lines.
+    delimiter : str
+    path : pathlib.Path
+        The file, named in errors.
+    what : str, default "firm table"
+        The table's name in errors.
+
+    Returns
+    -------
+    RawTable
+
+    Raises
+    ------
+    geo.errors.InputError
+        As :func:`geo.read_firms` for the same text (no header, duplicate names, ...).
+    """
     reader = csv.reader(_io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
@@ -661,13 +761,28 @@ def _read_csv_slow(text: str, delimiter: str, path: Path, *, what: str = "firm t
         rows.append([f.strip() for f in fields[:width]])
     columns = _dedupe(header)
     by_column = list(zip(*rows)) if rows else [() for _ in columns]
-    cols = {name: _text_array(list(values)) for name, values in zip(columns, by_column)}
+    cols = {name: text_array(list(values)) for name, values in zip(columns, by_column)}
     meta = {"format": "csv", "delimiter": delimiter, "blank_lines_skipped": blank, "parser": "csv"}
     return _Raw(columns=columns, cols=cols, n=n, meta=meta, malformed=malformed)
 
 
-def _utf8_start(data: bytes, encoding: str | None) -> tuple[int | None, str | None]:
-    """(offset, encoding name) when ``data`` is to be read as UTF-8 bytes as they are."""
+def utf8_start(data: bytes, encoding: str | None) -> tuple[int | None, str | None]:
+    """Where UTF-8 text starts in the first bytes of a file, as the whole-file reader decides.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's first bytes (a megabyte is plenty).
+    encoding : str or None
+        The encoding the user gave; None: detect.
+
+    Returns
+    -------
+    tuple of (int or None, str or None)
+        ``(offset, encoding name)``: the offset past a byte-order mark and the encoding to
+        report when the bytes are to be read as UTF-8 as they are; ``(None, None)`` when they
+        are not UTF-8.
+    """
     if encoding is not None:
         try:
             codec = codecs.lookup(encoding).name
@@ -696,21 +811,21 @@ def _read_text_table(path: Path, encoding: str | None, *, fast: bool = True, wha
     raw = None
     tried = None
     if fast:
-        start, used = _utf8_start(data, encoding)
-        sample = _utf8_prefix(data, start, 65536) if start is not None else None
+        start, used = utf8_start(data, encoding)
+        sample = utf8_prefix(data, start, 65536) if start is not None else None
         if sample is not None:
             tried = used
-            raw = _read_csv_fast(data, start, _sniff_delimiter(sample, suffix))
+            raw = read_csv_fast(data, start, sniff_delimiter(sample, suffix))
             if raw is not None:
                 raw.meta["encoding"] = used
     if raw is None:
         text, used = _decode(data, encoding, path)
         del data
-        delimiter = _sniff_delimiter(text, suffix)
+        delimiter = sniff_delimiter(text, suffix)
         if fast and used != tried:
-            raw = _read_csv_fast(text.encode("utf-8"), 0, delimiter)
+            raw = read_csv_fast(text.encode("utf-8"), 0, delimiter)
         if raw is None:
-            raw = _read_csv_slow(text, delimiter, path, what=what)
+            raw = read_csv_text(text, delimiter, path, what=what)
         raw.meta["encoding"] = used
     log.debug("parsed %s with %s", path, raw.meta["parser"])
     raw.meta = {"format": "csv", "encoding": raw.meta["encoding"], "delimiter": raw.meta["delimiter"],
@@ -727,17 +842,31 @@ def _column_from_series(values: pd.Series):
             return _Floats(values.to_numpy(dtype=np.float64))
         if dtype.kind in "iu":
             pa, _ = _pa()
-            return _text_array(pa.array(values.to_numpy()))
+            return text_array(pa.array(values.to_numpy()))
         if dtype.kind == "b":
             arr = values.to_numpy()
-            return _text_array(np.where(arr, "True", "False").tolist())
+            return text_array(np.where(arr, "True", "False").tolist())
     elif isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
         pa, _ = _pa()
-        return _strip(_text_array(pa.array(values.array)))
-    return _text_array(_as_text(values).tolist())
+        return _strip(text_array(pa.array(values.array)))
+    return text_array(_as_text(values).tolist())
 
 
-def _raw_from_frame(frame: pd.DataFrame, meta: dict, geometry=None, layer_crs=None) -> _Raw:
+def raw_from_frame(frame: pd.DataFrame, meta: dict, geometry=None, layer_crs=None) -> _Raw:
+    """A data frame (a Parquet partition read by pyarrow) as text columns.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    meta : dict
+        The table's format (``{"format": "parquet"}``), kept in ``RawTable.meta``.
+
+    Returns
+    -------
+    RawTable
+        Float columns as :class:`FloatColumn`, the others as their text (as
+        :func:`geo.read_firms` reads the same file).
+    """
     columns = [str(c) for c in frame.columns]
     cols = {name: _column_from_series(frame.iloc[:, k]) for k, name in enumerate(columns)}
     return _Raw(columns=columns, cols=cols, n=len(frame), meta=meta, geometry=geometry, layer_crs=layer_crs)
@@ -812,7 +941,7 @@ def _read_any_table(path: Path, *, encoding: str | None, sheet: str | int | None
         frame.columns = _dedupe([str(c).strip() for c in frame.columns])
         frame = frame.dropna(how="all")
         frame = frame.reset_index(drop=True)
-        return _raw_from_frame(frame, {"format": "excel", "sheet": str(chosen)})
+        return raw_from_frame(frame, {"format": "excel", "sheet": str(chosen)})
     if suffix in _PARQUET_SUFFIXES:
         schema = _parquet_schema(path)
         if schema.metadata and b"geo" in schema.metadata:
@@ -821,18 +950,18 @@ def _read_any_table(path: Path, *, encoding: str | None, sheet: str | int | None
             gdf = gpd.read_parquet(path)
             geom = gdf.geometry
             frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-            return _raw_from_frame(frame, {"format": "geoparquet"}, geom.values, gdf.crs)
+            return raw_from_frame(frame, {"format": "geoparquet"}, geom.values, gdf.crs)
         frame = pd.read_parquet(path)
-        return _raw_from_frame(frame, {"format": "parquet"})
+        return raw_from_frame(frame, {"format": "parquet"})
     if suffix in _VECTOR_SUFFIXES:
         import pyogrio
 
         gdf = _read_vector(pyogrio.read_dataframe, path)
         if "geometry" in gdf and (~gdf.geometry.isna()).any():  # a layer (empty points are rejected rows)
             frame = pd.DataFrame(gdf.drop(columns="geometry"))
-            return _raw_from_frame(frame, {"format": "vector"}, gdf.geometry.values, gdf.crs)
+            return raw_from_frame(frame, {"format": "vector"}, gdf.geometry.values, gdf.crs)
         frame = pd.DataFrame(gdf.drop(columns="geometry", errors="ignore"))
-        return _raw_from_frame(frame, {"format": "vector-table"})
+        return raw_from_frame(frame, {"format": "vector-table"})
     osm = Path(path).name.lower().endswith((".osm.pbf", ".osm", ".pbf", ".osm.bz2"))
     msg = (
         f"Unknown {what} format '{suffix}' for '{path}'. Use CSV/TSV, Excel (.xlsx), Parquet, "
@@ -925,7 +1054,7 @@ def table_columns(path: str | os.PathLike, *, encoding: str | None = None, sheet
 
     Lets a run check the columns a config names before it reads millions of rows.
     """
-    p = _check_file(path, "Firm table")
+    p = check_file(path, "Firm table")
     suffix = p.suffix.lower()
     if suffix in _TABLE_SUFFIXES:
         with open(p, "rb") as fh:
@@ -937,7 +1066,7 @@ def table_columns(path: str | os.PathLike, *, encoding: str | None = None, sheet
         if not text.strip():
             msg = f"'{p}' is empty: no header row and no data. Export the firm table with a header row."
             raise InputError(msg)
-        delimiter = _sniff_delimiter(text, suffix)
+        delimiter = sniff_delimiter(text, suffix)
         header = next(csv.reader(_io.StringIO(text, newline=""), delimiter=delimiter), [])
         return _dedupe([h.strip() for h in header])
     if suffix in _PARQUET_SUFFIXES:

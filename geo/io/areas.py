@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import CRSError, DataFileError, InputError
-from geo.io._text import _check_file
+from geo.io._text import check_file
 
 __all__ = ["read_study_area"]
 
@@ -43,7 +43,7 @@ def read_study_area(path: str | os.PathLike, *, layer: str | int | None = None):
     import pyogrio
     import shapely
 
-    p = _check_file(path, "Study-area file")
+    p = check_file(path, "Study-area file")
     try:
         gdf = pyogrio.read_dataframe(p, **({} if layer is None else {"layer": layer}))
     except Exception as exc:

@@ -88,12 +88,12 @@ def _read_sheet(path: Path, *, sheet: str | int | None, name: str | None):
     """The attribute table, its header row found; Excel row numbers as the index."""
     import io
 
-    from geo.io._text import _TABLE_SUFFIXES, _decode, _sniff_delimiter
+    from geo.io._text import _TABLE_SUFFIXES, _decode, sniff_delimiter
 
     try:
         if path.suffix.lower() in _TABLE_SUFFIXES:  # the table saved as CSV (any encoding _decode detects: GBK …)
             text, _ = _decode(path.read_bytes(), None, path)
-            raw = pd.read_csv(io.StringIO(text), sep=_sniff_delimiter(text, path.suffix.lower()), header=None, dtype=str,
+            raw = pd.read_csv(io.StringIO(text), sep=sniff_delimiter(text, path.suffix.lower()), header=None, dtype=str,
                               keep_default_na=False, na_values=[""], skip_blank_lines=False)
         else:
             raw = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, header=None, dtype=str)
@@ -176,10 +176,10 @@ def read_catalogue(
     import pyogrio
     import pyogrio.errors
 
-    from geo.io._text import _check_file
+    from geo.io._text import check_file
 
-    p = _check_file(path, "Catalogue point layer")
-    a = _check_file(attributes, "Catalogue attribute table")
+    p = check_file(path, "Catalogue point layer")
+    a = check_file(attributes, "Catalogue attribute table")
     try:
         points = pyogrio.read_dataframe(p, **({} if layer is None else {"layer": layer}))
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FeatureError,

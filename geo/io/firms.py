@@ -23,12 +23,10 @@ from geo import crs as _crs
 from geo.errors import InputError
 from geo.io._keys import float_bits, mix
 from geo.io._text import (
-    _check_file,
     _col_categories,
     _col_empty,
     _col_key,
     _col_numeric,
-    _col_take_text,
     _find_column,
     _Floats,
     _output_column,
@@ -36,8 +34,10 @@ from geo.io._text import (
     _Raw,
     _read_any_table,
     _release_arrow_memory,
-    _text_array,
     _text_series_values,
+    check_file,
+    column_text,
+    text_array,
 )
 
 __all__ = ["read_firms", "firm_columns", "REJECT_REASONS", "SELECTION_REASONS", "SOURCES", "LON_CANDIDATES", "LAT_CANDIDATES"]
@@ -138,14 +138,22 @@ def _swap_apply(lon: np.ndarray, lat: np.ndarray, ok: np.ndarray, box: tuple[flo
     return swapped_ok & ~inside(lon, lat)
 
 
-def _duplicates(cols: list, n: int, prefilter: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(duplicate mask, index of the first equal row) for rows equal in every column.
+def duplicate_rows(cols: list, n: int, prefilter: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Rows equal in every column, as the whole-table reader finds them.
 
-    Exact grouping, refined one column at a time: after each column only rows that still
-    share their group with another row stay candidates, so after the first (most distinct)
-    columns the remaining work is on a handful of rows.  ``prefilter``, when given, is a
-    uint64 key per row that is equal for equal rows (e.g. the bits of the parsed
-    coordinates): rows whose key no other row has are dropped first, with one sort.
+    Parameters
+    ----------
+    cols : list
+        Key columns of ``n`` rows each (text arrays from :func:`text_array`, or
+        :class:`FloatColumn`).
+    n : int
+        Rows.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, numpy.ndarray)
+        ``(duplicate, first)``: whether each row repeats an earlier one, and the position of
+        the first row equal to it.
     """
     pa, pc = _pa()
     idx = np.arange(n)
@@ -320,7 +328,7 @@ def read_firms(
     >>> r["rows_read"] == r["rows_kept"] + r["rows_rejected"]
     True
     """
-    p = _check_file(path, "Firm table")
+    p = check_file(path, "Firm table")
     t0 = time.perf_counter()
     if source != "table":
         lon = lat = coord_sys_column = None
@@ -368,12 +376,12 @@ def firm_columns(path: str | os.PathLike, *, source: str = "table", encoding: st
     if source == "osm":
         from geo.io.osm import FIRM_COLUMNS, check_pbf
 
-        check_pbf(_check_file(path, "OpenStreetMap extract"))
+        check_pbf(check_file(path, "OpenStreetMap extract"))
         return list(FIRM_COLUMNS)
     if source == "overture":
         from geo.io.overture import FIRM_COLUMNS, check_schema
 
-        check_schema(_check_file(path, "Overture Places file"))
+        check_schema(check_file(path, "Overture Places file"))
         return list(FIRM_COLUMNS)
     return table_columns(path, encoding=encoding, sheet=sheet)
 
@@ -461,7 +469,7 @@ class _Validation:
             import shapely
 
             wkb = shapely.to_wkb(raw.geometry, hex=True)
-            key_cols.insert(0, _text_array([w if w is not None else "" for w in wkb]))
+            key_cols.insert(0, text_array([w if w is not None else "" for w in wkb]))
         return key_cols, prefilter
 
     def duplicate_mode(self) -> str:
@@ -534,7 +542,7 @@ class _Validation:
             nan = ~np.isfinite(x) | ~np.isfinite(y)
 
             def nan_info(idx: np.ndarray) -> list[str]:
-                a, b = _col_take_text(cols[lon_col], idx), _col_take_text(cols[lat_col], idx)
+                a, b = column_text(cols[lon_col], idx), column_text(cols[lat_col], idx)
                 return [f"lon={u!r}, lat={v!r}" for u, v in zip(a, b)]
 
             self.reject(nan & ~missing, "not_a_number", nan_info)
@@ -600,7 +608,7 @@ class _Validation:
         if col is None or col not in self.raw.cols:
             return None
         idx = np.flatnonzero(self.code == 0)
-        return pd.Series(_col_take_text(self.raw.cols[col], idx), dtype=object).value_counts(dropna=False)
+        return pd.Series(column_text(self.raw.cols[col], idx), dtype=object).value_counts(dropna=False)
 
     def parse_founded(self, decided: dict | None = None) -> None:
         """Founding dates to years; an unparseable value rejects its row (``bad_date``).
@@ -617,7 +625,7 @@ class _Validation:
         pending = self.code == 0
         values = np.full(self.n, None, dtype=object)
         idx = np.flatnonzero(pending)
-        values[idx] = _col_take_text(cols[col], idx)
+        values[idx] = column_text(cols[col], idx)
         parsed = parse_dates(values[idx], label=f"founding dates ({col!r})", **(decided or {}))
         bad = np.zeros(self.n, dtype=bool)
         bad[idx[parsed.bad]] = True
@@ -674,7 +682,7 @@ class _Validation:
     def rejects(self) -> pd.DataFrame:
         cols = self.raw.cols
         rej_idx = np.flatnonzero(self.code != 0)
-        rejects = pd.DataFrame({c: pd.Series(_col_take_text(cols[c], rej_idx), dtype=object) for c in self.raw.columns})
+        rejects = pd.DataFrame({c: pd.Series(column_text(cols[c], rej_idx), dtype=object) for c in self.raw.columns})
         reason = np.array(self.keys, dtype=object)[self.code[rej_idx] - 1] if rej_idx.size else np.zeros(0, dtype=object)
         rejects.insert(0, "detail", self.detail[rej_idx])
         rejects.insert(0, "reason", reason)
@@ -765,8 +773,19 @@ def _load_report(p, meta: dict, columns_used: dict, system_default, counts: dict
     return report
 
 
-def _add_counts(total: dict, part: dict) -> dict:
-    """Sum two :meth:`_Validation.counts` dicts."""
+def add_counts(total: dict, part: dict) -> dict:
+    """The sum of two :meth:`Validation.counts` dicts (rows read, kept, rejected by reason, ...).
+
+    Parameters
+    ----------
+    total, part : dict
+        ``total`` may be empty (the first partition).
+
+    Returns
+    -------
+    dict
+        A new dict; neither argument is changed.
+    """
     out = dict(total)
     for k in ("rows_read", "rows_kept", "rows_rejected", "fixed_swapped", "stacked_rows", "duplicates_kept"):
         out[k] = total.get(k, 0) + part[k]
@@ -788,7 +807,7 @@ def _validate(raw: _Raw, p: Path, *, lon, lat, system_default, id, drop_stacked,
                     name=name, duplicates=duplicates, founded=founded)
     key_cols, prefilter = v.duplicate_keys()
     if key_cols:
-        dup, first = _duplicates(key_cols, v.n, prefilter)
+        dup, first = duplicate_rows(key_cols, v.n, prefilter)
         v.duplicates(dup, v.rows[first])
     del key_cols, prefilter
     v.row_checks()

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import ColumnError, DataFileError, InputError
-from geo.io._text import _check_file, _Floats, _read_any_table
+from geo.io._text import _Floats, _read_any_table, check_file
 
 __all__ = ["code_key", "read_groups"]
 
@@ -116,7 +116,7 @@ def read_groups(path: str | os.PathLike) -> pd.DataFrame:
     >>> sorted(g["group"].unique())
     ['high-tech', 'traditional']
     """
-    p = _check_file(path, "Industry groups table")
+    p = check_file(path, "Industry groups table")
     frame = _read_table(p)
     frame = frame.rename(columns={c: str(c).strip() for c in frame.columns})
     missing = [c for c in ("industry_code", "group") if c not in frame.columns]

@@ -37,7 +37,7 @@ import numpy as np
 from geo._words import listing
 from geo.errors import DataFileError, InputError
 from geo.io._sectors import read_sector_table
-from geo.io._text import _Floats, _Raw, _text_array
+from geo.io._text import _Floats, _Raw, text_array
 
 __all__ = ["DEFAULT_SECTORS", "FIRM_KEYS", "FIRM_COLUMNS", "PARK_NAME_PATTERN", "check_pbf", "osm_firm_table",
            "read_osm_parks"]
@@ -220,8 +220,8 @@ def osm_firm_table(path: Path, *, sectors: Any = None) -> _Raw:
                f"table; it has "
                f"{_tag_counts(path)}. Is it the right extract, or do its firms need entries in [firms] osm_sectors?")
         raise InputError(msg)
-    cols = {"firm_id": _text_array(ids), "name": _text_array(names), "sector": _text_array(found),
-            "osm_tag": _text_array(tags_text), "founded": _text_array(founded),
+    cols = {"firm_id": text_array(ids), "name": text_array(names), "sector": text_array(found),
+            "osm_tag": text_array(tags_text), "founded": text_array(founded),
             "lon": _Floats(np.asarray(lon, dtype=float)), "lat": _Floats(np.asarray(lat, dtype=float))}
     by_sector = Counter(s for s in found if s)
     meta = {"format": "osm", "source": "osm",

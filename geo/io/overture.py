@@ -30,7 +30,7 @@ import pandas as pd
 from geo._words import listing
 from geo.errors import ColumnError, InputError
 from geo.io._sectors import read_sector_table
-from geo.io._text import _parquet_schema, _Raw, _text_array
+from geo.io._text import _parquet_schema, _Raw, text_array
 
 __all__ = ["DEFAULT_SECTORS", "FIRM_COLUMNS", "check_schema", "overture_firm_table"]
 
@@ -127,7 +127,7 @@ def _number_text(values: np.ndarray):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    return _text_array(pc.fill_null(pa.array(values, from_pandas=True).cast(pa.large_string()), ""))
+    return text_array(pc.fill_null(pa.array(values, from_pandas=True).cast(pa.large_string()), ""))
 
 
 #: a little-endian WKB point: byte order (1), geometry type (1), x, y
@@ -195,7 +195,7 @@ def overture_firm_table(path: Path, *, sectors: Any = None, min_confidence: floa
         msg = f"'{path.name}' holds no place: the Overture file is empty."
         raise InputError(msg)
     cats = data.column(cat_col)
-    primary = _text_array(pc.fill_null(_struct_field(cats, primary_field).cast(pa.large_string()), ""))
+    primary = text_array(pc.fill_null(_struct_field(cats, primary_field).cast(pa.large_string()), ""))
     enc = pc.dictionary_encode(primary)
     codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     uniques = enc.dictionary.to_pylist()
@@ -226,9 +226,9 @@ def overture_firm_table(path: Path, *, sectors: Any = None, min_confidence: floa
                                                 " (and its alternates) not in the sector table").astype(object)),
     ]
     cols = {
-        "firm_id": _text_array(pc.fill_null(data.column("id").cast(pa.large_string()), "")),
-        "name": _text_array(name.cast(pa.large_string()) if name is not None else [""] * n),
-        "sector": _text_array([s or "" for s in sector]),
+        "firm_id": text_array(pc.fill_null(data.column("id").cast(pa.large_string()), "")),
+        "name": text_array(name.cast(pa.large_string()) if name is not None else [""] * n),
+        "sector": text_array([s or "" for s in sector]),
         "category": primary,
         "confidence": _number_text(conf),
         "lon": _number_text(x),

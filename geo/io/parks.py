@@ -24,10 +24,10 @@ from geo.io._columns import PARK_NAME as _PARK_NAME
 from geo.io._text import (
     _EXCEL_SUFFIXES,
     _TABLE_SUFFIXES,
-    _check_file,
     _decode,
     _find_column,
-    _sniff_delimiter,
+    check_file,
+    sniff_delimiter,
 )
 
 __all__ = ["DISC_SEGMENTS", "MAX_PARK_AREA_KM2", "approximate_discs", "read_parks"]
@@ -151,7 +151,7 @@ def read_parks(
     import pyogrio
     import shapely
 
-    p = _check_file(path, "Park boundary file")
+    p = check_file(path, "Park boundary file")
     unnamed = 0
     joined = None
     notes: list[str] = []
@@ -582,7 +582,7 @@ def _read_point_table(p: Path, *, layer: str | int | None = None):
             frame = pd.read_excel(p, sheet_name=0 if layer is None else layer, dtype=str)
         else:
             text, _ = _decode(p.read_bytes(), None, p)
-            frame = pd.read_csv(io.StringIO(text), sep=_sniff_delimiter(text, p.suffix.lower()), dtype=str,
+            frame = pd.read_csv(io.StringIO(text), sep=sniff_delimiter(text, p.suffix.lower()), dtype=str,
                                 keep_default_na=False, na_values=[""])
     except (ValueError, OSError, ImportError) as exc:
         msg = f"Cannot read '{p}' as a park table ({exc})."

@@ -27,14 +27,14 @@ from geo import crs as _crs
 from geo._words import suggest
 from geo.errors import ColumnError, CRSError, DataFileError, InputError
 from geo.io._text import (
-    _check_file,
     _col_empty,
     _col_numeric,
-    _col_take_text,
     _find_column,
     _Raw,
-    _raw_from_frame,
     _read_any_table,
+    check_file,
+    column_text,
+    raw_from_frame,
 )
 
 __all__ = ["RASTER_SUFFIXES", "UNIT_KINDS", "UNIT_REJECT_REASONS", "read_units", "unit_columns"]
@@ -153,7 +153,7 @@ def _read_vector(p: Path, layer: str | int | None) -> tuple[_Raw, str]:
         raise DataFileError(msg) from None
     frame = pd.DataFrame(gdf.drop(columns="geometry", errors="ignore"))
     geometry = gdf.geometry.values if "geometry" in gdf else np.full(len(gdf), None, dtype=object)
-    raw = _raw_from_frame(frame, {"format": "vector"}, geometry, gdf.crs)
+    raw = raw_from_frame(frame, {"format": "vector"}, geometry, gdf.crs)
     return raw, (str(layer) if layer is not None else (layers[0] if layers else ""))
 
 
@@ -219,7 +219,7 @@ def _raster_units(p: Path, *, band_years: tuple, count_column: str | None, crs: 
     frame = pd.DataFrame({"unit_id": [f"r{r}_c{c}" for r, c in zip(rows.tolist(), cols.tolist())]})
     for b, name in enumerate(names):
         frame[name] = np.where(partial[b], np.nan, values[b])
-    raw = _raw_from_frame(frame, {"format": "geotiff", "bands": nb, "width": width, "height": height,
+    raw = raw_from_frame(frame, {"format": "geotiff", "bands": nb, "width": width, "height": height,
                                   "cell_size": [abs(t.a), abs(t.e)], "nodata_cells": int(all_nodata.sum())},
                           geoms, layer_crs)
     if count_column is not None and count_column not in names:
@@ -233,7 +233,7 @@ def unit_columns(path: str | os.PathLike, *, layer: str | int | None = None) -> 
     """The attribute columns of a unit layer or table (a GeoTIFF: none), without reading its rows."""
     import pyogrio
 
-    p = _check_file(path, "Unit layer")
+    p = check_file(path, "Unit layer")
     if p.suffix.lower() in RASTER_SUFFIXES:
         return []
     if p.suffix.lower() in (".csv", ".tsv", ".txt"):
@@ -316,7 +316,7 @@ def read_units(
     import geopandas as gpd
     import shapely
 
-    p = _check_file(path, "Unit layer")
+    p = check_file(path, "Unit layer")
     suffix = p.suffix.lower()
     years: dict[int, str] = {}
     partial = None
@@ -392,21 +392,21 @@ def read_units(
     for col in count_cols:
         v = _col_numeric(raw.cols[col])
         empty_text = _col_empty(raw.cols[col]) if kind != "raster" else np.isnan(v)
-        text = np.asarray(_col_take_text(raw.cols[col], np.arange(n)), dtype=object)
+        text = np.asarray(column_text(raw.cols[col], np.arange(n)), dtype=object)
         reject(empty_text, "missing_count", f"{col} is empty")
         reject(~np.isfinite(v) & ~empty_text, "non_numeric_count",
                np.array([f"{col} = {t!r} is not a number" for t in text], dtype=object))
         reject(np.isfinite(v) & (v < 0), "negative_count", np.array([f"{col} = {t}" for t in text], dtype=object))
         values[col] = v
     if valley_column is not None:
-        vtext = np.asarray(_col_take_text(raw.cols[valley_column], np.arange(n)), dtype=object)
+        vtext = np.asarray(column_text(raw.cols[valley_column], np.arange(n)), dtype=object)
         reject(_col_empty(raw.cols[valley_column]), "missing_valley", f"{valley_column} is empty")
     if denominator_column is not None:
         d = _col_numeric(raw.cols[denominator_column])
-        dtext = np.asarray(_col_take_text(raw.cols[denominator_column], np.arange(n)), dtype=object)
+        dtext = np.asarray(column_text(raw.cols[denominator_column], np.arange(n)), dtype=object)
         reject(~(np.isfinite(d) & (d > 0)), "bad_denominator",
                np.array([f"{denominator_column} = {t!r}" for t in dtext], dtype=object))
-    ids = (np.asarray(_col_take_text(raw.cols[id_column], np.arange(n)), dtype=object) if id_column is not None
+    ids = (np.asarray(column_text(raw.cols[id_column], np.arange(n)), dtype=object) if id_column is not None
            else rows.astype(str).astype(object))
     if id_column is not None:
         dup = pd.Series(ids).duplicated(keep=False).to_numpy() & (reason == "")
@@ -415,7 +415,7 @@ def read_units(
             msg = (f"[cells] id_column {id_column!r} of '{p.name}' repeats ids ({', '.join(map(repr, shown))}): the ids "
                    "must be unique; name another column or leave id_column out (the row numbers are then the ids).")
             raise InputError(msg)
-    names = (np.asarray(_col_take_text(raw.cols[name_column], np.arange(n)), dtype=object) if name_column is not None
+    names = (np.asarray(column_text(raw.cols[name_column], np.arange(n)), dtype=object) if name_column is not None
              else ids)
     ok = reason == ""
     kept = np.flatnonzero(ok)
