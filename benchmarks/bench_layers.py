@@ -1,9 +1,9 @@
-"""Who writes ``layers.gpkg`` in ``geo run``: the main thread or the background thread.
+"""Who writes ``layers.gpkg`` in ``geo run``: the main thread or the writer process.
 
 Run by hand (several minutes; the machine should be as quiet as it can be)::
 
     .venv/bin/python benchmarks/bench_layers.py [--config demo|PATH] [--rounds 5]
-        [--modes main,thread] [--work /tmp/bench-layers]
+        [--modes main,child] [--work /tmp/bench-layers]
 
 Each measurement is one whole ``geo run`` (``run(config, out=...)`` inside
 ``geo._process.owned()``, as the CLI does) in a fresh process, with ``layers.gpkg`` written
@@ -11,15 +11,16 @@ one of two ways:
 
 * ``main``: in the calling thread (the layer job's in-process path: the first layers are
   written before the analysis, the rest after the other outputs);
-* ``thread``: by :class:`geo.outputs.layers.LayerJob`'s background thread (what ``geo run``
-  does for layers of more than ``BACKGROUND_MIN_ROWS`` rows; forced here for smaller runs
-  too), overlapping the analysis and the other outputs.
+* ``child``: by :class:`geo.outputs.layers.LayerJob`'s writer process (``python -m
+  geo.outputs._layers_child``: what ``geo run`` does for layers of more than
+  ``BACKGROUND_MIN_ROWS`` rows; forced here for smaller runs too), overlapping the analysis
+  and the other outputs.
 
-Until session 7 ``geo run`` wrote big layers in a child process (``python -m
-geo.outputs._layers_child``); this script at commit 079e515 measured that third mode
-(``child``) beside these two, and docs/benchmarks.md ("Session 7") has its numbers.
+In sessions 7 and 8 ``geo run`` wrote big layers in a background thread instead; a mode
+``thread`` needs that code (a tree of main before the child came back, with ``--baseline``:
+mode ``base``).  docs/benchmarks.md ("Session 7", "Session 8") has the numbers.
 
-The modes are interleaved (main, thread, then thread, main, ...) over ``--rounds`` rounds,
+The modes are interleaved (main, child, then child, main, ...) over ``--rounds`` rounds,
 so a change of the machine's load falls on every mode alike. Per run: wall time of the whole
 run, of the output step after the analysis (``Results.timings["write"]``), the peak
 resident memory of the main process (``ru_maxrss``) and the peak of the main process and
@@ -59,7 +60,7 @@ def child(mode: str, config: str, out: str) -> dict:
 
     if mode == "main":
         glayers.BACKGROUND_MIN_ROWS = float("inf")
-    elif mode == "thread":
+    elif mode == "child":
         glayers.BACKGROUND_MIN_ROWS = 0
     elif mode == "base":
         pass  # another tree's geo (``--baseline``), as it is
@@ -84,7 +85,7 @@ def _set_mode(mode: str, original: dict) -> None:
 
     if mode == "main":
         glayers.BACKGROUND_MIN_ROWS = float("inf")
-    elif mode == "thread":
+    elif mode == "child":
         glayers.BACKGROUND_MIN_ROWS = 0
     else:
         raise SystemExit(f"unknown mode {mode!r}")
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="demo", help="a geo config, or 'demo' for the bundled demo")
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--modes", default="main,thread")
+    ap.add_argument("--modes", default="main,child")
     ap.add_argument("--work", default="/tmp/bench-layers")
     ap.add_argument("--skip-gil", action="store_true")
     ap.add_argument("--baseline", default=None, help="another work tree of geo: adds the mode 'base' (its geo as it is)")

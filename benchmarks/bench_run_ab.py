@@ -14,7 +14,10 @@ fresh process whose ``geo`` comes from one tree through ``PYTHONPATH``):
 * ``like``: this tree doing the baseline's work: a copy of the config with ``scales = []``
   (no scale-sensitivity reruns) and the emerging-hot-spot stage left out in the benchmark's
   process (``geo.pipeline.valley._emerging`` replaced by a no-op there; the stages the
-  baseline lacks, so the analysis, and the layers written, are the baseline's).
+  baseline lacks, so the analysis, and the layers written, are the baseline's);
+* ``--like-tree NAME=PATH`` (repeatable) adds a mode ``NAME``: ``like`` with the ``geo`` of
+  another work tree (e.g. a ``git archive`` of an earlier commit: the same work written
+  another way).
 
 The modes alternate (A B C, C B A, ...), so a change of the machine's load falls on all
 alike.  Per run: wall time, CPU time of the process and its children (``/usr/bin/time``), the
@@ -97,6 +100,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--modes", default="base,like,full")
     ap.add_argument("--work", default=None, help="output folder (default: a temporary one)")
+    ap.add_argument("--like-tree", action="append", default=[], metavar="NAME=PATH",
+                    help="a mode NAME: 'like' with the geo of the work tree PATH (repeatable)")
     ap.add_argument("--child", nargs=3, metavar=("CONFIG", "OUT", "NO_EMERGING"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -105,21 +110,30 @@ def main() -> None:
     modes = a.modes.split(",")
     if "base" in modes and not a.baseline:
         raise SystemExit("mode 'base' needs --baseline")
+    like_trees = {}
+    for item in a.like_tree:
+        name, _, path = item.partition("=")
+        if not name or not path or name in ("base", "like", "full"):
+            raise SystemExit(f"--like-tree wants NAME=PATH with a new NAME, not {item!r}")
+        like_trees[name] = Path(path).resolve()
+        if name not in modes:
+            modes.append(name)
     work = Path(a.work or tempfile.mkdtemp(prefix="bench-run-ab-"))
     work.mkdir(parents=True, exist_ok=True)
     config = Path(a.config).resolve()
-    like = like_config(config, work) if "like" in modes else None
+    like = like_config(config, work) if "like" in modes or like_trees else None
     runs: dict[str, list[dict]] = {m: [] for m in modes}
     print(f"# {machine_line()}", flush=True)
     for r in range(a.rounds):
         for m in modes if r % 2 == 0 else modes[::-1]:
-            tree = Path(a.baseline).resolve() if m == "base" else ROOT
-            cfg = like if m == "like" else config
+            tree = Path(a.baseline).resolve() if m == "base" else like_trees.get(m, ROOT)
+            is_like = m == "like" or m in like_trees
+            cfg = like if is_like else config
             env = dict(os.environ, PYTHONPATH=str(tree))
             load = os.getloadavg()[0]
             # the script itself runs as the child, from /tmp, so that only PYTHONPATH decides the tree
             p = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--config", str(config), "--child",
-                                str(cfg), str(work / f"out-{m}"), "1" if m == "like" else "0"],
+                                str(cfg), str(work / f"out-{m}"), "1" if is_like else "0"],
                                env=env, cwd=tempfile.gettempdir(), capture_output=True, text=True, check=False)
             lines = [x for x in p.stdout.splitlines() if x.startswith("{")]
             if p.returncode or not lines:

@@ -1,7 +1,7 @@
 """Who may change the Python process: the command line, not the library.
 
 ``geo run`` owns its process, so it may freeze the garbage collector's view of the run's
-millions of objects, write the GeoPackage in a background thread, draw figures in forked
+millions of objects, write the GeoPackage in a child process, draw figures in forked
 workers and set GDAL options.  ``geo.run()`` called from a notebook must do none of that:
 the notebook's collector, its threads (fork is unsafe beside them) and its GDAL settings
 are the user's.  The CLI enters :func:`owned` around its work; library code asks
@@ -23,7 +23,7 @@ class Policy:
     """What a run may do to its process."""
 
     freeze_gc: bool = False  # gc.freeze the long-lived objects; pause the collector while making geometries
-    background_writer: bool = False  # write big GeoPackages in a background thread while the run goes on
+    background_writer: bool = False  # write big GeoPackages in a child process while the run goes on
     fork_workers: bool = False  # draw figures in forked worker processes
     gdal_options: bool = False  # set process-wide GDAL options (fast SQLite writes)
 

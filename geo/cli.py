@@ -239,7 +239,7 @@ def _run_and_write(config, out: Path, quiet: bool) -> None:
     from geo._process import owned
     from geo.pipeline.runner import run
 
-    with owned():  # geo run owns its process: gc freezes, the layer writer thread, forked figure workers
+    with owned():  # geo run owns its process: gc freezes, the layer writer process, forked figure workers
         res = run(config, out=out)  # the big layers are written while the analysis runs
     written = res.written
     if not quiet:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import geopandas as gpd
 import numpy as np
@@ -420,44 +421,67 @@ def _layer_set():
     return {"firms": firms, "cells": cells, "nothing": None, "valleys": table}
 
 
-def test_layer_job_thread_writes_what_write_layers_writes(tmp_path):
+@pytest.mark.parametrize("chunk_rows", [250_000, 2])
+def test_layer_job_child_writes_what_write_layers_writes(tmp_path, monkeypatch, chunk_rows):
+    """The writer process's file equals the calling thread's (write_layers): layers, order, fields, features."""
     import pyogrio
 
     from geo.outputs import layers as glayers
+
+    monkeypatch.setattr(glayers, "CHILD_CHUNK_ROWS", chunk_rows)  # 2: the 3 firms travel in 2 batches
 
     inproc = glayers.write_layers(_layer_set(), tmp_path / "a.gpkg")
     job = glayers.LayerJob(_layer_set(), tmp_path / "b.gpkg", background=True)
-    assert job._thread is not None  # really written by the thread
-    background = job.wait()
-    assert background == tmp_path / "b.gpkg"
+    assert job._proc is not None  # really a child process
+    child = job.wait()
+    assert child == tmp_path / "b.gpkg" and job._proc.returncode == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gpkg", "b.gpkg"]  # no temporary files left
-    assert [tuple(x) for x in pyogrio.list_layers(inproc)] == [tuple(x) for x in pyogrio.list_layers(background)]
+    assert [tuple(x) for x in pyogrio.list_layers(child)] == [("firms", "Point"), ("cells", "MultiPolygon"), ("valleys", None)]
+    assert [tuple(x) for x in pyogrio.list_layers(inproc)] == [tuple(x) for x in pyogrio.list_layers(child)]
     for name, _ in pyogrio.list_layers(inproc):
-        ia, ib = pyogrio.read_info(inproc, layer=name), pyogrio.read_info(background, layer=name)
+        ia, ib = pyogrio.read_info(inproc, layer=name), pyogrio.read_info(child, layer=name)
         for key in ("features", "fields", "dtypes", "geometry_type", "crs"):
             assert np.array_equal(np.asarray(ia[key]), np.asarray(ib[key])), (name, key)
-        a, b = pyogrio.read_dataframe(inproc, layer=name), pyogrio.read_dataframe(background, layer=name)
+        a, b = pyogrio.read_dataframe(inproc, layer=name), pyogrio.read_dataframe(child, layer=name)
         pd.testing.assert_frame_equal(pd.DataFrame(a), pd.DataFrame(b))
-    got = pyogrio.read_dataframe(background, layer="firms")
+    got = pyogrio.read_dataframe(child, layer="firms")
     assert got["label"].tolist()[0] == "光谷" and got["founded"].isna().tolist() == [False, True, False]
-    assert pyogrio.read_info(background, layer="cells")["geometry_type"] == "MultiPolygon"
+    assert got.geometry.geom_equals_exact(_layer_set()["firms"].geometry, tolerance=0).all()
+    assert pyogrio.read_info(child, layer="cells")["geometry_type"] == "MultiPolygon"
 
 
-def test_layer_job_failure_in_the_thread_is_raised_and_leaves_nothing(tmp_path, monkeypatch):
+def _clashing_layers():
+    """A GeoPackage refuses a field named like another but for case; Arrow files take it."""
+    firms = _layer_set()["firms"]
+    return {"firms": firms, "clash": firms.assign(N=firms["n"])}
+
+
+def test_layer_job_failure_in_the_child_is_one_sentence_and_leaves_nothing(tmp_path):
     import pyogrio
 
     from geo.outputs import layers as glayers
 
-    write = pyogrio.write_dataframe
+    with pytest.raises(pyogrio.errors.FieldError, match="same name already exists"):  # in process: GDAL's own error
+        glayers.write_layers(_clashing_layers(), tmp_path / "x.gpkg")
+    assert list(tmp_path.iterdir()) == []
+    job = glayers.LayerJob(_clashing_layers(), tmp_path / "m.gpkg", background=True)
+    assert job._proc is not None
+    with pytest.raises(DataFileError) as err:
+        job.wait()
+    msg = str(err.value)
+    assert re.fullmatch(r"Writing .*m\.gpkg failed in the layer writer process \(exit code 1\); no partial file was left: "
+                        r"FieldError: Error while creating field .* same name already exists\.\)\.", msg), msg
+    assert "\n" not in msg and "Traceback" not in msg
+    assert list(tmp_path.iterdir()) == []
 
-    def full_disk(df, path, *, layer, **kw):
-        if layer == "cells":
-            raise OSError("No space left on device")
-        return write(df, path, layer=layer, **kw)
 
-    monkeypatch.setattr(pyogrio, "write_dataframe", full_disk)
+def test_layer_job_killed_child_is_clear_and_leaves_nothing(tmp_path):
+    from geo.outputs import layers as glayers
+
     job = glayers.LayerJob(_layer_set(), tmp_path / "m.gpkg", background=True)
-    with pytest.raises(OSError, match="No space left on device"):  # the writer's own error, as write_layers raises it
+    job._proc.kill()  # the child dies before it is done
+    with pytest.raises(DataFileError, match=r"^Writing .*m\.gpkg failed in the layer writer process \(stopped by SIGKILL\); "
+                                            r"no partial file was left\.$"):
         job.wait()
     assert list(tmp_path.iterdir()) == []
 
@@ -465,25 +489,29 @@ def test_layer_job_failure_in_the_thread_is_raised_and_leaves_nothing(tmp_path, 
 def test_layer_job_error_in_the_block_leaves_no_file(tmp_path):
     from geo.outputs import layers as glayers
 
-    with pytest.raises(RuntimeError, match="report failed"), glayers.LayerJob(_layer_set(), tmp_path / "l.gpkg", background=True):
+    with pytest.raises(RuntimeError, match="report failed"), \
+            glayers.LayerJob(_layer_set(), tmp_path / "l.gpkg", background=True) as job:
+        proc = job._proc
         raise RuntimeError("report failed")
+    assert proc.returncode is not None  # stopped, not left running
     assert list(tmp_path.iterdir()) == []
 
 
-def test_results_write_hands_big_layers_to_the_thread(demo_results, demo_output, tmp_path, monkeypatch, owner):
+def test_results_write_hands_big_layers_to_the_child(demo_results, demo_output, tmp_path, monkeypatch, owner):
+    """Under geo run's policy the whole demo layers.gpkg comes from the writer process, equal to the one written in process."""
     import pyogrio
 
     from geo.outputs import layers as glayers
     from geo.outputs import maps, report
 
     monkeypatch.setattr(glayers, "BACKGROUND_MIN_ROWS", 0)  # the demo's layers count as big
-    threads = []
-    run = glayers.LayerJob._run
-    monkeypatch.setattr(glayers.LayerJob, "_run", lambda self: (threads.append(1), run(self))[1])
+    children = []
+    spec = glayers.LayerJob._spec
+    monkeypatch.setattr(glayers.LayerJob, "_spec", lambda self, prepared: (children.append(len(prepared)), spec(self, prepared))[1])
     monkeypatch.setattr(maps, "write_maps", lambda results, folder: {})
     monkeypatch.setattr(report, "write_report", lambda results, out: out / "report.html")
     written = demo_results.write(tmp_path)
-    assert threads == [1]
+    assert len(children) == 1 and children[0] == len(pyogrio.list_layers(written["layers"]))
     ref = demo_output / "layers.gpkg"
     assert [tuple(x) for x in pyogrio.list_layers(written["layers"])] == [tuple(x) for x in pyogrio.list_layers(ref)]
     for name, _ in pyogrio.list_layers(ref):
@@ -531,6 +559,7 @@ def test_layer_job_add_appends_in_order(tmp_path, background):
     ref = glayers.write_layers(layers, tmp_path / "ref.gpkg")
     names = list(layers)
     job = glayers.LayerJob({n: layers[n] for n in names[:1]}, tmp_path / "a.gpkg", background=background)
+    assert (job._proc is not None) == background
     job.add({n: layers[n] for n in names[1:3]})
     job.add({n: layers[n] for n in names[3:]})
     got = job.wait()
@@ -541,27 +570,42 @@ def test_layer_job_add_appends_in_order(tmp_path, background):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gpkg", "ref.gpkg"]
 
 
-def test_layer_job_add_after_the_thread_failed_raises_its_error(tmp_path, monkeypatch):
-    import pyogrio
-
+def test_layer_job_add_to_a_dead_child_raises_its_error(tmp_path):
     from geo.outputs import layers as glayers
 
-    written = []
-    write = pyogrio.write_dataframe
-
-    def broken(df, path, *, layer, **kw):
-        if layer == "firms":
-            raise OSError("disk I/O error")
-        written.append(layer)
-        return write(df, path, layer=layer, **kw)
-
-    monkeypatch.setattr(pyogrio, "write_dataframe", broken)
     layers = _layer_set()
     job = glayers.LayerJob({"firms": layers["firms"]}, tmp_path / "a.gpkg", background=True)
-    job.add({"cells": layers["cells"]})
-    with pytest.raises(OSError, match="disk I/O error"):
+    job._proc.kill()
+    job._proc.wait()
+    with pytest.raises(DataFileError, match=r"layer writer process \(stopped by SIGKILL\)"):
+        job.add({"cells": layers["cells"]})
         job.wait()
-    assert written == [] and list(tmp_path.iterdir()) == []  # nothing after the failed layer
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_layer_job_after_a_failed_layer_writes_nothing_more(tmp_path):
+    """A layer the child cannot write ends it: the next spec is not written, wait() raises, no file."""
+    from geo.outputs import layers as glayers
+
+    job = glayers.LayerJob({"clash": _clashing_layers()["clash"]}, tmp_path / "a.gpkg", background=True)
+    job._proc.wait()  # failed on the first spec
+    with pytest.raises(DataFileError, match="FieldError"):
+        job.add({"cells": _layer_set()["cells"]})  # a broken pipe: the child's error
+        job.wait()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_layer_writer_child_runs_this_tree_geo_from_any_folder(tmp_path, monkeypatch):
+    """The child is started with -P and this package's folder first on PYTHONPATH: a ``geo`` in the
+    current folder is not the one it imports."""
+    from geo.outputs import layers as glayers
+
+    fake = tmp_path / "cwd" / "geo"
+    (fake / "outputs").mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise SystemExit('the wrong geo')\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "cwd")
+    got = glayers.LayerJob(_layer_set(), tmp_path / "out" / "l.gpkg", background=True).wait()
+    assert got.is_file()
 
 
 def test_an_empty_park_file_says_it_has_no_park(tmp_path):

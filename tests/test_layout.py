@@ -164,8 +164,9 @@ PROCESS_ALLOWED = {
     # policy().fork_workers (geo run); each worker freezes the heap it inherits (initializer=gc.freeze)
     ("geo/outputs/_figure_pool.py", "ProcessPoolExecutor"),
     ("geo/outputs/_figure_pool.py", "gc.freeze"),
-    # the background GeoPackage writer (LayerJob): only when policy().background_writer
-    ("geo/outputs/layers.py", "Thread"),
+    # the GeoPackage writer process (LayerJob starts python -m geo.outputs._layers_child): only
+    # when policy().background_writer; a spawned interpreter, not a fork of the threaded run
+    ("geo/outputs/layers.py", "Popen"),
     # fast SQLite writes through process-wide GDAL options: only when policy().gdal_options
     ("geo/outputs/layers.py", "set_gdal_config_options"),
     # the command owns its process: it configures logging (-v / -q), as rasterio's rio does

@@ -75,14 +75,14 @@ def test_run_with_out_writes_what_write_writes(demo_results, demo_output, tmp_pa
     from geo.outputs import layers as glayers
     from geo.pipeline import runner
 
-    monkeypatch.setattr(glayers, "BACKGROUND_MIN_ROWS", 0)  # the demo's layers go to the writer thread, as a big run's
+    monkeypatch.setattr(glayers, "BACKGROUND_MIN_ROWS", 0)  # the demo's layers go to the writer process, as a big run's
     events, added = [], []
     add, init = glayers.LayerJob.add, glayers.LayerJob.__init__
     monkeypatch.setattr(glayers.LayerJob, "add", lambda self, layers: (added.append(list(layers)), add(self, layers)))
 
     def started(self, layers, path, **kw):
         init(self, layers, path, **kw)
-        events.append(("job", list(layers), self._thread is not None))
+        events.append(("job", list(layers), self._proc is not None))
 
     def analysed(prep, timings, warnings, quiet=None):
         events.append(("analysis",))
@@ -94,7 +94,7 @@ def test_run_with_out_writes_what_write_writes(demo_results, demo_output, tmp_pa
     monkeypatch.setattr(glayers.LayerJob, "__init__", started)
     monkeypatch.setattr(runner, "_analyse_all", analysed)
     res = geo.run(demo_results.config, out=tmp_path)
-    assert events == [("job", ["firms", "parks", "rejects"], True), ("analysis",)]  # the thread had them first
+    assert events == [("job", ["firms", "parks", "rejects"], True), ("analysis",)]  # the writer process had them first
     assert len(added) == 1 and added[0][:2] == ["cells", "hotspots"]  # firms, parks, rejects went first
     assert {"layers", "report", "summary", "rejects"} <= set(res.written)
     assert res.written["layers"] == tmp_path / "layers.gpkg" and res.written["report"].exists()
@@ -132,11 +132,10 @@ def test_gc_paused_points_are_shapely_points_and_restore_the_collector():
 
 
 def test_the_library_leaves_the_process_alone(monkeypatch, tmp_path):
-    """geo.run() and Results.write() from a notebook: no gc freeze or pause, no child process, no fork, no GDAL option,
-    no writer thread."""
+    """geo.run() and Results.write() from a notebook: no gc freeze or pause, no child process (the layer writer's
+    included), no fork, no GDAL option."""
     import gc
     import subprocess
-    import threading
     from concurrent.futures import ProcessPoolExecutor
 
     import pyogrio
@@ -154,17 +153,13 @@ def test_the_library_leaves_the_process_alone(monkeypatch, tmp_path):
     monkeypatch.setattr(subprocess, "Popen", refuse("subprocess.Popen"))
     monkeypatch.setattr(ProcessPoolExecutor, "__init__", refuse("ProcessPoolExecutor"))
     monkeypatch.setattr(pyogrio, "set_gdal_config_options", refuse("pyogrio.set_gdal_config_options"))
-    monkeypatch.setattr(glayers, "BACKGROUND_MIN_ROWS", 0)  # even layers big enough for the thread are written at once
-    started = []
-    start = threading.Thread.start
-    monkeypatch.setattr(threading.Thread, "start", lambda self: (started.append(self.name), start(self))[1])
+    monkeypatch.setattr(glayers, "BACKGROUND_MIN_ROWS", 0)  # even layers big enough for the writer process are written at once
     from tests.study import make_study
 
     s = make_study(tmp_path / "s", n=200)
     res = geo.run(s.write_config())
     res.write(tmp_path / "out")
     assert (tmp_path / "out" / "layers.gpkg").is_file() and gc.isenabled()
-    assert "geo-layers" not in started
 
 
 def test_the_run_sets_point_pattern_budgets_and_reports_subsamples(tmp_path, monkeypatch):

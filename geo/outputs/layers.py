@@ -1,12 +1,14 @@
-"""The GeoPackage of a run (``layers.gpkg``): written in the calling thread, or by a thread while the run goes on."""
+"""The GeoPackage of a run (``layers.gpkg``): written in the calling thread, or by a child process while the run goes on."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
-import queue
-import threading
+import shutil
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Self
@@ -14,6 +16,8 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
+from geo import crs as _crs
+from geo.errors import DataFileError
 from geo.outputs._write import _temp_beside
 
 __all__ = [
@@ -60,13 +64,19 @@ SPATIAL_INDEX_MAX_FEATURES = 250_000
 
 
 #: with more rows than this in all layers together, :class:`LayerJob` writes the GeoPackage
-#: in a background thread while the caller goes on (the analysis, maps, report); below it the
-#: file is written at once.  pyogrio 0.13 (GDAL 3.12) holds the GIL while GDAL writes, so the
-#: thread overlaps only the caller's GIL-free work (numba kernels, numpy, forked figure
-#: workers); measured against a child process (which wrote the layers until session 7), the
-#: thread was as fast or faster at 200,000 and 1,000,000 firms with no second copy of the
-#: layers in memory (docs/benchmarks.md, "Session 7"; benchmarks/bench_layers.py).
+#: in a child process (``python -m geo.outputs._layers_child``, at low priority) while the
+#: caller goes on (the analysis, maps, report); below it the file is written at once (the
+#: child's start-up, ~0.5 s, is not worth it).  Not a thread: pyogrio 0.13 (GDAL 3.12) holds
+#: the GIL while GDAL writes, and a writer thread stalled a quiet 1,000,000-firm run's
+#: analysis by ~3 s (docs/benchmarks.md, "Session 8").
 BACKGROUND_MIN_ROWS = 200_000
+
+#: rows per record batch of a point layer handed to the writer process: the parent
+#: converts, and the child reads and writes, one batch at a time (bounded memory)
+CHILD_CHUNK_ROWS = 250_000
+
+#: the line the writer process puts last on its standard error when a layer fails
+CHILD_ERROR_MARK = "geo-layer-writer-error: "
 
 
 def _prepare_layer(frame: Any) -> tuple[Any, bool]:
@@ -88,26 +98,58 @@ def _prepare_layer(frame: Any) -> tuple[Any, bool]:
     return gpd.GeoDataFrame(frame.reset_index(drop=frame.index.name is None)), False
 
 
-def _prepare_layers(layers: dict[str, Any]) -> list[tuple[str, Any]]:
-    """``(name, frame)`` of every layer that is not None, prepared to be written, in order."""
-    return [(name, _prepare_layer(frame)[0]) for name, frame in layers.items() if frame is not None]
+def _prepare_layers(layers: dict[str, Any]) -> list[tuple[str, Any, bool]]:
+    """``(name, frame, has_geometry)`` of every layer that is not None, prepared to be written, in order."""
+    return [(name, *_prepare_layer(frame)) for name, frame in layers.items() if frame is not None]
 
 
-def _write_prepared(prepared: Iterable[tuple[str, Any]], target: Path) -> None:
-    """Write prepared layers, in order, into the GeoPackage ``target`` (the one writer).
+def _write_prepared(prepared: Iterable[tuple[str, Iterable[Any], int]], target: Path) -> None:
+    """Write prepared layers, in order, into the GeoPackage ``target`` (the one writer: in the
+    calling thread and in the writer process alike).
 
-    A layer of more than :data:`SPATIAL_INDEX_MAX_FEATURES` features gets no spatial index.
+    Each layer comes as ``(name, chunks, rows)``: its frames in row order (one frame, or the
+    record batches of a point layer in the writer process) and its number of rows; a layer of
+    more than :data:`SPATIAL_INDEX_MAX_FEATURES` features gets no spatial index.
     """
     import pyogrio
 
     from geo.points import as_geodataframe
 
     with _fast_sqlite():
-        for name, frame in prepared:
-            out = as_geodataframe(frame)
-            big = "geometry" in out and len(out) > SPATIAL_INDEX_MAX_FEATURES
-            pyogrio.write_dataframe(out, target, layer=name, driver="GPKG", append=target.exists(), use_arrow=True,
-                                    layer_options={"SPATIAL_INDEX": "NO"} if big else None)
+        for name, chunks, rows in prepared:
+            for i, chunk in enumerate(chunks):
+                out = as_geodataframe(chunk)
+                big = "geometry" in out and rows > SPATIAL_INDEX_MAX_FEATURES
+                options = {"SPATIAL_INDEX": "NO"} if big and i == 0 else None
+                pyogrio.write_dataframe(out, target, layer=name, driver="GPKG", append=target.exists(), use_arrow=True,
+                                        layer_options=options)
+
+
+def _in_process(prepared: list[tuple[str, Any, bool]]) -> list[tuple[str, list[Any], int]]:
+    return [(name, [out], len(out)) for name, out, _geo in prepared]
+
+
+def _write_arrow_chunks(table: pd.DataFrame, file: Path) -> None:
+    """``table`` as an uncompressed Arrow IPC file of record batches of :data:`CHILD_CHUNK_ROWS` rows."""
+    import pyarrow as pa
+
+    schema = None
+    with pa.OSFile(str(file), "wb") as sink:
+        writer = None
+        for start in range(0, max(len(table), 1), CHILD_CHUNK_ROWS):
+            batch = pa.Table.from_pandas(table.iloc[start:start + CHILD_CHUNK_ROWS], schema=schema, preserve_index=False)
+            if writer is None:
+                schema = batch.schema
+                writer = pa.ipc.new_file(sink, schema)
+            writer.write_table(batch)
+        writer.close()
+
+
+def _free_name(frame: pd.DataFrame, base: str) -> str:
+    name = f"__{base}"
+    while name in frame.columns:
+        name += "_"
+    return name
 
 
 def write_layers(layers: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -122,93 +164,156 @@ def write_layers(layers: dict[str, Any], path: str | os.PathLike) -> Path:
 
 
 class LayerJob:
-    """A GeoPackage of layers being written, by a background thread when it is big.
+    """A GeoPackage of layers being written, by a child process when it is big.
 
     ``LayerJob(layers, path)`` prepares the layers and, when they hold more than
     :data:`BACKGROUND_MIN_ROWS` rows and the run owns its process (``geo run``; see
-    :mod:`geo._process`), hands them to a thread that writes them with the same
+    :mod:`geo._process`), hands them (as uncompressed Arrow files in a hidden folder beside
+    ``path``) to ``python -m geo.outputs._layers_child``, which writes them with the same
     :func:`_write_prepared` as :func:`write_layers`; otherwise it writes them at once.
     :meth:`add` hands over more layers (written after the first ones, in order); :meth:`wait`
-    returns ``path`` once the file is complete and moved into place, and raises the writer's
-    error if it failed.  Used as a context manager, an exception before :meth:`wait` lets the
-    thread finish the layer it is writing, skips the rest and leaves no partial file.
-    ``background`` forces the choice (tests).
+    returns ``path`` once the file is complete and moved into place, and raises
+    :class:`~geo.errors.DataFileError` (one sentence: the exit code and the child's error) if
+    the child failed.  Used as a context manager, an exception before :meth:`wait` stops the
+    child and leaves no partial file.  ``background`` forces the choice (tests).
     """
 
     def __init__(self, layers: dict[str, Any], path: str | os.PathLike, *, background: bool | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = _temp_beside(self.path)
-        self._thread: threading.Thread | None = None
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._error: BaseException | None = None
-        self._stop = False
+        self._proc: subprocess.Popen | None = None
+        self._work: Path | None = None
+        self._log = None
+        self._specs = 0
         try:
             prepared = _prepare_layers(layers)
             if background is None:
                 from geo._process import policy
 
-                # a thread only when the run owns its process (geo run), not in a notebook
-                background = sum(len(out) for _, out in prepared) > BACKGROUND_MIN_ROWS and policy().background_writer
+                # a child process only when the run owns its process (geo run), not in a notebook
+                background = sum(len(out) for _, out, _geo in prepared) > BACKGROUND_MIN_ROWS and policy().background_writer
             if not background:
-                _write_prepared(prepared, self._tmp)
+                _write_prepared(_in_process(prepared), self._tmp)
                 return
-            self._queue.put(prepared)
-            self._thread = threading.Thread(target=self._run, name="geo-layers", daemon=True)
-            self._thread.start()
-            log.debug("write_layers: %d layers handed to the writer thread", len(prepared))
+            self._work = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent)).absolute()
+            spec_path = self._spec(prepared)
+            self._log = open(self._work / "child.log", "w+b")  # noqa: SIM115 - closed in _cleanup
+            env = dict(os.environ)
+            root = str(Path(__file__).resolve().parents[2])  # the folder holding this geo package
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+            # -P: the current folder is not put first on the child's path (its geo is this one)
+            self._proc = subprocess.Popen([sys.executable, "-P", "-m", "geo.outputs._layers_child", str(spec_path)],
+                                          stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+            log.debug("write_layers: %d layers handed to the writer process %d", len(prepared), self._proc.pid)
         except BaseException:
             self.close()
             raise
-
-    def _run(self) -> None:
-        while (prepared := self._queue.get()) is not None:
-            if self._error is not None or self._stop:
-                continue  # failed or abandoned: the rest is not written
-            try:
-                _write_prepared(prepared, self._tmp)
-            except BaseException as exc:  # noqa: BLE001 - raised by wait()
-                self._error = exc
 
     def add(self, layers: dict[str, Any]) -> None:
-        """Write more layers after the ones given so far (the thread gets them at once)."""
+        """Write more layers after the ones given so far (the child gets them at once)."""
         try:
             prepared = _prepare_layers(layers)
-            if self._thread is None:
-                _write_prepared(prepared, self._tmp)
-            else:
-                self._queue.put(prepared)
+            if self._proc is None:
+                _write_prepared(_in_process(prepared), self._tmp)
+                return
+            spec_path = self._spec(prepared)
+            self._proc.stdin.write(str(spec_path).encode("utf-8") + b"\n")
+            self._proc.stdin.flush()
+        except BrokenPipeError:
+            self.wait()  # the child is gone: raise its error
         except BaseException:
             self.close()
             raise
 
-    def _join(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)  # no more layers
-            self._thread.join()
-            self._thread = None
+    def _spec(self, prepared: list[tuple[str, Any, bool]]) -> Path:
+        """Arrow files and a spec file (JSON) for the child; returns the spec's path."""
+        import json
+
+        from geo.points import PointFrame
+
+        spec: dict[str, Any] = {"target": str(self._tmp.absolute()), "layers": []}
+        for name, out, geo in prepared:
+            file = self._work / f"{self._specs}_{len(spec['layers'])}.arrow"
+            layer: dict[str, Any] = {"name": name, "file": str(file), "geometry": geo, "rows": len(out)}
+            xy = None
+            if isinstance(out, PointFrame):  # points travel as two float columns: no WKB made twice
+                xy = np.column_stack(out.coords())
+                table, geometry_name = pd.DataFrame(out, copy=False), "geometry"
+            elif geo:
+                xy = _crs.plain_point_coords(out.geometry.values)
+                if xy is not None:
+                    table, geometry_name = pd.DataFrame(out, copy=False).drop(columns=out.geometry.name), out.geometry.name
+            if xy is not None:
+                layer["points"] = {"x": _free_name(table, "x"), "y": _free_name(table, "y"),
+                                   "geometry": geometry_name, "crs": out.crs.to_json() if out.crs else None}
+                table[layer["points"]["x"]], table[layer["points"]["y"]] = xy[:, 0], xy[:, 1]
+                _write_arrow_chunks(table, file)
+            else:
+                (out if geo else pd.DataFrame(out)).to_feather(file, compression="uncompressed")
+            spec["layers"].append(layer)
+        spec_path = self._work / f"spec_{self._specs}.json"
+        self._specs += 1
+        spec_path.write_text(json.dumps(spec), encoding="utf-8")
+        return spec_path
 
     def wait(self) -> Path:
         """Block until the GeoPackage is complete; move it into place and return its path.
 
-        Raises the writer thread's error (as :func:`write_layers` would have raised it) if it failed.
+        Raises
+        ------
+        DataFileError
+            The writer process failed (its exit code and its error, in one sentence); no
+            file is left at ``path``.
         """
         try:
-            self._join()
-            if self._error is not None:
-                raise self._error
+            if self._proc is not None:
+                with contextlib.suppress(BrokenPipeError):
+                    self._proc.stdin.close()  # no more layers
+                rc = self._proc.wait()
+                if rc != 0:
+                    raise self._failure(rc)
             os.replace(self._tmp, self.path)
         finally:
             self._cleanup()
         return self.path
 
+    def _failure(self, rc: int) -> DataFileError:
+        """The child's failure in one sentence (its whole output goes to the debug log)."""
+        import signal
+
+        self._log.seek(0)
+        output = self._log.read().decode("utf-8", "replace")
+        log.debug("layer writer process output:\n%s", output)
+        lines = [x.strip() for x in output.splitlines() if x.strip()]
+        marked = [x[len(CHILD_ERROR_MARK):] for x in lines if x.startswith(CHILD_ERROR_MARK)]
+        error = marked[-1] if marked else (lines[-1] if lines else "")
+        how = f"exit code {rc}"
+        if rc < 0:
+            try:
+                how = f"stopped by {signal.Signals(-rc).name}"
+            except ValueError:
+                how = f"stopped by signal {-rc}"
+        return DataFileError(f"Writing {self.path} failed in the layer writer process ({how}); no partial file was left"
+                             + (f": {error}" if error else "."))
+
     def close(self) -> None:
-        """Let the thread finish its current layer, skip the rest, and remove the temporary file."""
-        self._stop = True
-        self._join()
+        """Stop the child if it runs and remove every temporary file; nothing is put in place."""
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+                self._proc.wait()
+            with contextlib.suppress(BrokenPipeError, OSError):
+                self._proc.stdin.close()
         self._cleanup()
 
     def _cleanup(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._work is not None:
+            shutil.rmtree(self._work, ignore_errors=True)
+            self._work = None
         with contextlib.suppress(FileNotFoundError):
             self._tmp.unlink()
         for suffix in ("-journal", "-wal", "-shm"):  # SQLite's side files, if a write was cut short

@@ -340,7 +340,7 @@ class Results:
         layers = glayers.run_layers(self, inputs=started is None)
         from geo.outputs import report
 
-        # a big GeoPackage is written by a background thread meanwhile (geo run only)
+        # a big GeoPackage is written by a child process meanwhile (geo run only)
         with QuietGC() as quiet, (started or glayers.LayerJob(layers, out / "layers.gpkg")) as job:
             if started is not None:
                 job.add(layers)

@@ -93,7 +93,7 @@ def run(config: Config | str | Path | dict, *, out: str | Path | None = None) ->
     out : str or Path, optional
         Also write every output there, as ``results.write(out)`` does (what ``geo run``
         does).  The firm, park and reject layers of ``layers.gpkg`` are then written while
-        the analysis runs (by a background thread for big tables under ``geo run``), not after it.
+        the analysis runs (by a child process for big tables under ``geo run``), not after it.
 
     Returns
     -------
