@@ -206,6 +206,19 @@ def _run_child(mode: str, config: str, out: str, tree: Path = ROOT) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _table(runs: dict[str, list[dict]], seconds: str, third: str, value) -> None:
+    """The markdown table of the modes' medians: ``seconds`` (with every run), ``third`` (``value`` of
+    a run), and the peak memory of the main process and with its children."""
+    print(f"\n| mode | {seconds} | runs (s) | {third} | peak RSS main (MB) | peak RSS main + children (MB) |")
+    print("|---|---:|---|---:|---:|---:|")
+    for m, rs in runs.items():
+        print(f"| {m} | {statistics.median(x['seconds'] for x in rs):.2f} | "
+              f"{', '.join(format(x['seconds'], '.2f') for x in rs)} | "
+              f"{statistics.median(value(x) for x in rs):.2f} | "
+              f"{statistics.median(x['peak_mb'] for x in rs):.0f} | "
+              f"{statistics.median(x['peak_with_children_mb'] for x in rs):.0f} |")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="demo", help="a geo config, or 'demo' for the bundled demo")
@@ -242,16 +255,7 @@ def main(argv: list[str] | None = None) -> None:
         layers = {m: runs[m][-1]["layers"] for m in modes}
         same = all(layers[m] == layers[modes[0]] for m in modes)
         print(f"\n# layers (features): {layers[modes[0]]} - {'the same' if same else 'DIFFERENT'} in every mode")
-        print("\n| mode | output step, median (s) | runs (s) | main-process CPU (s) | peak RSS main (MB) "
-              "| peak RSS main + children (MB) |")
-        print("|---|---:|---|---:|---:|---:|")
-        for m in modes:
-            rs = runs[m]
-            print(f"| {m} | {statistics.median(x['seconds'] for x in rs):.2f} | "
-                  f"{', '.join(format(x['seconds'], '.2f') for x in rs)} | "
-                  f"{statistics.median(x['cpu_main'] for x in rs):.2f} | "
-                  f"{statistics.median(x['peak_mb'] for x in rs):.0f} | "
-                  f"{statistics.median(x['peak_with_children_mb'] for x in rs):.0f} |")
+        _table(runs, "output step, median (s)", "main-process CPU (s)", lambda x: x["cpu_main"])
         return
     trees = {m: Path(args.baseline) if m == "base" else ROOT for m in modes}
     if args.warmup:
@@ -272,16 +276,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n# layers (features): {layers[modes[0]]} - {'the same' if same else 'DIFFERENT'} in every mode")
     if args.baseline:
         print(f"# base = {args.baseline}")
-    print("\n| mode | whole run, median (s) | runs (s) | output step after the analysis (s) "
-          "| peak RSS main (MB) | peak RSS main + children (MB) |")
-    print("|---|---:|---|---:|---:|---:|")
-    for m in modes:
-        rs = runs[m]
-        print(f"| {m} | {statistics.median(x['seconds'] for x in rs):.2f} | "
-              f"{', '.join(format(x['seconds'], '.2f') for x in rs)} | "
-              f"{statistics.median(x['timings'].get('write', 0.0) for x in rs):.2f} | "
-              f"{statistics.median(x['peak_mb'] for x in rs):.0f} | "
-              f"{statistics.median(x['peak_with_children_mb'] for x in rs):.0f} |")
+    _table(runs, "whole run, median (s)", "output step after the analysis (s)",
+           lambda x: x["timings"].get("write", 0.0))
 
 
 if __name__ == "__main__":
